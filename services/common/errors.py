@@ -1,0 +1,72 @@
+"""Errors the services raise below their entrypoints, free of any wire framework.
+
+The gRPC boundary (``services.common.grpc.errors``) maps each one to a status code and a
+``google.rpc.Status`` detail, once. Messages never carry attribute values, passwords or
+tokens: they name fields and reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ServiceError(Exception):
+    """Base of every error a caller may legitimately provoke."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(ServiceError):
+    """The request is malformed: one or more fields are wrong (google.rpc.BadRequest)."""
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}")
+        self.violations: list[tuple[str, str]] = [(field, description)]
+
+    @classmethod
+    def many(cls, violations: Iterable[tuple[str, str]]) -> "InvalidArgument":
+        items = list(violations)
+        if not items:
+            raise ValueError("InvalidArgument.many needs at least one violation")
+        error = cls(*items[0])
+        error.violations = items
+        error.message = "; ".join(f"{f}: {d}" for f, d in items)
+        error.args = (error.message,)
+        return error
+
+
+class _Reasoned(ServiceError):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class FailedPrecondition(_Reasoned):
+    """The request is well formed but the system's state refuses it (a domain rule)."""
+
+
+class AlreadyExists(_Reasoned):
+    """The thing the caller asked to create exists already."""
+
+
+class PermissionDenied(_Reasoned):
+    """The caller is known but may not do this (wrong scope, not its own service or data)."""
+
+
+class NotFound(ServiceError):
+    """The addressed resource does not exist (or the caller may not know it exists)."""
+
+    def __init__(self, what: str, message: str | None = None) -> None:
+        super().__init__(message or f"{what} not found")
+        self.what = what
+        self.reason = "NOT_FOUND"
+
+
+class Unauthenticated(ServiceError):
+    """No credentials, or credentials that do not verify."""
+
+
+class Unavailable(ServiceError):
+    """A dependency is unavailable; the caller may retry."""
