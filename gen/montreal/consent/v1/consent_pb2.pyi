@@ -1,0 +1,596 @@
+import datetime
+
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LegalBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LEGAL_BASIS_UNSPECIFIED: _ClassVar[LegalBasis]
+    LEGAL_BASIS_CONSENT: _ClassVar[LegalBasis]
+    LEGAL_BASIS_PUBLIC_TASK: _ClassVar[LegalBasis]
+    LEGAL_BASIS_LEGAL_OBLIGATION: _ClassVar[LegalBasis]
+
+class ConsentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_STATE_UNSPECIFIED: _ClassVar[ConsentState]
+    CONSENT_STATE_GIVEN: _ClassVar[ConsentState]
+    CONSENT_STATE_WITHDRAWN: _ClassVar[ConsentState]
+    CONSENT_STATE_EXPIRED: _ClassVar[ConsentState]
+
+class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENTRY_TYPE_UNSPECIFIED: _ClassVar[EntryType]
+    ENTRY_TYPE_CONSENT_GIVEN: _ClassVar[EntryType]
+    ENTRY_TYPE_CONSENT_WITHDRAWN: _ClassVar[EntryType]
+    ENTRY_TYPE_CONSENT_EXPIRED: _ClassVar[EntryType]
+    ENTRY_TYPE_DATA_ACCESSED: _ClassVar[EntryType]
+    ENTRY_TYPE_EXPORT_REQUESTED: _ClassVar[EntryType]
+    ENTRY_TYPE_RECTIFICATION_REQUESTED: _ClassVar[EntryType]
+
+class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COLLECTION_METHOD_UNSPECIFIED: _ClassVar[CollectionMethod]
+    COLLECTION_METHOD_ACCOUNT_PAGE: _ClassVar[CollectionMethod]
+    COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: _ClassVar[CollectionMethod]
+    COLLECTION_METHOD_COUNTER: _ClassVar[CollectionMethod]
+    COLLECTION_METHOD_PHONE: _ClassVar[CollectionMethod]
+LEGAL_BASIS_UNSPECIFIED: LegalBasis
+LEGAL_BASIS_CONSENT: LegalBasis
+LEGAL_BASIS_PUBLIC_TASK: LegalBasis
+LEGAL_BASIS_LEGAL_OBLIGATION: LegalBasis
+CONSENT_STATE_UNSPECIFIED: ConsentState
+CONSENT_STATE_GIVEN: ConsentState
+CONSENT_STATE_WITHDRAWN: ConsentState
+CONSENT_STATE_EXPIRED: ConsentState
+ENTRY_TYPE_UNSPECIFIED: EntryType
+ENTRY_TYPE_CONSENT_GIVEN: EntryType
+ENTRY_TYPE_CONSENT_WITHDRAWN: EntryType
+ENTRY_TYPE_CONSENT_EXPIRED: EntryType
+ENTRY_TYPE_DATA_ACCESSED: EntryType
+ENTRY_TYPE_EXPORT_REQUESTED: EntryType
+ENTRY_TYPE_RECTIFICATION_REQUESTED: EntryType
+COLLECTION_METHOD_UNSPECIFIED: CollectionMethod
+COLLECTION_METHOD_ACCOUNT_PAGE: CollectionMethod
+COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: CollectionMethod
+COLLECTION_METHOD_COUNTER: CollectionMethod
+COLLECTION_METHOD_PHONE: CollectionMethod
+
+class Purpose(_message.Message):
+    __slots__ = ("purpose_id", "version", "dpv_iri", "legal_basis", "biometric", "title_fr", "title_en", "description_fr", "description_en", "data_categories", "max_validity_days", "non_biometric_alternative_id", "non_biometric_alternative_fr", "non_biometric_alternative_en", "text_sha256", "create_time", "retention_fr", "retention_en")
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DPV_IRI_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    BIOMETRIC_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FR_FIELD_NUMBER: _ClassVar[int]
+    TITLE_EN_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FR_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_EN_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_VALIDITY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    NON_BIOMETRIC_ALTERNATIVE_ID_FIELD_NUMBER: _ClassVar[int]
+    NON_BIOMETRIC_ALTERNATIVE_FR_FIELD_NUMBER: _ClassVar[int]
+    NON_BIOMETRIC_ALTERNATIVE_EN_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FR_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_EN_FIELD_NUMBER: _ClassVar[int]
+    purpose_id: str
+    version: int
+    dpv_iri: str
+    legal_basis: LegalBasis
+    biometric: bool
+    title_fr: str
+    title_en: str
+    description_fr: str
+    description_en: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    max_validity_days: int
+    non_biometric_alternative_id: str
+    non_biometric_alternative_fr: str
+    non_biometric_alternative_en: str
+    text_sha256: str
+    create_time: _timestamp_pb2.Timestamp
+    retention_fr: str
+    retention_en: str
+    def __init__(self, purpose_id: _Optional[str] = ..., version: _Optional[int] = ..., dpv_iri: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., biometric: _Optional[bool] = ..., title_fr: _Optional[str] = ..., title_en: _Optional[str] = ..., description_fr: _Optional[str] = ..., description_en: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., max_validity_days: _Optional[int] = ..., non_biometric_alternative_id: _Optional[str] = ..., non_biometric_alternative_fr: _Optional[str] = ..., non_biometric_alternative_en: _Optional[str] = ..., text_sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_fr: _Optional[str] = ..., retention_en: _Optional[str] = ...) -> None: ...
+
+class DataCategory(_message.Message):
+    __slots__ = ("category_id", "label_fr", "label_en", "biometric")
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FR_FIELD_NUMBER: _ClassVar[int]
+    LABEL_EN_FIELD_NUMBER: _ClassVar[int]
+    BIOMETRIC_FIELD_NUMBER: _ClassVar[int]
+    category_id: str
+    label_fr: str
+    label_en: str
+    biometric: bool
+    def __init__(self, category_id: _Optional[str] = ..., label_fr: _Optional[str] = ..., label_en: _Optional[str] = ..., biometric: _Optional[bool] = ...) -> None: ...
+
+class Recipient(_message.Message):
+    __slots__ = ("recipient_id", "client_id", "name_fr", "name_en", "kind", "owner", "purposes", "data_categories")
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FR_FIELD_NUMBER: _ClassVar[int]
+    NAME_EN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    recipient_id: str
+    client_id: str
+    name_fr: str
+    name_en: str
+    kind: str
+    owner: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, recipient_id: _Optional[str] = ..., client_id: _Optional[str] = ..., name_fr: _Optional[str] = ..., name_en: _Optional[str] = ..., kind: _Optional[str] = ..., owner: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Consent(_message.Message):
+    __slots__ = ("consent_id", "resident_id", "recipient_id", "purpose_id", "purpose_version", "data_categories", "state", "give_time", "expire_time", "withdraw_time", "collection_method", "biometric", "non_biometric_alternative_id", "ledger_index", "language")
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    GIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAW_TIME_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_METHOD_FIELD_NUMBER: _ClassVar[int]
+    BIOMETRIC_FIELD_NUMBER: _ClassVar[int]
+    NON_BIOMETRIC_ALTERNATIVE_ID_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    resident_id: str
+    recipient_id: str
+    purpose_id: str
+    purpose_version: int
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    state: ConsentState
+    give_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    withdraw_time: _timestamp_pb2.Timestamp
+    collection_method: CollectionMethod
+    biometric: bool
+    non_biometric_alternative_id: str
+    ledger_index: int
+    language: str
+    def __init__(self, consent_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ConsentState, str]] = ..., give_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., biometric: _Optional[bool] = ..., non_biometric_alternative_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., language: _Optional[str] = ...) -> None: ...
+
+class GrantItem(_message.Message):
+    __slots__ = ("purpose_id", "purpose_version", "data_categories", "expire_time", "non_biometric_alternative_id")
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    NON_BIOMETRIC_ALTERNATIVE_ID_FIELD_NUMBER: _ClassVar[int]
+    purpose_id: str
+    purpose_version: int
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    expire_time: _timestamp_pb2.Timestamp
+    non_biometric_alternative_id: str
+    def __init__(self, purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., non_biometric_alternative_id: _Optional[str] = ...) -> None: ...
+
+class GrantRequest(_message.Message):
+    __slots__ = ("resident_id", "recipient_id", "items", "collection_method", "explicit_act", "language")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_METHOD_FIELD_NUMBER: _ClassVar[int]
+    EXPLICIT_ACT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    recipient_id: str
+    items: _containers.RepeatedCompositeFieldContainer[GrantItem]
+    collection_method: CollectionMethod
+    explicit_act: bool
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[GrantItem, _Mapping]]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., explicit_act: _Optional[bool] = ..., language: _Optional[str] = ...) -> None: ...
+
+class GrantResponse(_message.Message):
+    __slots__ = ("consents",)
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
+    consents: _containers.RepeatedCompositeFieldContainer[Consent]
+    def __init__(self, consents: _Optional[_Iterable[_Union[Consent, _Mapping]]] = ...) -> None: ...
+
+class WithdrawRequest(_message.Message):
+    __slots__ = ("resident_id", "consent_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    consent_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., consent_id: _Optional[str] = ...) -> None: ...
+
+class WithdrawResponse(_message.Message):
+    __slots__ = ("consent", "ledger_index")
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    consent: Consent
+    ledger_index: int
+    def __init__(self, consent: _Optional[_Union[Consent, _Mapping]] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+
+class CheckRequest(_message.Message):
+    __slots__ = ("resident_id", "recipient_id", "purpose_id", "data_categories")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    recipient_id: str
+    purpose_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CategoryDecision(_message.Message):
+    __slots__ = ("data_category", "allowed", "basis", "consent_id", "reason")
+    DATA_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    BASIS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    data_category: str
+    allowed: bool
+    basis: LegalBasis
+    consent_id: str
+    reason: str
+    def __init__(self, data_category: _Optional[str] = ..., allowed: _Optional[bool] = ..., basis: _Optional[_Union[LegalBasis, str]] = ..., consent_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CheckResponse(_message.Message):
+    __slots__ = ("decisions", "check_time")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    CHECK_TIME_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[CategoryDecision]
+    check_time: _timestamp_pb2.Timestamp
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., check_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListConsentsRequest(_message.Message):
+    __slots__ = ("resident_id", "include_inactive", "page_size", "page_token")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    include_inactive: bool
+    page_size: int
+    page_token: str
+    def __init__(self, resident_id: _Optional[str] = ..., include_inactive: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConsentsResponse(_message.Message):
+    __slots__ = ("consents", "next_page_token")
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    consents: _containers.RepeatedCompositeFieldContainer[Consent]
+    next_page_token: str
+    def __init__(self, consents: _Optional[_Iterable[_Union[Consent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class LedgerEntry(_message.Message):
+    __slots__ = ("index", "type", "entry_time", "entry_id", "resident_id", "consent_id", "access_id", "recipient_id", "purpose_id", "data_categories", "leaf_data", "leaf_hash")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    LEAF_DATA_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    type: EntryType
+    entry_time: _timestamp_pb2.Timestamp
+    entry_id: str
+    resident_id: str
+    consent_id: str
+    access_id: str
+    recipient_id: str
+    purpose_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    leaf_data: bytes
+    leaf_hash: bytes
+    def __init__(self, index: _Optional[int] = ..., type: _Optional[_Union[EntryType, str]] = ..., entry_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entry_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., consent_id: _Optional[str] = ..., access_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., leaf_data: _Optional[bytes] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
+
+class HistoryRequest(_message.Message):
+    __slots__ = ("resident_id", "page_size", "page_token")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, resident_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class HistoryResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[LedgerEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AccessRecord(_message.Message):
+    __slots__ = ("access_id", "ledger_index", "recipient_id", "recipient_name_fr", "recipient_name_en", "purpose_id", "data_categories", "withheld_categories", "bases", "consent_ids", "access_time")
+    class BasesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: LegalBasis
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[LegalBasis, str]] = ...) -> None: ...
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_NAME_FR_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_NAME_EN_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    BASES_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    access_id: str
+    ledger_index: int
+    recipient_id: str
+    recipient_name_fr: str
+    recipient_name_en: str
+    purpose_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    withheld_categories: _containers.RepeatedScalarFieldContainer[str]
+    bases: _containers.ScalarMap[str, LegalBasis]
+    consent_ids: _containers.RepeatedScalarFieldContainer[str]
+    access_time: _timestamp_pb2.Timestamp
+    def __init__(self, access_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., recipient_id: _Optional[str] = ..., recipient_name_fr: _Optional[str] = ..., recipient_name_en: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., bases: _Optional[_Mapping[str, LegalBasis]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AccessLogRequest(_message.Message):
+    __slots__ = ("resident_id", "page_size", "page_token", "recipient_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    page_size: int
+    page_token: str
+    recipient_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., recipient_id: _Optional[str] = ...) -> None: ...
+
+class AccessLogResponse(_message.Message):
+    __slots__ = ("records", "next_page_token")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AccessRecord]
+    next_page_token: str
+    def __init__(self, records: _Optional[_Iterable[_Union[AccessRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RecordAccessRequest(_message.Message):
+    __slots__ = ("access_id", "resident_id", "recipient_id", "purpose_id", "data_categories", "bases", "consent_ids", "withheld_categories", "access_time")
+    class BasesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: LegalBasis
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[LegalBasis, str]] = ...) -> None: ...
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    BASES_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    access_id: str
+    resident_id: str
+    recipient_id: str
+    purpose_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    bases: _containers.ScalarMap[str, LegalBasis]
+    consent_ids: _containers.RepeatedScalarFieldContainer[str]
+    withheld_categories: _containers.RepeatedScalarFieldContainer[str]
+    access_time: _timestamp_pb2.Timestamp
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., bases: _Optional[_Mapping[str, LegalBasis]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordAccessResponse(_message.Message):
+    __slots__ = ("ledger_index", "already_recorded")
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    ledger_index: int
+    already_recorded: bool
+    def __init__(self, ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
+
+class RequestRectificationRequest(_message.Message):
+    __slots__ = ("resident_id", "data_categories", "recipient_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    recipient_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., recipient_id: _Optional[str] = ...) -> None: ...
+
+class RequestRectificationResponse(_message.Message):
+    __slots__ = ("request_id", "ledger_index")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    ledger_index: int
+    def __init__(self, request_id: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+
+class GetReceiptRequest(_message.Message):
+    __slots__ = ("consent_id",)
+    CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
+    consent_id: str
+    def __init__(self, consent_id: _Optional[str] = ...) -> None: ...
+
+class GetReceiptResponse(_message.Message):
+    __slots__ = ("receipt_jws", "receipt_json", "key_id")
+    RECEIPT_JWS_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_JSON_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    receipt_jws: str
+    receipt_json: str
+    key_id: str
+    def __init__(self, receipt_jws: _Optional[str] = ..., receipt_json: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class SignedTreeHead(_message.Message):
+    __slots__ = ("tree_size", "root_hash", "timestamp", "jws", "key_id")
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    JWS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    root_hash: bytes
+    timestamp: _timestamp_pb2.Timestamp
+    jws: str
+    key_id: str
+    def __init__(self, tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., jws: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class GetSignedTreeHeadRequest(_message.Message):
+    __slots__ = ("tree_size",)
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    def __init__(self, tree_size: _Optional[int] = ...) -> None: ...
+
+class GetSignedTreeHeadResponse(_message.Message):
+    __slots__ = ("signed_tree_head",)
+    SIGNED_TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    signed_tree_head: SignedTreeHead
+    def __init__(self, signed_tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ...) -> None: ...
+
+class GetInclusionProofRequest(_message.Message):
+    __slots__ = ("leaf_index", "tree_size")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    tree_size: int
+    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class GetInclusionProofResponse(_message.Message):
+    __slots__ = ("leaf_index", "tree_size", "audit_path", "entry", "signed_tree_head")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_PATH_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    tree_size: int
+    audit_path: _containers.RepeatedScalarFieldContainer[bytes]
+    entry: LedgerEntry
+    signed_tree_head: SignedTreeHead
+    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., audit_path: _Optional[_Iterable[bytes]] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., signed_tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ...) -> None: ...
+
+class GetConsistencyProofRequest(_message.Message):
+    __slots__ = ("first_tree_size", "second_tree_size")
+    FIRST_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    first_tree_size: int
+    second_tree_size: int
+    def __init__(self, first_tree_size: _Optional[int] = ..., second_tree_size: _Optional[int] = ...) -> None: ...
+
+class GetConsistencyProofResponse(_message.Message):
+    __slots__ = ("first_tree_size", "second_tree_size", "proof", "signed_tree_head")
+    FIRST_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    first_tree_size: int
+    second_tree_size: int
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    signed_tree_head: SignedTreeHead
+    def __init__(self, first_tree_size: _Optional[int] = ..., second_tree_size: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ..., signed_tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ...) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ("resident_id",)
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    def __init__(self, resident_id: _Optional[str] = ...) -> None: ...
+
+class ExportResponse(_message.Message):
+    __slots__ = ("document", "media_type", "ledger_index")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    document: bytes
+    media_type: str
+    ledger_index: int
+    def __init__(self, document: _Optional[bytes] = ..., media_type: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+
+class GetLogKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLogKeysResponse(_message.Message):
+    __slots__ = ("jwks_json",)
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    jwks_json: str
+    def __init__(self, jwks_json: _Optional[str] = ...) -> None: ...
+
+class ListPurposesRequest(_message.Message):
+    __slots__ = ("include_all_versions",)
+    INCLUDE_ALL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    include_all_versions: bool
+    def __init__(self, include_all_versions: _Optional[bool] = ...) -> None: ...
+
+class ListPurposesResponse(_message.Message):
+    __slots__ = ("purposes",)
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    purposes: _containers.RepeatedCompositeFieldContainer[Purpose]
+    def __init__(self, purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ...) -> None: ...
+
+class ListDataCategoriesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListDataCategoriesResponse(_message.Message):
+    __slots__ = ("data_categories",)
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    data_categories: _containers.RepeatedCompositeFieldContainer[DataCategory]
+    def __init__(self, data_categories: _Optional[_Iterable[_Union[DataCategory, _Mapping]]] = ...) -> None: ...
+
+class ListRecipientsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRecipientsResponse(_message.Message):
+    __slots__ = ("recipients",)
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    recipients: _containers.RepeatedCompositeFieldContainer[Recipient]
+    def __init__(self, recipients: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ...) -> None: ...
+
+class DefinePurposeRequest(_message.Message):
+    __slots__ = ("purpose",)
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    purpose: Purpose
+    def __init__(self, purpose: _Optional[_Union[Purpose, _Mapping]] = ...) -> None: ...
+
+class DefinePurposeResponse(_message.Message):
+    __slots__ = ("purpose",)
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    purpose: Purpose
+    def __init__(self, purpose: _Optional[_Union[Purpose, _Mapping]] = ...) -> None: ...
+
+class RegisterRecipientRequest(_message.Message):
+    __slots__ = ("recipient",)
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    recipient: Recipient
+    def __init__(self, recipient: _Optional[_Union[Recipient, _Mapping]] = ...) -> None: ...
+
+class RegisterRecipientResponse(_message.Message):
+    __slots__ = ("recipient",)
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    recipient: Recipient
+    def __init__(self, recipient: _Optional[_Union[Recipient, _Mapping]] = ...) -> None: ...
