@@ -1,0 +1,150 @@
+"""OAuth 2.0 clients (RFC 6749 s. 2; OIDC Dynamic Client Registration 1.0 s. 2 metadata).
+
+Rules of the registry (RFC 9700, the OAuth 2.0 Security BCP):
+
+* grant types are a subset of ``authorization_code``, ``refresh_token`` and
+  ``client_credentials`` — no implicit grant, no resource-owner password grant;
+* redirect URIs are compared exactly; they must be absolute, without fragment, and use
+  https except for loopback hosts (RFC 8252 s. 7.3) during development;
+* ``subject_type`` is ``pairwise`` unless the client is one of the city's own frontends
+  (``is_city_client``), the only ones allowed the universal identifier;
+* client secrets are 256-bit random strings, so a fast hash (SHA-256) protects them as well
+  as a slow KDF would (there is nothing to brute-force) without costing every
+  client-credentials grant tens of milliseconds; comparison is constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SUBJECT_TYPES = ("public", "pairwise")
+SIGNING_ALGS = ("ES256", "RS256")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+_SECRET_PREFIX = "sha256$"
+_CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def new_client_secret() -> str:
+    """A 256-bit random secret, shown once to the operator and then only stored hashed."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_client_secret(secret: str) -> str:
+    digest = hashlib.sha256(secret.encode()).digest()
+    return _SECRET_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass
+class OAuthClient:
+    client_id: str
+    name: str
+    secret_hash: str | None            # None = public client (PKCE only)
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    scopes: tuple[str, ...] = ("openid",)
+    audiences: tuple[str, ...] = ()
+    subject_type: str = "pairwise"
+    sector_identifier: str = ""
+    id_token_signed_response_alg: str = "ES256"
+    token_endpoint_auth_method: str = "client_secret_basic"
+    is_city_client: bool = False
+    purposes: tuple[str, ...] = ()
+    disabled: bool = False
+    created_at: object = field(default=None, compare=False)
+
+    def check_secret(self, secret: str) -> bool:
+        """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
+        if self.secret_hash is None or not isinstance(secret, str) or not secret:
+            return False
+        return hmac.compare_digest(hash_client_secret(secret).encode(), self.secret_hash.encode())
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+    def allows_scopes(self, requested: tuple[str, ...] | list[str]) -> bool:
+        return set(requested) <= set(self.scopes)
+
+    def to_public_dict(self) -> dict:
+        """Metadata safe to print or return (never the secret hash)."""
+        return {
+            "client_id": self.client_id, "name": self.name,
+            "redirect_uris": list(self.redirect_uris),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+            "grant_types": list(self.grant_types), "scopes": list(self.scopes),
+            "audiences": list(self.audiences), "subject_type": self.subject_type,
+            "sector_identifier": self.sector_identifier,
+            "id_token_signed_response_alg": self.id_token_signed_response_alg,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "is_city_client": self.is_city_client, "purposes": list(self.purposes),
+            "disabled": self.disabled,
+        }
+
+
+def _check_redirect_uri(uri: str, allow_http_loopback: bool) -> str | None:
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.hostname:
+        return f"{uri!r} is not an absolute URI"
+    if parts.fragment or "#" in uri:
+        return f"{uri!r} has a fragment (RFC 6749 s. 3.1.2)"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and allow_http_loopback and parts.hostname in _LOOPBACK:
+        return None
+    return f"{uri!r} must use https (http only for loopback in development)"
+
+
+def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) -> list[tuple[str, str]]:
+    """Every violation of the registry's rules as ``(field, description)``; empty when valid."""
+    errors: list[tuple[str, str]] = []
+    if not _CLIENT_ID.match(client.client_id or ""):
+        errors.append(("client_id", "must be 3-64 lower-case letters, digits or dashes"))
+    if not client.name or len(client.name) > 200:
+        errors.append(("name", "must be 1-200 characters"))
+    if not client.grant_types:
+        errors.append(("grant_types", "at least one grant type is required"))
+    for grant in client.grant_types:
+        if grant not in GRANT_TYPES:
+            errors.append(("grant_types", f"{grant!r} is not allowed (only {', '.join(GRANT_TYPES)})"))
+    if "refresh_token" in client.grant_types and "authorization_code" not in client.grant_types:
+        errors.append(("grant_types", "refresh_token needs authorization_code"))
+    if "authorization_code" in client.grant_types and not client.redirect_uris:
+        errors.append(("redirect_uris", "authorization_code needs at least one redirect URI"))
+    for uri in (*client.redirect_uris, *client.post_logout_redirect_uris):
+        problem = _check_redirect_uri(uri, allow_http_loopback)
+        if problem:
+            errors.append(("redirect_uris" if uri in client.redirect_uris else "post_logout_redirect_uris", problem))
+    if client.subject_type not in SUBJECT_TYPES:
+        errors.append(("subject_type", "must be public or pairwise"))
+    if client.subject_type == "public" and not client.is_city_client:
+        errors.append(("subject_type", "only the city's own clients may receive the public identifier"))
+    if client.subject_type == "pairwise" and not client.sector_identifier:
+        hosts = {urlsplit(u).hostname for u in client.redirect_uris}
+        if len(hosts) > 1:
+            errors.append(("sector_identifier", "redirect URIs on several hosts need a sector identifier (OIDC Core 8.1)"))
+    if client.id_token_signed_response_alg not in SIGNING_ALGS:
+        errors.append(("id_token_signed_response_alg", "must be ES256 or RS256"))
+    if client.token_endpoint_auth_method not in AUTH_METHODS:
+        errors.append(("token_endpoint_auth_method", f"must be one of {', '.join(AUTH_METHODS)}"))
+    if client.token_endpoint_auth_method == "none":
+        if client.secret_hash is not None:
+            errors.append(("token_endpoint_auth_method", "a client with a secret cannot use 'none'"))
+        if "client_credentials" in client.grant_types:
+            errors.append(("grant_types", "client_credentials needs a confidential client"))
+    elif client.secret_hash is None:
+        errors.append(("token_endpoint_auth_method", "a public client must use 'none'"))
+    if "client_credentials" in client.grant_types and not client.audiences:
+        errors.append(("audiences", "client_credentials needs at least one audience"))
+    for scope in client.scopes:
+        if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 s. 3.3 scope-token
+            errors.append(("scopes", f"{scope!r} is not a valid scope token"))
+    return errors

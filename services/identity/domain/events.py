@@ -1,0 +1,133 @@
+"""Identity's domain events (docs/contracts.md, "Events"); published on
+``montreal.identity.v1.<NAME>`` through the outbox. Identifiers only: the single exception
+is ``email_verification_requested``, which carries the email and the code for the mail
+sender (and the development mailbox) on its own subject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from services.common.events import Event
+
+
+@dataclass(frozen=True)
+class ResidentRegistered(Event):
+    NAME: ClassVar[str] = "resident_registered"
+    resident_id: str
+    preferred_language: str
+    registered_by: str = "self"              # "self" | "agent"
+    email_verified: bool = False
+    agent_id: str | None = None
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class EmailVerificationRequested(Event):
+    NAME: ClassVar[str] = "email_verification_requested"
+    resident_id: str
+    email: str
+    code: str
+    expires_at: str                          # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class EmailVerified(Event):
+    NAME: ClassVar[str] = "email_verified"
+    resident_id: str
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class LevelOfAssuranceRaised(Event):
+    NAME: ClassVar[str] = "level_of_assurance_raised"
+    resident_id: str
+    level: int
+    agent_id: str
+    document_type: str
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class LoginSucceeded(Event):
+    NAME: ClassVar[str] = "login_succeeded"
+    resident_id: str
+    session_id: str = ""
+    amr: tuple[str, ...] = field(default=("pwd",))
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class LoginFailed(Event):
+    NAME: ClassVar[str] = "login_failed"
+    reason: str
+    resident_id: str | None = None
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    NAME: ClassVar[str] = "session_ended"
+    resident_id: str
+    session_id: str
+    scope: str = "one"                       # "one" | "all"
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class ClientRegistered(Event):
+    NAME: ClassVar[str] = "client_registered"
+    client_id: str
+
+    def aggregate_id(self) -> str | None:
+        return self.client_id
+
+
+@dataclass(frozen=True)
+class KeyRotated(Event):
+    NAME: ClassVar[str] = "key_rotated"
+    kid: str
+
+    def aggregate_id(self) -> str | None:
+        return self.kid
+
+
+@dataclass(frozen=True)
+class GrantGiven(Event):
+    NAME: ClassVar[str] = "grant_given"
+    grant_id: str
+    resident_id: str
+    client_id: str
+    scopes: tuple[str, ...] = ()
+    purposes_accepted: tuple[str, ...] = ()
+    purposes_refused: tuple[str, ...] = ()
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class GrantWithdrawn(Event):
+    NAME: ClassVar[str] = "grant_withdrawn"
+    grant_id: str
+    resident_id: str
+    client_id: str
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

@@ -1,0 +1,75 @@
+"""A Resident: the holder of a universal citizen number and of the credentials to use it.
+
+State (guarded methods below):
+
+    registered (email unverified) ──verify_email──▶ email verified
+    any ──raise_level──▶ VERIFIED (a counter agent checked a document)
+    any ──disable──▶ disabled      (never deleted: the citizen number must never be reused)
+
+No biometric data here, ever (commitment 6 of the city's strategy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from services.identity.domain.assurance import LevelOfAssurance
+
+LANGUAGES = ("fr", "en")
+# A pragmatic check (RFC 5321/5322 allow more, but nobody at a counter types those).
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared case-insensitively (the unique index is on lower(email))."""
+    return email.strip().lower()
+
+
+def email_problem(email: str) -> str | None:
+    if not isinstance(email, str) or not email.strip():
+        return "is required"
+    if len(email) > 254 or not _EMAIL.match(email.strip()):
+        return "is not a valid email address"
+    return None
+
+
+@dataclass
+class Resident:
+    resident_id: str                          # CitizenNumber.canonical
+    email: str
+    password_hash: str | None                 # None: enrolled at a counter, no password yet
+    email_verified: bool = False
+    level: LevelOfAssurance = LevelOfAssurance.SELF_ASSERTED
+    preferred_language: str = "fr"
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    disabled: bool = False
+    totp_secret_encrypted: bytes | None = None    # AES-GCM with the KEK; None: no TOTP yet
+    totp_pending_encrypted: bytes | None = None   # during enrollment, until the first code
+    email_code_hash: str | None = None
+    email_code_expires_at: dt.datetime | None = None
+    registered_by: str = "self"                   # "self" | "agent"
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp_secret_encrypted is not None
+
+    def verify_email(self) -> None:
+        self.email_verified = True
+        self.email_code_hash = None
+        self.email_code_expires_at = None
+
+    def raise_level(self, level: LevelOfAssurance) -> bool:
+        """Raise the stored level (never lowered here); returns whether it changed.
+
+        The stored level is at most VERIFIED: level 3 belongs to a session with a second factor.
+        """
+        target = LevelOfAssurance(min(level, LevelOfAssurance.VERIFIED))
+        if target <= self.level:
+            return False
+        self.level = target
+        return True
+
+    def disable(self) -> None:
+        self.disabled = True
