@@ -1,0 +1,165 @@
+"""Configuration, only from ``MTLID_*`` environment variables (every one is listed in README).
+
+Validated once at start: a bad value stops the process with a message naming the variable.
+Services receive the ``Settings`` object by injection; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import os
+import pathlib
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+SERVICES = ("identity", "accounts", "consent")
+DEFAULT_GRPC_PORTS = {"identity": 50051, "accounts": 50052, "consent": 50053}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or wrong; the message starts with its name."""
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a TCP port number, got {raw!r}") from None
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{name}: port {value} is outside 0-65535")
+    return value
+
+
+def _key(env: Mapping[str, str], name: str, *, production: bool, dev_seed: str) -> bytes:
+    """A 32-byte secret given as base64url; in development a fixed, clearly-labelled default."""
+    raw = env.get(name)
+    if not raw:
+        if production:
+            raise ConfigError(f"{name}: required in production (32 random bytes, base64url)")
+        # Development only: derived from a public label so that restarts keep working.
+        return hashlib.sha256(f"mtlid-development-only:{dev_seed}".encode()).digest()
+    try:
+        value = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name}: not valid base64url") from None
+    if len(value) < 32:
+        raise ConfigError(f"{name}: needs at least 32 bytes of key material, got {len(value)}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name) or default
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ConfigError(f"{name}: expected a URL with scheme {' or '.join(schemes)}, got {raw!r}")
+    return raw
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    env: str
+    var_dir: pathlib.Path
+    issuer: str
+    bind_host: str
+    http_port: int
+    demo_rp_port: int
+    grpc_ports: Mapping[str, int]
+    grpc_targets: Mapping[str, str]
+    database_urls: Mapping[str, str]
+    nats_url: str | None
+    jwks_url: str
+    key_encryption_key: bytes = dataclasses.field(repr=False)
+    pairwise_secret: bytes = dataclasses.field(repr=False)
+    service_client_id: str | None = None
+    service_client_secret: str | None = dataclasses.field(default=None, repr=False)
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = None
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def database_url(self, service: str) -> str:
+        return self.database_urls[service]
+
+    def grpc_port(self, service: str) -> int:
+        return self.grpc_ports[service]
+
+    def grpc_target(self, service: str) -> str:
+        return self.grpc_targets[service]
+
+    @property
+    def token_url(self) -> str:
+        return self.issuer.rstrip("/") + "/token"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        mode = env.get("MTLID_ENV", "development")
+        if mode not in ("development", "production"):
+            raise ConfigError(f"MTLID_ENV: expected 'development' or 'production', got {mode!r}")
+        production = mode == "production"
+        var_dir = pathlib.Path(env.get("MTLID_VAR_DIR") or "./var").resolve()
+        issuer = _url(env, "MTLID_ISSUER", "http://127.0.0.1:8000", ("http", "https"))
+        assert issuer is not None
+        issuer = issuer.rstrip("/")
+        if production and not issuer.startswith("https://"):
+            raise ConfigError("MTLID_ISSUER: must be https:// in production")
+        bind_host = env.get("MTLID_BIND_HOST") or "127.0.0.1"
+        ports = {s: _port(env, f"MTLID_{s.upper()}_GRPC_PORT", p) for s, p in DEFAULT_GRPC_PORTS.items()}
+        targets = {}
+        for service in SERVICES:
+            name = f"MTLID_{service.upper()}_GRPC_TARGET"
+            target = env.get(name) or f"127.0.0.1:{ports[service]}"
+            if ":" not in target:
+                raise ConfigError(f"{name}: expected host:port, got {target!r}")
+            targets[service] = target
+        databases = {}
+        for service in SERVICES:
+            name = f"MTLID_{service.upper()}_DATABASE_URL"
+            url = _url(env, name, f"sqlite+aiosqlite:///{var_dir / (service + '.db')}",
+                       ("sqlite+aiosqlite", "postgresql+asyncpg", "postgresql"))
+            assert url is not None
+            if url.startswith("postgresql://"):
+                url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+            if production and url.startswith("sqlite"):
+                raise ConfigError(f"{name}: production needs PostgreSQL (postgresql+asyncpg://…)")
+            databases[service] = url
+        nats_url = _url(env, "MTLID_NATS_URL", None, ("nats", "tls"))
+        if production and not nats_url:
+            raise ConfigError("MTLID_NATS_URL: required in production (the embedded server is for development)")
+        log_level = (env.get("MTLID_LOG_LEVEL") or "INFO").upper()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError(f"MTLID_LOG_LEVEL: expected one of {', '.join(_LOG_LEVELS)}, got {log_level!r}")
+        jwks_url = _url(env, "MTLID_JWKS_URL", issuer + "/jwks", ("http", "https"))
+        assert jwks_url is not None
+        return cls(
+            env=mode,
+            var_dir=var_dir,
+            issuer=issuer,
+            bind_host=bind_host,
+            http_port=_port(env, "MTLID_HTTP_PORT", 8000),
+            demo_rp_port=_port(env, "MTLID_DEMO_RP_PORT", 8001),
+            grpc_ports=ports,
+            grpc_targets=targets,
+            database_urls=databases,
+            nats_url=nats_url,
+            jwks_url=jwks_url,
+            key_encryption_key=_key(env, "MTLID_KEY_ENCRYPTION_KEY", production=production, dev_seed="kek"),
+            pairwise_secret=_key(env, "MTLID_PAIRWISE_SECRET", production=production, dev_seed="pairwise"),
+            service_client_id=env.get("MTLID_SERVICE_CLIENT_ID") or None,
+            service_client_secret=env.get("MTLID_SERVICE_CLIENT_SECRET") or None,
+            log_level=log_level,
+            otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
+        )
+
+    def with_overrides(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)

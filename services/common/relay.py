@@ -1,0 +1,132 @@
+"""The outbox relay: publishes committed events to JetStream, at least once, deduplicated.
+
+Each row is published with ``Nats-Msg-Id`` = event id, then marked sent. A relay that dies
+between the two republishes the row on restart and JetStream's duplicate window drops the
+copy, so consumers see each event once in effect. When NATS is down, rows wait in the
+outbox; writes never depend on NATS being up.
+
+Several replicas may run a relay against one PostgreSQL database: each claims a batch with
+``FOR UPDATE SKIP LOCKED`` so they share the work instead of racing on the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.common.outbox import stream_name, utcnow
+from services.common.uow import OUTBOX
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, service: str, session_factory: async_sessionmaker,
+                 jetstream: Callable[[], object | None], *, batch_size: int = 256,
+                 poll_interval: float = 1.0,
+                 after_publish: Callable[[str], Awaitable[None]] | None = None) -> None:
+        """``jetstream`` returns the current JetStream context, or None while not connected.
+
+        ``after_publish`` is a test seam: it runs after a row is published and before it is
+        marked sent, where a crash is the interesting case.
+        """
+        self.service = service
+        self.stream = stream_name(service)
+        self._session_factory = session_factory
+        self._jetstream = jetstream
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._after_publish = after_publish
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called after a commit that wrote events: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish every unsent row; returns how many were published. Raises if NATS fails."""
+        total = 0
+        while True:
+            js = self._jetstream()
+            if js is None:
+                raise ConnectionError("not connected to NATS")
+            async with self._session_factory() as session:
+                if session.bind.dialect.name == "postgresql":
+                    # Claim the batch for the length of the transaction; other replicas skip it.
+                    async with session.begin():
+                        rows = (await session.execute(self._query().with_for_update(skip_locked=True))).all()
+                        sent, error = await self._publish(js, rows)
+                        await self._mark(session, sent)
+                else:
+                    # SQLite has one writer at a time: don't hold its lock while talking to NATS.
+                    # One relay per SQLite file (the embedded default), so nothing to claim.
+                    async with session.begin():
+                        rows = (await session.execute(self._query())).all()
+                    sent, error = await self._publish(js, rows)
+                    async with session.begin():
+                        await self._mark(session, sent)
+            total += len(sent)
+            self.published += len(sent)
+            if error is not None:
+                raise error
+            if len(rows) < self.batch_size:
+                return total
+
+    def _query(self):
+        return (select(OUTBOX.c.seq, OUTBOX.c.event_id, OUTBOX.c.subject, OUTBOX.c.envelope,
+                       OUTBOX.c.headers)
+                .where(OUTBOX.c.published_at.is_(None)).order_by(OUTBOX.c.seq).limit(self.batch_size))
+
+    async def _publish(self, js, rows) -> tuple[list[int], Exception | None]:
+        sent: list[int] = []
+        for row in rows:
+            headers = {**json.loads(row.headers), "Nats-Msg-Id": row.event_id}
+            try:
+                await js.publish(row.subject, row.envelope.encode(), stream=self.stream,
+                                 headers=headers, timeout=2.0)
+            except Exception as error:  # keep what went out; the rest waits for the next try
+                return sent, error
+            sent.append(row.seq)
+            if self._after_publish is not None:
+                await self._after_publish(row.event_id)
+        return sent, None
+
+    @staticmethod
+    async def _mark(session, sent: list[int]) -> None:
+        if sent:
+            await session.execute(update(OUTBOX).where(OUTBOX.c.seq.in_(sent)).values(published_at=utcnow()))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                await self.publish_pending()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # NATS down or the database busy: retry, never drop
+                log.warning("outbox relay could not publish; will retry",
+                            extra={"error": type(error).__name__, "retry_in": backoff})
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=self.poll_interval,
+                               return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass

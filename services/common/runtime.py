@@ -1,0 +1,152 @@
+"""One service process: gRPC server, outbox relay, event consumers and extra tasks.
+
+``mtlid serve <service>`` builds a ``Runtime``, lets the service's ``app.build(runtime)``
+register its parts, and runs until SIGTERM/SIGINT. Stopping is graceful: health turns
+NOT_SERVING first (so load balancers stop sending), in-flight calls finish within the
+grace period, then background loops stop and connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from services.common.config import Settings
+from services.common.consumer import EventConsumer
+from services.common.db import create_engine, session_factory
+from services.common.nats import connect, ensure_stream
+from services.common.relay import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class Runtime:
+    def __init__(self, service: str, settings: Settings, *, grpc_port: int | None = None,
+                 nats_url: str | None = None, token_verifier=None) -> None:
+        self.service = service
+        self.settings = settings
+        self.nats_url = nats_url or settings.nats_url
+        self.grpc_port = settings.grpc_port(service) if grpc_port is None else grpc_port
+        self.engine = create_engine(settings.database_url(service))
+        self.session_factory = session_factory(self.engine)
+        self.relay = OutboxRelay(service, self.session_factory, lambda: self.js)
+        if token_verifier is None:
+            from services.common.grpc.auth import HttpJwks, TokenVerifier
+
+            token_verifier = TokenVerifier(issuer=settings.issuer, audience=f"urn:mtlid:{service}",
+                                           jwks_provider=HttpJwks(settings.jwks_url))
+        self.token_verifier = token_verifier
+        self.nats = None
+        self.js = None
+        self.stop_event = asyncio.Event()
+        self.consumers: list[EventConsumer] = []
+        self._grpc_parts: list[tuple] = []
+        self._method_policies: dict[str, str] = {}
+        self._tasks: list[Task] = []
+        self._running: list[asyncio.Task] = []
+        self.grpc_server = None
+        self.bound_grpc_port: int | None = None
+        self.ready = asyncio.Event()
+
+    # -- what a service's build() calls ---------------------------------------------------
+    def on_commit(self) -> None:
+        """Pass as a unit of work's ``on_commit``: events go out now, not at the next poll."""
+        self.relay.wake()
+
+    def add_grpc(self, servicer, add_fn, service_full_name: str, method_policies: Mapping[str, str]) -> None:
+        self._grpc_parts.append((servicer, add_fn, service_full_name))
+        self._method_policies.update(method_policies)
+
+    def add_consumer(self, *, durable: str, stream: str, subjects: Sequence[str],
+                     handler, uow_factory) -> EventConsumer:
+        stream_service = stream.removeprefix("MTLID_").lower()
+        consumer = EventConsumer(jetstream=lambda: self.js, uow_factory=uow_factory, durable=durable,
+                                 stream_service=stream_service, subjects=subjects, handler=handler)
+        self.consumers.append(consumer)
+        return consumer
+
+    def add_task(self, task: Task) -> None:
+        self._tasks.append(task)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def _connect_nats(self) -> None:
+        """Connect in the background: the service serves (and writes its outbox) meanwhile."""
+        delay = 0.2
+        while not self.stop_event.is_set() and self.nats_url:
+            try:
+                self.nats = await connect(self.nats_url, name=f"mtlid-{self.service}")
+                js = self.nats.jetstream()
+                await ensure_stream(js, self.service)
+                self.js = js
+                self.relay.wake()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("cannot reach NATS yet; events wait in the outbox",
+                            extra={"error": type(error).__name__})
+                if self.nats is not None:
+                    with contextlib.suppress(Exception):
+                        await self.nats.close()
+                    self.nats = None
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), delay)
+                delay = min(delay * 2, 5.0)
+
+    async def start(self) -> None:
+        from services.common.grpc.server import GrpcServer
+
+        if self._grpc_parts:
+            self.grpc_server = GrpcServer(self.service, host=self.settings.bind_host, port=self.grpc_port,
+                                          token_verifier=self.token_verifier,
+                                          method_policies=self._method_policies)
+            for servicer, add_fn, name in self._grpc_parts:
+                self.grpc_server.add(servicer, add_fn, name)
+            self.bound_grpc_port = await self.grpc_server.start()
+        spawn = asyncio.create_task
+        self._running.append(spawn(self._connect_nats(), name="nats-connect"))
+        self._running.append(spawn(self.relay.run(self.stop_event), name="outbox-relay"))
+        for consumer in self.consumers:
+            self._running.append(spawn(consumer.run(self.stop_event), name=f"consumer-{consumer.durable}"))
+        for task in self._tasks:
+            self._running.append(spawn(task(self.stop_event), name=getattr(task, "__name__", "task")))
+        self.ready.set()
+        log.info("service started", extra={"grpc_port": self.bound_grpc_port})
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self.grpc_server is not None:
+            await self.grpc_server.drain(grace)
+        self.stop_event.set()
+        if self._running:
+            done, pending = await asyncio.wait(self._running, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+        if self.nats is not None:
+            with contextlib.suppress(Exception):
+                await self.nats.drain()
+        await self.engine.dispose()
+        log.info("service stopped")
+
+    async def run_until_signal(self, grace: float = 5.0) -> None:
+        await self.start()
+        stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_requested.set)
+        await stop_requested.wait()
+        log.info("stop requested; draining")
+        await self.stop(grace)
+
+
+def build_runtime(service: str, settings: Settings, **options) -> Runtime:
+    runtime = Runtime(service, settings, **options)
+    app = importlib.import_module(f"services.{service}.app")
+    app.build(runtime)
+    return runtime

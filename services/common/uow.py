@@ -1,0 +1,85 @@
+"""The unit of work: one transaction, and the domain events it produced, atomically.
+
+Shape from *Architecture Patterns with Python*: ``async with uow:`` opens a session, the
+handler works and calls ``await uow.commit()``; leaving the block without committing rolls
+back. Unlike the book, events are not published after commit (a dual write): ``commit()``
+inserts them into the ``outbox`` table inside the same transaction, and the relay publishes
+them afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from sqlalchemy import MetaData, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.common.events import Event
+from services.common.outbox import add_outbox_tables, outbox_row
+
+# Every service's outbox and inbox have the same columns, so these Table objects write to
+# whichever database the session is bound to.
+OUTBOX, INBOX = add_outbox_tables(MetaData())
+
+
+class SqlUnitOfWork:
+    """Base unit of work; a service subclasses it and opens its repositories."""
+
+    def __init__(self, session_factory: async_sessionmaker, service: str, *,
+                 on_commit: Callable[[], None] | None = None) -> None:
+        self._session_factory = session_factory
+        self.service = service
+        self._on_commit = on_commit
+        self._events: list[Event] = []
+        self.session: AsyncSession | None = None
+        self.committed = False
+
+    # -- hooks for subclasses ---------------------------------------------------------
+    def _open_repositories(self, session: AsyncSession) -> None:
+        """Attach the service's repositories to ``self``."""
+
+    def collect_new_events(self) -> Iterable[Event]:
+        """Events raised by aggregates the repositories have seen (override if used)."""
+        return ()
+
+    # -- unit of work -----------------------------------------------------------------
+    async def __aenter__(self):
+        if self.session is not None:
+            raise RuntimeError("a unit of work is used once; build a new one per request")
+        self.session = self._session_factory()
+        self._events = []
+        self.committed = False
+        self._open_repositories(self.session)
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        assert self.session is not None
+        try:
+            if not self.committed or exc_type is not None:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def add_event(self, event: Event) -> None:
+        self._events.append(event)
+
+    @property
+    def pending_events(self) -> list[Event]:
+        return list(self._events)
+
+    async def commit(self) -> None:
+        assert self.session is not None, "commit() outside 'async with uow'"
+        events = [*self._events, *self.collect_new_events()]
+        if events:
+            await self.session.execute(insert(OUTBOX), [outbox_row(self.service, e) for e in events])
+        await self.session.commit()
+        self._events = []
+        self.committed = True
+        if events and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        assert self.session is not None
+        await self.session.rollback()
+        self._events = []
+

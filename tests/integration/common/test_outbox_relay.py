@@ -1,0 +1,133 @@
+"""The outbox, the relay and the consumer against a real database and a real nats-server.
+
+Issue 2, point 6: rollback leaves nothing; a relay killed between publish and mark neither
+duplicates nor loses; 1,000 writes while NATS is down all arrive after it returns, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from services.common.nats import connect, ensure_stream
+from services.common.outbox import stream_name
+from services.common.relay import OutboxRelay
+from services.common.testing.databases import temporary_database
+from services.common.uow import OUTBOX
+
+from . import foundation_app as app
+
+HERE = __import__("pathlib").Path(__file__).parent
+
+
+@pytest.fixture
+async def notes_db(tmp_path):
+    async with temporary_database("notes", tmp_path) as url:
+        engine, factory = await app.setup(url)
+        yield url, factory
+        await engine.dispose()
+
+
+async def stream_event_ids(js) -> list[str]:
+    """Every event id in the notes stream, read back from JetStream itself."""
+    info = await js.stream_info(stream_name(app.SERVICE))
+    ids = []
+    sub = await js.pull_subscribe("montreal.notes.v1.>", durable=None, stream=stream_name(app.SERVICE))
+    remaining = info.state.messages
+    while remaining > 0:
+        batch = await sub.fetch(min(remaining, 500), timeout=5)
+        for msg in batch:
+            ids.append(json.loads(msg.data)["id"])
+            await msg.ack()
+        remaining -= len(batch)
+    await sub.unsubscribe()
+    return ids
+
+
+async def outbox_ids(factory, *, unpublished_only: bool = False) -> list[str]:
+    query = select(OUTBOX.c.event_id).order_by(OUTBOX.c.seq)
+    if unpublished_only:
+        query = query.where(OUTBOX.c.published_at.is_(None))
+    async with factory() as session:
+        return list((await session.scalars(query)).all())
+
+
+async def test_rolled_back_unit_of_work_leaves_neither_change_nor_event(notes_db):
+    _, factory = notes_db
+    await app.write_note(factory, "kept")
+    await app.write_note(factory, "dropped", commit=False)
+    with pytest.raises(RuntimeError):
+        async with app.NotesUnitOfWork(factory, app.SERVICE) as uow:
+            await uow.session.execute(app.insert(app.Note).values(note_id="raised", text="x"))
+            uow.add_event(app.NoteWritten(note_id="raised"))
+            raise RuntimeError("handler failed after writing")
+    async with factory() as session:
+        notes = set((await session.scalars(select(app.Note.note_id))).all())
+        envelopes = [json.loads(e) for e in (await session.scalars(select(OUTBOX.c.envelope))).all()]
+    assert notes == {"kept"}
+    assert [e["data"]["note_id"] for e in envelopes] == ["kept"]
+    assert envelopes[0]["specversion"] == "1.0"
+    assert envelopes[0]["type"] == "montreal.notes.v1.note_written"
+    assert envelopes[0]["subject"] == "kept"
+
+
+async def test_relay_killed_between_publish_and_mark_publishes_nothing_twice(notes_db, fresh_nats):
+    url, factory = notes_db
+    for i in range(20):
+        await app.write_note(factory, f"n{i}")
+    child = subprocess.run([sys.executable, "-m", "tests.integration.common.relay_child", url, fresh_nats.url, "5"],
+                           cwd=HERE.parent.parent.parent, capture_output=True, timeout=60)
+    assert child.returncode == 9, child.stderr.decode()[-2000:]
+    # The child published 5 events and died before marking any of them sent.
+    assert len(await outbox_ids(factory, unpublished_only=True)) == 20
+
+    nc = await connect(fresh_nats.url, name="test")
+    js = nc.jetstream()
+    relay = OutboxRelay(app.SERVICE, factory, lambda: js)
+    assert await relay.publish_pending() == 20
+    assert await outbox_ids(factory, unpublished_only=True) == []
+    published = await stream_event_ids(js)
+    assert sorted(published) == sorted(await outbox_ids(factory))  # all 20, each once
+    assert len(published) == len(set(published)) == 20
+    await nc.close()
+
+
+async def test_writes_succeed_while_nats_is_down_and_all_arrive_once_after(notes_db, fresh_nats):
+    _, factory = notes_db
+    nc = await connect(fresh_nats.url, name="test-relay")
+    js = nc.jetstream()
+    await ensure_stream(js, app.SERVICE)
+    relay = OutboxRelay(app.SERVICE, factory, lambda: js, poll_interval=0.2)
+    stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(stop))
+
+    await app.write_note(factory, "before", on_commit=relay.wake)
+    for _ in range(100):
+        if relay.published == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert relay.published == 1
+
+    fresh_nats.kill()
+    for i in range(1000):
+        await app.write_note(factory, f"offline-{i}", on_commit=relay.wake)
+    assert await app.count(factory, app.Note.__table__) == 1001
+
+    fresh_nats.start()
+    for _ in range(600):
+        if not await outbox_ids(factory, unpublished_only=True):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await relay_task
+    assert await outbox_ids(factory, unpublished_only=True) == []
+    published = await stream_event_ids(js)
+    assert len(published) == len(set(published)) == 1001
+    assert sorted(published) == sorted(await outbox_ids(factory))
+    await nc.close()
