@@ -1,0 +1,178 @@
+"""Ledger entries: the append-only facts of the consent register.
+
+Each entry is one leaf of the RFC 9162 Merkle tree; its leaf bytes are the canonical JSON
+(``canonical.py``) of ``{"v": 1, "type", "entry_id", "resident_id", "time", ...body}``.
+The bytes are the source of truth: stores keep them verbatim and rebuild entries from them,
+so what is proven is exactly what is read. No entry is ever updated or deleted; state is a
+reduction of entries (``consents.reduce``).
+
+Entry types (DPV statuses where one exists): ``consent_given`` (dpv:ConsentGiven),
+``consent_withdrawn`` (dpv:ConsentWithdrawn), ``consent_expired`` (dpv:ConsentExpired),
+``data_accessed``, ``export_requested`` (A-2.1 s. 84), ``rectification_requested``
+(A-2.1 s. 89).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from services.consent.domain.canonical import canonical_json, parse_canonical
+from services.consent.domain.merkle import leaf_hash
+
+LEAF_FORMAT_VERSION = 1
+
+
+class EntryType(str, enum.Enum):
+    CONSENT_GIVEN = "consent_given"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    CONSENT_EXPIRED = "consent_expired"
+    DATA_ACCESSED = "data_accessed"
+    EXPORT_REQUESTED = "export_requested"
+    RECTIFICATION_REQUESTED = "rectification_requested"
+
+
+def utc_ms(value: dt.datetime) -> dt.datetime:
+    """UTC, truncated to the millisecond: the precision written into leaves."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    value = value.astimezone(dt.timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def format_time(value: dt.datetime) -> str:
+    return utc_ms(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+_HEADER = ("v", "type", "entry_id", "resident_id", "time")
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerEntry:
+    """One fact about one resident. ``index`` is set once the log has placed it."""
+
+    entry_type: EntryType
+    entry_id: str
+    resident_id: str
+    time: dt.datetime
+    body: Mapping[str, Any]
+    index: int | None = None
+
+    def leaf_data(self) -> bytes:
+        document = {"v": LEAF_FORMAT_VERSION, "type": self.entry_type.value,
+                    "entry_id": self.entry_id, "resident_id": self.resident_id,
+                    "time": format_time(self.time)}
+        clash = set(document) & set(self.body)
+        if clash:
+            raise ValueError(f"body may not redefine {sorted(clash)}")
+        document.update(self.body)
+        return canonical_json(document)
+
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.leaf_data())
+
+    def at(self, index: int) -> "LedgerEntry":
+        return dataclasses.replace(self, index=index)
+
+    @classmethod
+    def from_leaf_data(cls, data: bytes, index: int | None = None) -> "LedgerEntry":
+        document = parse_canonical(data)
+        if document.get("v") != LEAF_FORMAT_VERSION:
+            raise ValueError("unknown leaf format version")
+        body = {k: v for k, v in document.items() if k not in _HEADER}
+        return cls(EntryType(document["type"]), document["entry_id"], document["resident_id"],
+                   parse_time(document["time"]), body, index)
+
+    # Convenience accessors used by stores for their secondary columns.
+    @property
+    def consent_id(self) -> str | None:
+        return self.body.get("consent_id")
+
+    @property
+    def access_id(self) -> str | None:
+        return self.body.get("access_id")
+
+    @property
+    def recipient_id(self) -> str | None:
+        return self.body.get("recipient_id")
+
+    @property
+    def purpose_id(self) -> str | None:
+        return self.body.get("purpose_id")
+
+    @property
+    def data_categories(self) -> list[str]:
+        return list(self.body.get("data_categories", []))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _entry(entry_type: EntryType, resident_id: str, time: dt.datetime, body: dict) -> LedgerEntry:
+    return LedgerEntry(entry_type, new_id(), resident_id, utc_ms(time), body)
+
+
+def consent_given(*, consent_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                  purpose_version: int, purpose_text_sha256: str, data_categories: list[str],
+                  time: dt.datetime, expires_at: dt.datetime | None, biometric: bool,
+                  non_biometric_alternative_id: str, collection_method: str,
+                  explicit_act: bool, language: str, actor: str) -> LedgerEntry:
+    return _entry(EntryType.CONSENT_GIVEN, resident_id, time, {
+        "consent_id": consent_id, "recipient_id": recipient_id, "purpose_id": purpose_id,
+        "purpose_version": purpose_version, "purpose_text_sha256": purpose_text_sha256,
+        "legal_basis": "consent", "data_categories": sorted(set(data_categories)),
+        "expires_at": format_time(expires_at) if expires_at else None,
+        "biometric": biometric, "non_biometric_alternative_id": non_biometric_alternative_id,
+        "collection_method": collection_method, "explicit_act": explicit_act,
+        "language": language, "actor": actor,
+    })
+
+
+def consent_withdrawn(*, consent_id: str, resident_id: str, time: dt.datetime, reason: str,
+                      actor: str, superseded_by: str | None = None) -> LedgerEntry:
+    body = {"consent_id": consent_id, "reason": reason, "actor": actor}
+    if superseded_by:
+        body["superseded_by"] = superseded_by
+    return _entry(EntryType.CONSENT_WITHDRAWN, resident_id, time, body)
+
+
+def consent_expired(*, consent_id: str, resident_id: str, time: dt.datetime,
+                    expired_at: dt.datetime) -> LedgerEntry:
+    return _entry(EntryType.CONSENT_EXPIRED, resident_id, time,
+                  {"consent_id": consent_id, "expired_at": format_time(expired_at)})
+
+
+def data_accessed(*, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                  data_categories: list[str], withheld_categories: list[str],
+                  bases: Mapping[str, str], consent_ids: list[str], accessed_at: dt.datetime,
+                  time: dt.datetime, source: str) -> LedgerEntry:
+    return _entry(EntryType.DATA_ACCESSED, resident_id, time, {
+        "access_id": access_id, "recipient_id": recipient_id, "purpose_id": purpose_id,
+        "data_categories": sorted(set(data_categories)),
+        "withheld_categories": sorted(set(withheld_categories)),
+        "bases": dict(sorted(bases.items())), "consent_ids": sorted(set(consent_ids)),
+        "accessed_at": format_time(accessed_at), "source": source,
+    })
+
+
+def export_requested(*, resident_id: str, time: dt.datetime, actor: str) -> LedgerEntry:
+    return _entry(EntryType.EXPORT_REQUESTED, resident_id, time,
+                  {"export_id": new_id(), "actor": actor})
+
+
+def rectification_requested(*, resident_id: str, time: dt.datetime, data_categories: list[str],
+                            recipient_id: str | None, actor: str) -> LedgerEntry:
+    # The resident's own description of the correction is personal data: it is not logged.
+    return _entry(EntryType.RECTIFICATION_REQUESTED, resident_id, time, {
+        "request_id": new_id(), "data_categories": sorted(set(data_categories)),
+        "recipient_id": recipient_id, "actor": actor,
+    })
