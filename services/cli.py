@@ -1,0 +1,141 @@
+"""``mtlid``: run the services and administer them. Every admin command prints JSON.
+
+    mtlid up                         everything, on the embedded default (development)
+    mtlid serve identity|accounts|consent    one service, as Kubernetes runs it
+    mtlid migrate identity|accounts|consent|all
+    mtlid config                     the validated configuration (secrets omitted)
+
+Each service adds its own admin commands (``services/<svc>/entrypoints/cli.py: register``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+
+from services.common.config import SERVICES, ConfigError, Settings
+
+SERVICE_CLIS = ("services.identity.entrypoints.cli", "services.accounts.entrypoints.cli",
+                "services.consent.entrypoints.cli")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        print(f"mtlid: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from services.common.logging import configure
+    from services.common.migrations import migrate
+    from services.common.nats import EmbeddedNats
+    from services.common.runtime import build_runtime
+    from services.common.telemetry import configure_tracing
+
+    settings = _settings()
+    configure(args.service, settings.log_level)
+    configure_tracing(args.service, settings.otlp_endpoint)
+    embedded = None
+    if not settings.nats_url:
+        # Development convenience only; production refuses to start without MTLID_NATS_URL.
+        embedded = EmbeddedNats(settings.var_dir / "nats").start()
+        settings = settings.with_overrides(nats_url=embedded.url)
+    if not settings.production or args.migrate:
+        migrate(args.service, settings.database_url(args.service))
+
+    async def main() -> None:
+        runtime = build_runtime(args.service, settings)
+        await runtime.run_until_signal(grace=args.grace)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from services.common.migrations import migrate
+
+    settings = _settings()
+    services = SERVICES if args.service == "all" else (args.service,)
+    for service in services:
+        migrate(service, settings.database_url(service))
+    print(json.dumps({"migrated": list(services)}))
+    return 0
+
+
+def cmd_config(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    shown = {
+        "env": settings.env, "issuer": settings.issuer, "var_dir": str(settings.var_dir),
+        "bind_host": settings.bind_host, "http_port": settings.http_port,
+        "grpc_ports": dict(settings.grpc_ports), "grpc_targets": dict(settings.grpc_targets),
+        "databases": {s: _redact(u) for s, u in settings.database_urls.items()},
+        "nats_url": settings.nats_url or "embedded", "jwks_url": settings.jwks_url,
+        "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint,
+    }
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_up(_args: argparse.Namespace) -> int:
+    from services.supervisor import run_everything
+
+    return run_everything(_settings())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtlid", description="Montréal unified citizen identity")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the whole system on the embedded default (development)")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--grace", type=float, default=8.0, help="seconds to drain on SIGTERM")
+    serve.add_argument("--migrate", action="store_true", help="run migrations first (always in development)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="upgrade a service's database to the latest schema")
+    migrate.add_argument("service", choices=(*SERVICES, "all"))
+    migrate.set_defaults(func=cmd_migrate)
+
+    config = sub.add_parser("config", help="print the validated configuration (no secrets)")
+    config.set_defaults(func=cmd_config)
+
+    for module_name in SERVICE_CLIS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"mtlid: configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
