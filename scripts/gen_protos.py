@@ -18,10 +18,10 @@ PROTOS = ROOT / "protos"
 
 
 def _include_dirs() -> list[str]:
-    import google.api  # googleapis-common-protos ships google/api/*.proto
     import grpc_tools
+    from google.api import field_behavior_pb2  # googleapis-common-protos ships google/api/*.proto
 
-    googleapis = pathlib.Path(google.api.__file__).resolve().parent.parent.parent
+    googleapis = pathlib.Path(field_behavior_pb2.__file__).resolve().parent.parent.parent
     well_known = pathlib.Path(grpc_tools.__file__).resolve().parent / "_proto"
     return [str(PROTOS), str(googleapis), str(well_known)]
 
