@@ -1,0 +1,577 @@
+"""Handlers of the accounts service: each takes a command and a unit of work (or, for the
+release, a unit-of-work factory: see ``release_attributes``).
+
+Authorization rules that depend on *data* live here (the scope itself is checked by the gRPC
+layer's method policies): a service's client acts on its own service only; a resident on
+their own data only; a counter agent always under their own name.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.common.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound,
+                                    PermissionDenied)
+
+from ..domain.attributes import (DATA_CATEGORIES, PROFILE_ATTRIBUTES, AttributeRejected, Attribute,
+                                 Provenance, normalize)
+from ..domain.catalogue import CatalogueService
+from ..domain.counter import AgentAction, DocumentCheck, check_last_digits, require_agent
+from ..domain.events import AttributesReleased, ResidentEnrolled, DocumentChecked
+from ..domain.profile import Profile
+from ..domain.release import ReleaseDecision, categories_to_check, decide_release
+from ..domain.service_account import ServiceAccount, Transition
+from . import commands as c
+from .addressing import canonical_resident_id, resident_from, resident_shown
+from .ports import (AGENT, RESIDENT, AccountsUnitOfWork, Caller, ConsentGateway,
+                    SubjectResolver, publish)
+
+logger = logging.getLogger(__name__)
+
+UowFactory = Callable[[], AccountsUnitOfWork]
+Clock = Callable[[], dt.datetime]
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_RELEASE_ATTRIBUTES = 20
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_id(prefix: str) -> str:
+    """Time-ordered, random, opaque: ``acc_`` + 12 hex of milliseconds + 16 random hex."""
+    return f"{prefix}_{int(time.time() * 1000):012x}{os.urandom(8).hex()}"
+
+
+# ---- small shared checks ---------------------------------------------------------------------
+
+def _page_size(size: int, default: int = DEFAULT_PAGE, maximum: int = MAX_PAGE) -> int:
+    if size < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(size or default, maximum)
+
+
+def _decode_token(token: str, kind: str) -> str | None:
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("page_token", "not a token this API returned") from None
+    prefix, _, key = raw.partition(":")
+    if prefix != kind or not key:
+        raise InvalidArgument("page_token", "not a token this API returned")
+    return key
+
+
+def _encode_token(key: str, kind: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode().rstrip("=")
+
+
+def _own_service(caller: Caller, service: CatalogueService) -> None:
+    if service.client_id != caller.client_id:
+        raise PermissionDenied("NOT_YOUR_SERVICE", "this client does not represent that service")
+
+
+def _own_data(caller: Caller, resident_id: str) -> None:
+    if caller.subject != resident_id:
+        raise PermissionDenied("NOT_YOUR_DATA", "a resident reaches their own data only")
+
+
+def _agent(caller: Caller) -> str:
+    if not caller.has(AGENT):
+        raise PermissionDenied("MISSING_SCOPE", "this call needs the scope accounts:agent")
+    return require_agent(caller.agent_id)
+
+
+async def _service(uow: AccountsUnitOfWork, service_id: str, field: str = "service_id") -> CatalogueService:
+    if not service_id:
+        raise InvalidArgument(field, "required")
+    service = await uow.services.get(service_id)
+    if service is None:
+        raise NotFound("service")
+    return service
+
+
+async def _profile(uow: AccountsUnitOfWork, resident_id: str) -> Profile:
+    profile = await uow.profiles.get(resident_id)
+    if profile is None:
+        raise NotFound("resident")
+    return profile
+
+
+def _normalized_changes(pairs, field: str, today: dt.date, *, allow_clear: bool = True) -> dict[str, str | None]:
+    """Normalize (name, value) pairs; every bad one is named, none is applied."""
+    out: dict[str, str | None] = {}
+    violations: list[tuple[str, str]] = []
+    if not pairs:
+        violations.append((field, "at least one attribute"))
+    for i, (name, value) in enumerate(pairs):
+        if name not in PROFILE_ATTRIBUTES:
+            reason = ("biometric data is never stored by the platform" if name in DATA_CATEGORIES
+                      else "not a known attribute")
+            violations.append((f"{field}[{i}].name", reason))
+            continue
+        if name in out:
+            violations.append((f"{field}[{i}].name", "named twice"))
+            continue
+        if value is None:
+            if not allow_clear:
+                violations.append((f"{field}[{i}].value", "required"))
+            out[name] = None
+            continue
+        try:
+            out[name] = normalize(name, value, today=today)
+        except AttributeRejected as error:
+            violations.append((f"{field}[{i}].value", str(error)))
+    if violations:
+        raise InvalidArgument.many(violations)
+    return out
+
+
+def _journal(caller: Caller, agent_id: str, action: str, resident_id: str, at: dt.datetime,
+             target: str | None = None) -> AgentAction:
+    return AgentAction(action_id=new_id("act"), agent_id=agent_id, client_id=caller.client_id, action=action,
+                       resident_id=resident_id, at=at, target=target)
+
+
+# ---- views returned to the entrypoints --------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountView:
+    account: ServiceAccount
+    #: The resident's identifier as the caller may see it.
+    resident_id: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    access_id: str
+    resident_id: str
+    decision: ReleaseDecision
+
+
+# ---- profile ----------------------------------------------------------------------------------
+
+async def register_resident(cmd: c.RegisterResident, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> bool:
+    """Create the profile identity registered; the consumer commits (one transaction with the
+    inbox row). Returns False when it existed already (an agent enrolled them first)."""
+    resident_id = canonical_resident_id(cmd.resident_id)
+    if await uow.profiles.get(resident_id) is not None:
+        return False
+    await uow.profiles.add(Profile.register(resident_id, clock(), preferred_language=cmd.preferred_language))
+    return True
+
+
+async def get_profile(cmd: c.GetProfile, uow: AccountsUnitOfWork) -> Profile:
+    resident_id = canonical_resident_id(cmd.resident_id)
+    agent_id = None
+    if cmd.caller.has(RESIDENT):
+        _own_data(cmd.caller, resident_id)
+    else:
+        agent_id = _agent(cmd.caller)
+    async with uow:
+        profile = await _profile(uow, resident_id)
+        if agent_id is not None:
+            # Residents learn which agent looked at their profile, and when.
+            await uow.counter.record(_journal(cmd.caller, agent_id, "view_profile", resident_id, utcnow()))
+            await uow.commit()
+        return profile
+
+
+async def update_profile(cmd: c.UpdateProfile, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> Profile:
+    resident_id = canonical_resident_id(cmd.resident_id)
+    _own_data(cmd.caller, resident_id)
+    now = clock()
+    changes = _normalized_changes(cmd.changes, "changes", now.date())
+    async with uow:
+        profile = await uow.profiles.get(resident_id)
+        if profile is None:
+            # The resident's own session proves they exist; identity's event may still be in flight.
+            profile = Profile.register(resident_id, now)
+            await uow.profiles.add(profile)
+        profile.declare(changes, now)
+        await uow.profiles.save(profile)
+        publish(uow, [profile])
+        await uow.commit()
+        return profile
+
+
+# ---- catalogue --------------------------------------------------------------------------------
+
+async def register_service(cmd: c.RegisterService, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> CatalogueService:
+    if cmd.kind is None:
+        raise InvalidArgument("kind", "required: municipal, borough or partner")
+    service = CatalogueService.register(service_id=cmd.service_id, name_fr=cmd.name_fr, name_en=cmd.name_en,
+                                        kind=cmd.kind, owner=cmd.owner, client_id=cmd.client_id, at=clock(),
+                                        borough=cmd.borough or None, attributes=cmd.attributes,
+                                        purposes=cmd.purposes)
+    async with uow:
+        if await uow.services.get(service.service_id) is not None:
+            raise AlreadyExists("SERVICE_EXISTS", "a service with this id is in the catalogue")
+        if await uow.services.get_by_client(service.client_id) is not None:
+            # A service is represented by exactly one client, and a client by one service.
+            raise AlreadyExists("CLIENT_ALREADY_REPRESENTS_A_SERVICE", "this client represents another service")
+        await uow.services.add(service)
+        publish(uow, [service])
+        await uow.commit()
+        return service
+
+
+async def update_service(cmd: c.UpdateService, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> CatalogueService:
+    async with uow:
+        service = await _service(uow, cmd.service_id)
+        service.update(name_fr=cmd.name_fr, name_en=cmd.name_en, owner=cmd.owner, attributes=cmd.attributes,
+                       purposes=cmd.purposes, state=cmd.state, at=clock())
+        await uow.services.save(service)
+        publish(uow, [service])
+        await uow.commit()
+        return service
+
+
+async def list_services(cmd: c.ListServices, uow: AccountsUnitOfWork) -> Page:
+    size = _page_size(cmd.page_size)
+    after = _decode_token(cmd.page_token, "svc")
+    async with uow:
+        items = await uow.services.list(kind=cmd.kind, borough=cmd.borough or None, after=after, limit=size + 1)
+    token = _encode_token(items[size - 1].service_id, "svc") if len(items) > size else ""
+    return Page(items[:size], token)
+
+
+async def get_service(cmd: c.GetService, uow: AccountsUnitOfWork) -> CatalogueService:
+    async with uow:
+        return await _service(uow, cmd.service_id)
+
+
+# ---- service accounts ---------------------------------------------------------------------------
+
+async def _link(uow: AccountsUnitOfWork, service: CatalogueService, resident_id: str, reference: str,
+                actor: str, now: dt.datetime, reason: str) -> ServiceAccount:
+    if not service.is_active:
+        raise FailedPrecondition("SERVICE_RETIRED", "the service is retired and takes no new link")
+    account = ServiceAccount.link(account_id=new_id("acc"), resident_id=resident_id, service_id=service.service_id,
+                                  account_reference=reference, actor=actor, at=now, reason=reason)
+    await _profile(uow, resident_id)
+    if await uow.accounts.open_for(resident_id, service.service_id) is not None:
+        raise AlreadyExists("ACCOUNT_ALREADY_LINKED", "the resident already has an open account with this service")
+    if await uow.accounts.open_by_reference(service.service_id, account.account_reference) is not None:
+        raise AlreadyExists("ACCOUNT_REFERENCE_TAKEN", "another open account of this service has this reference")
+    await uow.accounts.add(account)
+    publish(uow, [account])
+    return account
+
+
+async def link_account(cmd: c.LinkAccount, uow: AccountsUnitOfWork, *, resolver: SubjectResolver,
+                       clock: Clock = utcnow) -> AccountView:
+    async with uow:
+        service = await _service(uow, cmd.service_id)
+        _own_service(cmd.caller, service)
+        resident_id = await resident_from(cmd.resident_id, service, resolver)
+        account = await _link(uow, service, resident_id, cmd.account_reference, cmd.caller.actor, clock(), "linked")
+        await uow.commit()
+    return AccountView(account, cmd.resident_id if service.sees_pairwise_ids else resident_id)
+
+
+async def change_account_state(cmd: c.ChangeAccountState, uow: AccountsUnitOfWork, *, resolver: SubjectResolver,
+                               clock: Clock = utcnow) -> AccountView:
+    if cmd.action in ("suspend", "close") and not cmd.reason.strip():
+        raise InvalidArgument("reason", "say why (the resident sees it in the account history)")
+    if len(cmd.reason) > 500:
+        raise InvalidArgument("reason", "at most 500 characters")
+    async with uow:
+        account = await uow.accounts.get(cmd.account_id)
+        if account is None:
+            raise NotFound("account")
+        service = await _service(uow, account.service_id)
+        _own_service(cmd.caller, service)
+        getattr(account, cmd.action)(cmd.caller.actor, cmd.reason.strip(), clock())
+        await uow.accounts.save(account)
+        publish(uow, [account])
+        await uow.commit()
+    return AccountView(account, await resident_shown(account.resident_id, service, resolver))
+
+
+async def list_accounts(cmd: c.ListAccounts, uow: AccountsUnitOfWork, *, resolver: SubjectResolver) -> Page:
+    size = _page_size(cmd.page_size)
+    after = _decode_token(cmd.page_token, "acc")
+    caller = cmd.caller
+    async with uow:
+        service = None
+        resident_id = None
+        if cmd.service_id:
+            service = await _service(uow, cmd.service_id)
+            if not caller.has(AGENT):
+                _own_service(caller, service)
+            if cmd.resident_id:
+                resident_id = await resident_from(cmd.resident_id, service, resolver)
+        elif cmd.resident_id:
+            resident_id = canonical_resident_id(cmd.resident_id)
+            if caller.has(AGENT):
+                _agent(caller)
+            elif caller.has(RESIDENT):
+                _own_data(caller, resident_id)
+            else:
+                raise PermissionDenied("NOT_YOUR_DATA", "a service lists the accounts of its own service only")
+        else:
+            raise InvalidArgument("resident_id", "give resident_id or service_id")
+        items = await uow.accounts.list(resident_id=resident_id, service_id=service.service_id if service else None,
+                                        state=cmd.state, after=after, limit=size + 1)
+    token = _encode_token(items[size - 1].account_id, "acc") if len(items) > size else ""
+    views = [AccountView(a, await resident_shown(a.resident_id, service, resolver)) for a in items[:size]]
+    return Page(views, token)
+
+
+async def _readable_account(uow: AccountsUnitOfWork, caller: Caller, account_id: str) -> tuple[ServiceAccount, CatalogueService]:
+    account = await uow.accounts.get(account_id)
+    if account is None:
+        raise NotFound("account")
+    service = await _service(uow, account.service_id)
+    if caller.has(RESIDENT):
+        _own_data(caller, account.resident_id)
+    elif caller.has(AGENT):
+        _agent(caller)
+    else:
+        _own_service(caller, service)
+    return account, service
+
+
+async def request_unlink(cmd: c.RequestUnlink, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> AccountView:
+    if not cmd.caller.has(RESIDENT):
+        raise PermissionDenied("RESIDENT_ONLY", "only the resident asks to unlink their account")
+    async with uow:
+        account = await uow.accounts.get(cmd.account_id)
+        if account is None:
+            raise NotFound("account")
+        _own_data(cmd.caller, account.resident_id)
+        account.request_unlink(clock())
+        await uow.accounts.save(account)
+        publish(uow, [account])
+        await uow.commit()
+    return AccountView(account, account.resident_id)
+
+
+async def get_account_history(cmd: c.GetAccountHistory, uow: AccountsUnitOfWork, *,
+                              resolver: SubjectResolver) -> tuple[AccountView, list[Transition]]:
+    async with uow:
+        account, service = await _readable_account(uow, cmd.caller, cmd.account_id)
+    shown = account.resident_id if cmd.caller.has(RESIDENT) or cmd.caller.has(AGENT) else \
+        await resident_shown(account.resident_id, service, resolver)
+    return AccountView(account, shown), list(account.transitions)
+
+
+# ---- release ------------------------------------------------------------------------------------
+
+async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, *, consent: ConsentGateway,
+                             resolver: SubjectResolver, clock: Clock = utcnow) -> ReleaseResult:
+    """Check → decide → record → answer (issue 5, part 4).
+
+    Takes a unit-of-work *factory*: the read and the outbox write are two short transactions
+    so that no database transaction (on SQLite, the write lock) is held across the two calls
+    to the consent ledger. The ledger's ``RecordAccess`` is written *before* the answer; if it
+    fails the caller gets UNAVAILABLE and nothing is released. The ``attributes_released``
+    event carries the same ``access_id``, and the ledger is idempotent by it, so its consumer
+    never records the access twice.
+    """
+    violations = []
+    if not cmd.attributes:
+        violations.append(("attributes", "name at least one attribute"))
+    if len(cmd.attributes) > MAX_RELEASE_ATTRIBUTES:
+        violations.append(("attributes", f"at most {MAX_RELEASE_ATTRIBUTES}"))
+    for i, name in enumerate(cmd.attributes):
+        if name not in DATA_CATEGORIES:
+            violations.append((f"attributes[{i}]", "not a data category (docs/contracts.md)"))
+    if not cmd.purpose_id:
+        violations.append(("purpose_id", "required"))
+    if violations:
+        raise InvalidArgument.many(violations)
+
+    async with uow_factory() as uow:
+        service = await _service(uow, cmd.service_id)
+        _own_service(cmd.caller, service)
+        if not service.is_active:
+            raise FailedPrecondition("SERVICE_RETIRED", "the service is retired")
+        if not service.requests_for(cmd.purpose_id):
+            raise FailedPrecondition("PURPOSE_NOT_DECLARED",
+                                     "the catalogue does not list this purpose for this service")
+        resident_id = await resident_from(cmd.resident_id, service, resolver)
+        account = await uow.accounts.open_for(resident_id, service.service_id)
+        if account is None or not account.may_receive_attributes:
+            raise FailedPrecondition("NO_LIVE_ACCOUNT",
+                                     "the resident has no pending or active account with this service")
+        profile = await _profile(uow, resident_id)
+
+    to_check = categories_to_check(service, cmd.attributes)
+    decisions = {}
+    if to_check:
+        # Asked every time, never cached: a withdrawal stops the very next release.
+        decisions = await consent.check(resident_id=resident_id, recipient_id=service.service_id,
+                                        purpose_id=cmd.purpose_id, categories=to_check)
+    decision = decide_release(service, profile, cmd.attributes, decisions)
+    if not decision.released:
+        return ReleaseResult("", cmd.resident_id, decision)
+
+    access_id = new_id("acs")
+    now = clock()
+    await consent.record_access(access_id=access_id, resident_id=resident_id, recipient_id=service.service_id,
+                                purpose_id=cmd.purpose_id, categories=decision.categories, bases=decision.bases,
+                                consent_ids=decision.consent_ids, withheld=[w.name for w in decision.withheld],
+                                at=now)
+    async with uow_factory() as uow:
+        uow.add_event(AttributesReleased(
+            access_id=access_id, resident_id=resident_id, service_id=service.service_id,
+            purpose_id=cmd.purpose_id, categories=decision.categories,
+            withheld=tuple(w.name for w in decision.withheld),
+            bases={k: v.value for k, v in decision.bases.items()}, consent_ids=decision.consent_ids))
+        await uow.commit()
+    logger.info("attributes released", extra={"access_id": access_id, "service_id": service.service_id,
+                                              "purpose_id": cmd.purpose_id, "categories": list(decision.categories)})
+    return ReleaseResult(access_id, cmd.resident_id, decision)
+
+
+# ---- counter --------------------------------------------------------------------------------------
+
+async def find_resident(cmd: c.FindResident, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> list[Profile]:
+    agent_id = _agent(cmd.caller)
+    size = _page_size(cmd.page_size, default=10, maximum=20)
+    today = clock().date()
+    criteria: dict[str, str] = {}
+    violations = []
+    for field, value in (("email", cmd.email), ("phone", cmd.phone), ("family_name", cmd.family_name),
+                         ("given_name", cmd.given_name), ("date_of_birth", cmd.date_of_birth)):
+        if value:
+            try:
+                criteria[field] = normalize(field, value, today=today)
+            except AttributeRejected as error:
+                violations.append((field, str(error)))
+    resident_id = canonical_resident_id(cmd.resident_id) if cmd.resident_id else None
+    if not criteria and resident_id is None and not violations:
+        violations.append(("resident_id", "give the citizen number, an e-mail, a phone or names"))
+    if criteria.keys() & {"given_name", "date_of_birth"} and "family_name" not in criteria:
+        # A given name or a birth date alone matches thousands of people: no fishing.
+        violations.append(("family_name", "required with given_name or date_of_birth"))
+    if violations:
+        raise InvalidArgument.many(violations)
+    async with uow:
+        if resident_id is not None:
+            profile = await uow.profiles.get(resident_id)
+            found = [profile] if profile else []
+        else:
+            found = await uow.profiles.find(limit=size, **criteria)
+        now = clock()
+        for profile in found:
+            await uow.counter.record(_journal(cmd.caller, agent_id, "find_resident", profile.resident_id, now))
+        await uow.commit()
+    return found
+
+
+async def enroll_resident(cmd: c.EnrollResident, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> Profile:
+    agent_id = _agent(cmd.caller)
+    resident_id = canonical_resident_id(cmd.resident_id)
+    now = clock()
+    values = _normalized_changes(cmd.attributes, "attributes", now.date(), allow_clear=False) if cmd.attributes else {}
+    async with uow:
+        profile = await uow.profiles.get(resident_id)
+        if profile is None:
+            profile = Profile.register(resident_id, now)
+            await uow.profiles.add(profile)
+        for name, value in values.items():
+            profile.verify(name, Provenance.VERIFIED_AT_COUNTER, now, agent_id=agent_id, value=value)
+            await uow.counter.record(_journal(cmd.caller, agent_id, "verify_attribute", resident_id, now, name))
+        await uow.profiles.save(profile)
+        uow.add_event(ResidentEnrolled(resident_id=resident_id, agent_id=agent_id))
+        await uow.counter.record(_journal(cmd.caller, agent_id, "enroll_resident", resident_id, now))
+        publish(uow, [profile])
+        await uow.commit()
+        return profile
+
+
+async def record_document_check(cmd: c.RecordDocumentCheck, uow: AccountsUnitOfWork, *,
+                                clock: Clock = utcnow) -> DocumentCheck:
+    agent_id = _agent(cmd.caller)
+    resident_id = canonical_resident_id(cmd.resident_id)
+    violations = []
+    if cmd.document_type is None:
+        violations.append(("document_type", "required"))
+    try:
+        last_digits = check_last_digits(cmd.last_digits)
+    except InvalidArgument as error:
+        violations += error.violations
+    if violations:
+        raise InvalidArgument.many(violations)
+    now = clock()
+    async with uow:
+        await _profile(uow, resident_id)
+        check = DocumentCheck(check_id=new_id("doc"), resident_id=resident_id, document_type=cmd.document_type,
+                              last_digits=last_digits, agent_id=agent_id, checked_at=now)
+        await uow.counter.add_check(check)
+        await uow.counter.record(_journal(cmd.caller, agent_id, "record_document_check", resident_id, now,
+                                          check.check_id))
+        uow.add_event(DocumentChecked(check_id=check.check_id, resident_id=resident_id,
+                                      document_type=check.document_type.value, agent_id=agent_id))
+        await uow.commit()
+        return check
+
+
+async def verify_attribute(cmd: c.VerifyAttribute, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> Attribute:
+    agent_id = _agent(cmd.caller)
+    resident_id = canonical_resident_id(cmd.resident_id)
+    now = clock()
+    violations = []
+    if cmd.attribute not in PROFILE_ATTRIBUTES:
+        violations.append(("attribute", "not an attribute a profile holds"))
+    provenance = {"at_counter": Provenance.VERIFIED_AT_COUNTER,
+                  "from_document": Provenance.VERIFIED_FROM_DOCUMENT}.get(cmd.method or "")
+    if provenance is None:
+        violations.append(("method", "required: at a counter or from a document"))
+    if provenance is Provenance.VERIFIED_FROM_DOCUMENT and not cmd.document_check_id:
+        violations.append(("document_check_id", "required to verify from a document"))
+    value = None
+    if cmd.value and not violations:
+        try:
+            value = normalize(cmd.attribute, cmd.value, today=now.date())
+        except AttributeRejected as error:
+            violations.append(("value", str(error)))
+    if violations:
+        raise InvalidArgument.many(violations)
+    async with uow:
+        profile = await _profile(uow, resident_id)
+        if cmd.document_check_id:
+            check = await uow.counter.get_check(cmd.document_check_id)
+            if check is None or check.resident_id != resident_id:
+                raise FailedPrecondition("DOCUMENT_CHECK_NOT_FOUND", "no such document check for this resident")
+        attribute = profile.verify(cmd.attribute, provenance, now, agent_id=agent_id, value=value,
+                                   document_check_id=cmd.document_check_id or None)
+        await uow.profiles.save(profile)
+        await uow.counter.record(_journal(cmd.caller, agent_id, "verify_attribute", resident_id, now, cmd.attribute))
+        publish(uow, [profile])
+        await uow.commit()
+        return attribute
+
+
+async def link_account_in_person(cmd: c.LinkAccountInPerson, uow: AccountsUnitOfWork, *,
+                                 clock: Clock = utcnow) -> AccountView:
+    agent_id = _agent(cmd.caller)
+    resident_id = canonical_resident_id(cmd.resident_id)
+    now = clock()
+    async with uow:
+        service = await _service(uow, cmd.service_id)
+        account = await _link(uow, service, resident_id, cmd.account_reference, f"agent:{agent_id}", now,
+                              "linked in person")
+        await uow.counter.record(_journal(cmd.caller, agent_id, "link_account", resident_id, now, account.account_id))
+        await uow.commit()
+    return AccountView(account, resident_id)
+
