@@ -1,0 +1,523 @@
+"""Handlers: each takes a command (or plain arguments) and a unit of work.
+
+Writes follow one pattern: ``uow.ledger.lock()`` first (appends are serialized across
+replicas, and state is read under the lock so two concurrent withdrawals cannot both
+succeed), then read, decide with the domain, append, add events, commit — or raise and
+write nothing. Reads never cache: every Check reads the database, so a withdrawal is seen by
+every replica as soon as it commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Sequence
+
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.consent.domain import ledger, merkle
+from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIENT_ID, DataCategory,
+                                               LegalBasis, Purpose, Recipient, validate_purpose)
+from services.consent.domain.consents import Consent, ConsentState, Decision, decide, reduce
+from services.consent.domain.events import ConsentExpired, ConsentGiven, ConsentWithdrawn
+from services.consent.domain.grant_rules import validate_grant
+from services.consent.domain.ledger import EntryType, LedgerEntry
+from services.consent.domain.page_tokens import PageTokens
+from services.consent.domain.receipt import build_receipt
+from services.consent.domain.signing import SignedTreeHead
+from services.consent.service_layer import commands
+
+# The canonical universal citizen identifier (docs/contracts.md): upper-case symbols of the
+# identity service's alphabet, no separators. Identity owns the check character.
+RESIDENT_ID = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTVWXY]{12}$")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --- validation helpers ------------------------------------------------------------------
+def check_resident_id(value: str, field: str = "resident_id") -> None:
+    if not RESIDENT_ID.match(value or ""):
+        raise InvalidArgument(field, "must be a canonical citizen identifier (12 symbols, no separators)")
+
+
+def check_uuid(value: str, field: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidArgument(field, "must be a UUID") from None
+
+
+def check_slug(value: str, field: str, pattern: re.Pattern = RECIPIENT_ID) -> None:
+    if not pattern.match(value or ""):
+        raise InvalidArgument(field, "must be a lower-kebab identifier")
+
+
+def page_size(value: int) -> int:
+    if value < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+async def _categories(uow, names: Sequence[str], field: str) -> list[DataCategory]:
+    known = await uow.catalogue.categories()
+    bad = [(f"{field}[{i}]", "unknown data category") for i, n in enumerate(names) if n not in known]
+    if bad:
+        raise InvalidArgument.many(bad)
+    if len(set(names)) != len(names):
+        raise InvalidArgument(field, "a category appears twice")
+    return [known[n] for n in names]
+
+
+async def _purpose(uow, purpose_id: str, field: str = "purpose_id") -> Purpose:
+    check_slug(purpose_id, field, PURPOSE_ID)
+    purpose = await uow.catalogue.purpose(purpose_id)
+    if purpose is None:
+        raise InvalidArgument(field, "unknown purpose")
+    return purpose
+
+
+async def _own_recipient(uow, recipient_id: str, for_client: str | None) -> Recipient | None:
+    check_slug(recipient_id, "recipient_id")
+    recipient = await uow.catalogue.recipient(recipient_id)
+    if for_client is not None and (recipient is None or recipient.client_id != for_client):
+        raise PermissionDenied("NOT_OWN_RECIPIENT", "a service may act only for its own recipient id")
+    return recipient
+
+
+async def _consents(uow, resident_id: str) -> dict[str, Consent]:
+    return reduce(await uow.ledger.consent_entries(resident_id))
+
+
+# --- consents ----------------------------------------------------------------------------
+async def grant(cmd: commands.GiveConsent, uow, *, now: dt.datetime | None = None) -> list[Consent]:
+    """Give one consent per item (A-2.1 s. 53.1), after the rules of ``grant_rules``.
+
+    A new consent to the same recipient and purpose supersedes the active one (recorded as
+    a withdrawal with reason ``superseded``), so at most one is active per purpose.
+    """
+    now = ledger.utc_ms(now or utcnow())
+    check_resident_id(cmd.resident_id)
+    check_slug(cmd.recipient_id, "recipient_id")
+    for i, item in enumerate(cmd.items):
+        check_slug(item.purpose_id, f"items[{i}].purpose_id", PURPOSE_ID)
+        for j, cat in enumerate(item.data_categories):
+            if not CATEGORY_ID.match(cat):
+                raise InvalidArgument(f"items[{i}].data_categories[{j}]", "malformed category id")
+    if cmd.language not in ("fr", "en"):
+        raise InvalidArgument("language", "fr or en")
+    async with uow:
+        await uow.ledger.lock()
+        purposes: dict[tuple[str, int], Purpose | None] = {}
+        for item in cmd.items:
+            purposes[(item.purpose_id, item.purpose_version)] = await uow.catalogue.purpose(
+                item.purpose_id, item.purpose_version)
+        recipient = await uow.catalogue.recipient(cmd.recipient_id)
+        to_give = validate_grant(cmd.items, recipient=recipient,
+                                 purpose_lookup=lambda pid, v: purposes.get((pid, v)),
+                                 explicit_act=cmd.explicit_act, now=now)
+        existing = await _consents(uow, cmd.resident_id)
+        entries: list[LedgerEntry] = []
+        events = []
+        for item, give in zip(cmd.items, to_give):
+            consent_id = str(uuid.uuid4())
+            for old in existing.values():
+                if (old.recipient_id, old.purpose_id) == (cmd.recipient_id, give.purpose.purpose_id) \
+                        and old.is_active(now):
+                    entries.append(ledger.consent_withdrawn(
+                        consent_id=old.consent_id, resident_id=cmd.resident_id, time=now,
+                        reason="superseded", actor=cmd.actor, superseded_by=consent_id))
+                    events.append(ConsentWithdrawn(old.consent_id, cmd.resident_id))
+            entries.append(ledger.consent_given(
+                consent_id=consent_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
+                purpose_id=give.purpose.purpose_id, purpose_version=give.purpose.version,
+                purpose_text_sha256=give.purpose.text_sha256, data_categories=list(give.data_categories),
+                time=now, expires_at=give.expires_at, biometric=give.purpose.biometric,
+                non_biometric_alternative_id=item.non_biometric_alternative_id if give.purpose.biometric else "",
+                collection_method=cmd.collection_method, explicit_act=cmd.explicit_act,
+                language=cmd.language, actor=cmd.actor))
+            events.append(ConsentGiven(consent_id, cmd.resident_id, cmd.recipient_id, give.purpose.purpose_id,
+                                       give.purpose.version, give.data_categories, give.expires_at))
+        placed = await uow.ledger.append(entries)
+        for event in events:
+            uow.add_event(event)
+        await uow.commit()
+    consents = reduce(placed)
+    return [consents[e.consent_id] for e in placed if e.entry_type is EntryType.CONSENT_GIVEN]
+
+
+async def withdraw(cmd: commands.WithdrawConsent, uow, *, now: dt.datetime | None = None
+                   ) -> tuple[Consent, int | None]:
+    """Withdraw a consent: a new entry, effective at once. Withdrawing an ended consent
+    writes nothing and answers its current state (a retry is harmless)."""
+    now = ledger.utc_ms(now or utcnow())
+    check_resident_id(cmd.resident_id)
+    consent_id = check_uuid(cmd.consent_id, "consent_id")
+    async with uow:
+        await uow.ledger.lock()
+        consent = reduce(await uow.ledger.consent_entries_by_id(consent_id)).get(consent_id)
+        if consent is None or consent.resident_id != cmd.resident_id:
+            raise NotFound("consent")
+        if not consent.is_active(now):
+            return dataclasses.replace(consent, state=consent.state_at(now)), consent.end_index
+        [entry] = await uow.ledger.append([ledger.consent_withdrawn(
+            consent_id=consent_id, resident_id=cmd.resident_id, time=now, reason=cmd.reason,
+            actor=cmd.actor)])
+        uow.add_event(ConsentWithdrawn(consent_id, cmd.resident_id))
+        await uow.commit()
+    return dataclasses.replace(consent, state=ConsentState.WITHDRAWN, ended_at=now,
+                               end_index=entry.index), entry.index
+
+
+async def check(cmd: commands.CheckConsent, uow, *, now: dt.datetime | None = None) -> list[Decision]:
+    """Per-category decision (``consents.decide``), read from the database every time."""
+    now = now or utcnow()
+    check_resident_id(cmd.resident_id)
+    if not cmd.data_categories:
+        raise InvalidArgument("data_categories", "at least one category")
+    async with uow:
+        purpose = await _purpose(uow, cmd.purpose_id)
+        categories = await _categories(uow, cmd.data_categories, "data_categories")
+        recipient = await _own_recipient(uow, cmd.recipient_id, cmd.for_client)
+        consents = (await _consents(uow, cmd.resident_id)).values()
+        return decide(purpose=purpose, recipient=recipient, categories=categories,
+                      consents=consents, now=now)
+
+
+async def list_consents(cmd: commands.ListPage, uow, *, now: dt.datetime | None = None) -> list[Consent]:
+    now = now or utcnow()
+    check_resident_id(cmd.resident_id)
+    async with uow:
+        consents = (await _consents(uow, cmd.resident_id)).values()
+    out = [dataclasses.replace(c, state=c.state_at(now)) for c in consents]
+    if not cmd.include_inactive:
+        out = [c for c in out if c.state is ConsentState.GIVEN]
+    return sorted(out, key=lambda c: c.ledger_index or 0)
+
+
+# --- data access -------------------------------------------------------------------------
+_BASES = {b.value for b in LegalBasis}
+
+
+async def record_access(cmd: commands.RecordAccess, uow, *, now: dt.datetime | None = None
+                        ) -> tuple[int, bool]:
+    """Record that a recipient received data (idempotent by ``access_id``).
+
+    The record states what happened; it must be coherent: every released category has a
+    basis, a consent basis names consents of this resident that cover the category.
+    Returns (ledger index, already recorded).
+    """
+    now = ledger.utc_ms(now or utcnow())
+    access_id = check_uuid(cmd.access_id, "access_id")
+    check_resident_id(cmd.resident_id)
+    if not cmd.data_categories:
+        raise InvalidArgument("data_categories", "at least one category")
+    consent_ids = tuple(check_uuid(c, f"consent_ids[{i}]") for i, c in enumerate(cmd.consent_ids))
+    async with uow:
+        await _purpose(uow, cmd.purpose_id)
+        await _categories(uow, cmd.data_categories, "data_categories")
+        if cmd.withheld_categories:
+            await _categories(uow, cmd.withheld_categories, "withheld_categories")
+        recipient = await _own_recipient(uow, cmd.recipient_id, cmd.for_client)
+        if recipient is None:
+            raise InvalidArgument("recipient_id", "unknown recipient")
+        problems = []
+        for cat in cmd.data_categories:
+            basis = cmd.bases.get(cat)
+            if basis not in _BASES:
+                problems.append((f"bases[{cat}]", "every released category needs a legal basis"))
+        extra = set(cmd.bases) - set(cmd.data_categories)
+        if extra:
+            problems.append(("bases", f"basis for a category not released: {', '.join(sorted(extra))}"))
+        if problems:
+            raise InvalidArgument.many(problems)
+        await uow.ledger.lock()
+        previous = await uow.ledger.access_entry(access_id)
+        if previous is not None:
+            if (previous.resident_id, previous.recipient_id) != (cmd.resident_id, cmd.recipient_id):
+                raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
+            return previous.index, True
+        consents = await _consents(uow, cmd.resident_id)
+        for i, cid in enumerate(consent_ids):
+            if cid not in consents:
+                raise InvalidArgument(f"consent_ids[{i}]", "no such consent for this resident")
+        for cat in cmd.data_categories:
+            if cmd.bases[cat] == LegalBasis.CONSENT.value and not any(
+                    cat in consents[c].data_categories and consents[c].recipient_id == cmd.recipient_id
+                    for c in consent_ids):
+                raise InvalidArgument(f"bases[{cat}]", "a consent basis names a consent covering the category")
+        [entry] = await uow.ledger.append([ledger.data_accessed(
+            access_id=access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
+            purpose_id=cmd.purpose_id, data_categories=list(cmd.data_categories),
+            withheld_categories=list(cmd.withheld_categories), bases=dict(cmd.bases),
+            consent_ids=list(consent_ids), accessed_at=cmd.accessed_at or now, time=now,
+            source=cmd.source)])
+        await uow.commit()
+    return entry.index, False
+
+
+async def request_rectification(cmd: commands.RequestRectification, uow, *,
+                                now: dt.datetime | None = None) -> LedgerEntry:
+    now = ledger.utc_ms(now or utcnow())
+    check_resident_id(cmd.resident_id)
+    if not cmd.data_categories:
+        raise InvalidArgument("data_categories", "at least one category")
+    async with uow:
+        await _categories(uow, cmd.data_categories, "data_categories")
+        if cmd.recipient_id:
+            check_slug(cmd.recipient_id, "recipient_id")
+            if await uow.catalogue.recipient(cmd.recipient_id) is None:
+                raise InvalidArgument("recipient_id", "unknown recipient")
+        await uow.ledger.lock()
+        [entry] = await uow.ledger.append([ledger.rectification_requested(
+            resident_id=cmd.resident_id, time=now, data_categories=list(cmd.data_categories),
+            recipient_id=cmd.recipient_id or None, actor=cmd.actor)])
+        await uow.commit()
+    return entry
+
+
+# --- listings ----------------------------------------------------------------------------
+async def _tokens(uow) -> PageTokens:
+    signer = await uow.keys.signer()
+    # A key of its own, derived from the ledger key, so page tokens and signatures never
+    # share key material directly.
+    secret = hashlib.sha256(b"mtlid-consent-page-tokens\x00" +
+                            json.dumps(signer.private_jwk(), sort_keys=True).encode()).digest()
+    return PageTokens(secret)
+
+
+async def history(cmd: commands.ListPage, uow) -> tuple[list[LedgerEntry], str]:
+    """Every entry about the resident, oldest first."""
+    check_resident_id(cmd.resident_id)
+    size = page_size(cmd.page_size)
+    listing = {"m": "history", "r": cmd.resident_id}
+    async with uow:
+        tokens = await _tokens(uow)
+        after = tokens.decode(cmd.page_token, listing)
+        rows = await uow.ledger.resident_entries(cmd.resident_id, after=after, limit=size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, tokens.encode(listing, rows[-1].index) if more else ""
+
+
+async def access_log(cmd: commands.ListPage, uow) -> tuple[list[LedgerEntry], str]:
+    """Accesses to the resident's data, newest first."""
+    check_resident_id(cmd.resident_id)
+    if cmd.recipient_id:
+        check_slug(cmd.recipient_id, "recipient_id")
+    size = page_size(cmd.page_size)
+    listing = {"m": "access_log", "r": cmd.resident_id, "recipient": cmd.recipient_id or ""}
+    async with uow:
+        tokens = await _tokens(uow)
+        before = tokens.decode(cmd.page_token, listing)
+        rows = await uow.ledger.resident_entries(
+            cmd.resident_id, types=[EntryType.DATA_ACCESSED], recipient_id=cmd.recipient_id or None,
+            before=before, limit=size + 1, newest_first=True)
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, tokens.encode(listing, rows[-1].index) if more else ""
+
+
+# --- receipts, proofs, keys --------------------------------------------------------------
+async def receipt(consent_id: str, uow, *, resident_id: str | None = None,
+                  now: dt.datetime | None = None) -> tuple[str, dict, str]:
+    """A signed ISO/IEC TS 27560-shaped receipt; ``resident_id`` restricts to their own."""
+    now = ledger.utc_ms(now or utcnow())
+    consent_id = check_uuid(consent_id, "consent_id")
+    async with uow:
+        entries = await uow.ledger.consent_entries_by_id(consent_id)
+        consent = reduce(entries).get(consent_id)
+        if consent is None or (resident_id is not None and consent.resident_id != resident_id):
+            raise NotFound("consent")
+        purpose = await uow.catalogue.purpose(consent.purpose_id, consent.purpose_version)
+        recipient = await uow.catalogue.recipient(consent.recipient_id)
+        categories = await uow.catalogue.categories()
+        signer = await uow.keys.signer()
+    if purpose is None or recipient is None:
+        raise FailedPrecondition("CATALOGUE_INCOMPLETE", "the purpose or recipient of this consent is missing")
+    given = next(e for e in entries if e.entry_type is EntryType.CONSENT_GIVEN)
+    document = build_receipt(consent=consent, purpose=purpose, recipient=recipient, categories=categories,
+                             leaf_hash_hex=given.leaf_hash().hex(), issued_at=now)
+    return signer.sign_receipt(document), document, signer.key_id
+
+
+async def _proof_nodes(uow, compute) -> dict[tuple[int, int], bytes]:
+    wanted = merkle.required_nodes(compute)
+    nodes = await uow.ledger.nodes(wanted)
+    if len(nodes) != len(wanted):
+        raise FailedPrecondition("LEDGER_INCOMPLETE", "a tree node is missing; run `mtlid ledger verify`")
+    return nodes
+
+
+def _resolve_size(requested: int, current: int, field: str) -> int:
+    if requested < 0:
+        raise InvalidArgument(field, "must not be negative")
+    if requested > current:
+        raise InvalidArgument(field, f"larger than the log ({current} entries)")
+    return requested or current
+
+
+async def _sign_head(uow, tree_size: int, now: dt.datetime) -> SignedTreeHead:
+    nodes = await _proof_nodes(uow, lambda src: merkle.root(src, tree_size))
+    root_hash = merkle.root(lambda lv, ix: nodes[(lv, ix)], tree_size)
+    return (await uow.keys.signer()).sign_tree_head(tree_size, root_hash, now)
+
+
+async def signed_tree_head(tree_size: int, uow, *, now: dt.datetime | None = None) -> SignedTreeHead:
+    async with uow:
+        size = _resolve_size(tree_size, await uow.ledger.size(), "tree_size")
+        return await _sign_head(uow, size, now or utcnow())
+
+
+async def inclusion_proof(leaf_index: int, tree_size: int, uow, *, resident_id: str | None = None,
+                          now: dt.datetime | None = None):
+    """RFC 9162 s. 2.1.3: PATH(m, D[n]) with the leaf bytes and a signed head of size n.
+
+    ``resident_id``: a resident may only see the leaf bytes of their own entries.
+    """
+    async with uow:
+        current = await uow.ledger.size()
+        size = _resolve_size(tree_size, current, "tree_size")
+        if not 0 <= leaf_index < size:
+            raise InvalidArgument("leaf_index", f"must be in [0, {size})")
+        entry = await uow.ledger.entry(leaf_index)
+        if entry is None or (resident_id is not None and entry.resident_id != resident_id):
+            raise NotFound("ledger entry")
+        nodes = await _proof_nodes(uow, lambda src: merkle.inclusion_path(src, leaf_index, size))
+        path = merkle.inclusion_path(lambda lv, ix: nodes[(lv, ix)], leaf_index, size)
+        head = await _sign_head(uow, size, now or utcnow())
+    return path, entry, head
+
+
+async def consistency_proof(first: int, second: int, uow, *, now: dt.datetime | None = None):
+    """RFC 9162 s. 2.1.4: PROOF(m, D[n]) with a signed head of size n."""
+    async with uow:
+        current = await uow.ledger.size()
+        second = _resolve_size(second, current, "second_tree_size")
+        if not 0 < first <= second:
+            raise InvalidArgument("first_tree_size", f"must be in [1, {second}]")
+        nodes = await _proof_nodes(uow, lambda src: merkle.consistency_proof(src, first, second))
+        proof = merkle.consistency_proof(lambda lv, ix: nodes[(lv, ix)], first, second)
+        head = await _sign_head(uow, second, now or utcnow())
+    return first, second, proof, head
+
+
+async def log_keys(uow) -> dict:
+    async with uow:
+        await uow.keys.signer()
+        return await uow.keys.jwks()
+
+
+# --- export (A-2.1 s. 84) ------------------------------------------------------------------
+async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = None) -> tuple[bytes, int]:
+    """Everything the register holds about the resident, as one structured JSON document.
+
+    The request itself is recorded first, so the export lists it too.
+    """
+    now = ledger.utc_ms(now or utcnow())
+    check_resident_id(cmd.resident_id)
+    async with uow:
+        await uow.ledger.lock()
+        [request] = await uow.ledger.append([ledger.export_requested(
+            resident_id=cmd.resident_id, time=now, actor=cmd.actor)])
+        entries = await uow.ledger.resident_entries(cmd.resident_id)
+        purposes = {(p.purpose_id, p.version): p for p in await uow.catalogue.purposes(all_versions=True)}
+        recipients = {r.recipient_id: r for r in await uow.catalogue.recipients()}
+        await uow.commit()
+    consents = reduce(entries)
+    used_purposes = {(c.purpose_id, c.purpose_version) for c in consents.values()}
+    document = {
+        "format": "mtlid-consent-export/1",
+        "law": "Québec A-2.1 s. 84 (portability)",
+        "generated_at": ledger.format_time(now),
+        "resident_id": cmd.resident_id,
+        "consents": [{
+            "consent_id": c.consent_id, "recipient_id": c.recipient_id, "purpose_id": c.purpose_id,
+            "purpose_version": c.purpose_version, "data_categories": list(c.data_categories),
+            "state": c.state_at(now).value, "given_at": ledger.format_time(c.given_at),
+            "expires_at": ledger.format_time(c.expires_at) if c.expires_at else None,
+            "ended_at": ledger.format_time(c.ended_at) if c.ended_at else None,
+            "ledger_index": c.ledger_index,
+        } for c in consents.values()],
+        "purposes": [purposes[key].wording() for key in sorted(used_purposes) if key in purposes],
+        "recipients": [{"recipient_id": r.recipient_id, "name_fr": r.name_fr, "name_en": r.name_en,
+                        "kind": r.kind, "owner": r.owner}
+                       for rid, r in sorted(recipients.items())
+                       if any(e.recipient_id == rid for e in entries)],
+        "ledger_entries": [{"index": e.index, "leaf_hash": e.leaf_hash().hex(),
+                            "entry": json.loads(e.leaf_data())} for e in entries],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"), request.index
+
+
+# --- catalogue ---------------------------------------------------------------------------
+async def define_purpose(purpose: Purpose, uow, *, now: dt.datetime | None = None) -> Purpose:
+    """A new purpose, or a new version of its wording (the old one stays, for old consents).
+    Re-defining identical wording is a no-op that returns the current version."""
+    now = ledger.utc_ms(now or utcnow())
+    async with uow:
+        problems = validate_purpose(purpose, await uow.catalogue.categories())
+        if problems:
+            raise InvalidArgument.many(problems)
+        current = await uow.catalogue.purpose(purpose.purpose_id)
+        if current is not None and current.same_wording(purpose):
+            return current
+        if current is not None and current.biometric != purpose.biometric:
+            raise FailedPrecondition("PURPOSE_BIOMETRIC_CHANGED",
+                                     "a purpose cannot become or stop being biometric; define a new one")
+        created = dataclasses.replace(purpose, version=(current.version + 1) if current else 1, created_at=now)
+        await uow.catalogue.add_purpose(created)
+        await uow.commit()
+    return created
+
+
+async def register_recipient(recipient: Recipient, uow) -> Recipient:
+    check_slug(recipient.recipient_id, "recipient.recipient_id")
+    problems = []
+    if not recipient.client_id:
+        problems.append(("recipient.client_id", "required"))
+    if not (recipient.name_fr.strip() and recipient.name_en.strip()):
+        problems.append(("recipient.name_fr", "French and English names are required"))
+    if problems:
+        raise InvalidArgument.many(problems)
+    async with uow:
+        known = await uow.catalogue.categories()
+        unknown = [c for c in recipient.data_categories if c not in known]
+        if unknown:
+            raise InvalidArgument("recipient.data_categories", f"unknown: {', '.join(sorted(unknown))}")
+        purposes = {p.purpose_id for p in await uow.catalogue.purposes()}
+        missing = [p for p in recipient.purposes if p not in purposes]
+        if missing:
+            raise InvalidArgument("recipient.purposes", f"unknown: {', '.join(sorted(missing))}")
+        other = await uow.catalogue.recipient_by_client(recipient.client_id)
+        if other is not None and other.recipient_id != recipient.recipient_id:
+            raise FailedPrecondition("CLIENT_ALREADY_REGISTERED",
+                                     "this client already represents another recipient")
+        await uow.catalogue.save_recipient(recipient)
+        await uow.commit()
+    return recipient
+
+
+# --- expiry --------------------------------------------------------------------------------
+async def expire_due(uow, *, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Record ``consent_expired`` for consents past their expiry (Check already denies them
+    at the instant; this makes the ledger and the events say so)."""
+    now = ledger.utc_ms(now or utcnow())
+    async with uow:
+        await uow.ledger.lock()
+        due = await uow.ledger.due_for_expiry(now, limit)
+        if not due:
+            return 0
+        entries = [ledger.consent_expired(consent_id=e.consent_id, resident_id=e.resident_id, time=now,
+                                          expired_at=ledger.parse_time(e.body["expires_at"])) for e in due]
+        await uow.ledger.append(entries)
+        for e in due:
+            uow.add_event(ConsentExpired(e.consent_id, e.resident_id))
+        await uow.commit()
+    return len(due)
