@@ -1,35 +1,69 @@
 """Pairwise subject identifiers (OpenID Connect Core 1.0, section 8.1).
 
 A partner (a client registered with ``subject_type = "pairwise"``, the default) never sees
-the universal citizen number. It sees ``HMAC-SHA-256(secret, sector ‖ 0x00 ‖ resident_id)``,
-base32-encoded: stable for one resident and one sector, different across sectors, and not
-linkable between sectors — nor reversible — without the server's secret. Section 8.1
-suggests ``SHA-256(sector ‖ local_id ‖ salt)``; a keyed HMAC is the same idea with the salt
-as a proper key. The NUL separator keeps ``("ab", "c")`` and ``("a", "bc")`` apart.
+the universal citizen number. Section 8.1 asks for a value that is stable per resident and
+sector, different across sectors, and "not reversible by any party other than the OpenID
+Provider"; any algorithm with these properties may be used. We use deterministic
+authenticated encryption, AES-SIV (RFC 5297), of the citizen number with the sector as
+associated data, under a key derived (HKDF-SHA-256, RFC 5869) from the pairwise secret:
+
+* stable: AES-SIV is deterministic;
+* distinct and unlinkable across sectors without the secret: the sector is authenticated
+  data, so each sector's values are independent pseudorandom strings;
+* reversible by identity alone: ``ResolveSubject`` (accounts brokering for a partner)
+  decrypts instead of keeping a lookup table of every subject ever handed out, and a
+  forged or other-sector subject fails authentication instead of resolving to someone.
+
+Encoding: base32, lower case, no padding (45 characters).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+import binascii
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 if TYPE_CHECKING:
     from services.identity.domain.clients import OAuthClient
 
+_KEYS: dict[bytes, AESSIV] = {}
+
+
+def _cipher(secret: bytes) -> AESSIV:
+    if not secret:
+        raise ValueError("the pairwise secret is empty")
+    cipher = _KEYS.get(secret)
+    if cipher is None:
+        key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None,
+                   info=b"mtlid pairwise subject v1").derive(secret)
+        cipher = _KEYS[secret] = AESSIV(key)
+    return cipher
+
 
 def pairwise_subject(resident_id: str, sector_identifier: str, secret: bytes) -> str:
     """The pairwise ``sub`` of ``resident_id`` for ``sector_identifier`` (a host name)."""
-    if not secret:
-        raise ValueError("the pairwise secret is empty")
     if not sector_identifier:
         raise ValueError("the sector identifier is empty")
-    digest = hmac.new(secret, sector_identifier.lower().encode() + b"\x00" + resident_id.encode(),
-                      hashlib.sha256).digest()
-    # base32 lower-case, no padding: 52 characters, URL- and case-insensitive-safe.
-    return base64.b32encode(digest).decode().rstrip("=").lower()
+    sealed = _cipher(secret).encrypt(resident_id.encode(), [sector_identifier.lower().encode()])
+    return base64.b32encode(sealed).decode().rstrip("=").lower()
+
+
+def resolve_pairwise_subject(subject: str, sector_identifier: str, secret: bytes) -> str | None:
+    """The resident_id behind a pairwise subject of this sector, or None if it is not one."""
+    if not isinstance(subject, str) or not subject or len(subject) > 200:
+        return None
+    try:
+        text = subject.strip().upper()
+        sealed = base64.b32decode(text + "=" * (-len(text) % 8))
+        return _cipher(secret).decrypt(sealed, [sector_identifier.lower().encode()]).decode()
+    except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
+        return None
 
 
 def sector_of(client: "OAuthClient") -> str:

@@ -108,3 +108,18 @@ def test_resident_level_is_never_lowered_and_stored_at_most_verified():
     ("", False), ("no-at-sign", False), ("a@b", False), ("a b@c.ca", False)])
 def test_email_rules(email, ok):
     assert (email_problem(email) is None) is ok
+
+
+def test_pairwise_subjects_resolve_back_only_for_their_sector_and_secret():
+    from services.identity.domain.pairwise import resolve_pairwise_subject
+
+    rid = CitizenNumber.new().canonical
+    sub = pairwise_subject(rid, "biblio.montreal.ca", SECRET)
+    assert resolve_pairwise_subject(sub, "biblio.montreal.ca", SECRET) == rid
+    assert resolve_pairwise_subject(sub.upper(), "BIBLIO.montreal.ca", SECRET) == rid
+    assert resolve_pairwise_subject(sub, "permis.plateau.ca", SECRET) is None
+    assert resolve_pairwise_subject(sub, "biblio.montreal.ca", b"t" * 32) is None
+    tampered = sub[:-3] + ("a" if sub[-3] != "a" else "b") + sub[-2:]
+    assert resolve_pairwise_subject(tampered, "biblio.montreal.ca", SECRET) is None
+    for junk in ["", "!!!", "x" * 300, rid]:
+        assert resolve_pairwise_subject(junk, "biblio.montreal.ca", SECRET) is None

@@ -1,0 +1,239 @@
+"""SQL repositories of identity: rows ↔ domain objects. No commit here (the unit of work)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, ResidentRow,
+                                            SigningKeyRow, TotpUsedStepRow)
+from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.domain.clients import OAuthClient
+from services.identity.domain.errors import Conflict
+from services.identity.domain.keys import SigningKeyRecord
+from services.identity.domain.residents import Resident, normalize_email
+from services.identity.domain.throttling import ThrottleState
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite returns naive datetimes even for timezone=True columns; they were stored as UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+_RESIDENT_FIELDS = ("email", "password_hash", "email_verified", "preferred_language", "disabled",
+                    "totp_secret_encrypted", "totp_pending_encrypted", "email_code_hash",
+                    "email_code_expires_at", "registered_by")
+
+
+def _resident(row: ResidentRow) -> Resident:
+    return Resident(
+        resident_id=row.resident_id, email=row.email, password_hash=row.password_hash,
+        email_verified=row.email_verified, level=LevelOfAssurance(row.level),
+        preferred_language=row.preferred_language, created_at=_utc(row.created_at),
+        disabled=row.disabled, totp_secret_encrypted=row.totp_secret_encrypted,
+        totp_pending_encrypted=row.totp_pending_encrypted, email_code_hash=row.email_code_hash,
+        email_code_expires_at=_utc(row.email_code_expires_at), registered_by=row.registered_by)
+
+
+class SqlResidentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, resident_id: str) -> Resident | None:
+        row = await self.session.get(ResidentRow, resident_id)
+        return _resident(row) if row else None
+
+    async def by_email(self, email: str) -> Resident | None:
+        row = (await self.session.execute(
+            select(ResidentRow).where(func.lower(ResidentRow.email) == normalize_email(email)))).scalar_one_or_none()
+        return _resident(row) if row else None
+
+    async def exists(self, resident_id: str) -> bool:
+        return await self.session.get(ResidentRow, resident_id) is not None
+
+    async def add(self, resident: Resident) -> None:
+        """Insert and flush now, so a duplicate citizen number or email fails here, inside
+        the transaction, where the caller can retry with a new number."""
+        try:
+            # A savepoint, so a refused insert leaves the rest of the transaction usable.
+            async with self.session.begin_nested():
+                self.session.add(ResidentRow(
+                    resident_id=resident.resident_id, level=int(resident.level),
+                    created_at=resident.created_at,
+                    **{name: getattr(resident, name) for name in _RESIDENT_FIELDS}))
+        except IntegrityError:
+            raise Conflict("resident") from None
+
+    async def save(self, resident: Resident) -> None:
+        values = {name: getattr(resident, name) for name in _RESIDENT_FIELDS}
+        values["level"] = int(resident.level)
+        await self.session.execute(
+            update(ResidentRow).where(ResidentRow.resident_id == resident.resident_id).values(**values))
+
+    async def mark_totp_step_used(self, resident_id: str, step: int, now: dt.datetime) -> bool:
+        """Record an accepted TOTP step; False if it (or a later one) was already used."""
+        latest = (await self.session.execute(
+            select(func.max(TotpUsedStepRow.step)).where(TotpUsedStepRow.resident_id == resident_id))).scalar()
+        if latest is not None and step <= latest:
+            return False
+        try:
+            # The primary key refuses a concurrent use of the same step by another replica.
+            async with self.session.begin_nested():
+                self.session.add(TotpUsedStepRow(resident_id=resident_id, step=step, used_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    async def last_totp_step(self, resident_id: str) -> int | None:
+        return (await self.session.execute(
+            select(func.max(TotpUsedStepRow.step)).where(TotpUsedStepRow.resident_id == resident_id))).scalar()
+
+
+def _client(row: ClientRow) -> OAuthClient:
+    return OAuthClient(
+        client_id=row.client_id, name=row.name, secret_hash=row.secret_hash,
+        redirect_uris=tuple(row.redirect_uris or ()),
+        post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
+        grant_types=tuple(row.grant_types or ()), scopes=tuple(row.scopes or ()),
+        audiences=tuple(row.audiences or ()), subject_type=row.subject_type,
+        sector_identifier=row.sector_identifier,
+        id_token_signed_response_alg=row.id_token_signed_response_alg,
+        token_endpoint_auth_method=row.token_endpoint_auth_method, is_city_client=row.is_city_client,
+        purposes=tuple(row.purposes or ()), disabled=row.disabled, created_at=_utc(row.created_at))
+
+
+class SqlClientRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, client_id: str) -> OAuthClient | None:
+        row = await self.session.get(ClientRow, client_id)
+        return _client(row) if row else None
+
+    async def add(self, client: OAuthClient) -> None:
+        row = ClientRow(
+            client_id=client.client_id, name=client.name, secret_hash=client.secret_hash,
+            redirect_uris=list(client.redirect_uris),
+            post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+            grant_types=list(client.grant_types), scopes=list(client.scopes),
+            audiences=list(client.audiences), subject_type=client.subject_type,
+            sector_identifier=client.sector_identifier,
+            id_token_signed_response_alg=client.id_token_signed_response_alg,
+            token_endpoint_auth_method=client.token_endpoint_auth_method,
+            is_city_client=client.is_city_client, purposes=list(client.purposes),
+            disabled=client.disabled, created_at=client.created_at or dt.datetime.now(dt.timezone.utc))
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            raise Conflict("client") from None
+
+    async def list(self, *, after: str = "", limit: int = 100) -> list[OAuthClient]:
+        rows = (await self.session.execute(
+            select(ClientRow).where(ClientRow.client_id > after).order_by(ClientRow.client_id).limit(limit))).scalars()
+        return [_client(r) for r in rows]
+
+
+def _key(row: SigningKeyRow) -> SigningKeyRecord:
+    return SigningKeyRecord(kid=row.kid, alg=row.alg, state=row.state, public_jwk=dict(row.public_jwk),
+                            private_key_encrypted=row.private_key_encrypted, created_at=_utc(row.created_at),
+                            activated_at=_utc(row.activated_at), retired_at=_utc(row.retired_at),
+                            not_after=_utc(row.not_after))
+
+
+class SqlSigningKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def all(self) -> list[SigningKeyRecord]:
+        rows = (await self.session.execute(select(SigningKeyRow).order_by(SigningKeyRow.created_at))).scalars()
+        return [_key(r) for r in rows]
+
+    async def add(self, record: SigningKeyRecord) -> None:
+        try:
+            async with self.session.begin_nested():
+                self.session.add(SigningKeyRow(
+                    kid=record.kid, alg=record.alg, state=record.state, public_jwk=record.public_jwk,
+                    private_key_encrypted=record.private_key_encrypted, created_at=record.created_at,
+                    activated_at=record.activated_at, retired_at=record.retired_at,
+                    not_after=record.not_after))
+        except IntegrityError:
+            raise Conflict("signing key") from None
+
+    async def save(self, record: SigningKeyRecord) -> None:
+        await self.session.execute(
+            update(SigningKeyRow).where(SigningKeyRow.kid == record.kid).values(
+                state=record.state, activated_at=record.activated_at, retired_at=record.retired_at,
+                not_after=record.not_after))
+        await self.session.flush()
+
+    async def delete_expired(self, now: dt.datetime) -> int:
+        """Retired keys whose tokens have all expired are no longer needed; removing them
+        also removes their (encrypted) private half."""
+        from sqlalchemy import delete
+
+        result = await self.session.execute(
+            delete(SigningKeyRow).where(SigningKeyRow.state == "retired", SigningKeyRow.not_after < now))
+        return result.rowcount or 0
+
+
+class SqlThrottleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> ThrottleState:
+        row = await self.session.get(LoginThrottleRow, key)
+        if row is None:
+            return ThrottleState(key=key)
+        return ThrottleState(key=key, failures=row.failures, last_failure_at=_utc(row.last_failure_at))
+
+    async def save(self, state: ThrottleState) -> None:
+        row = await self.session.get(LoginThrottleRow, state.key)
+        if state.failures == 0:
+            if row is not None:
+                await self.session.delete(row)
+                await self.session.flush()
+            return
+        if row is None:
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(LoginThrottleRow(key=state.key, failures=state.failures,
+                                                      last_failure_at=state.last_failure_at))
+                return
+            except IntegrityError:
+                # Another replica counted a failure for this key at the same moment: add ours.
+                row = await self.session.get(LoginThrottleRow, state.key, populate_existing=True)
+                if row is None:
+                    return
+                state.failures = row.failures + 1
+        row.failures = state.failures
+        row.last_failure_at = state.last_failure_at
+        await self.session.flush()
+
+
+class SqlAgentActionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, *, agent_id: str, client_id: str, action: str, resident_id: str,
+                     details: dict, now: dt.datetime) -> str:
+        action_id = str(uuid.uuid4())
+        self.session.add(AgentActionRow(action_id=action_id, agent_id=agent_id, client_id=client_id,
+                                        action=action, resident_id=resident_id, details=details,
+                                        created_at=now))
+        await self.session.flush()
+        return action_id
+
+    async def for_resident(self, resident_id: str) -> list[dict]:
+        rows = (await self.session.execute(
+            select(AgentActionRow).where(AgentActionRow.resident_id == resident_id)
+            .order_by(AgentActionRow.created_at))).scalars()
+        return [{"action_id": r.action_id, "agent_id": r.agent_id, "client_id": r.client_id,
+                 "action": r.action, "details": dict(r.details), "created_at": _utc(r.created_at)}
+                for r in rows]

@@ -1,0 +1,391 @@
+"""Residents' credentials: registration, email verification, password login, TOTP.
+
+Handlers take a command and an ``IdentityUnitOfWork`` (cosmicpython shape); events go
+through the outbox with ``uow.add_event``. Slow work (argon2id, ~20-50 ms) runs in a
+thread and outside any open write transaction, so a burst of logins neither blocks the
+event loop nor holds SQLite's write lock while hashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.identity.adapters import crypto
+from services.identity.domain import passwords, totp
+from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.domain.errors import Conflict
+from services.identity.domain.events import (EmailVerificationRequested, EmailVerified, LoginFailed,
+                                             LoginSucceeded, ResidentRegistered)
+from services.identity.domain.residents import LANGUAGES, Resident, email_problem, normalize_email
+from services.identity.domain.throttling import (ACCOUNT_POLICY, ADDRESS_POLICY, TOTP_POLICY, account_key,
+                                                 address_key, totp_key)
+
+EMAIL_CODE_LIFETIME = dt.timedelta(hours=1)
+NEW_NUMBER_ATTEMPTS = 8
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# -- commands and results ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Authenticate:
+    email: str
+    password: str
+    remote_addr: str
+    session_id: str = ""          # put in login_succeeded when the caller already knows it
+
+
+@dataclass(frozen=True)
+class AuthenticatedResident:
+    resident_id: str
+    level: LevelOfAssurance
+    has_totp: bool
+    email_verified: bool
+    preferred_language: str
+
+
+class LoginRefused(Exception):
+    """``reason``: invalid_credentials | throttled | email_not_verified | disabled |
+    invalid_otp; ``retry_after`` in seconds when throttled. Never says whether an email
+    exists (invalid_credentials covers both)."""
+
+    def __init__(self, reason: str, retry_after: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class VerifyTotp:
+    resident_id: str
+    code: str
+    remote_addr: str
+    session_id: str = ""
+
+
+@dataclass(frozen=True)
+class RegisterResident:
+    email: str
+    password: str
+    preferred_language: str = "fr"
+    remote_addr: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyEmail:
+    resident_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class ResendEmailVerification:
+    resident_id: str
+
+
+@dataclass(frozen=True)
+class BeginTotpEnrollment:
+    resident_id: str
+
+
+@dataclass(frozen=True)
+class TotpEnrollment:
+    secret_base32: str
+    provisioning_uri: str
+
+
+@dataclass(frozen=True)
+class ConfirmTotpEnrollment:
+    resident_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class ChangePassword:
+    resident_id: str
+    current_password: str
+    new_password: str
+
+
+def _kek(uow, kek: bytes | None) -> bytes:
+    key = kek or getattr(uow, "kek", None)
+    if not key:
+        raise RuntimeError("the key-encryption key is needed (pass kek= or build the uow with kek=)")
+    return key
+
+
+def _hash_code(resident_id: str, code: str) -> str:
+    # Bound to the resident so a code hash is useless on another row.
+    return hashlib.sha256(f"{resident_id}:{code}".encode()).hexdigest()
+
+
+# -- login ------------------------------------------------------------------------------
+
+async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
+    """Password login (argon2id), throttled per account and per address.
+
+    Emits ``login_failed`` on every refusal and ``login_succeeded`` (amr ``pwd``) when the
+    password suffices; when the resident has TOTP, ``verify_totp`` emits it instead (amr
+    ``pwd otp``) once the second factor is checked.
+    """
+    now = utcnow()
+    acct_key, addr_key = account_key(cmd.email or ""), address_key(cmd.remote_addr)
+    async with uow:
+        acct = await uow.throttles.get(acct_key)
+        addr = await uow.throttles.get(addr_key)
+        waits = [w for w in (acct.retry_after(ACCOUNT_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
+        resident = await uow.residents.by_email(cmd.email) if cmd.email else None
+        if waits:
+            uow.add_event(LoginFailed(reason="throttled", resident_id=resident.resident_id if resident else None))
+            await uow.commit()
+            raise LoginRefused("throttled", max(waits))
+        # End the read transaction before hashing: SQLite's write lock must not wait on argon2.
+        await uow.rollback()
+        password_hash = resident.password_hash if resident else None
+        ok = await asyncio.to_thread(passwords.verify_password, password_hash, cmd.password or "")
+        now = utcnow()
+        acct = await uow.throttles.get(acct_key)
+        addr = await uow.throttles.get(addr_key)
+        if not ok or resident is None:
+            acct.record_failure(ACCOUNT_POLICY, now)
+            addr.record_failure(ADDRESS_POLICY, now)
+            await uow.throttles.save(acct)
+            await uow.throttles.save(addr)
+            uow.add_event(LoginFailed(reason="invalid_credentials",
+                                      resident_id=resident.resident_id if resident else None))
+            await uow.commit()
+            raise LoginRefused("invalid_credentials")
+        # The right password: the account's counter starts again (the address's does not).
+        acct.reset()
+        await uow.throttles.save(acct)
+        if resident.disabled or not resident.email_verified:
+            reason = "disabled" if resident.disabled else "email_not_verified"
+            uow.add_event(LoginFailed(reason=reason, resident_id=resident.resident_id))
+            await uow.commit()
+            raise LoginRefused(reason)
+        if passwords.needs_rehash(password_hash):
+            resident.password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
+            await uow.residents.save(resident)
+        if not resident.has_totp:
+            uow.add_event(LoginSucceeded(resident_id=resident.resident_id, session_id=cmd.session_id,
+                                         amr=("pwd",)))
+        await uow.commit()
+    return AuthenticatedResident(resident_id=resident.resident_id, level=resident.level,
+                                 has_totp=resident.has_totp, email_verified=resident.email_verified,
+                                 preferred_language=resident.preferred_language)
+
+
+async def verify_totp(cmd: VerifyTotp, uow, kek: bytes | None = None) -> bool:
+    """RFC 6238 second factor: ±1 step, a used step never again, throttled per resident and
+    per address (LoginRefused("throttled") while waiting). Emits login_succeeded (amr pwd,
+    otp) or login_failed (invalid_otp)."""
+    key = _kek(uow, kek)
+    now = utcnow()
+    async with uow:
+        resident = await uow.residents.get(cmd.resident_id)
+        if resident is None or not resident.has_totp or resident.disabled:
+            raise FailedPrecondition("TOTP_NOT_ENROLLED", "this resident has no second factor")
+        counter = await uow.throttles.get(totp_key(resident.resident_id))
+        addr = await uow.throttles.get(address_key(cmd.remote_addr))
+        waits = [w for w in (counter.retry_after(TOTP_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
+        if waits:
+            uow.add_event(LoginFailed(reason="throttled", resident_id=resident.resident_id))
+            await uow.commit()
+            raise LoginRefused("throttled", max(waits))
+        secret = crypto.decrypt(key, resident.totp_secret_encrypted, resident.resident_id.encode())
+        last = await uow.residents.last_totp_step(resident.resident_id)
+        step = totp.verify(secret, cmd.code, now.timestamp(), last_used_step=last)
+        if step is not None and await uow.residents.mark_totp_step_used(resident.resident_id, step, now):
+            counter.reset()
+            await uow.throttles.save(counter)
+            uow.add_event(LoginSucceeded(resident_id=resident.resident_id, session_id=cmd.session_id,
+                                         amr=("pwd", "otp")))
+            await uow.commit()
+            return True
+        counter.record_failure(TOTP_POLICY, now)
+        addr.record_failure(ADDRESS_POLICY, now)
+        await uow.throttles.save(counter)
+        await uow.throttles.save(addr)
+        uow.add_event(LoginFailed(reason="invalid_otp", resident_id=resident.resident_id))
+        await uow.commit()
+        return False
+
+
+# -- registration and email verification -------------------------------------------------
+
+def registration_problems(email: str, password: str | None, preferred_language: str) -> list[tuple[str, str]]:
+    problems = []
+    if (p := email_problem(email)) is not None:
+        problems.append(("email", p))
+    if password is not None and (p := passwords.password_problem(password)) is not None:
+        problems.append(("password", p))
+    if preferred_language not in LANGUAGES:
+        problems.append(("preferred_language", "must be fr or en"))
+    return problems
+
+
+def _new_email_code(resident: Resident, now: dt.datetime) -> str:
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    resident.email_code_hash = _hash_code(resident.resident_id, code)
+    resident.email_code_expires_at = now + EMAIL_CODE_LIFETIME
+    return code
+
+
+async def add_new_resident(uow, *, email: str, password_hash: str | None, preferred_language: str,
+                           now: dt.datetime, email_verified: bool = False,
+                           registered_by: str = "self") -> Resident:
+    """Insert a resident under a fresh citizen number, inside the caller's transaction.
+
+    The unique index on the number makes a collision (two replicas drawing the same number
+    — ~10^-16) fail the insert; we then draw again. The unique index on lower(email) makes
+    a concurrent registration of the same email fail with ALREADY_EXISTS.
+    """
+    if await uow.residents.by_email(email) is not None:
+        raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email")
+    for _ in range(NEW_NUMBER_ATTEMPTS):
+        resident = Resident(resident_id=CitizenNumber.new().canonical, email=normalize_email(email),
+                            password_hash=password_hash, email_verified=email_verified,
+                            preferred_language=preferred_language, created_at=now,
+                            registered_by=registered_by)
+        try:
+            await uow.residents.add(resident)
+            return resident
+        except Conflict:
+            if await uow.residents.by_email(email) is not None:
+                raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email") from None
+    raise RuntimeError("could not draw an unused citizen number")  # pragma: no cover
+
+
+async def register_resident(cmd: RegisterResident, uow) -> str:
+    """Self-registration: validates, hashes the password (argon2id), creates the resident
+    (level SELF_ASSERTED, email unverified), emits ``resident_registered`` and
+    ``email_verification_requested`` (the only event that carries the email and code)."""
+    problems = registration_problems(cmd.email, cmd.password, cmd.preferred_language)
+    if problems:
+        raise InvalidArgument.many(problems)
+    password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
+    now = utcnow()
+    async with uow:
+        resident = await add_new_resident(uow, email=cmd.email, password_hash=password_hash,
+                                          preferred_language=cmd.preferred_language, now=now)
+        code = _new_email_code(resident, now)
+        await uow.residents.save(resident)
+        uow.add_event(ResidentRegistered(resident_id=resident.resident_id,
+                                         preferred_language=resident.preferred_language))
+        uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
+                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
+        await uow.commit()
+    return resident.resident_id
+
+
+def _rfc3339(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:
+    now = utcnow()
+    async with uow:
+        resident = await uow.residents.get(cmd.resident_id)
+        if resident is None:
+            raise NotFound("resident")
+        if resident.email_verified:
+            return
+        code = _new_email_code(resident, now)
+        await uow.residents.save(resident)
+        uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
+                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
+        await uow.commit()
+
+
+async def verify_email(cmd: VerifyEmail, uow) -> None:
+    """Check the emailed 6-digit code; wrong codes are throttled like passwords (a 6-digit
+    code would otherwise fall to a million guesses). Emits ``email_verified``."""
+    now = utcnow()
+    async with uow:
+        resident = await uow.residents.get(cmd.resident_id)
+        if resident is None:
+            raise NotFound("resident")
+        if resident.email_verified:
+            return
+        counter = await uow.throttles.get(f"email-code:{resident.resident_id}")
+        wait = counter.retry_after(TOTP_POLICY, now)
+        if wait:
+            raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many wrong codes; try again in {wait} s")
+        expected = resident.email_code_hash
+        given = _hash_code(resident.resident_id, (cmd.code or "").strip())
+        if expected is None or resident.email_code_expires_at is None or resident.email_code_expires_at < now:
+            raise FailedPrecondition("CODE_EXPIRED", "this code has expired; ask for a new one")
+        if not hmac.compare_digest(expected, given):
+            counter.record_failure(TOTP_POLICY, now)
+            await uow.throttles.save(counter)
+            await uow.commit()
+            raise InvalidArgument("code", "does not match the code we sent")
+        resident.verify_email()
+        counter.reset()
+        await uow.throttles.save(counter)
+        await uow.residents.save(resident)
+        uow.add_event(EmailVerified(resident_id=resident.resident_id))
+        await uow.commit()
+
+
+# -- second factor and password management ------------------------------------------------
+
+async def begin_totp_enrollment(cmd: BeginTotpEnrollment, uow, kek: bytes | None = None) -> TotpEnrollment:
+    """A new TOTP secret, pending until ``confirm_totp_enrollment`` sees a code from it."""
+    key = _kek(uow, kek)
+    async with uow:
+        resident = await uow.residents.get(cmd.resident_id)
+        if resident is None or resident.disabled:
+            raise NotFound("resident")
+        secret = totp.new_secret()
+        resident.totp_pending_encrypted = crypto.encrypt(key, secret, resident.resident_id.encode())
+        await uow.residents.save(resident)
+        await uow.commit()
+    return TotpEnrollment(secret_base32=totp.secret_to_base32(secret),
+                          provisioning_uri=totp.provisioning_uri(secret, resident.email))
+
+
+async def confirm_totp_enrollment(cmd: ConfirmTotpEnrollment, uow, kek: bytes | None = None) -> bool:
+    key = _kek(uow, kek)
+    now = utcnow()
+    async with uow:
+        resident = await uow.residents.get(cmd.resident_id)
+        if resident is None or resident.totp_pending_encrypted is None:
+            raise FailedPrecondition("NO_PENDING_ENROLLMENT", "start the second-factor enrollment first")
+        secret = crypto.decrypt(key, resident.totp_pending_encrypted, resident.resident_id.encode())
+        step = totp.verify(secret, cmd.code, now.timestamp())
+        if step is None:
+            return False
+        await uow.residents.mark_totp_step_used(resident.resident_id, step, now)
+        resident.totp_secret_encrypted = resident.totp_pending_encrypted
+        resident.totp_pending_encrypted = None
+        await uow.residents.save(resident)
+        await uow.commit()
+    return True
+
+
+async def change_password(cmd: ChangePassword, uow) -> None:
+    if (p := passwords.password_problem(cmd.new_password)) is not None:
+        raise InvalidArgument("new_password", p)
+    async with uow:
+        resident = await uow.residents.get(cmd.resident_id)
+        if resident is None:
+            raise NotFound("resident")
+        current_hash = resident.password_hash
+        await uow.rollback()  # no transaction open while hashing
+        if not await asyncio.to_thread(passwords.verify_password, current_hash, cmd.current_password or ""):
+            raise InvalidArgument("current_password", "is not the current password")
+        new_hash = await asyncio.to_thread(passwords.hash_password, cmd.new_password)
+        resident = await uow.residents.get(cmd.resident_id)
+        resident.password_hash = new_hash
+        await uow.residents.save(resident)
+        await uow.commit()

@@ -1,0 +1,193 @@
+"""Registration, email verification, login with throttling, TOTP, on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import pytest
+
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from services.identity.adapters import crypto
+from services.identity.domain import totp
+from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.service_layer import authentication as auth
+from tests.integration.identity.conftest import KEK, outbox_events
+
+PASSWORD = "une phrase de passe solide"
+
+
+def _email() -> str:
+    return f"resident-{uuid.uuid4().hex[:10]}@example.ca"
+
+
+async def _register_verified(uow_factory, sessions, email=None) -> tuple[str, str]:
+    email = email or _email()
+    rid = await auth.register_resident(auth.RegisterResident(email, PASSWORD, "fr", "192.0.2.1"), uow_factory())
+    code = next(e["data"]["code"] for e in await outbox_events(sessions, "email_verification_requested")
+                if e["data"]["resident_id"] == rid)
+    await auth.verify_email(auth.VerifyEmail(rid, code), uow_factory())
+    return rid, email
+
+
+async def test_registration_emits_events_without_secrets(uow_factory, sessions):
+    email = _email()
+    rid = await auth.register_resident(auth.RegisterResident(email, PASSWORD, "en", "192.0.2.1"), uow_factory())
+    assert CitizenNumber.parse(rid).canonical == rid
+    registered = [e for e in await outbox_events(sessions, "resident_registered") if e["subject"] == rid]
+    assert registered[0]["data"] == {"resident_id": rid, "preferred_language": "en", "registered_by": "self",
+                                     "email_verified": False, "agent_id": None}
+    requested = [e for e in await outbox_events(sessions, "email_verification_requested")
+                 if e["data"]["resident_id"] == rid]
+    assert requested[0]["data"]["email"] == email and len(requested[0]["data"]["code"]) == 6
+    for envelope in await outbox_events(sessions):
+        assert PASSWORD not in str(envelope)
+        if envelope["type"].endswith("resident_registered"):
+            assert email not in str(envelope)
+    async with uow_factory() as uow:
+        resident = await uow.residents.get(rid)
+    assert resident.password_hash.startswith("$argon2id$") and not resident.email_verified
+
+
+async def test_email_verification(uow_factory, sessions):
+    rid, email = await _register_verified(uow_factory, sessions)
+    async with uow_factory() as uow:
+        assert (await uow.residents.by_email(email.upper())).email_verified
+    assert [e for e in await outbox_events(sessions, "email_verified") if e["data"] == {"resident_id": rid}]
+
+
+async def test_wrong_email_code_is_refused_and_throttled(uow_factory, sessions):
+    rid = await auth.register_resident(auth.RegisterResident(_email(), PASSWORD, "fr", ""), uow_factory())
+    for _ in range(5):
+        with pytest.raises(InvalidArgument) as error:
+            await auth.verify_email(auth.VerifyEmail(rid, "000000x"), uow_factory())
+        assert error.value.violations[0][0] == "code"
+    with pytest.raises(FailedPrecondition) as error:
+        await auth.verify_email(auth.VerifyEmail(rid, "000000"), uow_factory())
+    assert error.value.reason == "TOO_MANY_ATTEMPTS"
+
+
+async def test_bad_registration_names_fields_and_writes_nothing(uow_factory, sessions):
+    before = len(await outbox_events(sessions))
+    with pytest.raises(InvalidArgument) as error:
+        await auth.register_resident(auth.RegisterResident("not-an-email", "short", "de", ""), uow_factory())
+    assert [f for f, _ in error.value.violations] == ["email", "password", "preferred_language"]
+    assert len(await outbox_events(sessions)) == before
+
+
+async def test_one_account_per_email_whatever_its_case(uow_factory, sessions):
+    email = _email()
+    await auth.register_resident(auth.RegisterResident(email, PASSWORD, "fr", ""), uow_factory())
+    with pytest.raises(AlreadyExists):
+        await auth.register_resident(auth.RegisterResident(email.upper(), PASSWORD, "fr", ""), uow_factory())
+
+
+async def test_concurrent_registrations_never_share_an_identifier(uow_factory, monkeypatch):
+    # Force every replica to draw the same first number: the unique index and the retry
+    # must still give each resident its own.
+    real_new = CitizenNumber.new
+    fixed = real_new()
+    draws = {"n": 0}
+
+    def colliding_new():
+        draws["n"] += 1
+        return fixed if draws["n"] <= 4 else real_new()
+
+    monkeypatch.setattr(CitizenNumber, "new", staticmethod(colliding_new))
+    ids = await asyncio.gather(*(
+        auth.register_resident(auth.RegisterResident(_email(), PASSWORD, "fr", ""), uow_factory())
+        for _ in range(4)))
+    assert len(set(ids)) == 4
+    assert fixed.canonical in ids
+
+
+async def test_login_success_and_failure_events(uow_factory, sessions):
+    rid, email = await _register_verified(uow_factory, sessions)
+    result = await auth.authenticate(auth.Authenticate(email.upper(), PASSWORD, "198.51.100.1"), uow_factory())
+    assert result.resident_id == rid and result.email_verified and not result.has_totp
+    with pytest.raises(auth.LoginRefused) as refused:
+        await auth.authenticate(auth.Authenticate(email, PASSWORD + "x", "198.51.100.1"), uow_factory())
+    assert refused.value.reason == "invalid_credentials"
+    with pytest.raises(auth.LoginRefused) as unknown:
+        await auth.authenticate(auth.Authenticate(_email(), PASSWORD, "198.51.100.1"), uow_factory())
+    assert unknown.value.reason == "invalid_credentials"  # same answer: no account enumeration
+    succeeded = [e["data"] for e in await outbox_events(sessions, "login_succeeded") if e["subject"] == rid]
+    assert succeeded == [{"resident_id": rid, "session_id": "", "amr": ["pwd"]}]
+    failed = [e["data"] for e in await outbox_events(sessions, "login_failed")]
+    assert {"reason": "invalid_credentials", "resident_id": rid} in failed
+    assert {"reason": "invalid_credentials", "resident_id": None} in failed
+
+
+async def test_unverified_email_cannot_log_in(uow_factory, sessions):
+    email = _email()
+    await auth.register_resident(auth.RegisterResident(email, PASSWORD, "fr", ""), uow_factory())
+    with pytest.raises(auth.LoginRefused) as refused:
+        await auth.authenticate(auth.Authenticate(email, PASSWORD, "198.51.100.2"), uow_factory())
+    assert refused.value.reason == "email_not_verified"
+
+
+async def test_throttling_per_account_is_capped_and_reset_by_success(uow_factory, sessions):
+    rid, email = await _register_verified(uow_factory, sessions)
+    for n in range(5):
+        with pytest.raises(auth.LoginRefused) as refused:
+            await auth.authenticate(auth.Authenticate(email, f"wrong password {n}", f"203.0.113.{n}"), uow_factory())
+        assert refused.value.reason == "invalid_credentials"
+    # The sixth attempt, from yet another address and with the right password, waits.
+    with pytest.raises(auth.LoginRefused) as refused:
+        await auth.authenticate(auth.Authenticate(email, PASSWORD, "203.0.113.99"), uow_factory())
+    assert refused.value.reason == "throttled" and 0 < refused.value.retry_after <= 31
+    # Never more than 15 minutes, however long the attack: move the clock past the cap.
+    async with uow_factory() as uow:
+        state = await uow.throttles.get(auth.account_key(email))
+        state.failures = 500
+        state.last_failure_at = auth.utcnow() - dt.timedelta(minutes=15, seconds=1)
+        await uow.throttles.save(state)
+        await uow.commit()
+    result = await auth.authenticate(auth.Authenticate(email, PASSWORD, "203.0.113.99"), uow_factory())
+    assert result.resident_id == rid
+    async with uow_factory() as uow:
+        assert (await uow.throttles.get(auth.account_key(email))).failures == 0
+
+
+async def test_throttling_per_address(uow_factory, sessions):
+    address = "2001:db8:1234:5678::1"
+    for n in range(20):
+        with pytest.raises(auth.LoginRefused):
+            await auth.authenticate(auth.Authenticate(_email(), "whatever password", address), uow_factory())
+    # Same /64, different host and a real account: still throttled.
+    _, email = await _register_verified(uow_factory, sessions)
+    with pytest.raises(auth.LoginRefused) as refused:
+        await auth.authenticate(auth.Authenticate(email, PASSWORD, "2001:db8:1234:5678::2"), uow_factory())
+    assert refused.value.reason == "throttled"
+
+
+async def test_totp_enrollment_login_and_no_replay(uow_factory, sessions):
+    rid, email = await _register_verified(uow_factory, sessions)
+    enrollment = await auth.begin_totp_enrollment(auth.BeginTotpEnrollment(rid), uow_factory())
+    import base64
+    secret = base64.b32decode(enrollment.secret_base32 + "=" * (-len(enrollment.secret_base32) % 8))
+    now = auth.utcnow().timestamp()
+    assert await auth.confirm_totp_enrollment(auth.ConfirmTotpEnrollment(rid, totp.totp(secret, now)), uow_factory())
+    async with uow_factory() as uow:
+        resident = await uow.residents.get(rid)
+    assert crypto.decrypt(KEK, resident.totp_secret_encrypted, rid.encode()) == secret
+    logged = await auth.authenticate(auth.Authenticate(email, PASSWORD, "198.51.100.7"), uow_factory())
+    assert logged.has_totp
+    # The code used at enrollment cannot be replayed; the next step's code works once.
+    assert not await auth.verify_totp(auth.VerifyTotp(rid, totp.totp(secret, now), "198.51.100.7"), uow_factory())
+    next_code = totp.totp(secret, now + 30)
+    assert await auth.verify_totp(auth.VerifyTotp(rid, next_code, "198.51.100.7"), uow_factory())
+    assert not await auth.verify_totp(auth.VerifyTotp(rid, next_code, "198.51.100.7"), uow_factory())
+    succeeded = [e["data"] for e in await outbox_events(sessions, "login_succeeded") if e["subject"] == rid]
+    assert succeeded == [{"resident_id": rid, "session_id": "", "amr": ["pwd", "otp"]}]
+
+
+async def test_change_password(uow_factory, sessions):
+    rid, email = await _register_verified(uow_factory, sessions)
+    with pytest.raises(InvalidArgument) as error:
+        await auth.change_password(auth.ChangePassword(rid, "not the password", "a new long passphrase"), uow_factory())
+    assert error.value.violations[0][0] == "current_password"
+    await auth.change_password(auth.ChangePassword(rid, PASSWORD, "a new long passphrase"), uow_factory())
+    assert (await auth.authenticate(auth.Authenticate(email, "a new long passphrase", "198.51.100.9"),
+                                    uow_factory())).resident_id == rid
