@@ -1,0 +1,277 @@
+import datetime
+
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LevelOfAssurance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LEVEL_OF_ASSURANCE_UNSPECIFIED: _ClassVar[LevelOfAssurance]
+    LEVEL_OF_ASSURANCE_SELF_ASSERTED: _ClassVar[LevelOfAssurance]
+    LEVEL_OF_ASSURANCE_VERIFIED: _ClassVar[LevelOfAssurance]
+    LEVEL_OF_ASSURANCE_VERIFIED_MFA: _ClassVar[LevelOfAssurance]
+
+class SubjectType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUBJECT_TYPE_UNSPECIFIED: _ClassVar[SubjectType]
+    SUBJECT_TYPE_PUBLIC: _ClassVar[SubjectType]
+    SUBJECT_TYPE_PAIRWISE: _ClassVar[SubjectType]
+
+class DocumentType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DOCUMENT_TYPE_UNSPECIFIED: _ClassVar[DocumentType]
+    DOCUMENT_TYPE_DRIVERS_LICENCE: _ClassVar[DocumentType]
+    DOCUMENT_TYPE_HEALTH_INSURANCE_CARD: _ClassVar[DocumentType]
+    DOCUMENT_TYPE_PASSPORT: _ClassVar[DocumentType]
+    DOCUMENT_TYPE_PERMANENT_RESIDENT_CARD: _ClassVar[DocumentType]
+    DOCUMENT_TYPE_CITIZENSHIP_CERTIFICATE: _ClassVar[DocumentType]
+    DOCUMENT_TYPE_BIRTH_CERTIFICATE: _ClassVar[DocumentType]
+    DOCUMENT_TYPE_OTHER_GOVERNMENT_ID: _ClassVar[DocumentType]
+LEVEL_OF_ASSURANCE_UNSPECIFIED: LevelOfAssurance
+LEVEL_OF_ASSURANCE_SELF_ASSERTED: LevelOfAssurance
+LEVEL_OF_ASSURANCE_VERIFIED: LevelOfAssurance
+LEVEL_OF_ASSURANCE_VERIFIED_MFA: LevelOfAssurance
+SUBJECT_TYPE_UNSPECIFIED: SubjectType
+SUBJECT_TYPE_PUBLIC: SubjectType
+SUBJECT_TYPE_PAIRWISE: SubjectType
+DOCUMENT_TYPE_UNSPECIFIED: DocumentType
+DOCUMENT_TYPE_DRIVERS_LICENCE: DocumentType
+DOCUMENT_TYPE_HEALTH_INSURANCE_CARD: DocumentType
+DOCUMENT_TYPE_PASSPORT: DocumentType
+DOCUMENT_TYPE_PERMANENT_RESIDENT_CARD: DocumentType
+DOCUMENT_TYPE_CITIZENSHIP_CERTIFICATE: DocumentType
+DOCUMENT_TYPE_BIRTH_CERTIFICATE: DocumentType
+DOCUMENT_TYPE_OTHER_GOVERNMENT_ID: DocumentType
+
+class ValidateTokenRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class ValidateTokenResponse(_message.Message):
+    __slots__ = ("active", "client_id", "subject", "scopes", "expire_time", "audiences", "acr", "acting_for", "token_id")
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    ACR_FIELD_NUMBER: _ClassVar[int]
+    ACTING_FOR_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    active: bool
+    client_id: str
+    subject: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    expire_time: _timestamp_pb2.Timestamp
+    audiences: _containers.RepeatedScalarFieldContainer[str]
+    acr: str
+    acting_for: str
+    token_id: str
+    def __init__(self, active: _Optional[bool] = ..., client_id: _Optional[str] = ..., subject: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audiences: _Optional[_Iterable[str]] = ..., acr: _Optional[str] = ..., acting_for: _Optional[str] = ..., token_id: _Optional[str] = ...) -> None: ...
+
+class ResolveCitizenNumberRequest(_message.Message):
+    __slots__ = ("citizen_number",)
+    CITIZEN_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    citizen_number: str
+    def __init__(self, citizen_number: _Optional[str] = ...) -> None: ...
+
+class ResolveCitizenNumberResponse(_message.Message):
+    __slots__ = ("subject", "subject_type", "level")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    subject_type: SubjectType
+    level: LevelOfAssurance
+    def __init__(self, subject: _Optional[str] = ..., subject_type: _Optional[_Union[SubjectType, str]] = ..., level: _Optional[_Union[LevelOfAssurance, str]] = ...) -> None: ...
+
+class ResolveSubjectRequest(_message.Message):
+    __slots__ = ("client_id", "subject")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    subject: str
+    def __init__(self, client_id: _Optional[str] = ..., subject: _Optional[str] = ...) -> None: ...
+
+class ResolveSubjectResponse(_message.Message):
+    __slots__ = ("resident_id",)
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    def __init__(self, resident_id: _Optional[str] = ...) -> None: ...
+
+class GetClientSubjectRequest(_message.Message):
+    __slots__ = ("client_id", "resident_id")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    resident_id: str
+    def __init__(self, client_id: _Optional[str] = ..., resident_id: _Optional[str] = ...) -> None: ...
+
+class GetClientSubjectResponse(_message.Message):
+    __slots__ = ("subject", "subject_type")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    subject_type: SubjectType
+    def __init__(self, subject: _Optional[str] = ..., subject_type: _Optional[_Union[SubjectType, str]] = ...) -> None: ...
+
+class GetLevelOfAssuranceRequest(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    def __init__(self, subject: _Optional[str] = ...) -> None: ...
+
+class GetLevelOfAssuranceResponse(_message.Message):
+    __slots__ = ("level", "acr")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ACR_FIELD_NUMBER: _ClassVar[int]
+    level: LevelOfAssurance
+    acr: str
+    def __init__(self, level: _Optional[_Union[LevelOfAssurance, str]] = ..., acr: _Optional[str] = ...) -> None: ...
+
+class GetResidentContactRequest(_message.Message):
+    __slots__ = ("resident_id",)
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    def __init__(self, resident_id: _Optional[str] = ...) -> None: ...
+
+class GetResidentContactResponse(_message.Message):
+    __slots__ = ("email", "email_verified", "preferred_language")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    email_verified: bool
+    preferred_language: str
+    def __init__(self, email: _Optional[str] = ..., email_verified: _Optional[bool] = ..., preferred_language: _Optional[str] = ...) -> None: ...
+
+class CreateResidentInPersonRequest(_message.Message):
+    __slots__ = ("email", "preferred_language", "document_type", "document_last_digits")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_LAST_DIGITS_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    preferred_language: str
+    document_type: DocumentType
+    document_last_digits: str
+    def __init__(self, email: _Optional[str] = ..., preferred_language: _Optional[str] = ..., document_type: _Optional[_Union[DocumentType, str]] = ..., document_last_digits: _Optional[str] = ...) -> None: ...
+
+class CreateResidentInPersonResponse(_message.Message):
+    __slots__ = ("resident_id", "citizen_number_human", "level", "action_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_NUMBER_HUMAN_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    citizen_number_human: str
+    level: LevelOfAssurance
+    action_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., citizen_number_human: _Optional[str] = ..., level: _Optional[_Union[LevelOfAssurance, str]] = ..., action_id: _Optional[str] = ...) -> None: ...
+
+class RaiseLevelOfAssuranceRequest(_message.Message):
+    __slots__ = ("citizen_number", "level", "document_type", "document_last_digits")
+    CITIZEN_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_LAST_DIGITS_FIELD_NUMBER: _ClassVar[int]
+    citizen_number: str
+    level: LevelOfAssurance
+    document_type: DocumentType
+    document_last_digits: str
+    def __init__(self, citizen_number: _Optional[str] = ..., level: _Optional[_Union[LevelOfAssurance, str]] = ..., document_type: _Optional[_Union[DocumentType, str]] = ..., document_last_digits: _Optional[str] = ...) -> None: ...
+
+class RaiseLevelOfAssuranceResponse(_message.Message):
+    __slots__ = ("level", "changed", "action_id")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    level: LevelOfAssurance
+    changed: bool
+    action_id: str
+    def __init__(self, level: _Optional[_Union[LevelOfAssurance, str]] = ..., changed: _Optional[bool] = ..., action_id: _Optional[str] = ...) -> None: ...
+
+class Client(_message.Message):
+    __slots__ = ("client_id", "name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "subject_type", "sector_identifier", "id_token_signed_response_alg", "token_endpoint_auth_method", "is_city_client", "purposes", "disabled", "create_time")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
+    POST_LOGOUT_REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
+    GRANT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SECTOR_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    ID_TOKEN_SIGNED_RESPONSE_ALG_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ENDPOINT_AUTH_METHOD_FIELD_NUMBER: _ClassVar[int]
+    IS_CITY_CLIENT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    name: str
+    redirect_uris: _containers.RepeatedScalarFieldContainer[str]
+    post_logout_redirect_uris: _containers.RepeatedScalarFieldContainer[str]
+    grant_types: _containers.RepeatedScalarFieldContainer[str]
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    audiences: _containers.RepeatedScalarFieldContainer[str]
+    subject_type: SubjectType
+    sector_identifier: str
+    id_token_signed_response_alg: str
+    token_endpoint_auth_method: str
+    is_city_client: bool
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    disabled: bool
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, client_id: _Optional[str] = ..., name: _Optional[str] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., post_logout_redirect_uris: _Optional[_Iterable[str]] = ..., grant_types: _Optional[_Iterable[str]] = ..., scopes: _Optional[_Iterable[str]] = ..., audiences: _Optional[_Iterable[str]] = ..., subject_type: _Optional[_Union[SubjectType, str]] = ..., sector_identifier: _Optional[str] = ..., id_token_signed_response_alg: _Optional[str] = ..., token_endpoint_auth_method: _Optional[str] = ..., is_city_client: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateClientRequest(_message.Message):
+    __slots__ = ("client",)
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    client: Client
+    def __init__(self, client: _Optional[_Union[Client, _Mapping]] = ...) -> None: ...
+
+class CreateClientResponse(_message.Message):
+    __slots__ = ("client", "client_secret")
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    client: Client
+    client_secret: str
+    def __init__(self, client: _Optional[_Union[Client, _Mapping]] = ..., client_secret: _Optional[str] = ...) -> None: ...
+
+class GetClientRequest(_message.Message):
+    __slots__ = ("client_id",)
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    def __init__(self, client_id: _Optional[str] = ...) -> None: ...
+
+class GetClientResponse(_message.Message):
+    __slots__ = ("client",)
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    client: Client
+    def __init__(self, client: _Optional[_Union[Client, _Mapping]] = ...) -> None: ...
+
+class ListClientsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListClientsResponse(_message.Message):
+    __slots__ = ("clients", "next_page_token")
+    CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    clients: _containers.RepeatedCompositeFieldContainer[Client]
+    next_page_token: str
+    def __init__(self, clients: _Optional[_Iterable[_Union[Client, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
