@@ -1,0 +1,324 @@
+"""SQL implementations of the consent service's ports (service_layer/ports.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import and_, exists, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from services.consent.adapters.orm import (DataCategoryRow, LedgerEntryRow, LedgerHeadRow, LogKeyRow,
+                                           MerkleNodeRow, PurposeRow, RecipientRow)
+from services.consent.domain import merkle
+from services.consent.domain.catalogue import DataCategory, LegalBasis, Purpose, Recipient
+from services.consent.domain.ledger import EntryType, LedgerEntry, parse_time
+from services.consent.domain.signing import LogSigner
+
+_CONSENT_TYPES = (EntryType.CONSENT_GIVEN.value, EntryType.CONSENT_WITHDRAWN.value,
+                  EntryType.CONSENT_EXPIRED.value)
+_ENDINGS = (EntryType.CONSENT_WITHDRAWN.value, EntryType.CONSENT_EXPIRED.value)
+
+
+class NodeCache:
+    """Complete-subtree hashes already read. Safe to keep forever: a complete subtree of an
+    append-only log never changes (RFC 9162 s. 2.1.1), and only committed nodes enter."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._items: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, key: tuple[int, int]) -> bytes | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[int, int], value: bytes) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
+class LedgerStore:
+    """Process-wide state shared by the units of work of one database: the node cache, the
+    key-encryption key and the decrypted signing key."""
+
+    def __init__(self, session_factory: async_sessionmaker, key_encryption_key: bytes) -> None:
+        if len(key_encryption_key) != 32:
+            raise ValueError("the key-encryption key must be 32 bytes")
+        self.session_factory = session_factory
+        self.kek = key_encryption_key
+        self.nodes = NodeCache()
+        self.signer: LogSigner | None = None
+
+
+def _row_to_entry(row: LedgerEntryRow) -> LedgerEntry:
+    return LedgerEntry.from_leaf_data(row.leaf_data, row.idx)
+
+
+class SqlLedgerRepository:
+    def __init__(self, session: AsyncSession, store: LedgerStore) -> None:
+        self.session = session
+        self.store = store
+        self._size: int | None = None
+        self._new_nodes: dict[tuple[int, int], bytes] = {}
+
+    async def lock(self) -> int:
+        # FOR UPDATE on the single head row: appenders in every replica queue here until the
+        # holder commits, then read the size it left (PostgreSQL READ COMMITTED re-reads the
+        # locked row). SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already serializes writers.
+        result = await self.session.execute(
+            select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1).with_for_update())
+        self._size = result.scalar_one()
+        self._new_nodes = {}
+        return self._size
+
+    async def append(self, entries: Sequence[LedgerEntry]) -> list[LedgerEntry]:
+        if self._size is None:
+            raise RuntimeError("append() without lock()")
+        placed: list[LedgerEntry] = []
+        entry_rows: list[dict] = []
+        node_rows: list[dict] = []
+        for entry in entries:
+            index = self._size
+            entry = entry.at(index)
+            data = entry.leaf_data()
+            leaf = merkle.leaf_hash(data)
+            siblings, level, position = set(), 0, index
+            while position & 1:
+                siblings.add((level, position - 1))
+                level += 1
+                position >>= 1
+            known = await self._fetch_nodes({s for s in siblings if s not in self._new_nodes})
+            known.update(self._new_nodes)
+            for lv, ix, value in merkle.closed_subtrees(index, leaf, lambda lv, ix: known[(lv, ix)]):
+                self._new_nodes[(lv, ix)] = value
+                node_rows.append({"level": lv, "idx": ix, "hash": value})
+            body = entry.body
+            entry_rows.append({
+                "idx": index, "entry_id": entry.entry_id, "entry_type": entry.entry_type.value,
+                "resident_id": entry.resident_id, "consent_id": body.get("consent_id"),
+                "access_id": body.get("access_id"), "recipient_id": body.get("recipient_id"),
+                "purpose_id": body.get("purpose_id"),
+                "expires_at": parse_time(body["expires_at"]) if body.get("expires_at") else None,
+                "entry_time": entry.time, "leaf_data": data, "leaf_hash": leaf})
+            placed.append(entry)
+            self._size += 1
+        if entry_rows:
+            await self.session.execute(insert(LedgerEntryRow), entry_rows)
+            await self.session.execute(insert(MerkleNodeRow), node_rows)
+            await self.session.execute(update(LedgerHeadRow).where(LedgerHeadRow.id == 1)
+                                       .values(tree_size=self._size))
+        return placed
+
+    async def _fetch_nodes(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        found: dict[tuple[int, int], bytes] = {}
+        missing = []
+        for key in wanted:
+            value = self.store.nodes.get(key)
+            if value is None:
+                missing.append(key)
+            else:
+                found[key] = value
+        for start in range(0, len(missing), 400):
+            chunk = missing[start:start + 400]
+            result = await self.session.execute(
+                select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash)
+                .where(tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(chunk)))
+            for level, idx, value in result:
+                found[(level, idx)] = value
+                self.store.nodes.put((level, idx), value)
+        return found
+
+    async def nodes(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return await self._fetch_nodes(wanted)
+
+    async def size(self) -> int:
+        return await self.session.scalar(select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))
+
+    async def entry(self, index: int) -> LedgerEntry | None:
+        row = await self.session.get(LedgerEntryRow, index)
+        return _row_to_entry(row) if row is not None else None
+
+    async def _entries(self, *conditions, order_desc: bool = False, limit: int | None = None):
+        query = select(LedgerEntryRow).where(*conditions)
+        query = query.order_by(LedgerEntryRow.idx.desc() if order_desc else LedgerEntryRow.idx)
+        if limit:
+            query = query.limit(limit)
+        return [_row_to_entry(r) for r in (await self.session.scalars(query)).all()]
+
+    async def consent_entries(self, resident_id: str) -> list[LedgerEntry]:
+        return await self._entries(LedgerEntryRow.resident_id == resident_id,
+                                   LedgerEntryRow.entry_type.in_(_CONSENT_TYPES))
+
+    async def consent_entries_by_id(self, consent_id: str) -> list[LedgerEntry]:
+        return await self._entries(LedgerEntryRow.consent_id == consent_id,
+                                   LedgerEntryRow.entry_type.in_(_CONSENT_TYPES))
+
+    async def access_entry(self, access_id: str) -> LedgerEntry | None:
+        found = await self._entries(LedgerEntryRow.access_id == access_id)
+        return found[0] if found else None
+
+    async def resident_entries(self, resident_id: str, *, types=None, recipient_id=None, after=None,
+                               before=None, limit=None, newest_first=False) -> list[LedgerEntry]:
+        conditions = [LedgerEntryRow.resident_id == resident_id]
+        if types:
+            conditions.append(LedgerEntryRow.entry_type.in_([t.value for t in types]))
+        if recipient_id:
+            conditions.append(LedgerEntryRow.recipient_id == recipient_id)
+        if after is not None:
+            conditions.append(LedgerEntryRow.idx > after)
+        if before is not None:
+            conditions.append(LedgerEntryRow.idx < before)
+        return await self._entries(*conditions, order_desc=newest_first, limit=limit)
+
+    async def due_for_expiry(self, now: dt.datetime, limit: int) -> list[LedgerEntry]:
+        ending = aliased(LedgerEntryRow)
+        return await self._entries(
+            LedgerEntryRow.entry_type == EntryType.CONSENT_GIVEN.value,
+            LedgerEntryRow.expires_at <= now,
+            ~exists().where(and_(ending.consent_id == LedgerEntryRow.consent_id,
+                                 ending.entry_type.in_(_ENDINGS))),
+            limit=limit)
+
+    async def scan(self, start: int, stop: int) -> list[tuple[int, bytes, bytes]]:
+        """(index, leaf_data, leaf_hash) of a range, for `ledger verify`."""
+        result = await self.session.execute(
+            select(LedgerEntryRow.idx, LedgerEntryRow.leaf_data, LedgerEntryRow.leaf_hash)
+            .where(LedgerEntryRow.idx >= start, LedgerEntryRow.idx < stop).order_by(LedgerEntryRow.idx))
+        return [tuple(r) for r in result]
+
+    async def node_count(self) -> int:
+        return await self.session.scalar(select(func.count()).select_from(MerkleNodeRow))
+
+
+def _purpose(row: PurposeRow) -> Purpose:
+    return Purpose(row.purpose_id, row.version, row.dpv_iri, LegalBasis(row.legal_basis), row.title_fr,
+                   row.title_en, row.description_fr, row.description_en, tuple(row.data_categories),
+                   row.biometric, row.max_validity_days, row.non_biometric_alternative_id,
+                   row.non_biometric_alternative_fr, row.non_biometric_alternative_en, row.retention_fr,
+                   row.retention_en, row.created_at)
+
+
+def _recipient(row: RecipientRow) -> Recipient:
+    return Recipient(row.recipient_id, row.client_id, row.name_fr, row.name_en, row.kind, row.owner,
+                     tuple(row.purposes), tuple(row.data_categories))
+
+
+class SqlCatalogueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def purpose(self, purpose_id: str, version: int = 0) -> Purpose | None:
+        query = select(PurposeRow).where(PurposeRow.purpose_id == purpose_id)
+        query = query.where(PurposeRow.version == version) if version else \
+            query.order_by(PurposeRow.version.desc()).limit(1)
+        row = (await self.session.scalars(query)).first()
+        return _purpose(row) if row else None
+
+    async def purposes(self, all_versions: bool = False) -> list[Purpose]:
+        rows = (await self.session.scalars(select(PurposeRow).order_by(PurposeRow.purpose_id,
+                                                                       PurposeRow.version))).all()
+        purposes = [_purpose(r) for r in rows]
+        if all_versions:
+            return purposes
+        latest: dict[str, Purpose] = {}
+        for p in purposes:
+            latest[p.purpose_id] = p
+        return list(latest.values())
+
+    async def add_purpose(self, purpose: Purpose) -> None:
+        self.session.add(PurposeRow(
+            purpose_id=purpose.purpose_id, version=purpose.version, dpv_iri=purpose.dpv_iri,
+            legal_basis=purpose.legal_basis.value, biometric=purpose.biometric, title_fr=purpose.title_fr,
+            title_en=purpose.title_en, description_fr=purpose.description_fr,
+            description_en=purpose.description_en, data_categories=list(purpose.data_categories),
+            max_validity_days=purpose.max_validity_days,
+            non_biometric_alternative_id=purpose.non_biometric_alternative_id,
+            non_biometric_alternative_fr=purpose.non_biometric_alternative_fr,
+            non_biometric_alternative_en=purpose.non_biometric_alternative_en,
+            retention_fr=purpose.retention_fr, retention_en=purpose.retention_en,
+            created_at=purpose.created_at or dt.datetime.now(dt.timezone.utc)))
+
+    async def categories(self) -> dict[str, DataCategory]:
+        rows = (await self.session.scalars(select(DataCategoryRow))).all()
+        return {r.category_id: DataCategory(r.category_id, r.label_fr, r.label_en, r.biometric) for r in rows}
+
+    async def recipient(self, recipient_id: str) -> Recipient | None:
+        row = await self.session.get(RecipientRow, recipient_id)
+        return _recipient(row) if row else None
+
+    async def recipient_by_client(self, client_id: str) -> Recipient | None:
+        row = (await self.session.scalars(select(RecipientRow).where(RecipientRow.client_id == client_id))).first()
+        return _recipient(row) if row else None
+
+    async def recipients(self) -> list[Recipient]:
+        rows = (await self.session.scalars(select(RecipientRow).order_by(RecipientRow.recipient_id))).all()
+        return [_recipient(r) for r in rows]
+
+    async def save_recipient(self, recipient: Recipient) -> None:
+        row = await self.session.get(RecipientRow, recipient.recipient_id)
+        values = dict(client_id=recipient.client_id, name_fr=recipient.name_fr, name_en=recipient.name_en,
+                      kind=recipient.kind, owner=recipient.owner, purposes=list(recipient.purposes),
+                      data_categories=list(recipient.data_categories),
+                      updated_at=dt.datetime.now(dt.timezone.utc))
+        if row is None:
+            self.session.add(RecipientRow(recipient_id=recipient.recipient_id, **values))
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+        await self.session.flush()
+
+
+def _seal(kek: bytes, kid: str, data: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(kek).encrypt(nonce, data, kid.encode())
+
+
+def _open(kek: bytes, kid: str, sealed: bytes) -> bytes:
+    return AESGCM(kek).decrypt(sealed[:12], sealed[12:], kid.encode())
+
+
+async def ensure_log_key(store: LedgerStore) -> LogSigner:
+    """The ledger's signing key: the oldest stored one, created (in its own transaction) on
+    first use. Two replicas creating at once both end up using the oldest."""
+    if store.signer is not None:
+        return store.signer
+    async with store.session_factory() as session:
+        row = (await session.scalars(select(LogKeyRow).order_by(LogKeyRow.created_at, LogKeyRow.kid)
+                                     .limit(1))).first()
+        if row is None:
+            signer = LogSigner.generate()
+            try:
+                session.add(LogKeyRow(
+                    kid=signer.key_id, public_jwk=signer.public_jwk(),
+                    private_jwk=_seal(store.kek, signer.key_id, json.dumps(signer.private_jwk()).encode()),
+                    created_at=dt.datetime.now(dt.timezone.utc)))
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+            row = (await session.scalars(select(LogKeyRow).order_by(LogKeyRow.created_at, LogKeyRow.kid)
+                                         .limit(1))).first()
+        store.signer = LogSigner(json.loads(_open(store.kek, row.kid, row.private_jwk)))
+    return store.signer
+
+
+class SqlKeyRepository:
+    def __init__(self, session: AsyncSession, store: LedgerStore) -> None:
+        self.session = session
+        self.store = store
+
+    async def signer(self) -> LogSigner:
+        return await ensure_log_key(self.store)
+
+    async def jwks(self) -> dict:
+        rows = (await self.session.scalars(select(LogKeyRow).order_by(LogKeyRow.created_at))).all()
+        return {"keys": [{**r.public_jwk} for r in rows]}
