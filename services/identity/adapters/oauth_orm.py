@@ -1,0 +1,90 @@
+"""Tables of the OpenID provider (migration ``0002_oauth``), on identity's declarative base.
+
+Codes, refresh tokens and session cookies are stored as SHA-256 hashes only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.identity.adapters.orm import Base
+
+
+class AuthorizationCodeRow(Base):
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    resident_id: Mapped[str] = mapped_column(String(12))
+    session_id: Mapped[str] = mapped_column(String(36))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    scope: Mapped[str] = mapped_column(String(1024))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    auth_time: Mapped[int] = mapped_column(Integer)
+    acr: Mapped[str] = mapped_column(String(40))
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    family_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class RefreshTokenRow(Base):
+    __tablename__ = "oauth_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    resident_id: Mapped[str] = mapped_column(String(12), index=True)
+    session_id: Mapped[str] = mapped_column(String(36), index=True)
+    scope: Mapped[str] = mapped_column(String(1024))
+    auth_time: Mapped[int] = mapped_column(Integer)
+    acr: Mapped[str] = mapped_column(String(40))
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(10))
+
+
+class GrantRow(Base):
+    __tablename__ = "oauth_grants"
+
+    grant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resident_id: Mapped[str] = mapped_column(String(12))
+    client_id: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    scopes_refused: Mapped[list] = mapped_column(JSON, default=list)
+    purposes_accepted: Mapped[list] = mapped_column(JSON, default=list)
+    purposes_refused: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_oauth_grants_resident_client", "resident_id", "client_id"),)
+
+
+class SsoSessionRow(Base):
+    __tablename__ = "sso_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    resident_id: Mapped[str] = mapped_column(String(12), index=True)
+    auth_time: Mapped[int] = mapped_column(Integer)
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedAccessTokenRow(Base):
+    """RFC 7009 s. 2: a revoked JWT access token's ``jti``, kept until the token expires."""
+
+    __tablename__ = "revoked_access_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,0 +1,137 @@
+"""The identity HTTP front: a Starlette app that only converts requests and responses for
+the OIDC core (``services.identity.oidc``), plus ``add_http_front(runtime)`` for the runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pathlib
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
+from services.identity.http.routes import health, interaction, oidc
+
+log = logging.getLogger(__name__)
+STATIC = pathlib.Path(__file__).parent / "static"
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (pure ASGI, no buffering)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in SECURITY_HEADERS:
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return render_page(request, "error.html", {"reason": "not_found"}, 404, request.app.state.front_options)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    response = render_page(request, "error.html", {"reason": "invalid_request"}, 405, request.app.state.front_options)
+    return response
+
+
+def create_app(provider, *, secure_cookies: bool | None = None) -> Starlette:
+    """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
+    app = Starlette(
+        routes=[*health.routes, *oidc.routes, *interaction.routes, Mount("/static", StaticFiles(directory=STATIC))],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: _not_found, 405: _method_not_allowed},
+    )
+    app.state.provider = provider
+    app.state.front_options = FrontOptions(
+        secure_cookies=provider.config.secure_cookies if secure_cookies is None else secure_cookies)
+    return app
+
+
+async def build_provider(runtime):
+    """The provider for a runtime: keys loaded (created on first start), CORE's authentication."""
+    from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+    from services.identity.oidc.provider import CoreAuthenticator, Provider, config_from_settings
+    from services.identity.service_layer.keys import SigningKeys
+
+    settings = runtime.settings
+
+    def uow_factory():
+        return OAuthUnitOfWork(runtime.session_factory, kek=settings.key_encryption_key, on_commit=runtime.on_commit)
+
+    keys = await SigningKeys.load(uow_factory(), settings.key_encryption_key)
+    return Provider(config=config_from_settings(settings), keys=keys, uow_factory=uow_factory,
+                    authenticator=CoreAuthenticator(uow_factory))
+
+
+def _quiet_server_class():
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its signal handlers: the runtime owns SIGTERM/SIGINT and sets ``stop``."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
+
+    return QuietServer
+
+
+async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, started: asyncio.Event | None = None,
+                server_holder: list | None = None) -> None:
+    """Run uvicorn in the current loop until ``stop`` is set."""
+    import uvicorn
+
+    _QuietServer = _quiet_server_class()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+                            server_header=False, proxy_headers=False)
+    server = _QuietServer(config)
+    if server_holder is not None:
+        server_holder.append(server)
+    serving = asyncio.create_task(server.serve())
+    if started is not None:
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        started.set()
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
+    stopping.cancel()
+
+
+def add_http_front(runtime) -> None:
+    """Adds the HTTP front (OIDC provider + pages) as a runtime task on MTLID_HTTP_PORT."""
+    settings = runtime.settings
+
+    async def http_front(stop: asyncio.Event) -> None:
+        provider = await build_provider(runtime)
+        app = create_app(provider)
+        runtime.http_app = app
+        log.info("identity HTTP front", extra={"port": settings.http_port})
+        await serve(app, settings.bind_host, settings.http_port, stop)
+
+    runtime.add_task(http_front)

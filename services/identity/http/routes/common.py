@@ -1,0 +1,40 @@
+"""Glue shared by the route modules: call a core function, convert, never leak a 500 page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.identity.http import csrf
+from services.identity.http.convert import FrontOptions, from_wire, render_page, to_wire
+from services.identity.oidc.errors import ServerError, error_response
+from services.identity.oidc.wire import WireRequest, WireResponse
+
+log = logging.getLogger("services.identity.http")
+
+
+def options(request: Request) -> FrontOptions:
+    return request.app.state.front_options
+
+
+def provider(request: Request):
+    return request.app.state.provider
+
+
+async def respond(request: Request, handler: Callable[[WireRequest], Awaitable[WireResponse]], *,
+                  json_errors: bool, check_csrf: bool = False) -> Response:
+    """Run ``handler`` on the converted request; an unexpected failure is logged and answered
+    with an RFC 6749 ``server_error`` (JSON endpoints) or an error page — never a traceback."""
+    try:
+        wire = await to_wire(request)
+        if check_csrf and not csrf.valid(request.cookies.get(csrf.CSRF_COOKIE), wire.first(wire.form, csrf.CSRF_FIELD)):
+            return render_page(request, "error.html", {"reason": "csrf"}, 403, options(request))
+        return from_wire(request, await handler(wire), options(request))
+    except Exception:  # noqa: BLE001 - the boundary: log once, answer in protocol terms
+        log.exception("unexpected error", extra={"path": request.url.path})
+        if json_errors:
+            return from_wire(request, WireResponse.json(*error_response(ServerError())), options(request))
+        return render_page(request, "error.html", {"reason": "server_error"}, 500, options(request))

@@ -1,0 +1,51 @@
+"""The resident's pages during an authorization: login, second factor, consent."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from services.identity.http.routes.common import provider, respond
+from services.identity.oidc import consent, login
+from services.identity.oidc.sessions import SESSION_COOKIE
+
+
+async def login_route(request: Request):
+    p = provider(request)
+    if request.method == "GET":
+        return await respond(request, lambda w: _async(login.login_page(p, w.first(w.query, "interaction"))),
+                             json_errors=False)
+    return await respond(request, lambda w: login.submit_login(
+        p, w.first(w.form, "interaction"), w.first(w.form, "email") or "", w.first(w.form, "password") or "",
+        w.remote_addr), json_errors=False, check_csrf=True)
+
+
+async def second_factor_route(request: Request):
+    p = provider(request)
+    if request.method == "GET":
+        return await respond(request, lambda w: _async(login.second_factor_page(p, w.first(w.query, "interaction"))),
+                             json_errors=False)
+    return await respond(request, lambda w: login.submit_second_factor(
+        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.first(w.form, "code") or "",
+        w.remote_addr), json_errors=False, check_csrf=True)
+
+
+async def consent_route(request: Request):
+    p = provider(request)
+    if request.method == "GET":
+        return await respond(request, lambda w: consent.consent_page(
+            p, w.first(w.query, "interaction"), w.cookies.get(SESSION_COOKIE)), json_errors=False)
+    return await respond(request, lambda w: consent.submit_consent(
+        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.first(w.form, "decision") or "",
+        w.form.get("scope", []), w.form.get("purpose", [])), json_errors=False, check_csrf=True)
+
+
+async def _async(value):
+    return value
+
+
+routes = [
+    Route("/login", login_route, methods=["GET", "POST"]),
+    Route("/login/second-factor", second_factor_route, methods=["GET", "POST"]),
+    Route("/consent", consent_route, methods=["GET", "POST"]),
+]

@@ -1,0 +1,25 @@
+"""Checking our own access tokens, shared by userinfo, introspection and revocation.
+
+RFC 9068 s. 4: signature by one of our published keys, ``typ: at+jwt``, issuer, expiry; plus
+our revocation list (RFC 7009: a revoked access token's ``jti`` is recorded until it expires).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.identity.oidc.tokens import ACCESS_TOKEN_TYPE, TokenInvalid, verify_jwt
+
+
+async def active_access_token(provider, uow, token: str | None) -> dict[str, Any] | None:
+    """The claims of a valid, unrevoked access token we issued; None otherwise."""
+    if not token or len(token) > 8192 or token.count(".") != 2:
+        return None
+    try:
+        claims = verify_jwt(provider.keys, provider.config, token, typ=ACCESS_TOKEN_TYPE)
+    except TokenInvalid:
+        return None
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or await uow.revoked_tokens.is_revoked(jti):
+        return None
+    return claims

@@ -1,0 +1,167 @@
+"""The authorization endpoint (RFC 6749 s. 3.1, 4.1.1-4.1.2; OIDC Core s. 3.1.2).
+
+1. ``checks.run_checks``: the ordered table of checks. Before the client and its redirect URI
+   are verified an error is an error *page* (RFC 6749 s. 4.1.2.1); after, a redirect.
+2. ``next_step``: what the resident must still do — log in, present the second factor
+   (step-up for ``acr_values``), consent — or nothing. With ``prompt=none`` anything left to do
+   is an error (``login_required``, ``consent_required``, ``interaction_required``).
+3. Issue a single-use code bound to the client, redirect URI, PKCE challenge, nonce and the
+   session's ``auth_time``/``acr``/``amr``; redirect with ``code``, ``state`` and ``iss`` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.oidc import interaction
+from services.identity.oidc.checks import AuthorizationContext, run_checks
+from services.identity.oidc.errors import (
+    ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UntrustedRedirect,
+)
+from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, utcnow
+from services.identity.oidc.sessions import find_session
+from services.identity.oidc.tokens import new_secret, secret_hash
+from services.identity.oidc.wire import WireRequest, WireResponse
+
+log = logging.getLogger(__name__)
+
+ACR_VALUES_SUPPORTED = tuple(level.acr for level in LevelOfAssurance)
+LOGIN, SECOND_FACTOR, CONSENT = "login", "second-factor", "consent"
+INTERACTION_PATHS = {LOGIN: "/login", SECOND_FACTOR: "/login/second-factor", CONSENT: "/consent"}
+
+
+def add_query(uri: str, params: list[tuple[str, str]]) -> str:
+    parts = urlsplit(uri)
+    query = parts.query + ("&" if parts.query else "") + urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def error_page(error: UntrustedRedirect) -> WireResponse:
+    return WireResponse(400, "", [("Cache-Control", "no-store")],
+                        page=("error.html", {"reason": error.reason, "description": error.description}))
+
+
+def redirect_error(issuer: str, redirect_uri: str, error: OAuth2Error, state: str | None) -> WireResponse:
+    """RFC 6749 s. 4.1.2.1 error response with ``iss`` (RFC 9207 s. 2)."""
+    params = [("error", error.error)]
+    if error.description:
+        params.append(("error_description", error.description))
+    if state:
+        params.append(("state", state))
+    params.append(("iss", issuer))
+    return WireResponse.redirect(add_query(redirect_uri, params))
+
+
+def requested_level(ctx: AuthorizationContext) -> int | None:
+    """The lowest level among ``acr_values``: any of them satisfies the client (OIDC Core s. 3.1.2.1)."""
+    if not ctx.acr_values:
+        return None
+    return min(int(LevelOfAssurance.from_acr(v)) for v in ctx.acr_values)
+
+
+def consent_items(ctx: AuthorizationContext) -> tuple[set[str], set[str]]:
+    """Scopes and purposes the resident decides on (``openid`` — being logged in — is the request itself)."""
+    return {s for s in ctx.scopes if s != "openid"}, set(ctx.client.purposes)
+
+
+def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, grant: Grant | None,
+              now: dt.datetime, started_at: int | None) -> str | None:
+    if session is None or resident is None:
+        return LOGIN
+    logged_in_during = started_at is not None and session.auth_time >= started_at
+    if "login" in ctx.prompts and not logged_in_during:
+        return LOGIN
+    if ctx.max_age is not None and now.timestamp() - session.auth_time > ctx.max_age and not logged_in_during:
+        return LOGIN
+    wanted = requested_level(ctx)
+    if wanted is not None and int(LevelOfAssurance.from_acr(session.acr)) < wanted:
+        # Step-up only if the second factor can reach the level: a verified resident with TOTP.
+        reachable = (wanted == LevelOfAssurance.VERIFIED_MFA and int(resident.level) >= LevelOfAssurance.VERIFIED
+                     and resident.has_totp)
+        if reachable:
+            return SECOND_FACTOR
+    scopes, purposes = consent_items(ctx)
+    if grant is None or not grant.covers(scopes, purposes):
+        return CONSENT
+    if "consent" in ctx.prompts and not (started_at is not None and grant.created_at.timestamp() >= started_at):
+        return CONSENT
+    return None
+
+
+async def authorization_endpoint(provider, request: WireRequest) -> WireResponse:
+    """GET or POST /authorize."""
+    return await handle_authorization(provider, request.params(), request.cookies.get("mtlid_session"), None)
+
+
+async def resume_endpoint(provider, request: WireRequest) -> WireResponse:
+    """GET /authorize/resume?interaction=… — after a login, second factor or consent."""
+    try:
+        params, started_at = interaction.unseal(provider.config.interaction_key, request.first(request.query, "interaction"))
+    except interaction.InteractionInvalid as exc:
+        return error_page(UntrustedRedirect("interaction_expired", str(exc)))
+    return await handle_authorization(provider, params, request.cookies.get("mtlid_session"), started_at)
+
+
+async def validated_context(provider, uow, params: dict[str, list[str]]) -> AuthorizationContext:
+    """Look up the client and run the checks (raises ``UntrustedRedirect`` or ``OAuth2Error``)."""
+    client_ids = params.get("client_id") or []
+    client = await uow.clients.get(client_ids[0]) if len(client_ids) == 1 and len(client_ids[0]) <= 64 else None
+    if client is not None and getattr(client, "disabled", False):
+        client = None
+    ctx = AuthorizationContext(params=params, client=client, acr_supported=ACR_VALUES_SUPPORTED)
+    run_checks(ctx)
+    return ctx
+
+
+async def handle_authorization(provider, params: dict[str, list[str]], session_secret: str | None,
+                               started_at: int | None) -> WireResponse:
+    config = provider.config
+    now = utcnow()
+    state = (params.get("state") or [None])[0]
+    async with provider.uow_factory() as uow:
+        ctx = AuthorizationContext(params=params, client=None, acr_supported=ACR_VALUES_SUPPORTED)
+        try:
+            ctx = await validated_context(provider, uow, params)
+        except UntrustedRedirect as error:
+            return error_page(error)
+        except OAuth2Error as error:
+            return redirect_error(config.issuer, ctx_redirect(params), error, state)
+
+        session = await find_session(uow, session_secret, now)
+        resident = await uow.residents.get(session.resident_id) if session else None
+        if resident is not None and resident.disabled:
+            resident = None
+        grant = await uow.grants.current(resident.resident_id, ctx.client.client_id) if resident else None
+        step = next_step(ctx, session, resident, grant, now, started_at)
+
+        if step is not None:
+            if "none" in ctx.prompts:
+                error = {LOGIN: LoginRequired, CONSENT: ConsentRequired}.get(step, InteractionRequired)()
+                return redirect_error(config.issuer, ctx.redirect_uri, error, state)
+            token = interaction.seal(config.interaction_key, params,
+                                     started_at if started_at is not None else int(now.timestamp()),
+                                     config.interaction_ttl)
+            return WireResponse.redirect(INTERACTION_PATHS[step] + "?" + urlencode({"interaction": token}))
+
+        granted = tuple(s for s in ctx.scopes if s == "openid" or s in grant.scopes)
+        code = new_secret()
+        await uow.codes.add(AuthorizationCode(
+            code_hash=secret_hash(code), client_id=ctx.client.client_id, resident_id=resident.resident_id,
+            session_id=session.session_id, redirect_uri=ctx.redirect_uri, scope=" ".join(granted),
+            code_challenge=ctx.get("code_challenge"), code_challenge_method="S256", nonce=ctx.get("nonce"),
+            auth_time=session.auth_time, acr=session.acr, amr=session.amr, created_at=now,
+            expires_at=now + dt.timedelta(seconds=config.code_ttl)))
+        await uow.commit()
+    params_out = [("code", code)]
+    if state:
+        params_out.append(("state", state))
+    params_out.append(("iss", config.issuer))
+    return WireResponse.redirect(add_query(ctx.redirect_uri, params_out))
+
+
+def ctx_redirect(params: dict[str, list[str]]) -> str:
+    # Only reached after check_redirect_uri passed: the value is registered for the client.
+    return params["redirect_uri"][0]

@@ -1,0 +1,48 @@
+"""Provider metadata: OpenID Connect Discovery 1.0 s. 3 and RFC 8414 s. 2."""
+
+from __future__ import annotations
+
+from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED
+from services.identity.oidc.claims import CLAIMS_SUPPORTED
+from services.identity.oidc.wire import WireRequest, WireResponse
+
+
+def metadata(provider) -> dict:
+    config = provider.config
+    e = config.endpoint
+    return {
+        "issuer": config.issuer,
+        "authorization_endpoint": e("/authorize"),
+        "token_endpoint": e("/token"),
+        "userinfo_endpoint": e("/userinfo"),
+        "jwks_uri": e("/jwks"),
+        "introspection_endpoint": e("/introspect"),
+        "revocation_endpoint": e("/revoke"),
+        "end_session_endpoint": e("/end-session"),
+        "scopes_supported": list(config.resident_scopes),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "acr_values_supported": list(ACR_VALUES_SUPPORTED),
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": ["fr-CA", "en-CA"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "access_token_issuer": config.issuer,
+    }
+
+
+async def discovery_endpoint(provider, request: WireRequest) -> WireResponse:
+    """GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server."""
+    response = WireResponse.json(200, metadata(provider), no_store=False)
+    response.headers.append(("Cache-Control", "public, max-age=300"))
+    return response

@@ -1,0 +1,59 @@
+"""Token introspection (RFC 7662): for authenticated clients only (s. 2.1).
+
+Access tokens (JWTs) are active if they verify, have not expired and were not revoked;
+refresh tokens are active while their family stands, and only their own client may ask about
+them (s. 4: do not disclose to others). Anything else is ``{"active": false}`` (s. 2.2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from services.identity.oidc.access import active_access_token
+from services.identity.oidc.errors import InvalidRequest, OAuth2Error, error_response
+from services.identity.oidc.records import RefreshTokenState, utcnow
+from services.identity.oidc.server import MtlidOAuth2Request, TokenRequestState
+from services.identity.oidc.token import load_client, presented_client_id
+from services.identity.oidc.tokens import secret_hash
+from services.identity.oidc.wire import WireRequest, WireResponse
+
+CONFIDENTIAL = ["client_secret_basic", "client_secret_post"]
+INACTIVE = {"active": False}
+
+
+async def authenticate(provider, uow, request: WireRequest, methods: list[str], endpoint: str):
+    """Client authentication through authlib (the same rules as the token endpoint)."""
+    state = TokenRequestState(clients=await load_client(uow, presented_client_id(request)))
+    oauth_request = MtlidOAuth2Request(request, provider.config.endpoint(request.path), state)
+    return provider.server.authenticate_client(oauth_request, methods, endpoint)
+
+
+async def introspection_endpoint(provider, request: WireRequest) -> WireResponse:
+    if request.method != "POST":
+        return WireResponse.json(*error_response(InvalidRequest("POST only.")))
+    await provider.refresh_keys()
+    async with provider.uow_factory() as uow:
+        try:
+            client = await authenticate(provider, uow, request, CONFIDENTIAL, "introspection")
+            tokens = request.form.get("token", [])
+            if len(tokens) != 1:
+                raise InvalidRequest("Exactly one 'token' is required.")
+        except OAuth2Error as error:
+            return WireResponse.json(*error_response(error))
+        token = tokens[0]
+        claims = await active_access_token(provider, uow, token)
+        if claims is not None:
+            body = {"active": True, "token_type": "Bearer"}
+            body.update({k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf",
+                                               "jti", "auth_time", "acr") if k in claims})
+            return WireResponse.json(200, body)
+        if len(token) <= 200:
+            record = await uow.refresh_tokens.get(secret_hash(token))
+            if (record is not None and record.client_id == client.client_id
+                    and record.state == RefreshTokenState.ACTIVE and not record.is_expired(utcnow())):
+                return WireResponse.json(200, {
+                    "active": True, "token_type": "refresh_token", "scope": record.scope,
+                    "client_id": record.client_id, "iss": provider.config.issuer,
+                    "exp": int(record.expires_at.replace(tzinfo=record.expires_at.tzinfo or dt.timezone.utc).timestamp()),
+                    "iat": int(record.issued_at.timestamp())})
+    return WireResponse.json(200, INACTIVE)

@@ -1,0 +1,76 @@
+"""The OpenID provider's composition root: configuration, keys, storage, authentication.
+
+Built once per process (``build_provider``) and handed to every endpoint function; the
+endpoints are plain ``async def f(provider, WireRequest, ...) -> WireResponse``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from services.identity.oidc.server import MtlidAuthorizationServer
+from services.identity.oidc.tokens import OidcConfig, SigningKeyRing
+
+
+class ResidentAuthenticator(Protocol):
+    """CORE's authentication handlers, behind a narrow port (fakes in unit tests)."""
+
+    async def password(self, email: str, password: str, remote_addr: str, session_id: str) -> Any:
+        """An ``AuthenticatedResident``; raises CORE's ``LoginRefused``."""
+        ...
+
+    async def totp(self, resident_id: str, code: str, remote_addr: str, session_id: str) -> bool:
+        """RFC 6238 check; raises ``LoginRefused("throttled")`` while throttled."""
+        ...
+
+
+class CoreAuthenticator:
+    """``ResidentAuthenticator`` over ``services.identity.service_layer.authentication``."""
+
+    def __init__(self, uow_factory: Callable[[], Any]) -> None:
+        self.uow_factory = uow_factory
+
+    async def password(self, email: str, password: str, remote_addr: str, session_id: str) -> Any:
+        from services.identity.service_layer import authentication as auth
+
+        return await auth.authenticate(auth.Authenticate(email=email, password=password, remote_addr=remote_addr,
+                                                         session_id=session_id), self.uow_factory())
+
+    async def totp(self, resident_id: str, code: str, remote_addr: str, session_id: str) -> bool:
+        from services.identity.service_layer import authentication as auth
+
+        return await auth.verify_totp(auth.VerifyTotp(resident_id=resident_id, code=code, remote_addr=remote_addr,
+                                                      session_id=session_id), self.uow_factory())
+
+
+@dataclasses.dataclass
+class Provider:
+    config: OidcConfig
+    keys: SigningKeyRing
+    uow_factory: Callable[[], Any]
+    authenticator: ResidentAuthenticator
+    server: MtlidAuthorizationServer = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.server = MtlidAuthorizationServer(self.config, self.keys)
+
+    async def refresh_keys(self) -> None:
+        """Pick up a rotation made by another replica (``SigningKeys`` reloads every 60 s)."""
+        is_stale = getattr(self.keys, "is_stale", None)
+        if is_stale is not None and is_stale():
+            await self.keys.reload(self.uow_factory())
+
+
+def derive_key(master: bytes, purpose: str) -> bytes:
+    """A separate key per use, from the key-encryption key (HKDF-like, one HMAC step)."""
+    return hmac.new(master, b"mtlid/" + purpose.encode(), hashlib.sha256).digest()
+
+
+def config_from_settings(settings: Any) -> OidcConfig:
+    return OidcConfig(issuer=settings.issuer.rstrip("/"), pairwise_secret=settings.pairwise_secret,
+                      interaction_key=derive_key(settings.key_encryption_key, "interaction"),
+                      secure_cookies=settings.env != "development")

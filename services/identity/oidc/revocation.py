@@ -1,0 +1,44 @@
+"""Token revocation (RFC 7009).
+
+A refresh token revokes its whole family (s. 2.1: the server may revoke related tokens). An
+access token's ``jti`` is recorded until the token expires, so introspection and identity's
+gRPC ``ValidateToken`` treat it as inactive. A client may revoke only its own tokens; an
+unknown or foreign token gets the same 200 (s. 2.2), so the endpoint reveals nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from services.identity.oidc.access import active_access_token
+from services.identity.oidc.errors import InvalidRequest, OAuth2Error, error_response
+from services.identity.oidc.introspection import authenticate
+from services.identity.oidc.tokens import secret_hash
+from services.identity.oidc.wire import WireRequest, WireResponse
+
+METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+async def revocation_endpoint(provider, request: WireRequest) -> WireResponse:
+    if request.method != "POST":
+        return WireResponse.json(*error_response(InvalidRequest("POST only.")))
+    await provider.refresh_keys()
+    async with provider.uow_factory() as uow:
+        try:
+            client = await authenticate(provider, uow, request, METHODS, "revocation")
+            tokens = request.form.get("token", [])
+            if len(tokens) != 1:
+                raise InvalidRequest("Exactly one 'token' is required.")
+        except OAuth2Error as error:
+            return WireResponse.json(*error_response(error))
+        token = tokens[0]
+        claims = await active_access_token(provider, uow, token)
+        if claims is not None:
+            if claims.get("client_id") == client.client_id:
+                await uow.revoked_tokens.add(claims["jti"], dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))
+        elif len(token) <= 200:
+            record = await uow.refresh_tokens.get(secret_hash(token))
+            if record is not None and record.client_id == client.client_id:
+                await uow.refresh_tokens.revoke_family(record.family_id)
+        await uow.commit()
+    return WireResponse(200, "", [("Cache-Control", "no-store")])

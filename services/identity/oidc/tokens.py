@@ -1,0 +1,135 @@
+"""Token material: the provider's configuration, signed JWTs and opaque secrets.
+
+- Access tokens are JWTs per RFC 9068 (header ``typ: at+jwt``; claims ``iss, sub, aud,
+  client_id, scope, exp, iat, jti`` and ``auth_time, acr, amr`` for residents), ES256.
+- ID tokens per OIDC Core s. 2 and 3.1.3.6 (``at_hash``), ES256 by default or RS256 for clients
+  registered so (``id_token_signed_response_alg``).
+- Authorization codes, refresh tokens and session cookies are opaque random strings
+  (256 bits); only their SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+import time
+import uuid
+from typing import Any, Protocol
+
+from authlib.oidc.core.util import create_half_hash
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 s. 2.1
+
+
+class SigningKeyRing(Protocol):
+    """CORE's ``services.identity.service_layer.keys.SigningKeys``."""
+
+    def current(self, alg: str) -> tuple[str, Any]: ...
+    def jwks(self) -> dict: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class OidcConfig:
+    issuer: str
+    pairwise_secret: bytes
+    #: HMAC key for interaction state carried through the login pages (derived from the KEK)
+    interaction_key: bytes
+    secure_cookies: bool = False
+    code_ttl: int = 60                       # RFC 9700 s. 4.2.1: short-lived codes
+    access_token_ttl: int = 600
+    id_token_ttl: int = 600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    session_ttl: int = 12 * 3600
+    interaction_ttl: int = 1800
+    resident_scopes: tuple[str, ...] = ("openid", "profile", "email", "offline_access")
+
+    def endpoint(self, path: str) -> str:
+        return self.issuer.rstrip("/") + path
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe (codes, refresh tokens, session cookies)."""
+    return secrets.token_urlsafe(32)
+
+
+def secret_hash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def mint_access_token(keys: SigningKeyRing, config: OidcConfig, *, subject: str, client_id: str,
+                      audience: str | list[str], scope: str, extra: dict[str, Any] | None = None,
+                      now: int | None = None) -> tuple[str, dict[str, Any]]:
+    """An RFC 9068 JWT access token; returns ``(token, claims)``."""
+    now = int(time.time()) if now is None else now
+    claims: dict[str, Any] = {
+        "iss": config.issuer,
+        "sub": subject,
+        "aud": audience,
+        "client_id": client_id,
+        "scope": scope,
+        "iat": now,
+        "nbf": now,
+        "exp": now + config.access_token_ttl,
+        "jti": new_id(),
+    }
+    claims.update(extra or {})
+    kid, key = keys.current("ES256")
+    token = jwt.encode({"alg": "ES256", "kid": kid, "typ": ACCESS_TOKEN_TYPE}, claims, key, algorithms=["ES256"])
+    return token, claims
+
+
+def mint_id_token(keys: SigningKeyRing, config: OidcConfig, *, alg: str, client_id: str, subject: str,
+                  auth_time: int, acr: str, amr: tuple[str, ...] | list[str], nonce: str | None,
+                  access_token: str | None, claims: dict[str, Any] | None = None,
+                  sid: str | None = None) -> str:
+    """An ID token (OIDC Core s. 2; ``at_hash`` s. 3.1.3.6; ``sid`` Front-Channel Logout s. 3)."""
+    if alg not in ("ES256", "RS256"):
+        alg = "ES256"
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "iss": config.issuer, "sub": subject, "aud": client_id, "azp": client_id,
+        "iat": now, "exp": now + config.id_token_ttl,
+        "auth_time": auth_time, "acr": acr, "amr": list(amr),
+    }
+    if nonce:
+        payload["nonce"] = nonce
+    if sid:
+        payload["sid"] = sid
+    if access_token:
+        payload["at_hash"] = create_half_hash(access_token, alg).decode("ascii")
+    for name, value in (claims or {}).items():
+        payload.setdefault(name, value)
+    kid, key = keys.current(alg)
+    return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, payload, key, algorithms=[alg])
+
+
+class TokenInvalid(Exception):
+    """A JWT that does not verify, is expired, or is not ours."""
+
+
+def verify_jwt(keys: SigningKeyRing, config: OidcConfig, token: str, *, typ: str | None,
+               check_exp: bool = True) -> dict[str, Any]:
+    """Verify signature (against our JWKS, by ``kid``), issuer, expiry and ``typ`` (RFC 9068 s. 4)."""
+    try:
+        key_set = KeySet.import_key_set(keys.jwks())
+        decoded = jwt.decode(token, key_set, algorithms=["ES256", "RS256"])
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise TokenInvalid("signature") from exc
+    if typ is not None and str(decoded.header.get("typ", "")).lower() not in (typ, "application/" + typ):
+        raise TokenInvalid("typ")
+    claims = decoded.claims
+    if claims.get("iss") != config.issuer:
+        raise TokenInvalid("iss")
+    if check_exp:
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= int(time.time()):
+            raise TokenInvalid("exp")
+    return claims
