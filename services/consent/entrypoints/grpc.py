@@ -1,0 +1,334 @@
+"""gRPC entrypoint of montreal.consent.v1: wire messages to commands and back, and who may
+call what. Business rules live in the domain and the handlers.
+
+Access (docs/contracts.md):
+- ``resident``: a resident's own session token (``sub`` = their resident_id) sees and acts
+  on their own data only;
+- ``consent:check`` / ``consent:record``: a recipient's client, for its own recipient only;
+- ``consent:broker``: the accounts service, which mediates every release, for any recipient;
+- ``consent:admin``: operators (catalogue; reading a resident's record for an access request);
+- public: tree heads, consistency proofs, the log keys and the catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from montreal.consent.v1 import consent_pb2 as pb
+from montreal.consent.v1 import consent_pb2_grpc
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.grpc.auth import PUBLIC, current_principal
+from services.common.grpc.validation import register_limits
+from services.consent.domain.catalogue import LegalBasis, Purpose, Recipient
+from services.consent.domain.consents import Consent, ConsentState
+from services.consent.domain.grant_rules import RequestedConsent
+from services.consent.domain.ledger import EntryType, LedgerEntry
+from services.consent.domain.signing import SignedTreeHead
+from services.consent.service_layer import commands, handlers
+
+SERVICE = "montreal.consent.v1.ConsentService"
+RESIDENT, ADMIN = "resident", "consent:admin"
+CHECK, RECORD, BROKER = "consent:check", "consent:record", "consent:broker"
+
+
+def _m(name: str) -> str:
+    return f"/{SERVICE}/{name}"
+
+
+METHOD_POLICIES: dict[str, object] = {
+    _m("Grant"): RESIDENT,
+    _m("Withdraw"): RESIDENT,
+    _m("Check"): frozenset({CHECK, BROKER}),
+    _m("RecordAccess"): frozenset({RECORD, BROKER}),
+    _m("ListConsents"): frozenset({RESIDENT, ADMIN}),
+    _m("History"): frozenset({RESIDENT, ADMIN}),
+    _m("AccessLog"): frozenset({RESIDENT, ADMIN}),
+    _m("RequestRectification"): RESIDENT,
+    _m("GetReceipt"): frozenset({RESIDENT, ADMIN}),
+    _m("Export"): RESIDENT,
+    _m("GetInclusionProof"): frozenset({RESIDENT, ADMIN}),
+    _m("GetSignedTreeHead"): PUBLIC,
+    _m("GetConsistencyProof"): PUBLIC,
+    _m("GetLogKeys"): PUBLIC,
+    _m("ListPurposes"): PUBLIC,
+    _m("ListDataCategories"): PUBLIC,
+    _m("ListRecipients"): PUBLIC,
+    _m("DefinePurpose"): ADMIN,
+    _m("RegisterRecipient"): ADMIN,
+}
+
+# A released set of categories is small; a request listing more is not one of ours.
+for _field in ("CheckRequest.data_categories", "RecordAccessRequest.data_categories",
+               "RecordAccessRequest.withheld_categories", "RecordAccessRequest.consent_ids",
+               "GrantRequest.items", "GrantItem.data_categories"):
+    register_limits(f"montreal.consent.v1.{_field}", max_items=64)
+
+_BASIS_TO_WIRE = {LegalBasis.CONSENT: pb.LEGAL_BASIS_CONSENT, LegalBasis.PUBLIC_TASK: pb.LEGAL_BASIS_PUBLIC_TASK,
+                  LegalBasis.LEGAL_OBLIGATION: pb.LEGAL_BASIS_LEGAL_OBLIGATION}
+_BASIS_FROM_WIRE = {v: k for k, v in _BASIS_TO_WIRE.items()}
+_STATE_TO_WIRE = {ConsentState.GIVEN: pb.CONSENT_STATE_GIVEN, ConsentState.WITHDRAWN: pb.CONSENT_STATE_WITHDRAWN,
+                  ConsentState.EXPIRED: pb.CONSENT_STATE_EXPIRED}
+_METHODS = {pb.COLLECTION_METHOD_ACCOUNT_PAGE: "account_page",
+            pb.COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: "login_consent_screen",
+            pb.COLLECTION_METHOD_COUNTER: "counter", pb.COLLECTION_METHOD_PHONE: "phone"}
+_METHODS_TO_WIRE = {v: k for k, v in _METHODS.items()}
+_ENTRY_TYPES = {EntryType.CONSENT_GIVEN: pb.ENTRY_TYPE_CONSENT_GIVEN,
+                EntryType.CONSENT_WITHDRAWN: pb.ENTRY_TYPE_CONSENT_WITHDRAWN,
+                EntryType.CONSENT_EXPIRED: pb.ENTRY_TYPE_CONSENT_EXPIRED,
+                EntryType.DATA_ACCESSED: pb.ENTRY_TYPE_DATA_ACCESSED,
+                EntryType.EXPORT_REQUESTED: pb.ENTRY_TYPE_EXPORT_REQUESTED,
+                EntryType.RECTIFICATION_REQUESTED: pb.ENTRY_TYPE_RECTIFICATION_REQUESTED}
+_BASIS_STRINGS = {b.value: _BASIS_TO_WIRE[b] for b in LegalBasis}
+
+
+# --- conversions -------------------------------------------------------------------------
+def _ts(value: dt.datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value.astimezone(dt.timezone.utc))
+    return stamp
+
+
+def _from_ts(stamp: Timestamp) -> dt.datetime:
+    return stamp.ToDatetime(tzinfo=dt.timezone.utc)
+
+
+def _consent(c: Consent) -> pb.Consent:
+    return pb.Consent(
+        consent_id=c.consent_id, resident_id=c.resident_id, recipient_id=c.recipient_id,
+        purpose_id=c.purpose_id, purpose_version=c.purpose_version, data_categories=list(c.data_categories),
+        state=_STATE_TO_WIRE[c.state], give_time=_ts(c.given_at), expire_time=_ts(c.expires_at),
+        withdraw_time=_ts(c.ended_at) if c.state is ConsentState.WITHDRAWN else None,
+        collection_method=_METHODS_TO_WIRE.get(c.collection_method, pb.COLLECTION_METHOD_UNSPECIFIED),
+        biometric=c.biometric, non_biometric_alternative_id=c.non_biometric_alternative_id,
+        ledger_index=c.ledger_index or 0, language=c.language)
+
+
+def _entry(e: LedgerEntry) -> pb.LedgerEntry:
+    data = e.leaf_data()
+    return pb.LedgerEntry(
+        index=e.index, type=_ENTRY_TYPES[e.entry_type], entry_time=_ts(e.time), entry_id=e.entry_id,
+        resident_id=e.resident_id, consent_id=e.consent_id or "", access_id=e.access_id or "",
+        recipient_id=e.recipient_id or "", purpose_id=e.purpose_id or "",
+        data_categories=e.data_categories, leaf_data=data, leaf_hash=e.leaf_hash())
+
+
+def _sth(head: SignedTreeHead) -> pb.SignedTreeHead:
+    return pb.SignedTreeHead(tree_size=head.tree_size, root_hash=head.root_hash, timestamp=_ts(head.timestamp),
+                             jws=head.jws, key_id=head.key_id)
+
+
+def _purpose(p: Purpose) -> pb.Purpose:
+    return pb.Purpose(
+        purpose_id=p.purpose_id, version=p.version, dpv_iri=p.dpv_iri, legal_basis=_BASIS_TO_WIRE[p.legal_basis],
+        biometric=p.biometric, title_fr=p.title_fr, title_en=p.title_en, description_fr=p.description_fr,
+        description_en=p.description_en, data_categories=list(p.data_categories),
+        max_validity_days=p.max_validity_days, non_biometric_alternative_id=p.non_biometric_alternative_id,
+        non_biometric_alternative_fr=p.non_biometric_alternative_fr,
+        non_biometric_alternative_en=p.non_biometric_alternative_en, text_sha256=p.text_sha256,
+        create_time=_ts(p.created_at), retention_fr=p.retention_fr, retention_en=p.retention_en)
+
+
+def _recipient(r: Recipient) -> pb.Recipient:
+    return pb.Recipient(recipient_id=r.recipient_id, client_id=r.client_id, name_fr=r.name_fr, name_en=r.name_en,
+                        kind=r.kind, owner=r.owner, purposes=list(r.purposes),
+                        data_categories=list(r.data_categories))
+
+
+# --- who is calling ------------------------------------------------------------------------
+def _actor() -> str:
+    principal = current_principal()
+    if principal.acting_for:
+        return f"agent:{principal.acting_for}"
+    if principal.has_scope(RESIDENT):
+        return "resident"
+    return f"client:{principal.client_id}"
+
+
+def _own(resident_id: str, *, admin_allowed: bool = True) -> str | None:
+    """The resident a resident-scoped caller is restricted to (None: an admin, any resident)."""
+    principal = current_principal()
+    if admin_allowed and principal.has_scope(ADMIN):
+        return None
+    if principal.has_scope(RESIDENT) and principal.subject == resident_id:
+        return resident_id
+    raise PermissionDenied("NOT_OWN_DATA", "a resident's session reaches only that resident's data")
+
+
+def _for_client() -> str | None:
+    principal = current_principal()
+    return None if principal.has_scope(BROKER) else principal.client_id
+
+
+class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
+    def __init__(self, uow_factory: Callable[[], object]) -> None:
+        self.uow = uow_factory
+
+    # --- consents ----------------------------------------------------------------------
+    async def Grant(self, request, context):
+        _own(request.resident_id, admin_allowed=False)
+        items = tuple(RequestedConsent(
+            purpose_id=i.purpose_id, purpose_version=i.purpose_version,
+            data_categories=tuple(i.data_categories),
+            expires_at=_from_ts(i.expire_time) if i.HasField("expire_time") else None,
+            non_biometric_alternative_id=i.non_biometric_alternative_id) for i in request.items)
+        method = _METHODS.get(request.collection_method, "account_page")
+        consents = await handlers.grant(commands.GiveConsent(
+            resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
+            collection_method=method, explicit_act=request.explicit_act,
+            language=request.language or "fr", actor=_actor()), self.uow())
+        return pb.GrantResponse(consents=[_consent(c) for c in consents])
+
+    async def Withdraw(self, request, context):
+        _own(request.resident_id, admin_allowed=False)
+        consent, index = await handlers.withdraw(commands.WithdrawConsent(
+            request.resident_id, request.consent_id, actor=_actor()), self.uow())
+        return pb.WithdrawResponse(consent=_consent(consent), ledger_index=index or 0)
+
+    async def Check(self, request, context):
+        decisions = await handlers.check(commands.CheckConsent(
+            request.resident_id, request.recipient_id, request.purpose_id, tuple(request.data_categories),
+            for_client=_for_client()), self.uow())
+        return pb.CheckResponse(decisions=[pb.CategoryDecision(
+            data_category=d.data_category, allowed=d.allowed,
+            basis=_BASIS_TO_WIRE[d.basis] if d.basis else pb.LEGAL_BASIS_UNSPECIFIED,
+            consent_id=d.consent_id or "", reason=d.reason) for d in decisions],
+            check_time=_ts(dt.datetime.now(dt.timezone.utc)))
+
+    async def ListConsents(self, request, context):
+        _own(request.resident_id)
+        consents = await handlers.list_consents(commands.ListPage(
+            request.resident_id, include_inactive=request.include_inactive), self.uow())
+        return pb.ListConsentsResponse(consents=[_consent(c) for c in consents])
+
+    async def History(self, request, context):
+        _own(request.resident_id)
+        entries, token = await handlers.history(commands.ListPage(
+            request.resident_id, request.page_size, request.page_token), self.uow())
+        return pb.HistoryResponse(entries=[_entry(e) for e in entries], next_page_token=token)
+
+    async def AccessLog(self, request, context):
+        _own(request.resident_id)
+        entries, token = await handlers.access_log(commands.ListPage(
+            request.resident_id, request.page_size, request.page_token,
+            recipient_id=request.recipient_id or None), self.uow())
+        async with self.uow() as uow:
+            names = {r.recipient_id: r for r in await uow.catalogue.recipients()}
+        records = []
+        for e in entries:
+            b = e.body
+            r = names.get(b["recipient_id"])
+            records.append(pb.AccessRecord(
+                access_id=b["access_id"], ledger_index=e.index, recipient_id=b["recipient_id"],
+                recipient_name_fr=r.name_fr if r else "", recipient_name_en=r.name_en if r else "",
+                purpose_id=b["purpose_id"], data_categories=b["data_categories"],
+                withheld_categories=b.get("withheld_categories", []),
+                bases={k: _BASIS_STRINGS.get(v, pb.LEGAL_BASIS_UNSPECIFIED) for k, v in b["bases"].items()},
+                consent_ids=b.get("consent_ids", []),
+                access_time=_ts(dt.datetime.fromisoformat(b["accessed_at"].replace("Z", "+00:00")))))
+        return pb.AccessLogResponse(records=records, next_page_token=token)
+
+    async def RecordAccess(self, request, context):
+        bases = {}
+        for category, basis in request.bases.items():
+            if basis not in _BASIS_FROM_WIRE:
+                raise InvalidArgument(f"bases[{category}]", "a legal basis is required")
+            bases[category] = _BASIS_FROM_WIRE[basis].value
+        index, already = await handlers.record_access(commands.RecordAccess(
+            access_id=request.access_id, resident_id=request.resident_id, recipient_id=request.recipient_id,
+            purpose_id=request.purpose_id, data_categories=tuple(request.data_categories), bases=bases,
+            consent_ids=tuple(request.consent_ids), withheld_categories=tuple(request.withheld_categories),
+            accessed_at=_from_ts(request.access_time) if request.HasField("access_time") else None,
+            for_client=_for_client(), source=f"grpc:{current_principal().client_id}"), self.uow())
+        return pb.RecordAccessResponse(ledger_index=index, already_recorded=already)
+
+    async def RequestRectification(self, request, context):
+        _own(request.resident_id, admin_allowed=False)
+        entry = await handlers.request_rectification(commands.RequestRectification(
+            request.resident_id, tuple(request.data_categories), request.recipient_id or None,
+            actor=_actor()), self.uow())
+        return pb.RequestRectificationResponse(request_id=entry.body["request_id"], ledger_index=entry.index)
+
+    async def GetReceipt(self, request, context):
+        principal = current_principal()
+        resident = None if principal.has_scope(ADMIN) else principal.subject
+        token, document, kid = await handlers.receipt(request.consent_id, self.uow(), resident_id=resident)
+        return pb.GetReceiptResponse(receipt_jws=token, receipt_json=json.dumps(document, ensure_ascii=False),
+                                     key_id=kid)
+
+    async def Export(self, request, context):
+        _own(request.resident_id, admin_allowed=False)
+        document, index = await handlers.export(commands.RequestExport(request.resident_id, actor=_actor()),
+                                                self.uow())
+        return pb.ExportResponse(document=document, media_type="application/json", ledger_index=index)
+
+    # --- tamper evidence ---------------------------------------------------------------
+    async def GetSignedTreeHead(self, request, context):
+        head = await handlers.signed_tree_head(request.tree_size, self.uow())
+        return pb.GetSignedTreeHeadResponse(signed_tree_head=_sth(head))
+
+    async def GetInclusionProof(self, request, context):
+        principal = current_principal()
+        resident = None if principal.has_scope(ADMIN) else principal.subject
+        path, entry, head = await handlers.inclusion_proof(request.leaf_index, request.tree_size, self.uow(),
+                                                           resident_id=resident)
+        return pb.GetInclusionProofResponse(leaf_index=entry.index, tree_size=head.tree_size, audit_path=path,
+                                            entry=_entry(entry), signed_tree_head=_sth(head))
+
+    async def GetConsistencyProof(self, request, context):
+        first, second, proof, head = await handlers.consistency_proof(
+            request.first_tree_size, request.second_tree_size, self.uow())
+        return pb.GetConsistencyProofResponse(first_tree_size=first, second_tree_size=second, proof=proof,
+                                              signed_tree_head=_sth(head))
+
+    async def GetLogKeys(self, request, context):
+        return pb.GetLogKeysResponse(jwks_json=json.dumps(await handlers.log_keys(self.uow())))
+
+    # --- catalogue -----------------------------------------------------------------------
+    async def ListPurposes(self, request, context):
+        async with self.uow() as uow:
+            purposes = await uow.catalogue.purposes(all_versions=request.include_all_versions)
+        return pb.ListPurposesResponse(purposes=[_purpose(p) for p in purposes])
+
+    async def ListDataCategories(self, request, context):
+        async with self.uow() as uow:
+            categories = await uow.catalogue.categories()
+        return pb.ListDataCategoriesResponse(data_categories=[
+            pb.DataCategory(category_id=c.category_id, label_fr=c.label_fr, label_en=c.label_en,
+                            biometric=c.biometric) for c in sorted(categories.values(), key=lambda c: c.category_id)])
+
+    async def ListRecipients(self, request, context):
+        async with self.uow() as uow:
+            recipients = await uow.catalogue.recipients()
+        return pb.ListRecipientsResponse(recipients=[_recipient(r) for r in recipients])
+
+    async def DefinePurpose(self, request, context):
+        p = request.purpose
+        if p.legal_basis not in _BASIS_FROM_WIRE:
+            raise InvalidArgument("purpose.legal_basis", "required")
+        purpose = Purpose(
+            purpose_id=p.purpose_id, version=0, dpv_iri=p.dpv_iri, legal_basis=_BASIS_FROM_WIRE[p.legal_basis],
+            title_fr=p.title_fr, title_en=p.title_en, description_fr=p.description_fr,
+            description_en=p.description_en, data_categories=tuple(p.data_categories), biometric=p.biometric,
+            max_validity_days=p.max_validity_days, non_biometric_alternative_id=p.non_biometric_alternative_id,
+            non_biometric_alternative_fr=p.non_biometric_alternative_fr,
+            non_biometric_alternative_en=p.non_biometric_alternative_en, retention_fr=p.retention_fr,
+            retention_en=p.retention_en)
+        created = await handlers.define_purpose(purpose, self.uow())
+        return pb.DefinePurposeResponse(purpose=_purpose(created))
+
+    async def RegisterRecipient(self, request, context):
+        r = request.recipient
+        recipient = await handlers.register_recipient(Recipient(
+            r.recipient_id, r.client_id, r.name_fr, r.name_en, r.kind, r.owner, tuple(r.purposes),
+            tuple(r.data_categories)), self.uow())
+        return pb.RegisterRecipientResponse(recipient=_recipient(recipient))
+
+
+def add_to_server(servicer, server) -> None:
+    consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, server)
