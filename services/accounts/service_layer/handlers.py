@@ -421,8 +421,9 @@ async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, 
         decisions = await consent.check(resident_id=resident_id, recipient_id=service.service_id,
                                         purpose_id=cmd.purpose_id, categories=to_check)
     decision = decide_release(service, profile, cmd.attributes, decisions)
+    shown = cmd.resident_id if service.sees_pairwise_ids else resident_id
     if not decision.released:
-        return ReleaseResult("", cmd.resident_id, decision)
+        return ReleaseResult("", shown, decision)
 
     access_id = new_id("acs")
     now = clock()
@@ -439,7 +440,7 @@ async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, 
         await uow.commit()
     logger.info("attributes released", extra={"access_id": access_id, "service_id": service.service_id,
                                               "purpose_id": cmd.purpose_id, "categories": list(decision.categories)})
-    return ReleaseResult(access_id, cmd.resident_id, decision)
+    return ReleaseResult(access_id, shown, decision)
 
 
 # ---- counter --------------------------------------------------------------------------------------

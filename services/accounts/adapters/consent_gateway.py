@@ -1,0 +1,69 @@
+"""The consent ledger over gRPC (montreal.consent.v1), as the accounts service's
+``ConsentGateway``. Accounts calls it with its own client-credentials token, scope
+``consent:broker`` (docs/contracts.md): it mediates every release.
+
+Any failure of the ledger becomes ``Unavailable``: the release path fails closed (no decision
+means no release; no record means no release).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
+from services.common.errors import Unavailable
+
+from ..domain.release import Basis, ConsentDecision
+
+logger = logging.getLogger(__name__)
+
+_BASIS_FROM_WIRE = {
+    consent_pb2.LEGAL_BASIS_CONSENT: Basis.CONSENT,
+    consent_pb2.LEGAL_BASIS_PUBLIC_TASK: Basis.PUBLIC_TASK,
+    consent_pb2.LEGAL_BASIS_LEGAL_OBLIGATION: Basis.LEGAL_OBLIGATION,
+}
+_BASIS_TO_WIRE = {v: k for k, v in _BASIS_FROM_WIRE.items()}
+
+
+class GrpcConsentGateway:
+    def __init__(self, channel: grpc.aio.Channel, *, deadline: float = 3.0) -> None:
+        self._stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        self._deadline = deadline
+
+    async def check(self, *, resident_id: str, recipient_id: str, purpose_id: str,
+                    categories: Sequence[str]) -> Mapping[str, ConsentDecision]:
+        request = consent_pb2.CheckRequest(resident_id=resident_id, recipient_id=recipient_id,
+                                           purpose_id=purpose_id, data_categories=list(categories))
+        try:
+            response = await self._stub.Check(request, timeout=self._deadline)
+        except grpc.aio.AioRpcError as error:
+            logger.warning("consent check failed", extra={"code": error.code().name, "recipient_id": recipient_id})
+            raise Unavailable(f"the consent ledger cannot answer ({error.code().name})") from None
+        decisions: dict[str, ConsentDecision] = {}
+        for d in response.decisions:
+            basis = _BASIS_FROM_WIRE.get(d.basis) if d.allowed else None
+            decisions[d.data_category] = ConsentDecision(category=d.data_category, allowed=d.allowed and basis is not None,
+                                                         basis=basis, consent_id=d.consent_id or None,
+                                                         reason=d.reason or None)
+        return decisions
+
+    async def record_access(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                            categories: Sequence[str], bases: Mapping[str, Basis], consent_ids: Sequence[str],
+                            withheld: Sequence[str], at: dt.datetime) -> None:
+        when = timestamp_pb2.Timestamp()
+        when.FromDatetime(at.astimezone(dt.timezone.utc).replace(tzinfo=None))
+        request = consent_pb2.RecordAccessRequest(
+            access_id=access_id, resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+            data_categories=list(categories), bases={k: _BASIS_TO_WIRE[v] for k, v in bases.items()},
+            consent_ids=list(consent_ids), withheld_categories=list(withheld), access_time=when)
+        try:
+            await self._stub.RecordAccess(request, timeout=self._deadline)
+        except grpc.aio.AioRpcError as error:
+            logger.warning("consent record_access failed", extra={"code": error.code().name, "access_id": access_id})
+            raise Unavailable(f"the access could not be recorded in the consent ledger ({error.code().name}); "
+                              "nothing was released") from None

@@ -1,0 +1,71 @@
+"""The accounts service as ``mtlid serve accounts`` runs it (docs/foundation.md, "Running a
+service"): the gRPC API, the consumer of identity's ``resident_registered``, and, in
+development, the seed catalogue.
+
+Accounts calls the consent ledger with its own client-credentials token (scope
+``consent:broker``, MTLID_SERVICE_CLIENT_ID / MTLID_SERVICE_CLIENT_SECRET). Without them
+every release fails closed with UNAVAILABLE: no token, no ledger, no release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.common.grpc.client import ClientCredentialsTokens, TokenProvider, make_channel
+from services.common.runtime import Runtime
+
+from .adapters.consent_gateway import GrpcConsentGateway
+from .adapters.subject_resolver import GrpcSubjectResolver
+from .adapters.uow import AccountsUnitOfWork
+from .entrypoints.events import RESIDENT_REGISTERED, on_resident_registered
+from .entrypoints.grpc import METHOD_POLICIES, SERVICE_NAME, AccountsServicer, add_to_server
+from .service_layer.bootstrap import AccountsApplication
+from .service_layer.ports import SubjectResolver
+from .service_layer.seed import seed_catalogue
+
+logger = logging.getLogger(__name__)
+
+
+def _tokens(runtime: Runtime, scope: str, audience: str) -> TokenProvider | None:
+    settings = runtime.settings
+    if not (settings.service_client_id and settings.service_client_secret):
+        logger.warning("MTLID_SERVICE_CLIENT_ID/SECRET unset: calls to other services fail closed",
+                       extra={"scope": scope})
+        return None
+    return ClientCredentialsTokens(settings.token_url, settings.service_client_id, settings.service_client_secret,
+                                   scope=scope, audience=audience)
+
+
+def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
+          identity_tokens: TokenProvider | None = None, resolver: SubjectResolver | None = None,
+          seed: bool | None = None) -> AccountsApplication:
+    """Wire the service into ``runtime``; the keyword arguments are for tests."""
+
+    def uow_factory() -> AccountsUnitOfWork:
+        return AccountsUnitOfWork(runtime.session_factory, on_commit=runtime.on_commit)
+
+    channel = make_channel(runtime.settings.grpc_target("consent"),
+                           token_provider=consent_tokens or _tokens(runtime, "consent:broker", "urn:mtlid:consent"))
+    identity = make_channel(runtime.settings.grpc_target("identity"),
+                            token_provider=identity_tokens or _tokens(runtime, "identity:resolve", "urn:mtlid:identity"))
+    app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(channel),
+                              resolver=resolver or GrpcSubjectResolver(identity))
+    runtime.add_grpc(AccountsServicer(app), add_to_server, SERVICE_NAME, METHOD_POLICIES)
+    runtime.add_consumer(durable="accounts-identity", stream="MTLID_IDENTITY", subjects=[RESIDENT_REGISTERED],
+                         handler=on_resident_registered, uow_factory=uow_factory)
+
+    async def close_channels(stop: asyncio.Event) -> None:
+        await stop.wait()
+        await channel.close()
+        await identity.close()
+
+    runtime.add_task(close_channels)
+    if seed if seed is not None else runtime.settings.env == "development":
+        async def seed_task(stop: asyncio.Event) -> None:
+            added = await seed_catalogue(uow_factory)
+            if added:
+                logger.info("catalogue seeded", extra={"services": len(added)})
+
+        runtime.add_task(seed_task)
+    return app
