@@ -8,6 +8,7 @@ a resident's id), so a ciphertext copied to another row does not decrypt. Layout
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -21,9 +22,10 @@ class DecryptionFailed(Exception):
 
 
 def _aead(kek: bytes) -> AESGCM:
-    if len(kek) != 32:
-        raise ValueError("the key-encryption key must be 32 bytes (AES-256)")
-    return AESGCM(kek)
+    if len(kek) < 32:
+        raise ValueError("the key-encryption key must have at least 32 bytes (AES-256)")
+    # Configuration accepts longer key material; condense it to the 256-bit AES key.
+    return AESGCM(kek if len(kek) == 32 else hashlib.sha256(kek).digest())
 
 
 def encrypt(kek: bytes, plaintext: bytes, associated_data: bytes) -> bytes:

@@ -157,3 +157,67 @@ async def rotate_keys(uow, kek: bytes, *, now: dt.datetime | None = None, force:
                            "retired_not_after": current.not_after.isoformat() if current else None})
         await uow.commit()
     return result
+
+
+class KeyRing:
+    """The process-wide, lazily loaded ``SigningKeys`` (shared by gRPC, HTTP and tasks).
+
+    Loaded (and created on first start) at the first use; reloaded every 60 s by
+    ``refresh_forever`` and at once when a token names a kid we do not know yet (another
+    replica rotated), at most once per ``RELOAD_INTERVAL_SECONDS / 6`` for unknown kids so
+    made-up kids cannot hammer the database.
+    """
+
+    def __init__(self, uow_factory, kek: bytes) -> None:
+        self._uow_factory = uow_factory
+        self._kek = kek
+        self._keys: SigningKeys | None = None
+        self._lock = None
+        self._last_forced = float("-inf")
+
+    async def get(self) -> SigningKeys:
+        import asyncio
+
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        if self._keys is None:
+            async with self._lock:
+                if self._keys is None:
+                    self._keys = await SigningKeys.load(self._uow_factory(), self._kek)
+        elif self._keys.is_stale():
+            async with self._lock:
+                if self._keys.is_stale():
+                    await self._keys.reload(self._uow_factory())
+        return self._keys
+
+    async def reload(self) -> SigningKeys:
+        keys = await self.get()
+        await keys.reload(self._uow_factory())
+        return keys
+
+    def public_key(self, kid: str | None):
+        return self._keys.public_key(kid) if self._keys is not None else None
+
+    async def get_key(self, kid: str | None):
+        """``JwksProvider`` for services.common.grpc.auth.TokenVerifier."""
+        keys = await self.get()
+        key = keys.public_key(kid)
+        if key is None and kid and time.monotonic() - self._last_forced > RELOAD_INTERVAL_SECONDS / 6:
+            self._last_forced = time.monotonic()
+            await keys.reload(self._uow_factory())
+            key = keys.public_key(kid)
+        return key
+
+    async def refresh_forever(self, stop) -> None:
+        """A runtime task: load at start (creating keys on first start), then every 60 s."""
+        import asyncio
+        import contextlib
+        import logging
+
+        while not stop.is_set():
+            try:
+                await self.reload()
+            except Exception as error:  # keep serving with the keys we have
+                logging.getLogger(__name__).warning("signing keys reload failed: %s", type(error).__name__)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), RELOAD_INTERVAL_SECONDS)

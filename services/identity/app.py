@@ -1,0 +1,104 @@
+"""What ``mtlid serve identity`` runs (``build(runtime)``, docs/foundation.md "Running a
+service"): the gRPC API for borough systems and, through engineer OIDC's
+``services.identity.http.app.add_http_front(runtime, context)``, the OpenID provider's HTTP
+front. Both share one ``IdentityContext``: settings, a UoW factory, the key ring.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from montreal.identity.v1 import identity_pb2_grpc
+from services.common.config import Settings
+from services.common.grpc.auth import Principal, TokenRejected, TokenVerifier
+from services.identity.adapters.uow import IdentityUnitOfWork
+from services.identity.entrypoints.grpc import METHOD_POLICIES, SERVICE, IdentityServicer
+from services.identity.service_layer.keys import KeyRing
+
+log = logging.getLogger(__name__)
+AUDIENCE = "urn:mtlid:identity"
+
+
+@dataclass
+class IdentityContext:
+    settings: Settings
+    uow_factory: Callable[[], IdentityUnitOfWork]
+    keys: KeyRing
+    session_factory: object = None
+    # RFC 7009: access tokens revoked before they expire. Set by the OIDC side
+    # (add_http_front), which owns the table of revoked jtis; None = no revocations.
+    is_revoked: Callable[[str], Awaitable[bool]] | None = None
+
+
+class IdentityTokenVerifier:
+    """Verifies callers' tokens with identity's own keys (no HTTP round trip to our own
+    JWKS); a token we did not sign goes to the runtime's verifier (tests' minter, or a
+    JWKS from configuration)."""
+
+    def __init__(self, own: TokenVerifier, fallback: TokenVerifier | None) -> None:
+        self._own = own
+        self._fallback = fallback
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            return await self._own.verify(token)
+        except TokenRejected as rejection:
+            if self._fallback is None or rejection.reason not in ("UNKNOWN_KEY", "WRONG_ISSUER"):
+                raise
+        return await self._fallback.verify(token)
+
+
+def make_context(runtime) -> IdentityContext:
+    settings = runtime.settings
+    uow_factory = lambda: IdentityUnitOfWork(runtime.session_factory,  # noqa: E731
+                                             kek=settings.key_encryption_key, on_commit=runtime.on_commit)
+    return IdentityContext(settings=settings, uow_factory=uow_factory,
+                           keys=KeyRing(uow_factory, settings.key_encryption_key),
+                           session_factory=runtime.session_factory)
+
+
+def _revocation_check(runtime, settings):
+    """RFC 7009: the OAuth side's table of revoked access-token jtis, if it is installed."""
+    try:
+        from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+    except ModuleNotFoundError as missing:
+        if missing.name != "services.identity.adapters.oauth_repositories":
+            raise
+        return None
+
+    async def is_revoked(jti: str) -> bool:
+        async with OAuthUnitOfWork(runtime.session_factory, kek=settings.key_encryption_key) as uow:
+            return await uow.revoked_tokens.is_revoked(jti)
+
+    return is_revoked
+
+
+def build(runtime) -> IdentityContext:
+    context = make_context(runtime)
+    context.is_revoked = _revocation_check(runtime, context.settings)
+    runtime.identity = context  # for the HTTP front and tests: one key ring per process
+    runtime.token_verifier = IdentityTokenVerifier(
+        TokenVerifier(issuer=context.settings.issuer, audience=AUDIENCE, jwks_provider=context.keys),
+        runtime.token_verifier)
+    runtime.add_grpc(IdentityServicer(context), identity_pb2_grpc.add_IdentityServiceServicer_to_server,
+                     SERVICE, METHOD_POLICIES)
+    runtime.add_task(context.keys.refresh_forever)
+    # ---- engineer OIDC: the HTTP front (OpenID provider, login/consent/account pages) ----
+    # services/identity/http/app.py provides add_http_front(runtime, context): it adds its
+    # server as a runtime task and may set context.is_revoked.
+    try:
+        http_app = importlib.import_module("services.identity.http.app")
+    except ModuleNotFoundError as missing:
+        if missing.name != "services.identity.http.app":
+            raise
+        log.warning("identity HTTP front not available (services.identity.http.app missing)")
+    else:
+        if len(inspect.signature(http_app.add_http_front).parameters) >= 2:
+            http_app.add_http_front(runtime, context)
+        else:
+            http_app.add_http_front(runtime)
+    return context

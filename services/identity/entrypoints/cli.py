@@ -1,0 +1,243 @@
+"""Identity's admin commands for ``mtlid`` (each prints JSON on stdout):
+
+    mtlid client create --name … --redirect-uri … --grant-type … --scope … [--subject-type
+          public|pairwise] [--city] [--alg RS256] [--audience …] [--purpose …] [--public]
+    mtlid client list
+    mtlid resident create --email … [--password …] [--verified] [--language fr|en]
+    mtlid keys rotate [--force]
+    mtlid keys list
+    mtlid mailbox [--follow]     the development mailbox: email_verification_requested events
+
+A client's secret is printed once, by ``client create``; identity keeps only its hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import unicodedata
+
+from services.common.config import ConfigError, Settings
+from services.common.errors import ServiceError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        print(f"mtlid: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _with_uow(settings: Settings, work):
+    from services.common.db import create_engine, session_factory
+    from services.common.migrations import migrate_async
+    from services.identity.adapters.uow import IdentityUnitOfWork
+
+    url = settings.database_url("identity")
+    if not settings.production:
+        await migrate_async("identity", url)  # as `mtlid serve` does in development
+    engine = create_engine(url)
+    try:
+        sessions = session_factory(engine)
+        return await work(lambda: IdentityUnitOfWork(sessions, kek=settings.key_encryption_key))
+    finally:
+        await engine.dispose()
+
+
+def _run(coro_factory) -> int:
+    settings = _settings()
+    try:
+        result = asyncio.run(_with_uow(settings, lambda uow_factory: coro_factory(settings, uow_factory)))
+    except ServiceError as error:
+        body = {"error": type(error).__name__, "message": error.message}
+        if getattr(error, "violations", None):
+            body["violations"] = [{"field": f, "description": d} for f, d in error.violations]
+        if getattr(error, "reason", None):
+            body["reason"] = error.reason
+        print(json.dumps(body, ensure_ascii=False), file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def _slug(name: str) -> str:
+    """"Bibliothèques de Montréal" → "bibliotheques-de-montreal" (lower-kebab ids)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64] or "client"
+
+
+def cmd_client_create(args: argparse.Namespace) -> int:
+    from services.identity.domain.clients import OAuthClient
+    from services.identity.service_layer.clients import RegisterClient, register_client
+
+    async def work(settings, uow_factory):
+        grant_types = tuple(args.grant_type or ("authorization_code", "refresh_token"))
+        subject_type = args.subject_type or ("public" if args.city else "pairwise")
+        client = OAuthClient(
+            client_id=args.client_id or _slug(args.name), name=args.name, secret_hash=None,
+            redirect_uris=tuple(args.redirect_uri or ()),
+            post_logout_redirect_uris=tuple(args.post_logout_redirect_uri or ()),
+            grant_types=grant_types, scopes=tuple(args.scope or ("openid",)),
+            audiences=tuple(args.audience or ()), subject_type=subject_type,
+            sector_identifier=args.sector_identifier or "", id_token_signed_response_alg=args.alg,
+            token_endpoint_auth_method="none" if args.public else args.auth_method,
+            is_city_client=args.city, purposes=tuple(args.purpose or ()))
+        created, secret = await register_client(
+            RegisterClient(client, allow_http_loopback=not settings.production), uow_factory())
+        return {**created.to_public_dict(), "client_secret": secret,
+                "note": "the client_secret is shown once; identity stores only its hash" if secret else
+                        "public client: PKCE only, no secret"}
+
+    return _run(work)
+
+
+def cmd_client_list(_args: argparse.Namespace) -> int:
+    from services.identity.service_layer.clients import list_clients
+
+    async def work(_settings, uow_factory):
+        result, token = [], ""
+        while True:
+            page, token = await list_clients(uow_factory(), page_size=100, page_token=token)
+            result += [c.to_public_dict() for c in page]
+            if not token:
+                return {"clients": result}
+
+    return _run(work)
+
+
+def cmd_resident_create(args: argparse.Namespace) -> int:
+    from services.common.errors import InvalidArgument
+    from services.identity.domain import passwords
+    from services.identity.domain.citizen_number import CitizenNumber
+    from services.identity.domain.events import ResidentRegistered
+    from services.identity.service_layer.authentication import (add_new_resident, registration_problems,
+                                                                utcnow)
+
+    async def work(_settings, uow_factory):
+        problems = registration_problems(args.email, args.password, args.language)
+        if problems:
+            raise InvalidArgument.many(problems)
+        password_hash = await asyncio.to_thread(passwords.hash_password, args.password) if args.password else None
+        async with uow_factory() as uow:
+            resident = await add_new_resident(uow, email=args.email, password_hash=password_hash,
+                                              preferred_language=args.language, now=utcnow(),
+                                              email_verified=args.verified, registered_by="self")
+            uow.add_event(ResidentRegistered(resident_id=resident.resident_id,
+                                             preferred_language=resident.preferred_language,
+                                             email_verified=resident.email_verified))
+            await uow.commit()
+        number = CitizenNumber(resident.resident_id)
+        return {"resident_id": number.canonical, "citizen_number": number.human, "email": resident.email,
+                "email_verified": resident.email_verified, "level": resident.level.acr,
+                "preferred_language": resident.preferred_language, "has_password": password_hash is not None}
+
+    return _run(work)
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.keys import SigningKeys, rotate_keys
+
+    async def work(settings, uow_factory):
+        await SigningKeys.load(uow_factory(), settings.key_encryption_key)  # first start: create them
+        return {"rotated": await rotate_keys(uow_factory(), settings.key_encryption_key, force=args.force)}
+
+    return _run(work)
+
+
+def cmd_keys_list(_args: argparse.Namespace) -> int:
+    from services.identity.service_layer.keys import SigningKeys
+
+    async def work(settings, uow_factory):
+        keys = await SigningKeys.load(uow_factory(), settings.key_encryption_key)
+        return {"keys": keys.states()}
+
+    return _run(work)
+
+
+def cmd_mailbox(args: argparse.Namespace) -> int:
+    """Print the verification mails that would be sent (development only)."""
+    settings = _settings()
+    url = args.nats_url or settings.nats_url
+    if not url:
+        print("mtlid mailbox: set MTLID_NATS_URL (mtlid up prints the embedded server's URL)", file=sys.stderr)
+        return 2
+    if settings.production:
+        print("mtlid mailbox: development only (it prints verification codes)", file=sys.stderr)
+        return 2
+    return asyncio.run(_mailbox(url, follow=args.follow, idle=args.idle))
+
+
+async def _mailbox(url: str, *, follow: bool, idle: float) -> int:
+    import nats
+    from nats.js.api import DeliverPolicy
+
+    connection = await nats.connect(url, name="mtlid-mailbox", connect_timeout=3, max_reconnect_attempts=2)
+    try:
+        js = connection.jetstream()
+        subscription = await js.subscribe("montreal.identity.v1.email_verification_requested",
+                                          ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+        while True:
+            try:
+                message = await subscription.next_msg(timeout=None if follow else idle)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                return 0
+            envelope = json.loads(message.data)
+            data = envelope.get("data", {})
+            print(json.dumps({"time": envelope.get("time"), "to": data.get("email"),
+                              "resident_id": data.get("resident_id"), "code": data.get("code"),
+                              "expires_at": data.get("expires_at")}, ensure_ascii=False), flush=True)
+    finally:
+        await connection.close()
+
+
+def register(subparsers) -> None:
+    client = subparsers.add_parser("client", help="the OAuth client registry").add_subparsers(
+        dest="client_command", required=True, metavar="ACTION")
+    create = client.add_parser("create", help="register a client (prints its secret once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--client-id", help="lower-kebab id (default: from the name)")
+    create.add_argument("--redirect-uri", action="append")
+    create.add_argument("--post-logout-redirect-uri", action="append")
+    create.add_argument("--grant-type", action="append",
+                        choices=("authorization_code", "refresh_token", "client_credentials"))
+    create.add_argument("--scope", action="append")
+    create.add_argument("--audience", action="append")
+    create.add_argument("--purpose", action="append")
+    create.add_argument("--subject-type", choices=("public", "pairwise"))
+    create.add_argument("--sector-identifier")
+    create.add_argument("--city", action="store_true", help="one of the city's own clients")
+    create.add_argument("--alg", choices=("ES256", "RS256"), default="ES256")
+    create.add_argument("--auth-method", choices=("client_secret_basic", "client_secret_post"),
+                        default="client_secret_basic")
+    create.add_argument("--public", action="store_true", help="a public client (no secret, PKCE)")
+    create.set_defaults(func=cmd_client_create)
+    listing = client.add_parser("list", help="every registered client (no secrets)")
+    listing.set_defaults(func=cmd_client_list)
+
+    resident = subparsers.add_parser("resident", help="residents").add_subparsers(
+        dest="resident_command", required=True, metavar="ACTION")
+    rcreate = resident.add_parser("create", help="create a resident (operators, scripts, demo)")
+    rcreate.add_argument("--email", required=True)
+    rcreate.add_argument("--password")
+    rcreate.add_argument("--verified", action="store_true", help="mark the email as verified")
+    rcreate.add_argument("--language", choices=("fr", "en"), default="fr")
+    rcreate.set_defaults(func=cmd_resident_create)
+
+    keys = subparsers.add_parser("keys", help="token-signing keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION")
+    rotate = keys.add_parser("rotate", help="next → current → retired; publish a new next key")
+    rotate.add_argument("--force", action="store_true",
+                        help="rotate even if the next key was published less than 10 minutes ago")
+    rotate.set_defaults(func=cmd_keys_rotate)
+    klist = keys.add_parser("list", help="published keys and their states")
+    klist.set_defaults(func=cmd_keys_list)
+
+    mailbox = subparsers.add_parser("mailbox", help="development mailbox: verification codes from NATS")
+    mailbox.add_argument("--nats-url")
+    mailbox.add_argument("--follow", action="store_true", help="keep waiting for new mails")
+    mailbox.add_argument("--idle", type=float, default=1.0, help="seconds without mail before exiting")
+    mailbox.set_defaults(func=cmd_mailbox)

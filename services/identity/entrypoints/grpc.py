@@ -1,0 +1,196 @@
+"""gRPC entrypoint of identity (``montreal.identity.v1.IdentityService``): wire ↔ commands.
+
+Authorization is declared in ``METHOD_POLICIES`` (scopes from docs/contracts.md) and
+enforced by the foundation's auth interceptor before a handler runs; handlers raise
+``services.common.errors`` exceptions, which the boundary maps to status codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from google.protobuf import timestamp_pb2
+
+from montreal.identity.v1 import identity_pb2 as pb
+from montreal.identity.v1 import identity_pb2_grpc as pb_grpc
+from services.common.errors import InvalidArgument
+from services.common.grpc.auth import current_principal
+from services.common.grpc.validation import register_limits
+from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.domain.clients import OAuthClient
+from services.identity.service_layer import agents, clients, subjects, tokens
+
+SERVICE = "montreal.identity.v1.IdentityService"
+METHOD_POLICIES = {
+    f"/{SERVICE}/ValidateToken": "identity:validate",
+    f"/{SERVICE}/ResolveCitizenNumber": "identity:resolve",
+    f"/{SERVICE}/ResolveSubject": "identity:resolve",
+    f"/{SERVICE}/GetClientSubject": "identity:resolve",
+    f"/{SERVICE}/GetLevelOfAssurance": "identity:resolve",
+    f"/{SERVICE}/GetResidentContact": "identity:resolve",
+    f"/{SERVICE}/CreateResidentInPerson": "identity:agent",
+    f"/{SERVICE}/RaiseLevelOfAssurance": "identity:agent",
+    f"/{SERVICE}/CreateClient": "identity:admin",
+    f"/{SERVICE}/GetClient": "identity:admin",
+    f"/{SERVICE}/ListClients": "identity:admin",
+}
+# A JWT access token is longer than the default 1,024-character limit (RS256 ~ 1 kB).
+register_limits("montreal.identity.v1.ValidateTokenRequest.token", max_length=8192)
+
+_SUBJECT_TYPES = {"public": pb.SUBJECT_TYPE_PUBLIC, "pairwise": pb.SUBJECT_TYPE_PAIRWISE}
+_SUBJECT_NAMES = {v: k for k, v in _SUBJECT_TYPES.items()}
+
+
+def _level(level: LevelOfAssurance) -> int:
+    return int(level)  # the proto enum numbers are the levels
+
+
+def _document_type(value: int) -> str:
+    name = pb.DocumentType.Name(value) if value in pb.DocumentType.values() else ""
+    return "" if value == pb.DOCUMENT_TYPE_UNSPECIFIED else name.removeprefix("DOCUMENT_TYPE_").lower()
+
+
+def _timestamp(value: dt.datetime | int | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    if isinstance(value, int):
+        stamp.FromSeconds(value)
+    else:
+        stamp.FromDatetime(value.astimezone(dt.timezone.utc).replace(tzinfo=None))
+    return stamp
+
+
+def client_message(client: OAuthClient) -> pb.Client:
+    message = pb.Client(
+        client_id=client.client_id, name=client.name, redirect_uris=client.redirect_uris,
+        post_logout_redirect_uris=client.post_logout_redirect_uris, grant_types=client.grant_types,
+        scopes=client.scopes, audiences=client.audiences,
+        subject_type=_SUBJECT_TYPES.get(client.subject_type, pb.SUBJECT_TYPE_UNSPECIFIED),
+        sector_identifier=client.sector_identifier,
+        id_token_signed_response_alg=client.id_token_signed_response_alg,
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        is_city_client=client.is_city_client, purposes=client.purposes, disabled=client.disabled)
+    if client.created_at is not None:
+        message.create_time.CopyFrom(_timestamp(client.created_at))
+    return message
+
+
+def client_from_message(message: pb.Client) -> OAuthClient:
+    if message.subject_type == pb.SUBJECT_TYPE_UNSPECIFIED:
+        subject_type = "public" if message.is_city_client else "pairwise"
+    else:
+        subject_type = _SUBJECT_NAMES.get(message.subject_type, "?")
+    return OAuthClient(
+        client_id=message.client_id, name=message.name, secret_hash=None,
+        redirect_uris=tuple(message.redirect_uris),
+        post_logout_redirect_uris=tuple(message.post_logout_redirect_uris),
+        grant_types=tuple(message.grant_types), scopes=tuple(message.scopes),
+        audiences=tuple(message.audiences), subject_type=subject_type,
+        sector_identifier=message.sector_identifier,
+        id_token_signed_response_alg=message.id_token_signed_response_alg or "ES256",
+        token_endpoint_auth_method=message.token_endpoint_auth_method or "client_secret_basic",
+        is_city_client=message.is_city_client, purposes=tuple(message.purposes))
+
+
+class IdentityServicer(pb_grpc.IdentityServiceServicer):
+    """``context`` (an ``app.IdentityContext``) gives settings, the UoW factory, the key ring
+    and the access-token revocation check the OAuth side provides."""
+
+    def __init__(self, context) -> None:
+        self._ctx = context
+
+    @property
+    def _uow(self) -> Callable:
+        return self._ctx.uow_factory
+
+    @property
+    def _secret(self) -> bytes:
+        return self._ctx.settings.pairwise_secret
+
+    async def ValidateToken(self, request, context):
+        keys = await self._ctx.keys.get()
+        info = await tokens.validate_access_token(request.token, keys, self._ctx.settings.issuer,
+                                                  is_revoked=self._ctx.is_revoked)
+        if not info.active:
+            return pb.ValidateTokenResponse(active=False)
+        return pb.ValidateTokenResponse(
+            active=True, client_id=info.client_id, subject=info.subject, scopes=info.scopes,
+            expire_time=_timestamp(info.expires_at), audiences=info.audiences, acr=info.acr,
+            acting_for=info.acting_for, token_id=info.token_id)
+
+    async def ResolveCitizenNumber(self, request, context):
+        resolved = await subjects.resolve_citizen_number(
+            self._uow(), caller_client_id=current_principal().client_id,
+            citizen_number=request.citizen_number, secret=self._secret)
+        return pb.ResolveCitizenNumberResponse(subject=resolved.subject,
+                                               subject_type=_SUBJECT_TYPES[resolved.subject_type],
+                                               level=_level(resolved.level))
+
+    async def ResolveSubject(self, request, context):
+        resident_id = await subjects.resolve_subject(
+            self._uow(), caller_client_id=current_principal().client_id, client_id=request.client_id,
+            subject=request.subject, secret=self._secret)
+        return pb.ResolveSubjectResponse(resident_id=resident_id)
+
+    async def GetClientSubject(self, request, context):
+        subject, subject_type = await subjects.client_subject(
+            self._uow(), caller_client_id=current_principal().client_id, client_id=request.client_id,
+            resident_id=request.resident_id, secret=self._secret)
+        return pb.GetClientSubjectResponse(subject=subject, subject_type=_SUBJECT_TYPES[subject_type])
+
+    async def GetLevelOfAssurance(self, request, context):
+        level = await subjects.level_of_assurance(
+            self._uow(), caller_client_id=current_principal().client_id, subject=request.subject,
+            secret=self._secret)
+        return pb.GetLevelOfAssuranceResponse(level=_level(level), acr=level.acr)
+
+    async def GetResidentContact(self, request, context):
+        resident = await subjects.resident_contact(
+            self._uow(), caller_client_id=current_principal().client_id, resident_id=request.resident_id)
+        return pb.GetResidentContactResponse(email=resident.email, email_verified=resident.email_verified,
+                                             preferred_language=resident.preferred_language)
+
+    async def CreateResidentInPerson(self, request, context):
+        principal = current_principal()
+        agent = agents.require_agent(principal.acting_for, principal.client_id)
+        created = await agents.create_resident_in_person(agents.CreateResidentInPerson(
+            agent=agent, email=request.email, preferred_language=request.preferred_language or "fr",
+            document_type=_document_type(request.document_type),
+            document_last_digits=request.document_last_digits), self._uow())
+        return pb.CreateResidentInPersonResponse(
+            resident_id=created.citizen_number.canonical, citizen_number_human=created.citizen_number.human,
+            level=_level(created.level), action_id=created.action_id)
+
+    async def RaiseLevelOfAssurance(self, request, context):
+        principal = current_principal()
+        agent = agents.require_agent(principal.acting_for, principal.client_id)
+        if request.level not in pb.LevelOfAssurance.values() or request.level == pb.LEVEL_OF_ASSURANCE_UNSPECIFIED:
+            raise InvalidArgument("level", "is required (LEVEL_OF_ASSURANCE_VERIFIED)")
+        raised = await agents.raise_level_of_assurance(agents.RaiseLevelOfAssurance(
+            agent=agent, citizen_number=request.citizen_number, level=LevelOfAssurance(request.level),
+            document_type=_document_type(request.document_type),
+            document_last_digits=request.document_last_digits), self._uow())
+        return pb.RaiseLevelOfAssuranceResponse(level=_level(raised.level), changed=raised.changed,
+                                                action_id=raised.action_id)
+
+    async def CreateClient(self, request, context):
+        if request.client.subject_type not in _SUBJECT_NAMES and request.client.subject_type != 0:
+            raise InvalidArgument("client.subject_type", "must be SUBJECT_TYPE_PUBLIC or SUBJECT_TYPE_PAIRWISE")
+        try:
+            client, secret = await clients.register_client(
+                clients.RegisterClient(client_from_message(request.client),
+                                       allow_http_loopback=not self._ctx.settings.production), self._uow())
+        except InvalidArgument as error:
+            # The registry names the client's fields; on the wire they sit under `client`.
+            raise InvalidArgument.many((f"client.{f}", d) for f, d in error.violations) from None
+        return pb.CreateClientResponse(client=client_message(client), client_secret=secret or "")
+
+    async def GetClient(self, request, context):
+        return pb.GetClientResponse(client=client_message(await clients.get_client(self._uow(), request.client_id)))
+
+    async def ListClients(self, request, context):
+        page, token = await clients.list_clients(self._uow(), page_size=request.page_size,
+                                                 page_token=request.page_token)
+        return pb.ListClientsResponse(clients=[client_message(c) for c in page], next_page_token=token)

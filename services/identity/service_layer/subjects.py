@@ -1,0 +1,114 @@
+"""Which identifier a client may see (OIDC Core 8), and the way back for brokers.
+
+* ``ResolveCitizenNumber``: a citizen number read at a counter → the caller's view of the
+  resident (pairwise for its sector unless it is a city client registered ``public``).
+* ``ResolveSubject`` / ``GetClientSubject``: only for brokering city services (accounts),
+  which answer partners in the partner's own pairwise identifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
+from services.identity.domain.clients import OAuthClient
+from services.identity.domain.pairwise import resolve_pairwise_subject, sector_of, subject_for
+
+
+@dataclass(frozen=True)
+class ResolvedSubject:
+    subject: str
+    subject_type: str           # "public" | "pairwise"
+    level: LevelOfAssurance
+
+
+def parse_citizen_number(text: str, field: str = "citizen_number") -> CitizenNumber:
+    try:
+        return CitizenNumber.parse(text)
+    except InvalidCitizenNumber as error:
+        raise InvalidArgument(field, str(error)) from None
+
+
+async def calling_client(uow, client_id: str) -> OAuthClient:
+    client = await uow.clients.get(client_id)
+    if client is None or client.disabled:
+        raise PermissionDenied("UNKNOWN_CLIENT", "the calling client is not registered or is disabled")
+    return client
+
+
+async def broker(uow, client_id: str) -> OAuthClient:
+    client = await calling_client(uow, client_id)
+    if not client.is_city_client:
+        raise PermissionDenied("NOT_A_BROKER", "only the city's brokering services may resolve other clients' subjects")
+    return client
+
+
+def resident_behind(client: OAuthClient, subject: str, secret: bytes) -> str | None:
+    """The citizen identifier behind ``subject`` as ``client`` sees it, or None."""
+    if client.subject_type == "public":
+        try:
+            return CitizenNumber.parse(subject).canonical
+        except InvalidCitizenNumber:
+            return None
+    return resolve_pairwise_subject(subject, sector_of(client), secret)
+
+
+async def resolve_citizen_number(uow, *, caller_client_id: str, citizen_number: str,
+                                 secret: bytes) -> ResolvedSubject:
+    number = parse_citizen_number(citizen_number)
+    async with uow:
+        client = await calling_client(uow, caller_client_id)
+        resident = await uow.residents.get(number.canonical)
+    if resident is None:
+        raise NotFound("resident", "no resident has this citizen number")
+    if resident.disabled:
+        raise FailedPrecondition("RESIDENT_DISABLED", "this citizen number belongs to a disabled account")
+    return ResolvedSubject(subject=subject_for(client, resident.resident_id, secret),
+                           subject_type=client.subject_type, level=resident.level)
+
+
+async def resolve_subject(uow, *, caller_client_id: str, client_id: str, subject: str, secret: bytes) -> str:
+    async with uow:
+        await broker(uow, caller_client_id)
+        target = await uow.clients.get(client_id)
+        if target is None:
+            raise NotFound("client")
+        resident_id = resident_behind(target, subject, secret)
+        if resident_id is None or not await uow.residents.exists(resident_id):
+            raise NotFound("subject", "no resident has this subject for this client")
+    return resident_id
+
+
+async def client_subject(uow, *, caller_client_id: str, client_id: str, resident_id: str,
+                         secret: bytes) -> tuple[str, str]:
+    number = parse_citizen_number(resident_id, "resident_id")
+    async with uow:
+        await broker(uow, caller_client_id)
+        target = await uow.clients.get(client_id)
+        if target is None:
+            raise NotFound("client")
+        if not await uow.residents.exists(number.canonical):
+            raise NotFound("resident")
+    return subject_for(target, number.canonical, secret), target.subject_type
+
+
+async def level_of_assurance(uow, *, caller_client_id: str, subject: str, secret: bytes) -> LevelOfAssurance:
+    async with uow:
+        client = await calling_client(uow, caller_client_id)
+        resident_id = resident_behind(client, subject, secret)
+        resident = await uow.residents.get(resident_id) if resident_id else None
+    if resident is None:
+        raise NotFound("subject", "no resident has this subject for the calling client")
+    return resident.level
+
+
+async def resident_contact(uow, *, caller_client_id: str, resident_id: str):
+    number = parse_citizen_number(resident_id, "resident_id")
+    async with uow:
+        await broker(uow, caller_client_id)
+        resident = await uow.residents.get(number.canonical)
+    if resident is None:
+        raise NotFound("resident")
+    return resident

@@ -1,0 +1,89 @@
+"""Validation of identity's own JWT access tokens (RFC 9068 s. 4), answered like token
+introspection (RFC 7662 s. 2.2): anything wrong — forged, expired, revoked, another issuer —
+is simply ``active = false``, never an error (and never a reason that helps a forger)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from joserfc import jws
+from joserfc.errors import JoseError
+
+ALGORITHMS = ("ES256", "RS256")
+LEEWAY_SECONDS = 30
+RevocationCheck = Callable[[str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    active: bool
+    client_id: str = ""
+    subject: str = ""
+    scopes: tuple[str, ...] = ()
+    expires_at: int = 0
+    audiences: tuple[str, ...] = ()
+    acr: str = ""
+    acting_for: str = ""
+    token_id: str = ""
+
+
+INACTIVE = TokenInfo(active=False)
+_REGISTRY = jws.JWSRegistry(algorithms=list(ALGORITHMS))
+
+
+def _header(token: str) -> dict | None:
+    try:
+        segment = token.split(".", 1)[0].encode("ascii")
+        header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
+    except (ValueError, UnicodeError, IndexError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
+async def validate_access_token(token: str, keys, issuer: str, *, is_revoked: RevocationCheck | None = None,
+                                now: float | None = None) -> TokenInfo:
+    """``keys`` has ``public_key(kid)`` (SigningKeys); ``is_revoked(jti)`` comes from the
+    OAuth side (RFC 7009 revocation of access tokens)."""
+    now = time.time() if now is None else now
+    header = _header(token or "")
+    if header is None or str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+        return INACTIVE
+    if header.get("alg") not in ALGORITHMS or not isinstance(header.get("kid"), str):
+        return INACTIVE
+    key = keys.public_key(header["kid"])
+    if key is None:
+        return INACTIVE
+    try:
+        obj = jws.extract_compact(token.encode("ascii"))
+        if not jws.validate_compact(obj, key, registry=_REGISTRY):
+            return INACTIVE
+        claims = json.loads(obj.payload)
+    except (JoseError, ValueError, TypeError, UnicodeError):
+        return INACTIVE
+    if not isinstance(claims, dict) or claims.get("iss") != issuer:
+        return INACTIVE
+    try:
+        exp, iat = int(claims["exp"]), int(claims["iat"])
+        sub, client_id, jti = claims["sub"], claims["client_id"], claims["jti"]
+    except (KeyError, TypeError, ValueError):
+        return INACTIVE
+    if exp <= now or iat - LEEWAY_SECONDS > now:
+        return INACTIVE
+    if not all(isinstance(v, str) and v for v in (sub, client_id, jti)):
+        return INACTIVE
+    if is_revoked is not None and await is_revoked(jti):
+        return INACTIVE
+    aud = claims.get("aud", [])
+    audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()
+    scope = claims.get("scope", "")
+    act = claims.get("act")
+    return TokenInfo(active=True, client_id=client_id, subject=sub,
+                     scopes=tuple(scope.split()) if isinstance(scope, str) else (),
+                     expires_at=exp, audiences=audiences,
+                     acr=claims.get("acr", "") if isinstance(claims.get("acr"), str) else "",
+                     acting_for=act.get("sub", "") if isinstance(act, dict) and isinstance(act.get("sub"), str) else "",
+                     token_id=jti)
