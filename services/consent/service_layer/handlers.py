@@ -103,6 +103,14 @@ async def grant(cmd: commands.GiveConsent, uow, *, now: dt.datetime | None = Non
     a withdrawal with reason ``superseded``), so at most one is active per purpose.
     """
     now = ledger.utc_ms(now or utcnow())
+    _check_grant_shape(cmd)
+    async with uow:
+        consents = await give_in(cmd, uow, now)
+        await uow.commit()
+    return consents
+
+
+def _check_grant_shape(cmd: commands.GiveConsent) -> None:
     check_resident_id(cmd.resident_id)
     check_slug(cmd.recipient_id, "recipient_id")
     for i, item in enumerate(cmd.items):
@@ -112,42 +120,45 @@ async def grant(cmd: commands.GiveConsent, uow, *, now: dt.datetime | None = Non
                 raise InvalidArgument(f"items[{i}].data_categories[{j}]", "malformed category id")
     if cmd.language not in ("fr", "en"):
         raise InvalidArgument("language", "fr or en")
-    async with uow:
-        await uow.ledger.lock()
-        purposes: dict[tuple[str, int], Purpose | None] = {}
-        for item in cmd.items:
-            purposes[(item.purpose_id, item.purpose_version)] = await uow.catalogue.purpose(
-                item.purpose_id, item.purpose_version)
-        recipient = await uow.catalogue.recipient(cmd.recipient_id)
-        to_give = validate_grant(cmd.items, recipient=recipient,
-                                 purpose_lookup=lambda pid, v: purposes.get((pid, v)),
-                                 explicit_act=cmd.explicit_act, now=now)
-        existing = await _consents(uow, cmd.resident_id)
-        entries: list[LedgerEntry] = []
-        events = []
-        for item, give in zip(cmd.items, to_give):
-            consent_id = str(uuid.uuid4())
-            for old in existing.values():
-                if (old.recipient_id, old.purpose_id) == (cmd.recipient_id, give.purpose.purpose_id) \
-                        and old.is_active(now):
-                    entries.append(ledger.consent_withdrawn(
-                        consent_id=old.consent_id, resident_id=cmd.resident_id, time=now,
-                        reason="superseded", actor=cmd.actor, superseded_by=consent_id))
-                    events.append(ConsentWithdrawn(old.consent_id, cmd.resident_id))
-            entries.append(ledger.consent_given(
-                consent_id=consent_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
-                purpose_id=give.purpose.purpose_id, purpose_version=give.purpose.version,
-                purpose_text_sha256=give.purpose.text_sha256, data_categories=list(give.data_categories),
-                time=now, expires_at=give.expires_at, biometric=give.purpose.biometric,
-                non_biometric_alternative_id=item.non_biometric_alternative_id if give.purpose.biometric else "",
-                collection_method=cmd.collection_method, explicit_act=cmd.explicit_act,
-                language=cmd.language, actor=cmd.actor))
-            events.append(ConsentGiven(consent_id, cmd.resident_id, cmd.recipient_id, give.purpose.purpose_id,
-                                       give.purpose.version, give.data_categories, give.expires_at))
-        placed = await uow.ledger.append(entries)
-        for event in events:
-            uow.add_event(event)
-        await uow.commit()
+
+
+async def give_in(cmd: commands.GiveConsent, uow, now: dt.datetime) -> list[Consent]:
+    """``grant`` inside an open unit of work (the caller commits)."""
+    _check_grant_shape(cmd)
+    await uow.ledger.lock()
+    purposes: dict[tuple[str, int], Purpose | None] = {}
+    for item in cmd.items:
+        purposes[(item.purpose_id, item.purpose_version)] = await uow.catalogue.purpose(
+            item.purpose_id, item.purpose_version)
+    recipient = await uow.catalogue.recipient(cmd.recipient_id)
+    to_give = validate_grant(cmd.items, recipient=recipient,
+                             purpose_lookup=lambda pid, v: purposes.get((pid, v)),
+                             explicit_act=cmd.explicit_act, now=now)
+    existing = await _consents(uow, cmd.resident_id)
+    entries: list[LedgerEntry] = []
+    events = []
+    for item, give in zip(cmd.items, to_give):
+        consent_id = str(uuid.uuid4())
+        for old in existing.values():
+            if (old.recipient_id, old.purpose_id) == (cmd.recipient_id, give.purpose.purpose_id) \
+                    and old.is_active(now):
+                entries.append(ledger.consent_withdrawn(
+                    consent_id=old.consent_id, resident_id=cmd.resident_id, time=now,
+                    reason="superseded", actor=cmd.actor, superseded_by=consent_id))
+                events.append(ConsentWithdrawn(old.consent_id, cmd.resident_id))
+        entries.append(ledger.consent_given(
+            consent_id=consent_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
+            purpose_id=give.purpose.purpose_id, purpose_version=give.purpose.version,
+            purpose_text_sha256=give.purpose.text_sha256, data_categories=list(give.data_categories),
+            time=now, expires_at=give.expires_at, biometric=give.purpose.biometric,
+            non_biometric_alternative_id=item.non_biometric_alternative_id if give.purpose.biometric else "",
+            collection_method=cmd.collection_method, explicit_act=cmd.explicit_act,
+            language=cmd.language, actor=cmd.actor))
+        events.append(ConsentGiven(consent_id, cmd.resident_id, cmd.recipient_id, give.purpose.purpose_id,
+                                   give.purpose.version, give.data_categories, give.expires_at))
+    placed = await uow.ledger.append(entries)
+    for event in events:
+        uow.add_event(event)
     consents = reduce(placed)
     return [consents[e.consent_id] for e in placed if e.entry_type is EntryType.CONSENT_GIVEN]
 
@@ -158,19 +169,26 @@ async def withdraw(cmd: commands.WithdrawConsent, uow, *, now: dt.datetime | Non
     writes nothing and answers its current state (a retry is harmless)."""
     now = ledger.utc_ms(now or utcnow())
     check_resident_id(cmd.resident_id)
-    consent_id = check_uuid(cmd.consent_id, "consent_id")
+    check_uuid(cmd.consent_id, "consent_id")
     async with uow:
-        await uow.ledger.lock()
-        consent = reduce(await uow.ledger.consent_entries_by_id(consent_id)).get(consent_id)
-        if consent is None or consent.resident_id != cmd.resident_id:
-            raise NotFound("consent")
-        if not consent.is_active(now):
-            return dataclasses.replace(consent, state=consent.state_at(now)), consent.end_index
-        [entry] = await uow.ledger.append([ledger.consent_withdrawn(
-            consent_id=consent_id, resident_id=cmd.resident_id, time=now, reason=cmd.reason,
-            actor=cmd.actor)])
-        uow.add_event(ConsentWithdrawn(consent_id, cmd.resident_id))
+        result = await withdraw_in(cmd, uow, now)
         await uow.commit()
+    return result
+
+
+async def withdraw_in(cmd: commands.WithdrawConsent, uow, now: dt.datetime) -> tuple[Consent, int | None]:
+    """``withdraw`` inside an open unit of work (the caller commits)."""
+    consent_id = check_uuid(cmd.consent_id, "consent_id")
+    await uow.ledger.lock()
+    consent = reduce(await uow.ledger.consent_entries_by_id(consent_id)).get(consent_id)
+    if consent is None or consent.resident_id != cmd.resident_id:
+        raise NotFound("consent")
+    if not consent.is_active(now):
+        return dataclasses.replace(consent, state=consent.state_at(now)), consent.end_index
+    [entry] = await uow.ledger.append([ledger.consent_withdrawn(
+        consent_id=consent_id, resident_id=cmd.resident_id, time=now, reason=cmd.reason,
+        actor=cmd.actor)])
+    uow.add_event(ConsentWithdrawn(consent_id, cmd.resident_id))
     return dataclasses.replace(consent, state=ConsentState.WITHDRAWN, ended_at=now,
                                end_index=entry.index), entry.index
 
@@ -214,51 +232,58 @@ async def record_access(cmd: commands.RecordAccess, uow, *, now: dt.datetime | N
     Returns (ledger index, already recorded).
     """
     now = ledger.utc_ms(now or utcnow())
+    async with uow:
+        result = await record_access_in(cmd, uow, now)
+        if not result[1]:
+            await uow.commit()
+    return result
+
+
+async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) -> tuple[int, bool]:
+    """``record_access`` inside an open unit of work (the caller commits)."""
     access_id = check_uuid(cmd.access_id, "access_id")
     check_resident_id(cmd.resident_id)
     if not cmd.data_categories:
         raise InvalidArgument("data_categories", "at least one category")
     consent_ids = tuple(check_uuid(c, f"consent_ids[{i}]") for i, c in enumerate(cmd.consent_ids))
-    async with uow:
-        await _purpose(uow, cmd.purpose_id)
-        await _categories(uow, cmd.data_categories, "data_categories")
-        if cmd.withheld_categories:
-            await _categories(uow, cmd.withheld_categories, "withheld_categories")
-        recipient = await _own_recipient(uow, cmd.recipient_id, cmd.for_client)
-        if recipient is None:
-            raise InvalidArgument("recipient_id", "unknown recipient")
-        problems = []
-        for cat in cmd.data_categories:
-            basis = cmd.bases.get(cat)
-            if basis not in _BASES:
-                problems.append((f"bases[{cat}]", "every released category needs a legal basis"))
-        extra = set(cmd.bases) - set(cmd.data_categories)
-        if extra:
-            problems.append(("bases", f"basis for a category not released: {', '.join(sorted(extra))}"))
-        if problems:
-            raise InvalidArgument.many(problems)
-        await uow.ledger.lock()
-        previous = await uow.ledger.access_entry(access_id)
-        if previous is not None:
-            if (previous.resident_id, previous.recipient_id) != (cmd.resident_id, cmd.recipient_id):
-                raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
-            return previous.index, True
-        consents = await _consents(uow, cmd.resident_id)
-        for i, cid in enumerate(consent_ids):
-            if cid not in consents:
-                raise InvalidArgument(f"consent_ids[{i}]", "no such consent for this resident")
-        for cat in cmd.data_categories:
-            if cmd.bases[cat] == LegalBasis.CONSENT.value and not any(
-                    cat in consents[c].data_categories and consents[c].recipient_id == cmd.recipient_id
-                    for c in consent_ids):
-                raise InvalidArgument(f"bases[{cat}]", "a consent basis names a consent covering the category")
-        [entry] = await uow.ledger.append([ledger.data_accessed(
-            access_id=access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
-            purpose_id=cmd.purpose_id, data_categories=list(cmd.data_categories),
-            withheld_categories=list(cmd.withheld_categories), bases=dict(cmd.bases),
-            consent_ids=list(consent_ids), accessed_at=cmd.accessed_at or now, time=now,
-            source=cmd.source)])
-        await uow.commit()
+    await _purpose(uow, cmd.purpose_id)
+    await _categories(uow, cmd.data_categories, "data_categories")
+    if cmd.withheld_categories:
+        await _categories(uow, cmd.withheld_categories, "withheld_categories")
+    recipient = await _own_recipient(uow, cmd.recipient_id, cmd.for_client)
+    if recipient is None:
+        raise InvalidArgument("recipient_id", "unknown recipient")
+    problems = []
+    for cat in cmd.data_categories:
+        basis = cmd.bases.get(cat)
+        if basis not in _BASES:
+            problems.append((f"bases[{cat}]", "every released category needs a legal basis"))
+    extra = set(cmd.bases) - set(cmd.data_categories)
+    if extra:
+        problems.append(("bases", f"basis for a category not released: {', '.join(sorted(extra))}"))
+    if problems:
+        raise InvalidArgument.many(problems)
+    await uow.ledger.lock()
+    previous = await uow.ledger.access_entry(access_id)
+    if previous is not None:
+        if (previous.resident_id, previous.recipient_id) != (cmd.resident_id, cmd.recipient_id):
+            raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
+        return previous.index, True
+    consents = await _consents(uow, cmd.resident_id)
+    for i, cid in enumerate(consent_ids):
+        if cid not in consents:
+            raise InvalidArgument(f"consent_ids[{i}]", "no such consent for this resident")
+    for cat in cmd.data_categories:
+        if cmd.bases[cat] == LegalBasis.CONSENT.value and not any(
+                cat in consents[c].data_categories and consents[c].recipient_id == cmd.recipient_id
+                for c in consent_ids):
+            raise InvalidArgument(f"bases[{cat}]", "a consent basis names a consent covering the category")
+    [entry] = await uow.ledger.append([ledger.data_accessed(
+        access_id=access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
+        purpose_id=cmd.purpose_id, data_categories=list(cmd.data_categories),
+        withheld_categories=list(cmd.withheld_categories), bases=dict(cmd.bases),
+        consent_ids=list(consent_ids), accessed_at=cmd.accessed_at or now, time=now,
+        source=cmd.source)])
     return entry.index, False
 
 

@@ -1,0 +1,155 @@
+"""Events the consent register consumes (docs/contracts.md). Each handler runs inside the
+consumer's unit of work, after the event id went into the inbox; the consumer commits.
+
+- ``montreal.accounts.v1.attributes_released`` → a ``data_accessed`` entry, idempotent by
+  ``access_id`` (the same id accounts passes to RecordAccess: whichever arrives first is
+  recorded, the other is a no-op);
+- ``montreal.accounts.v1.service_registered`` → the recipient catalogue;
+- ``montreal.identity.v1.grant_given`` / ``grant_withdrawn`` → consents given or withdrawn
+  on the login consent screen. A biometric purpose is never accepted this way: the consent
+  screen asks for several things at once, and biometric consent is never bundled.
+
+An event that breaks a rule is a fact we cannot record, not a reason to block the stream:
+it is logged (identifiers only) and skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from services.common.errors import ServiceError
+from services.common.events import CloudEvent
+from services.consent.domain import ledger
+from services.consent.domain.catalogue import Recipient
+from services.consent.domain.consents import reduce
+from services.consent.domain.grant_rules import RequestedConsent
+from services.consent.domain.ledger import EntryType
+from services.consent.service_layer import commands, handlers
+
+log = logging.getLogger(__name__)
+
+
+def _skip(event: CloudEvent, error: Exception) -> None:
+    log.warning("consent: event not applied", extra={
+        "event_id": event.id, "event_type": event.type, "reason": getattr(error, "reason", type(error).__name__),
+        "detail": getattr(error, "message", str(error))[:300]})
+
+
+def _now() -> dt.datetime:
+    return ledger.utc_ms(dt.datetime.now(dt.timezone.utc))
+
+
+async def on_attributes_released(event: CloudEvent, uow) -> None:
+    data = event.data
+    released = list(data.get("categories") or [])
+    if not released:
+        return  # nothing left the city's hands: nothing was accessed
+    try:
+        await handlers.record_access_in(commands.RecordAccess(
+            access_id=str(data.get("access_id", "")), resident_id=str(data.get("resident_id", "")),
+            recipient_id=str(data.get("service_id", "")), purpose_id=str(data.get("purpose_id", "")),
+            data_categories=tuple(released),
+            bases={k: str(v).lower() for k, v in (data.get("bases") or {}).items()},
+            consent_ids=tuple(data.get("consent_ids") or ()),
+            withheld_categories=tuple(data.get("withheld") or ()),
+            accessed_at=ledger.parse_time(event.time) if event.time else None,
+            source=f"event:{event.source}"), uow, _now())
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
+
+
+async def on_service_registered(event: CloudEvent, uow) -> None:
+    data = event.data
+    known_purposes = {p.purpose_id for p in await uow.catalogue.purposes()}
+    known_categories = await uow.catalogue.categories()
+    recipient = Recipient(
+        recipient_id=str(data.get("service_id", "")), client_id=str(data.get("client_id", "")),
+        name_fr=str(data.get("name_fr", "")), name_en=str(data.get("name_en", "")),
+        kind=str(data.get("kind", "")), owner=str(data.get("owner", "")),
+        # Purposes or categories the register does not know cannot be consented to or
+        # checked; they are dropped rather than refusing the whole service.
+        purposes=tuple(p for p in data.get("purposes") or () if p in known_purposes),
+        data_categories=tuple(c for c in data.get("attributes") or () if c in known_categories))
+    try:
+        handlers.check_slug(recipient.recipient_id, "service_id")
+        if not recipient.client_id or not recipient.name_fr or not recipient.name_en:
+            raise ValueError("service_registered without client_id or names")
+        other = await uow.catalogue.recipient_by_client(recipient.client_id)
+        if other is not None and other.recipient_id != recipient.recipient_id:
+            raise ValueError("client already represents another recipient")
+        await uow.catalogue.save_recipient(recipient)
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
+
+
+async def on_grant_given(event: CloudEvent, uow) -> None:
+    data = event.data
+    resident_id = str(data.get("resident_id", ""))
+    grant_id = str(data.get("grant_id", ""))
+    recipient = await uow.catalogue.recipient_by_client(str(data.get("client_id", "")))
+    if recipient is None:
+        return  # a client that is no service of the catalogue: no consent to record
+    actor = f"grant:{grant_id}"
+    now = _now()
+    for purpose_id in data.get("purposes_accepted") or ():
+        purpose = await uow.catalogue.purpose(str(purpose_id))
+        if purpose is None or purpose.biometric:
+            _skip(event, ValueError(f"purpose {purpose_id} cannot be accepted on a consent screen"))
+            continue
+        try:
+            await handlers.give_in(commands.GiveConsent(
+                resident_id, recipient.recipient_id, (RequestedConsent(purpose.purpose_id),),
+                collection_method="login_consent_screen", explicit_act=True, actor=actor), uow, now)
+        except ServiceError as error:
+            _skip(event, error)
+    refused = set(data.get("purposes_refused") or ())
+    if refused:
+        await _withdraw_where(uow, resident_id, now, reason="refused_at_login", actor=actor,
+                              match=lambda c: c.recipient_id == recipient.recipient_id and c.purpose_id in refused)
+
+
+async def on_grant_withdrawn(event: CloudEvent, uow) -> None:
+    data = event.data
+    resident_id = str(data.get("resident_id", ""))
+    marker = f"grant:{data.get('grant_id', '')}"
+    try:
+        handlers.check_resident_id(resident_id)
+    except ServiceError as error:
+        _skip(event, error)
+        return
+    entries = await uow.ledger.consent_entries(resident_id)
+    from_grant = {e.consent_id for e in entries
+                  if e.entry_type is EntryType.CONSENT_GIVEN and e.body.get("actor") == marker}
+    await _withdraw_where(uow, resident_id, _now(), reason="grant_withdrawn", actor=marker,
+                          match=lambda c: c.consent_id in from_grant)
+
+
+async def _withdraw_where(uow, resident_id: str, now: dt.datetime, *, reason: str, actor: str, match) -> None:
+    try:
+        handlers.check_resident_id(resident_id)
+    except ServiceError:
+        return
+    await uow.ledger.lock()
+    for consent in reduce(await uow.ledger.consent_entries(resident_id)).values():
+        if consent.is_active(now) and match(consent):
+            await handlers.withdraw_in(commands.WithdrawConsent(resident_id, consent.consent_id, actor=actor,
+                                                                reason=reason), uow, now)
+
+
+ACCOUNTS_SUBJECTS = {
+    "montreal.accounts.v1.attributes_released": on_attributes_released,
+    "montreal.accounts.v1.service_registered": on_service_registered,
+}
+IDENTITY_SUBJECTS = {
+    "montreal.identity.v1.grant_given": on_grant_given,
+    "montreal.identity.v1.grant_withdrawn": on_grant_withdrawn,
+}
+
+
+def dispatcher(table):
+    async def handle(event: CloudEvent, uow) -> None:
+        handler = table.get(event.type)
+        if handler is not None:
+            await handler(event, uow)
+    return handle

@@ -1,0 +1,97 @@
+"""Events consumed by the consent register, applied through the foundation's EventConsumer
+(inbox + handler in one transaction) on a real database."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.common.consumer import EventConsumer
+from services.common.events import CloudEvent
+from services.consent.adapters.uow import ConsentUnitOfWork
+from services.consent.domain.consents import ConsentState
+from services.consent.service_layer import commands, handlers
+from services.consent.service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, dispatcher
+
+RES = "56789ABCDEFG"
+
+
+def consumer(store, table, durable):
+    return EventConsumer(jetstream=lambda: None, uow_factory=lambda: ConsentUnitOfWork(store), durable=durable,
+                         stream_service="accounts", subjects=list(table), handler=dispatcher(table))
+
+
+def event(type_, data):
+    return CloudEvent(id=str(uuid.uuid4()), type=type_, source="mtlid/accounts", time="2026-11-27T23:00:00Z",
+                      data=data)
+
+
+@pytest.fixture(scope="module")
+def accounts(store):
+    return consumer(store, ACCOUNTS_SUBJECTS, "consent-accounts")
+
+
+@pytest.fixture(scope="module")
+def identity(store):
+    return consumer(store, IDENTITY_SUBJECTS, "consent-identity")
+
+
+async def size(store):
+    return (await handlers.signed_tree_head(0, ConsentUnitOfWork(store))).tree_size
+
+
+async def test_service_registered_then_release_recorded_once(store, accounts):
+    await accounts.apply(event("montreal.accounts.v1.service_registered", {
+        "service_id": "plateau-permits", "client_id": "plateau-client", "name_fr": "Permis du Plateau",
+        "name_en": "Plateau permits", "kind": "borough", "owner": "Arrondissement du Plateau-Mont-Royal",
+        "purposes": ["service-provision", "communication", "not-a-purpose"],
+        "attributes": ["given_name", "email", "shoe_size"]}))
+    async with ConsentUnitOfWork(store) as uow:
+        recipient = await uow.catalogue.recipient("plateau-permits")
+    assert recipient.purposes == ("service-provision", "communication")
+    assert recipient.data_categories == ("given_name", "email")
+
+    access_id = str(uuid.uuid4())
+    released = event("montreal.accounts.v1.attributes_released", {
+        "access_id": access_id, "resident_id": RES, "service_id": "plateau-permits",
+        "purpose_id": "service-provision", "categories": ["given_name"], "withheld": ["email"],
+        "bases": {"given_name": "public_task"}, "consent_ids": []})
+    before = await size(store)
+    assert await accounts.apply(released)
+    assert not await accounts.apply(released)  # same event twice: one entry
+    # The same access reported over gRPC as well: still one entry.
+    index, already = await handlers.record_access(commands.RecordAccess(
+        access_id, RES, "plateau-permits", "service-provision", ("given_name",), {"given_name": "public_task"}),
+        ConsentUnitOfWork(store))
+    assert already
+    # A different event id for the same access_id: still one entry.
+    assert await accounts.apply(event(released.type, released.data))
+    assert await size(store) == before + 1
+    entries, _ = await handlers.access_log(commands.ListPage(RES), ConsentUnitOfWork(store))
+    assert [e.access_id for e in entries] == [access_id]
+    assert entries[0].body["withheld_categories"] == ["email"]
+
+
+async def test_malformed_release_is_skipped_not_recorded(store, accounts):
+    before = await size(store)
+    assert await accounts.apply(event("montreal.accounts.v1.attributes_released", {
+        "access_id": "nope", "resident_id": RES, "service_id": "plateau-permits",
+        "purpose_id": "service-provision", "categories": ["given_name"], "bases": {"given_name": "public_task"}}))
+    assert await size(store) == before
+
+
+async def test_login_grant_given_and_withdrawn(store, identity):
+    grant_id = str(uuid.uuid4())
+    await identity.apply(event("montreal.identity.v1.grant_given", {
+        "grant_id": grant_id, "resident_id": RES, "client_id": "plateau-client", "scopes": ["openid"],
+        "purposes_accepted": ["communication", "biometric-identity-verification"], "purposes_refused": []}))
+    consents = await handlers.list_consents(commands.ListPage(RES), ConsentUnitOfWork(store))
+    assert [(c.purpose_id, c.collection_method) for c in consents] == [("communication", "login_consent_screen")]
+    [d] = await handlers.check(commands.CheckConsent(RES, "plateau-permits", "communication", ("email",)),
+                               ConsentUnitOfWork(store))
+    assert d.allowed
+    await identity.apply(event("montreal.identity.v1.grant_withdrawn",
+                               {"grant_id": grant_id, "resident_id": RES, "client_id": "plateau-client"}))
+    everything = await handlers.list_consents(commands.ListPage(RES, include_inactive=True), ConsentUnitOfWork(store))
+    assert [c.state for c in everything] == [ConsentState.WITHDRAWN]
