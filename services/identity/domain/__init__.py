@@ -30,6 +30,13 @@ Notes for the OIDC engineer — additions and the few deviations from identity_a
   ``TotpEnrollment(secret_base32, provisioning_uri)`` returned by ``begin_totp_enrollment``.
 - ``keys.SIGNED_TOKEN_MAX_LIFETIME`` (1 h): no JWT we sign may live longer (retired keys
   stay in the JWKS that long after rotation). ``SigningKeys.public_key(kid)`` verifies.
+- ``services/identity/app.py: build(runtime)`` sets ``runtime.identity`` to an
+  ``IdentityContext(settings, uow_factory, keys: KeyRing, session_factory, is_revoked)`` and
+  calls ``add_http_front(runtime, context)`` when it takes two parameters (else
+  ``add_http_front(runtime)``). ``context.keys`` is the process-wide ``KeyRing``
+  (``await keys.get()`` → ``SigningKeys``, reloaded every 60 s and on an unknown kid):
+  please sign with it rather than a second ``SigningKeys.load``, so both fronts see a
+  rotation at the same time. ``is_revoked(jti)`` reads your ``revoked_tokens`` store.
 - The canonical citizen number is 12 symbols (11 random + check), human form
   ``MTL XXXX-XXXX-XXXX``.
 """
