@@ -1,0 +1,145 @@
+"""Open-loop gRPC load at a fixed offered rate, with per-request latency (issue 8).
+
+Request *i* is due at ``start + i / rate`` whether or not earlier ones have answered (an open
+loop: a slow server does not slow the generator down, so queueing shows up in the latency).
+Latency is measured from the moment a request was *due*, not from when it left, which avoids
+coordinated omission: a generator that falls behind its schedule is charged for it.
+
+Run as a child process (``python grpc_load.py --target ... --method ... --request-b64 ...``);
+it prints one JSON object. ``run()`` starts ``procs`` such children and merges their samples.
+The method is called with pre-serialized request bytes and the answer is not decoded, so the
+generator spends its CPU on gRPC and not on protobuf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import collections
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+MAX_IN_FLIGHT = 20_000  # beyond this the server is far past saturation; count the rest as missed
+
+
+@dataclasses.dataclass(frozen=True)
+class GrpcResult:
+    offered_rps: float
+    achieved_rps: float   # OK answers per second
+    p50_ms: float
+    p99_ms: float
+    ok: int
+    failed: dict          # status code name -> count
+    missed: int           # never sent: the in-flight bound was reached
+    generator_cpu_s: float  # CPU the generator itself used (it shares the 2 cores)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def _generate(target: str, method: str, request: bytes, rate: float, duration: float,
+                    token: str | None, timeout: float) -> dict:
+    import grpc
+
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    latencies: list[float] = []
+    failed: collections.Counter[str] = collections.Counter()
+    missed = 0
+    in_flight = 0
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        await asyncio.wait_for(channel.channel_ready(), 10)
+
+        async def one(due: float) -> None:
+            nonlocal in_flight
+            try:
+                await call(request, metadata=metadata, timeout=timeout)
+                latencies.append(time.perf_counter() - due)
+            except grpc.aio.AioRpcError as error:
+                failed[error.code().name] += 1
+            finally:
+                in_flight -= 1
+
+        total = int(rate * duration)
+        tasks = set()
+        start = time.perf_counter() + 0.05
+        sent = 0
+        while sent < total:
+            now = time.perf_counter()
+            due_count = min(total, int((now - start) * rate) + 1) if now >= start else 0
+            while sent < due_count:
+                due = start + sent / rate
+                sent += 1
+                if in_flight >= MAX_IN_FLIGHT:
+                    missed += 1
+                    continue
+                in_flight += 1
+                task = asyncio.create_task(one(due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            next_due = start + sent / rate
+            await asyncio.sleep(max(0.0, next_due - time.perf_counter()))
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout + 1)
+        elapsed = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"latencies_ms": [round(x * 1000, 3) for x in latencies], "failed": dict(failed),
+            "missed": missed, "elapsed": elapsed, "offered": total,
+            "cpu_s": usage.ru_utime + usage.ru_stime}
+
+
+def run(target: str, method: str, request: bytes, *, rate: float, duration: float,
+        token: str | None = None, procs: int = 1, timeout: float = 5.0) -> GrpcResult:
+    """Offer ``rate`` calls/s for ``duration`` s from ``procs`` generator processes."""
+    if not target.startswith(("127.", "localhost")):
+        raise ValueError("loads go to the loopback interface only")
+    argv = [sys.executable, __file__, "--target", target, "--method", method,
+            "--request-b64", base64.b64encode(request).decode(), "--rate", str(rate / procs),
+            "--duration", str(duration), "--timeout", str(timeout)]
+    env_token = {"BENCH_TOKEN": token} if token else {}
+    children = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, **env_token}) for _ in range(procs)]
+    reports = []
+    for child in children:
+        out, _ = child.communicate(timeout=duration + timeout + 60)
+        if child.returncode != 0:
+            raise RuntimeError(f"gRPC load generator failed with {child.returncode}")
+        reports.append(json.loads(out))
+    latencies = sorted(x for report in reports for x in report["latencies_ms"])
+    failed: collections.Counter[str] = collections.Counter()
+    for report in reports:
+        failed.update(report["failed"])
+    elapsed = max(report["elapsed"] for report in reports)
+    return GrpcResult(offered_rps=rate, achieved_rps=len(latencies) / elapsed if elapsed else 0.0,
+                      p50_ms=percentile(latencies, 0.50), p99_ms=percentile(latencies, 0.99),
+                      ok=len(latencies), failed=dict(failed), missed=sum(r["missed"] for r in reports),
+                      generator_cpu_s=sum(r["cpu_s"] for r in reports))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--method", required=True, help="/package.Service/Method")
+    parser.add_argument("--request-b64", default="")
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--timeout", type=float, default=5.0)
+    args = parser.parse_args()
+    # The token comes through the environment, not argv, so it never shows in a process list.
+    report = asyncio.run(_generate(args.target, args.method, base64.b64decode(args.request_b64), args.rate,
+                                   args.duration, os.environ.get("BENCH_TOKEN"), args.timeout))
+    json.dump(report, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

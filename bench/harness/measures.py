@@ -1,0 +1,37 @@
+"""Every measure of issue 8, point 2, in the order of the table.
+
+A measure is a function ``(bench) -> list[Row]``. It raises ``NotAvailable`` when a service it
+needs does not exist yet; the runner turns that into a "not available yet" row.
+"""
+
+from __future__ import annotations
+
+from harness import measures_grpc, measures_ledger, measures_login, measures_oauth
+from harness.bench import Bench
+from harness.report import Row, fmt
+
+MEASURES = [
+    ("token_endpoint", "token endpoint, client credentials (JWT ES256)", measures_oauth.token_endpoint),
+    ("introspection", "token introspection (RFC 7662)", measures_oauth.introspection),
+    ("login_flow", "login: authorization code + PKCE, argon2id", measures_login.login_flow),
+    ("validate_token", "gRPC identity ValidateToken at fixed rates", measures_grpc.validate_token),
+    ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),
+    ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_grpc.attribute_release),
+    ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),
+    ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),
+]
+
+MEMORY_GOAL_MB = 150
+
+
+def memory_rows(bench: Bench) -> list[Row]:
+    """Resident memory of each process at rest (1 s after start) and its peak under load."""
+    rows = []
+    for name, rest in bench.memory.at_rest.items():
+        peak = bench.memory.peak.get(name, rest)
+        is_peer = name.startswith("peer")
+        cell = f"{fmt(rest, 'MB')} at rest, {fmt(peak, 'MB')} peak"
+        rows.append(Row(f"resident memory: {name}", "—" if is_peer else cell, cell if is_peer else "—",
+                        goal="" if is_peer else f"< {MEMORY_GOAL_MB} MB",
+                        note="the Python process only (not nats-server)" if not is_peer else "one Node process"))
+    return rows
