@@ -70,8 +70,11 @@ def create_app(provider, *, secure_cookies: bool | None = None) -> Starlette:
     return app
 
 
-async def build_provider(runtime):
-    """The provider for a runtime: keys loaded (created on first start), CORE's authentication."""
+async def build_provider(runtime, context=None):
+    """The provider for a runtime: keys loaded (created on first start), CORE's authentication.
+
+    ``context`` is CORE's ``IdentityContext`` (services/identity/app.py): its key ring is shared,
+    so gRPC and HTTP sign and verify with one ``SigningKeys`` per process."""
     from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
     from services.identity.oidc.provider import CoreAuthenticator, Provider, config_from_settings
     from services.identity.service_layer.keys import SigningKeys
@@ -81,7 +84,10 @@ async def build_provider(runtime):
     def uow_factory():
         return OAuthUnitOfWork(runtime.session_factory, kek=settings.key_encryption_key, on_commit=runtime.on_commit)
 
-    keys = await SigningKeys.load(uow_factory(), settings.key_encryption_key)
+    if context is not None and getattr(context, "keys", None) is not None:
+        keys = await context.keys.get()
+    else:
+        keys = await SigningKeys.load(uow_factory(), settings.key_encryption_key)
     return Provider(config=config_from_settings(settings), keys=keys, uow_factory=uow_factory,
                     authenticator=CoreAuthenticator(uow_factory))
 
@@ -123,12 +129,14 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     stopping.cancel()
 
 
-def add_http_front(runtime) -> None:
-    """Adds the HTTP front (OIDC provider + pages) as a runtime task on MTLID_HTTP_PORT."""
+def add_http_front(runtime, context=None) -> None:
+    """Adds the HTTP front (OIDC provider + pages) as a runtime task on MTLID_HTTP_PORT
+    (docs/foundation.md, "Running a service"); uvicorn runs in the runtime's loop and stops on
+    the runtime's stop event."""
     settings = runtime.settings
 
     async def http_front(stop: asyncio.Event) -> None:
-        provider = await build_provider(runtime)
+        provider = await build_provider(runtime, context)
         app = create_app(provider)
         runtime.http_app = app
         log.info("identity HTTP front", extra={"port": settings.http_port})

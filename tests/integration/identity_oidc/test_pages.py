@@ -1,0 +1,82 @@
+"""The login, second-factor and consent pages: French by default, English available, accessible
+markup, CSRF on every form, security headers and cookie attributes."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.integration.identity_oidc.flows import rp_client
+
+
+async def login_page(front, browser, **params) -> httpx.Response:
+    client = rp_client(scope="openid email")
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, **params)
+    await client.aclose()
+    page = await browser.follow(await browser.get(url))
+    assert "/login" in str(page.url)
+    return page
+
+
+async def test_login_page_is_french_accessible_and_protected(front, browser):
+    page = await login_page(front, browser)
+    html = page.text
+    assert page.status_code == 200
+    assert '<html lang="fr">' in html and "Se connecter" in html
+    assert 'class="skip-link" href="#main"' in html
+    assert '<label for="email">' in html and '<label for="password">' in html
+    assert 'name="csrf_token"' in html
+    assert "<script" not in html and "style=" not in html      # nothing inline: the CSP forbids it
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-frame-options"] == "DENY"
+    cookie = page.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie   # development
+
+
+async def test_english_is_available_and_remembered(front, browser):
+    page = await login_page(front, browser)
+    english = await browser.get(str(page.url) + "&lang=en")
+    assert '<html lang="en">' in english.text and "Sign in" in english.text
+    again = await browser.get(str(page.url))
+    assert '<html lang="en">' in again.text                       # remembered in a cookie
+
+
+async def test_errors_are_next_to_their_field(front, browser):
+    page = await login_page(front, browser)
+    response = await browser.submit(page, "/login", email="pas-une-adresse", password="")
+    assert response.status_code == 400
+    html = response.text
+    assert 'id="email-error"' in html and 'aria-describedby="email-hint email-error"' in html
+    assert 'id="password-error"' in html and 'aria-invalid="true"' in html
+    assert 'role="alert"' in html
+    wrong = await browser.submit(page, "/login", email=front.resident.email, password="not the password")
+    assert wrong.status_code == 400 and "incorrect" in wrong.text
+    assert "mtlid_session" not in wrong.headers.get("set-cookie", "")
+
+
+async def test_forms_refuse_a_missing_or_forged_csrf_token(front, browser):
+    page = await login_page(front, browser)
+    response = await browser.submit(page, "/login", csrf_token="forged", email=front.resident.email,
+                                    password="whatever")
+    assert response.status_code == 403
+    assert "mtlid_session" not in response.headers.get("set-cookie", "")
+
+
+async def test_consent_page_lists_each_scope_and_purpose_separately(front, browser):
+    page = await login_page(front, browser)
+    page = await browser.login(page, front.resident.email)
+    assert "/consent" in str(page.url)
+    html = page.text
+    assert 'name="scope" value="email"' in html
+    for purpose in ("service-provision", "communication", "statistics"):
+        assert f'name="purpose" value="{purpose}"' in html
+    assert "checked" not in html                                   # nothing pre-ticked (free, manifest consent)
+    assert 'value="deny"' in html and 'value="accept"' in html
+    assert "<fieldset>" in html and "<legend>" in html
+
+
+async def test_healthz(front):
+    async with httpx.AsyncClient() as http:
+        r = await http.get(front.base + "/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}

@@ -1,0 +1,150 @@
+"""Sessions: single sign-on, step-up to level 3 with the TOTP, prompt=login and max_age,
+RP-initiated logout, sign out everywhere; the grant published as ``grant_given``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+
+from services.common.uow import OUTBOX
+from services.identity.domain import totp
+from tests.integration.identity_oidc.conftest import PURPOSES, SECRET
+from tests.integration.identity_oidc.flows import code_for, introspect, post_token, rp_client, tokens_for
+
+
+async def id_claims(front, id_token: str) -> dict:
+    async with httpx.AsyncClient() as http:
+        keys = KeySet.import_key_set((await http.get(front.base + "/jwks")).json())
+    return jwt.decode(id_token, keys).claims
+
+
+async def outbox(front, name: str) -> list[dict]:
+    async with front.sessions() as session:
+        rows = (await session.execute(select(OUTBOX.c.envelope).order_by(OUTBOX.c.seq))).all()
+    envelopes = [json.loads(r.envelope) for r in rows]
+    return [e["data"] for e in envelopes if e["type"] == f"montreal.identity.v1.{name}"]
+
+
+async def test_step_up_asks_for_the_totp_when_level_3_is_requested(front, browser):
+    client = rp_client(scope="openid")
+    plain = await tokens_for(front, browser, client, email=front.verified.email)
+    claims = await id_claims(front, plain["id_token"])
+    assert claims["acr"] == "urn:mtlid:loa:2" and claims["amr"] == ["pwd"]   # no TOTP asked for level 2
+
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50,
+                                             acr_values="urn:mtlid:loa:3")
+    page = await browser.follow(await browser.get(url))
+    assert "/login/second-factor" in str(page.url)        # the session has level 2: step up
+    assert 'autocomplete="one-time-code"' in page.text
+    wrong = await browser.submit(page, "/login/second-factor", code="000000")
+    assert wrong.status_code == 400 and 'aria-invalid="true"' in wrong.text
+    code = totp.totp(front.verified.totp_secret, time.time())
+    page = await browser.follow(await browser.submit(page, "/login/second-factor", code=code))
+    assert page.status_code == 302
+    token = await client.fetch_token(front.base + "/token", authorization_response=page.headers["location"],
+                                     code_verifier="v" * 50)
+    claims = await id_claims(front, token["id_token"])
+    assert claims["acr"] == "urn:mtlid:loa:3" and "otp" in claims["amr"]
+    await client.aclose()
+
+
+async def test_level_3_unreachable_without_second_factor_gives_the_real_acr(front, browser):
+    client = rp_client(scope="openid")
+    tokens = await tokens_for(front, browser, client, acr_values="urn:mtlid:loa:3")
+    assert (await id_claims(front, tokens["id_token"]))["acr"] == "urn:mtlid:loa:1"   # voluntary claim, honest value
+    await client.aclose()
+
+
+async def test_prompt_login_and_max_age_force_a_new_login(front, browser):
+    client = rp_client(scope="openid")
+    await code_for(front, browser, client)
+    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+        await asyncio.sleep(1.1)  # auth_time has a one-second resolution
+        url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, **extra)
+        page = await browser.follow(await browser.get(url))
+        assert "/login" in str(page.url), extra
+        page = await browser.login(page, front.resident.email)
+        assert page.status_code == 302 and "code=" in page.headers["location"], extra
+    await client.aclose()
+
+
+async def test_grant_given_event_lists_each_purpose_accepted_or_refused(front, browser):
+    client = rp_client(scope="openid email profile")
+    await tokens_for(front, browser, client, scopes=["email"], purposes=["communication"])
+    events = await outbox(front, "grant_given")
+    mine = [e for e in events if e["resident_id"] == front.resident.resident_id and e["client_id"] == "montreal-ca"]
+    latest = mine[-1]
+    assert latest["scopes"] == ["openid", "email"]
+    assert latest["purposes_accepted"] == ["communication"]
+    assert sorted(latest["purposes_refused"]) == sorted(p for p in PURPOSES if p != "communication")
+    assert front.resident.email not in json.dumps(latest)       # identifiers, never the address
+    await client.aclose()
+
+
+async def test_rp_initiated_logout_ends_the_session_and_returns_state(front, browser):
+    client = rp_client(scope="openid offline_access")
+    tokens = await tokens_for(front, browser, client, scopes=["offline_access"])
+    url = httpx.URL(front.base + "/end-session", params={
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/bye", "state": "s1"})
+    response = await browser.get(str(url))
+    assert response.status_code == 302
+    assert response.headers["location"] == "http://127.0.0.1:9/bye?state=s1"
+    assert "mtlid_session=" in response.headers.get("set-cookie", "")
+    # the session is over: prompt=none now says login_required; its refresh tokens are revoked
+    check_url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, prompt="none")
+    redirect = httpx.URL((await browser.get(check_url)).headers["location"])
+    assert redirect.params["error"] == "login_required"
+    assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
+    ended = await outbox(front, "session_ended")
+    assert ended and ended[-1]["scope"] == "one"
+    await client.aclose()
+
+
+async def test_logout_with_unregistered_redirect_is_an_error_page(front, browser):
+    client = rp_client(scope="openid")
+    tokens = await tokens_for(front, browser, client)
+    url = httpx.URL(front.base + "/end-session", params={
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/"})
+    response = await browser.get(str(url))
+    assert response.status_code == 400 and "location" not in response.headers
+    await client.aclose()
+
+
+async def test_logout_without_hint_asks_for_confirmation(front, browser):
+    client = rp_client(scope="openid")
+    await code_for(front, browser, client)
+    page = await browser.get(front.base + "/end-session")
+    assert page.status_code == 200 and 'action="/end-session/confirm"' in page.text
+    forged = await browser.http.post("/end-session/confirm", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+    done = await browser.submit(page, "/end-session/confirm")
+    assert done.status_code == 200
+    await client.aclose()
+
+
+async def test_sign_out_everywhere_ends_every_session_of_the_resident(front, browser):
+    from tests.integration.identity_oidc.conftest import Browser
+
+    other_device = Browser(front.base)
+    client = rp_client(scope="openid offline_access")
+    on_phone = await tokens_for(front, other_device, client, scopes=["offline_access"])
+    await code_for(front, browser, client)                     # same resident, this browser
+    page = await browser.get(front.base + "/end-session")     # any page gives the CSRF cookie + token
+    response = await browser.submit(page, "/logout/everywhere")
+    assert response.status_code == 200
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, prompt="none")
+    redirect = httpx.URL((await other_device.get(url)).headers["location"])
+    assert redirect.params["error"] == "login_required"       # the phone's session ended too
+    refreshed = await post_token(front, {"grant_type": "refresh_token", "refresh_token": on_phone["refresh_token"]},
+                                 auth=("montreal-ca", SECRET))
+    assert refreshed.json()["error"] == "invalid_grant"
+    ended = [e for e in await outbox(front, "session_ended") if e["scope"] == "all"]
+    assert len({e["session_id"] for e in ended}) >= 2
+    await other_device.close()
+    await client.aclose()
