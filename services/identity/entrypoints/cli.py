@@ -4,6 +4,7 @@
           public|pairwise] [--city] [--alg RS256] [--audience …] [--purpose …] [--public]
     mtlid client list
     mtlid resident create --email … [--password …] [--verified] [--language fr|en]
+    mtlid resident disable --citizen-number …
     mtlid keys rotate [--force]
     mtlid keys list
     mtlid mailbox [--follow]     the development mailbox: email_verification_requested events
@@ -113,9 +114,9 @@ def cmd_resident_create(args: argparse.Namespace) -> int:
     from services.common.errors import InvalidArgument
     from services.identity.domain import passwords
     from services.identity.domain.citizen_number import CitizenNumber
-    from services.identity.domain.events import ResidentRegistered
-    from services.identity.service_layer.authentication import (add_new_resident, registration_problems,
-                                                                utcnow)
+    from services.identity.domain.events import EmailVerificationRequested, ResidentRegistered
+    from services.identity.service_layer.authentication import (_new_email_code, _rfc3339, add_new_resident,
+                                                                registration_problems, utcnow)
 
     async def work(_settings, uow_factory):
         problems = registration_problems(args.email, args.password, args.language)
@@ -123,17 +124,34 @@ def cmd_resident_create(args: argparse.Namespace) -> int:
             raise InvalidArgument.many(problems)
         password_hash = await asyncio.to_thread(passwords.hash_password, args.password) if args.password else None
         async with uow_factory() as uow:
+            now = utcnow()
             resident = await add_new_resident(uow, email=args.email, password_hash=password_hash,
-                                              preferred_language=args.language, now=utcnow(),
+                                              preferred_language=args.language, now=now,
                                               email_verified=args.verified, registered_by="self")
             uow.add_event(ResidentRegistered(resident_id=resident.resident_id,
                                              preferred_language=resident.preferred_language,
                                              email_verified=resident.email_verified))
+            if not resident.email_verified:
+                code = _new_email_code(resident, now)
+                await uow.residents.save(resident)
+                uow.add_event(EmailVerificationRequested(
+                    resident_id=resident.resident_id, email=resident.email, code=code,
+                    expires_at=_rfc3339(resident.email_code_expires_at)))
             await uow.commit()
         number = CitizenNumber(resident.resident_id)
         return {"resident_id": number.canonical, "citizen_number": number.human, "email": resident.email,
                 "email_verified": resident.email_verified, "level": resident.level.acr,
                 "preferred_language": resident.preferred_language, "has_password": password_hash is not None}
+
+    return _run(work)
+
+
+def cmd_resident_disable(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.authentication import DisableResident, disable_resident
+
+    async def work(_settings, uow_factory):
+        return {"resident_id": await disable_resident(DisableResident(args.citizen_number), uow_factory()),
+                "disabled": True}
 
     return _run(work)
 
@@ -226,6 +244,9 @@ def register(subparsers) -> None:
     rcreate.add_argument("--verified", action="store_true", help="mark the email as verified")
     rcreate.add_argument("--language", choices=("fr", "en"), default="fr")
     rcreate.set_defaults(func=cmd_resident_create)
+    rdisable = resident.add_parser("disable", help="disable a resident (never deleted: numbers are never reused)")
+    rdisable.add_argument("--citizen-number", required=True, help="human or canonical form")
+    rdisable.set_defaults(func=cmd_resident_disable)
 
     keys = subparsers.add_parser("keys", help="token-signing keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION")

@@ -389,3 +389,25 @@ async def change_password(cmd: ChangePassword, uow) -> None:
         resident.password_hash = new_hash
         await uow.residents.save(resident)
         await uow.commit()
+
+
+@dataclass(frozen=True)
+class DisableResident:
+    citizen_number: str
+
+
+async def disable_resident(cmd: DisableResident, uow) -> str:
+    """Residents are never deleted — their number must never be reused — only disabled:
+    a disabled resident cannot log in and is not resolved for anyone."""
+    try:
+        number = CitizenNumber.parse(cmd.citizen_number)
+    except ValueError as error:
+        raise InvalidArgument("citizen_number", str(error)) from None
+    async with uow:
+        resident = await uow.residents.get(number.canonical)
+        if resident is None:
+            raise NotFound("resident")
+        resident.disable()
+        await uow.residents.save(resident)
+        await uow.commit()
+    return resident.resident_id

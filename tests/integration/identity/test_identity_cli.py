@@ -1,0 +1,62 @@
+"""``mtlid`` identity commands, in-process, on a throwaway SQLite/PostgreSQL database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.cli import main
+from services.identity.domain.citizen_number import CitizenNumber
+
+
+@pytest.fixture
+def cli(database_url, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MTLID_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("MTLID_IDENTITY_DATABASE_URL", database_url)
+
+    def run(*argv):
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, (json.loads(captured.out) if captured.out.strip() else None), captured.err
+    return run
+
+
+def test_client_create_shows_the_secret_once_and_list_never(cli):
+    code, created, _ = cli("client", "create", "--name", "Bibliothèques de Montréal",
+                           "--redirect-uri", "https://biblio.montreal.ca/cb", "--scope", "openid",
+                           "--scope", "profile", "--purpose", "service-provision")
+    assert code == 0 and created["client_id"] == "bibliotheques-de-montreal"
+    assert len(created["client_secret"]) >= 43 and created["subject_type"] == "pairwise"
+    code, listing, _ = cli("client", "list")
+    assert code == 0
+    shown = json.dumps(listing)
+    assert "bibliotheques-de-montreal" in shown and created["client_secret"] not in shown
+    assert "secret_hash" not in shown and "sha256$" not in shown
+
+
+def test_client_create_refuses_bad_input_naming_the_field(cli):
+    code, out, err = cli("client", "create", "--name", "Bad", "--redirect-uri", "http://example.org/cb")
+    assert code == 1 and out is None
+    assert {v["field"] for v in json.loads(err)["violations"]} == {"redirect_uris"}
+
+
+def test_resident_create_prints_the_citizen_number_and_disable(cli):
+    code, resident, _ = cli("resident", "create", "--email", "cli-demo@example.ca",
+                            "--password", "une phrase de passe", "--verified")
+    assert code == 0 and resident["email_verified"] and resident["has_password"]
+    assert CitizenNumber.parse(resident["citizen_number"]).canonical == resident["resident_id"]
+    code, _, err = cli("resident", "create", "--email", "CLI-demo@example.ca")
+    assert code == 1 and json.loads(err)["reason"] == "EMAIL_ALREADY_REGISTERED"
+    code, disabled, _ = cli("resident", "disable", "--citizen-number", resident["citizen_number"])
+    assert code == 0 and disabled == {"resident_id": resident["resident_id"], "disabled": True}
+
+
+def test_keys_rotate_waits_for_the_next_key_to_be_published(cli):
+    code, _, err = cli("keys", "rotate")
+    assert code == 1 and json.loads(err)["reason"] == "NEXT_KEY_TOO_RECENT"
+    code, rotated, _ = cli("keys", "rotate", "--force")
+    assert code == 0 and {r["alg"] for r in rotated["rotated"]} == {"ES256", "RS256"}
+    code, listing, _ = cli("keys", "list")
+    states = {(k["alg"], k["state"]) for k in listing["keys"]}
+    assert {("ES256", "current"), ("ES256", "next"), ("ES256", "retired")} <= states
