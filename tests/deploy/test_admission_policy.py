@@ -102,3 +102,31 @@ def test_policy_and_binding_fail_closed(rendered):
                                                "parameterNotFoundAction": "Deny"}, name
         assert binding["spec"]["matchResources"]["namespaceSelector"] == {
             "matchLabels": {"kubernetes.io/metadata.name": "mtlid"}}, name
+
+
+def test_the_operators_probe_pod_is_refused_for_residency_only(quebec, tmp_path):
+    """deploy/k8s/probes/residency-probe.yaml (README, step 2) must be refused by the
+    residency policy, and be otherwise valid, so that its refusal proves the policy."""
+    import contextlib
+    import importlib.util
+    import io
+
+    from conftest import ROOT
+
+    probe_path = ROOT / "deploy" / "k8s" / "probes" / "residency-probe.yaml"
+    probe = yaml.safe_load(probe_path.read_text())
+    policy, params = quebec
+    assert cleanly_rejected(admit(policy, probe, params))
+    # Pod Security "restricted" would refuse it for other reasons otherwise.
+    spec = probe["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    for container in spec["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["capabilities"]["drop"] == ["ALL"]
+    # And it is a valid Pod (strict schema).
+    loader = importlib.util.spec_from_file_location("validate_rendered", ROOT / "deploy" / "validate_rendered.py")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert module.main(["-k", "1.32.0", str(probe_path)]) == 0
