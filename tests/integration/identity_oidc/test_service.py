@@ -1,0 +1,55 @@
+"""The HTTP front inside ``mtlid serve identity``'s runtime: health, discovery, and a token
+revoked at /revoke that identity's gRPC ValidateToken then reports inactive."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from montreal.identity.v1 import identity_pb2 as pb
+from montreal.identity.v1 import identity_pb2_grpc as pb_grpc
+from services.common.grpc.client import StaticToken, make_channel
+from services.common.testing.services import running_service
+from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+from services.identity.domain.clients import OAuthClient, hash_client_secret
+from tests.integration.identity_oidc.conftest import SECRET, free_port
+
+
+async def wait_until_up(base: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            try:
+                if (await http.get(base + "/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the HTTP front did not start")
+
+
+async def test_http_front_in_the_identity_runtime():
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with running_service("identity", nats_url=None,
+                               env={"MTLID_HTTP_PORT": str(port), "MTLID_ISSUER": base}) as runtime:
+        await wait_until_up(base)
+        async with OAuthUnitOfWork(runtime.session_factory) as uow:
+            await uow.clients.add(OAuthClient(
+                client_id="validator", name="Validator", secret_hash=hash_client_secret(SECRET),
+                grant_types=("client_credentials",), scopes=("identity:validate",),
+                audiences=("urn:mtlid:identity",)))
+            await uow.commit()
+        async with httpx.AsyncClient() as http:
+            meta = (await http.get(base + "/.well-known/openid-configuration")).json()
+            assert meta["issuer"] == base
+            caller, checked = [
+                (await http.post(base + "/token", data={"grant_type": "client_credentials"},
+                                 auth=("validator", SECRET))).json()["access_token"] for _ in range(2)]
+            channel = make_channel(f"127.0.0.1:{runtime.bound_grpc_port}", token_provider=StaticToken(caller))
+            stub = pb_grpc.IdentityServiceStub(channel)
+            assert (await stub.ValidateToken(pb.ValidateTokenRequest(token=checked))).active is True
+            assert (await http.post(base + "/revoke", data={"token": checked},
+                                    auth=("validator", SECRET))).status_code == 200
+            assert (await stub.ValidateToken(pb.ValidateTokenRequest(token=checked))).active is False
+            await channel.close()
