@@ -1,0 +1,51 @@
+"""The consent service as ``mtlid serve consent`` runs it (docs/foundation.md, "Running a
+service"): the gRPC API, the consumers of accounts' and identity's events, and the expiry
+task that records ``consent_expired`` (Check denies at the expiry instant regardless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.common.runtime import Runtime
+
+from .adapters.repositories import LedgerStore, ensure_log_key
+from .adapters.uow import ConsentUnitOfWork
+from .entrypoints.grpc import METHOD_POLICIES, SERVICE, ConsentServicer, add_to_server
+from .service_layer import handlers
+from .service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, dispatcher
+
+logger = logging.getLogger(__name__)
+
+EXPIRY_INTERVAL_SECONDS = 30.0
+
+
+def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS) -> LedgerStore:
+    store = LedgerStore(runtime.session_factory, runtime.settings.key_encryption_key)
+
+    def uow_factory() -> ConsentUnitOfWork:
+        return ConsentUnitOfWork(store, on_commit=runtime.on_commit)
+
+    runtime.add_grpc(ConsentServicer(uow_factory), add_to_server, SERVICE, METHOD_POLICIES)
+    runtime.add_consumer(durable="consent-accounts", stream="MTLID_ACCOUNTS", subjects=list(ACCOUNTS_SUBJECTS),
+                         handler=dispatcher(ACCOUNTS_SUBJECTS), uow_factory=uow_factory)
+    runtime.add_consumer(durable="consent-identity", stream="MTLID_IDENTITY", subjects=list(IDENTITY_SUBJECTS),
+                         handler=dispatcher(IDENTITY_SUBJECTS), uow_factory=uow_factory)
+
+    async def expire_consents(stop: asyncio.Event) -> None:
+        await ensure_log_key(store)
+        while not stop.is_set():
+            try:
+                count = await handlers.expire_due(uow_factory())
+                if count:
+                    logger.info("consents expired", extra={"count": count})
+            except Exception:  # a failed round is retried at the next one
+                logger.exception("expiry round failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), expiry_interval)
+
+    expire_consents.__name__ = "consent-expiry"
+    runtime.add_task(expire_consents)
+    return store

@@ -1,0 +1,100 @@
+"""``mtlid ledger …`` and ``mtlid consent …``: the consent register for operators and auditors.
+
+    mtlid ledger verify [--tree-head FILE]   # re-check the whole log (and a saved tree head)
+    mtlid ledger tree-head > sth.json        # the current signed tree head, to keep
+    mtlid consent expire                     # record consent_expired for consents past expiry
+    mtlid consent purposes                   # the purpose catalogue
+
+Every command prints JSON on stdout; exit status 1 when a check fails or the input is bad.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import sys
+
+
+def register(subparsers) -> None:
+    ledger = subparsers.add_parser("ledger", help="the consent ledger (RFC 9162 Merkle log)")
+    sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    verify = sub.add_parser("verify", help="re-check every entry, the stored tree and a saved tree head")
+    verify.add_argument("--tree-head", type=pathlib.Path, default=None,
+                        help="a saved signed tree head: the JWS, or the JSON `mtlid ledger tree-head` printed")
+    verify.set_defaults(func=lambda args: _run(_verify(args)))
+    head = sub.add_parser("tree-head", help="print the current signed tree head (JSON)")
+    head.set_defaults(func=lambda args: _run(_tree_head(args)))
+
+    consent = subparsers.add_parser("consent", help="the consent register")
+    csub = consent.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
+    expire = csub.add_parser("expire", help="record consent_expired for consents past their expiry")
+    expire.set_defaults(func=lambda args: _run(_expire(args)))
+    purposes = csub.add_parser("purposes", help="list the purpose catalogue")
+    purposes.add_argument("--all-versions", action="store_true")
+    purposes.set_defaults(func=lambda args: _run(_purposes(args)))
+
+
+def _run(coroutine) -> int:
+    result, ok = asyncio.run(coroutine)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0 if ok else 1
+
+
+async def _with_store(work):
+    from services.common.config import Settings
+    from services.common.db import create_engine, session_factory
+    from services.consent.adapters.repositories import LedgerStore
+    from services.consent.adapters.uow import ConsentUnitOfWork
+
+    settings = Settings.from_env()
+    engine = create_engine(settings.database_url("consent"))
+    try:
+        store = LedgerStore(session_factory(engine), settings.key_encryption_key)
+        return await work(lambda: ConsentUnitOfWork(store))
+    finally:
+        await engine.dispose()
+
+
+def _read_tree_head(path: pathlib.Path) -> str:
+    text = path.read_text().strip()
+    if text.startswith("{"):
+        return json.loads(text)["jws"]
+    return text
+
+
+async def _verify(args):
+    from services.consent.service_layer.verification import verify_log
+
+    try:
+        jws = _read_tree_head(args.tree_head) if args.tree_head else None
+    except (OSError, ValueError, KeyError) as error:
+        return {"ok": False, "problems": [f"--tree-head: {error}"]}, False
+    report = await _with_store(lambda uow: verify_log(uow, tree_head_jws=jws))
+    return report, report["ok"]
+
+
+async def _tree_head(_args):
+    from services.consent.service_layer import handlers
+
+    head = await _with_store(lambda uow: handlers.signed_tree_head(0, uow()))
+    return head.to_json(), True
+
+
+async def _expire(_args):
+    from services.consent.service_layer import handlers
+
+    count = await _with_store(lambda uow: handlers.expire_due(uow()))
+    return {"expired": count}, True
+
+
+async def _purposes(args):
+    async def work(uow):
+        async with uow() as u:
+            return [{**p.wording(), "text_sha256": p.text_sha256}
+                    for p in await u.catalogue.purposes(all_versions=args.all_versions)]
+    return await _with_store(work), True
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(0)
