@@ -59,6 +59,8 @@ def test_build_stage_installs_the_project_into_a_venv_with_generated_code():
     assert "gen/" in copies and "services/" in copies and "pyproject.toml" in copies
     runs = " ".join(rest for keyword, rest in build if keyword == "RUN")
     assert "python -m venv /opt/mtlid" in runs and "pip install" in runs and runs.rstrip().find(" .") > 0
+    # The build fails if package data (templates, Alembic scripts) did not get installed.
+    assert "src.rglob('*')" in runs and "mtlid --help" in runs
 
 
 def test_final_stage_has_no_build_tools_and_copies_only_the_venv():
