@@ -6,6 +6,8 @@ front. Both share one ``IdentityContext``: settings, a UoW factory, the key ring
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
@@ -18,6 +20,7 @@ from services.common.grpc.auth import Principal, TokenRejected, TokenVerifier
 from services.identity.adapters.uow import IdentityUnitOfWork
 from services.identity.entrypoints.grpc import METHOD_POLICIES, SERVICE, IdentityServicer
 from services.identity.service_layer.keys import KeyRing
+from services.identity.service_layer.maintenance import maintenance_task
 
 log = logging.getLogger(__name__)
 AUDIENCE = "urn:mtlid:identity"
@@ -61,6 +64,35 @@ def make_context(runtime) -> IdentityContext:
                            session_factory=runtime.session_factory)
 
 
+def key_rotation_listener(runtime, keys: KeyRing):
+    """Reload the keys as soon as any replica (or ``mtlid keys rotate``) publishes
+    ``key_rotated``: a plain NATS subscription, so *every* replica hears it (a durable
+    JetStream consumer would hand each event to one replica only). The 60 s reload and the
+    reload on an unknown kid remain the safety net when NATS is away."""
+
+    async def identity_key_rotation_listener(stop: asyncio.Event) -> None:
+        while runtime.nats is None and not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+        if stop.is_set():
+            return
+
+        async def on_rotated(_message) -> None:
+            try:
+                await keys.reload()
+            except Exception as error:  # the periodic reload will catch up
+                log.warning("reload after key_rotated failed: %s", type(error).__name__)
+
+        subscription = await runtime.nats.subscribe("montreal.identity.v1.key_rotated", cb=on_rotated)
+        try:
+            await stop.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    return identity_key_rotation_listener
+
+
 def _revocation_check(runtime, settings):
     """RFC 7009: the OAuth side's table of revoked access-token jtis, if it is installed."""
     try:
@@ -87,6 +119,8 @@ def build(runtime) -> IdentityContext:
     runtime.add_grpc(IdentityServicer(context), identity_pb2_grpc.add_IdentityServiceServicer_to_server,
                      SERVICE, METHOD_POLICIES)
     runtime.add_task(context.keys.refresh_forever)
+    runtime.add_task(key_rotation_listener(runtime, context.keys))
+    runtime.add_task(maintenance_task(context.uow_factory))
     # ---- engineer OIDC: the HTTP front (OpenID provider, login/consent/account pages) ----
     # services/identity/http/app.py provides add_http_front(runtime, context): it adds its
     # server as a runtime task and may set context.is_revoked.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,6 +88,9 @@ class SqlResidentRepository:
                 self.session.add(TotpUsedStepRow(resident_id=resident_id, step=step, used_at=now))
         except IntegrityError:
             return False
+        # Only the latest step matters for replay protection (steps only move forward).
+        await self.session.execute(delete(TotpUsedStepRow).where(
+            TotpUsedStepRow.resident_id == resident_id, TotpUsedStepRow.step < step))
         return True
 
     async def last_totp_step(self, resident_id: str) -> int | None:
@@ -176,8 +179,6 @@ class SqlSigningKeyRepository:
     async def delete_expired(self, now: dt.datetime) -> int:
         """Retired keys whose tokens have all expired are no longer needed; removing them
         also removes their (encrypted) private half."""
-        from sqlalchemy import delete
-
         result = await self.session.execute(
             delete(SigningKeyRow).where(SigningKeyRow.state == "retired", SigningKeyRow.not_after < now))
         return result.rowcount or 0
@@ -215,6 +216,13 @@ class SqlThrottleRepository:
         row.failures = state.failures
         row.last_failure_at = state.last_failure_at
         await self.session.flush()
+
+
+    async def prune(self, before: dt.datetime) -> int:
+        """Forget counters whose last failure is older than ``before`` (they no longer count)."""
+        result = await self.session.execute(
+            delete(LoginThrottleRow).where(LoginThrottleRow.last_failure_at < before))
+        return result.rowcount or 0
 
 
 class SqlAgentActionRepository:

@@ -122,33 +122,33 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def ResolveCitizenNumber(self, request, context):
         resolved = await subjects.resolve_citizen_number(
-            self._uow(), caller_client_id=current_principal().client_id,
-            citizen_number=request.citizen_number, secret=self._secret)
+            subjects.ResolveCitizenNumber(current_principal().client_id, request.citizen_number),
+            self._uow(), secret=self._secret)
         return pb.ResolveCitizenNumberResponse(subject=resolved.subject,
                                                subject_type=_SUBJECT_TYPES[resolved.subject_type],
                                                level=_level(resolved.level))
 
     async def ResolveSubject(self, request, context):
         resident_id = await subjects.resolve_subject(
-            self._uow(), caller_client_id=current_principal().client_id, client_id=request.client_id,
-            subject=request.subject, secret=self._secret)
+            subjects.ResolveSubject(current_principal().client_id, request.client_id, request.subject),
+            self._uow(), secret=self._secret)
         return pb.ResolveSubjectResponse(resident_id=resident_id)
 
     async def GetClientSubject(self, request, context):
         subject, subject_type = await subjects.client_subject(
-            self._uow(), caller_client_id=current_principal().client_id, client_id=request.client_id,
-            resident_id=request.resident_id, secret=self._secret)
+            subjects.GetClientSubject(current_principal().client_id, request.client_id, request.resident_id),
+            self._uow(), secret=self._secret)
         return pb.GetClientSubjectResponse(subject=subject, subject_type=_SUBJECT_TYPES[subject_type])
 
     async def GetLevelOfAssurance(self, request, context):
         level = await subjects.level_of_assurance(
-            self._uow(), caller_client_id=current_principal().client_id, subject=request.subject,
-            secret=self._secret)
+            subjects.GetLevelOfAssurance(current_principal().client_id, request.subject),
+            self._uow(), secret=self._secret)
         return pb.GetLevelOfAssuranceResponse(level=_level(level), acr=level.acr)
 
     async def GetResidentContact(self, request, context):
         resident = await subjects.resident_contact(
-            self._uow(), caller_client_id=current_principal().client_id, resident_id=request.resident_id)
+            subjects.GetResidentContact(current_principal().client_id, request.resident_id), self._uow())
         return pb.GetResidentContactResponse(email=resident.email, email_verified=resident.email_verified,
                                              preferred_language=resident.preferred_language)
 

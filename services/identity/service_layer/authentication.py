@@ -24,8 +24,8 @@ from services.identity.domain.errors import Conflict
 from services.identity.domain.events import (EmailVerificationRequested, EmailVerified, LoginFailed,
                                              LoginSucceeded, ResidentRegistered)
 from services.identity.domain.residents import LANGUAGES, Resident, email_problem, normalize_email
-from services.identity.domain.throttling import (ACCOUNT_POLICY, ADDRESS_POLICY, TOTP_POLICY, account_key,
-                                                 address_key, totp_key)
+from services.identity.domain.throttling import (ACCOUNT_POLICY, ADDRESS_POLICY, TOTP_POLICY, ThrottlePolicy,
+                                                 account_key, address_key, totp_key)
 
 EMAIL_CODE_LIFETIME = dt.timedelta(hours=1)
 NEW_NUMBER_ATTEMPTS = 8
@@ -291,7 +291,12 @@ def _rfc3339(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+RESEND_POLICY = ThrottlePolicy(free_failures=3, base_delay=60)
+
+
 async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:
+    """A new code (the old one stops working); rate-limited so nobody can flood a mailbox:
+    three at once, then 1, 2, 4… minutes apart (at most 15)."""
     now = utcnow()
     async with uow:
         resident = await uow.residents.get(cmd.resident_id)
@@ -299,6 +304,12 @@ async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:
             raise NotFound("resident")
         if resident.email_verified:
             return
+        sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
+        wait = sent.retry_after(RESEND_POLICY, now)
+        if wait:
+            raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"a code was sent recently; try again in {wait} s")
+        sent.record_failure(RESEND_POLICY, now)  # counted like a failure: it is a spend of the budget
+        await uow.throttles.save(sent)
         code = _new_email_code(resident, now)
         await uow.residents.save(resident)
         uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,

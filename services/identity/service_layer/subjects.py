@@ -18,6 +18,38 @@ from services.identity.domain.pairwise import resolve_pairwise_subject, sector_o
 
 
 @dataclass(frozen=True)
+class ResolveCitizenNumber:
+    caller_client_id: str
+    citizen_number: str
+
+
+@dataclass(frozen=True)
+class ResolveSubject:
+    caller_client_id: str
+    client_id: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class GetClientSubject:
+    caller_client_id: str
+    client_id: str
+    resident_id: str
+
+
+@dataclass(frozen=True)
+class GetLevelOfAssurance:
+    caller_client_id: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class GetResidentContact:
+    caller_client_id: str
+    resident_id: str
+
+
+@dataclass(frozen=True)
 class ResolvedSubject:
     subject: str
     subject_type: str           # "public" | "pairwise"
@@ -55,11 +87,10 @@ def resident_behind(client: OAuthClient, subject: str, secret: bytes) -> str | N
     return resolve_pairwise_subject(subject, sector_of(client), secret)
 
 
-async def resolve_citizen_number(uow, *, caller_client_id: str, citizen_number: str,
-                                 secret: bytes) -> ResolvedSubject:
-    number = parse_citizen_number(citizen_number)
+async def resolve_citizen_number(cmd: ResolveCitizenNumber, uow, *, secret: bytes) -> ResolvedSubject:
+    number = parse_citizen_number(cmd.citizen_number)
     async with uow:
-        client = await calling_client(uow, caller_client_id)
+        client = await calling_client(uow, cmd.caller_client_id)
         resident = await uow.residents.get(number.canonical)
     if resident is None:
         raise NotFound("resident", "no resident has this citizen number")
@@ -69,24 +100,23 @@ async def resolve_citizen_number(uow, *, caller_client_id: str, citizen_number: 
                            subject_type=client.subject_type, level=resident.level)
 
 
-async def resolve_subject(uow, *, caller_client_id: str, client_id: str, subject: str, secret: bytes) -> str:
+async def resolve_subject(cmd: ResolveSubject, uow, *, secret: bytes) -> str:
     async with uow:
-        await broker(uow, caller_client_id)
-        target = await uow.clients.get(client_id)
+        await broker(uow, cmd.caller_client_id)
+        target = await uow.clients.get(cmd.client_id)
         if target is None:
             raise NotFound("client")
-        resident_id = resident_behind(target, subject, secret)
+        resident_id = resident_behind(target, cmd.subject, secret)
         if resident_id is None or not await uow.residents.exists(resident_id):
             raise NotFound("subject", "no resident has this subject for this client")
     return resident_id
 
 
-async def client_subject(uow, *, caller_client_id: str, client_id: str, resident_id: str,
-                         secret: bytes) -> tuple[str, str]:
-    number = parse_citizen_number(resident_id, "resident_id")
+async def client_subject(cmd: GetClientSubject, uow, *, secret: bytes) -> tuple[str, str]:
+    number = parse_citizen_number(cmd.resident_id, "resident_id")
     async with uow:
-        await broker(uow, caller_client_id)
-        target = await uow.clients.get(client_id)
+        await broker(uow, cmd.caller_client_id)
+        target = await uow.clients.get(cmd.client_id)
         if target is None:
             raise NotFound("client")
         if not await uow.residents.exists(number.canonical):
@@ -94,20 +124,20 @@ async def client_subject(uow, *, caller_client_id: str, client_id: str, resident
     return subject_for(target, number.canonical, secret), target.subject_type
 
 
-async def level_of_assurance(uow, *, caller_client_id: str, subject: str, secret: bytes) -> LevelOfAssurance:
+async def level_of_assurance(cmd: GetLevelOfAssurance, uow, *, secret: bytes) -> LevelOfAssurance:
     async with uow:
-        client = await calling_client(uow, caller_client_id)
-        resident_id = resident_behind(client, subject, secret)
+        client = await calling_client(uow, cmd.caller_client_id)
+        resident_id = resident_behind(client, cmd.subject, secret)
         resident = await uow.residents.get(resident_id) if resident_id else None
     if resident is None:
         raise NotFound("subject", "no resident has this subject for the calling client")
     return resident.level
 
 
-async def resident_contact(uow, *, caller_client_id: str, resident_id: str):
-    number = parse_citizen_number(resident_id, "resident_id")
+async def resident_contact(cmd: GetResidentContact, uow):
+    number = parse_citizen_number(cmd.resident_id, "resident_id")
     async with uow:
-        await broker(uow, caller_client_id)
+        await broker(uow, cmd.caller_client_id)
         resident = await uow.residents.get(number.canonical)
     if resident is None:
         raise NotFound("resident")

@@ -3,6 +3,7 @@ real grpc.aio), called with access tokens signed by identity's own keys."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import uuid
@@ -318,3 +319,16 @@ async def test_revoked_tokens_are_inactive(service, mint, stub_for):
         await uow.revoked_tokens.add(jti, dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5))
         await uow.commit()
     assert not (await stub.ValidateToken(pb.ValidateTokenRequest(token=token))).active
+
+
+async def test_every_replica_hears_a_rotation_through_nats(service, clients):
+    keys = await service.identity.keys.get()
+    before = keys.current("RS256")[0]
+    # As `mtlid keys rotate` would, from another process: only the database and the outbox.
+    result = await rotate_keys(clients(), KEK, force=True)
+    expected = next(r["current"] for r in result if r["alg"] == "RS256")
+    for _ in range(60):
+        if keys.current("RS256")[0] == expected:
+            break
+        await asyncio.sleep(0.1)
+    assert before != expected and keys.current("RS256")[0] == expected

@@ -191,3 +191,36 @@ async def test_change_password(uow_factory, sessions):
     await auth.change_password(auth.ChangePassword(rid, PASSWORD, "a new long passphrase"), uow_factory())
     assert (await auth.authenticate(auth.Authenticate(email, "a new long passphrase", "198.51.100.9"),
                                     uow_factory())).resident_id == rid
+
+
+async def test_resend_gives_a_new_code_and_is_rate_limited(uow_factory, sessions):
+    rid = await auth.register_resident(auth.RegisterResident(_email(), PASSWORD, "fr", ""), uow_factory())
+    for _ in range(3):
+        await auth.resend_email_verification(auth.ResendEmailVerification(rid), uow_factory())
+    with pytest.raises(FailedPrecondition) as refused:
+        await auth.resend_email_verification(auth.ResendEmailVerification(rid), uow_factory())
+    assert refused.value.reason == "TOO_MANY_ATTEMPTS"
+    codes = [e["data"]["code"] for e in await outbox_events(sessions, "email_verification_requested")
+             if e["data"]["resident_id"] == rid]
+    assert len(codes) == 4
+    if codes[0] != codes[-1]:  # the first code no longer works once a new one is sent
+        with pytest.raises(InvalidArgument):
+            await auth.verify_email(auth.VerifyEmail(rid, codes[0]), uow_factory())
+    await auth.verify_email(auth.VerifyEmail(rid, codes[-1]), uow_factory())
+
+
+async def test_maintenance_forgets_old_counters(uow_factory):
+    from services.identity.service_layer.maintenance import prune
+
+    async with uow_factory() as uow:
+        old = await uow.throttles.get("addr:198.18.0.1")
+        old.record_failure(auth.ADDRESS_POLICY, auth.utcnow() - dt.timedelta(days=2))
+        await uow.throttles.save(old)
+        recent = await uow.throttles.get("addr:198.18.0.2")
+        recent.record_failure(auth.ADDRESS_POLICY, auth.utcnow())
+        await uow.throttles.save(recent)
+        await uow.commit()
+    assert (await prune(uow_factory()))["throttles"] >= 1
+    async with uow_factory() as uow:
+        assert (await uow.throttles.get("addr:198.18.0.1")).failures == 0
+        assert (await uow.throttles.get("addr:198.18.0.2")).failures == 1
