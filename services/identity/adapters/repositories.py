@@ -137,6 +137,10 @@ class SqlClientRepository:
         except IntegrityError:
             raise Conflict("client") from None
 
+    async def set_secret_hash(self, client_id: str, secret_hash: str | None) -> None:
+        await self.session.execute(
+            update(ClientRow).where(ClientRow.client_id == client_id).values(secret_hash=secret_hash))
+
     async def list(self, *, after: str = "", limit: int = 100) -> list[OAuthClient]:
         rows = (await self.session.execute(
             select(ClientRow).where(ClientRow.client_id > after).order_by(ClientRow.client_id).limit(limit))).scalars()
