@@ -37,6 +37,9 @@ Notes for the OIDC engineer — additions and the few deviations from identity_a
   (``await keys.get()`` → ``SigningKeys``, reloaded every 60 s and on an unknown kid):
   please sign with it rather than a second ``SigningKeys.load``, so both fronts see a
   rotation at the same time. ``is_revoked(jti)`` reads your ``revoked_tokens`` store.
+- ``service_layer.seed``: ``ensure_client(uow_factory, client)`` / ``ensure_resident(...)``,
+  idempotent, for the demo data ``mtlid up`` expects from ``services.identity.demo.prepare_demo``.
+- ``service_layer.authentication.disable_resident`` (residents are never deleted).
 - The canonical citizen number is 12 symbols (11 random + check), human form
   ``MTL XXXX-XXXX-XXXX``.
 """
