@@ -5,7 +5,7 @@
 #
 #  1. .venv-deploy from deploy/requirements.txt (re-installed when that file changes)
 #  2. yamllint
-#  3. hadolint on the Containerfile
+#  3. hadolint and checkov (dockerfile) on the Containerfile
 #  4. kubectl kustomize of every overlay
 #  5. strict schema validation of the rendered output (kubernetes-validate; CRD kinds
 #     against their own schemas: a kind without a schema is a failure)
@@ -41,11 +41,15 @@ export PATH="$VENV/bin:$PATH"
 step "yamllint"
 yamllint --strict -c deploy/.yamllint.yaml deploy tests/deploy
 
-step "hadolint Containerfile"
-hadolint --config deploy/.hadolint.yaml Containerfile
-
 RENDERED="$(mktemp -d)"
 trap 'rm -rf "$RENDERED"' EXIT
+
+step "Containerfile: hadolint, checkov"
+hadolint --config deploy/.hadolint.yaml Containerfile
+# checkov recognizes the file by its Docker name only.
+mkdir "$RENDERED/image" && cp Containerfile "$RENDERED/image/Dockerfile"
+checkov --framework dockerfile --skip-download --compact --quiet -d "$RENDERED/image"
+rm -rf "$RENDERED/image"
 step "kustomize (kubectl $(kubectl version --client -o json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'))"
 overlays=()
 for dir in deploy/k8s/overlays/*/; do

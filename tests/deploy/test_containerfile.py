@@ -49,6 +49,7 @@ def base_image(stage: list[tuple[str, str]]) -> str:
 def test_multi_stage_on_slim_python_311():
     all_stages = stages()
     assert len(all_stages) >= 2
+    assert len({base_image(stage) for stage in all_stages}) == 1, "stages must share the base image"
     for stage in all_stages:
         assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base_image(stage)), base_image(stage)
 
