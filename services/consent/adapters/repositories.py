@@ -57,7 +57,19 @@ class LedgerStore:
         self.session_factory = session_factory
         self.kek = key_encryption_key
         self.nodes = NodeCache()
+        # Committed entries never change either; proofs for popular leaves skip the database.
+        self.entries: OrderedDict[int, LedgerEntry] = OrderedDict()
+        self.entry_capacity = 10_000
+        # The largest tree size seen committed: a proof for an explicit size up to it needs no
+        # round trip (the log only grows).
+        self.known_size = 0
         self.signer: LogSigner | None = None
+
+    def remember_entry(self, entry: LedgerEntry) -> None:
+        self.entries[entry.index] = entry
+        self.entries.move_to_end(entry.index)
+        while len(self.entries) > self.entry_capacity:
+            self.entries.popitem(last=False)
 
 
 def _row_to_entry(row: LedgerEntryRow) -> LedgerEntry:
@@ -142,11 +154,30 @@ class SqlLedgerRepository:
         return await self._fetch_nodes(wanted)
 
     async def size(self) -> int:
-        return await self.session.scalar(select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))
+        size = await self.session.scalar(select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))
+        if self._size is None:  # only sizes read outside an append are known committed
+            self.store.known_size = max(self.store.known_size, size)
+        return size
+
+    async def committed_size(self, at_least: int = 0) -> int:
+        """A committed tree size >= ``at_least`` if one is known without asking the database
+        (``at_least`` > 0), else the current size."""
+        if 0 < at_least <= self.store.known_size:
+            return self.store.known_size
+        return await self.size()
 
     async def entry(self, index: int) -> LedgerEntry | None:
-        row = await self.session.get(LedgerEntryRow, index)
-        return _row_to_entry(row) if row is not None else None
+        cached = self.store.entries.get(index)
+        if cached is not None and self._size is None:
+            return cached
+        result = await self.session.execute(select(LedgerEntryRow.leaf_data).where(LedgerEntryRow.idx == index))
+        data = result.scalar_one_or_none()
+        if data is None:
+            return None
+        entry = LedgerEntry.from_leaf_data(data, index)
+        if self._size is None:
+            self.store.remember_entry(entry)
+        return entry
 
     async def _entries(self, *conditions, order_desc: bool = False, limit: int | None = None):
         query = select(LedgerEntryRow).where(*conditions)

@@ -388,10 +388,24 @@ def _resolve_size(requested: int, current: int, field: str) -> int:
     return requested or current
 
 
+_HEAD_TTL = dt.timedelta(seconds=5)
+_recent_heads: dict[tuple[str, int], SignedTreeHead] = {}
+
+
 async def _sign_head(uow, tree_size: int, now: dt.datetime) -> SignedTreeHead:
+    """A signed head of ``tree_size``; one signed less than a few seconds ago is reused (the
+    root of a given size never changes, and signing is the costliest part of a proof)."""
+    signer = await uow.keys.signer()
+    recent = _recent_heads.get((signer.key_id, tree_size))
+    if recent is not None and now - recent.timestamp < _HEAD_TTL:
+        return recent
     nodes = await _proof_nodes(uow, lambda src: merkle.root(src, tree_size))
     root_hash = merkle.root(lambda lv, ix: nodes[(lv, ix)], tree_size)
-    return (await uow.keys.signer()).sign_tree_head(tree_size, root_hash, now)
+    head = signer.sign_tree_head(tree_size, root_hash, now)
+    if len(_recent_heads) > 256:
+        _recent_heads.clear()
+    _recent_heads[(signer.key_id, tree_size)] = head
+    return head
 
 
 async def signed_tree_head(tree_size: int, uow, *, now: dt.datetime | None = None) -> SignedTreeHead:
@@ -407,7 +421,7 @@ async def inclusion_proof(leaf_index: int, tree_size: int, uow, *, resident_id: 
     ``resident_id``: a resident may only see the leaf bytes of their own entries.
     """
     async with uow:
-        current = await uow.ledger.size()
+        current = await uow.ledger.committed_size(at_least=tree_size)
         size = _resolve_size(tree_size, current, "tree_size")
         if not 0 <= leaf_index < size:
             raise InvalidArgument("leaf_index", f"must be in [0, {size})")
@@ -423,7 +437,7 @@ async def inclusion_proof(leaf_index: int, tree_size: int, uow, *, resident_id: 
 async def consistency_proof(first: int, second: int, uow, *, now: dt.datetime | None = None):
     """RFC 9162 s. 2.1.4: PROOF(m, D[n]) with a signed head of size n."""
     async with uow:
-        current = await uow.ledger.size()
+        current = await uow.ledger.committed_size(at_least=second)
         second = _resolve_size(second, current, "second_tree_size")
         if not 0 < first <= second:
             raise InvalidArgument("first_tree_size", f"must be in [1, {second}]")

@@ -21,6 +21,9 @@ class LedgerRepository(Protocol):
 
     async def size(self) -> int: ...
 
+    async def committed_size(self, at_least: int = 0) -> int:
+        """A committed size >= ``at_least`` known without a round trip, else the current one."""
+
     async def entry(self, index: int) -> LedgerEntry | None: ...
 
     async def nodes(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:

@@ -44,6 +44,9 @@ class FakeLedger:
     async def size(self):
         return len(self.store.entries)
 
+    async def committed_size(self, at_least=0):
+        return len(self.store.entries)
+
     async def entry(self, index):
         return self.store.entries[index] if 0 <= index < len(self.store.entries) else None
 
