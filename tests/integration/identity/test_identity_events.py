@@ -7,8 +7,6 @@ import asyncio
 import json
 import uuid
 
-import pytest
-
 from services.common.db import create_engine, session_factory
 from services.common.migrations import migrate_async
 from services.common.nats import free_port
