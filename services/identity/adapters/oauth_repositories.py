@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
@@ -200,6 +200,29 @@ class SqlRevokedTokenStore:
         return await self.session.get(RevokedAccessTokenRow, jti) is not None
 
 
+class SqlHousekeeping:
+    """Deletes what can no longer be used: expired codes, refresh tokens and revoked-jti
+    entries (the token they name has expired), and sessions over for 30 days. Grants stay
+    (they are the resident's history; the consent ledger keeps its own)."""
+
+    SESSION_RETENTION = dt.timedelta(days=30)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def purge(self, now: dt.datetime) -> int:
+        removed = 0
+        for statement in (
+            delete(AuthorizationCodeRow).where(AuthorizationCodeRow.expires_at < now - dt.timedelta(hours=1)),
+            delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
+            delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
+            delete(SsoSessionRow).where(or_(SsoSessionRow.expires_at < now - self.SESSION_RETENTION,
+                                            SsoSessionRow.ended_at < now - self.SESSION_RETENTION)),
+        ):
+            removed += (await self.session.execute(statement)).rowcount or 0
+        return removed
+
+
 class OAuthUnitOfWork(IdentityUnitOfWork):
     """Identity's unit of work with the OpenID provider's stores."""
 
@@ -210,3 +233,4 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.grants = SqlGrantStore(session)
         self.sessions = SqlSessionStore(session)
         self.revoked_tokens = SqlRevokedTokenStore(session)
+        self.housekeeping = SqlHousekeeping(session)

@@ -22,6 +22,7 @@ from services.identity.http.routes import health, interaction, oidc
 
 log = logging.getLogger(__name__)
 STATIC = pathlib.Path(__file__).parent / "static"
+HOUSEKEEPING_INTERVAL = 600.0
 
 
 class SecurityHeaders:
@@ -142,4 +143,21 @@ def add_http_front(runtime, context=None) -> None:
         log.info("identity HTTP front", extra={"port": settings.http_port})
         await serve(app, settings.bind_host, settings.http_port, stop)
 
+    async def oauth_housekeeping(stop: asyncio.Event) -> None:
+        from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+        from services.identity.oidc.records import utcnow
+
+        while not stop.is_set():
+            try:
+                async with OAuthUnitOfWork(runtime.session_factory) as uow:
+                    removed = await uow.housekeeping.purge(utcnow())
+                    await uow.commit()
+                if removed:
+                    log.info("expired OAuth records purged", extra={"removed": removed})
+            except Exception as error:  # noqa: BLE001 - housekeeping retries at the next round
+                log.warning("OAuth housekeeping failed", extra={"error": type(error).__name__})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_INTERVAL)
+
     runtime.add_task(http_front)
+    runtime.add_task(oauth_housekeeping)

@@ -145,3 +145,20 @@ async def test_revoking_a_refresh_token_revokes_its_family(front, browser):
     again = await post_token(front, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert again.json()["error"] == "invalid_grant"
     await client.aclose()
+
+
+async def test_housekeeping_purges_only_what_can_no_longer_be_used(front, browser):
+    import datetime as dt
+
+    client = rp_client(scope="openid offline_access")
+    tokens = await tokens_for(front, browser, client, scopes=["offline_access"])
+    async with front.uow() as uow:
+        await uow.housekeeping.purge(dt.datetime.now(dt.timezone.utc))
+        await uow.commit()
+    assert (await introspect(front, tokens["refresh_token"])).json()["active"] is True   # still valid: kept
+    async with front.uow() as uow:
+        removed = await uow.housekeeping.purge(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400))
+        await uow.commit()
+    assert removed > 0
+    assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
+    await client.aclose()
