@@ -265,3 +265,23 @@ async def test_database_refuses_ledger_rewrites(engine):
     with pytest.raises(Exception):
         async with engine.begin() as c:
             await c.execute(text("UPDATE ledger_entries SET entry_type = 'consent_given'"))
+
+
+async def test_expired_consent_denies_at_its_instant(stub, tokens):
+    import asyncio
+
+    expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+    granted = await stub.Grant(pb.GrantRequest(resident_id=BOB, recipient_id="montreal-library", items=[
+        pb.GrantItem(purpose_id="communication", data_categories=["email"], expire_time=ts(expiry))]),
+        metadata=tokens["bob"])
+    check = pb.CheckRequest(resident_id=BOB, recipient_id="montreal-library", purpose_id="communication",
+                            data_categories=["email"])
+    assert (await stub.Check(check, metadata=tokens["library"])).decisions[0].allowed
+    await asyncio.sleep(max(0.0, (expiry - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.05)
+    # No expiry job has run: the decision follows the instant all the same.
+    decision = (await stub.Check(check, metadata=tokens["library"])).decisions[0]
+    assert (decision.allowed, decision.reason) == (False, "CONSENT_EXPIRED")
+    listed = await stub.ListConsents(pb.ListConsentsRequest(resident_id=BOB, include_inactive=True),
+                                     metadata=tokens["bob"])
+    [mine] = [c for c in listed.consents if c.consent_id == granted.consents[0].consent_id]
+    assert mine.state == pb.CONSENT_STATE_EXPIRED

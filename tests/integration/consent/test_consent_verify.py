@@ -1,0 +1,51 @@
+"""`mtlid ledger verify` notices a rewritten log, even one rewritten by someone able to bypass
+the append-only triggers (a database superuser), thanks to a tree head saved earlier."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from services.consent.adapters.uow import ConsentUnitOfWork
+from services.consent.domain import merkle
+from services.consent.domain.catalogue import Recipient
+from services.consent.service_layer import commands, handlers
+from services.consent.service_layer.verification import verify_log
+
+RES = "789ABCDEFGHJ"
+
+
+async def test_verify_detects_a_rewritten_entry(store, engine):
+    uow = lambda: ConsentUnitOfWork(store)  # noqa: E731
+    await handlers.register_recipient(Recipient("montreal-library", "library-client", "B", "L",
+                                                purposes=("service-provision",), data_categories=("email", "phone")),
+                                      uow())
+    for _ in range(5):
+        await handlers.record_access(commands.RecordAccess(
+            str(uuid.uuid4()), RES, "montreal-library", "service-provision", ("email",),
+            {"email": "public_task"}), uow())
+    saved = await handlers.signed_tree_head(0, uow())
+    clean = await verify_log(uow, tree_head_jws=saved.jws)
+    assert clean["ok"] and clean["tree_size"] == saved.tree_size
+
+    # Someone with the database's superuser powers rewrites entry 2 ("phone" instead of
+    # "email"), and even recomputes its leaf hash.
+    async with uow() as u:
+        entry = await u.ledger.entry(2)
+    forged = entry.leaf_data().replace(b'"email"', b'"phone"')
+    async with engine.begin() as c:
+        if c.dialect.name == "postgresql":
+            await c.execute(text("ALTER TABLE ledger_entries DISABLE TRIGGER USER"))
+        else:
+            await c.execute(text("DROP TRIGGER ledger_entries_no_update"))
+        await c.execute(text("UPDATE ledger_entries SET leaf_data = :d, leaf_hash = :h WHERE idx = 2"),
+                        {"d": forged, "h": merkle.leaf_hash(forged)})
+        if c.dialect.name == "postgresql":
+            await c.execute(text("ALTER TABLE ledger_entries ENABLE TRIGGER USER"))
+    store.entries.clear()
+    report = await verify_log(uow, tree_head_jws=saved.jws)
+    assert not report["ok"]
+    assert report["checks"]["leaf_hashes"]           # the forger kept hashes consistent…
+    assert not report["checks"]["stored_nodes"]      # …but the stored tree disagrees
+    assert not report["checks"]["signed_tree_head"]  # …and so does the head saved earlier
