@@ -1,0 +1,137 @@
+"""The gRPC server every service runs: grpc.aio, standard health checking
+(grpc.health.v1), server reflection, the interceptor chain, graceful drain.
+
+    server = GrpcServer("consent", host="127.0.0.1", port=50053, token_verifier=verifier,
+                        method_policies=METHOD_POLICIES)
+    server.add(servicer, consent_pb2_grpc.add_ConsentServiceServicer_to_server,
+               "montreal.consent.v1.ConsentService")
+    port = await server.start()
+    ...
+    await server.drain(grace=10)      # on SIGTERM
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import grpc
+import grpc.aio
+from google.protobuf import descriptor_pool
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.grpc import auth
+from services.common.grpc.interceptors import server_interceptors
+
+logger = logging.getLogger(__name__)
+
+MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# Keepalive in the spirit of gRPC's keepalive guide (gRFC A8/A9): the server pings an idle
+# connection every minute, lets clients ping every 10 s at most, and recycles connections
+# after 5 minutes so that new replicas behind a Kubernetes Service get their share.
+SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 2),
+    ("grpc.max_connection_idle_ms", 15 * 60_000),
+    ("grpc.max_connection_age_ms", 5 * 60_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+    # Without this, Linux's SO_REUSEPORT lets a second process bind the same port silently.
+    ("grpc.so_reuseport", 0),
+)
+
+
+class GrpcServer:
+    """One grpc.aio server for one service (plus health and reflection)."""
+
+    def __init__(self, service: str, *, host: str, port: int,
+                 token_verifier: auth.TokenVerifier | None,
+                 method_policies: Mapping[str, str | Collection[str]],
+                 telemetry: bool = True,
+                 options: tuple[tuple[str, Any], ...] = ()) -> None:
+        self.service = service
+        self.host = host
+        self.port = port
+        self._policies: dict[str, str | Collection[str]] = dict(method_policies)
+        self._server = grpc.aio.server(
+            interceptors=server_interceptors(service, token_verifier, self._policies, telemetry=telemetry),
+            options=SERVER_OPTIONS + tuple(options))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        self._service_names: list[str] = []
+        self._started = False
+        self.bound_port: int | None = None
+
+    def add(self, servicer: Any, add_fn: Callable[[Any, Any], None], service_full_name: str,
+            method_policies: Mapping[str, str | Collection[str]] | None = None) -> None:
+        """Register a servicer (``add_fn`` is the generated ``add_XServicer_to_server``);
+        ``method_policies`` may add this service's policies to the table."""
+        if self._started:
+            raise RuntimeError("add() after start()")
+        add_fn(servicer, self._server)
+        self._service_names.append(service_full_name)
+        if method_policies:
+            self._policies.update(method_policies)
+
+    def _check_policies(self) -> None:
+        """Warn about methods without a policy (they are refused) and policies naming no
+        method (a typo: the intended method is refused too)."""
+        pool = descriptor_pool.Default()
+        methods: set[str] = set()
+        for name in self._service_names:
+            try:
+                service = pool.FindServiceByName(name)
+            except KeyError:
+                logger.warning("service %s is not in the descriptor pool", name)
+                continue
+            methods.update(f"/{name}/{m.name}" for m in service.methods)
+        for method in sorted(methods - self._policies.keys()):
+            logger.warning("%s has no access policy: every call to it is refused", method)
+        for method in sorted(self._policies.keys() - methods):
+            if not method.startswith(auth.ALWAYS_PUBLIC_PREFIXES):
+                logger.warning("access policy for %s names no registered method", method)
+
+    async def start(self) -> int:
+        """Bind, start, mark every service SERVING; return the bound port (port 0: a free one)."""
+        names = [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self._server)
+        self._check_policies()
+        address = f"{self.host}:{self.port}"
+        try:
+            bound = self._server.add_insecure_port(address)
+        except RuntimeError as error:
+            raise RuntimeError(f"cannot bind gRPC server to {address}: {error}") from error
+        if not bound:
+            raise RuntimeError(f"cannot bind gRPC server to {address}")
+        self._started = True
+        await self._server.start()
+        self.bound_port = bound
+        for name in ("", *self._service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logger.info("gRPC %s listening on %s:%d", self.service, self.host, bound)
+        return bound
+
+    async def drain(self, grace: float, *, notice: float = 0.0) -> None:
+        """Graceful stop: health goes NOT_SERVING for every service name, then (after
+        ``notice`` seconds, time for load balancers to see it) the server stops accepting
+        calls and in-flight calls get ``grace`` seconds to finish before they are cancelled."""
+        await self.health.enter_graceful_shutdown()
+        if notice > 0:
+            await asyncio.sleep(notice)
+        await self._server.stop(grace)
+        logger.info("gRPC %s stopped", self.service)
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
+
+    @property
+    def server(self) -> grpc.aio.Server:
+        return self._server

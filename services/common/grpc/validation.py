@@ -1,0 +1,150 @@
+"""Generic request validation driven by the proto descriptors.
+
+- A field marked ``[(google.api.field_behavior) = REQUIRED]`` (AIP-203) must be present:
+  ``HasField`` for fields with presence (messages, ``optional`` scalars, oneof members),
+  non-empty for repeated fields and maps, and non-default for proto3 scalars without
+  presence (proto3 cannot tell an unset ``0`` or ``""`` from a sent one: mark a field
+  ``optional`` when its zero value is legitimate). Set sub-messages are checked recursively.
+- A string over ``MAX_STRING_LENGTH`` characters or a repeated field (or map) over
+  ``MAX_REPEATED_ITEMS`` elements is refused, unless the field has its own limits
+  (``register_limits``).
+
+The per-message plan (which fields are required, which limits apply) is computed once per
+descriptor; a call only walks the fields actually set (``ListFields``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.api import field_behavior_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+MAX_STRING_LENGTH = 1024
+MAX_REPEATED_ITEMS = 1000
+_MAX_DEPTH = 32
+
+_F = FieldDescriptor
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_length: int = MAX_STRING_LENGTH
+    max_items: int = MAX_REPEATED_ITEMS
+
+
+_DEFAULT_LIMITS = Limits()
+_overrides: dict[str, Limits] = {}
+
+
+def register_limits(field_full_name: str, *, max_length: int | None = None,
+                    max_items: int | None = None) -> None:
+    """Give one field its own limits, e.g. ``register_limits("montreal.consent.v1.Export.items",
+    max_items=10_000)``. Call at import time of the servicer module."""
+    current = _overrides.get(field_full_name, _DEFAULT_LIMITS)
+    _overrides[field_full_name] = Limits(
+        max_length=current.max_length if max_length is None else max_length,
+        max_items=current.max_items if max_items is None else max_items)
+    _plans.clear()
+
+
+@dataclass(frozen=True)
+class _RequiredField:
+    name: str
+    mode: str  # "has" | "len" | "truthy"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    required: tuple[_RequiredField, ...]
+    limits: dict[int, Limits]  # field number -> limits (only fields with overrides)
+
+
+_plans: dict[str, _Plan] = {}
+
+
+def _is_required(field: FieldDescriptor) -> bool:
+    options = field.GetOptions()
+    return field_behavior_pb2.REQUIRED in options.Extensions[field_behavior_pb2.field_behavior]
+
+
+def _plan_for(descriptor: Descriptor) -> _Plan:
+    plan = _plans.get(descriptor.full_name)
+    if plan is None:
+        required = []
+        for field in descriptor.fields:
+            if _is_required(field):
+                mode = "len" if field.is_repeated else "has" if field.has_presence else "truthy"
+                required.append(_RequiredField(field.name, mode))
+        limits = {f.number: _overrides[f.full_name] for f in descriptor.fields if f.full_name in _overrides}
+        plan = _Plan(tuple(required), limits)
+        _plans[descriptor.full_name] = plan
+    return plan
+
+
+def validate_message(message: Message) -> list[tuple[str, str]]:
+    """Field violations of ``message`` as ``[(path, description)]``; empty when valid."""
+    violations: list[tuple[str, str]] = []
+    _validate(message, "", violations, 0)
+    return violations
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _validate(message: Message, prefix: str, out: list[tuple[str, str]], depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        return
+    descriptor = message.DESCRIPTOR
+    plan = _plan_for(descriptor)
+    for req in plan.required:
+        if req.mode == "has":
+            present = message.HasField(req.name)
+        elif req.mode == "len":
+            present = len(getattr(message, req.name)) > 0
+        else:
+            present = bool(getattr(message, req.name))
+        if not present:
+            out.append((_join(prefix, req.name), "is required"))
+    for field, value in message.ListFields():
+        limits = plan.limits.get(field.number, _DEFAULT_LIMITS) if plan.limits else _DEFAULT_LIMITS
+        path = _join(prefix, field.name)
+        if field.is_repeated:
+            if len(value) > limits.max_items:
+                out.append((path, f"has more than {limits.max_items} items"))
+                continue
+            if field.type == _F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+                _validate_map(field.message_type, value, path, out, depth)
+            elif field.type == _F.TYPE_STRING:
+                for i, item in enumerate(value):
+                    if len(item) > limits.max_length:
+                        out.append((f"{path}[{i}]", f"is longer than {limits.max_length} characters"))
+            elif field.type in (_F.TYPE_MESSAGE, _F.TYPE_GROUP):
+                for i, item in enumerate(value):
+                    _validate(item, f"{path}[{i}]", out, depth + 1)
+        elif field.type == _F.TYPE_STRING:
+            if len(value) > limits.max_length:
+                out.append((path, f"is longer than {limits.max_length} characters"))
+        elif field.type in (_F.TYPE_MESSAGE, _F.TYPE_GROUP):
+            _validate(value, path, out, depth + 1)
+
+
+def _validate_map(entry: Descriptor, value, path: str, out: list[tuple[str, str]], depth: int) -> None:
+    key_field = entry.fields_by_name["key"]
+    value_field = entry.fields_by_name["value"]
+    entry_plan = _plan_for(entry)
+    key_limit = entry_plan.limits.get(key_field.number, _DEFAULT_LIMITS).max_length
+    value_limit = entry_plan.limits.get(value_field.number, _DEFAULT_LIMITS).max_length
+    key_is_string = key_field.type == _F.TYPE_STRING
+    for key in value:
+        item_path = f"{path}[{key}]" if not key_is_string or len(key) <= key_limit else path
+        if key_is_string and len(key) > key_limit:
+            out.append((path, f"has a key longer than {key_limit} characters"))
+            continue
+        if value_field.type == _F.TYPE_STRING:
+            if len(value[key]) > value_limit:
+                out.append((item_path, f"is longer than {value_limit} characters"))
+        elif value_field.type == _F.TYPE_MESSAGE:
+            _validate(value[key], item_path, out, depth + 1)

@@ -1,0 +1,160 @@
+"""The gRPC bootstrap on a real grpc.aio server: health, reflection, request ids, error
+mapping, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+import grpc
+import grpc.aio
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from services.common.grpc.client import StaticToken, make_channel, rpc_error_details
+from services.common.grpc.errors import GENERIC_INTERNAL_MESSAGE
+
+from .conftest import SERVICE, start_probe_server
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_health_is_serving_for_the_server_and_each_service_after_start(probe_server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{probe_server.bound_port}") as probe_channel:
+        health = health_pb2_grpc.HealthStub(probe_channel)
+        for name in ("", SERVICE):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=2)
+            assert reply.status == SERVING
+
+
+async def test_reflection_lists_the_service_without_a_token(probe_server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{probe_server.bound_port}") as probe_channel:
+        reflection = reflection_pb2_grpc.ServerReflectionStub(probe_channel)
+        call = reflection.ServerReflectionInfo(timeout=2)
+        await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        reply = await call.read()
+        await call.done_writing()
+        names = {s.name for s in reply.list_services_response.service}
+        assert {SERVICE, "grpc.health.v1.Health"} <= names
+
+
+async def test_request_id_from_the_caller_is_echoed_and_visible_to_the_handler(probe_stub, probe):
+    pb2, _ = probe
+    request_id = str(uuid.uuid4())
+    call = probe_stub.Echo(pb2.EchoRequest(name="a"), metadata=(("x-request-id", request_id),))
+    reply = await call
+    assert reply.request_id == request_id
+    assert dict(await call.initial_metadata())["x-request-id"] == request_id
+    assert dict(await call.trailing_metadata())["x-request-id"] == request_id
+
+
+async def test_request_id_is_generated_when_absent_and_echoed_on_errors(probe_stub, probe):
+    pb2, _ = probe
+    call = probe_stub.Echo(pb2.EchoRequest())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    generated = dict(caught.value.initial_metadata())["x-request-id"]
+    assert uuid.UUID(generated)
+    assert dict(caught.value.trailing_metadata())["x-request-id"] == generated
+
+
+async def test_a_hostile_request_id_is_replaced(probe_stub, probe):
+    pb2, _ = probe
+    reply = await probe_stub.Echo(pb2.EchoRequest(name="a"), metadata=(("x-request-id", "a b\" level=ERROR " + "x" * 200),), timeout=5)
+    assert uuid.UUID(reply.request_id)
+
+
+@pytest.mark.parametrize("fail, code, reason, violations", [
+    ("invalid", grpc.StatusCode.INVALID_ARGUMENT, None, {"name": "is not a name we accept"}),
+    ("precondition", grpc.StatusCode.FAILED_PRECONDITION, "BIOMETRIC_PURPOSE_BUNDLED", {}),
+    ("not_found", grpc.StatusCode.NOT_FOUND, "NOT_FOUND", {}),
+])
+async def test_service_errors_map_to_codes_with_rich_details(probe_stub, probe, fail, code, reason, violations):
+    pb2, _ = probe
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await probe_stub.Echo(pb2.EchoRequest(name="a", fail=fail))
+    assert rpc_error_details(caught.value) == (code, violations, reason)
+
+
+async def test_error_info_carries_the_service_domain(probe_stub, probe):
+    from google.rpc import error_details_pb2, status_pb2
+
+    pb2, _ = probe
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await probe_stub.Echo(pb2.EchoRequest(name="a", fail="precondition"))
+    status = status_pb2.Status.FromString(dict(caught.value.trailing_metadata())["grpc-status-details-bin"])
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.domain == "probe.mtlid.montreal.ca"
+
+
+async def test_a_bug_is_internal_with_a_generic_message_and_logged(probe_stub, probe, caplog):
+    pb2, _ = probe
+    with caplog.at_level(logging.ERROR, logger="services.common.grpc.interceptors"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await probe_stub.Echo(pb2.EchoRequest(name="a", fail="bug"), metadata=(("x-request-id", "req-bug-1"),))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert caught.value.details() == GENERIC_INTERNAL_MESSAGE
+    assert "boom" not in str(caught.value.trailing_metadata())
+    [record] = [r for r in caplog.records if "RuntimeError" in r.getMessage()]
+    assert record.request_id == "req-bug-1"
+    assert record.exc_info is not None
+
+
+async def test_a_stream_that_fails_midway_ends_with_the_mapped_status(probe_stub, probe):
+    pb2, _ = probe
+    received = []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for item in probe_stub.Count(pb2.CountRequest(count=3, fail_midway=True)):
+            received.append(item.n)
+    assert received == [0]
+    assert rpc_error_details(caught.value)[::2] == (grpc.StatusCode.FAILED_PRECONDITION, "STOPPED_MIDWAY")
+
+
+async def test_default_deadline_applies_when_the_caller_sets_none(probe, probe_server, probe_token):
+    pb2, pb2_grpc = probe
+    async with make_channel(f"127.0.0.1:{probe_server.bound_port}", token_provider=StaticToken(probe_token),
+                            default_deadline=0.2) as probe_channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await pb2_grpc.ProbeServiceStub(probe_channel).Slow(pb2.SlowRequest(millis=2000))
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # an explicit deadline wins
+        reply = await pb2_grpc.ProbeServiceStub(probe_channel).Slow(pb2.SlowRequest(millis=300), timeout=2)
+        assert reply.done
+
+
+async def test_graceful_drain(probe, minter, probe_token):
+    """Health turns NOT_SERVING, the in-flight call finishes, a new call is refused."""
+    pb2, pb2_grpc = probe
+    server = await start_probe_server(probe, minter)
+    target = f"127.0.0.1:{server.bound_port}"
+    async with make_channel(target, token_provider=StaticToken(probe_token)) as probe_channel, \
+            grpc.aio.insecure_channel(target) as health_channel:
+        health = health_pb2_grpc.HealthStub(health_channel)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE))
+        assert (await watch.read()).status == SERVING
+
+        in_flight = asyncio.ensure_future(pb2_grpc.ProbeServiceStub(probe_channel).Slow(
+            pb2.SlowRequest(millis=1200), timeout=10))
+        await asyncio.sleep(0.2)  # the call is now running on the server
+        started = time.monotonic()
+        drain = asyncio.ensure_future(server.drain(grace=8, notice=0.3))
+
+        assert (await watch.read()).status == NOT_SERVING
+        watch.cancel()  # a real watcher goes away; an open Watch would hold the drain to its grace
+        check = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+        assert check.status == NOT_SERVING  # still answering during the notice period
+
+        await asyncio.sleep(0.5)  # past the notice: the server no longer accepts calls
+        async with make_channel(target, token_provider=StaticToken(probe_token)) as fresh:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await pb2_grpc.ProbeServiceStub(fresh).Echo(pb2.EchoRequest(name="late"), timeout=2)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        assert (await in_flight).done
+        await drain
+        assert time.monotonic() - started < 4, "drain waited for its grace instead of the call"
