@@ -202,9 +202,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     async def ListConsents(self, request, context):
         _own(request.resident_id)
-        consents = await handlers.list_consents(commands.ListPage(
-            request.resident_id, include_inactive=request.include_inactive), self.uow())
-        return pb.ListConsentsResponse(consents=[_consent(c) for c in consents])
+        consents, token = await handlers.list_consents_page(commands.ListPage(
+            request.resident_id, request.page_size, request.page_token,
+            include_inactive=request.include_inactive), self.uow())
+        return pb.ListConsentsResponse(consents=[_consent(c) for c in consents], next_page_token=token)
 
     async def History(self, request, context):
         _own(request.resident_id)

@@ -209,14 +209,29 @@ async def check(cmd: commands.CheckConsent, uow, *, now: dt.datetime | None = No
 
 
 async def list_consents(cmd: commands.ListPage, uow, *, now: dt.datetime | None = None) -> list[Consent]:
+    """The resident's consents in the order given, each in its state at ``now``."""
+    consents, _ = await list_consents_page(dataclasses.replace(cmd, page_size=MAX_PAGE_SIZE), uow, now=now)
+    return consents
+
+
+async def list_consents_page(cmd: commands.ListPage, uow, *, now: dt.datetime | None = None
+                             ) -> tuple[list[Consent], str]:
     now = now or utcnow()
     check_resident_id(cmd.resident_id)
+    size = page_size(cmd.page_size)
+    listing = {"m": "consents", "r": cmd.resident_id, "inactive": cmd.include_inactive}
     async with uow:
+        tokens = await _tokens(uow)
+        after = tokens.decode(cmd.page_token, listing)
         consents = (await _consents(uow, cmd.resident_id)).values()
     out = [dataclasses.replace(c, state=c.state_at(now)) for c in consents]
     if not cmd.include_inactive:
         out = [c for c in out if c.state is ConsentState.GIVEN]
-    return sorted(out, key=lambda c: c.ledger_index or 0)
+    out = sorted((c for c in out if after is None or (c.ledger_index or 0) > after),
+                 key=lambda c: c.ledger_index or 0)
+    more = len(out) > size
+    out = out[:size]
+    return out, tokens.encode(listing, out[-1].ledger_index or 0) if more else ""
 
 
 # --- data access -------------------------------------------------------------------------

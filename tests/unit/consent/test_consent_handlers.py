@@ -211,3 +211,17 @@ async def test_define_purpose_versions(store):
     assert c.purpose_version == 1
     with pytest.raises(InvalidArgument):
         await handlers.define_purpose(replace(comm, title_fr=""), FakeUnitOfWork(store))
+
+
+async def test_list_consents_pages(store):
+    for _ in range(3):  # each supersedes the previous: one current, three in all
+        await give(store, RequestedConsent("communication", data_categories=("email",)))
+    page, token = await handlers.list_consents_page(commands.ListPage(RES, page_size=2, include_inactive=True),
+                                                    FakeUnitOfWork(store), now=NOW)
+    rest, end = await handlers.list_consents_page(commands.ListPage(RES, page_size=2, include_inactive=True,
+                                                                    page_token=token), FakeUnitOfWork(store), now=NOW)
+    assert len(page) == 2 and len(rest) == 1 and end == ""
+    assert [c.state for c in page + rest] == [ConsentState.WITHDRAWN, ConsentState.WITHDRAWN, ConsentState.GIVEN]
+    with pytest.raises(InvalidArgument):  # a token of the "current only" listing is not this one's
+        await handlers.list_consents_page(commands.ListPage(RES, page_size=2, page_token=token),
+                                          FakeUnitOfWork(store), now=NOW)
