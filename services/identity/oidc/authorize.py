@@ -144,7 +144,12 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             token = interaction.seal(config.interaction_key, params,
                                      started_at if started_at is not None else int(now.timestamp()),
                                      config.interaction_ttl)
-            return WireResponse.redirect(INTERACTION_PATHS[step] + "?" + urlencode({"interaction": token}))
+            query = {"interaction": token}
+            # OIDC Core s. 3.1.2.1 ui_locales: the client's preferred language for our pages
+            locales = (ctx.get("ui_locales") or "").split()
+            if locales and locales[0].split("-")[0].lower() in ("fr", "en"):
+                query["lang"] = locales[0].split("-")[0].lower()
+            return WireResponse.redirect(INTERACTION_PATHS[step] + "?" + urlencode(query))
 
         granted = tuple(s for s in ctx.scopes if s == "openid" or s in grant.scopes)
         code = new_secret()

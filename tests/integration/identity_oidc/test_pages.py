@@ -80,3 +80,15 @@ async def test_healthz(front):
     async with httpx.AsyncClient() as http:
         r = await http.get(front.base + "/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+async def test_ui_locales_chooses_english(front, browser):
+    page = await login_page(front, browser, ui_locales="en-CA fr-CA")
+    assert '<html lang="en">' in page.text
+
+
+async def test_token_endpoints_answer_get_with_a_json_error(front):
+    async with httpx.AsyncClient() as http:
+        for path in ("/token", "/introspect", "/revoke"):
+            r = await http.get(front.base + path)
+            assert r.status_code == 400 and r.json()["error"] == "invalid_request", path

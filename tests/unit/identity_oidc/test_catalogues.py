@@ -1,0 +1,50 @@
+"""Every word a page shows comes from the message catalogues, in French and in English."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+import services.identity.http as http_package
+from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED  # noqa: F401 - import check
+from services.identity.oidc.errors import UntrustedRedirect  # noqa: F401
+
+ROOT = pathlib.Path(http_package.__file__).parent
+FR = json.loads((ROOT / "i18n" / "fr.json").read_text(encoding="utf-8"))
+EN = json.loads((ROOT / "i18n" / "en.json").read_text(encoding="utf-8"))
+LOGIN_REASONS = ("email_required", "email_invalid", "password_required", "invalid_credentials", "throttled",
+                 "email_not_verified", "disabled", "code_invalid", "code_wrong", "invalid_otp")
+PAGE_REASONS = ("invalid_client", "missing_client", "invalid_redirect_uri", "interaction_expired", "invalid_request",
+                "invalid_id_token_hint", "invalid_post_logout_redirect_uri", "csrf", "not_found", "server_error")
+PURPOSES = ("service-provision", "identity-verification", "communication", "service-personalisation", "statistics",
+            "biometric-identity-verification")
+
+
+def test_both_languages_have_the_same_keys():
+    assert set(FR) == set(EN)
+
+
+def test_every_literal_key_in_the_templates_exists():
+    for template in (ROOT / "templates").glob("*.html"):
+        for key in re.findall(r"t\(\"([a-z_.]*[a-z_])\"", template.read_text(encoding="utf-8")):
+            assert key in FR, (template.name, key)
+
+
+def test_every_reason_scope_and_purpose_has_words():
+    for reason in LOGIN_REASONS:
+        assert f"error.{reason}" in FR, reason
+    for reason in PAGE_REASONS:
+        assert f"errorpage.{reason}" in FR, reason
+    for scope in ("email", "profile", "offline_access"):
+        assert f"scope.{scope}" in FR
+    for purpose in PURPOSES:
+        assert f"purpose.{purpose}" in FR
+
+
+def test_templates_hold_no_hard_coded_sentences():
+    for template in (ROOT / "templates").glob("*.html"):
+        text = re.sub(r"{[{%#].*?[}%#]}", "", template.read_text(encoding="utf-8"), flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", text)
+        words = [w for w in text.split() if re.search(r"[A-Za-zÀ-ÿ]{2,}", w)]
+        assert words == [], (template.name, words[:5])
