@@ -21,8 +21,8 @@ SCOPE = "accounts:release"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-def token_form(resource: str = RESOURCE) -> str:
-    return urllib.parse.urlencode({"grant_type": "client_credentials", "scope": SCOPE, "resource": resource})
+def token_form(resource: str = RESOURCE, scope: str = SCOPE) -> str:
+    return urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope, "resource": resource})
 
 
 def _jwt_parts(token: str) -> tuple[dict, dict]:
@@ -42,20 +42,21 @@ def token_shape(token: str) -> dict:
 class Side:
     """One authorization server as the load sees it: endpoints and a client's credentials."""
 
-    def __init__(self, name: str, discovery: dict, client_id: str, secret: str) -> None:
+    def __init__(self, name: str, discovery: dict, client_id: str, secret: str, process) -> None:
         self.name = name
+        self.process = process
         self.token_endpoint = discovery["token_endpoint"]
         self.introspection_endpoint = discovery.get("introspection_endpoint")
         self.auth = basic_auth(client_id, secret)
 
-    def token(self, resource: str = RESOURCE) -> dict:
-        return http_json(self.token_endpoint, data=token_form(resource).encode(),
+    def token(self, resource: str = RESOURCE, scope: str = SCOPE) -> dict:
+        return http_json(self.token_endpoint, data=token_form(resource, scope).encode(),
                          headers={"Authorization": self.auth, **FORM})
 
 
 def peer_side(bench: Bench) -> Side:
     peer = bench.peer()
-    return Side("peer", peer.discovery, peer.client_id, peer.secret)
+    return Side("peer", peer.discovery, peer.client_id, peer.secret, peer.process)
 
 
 def project_side(bench: Bench) -> Side:
@@ -63,7 +64,7 @@ def project_side(bench: Bench) -> Side:
         identity = bench.service("identity")
         client_id, secret = identity_bench_client(identity)
         discovery = http_json(f"{identity.base}/.well-known/openid-configuration")
-        return Side("mtlid", discovery, client_id, secret)
+        return Side("mtlid", discovery, client_id, secret, identity.process)
     return bench._get("identity-side", build)
 
 
@@ -91,7 +92,16 @@ def _http_rows(bench: Bench, label: str, sides: list[Side], load, *, goal: str, 
     if options.warmup_seconds:
         for side in sides:
             load(side, options.warmup_seconds)
-    results = _alternate(bench, sides, lambda side: load(side, options.http_seconds))
+    cpu_ms: dict[str, list[float]] = {side.name: [] for side in sides}
+
+    def measured(side: Side):
+        before = side.process.cpu_seconds()
+        result = load(side, options.http_seconds)
+        if result.ok:
+            cpu_ms[side.name].append((side.process.cpu_seconds() - before) * 1000 / result.ok)
+        return result
+
+    results = _alternate(bench, sides, measured)
     rps = {name: [r.rps for r in runs] for name, runs in results.items()}
     bad = {name: sum(r.non2xx + r.errors for r in runs) for name, runs in results.items()}
     notes = [note] if note else []
@@ -99,7 +109,8 @@ def _http_rows(bench: Bench, label: str, sides: list[Side], load, *, goal: str, 
         if count:
             notes.append(f"{name}: {count} non-2xx/errors excluded")
     for name, runs in results.items():
-        notes.append(f"{name} p50/p99 {median([r.p50_ms for r in runs]):.0f}/{median([r.p99_ms for r in runs]):.0f} ms")
+        notes.append(f"{name} p50/p99 {median([r.p50_ms for r in runs]):.0f}/{median([r.p99_ms for r in runs]):.0f} ms, "
+                     f"server CPU {median(cpu_ms[name]):.2f} ms/req")
     project = fmt(median(rps["mtlid"]), "req/s") if "mtlid" in rps else f"{NOT_YET} ({missing})"
     return Row(label, project, fmt(median(rps["peer"]), "req/s"),
                ratio_cell(rps.get("mtlid", []), rps["peer"]), goal, "; ".join(notes))
