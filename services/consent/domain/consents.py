@@ -53,6 +53,14 @@ class Consent:
     def is_active(self, now: dt.datetime) -> bool:
         return self.state_at(now) is ConsentState.GIVEN
 
+    def was_active_at(self, when: dt.datetime) -> bool:
+        """Was this consent in force at ``when`` (given, not yet ended nor expired)?"""
+        if when < self.given_at:
+            return False
+        if self.expires_at is not None and when >= self.expires_at:
+            return False
+        return self.ended_at is None or when < self.ended_at
+
 
 def reduce(entries: Iterable[LedgerEntry]) -> dict[str, Consent]:
     """The consents, by id, that a sequence of entries (in log order) leaves behind.

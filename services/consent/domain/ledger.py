@@ -154,8 +154,11 @@ def consent_expired(*, consent_id: str, resident_id: str, time: dt.datetime,
 def data_accessed(*, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
                   data_categories: list[str], withheld_categories: list[str],
                   bases: Mapping[str, str], consent_ids: list[str], accessed_at: dt.datetime,
-                  time: dt.datetime, source: str) -> LedgerEntry:
+                  time: dt.datetime, source: str, unsupported_categories: list[str] = ()) -> LedgerEntry:
+    """``unsupported_categories``: released on a consent basis although no consent named was
+    active at ``accessed_at`` — recorded as it happened, for the privacy officer to see."""
     return _entry(EntryType.DATA_ACCESSED, resident_id, time, {
+        "unsupported_categories": sorted(set(unsupported_categories)),
         "access_id": access_id, "recipient_id": recipient_id, "purpose_id": purpose_id,
         "data_categories": sorted(set(data_categories)),
         "withheld_categories": sorted(set(withheld_categories)),

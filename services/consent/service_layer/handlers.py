@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from services.consent.service_layer import commands
 # identity service's alphabet, no separators. Identity owns the check character.
 RESIDENT_ID = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTVWXY]{12}$")
 DEFAULT_PAGE_SIZE = 50
+logger = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
 
 
@@ -293,12 +295,21 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
                 cat in consents[c].data_categories and consents[c].recipient_id == cmd.recipient_id
                 for c in consent_ids):
             raise InvalidArgument(f"bases[{cat}]", "a consent basis names a consent covering the category")
+    # The access happened: it is recorded whatever it was based on. If a consent it relied
+    # on was not active then (withdrawn, expired), the entry says so.
+    accessed_at = cmd.accessed_at or now
+    unsupported = [cat for cat in cmd.data_categories if cmd.bases[cat] == LegalBasis.CONSENT.value and not any(
+        cat in consents[c].data_categories and consents[c].recipient_id == cmd.recipient_id
+        and consents[c].was_active_at(accessed_at) for c in consent_ids)]
+    if unsupported:
+        logger.warning("consent: access recorded without an active consent", extra={
+            "access_id": access_id, "recipient_id": cmd.recipient_id, "categories": unsupported})
     [entry] = await uow.ledger.append([ledger.data_accessed(
         access_id=access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
         purpose_id=cmd.purpose_id, data_categories=list(cmd.data_categories),
         withheld_categories=list(cmd.withheld_categories), bases=dict(cmd.bases),
-        consent_ids=list(consent_ids), accessed_at=cmd.accessed_at or now, time=now,
-        source=cmd.source)])
+        consent_ids=list(consent_ids), accessed_at=accessed_at, time=now,
+        source=cmd.source, unsupported_categories=unsupported)])
     return entry.index, False
 
 

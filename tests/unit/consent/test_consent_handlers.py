@@ -225,3 +225,19 @@ async def test_list_consents_pages(store):
     with pytest.raises(InvalidArgument):  # a token of the "current only" listing is not this one's
         await handlers.list_consents_page(commands.ListPage(RES, page_size=2, page_token=token),
                                           FakeUnitOfWork(store), now=NOW)
+
+
+async def test_access_under_a_withdrawn_consent_is_recorded_and_flagged(store):
+    [c] = await give(store, RequestedConsent("communication", data_categories=("email",)))
+    await handlers.withdraw(commands.WithdrawConsent(RES, c.consent_id), FakeUnitOfWork(store),
+                            now=NOW + dt.timedelta(minutes=1))
+    index, _ = await handlers.record_access(commands.RecordAccess(
+        str(uuid.uuid4()), RES, "montreal-library", "communication", ("email",), {"email": "consent"},
+        (c.consent_id,), accessed_at=NOW + dt.timedelta(minutes=2)), FakeUnitOfWork(store),
+        now=NOW + dt.timedelta(minutes=2))
+    assert store.entries[index].body["unsupported_categories"] == ["email"]
+    index, _ = await handlers.record_access(commands.RecordAccess(
+        str(uuid.uuid4()), RES, "montreal-library", "communication", ("email",), {"email": "consent"},
+        (c.consent_id,), accessed_at=NOW + dt.timedelta(seconds=30)), FakeUnitOfWork(store),
+        now=NOW + dt.timedelta(minutes=2))
+    assert store.entries[index].body["unsupported_categories"] == []
