@@ -270,6 +270,10 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
     recipient = await _own_recipient(uow, cmd.recipient_id, cmd.for_client)
     if recipient is None:
         raise InvalidArgument("recipient_id", "unknown recipient")
+    if cmd.for_client is not None and cmd.purpose_id not in recipient.purposes:
+        # A service records only for its own purposes; the broker (accounts) records every
+        # release as it happened, whatever it was.
+        raise PermissionDenied("PURPOSE_NOT_DECLARED", "a service records accesses for its own purposes only")
     problems = []
     for cat in cmd.data_categories:
         basis = cmd.bases.get(cat)

@@ -241,3 +241,14 @@ async def test_access_under_a_withdrawn_consent_is_recorded_and_flagged(store):
         (c.consent_id,), accessed_at=NOW + dt.timedelta(seconds=30)), FakeUnitOfWork(store),
         now=NOW + dt.timedelta(minutes=2))
     assert store.entries[index].body["unsupported_categories"] == []
+
+
+async def test_a_service_records_only_for_its_own_purposes(store):
+    cmd = commands.RecordAccess(str(uuid.uuid4()), RES, "montreal-library", "identity-verification", ("email",),
+                                {"email": "legal_obligation"}, for_client="library-client")
+    with pytest.raises(PermissionDenied) as err:
+        await handlers.record_access(cmd, FakeUnitOfWork(store), now=NOW)
+    assert err.value.reason == "PURPOSE_NOT_DECLARED"
+    import dataclasses
+    index, _ = await handlers.record_access(dataclasses.replace(cmd, for_client=None), FakeUnitOfWork(store), now=NOW)
+    assert store.entries[index].purpose_id == "identity-verification"
