@@ -99,6 +99,14 @@ class SqlRefreshTokenStore:
             .values(state=RefreshTokenState.REVOKED.value))
         return result.rowcount
 
+    async def revoke_for_client(self, resident_id: str, client_id: str) -> int:
+        result = await self.session.execute(
+            update(RefreshTokenRow).where(RefreshTokenRow.resident_id == resident_id,
+                                          RefreshTokenRow.client_id == client_id,
+                                          RefreshTokenRow.state != RefreshTokenState.REVOKED.value)
+            .values(state=RefreshTokenState.REVOKED.value))
+        return result.rowcount
+
     async def revoke_for_session(self, session_ids: list[str]) -> int:
         if not session_ids:
             return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from services.identity.domain.events import GrantGiven
+from services.identity.domain.events import GrantGiven, GrantWithdrawn
 from services.identity.oidc import interaction
 from services.identity.oidc.authorize import (
     consent_items, error_page, redirect_error, validated_context,
@@ -76,3 +76,17 @@ async def submit_consent(provider, token: str | None, session_secret: str | None
                                  purposes_accepted=purposes_accepted, purposes_refused=purposes_refused))
         await uow.commit()
     return WireResponse.redirect("/authorize/resume?" + urlencode({"interaction": token}))
+
+
+async def withdraw_grant(uow, resident_id: str, client_id: str) -> str | None:
+    """The resident withdraws what they gave a client (Access Act s. 53.1: consent lasts only
+    as long as the resident wants). The client's refresh tokens for the resident are revoked,
+    so it must ask again; ``grant_withdrawn`` tells the consent ledger. Returns the grant id,
+    or None if there was nothing to withdraw. The caller commits."""
+    grant = await uow.grants.current(resident_id, client_id)
+    if grant is None:
+        return None
+    await uow.grants.withdraw(grant.grant_id, utcnow())
+    await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    uow.add_event(GrantWithdrawn(grant_id=grant.grant_id, resident_id=resident_id, client_id=client_id))
+    return grant.grant_id

@@ -148,3 +148,22 @@ async def test_sign_out_everywhere_ends_every_session_of_the_resident(front, bro
     assert len({e["session_id"] for e in ended}) >= 2
     await other_device.close()
     await client.aclose()
+
+
+async def test_withdrawing_a_grant_revokes_the_clients_refresh_tokens_and_asks_again(front, browser):
+    from services.identity.oidc.consent import withdraw_grant
+
+    client = rp_client(scope="openid offline_access")
+    tokens = await tokens_for(front, browser, client, scopes=["offline_access"])
+    async with front.uow() as uow:
+        grant_id = await withdraw_grant(uow, front.resident.resident_id, "montreal-ca")
+        await uow.commit()
+    assert grant_id is not None
+    assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, prompt="none")
+    redirect = httpx.URL((await browser.get(url)).headers["location"])
+    assert redirect.params["error"] == "consent_required"
+    withdrawn = await outbox(front, "grant_withdrawn")
+    assert withdrawn[-1] == {"grant_id": grant_id, "resident_id": front.resident.resident_id,
+                             "client_id": "montreal-ca"}
+    await client.aclose()
