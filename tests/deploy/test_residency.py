@@ -135,3 +135,48 @@ def test_every_volume_has_a_storage_class_chosen_by_the_overlay(rendered, overla
     cluster = one(docs, "Cluster", "mtlid-pg")
     classes += [cluster["spec"]["storage"]["storageClass"], cluster["spec"]["walStorage"]["storageClass"]]
     assert all(c and c != "residency-required" for c in classes), classes
+
+
+def test_component_binds_workloads_added_later_and_overrides_weaker_affinity(allow_lists, tmp_path):
+    """A workload someone adds to an overlay (a CronJob, a DaemonSet, a Deployment that
+    brings its own NotIn affinity) still comes out bound to the allow-list."""
+    import subprocess
+
+    import yaml
+
+    from conftest import K8S, kubectl
+
+    extra = [
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": "mtlid"},
+         "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+             "restartPolicy": "Never", "containers": [{"name": "report", "image": "mtlid"}]}}}}}},
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "mtlid"},
+         "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {
+             "metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "agent", "image": "agent"}]}}}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "weak", "namespace": "mtlid"},
+         "spec": {"selector": {"matchLabels": {"app": "weak"}}, "template": {
+             "metadata": {"labels": {"app": "weak"}}, "spec": {
+                 "containers": [{"name": "weak", "image": "weak"}],
+                 "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                     "nodeSelectorTerms": [
+                         {"matchExpressions": [{"key": REGION, "operator": "NotIn", "values": ["us-east-1"]}]},
+                         {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]},
+                     ]}}}}}}},
+    ]
+    (tmp_path / "extra.yaml").write_text(yaml.safe_dump_all(extra))
+    import os
+
+    def rel(path):  # kustomize refuses absolute roots
+        return os.path.relpath(path, tmp_path)
+
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": [rel(K8S / "base"), "extra.yaml"],
+        "components": [rel(K8S / "components" / "jurisdiction-quebec"), rel(K8S / "components" / "residency")],
+    }))
+    out = subprocess.run([kubectl(), "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(tmp_path)],
+                         check=True, capture_output=True, text=True).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    specs = dict(pod_specs(docs))
+    for name in ("CronJob/report", "DaemonSet/agent", "Deployment/weak"):
+        assert_bound(name, specs[name].get("affinity"), allow_lists["quebec"])
+    assert len(required_terms(specs["Deployment/weak"]["affinity"])) == 1
