@@ -145,8 +145,10 @@ class HttpJwks:
     """
 
     def __init__(self, url: str, *, max_age: float = 600.0, timeout: float = 5.0,
+                 min_refetch_interval: float = REFETCH_INTERVAL_SECONDS,
                  client: httpx.AsyncClient | None = None) -> None:
         self.url = url
+        self._interval = min_refetch_interval
         self._max_age = max_age
         self._timeout = timeout
         self._client = client
@@ -159,14 +161,14 @@ class HttpJwks:
         key = _pick(self._keys, kid)
         now = time.monotonic()
         stale = now - self._fetched_at > self._max_age
-        if (key is None or stale) and now - self._attempted_at >= REFETCH_INTERVAL_SECONDS:
+        if (key is None or stale) and now - self._attempted_at >= self._interval:
             await self._refresh()
             key = _pick(self._keys, kid)
         return key
 
     async def _refresh(self) -> None:
         async with self._lock:
-            if time.monotonic() - self._attempted_at < REFETCH_INTERVAL_SECONDS:
+            if time.monotonic() - self._attempted_at < self._interval:
                 return  # another caller fetched while we waited
             self._attempted_at = time.monotonic()
             try:

@@ -31,9 +31,10 @@ class TokenMinter:
 
     def mint(self, client_id: str, scopes: Iterable[str], audience: str | list[str], *,
              subject: str | None = None, acting_for: str | None = None, ttl: int = 300,
-             header: dict[str, Any] | None = None, **claims: Any) -> str:
-        """A signed access token; ``claims`` override or add claims (``exp=...``), a claim
-        given as None is left out; ``header`` overrides JOSE header fields (``typ``, ``alg``)."""
+             header: dict[str, Any] | None = None, omit: Iterable[str] = (), **claims: Any) -> str:
+        """A signed access token; ``claims`` override or add claims (``exp=...``; a claim given
+        as None is left out), ``omit`` names claims to leave out (``omit=["client_id"]``);
+        ``header`` overrides JOSE header fields (``typ``, ``kid``)."""
         now = int(time.time())
         body: dict[str, Any] = {
             "iss": self.issuer, "sub": subject or client_id, "client_id": client_id, "aud": audience,
@@ -42,6 +43,7 @@ class TokenMinter:
         if acting_for is not None:
             body["act"] = {"sub": acting_for}
         body.update(claims)
-        body = {k: v for k, v in body.items() if v is not None}
+        dropped = set(omit)
+        body = {k: v for k, v in body.items() if v is not None and k not in dropped}
         jose_header = {"alg": "ES256", "typ": "at+jwt", "kid": self.kid, **(header or {})}
         return jwt.encode(jose_header, body, self._key)
