@@ -42,7 +42,7 @@ class LedgerEntryRow(Base):
     entry_type: Mapped[str] = mapped_column(String(40))
     resident_id: Mapped[str] = mapped_column(String(12))
     consent_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    access_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    access_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     recipient_id: Mapped[str | None] = mapped_column(String(64))
     purpose_id: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[dt.datetime | None] = mapped_column(TZ)

@@ -34,6 +34,8 @@ from services.consent.service_layer import commands
 # The canonical universal citizen identifier (docs/contracts.md): upper-case symbols of the
 # identity service's alphabet, no separators. Identity owns the check character.
 RESIDENT_ID = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTVWXY]{12}$")
+# Caller-generated access ids: a UUID, or another opaque id such as accounts' ``acs_…``.
+ACCESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{7,63}$")
 DEFAULT_PAGE_SIZE = 50
 logger = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
@@ -258,7 +260,9 @@ async def record_access(cmd: commands.RecordAccess, uow, *, now: dt.datetime | N
 
 async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) -> tuple[int, bool]:
     """``record_access`` inside an open unit of work (the caller commits)."""
-    access_id = check_uuid(cmd.access_id, "access_id")
+    if not ACCESS_ID.match(cmd.access_id or ""):
+        raise InvalidArgument("access_id", "8 to 64 characters of A-Z a-z 0-9 _ . : - (a UUID will do)")
+    access_id = cmd.access_id
     check_resident_id(cmd.resident_id)
     if not cmd.data_categories:
         raise InvalidArgument("data_categories", "at least one category")

@@ -173,7 +173,7 @@ async def test_bad_input_is_refused_and_writes_nothing(stub, tokens):
         data_categories=["email"]), metadata=tokens["broker"]), grpc.StatusCode.INVALID_ARGUMENT)
     assert "resident_id" in violations
     violations, _ = await fails(stub.RecordAccess(pb.RecordAccessRequest(
-        access_id="not-a-uuid", resident_id=ALICE, recipient_id="montreal-library", purpose_id="service-provision",
+        access_id="not an id!", resident_id=ALICE, recipient_id="montreal-library", purpose_id="service-provision",
         data_categories=["email"], bases={"email": pb.LEGAL_BASIS_PUBLIC_TASK}), metadata=tokens["broker"]),
         grpc.StatusCode.INVALID_ARGUMENT)
     assert "access_id" in violations

@@ -125,6 +125,10 @@ async def test_record_access_is_idempotent_and_coherent(store):
     index, again = await handlers.record_access(cmd, FakeUnitOfWork(store), now=NOW)
     assert (index, again) == (1, False)
     assert await handlers.record_access(cmd, FakeUnitOfWork(store), now=NOW) == (1, True)
+    # accounts' own opaque ids are accepted too.
+    acs = commands.RecordAccess("acs_019abc0123ff8e2d4c6b1a0f9e8d", RES, "montreal-library", "service-provision",
+                                ("email",), {"email": "public_task"})
+    assert (await handlers.record_access(acs, FakeUnitOfWork(store), now=NOW))[1] is False
     before = snapshot(store)
     bad = [
         commands.RecordAccess("nope", RES, "montreal-library", "communication", ("email",), {"email": "consent"}),

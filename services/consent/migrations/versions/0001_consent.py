@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.Column('entry_type', sa.String(length=40), nullable=False),
     sa.Column('resident_id', sa.String(length=12), nullable=False),
     sa.Column('consent_id', sa.String(length=36), nullable=True),
-    sa.Column('access_id', sa.String(length=36), nullable=True),
+    sa.Column('access_id', sa.String(length=64), nullable=True),
     sa.Column('recipient_id', sa.String(length=64), nullable=True),
     sa.Column('purpose_id', sa.String(length=64), nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
