@@ -4,7 +4,7 @@ consumer's unit of work, after the event id went into the inbox; the consumer co
 - ``montreal.accounts.v1.attributes_released`` → a ``data_accessed`` entry, idempotent by
   ``access_id`` (the same id accounts passes to RecordAccess: whichever arrives first is
   recorded, the other is a no-op);
-- ``montreal.accounts.v1.service_registered`` → the recipient catalogue;
+- ``montreal.accounts.v1.service_registered`` / ``service_updated`` → the recipient catalogue;
 - ``montreal.identity.v1.grant_given`` / ``grant_withdrawn`` → consents given or withdrawn
   on the login consent screen. A biometric purpose is never accepted this way: the consent
   screen asks for several things at once, and biometric consent is never bundled.
@@ -60,7 +60,11 @@ async def on_attributes_released(event: CloudEvent, uow) -> None:
 
 
 async def on_service_registered(event: CloudEvent, uow) -> None:
+    """``service_registered`` and ``service_updated`` (same payload, plus ``state``). A
+    service that is no longer active keeps its name (old receipts and access logs name it)
+    but loses its purposes and categories, so every Check for it denies."""
     data = event.data
+    active = str(data.get("state", "active")) == "active"
     known_purposes = {p.purpose_id for p in await uow.catalogue.purposes()}
     known_categories = await uow.catalogue.categories()
     recipient = Recipient(
@@ -69,8 +73,8 @@ async def on_service_registered(event: CloudEvent, uow) -> None:
         kind=str(data.get("kind", "")), owner=str(data.get("owner", "")),
         # Purposes or categories the register does not know cannot be consented to or
         # checked; they are dropped rather than refusing the whole service.
-        purposes=tuple(p for p in data.get("purposes") or () if p in known_purposes),
-        data_categories=tuple(c for c in data.get("attributes") or () if c in known_categories))
+        purposes=tuple(p for p in data.get("purposes") or () if p in known_purposes) if active else (),
+        data_categories=tuple(c for c in data.get("attributes") or () if c in known_categories) if active else ())
     try:
         handlers.check_slug(recipient.recipient_id, "service_id")
         if not recipient.client_id or not recipient.name_fr or not recipient.name_en:
@@ -140,6 +144,7 @@ async def _withdraw_where(uow, resident_id: str, now: dt.datetime, *, reason: st
 ACCOUNTS_SUBJECTS = {
     "montreal.accounts.v1.attributes_released": on_attributes_released,
     "montreal.accounts.v1.service_registered": on_service_registered,
+    "montreal.accounts.v1.service_updated": on_service_registered,
 }
 IDENTITY_SUBJECTS = {
     "montreal.identity.v1.grant_given": on_grant_given,

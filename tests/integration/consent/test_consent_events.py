@@ -95,3 +95,16 @@ async def test_login_grant_given_and_withdrawn(store, identity):
                                {"grant_id": grant_id, "resident_id": RES, "client_id": "plateau-client"}))
     everything = await handlers.list_consents(commands.ListPage(RES, include_inactive=True), ConsentUnitOfWork(store))
     assert [c.state for c in everything] == [ConsentState.WITHDRAWN]
+
+
+async def test_service_suspended_then_every_check_denies(store, accounts):
+    base = {"service_id": "pools-lachine", "client_id": "pools-lachine-client", "name_fr": "Piscines",
+            "name_en": "Pools", "kind": "borough", "owner": "Arrondissement de Lachine",
+            "purposes": ["service-provision"], "attributes": ["given_name"]}
+    await accounts.apply(event("montreal.accounts.v1.service_registered", base))
+    check = commands.CheckConsent(RES, "pools-lachine", "service-provision", ("given_name",))
+    [d] = await handlers.check(check, ConsentUnitOfWork(store))
+    assert d.allowed
+    await accounts.apply(event("montreal.accounts.v1.service_updated", {**base, "state": "suspended"}))
+    [d] = await handlers.check(check, ConsentUnitOfWork(store))
+    assert (d.allowed, d.reason) == (False, "PURPOSE_NOT_DECLARED")
