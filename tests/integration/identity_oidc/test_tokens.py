@@ -147,6 +147,22 @@ async def test_revoking_a_refresh_token_revokes_its_family(front, browser):
     await client.aclose()
 
 
+async def test_concurrent_use_of_one_refresh_token_is_treated_as_reuse(front, browser):
+    import asyncio
+
+    client = rp_client(scope="openid offline_access")
+    tokens = await tokens_for(front, browser, client, scopes=["offline_access"])
+    results = await asyncio.gather(*(post_token(front, {"grant_type": "refresh_token",
+                                                        "refresh_token": tokens["refresh_token"]})
+                                     for _ in range(2)))
+    assert sorted(r.status_code for r in results) == [200, 400]
+    winner = next(r for r in results if r.status_code == 200).json()
+    # the loser's attempt revoked the family: the winner's new link is dead too
+    after = await post_token(front, {"grant_type": "refresh_token", "refresh_token": winner["refresh_token"]})
+    assert after.json()["error"] == "invalid_grant"
+    await client.aclose()
+
+
 async def test_housekeeping_purges_only_what_can_no_longer_be_used(front, browser):
     import datetime as dt
 
@@ -162,3 +178,4 @@ async def test_housekeeping_purges_only_what_can_no_longer_be_used(front, browse
     assert removed > 0
     assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
     await client.aclose()
+
