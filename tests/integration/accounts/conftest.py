@@ -55,6 +55,10 @@ async def accounts(minter, stand_ins, nats, tmp_path_factory):
         try:
             yield runtime
         finally:
+            if runtime.nats is not None:
+                # The foundation's consumer leaves its pull subscription open on stop, so
+                # nats.drain() would wait its full 30 s timeout (reported to the lead).
+                runtime.nats.options["drain_timeout"] = 2
             await runtime.stop(1.0)
 
 
