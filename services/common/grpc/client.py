@@ -75,7 +75,7 @@ class _UnaryStreamDecorator(grpc.aio.UnaryStreamClientInterceptor):
 def make_channel(target: str, *, token_provider: TokenProvider | None = None,
                  default_deadline: float = DEFAULT_DEADLINE_SECONDS,
                  credentials: grpc.ChannelCredentials | None = None,
-                 telemetry: bool = True) -> grpc.aio.Channel:
+                 telemetry: bool = True, tracer_provider: Any = None) -> grpc.aio.Channel:
     """An aio channel to ``target``; TLS when ``credentials`` are given (else plaintext, as
     inside the cluster's mesh or on loopback)."""
     decorator = _CallDecorator(token_provider, default_deadline)
@@ -83,7 +83,7 @@ def make_channel(target: str, *, token_provider: TokenProvider | None = None,
     if telemetry:
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-        interceptors += aio_client_interceptors()
+        interceptors += aio_client_interceptors(tracer_provider=tracer_provider)
     if credentials is not None:
         return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS,
                                        interceptors=interceptors)

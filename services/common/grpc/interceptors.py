@@ -146,11 +146,12 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
         return _rewrap(handler, wrap)
 
 
-def telemetry_interceptor() -> grpc.aio.ServerInterceptor:
-    """OpenTelemetry server spans (with the caller's trace context), infrastructure excluded."""
+def telemetry_interceptor(tracer_provider=None) -> grpc.aio.ServerInterceptor:
+    """OpenTelemetry server spans (with the caller's trace context), infrastructure excluded.
+    ``tracer_provider`` None: the global one (set by ``services.common.telemetry``)."""
     from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
-    return aio_server_interceptor(filter_=filters.negate(filters.any_of(
+    return aio_server_interceptor(tracer_provider=tracer_provider, filter_=filters.negate(filters.any_of(
         filters.service_prefix("grpc.health."), filters.service_prefix("grpc.reflection."))))
 
 
@@ -368,7 +369,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
         async def unary_behavior(request, context):
             try:
-                return await behavior(request, context)
+                result = behavior(request, context)
+                # A plain ``def`` handler is tolerated (its result is not awaitable).
+                return await result if inspect.isawaitable(result) else result
             except grpc.aio.AbortError:
                 raise
             except Exception as error:  # noqa: BLE001 - the boundary: map or report, once
@@ -378,11 +381,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
 def server_interceptors(service: str, verifier: auth.TokenVerifier | None,
                         method_policies: Mapping[str, str | Collection[str]],
-                        *, telemetry: bool = True) -> list[grpc.aio.ServerInterceptor]:
+                        *, telemetry: bool = True, tracer_provider=None) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first (grpc.aio applies the first interceptor outermost)."""
     chain: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
     if telemetry:
-        chain.append(telemetry_interceptor())
+        chain.append(telemetry_interceptor(tracer_provider))
     chain += [AuthInterceptor(service, verifier, method_policies), DecodingInterceptor(service),
               ErrorMappingInterceptor(service)]
     return chain

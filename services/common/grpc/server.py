@@ -54,14 +54,15 @@ class GrpcServer:
     def __init__(self, service: str, *, host: str, port: int,
                  token_verifier: auth.TokenVerifier | None,
                  method_policies: Mapping[str, str | Collection[str]],
-                 telemetry: bool = True,
+                 telemetry: bool = True, tracer_provider: Any = None,
                  options: tuple[tuple[str, Any], ...] = ()) -> None:
         self.service = service
         self.host = host
         self.port = port
         self._policies: dict[str, str | Collection[str]] = dict(method_policies)
         self._server = grpc.aio.server(
-            interceptors=server_interceptors(service, token_verifier, self._policies, telemetry=telemetry),
+            interceptors=server_interceptors(service, token_verifier, self._policies, telemetry=telemetry,
+                                             tracer_provider=tracer_provider),
             options=SERVER_OPTIONS + tuple(options))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
