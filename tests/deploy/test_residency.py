@@ -180,3 +180,46 @@ def test_component_binds_workloads_added_later_and_overrides_weaker_affinity(all
     for name in ("CronJob/report", "DaemonSet/agent", "Deployment/weak"):
         assert_bound(name, specs[name].get("affinity"), allow_lists["quebec"])
     assert len(required_terms(specs["Deployment/weak"]["affinity"])) == 1
+
+
+def crd_rules(docs):
+    from conftest import one as _one
+
+    crd = _one(docs, "CustomResourceDefinition", "residencypolicies.residency.mtlid.montreal.ca")
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    return spec_schema["x-kubernetes-validations"]
+
+
+def crd_admits(rules, spec) -> bool:
+    import celpy
+    from celpy import celtypes
+
+    env = celpy.Environment()
+    results = [env.program(env.compile(r["rule"])).evaluate({"self": celpy.json_to_cel(spec)}) for r in rules]
+    assert all(isinstance(r, celtypes.BoolType) for r in results), results
+    return all(bool(r) for r in results)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_widening_beyond_quebec_needs_a_privacy_impact_assessment(rendered, overlay):
+    """The CRD's CEL rule (evaluated like the API server would, with cel-python): a
+    `canada` ResidencyPolicy is refused until it names its s. 70.1 assessment."""
+    docs = rendered[overlay]
+    rules = crd_rules(docs)
+    spec = one(docs, "ResidencyPolicy", "mtlid")["spec"]
+    if spec["jurisdiction"] == "quebec":
+        assert crd_admits(rules, spec)
+    else:
+        # As committed, the canada overlay cannot be applied: someone must fill it in.
+        assert not crd_admits(rules, spec)
+        assert not crd_admits(rules, {**spec, "privacyImpactAssessment": ""})
+        assert crd_admits(rules, {**spec, "privacyImpactAssessment": "EFVP-2026-001"})
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_admission_phase_holds_the_policy_and_no_workload(rendered, overlay):
+    """README step 1 applies `-l residency.mtlid.montreal.ca/phase=admission` first."""
+    phase = sorted(d["kind"] for d in rendered[overlay]
+                   if (d["metadata"].get("labels") or {}).get("residency.mtlid.montreal.ca/phase") == "admission")
+    assert phase == ["CustomResourceDefinition", "Namespace", "ResidencyPolicy",
+                     "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
