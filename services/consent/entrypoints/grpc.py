@@ -267,7 +267,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         _own(request.resident_id, admin_allowed=False)
         document, index = await handlers.export(commands.RequestExport(request.resident_id, actor=_actor()),
                                                 self.uow())
-        return pb.ExportResponse(document=document, media_type="application/json", ledger_index=index)
+        head = await handlers.signed_tree_head(0, self.uow())
+        return pb.ExportResponse(document=document, media_type="application/json", ledger_index=index,
+                                 signed_tree_head=_sth(head),
+                                 jwks_json=json.dumps(await handlers.log_keys(self.uow())))
 
     # --- tamper evidence ---------------------------------------------------------------
     async def GetSignedTreeHead(self, request, context):

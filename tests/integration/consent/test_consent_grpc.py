@@ -247,6 +247,14 @@ async def test_export_and_catalogue(stub, tokens):
     document = json.loads(exported.document)
     assert document["resident_id"] == ALICE and document["consents"]
     assert document["ledger_entries"][-1]["entry"]["type"] == "export_requested"
+    head = verify_tree_head(exported.signed_tree_head.jws, json.loads(exported.jwks_json))
+    assert head.tree_size > exported.ledger_index
+    last = document["ledger_entries"][-1]
+    proof = await stub.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=last["index"],
+                                                                     tree_size=head.tree_size),
+                                         metadata=tokens["alice"])
+    assert merkle.verify_inclusion(bytes.fromhex(last["leaf_hash"]), last["index"], head.tree_size,
+                                   list(proof.audit_path), head.root_hash)
     purposes = await stub.ListPurposes(pb.ListPurposesRequest())
     assert {p.purpose_id for p in purposes.purposes} >= {"communication", "biometric-identity-verification"}
     defined = await stub.DefinePurpose(pb.DefinePurposeRequest(purpose=pb.Purpose(

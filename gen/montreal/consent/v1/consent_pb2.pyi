@@ -522,14 +522,18 @@ class ExportRequest(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ...) -> None: ...
 
 class ExportResponse(_message.Message):
-    __slots__ = ("document", "media_type", "ledger_index")
+    __slots__ = ("document", "media_type", "ledger_index", "signed_tree_head", "jwks_json")
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
     document: bytes
     media_type: str
     ledger_index: int
-    def __init__(self, document: _Optional[bytes] = ..., media_type: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+    signed_tree_head: SignedTreeHead
+    jwks_json: str
+    def __init__(self, document: _Optional[bytes] = ..., media_type: _Optional[str] = ..., ledger_index: _Optional[int] = ..., signed_tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ..., jwks_json: _Optional[str] = ...) -> None: ...
 
 class GetLogKeysRequest(_message.Message):
     __slots__ = ()
