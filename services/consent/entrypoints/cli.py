@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-import sys
 
 
 def register(subparsers) -> None:
@@ -94,7 +93,3 @@ async def _purposes(args):
             return [{**p.wording(), "text_sha256": p.text_sha256}
                     for p in await u.catalogue.purposes(all_versions=args.all_versions)]
     return await _with_store(work), True
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(0)
