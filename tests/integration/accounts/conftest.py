@@ -4,6 +4,8 @@ calling real gRPC consent and identity servers (tests/integration/accounts/stand
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from montreal.accounts.v1 import accounts_pb2_grpc
@@ -34,15 +36,15 @@ async def stand_ins(minter):
     await identity_server.drain(0.5)
 
 
-@pytest.fixture(scope="module")
-async def accounts(minter, stand_ins, nats, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("accounts")
+@contextlib.asynccontextmanager
+async def accounts_runtime(minter, nats_url: str, directory, *, consent_port: int, identity_port: int):
+    """The accounts service in-process: migrated database, real NATS, gRPC on a free port."""
     async with temporary_database("accounts", directory) as url:
         await migrate_async("accounts", url)
         settings = Settings.from_env({
-            "MTLID_VAR_DIR": str(directory), "MTLID_ACCOUNTS_DATABASE_URL": url, "MTLID_NATS_URL": nats.url,
-            "MTLID_CONSENT_GRPC_TARGET": f"127.0.0.1:{stand_ins['consent_port']}",
-            "MTLID_IDENTITY_GRPC_TARGET": f"127.0.0.1:{stand_ins['identity_port']}",
+            "MTLID_VAR_DIR": str(directory), "MTLID_ACCOUNTS_DATABASE_URL": url, "MTLID_NATS_URL": nats_url,
+            "MTLID_CONSENT_GRPC_TARGET": f"127.0.0.1:{consent_port}",
+            "MTLID_IDENTITY_GRPC_TARGET": f"127.0.0.1:{identity_port}",
         })
         runtime = Runtime("accounts", settings, grpc_port=0,
                           token_verifier=TokenVerifier(minter.issuer, AUD, StaticJwks(minter.jwks())))
@@ -60,6 +62,13 @@ async def accounts(minter, stand_ins, nats, tmp_path_factory):
                 # nats.drain() would wait its full 30 s timeout (reported to the lead).
                 runtime.nats.options["drain_timeout"] = 2
             await runtime.stop(1.0)
+
+
+@pytest.fixture(scope="module")
+async def accounts(minter, stand_ins, nats, tmp_path_factory):
+    async with accounts_runtime(minter, nats.url, tmp_path_factory.mktemp("accounts"),
+                                consent_port=stand_ins["consent_port"], identity_port=stand_ins["identity_port"]) as runtime:
+        yield runtime
 
 
 @pytest.fixture(scope="module")
