@@ -139,9 +139,10 @@ class StaticJwks:
 class HttpJwks:
     """Identity's published JWKS, fetched over HTTP and cached.
 
-    Refetched when older than ``max_age`` and on an unknown ``kid`` (a key rotation), but at
-    most once per ``REFETCH_INTERVAL_SECONDS``, so a stream of tokens with made-up kids cannot
-    turn into a stream of requests to identity. A failed fetch keeps the keys it had.
+    An unknown ``kid`` (a key rotation) triggers a refetch the call waits for, but at most
+    once per ``min_refetch_interval`` (30 s), so a stream of tokens with made-up kids cannot
+    turn into a stream of requests to identity. Keys older than ``max_age`` are refreshed in
+    the background while the known key keeps serving. A failed fetch keeps the keys it had.
     """
 
     def __init__(self, url: str, *, max_age: float = 600.0, timeout: float = 5.0,
@@ -156,14 +157,18 @@ class HttpJwks:
         self._fetched_at = 0.0  # monotonic time of the last successful fetch
         self._attempted_at = float("-inf")  # monotonic time of the last attempt
         self._lock = asyncio.Lock()
+        self._background: asyncio.Task | None = None
 
     async def get_key(self, kid: str | None) -> Key | None:
         key = _pick(self._keys, kid)
         now = time.monotonic()
-        stale = now - self._fetched_at > self._max_age
-        if (key is None or stale) and now - self._attempted_at >= self._interval:
+        if now - self._attempted_at < self._interval:
+            return key
+        if key is None:
             await self._refresh()
-            key = _pick(self._keys, kid)
+            return _pick(self._keys, kid)
+        if now - self._fetched_at > self._max_age and (self._background is None or self._background.done()):
+            self._background = asyncio.create_task(self._refresh(), name="jwks-refresh")
         return key
 
     async def _refresh(self) -> None:

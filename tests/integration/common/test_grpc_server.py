@@ -158,3 +158,12 @@ async def test_graceful_drain(probe, minter, probe_token):
         assert (await in_flight).done
         await drain
         assert time.monotonic() - started < 4, "drain waited for its grace instead of the call"
+
+
+async def test_a_taken_port_fails_loudly_instead_of_sharing_it(probe, minter, probe_server):
+    from services.common.grpc.server import GrpcServer
+
+    second = GrpcServer("probe", host="127.0.0.1", port=probe_server.bound_port, token_verifier=None,
+                        method_policies={})
+    with pytest.raises(RuntimeError, match=f"127.0.0.1:{probe_server.bound_port}"):
+        await second.start()
