@@ -72,6 +72,22 @@ class _UnaryStreamDecorator(grpc.aio.UnaryStreamClientInterceptor):
         return await continuation(await self._decorator.decorate(client_call_details), request)
 
 
+class _StreamUnaryDecorator(grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, decorator: _CallDecorator) -> None:
+        self._decorator = decorator
+
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return await continuation(await self._decorator.decorate(client_call_details), request_iterator)
+
+
+class _StreamStreamDecorator(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, decorator: _CallDecorator) -> None:
+        self._decorator = decorator
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return await continuation(await self._decorator.decorate(client_call_details), request_iterator)
+
+
 def make_channel(target: str, *, token_provider: TokenProvider | None = None,
                  default_deadline: float = DEFAULT_DEADLINE_SECONDS,
                  credentials: grpc.ChannelCredentials | None = None,
@@ -79,7 +95,8 @@ def make_channel(target: str, *, token_provider: TokenProvider | None = None,
     """An aio channel to ``target``; TLS when ``credentials`` are given (else plaintext, as
     inside the cluster's mesh or on loopback)."""
     decorator = _CallDecorator(token_provider, default_deadline)
-    interceptors: list[Any] = [_UnaryUnaryDecorator(decorator), _UnaryStreamDecorator(decorator)]
+    interceptors: list[Any] = [_UnaryUnaryDecorator(decorator), _UnaryStreamDecorator(decorator),
+                               _StreamUnaryDecorator(decorator), _StreamStreamDecorator(decorator)]
     if telemetry:
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 

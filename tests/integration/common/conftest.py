@@ -23,6 +23,7 @@ METHOD_POLICIES = {
     f"/{SERVICE}/Echo": "probe:echo",
     f"/{SERVICE}/Slow": "probe:echo",
     f"/{SERVICE}/Count": "probe:echo",
+    f"/{SERVICE}/Upload": "probe:echo",
     f"/{SERVICE}/WhoAmI": frozenset({"probe:whoami", "probe:admin"}),
     f"/{SERVICE}/Ping": PUBLIC,
     # Forgotten: deliberately absent (fail closed)
@@ -51,6 +52,12 @@ def make_servicer(pb2, pb2_grpc):
                 if request.fail_midway and n == 1:
                     raise errors.FailedPrecondition("STOPPED_MIDWAY", "stopped after one item")
                 yield pb2.CountResponse(n=n)
+
+        async def Upload(self, request_iterator, context):
+            names = [request.name async for request in request_iterator]
+            if "bug" in names:
+                raise RuntimeError("boom")
+            return pb2.EchoResponse(name=str(len(names)), request_id=request_id_var.get() or "")
 
         async def WhoAmI(self, request, context):
             principal = auth.current_principal()

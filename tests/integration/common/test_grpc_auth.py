@@ -101,3 +101,20 @@ async def test_health_needs_no_token(probe_server):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{probe_server.bound_port}") as probe_channel:
         reply = await health_pb2_grpc.HealthStub(probe_channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_client_streaming_methods_are_guarded_too(probe, probe_server, probe_token):
+    pb2, pb2_grpc = probe
+    target = f"127.0.0.1:{probe_server.bound_port}"
+    requests = [pb2.EchoRequest(name="a"), pb2.EchoRequest(name="b")]
+    async with make_channel(target) as anonymous:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await pb2_grpc.ProbeServiceStub(anonymous).Upload(iter(requests), timeout=5)
+        assert rpc_error_details(caught.value)[::2] == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING")
+    async with make_channel(target, token_provider=StaticToken(probe_token)) as channel:
+        stub = pb2_grpc.ProbeServiceStub(channel)
+        reply = await stub.Upload(iter(requests), timeout=5)
+        assert reply.name == "2" and reply.request_id
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Upload(iter([pb2.EchoRequest(name="bug")]), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
