@@ -6,6 +6,9 @@ Checks, each reported by name:
   and every leaf is in canonical form;
 - ``stored_nodes``: every stored complete-subtree hash equals the one recomputed from the
   leaves (what proofs are served from);
+- ``purpose_wording``: every ``consent_given`` leaf's ``purpose_text_sha256`` equals the hash
+  of the purpose version's wording now in the catalogue, so the wording a receipt shows is
+  the one consented to;
 - ``signed_tree_head`` (when given one, e.g. saved by an auditor earlier): its signature
   verifies against the log keys and its root equals MTH of the first ``tree_size`` leaves
   recomputed now, so the log has not been rewritten since.
@@ -25,9 +28,12 @@ BATCH = 5000
 async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[str, Any]:
     problems: list[str] = []
     tree = merkle.MemoryTree()
+    wording_mismatches = 0
     async with uow_factory() as uow:
         size = await uow.ledger.size()
         jwks = await uow.keys.jwks()
+        wording = {(p.purpose_id, p.version): p.text_sha256
+                   for p in await uow.catalogue.purposes(all_versions=True)}
         position = 0
         while True:
             rows = await uow.ledger.scan(position, position + BATCH)
@@ -39,9 +45,14 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[s
                 if computed != stored:
                     problems.append(f"leaf {index}: stored hash differs from its bytes")
                 try:
-                    parse_canonical(data)
+                    document = parse_canonical(data)
                 except ValueError:
                     problems.append(f"leaf {index}: bytes are not canonical JSON")
+                    document = {}
+                if document.get("type") == "consent_given" and wording.get(
+                        (document.get("purpose_id"), document.get("purpose_version"))) != \
+                        document.get("purpose_text_sha256"):
+                    wording_mismatches += 1
                 tree.append(computed)
             if len(rows) < BATCH or problems:
                 break
@@ -60,12 +71,15 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[s
                     mismatched += 1
         if mismatched:
             problems.append(f"{mismatched} stored tree nodes differ from the recomputed ones")
+        if wording_mismatches:
+            problems.append(f"{wording_mismatches} consents point at a purpose wording the catalogue no longer has")
     report: dict[str, Any] = {
         "tree_size": tree.size,
         "root_hash": b64url(tree.root()),
         "checks": {"contiguous": not any(p.startswith(("gap", "head")) for p in problems),
                    "leaf_hashes": not any(p.startswith("leaf") for p in problems),
-                   "stored_nodes": not mismatched},
+                   "stored_nodes": not mismatched,
+                   "purpose_wording": not wording_mismatches},
     }
     if tree_head_jws is not None:
         try:

@@ -49,3 +49,18 @@ async def test_verify_detects_a_rewritten_entry(store, engine):
     assert report["checks"]["leaf_hashes"]           # the forger kept hashes consistent…
     assert not report["checks"]["stored_nodes"]      # …but the stored tree disagrees
     assert not report["checks"]["signed_tree_head"]  # …and so does the head saved earlier
+
+
+async def test_verify_detects_a_reworded_purpose(store, engine):
+    from services.consent.domain.grant_rules import RequestedConsent
+
+    uow = lambda: ConsentUnitOfWork(store)  # noqa: E731
+    await handlers.register_recipient(Recipient("montreal-news", "news-client", "Nouvelles", "News",
+                                                purposes=("communication",), data_categories=("email",)), uow())
+    await handlers.grant(commands.GiveConsent(RES, "montreal-news", (RequestedConsent("communication"),)), uow())
+    assert (await verify_log(uow))["checks"]["purpose_wording"]
+    async with engine.begin() as c:
+        await c.execute(text("UPDATE purposes SET description_fr = 'Autre chose.' "
+                             "WHERE purpose_id = 'communication' AND version = 1"))
+    report = await verify_log(uow)
+    assert not report["checks"]["purpose_wording"] and not report["ok"]
