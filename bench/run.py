@@ -33,7 +33,7 @@ from harness.bench import Bench, Options  # noqa: E402
 from harness.machine import describe_machine  # noqa: E402
 from harness.measures import MEASURES, memory_rows  # noqa: E402
 from harness.report import NOT_YET, Row, markdown  # noqa: E402
-from harness.services import NotAvailable  # noqa: E402
+from harness.systems import NotAvailable  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

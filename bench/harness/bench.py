@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from harness.procs import Process, rss_mb
-from harness.services import JwksStub, MtlidService, NotAvailable, Peer
+from harness.systems import JwksStub, MtlidService, NotAvailable, Peer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +71,7 @@ class Bench:
         self._ready: dict[str, object] = {}
         self._failed: dict[str, str] = {}
         self.facts: dict[str, object] = {}   # set up once, shared by measures (clients, tokens)
+        self._drop_databases: list[str] = []
 
     def _get(self, name: str, factory: Callable[[], object]):
         if name in self._failed:
@@ -113,13 +114,42 @@ class Bench:
                 env[f"MTLID_{name.upper()}_DATABASE_URL"] = database_url
             service = MtlidService(name, var_dir=self.workdir / "var", log_dir=self.log_dir,
                                    nats_url=self.nats().url, env=env)
-            self.memory.watch(f"{name}", service.process)
+            self.memory.watch(f"{name} (PostgreSQL)" if database_url else name, service.process)
             return service
         key = f"{name}@{database_url}" if database_url else name
         return self._get(key, start)
 
+    def consent_on_postgres(self) -> tuple[MtlidService, str]:
+        """The consent service on PostgreSQL (production's database): the service and its URL."""
+        def start():
+            from harness import postgres
+
+            why = postgres.available()
+            if why:
+                raise NotAvailable(why)
+            if self.options.smoke:
+                name = postgres.throwaway("consent")
+                self._drop_databases.append(name)
+            else:
+                name = postgres.LEDGER_DB
+                postgres.ensure(name)
+            database_url = postgres.url(name)
+            return self.service("consent", database_url=database_url), database_url
+        return self._get("consent-pg", start)
+
     def close(self) -> None:
         self.memory.stop()
+        for thing in self._ready.values():
+            process = getattr(thing, "process", None)
+            if process is not None:
+                process.terminate()
         for name, thing in reversed(list(self._ready.items())):
-            with contextlib.suppress(Exception):
-                thing.stop()
+            if hasattr(thing, "stop"):
+                with contextlib.suppress(Exception):
+                    thing.stop()
+        if self._drop_databases:
+            from harness import postgres
+
+            for database in self._drop_databases:
+                with contextlib.suppress(Exception):
+                    postgres.drop(database)

@@ -22,6 +22,7 @@ class ConsentSetup:
     check_token: str
     record_token: str
     admin_token: str
+    consent_ids: tuple[str, ...] = ()
 
 
 def new_resident_id() -> str:
@@ -65,7 +66,8 @@ def prepare_consent(bench: Bench, consent, resident_id: str | None = None) -> Co
     setup = ConsentSetup(resident_id=resident_id,
                          check_token=jwks.mint(RECIPIENT, ["consent:check"], AUDIENCE),
                          record_token=jwks.mint(RECIPIENT, ["consent:record"], AUDIENCE),
-                         admin_token=admin)
+                         admin_token=admin,
+                         consent_ids=tuple(sorted({d.consent_id for d in answer.decisions if d.consent_id})))
     bench.facts.setdefault(key, setup)
     return setup
 

@@ -17,8 +17,8 @@ MEASURES = [
     ("validate_token", "gRPC identity ValidateToken at fixed rates", measures_grpc.validate_token),
     ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),
     ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_grpc.attribute_release),
-    ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),
     ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),
+    ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),
 ]
 
 MEMORY_GOAL_MB = 150

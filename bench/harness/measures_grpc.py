@@ -11,7 +11,7 @@ from __future__ import annotations
 from harness import grpc_load
 from harness.bench import Bench
 from harness.report import Row, fmt, median
-from harness.services import NotAvailable
+from harness.systems import NotAvailable
 
 GOAL = "5,000/s, p99 < 5 ms"
 
@@ -20,7 +20,8 @@ def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str
                      token: str, note: str = "") -> list[Row]:
     options = bench.options
     # Warm-up: connections, caches, the JWKS fetch.
-    grpc_load.run(target, method, request, rate=min(options.grpc_rates), duration=1, token=token)
+    grpc_load.run(target, method, request, rate=min(options.grpc_rates), duration=0.3 if options.smoke else 2,
+                  token=token)
     rows = []
     for rate in options.grpc_rates:
         runs, server_ms, generator_share = [], [], []
@@ -77,7 +78,13 @@ def validate_token(bench: Bench) -> list[Row]:
 def consent_check(bench: Bench) -> list[Row]:
     from harness.consent_setup import check_request, prepare_consent
 
-    consent = bench.service("consent")
+    # On PostgreSQL (production's database, and the ledger of the ledger measures) when it is
+    # reachable; else on the embedded SQLite default.
+    try:
+        consent, _url = bench.consent_on_postgres()
+        where = "PostgreSQL"
+    except NotAvailable:
+        consent, where = bench.service("consent"), "SQLite"
     setup = prepare_consent(bench, consent)
     method = "/montreal.consent.v1.ConsentService/Check"
     request = check_request(setup)
@@ -85,7 +92,7 @@ def consent_check(bench: Bench) -> list[Row]:
     if not probe.ok:
         raise RuntimeError(f"Check probe failed: {probe.failed}")
     return _fixed_rate_rows(bench, "gRPC consent Check", consent.process, consent.grpc_target, method, request,
-                            setup.check_token, note="resident with a given consent, 2 categories")
+                            setup.check_token, note=f"on {where}; a resident with a given consent, 2 categories")
 
 
 def attribute_release(bench: Bench) -> list[Row]:

@@ -14,7 +14,7 @@ import urllib.parse
 from harness import http_load
 from harness.bench import Bench
 from harness.report import NOT_YET, Row, fmt, median, ratio_cell
-from harness.services import NotAvailable, basic_auth, http_json
+from harness.systems import NotAvailable, basic_auth, http_json
 
 RESOURCE = "urn:mtlid:accounts"
 SCOPE = "accounts:release"

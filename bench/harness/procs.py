@@ -69,10 +69,15 @@ class Process:
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
 
-    def stop(self, grace: float = 10.0) -> None:
+    def terminate(self) -> None:
+        """Ask to stop (SIGTERM to the group) without waiting: several stop in parallel."""
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.popen.poll() is None:
+            self.terminate()
             try:
                 self.popen.wait(grace)
             except subprocess.TimeoutExpired:
