@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from services.consent.adapters.uow import ConsentUnitOfWork
@@ -59,7 +60,15 @@ async def test_verify_detects_a_reworded_purpose(store, engine):
                                                 purposes=("communication",), data_categories=("email",)), uow())
     await handlers.grant(commands.GiveConsent(RES, "montreal-news", (RequestedConsent("communication"),)), uow())
     assert (await verify_log(uow))["checks"]["purpose_wording"]
-    async with engine.begin() as c:
+    with pytest.raises(Exception):  # the database refuses to reword a version…
+        async with engine.begin() as c:
+            await c.execute(text("UPDATE purposes SET description_fr = 'Autre chose.' "
+                                 "WHERE purpose_id = 'communication' AND version = 1"))
+    async with engine.begin() as c:  # …unless someone bypasses its triggers
+        if c.dialect.name == "postgresql":
+            await c.execute(text("ALTER TABLE purposes DISABLE TRIGGER USER"))
+        else:
+            await c.execute(text("DROP TRIGGER purposes_no_update"))
         await c.execute(text("UPDATE purposes SET description_fr = 'Autre chose.' "
                              "WHERE purpose_id = 'communication' AND version = 1"))
     report = await verify_log(uow)
