@@ -16,9 +16,9 @@ from services.common.grpc.client import ClientCredentialsTokens, TokenProvider, 
 from services.common.runtime import Runtime
 
 from .adapters.consent_gateway import GrpcConsentGateway
-from .adapters.subject_resolver import GrpcSubjectResolver
+from .adapters.subject_resolver import GrpcIdentityDirectory, GrpcSubjectResolver
 from .adapters.uow import AccountsUnitOfWork
-from .entrypoints.events import RESIDENT_REGISTERED, on_resident_registered
+from .entrypoints.events import IDENTITY_SUBJECTS, identity_event_handler
 from .entrypoints.grpc import METHOD_POLICIES, SERVICE_NAME, AccountsServicer, add_to_server
 from .service_layer.bootstrap import AccountsApplication
 from .service_layer.ports import SubjectResolver
@@ -52,8 +52,8 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
     app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(channel),
                               resolver=resolver or GrpcSubjectResolver(identity))
     runtime.add_grpc(AccountsServicer(app), add_to_server, SERVICE_NAME, METHOD_POLICIES)
-    runtime.add_consumer(durable="accounts-identity", stream="MTLID_IDENTITY", subjects=[RESIDENT_REGISTERED],
-                         handler=on_resident_registered, uow_factory=uow_factory)
+    runtime.add_consumer(durable="accounts-identity", stream="MTLID_IDENTITY", subjects=list(IDENTITY_SUBJECTS),
+                         handler=identity_event_handler(GrpcIdentityDirectory(identity)), uow_factory=uow_factory)
 
     async def close_channels(stop: asyncio.Event) -> None:
         await stop.wait()

@@ -48,3 +48,24 @@ class GrpcSubjectResolver:
             # Fail closed: a partner is only ever answered with a pairwise subject.
             raise Unavailable("the identity service gave no pairwise subject for this partner")
         return response.subject
+
+
+class GrpcIdentityDirectory:
+    """``GetResidentContact`` (scope ``identity:resolve``): the e-mail identity holds."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, deadline: float = 3.0) -> None:
+        self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        self._deadline = deadline
+
+    async def contact(self, resident_id: str):
+        from ..service_layer.ports import ResidentContact
+
+        try:
+            response = await self._stub.GetResidentContact(
+                identity_pb2.GetResidentContactRequest(resident_id=resident_id), timeout=self._deadline)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise Unavailable(f"the identity service cannot give the resident's contact ({error.code().name})") from None
+        return ResidentContact(email=response.email, email_verified=response.email_verified,
+                               preferred_language=response.preferred_language)

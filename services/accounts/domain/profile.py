@@ -65,6 +65,28 @@ class Profile:
             self.events.append(ProfileChanged(resident_id=self.resident_id, attributes=tuple(changed)))
         return changed
 
+    def receive_from_service(self, name: str, value: str, source_service_id: str, at: dt.datetime, *,
+                             verified: bool) -> bool:
+        """A value another service holds (identity's login e-mail). It fills a gap or, when the
+        service vouches for the same value (``verified``), upgrades it; it never overwrites what
+        the resident typed differently or what an agent verified. Returns whether it changed."""
+        current = self.attributes.get(name)
+        if current is not None and (current.value != value or current.is_verified):
+            return False
+        if current is None and not verified:
+            self.attributes[name] = Attribute.self_declared(name, value, at)  # the resident typed it at sign-up
+        elif verified:
+            self.attributes[name] = Attribute(name=name, value=value, provenance=Provenance.RECEIVED_FROM_SERVICE,
+                                              updated_at=at, verified_at=at, source_service_id=source_service_id)
+        else:
+            return False
+        self.updated_at = at
+        self.events.append(ProfileChanged(resident_id=self.resident_id, attributes=(name,)))
+        if verified:
+            self.events.append(AttributeVerified(resident_id=self.resident_id, attribute=name,
+                                                 provenance=Provenance.RECEIVED_FROM_SERVICE.value))
+        return True
+
     def verify(self, name: str, provenance: Provenance, at: dt.datetime, *, agent_id: str,
                value: str | None = None, document_check_id: str | None = None) -> Attribute:
         """An agent vouches for ``name``; with ``value`` they also correct it (already normalized)."""

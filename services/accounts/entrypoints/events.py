@@ -1,8 +1,10 @@
-"""Events the accounts service consumes: identity's ``resident_registered``.
+"""Events the accounts service consumes from identity: ``resident_registered`` and
+``email_verified``.
 
 The consumer (services.common.consumer) applies each event once (inbox) and commits; the
-handler only changes state. The event carries no e-mail (docs/contracts.md): the profile starts
-with the preferred language, and the resident or an agent fills in the rest.
+handlers only change state. The events carry no e-mail (docs/contracts.md): accounts asks
+identity for it (``GetResidentContact``). If identity cannot answer, the handler raises and the
+event is redelivered later: it waits in the stream, nothing is lost.
 """
 
 from __future__ import annotations
@@ -12,24 +14,38 @@ import logging
 from services.common.errors import InvalidArgument
 from services.common.events import CloudEvent
 
-from ..service_layer.commands import RegisterResident
-from ..service_layer.handlers import register_resident
+from ..service_layer.commands import EmailVerified, RegisterResident
+from ..service_layer.handlers import email_verified, register_resident
+from ..service_layer.ports import IdentityDirectory
 
 logger = logging.getLogger(__name__)
 
 RESIDENT_REGISTERED = "montreal.identity.v1.resident_registered"
+EMAIL_VERIFIED = "montreal.identity.v1.email_verified"
+IDENTITY_SUBJECTS = (RESIDENT_REGISTERED, EMAIL_VERIFIED)
 
 
-async def on_resident_registered(event: CloudEvent, uow) -> None:
-    data = event.data or {}
-    try:
-        created = await register_resident(RegisterResident(resident_id=str(data.get("resident_id", "")),
-                                                           preferred_language=data.get("preferred_language")), uow)
-    except InvalidArgument:
-        # A malformed event would be redelivered forever; record it and move on (its id is in
-        # the inbox, so it is not applied later either).
-        logger.error("resident_registered event without a valid resident_id; skipped",
-                     extra={"event_id": event.id})
-        return
-    logger.info("profile created" if created else "profile existed (enrolled first)",
-                extra={"event_id": event.id})
+def identity_event_handler(directory: IdentityDirectory | None):
+    async def on_identity_event(event: CloudEvent, uow) -> None:
+        data = event.data or {}
+        resident_id = str(data.get("resident_id", ""))
+        try:
+            if event.type == RESIDENT_REGISTERED:
+                created = await register_resident(RegisterResident(
+                    resident_id=resident_id, preferred_language=data.get("preferred_language")),
+                    uow, directory=directory)
+                logger.info("profile created" if created else "profile existed (enrolled first)",
+                            extra={"event_id": event.id})
+            elif event.type == EMAIL_VERIFIED and directory is not None:
+                await email_verified(EmailVerified(resident_id=resident_id), uow, directory=directory)
+        except InvalidArgument:
+            # A malformed event would be redelivered forever; record it and move on (its id is
+            # in the inbox, so it is not applied later either).
+            logger.error("identity event without a valid resident_id; skipped",
+                         extra={"event_id": event.id, "type": event.type})
+
+    return on_identity_event
+
+
+#: Without identity (tests of the consumer alone): profiles from the event's data only.
+on_resident_registered = identity_event_handler(None)

@@ -19,6 +19,13 @@ class RegisterResident:
 
 
 @dataclass(frozen=True)
+class EmailVerified:
+    """From identity's ``email_verified`` event."""
+
+    resident_id: str
+
+
+@dataclass(frozen=True)
 class GetProfile:
     caller: Caller
     resident_id: str

@@ -29,7 +29,7 @@ from ..domain.release import ReleaseDecision, categories_to_check, decide_releas
 from ..domain.service_account import ServiceAccount, Transition
 from . import commands as c
 from .addressing import canonical_resident_id, resident_from, resident_shown
-from .ports import (AGENT, RESIDENT, AccountsUnitOfWork, Caller, ConsentGateway,
+from .ports import (AGENT, RESIDENT, AccountsUnitOfWork, Caller, ConsentGateway, IdentityDirectory,
                     SubjectResolver, publish)
 
 logger = logging.getLogger(__name__)
@@ -167,14 +167,54 @@ class ReleaseResult:
 
 # ---- profile ----------------------------------------------------------------------------------
 
-async def register_resident(cmd: c.RegisterResident, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> bool:
-    """Create the profile identity registered; the consumer commits (one transaction with the
-    inbox row). Returns False when it existed already (an agent enrolled them first)."""
+IDENTITY_SOURCE = "identity"
+
+
+async def register_resident(cmd: c.RegisterResident, uow: AccountsUnitOfWork, *,
+                            directory: IdentityDirectory | None = None, clock: Clock = utcnow) -> bool:
+    """Create the profile identity registered, with the e-mail identity holds (the event does not
+    carry it, docs/contracts.md). Runs inside the consumer's unit of work, which commits (one
+    transaction with the inbox row). Returns False when it existed already (an agent enrolled
+    them first); the e-mail still fills the gap then."""
     resident_id = canonical_resident_id(cmd.resident_id)
-    if await uow.profiles.get(resident_id) is not None:
+    contact = await directory.contact(resident_id) if directory is not None else None
+    now = clock()
+    profile = await uow.profiles.get(resident_id)
+    created = profile is None
+    if profile is None:
+        profile = Profile.register(resident_id, now, preferred_language=cmd.preferred_language)
+        await uow.profiles.add(profile)
+    if contact is not None and contact.email:
+        try:
+            email = normalize("email", contact.email, today=now.date())
+        except AttributeRejected:
+            email = None  # identity validated it; a mismatch of rules must not block the profile
+        if email:
+            profile.receive_from_service("email", email, IDENTITY_SOURCE, now, verified=contact.email_verified)
+            await uow.profiles.save(profile)
+    publish(uow, [profile])
+    return created
+
+
+async def email_verified(cmd: c.EmailVerified, uow: AccountsUnitOfWork, *, directory: IdentityDirectory,
+                         clock: Clock = utcnow) -> bool:
+    """Identity confirmed the resident's e-mail: the profile's e-mail becomes verified if it is
+    still the same address (a different address the resident typed here stays as it is)."""
+    resident_id = canonical_resident_id(cmd.resident_id)
+    contact = await directory.contact(resident_id)
+    profile = await uow.profiles.get(resident_id)
+    if contact is None or profile is None or not contact.email_verified:
         return False
-    await uow.profiles.add(Profile.register(resident_id, clock(), preferred_language=cmd.preferred_language))
-    return True
+    now = clock()
+    try:
+        email = normalize("email", contact.email, today=now.date())
+    except AttributeRejected:
+        return False
+    changed = profile.receive_from_service("email", email, IDENTITY_SOURCE, now, verified=True)
+    if changed:
+        await uow.profiles.save(profile)
+        publish(uow, [profile])
+    return changed
 
 
 async def get_profile(cmd: c.GetProfile, uow: AccountsUnitOfWork) -> Profile:

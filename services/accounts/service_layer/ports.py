@@ -109,6 +109,20 @@ class SubjectResolver(Protocol):
 
 
 @dataclass(frozen=True)
+class ResidentContact:
+    email: str
+    email_verified: bool
+    preferred_language: str
+
+
+class IdentityDirectory(Protocol):
+    """What identity tells accounts about a resident (``GetResidentContact``)."""
+
+    async def contact(self, resident_id: str) -> ResidentContact | None:
+        """None when identity has no such resident; ``Unavailable`` when it cannot answer."""
+
+
+@dataclass(frozen=True)
 class Caller:
     """Who calls, as the service layer needs it (built from the verified access token)."""
 

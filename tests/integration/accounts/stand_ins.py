@@ -72,6 +72,18 @@ class ConsentStandIn(consent_pb2_grpc.ConsentServiceServicer):
 
 
 class IdentityStandIn(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(self) -> None:
+        # resident_id -> (email, email_verified, preferred_language)
+        self.contacts: dict[str, tuple[str, bool, str]] = {}
+
+    async def GetResidentContact(self, request, context):
+        contact = self.contacts.get(request.resident_id)
+        if contact is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such resident")
+        email, verified, language = contact
+        return identity_pb2.GetResidentContactResponse(email=email, email_verified=verified,
+                                                       preferred_language=language)
+
     @staticmethod
     def sector(client_id: str) -> str:
         return f"client:{client_id}"
@@ -101,6 +113,7 @@ async def start_stand_ins(minter):
     identity_server = GrpcServer("identity", host="127.0.0.1", port=0, telemetry=False,
                                  token_verifier=TokenVerifier(minter.issuer, "urn:mtlid:identity", StaticJwks(minter.jwks())),
                                  method_policies={"/montreal.identity.v1.IdentityService/ResolveSubject": "identity:resolve",
+                                                  "/montreal.identity.v1.IdentityService/GetResidentContact": "identity:resolve",
                                                   "/montreal.identity.v1.IdentityService/GetClientSubject": "identity:resolve"})
     identity_server.add(identity, identity_pb2_grpc.add_IdentityServiceServicer_to_server,
                         "montreal.identity.v1.IdentityService")

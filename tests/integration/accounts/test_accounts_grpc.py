@@ -294,32 +294,50 @@ async def test_counter_enrollment_is_recorded_under_the_agent(stub, tokens, cata
     assert envelopes and not any("4821" in e or "Nguyen" in e for e in envelopes)
 
 
-async def test_resident_registered_event_creates_the_profile_once(stub, tokens, accounts, nats):
+async def _publish(nats, subject: str, data: dict, copies: int = 1) -> None:
     import nats as nats_client
 
-    resident = CitizenNumber.new().canonical
     connection = await nats_client.connect(nats.url)
     try:
         js = connection.jetstream()
         await ensure_stream(js, "identity")
-        envelope = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "mtlid/identity",
-                    "type": "montreal.identity.v1.resident_registered", "time": "2026-11-27T12:00:00Z",
-                    "data": {"resident_id": resident, "email_verified": False, "preferred_language": "en",
-                             "registered_by": "self"}}
-        for _ in range(2):  # delivered twice: applied once
-            await js.publish("montreal.identity.v1.resident_registered", json.dumps(envelope).encode(),
-                             headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        envelope = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "mtlid/identity", "type": subject,
+                    "time": "2026-11-27T12:00:00Z", "data": data}
+        for _ in range(copies):  # the same event delivered more than once
+            await js.publish(subject, json.dumps(envelope).encode(), headers={"Nats-Msg-Id": str(uuid.uuid4())})
     finally:
         await connection.close()
+
+
+async def _profile_when(stub, tokens, resident, ready):
     for _ in range(100):
         try:
             profile = (await stub.GetProfile(pb.GetProfileRequest(resident_id=resident),
                                              metadata=tokens.resident(resident))).profile
-            break
+            if ready(profile):
+                return profile
         except grpc.aio.AioRpcError as error:
             assert error.code() == grpc.StatusCode.NOT_FOUND
-            await asyncio.sleep(0.05)
-    else:
-        pytest.fail("resident_registered was not consumed")
+        await asyncio.sleep(0.05)
+    pytest.fail("the identity event was not applied")
+
+
+async def test_identity_events_create_the_profile_once_and_verify_the_email(stub, tokens, accounts, nats, stand_ins):
+    identity = stand_ins["identity"]
+    resident = CitizenNumber.new().canonical
+    identity.contacts[resident] = ("Jean.Cote@Example.CA", False, "en")
+    await _publish(nats, "montreal.identity.v1.resident_registered",
+                   {"resident_id": resident, "email_verified": False, "preferred_language": "en",
+                    "registered_by": "self"}, copies=2)
+    profile = await _profile_when(stub, tokens, resident, lambda p: len(p.attributes) == 2)
     assert [(a.name, a.value, a.provenance) for a in profile.attributes] == [
+        ("email", "Jean.Cote@example.ca", pb.PROVENANCE_SELF_DECLARED),
         ("preferred_language", "en", pb.PROVENANCE_SELF_DECLARED)]
+    assert await outbox_count(accounts, "profile_changed", resident) == 1  # applied once
+
+    identity.contacts[resident] = ("Jean.Cote@Example.CA", True, "en")
+    await _publish(nats, "montreal.identity.v1.email_verified", {"resident_id": resident})
+    profile = await _profile_when(stub, tokens, resident,
+                                  lambda p: p.attributes[0].provenance == pb.PROVENANCE_RECEIVED_FROM_SERVICE)
+    email = profile.attributes[0]
+    assert email.source_service_id == "identity" and email.HasField("verified_at")

@@ -257,3 +257,15 @@ def test_counter_actions_need_a_named_agent():
     with pytest.raises(PermissionDenied):
         require_agent(None)
     assert require_agent("agent-7") == "agent-7"
+
+
+def test_a_value_from_a_service_fills_gaps_and_upgrades_only_the_same_value():
+    profile = Profile.register("4K7Q9QXB2BCW", T0)
+    assert profile.receive_from_service("email", "a@example.ca", "identity", T0, verified=False)
+    assert profile.get("email").provenance is Provenance.SELF_DECLARED
+    assert profile.receive_from_service("email", "a@example.ca", "identity", T1, verified=True)
+    email = profile.get("email")
+    assert (email.provenance, email.verified_at, email.source_service_id) == (Provenance.RECEIVED_FROM_SERVICE, T1, "identity")
+    profile.declare({"email": "b@example.ca"}, T1)  # the resident changed it here
+    assert not profile.receive_from_service("email", "a@example.ca", "identity", T1, verified=True)
+    assert profile.get("email").value == "b@example.ca"

@@ -213,3 +213,32 @@ async def test_link_in_person_and_the_residents_view(world):
     assert unlinked.account.unlink_requested_at is not None
     with pytest.raises(NotFound):
         await app.handle(c.LinkAccountInPerson(AGENT, CitizenNumber.new().canonical, "verdun-permits", "V-78"))
+
+
+class _Directory:
+    def __init__(self, contact=None, down=False):
+        self._contact, self._down = contact, down
+
+    async def contact(self, resident_id):
+        if self._down:
+            raise Unavailable("identity down")
+        return self._contact
+
+
+async def test_registration_waits_for_identity_rather_than_losing_the_email(world):
+    from services.accounts.service_layer.handlers import register_resident
+    from services.accounts.service_layer.ports import ResidentContact
+
+    _, store, _, _, _ = world
+    resident = CitizenNumber.new().canonical
+    uow = FakeUnitOfWork(store)
+    async with uow:
+        with pytest.raises(Unavailable):  # the consumer naks: the event is redelivered later
+            await register_resident(c.RegisterResident(resident, "fr"), uow, directory=_Directory(down=True))
+    assert resident not in store.profiles
+    async with uow:
+        assert await register_resident(c.RegisterResident(resident, "fr"), uow,
+                                       directory=_Directory(ResidentContact("luc@example.ca", True, "fr")))
+        await uow.commit()
+    email = store.profiles[resident].get("email")
+    assert email.value == "luc@example.ca" and email.source_service_id == "identity"
