@@ -105,13 +105,15 @@ class Bench:
     def jwks(self) -> JwksStub:
         return self._get("jwks", JwksStub)
 
-    def service(self, name: str, *, database_url: str | None = None) -> MtlidService:
+    def service(self, name: str, *, database_url: str | None = None,
+                extra_env: dict[str, str] | None = None) -> MtlidService:
         def start() -> MtlidService:
             env = {}
             if name != "identity":
                 env = {"MTLID_ISSUER": self.jwks().issuer, "MTLID_JWKS_URL": self.jwks().jwks_url}
             if database_url:
                 env[f"MTLID_{name.upper()}_DATABASE_URL"] = database_url
+            env.update(extra_env or {})
             service = MtlidService(name, var_dir=self.workdir / "var", log_dir=self.log_dir,
                                    nats_url=self.nats().url, env=env)
             self.memory.watch(f"{name} (PostgreSQL)" if database_url else name, service.process)
@@ -136,6 +138,17 @@ class Bench:
             database_url = postgres.url(name)
             return self.service("consent", database_url=database_url), database_url
         return self._get("consent-pg", start)
+
+    def throwaway_postgres(self, label: str) -> str:
+        """A fresh PostgreSQL database for this run (dropped at the end): its URL."""
+        from harness import postgres
+
+        why = postgres.available()
+        if why:
+            raise NotAvailable(why)
+        name = postgres.throwaway(label)
+        self._drop_databases.append(name)
+        return postgres.url(name)
 
     def close(self) -> None:
         self.memory.stop()

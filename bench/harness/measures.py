@@ -6,7 +6,7 @@ needs does not exist yet; the runner turns that into a "not available yet" row.
 
 from __future__ import annotations
 
-from harness import measures_grpc, measures_ledger, measures_login, measures_oauth
+from harness import measures_grpc, measures_ledger, measures_login, measures_oauth, measures_release
 from harness.bench import Bench
 from harness.report import Row, fmt
 
@@ -16,7 +16,7 @@ MEASURES = [
     ("login_flow", "login: authorization code + PKCE, argon2id", measures_login.login_flow),
     ("validate_token", "gRPC identity ValidateToken at fixed rates", measures_grpc.validate_token),
     ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),
-    ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_grpc.attribute_release),
+    ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_release.attribute_release),
     ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),
     ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),
 ]

@@ -93,8 +93,3 @@ def consent_check(bench: Bench) -> list[Row]:
         raise RuntimeError(f"Check probe failed: {probe.failed}")
     return _fixed_rate_rows(bench, "gRPC consent Check", consent.process, consent.grpc_target, method, request,
                             setup.check_token, note=f"on {where}; a resident with a given consent, 2 categories")
-
-
-def attribute_release(bench: Bench) -> list[Row]:
-    bench.service("accounts")
-    raise NotAvailable("accounts ReleaseAttributes not wired yet")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 from harness.procs import Process, free_port, wait_for_port
@@ -94,7 +95,9 @@ class Peer:
 
 
 class JwksStub:
-    """Serves a TokenMinter's public keys at ``/jwks`` from a thread of the harness."""
+    """Serves a TokenMinter's public keys at ``/jwks`` from a thread of the harness, and a
+    client-credentials ``/token`` for services' own calls (accounts → consent) that trusts
+    whatever client it is told (a test double on loopback, never a real authorization server)."""
 
     def __init__(self) -> None:
         from services.common.testing.tokens import TokenMinter
@@ -103,6 +106,7 @@ class JwksStub:
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.minter = TokenMinter(self.issuer)
         body = json.dumps(self.minter.jwks()).encode()
+        stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -111,6 +115,24 @@ class JwksStub:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", "0"))
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                auth = self.headers.get("Authorization", "")
+                client_id = "unknown"
+                if auth.startswith("Basic "):
+                    client_id = base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+                scopes = form.get("scope", [""])[0].split()
+                audience = form.get("resource", ["urn:mtlid:unknown"])[0]
+                answer = json.dumps({"access_token": stub.minter.mint(client_id, scopes, audience, ttl=600),
+                                     "token_type": "Bearer", "expires_in": 600,
+                                     "scope": " ".join(scopes)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args) -> None:
                 pass
