@@ -55,14 +55,16 @@ class GrpcServer:
                  token_verifier: auth.TokenVerifier | None,
                  method_policies: Mapping[str, str | Collection[str]],
                  telemetry: bool = True, tracer_provider: Any = None,
+                 echo_request_id_in_initial_metadata: bool = False,
                  options: tuple[tuple[str, Any], ...] = ()) -> None:
         self.service = service
         self.host = host
         self.port = port
         self._policies: dict[str, str | Collection[str]] = dict(method_policies)
         self._server = grpc.aio.server(
-            interceptors=server_interceptors(service, token_verifier, self._policies, telemetry=telemetry,
-                                             tracer_provider=tracer_provider),
+            interceptors=server_interceptors(
+                service, token_verifier, self._policies, telemetry=telemetry, tracer_provider=tracer_provider,
+                echo_request_id_in_initial_metadata=echo_request_id_in_initial_metadata),
             options=SERVER_OPTIONS + tuple(options))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)

@@ -14,10 +14,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from services.common.grpc.auth import PUBLIC
 from services.common.grpc.client import StaticToken, make_channel, rpc_error_details
 from services.common.grpc.errors import GENERIC_INTERNAL_MESSAGE
+from services.common.grpc.server import GrpcServer
 
-from .conftest import SERVICE, start_probe_server
+from .conftest import SERVICE, make_servicer, start_probe_server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -48,7 +50,6 @@ async def test_request_id_from_the_caller_is_echoed_and_visible_to_the_handler(p
     call = probe_stub.Echo(pb2.EchoRequest(name="a"), metadata=(("x-request-id", request_id),))
     reply = await call
     assert reply.request_id == request_id
-    assert dict(await call.initial_metadata())["x-request-id"] == request_id
     assert dict(await call.trailing_metadata())["x-request-id"] == request_id
 
 
@@ -57,9 +58,23 @@ async def test_request_id_is_generated_when_absent_and_echoed_on_errors(probe_st
     call = probe_stub.Echo(pb2.EchoRequest())
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call
-    generated = dict(caught.value.initial_metadata())["x-request-id"]
-    assert uuid.UUID(generated)
-    assert dict(caught.value.trailing_metadata())["x-request-id"] == generated
+    assert uuid.UUID(dict(caught.value.trailing_metadata())["x-request-id"])
+
+
+async def test_request_id_can_be_echoed_in_initial_metadata_too(probe):
+    pb2, pb2_grpc = probe
+    server = GrpcServer("probe", host="127.0.0.1", port=0, token_verifier=None,
+                        method_policies={f"/{SERVICE}/Ping": PUBLIC}, echo_request_id_in_initial_metadata=True)
+    server.add(make_servicer(pb2, pb2_grpc), pb2_grpc.add_ProbeServiceServicer_to_server, SERVICE)
+    port = await server.start()
+    try:
+        async with make_channel(f"127.0.0.1:{port}") as channel:
+            call = pb2_grpc.ProbeServiceStub(channel).Ping(pb2.PingRequest(), metadata=(("x-request-id", "r-1"),))
+            await call
+            assert dict(await call.initial_metadata())["x-request-id"] == "r-1"
+            assert dict(await call.trailing_metadata())["x-request-id"] == "r-1"
+    finally:
+        await server.drain(0.5)
 
 
 async def test_a_hostile_request_id_is_replaced(probe_stub, probe):
@@ -161,8 +176,6 @@ async def test_graceful_drain(probe, minter, probe_token):
 
 
 async def test_a_taken_port_fails_loudly_instead_of_sharing_it(probe, minter, probe_server):
-    from services.common.grpc.server import GrpcServer
-
     second = GrpcServer("probe", host="127.0.0.1", port=probe_server.bound_port, token_verifier=None,
                         method_policies={})
     with pytest.raises(RuntimeError, match=f"127.0.0.1:{probe_server.bound_port}"):
