@@ -16,6 +16,7 @@ import base64
 import contextvars
 import json
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -279,11 +280,13 @@ class TokenVerifier:
         audience = claims["aud"]
         if not (audience == self.audience or (isinstance(audience, list) and self.audience in audience)):
             raise TokenRejected("WRONG_AUDIENCE", f"access token not meant for {self.audience}")
-        try:
-            exp, iat = float(claims["exp"]), float(claims["iat"])
-            nbf = float(claims["nbf"]) if "nbf" in claims else None
-        except (TypeError, ValueError):
-            raise TokenRejected("TOKEN_CLAIMS", "access token time claims are not numbers") from None
+        times = [claims["exp"], claims["iat"], claims.get("nbf", 0)]
+        # NumericDate (RFC 7519 s.2): a finite number; Python's json accepts NaN, which would
+        # never compare as expired.
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in times):
+            raise TokenRejected("TOKEN_CLAIMS", "access token time claims are not numbers")
+        exp, iat = float(claims["exp"]), float(claims["iat"])
+        nbf = float(claims["nbf"]) if "nbf" in claims else None
         if exp + self._leeway < now:
             raise TokenRejected("TOKEN_EXPIRED", "access token expired")
         if iat - self._leeway > now or (nbf is not None and nbf - self._leeway > now):

@@ -63,6 +63,8 @@ async def test_an_audience_list_containing_ours_is_accepted(minter, verifier):
     ({"omit": ["sub"]}, "TOKEN_CLAIMS"),
     ({"exp": None}, "TOKEN_CLAIMS"),
     ({"exp": "tomorrow"}, "TOKEN_CLAIMS"),
+    ({"exp": float("nan")}, "TOKEN_CLAIMS"),
+    ({"exp": True}, "TOKEN_CLAIMS"),
     ({"scope": ["a", "b"]}, "TOKEN_CLAIMS"),
     ({"nbf": int(time.time()) + 600}, "TOKEN_NOT_YET_VALID"),
     ({"iat": int(time.time()) + 600}, "TOKEN_NOT_YET_VALID"),
