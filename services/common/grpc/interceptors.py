@@ -130,6 +130,11 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
             request_id = str(uuid.uuid4())
         echo = ((REQUEST_ID_KEY, request_id),)
 
+        method = handler_call_details.method
+
+        # Being outermost, this wrapper is also the last resort: an exception escaping the
+        # inner interceptors (a bug, or a JWKS provider failing oddly) would otherwise reach
+        # grpc as UNKNOWN.
         def wrap(behavior: Behavior, streaming: bool) -> Behavior:
             initial = self._initial
             if streaming:
@@ -141,6 +146,10 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
                         context.set_trailing_metadata(echo)
                         async for item in _iterate(behavior(request, context)):
                             yield item
+                    except grpc.aio.AbortError:
+                        raise
+                    except Exception as error:  # noqa: BLE001 - last resort, see above
+                        await _internal_error(method, error, context)
                     finally:
                         request_id_var.reset(token)
                 return stream_behavior
@@ -152,11 +161,22 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
                         await context.send_initial_metadata(echo)
                     context.set_trailing_metadata(echo)
                     return await behavior(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - last resort, see above
+                    await _internal_error(method, error, context)
                 finally:
                     request_id_var.reset(token)
             return unary_behavior
 
         return _rewrap(handler, wrap)
+
+
+async def _internal_error(method: str, error: Exception, context) -> None:
+    """Log a bug with its traceback and the request id; answer INTERNAL, generically."""
+    logger.error("unhandled %s in %s", type(error).__name__, method, exc_info=error,
+                 extra={"request_id": request_id_var.get()})
+    await abort_with(context, internal_status(), _trailers())
 
 
 def telemetry_interceptor(tracer_provider=None) -> grpc.aio.ServerInterceptor:
@@ -365,9 +385,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(error, errors.ServiceError):
             await abort_with(context, status_for_error(error, self._domain), _trailers())
             return
-        logger.error("unhandled %s in %s", type(error).__name__, method, exc_info=error,
-                     extra={"request_id": request_id_var.get()})
-        await abort_with(context, internal_status(), _trailers())
+        await _internal_error(method, error, context)
 
     def _wrap(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
         if streaming:

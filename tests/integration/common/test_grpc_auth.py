@@ -118,3 +118,27 @@ async def test_client_streaming_methods_are_guarded_too(probe, probe_server, pro
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Upload(iter([pb2.EchoRequest(name="bug")]), timeout=5)
         assert caught.value.code() == grpc.StatusCode.INTERNAL
+
+
+async def test_a_failing_key_provider_is_internal_not_unknown(probe, minter, probe_token, caplog):
+    from services.common.grpc.auth import TokenVerifier
+    from services.common.grpc.server import GrpcServer
+
+    from .conftest import METHOD_POLICIES, SERVICE, make_servicer
+
+    class BrokenJwks:
+        async def get_key(self, kid):
+            raise OSError("key store on fire")
+
+    pb2, pb2_grpc = probe
+    server = GrpcServer("probe", host="127.0.0.1", port=0, method_policies=METHOD_POLICIES,
+                        token_verifier=TokenVerifier(minter.issuer, AUDIENCE, BrokenJwks()))
+    server.add(make_servicer(pb2, pb2_grpc), pb2_grpc.add_ProbeServiceServicer_to_server, SERVICE)
+    await server.start()
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call_with(probe, server, probe_token)
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert any("OSError" in r.getMessage() for r in caplog.records)
+    finally:
+        await server.drain(0.5)
