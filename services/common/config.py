@@ -63,6 +63,21 @@ def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[
     return raw
 
 
+def database_url_from_env(environ: Mapping[str, str], service: str) -> str:
+    """One service's database URL: all that ``mtlid migrate`` needs (a migration Job gets no keys)."""
+    production = environ.get("MTLID_ENV", "development") == "production"
+    var_dir = pathlib.Path(environ.get("MTLID_VAR_DIR") or "./var").resolve()
+    name = f"MTLID_{service.upper()}_DATABASE_URL"
+    url = _url(environ, name, f"sqlite+aiosqlite:///{var_dir / (service + '.db')}",
+               ("sqlite+aiosqlite", "postgresql+asyncpg", "postgresql"))
+    assert url is not None
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+    if production and url.startswith("sqlite"):
+        raise ConfigError(f"{name}: production needs PostgreSQL (postgresql+asyncpg://…)")
+    return url
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     env: str
@@ -122,17 +137,7 @@ class Settings:
             if ":" not in target:
                 raise ConfigError(f"{name}: expected host:port, got {target!r}")
             targets[service] = target
-        databases = {}
-        for service in SERVICES:
-            name = f"MTLID_{service.upper()}_DATABASE_URL"
-            url = _url(env, name, f"sqlite+aiosqlite:///{var_dir / (service + '.db')}",
-                       ("sqlite+aiosqlite", "postgresql+asyncpg", "postgresql"))
-            assert url is not None
-            if url.startswith("postgresql://"):
-                url = "postgresql+asyncpg://" + url[len("postgresql://"):]
-            if production and url.startswith("sqlite"):
-                raise ConfigError(f"{name}: production needs PostgreSQL (postgresql+asyncpg://…)")
-            databases[service] = url
+        databases = {service: database_url_from_env(env, service) for service in SERVICES}
         nats_url = _url(env, "MTLID_NATS_URL", None, ("nats", "tls"))
         if production and not nats_url:
             raise ConfigError("MTLID_NATS_URL: required in production (the embedded server is for development)")

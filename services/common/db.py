@@ -22,12 +22,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     SQLite: WAL so readers don't block the writer, a busy timeout instead of instant
     "database is locked", foreign keys on (off by default in SQLite), and BEGIN IMMEDIATE so
     two writers queue at the start of a transaction rather than failing at upgrade time.
+    ``hide_parameters``: SQL errors end up in logs; bound values may be attribute values.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             pathlib.Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         sync_engine = engine.sync_engine
 
         @event.listens_for(sync_engine, "connect")
@@ -46,7 +47,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                               hide_parameters=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -129,8 +129,10 @@ class Runtime:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
         if self.nats is not None:
+            # close(), not drain(): drain waits for pending pull requests (up to 30 s), and
+            # nothing is left to flush — the relay awaits JetStream's ack for every publish.
             with contextlib.suppress(Exception):
-                await self.nats.drain()
+                await asyncio.wait_for(self.nats.close(), timeout=2.0)
         await self.engine.dispose()
         log.info("service stopped")
 
