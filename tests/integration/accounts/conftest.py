@@ -60,7 +60,7 @@ async def accounts_runtime(minter, nats_url: str, directory, *, consent_port: in
             if runtime.nats is not None:
                 # The foundation's consumer leaves its pull subscription open on stop, so
                 # nats.drain() would wait its full 30 s timeout (reported to the lead).
-                runtime.nats.options["drain_timeout"] = 2
+                runtime.nats.options["drain_timeout"] = 0.5
             await runtime.stop(1.0)
 
 

@@ -27,7 +27,7 @@ async def consent_service(minter, nats):
     async with running_service("consent", nats_url=nats.url, minter=minter) as runtime:
         yield runtime
         if runtime.nats is not None:
-            runtime.nats.options["drain_timeout"] = 2  # see accounts_runtime
+            runtime.nats.options["drain_timeout"] = 0.5  # see accounts_runtime
 
 
 @pytest.fixture(scope="module")
