@@ -21,7 +21,7 @@ from services.identity.oidc.checks import AuthorizationContext, run_checks
 from services.identity.oidc.errors import (
     ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UntrustedRedirect,
 )
-from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, utcnow
+from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, as_utc, utcnow
 from services.identity.oidc.sessions import find_session
 from services.identity.oidc.tokens import new_secret, secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
@@ -68,10 +68,12 @@ def consent_items(ctx: AuthorizationContext) -> tuple[set[str], set[str]]:
 
 
 def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, grant: Grant | None,
-              now: dt.datetime, started_at: int | None) -> str | None:
+              now: dt.datetime, started_at: float | None) -> str | None:
     if session is None or resident is None:
         return LOGIN
-    logged_in_during = started_at is not None and session.auth_time >= started_at
+    # A login during this interaction opened a new session: compare its creation time, to the
+    # millisecond (auth_time has whole seconds and would let a login in the same second count).
+    logged_in_during = started_at is not None and as_utc(session.created_at).timestamp() >= started_at
     if "login" in ctx.prompts and not logged_in_during:
         return LOGIN
     if ctx.max_age is not None and now.timestamp() - session.auth_time > ctx.max_age and not logged_in_during:
@@ -86,7 +88,7 @@ def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, g
     scopes, purposes = consent_items(ctx)
     if grant is None or not grant.covers(scopes, purposes):
         return CONSENT
-    if "consent" in ctx.prompts and not (started_at is not None and grant.created_at.timestamp() >= started_at):
+    if "consent" in ctx.prompts and not (started_at is not None and as_utc(grant.created_at).timestamp() >= started_at):
         return CONSENT
     return None
 
@@ -117,7 +119,7 @@ async def validated_context(provider, uow, params: dict[str, list[str]]) -> Auth
 
 
 async def handle_authorization(provider, params: dict[str, list[str]], session_secret: str | None,
-                               started_at: int | None) -> WireResponse:
+                               started_at: float | None) -> WireResponse:
     config = provider.config
     now = utcnow()
     state = (params.get("state") or [None])[0]
@@ -142,7 +144,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
                 error = {LOGIN: LoginRequired, CONSENT: ConsentRequired}.get(step, InteractionRequired)()
                 return redirect_error(config.issuer, ctx.redirect_uri, error, state)
             token = interaction.seal(config.interaction_key, params,
-                                     started_at if started_at is not None else int(now.timestamp()),
+                                     started_at if started_at is not None else now.timestamp(),
                                      config.interaction_ttl)
             query = {"interaction": token}
             # OIDC Core s. 3.1.2.1 ui_locales: the client's preferred language for our pages

@@ -29,14 +29,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def seal(key: bytes, params: dict[str, list[str]], started_at: int, ttl: int) -> str:
-    body = json.dumps({"p": params, "s": started_at, "e": int(time.time()) + ttl},
+def seal(key: bytes, params: dict[str, list[str]], started_at: float, ttl: int) -> str:
+    body = json.dumps({"p": params, "s": round(started_at, 3), "e": int(time.time()) + ttl},
                       separators=(",", ":"), sort_keys=True).encode()
     mac = hmac.new(key, body, hashlib.sha256).digest()
     return _b64(body) + "." + _b64(mac)
 
 
-def unseal(key: bytes, token: str | None) -> tuple[dict[str, list[str]], int]:
+def unseal(key: bytes, token: str | None) -> tuple[dict[str, list[str]], float]:
     if not token or "." not in token or len(token) > 16384:
         raise InteractionInvalid("missing")
     body_text, mac_text = token.split(".", 1)
@@ -49,4 +49,4 @@ def unseal(key: bytes, token: str | None) -> tuple[dict[str, list[str]], int]:
     data: Any = json.loads(body)
     if int(data["e"]) < time.time():
         raise InteractionInvalid("expired")
-    return {k: list(v) for k, v in data["p"].items()}, int(data["s"])
+    return {k: list(v) for k, v in data["p"].items()}, float(data["s"])

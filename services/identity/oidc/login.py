@@ -34,14 +34,24 @@ def _check(provider, token: str | None) -> str | None:
     return None
 
 
-def login_page(provider, token: str | None, *, email: str = "", errors: dict[str, str] | None = None,
-               status: int = 200, retry_after: int | None = None) -> WireResponse:
+async def _client_name(provider, token: str) -> str:
+    """The name of the service asking, so the resident knows where they are signing in."""
+    params, _ = interaction.unseal(provider.config.interaction_key, token)
+    client_id = (params.get("client_id") or [""])[0]
+    async with provider.uow_factory() as uow:
+        client = await uow.clients.get(client_id) if client_id else None
+    return client.name if client is not None else ""
+
+
+async def login_page(provider, token: str | None, *, email: str = "", errors: dict[str, str] | None = None,
+                     status: int = 200, retry_after: int | None = None) -> WireResponse:
     problem = _check(provider, token)
     if problem:
         return error_page(UntrustedRedirect("interaction_expired", problem))
     return WireResponse(status, "", [("Cache-Control", "no-store")],
                         page=("login.html", {"interaction": token, "email": email, "errors": errors or {},
-                                             "retry_after": retry_after}))
+                                             "retry_after": retry_after,
+                                             "client_name": await _client_name(provider, token)}))
 
 
 async def submit_login(provider, token: str | None, email: str, password: str, remote_addr: str) -> WireResponse:
@@ -59,7 +69,7 @@ async def submit_login(provider, token: str | None, email: str, password: str, r
     elif len(password) > MAX_PASSWORD:
         errors["password"] = "invalid_credentials"
     if errors:
-        return login_page(provider, token, email=email, errors=errors, status=400)
+        return await login_page(provider, token, email=email, errors=errors, status=400)
     from services.identity.service_layer.authentication import LoginRefused
 
     session_id = new_id()
@@ -67,7 +77,7 @@ async def submit_login(provider, token: str | None, email: str, password: str, r
         who = await provider.authenticator.password(email, password, remote_addr, session_id)
     except LoginRefused as refused:
         status = 429 if refused.reason == "throttled" else 400
-        return login_page(provider, token, email=email, errors={"form": refused.reason}, status=status,
+        return await login_page(provider, token, email=email, errors={"form": refused.reason}, status=status,
                           retry_after=getattr(refused, "retry_after", None))
     async with provider.uow_factory() as uow:
         session, secret = await open_session(uow, provider.config, who.resident_id, int(who.level), ("pwd",),

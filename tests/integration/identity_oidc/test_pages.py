@@ -21,7 +21,7 @@ async def test_login_page_is_french_accessible_and_protected(front, browser):
     page = await login_page(front, browser)
     html = page.text
     assert page.status_code == 200
-    assert '<html lang="fr">' in html and "Se connecter" in html
+    assert "<html lang=\"fr\">" in html and "Se connecter" in html and "continuer vers : montreal.ca" in html
     assert 'class="skip-link" href="#main"' in html
     assert '<label for="email">' in html and '<label for="password">' in html
     assert 'name="csrf_token"' in html

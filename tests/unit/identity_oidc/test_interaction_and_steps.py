@@ -34,10 +34,10 @@ class FakeResident:
         self.level, self.has_totp, self.resident_id = level, has_totp, "R1"
 
 
-def session(acr="urn:mtlid:loa:2", auth_time=None) -> SsoSession:
-    at = int(NOW.timestamp()) - 60 if auth_time is None else auth_time
-    return SsoSession(session_id="s", secret_hash="h", resident_id="R1", auth_time=at, amr=("pwd",), acr=acr,
-                      created_at=NOW, expires_at=NOW + dt.timedelta(hours=1))
+def session(acr="urn:mtlid:loa:2", created=None) -> SsoSession:
+    created = NOW - dt.timedelta(seconds=60) if created is None else created
+    return SsoSession(session_id="s", secret_hash="h", resident_id="R1", auth_time=int(created.timestamp()),
+                      amr=("pwd",), acr=acr, created_at=created, expires_at=NOW + dt.timedelta(hours=1))
 
 
 def grant(created=NOW - dt.timedelta(days=1), scopes=("openid", "email"), refused=()) -> Grant:
@@ -60,9 +60,11 @@ def test_everything_satisfied_means_issue():
 
 
 def test_prompt_login_is_satisfied_only_by_a_login_during_the_interaction():
-    started = int(NOW.timestamp()) - 10
+    started = NOW.timestamp() - 10.5
     assert next_step(checked(prompt="login"), session(), FakeResident(), grant(), NOW, started) == LOGIN
-    fresh = session(auth_time=started + 1)
+    same_second_before = session(created=dt.datetime.fromtimestamp(started - 0.2, dt.timezone.utc))
+    assert next_step(checked(prompt="login"), same_second_before, FakeResident(), grant(), NOW, started) == LOGIN
+    fresh = session(created=dt.datetime.fromtimestamp(started + 0.1, dt.timezone.utc))
     assert next_step(checked(prompt="login"), fresh, FakeResident(), grant(), NOW, started) is None
 
 

@@ -13,7 +13,7 @@ from services.identity.oidc.sessions import SESSION_COOKIE
 async def login_route(request: Request):
     p = provider(request)
     if request.method == "GET":
-        return await respond(request, lambda w: _async(login.login_page(p, w.first(w.query, "interaction"))),
+        return await respond(request, lambda w: login.login_page(p, w.first(w.query, "interaction")),
                              json_errors=False)
     return await respond(request, lambda w: login.submit_login(
         p, w.first(w.form, "interaction"), w.first(w.form, "email") or "", w.first(w.form, "password") or "",
