@@ -57,10 +57,6 @@ async def accounts_runtime(minter, nats_url: str, directory, *, consent_port: in
         try:
             yield runtime
         finally:
-            if runtime.nats is not None:
-                # The foundation's consumer leaves its pull subscription open on stop, so
-                # nats.drain() would wait its full 30 s timeout (reported to the lead).
-                runtime.nats.options["drain_timeout"] = 0.5
             await runtime.stop(1.0)
 
 

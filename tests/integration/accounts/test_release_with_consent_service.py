@@ -26,8 +26,6 @@ SERVICE, CLIENT = "rosemont-la-petite-patrie-permits", "rosemont-permits"
 async def consent_service(minter, nats):
     async with running_service("consent", nats_url=nats.url, minter=minter) as runtime:
         yield runtime
-        if runtime.nats is not None:
-            runtime.nats.options["drain_timeout"] = 0.5  # see accounts_runtime
 
 
 @pytest.fixture(scope="module")

@@ -32,11 +32,6 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _quiet_drain(runtime) -> None:
-    if runtime.nats is not None:
-        runtime.nats.options["drain_timeout"] = 0.5  # see accounts_runtime
-
-
 @pytest.fixture(scope="module")
 async def identity_service(minter, nats):
     env = {"MTLID_HTTP_PORT": str(free_port()), "MTLID_KEY_ENCRYPTION_KEY": _b64(KEK),
@@ -51,14 +46,12 @@ async def identity_service(minter, nats):
             client_id=PARTNER_CLIENT, name="Vélo Québec", secret_hash=None, grant_types=("client_credentials",),
             scopes=("accounts:link", "accounts:release"), audiences=("urn:mtlid:accounts",))), uow())
         yield runtime
-        _quiet_drain(runtime)
 
 
 @pytest.fixture(scope="module")
 async def consent_service(minter, nats):
     async with running_service("consent", nats_url=nats.url, minter=minter) as runtime:
         yield runtime
-        _quiet_drain(runtime)
 
 
 @pytest.fixture(scope="module")
