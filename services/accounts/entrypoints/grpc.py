@@ -16,6 +16,7 @@ from montreal.accounts.v1 import accounts_pb2 as pb
 from montreal.accounts.v1 import accounts_pb2_grpc
 from services.common.errors import InvalidArgument
 from services.common.grpc.auth import current_principal
+from services.common.grpc.validation import register_limits
 
 from ..domain.attributes import Attribute
 from ..domain.catalogue import CatalogueService, ServiceKind, ServiceState
@@ -53,6 +54,14 @@ METHOD_POLICIES: dict[str, str | frozenset[str]] = {
     _P + "VerifyAttribute": AGENT,
     _P + "LinkAccountInPerson": AGENT,
 }
+
+# A profile has nine attributes and a service asks for a handful: lists far longer than that
+# are not requests from one of our clients, and are refused before any work is done.
+for _field, _items in (("UpdateProfileRequest.changes", 20), ("EnrollResidentRequest.attributes", 20),
+                       ("ReleaseAttributesRequest.attributes", 20), ("RegisterServiceRequest.attributes", 20),
+                       ("RegisterServiceRequest.purposes", 20), ("UpdateServiceRequest.attributes", 20),
+                       ("UpdateServiceRequest.purposes", 20)):
+    register_limits(f"montreal.accounts.v1.{_field}", max_items=_items)
 
 
 # ---- wire helpers ----------------------------------------------------------------------------

@@ -341,3 +341,36 @@ async def test_identity_events_create_the_profile_once_and_verify_the_email(stub
                                   lambda p: p.attributes[0].provenance == pb.PROVENANCE_RECEIVED_FROM_SERVICE)
     email = profile.attributes[0]
     assert email.source_service_id == "identity" and email.HasField("verified_at")
+
+
+async def test_oversized_lists_are_refused_at_the_boundary(stub, tokens, catalogue):
+    resident = await enrolled(stub, tokens)
+    code, violations, _ = await fails(stub.ReleaseAttributes(pb.ReleaseAttributesRequest(
+        service_id=PLATEAU, resident_id=resident, purpose_id="communication", attributes=["email"] * 21),
+        metadata=tokens.service("plateau-permits")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "attributes" in violations
+
+
+async def test_two_replicas_linking_at_once_make_one_account(stub, tokens, catalogue, accounts):
+    """Concurrent links of one resident to one service: the database's partial unique index,
+    not only the handler's check, keeps a single open account."""
+    resident = await enrolled(stub, tokens)
+    md = tokens.service("plateau-permits")
+    results = await asyncio.gather(*(stub.LinkAccount(pb.LinkAccountRequest(
+        service_id=PLATEAU, resident_id=resident, account_reference=f"RACE-{i}"), metadata=md) for i in range(4)),
+        return_exceptions=True)
+    won = [r for r in results if isinstance(r, pb.LinkAccountResponse)]
+    lost = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(won) == 1 and len(lost) == 3
+    assert {e.code() for e in lost} == {grpc.StatusCode.ALREADY_EXISTS}
+    # Concurrent transitions of one account: compare-and-set, one wins.
+    account_id = won[0].account.account_id
+    await stub.ActivateAccount(pb.ActivateAccountRequest(account_id=account_id), metadata=md)
+    results = await asyncio.gather(
+        stub.SuspendAccount(pb.SuspendAccountRequest(account_id=account_id, reason="a"), metadata=md),
+        stub.SuspendAccount(pb.SuspendAccountRequest(account_id=account_id, reason="b"), metadata=md),
+        return_exceptions=True)
+    assert sum(isinstance(r, pb.SuspendAccountResponse) for r in results) == 1
+    assert {r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)} == {grpc.StatusCode.FAILED_PRECONDITION}
+    history = await stub.GetAccountHistory(pb.GetAccountHistoryRequest(account_id=account_id), metadata=md)
+    assert [t.to_state for t in history.transitions].count(pb.ACCOUNT_STATE_SUSPENDED) == 1
