@@ -242,3 +242,21 @@ async def test_registration_waits_for_identity_rather_than_losing_the_email(worl
         await uow.commit()
     email = store.profiles[resident].get("email")
     assert email.value == "luc@example.ca" and email.source_service_id == "identity"
+
+
+async def test_pages_walk_the_whole_list_and_tokens_are_checked(world):
+    app, _, _, _, _ = world
+    seen, token = [], ""
+    while True:
+        page = await app.handle(c.ListServices(page_size=2, page_token=token))
+        seen += [s.service_id for s in page.items]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == sorted(["plateau-mont-royal-permits", "verdun-permits", "bixi"])
+    for bad in ("%%%", "YWNjOng"):  # not base64; a token of another list ("acc:x")
+        with pytest.raises(InvalidArgument) as caught:
+            await app.handle(c.ListServices(page_token=bad))
+        assert caught.value.violations[0][0] == "page_token"
+    with pytest.raises(InvalidArgument):
+        await app.handle(c.ListServices(page_size=-1))
