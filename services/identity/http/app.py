@@ -49,6 +49,39 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class PublicCors:
+    """CORS for the endpoints a browser application (a public client: PKCE, no secret) calls
+    from its own origin: discovery, JWKS, token, userinfo, revocation. They use no cookie, so
+    any origin may read them (no ``Access-Control-Allow-Credentials``); the pages, which do use
+    the session cookie, get no CORS headers at all."""
+
+    PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks",
+             "/token", "/userinfo", "/revoke")
+    HEADERS = [(b"access-control-allow-origin", b"*"),
+               (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+               (b"access-control-allow-headers", b"Authorization, Content-Type"),
+               (b"access-control-max-age", b"600")]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.PATHS:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":  # preflight
+            await send({"type": "http.response.start", "status": 204, "headers": list(self.HEADERS)})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.HEADERS[:1]]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     return render_page(request, "error.html", {"reason": "not_found"}, 404, request.app.state.front_options)
 
@@ -62,7 +95,7 @@ def create_app(provider, *, secure_cookies: bool | None = None) -> Starlette:
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
     app = Starlette(
         routes=[*health.routes, *oidc.routes, *interaction.routes, Mount("/static", StaticFiles(directory=STATIC))],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.provider = provider

@@ -48,7 +48,10 @@ async def login_page(provider, token: str | None, *, email: str = "", errors: di
     problem = _check(provider, token)
     if problem:
         return error_page(UntrustedRedirect("interaction_expired", problem))
-    return WireResponse(status, "", [("Cache-Control", "no-store")],
+    headers = [("Cache-Control", "no-store")]
+    if retry_after:
+        headers.append(("Retry-After", str(int(retry_after))))  # RFC 9110 s. 10.2.3, with 429
+    return WireResponse(status, "", headers,
                         page=("login.html", {"interaction": token, "email": email, "errors": errors or {},
                                              "retry_after": retry_after,
                                              "client_name": await _client_name(provider, token)}))

@@ -92,3 +92,26 @@ async def test_token_endpoints_answer_get_with_a_json_error(front):
         for path in ("/token", "/introspect", "/revoke"):
             r = await http.get(front.base + path)
             assert r.status_code == 400 and r.json()["error"] == "invalid_request", path
+
+
+async def test_browser_applications_may_call_the_token_endpoints_but_not_read_pages(front):
+    async with httpx.AsyncClient() as http:
+        preflight = await http.options(front.base + "/token", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+        jwks = await http.get(front.base + "/jwks", headers={"Origin": "https://app.example"})
+        assert jwks.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in jwks.headers
+        page = await http.get(front.base + "/login?interaction=x", headers={"Origin": "https://app.example"})
+        assert "access-control-allow-origin" not in page.headers
+
+
+async def test_repeated_failures_are_throttled_with_retry_after(front, browser):
+    page = await login_page(front, browser)
+    statuses = []
+    for _ in range(7):
+        response = await browser.submit(page, "/login", email="personne@example.ca", password="wrong password")
+        statuses.append(response.status_code)
+    assert statuses[0] == 400 and statuses[-1] == 429
+    assert int(response.headers["retry-after"]) > 0
+    assert "Trop d'essais" in response.text or "Trop d&#39;essais" in response.text

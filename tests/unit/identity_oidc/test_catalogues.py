@@ -7,8 +7,6 @@ import pathlib
 import re
 
 import services.identity.http as http_package
-from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED  # noqa: F401 - import check
-from services.identity.oidc.errors import UntrustedRedirect  # noqa: F401
 
 ROOT = pathlib.Path(http_package.__file__).parent
 FR = json.loads((ROOT / "i18n" / "fr.json").read_text(encoding="utf-8"))

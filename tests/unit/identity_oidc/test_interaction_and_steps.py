@@ -8,10 +8,10 @@ import pytest
 
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.oidc import interaction
-from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED, CONSENT, LOGIN, SECOND_FACTOR, next_step
+from services.identity.oidc.authorize import CONSENT, LOGIN, SECOND_FACTOR, next_step
 from services.identity.oidc.checks import AuthorizationContext, run_checks
 from services.identity.oidc.records import Grant, SsoSession
-from tests.unit.identity_oidc.test_checks import CLIENT, ctx
+from tests.unit.identity_oidc.test_checks import ctx
 
 KEY = b"k" * 32
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
