@@ -103,7 +103,7 @@ def _changes(items) -> tuple[tuple[str, str | None], ...]:
 def _attribute(a: Attribute) -> pb.Attribute:
     return pb.Attribute(name=a.name, value=a.value, provenance=_enum_out(pb.Provenance, "PROVENANCE_", a.provenance),
                         verified_at=_ts(a.verified_at), update_time=_ts(a.updated_at),
-                        source_service_id=a.source_service_id or "")
+                        source_service_id=a.source_service_id or "", verified_by=a.verified_by or "")
 
 
 def _profile(p: Profile) -> pb.Profile:

@@ -354,7 +354,12 @@ async def list_accounts(cmd: c.ListAccounts, uow: AccountsUnitOfWork, *, resolve
         resident_id = None
         if cmd.service_id:
             service = await _service(uow, cmd.service_id)
-            if not caller.has(AGENT):
+            if caller.has(AGENT):
+                _agent(caller)
+                if not cmd.resident_id:
+                    # An agent serves the resident in front of them, not a whole service's list.
+                    raise InvalidArgument("resident_id", "an agent lists the accounts of one resident")
+            else:
                 _own_service(caller, service)
             if cmd.resident_id:
                 resident_id = await resident_from(cmd.resident_id, service, resolver)

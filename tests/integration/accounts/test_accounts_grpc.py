@@ -274,6 +274,7 @@ async def test_counter_enrollment_is_recorded_under_the_agent(stub, tokens, cata
         method=pb.VERIFICATION_METHOD_FROM_DOCUMENT, document_check_id=check.check_id),
         metadata=tokens.agent("agent-42"))).attribute
     assert verified.provenance == pb.PROVENANCE_VERIFIED_FROM_DOCUMENT and verified.HasField("verified_at")
+    assert verified.verified_by == "agent-42"
     found = await stub.FindResident(pb.FindResidentRequest(family_name="Nguyen", date_of_birth="1990-05-17"),
                                     metadata=tokens.agent("agent-42"))
     assert [(m.resident_id, m.birth_year) for m in found.matches] == [(resident, 1990)]

@@ -207,6 +207,9 @@ async def test_link_in_person_and_the_residents_view(world):
     app, _, _, _, resident = world
     view = await app.handle(c.LinkAccountInPerson(AGENT, resident, "verdun-permits", "V-77"))
     assert view.account.transitions[0].actor == "agent:agent-7"
+    with pytest.raises(InvalidArgument):  # an agent does not list a whole service
+        await app.handle(c.ListAccounts(AGENT, service_id="verdun-permits"))
+    assert len((await app.handle(c.ListAccounts(AGENT, service_id="verdun-permits", resident_id=resident))).items) == 1
     mine = await app.handle(c.ListAccounts(resident_caller(resident), resident_id=resident))
     assert [v.account.service_id for v in mine.items] == ["verdun-permits"]
     unlinked = await app.handle(c.RequestUnlink(resident_caller(resident), view.account.account_id))

@@ -110,20 +110,22 @@ VERIFICATION_METHOD_AT_COUNTER: VerificationMethod
 VERIFICATION_METHOD_FROM_DOCUMENT: VerificationMethod
 
 class Attribute(_message.Message):
-    __slots__ = ("name", "value", "provenance", "verified_at", "update_time", "source_service_id")
+    __slots__ = ("name", "value", "provenance", "verified_at", "update_time", "source_service_id", "verified_by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     value: str
     provenance: Provenance
     verified_at: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     source_service_id: str
-    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., provenance: _Optional[_Union[Provenance, str]] = ..., verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_service_id: _Optional[str] = ...) -> None: ...
+    verified_by: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., provenance: _Optional[_Union[Provenance, str]] = ..., verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_service_id: _Optional[str] = ..., verified_by: _Optional[str] = ...) -> None: ...
 
 class Profile(_message.Message):
     __slots__ = ("resident_id", "attributes", "create_time", "update_time")
