@@ -56,7 +56,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
                        include_refresh_token=True) -> dict[str, Any]:
-        family_id = self.request.mtlid.refresh_token.family_id
+        record = self.request.mtlid.refresh_token
         return self.server.issue_tokens(self.request, client=self.request.client, owner=user,
                                         scope=scope or "", include_refresh_token=include_refresh_token,
-                                        family_id=family_id)
+                                        family_id=record.family_id, family_expires_at=record.expires_at)

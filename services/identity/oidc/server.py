@@ -172,8 +172,12 @@ class MtlidAuthorizationServer(AuthorizationServer):
 
     # -- token minting shared by the grants -------------------------------------------------
     def issue_tokens(self, request: MtlidOAuth2Request, *, client: ClientView, owner: TokenOwner | None,
-                     scope: str, include_refresh_token: bool, family_id: str | None = None) -> dict[str, Any]:
-        """Mint the access token (RFC 9068) and, for residents, a refresh-token link."""
+                     scope: str, include_refresh_token: bool, family_id: str | None = None,
+                     family_expires_at: dt.datetime | None = None) -> dict[str, Any]:
+        """Mint the access token (RFC 9068) and, for residents, a refresh-token link.
+
+        A rotated link inherits its family's expiry: rotation does not extend the absolute
+        lifetime of a login (RFC 9700 s. 4.14.2, refresh tokens expire)."""
         state = request.mtlid
         if owner is None:
             subject = client.client_id  # RFC 9068 s. 2.2: the client itself
@@ -196,7 +200,7 @@ class MtlidAuthorizationServer(AuthorizationServer):
                 token_hash=secret_hash(value), family_id=family_id or new_id(), client_id=client.client_id,
                 resident_id=owner.resident_id, session_id=owner.session_id, scope=scope,
                 auth_time=owner.auth_time, acr=owner.acr, amr=tuple(owner.amr), issued_at=now,
-                expires_at=now + dt.timedelta(seconds=self.config.refresh_token_ttl),
+                expires_at=family_expires_at or now + dt.timedelta(seconds=self.config.refresh_token_ttl),
                 state=RefreshTokenState.ACTIVE))
             token["refresh_token"] = value
         return token

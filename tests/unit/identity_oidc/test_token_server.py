@@ -110,4 +110,5 @@ def test_refresh_records_rotation_in_the_same_family():
     assert response.status == 200, response.body
     assert state.rotate_refresh == "rt"
     assert [t.family_id for t in state.new_refresh_tokens] == ["F"]
+    assert state.new_refresh_tokens[0].expires_at == record.expires_at   # rotation never extends the family
     assert response.body["scope"] == "openid"                   # narrowed, never widened
