@@ -234,6 +234,8 @@ async def test_public_client_may_not_use_client_credentials(front):
     ("GET", "/end-session?id_token_hint=a.b.c", {}),
     ("GET", "/end-session?post_logout_redirect_uri=https://evil.example/", {}),
     ("GET", "/nowhere", {}),
+    ("POST", "/token", {"content": b"a=" + b"x" * 200_000, "headers": {"content-type": "application/x-www-form-urlencoded"}}),
+    ("POST", "/login", {"content": b"a=" + b"x" * 200_000, "headers": {"content-type": "application/x-www-form-urlencoded"}}),
 ])
 async def test_malformed_requests_never_get_a_500(front, method, path, kwargs):
     async with httpx.AsyncClient() as http:

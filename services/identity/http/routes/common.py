@@ -10,10 +10,11 @@ from starlette.responses import Response
 
 from services.identity.http import csrf
 from services.identity.http.convert import FrontOptions, from_wire, render_page, to_wire
-from services.identity.oidc.errors import ServerError, error_response
+from services.identity.oidc.errors import InvalidRequest, ServerError, error_response
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 log = logging.getLogger("services.identity.http")
+MAX_BODY_BYTES = 64 * 1024  # no protocol or page form comes near this
 
 
 def options(request: Request) -> FrontOptions:
@@ -29,6 +30,12 @@ async def respond(request: Request, handler: Callable[[WireRequest], Awaitable[W
     """Run ``handler`` on the converted request; an unexpected failure is logged and answered
     with an RFC 6749 ``server_error`` (JSON endpoints) or an error page — never a traceback."""
     try:
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            error = InvalidRequest("The request body is too large.")
+            if json_errors:
+                return from_wire(request, WireResponse.json(*error_response(error)), options(request))
+            return render_page(request, "error.html", {"reason": "invalid_request"}, 413, options(request))
         wire = await to_wire(request)
         if check_csrf and not csrf.valid(request.cookies.get(csrf.CSRF_COOKIE), wire.first(wire.form, csrf.CSRF_FIELD)):
             return render_page(request, "error.html", {"reason": "csrf"}, 403, options(request))
