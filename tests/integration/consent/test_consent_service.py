@@ -35,7 +35,9 @@ async def eventually(probe, attempts=100):
     raise AssertionError("condition not met in time")
 
 
-async def test_service_end_to_end_with_two_replicas(nats):
+async def test_service_end_to_end_with_two_replicas(fresh_nats):
+    # A nats-server of its own: the stream must hold only this test's consent events.
+    nats = fresh_nats
     minter = TokenMinter()
     md = lambda client, scopes, sub=None: (("authorization", f"Bearer {minter.mint(client, scopes, AUD, subject=sub)}"),)  # noqa: E731
     resident, broker, admin = md("montreal-ca", ["resident"], RES), md("accounts", ["consent:broker"]), \
