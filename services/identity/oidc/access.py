@@ -2,6 +2,8 @@
 
 RFC 9068 s. 4: signature by one of our published keys, ``typ: at+jwt``, issuer, expiry; plus
 our revocation list (RFC 7009: a revoked access token's ``jti`` is recorded until it expires).
+A resident's token (``sid``) also dies with its session: after a logout or "sign out
+everywhere", userinfo and introspection treat it as inactive.
 """
 
 from __future__ import annotations
@@ -22,4 +24,8 @@ async def active_access_token(provider, uow, token: str | None) -> dict[str, Any
     jti = claims.get("jti")
     if not isinstance(jti, str) or await uow.revoked_tokens.is_revoked(jti):
         return None
+    if "sid" in claims:
+        session = await uow.sessions.get(str(claims["sid"]))
+        if session is None or session.ended_at is not None:
+            return None
     return claims

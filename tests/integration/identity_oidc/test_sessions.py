@@ -88,6 +88,7 @@ async def test_grant_given_event_lists_each_purpose_accepted_or_refused(front, b
 async def test_rp_initiated_logout_ends_the_session_and_returns_state(front, browser):
     client = rp_client(scope="openid offline_access")
     tokens = await tokens_for(front, browser, client, scopes=["offline_access"])
+    assert (await introspect(front, tokens["access_token"])).json()["active"] is True
     url = httpx.URL(front.base + "/end-session", params={
         "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/bye", "state": "s1"})
     response = await browser.get(str(url))
@@ -99,6 +100,10 @@ async def test_rp_initiated_logout_ends_the_session_and_returns_state(front, bro
     redirect = httpx.URL((await browser.get(check_url)).headers["location"])
     assert redirect.params["error"] == "login_required"
     assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
+    assert (await introspect(front, tokens["access_token"])).json() == {"active": False}
+    async with httpx.AsyncClient() as http:
+        info = await http.get(front.base + "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 401 and info.headers["www-authenticate"].startswith("Bearer")
     ended = await outbox(front, "session_ended")
     assert ended and ended[-1]["scope"] == "one"
     await client.aclose()
