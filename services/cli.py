@@ -19,7 +19,7 @@ import sys
 from services.common.config import SERVICES, ConfigError, Settings
 
 SERVICE_CLIS = ("services.identity.entrypoints.cli", "services.accounts.entrypoints.cli",
-                "services.consent.entrypoints.cli")
+                "services.consent.entrypoints.cli", "services.identity.demo_rp.cli")
 
 
 def _settings() -> Settings:
@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # authlib warns about its own httpx integration's future; nothing for an operator to do.
+    warnings.filterwarnings("ignore", message=".*httpx module is deprecated.*")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
