@@ -115,11 +115,26 @@ class TokenInvalid(Exception):
     """A JWT that does not verify, is expired, or is not ours."""
 
 
+_KEY_SETS: dict[int, tuple[float, KeySet]] = {}
+
+
+def published_key_set(keys: SigningKeyRing) -> KeySet:
+    """Our published keys as a joserfc ``KeySet``, parsed once per (re)load of the key ring."""
+    loaded_at = getattr(keys, "loaded_at", None)
+    if loaded_at is None:
+        return KeySet.import_key_set(keys.jwks())
+    cached = _KEY_SETS.get(id(keys))
+    if cached is None or cached[0] != loaded_at:
+        cached = (loaded_at, KeySet.import_key_set(keys.jwks()))
+        _KEY_SETS[id(keys)] = cached
+    return cached[1]
+
+
 def verify_jwt(keys: SigningKeyRing, config: OidcConfig, token: str, *, typ: str | None,
                check_exp: bool = True) -> dict[str, Any]:
     """Verify signature (against our JWKS, by ``kid``), issuer, expiry and ``typ`` (RFC 9068 s. 4)."""
     try:
-        key_set = KeySet.import_key_set(keys.jwks())
+        key_set = published_key_set(keys)
         decoded = jwt.decode(token, key_set, algorithms=["ES256", "RS256"])
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise TokenInvalid("signature") from exc

@@ -179,3 +179,18 @@ async def test_housekeeping_purges_only_what_can_no_longer_be_used(front, browse
     assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
     await client.aclose()
 
+
+
+async def test_after_a_key_rotation_new_tokens_use_the_new_key_and_old_ones_stay_valid(front):
+    from services.identity.service_layer.keys import rotate_keys
+    from tests.integration.identity_oidc.conftest import KEK
+
+    before = (await post_token(front, {"grant_type": "client_credentials"}, auth=("single-aud", SECRET))).json()
+    old_kid = jwt.decode(before["access_token"], await jwks(front)).header["kid"]
+    await rotate_keys(front.uow(), KEK, force=True)
+    await front.provider.keys.reload(front.uow())      # what the 60-second reload does
+    after = (await post_token(front, {"grant_type": "client_credentials"}, auth=("single-aud", SECRET))).json()
+    new_kid = jwt.decode(after["access_token"], await jwks(front)).header["kid"]
+    assert new_kid != old_kid
+    assert (await introspect(front, before["access_token"])).json()["active"] is True   # retired, still published
+    assert (await introspect(front, after["access_token"])).json()["active"] is True
