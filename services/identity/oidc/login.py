@@ -43,6 +43,13 @@ async def _client_name(provider, token: str) -> str:
     return client.name if client is not None else ""
 
 
+def _login_hint(provider, token: str) -> str:
+    """OIDC Core s. 3.1.2.1 ``login_hint``: prefill the email the client already knows."""
+    params, _ = interaction.unseal(provider.config.interaction_key, token)
+    hint = (params.get("login_hint") or [""])[0]
+    return hint if "@" in hint and len(hint) <= MAX_EMAIL else ""
+
+
 async def login_page(provider, token: str | None, *, email: str = "", errors: dict[str, str] | None = None,
                      status: int = 200, retry_after: int | None = None) -> WireResponse:
     problem = _check(provider, token)
@@ -52,7 +59,8 @@ async def login_page(provider, token: str | None, *, email: str = "", errors: di
     if retry_after:
         headers.append(("Retry-After", str(int(retry_after))))  # RFC 9110 s. 10.2.3, with 429
     return WireResponse(status, "", headers,
-                        page=("login.html", {"interaction": token, "email": email, "errors": errors or {},
+                        page=("login.html", {"interaction": token, "email": email or _login_hint(provider, token),
+                                             "errors": errors or {},
                                              "retry_after": retry_after,
                                              "client_name": await _client_name(provider, token)}))
 

@@ -82,6 +82,11 @@ async def test_healthz(front):
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
+async def test_login_hint_prefills_the_email(front, browser):
+    page = await login_page(front, browser, login_hint="camille@example.ca")
+    assert 'value="camille@example.ca"' in page.text
+
+
 async def test_ui_locales_chooses_english(front, browser):
     page = await login_page(front, browser, ui_locales="en-CA fr-CA")
     assert '<html lang="en">' in page.text
