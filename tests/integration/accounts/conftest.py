@@ -16,11 +16,20 @@ from services.common.grpc.client import StaticToken, make_channel
 from services.common.migrations import migrate_async
 from services.common.runtime import Runtime
 from services.common.testing.databases import temporary_database
+from services.common.testing.nats import nats_server
 from services.common.testing.tokens import TokenMinter
 
 from .stand_ins import start_stand_ins
 
 AUD = "urn:mtlid:accounts"
+
+
+@pytest.fixture(scope="module")
+def nats(tmp_path_factory):
+    """A nats-server of this module's own: the events these tests cause (consents given,
+    residents registered, releases) stay out of other services' tests, and theirs out of ours."""
+    with nats_server(tmp_path_factory.mktemp("nats-accounts")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
