@@ -240,13 +240,20 @@ class SqlCounterJournal:
             check_id=check.check_id, resident_id=check.resident_id, document_type=check.document_type.value,
             last_digits=check.last_digits, agent_id=check.agent_id, checked_at=check.checked_at))
 
-    async def get_check(self, check_id: str) -> DocumentCheck | None:
-        row = await self.session.get(DocumentCheckRow, check_id)
-        if row is None:
-            return None
+    @staticmethod
+    def _check(row: DocumentCheckRow) -> DocumentCheck:
         return DocumentCheck(check_id=row.check_id, resident_id=row.resident_id,
                              document_type=DocumentType(row.document_type), last_digits=row.last_digits,
                              agent_id=row.agent_id, checked_at=aware(row.checked_at))
+
+    async def get_check(self, check_id: str) -> DocumentCheck | None:
+        row = await self.session.get(DocumentCheckRow, check_id)
+        return self._check(row) if row else None
+
+    async def checks_for(self, resident_id: str) -> list[DocumentCheck]:
+        rows = (await self.session.execute(select(DocumentCheckRow).where(DocumentCheckRow.resident_id == resident_id)
+                                           .order_by(DocumentCheckRow.checked_at, DocumentCheckRow.check_id))).scalars()
+        return [self._check(r) for r in rows]
 
     async def record(self, action: AgentAction) -> None:
         await self.session.execute(insert(AgentActionRow).values(

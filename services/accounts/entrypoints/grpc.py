@@ -9,6 +9,7 @@ its own profile) is decided in the service layer.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from google.protobuf import timestamp_pb2
 
@@ -36,6 +37,7 @@ _ANY = frozenset({RESIDENT, RELEASE, LINK, AGENT, ADMIN})
 METHOD_POLICIES: dict[str, str | frozenset[str]] = {
     _P + "GetProfile": frozenset({RESIDENT, AGENT}),
     _P + "UpdateProfile": RESIDENT,
+    _P + "ExportResidentData": RESIDENT,
     _P + "RegisterService": ADMIN,
     _P + "UpdateService": ADMIN,
     _P + "ListServices": _ANY,
@@ -157,6 +159,11 @@ class AccountsServicer(accounts_pb2_grpc.AccountsServiceServicer):
     async def UpdateProfile(self, request, context):
         profile = await self.app.handle(c.UpdateProfile(_caller(), request.resident_id, _changes(request.changes)))
         return pb.UpdateProfileResponse(profile=_profile(profile))
+
+    async def ExportResidentData(self, request, context):
+        document = await self.app.handle(c.ExportResidentData(_caller(), request.resident_id))
+        return pb.ExportResidentDataResponse(document=json.dumps(document, ensure_ascii=False, indent=1).encode(),
+                                             media_type="application/json")
 
     # ---- catalogue ----
     async def RegisterService(self, request, context):

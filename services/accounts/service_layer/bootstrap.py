@@ -19,6 +19,7 @@ Handler = Callable[["AccountsApplication", Any], Awaitable[Any]]
 _HANDLERS: dict[type, Handler] = {
     c.GetProfile: lambda app, cmd: h.get_profile(cmd, app.uow_factory()),
     c.UpdateProfile: lambda app, cmd: h.update_profile(cmd, app.uow_factory(), clock=app.clock),
+    c.ExportResidentData: lambda app, cmd: h.export_resident_data(cmd, app.uow_factory(), clock=app.clock),
     c.RegisterService: lambda app, cmd: h.register_service(cmd, app.uow_factory(), clock=app.clock),
     c.UpdateService: lambda app, cmd: h.update_service(cmd, app.uow_factory(), clock=app.clock),
     c.ListServices: lambda app, cmd: h.list_services(cmd, app.uow_factory()),

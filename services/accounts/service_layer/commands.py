@@ -40,6 +40,12 @@ class UpdateProfile:
 
 
 @dataclass(frozen=True)
+class ExportResidentData:
+    caller: Caller
+    resident_id: str
+
+
+@dataclass(frozen=True)
 class RegisterService:
     service_id: str
     name_fr: str

@@ -251,6 +251,54 @@ async def update_profile(cmd: c.UpdateProfile, uow: AccountsUnitOfWork, *, clock
         return profile
 
 
+def _when(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+async def export_resident_data(cmd: c.ExportResidentData, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> dict:
+    """Everything accounts holds about the resident (Access Act, CQLR c. A-2.1, s. 84), in a
+    structured, commonly used format (JSON). Their own data, so values are in it; the full
+    document number never is, because it was never stored."""
+    resident_id = canonical_resident_id(cmd.resident_id)
+    _own_data(cmd.caller, resident_id)
+    async with uow:
+        profile = await _profile(uow, resident_id)
+        accounts, after = [], None
+        while True:
+            page = await uow.accounts.list(resident_id=resident_id, service_id=None, state=None, after=after,
+                                           limit=MAX_PAGE)
+            accounts += page
+            if len(page) < MAX_PAGE:
+                break
+            after = page[-1].account_id
+        checks = await uow.counter.checks_for(resident_id)
+        actions = await uow.counter.actions_for(resident_id)
+    return {
+        "format": "mtlid.accounts.export/1",
+        "exported_at": _when(clock()),
+        "resident_id": resident_id,
+        "profile": {
+            "created_at": _when(profile.created_at), "updated_at": _when(profile.updated_at),
+            "attributes": [{"name": a.name, "value": a.value, "provenance": a.provenance.value,
+                            "updated_at": _when(a.updated_at), "verified_at": _when(a.verified_at),
+                            "verified_by": a.verified_by, "document_check_id": a.document_check_id,
+                            "source_service_id": a.source_service_id} for a in profile.ordered()],
+        },
+        "service_accounts": [{
+            "account_id": a.account_id, "service_id": a.service_id, "account_reference": a.account_reference,
+            "state": a.state.value, "created_at": _when(a.created_at), "updated_at": _when(a.updated_at),
+            "unlink_requested_at": _when(a.unlink_requested_at),
+            "history": [{"from": t.from_state.value if t.from_state else None, "to": t.to_state.value,
+                         "actor": t.actor, "reason": t.reason, "at": _when(t.at)} for t in a.transitions],
+        } for a in accounts],
+        "document_checks": [{"check_id": k.check_id, "document_type": k.document_type.value,
+                             "last_digits": k.last_digits, "agent_id": k.agent_id,
+                             "checked_at": _when(k.checked_at)} for k in checks],
+        "counter_journal": [{"action": j.action, "agent_id": j.agent_id, "client_id": j.client_id,
+                             "target": j.target, "at": _when(j.at)} for j in actions],
+    }
+
+
 # ---- catalogue --------------------------------------------------------------------------------
 
 async def register_service(cmd: c.RegisterService, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> CatalogueService:

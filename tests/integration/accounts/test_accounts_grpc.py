@@ -375,3 +375,29 @@ async def test_two_replicas_linking_at_once_make_one_account(stub, tokens, catal
     assert {r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)} == {grpc.StatusCode.FAILED_PRECONDITION}
     history = await stub.GetAccountHistory(pb.GetAccountHistoryRequest(account_id=account_id), metadata=md)
     assert [t.to_state for t in history.transitions].count(pb.ACCOUNT_STATE_SUSPENDED) == 1
+
+
+async def test_a_resident_exports_everything_accounts_holds(stub, tokens, catalogue):
+    resident = await enrolled(stub, tokens)
+    check = (await stub.RecordDocumentCheck(pb.RecordDocumentCheckRequest(
+        resident_id=resident, document_type=pb.DOCUMENT_TYPE_PASSPORT, last_digits="77X1"), metadata=tokens.agent())).check
+    account = await linked(stub, tokens, PLATEAU, "plateau-permits", resident)
+    response = await stub.ExportResidentData(pb.ExportResidentDataRequest(resident_id=resident),
+                                             metadata=tokens.resident(resident))
+    assert response.media_type == "application/json"
+    document = json.loads(response.document)
+    assert document["resident_id"] == resident
+    assert {a["name"]: a["value"] for a in document["profile"]["attributes"]}["email"] == "marie.tremblay@example.ca"
+    assert {a["name"]: a["verified_by"] for a in document["profile"]["attributes"]}["given_name"] == "agent-7"
+    assert [a["account_id"] for a in document["service_accounts"]] == [account.account_id]
+    assert document["service_accounts"][0]["history"][0]["to"] == "pending"
+    assert document["document_checks"] == [{"check_id": check.check_id, "document_type": "passport",
+                                             "last_digits": "77X1", "agent_id": "agent-7",
+                                             "checked_at": document["document_checks"][0]["checked_at"]}]
+    assert {j["action"] for j in document["counter_journal"]} >= {"enroll_resident", "record_document_check"}
+    code, _, _ = await fails(stub.ExportResidentData(pb.ExportResidentDataRequest(resident_id=resident),
+                                                     metadata=tokens.resident(CitizenNumber.new().canonical)))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    code, _, _ = await fails(stub.ExportResidentData(pb.ExportResidentDataRequest(resident_id=resident),
+                                                     metadata=tokens.agent()))
+    assert code == grpc.StatusCode.PERMISSION_DENIED  # scope `resident` only

@@ -112,6 +112,9 @@ class FakeCounter:
     async def get_check(self, check_id):
         return self.s.checks.get(check_id)
 
+    async def checks_for(self, resident_id):
+        return sorted((c for c in self.s.checks.values() if c.resident_id == resident_id), key=lambda c: c.checked_at)
+
     async def record(self, action):
         self.actions.append(action)
 

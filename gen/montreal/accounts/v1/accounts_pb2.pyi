@@ -175,6 +175,20 @@ class UpdateProfileResponse(_message.Message):
     profile: Profile
     def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
 
+class ExportResidentDataRequest(_message.Message):
+    __slots__ = ("resident_id",)
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    def __init__(self, resident_id: _Optional[str] = ...) -> None: ...
+
+class ExportResidentDataResponse(_message.Message):
+    __slots__ = ("document", "media_type")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    document: bytes
+    media_type: str
+    def __init__(self, document: _Optional[bytes] = ..., media_type: _Optional[str] = ...) -> None: ...
+
 class Service(_message.Message):
     __slots__ = ("service_id", "name_fr", "name_en", "kind", "owner", "borough", "client_id", "attributes", "purposes", "state", "create_time", "update_time")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]

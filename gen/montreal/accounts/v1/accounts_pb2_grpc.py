@@ -44,6 +44,11 @@ class AccountsServiceStub:
                 request_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.UpdateProfileRequest.SerializeToString,
                 response_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.UpdateProfileResponse.FromString,
                 _registered_method=True)
+        self.ExportResidentData = channel.unary_unary(
+                '/montreal.accounts.v1.AccountsService/ExportResidentData',
+                request_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ExportResidentDataRequest.SerializeToString,
+                response_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ExportResidentDataResponse.FromString,
+                _registered_method=True)
         self.RegisterService = channel.unary_unary(
                 '/montreal.accounts.v1.AccountsService/RegisterService',
                 request_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.RegisterServiceRequest.SerializeToString,
@@ -145,6 +150,16 @@ class AccountsServiceServicer:
     def UpdateProfile(self, request, context):
         """A resident changes their own attributes (they become self-declared; a change to a verified
         attribute drops its verification). Scope `resident`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportResidentData(self, request, context):
+        """Everything the accounts service holds about the resident, as one JSON document (Access
+        Act, CQLR c. A-2.1, s. 84: portability of information collected from the person): the
+        profile with provenance, every service account with its history, the document checks and
+        the counter journal (which agent did what, when). Scope `resident` (own data only).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -290,6 +305,11 @@ def add_AccountsServiceServicer_to_server(servicer, server):
                     request_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.UpdateProfileRequest.FromString,
                     response_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.UpdateProfileResponse.SerializeToString,
             ),
+            'ExportResidentData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportResidentData,
+                    request_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ExportResidentDataRequest.FromString,
+                    response_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ExportResidentDataResponse.SerializeToString,
+            ),
             'RegisterService': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterService,
                     request_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.RegisterServiceRequest.FromString,
@@ -430,6 +450,33 @@ class AccountsService:
             '/montreal.accounts.v1.AccountsService/UpdateProfile',
             montreal_dot_accounts_dot_v1_dot_accounts__pb2.UpdateProfileRequest.SerializeToString,
             montreal_dot_accounts_dot_v1_dot_accounts__pb2.UpdateProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportResidentData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.accounts.v1.AccountsService/ExportResidentData',
+            montreal_dot_accounts_dot_v1_dot_accounts__pb2.ExportResidentDataRequest.SerializeToString,
+            montreal_dot_accounts_dot_v1_dot_accounts__pb2.ExportResidentDataResponse.FromString,
             options,
             channel_credentials,
             insecure,
