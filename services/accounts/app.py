@@ -45,10 +45,10 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
     def uow_factory() -> AccountsUnitOfWork:
         return AccountsUnitOfWork(runtime.session_factory, on_commit=runtime.on_commit)
 
-    channel = make_channel(runtime.settings.grpc_target("consent"),
-                           token_provider=consent_tokens or _tokens(runtime, "consent:broker", "urn:mtlid:consent"))
-    identity = make_channel(runtime.settings.grpc_target("identity"),
-                            token_provider=identity_tokens or _tokens(runtime, "identity:resolve", "urn:mtlid:identity"))
+    consent_tokens = consent_tokens or _tokens(runtime, "consent:broker", "urn:mtlid:consent")
+    identity_tokens = identity_tokens or _tokens(runtime, "identity:resolve", "urn:mtlid:identity")
+    channel = make_channel(runtime.settings.grpc_target("consent"), token_provider=consent_tokens)
+    identity = make_channel(runtime.settings.grpc_target("identity"), token_provider=identity_tokens)
     app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(channel),
                               resolver=resolver or GrpcSubjectResolver(identity))
     runtime.add_grpc(AccountsServicer(app), add_to_server, SERVICE_NAME, METHOD_POLICIES)
@@ -59,6 +59,9 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
         await stop.wait()
         await channel.close()
         await identity.close()
+        for tokens in (consent_tokens, identity_tokens):
+            if hasattr(tokens, "aclose"):
+                await tokens.aclose()
 
     runtime.add_task(close_channels)
     if seed if seed is not None else runtime.settings.env == "development":
