@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run only this measure (repeatable)")
     parser.add_argument("--json", type=pathlib.Path, help="also write the rows and the machine as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="what-if: run mtlid's services on uvloop's event loop (mtlid serve does not, yet)")
     return parser.parse_args(argv)
 
 
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["rounds"] = args.rounds
     if args.seconds:
         overrides["http_seconds"] = args.seconds
+    if args.uvloop:
+        overrides["uvloop"] = True
     if overrides:
         import dataclasses
 
@@ -93,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = describe_machine()
     elapsed = time.monotonic() - started
-    print(f"## mtlid vs node-oidc-provider — {'smoke run' if options.smoke else 'full run'}\n")
+    print(f"## mtlid vs node-oidc-provider — {'smoke run' if options.smoke else 'full run'}"
+          f"{' (what-if: mtlid on uvloop)' if options.uvloop else ''}\n")
     print(f"Machine: {machine['summary']}. Rounds: {options.rounds} (gRPC: {options.grpc_rounds}); "
           f"{options.http_seconds:g} s per HTTP run, {options.grpc_seconds:g} s per gRPC run; "
           f"medians; ratios from the same run. Whole run: {elapsed:.0f} s.\n")

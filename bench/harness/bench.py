@@ -19,13 +19,15 @@ class Options:
     http_seconds: float = 10.0       # one autocannon run
     warmup_seconds: float = 3.0      # before the first round, per side (JIT, caches, pools)
     grpc_seconds: float = 5.0        # one fixed-rate gRPC run
-    grpc_rates: tuple[int, ...] = (1000, 2500, 5000)
-    grpc_rounds: int = 3
+    # One rate a Python service sustains today, then the goal's neighbourhood.
+    grpc_rates: tuple[int, ...] = (200, 1000, 5000)
+    grpc_rounds: int = 2
     grpc_procs: int = 1              # load generator processes
     logins: int = 60                 # authorization-code logins per round
     ledger_size: int = 1_000_000     # entries for proof and verify times
     ledger_seconds: float = 10.0
     smoke: bool = False
+    uvloop: bool = False             # what-if: mtlid's services on uvloop (not what `mtlid serve` does today)
 
     @classmethod
     def smoke_options(cls) -> "Options":
@@ -115,7 +117,7 @@ class Bench:
                 env[f"MTLID_{name.upper()}_DATABASE_URL"] = database_url
             env.update(extra_env or {})
             service = MtlidService(name, var_dir=self.workdir / "var", log_dir=self.log_dir,
-                                   nats_url=self.nats().url, env=env)
+                                   nats_url=self.nats().url, env=env, uvloop=self.options.uvloop)
             self.memory.watch(f"{name} (PostgreSQL)" if database_url else name, service.process)
             return service
         key = f"{name}@{database_url}" if database_url else name
