@@ -22,7 +22,7 @@ from services.identity.oidc.errors import (
     ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UntrustedRedirect,
 )
 from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, as_utc, utcnow
-from services.identity.oidc.sessions import find_session
+from services.identity.oidc.sessions import acr_for, find_session
 from services.identity.oidc.tokens import new_secret, secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
 
@@ -136,6 +136,9 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         resident = await uow.residents.get(session.resident_id) if session else None
         if resident is not None and resident.disabled:
             resident = None
+        if session is not None and resident is not None:
+            # the level may have been raised at a counter since the login (never lowered)
+            session.acr = acr_for(int(resident.level), session.amr)
         grant = await uow.grants.current(resident.resident_id, ctx.client.client_id) if resident else None
         step = next_step(ctx, session, resident, grant, now, started_at)
 

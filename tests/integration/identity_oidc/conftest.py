@@ -88,7 +88,7 @@ class Front:
         return OAuthUnitOfWork(self.sessions, kek=KEK)
 
 
-async def _add_resident(uow_factory, email: str, level: LevelOfAssurance, with_totp: bool) -> Resident:
+async def add_resident(uow_factory, email: str, level: LevelOfAssurance, with_totp: bool) -> Resident:
     secret = totp.new_secret() if with_totp else None
     password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
     async with uow_factory() as uow:
@@ -116,8 +116,8 @@ async def front():
             for client in clients():
                 await uow.clients.add(client)
             await uow.commit()
-        resident = await _add_resident(uow_factory, "camille@example.ca", LevelOfAssurance.SELF_ASSERTED, False)
-        verified = await _add_resident(uow_factory, "alex@example.ca", LevelOfAssurance.VERIFIED, True)
+        resident = await add_resident(uow_factory, "camille@example.ca", LevelOfAssurance.SELF_ASSERTED, False)
+        verified = await add_resident(uow_factory, "alex@example.ca", LevelOfAssurance.VERIFIED, True)
         keys = await SigningKeys.load(uow_factory(), KEK)
         port = free_port()
         base = f"http://127.0.0.1:{port}"

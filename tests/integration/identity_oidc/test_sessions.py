@@ -170,3 +170,21 @@ async def test_withdrawing_a_grant_revokes_the_clients_refresh_tokens_and_asks_a
     assert withdrawn[-1] == {"grant_id": grant_id, "resident_id": front.resident.resident_id,
                              "client_id": "montreal-ca"}
     await client.aclose()
+
+
+async def test_a_level_raised_at_the_counter_shows_in_the_next_sso_login(front, browser):
+    from services.identity.domain.assurance import LevelOfAssurance
+    from tests.integration.identity_oidc.conftest import add_resident
+
+    resident = await add_resident(front.uow, "sam@example.ca", LevelOfAssurance.SELF_ASSERTED, False)
+    client = rp_client(scope="openid")
+    first = await tokens_for(front, browser, client, email=resident.email)
+    assert (await id_claims(front, first["id_token"]))["acr"] == "urn:mtlid:loa:1"
+    async with front.uow() as uow:
+        row = await uow.residents.get(resident.resident_id)
+        row.level = LevelOfAssurance.VERIFIED
+        await uow.residents.save(row)
+        await uow.commit()
+    again = await tokens_for(front, browser, client)              # same session, no new login
+    assert (await id_claims(front, again["id_token"]))["acr"] == "urn:mtlid:loa:2"
+    await client.aclose()
