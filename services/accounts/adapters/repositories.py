@@ -218,8 +218,10 @@ class SqlAccountRepository:
             await self.session.execute(insert(AccountTransitionRow), rows)
 
     async def list(self, *, resident_id: str | None, service_id: str | None, state: AccountState | None,
-                   after: str | None, limit: int) -> list[ServiceAccount]:
+                   after: str | None, limit: int, account_reference: str | None = None) -> list[ServiceAccount]:
         query = select(ServiceAccountRow).order_by(ServiceAccountRow.account_id).limit(limit)
+        if account_reference is not None:
+            query = query.where(ServiceAccountRow.account_reference == account_reference)
         if resident_id is not None:
             query = query.where(ServiceAccountRow.resident_id == resident_id)
         if service_id is not None:

@@ -213,7 +213,8 @@ class AccountsServicer(accounts_pb2_grpc.AccountsServiceServicer):
         state = _enum_in(pb.AccountState, "ACCOUNT_STATE_", request.state, AccountState, "state", required=False)
         page = await self.app.handle(c.ListAccounts(_caller(), resident_id=request.resident_id,
                                                     service_id=request.service_id, state=state,
-                                                    page_size=request.page_size, page_token=request.page_token))
+                                                    page_size=request.page_size, page_token=request.page_token,
+                                                    account_reference=request.account_reference))
         return pb.ListAccountsResponse(accounts=[_account(v) for v in page.items], next_page_token=page.next_page_token)
 
     async def RequestUnlink(self, request, context):

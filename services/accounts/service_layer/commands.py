@@ -107,6 +107,7 @@ class ListAccounts:
     state: AccountState | None = None
     page_size: int = 0
     page_token: str = ""
+    account_reference: str = ""
 
 
 @dataclass(frozen=True)

@@ -421,8 +421,11 @@ async def list_accounts(cmd: c.ListAccounts, uow: AccountsUnitOfWork, *, resolve
                 raise PermissionDenied("NOT_YOUR_DATA", "a service lists the accounts of its own service only")
         else:
             raise InvalidArgument("resident_id", "give resident_id or service_id")
+        if cmd.account_reference and service is None:
+            raise InvalidArgument("account_reference", "a reference is a service's own: give service_id too")
         items = await uow.accounts.list(resident_id=resident_id, service_id=service.service_id if service else None,
-                                        state=cmd.state, after=after, limit=size + 1)
+                                        state=cmd.state, after=after, limit=size + 1,
+                                        account_reference=cmd.account_reference.strip() or None)
     token = _encode_token(items[size - 1].account_id, "acc") if len(items) > size else ""
     views = [AccountView(a, await resident_shown(a.resident_id, service, resolver)) for a in items[:size]]
     return Page(views, token)

@@ -212,6 +212,9 @@ async def test_lifecycle_over_grpc_keeps_history_and_refuses_illegal_transitions
         (pb.ACCOUNT_STATE_UNSPECIFIED, pb.ACCOUNT_STATE_PENDING), (pb.ACCOUNT_STATE_PENDING, pb.ACCOUNT_STATE_ACTIVE),
         (pb.ACCOUNT_STATE_ACTIVE, pb.ACCOUNT_STATE_SUSPENDED), (pb.ACCOUNT_STATE_SUSPENDED, pb.ACCOUNT_STATE_CLOSED)]
     assert history.transitions[2].reason == "unpaid" and history.transitions[2].actor == "client:plateau-permits"
+    by_reference = await stub.ListAccounts(pb.ListAccountsRequest(service_id=PLATEAU,
+                                                                  account_reference=account.account_reference), metadata=md)
+    assert [a.account_id for a in by_reference.accounts] == [account.account_id]
     assert await outbox_count(accounts, "service_account_state_changed", account.account_id) == 3
     # The resident sees every linked service and asks to unlink.
     again = await linked(stub, tokens, PLATEAU, "plateau-permits", resident)

@@ -94,9 +94,10 @@ class FakeAccounts:
         return next((_copy(a) for a in self._all() if a.service_id == service_id
                      and a.account_reference == reference and a.is_open), None)
 
-    async def list(self, *, resident_id, service_id, state, after, limit):
+    async def list(self, *, resident_id, service_id, state, after, limit, account_reference=None):
         items = sorted(self.s.accounts.values(), key=lambda a: a.account_id)
         items = [a for a in items if (resident_id is None or a.resident_id == resident_id)
+                 and (account_reference is None or a.account_reference == account_reference)
                  and (service_id is None or a.service_id == service_id) and (state is None or a.state == state)
                  and (after is None or a.account_id > after)]
         return [_copy(a) for a in items[:limit]]

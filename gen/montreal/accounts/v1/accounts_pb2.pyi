@@ -394,18 +394,20 @@ class CloseAccountResponse(_message.Message):
     def __init__(self, account: _Optional[_Union[ServiceAccount, _Mapping]] = ...) -> None: ...
 
 class ListAccountsRequest(_message.Message):
-    __slots__ = ("resident_id", "service_id", "state", "page_size", "page_token")
+    __slots__ = ("resident_id", "service_id", "state", "page_size", "page_token", "account_reference")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     service_id: str
     state: AccountState
     page_size: int
     page_token: str
-    def __init__(self, resident_id: _Optional[str] = ..., service_id: _Optional[str] = ..., state: _Optional[_Union[AccountState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    account_reference: str
+    def __init__(self, resident_id: _Optional[str] = ..., service_id: _Optional[str] = ..., state: _Optional[_Union[AccountState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., account_reference: _Optional[str] = ...) -> None: ...
 
 class ListAccountsResponse(_message.Message):
     __slots__ = ("accounts", "next_page_token")
