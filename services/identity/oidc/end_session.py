@@ -3,12 +3,13 @@
 - ``id_token_hint``: an ID token we issued (expired is fine, s. 2); it names the client.
 - ``post_logout_redirect_uri``: exact match with one the client registered (s. 3), else we
   do not redirect; ``state`` is returned unchanged.
-- Without a valid hint the resident confirms on a page (s. 2: the OP SHOULD ask), so a third
-  party cannot log residents out with a bare link.
+- Without a valid hint naming the signed-in resident, the resident confirms on a page (s. 2:
+  the OP SHOULD ask), so a third party cannot log residents out with a bare link.
 """
 
 from __future__ import annotations
 
+from services.identity.domain.pairwise import subject_for
 from services.identity.oidc.authorize import add_query, error_page
 from services.identity.oidc.errors import UntrustedRedirect
 from services.identity.oidc.sessions import SESSION_COOKIE, end_session, find_session, sign_out_everywhere
@@ -33,7 +34,7 @@ async def end_session_endpoint(provider, request: WireRequest, *, confirmed: boo
     hint_claims = None
     if hint:
         try:
-            hint_claims = verify_jwt(provider.keys, provider.config, hint, typ=None, check_exp=False)
+            hint_claims = verify_jwt(provider.keys, provider.config, hint, typ="jwt", check_exp=False)
         except TokenInvalid:
             return error_page(UntrustedRedirect("invalid_id_token_hint", "id_token_hint does not verify"))
         aud = hint_claims.get("aud")
@@ -47,7 +48,10 @@ async def end_session_endpoint(provider, request: WireRequest, *, confirmed: boo
             return error_page(UntrustedRedirect("invalid_post_logout_redirect_uri",
                                                 "post_logout_redirect_uri is not registered for this client"))
         session = await find_session(uow, request.cookies.get(SESSION_COOKIE))
-        if session is not None and not confirmed and hint_claims is None:
+        hint_matches = (hint_claims is not None and client is not None and session is not None
+                        and subject_for(client, session.resident_id, provider.config.pairwise_secret)
+                        == hint_claims.get("sub"))
+        if session is not None and not confirmed and not hint_matches:
             return WireResponse(200, "", [("Cache-Control", "no-store")], page=("logout_confirm.html", {
                 "id_token_hint": hint or "", "post_logout_redirect_uri": redirect or "", "state": state or "",
                 "client_id": client_id or "", "client_name": client.name if client else ""}))

@@ -124,12 +124,16 @@ async def submit_second_factor(provider, token: str | None, session_secret: str 
         session = await find_session(uow, session_secret)
     if session is None:
         return WireResponse.redirect("/login?" + urlencode({"interaction": token}))
+    from services.common.errors import ServiceError
     from services.identity.service_layer.authentication import LoginRefused
 
     try:
         ok = await provider.authenticator.totp(session.resident_id, code, remote_addr, session.session_id)
     except LoginRefused as refused:
         return second_factor_page(provider, token, errors={"code": refused.reason}, status=429)
+    except ServiceError:
+        # e.g. no second factor enrolled: nothing to check, continue with what the session has
+        return WireResponse.redirect(_resume(token))
     if not ok:
         return second_factor_page(provider, token, errors={"code": "code_wrong"}, status=400)
     async with provider.uow_factory() as uow:

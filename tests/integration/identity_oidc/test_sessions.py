@@ -188,3 +188,33 @@ async def test_a_level_raised_at_the_counter_shows_in_the_next_sso_login(front, 
     again = await tokens_for(front, browser, client)              # same session, no new login
     assert (await id_claims(front, again["id_token"]))["acr"] == "urn:mtlid:loa:2"
     await client.aclose()
+
+
+async def test_second_factor_form_without_an_enrolled_factor_is_not_an_error(front, browser):
+    client = rp_client(scope="openid")
+    await code_for(front, browser, client)                          # camille: no TOTP
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, prompt="login")
+    login = await browser.follow(await browser.get(url))
+    token = login.url.params["interaction"]
+    page = await browser.get(front.base + "/login/second-factor?interaction=" + token)
+    response = await browser.submit(page, "/login/second-factor", code="123456")
+    assert response.status_code == 302 and response.headers["location"].startswith("/authorize/resume")
+    await client.aclose()
+
+
+async def test_logout_hint_of_another_resident_or_an_access_token_asks_for_confirmation(front, browser):
+    from tests.integration.identity_oidc.conftest import Browser
+
+    client = rp_client(scope="openid")
+    other = Browser(front.base)
+    others_tokens = await tokens_for(front, other, client, email=front.verified.email)
+    await code_for(front, browser, client)                          # this browser: camille
+    for hint in (others_tokens["id_token"], others_tokens["access_token"]):
+        response = await browser.get(str(httpx.URL(front.base + "/end-session", params={"id_token_hint": hint})))
+        assert response.status_code in (200, 400) and "location" not in response.headers
+        if response.status_code == 200:
+            assert 'action="/end-session/confirm"' in response.text
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, prompt="none")
+    assert "code" in httpx.URL((await browser.get(url)).headers["location"]).params   # still signed in
+    await other.close()
+    await client.aclose()
