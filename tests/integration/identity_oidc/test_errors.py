@@ -241,3 +241,24 @@ async def test_malformed_requests_never_get_a_500(front, method, path, kwargs):
     async with httpx.AsyncClient() as http:
         r = await http.request(method, front.base + path, **kwargs)
     assert r.status_code < 500, (r.status_code, r.text[:300])
+
+
+async def test_random_junk_on_every_route_never_gets_a_500(front, browser):
+    import random
+
+    rng = random.Random(20261127)
+    names = ["client_id", "redirect_uri", "response_type", "scope", "state", "code", "code_verifier", "grant_type",
+             "refresh_token", "token", "token_type_hint", "interaction", "csrf_token", "email", "password",
+             "decision", "id_token_hint", "post_logout_redirect_uri", "prompt", "max_age", "acr_values", "nonce",
+             "code_challenge", "code_challenge_method", "resource", "ui_locales", "lang", "access_token"]
+    values = ["", "x", "montreal-ca", RP_REDIRECT, "openid", "code", "S256", "none", "-1", "a.b.c", "\u00e9\u0000",
+              "%00", "' OR 1=1 --", "x" * 3000, "authorization_code", "refresh_token", "client_credentials"]
+    paths = ["/authorize", "/authorize/resume", "/token", "/userinfo", "/introspect", "/revoke", "/end-session",
+             "/end-session/confirm", "/logout/everywhere", "/login", "/login/second-factor", "/consent", "/jwks"]
+    for _ in range(120):
+        params = {rng.choice(names): rng.choice(values) for _ in range(rng.randint(0, 6))}
+        path, method = rng.choice(paths), rng.choice(["GET", "POST"])
+        auth = rng.choice([None, ("montreal-ca", SECRET), ("montreal-ca", "x"), ("\u00e9", "y")])
+        kwargs = {"params": params} if method == "GET" else {"data": params}
+        response = await browser.http.request(method, path, auth=auth, **kwargs)
+        assert response.status_code < 500, (method, path, params, response.status_code)
