@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
-from services.identity.http.routes import health, interaction, oidc
+from services.identity.http.routes import health, interaction, ledger, oidc
 
 log = logging.getLogger(__name__)
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -56,7 +56,7 @@ class PublicCors:
     the session cookie, get no CORS headers at all."""
 
     PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks",
-             "/token", "/userinfo", "/revoke")
+             "/token", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head")
     HEADERS = [(b"access-control-allow-origin", b"*"),
                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                (b"access-control-allow-headers", b"Authorization, Content-Type"),
@@ -91,14 +91,16 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     return response
 
 
-def create_app(provider, *, secure_cookies: bool | None = None) -> Starlette:
+def create_app(provider, *, secure_cookies: bool | None = None,
+               consent_target: str = "127.0.0.1:50053") -> Starlette:
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
     app = Starlette(
-        routes=[*health.routes, *oidc.routes, *interaction.routes, Mount("/static", StaticFiles(directory=STATIC))],
+        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, Mount("/static", StaticFiles(directory=STATIC))],
         middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.provider = provider
+    app.state.consent_target = consent_target
     app.state.front_options = FrontOptions(
         secure_cookies=provider.config.secure_cookies if secure_cookies is None else secure_cookies)
     return app
@@ -171,7 +173,7 @@ def add_http_front(runtime, context=None) -> None:
 
     async def http_front(stop: asyncio.Event) -> None:
         provider = await build_provider(runtime, context)
-        app = create_app(provider)
+        app = create_app(provider, consent_target=settings.grpc_target("consent"))
         runtime.http_app = app
         log.info("identity HTTP front", extra={"port": settings.http_port})
         await serve(app, settings.bind_host, settings.http_port, stop)
