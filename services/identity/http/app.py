@@ -143,12 +143,16 @@ def _quiet_server_class():
 
 async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, started: asyncio.Event | None = None,
                 server_holder: list | None = None) -> None:
-    """Run uvicorn in the current loop until ``stop`` is set."""
+    """Run uvicorn in the current loop until ``stop`` is set.
+
+    ``X-Forwarded-For`` is trusted only from the addresses in uvicorn's ``FORWARDED_ALLOW_IPS``
+    (default 127.0.0.1): behind an ingress, set it to the ingress's addresses so login
+    throttling sees residents' addresses, not the proxy's."""
     import uvicorn
 
     _QuietServer = _quiet_server_class()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
-                            server_header=False, proxy_headers=False)
+                            server_header=False, proxy_headers=True)
     server = _QuietServer(config)
     if server_holder is not None:
         server_holder.append(server)
