@@ -1,0 +1,117 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResidentRegistered(_message.Message):
+    __slots__ = ("resident_id", "preferred_language", "registered_by", "email_verified", "agent_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_BY_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    preferred_language: str
+    registered_by: str
+    email_verified: bool
+    agent_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., preferred_language: _Optional[str] = ..., registered_by: _Optional[str] = ..., email_verified: _Optional[bool] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class EmailVerificationRequested(_message.Message):
+    __slots__ = ("resident_id", "email", "code", "expires_at")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    code: str
+    expires_at: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+
+class EmailVerified(_message.Message):
+    __slots__ = ("resident_id",)
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    def __init__(self, resident_id: _Optional[str] = ...) -> None: ...
+
+class LevelOfAssuranceRaised(_message.Message):
+    __slots__ = ("resident_id", "level", "agent_id", "document_type")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    level: int
+    agent_id: str
+    document_type: str
+    def __init__(self, resident_id: _Optional[str] = ..., level: _Optional[int] = ..., agent_id: _Optional[str] = ..., document_type: _Optional[str] = ...) -> None: ...
+
+class LoginSucceeded(_message.Message):
+    __slots__ = ("resident_id", "session_id", "amr")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    AMR_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    session_id: str
+    amr: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, resident_id: _Optional[str] = ..., session_id: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class LoginFailed(_message.Message):
+    __slots__ = ("reason", "resident_id")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    resident_id: str
+    def __init__(self, reason: _Optional[str] = ..., resident_id: _Optional[str] = ...) -> None: ...
+
+class SessionEnded(_message.Message):
+    __slots__ = ("resident_id", "session_id", "scope")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    session_id: str
+    scope: str
+    def __init__(self, resident_id: _Optional[str] = ..., session_id: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
+
+class ClientRegistered(_message.Message):
+    __slots__ = ("client_id",)
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    def __init__(self, client_id: _Optional[str] = ...) -> None: ...
+
+class KeyRotated(_message.Message):
+    __slots__ = ("kid",)
+    KID_FIELD_NUMBER: _ClassVar[int]
+    kid: str
+    def __init__(self, kid: _Optional[str] = ...) -> None: ...
+
+class GrantGiven(_message.Message):
+    __slots__ = ("grant_id", "resident_id", "client_id", "scopes", "purposes_accepted", "purposes_refused")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    resident_id: str
+    client_id: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    purposes_accepted: _containers.RepeatedScalarFieldContainer[str]
+    purposes_refused: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., purposes_accepted: _Optional[_Iterable[str]] = ..., purposes_refused: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GrantWithdrawn(_message.Message):
+    __slots__ = ("grant_id", "resident_id", "client_id")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    resident_id: str
+    client_id: str
+    def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
