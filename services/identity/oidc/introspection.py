@@ -24,7 +24,7 @@ INACTIVE = {"active": False}
 async def authenticate(provider, uow, request: WireRequest, methods: list[str], endpoint: str):
     """Client authentication through authlib (the same rules as the token endpoint)."""
     state = TokenRequestState(clients=await load_client(uow, presented_client_id(request)))
-    oauth_request = MtlidOAuth2Request(request, provider.config.endpoint(request.path), state)
+    oauth_request = MtlidOAuth2Request(request, provider.server.request_uri(request.path), state)
     return provider.server.authenticate_client(oauth_request, methods, endpoint)
 
 

@@ -139,15 +139,24 @@ class MtlidAuthorizationServer(AuthorizationServer):
         self.register_grant(ClientCredentialsGrant)
 
     # -- framework integration (authlib's abstract methods) --------------------------------
+    def request_uri(self, path: str) -> str:
+        """The endpoint's URI for authlib, which refuses plain http except on loopback
+        (RFC 6749 s. 3.1: TLS). In development an http issuer on another host (a container
+        name) is allowed; in production the issuer is https and nothing changes."""
+        uri = self.config.endpoint(path)
+        if not self.config.secure_cookies and uri.startswith("http://"):
+            return "https://" + uri[len("http://"):]
+        return uri
+
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
         wire, state = request
-        return MtlidOAuth2Request(wire, self.config.endpoint(wire.path), state)
+        return MtlidOAuth2Request(wire, self.request_uri(wire.path), state)
 
     def create_json_request(self, request: Any) -> JsonRequest:
         wire, _state = request
-        json_request = JsonRequest(wire.method, self.config.endpoint(wire.path), HeaderMap(wire.headers))
+        json_request = JsonRequest(wire.method, self.request_uri(wire.path), HeaderMap(wire.headers))
         json_request.payload = _Payload(wire.params())
         return json_request
 

@@ -112,3 +112,14 @@ def test_refresh_records_rotation_in_the_same_family():
     assert [t.family_id for t in state.new_refresh_tokens] == ["F"]
     assert state.new_refresh_tokens[0].expires_at == record.expires_at   # rotation never extends the family
     assert response.body["scope"] == "openid"                   # narrowed, never widened
+
+
+def test_development_issuer_on_a_container_host_is_not_refused_by_authlib():
+    import dataclasses
+
+    dev = MtlidAuthorizationServer(dataclasses.replace(CONFIG, issuer="http://identity:8000", secure_cookies=False), KEYS)
+    state = TokenRequestState(clients={"permits": ClientView(CLIENT)}, code=code_record(), owner=owner())
+    wire = WireRequest("POST", "/token", form={"grant_type": ["authorization_code"], "code": ["c"],
+                                               "redirect_uri": [REDIRECT], "code_verifier": [VERIFIER]},
+                       headers=basic())
+    assert dev.create_token_response((wire, state)).status == 200
