@@ -15,6 +15,7 @@ See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -45,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run only this measure (repeatable)")
     parser.add_argument("--json", type=pathlib.Path, help="also write the rows and the machine as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
+    parser.add_argument("--identity-sqlite", action="store_true",
+                        help="run identity on the embedded SQLite default instead of PostgreSQL")
     parser.add_argument("--uvloop", action="store_true",
                         help="what-if: run mtlid's services on uvloop's event loop (mtlid serve does not, yet)")
     return parser.parse_args(argv)
@@ -60,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["http_seconds"] = args.seconds
     if args.uvloop:
         overrides["uvloop"] = True
+    if args.identity_sqlite:
+        overrides["identity_sqlite"] = True
     if overrides:
-        import dataclasses
-
         options = dataclasses.replace(options, **overrides)
     if not http_load.autocannon_available():
         print("bench: node and bench/node_modules are needed: run `npm ci` in bench/", file=sys.stderr)
@@ -98,14 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     machine = describe_machine()
     elapsed = time.monotonic() - started
     print(f"## mtlid vs node-oidc-provider — {'smoke run' if options.smoke else 'full run'}"
-          f"{' (what-if: mtlid on uvloop)' if options.uvloop else ''}\n")
-    print(f"Machine: {machine['summary']}. Rounds: {options.rounds} (gRPC: {options.grpc_rounds}); "
+          f"{' (what-if: mtlid on uvloop)' if options.uvloop else ''}"
+          "\n")
+    databases = f"identity on {bench.facts['identity_db']}; " if "identity_db" in bench.facts else ""
+    print(f"Machine: {machine['summary']}. {databases}consent and accounts on PostgreSQL. "
+          f"Rounds: {options.rounds} (gRPC: {options.grpc_rounds}); "
           f"{options.http_seconds:g} s per HTTP run, {options.grpc_seconds:g} s per gRPC run; "
           f"medians; ratios from the same run. Whole run: {elapsed:.0f} s.\n")
     print(markdown(rows))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "options": vars(options) if hasattr(options, "__dict__") else {},
-                                         "rows": [row.__dict__ for row in rows], "seconds": elapsed}, indent=2,
+        args.json.write_text(json.dumps({"machine": machine, "options": dataclasses.asdict(options),
+                                         "rows": [row.__dict__ for row in rows], "seconds": elapsed,
+                                         "identity_db": bench.facts.get("identity_db")}, indent=2,
                                         default=str))
     return 1 if failed else 0
 

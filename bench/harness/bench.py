@@ -28,6 +28,7 @@ class Options:
     ledger_seconds: float = 10.0
     smoke: bool = False
     uvloop: bool = False             # what-if: mtlid's services on uvloop (not what `mtlid serve` does today)
+    identity_sqlite: bool = False    # identity on the embedded SQLite default instead of PostgreSQL
 
     @classmethod
     def smoke_options(cls) -> "Options":
@@ -122,6 +123,20 @@ class Bench:
             return service
         key = f"{name}@{database_url}" if database_url else name
         return self._get(key, start)
+
+    def identity(self) -> MtlidService:
+        """The identity service on a throwaway PostgreSQL database (production's database), or
+        on the embedded SQLite default (``make up``) with ``--identity-sqlite`` or when
+        PostgreSQL is not reachable. ``facts["identity_db"]`` says which."""
+        if not self.options.identity_sqlite:
+            from harness import postgres
+
+            if postgres.available() is None:
+                self.facts["identity_db"] = "PostgreSQL"
+                return self._get("identity-pg", lambda: self.service(
+                    "identity", database_url=self.throwaway_postgres("identity")))
+        self.facts["identity_db"] = "SQLite"
+        return self.service("identity")
 
     def consent_on_postgres(self) -> tuple[MtlidService, str]:
         """The consent service on PostgreSQL (production's database): the service and its URL."""

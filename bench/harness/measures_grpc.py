@@ -62,7 +62,7 @@ def validate_token(bench: Bench) -> list[Row]:
     from harness.measures_oauth import project_side
 
     side = project_side(bench)
-    identity = bench.service("identity")
+    identity = bench.identity()
     caller = side.token("urn:mtlid:identity", "identity:validate")
     if "identity:validate" not in caller.get("scope", "identity:validate").split():
         raise NotAvailable("the bench client did not get identity:validate")

@@ -44,7 +44,7 @@ def _hidden(html: str) -> dict[str, str]:
 
 def _setup(bench: Bench):
     def build():
-        identity = bench.service("identity")
+        identity = bench.identity()
         created = identity.cli("client", "create", "--name", "bench-rp", "--grant-type", "authorization_code",
                                "--redirect-uri", REDIRECT, "--scope", "openid", "--scope", "email")
         client = created.get("client", created)

@@ -61,7 +61,7 @@ def peer_side(bench: Bench) -> Side:
 
 def project_side(bench: Bench) -> Side:
     def build() -> Side:
-        identity = bench.service("identity")
+        identity = bench.identity()
         client_id, secret = identity_bench_client(identity)
         discovery = http_json(f"{identity.base}/.well-known/openid-configuration")
         return Side("mtlid", discovery, client_id, secret, identity.process)
