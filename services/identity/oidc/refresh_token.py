@@ -4,6 +4,12 @@ Every use of a refresh token returns a new one of the same *family* and marks th
 ``rotated``. A rotated (or revoked) token presented again means a copy leaked: ``token.py``
 revokes the whole family before answering ``invalid_grant``, so neither the thief nor the
 legitimate client keeps a working token, and the resident logs in again.
+
+Lifetimes: a family never outlives the first link's expiry (rotation does not slide it), and
+it ends with the SSO session it was issued in (logout, sign out everywhere) or when the
+resident withdraws the client's grant. ``offline_access`` is accepted as a scope the resident
+consents to, but it does not make a token outlive the session: the city's frontends act while
+the resident is signed in.
 """
 
 from __future__ import annotations
