@@ -1,0 +1,41 @@
+"""Mon compte — the resident's account pages on the identity front (issue 6).
+
+Server-rendered, behind the SSO session; they reach the accounts and consent services over
+gRPC with a short-lived token minted for the resident (``backends``). Every word comes from
+the message catalogues (``i18n/account.<lang>.json``); every form carries the CSRF token.
+
+    /signup, /signup/verify                sign up, confirm the email address
+    /account/login[/second-factor]         sign in (the provider's own login handlers)
+    /account                               home: citizen number, level, linked services
+    /account/profile                       profile (self-declared and verified attributes)
+    /account/consents[/…]                  consents: give, withdraw (confirmed), receipts
+    /account/access                        who accessed my data
+    /account/export                        download my data (one JSON file)
+    /account/security[/…]                  sessions, sign out everywhere, password, TOTP
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from services.identity.http.account import entry, pages, security
+
+routes = [
+    Route("/signup", entry.sign_up, methods=["GET", "POST"]),
+    Route("/signup/verify", entry.verify, methods=["GET", "POST"]),
+    Route("/account/login", entry.sign_in, methods=["GET", "POST"]),
+    Route("/account/login/second-factor", entry.second_factor, methods=["GET", "POST"]),
+    Route("/account", pages.home, methods=["GET"]),
+    Route("/account/unlink", pages.unlink, methods=["POST"]),
+    Route("/account/profile", pages.profile, methods=["GET", "POST"]),
+    Route("/account/consents", pages.consents, methods=["GET"]),
+    Route("/account/consents/grant", pages.grant, methods=["POST"]),
+    Route("/account/consents/{consent_id}/withdraw", pages.withdraw, methods=["GET", "POST"]),
+    Route("/account/consents/{consent_id}/receipt", pages.receipt, methods=["GET"]),
+    Route("/account/access", pages.access_log, methods=["GET"]),
+    Route("/account/export", pages.export, methods=["GET", "POST"]),
+    Route("/account/security", security.security, methods=["GET"]),
+    Route("/account/security/password", security.change_password, methods=["POST"]),
+    Route("/account/security/totp", security.totp_start, methods=["POST"]),
+    Route("/account/security/totp/confirm", security.totp_confirm, methods=["POST"]),
+]

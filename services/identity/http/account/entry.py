@@ -1,0 +1,191 @@
+"""Getting into Mon compte: sign up, confirm the email address, sign in (and the second
+factor when the resident has one).
+
+Sign-in reuses the OpenID provider's own login handlers (``services.identity.oidc.login``:
+argon2id, throttling per account and address, ``login_succeeded``/``login_failed`` events, a
+new session secret on every login) with an interaction sealed for the account pages; only
+where it goes afterwards differs — back to the account page the resident asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.identity.http.account.web import (
+    csrf_refused, first, form, page, signed_in, translator,
+)
+from services.identity.http.convert import from_wire
+from services.identity.http.routes.common import options, provider
+from services.identity.oidc import interaction, login
+from services.identity.oidc.sessions import SESSION_COOKIE
+from services.identity.service_layer import authentication as auth
+
+SIGNUP_TTL = 3600
+LOGIN_TTL = 1800
+
+
+def _safe_next(value: str | None) -> str:
+    """Only our own account pages: never an open redirect (RFC 9700 s. 4.11)."""
+    if value and value.startswith("/account") and not value.startswith("//") and "\\" not in value \
+            and len(value) <= 512 and not value.startswith("/account/login"):
+        return value
+    return "/account"
+
+
+def _seal(request: Request, purpose: str, value: str, ttl: int) -> str:
+    return interaction.seal(provider(request).config.interaction_key, {"mtlid_account": [purpose], "v": [value]},
+                            time.time(), ttl)
+
+
+def _unseal(request: Request, purpose: str, token: str | None) -> str | None:
+    try:
+        params, _ = interaction.unseal(provider(request).config.interaction_key, token)
+    except (interaction.InteractionInvalid, ValueError, KeyError):
+        return None
+    if params.get("mtlid_account") != [purpose] or not params.get("v"):
+        return None
+    return params["v"][0]
+
+
+# --- sign in ---------------------------------------------------------------------------------
+
+def _as_account_page(request: Request, wire, token: str, next_url: str) -> Response:
+    if wire.page is not None:
+        template, context = wire.page
+        mapped = {"login.html": "account/login.html", "second_factor.html": "account/second_factor.html"}
+        wire.page = (mapped.get(template, template), {**context, "interaction": token, "nav": ""})
+    elif wire.status in (302, 303):
+        location = dict((k.lower(), v) for k, v in wire.headers).get("location", "")
+        if location.startswith("/authorize/resume"):
+            wire.headers = [(k, v) for k, v in wire.headers if k.lower() != "location"]
+            wire.headers.append(("Location", next_url))
+        elif location.startswith("/login?"):
+            wire.headers = [(k, v) for k, v in wire.headers if k.lower() != "location"]
+            wire.headers.append(("Location", "/account/login?" + urlencode({"next": next_url})))
+    return from_wire(request, wire, options(request))
+
+
+async def sign_in(request: Request) -> Response:
+    p = provider(request)
+    if request.method == "GET":
+        next_url = _safe_next(request.query_params.get("next"))
+        if await signed_in(request) is not None:
+            return RedirectResponse(next_url, status_code=303)
+        token = _seal(request, "login", next_url, LOGIN_TTL)
+        return _as_account_page(request, await login.login_page(p, token), token, next_url)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_login(p, token, first(fields, "email"), first(fields, "password"),
+                                    request.client.host if request.client else "")
+    if wire.status in (302, 303) and any(c[0] == SESSION_COOKIE and c[1] for c in wire.cookies):
+        # A resident who set up a second factor confirms it before reaching their account.
+        async with p.uow_factory() as uow:
+            resident = await uow.residents.by_email(first(fields, "email").strip())
+        if resident is not None and resident.has_totp:
+            wire.headers = [(k, v) for k, v in wire.headers if k.lower() != "location"]
+            wire.headers.append(("Location", "/account/login/second-factor?" + urlencode({"interaction": token})))
+            return from_wire(request, wire, options(request))
+    return _as_account_page(request, wire, token, next_url)
+
+
+async def second_factor(request: Request) -> Response:
+    p = provider(request)
+    if request.method == "GET":
+        token = request.query_params.get("interaction")
+        if _unseal(request, "login", token) is None:
+            return RedirectResponse("/account/login", status_code=303)
+        return _as_account_page(request, login.second_factor_page(p, token), token, "/account")
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_second_factor(p, token, request.cookies.get(SESSION_COOKIE), first(fields, "code"),
+                                            request.client.host if request.client else "")
+    return _as_account_page(request, wire, token, next_url)
+
+
+# --- sign up and email confirmation ----------------------------------------------------------
+
+SIGNUP_ERRORS = {"email": "signup.error.email", "password": "signup.error.password",
+                 "preferred_language": "signup.error.language"}
+
+
+async def sign_up(request: Request) -> Response:
+    t = translator(request)
+    if request.method == "GET":
+        return page(request, "account/signup.html", {"nav": "", "email": "", "errors": {}})
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    email, password, confirm = first(fields, "email").strip(), first(fields, "password"), first(fields, "password_confirm")
+    errors: dict[str, str] = {}
+    if not email:
+        errors["email"] = "signup.error.email_required"
+    if not password:
+        errors["password"] = "signup.error.password_required"
+    elif password != confirm:
+        errors["password_confirm"] = "signup.error.password_mismatch"
+    if not errors:
+        try:
+            resident_id = await auth.register_resident(auth.RegisterResident(
+                email=email, password=password, preferred_language=t.lang,
+                remote_addr=request.client.host if request.client else ""), provider(request).uow_factory())
+        except InvalidArgument as error:
+            for field, _description in getattr(error, "violations", None) or [(getattr(error, "field", "email"), "")]:
+                errors[field] = SIGNUP_ERRORS.get(field, "signup.error.email")
+        except AlreadyExists:
+            # Say so plainly: the address is the resident's own, they came to sign up with it.
+            errors["email"] = "signup.error.email_taken"
+        else:
+            token = _seal(request, "verify", resident_id, SIGNUP_TTL)
+            return RedirectResponse("/signup/verify?" + urlencode({"t": token}), status_code=303)
+    return page(request, "account/signup.html", {"nav": "", "email": email, "errors": errors}, 400)
+
+
+async def verify(request: Request) -> Response:
+    if request.method == "GET":
+        token = request.query_params.get("t")
+        if _unseal(request, "verify", token) is None:
+            return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+        notice = "resent" if request.query_params.get("done") == "resent" else None
+        return page(request, "account/verify.html", {"nav": "", "token": token, "errors": {}, "notice": notice})
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "t")
+    resident_id = _unseal(request, "verify", token)
+    if resident_id is None:
+        return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+    uow = provider(request).uow_factory()
+    if first(fields, "action") == "resend":
+        try:
+            await auth.resend_email_verification(auth.ResendEmailVerification(resident_id), uow)
+        except FailedPrecondition:
+            return page(request, "account/verify.html", {"nav": "", "token": token, "notice": None,
+                                                         "errors": {"code": "verify.error.resend_wait"}}, 429)
+        return RedirectResponse("/signup/verify?" + urlencode({"t": token, "done": "resent"}), status_code=303)
+    code = first(fields, "code").replace(" ", "")
+    errors = {}
+    if not code.isdigit() or len(code) != 6:
+        errors["code"] = "verify.error.format"
+    else:
+        try:
+            await auth.verify_email(auth.VerifyEmail(resident_id=resident_id, code=code), uow)
+        except InvalidArgument:
+            errors["code"] = "verify.error.wrong"
+        except FailedPrecondition as error:
+            errors["code"] = "verify.error.expired" if error.reason == "CODE_EXPIRED" else "verify.error.wait"
+        except NotFound:
+            return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+    if errors:
+        return page(request, "account/verify.html", {"nav": "", "token": token, "errors": errors, "notice": None}, 400)
+    return page(request, "account/verified.html", {"nav": ""})

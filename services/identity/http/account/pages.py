@@ -1,0 +1,372 @@
+"""Mon compte: the resident's own pages — home, linked services, consents, who accessed my
+data, download my data, profile.
+
+Québec's Access Act (CQLR c. A-2.1, as amended by Law 25): consent per purpose, in clear and
+simple terms, withdrawable at any time (s. 53.1); the resident may know who accessed their
+information (s. 83 access right) and get it in a structured, commonly used format (s. 84
+portability).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from montreal.accounts.v1 import accounts_pb2 as apb
+from montreal.consent.v1 import consent_pb2 as cpb
+from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.http.account.backends import BackendError
+from services.identity.http.account.web import (
+    client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
+)
+
+ACCOUNT_STATES = {apb.ACCOUNT_STATE_PENDING: "pending", apb.ACCOUNT_STATE_ACTIVE: "active",
+                  apb.ACCOUNT_STATE_SUSPENDED: "suspended", apb.ACCOUNT_STATE_CLOSED: "closed"}
+CONSENT_STATES = {cpb.CONSENT_STATE_GIVEN: "given", cpb.CONSENT_STATE_WITHDRAWN: "withdrawn",
+                  cpb.CONSENT_STATE_EXPIRED: "expired"}
+BASES = {cpb.LEGAL_BASIS_CONSENT: "consent", cpb.LEGAL_BASIS_PUBLIC_TASK: "public_task",
+         cpb.LEGAL_BASIS_LEGAL_OBLIGATION: "legal_obligation"}
+PROFILE_ATTRIBUTES = ("given_name", "family_name", "email", "phone", "postal_address", "date_of_birth",
+                      "preferred_language", "preferred_channels", "accessibility_needs")
+ACCESS_PAGE_SIZE = 20
+NOTICES = ("withdrawn", "granted", "profile_saved", "unlink_requested")
+
+
+def _notice(request: Request) -> str | None:
+    value = request.query_params.get("done")
+    return value if value in NOTICES else None
+
+
+def _service_name(services: dict, recipients: dict, service_id: str, lang: str) -> str:
+    s = services.get(service_id) or recipients.get(service_id)
+    return name_in(s, lang) if s is not None else service_id
+
+
+def _labels(categories: dict, ids, lang: str) -> list[str]:
+    return [name_in(categories[c], lang, "label") if c in categories else c for c in ids]
+
+
+# --- home ----------------------------------------------------------------------------------
+
+async def home(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    t = translator(request)
+    linked, problem = [], False
+    try:
+        client = await client_for(request, who)
+        accounts = await client.accounts()
+        services = await client.services() if accounts else {}
+        for account in accounts:
+            service = services.get(account.service_id)
+            linked.append({"id": account.account_id, "name": name_in(service, t.lang) if service else account.service_id,
+                           "reference": account.account_reference,
+                           "state": ACCOUNT_STATES.get(account.state, "pending"),
+                           "since": local_time(account.create_time, t),
+                           "unlink_requested": account.HasField("unlink_requested_at")})
+    except BackendError as error:
+        if not error.unavailable:
+            raise
+        problem = True  # identity's own part of the page still shows
+    number = CitizenNumber(who.resident_id)
+    return page(request, "account/home.html", {
+        "nav": "home", "citizen_number": number.human, "citizen_number_spoken": " ".join(number.human),
+        "email": who.email, "level": who.level, "has_totp": who.has_totp, "linked": linked,
+        "services_unavailable": problem, "notice": _notice(request)})
+
+
+async def unlink(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    try:
+        await (await client_for(request, who)).request_unlink(first(fields, "account_id"))
+    except BackendError as error:
+        if error.unavailable:
+            return unavailable(request, error)
+        return page(request, "error.html", {"reason": "invalid_request"}, 400)
+    return RedirectResponse("/account?done=unlink_requested", status_code=303)
+
+
+# --- consents --------------------------------------------------------------------------------
+
+async def _consent_views(client, lang: str, t):
+    consents = await client.consents(include_inactive=True)
+    purposes, categories, recipients = await client.purposes(), await client.categories(), await client.recipients()
+    active, past = [], []
+    for c in sorted(consents, key=lambda c: c.give_time.seconds, reverse=True):
+        purpose = purposes.get(c.purpose_id)
+        view = {"id": c.consent_id, "purpose_id": c.purpose_id,
+                "purpose": name_in(purpose, lang, "title") if purpose else c.purpose_id,
+                "description": name_in(purpose, lang, "description") if purpose else "",
+                "recipient": _service_name({}, recipients, c.recipient_id, lang),
+                "categories": _labels(categories, c.data_categories, lang),
+                "since": local_time(c.give_time, t), "until": local_time(c.expire_time, t) if c.HasField("expire_time") else None,
+                "ended": local_time(c.withdraw_time, t) if c.HasField("withdraw_time") else None,
+                "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric}
+        (active if c.state == cpb.CONSENT_STATE_GIVEN else past).append(view)
+    return consents, purposes, recipients, active, past
+
+
+async def consents(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    t = translator(request)
+    try:
+        client = await client_for(request, who)
+        all_consents, purposes, recipients, active, past = await _consent_views(client, t.lang, t)
+        # What the resident could still agree to: each consent-based purpose of each service
+        # they are linked to, one at a time (s. 53.1: per purpose), never a biometric one here.
+        offers = []
+        accounts = await client.accounts()
+        if accounts:
+            services = await client.services()
+            given = {(c.recipient_id, c.purpose_id) for c in all_consents if c.state == cpb.CONSENT_STATE_GIVEN}
+            for account in accounts:
+                service = services.get(account.service_id)
+                if service is None or account.state == apb.ACCOUNT_STATE_CLOSED:
+                    continue
+                for purpose_id in service.purposes:
+                    purpose = purposes.get(purpose_id)
+                    if (purpose is None or purpose.biometric or purpose.legal_basis != cpb.LEGAL_BASIS_CONSENT
+                            or (service.service_id, purpose_id) in given):
+                        continue
+                    offers.append({"recipient_id": service.service_id, "purpose_id": purpose_id,
+                                   "recipient": name_in(service, t.lang), "purpose": name_in(purpose, t.lang, "title"),
+                                   "description": name_in(purpose, t.lang, "description")})
+    except BackendError as error:
+        return unavailable(request, error)
+    return page(request, "account/consents.html", {"nav": "consents", "active": active, "past": past,
+                                                   "offers": offers, "notice": _notice(request)})
+
+
+async def grant(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    t = translator(request)
+    try:
+        await (await client_for(request, who)).grant(first(fields, "recipient_id"), first(fields, "purpose_id"), t.lang)
+    except BackendError as error:
+        if error.unavailable:
+            return unavailable(request, error)
+        return page(request, "error.html", {"reason": "invalid_request"}, 400)
+    return RedirectResponse("/account/consents?done=granted", status_code=303)
+
+
+async def _find_consent(client, consent_id: str, lang: str, t):
+    _all, _p, _r, active, past = await _consent_views(client, lang, t)
+    for view in active + past:
+        if view["id"] == consent_id:
+            return view
+    return None
+
+
+async def withdraw(request: Request) -> Response:
+    """GET: the confirmation step (what stops, for whom); POST: withdraw (takes effect at once)."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    t = translator(request)
+    consent_id = request.path_params["consent_id"]
+    try:
+        client = await client_for(request, who)
+        if request.method == "POST":
+            fields = await form(request)
+            if fields is None:
+                return csrf_refused(request)
+            await client.withdraw(consent_id)
+            return RedirectResponse("/account/consents?done=withdrawn", status_code=303)
+        view = await _find_consent(client, consent_id, t.lang, t)
+    except BackendError as error:
+        if error.unavailable:
+            return unavailable(request, error)
+        view = None
+    if view is None or view["state"] != "given":
+        return page(request, "error.html", {"reason": "not_found"}, 404)
+    return page(request, "account/withdraw.html", {"nav": "consents", "consent": view})
+
+
+async def receipt(request: Request) -> Response:
+    """The signed consent receipt (ISO/IEC TS 27560-shaped, compact JWS) to keep."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    consent_id = request.path_params["consent_id"]
+    try:
+        reply = await (await client_for(request, who)).receipt(consent_id)
+    except BackendError as error:
+        if error.unavailable:
+            return unavailable(request, error)
+        return page(request, "error.html", {"reason": "not_found"}, 404)
+    safe_id = "".join(ch for ch in consent_id if ch.isalnum() or ch == "-")[:64]
+    return Response(reply.receipt_jws, media_type="application/jose", headers={
+        "Content-Disposition": f'attachment; filename="recu-consentement-{safe_id}.jws"',
+        "Cache-Control": "no-store"})
+
+
+# --- who accessed my data ------------------------------------------------------------------------
+
+async def access_log(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    t = translator(request)
+    recipient_id = request.query_params.get("service", "")[:64]
+    page_token = request.query_params.get("page", "")[:2048]
+    try:
+        client = await client_for(request, who)
+        recipients, purposes, categories = await client.recipients(), await client.purposes(), await client.categories()
+        if recipient_id and recipient_id not in recipients:
+            recipient_id = ""
+        try:
+            reply = await client.access_log(recipient_id, ACCESS_PAGE_SIZE, page_token)
+        except BackendError as error:
+            if error.code != "INVALID_ARGUMENT" or not page_token:
+                raise
+            page_token = ""  # a stale or altered page link: start from the newest
+            reply = await client.access_log(recipient_id, ACCESS_PAGE_SIZE, "")
+    except BackendError as error:
+        return unavailable(request, error)
+    records = []
+    for r in reply.records:
+        purpose = purposes.get(r.purpose_id)
+        records.append({
+            "service": (r.recipient_name_fr if t.lang == "fr" else r.recipient_name_en) or
+                       _service_name({}, recipients, r.recipient_id, t.lang),
+            "categories": _labels(categories, r.data_categories, t.lang),
+            "withheld": _labels(categories, r.withheld_categories, t.lang),
+            "purpose": name_in(purpose, t.lang, "title") if purpose else r.purpose_id,
+            "bases": sorted({BASES.get(b, "consent") for b in r.bases.values()}),
+            "time": local_time(r.access_time, t)})
+    options = sorted(({"id": rid, "name": name_in(r, t.lang)} for rid, r in recipients.items()),
+                     key=lambda o: o["name"].lower())
+    from urllib.parse import urlencode
+
+    next_url = ("/account/access?" + urlencode({k: v for k, v in (("service", recipient_id),
+                                                                  ("page", reply.next_page_token)) if v})
+                if reply.next_page_token else None)
+    return page(request, "account/access.html", {"nav": "access", "records": records, "services": options,
+                                                 "selected": recipient_id, "next_url": next_url,
+                                                 "first_page": not page_token})
+
+
+# --- download my data ----------------------------------------------------------------------------
+
+async def export(request: Request) -> Response:
+    """GET: what the file holds; POST: the file (one JSON document, Access Act s. 84)."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    if request.method == "GET":
+        return page(request, "account/export.html", {"nav": "export"})
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    try:
+        client = await client_for(request, who)
+        consent_reply = await client.consent_export()
+        accounts_document = await client.accounts_export()
+        linked = await client.accounts()
+        services = await client.services() if linked else {}
+    except BackendError as error:
+        return unavailable(request, error)
+    now = dt.datetime.now(dt.timezone.utc)
+    sth = consent_reply.signed_tree_head
+    document = {
+        "format": "mtlid-resident-export/1",
+        "generated_at": now.isoformat().replace("+00:00", "Z"),
+        "resident": {"citizen_number": who.resident_id, "citizen_number_human": CitizenNumber(who.resident_id).human,
+                     "email": who.email, "email_verified": who.email_verified, "level_of_assurance": who.level,
+                     "second_factor": who.has_totp},
+        "linked_services": [{
+            "account_id": a.account_id, "service_id": a.service_id,
+            "service_name_fr": services[a.service_id].name_fr if a.service_id in services else "",
+            "service_name_en": services[a.service_id].name_en if a.service_id in services else "",
+            "account_reference": a.account_reference, "state": ACCOUNT_STATES.get(a.state, "pending"),
+            "linked_at": (local_time(a.create_time, translator(request)) or {}).get("iso")} for a in linked],
+        "accounts": json.loads(accounts_document or b"{}"),
+        "consent": json.loads(consent_reply.document or b"{}"),
+        "consent_ledger_proof": {
+            "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
+            "keys": json.loads(consent_reply.jwks_json or "{}")},
+    }
+    body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    filename = f"mes-donnees-montreal-{now:%Y-%m-%d}.json"
+    return Response(body, media_type="application/json; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+# --- profile -------------------------------------------------------------------------------------
+
+PROVENANCES = {apb.PROVENANCE_SELF_DECLARED: "self", apb.PROVENANCE_VERIFIED_AT_COUNTER: "counter",
+               apb.PROVENANCE_VERIFIED_FROM_DOCUMENT: "document", apb.PROVENANCE_RECEIVED_FROM_SERVICE: "service"}
+
+
+def _profile_fields(profile, t, values: dict[str, str] | None = None, errors: dict[str, str] | None = None):
+    current = {a.name: a for a in (profile.attributes if profile is not None else [])}
+    fields = []
+    for name in PROFILE_ATTRIBUTES:
+        a = current.get(name)
+        provenance = PROVENANCES.get(a.provenance, "self") if a is not None else None
+        fields.append({"name": name, "value": (values or {}).get(name, a.value if a else ""),
+                       "verified": provenance in ("counter", "document"),
+                       "provenance": provenance,
+                       "verified_at": local_time(a.verified_at, t) if a is not None and a.HasField("verified_at") else None,
+                       "error": (errors or {}).get(name)})
+    return fields
+
+
+async def profile(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    t = translator(request)
+    try:
+        client = await client_for(request, who)
+        current = await client.profile()
+    except BackendError as error:
+        return unavailable(request, error)
+    if request.method == "GET":
+        return page(request, "account/profile.html", {"nav": "profile", "fields": _profile_fields(current, t),
+                                                      "notice": _notice(request), "errors": {}})
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    existing = {a.name: a.value for a in (current.attributes if current is not None else [])}
+    posted = {name: first(fields, name).strip() for name in PROFILE_ATTRIBUTES}
+    changes = []
+    for name in PROFILE_ATTRIBUTES:
+        new, old = posted[name], existing.get(name, "")
+        if new == old:
+            continue
+        changes.append((name, new if new else None))
+    if changes:
+        try:
+            await client.update_profile(changes)
+        except BackendError as error:
+            if error.code != "INVALID_ARGUMENT":
+                return unavailable(request, error)
+            errors = {}
+            for field in error.violations:
+                # "changes[3].value" names the fourth change
+                if field.startswith("changes[") and "]" in field:
+                    index = int(field[len("changes["):field.index("]")])
+                    if 0 <= index < len(changes):
+                        errors[changes[index][0]] = "attr." + changes[index][0]
+            errors = errors or {"given_name": "attr.invalid"}
+            return page(request, "account/profile.html", {
+                "nav": "profile", "fields": _profile_fields(current, t, posted, errors), "notice": None,
+                "errors": errors}, 400)
+    return RedirectResponse("/account/profile?done=profile_saved", status_code=303)

@@ -1,0 +1,108 @@
+"""Security in Mon compte: where the resident is signed in, sign out everywhere, change the
+password, set up a second factor (TOTP, RFC 6238: any authenticator application).
+
+Signing out everywhere posts to the provider's own ``/logout/everywhere`` (it ends every
+session and revokes the refresh tokens issued in them).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.identity.http.account.web import (
+    csrf_refused, first, form, local_time, page, signed_in, to_login, translator,
+)
+from services.identity.http.routes.common import provider
+from services.identity.oidc.records import utcnow
+from services.identity.service_layer import authentication as auth
+
+NOTICES = ("password_changed", "totp_enabled")
+
+
+async def _context(request: Request, who, **extra) -> dict:
+    t = translator(request)
+    async with provider(request).uow_factory() as uow:
+        sessions = await uow.sessions.active_for(who.resident_id, utcnow())
+    views = [{"current": s.session_id == who.session_id, "since": local_time(s.created_at, t),
+              "until": local_time(s.expires_at, t), "second_factor": "otp" in s.amr}
+             for s in sorted(sessions, key=lambda s: s.created_at, reverse=True)]
+    notice = request.query_params.get("done")
+    return {"nav": "security", "sessions": views, "has_totp": who.has_totp, "errors": {},
+            "notice": notice if notice in NOTICES else None, "enrollment": None, **extra}
+
+
+async def security(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    return page(request, "account/security.html", await _context(request, who))
+
+
+async def change_password(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    current, new, confirm = first(fields, "current_password"), first(fields, "new_password"), first(fields, "new_password_confirm")
+    errors = {}
+    if not current:
+        errors["current_password"] = "security.error.current_required"
+    if not new:
+        errors["new_password"] = "signup.error.password_required"
+    elif new != confirm:
+        errors["new_password_confirm"] = "signup.error.password_mismatch"
+    if not errors:
+        try:
+            await auth.change_password(auth.ChangePassword(who.resident_id, current, new),
+                                       provider(request).uow_factory())
+        except InvalidArgument as error:
+            for field, _ in error.violations:
+                errors[field] = ("security.error.current_wrong" if field == "current_password"
+                                 else "signup.error.password")
+    if errors:
+        return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
+    return RedirectResponse("/account/security?done=password_changed", status_code=303)
+
+
+async def totp_start(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    try:
+        enrollment = await auth.begin_totp_enrollment(auth.BeginTotpEnrollment(who.resident_id),
+                                                      provider(request).uow_factory())
+    except NotFound:
+        return to_login(request)
+    secret = enrollment.secret_base32.rstrip("=")
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return page(request, "account/security.html", await _context(request, who, enrollment={
+        "secret": grouped, "uri": enrollment.provisioning_uri}))
+
+
+async def totp_confirm(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    code = first(fields, "code").replace(" ", "")
+    ok = False
+    if code.isdigit() and len(code) == 6:
+        try:
+            ok = await auth.confirm_totp_enrollment(auth.ConfirmTotpEnrollment(who.resident_id, code),
+                                                    provider(request).uow_factory())
+        except FailedPrecondition:
+            ok = False
+    if not ok:
+        return page(request, "account/security.html", await _context(
+            request, who, errors={"code": "security.error.totp_code"},
+            enrollment={"secret": first(fields, "secret")[:80], "uri": ""}), 400)
+    return RedirectResponse("/account/security?done=totp_enabled", status_code=303)

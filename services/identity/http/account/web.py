@@ -1,0 +1,155 @@
+"""What every account page shares: the signed-in resident (from the SSO session cookie), the
+gRPC backends, CSRF, rendering through the message catalogues, dates in Montréal time.
+
+Pages with personal data are never cached (``Cache-Control: no-store``, set by
+``render_page``) and never framed (the front's security headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from services.identity.http import csrf
+from services.identity.http.convert import language, render_page
+from services.identity.http.i18n import Translator
+from services.identity.http.routes.common import options, provider
+from services.identity.http.account.backends import BackendError, Backends, ResidentClient
+from services.identity.oidc.sessions import SESSION_COOKIE, find_session
+
+log = logging.getLogger("services.identity.http.account")
+MONTREAL = ZoneInfo("America/Montreal")
+MAX_FORM_BYTES = 16 * 1024
+_backends_lock = asyncio.Lock()
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The resident behind the session cookie."""
+
+    resident_id: str
+    session_id: str
+    email: str
+    level: int
+    has_totp: bool
+    email_verified: bool
+    acr: str
+    amr: tuple[str, ...]
+
+
+async def signed_in(request: Request) -> SignedIn | None:
+    p = provider(request)
+    async with p.uow_factory() as uow:
+        session = await find_session(uow, request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return None
+        resident = await uow.residents.get(session.resident_id)
+    if resident is None or resident.disabled:
+        return None
+    return SignedIn(resident_id=resident.resident_id, session_id=session.session_id, email=resident.email,
+                    level=int(resident.level), has_totp=resident.has_totp, email_verified=resident.email_verified,
+                    acr=session.acr, amr=tuple(session.amr))
+
+
+def to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (("?" + request.url.query) if request.url.query else "")
+    return RedirectResponse("/account/login?" + urlencode({"next": target}), status_code=303,
+                            headers={"Cache-Control": "no-store"})
+
+
+def _settings(request: Request):
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None:
+        from services.common.config import Settings
+
+        settings = Settings.from_env()
+        request.app.state.settings = settings
+    return settings
+
+
+async def backends(request: Request) -> Backends:
+    existing = getattr(request.app.state, "account_backends", None)
+    if existing is not None:
+        return existing
+    async with _backends_lock:
+        existing = getattr(request.app.state, "account_backends", None)
+        if existing is None:
+            settings = _settings(request)
+            existing = Backends.connect(settings.grpc_target("accounts"), settings.grpc_target("consent"))
+            request.app.state.account_backends = existing
+    return existing
+
+
+async def client_for(request: Request, who: SignedIn) -> ResidentClient:
+    return ResidentClient(await backends(request), provider(request), who.resident_id, who.session_id)
+
+
+def page(request: Request, template: str, context: dict, status: int = 200) -> Response:
+    return render_page(request, template, context, status, options(request))
+
+
+def unavailable(request: Request, error: BackendError | None = None) -> Response:
+    if error is not None:
+        log.warning("account backend call failed", extra={"code": error.code, "reason": error.reason})
+    return page(request, "account/unavailable.html", {"nav": ""}, 503)
+
+
+async def form(request: Request) -> dict[str, list[str]] | None:
+    """The posted form, or None when it is too large or its CSRF token does not match."""
+    length = request.headers.get("content-length", "0")
+    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+        return None
+    data = await request.form(max_files=0, max_fields=50)
+    fields: dict[str, list[str]] = {}
+    for key, value in data.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    if not csrf.valid(request.cookies.get(csrf.CSRF_COOKIE), (fields.get(csrf.CSRF_FIELD) or [None])[0]):
+        return None
+    return fields
+
+
+def first(fields: dict[str, list[str]], name: str) -> str:
+    return (fields.get(name) or [""])[0]
+
+
+def csrf_refused(request: Request) -> Response:
+    return page(request, "error.html", {"reason": "csrf"}, 403)
+
+
+def translator(request: Request) -> Translator:
+    return Translator(language(request))
+
+
+def local_time(value, t: Translator) -> dict[str, str] | None:
+    """A timestamp (protobuf Timestamp or datetime) as ``{"iso", "text"}`` in Montréal time,
+    worded for the resident ("27 novembre 2026, 14 h 05" / "November 27, 2026, 2:05 PM")."""
+    if value is None:
+        return None
+    if hasattr(value, "ToDatetime"):
+        if not value.seconds and not value.nanos:
+            return None
+        value = value.ToDatetime(tzinfo=dt.timezone.utc)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    local = value.astimezone(MONTREAL)
+    month = t(f"month.{local.month}")
+    if t.lang == "fr":
+        text = f"{local.day} {month} {local.year}, {local.hour} h {local.minute:02d}"
+    else:
+        hour = local.hour % 12 or 12
+        text = f"{month} {local.day}, {local.year}, {hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+    return {"iso": value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"), "text": text}
+
+
+def name_in(obj, lang: str, base: str = "name") -> str:
+    """``name_fr``/``name_en`` (or ``title_…``, ``label_…``) in the page's language, the other as fallback."""
+    own, other = getattr(obj, f"{base}_{lang}", ""), getattr(obj, f"{base}_{'en' if lang == 'fr' else 'fr'}", "")
+    return own or other
