@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
+from services.identity.http import account
 from services.identity.http.routes import health, interaction, ledger, oidc
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def create_app(provider, *, secure_cookies: bool | None = None,
                consent_target: str = "127.0.0.1:50053") -> Starlette:
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
     app = Starlette(
-        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, Mount("/static", StaticFiles(directory=STATIC))],
+        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, Mount("/static", StaticFiles(directory=STATIC))],
         middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
@@ -178,6 +179,7 @@ def add_http_front(runtime, context=None) -> None:
     async def http_front(stop: asyncio.Event) -> None:
         provider = await build_provider(runtime, context)
         app = create_app(provider, consent_target=settings.grpc_target("consent"))
+        app.state.settings = settings  # the account pages' gRPC targets
         runtime.http_app = app
         log.info("identity HTTP front", extra={"port": settings.http_port})
         await serve(app, settings.bind_host, settings.http_port, stop)
