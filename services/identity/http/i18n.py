@@ -18,7 +18,11 @@ _DIR = pathlib.Path(__file__).parent / "i18n"
 
 @lru_cache(maxsize=None)
 def catalogue(lang: str) -> dict[str, str]:
-    return json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    messages = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    # Each part of the front may keep its own file, ``<part>.<lang>.json`` (e.g. account.fr.json).
+    for extra in sorted(_DIR.glob(f"*.{lang}.json")):
+        messages.update(json.loads(extra.read_text(encoding="utf-8")))
+    return messages
 
 
 class Translator:
