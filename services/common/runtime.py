@@ -110,7 +110,8 @@ class Runtime:
                 self.grpc_server.add(servicer, add_fn, name)
             self.bound_grpc_port = await self.grpc_server.start()
         spawn = asyncio.create_task
-        self._running.append(spawn(self._connect_nats(), name="nats-connect"))
+        self._nats_task = spawn(self._connect_nats(), name="nats-connect")
+        self._running.append(self._nats_task)
         self._running.append(spawn(self.relay.run(self.stop_event), name="outbox-relay"))
         for consumer in self.consumers:
             self._running.append(spawn(consumer.run(self.stop_event), name=f"consumer-{consumer.durable}"))
@@ -123,6 +124,9 @@ class Runtime:
         if self.grpc_server is not None:
             await self.grpc_server.drain(grace)
         self.stop_event.set()
+        # nats-py retries an unreachable server inside connect() itself: don't wait for it.
+        if getattr(self, "_nats_task", None) is not None and not self._nats_task.done():
+            self._nats_task.cancel()
         if self._running:
             done, pending = await asyncio.wait(self._running, timeout=grace)
             for task in pending:
