@@ -94,7 +94,8 @@ def key_rotation_listener(runtime, keys: KeyRing):
 
 
 def _revocation_check(runtime, settings):
-    """RFC 7009: the OAuth side's table of revoked access-token jtis, if it is installed."""
+    """RFC 7009: the OAuth side's table of revoked access-token jtis, if it is installed; and a
+    resident's token whose SSO session ended (logout, sign out everywhere) is revoked too."""
     try:
         from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
     except ModuleNotFoundError as missing:
@@ -102,9 +103,14 @@ def _revocation_check(runtime, settings):
             raise
         return None
 
-    async def is_revoked(jti: str) -> bool:
+    async def is_revoked(jti: str, session_id: str | None = None) -> bool:
         async with OAuthUnitOfWork(runtime.session_factory, kek=settings.key_encryption_key) as uow:
-            return await uow.revoked_tokens.is_revoked(jti)
+            if await uow.revoked_tokens.is_revoked(jti):
+                return True
+            if session_id is not None:
+                session = await uow.sessions.get(session_id)
+                return session is None or session.ended_at is not None
+            return False
 
     return is_revoked
 

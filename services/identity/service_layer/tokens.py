@@ -15,7 +15,8 @@ from joserfc.errors import JoseError
 
 ALGORITHMS = ("ES256", "RS256")
 LEEWAY_SECONDS = 30
-RevocationCheck = Callable[[str], Awaitable[bool]]
+# (jti, sid) -> revoked? A resident's token also dies with its SSO session (sign out everywhere).
+RevocationCheck = Callable[[str, str | None], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ async def validate_access_token(token: str, keys, issuer: str, *, is_revoked: Re
         return INACTIVE
     if not all(isinstance(v, str) and v for v in (sub, client_id, jti)):
         return INACTIVE
-    if is_revoked is not None and await is_revoked(jti):
+    session_id = claims.get("sid") if isinstance(claims.get("sid"), str) else None
+    if is_revoked is not None and await is_revoked(jti, session_id):
         return INACTIVE
     aud = claims.get("aud", [])
     audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()

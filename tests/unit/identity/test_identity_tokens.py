@@ -65,7 +65,7 @@ async def test_alg_none_and_hmac_confusion_are_refused():
 
 
 async def test_revoked_tokens_are_inactive():
-    async def revoked(jti):
+    async def revoked(jti, session_id=None):
         return jti == "j-1"
 
     assert not (await validate_access_token(_token(), Keys(), ISSUER, is_revoked=revoked)).active
