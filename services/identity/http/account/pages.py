@@ -364,8 +364,8 @@ async def profile(request: Request) -> Response:
                 if field.startswith("changes[") and "]" in field:
                     index = int(field[len("changes["):field.index("]")])
                     if 0 <= index < len(changes):
-                        errors[changes[index][0]] = "attr." + changes[index][0]
-            errors = errors or {"given_name": "attr.invalid"}
+                        errors[changes[index][0]] = "error.attr." + changes[index][0]
+            errors = errors or {"given_name": "error.attr.invalid"}
             return page(request, "account/profile.html", {
                 "nav": "profile", "fields": _profile_fields(current, t, posted, errors), "notice": None,
                 "errors": errors}, 400)
