@@ -16,7 +16,7 @@ from harness.systems import JwksStub, MtlidService, NotAvailable, Peer
 @dataclasses.dataclass(frozen=True)
 class Options:
     rounds: int = 5
-    http_seconds: float = 10.0       # one autocannon run
+    http_seconds: float = 8.0        # one autocannon run
     warmup_seconds: float = 3.0      # before the first round, per side (JIT, caches, pools)
     grpc_seconds: float = 5.0        # one fixed-rate gRPC run
     # One rate a Python service sustains today, then the goal's neighbourhood.
