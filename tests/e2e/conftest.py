@@ -1,0 +1,59 @@
+"""End-to-end fixtures: the whole system (``mtlid up``) as real processes, and a real
+headless Chromium (Debian's ``/usr/bin/chromium``, never a downloaded browser) driven by
+Playwright, with axe-core injected into every page checked.
+
+Setup (CI does it through ``tests/e2e/setup.sh``): ``apt-get install chromium`` and
+``npm ci`` in tests/e2e (axe-core, pinned in package-lock.json).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from tests.e2e.system import System
+
+HERE = pathlib.Path(__file__).parent
+CHROMIUM = os.environ.get("MTLID_E2E_CHROMIUM", "/usr/bin/chromium")
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = HERE / "artifacts"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _ensure_axe() -> None:
+    if AXE.exists():
+        return
+    if shutil.which("npm") is None:
+        pytest.fail("axe-core is missing and npm is not installed: run tests/e2e/setup.sh")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"no Chromium at {CHROMIUM}: run tests/e2e/setup.sh (CI installs it first)")
+    _ensure_axe()
+    running = System(str(tmp_path_factory.mktemp("e2e") / "var"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser(system):
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

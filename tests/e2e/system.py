@@ -1,0 +1,149 @@
+"""The whole system as real processes, for the end-to-end tests: ``mtlid up`` on free ports
+with a throwaway MTLID_VAR_DIR (embedded nats-server, identity + HTTP front, accounts,
+consent, the demo montreal.ca RP), plus the admin CLI and the development mailbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.nats import free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _serving(port: int) -> bool:
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class System:
+    var_dir: str
+    ports: dict[str, int] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    output: list[str] = field(default_factory=list)
+    nats_url: str = ""
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.ports['http']}"
+
+    @property
+    def rp(self) -> str:
+        return f"http://127.0.0.1:{self.ports['rp']}"
+
+    def target(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service]}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MTLID_")}
+        p = self.ports
+        env.update({"MTLID_VAR_DIR": self.var_dir, "MTLID_IDENTITY_GRPC_PORT": str(p["identity"]),
+                    "MTLID_ACCOUNTS_GRPC_PORT": str(p["accounts"]), "MTLID_CONSENT_GRPC_PORT": str(p["consent"]),
+                    "MTLID_HTTP_PORT": str(p["http"]), "MTLID_ISSUER": self.issuer,
+                    "MTLID_DEMO_RP_PORT": str(p["rp"]), "MTLID_LOG_LEVEL": "WARNING"})
+        if self.nats_url:
+            env["MTLID_NATS_URL"] = self.nats_url
+        return env
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.ports = {name: free_port() for name in ("identity", "accounts", "consent", "http", "rp")}
+        env = self.env()
+        self.process = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=env, cwd=ROOT,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("mtlid up exited:\n" + "".join(self.output[-60:]))
+            if (self.nats_url and all(_serving(self.ports[s]) for s in ("identity", "accounts", "consent"))
+                    and _http_ok(self.issuer + "/healthz") and _http_ok(self.rp + "/")):
+                return
+            time.sleep(0.25)
+        raise RuntimeError("mtlid up did not start in time:\n" + "".join(self.output[-60:]))
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            match = re.search(r"NATS \(JetStream\)\s+(nats://\S+)", line)
+            if match:
+                self.nats_url = match.group(1)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def cli(self, *args: str) -> dict | list:
+        """An admin command of ``mtlid`` against this system (prints JSON)."""
+        done = subprocess.run([sys.executable, "-m", "services.cli", *args], env=self.env(), cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"mtlid {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return json.loads(done.stdout)
+
+    async def verification_code(self, email: str, timeout: float = 15.0) -> str:
+        """The latest code mailed to ``email``: the development mailbox is the NATS subject
+        ``montreal.identity.v1.email_verification_requested``."""
+        import nats
+        from nats.js.api import DeliverPolicy
+
+        connection = await nats.connect(self.nats_url, connect_timeout=3)
+        try:
+            js = connection.jetstream()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                subscription = await js.subscribe("montreal.identity.v1.email_verification_requested",
+                                                  ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+                code = None
+                while True:
+                    try:
+                        message = await subscription.next_msg(timeout=0.5)
+                    except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                        break
+                    data = json.loads(message.data).get("data", {})
+                    if data.get("email") == email.lower():
+                        code = data["code"]
+                await subscription.unsubscribe()
+                if code:
+                    return code
+                await asyncio.sleep(0.3)
+        finally:
+            await connection.close()
+        raise AssertionError(f"no verification mail for {email}")
+
+    def client_token(self, client_id: str, secret: str, scope: str, resource: str) -> str:
+        reply = httpx.post(self.issuer + "/token", auth=(client_id, secret), timeout=5,
+                           data={"grant_type": "client_credentials", "scope": scope, "resource": resource})
+        reply.raise_for_status()
+        return reply.json()["access_token"]
