@@ -333,17 +333,19 @@ async def profile(request: Request) -> Response:
     if who is None:
         return to_login(request)
     t = translator(request)
+    fields = None
+    if request.method == "POST":
+        fields = await form(request)  # the CSRF check comes before any call on the resident's behalf
+        if fields is None:
+            return csrf_refused(request)
     try:
         client = await client_for(request, who)
         current = await client.profile()
     except BackendError as error:
         return unavailable(request, error)
-    if request.method == "GET":
+    if fields is None:
         return page(request, "account/profile.html", {"nav": "profile", "fields": _profile_fields(current, t),
                                                       "notice": _notice(request), "errors": {}})
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
     existing = {a.name: a.value for a in (current.attributes if current is not None else [])}
     posted = {name: first(fields, name).strip() for name in PROFILE_ATTRIBUTES}
     changes = []

@@ -1,0 +1,227 @@
+"""The account pages on the real HTTP front (uvicorn), with accounts and consent down:
+sessions, CSRF, security headers and cookies, language, safe redirects, the resident's
+access token, what a resident sees when a service is down, and the catalogues."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import time
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from services.identity.http.account import backends
+from services.identity.http.app import create_app
+from tests.integration.account_pages.conftest import EMAIL, PASSWORD, hidden_fields, sign_in
+
+HTTP = pathlib.Path(__file__).parents[3] / "services" / "identity" / "http"
+PAGES = ["/account", "/account/profile", "/account/consents", "/account/access", "/account/export",
+         "/account/security"]
+POSTS = ["/account/unlink", "/account/profile", "/account/consents/grant", "/account/consents/abc/withdraw",
+         "/account/export", "/account/security/password", "/account/security/totp",
+         "/account/security/totp/confirm", "/signup", "/signup/verify", "/account/login",
+         "/account/login/second-factor"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_every_account_page_needs_a_session(http, path):
+    response = await http.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account/login?next=" + path.replace("/", "%2F")
+
+
+@pytest.mark.parametrize("path", POSTS)
+async def test_every_form_refuses_a_post_without_the_csrf_token(http, path):
+    await sign_in(http)
+    page = await http.get("/account/security")
+    assert page.status_code == 200
+    token = hidden_fields(page.text)["csrf_token"]
+    missing = await http.post(path, data={"email": EMAIL, "password": PASSWORD})
+    wrong = await http.post(path, data={"csrf_token": token[:-2] + "xx", "email": EMAIL, "password": PASSWORD})
+    assert missing.status_code == 403 and wrong.status_code == 403, path
+
+
+async def test_sign_in_goes_back_to_the_page_asked_for(http):
+    response = await sign_in(http, next_url="/account/security")
+    assert response.status_code in (302, 303)
+    assert response.headers["location"] == "/account/security"
+    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("mtlid_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert (await http.get("/account/security")).status_code == 200
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/account", "/\\evil.example",
+                                    "/authorize?client_id=x", "/account/login?next=https://evil.example"])
+async def test_sign_in_never_redirects_off_the_account_pages(http, target):
+    response = await sign_in(http, next_url=target)
+    assert response.headers["location"] == "/account"
+
+
+async def test_wrong_password_is_announced_next_to_the_field(http):
+    response = await sign_in(http, password="not the password at all")
+    assert response.status_code == 400
+    assert 'role="alert"' in response.text
+    assert 'aria-describedby="form-error" aria-invalid="true"' in response.text
+    assert "mtlid_session=" not in response.headers.get("set-cookie", "")
+
+
+async def test_pages_are_not_cached_framed_or_scripted_inline(http):
+    await sign_in(http)
+    for path in ["/account/security", "/account", "/signup"]:
+        response = await http.get(path)
+        assert response.headers["cache-control"] == "no-store", path
+        csp = response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "<script" not in response.text and " on" + "click=" not in response.text
+
+
+async def test_cookies_are_secure_outside_development(front):
+    app = create_app(front.provider, secure_cookies=True)
+    app.state.settings = front.app.state.settings
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://mtlid.example") as http:
+        response = await http.get("/signup?lang=en")
+    cookies = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
+    assert cookies and all("Secure" in c and "SameSite=lax" in c.replace("Lax", "lax") for c in cookies)
+    assert all("HttpOnly" in c for c in cookies if c.startswith("mtlid_csrf="))
+
+
+async def test_french_by_default_english_on_request_and_remembered(http):
+    french = await http.get("/signup")
+    assert '<html lang="fr">' in french.text and "Créer mon compte" in french.text
+    english = await http.get("/signup?lang=en")
+    assert '<html lang="en">' in english.text and "Create my Montréal account" in english.text
+    assert "mtlid_lang=en" in english.headers["set-cookie"]
+    remembered = await http.get("/account/login")
+    assert '<html lang="en">' in remembered.text and "Sign in to see and manage" in remembered.text
+
+
+async def test_signup_errors_are_next_to_their_fields(http):
+    page = await http.get("/signup")
+    response = await http.post("/signup", data={**hidden_fields(page.text), "email": "pas-une-adresse",
+                                                "password": "short", "password_confirm": "short"})
+    assert response.status_code == 400
+    assert 'id="email-error"' in response.text and 'id="password-error"' in response.text
+    assert re.search(r'id="email"[^>]*aria-describedby="email-hint email-error"[^>]*aria-invalid="true"',
+                     response.text.replace("\n", " "))
+    taken = await http.post("/signup", data={**hidden_fields(page.text), "email": EMAIL.upper(),
+                                             "password": PASSWORD, "password_confirm": PASSWORD})
+    assert taken.status_code == 400 and "Un compte existe déjà" in taken.text
+
+
+async def test_signup_leads_to_the_email_confirmation(http):
+    page = await http.get("/signup")
+    response = await http.post("/signup", data={**hidden_fields(page.text), "email": "nouveau@example.ca",
+                                                "password": PASSWORD, "password_confirm": PASSWORD})
+    assert response.status_code == 303 and response.headers["location"].startswith("/signup/verify?t=")
+    verify = await http.get(response.headers["location"])
+    wrong = await http.post("/signup/verify", data={**hidden_fields(verify.text), "action": "verify", "code": "000000"})
+    assert wrong.status_code == 400 and 'id="code-error"' in wrong.text
+    forged = await http.post("/signup/verify", data={**hidden_fields(verify.text), "t": "forged.token",
+                                                     "action": "verify", "code": "123456"})
+    assert forged.status_code == 400
+
+
+async def test_a_service_down_is_a_plain_message_never_a_500(http):
+    await sign_in(http)
+    home = await http.get("/account")
+    assert home.status_code == 200  # identity's own part still shows
+    assert "MTL " in home.text and "Nous ne pouvons pas afficher vos services" in home.text
+    for path in ["/account/consents", "/account/access", "/account/profile"]:
+        response = await http.get(path)
+        assert response.status_code == 503, path
+        assert "Page pas disponible pour le moment" in response.text
+
+
+async def test_security_page_lists_the_session_and_offers_totp(http):
+    await sign_in(http)
+    page = await http.get("/account/security")
+    assert "Cet appareil" in page.text
+    start = await http.post("/account/security/totp", data=hidden_fields(page.text))
+    assert start.status_code == 200 and "otpauth://totp/" in start.text
+    wrong = await http.post("/account/security/totp/confirm", data={**hidden_fields(start.text), "code": "000000"})
+    assert wrong.status_code == 400 and 'id="code-error"' in wrong.text
+
+
+async def test_change_password_checks_the_current_one(http):
+    await sign_in(http)
+    page = await http.get("/account/security")
+    response = await http.post("/account/security/password", data={
+        **hidden_fields(page.text), "current_password": "not it at all", "new_password": "another long password 1",
+        "new_password_confirm": "another long password 1"})
+    assert response.status_code == 400 and 'id="current_password-error"' in response.text
+
+
+def test_the_resident_token_is_short_lived_and_for_one_service(front):
+    token = backends.resident_token(front.provider, front.resident_id, backends.CONSENT_AUDIENCE, "sid-1")
+    decoded = jwt.decode(token, KeySet.import_key_set(front.provider.keys.jwks()))
+    assert decoded.header["typ"] == "at+jwt"
+    claims = decoded.claims
+    assert claims["sub"] == front.resident_id and claims["scope"] == "resident"
+    assert claims["aud"] == "urn:mtlid:consent" and claims["iss"] == front.base
+    assert 0 < claims["exp"] - time.time() <= backends.TOKEN_LIFETIME
+
+
+async def test_no_access_token_ever_reaches_the_browser(http):
+    await sign_in(http)
+    for path in ["/account", "/account/security", "/account/export"]:
+        response = await http.get(path)
+        assert not re.search(r"eyJ[\w-]+\.eyJ[\w-]+\.", response.text + str(response.headers)), path
+
+
+# --- the catalogues ------------------------------------------------------------------------
+
+def _catalogue(lang: str) -> dict[str, str]:
+    from services.identity.http.i18n import catalogue
+
+    return catalogue(lang)
+
+
+def test_french_and_english_catalogues_have_the_same_words():
+    fr = json.loads((HTTP / "i18n" / "account.fr.json").read_text())
+    en = json.loads((HTTP / "i18n" / "account.en.json").read_text())
+    assert set(fr) == set(en)
+    assert all(v.strip() for v in [*fr.values(), *en.values()])
+
+
+def test_every_key_the_account_templates_use_is_in_both_catalogues():
+    used = set()
+    for template in (HTTP / "templates" / "account").glob("*.html"):
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.\-]+)["']""", template.read_text()))
+    prefixes = {k for k in used if k.endswith(".")}  # t("account.state." ~ state): the families below
+    used -= prefixes
+    from services.identity.http.account import pages, security
+
+    families = {
+        "account.level.": ["1", "2", "3", "1.hint", "2.hint", "3.hint"],
+        "account.state.": list(pages.ACCOUNT_STATES.values()),
+        "account.consents.state.": list(pages.CONSENT_STATES.values()),
+        "account.basis.": list(pages.BASES.values()),
+        "account.notice.": [*pages.NOTICES, *security.NOTICES],
+        "account.nav.": ["home", "profile", "consents", "access", "export", "security"],
+        "account.profile.verified.": ["counter", "document"],
+        "attr.": [*pages.PROFILE_ATTRIBUTES, *(a + ".hint" for a in pages.PROFILE_ATTRIBUTES)],
+        "verify.notice.": ["resent"],
+        # the provider's login errors (its own catalogue), shown by our sign-in pages
+        "error.": ["email_required", "email_invalid", "password_required", "invalid_credentials", "throttled",
+                   "email_not_verified", "disabled", "code_invalid", "code_wrong", "invalid_otp"],
+    }
+    assert prefixes <= set(families), prefixes - set(families)
+    dynamic = {prefix + suffix for prefix, suffixes in families.items() for suffix in suffixes}
+    dynamic |= {"error.attr." + a for a in pages.PROFILE_ATTRIBUTES}
+    for lang in ("fr", "en"):
+        missing = sorted(k for k in used | dynamic if k not in _catalogue(lang))
+        assert missing == [], (lang, missing)
+
+
+def test_no_words_are_hard_coded_in_the_account_templates():
+    for template in (HTTP / "templates" / "account").glob("*.html"):
+        text = template.read_text()
+        text = re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", " ", text, flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", text)
+        leftovers = re.findall(r"[A-Za-zÀ-ÿ]{2,}", text)
+        assert leftovers == [], (template.name, leftovers)
