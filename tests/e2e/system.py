@@ -19,8 +19,14 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from montreal.accounts.v1 import accounts_pb2 as apb
+from montreal.accounts.v1 import accounts_pb2_grpc
+from montreal.consent.v1 import consent_pb2 as cpb
+from montreal.consent.v1 import consent_pb2_grpc
 from services.common.nats import free_port
 
+BOROUGH_CLIENT = "plateau-permits"
+BOROUGH_SERVICE = "plateau-mont-royal-permits"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -147,3 +153,63 @@ class System:
                            data={"grant_type": "client_credentials", "scope": scope, "resource": resource})
         reply.raise_for_status()
         return reply.json()["access_token"]
+
+
+def prepare_catalogue(system) -> str:
+    """A borough system (its client and its service) and montreal.ca as a service, so the
+    consent screen's choices land in the consent ledger. Returns the borough's secret."""
+    client = system.cli("client", "create", "--name", "Permis du Plateau", "--client-id", BOROUGH_CLIENT,
+                        "--grant-type", "client_credentials", "--scope", "accounts:link",
+                        "--scope", "accounts:release", "--audience", "urn:mtlid:accounts", "--city")
+    system.cli("service", "create", "--id", BOROUGH_SERVICE, "--kind", "borough", "--borough", "Le Plateau-Mont-Royal",
+               "--name-fr", "Permis du Plateau", "--name-en", "Plateau permits",
+               "--owner", "Arrondissement du Plateau-Mont-Royal", "--client-id", BOROUGH_CLIENT,
+               "--attribute", "email", "--attribute", "given_name",
+               "--purpose", "service-provision", "--purpose", "communication")
+    system.cli("service", "create", "--id", "montreal-ca", "--kind", "municipal", "--name-fr", "montreal.ca",
+               "--name-en", "montreal.ca", "--owner", "Ville de Montréal", "--client-id", "demo-montreal-ca",
+               "--attribute", "email", "--purpose", "service-provision", "--purpose", "communication",
+               "--purpose", "statistics")
+    # consent learns the recipients from accounts' service_registered events
+    with grpc.insecure_channel(system.target("consent")) as channel:
+        stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            known = {r.recipient_id for r in stub.ListRecipients(cpb.ListRecipientsRequest(), timeout=5).recipients}
+            if {BOROUGH_SERVICE, "montreal-ca"} <= known:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"consent never learned the services: {known}")
+    return client["client_secret"]
+
+
+class Borough:
+    """The Plateau's permit system, calling accounts over gRPC with its own token."""
+
+    def __init__(self, system, secret: str) -> None:
+        token = system.client_token(BOROUGH_CLIENT, secret, "accounts:link accounts:release", "urn:mtlid:accounts")
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.channel = grpc.insecure_channel(system.target("accounts"))
+        self.stub = accounts_pb2_grpc.AccountsServiceStub(self.channel)
+
+    def link(self, resident_id: str, reference: str = "PMR-2026-0042") -> None:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                account = self.stub.LinkAccount(apb.LinkAccountRequest(
+                    service_id=BOROUGH_SERVICE, resident_id=resident_id, account_reference=reference),
+                    metadata=self.metadata, timeout=5).account
+                break
+            except grpc.RpcError as error:
+                # accounts learns of a new resident from identity's resident_registered event
+                if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.stub.ActivateAccount(apb.ActivateAccountRequest(account_id=account.account_id, reason="dossier ouvert"),
+                                  metadata=self.metadata, timeout=5)
+
+    def release_email(self, resident_id: str) -> apb.ReleaseAttributesResponse:
+        return self.stub.ReleaseAttributes(apb.ReleaseAttributesRequest(
+            service_id=BOROUGH_SERVICE, resident_id=resident_id, purpose_id="communication", attributes=["email"]),
+            metadata=self.metadata, timeout=10)

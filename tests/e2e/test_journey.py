@@ -12,77 +12,21 @@ from __future__ import annotations
 import json
 import time
 
-import grpc
 import pytest
 
 from montreal.accounts.v1 import accounts_pb2 as apb
-from montreal.accounts.v1 import accounts_pb2_grpc
-from montreal.consent.v1 import consent_pb2 as cpb
-from montreal.consent.v1 import consent_pb2_grpc
 from tests.e2e.pages import check_page, new_context, tab_to
+from tests.e2e.system import BOROUGH_SERVICE, Borough, prepare_catalogue
 
 pytestmark = pytest.mark.e2e
 
 EMAIL = "camille.tremblay@example.ca"
 PASSWORD = "une phrase de passe assez longue 7"
-BOROUGH_CLIENT = "plateau-permits"
-BOROUGH_SERVICE = "plateau-mont-royal-permits"
-
-
-def _prepare_catalogue(system) -> str:
-    """A borough system (its client and its service) and montreal.ca as a service, so the
-    consent screen's choices land in the consent ledger. Returns the borough's secret."""
-    client = system.cli("client", "create", "--name", "Permis du Plateau", "--client-id", BOROUGH_CLIENT,
-                        "--grant-type", "client_credentials", "--scope", "accounts:link",
-                        "--scope", "accounts:release", "--audience", "urn:mtlid:accounts", "--city")
-    system.cli("service", "create", "--id", BOROUGH_SERVICE, "--kind", "borough", "--borough", "Le Plateau-Mont-Royal",
-               "--name-fr", "Permis du Plateau", "--name-en", "Plateau permits",
-               "--owner", "Arrondissement du Plateau-Mont-Royal", "--client-id", BOROUGH_CLIENT,
-               "--attribute", "email", "--attribute", "given_name",
-               "--purpose", "service-provision", "--purpose", "communication")
-    system.cli("service", "create", "--id", "montreal-ca", "--kind", "municipal", "--name-fr", "montreal.ca",
-               "--name-en", "montreal.ca", "--owner", "Ville de Montréal", "--client-id", "demo-montreal-ca",
-               "--attribute", "email", "--purpose", "service-provision", "--purpose", "communication",
-               "--purpose", "statistics")
-    # consent learns the recipients from accounts' service_registered events
-    with grpc.insecure_channel(system.target("consent")) as channel:
-        stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            known = {r.recipient_id for r in stub.ListRecipients(cpb.ListRecipientsRequest(), timeout=5).recipients}
-            if {BOROUGH_SERVICE, "montreal-ca"} <= known:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"consent never learned the services: {known}")
-    return client["client_secret"]
-
-
-class Borough:
-    """The Plateau's permit system, calling accounts over gRPC with its own token."""
-
-    def __init__(self, system, secret: str) -> None:
-        token = system.client_token(BOROUGH_CLIENT, secret, "accounts:link accounts:release", "urn:mtlid:accounts")
-        self.metadata = (("authorization", f"Bearer {token}"),)
-        self.channel = grpc.insecure_channel(system.target("accounts"))
-        self.stub = accounts_pb2_grpc.AccountsServiceStub(self.channel)
-
-    def link(self, resident_id: str) -> None:
-        account = self.stub.LinkAccount(apb.LinkAccountRequest(
-            service_id=BOROUGH_SERVICE, resident_id=resident_id, account_reference="PMR-2026-0042"),
-            metadata=self.metadata, timeout=5).account
-        self.stub.ActivateAccount(apb.ActivateAccountRequest(account_id=account.account_id, reason="dossier ouvert"),
-                                  metadata=self.metadata, timeout=5)
-
-    def release_email(self, resident_id: str) -> apb.ReleaseAttributesResponse:
-        return self.stub.ReleaseAttributes(apb.ReleaseAttributesRequest(
-            service_id=BOROUGH_SERVICE, resident_id=resident_id, purpose_id="communication", attributes=["email"]),
-            metadata=self.metadata, timeout=10)
 
 
 async def test_resident_journey(system, browser):
     started = time.monotonic()
-    secret = _prepare_catalogue(system)
+    secret = prepare_catalogue(system)
     context = await new_context(browser, accept_downloads=True, viewport={"width": 412, "height": 915})
     page = await context.new_page()
     issuer = system.issuer

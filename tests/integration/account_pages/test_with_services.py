@@ -1,0 +1,132 @@
+"""The account pages with the accounts and consent services really running (``mtlid up`` as
+processes): a resident reaches only their own consents, a withdrawal needs the CSRF token,
+the access log pages through its records and shrugs off an altered page link, receipts are
+JWS signed by the ledger's key, the export is one JSON attachment."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import grpc
+import httpx
+import pytest
+from joserfc import jws
+from joserfc.jwk import KeySet
+
+from montreal.consent.v1 import consent_pb2 as cpb
+from montreal.consent.v1 import consent_pb2_grpc
+from tests.e2e.system import BOROUGH_SERVICE, Borough, System, prepare_catalogue
+from tests.integration.account_pages.conftest import hidden_fields
+
+PASSWORD = "a long enough password 2026"
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    running = System(str(tmp_path_factory.mktemp("pages") / "var"))
+    running.start()
+    try:
+        running.secret = prepare_catalogue(running)
+        yield running
+    finally:
+        running.stop()
+
+
+async def _resident(system, email: str) -> tuple[httpx.AsyncClient, str]:
+    created = system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
+    resident_id = created["resident_id"]
+    http = httpx.AsyncClient(base_url=system.issuer, follow_redirects=False, timeout=15)
+    page = await http.get("/account/login")
+    signed = await http.post("/account/login", data={**hidden_fields(page.text), "email": email, "password": PASSWORD})
+    assert signed.status_code in (302, 303), signed.text[:500]
+    return http, resident_id
+
+
+async def _give_communication_consent(http: httpx.AsyncClient) -> str:
+    page = await http.get("/account/consents")
+    assert page.status_code == 200
+    granted = await http.post("/account/consents/grant", data={
+        "csrf_token": hidden_fields(page.text)["csrf_token"], "recipient_id": BOROUGH_SERVICE,
+        "purpose_id": "communication"})
+    assert granted.status_code == 303
+    listing = (await http.get("/account/consents")).text
+    return re.search(r'/account/consents/([\w-]+)/withdraw', listing).group(1)
+
+
+async def test_residents_reach_only_their_own_consents_and_withdrawal_needs_csrf(system):
+    alice, alice_id = await _resident(system, "alice@example.ca")
+    bob, _ = await _resident(system, "bob@example.ca")
+    borough = Borough(system, system.secret)
+    borough.link(alice_id, "PMR-A")
+    try:
+        consent_id = await _give_communication_consent(alice)
+        # Bob, signed in, asks to withdraw Alice's consent: the ledger refuses, nothing changes
+        bob_page = await bob.get("/account/consents")
+        refused = await bob.post(f"/account/consents/{consent_id}/withdraw",
+                                 data={"csrf_token": hidden_fields(bob_page.text)["csrf_token"]})
+        assert refused.status_code in (400, 404)
+        assert (await bob.get(f"/account/consents/{consent_id}/withdraw")).status_code == 404
+        assert (await bob.get(f"/account/consents/{consent_id}/receipt")).status_code == 404
+        # Alice without the CSRF token: refused, still active
+        no_token = await alice.post(f"/account/consents/{consent_id}/withdraw", data={})
+        assert no_token.status_code == 403
+        assert borough.release_email(alice_id).released[0].consent_id == consent_id
+        # the receipt is a JWS signed by the ledger's published key
+        receipt = await alice.get(f"/account/consents/{consent_id}/receipt")
+        assert receipt.status_code == 200 and "attachment" in receipt.headers["content-disposition"]
+        with grpc.insecure_channel(system.target("consent")) as channel:
+            keys = consent_pb2_grpc.ConsentServiceStub(channel).GetLogKeys(cpb.GetLogKeysRequest(), timeout=5)
+        verified = jws.deserialize_compact(receipt.text, KeySet.import_key_set(json.loads(keys.jwks_json)))
+        assert consent_id in verified.payload.decode()
+        # with the token: withdrawn, and the next release withholds
+        page = await alice.get(f"/account/consents/{consent_id}/withdraw")
+        done = await alice.post(f"/account/consents/{consent_id}/withdraw",
+                                data={"csrf_token": hidden_fields(page.text)["csrf_token"]})
+        assert done.status_code == 303 and done.headers["location"] == "/account/consents?done=withdrawn"
+        assert list(borough.release_email(alice_id).released) == []
+    finally:
+        await alice.aclose()
+        await bob.aclose()
+
+
+async def test_access_log_pages_and_filters(system):
+    http, resident_id = await _resident(system, "charlie@example.ca")
+    borough = Borough(system, system.secret)
+    borough.link(resident_id, "PMR-C")
+    try:
+        await _give_communication_consent(http)
+        for _ in range(23):
+            assert borough.release_email(resident_id).access_id
+        first = await http.get("/account/access", params={"service": BOROUGH_SERVICE})
+        assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+        assert first.text.count('<li class="card">') == 20
+        older = re.search(r'href="(/account/access\?[^"]*page=[^"]+)"', first.text).group(1).replace("&amp;", "&")
+        second = await http.get(older)
+        assert second.text.count('<li class="card">') == 3
+        assert "Revenir aux plus récents" in second.text
+        # an altered page link starts again from the newest, it is never an error page
+        tampered = older[:-3] + ("AAA" if not older.endswith("AAA") else "BBB")
+        again = await http.get(tampered)
+        assert again.status_code == 200 and again.text.count('<li class="card">') == 20
+        # another service's filter: nothing
+        other = await http.get("/account/access", params={"service": "montreal-ca"})
+        assert other.text.count('<li class="card">') == 0
+    finally:
+        await http.aclose()
+
+
+async def test_export_is_one_json_attachment(system):
+    http, resident_id = await _resident(system, "dominique@example.ca")
+    try:
+        page = await http.get("/account/export")
+        response = await http.post("/account/export", data=hidden_fields(page.text))
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.headers["content-disposition"].startswith('attachment; filename="mes-donnees-montreal-')
+        assert response.headers["cache-control"] == "no-store"
+        document = response.json()
+        assert document["resident"]["citizen_number"] == resident_id
+        assert set(document) >= {"resident", "linked_services", "accounts", "consent", "consent_ledger_proof"}
+    finally:
+        await http.aclose()
