@@ -174,8 +174,16 @@ async def test_resident_journey(system, browser):
     assert "Ended consents" in await page.inner_text("main")
     await check_page(page, "16-consents-en")
 
-    # -- security: sign out everywhere ----------------------------------------------------------
+    # -- security: sign out everywhere, seen from a second device --------------------------------
+    phone = await new_context(browser, viewport={"width": 360, "height": 740})
+    other = await phone.new_page()
+    await other.goto(issuer + "/account/login")
+    await other.fill("#email", EMAIL)
+    await other.fill("#password", PASSWORD)
+    await other.click("form[action='/account/login'] button[type=submit]")
+    await other.wait_for_url(issuer + "/account")
     await page.goto(issuer + "/account/security")
+    assert "Another device or browser" in await page.inner_text("main")
     await check_page(page, "17-security-en")
     await page.click("form[action='/logout/everywhere'] button")
     await page.wait_for_load_state()
@@ -183,6 +191,9 @@ async def test_resident_journey(system, browser):
     await page.goto(issuer + "/account")
     assert "/account/login" in page.url
     await check_page(page, "19-account-login-en")
+    await other.goto(issuer + "/account/consents")
+    assert "/account/login" in other.url  # the other device is signed out too
+    await phone.close()
     await context.close()
     assert time.monotonic() - started < 120
 

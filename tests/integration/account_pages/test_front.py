@@ -225,3 +225,61 @@ def test_no_words_are_hard_coded_in_the_account_templates():
         text = re.sub(r"<[^>]+>", " ", text)
         leftovers = re.findall(r"[A-Za-zÀ-ÿ]{2,}", text)
         assert leftovers == [], (template.name, leftovers)
+
+
+async def test_a_resident_with_a_second_factor_confirms_it_before_their_account(front):
+    import asyncio
+    import datetime as dt
+
+    from services.identity.domain import passwords, totp
+    from services.identity.service_layer.authentication import add_new_resident
+
+    email = "deux.etapes@example.ca"
+    password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
+    async with front.provider.uow_factory() as uow:
+        await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
+                               now=dt.datetime.now(dt.timezone.utc), email_verified=True)
+        await uow.commit()
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
+        await sign_in(http, email=email)
+        page = await http.get("/account/security")
+        start = await http.post("/account/security/totp", data=hidden_fields(page.text))
+        secret_text = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', start.text).group(1).replace(" ", "")
+        import base64
+
+        secret = base64.b32decode(secret_text + "=" * (-len(secret_text) % 8))
+        confirmed = await http.post("/account/security/totp/confirm", data={
+            **hidden_fields(start.text), "code": totp.totp(secret, time.time())})
+        assert confirmed.status_code == 303 and confirmed.headers["location"] == "/account/security?done=totp_enabled"
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
+        first = await sign_in(http, email=email, next_url="/account/profile")
+        assert first.headers["location"].startswith("/account/login/second-factor?interaction=")
+        challenge = await http.get(first.headers["location"])
+        assert challenge.status_code == 200 and 'autocomplete="one-time-code"' in challenge.text
+        wrong = await http.post("/account/login/second-factor", data={**hidden_fields(challenge.text), "code": "12"})
+        assert wrong.status_code == 400 and 'id="code-error"' in wrong.text
+        # the next time step: the one used to confirm the enrolment is spent (RFC 6238 s. 5.2)
+        ok = await http.post("/account/login/second-factor", data={
+            **hidden_fields(challenge.text), "code": totp.totp(secret, time.time() + 30)})
+        assert ok.headers["location"] == "/account/profile"
+
+
+def test_a_verified_attribute_is_marked_and_warns_before_a_change():
+    from services.identity.http.convert import TEMPLATES
+    from services.identity.http.i18n import Translator
+
+    t = Translator("fr")
+    fields = [{"name": "family_name", "value": "Tremblay", "verified": True, "provenance": "document",
+               "verified_at": {"iso": "2026-11-27T15:00:00Z", "text": "27 novembre 2026, 10 h 00"}, "error": None},
+              {"name": "phone", "value": "", "verified": False, "provenance": None, "verified_at": None,
+               "error": "error.attr.phone"}]
+    html = TEMPLATES.get_template("account/profile.html").render(
+        t=t, has=t.has, lang="fr", csrf_token="x", switch_lang_url="/", nav="profile", fields=fields,
+        notice=None, errors={"phone": "error.attr.phone"})
+    import html as markup
+
+    flat = markup.unescape(" ".join(html.split()))
+    assert "Vérifié avec une pièce d'identité" in flat and "il ne sera plus vérifié" in flat
+    assert 'aria-describedby="family_name-hint family_name-verified"' in flat
+    assert 'aria-describedby="phone-hint phone-error" aria-invalid="true"' in flat
+    assert 'role="alert"' in flat and 'href="#phone"' in flat
