@@ -91,7 +91,6 @@ async def test_resident_journey(system, browser):
 
     # -- consents: what the consent screen recorded; give one to the borough -------------------
     await page.goto(issuer + "/account/consents")
-    active = await page.inner_text("#active-title + *") if await page.locator("#active-title + *").count() else ""
     deadline = time.monotonic() + 15
     while "montreal.ca" not in await page.inner_text("main") and time.monotonic() < deadline:
         await page.wait_for_timeout(300)  # grant_given travels through NATS to the ledger
@@ -142,9 +141,13 @@ async def test_resident_journey(system, browser):
     await check_page(page, "12-profile-error")
     await page.fill("#phone", "514 555-1234")
     await page.fill("#given_name", "Camille")
+    await page.check("#channel-post")
+    await page.check("#channel-phone")
     await page.click("form[action='/account/profile'] button[type=submit]")
     await page.wait_for_url("**/account/profile?done=profile_saved")
     assert await page.input_value("#given_name") == "Camille"
+    assert await page.is_checked("#channel-post") and await page.is_checked("#channel-phone")
+    assert not await page.is_checked("#channel-digital")
     await check_page(page, "13-profile")
 
     # -- download my data --------------------------------------------------------------------
@@ -161,7 +164,7 @@ async def test_resident_journey(system, browser):
     consent_text = json.dumps(exported["consent"])
     assert consent_id in consent_text and "communication" in consent_text
     assert exported["consent_ledger_proof"]["signed_tree_head"]["jws"].count(".") == 2
-    assert "Camille" in json.dumps(exported["accounts"])
+    assert "Camille" in json.dumps(exported["accounts"]) and "post,phone" in json.dumps(exported["accounts"])
 
     # -- English, remembered ------------------------------------------------------------------
     await page.goto(issuer + "/account")

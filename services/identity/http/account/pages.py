@@ -31,6 +31,7 @@ BASES = {cpb.LEGAL_BASIS_CONSENT: "consent", cpb.LEGAL_BASIS_PUBLIC_TASK: "publi
          cpb.LEGAL_BASIS_LEGAL_OBLIGATION: "legal_obligation"}
 PROFILE_ATTRIBUTES = ("given_name", "family_name", "email", "phone", "postal_address", "date_of_birth",
                       "preferred_language", "preferred_channels", "accessibility_needs")
+CHANNELS = ("digital", "counter", "post", "phone")
 ACCESS_PAGE_SIZE = 20
 NOTICES = ("withdrawn", "granted", "profile_saved", "unlink_requested")
 
@@ -74,7 +75,7 @@ async def home(request: Request) -> Response:
         problem = True  # identity's own part of the page still shows
     number = CitizenNumber(who.resident_id)
     return page(request, "account/home.html", {
-        "nav": "home", "citizen_number": number.human, "citizen_number_spoken": " ".join(number.human),
+        "nav": "home", "citizen_number": number.human,
         "email": who.email, "level": who.level, "has_totp": who.has_totp, "linked": linked,
         "services_unavailable": problem, "notice": _notice(request)})
 
@@ -345,9 +346,13 @@ async def profile(request: Request) -> Response:
         return unavailable(request, error)
     if fields is None:
         return page(request, "account/profile.html", {"nav": "profile", "fields": _profile_fields(current, t),
-                                                      "notice": _notice(request), "errors": {}})
+                                                      "notice": _notice(request), "errors": {},
+                                                      "channels": CHANNELS})
     existing = {a.name: a.value for a in (current.attributes if current is not None else [])}
     posted = {name: first(fields, name).strip() for name in PROFILE_ATTRIBUTES}
+    # checkboxes: one value per ticked channel, in the catalogue's order
+    ticked = set(fields.get("preferred_channels", []))
+    posted["preferred_channels"] = ",".join(c for c in CHANNELS if c in ticked)
     changes = []
     for name in PROFILE_ATTRIBUTES:
         new, old = posted[name], existing.get(name, "")
@@ -370,5 +375,5 @@ async def profile(request: Request) -> Response:
             errors = errors or {"given_name": "error.attr.invalid"}
             return page(request, "account/profile.html", {
                 "nav": "profile", "fields": _profile_fields(current, t, posted, errors), "notice": None,
-                "errors": errors}, 400)
+                "errors": errors, "channels": CHANNELS}, 400)
     return RedirectResponse("/account/profile?done=profile_saved", status_code=303)
