@@ -112,6 +112,14 @@ async def test_access_log_pages_and_filters(system):
         # another service's filter: nothing
         other = await http.get("/account/access", params={"service": "montreal-ca"})
         assert other.text.count('<li class="card">') == 0
+        # the resident asks the borough to unlink: recorded, shown, asked once
+        home = await http.get("/account")
+        assert "PMR-C" in home.text and "Actif" in home.text
+        unlink = await http.post("/account/unlink", data=hidden_fields(home.text))
+        assert unlink.headers["location"] == "/account?done=unlink_requested"
+        after = await http.get("/account?done=unlink_requested")
+        assert 'role="status"' in after.text and "Vous avez demandé de retirer ce lien" in after.text
+        assert 'action="/account/unlink"' not in after.text
     finally:
         await http.aclose()
 

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from montreal.accounts.v1 import accounts_pb2 as apb
 from montreal.consent.v1 import consent_pb2 as cpb
+from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.web import (
@@ -74,9 +75,12 @@ async def home(request: Request) -> Response:
             raise
         problem = True  # identity's own part of the page still shows
     number = CitizenNumber(who.resident_id)
+    # The level the account reaches when the resident signs in with everything they set up:
+    # a second factor lifts a verified identity to level 3 (never a self-declared one).
+    level = int(session_level(LevelOfAssurance(min(who.level, 3)), who.has_totp))
     return page(request, "account/home.html", {
         "nav": "home", "citizen_number": number.human,
-        "email": who.email, "level": who.level, "has_totp": who.has_totp, "linked": linked,
+        "email": who.email, "level": level, "has_totp": who.has_totp, "linked": linked,
         "services_unavailable": problem, "notice": _notice(request)})
 
 
