@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test test-python test-deploy protos clean
+.PHONY: up test test-python test-deploy e2e-setup protos clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
@@ -21,8 +21,13 @@ up: $(STAMP)
 
 test: test-python test-deploy
 
-test-python: $(STAMP)
+test-python: $(STAMP) e2e-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (installed with apt-get when missing) and inject
+# axe-core from tests/e2e/node_modules; nothing downloads a browser.
+e2e-setup:
+	bash tests/e2e/setup.sh
 
 test-deploy:
 	@if [ -f deploy/check.sh ]; then bash deploy/check.sh; fi
