@@ -9,6 +9,7 @@ portability).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -103,8 +104,8 @@ async def unlink(request: Request) -> Response:
 # --- consents --------------------------------------------------------------------------------
 
 async def _consent_views(client, lang: str, t):
-    consents = await client.consents(include_inactive=True)
-    purposes, categories, recipients = await client.purposes(), await client.categories(), await client.recipients()
+    consents, purposes, categories, recipients = await asyncio.gather(
+        client.consents(include_inactive=True), client.purposes(), client.categories(), client.recipients())
     active, past = [], []
     for c in sorted(consents, key=lambda c: c.give_time.seconds, reverse=True):
         purpose = purposes.get(c.purpose_id)
@@ -127,11 +128,11 @@ async def consents(request: Request) -> Response:
     t = translator(request)
     try:
         client = await client_for(request, who)
-        all_consents, purposes, recipients, active, past = await _consent_views(client, t.lang, t)
+        (all_consents, purposes, recipients, active, past), accounts = await asyncio.gather(
+            _consent_views(client, t.lang, t), client.accounts())
         # What the resident could still agree to: each consent-based purpose of each service
         # they are linked to, one at a time (s. 53.1: per purpose), never a biometric one here.
         offers = []
-        accounts = await client.accounts()
         if accounts:
             services = await client.services()
             given = {(c.recipient_id, c.purpose_id) for c in all_consents if c.state == cpb.CONSENT_STATE_GIVEN}
@@ -232,7 +233,8 @@ async def access_log(request: Request) -> Response:
     page_token = request.query_params.get("page", "")[:2048]
     try:
         client = await client_for(request, who)
-        recipients, purposes, categories = await client.recipients(), await client.purposes(), await client.categories()
+        recipients, purposes, categories = await asyncio.gather(client.recipients(), client.purposes(),
+                                                                client.categories())
         if recipient_id and recipient_id not in recipients:
             recipient_id = ""
         try:
