@@ -284,3 +284,16 @@ def test_a_verified_attribute_is_marked_and_warns_before_a_change():
     assert 'aria-describedby="family_name-hint family_name-verified"' in flat
     assert 'aria-describedby="phone-hint phone-error" aria-invalid="true"' in flat
     assert 'role="alert"' in flat and 'href="#phone"' in flat
+
+
+async def test_signing_in_before_confirming_the_email_leads_to_the_confirmation(front, http):
+    page = await http.get("/signup")
+    await http.post("/signup", data={**hidden_fields(page.text), "email": "pas.confirme@example.ca",
+                                     "password": PASSWORD, "password_confirm": PASSWORD})
+    refused = await sign_in(http, email="pas.confirme@example.ca")
+    assert refused.status_code == 400 and "Confirmez d'abord votre adresse courriel" in refused.text.replace("&#39;", "'")
+    link = re.search(r'href="(/signup/verify\?t=[^"]+)"', refused.text).group(1).replace("&amp;", "&")
+    assert (await http.get(link)).status_code == 200
+    # the wrong password never gets that link
+    wrong = await sign_in(http, email="pas.confirme@example.ca", password="not the password at all")
+    assert "/signup/verify" not in wrong.text

@@ -93,7 +93,23 @@ async def sign_in(request: Request) -> Response:
             wire.headers = [(k, v) for k, v in wire.headers if k.lower() != "location"]
             wire.headers.append(("Location", "/account/login/second-factor?" + urlencode({"interaction": token})))
             return from_wire(request, wire, options(request))
+    if wire.page is not None and (wire.page[1].get("errors") or {}).get("form") == "email_not_verified":
+        # The password was right (the provider checks it before the address): offer to finish
+        # the sign-up now rather than leave the resident at a dead end.
+        async with p.uow_factory() as uow:
+            resident = await uow.residents.by_email(first(fields, "email").strip())
+        if resident is not None and not resident.email_verified:
+            await _resend_quietly(request, resident.resident_id)
+            verify_token = _seal(request, "verify", resident.resident_id, SIGNUP_TTL)
+            wire.page = (wire.page[0], {**wire.page[1], "verify_url": "/signup/verify?" + urlencode({"t": verify_token})})
     return _as_account_page(request, wire, token, next_url)
+
+
+async def _resend_quietly(request: Request, resident_id: str) -> None:
+    try:
+        await auth.resend_email_verification(auth.ResendEmailVerification(resident_id), provider(request).uow_factory())
+    except (FailedPrecondition, NotFound):
+        pass  # a code was sent moments ago: the resident uses that one
 
 
 async def second_factor(request: Request) -> Response:
