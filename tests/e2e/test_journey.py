@@ -97,6 +97,8 @@ async def test_resident_journey(system, browser):
         await page.reload()
     main = await page.inner_text("main")
     assert "montreal.ca" in main, main
+    assert "Communiquer avec vous" in main
+    assert "statistiques" not in main  # refused on the consent screen: no consent recorded
     await check_page(page, "08-consents")
     offers = page.locator("form[action='/account/consents/grant']").filter(
         has=page.locator(f"input[value='{BOROUGH_SERVICE}']")).filter(has=page.locator("input[value='communication']"))
