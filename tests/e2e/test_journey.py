@@ -43,6 +43,7 @@ async def test_resident_journey(system, browser):
     assert await page.get_attribute("#password", "aria-invalid") == "true"
     assert "password-error" in (await page.get_attribute("#password", "aria-describedby"))
     assert await page.locator("[role=alert]").count() == 1
+    assert await page.evaluate("document.activeElement.classList.contains('error-summary')")
     await check_page(page, "02-signup-error")
     await page.fill("#password", PASSWORD)
     await page.fill("#password_confirm", PASSWORD)
@@ -119,6 +120,8 @@ async def test_resident_journey(system, browser):
     await tab_to(page, "form[action$='/withdraw'] button[type=submit]")
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/account/consents?done=withdrawn")
+    # the confirmation is where the focus lands, so a screen reader reads it first
+    assert await page.evaluate("document.activeElement.classList.contains('notice')")
     await check_page(page, "10-withdrawn")
     after = borough.release_email(resident_id)
     assert list(after.released) == []
