@@ -300,3 +300,22 @@ async def test_signing_in_before_confirming_the_email_leads_to_the_confirmation(
     # the wrong password never gets that link
     wrong = await sign_in(http, email="pas.confirme@example.ca", password="not the password at all")
     assert "/signup/verify" not in wrong.text
+
+
+async def test_the_language_link_on_a_form_with_errors_leads_to_a_page(http):
+    await sign_in(http)
+    page = await http.get("/account/security")
+    response = await http.post("/account/security/password", data={**hidden_fields(page.text), "current_password": ""})
+    link = re.search(r'class="lang-switch" href="([^"]+)"', response.text).group(1).replace("&amp;", "&")
+    assert link == "/account/security?lang=en"
+    english = await http.get(link)
+    assert english.status_code == 200 and "Change my password" in english.text
+    await http.get("/account/security?lang=fr")
+    signup = await http.get("/signup")
+    verify = await http.post("/signup", data={**hidden_fields(signup.text), "email": "langue@example.ca",
+                                              "password": PASSWORD, "password_confirm": PASSWORD})
+    wrong = await http.post("/signup/verify", data={**hidden_fields((await http.get(verify.headers["location"])).text),
+                                                    "action": "verify", "code": "12"})
+    link = re.search(r'class="lang-switch" href="([^"]+)"', wrong.text).group(1).replace("&amp;", "&")
+    assert link.startswith("/signup/verify?t=") and link.endswith("&lang=en")
+    assert (await http.get(link)).status_code == 200

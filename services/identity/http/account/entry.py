@@ -58,7 +58,10 @@ def _as_account_page(request: Request, wire, token: str, next_url: str) -> Respo
     if wire.page is not None:
         template, context = wire.page
         mapped = {"login.html": "account/login.html", "second_factor.html": "account/second_factor.html"}
-        wire.page = (mapped.get(template, template), {**context, "interaction": token, "nav": ""})
+        lang_path = ("/account/login/second-factor?" + urlencode({"interaction": token})
+                     if template == "second_factor.html" else "/account/login?" + urlencode({"next": next_url}))
+        wire.page = (mapped.get(template, template), {**context, "interaction": token, "nav": "",
+                                                      "lang_path": lang_path})
     elif wire.status in (302, 303):
         location = dict((k.lower(), v) for k, v in wire.headers).get("location", "")
         if location.startswith("/authorize/resume"):

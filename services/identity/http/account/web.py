@@ -92,7 +92,21 @@ async def client_for(request: Request, who: SignedIn) -> ResidentClient:
 
 
 def page(request: Request, template: str, context: dict, status: int = 200) -> Response:
+    if request.method != "GET" and "lang_path" not in context:
+        # A page answering a POST (a form with errors): the language link must lead to a page
+        # one can GET, not back to the form's action.
+        context = {**context, "lang_path": _readable_path(request.url.path, context)}
     return render_page(request, template, context, status, options(request))
+
+
+def _readable_path(path: str, context: dict) -> str:
+    if path.startswith("/account/security"):
+        return "/account/security"
+    if path.startswith("/account/consents"):
+        return "/account/consents"
+    if path == "/signup/verify" and context.get("token"):
+        return "/signup/verify?" + urlencode({"t": context["token"]})
+    return path
 
 
 def unavailable(request: Request, error: BackendError | None = None) -> Response:
