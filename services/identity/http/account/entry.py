@@ -31,8 +31,8 @@ LOGIN_TTL = 1800
 
 def _safe_next(value: str | None) -> str:
     """Only our own account pages: never an open redirect (RFC 9700 s. 4.11)."""
-    if value and value.startswith("/account") and not value.startswith("//") and "\\" not in value \
-            and len(value) <= 512 and not value.startswith("/account/login"):
+    if (value and (value == "/account" or value.startswith(("/account/", "/account?"))) and "\\" not in value
+            and len(value) <= 512 and not value.startswith("/account/login")):
         return value
     return "/account"
 
