@@ -64,6 +64,7 @@ def run_everything(settings: Settings) -> int:
         for service in SERVICES:
             print(f"  {service:<9} gRPC    {settings.grpc_target(service)}")
         print(f"  identity HTTP      {settings.issuer}  (OpenID discovery: {settings.issuer}/.well-known/openid-configuration, health: /healthz)")
+        print(f"  Mon compte         {settings.issuer}/account   (sign up: {settings.issuer}/signup)")
         if any(name == "demo-rp" for name, _ in children):
             print(f"  demo montreal.ca   http://127.0.0.1:{settings.demo_rp_port}/")
         for line in demo_lines:

@@ -36,7 +36,12 @@ def _ensure_axe() -> None:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no Chromium at {CHROMIUM}: run tests/e2e/setup.sh (CI installs it first)")
+        # In CI a missing browser is a failure, never a skip; on a developer's machine without
+        # root (setup.sh could not apt-get it) the reason is shown instead.
+        message = f"no Chromium at {CHROMIUM}: run tests/e2e/setup.sh as root (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     _ensure_axe()
     running = System(str(tmp_path_factory.mktemp("e2e") / "var"))
     running.start()

@@ -166,10 +166,7 @@ def prepare_catalogue(system) -> str:
                "--owner", "Arrondissement du Plateau-Mont-Royal", "--client-id", BOROUGH_CLIENT,
                "--attribute", "email", "--attribute", "given_name",
                "--purpose", "service-provision", "--purpose", "communication")
-    system.cli("service", "create", "--id", "montreal-ca", "--kind", "municipal", "--name-fr", "montreal.ca",
-               "--name-en", "montreal.ca", "--owner", "Ville de Montréal", "--client-id", "demo-montreal-ca",
-               "--attribute", "email", "--purpose", "service-provision", "--purpose", "communication",
-               "--purpose", "statistics")
+    # montreal-ca (the demo RP's service) comes from the development catalogue seed;
     # consent learns the recipients from accounts' service_registered events
     with grpc.insecure_channel(system.target("consent")) as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)

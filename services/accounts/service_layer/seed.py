@@ -27,6 +27,12 @@ def slug(name: str) -> str:
 
 
 MUNICIPAL: tuple[c.RegisterService, ...] = (
+    # montreal.ca itself, as the demo relying party of `mtlid up` (client demo-montreal-ca):
+    # what a resident accepts on its consent screen lands in the ledger under this service.
+    c.RegisterService("montreal-ca", "montreal.ca", "montreal.ca", ServiceKind.MUNICIPAL,
+                      "Service de l'expérience citoyenne et des communications", "demo-montreal-ca",
+                      attributes=("given_name", "family_name", "email", "preferred_language", "preferred_channels"),
+                      purposes=("service-provision", "communication", "statistics")),
     c.RegisterService("montreal-permits", "Permis et autorisations", "Permits and authorizations",
                       ServiceKind.MUNICIPAL, "Service de l'urbanisme et de la mobilité", "montreal-permits",
                       attributes=(*_IDENTITY, *_CONTACT),

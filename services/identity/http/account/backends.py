@@ -138,8 +138,13 @@ class ResidentClient:
                          ACCOUNTS_AUDIENCE)
 
     async def accounts_export(self) -> bytes:
-        reply = await self._call(self.b.accounts.ExportResidentData,
-                                 apb.ExportResidentDataRequest(resident_id=self.resident_id), ACCOUNTS_AUDIENCE)
+        try:
+            reply = await self._call(self.b.accounts.ExportResidentData,
+                                     apb.ExportResidentDataRequest(resident_id=self.resident_id), ACCOUNTS_AUDIENCE)
+        except BackendError as error:
+            if error.code == "NOT_FOUND":  # no profile yet (resident_registered not applied): nothing held
+                return b""
+            raise
         return reply.document
 
     # --- consent ------------------------------------------------------------------------
