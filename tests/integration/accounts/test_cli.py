@@ -40,7 +40,7 @@ async def test_service_create_list_and_seed(tmp_path):
         assert {v["field"] for v in json.loads(err)["field_violations"]} == {"service_id", "borough"}
 
         code, out, _ = await mtlid(env, "service", "seed")
-        assert code == 0 and len(json.loads(out)["added"]) == 24
+        assert code == 0 and len(json.loads(out)["added"]) == 25  # 5 city-wide, 19 boroughs, 1 partner
         code, out, _ = await mtlid(env, "service", "list", "--kind", "borough")
         boroughs = json.loads(out)
         assert code == 0 and len(boroughs) == 20  # 19 boroughs' services + Verdun's library
