@@ -272,9 +272,23 @@ async def register_resident(cmd: RegisterResident, uow) -> str:
     problems = registration_problems(cmd.email, cmd.password, cmd.preferred_language)
     if problems:
         raise InvalidArgument.many(problems)
-    password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
     now = utcnow()
     async with uow:
+        # Each sign-up costs an argon2id hash (~40 ms of a core): from one address, a few go
+        # through at once, then they are spaced out (capped, like every throttle here), and the
+        # budget is spent before the hash so that refused attempts cost nothing.
+        # A call without a network address (scripts, tests) is not a sign-up from the web.
+        address = address_key(cmd.remote_addr)
+        spent = await uow.throttles.get(f"signup:{address}") if address != "addr:unknown" else None
+        wait = spent.retry_after(SIGNUP_POLICY, now) if spent is not None else None
+        if wait:
+            raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many sign-ups from this address; try again in {wait} s")
+        if await uow.residents.by_email(cmd.email) is not None:
+            raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email")
+        if spent is not None:
+            spent.record_failure(SIGNUP_POLICY, now)
+            await uow.throttles.save(spent)
+        password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
         resident = await add_new_resident(uow, email=cmd.email, password_hash=password_hash,
                                           preferred_language=cmd.preferred_language, now=now)
         code = _new_email_code(resident, now)
@@ -292,6 +306,8 @@ def _rfc3339(value: dt.datetime) -> str:
 
 
 RESEND_POLICY = ThrottlePolicy(free_failures=3, base_delay=60)
+# Sign-ups per address: a family or a library's public computer may create several accounts.
+SIGNUP_POLICY = ThrottlePolicy(free_failures=20, base_delay=10)
 
 
 async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:

@@ -224,3 +224,23 @@ async def test_maintenance_forgets_old_counters(uow_factory):
     async with uow_factory() as uow:
         assert (await uow.throttles.get("addr:198.18.0.1")).failures == 0
         assert (await uow.throttles.get("addr:198.18.0.2")).failures == 1
+
+
+async def test_sign_ups_from_one_address_are_spaced_out_before_any_hash_is_spent(uow_factory, sessions, monkeypatch):
+    """Each sign-up costs an argon2id hash: past a budget per address, refused before hashing."""
+    from services.common.errors import FailedPrecondition
+    from services.identity.domain import passwords
+
+    hashes = []
+    real_hash = passwords.hash_password
+    monkeypatch.setattr(passwords, "hash_password", lambda pw: hashes.append(1) or real_hash(pw))
+    address = "198.51.100.77"
+    for _ in range(auth.SIGNUP_POLICY.free_failures):
+        await auth.register_resident(auth.RegisterResident(_email(), PASSWORD, "fr", address), uow_factory())
+    spent = len(hashes)
+    with pytest.raises(FailedPrecondition) as refused:
+        await auth.register_resident(auth.RegisterResident(_email(), PASSWORD, "fr", address), uow_factory())
+    assert refused.value.reason == "TOO_MANY_ATTEMPTS"
+    assert len(hashes) == spent                      # the refused attempt cost no hash
+    # another address is not affected
+    await auth.register_resident(auth.RegisterResident(_email(), PASSWORD, "fr", "198.51.100.78"), uow_factory())

@@ -164,6 +164,8 @@ async def sign_up(request: Request) -> Response:
         except AlreadyExists:
             # Say so plainly: the address is the resident's own, they came to sign up with it.
             errors["email"] = "signup.error.email_taken"
+        except FailedPrecondition:  # TOO_MANY_ATTEMPTS: sign-ups from this address are spaced out
+            errors["email"] = "signup.error.too_many"
         else:
             token = _seal(request, "verify", resident_id, SIGNUP_TTL)
             return RedirectResponse("/signup/verify?" + urlencode({"t": token}), status_code=303)
