@@ -26,6 +26,10 @@ class LedgerRepository(Protocol):
 
     async def entry(self, index: int) -> LedgerEntry | None: ...
 
+    async def node_range(self, level: int, start: int, stop: int) -> dict[int, bytes]:
+        """Stored nodes of one level with start <= index < stop, read from storage (no cache)."""
+        ...
+
     async def nodes(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Complete-subtree hashes ``(level, index) -> hash`` (RFC 9162 s. 2.1.1)."""
 

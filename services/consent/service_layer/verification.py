@@ -59,16 +59,17 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[s
             position += BATCH
         if tree.size != size:
             problems.append(f"head says {size} entries, found {tree.size}")
-        # Stored nodes, in batches: every complete subtree of the recomputed tree.
-        wanted = [(level, index) for level in range(tree.size.bit_length())
-                  for index in range(tree.size >> level)]
+        # Stored nodes, level by level in index ranges, straight from storage (never a cache):
+        # every complete subtree of the recomputed tree.
         mismatched = 0
-        for start in range(0, len(wanted), BATCH):
-            chunk = set(wanted[start:start + BATCH])
-            stored_nodes = await uow.ledger.nodes(chunk)
-            for key in chunk:
-                if stored_nodes.get(key) != tree.node(*key):
-                    mismatched += 1
+        for level in range(tree.size.bit_length()):
+            count = tree.size >> level
+            for start in range(0, count, BATCH):
+                stop = min(start + BATCH, count)
+                stored_nodes = await uow.ledger.node_range(level, start, stop)
+                for index in range(start, stop):
+                    if stored_nodes.get(index) != tree.node(level, index):
+                        mismatched += 1
         if mismatched:
             problems.append(f"{mismatched} stored tree nodes differ from the recomputed ones")
         if wording_mismatches:
