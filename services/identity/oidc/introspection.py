@@ -28,19 +28,24 @@ async def authenticate(provider, uow, request: WireRequest, methods: list[str], 
     return provider.server.authenticate_client(oauth_request, methods, endpoint)
 
 
+async def authenticated_token(provider, uow, request: WireRequest, methods, endpoint: str):
+    """The authenticated client and the one ``token`` parameter (RFC 7662 s. 2.1, RFC 7009 s. 2.1)."""
+    client = await authenticate(provider, uow, request, methods, endpoint)
+    tokens = request.form.get("token", [])
+    if len(tokens) != 1:
+        raise InvalidRequest("Exactly one 'token' is required.")
+    return client, tokens[0]
+
+
 async def introspection_endpoint(provider, request: WireRequest) -> WireResponse:
     if request.method != "POST":
         return WireResponse.json(*error_response(InvalidRequest("POST only.")))
     await provider.refresh_keys()
     async with provider.uow_factory() as uow:
         try:
-            client = await authenticate(provider, uow, request, CONFIDENTIAL, "introspection")
-            tokens = request.form.get("token", [])
-            if len(tokens) != 1:
-                raise InvalidRequest("Exactly one 'token' is required.")
+            client, token = await authenticated_token(provider, uow, request, CONFIDENTIAL, "introspection")
         except OAuth2Error as error:
             return WireResponse.json(*error_response(error))
-        token = tokens[0]
         claims = await active_access_token(provider, uow, token)
         if claims is not None:
             body = {"active": True, "token_type": "Bearer"}

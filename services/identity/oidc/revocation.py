@@ -12,7 +12,7 @@ import datetime as dt
 
 from services.identity.oidc.access import active_access_token
 from services.identity.oidc.errors import InvalidRequest, OAuth2Error, error_response
-from services.identity.oidc.introspection import authenticate
+from services.identity.oidc.introspection import authenticated_token
 from services.identity.oidc.tokens import secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
 
@@ -25,13 +25,9 @@ async def revocation_endpoint(provider, request: WireRequest) -> WireResponse:
     await provider.refresh_keys()
     async with provider.uow_factory() as uow:
         try:
-            client = await authenticate(provider, uow, request, METHODS, "revocation")
-            tokens = request.form.get("token", [])
-            if len(tokens) != 1:
-                raise InvalidRequest("Exactly one 'token' is required.")
+            client, token = await authenticated_token(provider, uow, request, METHODS, "revocation")
         except OAuth2Error as error:
             return WireResponse.json(*error_response(error))
-        token = tokens[0]
         claims = await active_access_token(provider, uow, token)
         if claims is not None:
             if claims.get("client_id") == client.client_id:
