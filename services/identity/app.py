@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from montreal.identity.v1 import identity_pb2_grpc
 from services.common.config import Settings
 from services.common.grpc.auth import Principal, TokenRejected, TokenVerifier
+from services.common.reads import PointReads
+from services.identity.adapters.hot_reads import IdentityHotReads
 from services.identity.adapters.uow import IdentityUnitOfWork
 from services.identity.entrypoints.grpc import METHOD_POLICIES, SERVICE, IdentityServicer
 from services.identity.service_layer.keys import KeyRing
@@ -35,6 +37,8 @@ class IdentityContext:
     # RFC 7009: access tokens revoked before they expire. Set by the OIDC side
     # (add_http_front), which owns the table of revoked jtis; None = no revocations.
     is_revoked: Callable[[str], Awaitable[bool]] | None = None
+    #: ``adapters.hot_reads.IdentityHotReads``, shared by gRPC and the HTTP front
+    reads: IdentityHotReads | None = None
 
 
 class IdentityTokenVerifier:
@@ -93,31 +97,24 @@ def key_rotation_listener(runtime, keys: KeyRing):
     return identity_key_rotation_listener
 
 
-def _revocation_check(runtime, settings):
-    """RFC 7009: the OAuth side's table of revoked access-token jtis, if it is installed; and a
-    resident's token whose SSO session ended (logout, sign out everywhere) is revoked too."""
-    try:
-        from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
-    except ModuleNotFoundError as missing:
-        if missing.name != "services.identity.adapters.oauth_repositories":
-            raise
-        return None
+def hot_reads(runtime) -> IdentityHotReads:
+    """One statement per hot-path read (RFC 7009 revocation, clients), closed with the runtime."""
+    reads = PointReads(runtime.engine)
 
-    async def is_revoked(jti: str, session_id: str | None = None) -> bool:
-        async with OAuthUnitOfWork(runtime.session_factory, kek=settings.key_encryption_key) as uow:
-            if await uow.revoked_tokens.is_revoked(jti):
-                return True
-            if session_id is not None:
-                session = await uow.sessions.get(session_id)
-                return session is None or session.ended_at is not None
-            return False
+    async def close_point_reads(stop: asyncio.Event) -> None:
+        await stop.wait()
+        await reads.aclose()
 
-    return is_revoked
+    runtime.add_task(close_point_reads)
+    return IdentityHotReads(reads)
 
 
 def build(runtime) -> IdentityContext:
     context = make_context(runtime)
-    context.is_revoked = _revocation_check(runtime, context.settings)
+    context.reads = hot_reads(runtime)
+    # RFC 7009: a revoked jti, or a resident's token whose SSO session ended (logout, sign out
+    # everywhere), is inactive; read fresh on every ValidateToken.
+    context.is_revoked = context.reads.token_revoked
     runtime.identity = context  # for the HTTP front and tests: one key ring per process
     runtime.token_verifier = IdentityTokenVerifier(
         TokenVerifier(issuer=context.settings.issuer, audience=AUDIENCE, jwks_provider=context.keys),

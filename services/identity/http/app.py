@@ -126,7 +126,7 @@ async def build_provider(runtime, context=None):
     else:
         keys = await SigningKeys.load(uow_factory(), settings.key_encryption_key)
     return Provider(config=config_from_settings(settings), keys=keys, uow_factory=uow_factory,
-                    authenticator=CoreAuthenticator(uow_factory))
+                    authenticator=CoreAuthenticator(uow_factory), reads=getattr(context, "reads", None))
 
 
 def _quiet_server_class():

@@ -13,8 +13,10 @@ from typing import Any
 from services.identity.oidc.tokens import ACCESS_TOKEN_TYPE, TokenInvalid, verify_jwt
 
 
-async def active_access_token(provider, uow, token: str | None) -> dict[str, Any] | None:
-    """The claims of a valid, unrevoked access token we issued; None otherwise."""
+async def active_access_token(provider, token: str | None) -> dict[str, Any] | None:
+    """The claims of a valid, unrevoked access token we issued; None otherwise.
+
+    The revocation and session checks are one fresh read (``provider.reads``) on every call."""
     if not token or len(token) > 8192 or token.count(".") != 2:
         return None
     try:
@@ -22,10 +24,9 @@ async def active_access_token(provider, uow, token: str | None) -> dict[str, Any
     except TokenInvalid:
         return None
     jti = claims.get("jti")
-    if not isinstance(jti, str) or await uow.revoked_tokens.is_revoked(jti):
+    if not isinstance(jti, str):
         return None
-    if "sid" in claims:
-        session = await uow.sessions.get(str(claims["sid"]))
-        if session is None or session.ended_at is not None:
-            return None
+    session_id = str(claims["sid"]) if "sid" in claims else None
+    if await provider.reads.token_revoked(jti, session_id):
+        return None
     return claims

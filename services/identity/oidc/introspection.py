@@ -21,16 +21,16 @@ CONFIDENTIAL = ["client_secret_basic", "client_secret_post"]
 INACTIVE = {"active": False}
 
 
-async def authenticate(provider, uow, request: WireRequest, methods: list[str], endpoint: str):
+async def authenticate(provider, request: WireRequest, methods: list[str], endpoint: str):
     """Client authentication through authlib (the same rules as the token endpoint)."""
-    state = TokenRequestState(clients=await load_client(uow, presented_client_id(request)))
+    state = TokenRequestState(clients=await load_client(provider.reads.client, presented_client_id(request)))
     oauth_request = MtlidOAuth2Request(request, provider.server.request_uri(request.path), state)
     return provider.server.authenticate_client(oauth_request, methods, endpoint)
 
 
-async def authenticated_token(provider, uow, request: WireRequest, methods, endpoint: str):
+async def authenticated_token(provider, request: WireRequest, methods, endpoint: str):
     """The authenticated client and the one ``token`` parameter (RFC 7662 s. 2.1, RFC 7009 s. 2.1)."""
-    client = await authenticate(provider, uow, request, methods, endpoint)
+    client = await authenticate(provider, request, methods, endpoint)
     tokens = request.form.get("token", [])
     if len(tokens) != 1:
         raise InvalidRequest("Exactly one 'token' is required.")
@@ -41,24 +41,25 @@ async def introspection_endpoint(provider, request: WireRequest) -> WireResponse
     if request.method != "POST":
         return WireResponse.json(*error_response(InvalidRequest("POST only.")))
     await provider.refresh_keys()
-    async with provider.uow_factory() as uow:
-        try:
-            client, token = await authenticated_token(provider, uow, request, CONFIDENTIAL, "introspection")
-        except OAuth2Error as error:
-            return WireResponse.json(*error_response(error))
-        claims = await active_access_token(provider, uow, token)
-        if claims is not None:
-            body = {"active": True, "token_type": "Bearer"}
-            body.update({k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf",
-                                               "jti", "auth_time", "acr") if k in claims})
-            return WireResponse.json(200, body)
-        if len(token) <= 200:
+    try:
+        client, token = await authenticated_token(provider, request, CONFIDENTIAL, "introspection")
+    except OAuth2Error as error:
+        return WireResponse.json(*error_response(error))
+    claims = await active_access_token(provider, token)
+    if claims is not None:
+        body = {"active": True, "token_type": "Bearer"}
+        body.update({k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf",
+                                           "jti", "auth_time", "acr") if k in claims})
+        return WireResponse.json(200, body)
+    if len(token) <= 200 and token.count(".") != 2:
+        # Not a JWT: perhaps one of our opaque refresh tokens.
+        async with provider.uow_factory() as uow:
             record = await uow.refresh_tokens.get(secret_hash(token))
-            if (record is not None and record.client_id == client.client_id
-                    and record.state == RefreshTokenState.ACTIVE and not record.is_expired(utcnow())):
-                return WireResponse.json(200, {
-                    "active": True, "token_type": "refresh_token", "scope": record.scope,
-                    "client_id": record.client_id, "iss": provider.config.issuer,
-                    "exp": int(record.expires_at.replace(tzinfo=record.expires_at.tzinfo or dt.timezone.utc).timestamp()),
-                    "iat": int(record.issued_at.timestamp())})
+        if (record is not None and record.client_id == client.client_id
+                and record.state == RefreshTokenState.ACTIVE and not record.is_expired(utcnow())):
+            return WireResponse.json(200, {
+                "active": True, "token_type": "refresh_token", "scope": record.scope,
+                "client_id": record.client_id, "iss": provider.config.issuer,
+                "exp": int(record.expires_at.replace(tzinfo=record.expires_at.tzinfo or dt.timezone.utc).timestamp()),
+                "iat": int(record.issued_at.timestamp())})
     return WireResponse.json(200, INACTIVE)

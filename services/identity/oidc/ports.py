@@ -52,6 +52,16 @@ class RevokedTokenStore(Protocol):
     async def is_revoked(self, jti: str) -> bool: ...
 
 
+class HotReads(Protocol):
+    """Reads on the hot paths that write nothing (``adapters/hot_reads.py``: one statement each,
+    no unit of work). Never cached: see that module for why."""
+
+    async def client(self, client_id: str) -> Any | None: ...
+    async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
+        """RFC 7009: the jti was revoked, or the resident's SSO session ``session_id`` ended."""
+        ...
+
+
 class OAuthUnitOfWorkPort(Protocol):
     residents: Any
     clients: Any

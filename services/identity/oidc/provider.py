@@ -47,16 +47,41 @@ class CoreAuthenticator:
                                                       session_id=session_id), self.uow_factory())
 
 
+class UnitOfWorkReads:
+    """``HotReads`` through the unit of work: what unit tests' fake storage offers (the service
+    uses ``adapters.hot_reads.IdentityHotReads``, one statement per read)."""
+
+    def __init__(self, uow_factory: Callable[[], Any]) -> None:
+        self.uow_factory = uow_factory
+
+    async def client(self, client_id: str) -> Any | None:
+        async with self.uow_factory() as uow:
+            return await uow.clients.get(client_id)
+
+    async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
+        async with self.uow_factory() as uow:
+            if await uow.revoked_tokens.is_revoked(jti):
+                return True
+            if session_id is not None:
+                session = await uow.sessions.get(session_id)
+                return session is None or session.ended_at is not None
+            return False
+
+
 @dataclasses.dataclass
 class Provider:
     config: OidcConfig
     keys: SigningKeyRing
     uow_factory: Callable[[], Any]
     authenticator: ResidentAuthenticator
+    #: ``ports.HotReads``; defaults to reads through the unit of work
+    reads: Any = None
     server: MtlidAuthorizationServer = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.server = MtlidAuthorizationServer(self.config, self.keys)
+        if self.reads is None:
+            self.reads = UnitOfWorkReads(self.uow_factory)
 
     async def refresh_keys(self) -> None:
         """Pick up a rotation made by another replica (``SigningKeys`` reloads every 60 s)."""

@@ -25,10 +25,10 @@ async def revocation_endpoint(provider, request: WireRequest) -> WireResponse:
     await provider.refresh_keys()
     async with provider.uow_factory() as uow:
         try:
-            client, token = await authenticated_token(provider, uow, request, METHODS, "revocation")
+            client, token = await authenticated_token(provider, request, METHODS, "revocation")
         except OAuth2Error as error:
             return WireResponse.json(*error_response(error))
-        claims = await active_access_token(provider, uow, token)
+        claims = await active_access_token(provider, token)
         if claims is not None:
             if claims.get("client_id") == client.client_id:
                 await uow.revoked_tokens.add(claims["jti"], dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))

@@ -39,10 +39,12 @@ def presented_client_id(request: WireRequest) -> str | None:
     return request.first(request.form, "client_id")
 
 
-async def load_client(uow, client_id: str | None) -> dict[str, ClientView]:
+async def load_client(find_client, client_id: str | None) -> dict[str, ClientView]:
+    """The client a request names, for authlib's client authentication; ``find_client`` is
+    ``uow.clients.get`` or ``provider.reads.client`` (a fresh read either way)."""
     if not client_id or len(client_id) > 64:
         return {}
-    client = await uow.clients.get(client_id)
+    client = await find_client(client_id)
     if client is None or getattr(client, "disabled", False):
         return {}
     return {client_id: ClientView(client)}
@@ -84,8 +86,14 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
     client_id = presented_client_id(request)
     reused_family: tuple[str | None, str] | None = None
 
+    if grant_type == "client_credentials":
+        # RFC 6749 s. 4.4: the client is all there is to read and nothing is written (the
+        # access token is a self-contained JWT), so no unit of work: one fresh read.
+        state.clients = await load_client(provider.reads.client, client_id)
+        return provider.server.create_token_response((request, state))
+
     async with provider.uow_factory() as uow:
-        state.clients = await load_client(uow, client_id)
+        state.clients = await load_client(uow.clients.get, client_id)
         client = state.clients.get(client_id or "")
         if grant_type == "authorization_code" and (code := request.first(request.form, "code")):
             record = await uow.codes.get(secret_hash(code)) if len(code) <= 200 else None

@@ -20,7 +20,7 @@ def _error(error) -> WireResponse:
 async def userinfo_endpoint(provider, request: WireRequest) -> WireResponse:
     await provider.refresh_keys()
     async with provider.uow_factory() as uow:
-        claims = await active_access_token(provider, uow, request.bearer_token())
+        claims = await active_access_token(provider, request.bearer_token())
         if claims is None or not claims.get("sid"):
             return _error(InvalidToken("The access token is invalid, expired or revoked."))
         if "openid" not in str(claims.get("scope", "")).split():

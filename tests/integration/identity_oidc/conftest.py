@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from services.common.db import create_engine, session_factory
+from services.common.reads import PointReads
+from services.identity.adapters.hot_reads import IdentityHotReads
 from services.common.migrations import migrate_async
 from services.common.testing.databases import temporary_database
 from services.identity.adapters import crypto
@@ -123,8 +125,10 @@ async def front():
         base = f"http://127.0.0.1:{port}"
         config = OidcConfig(issuer=base, pairwise_secret=PAIRWISE_SECRET,
                             interaction_key=derive_key(KEK, "interaction"), secure_cookies=False)
+        # the service's own hot-path reads (one statement each), as `mtlid serve identity` wires them
+        reads = PointReads(engine)
         provider = Provider(config=config, keys=keys, uow_factory=uow_factory,
-                            authenticator=CoreAuthenticator(uow_factory))
+                            authenticator=CoreAuthenticator(uow_factory), reads=IdentityHotReads(reads))
         stop, started = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(serve(create_app(provider), "127.0.0.1", port, stop, started=started))
         await asyncio.wait_for(started.wait(), 10)
@@ -133,6 +137,7 @@ async def front():
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
+            await reads.aclose()
             await engine.dispose()
 
 

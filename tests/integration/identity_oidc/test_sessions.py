@@ -150,13 +150,9 @@ async def test_sign_out_everywhere_ends_every_session_of_the_resident(front, bro
     ended = [e for e in await outbox(front, "session_ended") if e["scope"] == "all"]
     assert len({e["session_id"] for e in ended}) >= 2
     # The phone's access token dies with its session for borough systems too (gRPC ValidateToken).
-    import types
-
-    from services.identity.app import _revocation_check
     from services.identity.service_layer.tokens import validate_access_token
 
-    check = _revocation_check(types.SimpleNamespace(session_factory=front.sessions),
-                              types.SimpleNamespace(key_encryption_key=front.provider.config.interaction_key))
+    check = front.provider.reads.token_revoked  # what `mtlid serve identity` gives ValidateToken
     info = await validate_access_token(on_phone["access_token"], front.provider.keys, front.base, is_revoked=check)
     assert info.active is False
     fresh = await tokens_for(front, other_device, client, scopes=["offline_access"])

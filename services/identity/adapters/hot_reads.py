@@ -1,0 +1,67 @@
+"""The identity service's hot-path reads, one statement each (``services.common.reads``).
+
+Used where a request writes nothing and must still see the database as it is *now*:
+
+- the client that presents itself at the token and introspection endpoints (a client disabled
+  or given a new secret by ``mtlid client`` stops working at its very next request, on every
+  replica: no client cache);
+- whether an access token was revoked (RFC 7009) or belongs to an SSO session that ended
+  (logout, "sign out everywhere"), for introspection, userinfo and gRPC ``ValidateToken``.
+  Never cached: a revoked token must fail at the next check, whichever replica answers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.common.reads import PointReads
+from services.identity.domain.clients import OAuthClient
+
+_CLIENT = (
+    "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes,"
+    " audiences, subject_type, sector_identifier, id_token_signed_response_alg,"
+    " token_endpoint_auth_method, is_city_client, purposes, disabled"
+    " FROM clients WHERE client_id = :client_id")
+_REVOKED = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = :jti)"
+# A resident's token also dies with its session: revoked if the jti is listed, or if the
+# session is missing or ended.
+_REVOKED_OR_SESSION_ENDED = (
+    "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = :jti)"
+    " OR NOT EXISTS (SELECT 1 FROM sso_sessions WHERE session_id = :sid AND ended_at IS NULL)")
+
+
+def _list(value: Any) -> tuple[str, ...]:
+    # PostgreSQL's json arrives as text through asyncpg; SQLite stores it as text too.
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        value = json.loads(value)
+    return tuple(value or ())
+
+
+class IdentityHotReads:
+    def __init__(self, reads: PointReads) -> None:
+        self._reads = reads
+
+    async def client(self, client_id: str) -> OAuthClient | None:
+        """The registered client (disabled ones included: the caller decides), or None."""
+        row = await self._reads.one(_CLIENT, {"client_id": client_id})
+        if row is None:
+            return None
+        (cid, name, secret_hash, redirect_uris, post_logout, grant_types, scopes, audiences, subject_type,
+         sector, id_alg, auth_method, is_city, purposes, disabled) = row
+        return OAuthClient(
+            client_id=cid, name=name, secret_hash=secret_hash, redirect_uris=_list(redirect_uris),
+            post_logout_redirect_uris=_list(post_logout), grant_types=_list(grant_types), scopes=_list(scopes),
+            audiences=_list(audiences), subject_type=subject_type, sector_identifier=sector or "",
+            id_token_signed_response_alg=id_alg or "ES256", token_endpoint_auth_method=auth_method,
+            is_city_client=bool(is_city), purposes=_list(purposes), disabled=bool(disabled))
+
+    async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
+        """RFC 7009: the ``jti`` is on the revocation list, or its SSO session ended."""
+        if session_id is None:
+            row = await self._reads.one(_REVOKED, {"jti": jti})
+        else:
+            row = await self._reads.one(_REVOKED_OR_SESSION_ENDED, {"jti": jti, "sid": session_id})
+        return bool(row[0]) if row else True

@@ -1,0 +1,72 @@
+"""``services.common.reads.PointReads`` on the test database (SQLite or PostgreSQL, per
+``MTLID_TEST_DATABASE``): what a hot path relies on — it sees every commit at once, it never
+writes, it survives a broken connection."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from services.common.db import create_engine
+from services.common.reads import PointReads, _positional
+from services.common.testing.databases import backend, temporary_database
+
+
+def test_named_parameters_become_numbered_for_asyncpg_in_order_of_first_use():
+    assert _positional("SELECT :a, :b, :a::text FROM t WHERE x = :b") == (
+        "SELECT $1, $2, $1::text FROM t WHERE x = $2", ("a", "b"))
+
+
+@pytest.fixture
+async def database():
+    async with temporary_database("point_reads") as url:
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE revoked (jti VARCHAR(64) PRIMARY KEY, note TEXT)"))
+        reads = PointReads(engine)
+        try:
+            yield engine, reads
+        finally:
+            await reads.aclose()
+            await engine.dispose()
+
+
+QUERY = "SELECT EXISTS (SELECT 1 FROM revoked WHERE jti = :jti)"
+
+
+async def test_a_commit_is_seen_by_the_very_next_read(database):
+    engine, reads = database
+    assert bool((await reads.one(QUERY, {"jti": "a"}))[0]) is False
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO revoked VALUES ('a', 'x')"))
+    assert bool((await reads.one(QUERY, {"jti": "a"}))[0]) is True
+    assert bool((await reads.one(QUERY, {"jti": "b"}))[0]) is False
+    assert await reads.all("SELECT jti, note FROM revoked ORDER BY jti") == [("a", "x")]
+    assert await reads.one("SELECT jti FROM revoked WHERE jti = :jti", {"jti": "none"}) is None
+
+
+async def test_an_uncommitted_write_is_not_seen(database):
+    engine, reads = database
+    async with engine.connect() as connection:
+        await connection.execute(text("INSERT INTO revoked VALUES ('pending', 'x')"))
+        assert bool((await reads.one(QUERY, {"jti": "pending"}))[0]) is False
+        await connection.rollback()
+
+
+async def test_point_reads_never_write(database):
+    _engine, reads = database
+    with pytest.raises(Exception):
+        await reads.one("INSERT INTO revoked VALUES ('w', 'x') RETURNING jti")
+    assert await reads.all("SELECT jti FROM revoked") == []
+
+
+@pytest.mark.skipif(backend() != "postgres", reason="a server-side disconnect exists on PostgreSQL only")
+async def test_a_connection_killed_by_the_server_is_replaced_without_an_error(database):
+    engine, reads = database
+    await reads.one(QUERY, {"jti": "a"})
+    async with engine.begin() as connection:
+        killed = await connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        assert killed.scalar() >= 1
+    assert bool((await reads.one(QUERY, {"jti": "a"}))[0]) is False
