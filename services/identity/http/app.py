@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
 from services.identity.http import account
+from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ def create_app(provider, *, secure_cookies: bool | None = None,
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
     app = Starlette(
         routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, Mount("/static", StaticFiles(directory=STATIC))],
-        middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
+        # outermost: /token and /introspect straight on ASGI (direct.py), the rest through Starlette
+        middleware=[Middleware(DirectProtocolEndpoints), Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.provider = provider
