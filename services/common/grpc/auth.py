@@ -206,9 +206,22 @@ class TokenVerifier:
     contains our audience; ``exp``, ``iat`` (and ``nbf`` if present) within a 30 s leeway;
     ``sub``, ``client_id`` and ``jti`` present.
 
-    A client reuses its token for many calls, so verified tokens are remembered (keyed by the
-    whole compact JWS, signature included; bounded LRU): a repeat costs a dictionary lookup and
-    the time checks instead of an ECDSA verification (~70 µs).
+    A client reuses its token for many calls, so the signature of a token is verified once and
+    the principal it gives is remembered until the token's ``exp`` (plus the leeway): a repeat
+    costs a dictionary lookup, the key-set lookup and the time checks instead of an ECDSA
+    verification (~70 µs). Why this lets nothing pass that verifying every time would refuse:
+    - the cache is keyed by the whole compact JWS, signature included, so a token with another
+      signature (a forgery of a cached token's claims) is a miss and is verified;
+    - everything checked depends only on the token's bytes, the key and the clock: ``exp`` and
+      ``nbf`` are checked again on every hit, and a hit also requires the key set to still give
+      the very key that verified the token, so a key removed from identity's JWKS (a compromise)
+      stops its cached tokens at the next JWKS refresh, as it would stop them uncached;
+    - gRPC auth does no revocation check (RFC 9068 tokens are self-contained; revocation is
+      identity's ``ValidateToken`` and introspection, which consult the database every time),
+      so there is no revocation state the cache could miss: a revoked token keeps passing here
+      until its ``exp`` whether cached or not, and the bound is the token lifetime.
+    The cache is a bounded LRU (``CACHE_SIZE`` tokens), so a stream of distinct tokens costs
+    memory only up to that bound.
     """
 
     CACHE_SIZE = 4096
@@ -220,28 +233,29 @@ class TokenVerifier:
         self._jwks = jwks_provider
         self._leeway = leeway
         self._registry = jws.JWSRegistry(algorithms=list(ALGORITHMS))
-        # token -> (principal, exp, not-before) of tokens that verified
-        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
+        # token -> (principal, exp, not-before, kid, key) of tokens that verified
+        self._verified: OrderedDict[str, tuple[Principal, float, float, str | None, Key]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """The principal the token names; raises ``TokenRejected`` (never echoing the token)."""
         hit = self._verified.get(token)
         if hit is not None:
-            principal, exp, not_before = hit
+            principal, exp, not_before, kid, key = hit
             now = time.time()
             if exp + self._leeway < now:
                 del self._verified[token]
                 raise TokenRejected("TOKEN_EXPIRED", "access token expired")
-            if not_before - self._leeway <= now:
+            if not_before - self._leeway <= now and await self._jwks.get_key(kid) is key:
                 self._verified.move_to_end(token)
                 return principal
-        principal, exp, not_before = await self._verify_uncached(token)
-        self._verified[token] = (principal, exp, not_before)
+            del self._verified[token]  # verified again below, against today's key set
+        principal, exp, not_before, kid, key = await self._verify_uncached(token)
+        self._verified[token] = (principal, exp, not_before, kid, key)
         if len(self._verified) > self.CACHE_SIZE:
             self._verified.popitem(last=False)
         return principal
 
-    async def _verify_uncached(self, token: str) -> tuple[Principal, float, float]:
+    async def _verify_uncached(self, token: str) -> tuple[Principal, float, float, str | None, Key]:
         try:
             raw = token.encode("ascii")
             header = _b64json(raw.split(b".", 1)[0])
@@ -254,7 +268,8 @@ class TokenVerifier:
         if header.get("alg") not in ALGORITHMS:
             raise TokenRejected("TOKEN_ALGORITHM", "access token algorithm not accepted")
         kid = header.get("kid")
-        key = await self._jwks.get_key(kid if isinstance(kid, str) else None)
+        kid = kid if isinstance(kid, str) else None
+        key = await self._jwks.get_key(kid)
         if key is None:
             raise TokenRejected("UNKNOWN_KEY", "access token signed by an unknown key")
         try:
@@ -268,7 +283,7 @@ class TokenVerifier:
             raise TokenRejected("BAD_SIGNATURE", "access token signature does not verify") from None
         if not isinstance(claims, dict):
             raise TokenRejected("TOKEN_MALFORMED", "access token claims are not an object")
-        return self._check_claims(claims)
+        return (*self._check_claims(claims), kid, key)
 
     def _check_claims(self, claims: dict[str, Any]) -> tuple[Principal, float, float]:
         now = time.time()

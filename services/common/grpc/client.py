@@ -91,9 +91,15 @@ class _StreamStreamDecorator(grpc.aio.StreamStreamClientInterceptor):
 def make_channel(target: str, *, token_provider: TokenProvider | None = None,
                  default_deadline: float = DEFAULT_DEADLINE_SECONDS,
                  credentials: grpc.ChannelCredentials | None = None,
-                 telemetry: bool = True, tracer_provider: Any = None) -> grpc.aio.Channel:
+                 telemetry: bool | None = None, tracer_provider: Any = None) -> grpc.aio.Channel:
     """An aio channel to ``target``; TLS when ``credentials`` are given (else plaintext, as
-    inside the cluster's mesh or on loopback)."""
+    inside the cluster's mesh or on loopback). ``telemetry`` None: client spans (and the W3C
+    ``traceparent`` they send) only when this process exports spans or ``tracer_provider`` is
+    given (see ``services.common.telemetry``)."""
+    if telemetry is None:
+        from services.common.telemetry import exporting
+
+        telemetry = tracer_provider is not None or exporting()
     decorator = _CallDecorator(token_provider, default_deadline)
     interceptors: list[Any] = [_UnaryUnaryDecorator(decorator), _UnaryStreamDecorator(decorator),
                                _StreamUnaryDecorator(decorator), _StreamStreamDecorator(decorator)]

@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.grpc import auth
 from services.common.grpc.interceptors import server_interceptors
+from services.common.telemetry import exporting
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +55,20 @@ class GrpcServer:
     def __init__(self, service: str, *, host: str, port: int,
                  token_verifier: auth.TokenVerifier | None,
                  method_policies: Mapping[str, str | Collection[str]],
-                 telemetry: bool = True, tracer_provider: Any = None,
+                 telemetry: bool | None = None, tracer_provider: Any = None,
                  echo_request_id_in_initial_metadata: bool = False,
                  options: tuple[tuple[str, Any], ...] = ()) -> None:
         self.service = service
         self.host = host
         self.port = port
         self._policies: dict[str, str | Collection[str]] = dict(method_policies)
-        self._server = grpc.aio.server(
-            interceptors=server_interceptors(
-                service, token_verifier, self._policies, telemetry=telemetry, tracer_provider=tracer_provider,
-                echo_request_id_in_initial_metadata=echo_request_id_in_initial_metadata),
-            options=SERVER_OPTIONS + tuple(options))
+        if telemetry is None:
+            # Spans only when they go somewhere: an exporter, or a provider the caller gave.
+            telemetry = tracer_provider is not None or exporting()
+        self.interceptors = server_interceptors(
+            service, token_verifier, self._policies, telemetry=telemetry, tracer_provider=tracer_provider,
+            echo_request_id_in_initial_metadata=echo_request_id_in_initial_metadata)
+        self._server = grpc.aio.server(interceptors=self.interceptors, options=SERVER_OPTIONS + tuple(options))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self._service_names: list[str] = []

@@ -11,7 +11,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from services.common import telemetry
 from services.common.grpc.auth import StaticJwks, TokenVerifier
+from services.common.grpc.interceptors import CallGuard
 from services.common.grpc.client import StaticToken, make_channel
 from services.common.grpc.server import GrpcServer
 
@@ -53,3 +55,19 @@ async def test_server_spans_continue_the_callers_trace(probe, minter, probe_toke
         assert server_span.context.trace_id == client_span.context.trace_id
         assert server_span.parent.span_id == client_span.context.span_id
     assert served[1].attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+async def test_no_telemetry_interceptor_unless_spans_are_exported(monkeypatch):
+    """Without MTLID_OTEL_EXPORTER_OTLP_ENDPOINT the spans would go nowhere: the server runs
+    the guard alone. With an exporter (or a provider given), spans come back."""
+    def kinds(**options) -> list[type]:
+        server = GrpcServer("probe", host="127.0.0.1", port=0, token_verifier=None, method_policies={}, **options)
+        return [type(i) for i in server.interceptors]
+
+    assert not telemetry.exporting()
+    assert kinds() == [CallGuard]
+    assert kinds(tracer_provider=provider()[0])[1:] == [CallGuard]
+    assert len(kinds(tracer_provider=provider()[0])) == 2
+    monkeypatch.setattr(telemetry, "_exporting", True)
+    assert len(kinds()) == 2
+    assert kinds(telemetry=False) == [CallGuard]

@@ -127,6 +127,56 @@ async def test_a_cached_token_still_expires(minter, verifier, monkeypatch):
     assert await rejected(verifier, token) == "TOKEN_EXPIRED"
 
 
+async def test_the_signature_of_a_token_is_verified_once(minter, verifier, monkeypatch):
+    real = auth.jws.validate_compact
+    verified = []
+    monkeypatch.setattr(auth.jws, "validate_compact", lambda *a, **k: verified.append(1) or real(*a, **k))
+    token = minter.mint("c", ["s"], AUDIENCE)
+    for _ in range(5):
+        assert (await verifier.verify(token)).client_id == "c"
+    assert len(verified) == 1
+    await verifier.verify(minter.mint("c", ["s"], AUDIENCE))  # another token: verified
+    assert len(verified) == 2
+
+
+async def test_a_cached_tokens_claims_under_another_signature_are_not_a_cache_hit(minter, verifier):
+    token = minter.mint("c", ["s"], AUDIENCE)
+    await verifier.verify(token)
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}"
+    assert await rejected(verifier, forged) == "BAD_SIGNATURE"
+
+
+class SwappableJwks:
+    """A key set an operator can change (identity's JWKS after a key is withdrawn)."""
+
+    def __init__(self, jwks) -> None:
+        self.static = StaticJwks(jwks)
+
+    async def get_key(self, kid):
+        return await self.static.get_key(kid)
+
+
+async def test_a_cached_token_stops_when_its_key_leaves_the_key_set(minter):
+    jwks = SwappableJwks(minter.jwks())
+    verifier = TokenVerifier(minter.issuer, AUDIENCE, jwks)
+    token = minter.mint("c", ["s"], AUDIENCE)
+    await verifier.verify(token)
+    jwks.static = StaticJwks({"keys": []})
+    assert await rejected(verifier, token) == "UNKNOWN_KEY"
+    jwks.static = StaticJwks(minter.jwks())  # the same key, imported again: verified again
+    assert (await verifier.verify(token)).client_id == "c"
+
+
+async def test_the_cache_is_bounded(minter, verifier):
+    verifier.CACHE_SIZE = 3
+    tokens = [minter.mint(f"c{n}", ["s"], AUDIENCE) for n in range(5)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert len(verifier._verified) == 3
+    assert list(verifier._verified) == tokens[2:]  # least recently used out first
+
+
 def test_the_principal_is_absent_outside_an_authenticated_call():
     assert auth.optional_principal() is None
     with pytest.raises(errors.Unauthenticated):
