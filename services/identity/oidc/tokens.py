@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import secrets
 import time
 import uuid
@@ -21,6 +22,8 @@ from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from services.identity.oidc import es256
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 s. 2.1
 
@@ -82,8 +85,7 @@ def mint_access_token(keys: SigningKeyRing, config: OidcConfig, *, subject: str,
     }
     claims.update(extra or {})
     kid, key = keys.current("ES256")
-    token = jwt.encode({"alg": "ES256", "kid": kid, "typ": ACCESS_TOKEN_TYPE}, claims, key, algorithms=["ES256"])
-    return token, claims
+    return es256.sign(key.private_key, kid, ACCESS_TOKEN_TYPE, claims), claims
 
 
 def mint_id_token(keys: SigningKeyRing, config: OidcConfig, *, alg: str, client_id: str, subject: str,
@@ -130,17 +132,46 @@ def published_key_set(keys: SigningKeyRing) -> KeySet:
     return cached[1]
 
 
+def _es256_public_key(keys: SigningKeyRing):
+    return lambda kid: es256.public_key_of(keys.public_key(kid))
+
+
+def _decode(keys: SigningKeyRing, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(header, claims)`` of a JWT signed by one of our published keys, or TokenInvalid.
+
+    ES256 (every access token) through ``es256`` with its cache of verified signatures;
+    anything else through joserfc."""
+    header_segment, _, rest = token.partition(".")
+    try:
+        header = json.loads(es256.b64url_decode(header_segment))
+    except (ValueError, UnicodeError, TypeError) as exc:
+        raise TokenInvalid("signature") from exc
+    if not isinstance(header, dict):
+        raise TokenInvalid("signature")
+    kid = header.get("kid")
+    if header.get("alg") == "ES256" and isinstance(kid, str) and hasattr(keys, "public_key"):
+        if not es256.VERIFIED.verify(token, kid, _es256_public_key(keys)):
+            raise TokenInvalid("signature")
+        try:
+            claims = json.loads(es256.b64url_decode(rest.partition(".")[0]))
+        except (ValueError, UnicodeError, TypeError) as exc:
+            raise TokenInvalid("signature") from exc
+        if not isinstance(claims, dict):
+            raise TokenInvalid("signature")
+        return header, claims
+    try:
+        decoded = jwt.decode(token, published_key_set(keys), algorithms=["ES256", "RS256"])
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise TokenInvalid("signature") from exc
+    return decoded.header, decoded.claims
+
+
 def verify_jwt(keys: SigningKeyRing, config: OidcConfig, token: str, *, typ: str | None,
                check_exp: bool = True) -> dict[str, Any]:
     """Verify signature (against our JWKS, by ``kid``), issuer, expiry and ``typ`` (RFC 9068 s. 4)."""
-    try:
-        key_set = published_key_set(keys)
-        decoded = jwt.decode(token, key_set, algorithms=["ES256", "RS256"])
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise TokenInvalid("signature") from exc
-    if typ is not None and str(decoded.header.get("typ", "")).lower() not in (typ, "application/" + typ):
+    header, claims = _decode(keys, token)
+    if typ is not None and str(header.get("typ", "")).lower() not in (typ, "application/" + typ):
         raise TokenInvalid("typ")
-    claims = decoded.claims
     if claims.get("iss") != config.issuer:
         raise TokenInvalid("iss")
     if check_exp:
