@@ -9,6 +9,9 @@ imports this module.
   when its last leaf arrives, so a proof reads O(log n) rows. Never updated or deleted.
 - ``ledger_head``: a single row; appenders lock it (``SELECT … FOR UPDATE``) so appends
   from every replica form one linear log.
+- ``catalogue_version``: a single row that database triggers (revision ``0003``) bump on
+  every change to ``purposes``, ``data_categories`` or ``recipients``; Check reads it with
+  the consent entries to know whether its in-memory catalogue is current.
 """
 
 from __future__ import annotations
@@ -67,6 +70,12 @@ class LedgerHeadRow(Base):
     __tablename__ = "ledger_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     tree_size: Mapped[int] = mapped_column(BigInteger)
+
+
+class CatalogueVersionRow(Base):
+    __tablename__ = "catalogue_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class PurposeRow(Base):

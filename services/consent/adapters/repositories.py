@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from services.consent.adapters.orm import (DataCategoryRow, LedgerEntryRow, LedgerHeadRow, LogKeyRow,
-                                           MerkleNodeRow, PurposeRow, RecipientRow)
+from services.consent.adapters.orm import (CatalogueVersionRow, DataCategoryRow, LedgerEntryRow, LedgerHeadRow,
+                                           LogKeyRow, MerkleNodeRow, PurposeRow, RecipientRow)
+from services.consent.adapters.reads import ConsentReads
 from services.consent.domain import merkle
-from services.consent.domain.catalogue import DataCategory, LegalBasis, Purpose, Recipient
+from services.consent.domain.catalogue import Catalogue, DataCategory, LegalBasis, Purpose, Recipient
 from services.consent.domain.ledger import EntryType, LedgerEntry, parse_time
 from services.consent.domain.signing import LogSigner
 
@@ -49,7 +50,8 @@ class NodeCache:
 
 class LedgerStore:
     """Process-wide state shared by the units of work of one database: the node cache, the
-    key-encryption key and the decrypted signing key."""
+    key-encryption key, the decrypted signing key, and the read-only queries of Check and the
+    proofs with their catalogue copy (``reads``, adapters/reads.py)."""
 
     def __init__(self, session_factory: async_sessionmaker, key_encryption_key: bytes) -> None:
         if len(key_encryption_key) != 32:
@@ -64,6 +66,18 @@ class LedgerStore:
         # round trip (the log only grows).
         self.known_size = 0
         self.signer: LogSigner | None = None
+        self.reads = ConsentReads(
+            session_factory.kw["bind"], node_cache=self.nodes, entry_cache=self.entries.get,
+            remember_entry=self.remember_entry, known_size=lambda: self.known_size, saw_size=self.saw_size,
+            load_catalogue=self.load_catalogue, signer=lambda: ensure_log_key(self))
+
+    def saw_size(self, size: int) -> None:
+        """``size`` was read committed: proofs up to it need not ask again (the log only grows)."""
+        self.known_size = max(self.known_size, size)
+
+    async def load_catalogue(self) -> Catalogue:
+        async with self.session_factory() as session:
+            return await SqlCatalogueRepository(session).snapshot()
 
     def remember_entry(self, entry: LedgerEntry) -> None:
         self.entries[entry.index] = entry
@@ -164,15 +178,8 @@ class SqlLedgerRepository:
     async def size(self) -> int:
         size = await self.session.scalar(select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))
         if self._size is None:  # only sizes read outside an append are known committed
-            self.store.known_size = max(self.store.known_size, size)
+            self.store.saw_size(size)
         return size
-
-    async def committed_size(self, at_least: int = 0) -> int:
-        """A committed tree size >= ``at_least`` if one is known without asking the database
-        (``at_least`` > 0), else the current size."""
-        if 0 < at_least <= self.store.known_size:
-            return self.store.known_size
-        return await self.size()
 
     async def entry(self, index: int) -> LedgerEntry | None:
         cached = self.store.entries.get(index)
@@ -255,6 +262,24 @@ def _recipient(row: RecipientRow) -> Recipient:
 class SqlCatalogueRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Set by a write: the unit of work drops the process's catalogue copy on commit (the
+        # catalogue_version trigger tells the other replicas).
+        self.changed = False
+
+    async def version(self) -> int:
+        return await self.session.scalar(select(CatalogueVersionRow.version).where(CatalogueVersionRow.id == 1))
+
+    async def snapshot(self) -> Catalogue:
+        """The whole catalogue at one version. Every change bumps the version in its own
+        transaction (migration 0003), so tables read between two equal readings of the
+        version are exactly that version, whatever the isolation level."""
+        while True:
+            before = await self.version()
+            purposes = await self.purposes(all_versions=True)
+            categories = await self.categories()
+            recipients = await self.recipients()
+            if await self.version() == before:
+                return Catalogue.of(before, purposes, categories.values(), recipients)
 
     async def purpose(self, purpose_id: str, version: int = 0) -> Purpose | None:
         query = select(PurposeRow).where(PurposeRow.purpose_id == purpose_id)
@@ -275,6 +300,7 @@ class SqlCatalogueRepository:
         return list(latest.values())
 
     async def add_purpose(self, purpose: Purpose) -> None:
+        self.changed = True
         self.session.add(PurposeRow(
             purpose_id=purpose.purpose_id, version=purpose.version, dpv_iri=purpose.dpv_iri,
             legal_basis=purpose.legal_basis.value, biometric=purpose.biometric, title_fr=purpose.title_fr,
@@ -304,6 +330,7 @@ class SqlCatalogueRepository:
         return [_recipient(r) for r in rows]
 
     async def save_recipient(self, recipient: Recipient) -> None:
+        self.changed = True
         row = await self.session.get(RecipientRow, recipient.recipient_id)
         values = dict(client_id=recipient.client_id, name_fr=recipient.name_fr, name_en=recipient.name_en,
                       kind=recipient.kind, owner=recipient.owner, purposes=list(recipient.purposes),

@@ -1,5 +1,6 @@
 """The consent service's unit of work: one transaction over the ledger, the catalogue and
-the outbox (services.common.uow.SqlUnitOfWork)."""
+the outbox (services.common.uow.SqlUnitOfWork), plus ``reads``: the read-only queries of
+Check and the proofs, which run outside any transaction (adapters/reads.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class ConsentUnitOfWork(SqlUnitOfWork):
     def __init__(self, store: LedgerStore, *, on_commit: Callable[[], None] | None = None) -> None:
         super().__init__(store.session_factory, service="consent", on_commit=on_commit)
         self.store = store
+        # Usable without entering the unit of work: no session, no transaction.
+        self.reads = store.reads
 
     async def __aenter__(self):
         # The signing key is loaded before the transaction opens: creating it needs its own
@@ -25,6 +28,14 @@ class ConsentUnitOfWork(SqlUnitOfWork):
         self.ledger = SqlLedgerRepository(session, self.store)
         self.catalogue = SqlCatalogueRepository(session)
         self.keys = SqlKeyRepository(session, self.store)
+
+    async def commit(self) -> None:
+        await super().commit()
+        if self.catalogue.changed:
+            # This process's copy goes at once; other replicas see the version the
+            # database bumped in this transaction on their next Check.
+            self.store.reads.invalidate_catalogue()
+            self.catalogue.changed = False
 
 
 def uow_factory(store: LedgerStore, on_commit: Callable[[], None] | None = None) -> Callable[[], ConsentUnitOfWork]:

@@ -98,6 +98,29 @@ class Recipient:
     data_categories: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class Catalogue:
+    """The whole catalogue at one version: what Check needs besides the resident's consents.
+
+    ``purposes`` holds the latest version of each purpose (a Check is against the current
+    wording; a consent keeps the version it was given for).
+    """
+
+    version: int
+    purposes: dict[str, Purpose]
+    categories: dict[str, DataCategory]
+    recipients: dict[str, Recipient]
+
+    @classmethod
+    def of(cls, version: int, purposes, categories, recipients) -> "Catalogue":
+        latest: dict[str, Purpose] = {}
+        for p in purposes:
+            if p.purpose_id not in latest or p.version > latest[p.purpose_id].version:
+                latest[p.purpose_id] = p
+        return cls(version, latest, {c.category_id: c for c in categories},
+                   {r.recipient_id: r for r in recipients})
+
+
 def validate_purpose(purpose: Purpose, categories: dict[str, DataCategory]) -> list[tuple[str, str]]:
     """Field violations of a purpose definition (empty when valid)."""
     problems: list[tuple[str, str]] = []

@@ -70,7 +70,10 @@ def page_size(value: int) -> int:
 
 
 async def _categories(uow, names: Sequence[str], field: str) -> list[DataCategory]:
-    known = await uow.catalogue.categories()
+    return _known_categories(await uow.catalogue.categories(), names, field)
+
+
+def _known_categories(known: dict[str, DataCategory], names: Sequence[str], field: str) -> list[DataCategory]:
     bad = [(f"{field}[{i}]", "unknown data category") for i, n in enumerate(names) if n not in known]
     if bad:
         raise InvalidArgument.many(bad)
@@ -90,9 +93,13 @@ async def _purpose(uow, purpose_id: str, field: str = "purpose_id") -> Purpose:
 async def _own_recipient(uow, recipient_id: str, for_client: str | None) -> Recipient | None:
     check_slug(recipient_id, "recipient_id")
     recipient = await uow.catalogue.recipient(recipient_id)
+    _check_own_recipient(recipient, for_client)
+    return recipient
+
+
+def _check_own_recipient(recipient: Recipient | None, for_client: str | None) -> None:
     if for_client is not None and (recipient is None or recipient.client_id != for_client):
         raise PermissionDenied("NOT_OWN_RECIPIENT", "a service may act only for its own recipient id")
-    return recipient
 
 
 async def _consents(uow, resident_id: str) -> dict[str, Consent]:
@@ -198,18 +205,28 @@ async def withdraw_in(cmd: commands.WithdrawConsent, uow, now: dt.datetime) -> t
 
 
 async def check(cmd: commands.CheckConsent, uow, *, now: dt.datetime | None = None) -> list[Decision]:
-    """Per-category decision (``consents.decide``), read from the database every time."""
+    """Per-category decision (``consents.decide``; A-2.1 s. 53.1).
+
+    One read outside any transaction (``uow.reads.consent_state``): the resident's consent
+    entries come from the database on every call, never from a cache, so a withdrawal
+    committed through any replica denies the next Check; the catalogue comes from memory,
+    checked against the catalogue version read in that same statement.
+    """
     now = now or utcnow()
     check_resident_id(cmd.resident_id)
     if not cmd.data_categories:
         raise InvalidArgument("data_categories", "at least one category")
-    async with uow:
-        purpose = await _purpose(uow, cmd.purpose_id)
-        categories = await _categories(uow, cmd.data_categories, "data_categories")
-        recipient = await _own_recipient(uow, cmd.recipient_id, cmd.for_client)
-        consents = (await _consents(uow, cmd.resident_id)).values()
-        return decide(purpose=purpose, recipient=recipient, categories=categories,
-                      consents=consents, now=now)
+    check_slug(cmd.purpose_id, "purpose_id", PURPOSE_ID)
+    check_slug(cmd.recipient_id, "recipient_id")
+    catalogue, entries = await uow.reads.consent_state(cmd.resident_id, cmd.recipient_id, cmd.purpose_id)
+    purpose = catalogue.purposes.get(cmd.purpose_id)
+    if purpose is None:
+        raise InvalidArgument("purpose_id", "unknown purpose")
+    categories = _known_categories(catalogue.categories, cmd.data_categories, "data_categories")
+    recipient = catalogue.recipients.get(cmd.recipient_id)
+    _check_own_recipient(recipient, cmd.for_client)
+    return decide(purpose=purpose, recipient=recipient, categories=categories,
+                  consents=reduce(entries).values(), now=now)
 
 
 async def list_consents(cmd: commands.ListPage, uow, *, now: dt.datetime | None = None) -> list[Consent]:
@@ -406,14 +423,6 @@ async def receipt(consent_id: str, uow, *, resident_id: str | None = None,
     return signer.sign_receipt(document), document, signer.key_id
 
 
-async def _proof_nodes(uow, compute) -> dict[tuple[int, int], bytes]:
-    wanted = merkle.required_nodes(compute)
-    nodes = await uow.ledger.nodes(wanted)
-    if len(nodes) != len(wanted):
-        raise FailedPrecondition("LEDGER_INCOMPLETE", "a tree node is missing; run `mtlid ledger verify`")
-    return nodes
-
-
 def _resolve_size(requested: int, current: int, field: str) -> int:
     if requested < 0:
         raise InvalidArgument(field, "must not be negative")
@@ -422,20 +431,24 @@ def _resolve_size(requested: int, current: int, field: str) -> int:
     return requested or current
 
 
+def _complete(nodes: dict[tuple[int, int], bytes], wanted: set[tuple[int, int]]) -> None:
+    if not wanted <= nodes.keys():
+        raise FailedPrecondition("LEDGER_INCOMPLETE", "a tree node is missing; run `mtlid ledger verify`")
+
+
 _HEAD_TTL = dt.timedelta(seconds=5)
 _recent_heads: dict[tuple[str, int], SignedTreeHead] = {}
 
 
-async def _sign_head(uow, tree_size: int, now: dt.datetime) -> SignedTreeHead:
-    """A signed head of ``tree_size``; one signed less than a few seconds ago is reused (the
-    root of a given size never changes, and signing is the costliest part of a proof)."""
-    signer = await uow.keys.signer()
+def _recent_head(signer, tree_size: int, now: dt.datetime) -> SignedTreeHead | None:
+    """A head of ``tree_size`` signed less than a few seconds ago: the root of a given size
+    never changes, and signing is the costliest part of a proof."""
     recent = _recent_heads.get((signer.key_id, tree_size))
-    if recent is not None and now - recent.timestamp < _HEAD_TTL:
-        return recent
-    nodes = await _proof_nodes(uow, lambda src: merkle.root(src, tree_size))
-    root_hash = merkle.root(lambda lv, ix: nodes[(lv, ix)], tree_size)
-    head = signer.sign_tree_head(tree_size, root_hash, now)
+    return recent if recent is not None and now - recent.timestamp < _HEAD_TTL else None
+
+
+def _sign_head(signer, tree_size: int, nodes: dict[tuple[int, int], bytes], now: dt.datetime) -> SignedTreeHead:
+    head = signer.sign_tree_head(tree_size, merkle.root(lambda lv, ix: nodes[(lv, ix)], tree_size), now)
     if len(_recent_heads) > 256:
         _recent_heads.clear()
     _recent_heads[(signer.key_id, tree_size)] = head
@@ -443,42 +456,79 @@ async def _sign_head(uow, tree_size: int, now: dt.datetime) -> SignedTreeHead:
 
 
 async def signed_tree_head(tree_size: int, uow, *, now: dt.datetime | None = None) -> SignedTreeHead:
-    async with uow:
-        size = _resolve_size(tree_size, await uow.ledger.size(), "tree_size")
-        return await _sign_head(uow, size, now or utcnow())
+    """RFC 9162 s. 4.10: a signed head of ``tree_size`` (0: the current size)."""
+    now = now or utcnow()
+    if tree_size < 0:
+        raise InvalidArgument("tree_size", "must not be negative")
+    reads = uow.reads
+    size = tree_size or await reads.tree_size()
+    signer = await reads.signer()
+    head = _recent_head(signer, size, now)
+    if head is not None and tree_size == 0:
+        return head
+    wanted = set() if head is not None else merkle.required_nodes(lambda src: merkle.root(src, size))
+    material = await reads.proof_material(wanted, at_least=size)
+    _resolve_size(size, material.tree_size, "tree_size")
+    if head is not None:
+        return head
+    _complete(material.nodes, wanted)
+    return _sign_head(signer, size, material.nodes, now)
 
 
 async def inclusion_proof(leaf_index: int, tree_size: int, uow, *, resident_id: str | None = None,
                           now: dt.datetime | None = None):
     """RFC 9162 s. 2.1.3: PATH(m, D[n]) with the leaf bytes and a signed head of size n.
 
-    ``resident_id``: a resident may only see the leaf bytes of their own entries.
+    ``resident_id``: a resident may only see the leaf bytes of their own entries. The leaf,
+    the path's nodes and (unless a recent head of that size is at hand) the root's nodes
+    are read in one statement, after the current size when ``tree_size`` is 0.
     """
-    async with uow:
-        current = await uow.ledger.committed_size(at_least=tree_size)
-        size = _resolve_size(tree_size, current, "tree_size")
-        if not 0 <= leaf_index < size:
-            raise InvalidArgument("leaf_index", f"must be in [0, {size})")
-        entry = await uow.ledger.entry(leaf_index)
-        if entry is None or (resident_id is not None and entry.resident_id != resident_id):
-            raise NotFound("ledger entry")
-        nodes = await _proof_nodes(uow, lambda src: merkle.inclusion_path(src, leaf_index, size))
-        path = merkle.inclusion_path(lambda lv, ix: nodes[(lv, ix)], leaf_index, size)
-        head = await _sign_head(uow, size, now or utcnow())
-    return path, entry, head
+    now = now or utcnow()
+    reads = uow.reads
+    if tree_size < 0:
+        raise InvalidArgument("tree_size", "must not be negative")
+    size = tree_size or await reads.tree_size()
+    if not 0 <= leaf_index < size:
+        if tree_size:  # a size beyond the log is the first thing wrong
+            _resolve_size(tree_size, await reads.tree_size(), "tree_size")
+        raise InvalidArgument("leaf_index", f"must be in [0, {size})")
+    signer = await reads.signer()
+    head = _recent_head(signer, size, now)
+    wanted = merkle.required_nodes(lambda src: merkle.inclusion_path(src, leaf_index, size))
+    if head is None:
+        wanted |= merkle.required_nodes(lambda src: merkle.root(src, size))
+    material = await reads.proof_material(wanted, leaf_index=leaf_index, at_least=size)
+    _resolve_size(size, material.tree_size, "tree_size")
+    entry = material.entry
+    if entry is None or (resident_id is not None and entry.resident_id != resident_id):
+        raise NotFound("ledger entry")
+    _complete(material.nodes, wanted)
+    path = merkle.inclusion_path(lambda lv, ix: material.nodes[(lv, ix)], leaf_index, size)
+    return path, entry, head or _sign_head(signer, size, material.nodes, now)
 
 
 async def consistency_proof(first: int, second: int, uow, *, now: dt.datetime | None = None):
-    """RFC 9162 s. 2.1.4: PROOF(m, D[n]) with a signed head of size n."""
-    async with uow:
-        current = await uow.ledger.committed_size(at_least=second)
-        second = _resolve_size(second, current, "second_tree_size")
-        if not 0 < first <= second:
-            raise InvalidArgument("first_tree_size", f"must be in [1, {second}]")
-        nodes = await _proof_nodes(uow, lambda src: merkle.consistency_proof(src, first, second))
-        proof = merkle.consistency_proof(lambda lv, ix: nodes[(lv, ix)], first, second)
-        head = await _sign_head(uow, second, now or utcnow())
-    return first, second, proof, head
+    """RFC 9162 s. 2.1.4: PROOF(m, D[n]) with a signed head of size n; nodes read in one
+    statement (after the current size when ``second`` is 0)."""
+    now = now or utcnow()
+    reads = uow.reads
+    if second < 0:
+        raise InvalidArgument("second_tree_size", "must not be negative")
+    size = second or await reads.tree_size()
+    if not 0 < first <= size:
+        if second:
+            _resolve_size(second, await reads.tree_size(), "second_tree_size")
+        raise InvalidArgument("first_tree_size", f"must be in [1, {size}]")
+    signer = await reads.signer()
+    head = _recent_head(signer, size, now)
+    wanted = merkle.required_nodes(lambda src: merkle.consistency_proof(src, first, size))
+    if head is None:
+        wanted |= merkle.required_nodes(lambda src: merkle.root(src, size))
+    material = await reads.proof_material(wanted, at_least=size)
+    _resolve_size(size, material.tree_size, "second_tree_size")
+    _complete(material.nodes, wanted)
+    proof = merkle.consistency_proof(lambda lv, ix: material.nodes[(lv, ix)], first, size)
+    return first, size, proof, head or _sign_head(signer, size, material.nodes, now)
 
 
 async def log_keys(uow) -> dict:

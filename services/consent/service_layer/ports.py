@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from services.common.events import Event
-from services.consent.domain.catalogue import DataCategory, Purpose, Recipient
+from services.consent.domain.catalogue import Catalogue, DataCategory, Purpose, Recipient
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
 
@@ -20,9 +20,6 @@ class LedgerRepository(Protocol):
         """Append after ``lock()``; returns the entries with their indices."""
 
     async def size(self) -> int: ...
-
-    async def committed_size(self, at_least: int = 0) -> int:
-        """A committed size >= ``at_least`` known without a round trip, else the current one."""
 
     async def entry(self, index: int) -> LedgerEntry | None: ...
 
@@ -74,10 +71,38 @@ class KeyRepository(Protocol):
     async def jwks(self) -> dict: ...
 
 
+class ProofMaterialPort(Protocol):
+    tree_size: int
+    entry: LedgerEntry | None
+    nodes: dict[tuple[int, int], bytes]
+
+
+class ConsentReads(Protocol):
+    """Read-only queries outside any transaction (Check, proofs); usable without entering
+    the unit of work. The resident's consent entries are read on every call, never cached."""
+
+    async def consent_state(self, resident_id: str, recipient_id: str, purpose_id: str
+                            ) -> tuple[Catalogue, list[LedgerEntry]]:
+        """The catalogue (current as of the statement that read the entries) and the
+        resident's consent_given entries to this recipient and purpose with their endings."""
+
+    async def tree_size(self) -> int:
+        """The committed size of the log now."""
+
+    async def proof_material(self, wanted, *, leaf_index: int | None = None,
+                             at_least: int = 0) -> ProofMaterialPort:
+        """A committed tree size (>= ``at_least`` when the log has one), the leaf at
+        ``leaf_index`` if asked and committed, and those of the ``wanted`` complete subtrees
+        that exist (RFC 9162 s. 2.1.1)."""
+
+    async def signer(self) -> LogSigner: ...
+
+
 class ConsentUnitOfWorkPort(Protocol):
     ledger: LedgerRepository
     catalogue: CatalogueRepository
     keys: KeyRepository
+    reads: ConsentReads
 
     async def __aenter__(self): ...
 

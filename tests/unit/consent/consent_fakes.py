@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from services.consent.domain import merkle
-from services.consent.domain.catalogue import DEFAULT_CATEGORIES, DEFAULT_PURPOSES
+from services.consent.domain.catalogue import DEFAULT_CATEGORIES, DEFAULT_PURPOSES, Catalogue
 from services.consent.domain.ledger import EntryType
 from services.consent.domain.signing import LogSigner
 
@@ -42,9 +42,6 @@ class FakeLedger:
         return placed
 
     async def size(self):
-        return len(self.store.entries)
-
-    async def committed_size(self, at_least=0):
         return len(self.store.entries)
 
     async def entry(self, index):
@@ -134,10 +131,46 @@ class FakeKeys:
         return self.store.signer.jwks()
 
 
+class FakeProofMaterial:
+    def __init__(self, tree_size, entry, nodes):
+        self.tree_size, self.entry, self.nodes = tree_size, entry, nodes
+
+
+class FakeReads:
+    """``ConsentReads`` over the committed state only, as the SQL one reads it."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    async def consent_state(self, resident_id, recipient_id, purpose_id):
+        catalogue = Catalogue.of(0, self.store.purposes.values(), self.store.categories.values(),
+                                 self.store.recipients.values())
+        kinds = (EntryType.CONSENT_GIVEN, EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
+        return catalogue, [e for e in self.store.entries if e.resident_id == resident_id and e.entry_type in kinds]
+
+    async def tree_size(self):
+        return len(self.store.entries)
+
+    async def proof_material(self, wanted, *, leaf_index=None, at_least=0):
+        size = len(self.store.entries)
+        nodes = {}
+        for lv, ix in wanted:
+            try:
+                nodes[(lv, ix)] = self.store.tree.node(lv, ix)
+            except IndexError:
+                pass
+        entry = self.store.entries[leaf_index] if leaf_index is not None and 0 <= leaf_index < size else None
+        return FakeProofMaterial(size, entry, nodes)
+
+    async def signer(self):
+        return self.store.signer
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self.committed = False
+        self.reads = FakeReads(store)
 
     async def __aenter__(self):
         self._staged_entries, self._staged_catalogue, self._events = [], {}, []

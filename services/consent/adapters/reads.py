@@ -1,0 +1,291 @@
+"""Read-only hot paths of the consent service, outside any unit of work: Check's inputs and
+the material of RFC 9162 proofs (s. 2.1.3 inclusion, s. 2.1.4 consistency, s. 4.10 tree heads).
+
+Neither writes anything, so neither opens an ORM session: each is one statement (proofs for
+the current size: two) on a pooled connection in autocommit — no BEGIN/COMMIT round trips,
+no identity map — selecting only the columns used. On PostgreSQL the statements go straight
+to asyncpg, on a pool of its own: no ping on checkout (an idempotent read that meets a
+dropped connection is retried once on a new one) and no session reset on return (these
+statements change no session state). On SQLite (the embedded default) they run through
+SQLAlchemy Core on the service's engine.
+
+What is kept in memory, and what never is (services/consent/README.md, "Caches"):
+
+- the resident's consent entries: never. Check reads them on every call, so a withdrawal
+  committed through any replica denies the very next Check of every replica
+  (A-2.1 s. 53.1; DESIGN.md "Scaling out").
+- the catalogue (purposes, data categories, recipients): one in-memory copy per process,
+  tagged with the ``catalogue_version`` row that database triggers bump on every change to
+  those tables (migration 0003). Check reads that row *in the same statement* as the
+  consent entries and reloads the copy before deciding when it is older, so the staleness
+  bound is zero: a recipient disabled (accounts' ``service_updated`` with a state other than
+  active clears its purposes, so Check denies) or a purpose re-worded through any replica,
+  a migration or an operator's SQL is seen by the next Check of every replica. This
+  process's own catalogue writes also drop its copy when they commit.
+- parsed leaves: a committed entry's leaf bytes never change (append-only triggers), so
+  their parse is memoized by index and used only when the bytes just read are identical.
+- proof nodes and proof leaves: complete-subtree hashes and committed leaves never change
+  once written (RFC 9162 s. 2.1.1; append-only triggers): the process-wide caches of
+  ``LedgerStore`` hold them.
+
+Why a proof may read the tree size and the nodes in separate statements without a
+transaction: the nodes a proof for size N reads are complete subtrees inside the first N
+leaves; each is inserted in the same transaction that moves the head past its last leaf
+(``SqlLedgerRepository.append``) and is never updated or deleted afterwards (the
+``merkle_nodes`` triggers of migration 0001). A later statement sees every transaction an
+earlier one saw, so once a committed size >= N has been read, every node a proof for N
+needs is there, with its final value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+
+from sqlalchemy import bindparam, event, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.consent.adapters.orm import LedgerEntryRow, LedgerHeadRow, MerkleNodeRow
+from services.consent.domain.catalogue import Catalogue
+from services.consent.domain.ledger import EntryType, LedgerEntry
+from services.consent.domain.signing import LogSigner
+
+_GIVEN = EntryType.CONSENT_GIVEN.value
+
+# The catalogue version, and the resident's consent entries that can matter to this
+# recipient and purpose: the consents given to them and every ending (an ending's own row
+# carries no recipient; endings of other consents are dropped before parsing). The LEFT
+# JOIN returns the version even when the resident has no entry at all.
+_CONSENT_STATE_SQLITE = """
+SELECT v.version, e.idx, e.entry_type, e.consent_id, e.leaf_data
+FROM catalogue_version AS v
+LEFT JOIN ledger_entries AS e
+  ON e.resident_id = :resident_id
+ AND (e.entry_type IN ('consent_withdrawn', 'consent_expired')
+      OR (e.entry_type = 'consent_given' AND e.recipient_id = :recipient_id AND e.purpose_id = :purpose_id))
+WHERE v.id = 1
+ORDER BY e.idx
+"""
+_CONSENT_STATE_PG = (_CONSENT_STATE_SQLITE.replace(":resident_id", "$1").replace(":recipient_id", "$2")
+                     .replace(":purpose_id", "$3"))
+
+_TREE_SIZE_PG = "SELECT tree_size FROM ledger_head WHERE id = 1"
+
+# One round trip for a proof: the committed tree size, the leaf (index -1: none wanted) and
+# the nodes, each looked up by its primary key (the LATERAL keeps the planner on the index
+# whatever the length of the list).
+_PROOF_PG = """
+SELECT 0 AS part, tree_size AS a, NULL::bytea AS data FROM ledger_head WHERE id = 1
+UNION ALL
+SELECT 1, idx, leaf_data FROM ledger_entries WHERE idx = $1
+UNION ALL
+SELECT 2, w.ord, n.hash
+FROM unnest($2::int[], $3::bigint[]) WITH ORDINALITY AS w(level, idx, ord)
+CROSS JOIN LATERAL (SELECT m.hash FROM merkle_nodes AS m WHERE m.level = w.level AND m.idx = w.idx) AS n
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProofMaterial:
+    """What a proof reads: a committed tree size (at least the one asked for when the log
+    has it), the leaf asked for, and the complete subtrees found among those asked for."""
+
+    tree_size: int
+    entry: LedgerEntry | None
+    nodes: dict[tuple[int, int], bytes]
+
+
+async def _keep_session(_connection) -> None:
+    """asyncpg's pool resets a connection's session on return (a round trip); the statements
+    of this module set nothing, listen to nothing and hold no lock, so there is nothing to reset."""
+
+
+class _PostgresStatements:
+    """An asyncpg pool for this module's statements, closed with the service's engine."""
+
+    def __init__(self, engine: AsyncEngine, max_size: int = 10) -> None:
+        _, kwargs = engine.dialect.create_connect_args(engine.url)
+        # Options SQLAlchemy's adapter consumes itself; the rest are asyncpg.connect()'s.
+        for option in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
+            kwargs.pop(option, None)
+        self._connect = kwargs
+        self._max_size = max_size
+        self._pool = None
+        self._opening = asyncio.Lock()
+        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: self.terminate())
+
+    async def _get_pool(self):
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    import asyncpg
+
+                    self._pool = await asyncpg.create_pool(min_size=1, max_size=self._max_size,
+                                                           reset=_keep_session, **self._connect)
+        return self._pool
+
+    async def fetch(self, sql: str, *args) -> list:
+        import asyncpg
+
+        pool = await self._get_pool()
+        try:
+            async with pool.acquire() as connection:
+                return await connection.fetch(sql, *args)
+        except (asyncpg.ConnectionDoesNotExistError, ConnectionResetError):
+            # The server closed an idle connection (restart, failover): a read is safe to
+            # repeat, once, on a fresh one.
+            async with pool.acquire() as connection:
+                return await connection.fetch(sql, *args)
+
+    def terminate(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+
+class ConsentReads:
+    """The read-only queries of Check and of the proofs (``service_layer.ports.ConsentReads``).
+
+    ``nodes``/``entries``/``known_size`` are the process-wide caches of ``LedgerStore``;
+    ``load_catalogue`` reads a consistent ``Catalogue``; ``signer`` gives the log key.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, node_cache, entry_cache: Callable[[int], LedgerEntry | None],
+                 remember_entry: Callable[[LedgerEntry], None], known_size: Callable[[], int],
+                 saw_size: Callable[[int], None], load_catalogue: Callable[[], Awaitable[Catalogue]],
+                 signer: Callable[[], Awaitable[LogSigner]], parsed_capacity: int = 10_000) -> None:
+        self._engine = engine
+        self._postgres = _PostgresStatements(engine) if engine.dialect.name == "postgresql" else None
+        self._nodes = node_cache
+        self._entry_cache = entry_cache
+        self._remember_entry = remember_entry
+        self._known_size = known_size
+        self._saw_size = saw_size
+        self._load_catalogue = load_catalogue
+        self._signer = signer
+        self._catalogue: Catalogue | None = None
+        self._catalogue_lock = asyncio.Lock()
+        self.catalogue_loads = 0  # how often the catalogue was (re)read: for tests and operators
+        self._parsed: OrderedDict[int, tuple[bytes, LedgerEntry]] = OrderedDict()
+        self._parsed_capacity = parsed_capacity
+
+    # --- the catalogue ---------------------------------------------------------------------
+    def invalidate_catalogue(self) -> None:
+        """This process changed the catalogue: the next Check reloads it."""
+        self._catalogue = None
+
+    async def catalogue(self, at_least: int = 0) -> Catalogue:
+        """The in-memory catalogue if it is at version ``at_least`` or later, else a fresh one."""
+        current = self._catalogue
+        if current is not None and current.version >= at_least:
+            return current
+        async with self._catalogue_lock:  # one reload, however many Checks noticed the change
+            current = self._catalogue
+            if current is None or current.version < at_least:
+                current = await self._load_catalogue()
+                self.catalogue_loads += 1
+                self._catalogue = current
+        return current
+
+    # --- Check ---------------------------------------------------------------------------
+    async def consent_state(self, resident_id: str, recipient_id: str, purpose_id: str
+                            ) -> tuple[Catalogue, list[LedgerEntry]]:
+        """The catalogue, current as of the statement that read the resident's consent
+        entries for this recipient and purpose (given, withdrawn, expired), in log order."""
+        if self._postgres is not None:
+            rows = await self._postgres.fetch(_CONSENT_STATE_PG, resident_id, recipient_id, purpose_id)
+        else:
+            async with self._engine.connect() as connection:
+                rows = (await connection.execute(text(_CONSENT_STATE_SQLITE), {
+                    "resident_id": resident_id, "recipient_id": recipient_id, "purpose_id": purpose_id})).all()
+        catalogue = await self.catalogue(at_least=rows[0][0])
+        given = {row[3] for row in rows if row[2] == _GIVEN}
+        return catalogue, [self._parse(row[1], row[4]) for row in rows if row[1] is not None and row[3] in given]
+
+    def _parse(self, index: int, data: bytes) -> LedgerEntry:
+        data = bytes(data)
+        known = self._parsed.get(index)
+        if known is not None and known[0] == data:
+            self._parsed.move_to_end(index)
+            return known[1]
+        entry = LedgerEntry.from_leaf_data(data, index)
+        self._parsed[index] = (data, entry)
+        if len(self._parsed) > self._parsed_capacity:
+            self._parsed.popitem(last=False)
+        return entry
+
+    # --- proofs ----------------------------------------------------------------------------
+    async def signer(self) -> LogSigner:
+        return await self._signer()
+
+    async def tree_size(self) -> int:
+        """The committed size of the log now."""
+        if self._postgres is not None:
+            size = (await self._postgres.fetch(_TREE_SIZE_PG))[0][0]
+        else:
+            async with self._engine.connect() as connection:
+                size = (await connection.execute(
+                    select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))).scalar_one()
+        self._saw_size(size)
+        return size
+
+    async def proof_material(self, wanted: Iterable[tuple[int, int]], *, leaf_index: int | None = None,
+                             at_least: int = 0) -> ProofMaterial:
+        """Nodes, leaf and a committed size >= ``at_least`` if the log has one; at most one
+        statement, none when the caches answer and such a size is already known."""
+        found: dict[tuple[int, int], bytes] = {}
+        missing: list[tuple[int, int]] = []
+        for key in wanted:
+            value = self._nodes.get(key)
+            if value is None:
+                missing.append(key)
+            else:
+                found[key] = value
+        entry = self._entry_cache(leaf_index) if leaf_index is not None else None
+        need_leaf = leaf_index is not None and entry is None
+        known = self._known_size()
+        if not missing and not need_leaf and 0 < at_least <= known:
+            return ProofMaterial(known, entry, found)
+        if self._postgres is not None:
+            rows = await self._postgres.fetch(_PROOF_PG, leaf_index if need_leaf else -1,
+                                              [lv for lv, _ in missing], [ix for _, ix in missing])
+            size = 0
+            for part, value, data in rows:
+                if part == 0:
+                    size = value
+                elif part == 1:
+                    entry = LedgerEntry.from_leaf_data(bytes(data), value)
+                else:
+                    found[missing[value - 1]] = bytes(data)
+        else:
+            size, leaf, nodes = await self._proof_material_sqlite(missing, leaf_index if need_leaf else None)
+            found.update(nodes)
+            if leaf is not None:
+                entry = LedgerEntry.from_leaf_data(leaf, leaf_index)
+        self._saw_size(size)
+        if need_leaf and entry is not None and leaf_index < size:
+            self._remember_entry(entry)
+        for key in missing:
+            if key in found:
+                self._nodes.put(key, found[key])
+        return ProofMaterial(size, entry, found)
+
+    async def _proof_material_sqlite(self, missing, leaf_index):
+        nodes: dict[tuple[int, int], bytes] = {}
+        leaf = None
+        async with self._engine.connect() as connection:
+            size = (await connection.execute(
+                select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))).scalar_one()
+            if leaf_index is not None:
+                leaf = (await connection.execute(
+                    select(LedgerEntryRow.leaf_data).where(LedgerEntryRow.idx == leaf_index))).scalar_one_or_none()
+            for start in range(0, len(missing), 400):
+                result = await connection.execute(
+                    select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash)
+                    .where(tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(bindparam("keys", expanding=True))),
+                    {"keys": missing[start:start + 400]})
+                for level, idx, value in result:
+                    nodes[(level, idx)] = value
+        return size, leaf, nodes
