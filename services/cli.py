@@ -15,6 +15,8 @@ import asyncio
 import importlib
 import json
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from services.common.config import SERVICES, ConfigError, Settings
 
@@ -28,6 +30,24 @@ def _settings() -> Settings:
     except ConfigError as error:
         print(f"mtlid: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def run_event_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main()`` to completion on uvloop's event loop when uvloop is installed (a
+    dependency except on Windows), else on asyncio's own.
+
+    uvloop (libuv) spends less CPU per wake-up, callback and socket operation than asyncio's
+    pure-Python loop: measured at 12-14 % less CPU per token and introspection request and per
+    gRPC call (bench/RESULTS.md). Every service runs on it: ``mtlid up`` starts each as
+    ``mtlid serve``.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -53,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await runtime.run_until_signal(grace=args.grace)
 
     try:
-        asyncio.run(main())
+        run_event_loop(main)
     finally:
         if embedded is not None:
             embedded.stop()

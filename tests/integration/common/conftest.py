@@ -17,6 +17,17 @@ from services.common.grpc.validation import register_limits
 from services.common.testing.tokens import TokenMinter
 from tests.protos.build import load_probe_protos
 
+def pytest_asyncio_loop_factories(config, item):
+    """The gRPC tests run on both event loops: uvloop's, which ``mtlid serve`` runs on, and
+    asyncio's own, its fallback where uvloop is not installed (Windows). (The consumer and
+    relay tests share one JetStream stream per session, so they run once.)"""
+    import uvloop
+
+    if item.module.__name__.rsplit(".", 1)[-1].startswith("test_grpc_"):
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
+
+
 AUDIENCE = "urn:mtlid:probe"
 SERVICE = "mtlidtest.v1.ProbeService"
 METHOD_POLICIES = {
