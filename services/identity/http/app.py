@@ -98,8 +98,7 @@ def create_app(provider, *, secure_cookies: bool | None = None,
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
     app = Starlette(
         routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, Mount("/static", StaticFiles(directory=STATIC))],
-        # outermost: /token and /introspect straight on ASGI (direct.py), the rest through Starlette
-        middleware=[Middleware(DirectProtocolEndpoints), Middleware(SecurityHeaders), Middleware(PublicCors)],
+        middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.provider = provider
@@ -154,7 +153,8 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     import uvicorn
 
     _QuietServer = _quiet_server_class()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+    # /token and /introspect straight on ASGI, before Starlette (direct.py); the rest through it
+    config = uvicorn.Config(DirectProtocolEndpoints(app), host=host, port=port, log_level="warning", access_log=False, lifespan="off",
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)
     if server_holder is not None:

@@ -42,6 +42,8 @@ class TooLarge(Exception):
 
 
 class DirectProtocolEndpoints:
+    """Wraps the Starlette app (``app.state.provider`` is the OpenID provider)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -58,7 +60,7 @@ class DirectProtocolEndpoints:
             return
         try:
             wire = await self._wire_request(scope, receive, headers)
-            response = await endpoint(scope["app"].state.provider, wire)
+            response = await endpoint(self.app.state.provider, wire)
         except (TooLarge, ValueError) as refused:
             reason = "The request body is too large." if isinstance(refused, TooLarge) else "The form is malformed."
             response = WireResponse.json(*error_response(InvalidRequest(reason)))

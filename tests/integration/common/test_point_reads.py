@@ -70,3 +70,29 @@ async def test_a_connection_killed_by_the_server_is_replaced_without_an_error(da
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
         assert killed.scalar() >= 1
     assert bool((await reads.one(QUERY, {"jti": "a"}))[0]) is False
+
+
+@pytest.mark.skipif(backend() != "postgres", reason="the connection pool is PostgreSQL's only")
+async def test_many_concurrent_reads_share_a_bounded_number_of_connections():
+    import asyncio
+
+    async with temporary_database("point_reads_pool") as url:
+        engine = create_engine(url)
+        reads = PointReads(engine, pool_size=2)
+        try:
+            async def slow_read(n: int):
+                return (await reads.one("SELECT :n::int FROM pg_sleep(0.02)", {"n": n}))[0]
+
+            waiting = [asyncio.create_task(slow_read(n)) for n in range(30)]
+            asyncio.get_running_loop().call_later(0.03, waiting[-1].cancel)   # one caller gives up
+            results = await asyncio.gather(*waiting, return_exceptions=True)
+            assert results[:-1] == list(range(29))
+            assert isinstance(results[-1], asyncio.CancelledError)
+            opened = await reads.one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mtlid-reads'"
+                " AND datname = current_database()")
+            assert opened[0] == 2
+            assert await reads.one("SELECT 1") == (1,)    # nothing leaked by the cancelled caller
+        finally:
+            await reads.aclose()
+            await engine.dispose()
