@@ -76,6 +76,11 @@ class PointReads:
         self._pg_statements: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     # -- public ---------------------------------------------------------------------------
+    @property
+    def postgres_dsn(self) -> str | None:
+        """The libpq DSN when the database is PostgreSQL (for a ``ChangeFeed``), else None."""
+        return self._pg_dsn
+
     async def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
         """The first row of ``sql`` (a tuple-like row) or None."""
         rows = await self._run(sql, params or {}, first_only=True)
@@ -228,3 +233,68 @@ class _Connections:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2)
         self._open -= len(idle)
+
+
+class ChangeFeed:
+    """PostgreSQL ``LISTEN`` on one channel, kept up, for caches that must forget at once.
+
+    A cache in front of point reads is allowed only where the database tells every replica
+    about each change (a trigger calls ``pg_notify``, delivered at commit). The feed is
+    ``live`` only while it is surely listening: connection lost, health check failed, or
+    not yet connected, and it is not — then ``on_gap()`` is called (forget everything: changes
+    may have been missed) and the cache's owner reads through until it is live again. A
+    ``SELECT 1`` every ``check_every`` seconds catches a connection that died silently.
+    """
+
+    def __init__(self, reads: PointReads, channel: str, on_change, on_gap, *,
+                 check_every: float = 5.0, retry_after: float = 1.0) -> None:
+        self._dsn = reads.postgres_dsn
+        self.channel = channel
+        self._on_change = on_change
+        self._on_gap = on_gap
+        self._check_every = check_every
+        self._retry_after = retry_after
+        self.live = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        import asyncpg
+
+        while not stop.is_set():
+            connection = None
+            lost = asyncio.Event()
+            try:
+                connection = await asyncpg.connect(self._dsn, server_settings={"application_name": "mtlid-feed"})
+                connection.add_termination_listener(lambda _c: lost.set())
+                await connection.add_listener(self.channel, self._notified)
+                self._on_gap()          # whatever changed before we listened is unknown
+                self.live = True
+                while not stop.is_set() and not lost.is_set():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(_first(stop, lost), self._check_every)
+                    if not stop.is_set() and not lost.is_set():
+                        await asyncio.wait_for(connection.fetchval("SELECT 1"), self._check_every)
+            except Exception as error:  # noqa: BLE001 - stay down, read through, retry
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "change feed %s down, reading through: %s", self.channel, type(error).__name__)
+            finally:
+                self.live = False
+                self._on_gap()
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(connection.close(), 2)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._retry_after)
+
+    def _notified(self, _connection, _pid, _channel, payload: str) -> None:
+        self._on_change(payload)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

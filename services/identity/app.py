@@ -106,7 +106,10 @@ def hot_reads(runtime) -> IdentityHotReads:
         await reads.aclose()
 
     runtime.add_task(close_point_reads)
-    return IdentityHotReads(reads)
+    hot = IdentityHotReads(reads)
+    if hot.feed is not None:
+        runtime.add_task(hot.feed.run)   # the client cache lives only while this listens
+    return hot
 
 
 def build(runtime) -> IdentityContext:

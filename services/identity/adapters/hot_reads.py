@@ -2,9 +2,12 @@
 
 Used where a request writes nothing and must still see the database as it is *now*:
 
-- the client that presents itself at the token and introspection endpoints (a client disabled
-  or given a new secret by ``mtlid client`` stops working at its very next request, on every
-  replica: no client cache);
+- the client that presents itself at the token and introspection endpoints: a client
+  disabled or given a new secret by ``mtlid client`` stops working at its next request, on
+  every replica. On PostgreSQL clients are cached, and the cache forgets a client when the
+  database announces its change (trigger + ``pg_notify``, migration 0003, delivered at
+  commit: milliseconds); while that feed is not surely listening the cache is not used at
+  all. On SQLite (one host) the read is a local primary-key lookup on every request;
 - whether an access token was revoked (RFC 7009) or belongs to an SSO session that ended
   (logout, "sign out everywhere"), for introspection, userinfo and gRPC ``ValidateToken``.
   Never cached: a revoked token must fail at the next check, whichever replica answers.
@@ -15,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.common.reads import PointReads
+from services.common.reads import ChangeFeed, PointReads
 from services.identity.domain.clients import OAuthClient
 
 _CLIENT = (
@@ -40,12 +43,48 @@ def _list(value: Any) -> tuple[str, ...]:
     return tuple(value or ())
 
 
+CLIENTS_CHANGED = "mtlid_clients_changed"   # migration 0003's channel
+MAX_CACHED_CLIENTS = 10_000
+
+
 class IdentityHotReads:
     def __init__(self, reads: PointReads) -> None:
         self._reads = reads
+        self._clients: dict[str, OAuthClient] = {}
+        # bumped on every change or gap: a read that started before it must not fill the cache
+        self._generation = 0
+        self.feed: ChangeFeed | None = None
+        if reads.postgres_dsn is not None:
+            self.feed = ChangeFeed(reads, CLIENTS_CHANGED, self._client_changed, self._forget_clients)
 
     async def client(self, client_id: str) -> OAuthClient | None:
         """The registered client (disabled ones included: the caller decides), or None."""
+        feed = self.feed
+        if feed is None or not feed.live:
+            return await self._read_client(client_id)
+        cached = self._clients.get(client_id)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        client = await self._read_client(client_id)
+        # unknown ids are not cached (anyone can make them up)
+        if (client is not None and feed.live and generation == self._generation
+                and len(self._clients) < MAX_CACHED_CLIENTS):
+            self._clients[client_id] = client
+        return client
+
+    def _client_changed(self, client_id: str) -> None:
+        self._generation += 1
+        if client_id:
+            self._clients.pop(client_id, None)
+        else:
+            self._clients.clear()
+
+    def _forget_clients(self) -> None:
+        self._generation += 1
+        self._clients.clear()
+
+    async def _read_client(self, client_id: str) -> OAuthClient | None:
         row = await self._reads.one(_CLIENT, {"client_id": client_id})
         if row is None:
             return None
