@@ -48,4 +48,11 @@ def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS)
 
     expire_consents.__name__ = "consent-expiry"
     runtime.add_task(expire_consents)
+
+    async def close_reads(stop: asyncio.Event) -> None:
+        await stop.wait()
+        await store.aclose()   # the read paths' own connections (adapters/reads.py)
+
+    close_reads.__name__ = "consent-reads-close"
+    runtime.add_task(close_reads)
     return store

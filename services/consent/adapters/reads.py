@@ -2,12 +2,10 @@
 the material of RFC 9162 proofs (s. 2.1.3 inclusion, s. 2.1.4 consistency, s. 4.10 tree heads).
 
 Neither writes anything, so neither opens an ORM session: each is one statement (proofs for
-the current size: two) on a pooled connection in autocommit — no BEGIN/COMMIT round trips,
-no identity map — selecting only the columns used. On PostgreSQL the statements go straight
-to asyncpg, on a pool of its own: no ping on checkout (an idempotent read that meets a
-dropped connection is retried once on a new one) and no session reset on return (these
-statements change no session state). On SQLite (the embedded default) they run through
-SQLAlchemy Core on the service's engine.
+the current size: two) through ``services.common.reads.PointReads`` — on PostgreSQL a few
+read-only asyncpg connections of its own, in autocommit (no BEGIN/COMMIT round trips, no
+identity map, no ping on checkout); on SQLite a ``query_only`` connection that never queues
+behind the engine's ``BEGIN IMMEDIATE`` — selecting only the columns used.
 
 What is kept in memory, and what never is (services/consent/README.md, "Caches"):
 
@@ -41,13 +39,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
-from sqlalchemy import bindparam, event, select, text, tuple_
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from services.consent.adapters.orm import LedgerEntryRow, LedgerHeadRow, MerkleNodeRow
+from services.common.reads import PointReads
 from services.consent.domain.catalogue import Catalogue
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
@@ -58,7 +54,7 @@ _GIVEN = EntryType.CONSENT_GIVEN.value
 # recipient and purpose: the consents given to them and every ending (an ending's own row
 # carries no recipient; endings of other consents are dropped before parsing). The LEFT
 # JOIN returns the version even when the resident has no entry at all.
-_CONSENT_STATE_SQLITE = """
+_CONSENT_STATE = """
 SELECT v.version, e.idx, e.entry_type, e.consent_id, e.leaf_data
 FROM catalogue_version AS v
 LEFT JOIN ledger_entries AS e
@@ -68,22 +64,30 @@ LEFT JOIN ledger_entries AS e
 WHERE v.id = 1
 ORDER BY e.idx
 """
-_CONSENT_STATE_PG = (_CONSENT_STATE_SQLITE.replace(":resident_id", "$1").replace(":recipient_id", "$2")
-                     .replace(":purpose_id", "$3"))
 
-_TREE_SIZE_PG = "SELECT tree_size FROM ledger_head WHERE id = 1"
+_TREE_SIZE = "SELECT tree_size FROM ledger_head WHERE id = 1"
 
-# One round trip for a proof: the committed tree size, the leaf (index -1: none wanted) and
-# the nodes, each looked up by its primary key (the LATERAL keeps the planner on the index
-# whatever the length of the list).
+# One statement for a proof: the committed tree size, the leaf (index -1: none wanted) and
+# the nodes, each looked up by its primary key (PostgreSQL: the LATERAL keeps the planner on
+# the index whatever the length of the list). Rows: (part, value, bytes); a node's value is
+# its position in the list asked for.
 _PROOF_PG = """
 SELECT 0 AS part, tree_size AS a, NULL::bytea AS data FROM ledger_head WHERE id = 1
 UNION ALL
-SELECT 1, idx, leaf_data FROM ledger_entries WHERE idx = $1
+SELECT 1, idx, leaf_data FROM ledger_entries WHERE idx = :leaf
 UNION ALL
-SELECT 2, w.ord, n.hash
-FROM unnest($2::int[], $3::bigint[]) WITH ORDINALITY AS w(level, idx, ord)
+SELECT 2, w.ord - 1, n.hash
+FROM unnest(:levels::int[], :indices::bigint[]) WITH ORDINALITY AS w(level, idx, ord)
 CROSS JOIN LATERAL (SELECT m.hash FROM merkle_nodes AS m WHERE m.level = w.level AND m.idx = w.idx) AS n
+"""
+_PROOF_SQLITE = """
+SELECT 0, tree_size, NULL FROM ledger_head WHERE id = 1
+UNION ALL
+SELECT 1, idx, leaf_data FROM ledger_entries WHERE idx = :leaf
+UNION ALL
+SELECT 2, w.key, m.hash
+FROM json_each(:keys) AS w
+JOIN merkle_nodes AS m ON m.level = json_extract(w.value, '$[0]') AND m.idx = json_extract(w.value, '$[1]')
 """
 
 
@@ -97,54 +101,6 @@ class ProofMaterial:
     nodes: dict[tuple[int, int], bytes]
 
 
-async def _keep_session(_connection) -> None:
-    """asyncpg's pool resets a connection's session on return (a round trip); the statements
-    of this module set nothing, listen to nothing and hold no lock, so there is nothing to reset."""
-
-
-class _PostgresStatements:
-    """An asyncpg pool for this module's statements, closed with the service's engine."""
-
-    def __init__(self, engine: AsyncEngine, max_size: int = 10) -> None:
-        _, kwargs = engine.dialect.create_connect_args(engine.url)
-        # Options SQLAlchemy's adapter consumes itself; the rest are asyncpg.connect()'s.
-        for option in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
-            kwargs.pop(option, None)
-        self._connect = kwargs
-        self._max_size = max_size
-        self._pool = None
-        self._opening = asyncio.Lock()
-        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: self.terminate())
-
-    async def _get_pool(self):
-        if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    import asyncpg
-
-                    self._pool = await asyncpg.create_pool(min_size=1, max_size=self._max_size,
-                                                           reset=_keep_session, **self._connect)
-        return self._pool
-
-    async def fetch(self, sql: str, *args) -> list:
-        import asyncpg
-
-        pool = await self._get_pool()
-        try:
-            async with pool.acquire() as connection:
-                return await connection.fetch(sql, *args)
-        except (asyncpg.ConnectionDoesNotExistError, ConnectionResetError):
-            # The server closed an idle connection (restart, failover): a read is safe to
-            # repeat, once, on a fresh one.
-            async with pool.acquire() as connection:
-                return await connection.fetch(sql, *args)
-
-    def terminate(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.terminate()
-
-
 class ConsentReads:
     """The read-only queries of Check and of the proofs (``service_layer.ports.ConsentReads``).
 
@@ -152,12 +108,12 @@ class ConsentReads:
     ``load_catalogue`` reads a consistent ``Catalogue``; ``signer`` gives the log key.
     """
 
-    def __init__(self, engine: AsyncEngine, *, node_cache, entry_cache: Callable[[int], LedgerEntry | None],
+    def __init__(self, point_reads: PointReads, *, node_cache, entry_cache: Callable[[int], LedgerEntry | None],
                  remember_entry: Callable[[LedgerEntry], None], known_size: Callable[[], int],
                  saw_size: Callable[[int], None], load_catalogue: Callable[[], Awaitable[Catalogue]],
                  signer: Callable[[], Awaitable[LogSigner]], parsed_capacity: int = 10_000) -> None:
-        self._engine = engine
-        self._postgres = _PostgresStatements(engine) if engine.dialect.name == "postgresql" else None
+        self._db = point_reads
+        self._postgres = point_reads.backend == "postgresql"
         self._nodes = node_cache
         self._entry_cache = entry_cache
         self._remember_entry = remember_entry
@@ -170,6 +126,9 @@ class ConsentReads:
         self.catalogue_loads = 0  # how often the catalogue was (re)read: for tests and operators
         self._parsed: OrderedDict[int, tuple[bytes, LedgerEntry]] = OrderedDict()
         self._parsed_capacity = parsed_capacity
+
+    async def aclose(self) -> None:
+        await self._db.aclose()
 
     # --- the catalogue ---------------------------------------------------------------------
     def invalidate_catalogue(self) -> None:
@@ -194,12 +153,8 @@ class ConsentReads:
                             ) -> tuple[Catalogue, list[LedgerEntry]]:
         """The catalogue, current as of the statement that read the resident's consent
         entries for this recipient and purpose (given, withdrawn, expired), in log order."""
-        if self._postgres is not None:
-            rows = await self._postgres.fetch(_CONSENT_STATE_PG, resident_id, recipient_id, purpose_id)
-        else:
-            async with self._engine.connect() as connection:
-                rows = (await connection.execute(text(_CONSENT_STATE_SQLITE), {
-                    "resident_id": resident_id, "recipient_id": recipient_id, "purpose_id": purpose_id})).all()
+        rows = await self._db.all(_CONSENT_STATE, {
+            "resident_id": resident_id, "recipient_id": recipient_id, "purpose_id": purpose_id})
         catalogue = await self.catalogue(at_least=rows[0][0])
         given = {row[3] for row in rows if row[2] == _GIVEN}
         return catalogue, [self._parse(row[1], row[4]) for row in rows if row[1] is not None and row[3] in given]
@@ -222,12 +177,7 @@ class ConsentReads:
 
     async def tree_size(self) -> int:
         """The committed size of the log now."""
-        if self._postgres is not None:
-            size = (await self._postgres.fetch(_TREE_SIZE_PG))[0][0]
-        else:
-            async with self._engine.connect() as connection:
-                size = (await connection.execute(
-                    select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))).scalar_one()
+        size = (await self._db.one(_TREE_SIZE))[0]
         self._saw_size(size)
         return size
 
@@ -248,22 +198,20 @@ class ConsentReads:
         known = self._known_size()
         if not missing and not need_leaf and 0 < at_least <= known:
             return ProofMaterial(known, entry, found)
-        if self._postgres is not None:
-            rows = await self._postgres.fetch(_PROOF_PG, leaf_index if need_leaf else -1,
-                                              [lv for lv, _ in missing], [ix for _, ix in missing])
-            size = 0
-            for part, value, data in rows:
-                if part == 0:
-                    size = value
-                elif part == 1:
-                    entry = LedgerEntry.from_leaf_data(bytes(data), value)
-                else:
-                    found[missing[value - 1]] = bytes(data)
+        leaf = leaf_index if need_leaf else -1
+        if self._postgres:
+            rows = await self._db.all(_PROOF_PG, {"leaf": leaf, "levels": [lv for lv, _ in missing],
+                                                  "indices": [ix for _, ix in missing]})
         else:
-            size, leaf, nodes = await self._proof_material_sqlite(missing, leaf_index if need_leaf else None)
-            found.update(nodes)
-            if leaf is not None:
-                entry = LedgerEntry.from_leaf_data(leaf, leaf_index)
+            rows = await self._db.all(_PROOF_SQLITE, {"leaf": leaf, "keys": json.dumps(missing)})
+        size = 0
+        for part, value, data in rows:
+            if part == 0:
+                size = value
+            elif part == 1:
+                entry = LedgerEntry.from_leaf_data(bytes(data), value)
+            else:
+                found[missing[value]] = bytes(data)
         self._saw_size(size)
         if need_leaf and entry is not None and leaf_index < size:
             self._remember_entry(entry)
@@ -271,21 +219,3 @@ class ConsentReads:
             if key in found:
                 self._nodes.put(key, found[key])
         return ProofMaterial(size, entry, found)
-
-    async def _proof_material_sqlite(self, missing, leaf_index):
-        nodes: dict[tuple[int, int], bytes] = {}
-        leaf = None
-        async with self._engine.connect() as connection:
-            size = (await connection.execute(
-                select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))).scalar_one()
-            if leaf_index is not None:
-                leaf = (await connection.execute(
-                    select(LedgerEntryRow.leaf_data).where(LedgerEntryRow.idx == leaf_index))).scalar_one_or_none()
-            for start in range(0, len(missing), 400):
-                result = await connection.execute(
-                    select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash)
-                    .where(tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(bindparam("keys", expanding=True))),
-                    {"keys": missing[start:start + 400]})
-                for level, idx, value in result:
-                    nodes[(level, idx)] = value
-        return size, leaf, nodes

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from services.common.reads import PointReads
 from services.consent.adapters.orm import (CatalogueVersionRow, DataCategoryRow, LedgerEntryRow, LedgerHeadRow,
                                            LogKeyRow, MerkleNodeRow, PurposeRow, RecipientRow)
 from services.consent.adapters.reads import ConsentReads
@@ -67,9 +68,13 @@ class LedgerStore:
         self.known_size = 0
         self.signer: LogSigner | None = None
         self.reads = ConsentReads(
-            session_factory.kw["bind"], node_cache=self.nodes, entry_cache=self.entries.get,
+            PointReads(session_factory.kw["bind"]), node_cache=self.nodes, entry_cache=self.entries.get,
             remember_entry=self.remember_entry, known_size=lambda: self.known_size, saw_size=self.saw_size,
             load_catalogue=self.load_catalogue, signer=lambda: ensure_log_key(self))
+
+    async def aclose(self) -> None:
+        """Close the read paths' own connections (the engine is its owner's to dispose)."""
+        await self.reads.aclose()
 
     def saw_size(self, size: int) -> None:
         """``size`` was read committed: proofs up to it need not ask again (the log only grows)."""

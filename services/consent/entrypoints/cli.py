@@ -48,10 +48,11 @@ async def _with_store(work):
 
     settings = Settings.from_env()
     engine = create_engine(settings.database_url("consent"))
+    store = LedgerStore(session_factory(engine), settings.key_encryption_key)
     try:
-        store = LedgerStore(session_factory(engine), settings.key_encryption_key)
         return await work(lambda: ConsentUnitOfWork(store))
     finally:
+        await store.aclose()
         await engine.dispose()
 
 

@@ -29,8 +29,10 @@ async def engine(consent_db):
 
 
 @pytest.fixture(scope="module")
-def store(engine):
-    return LedgerStore(session_factory(engine), os.urandom(32))
+async def store(engine):
+    store = LedgerStore(session_factory(engine), os.urandom(32))
+    yield store
+    await store.aclose()
 
 
 @pytest.fixture
