@@ -42,7 +42,7 @@ def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str
         achieved = median([r.achieved_rps for r in runs])
         notes = [f"p50 {median([r.p50_ms for r in runs]):.1f} ms, p99 {median([r.p99_ms for r in runs]):.1f} ms",
                  f"server CPU {median(server_ms):.2f} ms/call",
-                 f"generator {100 * median(generator_share):.0f}% of the CPU used"]
+                 f"generator ({runs[0].generator}) {100 * median(generator_share):.0f}% of the CPU used"]
         if failures:
             notes.append(f"errors {failures}")
         missed = sum(r.missed for r in runs)
