@@ -13,9 +13,11 @@ import asyncio
 import logging
 
 from services.common.grpc.client import ClientCredentialsTokens, TokenProvider, make_channel
+from services.common.reads import PointReads
 from services.common.runtime import Runtime
 
 from .adapters.consent_gateway import GrpcConsentGateway
+from .adapters.release_reads import SqlReleaseReads
 from .adapters.subject_resolver import GrpcIdentityDirectory, GrpcSubjectResolver
 from .adapters.uow import AccountsUnitOfWork
 from .entrypoints.events import IDENTITY_SUBJECTS, identity_event_handler
@@ -37,6 +39,22 @@ def _tokens(runtime: Runtime, scope: str, audience: str) -> TokenProvider | None
                                    scope=scope, audience=audience)
 
 
+def release_reads(runtime: Runtime) -> SqlReleaseReads:
+    """The release's read phase in single statements (closed with the runtime); on PostgreSQL
+    the catalogue cache lives only while its change feed listens."""
+    reads = PointReads(runtime.engine)
+
+    async def close_point_reads(stop: asyncio.Event) -> None:
+        await stop.wait()
+        await reads.aclose()
+
+    runtime.add_task(close_point_reads)
+    release = SqlReleaseReads(reads)
+    if release.feed is not None:
+        runtime.add_task(release.feed.run)
+    return release
+
+
 def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
           identity_tokens: TokenProvider | None = None, resolver: SubjectResolver | None = None,
           seed: bool | None = None) -> AccountsApplication:
@@ -50,7 +68,9 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
     channel = make_channel(runtime.settings.grpc_target("consent"), token_provider=consent_tokens)
     identity = make_channel(runtime.settings.grpc_target("identity"), token_provider=identity_tokens)
     app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(channel),
-                              resolver=resolver or GrpcSubjectResolver(identity))
+                              resolver=resolver or GrpcSubjectResolver(identity),
+                              release_reads=release_reads(runtime))
+    runtime.accounts = app  # for tests: the running application and its release reads
     runtime.add_grpc(AccountsServicer(app), add_to_server, SERVICE_NAME, METHOD_POLICIES)
     runtime.add_consumer(durable="accounts-identity", stream="MTLID_IDENTITY", subjects=list(IDENTITY_SUBJECTS),
                          handler=identity_event_handler(GrpcIdentityDirectory(identity)), uow_factory=uow_factory)

@@ -30,7 +30,7 @@ from ..domain.service_account import ServiceAccount, Transition
 from . import commands as c
 from .addressing import canonical_resident_id, resident_from, resident_shown
 from .ports import (AGENT, RESIDENT, AccountsUnitOfWork, Caller, ConsentGateway, IdentityDirectory,
-                    SubjectResolver, publish)
+                    ReleaseReads, SubjectResolver, publish)
 
 logger = logging.getLogger(__name__)
 
@@ -471,16 +471,40 @@ async def get_account_history(cmd: c.GetAccountHistory, uow: AccountsUnitOfWork,
 
 # ---- release ------------------------------------------------------------------------------------
 
-async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, *, consent: ConsentGateway,
-                             resolver: SubjectResolver, clock: Clock = utcnow) -> ReleaseResult:
+class UnitOfWorkReleaseReads:
+    """``ReleaseReads`` through the unit of work: for the unit tests' fakes and any wiring
+    without point reads. The service uses ``adapters.release_reads.SqlReleaseReads``."""
+
+    def __init__(self, uow_factory: UowFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def service(self, service_id: str) -> CatalogueService | None:
+        async with self._uow_factory() as uow:
+            return await uow.services.get(service_id)
+
+    async def live_account_and_profile(self, resident_id: str,
+                                       service_id: str) -> tuple[ServiceAccount | None, Profile | None]:
+        async with self._uow_factory() as uow:
+            return await uow.accounts.open_for(resident_id, service_id), await uow.profiles.get(resident_id)
+
+    def catalogue_changed(self, service_id: str) -> None:
+        """Nothing is kept."""
+
+
+async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, *, reads: ReleaseReads,
+                             consent: ConsentGateway, resolver: SubjectResolver,
+                             clock: Clock = utcnow) -> ReleaseResult:
     """Check → decide → record → answer (issue 5, part 4).
 
-    Takes a unit-of-work *factory*: the read and the outbox write are two short transactions
-    so that no database transaction (on SQLite, the write lock) is held across the two calls
-    to the consent ledger. The ledger's ``RecordAccess`` is written *before* the answer; if it
-    fails the caller gets UNAVAILABLE and nothing is released. The ``attributes_released``
-    event carries the same ``access_id``, and the ledger is idempotent by it, so its consumer
-    never records the access twice.
+    The read phase writes nothing and goes through ``reads`` (``ReleaseReads``: single
+    statements outside any unit of work; only the service catalogue may come from a cache that
+    the database's change notifications clear, never the account, the profile or a consent
+    decision). Then the consent ledger decides, the ledger's ``RecordAccess`` is written
+    *before* the answer — if it fails the caller gets UNAVAILABLE and nothing is released — and
+    a short unit of work writes the ``attributes_released`` outbox event, with the same
+    ``access_id``: the ledger is idempotent by it, so its consumer never records the access
+    twice. No database transaction (on SQLite, the write lock) is held across the two calls to
+    the consent ledger.
     """
     violations = []
     if not cmd.attributes:
@@ -492,23 +516,27 @@ async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, 
             violations.append((f"attributes[{i}]", "not a data category (docs/contracts.md)"))
     if not cmd.purpose_id:
         violations.append(("purpose_id", "required"))
+    if not cmd.service_id:
+        violations.append(("service_id", "required"))
     if violations:
         raise InvalidArgument.many(violations)
 
-    async with uow_factory() as uow:
-        service = await _service(uow, cmd.service_id)
-        _own_service(cmd.caller, service)
-        if not service.is_active:
-            raise FailedPrecondition("SERVICE_RETIRED", "the service is retired")
-        if not service.requests_for(cmd.purpose_id):
-            raise FailedPrecondition("PURPOSE_NOT_DECLARED",
-                                     "the catalogue does not list this purpose for this service")
-        resident_id = await resident_from(cmd.resident_id, service, resolver)
-        account = await uow.accounts.open_for(resident_id, service.service_id)
-        if account is None or not account.may_receive_attributes:
-            raise FailedPrecondition("NO_LIVE_ACCOUNT",
-                                     "the resident has no pending or active account with this service")
-        profile = await _profile(uow, resident_id)
+    service = await reads.service(cmd.service_id)
+    if service is None:
+        raise NotFound("service")
+    _own_service(cmd.caller, service)
+    if not service.is_active:
+        raise FailedPrecondition("SERVICE_RETIRED", "the service is retired")
+    if not service.requests_for(cmd.purpose_id):
+        raise FailedPrecondition("PURPOSE_NOT_DECLARED",
+                                 "the catalogue does not list this purpose for this service")
+    resident_id = await resident_from(cmd.resident_id, service, resolver)
+    account, profile = await reads.live_account_and_profile(resident_id, service.service_id)
+    if account is None or not account.may_receive_attributes:
+        raise FailedPrecondition("NO_LIVE_ACCOUNT",
+                                 "the resident has no pending or active account with this service")
+    if profile is None:
+        raise NotFound("resident")
 
     to_check = categories_to_check(service, cmd.attributes)
     decisions = {}

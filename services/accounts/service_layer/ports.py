@@ -72,6 +72,22 @@ class AccountsUnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
+class ReleaseReads(Protocol):
+    """What ``ReleaseAttributes`` reads before it asks the consent ledger, outside any unit of
+    work (adapters/release_reads.py). Nothing returned may be older than the last commit,
+    except a service entry whose change has not been announced yet (PostgreSQL's
+    notification, delivered at commit)."""
+
+    async def service(self, service_id: str) -> CatalogueService | None: ...
+
+    async def live_account_and_profile(self, resident_id: str,
+                                       service_id: str) -> tuple[ServiceAccount | None, Profile | None]:
+        """The resident's open account with the service (or None) and their profile (or None)."""
+
+    def catalogue_changed(self, service_id: str) -> None:
+        """This process committed a change to the service: forget any copy of it now."""
+
+
 def publish(uow: AccountsUnitOfWork, aggregates: Iterable[object]) -> None:
     """Move the events the aggregates raised into the unit of work's outbox."""
     for aggregate in aggregates:

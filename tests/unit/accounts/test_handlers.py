@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.accounts.domain.catalogue import ServiceKind
+from services.accounts.domain.catalogue import ServiceKind, ServiceState
 from services.accounts.domain.counter import DocumentType
 from services.accounts.domain.events import AttributesReleased
 from services.accounts.domain.release import Basis, ConsentDecision, WithheldReason
@@ -113,6 +113,46 @@ async def test_release_refuses_other_services_undeclared_purposes_and_unlinked_r
         await app.handle(c.ReleaseAttributes(PLATEAU, "plateau-mont-royal-permits", resident, "communication",
                                              ("email", "shoe_size")))
     assert caught.value.violations == [("attributes[1]", "not a data category (docs/contracts.md)")]
+
+
+async def test_bad_release_requests_name_every_bad_field(world):
+    app, _, consent, _, resident = world
+    with pytest.raises(InvalidArgument) as caught:
+        await app.handle(c.ReleaseAttributes(PLATEAU, "", resident, "", ()))
+    assert [field for field, _ in caught.value.violations] == ["attributes", "purpose_id", "service_id"]
+    with pytest.raises(NotFound):
+        await app.handle(c.ReleaseAttributes(PLATEAU, "no-such-service", resident, "communication", ("email",)))
+    assert consent.checks == 0
+
+
+class RecordingReleaseReads:
+    """The unit-of-work reads, noting which services the application said it changed."""
+
+    def __init__(self, uow_factory):
+        from services.accounts.service_layer.handlers import UnitOfWorkReleaseReads
+
+        self._inner = UnitOfWorkReleaseReads(uow_factory)
+        self.service = self._inner.service
+        self.live_account_and_profile = self._inner.live_account_and_profile
+        self.changed: list[str] = []
+
+    def catalogue_changed(self, service_id):
+        self.changed.append(service_id)
+
+
+async def test_catalogue_writes_forget_the_process_copy_of_the_service():
+    store = _Store()
+    reads = RecordingReleaseReads(lambda: FakeUnitOfWork(store))
+    app = AccountsApplication(lambda: FakeUnitOfWork(store), consent=FakeConsent(), resolver=FakeResolver(),
+                              release_reads=reads)
+    await app.handle(c.RegisterService(service_id="library", name_fr="B", name_en="L", kind=ServiceKind.MUNICIPAL,
+                                       owner="o", client_id="library", attributes=("email",), purposes=("communication",)))
+    await app.handle(c.UpdateService(service_id="library", name_fr="B", name_en="L", owner="o",
+                                     attributes=("email",), purposes=("communication",), state=ServiceState.RETIRED))
+    with pytest.raises(InvalidArgument):
+        await app.handle(c.UpdateService(service_id="library", name_fr="", name_en="L", owner="o"))
+    assert reads.changed == ["library", "library", "library"]
+    assert (await reads.service("library")).state is ServiceState.RETIRED
 
 
 async def test_a_partner_sees_pairwise_ids_only(world):
