@@ -135,6 +135,20 @@ class ConsentReads:
         """This process changed the catalogue: the next Check reloads it."""
         self._catalogue = None
 
+    def cached_catalogue(self, at_least: int) -> Catalogue | None:
+        """The in-memory catalogue if it is at version ``at_least`` or later, else None (a
+        unit of work then reads the tables in its own transaction)."""
+        current = self._catalogue
+        return current if current is not None and current.version >= at_least else None
+
+    def offer_catalogue(self, catalogue: Catalogue) -> None:
+        """A catalogue read from committed state (never one a transaction has changed):
+        kept if newer than the copy. Every user still compares the copy's version with one
+        read from the database, so an offer that loses a race costs a reload, not a stale answer."""
+        current = self._catalogue
+        if current is None or catalogue.version > current.version:
+            self._catalogue = catalogue
+
     async def catalogue(self, at_least: int = 0) -> Catalogue:
         """The in-memory catalogue if it is at version ``at_least`` or later, else a fresh one."""
         current = self._catalogue

@@ -26,11 +26,12 @@ class ConsentUnitOfWork(SqlUnitOfWork):
 
     def _open_repositories(self, session) -> None:
         self.ledger = SqlLedgerRepository(session, self.store)
-        self.catalogue = SqlCatalogueRepository(session)
+        self.catalogue = SqlCatalogueRepository(session, self.store.reads)
         self.keys = SqlKeyRepository(session, self.store)
 
     async def commit(self) -> None:
         await super().commit()
+        self.ledger.committed()
         if self.catalogue.changed:
             # This process's copy goes at once; other replicas see the version the
             # database bumped in this transaction on their next Check.

@@ -284,11 +284,16 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
     if not cmd.data_categories:
         raise InvalidArgument("data_categories", "at least one category")
     consent_ids = tuple(check_uuid(c, f"consent_ids[{i}]") for i, c in enumerate(cmd.consent_ids))
-    await _purpose(uow, cmd.purpose_id)
-    await _categories(uow, cmd.data_categories, "data_categories")
+    check_slug(cmd.purpose_id, "purpose_id", PURPOSE_ID)
+    catalogue = await uow.catalogue.current()
+    if cmd.purpose_id not in catalogue.purposes:
+        raise InvalidArgument("purpose_id", "unknown purpose")
+    _known_categories(catalogue.categories, cmd.data_categories, "data_categories")
     if cmd.withheld_categories:
-        await _categories(uow, cmd.withheld_categories, "withheld_categories")
-    recipient = await _own_recipient(uow, cmd.recipient_id, cmd.for_client)
+        _known_categories(catalogue.categories, cmd.withheld_categories, "withheld_categories")
+    check_slug(cmd.recipient_id, "recipient_id")
+    recipient = catalogue.recipients.get(cmd.recipient_id)
+    _check_own_recipient(recipient, cmd.for_client)
     if recipient is None:
         raise InvalidArgument("recipient_id", "unknown recipient")
     if cmd.for_client is not None and cmd.purpose_id not in recipient.purposes:
@@ -311,7 +316,10 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
         if (previous.resident_id, previous.recipient_id) != (cmd.resident_id, cmd.recipient_id):
             raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
         return previous.index, True
-    consents = await _consents(uow, cmd.resident_id)
+    # Only the consents the record names matter (read under the lock: a withdrawal that
+    # commits first is what the entry must say).
+    consents = {cid: c for cid, c in reduce(await uow.ledger.consent_entries_of(consent_ids)).items()
+                if c.resident_id == cmd.resident_id} if consent_ids else {}
     for i, cid in enumerate(consent_ids):
         if cid not in consents:
             raise InvalidArgument(f"consent_ids[{i}]", "no such consent for this resident")

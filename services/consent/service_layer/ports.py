@@ -35,6 +35,9 @@ class LedgerRepository(Protocol):
 
     async def consent_entries_by_id(self, consent_id: str) -> list[LedgerEntry]: ...
 
+    async def consent_entries_of(self, consent_ids: Sequence[str]) -> list[LedgerEntry]:
+        """The consent_given/withdrawn/expired entries of these consents, in log order."""
+
     async def access_entry(self, access_id: str) -> LedgerEntry | None: ...
 
     async def resident_entries(self, resident_id: str, *, types: Sequence[EntryType] | None = None,
@@ -47,6 +50,16 @@ class LedgerRepository(Protocol):
 
 
 class CatalogueRepository(Protocol):
+    async def version(self) -> int:
+        """The catalogue's version: bumped by every change to it."""
+
+    async def snapshot(self) -> Catalogue:
+        """The whole catalogue at one version."""
+
+    async def current(self) -> Catalogue:
+        """The catalogue as this transaction sees it (from the process's copy when that is
+        at this transaction's version)."""
+
     async def purpose(self, purpose_id: str, version: int = 0) -> Purpose | None: ...
 
     async def purposes(self, all_versions: bool = False) -> list[Purpose]: ...
@@ -96,6 +109,7 @@ class ConsentReads(Protocol):
         that exist (RFC 9162 s. 2.1.1)."""
 
     async def signer(self) -> LogSigner: ...
+
 
 
 class ConsentUnitOfWorkPort(Protocol):

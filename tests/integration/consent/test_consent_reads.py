@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from services.common.db import session_factory
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, PermissionDenied
 from services.consent.adapters.repositories import LedgerStore
 from services.consent.adapters.uow import ConsentUnitOfWork
 from services.consent.domain import merkle
@@ -207,3 +207,47 @@ async def test_proof_for_a_size_beyond_the_log_is_refused(store):
         await handlers.inclusion_proof(size, size, ConsentUnitOfWork(store))
     assert caught.value.violations[0][0] == "leaf_index"
 
+
+
+async def test_record_access_validates_against_the_current_catalogue(store, replica):
+    """RecordAccess uses the process's catalogue copy only when it is at the version its own
+    transaction reads: a recipient disabled through another replica is refused at once."""
+    record = lambda: commands.RecordAccess(  # noqa: E731
+        str(uuid.uuid4()), RES, "montreal-pools", "statistics", ("date_of_birth",),
+        {"date_of_birth": "public_task"}, for_client="pools-client")
+    await handlers.record_access(record(), ConsentUnitOfWork(replica))
+    await handlers.record_access(record(), ConsentUnitOfWork(replica))  # from the copy
+    await handlers.register_recipient(dataclasses.replace(POOLS, purposes=()), ConsentUnitOfWork(store))
+    try:
+        with pytest.raises(PermissionDenied) as caught:
+            await handlers.record_access(record(), ConsentUnitOfWork(replica))
+        assert caught.value.reason == "PURPOSE_NOT_DECLARED"
+    finally:
+        await handlers.register_recipient(POOLS, ConsentUnitOfWork(store))
+    await handlers.record_access(record(), ConsentUnitOfWork(replica))
+
+
+async def test_a_catalogue_change_rolled_back_is_never_cached(store):
+    uow = ConsentUnitOfWork(store)
+    async with uow:  # left without commit: rolled back
+        await uow.catalogue.save_recipient(dataclasses.replace(PARKS, purposes=()))
+        assert "communication" not in (await uow.catalogue.current()).recipients["montreal-parks"].purposes
+    assert "communication" in (await store.reads.catalogue()).recipients["montreal-parks"].purposes
+    uow = ConsentUnitOfWork(store)
+    async with uow:
+        assert "communication" in (await uow.catalogue.current()).recipients["montreal-parks"].purposes
+
+
+async def test_record_access_names_only_the_residents_own_consents(store):
+    other = "789ABCDEFGHJ"
+    [theirs] = await handlers.grant(commands.GiveConsent(other, "montreal-parks", (
+        RequestedConsent("communication", data_categories=("email",)),)), ConsentUnitOfWork(store))
+    with pytest.raises(InvalidArgument) as caught:
+        await handlers.record_access(commands.RecordAccess(
+            str(uuid.uuid4()), RES, "montreal-parks", "communication", ("email",), {"email": "consent"},
+            consent_ids=(theirs.consent_id,)), ConsentUnitOfWork(store))
+    assert caught.value.violations[0][0] == "consent_ids[0]"
+    index, again = await handlers.record_access(commands.RecordAccess(
+        str(uuid.uuid4()), other, "montreal-parks", "communication", ("email",), {"email": "consent"},
+        consent_ids=(theirs.consent_id,)), ConsentUnitOfWork(store))
+    assert index > 0 and not again

@@ -22,6 +22,7 @@ class FakeStore:
         self.recipients = {}
         self.signer = LogSigner.generate()
         self.events = []
+        self.catalogue_version = 1
 
 
 class FakeLedger:
@@ -56,6 +57,10 @@ class FakeLedger:
 
     async def consent_entries_by_id(self, consent_id):
         return [e for e in self._all() if e.consent_id == consent_id]
+
+    async def consent_entries_of(self, consent_ids):
+        kinds = (EntryType.CONSENT_GIVEN, EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
+        return [e for e in self._all() if e.consent_id in consent_ids and e.entry_type in kinds]
 
     async def access_entry(self, access_id):
         return next((e for e in self._all() if e.access_id == access_id), None)
@@ -105,6 +110,16 @@ class FakeCatalogue:
 
     async def categories(self):
         return dict(self.store.categories)
+
+    async def version(self):
+        return self.store.catalogue_version
+
+    async def current(self):
+        return await self.snapshot()
+
+    async def snapshot(self):
+        return Catalogue.of(self.store.catalogue_version, await self.purposes(all_versions=True),
+                            self.store.categories.values(), await self.recipients())
 
     async def recipient(self, recipient_id):
         return {**self.store.recipients, **self.staged.get("recipients", {})}.get(recipient_id)
@@ -191,6 +206,8 @@ class FakeUnitOfWork:
             self.store.entries.append(e)
             self.store.tree.append(e.leaf_hash())
         self._staged_entries.clear()
+        if self._staged_catalogue:
+            self.store.catalogue_version += 1
         self.store.purposes.update(self._staged_catalogue.get("purposes", {}))
         self.store.recipients.update(self._staged_catalogue.get("recipients", {}))
         self.store.events.extend(self._events)
