@@ -310,8 +310,13 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
         problems.append(("bases", f"basis for a category not released: {', '.join(sorted(extra))}"))
     if problems:
         raise InvalidArgument.many(problems)
-    await uow.ledger.lock()
+    # An access already recorded (accounts' RecordAccess and its attributes_released event
+    # both arrive; retries) is final once committed: answered without queueing for the head
+    # lock. Otherwise the lookup is repeated under the lock, where it is decisive.
     previous = await uow.ledger.access_entry(access_id)
+    if previous is None:
+        await uow.ledger.lock()
+        previous = await uow.ledger.access_entry(access_id)
     if previous is not None:
         if (previous.resident_id, previous.recipient_id) != (cmd.resident_id, cmd.recipient_id):
             raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")

@@ -4,6 +4,7 @@ how many statements a proof costs. Two ``LedgerStore``s on one database are two 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import uuid
@@ -13,6 +14,7 @@ from sqlalchemy import text
 
 from services.common.db import session_factory
 from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.testing.databases import backend
 from services.consent.adapters.repositories import LedgerStore
 from services.consent.adapters.uow import ConsentUnitOfWork
 from services.consent.domain import merkle
@@ -251,3 +253,21 @@ async def test_record_access_names_only_the_residents_own_consents(store):
         str(uuid.uuid4()), other, "montreal-parks", "communication", ("email",), {"email": "consent"},
         consent_ids=(theirs.consent_id,)), ConsentUnitOfWork(store))
     assert index > 0 and not again
+
+
+@pytest.mark.skipif(backend() != "postgres", reason="SQLite writers queue at BEGIN IMMEDIATE, before any lock")
+async def test_an_access_already_recorded_is_answered_without_the_head_lock(engine, store):
+    record = commands.RecordAccess(str(uuid.uuid4()), RES, "montreal-parks", "service-provision", ("email",),
+                                   {"email": "public_task"})
+    index, _ = await handlers.record_access(record, ConsentUnitOfWork(store))
+    async with engine.connect() as holder:  # another writer holds the head row
+        await holder.execute(text("SELECT tree_size FROM ledger_head WHERE id = 1 FOR UPDATE"))
+        again = await asyncio.wait_for(handlers.record_access(record, ConsentUnitOfWork(store)), 5)
+        assert again == (index, True)
+        blocked = asyncio.ensure_future(handlers.record_access(dataclasses.replace(
+            record, access_id=str(uuid.uuid4())), ConsentUnitOfWork(store)))
+        await asyncio.sleep(0.3)
+        assert not blocked.done()  # a new access does queue for the lock
+        await holder.rollback()
+    new_index, already = await asyncio.wait_for(blocked, 5)
+    assert new_index > index and not already
