@@ -17,6 +17,7 @@ from services.common.reads import PointReads
 from services.common.runtime import Runtime
 
 from .adapters.consent_gateway import GrpcConsentGateway
+from .adapters.release_outbox import PostgresReleaseOutbox
 from .adapters.release_reads import SqlReleaseReads
 from .adapters.subject_resolver import GrpcIdentityDirectory, GrpcSubjectResolver
 from .adapters.uow import AccountsUnitOfWork
@@ -55,6 +56,13 @@ def release_reads(runtime: Runtime) -> SqlReleaseReads:
     return release
 
 
+def release_outbox(runtime: Runtime) -> PostgresReleaseOutbox | None:
+    """PostgreSQL: the release's event in one INSERT; otherwise (None) a unit of work."""
+    if runtime.engine.url.get_backend_name() != "postgresql":
+        return None
+    return PostgresReleaseOutbox(runtime.engine, "accounts", on_commit=runtime.on_commit)
+
+
 def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
           identity_tokens: TokenProvider | None = None, resolver: SubjectResolver | None = None,
           seed: bool | None = None) -> AccountsApplication:
@@ -69,7 +77,7 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
     identity = make_channel(runtime.settings.grpc_target("identity"), token_provider=identity_tokens)
     app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(channel),
                               resolver=resolver or GrpcSubjectResolver(identity),
-                              release_reads=release_reads(runtime))
+                              release_reads=release_reads(runtime), release_outbox=release_outbox(runtime))
     runtime.accounts = app  # for tests: the running application and its release reads
     runtime.add_grpc(AccountsServicer(app), add_to_server, SERVICE_NAME, METHOD_POLICIES)
     runtime.add_consumer(durable="accounts-identity", stream="MTLID_IDENTITY", subjects=list(IDENTITY_SUBJECTS),

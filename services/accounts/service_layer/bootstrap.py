@@ -12,7 +12,7 @@ from typing import Any
 
 from . import commands as c
 from . import handlers as h
-from .ports import ConsentGateway, ReleaseReads, SubjectResolver
+from .ports import ConsentGateway, ReleaseOutbox, ReleaseReads, SubjectResolver
 
 Handler = Callable[["AccountsApplication", Any], Awaitable[Any]]
 
@@ -32,9 +32,9 @@ _HANDLERS: dict[type, Handler] = {
     c.ListAccounts: lambda app, cmd: h.list_accounts(cmd, app.uow_factory(), resolver=app.resolver),
     c.RequestUnlink: lambda app, cmd: h.request_unlink(cmd, app.uow_factory(), clock=app.clock),
     c.GetAccountHistory: lambda app, cmd: h.get_account_history(cmd, app.uow_factory(), resolver=app.resolver),
-    c.ReleaseAttributes: lambda app, cmd: h.release_attributes(cmd, app.uow_factory, reads=app.release_reads,
-                                                               consent=app.consent, resolver=app.resolver,
-                                                               clock=app.clock),
+    c.ReleaseAttributes: lambda app, cmd: h.release_attributes(cmd, reads=app.release_reads,
+                                                               outbox=app.release_outbox, consent=app.consent,
+                                                               resolver=app.resolver, clock=app.clock),
     c.FindResident: lambda app, cmd: h.find_resident(cmd, app.uow_factory(), clock=app.clock),
     c.EnrollResident: lambda app, cmd: h.enroll_resident(cmd, app.uow_factory(), clock=app.clock),
     c.RecordDocumentCheck: lambda app, cmd: h.record_document_check(cmd, app.uow_factory(), clock=app.clock),
@@ -45,12 +45,14 @@ _HANDLERS: dict[type, Handler] = {
 
 class AccountsApplication:
     def __init__(self, uow_factory: h.UowFactory, *, consent: ConsentGateway, resolver: SubjectResolver,
-                 clock: h.Clock = h.utcnow, release_reads: ReleaseReads | None = None) -> None:
+                 clock: h.Clock = h.utcnow, release_reads: ReleaseReads | None = None,
+                 release_outbox: ReleaseOutbox | None = None) -> None:
         self.uow_factory = uow_factory
         self.consent = consent
         self.resolver = resolver
         self.clock = clock
         self.release_reads = release_reads or h.UnitOfWorkReleaseReads(uow_factory)
+        self.release_outbox = release_outbox or h.UnitOfWorkReleaseOutbox(uow_factory)
 
     async def handle(self, command: Any) -> Any:
         return await _HANDLERS[type(command)](self, command)

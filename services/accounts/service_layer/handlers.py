@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from services.common.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound,
                                     PermissionDenied)
+from services.common.events import Event
 
 from ..domain.attributes import (DATA_CATEGORIES, PROFILE_ATTRIBUTES, AttributeRejected, Attribute,
                                  Provenance, normalize)
@@ -30,7 +31,7 @@ from ..domain.service_account import ServiceAccount, Transition
 from . import commands as c
 from .addressing import canonical_resident_id, resident_from, resident_shown
 from .ports import (AGENT, RESIDENT, AccountsUnitOfWork, Caller, ConsentGateway, IdentityDirectory,
-                    ReleaseReads, SubjectResolver, publish)
+                    ReleaseOutbox, ReleaseReads, SubjectResolver, publish)
 
 logger = logging.getLogger(__name__)
 
@@ -491,7 +492,20 @@ class UnitOfWorkReleaseReads:
         """Nothing is kept."""
 
 
-async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, *, reads: ReleaseReads,
+class UnitOfWorkReleaseOutbox:
+    """``ReleaseOutbox`` as a short unit of work of its own (fakes, SQLite); PostgreSQL uses
+    ``adapters.release_outbox.PostgresReleaseOutbox``."""
+
+    def __init__(self, uow_factory: UowFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def add(self, event: Event) -> None:
+        async with self._uow_factory() as uow:
+            uow.add_event(event)
+            await uow.commit()
+
+
+async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, outbox: ReleaseOutbox,
                              consent: ConsentGateway, resolver: SubjectResolver,
                              clock: Clock = utcnow) -> ReleaseResult:
     """Check → decide → record → answer (issue 5, part 4).
@@ -501,10 +515,10 @@ async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, 
     the database's change notifications clear, never the account, the profile or a consent
     decision). Then the consent ledger decides, the ledger's ``RecordAccess`` is written
     *before* the answer — if it fails the caller gets UNAVAILABLE and nothing is released — and
-    a short unit of work writes the ``attributes_released`` outbox event, with the same
-    ``access_id``: the ledger is idempotent by it, so its consumer never records the access
-    twice. No database transaction (on SQLite, the write lock) is held across the two calls to
-    the consent ledger.
+    ``outbox`` commits the ``attributes_released`` event (one atomic write, before the answer),
+    with the same ``access_id``: the ledger is idempotent by it, so its consumer never records
+    the access twice. No database transaction (on SQLite, the write lock) is held across the
+    two calls to the consent ledger.
     """
     violations = []
     if not cmd.attributes:
@@ -555,13 +569,11 @@ async def release_attributes(cmd: c.ReleaseAttributes, uow_factory: UowFactory, 
                                 purpose_id=cmd.purpose_id, categories=decision.categories, bases=decision.bases,
                                 consent_ids=decision.consent_ids, withheld=[w.name for w in decision.withheld],
                                 at=now)
-    async with uow_factory() as uow:
-        uow.add_event(AttributesReleased(
-            access_id=access_id, resident_id=resident_id, service_id=service.service_id,
-            purpose_id=cmd.purpose_id, categories=decision.categories,
-            withheld=tuple(w.name for w in decision.withheld),
-            bases={k: v.value for k, v in decision.bases.items()}, consent_ids=decision.consent_ids))
-        await uow.commit()
+    await outbox.add(AttributesReleased(
+        access_id=access_id, resident_id=resident_id, service_id=service.service_id,
+        purpose_id=cmd.purpose_id, categories=decision.categories,
+        withheld=tuple(w.name for w in decision.withheld),
+        bases={k: v.value for k, v in decision.bases.items()}, consent_ids=decision.consent_ids))
     logger.info("attributes released", extra={"access_id": access_id, "service_id": service.service_id,
                                               "purpose_id": cmd.purpose_id, "categories": list(decision.categories)})
     return ReleaseResult(access_id, shown, decision)

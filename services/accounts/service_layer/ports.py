@@ -88,6 +88,14 @@ class ReleaseReads(Protocol):
         """This process committed a change to the service: forget any copy of it now."""
 
 
+class ReleaseOutbox(Protocol):
+    """Where a release leaves its ``attributes_released`` event once the ledger recorded the
+    access (adapters/release_outbox.py)."""
+
+    async def add(self, event: Event) -> None:
+        """Write the event to the outbox in one atomic, committed write before returning."""
+
+
 def publish(uow: AccountsUnitOfWork, aggregates: Iterable[object]) -> None:
     """Move the events the aggregates raised into the unit of work's outbox."""
     for aggregate in aggregates:
