@@ -91,10 +91,6 @@ class LedgerStore:
             self.entries.popitem(last=False)
 
 
-def _row_to_entry(row: LedgerEntryRow) -> LedgerEntry:
-    return LedgerEntry.from_leaf_data(row.leaf_data, row.idx)
-
-
 class SqlLedgerRepository:
     def __init__(self, session: AsyncSession, store: LedgerStore) -> None:
         self.session = session
@@ -211,11 +207,13 @@ class SqlLedgerRepository:
         return entry
 
     async def _entries(self, *conditions, order_desc: bool = False, limit: int | None = None):
-        query = select(LedgerEntryRow).where(*conditions)
+        # The leaf bytes are the entry; the other columns are indexes over them. Selecting two
+        # columns, not the mapped class, also skips the ORM's instance loading.
+        query = select(LedgerEntryRow.idx, LedgerEntryRow.leaf_data).where(*conditions)
         query = query.order_by(LedgerEntryRow.idx.desc() if order_desc else LedgerEntryRow.idx)
         if limit:
             query = query.limit(limit)
-        return [_row_to_entry(r) for r in (await self.session.scalars(query)).all()]
+        return [LedgerEntry.from_leaf_data(data, idx) for idx, data in await self.session.execute(query)]
 
     async def consent_entries(self, resident_id: str) -> list[LedgerEntry]:
         return await self._entries(LedgerEntryRow.resident_id == resident_id,
