@@ -92,6 +92,7 @@ async def main(n: int) -> None:
             print(f"path computation alone (in memory): {(time.perf_counter() - t):.3f} ms per proof")
             print(f"proof length {len(path)}; verified against the signed tree head")
         finally:
+            await store.aclose()
             await engine.dispose()
 
 
