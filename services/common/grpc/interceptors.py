@@ -238,6 +238,14 @@ class CallGuard(grpc.aio.ServerInterceptor):
         decode = _request_decoder(method, handler, self._domain)
         initial = self._initial
         authenticate, fail = self._authenticate, self._fail
+        if handler.request_streaming and handler.response_streaming:
+            factory, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
+        elif handler.request_streaming:
+            factory, behavior = grpc.stream_unary_rpc_method_handler, handler.stream_unary
+        elif handler.response_streaming:
+            factory, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
+        else:
+            factory, behavior = grpc.unary_unary_rpc_method_handler, handler.unary_unary
 
         async def admit(raw, context, set_vars: list) -> Any:
             """Checks 1-3 in order; the decoded request. The first refusal ends the call."""
@@ -288,14 +296,6 @@ class CallGuard(grpc.aio.ServerInterceptor):
                 finally:
                     reset(set_vars)
 
-        if handler.request_streaming and handler.response_streaming:
-            factory, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
-        elif handler.request_streaming:
-            factory, behavior = grpc.stream_unary_rpc_method_handler, handler.stream_unary
-        elif handler.response_streaming:
-            factory, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
-        else:
-            factory, behavior = grpc.unary_unary_rpc_method_handler, handler.unary_unary
         return factory(guarded, request_deserializer=handler.request_deserializer if decode is None else None,
                        response_serializer=handler.response_serializer)
 

@@ -14,12 +14,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from services.common.grpc.auth import PUBLIC
+from services.common.grpc.auth import PUBLIC, StaticJwks, TokenVerifier
 from services.common.grpc.client import StaticToken, make_channel, rpc_error_details
 from services.common.grpc.errors import GENERIC_INTERNAL_MESSAGE
 from services.common.grpc.server import GrpcServer
 
-from .conftest import SERVICE, make_servicer, start_probe_server
+from .conftest import AUDIENCE, METHOD_POLICIES, SERVICE, make_servicer, start_probe_server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -75,6 +75,18 @@ async def test_request_id_can_be_echoed_in_initial_metadata_too(probe):
             assert dict(await call.trailing_metadata())["x-request-id"] == "r-1"
     finally:
         await server.drain(0.5)
+
+
+async def test_each_method_is_wrapped_once_not_per_call(probe_stub, probe, probe_server):
+    """The guard's checks are built on a method's first call and reused: a call pays for a
+    dictionary lookup, not for rebuilding its handler."""
+    pb2, _ = probe
+    [guard] = probe_server.interceptors  # no exporter in tests: no OpenTelemetry interceptor
+    await probe_stub.Echo(pb2.EchoRequest(name="a"))
+    wrapped = guard._wrapped[f"/{SERVICE}/Echo"][1]
+    for _ in range(3):
+        await probe_stub.Echo(pb2.EchoRequest(name="a"))
+    assert guard._wrapped[f"/{SERVICE}/Echo"][1] is wrapped
 
 
 async def test_a_hostile_request_id_is_replaced(probe_stub, probe):
@@ -140,6 +152,75 @@ async def test_default_deadline_applies_when_the_caller_sets_none(probe, probe_s
         # an explicit deadline wins
         reply = await pb2_grpc.ProbeServiceStub(probe_channel).Slow(pb2.SlowRequest(millis=300), timeout=2)
         assert reply.done
+
+
+async def start_small_server(probe, minter, **options) -> GrpcServer:
+    pb2, pb2_grpc = probe
+    server = GrpcServer("probe", host="127.0.0.1", port=0, method_policies=METHOD_POLICIES,
+                        token_verifier=TokenVerifier(minter.issuer, AUDIENCE, StaticJwks(minter.jwks())), **options)
+    server.add(make_servicer(pb2, pb2_grpc), pb2_grpc.add_ProbeServiceServicer_to_server, SERVICE)
+    await server.start()
+    return server
+
+
+async def test_past_the_concurrency_bound_a_call_is_refused_at_once(probe, minter, probe_token):
+    pb2, pb2_grpc = probe
+    server = await start_small_server(probe, minter, maximum_concurrent_rpcs=2)
+    try:
+        async with make_channel(f"127.0.0.1:{server.bound_port}", token_provider=StaticToken(probe_token)) as channel:
+            stub = pb2_grpc.ProbeServiceStub(channel)
+            slow = [asyncio.ensure_future(stub.Slow(pb2.SlowRequest(millis=800), timeout=5)) for _ in range(2)]
+            await asyncio.sleep(0.2)  # both are running on the server
+            started = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Echo(pb2.EchoRequest(name="a"), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.monotonic() - started < 0.4, "refused only after waiting"
+            assert all(reply.done for reply in await asyncio.gather(*slow))
+            assert (await stub.Echo(pb2.EchoRequest(name="a"), timeout=5)).name == "a"  # capacity is back
+    finally:
+        await server.drain(0.5)
+
+
+async def test_calls_the_event_loop_cannot_take_are_refused_by_grpc_core(probe, minter, probe_token):
+    """Past saturation the event loop is the bottleneck: calls beyond the pending bound are
+    refused in gRPC core, without waiting for (or costing) the loop."""
+    pb2, pb2_grpc = probe
+    server = await start_small_server(probe, minter, options=(
+        ("grpc.server.max_pending_requests", 1), ("grpc.server.max_pending_requests_hard_limit", 2)))
+    target = f"127.0.0.1:{server.bound_port}"
+    metadata = (("authorization", f"Bearer {probe_token}"),)
+
+    def burst() -> list[tuple[grpc.StatusCode, float]]:
+        # A synchronous client in a thread: its calls reach the server while the loop is busy.
+        with grpc.insecure_channel(target) as channel:
+            grpc.channel_ready_future(channel).result(timeout=5)
+            stub = pb2_grpc.ProbeServiceStub(channel)
+            ready.set()
+            sent = time.monotonic()
+            ended: dict[int, float] = {}
+            futures = [stub.Echo.future(pb2.EchoRequest(name="a"), metadata=metadata, timeout=5) for _ in range(20)]
+            for future in futures:
+                future.add_done_callback(lambda done: ended.setdefault(id(done), time.monotonic() - sent))
+            for future in futures:
+                future.exception()  # wait for every call
+            return [(future.code(), ended[id(future)]) for future in futures]
+
+    try:
+        import threading
+
+        ready = threading.Event()
+        outcome = asyncio.get_running_loop().run_in_executor(None, burst)
+        assert ready.wait(5)
+        time.sleep(1.0)  # the server's event loop is busy for a second
+        outcomes = await outcome
+    finally:
+        await server.drain(0.5)
+    codes = [code for code, _ in outcomes]
+    assert grpc.StatusCode.OK in codes  # the calls core kept were served after the busy second
+    refused = [after for code, after in outcomes if code == grpc.StatusCode.CANCELLED]
+    assert len(refused) >= 15
+    assert max(refused) < 0.5, "the refusals waited for the busy loop"
 
 
 async def test_graceful_drain(probe, minter, probe_token):
