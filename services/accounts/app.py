@@ -17,14 +17,15 @@ from services.common.reads import PointReads
 from services.common.runtime import Runtime
 
 from .adapters.consent_gateway import GrpcConsentGateway
-from .adapters.release_outbox import PostgresReleaseOutbox
+from .adapters.release_outbox import CoalescedWake, PostgresReleaseOutbox
 from .adapters.release_reads import SqlReleaseReads
 from .adapters.subject_resolver import GrpcIdentityDirectory, GrpcSubjectResolver
 from .adapters.uow import AccountsUnitOfWork
 from .entrypoints.events import IDENTITY_SUBJECTS, identity_event_handler
 from .entrypoints.grpc import METHOD_POLICIES, SERVICE_NAME, AccountsServicer, add_to_server
 from .service_layer.bootstrap import AccountsApplication
-from .service_layer.ports import SubjectResolver
+from .service_layer.handlers import UnitOfWorkReleaseOutbox
+from .service_layer.ports import ReleaseOutbox, SubjectResolver
 from .service_layer.seed import seed_catalogue
 
 logger = logging.getLogger(__name__)
@@ -56,11 +57,21 @@ def release_reads(runtime: Runtime) -> SqlReleaseReads:
     return release
 
 
-def release_outbox(runtime: Runtime) -> PostgresReleaseOutbox | None:
-    """PostgreSQL: the release's event in one INSERT; otherwise (None) a unit of work."""
-    if runtime.engine.url.get_backend_name() != "postgresql":
-        return None
-    return PostgresReleaseOutbox(runtime.engine, "accounts", on_commit=runtime.on_commit)
+def release_outbox(runtime: Runtime) -> ReleaseOutbox:
+    """Where a release writes its event: on PostgreSQL group commits on a connection of its
+    own (closed with the runtime), on SQLite a unit of work;
+    either way the relay is woken once per burst of releases (``CoalescedWake``)."""
+    wake = CoalescedWake(runtime.on_commit)
+    if runtime.engine.url.get_backend_name() == "postgresql":
+        outbox = PostgresReleaseOutbox(runtime.engine, "accounts", on_commit=wake)
+
+        async def close_outbox(stop: asyncio.Event) -> None:
+            await stop.wait()
+            await outbox.aclose()
+
+        runtime.add_task(close_outbox)
+        return outbox
+    return UnitOfWorkReleaseOutbox(lambda: AccountsUnitOfWork(runtime.session_factory, on_commit=wake))
 
 
 def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,

@@ -1,10 +1,13 @@
 """The release's ``attributes_released`` event (``adapters/release_outbox.py`` on PostgreSQL,
 the unit of work on SQLite) on a real database and a real nats-server: the row is the one the
-unit of work writes, it is committed when ``add`` returns (and the relay woken only then), a
-failed write leaves nothing and wakes nothing, and the relay publishes the row once in effect."""
+unit of work writes, it is committed when ``add`` returns (and the relay woken only then),
+concurrent releases share one statement, a failed write leaves nothing and wakes nothing, a
+connection that breaks mid-statement neither loses nor doubles a row, and the relay publishes
+the row once in effect."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -17,6 +20,7 @@ from services.accounts.adapters.uow import AccountsUnitOfWork
 from services.accounts.domain.events import AttributesReleased
 from services.accounts.service_layer.handlers import UnitOfWorkReleaseOutbox
 from services.common.db import create_engine, session_factory
+from services.common.errors import Unavailable
 from services.common.migrations import migrate_async
 from services.common.nats import connect, ensure_stream
 from services.common.outbox import stream_name
@@ -84,7 +88,7 @@ async def test_a_failed_write_leaves_nothing_and_wakes_nothing(accounts_db):
     outbox = PostgresReleaseOutbox(engine, "accounts", on_commit=lambda: woken.append(True))
     async with engine.begin() as connection:
         await connection.execute(text("ALTER TABLE outbox ADD CONSTRAINT refuse_all CHECK (seq < 0) NOT VALID"))
-    with pytest.raises(Exception, match="refuse_all"):
+    with pytest.raises(Unavailable):
         await outbox.add(EVENT)
     assert woken == []
     async with engine.begin() as connection:
@@ -92,6 +96,72 @@ async def test_a_failed_write_leaves_nothing_and_wakes_nothing(accounts_db):
     assert await _rows(sessions) == []
     await outbox.add(EVENT)                  # the pool's connection is still good afterwards
     assert len(await _rows(sessions)) == 1 and woken == [True]
+
+
+@pytest.mark.skipif(backend() != "postgres", reason="group commits are PostgreSQL's")
+async def test_concurrent_releases_share_statements_and_each_waits_for_its_commit(accounts_db):
+    engine, sessions = accounts_db
+    woken: list = []
+    outbox = PostgresReleaseOutbox(engine, "accounts", on_commit=lambda: woken.append(True))
+    try:
+        events = [dataclasses.replace(EVENT, access_id=f"acs_{i:04d}") for i in range(40)]
+        await asyncio.gather(*(outbox.add(e) for e in events))
+        rows = await _rows(sessions)
+        assert sorted(json.loads(r.envelope)["data"]["access_id"] for r in rows) == sorted(e.access_id for e in events)
+        assert len({r.event_id for r in rows}) == 40 and len(woken) == 40
+        assert 1 <= outbox.statements < 40          # grouped: the first alone, the rest together
+    finally:
+        await outbox.aclose()
+
+
+async def _slow_inserts(engine, on: bool) -> None:
+    async with engine.begin() as connection:
+        if on:
+            await connection.execute(text(
+                "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$"))
+            await connection.execute(text(
+                "CREATE TRIGGER slow BEFORE INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION slow_insert()"))
+        else:
+            await connection.execute(text("DROP TRIGGER slow ON outbox"))
+            await connection.execute(text("DROP FUNCTION slow_insert()"))
+
+
+async def _kill_the_outbox_connection_during_its_statement(engine) -> None:
+    await asyncio.sleep(0.2)
+    async with engine.begin() as connection:
+        killed = (await connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = 'mtlid-accounts-outbox' AND datname = current_database()"))).scalar()
+    assert killed == 1
+
+
+@pytest.mark.skipif(backend() != "postgres", reason="the single-statement outbox write is PostgreSQL's")
+@pytest.mark.parametrize("first_try_committed", [False, True])
+async def test_a_connection_broken_mid_statement_neither_loses_nor_doubles_the_row(accounts_db,
+                                                                                  first_try_committed):
+    engine, sessions = accounts_db
+    outbox = PostgresReleaseOutbox(engine, "accounts")
+    from services.common.outbox import outbox_row
+
+    rows = [outbox_row("accounts", dataclasses.replace(EVENT, access_id=f"acs_{i}")) for i in range(3)]
+    try:
+        await outbox.add(dataclasses.replace(EVENT, access_id="acs_opens_the_connection"))
+        if first_try_committed:
+            # As if the first try had committed and only its answer were lost: the rows are there.
+            async with engine.begin() as connection:
+                await connection.execute(OUTBOX.insert(), rows)
+        await _slow_inserts(engine, True)
+        try:
+            await asyncio.gather(outbox._insert(rows), _kill_the_outbox_connection_during_its_statement(engine))
+        finally:
+            await _slow_inserts(engine, False)
+        stored = [r.event_id for r in await _rows(sessions)]
+        assert sorted(stored[1:]) == sorted(r["event_id"] for r in rows)      # each exactly once
+        await outbox.add(EVENT)                                               # and it goes on
+        assert len(await _rows(sessions)) == 5
+    finally:
+        await outbox.aclose()
 
 
 def test_the_single_statement_write_is_for_postgresql_only():
