@@ -35,17 +35,19 @@ MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024
 # callers' deadlines pass (which costs every later call its latency, and memory). Calls wait in
 # two places, each bounded:
 # - in gRPC core, arrived but not yet taken by the event loop: above PENDING_CALLS_SOFT_LIMIT
-#   core starts refusing new calls, above PENDING_CALLS_HARD_LIMIT it refuses every new one;
-#   refused in C, before any Python runs, the caller sees CANCELLED at once (an HTTP/2
-#   RST_STREAM, "too many pending requests");
+#   core refuses new calls with a probability that grows to 1 at PENDING_CALLS_HARD_LIMIT
+#   (random early detection); refused in C, before any Python runs, the caller sees
+#   CANCELLED at once (an HTTP/2 RST_STREAM, "too many pending requests");
 # - in the event loop, started and not finished (waiting for the database, say): above
 #   MAXIMUM_CONCURRENT_RPCS, grpc.aio answers RESOURCE_EXHAUSTED without running the handler.
-# At the ~1,500 calls/s one process serves here, 256 queued calls are ~170 ms of work. Measured
-# with bench/run.py (ValidateToken and Check at 5,000/s offered, 2 cores shared with the
-# generator): unbounded, p50/p99 890/1,170 ms and 1,270-1,360 calls/s answered; bounded,
-# 80-145/360-470 ms and 1,670-1,890 calls/s, and the process's peak memory 125-129 MB
-# instead of 190-200 MB.
-PENDING_CALLS_SOFT_LIMIT = 64
+# At the ~1,500-2,000 calls/s one process serves here, 256 queued calls are 130-170 ms of
+# work; a soft limit of 128 lets the short stalls of a shared machine pass without refusals.
+# Measured with bench/run.py (ValidateToken and Check, Go generator on the same 2 cores): at
+# 5,000/s offered, with gRPC's defaults (1,000/3,000 pending, no concurrency bound) p50/p99
+# 890/1,170-1,330 ms, 1,270-1,360 calls/s answered, peak memory 171-174 MB; with these
+# bounds 80-100/170-375 ms, 2,000-2,390 calls/s, 117-130 MB; at 1,000/s offered 98-100 % of
+# the calls answered either way (a soft limit of 64 refused 9-20 % of them on a busy machine).
+PENDING_CALLS_SOFT_LIMIT = 128
 PENDING_CALLS_HARD_LIMIT = 256
 MAXIMUM_CONCURRENT_RPCS = 256
 
