@@ -1,10 +1,12 @@
 """Everything mtlid does around a gRPC handler, in one wrapper built once per method.
 
 One ``CallGuard`` interceptor replaces what used to be four (request id, auth, decoding, error
-mapping): each was a coroutine per call, a handler rebuilt per call and a frame around the
-handler, and together they were most of a small call's Python time. The guard's
+mapping): each added an ``intercept_service`` coroutine and a frame around the handler on
+every call, and the request-id one rebuilt its handler on every call. The guard's
 ``intercept_service`` is a dictionary lookup; the wrapped handler of a method is built on its
-first call. Per call, the checks run in this order, and any of them may end the call:
+first call. (Measured on a trivial authenticated method at 1,000 calls/s: 610-710 µs of server
+CPU per call with the four and OpenTelemetry's, 460-500 with the guard alone.) Per call, the
+checks run in this order, and any of them may end the call:
 
 1. request id — ``x-request-id`` from the caller (a plain token) or a uuid4, set in
    ``request_id_var`` for logs and outgoing calls, echoed in the trailing metadata;
