@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.common.grpc.client import ClientCredentialsTokens, TokenProvider, make_channel
+from services.common.grpc.client import ClientCredentialsTokens, TokenProvider
 from services.common.reads import PointReads
 from services.common.runtime import Runtime
 
 from .adapters.consent_gateway import GrpcConsentGateway
+from .adapters.outgoing import OutgoingCalls
 from .adapters.release_outbox import CoalescedWake, PostgresReleaseOutbox
 from .adapters.release_reads import SqlReleaseReads
 from .adapters.subject_resolver import GrpcIdentityDirectory, GrpcSubjectResolver
@@ -84,9 +85,9 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
 
     consent_tokens = consent_tokens or _tokens(runtime, "consent:broker", "urn:mtlid:consent")
     identity_tokens = identity_tokens or _tokens(runtime, "identity:resolve", "urn:mtlid:identity")
-    channel = make_channel(runtime.settings.grpc_target("consent"), token_provider=consent_tokens)
-    identity = make_channel(runtime.settings.grpc_target("identity"), token_provider=identity_tokens)
-    app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(channel),
+    consent = OutgoingCalls(runtime.settings.grpc_target("consent"), consent_tokens)
+    identity = OutgoingCalls(runtime.settings.grpc_target("identity"), identity_tokens)
+    app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(consent),
                               resolver=resolver or GrpcSubjectResolver(identity),
                               release_reads=release_reads(runtime), release_outbox=release_outbox(runtime))
     runtime.accounts = app  # for tests: the running application and its release reads
@@ -96,7 +97,7 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
 
     async def close_channels(stop: asyncio.Event) -> None:
         await stop.wait()
-        await channel.close()
+        await consent.close()
         await identity.close()
         for tokens in (consent_tokens, identity_tokens):
             if hasattr(tokens, "aclose"):

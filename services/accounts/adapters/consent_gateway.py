@@ -19,6 +19,7 @@ from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.common.errors import Unavailable
 
 from ..domain.release import Basis, ConsentDecision
+from .outgoing import OutgoingCalls
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ _BASIS_TO_WIRE = {v: k for k, v in _BASIS_FROM_WIRE.items()}
 
 
 class GrpcConsentGateway:
-    def __init__(self, channel: grpc.aio.Channel, *, deadline: float = 3.0) -> None:
-        self._stub = consent_pb2_grpc.ConsentServiceStub(channel)
+    def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0) -> None:
+        self._calls = calls
+        self._stub = consent_pb2_grpc.ConsentServiceStub(calls.channel)
         self._deadline = deadline
 
     async def check(self, *, resident_id: str, recipient_id: str, purpose_id: str,
@@ -40,7 +42,7 @@ class GrpcConsentGateway:
         request = consent_pb2.CheckRequest(resident_id=resident_id, recipient_id=recipient_id,
                                            purpose_id=purpose_id, data_categories=list(categories))
         try:
-            response = await self._stub.Check(request, timeout=self._deadline)
+            response = await self._stub.Check(request, timeout=self._deadline, metadata=await self._calls.metadata())
         except grpc.aio.AioRpcError as error:
             logger.warning("consent check failed", extra={"code": error.code().name, "recipient_id": recipient_id})
             raise Unavailable(f"the consent ledger cannot answer ({error.code().name})") from None
@@ -62,7 +64,7 @@ class GrpcConsentGateway:
             data_categories=list(categories), bases={k: _BASIS_TO_WIRE[v] for k, v in bases.items()},
             consent_ids=list(consent_ids), withheld_categories=list(withheld), access_time=when)
         try:
-            await self._stub.RecordAccess(request, timeout=self._deadline)
+            await self._stub.RecordAccess(request, timeout=self._deadline, metadata=await self._calls.metadata())
         except grpc.aio.AioRpcError as error:
             logger.warning("consent record_access failed", extra={"code": error.code().name, "access_id": access_id})
             raise Unavailable(f"the access could not be recorded in the consent ledger ({error.code().name}); "

@@ -14,6 +14,8 @@ import grpc
 from montreal.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.common.errors import Unavailable
 
+from .outgoing import OutgoingCalls
+
 logger = logging.getLogger(__name__)
 
 # Identity's answers meaning "no resident behind this subject for this client".
@@ -21,14 +23,16 @@ _NOT_A_SUBJECT = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT}
 
 
 class GrpcSubjectResolver:
-    def __init__(self, channel: grpc.aio.Channel, *, deadline: float = 3.0) -> None:
-        self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
+    def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0) -> None:
+        self._calls = calls
+        self._stub = identity_pb2_grpc.IdentityServiceStub(calls.channel)
         self._deadline = deadline
 
     async def resident_for(self, client_id: str, subject: str) -> str | None:
         try:
             response = await self._stub.ResolveSubject(
-                identity_pb2.ResolveSubjectRequest(client_id=client_id, subject=subject), timeout=self._deadline)
+                identity_pb2.ResolveSubjectRequest(client_id=client_id, subject=subject), timeout=self._deadline,
+                metadata=await self._calls.metadata())
         except grpc.aio.AioRpcError as error:
             if error.code() in _NOT_A_SUBJECT:
                 return None
@@ -40,7 +44,7 @@ class GrpcSubjectResolver:
         try:
             response = await self._stub.GetClientSubject(
                 identity_pb2.GetClientSubjectRequest(client_id=client_id, resident_id=resident_id),
-                timeout=self._deadline)
+                timeout=self._deadline, metadata=await self._calls.metadata())
         except grpc.aio.AioRpcError as error:
             logger.warning("identity GetClientSubject failed", extra={"code": error.code().name, "client_id": client_id})
             raise Unavailable(f"the identity service cannot give the pairwise subject ({error.code().name})") from None
@@ -53,8 +57,9 @@ class GrpcSubjectResolver:
 class GrpcIdentityDirectory:
     """``GetResidentContact`` (scope ``identity:resolve``): the e-mail identity holds."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, deadline: float = 3.0) -> None:
-        self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
+    def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0) -> None:
+        self._calls = calls
+        self._stub = identity_pb2_grpc.IdentityServiceStub(calls.channel)
         self._deadline = deadline
 
     async def contact(self, resident_id: str):
@@ -62,7 +67,8 @@ class GrpcIdentityDirectory:
 
         try:
             response = await self._stub.GetResidentContact(
-                identity_pb2.GetResidentContactRequest(resident_id=resident_id), timeout=self._deadline)
+                identity_pb2.GetResidentContactRequest(resident_id=resident_id), timeout=self._deadline,
+                metadata=await self._calls.metadata())
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 return None

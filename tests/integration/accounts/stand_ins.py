@@ -17,6 +17,7 @@ import grpc
 from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
 from montreal.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.common.grpc.auth import StaticJwks, TokenVerifier, current_principal
+from services.common.grpc.interceptors import request_id_var
 from services.common.grpc.server import GrpcServer
 from services.identity.domain.pairwise import pairwise_subject, resolve_pairwise_subject
 
@@ -31,6 +32,8 @@ class ConsentStandIn(consent_pb2_grpc.ConsentServiceServicer):
         self.accesses: dict[str, consent_pb2.RecordAccessRequest] = {}
         self.record_fails = False
         self.checks = 0
+        #: (method, the caller's client id, the request id the call carried), in arrival order
+        self.calls: list[tuple[str, str, str]] = []
 
     def grant(self, resident, recipient, purpose, categories, consent_id, basis=consent_pb2.LEGAL_BASIS_CONSENT):
         for category in categories:
@@ -38,6 +41,7 @@ class ConsentStandIn(consent_pb2_grpc.ConsentServiceServicer):
 
     async def Check(self, request, context):
         assert current_principal().has_scope("consent:broker")
+        self.calls.append(("Check", current_principal().client_id, request_id_var.get()))
         self.checks += 1
         decisions = []
         for category in request.data_categories:
@@ -54,6 +58,7 @@ class ConsentStandIn(consent_pb2_grpc.ConsentServiceServicer):
         return consent_pb2.CheckResponse(decisions=decisions)
 
     async def RecordAccess(self, request, context):
+        self.calls.append(("RecordAccess", current_principal().client_id, request_id_var.get()))
         if self.record_fails:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "ledger storage unavailable")
         already = request.access_id in self.accesses

@@ -121,6 +121,23 @@ async def test_withdrawal_stops_the_next_release(stub, tokens, catalogue, stand_
     assert [(w.name, w.reason) for w in second.withheld] == [("email", pb.WITHHELD_REASON_CONSENT_WITHDRAWN)]
 
 
+async def test_calls_to_the_ledger_carry_the_service_token_and_the_request_id(stub, tokens, catalogue, stand_ins):
+    """Accounts calls consent with its own token (scope consent:broker, checked by the stand-in's
+    method policies) and the request id of the call it serves, on every call."""
+    consent = stand_ins["consent"]
+    resident = await enrolled(stub, tokens)
+    await linked(stub, tokens, PLATEAU, "plateau-permits", resident)
+    consent.grant(resident, PLATEAU, "communication", ["email"], "consent-rid")
+    request = pb.ReleaseAttributesRequest(service_id=PLATEAU, resident_id=resident, purpose_id="communication",
+                                          attributes=["email"])
+    for request_id in ("release-rid-1", "release-rid-2"):
+        before = len(consent.calls)
+        await stub.ReleaseAttributes(request, metadata=(*tokens.service("plateau-permits"),
+                                                        ("x-request-id", request_id)))
+        assert consent.calls[before:] == [("Check", "mtlid-accounts", request_id),
+                                          ("RecordAccess", "mtlid-accounts", request_id)]
+
+
 async def test_no_release_when_the_access_record_cannot_be_written(stub, tokens, catalogue, stand_ins, accounts):
     consent = stand_ins["consent"]
     resident = await enrolled(stub, tokens)
