@@ -105,6 +105,9 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.1
         while not stop.is_set():
+            # Cleared before the pass, not after: a commit that wakes us during the pass is
+            # then seen at once instead of waiting for the next poll.
+            self._wake.clear()
             try:
                 await self.publish_pending()
                 backoff = 0.1
@@ -116,7 +119,6 @@ class OutboxRelay:
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._wake.clear()
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({waiter, stopper}, timeout=self.poll_interval,

@@ -131,3 +131,38 @@ async def test_writes_succeed_while_nats_is_down_and_all_arrive_once_after(notes
     assert len(published) == len(set(published)) == 1001
     assert sorted(published) == sorted(await outbox_ids(factory))
     await nc.close()
+
+
+async def test_a_commit_during_a_relay_pass_is_published_without_waiting_for_the_poll(notes_db, fresh_nats):
+    """The wake of a commit that lands while the relay is publishing is not lost: the relay
+    goes round again at once instead of after its poll interval (here 30 s)."""
+    _, factory = notes_db
+    nc = await connect(fresh_nats.url, name="test-relay-wake")
+    js = nc.jetstream()
+    await ensure_stream(js, app.SERVICE)
+    in_pass = asyncio.Event()
+    proceed = asyncio.Event()
+
+    async def pause_during_pass(_event_id: str) -> None:
+        in_pass.set()
+        await proceed.wait()
+
+    relay = OutboxRelay(app.SERVICE, factory, lambda: js, poll_interval=30.0, after_publish=pause_during_pass)
+    stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(stop))
+    try:
+        await app.write_note(factory, "first", on_commit=relay.wake)
+        await asyncio.wait_for(in_pass.wait(), 10)             # the relay is mid-pass
+        relay._after_publish = None
+        await app.write_note(factory, "during", on_commit=relay.wake)
+        proceed.set()
+        for _ in range(100):
+            if relay.published == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert relay.published == 2                              # within 5 s, not 30
+    finally:
+        stop.set()
+        proceed.set()
+        await asyncio.wait_for(relay_task, 10)
+        await nc.close()
