@@ -48,8 +48,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     parser.add_argument("--identity-sqlite", action="store_true",
                         help="run identity on the embedded SQLite default instead of PostgreSQL")
-    parser.add_argument("--uvloop", action="store_true",
-                        help="what-if: run mtlid's services on uvloop's event loop (mtlid serve does not, yet)")
     return parser.parse_args(argv)
 
 
@@ -61,8 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         overrides["rounds"] = args.rounds
     if args.seconds:
         overrides["http_seconds"] = args.seconds
-    if args.uvloop:
-        overrides["uvloop"] = True
     if args.identity_sqlite:
         overrides["identity_sqlite"] = True
     if overrides:
@@ -100,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = describe_machine()
     elapsed = time.monotonic() - started
-    print(f"## mtlid vs node-oidc-provider — {'smoke run' if options.smoke else 'full run'}"
-          f"{' (what-if: mtlid on uvloop)' if options.uvloop else ''}"
-          "\n")
+    print(f"## mtlid vs node-oidc-provider — {'smoke run' if options.smoke else 'full run'}\n")
     databases = f"identity on {bench.facts['identity_db']}; " if "identity_db" in bench.facts else ""
     print(f"Machine: {machine['summary']}. {databases}consent and accounts on PostgreSQL. "
           f"Rounds: {options.rounds} (gRPC: {options.grpc_rounds}); "

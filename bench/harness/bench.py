@@ -27,7 +27,6 @@ class Options:
     ledger_size: int = 1_000_000     # entries for proof and verify times
     ledger_seconds: float = 10.0
     smoke: bool = False
-    uvloop: bool = False             # what-if: mtlid's services on uvloop (not what `mtlid serve` does today)
     identity_sqlite: bool = False    # identity on the embedded SQLite default instead of PostgreSQL
 
     @classmethod
@@ -118,7 +117,7 @@ class Bench:
                 env[f"MTLID_{name.upper()}_DATABASE_URL"] = database_url
             env.update(extra_env or {})
             service = MtlidService(name, var_dir=self.workdir / "var", log_dir=self.log_dir,
-                                   nats_url=self.nats().url, env=env, uvloop=self.options.uvloop)
+                                   nats_url=self.nats().url, env=env)
             self.memory.watch(f"{name} (PostgreSQL)" if database_url else name, service.process)
             return service
         key = f"{name}@{database_url}" if database_url else name

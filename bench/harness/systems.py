@@ -152,15 +152,11 @@ class JwksStub:
         self.server.server_close()
 
 
-UVLOOP_SERVE = ("import sys, uvloop; uvloop.install(); from services.cli import main; "
-                "sys.exit(main(sys.argv[1:]))")
-
-
 class MtlidService:
     """``mtlid serve <service>`` in its own process."""
 
     def __init__(self, service: str, *, var_dir: pathlib.Path, log_dir: pathlib.Path, nats_url: str,
-                 env: dict[str, str] | None = None, uvloop: bool = False) -> None:
+                 env: dict[str, str] | None = None) -> None:
         if not service_code_present(service):
             raise NotAvailable(f"{service} service not available yet")
         self.service = service
@@ -172,10 +168,7 @@ class MtlidService:
                     f"MTLID_{service.upper()}_GRPC_PORT": str(self.grpc_port), **(env or {})}
         if self.http_port:
             self.env.update(MTLID_HTTP_PORT=str(self.http_port), MTLID_ISSUER=f"http://127.0.0.1:{self.http_port}")
-        argv = [str(MTLID), "serve", service]
-        if uvloop:
-            # What-if (--uvloop): the same command on uvloop's event loop instead of asyncio's.
-            argv = [sys.executable, "-c", UVLOOP_SERVE, "serve", service]
+        argv = [str(MTLID), "serve", service]   # on uvloop, as in production
         self.process = Process(service, argv, env=self.env, cwd=REPO, log_dir=log_dir)
         try:
             wait_for_port(self.grpc_port, 60, self.process.popen)
