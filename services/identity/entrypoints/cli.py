@@ -113,6 +113,7 @@ def cmd_client_list(_args: argparse.Namespace) -> int:
 def cmd_resident_create(args: argparse.Namespace) -> int:
     from services.common.errors import InvalidArgument
     from services.identity.domain import passwords
+    from services.identity.service_layer import hashing
     from services.identity.domain.citizen_number import CitizenNumber
     from services.identity.domain.events import EmailVerificationRequested, ResidentRegistered
     from services.identity.service_layer.authentication import (_new_email_code, _rfc3339, add_new_resident,
@@ -122,7 +123,7 @@ def cmd_resident_create(args: argparse.Namespace) -> int:
         problems = registration_problems(args.email, args.password, args.language)
         if problems:
             raise InvalidArgument.many(problems)
-        password_hash = await asyncio.to_thread(passwords.hash_password, args.password) if args.password else None
+        password_hash = await hashing.run(passwords.hash_password, args.password) if args.password else None
         async with uow_factory() as uow:
             now = utcnow()
             resident = await add_new_resident(uow, email=args.email, password_hash=password_hash,

@@ -8,7 +8,6 @@ event loop nor holds SQLite's write lock while hashing.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.identity.adapters import crypto
 from services.identity.domain import passwords, totp
+from services.identity.service_layer import hashing
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.errors import Conflict
@@ -151,7 +151,7 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
         # End the read transaction before hashing: SQLite's write lock must not wait on argon2.
         await uow.rollback()
         password_hash = resident.password_hash if resident else None
-        ok = await asyncio.to_thread(passwords.verify_password, password_hash, cmd.password or "")
+        ok = await hashing.run(passwords.verify_password, password_hash, cmd.password or "")
         now = utcnow()
         acct = await uow.throttles.get(acct_key)
         addr = await uow.throttles.get(addr_key)
@@ -173,7 +173,7 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
             await uow.commit()
             raise LoginRefused(reason)
         if passwords.needs_rehash(password_hash):
-            resident.password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
+            resident.password_hash = await hashing.run(passwords.hash_password, cmd.password)
             await uow.residents.save(resident)
         if not resident.has_totp:
             uow.add_event(LoginSucceeded(resident_id=resident.resident_id, session_id=cmd.session_id,
@@ -288,7 +288,7 @@ async def register_resident(cmd: RegisterResident, uow) -> str:
         if spent is not None:
             spent.record_failure(SIGNUP_POLICY, now)
             await uow.throttles.save(spent)
-        password_hash = await asyncio.to_thread(passwords.hash_password, cmd.password)
+        password_hash = await hashing.run(passwords.hash_password, cmd.password)
         resident = await add_new_resident(uow, email=cmd.email, password_hash=password_hash,
                                           preferred_language=cmd.preferred_language, now=now)
         code = _new_email_code(resident, now)
@@ -409,9 +409,9 @@ async def change_password(cmd: ChangePassword, uow) -> None:
             raise NotFound("resident")
         current_hash = resident.password_hash
         await uow.rollback()  # no transaction open while hashing
-        if not await asyncio.to_thread(passwords.verify_password, current_hash, cmd.current_password or ""):
+        if not await hashing.run(passwords.verify_password, current_hash, cmd.current_password or ""):
             raise InvalidArgument("current_password", "is not the current password")
-        new_hash = await asyncio.to_thread(passwords.hash_password, cmd.new_password)
+        new_hash = await hashing.run(passwords.hash_password, cmd.new_password)
         resident = await uow.residents.get(cmd.resident_id)
         resident.password_hash = new_hash
         await uow.residents.save(resident)

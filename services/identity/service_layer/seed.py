@@ -7,10 +7,10 @@ so the second run cannot print the first one — it issues a fresh one (``rotate
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from services.identity.domain import passwords
+from services.identity.service_layer import hashing
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.clients import OAuthClient, hash_client_secret, new_client_secret
@@ -53,7 +53,7 @@ async def ensure_resident(uow_factory, *, email: str, password: str,
                           level: LevelOfAssurance = LevelOfAssurance.SELF_ASSERTED,
                           preferred_language: str = "fr") -> SeededResident:
     """A resident with a verified email and this password (reset if the resident exists)."""
-    password_hash = await asyncio.to_thread(passwords.hash_password, password)
+    password_hash = await hashing.run(passwords.hash_password, password)
     async with uow_factory() as uow:
         resident = await uow.residents.by_email(email)
         created = resident is None
