@@ -10,7 +10,9 @@ Used where a request writes nothing and must still see the database as it is *no
   all. On SQLite (one host) the read is a local primary-key lookup on every request;
 - whether an access token was revoked (RFC 7009) or belongs to an SSO session that ended
   (logout, "sign out everywhere"), for introspection, userinfo and gRPC ``ValidateToken``.
-  Never cached: a revoked token must fail at the next check, whichever replica answers.
+  Never cached: a revoked token must fail at the next check, whichever replica answers. On
+  PostgreSQL concurrent checks share one statement (``GroupedLookup``), each read after it
+  was asked.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.common.reads import ChangeFeed, PointReads
+from services.common.reads import ChangeFeed, GroupedLookup, PointReads
 from services.identity.domain.clients import OAuthClient
 
 _CLIENT = (
@@ -27,6 +29,7 @@ _CLIENT = (
     " token_endpoint_auth_method, is_city_client, purposes, disabled"
     " FROM clients WHERE client_id = :client_id")
 _REVOKED = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = :jti)"
+_REVOKED_AMONG = "SELECT jti FROM revoked_access_tokens WHERE jti = ANY(:jtis::varchar[])"  # PostgreSQL
 # A resident's token also dies with its session: revoked if the jti is listed, or if the
 # session is missing or ended.
 _REVOKED_OR_SESSION_ENDED = (
@@ -54,8 +57,11 @@ class IdentityHotReads:
         # bumped on every change or gap: a read that started before it must not fill the cache
         self._generation = 0
         self.feed: ChangeFeed | None = None
+        # PostgreSQL: concurrent revocation checks share one statement (SQLite: a local read each)
+        self._revocations: GroupedLookup | None = None
         if reads.postgres_dsn is not None:
             self.feed = ChangeFeed(reads, CLIENTS_CHANGED, self._client_changed, self._forget_clients)
+            self._revocations = GroupedLookup(self._revoked_among)
 
     async def client(self, client_id: str) -> OAuthClient | None:
         """The registered client (disabled ones included: the caller decides), or None."""
@@ -97,8 +103,14 @@ class IdentityHotReads:
             id_token_signed_response_alg=id_alg or "ES256", token_endpoint_auth_method=auth_method,
             is_city_client=bool(is_city), purposes=_list(purposes), disabled=bool(disabled))
 
+    async def _revoked_among(self, jtis: list[str]) -> set[str]:
+        rows = await self._reads.all(_REVOKED_AMONG, {"jtis": jtis})
+        return {row[0] for row in rows}
+
     async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
         """RFC 7009: the ``jti`` is on the revocation list, or its SSO session ended."""
+        if session_id is None and self._revocations is not None:
+            return await self._revocations.contains(jti)
         if session_id is None:
             row = await self._reads.one(_REVOKED, {"jti": jti})
         else:

@@ -96,3 +96,40 @@ async def test_many_concurrent_reads_share_a_bounded_number_of_connections():
         finally:
             await reads.aclose()
             await engine.dispose()
+
+
+@pytest.mark.skipif(backend() != "postgres", reason="grouped lookups use PostgreSQL arrays")
+async def test_concurrent_lookups_share_statements_and_each_sees_what_was_committed_before_it_asked(database):
+    import asyncio
+
+    from services.common.reads import GroupedLookup
+
+    engine, reads = database
+
+    async def revoked_among(keys):
+        rows = await reads.all("SELECT jti FROM revoked WHERE jti = ANY(:keys::varchar[])", {"keys": keys})
+        return {row[0] for row in rows}
+
+    lookup = GroupedLookup(revoked_among)
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO revoked VALUES ('r1', 'x'), ('r2', 'x')"))
+    keys = [f"r{n % 4}" for n in range(40)]
+    answers = await asyncio.gather(*(lookup.contains(key) for key in keys))
+    assert answers == [key in ("r1", "r2") for key in keys]
+    assert lookup.statements < 10                      # 40 lookups, a few statements
+
+    # a key revoked while a statement is in flight is seen by the next lookup
+    first = asyncio.create_task(lookup.contains("r3"))
+    await asyncio.sleep(0)
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO revoked VALUES ('r3', 'x')"))
+    assert await lookup.contains("r3") is True
+    await first                                        # asked before the commit: either answer is right
+
+    # a failing statement fails its own group, and the next group works again
+    async def broken(_keys):
+        raise ConnectionError("database away")
+
+    failing = GroupedLookup(broken)
+    results = await asyncio.gather(failing.contains("a"), failing.contains("b"), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
