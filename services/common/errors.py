@@ -7,6 +7,8 @@ tokens: they name fields and reasons.
 
 from __future__ import annotations
 
+import socket
+
 from collections.abc import Iterable
 
 
@@ -70,3 +72,34 @@ class Unauthenticated(ServiceError):
 
 class Unavailable(ServiceError):
     """A dependency is unavailable; the caller may retry."""
+
+
+def dependency_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says a dependency (the database, NATS, another service) could not be
+    reached or answered in time, rather than that our code is wrong: the caller may retry, and
+    gets UNAVAILABLE (gRPC) or 503 (HTTP) instead of INTERNAL/500 (AIP-193: UNAVAILABLE is the
+    retryable "service is currently unavailable")."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+            return True
+        module = type(error).__module__ or ""
+        name = type(error).__name__
+        if module.startswith("asyncpg") and name in _ASYNCPG_UNAVAILABLE:
+            return True
+        if module.startswith("sqlalchemy") and (getattr(error, "connection_invalidated", False)
+                                                or name == "TimeoutError"):   # pool exhausted
+            return True
+        if module.startswith("sqlite3") and name == "OperationalError" and "locked" in str(error):
+            return True   # a writer held the lock past the busy timeout
+        # SQLAlchemy wraps the driver's error (``orig``); the driver, the socket's
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
+
+
+_ASYNCPG_UNAVAILABLE = frozenset({
+    "ConnectionDoesNotExistError", "ConnectionFailureError", "PostgresConnectionError", "InterfaceError",
+    "InternalClientError", "AdminShutdownError", "CrashShutdownError", "CannotConnectNowError",
+    "OperatorInterventionError", "TooManyConnectionsError", "QueryCanceledError",
+})

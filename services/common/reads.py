@@ -202,7 +202,9 @@ class _Connections:
         import asyncpg
 
         try:
-            return await asyncpg.connect(self._dsn, server_settings={
+            # command_timeout: a database that stops answering fails the read (UNAVAILABLE,
+            # 503) after 10 s instead of holding the request until the client gives up
+            return await asyncpg.connect(self._dsn, timeout=10, command_timeout=10, server_settings={
                 "default_transaction_read_only": "on", "application_name": "mtlid-reads"})
         except BaseException:
             self._give_back(None)

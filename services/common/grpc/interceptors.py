@@ -228,6 +228,13 @@ class CallGuard(grpc.aio.ServerInterceptor):
         if isinstance(error, errors.ServiceError):
             await abort_with(context, status_for_error(error, self._domain), _trailers())
             return
+        if errors.dependency_unavailable(error):
+            # not a bug: the database or a peer is away or slow; the caller may retry
+            logger.warning("dependency unavailable in %s: %s", method, type(error).__name__,
+                           extra={"request_id": request_id_var.get()})
+            unavailable = errors.Unavailable("a dependency of this service is unavailable; retry")
+            await abort_with(context, status_for_error(unavailable, self._domain), _trailers())
+            return
         logger.error("unhandled %s in %s", type(error).__name__, method, exc_info=error,
                      extra={"request_id": request_id_var.get()})
         await abort_with(context, internal_status(), _trailers())

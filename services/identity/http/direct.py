@@ -23,9 +23,9 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import MAX_FORM_FIELDS, SECURITY_HEADERS
-from services.identity.http.routes.common import MAX_BODY_BYTES
+from services.identity.http.routes.common import MAX_BODY_BYTES, unexpected
 from services.identity.oidc import introspection, token
-from services.identity.oidc.errors import InvalidRequest, ServerError, error_response
+from services.identity.oidc.errors import InvalidRequest, error_response
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 log = logging.getLogger("services.identity.http")
@@ -64,9 +64,8 @@ class DirectProtocolEndpoints:
         except (TooLarge, ValueError) as refused:
             reason = "The request body is too large." if isinstance(refused, TooLarge) else "The form is malformed."
             response = WireResponse.json(*error_response(InvalidRequest(reason)))
-        except Exception:  # noqa: BLE001 - the boundary: log once, answer in protocol terms
-            log.exception("unexpected error", extra={"path": scope["path"]})
-            response = WireResponse.json(*error_response(ServerError()))
+        except Exception as error:  # noqa: BLE001 - the boundary: log once, answer in protocol terms
+            response = unexpected(scope["path"], error)
         await self._send(scope["path"], response, send)
 
     @staticmethod

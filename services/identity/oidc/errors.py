@@ -69,6 +69,8 @@ class TemporarilyUnavailable(_rfc6749.OAuth2Error):
     """``temporarily_unavailable`` — overloaded or in maintenance (RFC 6749 s. 4.1.2.1)."""
 
     error = "temporarily_unavailable"
+    # At a JSON endpoint: 503, the HTTP status for "try again later" (RFC 9110 s. 15.6.4).
+    status_code = 503
 
 
 class InvalidTarget(_rfc6749.OAuth2Error):

@@ -52,6 +52,8 @@ def make_servicer(pb2, pb2_grpc):
                 raise errors.NotFound("resident")
             if request.fail == "bug":
                 raise RuntimeError("boom: secret-ish internal detail")
+            if request.fail == "database_away":
+                raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
             return pb2.EchoResponse(name=request.name, request_id=request_id_var.get() or "")
 
         async def Slow(self, request, context):

@@ -132,6 +132,17 @@ async def test_a_bug_is_internal_with_a_generic_message_and_logged(probe_stub, p
     assert record.exc_info is not None
 
 
+async def test_a_dependency_that_is_away_is_unavailable_not_internal(probe_stub, probe, caplog):
+    """The database refusing connections is not a bug: UNAVAILABLE (retryable), logged as a warning."""
+    pb2, _ = probe
+    with caplog.at_level(logging.WARNING, logger="services.common.grpc.interceptors"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await probe_stub.Echo(pb2.EchoRequest(name="a", fail="database_away"))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "5432" not in caught.value.details()
+    assert [r.levelname for r in caplog.records if "ConnectionRefusedError" in r.getMessage()] == ["WARNING"]
+
+
 async def test_a_stream_that_fails_midway_ends_with_the_mapped_status(probe_stub, probe):
     pb2, _ = probe
     received = []

@@ -101,3 +101,29 @@ async def test_percent_encoded_utf8_is_decoded(front):
                            "&resource=urn%3Amtlid%3Aaccounts&x=%C3%A9t%C3%A9",
                            auth=CLIENT, headers={"content-type": "application/x-www-form-urlencoded; charset=utf-8"})
     assert response.status_code == 200, response.text
+
+
+async def test_a_database_that_refuses_connections_gets_503_temporarily_unavailable(front, monkeypatch):
+    """Not a server_error: the client may retry (RFC 9110 s. 15.6.4), and nothing leaks."""
+
+    async def refused(*_args, **_kwargs):
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+    monkeypatch.setattr(front.provider.reads, "client", refused)
+    response = await _post(front, "/token", data=GRANT, auth=CLIENT)
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.headers["retry-after"] == "1"
+    assert "5432" not in response.text
+    monkeypatch.undo()
+    assert (await _post(front, "/token", data=GRANT, auth=CLIENT)).status_code == 200
+
+
+async def test_a_bug_is_a_server_error_without_details(front, monkeypatch):
+    async def bug(*_args, **_kwargs):
+        raise KeyError("secret-ish detail")
+
+    monkeypatch.setattr(front.provider.reads, "client", bug)
+    response = await _post(front, "/introspect", data={"token": "x"}, auth=CLIENT)
+    assert response.json() == {"error": "server_error"}
+    assert "secret-ish" not in response.text

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.common.errors import dependency_unavailable
 from services.identity.http import csrf
 from services.identity.http.convert import FrontOptions, from_wire, render_page, to_wire
-from services.identity.oidc.errors import InvalidRequest, ServerError, error_response
+from services.identity.oidc.errors import InvalidRequest, ServerError, TemporarilyUnavailable, error_response
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 log = logging.getLogger("services.identity.http")
@@ -40,8 +41,21 @@ async def respond(request: Request, handler: Callable[[WireRequest], Awaitable[W
         if check_csrf and not csrf.valid(request.cookies.get(csrf.CSRF_COOKIE), wire.first(wire.form, csrf.CSRF_FIELD)):
             return render_page(request, "error.html", {"reason": "csrf"}, 403, options(request))
         return from_wire(request, await handler(wire), options(request))
-    except Exception:  # noqa: BLE001 - the boundary: log once, answer in protocol terms
-        log.exception("unexpected error", extra={"path": request.url.path})
+    except Exception as error:  # noqa: BLE001 - the boundary: log once, answer in protocol terms
+        answer = unexpected(request.url.path, error)
         if json_errors:
-            return from_wire(request, WireResponse.json(*error_response(ServerError())), options(request))
-        return render_page(request, "error.html", {"reason": "server_error"}, 500, options(request))
+            return from_wire(request, answer, options(request))
+        return render_page(request, "error.html", {"reason": "server_error"}, answer.status, options(request))
+
+
+def unexpected(path: str, error: Exception) -> WireResponse:
+    """The answer to a failure no handler expected: ``temporarily_unavailable`` (503, retry)
+    when a dependency — the database, another service — is away or slow, logged as a warning;
+    otherwise ``server_error`` (500), logged with its traceback. Never a traceback in the body."""
+    if dependency_unavailable(error):
+        log.warning("dependency unavailable", extra={"path": path, "error": type(error).__name__})
+        response = WireResponse.json(*error_response(TemporarilyUnavailable("Try again in a moment.")))
+        response.headers.append(("Retry-After", "1"))
+        return response
+    log.error("unexpected error", exc_info=error, extra={"path": path})
+    return WireResponse.json(*error_response(ServerError()))
