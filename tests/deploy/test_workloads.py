@@ -37,6 +37,22 @@ def test_service_is_highly_available_and_probed(rendered, overlay, service):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_grpc_callers_reach_every_replica_through_a_headless_service(rendered, overlay, service):
+    """gRPC keeps one connection per address: through a ClusterIP a caller would load one
+    replica only. The target names a headless Service (one address per pod) with the dns
+    resolver, which the clients' round_robin policy spreads calls over."""
+    docs = rendered[overlay]
+    config = one(docs, "ConfigMap", "mtlid-config")["data"]
+    target = config[f"MTLID_{service.upper()}_GRPC_TARGET"]
+    headless = one(docs, "Service", f"mtlid-{service}-grpc")
+    assert target == f"dns:///mtlid-{service}-grpc.mtlid.svc:{SERVICES[service]}"
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == one(docs, "Deployment", f"mtlid-{service}")["spec"]["selector"]["matchLabels"]
+    assert [(p["port"], p["targetPort"]) for p in headless["spec"]["ports"]] == [(SERVICES[service], "grpc")]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_is_restricted_and_bounded(rendered, overlay):
     for name, spec in pod_specs(rendered[overlay]):
         assert spec["securityContext"]["runAsNonRoot"] is True, name

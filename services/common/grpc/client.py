@@ -10,6 +10,8 @@ request id and a default deadline; OAuth 2.0 client-credentials tokens; rich err
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +34,11 @@ CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 20_000),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    # One HTTP/2 connection per resolved address, calls spread over them: with a name that
+    # resolves to every replica (a headless Service, deploy/k8s), each replica takes its share;
+    # with a single address nothing changes. Servers end connections after 5 minutes
+    # (server.SERVER_OPTIONS max_connection_age), so new replicas are found by re-resolution.
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
 )
 
 

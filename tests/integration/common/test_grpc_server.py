@@ -272,3 +272,37 @@ async def test_a_taken_port_fails_loudly_instead_of_sharing_it(probe, minter, pr
                         method_policies={})
     with pytest.raises(RuntimeError, match=f"127.0.0.1:{probe_server.bound_port}"):
         await second.start()
+
+
+async def test_a_channel_spreads_calls_over_every_address_its_target_resolves_to(probe, minter, probe_token):
+    """Two replicas behind one name (a headless Service resolves to each pod): both serve
+    (``CHANNEL_OPTIONS``: round_robin), instead of every call sticking to the first."""
+    pb2, pb2_grpc = probe
+
+    def replica_servicer(label: str):
+        base = make_servicer(pb2, pb2_grpc)
+
+        class Replica(type(base)):
+            async def Echo(self, request, context):
+                return pb2.EchoResponse(name=label)
+
+        return Replica()
+
+    replicas = []
+    for label in ("replica-a", "replica-b"):
+        server = GrpcServer("probe", host="127.0.0.1", port=0,
+                            token_verifier=TokenVerifier(minter.issuer, AUDIENCE, StaticJwks(minter.jwks())),
+                            method_policies=METHOD_POLICIES)
+        server.add(replica_servicer(label), pb2_grpc.add_ProbeServiceServicer_to_server, SERVICE)
+        await server.start()
+        replicas.append(server)
+    try:
+        target = "ipv4:" + ",".join(f"127.0.0.1:{r.bound_port}" for r in replicas)
+        channel = make_channel(target, token_provider=StaticToken(probe_token))
+        stub = pb2_grpc.ProbeServiceStub(channel)
+        answers = [(await stub.Echo(pb2.EchoRequest(name="a"))).name for _ in range(20)]
+        await channel.close()
+    finally:
+        for replica in replicas:
+            await replica.drain(grace=0.5)
+    assert answers.count("replica-a") >= 5 and answers.count("replica-b") >= 5, answers

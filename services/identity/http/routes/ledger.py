@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
+from services.common.grpc.client import CHANNEL_OPTIONS
 
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
@@ -29,7 +30,7 @@ def _stub(request: Request) -> consent_pb2_grpc.ConsentServiceStub:
     stub = getattr(state, "consent_stub", None)
     if stub is None:
         # One channel per process, opened on first use (the consent service may start later).
-        state.consent_channel = grpc.aio.insecure_channel(state.consent_target)
+        state.consent_channel = grpc.aio.insecure_channel(state.consent_target, options=CHANNEL_OPTIONS)
         stub = state.consent_stub = consent_pb2_grpc.ConsentServiceStub(state.consent_channel)
     return stub
 
