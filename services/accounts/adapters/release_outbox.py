@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 #: How long a release's event may wait for the relay's next pass (seconds).
 RELEASE_WAKE_DELAY = 0.05
+#: A group's INSERT that has not committed by then is cancelled (PostgreSQL rolls it back) and
+#: its releases answer UNAVAILABLE, rather than every release waiting on a database that
+#: stopped answering until its caller's deadline (seconds).
+STATEMENT_TIMEOUT = 10.0
 
 _INSERT_GROUP = (
     "INSERT INTO outbox (event_id, subject, envelope, headers, created_at)"
@@ -68,13 +72,15 @@ def _broken(error: BaseException, connection: Any) -> bool:
 class PostgresReleaseOutbox:
     """``ReleaseOutbox`` (service_layer/ports.py) for PostgreSQL; see the module docstring."""
 
-    def __init__(self, engine: AsyncEngine, service: str, *, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, service: str, *, on_commit: Callable[[], None] | None = None,
+                 statement_timeout: float = STATEMENT_TIMEOUT) -> None:
         url = engine.url
         if url.get_backend_name() != "postgresql":
             raise ValueError("PostgresReleaseOutbox needs a PostgreSQL engine")
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._service = service
         self._on_commit = on_commit
+        self._timeout = statement_timeout
         self._connection: Any = None
         self._waiting: list[tuple[dict, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
@@ -132,7 +138,7 @@ class PostgresReleaseOutbox:
         for attempt in (1, 2):
             connection = await self._open()
             try:
-                await connection.execute(_INSERT_GROUP, *columns)
+                await connection.execute(_INSERT_GROUP, *columns, timeout=self._timeout)
                 self.statements += 1
                 return
             except asyncpg.UniqueViolationError:

@@ -193,3 +193,21 @@ async def test_the_relay_publishes_the_event_once(accounts_db, nats):
         await sub.unsubscribe()
     finally:
         await client.close()
+
+
+@pytest.mark.skipif(backend() != "postgres", reason="the single-statement outbox write is PostgreSQL's")
+async def test_a_statement_the_database_does_not_answer_in_time_fails_its_releases_and_writes_nothing(accounts_db):
+    engine, sessions = accounts_db
+    woken: list = []
+    outbox = PostgresReleaseOutbox(engine, "accounts", on_commit=lambda: woken.append(True), statement_timeout=0.5)
+    try:
+        async with engine.connect() as blocker:
+            await blocker.execute(text("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE"))   # the INSERT waits
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(outbox.add(EVENT), 10)
+            await blocker.rollback()
+        assert await _rows(sessions) == [] and woken == []
+        await outbox.add(EVENT)                                     # the next group goes through
+        assert len(await _rows(sessions)) == 1 and woken == [True]
+    finally:
+        await outbox.aclose()
