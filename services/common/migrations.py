@@ -71,3 +71,41 @@ async def _run_online(url: str, service: str, options: dict) -> None:
             await connection.commit()
     finally:
         await engine.dispose()
+
+
+def create_change_notifications(op, *, table: str, key: str, channel: str) -> None:
+    """PostgreSQL: ``pg_notify(channel, <key of the row>)`` whenever a row of ``table`` is
+    inserted, updated or deleted (an empty payload for TRUNCATE: "forget everything"), for the
+    caches of ``services.common.reads.NotifiedCache``. A notification is delivered when the
+    writing transaction commits, never before and never for a rollback (PostgreSQL docs,
+    NOTIFY). Nothing on SQLite, which has no notifications (and no such cache)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    function = f"mtlid_notify_{table}_changed"
+    op.execute(f"""
+        CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'TRUNCATE' THEN
+                PERFORM pg_notify('{channel}', '');
+            ELSIF TG_OP = 'DELETE' THEN
+                PERFORM pg_notify('{channel}', OLD.{key});
+            ELSE
+                PERFORM pg_notify('{channel}', NEW.{key});
+                IF TG_OP = 'UPDATE' AND NEW.{key} <> OLD.{key} THEN
+                    PERFORM pg_notify('{channel}', OLD.{key});
+                END IF;
+            END IF;
+            RETURN NULL;
+        END $$""")
+    op.execute(f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table}"
+               f" FOR EACH ROW EXECUTE FUNCTION {function}()")
+    op.execute(f"CREATE TRIGGER {table}_truncated AFTER TRUNCATE ON {table}"
+               f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
+
+
+def drop_change_notifications(op, *, table: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_truncated ON {table}")
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_changed ON {table}")
+    op.execute(f"DROP FUNCTION IF EXISTS mtlid_notify_{table}_changed()")

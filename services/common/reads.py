@@ -37,12 +37,20 @@ Row = Sequence[Any]
 _NAMED = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _connection_broke(error: Exception) -> bool:
+def connection_broke(error: BaseException) -> bool:
+    """Whether an asyncpg call failed because its connection is gone (server restart, terminated
+    backend, network): the outcome of the statement is unknown and the connection unusable."""
     import asyncpg
 
     return isinstance(error, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                               asyncpg.exceptions.OperatorInterventionError,
                               asyncpg.exceptions._base.InternalClientError))
+
+
+def postgres_dsn(engine: AsyncEngine) -> str:
+    """The libpq DSN of a PostgreSQL engine, for asyncpg connections of one's own (never log it:
+    it may hold a password)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
@@ -66,8 +74,7 @@ class PointReads:
         self._pool_size = pool_size
         url = engine.url
         self.backend = url.get_backend_name()
-        self._pg_dsn = (url.set(drivername="postgresql").render_as_string(hide_password=False)
-                        if self.backend == "postgresql" else None)
+        self._pg_dsn = postgres_dsn(engine) if self.backend == "postgresql" else None
         database = url.database or ""
         self._sqlite_path = (database if self.backend == "sqlite" and database not in ("", ":memory:")
                              and not database.startswith("file:") else None)
@@ -125,7 +132,7 @@ class PointReads:
             except Exception as error:  # noqa: BLE001 - a broken connection is replaced, once
                 # A server restart or a terminated backend breaks pooled connections (what
                 # pool_pre_ping covers for the engine): drop this one and try a fresh one.
-                broken = _connection_broke(error)
+                broken = connection_broke(error)
                 if not broken or attempt == 2:
                     raise
             finally:
@@ -291,6 +298,59 @@ class ChangeFeed:
 
     def _notified(self, _connection, _pid, _channel, payload: str) -> None:
         self._on_change(payload)
+
+
+
+class NotifiedCache:
+    """Rows that rarely change, kept in memory only while the database announces every change.
+
+    ``load(key)`` reads one row (a fresh point read) or None. On PostgreSQL, a ``ChangeFeed``
+    on ``channel`` (a trigger calls ``pg_notify(channel, key)``; an empty key means "all")
+    makes the cache forget at commit; while the feed is not ``live`` every call reads through,
+    and a gap empties the cache. Elsewhere (SQLite, one host) nothing is kept. A read that
+    began before a change announced during it does not fill the cache (the generation count),
+    so an old row is never kept. Unknown keys are not cached (anyone can make them up), and
+    at most ``max_entries`` are.
+    """
+
+    def __init__(self, reads: PointReads, channel: str, load, *, max_entries: int = 10_000) -> None:
+        self._load = load
+        self._max = max_entries
+        self._entries: dict[str, Any] = {}
+        self._generation = 0
+        self.feed: ChangeFeed | None = None
+        if reads.postgres_dsn is not None:
+            self.feed = ChangeFeed(reads, channel, self.forget, self.forget_all)
+
+    @property
+    def cached(self) -> dict[str, Any]:
+        """What is kept now (tests and diagnostics; do not modify)."""
+        return self._entries
+
+    async def get(self, key: str) -> Any:
+        feed = self.feed
+        if feed is None or not feed.live:
+            return await self._load(key)
+        value = self._entries.get(key)
+        if value is not None:
+            return value
+        generation = self._generation
+        value = await self._load(key)
+        if (value is not None and feed.live and generation == self._generation
+                and len(self._entries) < self._max):
+            self._entries[key] = value
+        return value
+
+    def forget(self, key: str) -> None:
+        """Forget one key, or everything when ``key`` is empty (a notification, a local commit)."""
+        self._generation += 1
+        if key:
+            self._entries.pop(key, None)
+        else:
+            self._entries.clear()
+
+    def forget_all(self) -> None:
+        self.forget("")
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.errors import Unavailable
 from services.common.events import Event
 from services.common.outbox import outbox_row
+from services.common.reads import connection_broke, postgres_dsn
 
 logger = logging.getLogger(__name__)
 
@@ -60,24 +61,14 @@ _INSERT_GROUP = (
     " SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::text[], $4::text[], $5::timestamptz[])")
 
 
-def _broken(error: BaseException, connection: Any) -> bool:
-    import asyncpg
-
-    # OperatorInterventionError: the server ended the session (admin shutdown, crash recovery)
-    return connection.is_closed() or isinstance(error, (OSError, asyncpg.PostgresConnectionError,
-                                                        asyncpg.InterfaceError,
-                                                        asyncpg.exceptions.OperatorInterventionError))
-
-
 class PostgresReleaseOutbox:
     """``ReleaseOutbox`` (service_layer/ports.py) for PostgreSQL; see the module docstring."""
 
     def __init__(self, engine: AsyncEngine, service: str, *, on_commit: Callable[[], None] | None = None,
                  statement_timeout: float = STATEMENT_TIMEOUT) -> None:
-        url = engine.url
-        if url.get_backend_name() != "postgresql":
+        if engine.url.get_backend_name() != "postgresql":
             raise ValueError("PostgresReleaseOutbox needs a PostgreSQL engine")
-        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._dsn = postgres_dsn(engine)
         self._service = service
         self._on_commit = on_commit
         self._timeout = statement_timeout
@@ -146,7 +137,7 @@ class PostgresReleaseOutbox:
                     return      # the first try committed before its answer was lost (see above)
                 raise
             except Exception as error:
-                if not _broken(error, connection):
+                if not (connection.is_closed() or connection_broke(error)):
                     raise
                 self._connection = None
                 connection.terminate()

@@ -30,7 +30,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from services.common.reads import ChangeFeed, PointReads
+from services.common.reads import ChangeFeed, NotifiedCache, PointReads
 
 from ..domain.attributes import Attribute, Provenance
 from ..domain.catalogue import CatalogueService, ServiceKind, ServiceState
@@ -38,7 +38,6 @@ from ..domain.profile import Profile
 from ..domain.service_account import AccountState, ServiceAccount
 
 SERVICES_CHANGED = "mtlid_services_changed"   # migration 0002's channel
-MAX_CACHED_SERVICES = 10_000
 
 SERVICE = (
     "SELECT service_id, name_fr, name_en, kind, owner, client_id, created_at, updated_at, borough,"
@@ -117,31 +116,20 @@ class SqlReleaseReads:
 
     def __init__(self, reads: PointReads) -> None:
         self._reads = reads
-        self._services: dict[str, CatalogueService] = {}
-        # bumped on every change or gap: a read that started before it must not fill the cache
-        self._generation = 0
-        self.feed: ChangeFeed | None = None
-        if reads.postgres_dsn is not None:
-            self.feed = ChangeFeed(reads, SERVICES_CHANGED, self.catalogue_changed, self._forget_services)
+        #: on PostgreSQL, cached while migration 0002's notifications are heard (``NotifiedCache``)
+        self.services = NotifiedCache(reads, SERVICES_CHANGED, self._read_service)
+
+    @property
+    def feed(self) -> ChangeFeed | None:
+        """The catalogue's change feed (run by the service as a task); None on SQLite."""
+        return self.services.feed
 
     async def service(self, service_id: str) -> CatalogueService | None:
         """The catalogue entry (retired ones included: the caller decides), or None.
 
         A cached entry is shared: the release only reads it, never changes it.
         """
-        feed = self.feed
-        if feed is None or not feed.live:
-            return await self._read_service(service_id)
-        cached = self._services.get(service_id)
-        if cached is not None:
-            return cached
-        generation = self._generation
-        service = await self._read_service(service_id)
-        # unknown ids are not cached (anyone can make them up)
-        if (service is not None and feed.live and generation == self._generation
-                and len(self._services) < MAX_CACHED_SERVICES):
-            self._services[service_id] = service
-        return service
+        return await self.services.get(service_id)
 
     async def live_account_and_profile(self, resident_id: str,
                                        service_id: str) -> tuple[ServiceAccount | None, Profile | None]:
@@ -151,16 +139,8 @@ class SqlReleaseReads:
         return account_and_profile_from_rows(resident_id, service_id, rows)
 
     def catalogue_changed(self, service_id: str) -> None:
-        """Forget one service (or, with an empty id, all): a notification, or a local commit."""
-        self._generation += 1
-        if service_id:
-            self._services.pop(service_id, None)
-        else:
-            self._services.clear()
-
-    def _forget_services(self) -> None:
-        self._generation += 1
-        self._services.clear()
+        """Forget one service (or, with an empty id, all): this process's own commit."""
+        self.services.forget(service_id)
 
     async def _read_service(self, service_id: str) -> CatalogueService | None:
         row = await self._reads.one(SERVICE, {"service_id": service_id})

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.common.reads import ChangeFeed, GroupedLookup, PointReads
+from services.common.reads import ChangeFeed, GroupedLookup, NotifiedCache, PointReads
 from services.identity.domain.clients import OAuthClient
 
 _CLIENT = (
@@ -47,48 +47,26 @@ def _list(value: Any) -> tuple[str, ...]:
 
 
 CLIENTS_CHANGED = "mtlid_clients_changed"   # migration 0003's channel
-MAX_CACHED_CLIENTS = 10_000
 
 
 class IdentityHotReads:
     def __init__(self, reads: PointReads) -> None:
         self._reads = reads
-        self._clients: dict[str, OAuthClient] = {}
-        # bumped on every change or gap: a read that started before it must not fill the cache
-        self._generation = 0
-        self.feed: ChangeFeed | None = None
+        #: on PostgreSQL, cached while migration 0003's notifications are heard (``NotifiedCache``)
+        self.clients = NotifiedCache(reads, CLIENTS_CHANGED, self._read_client)
         # PostgreSQL: concurrent revocation checks share one statement (SQLite: a local read each)
         self._revocations: GroupedLookup | None = None
         if reads.postgres_dsn is not None:
-            self.feed = ChangeFeed(reads, CLIENTS_CHANGED, self._client_changed, self._forget_clients)
             self._revocations = GroupedLookup(self._revoked_among)
+
+    @property
+    def feed(self) -> ChangeFeed | None:
+        """The clients' change feed (run by the service as a task); None on SQLite."""
+        return self.clients.feed
 
     async def client(self, client_id: str) -> OAuthClient | None:
         """The registered client (disabled ones included: the caller decides), or None."""
-        feed = self.feed
-        if feed is None or not feed.live:
-            return await self._read_client(client_id)
-        cached = self._clients.get(client_id)
-        if cached is not None:
-            return cached
-        generation = self._generation
-        client = await self._read_client(client_id)
-        # unknown ids are not cached (anyone can make them up)
-        if (client is not None and feed.live and generation == self._generation
-                and len(self._clients) < MAX_CACHED_CLIENTS):
-            self._clients[client_id] = client
-        return client
-
-    def _client_changed(self, client_id: str) -> None:
-        self._generation += 1
-        if client_id:
-            self._clients.pop(client_id, None)
-        else:
-            self._clients.clear()
-
-    def _forget_clients(self) -> None:
-        self._generation += 1
-        self._clients.clear()
+        return await self.clients.get(client_id)
 
     async def _read_client(self, client_id: str) -> OAuthClient | None:
         row = await self._reads.one(_CLIENT, {"client_id": client_id})

@@ -82,7 +82,7 @@ async def test_a_service_retired_here_stops_releasing_at_the_next_call(stub, tok
     assert [r.value for r in (await _release(stub, tokens, service_id, client_id, resident)).released] == [
         "avant@example.ca"]
     if backend() == "postgres":
-        assert service_id in feed_ready._services          # the release went through the cache
+        assert service_id in feed_ready.services.cached          # the release went through the cache
 
     await stub.UpdateService(pb.UpdateServiceRequest(
         service_id=service_id, name_fr="Frais", name_en="Fresh", owner="Ville", attributes=["email", "given_name"],
@@ -106,7 +106,7 @@ async def test_a_service_retired_by_another_replica_stops_releasing(stub, tokens
             grpc.StatusCode.FAILED_PRECONDITION, "SERVICE_RETIRED")
     else:
         # The notification is delivered at commit; the cache forgets the service on arrival.
-        await _eventually(lambda: service_id not in feed_ready._services, timeout=1.0)
+        await _eventually(lambda: service_id not in feed_ready.services.cached, timeout=1.0)
         assert await _refusal(_release(stub, tokens, service_id, client_id, resident)) == (
             grpc.StatusCode.FAILED_PRECONDITION, "SERVICE_RETIRED")
     # and it stays refused: nothing stale was put back in the cache

@@ -127,7 +127,7 @@ async def test_without_a_live_feed_every_read_sees_the_latest_commit(accounts_db
     assert (await release.service("library")).state is ServiceState.ACTIVE
     await _set_state(engine, "library", "retired")
     assert (await release.service("library")).state is ServiceState.RETIRED
-    assert release._services == {}
+    assert release.services.cached == {}
 
 
 @pytest.mark.skipif(backend() != "postgres", reason="the catalogue cache exists on PostgreSQL only (LISTEN/NOTIFY)")
@@ -139,9 +139,9 @@ async def test_the_cache_forgets_a_service_when_the_database_announces_its_chang
     try:
         await _eventually(lambda: release.feed.live)
         assert (await release.service("library")).is_active
-        assert "library" in release._services                              # cached
+        assert "library" in release.services.cached                              # cached
         await _set_state(engine, "library", "retired")
-        await _eventually(lambda: "library" not in release._services, timeout=1.0)
+        await _eventually(lambda: "library" not in release.services.cached, timeout=1.0)
         assert not (await release.service("library")).is_active
         assert (await release.service("bixi")).is_active                   # the other one untouched
 
@@ -151,14 +151,14 @@ async def test_the_cache_forgets_a_service_when_the_database_announces_its_chang
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mtlid-feed'"
                 " AND datname = current_database()"))
         await _eventually(lambda: not release.feed.live)
-        assert release._services == {}
+        assert release.services.cached == {}
         await _set_state(engine, "bixi", "retired")                        # while nobody listens
         assert not (await release.service("bixi")).is_active
-        assert release._services == {}
+        assert release.services.cached == {}
         await _eventually(lambda: release.feed.live)
         assert not (await release.service("bixi")).is_active
         await _set_state(engine, "bixi", "active")
-        await _eventually(lambda: "bixi" not in release._services, timeout=1.0)
+        await _eventually(lambda: "bixi" not in release.services.cached, timeout=1.0)
         assert (await release.service("bixi")).is_active
     finally:
         stop.set()
@@ -188,8 +188,8 @@ async def test_a_read_overtaken_by_a_change_does_not_fill_the_cache():
     release.catalogue_changed("library")       # the change is announced while the read is in flight
     reads.release.set()
     assert (await pending).service_id == "library"
-    assert release._services == {}
+    assert release.services.cached == {}
     await release.service("library")           # a read after the change may be cached
-    assert "library" in release._services
+    assert "library" in release.services.cached
     release.catalogue_changed("")              # TRUNCATE: forget everything
-    assert release._services == {}
+    assert release.services.cached == {}

@@ -84,7 +84,7 @@ async def test_the_cache_forgets_a_client_when_the_database_announces_its_change
     try:
         await _eventually(lambda: _true(hot.feed.live))
         assert (await hot.client("borough-a")).disabled is False
-        assert "borough-a" in hot._clients                        # cached
+        assert "borough-a" in hot.clients.cached                        # cached
         await _set_disabled(engine, "borough-a", True)
         await _eventually(lambda: _disabled(hot, "borough-a"), timeout=1.0)
         assert (await hot.client("borough-b")).disabled is False   # the other one untouched
@@ -95,7 +95,7 @@ async def test_the_cache_forgets_a_client_when_the_database_announces_its_change
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mtlid-feed'"
                 " AND datname = current_database()"))
         await _eventually(lambda: _true(not hot.feed.live))
-        assert hot._clients == {}
+        assert hot.clients.cached == {}
         await _set_disabled(engine, "borough-b", True)           # while nobody listens
         assert (await hot.client("borough-b")).disabled is True
         await _eventually(lambda: _true(hot.feed.live))
@@ -126,12 +126,12 @@ async def test_a_read_overtaken_by_a_change_does_not_fill_the_cache():
     hot.feed.live = True
     pending = asyncio.create_task(hot.client("borough-a"))
     await asyncio.sleep(0)
-    hot._client_changed("borough-a")        # the notification arrives while the read is in flight
+    hot.clients.forget("borough-a")        # the notification arrives while the read is in flight
     reads.release.set()
     assert (await pending).client_id == "borough-a"
-    assert hot._clients == {}
+    assert hot.clients.cached == {}
     await hot.client("borough-a")           # a read after the change may be cached
-    assert "borough-a" in hot._clients
+    assert "borough-a" in hot.clients.cached
 
 
 async def _true(value: bool) -> bool:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from services.common.migrations import create_change_notifications, drop_change_notifications
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -23,32 +25,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("""
-        CREATE FUNCTION mtlid_notify_service_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'TRUNCATE' THEN
-                PERFORM pg_notify('mtlid_services_changed', '');
-            ELSIF TG_OP = 'DELETE' THEN
-                PERFORM pg_notify('mtlid_services_changed', OLD.service_id);
-            ELSE
-                PERFORM pg_notify('mtlid_services_changed', NEW.service_id);
-                IF TG_OP = 'UPDATE' AND NEW.service_id <> OLD.service_id THEN
-                    PERFORM pg_notify('mtlid_services_changed', OLD.service_id);
-                END IF;
-            END IF;
-            RETURN NULL;
-        END $$""")
-    op.execute("CREATE TRIGGER services_changed AFTER INSERT OR UPDATE OR DELETE ON services"
-               " FOR EACH ROW EXECUTE FUNCTION mtlid_notify_service_changed()")
-    op.execute("CREATE TRIGGER services_truncated AFTER TRUNCATE ON services"
-               " FOR EACH STATEMENT EXECUTE FUNCTION mtlid_notify_service_changed()")
+    create_change_notifications(op, table="services", key="service_id", channel="mtlid_services_changed")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER IF EXISTS services_truncated ON services")
-    op.execute("DROP TRIGGER IF EXISTS services_changed ON services")
-    op.execute("DROP FUNCTION IF EXISTS mtlid_notify_service_changed()")
+    drop_change_notifications(op, table="services")

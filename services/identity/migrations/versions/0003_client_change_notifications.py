@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from services.common.migrations import create_change_notifications, drop_change_notifications
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -21,32 +23,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("""
-        CREATE FUNCTION mtlid_notify_client_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'TRUNCATE' THEN
-                PERFORM pg_notify('mtlid_clients_changed', '');
-            ELSIF TG_OP = 'DELETE' THEN
-                PERFORM pg_notify('mtlid_clients_changed', OLD.client_id);
-            ELSE
-                PERFORM pg_notify('mtlid_clients_changed', NEW.client_id);
-                IF TG_OP = 'UPDATE' AND NEW.client_id <> OLD.client_id THEN
-                    PERFORM pg_notify('mtlid_clients_changed', OLD.client_id);
-                END IF;
-            END IF;
-            RETURN NULL;
-        END $$""")
-    op.execute("CREATE TRIGGER clients_changed AFTER INSERT OR UPDATE OR DELETE ON clients"
-               " FOR EACH ROW EXECUTE FUNCTION mtlid_notify_client_changed()")
-    op.execute("CREATE TRIGGER clients_truncated AFTER TRUNCATE ON clients"
-               " FOR EACH STATEMENT EXECUTE FUNCTION mtlid_notify_client_changed()")
+    create_change_notifications(op, table="clients", key="client_id", channel="mtlid_clients_changed")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER IF EXISTS clients_truncated ON clients")
-    op.execute("DROP TRIGGER IF EXISTS clients_changed ON clients")
-    op.execute("DROP FUNCTION IF EXISTS mtlid_notify_client_changed()")
+    drop_change_notifications(op, table="clients")
