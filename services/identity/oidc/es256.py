@@ -104,6 +104,20 @@ class VerifiedSignatures:
 VERIFIED = VerifiedSignatures()
 
 
+
+def verified_claims(token: str, kid: str, key_for) -> dict[str, Any] | None:
+    """The claims of an ES256 compact JWS whose signature verifies with ``key_for(kid)`` (a
+    joserfc key or None), through the process's cache of verified signatures; None for any
+    failure. The caller checks the header (``alg``, ``typ``) and the claims."""
+    if not VERIFIED.verify(token, kid, lambda k: public_key_of(key_for(k))):
+        return None
+    try:
+        claims = json.loads(b64url_decode(token.split(".")[1]))
+    except (ValueError, UnicodeError, TypeError, IndexError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
 def public_key_of(key: Any) -> ec.EllipticCurvePublicKey | None:
     """The P-256 public key inside a joserfc key (private or public), or None for any other key."""
     public = getattr(key, "public_key", None)
