@@ -362,56 +362,80 @@ async def _first(*events: asyncio.Event) -> None:
             wait.cancel()
 
 
-class GroupedLookup:
-    """Concurrent point lookups of one kind, answered by one statement per group.
+class Groups:
+    """Concurrent requests answered one group at a time, each group by one statement.
 
-    Under load, many requests ask the same question at once ("was this ``jti`` revoked?").
-    Each asked alone costs a round trip and the driver's work per statement; asked together,
-    one ``WHERE key = ANY(:keys)`` answers a whole group. Freshness is unchanged: a lookup
-    joins the next statement to *start* — never one already in flight — so its answer is read
-    after it was asked, as if it had run alone. One statement in flight at a time; lookups
-    arriving meanwhile form the next group. A failed statement fails its group's lookups.
+    ``answer_group(items)`` returns one result per item, in order, or raises: then every
+    request of the group gets that error. One group in flight at a time; requests arriving
+    meanwhile form the next group, so a request is always served by a statement that *starts*
+    after it was made (a read sees what was committed before it was asked; a write is its own
+    group commit). Stopped (the task cancelled), every waiting request gets ``stopped()``.
+    """
+
+    def __init__(self, answer_group, *, stopped=lambda: RuntimeError("stopped")) -> None:
+        self._answer_group = answer_group
+        self._stopped = stopped
+        self._pending: list[tuple[Any, asyncio.Future]] = []
+        self._runner: asyncio.Task | None = None
+
+    async def submit(self, item: Any, *, shield: bool = False) -> Any:
+        """``item``'s result. ``shield``: a caller that goes away does not cancel its group."""
+        answer = asyncio.get_running_loop().create_future()
+        self._pending.append((item, answer))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._answer_groups())
+        return await (asyncio.shield(answer) if shield else answer)
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Let the group in flight finish (on stop)."""
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._runner), timeout)
+
+    async def _answer_groups(self) -> None:
+        group: list[tuple[Any, asyncio.Future]] = []
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    results = await self._answer_group([item for item, _ in group])
+                except Exception as error:  # noqa: BLE001 - every request of the group is told
+                    _fail(group, lambda: error)
+                    continue
+                for (_, answer), result in zip(group, results):
+                    if not answer.done():
+                        answer.set_result(result)
+        finally:
+            # cancelled (the process stops): nobody may wait for a statement that never comes
+            _fail(group, self._stopped)
+            pending, self._pending = self._pending, []
+            _fail(pending, self._stopped)
+
+
+def _fail(group: list[tuple[Any, asyncio.Future]], error) -> None:
+    for _, answer in group:
+        if not answer.done():
+            answer.set_exception(error())
+
+
+class GroupedLookup:
+    """Concurrent point lookups of one kind ("was this ``jti`` revoked?"), one
+    ``WHERE key = ANY(:keys)`` statement per group (``Groups``): under load a round trip and the
+    driver's work per statement are shared, and freshness is unchanged.
 
     ``fetch_found(keys)`` returns the subset of ``keys`` that exist.
     """
 
     def __init__(self, fetch_found) -> None:
         self._fetch_found = fetch_found
-        self._pending: list[tuple[str, asyncio.Future]] = []
-        self._runner: asyncio.Task | None = None
+        self._groups = Groups(self._answer)
         #: statements sent (tests: how many groups the lookups formed)
         self.statements = 0
 
     async def contains(self, key: str) -> bool:
-        answer = asyncio.get_running_loop().create_future()
-        self._pending.append((key, answer))
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._answer_groups())
-        return await answer
+        return await self._groups.submit(key)
 
-    async def _answer_groups(self) -> None:
-        group: list[tuple[str, asyncio.Future]] = []
-        try:
-            while self._pending:
-                group, self._pending = self._pending, []
-                try:
-                    found = await self._fetch_found(list({key for key, _ in group}))
-                    self.statements += 1
-                except Exception as error:  # noqa: BLE001 - every lookup of the group is told
-                    _fail(group, error)
-                    continue
-                for key, answer in group:
-                    if not answer.done():
-                        answer.set_result(key in found)
-        finally:
-            # cancelled (the process stops): nobody may wait for a statement that never comes
-            stopped = RuntimeError("the lookup was stopped")
-            _fail(group, stopped)
-            pending, self._pending = self._pending, []
-            _fail(pending, stopped)
-
-
-def _fail(group: list[tuple[str, asyncio.Future]], error: Exception) -> None:
-    for _, answer in group:
-        if not answer.done():
-            answer.set_exception(error)
+    async def _answer(self, keys: list[str]) -> list[bool]:
+        found = await self._fetch_found(list(set(keys)))
+        self.statements += 1
+        return [key in found for key in keys]

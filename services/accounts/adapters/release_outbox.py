@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.errors import Unavailable
 from services.common.events import Event
 from services.common.outbox import outbox_row
-from services.common.reads import connection_broke, postgres_dsn
+from services.common.reads import Groups, connection_broke, postgres_dsn
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ class PostgresReleaseOutbox:
         self._on_commit = on_commit
         self._timeout = statement_timeout
         self._connection: Any = None
-        self._waiting: list[tuple[dict, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+        # group commits: the rows of every release waiting at that moment, one INSERT
+        self._groups = Groups(self._write_group, stopped=_not_released)
         #: statements sent (tests: how many groups the releases formed)
         self.statements = 0
 
@@ -83,44 +83,25 @@ class PostgresReleaseOutbox:
 
     async def add(self, event: Event) -> None:
         """Commit the event's outbox row; returns once it is committed, raises if it is not."""
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((outbox_row(self._service, event), done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_groups(), name="release-outbox")
         # shielded: a caller that goes away does not cancel the statement of its whole group
-        await asyncio.shield(done)
+        await self._groups.submit(outbox_row(self._service, event), shield=True)
         if self._on_commit is not None:
             self._on_commit()
 
     async def aclose(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._writer), 5)
+        await self._groups.wait_idle(5)
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2)
 
-    async def _write_groups(self) -> None:
-        group: list[tuple[dict, asyncio.Future]] = []
+    async def _write_group(self, rows: list[dict]) -> list[None]:
         try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                try:
-                    await self._insert([row for row, _ in group])
-                except Exception as error:  # noqa: BLE001 - every release of the group is told
-                    logger.warning("release events not written", extra={"error": type(error).__name__,
-                                                                         "events": len(group)})
-                    _fail(group)
-                    continue
-                for _, done in group:
-                    if not done.done():
-                        done.set_result(None)
-        finally:
-            # cancelled (the process stops): nobody may wait for a statement that never comes
-            _fail(group)
-            waiting, self._waiting = self._waiting, []
-            _fail(waiting)
+            await self._insert(rows)
+        except Exception as error:  # every release of the group is told, with one status
+            logger.warning("release events not written", extra={"error": type(error).__name__, "events": len(rows)})
+            raise _not_released() from error
+        return [None] * len(rows)
 
     async def _insert(self, rows: list[dict]) -> None:
         import asyncpg
@@ -156,10 +137,8 @@ class PostgresReleaseOutbox:
         return self._connection
 
 
-def _fail(group: list[tuple[dict, asyncio.Future]]) -> None:
-    for _, done in group:
-        if not done.done():
-            done.set_exception(Unavailable("the release's event could not be written; nothing was released"))
+def _not_released() -> Unavailable:
+    return Unavailable("the release's event could not be written; nothing was released")
 
 
 class CoalescedWake:
