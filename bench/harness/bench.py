@@ -19,8 +19,8 @@ class Options:
     http_seconds: float = 8.0        # one autocannon run
     warmup_seconds: float = 3.0      # before the first round, per side (JIT, caches, pools)
     grpc_seconds: float = 5.0        # one fixed-rate gRPC run
-    # One rate a Python service sustains today, then the goal's neighbourhood.
-    grpc_rates: tuple[int, ...] = (200, 1000, 5000)
+    # Light load, a rate one Python process sustains, its knee (~2,000/s), the goal.
+    grpc_rates: tuple[int, ...] = (200, 1000, 2000, 5000)
     grpc_rounds: int = 2
     grpc_procs: int = 1              # load generator processes
     logins: int = 60                 # authorization-code logins per round

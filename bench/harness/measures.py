@@ -16,6 +16,7 @@ MEASURES = [
     ("login_flow", "login: authorization code + PKCE, argon2id", measures_login.login_flow),
     ("validate_token", "gRPC identity ValidateToken at fixed rates", measures_grpc.validate_token),
     ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),
+    ("grpc_floor", "gRPC floor: a no-op grpc.aio server at the same rates", measures_grpc.grpc_floor),
     ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_release.attribute_release),
     ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),
     ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),

@@ -8,8 +8,12 @@ server's CPU per call and the generator's CPU share.
 
 from __future__ import annotations
 
+import pathlib
+import sys
+
 from harness import grpc_load
 from harness.bench import Bench
+from harness.procs import Process, free_port, wait_for_port
 from harness.report import Row, fmt, median
 from harness.systems import NotAvailable
 
@@ -94,3 +98,18 @@ def consent_check(bench: Bench) -> list[Row]:
         raise RuntimeError(f"Check probe failed: {probe.failed}")
     return _fixed_rate_rows(bench, "gRPC consent Check", consent.process, consent.grpc_target, method, request,
                             setup.check_token, note=f"on {where}; a resident with a given consent, 2 categories")
+
+
+def grpc_floor(bench: Bench) -> list[Row]:
+    """The same rates against a server that does nothing (``harness/grpc_floor.py``): what
+    grpc.aio and the event loop cost per call here before any of mtlid's code runs."""
+    port = free_port()
+    server = Process("grpc-floor", [sys.executable, str(pathlib.Path(__file__).with_name("grpc_floor.py")), str(port)],
+                     log_dir=bench.log_dir)
+    try:
+        wait_for_port(port, 30, server.popen)
+        return _fixed_rate_rows(bench, "gRPC floor: no-op grpc.aio server", server, f"127.0.0.1:{port}",
+                                "/montreal.consent.v1.ConsentService/Check", b"", "",
+                                note="no mtlid code: gRPC core, the event loop, the same server options")
+    finally:
+        server.stop()
