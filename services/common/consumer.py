@@ -5,6 +5,14 @@ handler; commit; then acknowledge. A redelivered event (the ack was lost, or a r
 crashed after commit) finds its id in the inbox and is acknowledged without being applied
 again. The handler never commits: the consumer commits the inbox row, the handler's changes
 and the handler's own outbox events together.
+
+A consumer may also be given ``settled``: a read-only check, outside any transaction, that
+the event's effect is already in place by the handler's own idempotency key (consent: the
+access an ``attributes_released`` event reports, recorded first by accounts' RecordAccess
+call, which is the common case). Such an event is acknowledged without a unit of work, which
+saves a transaction of five or six statements per event. ``settled`` must answer True only
+when applying the event would change nothing and log nothing; when in doubt, False (the
+handler then decides, as before).
 """
 
 from __future__ import annotations
@@ -29,12 +37,13 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[CloudEvent, object], Awaitable[None]]
+Settled = Callable[[CloudEvent], Awaitable[bool]]
 
 
 class EventConsumer:
     def __init__(self, *, jetstream: Callable[[], object | None], uow_factory: Callable[[], object],
                  durable: str, stream_service: str, subjects: Sequence[str], handler: Handler,
-                 batch: int = 64) -> None:
+                 batch: int = 64, settled: Settled | None = None) -> None:
         self._jetstream = jetstream
         self._uow_factory = uow_factory
         self.durable = durable
@@ -42,11 +51,16 @@ class EventConsumer:
         self.subjects = list(subjects)
         self.handler = handler
         self.batch = batch
+        self.settled = settled
         self.applied = 0
         self.duplicates = 0
+        self.already_settled = 0  # acknowledged by ``settled`` without a transaction
 
     async def apply(self, event: CloudEvent) -> bool:
         """Apply one event exactly once; returns False when it had been applied already."""
+        if self.settled is not None and await self.settled(event):
+            self.already_settled += 1
+            return False
         async with self._uow_factory() as uow:
             session = uow.session
             seen = await session.scalar(select(INBOX.c.event_id).where(

@@ -64,10 +64,11 @@ class Runtime:
         self._method_policies.update(method_policies)
 
     def add_consumer(self, *, durable: str, stream: str, subjects: Sequence[str],
-                     handler, uow_factory) -> EventConsumer:
+                     handler, uow_factory, settled=None) -> EventConsumer:
         stream_service = stream.removeprefix("MTLID_").lower()
         consumer = EventConsumer(jetstream=lambda: self.js, uow_factory=uow_factory, durable=durable,
-                                 stream_service=stream_service, subjects=subjects, handler=handler)
+                                 stream_service=stream_service, subjects=subjects, handler=handler,
+                                 settled=settled)
         self.consumers.append(consumer)
         return consumer
 

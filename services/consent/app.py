@@ -15,7 +15,7 @@ from .adapters.repositories import LedgerStore, ensure_log_key
 from .adapters.uow import ConsentUnitOfWork
 from .entrypoints.grpc import METHOD_POLICIES, SERVICE, ConsentServicer, add_to_server
 from .service_layer import handlers
-from .service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, dispatcher
+from .service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, dispatcher, released_settled
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS)
 
     runtime.add_grpc(ConsentServicer(uow_factory), add_to_server, SERVICE, METHOD_POLICIES)
     runtime.add_consumer(durable="consent-accounts", stream="MTLID_ACCOUNTS", subjects=list(ACCOUNTS_SUBJECTS),
-                         handler=dispatcher(ACCOUNTS_SUBJECTS), uow_factory=uow_factory)
+                         handler=dispatcher(ACCOUNTS_SUBJECTS), uow_factory=uow_factory,
+                         settled=released_settled(store.reads))
     runtime.add_consumer(durable="consent-identity", stream="MTLID_IDENTITY", subjects=list(IDENTITY_SUBJECTS),
                          handler=dispatcher(IDENTITY_SUBJECTS), uow_factory=uow_factory)
 

@@ -67,6 +67,8 @@ ORDER BY e.idx
 
 _TREE_SIZE = "SELECT tree_size FROM ledger_head WHERE id = 1"
 
+_ACCESS = "SELECT resident_id, recipient_id FROM ledger_entries WHERE access_id = :access_id"
+
 # One statement for a proof: the committed tree size, the leaf (index -1: none wanted) and
 # the nodes, each looked up by its primary key (PostgreSQL: the LATERAL keeps the planner on
 # the index whatever the length of the list). Rows: (part, value, bytes); a node's value is
@@ -184,6 +186,13 @@ class ConsentReads:
         if len(self._parsed) > self._parsed_capacity:
             self._parsed.popitem(last=False)
         return entry
+
+    # --- accesses --------------------------------------------------------------------------
+    async def access_recorded(self, access_id: str) -> tuple[str, str] | None:
+        """(resident, recipient) of the committed ``data_accessed`` entry with this access id,
+        or None. Entries are append-only and ``access_id`` is unique: once seen, final."""
+        row = await self._db.one(_ACCESS, {"access_id": access_id})
+        return (row[0], row[1]) if row is not None else None
 
     # --- proofs ----------------------------------------------------------------------------
     async def signer(self) -> LogSigner:

@@ -59,6 +59,25 @@ async def on_attributes_released(event: CloudEvent, uow) -> None:
         _skip(event, error)
 
 
+def released_settled(reads):
+    """The consumer's ``settled`` check for accounts' events (services/common/consumer.py): an
+    ``attributes_released`` event whose access is already in the log, recorded by accounts'
+    RecordAccess call for the same resident and recipient, needs no transaction: the handler
+    would find it and do nothing. One read-only statement (``reads.access_recorded``); any
+    other event, or an access recorded for someone else (which the handler logs), goes to
+    the handler."""
+    async def settled(event: CloudEvent) -> bool:
+        if event.type != "montreal.accounts.v1.attributes_released":
+            return False
+        data = event.data
+        access_id = data.get("access_id")
+        if not isinstance(access_id, str) or not access_id:
+            return False
+        recorded = await reads.access_recorded(access_id)
+        return recorded == (str(data.get("resident_id", "")), str(data.get("service_id", "")))
+    return settled
+
+
 async def on_service_registered(event: CloudEvent, uow) -> None:
     """``service_registered`` and ``service_updated`` (same payload, plus ``state``). A
     service that is no longer active keeps its name (old receipts and access logs name it)

@@ -12,7 +12,8 @@ from services.common.events import CloudEvent
 from services.consent.adapters.uow import ConsentUnitOfWork
 from services.consent.domain.consents import ConsentState
 from services.consent.service_layer import commands, handlers
-from services.consent.service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, dispatcher
+from services.consent.service_layer.event_handlers import (ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, dispatcher,
+                                                           released_settled)
 
 RES = "56789ABCDEFG"
 
@@ -71,6 +72,57 @@ async def test_service_registered_then_release_recorded_once(store, accounts):
     entries, _ = await handlers.access_log(commands.ListPage(RES), ConsentUnitOfWork(store))
     assert [e.access_id for e in entries] == [access_id]
     assert entries[0].body["withheld_categories"] == ["email"]
+
+
+async def inbox_has(store, durable, event_id):
+    from sqlalchemy import select
+
+    from services.common.uow import INBOX
+
+    async with ConsentUnitOfWork(store) as uow:
+        return await uow.session.scalar(select(INBOX.c.event_id).where(
+            INBOX.c.consumer == durable, INBOX.c.event_id == event_id)) is not None
+
+
+async def test_a_release_already_recorded_by_record_access_is_acknowledged_without_a_transaction(store, accounts):
+    """The common order: accounts' RecordAccess call records the access, then its
+    ``attributes_released`` event arrives; the consumer's ``settled`` check finds the access
+    and acknowledges the event without opening a unit of work (no inbox row, nothing
+    appended). An event the log does not settle still goes to the handler."""
+    settling = EventConsumer(jetstream=lambda: None, uow_factory=lambda: ConsentUnitOfWork(store),
+                             durable="consent-accounts-settled", stream_service="accounts",
+                             subjects=list(ACCOUNTS_SUBJECTS), handler=dispatcher(ACCOUNTS_SUBJECTS),
+                             settled=released_settled(store.reads))
+    await accounts.apply(event("montreal.accounts.v1.service_registered", {
+        "service_id": "plateau-permits", "client_id": "plateau-client", "name_fr": "Permis du Plateau",
+        "name_en": "Plateau permits", "kind": "borough", "owner": "Arrondissement du Plateau-Mont-Royal",
+        "purposes": ["service-provision", "communication"], "attributes": ["given_name", "email"]}))
+    access_id = str(uuid.uuid4())
+    await handlers.record_access(commands.RecordAccess(
+        access_id, RES, "plateau-permits", "service-provision", ("given_name",), {"given_name": "public_task"}),
+        ConsentUnitOfWork(store))
+    before = await size(store)
+    data = {"access_id": access_id, "resident_id": RES, "service_id": "plateau-permits",
+            "purpose_id": "service-provision", "categories": ["given_name"],
+            "bases": {"given_name": "public_task"}, "consent_ids": []}
+    recorded = event("montreal.accounts.v1.attributes_released", data)
+    assert not await settling.apply(recorded)
+    assert settling.already_settled == 1 and settling.applied == 0
+    assert not await inbox_has(store, "consent-accounts-settled", recorded.id)
+
+    # The same access id reported for another resident is not settled: the handler sees it
+    # (and refuses it: ACCESS_ID_REUSED is logged, nothing appended).
+    other = event(recorded.type, {**data, "resident_id": "23456789ABCD"})
+    assert await settling.apply(other)
+    assert settling.already_settled == 1
+    assert await inbox_has(store, "consent-accounts-settled", other.id)
+
+    # An access nobody recorded yet is recorded by the handler, once.
+    fresh = event(recorded.type, {**data, "access_id": str(uuid.uuid4())})
+    assert await settling.apply(fresh)
+    assert not await settling.apply(fresh)
+    assert settling.already_settled == 2  # the second delivery: recorded by the first
+    assert await size(store) == before + 1
 
 
 async def test_malformed_release_is_skipped_not_recorded(store, accounts):
