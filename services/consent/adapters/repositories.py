@@ -27,6 +27,15 @@ _CONSENT_TYPES = (EntryType.CONSENT_GIVEN.value, EntryType.CONSENT_WITHDRAWN.val
                   EntryType.CONSENT_EXPIRED.value)
 _ENDINGS = (EntryType.CONSENT_WITHDRAWN.value, EntryType.CONSENT_EXPIRED.value)
 
+# The tables' columns, for Core statements on the write and history paths: a statement that
+# names a mapped class goes through the ORM's compile and result machinery, ~25 % more CPU
+# per statement here (RecordAccess runs six under the head lock) for nothing these plain
+# column reads use.
+_ENTRY = LedgerEntryRow.__table__.c
+_HEAD = LedgerHeadRow.__table__.c
+_NODE = MerkleNodeRow.__table__.c
+_VERSION = CatalogueVersionRow.__table__.c
+
 
 class NodeCache:
     """Complete-subtree hashes already read. Safe to keep forever: a complete subtree of an
@@ -103,7 +112,7 @@ class SqlLedgerRepository:
         # holder commits, then read the size it left (PostgreSQL READ COMMITTED re-reads the
         # locked row). SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already serializes writers.
         result = await self.session.execute(
-            select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1).with_for_update())
+            select(_HEAD.tree_size).where(_HEAD.id == 1).with_for_update())
         self._size = result.scalar_one()
         self._new_nodes = {}
         return self._size
@@ -143,7 +152,7 @@ class SqlLedgerRepository:
             # Core statements on the tables: plain executemany, without the ORM's bulk machinery.
             await self.session.execute(insert(LedgerEntryRow.__table__), entry_rows)
             await self.session.execute(insert(MerkleNodeRow.__table__), node_rows)
-            await self.session.execute(update(LedgerHeadRow.__table__).where(LedgerHeadRow.id == 1)
+            await self.session.execute(update(LedgerHeadRow.__table__).where(_HEAD.id == 1)
                                        .values(tree_size=self._size))
         return placed
 
@@ -169,8 +178,8 @@ class SqlLedgerRepository:
         for start in range(0, len(missing), 400):
             chunk = missing[start:start + 400]
             result = await self.session.execute(
-                select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash)
-                .where(tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(chunk)))
+                select(_NODE.level, _NODE.idx, _NODE.hash)
+                .where(tuple_(_NODE.level, _NODE.idx).in_(chunk)))
             for level, idx, value in result:
                 found[(level, idx)] = value
                 self.store.nodes.put((level, idx), value)
@@ -183,12 +192,12 @@ class SqlLedgerRepository:
         # One range scan on the (level, idx) primary key: verification reads every stored node,
         # and ~400-key IN lists cost ~50x more per node than a range (bench/RESULTS.md).
         result = await self.session.execute(
-            select(MerkleNodeRow.idx, MerkleNodeRow.hash)
-            .where(MerkleNodeRow.level == level, MerkleNodeRow.idx >= start, MerkleNodeRow.idx < stop))
+            select(_NODE.idx, _NODE.hash)
+            .where(_NODE.level == level, _NODE.idx >= start, _NODE.idx < stop))
         return {idx: value for idx, value in result}
 
     async def size(self) -> int:
-        size = await self.session.scalar(select(LedgerHeadRow.tree_size).where(LedgerHeadRow.id == 1))
+        size = await self.session.scalar(select(_HEAD.tree_size).where(_HEAD.id == 1))
         if self._size is None:  # only sizes read outside an append are known committed
             self.store.saw_size(size)
         return size
@@ -197,7 +206,7 @@ class SqlLedgerRepository:
         cached = self.store.entries.get(index)
         if cached is not None and self._size is None:
             return cached
-        result = await self.session.execute(select(LedgerEntryRow.leaf_data).where(LedgerEntryRow.idx == index))
+        result = await self.session.execute(select(_ENTRY.leaf_data).where(_ENTRY.idx == index))
         data = result.scalar_one_or_none()
         if data is None:
             return None
@@ -209,39 +218,39 @@ class SqlLedgerRepository:
     async def _entries(self, *conditions, order_desc: bool = False, limit: int | None = None):
         # The leaf bytes are the entry; the other columns are indexes over them. Selecting two
         # columns, not the mapped class, also skips the ORM's instance loading.
-        query = select(LedgerEntryRow.idx, LedgerEntryRow.leaf_data).where(*conditions)
-        query = query.order_by(LedgerEntryRow.idx.desc() if order_desc else LedgerEntryRow.idx)
+        query = select(_ENTRY.idx, _ENTRY.leaf_data).where(*conditions)
+        query = query.order_by(_ENTRY.idx.desc() if order_desc else _ENTRY.idx)
         if limit:
             query = query.limit(limit)
         return [LedgerEntry.from_leaf_data(data, idx) for idx, data in await self.session.execute(query)]
 
     async def consent_entries(self, resident_id: str) -> list[LedgerEntry]:
-        return await self._entries(LedgerEntryRow.resident_id == resident_id,
-                                   LedgerEntryRow.entry_type.in_(_CONSENT_TYPES))
+        return await self._entries(_ENTRY.resident_id == resident_id,
+                                   _ENTRY.entry_type.in_(_CONSENT_TYPES))
 
     async def consent_entries_by_id(self, consent_id: str) -> list[LedgerEntry]:
-        return await self._entries(LedgerEntryRow.consent_id == consent_id,
-                                   LedgerEntryRow.entry_type.in_(_CONSENT_TYPES))
+        return await self._entries(_ENTRY.consent_id == consent_id,
+                                   _ENTRY.entry_type.in_(_CONSENT_TYPES))
 
     async def consent_entries_of(self, consent_ids: Sequence[str]) -> list[LedgerEntry]:
-        return await self._entries(LedgerEntryRow.consent_id.in_(list(consent_ids)),
-                                   LedgerEntryRow.entry_type.in_(_CONSENT_TYPES))
+        return await self._entries(_ENTRY.consent_id.in_(list(consent_ids)),
+                                   _ENTRY.entry_type.in_(_CONSENT_TYPES))
 
     async def access_entry(self, access_id: str) -> LedgerEntry | None:
-        found = await self._entries(LedgerEntryRow.access_id == access_id)
+        found = await self._entries(_ENTRY.access_id == access_id)
         return found[0] if found else None
 
     async def resident_entries(self, resident_id: str, *, types=None, recipient_id=None, after=None,
                                before=None, limit=None, newest_first=False) -> list[LedgerEntry]:
-        conditions = [LedgerEntryRow.resident_id == resident_id]
+        conditions = [_ENTRY.resident_id == resident_id]
         if types:
-            conditions.append(LedgerEntryRow.entry_type.in_([t.value for t in types]))
+            conditions.append(_ENTRY.entry_type.in_([t.value for t in types]))
         if recipient_id:
-            conditions.append(LedgerEntryRow.recipient_id == recipient_id)
+            conditions.append(_ENTRY.recipient_id == recipient_id)
         if after is not None:
-            conditions.append(LedgerEntryRow.idx > after)
+            conditions.append(_ENTRY.idx > after)
         if before is not None:
-            conditions.append(LedgerEntryRow.idx < before)
+            conditions.append(_ENTRY.idx < before)
         return await self._entries(*conditions, order_desc=newest_first, limit=limit)
 
     async def due_for_expiry(self, now: dt.datetime, limit: int) -> list[LedgerEntry]:
@@ -256,8 +265,8 @@ class SqlLedgerRepository:
     async def scan(self, start: int, stop: int) -> list[tuple[int, bytes, bytes]]:
         """(index, leaf_data, leaf_hash) of a range, for `ledger verify`."""
         result = await self.session.execute(
-            select(LedgerEntryRow.idx, LedgerEntryRow.leaf_data, LedgerEntryRow.leaf_hash)
-            .where(LedgerEntryRow.idx >= start, LedgerEntryRow.idx < stop).order_by(LedgerEntryRow.idx))
+            select(_ENTRY.idx, _ENTRY.leaf_data, _ENTRY.leaf_hash)
+            .where(_ENTRY.idx >= start, _ENTRY.idx < stop).order_by(_ENTRY.idx))
         return [tuple(r) for r in result]
 
     async def node_count(self) -> int:
@@ -286,7 +295,7 @@ class SqlCatalogueRepository:
         self.changed = False
 
     async def version(self) -> int:
-        return await self.session.scalar(select(CatalogueVersionRow.version).where(CatalogueVersionRow.id == 1))
+        return await self.session.scalar(select(_VERSION.version).where(_VERSION.id == 1))
 
     async def current(self) -> Catalogue:
         """The catalogue as this transaction sees it: the process's copy when it is at the
