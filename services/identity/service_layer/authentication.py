@@ -283,11 +283,15 @@ async def register_resident(cmd: RegisterResident, uow) -> str:
         wait = spent.retry_after(SIGNUP_POLICY, now) if spent is not None else None
         if wait:
             raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many sign-ups from this address; try again in {wait} s")
-        if await uow.residents.by_email(cmd.email) is not None:
-            raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email")
         if spent is not None:
             spent.record_failure(SIGNUP_POLICY, now)
             await uow.throttles.save(spent)
+        if await uow.residents.by_email(cmd.email) is not None:
+            # The answer says the address is registered; asking costs the same budget as a
+            # sign-up (committed here, before refusing), so nobody can test a list of
+            # addresses from one place faster than sign-ups go through.
+            await uow.commit()
+            raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email")
         password_hash = await hashing.run(passwords.hash_password, cmd.password)
         resident = await add_new_resident(uow, email=cmd.email, password_hash=password_hash,
                                           preferred_language=cmd.preferred_language, now=now)

@@ -244,3 +244,20 @@ async def test_sign_ups_from_one_address_are_spaced_out_before_any_hash_is_spent
     assert len(hashes) == spent                      # the refused attempt cost no hash
     # another address is not affected
     await auth.register_resident(auth.RegisterResident(_email(), PASSWORD, "fr", "198.51.100.78"), uow_factory())
+
+
+async def test_asking_whether_addresses_are_registered_spends_the_sign_up_budget(uow_factory, sessions):
+    """Sign-up says when an address is already registered (the resident came to sign up with
+    their own address): testing a list of addresses from one place is spaced out like
+    sign-ups, not free."""
+    from services.common.errors import AlreadyExists, FailedPrecondition
+
+    taken = _email()
+    await auth.register_resident(auth.RegisterResident(taken, PASSWORD, "fr"), uow_factory())
+    address = "198.51.100.91"
+    for _ in range(auth.SIGNUP_POLICY.free_failures):
+        with pytest.raises(AlreadyExists):
+            await auth.register_resident(auth.RegisterResident(taken, PASSWORD, "fr", address), uow_factory())
+    with pytest.raises(FailedPrecondition) as refused:
+        await auth.register_resident(auth.RegisterResident(taken, PASSWORD, "fr", address), uow_factory())
+    assert refused.value.reason == "TOO_MANY_ATTEMPTS"
