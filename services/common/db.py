@@ -6,8 +6,10 @@ Each service owns its own database; no service reads another's tables.
 from __future__ import annotations
 
 import pathlib
+import time
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -47,8 +49,45 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                               hide_parameters=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
+    ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection that served a transaction less than this long ago is used without a
+# ping (see ``ping_when_idle``).
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def ping_when_idle(engine: AsyncEngine) -> None:
+    """Pessimistic disconnect handling, for connections that sat idle only.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout; on asyncpg a ping is three round
+    trips (BEGIN, a statement, ROLLBACK), paid by every unit of work before its first
+    statement. Connections die while idle (a database restart or failover, an idle timeout
+    on the way), so only a connection idle for ``PING_AFTER_IDLE_SECONDS`` or more is pinged
+    here; a dead one is replaced before the transaction starts (the pool's checkout-event
+    protocol: ``DisconnectionError`` makes it connect again). A connection that dies while
+    busy fails its statement either way: SQLAlchemy then invalidates the whole pool, and the
+    caller gets UNAVAILABLE / 503 ``temporarily_unavailable`` with Retry-After
+    (``errors.dependency_unavailable``), as when the database is away.
+    """
+    pool_target = engine.sync_engine
+
+    @event.listens_for(pool_target, "connect")
+    @event.listens_for(pool_target, "checkin")
+    def _stamp(_dbapi_connection, record) -> None:  # pragma: no cover - every unit of work
+        record.info["mtlid_idle_since"] = time.monotonic()
+
+    @event.listens_for(pool_target, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:  # pragma: no cover
+        since = record.info.get("mtlid_idle_since")
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            raise DisconnectionError(f"idle connection failed its ping: {type(error).__name__}") from error
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -131,7 +131,7 @@ class PointReads:
                 return [tuple(row) for row in await connection.fetch(text, *args)]
             except Exception as error:  # noqa: BLE001 - a broken connection is replaced, once
                 # A server restart or a terminated backend breaks pooled connections (what
-                # pool_pre_ping covers for the engine): drop this one and try a fresh one.
+                # the engine's idle ping covers for units of work, db.ping_when_idle): drop this one and try a fresh one.
                 broken = connection_broke(error)
                 if not broken or attempt == 2:
                     raise

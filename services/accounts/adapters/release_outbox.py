@@ -2,7 +2,7 @@
 
 After the consent ledger recorded the access, a release has exactly one thing to write in
 accounts: its outbox event. Through a unit of work that cost an ORM session, a pool checkout
-(whose pre-ping is itself BEGIN, a query and ROLLBACK on asyncpg), BEGIN, the INSERT and
+(whose ping was then itself BEGIN, a query and ROLLBACK on asyncpg), BEGIN, the INSERT and
 COMMIT — more than half of the release's own database work in the issue 8 profiles.
 
 ``PostgresReleaseOutbox`` keeps one asyncpg connection of its own and writes **group
