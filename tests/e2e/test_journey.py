@@ -158,6 +158,7 @@ async def test_resident_journey(system, browser):
     # -- download my data --------------------------------------------------------------------
     await page.goto(issuer + "/account/export")
     await check_page(page, "14-export")
+    await page.fill("#current_password", PASSWORD)
     async with page.expect_download() as download_info:
         await page.click("form[action='/account/export'] button")
     download = await download_info.value

@@ -33,6 +33,9 @@ async def _announced_error(page, field: str) -> None:
     described = (await page.get_attribute(f"#{field}", "aria-describedby") or "").split()
     errors = [i for i in described if await page.locator(f"#{i}.field-error").count() == 1]
     assert errors, f"no error text describes #{field}"
+    # words, not a message key the catalogues lack (``security.error.current_wrong`` once)
+    text = (await page.inner_text(f"#{errors[0]}")).strip()
+    assert " " in text and not text.startswith(("account.", "security.", "signup.")), text
     assert await page.locator("[role=alert]").count() >= 1
 
 
@@ -64,10 +67,12 @@ async def test_error_and_second_factor_states_are_accessible(system, browser):
     secret_text = (await page.inner_text("code.secret")).replace(" ", "")
     secret = base64.b32decode(secret_text + "=" * (-len(secret_text) % 8))
     await page.fill("#code", "000000")
+    await page.fill("#totp_current_password", PASSWORD)
     await page.click("form[action='/account/security/totp/confirm'] button")
     await _announced_error(page, "code")
     await check_page(page, "s04-totp-error")
     await page.fill("#code", totp.totp(secret, time.time()))
+    await page.fill("#totp_current_password", PASSWORD)
     await page.click("form[action='/account/security/totp/confirm'] button")
     await page.wait_for_url("**/account/security?done=totp_enabled")
     await check_page(page, "s05-totp-on")

@@ -107,6 +107,8 @@ class TotpEnrollment:
 class ConfirmTotpEnrollment:
     resident_id: str
     code: str
+    current_password: str
+    remote_addr: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,14 @@ class ChangePassword:
     resident_id: str
     current_password: str
     new_password: str
+    remote_addr: str = ""
+
+
+@dataclass(frozen=True)
+class ConfirmPassword:
+    resident_id: str
+    password: str
+    remote_addr: str = ""
 
 
 def _kek(uow, kek: bytes | None) -> bytes:
@@ -140,33 +150,20 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
     now = utcnow()
     acct_key, addr_key = account_key(cmd.email or ""), address_key(cmd.remote_addr)
     async with uow:
-        acct = await uow.throttles.get(acct_key)
-        addr = await uow.throttles.get(addr_key)
-        waits = [w for w in (acct.retry_after(ACCOUNT_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
         resident = await uow.residents.by_email(cmd.email) if cmd.email else None
-        if waits:
+        wait = await _password_wait(uow, acct_key, addr_key, now)
+        if wait:
             uow.add_event(LoginFailed(reason="throttled", resident_id=resident.resident_id if resident else None))
             await uow.commit()
-            raise LoginRefused("throttled", max(waits))
+            raise LoginRefused("throttled", wait)
         # End the read transaction before hashing: SQLite's write lock must not wait on argon2.
         await uow.rollback()
         password_hash = resident.password_hash if resident else None
         ok = await hashing.run(passwords.verify_password, password_hash, cmd.password or "")
-        now = utcnow()
-        acct = await uow.throttles.get(acct_key)
-        addr = await uow.throttles.get(addr_key)
         if not ok or resident is None:
-            acct.record_failure(ACCOUNT_POLICY, now)
-            addr.record_failure(ADDRESS_POLICY, now)
-            await uow.throttles.save(acct)
-            await uow.throttles.save(addr)
-            uow.add_event(LoginFailed(reason="invalid_credentials",
-                                      resident_id=resident.resident_id if resident else None))
-            await uow.commit()
+            await _password_failed(uow, acct_key, addr_key, resident.resident_id if resident else None)
             raise LoginRefused("invalid_credentials")
-        # The right password: the account's counter starts again (the address's does not).
-        acct.reset()
-        await uow.throttles.save(acct)
+        await _password_right(uow, acct_key)
         if resident.disabled or not resident.email_verified:
             reason = "disabled" if resident.disabled else "email_not_verified"
             uow.add_event(LoginFailed(reason=reason, resident_id=resident.resident_id))
@@ -386,12 +383,19 @@ async def begin_totp_enrollment(cmd: BeginTotpEnrollment, uow, kek: bytes | None
 
 
 async def confirm_totp_enrollment(cmd: ConfirmTotpEnrollment, uow, kek: bytes | None = None) -> bool:
+    """The pending secret becomes the resident's second factor (replacing any earlier one)
+    once a code from it checks and the resident re-entered their password (see
+    ``_confirm_password``): a session alone cannot put someone else's authenticator on the
+    account. False when the code is wrong; InvalidArgument / FailedPrecondition from the
+    password check."""
     key = _kek(uow, kek)
-    now = utcnow()
     async with uow:
         resident = await uow.residents.get(cmd.resident_id)
         if resident is None or resident.totp_pending_encrypted is None:
             raise FailedPrecondition("NO_PENDING_ENROLLMENT", "start the second-factor enrollment first")
+        await _confirm_password(uow, resident, cmd.current_password, cmd.remote_addr)
+        resident = await uow.residents.get(cmd.resident_id)
+        now = utcnow()
         secret = crypto.decrypt(key, resident.totp_pending_encrypted, resident.resident_id.encode())
         step = totp.verify(secret, cmd.code, now.timestamp())
         if step is None:
@@ -404,6 +408,72 @@ async def confirm_totp_enrollment(cmd: ConfirmTotpEnrollment, uow, kek: bytes | 
     return True
 
 
+async def _password_wait(uow, acct_key: str, addr_key: str, now: dt.datetime) -> int | None:
+    """Seconds before this account or address may try a password again, or None."""
+    acct = await uow.throttles.get(acct_key)
+    addr = await uow.throttles.get(addr_key)
+    waits = [w for w in (acct.retry_after(ACCOUNT_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
+    return max(waits) if waits else None
+
+
+async def _password_failed(uow, acct_key: str, addr_key: str, resident_id: str | None) -> None:
+    """A wrong password: both counters grow, ``login_failed`` (``invalid_credentials``), committed."""
+    now = utcnow()
+    acct = await uow.throttles.get(acct_key)
+    addr = await uow.throttles.get(addr_key)
+    acct.record_failure(ACCOUNT_POLICY, now)
+    addr.record_failure(ADDRESS_POLICY, now)
+    await uow.throttles.save(acct)
+    await uow.throttles.save(addr)
+    uow.add_event(LoginFailed(reason="invalid_credentials", resident_id=resident_id))
+    await uow.commit()
+
+
+async def _password_right(uow, acct_key: str) -> None:
+    """The right password: the account's counter starts again (the address's does not)."""
+    acct = await uow.throttles.get(acct_key)
+    acct.reset()
+    await uow.throttles.save(acct)
+
+
+async def _confirm_password(uow, resident, password: str, remote_addr: str) -> None:
+    """Inside an open unit of work: the signed-in ``resident`` re-entered their password.
+
+    Asked before what a session alone must not be enough for — a new password, a new second
+    factor, the export of everything the city holds about the resident (OWASP ASVS 4.0
+    V3.7.1: re-authentication before sensitive transactions) — because a session can be
+    someone else's: a library computer left signed in, a stolen cookie. Throttled exactly
+    like login, on the same counters (per account and per address, ``ACCOUNT_POLICY`` /
+    ``ADDRESS_POLICY``), so a session cannot be used to guess the password either; a wrong
+    password is a ``login_failed`` (``invalid_credentials``) like any other. Raises
+    InvalidArgument("current_password") or FailedPrecondition("TOO_MANY_ATTEMPTS") after
+    committing the failure; returns with no transaction open on success.
+    """
+    resident_id, password_hash = resident.resident_id, resident.password_hash
+    acct_key, addr_key = account_key(resident.email or ""), address_key(remote_addr)
+    wait = await _password_wait(uow, acct_key, addr_key, utcnow())
+    if wait:
+        uow.add_event(LoginFailed(reason="throttled", resident_id=resident_id))
+        await uow.commit()
+        raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many wrong passwords; try again in {wait} s")
+    await uow.rollback()  # no transaction open while hashing
+    if not await hashing.run(passwords.verify_password, password_hash, password or ""):
+        await _password_failed(uow, acct_key, addr_key, resident_id)
+        raise InvalidArgument("current_password", "is not the current password")
+    await _password_right(uow, acct_key)
+    await uow.commit()
+
+
+async def confirm_password(cmd: ConfirmPassword, uow) -> None:
+    """The signed-in resident's password, re-entered before a sensitive read (the export of
+    their file): see ``_confirm_password``."""
+    async with uow:
+        resident = await uow.residents.get(cmd.resident_id)
+        if resident is None or resident.disabled:
+            raise NotFound("resident")
+        await _confirm_password(uow, resident, cmd.password, cmd.remote_addr)
+
+
 async def change_password(cmd: ChangePassword, uow) -> None:
     if (p := passwords.password_problem(cmd.new_password)) is not None:
         raise InvalidArgument("new_password", p)
@@ -411,10 +481,7 @@ async def change_password(cmd: ChangePassword, uow) -> None:
         resident = await uow.residents.get(cmd.resident_id)
         if resident is None:
             raise NotFound("resident")
-        current_hash = resident.password_hash
-        await uow.rollback()  # no transaction open while hashing
-        if not await hashing.run(passwords.verify_password, current_hash, cmd.current_password or ""):
-            raise InvalidArgument("current_password", "is not the current password")
+        await _confirm_password(uow, resident, cmd.current_password, cmd.remote_addr)
         new_hash = await hashing.run(passwords.hash_password, cmd.new_password)
         resident = await uow.residents.get(cmd.resident_id)
         resident.password_hash = new_hash

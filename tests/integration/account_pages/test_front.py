@@ -146,8 +146,14 @@ async def test_security_page_lists_the_session_and_offers_totp(http):
     assert "Cet appareil" in page.text
     start = await http.post("/account/security/totp", data=hidden_fields(page.text))
     assert start.status_code == 200 and "otpauth://totp/" in start.text
-    wrong = await http.post("/account/security/totp/confirm", data={**hidden_fields(start.text), "code": "000000"})
+    # The code needs the current password with it; each error in words, not a message key.
+    alone = await http.post("/account/security/totp/confirm", data={**hidden_fields(start.text), "code": "000000"})
+    assert alone.status_code == 400 and 'id="totp_current_password-error"' in alone.text
+    assert "Entrez votre mot de passe actuel." in alone.text and "security.error" not in alone.text
+    wrong = await http.post("/account/security/totp/confirm", data={
+        **hidden_fields(start.text), "code": "000000", "totp_current_password": PASSWORD})
     assert wrong.status_code == 400 and 'id="code-error"' in wrong.text
+    assert "Ce code n'est pas le bon." in wrong.text.replace("&#39;", "'")
 
 
 async def test_change_password_checks_the_current_one(http):
@@ -157,6 +163,7 @@ async def test_change_password_checks_the_current_one(http):
         **hidden_fields(page.text), "current_password": "not it at all", "new_password": "another long password 1",
         "new_password_confirm": "another long password 1"})
     assert response.status_code == 400 and 'id="current_password-error"' in response.text
+    assert "Ce n'est pas votre mot de passe actuel." in response.text.replace("&#39;", "'")
 
 
 def test_the_resident_token_is_short_lived_and_for_one_service(front):
@@ -252,8 +259,14 @@ async def test_a_resident_with_a_second_factor_confirms_it_before_their_account(
         import base64
 
         secret = base64.b32decode(secret_text + "=" * (-len(secret_text) % 8))
+        # A session alone cannot put an authenticator on the account: the right code with a
+        # wrong password is refused, and nothing is enrolled.
+        refused = await http.post("/account/security/totp/confirm", data={
+            **hidden_fields(start.text), "code": totp.totp(secret, time.time()),
+            "totp_current_password": "not the password"})
+        assert refused.status_code == 400 and 'id="totp_current_password-error"' in refused.text
         confirmed = await http.post("/account/security/totp/confirm", data={
-            **hidden_fields(start.text), "code": totp.totp(secret, time.time())})
+            **hidden_fields(start.text), "code": totp.totp(secret, time.time()), "totp_current_password": PASSWORD})
         assert confirmed.status_code == 303 and confirmed.headers["location"] == "/account/security?done=totp_enabled"
     async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
         first = await sign_in(http, email=email, next_url="/account/profile")

@@ -128,7 +128,13 @@ async def test_export_is_one_json_attachment(system):
     http, resident_id = await _resident(system, "dominique@example.ca")
     try:
         page = await http.get("/account/export")
-        response = await http.post("/account/export", data=hidden_fields(page.text))
+        # The file is everything the city holds: the session alone does not get it.
+        for password, error in (("", "Entrez votre mot de passe actuel."),
+                                ("not the password", "Ce n'est pas votre mot de passe actuel.")):
+            refused = await http.post("/account/export", data={**hidden_fields(page.text), "current_password": password})
+            assert refused.status_code == 400 and refused.headers["content-type"].startswith("text/html")
+            assert 'id="current_password-error"' in refused.text and error in refused.text.replace("&#39;", "'")
+        response = await http.post("/account/export", data={**hidden_fields(page.text), "current_password": PASSWORD})
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/json")
         assert response.headers["content-disposition"].startswith('attachment; filename="mes-donnees-montreal-')

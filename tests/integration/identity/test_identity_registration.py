@@ -168,7 +168,16 @@ async def test_totp_enrollment_login_and_no_replay(uow_factory, sessions):
     import base64
     secret = base64.b32decode(enrollment.secret_base32 + "=" * (-len(enrollment.secret_base32) % 8))
     now = auth.utcnow().timestamp()
-    assert await auth.confirm_totp_enrollment(auth.ConfirmTotpEnrollment(rid, totp.totp(secret, now)), uow_factory())
+    # The right code is not enough: the resident re-enters their password (a session alone may
+    # be someone else's).
+    with pytest.raises(InvalidArgument) as wrong:
+        await auth.confirm_totp_enrollment(auth.ConfirmTotpEnrollment(rid, totp.totp(secret, now), "not it"),
+                                           uow_factory())
+    assert wrong.value.violations[0][0] == "current_password"
+    async with uow_factory() as uow:
+        assert not (await uow.residents.get(rid)).has_totp
+    assert await auth.confirm_totp_enrollment(auth.ConfirmTotpEnrollment(rid, totp.totp(secret, now), PASSWORD),
+                                              uow_factory())
     async with uow_factory() as uow:
         resident = await uow.residents.get(rid)
     assert crypto.decrypt(KEK, resident.totp_secret_encrypted, rid.encode()) == secret
@@ -191,6 +200,27 @@ async def test_change_password(uow_factory, sessions):
     await auth.change_password(auth.ChangePassword(rid, PASSWORD, "a new long passphrase"), uow_factory())
     assert (await auth.authenticate(auth.Authenticate(email, "a new long passphrase", "198.51.100.9"),
                                     uow_factory())).resident_id == rid
+
+
+async def test_a_session_cannot_guess_the_password_faster_than_login(uow_factory, sessions):
+    """Re-entering the password (new password, second factor, export) is throttled on login's
+    own counters: after the account's free failures, even the right password waits, and the
+    failures are ``login_failed`` events like any other."""
+    rid, email = await _register_verified(uow_factory, sessions)
+    for _ in range(auth.ACCOUNT_POLICY.free_failures):
+        with pytest.raises(InvalidArgument):
+            await auth.confirm_password(auth.ConfirmPassword(rid, "a guess", "198.51.100.31"), uow_factory())
+    with pytest.raises(FailedPrecondition) as waiting:
+        await auth.change_password(auth.ChangePassword(rid, PASSWORD, "a new long passphrase", "198.51.100.32"),
+                                   uow_factory())
+    assert waiting.value.reason == "TOO_MANY_ATTEMPTS"
+    # Login from anywhere waits too: it is the same account counter.
+    with pytest.raises(auth.LoginRefused) as refused:
+        await auth.authenticate(auth.Authenticate(email, PASSWORD, "198.51.100.33"), uow_factory())
+    assert refused.value.reason == "throttled"
+    failed = [e["data"] for e in await outbox_events(sessions, "login_failed") if e.get("subject") == rid]
+    assert [f["reason"] for f in failed].count("invalid_credentials") == auth.ACCOUNT_POLICY.free_failures
+    assert all("a guess" not in str(f) and PASSWORD not in str(f) for f in failed)
 
 
 async def test_resend_gives_a_new_code_and_is_rate_limited(uow_factory, sessions):

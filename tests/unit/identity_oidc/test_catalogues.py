@@ -46,3 +46,33 @@ def test_templates_hold_no_hard_coded_sentences():
         text = re.sub(r"<[^>]+>", " ", text)
         words = [w for w in text.split() if re.search(r"[A-Za-zÀ-ÿ]{2,}", w)]
         assert words == [], (template.name, words[:5])
+
+
+def _account_catalogue(lang: str) -> dict[str, str]:
+    merged = {}
+    for path in sorted((ROOT / "i18n").glob(f"*.{lang}.json")):
+        merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
+
+
+def test_every_key_the_account_pages_name_exists_in_both_languages():
+    """The account pages name message keys in their templates (``t("…")``, a field's label and
+    hint) and in their Python (the errors a form answers with): each must exist in French and
+    English, or the resident reads the key itself (it happened: ``security.error.current_wrong``)."""
+    import ast
+
+    fr, en = {**FR, **_account_catalogue("fr")}, {**EN, **_account_catalogue("en")}
+    named = set()
+    for template in (ROOT / "templates" / "account").glob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        named.update((template.name, k) for k in re.findall(r"t\(\"([a-z_.-]*[a-z_])\"", text))
+        named.update((template.name, k) for k in re.findall(r"field\(\"[a-z_]+\", \"([a-z_.]+)\"", text))
+        named.update((template.name, k) for k in re.findall(r"hint_key=\"([a-z_.]+)\"", text))
+    for module in (ROOT / "account").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and re.fullmatch(r"[a-z_]+(\.[a-z_]+)*\.error\.[a-z_]+", node.value)):
+                named.add((module.name, node.value))
+    assert len(named) > 50
+    missing = sorted((where, key) for where, key in named if key not in fr or key not in en)
+    assert missing == []

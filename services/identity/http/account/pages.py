@@ -18,12 +18,15 @@ from starlette.responses import RedirectResponse, Response
 
 from montreal.accounts.v1 import accounts_pb2 as apb
 from montreal.consent.v1 import consent_pb2 as cpb
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.web import (
     client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
 )
+from services.identity.http.routes.common import provider
+from services.identity.service_layer import authentication as auth
 
 ACCOUNT_STATES = {apb.ACCOUNT_STATE_PENDING: "pending", apb.ACCOUNT_STATE_ACTIVE: "active",
                   apb.ACCOUNT_STATE_SUSPENDED: "suspended", apb.ACCOUNT_STATE_CLOSED: "closed"}
@@ -272,15 +275,32 @@ async def access_log(request: Request) -> Response:
 # --- download my data ----------------------------------------------------------------------------
 
 async def export(request: Request) -> Response:
-    """GET: what the file holds; POST: the file (one JSON document, Access Act s. 84)."""
+    """GET: what the file holds; POST: the file (one JSON document, Access Act s. 84), once
+    the resident re-entered their password: the file is everything the city holds about
+    them, and a session alone may be someone else's (``authentication._confirm_password``)."""
     who = await signed_in(request)
     if who is None:
         return to_login(request)
     if request.method == "GET":
-        return page(request, "account/export.html", {"nav": "export"})
+        return page(request, "account/export.html", {"nav": "export", "errors": {}})
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
+    password = first(fields, "current_password")
+    error = "account.security.error.current_required" if not password else None
+    if error is None:
+        try:
+            await auth.confirm_password(auth.ConfirmPassword(
+                who.resident_id, password, request.client.host if request.client else ""),
+                provider(request).uow_factory())
+        except InvalidArgument:
+            error = "account.security.error.current_wrong"
+        except FailedPrecondition:
+            error = "account.security.error.too_many"
+        except NotFound:
+            return to_login(request)
+    if error is not None:
+        return page(request, "account/export.html", {"nav": "export", "errors": {"current_password": error}}, 400)
     try:
         client = await client_for(request, who)
         consent_reply = await client.consent_export()

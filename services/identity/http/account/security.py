@@ -1,5 +1,7 @@
 """Security in Mon compte: where the resident is signed in, sign out everywhere, change the
-password, set up a second factor (TOTP, RFC 6238: any authenticator application).
+password, set up a second factor (TOTP, RFC 6238: any authenticator application). A new
+password and a new second factor both ask for the current password (throttled like login:
+``authentication._confirm_password``).
 
 Signing out everywhere posts to the provider's own ``/logout/everywhere`` (it ends every
 session and revokes the refresh tokens issued in them).
@@ -50,19 +52,21 @@ async def change_password(request: Request) -> Response:
     current, new, confirm = first(fields, "current_password"), first(fields, "new_password"), first(fields, "new_password_confirm")
     errors = {}
     if not current:
-        errors["current_password"] = "security.error.current_required"
+        errors["current_password"] = "account.security.error.current_required"
     if not new:
         errors["new_password"] = "signup.error.password_required"
     elif new != confirm:
         errors["new_password_confirm"] = "signup.error.password_mismatch"
     if not errors:
         try:
-            await auth.change_password(auth.ChangePassword(who.resident_id, current, new),
+            await auth.change_password(auth.ChangePassword(who.resident_id, current, new, _address(request)),
                                        provider(request).uow_factory())
         except InvalidArgument as error:
             for field, _ in error.violations:
-                errors[field] = ("security.error.current_wrong" if field == "current_password"
+                errors[field] = ("account.security.error.current_wrong" if field == "current_password"
                                  else "signup.error.password")
+        except FailedPrecondition:  # TOO_MANY_ATTEMPTS: throttled like login
+            errors["current_password"] = "account.security.error.too_many"
     if errors:
         return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
     return RedirectResponse("/account/security?done=password_changed", status_code=303)
@@ -94,15 +98,31 @@ async def totp_confirm(request: Request) -> Response:
     if fields is None:
         return csrf_refused(request)
     code = first(fields, "code").replace(" ", "")
-    ok = False
-    if code.isdigit() and len(code) == 6:
+    # Its own field name: the password-change form on the same page has a current_password.
+    current = first(fields, "totp_current_password")
+    errors = {}
+    if not current:
+        errors["totp_current_password"] = "account.security.error.current_required"
+    if not (code.isdigit() and len(code) == 6):
+        errors["code"] = "account.security.error.totp_code"
+    if not errors:
         try:
-            ok = await auth.confirm_totp_enrollment(auth.ConfirmTotpEnrollment(who.resident_id, code),
-                                                    provider(request).uow_factory())
-        except FailedPrecondition:
-            ok = False
-    if not ok:
+            if not await auth.confirm_totp_enrollment(
+                    auth.ConfirmTotpEnrollment(who.resident_id, code, current, _address(request)),
+                    provider(request).uow_factory()):
+                errors["code"] = "account.security.error.totp_code"
+        except InvalidArgument:
+            errors["totp_current_password"] = "account.security.error.current_wrong"
+        except FailedPrecondition as error:
+            if error.reason == "TOO_MANY_ATTEMPTS":
+                errors["totp_current_password"] = "account.security.error.too_many"
+            else:  # NO_PENDING_ENROLLMENT: start again
+                errors["code"] = "account.security.error.totp_code"
+    if errors:
         return page(request, "account/security.html", await _context(
-            request, who, errors={"code": "security.error.totp_code"},
-            enrollment={"secret": first(fields, "secret")[:80], "uri": ""}), 400)
+            request, who, errors=errors, enrollment={"secret": first(fields, "secret")[:80], "uri": ""}), 400)
     return RedirectResponse("/account/security?done=totp_enabled", status_code=303)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
