@@ -108,3 +108,18 @@ def test_nats_is_a_three_node_jetstream_cluster(rendered, overlay):
 def test_namespace_enforces_pod_security_restricted(rendered, overlay):
     labels = one(rendered[overlay], "Namespace", "mtlid")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_identity_takes_residents_addresses_from_the_ingress_only(rendered, overlay):
+    """Login and sign-up throttles count addresses: behind the ingress, identity must read the
+    resident's address from X-Forwarded-For, trusting it only from the cluster's own (private)
+    addresses — never from anyone ("*"), which would let a caller choose its address."""
+    import ipaddress
+
+    (container,) = one(rendered[overlay], "Deployment", "mtlid-identity")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    trusted = [item.strip() for item in env["FORWARDED_ALLOW_IPS"].split(",")]
+    assert trusted and "*" not in trusted
+    for item in trusted:
+        assert ipaddress.ip_network(item).is_private, item

@@ -120,3 +120,25 @@ async def test_repeated_failures_are_throttled_with_retry_after(front, browser):
     assert statuses[0] == 400 and statuses[-1] == 429
     assert int(response.headers["retry-after"]) > 0
     assert "Trop d'essais" in response.text or "Trop d&#39;essais" in response.text
+
+
+async def test_behind_a_trusted_proxy_each_resident_address_has_its_own_throttle(front, browser):
+    """Behind the ingress every connection comes from the proxy: the front reads the resident's
+    address from X-Forwarded-For when the peer is a trusted proxy (here 127.0.0.1, uvicorn's
+    FORWARDED_ALLOW_IPS default; the cluster's private ranges in deploy/), so one address's
+    failures throttle that address, not every resident behind the same proxy."""
+    from services.identity.domain.throttling import ADDRESS_POLICY
+
+    page = await login_page(front, browser)
+    browser.http.headers["X-Forwarded-For"] = "198.51.100.200, 203.0.113.10"
+    for i in range(ADDRESS_POLICY.free_failures + 1):
+        last = await browser.submit(page, "/login", email=f"inconnu{i}@example.ca", password="wrong password")
+    assert last.status_code == 429
+    # Another resident, through the same proxy: refused for the password only.
+    browser.http.headers["X-Forwarded-For"] = "203.0.113.11"
+    other = await browser.submit(page, "/login", email="inconnu-autre@example.ca", password="wrong password")
+    assert other.status_code == 400
+    # The address a client writes itself (left of what the proxy appended) is not believed.
+    browser.http.headers["X-Forwarded-For"] = "203.0.113.11, 203.0.113.10"
+    spoofed = await browser.submit(page, "/login", email="inconnu-encore@example.ca", password="wrong password")
+    assert spoofed.status_code == 429
