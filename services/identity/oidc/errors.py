@@ -63,6 +63,9 @@ class ServerError(_rfc6749.OAuth2Error):
     """``server_error`` — an unexpected condition; redirected, never a bare 500 (RFC 6749 s. 4.1.2.1)."""
 
     error = "server_error"
+    # At a JSON endpoint: 500 (RFC 9110 s. 15.6.1). authlib's default, 400, would tell the
+    # client that its request was at fault (and hide a bug from every "never a 500" test).
+    status_code = 500
 
 
 class TemporarilyUnavailable(_rfc6749.OAuth2Error):

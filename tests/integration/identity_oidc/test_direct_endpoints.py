@@ -125,5 +125,5 @@ async def test_a_bug_is_a_server_error_without_details(front, monkeypatch):
 
     monkeypatch.setattr(front.provider.reads, "client", bug)
     response = await _post(front, "/introspect", data={"token": "x"}, auth=CLIENT)
-    assert response.json() == {"error": "server_error"}
+    assert response.status_code == 500 and response.json() == {"error": "server_error"}
     assert "secret-ish" not in response.text
