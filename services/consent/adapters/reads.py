@@ -67,7 +67,7 @@ ORDER BY e.idx
 
 _TREE_SIZE = "SELECT tree_size FROM ledger_head WHERE id = 1"
 
-_ACCESS = "SELECT resident_id, recipient_id FROM ledger_entries WHERE access_id = :access_id"
+_ACCESS = "SELECT idx, resident_id, recipient_id FROM ledger_entries WHERE access_id = :access_id"
 
 # One statement for a proof: the committed tree size, the leaf (index -1: none wanted) and
 # the nodes, each looked up by its primary key (PostgreSQL: the LATERAL keeps the planner on
@@ -188,11 +188,11 @@ class ConsentReads:
         return entry
 
     # --- accesses --------------------------------------------------------------------------
-    async def access_recorded(self, access_id: str) -> tuple[str, str] | None:
-        """(resident, recipient) of the committed ``data_accessed`` entry with this access id,
-        or None. Entries are append-only and ``access_id`` is unique: once seen, final."""
+    async def access_recorded(self, access_id: str) -> tuple[int, str, str] | None:
+        """(index, resident, recipient) of the committed ``data_accessed`` entry with this
+        access id, or None. Entries are append-only and ``access_id`` is unique: once seen, final."""
         row = await self._db.one(_ACCESS, {"access_id": access_id})
-        return (row[0], row[1]) if row is not None else None
+        return (row[0], row[1], row[2]) if row is not None else None
 
     # --- proofs ----------------------------------------------------------------------------
     async def signer(self) -> LogSigner:

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import and_, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, exists, func, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -35,6 +35,22 @@ _ENTRY = LedgerEntryRow.__table__.c
 _HEAD = LedgerHeadRow.__table__.c
 _NODE = MerkleNodeRow.__table__.c
 _VERSION = CatalogueVersionRow.__table__.c
+
+# PostgreSQL: an append (its entries, their new nodes, the head) as one statement of fixed
+# shape, rows as arrays. One round trip under the head lock instead of three, compiled once;
+# ~0.3 ms of CPU against ~0.8 for three statements. PostgreSQL runs the data-modifying CTEs
+# with the UPDATE, all or none ("Data-Modifying Statements in WITH"); no trigger reads across
+# the three tables, so their sharing one snapshot changes nothing.
+_ENTRY_COLUMNS = ("idx", "entry_id", "entry_type", "resident_id", "consent_id", "access_id", "recipient_id",
+                  "purpose_id", "expires_at", "entry_time", "leaf_data", "leaf_hash")
+_ENTRY_TYPES = ("BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TIMESTAMPTZ", "TIMESTAMPTZ",
+                "BYTEA", "BYTEA")
+_APPEND_PG = text(
+    "WITH entries AS (INSERT INTO ledger_entries (" + ", ".join(_ENTRY_COLUMNS) + ") SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_ENTRY_COLUMNS, _ENTRY_TYPES)) + ")), "
+    "nodes AS (INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM unnest("
+    "CAST(:level AS SMALLINT[]), CAST(:node_idx AS BIGINT[]), CAST(:hash AS BYTEA[]))) "
+    "UPDATE ledger_head SET tree_size = :tree_size WHERE id = 1")
 
 
 class NodeCache:
@@ -148,7 +164,14 @@ class SqlLedgerRepository:
                 "entry_time": entry.time, "leaf_data": data, "leaf_hash": leaf})
             placed.append(entry)
             self._size += 1
-        if entry_rows:
+        if not entry_rows:
+            return placed
+        if self.session.bind.dialect.name == "postgresql":
+            await self.session.execute(_APPEND_PG, {
+                **{column: [row[column] for row in entry_rows] for column in _ENTRY_COLUMNS},
+                "level": [row["level"] for row in node_rows], "node_idx": [row["idx"] for row in node_rows],
+                "hash": [row["hash"] for row in node_rows], "tree_size": self._size})
+        else:
             # Core statements on the tables: plain executemany, without the ORM's bulk machinery.
             await self.session.execute(insert(LedgerEntryRow.__table__), entry_rows)
             await self.session.execute(insert(MerkleNodeRow.__table__), node_rows)

@@ -74,7 +74,8 @@ def released_settled(reads):
         if not isinstance(access_id, str) or not access_id:
             return False
         recorded = await reads.access_recorded(access_id)
-        return recorded == (str(data.get("resident_id", "")), str(data.get("service_id", "")))
+        return recorded is not None and recorded[1:] == (str(data.get("resident_id", "")),
+                                                         str(data.get("service_id", "")))
     return settled
 
 

@@ -310,13 +310,19 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
         problems.append(("bases", f"basis for a category not released: {', '.join(sorted(extra))}"))
     if problems:
         raise InvalidArgument.many(problems)
-    # An access already recorded (accounts' RecordAccess and its attributes_released event
-    # both arrive; retries) is final once committed: answered without queueing for the head
-    # lock. Otherwise the lookup is repeated under the lock, where it is decisive.
+    # An access already recorded (a retried RecordAccess; its attributes_released event when
+    # it came first) is final once committed: answered after one read-only statement outside
+    # the transaction, without queueing for the head lock. Otherwise the lookup is repeated
+    # under the lock, where it is decisive. (The common duplicate, the event after
+    # RecordAccess, does not even open a transaction: event_handlers.released_settled.)
+    recorded = await uow.reads.access_recorded(access_id)
+    if recorded is not None:
+        index, resident_id, recipient_id = recorded
+        if (resident_id, recipient_id) != (cmd.resident_id, cmd.recipient_id):
+            raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
+        return index, True
+    await uow.ledger.lock()
     previous = await uow.ledger.access_entry(access_id)
-    if previous is None:
-        await uow.ledger.lock()
-        previous = await uow.ledger.access_entry(access_id)
     if previous is not None:
         if (previous.resident_id, previous.recipient_id) != (cmd.resident_id, cmd.recipient_id):
             raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")

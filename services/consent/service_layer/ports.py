@@ -102,6 +102,10 @@ class ConsentReads(Protocol):
     async def tree_size(self) -> int:
         """The committed size of the log now."""
 
+    async def access_recorded(self, access_id: str) -> tuple[int, str, str] | None:
+        """(index, resident, recipient) of the committed ``data_accessed`` entry with this
+        access id, or None."""
+
     async def proof_material(self, wanted, *, leaf_index: int | None = None,
                              at_least: int = 0) -> ProofMaterialPort:
         """A committed tree size (>= ``at_least`` when the log has one), the leaf at

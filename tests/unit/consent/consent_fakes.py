@@ -166,6 +166,10 @@ class FakeReads:
     async def tree_size(self):
         return len(self.store.entries)
 
+    async def access_recorded(self, access_id):
+        entry = next((e for e in self.store.entries if e.access_id == access_id), None)
+        return (entry.index, entry.resident_id, entry.recipient_id) if entry is not None else None
+
     async def proof_material(self, wanted, *, leaf_index=None, at_least=0):
         size = len(self.store.entries)
         nodes = {}
