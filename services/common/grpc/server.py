@@ -71,6 +71,39 @@ SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
+class _HealthServicer(health.aio.HealthServicer):
+    """grpc.health.v1 whose Watch streams end when the server drains.
+
+    A watcher (client-side health checking keeps one Watch open per connection) receives
+    NOT_SERVING at drain and then the end of its stream, so it moves to another replica, and
+    ``stop(grace)`` does not wait the whole grace period for streams that never end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._watches: set[asyncio.Task] = set()
+        self._ending = False
+
+    async def Watch(self, request, context) -> None:  # noqa: N802 - gRPC's method name
+        task = asyncio.current_task()
+        self._watches.add(task)
+        try:
+            await super().Watch(request, context)
+        except asyncio.CancelledError:
+            if not self._ending:
+                raise
+            # Ended by end_watches(): the last word is NOT_SERVING (sent again if the
+            # stream already had it: watchers take the latest status), then a clean end.
+            await context.write(health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING))
+        finally:
+            self._watches.discard(task)
+
+    async def end_watches(self) -> None:
+        self._ending = True
+        for task in list(self._watches):
+            task.cancel()
+        await asyncio.sleep(0)
+
+
 class GrpcServer:
     """One grpc.aio server for one service (plus health and reflection)."""
 
@@ -95,7 +128,7 @@ class GrpcServer:
         merged = tuple({**dict(SERVER_OPTIONS), **dict(options)}.items())
         self._server = grpc.aio.server(interceptors=self.interceptors, options=merged,
                                        maximum_concurrent_rpcs=maximum_concurrent_rpcs)
-        self.health = health.aio.HealthServicer()
+        self.health = _HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self._service_names: list[str] = []
         self._started = False
@@ -153,11 +186,13 @@ class GrpcServer:
 
     async def drain(self, grace: float, *, notice: float = 0.0) -> None:
         """Graceful stop: health goes NOT_SERVING for every service name, then (after
-        ``notice`` seconds, time for load balancers to see it) the server stops accepting
-        calls and in-flight calls get ``grace`` seconds to finish before they are cancelled."""
+        ``notice`` seconds, time for load balancers to see it) health Watch streams end, the
+        server stops accepting calls and in-flight calls get ``grace`` seconds to finish
+        before they are cancelled."""
         await self.health.enter_graceful_shutdown()
         if notice > 0:
             await asyncio.sleep(notice)
+        await self.health.end_watches()
         await self._server.stop(grace)
         logger.info("gRPC %s stopped", self.service)
 

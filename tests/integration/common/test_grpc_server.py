@@ -252,9 +252,14 @@ async def test_graceful_drain(probe, minter, probe_token):
         drain = asyncio.ensure_future(server.drain(grace=8, notice=0.3))
 
         assert (await watch.read()).status == NOT_SERVING
-        watch.cancel()  # a real watcher goes away; an open Watch would hold the drain to its grace
         check = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
         assert check.status == NOT_SERVING  # still answering during the notice period
+        # After the notice the Watch stream ends cleanly (its last word NOT_SERVING) instead of
+        # holding the drain to its grace: the watcher moves to another replica.
+        rest = []
+        while (reply := await watch.read()) is not grpc.aio.EOF:
+            rest.append(reply.status)
+        assert set(rest) <= {NOT_SERVING} and await watch.code() == grpc.StatusCode.OK
 
         await asyncio.sleep(0.5)  # past the notice: the server no longer accepts calls
         async with make_channel(target, token_provider=StaticToken(probe_token)) as fresh:
