@@ -37,6 +37,17 @@ async def backend_pid(engine) -> int:
         return await connection.scalar(text("SELECT pg_backend_pid()"))
 
 
+async def terminate(pid: int) -> None:
+    """Kill a backend from another connection, as a restart or an idle timeout would."""
+    async with temporary_database("db_pool_killer") as other_url:
+        killer = db.create_engine(other_url)
+        try:
+            async with killer.begin() as connection:
+                assert await connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        finally:
+            await killer.dispose()
+
+
 async def test_a_connection_busy_moments_ago_is_not_pinged(engine, pings):
     first = await backend_pid(engine)
     for _ in range(5):
@@ -53,13 +64,7 @@ async def test_a_connection_idle_past_the_limit_is_pinged_once(engine, pings, mo
 
 async def test_a_connection_that_died_while_idle_is_replaced_before_the_transaction(engine, monkeypatch):
     dead = await backend_pid(engine)
-    async with temporary_database("db_pool_killer") as other_url:
-        killer = db.create_engine(other_url)
-        try:
-            async with killer.begin() as connection:
-                assert await connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
-        finally:
-            await killer.dispose()
+    await terminate(dead)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
     # The pooled connection is dead; the checkout's ping finds it and the pool connects again:
     # the transaction itself never sees the broken connection.
@@ -72,13 +77,7 @@ async def test_a_connection_that_died_while_busy_fails_one_transaction_then_the_
     from sqlalchemy.exc import DBAPIError
 
     dead = await backend_pid(engine)
-    async with temporary_database("db_pool_killer") as other_url:
-        killer = db.create_engine(other_url)
-        try:
-            async with killer.begin() as connection:
-                assert await connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
-        finally:
-            await killer.dispose()
+    await terminate(dead)
     with pytest.raises(DBAPIError) as failed:
         await backend_pid(engine)
     assert failed.value.connection_invalidated
