@@ -184,7 +184,14 @@ def add_http_front(runtime, context=None) -> None:
         app.state.settings = settings  # the account pages' gRPC targets
         runtime.http_app = app
         log.info("identity HTTP front", extra={"port": settings.http_port})
-        await serve(app, settings.bind_host, settings.http_port, stop)
+        try:
+            await serve(app, settings.bind_host, settings.http_port, stop)
+        finally:
+            # The account pages' channels to accounts and consent (opened on first use) end
+            # with the front, not with the process: their calls are over by now.
+            backends = getattr(app.state, "account_backends", None)
+            if backends is not None:
+                await backends.close()
 
     async def oauth_housekeeping(stop: asyncio.Event) -> None:
         from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
