@@ -59,10 +59,11 @@ async def end_session(uow, session: SsoSession) -> None:
     uow.add_event(SessionEnded(resident_id=session.resident_id, session_id=session.session_id, scope="one"))
 
 
-async def sign_out_everywhere(uow, resident_id: str) -> int:
-    """End every active session of the resident; returns how many."""
+async def sign_out_everywhere(uow, resident_id: str, *, keep: str | None = None) -> int:
+    """End every active session of the resident (but ``keep``, the one asking, when given:
+    after a new password, whoever signed in with the old one is signed out); returns how many."""
     now = utcnow()
-    sessions = await uow.sessions.active_for(resident_id, now)
+    sessions = [s for s in await uow.sessions.active_for(resident_id, now) if s.session_id != keep]
     for session in sessions:
         await uow.sessions.end(session.session_id, now)
         uow.add_event(SessionEnded(resident_id=resident_id, session_id=session.session_id, scope="all"))

@@ -4,6 +4,8 @@ access token, what a resident sees when a service is down, and the catalogues.""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import pathlib
 import re
@@ -154,6 +156,33 @@ async def test_security_page_lists_the_session_and_offers_totp(http):
         **hidden_fields(start.text), "code": "000000", "totp_current_password": PASSWORD})
     assert wrong.status_code == 400 and 'id="code-error"' in wrong.text
     assert "Ce code n'est pas le bon." in wrong.text.replace("&#39;", "'")
+
+
+async def test_a_new_password_signs_out_every_other_session(front):
+    """The resident's other browser (signed in with the old password) is signed out; the one
+    that changed the password stays signed in."""
+    from services.identity.domain import passwords
+    from services.identity.service_layer.authentication import add_new_resident
+
+    email = "nouveau.mot@example.ca"
+    password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
+    async with front.provider.uow_factory() as uow:
+        await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
+                               now=dt.datetime.now(dt.timezone.utc), email_verified=True)
+        await uow.commit()
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as mine, \
+            httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as other:
+        await sign_in(mine, email=email)
+        await sign_in(other, email=email)
+        assert (await other.get("/account")).status_code == 200
+        page = await mine.get("/account/security")
+        changed = await mine.post("/account/security/password", data={
+            **hidden_fields(page.text), "current_password": PASSWORD, "new_password": "une autre phrase assez longue",
+            "new_password_confirm": "une autre phrase assez longue"})
+        assert changed.status_code == 303 and changed.headers["location"] == "/account/security?done=password_changed"
+        assert (await mine.get("/account")).status_code == 200
+        signed_out = await other.get("/account")
+        assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/account/login")
 
 
 async def test_change_password_checks_the_current_one(http):

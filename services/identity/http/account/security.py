@@ -18,6 +18,7 @@ from services.identity.http.account.web import (
 )
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
+from services.identity.oidc.sessions import sign_out_everywhere
 from services.identity.service_layer import authentication as auth
 
 NOTICES = ("password_changed", "totp_enabled")
@@ -69,6 +70,11 @@ async def change_password(request: Request) -> Response:
             errors["current_password"] = "account.security.error.too_many"
     if errors:
         return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
+    # Whoever signed in with the old password (a shared computer, a stolen one) is signed out:
+    # every other session ends and its refresh tokens stop working (OWASP ASVS V3.3.3).
+    async with provider(request).uow_factory() as uow:
+        await sign_out_everywhere(uow, who.resident_id, keep=who.session_id)
+        await uow.commit()
     return RedirectResponse("/account/security?done=password_changed", status_code=303)
 
 
