@@ -97,4 +97,17 @@ async def test_error_and_second_factor_states_are_accessible(system, browser):
     await check_page(page, "s07-not-found")
     await page.goto(issuer + "/signup/verify?t=forged")
     await check_page(page, "s08-verify-link-expired")
+
+    # a forgotten password: the address, then the code and the new password
+    await page.goto(issuer + "/account/password/forgot")
+    await check_page(page, "s09-forgot-password")
+    await page.fill("#email", EMAIL)
+    await page.click("form[action='/account/password/forgot'] button")
+    await check_page(page, "s10-reset-password")
+    await page.fill("#code", "12")
+    await page.fill("#new_password", "une phrase neuve et longue")
+    await page.fill("#new_password_confirm", "une phrase neuve et longue")
+    await page.click("form[action='/account/password/reset'] button")
+    await _announced_error(page, "code")
+    await check_page(page, "s11-reset-password-error")
     await context.close()

@@ -1,7 +1,7 @@
 """Identity's domain events (docs/contracts.md, "Events"); published on
-``montreal.identity.v1.<NAME>`` through the outbox. Identifiers only: the single exception
-is ``email_verification_requested``, which carries the email and the code for the mail
-sender (and the development mailbox) on its own subject.
+``montreal.identity.v1.<NAME>`` through the outbox. Identifiers only: the exceptions are
+``email_verification_requested`` and ``password_reset_requested``, which carry the email and
+the code for the mail sender (and the development mailbox), each on its own subject.
 """
 
 from __future__ import annotations
@@ -28,6 +28,20 @@ class ResidentRegistered(Event):
 @dataclass(frozen=True)
 class EmailVerificationRequested(Event):
     NAME: ClassVar[str] = "email_verification_requested"
+    resident_id: str
+    email: str
+    code: str
+    expires_at: str                          # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class PasswordResetRequested(Event):
+    """A code to choose a new password (forgotten, or the first one of a resident enrolled at a
+    counter): like ``email_verification_requested``, for the mail sender only."""
+    NAME: ClassVar[str] = "password_reset_requested"
     resident_id: str
     email: str
     code: str

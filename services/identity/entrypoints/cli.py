@@ -7,7 +7,8 @@
     mtlid resident disable --citizen-number …
     mtlid keys rotate [--force]
     mtlid keys list
-    mtlid mailbox [--follow]     the development mailbox: email_verification_requested events
+    mtlid mailbox [--follow]     the development mailbox: email_verification_requested and
+                                 password_reset_requested events
 
 A client's secret is printed once, by ``client create``; identity keeps only its hash.
 """
@@ -190,6 +191,11 @@ def cmd_mailbox(args: argparse.Namespace) -> int:
     return asyncio.run(_mailbox(url, follow=args.follow, idle=args.idle))
 
 
+# The events that are mail, and what each code is for.
+MAIL_SUBJECTS = {"montreal.identity.v1.email_verification_requested": "confirm_email",
+                 "montreal.identity.v1.password_reset_requested": "reset_password"}
+
+
 async def _mailbox(url: str, *, follow: bool, idle: float) -> int:
     import nats
     from nats.js.api import DeliverPolicy
@@ -197,16 +203,21 @@ async def _mailbox(url: str, *, follow: bool, idle: float) -> int:
     connection = await nats.connect(url, name="mtlid-mailbox", connect_timeout=3, max_reconnect_attempts=2)
     try:
         js = connection.jetstream()
-        subscription = await js.subscribe("montreal.identity.v1.email_verification_requested",
-                                          ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+        # Every identity event, keeping the two that are mail: one ordered consumer (a filter
+        # on two subjects needs nats-server 2.10+).
+        subscription = await js.subscribe("montreal.identity.v1.*", ordered_consumer=True,
+                                          deliver_policy=DeliverPolicy.ALL)
         while True:
             try:
                 message = await subscription.next_msg(timeout=None if follow else idle)
             except (asyncio.TimeoutError, nats.errors.TimeoutError):
                 return 0
+            purpose = MAIL_SUBJECTS.get(message.subject)
+            if purpose is None:
+                continue
             envelope = json.loads(message.data)
             data = envelope.get("data", {})
-            print(json.dumps({"time": envelope.get("time"), "to": data.get("email"),
+            print(json.dumps({"time": envelope.get("time"), "to": data.get("email"), "purpose": purpose,
                               "resident_id": data.get("resident_id"), "code": data.get("code"),
                               "expires_at": data.get("expires_at")}, ensure_ascii=False), flush=True)
     finally:

@@ -22,6 +22,7 @@ from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.errors import Conflict
 from services.identity.domain.events import (EmailVerificationRequested, EmailVerified, LoginFailed,
+                                             PasswordResetRequested,
                                              LoginSucceeded, ResidentRegistered)
 from services.identity.domain.residents import LANGUAGES, Resident, email_problem, normalize_email
 from services.identity.domain.throttling import (ACCOUNT_POLICY, ADDRESS_POLICY, TOTP_POLICY, ThrottlePolicy,
@@ -344,25 +345,113 @@ async def verify_email(cmd: VerifyEmail, uow) -> None:
             raise NotFound("resident")
         if resident.email_verified:
             return
-        counter = await uow.throttles.get(f"email-code:{resident.resident_id}")
-        wait = counter.retry_after(TOTP_POLICY, now)
-        if wait:
-            raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many wrong codes; try again in {wait} s")
-        expected = resident.email_code_hash
-        given = _hash_code(resident.resident_id, (cmd.code or "").strip())
-        if expected is None or resident.email_code_expires_at is None or resident.email_code_expires_at < now:
-            raise FailedPrecondition("CODE_EXPIRED", "this code has expired; ask for a new one")
-        if not hmac.compare_digest(expected, given):
-            counter.record_failure(TOTP_POLICY, now)
-            await uow.throttles.save(counter)
-            await uow.commit()
-            raise InvalidArgument("code", "does not match the code we sent")
+        await _check_email_code(uow, resident, cmd.code, now)
         resident.verify_email()
-        counter.reset()
-        await uow.throttles.save(counter)
         await uow.residents.save(resident)
         uow.add_event(EmailVerified(resident_id=resident.resident_id))
         await uow.commit()
+
+
+async def _check_email_code(uow, resident, code: str, now: dt.datetime) -> None:
+    """The 6-digit code mailed to the resident (address confirmation, password reset), inside
+    an open unit of work: wrong codes are throttled like passwords (a 6-digit code would
+    otherwise fall to a million guesses); a wrong one is committed as such before refusing.
+    Returns with the counter reset (the caller commits)."""
+    counter = await uow.throttles.get(f"email-code:{resident.resident_id}")
+    wait = counter.retry_after(TOTP_POLICY, now)
+    if wait:
+        raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many wrong codes; try again in {wait} s")
+    expected = resident.email_code_hash
+    given = _hash_code(resident.resident_id, (code or "").strip())
+    if expected is None or resident.email_code_expires_at is None or resident.email_code_expires_at < now:
+        raise FailedPrecondition("CODE_EXPIRED", "this code has expired; ask for a new one")
+    if not hmac.compare_digest(expected, given):
+        counter.record_failure(TOTP_POLICY, now)
+        await uow.throttles.save(counter)
+        await uow.commit()
+        raise InvalidArgument("code", "does not match the code we sent")
+    counter.reset()
+    await uow.throttles.save(counter)
+
+
+# -- forgotten password (and the first one of a resident enrolled at a counter) -------------
+
+@dataclass(frozen=True)
+class RequestPasswordReset:
+    email: str
+    remote_addr: str = ""
+
+
+@dataclass(frozen=True)
+class ResetPassword:
+    email: str
+    code: str
+    new_password: str
+
+
+# Requests per address: spent before the address is looked up, like sign-ups.
+RESET_POLICY = ThrottlePolicy(free_failures=20, base_delay=10)
+
+
+async def request_password_reset(cmd: RequestPasswordReset, uow) -> None:
+    """Mail a code to choose a new password (OWASP Forgot Password Cheat Sheet): the same
+    answer whether or not an account uses the address — the caller tells the person "if an
+    account uses this address, a code is on its way" — so the form reveals nothing. Spaced
+    out per address (budget spent first) and per account (three codes at once, then 1, 2,
+    4… minutes apart, shared with the confirmation code's resend); a request that finds no
+    account, a disabled one or a spent budget sends nothing and says nothing. Emits
+    ``password_reset_requested`` (email and code, for the mail sender only)."""
+    now = utcnow()
+    async with uow:
+        address = address_key(cmd.remote_addr)
+        if address != "addr:unknown":
+            spent = await uow.throttles.get(f"reset:{address}")
+            wait = spent.retry_after(RESET_POLICY, now)
+            if wait:
+                raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many requests from this address; try again in {wait} s")
+            spent.record_failure(RESET_POLICY, now)
+            await uow.throttles.save(spent)
+        resident = await uow.residents.by_email(cmd.email) if cmd.email and not email_problem(cmd.email) else None
+        if resident is not None and not resident.disabled:
+            sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
+            if not sent.retry_after(RESEND_POLICY, now):
+                sent.record_failure(RESEND_POLICY, now)
+                await uow.throttles.save(sent)
+                code = _new_email_code(resident, now)
+                await uow.residents.save(resident)
+                uow.add_event(PasswordResetRequested(resident_id=resident.resident_id, email=resident.email, code=code,
+                                                     expires_at=_rfc3339(resident.email_code_expires_at)))
+        await uow.commit()
+
+
+async def reset_password(cmd: ResetPassword, uow) -> str:
+    """A new password, with the code mailed by ``request_password_reset``: the code proves the
+    mailbox, so the address counts as confirmed too, and every session of the resident ends
+    (their refresh tokens with them): whoever held the old password is signed out. The unit of
+    work must have the provider's sessions (``OAuthUnitOfWork``). An unknown address is
+    answered like a wrong code. Returns the resident id."""
+    from services.identity.oidc.sessions import sign_out_everywhere
+
+    if (problem := passwords.password_problem(cmd.new_password)) is not None:
+        raise InvalidArgument("new_password", problem)
+    async with uow:
+        resident = await uow.residents.by_email(cmd.email) if cmd.email else None
+        if resident is None or resident.disabled:
+            raise InvalidArgument("code", "does not match the code we sent")
+        await _check_email_code(uow, resident, cmd.code, utcnow())
+        await uow.commit()  # the counter's reset; no transaction open while hashing
+        new_hash = await hashing.run(passwords.hash_password, cmd.new_password)
+        resident = await uow.residents.get(resident.resident_id)
+        resident.password_hash = new_hash
+        if resident.email_verified:
+            resident.email_code_hash, resident.email_code_expires_at = None, None  # the code is spent
+        else:
+            resident.verify_email()  # spends the code too
+            uow.add_event(EmailVerified(resident_id=resident.resident_id))
+        await uow.residents.save(resident)
+        await sign_out_everywhere(uow, resident.resident_id)
+        await uow.commit()
+    return resident.resident_id
 
 
 # -- second factor and password management ------------------------------------------------

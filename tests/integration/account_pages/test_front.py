@@ -26,7 +26,7 @@ PAGES = ["/account", "/account/profile", "/account/consents", "/account/access",
 POSTS = ["/account/unlink", "/account/profile", "/account/consents/grant", "/account/consents/abc/withdraw",
          "/account/export", "/account/security/password", "/account/security/totp",
          "/account/security/totp/confirm", "/signup", "/signup/verify", "/account/login",
-         "/account/login/second-factor"]
+         "/account/login/second-factor", "/account/password/forgot", "/account/password/reset"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -361,3 +361,51 @@ async def test_the_language_link_on_a_form_with_errors_leads_to_a_page(http):
     link = re.search(r'class="lang-switch" href="([^"]+)"', wrong.text).group(1).replace("&amp;", "&")
     assert link.startswith("/signup/verify?t=") and link.endswith("&lang=en")
     assert (await http.get(link)).status_code == 200
+
+
+async def test_a_forgotten_password_through_the_pages(front):
+    """Forgot → the mailed code → a new password: the other browser is signed out, the new
+    password signs in, and an address without an account gets the very same page."""
+    import json as json_module
+
+    from sqlalchemy import select
+
+    from services.common.uow import OUTBOX
+    from services.identity.domain import passwords
+    from services.identity.service_layer.authentication import add_new_resident
+
+    email = "mot.oublie@example.ca"
+    password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
+    async with front.provider.uow_factory() as uow:
+        resident = await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
+                                          now=dt.datetime.now(dt.timezone.utc), email_verified=True)
+        await uow.commit()
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as me, \
+            httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as other:
+        await sign_in(other, email=email)
+        login = await me.get("/account/login")
+        assert 'href="/account/password/forgot"' in login.text and "Mot de passe oublié?" in login.text
+        forgot = await me.get("/account/password/forgot")
+        known = await me.post("/account/password/forgot", data={**hidden_fields(forgot.text), "email": email})
+        unknown = await me.post("/account/password/forgot",
+                                data={**hidden_fields(forgot.text), "email": "personne.ici@example.ca"})
+        for answer in (known, unknown):
+            assert answer.status_code == 200 and "Si un compte Montréal utilise cette adresse" in answer.text
+            assert "mot.oublie" not in answer.text and "personne.ici" not in answer.text  # sealed, not shown
+
+        async with front.provider.uow_factory() as uow:
+            envelopes = [json_module.loads(e) for e in (await uow.session.execute(select(OUTBOX.c.envelope))).scalars()]
+        [code] = [e["data"]["code"] for e in envelopes if e["type"] == "montreal.identity.v1.password_reset_requested"
+                  and e["data"]["resident_id"] == resident.resident_id]
+        new = "une phrase toute neuve pour Montréal"
+        wrong = await me.post("/account/password/reset", data={
+            **hidden_fields(known.text), "code": "000000" if code != "000000" else "111111",
+            "new_password": new, "new_password_confirm": new})
+        assert wrong.status_code == 400 and 'id="code-error"' in wrong.text
+        done = await me.post("/account/password/reset", data={
+            **hidden_fields(known.text), "code": code, "new_password": new, "new_password_confirm": new})
+        assert done.status_code == 200 and "Nouveau mot de passe enregistré" in done.text
+        signed_out = await other.get("/account")
+        assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/account/login")
+        again = await sign_in(me, email=email, password=new)
+        assert again.status_code in (302, 303) and again.headers["location"] == "/account"

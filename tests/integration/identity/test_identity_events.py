@@ -37,9 +37,21 @@ async def test_verification_code_reaches_the_dev_mailbox_through_nats(capsys):
                     break
                 await asyncio.sleep(0.1)
             assert mail is not None and mail["to"] == email and len(mail["code"]) == 6
+            assert mail["purpose"] == "confirm_email"
             await auth.verify_email(auth.VerifyEmail(rid, mail["code"]), uow_factory())
             async with uow_factory() as uow:
                 assert (await uow.residents.get(rid)).email_verified
+            # A forgotten password's code reaches the same mailbox, said as such.
+            await auth.request_password_reset(auth.RequestPasswordReset(email, "192.0.2.5"), uow_factory())
+            reset = None
+            for _ in range(50):
+                await _mailbox(nats.url, follow=False, idle=0.3)
+                lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+                reset = next((m for m in lines if m["resident_id"] == rid and m["purpose"] == "reset_password"), None)
+                if reset:
+                    break
+                await asyncio.sleep(0.1)
+            assert reset is not None and reset["to"] == email and len(reset["code"]) == 6
 
 
 async def test_two_replicas_starting_at_once_create_one_set_of_keys():

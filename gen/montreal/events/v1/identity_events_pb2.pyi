@@ -32,6 +32,18 @@ class EmailVerificationRequested(_message.Message):
     expires_at: str
     def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
 
+class PasswordResetRequested(_message.Message):
+    __slots__ = ("resident_id", "email", "code", "expires_at")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    code: str
+    expires_at: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+
 class EmailVerified(_message.Message):
     __slots__ = ("resident_id",)
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -6,6 +6,7 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
 
     /signup, /signup/verify                sign up, confirm the email address
     /account/login[/second-factor]         sign in (the provider's own login handlers)
+    /account/password/forgot, /reset       a forgotten (or first) password: a mailed code
     /account                               home: citizen number, level, linked services
     /account/profile                       profile (self-declared and verified attributes)
     /account/consents[/…]                  consents: give, withdraw (confirmed), receipts
@@ -25,6 +26,8 @@ routes = [
     Route("/signup/verify", entry.verify, methods=["GET", "POST"]),
     Route("/account/login", entry.sign_in, methods=["GET", "POST"]),
     Route("/account/login/second-factor", entry.second_factor, methods=["GET", "POST"]),
+    Route("/account/password/forgot", entry.forgot_password, methods=["GET", "POST"]),
+    Route("/account/password/reset", entry.reset_password, methods=["GET", "POST"]),
     Route("/account", pages.home, methods=["GET"]),
     Route("/account/unlink", pages.unlink, methods=["POST"]),
     Route("/account/profile", pages.profile, methods=["GET", "POST"]),

@@ -210,3 +210,65 @@ async def verify(request: Request) -> Response:
     if errors:
         return page(request, "account/verify.html", {"nav": "", "token": token, "errors": errors, "notice": None}, 400)
     return page(request, "account/verified.html", {"nav": ""})
+
+
+# --- forgotten password (and a first one, for residents enrolled at a counter) -----------------
+
+RESET_TTL = 3600  # the code's own lifetime
+
+
+async def forgot_password(request: Request) -> Response:
+    """The address of the account. Whatever it is — an account's or not — the next page says
+    the same ("if an account uses this address, a code is on its way"): the form tells no one
+    which addresses have an account (``authentication.request_password_reset``)."""
+    if request.method == "GET":
+        return page(request, "account/forgot.html", {"nav": "", "email": "", "errors": {}})
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    email = first(fields, "email").strip()
+    if not email:
+        return page(request, "account/forgot.html", {
+            "nav": "", "email": "", "errors": {"email": "signup.error.email_required"}}, 400)
+    try:
+        await auth.request_password_reset(auth.RequestPasswordReset(
+            email, request.client.host if request.client else ""), provider(request).uow_factory())
+    except FailedPrecondition:  # TOO_MANY_ATTEMPTS from this address
+        return page(request, "account/forgot.html", {
+            "nav": "", "email": email, "errors": {"email": "reset.error.too_many"}}, 429)
+    # The address travels sealed in the form, not in a URL (history, logs, referrers).
+    return page(request, "account/reset.html", {"nav": "", "errors": {},
+                                                "token": _seal(request, "reset", email, RESET_TTL)})
+
+
+async def reset_password(request: Request) -> Response:
+    """The mailed code and the new password; every session of the resident ends."""
+    if request.method == "GET":
+        return RedirectResponse("/account/password/forgot", status_code=303)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "t")
+    email = _unseal(request, "reset", token)
+    if email is None:
+        return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+    code = first(fields, "code").replace(" ", "")
+    new, confirm = first(fields, "new_password"), first(fields, "new_password_confirm")
+    errors: dict[str, str] = {}
+    if not code.isdigit() or len(code) != 6:
+        errors["code"] = "verify.error.format"
+    if not new:
+        errors["new_password"] = "signup.error.password_required"
+    elif new != confirm:
+        errors["new_password_confirm"] = "signup.error.password_mismatch"
+    if not errors:
+        try:
+            await auth.reset_password(auth.ResetPassword(email, code, new), provider(request).uow_factory())
+        except InvalidArgument as error:
+            for field, _description in error.violations:
+                errors[field] = "verify.error.wrong" if field == "code" else "signup.error.password"
+        except FailedPrecondition as error:
+            errors["code"] = "verify.error.expired" if error.reason == "CODE_EXPIRED" else "verify.error.wait"
+    if errors:
+        return page(request, "account/reset.html", {"nav": "", "errors": errors, "token": token}, 400)
+    return page(request, "account/reset_done.html", {"nav": ""})
