@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.identity.http.account.web import (
-    csrf_refused, first, form, page, signed_in, translator,
+    csrf_refused, first, form, new_password, page, signed_in, translator,
 )
 from services.identity.http.convert import from_wire
 from services.identity.http.routes.common import options, provider
@@ -253,14 +253,10 @@ async def reset_password(request: Request) -> Response:
     if email is None:
         return page(request, "error.html", {"reason": "interaction_expired"}, 400)
     code = first(fields, "code").replace(" ", "")
-    new, confirm = first(fields, "new_password"), first(fields, "new_password_confirm")
-    errors: dict[str, str] = {}
-    if not code.isdigit() or len(code) != 6:
-        errors["code"] = "verify.error.format"
-    if not new:
-        errors["new_password"] = "signup.error.password_required"
-    elif new != confirm:
-        errors["new_password_confirm"] = "signup.error.password_mismatch"
+    # In the form's order, for the error summary: the code, then the new password.
+    errors = {"code": "verify.error.format"} if not code.isdigit() or len(code) != 6 else {}
+    new, password_errors = new_password(fields)
+    errors.update(password_errors)
     if not errors:
         try:
             await auth.reset_password(auth.ResetPassword(email, code, new), provider(request).uow_factory())

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.http.account.web import (
-    csrf_refused, first, form, local_time, page, signed_in, to_login, translator,
+    csrf_refused, first, form, local_time, new_password, page, signed_in, to_login, translator,
 )
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
@@ -50,14 +50,11 @@ async def change_password(request: Request) -> Response:
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
-    current, new, confirm = first(fields, "current_password"), first(fields, "new_password"), first(fields, "new_password_confirm")
-    errors = {}
-    if not current:
-        errors["current_password"] = "account.security.error.current_required"
-    if not new:
-        errors["new_password"] = "signup.error.password_required"
-    elif new != confirm:
-        errors["new_password_confirm"] = "signup.error.password_mismatch"
+    current = first(fields, "current_password")
+    # In the form's order, for the error summary: the current password, then the new one.
+    errors = {} if current else {"current_password": "account.security.error.current_required"}
+    new, password_errors = new_password(fields)
+    errors.update(password_errors)
     if not errors:
         try:
             await auth.change_password(auth.ChangePassword(who.resident_id, current, new, _address(request)),

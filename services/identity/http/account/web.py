@@ -134,6 +134,18 @@ def first(fields: dict[str, list[str]], name: str) -> str:
     return (fields.get(name) or [""])[0]
 
 
+def new_password(fields: dict[str, list[str]]) -> tuple[str, dict[str, str]]:
+    """A form's new password (``new_password``, typed again in ``new_password_confirm``) and
+    the errors of its two fields; its strength is the service layer's to judge."""
+    new, confirm = first(fields, "new_password"), first(fields, "new_password_confirm")
+    errors: dict[str, str] = {}
+    if not new:
+        errors["new_password"] = "signup.error.password_required"
+    elif new != confirm:
+        errors["new_password_confirm"] = "signup.error.password_mismatch"
+    return new, errors
+
+
 def csrf_refused(request: Request) -> Response:
     return page(request, "error.html", {"reason": "csrf"}, 403)
 
