@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -92,8 +93,11 @@ class _HealthServicer(health.aio.HealthServicer):
             if not self._ending:
                 raise
             # Ended by end_watches(): the last word is NOT_SERVING (sent again if the
-            # stream already had it: watchers take the latest status), then a clean end.
-            await context.write(health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING))
+            # stream already had it: watchers take the latest status), then a clean end. A
+            # watcher already gone cannot be told: nothing to report.
+            with contextlib.suppress(Exception):
+                await context.write(health_pb2.HealthCheckResponse(
+                    status=health_pb2.HealthCheckResponse.NOT_SERVING))
         finally:
             self._watches.discard(task)
 
