@@ -116,6 +116,8 @@ async def test_signup_errors_are_next_to_their_fields(http):
     taken = await http.post("/signup", data={**hidden_fields(page.text), "email": EMAIL.upper(),
                                              "password": PASSWORD, "password_confirm": PASSWORD})
     assert taken.status_code == 400 and "Un compte existe déjà" in taken.text
+    assert 'href="/account/password/forgot"' in taken.text  # the way back in, if it is theirs
+    assert 'href="/account/password/forgot"' not in response.text
 
 
 async def test_signup_leads_to_the_email_confirmation(http):

@@ -65,7 +65,7 @@ def test_every_key_the_account_pages_name_exists_in_both_languages():
     named = set()
     for template in (ROOT / "templates" / "account").glob("*.html"):
         text = template.read_text(encoding="utf-8")
-        named.update((template.name, k) for k in re.findall(r"t\(\"([a-z_.-]*[a-z_])\"", text))
+        named.update((template.name, k) for k in re.findall(r"(?<![\w.])t\(\"([a-z_.-]*[a-z_])\"", text))
         named.update((template.name, k) for k in re.findall(r"field\(\"[a-z_]+\", \"([a-z_.]+)\"", text))
         named.update((template.name, k) for k in re.findall(r"hint_key=\"([a-z_.]+)\"", text))
     for module in (ROOT / "account").glob("*.py"):
