@@ -396,32 +396,61 @@ RESET_POLICY = ThrottlePolicy(free_failures=20, base_delay=10)
 async def request_password_reset(cmd: RequestPasswordReset, uow) -> None:
     """Mail a code to choose a new password (OWASP Forgot Password Cheat Sheet): the same
     answer whether or not an account uses the address — the caller tells the person "if an
-    account uses this address, a code is on its way" — so the form reveals nothing. Spaced
-    out per address (budget spent first) and per account (three codes at once, then 1, 2,
-    4… minutes apart, shared with the confirmation code's resend); a request that finds no
-    account, a disabled one or a spent budget sends nothing and says nothing. Emits
-    ``password_reset_requested`` (email and code, for the mail sender only)."""
+    account uses this address, a code is on its way" — so the form reveals nothing. Two steps,
+    in one transaction here: ``spend_reset_budget`` (per address, before anything is looked
+    up; the only refusal) and ``send_password_reset`` (the rest). The web page runs them as
+    two units of work, the second after it has answered, so that its answer's timing cannot
+    tell whether the address has an account."""
     now = utcnow()
     async with uow:
-        address = address_key(cmd.remote_addr)
-        if address != "addr:unknown":
-            spent = await uow.throttles.get(f"reset:{address}")
-            wait = spent.retry_after(RESET_POLICY, now)
-            if wait:
-                raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many requests from this address; try again in {wait} s")
-            spent.record_failure(RESET_POLICY, now)
-            await uow.throttles.save(spent)
-        resident = await uow.residents.by_email(cmd.email) if cmd.email and not email_problem(cmd.email) else None
-        if resident is not None and not resident.disabled:
-            sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
-            if not sent.retry_after(RESEND_POLICY, now):
-                sent.record_failure(RESEND_POLICY, now)
-                await uow.throttles.save(sent)
-                code = _new_email_code(resident, now)
-                await uow.residents.save(resident)
-                uow.add_event(PasswordResetRequested(resident_id=resident.resident_id, email=resident.email, code=code,
-                                                     expires_at=_rfc3339(resident.email_code_expires_at)))
+        await _spend_reset_budget(uow, cmd, now)
+        await _send_password_reset(uow, cmd, now)
         await uow.commit()
+
+
+async def spend_reset_budget(cmd: RequestPasswordReset, uow) -> None:
+    """One request from this address: FailedPrecondition TOO_MANY_ATTEMPTS when spent."""
+    async with uow:
+        await _spend_reset_budget(uow, cmd, utcnow())
+        await uow.commit()
+
+
+async def send_password_reset(cmd: RequestPasswordReset, uow) -> None:
+    """The code, if an account uses the address (see ``_send_password_reset``)."""
+    async with uow:
+        await _send_password_reset(uow, cmd, utcnow())
+        await uow.commit()
+
+
+async def _spend_reset_budget(uow, cmd: RequestPasswordReset, now: dt.datetime) -> None:
+    address = address_key(cmd.remote_addr)
+    if address == "addr:unknown":
+        return  # a script or a test, not a request from the web
+    spent = await uow.throttles.get(f"reset:{address}")
+    wait = spent.retry_after(RESET_POLICY, now)
+    if wait:
+        raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many requests from this address; try again in {wait} s")
+    spent.record_failure(RESET_POLICY, now)
+    await uow.throttles.save(spent)
+
+
+async def _send_password_reset(uow, cmd: RequestPasswordReset, now: dt.datetime) -> None:
+    """The code, when an account that is not disabled uses the address and its own budget
+    allows (three codes at once, then 1, 2, 4… minutes apart, shared with the confirmation
+    code's resend); otherwise nothing, silently. Emits ``password_reset_requested`` (email and
+    code, for the mail sender only)."""
+    resident = await uow.residents.by_email(cmd.email) if cmd.email and not email_problem(cmd.email) else None
+    if resident is None or resident.disabled:
+        return
+    sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
+    if sent.retry_after(RESEND_POLICY, now):
+        return
+    sent.record_failure(RESEND_POLICY, now)
+    await uow.throttles.save(sent)
+    code = _new_email_code(resident, now)
+    await uow.residents.save(resident)
+    uow.add_event(PasswordResetRequested(resident_id=resident.resident_id, email=resident.email, code=code,
+                                         expires_at=_rfc3339(resident.email_code_expires_at)))
 
 
 async def reset_password(cmd: ResetPassword, uow) -> str:

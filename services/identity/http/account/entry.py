@@ -9,9 +9,11 @@ where it goes afterwards differs — back to the account page the resident asked
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import urlencode
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -24,6 +26,8 @@ from services.identity.http.routes.common import options, provider
 from services.identity.oidc import interaction, login
 from services.identity.oidc.sessions import SESSION_COOKIE
 from services.identity.service_layer import authentication as auth
+
+log = logging.getLogger(__name__)
 
 SIGNUP_TTL = 3600
 LOGIN_TTL = 1800
@@ -230,15 +234,25 @@ async def forgot_password(request: Request) -> Response:
     if not email:
         return page(request, "account/forgot.html", {
             "nav": "", "email": "", "errors": {"email": "signup.error.email_required"}}, 400)
+    cmd = auth.RequestPasswordReset(email, request.client.host if request.client else "")
     try:
-        await auth.request_password_reset(auth.RequestPasswordReset(
-            email, request.client.host if request.client else ""), provider(request).uow_factory())
+        await auth.spend_reset_budget(cmd, provider(request).uow_factory())
     except FailedPrecondition:  # TOO_MANY_ATTEMPTS from this address
         return page(request, "account/forgot.html", {
             "nav": "", "email": email, "errors": {"email": "reset.error.too_many"}}, 429)
     # The address travels sealed in the form, not in a URL (history, logs, referrers).
-    return page(request, "account/reset.html", {"nav": "", "errors": {},
-                                                "token": _seal(request, "reset", email, RESET_TTL)})
+    response = page(request, "account/reset.html", {"nav": "", "errors": {},
+                                                    "token": _seal(request, "reset", email, RESET_TTL)})
+    # The lookup and the code after the answer: its timing is the same for every address.
+    response.background = BackgroundTask(_send_reset_quietly, cmd, provider(request).uow_factory())
+    return response
+
+
+async def _send_reset_quietly(cmd, uow) -> None:
+    try:
+        await auth.send_password_reset(cmd, uow)
+    except Exception as error:  # noqa: BLE001 - after the answer there is nobody to tell; they ask again
+        log.warning("password reset code not sent", extra={"error": type(error).__name__})
 
 
 async def reset_password(request: Request) -> Response:
