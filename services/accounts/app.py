@@ -13,7 +13,6 @@ import asyncio
 import logging
 
 from services.common.grpc.client import ClientCredentialsTokens, TokenProvider
-from services.common.reads import PointReads
 from services.common.runtime import Runtime
 
 from .adapters.consent_gateway import GrpcConsentGateway
@@ -45,14 +44,7 @@ def _tokens(runtime: Runtime, scope: str, audience: str) -> TokenProvider | None
 def release_reads(runtime: Runtime) -> SqlReleaseReads:
     """The release's read phase in single statements (closed with the runtime); on PostgreSQL
     the catalogue cache lives only while its change feed listens."""
-    reads = PointReads(runtime.engine)
-
-    async def close_point_reads(stop: asyncio.Event) -> None:
-        await stop.wait()
-        await reads.aclose()
-
-    runtime.add_task(close_point_reads)
-    release = SqlReleaseReads(reads)
+    release = SqlReleaseReads(runtime.point_reads())
     if release.feed is not None:
         runtime.add_task(release.feed.run)
     return release

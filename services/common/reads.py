@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,16 @@ def connection_broke(error: BaseException) -> bool:
     return isinstance(error, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                               asyncpg.exceptions.OperatorInterventionError,
                               asyncpg.exceptions._base.InternalClientError))
+
+
+def json_list(value: Any) -> tuple[str, ...]:
+    """A JSON array column as a point read returns it: text through asyncpg (no codec set) as
+    through sqlite3."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        value = json.loads(value)
+    return tuple(value or ())
 
 
 def postgres_dsn(engine: AsyncEngine) -> str:

@@ -75,6 +75,20 @@ class Runtime:
     def add_task(self, task: Task) -> None:
         self._tasks.append(task)
 
+    def point_reads(self):
+        """Hot-path reads on this service's database outside any unit of work
+        (``services.common.reads.PointReads``), closed when the runtime stops."""
+        from services.common.reads import PointReads
+
+        reads = PointReads(self.engine)
+
+        async def close_point_reads(stop: asyncio.Event) -> None:
+            await stop.wait()
+            await reads.aclose()
+
+        self.add_task(close_point_reads)
+        return reads
+
     # -- lifecycle ------------------------------------------------------------------------
     async def _connect_nats(self) -> None:
         """Connect in the background: the service serves (and writes its outbox) meanwhile."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from montreal.identity.v1 import identity_pb2_grpc
 from services.common.config import Settings
 from services.common.grpc.auth import Principal, TokenRejected, TokenVerifier
-from services.common.reads import PointReads
 from services.identity.adapters.hot_reads import IdentityHotReads
 from services.identity.adapters.uow import IdentityUnitOfWork
 from services.identity.entrypoints.grpc import METHOD_POLICIES, SERVICE, IdentityServicer
@@ -99,14 +98,7 @@ def key_rotation_listener(runtime, keys: KeyRing):
 
 def hot_reads(runtime) -> IdentityHotReads:
     """One statement per hot-path read (RFC 7009 revocation, clients), closed with the runtime."""
-    reads = PointReads(runtime.engine)
-
-    async def close_point_reads(stop: asyncio.Event) -> None:
-        await stop.wait()
-        await reads.aclose()
-
-    runtime.add_task(close_point_reads)
-    hot = IdentityHotReads(reads)
+    hot = IdentityHotReads(runtime.point_reads())
     if hot.feed is not None:
         runtime.add_task(hot.feed.run)   # the client cache lives only while this listens
     return hot

@@ -27,10 +27,9 @@ What may be kept in memory, and what never is:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
-from services.common.reads import ChangeFeed, NotifiedCache, PointReads
+from services.common.reads import ChangeFeed, NotifiedCache, PointReads, json_list
 
 from ..domain.attributes import Attribute, Provenance
 from ..domain.catalogue import CatalogueService, ServiceKind, ServiceState
@@ -68,22 +67,13 @@ def _time(value: Any) -> dt.datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
-def _list(value: Any) -> tuple[str, ...]:
-    # JSON columns arrive as text, through asyncpg (no codec set) as through sqlite3.
-    if value is None:
-        return ()
-    if isinstance(value, (str, bytes)):
-        value = json.loads(value)
-    return tuple(value or ())
-
-
 def service_from_row(row) -> CatalogueService:
     (service_id, name_fr, name_en, kind, owner, client_id, created_at, updated_at, borough, attributes,
      purposes, state) = row
     return CatalogueService(service_id=service_id, name_fr=name_fr, name_en=name_en, kind=ServiceKind(kind),
                             owner=owner, client_id=client_id, created_at=_time(created_at),
-                            updated_at=_time(updated_at), borough=borough, attributes=_list(attributes),
-                            purposes=_list(purposes), state=ServiceState(state))
+                            updated_at=_time(updated_at), borough=borough, attributes=json_list(attributes),
+                            purposes=json_list(purposes), state=ServiceState(state))
 
 
 def account_and_profile_from_rows(resident_id: str, service_id: str,

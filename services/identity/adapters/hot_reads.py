@@ -17,10 +17,8 @@ Used where a request writes nothing and must still see the database as it is *no
 
 from __future__ import annotations
 
-import json
-from typing import Any
 
-from services.common.reads import ChangeFeed, GroupedLookup, NotifiedCache, PointReads
+from services.common.reads import ChangeFeed, GroupedLookup, NotifiedCache, PointReads, json_list
 from services.identity.domain.clients import OAuthClient
 
 _CLIENT = (
@@ -35,15 +33,6 @@ _REVOKED_AMONG = "SELECT jti FROM revoked_access_tokens WHERE jti = ANY(:jtis::v
 _REVOKED_OR_SESSION_ENDED = (
     "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = :jti)"
     " OR NOT EXISTS (SELECT 1 FROM sso_sessions WHERE session_id = :sid AND ended_at IS NULL)")
-
-
-def _list(value: Any) -> tuple[str, ...]:
-    # PostgreSQL's json arrives as text through asyncpg; SQLite stores it as text too.
-    if value is None:
-        return ()
-    if isinstance(value, (str, bytes)):
-        value = json.loads(value)
-    return tuple(value or ())
 
 
 CLIENTS_CHANGED = "mtlid_clients_changed"   # migration 0003's channel
@@ -75,11 +64,11 @@ class IdentityHotReads:
         (cid, name, secret_hash, redirect_uris, post_logout, grant_types, scopes, audiences, subject_type,
          sector, id_alg, auth_method, is_city, purposes, disabled) = row
         return OAuthClient(
-            client_id=cid, name=name, secret_hash=secret_hash, redirect_uris=_list(redirect_uris),
-            post_logout_redirect_uris=_list(post_logout), grant_types=_list(grant_types), scopes=_list(scopes),
-            audiences=_list(audiences), subject_type=subject_type, sector_identifier=sector or "",
+            client_id=cid, name=name, secret_hash=secret_hash, redirect_uris=json_list(redirect_uris),
+            post_logout_redirect_uris=json_list(post_logout), grant_types=json_list(grant_types), scopes=json_list(scopes),
+            audiences=json_list(audiences), subject_type=subject_type, sector_identifier=sector or "",
             id_token_signed_response_alg=id_alg or "ES256", token_endpoint_auth_method=auth_method,
-            is_city_client=bool(is_city), purposes=_list(purposes), disabled=bool(disabled))
+            is_city_client=bool(is_city), purposes=json_list(purposes), disabled=bool(disabled))
 
     async def _revoked_among(self, jtis: list[str]) -> set[str]:
         rows = await self._reads.all(_REVOKED_AMONG, {"jtis": jtis})

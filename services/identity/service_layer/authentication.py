@@ -393,30 +393,20 @@ class ResetPassword:
 RESET_POLICY = ThrottlePolicy(free_failures=20, base_delay=10)
 
 
-async def request_password_reset(cmd: RequestPasswordReset, uow) -> None:
-    """Mail a code to choose a new password (OWASP Forgot Password Cheat Sheet): the same
-    answer whether or not an account uses the address — the caller tells the person "if an
-    account uses this address, a code is on its way" — so the form reveals nothing. Two steps,
-    in one transaction here: ``spend_reset_budget`` (per address, before anything is looked
-    up; the only refusal) and ``send_password_reset`` (the rest). The web page runs them as
-    two units of work, the second after it has answered, so that its answer's timing cannot
-    tell whether the address has an account."""
-    now = utcnow()
-    async with uow:
-        await _spend_reset_budget(uow, cmd, now)
-        await _send_password_reset(uow, cmd, now)
-        await uow.commit()
-
-
 async def spend_reset_budget(cmd: RequestPasswordReset, uow) -> None:
-    """One request from this address: FailedPrecondition TOO_MANY_ATTEMPTS when spent."""
+    """A forgotten password, step 1 of 2 (OWASP Forgot Password Cheat Sheet): one request from
+    this address, spent before anything is looked up — the only refusal there is
+    (FailedPrecondition TOO_MANY_ATTEMPTS). Then ``send_password_reset``, which the web page
+    runs after it has answered "if an account uses this address, a code is on its way": the
+    answer, its status and its timing are the same whether an account uses the address."""
     async with uow:
         await _spend_reset_budget(uow, cmd, utcnow())
         await uow.commit()
 
 
 async def send_password_reset(cmd: RequestPasswordReset, uow) -> None:
-    """The code, if an account uses the address (see ``_send_password_reset``)."""
+    """A forgotten password, step 2 of 2: the code, if an account uses the address
+    (``_send_password_reset``)."""
     async with uow:
         await _send_password_reset(uow, cmd, utcnow())
         await uow.commit()
@@ -454,7 +444,7 @@ async def _send_password_reset(uow, cmd: RequestPasswordReset, now: dt.datetime)
 
 
 async def reset_password(cmd: ResetPassword, uow) -> str:
-    """A new password, with the code mailed by ``request_password_reset``: the code proves the
+    """A new password, with the code mailed by ``send_password_reset``: the code proves the
     mailbox, so the address counts as confirmed too, and every session of the resident ends
     (their refresh tokens with them): whoever held the old password is signed out. The unit of
     work must have the provider's sessions (``OAuthUnitOfWork``). An unknown address is

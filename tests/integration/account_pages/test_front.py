@@ -160,18 +160,24 @@ async def test_security_page_lists_the_session_and_offers_totp(http):
     assert "Ce code n'est pas le bon." in wrong.text.replace("&#39;", "'")
 
 
-async def test_a_new_password_signs_out_every_other_session(front):
-    """The resident's other browser (signed in with the old password) is signed out; the one
-    that changed the password stays signed in."""
+async def add_resident(front, email: str) -> str:
+    """Another verified resident with the module's password: their citizen number."""
     from services.identity.domain import passwords
     from services.identity.service_layer.authentication import add_new_resident
 
-    email = "nouveau.mot@example.ca"
     password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
     async with front.provider.uow_factory() as uow:
-        await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
-                               now=dt.datetime.now(dt.timezone.utc), email_verified=True)
+        resident = await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
+                                          now=dt.datetime.now(dt.timezone.utc), email_verified=True)
         await uow.commit()
+    return resident.resident_id
+
+
+async def test_a_new_password_signs_out_every_other_session(front):
+    """The resident's other browser (signed in with the old password) is signed out; the one
+    that changed the password stays signed in."""
+    email = "nouveau.mot@example.ca"
+    await add_resident(front, email)
     async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as mine, \
             httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as other:
         await sign_in(mine, email=email)
@@ -270,18 +276,10 @@ def test_no_words_are_hard_coded_in_the_account_templates():
 
 
 async def test_a_resident_with_a_second_factor_confirms_it_before_their_account(front):
-    import asyncio
-    import datetime as dt
-
-    from services.identity.domain import passwords, totp
-    from services.identity.service_layer.authentication import add_new_resident
+    from services.identity.domain import totp
 
     email = "deux.etapes@example.ca"
-    password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
-    async with front.provider.uow_factory() as uow:
-        await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
-                               now=dt.datetime.now(dt.timezone.utc), email_verified=True)
-        await uow.commit()
+    await add_resident(front, email)
     async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
         await sign_in(http, email=email)
         page = await http.get("/account/security")
@@ -373,15 +371,9 @@ async def test_a_forgotten_password_through_the_pages(front):
     from sqlalchemy import select
 
     from services.common.uow import OUTBOX
-    from services.identity.domain import passwords
-    from services.identity.service_layer.authentication import add_new_resident
 
     email = "mot.oublie@example.ca"
-    password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
-    async with front.provider.uow_factory() as uow:
-        resident = await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
-                                          now=dt.datetime.now(dt.timezone.utc), email_verified=True)
-        await uow.commit()
+    resident_id = await add_resident(front, email)
     async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as me, \
             httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as other:
         await sign_in(other, email=email)
@@ -402,7 +394,7 @@ async def test_a_forgotten_password_through_the_pages(front):
                              (await uow.session.execute(select(OUTBOX.c.envelope))).scalars()]
             codes = [e["data"]["code"] for e in envelopes
                      if e["type"] == "montreal.identity.v1.password_reset_requested"
-                     and e["data"]["resident_id"] == resident.resident_id]
+                     and e["data"]["resident_id"] == resident_id]
             if codes:
                 break
             await asyncio.sleep(0.02)

@@ -45,3 +45,11 @@ async def outbox_events(sessions, name: str | None = None) -> list[dict]:
     if name:
         envelopes = [e for e in envelopes if e["type"] == f"montreal.identity.v1.{name}"]
     return envelopes
+
+
+async def request_reset(cmd, uow_factory) -> None:
+    """What the forgotten-password page does: the address's budget, then (after answering) the code."""
+    from services.identity.service_layer import authentication as auth
+
+    await auth.spend_reset_budget(cmd, uow_factory())
+    await auth.send_password_reset(cmd, uow_factory())

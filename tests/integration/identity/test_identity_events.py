@@ -17,7 +17,7 @@ from services.identity.adapters.uow import IdentityUnitOfWork
 from services.identity.entrypoints.cli import _mailbox
 from services.identity.service_layer import authentication as auth
 from services.identity.service_layer.keys import SigningKeys
-from tests.integration.identity.conftest import KEK
+from tests.integration.identity.conftest import KEK, request_reset
 
 
 async def test_verification_code_reaches_the_dev_mailbox_through_nats(capsys):
@@ -42,7 +42,7 @@ async def test_verification_code_reaches_the_dev_mailbox_through_nats(capsys):
             async with uow_factory() as uow:
                 assert (await uow.residents.get(rid)).email_verified
             # A forgotten password's code reaches the same mailbox, said as such.
-            await auth.request_password_reset(auth.RequestPasswordReset(email, "192.0.2.5"), uow_factory())
+            await request_reset(auth.RequestPasswordReset(email, "192.0.2.5"), uow_factory)
             reset = None
             for _ in range(50):
                 await _mailbox(nats.url, follow=False, idle=0.3)

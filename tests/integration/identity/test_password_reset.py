@@ -13,7 +13,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument
 from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
 from services.identity.service_layer import authentication as auth
 
-from .conftest import KEK, outbox_events
+from .conftest import KEK, outbox_events, request_reset
 
 PASSWORD = "une phrase de passe solide"
 NEW_PASSWORD = "une toute nouvelle phrase"
@@ -45,7 +45,7 @@ async def _resident(uow_factory, email: str, password: str | None = PASSWORD, ve
 async def test_a_forgotten_password_is_replaced_with_the_mailed_code(uow_factory, oauth_uow, sessions):
     email = _email()
     rid = await _resident(uow_factory, email)
-    await auth.request_password_reset(auth.RequestPasswordReset(email.upper(), "198.51.100.40"), uow_factory())
+    await request_reset(auth.RequestPasswordReset(email.upper(), "198.51.100.40"), uow_factory)
     [code] = await _codes(sessions, rid)
     with pytest.raises(InvalidArgument) as wrong:
         await auth.reset_password(auth.ResetPassword(email, "000000" if code != "000000" else "111111",
@@ -63,8 +63,8 @@ async def test_a_forgotten_password_is_replaced_with_the_mailed_code(uow_factory
 async def test_asking_for_an_address_without_an_account_looks_the_same_and_sends_nothing(uow_factory, oauth_uow,
                                                                                           sessions):
     before = len(await outbox_events(sessions, "password_reset_requested"))
-    await auth.request_password_reset(auth.RequestPasswordReset(_email(), "198.51.100.42"), uow_factory())
-    await auth.request_password_reset(auth.RequestPasswordReset("pas une adresse", "198.51.100.42"), uow_factory())
+    await request_reset(auth.RequestPasswordReset(_email(), "198.51.100.42"), uow_factory)
+    await request_reset(auth.RequestPasswordReset("pas une adresse", "198.51.100.42"), uow_factory)
     assert len(await outbox_events(sessions, "password_reset_requested")) == before
     # …and a code for an address nobody uses is refused like a wrong code.
     with pytest.raises(InvalidArgument) as refused:
@@ -77,7 +77,7 @@ async def test_a_resident_enrolled_at_a_counter_chooses_a_first_password(uow_fac
     rid = await _resident(uow_factory, email, password=None, verified=False)
     with pytest.raises(auth.LoginRefused):
         await auth.authenticate(auth.Authenticate(email, "", "198.51.100.43"), uow_factory())
-    await auth.request_password_reset(auth.RequestPasswordReset(email, "198.51.100.43"), uow_factory())
+    await request_reset(auth.RequestPasswordReset(email, "198.51.100.43"), uow_factory)
     [code] = await _codes(sessions, rid)
     await auth.reset_password(auth.ResetPassword(email, code, NEW_PASSWORD), oauth_uow())
     signed_in = await auth.authenticate(auth.Authenticate(email, NEW_PASSWORD, "198.51.100.43"), uow_factory())
@@ -89,20 +89,20 @@ async def test_requests_are_spaced_out_per_account_and_per_address(uow_factory, 
     email = _email()
     rid = await _resident(uow_factory, email)
     for i in range(5):
-        await auth.request_password_reset(auth.RequestPasswordReset(email, f"198.51.100.{50 + i}"), uow_factory())
+        await request_reset(auth.RequestPasswordReset(email, f"198.51.100.{50 + i}"), uow_factory)
     assert len(await _codes(sessions, rid)) == auth.RESEND_POLICY.free_failures  # the rest were not sent
     address = "198.51.100.60"
     for _ in range(auth.RESET_POLICY.free_failures):
-        await auth.request_password_reset(auth.RequestPasswordReset(_email(), address), uow_factory())
+        await request_reset(auth.RequestPasswordReset(_email(), address), uow_factory)
     with pytest.raises(FailedPrecondition) as waiting:
-        await auth.request_password_reset(auth.RequestPasswordReset(_email(), address), uow_factory())
+        await request_reset(auth.RequestPasswordReset(_email(), address), uow_factory)
     assert waiting.value.reason == "TOO_MANY_ATTEMPTS"
 
 
 async def test_wrong_codes_are_throttled(uow_factory, oauth_uow, sessions):
     email = _email()
     rid = await _resident(uow_factory, email)
-    await auth.request_password_reset(auth.RequestPasswordReset(email, "198.51.100.70"), uow_factory())
+    await request_reset(auth.RequestPasswordReset(email, "198.51.100.70"), uow_factory)
     [code] = await _codes(sessions, rid)
     wrong = "000000" if code != "000000" else "111111"
     with pytest.raises(FailedPrecondition) as waiting:
@@ -118,7 +118,7 @@ async def test_wrong_codes_are_throttled(uow_factory, oauth_uow, sessions):
 async def test_the_reset_event_carries_the_code_for_the_mail_sender_only(uow_factory, sessions):
     email = _email()
     rid = await _resident(uow_factory, email)
-    await auth.request_password_reset(auth.RequestPasswordReset(email, "198.51.100.80"), uow_factory())
+    await request_reset(auth.RequestPasswordReset(email, "198.51.100.80"), uow_factory)
     [event] = [e for e in await outbox_events(sessions, "password_reset_requested") if e["data"]["resident_id"] == rid]
     assert event["type"] == "montreal.identity.v1.password_reset_requested"
     assert set(event["data"]) == {"resident_id", "email", "code", "expires_at"}

@@ -224,7 +224,7 @@ RESET_TTL = 3600  # the code's own lifetime
 async def forgot_password(request: Request) -> Response:
     """The address of the account. Whatever it is — an account's or not — the next page says
     the same ("if an account uses this address, a code is on its way"): the form tells no one
-    which addresses have an account (``authentication.request_password_reset``)."""
+    which addresses have an account (``authentication.spend_reset_budget``)."""
     if request.method == "GET":
         return page(request, "account/forgot.html", {"nav": "", "email": "", "errors": {}})
     fields = await form(request)
