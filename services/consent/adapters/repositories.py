@@ -259,9 +259,8 @@ class SqlLedgerRepository:
         return await self._entries(_ENTRY.consent_id.in_(list(consent_ids)),
                                    _ENTRY.entry_type.in_(_CONSENT_TYPES))
 
-    async def access_entry(self, access_id: str) -> LedgerEntry | None:
-        found = await self._entries(_ENTRY.access_id == access_id)
-        return found[0] if found else None
+    async def access_entries(self, access_ids: Sequence[str]) -> list[LedgerEntry]:
+        return await self._entries(_ENTRY.access_id.in_(list(access_ids)))
 
     async def resident_entries(self, resident_id: str, *, types=None, recipient_id=None, after=None,
                                before=None, limit=None, newest_first=False) -> list[LedgerEntry]:

@@ -23,6 +23,7 @@ from montreal.consent.v1 import consent_pb2_grpc
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.grpc.auth import PUBLIC, current_principal
 from services.common.grpc.validation import register_limits
+from services.common.reads import Groups
 from services.consent.domain.catalogue import LegalBasis, Purpose, Recipient
 from services.consent.domain.consents import Consent, ConsentState
 from services.consent.domain.grant_rules import RequestedConsent
@@ -168,6 +169,9 @@ def _for_client() -> str | None:
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def __init__(self, uow_factory: Callable[[], object]) -> None:
         self.uow = uow_factory
+        # RecordAccess calls that arrive while a group is being recorded form the next group:
+        # one transaction, one hold of the ledger's head lock (handlers.record_accesses).
+        self._accesses = Groups(lambda cmds: handlers.record_accesses(cmds, self.uow()))
 
     # --- consents ----------------------------------------------------------------------
     async def Grant(self, request, context):
@@ -241,12 +245,15 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             if basis not in _BASIS_FROM_WIRE:
                 raise InvalidArgument(f"bases[{category}]", "a legal basis is required")
             bases[category] = _BASIS_FROM_WIRE[basis].value
-        index, already = await handlers.record_access(commands.RecordAccess(
+        result = await self._accesses.submit(commands.RecordAccess(
             access_id=request.access_id, resident_id=request.resident_id, recipient_id=request.recipient_id,
             purpose_id=request.purpose_id, data_categories=tuple(request.data_categories), bases=bases,
             consent_ids=tuple(request.consent_ids), withheld_categories=tuple(request.withheld_categories),
             accessed_at=_from_ts(request.access_time) if request.HasField("access_time") else None,
-            for_client=_for_client(), source=f"grpc:{current_principal().client_id}"), self.uow())
+            for_client=_for_client(), source=f"grpc:{current_principal().client_id}"))
+        if isinstance(result, Exception):
+            raise result
+        index, already = result
         return pb.RecordAccessResponse(ledger_index=index, already_recorded=already)
 
     async def RequestRectification(self, request, context):

@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Sequence
 
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
 from services.consent.domain import ledger, merkle
 from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIENT_ID, DataCategory,
                                                LegalBasis, Purpose, Recipient, validate_purpose)
@@ -275,17 +275,67 @@ async def record_access(cmd: commands.RecordAccess, uow, *, now: dt.datetime | N
     return result
 
 
+async def record_accesses(cmds: Sequence[commands.RecordAccess], uow, *, now: dt.datetime | None = None
+                          ) -> list[tuple[int, bool] | ServiceError]:
+    """``record_access`` for several accesses in one transaction: a group commit.
+
+    Every append takes the ledger's single head lock (city-wide, across replicas), so the
+    accesses recorded concurrently in one process share one hold of it, one statement per
+    step and one COMMIT, instead of queueing for it one by one. Each access is judged on its
+    own: one that is refused gets its error in its place and the others are recorded. A
+    failure of the database fails all of them, with nothing written.
+    Returns, per command and in order, (ledger index, already recorded) or the refusal.
+    """
+    now = ledger.utc_ms(now or utcnow())
+    results: list[tuple[int, bool] | ServiceError | None] = [None] * len(cmds)
+    async with uow:
+        catalogue = await uow.catalogue.current()
+        admitted = []
+        for i, cmd in enumerate(cmds):
+            try:
+                _check_access(cmd, catalogue)
+                admitted.append(i)
+            except ServiceError as refusal:
+                results[i] = refusal
+        if admitted:
+            recorded = await _record_locked([cmds[i] for i in admitted], uow, now)
+            for i, result in zip(admitted, recorded):
+                results[i] = result
+            if any(isinstance(r, tuple) and not r[1] for r in recorded):
+                await uow.commit()
+    return results
+
+
 async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) -> tuple[int, bool]:
     """``record_access`` inside an open unit of work (the caller commits)."""
+    _check_access(cmd, await uow.catalogue.current())
+    # An access already recorded (a retried RecordAccess; its attributes_released event when
+    # it came first) is final once committed: answered after one read-only statement outside
+    # the transaction, without queueing for the head lock. Otherwise the lookup is repeated
+    # under the lock, where it is decisive. (The common duplicate, the event after
+    # RecordAccess, does not even open a transaction: event_handlers.released_settled.)
+    recorded = await uow.reads.access_recorded(cmd.access_id)
+    if recorded is not None:
+        index, resident_id, recipient_id = recorded
+        if (resident_id, recipient_id) != (cmd.resident_id, cmd.recipient_id):
+            raise _access_id_reused()
+        return index, True
+    [result] = await _record_locked([cmd], uow, now)
+    if isinstance(result, ServiceError):
+        raise result
+    return result
+
+
+def _check_access(cmd: commands.RecordAccess, catalogue) -> None:
+    """What a record must say to be recorded at all, judged before the head lock."""
     if not ACCESS_ID.match(cmd.access_id or ""):
         raise InvalidArgument("access_id", "8 to 64 characters of A-Z a-z 0-9 _ . : - (a UUID will do)")
-    access_id = cmd.access_id
     check_resident_id(cmd.resident_id)
     if not cmd.data_categories:
         raise InvalidArgument("data_categories", "at least one category")
-    consent_ids = tuple(check_uuid(c, f"consent_ids[{i}]") for i, c in enumerate(cmd.consent_ids))
+    for i, c in enumerate(cmd.consent_ids):
+        check_uuid(c, f"consent_ids[{i}]")
     check_slug(cmd.purpose_id, "purpose_id", PURPOSE_ID)
-    catalogue = await uow.catalogue.current()
     if cmd.purpose_id not in catalogue.purposes:
         raise InvalidArgument("purpose_id", "unknown purpose")
     _known_categories(catalogue.categories, cmd.data_categories, "data_categories")
@@ -310,51 +360,83 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
         problems.append(("bases", f"basis for a category not released: {', '.join(sorted(extra))}"))
     if problems:
         raise InvalidArgument.many(problems)
-    # An access already recorded (a retried RecordAccess; its attributes_released event when
-    # it came first) is final once committed: answered after one read-only statement outside
-    # the transaction, without queueing for the head lock. Otherwise the lookup is repeated
-    # under the lock, where it is decisive. (The common duplicate, the event after
-    # RecordAccess, does not even open a transaction: event_handlers.released_settled.)
-    recorded = await uow.reads.access_recorded(access_id)
-    if recorded is not None:
-        index, resident_id, recipient_id = recorded
-        if (resident_id, recipient_id) != (cmd.resident_id, cmd.recipient_id):
-            raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
-        return index, True
+
+
+def _access_id_reused() -> FailedPrecondition:
+    return FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
+
+
+async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.datetime
+                         ) -> list[tuple[int, bool] | ServiceError]:
+    """Under the head lock: what is already recorded, the consents the records name, then one
+    append of every new entry. Checked commands only (``_check_access``)."""
     await uow.ledger.lock()
-    previous = await uow.ledger.access_entry(access_id)
-    if previous is not None:
-        if (previous.resident_id, previous.recipient_id) != (cmd.resident_id, cmd.recipient_id):
-            raise FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
-        return previous.index, True
-    # Only the consents the record names matter (read under the lock: a withdrawal that
+    previous = {e.access_id: e for e in await uow.ledger.access_entries([c.access_id for c in cmds])}
+    # Only the consents the records name matter (read under the lock: a withdrawal that
     # commits first is what the entry must say).
-    consents = {cid: c for cid, c in reduce(await uow.ledger.consent_entries_of(consent_ids)).items()
-                if c.resident_id == cmd.resident_id} if consent_ids else {}
+    named = {check_uuid(c, "consent_ids") for cmd in cmds for c in cmd.consent_ids}
+    consents = reduce(await uow.ledger.consent_entries_of(sorted(named))) if named else {}
+    results: list[tuple[int, bool] | ServiceError | None] = []
+    new_entries: list[LedgerEntry] = []
+    slots: list[int] = []                       # where each new entry's result goes
+    firsts: dict[str, tuple[int, commands.RecordAccess]] = {}  # access id -> its slot, command
+    repeats: list[tuple[int, int]] = []         # (slot, slot of the same access earlier here)
+    for cmd in cmds:
+        earlier, first = previous.get(cmd.access_id), firsts.get(cmd.access_id)
+        if earlier is not None or first is not None:
+            same = earlier if earlier is not None else first[1]
+            if (same.resident_id, same.recipient_id) != (cmd.resident_id, cmd.recipient_id):
+                results.append(_access_id_reused())
+            elif earlier is not None:
+                results.append((earlier.index, True))
+            else:
+                repeats.append((len(results), first[0]))
+                results.append(None)
+            continue
+        try:
+            new_entries.append(_access_entry(cmd, consents, now))
+        except ServiceError as refusal:
+            results.append(refusal)
+            continue
+        firsts[cmd.access_id] = (len(results), cmd)
+        slots.append(len(results))
+        results.append(None)
+    placed = await uow.ledger.append(new_entries) if new_entries else []
+    for slot, entry in zip(slots, placed):
+        results[slot] = (entry.index, False)
+    for slot, first_slot in repeats:
+        results[slot] = (results[first_slot][0], True)
+    return results
+
+
+def _access_entry(cmd: commands.RecordAccess, consents: dict[str, Consent], now: dt.datetime) -> LedgerEntry:
+    """The ``data_accessed`` entry of a checked record, given the consents it names."""
+    consent_ids = tuple(str(uuid.UUID(c)) for c in cmd.consent_ids)
+    mine = {cid: consents[cid] for cid in consent_ids
+            if cid in consents and consents[cid].resident_id == cmd.resident_id}
     for i, cid in enumerate(consent_ids):
-        if cid not in consents:
+        if cid not in mine:
             raise InvalidArgument(f"consent_ids[{i}]", "no such consent for this resident")
     for cat in cmd.data_categories:
         if cmd.bases[cat] == LegalBasis.CONSENT.value and not any(
-                cat in consents[c].data_categories and consents[c].recipient_id == cmd.recipient_id
+                cat in mine[c].data_categories and mine[c].recipient_id == cmd.recipient_id
                 for c in consent_ids):
             raise InvalidArgument(f"bases[{cat}]", "a consent basis names a consent covering the category")
     # The access happened: it is recorded whatever it was based on. If a consent it relied
     # on was not active then (withdrawn, expired), the entry says so.
     accessed_at = cmd.accessed_at or now
     unsupported = [cat for cat in cmd.data_categories if cmd.bases[cat] == LegalBasis.CONSENT.value and not any(
-        cat in consents[c].data_categories and consents[c].recipient_id == cmd.recipient_id
-        and consents[c].was_active_at(accessed_at) for c in consent_ids)]
+        cat in mine[c].data_categories and mine[c].recipient_id == cmd.recipient_id
+        and mine[c].was_active_at(accessed_at) for c in consent_ids)]
     if unsupported:
         logger.warning("consent: access recorded without an active consent", extra={
-            "access_id": access_id, "recipient_id": cmd.recipient_id, "categories": unsupported})
-    [entry] = await uow.ledger.append([ledger.data_accessed(
-        access_id=access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
+            "access_id": cmd.access_id, "recipient_id": cmd.recipient_id, "categories": unsupported})
+    return ledger.data_accessed(
+        access_id=cmd.access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
         purpose_id=cmd.purpose_id, data_categories=list(cmd.data_categories),
         withheld_categories=list(cmd.withheld_categories), bases=dict(cmd.bases),
         consent_ids=list(consent_ids), accessed_at=accessed_at, time=now,
-        source=cmd.source, unsupported_categories=unsupported)])
-    return entry.index, False
+        source=cmd.source, unsupported_categories=unsupported)
 
 
 async def request_rectification(cmd: commands.RequestRectification, uow, *,

@@ -38,7 +38,8 @@ class LedgerRepository(Protocol):
     async def consent_entries_of(self, consent_ids: Sequence[str]) -> list[LedgerEntry]:
         """The consent_given/withdrawn/expired entries of these consents, in log order."""
 
-    async def access_entry(self, access_id: str) -> LedgerEntry | None: ...
+    async def access_entries(self, access_ids: Sequence[str]) -> list[LedgerEntry]:
+        """The data_accessed entries recorded with these access ids (one each at most)."""
 
     async def resident_entries(self, resident_id: str, *, types: Sequence[EntryType] | None = None,
                                recipient_id: str | None = None, after: int | None = None,

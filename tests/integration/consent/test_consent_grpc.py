@@ -3,6 +3,7 @@ interceptors), on a migrated SQLite or PostgreSQL database."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -293,3 +294,57 @@ async def test_expired_consent_denies_at_its_instant(stub, tokens):
                                      metadata=tokens["bob"])
     [mine] = [c for c in listed.consents if c.consent_id == granted.consents[0].consent_id]
     assert mine.state == pb.CONSENT_STATE_EXPIRED
+
+
+async def test_concurrent_records_share_transactions_and_are_each_answered(store, minter, stub, tokens):
+    """RecordAccess calls arriving together are recorded as group commits (one transaction and
+    one hold of the head lock per group: ConsentServicer, handlers.record_accesses), and each
+    call still gets its own answer: its index, "already recorded", or its own error."""
+    transactions = 0
+    factory = uow_factory(store)
+
+    def counting_uow():
+        nonlocal transactions
+        transactions += 1
+        return factory()
+
+    server = GrpcServer("consent", host="127.0.0.1", port=0,
+                        token_verifier=TokenVerifier(minter.issuer, AUD, StaticJwks(minter.jwks())),
+                        method_policies=METHOD_POLICIES, telemetry=False)
+    server.add(ConsentServicer(counting_uow), add_to_server, SERVICE)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        grouped = consent_pb2_grpc.ConsentServiceStub(channel)
+        before = await tree_size(grouped)
+
+        def record(access_id, resident=BOB, purpose="service-provision"):
+            return grouped.RecordAccess(pb.RecordAccessRequest(
+                access_id=access_id, resident_id=resident, recipient_id="montreal-pools", purpose_id=purpose,
+                data_categories=["email"], bases={"email": pb.LEGAL_BASIS_PUBLIC_TASK}), metadata=tokens["pools"])
+
+        ids = [str(uuid.uuid4()) for _ in range(30)]
+        twice = ids[7]
+        calls = [record(i) for i in ids] + [record(twice), record(str(uuid.uuid4()), purpose="marketing"),
+                                            record(twice, resident=ALICE)]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        first, repeated = answers[7], answers[30]
+        refused_purpose, reused = answers[31], answers[32]
+        new = answers[:30]
+        assert all(isinstance(a, pb.RecordAccessResponse) and not a.already_recorded for a in new)
+        assert sorted(a.ledger_index for a in new) == list(range(before, before + 30))
+        assert repeated.already_recorded and repeated.ledger_index == first.ledger_index
+        assert refused_purpose.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "purpose_id" in rpc_error_details(refused_purpose)[1]
+        assert reused.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert rpc_error_details(reused)[2] == "ACCESS_ID_REUSED"
+        assert await tree_size(grouped) == before + 30
+        # 33 calls at once: far fewer transactions than calls.
+        assert transactions < 10, transactions
+        # Each access is in the resident's log under its own id, once.
+        page = await grouped.AccessLog(pb.AccessLogRequest(resident_id=BOB, page_size=100), metadata=tokens["bob"])
+        logged = [r.access_id for r in page.records]
+        assert sorted(i for i in logged if i in set(ids)) == sorted(ids)
+    finally:
+        await channel.close()
+        await server.drain(0.5)

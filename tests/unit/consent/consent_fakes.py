@@ -62,8 +62,8 @@ class FakeLedger:
         kinds = (EntryType.CONSENT_GIVEN, EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
         return [e for e in self._all() if e.consent_id in consent_ids and e.entry_type in kinds]
 
-    async def access_entry(self, access_id):
-        return next((e for e in self._all() if e.access_id == access_id), None)
+    async def access_entries(self, access_ids):
+        return [e for e in self._all() if e.access_id in access_ids]
 
     async def resident_entries(self, resident_id, *, types=None, recipient_id=None, after=None,
                                before=None, limit=None, newest_first=False):

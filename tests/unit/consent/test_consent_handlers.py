@@ -148,6 +148,72 @@ async def test_record_access_is_idempotent_and_coherent(store):
     assert snapshot(store) == before
 
 
+async def test_accesses_recorded_together_are_each_judged_on_their_own(store):
+    """A group commit (handlers.record_accesses) records the good records and refuses the bad
+    ones, each in its place, in one transaction."""
+    [c] = await give(store, RequestedConsent("communication", data_categories=("email",)))
+    done = commands.RecordAccess(str(uuid.uuid4()), RES, "montreal-library", "service-provision", ("email",),
+                                 {"email": "public_task"})
+    assert await handlers.record_access(done, FakeUnitOfWork(store), now=NOW) == (1, False)
+    twice = str(uuid.uuid4())
+    group = [
+        commands.RecordAccess(twice, RES, "montreal-library", "communication", ("email",),
+                              {"email": "consent"}, (c.consent_id,)),
+        commands.RecordAccess(str(uuid.uuid4()), RES, "montreal-library", "marketing", ("email",),
+                              {"email": "public_task"}),                       # unknown purpose
+        done,                                                                  # already recorded
+        commands.RecordAccess(twice, RES, "montreal-library", "communication", ("email",),
+                              {"email": "consent"}, (c.consent_id,)),          # same access, same group
+        commands.RecordAccess(twice, "3456789ABCDE", "montreal-library", "service-provision", ("email",),
+                              {"email": "public_task"}),                       # its id, another access
+        commands.RecordAccess(str(uuid.uuid4()), "3456789ABCDE", "montreal-library", "communication",
+                              ("email",), {"email": "consent"}, (c.consent_id,)),  # not this resident's consent
+        commands.RecordAccess(str(uuid.uuid4()), RES, "montreal-library", "service-provision", ("email",),
+                              {"email": "public_task"}),
+    ]
+    uow = FakeUnitOfWork(store)
+    results = await handlers.record_accesses(group, uow, now=NOW)
+    assert results[0] == (2, False) and results[6] == (3, False)
+    assert isinstance(results[1], InvalidArgument) and results[1].violations[0][0] == "purpose_id"
+    assert results[2] == (1, True)
+    assert results[3] == (2, True)
+    assert isinstance(results[4], FailedPrecondition) and results[4].reason == "ACCESS_ID_REUSED"
+    assert isinstance(results[5], InvalidArgument) and results[5].violations[0][0] == "consent_ids[0]"
+    assert uow.committed
+    assert [e.access_id for e in store.entries[2:]] == [twice, group[6].access_id]
+    # A group with nothing new writes nothing.
+    before = snapshot(store)
+    again = FakeUnitOfWork(store)
+    repeated, refused = await handlers.record_accesses([done, group[1]], again, now=NOW)
+    assert repeated == (1, True) and isinstance(refused, InvalidArgument)
+    assert snapshot(store) == before and not again.committed
+
+
+async def test_a_group_that_fails_in_the_database_records_none_of_its_accesses(store):
+    class FailingLedger:
+        def __init__(self, ledger):
+            self._ledger = ledger
+
+        def __getattr__(self, name):
+            return getattr(self._ledger, name)
+
+        async def append(self, entries):
+            raise ConnectionError("the database went away")
+
+    class FailingUnitOfWork(FakeUnitOfWork):
+        async def __aenter__(self):
+            await super().__aenter__()
+            self.ledger = FailingLedger(self.ledger)
+            return self
+
+    before = snapshot(store)
+    group = [commands.RecordAccess(str(uuid.uuid4()), RES, "montreal-library", "service-provision", ("email",),
+                                   {"email": "public_task"}) for _ in range(3)]
+    with pytest.raises(ConnectionError):
+        await handlers.record_accesses(group, FailingUnitOfWork(store), now=NOW)
+    assert snapshot(store) == before
+
+
 async def test_access_log_pages_and_refuses_tampered_tokens(store):
     for _ in range(5):
         await handlers.record_access(commands.RecordAccess(
