@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import json
 import re
 import sqlite3
@@ -381,6 +382,10 @@ class Groups:
     meanwhile form the next group, so a request is always served by a statement that *starts*
     after it was made (a read sees what was committed before it was asked; a write is its own
     group commit). Stopped (the task cancelled), every waiting request gets ``stopped()``.
+
+    The groups run in a context of their own, not the context of the request that happened
+    to start them: a group serves many requests, and one request's id (``request_id_var``)
+    or span must not label what is done for the others.
     """
 
     def __init__(self, answer_group, *, stopped=lambda: RuntimeError("stopped")) -> None:
@@ -394,8 +399,16 @@ class Groups:
         answer = asyncio.get_running_loop().create_future()
         self._pending.append((item, answer))
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._answer_groups())
+            self._runner = asyncio.create_task(self._answer_groups(), context=contextvars.Context())
+            self._runner.add_done_callback(self._runner_ended)
         return await (asyncio.shield(answer) if shield else answer)
+
+    def _runner_ended(self, runner: asyncio.Task) -> None:
+        # Cancelled before it ever ran (the loop shutting down at once), the runner's own
+        # ``finally`` never ran either: nobody may wait for a group that never comes.
+        if runner.cancelled() and runner is self._runner:
+            pending, self._pending = self._pending, []
+            _fail(pending, self._stopped)
 
     async def wait_idle(self, timeout: float) -> None:
         """Let the group in flight finish (on stop)."""
