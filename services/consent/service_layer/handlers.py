@@ -374,14 +374,15 @@ async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.dat
     previous = {e.access_id: e for e in await uow.ledger.access_entries([c.access_id for c in cmds])}
     # Only the consents the records name matter (read under the lock: a withdrawal that
     # commits first is what the entry must say).
-    named = {check_uuid(c, "consent_ids") for cmd in cmds for c in cmd.consent_ids}
-    consents = reduce(await uow.ledger.consent_entries_of(sorted(named))) if named else {}
+    named = [_consent_ids(cmd) for cmd in cmds]
+    every = sorted({cid for ids in named for cid in ids})
+    consents = reduce(await uow.ledger.consent_entries_of(every)) if every else {}
     results: list[tuple[int, bool] | ServiceError | None] = []
     new_entries: list[LedgerEntry] = []
     slots: list[int] = []                       # where each new entry's result goes
     firsts: dict[str, tuple[int, commands.RecordAccess]] = {}  # access id -> its slot, command
     repeats: list[tuple[int, int]] = []         # (slot, slot of the same access earlier here)
-    for cmd in cmds:
+    for cmd, consent_ids in zip(cmds, named):
         earlier, first = previous.get(cmd.access_id), firsts.get(cmd.access_id)
         if earlier is not None or first is not None:
             same = earlier if earlier is not None else first[1]
@@ -394,7 +395,7 @@ async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.dat
                 results.append(None)
             continue
         try:
-            new_entries.append(_access_entry(cmd, consents, now))
+            new_entries.append(_access_entry(cmd, consent_ids, consents, now))
         except ServiceError as refusal:
             results.append(refusal)
             continue
@@ -409,9 +410,15 @@ async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.dat
     return results
 
 
-def _access_entry(cmd: commands.RecordAccess, consents: dict[str, Consent], now: dt.datetime) -> LedgerEntry:
-    """The ``data_accessed`` entry of a checked record, given the consents it names."""
-    consent_ids = tuple(str(uuid.UUID(c)) for c in cmd.consent_ids)
+def _consent_ids(cmd: commands.RecordAccess) -> tuple[str, ...]:
+    """The consents a checked record names, in canonical form."""
+    return tuple(str(uuid.UUID(c)) for c in cmd.consent_ids)
+
+
+def _access_entry(cmd: commands.RecordAccess, consent_ids: tuple[str, ...], consents: dict[str, Consent],
+                  now: dt.datetime) -> LedgerEntry:
+    """The ``data_accessed`` entry of a checked record, given the consents it names
+    (``consent_ids``, canonical) as read under the lock."""
     mine = {cid: consents[cid] for cid in consent_ids
             if cid in consents and consents[cid].resident_id == cmd.resident_id}
     for i, cid in enumerate(consent_ids):

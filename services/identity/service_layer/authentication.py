@@ -312,6 +312,18 @@ RESEND_POLICY = ThrottlePolicy(free_failures=3, base_delay=60)
 SIGNUP_POLICY = ThrottlePolicy(free_failures=20, base_delay=10)
 
 
+async def _spend_mail_budget(uow, resident: Resident, now: dt.datetime) -> int | None:
+    """One more code mailed to the resident (confirmation or password reset, one budget):
+    None when the budget allows it, and it is spent; else the seconds to wait."""
+    sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
+    wait = sent.retry_after(RESEND_POLICY, now)
+    if wait:
+        return wait
+    sent.record_failure(RESEND_POLICY, now)  # counted like a failure: it is a spend of the budget
+    await uow.throttles.save(sent)
+    return None
+
+
 async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:
     """A new code (the old one stops working); rate-limited so nobody can flood a mailbox:
     three at once, then 1, 2, 4… minutes apart (at most 15)."""
@@ -322,12 +334,9 @@ async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:
             raise NotFound("resident")
         if resident.email_verified:
             return
-        sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
-        wait = sent.retry_after(RESEND_POLICY, now)
+        wait = await _spend_mail_budget(uow, resident, now)
         if wait:
             raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"a code was sent recently; try again in {wait} s")
-        sent.record_failure(RESEND_POLICY, now)  # counted like a failure: it is a spend of the budget
-        await uow.throttles.save(sent)
         code = _new_email_code(resident, now)
         await uow.residents.save(resident)
         uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
@@ -432,11 +441,8 @@ async def _send_password_reset(uow, cmd: RequestPasswordReset, now: dt.datetime)
     resident = await uow.residents.by_email(cmd.email) if cmd.email and not email_problem(cmd.email) else None
     if resident is None or resident.disabled:
         return
-    sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
-    if sent.retry_after(RESEND_POLICY, now):
+    if await _spend_mail_budget(uow, resident, now):
         return
-    sent.record_failure(RESEND_POLICY, now)
-    await uow.throttles.save(sent)
     code = _new_email_code(resident, now)
     await uow.residents.save(resident)
     uow.add_event(PasswordResetRequested(resident_id=resident.resident_id, email=resident.email, code=code,

@@ -46,6 +46,22 @@ def _seal(request: Request, purpose: str, value: str, ttl: int) -> str:
                             time.time(), ttl)
 
 
+def _expired(request: Request) -> Response:
+    """A sealed form or link that is forged, or older than its lifetime."""
+    return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+
+
+def _mailed_code(fields) -> tuple[str, dict[str, str]]:
+    """The 6-digit code of a mailed message as typed (spaces allowed), and the form's error."""
+    code = first(fields, "code").replace(" ", "")
+    return code, ({"code": "verify.error.format"} if not code.isdigit() or len(code) != 6 else {})
+
+
+def _code_refused(error: FailedPrecondition) -> str:
+    """The message key for a mailed code refused before it was compared."""
+    return "verify.error.expired" if error.reason == "CODE_EXPIRED" else "verify.error.wait"
+
+
 def _unseal(request: Request, purpose: str, token: str | None) -> str | None:
     try:
         params, _ = interaction.unseal(provider(request).config.interaction_key, token)
@@ -180,7 +196,7 @@ async def verify(request: Request) -> Response:
     if request.method == "GET":
         token = request.query_params.get("t")
         if _unseal(request, "verify", token) is None:
-            return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+            return _expired(request)
         notice = "resent" if request.query_params.get("done") == "resent" else None
         return page(request, "account/verify.html", {"nav": "", "token": token, "errors": {}, "notice": notice})
     fields = await form(request)
@@ -189,7 +205,7 @@ async def verify(request: Request) -> Response:
     token = first(fields, "t")
     resident_id = _unseal(request, "verify", token)
     if resident_id is None:
-        return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+        return _expired(request)
     uow = provider(request).uow_factory()
     if first(fields, "action") == "resend":
         try:
@@ -198,19 +214,16 @@ async def verify(request: Request) -> Response:
             return page(request, "account/verify.html", {"nav": "", "token": token, "notice": None,
                                                          "errors": {"code": "verify.error.resend_wait"}}, 429)
         return RedirectResponse("/signup/verify?" + urlencode({"t": token, "done": "resent"}), status_code=303)
-    code = first(fields, "code").replace(" ", "")
-    errors = {}
-    if not code.isdigit() or len(code) != 6:
-        errors["code"] = "verify.error.format"
-    else:
+    code, errors = _mailed_code(fields)
+    if not errors:
         try:
             await auth.verify_email(auth.VerifyEmail(resident_id=resident_id, code=code), uow)
         except InvalidArgument:
             errors["code"] = "verify.error.wrong"
         except FailedPrecondition as error:
-            errors["code"] = "verify.error.expired" if error.reason == "CODE_EXPIRED" else "verify.error.wait"
+            errors["code"] = _code_refused(error)
         except NotFound:
-            return page(request, "error.html", {"reason": "interaction_expired"}, 400)
+            return _expired(request)
     if errors:
         return page(request, "account/verify.html", {"nav": "", "token": token, "errors": errors, "notice": None}, 400)
     return page(request, "account/verified.html", {"nav": ""})
@@ -265,10 +278,9 @@ async def reset_password(request: Request) -> Response:
     token = first(fields, "t")
     email = _unseal(request, "reset", token)
     if email is None:
-        return page(request, "error.html", {"reason": "interaction_expired"}, 400)
-    code = first(fields, "code").replace(" ", "")
+        return _expired(request)
     # In the form's order, for the error summary: the code, then the new password.
-    errors = {"code": "verify.error.format"} if not code.isdigit() or len(code) != 6 else {}
+    code, errors = _mailed_code(fields)
     new, password_errors = new_password(fields)
     errors.update(password_errors)
     if not errors:
@@ -278,7 +290,7 @@ async def reset_password(request: Request) -> Response:
             for field, _description in error.violations:
                 errors[field] = "verify.error.wrong" if field == "code" else "signup.error.password"
         except FailedPrecondition as error:
-            errors["code"] = "verify.error.expired" if error.reason == "CODE_EXPIRED" else "verify.error.wait"
+            errors["code"] = _code_refused(error)
     if errors:
         return page(request, "account/reset.html", {"nav": "", "errors": errors, "token": token}, 400)
     return page(request, "account/reset_done.html", {"nav": ""})
