@@ -6,7 +6,8 @@
   is the log's write throughput), on a ledger already holding ``ledger_size`` entries;
 - proofs: RFC 9162 inclusion and consistency proofs at ``ledger_size`` entries, timed in the
   consent process's own code (handler + unit of work + PostgreSQL, no transport, cold node
-  cache) and end to end over gRPC;
+  cache) and end to end over gRPC, then sustained over gRPC from 8 callers for 30 s (random
+  leaves: the consent process's caches fill, which the memory rows then show);
 - verify: ``mtlid ledger verify`` of the whole ledger (every entry re-hashed, the stored
   tree recomputed).
 """
@@ -29,6 +30,8 @@ WRITERS = 4
 # For sizing: many callers at once, as a city-wide deployment has (RecordAccess calls that
 # reach a consent process together are recorded as one group: handlers.record_accesses).
 MANY_WRITERS = 32
+PROOF_CALLERS = 8
+PROOF_LOAD_SECONDS = 30  # ~10,000+ distinct proofs: the node and leaf caches fill up
 VERIFY_LIMIT_S = 180  # keeps the whole run bounded; a slower verify is reported as stopped
 FILL = REPO / "bench" / "harness" / "ledger_fill.py"
 
@@ -142,6 +145,41 @@ def _grpc_proof_times(consent, setup, tree_size: int, count: int) -> tuple[list[
     return inclusion, consistency
 
 
+async def _proof_callers(target: str, setup, tree_size: int, seconds: float, callers: int
+                        ) -> tuple[float, list[float], dict]:
+    """Closed loops of GetInclusionProof for random leaves, as residents' and auditors'
+    verifiers would ask: (proofs/s, latencies, failures by code)."""
+    import grpc
+
+    from montreal.consent.v1 import consent_pb2 as pb
+    from montreal.consent.v1 import consent_pb2_grpc
+
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    metadata = (("authorization", f"Bearer {setup.admin_token}"),)
+    rng = random.Random(13)
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        deadline = time.monotonic() + seconds
+
+        async def caller() -> None:
+            while time.monotonic() < deadline:
+                request = pb.GetInclusionProofRequest(leaf_index=rng.randrange(tree_size), tree_size=tree_size)
+                began = time.perf_counter()
+                try:
+                    await stub.GetInclusionProof(request, metadata=metadata, timeout=10)
+                    latencies.append(time.perf_counter() - began)
+                except grpc.aio.AioRpcError as error:
+                    failures[error.code().name] = failures.get(error.code().name, 0) + 1
+                    if sum(failures.values()) > 50:
+                        return
+
+        started = time.monotonic()
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        elapsed = time.monotonic() - started
+    return len(latencies) / elapsed, latencies, failures
+
+
 def proofs_and_verify(bench: Bench) -> list[Row]:
     from harness.consent_setup import prepare_consent
 
@@ -162,6 +200,19 @@ def proofs_and_verify(bench: Bench) -> list[Row]:
             note=(f"same; over gRPC (public method): {1000 * _percentile(consistency, 0.5):.2f} / "
                   f"{1000 * _percentile(consistency, 0.99):.2f} ms p50/p99")),
     ]
+    # Sustained, for sizing and for the memory rows: enough distinct proofs to fill the
+    # consent process's caches of nodes and leaves (bounded: services/consent/README.md).
+    before = consent.process.cpu_seconds()
+    rate, latencies, failures = asyncio.run(_proof_callers(
+        consent.grpc_target, setup, size, 1 if bench.options.smoke else PROOF_LOAD_SECONDS, PROOF_CALLERS))
+    spent = consent.process.cpu_seconds() - before
+    note = (f"{PROOF_CALLERS} callers, closed loop, a random leaf each; p50 {1000 * _percentile(latencies, 0.5):.1f} ms, "
+            f"p99 {1000 * _percentile(latencies, 0.99):.1f} ms; consent CPU {1000 * spent / max(len(latencies), 1):.2f} "
+            f"ms/proof; {len(latencies):,} proofs fill the process's node and leaf caches (memory rows)")
+    if failures:
+        note += f"; errors {failures}"
+    rows.append(Row(f"ledger inclusion proofs over gRPC, sustained, at {size:,} entries",
+                    fmt(rate, "proofs/s"), note=note))
     began = time.monotonic()
     try:
         done = subprocess.run([str(MTLID), "ledger", "verify"], env={**_environ(), **consent.env,

@@ -50,6 +50,10 @@ from services.consent.domain.signing import LogSigner
 
 _GIVEN = EntryType.CONSENT_GIVEN.value
 
+# Check's memo of parsed consent entries (~3.4 KB each with their bytes): part of the
+# consent process's memory budget, with the node and leaf caches (adapters/repositories.py).
+PARSED_ENTRY_CAPACITY = 2_000
+
 # The catalogue version, and the resident's consent entries that can matter to this
 # recipient and purpose: the consents given to them and every ending (an ending's own row
 # carries no recipient; endings of other consents are dropped before parsing). The LEFT
@@ -113,7 +117,7 @@ class ConsentReads:
     def __init__(self, point_reads: PointReads, *, node_cache, entry_cache: Callable[[int], LedgerEntry | None],
                  remember_entry: Callable[[LedgerEntry], None], known_size: Callable[[], int],
                  saw_size: Callable[[int], None], load_catalogue: Callable[[], Awaitable[Catalogue]],
-                 signer: Callable[[], Awaitable[LogSigner]], parsed_capacity: int = 10_000) -> None:
+                 signer: Callable[[], Awaitable[LogSigner]], parsed_capacity: int = PARSED_ENTRY_CAPACITY) -> None:
         self._db = point_reads
         self._postgres = point_reads.backend == "postgresql"
         self._nodes = node_cache

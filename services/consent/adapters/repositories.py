@@ -53,11 +53,25 @@ _APPEND_PG = text(
     "UPDATE ledger_head SET tree_size = :tree_size WHERE id = 1")
 
 
+# What a consent process keeps of its ledger in memory, within the service's memory budget
+# (150 MB per process, issue 8; ~100 MB at rest): ~7.5 MB of nodes (~230 bytes each), ~2.7
+# MB of proof leaves (~2.7 KB each) and ~7 MB of Check's parsed consent entries (~3.4 KB
+# with their bytes; reads.PARSED_ENTRY_CAPACITY): ~19 MB once full, with the tables
+# (tests/integration/consent/test_consent_memory.py). Sized by measure: with the earlier
+# bounds (200,000 nodes, 10,000 leaves, 10,000 parsed entries: ~120 MB once full) a
+# sustained load of proofs for random leaves took the process from 101 to 182 MB
+# (bench/RESULTS.md). 32,768 nodes still hold the tree's upper levels, which every proof
+# passes through (each level has half the nodes of the one below); the nodes near a
+# random leaf are seldom asked for twice anyway.
+NODE_CACHE_CAPACITY = 32_768
+PROOF_LEAF_CAPACITY = 1_000
+
+
 class NodeCache:
     """Complete-subtree hashes already read. Safe to keep forever: a complete subtree of an
     append-only log never changes (RFC 9162 s. 2.1.1), and only committed nodes enter."""
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = NODE_CACHE_CAPACITY) -> None:
         self._items: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._capacity = capacity
 
@@ -87,7 +101,7 @@ class LedgerStore:
         self.nodes = NodeCache()
         # Committed entries never change either; proofs for popular leaves skip the database.
         self.entries: OrderedDict[int, LedgerEntry] = OrderedDict()
-        self.entry_capacity = 10_000
+        self.entry_capacity = PROOF_LEAF_CAPACITY
         # The largest tree size seen committed: a proof for an explicit size up to it needs no
         # round trip (the log only grows).
         self.known_size = 0
