@@ -327,7 +327,9 @@ async def test_concurrent_records_share_transactions_and_are_each_answered(store
         twice = ids[7]
         calls = [record(i) for i in ids] + [record(twice), record(str(uuid.uuid4()), purpose="marketing"),
                                             record(twice, resident=ALICE)]
+        transactions = 0  # from here: the units of work of these 33 calls only
         answers = await asyncio.gather(*calls, return_exceptions=True)
+        recorded_in = transactions
         first, repeated = answers[7], answers[30]
         refused_purpose, reused = answers[31], answers[32]
         new = answers[:30]
@@ -339,8 +341,9 @@ async def test_concurrent_records_share_transactions_and_are_each_answered(store
         assert reused.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert rpc_error_details(reused)[2] == "ACCESS_ID_REUSED"
         assert await tree_size(grouped) == before + 30
-        # 33 calls at once: far fewer transactions than calls.
-        assert transactions < 10, transactions
+        # 33 calls at once: at most half as many transactions as calls (one per call without
+        # group commits; 2 to 8 seen, as the calls reach the server more or less together).
+        assert recorded_in <= len(calls) // 2, recorded_in
         # Each access is in the resident's log under its own id, once.
         page = await grouped.AccessLog(pb.AccessLogRequest(resident_id=BOB, page_size=100), metadata=tokens["bob"])
         logged = [r.access_id for r in page.records]
