@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 
+from harness import closed_loop
 from harness.bench import Bench
 from harness.report import Row, fmt, median
 from harness.systems import MTLID, REPO
@@ -61,39 +62,24 @@ def _environ() -> dict:
     return dict(os.environ)
 
 
-async def _writers(target: str, setup, seconds: float, writers: int) -> tuple[int, list[float], dict]:
+async def _writers(target: str, setup, seconds: float, writers: int) -> tuple[float, list[float], dict]:
     import grpc
 
     from harness.consent_setup import CATEGORIES, PURPOSE, RECIPIENT
     from montreal.consent.v1 import consent_pb2 as pb
     from montreal.consent.v1 import consent_pb2_grpc
 
-    latencies: list[float] = []
-    failures: dict[str, int] = {}
     metadata = (("authorization", f"Bearer {setup.record_token}"),)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        deadline = time.monotonic() + seconds
 
-        async def writer() -> None:
-            while time.monotonic() < deadline:
-                request = pb.RecordAccessRequest(
-                    access_id=str(uuid.uuid4()), resident_id=setup.resident_id, recipient_id=RECIPIENT,
-                    purpose_id=PURPOSE, data_categories=list(CATEGORIES),
-                    bases={c: pb.LEGAL_BASIS_CONSENT for c in CATEGORIES}, consent_ids=list(setup.consent_ids))
-                began = time.perf_counter()
-                try:
-                    await stub.RecordAccess(request, metadata=metadata, timeout=10)
-                    latencies.append(time.perf_counter() - began)
-                except grpc.aio.AioRpcError as error:
-                    failures[error.code().name] = failures.get(error.code().name, 0) + 1
-                    if len(failures) and sum(failures.values()) > 50:
-                        return
-
-        started = time.monotonic()
-        await asyncio.gather(*(writer() for _ in range(writers)))
-        elapsed = time.monotonic() - started
-    return len(latencies) / elapsed, latencies, failures
+        def record():
+            request = pb.RecordAccessRequest(
+                access_id=str(uuid.uuid4()), resident_id=setup.resident_id, recipient_id=RECIPIENT,
+                purpose_id=PURPOSE, data_categories=list(CATEGORIES),
+                bases={c: pb.LEGAL_BASIS_CONSENT for c in CATEGORIES}, consent_ids=list(setup.consent_ids))
+            return stub.RecordAccess(request, metadata=metadata, timeout=10)
+        return await closed_loop.run(record, seconds=seconds, callers=writers)
 
 
 def appends(bench: Bench) -> list[Row]:
@@ -148,36 +134,21 @@ def _grpc_proof_times(consent, setup, tree_size: int, count: int) -> tuple[list[
 async def _proof_callers(target: str, setup, tree_size: int, seconds: float, callers: int
                         ) -> tuple[float, list[float], dict]:
     """Closed loops of GetInclusionProof for random leaves, as residents' and auditors'
-    verifiers would ask: (proofs/s, latencies, failures by code)."""
+    verifiers would ask."""
     import grpc
 
     from montreal.consent.v1 import consent_pb2 as pb
     from montreal.consent.v1 import consent_pb2_grpc
 
-    latencies: list[float] = []
-    failures: dict[str, int] = {}
     metadata = (("authorization", f"Bearer {setup.admin_token}"),)
     rng = random.Random(13)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
-        deadline = time.monotonic() + seconds
 
-        async def caller() -> None:
-            while time.monotonic() < deadline:
-                request = pb.GetInclusionProofRequest(leaf_index=rng.randrange(tree_size), tree_size=tree_size)
-                began = time.perf_counter()
-                try:
-                    await stub.GetInclusionProof(request, metadata=metadata, timeout=10)
-                    latencies.append(time.perf_counter() - began)
-                except grpc.aio.AioRpcError as error:
-                    failures[error.code().name] = failures.get(error.code().name, 0) + 1
-                    if sum(failures.values()) > 50:
-                        return
-
-        started = time.monotonic()
-        await asyncio.gather(*(caller() for _ in range(callers)))
-        elapsed = time.monotonic() - started
-    return len(latencies) / elapsed, latencies, failures
+        def prove():
+            request = pb.GetInclusionProofRequest(leaf_index=rng.randrange(tree_size), tree_size=tree_size)
+            return stub.GetInclusionProof(request, metadata=metadata, timeout=10)
+        return await closed_loop.run(prove, seconds=seconds, callers=callers)
 
 
 def proofs_and_verify(bench: Bench) -> list[Row]:

@@ -11,8 +11,8 @@ client-credentials token from the harness's stub token endpoint once and reuses 
 from __future__ import annotations
 
 import asyncio
-import time
 
+from harness import closed_loop
 from harness.bench import Bench
 from harness.consent_setup import CATEGORIES, PURPOSE, RECIPIENT, new_resident_id, prepare_consent
 from harness.report import Row, fmt, median
@@ -69,26 +69,11 @@ async def _callers(target: str, request, token: str, seconds: float) -> tuple[fl
 
     from montreal.accounts.v1 import accounts_pb2_grpc
 
-    latencies: list[float] = []
-    failures: dict[str, int] = {}
     metadata = (("authorization", f"Bearer {token}"),)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = accounts_pb2_grpc.AccountsServiceStub(channel)
-        deadline = time.monotonic() + seconds
-
-        async def caller() -> None:
-            while time.monotonic() < deadline and sum(failures.values()) < 50:
-                began = time.perf_counter()
-                try:
-                    await stub.ReleaseAttributes(request, metadata=metadata, timeout=10)
-                    latencies.append(time.perf_counter() - began)
-                except grpc.aio.AioRpcError as error:
-                    failures[error.code().name] = failures.get(error.code().name, 0) + 1
-
-        started = time.monotonic()
-        await asyncio.gather(*(caller() for _ in range(RELEASE_CONCURRENCY)))
-        elapsed = time.monotonic() - started
-    return len(latencies) / elapsed, latencies, failures
+        return await closed_loop.run(lambda: stub.ReleaseAttributes(request, metadata=metadata, timeout=10),
+                                     seconds=seconds, callers=RELEASE_CONCURRENCY)
 
 
 def attribute_release(bench: Bench) -> list[Row]:
