@@ -57,6 +57,7 @@ async def fill(size: int, batch: int, proofs: int) -> dict:
                 await uow.commit()
                 appended += min(batch, size - current)
         fill_seconds = time.monotonic() - began
+        database = {}
         if engine.dialect.name == "postgresql":
             # What autovacuum's analyze does after a bulk load on a production database; this
             # project's machines run PostgreSQL with autovacuum off, and without statistics
@@ -64,6 +65,12 @@ async def fill(size: int, batch: int, proofs: int) -> dict:
             # picks bitmap scans.
             async with engine.begin() as connection:
                 await connection.exec_driver_sql("ANALYZE ledger_entries, merkle_nodes, ledger_head")
+                # What decides a proof's time once the ledger outgrows the database's memory:
+                # its buffers against the ledger's size (RESULTS.md, "Reading it").
+                buffers, ledger_bytes = (await connection.exec_driver_sql(
+                    "SELECT current_setting('shared_buffers'), pg_total_relation_size('ledger_entries')"
+                    " + pg_total_relation_size('merkle_nodes')")).one()
+                database = {"shared_buffers": buffers, "ledger_mb": round(ledger_bytes / 2**20)}
         # Proof times in-process, through the handlers and the unit of work, on a cold node cache.
         store_cold = LedgerStore(session_factory(engine), settings.key_encryption_key)
         async with ConsentUnitOfWork(store_cold) as uow:
@@ -88,7 +95,7 @@ async def fill(size: int, batch: int, proofs: int) -> dict:
     return {"tree_size": tree_size, "appended": appended, "fill_seconds": round(fill_seconds, 1),
             "inclusion_p50_ms": ms(inclusion, 0.5), "inclusion_p99_ms": ms(inclusion, 0.99),
             "consistency_p50_ms": ms(consistency, 0.5), "consistency_p99_ms": ms(consistency, 0.99),
-            "inclusion_mean_ms": round(1000 * statistics.mean(inclusion), 3) if inclusion else None}
+            "inclusion_mean_ms": round(1000 * statistics.mean(inclusion), 3) if inclusion else None, **database}
 
 
 def main() -> None:

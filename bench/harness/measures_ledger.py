@@ -168,7 +168,8 @@ def proofs_and_verify(bench: Bench) -> list[Row]:
                   f"p50/p99; ledger {built}")),
         Row(f"ledger consistency proof at {size:,} entries",
             f"{filled['consistency_p50_ms']:.2f} ms p50, {filled['consistency_p99_ms']:.2f} ms p99", goal="< 1 ms",
-            note=(f"same; over gRPC (public method): {1000 * _percentile(consistency, 0.5):.2f} / "
+            note=(f"same; PostgreSQL shared_buffers {filled.get('shared_buffers', '?')} for a ledger of "
+                  f"{filled.get('ledger_mb', 0):,} MB; over gRPC (public method): {1000 * _percentile(consistency, 0.5):.2f} / "
                   f"{1000 * _percentile(consistency, 0.99):.2f} ms p50/p99")),
     ]
     # Sustained, for sizing and for the memory rows: enough distinct proofs to fill the
