@@ -19,7 +19,7 @@ from services.consent.domain import ledger
 BUDGET_MB = 24  # what the caches may add, full, to a process at rest (~19 MB measured)
 
 
-def _consent_given(index: int) -> ledger.LedgerEntry:
+def _consent_given_leaf() -> bytes:
     now = dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc)
     entry = ledger.consent_given(
         consent_id=str(uuid.uuid4()), resident_id="3456789ABCDE", recipient_id="montreal-library",
@@ -27,12 +27,12 @@ def _consent_given(index: int) -> ledger.LedgerEntry:
         data_categories=["email", "given_name", "postal_address"], time=now, expires_at=now + dt.timedelta(days=365),
         biometric=False, non_biometric_alternative_id="", collection_method="account_page", explicit_act=True,
         language="fr", actor="resident")
-    return entry.at(index)
+    return entry.at(0).leaf_data()
 
 
 async def test_the_caches_of_a_consent_process_full_fit_in_their_budget(engine):
     store = LedgerStore(session_factory(engine), os.urandom(32))
-    leaves = [_consent_given(i).leaf_data() for i in range(64)]
+    leaves = [_consent_given_leaf() for _ in range(64)]
     try:
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
