@@ -5,6 +5,9 @@
   non-empty for repeated fields and maps, and non-default for proto3 scalars without
   presence (proto3 cannot tell an unset ``0`` or ``""`` from a sent one: mark a field
   ``optional`` when its zero value is legitimate). Set sub-messages are checked recursively.
+- A string holding a NUL character is refused: no identifier, name or text of ours has one,
+  and PostgreSQL cannot store it in ``text`` (invalid UTF-8 never gets here: the proto3
+  parser refuses it, and the decoder names the field).
 - A string over ``MAX_STRING_LENGTH`` characters or a repeated field (or map) over
   ``MAX_REPEATED_ITEMS`` elements is refused, unless the field has its own limits
   (``register_limits``).
@@ -119,16 +122,25 @@ def _validate(message: Message, prefix: str, out: list[tuple[str, str]], depth: 
                 _validate_map(field.message_type, value, path, out, depth)
             elif field.type == _F.TYPE_STRING:
                 for i, item in enumerate(value):
-                    if len(item) > limits.max_length:
-                        out.append((f"{path}[{i}]", f"is longer than {limits.max_length} characters"))
+                    _check_string(item, f"{path}[{i}]", limits.max_length, out)
             elif field.type in (_F.TYPE_MESSAGE, _F.TYPE_GROUP):
                 for i, item in enumerate(value):
                     _validate(item, f"{path}[{i}]", out, depth + 1)
         elif field.type == _F.TYPE_STRING:
-            if len(value) > limits.max_length:
-                out.append((path, f"is longer than {limits.max_length} characters"))
+            _check_string(value, path, limits.max_length, out)
         elif field.type in (_F.TYPE_MESSAGE, _F.TYPE_GROUP):
             _validate(value, path, out, depth + 1)
+
+
+NUL = "\x00"
+NUL_REFUSED = "must not contain a NUL character"
+
+
+def _check_string(value: str, path: str, max_length: int, out: list[tuple[str, str]]) -> None:
+    if len(value) > max_length:
+        out.append((path, f"is longer than {max_length} characters"))
+    elif NUL in value:
+        out.append((path, NUL_REFUSED))
 
 
 def _validate_map(entry: Descriptor, value, path: str, out: list[tuple[str, str]], depth: int) -> None:
@@ -143,8 +155,10 @@ def _validate_map(entry: Descriptor, value, path: str, out: list[tuple[str, str]
         if key_is_string and len(key) > key_limit:
             out.append((path, f"has a key longer than {key_limit} characters"))
             continue
+        if key_is_string and NUL in key:
+            out.append((path, NUL_REFUSED.replace("contain", "have a key with")))
+            continue
         if value_field.type == _F.TYPE_STRING:
-            if len(value[key]) > value_limit:
-                out.append((item_path, f"is longer than {value_limit} characters"))
+            _check_string(value[key], item_path, value_limit, out)
         elif value_field.type == _F.TYPE_MESSAGE:
             _validate(value[key], item_path, out, depth + 1)

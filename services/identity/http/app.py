@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
 from services.identity.http import account
+from services.identity.http.clean_input import front_asgi
 from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
 
@@ -153,8 +154,9 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     import uvicorn
 
     _QuietServer = _quiet_server_class()
-    # /token and /introspect straight on ASGI, before Starlette (direct.py); the rest through it
-    config = uvicorn.Config(DirectProtocolEndpoints(app), host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+    # Bad bytes refused first (clean_input.py); /token and /introspect straight on ASGI, before
+    # Starlette (direct.py); the rest through it
+    config = uvicorn.Config(front_asgi(app, DirectProtocolEndpoints), host=host, port=port, log_level="warning", access_log=False, lifespan="off",
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)
     if server_holder is not None:
