@@ -114,6 +114,21 @@ class Runtime:
                     await asyncio.wait_for(self.stop_event.wait(), delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _serve_when_keys_loaded(self, load_keys) -> None:
+        """Health stays NOT_SERVING until the issuer's keys are loaded: a replica that cannot
+        verify tokens yet gets no traffic (it would refuse valid callers). Retried with
+        backoff while identity is away."""
+        delay = 0.2
+        while not self.stop_event.is_set():
+            if await load_keys():
+                await self.grpc_server.mark_serving()
+                log.info("token-signing keys loaded; SERVING")
+                return
+            log.warning("token-signing keys not loaded yet; NOT_SERVING", extra={"retry_in": delay})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            delay = min(delay * 2, 5.0)
+
     async def start(self) -> None:
         from services.common.grpc.server import GrpcServer
 
@@ -123,7 +138,11 @@ class Runtime:
                                           method_policies=self._method_policies)
             for servicer, add_fn, name in self._grpc_parts:
                 self.grpc_server.add(servicer, add_fn, name)
-            self.bound_grpc_port = await self.grpc_server.start()
+            load_keys = getattr(self.token_verifier, "load_keys", None)
+            self.bound_grpc_port = await self.grpc_server.start(serving=load_keys is None)
+            if load_keys is not None:
+                self._running.append(asyncio.create_task(self._serve_when_keys_loaded(load_keys),
+                                                         name="load-keys"))
         spawn = asyncio.create_task
         self._nats_task = spawn(self._connect_nats(), name="nats-connect")
         self._running.append(self._nats_task)

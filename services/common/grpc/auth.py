@@ -28,13 +28,13 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 
-from services.common.errors import PermissionDenied, Unauthenticated
+from services.common.errors import PermissionDenied, Unauthenticated, Unavailable
 
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("ES256", "RS256")  # RFC 9068 s.2.1 makes RS256 mandatory; identity signs ES256
 LEEWAY_SECONDS = 30
-REFETCH_INTERVAL_SECONDS = 30.0  # at most one JWKS refetch per interval for an unknown kid
+REFETCH_INTERVAL_SECONDS = 1.0  # at most one JWKS refetch per interval for an unknown kid
 
 
 class _Public(str):
@@ -138,12 +138,22 @@ class StaticJwks:
 
 
 class HttpJwks:
-    """Identity's published JWKS, fetched over HTTP and cached.
+    """Identity's published JWKS (RFC 7517), fetched over HTTP and cached.
 
-    An unknown ``kid`` (a key rotation) triggers a refetch the call waits for, but at most
-    once per ``min_refetch_interval`` (30 s), so a stream of tokens with made-up kids cannot
-    turn into a stream of requests to identity. Keys older than ``max_age`` are refreshed in
-    the background while the known key keeps serving. A failed fetch keeps the keys it had.
+    - ``load()`` fetches before the service reports SERVING (``Runtime`` retries it until it
+      succeeds), so the first calls after a start find the keys in place.
+    - Single flight: while a fetch is under way, every caller that needs it waits for that
+      one fetch instead of seeing an empty key set (a start used to refuse 3-7 of 50
+      concurrent calls with "unknown key") or starting fetches of its own.
+    - An unknown ``kid`` (a rotation: identity publishes the next key before it signs with it,
+      services/identity/domain/keys.py) triggers one refetch, at most one per
+      ``min_refetch_interval`` (1 s): a caller arriving inside the interval waits for the
+      next slot and is answered from that fetch, so a token whose key is published is never
+      refused, and a stream of made-up kids costs identity one request a second at most.
+    - Keys older than ``max_age`` are refreshed in the background while the known keys keep
+      serving. A failed fetch keeps the keys it had.
+    - Before the first successful fetch, a token cannot be judged: ``KeysUnavailable``
+      (gRPC UNAVAILABLE, retryable), never UNAUTHENTICATED for a token that may be valid.
     """
 
     def __init__(self, url: str, *, max_age: float = 600.0, timeout: float = 5.0,
@@ -155,43 +165,87 @@ class HttpJwks:
         self._timeout = timeout
         self._client = client
         self._keys: dict[str | None, Key] = {}
+        self._loaded = False
         self._fetched_at = 0.0  # monotonic time of the last successful fetch
-        self._attempted_at = float("-inf")  # monotonic time of the last attempt
-        self._lock = asyncio.Lock()
+        self._attempted_at = float("-inf")  # monotonic time the last fetch started
+        self._inflight: asyncio.Future[bool] | None = None
         self._background: asyncio.Task | None = None
+        self.fetches = 0  # HTTP requests made (observability, tests)
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    async def load(self) -> bool:
+        """Fetch now (joining a fetch under way); True when keys are loaded."""
+        await self._fetch_once()
+        return self._loaded
 
     async def get_key(self, kid: str | None) -> Key | None:
         key = _pick(self._keys, kid)
-        now = time.monotonic()
-        if now - self._attempted_at < self._interval:
+        if key is not None:
+            if (time.monotonic() - self._fetched_at > self._max_age
+                    and (self._background is None or self._background.done())):
+                self._background = asyncio.create_task(self._fetch_once(), name="jwks-refresh")
             return key
-        if key is None:
-            await self._refresh()
-            return _pick(self._keys, kid)
-        if now - self._fetched_at > self._max_age and (self._background is None or self._background.done()):
-            self._background = asyncio.create_task(self._refresh(), name="jwks-refresh")
-        return key
+        if self._inflight is None:
+            # Rate limit: wait for the next slot rather than refuse (see the class docstring).
+            wait = self._attempted_at + self._interval - time.monotonic()
+            if wait > 0:
+                if not self._loaded:
+                    raise KeysUnavailable()  # identity away: no request per call to it
+                await asyncio.sleep(wait)
+                key = _pick(self._keys, kid)  # another caller's fetch may have brought it
+                if key is not None:
+                    return key
+        await self._fetch_once()
+        if not self._loaded:
+            raise KeysUnavailable()
+        return _pick(self._keys, kid)
 
-    async def _refresh(self) -> None:
-        async with self._lock:
-            if time.monotonic() - self._attempted_at < self._interval:
-                return  # another caller fetched while we waited
-            self._attempted_at = time.monotonic()
-            try:
-                if self._client is None:
-                    self._client = httpx.AsyncClient(timeout=self._timeout)
-                response = await self._client.get(self.url, headers={"accept": "application/json"})
-                response.raise_for_status()
-                keys = _import_keys(response.json())
-            except (httpx.HTTPError, ValueError) as error:
-                logger.warning("JWKS fetch from %s failed: %s", self.url, type(error).__name__)
-                return
-            self._keys = keys
-            self._fetched_at = time.monotonic()
+    async def _fetch_once(self) -> bool:
+        """One fetch for every concurrent caller: join the one under way, else start it."""
+        if self._inflight is None:
+            self._inflight = asyncio.get_running_loop().create_future()
+            fetch = asyncio.ensure_future(self._fetch())
+            fetch.add_done_callback(self._settle)
+        return await asyncio.shield(self._inflight)
+
+    def _settle(self, fetch: asyncio.Future) -> None:
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None and not inflight.done():
+            inflight.set_result(not fetch.cancelled() and fetch.exception() is None and fetch.result())
+
+    async def _fetch(self) -> bool:
+        self._attempted_at = time.monotonic()
+        self.fetches += 1
+        try:
+            if self._client is None:
+                self._client = httpx.AsyncClient(timeout=self._timeout)
+            response = await self._client.get(self.url, headers={"accept": "application/json"})
+            response.raise_for_status()
+            keys = _import_keys(response.json())
+        except (httpx.HTTPError, ValueError) as error:
+            logger.warning("JWKS fetch from %s failed: %s", self.url, type(error).__name__)
+            return False
+        self._keys = keys
+        self._loaded = True
+        self._fetched_at = time.monotonic()
+        return True
 
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+class KeysUnavailable(Unavailable):
+    """The issuer's keys have never been fetched (identity unreachable since the start):
+    UNAVAILABLE, retryable — the token may well be valid."""
+
+    reason = "KEYS_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("the token-signing keys are not loaded yet; retry")
 
 
 def _b64json(segment: bytes) -> Any:
@@ -235,6 +289,12 @@ class TokenVerifier:
         self._registry = jws.JWSRegistry(algorithms=list(ALGORITHMS))
         # token -> (principal, exp, not-before, kid, key) of tokens that verified
         self._verified: OrderedDict[str, tuple[Principal, float, float, str | None, Key]] = OrderedDict()
+
+    async def load_keys(self) -> bool:
+        """Fetch the issuer's keys now when they come from the network (``HttpJwks.load``);
+        True when tokens can be verified. ``Runtime`` reports SERVING only after this."""
+        load = getattr(self._jwks, "load", None)
+        return True if load is None else await load()
 
     async def verify(self, token: str) -> Principal:
         """The principal the token names; raises ``TokenRejected`` (never echoing the token)."""

@@ -167,8 +167,10 @@ class GrpcServer:
             if not method.startswith(auth.ALWAYS_PUBLIC_PREFIXES):
                 logger.warning("access policy for %s names no registered method", method)
 
-    async def start(self) -> int:
-        """Bind, start, mark every service SERVING; return the bound port (port 0: a free one)."""
+    async def start(self, *, serving: bool = True) -> int:
+        """Bind, start, mark every service SERVING (``serving=False``: NOT_SERVING until
+        ``mark_serving()``, e.g. until the token-signing keys are loaded); return the bound
+        port (port 0: a free one)."""
         names = [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                  reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self._server)
@@ -183,10 +185,17 @@ class GrpcServer:
         self._started = True
         await self._server.start()
         self.bound_port = bound
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *self._service_names):
+            await self.health.set(name, status)
+        logger.info("gRPC %s listening on %s:%d%s", self.service, self.host, bound,
+                    "" if serving else " (NOT_SERVING until ready)")
+        return bound
+
+    async def mark_serving(self) -> None:
+        """Every service name SERVING (ignored once draining has begun)."""
         for name in ("", *self._service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        logger.info("gRPC %s listening on %s:%d", self.service, self.host, bound)
-        return bound
 
     async def drain(self, grace: float, *, notice: float = 0.0) -> None:
         """Graceful stop: health goes NOT_SERVING for every service name, then (after

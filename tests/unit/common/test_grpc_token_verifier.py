@@ -224,13 +224,55 @@ async def test_http_jwks_is_fetched_once_and_cached(minter):
 
 async def test_an_unknown_kid_refetches_at_most_once_per_interval(minter):
     identity = FakeIdentity(minter)
-    provider = identity.jwks(min_refetch_interval=30)
+    provider = identity.jwks(min_refetch_interval=0.3)
     verifier = TokenVerifier(minter.issuer, AUDIENCE, provider)
     await verifier.verify(minter.mint("c", ["s"], AUDIENCE))
     rotated = TokenMinter(minter.issuer)
-    for _ in range(5):  # made-up or not-yet-published kids do not hammer identity
+    # made-up or not-yet-published kids, many at once: one refetch for all, not one each
+    reasons = await asyncio.gather(*(rejected(verifier, rotated.mint("c", ["s"], AUDIENCE)) for _ in range(20)))
+    assert set(reasons) == {"UNKNOWN_KEY"}
+    assert identity.fetches == 2
+    for _ in range(3):  # and one by one: each waits for the next slot, at most one fetch a slot
         assert await rejected(verifier, rotated.mint("c", ["s"], AUDIENCE)) == "UNKNOWN_KEY"
+    assert identity.fetches == 5
+
+
+async def test_concurrent_first_calls_wait_for_one_fetch(minter):
+    """The cold start: 50 calls before any key is known all wait for the same single fetch."""
+    identity = FakeIdentity(minter)
+    verifier = TokenVerifier(minter.issuer, AUDIENCE, identity.jwks())
+    tokens = [minter.mint(f"c{i}", ["s"], AUDIENCE) for i in range(50)]
+    principals = await asyncio.gather(*(verifier.verify(t) for t in tokens))
+    assert [p.client_id for p in principals] == [f"c{i}" for i in range(50)]
     assert identity.fetches == 1
+
+
+async def test_a_key_published_just_after_a_refetch_is_still_found(minter):
+    """Rate limiting delays the refetch; it never refuses a token whose key is published."""
+    identity = FakeIdentity(minter)
+    verifier = TokenVerifier(minter.issuer, AUDIENCE, identity.jwks(min_refetch_interval=0.3))
+    await verifier.verify(minter.mint("c", ["s"], AUDIENCE))
+    rotated = TokenMinter(minter.issuer)
+    assert await rejected(verifier, rotated.mint("c", ["s"], AUDIENCE)) == "UNKNOWN_KEY"  # not published
+    identity.minters.append(rotated)   # published now, inside the interval
+    assert (await verifier.verify(rotated.mint("c", ["s"], AUDIENCE))).client_id == "c"
+
+
+async def test_keys_never_loaded_is_unavailable_not_unauthenticated(minter):
+    from services.common.grpc.auth import KeysUnavailable
+
+    identity = FakeIdentity(minter)
+    identity.down = True
+    provider = identity.jwks(min_refetch_interval=0.2)
+    verifier = TokenVerifier(minter.issuer, AUDIENCE, provider)
+    assert await verifier.load_keys() is False
+    for _ in range(5):   # inside the interval: refused at once, without a request to identity
+        with pytest.raises(KeysUnavailable):
+            await verifier.verify(minter.mint("c", ["s"], AUDIENCE))
+    assert identity.fetches == 1
+    identity.down = False
+    await asyncio.sleep(0.25)
+    assert (await verifier.verify(minter.mint("c", ["s"], AUDIENCE))).client_id == "c"
 
 
 async def test_a_rotated_key_is_found_by_refetching(minter):
