@@ -72,8 +72,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime = build_runtime(args.service, settings)
         await runtime.run_until_signal(grace=args.grace)
 
+    from services.common.runtime import ServiceFailed
+
     try:
         run_event_loop(main)
+    except ServiceFailed as failure:
+        print(f"mtlid: {args.service} stopped: {failure}", file=sys.stderr)
+        return 1
     finally:
         if embedded is not None:
             embedded.stop()
@@ -108,7 +113,8 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "bind_host": settings.bind_host, "http_port": settings.http_port,
         "grpc_ports": dict(settings.grpc_ports), "grpc_targets": dict(settings.grpc_targets),
         "databases": {s: _redact(u) for s, u in settings.database_urls.items()},
-        "nats_url": settings.nats_url or "embedded", "jwks_url": settings.jwks_url,
+        "nats_url": settings.nats_url or "embedded", "nats_stream_replicas": settings.nats_stream_replicas,
+        "jwks_url": settings.jwks_url,
         "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint,
     }
     print(json.dumps(shown, indent=2))

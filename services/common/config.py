@@ -36,6 +36,14 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _replicas(env: Mapping[str, str], name: str) -> int:
+    """JetStream keeps 1 to 5 copies of a stream (one per server, a Raft group beyond one)."""
+    raw = env.get(name) or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 5:
+        raise ConfigError(f"{name}: expected a number of stream replicas from 1 to 5, got {raw!r}")
+    return int(raw)
+
+
 def _key(env: Mapping[str, str], name: str, *, production: bool, dev_seed: str) -> bytes:
     """A 32-byte secret given as base64url; in development a fixed, clearly-labelled default."""
     raw = env.get(name)
@@ -97,6 +105,7 @@ class Settings:
     service_client_secret: str | None = dataclasses.field(default=None, repr=False)
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
+    nats_stream_replicas: int = 1
 
     @property
     def production(self) -> bool:
@@ -164,6 +173,7 @@ class Settings:
             service_client_secret=env.get("MTLID_SERVICE_CLIENT_SECRET") or None,
             log_level=log_level,
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
+            nats_stream_replicas=_replicas(env, "MTLID_NATS_STREAM_REPLICAS"),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -43,7 +43,7 @@ Settled = Callable[[CloudEvent], Awaitable[bool]]
 class EventConsumer:
     def __init__(self, *, jetstream: Callable[[], object | None], uow_factory: Callable[[], object],
                  durable: str, stream_service: str, subjects: Sequence[str], handler: Handler,
-                 batch: int = 64, settled: Settled | None = None) -> None:
+                 batch: int = 64, settled: Settled | None = None, replicas: int = 1) -> None:
         self._jetstream = jetstream
         self._uow_factory = uow_factory
         self.durable = durable
@@ -52,6 +52,7 @@ class EventConsumer:
         self.handler = handler
         self.batch = batch
         self.settled = settled
+        self.replicas = replicas
         self.applied = 0
         self.duplicates = 0
         self.already_settled = 0  # acknowledged by ``settled`` without a transaction
@@ -81,7 +82,7 @@ class EventConsumer:
         return True
 
     async def _subscriptions(self, js):
-        stream = await ensure_stream(js, self.stream_service)
+        stream = await ensure_stream(js, self.stream_service, replicas=self.replicas, owner=False)
         subs = []
         # One durable consumer per subject: works on every JetStream server version
         # (multiple filter subjects need nats-server 2.10+).

@@ -18,12 +18,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from services.common.config import Settings
 from services.common.consumer import EventConsumer
 from services.common.db import create_engine, session_factory
-from services.common.nats import connect, ensure_stream
+from services.common.nats import StreamConfigError, connect, ensure_stream
 from services.common.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
 
 Task = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class ServiceFailed(RuntimeError):
+    """The service stopped because it could not run as configured (the message says why)."""
 
 
 class Runtime:
@@ -53,6 +57,8 @@ class Runtime:
         self.grpc_server = None
         self.bound_grpc_port: int | None = None
         self.ready = asyncio.Event()
+        self.failure: str | None = None  # why the service must stop (``fail``)
+        self._failed = asyncio.Event()
 
     # -- what a service's build() calls ---------------------------------------------------
     def on_commit(self) -> None:
@@ -68,7 +74,7 @@ class Runtime:
         stream_service = stream.removeprefix("MTLID_").lower()
         consumer = EventConsumer(jetstream=lambda: self.js, uow_factory=uow_factory, durable=durable,
                                  stream_service=stream_service, subjects=subjects, handler=handler,
-                                 settled=settled)
+                                 settled=settled, replicas=self.settings.nats_stream_replicas)
         self.consumers.append(consumer)
         return consumer
 
@@ -90,6 +96,13 @@ class Runtime:
         return reads
 
     # -- lifecycle ------------------------------------------------------------------------
+    def fail(self, reason: str) -> None:
+        """Stop the service: it cannot keep its promises (a stream that cannot be brought to
+        its configuration). ``run_until_signal`` stops and raises ``ServiceFailed``."""
+        log.critical("service cannot run: %s", reason)
+        self.failure = reason
+        self._failed.set()
+
     async def _connect_nats(self) -> None:
         """Connect in the background: the service serves (and writes its outbox) meanwhile."""
         delay = 0.2
@@ -97,12 +110,15 @@ class Runtime:
             try:
                 self.nats = await connect(self.nats_url, name=f"mtlid-{self.service}")
                 js = self.nats.jetstream()
-                await ensure_stream(js, self.service)
+                await ensure_stream(js, self.service, replicas=self.settings.nats_stream_replicas)
                 self.js = js
                 self.relay.wake()
                 return
             except asyncio.CancelledError:
                 raise
+            except StreamConfigError as error:
+                self.fail(str(error))
+                return
             except Exception as error:
                 log.warning("cannot reach NATS yet; events wait in the outbox",
                             extra={"error": type(error).__name__})
@@ -180,9 +196,14 @@ class Runtime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_requested.set)
-        await stop_requested.wait()
-        log.info("stop requested; draining")
+        waits = [asyncio.ensure_future(stop_requested.wait()), asyncio.ensure_future(self._failed.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waits:
+            waiter.cancel()
+        log.info("stop requested; draining" if self.failure is None else "stopping after a failure")
         await self.stop(grace)
+        if self.failure is not None:
+            raise ServiceFailed(self.failure)
 
 
 def build_runtime(service: str, settings: Settings, **options) -> Runtime:

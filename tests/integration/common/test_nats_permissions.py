@@ -173,3 +173,22 @@ async def test_no_service_can_drain_or_delete_another_services_consumer(server):
         assert info.num_pending >= 1 and info.num_ack_pending == 0
     finally:
         await consent.close()
+
+
+async def test_each_service_brings_its_own_stream_to_its_configuration(server):
+    """The owner updates its stream at start (ensure_stream, issue 16): here an older
+    duplicate window is corrected, as three replicas would be in the cluster."""
+    from nats.js.api import StreamConfig
+
+    for user in PASSWORDS:
+        connection = await connect_as(server, user)
+        try:
+            js = connection.jetstream()
+            await ensure_stream(js, user)
+            await js.update_stream(StreamConfig(name=f"MTLID_{user.upper()}", subjects=[f"montreal.{user}.v1.>"],
+                                                duplicate_window=60))   # as an older version left it
+            await ensure_stream(js, user)
+            info = await js.stream_info(f"MTLID_{user.upper()}")
+            assert info.config.duplicate_window == 30 * 60, user
+        finally:
+            await connection.close()
