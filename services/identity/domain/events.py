@@ -145,3 +145,22 @@ class GrantWithdrawn(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+@dataclass(frozen=True)
+class DataReleased(Event):
+    """A client received something about a resident (ID token, access token, userinfo,
+    introspection): the consent ledger records it as a data access (Access Act s. 83, the
+    resident may know who received their information). Categories only, never the values;
+    written in the same transaction as what makes the release possible (the outbox)."""
+    NAME: ClassVar[str] = "data_released"
+    release_id: str
+    resident_id: str
+    client_id: str
+    client_name: str
+    channel: str                             # "token" | "refresh" | "userinfo" | "introspection"
+    categories: tuple[str, ...] = ()
+    repeat_window_seconds: int = 0           # identical calls within this window are this one record
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

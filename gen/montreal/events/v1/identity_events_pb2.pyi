@@ -127,3 +127,21 @@ class GrantWithdrawn(_message.Message):
     resident_id: str
     client_id: str
     def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
+
+class DataReleased(_message.Message):
+    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds")
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    REPEAT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    release_id: str
+    resident_id: str
+    client_id: str
+    client_name: str
+    channel: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    repeat_window_seconds: int
+    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ...) -> None: ...
