@@ -155,14 +155,20 @@ async def on_grant_given(event: CloudEvent, uow) -> None:
         return  # a client that is no service of the catalogue: no consent to record
     actor = f"grant:{grant_id}"
     now = _now()
+    # exactly the categories ticked (Law 25); an older event without them: the purpose's all
+    ticked = {str(item.get("purpose_id", "")): tuple(str(c) for c in item.get("categories") or ())
+              for item in data.get("purpose_categories") or () if isinstance(item, dict)}
     for purpose_id in data.get("purposes_accepted") or ():
         purpose = await uow.catalogue.purpose(str(purpose_id))
         if purpose is None or purpose.biometric:
             _skip(event, ValueError(f"purpose {purpose_id} cannot be accepted on a consent screen"))
             continue
+        if purpose.purpose_id in ticked and not ticked[purpose.purpose_id]:
+            continue  # nothing ticked is no consent
         try:
             await handlers.give_in(commands.GiveConsent(
-                resident_id, recipient.recipient_id, (RequestedConsent(purpose.purpose_id),),
+                resident_id, recipient.recipient_id,
+                (RequestedConsent(purpose.purpose_id, data_categories=ticked.get(purpose.purpose_id, ())),),
                 collection_method="login_consent_screen", explicit_act=True, actor=actor), uow, now)
         except ServiceError as error:
             _skip(event, error)
@@ -181,9 +187,15 @@ async def on_grant_withdrawn(event: CloudEvent, uow) -> None:
     except ServiceError as error:
         _skip(event, error)
         return
+    # A grant adds to the one before it (a screen asks only what is new), so every consent
+    # given on a consent screen to this client's service ends with it, not only the last one's.
+    recipient = await uow.catalogue.recipient_by_client(str(data.get("client_id", "")))
     entries = await uow.ledger.consent_entries(resident_id)
     from_grant = {e.consent_id for e in entries
-                  if e.entry_type is EntryType.CONSENT_GIVEN and e.body.get("actor") == marker}
+                  if e.entry_type is EntryType.CONSENT_GIVEN and (
+                      e.body.get("actor") == marker or (
+                          recipient is not None and str(e.body.get("actor", "")).startswith("grant:")
+                          and e.body.get("recipient_id") == recipient.recipient_id))}
     await _withdraw_where(uow, resident_id, _now(), reason="grant_withdrawn", actor=marker,
                           match=lambda c: c.consent_id in from_grant)
 

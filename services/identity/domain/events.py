@@ -131,6 +131,9 @@ class GrantGiven(Event):
     scopes: tuple[str, ...] = ()
     purposes_accepted: tuple[str, ...] = ()
     purposes_refused: tuple[str, ...] = ()
+    #: per accepted purpose, the categories ticked for it (exactly those are consented to):
+    #: ``{"purpose_id": …, "categories": […]}``
+    purpose_categories: tuple[dict, ...] = ()
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

@@ -79,6 +79,8 @@ class Provider:
     reads: Any = None
     #: userinfo/introspection reads recorded in the last window (``releases.py``)
     recent_releases: RecentReleases = dataclasses.field(default_factory=RecentReleases)
+    #: ``ports.ConsentTerms``: the consent register's wording for the consent screen
+    terms: Any = None
     server: MtlidAuthorizationServer = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:

@@ -220,3 +220,25 @@ async def test_identity_release_to_a_client_outside_the_catalogue_names_the_clie
         "release_id": "x", "resident_id": "not-a-resident", "client_id": "Partner_App.01",
         "categories": ["email"]}))
     assert await size(store) == before
+
+
+async def test_login_consent_records_exactly_the_ticked_categories_and_ends_with_the_connection(store, identity):
+    """Law 25: a category left unticked is never in the consent record; a later grant (a
+    screen for the new part only) and the end of the connection end every login consent."""
+    resident = "89ABCDEFGHJK"
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    await identity.apply(event("montreal.identity.v1.grant_given", {
+        "grant_id": first, "resident_id": resident, "client_id": "plateau-client", "scopes": ["openid", "email"],
+        "purposes_accepted": ["communication"], "purposes_refused": [],
+        "purpose_categories": [{"purpose_id": "communication", "categories": ["email"]}]}))
+    [consent] = await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store))
+    assert consent.data_categories == ("email",)
+    # nothing ticked for a purpose: no consent
+    await identity.apply(event("montreal.identity.v1.grant_given", {
+        "grant_id": second, "resident_id": resident, "client_id": "plateau-client", "scopes": ["openid"],
+        "purposes_accepted": ["service-provision"], "purposes_refused": [],
+        "purpose_categories": [{"purpose_id": "service-provision", "categories": []}]}))
+    assert len(await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store))) == 1
+    await identity.apply(event("montreal.identity.v1.grant_withdrawn",
+                               {"grant_id": second, "resident_id": resident, "client_id": "plateau-client"}))
+    assert await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store)) == []
