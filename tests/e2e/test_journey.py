@@ -69,11 +69,11 @@ async def test_resident_journey(system, browser):
     await page.keyboard.press("Enter")
     await page.wait_for_url(issuer + "/consent?**")
     await check_page(page, "06-consent")
-    # consent to some purposes, refuse one (statistics stays unticked)
-    await page.check("#purpose-service-provision")
-    await page.check("#purpose-communication")
-    await page.check("#scope-email")
-    assert not await page.is_checked("#purpose-statistics")
+    # consent to part of one purpose, refuse the other (statistics stays unticked); the
+    # public task is information, not a checkbox
+    assert await page.locator("input[value^='service-provision']").count() == 0
+    await page.check("#choice-communication-email")
+    assert not await page.is_checked("#choice-statistics-preferred_language")
     await page.click("button[value=accept]")
     await page.wait_for_url(system.rp + "/**")
     assert EMAIL in await page.content()

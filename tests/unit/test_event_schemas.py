@@ -38,6 +38,8 @@ def _sample(tp) -> object:
     text = str(tp)
     if "datetime" in text:
         return dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+    if text.startswith("tuple[dict"):  # records with named fields (grant_given's purpose_categories)
+        return ({"purpose_id": "a", "categories": ["b"]},)
     if text.startswith("tuple"):
         return ("a", "b")
     if text.startswith("dict"):

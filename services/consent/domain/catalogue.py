@@ -166,6 +166,12 @@ DEFAULT_CATEGORIES: tuple[DataCategory, ...] = (
     DataCategory("biometric_face", "Image du visage (biométrie)", "Face image (biometric)", biometric=True),
 )
 
+#: The identifier a client signs a resident in with (the ID token's ``sub``, pairwise for
+#: partners): released to every client the resident signs in to. Added by migration 0004, so
+#: it is not in DEFAULT_CATEGORIES (0001's seed).
+SIGN_IN_IDENTIFIER = DataCategory("sign_in_identifier", "Identifiant de connexion propre au service",
+                                  "Sign-in identifier for the service")
+
 _ORDINARY = ("given_name", "family_name", "email", "phone", "postal_address", "date_of_birth",
              "preferred_language", "preferred_channels", "accessibility_needs")
 

@@ -7,7 +7,9 @@ consumer's unit of work, after the event id went into the inbox; the consumer co
 - ``montreal.accounts.v1.service_registered`` / ``service_updated`` → the recipient catalogue;
 - ``montreal.identity.v1.grant_given`` / ``grant_withdrawn`` → consents given or withdrawn
   on the login consent screen. A biometric purpose is never accepted this way: the consent
-  screen asks for several things at once, and biometric consent is never bundled.
+  screen asks for several things at once, and biometric consent is never bundled;
+- ``montreal.identity.v1.data_released`` → ``data_accessed`` entries (what a relying party
+  received at the token endpoint, userinfo or introspection).
 
 An event that breaks a rule is a fact we cannot record, not a reason to block the stream:
 it is logged (identifiers only) and skipped.
@@ -24,6 +26,7 @@ from services.consent.domain import ledger
 from services.consent.domain.catalogue import Recipient
 from services.consent.domain.consents import reduce
 from services.consent.domain.grant_rules import RequestedConsent
+from services.consent.domain.releases import client_recipient_id, parts_of_release
 from services.consent.domain.ledger import EntryType
 from services.consent.service_layer import commands, handlers
 
@@ -79,6 +82,42 @@ def released_settled(reads):
     return settled
 
 
+async def on_data_released(event: CloudEvent, uow) -> None:
+    """Identity's ``data_released`` (ID token, access token, userinfo, introspection) → one
+    ``data_accessed`` entry per purpose it rests on (``domain/releases.py``), access ids
+    ``<release_id>.<n>``: a redelivered event finds them recorded and writes nothing. A
+    client that no service of the catalogue represents becomes a recipient under its own name,
+    so the resident sees who received what."""
+    data = event.data
+    released = [str(c) for c in data.get("categories") or ()]
+    resident_id = str(data.get("resident_id", ""))
+    client_id = str(data.get("client_id", ""))
+    if not released:
+        return
+    try:
+        handlers.check_resident_id(resident_id)
+        if not client_id or len(client_id) > 64:
+            raise ValueError("data_released without a client")
+        recipient = await uow.catalogue.recipient_by_client(client_id)
+        if recipient is None:
+            recipient = Recipient(recipient_id=client_recipient_id(client_id), client_id=client_id,
+                                  name_fr=str(data.get("client_name") or client_id)[:200],
+                                  name_en=str(data.get("client_name") or client_id)[:200], kind="oidc_client")
+            if await uow.catalogue.recipient(recipient.recipient_id) is not None:
+                raise ValueError("another client already has this recipient id")
+            await uow.catalogue.save_recipient(recipient)
+        at = ledger.parse_time(event.time) if event.time else _now()
+        consents = reduce(await uow.ledger.consent_entries(resident_id)).values()
+        source = f"identity:{str(data.get('channel', ''))[:20]}"
+        for n, part in enumerate(parts_of_release(released, recipient.recipient_id, consents, at)):
+            await handlers.record_access_in(commands.RecordAccess(
+                access_id=f"{data.get('release_id', '')}.{n}", resident_id=resident_id,
+                recipient_id=recipient.recipient_id, purpose_id=part.purpose_id, data_categories=part.categories,
+                bases=part.bases, consent_ids=part.consent_ids, accessed_at=at, source=source), uow, _now())
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
+
+
 async def on_service_registered(event: CloudEvent, uow) -> None:
     """``service_registered`` and ``service_updated`` (same payload, plus ``state``). A
     service that is no longer active keeps its name (old receipts and access logs name it)
@@ -116,14 +155,20 @@ async def on_grant_given(event: CloudEvent, uow) -> None:
         return  # a client that is no service of the catalogue: no consent to record
     actor = f"grant:{grant_id}"
     now = _now()
+    # exactly the categories ticked (Law 25); an older event without them: the purpose's all
+    ticked = {str(item.get("purpose_id", "")): tuple(str(c) for c in item.get("categories") or ())
+              for item in data.get("purpose_categories") or () if isinstance(item, dict)}
     for purpose_id in data.get("purposes_accepted") or ():
         purpose = await uow.catalogue.purpose(str(purpose_id))
         if purpose is None or purpose.biometric:
             _skip(event, ValueError(f"purpose {purpose_id} cannot be accepted on a consent screen"))
             continue
+        if purpose.purpose_id in ticked and not ticked[purpose.purpose_id]:
+            continue  # nothing ticked is no consent
         try:
             await handlers.give_in(commands.GiveConsent(
-                resident_id, recipient.recipient_id, (RequestedConsent(purpose.purpose_id),),
+                resident_id, recipient.recipient_id,
+                (RequestedConsent(purpose.purpose_id, data_categories=ticked.get(purpose.purpose_id, ())),),
                 collection_method="login_consent_screen", explicit_act=True, actor=actor), uow, now)
         except ServiceError as error:
             _skip(event, error)
@@ -142,9 +187,15 @@ async def on_grant_withdrawn(event: CloudEvent, uow) -> None:
     except ServiceError as error:
         _skip(event, error)
         return
+    # A grant adds to the one before it (a screen asks only what is new), so every consent
+    # given on a consent screen to this client's service ends with it, not only the last one's.
+    recipient = await uow.catalogue.recipient_by_client(str(data.get("client_id", "")))
     entries = await uow.ledger.consent_entries(resident_id)
     from_grant = {e.consent_id for e in entries
-                  if e.entry_type is EntryType.CONSENT_GIVEN and e.body.get("actor") == marker}
+                  if e.entry_type is EntryType.CONSENT_GIVEN and (
+                      e.body.get("actor") == marker or (
+                          recipient is not None and str(e.body.get("actor", "")).startswith("grant:")
+                          and e.body.get("recipient_id") == recipient.recipient_id))}
     await _withdraw_where(uow, resident_id, _now(), reason="grant_withdrawn", actor=marker,
                           match=lambda c: c.consent_id in from_grant)
 
@@ -169,6 +220,7 @@ ACCOUNTS_SUBJECTS = {
 IDENTITY_SUBJECTS = {
     "montreal.identity.v1.grant_given": on_grant_given,
     "montreal.identity.v1.grant_withdrawn": on_grant_withdrawn,
+    "montreal.identity.v1.data_released": on_data_released,
 }
 
 

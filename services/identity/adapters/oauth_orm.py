@@ -61,6 +61,8 @@ class GrantRow(Base):
     scopes_refused: Mapped[list] = mapped_column(JSON, default=list)
     purposes_accepted: Mapped[list] = mapped_column(JSON, default=list)
     purposes_refused: Mapped[list] = mapped_column(JSON, default=list)
+    #: {purpose: [categories]} as ticked (migration 0004; NULL for grants made before it)
+    purpose_categories: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

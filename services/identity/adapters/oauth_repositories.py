@@ -122,7 +122,8 @@ def _grant(row: GrantRow) -> Grant:
                  scopes=tuple(row.scopes or ()), scopes_refused=tuple(row.scopes_refused or ()),
                  purposes_accepted=tuple(row.purposes_accepted or ()),
                  purposes_refused=tuple(row.purposes_refused or ()), created_at=_utc(row.created_at),
-                 withdrawn_at=_utc(row.withdrawn_at))
+                 withdrawn_at=_utc(row.withdrawn_at),
+                 purpose_categories={p: tuple(c) for p, c in (row.purpose_categories or {}).items()})
 
 
 class SqlGrantStore:
@@ -145,7 +146,8 @@ class SqlGrantStore:
             grant_id=grant.grant_id, resident_id=grant.resident_id, client_id=grant.client_id,
             scopes=list(grant.scopes), scopes_refused=list(grant.scopes_refused), purposes_accepted=list(grant.purposes_accepted),
             purposes_refused=list(grant.purposes_refused), created_at=grant.created_at,
-            withdrawn_at=grant.withdrawn_at))
+            withdrawn_at=grant.withdrawn_at,
+            purpose_categories={p: list(c) for p, c in grant.purpose_categories.items()}))
         await self.session.flush()
 
     async def withdraw(self, grant_id: str, at: dt.datetime) -> None:

@@ -126,3 +126,21 @@ class AgentActionRow(Base):
     resident_id: Mapped[str] = mapped_column(String(12), index=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SignInRow(Base):
+    """One sign-in of a resident, succeeded or refused (migration 0004; kept 12 months)."""
+
+    __tablename__ = "sign_ins"
+
+    sign_in_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resident_id: Mapped[str] = mapped_column(String(12))
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    client_name: Mapped[str | None] = mapped_column(String(200))
+    methods: Mapped[list] = mapped_column(JSON, default=list)
+    acr: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_sign_ins_resident_time", "resident_id", "occurred_at"),)

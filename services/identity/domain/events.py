@@ -131,6 +131,9 @@ class GrantGiven(Event):
     scopes: tuple[str, ...] = ()
     purposes_accepted: tuple[str, ...] = ()
     purposes_refused: tuple[str, ...] = ()
+    #: per accepted purpose, the categories ticked for it (exactly those are consented to):
+    #: ``{"purpose_id": …, "categories": […]}``
+    purpose_categories: tuple[dict, ...] = ()
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
@@ -142,6 +145,25 @@ class GrantWithdrawn(Event):
     grant_id: str
     resident_id: str
     client_id: str
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class DataReleased(Event):
+    """A client received something about a resident (ID token, access token, userinfo,
+    introspection): the consent ledger records it as a data access (Access Act s. 83, the
+    resident may know who received their information). Categories only, never the values;
+    written in the same transaction as what makes the release possible (the outbox)."""
+    NAME: ClassVar[str] = "data_released"
+    release_id: str
+    resident_id: str
+    client_id: str
+    client_name: str
+    channel: str                             # "token" | "refresh" | "userinfo" | "introspection"
+    categories: tuple[str, ...] = ()
+    repeat_window_seconds: int = 0           # identical calls within this window are this one record
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

@@ -181,7 +181,10 @@ def add_http_front(runtime, context=None) -> None:
     settings = runtime.settings
 
     async def http_front(stop: asyncio.Event) -> None:
+        from services.identity.http.consent_terms import GrpcConsentTerms
+
         provider = await build_provider(runtime, context)
+        provider.terms = GrpcConsentTerms(settings.grpc_target("consent"))  # the consent screen's wording
         app = create_app(provider, consent_target=settings.grpc_target("consent"))
         app.state.settings = settings  # the account pages' gRPC targets
         runtime.http_app = app
@@ -194,6 +197,7 @@ def add_http_front(runtime, context=None) -> None:
             backends = getattr(app.state, "account_backends", None)
             if backends is not None:
                 await backends.close()
+            await provider.terms.close()
 
     async def oauth_housekeeping(stop: asyncio.Event) -> None:
         from services.identity.adapters.oauth_repositories import OAuthUnitOfWork

@@ -1,10 +1,12 @@
 """The consent interaction (OIDC Core s. 3.1.2.4) under Québec's Law 25.
 
 Access Act s. 53.1 (as amended by Law 25): consent is requested for each purpose separately,
-in clear and simple terms. The page lists every requested scope and every purpose of the
-client, each with its own choice; the resident may refuse one without refusing all, or refuse
-everything (``access_denied``, RFC 6749 s. 4.1.2.1). What they accept is stored as a
-:class:`Grant` and published as ``grant_given`` for the consent ledger.
+in clear and simple terms. What the screen asks and what a form decides is
+``consent_choices.py``: processing on another legal basis is information, each consent
+purpose names its categories and what refusing loses, exactly what was ticked is recorded,
+"Tout refuser" keeps the sign-in with nothing optional, and only the undecided part is asked.
+The purposes' wording comes from the consent register (``provider.terms``). The decision is
+stored as a :class:`Grant` and published as ``grant_given`` for the consent ledger.
 """
 
 from __future__ import annotations
@@ -12,12 +14,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from services.identity.domain.events import GrantGiven, GrantWithdrawn
-from services.identity.oidc import interaction
-from services.identity.oidc.authorize import (
-    consent_items, error_page, redirect_error, validated_context,
-)
-from services.identity.oidc.errors import AccessDenied, OAuth2Error, UntrustedRedirect
-from services.identity.oidc.records import Grant, utcnow
+from services.identity.oidc import consent_choices, interaction
+from services.identity.oidc.authorize import error_page, validated_context
+from services.identity.oidc.errors import OAuth2Error, UntrustedRedirect
+from services.identity.oidc.records import utcnow
 from services.identity.oidc.sessions import find_session
 from services.identity.oidc.tokens import new_id
 from services.identity.oidc.wire import WireResponse
@@ -28,52 +28,60 @@ async def _load(provider, token: str | None, session_secret: str | None):
     async with provider.uow_factory() as uow:
         ctx = await validated_context(provider, uow, params)
         session = await find_session(uow, session_secret)
-    return params, ctx, session
+        grant = await uow.grants.current(session.resident_id, ctx.client.client_id) if session else None
+    return params, ctx, session, grant
+
+
+async def _terms(provider, client_id: str):
+    return await provider.terms.for_client(client_id) if provider.terms is not None else None
+
+
+def _bad_form(description: str) -> WireResponse:
+    return error_page(UntrustedRedirect("consent_form_invalid", description))
 
 
 async def consent_page(provider, token: str | None, session_secret: str | None) -> WireResponse:
     try:
-        _params, ctx, session = await _load(provider, token, session_secret)
+        _params, ctx, session, grant = await _load(provider, token, session_secret)
     except interaction.InteractionInvalid as exc:
         return error_page(UntrustedRedirect("interaction_expired", str(exc)))
     except (UntrustedRedirect, OAuth2Error) as exc:
         return error_page(UntrustedRedirect("invalid_request", str(exc)))
     if session is None:
         return WireResponse.redirect("/login?" + urlencode({"interaction": token}))
-    scopes, purposes = consent_items(ctx)
+    screen = consent_choices.screen_for(tuple(ctx.scopes), tuple(ctx.client.purposes), grant,
+                                        await _terms(provider, ctx.client.client_id))
     return WireResponse(200, "", [("Cache-Control", "no-store")], page=("consent.html", {
-        "interaction": token, "client_name": ctx.client.name,
-        "scopes": [s for s in ctx.scopes if s in scopes],
-        "purposes": [p for p in ctx.client.purposes if p in purposes]}))
+        "interaction": token, "client_name": ctx.client.name, "screen": screen,
+        "again": grant is not None}))
 
 
-async def submit_consent(provider, token: str | None, session_secret: str | None, decision: str,
-                         accepted_scopes: list[str], accepted_purposes: list[str]) -> WireResponse:
+async def submit_consent(provider, token: str | None, session_secret: str | None,
+                         form: dict[str, list[str]]) -> WireResponse:
     try:
-        params, ctx, session = await _load(provider, token, session_secret)
+        _params, ctx, session, previous = await _load(provider, token, session_secret)
     except interaction.InteractionInvalid as exc:
         return error_page(UntrustedRedirect("interaction_expired", str(exc)))
     except (UntrustedRedirect, OAuth2Error) as exc:
         return error_page(UntrustedRedirect("invalid_request", str(exc)))
     if session is None:
         return WireResponse.redirect("/login?" + urlencode({"interaction": token}))
-    state = ctx.get("state")
-    if decision != "accept":
-        return redirect_error(provider.config.issuer, ctx.redirect_uri,
-                              AccessDenied("The resident refused."), state)
-    scopes, purposes = consent_items(ctx)
-    accepted = tuple(s for s in ctx.scopes if s == "openid" or (s in scopes and s in accepted_scopes))
-    scopes_refused = tuple(s for s in ctx.scopes if s in scopes and s not in accepted)
-    purposes_accepted = tuple(p for p in ctx.client.purposes if p in purposes and p in accepted_purposes)
-    purposes_refused = tuple(p for p in ctx.client.purposes if p in purposes and p not in accepted_purposes)
-    grant = Grant(grant_id=new_id(), resident_id=session.resident_id, client_id=ctx.client.client_id,
-                  scopes=accepted, scopes_refused=scopes_refused, purposes_accepted=purposes_accepted, purposes_refused=purposes_refused,
-                  created_at=utcnow())
+    screen = consent_choices.screen_for(tuple(ctx.scopes), tuple(ctx.client.purposes), previous,
+                                        await _terms(provider, ctx.client.client_id))
+    try:
+        decision = consent_choices.decide(screen, form)
+    except consent_choices.BadChoice as error:
+        return _bad_form(str(error))
+    grant = consent_choices.merged(previous, decision, screen, grant_id=new_id(), resident_id=session.resident_id,
+                                   client_id=ctx.client.client_id, now=utcnow())
     async with provider.uow_factory() as uow:
         await uow.grants.add(grant)
         uow.add_event(GrantGiven(grant_id=grant.grant_id, resident_id=grant.resident_id,
                                  client_id=grant.client_id, scopes=grant.scopes,
-                                 purposes_accepted=purposes_accepted, purposes_refused=purposes_refused))
+                                 purposes_accepted=tuple(decision.purpose_categories),
+                                 purposes_refused=decision.purposes_refused,
+                                 purpose_categories=tuple({"purpose_id": p, "categories": list(c)}
+                                                          for p, c in decision.purpose_categories.items())))
         await uow.commit()
     return WireResponse.redirect("/authorize/resume?" + urlencode({"interaction": token}))
 

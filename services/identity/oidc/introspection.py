@@ -3,12 +3,15 @@
 Access tokens (JWTs) are active if they verify, have not expired and were not revoked;
 refresh tokens are active while their family stands, and only their own client may ask about
 them (s. 4: do not disclose to others). Anything else is ``{"active": false}`` (s. 2.2).
+An active resident's access token tells the asking client the resident's ``sub``: that answer
+is a recorded release (``releases.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from services.identity.oidc import releases
 from services.identity.oidc.access import active_access_token
 from services.identity.oidc.errors import InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.records import RefreshTokenState, utcnow
@@ -37,6 +40,20 @@ async def authenticated_token(provider, request: WireRequest, methods, endpoint:
     return client, tokens[0]
 
 
+async def _record(provider, client, session_id: str, released: dict) -> None:
+    """An answer about a resident's token tells the asking client who the resident is (their
+    ``sub``): a release like userinfo's (``releases.py``), recorded before the answer leaves."""
+    async with provider.uow_factory() as uow:
+        session = await uow.sessions.get(session_id)
+        if session is None:
+            return
+        key = await releases.record_read(provider, uow, resident_id=session.resident_id, client=client,
+                                         channel="introspection", claims=released)
+        if key is not None:
+            await uow.commit()
+            provider.recent_releases.remember(key)
+
+
 async def introspection_endpoint(provider, request: WireRequest) -> WireResponse:
     if request.method != "POST":
         return WireResponse.json(*error_response(InvalidRequest("POST only.")))
@@ -50,6 +67,8 @@ async def introspection_endpoint(provider, request: WireRequest) -> WireResponse
         body = {"active": True, "token_type": "Bearer"}
         body.update({k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf",
                                            "jti", "auth_time", "acr") if k in claims})
+        if claims.get("sid"):
+            await _record(provider, client.client, str(claims["sid"]), {"sub": body.get("sub")})
         return WireResponse.json(200, body)
     if len(token) <= 200 and token.count(".") != 2:
         # Not a JWT: perhaps one of our opaque refresh tokens.

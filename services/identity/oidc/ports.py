@@ -75,3 +75,50 @@ class OAuthUnitOfWorkPort(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
     def add_event(self, event: Any) -> None: ...
     async def commit(self) -> None: ...
+
+
+# --- what the consent screen shows: the consent register's catalogue -----------------------
+
+import dataclasses  # noqa: E402 - the section's own imports
+
+
+@dataclasses.dataclass(frozen=True)
+class CategoryTerms:
+    category_id: str
+    label_fr: str
+    label_en: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PurposeTerms:
+    """A purpose as the consent register words it (the version the resident will consent to)."""
+
+    purpose_id: str
+    legal_basis: str                       # "consent" | "public_task" | "legal_obligation"
+    title_fr: str
+    title_en: str
+    description_fr: str
+    description_en: str
+    categories: tuple[CategoryTerms, ...]  # only those the client's service declared
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.legal_basis == "consent"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientTerms:
+    """What a client's service may do, per the register: ``recipient_id`` None when no service
+    of the catalogue is this client (then no purpose is offered: none could be recorded).
+    ``purposes``: the client's purposes the service declares, never a biometric one (biometric
+    consent is never bundled in a screen that asks for several things)."""
+
+    recipient_id: str | None
+    purposes: dict[str, PurposeTerms]
+
+
+class ConsentTerms(Protocol):
+    async def for_client(self, client_id: str) -> ClientTerms | None:
+        """The register's terms for a client; None when the register cannot be reached (the
+        screen then offers no purpose, and asks again at the next sign-in)."""
+        ...

@@ -12,6 +12,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from services.identity.oidc.releases import RecentReleases
 from services.identity.oidc.server import MtlidAuthorizationServer
 from services.identity.oidc.tokens import OidcConfig, SigningKeyRing
 
@@ -76,6 +77,10 @@ class Provider:
     authenticator: ResidentAuthenticator
     #: ``ports.HotReads``; defaults to reads through the unit of work
     reads: Any = None
+    #: userinfo/introspection reads recorded in the last window (``releases.py``)
+    recent_releases: RecentReleases = dataclasses.field(default_factory=RecentReleases)
+    #: ``ports.ConsentTerms``: the consent register's wording for the consent screen
+    terms: Any = None
     server: MtlidAuthorizationServer = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:

@@ -92,6 +92,8 @@ class Grant:
     created_at: dt.datetime
     withdrawn_at: dt.datetime | None = None
     scopes_refused: tuple[str, ...] = ()
+    #: the categories ticked under each accepted purpose (Law 25: exactly what was ticked)
+    purpose_categories: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def covers(self, scopes: set[str], purposes: set[str]) -> bool:
         """True if every scope and purpose has been answered (accepted or refused) already."""

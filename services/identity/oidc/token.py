@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+from services.identity.oidc import releases
 from services.identity.oidc.clients import ClientView
 from services.identity.oidc.errors import InvalidGrant, InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.records import RefreshTokenState, utcnow
@@ -123,6 +124,8 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
                 return response
             raced = await _apply(uow, state)
             if raced is None:
+                # what the client now holds about the resident, in the same transaction
+                releases.record_token(uow, state, client, grant_type)
                 await uow.commit()
                 return response
             reused_family = raced

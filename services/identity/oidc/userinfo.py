@@ -2,11 +2,14 @@
 
 The access token carries the pairwise ``sub``, never the universal identifier; the resident is
 found through the token's session (``sid``) and the subject is recomputed to check it.
+Every answer is a recorded release (``releases.py``): repeated identical calls within the
+window are one record.
 """
 
 from __future__ import annotations
 
 from services.identity.domain.pairwise import subject_for
+from services.identity.oidc import releases
 from services.identity.oidc.access import active_access_token
 from services.identity.oidc.claims import claims_for_scope
 from services.identity.oidc.errors import InsufficientScope, InvalidToken, error_response
@@ -33,4 +36,11 @@ async def userinfo_endpoint(provider, request: WireRequest) -> WireResponse:
         subject = subject_for(client, resident.resident_id, provider.config.pairwise_secret)
         if subject != claims.get("sub"):
             return _error(InvalidToken("The access token is invalid, expired or revoked."))
-    return WireResponse.json(200, claims_for_scope(resident, subject, claims["scope"]))
+        released = claims_for_scope(resident, subject, claims["scope"])
+        # the answer leaves only once its record is committed (releases.py)
+        recorded = await releases.record_read(provider, uow, resident_id=resident.resident_id, client=client,
+                                              channel="userinfo", claims=released)
+        if recorded is not None:
+            await uow.commit()
+            provider.recent_releases.remember(recorded)
+    return WireResponse.json(200, released)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
@@ -160,3 +161,84 @@ async def test_service_suspended_then_every_check_denies(store, accounts):
     await accounts.apply(event("montreal.accounts.v1.service_updated", {**base, "state": "suspended"}))
     [d] = await handlers.check(check, ConsentUnitOfWork(store))
     assert (d.allowed, d.reason) == (False, "PURPOSE_NOT_DECLARED")
+
+
+def now_event(type_, data):
+    """An event written now (identity's release time decides which consents were in force)."""
+    import datetime as dt
+
+    return dataclasses.replace(event(type_, data), time=dt.datetime.now(dt.timezone.utc).isoformat())
+
+
+async def test_identity_release_recorded_per_purpose_on_its_consent_and_once(store, accounts, identity):
+    """A sign-in at a catalogue service: the identifier on the public task, the email on the
+    consent the resident gave at login (named in the entry); a redelivered event, or the same
+    release under another event id, writes nothing more."""
+    resident = "6789ABCDEFGH"
+    await accounts.apply(event("montreal.accounts.v1.service_registered", {
+        "service_id": "montreal-ca", "client_id": "demo-montreal-ca", "name_fr": "montreal.ca",
+        "name_en": "montreal.ca", "kind": "municipal", "owner": "Ville de Montréal",
+        "purposes": ["service-provision", "communication"], "attributes": ["email", "given_name"]}))
+    await identity.apply(event("montreal.identity.v1.grant_given", {
+        "grant_id": str(uuid.uuid4()), "resident_id": resident, "client_id": "demo-montreal-ca",
+        "scopes": ["openid", "email"], "purposes_accepted": ["communication"], "purposes_refused": []}))
+    [consent] = await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store))
+    before = await size(store)
+    release_id = str(uuid.uuid4())
+    data = {"release_id": release_id, "resident_id": resident, "client_id": "demo-montreal-ca",
+            "client_name": "montreal.ca (démo)", "channel": "token",
+            "categories": ["email", "sign_in_identifier"], "repeat_window_seconds": 0}
+    released = now_event("montreal.identity.v1.data_released", data)
+    assert await identity.apply(released)
+    assert not await identity.apply(released)                      # redelivered: the inbox
+    await identity.apply(now_event("montreal.identity.v1.data_released", data))  # same release, new event id
+    assert await size(store) == before + 2
+    entries, _ = await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store))
+    by_purpose = {e.body["purpose_id"]: e.body for e in entries}
+    assert set(by_purpose) == {"communication", "service-provision"}
+    assert by_purpose["communication"]["data_categories"] == ["email"]
+    assert by_purpose["communication"]["bases"] == {"email": "consent"}
+    assert by_purpose["communication"]["consent_ids"] == [consent.consent_id]
+    assert by_purpose["service-provision"]["data_categories"] == ["sign_in_identifier"]
+    assert by_purpose["service-provision"]["bases"] == {"sign_in_identifier": "public_task"}
+    assert {e.recipient_id for e in entries} == {"montreal-ca"}
+
+
+async def test_identity_release_to_a_client_outside_the_catalogue_names_the_client(store, identity):
+    resident = "789ABCDEFGHJ"
+    await identity.apply(event("montreal.identity.v1.data_released", {
+        "release_id": str(uuid.uuid4()), "resident_id": resident, "client_id": "Partner_App.01",
+        "client_name": "Application partenaire", "channel": "userinfo", "categories": ["sign_in_identifier"]}))
+    entries, _ = await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store))
+    assert [e.recipient_id for e in entries] == ["client-partner-app-01"]
+    async with ConsentUnitOfWork(store) as uow:
+        recipient = await uow.catalogue.recipient("client-partner-app-01")
+    assert (recipient.client_id, recipient.name_fr) == ("Partner_App.01", "Application partenaire")
+    # a malformed release is skipped, nothing appended
+    before = await size(store)
+    await identity.apply(event("montreal.identity.v1.data_released", {
+        "release_id": "x", "resident_id": "not-a-resident", "client_id": "Partner_App.01",
+        "categories": ["email"]}))
+    assert await size(store) == before
+
+
+async def test_login_consent_records_exactly_the_ticked_categories_and_ends_with_the_connection(store, identity):
+    """Law 25: a category left unticked is never in the consent record; a later grant (a
+    screen for the new part only) and the end of the connection end every login consent."""
+    resident = "89ABCDEFGHJK"
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    await identity.apply(event("montreal.identity.v1.grant_given", {
+        "grant_id": first, "resident_id": resident, "client_id": "plateau-client", "scopes": ["openid", "email"],
+        "purposes_accepted": ["communication"], "purposes_refused": [],
+        "purpose_categories": [{"purpose_id": "communication", "categories": ["email"]}]}))
+    [consent] = await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store))
+    assert consent.data_categories == ("email",)
+    # nothing ticked for a purpose: no consent
+    await identity.apply(event("montreal.identity.v1.grant_given", {
+        "grant_id": second, "resident_id": resident, "client_id": "plateau-client", "scopes": ["openid"],
+        "purposes_accepted": ["service-provision"], "purposes_refused": [],
+        "purpose_categories": [{"purpose_id": "service-provision", "categories": []}]}))
+    assert len(await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store))) == 1
+    await identity.apply(event("montreal.identity.v1.grant_withdrawn",
+                               {"grant_id": second, "resident_id": resident, "client_id": "plateau-client"}))
+    assert await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store)) == []

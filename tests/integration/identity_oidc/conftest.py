@@ -1,6 +1,8 @@
 """Fixtures for the OpenID provider's integration tests: a migrated throwaway database
 (SQLite, or PostgreSQL with MTLID_TEST_DATABASE=postgres), registered clients and residents,
-and the REAL HTTP front served by uvicorn on a free port."""
+and the REAL HTTP front served by uvicorn on a free port. The consent screen's wording comes
+from a REAL consent register (in-process, its own database), where the client ``montreal-ca``
+is a service of the catalogue (email and preferred language, PURPOSES)."""
 
 from __future__ import annotations
 
@@ -105,7 +107,31 @@ async def add_resident(uow_factory, email: str, level: LevelOfAssurance, with_to
 
 
 @pytest.fixture(scope="module")
-async def front():
+async def register(nats):
+    """The consent register the consent screen reads its wording from."""
+    from montreal.consent.v1 import consent_pb2 as cpb
+    from montreal.consent.v1 import consent_pb2_grpc
+    from services.common.testing.services import running_service
+    from services.common.testing.tokens import TokenMinter
+    import grpc
+
+    minter = TokenMinter()
+    async with running_service("consent", nats_url=nats.url, minter=minter) as consent:
+        target = f"127.0.0.1:{consent.bound_grpc_port}"
+        admin = minter.mint("operator", ["consent:admin"], "urn:mtlid:consent")
+        async with grpc.aio.insecure_channel(target) as channel:
+            await consent_pb2_grpc.ConsentServiceStub(channel).RegisterRecipient(cpb.RegisterRecipientRequest(
+                recipient=cpb.Recipient(recipient_id="montreal-ca", client_id="montreal-ca", name_fr="montreal.ca",
+                                        name_en="montreal.ca", kind="municipal", owner="Ville de Montréal",
+                                        purposes=list(PURPOSES), data_categories=["email", "preferred_language"])),
+                metadata=(("authorization", f"Bearer {admin}"),))
+        yield target
+
+
+@pytest.fixture(scope="module")
+async def front(register):
+    from services.identity.http.consent_terms import GrpcConsentTerms
+
     async with temporary_database("identity_oidc") as url:
         await migrate_async("identity", url)
         engine = create_engine(url)
@@ -128,7 +154,8 @@ async def front():
         # the service's own hot-path reads (one statement each), as `mtlid serve identity` wires them
         reads = PointReads(engine)
         provider = Provider(config=config, keys=keys, uow_factory=uow_factory,
-                            authenticator=CoreAuthenticator(uow_factory), reads=IdentityHotReads(reads))
+                            authenticator=CoreAuthenticator(uow_factory), reads=IdentityHotReads(reads),
+                            terms=GrpcConsentTerms(register))
         stop, started = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(serve(create_app(provider), "127.0.0.1", port, stop, started=started))
         await asyncio.wait_for(started.wait(), 10)
@@ -138,6 +165,7 @@ async def front():
             stop.set()
             await asyncio.wait_for(task, 10)
             await reads.aclose()
+            await provider.terms.close()
             await engine.dispose()
 
 
@@ -178,9 +206,15 @@ class Browser:
 
     async def consent(self, page: httpx.Response, scopes: list[str], purposes: list[str],
                       decision: str = "accept") -> httpx.Response:
+        """As a resident would: tick the named scopes that have their own checkbox and, for
+        each named purpose, every category the screen offers for it (or only ``purpose:category``
+        when named so)."""
         assert "/consent" in str(page.url), page.url
-        return await self.follow(await self.submit(page, "/consent", scope=scopes, purpose=purposes,
-                                                   decision=decision))
+        offered = re.findall(r'name="choice" value="([^"]+)"', page.text)
+        own = set(re.findall(r'name="scope" value="([^"]+)"', page.text))
+        choices = [c for c in offered if c.split(":")[0] in purposes or c in purposes]
+        return await self.follow(await self.submit(page, "/consent", scope=[s for s in scopes if s in own],
+                                                   choice=choices, decision=decision))
 
 
 @pytest.fixture

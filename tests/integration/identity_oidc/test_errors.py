@@ -100,17 +100,6 @@ async def test_prompt_none_without_consent_is_consent_required(front, browser):
     await client.aclose()
 
 
-async def test_resident_refusing_everything_is_access_denied(front, browser):
-    page = await browser.follow(await browser.get(authorize_url(front, client_id="library",
-                                                                redirect_uri="https://bibliotheque.example.ca/callback")))
-    page = await browser.login(page, front.resident.email)
-    response = await browser.consent(page, ["email"], [], decision="deny")
-    location = httpx.URL(response.headers["location"])
-    assert str(location).startswith("https://bibliotheque.example.ca/callback")
-    assert location.params["error"] == "access_denied" and location.params["state"] == "xyz"
-    assert location.params["iss"] == front.base
-
-
 async def code_and_verifier(front, browser) -> tuple[str, str]:
     client = rp_client(scope="openid")
     callback, verifier = await code_for(front, browser, client)

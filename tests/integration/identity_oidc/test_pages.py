@@ -63,17 +63,17 @@ async def test_forms_refuse_a_missing_or_forged_csrf_token(front, browser):
     assert "mtlid_session" not in response.headers.get("set-cookie", "")
 
 
-async def test_consent_page_lists_each_scope_and_purpose_separately(front, browser):
+async def test_consent_page_asks_each_consent_purpose_separately(front, browser):
     page = await login_page(front, browser)
     page = await browser.login(page, front.resident.email)
     assert "/consent" in str(page.url)
     html = page.text
-    assert 'name="scope" value="email"' in html
-    for purpose in ("service-provision", "communication", "statistics"):
-        assert f'name="purpose" value="{purpose}"' in html
+    for purpose in ("communication", "statistics"):              # consent purposes: a choice each
+        assert f'name="choice" value="{purpose}:' in html
+    assert 'value="service-provision' not in html                 # a public task is information
     assert "checked" not in html                                   # nothing pre-ticked (free, manifest consent)
     assert 'value="deny"' in html and 'value="accept"' in html
-    assert "<fieldset>" in html and "<legend>" in html
+    assert "<fieldset" in html and "<legend>" in html
 
 
 async def test_healthz(front):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from services.common.uow import OUTBOX
 from services.identity.domain import totp
-from tests.integration.identity_oidc.conftest import PURPOSES, SECRET
+from tests.integration.identity_oidc.conftest import SECRET
 from tests.integration.identity_oidc.flows import code_for, introspect, post_token, rp_client, tokens_for
 
 
@@ -73,15 +73,21 @@ async def test_prompt_login_and_max_age_force_a_new_login(front, browser):
 
 
 async def test_grant_given_event_lists_each_purpose_accepted_or_refused(front, browser):
+    from services.identity.domain.assurance import LevelOfAssurance
+    from tests.integration.identity_oidc.conftest import add_resident
+
+    resident = await add_resident(front.uow, "maude@example.ca", LevelOfAssurance.SELF_ASSERTED, False)
     client = rp_client(scope="openid email profile")
-    await tokens_for(front, browser, client, scopes=["email"], purposes=["communication"])
+    await tokens_for(front, browser, client, email=resident.email, scopes=["email"], purposes=["communication"])
     events = await outbox(front, "grant_given")
-    mine = [e for e in events if e["resident_id"] == front.resident.resident_id and e["client_id"] == "montreal-ca"]
+    mine = [e for e in events if e["resident_id"] == resident.resident_id and e["client_id"] == "montreal-ca"]
     latest = mine[-1]
-    assert latest["scopes"] == ["openid", "email"]
+    # every category of communication ticked: email and language, so both scopes
+    assert latest["scopes"] == ["openid", "email", "profile"]
     assert latest["purposes_accepted"] == ["communication"]
-    assert sorted(latest["purposes_refused"]) == sorted(p for p in PURPOSES if p != "communication")
-    assert front.resident.email not in json.dumps(latest)       # identifiers, never the address
+    # the consent purpose left unticked is refused; service provision (public task) was never asked
+    assert latest["purposes_refused"] == ["statistics"]
+    assert resident.email not in json.dumps(latest)       # identifiers, never the address
     await client.aclose()
 
 

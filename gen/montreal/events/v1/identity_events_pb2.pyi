@@ -1,8 +1,8 @@
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -103,20 +103,30 @@ class KeyRotated(_message.Message):
     def __init__(self, kid: _Optional[str] = ...) -> None: ...
 
 class GrantGiven(_message.Message):
-    __slots__ = ("grant_id", "resident_id", "client_id", "scopes", "purposes_accepted", "purposes_refused")
+    __slots__ = ("grant_id", "resident_id", "client_id", "scopes", "purposes_accepted", "purposes_refused", "purpose_categories")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     PURPOSES_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     PURPOSES_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     resident_id: str
     client_id: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
     purposes_accepted: _containers.RepeatedScalarFieldContainer[str]
     purposes_refused: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., purposes_accepted: _Optional[_Iterable[str]] = ..., purposes_refused: _Optional[_Iterable[str]] = ...) -> None: ...
+    purpose_categories: _containers.RepeatedCompositeFieldContainer[PurposeCategories]
+    def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., purposes_accepted: _Optional[_Iterable[str]] = ..., purposes_refused: _Optional[_Iterable[str]] = ..., purpose_categories: _Optional[_Iterable[_Union[PurposeCategories, _Mapping]]] = ...) -> None: ...
+
+class PurposeCategories(_message.Message):
+    __slots__ = ("purpose_id", "categories")
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    purpose_id: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, purpose_id: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GrantWithdrawn(_message.Message):
     __slots__ = ("grant_id", "resident_id", "client_id")
@@ -127,3 +137,21 @@ class GrantWithdrawn(_message.Message):
     resident_id: str
     client_id: str
     def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
+
+class DataReleased(_message.Message):
+    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds")
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    REPEAT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    release_id: str
+    resident_id: str
+    client_id: str
+    client_name: str
+    channel: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    repeat_window_seconds: int
+    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ...) -> None: ...

@@ -36,8 +36,8 @@ async def consent_route(request: Request):
         return await respond(request, lambda w: consent.consent_page(
             p, w.first(w.query, "interaction"), w.cookies.get(SESSION_COOKIE)), json_errors=False)
     return await respond(request, lambda w: consent.submit_consent(
-        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.first(w.form, "decision") or "",
-        w.form.get("scope", []), w.form.get("purpose", [])), json_errors=False, check_csrf=True)
+        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.form),
+        json_errors=False, check_csrf=True)
 
 
 async def _async(value):

@@ -1,0 +1,102 @@
+"""Every release to a client is a ledger fact (docs/contracts.md, "Every release is a ledger fact").
+
+What a relying party receives about a resident — the ID token's claims and the access token's
+``sub`` at the token endpoint (code and refresh), ``/userinfo`` answers, introspection answers
+about a resident's token — is written as a ``data_released`` event in the same transaction as
+what makes the release possible (the outbox). The consent service turns it into a
+``data_accessed`` ledger entry: recipient, categories, purpose and legal basis, the consents
+it rests on, time, ledger index.
+
+Claims are reported as the consent catalogue's data categories (docs/contracts.md), never
+with their values. Protocol claims about the login itself (``acr``, ``amr``, ``auth_time``,
+``sid``, ``nonce``) describe the sign-in, not the resident's information, and are not listed.
+
+Repeated reads (userinfo, introspection) of the same categories by the same client within
+:data:`REPEAT_WINDOW_SECONDS` are one record: the event says so, and the account pages say
+so. The window is per process, so two replicas may write two records — more, never fewer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from services.identity.domain.events import DataReleased
+from services.identity.oidc.tokens import new_id
+
+#: claim → data category of the consent catalogue (``sign_in_identifier``: the ``sub`` the
+#: client signs the resident in with, pairwise for partners)
+CLAIM_CATEGORIES: dict[str, str] = {
+    "sub": "sign_in_identifier",
+    "email": "email",
+    "email_verified": "email",
+    "locale": "preferred_language",
+}
+
+REPEAT_WINDOW_SECONDS = 300
+_REMEMBERED = 10_000
+
+
+def categories_of(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The catalogue's categories a set of released claims falls into, in a stable order."""
+    return tuple(sorted({CLAIM_CATEGORIES[c] for c in claims if c in CLAIM_CATEGORIES}))
+
+
+def release(*, resident_id: str, client: Any, channel: str, categories: tuple[str, ...],
+            repeat_window: int = 0) -> DataReleased:
+    return DataReleased(release_id=new_id(), resident_id=resident_id, client_id=client.client_id,
+                        client_name=getattr(client, "name", "") or client.client_id, channel=channel,
+                        categories=categories, repeat_window_seconds=repeat_window)
+
+
+class RecentReleases:
+    """Which repeated reads were recorded in the last window, in this process (bounded)."""
+
+    def __init__(self, window: float = REPEAT_WINDOW_SECONDS, clock=time.monotonic) -> None:
+        self.window = window
+        self._clock = clock
+        self._seen: OrderedDict[tuple, float] = OrderedDict()
+
+    def is_recorded(self, key: tuple) -> bool:
+        at = self._seen.get(key)
+        return at is not None and self._clock() - at < self.window
+
+    def remember(self, key: tuple) -> None:
+        """Call only after the record's transaction committed: a crash before forgets nothing."""
+        self._seen[key] = self._clock()
+        self._seen.move_to_end(key)
+        while len(self._seen) > _REMEMBERED:
+            self._seen.popitem(last=False)
+
+
+async def record_read(provider, uow, *, resident_id: str, client: Any, channel: str,
+                      claims: dict[str, Any]) -> tuple | None:
+    """Add the record of a repeated-read release (userinfo, introspection) to ``uow`` unless
+    the same one was recorded within the window. Returns the key to remember once committed."""
+    categories = categories_of(claims)
+    if not categories:
+        return None
+    key = (channel, client.client_id, resident_id, categories)
+    if provider.recent_releases.is_recorded(key):
+        return None
+    uow.add_event(release(resident_id=resident_id, client=client, channel=channel, categories=categories,
+                          repeat_window=int(provider.recent_releases.window)))
+    return key
+
+
+def record_token(uow, state: Any, client: Any, grant_type: str) -> None:
+    """The token endpoint's release, added to the transaction that consumes the code or
+    rotates the refresh token: the ID token's claims (code grant with ``openid``, OIDC Core
+    s. 3.1.3.3) and the access token's ``sub`` (RFC 9068 s. 2.2)."""
+    owner = state.owner
+    if owner is None or client is None:
+        return  # client credentials: nothing about a resident
+    scope = str(state.issued.get("scope") or "")
+    if grant_type == "authorization_code" and "openid" in scope.split():
+        claims = owner.claims(scope)
+    else:
+        claims = {"sub": owner.subject}
+    uow.add_event(release(resident_id=owner.resident_id, client=client.client,
+                          channel="token" if grant_type == "authorization_code" else "refresh",
+                          categories=categories_of(claims)))
