@@ -154,7 +154,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def CreateResidentInPerson(self, request, context):
         principal = current_principal()
-        agent = agents.require_agent(principal.acting_for, principal.client_id)
+        agent = agents.require_agent(principal.acting_for, principal.client_id, principal.office)
         created = await agents.create_resident_in_person(agents.CreateResidentInPerson(
             agent=agent, email=request.email, preferred_language=request.preferred_language or "fr",
             document_type=_document_type(request.document_type),
@@ -165,7 +165,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def RaiseLevelOfAssurance(self, request, context):
         principal = current_principal()
-        agent = agents.require_agent(principal.acting_for, principal.client_id)
+        agent = agents.require_agent(principal.acting_for, principal.client_id, principal.office)
         if request.level not in pb.LevelOfAssurance.values() or request.level == pb.LEVEL_OF_ASSURANCE_UNSPECIFIED:
             raise InvalidArgument("level", "is required (LEVEL_OF_ASSURANCE_VERIFIED)")
         raised = await agents.raise_level_of_assurance(agents.RaiseLevelOfAssurance(

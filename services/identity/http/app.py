@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
-from services.identity.http import account
+from services.identity.http import account, counter
 from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
 
@@ -97,7 +97,7 @@ def create_app(provider, *, secure_cookies: bool | None = None,
                consent_target: str = "127.0.0.1:50053") -> Starlette:
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
     app = Starlette(
-        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, Mount("/static", StaticFiles(directory=STATIC))],
+        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, *counter.routes, Mount("/static", StaticFiles(directory=STATIC))],
         middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )

@@ -1,0 +1,23 @@
+"""The counter console (issue 17): what an Accès Montréal or borough agent uses to serve a
+resident in person. Server-rendered, keyboard-first, no JavaScript needed; French first,
+English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
+
+    /counter/login, /counter/second-factor    the agent signs in (password + TOTP: level 3)
+    /counter/logout                           the agent signs out
+    /counter/session-token                    the agent's session token (JSON), for token exchange
+    /counter                                  the console: find a resident, enroll one
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from services.identity.http.counter import console, sign_in
+
+routes = [
+    Route("/counter/login", sign_in.sign_in, methods=["GET", "POST"]),
+    Route("/counter/second-factor", sign_in.second_factor, methods=["GET", "POST"]),
+    Route("/counter/logout", sign_in.sign_out, methods=["POST"]),
+    Route("/counter/session-token", sign_in.session_token, methods=["GET"]),
+    Route("/counter", console.home, methods=["GET"]),
+]
