@@ -31,6 +31,7 @@ METHOD_POLICIES = {
     f"/{SERVICE}/GetResidentContact": "identity:resolve",
     f"/{SERVICE}/CreateResidentInPerson": "identity:agent",
     f"/{SERVICE}/RaiseLevelOfAssurance": "identity:agent",
+    f"/{SERVICE}/IssueActivationCode": "identity:agent",
     f"/{SERVICE}/CreateClient": "identity:admin",
     f"/{SERVICE}/GetClient": "identity:admin",
     f"/{SERVICE}/ListClients": "identity:admin",
@@ -149,7 +150,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetResidentContact(self, request, context):
         resident = await subjects.resident_contact(
             subjects.GetResidentContact(current_principal().client_id, request.resident_id), self._uow())
-        return pb.GetResidentContactResponse(email=resident.email, email_verified=resident.email_verified,
+        return pb.GetResidentContactResponse(email=resident.email or "", email_verified=resident.email_verified,
                                              preferred_language=resident.preferred_language)
 
     async def CreateResidentInPerson(self, request, context):
@@ -174,6 +175,18 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             document_last_digits=request.document_last_digits), self._uow())
         return pb.RaiseLevelOfAssuranceResponse(level=_level(raised.level), changed=raised.changed,
                                                 action_id=raised.action_id)
+
+    async def IssueActivationCode(self, request, context):
+        from services.identity.service_layer.activation import issue_activation_code
+
+        principal = current_principal()
+        agent = agents.require_agent(principal.acting_for, principal.client_id, principal.office)
+        issued = await issue_activation_code(agent, request.citizen_number, self._uow())
+        reply = pb.IssueActivationCodeResponse(
+            resident_id=issued.citizen_number.canonical, citizen_number_human=issued.citizen_number.human,
+            activation_code=issued.code, preferred_language=issued.preferred_language, action_id=issued.action_id)
+        reply.expire_time.FromDatetime(issued.expires_at)
+        return reply
 
     async def CreateClient(self, request, context):
         if request.client.subject_type not in _SUBJECT_NAMES and request.client.subject_type != 0:

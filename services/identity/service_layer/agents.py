@@ -41,7 +41,7 @@ class Agent:
 @dataclass(frozen=True)
 class CreateResidentInPerson:
     agent: Agent
-    email: str
+    email: str | None
     preferred_language: str
     document_type: str
     document_last_digits: str = ""
@@ -89,19 +89,24 @@ def _document_problems(document_type: str, last_digits: str) -> list[tuple[str, 
 
 
 async def create_resident_in_person(cmd: CreateResidentInPerson, uow) -> CreatedInPerson:
-    """The resident is VERIFIED at once (the agent saw a document); a verification code is
-    mailed so they can confirm their email and set a password online."""
-    problems = registration_problems(cmd.email, None, cmd.preferred_language or "fr")
+    """The resident is VERIFIED at once (the agent saw a document). With an e-mail address, a
+    verification code is mailed so they can confirm it and set a password online; without one
+    (issue 17: e-mail is optional), the agent prints an activation letter
+    (``activation.issue_activation_code``). All or nothing: a refused enrolment writes no
+    resident, and a citizen number is drawn at random, so none is consumed."""
+    email = (cmd.email or "").strip() or None
+    problems = registration_problems(email, None, cmd.preferred_language or "fr") if email else (
+        [] if (cmd.preferred_language or "fr") in ("fr", "en") else [("preferred_language", "must be fr or en")])
     problems += _document_problems(cmd.document_type, cmd.document_last_digits)
     if problems:
         raise InvalidArgument.many(problems)
     now = utcnow()
     async with uow:
-        resident = await add_new_resident(uow, email=cmd.email, password_hash=None,
+        resident = await add_new_resident(uow, email=email, password_hash=None,
                                           preferred_language=cmd.preferred_language or "fr", now=now,
                                           registered_by="agent")
         resident.raise_level(LevelOfAssurance.VERIFIED)
-        code = _new_email_code(resident, now)
+        code = _new_email_code(resident, now) if email else None
         await uow.residents.save(resident)
         action_id = await uow.agent_actions.record(
             agent_id=cmd.agent.agent_id, client_id=cmd.agent.client_id, action="create_resident_in_person",
@@ -113,8 +118,9 @@ async def create_resident_in_person(cmd: CreateResidentInPerson, uow) -> Created
                                          registered_by="agent", agent_id=cmd.agent.agent_id))
         uow.add_event(LevelOfAssuranceRaised(resident_id=resident.resident_id, level=int(resident.level),
                                              agent_id=cmd.agent.agent_id, document_type=cmd.document_type))
-        uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
-                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
+        if code is not None:
+            uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
+                                                     code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
         await uow.commit()
     return CreatedInPerson(citizen_number=CitizenNumber(resident.resident_id), level=resident.level,
                            action_id=action_id)

@@ -6,6 +6,7 @@ created by the service layer ``mtlid agent create`` runs, and sign in through th
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from services.identity.oidc.tokens import OidcConfig
 from services.identity.service_layer.keys import SigningKeys
 from services.identity.service_layer.staff import CreateAgent, create_agent
 from tests.integration.identity_oidc.conftest import KEK, PAIRWISE_SECRET, SECRET, free_port, hidden_fields
+from services.common.nats import free_port as free_tcp_port
+from services.common.testing.nats import nats_server
+from services.common.testing.services import running_service
+from services.identity.adapters.uow import IdentityUnitOfWork
 
 PASSWORD = "un mot de passe de comptoir 2026"
 
@@ -151,3 +156,63 @@ async def agent_browser(front):
     browser = AgentBrowser(front.base)
     yield browser
     await browser.close()
+
+
+async def agent_of(uow_factory, *, role: str = "agent", office: str = "Comptoir Verdun") -> NewAgent:
+    """An agent created as ``mtlid agent create`` does, with the TOTP secret it prints."""
+    created = await create_agent(CreateAgent(email=f"a-{uuid.uuid4().hex[:8]}@ville.montreal.qc.ca",
+                                             name="Alex Gagnon", office=office, role=role, password=PASSWORD),
+                                 uow_factory())
+    import base64
+
+    secret = base64.b32decode(created.totp_secret + "=" * (-len(created.totp_secret) % 8))
+    return NewAgent(created.agent.agent_id, created.agent.email, office, secret, role)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.fixture(scope="module")
+async def running_identity():
+    async with temporary_database("counter_guard") as url:
+        await migrate_async("identity", url)
+        port = free_tcp_port()
+        with nats_server() as nats:
+            # accounts is not running here: its target is a free port nobody listens on
+            env = {"MTLID_ISSUER": f"http://127.0.0.1:{port}", "MTLID_HTTP_PORT": str(port),
+                   "MTLID_ACCOUNTS_GRPC_TARGET": f"127.0.0.1:{free_tcp_port()}",
+                   "MTLID_KEY_ENCRYPTION_KEY": _b64(KEK), "MTLID_PAIRWISE_SECRET": _b64(PAIRWISE_SECRET)}
+            async with running_service("identity", nats_url=nats.url, database_url=url, env=env) as runtime:
+                sessions = runtime.session_factory
+
+                def uow():
+                    return IdentityUnitOfWork(sessions, kek=KEK)
+
+                async with uow() as u:
+                    await u.clients.add(OAuthClient(
+                        client_id="borough-counter", name="Comptoir", secret_hash=hash_client_secret(SECRET),
+                        grant_types=(TOKEN_EXCHANGE, "client_credentials"), scopes=("identity:agent",),
+                        audiences=("urn:mtlid:identity",)))
+                    await u.commit()
+                await _front_up(f"http://127.0.0.1:{port}")
+                yield runtime, f"http://127.0.0.1:{port}", uow
+
+
+async def _front_up(base: str, timeout: float = 30.0) -> None:
+    """The HTTP front starts beside gRPC, as a runtime task: wait until it answers."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while True:
+            try:
+                if (await http.get(base + "/healthz")).status_code < 500:
+                    return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.1)
+
+

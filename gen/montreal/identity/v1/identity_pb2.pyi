@@ -190,6 +190,28 @@ class RaiseLevelOfAssuranceRequest(_message.Message):
     document_last_digits: str
     def __init__(self, citizen_number: _Optional[str] = ..., level: _Optional[_Union[LevelOfAssurance, str]] = ..., document_type: _Optional[_Union[DocumentType, str]] = ..., document_last_digits: _Optional[str] = ...) -> None: ...
 
+class IssueActivationCodeRequest(_message.Message):
+    __slots__ = ("citizen_number",)
+    CITIZEN_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    citizen_number: str
+    def __init__(self, citizen_number: _Optional[str] = ...) -> None: ...
+
+class IssueActivationCodeResponse(_message.Message):
+    __slots__ = ("resident_id", "citizen_number_human", "activation_code", "expire_time", "preferred_language", "action_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_NUMBER_HUMAN_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    citizen_number_human: str
+    activation_code: str
+    expire_time: _timestamp_pb2.Timestamp
+    preferred_language: str
+    action_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., citizen_number_human: _Optional[str] = ..., activation_code: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_language: _Optional[str] = ..., action_id: _Optional[str] = ...) -> None: ...
+
 class RaiseLevelOfAssuranceResponse(_message.Message):
     __slots__ = ("level", "changed", "action_id")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
