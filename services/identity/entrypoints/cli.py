@@ -8,6 +8,7 @@
     mtlid agent create --email … --name … --office … [--role agent|supervisor] [--password …]
     mtlid agent disable --agent-id …
     mtlid agent list
+    mtlid agent actions --from YYYY-MM-DD [--to YYYY-MM-DD] [--agent-id AG…] [--office …]
     mtlid keys rotate [--force]
     mtlid keys list
     mtlid mailbox [--follow]     the development mailbox: email_verification_requested and
@@ -261,6 +262,16 @@ def cmd_agent_list(_args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def cmd_agent_actions(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.counter_journal import parse_period, supervision
+
+    async def work(_settings, uow_factory):
+        start, end = parse_period(args.start, args.end or args.start, args.agent_id or "", args.office or "")
+        return await supervision(uow_factory(), start, end, agent_id=args.agent_id, office=args.office)
+
+    return _run(work)
+
+
 def register(subparsers) -> None:
     client = subparsers.add_parser("client", help="the OAuth client registry").add_subparsers(
         dest="client_command", required=True, metavar="ACTION")
@@ -312,6 +323,12 @@ def register(subparsers) -> None:
     adisable.set_defaults(func=cmd_agent_disable)
     alist = agent.add_parser("list", help="every agent (no secrets)")
     alist.set_defaults(func=cmd_agent_list)
+    aactions = agent.add_parser("actions", help="agents' actions per agent, office and day, and the unusual ones")
+    aactions.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD (Montréal time)")
+    aactions.add_argument("--to", dest="end", help="last day (default: the first), at most 31 days later")
+    aactions.add_argument("--agent-id")
+    aactions.add_argument("--office")
+    aactions.set_defaults(func=cmd_agent_actions)
 
     keys = subparsers.add_parser("keys", help="token-signing keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION")

@@ -32,6 +32,7 @@ METHOD_POLICIES = {
     f"/{SERVICE}/CreateResidentInPerson": "identity:agent",
     f"/{SERVICE}/RaiseLevelOfAssurance": "identity:agent",
     f"/{SERVICE}/IssueActivationCode": "identity:agent",
+    f"/{SERVICE}/SummarizeAgentActions": {"identity:admin", "identity:agent"},
     f"/{SERVICE}/CreateClient": "identity:admin",
     f"/{SERVICE}/GetClient": "identity:admin",
     f"/{SERVICE}/ListClients": "identity:admin",
@@ -186,6 +187,29 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             resident_id=issued.citizen_number.canonical, citizen_number_human=issued.citizen_number.human,
             activation_code=issued.code, preferred_language=issued.preferred_language, action_id=issued.action_id)
         reply.expire_time.FromDatetime(issued.expires_at)
+        return reply
+
+    async def SummarizeAgentActions(self, request, context):
+        from services.identity.service_layer import counter_journal
+
+        principal = current_principal()
+        start, end = counter_journal.parse_period(request.start_date, request.end_date, request.agent_id,
+                                                  request.office)
+        if not principal.has_scope("identity:admin"):
+            agents.require_agent(principal.acting_for, principal.client_id)
+            await counter_journal.require_supervisor(self._uow(), principal.acting_for)
+        summary = await counter_journal.supervision(self._uow(), start, end, agent_id=request.agent_id,
+                                                    office=request.office)
+        reply = pb.SummarizeAgentActionsResponse(total=summary["total"])
+        for name, key in (("per_agent", "agent_id"), ("per_office", "office"), ("per_day", "day")):
+            for row in summary[name]:
+                getattr(reply, name).add(key=row[key], total=row["total"], actions=row["actions"])
+        for flag in summary["unusual"]:
+            item = reply.unusual.add(kind=flag["kind"], agent_id=flag["agent_id"], office=flag.get("office", ""),
+                                     action=flag.get("action", ""), day=flag.get("day", ""),
+                                     count=flag.get("count", 0))
+            if flag.get("at"):
+                item.action_time.FromDatetime(dt.datetime.fromisoformat(flag["at"]))
         return reply
 
     async def CreateClient(self, request, context):

@@ -62,3 +62,47 @@ async def test_an_exchanged_token_passes_the_agent_guard_and_is_journaled_with_t
         assert (action.agent_id, action.client_id, action.office) == (agent.agent_id, "borough-counter",
                                                                       "Comptoir Verdun")
         assert action.details["document_last_digits"] == "4821" and action.resident_id == rid
+
+
+async def test_summarize_agent_actions_is_for_supervisors_and_names_bad_fields(running_identity):
+    runtime, base, uow = running_identity
+    agent, supervisor = await agent_of(uow), await agent_of(uow, role="supervisor")
+    target = f"127.0.0.1:{runtime.bound_grpc_port}"
+
+    async def token_of(who) -> str:
+        browser = AgentBrowser(base)
+        try:
+            await browser.sign_in(who)
+            subject_token = await browser.subject_token()
+        finally:
+            await browser.close()
+        async with httpx.AsyncClient() as http:
+            return (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
+                "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
+                "subject_token_type": JWT_TYPE})).json()["access_token"]
+
+    import datetime as dt
+
+    today = dt.date.today().isoformat()
+    request = pb.SummarizeAgentActionsRequest(start_date=today, end_date=today)
+    for token, reason in ((await token_of(agent), "SUPERVISOR_REQUIRED"),):
+        channel = make_channel(target, token_provider=StaticToken(token))
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await pb_grpc.IdentityServiceStub(channel).SummarizeAgentActions(request)
+            code, _, got = rpc_error_details(refused.value)
+            assert code == grpc.StatusCode.PERMISSION_DENIED and got == reason
+        finally:
+            await channel.close()
+    channel = make_channel(target, token_provider=StaticToken(await token_of(supervisor)))
+    try:
+        stub = pb_grpc.IdentityServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.SummarizeAgentActions(pb.SummarizeAgentActionsRequest(start_date="hier", end_date=today,
+                                                                             agent_id="bob"))
+        code, violations, _ = rpc_error_details(refused.value)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and set(violations) == {"start_date", "agent_id"}
+        summary = await stub.SummarizeAgentActions(request)
+    finally:
+        await channel.close()
+    assert summary.total >= 1 and any(row.key for row in summary.per_agent)

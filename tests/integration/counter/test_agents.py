@@ -120,3 +120,38 @@ async def test_a_session_lasts_8_hours_at_most_and_ends_after_15_minutes_idle(fr
                                   .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
         await uow.commit()
     assert (await agent_browser.http.get("/counter")).headers["location"] == "/counter/login"
+
+
+async def test_residents_see_agents_by_reference_or_by_name(front):
+    import datetime as dt
+
+    from services.identity.service_layer.counter_journal import actions_for_resident
+
+    agent = await new_agent(front)
+    now = dt.datetime.now(dt.timezone.utc)
+    async with front.uow() as uow:
+        await uow.agent_actions.record(agent_id=agent.agent_id, client_id="counter-console",
+                                       action="raise_level_of_assurance", resident_id="RESIDENT0001", now=now,
+                                       office=agent.office, details={"document_type": "passport",
+                                                                     "document_last_digits": "4821", "level": 2})
+        await uow.agent_actions.record(agent_id=agent.agent_id, client_id="counter-console", action="find_by_name",
+                                       resident_id="", now=now, office=agent.office, details={"matches": 2})
+        await uow.commit()
+    pseudonymous = await actions_for_resident(front.uow(), "RESIDENT0001")
+    assert [(a["action"], a["agent"], a["office"]) for a in pseudonymous] == [
+        ("raise_level_of_assurance", agent.agent_id, agent.office)]
+    assert pseudonymous[0]["details"] == {"document_type": "passport", "document_last_digits": "4821", "level": 2}
+    named = await actions_for_resident(front.uow(), "RESIDENT0001", show_names=True)
+    assert named[0]["agent"] == "Dominique Tremblay"
+
+
+def test_agent_actions_cli_prints_the_review_as_json(cli):
+    import datetime as dt
+
+    assert cli("agent", "create", "--email", "rev@ville.montreal.qc.ca", "--name", "Rév Iseur",
+               "--office", "Verdun")[0] == 0
+    today = dt.date.today().isoformat()
+    code, review, _ = cli("agent", "actions", "--from", today)
+    assert code == 0 and {"total", "per_agent", "per_office", "per_day", "unusual"} <= set(review)
+    code, _, err = cli("agent", "actions", "--from", "demain", "--agent-id", "x")
+    assert code == 1 and {"start_date", "agent_id"} <= {v["field"] for v in json.loads(err)["violations"]}

@@ -136,3 +136,30 @@ async def test_document_check_refuses_the_health_card_and_records_the_rest(runni
         assert "find_resident" in actions
     finally:
         await browser.close()
+
+
+async def test_supervisors_see_the_agents_actions_and_the_unusual_ones(running_identity):
+    _runtime, base, uow = running_identity
+    agent, supervisor = await agent_of(uow), await agent_of(uow, role="supervisor", office="Accès Montréal — Plateau")
+    browser, boss = AgentBrowser(base), AgentBrowser(base)
+    try:
+        await browser.sign_in(agent)
+        for _ in range(3):
+            found = await browser.http.get("/counter/search", params={
+                "family_name": "Personne", "date_of_birth": "1970-01-01"})
+            assert found.status_code in (200, 400)  # accounts is down here; the search is still refused cleanly
+        enrolled = await _post(browser, "/counter/enroll", "/counter/enroll", **ENROLMENT)
+        assert enrolled.status_code == 200
+        assert (await browser.http.get("/counter/supervision")).status_code == 403  # agents are not supervisors
+
+        await boss.sign_in(supervisor)
+        page = await boss.http.get("/counter/supervision")
+        assert page.status_code == 200 and agent.agent_id in page.text and agent.office in page.text
+        assert "create_resident_in_person" in page.text
+        only = await boss.http.get("/counter/supervision", params={"agent_id": agent.agent_id})
+        assert only.status_code == 200 and supervisor.agent_id not in only.text.split("</form>", 1)[1]
+        bad = await boss.http.get("/counter/supervision", params={"start_date": "2026-13-01", "agent_id": "x"})
+        assert bad.status_code == 400 and 'href="#start_date"' in bad.text and 'href="#agent_id"' in bad.text
+    finally:
+        await browser.close()
+        await boss.close()

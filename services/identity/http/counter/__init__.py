@@ -9,6 +9,7 @@ English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
     /counter/resident?citizen_number=…        a resident's file: document check, link, letter
     /counter/enroll                           enroll a resident (e-mail and phone optional)
     /counter/resident/letter                  the activation letter (PDF, a new one-time code)
+    /counter/supervision                      supervisors: agents' actions, the unusual ones
 """
 
 from __future__ import annotations
@@ -29,4 +30,5 @@ routes = [
     Route("/counter/resident/document", console.document_check, methods=["POST"]),
     Route("/counter/resident/link", console.link_account, methods=["POST"]),
     Route("/counter/resident/letter", console.letter, methods=["POST"]),
+    Route("/counter/supervision", console.supervision, methods=["GET"]),
 ]

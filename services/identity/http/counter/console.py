@@ -21,6 +21,7 @@ from services.identity.http.counter.web import (CONSOLE_CLIENT_ID, OnDuty, conso
                                                 form, on_duty, to_sign_in)
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
+from services.identity.service_layer.counter_journal import MONTREAL
 
 DOCUMENT_TYPES = ("drivers_licence", "passport", "permanent_resident_card", "citizenship_certificate",
                   "birth_certificate", "other_government_id", "health_insurance_card")
@@ -380,3 +381,30 @@ async def search(request: Request) -> Response:
 
 
 
+
+
+async def supervision(request: Request) -> Response:
+    """Supervisors: the agents' actions per agent, office and day, and the unusual ones
+    (identity ``SummarizeAgentActions`` with the supervisor's own agent token)."""
+    duty = await _guard(request)
+    if not isinstance(duty, OnDuty):
+        return duty
+    if not duty.agent.is_supervisor:
+        return console_page(request, "error.html", duty, {"reason": "counter_supervisor_only"}, 403)
+    today = dt.datetime.now(MONTREAL).date()
+    values = {"start_date": request.query_params.get("start_date", "")[:10] or (today - dt.timedelta(days=6)).isoformat(),
+              "end_date": request.query_params.get("end_date", "")[:10] or today.isoformat(),
+              "agent_id": request.query_params.get("agent_id", "").strip()[:20],
+              "office": request.query_params.get("office", "").strip()[:100]}
+    context = {"nav": "supervision", "values": values, "errors": {}, "summary": None}
+    from montreal.identity.v1 import identity_pb2 as pb
+
+    try:
+        async with agent_stub(request, duty, "identity") as stub:
+            summary = await stub.SummarizeAgentActions(pb.SummarizeAgentActionsRequest(**values))
+    except CallRefused as refused:
+        errors = {f: "counter.error.supervision_" + f for f in refused.violations
+                  if f in ("start_date", "end_date", "agent_id", "office")}
+        return console_page(request, "counter/supervision.html", duty,
+                            {**context, "errors": errors or {"start_date": _unavailable(refused)}}, 400)
+    return console_page(request, "counter/supervision.html", duty, {**context, "summary": summary})
