@@ -71,6 +71,13 @@ def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[
     return raw
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def database_url_from_env(environ: Mapping[str, str], service: str) -> str:
     """One service's database URL: all that ``mtlid migrate`` needs (a migration Job gets no keys)."""
     production = environ.get("MTLID_ENV", "development") == "production"
@@ -106,6 +113,9 @@ class Settings:
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     nats_stream_replicas: int = 1
+    #: How residents see the counter agents who acted on their file (issue 17):
+    #: ``reference`` (the agent's pseudonymous id, the default) or ``name``.
+    counter_agent_display: str = "reference"
 
     @property
     def production(self) -> bool:
@@ -174,6 +184,7 @@ class Settings:
             log_level=log_level,
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
             nats_stream_replicas=_replicas(env, "MTLID_NATS_STREAM_REPLICAS"),
+            counter_agent_display=_choice(env, "MTLID_COUNTER_AGENT_DISPLAY", ("reference", "name")),
         )
 
     def with_overrides(self, **changes) -> "Settings":

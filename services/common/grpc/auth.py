@@ -67,6 +67,8 @@ class Principal:
     audience: str
     token_id: str
     acting_for: str | None = None
+    #: the agent's office (claim ``office`` of a token-exchange token), for the agents' journal
+    office: str | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -376,5 +378,6 @@ class TokenVerifier:
             raise TokenRejected("TOKEN_CLAIMS", "access token sub, client_id and jti must be strings")
         principal = Principal(client_id=client_id, subject=subject, scopes=frozenset(scope.split()),
                               audience=self.audience, token_id=token_id,
-                              acting_for=acting_for if isinstance(acting_for, str) else None)
+                              acting_for=acting_for if isinstance(acting_for, str) else None,
+                              office=office if isinstance(office := claims.get("office"), str) else None)
         return principal, exp, max(iat, nbf or iat)

@@ -31,7 +31,7 @@ class ResidentRow(Base):
     __tablename__ = "residents"
 
     resident_id: Mapped[str] = mapped_column(String(12), primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str | None] = mapped_column(String(254))   # None: enrolled at a counter without e-mail
     password_hash: Mapped[str | None] = mapped_column(String(200))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     level: Mapped[int] = mapped_column(Integer, default=1)
@@ -43,6 +43,9 @@ class ResidentRow(Base):
     email_code_hash: Mapped[str | None] = mapped_column(String(100))
     email_code_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     registered_by: Mapped[str] = mapped_column(String(10), default="self")
+    # The one-time code printed on the activation letter of a resident enrolled at a counter.
+    activation_code_hash: Mapped[str | None] = mapped_column(String(100))
+    activation_code_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # One account per email, whatever its case.
@@ -125,7 +128,28 @@ class AgentActionRow(Base):
     action: Mapped[str] = mapped_column(String(40))
     resident_id: Mapped[str] = mapped_column(String(12), index=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    office: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_agent_actions_agent_id", "agent_id"),)
+
+
+class AgentRow(Base):
+    """A counter agent: staff, not a resident (issue 17). Never deleted: disabled."""
+
+    __tablename__ = "agents"
+
+    agent_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    office: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    last_totp_step: Mapped[int | None] = mapped_column(BigInteger)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SignInRow(Base):
@@ -144,3 +168,22 @@ class SignInRow(Base):
     reason: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (Index("ix_sign_ins_resident_time", "resident_id", "occurred_at"),)
+
+
+Index("uq_agents_email_lower", func.lower(AgentRow.email), unique=True)
+
+
+class AgentSessionRow(Base):
+    """An agent's sign-in at the identity front: 8 h at most, ended after 15 min idle."""
+
+    __tablename__ = "agent_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    agent_id: Mapped[str] = mapped_column(String(12), index=True)
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

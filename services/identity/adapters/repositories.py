@@ -28,7 +28,8 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 _RESIDENT_FIELDS = ("email", "password_hash", "email_verified", "preferred_language", "disabled",
                     "totp_secret_encrypted", "totp_pending_encrypted", "email_code_hash",
-                    "email_code_expires_at", "registered_by")
+                    "email_code_expires_at", "registered_by", "activation_code_hash",
+                    "activation_code_expires_at")
 
 
 def _resident(row: ResidentRow) -> Resident:
@@ -38,7 +39,9 @@ def _resident(row: ResidentRow) -> Resident:
         preferred_language=row.preferred_language, created_at=_utc(row.created_at),
         disabled=row.disabled, totp_secret_encrypted=row.totp_secret_encrypted,
         totp_pending_encrypted=row.totp_pending_encrypted, email_code_hash=row.email_code_hash,
-        email_code_expires_at=_utc(row.email_code_expires_at), registered_by=row.registered_by)
+        email_code_expires_at=_utc(row.email_code_expires_at), registered_by=row.registered_by,
+        activation_code_hash=row.activation_code_hash,
+        activation_code_expires_at=_utc(row.activation_code_expires_at))
 
 
 class SqlResidentRepository:
@@ -234,11 +237,11 @@ class SqlAgentActionRepository:
         self.session = session
 
     async def record(self, *, agent_id: str, client_id: str, action: str, resident_id: str,
-                     details: dict, now: dt.datetime) -> str:
+                     details: dict, now: dt.datetime, office: str | None = None) -> str:
         action_id = str(uuid.uuid4())
         self.session.add(AgentActionRow(action_id=action_id, agent_id=agent_id, client_id=client_id,
                                         action=action, resident_id=resident_id, details=details,
-                                        created_at=now))
+                                        created_at=now, office=office))
         await self.session.flush()
         return action_id
 
@@ -246,6 +249,26 @@ class SqlAgentActionRepository:
         rows = (await self.session.execute(
             select(AgentActionRow).where(AgentActionRow.resident_id == resident_id)
             .order_by(AgentActionRow.created_at))).scalars()
-        return [{"action_id": r.action_id, "agent_id": r.agent_id, "client_id": r.client_id,
-                 "action": r.action, "details": dict(r.details), "created_at": _utc(r.created_at)}
-                for r in rows]
+        return [_action(r) for r in rows]
+
+    async def between(self, start: dt.datetime, end: dt.datetime, *, agent_id: str | None = None,
+                      office: str | None = None) -> list[dict]:
+        """Every action in ``[start, end)``, optionally of one agent or one office (supervisors)."""
+        query = select(AgentActionRow).where(AgentActionRow.created_at >= start, AgentActionRow.created_at < end)
+        if agent_id:
+            query = query.where(AgentActionRow.agent_id == agent_id)
+        if office:
+            query = query.where(AgentActionRow.office == office)
+        rows = (await self.session.execute(query.order_by(AgentActionRow.created_at))).scalars()
+        return [_action(r) for r in rows]
+
+    async def count_since(self, agent_id: str, action: str, since: dt.datetime) -> int:
+        return (await self.session.execute(select(func.count()).select_from(AgentActionRow).where(
+            AgentActionRow.agent_id == agent_id, AgentActionRow.action == action,
+            AgentActionRow.created_at >= since))).scalar_one()
+
+
+def _action(r: AgentActionRow) -> dict:
+    return {"action_id": r.action_id, "agent_id": r.agent_id, "client_id": r.client_id, "office": r.office,
+            "action": r.action, "details": dict(r.details), "created_at": _utc(r.created_at),
+            "resident_id": r.resident_id}

@@ -11,6 +11,7 @@ from services.common.uow import SqlUnitOfWork
 from services.identity.adapters.repositories import (SqlAgentActionRepository, SqlClientRepository,
                                                      SqlResidentRepository, SqlSigningKeyRepository,
                                                      SqlThrottleRepository)
+from services.identity.adapters.staff_repositories import SqlAgentRepository, SqlAgentSessionRepository
 
 
 class IdentityUnitOfWork(SqlUnitOfWork):
@@ -26,3 +27,5 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.signing_keys = SqlSigningKeyRepository(session)
         self.throttles = SqlThrottleRepository(session)
         self.agent_actions = SqlAgentActionRepository(session)
+        self.agents = SqlAgentRepository(session)
+        self.agent_sessions = SqlAgentSessionRepository(session)

@@ -23,7 +23,8 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693 s. 2.1
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE)
 SUBJECT_TYPES = ("public", "pairwise")
 SIGNING_ALGS = ("ES256", "RS256")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
@@ -140,10 +141,14 @@ def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) ->
             errors.append(("token_endpoint_auth_method", "a client with a secret cannot use 'none'"))
         if "client_credentials" in client.grant_types:
             errors.append(("grant_types", "client_credentials needs a confidential client"))
+        if TOKEN_EXCHANGE in client.grant_types:
+            errors.append(("grant_types", "token exchange needs a confidential client"))
     elif client.secret_hash is None:
         errors.append(("token_endpoint_auth_method", "a public client must use 'none'"))
     if "client_credentials" in client.grant_types and not client.audiences:
         errors.append(("audiences", "client_credentials needs at least one audience"))
+    if TOKEN_EXCHANGE in client.grant_types and not client.audiences:
+        errors.append(("audiences", "token exchange needs at least one audience"))
     for scope in client.scopes:
         if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 s. 3.3 scope-token
             errors.append(("scopes", f"{scope!r} is not a valid scope token"))

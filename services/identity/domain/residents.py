@@ -38,7 +38,7 @@ def email_problem(email: str) -> str | None:
 @dataclass
 class Resident:
     resident_id: str                          # CitizenNumber.canonical
-    email: str
+    email: str | None                         # None: enrolled at a counter without e-mail
     password_hash: str | None                 # None: enrolled at a counter, no password yet
     email_verified: bool = False
     level: LevelOfAssurance = LevelOfAssurance.SELF_ASSERTED
@@ -50,6 +50,8 @@ class Resident:
     email_code_hash: str | None = None
     email_code_expires_at: dt.datetime | None = None
     registered_by: str = "self"                   # "self" | "agent"
+    activation_code_hash: str | None = None       # the code on a counter enrolment's letter
+    activation_code_expires_at: dt.datetime | None = None
 
     @property
     def has_totp(self) -> bool:

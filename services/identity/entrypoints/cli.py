@@ -5,12 +5,17 @@
     mtlid client list
     mtlid resident create --email … [--password …] [--verified] [--language fr|en]
     mtlid resident disable --citizen-number …
+    mtlid agent create --email … --name … --office … [--role agent|supervisor] [--password …]
+    mtlid agent disable --agent-id …
+    mtlid agent list
+    mtlid agent actions --from YYYY-MM-DD [--to YYYY-MM-DD] [--agent-id AG…] [--office …]
     mtlid keys rotate [--force]
     mtlid keys list
     mtlid mailbox [--follow]     the development mailbox: email_verification_requested and
                                  password_reset_requested events
 
-A client's secret is printed once, by ``client create``; identity keeps only its hash.
+A client's secret is printed once, by ``client create``; identity keeps only its hash. An
+agent's password (when generated) and TOTP secret are printed once, by ``agent create``.
 """
 
 from __future__ import annotations
@@ -224,6 +229,49 @@ async def _mailbox(url: str, *, follow: bool, idle: float) -> int:
         await connection.close()
 
 
+def cmd_agent_create(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.staff import CreateAgent, create_agent
+
+    async def work(_settings, uow_factory):
+        created = await create_agent(CreateAgent(email=args.email, name=args.name, office=args.office,
+                                                 role=args.role, password=args.password), uow_factory())
+        body = {**created.agent.public_dict(), "totp_secret": created.totp_secret, "totp_uri": created.totp_uri,
+                "note": "the TOTP secret (and a generated password) are shown once: hand them to the agent"}
+        if created.password is not None:
+            body["password"] = created.password
+        return body
+
+    return _run(work)
+
+
+def cmd_agent_disable(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.staff import disable_agent
+
+    async def work(_settings, uow_factory):
+        return (await disable_agent(args.agent_id, uow_factory())).public_dict()
+
+    return _run(work)
+
+
+def cmd_agent_list(_args: argparse.Namespace) -> int:
+    from services.identity.service_layer.staff import list_agents
+
+    async def work(_settings, uow_factory):
+        return {"agents": [a.public_dict() for a in await list_agents(uow_factory())]}
+
+    return _run(work)
+
+
+def cmd_agent_actions(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.counter_journal import parse_period, supervision
+
+    async def work(_settings, uow_factory):
+        start, end = parse_period(args.start, args.end or args.start, args.agent_id or "", args.office or "")
+        return await supervision(uow_factory(), start, end, agent_id=args.agent_id, office=args.office)
+
+    return _run(work)
+
+
 def register(subparsers) -> None:
     client = subparsers.add_parser("client", help="the OAuth client registry").add_subparsers(
         dest="client_command", required=True, metavar="ACTION")
@@ -233,7 +281,8 @@ def register(subparsers) -> None:
     create.add_argument("--redirect-uri", action="append")
     create.add_argument("--post-logout-redirect-uri", action="append")
     create.add_argument("--grant-type", action="append",
-                        choices=("authorization_code", "refresh_token", "client_credentials"))
+                        choices=("authorization_code", "refresh_token", "client_credentials",
+                                 "urn:ietf:params:oauth:grant-type:token-exchange"))
     create.add_argument("--scope", action="append")
     create.add_argument("--audience", action="append")
     create.add_argument("--purpose", action="append")
@@ -259,6 +308,27 @@ def register(subparsers) -> None:
     rdisable = resident.add_parser("disable", help="disable a resident (never deleted: numbers are never reused)")
     rdisable.add_argument("--citizen-number", required=True, help="human or canonical form")
     rdisable.set_defaults(func=cmd_resident_disable)
+
+    agent = subparsers.add_parser("agent", help="counter agents (staff accounts)").add_subparsers(
+        dest="agent_command", required=True, metavar="ACTION")
+    acreate = agent.add_parser("create", help="create an agent (prints the TOTP secret once)")
+    acreate.add_argument("--email", required=True)
+    acreate.add_argument("--name", required=True)
+    acreate.add_argument("--office", required=True, help="e.g. \"Accès Montréal — Ville-Marie\"")
+    acreate.add_argument("--role", choices=("agent", "supervisor"), default="agent")
+    acreate.add_argument("--password", help="default: a random one, printed once")
+    acreate.set_defaults(func=cmd_agent_create)
+    adisable = agent.add_parser("disable", help="disable an agent (never deleted) and end their sessions")
+    adisable.add_argument("--agent-id", required=True)
+    adisable.set_defaults(func=cmd_agent_disable)
+    alist = agent.add_parser("list", help="every agent (no secrets)")
+    alist.set_defaults(func=cmd_agent_list)
+    aactions = agent.add_parser("actions", help="agents' actions per agent, office and day, and the unusual ones")
+    aactions.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD (Montréal time)")
+    aactions.add_argument("--to", dest="end", help="last day (default: the first), at most 31 days later")
+    aactions.add_argument("--agent-id")
+    aactions.add_argument("--office")
+    aactions.set_defaults(func=cmd_agent_actions)
 
     keys = subparsers.add_parser("keys", help="token-signing keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION")

@@ -31,6 +31,8 @@ METHOD_POLICIES = {
     f"/{SERVICE}/GetResidentContact": "identity:resolve",
     f"/{SERVICE}/CreateResidentInPerson": "identity:agent",
     f"/{SERVICE}/RaiseLevelOfAssurance": "identity:agent",
+    f"/{SERVICE}/IssueActivationCode": "identity:agent",
+    f"/{SERVICE}/SummarizeAgentActions": {"identity:admin", "identity:agent"},
     f"/{SERVICE}/CreateClient": "identity:admin",
     f"/{SERVICE}/GetClient": "identity:admin",
     f"/{SERVICE}/ListClients": "identity:admin",
@@ -149,12 +151,12 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def GetResidentContact(self, request, context):
         resident = await subjects.resident_contact(
             subjects.GetResidentContact(current_principal().client_id, request.resident_id), self._uow())
-        return pb.GetResidentContactResponse(email=resident.email, email_verified=resident.email_verified,
+        return pb.GetResidentContactResponse(email=resident.email or "", email_verified=resident.email_verified,
                                              preferred_language=resident.preferred_language)
 
     async def CreateResidentInPerson(self, request, context):
         principal = current_principal()
-        agent = agents.require_agent(principal.acting_for, principal.client_id)
+        agent = agents.require_agent(principal.acting_for, principal.client_id, principal.office)
         created = await agents.create_resident_in_person(agents.CreateResidentInPerson(
             agent=agent, email=request.email, preferred_language=request.preferred_language or "fr",
             document_type=_document_type(request.document_type),
@@ -165,7 +167,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def RaiseLevelOfAssurance(self, request, context):
         principal = current_principal()
-        agent = agents.require_agent(principal.acting_for, principal.client_id)
+        agent = agents.require_agent(principal.acting_for, principal.client_id, principal.office)
         if request.level not in pb.LevelOfAssurance.values() or request.level == pb.LEVEL_OF_ASSURANCE_UNSPECIFIED:
             raise InvalidArgument("level", "is required (LEVEL_OF_ASSURANCE_VERIFIED)")
         raised = await agents.raise_level_of_assurance(agents.RaiseLevelOfAssurance(
@@ -174,6 +176,41 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             document_last_digits=request.document_last_digits), self._uow())
         return pb.RaiseLevelOfAssuranceResponse(level=_level(raised.level), changed=raised.changed,
                                                 action_id=raised.action_id)
+
+    async def IssueActivationCode(self, request, context):
+        from services.identity.service_layer.activation import issue_activation_code
+
+        principal = current_principal()
+        agent = agents.require_agent(principal.acting_for, principal.client_id, principal.office)
+        issued = await issue_activation_code(agent, request.citizen_number, self._uow())
+        reply = pb.IssueActivationCodeResponse(
+            resident_id=issued.citizen_number.canonical, citizen_number_human=issued.citizen_number.human,
+            activation_code=issued.code, preferred_language=issued.preferred_language, action_id=issued.action_id)
+        reply.expire_time.FromDatetime(issued.expires_at)
+        return reply
+
+    async def SummarizeAgentActions(self, request, context):
+        from services.identity.service_layer import counter_journal
+
+        principal = current_principal()
+        start, end = counter_journal.parse_period(request.start_date, request.end_date, request.agent_id,
+                                                  request.office)
+        if not principal.has_scope("identity:admin"):
+            agents.require_agent(principal.acting_for, principal.client_id)
+            await counter_journal.require_supervisor(self._uow(), principal.acting_for)
+        summary = await counter_journal.supervision(self._uow(), start, end, agent_id=request.agent_id,
+                                                    office=request.office)
+        reply = pb.SummarizeAgentActionsResponse(total=summary["total"])
+        for name, key in (("per_agent", "agent_id"), ("per_office", "office"), ("per_day", "day")):
+            for row in summary[name]:
+                getattr(reply, name).add(key=row[key], total=row["total"], actions=row["actions"])
+        for flag in summary["unusual"]:
+            item = reply.unusual.add(kind=flag["kind"], agent_id=flag["agent_id"], office=flag.get("office", ""),
+                                     action=flag.get("action", ""), day=flag.get("day", ""),
+                                     count=flag.get("count", 0))
+            if flag.get("at"):
+                item.action_time.FromDatetime(dt.datetime.fromisoformat(flag["at"]))
+        return reply
 
     async def CreateClient(self, request, context):
         if request.client.subject_type not in _SUBJECT_NAMES and request.client.subject_type != 0:

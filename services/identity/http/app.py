@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
 from services.identity.http import account
 from services.identity.http.clean_input import front_asgi
+from services.identity.http import account, activation, counter
 from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
 
@@ -98,7 +99,7 @@ def create_app(provider, *, secure_cookies: bool | None = None,
                consent_target: str = "127.0.0.1:50053") -> Starlette:
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
     app = Starlette(
-        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, Mount("/static", StaticFiles(directory=STATIC))],
+        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, *counter.routes, *activation.routes, Mount("/static", StaticFiles(directory=STATIC))],
         middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
@@ -187,6 +188,7 @@ def add_http_front(runtime, context=None) -> None:
         provider.terms = GrpcConsentTerms(settings.grpc_target("consent"))  # the consent screen's wording
         app = create_app(provider, consent_target=settings.grpc_target("consent"))
         app.state.settings = settings  # the account pages' gRPC targets
+        app.state.runtime = runtime    # the counter console calls this process's gRPC port
         runtime.http_app = app
         log.info("identity HTTP front", extra={"port": settings.http_port})
         try:

@@ -25,7 +25,7 @@ def claims_for_scope(resident: Any, subject: str, scope: str) -> dict[str, Any]:
     claims: dict[str, Any] = {"sub": subject}
     if resident is None:
         return claims
-    if "email" in scopes:
+    if "email" in scopes and resident.email:  # a resident enrolled at a counter may have none
         claims["email"] = resident.email
         claims["email_verified"] = bool(resident.email_verified)
     if "profile" in scopes:

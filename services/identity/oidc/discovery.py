@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED
 from services.identity.oidc.claims import CLAIMS_SUPPORTED
 from services.identity.oidc.wire import WireRequest, WireResponse
@@ -22,7 +23,7 @@ def metadata(provider) -> dict:
         "scopes_supported": list(config.resident_scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
         "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],

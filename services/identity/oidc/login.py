@@ -73,7 +73,8 @@ async def submit_login(provider, token: str | None, email: str, password: str, r
     errors = {}
     if not email:
         errors["email"] = "email_required"
-    elif len(email) > MAX_EMAIL or "@" not in email:
+    elif len(email) > MAX_EMAIL or ("@" not in email and not _is_citizen_number(email)):
+        # An e-mail address, or the citizen number of a resident enrolled at a counter without one
         errors["email"] = "email_invalid"
     if not password:
         errors["password"] = "password_required"
@@ -101,6 +102,16 @@ async def submit_login(provider, token: str | None, email: str, password: str, r
     response = WireResponse.redirect(_resume(token))
     response.cookies.append((SESSION_COOKIE, secret, provider.config.session_ttl))
     return response
+
+
+def _is_citizen_number(text: str) -> bool:
+    from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
+
+    try:
+        CitizenNumber.parse(text)
+    except InvalidCitizenNumber:
+        return False
+    return True
 
 
 def second_factor_page(provider, token: str | None, *, errors: dict[str, str] | None = None,

@@ -97,11 +97,15 @@ class TokenRequestState:
     refresh_token: RefreshToken | None = None
     owner: TokenOwner | None = None
     audience: str | list[str] | None = None
+    # token exchange (RFC 8693): the agent session the subject token names, or why it is unusable
+    agent_session: Any = None
+    subject_problem: str | None = None
     # writes recorded by the grants, applied by token.py
     consume_code: str | None = None
     rotate_refresh: str | None = None
     new_refresh_tokens: list[RefreshToken] = dataclasses.field(default_factory=list)
     issued: dict[str, Any] = dataclasses.field(default_factory=dict)
+    touch_agent_session: str | None = None
 
 
 class MtlidOAuth2Request(OAuth2Request):
@@ -133,10 +137,12 @@ class MtlidAuthorizationServer(AuthorizationServer):
         )
         from services.identity.oidc.client_credentials import ClientCredentialsGrant
         from services.identity.oidc.refresh_token import RefreshTokenGrant
+        from services.identity.oidc.token_exchange import TokenExchangeGrant
 
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), IdTokenExtension()])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(TokenExchangeGrant)
 
     # -- framework integration (authlib's abstract methods) --------------------------------
     def request_uri(self, path: str) -> str:
@@ -182,7 +188,8 @@ class MtlidAuthorizationServer(AuthorizationServer):
     # -- token minting shared by the grants -------------------------------------------------
     def issue_tokens(self, request: MtlidOAuth2Request, *, client: ClientView, owner: TokenOwner | None,
                      scope: str, include_refresh_token: bool, family_id: str | None = None,
-                     family_expires_at: dt.datetime | None = None) -> dict[str, Any]:
+                     family_expires_at: dt.datetime | None = None,
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Mint the access token (RFC 9068) and, for residents, a refresh-token link.
 
         A rotated link inherits its family's expiry: rotation does not extend the absolute
@@ -191,7 +198,7 @@ class MtlidAuthorizationServer(AuthorizationServer):
         if owner is None:
             subject = client.client_id  # RFC 9068 s. 2.2: the client itself
             audience = state.audience
-            extra: dict[str, Any] = {}
+            extra = dict(extra or {})
         else:
             subject = owner.subject
             audience = RESIDENT_TOKEN_AUDIENCE

@@ -1,4 +1,4 @@
-"""The token endpoint (RFC 6749 s. 3.2, 4.1.3, 4.4, 6; OIDC Core s. 3.1.3).
+"""The token endpoint (RFC 6749 s. 3.2, 4.1.3, 4.4, 6; OIDC Core s. 3.1.3; RFC 8693).
 
 Three steps (see ``server.py``): prefetch through the unit of work, let authlib validate and
 mint, apply the writes atomically. Reuse detection happens in the prefetch step, because it
@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import logging
 
+from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc import releases
+from services.identity.oidc.agent_sessions import read_subject_token
 from services.identity.oidc.clients import ClientView
 from services.identity.oidc.errors import InvalidGrant, InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.records import RefreshTokenState, utcnow
 from services.identity.oidc.server import TokenOwner, TokenRequestState
-from services.identity.oidc.tokens import secret_hash
+from services.identity.oidc.tokens import TokenInvalid, secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 log = logging.getLogger(__name__)
 
 SINGLE_VALUED = ("grant_type", "code", "redirect_uri", "client_id", "client_secret", "code_verifier",
-                 "refresh_token", "scope")
+                 "refresh_token", "scope", "subject_token", "subject_token_type", "actor_token",
+                 "actor_token_type", "requested_token_type")
 
 
 def _error(error: OAuth2Error) -> WireResponse:
@@ -93,6 +96,9 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
         state.clients = await load_client(provider.reads.client, client_id)
         return provider.server.create_token_response((request, state))
 
+    if grant_type == TOKEN_EXCHANGE:
+        return await _token_exchange(provider, request, state, client_id)
+
     async with provider.uow_factory() as uow:
         state.clients = await load_client(uow.clients.get, client_id)
         client = state.clients.get(client_id or "")
@@ -132,6 +138,29 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
     # Reuse (or a concurrent double use): the transaction above rolled back; revoke and refuse.
     await _revoke_family(provider, reused_family[0], reused_family[1])
     return _error(InvalidGrant("The grant was already used."))
+
+
+async def _token_exchange(provider, request: WireRequest, state: TokenRequestState,
+                          client_id: str | None) -> WireResponse:
+    """RFC 8693 (``token_exchange.py``): read the client and the agent session the subject
+    token names; on success the session's last activity is now (an agent at work)."""
+    async with provider.uow_factory() as uow:
+        state.clients = await load_client(uow.clients.get, client_id)
+        subject_token = request.first(request.form, "subject_token")
+        if subject_token:
+            try:
+                claims = read_subject_token(provider.keys, provider.config, subject_token)
+            except TokenInvalid as invalid:
+                state.subject_problem = str(invalid)
+            else:
+                session = await uow.agent_sessions.get(claims["sid"])
+                if session is not None and session.agent_id == claims["sub"]:
+                    state.agent_session = session
+        response: WireResponse = provider.server.create_token_response((request, state))
+        if response.status == 200 and state.touch_agent_session:
+            await uow.agent_sessions.touch(state.touch_agent_session, utcnow())
+            await uow.commit()
+        return response
 
 
 async def _apply(uow, state: TokenRequestState) -> tuple[str | None, str] | None:

@@ -151,7 +151,7 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
     now = utcnow()
     acct_key, addr_key = account_key(cmd.email or ""), address_key(cmd.remote_addr)
     async with uow:
-        resident = await uow.residents.by_email(cmd.email) if cmd.email else None
+        resident = await _resident_by_login(uow, cmd.email) if cmd.email else None
         wait = await _password_wait(uow, acct_key, addr_key, now)
         if wait:
             uow.add_event(LoginFailed(reason="throttled", resident_id=resident.resident_id if resident else None))
@@ -165,7 +165,7 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
             await _password_failed(uow, acct_key, addr_key, resident.resident_id if resident else None)
             raise LoginRefused("invalid_credentials")
         await _password_right(uow, acct_key)
-        if resident.disabled or not resident.email_verified:
+        if resident.disabled or (not resident.email_verified and resident.registered_by == "self"):
             reason = "disabled" if resident.disabled else "email_not_verified"
             uow.add_event(LoginFailed(reason=reason, resident_id=resident.resident_id))
             await uow.commit()
@@ -180,6 +180,18 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
     return AuthenticatedResident(resident_id=resident.resident_id, level=resident.level,
                                  has_totp=resident.has_totp, email_verified=resident.email_verified,
                                  preferred_language=resident.preferred_language)
+
+
+async def _resident_by_login(uow, login: str) -> Resident | None:
+    """The resident an identifier names: an e-mail address or — for a resident enrolled at a
+    counter without e-mail (issue 17) — the citizen number, in its human or canonical form."""
+    if "@" in login:
+        return await uow.residents.by_email(login)
+    try:
+        number = CitizenNumber.parse(login)
+    except ValueError:
+        return None
+    return await uow.residents.get(number.canonical)
 
 
 async def verify_totp(cmd: VerifyTotp, uow, kek: bytes | None = None) -> bool:
@@ -238,7 +250,7 @@ def _new_email_code(resident: Resident, now: dt.datetime) -> str:
     return code
 
 
-async def add_new_resident(uow, *, email: str, password_hash: str | None, preferred_language: str,
+async def add_new_resident(uow, *, email: str | None, password_hash: str | None, preferred_language: str,
                            now: dt.datetime, email_verified: bool = False,
                            registered_by: str = "self") -> Resident:
     """Insert a resident under a fresh citizen number, inside the caller's transaction.
@@ -247,10 +259,11 @@ async def add_new_resident(uow, *, email: str, password_hash: str | None, prefer
     — ~10^-16) fail the insert; we then draw again. The unique index on lower(email) makes
     a concurrent registration of the same email fail with ALREADY_EXISTS.
     """
-    if await uow.residents.by_email(email) is not None:
+    if email is not None and await uow.residents.by_email(email) is not None:
         raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email")
     for _ in range(NEW_NUMBER_ATTEMPTS):
-        resident = Resident(resident_id=CitizenNumber.new().canonical, email=normalize_email(email),
+        resident = Resident(resident_id=CitizenNumber.new().canonical,
+                            email=normalize_email(email) if email is not None else None,
                             password_hash=password_hash, email_verified=email_verified,
                             preferred_language=preferred_language, created_at=now,
                             registered_by=registered_by)
@@ -258,7 +271,7 @@ async def add_new_resident(uow, *, email: str, password_hash: str | None, prefer
             await uow.residents.add(resident)
             return resident
         except Conflict:
-            if await uow.residents.by_email(email) is not None:
+            if email is not None and await uow.residents.by_email(email) is not None:
                 raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email") from None
     raise RuntimeError("could not draw an unused citizen number")  # pragma: no cover
 
@@ -493,7 +506,8 @@ async def begin_totp_enrollment(cmd: BeginTotpEnrollment, uow, kek: bytes | None
         await uow.residents.save(resident)
         await uow.commit()
     return TotpEnrollment(secret_base32=totp.secret_to_base32(secret),
-                          provisioning_uri=totp.provisioning_uri(secret, resident.email))
+                          provisioning_uri=totp.provisioning_uri(
+                              secret, resident.email or CitizenNumber(resident.resident_id).human))
 
 
 async def confirm_totp_enrollment(cmd: ConfirmTotpEnrollment, uow, kek: bytes | None = None) -> bool:

@@ -245,9 +245,14 @@ async def test_agent_creates_a_resident_in_person_and_is_recorded(sessions, stub
 async def test_agent_raises_level_of_assurance(clients, sessions, stub_for):
     rid = await _resident(clients)
     agent = await stub_for("acces-montreal-counter", ["identity:agent"], act="agent-0007")
+    # The health insurance card is refused with the reason, and nothing is written.
+    code, violations, _ = await _error(agent.RaiseLevelOfAssurance(pb.RaiseLevelOfAssuranceRequest(
+        citizen_number=CitizenNumber(rid).human, level=pb.LEVEL_OF_ASSURANCE_VERIFIED,
+        document_type=pb.DOCUMENT_TYPE_HEALTH_INSURANCE_CARD)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "9.0.0.1" in violations["document_type"]
     request = pb.RaiseLevelOfAssuranceRequest(citizen_number=CitizenNumber(rid).human,
                                               level=pb.LEVEL_OF_ASSURANCE_VERIFIED,
-                                              document_type=pb.DOCUMENT_TYPE_HEALTH_INSURANCE_CARD)
+                                              document_type=pb.DOCUMENT_TYPE_PASSPORT)
     raised = await agent.RaiseLevelOfAssurance(request)
     assert raised.level == pb.LEVEL_OF_ASSURANCE_VERIFIED and raised.changed
     again = await agent.RaiseLevelOfAssurance(request)
@@ -255,7 +260,7 @@ async def test_agent_raises_level_of_assurance(clients, sessions, stub_for):
     events = [e["data"] for e in await outbox_events(sessions, "level_of_assurance_raised")
               if e["data"]["resident_id"] == rid]
     assert events == [{"resident_id": rid, "level": 2, "agent_id": "agent-0007",
-                       "document_type": "health_insurance_card"}]
+                       "document_type": "passport"}]
     code, violations, _ = await _error(agent.RaiseLevelOfAssurance(pb.RaiseLevelOfAssuranceRequest(
         citizen_number=CitizenNumber(rid).human, level=pb.LEVEL_OF_ASSURANCE_VERIFIED_MFA,
         document_type=pb.DOCUMENT_TYPE_PASSPORT)))

@@ -190,6 +190,89 @@ class RaiseLevelOfAssuranceRequest(_message.Message):
     document_last_digits: str
     def __init__(self, citizen_number: _Optional[str] = ..., level: _Optional[_Union[LevelOfAssurance, str]] = ..., document_type: _Optional[_Union[DocumentType, str]] = ..., document_last_digits: _Optional[str] = ...) -> None: ...
 
+class IssueActivationCodeRequest(_message.Message):
+    __slots__ = ("citizen_number",)
+    CITIZEN_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    citizen_number: str
+    def __init__(self, citizen_number: _Optional[str] = ...) -> None: ...
+
+class IssueActivationCodeResponse(_message.Message):
+    __slots__ = ("resident_id", "citizen_number_human", "activation_code", "expire_time", "preferred_language", "action_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_NUMBER_HUMAN_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    citizen_number_human: str
+    activation_code: str
+    expire_time: _timestamp_pb2.Timestamp
+    preferred_language: str
+    action_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., citizen_number_human: _Optional[str] = ..., activation_code: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_language: _Optional[str] = ..., action_id: _Optional[str] = ...) -> None: ...
+
+class SummarizeAgentActionsRequest(_message.Message):
+    __slots__ = ("start_date", "end_date", "agent_id", "office")
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    start_date: str
+    end_date: str
+    agent_id: str
+    office: str
+    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., agent_id: _Optional[str] = ..., office: _Optional[str] = ...) -> None: ...
+
+class AgentActionCount(_message.Message):
+    __slots__ = ("key", "total", "actions")
+    class ActionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    total: int
+    actions: _containers.ScalarMap[str, int]
+    def __init__(self, key: _Optional[str] = ..., total: _Optional[int] = ..., actions: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class UnusualAgentAction(_message.Message):
+    __slots__ = ("kind", "agent_id", "office", "action", "day", "count", "action_time")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_TIME_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    agent_id: str
+    office: str
+    action: str
+    day: str
+    count: int
+    action_time: _timestamp_pb2.Timestamp
+    def __init__(self, kind: _Optional[str] = ..., agent_id: _Optional[str] = ..., office: _Optional[str] = ..., action: _Optional[str] = ..., day: _Optional[str] = ..., count: _Optional[int] = ..., action_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SummarizeAgentActionsResponse(_message.Message):
+    __slots__ = ("total", "per_agent", "per_office", "per_day", "unusual")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PER_OFFICE_FIELD_NUMBER: _ClassVar[int]
+    PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    UNUSUAL_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    per_agent: _containers.RepeatedCompositeFieldContainer[AgentActionCount]
+    per_office: _containers.RepeatedCompositeFieldContainer[AgentActionCount]
+    per_day: _containers.RepeatedCompositeFieldContainer[AgentActionCount]
+    unusual: _containers.RepeatedCompositeFieldContainer[UnusualAgentAction]
+    def __init__(self, total: _Optional[int] = ..., per_agent: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., per_office: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., per_day: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., unusual: _Optional[_Iterable[_Union[UnusualAgentAction, _Mapping]]] = ...) -> None: ...
+
 class RaiseLevelOfAssuranceResponse(_message.Message):
     __slots__ = ("level", "changed", "action_id")
     LEVEL_FIELD_NUMBER: _ClassVar[int]

@@ -74,6 +74,16 @@ class IdentityServiceStub:
                 request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.RaiseLevelOfAssuranceRequest.SerializeToString,
                 response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.RaiseLevelOfAssuranceResponse.FromString,
                 _registered_method=True)
+        self.IssueActivationCode = channel.unary_unary(
+                '/montreal.identity.v1.IdentityService/IssueActivationCode',
+                request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodeRequest.SerializeToString,
+                response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodeResponse.FromString,
+                _registered_method=True)
+        self.SummarizeAgentActions = channel.unary_unary(
+                '/montreal.identity.v1.IdentityService/SummarizeAgentActions',
+                request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsRequest.SerializeToString,
+                response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsResponse.FromString,
+                _registered_method=True)
         self.CreateClient = channel.unary_unary(
                 '/montreal.identity.v1.IdentityService/CreateClient',
                 request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.CreateClientRequest.SerializeToString,
@@ -160,6 +170,24 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueActivationCode(self, request, context):
+        """A counter agent issues the one-time activation code printed on a resident's activation
+        letter (a new code replaces the previous one), for a resident who has no password yet.
+        Scope `identity:agent`; the token must carry `act.sub`. Journaled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SummarizeAgentActions(self, request, context):
+        """Supervisors and the privacy officer review the counter agents' actions: counts per agent,
+        per office and per day, and the unusual ones (many searches by name, actions outside
+        office hours). Scope `identity:admin`, or `identity:agent` with `act.sub` a supervisor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateClient(self, request, context):
         """--- client registry (operators, scope `identity:admin`) ---
         Registers a client; the secret is in the response only, stored hashed.
@@ -222,6 +250,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RaiseLevelOfAssurance,
                     request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.RaiseLevelOfAssuranceRequest.FromString,
                     response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.RaiseLevelOfAssuranceResponse.SerializeToString,
+            ),
+            'IssueActivationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueActivationCode,
+                    request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodeRequest.FromString,
+                    response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodeResponse.SerializeToString,
+            ),
+            'SummarizeAgentActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeAgentActions,
+                    request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsRequest.FromString,
+                    response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsResponse.SerializeToString,
             ),
             'CreateClient': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateClient,
@@ -455,6 +493,60 @@ class IdentityService:
             '/montreal.identity.v1.IdentityService/RaiseLevelOfAssurance',
             montreal_dot_identity_dot_v1_dot_identity__pb2.RaiseLevelOfAssuranceRequest.SerializeToString,
             montreal_dot_identity_dot_v1_dot_identity__pb2.RaiseLevelOfAssuranceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueActivationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.identity.v1.IdentityService/IssueActivationCode',
+            montreal_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodeRequest.SerializeToString,
+            montreal_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeAgentActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.identity.v1.IdentityService/SummarizeAgentActions',
+            montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsRequest.SerializeToString,
+            montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -269,7 +269,18 @@ async def access_log(request: Request) -> Response:
                 if reply.next_page_token else None)
     return page(request, "account/access.html", {"nav": "access", "records": records, "services": options,
                                                  "selected": recipient_id, "next_url": next_url,
-                                                 "first_page": not page_token})
+                                                 "first_page": not page_token,
+                                                 "counter_actions": await _counter_actions(request, who, t)})
+
+
+async def _counter_actions(request: Request, who, t) -> list[dict]:
+    """What counter agents did on this resident's file (issue 17), newest first."""
+    from services.identity.http.account.web import _settings
+    from services.identity.service_layer.counter_journal import actions_for_resident
+
+    show_names = _settings(request).counter_agent_display == "name"
+    actions = await actions_for_resident(provider(request).uow_factory(), who.resident_id, show_names=show_names)
+    return [{**a, "time": local_time(a["at"], t)} for a in reversed(actions)]
 
 
 # --- download my data ----------------------------------------------------------------------------
@@ -325,6 +336,7 @@ async def export(request: Request) -> Response:
             "linked_at": (local_time(a.create_time, translator(request)) or {}).get("iso")} for a in linked],
         "accounts": json.loads(accounts_document or b"{}"),
         "consent": json.loads(consent_reply.document or b"{}"),
+        "counter_actions": [{**a, "at": a["at"].isoformat()} for a in await _counter_actions_export(request, who)],
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},
@@ -333,6 +345,14 @@ async def export(request: Request) -> Response:
     filename = f"mes-donnees-montreal-{now:%Y-%m-%d}.json"
     return Response(body, media_type="application/json; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+async def _counter_actions_export(request: Request, who) -> list[dict]:
+    from services.identity.http.account.web import _settings
+    from services.identity.service_layer.counter_journal import actions_for_resident
+
+    return await actions_for_resident(provider(request).uow_factory(), who.resident_id,
+                                      show_names=_settings(request).counter_agent_display == "name")
 
 
 # --- profile -------------------------------------------------------------------------------------

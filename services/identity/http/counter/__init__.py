@@ -1,0 +1,34 @@
+"""The counter console (issue 17): what an Accès Montréal or borough agent uses to serve a
+resident in person. Server-rendered, keyboard-first, no JavaScript needed; French first,
+English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
+
+    /counter/login, /counter/second-factor    the agent signs in (password + TOTP: level 3)
+    /counter/logout                           the agent signs out
+    /counter/session-token                    the agent's session token (JSON), for token exchange
+    /counter                                  the console: find a resident (number, or name + birth date)
+    /counter/resident?citizen_number=…        a resident's file: document check, link, letter
+    /counter/enroll                           enroll a resident (e-mail and phone optional)
+    /counter/resident/letter                  the activation letter (PDF, a new one-time code)
+    /counter/supervision                      supervisors: agents' actions, the unusual ones
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from services.identity.http.counter import console, sign_in
+
+routes = [
+    Route("/counter/login", sign_in.sign_in, methods=["GET", "POST"]),
+    Route("/counter/second-factor", sign_in.second_factor, methods=["GET", "POST"]),
+    Route("/counter/logout", sign_in.sign_out, methods=["POST"]),
+    Route("/counter/session-token", sign_in.session_token, methods=["GET"]),
+    Route("/counter", console.home, methods=["GET"]),
+    Route("/counter/resident", console.resident, methods=["GET"]),
+    Route("/counter/search", console.search, methods=["GET"]),
+    Route("/counter/enroll", console.enroll, methods=["GET", "POST"]),
+    Route("/counter/resident/document", console.document_check, methods=["POST"]),
+    Route("/counter/resident/link", console.link_account, methods=["POST"]),
+    Route("/counter/resident/letter", console.letter, methods=["POST"]),
+    Route("/counter/supervision", console.supervision, methods=["GET"]),
+]

@@ -1,0 +1,108 @@
+"""The whole path of an agent token through the running identity service (real process
+runtime: gRPC + HTTP front, real NATS, real database): sign in at the console, token exchange
+at ``/token``, then a counter RPC that the agent guard accepts and journals with the agent,
+the client and the office. A client-credentials token (no agent) is still refused."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import httpx
+import pytest
+
+from montreal.identity.v1 import identity_pb2 as pb
+from montreal.identity.v1 import identity_pb2_grpc as pb_grpc
+from services.common.grpc.client import StaticToken, make_channel, rpc_error_details
+from services.identity.adapters.orm import AgentActionRow
+from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.domain.clients import TOKEN_EXCHANGE
+from services.identity.service_layer import authentication as auth
+from tests.integration.counter.conftest import AgentBrowser, agent_of
+from tests.integration.identity_oidc.conftest import SECRET
+
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+
+
+async def test_an_exchanged_token_passes_the_agent_guard_and_is_journaled_with_the_office(running_identity):
+    runtime, base, uow = running_identity
+    agent = await agent_of(uow)
+    browser = AgentBrowser(base)
+    try:
+        await browser.sign_in(agent)
+        subject_token = await browser.subject_token()
+    finally:
+        await browser.close()
+    async with httpx.AsyncClient() as http:
+        exchanged = (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "subject_token_type": JWT_TYPE})).json()
+        plain = (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
+            "grant_type": "client_credentials"})).json()
+    rid = await auth.register_resident(auth.RegisterResident(f"r-{uuid.uuid4().hex[:6]}@example.ca",
+                                                             "une phrase de passe", "fr", ""), uow())
+    request = pb.RaiseLevelOfAssuranceRequest(citizen_number=CitizenNumber(rid).human,
+                                              level=pb.LEVEL_OF_ASSURANCE_VERIFIED,
+                                              document_type=pb.DOCUMENT_TYPE_PASSPORT, document_last_digits="4821")
+    target = f"127.0.0.1:{runtime.bound_grpc_port}"
+    channel = make_channel(target, token_provider=StaticToken(plain["access_token"]))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.IdentityServiceStub(channel).RaiseLevelOfAssurance(request)
+        code, _, reason = rpc_error_details(refused.value)
+        assert code == grpc.StatusCode.PERMISSION_DENIED and reason == "AGENT_NOT_IDENTIFIED"
+    finally:
+        await channel.close()
+    channel = make_channel(target, token_provider=StaticToken(exchanged["access_token"]))
+    try:
+        raised = await pb_grpc.IdentityServiceStub(channel).RaiseLevelOfAssurance(request)
+    finally:
+        await channel.close()
+    async with uow() as u:
+        action = await u.session.get(AgentActionRow, raised.action_id)
+        assert (action.agent_id, action.client_id, action.office) == (agent.agent_id, "borough-counter",
+                                                                      "Comptoir Verdun")
+        assert action.details["document_last_digits"] == "4821" and action.resident_id == rid
+
+
+async def test_summarize_agent_actions_is_for_supervisors_and_names_bad_fields(running_identity):
+    runtime, base, uow = running_identity
+    agent, supervisor = await agent_of(uow), await agent_of(uow, role="supervisor")
+    target = f"127.0.0.1:{runtime.bound_grpc_port}"
+
+    async def token_of(who) -> str:
+        browser = AgentBrowser(base)
+        try:
+            await browser.sign_in(who)
+            subject_token = await browser.subject_token()
+        finally:
+            await browser.close()
+        async with httpx.AsyncClient() as http:
+            return (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
+                "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
+                "subject_token_type": JWT_TYPE})).json()["access_token"]
+
+    import datetime as dt
+
+    today = dt.date.today().isoformat()
+    request = pb.SummarizeAgentActionsRequest(start_date=today, end_date=today)
+    for token, reason in ((await token_of(agent), "SUPERVISOR_REQUIRED"),):
+        channel = make_channel(target, token_provider=StaticToken(token))
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await pb_grpc.IdentityServiceStub(channel).SummarizeAgentActions(request)
+            code, _, got = rpc_error_details(refused.value)
+            assert code == grpc.StatusCode.PERMISSION_DENIED and got == reason
+        finally:
+            await channel.close()
+    channel = make_channel(target, token_provider=StaticToken(await token_of(supervisor)))
+    try:
+        stub = pb_grpc.IdentityServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.SummarizeAgentActions(pb.SummarizeAgentActionsRequest(start_date="hier", end_date=today,
+                                                                             agent_id="bob"))
+        code, violations, _ = rpc_error_details(refused.value)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and set(violations) == {"start_date", "agent_id"}
+        summary = await stub.SummarizeAgentActions(request)
+    finally:
+        await channel.close()
+    assert summary.total >= 1 and any(row.key for row in summary.per_agent)

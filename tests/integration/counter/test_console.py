@@ -1,0 +1,165 @@
+"""The counter console through the running identity service (issue 17, points 3 and 4): a
+mistyped number is explained, an enrolment without e-mail works and a refused one writes
+nothing, the letter is a PDF carrying a one-time code, the resident activates with it and
+signs in with the citizen number. accounts is not running here: the console says what it
+could not record instead of failing."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from services.identity.adapters.orm import AgentActionRow, ResidentRow
+from services.identity.domain.citizen_number import CitizenNumber
+from tests.integration.counter.conftest import AgentBrowser, agent_of
+from tests.integration.identity_oidc.conftest import hidden_fields
+
+ENROLMENT = {"family_name": "Bouchard", "given_name": "Gisèle", "date_of_birth": "1941-06-02", "email": "",
+             "phone": "", "preferred_language": "fr", "document_type": "birth_certificate",
+             "document_last_digits": "7731"}
+
+
+async def _count(uow, table) -> int:
+    async with uow() as u:
+        return (await u.session.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+def mistyped(number: CitizenNumber) -> str:
+    """The human form with two neighbouring different characters swapped (a common slip)."""
+    text = number.human
+    for i in range(len(text) - 1):
+        a, b = text[i], text[i + 1]
+        if a != b and a.isalnum() and b.isalnum() and i > 3:
+            return text[:i] + b + a + text[i + 2:]
+    raise AssertionError(text)
+
+
+async def _post(browser: AgentBrowser, page_path: str, action: str, **fields: str):
+    page = await browser.http.get(page_path)
+    data = hidden_fields(page.text)
+    data.update(fields)
+    return await browser.http.post(action, data=data)
+
+
+async def test_enrol_without_email_print_the_letter_activate_and_sign_in(running_identity):
+    _runtime, base, uow = running_identity
+    agent = await agent_of(uow)
+    browser = AgentBrowser(base)
+    try:
+        await browser.sign_in(agent)
+        # A refused enrolment writes nothing (and consumes no number: numbers are random).
+        residents, actions = await _count(uow, ResidentRow), await _count(uow, AgentActionRow)
+        bad = await _post(browser, "/counter/enroll", "/counter/enroll", **{
+            **ENROLMENT, "family_name": "", "date_of_birth": "1941-13-40", "email": "pas-un-courriel",
+            "document_type": "health_insurance_card", "document_last_digits": "123456"})
+        assert bad.status_code == 400
+        for field in ("family_name", "date_of_birth", "email", "document_type", "document_last_digits"):
+            assert f'href="#{field}"' in bad.text, field
+        assert "9.0.0.1" in bad.text  # the health card is refused with the reason
+        assert (await _count(uow, ResidentRow), await _count(uow, AgentActionRow)) == (residents, actions)
+
+        enrolled = await _post(browser, "/counter/enroll", "/counter/enroll", **ENROLMENT)
+        assert enrolled.status_code == 200 and "Enregistré" in enrolled.text
+        number = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", enrolled.text).group(0)
+        assert "le profil n’a pas pu être enregistré" in enrolled.text  # accounts is down: said, not hidden
+        resident_id = CitizenNumber.parse(number).canonical
+        async with uow() as u:
+            resident = await u.residents.get(resident_id)
+            journal = await u.agent_actions.for_resident(resident_id)
+        assert resident.email is None and int(resident.level) == 2 and resident.registered_by == "agent"
+        assert [(a["action"], a["agent_id"], a["office"]) for a in journal] == [
+            ("create_resident_in_person", agent.agent_id, agent.office)]
+
+        # A mistyped number gets a helpful message, not "not found".
+        wrong = await browser.http.get("/counter/resident", params={"citizen_number": mistyped(CitizenNumber(resident_id))})
+        assert wrong.status_code == 400 and "caractère de contrôle ne correspond pas" in wrong.text
+        file = await browser.http.get("/counter/resident", params={"citizen_number": number})
+        assert file.status_code == 200 and number in file.text
+
+        letter = await _post(browser, "/counter/resident?citizen_number=" + resident_id, "/counter/resident/letter",
+                             letter_language="fr")
+        assert letter.status_code == 200 and letter.headers["content-type"] == "application/pdf"
+        text = PdfReader(io.BytesIO(letter.content)).pages[0].extract_text()
+        code = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\n", text.replace(number, "")).group(0).strip()
+        assert number in text and "/activate" in text and "311" in text
+    finally:
+        await browser.close()
+
+    resident_browser = AgentBrowser(base)  # a resident's browser: same cookie jar mechanics
+    try:
+        password = "ma nouvelle phrase secrète"
+        wrong = await _post(resident_browser, "/activate", "/activate", citizen_number=number,
+                            code="AAAA-BBBB-CCCC", password=password, password_confirm=password)
+        assert wrong.status_code == 400 and "a déjà servi ou a expiré" in wrong.text
+        done = await _post(resident_browser, "/activate", "/activate", citizen_number=number, code=code.lower(),
+                           password=password, password_confirm=password)
+        assert done.status_code == 200 and number in done.text
+        again = await _post(resident_browser, "/activate", "/activate", citizen_number=number, code=code,
+                            password=password, password_confirm=password)
+        assert again.status_code == 400  # single use
+        signed_in = await _post(resident_browser, "/account/login", "/account/login", email=number, password=password)
+        assert signed_in.status_code in (302, 303) and signed_in.headers["location"].startswith("/account")
+    finally:
+        await resident_browser.close()
+
+
+async def test_document_check_refuses_the_health_card_and_records_the_rest(running_identity):
+    _runtime, base, uow = running_identity
+    agent = await agent_of(uow)
+    browser = AgentBrowser(base)
+    try:
+        await browser.sign_in(agent)
+        enrolled = await _post(browser, "/counter/enroll", "/counter/enroll", **ENROLMENT)
+        number = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", enrolled.text).group(0)
+        resident_id = CitizenNumber.parse(number).canonical
+        file_path = "/counter/resident?citizen_number=" + resident_id
+        card = await _post(browser, file_path, "/counter/resident/document", citizen_number=resident_id,
+                           document_type="health_insurance_card", document_last_digits="1234")
+        assert card.status_code == 400 and "Loi sur l’assurance maladie, art. 9.0.0.1" in card.text
+        empty = await _post(browser, file_path, "/counter/resident/document", citizen_number=resident_id,
+                            document_type="", document_last_digits="")
+        assert empty.status_code == 400 and 'href="#document_type"' in empty.text
+        ok = await _post(browser, file_path, "/counter/resident/document", citizen_number=resident_id,
+                         document_type="passport", document_last_digits="X9Q2")
+        assert ok.status_code == 200 and "Vérification enregistrée : Passeport ••X9Q2" in ok.text
+        assert agent.agent_id in ok.text
+        bad_number = await _post(browser, file_path, "/counter/resident/letter", citizen_number="MTL 1234",
+                                 letter_language="fr")
+        assert bad_number.status_code == 400
+        async with uow() as u:
+            actions = [a["action"] for a in await u.agent_actions.for_resident(resident_id)]
+        # every look-up of the file is journaled too; the refused health card wrote nothing
+        assert [a for a in actions if a != "find_resident"] == ["create_resident_in_person", "raise_level_of_assurance"]
+        assert "find_resident" in actions
+    finally:
+        await browser.close()
+
+
+async def test_supervisors_see_the_agents_actions_and_the_unusual_ones(running_identity):
+    _runtime, base, uow = running_identity
+    agent, supervisor = await agent_of(uow), await agent_of(uow, role="supervisor", office="Accès Montréal — Plateau")
+    browser, boss = AgentBrowser(base), AgentBrowser(base)
+    try:
+        await browser.sign_in(agent)
+        for _ in range(3):
+            found = await browser.http.get("/counter/search", params={
+                "family_name": "Personne", "date_of_birth": "1970-01-01"})
+            assert found.status_code in (200, 400)  # accounts is down here; the search is still refused cleanly
+        enrolled = await _post(browser, "/counter/enroll", "/counter/enroll", **ENROLMENT)
+        assert enrolled.status_code == 200
+        assert (await browser.http.get("/counter/supervision")).status_code == 403  # agents are not supervisors
+
+        await boss.sign_in(supervisor)
+        page = await boss.http.get("/counter/supervision")
+        assert page.status_code == 200 and agent.agent_id in page.text and agent.office in page.text
+        assert "create_resident_in_person" in page.text
+        only = await boss.http.get("/counter/supervision", params={"agent_id": agent.agent_id})
+        assert only.status_code == 200 and supervisor.agent_id not in only.text.split("</form>", 1)[1]
+        bad = await boss.http.get("/counter/supervision", params={"start_date": "2026-13-01", "agent_id": "x"})
+        assert bad.status_code == 400 and 'href="#start_date"' in bad.text and 'href="#agent_id"' in bad.text
+    finally:
+        await browser.close()
+        await boss.close()
