@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
 from services.consent.domain import ledger, merkle
+from services.consent.domain.binding import Mismatch
 from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIENT_ID, DataCategory,
                                                LegalBasis, Purpose, Recipient, validate_purpose)
 from services.consent.domain.consents import Consent, ConsentState, Decision, decide, reduce
@@ -30,6 +31,7 @@ from services.consent.domain.page_tokens import PageTokens
 from services.consent.domain.receipt import build_receipt
 from services.consent.domain.signing import SignedTreeHead
 from services.consent.service_layer import commands
+from services.consent.service_layer.alarms import alarms
 
 # The canonical universal citizen identifier (docs/contracts.md): upper-case symbols of the
 # identity service's alphabet, no separators. Identity owns the check character.
@@ -39,6 +41,8 @@ ACCESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{7,63}$")
 DEFAULT_PAGE_SIZE = 50
 logger = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
+# Check's reason when the rows it read do not match their leaves (it fails closed).
+LEDGER_MISMATCH = "LEDGER_MISMATCH"
 
 
 def utcnow() -> dt.datetime:
@@ -218,13 +222,28 @@ async def check(cmd: commands.CheckConsent, uow, *, now: dt.datetime | None = No
         raise InvalidArgument("data_categories", "at least one category")
     check_slug(cmd.purpose_id, "purpose_id", PURPOSE_ID)
     check_slug(cmd.recipient_id, "recipient_id")
-    catalogue, entries = await uow.reads.consent_state(cmd.resident_id, cmd.recipient_id, cmd.purpose_id)
+    catalogue, entries, mismatches = await uow.reads.consent_state(
+        cmd.resident_id, cmd.recipient_id, cmd.purpose_id)
+    return decide_check(cmd, catalogue, entries, mismatches, now)
+
+
+def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[LedgerEntry],
+                 mismatches: Sequence[Mismatch], now: dt.datetime) -> list[Decision]:
+    """Check's decision from what one read returned (a batch of Checks calls it per request).
+
+    Rows that do not match their leaves (``domain/binding.py``) fail the Check closed: every
+    category is denied with ``LEDGER_MISMATCH`` and the alarm is raised, rather than
+    answering from a history someone rewrote behind the triggers.
+    """
     purpose = catalogue.purposes.get(cmd.purpose_id)
     if purpose is None:
         raise InvalidArgument("purpose_id", "unknown purpose")
     categories = _known_categories(catalogue.categories, cmd.data_categories, "data_categories")
     recipient = catalogue.recipients.get(cmd.recipient_id)
     _check_own_recipient(recipient, cmd.for_client)
+    if mismatches:
+        alarms.binding(mismatches)
+        return [Decision(c.category_id, False, reason=LEDGER_MISMATCH) for c in categories]
     return decide(purpose=purpose, recipient=recipient, categories=categories,
                   consents=reduce(entries).values(), now=now)
 

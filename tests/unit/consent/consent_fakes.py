@@ -161,7 +161,8 @@ class FakeReads:
         catalogue = Catalogue.of(0, self.store.purposes.values(), self.store.categories.values(),
                                  self.store.recipients.values())
         kinds = (EntryType.CONSENT_GIVEN, EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
-        return catalogue, [e for e in self.store.entries if e.resident_id == resident_id and e.entry_type in kinds]
+        # A fake store has no tables beside its entries: nothing can disagree with a leaf.
+        return catalogue, [e for e in self.store.entries if e.resident_id == resident_id and e.entry_type in kinds], []
 
     async def tree_size(self):
         return len(self.store.entries)
