@@ -44,7 +44,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
 from services.common.reads import PointReads
-from services.consent.domain.binding import Mismatch, bind, orphan_endings
+from services.consent.domain.binding import Mismatch, bind, columns_of, orphan_endings
 from services.consent.domain.catalogue import Catalogue
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
@@ -143,7 +143,7 @@ class ConsentReads:
         self._catalogue: Catalogue | None = None
         self._catalogue_lock = asyncio.Lock()
         self.catalogue_loads = 0  # how often the catalogue was (re)read: for tests and operators
-        self._parsed: OrderedDict[int, tuple[bytes, bytes, LedgerEntry]] = OrderedDict()
+        self._parsed: OrderedDict[int, tuple[bytes, bytes, LedgerEntry, dict]] = OrderedDict()
         self._parsed_capacity = parsed_capacity
 
     async def aclose(self) -> None:
@@ -216,7 +216,9 @@ class ConsentReads:
         leaves never change: identical bytes and hash need no re-hash nor re-parse)."""
         entry, mismatch = bind(index, columns, data, stored_hash, node_hash, known=self._parsed.get(index))
         if entry is not None:
-            self._parsed[index] = (bytes(data), bytes(stored_hash), entry)
+            known = self._parsed.get(index)
+            if known is None or known[2] is not entry:
+                self._parsed[index] = (bytes(data), bytes(stored_hash), entry, columns_of(entry))
             self._parsed.move_to_end(index)
             if len(self._parsed) > self._parsed_capacity:
                 self._parsed.popitem(last=False)

@@ -88,13 +88,14 @@ class LedgerMismatch(FailedPrecondition):
 
 
 def bind(index: int, columns: Mapping[str, Any], leaf_data: bytes, stored_hash: bytes | None,
-         node_hash: bytes | None, *, known: tuple[bytes, bytes, LedgerEntry] | None = None
+         node_hash: bytes | None, *, known: tuple[bytes, bytes, LedgerEntry, dict] | None = None
          ) -> tuple[LedgerEntry | None, Mismatch | None]:
     """The entry of one row, checked against its leaf; (None, mismatch) when it does not match.
 
     ``columns``: the index columns the query read (any subset of ``INDEX_COLUMNS``).
-    ``known``: (leaf bytes, leaf hash, entry) of this index bound earlier by this process —
-    committed leaves never change, so identical bytes and hashes need no re-hash nor re-parse.
+    ``known``: (leaf bytes, leaf hash, entry, ``columns_of(entry)``) of this index bound
+    earlier by this process — committed leaves never change, so identical bytes and hashes
+    need no re-hash, re-parse nor re-derivation of the columns.
     """
     leaf_data = bytes(leaf_data)
     stored_hash = bytes(stored_hash) if stored_hash is not None else None
@@ -102,6 +103,9 @@ def bind(index: int, columns: Mapping[str, Any], leaf_data: bytes, stored_hash: 
     what: list[str] = []
     if known is not None and known[0] == leaf_data and known[1] == stored_hash:
         entry, digest = known[2], known[1]
+        if node_hash == digest and all(
+                (as_time(value) if name in _TIMES else value) == known[3][name] for name, value in columns.items()):
+            return entry, None  # the common case, without re-deriving the columns
     else:
         digest = leaf_hash(leaf_data)
         if stored_hash != digest:
