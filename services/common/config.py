@@ -97,6 +97,10 @@ class Settings:
     service_client_secret: str | None = dataclasses.field(default=None, repr=False)
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
+    # The consent ledger's witnesses (verifier keys, comma-separated) and the quorum of
+    # cosignatures a head needs (empty: a majority); parsed by services/consent/app.py.
+    ledger_witnesses: str = ""
+    ledger_witness_quorum: str = ""
 
     @property
     def production(self) -> bool:
@@ -164,6 +168,8 @@ class Settings:
             service_client_secret=env.get("MTLID_SERVICE_CLIENT_SECRET") or None,
             log_level=log_level,
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
+            ledger_witnesses=env.get("MTLID_LEDGER_WITNESSES", ""),
+            ledger_witness_quorum=env.get("MTLID_LEDGER_WITNESS_QUORUM", ""),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -48,6 +48,7 @@ from services.consent.domain.binding import Mismatch, bind, columns_of, orphan_e
 from services.consent.domain.catalogue import Catalogue
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
+from services.consent.domain.witness import Cosignature
 
 _CONSENT_ENTRY_TYPES = (EntryType.CONSENT_GIVEN, EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
 
@@ -83,6 +84,14 @@ ORDER BY e.idx
 _BOUND_COLUMNS = ("entry_type", "resident_id", "consent_id", "recipient_id", "purpose_id", "expires_at")
 
 _TREE_SIZE = "SELECT tree_size FROM ledger_head WHERE id = 1"
+
+# Witnesses' cosignatures of the latest few cosigned sizes (witnesses polling at different
+# moments cosign different sizes; the published head is the largest with a quorum).
+_COSIGNATURES = """
+SELECT tree_size, witness, key_id, root_hash, cosigned_at, signature FROM ledger_cosignatures
+WHERE tree_size IN (SELECT DISTINCT tree_size FROM ledger_cosignatures ORDER BY tree_size DESC LIMIT 16)
+ORDER BY tree_size DESC, witness
+"""
 
 _ACCESS = "SELECT idx, resident_id, recipient_id FROM ledger_entries WHERE access_id = :access_id"
 
@@ -230,6 +239,13 @@ class ConsentReads:
         access id, or None. Entries are append-only and ``access_id`` is unique: once seen, final."""
         row = await self._db.one(_ACCESS, {"access_id": access_id})
         return (row[0], row[1], row[2]) if row is not None else None
+
+    # --- witnesses -------------------------------------------------------------------------
+    async def recent_cosignatures(self) -> list[tuple[int, bytes, Cosignature]]:
+        """(tree size, root hash, cosignature) of the latest cosigned sizes, largest first."""
+        rows = await self._db.all(_COSIGNATURES)
+        return [(size, bytes(root), Cosignature(witness, bytes(kid), at, bytes(sig)))
+                for size, witness, kid, root, at, sig in rows]
 
     # --- proofs ----------------------------------------------------------------------------
     async def signer(self) -> LogSigner:

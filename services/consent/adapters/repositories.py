@@ -15,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from services.common.reads import PointReads
-from services.consent.adapters.orm import (CatalogueVersionRow, DataCategoryRow, LedgerEntryRow, LedgerHeadRow,
-                                           LogKeyRow, MerkleNodeRow, PurposeRow, RecipientRow)
+from services.consent.adapters.orm import (CatalogueVersionRow, CosignatureRow, DataCategoryRow, LedgerEntryRow,
+                                           LedgerHeadRow, LogKeyRow, MerkleNodeRow, PurposeRow, RecipientRow)
 from services.consent.adapters.reads import ConsentReads
 from services.consent.domain import merkle
 from services.consent.domain.binding import INDEX_COLUMNS, LedgerMismatch, Mismatch, bind, columns_of, orphan_endings
 from services.consent.domain.catalogue import Catalogue, DataCategory, LegalBasis, Purpose, Recipient
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
+from services.consent.domain.witness import Cosignature, WitnessPolicy
 from services.consent.service_layer.alarms import alarms
 
 _CONSENT_TYPES = (EntryType.CONSENT_GIVEN.value, EntryType.CONSENT_WITHDRAWN.value,
@@ -108,6 +109,8 @@ class LedgerStore:
         # round trip (the log only grows).
         self.known_size = 0
         self.signer: LogSigner | None = None
+        # The witnesses whose cosignatures this log accepts and publishes (LEDGER.md "Witnesses").
+        self.witnesses = WitnessPolicy()
         self.reads = ConsentReads(
             PointReads(session_factory.kw["bind"]), node_cache=self.nodes, entry_cache=self.entries.get,
             remember_entry=self.remember_entry, known_size=lambda: self.known_size, saw_size=self.saw_size,
@@ -487,6 +490,29 @@ async def ensure_log_key(store: LedgerStore) -> LogSigner:
                                          .limit(1))).first()
         store.signer = LogSigner(json.loads(_open(store.kek, row.kid, row.private_jwk)))
     return store.signer
+
+
+class SqlCosignatureRepository:
+    """Witnesses' cosignatures (revision 0007), each verified before it is added."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, tree_size: int, root_hash: bytes, cosignature: Cosignature, now: dt.datetime) -> bool:
+        """Keep a witness's first cosignature of this size; False if it had one already."""
+        exists_ = await self.session.scalar(select(func.count()).select_from(CosignatureRow).where(
+            CosignatureRow.tree_size == tree_size, CosignatureRow.witness == cosignature.witness))
+        if exists_:
+            return False
+        self.session.add(CosignatureRow(tree_size=tree_size, witness=cosignature.witness, key_id=cosignature.key_id,
+                                        root_hash=root_hash, cosigned_at=cosignature.timestamp,
+                                        signature=cosignature.signature, received_at=now))
+        await self.session.flush()
+        return True
+
+    async def count(self, tree_size: int) -> int:
+        return await self.session.scalar(select(func.count()).select_from(CosignatureRow)
+                                         .where(CosignatureRow.tree_size == tree_size))
 
 
 class SqlKeyRepository:

@@ -2,6 +2,8 @@
 
     mtlid ledger verify [--tree-head FILE]   # re-check the whole log, its tables (and a saved tree head)
     mtlid ledger tree-head > sth.json        # the current signed tree head, to keep
+    mtlid ledger witness-key --name N --out F   # a witness's key; prints its verifier key
+    mtlid ledger witness --issuer URL --key F   # witness the ledger (entrypoints/witness.py)
     mtlid consent expire                     # record consent_expired for consents past expiry
     mtlid consent purposes                   # the purpose catalogue
 
@@ -24,6 +26,8 @@ def register(subparsers) -> None:
     verify.set_defaults(func=lambda args: _run(_verify(args)))
     head = sub.add_parser("tree-head", help="print the current signed tree head (JSON)")
     head.set_defaults(func=lambda args: _run(_tree_head(args)))
+    from services.consent.entrypoints import witness
+    witness.register(sub)
 
     consent = subparsers.add_parser("consent", help="the consent register")
     csub = consent.add_subparsers(dest="consent_command", required=True, metavar="ACTION")

@@ -48,6 +48,11 @@ class Alarms:
                         f"consent ledger: row does not match its leaf, decision refused ({m.describe()})",
                         ledger_index=m.index, problems=list(m.what))
 
+    def witness_disagreement(self, witness: str, tree_size: int, detail: str = "") -> None:
+        self.raise_(WITNESS_DISAGREEMENT, f"{witness}:{tree_size}",
+                    f"consent ledger: witness {witness} disagrees with the head of size {tree_size} {detail}".strip(),
+                    witness=witness, tree_size=tree_size)
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             return {BINDING_MISMATCH: self._counts[BINDING_MISMATCH],

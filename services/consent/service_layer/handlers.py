@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
-from services.consent.domain import ledger, merkle
+from services.consent.domain import ledger, merkle, witness
 from services.consent.domain.binding import Mismatch
 from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIENT_ID, DataCategory,
                                                LegalBasis, Purpose, Recipient, validate_purpose)
@@ -656,6 +656,84 @@ async def consistency_proof(first: int, second: int, uow, *, now: dt.datetime | 
     _complete(material.nodes, wanted)
     proof = merkle.consistency_proof(lambda lv, ix: material.nodes[(lv, ix)], first, size)
     return first, size, proof, head or _sign_head(signer, size, material.nodes, now)
+
+
+# --- witnesses (LEDGER.md "Witnesses") -------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class WitnessedHead:
+    """The head the log publishes as witnessed: the largest recent size cosigned by a quorum
+    of the configured witnesses (else the largest cosigned at all), with its cosignatures."""
+
+    checkpoint: witness.Checkpoint | None
+    cosignatures: tuple[witness.Cosignature, ...]
+    quorum: int
+
+    @property
+    def below_quorum(self) -> bool:
+        return len(self.cosignatures) < self.quorum or self.checkpoint is None and self.quorum > 0
+
+    def note(self) -> str:
+        return witness.signed_note(self.checkpoint, list(self.cosignatures)) if self.checkpoint else ""
+
+
+async def witnessed_head(uow) -> WitnessedHead:
+    policy = uow.store.witnesses
+    by_size: dict[tuple[int, bytes], list[witness.Cosignature]] = {}
+    for size, root, cosignature in await uow.reads.recent_cosignatures():
+        key = policy.key(cosignature.witness)
+        if key is not None and key.key_id == cosignature.key_id:  # only the witnesses configured now
+            by_size.setdefault((size, root), []).append(cosignature)
+    if not by_size:
+        return WitnessedHead(None, (), policy.quorum)
+    ordered = sorted(by_size.items(), key=lambda item: item[0][0], reverse=True)
+    (size, root), cosignatures = next(((k, v) for k, v in ordered if len(v) >= max(policy.quorum, 1)), ordered[0])
+    return WitnessedHead(witness.Checkpoint(policy.origin, size, root), tuple(cosignatures), policy.quorum)
+
+
+async def add_cosignature(note: str, uow, *, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Accept a witness's cosignature of one of this log's checkpoints (C2SP cosignature/v1).
+
+    Checks, in order: the note's shape; the origin is this log's; the signer is a configured
+    witness and its signature verifies; the size is one the log has reached; the root is
+    this log's root of that size — a witness that cosigned another root saw another history
+    (a split view, or a rewrite): refused, and the ``witness_disagreement`` alarm is raised.
+    Returns (tree size, cosignatures that size now has).
+    """
+    now = now or utcnow()
+    policy = uow.store.witnesses
+    if not note:
+        raise InvalidArgument("note", "required")
+    try:
+        checkpoint, cosignatures = witness.parse_note(note)
+    except witness.WitnessFormatError as error:
+        raise InvalidArgument("note", str(error)) from None
+    if checkpoint.origin != policy.origin:
+        raise InvalidArgument("note", f"the checkpoint's origin is not this log's ({policy.origin})")
+    accepted = []
+    for cosignature in cosignatures:
+        key = policy.key(cosignature.witness)
+        if key is None:
+            raise FailedPrecondition("UNKNOWN_WITNESS", f"{cosignature.witness} is not a witness of this log")
+        if not cosignature.verify(checkpoint, key):
+            raise InvalidArgument("note", f"the cosignature of {cosignature.witness} does not verify")
+        if cosignature.timestamp > now.timestamp() + 300:
+            raise InvalidArgument("note", "a cosignature dated in the future")
+        accepted.append(cosignature)
+    try:
+        head = await signed_tree_head(checkpoint.tree_size, uow, now=now) if checkpoint.tree_size else None
+    except InvalidArgument:  # a size this log never reached
+        head = None
+    if head is None or head.root_hash != checkpoint.root_hash:
+        for cosignature in accepted:
+            alarms.witness_disagreement(cosignature.witness, checkpoint.tree_size)
+        raise FailedPrecondition("COSIGNED_ROOT_MISMATCH",
+                                 "this log's root of that size differs: the witness saw another history")
+    async with uow:
+        for cosignature in accepted:
+            await uow.cosignatures.add(checkpoint.tree_size, checkpoint.root_hash, cosignature, now)
+        count = await uow.cosignatures.count(checkpoint.tree_size)
+        await uow.commit()
+    return checkpoint.tree_size, count
 
 
 async def log_keys(uow) -> dict:
