@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
-from services.consent.domain import ledger, merkle, witness
+from services.consent.domain import ledger, merkle, signing, witness
 from services.consent.domain.binding import Mismatch
 from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIENT_ID, DataCategory,
                                                LegalBasis, Purpose, Recipient, validate_purpose)
@@ -546,7 +546,8 @@ async def receipt(consent_id: str, uow, *, resident_id: str | None = None,
         raise FailedPrecondition("CATALOGUE_INCOMPLETE", "the purpose or recipient of this consent is missing")
     given = next(e for e in entries if e.entry_type is EntryType.CONSENT_GIVEN)
     document = build_receipt(consent=consent, purpose=purpose, recipient=recipient, categories=categories,
-                             leaf_hash_hex=given.leaf_hash().hex(), issued_at=now)
+                             leaf_hash_hex=given.leaf_hash().hex(), issued_at=now,
+                             witnessed_head=(await witnessed_head(uow)).to_json())
     return signer.sign_receipt(document), document, signer.key_id
 
 
@@ -675,6 +676,15 @@ class WitnessedHead:
     def note(self) -> str:
         return witness.signed_note(self.checkpoint, list(self.cosignatures)) if self.checkpoint else ""
 
+    def to_json(self) -> dict:
+        """As receipts, exports and proofs carry it (LEDGER.md "Witnesses")."""
+        checkpoint = self.checkpoint
+        return {"tree_size": checkpoint.tree_size if checkpoint else 0,
+                "root_hash": signing.b64url(checkpoint.root_hash) if checkpoint else "",
+                "origin": checkpoint.origin if checkpoint else "", "quorum": self.quorum,
+                "witnesses": [c.witness for c in self.cosignatures], "count": len(self.cosignatures),
+                "below_quorum": self.below_quorum, "note": self.note()}
+
 
 async def witnessed_head(uow) -> WitnessedHead:
     policy = uow.store.witnesses
@@ -757,8 +767,20 @@ async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = 
         entries = await uow.ledger.resident_entries(cmd.resident_id)
         purposes = {(p.purpose_id, p.version): p for p in await uow.catalogue.purposes(all_versions=True)}
         recipients = {r.recipient_id: r for r in await uow.catalogue.recipients()}
+        categories = await uow.catalogue.categories()
+        signer = await uow.keys.signer()
         await uow.commit()
     consents = reduce(entries)
+    witnessed = (await witnessed_head(uow)).to_json()
+    given_hashes = {e.consent_id: e.leaf_hash().hex() for e in entries if e.entry_type is EntryType.CONSENT_GIVEN}
+    receipts = []
+    for c in consents.values():  # the signed receipt of every consent, as GetReceipt gives it
+        purpose, recipient = purposes.get((c.purpose_id, c.purpose_version)), recipients.get(c.recipient_id)
+        if purpose is None or recipient is None:
+            continue
+        document = build_receipt(consent=c, purpose=purpose, recipient=recipient, categories=categories,
+                                 leaf_hash_hex=given_hashes[c.consent_id], issued_at=now, witnessed_head=witnessed)
+        receipts.append({"consent_id": c.consent_id, "jws": signer.sign_receipt(document), "key_id": signer.key_id})
     used_purposes = {(c.purpose_id, c.purpose_version) for c in consents.values()}
     document = {
         "format": "mtlid-consent-export/1",
@@ -780,6 +802,8 @@ async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = 
                        if any(e.recipient_id == rid for e in entries)],
         "ledger_entries": [{"index": e.index, "leaf_hash": e.leaf_hash().hex(),
                             "entry": json.loads(e.leaf_data())} for e in entries],
+        "receipts": receipts,
+        "witnessed_head": witnessed,
     }
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"), request.index
 
