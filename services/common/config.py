@@ -116,6 +116,10 @@ class Settings:
     #: How residents see the counter agents who acted on their file (issue 17):
     #: ``reference`` (the agent's pseudonymous id, the default) or ``name``.
     counter_agent_display: str = "reference"
+    # The consent ledger's witnesses (verifier keys, comma-separated) and the quorum of
+    # cosignatures a head needs (empty: a majority); parsed by services/consent/app.py.
+    ledger_witnesses: str = ""
+    ledger_witness_quorum: str = ""
 
     @property
     def production(self) -> bool:
@@ -185,6 +189,8 @@ class Settings:
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
             nats_stream_replicas=_replicas(env, "MTLID_NATS_STREAM_REPLICAS"),
             counter_agent_display=_choice(env, "MTLID_COUNTER_AGENT_DISPLAY", ("reference", "name")),
+            ledger_witnesses=env.get("MTLID_LEDGER_WITNESSES", ""),
+            ledger_witness_quorum=env.get("MTLID_LEDGER_WITNESS_QUORUM", ""),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -9,7 +9,10 @@ import asyncio
 import contextlib
 import logging
 
+from services.common.config import ConfigError
 from services.common.runtime import Runtime
+
+from .domain.witness import WitnessFormatError, WitnessPolicy
 
 from .adapters.repositories import LedgerStore, ensure_log_key
 from .adapters.uow import ConsentUnitOfWork
@@ -19,11 +22,21 @@ from .service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, 
 
 logger = logging.getLogger(__name__)
 
+
+def witness_policy(settings) -> WitnessPolicy:
+    """``MTLID_LEDGER_WITNESSES`` (verifier keys, comma-separated) and
+    ``MTLID_LEDGER_WITNESS_QUORUM`` (default: a majority of them); LEDGER.md "Witnesses"."""
+    try:
+        return WitnessPolicy.parse(settings.ledger_witnesses, settings.ledger_witness_quorum, settings.issuer)
+    except WitnessFormatError as error:
+        raise ConfigError(f"MTLID_LEDGER_WITNESSES / MTLID_LEDGER_WITNESS_QUORUM: {error}") from None
+
 EXPIRY_INTERVAL_SECONDS = 30.0
 
 
 def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS) -> LedgerStore:
     store = LedgerStore(runtime.session_factory, runtime.settings.key_encryption_key)
+    store.witnesses = witness_policy(runtime.settings)
 
     def uow_factory() -> ConsentUnitOfWork:
         return ConsentUnitOfWork(store, on_commit=runtime.on_commit)

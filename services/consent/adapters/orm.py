@@ -120,6 +120,18 @@ class RecipientRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(TZ)
 
 
+class CosignatureRow(Base):
+    """A witness's cosignature of the checkpoint of one tree size (revision ``0007``)."""
+    __tablename__ = "ledger_cosignatures"
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key_id: Mapped[bytes] = mapped_column(LargeBinary(4))
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    cosigned_at: Mapped[int] = mapped_column(BigInteger)  # the cosignature's own timestamp (unix s)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    received_at: Mapped[dt.datetime] = mapped_column(TZ)
+
+
 class LogKeyRow(Base):
     __tablename__ = "log_keys"
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)

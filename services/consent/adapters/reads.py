@@ -44,32 +44,54 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 
 from services.common.reads import PointReads
+from services.consent.domain.binding import Mismatch, bind, columns_of, orphan_endings
 from services.consent.domain.catalogue import Catalogue
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
+from services.consent.domain.witness import Cosignature
 
-_GIVEN = EntryType.CONSENT_GIVEN.value
+_CONSENT_ENTRY_TYPES = (EntryType.CONSENT_GIVEN, EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
 
 # Check's memo of parsed consent entries (~3.4 KB each with their bytes): part of the
 # consent process's memory budget, with the node and leaf caches (adapters/repositories.py).
 PARSED_ENTRY_CAPACITY = 2_000
 
-# The catalogue version, and the resident's consent entries that can matter to this
-# recipient and purpose: the consents given to them and every ending (an ending's own row
-# carries no recipient; endings of other consents are dropped before parsing). The LEFT
-# JOIN returns the version even when the resident has no entry at all.
+# The catalogue version, and every row that can matter to the resident's consents, with
+# what binds each to its leaf (domain/binding.py): the leaf hash and the tree's level-0 node.
+# The rows are found by two predicates over different columns, so that no single changed
+# column hides a row: the resident's rows of a consent type or naming a consent, and every
+# row naming a consent the resident was given. A row found whose columns disagree with its
+# leaf fails the Check closed. The LEFT JOINs return the version even when the resident
+# has no entry at all.
 _CONSENT_STATE = """
-SELECT v.version, e.idx, e.entry_type, e.consent_id, e.leaf_data
+SELECT v.version, e.idx, e.entry_type, e.resident_id, e.consent_id, e.recipient_id, e.purpose_id,
+       e.expires_at, e.leaf_data, e.leaf_hash, n.hash
 FROM catalogue_version AS v
-LEFT JOIN ledger_entries AS e
-  ON e.resident_id = :resident_id
- AND (e.entry_type IN ('consent_withdrawn', 'consent_expired')
-      OR (e.entry_type = 'consent_given' AND e.recipient_id = :recipient_id AND e.purpose_id = :purpose_id))
+LEFT JOIN (
+  SELECT idx FROM ledger_entries
+  WHERE resident_id = :resident_id
+    AND (entry_type IN ('consent_given', 'consent_withdrawn', 'consent_expired') OR consent_id IS NOT NULL)
+  UNION
+  SELECT idx FROM ledger_entries
+  WHERE consent_id IN (SELECT consent_id FROM ledger_entries
+                       WHERE resident_id = :resident_id AND entry_type = 'consent_given')
+) AS m ON 1 = 1
+LEFT JOIN ledger_entries AS e ON e.idx = m.idx
+LEFT JOIN merkle_nodes AS n ON n.level = 0 AND n.idx = e.idx
 WHERE v.id = 1
 ORDER BY e.idx
 """
+_BOUND_COLUMNS = ("entry_type", "resident_id", "consent_id", "recipient_id", "purpose_id", "expires_at")
 
 _TREE_SIZE = "SELECT tree_size FROM ledger_head WHERE id = 1"
+
+# Witnesses' cosignatures of the latest few cosigned sizes (witnesses polling at different
+# moments cosign different sizes; the published head is the largest with a quorum).
+_COSIGNATURES = """
+SELECT tree_size, witness, key_id, root_hash, cosigned_at, signature FROM ledger_cosignatures
+WHERE tree_size IN (SELECT DISTINCT tree_size FROM ledger_cosignatures ORDER BY tree_size DESC LIMIT 16)
+ORDER BY tree_size DESC, witness
+"""
 
 _ACCESS = "SELECT idx, resident_id, recipient_id FROM ledger_entries WHERE access_id = :access_id"
 
@@ -130,7 +152,7 @@ class ConsentReads:
         self._catalogue: Catalogue | None = None
         self._catalogue_lock = asyncio.Lock()
         self.catalogue_loads = 0  # how often the catalogue was (re)read: for tests and operators
-        self._parsed: OrderedDict[int, tuple[bytes, LedgerEntry]] = OrderedDict()
+        self._parsed: OrderedDict[int, tuple[bytes, bytes, LedgerEntry, dict]] = OrderedDict()
         self._parsed_capacity = parsed_capacity
 
     async def aclose(self) -> None:
@@ -170,26 +192,46 @@ class ConsentReads:
 
     # --- Check ---------------------------------------------------------------------------
     async def consent_state(self, resident_id: str, recipient_id: str, purpose_id: str
-                            ) -> tuple[Catalogue, list[LedgerEntry]]:
+                            ) -> tuple[Catalogue, list[LedgerEntry], list[Mismatch]]:
         """The catalogue, current as of the statement that read the resident's consent
-        entries for this recipient and purpose (given, withdrawn, expired), in log order."""
-        rows = await self._db.all(_CONSENT_STATE, {
-            "resident_id": resident_id, "recipient_id": recipient_id, "purpose_id": purpose_id})
-        catalogue = await self.catalogue(at_least=rows[0][0])
-        given = {row[3] for row in rows if row[2] == _GIVEN}
-        return catalogue, [self._parse(row[1], row[4]) for row in rows if row[1] is not None and row[3] in given]
+        entries (given, withdrawn, expired), in log order, each bound to its leaf; and the
+        rows that did not match their leaves (``domain/binding.py``: the caller fails closed).
 
-    def _parse(self, index: int, data: bytes) -> LedgerEntry:
-        data = bytes(data)
-        known = self._parsed.get(index)
-        if known is not None and known[0] == data:
+        Every consent of the resident is read, not only those to this recipient and purpose:
+        which consent a row belongs to is then decided from its leaf, never from a column.
+        """
+        rows = await self._db.all(_CONSENT_STATE, {"resident_id": resident_id})
+        catalogue = await self.catalogue(at_least=rows[0][0])
+        entries: list[LedgerEntry] = []
+        mismatches: list[Mismatch] = []
+        for row in rows:
+            if row[1] is None:
+                continue
+            entry, mismatch = self._bind(row[1], dict(zip(_BOUND_COLUMNS, row[2:8])), row[8], row[9], row[10])
+            if mismatch is not None:
+                mismatches.append(mismatch)
+            elif entry.resident_id != resident_id:  # found by its consent: names another resident
+                mismatches.append(Mismatch(entry.index, ("the consent's entries name two residents",)))
+            elif entry.entry_type in _CONSENT_ENTRY_TYPES:
+                entries.append(entry)
+            else:
+                mismatches.append(Mismatch(entry.index, ("a row naming a consent is not a consent entry",)))
+        mismatches.extend(orphan_endings(entries))
+        return catalogue, entries, mismatches
+
+    def _bind(self, index: int, columns: dict, data: bytes, stored_hash: bytes | None,
+              node_hash: bytes | None) -> tuple[LedgerEntry | None, Mismatch | None]:
+        """``binding.bind`` with this process's memo of leaves already bound (committed
+        leaves never change: identical bytes and hash need no re-hash nor re-parse)."""
+        entry, mismatch = bind(index, columns, data, stored_hash, node_hash, known=self._parsed.get(index))
+        if entry is not None:
+            known = self._parsed.get(index)
+            if known is None or known[2] is not entry:
+                self._parsed[index] = (bytes(data), bytes(stored_hash), entry, columns_of(entry))
             self._parsed.move_to_end(index)
-            return known[1]
-        entry = LedgerEntry.from_leaf_data(data, index)
-        self._parsed[index] = (data, entry)
-        if len(self._parsed) > self._parsed_capacity:
-            self._parsed.popitem(last=False)
-        return entry
+            if len(self._parsed) > self._parsed_capacity:
+                self._parsed.popitem(last=False)
+        return entry, mismatch
 
     # --- accesses --------------------------------------------------------------------------
     async def access_recorded(self, access_id: str) -> tuple[int, str, str] | None:
@@ -197,6 +239,13 @@ class ConsentReads:
         access id, or None. Entries are append-only and ``access_id`` is unique: once seen, final."""
         row = await self._db.one(_ACCESS, {"access_id": access_id})
         return (row[0], row[1], row[2]) if row is not None else None
+
+    # --- witnesses -------------------------------------------------------------------------
+    async def recent_cosignatures(self) -> list[tuple[int, bytes, Cosignature]]:
+        """(tree size, root hash, cosignature) of the latest cosigned sizes, largest first."""
+        rows = await self._db.all(_COSIGNATURES)
+        return [(size, bytes(root), Cosignature(witness, bytes(kid), at, bytes(sig)))
+                for size, witness, kid, root, at, sig in rows]
 
     # --- proofs ----------------------------------------------------------------------------
     async def signer(self) -> LogSigner:

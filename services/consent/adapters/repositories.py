@@ -9,19 +9,22 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import and_, exists, func, insert, select, text, tuple_, update
+from sqlalchemy import and_, exists, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from services.common.reads import PointReads
-from services.consent.adapters.orm import (CatalogueVersionRow, DataCategoryRow, LedgerEntryRow, LedgerHeadRow,
-                                           LogKeyRow, MerkleNodeRow, PurposeRow, RecipientRow)
+from services.consent.adapters.orm import (CatalogueVersionRow, CosignatureRow, DataCategoryRow, LedgerEntryRow,
+                                           LedgerHeadRow, LogKeyRow, MerkleNodeRow, PurposeRow, RecipientRow)
 from services.consent.adapters.reads import ConsentReads
 from services.consent.domain import merkle
+from services.consent.domain.binding import INDEX_COLUMNS, LedgerMismatch, Mismatch, bind, columns_of, orphan_endings
 from services.consent.domain.catalogue import Catalogue, DataCategory, LegalBasis, Purpose, Recipient
-from services.consent.domain.ledger import EntryType, LedgerEntry, parse_time
+from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
+from services.consent.domain.witness import Cosignature, WitnessPolicy
+from services.consent.service_layer.alarms import alarms
 
 _CONSENT_TYPES = (EntryType.CONSENT_GIVEN.value, EntryType.CONSENT_WITHDRAWN.value,
                   EntryType.CONSENT_EXPIRED.value)
@@ -106,6 +109,8 @@ class LedgerStore:
         # round trip (the log only grows).
         self.known_size = 0
         self.signer: LogSigner | None = None
+        # The witnesses whose cosignatures this log accepts and publishes (LEDGER.md "Witnesses").
+        self.witnesses = WitnessPolicy()
         self.reads = ConsentReads(
             PointReads(session_factory.kw["bind"]), node_cache=self.nodes, entry_cache=self.entries.get,
             remember_entry=self.remember_entry, known_size=lambda: self.known_size, saw_size=self.saw_size,
@@ -168,14 +173,9 @@ class SqlLedgerRepository:
             for lv, ix, value in merkle.closed_subtrees(index, leaf, lambda lv, ix: known[(lv, ix)]):
                 self._new_nodes[(lv, ix)] = value
                 node_rows.append({"level": lv, "idx": ix, "hash": value})
-            body = entry.body
-            entry_rows.append({
-                "idx": index, "entry_id": entry.entry_id, "entry_type": entry.entry_type.value,
-                "resident_id": entry.resident_id, "consent_id": body.get("consent_id"),
-                "access_id": body.get("access_id"), "recipient_id": body.get("recipient_id"),
-                "purpose_id": body.get("purpose_id"),
-                "expires_at": parse_time(body["expires_at"]) if body.get("expires_at") else None,
-                "entry_time": entry.time, "leaf_data": data, "leaf_hash": leaf})
+            # The index columns are derived from the leaf by the one definition every read
+            # checks them against (domain/binding.py).
+            entry_rows.append({"idx": index, **columns_of(entry), "leaf_data": data, "leaf_hash": leaf})
             placed.append(entry)
             self._size += 1
         if not entry_rows:
@@ -252,26 +252,63 @@ class SqlLedgerRepository:
             self.store.remember_entry(entry)
         return entry
 
-    async def _entries(self, *conditions, order_desc: bool = False, limit: int | None = None):
-        # The leaf bytes are the entry; the other columns are indexes over them. Selecting two
-        # columns, not the mapped class, also skips the ORM's instance loading.
-        query = select(_ENTRY.idx, _ENTRY.leaf_data).where(*conditions)
+    async def _entries(self, *conditions, order_desc: bool = False, limit: int | None = None,
+                       where=None) -> list[LedgerEntry]:
+        """The entries of the rows matching ``conditions`` (or the clause ``where``), each
+        bound to its leaf (``domain/binding.py``): the leaf bytes are the entry, the other
+        columns are indexes over them, checked against it with the leaf hash and the tree's
+        level-0 node. A row that does not match refuses the whole read (``LedgerMismatch``,
+        and the alarm), so no listing or write proceeds from a rewritten history."""
+        node = MerkleNodeRow.__table__.alias("leaf_node")
+        query = (select(_ENTRY.idx, *[_ENTRY[c] for c in INDEX_COLUMNS], _ENTRY.leaf_data, _ENTRY.leaf_hash,
+                        node.c.hash)
+                 .select_from(LedgerEntryRow.__table__.outerjoin(
+                     node, and_(node.c.level == 0, node.c.idx == _ENTRY.idx))))
+        query = query.where(where if where is not None else and_(*conditions))
         query = query.order_by(_ENTRY.idx.desc() if order_desc else _ENTRY.idx)
         if limit:
             query = query.limit(limit)
-        return [LedgerEntry.from_leaf_data(data, idx) for idx, data in await self.session.execute(query)]
+        entries: list[LedgerEntry] = []
+        mismatches: list[Mismatch] = []
+        for row in await self.session.execute(query):
+            entry, mismatch = bind(row[0], dict(zip(INDEX_COLUMNS, row[1:-3])), row[-3], row[-2], row[-1])
+            if mismatch is not None:
+                mismatches.append(mismatch)
+            else:
+                entries.append(entry)
+        if mismatches:
+            alarms.binding(mismatches)
+            raise LedgerMismatch(mismatches)
+        return entries
+
+    async def _consent_rows(self, where) -> list[LedgerEntry]:
+        """Consent entries found by ``where``, which must not depend on the entry type
+        alone; a row of another type (its columns matched its leaf) is refused too."""
+        entries = await self._entries(where=where)
+        stray = [Mismatch(e.index, ("a row naming a consent is not a consent entry",))
+                 for e in entries if e.entry_type.value not in _CONSENT_TYPES]
+        stray += orphan_endings(entries)
+        if stray:
+            alarms.binding(stray)
+            raise LedgerMismatch(stray)
+        return entries
 
     async def consent_entries(self, resident_id: str) -> list[LedgerEntry]:
-        return await self._entries(_ENTRY.resident_id == resident_id,
-                                   _ENTRY.entry_type.in_(_CONSENT_TYPES))
+        # Two predicates over different columns (as Check's read, adapters/reads.py), so that
+        # no single changed column hides a withdrawal: the resident's rows of a consent type
+        # or naming a consent, and every row naming a consent given to the resident.
+        given = select(_ENTRY.consent_id).where(_ENTRY.resident_id == resident_id,
+                                                _ENTRY.entry_type == EntryType.CONSENT_GIVEN.value)
+        return await self._consent_rows(or_(
+            and_(_ENTRY.resident_id == resident_id,
+                 or_(_ENTRY.entry_type.in_(_CONSENT_TYPES), _ENTRY.consent_id.is_not(None))),
+            _ENTRY.consent_id.in_(given.scalar_subquery())))
 
     async def consent_entries_by_id(self, consent_id: str) -> list[LedgerEntry]:
-        return await self._entries(_ENTRY.consent_id == consent_id,
-                                   _ENTRY.entry_type.in_(_CONSENT_TYPES))
+        return await self._consent_rows(_ENTRY.consent_id == consent_id)
 
     async def consent_entries_of(self, consent_ids: Sequence[str]) -> list[LedgerEntry]:
-        return await self._entries(_ENTRY.consent_id.in_(list(consent_ids)),
-                                   _ENTRY.entry_type.in_(_CONSENT_TYPES))
+        return await self._consent_rows(_ENTRY.consent_id.in_(list(consent_ids)))
 
     async def access_entries(self, access_ids: Sequence[str]) -> list[LedgerEntry]:
         return await self._entries(_ENTRY.access_id.in_(list(access_ids)))
@@ -298,12 +335,12 @@ class SqlLedgerRepository:
                                  ending.entry_type.in_(_ENDINGS))),
             limit=limit)
 
-    async def scan(self, start: int, stop: int) -> list[tuple[int, bytes, bytes]]:
-        """(index, leaf_data, leaf_hash) of a range, for `ledger verify`."""
+    async def scan(self, start: int, stop: int) -> list[tuple[int, bytes, bytes, dict]]:
+        """(index, leaf_data, leaf_hash, index columns) of a range, for `ledger verify`."""
         result = await self.session.execute(
-            select(_ENTRY.idx, _ENTRY.leaf_data, _ENTRY.leaf_hash)
+            select(_ENTRY.idx, _ENTRY.leaf_data, _ENTRY.leaf_hash, *[_ENTRY[c] for c in INDEX_COLUMNS])
             .where(_ENTRY.idx >= start, _ENTRY.idx < stop).order_by(_ENTRY.idx))
-        return [tuple(r) for r in result]
+        return [(r[0], r[1], r[2], dict(zip(INDEX_COLUMNS, r[3:]))) for r in result]
 
     async def node_count(self) -> int:
         return await self.session.scalar(select(func.count()).select_from(MerkleNodeRow))
@@ -453,6 +490,29 @@ async def ensure_log_key(store: LedgerStore) -> LogSigner:
                                          .limit(1))).first()
         store.signer = LogSigner(json.loads(_open(store.kek, row.kid, row.private_jwk)))
     return store.signer
+
+
+class SqlCosignatureRepository:
+    """Witnesses' cosignatures (revision 0007), each verified before it is added."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, tree_size: int, root_hash: bytes, cosignature: Cosignature, now: dt.datetime) -> bool:
+        """Keep a witness's first cosignature of this size; False if it had one already."""
+        exists_ = await self.session.scalar(select(func.count()).select_from(CosignatureRow).where(
+            CosignatureRow.tree_size == tree_size, CosignatureRow.witness == cosignature.witness))
+        if exists_:
+            return False
+        self.session.add(CosignatureRow(tree_size=tree_size, witness=cosignature.witness, key_id=cosignature.key_id,
+                                        root_hash=root_hash, cosigned_at=cosignature.timestamp,
+                                        signature=cosignature.signature, received_at=now))
+        await self.session.flush()
+        return True
+
+    async def count(self, tree_size: int) -> int:
+        return await self.session.scalar(select(func.count()).select_from(CosignatureRow)
+                                         .where(CosignatureRow.tree_size == tree_size))
 
 
 class SqlKeyRepository:

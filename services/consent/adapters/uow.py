@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.common.uow import SqlUnitOfWork
-from services.consent.adapters.repositories import (LedgerStore, SqlCatalogueRepository, SqlKeyRepository,
-                                                    SqlLedgerRepository, ensure_log_key)
+from services.consent.adapters.repositories import (LedgerStore, SqlCatalogueRepository, SqlCosignatureRepository,
+                                                    SqlKeyRepository, SqlLedgerRepository, ensure_log_key)
 
 
 class ConsentUnitOfWork(SqlUnitOfWork):
@@ -28,6 +28,7 @@ class ConsentUnitOfWork(SqlUnitOfWork):
         self.ledger = SqlLedgerRepository(session, self.store)
         self.catalogue = SqlCatalogueRepository(session, self.store.reads)
         self.keys = SqlKeyRepository(session, self.store)
+        self.cosignatures = SqlCosignatureRepository(session)
 
     async def commit(self) -> None:
         await super().commit()

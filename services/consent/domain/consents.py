@@ -42,6 +42,7 @@ class Consent:
     language: str
     ledger_index: int | None
     state: ConsentState = ConsentState.GIVEN
+    explicit_act: bool = False
     ended_at: dt.datetime | None = None
     end_index: int | None = None
 
@@ -80,7 +81,8 @@ def reduce(entries: Iterable[LedgerEntry]) -> dict[str, Consent]:
                 biometric=bool(body.get("biometric")),
                 non_biometric_alternative_id=body.get("non_biometric_alternative_id", ""),
                 collection_method=body.get("collection_method", ""),
-                language=body.get("language", ""), ledger_index=entry.index)
+                language=body.get("language", ""), ledger_index=entry.index,
+                explicit_act=bool(body.get("explicit_act")))
         elif entry.entry_type in (EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED):
             current = consents.get(body["consent_id"])
             if current is None or current.state is not ConsentState.GIVEN:

@@ -25,7 +25,26 @@ CONTROLLER = {
     "address": "275, rue Notre-Dame Est, Montréal (Québec) H2Y 1C6",
     "contact": "https://montreal.ca/nous-joindre",
     "privacy_officer": "Responsable de l'accès aux documents et de la protection des renseignements personnels",
+    # ISO/IEC TS 27560 controller contact: e-mail and telephone (311 is the city's line;
+    # +1 514 872-0311 from outside the island).
+    "email": "acces.information@montreal.ca",
+    "phone": "+1-514-872-0311",
 }
+
+# Where the data of each category comes from (TS 27560 "PII source"; DPV data sources): the
+# resident's profile in the accounts service, declared by the resident or verified (each
+# attribute's provenance is in the resident's export), or captured at the moment of use.
+_PROFILE_SOURCE = {"dpv": "dpv:DataSubjectDataSource", "system": "accounts-profile",
+                   "fr": "Votre profil montreal.ca : déclaré par vous, ou vérifié à un comptoir ou sur pièce "
+                         "(la provenance de chaque renseignement figure dans l'export de votre dossier).",
+                   "en": "Your montreal.ca profile: declared by you, or verified at a counter or from a document "
+                         "(each item's provenance is in the export of your file)."}
+CATEGORY_SOURCES: dict[str, dict[str, str]] = {
+    "biometric_face": {"dpv": "dpv:DataSubjectDataSource", "system": "captured-at-verification",
+                       "fr": "Saisie au moment de la vérification, avec vous ; aucun gabarit n'est conservé.",
+                       "en": "Captured at the time of verification, with you; no template is kept."},
+}
+_CONSENT_TYPE = {True: "dpv:ExplicitlyExpressedConsent", False: "dpv:ImpliedConsent"}
 PRIVACY_NOTICE_URL = "https://montreal.ca/politique-de-confidentialite"
 WITHDRAWAL_METHOD = {
     "fr": "Dans votre compte montreal.ca, section « Mes consentements », ou à un bureau Accès Montréal, ou au 311. Le retrait prend effet immédiatement.",
@@ -38,7 +57,9 @@ _DPV_STATE = {ConsentState.GIVEN: "dpv:ConsentGiven", ConsentState.WITHDRAWN: "d
 
 def build_receipt(*, consent: Consent, purpose: Purpose, recipient: Recipient,
                   categories: Mapping[str, DataCategory], leaf_hash_hex: str,
-                  issued_at: dt.datetime) -> dict[str, Any]:
+                  issued_at: dt.datetime, witnessed_head: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``witnessed_head``: the head of the ledger witnesses had cosigned when the receipt
+    was issued (its checkpoint, cosignatures and signed note), to keep with the receipt."""
     state = consent.state_at(issued_at)
     events: list[dict[str, Any]] = [{
         "time": format_time(consent.given_at),
@@ -46,6 +67,8 @@ def build_receipt(*, consent: Consent, purpose: Purpose, recipient: Recipient,
         "state": "dpv:ConsentGiven",
         "entity": consent.resident_id,
         "collection_method": consent.collection_method,
+        "consent_type": _CONSENT_TYPE[consent.explicit_act],  # an explicit act (a click, a signature) or not
+        "explicit_act": consent.explicit_act,
         "validity_duration": (f"P{(consent.expires_at - consent.given_at).days}D"
                               if consent.expires_at else None),
         "expires_at": format_time(consent.expires_at) if consent.expires_at else None,
@@ -76,6 +99,7 @@ def build_receipt(*, consent: Consent, purpose: Purpose, recipient: Recipient,
             "pii_categories": [{
                 "id": c, "label": {"fr": categories[c].label_fr, "en": categories[c].label_en}
                 if c in categories else None, "sensitive": bool(c in categories and categories[c].biometric),
+                "source": CATEGORY_SOURCES.get(c, _PROFILE_SOURCE),
             } for c in consent.data_categories],
             "controllers": [CONTROLLER],                 # Kantara: piiControllers
             "storage_locations": ["CA-QC"],
@@ -87,7 +111,8 @@ def build_receipt(*, consent: Consent, purpose: Purpose, recipient: Recipient,
         },
         "events": events,
         "ledger": {"index": consent.ledger_index, "leaf_hash": leaf_hash_hex,
-                   "hash_algorithm": "RFC 9162 s. 2.1 (SHA-256)"},
+                   "hash_algorithm": "RFC 9162 s. 2.1 (SHA-256)",
+                   "witnessed_head": dict(witnessed_head) if witnessed_head else None},
     }
     if consent.biometric:
         receipt["biometric"] = {

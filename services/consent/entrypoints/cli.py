@@ -1,7 +1,9 @@
 """``mtlid ledger …`` and ``mtlid consent …``: the consent register for operators and auditors.
 
-    mtlid ledger verify [--tree-head FILE]   # re-check the whole log (and a saved tree head)
+    mtlid ledger verify [--tree-head FILE]   # re-check the whole log, its tables (and a saved tree head)
     mtlid ledger tree-head > sth.json        # the current signed tree head, to keep
+    mtlid ledger witness-key --name N --out F   # a witness's key; prints its verifier key
+    mtlid ledger witness --issuer URL --key F   # witness the ledger (entrypoints/witness.py)
     mtlid consent expire                     # record consent_expired for consents past expiry
     mtlid consent purposes                   # the purpose catalogue
 
@@ -24,6 +26,8 @@ def register(subparsers) -> None:
     verify.set_defaults(func=lambda args: _run(_verify(args)))
     head = sub.add_parser("tree-head", help="print the current signed tree head (JSON)")
     head.set_defaults(func=lambda args: _run(_tree_head(args)))
+    from services.consent.entrypoints import witness
+    witness.register(sub)
 
     consent = subparsers.add_parser("consent", help="the consent register")
     csub = consent.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
@@ -70,8 +74,23 @@ async def _verify(args):
         jws = _read_tree_head(args.tree_head) if args.tree_head else None
     except (OSError, ValueError, KeyError) as error:
         return {"ok": False, "problems": [f"--tree-head: {error}"]}, False
-    report = await _with_store(lambda uow: verify_log(uow, tree_head_jws=jws))
+    report = await _with_store(lambda uow: verify_log(uow, tree_head_jws=jws, progress=_progress()))
     return report, report["ok"]
+
+
+def _progress():
+    """Progress on stderr when it is a terminal (an operator watching); nothing in scripts."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+
+    def show(stage: str, done: int, total: int) -> None:
+        share = f" ({100 * done // total} %)" if total else ""
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r\x1b[Kverifying {stage}: {done:,} of {total:,}{share}{end}")
+        sys.stderr.flush()
+    return show
 
 
 async def _tree_head(_args):

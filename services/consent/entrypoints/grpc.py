@@ -55,6 +55,7 @@ METHOD_POLICIES: dict[str, object] = {
     _m("GetSignedTreeHead"): PUBLIC,
     _m("GetConsistencyProof"): PUBLIC,
     _m("GetLogKeys"): PUBLIC,
+    _m("AddCosignature"): PUBLIC,   # self-authenticating: only configured witnesses' signatures count
     _m("ListPurposes"): PUBLIC,
     _m("ListDataCategories"): PUBLIC,
     _m("ListRecipients"): PUBLIC,
@@ -122,6 +123,16 @@ def _entry(e: LedgerEntry) -> pb.LedgerEntry:
 def _sth(head: SignedTreeHead) -> pb.SignedTreeHead:
     return pb.SignedTreeHead(tree_size=head.tree_size, root_hash=head.root_hash, timestamp=_ts(head.timestamp),
                              jws=head.jws, key_id=head.key_id)
+
+
+def _witnessed(head: handlers.WitnessedHead) -> pb.WitnessedHead:
+    if head.checkpoint is None:
+        return pb.WitnessedHead(below_quorum=head.below_quorum)
+    return pb.WitnessedHead(
+        tree_size=head.checkpoint.tree_size, root_hash=head.checkpoint.root_hash, note=head.note(),
+        below_quorum=head.below_quorum,
+        cosignatures=[pb.WitnessCosignature(witness=c.witness, key_id=c.key_id, cosigned_at=c.timestamp,
+                                            line=c.line().rstrip("\n")) for c in head.cosignatures])
 
 
 def _purpose(p: Purpose) -> pb.Purpose:
@@ -281,8 +292,15 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     # --- tamper evidence ---------------------------------------------------------------
     async def GetSignedTreeHead(self, request, context):
-        head = await handlers.signed_tree_head(request.tree_size, self.uow())
-        return pb.GetSignedTreeHeadResponse(signed_tree_head=_sth(head))
+        uow = self.uow()
+        head = await handlers.signed_tree_head(request.tree_size, uow)
+        witnessed = await handlers.witnessed_head(uow)
+        return pb.GetSignedTreeHeadResponse(signed_tree_head=_sth(head), origin=uow.store.witnesses.origin,
+                                            witnessed=_witnessed(witnessed), witness_quorum=witnessed.quorum)
+
+    async def AddCosignature(self, request, context):
+        size, count = await handlers.add_cosignature(request.note, self.uow())
+        return pb.AddCosignatureResponse(tree_size=size, cosignatures=count)
 
     async def GetInclusionProof(self, request, context):
         principal = current_principal()

@@ -19,7 +19,8 @@ import uuid
 from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
-from services.consent.domain import ledger, merkle
+from services.consent.domain import ledger, merkle, signing, witness
+from services.consent.domain.binding import Mismatch
 from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIENT_ID, DataCategory,
                                                LegalBasis, Purpose, Recipient, validate_purpose)
 from services.consent.domain.consents import Consent, ConsentState, Decision, decide, reduce
@@ -30,6 +31,7 @@ from services.consent.domain.page_tokens import PageTokens
 from services.consent.domain.receipt import build_receipt
 from services.consent.domain.signing import SignedTreeHead
 from services.consent.service_layer import commands
+from services.consent.service_layer.alarms import alarms
 
 # The canonical universal citizen identifier (docs/contracts.md): upper-case symbols of the
 # identity service's alphabet, no separators. Identity owns the check character.
@@ -39,6 +41,8 @@ ACCESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{7,63}$")
 DEFAULT_PAGE_SIZE = 50
 logger = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
+# Check's reason when the rows it read do not match their leaves (it fails closed).
+LEDGER_MISMATCH = "LEDGER_MISMATCH"
 
 
 def utcnow() -> dt.datetime:
@@ -218,13 +222,28 @@ async def check(cmd: commands.CheckConsent, uow, *, now: dt.datetime | None = No
         raise InvalidArgument("data_categories", "at least one category")
     check_slug(cmd.purpose_id, "purpose_id", PURPOSE_ID)
     check_slug(cmd.recipient_id, "recipient_id")
-    catalogue, entries = await uow.reads.consent_state(cmd.resident_id, cmd.recipient_id, cmd.purpose_id)
+    catalogue, entries, mismatches = await uow.reads.consent_state(
+        cmd.resident_id, cmd.recipient_id, cmd.purpose_id)
+    return decide_check(cmd, catalogue, entries, mismatches, now)
+
+
+def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[LedgerEntry],
+                 mismatches: Sequence[Mismatch], now: dt.datetime) -> list[Decision]:
+    """Check's decision from what one read returned (a batch of Checks calls it per request).
+
+    Rows that do not match their leaves (``domain/binding.py``) fail the Check closed: every
+    category is denied with ``LEDGER_MISMATCH`` and the alarm is raised, rather than
+    answering from a history someone rewrote behind the triggers.
+    """
     purpose = catalogue.purposes.get(cmd.purpose_id)
     if purpose is None:
         raise InvalidArgument("purpose_id", "unknown purpose")
     categories = _known_categories(catalogue.categories, cmd.data_categories, "data_categories")
     recipient = catalogue.recipients.get(cmd.recipient_id)
     _check_own_recipient(recipient, cmd.for_client)
+    if mismatches:
+        alarms.binding(mismatches)
+        return [Decision(c.category_id, False, reason=LEDGER_MISMATCH) for c in categories]
     return decide(purpose=purpose, recipient=recipient, categories=categories,
                   consents=reduce(entries).values(), now=now)
 
@@ -527,7 +546,8 @@ async def receipt(consent_id: str, uow, *, resident_id: str | None = None,
         raise FailedPrecondition("CATALOGUE_INCOMPLETE", "the purpose or recipient of this consent is missing")
     given = next(e for e in entries if e.entry_type is EntryType.CONSENT_GIVEN)
     document = build_receipt(consent=consent, purpose=purpose, recipient=recipient, categories=categories,
-                             leaf_hash_hex=given.leaf_hash().hex(), issued_at=now)
+                             leaf_hash_hex=given.leaf_hash().hex(), issued_at=now,
+                             witnessed_head=(await witnessed_head(uow)).to_json())
     return signer.sign_receipt(document), document, signer.key_id
 
 
@@ -639,6 +659,93 @@ async def consistency_proof(first: int, second: int, uow, *, now: dt.datetime | 
     return first, size, proof, head or _sign_head(signer, size, material.nodes, now)
 
 
+# --- witnesses (LEDGER.md "Witnesses") -------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class WitnessedHead:
+    """The head the log publishes as witnessed: the largest recent size cosigned by a quorum
+    of the configured witnesses (else the largest cosigned at all), with its cosignatures."""
+
+    checkpoint: witness.Checkpoint | None
+    cosignatures: tuple[witness.Cosignature, ...]
+    quorum: int
+
+    @property
+    def below_quorum(self) -> bool:
+        return len(self.cosignatures) < self.quorum or self.checkpoint is None and self.quorum > 0
+
+    def note(self) -> str:
+        return witness.signed_note(self.checkpoint, list(self.cosignatures)) if self.checkpoint else ""
+
+    def to_json(self) -> dict:
+        """As receipts, exports and proofs carry it (LEDGER.md "Witnesses")."""
+        checkpoint = self.checkpoint
+        return {"tree_size": checkpoint.tree_size if checkpoint else 0,
+                "root_hash": signing.b64url(checkpoint.root_hash) if checkpoint else "",
+                "origin": checkpoint.origin if checkpoint else "", "quorum": self.quorum,
+                "witnesses": [c.witness for c in self.cosignatures], "count": len(self.cosignatures),
+                "below_quorum": self.below_quorum, "note": self.note()}
+
+
+async def witnessed_head(uow) -> WitnessedHead:
+    policy = uow.store.witnesses
+    by_size: dict[tuple[int, bytes], list[witness.Cosignature]] = {}
+    for size, root, cosignature in await uow.reads.recent_cosignatures():
+        key = policy.key(cosignature.witness)
+        if key is not None and key.key_id == cosignature.key_id:  # only the witnesses configured now
+            by_size.setdefault((size, root), []).append(cosignature)
+    if not by_size:
+        return WitnessedHead(None, (), policy.quorum)
+    ordered = sorted(by_size.items(), key=lambda item: item[0][0], reverse=True)
+    (size, root), cosignatures = next(((k, v) for k, v in ordered if len(v) >= max(policy.quorum, 1)), ordered[0])
+    return WitnessedHead(witness.Checkpoint(policy.origin, size, root), tuple(cosignatures), policy.quorum)
+
+
+async def add_cosignature(note: str, uow, *, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Accept a witness's cosignature of one of this log's checkpoints (C2SP cosignature/v1).
+
+    Checks, in order: the note's shape; the origin is this log's; the signer is a configured
+    witness and its signature verifies; the size is one the log has reached; the root is
+    this log's root of that size — a witness that cosigned another root saw another history
+    (a split view, or a rewrite): refused, and the ``witness_disagreement`` alarm is raised.
+    Returns (tree size, cosignatures that size now has).
+    """
+    now = now or utcnow()
+    policy = uow.store.witnesses
+    if not note:
+        raise InvalidArgument("note", "required")
+    try:
+        checkpoint, cosignatures = witness.parse_note(note)
+    except witness.WitnessFormatError as error:
+        raise InvalidArgument("note", str(error)) from None
+    if checkpoint.origin != policy.origin:
+        raise InvalidArgument("note", f"the checkpoint's origin is not this log's ({policy.origin})")
+    accepted = []
+    for cosignature in cosignatures:
+        key = policy.key(cosignature.witness)
+        if key is None:
+            raise FailedPrecondition("UNKNOWN_WITNESS", f"{cosignature.witness} is not a witness of this log")
+        if not cosignature.verify(checkpoint, key):
+            raise InvalidArgument("note", f"the cosignature of {cosignature.witness} does not verify")
+        if cosignature.timestamp > now.timestamp() + 300:
+            raise InvalidArgument("note", "a cosignature dated in the future")
+        accepted.append(cosignature)
+    try:
+        head = await signed_tree_head(checkpoint.tree_size, uow, now=now) if checkpoint.tree_size else None
+    except InvalidArgument:  # a size this log never reached
+        head = None
+    if head is None or head.root_hash != checkpoint.root_hash:
+        for cosignature in accepted:
+            alarms.witness_disagreement(cosignature.witness, checkpoint.tree_size)
+        raise FailedPrecondition("COSIGNED_ROOT_MISMATCH",
+                                 "this log's root of that size differs: the witness saw another history")
+    async with uow:
+        for cosignature in accepted:
+            await uow.cosignatures.add(checkpoint.tree_size, checkpoint.root_hash, cosignature, now)
+        count = await uow.cosignatures.count(checkpoint.tree_size)
+        await uow.commit()
+    return checkpoint.tree_size, count
+
+
 async def log_keys(uow) -> dict:
     async with uow:
         await uow.keys.signer()
@@ -660,8 +767,20 @@ async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = 
         entries = await uow.ledger.resident_entries(cmd.resident_id)
         purposes = {(p.purpose_id, p.version): p for p in await uow.catalogue.purposes(all_versions=True)}
         recipients = {r.recipient_id: r for r in await uow.catalogue.recipients()}
+        categories = await uow.catalogue.categories()
+        signer = await uow.keys.signer()
         await uow.commit()
     consents = reduce(entries)
+    witnessed = (await witnessed_head(uow)).to_json()
+    given_hashes = {e.consent_id: e.leaf_hash().hex() for e in entries if e.entry_type is EntryType.CONSENT_GIVEN}
+    receipts = []
+    for c in consents.values():  # the signed receipt of every consent, as GetReceipt gives it
+        purpose, recipient = purposes.get((c.purpose_id, c.purpose_version)), recipients.get(c.recipient_id)
+        if purpose is None or recipient is None:
+            continue
+        document = build_receipt(consent=c, purpose=purpose, recipient=recipient, categories=categories,
+                                 leaf_hash_hex=given_hashes[c.consent_id], issued_at=now, witnessed_head=witnessed)
+        receipts.append({"consent_id": c.consent_id, "jws": signer.sign_receipt(document), "key_id": signer.key_id})
     used_purposes = {(c.purpose_id, c.purpose_version) for c in consents.values()}
     document = {
         "format": "mtlid-consent-export/1",
@@ -683,6 +802,8 @@ async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = 
                        if any(e.recipient_id == rid for e in entries)],
         "ledger_entries": [{"index": e.index, "leaf_hash": e.leaf_hash().hex(),
                             "entry": json.loads(e.leaf_data())} for e in entries],
+        "receipts": receipts,
+        "witnessed_head": witnessed,
     }
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"), request.index
 

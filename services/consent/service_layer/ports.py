@@ -96,9 +96,10 @@ class ConsentReads(Protocol):
     the unit of work. The resident's consent entries are read on every call, never cached."""
 
     async def consent_state(self, resident_id: str, recipient_id: str, purpose_id: str
-                            ) -> tuple[Catalogue, list[LedgerEntry]]:
-        """The catalogue (current as of the statement that read the entries) and the
-        resident's consent_given entries to this recipient and purpose with their endings."""
+                            ) -> tuple[Catalogue, list[LedgerEntry], list]:
+        """The catalogue (current as of the statement that read the entries), the
+        resident's consent entries (given, withdrawn, expired) bound to their leaves, and the
+        rows that did not match their leaves (``domain.binding.Mismatch``; Check fails closed)."""
 
     async def tree_size(self) -> int:
         """The committed size of the log now."""

@@ -60,7 +60,7 @@ class PublicCors:
     the session cookie, get no CORS headers at all."""
 
     PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks",
-             "/token", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head")
+             "/token", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head", "/ledger/consistency")
     HEADERS = [(b"access-control-allow-origin", b"*"),
                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                (b"access-control-allow-headers", b"Authorization, Content-Type"),

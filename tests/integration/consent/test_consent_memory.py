@@ -14,7 +14,7 @@ import uuid
 from services.common.db import session_factory
 from services.consent.adapters import reads, repositories
 from services.consent.adapters.repositories import LedgerStore
-from services.consent.domain import ledger
+from services.consent.domain import binding, ledger, merkle
 
 BUDGET_MB = 24  # what the caches may add, full, to a process at rest (~19 MB measured)
 
@@ -40,9 +40,12 @@ async def test_the_caches_of_a_consent_process_full_fit_in_their_budget(engine):
             store.nodes.put((i % 21, i), os.urandom(32))
         for i in range(2 * repositories.PROOF_LEAF_CAPACITY):
             store.remember_entry(ledger.LedgerEntry.from_leaf_data(leaves[i % 64], i))
+        columns = [binding.columns_of(ledger.LedgerEntry.from_leaf_data(leaf)) for leaf in leaves]
+        hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
         for i in range(2 * reads.PARSED_ENTRY_CAPACITY):
-            # as Check parses a resident's entries, from bytes the driver has just made
-            store.reads._parse(i, bytes(bytearray(leaves[i % 64])))
+            # as Check binds a resident's entries, from bytes the driver has just made
+            store.reads._bind(i, columns[i % 64], bytes(bytearray(leaves[i % 64])), hashes[i % 64],
+                              hashes[i % 64])
         added_mb = (tracemalloc.get_traced_memory()[0] - before) / 1e6
     finally:
         tracemalloc.stop()

@@ -74,7 +74,7 @@ async def test_proofs_from_stored_nodes(uow, store):
     size = (await handlers.signed_tree_head(0, uow())).tree_size
     leaves = []
     async with uow() as u:
-        leaves = [h for _, _, h in await u.ledger.scan(0, size)]
+        leaves = [h for _, _, h, _ in await u.ledger.scan(0, size)]
     tree = merkle.MemoryTree(leaves)
     jwks = await handlers.log_keys(uow())
     for m in range(size):

@@ -173,7 +173,7 @@ async def test_proofs_verify_and_cost_one_statement(engine, store, cold):
     uow = ConsentUnitOfWork(store)
     async with uow:
         size = await uow.ledger.size()
-        tree = merkle.MemoryTree([h for _, _, h in await uow.ledger.scan(0, size)])
+        tree = merkle.MemoryTree([h for _, _, h, _ in await uow.ledger.scan(0, size)])
     await handlers.log_keys(ConsentUnitOfWork(cold))  # loads the key (not a proof's cost)
     statements.clear()
     path, entry, head = await handlers.inclusion_proof(size - 2, size, ConsentUnitOfWork(cold))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 
+from services.consent.domain.witness import WitnessPolicy
 from services.consent.domain import merkle
 from services.consent.domain.catalogue import DEFAULT_CATEGORIES, DEFAULT_PURPOSES, Catalogue
 from services.consent.domain.ledger import EntryType
@@ -23,6 +24,8 @@ class FakeStore:
         self.signer = LogSigner.generate()
         self.events = []
         self.catalogue_version = 1
+        self.witnesses = WitnessPolicy()
+        self.cosignatures = []  # (tree size, root hash, Cosignature)
 
 
 class FakeLedger:
@@ -161,10 +164,14 @@ class FakeReads:
         catalogue = Catalogue.of(0, self.store.purposes.values(), self.store.categories.values(),
                                  self.store.recipients.values())
         kinds = (EntryType.CONSENT_GIVEN, EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
-        return catalogue, [e for e in self.store.entries if e.resident_id == resident_id and e.entry_type in kinds]
+        # A fake store has no tables beside its entries: nothing can disagree with a leaf.
+        return catalogue, [e for e in self.store.entries if e.resident_id == resident_id and e.entry_type in kinds], []
 
     async def tree_size(self):
         return len(self.store.entries)
+
+    async def recent_cosignatures(self):
+        return sorted(self.store.cosignatures, key=lambda c: c[0], reverse=True)
 
     async def access_recorded(self, access_id):
         entry = next((e for e in self.store.entries if e.access_id == access_id), None)

@@ -468,10 +468,56 @@ class GetSignedTreeHeadRequest(_message.Message):
     def __init__(self, tree_size: _Optional[int] = ...) -> None: ...
 
 class GetSignedTreeHeadResponse(_message.Message):
-    __slots__ = ("signed_tree_head",)
+    __slots__ = ("signed_tree_head", "origin", "witnessed", "witness_quorum")
     SIGNED_TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    WITNESSED_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_QUORUM_FIELD_NUMBER: _ClassVar[int]
     signed_tree_head: SignedTreeHead
-    def __init__(self, signed_tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ...) -> None: ...
+    origin: str
+    witnessed: WitnessedHead
+    witness_quorum: int
+    def __init__(self, signed_tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ..., origin: _Optional[str] = ..., witnessed: _Optional[_Union[WitnessedHead, _Mapping]] = ..., witness_quorum: _Optional[int] = ...) -> None: ...
+
+class WitnessCosignature(_message.Message):
+    __slots__ = ("witness", "key_id", "cosigned_at", "line")
+    WITNESS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_AT_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    witness: str
+    key_id: bytes
+    cosigned_at: int
+    line: str
+    def __init__(self, witness: _Optional[str] = ..., key_id: _Optional[bytes] = ..., cosigned_at: _Optional[int] = ..., line: _Optional[str] = ...) -> None: ...
+
+class WitnessedHead(_message.Message):
+    __slots__ = ("tree_size", "root_hash", "cosignatures", "note", "below_quorum")
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    COSIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    BELOW_QUORUM_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    root_hash: bytes
+    cosignatures: _containers.RepeatedCompositeFieldContainer[WitnessCosignature]
+    note: str
+    below_quorum: bool
+    def __init__(self, tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., cosignatures: _Optional[_Iterable[_Union[WitnessCosignature, _Mapping]]] = ..., note: _Optional[str] = ..., below_quorum: _Optional[bool] = ...) -> None: ...
+
+class AddCosignatureRequest(_message.Message):
+    __slots__ = ("note",)
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    note: str
+    def __init__(self, note: _Optional[str] = ...) -> None: ...
+
+class AddCosignatureResponse(_message.Message):
+    __slots__ = ("tree_size", "cosignatures")
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COSIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    cosignatures: int
+    def __init__(self, tree_size: _Optional[int] = ..., cosignatures: _Optional[int] = ...) -> None: ...
 
 class GetInclusionProofRequest(_message.Message):
     __slots__ = ("leaf_index", "tree_size")

@@ -104,6 +104,11 @@ class ConsentServiceStub:
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetLogKeysRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetLogKeysResponse.FromString,
                 _registered_method=True)
+        self.AddCosignature = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/AddCosignature',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AddCosignatureResponse.FromString,
+                _registered_method=True)
         self.ListPurposes = channel.unary_unary(
                 '/montreal.consent.v1.ConsentService/ListPurposes',
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListPurposesRequest.SerializeToString,
@@ -236,6 +241,17 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddCosignature(self, request, context):
+        """A witness's cosignature of a checkpoint (C2SP signed note, cosignature/v1; LEDGER.md
+        "Witnesses"). Public: the note is self-authenticating, and only the witnesses configured
+        in MTLID_LEDGER_WITNESSES are accepted (FAILED_PRECONDITION UNKNOWN_WITNESS); a root that
+        is not the log's for that size is refused (FAILED_PRECONDITION COSIGNED_ROOT_MISMATCH)
+        and raises the witness_disagreement alarm.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListPurposes(self, request, context):
         """--- catalogue ---
         Purposes (latest versions, or every version). Readable by residents and recipients.
@@ -345,6 +361,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetLogKeys,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetLogKeysRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetLogKeysResponse.SerializeToString,
+            ),
+            'AddCosignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCosignature,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AddCosignatureResponse.SerializeToString,
             ),
             'ListPurposes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPurposes,
@@ -750,6 +771,33 @@ class ConsentService:
             '/montreal.consent.v1.ConsentService/GetLogKeys',
             montreal_dot_consent_dot_v1_dot_consent__pb2.GetLogKeysRequest.SerializeToString,
             montreal_dot_consent_dot_v1_dot_consent__pb2.GetLogKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCosignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/AddCosignature',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.AddCosignatureRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.AddCosignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,9 +57,68 @@ async def ledger_tree_head(request: Request) -> Response:
     head = reply.signed_tree_head
     body = {"tree_size": head.tree_size,
             "root_hash": base64.urlsafe_b64encode(head.root_hash).rstrip(b"=").decode(),
-            "timestamp": head.timestamp.ToMilliseconds(), "jws": head.jws, "key_id": head.key_id}
+            "timestamp": head.timestamp.ToMilliseconds(), "jws": head.jws, "key_id": head.key_id,
+            "origin": reply.origin, "witnesses": witnesses_json(reply)}
     return Response(json.dumps(body), media_type="application/json", headers=_HEADERS)
 
 
+def witnesses_json(reply: consent_pb2.GetSignedTreeHeadResponse) -> dict:
+    """The latest head witnesses cosigned, beside the log's own (LEDGER.md "Witnesses")."""
+    witnessed = reply.witnessed
+    return {"quorum": reply.witness_quorum, "cosigned_tree_size": witnessed.tree_size,
+            "cosigned_root_hash": base64.urlsafe_b64encode(witnessed.root_hash).rstrip(b"=").decode(),
+            "count": len(witnessed.cosignatures), "below_quorum": witnessed.below_quorum,
+            "cosignatures": [{"witness": c.witness, "key_id": c.key_id.hex(), "cosigned_at": c.cosigned_at,
+                              "line": c.line} for c in witnessed.cosignatures],
+            "note": witnessed.note}
+
+
+def _bad_request(description: str) -> JSONResponse:
+    return JSONResponse({"error": "invalid_request", "error_description": description}, status_code=400,
+                        headers=_HEADERS)
+
+
+async def ledger_consistency(request: Request) -> Response:
+    """RFC 9162 s. 2.1.4 consistency proof between two sizes (``?first=m&second=n``, n
+    optional: the current size), for witnesses and auditors with nothing but HTTP."""
+    try:
+        first = int(request.query_params.get("first", ""))
+        second = int(request.query_params.get("second") or 0)
+    except ValueError:
+        return _bad_request("first (and second, if given) must be whole numbers")
+    try:
+        reply = await _stub(request).GetConsistencyProof(consent_pb2.GetConsistencyProofRequest(
+            first_tree_size=first, second_tree_size=second), timeout=3)
+    except grpc.aio.AioRpcError as error:
+        if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            return _bad_request(error.details() or "invalid sizes")
+        return _unavailable()
+    body = {"first": reply.first_tree_size, "second": reply.second_tree_size,
+            "proof": [base64.b64encode(node).decode() for node in reply.proof]}
+    return Response(json.dumps(body), media_type="application/json", headers=_HEADERS)
+
+
+async def ledger_cosignatures(request: Request) -> Response:
+    """A witness submits its cosignature: the body is a C2SP signed note (text/plain)."""
+    body = await request.body()
+    if len(body) > 8192:
+        return _bad_request("a signed note is at most 8 KiB")
+    try:
+        note = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _bad_request("the note must be UTF-8 text")
+    try:
+        reply = await _stub(request).AddCosignature(consent_pb2.AddCosignatureRequest(note=note), timeout=5)
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+            status = 409 if error.code() == grpc.StatusCode.FAILED_PRECONDITION else 400
+            return JSONResponse({"error": "cosignature_refused", "error_description": error.details() or ""},
+                                status_code=status, headers=_HEADERS)
+        return _unavailable()
+    return JSONResponse({"tree_size": reply.tree_size, "cosignatures": reply.cosignatures}, headers=_HEADERS)
+
+
 routes = [Route("/ledger/keys", ledger_keys, methods=["GET"]),
-          Route("/ledger/tree-head", ledger_tree_head, methods=["GET"])]
+          Route("/ledger/tree-head", ledger_tree_head, methods=["GET"]),
+          Route("/ledger/consistency", ledger_consistency, methods=["GET"]),
+          Route("/ledger/cosignatures", ledger_cosignatures, methods=["POST"])]
