@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from services.common.telemetry import configure_tracing
 
     settings = _settings()
-    configure(args.service, settings.log_level)
+    configure(args.service, settings.log_level, console_level=args.console_level, log_file=args.log_file)
     configure_tracing(args.service, settings.otlp_endpoint)
     embedded = None
     if not settings.nats_url:
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICES)
     serve.add_argument("--grace", type=float, default=8.0, help="seconds to drain on SIGTERM")
     serve.add_argument("--migrate", action="store_true", help="run migrations first (always in development)")
+    serve.add_argument("--log-file", help="also write JSON log lines to this file (mtlid up: var/log/<service>.jsonl)")
+    serve.add_argument("--console-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                       help="what reaches stderr (default MTLID_LOG_LEVEL; mtlid up: WARNING)")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="upgrade a service's database to the latest schema")

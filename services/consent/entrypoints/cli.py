@@ -64,13 +64,18 @@ def _read_tree_head(path: pathlib.Path) -> str:
 
 
 async def _verify(args):
+    from services.common.progress import Progress
     from services.consent.service_layer.verification import verify_log
 
     try:
         jws = _read_tree_head(args.tree_head) if args.tree_head else None
     except (OSError, ValueError, KeyError) as error:
         return {"ok": False, "problems": [f"--tree-head: {error}"]}, False
-    report = await _with_store(lambda uow: verify_log(uow, tree_head_jws=jws))
+    progress = Progress("mtlid ledger verify")  # on a terminal only; scripts see the JSON alone
+    try:
+        report = await _with_store(lambda uow: verify_log(uow, tree_head_jws=jws, progress=progress))
+    finally:
+        progress.finish()
     return report, report["ok"]
 
 

@@ -16,6 +16,7 @@ Checks, each reported by name:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from services.consent.domain import merkle
@@ -25,7 +26,16 @@ from services.consent.domain.signing import SignatureInvalid, b64url, verify_tre
 BATCH = 5000
 
 
-async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[str, Any]:
+# ``progress(stage, done, total)``: told as the check advances (``services.common.progress``).
+ProgressReport = Callable[[str, int, int | None], None]
+
+
+def _no_progress(_stage: str, _done: int, _total: int | None = None) -> None:
+    return None
+
+
+async def verify_log(uow_factory, *, tree_head_jws: str | None = None,
+                     progress: ProgressReport = _no_progress) -> dict[str, Any]:
     problems: list[str] = []
     tree = merkle.MemoryTree()
     wording_mismatches = 0
@@ -54,6 +64,7 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[s
                         document.get("purpose_text_sha256"):
                     wording_mismatches += 1
                 tree.append(computed)
+            progress("leaves", tree.size, size)
             if len(rows) < BATCH or problems:
                 break
             position += BATCH
@@ -62,6 +73,7 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[s
         # Stored nodes, level by level in index ranges, straight from storage (never a cache):
         # every complete subtree of the recomputed tree.
         mismatched = 0
+        nodes_total, nodes_done = sum(tree.size >> level for level in range(tree.size.bit_length())), 0
         for level in range(tree.size.bit_length()):
             count = tree.size >> level
             for start in range(0, count, BATCH):
@@ -70,6 +82,8 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None) -> dict[s
                 for index in range(start, stop):
                     if stored_nodes.get(index) != tree.node(level, index):
                         mismatched += 1
+                nodes_done += stop - start
+                progress("tree nodes", nodes_done, nodes_total)
         if mismatched:
             problems.append(f"{mismatched} stored tree nodes differ from the recomputed ones")
         if wording_mismatches:

@@ -154,7 +154,7 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
 
     _QuietServer = _quiet_server_class()
     # /token and /introspect straight on ASGI, before Starlette (direct.py); the rest through it
-    config = uvicorn.Config(DirectProtocolEndpoints(app), host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+    config = uvicorn.Config(DirectProtocolEndpoints(app), host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)
     if server_holder is not None:
