@@ -54,7 +54,7 @@ def run_everything(settings: Settings) -> int:
             migrate(service, settings.database_url(service))
         demo_env, demo_lines = _prepare_demo(settings)
         env.update(demo_env)
-        commands = [(s, ["serve", s]) for s in SERVICES]
+        commands = [(s, ["serve", s]) for s in (*SERVICES, "mailer")]
         if "demo-rp" in _known_commands():
             commands.append(("demo-rp", ["demo-rp", "--quiet"]))
         log_dir = settings.var_dir / "log"
@@ -74,6 +74,9 @@ def run_everything(settings: Settings) -> int:
             print(f"  demo montreal.ca   http://127.0.0.1:{settings.demo_rp_port}/")
         for line in demo_lines:
             print(f"  {line}")
+        print(f"  mail               {_mail_hint(env)}")
+        print("  metrics (Prometheus) " + ", ".join(
+            f"{name} :{port}" for name, port in settings.metrics_ports.items()) + "  (/metrics)")
         print(f"  logs               {log_dir}/<service>.jsonl  (here: warnings and errors only)")
         print(f"  admin commands     {_command_hint()} --help   (README: Commands)")
         print("Ctrl-C stops everything.", flush=True)
@@ -100,6 +103,12 @@ def run_everything(settings: Settings) -> int:
         print("mtlid stopped.", flush=True)
     failed = [name for name, child in children if child.returncode not in (0, -signal.SIGTERM)]
     return 1 if failed else 0
+
+
+def _mail_hint(env: dict[str, str]) -> str:
+    if env.get("MTLID_SMTP_HOST"):
+        return f"sent through {env['MTLID_SMTP_HOST']}"
+    return f"kept in {Settings.from_env(env).var_dir / 'mailbox'} (Maildir): {_command_hint()} mailbox"
 
 
 def _command_hint() -> str:

@@ -44,7 +44,8 @@ Handler = Callable[[CloudEvent, object], Awaitable[None]]
 QUIET_REDELIVERIES = 5
 
 
-def _deliveries(msg) -> int:
+def delivery_count(msg) -> int:
+    """How many times JetStream has delivered ``msg`` (1 the first time)."""
     try:
         return int(msg.metadata.num_delivered)
     except Exception:  # noqa: BLE001 - a message without JetStream metadata
@@ -128,7 +129,7 @@ class EventConsumer:
                 elif isinstance(error, Unavailable) or dependency_unavailable(error):
                     # Another service or the database not reachable yet (its start, a rollout):
                     # redelivery is the remedy; worth a warning only when it keeps happening.
-                    level = logging.INFO if _deliveries(msg) < QUIET_REDELIVERIES else logging.WARNING
+                    level = logging.INFO if delivery_count(msg) < QUIET_REDELIVERIES else logging.WARNING
                     log.log(level, "event waits for a dependency; will be redelivered",
                             extra={"event_id": event.id, "consumer": self.durable,
                                    "error": type(error).__name__})

@@ -38,7 +38,9 @@ def test_mtlid_up_on_a_terminal_shows_the_summary_then_only_what_needs_a_person(
     env = _env(tmp_path, MTLID_IDENTITY_GRPC_PORT=str(ports["identity"]),
                MTLID_ACCOUNTS_GRPC_PORT=str(ports["accounts"]), MTLID_CONSENT_GRPC_PORT=str(ports["consent"]),
                MTLID_HTTP_PORT=str(ports["http"]), MTLID_ISSUER=f"http://127.0.0.1:{ports['http']}",
-               MTLID_DEMO_RP_PORT=str(ports["rp"]))
+               MTLID_DEMO_RP_PORT=str(ports["rp"]),
+               **{f"MTLID_{p.upper()}_METRICS_PORT": str(free_port())
+                  for p in ("identity", "accounts", "consent", "mailer")})
     controller, terminal = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=env, stdin=subprocess.DEVNULL,
                                stdout=terminal, stderr=terminal, close_fds=True)
@@ -56,6 +58,21 @@ def test_mtlid_up_on_a_terminal_shows_the_summary_then_only_what_needs_a_person(
         log_dir = tmp_path / "var" / "log"
         assert _wait(lambda: (log_dir / "accounts.jsonl").exists()
                      and "catalogue seeded" in (log_dir / "accounts.jsonl").read_text(), timeout=30)
+        # The README's mail path in development: a resident created from the CLI gets a code
+        # that the mailer (a child of `mtlid up`) delivers to var/mailbox; `mtlid mailbox` reads it.
+        email = "premiere.fois@example.ca"
+        created = subprocess.run([sys.executable, "-m", "services.cli", "resident", "create", "--email", email,
+                                  "--language", "en"], env=env, capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stderr
+        mail = None
+        for _ in range(60):
+            shown = subprocess.run([sys.executable, "-m", "services.cli", "mailbox"], env=env,
+                                   capture_output=True, text=True, timeout=60)
+            mail = next((m for m in map(json.loads, shown.stdout.splitlines()) if m["to"] == email), None)
+            if mail:
+                break
+        assert mail is not None, "the code never reached var/mailbox"
+        assert mail["purpose"] == "confirm_email" and len(mail["code"]) == 6 and mail["language"] == "fr, en"
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
     finally:
@@ -70,7 +87,7 @@ def test_mtlid_up_on_a_terminal_shows_the_summary_then_only_what_needs_a_person(
     assert after == "", f"the terminal showed more than the summary:\n{after}"
     assert "Warning" not in screen and "{" not in screen, screen
     # Everything went to the files instead, as JSON lines at MTLID_LOG_LEVEL (INFO).
-    for name in ("identity", "accounts", "consent", "demo-rp"):
+    for name in ("identity", "accounts", "consent", "mailer", "demo-rp"):
         lines = [json.loads(line) for line in (log_dir / f"{name}.jsonl").read_text().splitlines()]
         assert lines or name == "demo-rp"
         assert all(entry["service"] == name for entry in lines)
@@ -81,7 +98,8 @@ def test_mtlid_up_on_a_terminal_shows_the_summary_then_only_what_needs_a_person(
 def test_mtlid_serve_without_a_terminal_writes_json_lines(tmp_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent"],
-                               env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port)),
+                               env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port),
+                                        MTLID_CONSENT_METRICS_PORT=str(free_port())),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert _wait(lambda: _serving(port, "montreal.consent.v1.ConsentService"))

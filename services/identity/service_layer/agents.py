@@ -106,7 +106,8 @@ async def create_resident_in_person(cmd: CreateResidentInPerson, uow) -> Created
         uow.add_event(LevelOfAssuranceRaised(resident_id=resident.resident_id, level=int(resident.level),
                                              agent_id=cmd.agent.agent_id, document_type=cmd.document_type))
         uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
-                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
+                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at),
+                                                 language=resident.preferred_language))
         await uow.commit()
     return CreatedInPerson(citizen_number=CitizenNumber(resident.resident_id), level=resident.level,
                            action_id=action_id)
