@@ -2,6 +2,7 @@
 
     mtlid up                         everything, on the embedded default (development)
     mtlid serve identity|accounts|consent    one service, as Kubernetes runs it
+    mtlid serve mailer               the mail sender (identity's mail events → SMTP)
     mtlid migrate identity|accounts|consent|all
     mtlid config                     the validated configuration (secrets omitted)
 
@@ -24,9 +25,9 @@ SERVICE_CLIS = ("services.identity.entrypoints.cli", "services.accounts.entrypoi
                 "services.consent.entrypoints.cli", "services.identity.demo_rp.cli")
 
 
-def _settings() -> Settings:
+def _settings(process: str | None = None) -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env(process=process)
     except ConfigError as error:
         print(f"mtlid: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -52,23 +53,46 @@ def run_event_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from services.common.logging import configure
+    from services.common.metrics import MetricsUnavailable, configure_metrics
     from services.common.migrations import migrate
     from services.common.nats import EmbeddedNats
     from services.common.runtime import build_runtime
     from services.common.telemetry import configure_tracing
 
-    settings = _settings()
-    configure(args.service, settings.log_level)
+    settings = _settings(args.service)
+    mailer_settings = None
+    if args.service == "mailer":  # no database, no gRPC: its own settings, checked before anything starts
+        import os
+
+        from services.mailer.config import MailerSettings
+
+        try:
+            mailer_settings = MailerSettings.from_env(os.environ, settings)
+        except ConfigError as error:
+            print(f"mtlid: configuration error: {error}", file=sys.stderr)
+            return 2
+    configure(args.service, settings.log_level, console_level=args.console_level, log_file=args.log_file)
     configure_tracing(args.service, settings.otlp_endpoint)
+    try:
+        configure_metrics(args.service, host=settings.bind_host, port=settings.metrics_ports[args.service],
+                          otlp_endpoint=settings.otlp_endpoint, production=settings.production)
+    except MetricsUnavailable as error:
+        print(f"mtlid: {error} (MTLID_{args.service.upper()}_METRICS_PORT)", file=sys.stderr)
+        return 2
     embedded = None
     if not settings.nats_url:
         # Development convenience only; production refuses to start without MTLID_NATS_URL.
         embedded = EmbeddedNats(settings.var_dir / "nats").start()
         settings = settings.with_overrides(nats_url=embedded.url)
-    if not settings.production or args.migrate:
+    if mailer_settings is None and (not settings.production or args.migrate):
         migrate(args.service, settings.database_url(args.service))
 
     async def main() -> None:
+        if mailer_settings is not None:
+            from services.mailer.app import serve
+
+            await serve(settings, mailer_settings)
+            return
         runtime = build_runtime(args.service, settings)
         await runtime.run_until_signal(grace=args.grace)
 
@@ -116,6 +140,7 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "nats_url": settings.nats_url or "embedded", "nats_stream_replicas": settings.nats_stream_replicas,
         "jwks_url": settings.jwks_url,
         "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint,
+        "metrics_ports": dict(settings.metrics_ports),
     }
     print(json.dumps(shown, indent=2))
     return 0
@@ -141,9 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("service", choices=(*SERVICES, "mailer"))
     serve.add_argument("--grace", type=float, default=8.0, help="seconds to drain on SIGTERM")
     serve.add_argument("--migrate", action="store_true", help="run migrations first (always in development)")
+    serve.add_argument("--log-file", help="also write JSON log lines to this file (mtlid up: var/log/<service>.jsonl)")
+    serve.add_argument("--console-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                       help="what reaches stderr (default MTLID_LOG_LEVEL; mtlid up: WARNING)")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="upgrade a service's database to the latest schema")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -53,11 +54,15 @@ def run_everything(settings: Settings) -> int:
             migrate(service, settings.database_url(service))
         demo_env, demo_lines = _prepare_demo(settings)
         env.update(demo_env)
-        commands = [(s, ["serve", s]) for s in SERVICES]
+        commands = [(s, ["serve", s]) for s in (*SERVICES, "mailer")]
         if "demo-rp" in _known_commands():
-            commands.append(("demo-rp", ["demo-rp"]))
+            commands.append(("demo-rp", ["demo-rp", "--quiet"]))
+        log_dir = settings.var_dir / "log"
         for name, argv in commands:
-            child = subprocess.Popen([sys.executable, "-m", "services.cli", *argv], env=env)
+            # Everything to var/log/<name>.jsonl; the terminal keeps the summary, then only
+            # warnings and errors (readable on a terminal, JSON lines otherwise).
+            logs = ["--log-file", str(log_dir / f"{name}.jsonl"), "--console-level", "WARNING"]
+            child = subprocess.Popen([sys.executable, "-m", "services.cli", *argv, *logs], env=env)
             children.append((name, child))
         print("mtlid is starting:", flush=True)
         print(f"  NATS (JetStream)   {env['MTLID_NATS_URL']}" + ("  (embedded)" if embedded else ""))
@@ -69,6 +74,11 @@ def run_everything(settings: Settings) -> int:
             print(f"  demo montreal.ca   http://127.0.0.1:{settings.demo_rp_port}/")
         for line in demo_lines:
             print(f"  {line}")
+        print(f"  mail               {_mail_hint(env)}")
+        print("  metrics (Prometheus) " + ", ".join(
+            f"{name} :{port}" for name, port in settings.metrics_ports.items()) + "  (/metrics)")
+        print(f"  logs               {log_dir}/<service>.jsonl  (here: warnings and errors only)")
+        print(f"  admin commands     {_command_hint()} --help   (README: Commands)")
         print("Ctrl-C stops everything.", flush=True)
         while not stopping:
             for name, child in children:
@@ -93,6 +103,27 @@ def run_everything(settings: Settings) -> int:
         print("mtlid stopped.", flush=True)
     failed = [name for name, child in children if child.returncode not in (0, -signal.SIGTERM)]
     return 1 if failed else 0
+
+
+def _mail_hint(env: dict[str, str]) -> str:
+    if env.get("MTLID_SMTP_HOST"):
+        return f"sent through {env['MTLID_SMTP_HOST']}"
+    return f"kept in {Settings.from_env(env).var_dir / 'mailbox'} (Maildir): {_command_hint()} mailbox"
+
+
+def _command_hint() -> str:
+    """How to type ``mtlid`` in another terminal: as is when it is on PATH (an activated
+    virtualenv, a pipx install), else the path of this one."""
+    import shutil
+
+    here = pathlib.Path(sys.executable).parent / "mtlid"
+    on_path = shutil.which("mtlid")
+    if on_path and pathlib.Path(on_path).resolve() == here.resolve():
+        return "mtlid"
+    try:
+        return str(here.relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(here)
 
 
 def _known_commands() -> set[str]:

@@ -16,7 +16,11 @@ from urllib.parse import urlsplit
 
 SERVICES = ("identity", "accounts", "consent")
 DEFAULT_GRPC_PORTS = {"identity": 50051, "accounts": 50052, "consent": 50053}
+# Prometheus metrics, one port per process, never the public one (README, "Configuration").
+DEFAULT_METRICS_PORTS = {"identity": 9461, "accounts": 9462, "consent": 9463, "mailer": 9464}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Processes that hold no state of their own: no database, no keys (the mail sender).
+STATELESS_PROCESSES = ("mailer",)
 
 
 class ConfigError(ValueError):
@@ -120,6 +124,7 @@ class Settings:
     # cosignatures a head needs (empty: a majority); parsed by services/consent/app.py.
     ledger_witnesses: str = ""
     ledger_witness_quorum: str = ""
+    metrics_ports: Mapping[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
 
     @property
     def production(self) -> bool:
@@ -139,8 +144,12 @@ class Settings:
         return self.issuer.rstrip("/") + "/token"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, process: str | None = None) -> "Settings":
+        """``process="mailer"``: a process with no database and no keys (``mtlid serve
+        mailer``), which must not be given them, so their variables are neither read nor
+        required; ``database_urls`` is empty and the keys are empty bytes."""
         env = dict(os.environ if environ is None else environ)
+        stateless = process in STATELESS_PROCESSES
         mode = env.get("MTLID_ENV", "development")
         if mode not in ("development", "production"):
             raise ConfigError(f"MTLID_ENV: expected 'development' or 'production', got {mode!r}")
@@ -160,7 +169,7 @@ class Settings:
             if ":" not in target:
                 raise ConfigError(f"{name}: expected host:port, got {target!r}")
             targets[service] = target
-        databases = {service: database_url_from_env(env, service) for service in SERVICES}
+        databases = {} if stateless else {service: database_url_from_env(env, service) for service in SERVICES}
         nats_url = _url(env, "MTLID_NATS_URL", None, ("nats", "tls"))
         if production and not nats_url:
             raise ConfigError("MTLID_NATS_URL: required in production (the embedded server is for development)")
@@ -181,8 +190,10 @@ class Settings:
             database_urls=databases,
             nats_url=nats_url,
             jwks_url=jwks_url,
-            key_encryption_key=_key(env, "MTLID_KEY_ENCRYPTION_KEY", production=production, dev_seed="kek"),
-            pairwise_secret=_key(env, "MTLID_PAIRWISE_SECRET", production=production, dev_seed="pairwise"),
+            key_encryption_key=b"" if stateless else _key(env, "MTLID_KEY_ENCRYPTION_KEY", production=production,
+                                                          dev_seed="kek"),
+            pairwise_secret=b"" if stateless else _key(env, "MTLID_PAIRWISE_SECRET", production=production,
+                                                       dev_seed="pairwise"),
             service_client_id=env.get("MTLID_SERVICE_CLIENT_ID") or None,
             service_client_secret=env.get("MTLID_SERVICE_CLIENT_SECRET") or None,
             log_level=log_level,
@@ -191,6 +202,8 @@ class Settings:
             counter_agent_display=_choice(env, "MTLID_COUNTER_AGENT_DISPLAY", ("reference", "name")),
             ledger_witnesses=env.get("MTLID_LEDGER_WITNESSES", ""),
             ledger_witness_quorum=env.get("MTLID_LEDGER_WITNESS_QUORUM", ""),
+            metrics_ports={p: _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
+                           for p, default in DEFAULT_METRICS_PORTS.items()},
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -28,6 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from services.common.errors import Unavailable, dependency_unavailable
 from services.common.events import CloudEvent
 from services.common.nats import ensure_stream
 from services.common.outbox import utcnow
@@ -37,6 +38,18 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[CloudEvent, object], Awaitable[None]]
+
+# Redeliveries of an event held up by an unreachable dependency before it is worth a warning
+# (at 2 s apart: the first seconds of ``mtlid up``, or of a rollout).
+QUIET_REDELIVERIES = 5
+
+
+def delivery_count(msg) -> int:
+    """How many times JetStream has delivered ``msg`` (1 the first time)."""
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # noqa: BLE001 - a message without JetStream metadata
+        return 1
 Settled = Callable[[CloudEvent], Awaitable[bool]]
 
 
@@ -56,6 +69,7 @@ class EventConsumer:
         self.applied = 0
         self.duplicates = 0
         self.already_settled = 0  # acknowledged by ``settled`` without a transaction
+        self._stop = asyncio.Event()  # run()'s, once running
 
     async def apply(self, event: CloudEvent) -> bool:
         """Apply one event exactly once; returns False when it had been applied already."""
@@ -107,14 +121,28 @@ class EventConsumer:
                                           kind=trace.SpanKind.CONSUMER):
             try:
                 await self.apply(event)
-            except Exception:
-                log.exception("event handler failed; will be redelivered",
-                              extra={"event_id": event.id, "consumer": self.durable})
+            except Exception as error:
+                if self._stop.is_set():
+                    # Shutting down: channels and sessions close under the handler; the event
+                    # is redelivered to whoever consumes next. Not an error to look at.
+                    log.info("stopping; the event will be redelivered",
+                             extra={"event_id": event.id, "consumer": self.durable})
+                elif isinstance(error, Unavailable) or dependency_unavailable(error):
+                    # Another service or the database not reachable yet (its start, a rollout):
+                    # redelivery is the remedy; worth a warning only when it keeps happening.
+                    level = logging.INFO if delivery_count(msg) < QUIET_REDELIVERIES else logging.WARNING
+                    log.log(level, "event waits for a dependency; will be redelivered",
+                            extra={"event_id": event.id, "consumer": self.durable,
+                                   "error": type(error).__name__})
+                else:
+                    log.exception("event handler failed; will be redelivered",
+                                  extra={"event_id": event.id, "consumer": self.durable})
                 await msg.nak(delay=2)
                 return
         await msg.ack()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         subs = None
         while not stop.is_set():
             js = self._jetstream()

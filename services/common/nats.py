@@ -134,17 +134,22 @@ async def connect(url: str, *, name: str) -> nats.NATS:
     async def on_error(error: Exception) -> None:
         log.warning("nats error", extra={"error": type(error).__name__})
 
+    client = nats.NATS()
+
     async def on_disconnect() -> None:
+        if client.is_closed:  # our own close() on the way out, not an outage
+            return
         log.warning("nats disconnected")
 
     async def on_reconnect() -> None:
         log.info("nats reconnected")
 
     servers = [u.strip() for u in url.split(",")] if "," in url else url  # a cluster's nodes
-    return await nats.connect(
+    await client.connect(
         servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
         connect_timeout=2, allow_reconnect=True, error_cb=on_error,
         disconnected_cb=on_disconnect, reconnected_cb=on_reconnect)
+    return client
 
 
 class StreamConfigError(RuntimeError):

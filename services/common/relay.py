@@ -108,6 +108,12 @@ class OutboxRelay:
             # Cleared before the pass, not after: a commit that wakes us during the pass is
             # then seen at once instead of waiting for the next poll.
             self._wake.clear()
+            if self._jetstream() is None:
+                # Not connected yet (the moments after start) or reconnecting: rows wait in
+                # the outbox, the runtime's connector says so if it lasts, and wakes us once
+                # connected. Not a failure to publish, so no warning here.
+                await _wait_wake_or_stop(self._wake, stop, self.poll_interval)
+                continue
             try:
                 await self.publish_pending()
                 backoff = 0.1
@@ -119,12 +125,15 @@ class OutboxRelay:
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=self.poll_interval,
-                               return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+            await _wait_wake_or_stop(self._wake, stop, self.poll_interval)
+
+
+async def _wait_wake_or_stop(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+    waiter = asyncio.ensure_future(wake.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    stopper.cancel()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

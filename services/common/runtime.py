@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 Task = Callable[[asyncio.Event], Awaitable[None]]
 
+# How long NATS may be unreachable after start before it is worth a warning.
+NATS_QUIET_START_SECONDS = 10.0
+
 
 class ServiceFailed(RuntimeError):
     """The service stopped because it could not run as configured (the message says why)."""
@@ -106,6 +109,8 @@ class Runtime:
     async def _connect_nats(self) -> None:
         """Connect in the background: the service serves (and writes its outbox) meanwhile."""
         delay = 0.2
+        # NATS starting alongside us (a rollout, ``mtlid up``) is expected: say so only if it lasts.
+        quiet_until = asyncio.get_running_loop().time() + NATS_QUIET_START_SECONDS
         while not self.stop_event.is_set() and self.nats_url:
             try:
                 self.nats = await connect(self.nats_url, name=f"mtlid-{self.service}")
@@ -120,8 +125,9 @@ class Runtime:
                 self.fail(str(error))
                 return
             except Exception as error:
-                log.warning("cannot reach NATS yet; events wait in the outbox",
-                            extra={"error": type(error).__name__})
+                level = logging.DEBUG if asyncio.get_running_loop().time() < quiet_until else logging.WARNING
+                log.log(level, "cannot reach NATS yet; events wait in the outbox",
+                        extra={"error": type(error).__name__})
                 if self.nats is not None:
                     with contextlib.suppress(Exception):
                         await self.nats.close()

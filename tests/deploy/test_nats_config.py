@@ -38,7 +38,8 @@ def test_nats_conf_is_valid_with_the_pod_environment(rendered, overlay, tmp_path
     # Every password is an environment reference to a Secret, none is written in the file.
     # (quoted strings are literal: "$JS.API…" in the permissions is a subject, not a variable)
     referenced = set(re.findall(r"\$([A-Z_]+)", re.sub(r'"[^"]*"', '""', conf.read_text())))
-    assert {"ROUTE_PASSWORD", "IDENTITY_PASSWORD", "ACCOUNTS_PASSWORD", "CONSENT_PASSWORD"} <= referenced
+    assert {"ROUTE_PASSWORD", "IDENTITY_PASSWORD", "ACCOUNTS_PASSWORD", "CONSENT_PASSWORD",
+            "MAILER_PASSWORD"} <= referenced
     for name in referenced - {"SERVER_NAME"}:
         source = next(e for e in container["env"] if e["name"] == name)
         assert source["valueFrom"]["secretKeyRef"]["name"] == "mtlid-nats-users", name
@@ -53,7 +54,7 @@ def test_each_service_logs_in_with_its_own_nats_user(rendered, overlay):
     users = dict(re.findall(r"\{\s*user:\s*(\w+),\s*password:\s*\$(\w+)\s*[,}]", conf))
     (nats,) = one(docs, "StatefulSet", "mtlid-nats")["spec"]["template"]["spec"]["containers"]
     server_env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in nats["env"]}
-    for service in ("identity", "accounts", "consent"):
+    for service in ("identity", "accounts", "consent", "mailer"):
         (container,) = one(docs, "Deployment", f"mtlid-{service}")["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e for e in container["env"]}
         assert env["MTLID_NATS_URL"]["value"] == f"nats://{service}:$(NATS_PASSWORD)@mtlid-nats.mtlid.svc:4222"

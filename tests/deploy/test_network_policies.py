@@ -81,6 +81,7 @@ def world(rendered):
         "identity": pod_labels("Deployment", "mtlid-identity"),
         "accounts": pod_labels("Deployment", "mtlid-accounts"),
         "consent": pod_labels("Deployment", "mtlid-consent"),
+        "mailer": pod_labels("Deployment", "mtlid-mailer"),
         "nats": pod_labels("StatefulSet", "mtlid-nats"),
         "migrate": pod_labels("Job", "mtlid-migrate-identity"),
         # CloudNativePG labels its instance pods with the cluster's name.
@@ -110,6 +111,8 @@ ALLOWED = [
     *[(svc, "postgres", 5432) for svc in ("identity", "accounts", "consent", "migrate")],
     *[(svc, "otel", 4317) for svc in ("identity", "accounts", "consent")],
     ("nats", "nats", 6222), ("postgres", "postgres", 5432),
+    # The mailer: its events, the SMTP relay (outside the cluster) on 587, the collector.
+    ("mailer", "nats", 4222), ("mailer", "internet", 587), ("mailer", "otel", 4317),
 ]
 DENIED = [
     ("ingress", "identity", 50051), ("ingress", "accounts", 50052), ("ingress", "consent", 50053),
@@ -120,6 +123,11 @@ DENIED = [
     ("identity", "internet", 443), ("accounts", "internet", 443), ("consent", "internet", 443),
     ("debug", "postgres", 5432), ("debug", "nats", 4222), ("debug", "identity", 8000), ("debug", "internet", 443),
     ("identity", "otel", 4318), ("identity", "elsewhere", 8000),
+    # The mailer reaches the relay only: no web, no plain SMTP, no database, no service;
+    # and no other pod speaks SMTP to the outside.
+    ("mailer", "internet", 443), ("mailer", "internet", 25), ("mailer", "postgres", 5432),
+    ("mailer", "identity", 8000), ("mailer", "identity", 50051), ("identity", "internet", 587),
+    ("elsewhere", "mailer", 9464), ("identity", "mailer", 9464),
 ]
 
 
@@ -135,7 +143,7 @@ def test_other_flows_are_denied(world, source, destination, port):
     assert not flow(policies, endpoints[source], endpoints[destination], port)
 
 
-@pytest.mark.parametrize("source", ["identity", "accounts", "consent", "nats", "migrate", "postgres", "debug"])
+@pytest.mark.parametrize("source", ["identity", "accounts", "consent", "mailer", "nats", "migrate", "postgres", "debug"])
 def test_every_pod_resolves_names(world, source):
     policies, endpoints = world
     assert flow(policies, endpoints[source], endpoints["dns"], 53, "UDP")

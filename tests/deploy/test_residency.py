@@ -72,8 +72,8 @@ def test_every_pod_template_requires_an_allowed_region(rendered, allow_lists, ov
     allowed = allow_lists[OVERLAY_JURISDICTION[overlay]]
     specs = pod_specs(rendered[overlay])
     kinds = sorted(name.split("/")[0] for name, _ in specs)
-    # Not vacuous: three services, NATS and three migration Jobs.
-    assert kinds.count("Deployment") == 3 and kinds.count("StatefulSet") == 1 and kinds.count("Job") == 3, kinds
+    # Not vacuous: three services and the mailer, NATS and three migration Jobs.
+    assert kinds.count("Deployment") == 4 and kinds.count("StatefulSet") == 1 and kinds.count("Job") == 3, kinds
     for name, spec in specs:
         assert_bound(f"{overlay} {name}", spec.get("affinity"), allowed)
 

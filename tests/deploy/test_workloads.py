@@ -123,3 +123,25 @@ def test_identity_takes_residents_addresses_from_the_ingress_only(rendered, over
     assert trusted and "*" not in trusted
     for item in trusted:
         assert ipaddress.ip_network(item).is_private, item
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_mailer_gets_the_relay_from_a_secret_and_nothing_it_does_not_need(rendered, overlay):
+    docs = rendered[overlay]
+    deployment = one(docs, "Deployment", "mtlid-mailer")
+    assert deployment["spec"]["replicas"] >= 2
+    assert one(docs, "PodDisruptionBudget", "mtlid-mailer")
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "mtlid-mailer" and spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    assert container["args"] == ["serve", "mailer"]
+    env = {e["name"]: e for e in container["env"]}
+    for variable, key in (("MTLID_SMTP_HOST", "host"), ("MTLID_SMTP_PORT", "port"),
+                          ("MTLID_SMTP_USERNAME", "username"), ("MTLID_SMTP_PASSWORD", "password")):
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "mtlid-smtp", "key": key}
+    assert env["MTLID_SMTP_TLS"]["value"] == "starttls"
+    # No database, no key, no client secret: a mail sender holds none of the platform's secrets.
+    assert not [name for name in env if "DATABASE" in name or name in (
+        "MTLID_KEY_ENCRYPTION_KEY", "MTLID_PAIRWISE_SECRET", "MTLID_SERVICE_CLIENT_SECRET", "DB_PASSWORD")]
+    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert [p["containerPort"] for p in container["ports"]] == [9464]

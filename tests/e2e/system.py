@@ -46,6 +46,10 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+# The processes of `mtlid up` that serve Prometheus metrics, each on a port of its own.
+METRICS = ("identity", "accounts", "consent", "mailer")
+
+
 @dataclass
 class System:
     var_dir: str
@@ -62,6 +66,10 @@ class System:
     def rp(self) -> str:
         return f"http://127.0.0.1:{self.ports['rp']}"
 
+    def metrics(self, process: str) -> str:
+        """The Prometheus exposition of one process (``/metrics`` on its metrics port)."""
+        return httpx.get(f"http://127.0.0.1:{self.ports[f'metrics-{process}']}/metrics", timeout=5).text
+
     def target(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service]}"
 
@@ -71,13 +79,15 @@ class System:
         env.update({"MTLID_VAR_DIR": self.var_dir, "MTLID_IDENTITY_GRPC_PORT": str(p["identity"]),
                     "MTLID_ACCOUNTS_GRPC_PORT": str(p["accounts"]), "MTLID_CONSENT_GRPC_PORT": str(p["consent"]),
                     "MTLID_HTTP_PORT": str(p["http"]), "MTLID_ISSUER": self.issuer,
-                    "MTLID_DEMO_RP_PORT": str(p["rp"]), "MTLID_LOG_LEVEL": "WARNING"})
+                    "MTLID_DEMO_RP_PORT": str(p["rp"]), "MTLID_LOG_LEVEL": "WARNING",
+                    **{f"MTLID_{name.upper()}_METRICS_PORT": str(p[f"metrics-{name}"]) for name in METRICS}})
         if self.nats_url:
             env["MTLID_NATS_URL"] = self.nats_url
         return env
 
     def start(self, timeout: float = 60.0) -> None:
-        self.ports = {name: free_port() for name in ("identity", "accounts", "consent", "http", "rp")}
+        self.ports = {name: free_port() for name in ("identity", "accounts", "consent", "http", "rp",
+                                                       *(f"metrics-{m}" for m in METRICS))}
         env = self.env()
         self.process = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=env, cwd=ROOT,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

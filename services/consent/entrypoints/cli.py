@@ -68,29 +68,19 @@ def _read_tree_head(path: pathlib.Path) -> str:
 
 
 async def _verify(args):
+    from services.common.progress import Progress
     from services.consent.service_layer.verification import verify_log
 
     try:
         jws = _read_tree_head(args.tree_head) if args.tree_head else None
     except (OSError, ValueError, KeyError) as error:
         return {"ok": False, "problems": [f"--tree-head: {error}"]}, False
-    report = await _with_store(lambda uow: verify_log(uow, tree_head_jws=jws, progress=_progress()))
+    progress = Progress("mtlid ledger verify")  # on a terminal only; scripts see the JSON alone
+    try:
+        report = await _with_store(lambda uow: verify_log(uow, tree_head_jws=jws, progress=progress))
+    finally:
+        progress.finish()
     return report, report["ok"]
-
-
-def _progress():
-    """Progress on stderr when it is a terminal (an operator watching); nothing in scripts."""
-    import sys
-
-    if not sys.stderr.isatty():
-        return None
-
-    def show(stage: str, done: int, total: int) -> None:
-        share = f" ({100 * done // total} %)" if total else ""
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r\x1b[Kverifying {stage}: {done:,} of {total:,}{share}{end}")
-        sys.stderr.flush()
-    return show
 
 
 async def _tree_head(_args):

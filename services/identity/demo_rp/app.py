@@ -16,11 +16,11 @@ import html
 import json
 import logging
 import secrets
+import warnings
 from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -29,6 +29,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+with warnings.catch_warnings():
+    # authlib's httpx integration announces at import that it would rather have httpx2: a
+    # note for us, not for whoever runs `mtlid up` (and not our code's deprecation).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 log = logging.getLogger(__name__)
 

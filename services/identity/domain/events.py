@@ -32,6 +32,7 @@ class EmailVerificationRequested(Event):
     email: str
     code: str
     expires_at: str                          # RFC 3339 UTC
+    language: str = "fr"                     # the resident's preferred_language ("fr"|"en")
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
@@ -46,6 +47,7 @@ class PasswordResetRequested(Event):
     email: str
     code: str
     expires_at: str                          # RFC 3339 UTC
+    language: str = "fr"                     # the resident's preferred_language ("fr"|"en")
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

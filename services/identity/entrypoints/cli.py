@@ -11,8 +11,8 @@
     mtlid agent actions --from YYYY-MM-DD [--to YYYY-MM-DD] [--agent-id AG…] [--office …]
     mtlid keys rotate [--force]
     mtlid keys list
-    mtlid mailbox [--follow]     the development mailbox: email_verification_requested and
-                                 password_reset_requested events
+    mtlid mailbox [--follow]     the development mailbox: the mails the mailer delivered to
+                                 var/mailbox (--nats-url: the mail events themselves)
 
 A client's secret is printed once, by ``client create``; identity keeps only its hash. An
 agent's password (when generated) and TOTP secret are printed once, by ``agent create``.
@@ -143,7 +143,7 @@ def cmd_resident_create(args: argparse.Namespace) -> int:
                 await uow.residents.save(resident)
                 uow.add_event(EmailVerificationRequested(
                     resident_id=resident.resident_id, email=resident.email, code=code,
-                    expires_at=_rfc3339(resident.email_code_expires_at)))
+                    expires_at=_rfc3339(resident.email_code_expires_at), language=resident.preferred_language))
             await uow.commit()
         number = CitizenNumber(resident.resident_id)
         return {"resident_id": number.canonical, "citizen_number": number.human, "email": resident.email,
@@ -184,16 +184,48 @@ def cmd_keys_list(_args: argparse.Namespace) -> int:
 
 
 def cmd_mailbox(args: argparse.Namespace) -> int:
-    """Print the verification mails that would be sent (development only)."""
+    """Print the mails the development mailer delivered to ``var/mailbox`` (a Maildir), or,
+    with ``--nats-url``, the mail events themselves (development only: it prints codes)."""
     settings = _settings()
-    url = args.nats_url or settings.nats_url
-    if not url:
-        print("mtlid mailbox: set MTLID_NATS_URL (mtlid up prints the embedded server's URL)", file=sys.stderr)
-        return 2
     if settings.production:
         print("mtlid mailbox: development only (it prints verification codes)", file=sys.stderr)
         return 2
-    return asyncio.run(_mailbox(url, follow=args.follow, idle=args.idle))
+    if args.nats_url:
+        return asyncio.run(_mailbox(args.nats_url, follow=args.follow, idle=args.idle))
+    return _maildir(settings.var_dir / "mailbox", follow=args.follow, idle=args.idle)
+
+
+def _maildir(directory, *, follow: bool, idle: float) -> int:
+    """One JSON line per mail in the Maildir, oldest first; ``--follow`` keeps watching."""
+    import mailbox
+    import re
+    import time
+    from email import policy
+    from email.parser import BytesParser
+
+    shown: set[str] = set()
+    quiet_since = time.monotonic()
+    while True:
+        found = False
+        if (directory / "new").is_dir() or (directory / "cur").is_dir():
+            box = mailbox.Maildir(directory, factory=None, create=False)
+            for key in sorted(box.keys()):  # Maildir names start with the delivery time
+                if key in shown:
+                    continue
+                shown.add(key)
+                found = True
+                with box.get_file(key) as handle:
+                    mail = BytesParser(policy=policy.default).parse(handle)
+                text = mail.get_body(preferencelist=("plain",)).get_content()
+                code = re.search(r"^\s+(\d{6,})\s*$", text, re.MULTILINE)
+                print(json.dumps({"time": mail["Date"], "to": mail["To"], "purpose": mail["X-Mtlid-Mail"],
+                                  "language": mail["Content-Language"], "subject": mail["Subject"],
+                                  "code": code.group(1) if code else None}, ensure_ascii=False), flush=True)
+        if found:
+            quiet_since = time.monotonic()
+        elif not follow and time.monotonic() - quiet_since >= idle:
+            return 0
+        time.sleep(0.2)
 
 
 # The events that are mail, and what each code is for.
@@ -339,8 +371,8 @@ def register(subparsers) -> None:
     klist = keys.add_parser("list", help="published keys and their states")
     klist.set_defaults(func=cmd_keys_list)
 
-    mailbox = subparsers.add_parser("mailbox", help="development mailbox: verification codes from NATS")
-    mailbox.add_argument("--nats-url")
+    mailbox = subparsers.add_parser("mailbox", help="development mailbox: the mails in var/mailbox (codes to confirm, to reset)")
+    mailbox.add_argument("--nats-url", help="read the mail events from this NATS instead of the delivered mails")
     mailbox.add_argument("--follow", action="store_true", help="keep waiting for new mails")
     mailbox.add_argument("--idle", type=float, default=1.0, help="seconds without mail before exiting")
     mailbox.set_defaults(func=cmd_mailbox)

@@ -157,7 +157,7 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     _QuietServer = _quiet_server_class()
     # Bad bytes refused first (clean_input.py); /token and /introspect straight on ASGI, before
     # Starlette (direct.py); the rest through it
-    config = uvicorn.Config(front_asgi(app, DirectProtocolEndpoints), host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+    config = uvicorn.Config(front_asgi(app, DirectProtocolEndpoints), host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)
     if server_holder is not None:

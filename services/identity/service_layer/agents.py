@@ -120,7 +120,8 @@ async def create_resident_in_person(cmd: CreateResidentInPerson, uow) -> Created
                                              agent_id=cmd.agent.agent_id, document_type=cmd.document_type))
         if code is not None:
             uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
-                                                     code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
+                                                     code=code, expires_at=_rfc3339(resident.email_code_expires_at),
+                                                     language=resident.preferred_language))
         await uow.commit()
     return CreatedInPerson(citizen_number=CitizenNumber(resident.resident_id), level=resident.level,
                            action_id=action_id)

@@ -311,7 +311,8 @@ async def register_resident(cmd: RegisterResident, uow) -> str:
         uow.add_event(ResidentRegistered(resident_id=resident.resident_id,
                                          preferred_language=resident.preferred_language))
         uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
-                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
+                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at),
+                                                 language=resident.preferred_language))
         await uow.commit()
     return resident.resident_id
 
@@ -353,7 +354,8 @@ async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:
         code = _new_email_code(resident, now)
         await uow.residents.save(resident)
         uow.add_event(EmailVerificationRequested(resident_id=resident.resident_id, email=resident.email,
-                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at)))
+                                                 code=code, expires_at=_rfc3339(resident.email_code_expires_at),
+                                                 language=resident.preferred_language))
         await uow.commit()
 
 
@@ -459,7 +461,8 @@ async def _send_password_reset(uow, cmd: RequestPasswordReset, now: dt.datetime)
     code = _new_email_code(resident, now)
     await uow.residents.save(resident)
     uow.add_event(PasswordResetRequested(resident_id=resident.resident_id, email=resident.email, code=code,
-                                         expires_at=_rfc3339(resident.email_code_expires_at)))
+                                         expires_at=_rfc3339(resident.email_code_expires_at),
+                                         language=resident.preferred_language))
 
 
 async def reset_password(cmd: ResetPassword, uow) -> str:

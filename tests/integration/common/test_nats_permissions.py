@@ -25,7 +25,7 @@ from services.common.nats import ensure_stream, find_nats_server, free_port
 from services.consent.service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-PASSWORDS = {"identity": "pw-identity", "accounts": "pw-accounts", "consent": "pw-consent"}
+PASSWORDS = {"identity": "pw-identity", "accounts": "pw-accounts", "consent": "pw-consent", "mailer": "pw-mailer"}
 # What each service consumes, as its app wires it (services/*/app.py): (durable, stream, subjects).
 CONSUMERS = {
     "accounts": [("accounts-identity", "identity", list(ACCOUNTS_READS_FROM_IDENTITY))],
@@ -120,7 +120,7 @@ async def test_no_service_can_publish_another_services_events(server):
         before = (await identity.jetstream().stream_info("MTLID_IDENTITY")).state.messages
     finally:
         await identity.close()
-    for intruder in ("accounts", "consent"):
+    for intruder in ("accounts", "consent", "mailer"):
         errors: list[str] = []
         connection = await connect_as(server, intruder, errors)
         try:
@@ -192,3 +192,31 @@ async def test_each_service_brings_its_own_stream_to_its_configuration(server):
             assert info.config.duplicate_window == 30 * 60, user
         finally:
             await connection.close()
+async def test_the_mailer_reads_the_two_mail_events_through_its_own_consumers_only(server):
+    from services.mailer.messages import SUBJECTS
+    from services.mailer.queue import MailQueue
+
+    identity = await connect_as(server, "identity")
+    try:
+        js = identity.jetstream()
+        await ensure_stream(js, "identity")
+        for subject in SUBJECTS:
+            await publish_event(js, "identity", subject.rsplit(".", 1)[-1])
+    finally:
+        await identity.close()
+    errors: list[str] = []
+    mailer = await connect_as(server, "mailer", errors)
+    try:
+        js = mailer.jetstream()
+        queue = MailQueue(jetstream=lambda: js, send=None, sender="x <x@montreal.ca>")
+        for subscription in await queue._subscriptions(js):  # the mailer's own subscription code
+            [message] = await subscription.fetch(1, timeout=2)
+            await message.ack_sync(timeout=2)
+        # …but not accounts' consumer of identity's events (resident_registered).
+        with pytest.raises((NatsTimeoutError, nats.errors.Error)):
+            await mailer.request("$JS.API.CONSUMER.MSG.NEXT.MTLID_IDENTITY.accounts-identity--resident_registered",
+                                 b'{"batch": 1}', timeout=1)
+        await asyncio.sleep(0.1)
+        assert any("permissions violation" in e.lower() for e in errors), errors
+    finally:
+        await mailer.close()

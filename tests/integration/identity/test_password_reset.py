@@ -121,7 +121,9 @@ async def test_the_reset_event_carries_the_code_for_the_mail_sender_only(uow_fac
     await request_reset(auth.RequestPasswordReset(email, "198.51.100.80"), uow_factory)
     [event] = [e for e in await outbox_events(sessions, "password_reset_requested") if e["data"]["resident_id"] == rid]
     assert event["type"] == "montreal.identity.v1.password_reset_requested"
-    assert set(event["data"]) == {"resident_id", "email", "code", "expires_at"}
+    # The language the resident chose: the mail sender writes in it (French first otherwise).
+    assert set(event["data"]) == {"resident_id", "email", "code", "expires_at", "language"}
+    assert event["data"]["language"] == "fr"
     async with uow_factory() as uow:
         stored = await uow.residents.get(rid)
     assert stored.email_code_hash != event["data"]["code"]  # only its hash is kept

@@ -21,28 +21,32 @@ class ResidentRegistered(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ..., preferred_language: _Optional[str] = ..., registered_by: _Optional[str] = ..., email_verified: _Optional[bool] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class EmailVerificationRequested(_message.Message):
-    __slots__ = ("resident_id", "email", "code", "expires_at")
+    __slots__ = ("resident_id", "email", "code", "expires_at", "language")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     email: str
     code: str
     expires_at: str
-    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class PasswordResetRequested(_message.Message):
-    __slots__ = ("resident_id", "email", "code", "expires_at")
+    __slots__ = ("resident_id", "email", "code", "expires_at", "language")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     email: str
     code: str
     expires_at: str
-    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class EmailVerified(_message.Message):
     __slots__ = ("resident_id",)

@@ -1,0 +1,80 @@
+"""OpenTelemetry metrics: one meter provider per process, read by Prometheus on a port of its
+own (never the public one) and pushed over OTLP when ``MTLID_OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
+
+``mtlid serve <process>`` calls ``configure_metrics`` once, before anything records. Code
+that records gets its instruments from ``meter(__name__)`` at import time: until (or unless)
+a provider is configured they are OpenTelemetry's no-op instruments, so in-process tests
+and CLI commands pay nothing.
+
+Names follow the OpenTelemetry semantic conventions where one exists (``rpc.server.*``,
+``http.server.request.duration``, ``db.client.*``); ours are ``mtlid.*``. The Prometheus
+exporter turns dots into underscores and appends units (``mtlid_mail_sent_total``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+
+log = logging.getLogger(__name__)
+
+# Latency buckets in seconds, for the hot paths (sub-millisecond) up to the slow ones: the
+# semantic conventions' advice for http/rpc durations, with 1 ms and finer steps added.
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1,
+                    0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+_provider: MeterProvider | None = None
+
+
+def meter(name: str) -> metrics.Meter:
+    return metrics.get_meter(name)
+
+
+class MetricsUnavailable(RuntimeError):
+    """The metrics port could not be bound."""
+
+
+def configure_metrics(process: str, *, host: str, port: int | None, otlp_endpoint: str | None = None,
+                      production: bool = False) -> int | None:
+    """Start the process's meter provider; returns the bound Prometheus port (None: not served).
+
+    A port already in use stops a production process (two processes would be scraped as
+    one); in development, where several checkouts may run ``mtlid up`` on one machine, it
+    is said once and the process runs without its Prometheus endpoint."""
+    global _provider
+    if _provider is not None:
+        return None
+    readers = []
+    bound = None
+    if port is not None:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import start_http_server
+
+        try:
+            server, _thread = start_http_server(port, addr=host)
+        except OSError as error:
+            if production:
+                raise MetricsUnavailable(f"metrics port {host}:{port}: {error.strerror}") from None
+            log.warning("metrics port in use; this process serves no metrics",
+                        extra={"port": port, "error": error.strerror})
+        else:
+            bound = server.server_port
+            readers.append(PrometheusMetricReader())
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=otlp_endpoint)))
+    if not readers:
+        return None
+    views = [View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS))
+             for name in ("rpc.server.duration", "http.server.request.duration", "mtlid.*.duration")]
+    _provider = MeterProvider(
+        metric_readers=readers, views=views,
+        resource=Resource.create({"service.name": f"mtlid-{process}", "service.namespace": "mtlid"}))
+    metrics.set_meter_provider(_provider)
+    return bound

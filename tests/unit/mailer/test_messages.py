@@ -1,0 +1,79 @@
+"""The mail a resident receives (services.mailer.messages): French first, English after it
+when the resident chose English; plain text and HTML; nothing remote, nothing tracked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from services.common.events import CloudEvent
+from services.mailer.messages import MailRequest, UndeliverableMail, render
+
+NOW = dt.datetime(2026, 12, 5, 18, 0, tzinfo=dt.timezone.utc)
+SENDER = "Ville de Montréal <ne-pas-repondre@montreal.ca>"
+
+
+def _event(name="email_verification_requested", **data) -> CloudEvent:
+    payload = {"resident_id": "789ABCDEFGHJ", "email": "resident@example.ca", "code": "482913",
+               "expires_at": "2026-12-05T18:15:00Z", "language": "fr", **data}
+    return CloudEvent(id="6f1c2b9e-0000-4000-8000-000000000001", type=f"montreal.identity.v1.{name}",
+                      source="/montreal/identity", time="2026-12-05T18:00:00Z", data=payload)
+
+
+def _parts(message):
+    return (message.get_body(preferencelist=("plain",)).get_content(),
+            message.get_body(preferencelist=("html",)).get_content())
+
+
+def test_a_french_speaking_resident_gets_the_code_in_french_only():
+    message = render(MailRequest.from_event(_event()), sender=SENDER, now=NOW)
+    text, html = _parts(message)
+    assert message["To"] == "resident@example.ca" and message["From"] == SENDER
+    assert message["Subject"] == "Votre code de confirmation – Mon compte Montréal"
+    assert message["Content-Language"] == "fr"
+    assert "482913" in text and "482913" in html
+    assert "13 h 15" in text  # 18:15 UTC is 13:15 in Montréal (EST)
+    assert "Hello" not in text and '<html lang="fr">' in html
+
+
+def test_a_resident_who_chose_english_gets_french_first_then_english():
+    message = render(MailRequest.from_event(_event("password_reset_requested", language="en")), sender=SENDER, now=NOW)
+    text, html = _parts(message)
+    assert message["Subject"] == ("Votre code pour choisir un mot de passe – Mon compte Montréal / "
+                                  "Your code to choose a password – Mon compte Montréal")
+    assert message["Content-Language"] == "fr, en"
+    assert text.index("Bonjour") < text.index("Hello") and "1:15 PM" in text
+    assert html.index('lang="fr"') < html.index('lang="en"')
+
+
+def test_no_remote_content_no_link_no_tracking():
+    _, html = _parts(render(MailRequest.from_event(_event(language="en")), sender=SENDER, now=NOW))
+    assert not re.search(r"<img|<link|<script|src=|href=|url\(", html, re.IGNORECASE)
+    assert "http" not in html.lower()
+
+
+def test_the_message_id_is_the_event_id_so_a_redelivery_is_recognised_as_the_same_mail():
+    first = render(MailRequest.from_event(_event()), sender=SENDER, now=NOW)
+    again = render(MailRequest.from_event(_event()), sender=SENDER, now=NOW + dt.timedelta(seconds=30))
+    assert first["Message-ID"] == again["Message-ID"] == "<6f1c2b9e-0000-4000-8000-000000000001@montreal.ca>"
+    assert first["Auto-Submitted"] == "auto-generated"
+
+
+def test_code_values_from_the_event_are_escaped_in_html():
+    request = MailRequest.from_event(_event())
+    assert "<" not in request.code  # only digits are accepted at all
+
+
+@pytest.mark.parametrize("change", [{"email": "not-an-address"}, {"email": "a@b.ca\r\nBcc: x@y.ca"},
+                                    {"code": None}, {"code": "<b>1</b>"}, {"expires_at": "tomorrow"},
+                                    {"expires_at": "2026-12-05T18:15:00"}])
+def test_an_event_that_cannot_become_a_mail_is_undeliverable(change):
+    with pytest.raises(UndeliverableMail):
+        MailRequest.from_event(_event(**change))
+
+
+def test_an_expired_code_is_known_as_such():
+    request = MailRequest.from_event(_event())
+    assert not request.expired(NOW) and request.expired(NOW + dt.timedelta(minutes=15))
