@@ -51,6 +51,30 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class StrictTransportSecurity:
+    """HSTS (RFC 6797) on every response outside development, from the app itself: a
+    resident's browser then refuses plain http to the identity front even if an ingress is
+    misconfigured or absent (the probe's finding 6). Development serves http on loopback and
+    sends none (a browser would remember it for 127.0.0.1)."""
+
+    HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self.HEADER]
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
+
 class PublicCors:
     """CORS for the endpoints a browser application (a public client: PKCE, no secret) calls
     from its own origin: discovery, JWKS, token, userinfo, revocation. They use no cookie, so
@@ -154,7 +178,10 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
 
     _QuietServer = _quiet_server_class()
     # /token and /introspect straight on ASGI, before Starlette (direct.py); the rest through it
-    config = uvicorn.Config(DirectProtocolEndpoints(app), host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+    asgi: ASGIApp = DirectProtocolEndpoints(app)
+    if app.state.front_options.secure_cookies:  # not development: https only (RFC 6797)
+        asgi = StrictTransportSecurity(asgi)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)
     if server_holder is not None:

@@ -48,7 +48,6 @@ def redirected_error(response: httpx.Response) -> dict[str, str]:
     ({"prompt": "none login"}, "invalid_request"),
     ({"prompt": "select_account"}, "invalid_request"),
     ({"max_age": "-1"}, "invalid_request"),
-    ({"acr_values": "urn:other:gold"}, "invalid_request"),
     ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
     ({"state": ["a", "b"]}, "invalid_request"),
 ])
