@@ -179,7 +179,8 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     _QuietServer = _quiet_server_class()
     # /token and /introspect straight on ASGI, before Starlette (direct.py); the rest through it
     asgi: ASGIApp = DirectProtocolEndpoints(app)
-    if app.state.front_options.secure_cookies:  # not development: https only (RFC 6797)
+    options = getattr(app.state, "front_options", None)   # the demo RP has none
+    if options is not None and options.secure_cookies:  # not development: https only (RFC 6797)
         asgi = StrictTransportSecurity(asgi)
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
                             server_header=False, proxy_headers=True)

@@ -8,8 +8,10 @@ everywhere", userinfo and introspection treat it as inactive.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from services.identity.oidc.records import utcnow
 from services.identity.oidc.tokens import ACCESS_TOKEN_TYPE, TokenInvalid, verify_jwt
 
 
@@ -30,3 +32,16 @@ async def active_access_token(provider, token: str | None) -> dict[str, Any] | N
     if await provider.reads.token_revoked(jti, session_id):
         return None
     return claims
+
+
+async def revoke_family(uow, config, family_id: str) -> int:
+    """Revoke a login's whole grant family: its refresh tokens, and every access token minted
+    from it (their ``jti`` names the family, ``tokens.family_jti``), listed until the last of
+    them expires. The caller commits. Returns how many refresh tokens were revoked.
+
+    RFC 6749 s. 4.1.2 (a replayed code: revoke the tokens issued from it), RFC 7009 s. 2.1
+    (revoking a refresh token invalidates the access tokens of the same grant), RFC 9700
+    s. 4.14.2 (a reused refresh token)."""
+    count = await uow.refresh_tokens.revoke_family(family_id)
+    await uow.revoked_tokens.add(family_id, utcnow() + dt.timedelta(seconds=config.access_token_ttl))
+    return count

@@ -67,9 +67,26 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def family_jti(family_id: str) -> str:
+    """The ``jti`` of a resident's access token: ``<grant family>:<random>``.
+
+    The family is the one login's chain of tokens (the code and the refresh tokens rotated
+    from it). Listing the family id among revoked jtis (``revoke_family``) makes every access
+    token minted from it inactive at the next check, with the same one-row lookup as one
+    revoked jti: RFC 6749 s. 4.1.2 (a replayed code), RFC 7009 s. 2.1 (a revoked refresh
+    token) and RFC 9700 s. 4.14.2 (a reused refresh token) ask for exactly that."""
+    return f"{family_id}:{secrets.token_urlsafe(12)}"
+
+
+def family_of(jti: str) -> str | None:
+    """The grant family named in a resident's access-token ``jti``; None for a client's own."""
+    family, sep, _rest = jti.partition(":")
+    return family if sep else None
+
+
 def mint_access_token(keys: SigningKeyRing, config: OidcConfig, *, subject: str, client_id: str,
                       audience: str | list[str], scope: str, extra: dict[str, Any] | None = None,
-                      now: int | None = None) -> tuple[str, dict[str, Any]]:
+                      now: int | None = None, jti: str | None = None) -> tuple[str, dict[str, Any]]:
     """An RFC 9068 JWT access token; returns ``(token, claims)``."""
     now = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
@@ -81,7 +98,7 @@ def mint_access_token(keys: SigningKeyRing, config: OidcConfig, *, subject: str,
         "iat": now,
         "nbf": now,
         "exp": now + config.access_token_ttl,
-        "jti": new_id(),
+        "jti": jti or new_id(),
     }
     claims.update(extra or {})
     kid, key = keys.current("ES256")

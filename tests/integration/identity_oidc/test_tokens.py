@@ -166,6 +166,8 @@ async def test_revoking_a_refresh_token_revokes_its_family(front, browser):
                                                           "token_type_hint": "refresh_token"}, auth=("montreal-ca", SECRET))
     assert r.status_code == 200
     assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
+    # RFC 7009 s. 2.1: the access tokens of the same grant are invalidated too
+    assert (await introspect(front, tokens["access_token"])).json() == {"active": False}
     again = await post_token(front, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert again.json()["error"] == "invalid_grant"
     await client.aclose()
