@@ -77,6 +77,15 @@ async def owner_for(provider, uow, client: ClientView | None, record) -> TokenOw
                       amr=tuple(record.amr), resident=resident)
 
 
+async def _session_allows(uow, record) -> bool:
+    """A refresh token without ``offline_access`` works only while its SSO session is active
+    (OIDC Core s. 11: only offline access outlives the resident's session)."""
+    if record.is_offline:
+        return True
+    session = await uow.sessions.get(record.session_id)
+    return session is not None and session.is_active(utcnow())
+
+
 async def _revoke_family(provider, family_id: str | None, why: str) -> None:
     if not family_id:
         return
@@ -148,7 +157,7 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
             elif record is not None:
                 state.refresh_token = record
                 state.owner = await owner_for(provider, uow, client, record)
-                if state.owner is None:
+                if state.owner is None or not await _session_allows(uow, record):
                     state.refresh_token = None
 
         if reused_family is None:
