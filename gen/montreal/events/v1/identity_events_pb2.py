@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(montreal/events/v1/identity_events.proto\x12\x12montreal.events.v1\"\x98\x01\n\x12ResidentRegistered\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x1a\n\x12preferred_language\x18\x02 \x01(\t\x12\x15\n\rregistered_by\x18\x03 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x04 \x01(\x08\x12\x15\n\x08\x61gent_id\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0b\n\t_agent_id\"b\n\x1a\x45mailVerificationRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\"^\n\x16PasswordResetRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\"$\n\rEmailVerified\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\"e\n\x16LevelOfAssuranceRaised\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x15\n\rdocument_type\x18\x04 \x01(\t\"F\n\x0eLoginSucceeded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61mr\x18\x03 \x03(\t\"G\n\x0bLoginFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x18\n\x0bresident_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_resident_id\"F\n\x0cSessionEnded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05scope\x18\x03 \x01(\t\"%\n\x10\x43lientRegistered\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\x19\n\nKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\"\x8b\x01\n\nGrantGiven\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x19\n\x11purposes_accepted\x18\x05 \x03(\t\x12\x18\n\x10purposes_refused\x18\x06 \x03(\t\"J\n\x0eGrantWithdrawn\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(montreal/events/v1/identity_events.proto\x12\x12montreal.events.v1\"\x98\x01\n\x12ResidentRegistered\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x1a\n\x12preferred_language\x18\x02 \x01(\t\x12\x15\n\rregistered_by\x18\x03 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x04 \x01(\x08\x12\x15\n\x08\x61gent_id\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0b\n\t_agent_id\"b\n\x1a\x45mailVerificationRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\"^\n\x16PasswordResetRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\"B\n\x1c\x41\x63\x63ountExistsNoticeRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"$\n\rEmailVerified\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\"e\n\x16LevelOfAssuranceRaised\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x15\n\rdocument_type\x18\x04 \x01(\t\"F\n\x0eLoginSucceeded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61mr\x18\x03 \x03(\t\"G\n\x0bLoginFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x18\n\x0bresident_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_resident_id\"F\n\x0cSessionEnded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05scope\x18\x03 \x01(\t\"%\n\x10\x43lientRegistered\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\x19\n\nKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\"\x8b\x01\n\nGrantGiven\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x19\n\x11purposes_accepted\x18\x05 \x03(\t\x12\x18\n\x10purposes_refused\x18\x06 \x03(\t\"J\n\x0eGrantWithdrawn\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,22 +37,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMAILVERIFICATIONREQUESTED']._serialized_end=317
   _globals['_PASSWORDRESETREQUESTED']._serialized_start=319
   _globals['_PASSWORDRESETREQUESTED']._serialized_end=413
-  _globals['_EMAILVERIFIED']._serialized_start=415
-  _globals['_EMAILVERIFIED']._serialized_end=451
-  _globals['_LEVELOFASSURANCERAISED']._serialized_start=453
-  _globals['_LEVELOFASSURANCERAISED']._serialized_end=554
-  _globals['_LOGINSUCCEEDED']._serialized_start=556
-  _globals['_LOGINSUCCEEDED']._serialized_end=626
-  _globals['_LOGINFAILED']._serialized_start=628
-  _globals['_LOGINFAILED']._serialized_end=699
-  _globals['_SESSIONENDED']._serialized_start=701
-  _globals['_SESSIONENDED']._serialized_end=771
-  _globals['_CLIENTREGISTERED']._serialized_start=773
-  _globals['_CLIENTREGISTERED']._serialized_end=810
-  _globals['_KEYROTATED']._serialized_start=812
-  _globals['_KEYROTATED']._serialized_end=837
-  _globals['_GRANTGIVEN']._serialized_start=840
-  _globals['_GRANTGIVEN']._serialized_end=979
-  _globals['_GRANTWITHDRAWN']._serialized_start=981
-  _globals['_GRANTWITHDRAWN']._serialized_end=1055
+  _globals['_ACCOUNTEXISTSNOTICEREQUESTED']._serialized_start=415
+  _globals['_ACCOUNTEXISTSNOTICEREQUESTED']._serialized_end=481
+  _globals['_EMAILVERIFIED']._serialized_start=483
+  _globals['_EMAILVERIFIED']._serialized_end=519
+  _globals['_LEVELOFASSURANCERAISED']._serialized_start=521
+  _globals['_LEVELOFASSURANCERAISED']._serialized_end=622
+  _globals['_LOGINSUCCEEDED']._serialized_start=624
+  _globals['_LOGINSUCCEEDED']._serialized_end=694
+  _globals['_LOGINFAILED']._serialized_start=696
+  _globals['_LOGINFAILED']._serialized_end=767
+  _globals['_SESSIONENDED']._serialized_start=769
+  _globals['_SESSIONENDED']._serialized_end=839
+  _globals['_CLIENTREGISTERED']._serialized_start=841
+  _globals['_CLIENTREGISTERED']._serialized_end=878
+  _globals['_KEYROTATED']._serialized_start=880
+  _globals['_KEYROTATED']._serialized_end=905
+  _globals['_GRANTGIVEN']._serialized_start=908
+  _globals['_GRANTGIVEN']._serialized_end=1047
+  _globals['_GRANTWITHDRAWN']._serialized_start=1049
+  _globals['_GRANTWITHDRAWN']._serialized_end=1123
 # @@protoc_insertion_point(module_scope)
