@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
+from services.identity.http.cookies import HostCookies
 from services.identity.http import account
 from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
@@ -120,15 +121,17 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 def create_app(provider, *, secure_cookies: bool | None = None,
                consent_target: str = "127.0.0.1:50053") -> Starlette:
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
+    options = FrontOptions(secure_cookies=provider.config.secure_cookies if secure_cookies is None else secure_cookies)
+    # outside development, every cookie is a __Host- cookie (http/cookies.py)
+    cookie_names = [Middleware(HostCookies)] if options.secure_cookies else []
     app = Starlette(
         routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, Mount("/static", StaticFiles(directory=STATIC))],
-        middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
+        middleware=[*cookie_names, Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.provider = provider
     app.state.consent_target = consent_target
-    app.state.front_options = FrontOptions(
-        secure_cookies=provider.config.secure_cookies if secure_cookies is None else secure_cookies)
+    app.state.front_options = options
     return app
 
 

@@ -92,7 +92,9 @@ async def test_cookies_are_secure_outside_development(front):
         response = await http.get("/signup?lang=en")
     cookies = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
     assert cookies and all("Secure" in c and "SameSite=lax" in c.replace("Lax", "lax") for c in cookies)
-    assert all("HttpOnly" in c for c in cookies if c.startswith("mtlid_csrf="))
+    assert any(c.startswith("__Host-mtlid_csrf=") for c in cookies)          # RFC 6265bis s. 4.1.3.2
+    assert all(c.startswith("__Host-") and "Path=/" in c and "Domain" not in c for c in cookies)
+    assert all("HttpOnly" in c for c in cookies if c.startswith("__Host-mtlid_csrf="))
 
 
 async def test_french_by_default_english_on_request_and_remembered(http):
