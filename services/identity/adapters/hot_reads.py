@@ -20,18 +20,20 @@ from __future__ import annotations
 
 from services.common.reads import ChangeFeed, GroupedLookup, NotifiedCache, PointReads, json_list
 from services.identity.domain.clients import OAuthClient
+from services.identity.oidc.tokens import family_of
 
 _CLIENT = (
     "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes,"
     " audiences, subject_type, sector_identifier, id_token_signed_response_alg,"
     " token_endpoint_auth_method, is_city_client, purposes, disabled"
     " FROM clients WHERE client_id = :client_id")
-_REVOKED = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = :jti)"
+# A resident's access token is also revoked when its grant family is listed (``family_of``).
+_REVOKED = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti IN (:jti, :family))"
 _REVOKED_AMONG = "SELECT jti FROM revoked_access_tokens WHERE jti = ANY(:jtis::varchar[])"  # PostgreSQL
 # A resident's token also dies with its session: revoked if the jti is listed, or if the
 # session is missing or ended.
 _REVOKED_OR_SESSION_ENDED = (
-    "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = :jti)"
+    "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti IN (:jti, :family))"
     " OR NOT EXISTS (SELECT 1 FROM sso_sessions WHERE session_id = :sid AND ended_at IS NULL)")
 
 
@@ -75,11 +77,12 @@ class IdentityHotReads:
         return {row[0] for row in rows}
 
     async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
-        """RFC 7009: the ``jti`` is on the revocation list, or its SSO session ended."""
+        """RFC 7009: the ``jti`` or its grant family is on the revocation list, or its SSO session ended."""
+        family = family_of(jti) or jti
         if session_id is None and self._revocations is not None:
-            return await self._revocations.contains(jti)
+            return await self._revocations.contains(jti) or (family != jti and await self._revocations.contains(family))
         if session_id is None:
-            row = await self._reads.one(_REVOKED, {"jti": jti})
+            row = await self._reads.one(_REVOKED, {"jti": jti, "family": family})
         else:
-            row = await self._reads.one(_REVOKED_OR_SESSION_ENDED, {"jti": jti, "sid": session_id})
+            row = await self._reads.one(_REVOKED_OR_SESSION_ENDED, {"jti": jti, "family": family, "sid": session_id})
         return bool(row[0]) if row else True

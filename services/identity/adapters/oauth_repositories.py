@@ -107,13 +107,33 @@ class SqlRefreshTokenStore:
             .values(state=RefreshTokenState.REVOKED.value))
         return result.rowcount
 
-    async def revoke_for_session(self, session_ids: list[str]) -> int:
+    async def revoke_for_resident(self, resident_id: str, *, except_session: str | None = None) -> list[str]:
+        """Every refresh token of the resident, offline ones included, but those issued in
+        ``except_session`` (sign out everywhere); returns the families that had a live one."""
+        conditions = [RefreshTokenRow.resident_id == resident_id,
+                      RefreshTokenRow.state == RefreshTokenState.ACTIVE.value]
+        if except_session is not None:
+            conditions.append(RefreshTokenRow.session_id != except_session)
+        families = list((await self.session.execute(
+            select(RefreshTokenRow.family_id).where(*conditions).distinct())).scalars())
+        if families:
+            await self.session.execute(
+                update(RefreshTokenRow).where(RefreshTokenRow.family_id.in_(families),
+                                              RefreshTokenRow.state != RefreshTokenState.REVOKED.value)
+                .values(state=RefreshTokenState.REVOKED.value))
+        return families
+
+    async def revoke_for_session(self, session_ids: list[str], *, keep_offline: bool = False) -> int:
+        """The refresh tokens issued in these sessions; ``keep_offline`` spares the families
+        granted ``offline_access`` (OIDC Core s. 11: they outlive the session)."""
         if not session_ids:
             return 0
+        conditions = [RefreshTokenRow.session_id.in_(session_ids),
+                      RefreshTokenRow.state != RefreshTokenState.REVOKED.value]
+        if keep_offline:
+            conditions.append(~RefreshTokenRow.scope.contains("offline_access"))
         result = await self.session.execute(
-            update(RefreshTokenRow).where(RefreshTokenRow.session_id.in_(session_ids),
-                                          RefreshTokenRow.state != RefreshTokenState.REVOKED.value)
-            .values(state=RefreshTokenState.REVOKED.value))
+            update(RefreshTokenRow).where(*conditions).values(state=RefreshTokenState.REVOKED.value))
         return result.rowcount
 
 

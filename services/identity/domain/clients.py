@@ -6,6 +6,8 @@ Rules of the registry (RFC 9700, the OAuth 2.0 Security BCP):
   ``client_credentials`` — no implicit grant, no resource-owner password grant;
 * redirect URIs are compared exactly; they must be absolute, without fragment, and use
   https except for loopback hosts (RFC 8252 s. 7.3) during development;
+* a ``client_credentials`` client holds no resident scope (``RESIDENT_SCOPES``): its tokens
+  have no resident behind them;
 * ``subject_type`` is ``pairwise`` unless the client is one of the city's own frontends
   (``is_city_client``), the only ones allowed the universal identifier;
 * client secrets are 256-bit random strings, so a fast hash (SHA-256) protects them as well
@@ -25,6 +27,9 @@ from urllib.parse import urlsplit
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693 s. 2.1
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE)
+#: Scopes that stand for a resident (OIDC Core s. 5.4, s. 11): meaningless without one, so a
+#: client_credentials client (a system acting for itself, RFC 6749 s. 4.4) may not hold them.
+RESIDENT_SCOPES = ("openid", "profile", "email", "offline_access")
 SUBJECT_TYPES = ("public", "pairwise")
 SIGNING_ALGS = ("ES256", "RS256")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
@@ -149,6 +154,11 @@ def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) ->
         errors.append(("audiences", "client_credentials needs at least one audience"))
     if TOKEN_EXCHANGE in client.grant_types and not client.audiences:
         errors.append(("audiences", "token exchange needs at least one audience"))
+    if "client_credentials" in client.grant_types:
+        resident = [s for s in client.scopes if s in RESIDENT_SCOPES]
+        if resident:
+            errors.append(("scopes", f"{', '.join(resident)} stand for a resident: a client_credentials "
+                                     "client acts for itself (register the frontend as its own client)"))
     for scope in client.scopes:
         if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 s. 3.3 scope-token
             errors.append(("scopes", f"{scope!r} is not a valid scope token"))

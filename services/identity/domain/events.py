@@ -54,6 +54,20 @@ class PasswordResetRequested(Event):
 
 
 @dataclass(frozen=True)
+class AccountExistsNoticeRequested(Event):
+    """Someone tried to create an account with the address of an existing one: its owner is
+    told by mail (and shown the way to sign in or reset the password), while the sign-up page
+    answers exactly as for a new address, so it tells no one which addresses have an account.
+    For the mail sender only, like ``email_verification_requested``."""
+    NAME: ClassVar[str] = "account_exists_notice_requested"
+    resident_id: str
+    email: str
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
 class EmailVerified(Event):
     NAME: ClassVar[str] = "email_verified"
     resident_id: str

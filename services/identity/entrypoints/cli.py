@@ -230,7 +230,8 @@ def _maildir(directory, *, follow: bool, idle: float) -> int:
 
 # The events that are mail, and what each code is for.
 MAIL_SUBJECTS = {"montreal.identity.v1.email_verification_requested": "confirm_email",
-                 "montreal.identity.v1.password_reset_requested": "reset_password"}
+                 "montreal.identity.v1.password_reset_requested": "reset_password",
+                 "montreal.identity.v1.account_exists_notice_requested": "account_exists"}
 
 
 async def _mailbox(url: str, *, follow: bool, idle: float) -> int:

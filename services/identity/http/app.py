@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
+from services.identity.http.cookies import HostCookies
 from services.identity.http import account
 from services.identity.http.clean_input import front_asgi
 from services.identity.http import account, activation, counter
@@ -51,6 +52,30 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class StrictTransportSecurity:
+    """HSTS (RFC 6797) on every response outside development, from the app itself: a
+    resident's browser then refuses plain http to the identity front even if an ingress is
+    misconfigured or absent (the probe's finding 6). Development serves http on loopback and
+    sends none (a browser would remember it for 127.0.0.1)."""
+
+    HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self.HEADER]
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
 
 
 class PublicCors:
@@ -98,15 +123,17 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 def create_app(provider, *, secure_cookies: bool | None = None,
                consent_target: str = "127.0.0.1:50053") -> Starlette:
     """The ASGI app for ``provider`` (``services.identity.oidc.provider.Provider``)."""
+    options = FrontOptions(secure_cookies=provider.config.secure_cookies if secure_cookies is None else secure_cookies)
+    # outside development, every cookie is a __Host- cookie (http/cookies.py)
+    cookie_names = [Middleware(HostCookies)] if options.secure_cookies else []
     app = Starlette(
         routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, *counter.routes, *activation.routes, Mount("/static", StaticFiles(directory=STATIC))],
-        middleware=[Middleware(SecurityHeaders), Middleware(PublicCors)],
+        middleware=[*cookie_names, Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.provider = provider
     app.state.consent_target = consent_target
-    app.state.front_options = FrontOptions(
-        secure_cookies=provider.config.secure_cookies if secure_cookies is None else secure_cookies)
+    app.state.front_options = options
     return app
 
 
@@ -157,7 +184,11 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     _QuietServer = _quiet_server_class()
     # Bad bytes refused first (clean_input.py); /token and /introspect straight on ASGI, before
     # Starlette (direct.py); the rest through it
-    config = uvicorn.Config(front_asgi(app, DirectProtocolEndpoints), host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
+    asgi: ASGIApp = front_asgi(app, DirectProtocolEndpoints)
+    options = getattr(app.state, "front_options", None)   # the demo RP has none
+    if options is not None and options.secure_cookies:  # not development: https only (RFC 6797)
+        asgi = StrictTransportSecurity(asgi)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)
     if server_holder is not None:

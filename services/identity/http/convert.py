@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from services.identity.http import csrf
 from services.identity.http.i18n import LANG_COOKIE, Translator, choose_language
+from services.identity.oidc.sessions import SESSION_COOKIE
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 TEMPLATES = Environment(loader=FileSystemLoader(pathlib.Path(__file__).parent / "templates"),
@@ -63,7 +64,8 @@ def language(request: Request) -> str:
 def render_page(request: Request, template: str, context: dict, status: int, options: FrontOptions) -> Response:
     lang = language(request)
     t = Translator(lang)
-    token = request.cookies.get(csrf.CSRF_COOKIE) or new_csrf(request)
+    nonce = request.cookies.get(csrf.CSRF_COOKIE) or new_csrf(request)
+    token = csrf.form_token(csrf.key_for(request), nonce, request.cookies.get(SESSION_COOKIE))
     params = dict(request.query_params)
     params["lang"] = "en" if lang == "fr" else "fr"
     html = TEMPLATES.get_template(template).render(
@@ -71,7 +73,7 @@ def render_page(request: Request, template: str, context: dict, status: int, opt
         switch_lang_url=request.url.path + "?" + urlencode(params), **context)
     response = Response(html, status_code=status, media_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
-    set_cookie(response, csrf.CSRF_COOKIE, token, None, options)
+    set_cookie(response, csrf.CSRF_COOKIE, nonce, None, options)
     if request.query_params.get("lang") in ("fr", "en"):
         set_cookie(response, LANG_COOKIE, lang, 365 * 24 * 3600, options, http_only=False)
     return response

@@ -3,14 +3,19 @@
 RFC 9068 s. 4: signature by one of our published keys, ``typ: at+jwt``, issuer, expiry; plus
 our revocation list (RFC 7009: a revoked access token's ``jti`` is recorded until it expires).
 A resident's token (``sid``) also dies with its session: after a logout or "sign out
-everywhere", userinfo and introspection treat it as inactive.
+everywhere", userinfo and introspection treat it as inactive — unless it carries
+``offline_access`` (OIDC Core s. 11, ``tokens.bound_session``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from services.identity.oidc.tokens import ACCESS_TOKEN_TYPE, TokenInvalid, verify_jwt
+from services.identity.oidc.records import utcnow
+from services.identity.oidc.tokens import (
+    ACCESS_TOKEN_TTL, ACCESS_TOKEN_TYPE, TokenInvalid, bound_session, verify_jwt,
+)
 
 
 async def active_access_token(provider, token: str | None) -> dict[str, Any] | None:
@@ -26,7 +31,26 @@ async def active_access_token(provider, token: str | None) -> dict[str, Any] | N
     jti = claims.get("jti")
     if not isinstance(jti, str):
         return None
-    session_id = str(claims["sid"]) if "sid" in claims else None
-    if await provider.reads.token_revoked(jti, session_id):
+    if await provider.reads.token_revoked(jti, bound_session(claims)):
         return None
     return claims
+
+
+async def revoke_family(uow, config, family_id: str) -> int:
+    """Revoke a login's whole grant family: its refresh tokens, and every access token minted
+    from it (their ``jti`` names the family, ``tokens.family_jti``), listed until the last of
+    them expires. The caller commits. Returns how many refresh tokens were revoked.
+
+    RFC 6749 s. 4.1.2 (a replayed code: revoke the tokens issued from it), RFC 7009 s. 2.1
+    (revoking a refresh token invalidates the access tokens of the same grant), RFC 9700
+    s. 4.14.2 (a reused refresh token)."""
+    count = await uow.refresh_tokens.revoke_family(family_id)
+    await revoke_access_tokens_of(uow, [family_id], config.access_token_ttl)
+    return count
+
+
+async def revoke_access_tokens_of(uow, family_ids, ttl: int = ACCESS_TOKEN_TTL) -> None:
+    """List grant families among revoked jtis until the last access token they minted expires."""
+    until = utcnow() + dt.timedelta(seconds=ttl)
+    for family_id in family_ids:
+        await uow.revoked_tokens.add(family_id, until)

@@ -157,12 +157,12 @@ def check_max_age(ctx: AuthorizationContext) -> None:
 
 
 def check_acr_values(ctx: AuthorizationContext) -> None:
-    """``acr_values`` from our levels of assurance (OIDC Core s. 3.1.2.1); unknown ones refused."""
+    """``acr_values`` is a voluntary claim request (OIDC Core s. 3.1.2.1 and s. 5.5.1.1): the
+    values we do not know are ignored, the known ones drive step-up; the ID token's ``acr``
+    says what was reached and the client decides. (An *essential* acr goes through the
+    ``claims`` parameter.)"""
     values = tuple((ctx.get("acr_values") or "").split())
-    unknown = [v for v in values if v not in ctx.acr_supported]
-    if unknown:
-        raise InvalidRequest("Unsupported 'acr_values'.")
-    ctx.acr_values = values
+    ctx.acr_values = tuple(v for v in values if v in ctx.acr_supported)
 
 
 #: The table, in order. Read it top to bottom to know what an authorization request must satisfy.

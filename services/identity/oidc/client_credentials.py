@@ -5,6 +5,10 @@ Access tokens are JWTs (RFC 9068). The audience is the ``resource`` the client n
 or the client's single audience when it names none. Scopes are limited to the client's
 registered scopes (``invalid_scope`` otherwise); no scope asked means all of them. No refresh
 token (RFC 6749 s. 4.4.3).
+
+Resident scopes (``openid``, ``profile``, ``email``, ``offline_access``) are refused with
+``invalid_scope`` even if a client row holds them (the registry refuses them since issue 20,
+older rows may not): a token with no resident behind it must not look like a resident's.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import grants
 
+from services.identity.domain.clients import RESIDENT_SCOPES
 from services.identity.oidc.errors import InvalidScope, InvalidTarget
 
 
@@ -22,8 +27,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def validate_token_request(self) -> None:
         super().validate_token_request()
         client = self.request.client
-        registered = tuple(client.client.scopes)
+        registered = tuple(s for s in client.client.scopes if s not in RESIDENT_SCOPES)
         asked = (self.request.payload.scope or "").split()
+        if set(asked) & set(RESIDENT_SCOPES):
+            raise InvalidScope("Resident scopes need a resident: use the authorization code grant.")
         if not asked:
             self.request.scope = " ".join(registered)
         elif not set(asked) <= set(registered):

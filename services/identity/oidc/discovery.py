@@ -1,4 +1,10 @@
-"""Provider metadata: OpenID Connect Discovery 1.0 s. 3 and RFC 8414 s. 2."""
+"""Provider metadata: OpenID Connect Discovery 1.0 s. 3 and RFC 8414 s. 2.
+
+It advertises exactly what works: ``scopes_supported`` lists the resident scopes and the
+partner-facing ``accounts:release`` (the scopes between the city's own services — admin,
+broker, resolve, validate — are not advertised, RFC 8414 s. 2 allows it);
+``resource_indicators_supported`` says the token endpoint takes RFC 8707's ``resource``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED
 from services.identity.oidc.claims import CLAIMS_SUPPORTED
 from services.identity.oidc.wire import WireRequest, WireResponse
+
+#: client_credentials scopes partners' systems ask for (docs/contracts.md)
+PARTNER_SCOPES = ("accounts:release",)
 
 
 def metadata(provider) -> dict:
@@ -20,7 +29,7 @@ def metadata(provider) -> dict:
         "introspection_endpoint": e("/introspect"),
         "revocation_endpoint": e("/revoke"),
         "end_session_endpoint": e("/end-session"),
-        "scopes_supported": list(config.resident_scopes),
+        "scopes_supported": [*config.resident_scopes, *PARTNER_SCOPES],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE],
@@ -39,6 +48,7 @@ def metadata(provider) -> dict:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "access_token_issuer": config.issuer,
+        "resource_indicators_supported": True,
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from services.identity.oidc.releases import RecentReleases
 from services.identity.oidc.server import MtlidAuthorizationServer
-from services.identity.oidc.tokens import OidcConfig, SigningKeyRing
+from services.identity.oidc.tokens import OidcConfig, SigningKeyRing, family_of
 
 
 class ResidentAuthenticator(Protocol):
@@ -60,8 +60,9 @@ class UnitOfWorkReads:
             return await uow.clients.get(client_id)
 
     async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
+        family = family_of(jti)
         async with self.uow_factory() as uow:
-            if await uow.revoked_tokens.is_revoked(jti):
+            if await uow.revoked_tokens.is_revoked(jti) or (family and await uow.revoked_tokens.is_revoked(family)):
                 return True
             if session_id is not None:
                 session = await uow.sessions.get(session_id)

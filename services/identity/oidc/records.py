@@ -77,6 +77,12 @@ class RefreshToken:
     def is_expired(self, now: dt.datetime) -> bool:
         return as_utc(self.expires_at) <= now
 
+    @property
+    def is_offline(self) -> bool:
+        """OIDC Core s. 11: granted ``offline_access`` (the resident consented to it), so the
+        family outlives the SSO session it was issued in; otherwise it ends with it."""
+        return "offline_access" in self.scope.split()
+
 
 @dataclasses.dataclass
 class Grant:

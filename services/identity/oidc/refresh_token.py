@@ -6,10 +6,13 @@ revokes the whole family before answering ``invalid_grant``, so neither the thie
 legitimate client keeps a working token, and the resident logs in again.
 
 Lifetimes: a family never outlives the first link's expiry (rotation does not slide it), and
-it ends with the SSO session it was issued in (logout, sign out everywhere) or when the
-resident withdraws the client's grant. ``offline_access`` is accepted as a scope the resident
-consents to, but it does not make a token outlive the session: the city's frontends act while
-the resident is signed in.
+ends when the resident withdraws the client's grant or signs out everywhere. Without
+``offline_access`` it also ends with the SSO session it was issued in (logout, session
+expiry: ``token.py`` refuses it once the session is over). With ``offline_access`` — granted
+only when the client is registered for it and the resident ticked it on the consent page
+(OIDC Core s. 11; a standing consent recorded as a grant counts, so ``prompt=consent`` is not
+demanded each time) — it outlives the session, and so do the access tokens it mints
+(``tokens.bound_session``).
 """
 
 from __future__ import annotations

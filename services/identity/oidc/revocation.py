@@ -1,6 +1,7 @@
 """Token revocation (RFC 7009).
 
-A refresh token revokes its whole family (s. 2.1: the server may revoke related tokens). An
+A refresh token revokes its whole family, and the access tokens minted from it (s. 2.1: "SHOULD
+also invalidate all access tokens based on the same authorization grant"). An
 access token's ``jti`` is recorded until the token expires, so introspection and identity's
 gRPC ``ValidateToken`` treat it as inactive. A client may revoke only its own tokens; an
 unknown or foreign token gets the same 200 (s. 2.2), so the endpoint reveals nothing.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.identity.oidc.access import active_access_token
+from services.identity.oidc.access import active_access_token, revoke_family
 from services.identity.oidc.errors import InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.introspection import authenticated_token
 from services.identity.oidc.tokens import secret_hash
@@ -35,6 +36,6 @@ async def revocation_endpoint(provider, request: WireRequest) -> WireResponse:
         elif len(token) <= 200:
             record = await uow.refresh_tokens.get(secret_hash(token))
             if record is not None and record.client_id == client.client_id:
-                await uow.refresh_tokens.revoke_family(record.family_id)
+                await revoke_family(uow, provider.config, record.family_id)
         await uow.commit()
     return WireResponse(200, "", [("Cache-Control", "no-store")])

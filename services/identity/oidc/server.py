@@ -31,7 +31,7 @@ from services.identity.oidc.claims import claims_for_scope
 from services.identity.oidc.clients import ClientView
 from services.identity.oidc.records import AuthorizationCode, RefreshToken, RefreshTokenState, utcnow
 from services.identity.oidc.tokens import (
-    OidcConfig, SigningKeyRing, mint_access_token, new_id, new_secret, secret_hash,
+    OidcConfig, SigningKeyRing, family_jti, mint_access_token, new_id, new_secret, secret_hash,
 )
 from services.identity.oidc.wire import WireRequest, WireResponse
 
@@ -100,6 +100,8 @@ class TokenRequestState:
     # token exchange (RFC 8693): the agent session the subject token names, or why it is unusable
     agent_session: Any = None
     subject_problem: str | None = None
+    #: the grant family of this login (the code's, or the presented refresh token's)
+    family_id: str | None = None
     # writes recorded by the grants, applied by token.py
     consume_code: str | None = None
     rotate_refresh: str | None = None
@@ -195,6 +197,7 @@ class MtlidAuthorizationServer(AuthorizationServer):
         A rotated link inherits its family's expiry: rotation does not extend the absolute
         lifetime of a login (RFC 9700 s. 4.14.2, refresh tokens expire)."""
         state = request.mtlid
+        jti = None
         if owner is None:
             subject = client.client_id  # RFC 9068 s. 2.2: the client itself
             audience = state.audience
@@ -204,16 +207,18 @@ class MtlidAuthorizationServer(AuthorizationServer):
             audience = RESIDENT_TOKEN_AUDIENCE
             extra = {"auth_time": owner.auth_time, "acr": owner.acr, "amr": list(owner.amr),
                      "sid": owner.session_id}
+            family_id = state.family_id = family_id or state.family_id or new_id()
+            jti = family_jti(family_id)
         access_token, _claims = mint_access_token(self.keys, self.config, subject=subject,
                                                   client_id=client.client_id, audience=audience,
-                                                  scope=scope, extra=extra)
+                                                  scope=scope, extra=extra, jti=jti)
         token: dict[str, Any] = {"token_type": "Bearer", "access_token": access_token,
                                  "expires_in": self.config.access_token_ttl, "scope": scope}
         if include_refresh_token and owner is not None:
             value = new_secret()
             now = utcnow()
             state.new_refresh_tokens.append(RefreshToken(
-                token_hash=secret_hash(value), family_id=family_id or new_id(), client_id=client.client_id,
+                token_hash=secret_hash(value), family_id=family_id, client_id=client.client_id,
                 resident_id=owner.resident_id, session_id=owner.session_id, scope=scope,
                 auth_time=owner.auth_time, acr=owner.acr, amr=tuple(owner.amr), issued_at=now,
                 expires_at=family_expires_at or now + dt.timedelta(seconds=self.config.refresh_token_ttl),

@@ -2,8 +2,11 @@
 
 The browser holds a random secret in an HttpOnly cookie; the database holds its SHA-256 with
 the resident, ``auth_time``, ``amr`` (RFC 8176 values: ``pwd``, ``otp``, ``mfa``) and ``acr``.
-Signing out everywhere ends every session of the resident and revokes the refresh tokens
-issued in them (``session_ended`` with ``scope: "all"``).
+Ending one session (RP-initiated logout) revokes the refresh tokens issued in it except those
+granted ``offline_access`` (OIDC Core s. 11: access while the resident is away, which they
+consented to). Signing out everywhere — the resident's panic button, also run after a new
+password — ends every session and revokes every refresh token issued in them, offline ones
+included (``session_ended`` with ``scope: "all"``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.events import SessionEnded
+from services.identity.oidc.access import revoke_access_tokens_of
 from services.identity.oidc.records import SsoSession, utcnow
 from services.identity.oidc.tokens import OidcConfig, new_id, new_secret, secret_hash
 
@@ -55,7 +59,7 @@ async def add_second_factor(uow, session: SsoSession, resident_level: int) -> Ss
 
 async def end_session(uow, session: SsoSession) -> None:
     await uow.sessions.end(session.session_id, utcnow())
-    await uow.refresh_tokens.revoke_for_session([session.session_id])
+    await uow.refresh_tokens.revoke_for_session([session.session_id], keep_offline=True)
     uow.add_event(SessionEnded(resident_id=session.resident_id, session_id=session.session_id, scope="one"))
 
 
@@ -67,5 +71,8 @@ async def sign_out_everywhere(uow, resident_id: str, *, keep: str | None = None)
     for session in sessions:
         await uow.sessions.end(session.session_id, now)
         uow.add_event(SessionEnded(resident_id=resident_id, session_id=session.session_id, scope="all"))
-    await uow.refresh_tokens.revoke_for_session([s.session_id for s in sessions])
+    # offline families too, whichever session they came from (it may have ended long ago),
+    # and the offline access tokens they minted (session-bound ones die with their session)
+    families = await uow.refresh_tokens.revoke_for_resident(resident_id, except_session=keep)
+    await revoke_access_tokens_of(uow, families)
     return len(sessions)

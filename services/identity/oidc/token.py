@@ -4,8 +4,15 @@ Three steps (see ``server.py``): prefetch through the unit of work, let authlib 
 mint, apply the writes atomically. Reuse detection happens in the prefetch step, because it
 must *write* (revoke a family) even though the answer is an error:
 
-- a code presented again → the refresh-token family it produced is revoked (RFC 6749 s. 4.1.2);
+- a code presented again → the grant family it produced is revoked: its refresh tokens and
+  the access tokens minted from it (RFC 6749 s. 4.1.2: "SHOULD revoke ... all tokens
+  previously issued based on that authorization code");
 - a rotated refresh token presented again → its whole family is revoked (RFC 9700 s. 4.14.2).
+
+Only the code's or token's own client can trigger that, once authenticated (RFC 6749 s. 3.2.1,
+``_may_revoke``): otherwise anyone holding a used code and a public client's id could sign a
+resident's tokens out. A replayed code must also come with the PKCE verifier of its challenge
+(RFC 7636 s. 4.6) — the one proof a public client has that it is the client that asked.
 
 Errors are JSON (RFC 6749 s. 5.2); ``invalid_client`` is 401 with ``WWW-Authenticate`` when the
 client tried HTTP Basic.
@@ -13,15 +20,20 @@ client tried HTTP Basic.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 
 from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc import releases
+from services.identity.oidc.access import revoke_family
 from services.identity.oidc.agent_sessions import read_subject_token
+from services.identity.oidc.authorization_code import TOKEN_ENDPOINT_AUTH_METHODS
 from services.identity.oidc.clients import ClientView
 from services.identity.oidc.errors import InvalidGrant, InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.records import RefreshTokenState, utcnow
-from services.identity.oidc.server import TokenOwner, TokenRequestState
+from services.identity.oidc.server import MtlidOAuth2Request, TokenOwner, TokenRequestState
 from services.identity.oidc.tokens import TokenInvalid, secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
 
@@ -69,13 +81,40 @@ async def owner_for(provider, uow, client: ClientView | None, record) -> TokenOw
                       amr=tuple(record.amr), resident=resident)
 
 
+async def _session_allows(uow, record) -> bool:
+    """A refresh token without ``offline_access`` works only while its SSO session is active
+    (OIDC Core s. 11: only offline access outlives the resident's session)."""
+    if record.is_offline:
+        return True
+    session = await uow.sessions.get(record.session_id)
+    return session is not None and session.is_active(utcnow())
+
+
 async def _revoke_family(provider, family_id: str | None, why: str) -> None:
     if not family_id:
         return
     async with provider.uow_factory() as uow:
-        count = await uow.refresh_tokens.revoke_family(family_id)
+        count = await revoke_family(uow, provider.config, family_id)
         await uow.commit()
-    log.warning("refresh-token family revoked", extra={"reason": why, "revoked": count})
+    log.warning("grant family revoked", extra={"reason": why, "revoked": count})
+
+
+def _may_revoke(provider, request: WireRequest, state: TokenRequestState,
+                code_challenge: str | None = None) -> OAuth2Error | None:
+    """None if the request may revoke the family of a replayed code or refresh token: its
+    client authenticates (the same methods as the grant), and for a code the PKCE verifier
+    matches the code's challenge. Otherwise the error to answer, revoking nothing."""
+    oauth_request = MtlidOAuth2Request(request, provider.server.request_uri(request.path), state)
+    try:
+        provider.server.authenticate_client(oauth_request, TOKEN_ENDPOINT_AUTH_METHODS, "token")
+    except OAuth2Error as error:
+        return error
+    if code_challenge is not None:
+        verifier = request.first(request.form, "code_verifier") or ""
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if not verifier or not hmac.compare_digest(digest, code_challenge):
+            return InvalidGrant("The code is invalid or was already used.")
+    return None
 
 
 async def token_endpoint(provider, request: WireRequest) -> WireResponse:
@@ -105,6 +144,8 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
         if grant_type == "authorization_code" and (code := request.first(request.form, "code")):
             record = await uow.codes.get(secret_hash(code)) if len(code) <= 200 else None
             if record is not None and record.consumed_at is not None and record.client_id == client_id:
+                if (refusal := _may_revoke(provider, request, state, record.code_challenge)) is not None:
+                    return _error(refusal)
                 reused_family = (record.family_id, "authorization code reused")
             elif record is not None:
                 state.code = record
@@ -114,6 +155,8 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
         elif grant_type == "refresh_token" and (value := request.first(request.form, "refresh_token")):
             record = await uow.refresh_tokens.get(secret_hash(value)) if len(value) <= 200 else None
             if record is not None and record.state != RefreshTokenState.ACTIVE and record.client_id == client_id:
+                if (refusal := _may_revoke(provider, request, state)) is not None:
+                    return _error(refusal)
                 if record.state == RefreshTokenState.ROTATED:
                     reused_family = (record.family_id, "refresh token reused")
                 else:
@@ -121,7 +164,7 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
             elif record is not None:
                 state.refresh_token = record
                 state.owner = await owner_for(provider, uow, client, record)
-                if state.owner is None:
+                if state.owner is None or not await _session_allows(uow, record):
                     state.refresh_token = None
 
         if reused_family is None:
@@ -166,9 +209,8 @@ async def _token_exchange(provider, request: WireRequest, state: TokenRequestSta
 async def _apply(uow, state: TokenRequestState) -> tuple[str | None, str] | None:
     """Perform the writes the grant recorded; a (family, reason) if a concurrent request won."""
     now = utcnow()
-    family_id = state.new_refresh_tokens[0].family_id if state.new_refresh_tokens else None
     if state.consume_code:
-        if not await uow.codes.consume(state.consume_code, now, family_id):
+        if not await uow.codes.consume(state.consume_code, now, state.family_id):
             return (None, "authorization code used concurrently")
     if state.rotate_refresh:
         if not await uow.refresh_tokens.rotate(state.rotate_refresh):

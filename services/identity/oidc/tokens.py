@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 from services.identity.oidc import es256
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 s. 2.1
+ACCESS_TOKEN_TTL = 600        # seconds; short, so a revocation list entry is short-lived too
 
 
 class SigningKeyRing(Protocol):
@@ -43,7 +44,7 @@ class OidcConfig:
     interaction_key: bytes
     secure_cookies: bool = False
     code_ttl: int = 60                       # RFC 9700 s. 4.2.1: short-lived codes
-    access_token_ttl: int = 600
+    access_token_ttl: int = ACCESS_TOKEN_TTL
     id_token_ttl: int = 600
     refresh_token_ttl: int = 30 * 24 * 3600
     session_ttl: int = 12 * 3600
@@ -67,9 +68,45 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def family_jti(family_id: str) -> str:
+    """The ``jti`` of a resident's access token: ``<grant family>:<random>``.
+
+    The family is the one login's chain of tokens (the code and the refresh tokens rotated
+    from it). Listing the family id among revoked jtis (``revoke_family``) makes every access
+    token minted from it inactive at the next check, with the same one-row lookup as one
+    revoked jti: RFC 6749 s. 4.1.2 (a replayed code), RFC 7009 s. 2.1 (a revoked refresh
+    token) and RFC 9700 s. 4.14.2 (a reused refresh token) ask for exactly that."""
+    return f"{family_id}:{secrets.token_urlsafe(12)}"
+
+
+def family_of(jti: str) -> str | None:
+    """The grant family named in a resident's access-token ``jti``; None for a client's own."""
+    family, sep, _rest = jti.partition(":")
+    return family if sep else None
+
+
+OFFLINE_ACCESS = "offline_access"
+
+
+def bound_session(claims: dict[str, Any]) -> str | None:
+    """The SSO session an access token dies with, or None.
+
+    OIDC Core s. 11: ``offline_access`` (granted only with the resident's consent) is access
+    while the resident is not signed in, so those tokens outlive the session; every other
+    resident token ends with its session (logout, expiry). ``sid`` stays in the token either
+    way (userinfo finds the resident through it)."""
+    sid = claims.get("sid")
+    if not isinstance(sid, str):
+        return None
+    scope = claims.get("scope")
+    if isinstance(scope, str) and OFFLINE_ACCESS in scope.split():
+        return None
+    return sid
+
+
 def mint_access_token(keys: SigningKeyRing, config: OidcConfig, *, subject: str, client_id: str,
                       audience: str | list[str], scope: str, extra: dict[str, Any] | None = None,
-                      now: int | None = None) -> tuple[str, dict[str, Any]]:
+                      now: int | None = None, jti: str | None = None) -> tuple[str, dict[str, Any]]:
     """An RFC 9068 JWT access token; returns ``(token, claims)``."""
     now = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
@@ -81,7 +118,7 @@ def mint_access_token(keys: SigningKeyRing, config: OidcConfig, *, subject: str,
         "iat": now,
         "nbf": now,
         "exp": now + config.access_token_ttl,
-        "jti": new_id(),
+        "jti": jti or new_id(),
     }
     claims.update(extra or {})
     kid, key = keys.current("ES256")

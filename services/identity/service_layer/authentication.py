@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.identity.adapters import crypto
@@ -21,8 +21,8 @@ from services.identity.service_layer import hashing
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.errors import Conflict
-from services.identity.domain.events import (EmailVerificationRequested, EmailVerified, LoginFailed,
-                                             PasswordResetRequested,
+from services.identity.domain.events import (AccountExistsNoticeRequested, EmailVerificationRequested,
+                                             EmailVerified, LoginFailed, PasswordResetRequested,
                                              LoginSucceeded, ResidentRegistered)
 from services.identity.domain.residents import LANGUAGES, Resident, email_problem, normalize_email
 from services.identity.domain.throttling import (ACCOUNT_POLICY, ADDRESS_POLICY, TOTP_POLICY, ThrottlePolicy,
@@ -279,7 +279,14 @@ async def add_new_resident(uow, *, email: str | None, password_hash: str | None,
 async def register_resident(cmd: RegisterResident, uow) -> str:
     """Self-registration: validates, hashes the password (argon2id), creates the resident
     (level SELF_ASSERTED, email unverified), emits ``resident_registered`` and
-    ``email_verification_requested`` (the only event that carries the email and code)."""
+    ``email_verification_requested`` (the only event that carries the email and code).
+
+    An address that already has an account gets the same answer, in content and in time
+    (OWASP Authentication Cheat Sheet, "account enumeration"; the probe's finding 1): the same
+    argon2id hash is spent, and the returned id is a fresh, never-used citizen number that the
+    confirmation step treats like an unconfirmed account whose mail went elsewhere
+    (``verify_email``, ``resend_email_verification``). The address's owner is mailed instead
+    (``account_exists_notice_requested``, within the resident's mail budget)."""
     problems = registration_problems(cmd.email, cmd.password, cmd.preferred_language)
     if problems:
         raise InvalidArgument.many(problems)
@@ -297,13 +304,13 @@ async def register_resident(cmd: RegisterResident, uow) -> str:
         if spent is not None:
             spent.record_failure(SIGNUP_POLICY, now)
             await uow.throttles.save(spent)
-        if await uow.residents.by_email(cmd.email) is not None:
-            # The answer says the address is registered; asking costs the same budget as a
-            # sign-up (committed here, before refusing), so nobody can test a list of
-            # addresses from one place faster than sign-ups go through.
-            await uow.commit()
-            raise AlreadyExists("EMAIL_ALREADY_REGISTERED", "an account already uses this email")
         password_hash = await hashing.run(passwords.hash_password, cmd.password)
+        existing = await uow.residents.by_email(cmd.email)
+        if existing is not None:
+            if not existing.disabled and await _spend_mail_budget(uow, existing, now) is None:
+                uow.add_event(AccountExistsNoticeRequested(resident_id=existing.resident_id, email=existing.email))
+            await uow.commit()
+            return CitizenNumber.new().canonical
         resident = await add_new_resident(uow, email=cmd.email, password_hash=password_hash,
                                           preferred_language=cmd.preferred_language, now=now)
         code = _new_email_code(resident, now)
@@ -326,10 +333,12 @@ RESEND_POLICY = ThrottlePolicy(free_failures=3, base_delay=60)
 SIGNUP_POLICY = ThrottlePolicy(free_failures=20, base_delay=10)
 
 
-async def _spend_mail_budget(uow, resident: Resident, now: dt.datetime) -> int | None:
-    """One more code mailed to the resident (confirmation or password reset, one budget):
-    None when the budget allows it, and it is spent; else the seconds to wait."""
-    sent = await uow.throttles.get(f"email-resend:{resident.resident_id}")
+async def _spend_mail_budget(uow, resident: Resident | str, now: dt.datetime) -> int | None:
+    """One more mail to the resident (confirmation, password reset, account-exists notice; one
+    budget), or to the never-used id a sign-up with a taken address returned: None when the
+    budget allows it, and it is spent; else the seconds to wait."""
+    resident_id = resident if isinstance(resident, str) else resident.resident_id
+    sent = await uow.throttles.get(f"email-resend:{resident_id}")
     wait = sent.retry_after(RESEND_POLICY, now)
     if wait:
         return wait
@@ -345,7 +354,13 @@ async def resend_email_verification(cmd: ResendEmailVerification, uow) -> None:
     async with uow:
         resident = await uow.residents.get(cmd.resident_id)
         if resident is None:
-            raise NotFound("resident")
+            # residents are never deleted: this is the id a sign-up with a taken address
+            # returned (the caller got it sealed from us), answered like any unconfirmed account
+            wait = await _spend_mail_budget(uow, cmd.resident_id, now)
+            if wait:
+                raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"a code was sent recently; try again in {wait} s")
+            await uow.commit()
+            return
         if resident.email_verified:
             return
         wait = await _spend_mail_budget(uow, resident, now)
@@ -366,7 +381,8 @@ async def verify_email(cmd: VerifyEmail, uow) -> None:
     async with uow:
         resident = await uow.residents.get(cmd.resident_id)
         if resident is None:
-            raise NotFound("resident")
+            # the id a sign-up with a taken address returned: every code is wrong, throttled alike
+            await _check_email_code(uow, _NoMailbox(cmd.resident_id), cmd.code, now)
         if resident.email_verified:
             return
         await _check_email_code(uow, resident, cmd.code, now)
@@ -374,6 +390,15 @@ async def verify_email(cmd: VerifyEmail, uow) -> None:
         await uow.residents.save(resident)
         uow.add_event(EmailVerified(resident_id=resident.resident_id))
         await uow.commit()
+
+
+@dataclass(frozen=True)
+class _NoMailbox:
+    """What ``_check_email_code`` sees for the id a sign-up with a taken address returned: an
+    unconfirmed account whose code was never sent anywhere, so every code is wrong."""
+    resident_id: str
+    email_code_hash: str = field(default_factory=lambda: secrets.token_hex(32))  # matches no code
+    email_code_expires_at: dt.datetime = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 
 
 async def _check_email_code(uow, resident, code: str, now: dt.datetime) -> None:

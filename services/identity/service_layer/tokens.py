@@ -14,6 +14,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 
 from services.identity.oidc import es256
+from services.identity.oidc.tokens import bound_session
 
 ALGORITHMS = ("ES256", "RS256")
 LEEWAY_SECONDS = 30
@@ -83,8 +84,7 @@ async def validate_access_token(token: str, keys, issuer: str, *, is_revoked: Re
         return INACTIVE
     if not all(isinstance(v, str) and v for v in (sub, client_id, jti)):
         return INACTIVE
-    session_id = claims.get("sid") if isinstance(claims.get("sid"), str) else None
-    if is_revoked is not None and await is_revoked(jti, session_id):
+    if is_revoked is not None and await is_revoked(jti, bound_session(claims)):
         return INACTIVE
     aud = claims.get("aud", [])
     audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()

@@ -41,6 +41,15 @@ def test_client_create_refuses_bad_input_naming_the_field(cli):
     assert {v["field"] for v in json.loads(err)["violations"]} == {"redirect_uris"}
 
 
+def test_client_create_refuses_resident_scopes_for_client_credentials(cli):
+    code, out, err = cli("client", "create", "--name", "Système de permis", "--grant-type", "client_credentials",
+                         "--audience", "urn:mtlid:accounts", "--scope", "accounts:release", "--scope", "openid",
+                         "--scope", "email")
+    assert code == 1 and out is None
+    violations = json.loads(err)["violations"]
+    assert [v["field"] for v in violations] == ["scopes"] and "openid, email" in violations[0]["description"]
+
+
 def test_resident_create_prints_the_citizen_number_and_disable(cli):
     code, resident, _ = cli("resident", "create", "--email", "cli-demo@example.ca",
                             "--password", "une phrase de passe", "--verified")

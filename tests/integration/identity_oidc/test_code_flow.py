@@ -126,3 +126,25 @@ async def test_discovery_metadata(front):
         jwks = (await http.get(meta["jwks_uri"])).json()
     assert {k["alg"] for k in jwks["keys"]} == {"ES256", "RS256"}
     assert all("d" not in k for k in jwks["keys"])          # public keys only
+
+
+async def test_discovery_advertises_partner_scope_and_resource_indicators(front):
+    """Probe finding 6: what works is advertised (RFC 8414 s. 2)."""
+    meta = await discovery(front)
+    assert "accounts:release" in meta["scopes_supported"] and "openid" in meta["scopes_supported"]
+    assert not [s for s in meta["scopes_supported"] if s.endswith((":admin", ":broker", ":resolve"))]
+    assert meta["resource_indicators_supported"] is True
+
+
+async def test_unknown_acr_values_are_voluntary(front, browser):
+    """Probe finding 6: an unknown acr_values value does not refuse the request (OIDC Core
+    s. 3.1.2.1, a voluntary claim); the ID token's acr says what the login reached."""
+    client = rp_client(front, scope="openid")
+    callback, state, verifier, nonce = await authorize_and_login(
+        front, browser, client, email=front.resident.email, scopes=[], purposes=list(PURPOSES),
+        acr_values="urn:example:gold")
+    assert "error" not in httpx.URL(callback).params and httpx.URL(callback).params["state"] == state
+    token = await client.fetch_token(front.base + "/token", authorization_response=callback, code_verifier=verifier)
+    checked = await verify_id_token(front, token["id_token"], "montreal-ca", nonce, token["access_token"])
+    assert checked["claims"]["acr"] == "urn:mtlid:loa:1"
+    await client.aclose()

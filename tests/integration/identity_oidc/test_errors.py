@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from services.identity.adapters.oauth_orm import AuthorizationCodeRow
 from tests.integration.identity_oidc.conftest import RP_REDIRECT, SECRET
-from tests.integration.identity_oidc.flows import code_for, post_token, rp_client
+from tests.integration.identity_oidc.flows import code_for, introspect, post_token, rp_client, tokens_for
 
 VERIFIER = "v" * 50
 CHALLENGE = create_s256_code_challenge(VERIFIER)
@@ -48,7 +48,6 @@ def redirected_error(response: httpx.Response) -> dict[str, str]:
     ({"prompt": "none login"}, "invalid_request"),
     ({"prompt": "select_account"}, "invalid_request"),
     ({"max_age": "-1"}, "invalid_request"),
-    ({"acr_values": "urn:other:gold"}, "invalid_request"),
     ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
     ({"state": ["a", "b"]}, "invalid_request"),
 ])
@@ -137,6 +136,67 @@ async def test_reused_code_is_invalid_grant_and_revokes_what_it_issued(front, br
     assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
     refresh = await post_token(front, {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]})
     assert refresh.json()["error"] == "invalid_grant"     # RFC 6749 s. 4.1.2: tokens of a replayed code revoked
+    # probe finding 2: the access token issued from the code is revoked too
+    assert (await introspect(front, first.json()["access_token"])).json() == {"active": False}
+    async with httpx.AsyncClient() as http:
+        userinfo = await http.get(front.base + "/userinfo",
+                                  headers={"Authorization": "Bearer " + first.json()["access_token"]})
+    assert userinfo.status_code == 401
+    await client.aclose()
+
+
+async def test_reused_code_revokes_access_tokens_minted_by_refresh_too(front, browser):
+    """Every token based on the code (RFC 6749 s. 4.1.2), also those a refresh minted since."""
+    client = rp_client(scope="openid offline_access")
+    callback, verifier = await code_for(front, browser, client, scopes=["offline_access"])
+    code = httpx.URL(callback).params["code"]
+    first = (await post_token(front, code_request(code, verifier))).json()
+    refreshed = (await post_token(front, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})).json()
+    assert (await introspect(front, refreshed["access_token"])).json()["active"] is True
+    assert (await post_token(front, code_request(code, verifier))).json()["error"] == "invalid_grant"
+    for token in (first["access_token"], refreshed["access_token"], refreshed["refresh_token"]):
+        assert (await introspect(front, token)).json() == {"active": False}
+    await client.aclose()
+
+
+async def test_replayed_code_revokes_nothing_without_client_authentication(front, browser):
+    """Probe finding 2: someone holding a used code (a log, a Referer) cannot sign the
+    resident's tokens out: a wrong secret, no secret, or a public client without the code's
+    PKCE verifier gets an error and every token stays active."""
+    client = rp_client(scope="openid offline_access")
+    callback, verifier = await code_for(front, browser, client, scopes=["offline_access"])
+    code = httpx.URL(callback).params["code"]
+    first = (await post_token(front, code_request(code, verifier))).json()
+    wrong_secret = await post_token(front, code_request(code, verifier), auth=("montreal-ca", "not-the-secret"))
+    assert wrong_secret.status_code == 401 and wrong_secret.json()["error"] == "invalid_client"
+    no_secret = await post_token(front, code_request(code, verifier, client_id="montreal-ca"), auth=None)
+    assert no_secret.status_code in (400, 401) and no_secret.json()["error"] == "invalid_client"
+    assert (await introspect(front, first["access_token"])).json()["active"] is True
+    assert (await introspect(front, first["refresh_token"])).json()["active"] is True
+    await client.aclose()
+
+    public = rp_client(client_id="permits-spa", scope="openid", secret=None)
+    callback, verifier = await code_for(front, browser, public)
+    code = httpx.URL(callback).params["code"]
+    issued = (await post_token(front, code_request(code, verifier, client_id="permits-spa"), auth=None)).json()
+    replay = await post_token(front, code_request(code, generate_token(48), client_id="permits-spa"), auth=None)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert (await introspect(front, issued["access_token"])).json()["active"] is True
+    # the client itself (it has the verifier) replaying: everything from the code is revoked
+    again = await post_token(front, code_request(code, verifier, client_id="permits-spa"), auth=None)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert (await introspect(front, issued["access_token"])).json() == {"active": False}
+    await public.aclose()
+
+
+async def test_reused_refresh_token_revokes_nothing_without_client_authentication(front, browser):
+    client = rp_client(scope="openid offline_access")
+    first = await tokens_for(front, browser, client, scopes=["offline_access"])
+    rotated = (await post_token(front, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})).json()
+    stranger = await post_token(front, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                                auth=("montreal-ca", "not-the-secret"))
+    assert stranger.status_code == 401 and stranger.json()["error"] == "invalid_client"
+    assert (await introspect(front, rotated["refresh_token"])).json()["active"] is True
     await client.aclose()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from services.common.uow import OUTBOX
 from services.identity.domain import totp
-from tests.integration.identity_oidc.conftest import SECRET
+from tests.integration.identity_oidc.conftest import LIBRARY_REDIRECT, PURPOSES, SECRET
 from tests.integration.identity_oidc.flows import code_for, introspect, post_token, rp_client, tokens_for
 
 
@@ -92,8 +92,9 @@ async def test_grant_given_event_lists_each_purpose_accepted_or_refused(front, b
 
 
 async def test_rp_initiated_logout_ends_the_session_and_returns_state(front, browser):
-    client = rp_client(scope="openid offline_access")
-    tokens = await tokens_for(front, browser, client, scopes=["offline_access"])
+    client = rp_client(scope="openid")
+    tokens = await tokens_for(front, browser, client)
+    assert tokens["refresh_token"]                               # session-bound (no offline_access)
     assert (await introspect(front, tokens["access_token"])).json()["active"] is True
     url = httpx.URL(front.base + "/end-session", params={
         "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/bye", "state": "s1"})
@@ -112,6 +113,65 @@ async def test_rp_initiated_logout_ends_the_session_and_returns_state(front, bro
     assert info.status_code == 401 and info.headers["www-authenticate"].startswith("Bearer")
     ended = await outbox(front, "session_ended")
     assert ended and ended[-1]["scope"] == "one"
+    await client.aclose()
+
+
+async def test_offline_access_outlives_the_session_and_nothing_else_does(front, browser):
+    """Probe finding 3 (OIDC Core s. 11): only a refresh token granted offline_access, with the
+    resident's consent, survives the end of the SSO session; sign out everywhere ends it too."""
+    from tests.integration.identity_oidc.conftest import Browser
+
+    client = rp_client(scope="openid email offline_access")
+    # the resident refuses offline_access on the consent page: no offline token
+    refused = await tokens_for(front, browser, client, scopes=["email"])
+    assert "offline_access" not in refused["scope"].split()
+    async with front.uow() as uow:           # withdraw, so the consent page asks again
+        from services.identity.oidc.consent import withdraw_grant
+        await withdraw_grant(uow, front.resident.resident_id, "montreal-ca")
+        await uow.commit()
+    offline = await tokens_for(front, browser, client, scopes=["email", "offline_access"])
+    assert "offline_access" in offline["scope"].split()
+    session_bound = await tokens_for(front, browser, rp_client(client_id="library", scope="openid",
+                                                               redirect_uri=LIBRARY_REDIRECT))
+    logout = await browser.get(str(httpx.URL(front.base + "/end-session", params={
+        "id_token_hint": offline["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/bye"})))
+    assert logout.status_code == 302
+    # the session-bound family is over; the offline one refreshes and reads userinfo while signed out
+    dead = await post_token(front, {"grant_type": "refresh_token", "refresh_token": session_bound["refresh_token"]},
+                            auth=("library", SECRET))
+    assert dead.json()["error"] == "invalid_grant"
+    alive = await post_token(front, {"grant_type": "refresh_token", "refresh_token": offline["refresh_token"]})
+    assert alive.status_code == 200, alive.text
+    async with httpx.AsyncClient() as http:
+        info = await http.get(front.base + "/userinfo", headers={"Authorization": f"Bearer {alive.json()['access_token']}"})
+    assert info.status_code == 200 and info.json()["email"] == front.resident.email
+    # sign out everywhere (from a new login) is the panic button: the offline family ends too
+    other = Browser(front.base)
+    await code_for(front, other, rp_client(scope="openid"))
+    page = await other.get(front.base + "/end-session")
+    assert (await other.submit(page, "/logout/everywhere")).status_code == 200
+    after = await post_token(front, {"grant_type": "refresh_token", "refresh_token": alive.json()["refresh_token"]})
+    assert after.json()["error"] == "invalid_grant"
+    await other.close()
+    await client.aclose()
+
+
+async def test_a_session_bound_refresh_token_ends_when_the_session_expires(front, browser):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from services.identity.adapters.oauth_orm import SsoSessionRow
+
+    client = rp_client(scope="openid")
+    tokens = await tokens_for(front, browser, client)
+    claims = await id_claims(front, tokens["id_token"])
+    async with front.sessions() as session:
+        await session.execute(update(SsoSessionRow).where(SsoSessionRow.session_id == claims["sid"])
+                              .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+        await session.commit()
+    refused = await post_token(front, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     await client.aclose()
 
 

@@ -105,6 +105,30 @@ async def test_client_credentials_refusals(front):
     assert not_allowed.status_code == 400 and not_allowed.json()["error"] == "unauthorized_client"
 
 
+async def test_client_credentials_refuses_resident_scopes(front):
+    """Probe finding 5: a system's token has no resident behind it, so it never carries a
+    resident scope, even for a client row registered before the registry refused them."""
+    from services.identity.domain.clients import OAuthClient, hash_client_secret
+
+    async with front.uow() as uow:
+        if await uow.clients.get("legacy-system") is None:
+            await uow.clients.add(OAuthClient(
+                client_id="legacy-system", name="Ancien système", secret_hash=hash_client_secret(SECRET),
+                grant_types=("client_credentials",), scopes=("openid", "email", "identity:validate"),
+                audiences=("urn:mtlid:identity",)))
+            await uow.commit()
+    for scope in ("openid email", "openid", "profile", "offline_access", "identity:validate email"):
+        refused = await post_token(front, {"grant_type": "client_credentials", "scope": scope},
+                                   auth=("legacy-system", SECRET))
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope", (scope, refused.text)
+    # asking for nothing gives the client's system scopes only
+    default = await post_token(front, {"grant_type": "client_credentials"}, auth=("legacy-system", SECRET))
+    assert default.status_code == 200, default.text
+    assert default.json()["scope"] == "identity:validate"
+    claims = jwt.decode(default.json()["access_token"], await jwks(front)).claims
+    assert claims["scope"] == "identity:validate" and claims["sub"] == "legacy-system"
+
+
 async def test_introspection_and_revocation_of_access_tokens(front):
     issued = await post_token(front, {"grant_type": "client_credentials", "resource": "urn:mtlid:accounts"},
                               auth=("borough-system", SECRET))
@@ -142,6 +166,8 @@ async def test_revoking_a_refresh_token_revokes_its_family(front, browser):
                                                           "token_type_hint": "refresh_token"}, auth=("montreal-ca", SECRET))
     assert r.status_code == 200
     assert (await introspect(front, tokens["refresh_token"])).json() == {"active": False}
+    # RFC 7009 s. 2.1: the access tokens of the same grant are invalidated too
+    assert (await introspect(front, tokens["access_token"])).json() == {"active": False}
     again = await post_token(front, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert again.json()["error"] == "invalid_grant"
     await client.aclose()

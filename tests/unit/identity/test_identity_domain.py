@@ -62,6 +62,10 @@ def test_a_valid_client_has_no_violations():
     (dict(redirect_uris=("https://a.example/cb", "https://b.example/cb")), "sector_identifier"),
     (dict(grant_types=("client_credentials",), redirect_uris=()), "audiences"),
     (dict(secret_hash=None), "token_endpoint_auth_method"),
+    (dict(grant_types=("client_credentials",), redirect_uris=(), audiences=("urn:mtlid:accounts",),
+          scopes=("accounts:release", "openid")), "scopes"),
+    (dict(grant_types=("authorization_code", "client_credentials"), audiences=("urn:mtlid:accounts",),
+          scopes=("email",)), "scopes"),
 ])
 def test_registry_rules(overrides, field):
     assert field in [f for f, _ in validate_client(_client(**overrides))]

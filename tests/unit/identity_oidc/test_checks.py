@@ -33,6 +33,16 @@ def test_a_good_request_passes_and_is_understood():
     assert c.prompts == {"login"} and c.max_age == 300 and c.acr_values == ("urn:mtlid:loa:2",)
 
 
+def test_unknown_acr_values_are_voluntary_and_ignored():
+    """OIDC Core s. 3.1.2.1: acr_values is a voluntary claim; the known ones still count."""
+    c = ctx(acr_values="urn:other:gold urn:mtlid:loa:2 urn:mtlid:loa:9")
+    checks.run_checks(c)
+    assert c.acr_values == ("urn:mtlid:loa:2",)
+    only_unknown = ctx(acr_values="urn:other:gold")
+    checks.run_checks(only_unknown)
+    assert only_unknown.acr_values == ()
+
+
 def test_the_table_checks_client_and_redirect_first():
     assert checks.UNTRUSTED_CHECKS == (checks.check_client, checks.check_redirect_uri)
     assert checks.CHECKS[0] is checks.check_single_values
@@ -71,7 +81,6 @@ def test_untrusted_checks_win_over_any_other_error():
     ({"prompt": "none consent"}, InvalidRequest),
     ({"prompt": "create"}, InvalidRequest),
     ({"max_age": "ten"}, InvalidRequest),
-    ({"acr_values": "urn:mtlid:loa:9"}, InvalidRequest),
     ({"request": "x"}, RequestNotSupported),
     ({"scope": ["openid", "openid email"]}, InvalidRequest),
 ])

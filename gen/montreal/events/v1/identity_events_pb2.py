@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(montreal/events/v1/identity_events.proto\x12\x12montreal.events.v1\"\x98\x01\n\x12ResidentRegistered\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x1a\n\x12preferred_language\x18\x02 \x01(\t\x12\x15\n\rregistered_by\x18\x03 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x04 \x01(\x08\x12\x15\n\x08\x61gent_id\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0b\n\t_agent_id\"t\n\x1a\x45mailVerificationRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\"p\n\x16PasswordResetRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\"$\n\rEmailVerified\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\"e\n\x16LevelOfAssuranceRaised\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x15\n\rdocument_type\x18\x04 \x01(\t\"F\n\x0eLoginSucceeded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61mr\x18\x03 \x03(\t\"G\n\x0bLoginFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x18\n\x0bresident_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_resident_id\"F\n\x0cSessionEnded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05scope\x18\x03 \x01(\t\"%\n\x10\x43lientRegistered\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\x19\n\nKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\"\xce\x01\n\nGrantGiven\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x19\n\x11purposes_accepted\x18\x05 \x03(\t\x12\x18\n\x10purposes_refused\x18\x06 \x03(\t\x12\x41\n\x12purpose_categories\x18\x07 \x03(\x0b\x32%.montreal.events.v1.PurposeCategories\";\n\x11PurposeCategories\x12\x12\n\npurpose_id\x18\x01 \x01(\t\x12\x12\n\ncategories\x18\x02 \x03(\t\"J\n\x0eGrantWithdrawn\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\"\xa3\x01\n\x0c\x44\x61taReleased\x12\x12\n\nrelease_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x12\n\ncategories\x18\x06 \x03(\t\x12\x1d\n\x15repeat_window_seconds\x18\x07 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(montreal/events/v1/identity_events.proto\x12\x12montreal.events.v1\"\x98\x01\n\x12ResidentRegistered\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x1a\n\x12preferred_language\x18\x02 \x01(\t\x12\x15\n\rregistered_by\x18\x03 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x04 \x01(\x08\x12\x15\n\x08\x61gent_id\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0b\n\t_agent_id\"t\n\x1a\x45mailVerificationRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\"p\n\x16PasswordResetRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\"B\n\x1c\x41\x63\x63ountExistsNoticeRequested\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"$\n\rEmailVerified\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\"e\n\x16LevelOfAssuranceRaised\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x15\n\rdocument_type\x18\x04 \x01(\t\"F\n\x0eLoginSucceeded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61mr\x18\x03 \x03(\t\"G\n\x0bLoginFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x18\n\x0bresident_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_resident_id\"F\n\x0cSessionEnded\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05scope\x18\x03 \x01(\t\"%\n\x10\x43lientRegistered\x12\x11\n\tclient_id\x18\x01 \x01(\t\"\x19\n\nKeyRotated\x12\x0b\n\x03kid\x18\x01 \x01(\t\"\xce\x01\n\nGrantGiven\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x19\n\x11purposes_accepted\x18\x05 \x03(\t\x12\x18\n\x10purposes_refused\x18\x06 \x03(\t\x12\x41\n\x12purpose_categories\x18\x07 \x03(\x0b\x32%.montreal.events.v1.PurposeCategories\";\n\x11PurposeCategories\x12\x12\n\npurpose_id\x18\x01 \x01(\t\x12\x12\n\ncategories\x18\x02 \x03(\t\"J\n\x0eGrantWithdrawn\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\"\xa3\x01\n\x0c\x44\x61taReleased\x12\x12\n\nrelease_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x12\n\ncategories\x18\x06 \x03(\t\x12\x1d\n\x15repeat_window_seconds\x18\x07 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,26 +37,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMAILVERIFICATIONREQUESTED']._serialized_end=335
   _globals['_PASSWORDRESETREQUESTED']._serialized_start=337
   _globals['_PASSWORDRESETREQUESTED']._serialized_end=449
-  _globals['_EMAILVERIFIED']._serialized_start=451
-  _globals['_EMAILVERIFIED']._serialized_end=487
-  _globals['_LEVELOFASSURANCERAISED']._serialized_start=489
-  _globals['_LEVELOFASSURANCERAISED']._serialized_end=590
-  _globals['_LOGINSUCCEEDED']._serialized_start=592
-  _globals['_LOGINSUCCEEDED']._serialized_end=662
-  _globals['_LOGINFAILED']._serialized_start=664
-  _globals['_LOGINFAILED']._serialized_end=735
-  _globals['_SESSIONENDED']._serialized_start=737
-  _globals['_SESSIONENDED']._serialized_end=807
-  _globals['_CLIENTREGISTERED']._serialized_start=809
-  _globals['_CLIENTREGISTERED']._serialized_end=846
-  _globals['_KEYROTATED']._serialized_start=848
-  _globals['_KEYROTATED']._serialized_end=873
-  _globals['_GRANTGIVEN']._serialized_start=876
-  _globals['_GRANTGIVEN']._serialized_end=1082
-  _globals['_PURPOSECATEGORIES']._serialized_start=1084
-  _globals['_PURPOSECATEGORIES']._serialized_end=1143
-  _globals['_GRANTWITHDRAWN']._serialized_start=1145
-  _globals['_GRANTWITHDRAWN']._serialized_end=1219
-  _globals['_DATARELEASED']._serialized_start=1222
-  _globals['_DATARELEASED']._serialized_end=1385
+  _globals['_ACCOUNTEXISTSNOTICEREQUESTED']._serialized_start=451
+  _globals['_ACCOUNTEXISTSNOTICEREQUESTED']._serialized_end=517
+  _globals['_EMAILVERIFIED']._serialized_start=519
+  _globals['_EMAILVERIFIED']._serialized_end=555
+  _globals['_LEVELOFASSURANCERAISED']._serialized_start=557
+  _globals['_LEVELOFASSURANCERAISED']._serialized_end=658
+  _globals['_LOGINSUCCEEDED']._serialized_start=660
+  _globals['_LOGINSUCCEEDED']._serialized_end=730
+  _globals['_LOGINFAILED']._serialized_start=732
+  _globals['_LOGINFAILED']._serialized_end=803
+  _globals['_SESSIONENDED']._serialized_start=805
+  _globals['_SESSIONENDED']._serialized_end=875
+  _globals['_CLIENTREGISTERED']._serialized_start=877
+  _globals['_CLIENTREGISTERED']._serialized_end=914
+  _globals['_KEYROTATED']._serialized_start=916
+  _globals['_KEYROTATED']._serialized_end=941
+  _globals['_GRANTGIVEN']._serialized_start=944
+  _globals['_GRANTGIVEN']._serialized_end=1150
+  _globals['_PURPOSECATEGORIES']._serialized_start=1152
+  _globals['_PURPOSECATEGORIES']._serialized_end=1211
+  _globals['_GRANTWITHDRAWN']._serialized_start=1213
+  _globals['_GRANTWITHDRAWN']._serialized_end=1287
+  _globals['_DATARELEASED']._serialized_start=1290
+  _globals['_DATARELEASED']._serialized_end=1453
 # @@protoc_insertion_point(module_scope)

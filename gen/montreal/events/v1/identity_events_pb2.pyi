@@ -48,6 +48,14 @@ class PasswordResetRequested(_message.Message):
     language: str
     def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
+class AccountExistsNoticeRequested(_message.Message):
+    __slots__ = ("resident_id", "email")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
+
 class EmailVerified(_message.Message):
     __slots__ = ("resident_id",)
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -21,6 +21,7 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.identity.http.account.web import (
     csrf_refused, first, form, new_password, page, signed_in, translator,
 )
+from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.convert import from_wire
 from services.identity.http.routes.common import options, provider
 from services.identity.oidc import interaction, login
@@ -182,8 +183,11 @@ async def sign_up(request: Request) -> Response:
             for field, _description in getattr(error, "violations", None) or [(getattr(error, "field", "email"), "")]:
                 errors[field] = SIGNUP_ERRORS.get(field, "signup.error.email")
         except AlreadyExists:
-            # Say so plainly: the address is the resident's own, they came to sign up with it.
-            errors["email"] = "signup.error.email_taken"
+            # Only a sign-up racing another with the same new address gets here: answer as
+            # for any address (the confirmation page), never "this address is taken".
+            resident_id = CitizenNumber.new().canonical
+            return RedirectResponse("/signup/verify?" + urlencode({"t": _seal(request, "verify", resident_id, SIGNUP_TTL)}),
+                                    status_code=303)
         except FailedPrecondition:  # TOO_MANY_ATTEMPTS: sign-ups from this address are spaced out
             errors["email"] = "signup.error.too_many"
         else:

@@ -125,7 +125,7 @@ async def form(request: Request) -> dict[str, list[str]] | None:
     for key, value in data.multi_items():
         if isinstance(value, str):
             fields.setdefault(key, []).append(value)
-    if not csrf.valid(request.cookies.get(csrf.CSRF_COOKIE), (fields.get(csrf.CSRF_FIELD) or [None])[0]):
+    if not csrf.request_valid(request, (fields.get(csrf.CSRF_FIELD) or [None])[0]):
         return None
     return fields
 

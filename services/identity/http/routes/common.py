@@ -38,7 +38,7 @@ async def respond(request: Request, handler: Callable[[WireRequest], Awaitable[W
                 return from_wire(request, WireResponse.json(*error_response(error)), options(request))
             return render_page(request, "error.html", {"reason": "invalid_request"}, 413, options(request))
         wire = await to_wire(request)
-        if check_csrf and not csrf.valid(request.cookies.get(csrf.CSRF_COOKIE), wire.first(wire.form, csrf.CSRF_FIELD)):
+        if check_csrf and not csrf.request_valid(request, wire.first(wire.form, csrf.CSRF_FIELD)):
             return render_page(request, "error.html", {"reason": "csrf"}, 403, options(request))
         return from_wire(request, await handler(wire), options(request))
     except Exception as error:  # noqa: BLE001 - the boundary: log once, answer in protocol terms
