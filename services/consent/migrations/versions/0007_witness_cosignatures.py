@@ -1,7 +1,7 @@
 """consent: witnesses' cosignatures of the ledger's tree heads
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0004
 One row per (tree size, witness): the C2SP cosignature/v1 a configured witness gave for the
 checkpoint of that size, verified before it is stored (services/consent/domain/witness.py,
 LEDGER.md "Witnesses"). The root is kept with it so the published note can be rebuilt
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0003'
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,7 @@ e-mail address, with a one-time activation code printed on their letter.
   ``lower(email)``, on SQLite as on PostgreSQL); ``activation_code_hash`` / ``_expires_at``.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
