@@ -161,8 +161,8 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None,
         # Stored nodes, level by level in index ranges, straight from storage (never a cache):
         # every complete subtree of the recomputed tree.
         mismatched = 0
-        levels = tree.size.bit_length()
-        for level in range(levels):
+        nodes_total, nodes_done = sum(tree.size >> level for level in range(tree.size.bit_length())), 0
+        for level in range(tree.size.bit_length()):
             count = tree.size >> level
             for start in range(0, count, BATCH):
                 stop = min(start + BATCH, count)
@@ -170,7 +170,8 @@ async def verify_log(uow_factory, *, tree_head_jws: str | None = None,
                 for index in range(start, stop):
                     if stored_nodes.get(index) != tree.node(level, index):
                         mismatched += 1
-            report_progress("tree nodes", level + 1, levels)
+                nodes_done += stop - start
+                report_progress("tree nodes", nodes_done, nodes_total)
         if mismatched:
             problems.append(f"{mismatched} stored tree nodes differ from the recomputed ones")
         if wording_mismatches:

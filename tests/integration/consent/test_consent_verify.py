@@ -73,21 +73,3 @@ async def test_verify_detects_a_reworded_purpose(store, engine):
                              "WHERE purpose_id = 'communication' AND version = 1"))
     report = await verify_log(uow)
     assert not report["checks"]["purpose_wording"] and not report["ok"]
-
-
-async def test_verify_reports_its_progress_through_leaves_and_tree_nodes(store):
-    uow = lambda: ConsentUnitOfWork(store)  # noqa: E731
-    await handlers.register_recipient(Recipient("montreal-pools", "pools-client", "Piscines", "Pools",
-                                                purposes=("service-provision",), data_categories=("email",)), uow())
-    for _ in range(3):
-        await handlers.record_access(commands.RecordAccess(
-            str(uuid.uuid4()), RES, "montreal-pools", "service-provision", ("email",),
-            {"email": "public_task"}), uow())
-    seen: list[tuple[str, int, int | None]] = []
-    report = await verify_log(uow, progress=lambda stage, done, total=None: seen.append((stage, done, total)))
-    assert report["ok"]
-    size = report["tree_size"]
-    leaves = [s for s in seen if s[0] == "leaves"]
-    nodes = [s for s in seen if s[0] == "tree nodes"]
-    assert leaves[-1] == ("leaves", size, size)
-    assert nodes and nodes[-1][1] == nodes[-1][2] == sum(size >> level for level in range(size.bit_length()))
