@@ -141,12 +141,15 @@ class Runtime:
         verify tokens yet gets no traffic (it would refuse valid callers). Retried with
         backoff while identity is away."""
         delay = 0.2
+        # identity starting beside us (``mtlid up``) is the expected moment, not an incident
+        quiet_until = asyncio.get_running_loop().time() + NATS_QUIET_START_SECONDS
         while not self.stop_event.is_set():
             if await load_keys():
                 await self.grpc_server.mark_serving()
                 log.info("token-signing keys loaded; SERVING")
                 return
-            log.warning("token-signing keys not loaded yet; NOT_SERVING", extra={"retry_in": delay})
+            level = logging.DEBUG if asyncio.get_running_loop().time() < quiet_until else logging.WARNING
+            log.log(level, "token-signing keys not loaded yet; NOT_SERVING", extra={"retry_in": delay})
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), delay)
             delay = min(delay * 2, 5.0)

@@ -8,6 +8,8 @@ log line goes, as JSON, to ``var/log/<service>.jsonl``.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import pty
@@ -19,6 +21,7 @@ import threading
 import httpx
 
 from services.common.nats import free_port
+from services.common.testing.tokens import TokenMinter
 from tests.integration.test_processes import _env, _listening, _serving, _wait
 
 
@@ -95,23 +98,54 @@ def test_mtlid_up_on_a_terminal_shows_the_summary_then_only_what_needs_a_person(
     assert any(entry["message"] == "service started" and entry["level"] == "INFO" for entry in identity)
 
 
+@contextlib.contextmanager
+def _published_keys():
+    """Identity's JWKS as a plain HTTP document: a service is SERVING only once it holds the
+    issuer's keys (issue 16), and this test is about the service's own start, not identity's."""
+    body = json.dumps(TokenMinter().jwks()).encode()
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks"
+    finally:
+        server.shutdown()
+
+
 def test_mtlid_serve_without_a_terminal_writes_json_lines(tmp_path):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent"],
-                               env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port),
-                                        MTLID_CONSENT_METRICS_PORT=str(free_port())),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert _wait(lambda: _serving(port, "montreal.consent.v1.ConsentService"))
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    entries = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    with _published_keys() as jwks_url:
+        process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent"],
+                                   env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port), MTLID_JWKS_URL=jwks_url,
+                                            MTLID_CONSENT_METRICS_PORT=str(free_port())),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _stop_after_serving(process, port)
+    entries = [json.loads(line) for line in process.stderr_text.splitlines() if line.strip()]
     assert any(entry["message"] == "service started" for entry in entries)
     # The embedded NATS takes a moment: no warning for that, and no failure to publish.
     assert not [entry for entry in entries if entry["level"] in ("WARNING", "ERROR")], entries
+
+
+def _stop_after_serving(process: subprocess.Popen, port: int) -> None:
+    try:
+        assert _wait(lambda: _serving(port, "montreal.consent.v1.ConsentService"))
+        process.send_signal(signal.SIGTERM)
+        _, process.stderr_text = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def test_ledger_verify_shows_progress_on_a_terminal_and_only_json_in_a_script(tmp_path):

@@ -228,7 +228,10 @@ class HttpJwks:
             response.raise_for_status()
             keys = _import_keys(response.json())
         except (httpx.HTTPError, ValueError) as error:
-            logger.warning("JWKS fetch from %s failed: %s", self.url, type(error).__name__)
+            # before the first keys the runtime says so (NOT_SERVING, warned after its start
+            # window); once keys are held, a failed refresh is the operator's concern
+            logger.log(logging.WARNING if self._loaded else logging.DEBUG,
+                       "JWKS fetch from %s failed: %s", self.url, type(error).__name__)
             return False
         self._keys = keys
         self._loaded = True
