@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from services.common.config import Settings
 from services.common.consumer import EventConsumer
 from services.common.db import create_engine, session_factory
-from services.common.nats import StreamConfigError, connect, ensure_stream
+from services.common.nats import STREAM_CONFIG_PATIENCE_SECONDS, StreamConfigError, connect, ensure_stream
 from services.common.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ class Runtime:
         stream_service = stream.removeprefix("MTLID_").lower()
         consumer = EventConsumer(jetstream=lambda: self.js, uow_factory=uow_factory, durable=durable,
                                  stream_service=stream_service, subjects=subjects, handler=handler,
-                                 settled=settled, replicas=self.settings.nats_stream_replicas)
+                                 settled=settled, replicas=self.settings.nats_stream_replicas,
+                                 service=self.service)
         self.consumers.append(consumer)
         return consumer
 
@@ -106,6 +107,8 @@ class Runtime:
     async def _connect_nats(self) -> None:
         """Connect in the background: the service serves (and writes its outbox) meanwhile."""
         delay = 0.2
+        loop = asyncio.get_running_loop()
+        patience_ends = None  # while too few peers are known for the configured replicas
         while not self.stop_event.is_set() and self.nats_url:
             try:
                 self.nats = await connect(self.nats_url, name=f"mtlid-{self.service}")
@@ -117,8 +120,21 @@ class Runtime:
             except asyncio.CancelledError:
                 raise
             except StreamConfigError as error:
-                self.fail(str(error))
-                return
+                if not error.retryable:
+                    self.fail(str(error))
+                    return
+                patience_ends = patience_ends or loop.time() + STREAM_CONFIG_PATIENCE_SECONDS
+                if loop.time() >= patience_ends:
+                    self.fail(f"{error} (for {STREAM_CONFIG_PATIENCE_SECONDS:.0f} s)")
+                    return
+                log.warning("stream not configured yet; will retry", extra={"error": str(error)})
+                if self.nats is not None:
+                    with contextlib.suppress(Exception):
+                        await self.nats.close()
+                    self.nats = None
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), delay)
+                delay = min(delay * 2, 5.0)
             except Exception as error:
                 log.warning("cannot reach NATS yet; events wait in the outbox",
                             extra={"error": type(error).__name__})
