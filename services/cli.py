@@ -117,6 +117,7 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "nats_url": settings.nats_url or "embedded", "nats_stream_replicas": settings.nats_stream_replicas,
         "jwks_url": settings.jwks_url,
         "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint,
+        "drain_notice_seconds": settings.drain_notice_seconds,
     }
     print(json.dumps(shown, indent=2))
     return 0

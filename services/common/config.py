@@ -36,6 +36,19 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= maximum:  # also refuses nan and inf
+        raise ConfigError(f"{name}: expected 0 to {maximum:g} seconds, got {raw!r}")
+    return value
+
+
 def _replicas(env: Mapping[str, str], name: str) -> int:
     """JetStream keeps 1 to 5 copies of a stream (one per server, a Raft group beyond one)."""
     raw = env.get(name) or "1"
@@ -106,6 +119,7 @@ class Settings:
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
     nats_stream_replicas: int = 1
+    drain_notice_seconds: float = 0.0
 
     @property
     def production(self) -> bool:
@@ -174,6 +188,7 @@ class Settings:
             log_level=log_level,
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
             nats_stream_replicas=_replicas(env, "MTLID_NATS_STREAM_REPLICAS"),
+            drain_notice_seconds=_seconds(env, "MTLID_DRAIN_NOTICE_SECONDS", 0.0, maximum=300.0),
         )
 
     def with_overrides(self, **changes) -> "Settings":

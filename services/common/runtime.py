@@ -186,9 +186,15 @@ class Runtime:
         self.ready.set()
         log.info("service started", extra={"grpc_port": self.bound_grpc_port})
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float = 5.0, *, notice: float | None = None) -> None:
+        """Drain (docs/foundation.md, "Stopping"): NOT_SERVING at once; for ``notice`` seconds
+        (default ``MTLID_DRAIN_NOTICE_SECONDS``) calls are still served while load balancers
+        and health-checking clients move away; then no new calls, ``grace`` seconds for those
+        in flight; then the background loops stop and connections close."""
+        if notice is None:
+            notice = self.settings.drain_notice_seconds
         if self.grpc_server is not None:
-            await self.grpc_server.drain(grace)
+            await self.grpc_server.drain(grace, notice=notice)
         self.stop_event.set()
         # nats-py retries an unreachable server inside connect() itself: don't wait for it.
         if getattr(self, "_nats_task", None) is not None and not self._nats_task.done():
@@ -217,7 +223,7 @@ class Runtime:
         for waiter in waits:
             waiter.cancel()
         log.info("stop requested; draining" if self.failure is None else "stopping after a failure")
-        await self.stop(grace)
+        await self.stop(grace, notice=None if self.failure is None else 0.0)
         if self.failure is not None:
             raise ServiceFailed(self.failure)
 

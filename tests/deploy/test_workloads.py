@@ -123,3 +123,21 @@ def test_identity_takes_residents_addresses_from_the_ingress_only(rendered, over
     assert trusted and "*" not in trusted
     for item in trusted:
         assert ipaddress.ip_network(item).is_private, item
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_stopping_gives_notice_and_fits_the_grace_period(rendered, overlay, service):
+    """Issue 16: the preStop hook and the drain notice match, and preStop + notice + the
+    in-flight grace (mtlid serve's --grace, 8 s by default) end before Kubernetes' SIGKILL.
+    Streams are kept on three replicas."""
+    spec = one(rendered[overlay], "Deployment", f"mtlid-{service}")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    pre_stop, notice = float(command[1]), float(env["MTLID_DRAIN_NOTICE_SECONDS"])
+    assert pre_stop == notice == 5
+    assert "--grace" not in container["args"]
+    assert pre_stop + notice + 8 < spec["terminationGracePeriodSeconds"]
+    assert env["MTLID_NATS_STREAM_REPLICAS"] == "3"
