@@ -5,6 +5,7 @@
     mtlid migrate identity|accounts|consent|all
     mtlid config                     the validated configuration (secrets omitted)
     mtlid events dead-letters [--service S] | events replay ID…   poison events (issue 16)
+    mtlid events outbox [--service S]  events waiting in the outboxes, the oldest one's age
 
 Each service adds its own admin commands (``services/<svc>/entrypoints/cli.py: register``).
 """
@@ -118,6 +119,7 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "jwks_url": settings.jwks_url,
         "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint,
         "drain_notice_seconds": settings.drain_notice_seconds,
+        "outbox_retention_hours": settings.outbox_retention_hours,
     }
     print(json.dumps(shown, indent=2))
     return 0
@@ -189,6 +191,35 @@ def cmd_events_replay(args: argparse.Namespace) -> int:
     return 0 if all(r["replayed"] for r in results) else 1
 
 
+def cmd_events_outbox(args: argparse.Namespace) -> int:
+    """Outbox figures from each service's database (only its URL is needed, as for migrate)."""
+    import os
+
+    from services.common.config import database_url_from_env
+    from services.common.db import create_engine, session_factory
+    from services.common.relay import outbox_status
+
+    async def status(service: str) -> dict:
+        engine = create_engine(database_url_from_env(os.environ, service))
+        try:
+            return {"service": service, **await outbox_status(session_factory(engine))}
+        finally:
+            await engine.dispose()
+
+    async def work() -> list[dict]:
+        return [await status(service) for service in ([args.service] if args.service else SERVICES)]
+
+    try:
+        figures = asyncio.run(work())
+    except ConfigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - say which and why, without a traceback wall
+        print(f"mtlid events outbox: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
+        return 1
+    print(json.dumps({"outbox": figures}, indent=2))
+    return 0
+
+
 def cmd_up(_args: argparse.Namespace) -> int:
     from services.supervisor import run_everything
 
@@ -225,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="+", metavar="ID", help="a dead letter id, e.g. consent:12")
     replay.add_argument("--nats-url", help="default: MTLID_NATS_URL")
     replay.set_defaults(func=cmd_events_replay)
+    outbox = events_sub.add_parser("outbox", help="events waiting to be published, and the oldest one's age (JSON)")
+    outbox.add_argument("--service", choices=SERVICES, help="only this service's database")
+    outbox.set_defaults(func=cmd_events_outbox)
 
     for module_name in SERVICE_CLIS:
         try:

@@ -49,6 +49,21 @@ def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: floa
     return value
 
 
+def _hours(env: Mapping[str, str], name: str, default: float) -> float:
+    """At least one hour: longer than JetStream's 30-minute duplicate window, so a row is
+    never gone while a republish of it could still be told apart from a new event."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of hours, got {raw!r}") from None
+    if not 1 <= value <= 24 * 3660:
+        raise ConfigError(f"{name}: expected 1 to 87840 hours, got {raw!r}")
+    return value
+
+
 def _replicas(env: Mapping[str, str], name: str) -> int:
     """JetStream keeps 1 to 5 copies of a stream (one per server, a Raft group beyond one)."""
     raw = env.get(name) or "1"
@@ -120,6 +135,7 @@ class Settings:
     otlp_endpoint: str | None = None
     nats_stream_replicas: int = 1
     drain_notice_seconds: float = 0.0
+    outbox_retention_hours: float = 168.0
 
     @property
     def production(self) -> bool:
@@ -189,6 +205,7 @@ class Settings:
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
             nats_stream_replicas=_replicas(env, "MTLID_NATS_STREAM_REPLICAS"),
             drain_notice_seconds=_seconds(env, "MTLID_DRAIN_NOTICE_SECONDS", 0.0, maximum=300.0),
+            outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import importlib
 import logging
 import signal
@@ -19,7 +20,7 @@ from services.common.config import Settings
 from services.common.consumer import EventConsumer
 from services.common.db import create_engine, session_factory
 from services.common.nats import STREAM_CONFIG_PATIENCE_SECONDS, StreamConfigError, connect, ensure_stream
-from services.common.relay import OutboxRelay
+from services.common.relay import OutboxRelay, purge_forever
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,9 @@ class Runtime:
         self._nats_task = spawn(self._connect_nats(), name="nats-connect")
         self._running.append(self._nats_task)
         self._running.append(spawn(self.relay.run(self.stop_event), name="outbox-relay"))
+        retention = dt.timedelta(hours=self.settings.outbox_retention_hours)
+        self._running.append(spawn(purge_forever(self.session_factory, retention, self.stop_event),
+                                   name="outbox-purge"))
         for consumer in self.consumers:
             self._running.append(spawn(consumer.run(self.stop_event), name=f"consumer-{consumer.durable}"))
         for task in self._tasks:
