@@ -36,32 +36,27 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
+def _bounded(env: Mapping[str, str], name: str, default: float, low: float, high: float, unit: str) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
-    if not 0 <= value <= maximum:  # also refuses nan and inf
-        raise ConfigError(f"{name}: expected 0 to {maximum:g} seconds, got {raw!r}")
+        raise ConfigError(f"{name}: expected a number of {unit}, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan and inf
+        raise ConfigError(f"{name}: expected {low:g} to {high:g} {unit}, got {raw!r}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
+    return _bounded(env, name, default, 0, maximum, "seconds")
 
 
 def _hours(env: Mapping[str, str], name: str, default: float) -> float:
     """At least one hour: longer than JetStream's 30-minute duplicate window, so a row is
     never gone while a republish of it could still be told apart from a new event."""
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number of hours, got {raw!r}") from None
-    if not 1 <= value <= 24 * 3660:
-        raise ConfigError(f"{name}: expected 1 to 87840 hours, got {raw!r}")
-    return value
+    return _bounded(env, name, default, 1, 24 * 3660, "hours")
 
 
 def _replicas(env: Mapping[str, str], name: str) -> int:

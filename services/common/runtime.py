@@ -129,23 +129,17 @@ class Runtime:
                     self.fail(f"{error} (for {STREAM_CONFIG_PATIENCE_SECONDS:.0f} s)")
                     return
                 log.warning("stream not configured yet; will retry", extra={"error": str(error)})
-                if self.nats is not None:
-                    with contextlib.suppress(Exception):
-                        await self.nats.close()
-                    self.nats = None
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), delay)
-                delay = min(delay * 2, 5.0)
             except Exception as error:
                 log.warning("cannot reach NATS yet; events wait in the outbox",
                             extra={"error": type(error).__name__})
-                if self.nats is not None:
-                    with contextlib.suppress(Exception):
-                        await self.nats.close()
-                    self.nats = None
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), delay)
-                delay = min(delay * 2, 5.0)
+            # not connected yet: close what was opened, wait, try again
+            if self.nats is not None:
+                with contextlib.suppress(Exception):
+                    await self.nats.close()
+                self.nats = None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            delay = min(delay * 2, 5.0)
 
     async def _serve_when_keys_loaded(self, load_keys) -> None:
         """Health stays NOT_SERVING until the issuer's keys are loaded: a replica that cannot

@@ -9,7 +9,7 @@ serving, however busy, is not marked unready.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.common.nats import free_port
-from services.common.testing.tokens import TokenMinter
+from services.common.testing.tokens import TokenMinter, jwks_file_server
 
 from .test_grpc_server import start_small_server
 
@@ -30,22 +30,22 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
 NOTICE = 2.0
 
 
-async def health(channel) -> int:
-    return (await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
+async def health(channel, service: str = "") -> int:
+    return (await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
                                                              timeout=2)).status
+
+
+READINESS = "montreal.consent.v1.ConsentService"  # deploy/'s readinessProbe asks for this name
 
 
 async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cancels_none(tmp_path):
     minter = TokenMinter()
-    (tmp_path / "jwks").mkdir()
-    (tmp_path / "jwks" / "jwks.json").write_text(json.dumps(minter.jwks()))
-    jwks_port, port = free_port(), free_port()
-    jwks = subprocess.Popen([sys.executable, "-m", "http.server", str(jwks_port), "--bind", "127.0.0.1",
-                             "--directory", str(tmp_path / "jwks")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    port = free_port()
+    cleanup = contextlib.ExitStack()
+    jwks_url = cleanup.enter_context(jwks_file_server(tmp_path / "jwks", minter))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MTLID_")},
            "MTLID_VAR_DIR": str(tmp_path / "var"), "MTLID_CONSENT_GRPC_PORT": str(port),
-           "MTLID_ISSUER": minter.issuer, "MTLID_JWKS_URL": f"http://127.0.0.1:{jwks_port}/jwks.json",
+           "MTLID_ISSUER": minter.issuer, "MTLID_JWKS_URL": jwks_url,
            "MTLID_DRAIN_NOTICE_SECONDS": str(NOTICE), "MTLID_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent", "--grace", "5"],
                                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -56,7 +56,7 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             for _ in range(300):
                 try:
-                    if await health(channel) == health_pb2.HealthCheckResponse.SERVING:
+                    if await health(channel, READINESS) == health_pb2.HealthCheckResponse.SERVING:
                         break
                 except grpc.aio.AioRpcError:
                     pass
@@ -86,7 +86,7 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
             # NOT_SERVING at once, while the port still answers
             not_serving_after = None
             for _ in range(50):
-                if await health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING:
+                if await health(channel, READINESS) == health_pb2.HealthCheckResponse.NOT_SERVING:
                     not_serving_after = time.monotonic() - sigterm
                     break
                 await asyncio.sleep(0.02)
@@ -97,8 +97,7 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
     finally:
         if process.poll() is None:
             process.kill()
-        jwks.terminate()
-        jwks.wait()
+        cleanup.close()
     assert process.returncode == 0, process.stderr.read().decode()[-2000:]
     assert not_serving_after is not None and not_serving_after < 1.0
     codes = {code for _, _, code in calls}
