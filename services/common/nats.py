@@ -17,7 +17,7 @@ import time
 
 import nats
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from services.common.outbox import stream_name
 

@@ -10,12 +10,10 @@ processes, their own ports and stores), as deploy/ runs it.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 from nats.errors import Error as NatsError
@@ -27,7 +25,6 @@ from services.common.events import CloudEvent
 from services.common.nats import connect, ensure_stream, free_port
 from services.common.outbox import stream_name
 from services.common.relay import OutboxRelay
-from services.common.testing.databases import temporary_database
 from services.common.testing.nats import nats_cluster
 from services.common.testing.services import running_service
 from services.common.uow import INBOX
@@ -42,14 +39,6 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
 def cluster(tmp_path):
     with nats_cluster(tmp_path / "cluster") as nodes:
         yield nodes
-
-
-@pytest.fixture
-async def notes_db(tmp_path):
-    async with temporary_database("notes", tmp_path) as url:
-        engine, factory = await app.setup(url)
-        yield factory
-        await engine.dispose()
 
 
 async def until(predicate, timeout: float, what: str):
@@ -106,8 +95,8 @@ async def copy_note(event: CloudEvent, uow) -> None:
     await uow.session.execute(insert(app.Note).values(note_id=f"copy-{event.data['note_id']}", text=event.id))
 
 
-async def test_leader_killed_and_wiped_mid_burst_loses_and_duplicates_nothing(cluster, notes_db):
-    factory = notes_db
+async def test_leader_killed_and_wiped_mid_burst_loses_and_duplicates_nothing(cluster, notes_factory):
+    factory = notes_factory
     nc, js = await ready_jetstream(cluster.url)
     await ensure(js, app.SERVICE, replicas=3)
     relay = OutboxRelay(app.SERVICE, factory, lambda: js, poll_interval=0.2)

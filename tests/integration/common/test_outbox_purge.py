@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from sqlalchemy import func, select, update
 
 from services.common.migrations import migrate_async
@@ -23,14 +22,6 @@ from services.common.uow import OUTBOX
 from . import foundation_app as app
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-async def notes_db(tmp_path):
-    async with temporary_database("purge", tmp_path) as url:
-        engine, factory = await app.setup(url)
-        yield factory
-        await engine.dispose()
 
 
 async def write_and_publish(factory, prefix: str, count: int, published_at: dt.datetime | None) -> None:
@@ -47,8 +38,8 @@ async def count(factory, *conditions) -> int:
         return await session.scalar(select(func.count()).select_from(OUTBOX).where(*conditions))
 
 
-async def test_published_rows_past_retention_go_in_batches_and_nothing_else(notes_db):
-    factory = notes_db
+async def test_published_rows_past_retention_go_in_batches_and_nothing_else(notes_factory):
+    factory = notes_factory
     now = utcnow()
     await write_and_publish(factory, "old", 450, now - dt.timedelta(days=8))
     await write_and_publish(factory, "recent", 30, now - dt.timedelta(hours=1))

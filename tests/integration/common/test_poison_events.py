@@ -14,7 +14,6 @@ import sys
 import uuid
 
 import grpc
-import pytest
 from sqlalchemy import insert, select
 
 from services.common import errors
@@ -22,20 +21,11 @@ from services.common.consumer import EventConsumer, PermanentFailure, dead_lette
 from services.common.dead_letters import list_dead_letters
 from services.common.events import CloudEvent
 from services.common.nats import connect, ensure_stream
-from services.common.testing.databases import temporary_database
 
 from . import foundation_app as app
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
 SUBJECT = "montreal.notes.v1.note_written"
-
-
-@pytest.fixture
-async def notes_db(tmp_path):
-    async with temporary_database("poison", tmp_path) as url:
-        engine, factory = await app.setup(url)
-        yield factory
-        await engine.dispose()
 
 
 def envelope(event_id: str, note_id: str) -> bytes:
@@ -82,9 +72,9 @@ async def wait_for(predicate, timeout: float) -> None:
     raise AssertionError("timed out")
 
 
-async def test_poison_events_are_dead_lettered_the_stream_flows_and_replay_works(notes_db, fresh_nats, caplog):
+async def test_poison_events_are_dead_lettered_the_stream_flows_and_replay_works(notes_factory, fresh_nats, caplog):
     caplog.set_level(logging.INFO)
-    factory = notes_db
+    factory = notes_factory
     nc = await connect(fresh_nats.url, name="test-poison")
     js = nc.jetstream()
     await ensure_stream(js, app.SERVICE)
