@@ -5,6 +5,8 @@
     mtlid serve mailer               the mail sender (identity's mail events → SMTP)
     mtlid migrate identity|accounts|consent|all
     mtlid config                     the validated configuration (secrets omitted)
+    mtlid events dead-letters [--service S] | events replay ID…   poison events (issue 16)
+    mtlid events outbox [--service S]  events waiting in the outboxes, the oldest one's age
 
 Each service adds its own admin commands (``services/<svc>/entrypoints/cli.py: register``).
 """
@@ -141,6 +143,8 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "jwks_url": settings.jwks_url,
         "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint,
         "metrics_ports": dict(settings.metrics_ports),
+        "drain_notice_seconds": settings.drain_notice_seconds,
+        "outbox_retention_hours": settings.outbox_retention_hours,
     }
     print(json.dumps(shown, indent=2))
     return 0
@@ -150,6 +154,95 @@ def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _events_nats_url(args: argparse.Namespace) -> str:
+    url = args.nats_url or _settings().nats_url
+    if not url:
+        print("mtlid events: set MTLID_NATS_URL (mtlid up prints the embedded server's URL)", file=sys.stderr)
+        raise SystemExit(2)
+    return url
+
+
+async def _with_jetstream(url: str, work):
+    from services.common.nats import connect
+
+    connection = await connect(url, name="mtlid-events")
+    try:
+        return await work(connection.jetstream())
+    finally:
+        await connection.close()
+
+
+def _service_name(value: str) -> str:
+    if not value.isascii() or not value.isalpha() or not value.islower():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a service name (identity, accounts, consent)")
+    return value
+
+
+def cmd_events_dead_letters(args: argparse.Namespace) -> int:
+    from services.common.dead_letters import list_dead_letters
+
+    services = [args.service] if args.service else list(SERVICES)
+
+    async def work(js):
+        return [letter for service in services for letter in await list_dead_letters(js, service)]
+
+    print(json.dumps({"dead_letters": asyncio.run(_with_jetstream(_events_nats_url(args), work))}, indent=2))
+    return 0
+
+
+def cmd_events_replay(args: argparse.Namespace) -> int:
+    from services.common.dead_letters import parse_id, replay
+
+    for dead_letter_id in args.ids:
+        try:
+            parse_id(dead_letter_id)
+        except ValueError as error:
+            print(f"mtlid events replay: {error}", file=sys.stderr)
+            return 2
+
+    async def work(js):
+        results = []
+        for dead_letter_id in args.ids:
+            try:
+                results.append({**await replay(js, dead_letter_id), "replayed": True})
+            except LookupError as error:
+                results.append({"id": dead_letter_id, "replayed": False, "error": str(error)})
+        return results
+
+    results = asyncio.run(_with_jetstream(_events_nats_url(args), work))
+    print(json.dumps({"replays": results}, indent=2))
+    return 0 if all(r["replayed"] for r in results) else 1
+
+
+def cmd_events_outbox(args: argparse.Namespace) -> int:
+    """Outbox figures from each service's database (only its URL is needed, as for migrate)."""
+    import os
+
+    from services.common.config import database_url_from_env
+    from services.common.db import create_engine, session_factory
+    from services.common.relay import outbox_status
+
+    async def status(service: str) -> dict:
+        engine = create_engine(database_url_from_env(os.environ, service))
+        try:
+            return {"service": service, **await outbox_status(session_factory(engine))}
+        finally:
+            await engine.dispose()
+
+    async def work() -> list[dict]:
+        return [await status(service) for service in ([args.service] if args.service else SERVICES)]
+
+    try:
+        figures = asyncio.run(work())
+    except ConfigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - say which and why, without a traceback wall
+        print(f"mtlid events outbox: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
+        return 1
+    print(json.dumps({"outbox": figures}, indent=2))
+    return 0
 
 
 def cmd_up(_args: argparse.Namespace) -> int:
@@ -180,6 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the validated configuration (no secrets)")
     config.set_defaults(func=cmd_config)
+
+    events = sub.add_parser("events", help="the event consumers' dead letters: list them, replay them")
+    events_sub = events.add_subparsers(dest="events_command", required=True, metavar="EVENTS_COMMAND")
+    dead = events_sub.add_parser("dead-letters", help="list dead letters (JSON), oldest first")
+    dead.add_argument("--service", type=_service_name, help="only this service's consumers")
+    dead.add_argument("--nats-url", help="default: MTLID_NATS_URL")
+    dead.set_defaults(func=cmd_events_dead_letters)
+    replay = events_sub.add_parser("replay", help="send dead letters back to the consumer that failed them")
+    replay.add_argument("ids", nargs="+", metavar="ID", help="a dead letter id, e.g. consent:12")
+    replay.add_argument("--nats-url", help="default: MTLID_NATS_URL")
+    replay.set_defaults(func=cmd_events_replay)
+    outbox = events_sub.add_parser("outbox", help="events waiting to be published, and the oldest one's age (JSON)")
+    outbox.add_argument("--service", choices=SERVICES, help="only this service's database")
+    outbox.set_defaults(func=cmd_events_outbox)
 
     for module_name in SERVICE_CLIS:
         try:

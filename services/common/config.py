@@ -40,6 +40,29 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _bounded(env: Mapping[str, str], name: str, default: float, low: float, high: float, unit: str) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of {unit}, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan and inf
+        raise ConfigError(f"{name}: expected {low:g} to {high:g} {unit}, got {raw!r}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
+    return _bounded(env, name, default, 0, maximum, "seconds")
+
+
+def _hours(env: Mapping[str, str], name: str, default: float) -> float:
+    """At least one hour: longer than JetStream's 30-minute duplicate window, so a row is
+    never gone while a republish of it could still be told apart from a new event."""
+    return _bounded(env, name, default, 1, 24 * 3660, "hours")
+
+
 def _replicas(env: Mapping[str, str], name: str) -> int:
     """JetStream keeps 1 to 5 copies of a stream (one per server, a Raft group beyond one)."""
     raw = env.get(name) or "1"
@@ -125,6 +148,8 @@ class Settings:
     ledger_witnesses: str = ""
     ledger_witness_quorum: str = ""
     metrics_ports: Mapping[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
+    drain_notice_seconds: float = 0.0
+    outbox_retention_hours: float = 168.0
 
     @property
     def production(self) -> bool:
@@ -204,6 +229,8 @@ class Settings:
             ledger_witness_quorum=env.get("MTLID_LEDGER_WITNESS_QUORUM", ""),
             metrics_ports={p: _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
                            for p, default in DEFAULT_METRICS_PORTS.items()},
+            drain_notice_seconds=_seconds(env, "MTLID_DRAIN_NOTICE_SECONDS", 0.0, maximum=300.0),
+            outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -17,7 +17,7 @@ import time
 
 import nats
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from services.common.outbox import stream_name
 
@@ -156,7 +156,20 @@ class StreamConfigError(RuntimeError):
     """A stream exists and cannot be brought to its configuration (or cannot be created as
     configured): the service stops with this message rather than run on a stream that does
     not keep the promise (an R1 stream where three replicas were configured loses acked
-    events with its one node)."""
+    events with its one node).
+
+    ``retryable``: the servers may yet be able to (too few peers *known* yet: a cluster
+    still forming, a node restarting); ``Runtime`` retries those for
+    ``STREAM_CONFIG_PATIENCE_SECONDS`` before it gives up."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+# JetStream errors that say "not enough servers for that placement right now"
+_TOO_FEW_PEERS = frozenset({10005, 10023})  # no suitable peers; insufficient resources
+STREAM_CONFIG_PATIENCE_SECONDS = 60.0
 
 
 def stream_config(service: str, replicas: int = 1) -> StreamConfig:
@@ -192,8 +205,13 @@ async def ensure_stream(js, service: str, *, replicas: int = 1, owner: bool = Tr
     place; that, or any configuration the servers refuse (three replicas on a single server),
     raises ``StreamConfigError``. Transient JetStream errors (no meta leader yet) propagate
     as they are, for the caller to retry."""
-    desired = stream_config(service, replicas)
+    return await ensure_configured(js, stream_config(service, replicas), owner=owner)
+
+
+async def ensure_configured(js, desired: StreamConfig, *, owner: bool = True) -> str:
+    """``ensure_stream`` for any stream configuration (the dead-letter streams use it too)."""
     name = desired.name
+    replicas = desired.num_replicas
     try:
         info = await js.stream_info(name)
     except NotFoundError:
@@ -206,7 +224,8 @@ async def ensure_stream(js, service: str, *, replicas: int = 1, owner: bool = Tr
         except APIError as error:
             if getattr(error, "err_code", None) != 10058:  # 10058: created meanwhile by another
                 raise StreamConfigError(f"stream {name} cannot be created with {replicas} replica(s): "
-                                        f"{error.description} (JetStream error {error.err_code})") from None
+                                        f"{error.description} (JetStream error {error.err_code})",
+                                        retryable=error.err_code in _TOO_FEW_PEERS) from None
             info = await js.stream_info(name)
     differences = _differences(info.config, desired)
     if not differences:
@@ -227,7 +246,8 @@ async def ensure_stream(js, service: str, *, replicas: int = 1, owner: bool = Tr
     except APIError as error:
         raise StreamConfigError(f"stream {name} cannot be brought to its configuration "
                                 f"({'; '.join(differences)}): {error.description} "
-                                f"(JetStream error {error.err_code})") from None
+                                f"(JetStream error {error.err_code})",
+                                retryable=error.err_code in _TOO_FEW_PEERS) from None
     log.warning("stream brought to its configuration", extra={"stream": name, "changes": differences})
     return name
 

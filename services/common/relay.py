@@ -7,6 +7,12 @@ outbox; writes never depend on NATS being up.
 
 Several replicas may run a relay against one PostgreSQL database: each claims a batch with
 ``FOR UPDATE SKIP LOCKED`` so they share the work instead of racing on the same rows.
+
+Published rows are kept ``MTLID_OUTBOX_RETENTION_HOURS`` (168: a week, to answer "was this
+event sent, and when") and then deleted by ``purge_published``, in batches of
+``PURGE_BATCH`` rows, each its own short transaction, so writers and relays are never held
+up. ``outbox_status`` gives the figures an operator (``mtlid events outbox``) or a metric
+watches: rows waiting and the age of the oldest.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select, update
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.common.outbox import stream_name, utcnow
@@ -141,3 +150,65 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except asyncio.TimeoutError:
         pass
+
+
+PURGE_BATCH = 500
+PURGE_INTERVAL_SECONDS = 300.0
+
+
+async def purge_published(session_factory: async_sessionmaker, *, before: dt.datetime,
+                          batch: int = PURGE_BATCH) -> int:
+    """Delete rows published before ``before``, ``batch`` at a time; returns how many.
+
+    Only published rows are touched (never one still waiting: ``published_at`` is set only
+    after JetStream acknowledged it). Each batch is a transaction of its own; on PostgreSQL
+    rows another replica's purge holds are skipped (``SKIP LOCKED``), and writers, which
+    insert new rows, and relays, which lock unpublished ones, never wait for a purge."""
+    total = 0
+    while True:
+        async with session_factory() as session:
+            async with session.begin():
+                chosen = (select(OUTBOX.c.seq).where(OUTBOX.c.published_at.is_not(None),
+                                                     OUTBOX.c.published_at < before)
+                          .order_by(OUTBOX.c.published_at).limit(batch))
+                if session.bind.dialect.name == "postgresql":
+                    chosen = chosen.with_for_update(skip_locked=True)
+                seqs = list((await session.scalars(chosen)).all())
+                if seqs:
+                    await session.execute(delete(OUTBOX).where(OUTBOX.c.seq.in_(seqs)))
+        total += len(seqs)
+        if len(seqs) < batch:
+            return total
+        await asyncio.sleep(0)  # let writers in between batches (SQLite has one writer)
+
+
+async def outbox_status(session_factory: async_sessionmaker, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """``unpublished``: rows waiting for the relay; ``oldest_unpublished_age_seconds``: how
+    long the oldest has waited (0 when none: a growing figure means NATS is away or the
+    relay is stuck); ``published_kept``: published rows not purged yet."""
+    now = now or utcnow()
+    async with session_factory() as session:
+        waiting, oldest = (await session.execute(
+            select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.published_at.is_(None)))).one()
+        kept = await session.scalar(select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_not(None)))
+    if oldest is not None and oldest.tzinfo is None:  # SQLite gives naive UTC datetimes back
+        oldest = oldest.replace(tzinfo=dt.timezone.utc)
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return {"unpublished": int(waiting), "oldest_unpublished_age_seconds": round(age, 3),
+            "published_kept": int(kept or 0)}
+
+
+async def purge_forever(session_factory: async_sessionmaker, retention: dt.timedelta, stop: asyncio.Event, *,
+                        interval: float = PURGE_INTERVAL_SECONDS) -> None:
+    """The runtime's purge task: every ``interval`` seconds, rows published more than
+    ``retention`` ago go."""
+    while not stop.is_set():
+        try:
+            removed = await purge_published(session_factory, before=utcnow() - retention)
+            if removed:
+                log.info("published outbox rows purged", extra={"removed": removed})
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the next round tries again
+            log.warning("outbox purge failed; will retry", extra={"error": type(error).__name__})
+        await _sleep_or_stop(stop, interval)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import importlib
 import logging
 import signal
@@ -18,8 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from services.common.config import Settings
 from services.common.consumer import EventConsumer
 from services.common.db import create_engine, session_factory
-from services.common.nats import StreamConfigError, connect, ensure_stream
-from services.common.relay import OutboxRelay
+from services.common.nats import STREAM_CONFIG_PATIENCE_SECONDS, StreamConfigError, connect, ensure_stream
+from services.common.relay import OutboxRelay, purge_forever
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,8 @@ class Runtime:
         stream_service = stream.removeprefix("MTLID_").lower()
         consumer = EventConsumer(jetstream=lambda: self.js, uow_factory=uow_factory, durable=durable,
                                  stream_service=stream_service, subjects=subjects, handler=handler,
-                                 settled=settled, replicas=self.settings.nats_stream_replicas)
+                                 settled=settled, replicas=self.settings.nats_stream_replicas,
+                                 service=self.service)
         self.consumers.append(consumer)
         return consumer
 
@@ -109,8 +111,10 @@ class Runtime:
     async def _connect_nats(self) -> None:
         """Connect in the background: the service serves (and writes its outbox) meanwhile."""
         delay = 0.2
+        loop = asyncio.get_running_loop()
+        patience_ends = None  # while too few peers are known for the configured replicas
         # NATS starting alongside us (a rollout, ``mtlid up``) is expected: say so only if it lasts.
-        quiet_until = asyncio.get_running_loop().time() + NATS_QUIET_START_SECONDS
+        quiet_until = loop.time() + NATS_QUIET_START_SECONDS
         while not self.stop_event.is_set() and self.nats_url:
             try:
                 self.nats = await connect(self.nats_url, name=f"mtlid-{self.service}")
@@ -122,19 +126,26 @@ class Runtime:
             except asyncio.CancelledError:
                 raise
             except StreamConfigError as error:
-                self.fail(str(error))
-                return
+                if not error.retryable:
+                    self.fail(str(error))
+                    return
+                patience_ends = patience_ends or loop.time() + STREAM_CONFIG_PATIENCE_SECONDS
+                if loop.time() >= patience_ends:
+                    self.fail(f"{error} (for {STREAM_CONFIG_PATIENCE_SECONDS:.0f} s)")
+                    return
+                log.warning("stream not configured yet; will retry", extra={"error": str(error)})
             except Exception as error:
-                level = logging.DEBUG if asyncio.get_running_loop().time() < quiet_until else logging.WARNING
+                level = logging.DEBUG if loop.time() < quiet_until else logging.WARNING
                 log.log(level, "cannot reach NATS yet; events wait in the outbox",
                         extra={"error": type(error).__name__})
-                if self.nats is not None:
-                    with contextlib.suppress(Exception):
-                        await self.nats.close()
-                    self.nats = None
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), delay)
-                delay = min(delay * 2, 5.0)
+            # not connected yet: close what was opened, wait, try again
+            if self.nats is not None:
+                with contextlib.suppress(Exception):
+                    await self.nats.close()
+                self.nats = None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            delay = min(delay * 2, 5.0)
 
     async def _serve_when_keys_loaded(self, load_keys) -> None:
         """Health stays NOT_SERVING until the issuer's keys are loaded: a replica that cannot
@@ -172,6 +183,9 @@ class Runtime:
         self._nats_task = spawn(self._connect_nats(), name="nats-connect")
         self._running.append(self._nats_task)
         self._running.append(spawn(self.relay.run(self.stop_event), name="outbox-relay"))
+        retention = dt.timedelta(hours=self.settings.outbox_retention_hours)
+        self._running.append(spawn(purge_forever(self.session_factory, retention, self.stop_event),
+                                   name="outbox-purge"))
         for consumer in self.consumers:
             self._running.append(spawn(consumer.run(self.stop_event), name=f"consumer-{consumer.durable}"))
         for task in self._tasks:
@@ -179,9 +193,15 @@ class Runtime:
         self.ready.set()
         log.info("service started", extra={"grpc_port": self.bound_grpc_port})
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float = 5.0, *, notice: float | None = None) -> None:
+        """Drain (docs/foundation.md, "Stopping"): NOT_SERVING at once; for ``notice`` seconds
+        (default ``MTLID_DRAIN_NOTICE_SECONDS``) calls are still served while load balancers
+        and health-checking clients move away; then no new calls, ``grace`` seconds for those
+        in flight; then the background loops stop and connections close."""
+        if notice is None:
+            notice = self.settings.drain_notice_seconds
         if self.grpc_server is not None:
-            await self.grpc_server.drain(grace)
+            await self.grpc_server.drain(grace, notice=notice)
         self.stop_event.set()
         # nats-py retries an unreachable server inside connect() itself: don't wait for it.
         if getattr(self, "_nats_task", None) is not None and not self._nats_task.done():
@@ -210,7 +230,7 @@ class Runtime:
         for waiter in waits:
             waiter.cancel()
         log.info("stop requested; draining" if self.failure is None else "stopping after a failure")
-        await self.stop(grace)
+        await self.stop(grace, notice=None if self.failure is None else 0.0)
         if self.failure is not None:
             raise ServiceFailed(self.failure)
 

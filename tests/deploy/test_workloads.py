@@ -145,3 +145,18 @@ def test_the_mailer_gets_the_relay_from_a_secret_and_nothing_it_does_not_need(re
         "MTLID_KEY_ENCRYPTION_KEY", "MTLID_PAIRWISE_SECRET", "MTLID_SERVICE_CLIENT_SECRET", "DB_PASSWORD")]
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
     assert [p["containerPort"] for p in container["ports"]] == [9464]
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_stopping_gives_notice_and_fits_the_grace_period(rendered, overlay, service):
+    """Issue 16: the preStop hook and the drain notice match, and preStop + notice + the
+    in-flight grace (mtlid serve's --grace, 8 s by default) end before Kubernetes' SIGKILL.
+    Streams are kept on three replicas."""
+    spec = one(rendered[overlay], "Deployment", f"mtlid-{service}")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    pre_stop, notice = float(command[1]), float(env["MTLID_DRAIN_NOTICE_SECONDS"])
+    assert pre_stop == notice == 5
+    assert "--grace" not in container["args"]
+    assert pre_stop + notice + 8 < spec["terminationGracePeriodSeconds"]
+    assert env["MTLID_NATS_STREAM_REPLICAS"] == "3"

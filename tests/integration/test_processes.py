@@ -6,7 +6,6 @@ stops every child, nats-server included, within 10 seconds.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -62,26 +61,18 @@ def test_mtlid_serve_runs_one_service_and_drains_on_sigterm(tmp_path):
     port = free_port()
     # consent reports SERVING once it has identity's keys: identity's /jwks, as a plain file
     # served over HTTP by a real server
-    from services.common.testing.tokens import TokenMinter
+    from services.common.testing.tokens import TokenMinter, jwks_file_server
 
-    (tmp_path / "jwks").mkdir()
-    (tmp_path / "jwks" / "jwks.json").write_text(json.dumps(TokenMinter().jwks()))
-    jwks_port = free_port()
-    jwks = subprocess.Popen([sys.executable, "-m", "http.server", str(jwks_port), "--bind", "127.0.0.1",
-                             "--directory", str(tmp_path / "jwks")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent"],
-                               env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port),
-                                        MTLID_JWKS_URL=f"http://127.0.0.1:{jwks_port}/jwks.json"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert _wait(lambda: _serving(port, "montreal.consent.v1.ConsentService")), "consent never SERVING"
-        elapsed = _stop(process, signal.SIGTERM)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        jwks.terminate()
-        jwks.wait()
+    with jwks_file_server(tmp_path / "jwks", TokenMinter()) as jwks_url:
+        process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent"],
+                                   env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port), MTLID_JWKS_URL=jwks_url),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert _wait(lambda: _serving(port, "montreal.consent.v1.ConsentService")), "consent never SERVING"
+            elapsed = _stop(process, signal.SIGTERM)
+        finally:
+            if process.poll() is None:
+                process.kill()
     assert process.returncode == 0, process.stderr.read().decode()[-2000:]
     assert elapsed < 10
     assert not _listening(port)

@@ -187,8 +187,15 @@ class CallGuard(grpc.aio.ServerInterceptor):
 
     def __init__(self, service: str, verifier: auth.TokenVerifier | None,
                  method_policies: Mapping[str, str | Collection[str]], *,
-                 echo_request_id_in_initial_metadata: bool = False) -> None:
+                 echo_request_id_in_initial_metadata: bool = False,
+                 maximum_concurrent_calls: int | None = None) -> None:
         self._domain = error_domain(service)
+        # Check 0, the concurrency bound, counted here rather than by grpc.aio's
+        # ``maximum_concurrent_rpcs`` so that health and reflection (passed through untouched
+        # below) are never refused: under overload a health check answered
+        # RESOURCE_EXHAUSTED marked a serving pod unready (issue 16).
+        self._limit = maximum_concurrent_calls
+        self.active = 0
         self._verifier = verifier
         # Read when a method is first called (after start: ``GrpcServer.add`` is refused
         # then), so policies added with ``add()`` are seen.
@@ -276,8 +283,16 @@ class CallGuard(grpc.aio.ServerInterceptor):
             for var, token in reversed(set_vars):
                 var.reset(token)
 
+        guard = self
+        limit = self._limit
+        busy = status_proto(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            "this server is at its concurrent call limit; retry with backoff")
+
         if handler.response_streaming:
             async def guarded(raw, context):
+                if limit is not None and guard.active >= limit:  # 0. the concurrency bound
+                    await abort_with(context, busy, ())
+                guard.active += 1
                 set_vars: list = []
                 try:
                     request = await admit(raw, context, set_vars)
@@ -289,9 +304,13 @@ class CallGuard(grpc.aio.ServerInterceptor):
                 except Exception as error:  # noqa: BLE001 - the boundary: map or report, once
                     await fail(method, error, context)
                 finally:
+                    guard.active -= 1
                     reset(set_vars)
         else:
             async def guarded(raw, context):
+                if limit is not None and guard.active >= limit:  # 0. the concurrency bound
+                    await abort_with(context, busy, ())
+                guard.active += 1
                 set_vars: list = []
                 try:
                     request = await admit(raw, context, set_vars)
@@ -303,6 +322,7 @@ class CallGuard(grpc.aio.ServerInterceptor):
                 except Exception as error:  # noqa: BLE001 - the boundary: map or report, once
                     await fail(method, error, context)
                 finally:
+                    guard.active -= 1
                     reset(set_vars)
 
         return factory(guarded, request_deserializer=handler.request_deserializer if decode is None else None,
@@ -321,11 +341,13 @@ def telemetry_interceptor(tracer_provider=None) -> grpc.aio.ServerInterceptor:
 def server_interceptors(service: str, verifier: auth.TokenVerifier | None,
                         method_policies: Mapping[str, str | Collection[str]],
                         *, telemetry: bool = False, tracer_provider=None,
-                        echo_request_id_in_initial_metadata: bool = False) -> list[grpc.aio.ServerInterceptor]:
+                        echo_request_id_in_initial_metadata: bool = False,
+                        maximum_concurrent_calls: int | None = None) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first (grpc.aio applies the first interceptor outermost): the
     OpenTelemetry interceptor if ``telemetry``, then the guard."""
     guard = CallGuard(service, verifier, method_policies,
-                      echo_request_id_in_initial_metadata=echo_request_id_in_initial_metadata)
+                      echo_request_id_in_initial_metadata=echo_request_id_in_initial_metadata,
+                      maximum_concurrent_calls=maximum_concurrent_calls)
     return [telemetry_interceptor(tracer_provider), guard] if telemetry else [guard]
 
 

@@ -40,7 +40,8 @@ MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024
 #   (random early detection); refused in C, before any Python runs, the caller sees
 #   CANCELLED at once (an HTTP/2 RST_STREAM, "too many pending requests");
 # - in the event loop, started and not finished (waiting for the database, say): above
-#   MAXIMUM_CONCURRENT_RPCS, grpc.aio answers RESOURCE_EXHAUSTED without running the handler.
+#   MAXIMUM_CONCURRENT_RPCS, the guard (CallGuard, check 0) answers RESOURCE_EXHAUSTED without
+#   running the handler; health and reflection are not counted, never refused.
 # At the ~1,500-2,000 calls/s one process serves here, 256 queued calls are 130-170 ms of
 # work; a soft limit of 128 lets the short stalls of a shared machine pass without refusals.
 # Measured with bench/run.py (ValidateToken and Check, Go generator on the same 2 cores): at
@@ -125,13 +126,15 @@ class GrpcServer:
         if telemetry is None:
             # Spans only when they go somewhere: an exporter, or a provider the caller gave.
             telemetry = tracer_provider is not None or exporting()
+        # The concurrency bound is the guard's (CallGuard, check 0), not grpc.aio's
+        # ``maximum_concurrent_rpcs``, which would count health and reflection too.
         self.interceptors = server_interceptors(
             service, token_verifier, self._policies, telemetry=telemetry, tracer_provider=tracer_provider,
-            echo_request_id_in_initial_metadata=echo_request_id_in_initial_metadata)
+            echo_request_id_in_initial_metadata=echo_request_id_in_initial_metadata,
+            maximum_concurrent_calls=maximum_concurrent_rpcs)
         # gRPC core keeps the first of two equal keys: merged here so that ``options`` win.
         merged = tuple({**dict(SERVER_OPTIONS), **dict(options)}.items())
-        self._server = grpc.aio.server(interceptors=self.interceptors, options=merged,
-                                       maximum_concurrent_rpcs=maximum_concurrent_rpcs)
+        self._server = grpc.aio.server(interceptors=self.interceptors, options=merged)
         self.health = _HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self._service_names: list[str] = []
@@ -168,9 +171,9 @@ class GrpcServer:
                 logger.warning("access policy for %s names no registered method", method)
 
     async def start(self, *, serving: bool = True) -> int:
-        """Bind, start, mark every service SERVING (``serving=False``: NOT_SERVING until
-        ``mark_serving()``, e.g. until the token-signing keys are loaded); return the bound
-        port (port 0: a free one)."""
+        """Bind, start, mark every service SERVING (``serving=False``: the service names
+        NOT_SERVING until ``mark_serving()``, e.g. until the token-signing keys are loaded; ""
+        SERVING, the process being alive); return the bound port (port 0: a free one)."""
         names = [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                  reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self._server)
@@ -185,8 +188,11 @@ class GrpcServer:
         self._started = True
         await self._server.start()
         self.bound_port = bound
+        # "" is the process (liveness); each service name is its API (readiness), which may
+        # wait for a dependency (the token-signing keys).
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", *self._service_names):
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        for name in self._service_names:
             await self.health.set(name, status)
         logger.info("gRPC %s listening on %s:%d%s", self.service, self.host, bound,
                     "" if serving else " (NOT_SERVING until ready)")
@@ -194,14 +200,15 @@ class GrpcServer:
 
     async def mark_serving(self) -> None:
         """Every service name SERVING (ignored once draining has begun)."""
-        for name in ("", *self._service_names):
+        for name in self._service_names:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def drain(self, grace: float, *, notice: float = 0.0) -> None:
         """Graceful stop: health goes NOT_SERVING for every service name, then (after
-        ``notice`` seconds, time for load balancers to see it) health Watch streams end, the
-        server stops accepting calls and in-flight calls get ``grace`` seconds to finish
-        before they are cancelled."""
+        ``notice`` seconds, time for load balancers and health-checking clients to see it,
+        during which calls are still served) health Watch streams end, the server stops
+        accepting calls and in-flight calls get ``grace`` seconds to finish before they are
+        cancelled."""
         await self.health.enter_graceful_shutdown()
         if notice > 0:
             await asyncio.sleep(notice)

@@ -9,6 +9,11 @@ The key is generated per minter and never leaves the test process.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import pathlib
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -47,3 +52,22 @@ class TokenMinter:
         body = {k: v for k, v in body.items() if v is not None and k not in dropped}
         jose_header = {"alg": "ES256", "typ": "at+jwt", "kid": self.kid, **(header or {})}
         return jwt.encode(jose_header, body, self._key)
+
+
+@contextlib.contextmanager
+def jwks_file_server(directory: pathlib.Path, minter: TokenMinter):
+    """The minter's JWKS served as a file over HTTP by a real server in its own process
+    (``python -m http.server``), where a service started by the test fetches it as it would
+    identity's ``/jwks``. Yields the URL."""
+    from services.common.nats import free_port
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "jwks.json").write_text(json.dumps(minter.jwks()))
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield f"http://127.0.0.1:{port}/jwks.json"
+    finally:
+        server.terminate()
+        server.wait()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from http.cookies import _unquote  # RFC 6265 quoted-string unquoting, as Starlette does
 from urllib.parse import unquote_to_bytes
 
@@ -44,6 +45,10 @@ FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
 _SECURITY = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS]
 
 
+# A percent-escape that may decode to NUL or to a non-ASCII byte: only then is decoding needed.
+_SUSPECT_ESCAPE = re.compile(rb"%(?:00|[89A-Fa-f][0-9A-Fa-f])")
+
+
 def bad_text(raw: bytes) -> bool:
     """True when ``raw`` holds a NUL or is not UTF-8 (RFC 3629)."""
     if b"\x00" in raw:
@@ -58,8 +63,11 @@ def bad_text(raw: bytes) -> bool:
 
 
 def bad_encoded(raw: bytes, *, plus_is_space: bool = False) -> bool:
-    """``bad_text`` of a percent-encoded string (a path, a query string, a form body)."""
-    if b"%" not in raw:
+    """``bad_text`` of a percent-encoded string (a path, a query string, a form body).
+
+    The common case (ASCII, no escape of NUL or of a byte above 0x7F) is decided without
+    decoding: this runs on every request, /token included."""
+    if b"%" not in raw or not _SUSPECT_ESCAPE.search(raw):
         return bad_text(raw)
     if plus_is_space:
         raw = raw.replace(b"+", b" ")
@@ -73,8 +81,12 @@ def find_bad_part(scope: Scope) -> str | None:
         return "path"
     if bad_encoded(scope.get("query_string", b""), plus_is_space=True):
         return "query"
-    for name, value in scope["headers"]:
-        if bad_text(value) or bad_text(name):
+    headers = scope["headers"]
+    everything = b"".join([value for _, value in headers] + [name for name, _ in headers])
+    if everything.isascii() and b"\x00" not in everything and b"\\" not in everything:
+        return None  # the common case, decided in one pass over the bytes
+    for name, value in headers:
+        if bad_text(value) or b"\x00" in name:
             return f"header {name.decode('latin-1', 'replace')[:40]}"
         if name == b"cookie" and b"\\" in value:
             # An octal escape inside a quoted cookie value decodes to any byte.
@@ -101,10 +113,11 @@ class CleanInput:
             await self.app(scope, receive, send)
             return
         part = find_bad_part(scope)
-        if part is None and scope["method"] in ("POST", "PUT", "PATCH") and _is_form(scope):
+        content_type = _content_type(scope) if scope["method"] in ("POST", "PUT", "PATCH") else b""
+        if part is None and content_type.startswith(FORM_TYPES):
             body, more = await _read_body(receive)
             if body is not None and not more:
-                urlencoded = not _content_type(scope).startswith(FORM_TYPES[1])
+                urlencoded = not content_type.startswith(FORM_TYPES[1])
                 if bad_encoded(body, plus_is_space=True) if urlencoded else bad_text(body):
                     part = "form"
                 receive = _replay(body, receive)
@@ -142,10 +155,6 @@ def _content_type(scope: Scope) -> bytes:
         if name == b"content-type":
             return value.lower()
     return b""
-
-
-def _is_form(scope: Scope) -> bool:
-    return _content_type(scope).startswith(FORM_TYPES)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes | None, bool]:

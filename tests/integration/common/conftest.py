@@ -133,3 +133,17 @@ async def probe_channel(probe_server, probe_token):
     probe_channel = make_channel(f"127.0.0.1:{probe_server.bound_port}", token_provider=StaticToken(probe_token))
     yield probe_channel
     await probe_channel.close()
+
+
+@pytest.fixture
+async def notes_factory(tmp_path):
+    """The foundation test app's database (notes, outbox, inbox), on the test backend: its
+    session factory."""
+    from services.common.testing.databases import temporary_database
+
+    from . import foundation_app
+
+    async with temporary_database("notes", tmp_path) as url:
+        engine, factory = await foundation_app.setup(url)
+        yield factory
+        await engine.dispose()

@@ -10,14 +10,14 @@ processes, their own ports and stores), as deploy/ runs it.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
 from sqlalchemy import func, insert, select
 
 from services.common.consumer import EventConsumer
@@ -25,7 +25,6 @@ from services.common.events import CloudEvent
 from services.common.nats import connect, ensure_stream, free_port
 from services.common.outbox import stream_name
 from services.common.relay import OutboxRelay
-from services.common.testing.databases import temporary_database
 from services.common.testing.nats import nats_cluster
 from services.common.testing.services import running_service
 from services.common.uow import INBOX
@@ -42,22 +41,20 @@ def cluster(tmp_path):
         yield nodes
 
 
-@pytest.fixture
-async def notes_db(tmp_path):
-    async with temporary_database("notes", tmp_path) as url:
-        engine, factory = await app.setup(url)
-        yield factory
-        await engine.dispose()
-
-
 async def until(predicate, timeout: float, what: str):
+    """``predicate()`` until truthy; a JetStream request that times out while a leader is
+    being elected counts as "not yet"."""
     deadline = asyncio.get_running_loop().time() + timeout
+    last = None
     while True:
-        result = await predicate()
+        try:
+            result = await predicate()
+        except (asyncio.TimeoutError, NatsError, NatsTimeoutError) as error:
+            result, last = None, error
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
         await asyncio.sleep(0.1)
 
 
@@ -73,28 +70,33 @@ async def ready_jetstream(url: str):
         except Exception:  # noqa: BLE001 - no meta leader yet
             return False
 
-    await until(account_ready, 30, "a JetStream meta leader")
+    await until(account_ready, 60, "a JetStream meta leader")
     return nc, js
 
 
-async def ensure(js, service: str, replicas: int):
+async def retrying(call, what: str, timeout: float = 60):
+    """``call()`` until it succeeds: a cluster on a loaded machine elects leaders slowly."""
     async def attempt():
         try:
-            return await ensure_stream(js, service, replicas=replicas)
-        except (asyncio.TimeoutError, Exception) as error:  # noqa: BLE001 - election under way
-            if type(error).__name__ == "StreamConfigError":
+            return (await call(),)
+        except Exception as error:  # noqa: BLE001 - election under way
+            if type(error).__name__ == "StreamConfigError" and not error.retryable:
                 raise
             return None
 
-    return await until(attempt, 30, f"stream of {service}")
+    return (await until(attempt, timeout, what))[0]
+
+
+async def ensure(js, service: str, replicas: int, owner: bool = True):
+    return await retrying(lambda: ensure_stream(js, service, replicas=replicas, owner=owner), f"stream of {service}")
 
 
 async def copy_note(event: CloudEvent, uow) -> None:
     await uow.session.execute(insert(app.Note).values(note_id=f"copy-{event.data['note_id']}", text=event.id))
 
 
-async def test_leader_killed_and_wiped_mid_burst_loses_and_duplicates_nothing(cluster, notes_db):
-    factory = notes_db
+async def test_leader_killed_and_wiped_mid_burst_loses_and_duplicates_nothing(cluster, notes_factory):
+    factory = notes_factory
     nc, js = await ready_jetstream(cluster.url)
     await ensure(js, app.SERVICE, replicas=3)
     relay = OutboxRelay(app.SERVICE, factory, lambda: js, poll_interval=0.2)
@@ -109,7 +111,7 @@ async def test_leader_killed_and_wiped_mid_burst_loses_and_duplicates_nothing(cl
             await app.write_note(factory, f"n{i}", on_commit=relay.wake)
             if i == killed_at:
                 await until(lambda: _true(relay.published >= 50), 30, "the burst to be under way")
-                leader = (await js.stream_info(stream_name(app.SERVICE))).cluster.leader
+                leader = (await retrying(lambda: js.stream_info(stream_name(app.SERVICE)), "stream info")).cluster.leader
                 node = cluster.node(leader)
                 node.kill()                                          # kill -9
                 shutil.rmtree(node.store_dir / "jetstream")          # and its disk with it
@@ -126,7 +128,7 @@ async def test_leader_killed_and_wiped_mid_burst_loses_and_duplicates_nothing(cl
     finally:
         stop.set()
         await asyncio.gather(*tasks)
-    published = await stream_event_ids(js)
+    published = await retrying(lambda: stream_event_ids(js), "reading the stream back")
     assert len(published) == len(set(published)) == total      # 0 duplicated in the stream
     assert sorted(published) == sorted(await outbox_ids(factory))  # 0 lost
     async with factory() as session:
@@ -159,8 +161,9 @@ async def test_an_existing_single_replica_stream_is_raised_to_three_on_start(clu
     nc, js = await ready_jetstream(cluster.url)
     await ensure(js, "consent", replicas=1)  # as an earlier version left it
     for i in range(20):
-        await js.publish("montreal.consent.v1.probe", b"{}", headers={"Nats-Msg-Id": f"old-{i}"})
-    before = await js.stream_info("MTLID_CONSENT")
+        await retrying(lambda: js.publish("montreal.consent.v1.probe", b"{}", headers={"Nats-Msg-Id": f"old-{i}"}),
+                       "a publish")
+    before = await retrying(lambda: js.stream_info("MTLID_CONSENT"), "stream info")
     assert before.config.num_replicas == 1
     env = {"MTLID_NATS_STREAM_REPLICAS": "3", "MTLID_ISSUER": "http://test.issuer",
            "MTLID_JWKS_URL": f"http://127.0.0.1:{free_port()}/jwks"}
@@ -171,7 +174,7 @@ async def test_an_existing_single_replica_stream_is_raised_to_three_on_start(clu
             return info.config.num_replicas == 3 and len(replicas) == 2 and all(r.current for r in replicas)
 
         await until(raised, 60, "three current replicas")
-    info = await js.stream_info("MTLID_CONSENT")
+    info = await retrying(lambda: js.stream_info("MTLID_CONSENT"), "stream info")
     assert info.state.messages == 20   # nothing lost on the way
     # The node that held the only copy can now go: the stream keeps serving from the others.
     cluster.node(before.cluster.leader).kill()
@@ -204,6 +207,7 @@ def test_a_stream_that_cannot_be_brought_to_its_configuration_stops_the_service(
 async def test_a_consumer_leaves_another_services_stream_to_its_owner(cluster):
     nc, js = await ready_jetstream(cluster.url)
     await ensure(js, "identity", replicas=3)
-    await ensure_stream(js, "identity", replicas=1, owner=False)  # a consumer configured otherwise
-    assert (await js.stream_info("MTLID_IDENTITY")).config.num_replicas == 3
+    await ensure(js, "identity", replicas=1, owner=False)  # a consumer configured otherwise
+    info = await retrying(lambda: js.stream_info("MTLID_IDENTITY"), "stream info")
+    assert info.config.num_replicas == 3
     await nc.close()

@@ -65,8 +65,9 @@ async def list_consents(stub, token: str):
                                    metadata=(("authorization", f"Bearer {token}"),), timeout=15)
 
 
-async def health(channel) -> int:
-    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+async def health(channel, service: str = "montreal.consent.v1.ConsentService") -> int:
+    """Readiness: the API's own health (deploy/'s readinessProbe); "" is liveness."""
+    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
     return reply.status
 
 
@@ -94,6 +95,7 @@ async def test_identity_down_at_start_keeps_the_service_not_serving_until_it_has
             stub = consent_pb2_grpc.ConsentServiceStub(channel)
             for _ in range(5):
                 assert await health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+                assert await health(channel, "") == health_pb2.HealthCheckResponse.SERVING  # alive
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await list_consents(stub, token)
                 assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # retry, not "bad token"

@@ -105,7 +105,8 @@ async def test_each_service_publishes_its_events_and_reads_what_it_consumes(serv
                                          stream_service=stream, subjects=subjects, handler=None)
                 # The consumer's own subscription code: ensure_stream, then one durable
                 # pull consumer per subject; then fetch and acknowledge, as it does.
-                for subscription in await consumer._subscriptions(js):
+                subscriptions, _replay = await consumer._subscriptions(js)
+                for subscription in subscriptions:
                     [message] = await subscription.fetch(1, timeout=2)
                     await message.ack_sync(timeout=2)
     finally:

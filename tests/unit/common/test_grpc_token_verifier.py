@@ -228,17 +228,21 @@ async def test_http_jwks_is_fetched_once_and_cached(minter):
 
 async def test_an_unknown_kid_refetches_at_most_once_per_interval(minter):
     identity = FakeIdentity(minter)
-    provider = identity.jwks(min_refetch_interval=0.3)
+    interval = 0.3
+    provider = identity.jwks(min_refetch_interval=interval)
     verifier = TokenVerifier(minter.issuer, AUDIENCE, provider)
     await verifier.verify(minter.mint("c", ["s"], AUDIENCE))
     rotated = TokenMinter(minter.issuer)
-    # made-up or not-yet-published kids, many at once: one refetch for all, not one each
+    started = time.monotonic()
+    # made-up or not-yet-published kids, many at once and then one by one: never more than
+    # one fetch per interval (a loaded machine may spread them over a few intervals)
     reasons = await asyncio.gather(*(rejected(verifier, rotated.mint("c", ["s"], AUDIENCE)) for _ in range(20)))
+    for _ in range(3):
+        reasons.append(await rejected(verifier, rotated.mint("c", ["s"], AUDIENCE)))
+    elapsed = time.monotonic() - started
     assert set(reasons) == {"UNKNOWN_KEY"}
-    assert identity.fetches == 2
-    for _ in range(3):  # and one by one: each waits for the next slot, at most one fetch a slot
-        assert await rejected(verifier, rotated.mint("c", ["s"], AUDIENCE)) == "UNKNOWN_KEY"
-    assert identity.fetches == 5
+    assert 2 <= identity.fetches - 1 <= elapsed / interval + 1
+    assert identity.fetches - 1 < 23   # not one per call
 
 
 async def test_concurrent_first_calls_wait_for_one_fetch(minter):

@@ -1,0 +1,151 @@
+"""Draining a real `mtlid serve consent` process under load, as Kubernetes stops a pod:
+SIGTERM → health NOT_SERVING at once → a notice period during which calls are still served →
+the port closes (new calls: UNAVAILABLE) → calls in flight finish → exit 0.
+
+And the concurrency bound never refuses a health check (or reflection): a pod that is
+serving, however busy, is not marked unready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
+from services.common.nats import free_port
+from services.common.testing.tokens import TokenMinter, jwks_file_server
+
+from .test_grpc_server import start_small_server
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
+NOTICE = 2.0
+
+
+async def health(channel, service: str = "") -> int:
+    return (await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
+                                                             timeout=2)).status
+
+
+READINESS = "montreal.consent.v1.ConsentService"  # deploy/'s readinessProbe asks for this name
+
+
+async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cancels_none(tmp_path):
+    minter = TokenMinter()
+    port = free_port()
+    cleanup = contextlib.ExitStack()
+    jwks_url = cleanup.enter_context(jwks_file_server(tmp_path / "jwks", minter))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MTLID_")},
+           "MTLID_VAR_DIR": str(tmp_path / "var"), "MTLID_CONSENT_GRPC_PORT": str(port),
+           "MTLID_ISSUER": minter.issuer, "MTLID_JWKS_URL": jwks_url,
+           "MTLID_DRAIN_NOTICE_SECONDS": str(NOTICE), "MTLID_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent", "--grace", "5"],
+                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    token = minter.mint("agent", ["consent:admin"], "urn:mtlid:consent")
+    metadata = (("authorization", f"Bearer {token}"),)
+    calls: list[tuple[float, float, grpc.StatusCode]] = []
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            for _ in range(300):
+                try:
+                    if await health(channel, READINESS) == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("consent never SERVING")
+            stub = consent_pb2_grpc.ConsentServiceStub(channel)
+            stop_load = asyncio.Event()
+
+            async def caller():
+                while not stop_load.is_set():
+                    started = time.monotonic()
+                    try:
+                        await stub.ListConsents(consent_pb2.ListConsentsRequest(resident_id="3456789ABCDE"),
+                                                metadata=metadata, timeout=10, wait_for_ready=False)
+                        code = grpc.StatusCode.OK
+                    except grpc.aio.AioRpcError as error:
+                        code = error.code()
+                    calls.append((started, time.monotonic(), code))
+                    if code == grpc.StatusCode.UNAVAILABLE:
+                        await asyncio.sleep(0.05)
+
+            load = [asyncio.create_task(caller()) for _ in range(12)]
+            await asyncio.sleep(1.0)
+            sigterm = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            # NOT_SERVING at once, while the port still answers
+            not_serving_after = None
+            for _ in range(50):
+                if await health(channel, READINESS) == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    not_serving_after = time.monotonic() - sigterm
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(NOTICE + 1.5)
+            stop_load.set()
+            await asyncio.gather(*load)
+        process.wait(20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        cleanup.close()
+    assert process.returncode == 0, process.stderr.read().decode()[-2000:]
+    assert not_serving_after is not None and not_serving_after < 1.0
+    codes = {code for _, _, code in calls}
+    assert codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, codes  # never CANCELLED
+    during_notice = [c for c in calls if sigterm <= c[0] and c[1] <= sigterm + NOTICE * 0.75]
+    assert len(during_notice) > 20, "the load went on through the notice"
+    assert all(code == grpc.StatusCode.OK for *_, code in during_notice), "a call failed during the notice"
+    assert all(code == grpc.StatusCode.OK for start, _, code in calls if start < sigterm)
+    assert any(code == grpc.StatusCode.UNAVAILABLE for start, _, code in calls if start > sigterm + NOTICE)
+
+
+async def test_calls_in_flight_when_the_port_closes_finish_within_the_grace(probe, minter, probe_token):
+    pb2, pb2_grpc = probe
+    server = await start_small_server(probe, minter)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.bound_port}") as channel:
+        stub = pb2_grpc.ProbeServiceStub(channel)
+        metadata = (("authorization", f"Bearer {probe_token}"),)
+        slow = [asyncio.ensure_future(stub.Slow(pb2.SlowRequest(millis=1500), metadata=metadata, timeout=10))
+                for _ in range(5)]
+        await asyncio.sleep(0.3)
+        drained = asyncio.ensure_future(server.drain(grace=5, notice=0.5))
+        await asyncio.sleep(0.2)  # inside the notice: still served
+        assert (await stub.Echo(pb2.EchoRequest(name="a"), metadata=metadata, timeout=5)).name == "a"
+        assert all(reply.done for reply in await asyncio.gather(*slow))  # none CANCELLED
+        await drained
+
+
+async def test_health_and_reflection_are_never_refused_by_the_call_limit(probe, minter, probe_token):
+    pb2, pb2_grpc = probe
+    server = await start_small_server(probe, minter, maximum_concurrent_rpcs=2)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.bound_port}") as channel:
+            stub = pb2_grpc.ProbeServiceStub(channel)
+            metadata = (("authorization", f"Bearer {probe_token}"),)
+            slow = [asyncio.ensure_future(stub.Slow(pb2.SlowRequest(millis=1000), metadata=metadata, timeout=5))
+                    for _ in range(2)]
+            await asyncio.sleep(0.2)  # the limit is reached
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Echo(pb2.EchoRequest(name="a"), metadata=metadata, timeout=5)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            for _ in range(20):
+                assert await health(channel) == health_pb2.HealthCheckResponse.SERVING
+            from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+            reflect = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+            async for reply in reflect:
+                assert reply.list_services_response.service
+            assert all(reply.done for reply in await asyncio.gather(*slow))
+    finally:
+        await server.drain(0.5)
