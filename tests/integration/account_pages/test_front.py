@@ -22,7 +22,7 @@ from tests.integration.account_pages.conftest import EMAIL, PASSWORD, hidden_fie
 
 HTTP = pathlib.Path(__file__).parents[3] / "services" / "identity" / "http"
 PAGES = ["/account", "/account/profile", "/account/consents", "/account/access", "/account/export",
-         "/account/security"]
+         "/account/security", "/account/sign-ins"]
 POSTS = ["/account/unlink", "/account/profile", "/account/consents/grant", "/account/consents/abc/withdraw",
          "/account/export", "/account/security/password", "/account/security/totp",
          "/account/security/totp/confirm", "/signup", "/signup/verify", "/account/login",

@@ -21,6 +21,7 @@ from montreal.consent.v1 import consent_pb2 as cpb
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.http.account import sign_ins
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.web import (
     client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
@@ -328,6 +329,8 @@ async def export(request: Request) -> Response:
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},
+        # identity's own: every sign-in still kept (domain/sign_ins.py)
+        "sign_ins": await sign_ins.export_section(who.resident_id, provider(request).uow_factory()),
     }
     body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
     filename = f"mes-donnees-montreal-{now:%Y-%m-%d}.json"
