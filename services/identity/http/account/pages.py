@@ -21,7 +21,7 @@ from montreal.consent.v1 import consent_pb2 as cpb
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
-from services.identity.http.account import sign_ins
+from services.identity.http.account import connections, sign_ins
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.web import (
     client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
@@ -196,7 +196,8 @@ async def withdraw(request: Request) -> Response:
             fields = await form(request)
             if fields is None:
                 return csrf_refused(request)
-            await client.withdraw(consent_id)
+            withdrawn = await client.withdraw(consent_id)
+            await connections.after_withdrawal(request, who, withdrawn)  # the client stops receiving it
             return RedirectResponse("/account/consents?done=withdrawn", status_code=303)
         view = await _find_consent(client, consent_id, t.lang, t)
     except BackendError as error:
