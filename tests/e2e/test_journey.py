@@ -79,7 +79,7 @@ async def test_resident_journey(system, browser):
     assert EMAIL in await page.content()
 
     # -- the account home: citizen number, level, linked services ----------------------------
-    resident_id = json.loads(await page.inner_text("pre"))["sub"]
+    resident_id = (await page.inner_text("#claim-sub")).strip()
     borough = Borough(system, secret)
     borough.link(resident_id)
     await page.goto(issuer + "/account")

@@ -32,13 +32,25 @@ class ReleasePart:
     categories: tuple[str, ...]
     bases: dict[str, str]
     consent_ids: tuple[str, ...]
+    #: when the access is dated: the release, or — when a screen's consent reached the ledger
+    #: just after the release it allowed — that consent's entry (never more than the lag)
+    accessed_at: dt.datetime | None = None
 
 
 def parts_of_release(categories: Iterable[str], recipient_id: str, consents: Iterable[Consent],
-                     at: dt.datetime) -> list[ReleasePart]:
-    """Group released categories by the purpose and basis they rest on (see module doc)."""
-    in_force = sorted((c for c in consents if c.recipient_id == recipient_id and c.was_active_at(at)),
-                      key=lambda c: (c.purpose_id, c.consent_id))
+                     at: dt.datetime, recorded_at: dt.datetime | None = None) -> list[ReleasePart]:
+    """Group released categories by the purpose and basis they rest on (see module doc).
+
+    A consent given on the consent screen enters the ledger when the register processes
+    identity's ``grant_given``, a moment *after* the resident gave it — possibly after the
+    token that followed was issued (``at``). So a consent counts if it was in force at the
+    release, or else if it is in force when the release is recorded (``recorded_at``)."""
+    mine = [c for c in consents if c.recipient_id == recipient_id]
+    in_force = [c for c in mine if c.was_active_at(at)]
+    if recorded_at is not None:
+        in_force += [c for c in mine if c not in in_force and c.was_active_at(recorded_at)]
+    in_force.sort(key=lambda c: (not c.was_active_at(at), c.purpose_id, c.consent_id))
+    given_at = {c.consent_id: c.given_at for c in in_force}
     groups: dict[str, tuple[list[str], dict[str, str], list[str]]] = {}
     for category in sorted(set(categories)):
         covering = [c for c in in_force if category in c.data_categories] \
@@ -52,7 +64,8 @@ def parts_of_release(categories: Iterable[str], recipient_id: str, consents: Ite
         bases[category] = basis
         if consent_id and consent_id not in ids:
             ids.append(consent_id)
-    return [ReleasePart(p, tuple(c), b, tuple(i)) for p, (c, b, i) in sorted(groups.items())]
+    return [ReleasePart(p, tuple(c), b, tuple(i), max([at, *(given_at[x] for x in i)]))
+            for p, (c, b, i) in sorted(groups.items())]
 
 
 def client_recipient_id(client_id: str) -> str:

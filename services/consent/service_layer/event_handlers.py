@@ -33,6 +33,13 @@ from services.consent.service_layer import commands, handlers
 log = logging.getLogger(__name__)
 
 
+CONSENT_WAIT = dt.timedelta(seconds=60)
+
+
+class ConsentNotRecordedYet(Exception):
+    """A release rests on a consent the register has not recorded yet: redelivered later."""
+
+
 def _skip(event: CloudEvent, error: Exception) -> None:
     log.warning("consent: event not applied", extra={
         "event_id": event.id, "event_type": event.type, "reason": getattr(error, "reason", type(error).__name__),
@@ -109,11 +116,20 @@ async def on_data_released(event: CloudEvent, uow) -> None:
         at = ledger.parse_time(event.time) if event.time else _now()
         consents = reduce(await uow.ledger.consent_entries(resident_id)).values()
         source = f"identity:{str(data.get('channel', ''))[:20]}"
-        for n, part in enumerate(parts_of_release(released, recipient.recipient_id, consents, at)):
+        now = _now()
+        parts = parts_of_release(released, recipient.recipient_id, consents, at, now)
+        on_consent = {c for part in parts for c, basis in part.bases.items() if basis == "consent"}
+        waiting = set(str(c) for c in data.get("consented_categories") or ()) & set(released) - on_consent
+        if waiting and now - at < CONSENT_WAIT:
+            # the consent screen's grant_given travels on another subject and may come second:
+            # try again shortly rather than record the release on the wrong basis
+            raise ConsentNotRecordedYet(event.id)
+        for n, part in enumerate(parts):
             await handlers.record_access_in(commands.RecordAccess(
                 access_id=f"{data.get('release_id', '')}.{n}", resident_id=resident_id,
                 recipient_id=recipient.recipient_id, purpose_id=part.purpose_id, data_categories=part.categories,
-                bases=part.bases, consent_ids=part.consent_ids, accessed_at=at, source=source), uow, _now())
+                bases=part.bases, consent_ids=part.consent_ids, accessed_at=part.accessed_at, source=source),
+                uow, now)
     except (ServiceError, ValueError) as error:
         _skip(event, error)
 

@@ -170,6 +170,13 @@ class SqlGrantStore:
             purpose_categories={p: list(c) for p, c in grant.purpose_categories.items()}))
         await self.session.flush()
 
+    async def for_resident(self, resident_id: str) -> list[Grant]:
+        """The resident's current grants, one per client (Mon compte's connected services)."""
+        rows = (await self.session.execute(
+            select(GrantRow).where(GrantRow.resident_id == resident_id, GrantRow.withdrawn_at.is_(None))
+            .order_by(GrantRow.created_at.desc()))).scalars()
+        return [_grant(r) for r in rows]
+
     async def withdraw(self, grant_id: str, at: dt.datetime) -> None:
         await self.session.execute(update(GrantRow).where(GrantRow.grant_id == grant_id).values(withdrawn_at=at))
 

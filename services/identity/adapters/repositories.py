@@ -9,13 +9,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, ResidentRow,
+from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, ResidentRow, SignInRow,
                                             SigningKeyRow, TotpUsedStepRow)
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.clients import OAuthClient
 from services.identity.domain.errors import Conflict
 from services.identity.domain.keys import SigningKeyRecord
 from services.identity.domain.residents import Resident, normalize_email
+from services.identity.domain.sign_ins import SignIn
 from services.identity.domain.throttling import ThrottleState
 
 
@@ -272,3 +273,31 @@ def _action(r: AgentActionRow) -> dict:
     return {"action_id": r.action_id, "agent_id": r.agent_id, "client_id": r.client_id, "office": r.office,
             "action": r.action, "details": dict(r.details), "created_at": _utc(r.created_at),
             "resident_id": r.resident_id}
+
+
+class SqlSignInRepository:
+    """The sign-in history (``domain/sign_ins.py``)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, sign_in: SignIn) -> None:
+        self.session.add(SignInRow(
+            sign_in_id=sign_in.sign_in_id, resident_id=sign_in.resident_id, occurred_at=sign_in.occurred_at,
+            client_id=sign_in.client_id, client_name=sign_in.client_name, methods=list(sign_in.methods),
+            acr=sign_in.acr, outcome=sign_in.outcome, reason=sign_in.reason))
+        await self.session.flush()
+
+    async def for_resident(self, resident_id: str, limit: int, before: dt.datetime | None = None) -> list[SignIn]:
+        query = select(SignInRow).where(SignInRow.resident_id == resident_id)
+        if before is not None:
+            query = query.where(SignInRow.occurred_at < before)
+        rows = (await self.session.execute(
+            query.order_by(SignInRow.occurred_at.desc(), SignInRow.sign_in_id).limit(limit))).scalars()
+        return [SignIn(sign_in_id=r.sign_in_id, resident_id=r.resident_id, occurred_at=_utc(r.occurred_at),
+                       client_id=r.client_id, client_name=r.client_name, methods=tuple(r.methods or ()),
+                       acr=r.acr, outcome=r.outcome, reason=r.reason) for r in rows]
+
+    async def purge(self, before: dt.datetime) -> int:
+        result = await self.session.execute(delete(SignInRow).where(SignInRow.occurred_at < before))
+        return result.rowcount or 0

@@ -5,12 +5,16 @@ agent actions, plus the outbox (services.common.uow). OIDC extends it
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.uow import SqlUnitOfWork
+from services.identity.domain.assurance import LevelOfAssurance, session_level
+from services.identity.domain.sign_ins import from_login_event
 from services.identity.adapters.repositories import (SqlAgentActionRepository, SqlClientRepository,
                                                      SqlResidentRepository, SqlSigningKeyRepository,
-                                                     SqlThrottleRepository)
+                                                     SqlSignInRepository, SqlThrottleRepository)
 from services.identity.adapters.staff_repositories import SqlAgentRepository, SqlAgentSessionRepository
 
 
@@ -29,3 +33,21 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.agent_actions = SqlAgentActionRepository(session)
         self.agents = SqlAgentRepository(session)
         self.agent_sessions = SqlAgentSessionRepository(session)
+        self.sign_ins = SqlSignInRepository(session)
+
+    async def commit(self) -> None:
+        # The sign-in history is the login events' own record, in their transaction
+        # (domain/sign_ins.py): one cannot exist without the other.
+        now = None
+        for event in self.pending_events:
+            if getattr(event, "resident_id", None) is None or event.NAME not in ("login_succeeded", "login_failed"):
+                continue
+            resident = await self.residents.get(event.resident_id)
+            if resident is None:
+                continue
+            now = now or dt.datetime.now(dt.timezone.utc)
+            row = from_login_event(event, lambda methods, r=resident: session_level(
+                LevelOfAssurance(int(r.level)), "otp" in methods).acr, now)
+            if row is not None:
+                await self.sign_ins.add(row)
+        await super().commit()

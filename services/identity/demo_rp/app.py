@@ -2,7 +2,9 @@
 
 A "Se connecter avec mon compte Montréal" button runs the authorization code flow with PKCE
 (S256) through authlib's OAuth 2.0 client (httpx integration), verifies the ID token against
-the provider's published JWKS, and shows the resulting claims. It is a *public* client
+the provider's published JWKS, and shows what a montreal.ca team should copy (issue 15): the
+signed-in resident, a readable list of what the service received (never raw JSON), and links
+to Mon compte, "Services connectés" and "Qui a vu mes données", in French and English. It is a *public* client
 (``token_endpoint_auth_method: none``): no secret to share, PKCE protects the code.
 
 Development only: its per-browser state (state, nonce, verifier, tokens) lives in memory.
@@ -42,8 +44,67 @@ DEMO_CLIENT_ID = "demo-montreal-ca"
 COOKIE = "demo_rp"
 CSS = ("body{font-family:system-ui,Arial,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;"
        "line-height:1.5;color:#1a1a1a}a.button{display:inline-block;background:#0053b3;color:#fff;"
-       "padding:.8rem 1.2rem;text-decoration:none;font-weight:700}a.button:focus-visible{outline:3px solid #ffbf47}"
-       "pre{background:#f3f3f3;padding:1rem;overflow:auto}header{border-bottom:4px solid #0053b3;margin-bottom:1rem}")
+       "padding:.8rem 1.2rem;text-decoration:none;font-weight:700}a:focus-visible{outline:3px solid #ffbf47}"
+       "dt{font-weight:700}dd{margin:0 0 .6rem 0}header{border-bottom:4px solid #0053b3;margin-bottom:1rem;"
+       "display:flex;justify-content:space-between;align-items:center}a{color:#0053b3}")
+LANG_COOKIE = "demo_lang"
+
+#: What a montreal.ca team shows, in both languages (the demo copies no template engine).
+WORDS = {
+    "fr": {"title": "montreal.ca — démonstration", "demo": "démonstration", "other": "English", "other_code": "en",
+           "hello": "Bonjour {who}!", "signed_in": "Vous êtes connecté avec votre compte Montréal.",
+           "received": "Ce que montreal.ca a reçu à votre sujet", "sub": "Identifiant de connexion",
+           "email": "Adresse courriel", "email_verified": "Adresse courriel confirmée", "locale": "Langue",
+           "acr": "Niveau de vérification de votre identité", "auth_time": "Connecté le",
+           "yes": "oui", "no": "non", "fr-CA": "français", "en-CA": "anglais",
+           "level": {"1": "niveau 1 (déclarée par vous)", "2": "niveau 2 (vérifiée)",
+                     "3": "niveau 3 (vérifiée, vérification en deux étapes)"},
+           "nothing_more": "Rien d'autre : vous avez refusé le reste, ou ce service ne l'a pas demandé.",
+           "manage": "Gérer ce que vous partagez", "account": "Mon compte",
+           "services": "Services connectés", "access": "Qui a vu mes données",
+           "logout": "Se déconnecter", "welcome": "Vos services municipaux en ligne",
+           "pitch": "Connectez-vous pour suivre vos demandes et gérer vos renseignements.",
+           "login": "Se connecter avec mon compte Montréal", "cancelled": "Connexion annulée",
+           "back": "Retour", "error": "Erreur", "mismatch": "La réponse ne correspond à aucune demande.",
+           "issuer": "Émetteur inattendu."},
+    "en": {"title": "montreal.ca — demo", "demo": "demo", "other": "Français", "other_code": "fr",
+           "hello": "Hello {who}!", "signed_in": "You are signed in with your Montréal account.",
+           "received": "What montreal.ca received about you", "sub": "Sign-in identifier",
+           "email": "Email address", "email_verified": "Email address confirmed", "locale": "Language",
+           "acr": "How well your identity is verified", "auth_time": "Signed in on",
+           "yes": "yes", "no": "no", "fr-CA": "French", "en-CA": "English",
+           "level": {"1": "level 1 (declared by you)", "2": "level 2 (verified)",
+                     "3": "level 3 (verified, two-step verification)"},
+           "nothing_more": "Nothing else: you refused the rest, or this service did not ask for it.",
+           "manage": "Manage what you share", "account": "My account",
+           "services": "Connected services", "access": "Who saw my data",
+           "logout": "Sign out", "welcome": "Your municipal services online",
+           "pitch": "Sign in to follow your requests and manage your information.",
+           "login": "Sign in with my Montréal account", "cancelled": "Sign-in cancelled",
+           "back": "Back", "error": "Error", "mismatch": "This answer matches no request.",
+           "issuer": "Unexpected issuer."},
+}
+
+
+def received_list(claims: dict[str, Any], words: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The ID token's claims as a resident reads them: (id, label, value), never raw JSON."""
+    out = [("sub", words["sub"], str(claims.get("sub", "")))]
+    if "email" in claims:
+        out.append(("email", words["email"], str(claims["email"])))
+        if "email_verified" in claims:
+            out.append(("email_verified", words["email_verified"],
+                        words["yes"] if claims["email_verified"] else words["no"]))
+    if "locale" in claims:
+        out.append(("locale", words["locale"], words.get(str(claims["locale"]), str(claims["locale"]))))
+    acr = str(claims.get("acr", ""))
+    if acr:
+        out.append(("acr", words["acr"], words["level"].get(acr.rsplit(":", 1)[-1], acr)))
+    if claims.get("auth_time"):
+        import datetime as dt
+
+        when = dt.datetime.fromtimestamp(int(claims["auth_time"]), dt.timezone.utc)
+        out.append(("auth_time", words["auth_time"], when.strftime("%Y-%m-%d %H:%M UTC")))
+    return out
 
 
 def demo_client_spec(port: int) -> dict[str, Any]:
@@ -56,11 +117,14 @@ def demo_client_spec(port: int) -> dict[str, Any]:
             "purposes": ("service-provision", "communication", "statistics")}
 
 
-def _page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(f'<!doctype html><html lang="fr"><head><meta charset="utf-8">'
+def _page(title: str, body: str, lang: str = "fr", switch: str = "") -> HTMLResponse:
+    words = WORDS[lang]
+    switch_link = (f'<a href="{html.escape(switch)}" lang="{words["other_code"]}">{words["other"]}</a>'
+                   if switch else "")
+    return HTMLResponse(f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
                         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
                         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-                        f'<header><p><strong>montreal.ca</strong> — démonstration</p></header>'
+                        f'<header><p><strong>montreal.ca</strong> — {words["demo"]}</p>{switch_link}</header>'
                         f"<main>{body}</main></body></html>",
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
@@ -94,41 +158,60 @@ def create_demo_app(issuer: str, port: int) -> Starlette:
         response.set_cookie(COOKIE, key, httponly=True, samesite="lax")
         return response
 
+    def language(request: Request) -> str:
+        asked = request.query_params.get("lang")
+        if asked in WORDS:
+            return asked
+        return request.cookies.get(LANG_COOKIE) if request.cookies.get(LANG_COOKIE) in WORDS else "fr"
+
     async def home(request: Request) -> Response:
         key, state = browser_state(request)
+        lang = language(request)
+        words = WORDS[lang]
         claims = state.get("claims")
+        e = html.escape
         if claims:
-            body = ("<h1>Bonjour!</h1><p>Vous êtes connecté avec votre compte Montréal. "
-                    "Voici ce que montreal.ca a reçu :</p>"
-                    f"<pre>{html.escape(json.dumps(claims, indent=2, ensure_ascii=False))}</pre>"
-                    '<p><a class="button" href="/logout">Se déconnecter</a></p>')
+            rows = "".join(f'<dt>{e(label)}</dt><dd id="claim-{cid}">{e(value)}</dd>'
+                           for cid, label, value in received_list(claims, words))
+            account = issuer + "/account"
+            body = (f"<h1>{e(words['hello'].format(who=claims.get('email') or ''))}</h1>"
+                    f"<p>{words['signed_in']}</p><h2>{words['received']}</h2><dl>{rows}</dl>"
+                    + ("" if "email" in claims else f"<p>{words['nothing_more']}</p>")
+                    + f"<h2>{words['manage']}</h2><ul>"
+                    f'<li><a href="{e(account)}?lang={lang}">{words["account"]}</a></li>'
+                    f'<li><a href="{e(account)}/services?lang={lang}">{words["services"]}</a></li>'
+                    f'<li><a href="{e(account)}/access?lang={lang}">{words["access"]}</a></li></ul>'
+                    f'<p><a class="button" href="/logout">{words["logout"]}</a></p>')
         else:
-            body = ("<h1>Vos services municipaux en ligne</h1>"
-                    "<p>Connectez-vous pour suivre vos demandes et gérer vos renseignements.</p>"
-                    '<p><a class="button" href="/login">Se connecter avec mon compte Montréal</a></p>'
-                    '<p lang="en">Sign in with your Montréal account.</p>')
-        return with_cookie(_page("montreal.ca — démo", body), key)
+            body = (f"<h1>{words['welcome']}</h1><p>{words['pitch']}</p>"
+                    f'<p><a class="button" href="/login">{words["login"]}</a></p>')
+        response = _page(words["title"], body, lang, switch=f"/?lang={words['other_code']}")
+        response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="lax")
+        return with_cookie(response, key)
 
     async def login(request: Request) -> Response:
         key, state = browser_state(request)
         meta = await metadata()
         verifier, nonce = generate_token(48), generate_token(24)
         async with client() as oauth:
+            # OIDC Core s. 3.1.2.1 ui_locales: the sign-in and consent pages in the RP's language
             url, oauth_state = oauth.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier,
-                                                              nonce=nonce)
+                                                              nonce=nonce, ui_locales=language(request))
         state.update(verifier=verifier, nonce=nonce, state=oauth_state)
         return with_cookie(RedirectResponse(url, status_code=302), key)
 
     async def callback(request: Request) -> Response:
         key, state = browser_state(request)
+        lang = language(request)
+        w = WORDS[lang]
         if request.query_params.get("error"):
-            return _page("Connexion annulée", "<h1>Connexion annulée</h1><p>"
-                         f"{html.escape(request.query_params['error'])}</p><p><a href='/'>Retour</a></p>")
+            return _page(w["cancelled"], f"<h1>{w['cancelled']}</h1><p>"
+                         f"{html.escape(request.query_params['error'])}</p><p><a href='/'>{w['back']}</a></p>", lang)
         if "verifier" not in state or request.query_params.get("state") != state.get("state"):
-            return _page("Erreur", "<h1>Erreur</h1><p>La réponse ne correspond à aucune demande.</p>")
+            return _page(w["error"], f"<h1>{w['error']}</h1><p>{w['mismatch']}</p>", lang)
         meta = await metadata()
         if request.query_params.get("iss") != meta["issuer"]:  # RFC 9207: mix-up defence
-            return _page("Erreur", "<h1>Erreur</h1><p>Émetteur inattendu.</p>")
+            return _page(w["error"], f"<h1>{w['error']}</h1><p>{w['issuer']}</p>", lang)
         async with client() as oauth:
             token = await oauth.fetch_token(meta["token_endpoint"], authorization_response=str(request.url),
                                             code_verifier=state.pop("verifier"), state=state["state"])

@@ -180,6 +180,9 @@ class DataReleased(Event):
     channel: str                             # "token" | "refresh" | "userinfo" | "introspection"
     categories: tuple[str, ...] = ()
     repeat_window_seconds: int = 0           # identical calls within this window are this one record
+    #: the released categories the resident ticked on a consent screen for this client (the
+    #: grant): the register waits a moment for that consent if it has not recorded it yet
+    consented_categories: tuple[str, ...] = ()
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

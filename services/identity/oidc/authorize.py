@@ -16,6 +16,7 @@ import logging
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.domain.sign_ins import session_sign_in
 from services.identity.oidc import interaction
 from services.identity.oidc.checks import AuthorizationContext, run_checks
 from services.identity.oidc.errors import (
@@ -164,6 +165,11 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             code_challenge=ctx.get("code_challenge"), code_challenge_method="S256", nonce=ctx.get("nonce"),
             auth_time=session.auth_time, acr=session.acr, amr=session.amr, created_at=now,
             expires_at=now + dt.timedelta(seconds=config.code_ttl)))
+        if not (started_at is not None and as_utc(session.created_at).timestamp() >= started_at):
+            # signed in to this service on the open session: a sign-in of the history too
+            # (a login during this interaction was recorded with its event)
+            await uow.sign_ins.add(session_sign_in(resident.resident_id, ctx.client.client_id, ctx.client.name,
+                                                   tuple(session.amr), session.acr, now))
         await uow.commit()
     params_out = [("code", code)]
     if state:

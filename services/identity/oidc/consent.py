@@ -98,3 +98,25 @@ async def withdraw_grant(uow, resident_id: str, client_id: str) -> str | None:
     await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
     uow.add_event(GrantWithdrawn(grant_id=grant.grant_id, resident_id=resident_id, client_id=client_id))
     return grant.grant_id
+
+
+async def narrow_grant(uow, resident_id: str, client_id: str, purpose_id: str) -> bool:
+    """A consent the resident withdrew in Mon compte stops what the client receives at once:
+    the purpose leaves the grant (asked again at the next sign-in) and the client's refresh
+    tokens for the resident are revoked, so no token carries it any more. The caller commits."""
+    grant = await uow.grants.current(resident_id, client_id)
+    if grant is None or purpose_id not in grant.purposes_accepted:
+        return False
+    await uow.grants.add(consent_choices.without_purpose(grant, purpose_id, grant_id=new_id(), now=utcnow()))
+    await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    return True
+
+
+async def widen_grant(uow, resident_id: str, client_id: str, purpose_id: str, categories: tuple[str, ...]) -> bool:
+    """A consent the resident gave in Mon compte: the client may receive those categories from
+    the resident's next sign-in there on. The caller commits."""
+    grant = await uow.grants.current(resident_id, client_id)
+    if grant is None:
+        return False  # never signed in there: its consent screen will show the consent as given
+    await uow.grants.add(consent_choices.with_purpose(grant, purpose_id, categories, grant_id=new_id(), now=utcnow()))
+    return True

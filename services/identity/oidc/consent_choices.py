@@ -146,3 +146,31 @@ def merged(previous: Grant | None, decision: Decision, screen: Screen, *, grant_
                  scopes_refused=tuple(scopes_refused), purposes_accepted=tuple(dict.fromkeys(accepted)),
                  purposes_refused=tuple(dict.fromkeys(p for p in refused if p not in accepted)),
                  created_at=now, purpose_categories=categories)
+
+
+def without_purpose(grant: Grant, purpose_id: str, *, grant_id: str, now) -> Grant:
+    """The grant once the resident withdrew ``purpose_id`` from Mon compte: the purpose and the
+    scopes only it let through are undecided again (the next sign-in asks them again)."""
+    categories = {p: c for p, c in grant.purpose_categories.items() if p != purpose_id}
+    still = {c for cats in categories.values() for c in cats}
+    lost = [s for s in grant.scopes if (cats := scope_categories(s)) and cats & set(
+        grant.purpose_categories.get(purpose_id, ())) and not cats & still]
+    return dataclasses.replace(
+        grant, grant_id=grant_id, created_at=now, purpose_categories=categories,
+        purposes_accepted=tuple(p for p in grant.purposes_accepted if p != purpose_id),
+        purposes_refused=tuple(p for p in grant.purposes_refused if p != purpose_id),
+        scopes=tuple(s for s in grant.scopes if s not in lost),
+        scopes_refused=tuple(s for s in grant.scopes_refused if s not in lost))
+
+
+def with_purpose(grant: Grant, purpose_id: str, categories: tuple[str, ...], *, grant_id: str, now) -> Grant:
+    """The grant once the resident gave ``purpose_id`` from Mon compte: refused scopes those
+    categories cover are given (the client receives them from the resident's next sign-in
+    there; a refresh token keeps the scope it was issued with, RFC 6749 s. 6)."""
+    merged_categories = {**grant.purpose_categories, purpose_id: tuple(categories)}
+    given = [s for s in grant.scopes_refused if scope_categories(s) & set(categories)]
+    return dataclasses.replace(
+        grant, grant_id=grant_id, created_at=now, purpose_categories=merged_categories,
+        purposes_accepted=tuple(dict.fromkeys((*grant.purposes_accepted, purpose_id))),
+        purposes_refused=tuple(p for p in grant.purposes_refused if p != purpose_id),
+        scopes=(*grant.scopes, *given), scopes_refused=tuple(s for s in grant.scopes_refused if s not in given))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from services.identity.domain.events import LoginSucceeded
+from services.identity.domain.sign_ins import signing_in_to
 from services.identity.oidc import interaction
 from services.identity.oidc.authorize import error_page
 from services.identity.oidc.errors import UntrustedRedirect
@@ -34,13 +35,18 @@ def _check(provider, token: str | None) -> str | None:
     return None
 
 
-async def _client_name(provider, token: str) -> str:
-    """The name of the service asking, so the resident knows where they are signing in."""
+async def _client(provider, token: str) -> tuple[str | None, str | None]:
+    """The service asking (id, name); (None, None) for Mon compte's own sign-in."""
     params, _ = interaction.unseal(provider.config.interaction_key, token)
     client_id = (params.get("client_id") or [""])[0]
     async with provider.uow_factory() as uow:
-        client = await uow.clients.get(client_id) if client_id else None
-    return client.name if client is not None else ""
+        client = await uow.clients.get(client_id) if client_id and len(client_id) <= 64 else None
+    return (client.client_id, client.name) if client is not None else (None, None)
+
+
+async def _client_name(provider, token: str) -> str:
+    """The name of the service asking, so the resident knows where they are signing in."""
+    return (await _client(provider, token))[1] or ""
 
 
 def _login_hint(provider, token: str) -> str:
@@ -85,12 +91,18 @@ async def submit_login(provider, token: str | None, email: str, password: str, r
     from services.identity.service_layer.authentication import LoginRefused
 
     session_id = new_id()
-    try:
-        who = await provider.authenticator.password(email, password, remote_addr, session_id)
-    except LoginRefused as refused:
-        status = 429 if refused.reason == "throttled" else 400
-        return await login_page(provider, token, email=email, errors={"form": refused.reason}, status=status,
-                          retry_after=getattr(refused, "retry_after", None))
+    # the sign-in history names the service this login is for (domain/sign_ins.py)
+    with signing_in_to(*await _client(provider, token)):
+        try:
+            who = await provider.authenticator.password(email, password, remote_addr, session_id)
+        except LoginRefused as refused:
+            status = 429 if refused.reason == "throttled" else 400
+            return await login_page(provider, token, email=email, errors={"form": refused.reason}, status=status,
+                                    retry_after=getattr(refused, "retry_after", None))
+        return await _signed_in(provider, token, who, session_id)
+
+
+async def _signed_in(provider, token: str, who, session_id: str) -> WireResponse:
     async with provider.uow_factory() as uow:
         session, secret = await open_session(uow, provider.config, who.resident_id, int(who.level), ("pwd",),
                                              session_id)
@@ -139,7 +151,8 @@ async def submit_second_factor(provider, token: str | None, session_secret: str 
     from services.identity.service_layer.authentication import LoginRefused
 
     try:
-        ok = await provider.authenticator.totp(session.resident_id, code, remote_addr, session.session_id)
+        with signing_in_to(*await _client(provider, token)):
+            ok = await provider.authenticator.totp(session.resident_id, code, remote_addr, session.session_id)
     except LoginRefused as refused:
         return second_factor_page(provider, token, errors={"code": refused.reason}, status=429)
     except ServiceError:

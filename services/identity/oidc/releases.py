@@ -44,10 +44,12 @@ def categories_of(claims: dict[str, Any]) -> tuple[str, ...]:
 
 
 def release(*, resident_id: str, client: Any, channel: str, categories: tuple[str, ...],
-            repeat_window: int = 0) -> DataReleased:
+            repeat_window: int = 0, grant: Any = None) -> DataReleased:
+    ticked = {c for cats in (grant.purpose_categories.values() if grant is not None else ()) for c in cats}
     return DataReleased(release_id=new_id(), resident_id=resident_id, client_id=client.client_id,
                         client_name=getattr(client, "name", "") or client.client_id, channel=channel,
-                        categories=categories, repeat_window_seconds=repeat_window)
+                        categories=categories, repeat_window_seconds=repeat_window,
+                        consented_categories=tuple(c for c in categories if c in ticked))
 
 
 class RecentReleases:
@@ -80,12 +82,13 @@ async def record_read(provider, uow, *, resident_id: str, client: Any, channel: 
     key = (channel, client.client_id, resident_id, categories)
     if provider.recent_releases.is_recorded(key):
         return None
+    grant = await uow.grants.current(resident_id, client.client_id)
     uow.add_event(release(resident_id=resident_id, client=client, channel=channel, categories=categories,
-                          repeat_window=int(provider.recent_releases.window)))
+                          repeat_window=int(provider.recent_releases.window), grant=grant))
     return key
 
 
-def record_token(uow, state: Any, client: Any, grant_type: str) -> None:
+async def record_token(uow, state: Any, client: Any, grant_type: str) -> None:
     """The token endpoint's release, added to the transaction that consumes the code or
     rotates the refresh token: the ID token's claims (code grant with ``openid``, OIDC Core
     s. 3.1.3.3) and the access token's ``sub`` (RFC 9068 s. 2.2)."""
@@ -97,6 +100,8 @@ def record_token(uow, state: Any, client: Any, grant_type: str) -> None:
         claims = owner.claims(scope)
     else:
         claims = {"sub": owner.subject}
+    categories = categories_of(claims)
+    grant = await uow.grants.current(owner.resident_id, client.client_id) if len(categories) > 1 else None
     uow.add_event(release(resident_id=owner.resident_id, client=client.client,
                           channel="token" if grant_type == "authorization_code" else "refresh",
-                          categories=categories_of(claims)))
+                          categories=categories, grant=grant))

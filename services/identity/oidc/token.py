@@ -174,7 +174,7 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
             raced = await _apply(uow, state)
             if raced is None:
                 # what the client now holds about the resident, in the same transaction
-                releases.record_token(uow, state, client, grant_type)
+                await releases.record_token(uow, state, client, grant_type)
                 await uow.commit()
                 return response
             reused_family = raced

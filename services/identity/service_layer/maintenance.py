@@ -1,6 +1,7 @@
 """Housekeeping every replica may run (idempotent, safe concurrently): forget login
-counters past their ``forget_after`` and delete retired signing keys whose tokens have all
-expired (their encrypted private halves go with them)."""
+counters past their ``forget_after``, delete retired signing keys whose tokens have all
+expired (their encrypted private halves go with them), and forget sign-ins past their
+retention (``domain/sign_ins.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import datetime as dt
 import logging
 
 from services.identity.domain.throttling import ACCOUNT_POLICY, ADDRESS_POLICY, TOTP_POLICY
+from services.identity.service_layer.sign_ins import purge_expired
 
 INTERVAL_SECONDS = 3600.0
 log = logging.getLogger(__name__)
@@ -21,8 +23,9 @@ async def prune(uow, now: dt.datetime | None = None) -> dict[str, int]:
     async with uow:
         throttles = await uow.throttles.prune(now - dt.timedelta(seconds=horizon))
         keys = await uow.signing_keys.delete_expired(now)
+        sign_ins = await purge_expired(uow, now)
         await uow.commit()
-    return {"throttles": throttles, "signing_keys": keys}
+    return {"throttles": throttles, "signing_keys": keys, "sign_ins": sign_ins}
 
 
 def maintenance_task(uow_factory):

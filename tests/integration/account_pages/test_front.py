@@ -22,11 +22,12 @@ from tests.integration.account_pages.conftest import EMAIL, PASSWORD, hidden_fie
 
 HTTP = pathlib.Path(__file__).parents[3] / "services" / "identity" / "http"
 PAGES = ["/account", "/account/profile", "/account/consents", "/account/access", "/account/export",
-         "/account/security"]
+         "/account/security", "/account/sign-ins", "/account/services"]
 POSTS = ["/account/unlink", "/account/profile", "/account/consents/grant", "/account/consents/abc/withdraw",
          "/account/export", "/account/security/password", "/account/security/totp",
          "/account/security/totp/confirm", "/signup", "/signup/verify", "/account/login",
-         "/account/login/second-factor", "/account/password/forgot", "/account/password/reset"]
+         "/account/login/second-factor", "/account/password/forgot", "/account/password/reset",
+         "/account/services/end", "/account/services/grant"]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -141,6 +141,13 @@ async def test_export_is_one_json_attachment(system):
         assert response.headers["cache-control"] == "no-store"
         document = response.json()
         assert document["resident"]["citizen_number"] == resident_id
-        assert set(document) >= {"resident", "linked_services", "accounts", "consent", "consent_ledger_proof"}
+        assert set(document) >= {"resident", "linked_services", "accounts", "consent", "consent_ledger_proof",
+                                 "sign_ins"}
+        # the history: the wrong password re-entered for the export just before, and the sign-in
+        # that opened this session (never a password or an address)
+        outcomes = [(e["outcome"], e["methods"], e["reason"]) for e in document["sign_ins"]]
+        assert outcomes[0] == ("refused", ["pwd"], "invalid_credentials")
+        assert ("succeeded", ["pwd"], None) in outcomes[1:]
+        assert PASSWORD not in json.dumps(document["sign_ins"])
     finally:
         await http.aclose()

@@ -34,10 +34,18 @@ async def test_demo_rp_signs_a_resident_in_and_shows_the_claims(front):
             done = await browser.post(front.base + "/consent", data={**hidden_fields(consent.text),
                                                                      "scope": ["email"], "decision": "accept"})
             assert str(done.url) == rp + "/"
-            assert front.resident.resident_id in done.text          # a city client: the public identifier
-            assert front.resident.email in done.text and "urn:mtlid:loa:1" in done.text
+            # a readable list of what it received, not JSON; a city client: the public identifier
+            assert f'<dd id="claim-sub">{front.resident.resident_id}</dd>' in done.text
+            assert f'<dd id="claim-email">{front.resident.email}</dd>' in done.text
+            assert "<dt>Niveau de vérification de votre identité</dt>" in done.text and "niveau 1" in done.text
+            assert "<pre>" not in done.text and "{" not in done.text.split("<main>")[1]
+            for path in ("/account", "/account/services", "/account/access"):
+                assert f'href="{front.base}{path}?lang=fr"' in done.text
+            english = await browser.get(rp + "/?lang=en")
+            assert '<html lang="en">' in english.text and "What montreal.ca received about you" in english.text
+            assert "Connected services" in english.text and "Who saw my data" in english.text
             out = await browser.get(rp + "/logout")
-            assert str(out.url) == rp + "/" and "Se connecter avec mon compte Montréal" in out.text
+            assert str(out.url) == rp + "/" and "Sign in with my Montréal account" in out.text  # remembered
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)

@@ -151,7 +151,7 @@ class GrantWithdrawn(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class DataReleased(_message.Message):
-    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds")
+    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds", "consented_categories")
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +159,7 @@ class DataReleased(_message.Message):
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     REPEAT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CONSENTED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     release_id: str
     resident_id: str
     client_id: str
@@ -166,4 +167,5 @@ class DataReleased(_message.Message):
     channel: str
     categories: _containers.RepeatedScalarFieldContainer[str]
     repeat_window_seconds: int
-    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ...) -> None: ...
+    consented_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ..., consented_categories: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -11,6 +11,8 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/profile                       profile (self-declared and verified attributes)
     /account/consents[/…]                  consents: give, withdraw (confirmed), receipts
     /account/access                        who accessed my data
+    /account/sign-ins                      sign-in history (kept 12 months)
+    /account/services[/end, /grant]        connected services: what each received, end, consent
     /account/export                        download my data (one JSON file)
     /account/security[/…]                  sessions, sign out everywhere, password, TOTP
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import entry, pages, security
+from services.identity.http.account import connections, entry, pages, security, sign_ins
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -36,6 +38,10 @@ routes = [
     Route("/account/consents/{consent_id}/withdraw", pages.withdraw, methods=["GET", "POST"]),
     Route("/account/consents/{consent_id}/receipt", pages.receipt, methods=["GET"]),
     Route("/account/access", pages.access_log, methods=["GET"]),
+    Route("/account/sign-ins", sign_ins.sign_in_history, methods=["GET"]),
+    Route("/account/services", connections.connected_services, methods=["GET"]),
+    Route("/account/services/end", connections.end_connection, methods=["POST"]),
+    Route("/account/services/grant", connections.give_consent, methods=["POST"]),
     Route("/account/export", pages.export, methods=["GET", "POST"]),
     Route("/account/security", security.security, methods=["GET"]),
     Route("/account/security/password", security.change_password, methods=["POST"]),

@@ -160,9 +160,12 @@ class ResidentClient:
                 break
         return out
 
-    async def grant(self, recipient_id: str, purpose_id: str, language: str) -> list[cpb.Consent]:
+    async def grant(self, recipient_id: str, purpose_id: str, language: str,
+                    data_categories: tuple[str, ...] = ()) -> list[cpb.Consent]:
+        """``data_categories`` empty: every category the purpose covers for that service."""
         reply = await self._call(self.b.consent.Grant, cpb.GrantRequest(
-            resident_id=self.resident_id, recipient_id=recipient_id, items=[cpb.GrantItem(purpose_id=purpose_id)],
+            resident_id=self.resident_id, recipient_id=recipient_id,
+            items=[cpb.GrantItem(purpose_id=purpose_id, data_categories=list(data_categories))],
             collection_method=cpb.COLLECTION_METHOD_ACCOUNT_PAGE, explicit_act=True, language=language),
             CONSENT_AUDIENCE)
         return list(reply.consents)

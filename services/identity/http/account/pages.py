@@ -21,6 +21,7 @@ from montreal.consent.v1 import consent_pb2 as cpb
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.http.account import connections, sign_ins
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.web import (
     client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
@@ -195,7 +196,8 @@ async def withdraw(request: Request) -> Response:
             fields = await form(request)
             if fields is None:
                 return csrf_refused(request)
-            await client.withdraw(consent_id)
+            withdrawn = await client.withdraw(consent_id)
+            await connections.after_withdrawal(request, who, withdrawn)  # the client stops receiving it
             return RedirectResponse("/account/consents?done=withdrawn", status_code=303)
         view = await _find_consent(client, consent_id, t.lang, t)
     except BackendError as error:
@@ -340,6 +342,8 @@ async def export(request: Request) -> Response:
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},
+        # identity's own: every sign-in still kept (domain/sign_ins.py)
+        "sign_ins": await sign_ins.export_section(who.resident_id, provider(request).uow_factory()),
     }
     body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
     filename = f"mes-donnees-montreal-{now:%Y-%m-%d}.json"

@@ -1,0 +1,71 @@
+"""The resident's sign-in history: every sign-in, succeeded or refused (issue 15).
+
+What a resident needs to recognise a sign-in that was not theirs — when, which service, how
+(password, second factor, an already open session, at the counter), the level of assurance
+reached, refused or not — and nothing more: no address, no device. Québec's Access Act s. 73
+(as amended by Law 25): kept only as long as that use needs, :data:`RETENTION_DAYS`, then
+destroyed (``service_layer/maintenance.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import datetime as dt
+import uuid
+
+from services.identity.domain.events import LoginFailed, LoginSucceeded
+
+RETENTION_DAYS = 365
+SUCCEEDED, REFUSED = "succeeded", "refused"
+#: how a resident signed in (the ``amr`` values of RFC 8176, plus ours)
+METHODS = ("pwd", "otp", "session", "counter")
+
+
+@dataclasses.dataclass(frozen=True)
+class SignIn:
+    sign_in_id: str
+    resident_id: str
+    occurred_at: dt.datetime
+    client_id: str | None        # None: Mon compte itself
+    client_name: str | None
+    methods: tuple[str, ...]
+    acr: str | None              # the level reached (None when refused)
+    outcome: str                 # SUCCEEDED | REFUSED
+    reason: str | None = None    # why refused: invalid_credentials, throttled, invalid_otp, …
+
+
+_SIGNING_IN_TO: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
+    "mtlid_signing_in_to", default=(None, None))
+
+
+@contextlib.contextmanager
+def signing_in_to(client_id: str | None, client_name: str | None):
+    """The service the login in this block is for (None: Mon compte)."""
+    token = _SIGNING_IN_TO.set((client_id, client_name))
+    try:
+        yield
+    finally:
+        _SIGNING_IN_TO.reset(token)
+
+
+def from_login_event(event, level_acr, now: dt.datetime) -> SignIn | None:
+    """The history row of a login event, or None (an event about no known resident).
+    ``level_acr(methods)`` is the acr the resident's level and the methods reach."""
+    if not isinstance(event, (LoginSucceeded, LoginFailed)) or not getattr(event, "resident_id", None):
+        return None
+    client_id, client_name = _SIGNING_IN_TO.get()
+    if isinstance(event, LoginSucceeded):
+        methods = tuple(event.amr)
+        return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods,
+                      level_acr(methods), SUCCEEDED)
+    methods = ("otp",) if event.reason == "invalid_otp" else ("pwd",)
+    return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods, None, REFUSED,
+                  event.reason[:40])
+
+
+def session_sign_in(resident_id: str, client_id: str, client_name: str, amr: tuple[str, ...], acr: str,
+                    now: dt.datetime) -> SignIn:
+    """A service signed the resident in on their open session (single sign-on)."""
+    return SignIn(str(uuid.uuid4()), resident_id, now, client_id, client_name, ("session", *amr), acr, SUCCEEDED)
