@@ -100,6 +100,20 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Gisèle" in content and "aucun" in content and "Certificat de naissance ••7731" in content
     await check_page(page, "counter-06-enrolled")
 
+    # -- a consent the resident gives at the counter: their choice, marked as such ------------
+    await page.select_option("#recipient_id", "montreal-ca")
+    await page.select_option("#purpose_id", "communication")
+    await page.click("form[action='/counter/resident/consent'] button[value=give]")
+    await page.wait_for_selector("[role=alert]")  # the resident's own choice was not ticked
+    assert "seulement si le résident a lui-même exprimé ce choix" in await page.content()
+    await page.select_option("#recipient_id", "montreal-ca")
+    await page.select_option("#purpose_id", "communication")
+    await page.check("#resident_choice")
+    await page.click("form[action='/counter/resident/consent'] button[value=give]")
+    await page.wait_for_selector("#recorded")
+    assert "Consentement enregistré, donné au comptoir, agent " + agent["agent_id"] in await page.content()
+    await check_page(page, "counter-06b-consent")
+
     # -- print the letter: the PDF opens and carries the code ---------------------------------
     csrf = await page.get_attribute("form[action='/counter/resident/letter'] input[name=csrf_token]", "value")
     resident_id = await page.get_attribute("form[action='/counter/resident/letter'] input[name=citizen_number]",
@@ -135,8 +149,12 @@ async def test_the_counter_for_everyone(system, browser):
     history = await resident.inner_text("#counter-actions-title ~ ul")
     assert "Inscription au comptoir" in history and "Lettre d’activation imprimée" in history
     assert "Accès Montréal — Ville-Marie" in history and agent["agent_id"] in history
+    assert "Consentement enregistré au comptoir" in history
     assert "Dominique" not in history  # pseudonymous by default
     await check_page(resident, "counter-09-resident-history")
+    await resident.goto(issuer + "/account/consents")
+    assert "au comptoir, auprès d’un agent (votre choix)" in await resident.content()
+    await check_page(resident, "counter-09b-resident-consents")
 
     # -- and in the supervisor's view ---------------------------------------------------------
     boss_context = await new_context(browser, viewport={"width": 1280, "height": 900})

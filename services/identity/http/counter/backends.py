@@ -15,7 +15,7 @@ from services.common.grpc.client import StaticToken, make_channel, rpc_error_det
 from services.identity.http.counter.web import AgentTokenRefused, OnDuty, agent_token
 
 log = logging.getLogger("services.identity.http.counter")
-AUDIENCE = {"identity": "urn:mtlid:identity", "accounts": "urn:mtlid:accounts"}
+AUDIENCE = {"identity": "urn:mtlid:identity", "accounts": "urn:mtlid:accounts", "consent": "urn:mtlid:consent"}
 
 
 class CallRefused(Exception):
@@ -50,6 +50,7 @@ async def agent_stub(request: Request, duty: OnDuty, service: str):
     """A stub for ``service`` whose calls carry this agent's token; gRPC errors become
     ``CallRefused``."""
     from montreal.accounts.v1 import accounts_pb2_grpc
+    from montreal.consent.v1 import consent_pb2_grpc
     from montreal.identity.v1 import identity_pb2_grpc
 
     try:
@@ -57,8 +58,8 @@ async def agent_stub(request: Request, duty: OnDuty, service: str):
     except AgentTokenRefused as refused:
         raise CallRefused("AGENT_TOKEN_REFUSED", reason=refused.error) from None
     channel = make_channel(target(request, service), token_provider=StaticToken(token), default_deadline=10)
-    stub = (identity_pb2_grpc.IdentityServiceStub if service == "identity"
-            else accounts_pb2_grpc.AccountsServiceStub)(channel)
+    stub = {"identity": identity_pb2_grpc.IdentityServiceStub, "accounts": accounts_pb2_grpc.AccountsServiceStub,
+            "consent": consent_pb2_grpc.ConsentServiceStub}[service](channel)
     try:
         yield stub
     except grpc.aio.AioRpcError as error:
