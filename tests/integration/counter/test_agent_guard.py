@@ -20,7 +20,7 @@ from services.identity.adapters.orm import AgentActionRow, ResidentRow
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.service_layer import authentication as auth
-from tests.integration.counter.conftest import AgentBrowser, agent_of
+from tests.integration.counter.conftest import agent_access_token, agent_of
 from tests.integration.identity_oidc.conftest import SECRET
 
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
@@ -29,15 +29,8 @@ JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 async def test_an_exchanged_token_passes_the_agent_guard_and_is_journaled_with_the_office(running_identity):
     runtime, base, uow = running_identity
     agent = await agent_of(uow)
-    browser = AgentBrowser(base)
-    try:
-        await browser.sign_in(agent)
-        subject_token = await browser.subject_token()
-    finally:
-        await browser.close()
+    exchanged = {"access_token": await agent_access_token(base, agent)}
     async with httpx.AsyncClient() as http:
-        exchanged = (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
-            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "subject_token_type": JWT_TYPE})).json()
         plain = (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
             "grant_type": "client_credentials"})).json()
     rid = await auth.register_resident(auth.RegisterResident(f"r-{uuid.uuid4().hex[:6]}@example.ca",
@@ -72,16 +65,7 @@ async def test_summarize_agent_actions_is_for_supervisors_and_names_bad_fields(r
     target = f"127.0.0.1:{runtime.bound_grpc_port}"
 
     async def token_of(who) -> str:
-        browser = AgentBrowser(base)
-        try:
-            await browser.sign_in(who)
-            subject_token = await browser.subject_token()
-        finally:
-            await browser.close()
-        async with httpx.AsyncClient() as http:
-            return (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
-                "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
-                "subject_token_type": JWT_TYPE})).json()["access_token"]
+        return await agent_access_token(base, who)
 
     import datetime as dt
 
@@ -113,16 +97,7 @@ async def test_summarize_agent_actions_is_for_supervisors_and_names_bad_fields(r
 async def test_enrolment_rpcs_without_email_and_their_bad_input(running_identity):
     runtime, base, uow = running_identity
     agent = await agent_of(uow)
-    browser = AgentBrowser(base)
-    try:
-        await browser.sign_in(agent)
-        subject_token = await browser.subject_token()
-    finally:
-        await browser.close()
-    async with httpx.AsyncClient() as http:
-        token = (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
-            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
-            "subject_token_type": JWT_TYPE})).json()["access_token"]
+    token = await agent_access_token(base, agent)
     channel = make_channel(f"127.0.0.1:{runtime.bound_grpc_port}", token_provider=StaticToken(token))
     try:
         stub = pb_grpc.IdentityServiceStub(channel)

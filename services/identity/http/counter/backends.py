@@ -12,6 +12,7 @@ import grpc
 from starlette.requests import Request
 
 from services.common.grpc.client import StaticToken, make_channel, rpc_error_details
+from services.identity.http.account.web import _settings
 from services.identity.http.counter.web import AgentTokenRefused, OnDuty, agent_token
 
 log = logging.getLogger("services.identity.http.counter")
@@ -24,16 +25,6 @@ class CallRefused(Exception):
         self.code = code
         self.violations = violations or {}
         self.reason = reason
-
-
-def _settings(request: Request):
-    settings = getattr(request.app.state, "settings", None)
-    if settings is None:
-        from services.common.config import Settings
-
-        settings = Settings.from_env()
-        request.app.state.settings = settings
-    return settings
 
 
 def target(request: Request, service: str) -> str:

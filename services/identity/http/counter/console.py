@@ -161,15 +161,10 @@ async def _consent_choices(request: Request, duty: OnDuty, resident_id: str) -> 
 async def record_consent(request: Request) -> Response:
     """A consent the resident gives or withdraws in person: their own choice, marked as
     collected at the counter (or by phone) by this agent (consent ``Grant``/``Withdraw``)."""
-    duty = await _guard(request)
-    if not isinstance(duty, OnDuty):
-        return duty
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
-    found, refused_page = await _resident_or_404(request, duty, fields)
-    if refused_page is not None:
-        return refused_page
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
     from montreal.consent.v1 import consent_pb2 as cpb
 
     decision = first(fields, "decision")
@@ -217,6 +212,21 @@ async def record_consent(request: Request) -> Response:
                                                            "channel": values["channel"] or "counter"}})
 
 
+async def _posted_on_file(request: Request):
+    """What every form of a resident's file starts with: the agent at level 3, the CSRF-checked
+    form, the resident its ``citizen_number`` names — or the page that says which is missing."""
+    duty = await _guard(request)
+    if not isinstance(duty, OnDuty):
+        return duty
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    found, refused_page = await _resident_or_404(request, duty, fields)
+    if refused_page is not None:
+        return refused_page
+    return duty, fields, found
+
+
 def document_errors(document_type: str, last_digits: str) -> dict[str, str]:
     errors = {}
     if document_type == "health_insurance_card":
@@ -230,15 +240,10 @@ def document_errors(document_type: str, last_digits: str) -> dict[str, str]:
 
 async def document_check(request: Request) -> Response:
     """Record a document check and raise the resident to level 2 (VERIFIED)."""
-    duty = await _guard(request)
-    if not isinstance(duty, OnDuty):
-        return duty
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
-    found, refused_page = await _resident_or_404(request, duty, fields)
-    if refused_page is not None:
-        return refused_page
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
     document_type, last_digits = first(fields, "document_type"), first(fields, "document_last_digits").strip()
     errors = document_errors(document_type, last_digits)
     values = {"document_type": document_type, "document_last_digits": last_digits[:8]}
@@ -273,15 +278,10 @@ async def document_check(request: Request) -> Response:
 
 async def link_account(request: Request) -> Response:
     """Link a service account in person (accounts ``LinkAccountInPerson``)."""
-    duty = await _guard(request)
-    if not isinstance(duty, OnDuty):
-        return duty
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
-    found, refused_page = await _resident_or_404(request, duty, fields)
-    if refused_page is not None:
-        return refused_page
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
     service_id, reference = first(fields, "service_id").strip(), first(fields, "account_reference").strip()
     values = {"service_id": service_id[:100], "account_reference": reference[:100]}
     errors = {}
@@ -310,15 +310,10 @@ async def link_account(request: Request) -> Response:
 
 async def letter(request: Request) -> Response:
     """A new one-time activation code, printed on the letter (PDF, the language chosen)."""
-    duty = await _guard(request)
-    if not isinstance(duty, OnDuty):
-        return duty
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
-    found, refused_page = await _resident_or_404(request, duty, fields)
-    if refused_page is not None:
-        return refused_page
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
     lang = first(fields, "letter_language")
     if lang not in ("fr", "en"):
         return await _file(request, duty, found, {"errors": {"letter_language": "counter.error.letter_language"}}, 400)
