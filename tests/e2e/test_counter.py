@@ -100,6 +100,26 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Gisèle" in content and "aucun" in content and "Certificat de naissance ••7731" in content
     await check_page(page, "counter-06-enrolled")
 
+    # -- find them again by name and date of birth (least data: names, year, number) ---------
+    await page.goto(issuer + "/counter")
+    await page.fill("#family_name", "Bouchard")
+    await page.fill("#date_of_birth", "1941-06-02")
+    await page.click("form[action='/counter/search'] button")
+    await page.wait_for_url(re.compile(r".*/counter/search\?.*"))
+    results = await page.inner_text("table")
+    assert number in results and "1941" in results and "1941-06-02" not in results
+    await check_page(page, "counter-06a-search")
+    await page.click(f"text={number}")
+    await page.wait_for_url(re.compile(r".*/counter/resident\?.*"))
+
+    # -- a document check: type and last four only, the level raised -------------------------
+    await page.select_option("#document_type", "passport")
+    await page.fill("#document_last_digits", "X9Q2")
+    await page.click("form[action='/counter/resident/document'] button")
+    await page.wait_for_selector("#recorded")
+    assert "Passeport ••X9Q2" in await page.content()
+    await check_page(page, "counter-06c-document")
+
     # -- a consent the resident gives at the counter: their choice, marked as such ------------
     await page.select_option("#recipient_id", "montreal-ca")
     await page.select_option("#purpose_id", "communication")
