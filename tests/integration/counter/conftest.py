@@ -188,9 +188,10 @@ async def running_identity():
         await migrate_async("identity", url)
         port = free_tcp_port()
         with nats_server() as nats:
-            # accounts is not running here: its target is a free port nobody listens on
+            # accounts and consent are not running here: their targets are free ports nobody listens on
             env = {"MTLID_ISSUER": f"http://127.0.0.1:{port}", "MTLID_HTTP_PORT": str(port),
                    "MTLID_ACCOUNTS_GRPC_TARGET": f"127.0.0.1:{free_tcp_port()}",
+                   "MTLID_CONSENT_GRPC_TARGET": f"127.0.0.1:{free_tcp_port()}",
                    "MTLID_KEY_ENCRYPTION_KEY": _b64(KEK), "MTLID_PAIRWISE_SECRET": _b64(PAIRWISE_SECRET)}
             async with running_service("identity", nats_url=nats.url, database_url=url, env=env) as runtime:
                 sessions = runtime.session_factory
