@@ -7,6 +7,9 @@ Access (docs/contracts.md):
 - ``consent:check`` / ``consent:record``: a recipient's client, for its own recipient only;
 - ``consent:broker``: the accounts service, which mediates every release, for any recipient;
 - ``consent:admin``: operators (catalogue; reading a resident's record for an access request);
+- ``consent:agent``: a counter agent's token (``act.sub`` required, issue 17) records a consent
+  the resident gives or withdraws in person (collection method counter or phone, an explicit
+  act; the ledger's actor is ``agent:<id>``) and lists the resident's consents;
 - public: tree heads, consistency proofs, the log keys and the catalogue.
 """
 
@@ -34,6 +37,8 @@ from services.consent.service_layer import commands, handlers
 SERVICE = "montreal.consent.v1.ConsentService"
 RESIDENT, ADMIN = "resident", "consent:admin"
 CHECK, RECORD, BROKER = "consent:check", "consent:record", "consent:broker"
+#: A counter agent records a consent the resident gives or withdraws in person (issue 17).
+AGENT = "consent:agent"
 
 
 def _m(name: str) -> str:
@@ -41,11 +46,11 @@ def _m(name: str) -> str:
 
 
 METHOD_POLICIES: dict[str, object] = {
-    _m("Grant"): RESIDENT,
-    _m("Withdraw"): RESIDENT,
+    _m("Grant"): frozenset({RESIDENT, AGENT}),
+    _m("Withdraw"): frozenset({RESIDENT, AGENT}),
     _m("Check"): frozenset({CHECK, BROKER}),
     _m("RecordAccess"): frozenset({RECORD, BROKER}),
-    _m("ListConsents"): frozenset({RESIDENT, ADMIN}),
+    _m("ListConsents"): frozenset({RESIDENT, ADMIN, AGENT}),
     _m("History"): frozenset({RESIDENT, ADMIN}),
     _m("AccessLog"): frozenset({RESIDENT, ADMIN}),
     _m("RequestRectification"): RESIDENT,
@@ -172,6 +177,19 @@ def _own(resident_id: str, *, admin_allowed: bool = True) -> str | None:
     raise PermissionDenied("NOT_OWN_DATA", "a resident's session reaches only that resident's data")
 
 
+def _own_or_at_counter(resident_id: str) -> bool:
+    """A resident's own session, or a counter agent named by the token (``act.sub``, RFC 8693
+    s. 4.1) recording what the resident chose in person; True for the agent."""
+    principal = current_principal()
+    if principal.has_scope(RESIDENT) and principal.subject == resident_id:
+        return False
+    if principal.has_scope(AGENT):
+        if not principal.acting_for:
+            raise PermissionDenied("AGENT_NOT_IDENTIFIED", "a counter action needs the acting agent (act.sub)")
+        return True
+    raise PermissionDenied("NOT_OWN_DATA", "a resident's session reaches only that resident's data")
+
+
 def _for_client() -> str | None:
     principal = current_principal()
     return None if principal.has_scope(BROKER) else principal.client_id
@@ -186,7 +204,16 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     # --- consents ----------------------------------------------------------------------
     async def Grant(self, request, context):
-        _own(request.resident_id, admin_allowed=False)
+        if _own_or_at_counter(request.resident_id):
+            # At a counter or on the phone the consent is the resident's own choice, expressed to
+            # the agent (a distinct affirmative act), and marked as collected there.
+            problems = []
+            if request.collection_method not in (pb.COLLECTION_METHOD_COUNTER, pb.COLLECTION_METHOD_PHONE):
+                problems.append(("collection_method", "an agent records COLLECTION_METHOD_COUNTER or _PHONE"))
+            if not request.explicit_act:
+                problems.append(("explicit_act", "the resident's own affirmative choice is required at a counter"))
+            if problems:
+                raise InvalidArgument.many(problems)
         items = tuple(RequestedConsent(
             purpose_id=i.purpose_id, purpose_version=i.purpose_version,
             data_categories=tuple(i.data_categories),
@@ -200,7 +227,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.GrantResponse(consents=[_consent(c) for c in consents])
 
     async def Withdraw(self, request, context):
-        _own(request.resident_id, admin_allowed=False)
+        _own_or_at_counter(request.resident_id)
         consent, index = await handlers.withdraw(commands.WithdrawConsent(
             request.resident_id, request.consent_id, actor=_actor()), self.uow())
         return pb.WithdrawResponse(consent=_consent(consent), ledger_index=index or 0)
@@ -216,7 +243,11 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             check_time=_ts(dt.datetime.now(dt.timezone.utc)))
 
     async def ListConsents(self, request, context):
-        _own(request.resident_id)
+        principal = current_principal()
+        if principal.has_scope(AGENT) and not (principal.has_scope(RESIDENT) or principal.has_scope(ADMIN)):
+            _own_or_at_counter(request.resident_id)
+        else:
+            _own(request.resident_id)
         consents, token = await handlers.list_consents_page(commands.ListPage(
             request.resident_id, request.page_size, request.page_token,
             include_inactive=request.include_inactive), self.uow())

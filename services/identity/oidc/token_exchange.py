@@ -2,7 +2,7 @@
 
 A counter or borough system — a confidential client registered for the grant
 ``urn:ietf:params:oauth:grant-type:token-exchange`` and for an agent scope
-(``identity:agent``, ``accounts:agent``) — presents the agent's session token
+(``identity:agent``, ``accounts:agent``, ``consent:agent``) — presents the agent's session token
 (``agent_sessions.py``) as ``subject_token`` and receives an access token (RFC 9068) for
 identity or accounts (``resource``, RFC 8707, or ``audience``, RFC 8693 s. 2.1) in which:
 
@@ -40,7 +40,7 @@ from services.identity.oidc.errors import InvalidRequest, InvalidScope, InvalidT
 from services.identity.oidc.records import utcnow
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-AGENT_SCOPES = ("identity:agent", "accounts:agent")
+AGENT_SCOPES = ("identity:agent", "accounts:agent", "consent:agent")
 
 _SESSION_PROBLEMS = {
     "session_ended": "The agent's session has ended; the agent must sign in again.",

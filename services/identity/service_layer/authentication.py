@@ -149,7 +149,7 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
     ``pwd otp``) once the second factor is checked.
     """
     now = utcnow()
-    acct_key, addr_key = account_key(cmd.email or ""), address_key(cmd.remote_addr)
+    acct_key, addr_key = account_key(_login_key(cmd.email or "")), address_key(cmd.remote_addr)
     async with uow:
         resident = await _resident_by_login(uow, cmd.email) if cmd.email else None
         wait = await _password_wait(uow, acct_key, addr_key, now)
@@ -180,6 +180,17 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
     return AuthenticatedResident(resident_id=resident.resident_id, level=resident.level,
                                  has_totp=resident.has_totp, email_verified=resident.email_verified,
                                  preferred_language=resident.preferred_language)
+
+
+def _login_key(login: str) -> str:
+    """One throttling key per account whatever the form typed: a citizen number counts as its
+    canonical form (``MTL 7K3F-…``, ``7k3f…`` are one account), an e-mail as itself."""
+    if "@" in login:
+        return login
+    try:
+        return "number:" + CitizenNumber.parse(login).canonical
+    except ValueError:
+        return login
 
 
 async def _resident_by_login(uow, login: str) -> Resident | None:

@@ -24,7 +24,7 @@ MONTREAL = ZoneInfo("America/Montreal")
 OFFICE_HOURS = (dt.time(7, 0), dt.time(22, 0))
 MANY_NAME_SEARCHES = 20   # per agent per day
 RESIDENT_VISIBLE = ("create_resident_in_person", "raise_level_of_assurance", "issue_activation_letter",
-                    "find_resident")
+                    "find_resident", "record_consent", "withdraw_consent")
 
 
 async def actions_for_resident(uow, resident_id: str, *, show_names: bool = False) -> list[dict]:
@@ -40,7 +40,7 @@ async def actions_for_resident(uow, resident_id: str, *, show_names: bool = Fals
     return [{"action": a["action"], "at": a["created_at"], "office": a["office"] or "",
              "agent": names.get(a["agent_id"], a["agent_id"]),
              "details": {k: v for k, v in a["details"].items() if k in ("document_type", "document_last_digits",
-                                                                          "level", "by")}}
+                                                                          "level", "by", "channel")}}
             for a in actions if a["action"] in RESIDENT_VISIBLE]
 
 

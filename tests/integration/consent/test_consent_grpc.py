@@ -351,3 +351,35 @@ async def test_concurrent_records_share_transactions_and_are_each_answered(store
     finally:
         await channel.close()
         await server.drain(0.5)
+
+
+async def test_a_counter_agent_records_the_residents_own_choice(stub, tokens, minter):
+    """Issue 17: a consent given or withdrawn at the counter, recorded by the agent named in the
+    token (act.sub), marked as collected at the counter, only as the resident's explicit act."""
+    agent = (("authorization", "Bearer " + minter.mint("counter-console", ["consent:agent"], AUD,
+                                                        acting_for="AG7K3F9QXM2R")),)
+    nameless = (("authorization", "Bearer " + minter.mint("counter-console", ["consent:agent"], AUD)),)
+    request = pb.GrantRequest(resident_id=BOB, recipient_id="montreal-library", explicit_act=True,
+                              collection_method=pb.COLLECTION_METHOD_COUNTER,
+                              items=[pb.GrantItem(purpose_id="communication")])
+    _, reason = await fails(stub.Grant(request, metadata=nameless), grpc.StatusCode.PERMISSION_DENIED)
+    assert reason == "AGENT_NOT_IDENTIFIED"
+    violations, _ = await fails(stub.Grant(pb.GrantRequest(
+        resident_id=BOB, recipient_id="montreal-library", items=[pb.GrantItem(purpose_id="communication")],
+        collection_method=pb.COLLECTION_METHOD_ACCOUNT_PAGE), metadata=agent), grpc.StatusCode.INVALID_ARGUMENT)
+    assert set(violations) == {"collection_method", "explicit_act"}
+    before = await stub.ListConsents(pb.ListConsentsRequest(resident_id=BOB), metadata=tokens["bob"])
+    assert not [c for c in before.consents if c.collection_method == pb.COLLECTION_METHOD_COUNTER]
+
+    [consent] = (await stub.Grant(request, metadata=agent)).consents
+    assert consent.collection_method == pb.COLLECTION_METHOD_COUNTER
+    history = await stub.History(pb.HistoryRequest(resident_id=BOB), metadata=tokens["bob"])
+    given = [json.loads(e.leaf_data) for e in history.entries if e.consent_id == consent.consent_id]
+    assert "agent:AG7K3F9QXM2R" in json.dumps(given) and "counter" in json.dumps(given)  # in the hashed leaf
+    listed = await stub.ListConsents(pb.ListConsentsRequest(resident_id=BOB), metadata=agent)
+    assert consent.consent_id in [c.consent_id for c in listed.consents]
+    withdrawn = await stub.Withdraw(pb.WithdrawRequest(resident_id=BOB, consent_id=consent.consent_id),
+                                    metadata=agent)
+    assert withdrawn.consent.state == pb.CONSENT_STATE_WITHDRAWN
+    # an agent token reaches nothing else of the resident's (not the access log, not the export)
+    await fails(stub.AccessLog(pb.AccessLogRequest(resident_id=BOB), metadata=agent), grpc.StatusCode.PERMISSION_DENIED)

@@ -16,8 +16,12 @@ import pytest
 
 from services.common.db import create_engine, session_factory
 from services.common.migrations import migrate_async
+from services.common.nats import free_port as free_tcp_port
 from services.common.testing.databases import temporary_database
+from services.common.testing.nats import nats_server
+from services.common.testing.services import running_service
 from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+from services.identity.adapters.uow import IdentityUnitOfWork
 from services.identity.domain import totp
 from services.identity.domain.clients import TOKEN_EXCHANGE, OAuthClient, hash_client_secret
 from services.identity.http.app import create_app, serve
@@ -26,10 +30,6 @@ from services.identity.oidc.tokens import OidcConfig
 from services.identity.service_layer.keys import SigningKeys
 from services.identity.service_layer.staff import CreateAgent, create_agent
 from tests.integration.identity_oidc.conftest import KEK, PAIRWISE_SECRET, SECRET, free_port, hidden_fields
-from services.common.nats import free_port as free_tcp_port
-from services.common.testing.nats import nats_server
-from services.common.testing.services import running_service
-from services.identity.adapters.uow import IdentityUnitOfWork
 
 PASSWORD = "un mot de passe de comptoir 2026"
 
@@ -101,13 +101,7 @@ class NewAgent:
 
 
 async def new_agent(front, *, role: str = "agent", office: str = "Accès Montréal — Ville-Marie") -> NewAgent:
-    email = f"agent-{uuid.uuid4().hex[:8]}@ville.montreal.qc.ca"
-    created = await create_agent(CreateAgent(email=email, name="Dominique Tremblay", office=office, role=role,
-                                             password=PASSWORD), front.uow())
-    import base64
-
-    padded = created.totp_secret + "=" * (-len(created.totp_secret) % 8)
-    return NewAgent(created.agent.agent_id, email, office, base64.b32decode(padded), role)
+    return await agent_of(front.uow, role=role, office=office)
 
 
 class AgentBrowser:
@@ -161,12 +155,27 @@ async def agent_browser(front):
 async def agent_of(uow_factory, *, role: str = "agent", office: str = "Comptoir Verdun") -> NewAgent:
     """An agent created as ``mtlid agent create`` does, with the TOTP secret it prints."""
     created = await create_agent(CreateAgent(email=f"a-{uuid.uuid4().hex[:8]}@ville.montreal.qc.ca",
-                                             name="Alex Gagnon", office=office, role=role, password=PASSWORD),
+                                             name="Dominique Tremblay", office=office, role=role, password=PASSWORD),
                                  uow_factory())
-    import base64
-
     secret = base64.b32decode(created.totp_secret + "=" * (-len(created.totp_secret) % 8))
     return NewAgent(created.agent.agent_id, created.agent.email, office, secret, role)
+
+
+async def agent_access_token(base: str, agent: NewAgent, client: str = "borough-counter") -> str:
+    """What a counter system does: the agent signs in (password + TOTP), the system reads the
+    agent's session token and exchanges it at ``/token`` (RFC 8693) for an access token."""
+    browser = AgentBrowser(base)
+    try:
+        await browser.sign_in(agent)
+        subject_token = await browser.subject_token()
+    finally:
+        await browser.close()
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(base + "/token", auth=(client, SECRET), data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
 
 
 def _b64(raw: bytes) -> str:
@@ -179,9 +188,10 @@ async def running_identity():
         await migrate_async("identity", url)
         port = free_tcp_port()
         with nats_server() as nats:
-            # accounts is not running here: its target is a free port nobody listens on
+            # accounts and consent are not running here: their targets are free ports nobody listens on
             env = {"MTLID_ISSUER": f"http://127.0.0.1:{port}", "MTLID_HTTP_PORT": str(port),
                    "MTLID_ACCOUNTS_GRPC_TARGET": f"127.0.0.1:{free_tcp_port()}",
+                   "MTLID_CONSENT_GRPC_TARGET": f"127.0.0.1:{free_tcp_port()}",
                    "MTLID_KEY_ENCRYPTION_KEY": _b64(KEK), "MTLID_PAIRWISE_SECRET": _b64(PAIRWISE_SECRET)}
             async with running_service("identity", nats_url=nats.url, database_url=url, env=env) as runtime:
                 sessions = runtime.session_factory

@@ -14,11 +14,13 @@ import pytest
 from montreal.identity.v1 import identity_pb2 as pb
 from montreal.identity.v1 import identity_pb2_grpc as pb_grpc
 from services.common.grpc.client import StaticToken, make_channel, rpc_error_details
-from services.identity.adapters.orm import AgentActionRow
+from sqlalchemy import func, select
+
+from services.identity.adapters.orm import AgentActionRow, ResidentRow
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.service_layer import authentication as auth
-from tests.integration.counter.conftest import AgentBrowser, agent_of
+from tests.integration.counter.conftest import agent_access_token, agent_of
 from tests.integration.identity_oidc.conftest import SECRET
 
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
@@ -27,15 +29,8 @@ JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 async def test_an_exchanged_token_passes_the_agent_guard_and_is_journaled_with_the_office(running_identity):
     runtime, base, uow = running_identity
     agent = await agent_of(uow)
-    browser = AgentBrowser(base)
-    try:
-        await browser.sign_in(agent)
-        subject_token = await browser.subject_token()
-    finally:
-        await browser.close()
+    exchanged = {"access_token": await agent_access_token(base, agent)}
     async with httpx.AsyncClient() as http:
-        exchanged = (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
-            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "subject_token_type": JWT_TYPE})).json()
         plain = (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
             "grant_type": "client_credentials"})).json()
     rid = await auth.register_resident(auth.RegisterResident(f"r-{uuid.uuid4().hex[:6]}@example.ca",
@@ -70,16 +65,7 @@ async def test_summarize_agent_actions_is_for_supervisors_and_names_bad_fields(r
     target = f"127.0.0.1:{runtime.bound_grpc_port}"
 
     async def token_of(who) -> str:
-        browser = AgentBrowser(base)
-        try:
-            await browser.sign_in(who)
-            subject_token = await browser.subject_token()
-        finally:
-            await browser.close()
-        async with httpx.AsyncClient() as http:
-            return (await http.post(base + "/token", auth=("borough-counter", SECRET), data={
-                "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
-                "subject_token_type": JWT_TYPE})).json()["access_token"]
+        return await agent_access_token(base, who)
 
     import datetime as dt
 
@@ -106,3 +92,48 @@ async def test_summarize_agent_actions_is_for_supervisors_and_names_bad_fields(r
     finally:
         await channel.close()
     assert summary.total >= 1 and any(row.key for row in summary.per_agent)
+
+
+async def test_enrolment_rpcs_without_email_and_their_bad_input(running_identity):
+    runtime, base, uow = running_identity
+    agent = await agent_of(uow)
+    token = await agent_access_token(base, agent)
+    channel = make_channel(f"127.0.0.1:{runtime.bound_grpc_port}", token_provider=StaticToken(token))
+    try:
+        stub = pb_grpc.IdentityServiceStub(channel)
+
+        async def refused(call):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await call
+            return rpc_error_details(error.value)
+
+        async with uow() as u:
+            before = await u.session.scalar(select(func.count()).select_from(ResidentRow))
+        code, violations, _ = await refused(stub.CreateResidentInPerson(pb.CreateResidentInPersonRequest(
+            email="", preferred_language="de", document_type=pb.DOCUMENT_TYPE_HEALTH_INSURANCE_CARD)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and set(violations) == {"preferred_language", "document_type"}
+        async with uow() as u:
+            assert await u.session.scalar(select(func.count()).select_from(ResidentRow)) == before  # nothing written
+
+        created = await stub.CreateResidentInPerson(pb.CreateResidentInPersonRequest(
+            preferred_language="en", document_type=pb.DOCUMENT_TYPE_PASSPORT, document_last_digits="77"))
+        assert created.level == pb.LEVEL_OF_ASSURANCE_VERIFIED
+        issued = await stub.IssueActivationCode(pb.IssueActivationCodeRequest(
+            citizen_number=created.citizen_number_human))
+        assert issued.preferred_language == "en" and len(issued.activation_code) == 14
+        assert issued.expire_time.ToDatetime().year >= 2026
+        again = await stub.IssueActivationCode(pb.IssueActivationCodeRequest(citizen_number=created.resident_id))
+        assert again.activation_code != issued.activation_code  # a new letter replaces the previous code
+
+        code, violations, _ = await refused(stub.IssueActivationCode(pb.IssueActivationCodeRequest(
+            citizen_number="MTL 2345")))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "citizen_number" in violations
+        code, _, _ = await refused(stub.IssueActivationCode(pb.IssueActivationCodeRequest(
+            citizen_number=CitizenNumber.new().human)))
+        assert code == grpc.StatusCode.NOT_FOUND
+        rid = await auth.register_resident(auth.RegisterResident(f"p-{uuid.uuid4().hex[:6]}@example.ca",
+                                                                 "une phrase de passe", "fr", ""), uow())
+        code, _, reason = await refused(stub.IssueActivationCode(pb.IssueActivationCodeRequest(citizen_number=rid)))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION and reason == "ALREADY_ACTIVATED"
+    finally:
+        await channel.close()

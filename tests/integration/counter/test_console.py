@@ -102,6 +102,17 @@ async def test_enrol_without_email_print_the_letter_activate_and_sign_in(running
         assert again.status_code == 400  # single use
         signed_in = await _post(resident_browser, "/account/login", "/account/login", email=number, password=password)
         assert signed_in.status_code in (302, 303) and signed_in.headers["location"].startswith("/account")
+        # Throttled per account whatever the number's form (human, canonical, lower case).
+        forms = [number, resident_id, resident_id.lower(), number.replace("-", " ")]
+        stranger = AgentBrowser(base)
+        try:
+            for i in range(6):
+                await _post(stranger, "/account/login", "/account/login", email=forms[i % 4], password="faux " * 4)
+            throttled = await _post(stranger, "/account/login", "/account/login", email=resident_id.lower(),
+                                    password=password)
+        finally:
+            await stranger.close()
+        assert throttled.status_code == 429
     finally:
         await resident_browser.close()
 

@@ -29,6 +29,8 @@ def test_every_counter_key_is_in_both_catalogues():
         used |= set(re.findall(r""""((?:counter|activate)\.[a-z0-9_.]+)\"""", (HTTP / module).read_text()))
     families = {"counter.document.": DOCUMENT_TYPES, "counter.history.action.": RESIDENT_VISIBLE,
                 "counter.level.": ("1", "2", "3"), "counter.error.": (),
+                "counter.consent.given.": ("counter", "phone"),
+                "counter.recorded.": ("record_consent", "withdraw_consent"),
                 "counter.supervision.kind.": ("many_name_searches", "outside_office_hours"),
                 "counter.error.supervision_": ("start_date", "end_date", "agent_id", "office")}
     keys = {k for k in used if not k.endswith((".", "_"))}

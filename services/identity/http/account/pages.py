@@ -119,6 +119,9 @@ async def _consent_views(client, lang: str, t):
                 "recipient": _service_name({}, recipients, c.recipient_id, lang),
                 "categories": _labels(categories, c.data_categories, lang),
                 "since": local_time(c.give_time, t), "until": local_time(c.expire_time, t) if c.HasField("expire_time") else None,
+                # issue 17: a consent the resident expressed at a counter or on the phone says so
+                "where": {cpb.COLLECTION_METHOD_COUNTER: "counter", cpb.COLLECTION_METHOD_PHONE: "phone"}.get(
+                    c.collection_method),
                 "ended": local_time(c.withdraw_time, t) if c.HasField("withdraw_time") else None,
                 "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric}
         (active if c.state == cpb.CONSENT_STATE_GIVEN else past).append(view)

@@ -30,5 +30,6 @@ routes = [
     Route("/counter/resident/document", console.document_check, methods=["POST"]),
     Route("/counter/resident/link", console.link_account, methods=["POST"]),
     Route("/counter/resident/letter", console.letter, methods=["POST"]),
+    Route("/counter/resident/consent", console.record_consent, methods=["POST"]),
     Route("/counter/supervision", console.supervision, methods=["GET"]),
 ]

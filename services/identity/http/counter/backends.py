@@ -12,10 +12,11 @@ import grpc
 from starlette.requests import Request
 
 from services.common.grpc.client import StaticToken, make_channel, rpc_error_details
+from services.identity.http.account.web import _settings
 from services.identity.http.counter.web import AgentTokenRefused, OnDuty, agent_token
 
 log = logging.getLogger("services.identity.http.counter")
-AUDIENCE = {"identity": "urn:mtlid:identity", "accounts": "urn:mtlid:accounts"}
+AUDIENCE = {"identity": "urn:mtlid:identity", "accounts": "urn:mtlid:accounts", "consent": "urn:mtlid:consent"}
 
 
 class CallRefused(Exception):
@@ -24,16 +25,6 @@ class CallRefused(Exception):
         self.code = code
         self.violations = violations or {}
         self.reason = reason
-
-
-def _settings(request: Request):
-    settings = getattr(request.app.state, "settings", None)
-    if settings is None:
-        from services.common.config import Settings
-
-        settings = Settings.from_env()
-        request.app.state.settings = settings
-    return settings
 
 
 def target(request: Request, service: str) -> str:
@@ -50,6 +41,7 @@ async def agent_stub(request: Request, duty: OnDuty, service: str):
     """A stub for ``service`` whose calls carry this agent's token; gRPC errors become
     ``CallRefused``."""
     from montreal.accounts.v1 import accounts_pb2_grpc
+    from montreal.consent.v1 import consent_pb2_grpc
     from montreal.identity.v1 import identity_pb2_grpc
 
     try:
@@ -57,8 +49,8 @@ async def agent_stub(request: Request, duty: OnDuty, service: str):
     except AgentTokenRefused as refused:
         raise CallRefused("AGENT_TOKEN_REFUSED", reason=refused.error) from None
     channel = make_channel(target(request, service), token_provider=StaticToken(token), default_deadline=10)
-    stub = (identity_pb2_grpc.IdentityServiceStub if service == "identity"
-            else accounts_pb2_grpc.AccountsServiceStub)(channel)
+    stub = {"identity": identity_pb2_grpc.IdentityServiceStub, "accounts": accounts_pb2_grpc.AccountsServiceStub,
+            "consent": consent_pb2_grpc.ConsentServiceStub}[service](channel)
     try:
         yield stub
     except grpc.aio.AioRpcError as error:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
 from services.identity.domain.residents import email_problem
 from services.identity.http.counter.backends import CallRefused, agent_stub
+from services.identity.http.convert import language
 from services.identity.http.counter.letter import activation_letter
 from services.identity.http.counter.web import (CONSOLE_CLIENT_ID, OnDuty, console_page, csrf_refused, first,
                                                 form, on_duty, to_sign_in)
@@ -111,7 +112,9 @@ async def _file(request: Request, duty: OnDuty, found, context: dict, status: in
         profile = reply.matches[0] if reply.matches else None
     except CallRefused as refused:
         profile_problem = _unavailable(refused)
+    consent = await _consent_choices(request, duty, found.resident_id)
     return console_page(request, "counter/resident.html", duty, {
+        "consent": consent,
         "nav": "home", "number": CitizenNumber(found.resident_id).human, "resident_id": found.resident_id,
         "level": int(found.level), "activated": found.password_hash is not None, "has_email": bool(found.email),
         "disabled": found.disabled, "language": found.preferred_language, "profile": profile,
@@ -134,6 +137,96 @@ async def _resident_or_404(request: Request, duty: OnDuty, fields) -> tuple[obje
     return found, None
 
 
+async def _consent_choices(request: Request, duty: OnDuty, resident_id: str) -> dict:
+    """The services, purposes and the resident's active consents, for the counter's consent form."""
+    from montreal.consent.v1 import consent_pb2 as cpb
+
+    en = language(request) == "en"
+    try:
+        async with agent_stub(request, duty, "consent") as stub:
+            recipients = (await stub.ListRecipients(cpb.ListRecipientsRequest())).recipients
+            purposes = (await stub.ListPurposes(cpb.ListPurposesRequest())).purposes
+            active = (await stub.ListConsents(cpb.ListConsentsRequest(resident_id=resident_id, page_size=100))).consents
+    except CallRefused as refused:
+        return {"problem": _unavailable(refused)}
+    names = {r.recipient_id: (r.name_en if en else r.name_fr) or r.recipient_id for r in recipients}
+    titles = {p.purpose_id: (p.title_en if en else p.title_fr) or p.purpose_id for p in purposes if not p.biometric}
+    return {"problem": None, "recipients": sorted(names.items(), key=lambda i: i[1].lower()),
+            "purposes": sorted(titles.items(), key=lambda i: i[1].lower()),
+            "active": [{"consent_id": c.consent_id, "service": names.get(c.recipient_id, c.recipient_id),
+                        "purpose": titles.get(c.purpose_id, c.purpose_id)}
+                       for c in active if c.state == cpb.CONSENT_STATE_GIVEN]}
+
+
+async def record_consent(request: Request) -> Response:
+    """A consent the resident gives or withdraws in person: their own choice, marked as
+    collected at the counter (or by phone) by this agent (consent ``Grant``/``Withdraw``)."""
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
+    from montreal.consent.v1 import consent_pb2 as cpb
+
+    decision = first(fields, "decision")
+    values = {"recipient_id": first(fields, "recipient_id")[:64], "purpose_id": first(fields, "purpose_id")[:64],
+              "channel": first(fields, "channel")}
+    errors = {}
+    if decision not in ("give", "withdraw"):
+        errors["recipient_id"] = "counter.error.refused"
+    if decision == "give":
+        if not values["recipient_id"]:
+            errors["recipient_id"] = "counter.error.consent_recipient"
+        if not values["purpose_id"]:
+            errors["purpose_id"] = "counter.error.consent_purpose"
+        if values["channel"] not in ("counter", "phone"):
+            errors["channel"] = "counter.error.consent_channel"
+        if first(fields, "resident_choice") != "yes":
+            errors["resident_choice"] = "counter.error.consent_choice"
+    consent_id = first(fields, "consent_id")[:64]
+    if decision == "withdraw" and not consent_id:
+        errors["recipient_id"] = "counter.error.refused"
+    if errors:
+        return await _file(request, duty, found, {"errors": errors, "values": values}, 400)
+    try:
+        async with agent_stub(request, duty, "consent") as stub:
+            if decision == "give":
+                method = cpb.COLLECTION_METHOD_PHONE if values["channel"] == "phone" else cpb.COLLECTION_METHOD_COUNTER
+                reply = await stub.Grant(cpb.GrantRequest(
+                    resident_id=found.resident_id, recipient_id=values["recipient_id"],
+                    items=[cpb.GrantItem(purpose_id=values["purpose_id"])], collection_method=method,
+                    explicit_act=True, language=found.preferred_language))
+                consent_ids = [c.consent_id for c in reply.consents]
+            else:
+                reply = await stub.Withdraw(cpb.WithdrawRequest(resident_id=found.resident_id, consent_id=consent_id))
+                consent_ids = [reply.consent.consent_id]
+    except CallRefused as refused:
+        field = "purpose_id" if any("purpose" in f for f in refused.violations) else "recipient_id"
+        key = "counter.error.consent_refused" if refused.code in ("INVALID_ARGUMENT", "FAILED_PRECONDITION",
+                                                                  "NOT_FOUND") else _unavailable(refused)
+        return await _file(request, duty, found, {"errors": {field: key}, "values": values}, 400)
+    action = "record_consent" if decision == "give" else "withdraw_consent"
+    await _journal(request, duty, action, found.resident_id, {"consent_ids": consent_ids, "channel": values["channel"]
+                                                               if decision == "give" else "counter"})
+    return await _file(request, duty, found, {"recorded": {"what": action, "recipient_id": values["recipient_id"],
+                                                           "purpose_id": values["purpose_id"],
+                                                           "channel": values["channel"] or "counter"}})
+
+
+async def _posted_on_file(request: Request):
+    """What every form of a resident's file starts with: the agent at level 3, the CSRF-checked
+    form, the resident its ``citizen_number`` names — or the page that says which is missing."""
+    duty = await _guard(request)
+    if not isinstance(duty, OnDuty):
+        return duty
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    found, refused_page = await _resident_or_404(request, duty, fields)
+    if refused_page is not None:
+        return refused_page
+    return duty, fields, found
+
+
 def document_errors(document_type: str, last_digits: str) -> dict[str, str]:
     errors = {}
     if document_type == "health_insurance_card":
@@ -147,15 +240,10 @@ def document_errors(document_type: str, last_digits: str) -> dict[str, str]:
 
 async def document_check(request: Request) -> Response:
     """Record a document check and raise the resident to level 2 (VERIFIED)."""
-    duty = await _guard(request)
-    if not isinstance(duty, OnDuty):
-        return duty
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
-    found, refused_page = await _resident_or_404(request, duty, fields)
-    if refused_page is not None:
-        return refused_page
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
     document_type, last_digits = first(fields, "document_type"), first(fields, "document_last_digits").strip()
     errors = document_errors(document_type, last_digits)
     values = {"document_type": document_type, "document_last_digits": last_digits[:8]}
@@ -190,15 +278,10 @@ async def document_check(request: Request) -> Response:
 
 async def link_account(request: Request) -> Response:
     """Link a service account in person (accounts ``LinkAccountInPerson``)."""
-    duty = await _guard(request)
-    if not isinstance(duty, OnDuty):
-        return duty
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
-    found, refused_page = await _resident_or_404(request, duty, fields)
-    if refused_page is not None:
-        return refused_page
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
     service_id, reference = first(fields, "service_id").strip(), first(fields, "account_reference").strip()
     values = {"service_id": service_id[:100], "account_reference": reference[:100]}
     errors = {}
@@ -227,15 +310,10 @@ async def link_account(request: Request) -> Response:
 
 async def letter(request: Request) -> Response:
     """A new one-time activation code, printed on the letter (PDF, the language chosen)."""
-    duty = await _guard(request)
-    if not isinstance(duty, OnDuty):
-        return duty
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
-    found, refused_page = await _resident_or_404(request, duty, fields)
-    if refused_page is not None:
-        return refused_page
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
     lang = first(fields, "letter_language")
     if lang not in ("fr", "en"):
         return await _file(request, duty, found, {"errors": {"letter_language": "counter.error.letter_language"}}, 400)

@@ -32,7 +32,7 @@ log = logging.getLogger("services.identity.http.counter")
 #: The console's own registration (made on first use, ``ensure_console_client``): a
 #: confidential client with the token-exchange grant and the agent scopes.
 CONSOLE_CLIENT_ID = "counter-console"
-CONSOLE_AUDIENCES = ("urn:mtlid:identity", "urn:mtlid:accounts")
+CONSOLE_AUDIENCES = ("urn:mtlid:identity", "urn:mtlid:accounts", "urn:mtlid:consent")
 
 
 @dataclass(frozen=True)

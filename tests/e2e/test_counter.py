@@ -1,0 +1,197 @@
+"""The counter, for everyone (issue 17, "Shown"), in a real browser against the whole system
+(``mtlid up`` as processes): an operator creates an agent (``mtlid agent create``), the agent
+signs in with the second factor (the console exchanges the session for an agent token under
+the hood, RFC 8693), a mistyped citizen number gets a helpful message, a resident with no
+e-mail is enrolled, the letter is printed (the PDF opens and carries the code), the resident
+activates online with the code and signs in with the citizen number, and the agent's actions
+appear in the resident's history and in the supervisor's view. axe-core finds no WCAG 2.1
+A/AA violation on any console page."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import time
+
+import pytest
+from pypdf import PdfReader
+
+from services.identity.domain import totp
+from services.identity.domain.citizen_number import CitizenNumber
+from tests.e2e.pages import check_page, new_context, tab_to
+
+pytestmark = pytest.mark.e2e
+
+RESIDENT_PASSWORD = "une phrase de passe pour Gisèle"
+
+
+def _code(secret_b32: str, step_offset: int = 0) -> str:
+    secret = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    return totp.hotp(secret, int(time.time()) // 30 + step_offset)
+
+
+def _mistyped() -> str:
+    text = CitizenNumber.new().human  # MTL XXXX-XXXX-XXXX
+    for i in range(4, len(text) - 1):
+        if text[i] != text[i + 1] and text[i].isalnum() and text[i + 1].isalnum():
+            return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+    raise AssertionError(text)
+
+
+async def _sign_in(page, issuer: str, agent: dict, name: str | None = None) -> None:
+    await page.goto(issuer + "/counter")
+    await page.wait_for_url(issuer + "/counter/login")
+    if name:
+        await check_page(page, name + "-login")
+    await tab_to(page, "#email")
+    await page.keyboard.type(agent["email"])
+    await tab_to(page, "#password")
+    await page.keyboard.type(agent["password"])
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/counter/second-factor")
+    if name:
+        await check_page(page, name + "-second-factor")
+    await page.fill("#code", _code(agent["totp_secret"]))
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/counter")
+
+
+async def test_the_counter_for_everyone(system, browser):
+    issuer = system.issuer
+    agent = system.cli("agent", "create", "--email", "dominique.tremblay@ville.montreal.qc.ca",
+                       "--name", "Dominique Tremblay", "--office", "Accès Montréal — Ville-Marie")
+    supervisor = system.cli("agent", "create", "--email", "sam.roy@ville.montreal.qc.ca", "--name", "Sam Roy",
+                            "--office", "Accès Montréal — Ville-Marie", "--role", "supervisor")
+    context = await new_context(browser, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+
+    # -- the agent signs in: password, then the TOTP code (level 3) ---------------------------
+    await _sign_in(page, issuer, agent, "counter-01")
+    assert agent["agent_id"] in await page.content()
+    await check_page(page, "counter-02-home")
+
+    # -- a mistyped number: a helpful message, not "not found" --------------------------------
+    await page.fill("#citizen_number", _mistyped())
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("text=Le caractère de contrôle ne correspond pas")
+    assert await page.get_attribute("#citizen_number", "aria-invalid") == "true"
+    await check_page(page, "counter-03-mistyped")
+
+    # -- enrol a resident with no e-mail ------------------------------------------------------
+    await page.goto(issuer + "/counter/enroll")
+    await check_page(page, "counter-04-enroll")
+    await page.fill("#family_name", "Bouchard")
+    await page.select_option("#document_type", "health_insurance_card")
+    await page.fill("#document_last_digits", "1234")
+    await page.click("form[action='/counter/enroll'] button")
+    await page.wait_for_selector("[role=alert]")
+    content = await page.content()
+    assert "9.0.0.1" in content and 'href="#given_name"' in content and 'href="#date_of_birth"' in content
+    await check_page(page, "counter-05-enroll-errors")
+    await page.fill("#given_name", "Gisèle")
+    await page.fill("#date_of_birth", "1941-06-02")
+    await page.select_option("#document_type", "birth_certificate")
+    await page.fill("#document_last_digits", "7731")
+    await page.click("form[action='/counter/enroll'] button")
+    await page.wait_for_selector("#recorded")
+    content = await page.content()
+    number = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", content).group(0)
+    assert "Gisèle" in content and "aucun" in content and "Certificat de naissance ••7731" in content
+    await check_page(page, "counter-06-enrolled")
+
+    # -- find them again by name and date of birth (least data: names, year, number) ---------
+    await page.goto(issuer + "/counter")
+    await page.fill("#family_name", "Bouchard")
+    await page.fill("#date_of_birth", "1941-06-02")
+    await page.click("form[action='/counter/search'] button")
+    await page.wait_for_url(re.compile(r".*/counter/search\?.*"))
+    results = await page.inner_text("table")
+    assert number in results and "1941" in results and "1941-06-02" not in results
+    await check_page(page, "counter-06a-search")
+    await page.click(f"text={number}")
+    await page.wait_for_url(re.compile(r".*/counter/resident\?.*"))
+
+    # -- a document check: type and last four only, the level raised -------------------------
+    await page.select_option("#document_type", "passport")
+    await page.fill("#document_last_digits", "X9Q2")
+    await page.click("form[action='/counter/resident/document'] button")
+    await page.wait_for_selector("#recorded")
+    assert "Passeport ••X9Q2" in await page.content()
+    await check_page(page, "counter-06c-document")
+
+    # -- a consent the resident gives at the counter: their choice, marked as such ------------
+    await page.select_option("#recipient_id", "montreal-ca")
+    await page.select_option("#purpose_id", "communication")
+    await page.click("form[action='/counter/resident/consent'] button[value=give]")
+    await page.wait_for_selector("[role=alert]")  # the resident's own choice was not ticked
+    assert "seulement si le résident a lui-même exprimé ce choix" in await page.content()
+    await page.select_option("#recipient_id", "montreal-ca")
+    await page.select_option("#purpose_id", "communication")
+    await page.check("#resident_choice")
+    await page.click("form[action='/counter/resident/consent'] button[value=give]")
+    await page.wait_for_selector("#recorded")
+    assert "Consentement enregistré, donné au comptoir, agent " + agent["agent_id"] in await page.content()
+    await check_page(page, "counter-06b-consent")
+
+    # -- print the letter: the PDF opens and carries the code ---------------------------------
+    csrf = await page.get_attribute("form[action='/counter/resident/letter'] input[name=csrf_token]", "value")
+    resident_id = await page.get_attribute("form[action='/counter/resident/letter'] input[name=citizen_number]",
+                                           "value")
+    letter = await context.request.post(issuer + "/counter/resident/letter", form={
+        "csrf_token": csrf, "citizen_number": resident_id, "letter_language": "fr"})
+    assert letter.status == 200 and letter.headers["content-type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(await letter.body())).pages[0].extract_text()
+    assert number in text and "311" in text and issuer + "/activate" in text
+    code = re.search(r"\n([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\n", text.replace(number, "")).group(1)
+
+    # -- the resident activates online with the code and signs in -----------------------------
+    resident_context = await new_context(browser, viewport={"width": 412, "height": 915})
+    resident = await resident_context.new_page()
+    await resident.goto(issuer + "/activate")
+    await check_page(resident, "counter-07-activate")
+    await resident.fill("#citizen_number", number)
+    await resident.fill("#code", code)
+    await resident.fill("#password", RESIDENT_PASSWORD)
+    await resident.fill("#password_confirm", RESIDENT_PASSWORD)
+    await resident.click("form[action='/activate'] button")
+    await resident.wait_for_selector("text=Votre compte est activé")
+    await check_page(resident, "counter-08-activated")
+    await resident.click("text=Me connecter")
+    await resident.fill("#email", number)
+    await resident.fill("#password", RESIDENT_PASSWORD)
+    await resident.click("button[type=submit]")
+    await resident.wait_for_url(re.compile(r".*/account$"))
+    assert CitizenNumber.parse(number).human in await resident.content()
+
+    # -- the agent's actions are in the resident's history ------------------------------------
+    await resident.goto(issuer + "/account/access")
+    history = await resident.inner_text("#counter-actions-title ~ ul")
+    assert "Inscription au comptoir" in history and "Lettre d’activation imprimée" in history
+    assert "Accès Montréal — Ville-Marie" in history and agent["agent_id"] in history
+    assert "Consentement enregistré au comptoir" in history
+    assert "Dominique" not in history  # pseudonymous by default
+    await check_page(resident, "counter-09-resident-history")
+    await resident.goto(issuer + "/account/consents")
+    assert "au comptoir, auprès d’un agent (votre choix)" in await resident.content()
+    await check_page(resident, "counter-09b-resident-consents")
+
+    # -- and in the supervisor's view ---------------------------------------------------------
+    boss_context = await new_context(browser, viewport={"width": 1280, "height": 900})
+    boss = await boss_context.new_page()
+    await _sign_in(boss, issuer, supervisor)
+    await boss.click("text=Supervision")
+    await boss.wait_for_url(issuer + "/counter/supervision")
+    view = await boss.content()
+    assert agent["agent_id"] in view and "create_resident_in_person" in view and "issue_activation_letter" in view
+    await check_page(boss, "counter-10-supervision")
+
+    # -- the agent signs out: nothing more can be done in their name --------------------------
+    await page.goto(issuer + "/counter")
+    await page.click("form[action='/counter/logout'] button")
+    await page.wait_for_selector("text=Session fermée")
+    await check_page(page, "counter-11-signed-out")
+    await page.goto(issuer + "/counter")
+    await page.wait_for_url(issuer + "/counter/login")
+    for ctx in (context, resident_context, boss_context):
+        await ctx.close()
