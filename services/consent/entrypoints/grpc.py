@@ -212,7 +212,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.CheckResponse(decisions=[pb.CategoryDecision(
             data_category=d.data_category, allowed=d.allowed,
             basis=_BASIS_TO_WIRE[d.basis] if d.basis else pb.LEGAL_BASIS_UNSPECIFIED,
-            consent_id=d.consent_id or "", reason=d.reason) for d in decisions],
+            consent_id=d.consent_id or "", reason=d.reason,
+            non_biometric_alternative=pb.NonBiometricAlternative(
+                alternative_id=d.alternative[0], description_fr=d.alternative[1], description_en=d.alternative[2])
+            if d.alternative else None) for d in decisions],
             check_time=_ts(dt.datetime.now(dt.timezone.utc)))
 
     async def ListConsents(self, request, context):

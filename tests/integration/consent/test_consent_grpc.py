@@ -147,7 +147,9 @@ async def test_biometric_rules(stub, tokens):
     check = pb.CheckRequest(resident_id=ALICE, recipient_id="montreal-library",
                             purpose_id="biometric-identity-verification", data_categories=["biometric_face"])
     denied = await stub.Check(check, metadata=tokens["library"])
-    assert denied.decisions[0].reason == "BIOMETRIC_CONSENT_REQUIRED"
+    assert denied.decisions[0].reason == "BIOMETRIC_CONSENT_NEVER_GIVEN"
+    alternative = denied.decisions[0].non_biometric_alternative
+    assert alternative.alternative_id and alternative.description_fr and alternative.description_en
     assert await tree_size(stub) == before  # nothing written by the refusals
     granted = await stub.Grant(pb.GrantRequest(resident_id=ALICE, recipient_id="montreal-library",
                                                explicit_act=True, items=[bio]), metadata=tokens["alice"])

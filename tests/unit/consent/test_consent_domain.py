@@ -200,8 +200,9 @@ def test_check_public_task_covers_declared_categories_only():
 def test_check_biometric_always_needs_a_biometric_consent():
     bio = PURPOSES["biometric-identity-verification"]
     face = [CATEGORIES["biometric_face"]]
-    assert decide(purpose=bio, recipient=LIBRARY, categories=face, consents=[], now=NOW)[0].reason \
-        == "BIOMETRIC_CONSENT_REQUIRED"
+    never = decide(purpose=bio, recipient=LIBRARY, categories=face, consents=[], now=NOW)[0]
+    assert never.reason == "BIOMETRIC_CONSENT_NEVER_GIVEN"
+    assert never.alternative[0] == bio.non_biometric_alternative_id and never.alternative[1] and never.alternative[2]
     # Not even a public-task purpose reaches biometric data.
     assert decide(purpose=PURPOSES["service-provision"], recipient=LIBRARY, categories=face,
                   consents=[], now=NOW)[0].reason == "BIOMETRIC_CONSENT_REQUIRED"
@@ -209,8 +210,16 @@ def test_check_biometric_always_needs_a_biometric_consent():
                                    expires=NOW + dt.timedelta(days=1), biometric=True).at(0)]).values()
     ok = decide(purpose=bio, recipient=LIBRARY, categories=face, consents=consents, now=NOW)[0]
     assert (ok.allowed, ok.consent_id) == (True, "b1")
-    assert not decide(purpose=bio, recipient=LIBRARY, categories=face, consents=consents,
-                      now=NOW + dt.timedelta(days=1))[0].allowed
+    expired = decide(purpose=bio, recipient=LIBRARY, categories=face, consents=consents,
+                     now=NOW + dt.timedelta(days=1))[0]
+    assert (expired.allowed, expired.reason) == (False, "BIOMETRIC_CONSENT_EXPIRED")
+    assert expired.alternative[0] == bio.non_biometric_alternative_id
+    withdrawn = reduce([given_entry("b1", "biometric-identity-verification", ("biometric_face",),
+                                    expires=NOW + dt.timedelta(days=1), biometric=True).at(0),
+                        ledger.consent_withdrawn(consent_id="b1", resident_id="R1", time=NOW, reason="resident",
+                                                 actor="resident").at(1)]).values()
+    assert decide(purpose=bio, recipient=LIBRARY, categories=face, consents=withdrawn,
+                  now=NOW + dt.timedelta(hours=1))[0].reason == "BIOMETRIC_CONSENT_WITHDRAWN"
 
 
 # --- signatures and receipts -----------------------------------------------------------

@@ -234,18 +234,30 @@ class CheckRequest(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CategoryDecision(_message.Message):
-    __slots__ = ("data_category", "allowed", "basis", "consent_id", "reason")
+    __slots__ = ("data_category", "allowed", "basis", "consent_id", "reason", "non_biometric_alternative")
     DATA_CATEGORY_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     BASIS_FIELD_NUMBER: _ClassVar[int]
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    NON_BIOMETRIC_ALTERNATIVE_FIELD_NUMBER: _ClassVar[int]
     data_category: str
     allowed: bool
     basis: LegalBasis
     consent_id: str
     reason: str
-    def __init__(self, data_category: _Optional[str] = ..., allowed: _Optional[bool] = ..., basis: _Optional[_Union[LegalBasis, str]] = ..., consent_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    non_biometric_alternative: NonBiometricAlternative
+    def __init__(self, data_category: _Optional[str] = ..., allowed: _Optional[bool] = ..., basis: _Optional[_Union[LegalBasis, str]] = ..., consent_id: _Optional[str] = ..., reason: _Optional[str] = ..., non_biometric_alternative: _Optional[_Union[NonBiometricAlternative, _Mapping]] = ...) -> None: ...
+
+class NonBiometricAlternative(_message.Message):
+    __slots__ = ("alternative_id", "description_fr", "description_en")
+    ALTERNATIVE_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FR_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_EN_FIELD_NUMBER: _ClassVar[int]
+    alternative_id: str
+    description_fr: str
+    description_en: str
+    def __init__(self, alternative_id: _Optional[str] = ..., description_fr: _Optional[str] = ..., description_en: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
     __slots__ = ("decisions", "check_time")
