@@ -25,7 +25,7 @@ from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIEN
                                                LegalBasis, Purpose, Recipient, validate_purpose)
 from services.consent.domain.consents import Consent, ConsentState, Decision, decide, reduce
 from services.consent.domain.events import ConsentExpired, ConsentGiven, ConsentWithdrawn
-from services.consent.domain.grant_rules import validate_grant
+from services.consent.domain.grant_rules import HowGiven, validate_grant
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.page_tokens import PageTokens
 from services.consent.domain.receipt import build_receipt
@@ -148,7 +148,8 @@ async def give_in(cmd: commands.GiveConsent, uow, now: dt.datetime) -> list[Cons
     recipient = await uow.catalogue.recipient(cmd.recipient_id)
     to_give = validate_grant(cmd.items, recipient=recipient,
                              purpose_lookup=lambda pid, v: purposes.get((pid, v)),
-                             explicit_act=cmd.explicit_act, now=now)
+                             explicit_act=cmd.explicit_act, now=now,
+                             how=HowGiven(cmd.collection_method, cmd.actor, cmd.reauthenticated_at))
     existing = await _consents(uow, cmd.resident_id)
     entries: list[LedgerEntry] = []
     events = []
@@ -168,7 +169,8 @@ async def give_in(cmd: commands.GiveConsent, uow, now: dt.datetime) -> list[Cons
             time=now, expires_at=give.expires_at, biometric=give.purpose.biometric,
             non_biometric_alternative_id=item.non_biometric_alternative_id if give.purpose.biometric else "",
             collection_method=cmd.collection_method, explicit_act=cmd.explicit_act,
-            language=cmd.language, actor=cmd.actor))
+            language=cmd.language, actor=cmd.actor,
+            reauthentication=(cmd.reauthenticated_at, cmd.reauthentication_method) if give.purpose.biometric else None))
         events.append(ConsentGiven(consent_id, cmd.resident_id, cmd.recipient_id, give.purpose.purpose_id,
                                    give.purpose.version, give.data_categories, give.expires_at))
     placed = await uow.ledger.append(entries)

@@ -38,7 +38,9 @@ def uow_factory(store):
 
 async def give(store, *items, explicit=False, resident=RES, now=NOW):
     return await handlers.grant(commands.GiveConsent(resident, "montreal-library", tuple(items),
-                                                     explicit_act=explicit), FakeUnitOfWork(store), now=now)
+                                                     explicit_act=explicit, reauthenticated_at=now,
+                                                     reauthentication_method="password"),
+                                FakeUnitOfWork(store), now=now)
 
 
 async def check(store, categories=("email",), purpose="communication", now=NOW, for_client=None):

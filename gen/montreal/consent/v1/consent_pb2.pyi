@@ -184,20 +184,24 @@ class GrantItem(_message.Message):
     def __init__(self, purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., non_biometric_alternative_id: _Optional[str] = ...) -> None: ...
 
 class GrantRequest(_message.Message):
-    __slots__ = ("resident_id", "recipient_id", "items", "collection_method", "explicit_act", "language")
+    __slots__ = ("resident_id", "recipient_id", "items", "collection_method", "explicit_act", "language", "reauthenticated_time", "reauthentication_method")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_METHOD_FIELD_NUMBER: _ClassVar[int]
     EXPLICIT_ACT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    REAUTHENTICATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    REAUTHENTICATION_METHOD_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     recipient_id: str
     items: _containers.RepeatedCompositeFieldContainer[GrantItem]
     collection_method: CollectionMethod
     explicit_act: bool
     language: str
-    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[GrantItem, _Mapping]]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., explicit_act: _Optional[bool] = ..., language: _Optional[str] = ...) -> None: ...
+    reauthenticated_time: _timestamp_pb2.Timestamp
+    reauthentication_method: str
+    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[GrantItem, _Mapping]]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., explicit_act: _Optional[bool] = ..., language: _Optional[str] = ..., reauthenticated_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reauthentication_method: _Optional[str] = ...) -> None: ...
 
 class GrantResponse(_message.Message):
     __slots__ = ("consents",)
