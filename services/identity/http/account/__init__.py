@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import entry, pages, security
+from services.identity.http.account import biometric, entry, pages, security
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -33,6 +33,7 @@ routes = [
     Route("/account/profile", pages.profile, methods=["GET", "POST"]),
     Route("/account/consents", pages.consents, methods=["GET"]),
     Route("/account/consents/grant", pages.grant, methods=["POST"]),
+    Route("/account/consents/biometric", biometric.biometric_consent, methods=["GET", "POST"]),
     Route("/account/consents/{consent_id}/withdraw", pages.withdraw, methods=["GET", "POST"]),
     Route("/account/consents/{consent_id}/receipt", pages.receipt, methods=["GET"]),
     Route("/account/access", pages.access_log, methods=["GET"]),

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from montreal.accounts.v1 import accounts_pb2 as apb
 from montreal.accounts.v1 import accounts_pb2_grpc
@@ -165,6 +166,19 @@ class ResidentClient:
             resident_id=self.resident_id, recipient_id=recipient_id, items=[cpb.GrantItem(purpose_id=purpose_id)],
             collection_method=cpb.COLLECTION_METHOD_ACCOUNT_PAGE, explicit_act=True, language=language),
             CONSENT_AUDIENCE)
+        return list(reply.consents)
+
+    async def grant_biometric(self, recipient_id: str, purpose_id: str, *, expires_at, alternative_id: str,
+                              language: str, reauthenticated_at, method: str) -> list[cpb.Consent]:
+        """A biometric consent, alone, from the account pages, after a fresh authentication."""
+        expire, fresh = Timestamp(), Timestamp()
+        expire.FromDatetime(expires_at)
+        fresh.FromDatetime(reauthenticated_at)
+        reply = await self._call(self.b.consent.Grant, cpb.GrantRequest(
+            resident_id=self.resident_id, recipient_id=recipient_id, items=[cpb.GrantItem(
+                purpose_id=purpose_id, expire_time=expire, non_biometric_alternative_id=alternative_id)],
+            collection_method=cpb.COLLECTION_METHOD_ACCOUNT_PAGE, explicit_act=True, language=language,
+            reauthenticated_time=fresh, reauthentication_method=method), CONSENT_AUDIENCE)
         return list(reply.consents)
 
     async def withdraw(self, consent_id: str) -> cpb.Consent:

@@ -135,7 +135,7 @@ async def consents(request: Request) -> Response:
             _consent_views(client, t.lang, t), client.accounts())
         # What the resident could still agree to: each consent-based purpose of each service
         # they are linked to, one at a time (s. 53.1: per purpose), never a biometric one here.
-        offers = []
+        offers, biometric_offers = [], []
         if accounts:
             services = await client.services()
             given = {(c.recipient_id, c.purpose_id) for c in all_consents if c.state == cpb.CONSENT_STATE_GIVEN}
@@ -145,6 +145,12 @@ async def consents(request: Request) -> Response:
                     continue
                 for purpose_id in service.purposes:
                     purpose = purposes.get(purpose_id)
+                    if (purpose is not None and purpose.biometric and (service.service_id, purpose_id) not in given
+                            and purpose.legal_basis == cpb.LEGAL_BASIS_CONSENT):
+                        # Never offered with the others: a page of its own (account/biometric.py).
+                        biometric_offers.append({"service_id": service.service_id, "purpose_id": purpose_id,
+                                                 "recipient": name_in(service, t.lang),
+                                                 "purpose": name_in(purpose, t.lang, "title")})
                     if (purpose is None or purpose.biometric or purpose.legal_basis != cpb.LEGAL_BASIS_CONSENT
                             or (service.service_id, purpose_id) in given):
                         continue
@@ -154,7 +160,8 @@ async def consents(request: Request) -> Response:
     except BackendError as error:
         return unavailable(request, error)
     return page(request, "account/consents.html", {"nav": "consents", "active": active, "past": past,
-                                                   "offers": offers, "notice": _notice(request)})
+                                                   "offers": offers, "biometric_offers": biometric_offers,
+                                                   "notice": _notice(request)})
 
 
 async def grant(request: Request) -> Response:
