@@ -113,6 +113,11 @@ async def test_a_resident_gives_a_biometric_consent_on_its_own_page(system, brow
     await page.wait_for_url("**/account/consents?done=granted")
     allowed = _check(system, secret, resident_id)
     assert allowed.allowed and allowed.consent_id
+    # the consents page says how many witnesses cosigned the register; the how-to page
+    await check_page(page, "b03-consents-with-biometric")
+    await page.click("a[href='/account/ledger/how-to-check']")
+    await check_page(page, "b04-how-to-check-a-proof")
+    await page.goto(issuer + "/account/consents")
 
     # withdrawn in Mon compte: Check says why, and names the alternative to offer
     await page.click(f"a[href='/account/consents/{allowed.consent_id}/withdraw']")

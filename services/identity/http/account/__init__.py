@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import biometric, entry, pages, security
+from services.identity.http.account import biometric, entry, pages, proofs, security
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -37,6 +37,8 @@ routes = [
     Route("/account/consents/{consent_id}/withdraw", pages.withdraw, methods=["GET", "POST"]),
     Route("/account/consents/{consent_id}/receipt", pages.receipt, methods=["GET"]),
     Route("/account/access", pages.access_log, methods=["GET"]),
+    Route("/account/ledger/how-to-check", proofs.how_to_check, methods=["GET"]),
+    Route("/account/ledger/{index}/proof", proofs.ledger_proof, methods=["GET"]),
     Route("/account/export", pages.export, methods=["GET", "POST"]),
     Route("/account/security", security.security, methods=["GET"]),
     Route("/account/security/password", security.change_password, methods=["POST"]),

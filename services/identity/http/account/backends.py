@@ -199,6 +199,18 @@ class ResidentClient:
         return await self._call(self.b.consent.Export, cpb.ExportRequest(resident_id=self.resident_id),
                                 CONSENT_AUDIENCE)
 
+    async def tree_head(self) -> cpb.GetSignedTreeHeadResponse:
+        """The ledger's head with the head its witnesses cosigned (public)."""
+        return await self._call(self.b.consent.GetSignedTreeHead, cpb.GetSignedTreeHeadRequest(), CONSENT_AUDIENCE)
+
+    async def inclusion_proof(self, leaf_index: int, tree_size: int) -> cpb.GetInclusionProofResponse:
+        """RFC 9162 inclusion proof of one of the resident's own entries (consent refuses others)."""
+        return await self._call(self.b.consent.GetInclusionProof, cpb.GetInclusionProofRequest(
+            leaf_index=leaf_index, tree_size=tree_size), CONSENT_AUDIENCE)
+
+    async def log_keys(self) -> str:
+        return (await self._call(self.b.consent.GetLogKeys, cpb.GetLogKeysRequest(), CONSENT_AUDIENCE)).jwks_json
+
     async def purposes(self) -> dict[str, cpb.Purpose]:
         reply = await self._call(self.b.consent.ListPurposes, cpb.ListPurposesRequest(), CONSENT_AUDIENCE)
         return {p.purpose_id: p for p in reply.purposes}

@@ -22,6 +22,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.account.backends import BackendError
+from services.identity.http.account.proofs import witnesses_view
 from services.identity.http.account.web import (
     client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
 )
@@ -119,7 +120,8 @@ async def _consent_views(client, lang: str, t):
                 "categories": _labels(categories, c.data_categories, lang),
                 "since": local_time(c.give_time, t), "until": local_time(c.expire_time, t) if c.HasField("expire_time") else None,
                 "ended": local_time(c.withdraw_time, t) if c.HasField("withdraw_time") else None,
-                "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric}
+                "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric,
+                "ledger_index": c.ledger_index}
         (active if c.state == cpb.CONSENT_STATE_GIVEN else past).append(view)
     return consents, purposes, recipients, active, past
 
@@ -131,8 +133,8 @@ async def consents(request: Request) -> Response:
     t = translator(request)
     try:
         client = await client_for(request, who)
-        (all_consents, purposes, recipients, active, past), accounts = await asyncio.gather(
-            _consent_views(client, t.lang, t), client.accounts())
+        (all_consents, purposes, recipients, active, past), accounts, head = await asyncio.gather(
+            _consent_views(client, t.lang, t), client.accounts(), client.tree_head())
         # What the resident could still agree to: each consent-based purpose of each service
         # they are linked to, one at a time (s. 53.1: per purpose), never a biometric one here.
         offers, biometric_offers = [], []
@@ -161,6 +163,7 @@ async def consents(request: Request) -> Response:
         return unavailable(request, error)
     return page(request, "account/consents.html", {"nav": "consents", "active": active, "past": past,
                                                    "offers": offers, "biometric_offers": biometric_offers,
+                                                   "ledger": witnesses_view(head),
                                                    "notice": _notice(request)})
 
 
@@ -266,7 +269,7 @@ async def access_log(request: Request) -> Response:
             "withheld": _labels(categories, r.withheld_categories, t.lang),
             "purpose": name_in(purpose, t.lang, "title") if purpose else r.purpose_id,
             "bases": sorted({BASES.get(b, "consent") for b in r.bases.values()}),
-            "time": local_time(r.access_time, t)})
+            "time": local_time(r.access_time, t), "ledger_index": r.ledger_index})
     options = sorted(({"id": rid, "name": name_in(r, t.lang)} for rid, r in recipients.items()),
                      key=lambda o: o["name"].lower())
     from urllib.parse import urlencode
