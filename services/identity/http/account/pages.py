@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import pathlib
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -28,6 +29,7 @@ from services.identity.http.account.web import (
 )
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import authentication as auth
+from services.identity.service_layer.resident_file import identity_file
 
 ACCOUNT_STATES = {apb.ACCOUNT_STATE_PENDING: "pending", apb.ACCOUNT_STATE_ACTIVE: "active",
                   apb.ACCOUNT_STATE_SUSPENDED: "suspended", apb.ACCOUNT_STATE_CLOSED: "closed"}
@@ -40,6 +42,8 @@ PROFILE_ATTRIBUTES = ("given_name", "family_name", "email", "phone", "postal_add
 CHANNELS = ("digital", "counter", "post", "phone")
 ACCESS_PAGE_SIZE = 20
 NOTICES = ("withdrawn", "granted", "profile_saved", "unlink_requested")
+# The printable file's styles, inlined into it (it is opened from disk, without the site).
+FILE_STYLE = pathlib.Path(__file__).resolve().parent.parent / "static" / "file.css"
 
 
 def _notice(request: Request) -> str | None:
@@ -285,9 +289,13 @@ async def access_log(request: Request) -> Response:
 # --- download my data ----------------------------------------------------------------------------
 
 async def export(request: Request) -> Response:
-    """GET: what the file holds; POST: the file (one JSON document, Access Act s. 84), once
-    the resident re-entered their password: the file is everything the city holds about
-    them, and a session alone may be someone else's (``authentication._confirm_password``)."""
+    """GET: what the file holds; POST: the file, once the resident re-entered their password:
+    the file is everything the city holds about them, and a session alone may be someone
+    else's (``authentication._confirm_password``). One document (Access Act s. 84), as JSON
+    (structured, commonly used) or as an HTML page to read and print, in the page's language
+    (``format``); ``mtlid export verify`` checks every receipt and proof in the JSON offline."""
+    from services.identity.http.account.biometric import confirm_password
+
     who = await signed_in(request)
     if who is None:
         return to_login(request)
@@ -296,53 +304,65 @@ async def export(request: Request) -> Response:
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
-    password = first(fields, "current_password")
-    error = "account.security.error.current_required" if not password else None
-    if error is None:
-        try:
-            await auth.confirm_password(auth.ConfirmPassword(
-                who.resident_id, password, request.client.host if request.client else ""),
-                provider(request).uow_factory())
-        except InvalidArgument:
-            error = "account.security.error.current_wrong"
-        except FailedPrecondition:
-            error = "account.security.error.too_many"
-        except NotFound:
-            return to_login(request)
+    try:
+        error = await confirm_password(request, who, first(fields, "current_password"))
+    except NotFound:
+        return to_login(request)
     if error is not None:
         return page(request, "account/export.html", {"nav": "export", "errors": {"current_password": error}}, 400)
     try:
-        client = await client_for(request, who)
-        consent_reply = await client.consent_export()
-        accounts_document = await client.accounts_export()
-        linked = await client.accounts()
-        services = await client.services() if linked else {}
+        document = await resident_file(request, who)
     except BackendError as error:
         return unavailable(request, error)
+    day = document["generated_at"][:10]
+    if first(fields, "format") == "html":
+        readable = page(request, "account/file.html", {"file": document, "consent": document["consent"],
+                                                       "style": FILE_STYLE.read_text()})
+        readable.headers["Content-Disposition"] = f'attachment; filename="mon-dossier-montreal-{day}.html"'
+        readable.headers["Cache-Control"] = "no-store"
+        return readable
+    body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    return Response(body, media_type="application/json; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="mes-donnees-montreal-{day}.json"', "Cache-Control": "no-store"})
+
+
+async def resident_file(request: Request, who) -> dict:
+    """The resident's complete file: identity (number, levels, sign-in history, relying parties
+    and their grants, agent actions), profile with provenance and service accounts (accounts),
+    consents with their signed receipts, the access log and every ledger entry with its proof
+    and the witnessed head (consent)."""
+    t = translator(request)
+    client = await client_for(request, who)
+    consent_reply = await client.consent_export()
+    accounts_document = await client.accounts_export()
+    linked = await client.accounts()
+    services = await client.services() if linked else {}
+    identity = await identity_file(provider(request).uow_factory, who.resident_id)
     now = dt.datetime.now(dt.timezone.utc)
     sth = consent_reply.signed_tree_head
-    document = {
-        "format": "mtlid-resident-export/1",
+    consent = json.loads(consent_reply.document or b"{}")
+    return {
+        "format": "mtlid-resident-export/2",
+        "law": "Québec A-2.1 s. 83-84; Law 25 (access, portability)",
         "generated_at": now.isoformat().replace("+00:00", "Z"),
+        "how_to_verify": "mtlid export verify FILE (or /account/ledger/how-to-check)",
         "resident": {"citizen_number": who.resident_id, "citizen_number_human": CitizenNumber(who.resident_id).human,
                      "email": who.email, "email_verified": who.email_verified, "level_of_assurance": who.level,
                      "second_factor": who.has_totp},
+        **identity,
         "linked_services": [{
             "account_id": a.account_id, "service_id": a.service_id,
             "service_name_fr": services[a.service_id].name_fr if a.service_id in services else "",
             "service_name_en": services[a.service_id].name_en if a.service_id in services else "",
             "account_reference": a.account_reference, "state": ACCOUNT_STATES.get(a.state, "pending"),
-            "linked_at": (local_time(a.create_time, translator(request)) or {}).get("iso")} for a in linked],
+            "linked_at": (local_time(a.create_time, t) or {}).get("iso")} for a in linked],
         "accounts": json.loads(accounts_document or b"{}"),
-        "consent": json.loads(consent_reply.document or b"{}"),
+        "consent": consent,
+        "access_log": [e for e in consent.get("ledger_entries", []) if e["entry"].get("type") == "data_accessed"],
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},
     }
-    body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
-    filename = f"mes-donnees-montreal-{now:%Y-%m-%d}.json"
-    return Response(body, media_type="application/json; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 # --- profile -------------------------------------------------------------------------------------
