@@ -114,10 +114,28 @@ class Decision:
     basis: LegalBasis | None = None
     consent_id: str | None = None
     reason: str = ""
+    # On a biometric refusal: the purpose's non-biometric alternative (id, French, English),
+    # so that the calling system can offer it at once (commitment 6).
+    alternative: tuple[str, str, str] = ()
 
 
-def _deny(category: str, reason: str) -> Decision:
-    return Decision(category, False, reason=reason)
+def _deny(category: str, reason: str, alternative: tuple[str, str, str] = ()) -> Decision:
+    return Decision(category, False, reason=reason, alternative=alternative)
+
+
+def _biometric_refusal(category: str, purpose: Purpose, consents: Sequence[Consent], now: dt.datetime) -> Decision:
+    """Why no biometric consent covers ``category`` now: never given (for this purpose,
+    recipient and category), or the latest one expired, or was withdrawn."""
+    if not purpose.biometric:  # biometric data under an ordinary purpose: never, whatever the consents
+        return _deny(category, "BIOMETRIC_CONSENT_REQUIRED")
+    covering = [c for c in consents if c.biometric and category in c.data_categories]
+    if not covering:
+        reason = "BIOMETRIC_CONSENT_NEVER_GIVEN"
+    else:
+        state = max(covering, key=lambda c: c.given_at).state_at(now)
+        reason = "BIOMETRIC_CONSENT_EXPIRED" if state is ConsentState.EXPIRED else "BIOMETRIC_CONSENT_WITHDRAWN"
+    return _deny(category, reason, (purpose.non_biometric_alternative_id, purpose.non_biometric_alternative_fr,
+                                    purpose.non_biometric_alternative_en))
 
 
 def decide(*, purpose: Purpose, recipient: Recipient | None, categories: Sequence[DataCategory],
@@ -128,7 +146,10 @@ def decide(*, purpose: Purpose, recipient: Recipient | None, categories: Sequenc
     Rules, in order, each one denying:
     - the recipient must be registered and have declared the purpose;
     - biometric data, or any biometric purpose, needs an active, time-bound consent to a
-      biometric purpose (commitment 6; LCCJTI s. 44): no public task ever covers it;
+      biometric purpose (commitment 6; LCCJTI s. 44): no public task ever covers it; a
+      refusal says why (``BIOMETRIC_CONSENT_NEVER_GIVEN``, ``_EXPIRED``, ``_WITHDRAWN``; biometric
+      data under an ordinary purpose: ``BIOMETRIC_CONSENT_REQUIRED``) and names the
+      purpose's non-biometric alternative;
     - a public-task or legal-obligation purpose covers what the recipient declared;
     - otherwise an active consent must cover the category (A-2.1 s. 53.1).
     """
@@ -149,7 +170,7 @@ def decide(*, purpose: Purpose, recipient: Recipient | None, categories: Sequenc
             match = next((c for c in active if c.biometric and c.expires_at is not None
                           and cat in c.data_categories), None)
             if match is None or not purpose.biometric:
-                decisions.append(_deny(cat, "BIOMETRIC_CONSENT_REQUIRED"))
+                decisions.append(_biometric_refusal(cat, purpose, relevant, now))
             else:
                 decisions.append(Decision(cat, True, LegalBasis.CONSENT, match.consent_id))
             continue

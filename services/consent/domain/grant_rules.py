@@ -7,8 +7,12 @@
   information technology, s. 44): never bundled with any other purpose in one request
   (``BIOMETRIC_PURPOSE_BUNDLED``), an explicit act of the resident
   (``BIOMETRIC_EXPLICIT_ACT_REQUIRED``), an expiry (``BIOMETRIC_EXPIRY_REQUIRED``) and the
-  non-biometric alternative that was offered (``BIOMETRIC_ALTERNATIVE_REQUIRED``). Nothing
-  in the platform ever grants them by default.
+  non-biometric alternative that was offered (``BIOMETRIC_ALTERNATIVE_REQUIRED``); only in
+  the resident's account pages (``BIOMETRIC_ACCOUNT_PAGE_ONLY``: never at a relying party's
+  consent screen, a counter or by phone), only by the resident (``BIOMETRIC_RESIDENT_ONLY``:
+  never an agent nor a service), within 5 minutes of the resident proving who they are again
+  (``BIOMETRIC_REAUTHENTICATION_REQUIRED``), for at most 365 days. Nothing in the platform
+  ever grants them by default.
 """
 
 from __future__ import annotations
@@ -40,9 +44,38 @@ class ConsentToGive:
 PurposeLookup = Callable[[str, int], Purpose | None]
 
 
+REAUTHENTICATION_WINDOW = dt.timedelta(minutes=5)
+BIOMETRIC_MAX_DAYS = 365
+
+
+@dataclasses.dataclass(frozen=True)
+class HowGiven:
+    """Who gave the consent, where, and how recently they proved who they are."""
+
+    collection_method: str = "account_page"
+    actor: str = "resident"
+    reauthenticated_at: dt.datetime | None = None
+
+
+def _check_biometric_giver(how: HowGiven, now: dt.datetime) -> None:
+    if how.collection_method != "account_page":
+        raise FailedPrecondition(
+            "BIOMETRIC_ACCOUNT_PAGE_ONLY",
+            "A biometric consent is given only in the resident's account pages / "
+            "Un consentement biométrique se donne seulement dans Mon compte")
+    if how.actor != "resident":
+        raise FailedPrecondition("BIOMETRIC_RESIDENT_ONLY",
+                                 "Only the resident may give a biometric consent, never an agent or a service")
+    fresh = how.reauthenticated_at
+    if fresh is None or not (now - REAUTHENTICATION_WINDOW <= fresh <= now + dt.timedelta(seconds=30)):
+        raise FailedPrecondition(
+            "BIOMETRIC_REAUTHENTICATION_REQUIRED",
+            "A biometric consent needs the resident's password or second factor within the last 5 minutes")
+
+
 def validate_grant(items: Sequence[RequestedConsent], *, recipient: Recipient | None,
                    purpose_lookup: PurposeLookup, explicit_act: bool,
-                   now: dt.datetime) -> list[ConsentToGive]:
+                   now: dt.datetime, how: HowGiven | None = None) -> list[ConsentToGive]:
     """Check a whole request; raise on the first class of problem, write nothing."""
     if not items:
         raise InvalidArgument("items", "at least one purpose")
@@ -95,11 +128,14 @@ def validate_grant(items: Sequence[RequestedConsent], *, recipient: Recipient | 
             if expires_at is None:
                 raise FailedPrecondition(
                     "BIOMETRIC_EXPIRY_REQUIRED", "A biometric consent must carry an expiry (expire_time)")
+            if expires_at > now + dt.timedelta(days=BIOMETRIC_MAX_DAYS):
+                raise InvalidArgument(f"items[{i}].expire_time", f"at most {BIOMETRIC_MAX_DAYS} days from now")
             if item.non_biometric_alternative_id != purpose.non_biometric_alternative_id:
                 raise FailedPrecondition(
                     "BIOMETRIC_ALTERNATIVE_REQUIRED",
                     "The non-biometric alternative offered must be named: "
                     f"{purpose.non_biometric_alternative_id}")
+            _check_biometric_giver(how or HowGiven(), now)
         if purpose.max_validity_days > 0:
             limit = now + dt.timedelta(days=purpose.max_validity_days)
             if expires_at is None:

@@ -125,8 +125,14 @@ def consent_given(*, consent_id: str, resident_id: str, recipient_id: str, purpo
                   purpose_version: int, purpose_text_sha256: str, data_categories: list[str],
                   time: dt.datetime, expires_at: dt.datetime | None, biometric: bool,
                   non_biometric_alternative_id: str, collection_method: str,
-                  explicit_act: bool, language: str, actor: str) -> LedgerEntry:
+                  explicit_act: bool, language: str, actor: str,
+                  reauthentication: tuple[dt.datetime, str] | None = None) -> LedgerEntry:
+    """``reauthentication``: (when, how) the resident proved who they are again just before
+    a biometric consent (``reauthenticated_at``, ``reauthentication_method`` in the leaf)."""
+    extra = {} if reauthentication is None else {
+        "reauthenticated_at": format_time(reauthentication[0]), "reauthentication_method": reauthentication[1]}
     return _entry(EntryType.CONSENT_GIVEN, resident_id, time, {
+        **extra,
         "consent_id": consent_id, "recipient_id": recipient_id, "purpose_id": purpose_id,
         "purpose_version": purpose_version, "purpose_text_sha256": purpose_text_sha256,
         "legal_basis": "consent", "data_categories": sorted(set(data_categories)),

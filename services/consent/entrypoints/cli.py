@@ -4,6 +4,7 @@
     mtlid ledger tree-head > sth.json        # the current signed tree head, to keep
     mtlid ledger witness-key --name N --out F   # a witness's key; prints its verifier key
     mtlid ledger witness --issuer URL --key F   # witness the ledger (entrypoints/witness.py)
+    mtlid export verify FILE [--witness-key VKEY]  # check a resident's file offline
     mtlid consent expire                     # record consent_expired for consents past expiry
     mtlid consent purposes                   # the purpose catalogue
 
@@ -28,6 +29,14 @@ def register(subparsers) -> None:
     head.set_defaults(func=lambda args: _run(_tree_head(args)))
     from services.consent.entrypoints import witness
     witness.register(sub)
+
+    export = subparsers.add_parser("export", help="a resident's file (Mon compte's download)")
+    esub = export.add_subparsers(dest="export_command", required=True, metavar="ACTION")
+    check = esub.add_parser("verify", help="check every receipt and proof in a resident's file, offline")
+    check.add_argument("file", type=pathlib.Path, help="the JSON file downloaded from Mon compte")
+    check.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
+                       help="a witness's verifier key (name+id+key), to check its cosignature; repeatable")
+    check.set_defaults(func=_export_verify)
 
     consent = subparsers.add_parser("consent", help="the consent register")
     csub = consent.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
@@ -103,3 +112,22 @@ async def _purposes(args):
             return [{**p.wording(), "text_sha256": p.text_sha256}
                     for p in await u.catalogue.purposes(all_versions=args.all_versions)]
     return await _with_store(work), True
+
+
+def _export_verify(args) -> int:
+    """Offline: no database, no network — only the file (domain/export_check.py)."""
+    from services.consent.domain.export_check import verify_export
+    from services.consent.domain.witness import VerifierKey, WitnessFormatError
+
+    try:
+        document = json.loads(args.file.read_text(encoding="utf-8"))
+        keys = [VerifierKey.parse(k) for k in args.witness_key]
+    except (OSError, ValueError, WitnessFormatError) as error:
+        print(json.dumps({"ok": False, "problems": [f"{args.file}: {error}"]}, ensure_ascii=False, indent=2))
+        return 1
+    if not isinstance(document, dict):
+        print(json.dumps({"ok": False, "problems": ["not a resident's file"]}, indent=2))
+        return 1
+    report = verify_export(document, keys)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if report["ok"] else 1

@@ -83,6 +83,7 @@ _METHODS = {pb.COLLECTION_METHOD_ACCOUNT_PAGE: "account_page",
             pb.COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: "login_consent_screen",
             pb.COLLECTION_METHOD_COUNTER: "counter", pb.COLLECTION_METHOD_PHONE: "phone"}
 _METHODS_TO_WIRE = {v: k for k, v in _METHODS.items()}
+_REAUTH_METHODS = {"password": "password", "second_factor": "second_factor"}
 _ENTRY_TYPES = {EntryType.CONSENT_GIVEN: pb.ENTRY_TYPE_CONSENT_GIVEN,
                 EntryType.CONSENT_WITHDRAWN: pb.ENTRY_TYPE_CONSENT_WITHDRAWN,
                 EntryType.CONSENT_EXPIRED: pb.ENTRY_TYPE_CONSENT_EXPIRED,
@@ -223,7 +224,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         consents = await handlers.grant(commands.GiveConsent(
             resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
             collection_method=method, explicit_act=request.explicit_act,
-            language=request.language or "fr", actor=_actor()), self.uow())
+            language=request.language or "fr", actor=_actor(),
+            reauthenticated_at=_from_ts(request.reauthenticated_time) if request.HasField("reauthenticated_time")
+            else None, reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
+            self.uow())
         return pb.GrantResponse(consents=[_consent(c) for c in consents])
 
     async def Withdraw(self, request, context):
@@ -239,7 +243,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.CheckResponse(decisions=[pb.CategoryDecision(
             data_category=d.data_category, allowed=d.allowed,
             basis=_BASIS_TO_WIRE[d.basis] if d.basis else pb.LEGAL_BASIS_UNSPECIFIED,
-            consent_id=d.consent_id or "", reason=d.reason) for d in decisions],
+            consent_id=d.consent_id or "", reason=d.reason,
+            non_biometric_alternative=pb.NonBiometricAlternative(
+                alternative_id=d.alternative[0], description_fr=d.alternative[1], description_en=d.alternative[2])
+            if d.alternative else None) for d in decisions],
             check_time=_ts(dt.datetime.now(dt.timezone.utc)))
 
     async def ListConsents(self, request, context):

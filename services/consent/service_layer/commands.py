@@ -23,6 +23,9 @@ class GiveConsent:
     explicit_act: bool = False
     language: str = "fr"
     actor: str = "resident"
+    # The resident's fresh authentication before a biometric consent (grant_rules).
+    reauthenticated_at: dt.datetime | None = None
+    reauthentication_method: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

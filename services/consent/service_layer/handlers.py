@@ -9,6 +9,7 @@ every replica as soon as it commits.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -25,7 +26,7 @@ from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIEN
                                                LegalBasis, Purpose, Recipient, validate_purpose)
 from services.consent.domain.consents import Consent, ConsentState, Decision, decide, reduce
 from services.consent.domain.events import ConsentExpired, ConsentGiven, ConsentWithdrawn
-from services.consent.domain.grant_rules import validate_grant
+from services.consent.domain.grant_rules import HowGiven, validate_grant
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.page_tokens import PageTokens
 from services.consent.domain.receipt import build_receipt
@@ -148,7 +149,8 @@ async def give_in(cmd: commands.GiveConsent, uow, now: dt.datetime) -> list[Cons
     recipient = await uow.catalogue.recipient(cmd.recipient_id)
     to_give = validate_grant(cmd.items, recipient=recipient,
                              purpose_lookup=lambda pid, v: purposes.get((pid, v)),
-                             explicit_act=cmd.explicit_act, now=now)
+                             explicit_act=cmd.explicit_act, now=now,
+                             how=HowGiven(cmd.collection_method, cmd.actor, cmd.reauthenticated_at))
     existing = await _consents(uow, cmd.resident_id)
     entries: list[LedgerEntry] = []
     events = []
@@ -168,7 +170,8 @@ async def give_in(cmd: commands.GiveConsent, uow, now: dt.datetime) -> list[Cons
             time=now, expires_at=give.expires_at, biometric=give.purpose.biometric,
             non_biometric_alternative_id=item.non_biometric_alternative_id if give.purpose.biometric else "",
             collection_method=cmd.collection_method, explicit_act=cmd.explicit_act,
-            language=cmd.language, actor=cmd.actor))
+            language=cmd.language, actor=cmd.actor,
+            reauthentication=(cmd.reauthenticated_at, cmd.reauthentication_method) if give.purpose.biometric else None))
         events.append(ConsentGiven(consent_id, cmd.resident_id, cmd.recipient_id, give.purpose.purpose_id,
                                    give.purpose.version, give.data_categories, give.expires_at))
     placed = await uow.ledger.append(entries)
@@ -769,6 +772,7 @@ async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = 
         recipients = {r.recipient_id: r for r in await uow.catalogue.recipients()}
         categories = await uow.catalogue.categories()
         signer = await uow.keys.signer()
+        jwks = await uow.keys.jwks()
         await uow.commit()
     consents = reduce(entries)
     witnessed = (await witnessed_head(uow)).to_json()
@@ -805,7 +809,37 @@ async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = 
         "receipts": receipts,
         "witnessed_head": witnessed,
     }
+    document.update(await _export_proofs(entries, witnessed, uow, now))
+    document["log_keys"] = jwks
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"), request.index
+
+
+async def _export_proofs(entries: Sequence[LedgerEntry], witnessed: dict, uow, now: dt.datetime) -> dict:
+    """What lets anyone check the export offline (``mtlid export verify``): each entry's exact
+    bytes and RFC 9162 inclusion proof against one signed head of the log as it is now, and the
+    consistency proof from the head the witnesses cosigned to that one (s. 2.1.4).
+    Every node needed is read in one statement."""
+    reads = uow.reads
+    size = await reads.tree_size()
+    wanted = merkle.required_nodes(lambda src: merkle.root(src, size))
+    for entry in entries:
+        wanted |= merkle.required_nodes(lambda src, i=entry.index: merkle.inclusion_path(src, i, size))
+    first = witnessed["tree_size"]
+    if 0 < first < size:
+        wanted |= merkle.required_nodes(lambda src: merkle.consistency_proof(src, first, size))
+    material = await reads.proof_material(wanted, at_least=size)
+    _complete(material.nodes, wanted)
+    source = lambda lv, ix: material.nodes[(lv, ix)]  # noqa: E731
+    head = _sign_head(await reads.signer(), size, material.nodes, now)
+    proofs = {str(e.index): {"leaf_data_base64": base64.b64encode(e.leaf_data()).decode(),
+                             "audit_path": [base64.b64encode(n).decode()
+                                            for n in merkle.inclusion_path(source, e.index, size)]}
+              for e in entries}
+    consistency = ([base64.b64encode(n).decode() for n in merkle.consistency_proof(source, first, size)]
+                   if 0 < first < size else [])
+    return {"tree_head": {**head.to_json(), "hash_algorithm": "RFC 9162 s. 2.1 (SHA-256)"},
+            "inclusion_proofs": proofs,
+            "witnessed_consistency_proof": consistency}
 
 
 # --- catalogue ---------------------------------------------------------------------------

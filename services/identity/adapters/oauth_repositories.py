@@ -180,6 +180,12 @@ class SqlGrantStore:
     async def withdraw(self, grant_id: str, at: dt.datetime) -> None:
         await self.session.execute(update(GrantRow).where(GrantRow.grant_id == grant_id).values(withdrawn_at=at))
 
+    async def for_resident(self, resident_id: str) -> list[Grant]:
+        """Every grant the resident gave a relying party, current and withdrawn (their file)."""
+        rows = (await self.session.execute(select(GrantRow).where(GrantRow.resident_id == resident_id)
+                                           .order_by(GrantRow.created_at))).scalars()
+        return [_grant(row) for row in rows]
+
 
 def _session(row: SsoSessionRow) -> SsoSession:
     return SsoSession(session_id=row.session_id, secret_hash=row.secret_hash, resident_id=row.resident_id,
@@ -198,6 +204,12 @@ class SqlSessionStore:
             auth_time=sso.auth_time, amr=list(sso.amr), acr=sso.acr, created_at=sso.created_at,
             expires_at=sso.expires_at, ended_at=sso.ended_at))
         await self.session.flush()
+
+    async def for_resident(self, resident_id: str, limit: int = 500) -> list[SsoSession]:
+        """The resident's sign-ins (one SSO session each), newest first (their file)."""
+        rows = (await self.session.execute(select(SsoSessionRow).where(SsoSessionRow.resident_id == resident_id)
+                                           .order_by(SsoSessionRow.created_at.desc()).limit(limit))).scalars()
+        return [_session(row) for row in rows]
 
     async def by_secret_hash(self, secret_hash: str) -> SsoSession | None:
         row = (await self.session.execute(

@@ -147,11 +147,28 @@ async def test_biometric_rules(stub, tokens):
     check = pb.CheckRequest(resident_id=ALICE, recipient_id="montreal-library",
                             purpose_id="biometric-identity-verification", data_categories=["biometric_face"])
     denied = await stub.Check(check, metadata=tokens["library"])
-    assert denied.decisions[0].reason == "BIOMETRIC_CONSENT_REQUIRED"
+    assert denied.decisions[0].reason == "BIOMETRIC_CONSENT_NEVER_GIVEN"
+    alternative = denied.decisions[0].non_biometric_alternative
+    assert alternative.alternative_id and alternative.description_fr and alternative.description_en
     assert await tree_size(stub) == before  # nothing written by the refusals
+    _, reason = await fails(stub.Grant(pb.GrantRequest(resident_id=ALICE, recipient_id="montreal-library",
+                                                       explicit_act=True, items=[bio]), metadata=tokens["alice"]),
+                            grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "BIOMETRIC_REAUTHENTICATION_REQUIRED"  # no fresh password or second factor
+    fresh = ts(dt.datetime.now(dt.timezone.utc))
+    _, reason = await fails(stub.Grant(pb.GrantRequest(
+        resident_id=ALICE, recipient_id="montreal-library", explicit_act=True, items=[bio],
+        collection_method=pb.COLLECTION_METHOD_LOGIN_CONSENT_SCREEN, reauthenticated_time=fresh,
+        reauthentication_method="password"), metadata=tokens["alice"]), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "BIOMETRIC_ACCOUNT_PAGE_ONLY"  # never at a relying party's consent screen
+    assert await tree_size(stub) == before
     granted = await stub.Grant(pb.GrantRequest(resident_id=ALICE, recipient_id="montreal-library",
-                                               explicit_act=True, items=[bio]), metadata=tokens["alice"])
+                                               explicit_act=True, items=[bio], reauthenticated_time=fresh,
+                                               reauthentication_method="password"), metadata=tokens["alice"])
     assert granted.consents[0].biometric and granted.consents[0].HasField("expire_time")
+    leaf = json.loads((await stub.GetInclusionProof(pb.GetInclusionProofRequest(
+        leaf_index=granted.consents[0].ledger_index), metadata=tokens["alice"])).entry.leaf_data)
+    assert leaf["reauthentication_method"] == "password" and leaf["reauthenticated_at"]  # recorded in the entry
     allowed = await stub.Check(check, metadata=tokens["library"])
     assert allowed.decisions[0].allowed and allowed.decisions[0].consent_id == granted.consents[0].consent_id
     receipt = await stub.GetReceipt(pb.GetReceiptRequest(consent_id=granted.consents[0].consent_id),

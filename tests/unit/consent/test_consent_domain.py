@@ -13,7 +13,7 @@ from services.consent.domain.canonical import canonical_json, parse_canonical
 from services.consent.domain.catalogue import (DEFAULT_CATEGORIES, DEFAULT_PURPOSES, LegalBasis,
                                                Recipient, validate_purpose)
 from services.consent.domain.consents import ConsentState, decide, reduce
-from services.consent.domain.grant_rules import RequestedConsent, validate_grant
+from services.consent.domain.grant_rules import HowGiven, RequestedConsent, validate_grant
 from services.consent.domain.merkle import leaf_hash
 from services.consent.domain.receipt import build_receipt
 from services.consent.domain.signing import (LogSigner, SignatureInvalid, verify_receipt,
@@ -34,9 +34,12 @@ def lookup(purpose_id, version):
     return p if p and version in (0, p.version) else None
 
 
-def grant(*items, explicit=False, recipient=LIBRARY):
+FRESH = HowGiven("account_page", "resident", NOW - dt.timedelta(minutes=1))
+
+
+def grant(*items, explicit=False, recipient=LIBRARY, how=FRESH):
     return validate_grant(list(items), recipient=recipient, purpose_lookup=lookup,
-                          explicit_act=explicit, now=NOW)
+                          explicit_act=explicit, now=NOW, how=how)
 
 
 BIO = RequestedConsent("biometric-identity-verification", expires_at=NOW + dt.timedelta(days=30),
@@ -111,6 +114,22 @@ def test_biometric_expiry_is_bounded_and_valid_grant_passes():
         grant(dataclasses.replace(BIO, expires_at=NOW + dt.timedelta(days=400)), explicit=True)
     [given] = grant(BIO, explicit=True)
     assert given.purpose.biometric and given.expires_at == NOW + dt.timedelta(days=30)
+
+
+@pytest.mark.parametrize("how, reason", [
+    (HowGiven("login_consent_screen", "resident", NOW), "BIOMETRIC_ACCOUNT_PAGE_ONLY"),
+    (HowGiven("counter", "resident", NOW), "BIOMETRIC_ACCOUNT_PAGE_ONLY"),
+    (HowGiven("account_page", "agent:agent-7", NOW), "BIOMETRIC_RESIDENT_ONLY"),
+    (HowGiven("account_page", "client:some-service", NOW), "BIOMETRIC_RESIDENT_ONLY"),
+    (HowGiven("account_page", "resident", None), "BIOMETRIC_REAUTHENTICATION_REQUIRED"),
+    (HowGiven("account_page", "resident", NOW - dt.timedelta(minutes=5, seconds=1)),
+     "BIOMETRIC_REAUTHENTICATION_REQUIRED"),
+])
+def test_a_biometric_consent_only_from_the_resident_in_their_account_just_after_signing_in_again(how, reason):
+    with pytest.raises(FailedPrecondition) as err:
+        grant(BIO, explicit=True, how=how)
+    assert err.value.reason == reason
+    assert grant(BIO, explicit=True, how=HowGiven("account_page", "resident", NOW - dt.timedelta(minutes=5)))
 
 
 def test_consent_to_a_public_task_or_undeclared_purpose_is_refused():
@@ -200,8 +219,9 @@ def test_check_public_task_covers_declared_categories_only():
 def test_check_biometric_always_needs_a_biometric_consent():
     bio = PURPOSES["biometric-identity-verification"]
     face = [CATEGORIES["biometric_face"]]
-    assert decide(purpose=bio, recipient=LIBRARY, categories=face, consents=[], now=NOW)[0].reason \
-        == "BIOMETRIC_CONSENT_REQUIRED"
+    never = decide(purpose=bio, recipient=LIBRARY, categories=face, consents=[], now=NOW)[0]
+    assert never.reason == "BIOMETRIC_CONSENT_NEVER_GIVEN"
+    assert never.alternative[0] == bio.non_biometric_alternative_id and never.alternative[1] and never.alternative[2]
     # Not even a public-task purpose reaches biometric data.
     assert decide(purpose=PURPOSES["service-provision"], recipient=LIBRARY, categories=face,
                   consents=[], now=NOW)[0].reason == "BIOMETRIC_CONSENT_REQUIRED"
@@ -209,8 +229,16 @@ def test_check_biometric_always_needs_a_biometric_consent():
                                    expires=NOW + dt.timedelta(days=1), biometric=True).at(0)]).values()
     ok = decide(purpose=bio, recipient=LIBRARY, categories=face, consents=consents, now=NOW)[0]
     assert (ok.allowed, ok.consent_id) == (True, "b1")
-    assert not decide(purpose=bio, recipient=LIBRARY, categories=face, consents=consents,
-                      now=NOW + dt.timedelta(days=1))[0].allowed
+    expired = decide(purpose=bio, recipient=LIBRARY, categories=face, consents=consents,
+                     now=NOW + dt.timedelta(days=1))[0]
+    assert (expired.allowed, expired.reason) == (False, "BIOMETRIC_CONSENT_EXPIRED")
+    assert expired.alternative[0] == bio.non_biometric_alternative_id
+    withdrawn = reduce([given_entry("b1", "biometric-identity-verification", ("biometric_face",),
+                                    expires=NOW + dt.timedelta(days=1), biometric=True).at(0),
+                        ledger.consent_withdrawn(consent_id="b1", resident_id="R1", time=NOW, reason="resident",
+                                                 actor="resident").at(1)]).values()
+    assert decide(purpose=bio, recipient=LIBRARY, categories=face, consents=withdrawn,
+                  now=NOW + dt.timedelta(hours=1))[0].reason == "BIOMETRIC_CONSENT_WITHDRAWN"
 
 
 # --- signatures and receipts -----------------------------------------------------------

@@ -38,7 +38,9 @@ def uow_factory(store):
 
 async def give(store, *items, explicit=False, resident=RES, now=NOW):
     return await handlers.grant(commands.GiveConsent(resident, "montreal-library", tuple(items),
-                                                     explicit_act=explicit), FakeUnitOfWork(store), now=now)
+                                                     explicit_act=explicit, reauthenticated_at=now,
+                                                     reauthentication_method="password"),
+                                FakeUnitOfWork(store), now=now)
 
 
 async def check(store, categories=("email",), purpose="communication", now=NOW, for_client=None):
@@ -93,7 +95,7 @@ async def test_biometric_consent_and_expiry_at_the_instant(store):
                            non_biometric_alternative_id="in-person-verification",
                            data_categories=("biometric_face",))
     [d] = await check(store, ("biometric_face",), "biometric-identity-verification")
-    assert d.reason == "BIOMETRIC_CONSENT_REQUIRED"
+    assert d.reason == "BIOMETRIC_CONSENT_NEVER_GIVEN" and d.alternative
     [c] = await give(store, bio, explicit=True)
     [d] = await check(store, ("biometric_face",), "biometric-identity-verification")
     assert d.allowed and d.consent_id == c.consent_id

@@ -184,20 +184,24 @@ class GrantItem(_message.Message):
     def __init__(self, purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., non_biometric_alternative_id: _Optional[str] = ...) -> None: ...
 
 class GrantRequest(_message.Message):
-    __slots__ = ("resident_id", "recipient_id", "items", "collection_method", "explicit_act", "language")
+    __slots__ = ("resident_id", "recipient_id", "items", "collection_method", "explicit_act", "language", "reauthenticated_time", "reauthentication_method")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_METHOD_FIELD_NUMBER: _ClassVar[int]
     EXPLICIT_ACT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    REAUTHENTICATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    REAUTHENTICATION_METHOD_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     recipient_id: str
     items: _containers.RepeatedCompositeFieldContainer[GrantItem]
     collection_method: CollectionMethod
     explicit_act: bool
     language: str
-    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[GrantItem, _Mapping]]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., explicit_act: _Optional[bool] = ..., language: _Optional[str] = ...) -> None: ...
+    reauthenticated_time: _timestamp_pb2.Timestamp
+    reauthentication_method: str
+    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[GrantItem, _Mapping]]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., explicit_act: _Optional[bool] = ..., language: _Optional[str] = ..., reauthenticated_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reauthentication_method: _Optional[str] = ...) -> None: ...
 
 class GrantResponse(_message.Message):
     __slots__ = ("consents",)
@@ -234,18 +238,30 @@ class CheckRequest(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CategoryDecision(_message.Message):
-    __slots__ = ("data_category", "allowed", "basis", "consent_id", "reason")
+    __slots__ = ("data_category", "allowed", "basis", "consent_id", "reason", "non_biometric_alternative")
     DATA_CATEGORY_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     BASIS_FIELD_NUMBER: _ClassVar[int]
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    NON_BIOMETRIC_ALTERNATIVE_FIELD_NUMBER: _ClassVar[int]
     data_category: str
     allowed: bool
     basis: LegalBasis
     consent_id: str
     reason: str
-    def __init__(self, data_category: _Optional[str] = ..., allowed: _Optional[bool] = ..., basis: _Optional[_Union[LegalBasis, str]] = ..., consent_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    non_biometric_alternative: NonBiometricAlternative
+    def __init__(self, data_category: _Optional[str] = ..., allowed: _Optional[bool] = ..., basis: _Optional[_Union[LegalBasis, str]] = ..., consent_id: _Optional[str] = ..., reason: _Optional[str] = ..., non_biometric_alternative: _Optional[_Union[NonBiometricAlternative, _Mapping]] = ...) -> None: ...
+
+class NonBiometricAlternative(_message.Message):
+    __slots__ = ("alternative_id", "description_fr", "description_en")
+    ALTERNATIVE_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FR_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_EN_FIELD_NUMBER: _ClassVar[int]
+    alternative_id: str
+    description_fr: str
+    description_en: str
+    def __init__(self, alternative_id: _Optional[str] = ..., description_fr: _Optional[str] = ..., description_en: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
     __slots__ = ("decisions", "check_time")

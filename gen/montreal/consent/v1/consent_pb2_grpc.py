@@ -142,7 +142,10 @@ class ConsentServiceServicer:
     def Grant(self, request, context):
         """Gives one consent per item (scope `resident`, own data). A biometric purpose must be
         alone in its request (FAILED_PRECONDITION BIOMETRIC_PURPOSE_BUNDLED), carry
-        `explicit_act`, an `expire_time` and the non-biometric alternative that was offered.
+        `explicit_act`, an `expire_time` and the non-biometric alternative that was offered,
+        come from the account pages (BIOMETRIC_ACCOUNT_PAGE_ONLY), from the resident
+        themselves, never an agent (BIOMETRIC_RESIDENT_ONLY), after a fresh authentication
+        (BIOMETRIC_REAUTHENTICATION_REQUIRED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

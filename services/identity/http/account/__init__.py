@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import connections, entry, pages, security, sign_ins
+from services.identity.http.account import biometric, connections, entry, pages, proofs, security, sign_ins
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -35,6 +35,7 @@ routes = [
     Route("/account/profile", pages.profile, methods=["GET", "POST"]),
     Route("/account/consents", pages.consents, methods=["GET"]),
     Route("/account/consents/grant", pages.grant, methods=["POST"]),
+    Route("/account/consents/biometric", biometric.biometric_consent, methods=["GET", "POST"]),
     Route("/account/consents/{consent_id}/withdraw", pages.withdraw, methods=["GET", "POST"]),
     Route("/account/consents/{consent_id}/receipt", pages.receipt, methods=["GET"]),
     Route("/account/access", pages.access_log, methods=["GET"]),
@@ -42,6 +43,8 @@ routes = [
     Route("/account/services", connections.connected_services, methods=["GET"]),
     Route("/account/services/end", connections.end_connection, methods=["POST"]),
     Route("/account/services/grant", connections.give_consent, methods=["POST"]),
+    Route("/account/ledger/how-to-check", proofs.how_to_check, methods=["GET"]),
+    Route("/account/ledger/{index}/proof", proofs.ledger_proof, methods=["GET"]),
     Route("/account/export", pages.export, methods=["GET", "POST"]),
     Route("/account/security", security.security, methods=["GET"]),
     Route("/account/security/password", security.change_password, methods=["POST"]),

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from montreal.accounts.v1 import accounts_pb2 as apb
 from montreal.accounts.v1 import accounts_pb2_grpc
@@ -170,6 +171,19 @@ class ResidentClient:
             CONSENT_AUDIENCE)
         return list(reply.consents)
 
+    async def grant_biometric(self, recipient_id: str, purpose_id: str, *, expires_at, alternative_id: str,
+                              language: str, reauthenticated_at, method: str) -> list[cpb.Consent]:
+        """A biometric consent, alone, from the account pages, after a fresh authentication."""
+        expire, fresh = Timestamp(), Timestamp()
+        expire.FromDatetime(expires_at)
+        fresh.FromDatetime(reauthenticated_at)
+        reply = await self._call(self.b.consent.Grant, cpb.GrantRequest(
+            resident_id=self.resident_id, recipient_id=recipient_id, items=[cpb.GrantItem(
+                purpose_id=purpose_id, expire_time=expire, non_biometric_alternative_id=alternative_id)],
+            collection_method=cpb.COLLECTION_METHOD_ACCOUNT_PAGE, explicit_act=True, language=language,
+            reauthenticated_time=fresh, reauthentication_method=method), CONSENT_AUDIENCE)
+        return list(reply.consents)
+
     async def withdraw(self, consent_id: str) -> cpb.Consent:
         reply = await self._call(self.b.consent.Withdraw, cpb.WithdrawRequest(
             resident_id=self.resident_id, consent_id=consent_id), CONSENT_AUDIENCE)
@@ -187,6 +201,18 @@ class ResidentClient:
     async def consent_export(self) -> cpb.ExportResponse:
         return await self._call(self.b.consent.Export, cpb.ExportRequest(resident_id=self.resident_id),
                                 CONSENT_AUDIENCE)
+
+    async def tree_head(self) -> cpb.GetSignedTreeHeadResponse:
+        """The ledger's head with the head its witnesses cosigned (public)."""
+        return await self._call(self.b.consent.GetSignedTreeHead, cpb.GetSignedTreeHeadRequest(), CONSENT_AUDIENCE)
+
+    async def inclusion_proof(self, leaf_index: int, tree_size: int) -> cpb.GetInclusionProofResponse:
+        """RFC 9162 inclusion proof of one of the resident's own entries (consent refuses others)."""
+        return await self._call(self.b.consent.GetInclusionProof, cpb.GetInclusionProofRequest(
+            leaf_index=leaf_index, tree_size=tree_size), CONSENT_AUDIENCE)
+
+    async def log_keys(self) -> str:
+        return (await self._call(self.b.consent.GetLogKeys, cpb.GetLogKeysRequest(), CONSENT_AUDIENCE)).jwks_json
 
     async def purposes(self) -> dict[str, cpb.Purpose]:
         reply = await self._call(self.b.consent.ListPurposes, cpb.ListPurposesRequest(), CONSENT_AUDIENCE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import pathlib
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,11 +24,13 @@ from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.account import connections, sign_ins
 from services.identity.http.account.backends import BackendError
+from services.identity.http.account.proofs import witnesses_view
 from services.identity.http.account.web import (
     client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
 )
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import authentication as auth
+from services.identity.service_layer.resident_file import identity_file
 
 ACCOUNT_STATES = {apb.ACCOUNT_STATE_PENDING: "pending", apb.ACCOUNT_STATE_ACTIVE: "active",
                   apb.ACCOUNT_STATE_SUSPENDED: "suspended", apb.ACCOUNT_STATE_CLOSED: "closed"}
@@ -40,6 +43,8 @@ PROFILE_ATTRIBUTES = ("given_name", "family_name", "email", "phone", "postal_add
 CHANNELS = ("digital", "counter", "post", "phone")
 ACCESS_PAGE_SIZE = 20
 NOTICES = ("withdrawn", "granted", "profile_saved", "unlink_requested")
+# The printable file's styles, inlined into it (it is opened from disk, without the site).
+FILE_STYLE = pathlib.Path(__file__).resolve().parent.parent / "static" / "file.css"
 
 
 def _notice(request: Request) -> str | None:
@@ -123,7 +128,8 @@ async def _consent_views(client, lang: str, t):
                 "where": {cpb.COLLECTION_METHOD_COUNTER: "counter", cpb.COLLECTION_METHOD_PHONE: "phone"}.get(
                     c.collection_method),
                 "ended": local_time(c.withdraw_time, t) if c.HasField("withdraw_time") else None,
-                "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric}
+                "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric,
+                "ledger_index": c.ledger_index}
         (active if c.state == cpb.CONSENT_STATE_GIVEN else past).append(view)
     return consents, purposes, recipients, active, past
 
@@ -135,11 +141,11 @@ async def consents(request: Request) -> Response:
     t = translator(request)
     try:
         client = await client_for(request, who)
-        (all_consents, purposes, recipients, active, past), accounts = await asyncio.gather(
-            _consent_views(client, t.lang, t), client.accounts())
+        (all_consents, purposes, recipients, active, past), accounts, head = await asyncio.gather(
+            _consent_views(client, t.lang, t), client.accounts(), client.tree_head())
         # What the resident could still agree to: each consent-based purpose of each service
         # they are linked to, one at a time (s. 53.1: per purpose), never a biometric one here.
-        offers = []
+        offers, biometric_offers = [], []
         if accounts:
             services = await client.services()
             given = {(c.recipient_id, c.purpose_id) for c in all_consents if c.state == cpb.CONSENT_STATE_GIVEN}
@@ -149,6 +155,12 @@ async def consents(request: Request) -> Response:
                     continue
                 for purpose_id in service.purposes:
                     purpose = purposes.get(purpose_id)
+                    if (purpose is not None and purpose.biometric and (service.service_id, purpose_id) not in given
+                            and purpose.legal_basis == cpb.LEGAL_BASIS_CONSENT):
+                        # Never offered with the others: a page of its own (account/biometric.py).
+                        biometric_offers.append({"service_id": service.service_id, "purpose_id": purpose_id,
+                                                 "recipient": name_in(service, t.lang),
+                                                 "purpose": name_in(purpose, t.lang, "title")})
                     if (purpose is None or purpose.biometric or purpose.legal_basis != cpb.LEGAL_BASIS_CONSENT
                             or (service.service_id, purpose_id) in given):
                         continue
@@ -158,7 +170,9 @@ async def consents(request: Request) -> Response:
     except BackendError as error:
         return unavailable(request, error)
     return page(request, "account/consents.html", {"nav": "consents", "active": active, "past": past,
-                                                   "offers": offers, "notice": _notice(request)})
+                                                   "offers": offers, "biometric_offers": biometric_offers,
+                                                   "ledger": witnesses_view(head),
+                                                   "notice": _notice(request)})
 
 
 async def grant(request: Request) -> Response:
@@ -264,7 +278,7 @@ async def access_log(request: Request) -> Response:
             "withheld": _labels(categories, r.withheld_categories, t.lang),
             "purpose": name_in(purpose, t.lang, "title") if purpose else r.purpose_id,
             "bases": sorted({BASES.get(b, "consent") for b in r.bases.values()}),
-            "time": local_time(r.access_time, t)})
+            "time": local_time(r.access_time, t), "ledger_index": r.ledger_index})
     options = sorted(({"id": rid, "name": name_in(r, t.lang)} for rid, r in recipients.items()),
                      key=lambda o: o["name"].lower())
     from urllib.parse import urlencode
@@ -291,9 +305,13 @@ async def _counter_actions(request: Request, who, t) -> list[dict]:
 # --- download my data ----------------------------------------------------------------------------
 
 async def export(request: Request) -> Response:
-    """GET: what the file holds; POST: the file (one JSON document, Access Act s. 84), once
-    the resident re-entered their password: the file is everything the city holds about
-    them, and a session alone may be someone else's (``authentication._confirm_password``)."""
+    """GET: what the file holds; POST: the file, once the resident re-entered their password:
+    the file is everything the city holds about them, and a session alone may be someone
+    else's (``authentication._confirm_password``). One document (Access Act s. 84), as JSON
+    (structured, commonly used) or as an HTML page to read and print, in the page's language
+    (``format``); ``mtlid export verify`` checks every receipt and proof in the JSON offline."""
+    from services.identity.http.account.biometric import confirm_password
+
     who = await signed_in(request)
     if who is None:
         return to_login(request)
@@ -302,45 +320,61 @@ async def export(request: Request) -> Response:
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
-    password = first(fields, "current_password")
-    error = "account.security.error.current_required" if not password else None
-    if error is None:
-        try:
-            await auth.confirm_password(auth.ConfirmPassword(
-                who.resident_id, password, request.client.host if request.client else ""),
-                provider(request).uow_factory())
-        except InvalidArgument:
-            error = "account.security.error.current_wrong"
-        except FailedPrecondition:
-            error = "account.security.error.too_many"
-        except NotFound:
-            return to_login(request)
+    try:
+        error = await confirm_password(request, who, first(fields, "current_password"))
+    except NotFound:
+        return to_login(request)
     if error is not None:
         return page(request, "account/export.html", {"nav": "export", "errors": {"current_password": error}}, 400)
     try:
-        client = await client_for(request, who)
-        consent_reply = await client.consent_export()
-        accounts_document = await client.accounts_export()
-        linked = await client.accounts()
-        services = await client.services() if linked else {}
+        document = await resident_file(request, who)
     except BackendError as error:
         return unavailable(request, error)
+    day = document["generated_at"][:10]
+    if first(fields, "format") == "html":
+        readable = page(request, "account/file.html", {"file": document, "consent": document["consent"],
+                                                       "style": FILE_STYLE.read_text()})
+        readable.headers["Content-Disposition"] = f'attachment; filename="mon-dossier-montreal-{day}.html"'
+        readable.headers["Cache-Control"] = "no-store"
+        return readable
+    body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    return Response(body, media_type="application/json; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="mes-donnees-montreal-{day}.json"', "Cache-Control": "no-store"})
+
+
+async def resident_file(request: Request, who) -> dict:
+    """The resident's complete file: identity (number, levels, sign-in history, relying parties
+    and their grants, agent actions), profile with provenance and service accounts (accounts),
+    consents with their signed receipts, the access log and every ledger entry with its proof
+    and the witnessed head (consent)."""
+    t = translator(request)
+    client = await client_for(request, who)
+    consent_reply = await client.consent_export()
+    accounts_document = await client.accounts_export()
+    linked = await client.accounts()
+    services = await client.services() if linked else {}
+    identity = await identity_file(provider(request).uow_factory, who.resident_id)
     now = dt.datetime.now(dt.timezone.utc)
     sth = consent_reply.signed_tree_head
-    document = {
-        "format": "mtlid-resident-export/1",
+    consent = json.loads(consent_reply.document or b"{}")
+    return {
+        "format": "mtlid-resident-export/2",
+        "law": "Québec A-2.1 s. 83-84; Law 25 (access, portability)",
         "generated_at": now.isoformat().replace("+00:00", "Z"),
+        "how_to_verify": "mtlid export verify FILE (or /account/ledger/how-to-check)",
         "resident": {"citizen_number": who.resident_id, "citizen_number_human": CitizenNumber(who.resident_id).human,
                      "email": who.email, "email_verified": who.email_verified, "level_of_assurance": who.level,
                      "second_factor": who.has_totp},
+        **identity,
         "linked_services": [{
             "account_id": a.account_id, "service_id": a.service_id,
             "service_name_fr": services[a.service_id].name_fr if a.service_id in services else "",
             "service_name_en": services[a.service_id].name_en if a.service_id in services else "",
             "account_reference": a.account_reference, "state": ACCOUNT_STATES.get(a.state, "pending"),
-            "linked_at": (local_time(a.create_time, translator(request)) or {}).get("iso")} for a in linked],
+            "linked_at": (local_time(a.create_time, t) or {}).get("iso")} for a in linked],
         "accounts": json.loads(accounts_document or b"{}"),
-        "consent": json.loads(consent_reply.document or b"{}"),
+        "consent": consent,
+        "access_log": [e for e in consent.get("ledger_entries", []) if e["entry"].get("type") == "data_accessed"],
         "counter_actions": [{**a, "at": a["at"].isoformat()} for a in await _counter_actions_export(request, who)],
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
@@ -348,10 +382,6 @@ async def export(request: Request) -> Response:
         # identity's own: every sign-in still kept (domain/sign_ins.py)
         "sign_ins": await sign_ins.export_section(who.resident_id, provider(request).uow_factory()),
     }
-    body = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
-    filename = f"mes-donnees-montreal-{now:%Y-%m-%d}.json"
-    return Response(body, media_type="application/json; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 async def _counter_actions_export(request: Request, who) -> list[dict]:
