@@ -101,7 +101,8 @@ class Settings:
     service_client_secret: str | None = dataclasses.field(default=None, repr=False)
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
-    metrics_ports: Mapping[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
+    # None: not served (``off``), e.g. when metrics go over OTLP only.
+    metrics_ports: Mapping[str, int | None] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
 
     @property
     def production(self) -> bool:
@@ -175,7 +176,8 @@ class Settings:
             service_client_secret=env.get("MTLID_SERVICE_CLIENT_SECRET") or None,
             log_level=log_level,
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
-            metrics_ports={p: _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
+            metrics_ports={p: None if (env.get(f"MTLID_{p.upper()}_METRICS_PORT") or "").lower() == "off"
+                           else _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
                            for p, default in DEFAULT_METRICS_PORTS.items()},
         )
 

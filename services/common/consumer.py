@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.errors import Unavailable, dependency_unavailable
 from services.common.events import CloudEvent
+from services.common.metrics import DEAD_LETTERS
 from services.common.nats import ensure_stream
 from services.common.outbox import utcnow
 from services.common.uow import INBOX
@@ -113,6 +114,7 @@ class EventConsumer:
         except (ValueError, KeyError, TypeError):
             log.error("dropping a message that is not a CloudEvents envelope",
                       extra={"subject": msg.subject, "consumer": self.durable})
+            DEAD_LETTERS.add(1, {"consumer": self.durable})
             await msg.term()
             return
         context = propagate.extract(dict(msg.headers or {}))
@@ -142,6 +144,7 @@ class EventConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
+        DEAD_LETTERS.add(0, {"consumer": self.durable})  # the series exists before the first
         subs = None
         while not stop.is_set():
             js = self._jetstream()

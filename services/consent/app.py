@@ -9,8 +9,11 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import select
+
 from services.common.runtime import Runtime
 
+from .adapters.orm import LedgerHeadRow
 from .adapters.repositories import LedgerStore, ensure_log_key
 from .adapters.uow import ConsentUnitOfWork
 from .entrypoints.grpc import METHOD_POLICIES, SERVICE, ConsentServicer, add_to_server
@@ -49,6 +52,12 @@ def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS)
 
     expire_consents.__name__ = "consent-expiry"
     runtime.add_task(expire_consents)
+
+    async def ledger_size() -> int:
+        async with runtime.session_factory() as session:
+            return await session.scalar(select(LedgerHeadRow.tree_size)) or 0
+
+    runtime.add_gauge("mtlid.ledger.size", ledger_size, unit="{entry}", description="Entries in the consent ledger")
 
     async def close_reads(stop: asyncio.Event) -> None:
         await stop.wait()

@@ -22,6 +22,7 @@ from services.consent.domain import merkle
 from services.consent.domain.catalogue import Catalogue, DataCategory, LegalBasis, Purpose, Recipient
 from services.consent.domain.ledger import EntryType, LedgerEntry, parse_time
 from services.consent.domain.signing import LogSigner
+from services.consent.metrics import timed_append
 
 _CONSENT_TYPES = (EntryType.CONSENT_GIVEN.value, EntryType.CONSENT_WITHDRAWN.value,
                   EntryType.CONSENT_EXPIRED.value)
@@ -147,6 +148,7 @@ class SqlLedgerRepository:
         self._new_nodes = {}
         return self._size
 
+    @timed_append
     async def append(self, entries: Sequence[LedgerEntry]) -> list[LedgerEntry]:
         if self._size is None:
             raise RuntimeError("append() without lock()")
