@@ -10,7 +10,8 @@
 #  5. strict schema validation of the rendered output (kubernetes-validate; CRD kinds
 #     against their own schemas: a kind without a schema is a failure)
 #  6. checkov (kubernetes framework) with zero failed checks
-#  7. pytest tests/deploy (residency of every pod template, the admission policy's CEL)
+#  7. pytest tests/deploy (residency of every pod template, the admission policy's CEL,
+#     the monitoring manifests: promtool on the alerting rules and their unit tests)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,19 @@ else
   echo "up to date"
 fi
 export PATH="$VENV/bin:$PATH"
+
+step "promtool (Debian's prometheus package: checks and unit-tests the alerting rules)"
+if ! command -v promtool >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing prometheus (for promtool) with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "promtool is missing: apt-get install prometheus (as root), then run this again" >&2
+    exit 1
+  fi
+fi
+promtool --version 2>&1 | head -1
 
 step "yamllint"
 yamllint --strict -c deploy/.yamllint.yaml deploy tests/deploy

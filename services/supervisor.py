@@ -75,8 +75,8 @@ def run_everything(settings: Settings) -> int:
         for line in demo_lines:
             print(f"  {line}")
         print(f"  mail               {_mail_hint(env)}")
-        print("  metrics (Prometheus) " + ", ".join(
-            f"{name} :{port}" for name, port in settings.metrics_ports.items()) + "  (/metrics)")
+        print("  metrics            " + ", ".join(
+            f"{name} :{port}" for name, port in settings.metrics_ports.items() if port) + "  (Prometheus, /metrics)")
         print(f"  logs               {log_dir}/<service>.jsonl  (here: warnings and errors only)")
         print(f"  admin commands     {_command_hint()} --help   (README: Commands)")
         print("Ctrl-C stops everything.", flush=True)

@@ -6,7 +6,7 @@ needs does not exist yet; the runner turns that into a "not available yet" row.
 
 from __future__ import annotations
 
-from harness import measures_grpc, measures_ledger, measures_login, measures_oauth, measures_release
+from harness import measures_grpc, measures_ledger, measures_login, measures_metrics, measures_oauth, measures_release
 from harness.bench import Bench
 from harness.report import Row, fmt
 
@@ -20,6 +20,8 @@ MEASURES = [
     ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_release.attribute_release),
     ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),
     ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),
+    ("metrics_cost_token", "metrics cost: token endpoint", measures_metrics.token_endpoint),
+    ("metrics_cost_check", "metrics cost: consent Check", measures_metrics.consent_check),
 ]
 
 MEMORY_GOAL_MB = 150

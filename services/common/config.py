@@ -147,9 +147,10 @@ class Settings:
     # cosignatures a head needs (empty: a majority); parsed by services/consent/app.py.
     ledger_witnesses: str = ""
     ledger_witness_quorum: str = ""
-    metrics_ports: Mapping[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
     drain_notice_seconds: float = 0.0
     outbox_retention_hours: float = 168.0
+    # None: not served (``off``), e.g. when metrics go over OTLP only.
+    metrics_ports: Mapping[str, int | None] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
 
     @property
     def production(self) -> bool:
@@ -227,7 +228,8 @@ class Settings:
             counter_agent_display=_choice(env, "MTLID_COUNTER_AGENT_DISPLAY", ("reference", "name")),
             ledger_witnesses=env.get("MTLID_LEDGER_WITNESSES", ""),
             ledger_witness_quorum=env.get("MTLID_LEDGER_WITNESS_QUORUM", ""),
-            metrics_ports={p: _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
+            metrics_ports={p: None if (env.get(f"MTLID_{p.upper()}_METRICS_PORT") or "").lower() == "off"
+                           else _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
                            for p, default in DEFAULT_METRICS_PORTS.items()},
             drain_notice_seconds=_seconds(env, "MTLID_DRAIN_NOTICE_SECONDS", 0.0, maximum=300.0),
             outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),

@@ -50,6 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from services.common import errors
 from services.common.errors import Unavailable, dependency_unavailable
 from services.common.events import CloudEvent
+from services.common.metrics import DEAD_LETTERS
 from services.common.nats import DUPLICATE_WINDOW_SECONDS, ensure_configured, ensure_stream
 from services.common.outbox import utcnow
 from services.common.uow import INBOX
@@ -300,12 +301,14 @@ class EventConsumer:
         await msg.term()
         await self._forget_replay(msg)
         self.dead_lettered += 1
+        DEAD_LETTERS.add(1, {"consumer": self.durable})
         log.error("event dead-lettered", extra={
             "event_id": event_id, "consumer": self.durable, "reason": reason, "deliveries": deliveries,
             "dead_letter": f"{self.service}:{ack.seq}", "subject": original_subject})
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
+        DEAD_LETTERS.add(0, {"consumer": self.durable})  # the series exists before the first
         subs = replay = None
         loop = asyncio.get_running_loop()
         next_replay_check = 0.0

@@ -14,6 +14,7 @@ exporter turns dots into underscores and appends units (``mtlid_mail_sent_total`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
@@ -32,6 +33,32 @@ _provider: MeterProvider | None = None
 
 def meter(name: str) -> metrics.Meter:
     return metrics.get_meter(name)
+
+
+def enabled() -> bool:
+    """Whether this process records metrics (``configure_metrics`` set a provider with a
+    reader): the per-request instrumentation (gRPC guard, HTTP middleware) is installed only
+    then, so tests and CLI commands run without it."""
+    return _provider is not None
+
+
+# Metrics derived from committed domain events (login outcomes, consent changes): each
+# service registers, per event name, what to count; the unit of work calls
+# ``record_committed`` after its commit, so only what happened is counted, once.
+_event_observers: dict[str, Callable[[object], None]] = {}
+
+
+def observe_event(name: str, observer: Callable[[object], None]) -> None:
+    _event_observers[name] = observer
+
+
+def record_committed(events) -> None:
+    if not _event_observers:
+        return
+    for event in events:
+        observer = _event_observers.get(getattr(event, "NAME", ""))
+        if observer is not None:
+            observer(event)
 
 
 class MetricsUnavailable(RuntimeError):
@@ -78,3 +105,10 @@ def configure_metrics(process: str, *, host: str, port: int | None, otlp_endpoin
         resource=Resource.create({"service.name": f"mtlid-{process}", "service.namespace": "mtlid"}))
     metrics.set_meter_provider(_provider)
     return bound
+
+
+# Events a consumer gave up on (the dead-letter path), by consumer: shared by every consumer
+# (services.common.consumer, the mailer). A consumer records 0 when it starts, so the series
+# exists, and an alert on its increase works, before the first dead letter.
+DEAD_LETTERS = meter(__name__).create_counter(
+    "mtlid.consumer.dead_letters", unit="{event}", description="Events sent to the dead-letter path, by consumer")

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from services.common.config import Settings
 from services.common.consumer import EventConsumer
 from services.common.db import create_engine, session_factory
+from services.common.metrics import enabled as metrics_enabled
 from services.common.nats import STREAM_CONFIG_PATIENCE_SECONDS, StreamConfigError, connect, ensure_stream
 from services.common.relay import OutboxRelay, purge_forever
 
@@ -63,6 +64,12 @@ class Runtime:
         self.ready = asyncio.Event()
         self.failure: str | None = None  # why the service must stop (``fail``)
         self._failed = asyncio.Event()
+        self.gauges = None
+        if metrics_enabled():  # this process exports metrics (mtlid serve): sample its state
+            from services.common.runtime_metrics import RuntimeGauges
+
+            self.gauges = RuntimeGauges(self)
+            self.add_task(self.gauges.run)
 
     # -- what a service's build() calls ---------------------------------------------------
     def on_commit(self) -> None:
@@ -85,6 +92,12 @@ class Runtime:
 
     def add_task(self, task: Task) -> None:
         self._tasks.append(task)
+
+    def add_gauge(self, name: str, probe, *, unit: str, description: str) -> None:
+        """A gauge of the service's own state (``probe()`` returns its value), sampled with
+        the outbox and consumer gauges; nothing when the process exports no metrics."""
+        if self.gauges is not None:
+            self.gauges.add_probe(name, probe, unit=unit, description=description)
 
     def point_reads(self):
         """Hot-path reads on this service's database outside any unit of work

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.events import Event
+from services.common.metrics import record_committed
 from services.common.outbox import add_outbox_tables, outbox_row
 
 # Every service's outbox and inbox have the same columns, so these Table objects write to
@@ -75,8 +76,10 @@ class SqlUnitOfWork:
         await self.session.commit()
         self._events = []
         self.committed = True
-        if events and self._on_commit is not None:
-            self._on_commit()
+        if events:
+            record_committed(events)
+            if self._on_commit is not None:
+                self._on_commit()
 
     async def rollback(self) -> None:
         assert self.session is not None

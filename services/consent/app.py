@@ -9,9 +9,12 @@ import asyncio
 import contextlib
 import logging
 
+from sqlalchemy import select
+
 from services.common.config import ConfigError
 from services.common.runtime import Runtime
 
+from .adapters.orm import LedgerHeadRow
 from .domain.witness import WitnessFormatError, WitnessPolicy
 
 from .adapters.repositories import LedgerStore, ensure_log_key
@@ -62,6 +65,12 @@ def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS)
 
     expire_consents.__name__ = "consent-expiry"
     runtime.add_task(expire_consents)
+
+    async def ledger_size() -> int:
+        async with runtime.session_factory() as session:
+            return await session.scalar(select(LedgerHeadRow.tree_size)) or 0
+
+    runtime.add_gauge("mtlid.ledger.size", ledger_size, unit="{entry}", description="Entries in the consent ledger")
 
     async def close_reads(stop: asyncio.Event) -> None:
         await stop.wait()

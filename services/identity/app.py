@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import importlib
 import inspect
 import logging
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from montreal.identity.v1 import identity_pb2_grpc
 from services.common.config import Settings
 from services.common.grpc.auth import Principal, TokenRejected, TokenVerifier
+from services.identity import metrics as _metrics  # noqa: F401 - counts sign-ins from committed events
 from services.identity.adapters.hot_reads import IdentityHotReads
 from services.identity.adapters.uow import IdentityUnitOfWork
 from services.identity.entrypoints.grpc import METHOD_POLICIES, SERVICE, IdentityServicer
@@ -117,6 +119,13 @@ def build(runtime) -> IdentityContext:
     runtime.add_grpc(IdentityServicer(context), identity_pb2_grpc.add_IdentityServiceServicer_to_server,
                      SERVICE, METHOD_POLICIES)
     runtime.add_task(context.keys.refresh_forever)
+
+    async def signing_key_age() -> float:
+        since = (await context.keys.get()).signing_since()
+        return (dt.datetime.now(dt.timezone.utc) - since).total_seconds() if since else 0.0
+
+    runtime.add_gauge("mtlid.signing_key.age", signing_key_age, unit="s",
+                      description="Age of the oldest token-signing key in use (rotate before the policy's limit)")
     runtime.add_task(key_rotation_listener(runtime, context.keys))
     runtime.add_task(maintenance_task(context.uow_factory))
     # ---- engineer OIDC: the HTTP front (OpenID provider, login/consent/account pages) ----

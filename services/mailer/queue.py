@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.common.consumer import delivery_count
 from services.common.events import CloudEvent
-from services.common.metrics import meter
+from services.common.metrics import DEAD_LETTERS, meter
 from services.common.nats import ensure_stream
 from services.mailer.delivery import PermanentDeliveryFailure, TemporaryDeliveryFailure
 from services.mailer.messages import PURPOSES, SUBJECTS, MailRequest, UndeliverableMail, render
@@ -89,6 +89,7 @@ class MailQueue:
         once the cause is fixed."""
         self.dead_lettered += 1
         MAIL_FAILED.add(1, {"failure": "dead_lettered", "mail": _mail_of(msg)})
+        DEAD_LETTERS.add(1, {"consumer": self.durable})
         log.error("mail not deliverable; dead-lettered",
                   extra={"event_id": event_id, "consumer": self.durable, "reason": reason})
         await msg.term()
@@ -129,6 +130,12 @@ class MailQueue:
         return subscriptions
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Every series exists from the start, so rates and alerts work before the first mail.
+        DEAD_LETTERS.add(0, {"consumer": self.durable})
+        for mail in PURPOSES.values():
+            MAIL_SENT.add(0, {"mail": mail})
+            for failure in ("temporary", "dead_lettered"):
+                MAIL_FAILED.add(0, {"failure": failure, "mail": mail})
         subscriptions = None
         while not stop.is_set():
             js = self._jetstream()

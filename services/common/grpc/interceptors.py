@@ -27,6 +27,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -47,6 +48,8 @@ from services.common.grpc.errors import (
     status_proto,
 )
 from services.common.grpc.validation import validate_message
+from services.common.metrics import enabled as metrics_enabled
+from services.common.metrics import meter
 from services.common.grpc.wire import ROOT, find_malformed_field
 
 logger = logging.getLogger(__name__)
@@ -187,7 +190,7 @@ class CallGuard(grpc.aio.ServerInterceptor):
 
     def __init__(self, service: str, verifier: auth.TokenVerifier | None,
                  method_policies: Mapping[str, str | Collection[str]], *,
-                 echo_request_id_in_initial_metadata: bool = False,
+                 echo_request_id_in_initial_metadata: bool = False, measure: bool | None = None,
                  maximum_concurrent_calls: int | None = None) -> None:
         self._domain = error_domain(service)
         # Check 0, the concurrency bound, counted here rather than by grpc.aio's
@@ -196,6 +199,9 @@ class CallGuard(grpc.aio.ServerInterceptor):
         # RESOURCE_EXHAUSTED marked a serving pod unready (issue 16).
         self._limit = maximum_concurrent_calls
         self.active = 0
+        # RED metrics per method (``rpc.server.call.duration``), when this process exports
+        # metrics: opentelemetry-instrumentation-grpc records spans only.
+        self._calls = CallDurations() if (metrics_enabled() if measure is None else measure) else None
         self._verifier = verifier
         # Read when a method is first called (after start: ``GrpcServer.add`` is refused
         # then), so policies added with ``add()`` are seen.
@@ -254,6 +260,8 @@ class CallGuard(grpc.aio.ServerInterceptor):
         decode = _request_decoder(method, handler, self._domain)
         initial = self._initial
         authenticate, fail = self._authenticate, self._fail
+        calls = self._calls
+        record = calls.recorder(method) if calls is not None else None
         if handler.request_streaming and handler.response_streaming:
             factory, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
         elif handler.request_streaming:
@@ -294,6 +302,7 @@ class CallGuard(grpc.aio.ServerInterceptor):
                     await abort_with(context, busy, ())
                 guard.active += 1
                 set_vars: list = []
+                started = time.perf_counter() if record is not None else 0.0
                 try:
                     request = await admit(raw, context, set_vars)
                     # 4. the handler
@@ -306,12 +315,15 @@ class CallGuard(grpc.aio.ServerInterceptor):
                 finally:
                     guard.active -= 1
                     reset(set_vars)
+                    if record is not None:
+                        record(time.perf_counter() - started, context)
         else:
             async def guarded(raw, context):
                 if limit is not None and guard.active >= limit:  # 0. the concurrency bound
                     await abort_with(context, busy, ())
                 guard.active += 1
                 set_vars: list = []
+                started = time.perf_counter() if record is not None else 0.0
                 try:
                     request = await admit(raw, context, set_vars)
                     # 4. the handler (a plain ``def`` one is tolerated: its result is not awaitable)
@@ -324,9 +336,38 @@ class CallGuard(grpc.aio.ServerInterceptor):
                 finally:
                     guard.active -= 1
                     reset(set_vars)
+                    if record is not None:
+                        record(time.perf_counter() - started, context)
 
         return factory(guarded, request_deserializer=handler.request_deserializer if decode is None else None,
                        response_serializer=handler.response_serializer)
+
+
+class CallDurations:
+    """``rpc.server.call.duration`` (OpenTelemetry RPC semantic conventions, seconds) by
+    ``rpc.system``, ``rpc.service``, ``rpc.method`` and ``rpc.grpc.status_code``: its count is
+    the call rate, its non-OK share the error rate. One cached attribute set per method and
+    status, so a call costs a clock read and one histogram record."""
+
+    def __init__(self) -> None:
+        self._histogram = meter(__name__).create_histogram(
+            "rpc.server.call.duration", unit="s", description="Duration of gRPC calls, by method and status")
+
+    def recorder(self, method: str) -> Callable[[float, Any], None]:
+        service, _, name = method.lstrip("/").rpartition("/")
+        by_status: dict[Any, dict[str, object]] = {}
+        histogram = self._histogram
+
+        def record(seconds: float, context) -> None:
+            code = context.code() if hasattr(context, "code") else None
+            attributes = by_status.get(code)
+            if attributes is None:
+                status = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
+                attributes = by_status[code] = {"rpc.system": "grpc", "rpc.service": service,
+                                                "rpc.method": name, "rpc.grpc.status_code": status.value[0]}
+            histogram.record(seconds, attributes)
+
+        return record
 
 
 def telemetry_interceptor(tracer_provider=None) -> grpc.aio.ServerInterceptor:

@@ -25,6 +25,7 @@ from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
 from services.consent.domain.witness import Cosignature, WitnessPolicy
 from services.consent.service_layer.alarms import alarms
+from services.consent.metrics import timed_append
 
 _CONSENT_TYPES = (EntryType.CONSENT_GIVEN.value, EntryType.CONSENT_WITHDRAWN.value,
                   EntryType.CONSENT_EXPIRED.value)
@@ -152,6 +153,7 @@ class SqlLedgerRepository:
         self._new_nodes = {}
         return self._size
 
+    @timed_append
     async def append(self, entries: Sequence[LedgerEntry]) -> list[LedgerEntry]:
         if self._size is None:
             raise RuntimeError("append() without lock()")

@@ -32,6 +32,7 @@ from services.consent.domain.consents import Consent, ConsentState
 from services.consent.domain.grant_rules import RequestedConsent
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import SignedTreeHead
+from services.consent.metrics import count_decisions
 from services.consent.service_layer import commands, handlers
 
 SERVICE = "montreal.consent.v1.ConsentService"
@@ -240,6 +241,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         decisions = await handlers.check(commands.CheckConsent(
             request.resident_id, request.recipient_id, request.purpose_id, tuple(request.data_categories),
             for_client=_for_client()), self.uow())
+        count_decisions(decisions)
         return pb.CheckResponse(decisions=[pb.CategoryDecision(
             data_category=d.data_category, allowed=d.allowed,
             basis=_BASIS_TO_WIRE[d.basis] if d.basis else pb.LEGAL_BASIS_UNSPECIFIED,

@@ -17,11 +17,13 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.http_metrics import HttpMetrics
+from services.common.metrics import enabled as metrics_enabled
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
-from services.identity.http.cookies import HostCookies
-from services.identity.http import account
-from services.identity.http.clean_input import front_asgi
 from services.identity.http import account, activation, counter
+from services.identity.http.clean_input import front_asgi
+from services.identity.http.cookies import HostCookies
+from services.identity.http.direct import ENDPOINTS as DIRECT_ENDPOINTS
 from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
 
@@ -188,6 +190,8 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     options = getattr(app.state, "front_options", None)   # the demo RP has none
     if options is not None and options.secure_cookies:  # not development: https only (RFC 6797)
         asgi = StrictTransportSecurity(asgi)
+    if metrics_enabled():  # RED metrics per route (services.common.http_metrics)
+        asgi = HttpMetrics(asgi, direct_paths=DIRECT_ENDPOINTS)
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)

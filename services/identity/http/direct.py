@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import MAX_FORM_FIELDS, SECURITY_HEADERS
 from services.identity.http.routes.common import MAX_BODY_BYTES, unexpected
+from services.identity.metrics import count_token_issued
 from services.identity.oidc import introspection, token
 from services.identity.oidc.errors import InvalidRequest, error_response
 from services.identity.oidc.wire import WireRequest, WireResponse
@@ -61,6 +62,8 @@ class DirectProtocolEndpoints:
         try:
             wire = await self._wire_request(scope, receive, headers)
             response = await endpoint(self.app.state.provider, wire)
+            if response.status == 200 and endpoint is token.token_endpoint:
+                count_token_issued(wire.form.get("grant_type", ("",))[0])
         except (TooLarge, ValueError) as refused:
             reason = "The request body is too large." if isinstance(refused, TooLarge) else "The form is malformed."
             response = WireResponse.json(*error_response(InvalidRequest(reason)))

@@ -94,6 +94,11 @@ class SigningKeys:
         until its tokens expire."""
         return {"keys": [dict(r.public_jwk) for r in self._records]}
 
+    def signing_since(self) -> dt.datetime | None:
+        """When the oldest key now signing became current (the key-rotation alert's input)."""
+        times = [r.activated_at or r.created_at for r in self._records if r.state == "current"]
+        return min(times) if times else None
+
     def states(self) -> list[dict]:
         return [{"kid": r.kid, "alg": r.alg, "state": r.state,
                  "not_after": r.not_after.isoformat() if r.not_after else None} for r in self._records]

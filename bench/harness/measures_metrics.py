@@ -1,0 +1,94 @@
+"""What metrics cost on the hot paths (issue 19): the token endpoint and consent Check, each
+served by two processes of the same build in the same run, one exporting metrics (its
+Prometheus port on, scraped once per round as Prometheus would) and one with
+``MTLID_<SERVICE>_METRICS_PORT=off``, in alternating order. The figure that decides is the
+server's CPU per request (less noisy than throughput on a shared machine); goal: within 5 %.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+
+from harness import grpc_load, http_load
+from harness.bench import Bench
+from harness.measures_oauth import FORM, identity_bench_client, token_form
+from harness.procs import free_port
+from harness.report import Row, fmt, median
+from harness.systems import MtlidService, basic_auth
+
+GOAL = "CPU/request within 5 %"
+
+
+def _pair(bench: Bench, service: str, extra_env: dict | None = None) -> dict[str, tuple[MtlidService, int | None]]:
+    pair = {}
+    for side in ("metrics on", "metrics off"):
+        port = free_port() if side == "metrics on" else None
+        env = {f"MTLID_{service.upper()}_METRICS_PORT": str(port) if port else "off", **(extra_env or {})}
+        folder = bench.workdir / ("var-" + side.replace(" ", "-"))
+        pair[side] = (MtlidService(service, var_dir=folder, log_dir=bench.log_dir, nats_url=bench.nats().url,
+                                   env=env), port)
+        bench.memory.watch(f"{service} ({side})", pair[side][0].process)
+    return pair
+
+
+def _scrape(port: int | None) -> None:
+    if port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            answer.read()
+
+
+def _row(label: str, cpu: dict[str, list[float]], rate: dict[str, list[float]], unit: str) -> Row:
+    on, off = median(cpu["metrics on"]), median(cpu["metrics off"])
+    ratios = [a / b for a, b in zip(cpu["metrics on"], cpu["metrics off"]) if b]
+    cost = f"{100 * (on / off - 1):+.1f} % CPU/request" if off else "n/a"
+    spread = f" [{100 * (min(ratios) - 1):+.1f}…{100 * (max(ratios) - 1):+.1f} %]" if ratios else ""
+    return Row(label, cost + spread, goal=GOAL,
+               note=(f"server CPU {on:.3f} vs {off:.3f} ms/req with/without; "
+                     f"{fmt(median(rate['metrics on']), unit)} vs {fmt(median(rate['metrics off']), unit)}"))
+
+
+def token_endpoint(bench: Bench) -> list[Row]:
+    pair = _pair(bench, "identity")
+    clients = {side: identity_bench_client(service) for side, (service, _) in pair.items()}
+    body = token_form()
+    cpu: dict[str, list[float]] = {side: [] for side in pair}
+    rate: dict[str, list[float]] = {side: [] for side in pair}
+    sides = list(pair)
+    for round_index in range(max(bench.options.rounds, 2)):
+        for side in sides if round_index % 2 == 0 else reversed(sides):
+            service, port = pair[side]
+            headers = {"Authorization": basic_auth(*clients[side]), **FORM}
+            url = f"{service.base}/token"
+            if round_index == 0 and bench.options.warmup_seconds:
+                http_load.run(url, body=body, headers=headers, duration=bench.options.warmup_seconds)
+            before = service.process.cpu_seconds()
+            result = http_load.run(url, body=body, headers=headers, duration=bench.options.http_seconds)
+            _scrape(port)
+            if result.ok:
+                cpu[side].append((service.process.cpu_seconds() - before) * 1000 / result.ok)
+                rate[side].append(result.rps)
+    return [_row("metrics cost: token endpoint (identity on SQLite)", cpu, rate, "req/s")]
+
+
+def consent_check(bench: Bench) -> list[Row]:
+    from harness.consent_setup import check_request, prepare_consent
+
+    pair = _pair(bench, "consent", {"MTLID_ISSUER": bench.jwks().issuer, "MTLID_JWKS_URL": bench.jwks().jwks_url})
+    setups = {side: prepare_consent(bench, service) for side, (service, _) in pair.items()}
+    method = "/montreal.consent.v1.ConsentService/Check"
+    offered = 1000 if not bench.options.smoke else 200
+    cpu: dict[str, list[float]] = {side: [] for side in pair}
+    rate: dict[str, list[float]] = {side: [] for side in pair}
+    sides = list(pair)
+    for round_index in range(max(bench.options.grpc_rounds, 2) * 2):
+        for side in sides if round_index % 2 == 0 else reversed(sides):
+            service, port = pair[side]
+            request, token = check_request(setups[side]), setups[side].check_token
+            before = service.process.cpu_seconds()
+            result = grpc_load.run(service.grpc_target, method, request, rate=offered,
+                                   duration=bench.options.grpc_seconds, token=token)
+            _scrape(port)
+            if result.ok:
+                cpu[side].append((service.process.cpu_seconds() - before) * 1000 / result.ok)
+                rate[side].append(result.achieved_rps)
+    return [_row(f"metrics cost: consent Check @ {offered:,}/s (SQLite)", cpu, rate, "/s")]

@@ -1,0 +1,60 @@
+"""Consent's own metrics (README, "Metrics"): decisions, changes and the ledger.
+
+- ``mtlid.consent.decisions`` — Check's answers, one per data category, by ``result``
+  (``allowed``/``denied``) and ``basis`` (consent, public task…) or refusal ``reason``;
+- ``mtlid.consent.changes`` — consents given, withdrawn and expired (``change``), from the
+  committed ledger events;
+- ``mtlid.ledger.size`` (entries) and ``mtlid.ledger.append.duration`` (seconds, the writes
+  of one append under the head lock), with ``mtlid.ledger.append.failures``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from services.common.metrics import meter, observe_event
+
+_meter = meter(__name__)
+DECISIONS = _meter.create_counter("mtlid.consent.decisions", unit="{decision}",
+                                  description="Consent checks' answers per data category, by result")
+CHANGES = _meter.create_counter("mtlid.consent.changes", unit="{consent}",
+                                description="Consents given, withdrawn and expired")
+APPEND_DURATION = _meter.create_histogram("mtlid.ledger.append.duration", unit="s",
+                                          description="Time to write one append to the ledger")
+APPEND_FAILURES = _meter.create_counter("mtlid.ledger.append.failures", unit="{append}",
+                                        description="Ledger appends that raised")
+_decision_attributes: dict[tuple[bool, str], dict[str, str]] = {}
+
+
+def count_decisions(decisions) -> None:
+    """Check is a hot path: one cached attribute set per (result, basis or reason)."""
+    for decision in decisions:
+        key = (decision.allowed, getattr(decision.basis, "value", "") if decision.allowed else decision.reason)
+        attributes = _decision_attributes.get(key)
+        if attributes is None:
+            attributes = _decision_attributes[key] = (
+                {"result": "allowed", "basis": str(key[1])[:40]} if key[0]
+                else {"result": "denied", "reason": str(key[1])[:40]})
+        DECISIONS.add(1, attributes)
+
+
+def timed_append(append):
+    """Wraps the ledger repository's ``append``: its duration, and its failures."""
+
+    @functools.wraps(append)
+    async def timed(self, entries):
+        started = time.perf_counter()
+        try:
+            placed = await append(self, entries)
+        except BaseException:
+            APPEND_FAILURES.add(1)
+            raise
+        APPEND_DURATION.record(time.perf_counter() - started)
+        return placed
+
+    return timed
+
+
+for _name in ("consent_given", "consent_withdrawn", "consent_expired"):
+    observe_event(_name, lambda _event, change=_name.removeprefix("consent_"): CHANGES.add(1, {"change": change}))

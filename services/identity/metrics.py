@@ -1,0 +1,37 @@
+"""Identity's own metrics (README, "Metrics"): sign-in outcomes and tokens issued.
+
+- ``mtlid.logins`` — sign-ins by ``outcome`` (``succeeded``/``failed``), ``method`` (the amr
+  values, ``pwd``, ``pwd+otp``…) and ``reason`` (why it failed: ``wrong_password``,
+  ``throttled``…), counted from the committed ``login_succeeded``/``login_failed`` events,
+  so a metric never says more than the ledger of events does; no identifier in a label.
+- ``mtlid.tokens.issued`` — tokens issued by the token endpoint, by ``grant_type``.
+- ``mtlid.signing_key.age`` — how long the oldest key now signing has signed (app.py samples
+  it), for the rotation alert.
+"""
+
+from __future__ import annotations
+
+from services.common.metrics import meter, observe_event
+
+_meter = meter(__name__)
+LOGINS = _meter.create_counter("mtlid.logins", unit="{login}", description="Sign-ins by outcome, method and reason")
+TOKENS_ISSUED = _meter.create_counter("mtlid.tokens.issued", unit="{token}",
+                                      description="Tokens issued by the token endpoint, by grant type")
+GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials",
+                         "urn:ietf:params:oauth:grant-type:token-exchange"})
+
+
+def count_token_issued(grant_type: str) -> None:
+    TOKENS_ISSUED.add(1, {"grant_type": grant_type if grant_type in GRANT_TYPES else "other"})
+
+
+def _login_succeeded(event) -> None:
+    LOGINS.add(1, {"outcome": "succeeded", "method": "+".join(event.amr) or "pwd", "reason": ""})
+
+
+def _login_failed(event) -> None:
+    LOGINS.add(1, {"outcome": "failed", "method": "pwd", "reason": str(event.reason)[:40]})
+
+
+observe_event("login_succeeded", _login_succeeded)
+observe_event("login_failed", _login_failed)
