@@ -88,3 +88,33 @@ class RevokedAccessTokenRow(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SessionClientRow(Base):
+    """A client a resident signed in to during an SSO session: who to tell at logout
+    (Back-Channel Logout 1.0 s. 2.7, Front-Channel Logout 1.0 s. 3; migration 0009)."""
+
+    __tablename__ = "oauth_session_clients"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LogoutDeliveryRow(Base):
+    """One back-channel logout to deliver to a client (Back-Channel Logout 1.0 s. 2.8),
+    written with the logout that causes it, retried with backoff, its outcome recorded."""
+
+    __tablename__ = "oauth_logout_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(String(36))
+    resident_id: Mapped[str] = mapped_column(String(12))
+    uri: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    gave_up_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(String(200), default="", server_default="")

@@ -68,6 +68,9 @@ class ClientRow(Base):
     purposes: Mapped[list] = mapped_column(JSON, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # OpenID Connect Back-/Front-Channel Logout 1.0 (migration 0009); "" = none
+    backchannel_logout_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    frontchannel_logout_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
 
 
 class SigningKeyRow(Base):

@@ -65,6 +65,9 @@ class OAuthClient:
     purposes: tuple[str, ...] = ()
     disabled: bool = False
     created_at: object = field(default=None, compare=False)
+    #: OpenID Connect Back-Channel Logout 1.0 s. 2.2 / Front-Channel Logout 1.0 s. 2 ("" = none)
+    backchannel_logout_uri: str = ""
+    frontchannel_logout_uri: str = ""
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
@@ -92,6 +95,8 @@ class OAuthClient:
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "is_city_client": self.is_city_client, "purposes": list(self.purposes),
             "disabled": self.disabled,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "frontchannel_logout_uri": self.frontchannel_logout_uri,
         }
 
 
@@ -128,6 +133,12 @@ def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) ->
         problem = _check_redirect_uri(uri, allow_http_loopback)
         if problem:
             errors.append(("redirect_uris" if uri in client.redirect_uris else "post_logout_redirect_uris", problem))
+    for name in ("backchannel_logout_uri", "frontchannel_logout_uri"):
+        uri = getattr(client, name)
+        if uri and (problem := _check_redirect_uri(uri, allow_http_loopback)):
+            errors.append((name, problem))
+        if uri and "authorization_code" not in client.grant_types:
+            errors.append((name, "only a client residents sign in to can be told they signed out"))
     if client.subject_type not in SUBJECT_TYPES:
         errors.append(("subject_type", "must be public or pairwise"))
     if client.subject_type == "public" and not client.is_city_client:

@@ -87,7 +87,9 @@ def cmd_client_create(args: argparse.Namespace) -> int:
             audiences=tuple(args.audience or ()), subject_type=subject_type,
             sector_identifier=args.sector_identifier or "", id_token_signed_response_alg=args.alg,
             token_endpoint_auth_method="none" if args.public else args.auth_method,
-            is_city_client=args.city, purposes=tuple(args.purpose or ()))
+            is_city_client=args.city, purposes=tuple(args.purpose or ()),
+            backchannel_logout_uri=args.backchannel_logout_uri or "",
+            frontchannel_logout_uri=args.frontchannel_logout_uri or "")
         created, secret = await register_client(
             RegisterClient(client, allow_http_loopback=not settings.production), uow_factory())
         return {**created.to_public_dict(), "client_secret": secret,
@@ -245,6 +247,10 @@ def register(subparsers) -> None:
     create.add_argument("--auth-method", choices=("client_secret_basic", "client_secret_post"),
                         default="client_secret_basic")
     create.add_argument("--public", action="store_true", help="a public client (no secret, PKCE)")
+    create.add_argument("--backchannel-logout-uri",
+                        help="told by a signed logout token when the resident signs out (OIDC Back-Channel Logout 1.0)")
+    create.add_argument("--frontchannel-logout-uri",
+                        help="loaded in an iframe of the signed-out page (OIDC Front-Channel Logout 1.0)")
     create.set_defaults(func=cmd_client_create)
     listing = client.add_parser("list", help="every registered client (no secrets)")
     listing.set_defaults(func=cmd_client_list)

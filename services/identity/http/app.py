@@ -210,14 +210,22 @@ def add_http_front(runtime, context=None) -> None:
     settings = runtime.settings
 
     async def http_front(stop: asyncio.Event) -> None:
+        from services.identity.adapters.logout_delivery import BackchannelLogoutSender
+
         provider = await build_provider(runtime, context)
+        # back-channel logouts recorded by logouts, sent with retries (oidc/logout.py)
+        sender = BackchannelLogoutSender(provider)
+        provider.on_logout = sender.wake
+        sending = asyncio.create_task(sender.run(stop))
         app = create_app(provider, consent_target=settings.grpc_target("consent"))
         app.state.settings = settings  # the account pages' gRPC targets
         runtime.http_app = app
         log.info("identity HTTP front", extra={"port": settings.http_port})
         try:
             await serve(app, settings.bind_host, settings.http_port, stop)
+            await sending
         finally:
+            sending.cancel()
             # The account pages' channels to accounts and consent (opened on first use) end
             # with the front, not with the process: their calls are over by now.
             backends = getattr(app.state, "account_backends", None)

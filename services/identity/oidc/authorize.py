@@ -21,6 +21,7 @@ from services.identity.oidc.checks import AuthorizationContext, run_checks
 from services.identity.oidc.errors import (
     ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UntrustedRedirect,
 )
+from services.identity.oidc.logout import remember_client
 from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, as_utc, utcnow
 from services.identity.oidc.sessions import acr_for, find_session
 from services.identity.oidc.tokens import new_secret, secret_hash
@@ -164,6 +165,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             code_challenge=ctx.get("code_challenge"), code_challenge_method="S256", nonce=ctx.get("nonce"),
             auth_time=session.auth_time, acr=session.acr, amr=session.amr, created_at=now,
             expires_at=now + dt.timedelta(seconds=config.code_ttl)))
+        await remember_client(uow, session.session_id, ctx.client.client_id)  # told at logout
         await uow.commit()
     params_out = [("code", code)]
     if state:

@@ -48,6 +48,11 @@ def metadata(provider) -> dict:
         "authorization_response_iss_parameter_supported": True,
         "access_token_issuer": config.issuer,
         "resource_indicators_supported": True,
+        # OpenID Connect Back-Channel Logout 1.0 s. 2.1, Front-Channel Logout 1.0 s. 3
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

@@ -77,12 +77,18 @@ class Provider:
     authenticator: ResidentAuthenticator
     #: ``ports.HotReads``; defaults to reads through the unit of work
     reads: Any = None
+    #: called after a logout committed back-channel deliveries (wakes the sender); may be None
+    on_logout: Callable[[], None] | None = None
     server: MtlidAuthorizationServer = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.server = MtlidAuthorizationServer(self.config, self.keys)
         if self.reads is None:
             self.reads = UnitOfWorkReads(self.uow_factory)
+
+    def logout_recorded(self) -> None:
+        if self.on_logout is not None:
+            self.on_logout()
 
     async def refresh_keys(self) -> None:
         """Pick up a rotation made by another replica (``SigningKeys`` reloads every 60 s)."""
