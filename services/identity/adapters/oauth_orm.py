@@ -118,3 +118,14 @@ class LogoutDeliveryRow(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     gave_up_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+
+class ClientAssertionRow(Base):
+    """A ``private_key_jwt`` assertion's ``jti`` already used, kept until the assertion
+    expires (RFC 7523 s. 3 item 7: the server may refuse a replayed ``jti``)."""
+
+    __tablename__ = "oauth_client_assertions"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

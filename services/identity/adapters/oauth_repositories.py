@@ -12,10 +12,11 @@ import dataclasses
 import datetime as dt
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
-    AuthorizationCodeRow, GrantRow, LogoutDeliveryRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
+    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
     SsoSessionRow,
 )
 from services.identity.adapters.uow import IdentityUnitOfWork
@@ -246,6 +247,7 @@ class SqlHousekeeping:
             delete(AuthorizationCodeRow).where(AuthorizationCodeRow.expires_at < now - dt.timedelta(hours=1)),
             delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
             delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
+            delete(ClientAssertionRow).where(ClientAssertionRow.expires_at < now),
             # sessions last hours; their clients are kept as long as ended sessions are
             delete(SessionClientRow).where(SessionClientRow.created_at < now - self.SESSION_RETENTION - dt.timedelta(days=1)),
             delete(LogoutDeliveryRow).where(LogoutDeliveryRow.created_at < now - self.SESSION_RETENTION,
@@ -330,6 +332,22 @@ def _delivery(row: LogoutDeliveryRow) -> LogoutDelivery:
         gave_up_at=as_utc(row.gave_up_at) if row.gave_up_at else None, last_error=row.last_error or "")
 
 
+class SqlClientAssertionStore:
+    """``jti`` of client assertions already used (RFC 7523 s. 3 item 7): the primary key
+    makes a second use fail, whichever replica sees it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def use(self, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
+        try:
+            async with self.session.begin_nested():
+                self.session.add(ClientAssertionRow(client_id=client_id, jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
+
+
 class OAuthUnitOfWork(IdentityUnitOfWork):
     """Identity's unit of work with the OpenID provider's stores."""
 
@@ -343,3 +361,4 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.housekeeping = SqlHousekeeping(session)
         self.session_clients = SqlSessionClientStore(session)
         self.logout_deliveries = SqlLogoutDeliveryStore(session)
+        self.client_assertions = SqlClientAssertionStore(session)

@@ -71,6 +71,9 @@ class ClientRow(Base):
     # OpenID Connect Back-/Front-Channel Logout 1.0 (migration 0009); "" = none
     backchannel_logout_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
     frontchannel_logout_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    # private_key_jwt (RFC 7523): the client's public keys, registered or fetched (migration 0009)
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
 
 
 class SigningKeyRow(Base):

@@ -109,7 +109,8 @@ def _client(row: ClientRow) -> OAuthClient:
         id_token_signed_response_alg=row.id_token_signed_response_alg,
         token_endpoint_auth_method=row.token_endpoint_auth_method, is_city_client=row.is_city_client,
         purposes=tuple(row.purposes or ()), disabled=row.disabled, created_at=_utc(row.created_at),
-        backchannel_logout_uri=row.backchannel_logout_uri or "", frontchannel_logout_uri=row.frontchannel_logout_uri or "")
+        backchannel_logout_uri=row.backchannel_logout_uri or "", frontchannel_logout_uri=row.frontchannel_logout_uri or "",
+        jwks=row.jwks or None, jwks_uri=row.jwks_uri or "")
 
 
 class SqlClientRepository:
@@ -132,7 +133,8 @@ class SqlClientRepository:
             token_endpoint_auth_method=client.token_endpoint_auth_method,
             is_city_client=client.is_city_client, purposes=list(client.purposes),
             disabled=client.disabled, created_at=client.created_at or dt.datetime.now(dt.timezone.utc),
-            backchannel_logout_uri=client.backchannel_logout_uri, frontchannel_logout_uri=client.frontchannel_logout_uri)
+            backchannel_logout_uri=client.backchannel_logout_uri, frontchannel_logout_uri=client.frontchannel_logout_uri,
+            jwks=client.jwks, jwks_uri=client.jwks_uri)
         try:
             async with self.session.begin_nested():
                 self.session.add(row)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED
 from services.identity.oidc.claims import CLAIMS_SUPPORTED
+from services.identity.oidc.client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 #: client_credentials scopes partners' systems ask for (docs/contracts.md)
@@ -35,9 +36,12 @@ def metadata(provider) -> dict:
         "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claims_supported": list(CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none", "login", "consent"],

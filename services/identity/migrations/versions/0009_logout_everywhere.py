@@ -1,6 +1,8 @@
-"""Logout everywhere (OpenID Connect Back-Channel Logout 1.0, Front-Channel Logout 1.0):
-the clients' logout URIs, which clients each SSO session signed in to, and the back-channel
-deliveries (durable, retried with backoff, recorded).
+"""Issue 20's provider changes. Logout everywhere (OpenID Connect Back-Channel Logout 1.0,
+Front-Channel Logout 1.0): the clients' logout URIs, which clients each SSO session signed in
+to, and the back-channel deliveries (durable, retried with backoff, recorded). Stronger client
+authentication (``private_key_jwt``, RFC 7523): the clients' public keys (``jwks`` or
+``jwks_uri``) and the client assertions' ``jti`` already used (replay protection).
 
 Revision ID: 0009
 Revises: 0003
@@ -23,6 +25,17 @@ def upgrade() -> None:
     with op.batch_alter_table("clients") as batch:
         batch.add_column(sa.Column("backchannel_logout_uri", sa.String(2048), nullable=False, server_default=""))
         batch.add_column(sa.Column("frontchannel_logout_uri", sa.String(2048), nullable=False, server_default=""))
+        batch.add_column(sa.Column("jwks", sa.JSON))
+        batch.add_column(sa.Column("jwks_uri", sa.String(2048), nullable=False, server_default=""))
+
+    op.create_table(
+        "oauth_client_assertions",
+        sa.Column("jti", sa.String(200), nullable=False),
+        sa.Column("client_id", sa.String(64), nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("client_id", "jti", name="pk_oauth_client_assertions"),
+    )
+    op.create_index("ix_oauth_client_assertions_expires_at", "oauth_client_assertions", ["expires_at"])
 
     op.create_table(
         "oauth_session_clients",
@@ -54,6 +67,10 @@ def downgrade() -> None:
     op.drop_index("ix_oauth_logout_deliveries_next_attempt_at", "oauth_logout_deliveries")
     op.drop_table("oauth_logout_deliveries")
     op.drop_table("oauth_session_clients")
+    op.drop_index("ix_oauth_client_assertions_expires_at", "oauth_client_assertions")
+    op.drop_table("oauth_client_assertions")
     with op.batch_alter_table("clients") as batch:
+        batch.drop_column("jwks_uri")
+        batch.drop_column("jwks")
         batch.drop_column("frontchannel_logout_uri")
         batch.drop_column("backchannel_logout_uri")
