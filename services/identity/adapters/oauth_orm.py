@@ -129,3 +129,15 @@ class ClientAssertionRow(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     jti: Mapped[str] = mapped_column(String(200), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class PushedRequestRow(Base):
+    """A pushed authorization request (RFC 9126 s. 2.2): its parameters under the hash of its
+    ``request_uri``, single use, short-lived (migration 0009)."""
+
+    __tablename__ = "oauth_pushed_requests"
+
+    request_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict] = mapped_column(JSON)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

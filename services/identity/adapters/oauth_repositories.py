@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
-    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
+    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
     SsoSessionRow,
 )
 from services.identity.adapters.uow import IdentityUnitOfWork
@@ -248,6 +248,7 @@ class SqlHousekeeping:
             delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
             delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
             delete(ClientAssertionRow).where(ClientAssertionRow.expires_at < now),
+            delete(PushedRequestRow).where(PushedRequestRow.expires_at < now),
             # sessions last hours; their clients are kept as long as ended sessions are
             delete(SessionClientRow).where(SessionClientRow.created_at < now - self.SESSION_RETENTION - dt.timedelta(days=1)),
             delete(LogoutDeliveryRow).where(LogoutDeliveryRow.created_at < now - self.SESSION_RETENTION,
@@ -348,6 +349,27 @@ class SqlClientAssertionStore:
         return True
 
 
+class SqlPushedRequestStore:
+    """Pushed authorization requests (RFC 9126): single use — ``take`` deletes the row, and
+    only the transaction whose DELETE removed it gets the parameters."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, request_hash: str, client_id: str, params: dict, expires_at: dt.datetime) -> None:
+        self.session.add(PushedRequestRow(request_hash=request_hash, client_id=client_id, params=params,
+                                          expires_at=expires_at))
+        await self.session.flush()
+
+    async def take(self, request_hash: str) -> tuple[str, dict, dt.datetime] | None:
+        row = await self.session.get(PushedRequestRow, request_hash)
+        if row is None:
+            return None
+        found = (row.client_id, dict(row.params), as_utc(row.expires_at))
+        result = await self.session.execute(delete(PushedRequestRow).where(PushedRequestRow.request_hash == request_hash))
+        return found if result.rowcount == 1 else None
+
+
 class OAuthUnitOfWork(IdentityUnitOfWork):
     """Identity's unit of work with the OpenID provider's stores."""
 
@@ -362,3 +384,4 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.session_clients = SqlSessionClientStore(session)
         self.logout_deliveries = SqlLogoutDeliveryStore(session)
         self.client_assertions = SqlClientAssertionStore(session)
+        self.pushed_requests = SqlPushedRequestStore(session)

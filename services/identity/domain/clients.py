@@ -73,6 +73,8 @@ class OAuthClient:
     #: signed with, registered (a JWK Set) or published at ``jwks_uri`` (fetched, cached)
     jwks: dict | None = None
     jwks_uri: str = ""
+    #: RFC 9126 s. 6: authorization requests only through the pushed-request endpoint
+    require_pushed_authorization_requests: bool = False
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
@@ -103,6 +105,7 @@ class OAuthClient:
             "backchannel_logout_uri": self.backchannel_logout_uri,
             "frontchannel_logout_uri": self.frontchannel_logout_uri,
             "jwks": self.jwks, "jwks_uri": self.jwks_uri,
+            "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
         }
 
 

@@ -83,7 +83,7 @@ class PublicCors:
     the session cookie, get no CORS headers at all."""
 
     PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks",
-             "/token", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head")
+             "/token", "/par", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head")
     HEADERS = [(b"access-control-allow-origin", b"*"),
                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                (b"access-control-allow-headers", b"Authorization, Content-Type"),

@@ -45,7 +45,8 @@ def error_page(error: UntrustedRedirect) -> WireResponse:
                         page=("error.html", {"reason": error.reason, "description": error.description}))
 
 
-def redirect_error(issuer: str, redirect_uri: str, error: OAuth2Error, state: str | None) -> WireResponse:
+def redirect_error(issuer: str, redirect_uri: str, error: OAuth2Error, state: str | None,
+                   mode: str = "query") -> WireResponse:
     """RFC 6749 s. 4.1.2.1 error response with ``iss`` (RFC 9207 s. 2)."""
     params = [("error", error.error)]
     if error.description:
@@ -53,6 +54,21 @@ def redirect_error(issuer: str, redirect_uri: str, error: OAuth2Error, state: st
     if state:
         params.append(("state", state))
     params.append(("iss", issuer))
+    return authorization_response(redirect_uri, params, mode)
+
+
+def response_mode(params: dict[str, list[str]]) -> str:
+    """``form_post`` when asked for (OAuth 2.0 Form Post Response Mode), else ``query``."""
+    return "form_post" if params.get("response_mode") == ["form_post"] else "query"
+
+
+def authorization_response(redirect_uri: str, params: list[tuple[str, str]], mode: str) -> WireResponse:
+    """The response to the client's redirect URI: in its query (RFC 6749 s. 4.1.2), or with
+    ``form_post`` as a form the browser POSTs there (OAuth 2.0 Form Post Response Mode s. 2):
+    a small script submits it at once, and without scripts the resident presses Continue."""
+    if mode == "form_post":
+        return WireResponse(200, "", [("Cache-Control", "no-store")],
+                            page=("form_post.html", {"action": redirect_uri, "fields": params}))
     return WireResponse.redirect(add_query(redirect_uri, params))
 
 
@@ -95,8 +111,19 @@ def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, g
 
 
 async def authorization_endpoint(provider, request: WireRequest) -> WireResponse:
-    """GET or POST /authorize."""
-    return await handle_authorization(provider, request.params(), request.cookies.get("mtlid_session"), None)
+    """GET or POST /authorize; with a pushed request's ``request_uri``, its parameters (RFC 9126 s. 4)."""
+    from services.identity.oidc import par  # par imports this module
+
+    params = request.params()
+    params.pop(par.PUSHED, None)
+    if "request_uri" in params:
+        async with provider.uow_factory() as uow:
+            try:
+                params = await par.expand(uow, params)
+            except UntrustedRedirect as error:
+                return error_page(error)
+            await uow.commit()                        # the request_uri is used up
+    return await handle_authorization(provider, params, request.cookies.get("mtlid_session"), None)
 
 
 async def resume_endpoint(provider, request: WireRequest) -> WireResponse:
@@ -114,7 +141,8 @@ async def validated_context(provider, uow, params: dict[str, list[str]]) -> Auth
     client = await uow.clients.get(client_ids[0]) if len(client_ids) == 1 and len(client_ids[0]) <= 64 else None
     if client is not None and getattr(client, "disabled", False):
         client = None
-    ctx = AuthorizationContext(params=params, client=client, acr_supported=ACR_VALUES_SUPPORTED)
+    ctx = AuthorizationContext(params=params, client=client, acr_supported=ACR_VALUES_SUPPORTED,
+                               pushed=params.get("mtlid_pushed") == ["1"])
     run_checks(ctx)
     return ctx
 
@@ -131,7 +159,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         except UntrustedRedirect as error:
             return error_page(error)
         except OAuth2Error as error:
-            return redirect_error(config.issuer, ctx_redirect(params), error, state)
+            return redirect_error(config.issuer, ctx_redirect(params), error, state, response_mode(params))
 
         session = await find_session(uow, session_secret, now)
         resident = await uow.residents.get(session.resident_id) if session else None
@@ -146,7 +174,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         if step is not None:
             if "none" in ctx.prompts:
                 error = {LOGIN: LoginRequired, CONSENT: ConsentRequired}.get(step, InteractionRequired)()
-                return redirect_error(config.issuer, ctx.redirect_uri, error, state)
+                return redirect_error(config.issuer, ctx.redirect_uri, error, state, response_mode(params))
             token = interaction.seal(config.interaction_key, params,
                                      started_at if started_at is not None else now.timestamp(),
                                      config.interaction_ttl)
@@ -171,7 +199,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
     if state:
         params_out.append(("state", state))
     params_out.append(("iss", config.issuer))
-    return WireResponse.redirect(add_query(ctx.redirect_uri, params_out))
+    return authorization_response(ctx.redirect_uri, params_out, response_mode(params))
 
 
 def ctx_redirect(params: dict[str, list[str]]) -> str:

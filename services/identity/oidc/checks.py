@@ -39,6 +39,8 @@ class AuthorizationContext:
     prompts: frozenset[str] = frozenset()
     max_age: int | None = None
     acr_values: tuple[str, ...] = ()
+    #: the parameters came from a pushed request (RFC 9126), not from the URL
+    pushed: bool = False
 
     def get(self, name: str) -> str | None:
         values = self.params.get(name)
@@ -87,6 +89,13 @@ def check_no_request_object(ctx: AuthorizationContext) -> None:
         raise RequestUriNotSupported()
 
 
+def check_pushed_if_required(ctx: AuthorizationContext) -> None:
+    """A client registered with ``require_pushed_authorization_requests`` sends its
+    parameters only through the pushed-request endpoint (RFC 9126 s. 6)."""
+    if getattr(ctx.client, "require_pushed_authorization_requests", False) and not ctx.pushed:
+        raise InvalidRequest("This client must push its authorization requests (RFC 9126).")
+
+
 def check_response_type(ctx: AuthorizationContext) -> None:
     """``response_type=code`` only: no implicit or hybrid flow (RFC 9700 s. 2.1.2)."""
     response_type = ctx.get("response_type")
@@ -97,8 +106,8 @@ def check_response_type(ctx: AuthorizationContext) -> None:
     if "authorization_code" not in ctx.client.grant_types:
         raise UnauthorizedClient("The client is not registered for the authorization code grant.")
     mode = ctx.get("response_mode")
-    if mode not in (None, "query"):
-        raise InvalidRequest("Only response_mode=query is supported.")
+    if mode not in (None, "query", "form_post"):
+        raise InvalidRequest("Only response_mode=query or form_post is supported.")
 
 
 def check_scope(ctx: AuthorizationContext) -> None:
@@ -173,6 +182,7 @@ UNTRUSTED_CHECKS: tuple[Callable[[AuthorizationContext], None], ...] = (
 CHECKS: tuple[Callable[[AuthorizationContext], None], ...] = (
     check_single_values,
     check_no_request_object,
+    check_pushed_if_required,
     check_response_type,
     check_scope,
     check_pkce,

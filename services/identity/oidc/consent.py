@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from services.identity.domain.events import GrantGiven, GrantWithdrawn
 from services.identity.oidc import interaction
 from services.identity.oidc.authorize import (
-    consent_items, error_page, redirect_error, validated_context,
+    consent_items, error_page, redirect_error, response_mode, validated_context,
 )
 from services.identity.oidc.errors import AccessDenied, OAuth2Error, UntrustedRedirect
 from services.identity.oidc.records import Grant, utcnow
@@ -60,7 +60,7 @@ async def submit_consent(provider, token: str | None, session_secret: str | None
     state = ctx.get("state")
     if decision != "accept":
         return redirect_error(provider.config.issuer, ctx.redirect_uri,
-                              AccessDenied("The resident refused."), state)
+                              AccessDenied("The resident refused."), state, response_mode(ctx.params))
     scopes, purposes = consent_items(ctx)
     accepted = tuple(s for s in ctx.scopes if s == "openid" or (s in scopes and s in accepted_scopes))
     scopes_refused = tuple(s for s in ctx.scopes if s in scopes and s not in accepted)

@@ -29,9 +29,11 @@ def metadata(provider) -> dict:
         "introspection_endpoint": e("/introspect"),
         "revocation_endpoint": e("/revoke"),
         "end_session_endpoint": e("/end-session"),
+        "pushed_authorization_request_endpoint": e("/par"),          # RFC 9126 s. 5
+        "require_pushed_authorization_requests": False,              # per client (s. 6)
         "scopes_supported": [*config.resident_scopes, *PARTNER_SCOPES],
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public", "pairwise"],

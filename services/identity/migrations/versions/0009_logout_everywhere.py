@@ -2,7 +2,8 @@
 Front-Channel Logout 1.0): the clients' logout URIs, which clients each SSO session signed in
 to, and the back-channel deliveries (durable, retried with backoff, recorded). Stronger client
 authentication (``private_key_jwt``, RFC 7523): the clients' public keys (``jwks`` or
-``jwks_uri``) and the client assertions' ``jti`` already used (replay protection).
+``jwks_uri``) and the client assertions' ``jti`` already used (replay protection). Pushed
+authorization requests (RFC 9126): the pushed requests, and a per-client flag requiring them.
 
 Revision ID: 0009
 Revises: 0003
@@ -27,6 +28,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column("frontchannel_logout_uri", sa.String(2048), nullable=False, server_default=""))
         batch.add_column(sa.Column("jwks", sa.JSON))
         batch.add_column(sa.Column("jwks_uri", sa.String(2048), nullable=False, server_default=""))
+        batch.add_column(sa.Column("require_pushed_authorization_requests", sa.Boolean, nullable=False,
+                                   server_default=sa.false()))
+
+    op.create_table(
+        "oauth_pushed_requests",
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("client_id", sa.String(64), nullable=False),
+        sa.Column("params", sa.JSON, nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("request_hash", name="pk_oauth_pushed_requests"),
+    )
+    op.create_index("ix_oauth_pushed_requests_expires_at", "oauth_pushed_requests", ["expires_at"])
 
     op.create_table(
         "oauth_client_assertions",
@@ -67,9 +80,12 @@ def downgrade() -> None:
     op.drop_index("ix_oauth_logout_deliveries_next_attempt_at", "oauth_logout_deliveries")
     op.drop_table("oauth_logout_deliveries")
     op.drop_table("oauth_session_clients")
+    op.drop_index("ix_oauth_pushed_requests_expires_at", "oauth_pushed_requests")
+    op.drop_table("oauth_pushed_requests")
     op.drop_index("ix_oauth_client_assertions_expires_at", "oauth_client_assertions")
     op.drop_table("oauth_client_assertions")
     with op.batch_alter_table("clients") as batch:
+        batch.drop_column("require_pushed_authorization_requests")
         batch.drop_column("jwks_uri")
         batch.drop_column("jwks")
         batch.drop_column("frontchannel_logout_uri")
