@@ -102,7 +102,8 @@ def cmd_client_create(args: argparse.Namespace) -> int:
             is_city_client=args.city, purposes=tuple(args.purpose or ()),
             backchannel_logout_uri=args.backchannel_logout_uri or "",
             frontchannel_logout_uri=args.frontchannel_logout_uri or "",
-            jwks=_jwks_file(args.jwks_file), jwks_uri=args.jwks_uri or "")
+            jwks=_jwks_file(args.jwks_file), jwks_uri=args.jwks_uri or "",
+            require_pushed_authorization_requests=args.require_par)
         created, secret = await register_client(
             RegisterClient(client, allow_http_loopback=not settings.production), uow_factory())
         return {**created.to_public_dict(), "client_secret": secret,
@@ -263,6 +264,8 @@ def register(subparsers) -> None:
                              "(give --jwks-uri or --jwks-file); the only method it may then use")
     create.add_argument("--jwks-uri", help="private_key_jwt: where the client publishes its public keys (https)")
     create.add_argument("--jwks-file", help="private_key_jwt: a file holding the client's public JWK Set")
+    create.add_argument("--require-par", action="store_true",
+                        help="authorization requests only through POST /par (RFC 9126 s. 6)")
     create.add_argument("--public", action="store_true", help="a public client (no secret, PKCE)")
     create.add_argument("--backchannel-logout-uri",
                         help="told by a signed logout token when the resident signs out (OIDC Back-Channel Logout 1.0)")
