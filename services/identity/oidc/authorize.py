@@ -19,7 +19,8 @@ from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.oidc import interaction
 from services.identity.oidc.checks import AuthorizationContext, run_checks
 from services.identity.oidc.errors import (
-    ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UntrustedRedirect,
+    ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UnmetAuthenticationRequirements,
+    UntrustedRedirect,
 )
 from services.identity.oidc.logout import remember_client
 from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, as_utc, utcnow
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 ACR_VALUES_SUPPORTED = tuple(level.acr for level in LevelOfAssurance)
 LOGIN, SECOND_FACTOR, CONSENT = "login", "second-factor", "consent"
+UNMET = "unmet"   # an essential acr this resident cannot reach: a failed authentication
 INTERACTION_PATHS = {LOGIN: "/login", SECOND_FACTOR: "/login/second-factor", CONSENT: "/consent"}
 
 
@@ -73,10 +75,23 @@ def authorization_response(redirect_uri: str, params: list[tuple[str, str]], mod
 
 
 def requested_level(ctx: AuthorizationContext) -> int | None:
-    """The lowest level among ``acr_values``: any of them satisfies the client (OIDC Core s. 3.1.2.1)."""
-    if not ctx.acr_values:
+    """The lowest level among ``acr_values`` and the ``claims`` parameter's acr values: any
+    of them satisfies the client (OIDC Core s. 3.1.2.1, s. 5.5.1.1)."""
+    values = (*ctx.acr_values, *ctx.claims_acr)
+    if not values:
         return None
-    return min(int(LevelOfAssurance.from_acr(v)) for v in ctx.acr_values)
+    return min(int(LevelOfAssurance.from_acr(v)) for v in values)
+
+
+def acr_reported(ctx: AuthorizationContext, session_acr: str) -> str:
+    """The ID token's ``acr``: the session's level, or — when an essential acr was asked —
+    the highest asked value the session meets (s. 5.5.1.1: "MUST return an acr Claim Value
+    that matches one of the requested values")."""
+    if not (ctx.acr_essential and ctx.claims_acr):
+        return session_acr
+    level = int(LevelOfAssurance.from_acr(session_acr))
+    met = [v for v in ctx.claims_acr if int(LevelOfAssurance.from_acr(v)) <= level]
+    return max(met, key=lambda v: int(LevelOfAssurance.from_acr(v))) if met else session_acr
 
 
 def consent_items(ctx: AuthorizationContext) -> tuple[set[str], set[str]]:
@@ -102,6 +117,8 @@ def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, g
                      and resident.has_totp)
         if reachable:
             return SECOND_FACTOR
+        if ctx.acr_essential:
+            return UNMET
     scopes, purposes = consent_items(ctx)
     if grant is None or not grant.covers(scopes, purposes):
         return CONSENT
@@ -171,6 +188,10 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         grant = await uow.grants.current(resident.resident_id, ctx.client.client_id) if resident else None
         step = next_step(ctx, session, resident, grant, now, started_at)
 
+        if step == UNMET:
+            return redirect_error(config.issuer, ctx.redirect_uri,
+                                  UnmetAuthenticationRequirements("The essential acr cannot be reached."),
+                                  state, response_mode(params))
         if step is not None:
             if "none" in ctx.prompts:
                 error = {LOGIN: LoginRequired, CONSENT: ConsentRequired}.get(step, InteractionRequired)()
@@ -191,7 +212,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             code_hash=secret_hash(code), client_id=ctx.client.client_id, resident_id=resident.resident_id,
             session_id=session.session_id, redirect_uri=ctx.redirect_uri, scope=" ".join(granted),
             code_challenge=ctx.get("code_challenge"), code_challenge_method="S256", nonce=ctx.get("nonce"),
-            auth_time=session.auth_time, acr=session.acr, amr=session.amr, created_at=now,
+            auth_time=session.auth_time, acr=acr_reported(ctx, session.acr), amr=session.amr, created_at=now,
             expires_at=now + dt.timedelta(seconds=config.code_ttl)))
         await remember_client(uow, session.session_id, ctx.client.client_id)  # told at logout
         await uow.commit()

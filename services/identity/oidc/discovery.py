@@ -48,7 +48,7 @@ def metadata(provider) -> dict:
         "claims_supported": list(CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["fr-CA", "en-CA"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,     # acr honoured; other claims per scope
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

@@ -127,3 +127,4 @@ async def test_discovery_advertises_par_and_form_post(front):
     assert meta["pushed_authorization_request_endpoint"] == front.base + "/par"
     assert meta["require_pushed_authorization_requests"] is False
     assert meta["response_modes_supported"] == ["query", "form_post"]
+    assert meta["claims_parameter_supported"] is True
