@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
+from services.identity.http.asgi import Headers, ResponseHeaders
 from services.identity.http.cookies import HostCookies
 from services.identity.http import account
 from services.identity.http.direct import DirectProtocolEndpoints
@@ -28,31 +29,18 @@ STATIC = pathlib.Path(__file__).parent / "static"
 HOUSEKEEPING_INTERVAL = 600.0
 
 
-class SecurityHeaders:
+class SecurityHeaders(ResponseHeaders):
     """Adds the security headers to every response (pure ASGI, no buffering)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                for name, value in SECURITY_HEADERS:
-                    if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), value.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def rewrite(self, headers: Headers) -> Headers:
+        present = {name.lower() for name, _ in headers}
+        for name, value in SECURITY_HEADERS:
+            if name.lower().encode() not in present:
+                headers.append((name.lower().encode(), value.encode()))
+        return headers
 
 
-class StrictTransportSecurity:
+class StrictTransportSecurity(ResponseHeaders):
     """HSTS (RFC 6797) on every response outside development, from the app itself: a
     resident's browser then refuses plain http to the identity front even if an ingress is
     misconfigured or absent (the probe's finding 6). Development serves http on loopback and
@@ -60,20 +48,8 @@ class StrictTransportSecurity:
 
     HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_hsts(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), self.HEADER]
-            await send(message)
-
-        await self.app(scope, receive, send_with_hsts)
+    def rewrite(self, headers: Headers) -> Headers:
+        return [*headers, self.HEADER]
 
 
 class PublicCors:

@@ -135,13 +135,21 @@ class RegisteredKeys:
     def __init__(self, fetch=None) -> None:
         self._fetch = fetch
         self._cache: dict[str, tuple[float, KeySet]] = {}
+        self._registered: dict[str, tuple[str, KeySet]] = {}
 
     async def key_set(self, client: Any, *, refresh: bool = False) -> KeySet | None:
         if client.jwks:
+            # parsed once per registered key set (importing a JWK costs more than verifying)
+            registered = json.dumps(client.jwks, sort_keys=True)
+            cached = self._registered.get(client.client_id)
+            if cached is not None and cached[0] == registered:
+                return cached[1]
             try:
-                return KeySet.import_key_set(client.jwks)
+                keys = KeySet.import_key_set(client.jwks)
             except (JoseError, ValueError, TypeError, KeyError):
                 return None
+            self._registered[client.client_id] = (registered, keys)
+            return keys
         if not client.jwks_uri or self._fetch is None:
             return None
         cached = self._cache.get(client.jwks_uri)
