@@ -17,6 +17,7 @@ Used where a request writes nothing and must still see the database as it is *no
 
 from __future__ import annotations
 
+import json
 
 from services.common.reads import ChangeFeed, GroupedLookup, NotifiedCache, PointReads, json_list
 from services.identity.domain.clients import OAuthClient
@@ -25,7 +26,7 @@ from services.identity.oidc.tokens import family_of
 _CLIENT = (
     "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes,"
     " audiences, subject_type, sector_identifier, id_token_signed_response_alg,"
-    " token_endpoint_auth_method, is_city_client, purposes, disabled"
+    " token_endpoint_auth_method, is_city_client, purposes, disabled, jwks, jwks_uri"
     " FROM clients WHERE client_id = :client_id")
 # A resident's access token is also revoked when its grant family is listed (``family_of``).
 _REVOKED = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti IN (:jti, :family))"
@@ -64,13 +65,14 @@ class IdentityHotReads:
         if row is None:
             return None
         (cid, name, secret_hash, redirect_uris, post_logout, grant_types, scopes, audiences, subject_type,
-         sector, id_alg, auth_method, is_city, purposes, disabled) = row
+         sector, id_alg, auth_method, is_city, purposes, disabled, jwks, jwks_uri) = row
         return OAuthClient(
             client_id=cid, name=name, secret_hash=secret_hash, redirect_uris=json_list(redirect_uris),
             post_logout_redirect_uris=json_list(post_logout), grant_types=json_list(grant_types), scopes=json_list(scopes),
             audiences=json_list(audiences), subject_type=subject_type, sector_identifier=sector or "",
             id_token_signed_response_alg=id_alg or "ES256", token_endpoint_auth_method=auth_method,
-            is_city_client=bool(is_city), purposes=json_list(purposes), disabled=bool(disabled))
+            is_city_client=bool(is_city), purposes=json_list(purposes), disabled=bool(disabled),
+            jwks=(json.loads(jwks) if isinstance(jwks, str) else jwks) or None, jwks_uri=jwks_uri or "")
 
     async def _revoked_among(self, jtis: list[str]) -> set[str]:
         rows = await self._reads.all(_REVOKED_AMONG, {"jtis": jtis})

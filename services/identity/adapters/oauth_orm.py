@@ -90,3 +90,56 @@ class RevokedAccessTokenRow(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SessionClientRow(Base):
+    """A client a resident signed in to during an SSO session: who to tell at logout
+    (Back-Channel Logout 1.0 s. 2.7, Front-Channel Logout 1.0 s. 3; migration 0009)."""
+
+    __tablename__ = "oauth_session_clients"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LogoutDeliveryRow(Base):
+    """One back-channel logout to deliver to a client (Back-Channel Logout 1.0 s. 2.8),
+    written with the logout that causes it, retried with backoff, its outcome recorded."""
+
+    __tablename__ = "oauth_logout_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(String(36))
+    resident_id: Mapped[str] = mapped_column(String(12))
+    uri: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    gave_up_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+
+class ClientAssertionRow(Base):
+    """A ``private_key_jwt`` assertion's ``jti`` already used, kept until the assertion
+    expires (RFC 7523 s. 3 item 7: the server may refuse a replayed ``jti``)."""
+
+    __tablename__ = "oauth_client_assertions"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class PushedRequestRow(Base):
+    """A pushed authorization request (RFC 9126 s. 2.2): its parameters under the hash of its
+    ``request_uri``, single use, short-lived (migration 0009)."""
+
+    __tablename__ = "oauth_pushed_requests"
+
+    request_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict] = mapped_column(JSON)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -8,17 +8,20 @@ presenting the same code at once: exactly one gets tokens).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
-    AuthorizationCodeRow, GrantRow, RefreshTokenRow, RevokedAccessTokenRow, SsoSessionRow,
+    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
+    SsoSessionRow,
 )
 from services.identity.adapters.uow import IdentityUnitOfWork
 from services.identity.oidc.records import (
-    AuthorizationCode, Grant, RefreshToken, RefreshTokenState, SsoSession, as_utc,
+    AuthorizationCode, Grant, LogoutDelivery, RefreshToken, RefreshTokenState, SsoSession, as_utc,
 )
 
 
@@ -265,11 +268,127 @@ class SqlHousekeeping:
             delete(AuthorizationCodeRow).where(AuthorizationCodeRow.expires_at < now - dt.timedelta(hours=1)),
             delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
             delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
+            delete(ClientAssertionRow).where(ClientAssertionRow.expires_at < now),
+            delete(PushedRequestRow).where(PushedRequestRow.expires_at < now),
+            # sessions last hours; their clients are kept as long as ended sessions are
+            delete(SessionClientRow).where(SessionClientRow.created_at < now - self.SESSION_RETENTION - dt.timedelta(days=1)),
+            delete(LogoutDeliveryRow).where(LogoutDeliveryRow.created_at < now - self.SESSION_RETENTION,
+                                            or_(LogoutDeliveryRow.delivered_at.is_not(None),
+                                                LogoutDeliveryRow.gave_up_at.is_not(None))),
             delete(SsoSessionRow).where(or_(SsoSessionRow.expires_at < now - self.SESSION_RETENTION,
                                             SsoSessionRow.ended_at < now - self.SESSION_RETENTION)),
         ):
             removed += (await self.session.execute(statement)).rowcount or 0
         return removed
+
+
+class SqlSessionClientStore:
+    """Which clients each SSO session signed in to (Back-/Front-Channel Logout 1.0)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def remember(self, session_id: str, client_id: str, now: dt.datetime) -> None:
+        if await self.session.get(SessionClientRow, (session_id, client_id)) is None:
+            self.session.add(SessionClientRow(session_id=session_id, client_id=client_id, created_at=now))
+            await self.session.flush()
+
+    async def of_sessions(self, session_ids: list[str]) -> list[tuple[str, str]]:
+        """``(session_id, client_id)`` pairs, oldest first."""
+        if not session_ids:
+            return []
+        rows = (await self.session.execute(
+            select(SessionClientRow.session_id, SessionClientRow.client_id)
+            .where(SessionClientRow.session_id.in_(session_ids)).order_by(SessionClientRow.created_at))).all()
+        return [(r[0], r[1]) for r in rows]
+
+
+class SqlLogoutDeliveryStore:
+    """Back-channel logouts to deliver: durable, claimed by one replica at a time (a lease on
+    ``next_attempt_at``), their outcome recorded."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, delivery: LogoutDelivery) -> None:
+        self.session.add(LogoutDeliveryRow(**dataclasses.asdict(delivery)))
+        await self.session.flush()
+
+    async def due(self, now: dt.datetime, limit: int) -> list[LogoutDelivery]:
+        rows = (await self.session.execute(
+            select(LogoutDeliveryRow).where(LogoutDeliveryRow.delivered_at.is_(None),
+                                            LogoutDeliveryRow.gave_up_at.is_(None),
+                                            LogoutDeliveryRow.next_attempt_at <= now)
+            .order_by(LogoutDeliveryRow.next_attempt_at).limit(limit))).scalars().all()
+        return [_delivery(r) for r in rows]
+
+    async def claim(self, delivery_id: str, now: dt.datetime, lease_until: dt.datetime) -> bool:
+        result = await self.session.execute(
+            update(LogoutDeliveryRow).where(LogoutDeliveryRow.delivery_id == delivery_id,
+                                            LogoutDeliveryRow.delivered_at.is_(None),
+                                            LogoutDeliveryRow.gave_up_at.is_(None),
+                                            LogoutDeliveryRow.next_attempt_at <= now)
+            .values(next_attempt_at=lease_until))
+        return result.rowcount == 1
+
+    async def record(self, delivery: LogoutDelivery) -> None:
+        await self.session.execute(
+            update(LogoutDeliveryRow).where(LogoutDeliveryRow.delivery_id == delivery.delivery_id).values(
+                attempts=delivery.attempts, next_attempt_at=delivery.next_attempt_at,
+                delivered_at=delivery.delivered_at, gave_up_at=delivery.gave_up_at,
+                last_error=delivery.last_error[:200]))
+
+    async def for_session(self, session_id: str) -> list[LogoutDelivery]:
+        rows = (await self.session.execute(
+            select(LogoutDeliveryRow).where(LogoutDeliveryRow.session_id == session_id)
+            .order_by(LogoutDeliveryRow.created_at))).scalars().all()
+        return [_delivery(r) for r in rows]
+
+
+def _delivery(row: LogoutDeliveryRow) -> LogoutDelivery:
+    return LogoutDelivery(
+        delivery_id=row.delivery_id, client_id=row.client_id, session_id=row.session_id,
+        resident_id=row.resident_id, uri=row.uri, created_at=as_utc(row.created_at), attempts=row.attempts,
+        next_attempt_at=as_utc(row.next_attempt_at),
+        delivered_at=as_utc(row.delivered_at) if row.delivered_at else None,
+        gave_up_at=as_utc(row.gave_up_at) if row.gave_up_at else None, last_error=row.last_error or "")
+
+
+class SqlClientAssertionStore:
+    """``jti`` of client assertions already used (RFC 7523 s. 3 item 7): the primary key
+    makes a second use fail, whichever replica sees it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def use(self, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
+        try:
+            async with self.session.begin_nested():
+                self.session.add(ClientAssertionRow(client_id=client_id, jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
+
+
+class SqlPushedRequestStore:
+    """Pushed authorization requests (RFC 9126): single use — ``take`` deletes the row, and
+    only the transaction whose DELETE removed it gets the parameters."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, request_hash: str, client_id: str, params: dict, expires_at: dt.datetime) -> None:
+        self.session.add(PushedRequestRow(request_hash=request_hash, client_id=client_id, params=params,
+                                          expires_at=expires_at))
+        await self.session.flush()
+
+    async def take(self, request_hash: str) -> tuple[str, dict, dt.datetime] | None:
+        row = await self.session.get(PushedRequestRow, request_hash)
+        if row is None:
+            return None
+        found = (row.client_id, dict(row.params), as_utc(row.expires_at))
+        result = await self.session.execute(delete(PushedRequestRow).where(PushedRequestRow.request_hash == request_hash))
+        return found if result.rowcount == 1 else None
 
 
 class OAuthUnitOfWork(IdentityUnitOfWork):
@@ -283,3 +402,7 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.sessions = SqlSessionStore(session)
         self.revoked_tokens = SqlRevokedTokenStore(session)
         self.housekeeping = SqlHousekeeping(session)
+        self.session_clients = SqlSessionClientStore(session)
+        self.logout_deliveries = SqlLogoutDeliveryStore(session)
+        self.client_assertions = SqlClientAssertionStore(session)
+        self.pushed_requests = SqlPushedRequestStore(session)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, MetaData,
-                        String, func, text)
+                        String, false, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.outbox import add_outbox_tables
@@ -71,6 +71,15 @@ class ClientRow(Base):
     purposes: Mapped[list] = mapped_column(JSON, default=list)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # OpenID Connect Back-/Front-Channel Logout 1.0 (migration 0009); "" = none
+    backchannel_logout_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    frontchannel_logout_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    # private_key_jwt (RFC 7523): the client's public keys, registered or fetched (migration 0009)
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    # RFC 9126 s. 6: this client's authorization requests must be pushed (migration 0009)
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                        server_default=false())
 
 
 class SigningKeyRow(Base):

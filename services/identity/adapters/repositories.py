@@ -112,7 +112,10 @@ def _client(row: ClientRow) -> OAuthClient:
         sector_identifier=row.sector_identifier,
         id_token_signed_response_alg=row.id_token_signed_response_alg,
         token_endpoint_auth_method=row.token_endpoint_auth_method, is_city_client=row.is_city_client,
-        purposes=tuple(row.purposes or ()), disabled=row.disabled, created_at=_utc(row.created_at))
+        purposes=tuple(row.purposes or ()), disabled=row.disabled, created_at=_utc(row.created_at),
+        backchannel_logout_uri=row.backchannel_logout_uri or "", frontchannel_logout_uri=row.frontchannel_logout_uri or "",
+        jwks=row.jwks or None, jwks_uri=row.jwks_uri or "",
+        require_pushed_authorization_requests=bool(row.require_pushed_authorization_requests))
 
 
 class SqlClientRepository:
@@ -134,7 +137,10 @@ class SqlClientRepository:
             id_token_signed_response_alg=client.id_token_signed_response_alg,
             token_endpoint_auth_method=client.token_endpoint_auth_method,
             is_city_client=client.is_city_client, purposes=list(client.purposes),
-            disabled=client.disabled, created_at=client.created_at or dt.datetime.now(dt.timezone.utc))
+            disabled=client.disabled, created_at=client.created_at or dt.datetime.now(dt.timezone.utc),
+            backchannel_logout_uri=client.backchannel_logout_uri, frontchannel_logout_uri=client.frontchannel_logout_uri,
+            jwks=client.jwks, jwks_uri=client.jwks_uri,
+            require_pushed_authorization_requests=client.require_pushed_authorization_requests)
         try:
             async with self.session.begin_nested():
                 self.session.add(row)

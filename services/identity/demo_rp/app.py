@@ -7,6 +7,11 @@ signed-in resident, a readable list of what the service received (never raw JSON
 to Mon compte, "Services connectés" and "Qui a vu mes données", in French and English. It is a *public* client
 (``token_endpoint_auth_method: none``): no secret to share, PKCE protects the code.
 
+It implements OpenID Connect Back-Channel Logout 1.0 (``POST /backchannel-logout``): a logout
+token that verifies (signature by the provider's JWKS, ``typ: logout+jwt``, ``iss``, ``aud``,
+``iat``/``exp``, the back-channel event, a ``sid`` or ``sub``, no ``nonce``, a ``jti`` not
+seen before) signs out every browser of that session here.
+
 Development only: its per-browser state (state, nonce, verifier, tokens) lives in memory.
 """
 
@@ -112,6 +117,7 @@ def demo_client_spec(port: int) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     return {"client_id": DEMO_CLIENT_ID, "name": "montreal.ca (démo)", "redirect_uris": (f"{base}/callback",),
             "post_logout_redirect_uris": (f"{base}/",), "grant_types": ("authorization_code", "refresh_token"),
+            "backchannel_logout_uri": f"{base}/backchannel-logout",
             "scopes": ("openid", "email", "profile"), "token_endpoint_auth_method": "none",
             "subject_type": "public", "is_city_client": True,
             "purposes": ("service-provision", "communication", "statistics")}
@@ -226,6 +232,45 @@ def create_demo_app(issuer: str, port: int) -> Starlette:
         state.update(claims=dict(claims), id_token=token["id_token"])
         return with_cookie(RedirectResponse("/", status_code=302), key)
 
+    seen_logout_tokens: set[str] = set()
+
+    async def backchannel_logout(request: Request) -> Response:
+        """Back-Channel Logout 1.0 s. 2.6 (validation) and 2.8 (200, or 400 with an error)."""
+        form = await request.form()
+        token = form.get("logout_token")
+        meta = await metadata()
+        try:
+            if not isinstance(token, str):
+                raise ValueError("logout_token missing")
+            async with httpx.AsyncClient(timeout=5) as http:
+                jwks = (await http.get(meta["jwks_uri"])).json()
+            decoded = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["ES256", "RS256"])
+            claims = decoded.claims
+            jwt.JWTClaimsRegistry(iss={"essential": True, "value": meta["issuer"]},
+                                  aud={"essential": True, "value": DEMO_CLIENT_ID},
+                                  iat={"essential": True}, exp={"essential": True},
+                                  jti={"essential": True}, leeway=30).validate(claims)
+            if decoded.header.get("typ") != "logout+jwt":
+                raise ValueError("typ")
+            if "http://schemas.openid.net/event/backchannel-logout" not in (claims.get("events") or {}):
+                raise ValueError("events")
+            if "nonce" in claims or not (claims.get("sid") or claims.get("sub")):
+                raise ValueError("claims")
+            if claims["jti"] in seen_logout_tokens:
+                raise ValueError("replayed")
+            seen_logout_tokens.add(claims["jti"])
+        except Exception as error:  # noqa: BLE001 - any invalid token is a 400 (s. 2.8)
+            log.info("demo RP: logout token refused", extra={"error": type(error).__name__})
+            return Response('{"error":"invalid_request"}', status_code=400, media_type="application/json",
+                            headers={"Cache-Control": "no-store"})
+        for state in states.values():
+            signed_in = state.get("claims") or {}
+            if (claims.get("sid") and signed_in.get("sid") == claims["sid"]) or \
+                    (not claims.get("sid") and signed_in.get("sub") == claims.get("sub")):
+                state.pop("claims", None)
+                state.pop("id_token", None)
+        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
     async def logout(request: Request) -> Response:
         key, state = browser_state(request)
         meta = await metadata()
@@ -238,7 +283,7 @@ def create_demo_app(issuer: str, port: int) -> Starlette:
         return with_cookie(RedirectResponse(str(url), status_code=302), key)
 
     return Starlette(routes=[Route("/", home), Route("/login", login), Route("/callback", callback),
-                             Route("/logout", logout)])
+                             Route("/logout", logout), Route("/backchannel-logout", backchannel_logout, methods=["POST"])])
 
 
 async def ensure_demo_client(settings) -> None:

@@ -32,7 +32,8 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", TOKE
 RESIDENT_SCOPES = ("openid", "profile", "email", "offline_access")
 SUBJECT_TYPES = ("public", "pairwise")
 SIGNING_ALGS = ("ES256", "RS256")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 _SECRET_PREFIX = "sha256$"
 _CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -66,6 +67,15 @@ class OAuthClient:
     purposes: tuple[str, ...] = ()
     disabled: bool = False
     created_at: object = field(default=None, compare=False)
+    #: OpenID Connect Back-Channel Logout 1.0 s. 2.2 / Front-Channel Logout 1.0 s. 2 ("" = none)
+    backchannel_logout_uri: str = ""
+    frontchannel_logout_uri: str = ""
+    #: private_key_jwt (RFC 7523 s. 2.2; OIDC Core s. 9): the public keys its assertions are
+    #: signed with, registered (a JWK Set) or published at ``jwks_uri`` (fetched, cached)
+    jwks: dict | None = None
+    jwks_uri: str = ""
+    #: RFC 9126 s. 6: authorization requests only through the pushed-request endpoint
+    require_pushed_authorization_requests: bool = False
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
@@ -93,6 +103,10 @@ class OAuthClient:
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "is_city_client": self.is_city_client, "purposes": list(self.purposes),
             "disabled": self.disabled,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "frontchannel_logout_uri": self.frontchannel_logout_uri,
+            "jwks": self.jwks, "jwks_uri": self.jwks_uri,
+            "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
         }
 
 
@@ -107,6 +121,19 @@ def _check_redirect_uri(uri: str, allow_http_loopback: bool) -> str | None:
     if parts.scheme == "http" and allow_http_loopback and parts.hostname in _LOOPBACK:
         return None
     return f"{uri!r} must use https (http only for loopback in development)"
+
+
+def _jwks_problem(jwks: object) -> str | None:
+    """A JWK Set of public signing keys (RFC 7517 s. 5), or what is wrong with it."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        return "must be a JWK Set with at least one key"
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") not in ("EC", "RSA", "OKP"):
+            return "keys must be EC, RSA or OKP JWKs"
+        if any(private in key for private in ("d", "p", "q")):
+            return "must hold public keys only"
+    return None
 
 
 def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) -> list[tuple[str, str]]:
@@ -129,6 +156,12 @@ def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) ->
         problem = _check_redirect_uri(uri, allow_http_loopback)
         if problem:
             errors.append(("redirect_uris" if uri in client.redirect_uris else "post_logout_redirect_uris", problem))
+    for name in ("backchannel_logout_uri", "frontchannel_logout_uri"):
+        uri = getattr(client, name)
+        if uri and (problem := _check_redirect_uri(uri, allow_http_loopback)):
+            errors.append((name, problem))
+        if uri and "authorization_code" not in client.grant_types:
+            errors.append((name, "only a client residents sign in to can be told they signed out"))
     if client.subject_type not in SUBJECT_TYPES:
         errors.append(("subject_type", "must be public or pairwise"))
     if client.subject_type == "public" and not client.is_city_client:
@@ -148,6 +181,16 @@ def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) ->
             errors.append(("grant_types", "client_credentials needs a confidential client"))
         if TOKEN_EXCHANGE in client.grant_types:
             errors.append(("grant_types", "token exchange needs a confidential client"))
+    elif client.token_endpoint_auth_method == "private_key_jwt":
+        # the registered method is the only one accepted (OIDC Registration s. 2): no secret
+        if client.secret_hash is not None:
+            errors.append(("token_endpoint_auth_method", "a private_key_jwt client has no secret"))
+        if bool(client.jwks) == bool(client.jwks_uri):
+            errors.append(("jwks", "private_key_jwt needs the client's public keys: jwks or jwks_uri, not both"))
+        elif client.jwks_uri and (problem := _check_redirect_uri(client.jwks_uri, allow_http_loopback)):
+            errors.append(("jwks_uri", problem))
+        elif client.jwks and (problem := _jwks_problem(client.jwks)):
+            errors.append(("jwks", problem))
     elif client.secret_hash is None:
         errors.append(("token_endpoint_auth_method", "a public client must use 'none'"))
     if "client_credentials" in client.grant_types and not client.audiences:

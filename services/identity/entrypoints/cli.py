@@ -77,6 +77,18 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64] or "client"
 
 
+def _jwks_file(path: str | None) -> dict | None:
+    """The JWK Set in ``path``; a file that is not JSON is reported by the registry's checks."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = json.load(handle)
+    except (OSError, ValueError):
+        return {"keys": "unreadable"}
+    return loaded if isinstance(loaded, dict) else {"keys": "not a JWK Set"}
+
+
 def cmd_client_create(args: argparse.Namespace) -> int:
     from services.identity.domain.clients import OAuthClient
     from services.identity.service_layer.clients import RegisterClient, register_client
@@ -92,7 +104,11 @@ def cmd_client_create(args: argparse.Namespace) -> int:
             audiences=tuple(args.audience or ()), subject_type=subject_type,
             sector_identifier=args.sector_identifier or "", id_token_signed_response_alg=args.alg,
             token_endpoint_auth_method="none" if args.public else args.auth_method,
-            is_city_client=args.city, purposes=tuple(args.purpose or ()))
+            is_city_client=args.city, purposes=tuple(args.purpose or ()),
+            backchannel_logout_uri=args.backchannel_logout_uri or "",
+            frontchannel_logout_uri=args.frontchannel_logout_uri or "",
+            jwks=_jwks_file(args.jwks_file), jwks_uri=args.jwks_uri or "",
+            require_pushed_authorization_requests=args.require_par)
         created, secret = await register_client(
             RegisterClient(client, allow_http_loopback=not settings.production), uow_factory())
         return {**created.to_public_dict(), "client_secret": secret,
@@ -323,9 +339,19 @@ def register(subparsers) -> None:
     create.add_argument("--sector-identifier")
     create.add_argument("--city", action="store_true", help="one of the city's own clients")
     create.add_argument("--alg", choices=("ES256", "RS256"), default="ES256")
-    create.add_argument("--auth-method", choices=("client_secret_basic", "client_secret_post"),
-                        default="client_secret_basic")
+    create.add_argument("--auth-method", choices=("client_secret_basic", "client_secret_post", "private_key_jwt"),
+                        default="client_secret_basic",
+                        help="private_key_jwt (RFC 7523): no secret; the client signs assertions with its key "
+                             "(give --jwks-uri or --jwks-file); the only method it may then use")
+    create.add_argument("--jwks-uri", help="private_key_jwt: where the client publishes its public keys (https)")
+    create.add_argument("--jwks-file", help="private_key_jwt: a file holding the client's public JWK Set")
+    create.add_argument("--require-par", action="store_true",
+                        help="authorization requests only through POST /par (RFC 9126 s. 6)")
     create.add_argument("--public", action="store_true", help="a public client (no secret, PKCE)")
+    create.add_argument("--backchannel-logout-uri",
+                        help="told by a signed logout token when the resident signs out (OIDC Back-Channel Logout 1.0)")
+    create.add_argument("--frontchannel-logout-uri",
+                        help="loaded in an iframe of the signed-out page (OIDC Front-Channel Logout 1.0)")
     create.set_defaults(func=cmd_client_create)
     listing = client.add_parser("list", help="every registered client (no secrets)")
     listing.set_defaults(func=cmd_client_list)

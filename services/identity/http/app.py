@@ -22,6 +22,7 @@ from services.common.metrics import enabled as metrics_enabled
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
 from services.identity.http import account, activation, counter
 from services.identity.http.clean_input import front_asgi
+from services.identity.http.asgi import Headers, ResponseHeaders
 from services.identity.http.cookies import HostCookies
 from services.identity.http.direct import ENDPOINTS as DIRECT_ENDPOINTS
 from services.identity.http.direct import DirectProtocolEndpoints
@@ -32,31 +33,18 @@ STATIC = pathlib.Path(__file__).parent / "static"
 HOUSEKEEPING_INTERVAL = 600.0
 
 
-class SecurityHeaders:
+class SecurityHeaders(ResponseHeaders):
     """Adds the security headers to every response (pure ASGI, no buffering)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                for name, value in SECURITY_HEADERS:
-                    if name.lower().encode() not in present:
-                        headers.append((name.lower().encode(), value.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def rewrite(self, headers: Headers) -> Headers:
+        present = {name.lower() for name, _ in headers}
+        for name, value in SECURITY_HEADERS:
+            if name.lower().encode() not in present:
+                headers.append((name.lower().encode(), value.encode()))
+        return headers
 
 
-class StrictTransportSecurity:
+class StrictTransportSecurity(ResponseHeaders):
     """HSTS (RFC 6797) on every response outside development, from the app itself: a
     resident's browser then refuses plain http to the identity front even if an ingress is
     misconfigured or absent (the probe's finding 6). Development serves http on loopback and
@@ -64,20 +52,8 @@ class StrictTransportSecurity:
 
     HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_hsts(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), self.HEADER]
-            await send(message)
-
-        await self.app(scope, receive, send_with_hsts)
+    def rewrite(self, headers: Headers) -> Headers:
+        return [*headers, self.HEADER]
 
 
 class PublicCors:
@@ -87,7 +63,7 @@ class PublicCors:
     the session cookie, get no CORS headers at all."""
 
     PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks",
-             "/token", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head", "/ledger/consistency")
+             "/token", "/par", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head", "/ledger/consistency")
     HEADERS = [(b"access-control-allow-origin", b"*"),
                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                (b"access-control-allow-headers", b"Authorization, Content-Type"),
@@ -221,6 +197,12 @@ def add_http_front(runtime, context=None) -> None:
 
         provider = await build_provider(runtime, context)
         provider.terms = GrpcConsentTerms(settings.grpc_target("consent"))  # the consent screen's wording
+        from services.identity.adapters.logout_delivery import BackchannelLogoutSender
+
+        # back-channel logouts recorded by logouts, sent with retries (oidc/logout.py)
+        sender = BackchannelLogoutSender(provider)
+        provider.on_logout = sender.wake
+        sending = asyncio.create_task(sender.run(stop))
         app = create_app(provider, consent_target=settings.grpc_target("consent"))
         app.state.settings = settings  # the account pages' gRPC targets
         app.state.runtime = runtime    # the counter console calls this process's gRPC port
@@ -228,7 +210,9 @@ def add_http_front(runtime, context=None) -> None:
         log.info("identity HTTP front", extra={"port": settings.http_port})
         try:
             await serve(app, settings.bind_host, settings.http_port, stop)
+            await sending
         finally:
+            sending.cancel()
             # The account pages' channels to accounts and consent (opened on first use) end
             # with the front, not with the process: their calls are over by now.
             backends = getattr(app.state, "account_backends", None)

@@ -73,6 +73,9 @@ def render_page(request: Request, template: str, context: dict, status: int, opt
         switch_lang_url=request.url.path + "?" + urlencode(params), **context)
     response = Response(html, status_code=status, media_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
+    if context.get("frame_origins"):  # front-channel logout iframes (oidc/end_session.py)
+        response.headers["Content-Security-Policy"] = (SECURITY_HEADERS[0][1] + "; frame-src "
+                                                       + " ".join(context["frame_origins"]))
     set_cookie(response, csrf.CSRF_COOKIE, nonce, None, options)
     if request.query_params.get("lang") in ("fr", "en"):
         set_cookie(response, LANG_COOKIE, lang, 365 * 24 * 3600, options, http_only=False)

@@ -12,7 +12,9 @@ keep using the bare names (``mtlid_session``, ``mtlid_csrf``, ``mtlid_lang``).
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
+
+from services.identity.http.asgi import Headers, ResponseHeaders
 
 from services.identity.http.csrf import CSRF_COOKIE
 from services.identity.http.i18n import LANG_COOKIE
@@ -46,28 +48,14 @@ def outgoing(set_cookie: str) -> str:
     return set_cookie
 
 
-class HostCookies:
+class HostCookies(ResponseHeaders):
     """The ASGI middleware applying ``incoming`` and ``outgoing`` (production only)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def request(self, scope: Scope) -> Scope:
+        headers = [(name, incoming(value.decode("latin-1")).encode("latin-1")) if name == b"cookie" else (name, value)
+                   for name, value in scope["headers"]]
+        return {**scope, "headers": headers}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = []
-        for name, value in scope["headers"]:
-            if name == b"cookie":
-                value = incoming(value.decode("latin-1")).encode("latin-1")
-            headers.append((name, value))
-        scope = {**scope, "headers": headers}
-
-        async def send_prefixed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    (name, outgoing(value.decode("latin-1")).encode("latin-1")) if name == b"set-cookie" else (name, value)
-                    for name, value in message.get("headers", [])]
-            await send(message)
-
-        await self.app(scope, receive, send_prefixed)
+    def rewrite(self, headers: Headers) -> Headers:
+        return [(name, outgoing(value.decode("latin-1")).encode("latin-1")) if name == b"set-cookie" else (name, value)
+                for name, value in headers]

@@ -20,7 +20,7 @@ from services.identity.oidc.errors import InvalidRequest
 from services.identity.oidc.tokens import mint_id_token
 from services.identity.oidc.records import utcnow
 
-TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 
 class CodeView:

@@ -20,8 +20,10 @@ from services.identity.domain.sign_ins import session_sign_in
 from services.identity.oidc import interaction
 from services.identity.oidc.checks import AuthorizationContext, run_checks
 from services.identity.oidc.errors import (
-    ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UntrustedRedirect,
+    ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UnmetAuthenticationRequirements,
+    UntrustedRedirect,
 )
+from services.identity.oidc.logout import remember_client
 from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, as_utc, utcnow
 from services.identity.oidc.sessions import acr_for, find_session
 from services.identity.oidc.tokens import new_secret, secret_hash
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ACR_VALUES_SUPPORTED = tuple(level.acr for level in LevelOfAssurance)
 LOGIN, SECOND_FACTOR, CONSENT = "login", "second-factor", "consent"
+UNMET = "unmet"   # an essential acr this resident cannot reach: a failed authentication
 INTERACTION_PATHS = {LOGIN: "/login", SECOND_FACTOR: "/login/second-factor", CONSENT: "/consent"}
 
 
@@ -45,7 +48,8 @@ def error_page(error: UntrustedRedirect) -> WireResponse:
                         page=("error.html", {"reason": error.reason, "description": error.description}))
 
 
-def redirect_error(issuer: str, redirect_uri: str, error: OAuth2Error, state: str | None) -> WireResponse:
+def redirect_error(issuer: str, redirect_uri: str, error: OAuth2Error, state: str | None,
+                   mode: str = "query") -> WireResponse:
     """RFC 6749 s. 4.1.2.1 error response with ``iss`` (RFC 9207 s. 2)."""
     params = [("error", error.error)]
     if error.description:
@@ -53,14 +57,42 @@ def redirect_error(issuer: str, redirect_uri: str, error: OAuth2Error, state: st
     if state:
         params.append(("state", state))
     params.append(("iss", issuer))
+    return authorization_response(redirect_uri, params, mode)
+
+
+def response_mode(params: dict[str, list[str]]) -> str:
+    """``form_post`` when asked for (OAuth 2.0 Form Post Response Mode), else ``query``."""
+    return "form_post" if params.get("response_mode") == ["form_post"] else "query"
+
+
+def authorization_response(redirect_uri: str, params: list[tuple[str, str]], mode: str) -> WireResponse:
+    """The response to the client's redirect URI: in its query (RFC 6749 s. 4.1.2), or with
+    ``form_post`` as a form the browser POSTs there (OAuth 2.0 Form Post Response Mode s. 2):
+    a small script submits it at once, and without scripts the resident presses Continue."""
+    if mode == "form_post":
+        return WireResponse(200, "", [("Cache-Control", "no-store")],
+                            page=("form_post.html", {"action": redirect_uri, "fields": params}))
     return WireResponse.redirect(add_query(redirect_uri, params))
 
 
 def requested_level(ctx: AuthorizationContext) -> int | None:
-    """The lowest level among ``acr_values``: any of them satisfies the client (OIDC Core s. 3.1.2.1)."""
-    if not ctx.acr_values:
+    """The lowest level among ``acr_values`` and the ``claims`` parameter's acr values: any
+    of them satisfies the client (OIDC Core s. 3.1.2.1, s. 5.5.1.1)."""
+    values = (*ctx.acr_values, *ctx.claims_acr)
+    if not values:
         return None
-    return min(int(LevelOfAssurance.from_acr(v)) for v in ctx.acr_values)
+    return min(int(LevelOfAssurance.from_acr(v)) for v in values)
+
+
+def acr_reported(ctx: AuthorizationContext, session_acr: str) -> str:
+    """The ID token's ``acr``: the session's level, or — when an essential acr was asked —
+    the highest asked value the session meets (s. 5.5.1.1: "MUST return an acr Claim Value
+    that matches one of the requested values")."""
+    if not (ctx.acr_essential and ctx.claims_acr):
+        return session_acr
+    level = int(LevelOfAssurance.from_acr(session_acr))
+    met = [v for v in ctx.claims_acr if int(LevelOfAssurance.from_acr(v)) <= level]
+    return max(met, key=lambda v: int(LevelOfAssurance.from_acr(v))) if met else session_acr
 
 
 def consent_items(ctx: AuthorizationContext) -> tuple[set[str], set[str]]:
@@ -86,6 +118,8 @@ def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, g
                      and resident.has_totp)
         if reachable:
             return SECOND_FACTOR
+        if ctx.acr_essential:
+            return UNMET
     scopes, purposes = consent_items(ctx)
     if grant is None or not grant.covers(scopes, purposes):
         return CONSENT
@@ -95,8 +129,19 @@ def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, g
 
 
 async def authorization_endpoint(provider, request: WireRequest) -> WireResponse:
-    """GET or POST /authorize."""
-    return await handle_authorization(provider, request.params(), request.cookies.get("mtlid_session"), None)
+    """GET or POST /authorize; with a pushed request's ``request_uri``, its parameters (RFC 9126 s. 4)."""
+    from services.identity.oidc import par  # par imports this module
+
+    params = request.params()
+    params.pop(par.PUSHED, None)
+    if "request_uri" in params:
+        async with provider.uow_factory() as uow:
+            try:
+                params = await par.expand(uow, params)
+            except UntrustedRedirect as error:
+                return error_page(error)
+            await uow.commit()                        # the request_uri is used up
+    return await handle_authorization(provider, params, request.cookies.get("mtlid_session"), None)
 
 
 async def resume_endpoint(provider, request: WireRequest) -> WireResponse:
@@ -114,7 +159,8 @@ async def validated_context(provider, uow, params: dict[str, list[str]]) -> Auth
     client = await uow.clients.get(client_ids[0]) if len(client_ids) == 1 and len(client_ids[0]) <= 64 else None
     if client is not None and getattr(client, "disabled", False):
         client = None
-    ctx = AuthorizationContext(params=params, client=client, acr_supported=ACR_VALUES_SUPPORTED)
+    ctx = AuthorizationContext(params=params, client=client, acr_supported=ACR_VALUES_SUPPORTED,
+                               pushed=params.get("mtlid_pushed") == ["1"])
     run_checks(ctx)
     return ctx
 
@@ -131,7 +177,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         except UntrustedRedirect as error:
             return error_page(error)
         except OAuth2Error as error:
-            return redirect_error(config.issuer, ctx_redirect(params), error, state)
+            return redirect_error(config.issuer, ctx_redirect(params), error, state, response_mode(params))
 
         session = await find_session(uow, session_secret, now)
         resident = await uow.residents.get(session.resident_id) if session else None
@@ -143,10 +189,14 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         grant = await uow.grants.current(resident.resident_id, ctx.client.client_id) if resident else None
         step = next_step(ctx, session, resident, grant, now, started_at)
 
+        if step == UNMET:
+            return redirect_error(config.issuer, ctx.redirect_uri,
+                                  UnmetAuthenticationRequirements("The essential acr cannot be reached."),
+                                  state, response_mode(params))
         if step is not None:
             if "none" in ctx.prompts:
                 error = {LOGIN: LoginRequired, CONSENT: ConsentRequired}.get(step, InteractionRequired)()
-                return redirect_error(config.issuer, ctx.redirect_uri, error, state)
+                return redirect_error(config.issuer, ctx.redirect_uri, error, state, response_mode(params))
             token = interaction.seal(config.interaction_key, params,
                                      started_at if started_at is not None else now.timestamp(),
                                      config.interaction_ttl)
@@ -163,19 +213,20 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             code_hash=secret_hash(code), client_id=ctx.client.client_id, resident_id=resident.resident_id,
             session_id=session.session_id, redirect_uri=ctx.redirect_uri, scope=" ".join(granted),
             code_challenge=ctx.get("code_challenge"), code_challenge_method="S256", nonce=ctx.get("nonce"),
-            auth_time=session.auth_time, acr=session.acr, amr=session.amr, created_at=now,
+            auth_time=session.auth_time, acr=acr_reported(ctx, session.acr), amr=session.amr, created_at=now,
             expires_at=now + dt.timedelta(seconds=config.code_ttl)))
         if not (started_at is not None and as_utc(session.created_at).timestamp() >= started_at):
             # signed in to this service on the open session: a sign-in of the history too
             # (a login during this interaction was recorded with its event)
             await uow.sign_ins.add(session_sign_in(resident.resident_id, ctx.client.client_id, ctx.client.name,
                                                    tuple(session.amr), session.acr, now))
+        await remember_client(uow, session.session_id, ctx.client.client_id)  # told at logout
         await uow.commit()
     params_out = [("code", code)]
     if state:
         params_out.append(("state", state))
     params_out.append(("iss", config.issuer))
-    return WireResponse.redirect(add_query(ctx.redirect_uri, params_out))
+    return authorization_response(ctx.redirect_uri, params_out, response_mode(params))
 
 
 def ctx_redirect(params: dict[str, list[str]]) -> str:

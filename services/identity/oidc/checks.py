@@ -10,19 +10,20 @@ typed OAuth error that the authorization endpoint redirects to the verified URI,
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from services.identity.oidc.errors import (
     InvalidRequest, InvalidScope, RequestNotSupported, RequestUriNotSupported,
-    UnauthorizedClient, UnsupportedResponseType, UntrustedRedirect,
+    UnauthorizedClient, UnmetAuthenticationRequirements, UnsupportedResponseType, UntrustedRedirect,
 )
 
 PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 s. 4.2
 SINGLE_VALUED = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt",
                  "max_age", "acr_values", "code_challenge", "code_challenge_method", "ui_locales",
-                 "login_hint", "response_mode")
+                 "login_hint", "response_mode", "claims")
 PROMPTS = {"none", "login", "consent"}
 MAX_PARAMETER_LENGTH = 2048
 
@@ -39,6 +40,11 @@ class AuthorizationContext:
     prompts: frozenset[str] = frozenset()
     max_age: int | None = None
     acr_values: tuple[str, ...] = ()
+    #: the parameters came from a pushed request (RFC 9126), not from the URL
+    pushed: bool = False
+    #: ``claims`` parameter: the acr values asked for the ID token, and whether essential (OIDC Core s. 5.5.1.1)
+    claims_acr: tuple[str, ...] = ()
+    acr_essential: bool = False
 
     def get(self, name: str) -> str | None:
         values = self.params.get(name)
@@ -87,6 +93,13 @@ def check_no_request_object(ctx: AuthorizationContext) -> None:
         raise RequestUriNotSupported()
 
 
+def check_pushed_if_required(ctx: AuthorizationContext) -> None:
+    """A client registered with ``require_pushed_authorization_requests`` sends its
+    parameters only through the pushed-request endpoint (RFC 9126 s. 6)."""
+    if getattr(ctx.client, "require_pushed_authorization_requests", False) and not ctx.pushed:
+        raise InvalidRequest("This client must push its authorization requests (RFC 9126).")
+
+
 def check_response_type(ctx: AuthorizationContext) -> None:
     """``response_type=code`` only: no implicit or hybrid flow (RFC 9700 s. 2.1.2)."""
     response_type = ctx.get("response_type")
@@ -97,8 +110,8 @@ def check_response_type(ctx: AuthorizationContext) -> None:
     if "authorization_code" not in ctx.client.grant_types:
         raise UnauthorizedClient("The client is not registered for the authorization code grant.")
     mode = ctx.get("response_mode")
-    if mode not in (None, "query"):
-        raise InvalidRequest("Only response_mode=query is supported.")
+    if mode not in (None, "query", "form_post"):
+        raise InvalidRequest("Only response_mode=query or form_post is supported.")
 
 
 def check_scope(ctx: AuthorizationContext) -> None:
@@ -165,6 +178,36 @@ def check_acr_values(ctx: AuthorizationContext) -> None:
     ctx.acr_values = tuple(v for v in values if v in ctx.acr_supported)
 
 
+def check_claims(ctx: AuthorizationContext) -> None:
+    """The ``claims`` parameter (OIDC Core s. 5.5): a JSON object whose ``id_token`` and
+    ``userinfo`` members are objects. ``id_token.acr`` with ``value``/``values`` and
+    ``essential`` is honoured (s. 5.5.1.1): an essential acr none of whose values we know
+    cannot be met (``unmet_authentication_requirements``). Other individual claims are
+    voluntary and answered per granted scope (s. 5.5: the OP may not return them)."""
+    raw = ctx.get("claims")
+    if raw is None:
+        return
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise InvalidRequest("'claims' must be a JSON object.") from None
+    if not isinstance(claims, dict) or any(not isinstance(claims.get(m, {}), (dict, type(None)))
+                                           for m in ("id_token", "userinfo")):
+        raise InvalidRequest("'claims' must be a JSON object of objects.")
+    acr = (claims.get("id_token") or {}).get("acr")
+    if acr is None:
+        return
+    if not isinstance(acr, dict):
+        raise InvalidRequest("'claims.id_token.acr' must be an object or null.")
+    values = acr.get("values") if "values" in acr else ([acr["value"]] if "value" in acr else [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidRequest("'claims.id_token.acr' values must be strings.")
+    ctx.claims_acr = tuple(v for v in values if v in ctx.acr_supported)
+    ctx.acr_essential = acr.get("essential") is True
+    if ctx.acr_essential and values and not ctx.claims_acr:
+        raise UnmetAuthenticationRequirements("None of the essential acr values is supported.")
+
+
 #: The table, in order. Read it top to bottom to know what an authorization request must satisfy.
 UNTRUSTED_CHECKS: tuple[Callable[[AuthorizationContext], None], ...] = (
     check_client,
@@ -173,6 +216,7 @@ UNTRUSTED_CHECKS: tuple[Callable[[AuthorizationContext], None], ...] = (
 CHECKS: tuple[Callable[[AuthorizationContext], None], ...] = (
     check_single_values,
     check_no_request_object,
+    check_pushed_if_required,
     check_response_type,
     check_scope,
     check_pkce,
@@ -181,6 +225,7 @@ CHECKS: tuple[Callable[[AuthorizationContext], None], ...] = (
     check_prompt,
     check_max_age,
     check_acr_values,
+    check_claims,
 )
 
 

@@ -5,25 +5,42 @@
   do not redirect; ``state`` is returned unchanged.
 - Without a valid hint naming the signed-in resident, the resident confirms on a page (s. 2:
   the OP SHOULD ask), so a third party cannot log residents out with a bare link.
+- The session's other clients are told (``logout.py``): back-channel logout tokens are
+  recorded with the logout and sent by the sender; front-channel logout URIs are loaded in
+  iframes of the "signed out" page (Front-Channel Logout 1.0 s. 3), which then offers the
+  way back to ``post_logout_redirect_uri`` as a link (no script, no timed refresh) instead of
+  redirecting at once.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from services.identity.domain.pairwise import subject_for
 from services.identity.oidc.authorize import add_query, error_page
 from services.identity.oidc.errors import UntrustedRedirect
+from services.identity.oidc.logout import frontchannel_frames
 from services.identity.oidc.sessions import SESSION_COOKIE, end_session, find_session, sign_out_everywhere
 from services.identity.oidc.tokens import TokenInvalid, verify_jwt
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 
-def _logged_out(redirect: str | None, state: str | None) -> WireResponse:
-    if redirect:
-        response = WireResponse.redirect(add_query(redirect, [("state", state)] if state else []))
+def _logged_out(redirect: str | None, state: str | None, frames: list[dict[str, str]] | None = None) -> WireResponse:
+    back = add_query(redirect, [("state", state)] if state else []) if redirect else None
+    if back and not frames:
+        response = WireResponse.redirect(back)
     else:
-        response = WireResponse(200, "", [("Cache-Control", "no-store")], page=("logged_out.html", {}))
+        # the page frames the clients' logout URIs: the front allows exactly their origins
+        origins = sorted({origin_of(f["uri"]) for f in frames or []})
+        response = WireResponse(200, "", [("Cache-Control", "no-store")], page=("logged_out.html", {
+            "frames": frames or [], "back": back, "frame_origins": origins}))
     response.cookies.append((SESSION_COOKIE, "", None))
     return response
+
+
+def origin_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 async def end_session_endpoint(provider, request: WireRequest, *, confirmed: bool = False) -> WireResponse:
@@ -55,10 +72,13 @@ async def end_session_endpoint(provider, request: WireRequest, *, confirmed: boo
             return WireResponse(200, "", [("Cache-Control", "no-store")], page=("logout_confirm.html", {
                 "id_token_hint": hint or "", "post_logout_redirect_uri": redirect or "", "state": state or "",
                 "client_id": client_id or "", "client_name": client.name if client else ""}))
+        frames = None
         if session is not None:
+            frames = await frontchannel_frames(uow, provider.config, session.session_id)
             await end_session(uow, session)
             await uow.commit()
-    return _logged_out(redirect, state)
+            provider.logout_recorded()
+    return _logged_out(redirect, state, frames)
 
 
 async def sign_out_everywhere_endpoint(provider, request: WireRequest) -> WireResponse:
@@ -68,4 +88,5 @@ async def sign_out_everywhere_endpoint(provider, request: WireRequest) -> WireRe
         if session is not None:
             await sign_out_everywhere(uow, session.resident_id)
             await uow.commit()
+            provider.logout_recorded()
     return _logged_out(None, None)

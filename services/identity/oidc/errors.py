@@ -130,6 +130,13 @@ class RequestUriNotSupported(_oidc.RequestURINotSupportedError):
     """``request_uri_not_supported`` — ``request_uri`` is not supported (OIDC Core s. 3.1.2.6)."""
 
 
+class UnmetAuthenticationRequirements(_rfc6749.OAuth2Error):
+    """``unmet_authentication_requirements`` — an essential ``acr`` (OIDC Core s. 5.5.1.1) cannot
+    be reached: a failed authentication (OpenID Connect Core Unmet Authentication Requirements 1.0)."""
+
+    error = "unmet_authentication_requirements"
+
+
 class UntrustedRedirect(Exception):
     """Not an OAuth error response: the client or its redirect URI cannot be verified.
 

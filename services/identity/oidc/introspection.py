@@ -16,17 +16,18 @@ from services.identity.oidc.access import active_access_token
 from services.identity.oidc.errors import InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.records import RefreshTokenState, utcnow
 from services.identity.oidc.server import MtlidOAuth2Request, TokenRequestState
-from services.identity.oidc.token import load_client, presented_client_id
+from services.identity.oidc.token import check_assertion, load_client, presented_client_id
 from services.identity.oidc.tokens import secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
 
-CONFIDENTIAL = ["client_secret_basic", "client_secret_post"]
+CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 INACTIVE = {"active": False}
 
 
 async def authenticate(provider, request: WireRequest, methods: list[str], endpoint: str):
     """Client authentication through authlib (the same rules as the token endpoint)."""
     state = TokenRequestState(clients=await load_client(provider.reads.client, presented_client_id(request)))
+    await check_assertion(provider, request, state)
     oauth_request = MtlidOAuth2Request(request, provider.server.request_uri(request.path), state)
     return provider.server.authenticate_client(oauth_request, methods, endpoint)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from services.identity.oidc.releases import RecentReleases
+from services.identity.oidc.client_assertion import RegisteredKeys
 from services.identity.oidc.server import MtlidAuthorizationServer
 from services.identity.oidc.tokens import OidcConfig, SigningKeyRing, family_of
 
@@ -82,12 +83,24 @@ class Provider:
     recent_releases: RecentReleases = dataclasses.field(default_factory=RecentReleases)
     #: ``ports.ConsentTerms``: the consent register's wording for the consent screen
     terms: Any = None
+    #: called after a logout committed back-channel deliveries (wakes the sender); may be None
+    on_logout: Callable[[], None] | None = None
+    #: clients' key sets for private_key_jwt (``client_assertion.RegisteredKeys``)
+    client_keys: Any = None
     server: MtlidAuthorizationServer = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.server = MtlidAuthorizationServer(self.config, self.keys)
         if self.reads is None:
             self.reads = UnitOfWorkReads(self.uow_factory)
+        if self.client_keys is None:
+            from services.identity.adapters.client_keys import fetch_jwks  # the one network fetch
+
+            self.client_keys = RegisteredKeys(fetch_jwks)
+
+    def logout_recorded(self) -> None:
+        if self.on_logout is not None:
+            self.on_logout()
 
     async def refresh_keys(self) -> None:
         """Pick up a rotation made by another replica (``SigningKeys`` reloads every 60 s)."""

@@ -124,3 +124,22 @@ class SsoSession:
 
     def is_active(self, now: dt.datetime) -> bool:
         return self.ended_at is None and as_utc(self.expires_at) > now
+
+
+@dataclasses.dataclass
+class LogoutDelivery:
+    """One back-channel logout to deliver (OpenID Connect Back-Channel Logout 1.0 s. 2.5):
+    ``pending → delivered`` (the RP answered 200/204) or ``→ given up`` after the last retry;
+    each attempt is counted and the last error kept (no token, no personal data)."""
+
+    delivery_id: str
+    client_id: str
+    session_id: str
+    resident_id: str
+    uri: str
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    attempts: int = 0
+    delivered_at: dt.datetime | None = None
+    gave_up_at: dt.datetime | None = None
+    last_error: str = ""

@@ -17,7 +17,7 @@ from services.identity.oidc.introspection import authenticated_token
 from services.identity.oidc.tokens import secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
 
-METHODS = ["client_secret_basic", "client_secret_post", "none"]
+METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 
 async def revocation_endpoint(provider, request: WireRequest) -> WireResponse:

@@ -27,6 +27,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import AuthorizationServer, JsonRequest, OAuth2Request
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 
+from services.identity.oidc import client_assertion
 from services.identity.oidc.claims import claims_for_scope
 from services.identity.oidc.clients import ClientView
 from services.identity.oidc.records import AuthorizationCode, RefreshToken, RefreshTokenState, utcnow
@@ -102,6 +103,8 @@ class TokenRequestState:
     subject_problem: str | None = None
     #: the grant family of this login (the code's, or the presented refresh token's)
     family_id: str | None = None
+    #: the client whose private_key_jwt assertion was verified for this request (client_assertion.py)
+    assertion_client: ClientView | None = None
     # writes recorded by the grants, applied by token.py
     consume_code: str | None = None
     rotate_refresh: str | None = None
@@ -185,7 +188,10 @@ class MtlidAuthorizationServer(AuthorizationServer):
 
     def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
         state: TokenRequestState = request.mtlid
-        return ClientAuthentication(state.clients.get)(request, methods, endpoint)
+        authentication = ClientAuthentication(state.clients.get)
+        # private_key_jwt was verified before (async: keys, jti), in token.check_assertion
+        authentication.register(client_assertion.METHOD, client_assertion.authenticated)
+        return authentication(request, methods, endpoint)
 
     # -- token minting shared by the grants -------------------------------------------------
     def issue_tokens(self, request: MtlidOAuth2Request, *, client: ClientView, owner: TokenOwner | None,

@@ -2,7 +2,8 @@
 
 The browser holds a random secret in an HttpOnly cookie; the database holds its SHA-256 with
 the resident, ``auth_time``, ``amr`` (RFC 8176 values: ``pwd``, ``otp``, ``mfa``) and ``acr``.
-Ending one session (RP-initiated logout) revokes the refresh tokens issued in it except those
+Either way the clients the sessions signed in to that registered a back-channel logout URI
+are told (``logout.py``, Back-Channel Logout 1.0). Ending one session (RP-initiated logout) revokes the refresh tokens issued in it except those
 granted ``offline_access`` (OIDC Core s. 11: access while the resident is away, which they
 consented to). Signing out everywhere — the resident's panic button, also run after a new
 password — ends every session and revokes every refresh token issued in them, offline ones
@@ -16,6 +17,7 @@ import datetime as dt
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.events import SessionEnded
 from services.identity.oidc.access import revoke_access_tokens_of
+from services.identity.oidc.logout import schedule_backchannel
 from services.identity.oidc.records import SsoSession, utcnow
 from services.identity.oidc.tokens import OidcConfig, new_id, new_secret, secret_hash
 
@@ -60,6 +62,7 @@ async def add_second_factor(uow, session: SsoSession, resident_level: int) -> Ss
 async def end_session(uow, session: SsoSession) -> None:
     await uow.sessions.end(session.session_id, utcnow())
     await uow.refresh_tokens.revoke_for_session([session.session_id], keep_offline=True)
+    await schedule_backchannel(uow, session.resident_id, [session.session_id])
     uow.add_event(SessionEnded(resident_id=session.resident_id, session_id=session.session_id, scope="one"))
 
 
@@ -75,4 +78,5 @@ async def sign_out_everywhere(uow, resident_id: str, *, keep: str | None = None)
     # and the offline access tokens they minted (session-bound ones die with their session)
     families = await uow.refresh_tokens.revoke_for_resident(resident_id, except_session=keep)
     await revoke_access_tokens_of(uow, families)
+    await schedule_backchannel(uow, resident_id, [s.session_id for s in sessions])
     return len(sessions)

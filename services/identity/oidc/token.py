@@ -30,6 +30,7 @@ from services.identity.oidc import releases
 from services.identity.oidc.access import revoke_family
 from services.identity.oidc.agent_sessions import read_subject_token
 from services.identity.oidc.authorization_code import TOKEN_ENDPOINT_AUTH_METHODS
+from services.identity.oidc.client_assertion import assertion_of, claimed_client_id, verify_assertion
 from services.identity.oidc.clients import ClientView
 from services.identity.oidc.errors import InvalidGrant, InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.records import RefreshTokenState, utcnow
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 SINGLE_VALUED = ("grant_type", "code", "redirect_uri", "client_id", "client_secret", "code_verifier",
                  "refresh_token", "scope", "subject_token", "subject_token_type", "actor_token",
-                 "actor_token_type", "requested_token_type")
+                 "actor_token_type", "requested_token_type", "client_assertion", "client_assertion_type")
 
 
 def _error(error: OAuth2Error) -> WireResponse:
@@ -52,7 +53,20 @@ def presented_client_id(request: WireRequest) -> str | None:
     basic = request.basic_credentials()
     if basic:
         return basic[0]
-    return request.first(request.form, "client_id")
+    client_id = request.first(request.form, "client_id")
+    if client_id is None and (assertion := assertion_of(request)) is not None:
+        return claimed_client_id(assertion)          # RFC 7523 s. 3: client_id is optional
+    return client_id
+
+
+async def check_assertion(provider, request: WireRequest, state: TokenRequestState) -> None:
+    """A ``private_key_jwt`` assertion, verified before authlib's client authentication runs
+    (it may fetch keys and records the ``jti``): ``client_assertion.py``."""
+    if assertion_of(request) is None:
+        return
+    client = state.clients.get(presented_client_id(request) or "")
+    if client is not None and await verify_assertion(provider, request, client.client):
+        state.assertion_client = client
 
 
 async def load_client(find_client, client_id: str | None) -> dict[str, ClientView]:
@@ -133,6 +147,7 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
         # RFC 6749 s. 4.4: the client is all there is to read and nothing is written (the
         # access token is a self-contained JWT), so no unit of work: one fresh read.
         state.clients = await load_client(provider.reads.client, client_id)
+        await check_assertion(provider, request, state)
         return provider.server.create_token_response((request, state))
 
     if grant_type == TOKEN_EXCHANGE:
@@ -140,6 +155,7 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
 
     async with provider.uow_factory() as uow:
         state.clients = await load_client(uow.clients.get, client_id)
+        await check_assertion(provider, request, state)
         client = state.clients.get(client_id or "")
         if grant_type == "authorization_code" and (code := request.first(request.form, "code")):
             record = await uow.codes.get(secret_hash(code)) if len(code) <= 200 else None

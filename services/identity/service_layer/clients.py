@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
-from services.identity.domain.clients import (OAuthClient, hash_client_secret, new_client_secret,
+from services.identity.domain.clients import (SECRET_METHODS, OAuthClient, hash_client_secret, new_client_secret,
                                               validate_client)
 from services.identity.domain.errors import Conflict
 from services.identity.domain.events import ClientRegistered
@@ -18,8 +18,9 @@ DEFAULT_PAGE_SIZE = 50
 
 @dataclasses.dataclass(frozen=True)
 class RegisterClient:
-    """``client`` without a secret hash: a confidential client (auth method other than
-    ``none``) gets a fresh secret, returned once."""
+    """``client`` without a secret hash: a client authenticating with a secret
+    (``client_secret_basic``/``_post``) gets a fresh one, returned once; ``private_key_jwt``
+    and public clients get none."""
 
     client: OAuthClient
     allow_http_loopback: bool = True
@@ -28,7 +29,7 @@ class RegisterClient:
 async def register_client(cmd: RegisterClient, uow) -> tuple[OAuthClient, str | None]:
     client = cmd.client
     secret = None
-    if client.token_endpoint_auth_method != "none":
+    if client.token_endpoint_auth_method in SECRET_METHODS:
         secret = new_client_secret()
         client = dataclasses.replace(client, secret_hash=hash_client_secret(secret))
     else:

@@ -50,6 +50,28 @@ def test_client_create_refuses_resident_scopes_for_client_credentials(cli):
     assert [v["field"] for v in violations] == ["scopes"] and "openid, email" in violations[0]["description"]
 
 
+def test_client_create_with_private_key_jwt_logout_uris_and_required_par(cli, tmp_path):
+    from joserfc.jwk import ECKey
+
+    keys = tmp_path / "jwks.json"
+    keys.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
+    code, created, _ = cli("client", "create", "--name", "Permis en ligne", "--redirect-uri", "https://permis.montreal.ca/cb",
+                           "--auth-method", "private_key_jwt", "--jwks-file", str(keys), "--require-par",
+                           "--backchannel-logout-uri", "https://permis.montreal.ca/bcl",
+                           "--frontchannel-logout-uri", "https://permis.montreal.ca/fcl")
+    assert code == 0 and created["client_secret"] is None
+    assert created["token_endpoint_auth_method"] == "private_key_jwt" and created["require_pushed_authorization_requests"]
+    assert created["backchannel_logout_uri"] == "https://permis.montreal.ca/bcl" and created["jwks"]["keys"]
+    code, out, err = cli("client", "create", "--name", "Sans clés", "--redirect-uri", "https://x.montreal.ca/cb",
+                         "--auth-method", "private_key_jwt")
+    assert code == 1 and {v["field"] for v in json.loads(err)["violations"]} == {"jwks"}
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=True)]}))
+    code, out, err = cli("client", "create", "--name", "Clé privée", "--redirect-uri", "https://y.montreal.ca/cb",
+                         "--auth-method", "private_key_jwt", "--jwks-file", str(private))
+    assert code == 1 and "public keys only" in err
+
+
 def test_resident_create_prints_the_citizen_number_and_disable(cli):
     code, resident, _ = cli("resident", "create", "--email", "cli-demo@example.ca",
                             "--password", "une phrase de passe", "--verified")

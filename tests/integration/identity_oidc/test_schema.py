@@ -13,7 +13,9 @@ from services.common.migrations import migrate_async
 from services.common.testing.databases import temporary_database
 from services.identity.adapters.orm import Base
 
-OAUTH_TABLES = {"oauth_codes", "oauth_refresh_tokens", "oauth_grants", "sso_sessions", "revoked_access_tokens"}
+OAUTH_TABLES = {"oauth_codes", "oauth_refresh_tokens", "oauth_grants", "sso_sessions", "revoked_access_tokens",
+                "oauth_session_clients", "oauth_logout_deliveries", "clients", "oauth_client_assertions",
+                "oauth_pushed_requests"}
 
 
 def table_of(item) -> str | None:

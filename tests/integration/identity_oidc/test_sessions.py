@@ -60,6 +60,40 @@ async def test_level_3_unreachable_without_second_factor_gives_the_real_acr(fron
     await client.aclose()
 
 
+async def test_an_essential_acr_in_the_claims_parameter_steps_up_or_fails(front, browser):
+    """OIDC Core s. 5.5.1.1: an essential acr is met (step-up, and the ID token's acr is one
+    of the values asked) or the authentication fails (unmet_authentication_requirements)."""
+    import json as _json
+
+    essential = _json.dumps({"id_token": {"acr": {"essential": True, "values": ["urn:mtlid:loa:3"]}}})
+    client = rp_client(scope="openid")
+    await tokens_for(front, browser, client, email=front.verified.email)          # a level-2 session
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50, claims=essential)
+    page = await browser.follow(await browser.get(url))
+    assert "/login/second-factor" in str(page.url)
+    code = totp.totp(front.verified.totp_secret, time.time() + 30)               # the next step: no replay
+    page = await browser.follow(await browser.submit(page, "/login/second-factor", code=code))
+    token = await client.fetch_token(front.base + "/token", authorization_response=page.headers["location"],
+                                     code_verifier="v" * 50)
+    assert (await id_claims(front, token["id_token"]))["acr"] == "urn:mtlid:loa:3"
+    # a resident who cannot reach level 3 (self-asserted, no second factor): a failed authentication
+    from tests.integration.identity_oidc.conftest import Browser
+
+    other = Browser(front.base)
+    callback, _verifier = await code_for(front, other, client, claims=essential)
+    params = httpx.URL(callback).params
+    assert params["error"] == "unmet_authentication_requirements" and params["iss"] == front.base
+    # essential and a level we satisfy: the ID token reports the value asked for
+    lower = _json.dumps({"id_token": {"acr": {"essential": True, "values": ["urn:mtlid:loa:1"]}}})
+    tokens = await tokens_for(front, browser, client, claims=lower)
+    assert (await id_claims(front, tokens["id_token"]))["acr"] == "urn:mtlid:loa:1"
+    bad = await browser.get(client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50,
+                                                            claims="not json")[0])
+    assert httpx.URL(bad.headers["location"]).params["error"] == "invalid_request"
+    await other.close()
+    await client.aclose()
+
+
 async def test_prompt_login_and_max_age_force_a_new_login(front, browser):
     client = rp_client(scope="openid")
     await code_for(front, browser, client)

@@ -66,6 +66,10 @@ def test_a_valid_client_has_no_violations():
           scopes=("accounts:release", "openid")), "scopes"),
     (dict(grant_types=("authorization_code", "client_credentials"), audiences=("urn:mtlid:accounts",),
           scopes=("email",)), "scopes"),
+    (dict(backchannel_logout_uri="http://example.org/logout"), "backchannel_logout_uri"),
+    (dict(frontchannel_logout_uri="https://biblio.montreal.ca/logout#x"), "frontchannel_logout_uri"),
+    (dict(grant_types=("client_credentials",), redirect_uris=(), audiences=("urn:mtlid:accounts",), scopes=("x",),
+          backchannel_logout_uri="https://biblio.montreal.ca/bcl"), "backchannel_logout_uri"),
 ])
 def test_registry_rules(overrides, field):
     assert field in [f for f, _ in validate_client(_client(**overrides))]

@@ -43,6 +43,25 @@ def test_unknown_acr_values_are_voluntary_and_ignored():
     assert only_unknown.acr_values == ()
 
 
+def test_the_claims_parameter_carries_an_essential_acr():
+    import json
+
+    from services.identity.oidc.errors import UnmetAuthenticationRequirements
+
+    c = ctx(claims=json.dumps({"id_token": {"acr": {"essential": True, "values": ["urn:x", "urn:mtlid:loa:2"]}},
+                               "userinfo": {"email": None}}))
+    checks.run_checks(c)
+    assert c.claims_acr == ("urn:mtlid:loa:2",) and c.acr_essential is True
+    voluntary = ctx(claims=json.dumps({"id_token": {"acr": {"value": "urn:mtlid:loa:1"}}}))
+    checks.run_checks(voluntary)
+    assert voluntary.claims_acr == ("urn:mtlid:loa:1",) and voluntary.acr_essential is False
+    for bad in ("[]", "{", json.dumps({"id_token": []}), json.dumps({"id_token": {"acr": {"values": [1]}}})):
+        with pytest.raises(InvalidRequest):
+            checks.run_checks(ctx(claims=bad))
+    with pytest.raises(UnmetAuthenticationRequirements):
+        checks.run_checks(ctx(claims=json.dumps({"id_token": {"acr": {"essential": True, "values": ["urn:x"]}}})))
+
+
 def test_the_table_checks_client_and_redirect_first():
     assert checks.UNTRUSTED_CHECKS == (checks.check_client, checks.check_redirect_uri)
     assert checks.CHECKS[0] is checks.check_single_values

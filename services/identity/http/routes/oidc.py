@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from services.identity.http.routes.common import provider, respond
 from services.identity.oidc import (
-    authorize, discovery, end_session, introspection, jwks, revocation, token, userinfo,
+    authorize, discovery, end_session, introspection, jwks, par, revocation, token, userinfo,
 )
 
 
@@ -25,6 +25,11 @@ async def authorize_route(request: Request):
 
 async def resume_route(request: Request):
     return await respond(request, lambda w: authorize.resume_endpoint(provider(request), w), json_errors=False)
+
+
+async def par_route(request: Request):
+    return await respond(request, lambda w: par.pushed_authorization_request_endpoint(provider(request), w),
+                         json_errors=True)
 
 
 async def token_route(request: Request):
@@ -67,6 +72,7 @@ routes = [
     Route("/authorize/resume", resume_route, methods=["GET"]),
     # GET reaches the core, which answers an RFC 6749 JSON error rather than a 405 page
     Route("/token", token_route, methods=["GET", "POST"]),
+    Route("/par", par_route, methods=["GET", "POST"]),
     Route("/userinfo", userinfo_route, methods=["GET", "POST"]),
     Route("/introspect", introspection_route, methods=["GET", "POST"]),
     Route("/revoke", revocation_route, methods=["GET", "POST"]),

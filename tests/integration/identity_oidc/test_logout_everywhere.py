@@ -1,0 +1,215 @@
+"""Logout everywhere: OpenID Connect Back-Channel Logout 1.0 and Front-Channel Logout 1.0,
+over the real provider, real relying parties served by uvicorn (the demo RP, a receiver),
+and the sender that delivers the recorded logout tokens with retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.identity.adapters.logout_delivery import BackchannelLogoutSender
+from services.identity.demo_rp.app import create_demo_app, demo_client_spec
+from services.identity.domain.clients import OAuthClient, hash_client_secret
+from services.identity.http.app import serve
+from tests.integration.identity_oidc.conftest import PASSWORD, SECRET, Browser, free_port, hidden_fields
+from tests.integration.identity_oidc.flows import rp_client, tokens_for
+
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+@contextlib.asynccontextmanager
+async def served(app):
+    port = free_port()
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(app, "127.0.0.1", port, stop, started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    try:
+        yield f"http://127.0.0.1:{port}", port
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def sender(front, **options):
+    """The back-channel sender as ``mtlid serve identity`` runs it (fast retries for tests)."""
+    running = BackchannelLogoutSender(front.provider, interval=0.2, **options)
+    stop = asyncio.Event()
+    front.provider.on_logout = running.wake
+    task = asyncio.create_task(running.run(stop))
+    try:
+        yield running
+    finally:
+        front.provider.on_logout = None
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def add_client(front, client: OAuthClient) -> None:
+    async with front.uow() as uow:
+        if await uow.clients.get(client.client_id) is None:
+            await uow.clients.add(client)
+            await uow.commit()
+
+
+async def eventually(check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("not within the time limit")
+        await asyncio.sleep(0.1)
+
+
+async def test_rp_initiated_logout_signs_the_resident_out_of_a_second_rp(front):
+    """The resident signs in to the demo RP and to montreal.ca in one browser; signing out at
+    montreal.ca (RP-initiated logout) reaches the demo RP by back channel: it shows them
+    signed out, and the delivery is recorded."""
+    demo_port = free_port()
+    await add_client(front, OAuthClient(secret_hash=None, **demo_client_spec(demo_port)))
+    stop, started = asyncio.Event(), asyncio.Event()
+    demo_task = asyncio.create_task(serve(create_demo_app(front.base, demo_port), "127.0.0.1", demo_port, stop,
+                                          started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    demo = f"http://127.0.0.1:{demo_port}"
+    try:
+        resident_browser = Browser(front.base)
+        browser = resident_browser.http
+        async with sender(front):
+            login = await browser.get(demo + "/login", follow_redirects=True)
+            consent = await browser.post(front.base + "/login", data={
+                **hidden_fields(login.text), "email": front.resident.email, "password": PASSWORD}, follow_redirects=True)
+            home = await browser.post(front.base + "/consent", data={**hidden_fields(consent.text), "decision": "accept"},
+                                      follow_redirects=True)
+            assert str(home.url) == demo + "/" and "Bonjour" in home.text
+            # the same browser signs in to montreal.ca (SSO: no password asked), then signs out there
+            client = rp_client(scope="openid")
+            tokens = await tokens_for(front, resident_browser, client)
+            await client.aclose()
+            out = await browser.get(front.base + "/end-session", params={
+                "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/bye"},
+                follow_redirects=False)
+            assert out.status_code == 302
+
+            async def demo_signed_out():
+                return "Se connecter avec mon compte Montréal" in (await browser.get(demo + "/")).text
+            await eventually(demo_signed_out)
+        await resident_browser.close()
+        sid = jwt.decode(tokens["id_token"], KeySet.import_key_set(front.provider.keys.jwks())).claims["sid"]
+        async with front.uow() as uow:
+            deliveries = await uow.logout_deliveries.for_session(sid)
+        assert [(d.client_id, d.attempts, d.delivered_at is not None) for d in deliveries] == [
+            ("demo-montreal-ca", 1, True)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(demo_task, 10)
+
+
+async def test_sign_out_everywhere_delivers_a_valid_logout_token_with_retries(front, browser):
+    """Recorded with the logout (the sender need not be running), retried with backoff
+    while the RP fails, delivered once it answers 200; the token verifies as the spec says."""
+    received: list[tuple[float, str]] = []
+
+    async def receiver(request: Request) -> Response:
+        form = await request.form()
+        received.append((time.monotonic(), form.get("logout_token")))
+        return Response(status_code=503 if len(received) <= 2 else 200)
+
+    async with served(Starlette(routes=[Route("/bcl", receiver, methods=["POST"])])) as (rp, _port):
+        await add_client(front, OAuthClient(
+            client_id="permits-backend", name="Permis", secret_hash=hash_client_secret(SECRET),
+            redirect_uris=("http://127.0.0.1:9/permits",), grant_types=("authorization_code",), scopes=("openid",),
+            backchannel_logout_uri=rp + "/bcl"))
+        client = rp_client(client_id="permits-backend", scope="openid", redirect_uri="http://127.0.0.1:9/permits")
+        tokens = await tokens_for(front, browser, client)
+        await client.aclose()
+        page = await browser.get(front.base + "/end-session")
+        assert (await browser.submit(page, "/logout/everywhere")).status_code == 200
+        assert received == []                                      # not sent yet: recorded
+        async with sender(front, base_delay=0.3):
+            await eventually(lambda: asyncio.sleep(0, len(received) >= 3))
+        gaps = [b[0] - a[0] for a, b in zip(received, received[1:])]
+        # exponential backoff: each wait at least twice the last (lower bounds: load only adds)
+        assert gaps[0] >= 0.3 * 0.95 and gaps[1] >= 0.6 * 0.95, gaps
+    keys = KeySet.import_key_set(front.provider.keys.jwks())
+    id_claims = jwt.decode(tokens["id_token"], keys).claims
+    decoded = jwt.decode(received[-1][1], keys)
+    claims = decoded.claims
+    assert decoded.header["typ"] == "logout+jwt"
+    assert claims["iss"] == front.base and claims["aud"] == "permits-backend"
+    assert claims["sub"] == id_claims["sub"] and claims["sid"] == id_claims["sid"]
+    assert claims["events"] == {EVENT: {}} and "nonce" not in claims
+    assert claims["exp"] > claims["iat"] >= time.time() - 60 and claims["jti"]
+    assert len({jwt.decode(token, keys).claims["jti"] for _, token in received}) == 3   # fresh at each attempt
+    async with front.uow() as uow:
+        [delivery] = [d for d in await uow.logout_deliveries.for_session(id_claims["sid"])
+                      if d.client_id == "permits-backend"]
+    assert delivery.attempts == 3 and delivery.delivered_at is not None and delivery.last_error == ""
+
+
+async def test_a_delivery_that_keeps_failing_is_given_up_and_recorded(front, browser):
+    await add_client(front, OAuthClient(
+        client_id="gone-backend", name="Disparu", secret_hash=hash_client_secret(SECRET),
+        redirect_uris=("http://127.0.0.1:9/gone",), grant_types=("authorization_code",), scopes=("openid",),
+        backchannel_logout_uri=f"http://127.0.0.1:{free_port()}/bcl"))   # nothing listens there
+    client = rp_client(client_id="gone-backend", scope="openid", redirect_uri="http://127.0.0.1:9/gone")
+    tokens = await tokens_for(front, browser, client)
+    await client.aclose()
+    page = await browser.get(front.base + "/end-session")
+    assert (await browser.submit(page, "/logout/everywhere")).status_code == 200
+    sid = jwt.decode(tokens["id_token"], KeySet.import_key_set(front.provider.keys.jwks())).claims["sid"]
+
+    async def given_up():
+        async with front.uow() as uow:
+            return [d for d in await uow.logout_deliveries.for_session(sid) if d.gave_up_at is not None]
+    async with sender(front, base_delay=0.05, max_attempts=3):
+        [delivery] = await eventually(given_up)
+    assert delivery.attempts == 3 and delivery.delivered_at is None
+    assert delivery.last_error.startswith("request failed")
+
+
+async def test_front_channel_logout_frames_each_client_with_iss_and_sid(front, browser):
+    await add_client(front, OAuthClient(
+        client_id="library-portal", name="Bibliothèques (portail)", secret_hash=hash_client_secret(SECRET),
+        redirect_uris=("http://127.0.0.1:9/portal",), post_logout_redirect_uris=("http://127.0.0.1:9/portal/bye",),
+        grant_types=("authorization_code",), scopes=("openid",),
+        frontchannel_logout_uri="https://portail.example.ca/logout?from=mtlid"))
+    client = rp_client(client_id="library-portal", scope="openid", redirect_uri="http://127.0.0.1:9/portal")
+    tokens = await tokens_for(front, browser, client)
+    await client.aclose()
+    sid = jwt.decode(tokens["id_token"], KeySet.import_key_set(front.provider.keys.jwks())).claims["sid"]
+    page = await browser.get(str(httpx.URL(front.base + "/end-session", params={
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/portal/bye",
+        "state": "s9"})))
+    assert page.status_code == 200                       # a page with the frames, not a redirect
+    frame = httpx.URL(page.text.split('class="frontchannel-logout" src="', 1)[1].split('"', 1)[0].replace("&amp;", "&"))
+    assert frame.host == "portail.example.ca" and frame.path == "/logout"
+    assert dict(frame.params) == {"from": "mtlid", "iss": front.base, "sid": sid}
+    assert "frame-src https://portail.example.ca" in page.headers["content-security-policy"]
+    assert 'href="http://127.0.0.1:9/portal/bye?state=s9"' in page.text   # the way back, a link
+    assert "mtlid_session=" in page.headers.get("set-cookie", "")        # the session cookie is cleared
+    # the session is over
+    check_url, _ = rp_client(client_id="library-portal", scope="openid",
+                             redirect_uri="http://127.0.0.1:9/portal").create_authorization_url(
+        front.base + "/authorize", code_verifier="v" * 50, prompt="none")
+    assert httpx.URL((await browser.get(check_url)).headers["location"]).params["error"] == "login_required"
+
+
+async def test_discovery_advertises_logout_everywhere(front):
+    async with httpx.AsyncClient() as http:
+        meta = (await http.get(front.base + "/.well-known/openid-configuration")).json()
+    for name in ("backchannel_logout_supported", "backchannel_logout_session_supported",
+                 "frontchannel_logout_supported", "frontchannel_logout_session_supported"):
+        assert meta[name] is True, name
+
