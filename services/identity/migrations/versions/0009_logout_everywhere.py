@@ -6,7 +6,7 @@ authentication (``private_key_jwt``, RFC 7523): the clients' public keys (``jwks
 authorization requests (RFC 9126): the pushed requests, and a per-client flag requiring them.
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
