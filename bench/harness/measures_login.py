@@ -31,6 +31,7 @@ LOGIN_CONCURRENCY = 4
 # grant older than the interaction, compared in whole seconds.
 RESIDENTS = 12
 HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*name="(?P<name>[a-z_]+)"[^>]*value="(?P<value>[^"]*)"')
+CHOICE = re.compile(r'<input type="checkbox"[^>]*name="(?P<name>scope|choice)" value="(?P<value>[^"]*)"')
 FIELD = re.compile(r'name="(?P<name>[a-z_]+)" value="(?P<value>[^"]*)"')
 
 
@@ -38,7 +39,7 @@ def _hidden(html: str) -> dict[str, str]:
     found = {m["name"]: m["value"].replace("&amp;", "&") for m in HIDDEN.finditer(html)}
     if not found:  # attribute order differs: take the name/value pairs that are not choices
         found = {m["name"]: m["value"].replace("&amp;", "&") for m in FIELD.finditer(html)
-                 if m["name"] not in ("scope", "purpose", "decision")}
+                 if m["name"] not in ("scope", "purpose", "choice", "decision")}
     return found
 
 
@@ -79,8 +80,12 @@ async def _one_login(http, base: str, client_id: str, secret: str, email: str) -
                                                                "password": PASSWORD}))
     consented = "/consent" in str(page.url)
     if consented:
+        # accept every choice the consent screen offers (purpose × category, other scopes)
+        choices: dict[str, list[str]] = {}
+        for m in CHOICE.finditer(page.text):
+            choices.setdefault(m["name"], []).append(m["value"].replace("&amp;", "&"))
         page = await follow(await http.post(f"{base}/consent", data={
-            **_hidden(page.text), "decision": "accept", "scope": ["email"], "purpose": []}))
+            **_hidden(page.text), "decision": "accept", **choices}))
     location = page.headers.get("location", "")
     if page.status_code != 302 or not location.startswith(REDIRECT):
         raise RuntimeError(f"login did not reach the client: {page.status_code} {str(page.url)[:80]}")
