@@ -322,6 +322,8 @@ class EventConsumer:
                     subs, replay = await self._subscriptions(js)
                 got = False
                 for sub in subs:
+                    if stop.is_set():  # a stop is not kept waiting for every subject's fetch
+                        break
                     try:
                         messages = await sub.fetch(self.batch, timeout=0.5 if len(subs) > 1 else 1.0)
                     except (NatsTimeoutError, asyncio.TimeoutError):

@@ -101,7 +101,7 @@ async def test_identity_down_at_start_keeps_the_service_not_serving_until_it_has
                 assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # retry, not "bad token"
                 await asyncio.sleep(0.2)
             async with jwks_server(minter, jwks_port):
-                for _ in range(100):
+                for _ in range(300):  # the retry backoff is 5 s at most; a loaded machine adds
                     if await health(channel) == health_pb2.HealthCheckResponse.SERVING:
                         break
                     await asyncio.sleep(0.1)

@@ -85,7 +85,7 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
             process.send_signal(signal.SIGTERM)
             # NOT_SERVING at once, while the port still answers
             not_serving_after = None
-            for _ in range(50):
+            for _ in range(100):
                 if await health(channel, READINESS) == health_pb2.HealthCheckResponse.NOT_SERVING:
                     not_serving_after = time.monotonic() - sigterm
                     break
@@ -99,7 +99,8 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
             process.kill()
         cleanup.close()
     assert process.returncode == 0, process.stderr.read().decode()[-2000:]
-    assert not_serving_after is not None and not_serving_after < 1.0
+    # NOT_SERVING while the port still answers (seen well before the notice ends)
+    assert not_serving_after is not None and not_serving_after < NOTICE
     codes = {code for _, _, code in calls}
     assert codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, codes  # never CANCELLED
     during_notice = [c for c in calls if sigterm <= c[0] and c[1] <= sigterm + NOTICE * 0.75]
