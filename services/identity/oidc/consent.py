@@ -29,7 +29,8 @@ async def _load(provider, token: str | None, session_secret: str | None):
         ctx = await validated_context(provider, uow, params)
         session = await find_session(uow, session_secret)
         grant = await uow.grants.current(session.resident_id, ctx.client.client_id) if session else None
-    return params, ctx, session, grant
+    # prompt=consent (OIDC Core s. 3.1.2.1): ask everything again, earlier decisions aside
+    return params, ctx, session, None if "consent" in ctx.prompts else grant
 
 
 async def _terms(provider, client_id: str):

@@ -11,9 +11,9 @@ Claims are reported as the consent catalogue's data categories (docs/contracts.m
 with their values. Protocol claims about the login itself (``acr``, ``amr``, ``auth_time``,
 ``sid``, ``nonce``) describe the sign-in, not the resident's information, and are not listed.
 
-Repeated reads (userinfo, introspection) of the same categories by the same client within
-:data:`REPEAT_WINDOW_SECONDS` are one record: the event says so, and the account pages say
-so. The window is per process, so two replicas may write two records — more, never fewer.
+Repeated reads (userinfo, introspection, refresh-token grants) of the same categories by the
+same client within :data:`REPEAT_WINDOW_SECONDS` are one record: the event says so, and the
+account pages say so. The window is per process, so two replicas may write two records — more, never fewer.
 """
 
 from __future__ import annotations
@@ -88,20 +88,26 @@ async def record_read(provider, uow, *, resident_id: str, client: Any, channel: 
     return key
 
 
-async def record_token(uow, state: Any, client: Any, grant_type: str) -> None:
+async def record_token(provider, uow, state: Any, client: Any, grant_type: str) -> tuple | None:
     """The token endpoint's release, added to the transaction that consumes the code or
     rotates the refresh token: the ID token's claims (code grant with ``openid``, OIDC Core
-    s. 3.1.3.3) and the access token's ``sub`` (RFC 9068 s. 2.2)."""
+    s. 3.1.3.3) and the access token's ``sub`` (RFC 9068 s. 2.2). A refresh re-releases what
+    the client already holds: identical refreshes within the window are one record, like
+    userinfo's reads. Returns the key to remember once committed."""
     owner = state.owner
     if owner is None or client is None:
-        return  # client credentials: nothing about a resident
+        return None  # client credentials: nothing about a resident
     scope = str(state.issued.get("scope") or "")
-    if grant_type == "authorization_code" and "openid" in scope.split():
-        claims = owner.claims(scope)
-    else:
-        claims = {"sub": owner.subject}
+    code = grant_type == "authorization_code"
+    claims = owner.claims(scope) if code and "openid" in scope.split() else {"sub": owner.subject}
     categories = categories_of(claims)
+    key = None
+    if not code:
+        key = ("refresh", client.client_id, owner.resident_id, categories)
+        if provider.recent_releases.is_recorded(key):
+            return None
     grant = await uow.grants.current(owner.resident_id, client.client_id) if len(categories) > 1 else None
-    uow.add_event(release(resident_id=owner.resident_id, client=client.client,
-                          channel="token" if grant_type == "authorization_code" else "refresh",
-                          categories=categories, grant=grant))
+    uow.add_event(release(resident_id=owner.resident_id, client=client.client, channel="token" if code else "refresh",
+                          categories=categories, grant=grant,
+                          repeat_window=0 if code else int(provider.recent_releases.window)))
+    return key

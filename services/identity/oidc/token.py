@@ -190,8 +190,10 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
             raced = await _apply(uow, state)
             if raced is None:
                 # what the client now holds about the resident, in the same transaction
-                await releases.record_token(uow, state, client, grant_type)
+                recorded = await releases.record_token(provider, uow, state, client, grant_type)
                 await uow.commit()
+                if recorded is not None:
+                    provider.recent_releases.remember(recorded)
                 return response
             reused_family = raced
     # Reuse (or a concurrent double use): the transaction above rolled back; revoke and refuse.

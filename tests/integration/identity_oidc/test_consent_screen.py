@@ -122,6 +122,11 @@ async def test_a_client_asking_for_more_later_gets_a_screen_for_the_new_part_onl
     url, _ = more.create_authorization_url(front.base + "/authorize", code_verifier=generate_token(48))
     again = await browser.follow(await browser.get(url))
     assert again.status_code == 302 and "code=" in again.headers["location"]
+    # prompt=consent (OIDC Core s. 3.1.2.1): everything is asked again
+    url, _ = more.create_authorization_url(front.base + "/authorize", code_verifier=generate_token(48),
+                                           prompt="consent")
+    asked = await browser.follow(await browser.get(url))
+    assert re.findall(r'name="scope" value="([^"]+)"', asked.text) == ["email", "offline_access"]
     await first.aclose()
     await more.aclose()
 

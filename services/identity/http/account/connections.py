@@ -24,14 +24,13 @@ from starlette.responses import RedirectResponse, Response
 from montreal.accounts.v1 import accounts_pb2 as apb
 from montreal.consent.v1 import consent_pb2 as cpb
 from services.identity.http.account.backends import BackendError
+from services.identity.http.consent_terms import BASES
 from services.identity.http.account.web import (
     client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
 )
 from services.identity.http.routes.common import provider
 from services.identity.oidc.consent import narrow_grant, widen_grant, withdraw_grant
 
-BASES = {cpb.LEGAL_BASIS_CONSENT: "consent", cpb.LEGAL_BASIS_PUBLIC_TASK: "public_task",
-         cpb.LEGAL_BASIS_LEGAL_OBLIGATION: "legal_obligation"}
 NOTICES = ("ended", "granted", "withdrawn")
 ACCESS_WINDOW = 500   # the most recent accesses summarised per service
 
