@@ -13,6 +13,7 @@ from services.identity.http.counter.web import csrf_refused, first, form, on_dut
 from services.identity.http.routes.common import options, provider
 from services.identity.oidc.agent_sessions import (AGENT_COOKIE, add_agent_second_factor, end_agent_session,
                                                    find_agent_session, open_agent_session)
+from services.identity.oidc.records import utcnow
 from services.identity.service_layer.authentication import LoginRefused
 from services.identity.service_layer.staff import authenticate_agent, verify_agent_totp
 
@@ -69,8 +70,6 @@ async def second_factor(request: Request) -> Response:
     p = provider(request)
     async with p.uow_factory() as uow:
         session = await find_agent_session(uow, request.cookies.get(AGENT_COOKIE))
-    from services.identity.oidc.records import utcnow
-
     if session is None or session.problem(utcnow()) is not None:
         return to_sign_in(request)
     if request.method == "GET":
@@ -119,7 +118,6 @@ async def session_token(request: Request) -> Response:
 
     from services.identity.oidc.agent_sessions import (SUBJECT_TOKEN_TTL, SUBJECT_TOKEN_TYPE,
                                                        mint_subject_token)
-    from services.identity.oidc.records import utcnow
 
     p = provider(request)
     async with p.uow_factory() as uow:
