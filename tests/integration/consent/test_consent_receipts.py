@@ -12,6 +12,7 @@ import json
 import grpc
 
 from montreal.consent.v1 import consent_pb2 as pb
+from services.consent.domain.export_check import verify_export
 from services.consent.domain.signing import verify_receipt
 from services.consent.domain.witness import Checkpoint, WitnessKey, WitnessPolicy, parse_note, signed_note
 from tests.integration.consent.test_consent_grpc import (ALICE, fails, minter, recipients,  # noqa: F401
@@ -84,3 +85,11 @@ async def test_cosignatures_are_checked_then_receipts_and_export_carry_them(stub
     assert set(by_consent) == {c["consent_id"] for c in document["consents"]}
     assert by_consent[granted.consent_id]["events"][0]["consent_type"] == "dpv:ExplicitlyExpressedConsent"
     assert document["witnessed_head"]["tree_size"] == sth.tree_size
+
+    # Offline, with the auditor's public key: every proof holds, and its cosignature verifies.
+    report = verify_export(document, [AUDITOR.verifier])
+    assert report["ok"] and report["witnessed"]["verified"] == 1, report
+    assert report["witnessed"]["tree_size"] == sth.tree_size < report["tree_head"]["tree_size"]
+    # A cosignature that is not the auditor's (another key under its name) is reported.
+    impostor = WitnessKey.generate("auditor.example")
+    assert not verify_export(document, [impostor.verifier])["checks"]["witnessed_head"]
