@@ -21,7 +21,6 @@ from services.common.http_metrics import HttpMetrics
 from services.common.metrics import enabled as metrics_enabled
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
 from services.identity.http import account
-from services.identity.http.direct import ENDPOINTS as DIRECT_ENDPOINTS
 from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
 
@@ -157,9 +156,10 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
 
     _QuietServer = _quiet_server_class()
     # /token and /introspect straight on ASGI, before Starlette (direct.py); the rest through it
-    asgi = DirectProtocolEndpoints(app)
-    if metrics_enabled():  # RED metrics per route (services.common.http_metrics)
-        asgi = HttpMetrics(asgi, direct_paths=DIRECT_ENDPOINTS)
+    # RED metrics per route when this process exports metrics: the Starlette routes through
+    # services.common.http_metrics, /token and /introspect by DirectProtocolEndpoints itself.
+    measure = metrics_enabled()
+    asgi = DirectProtocolEndpoints(HttpMetrics(app) if measure else app, measure=measure)
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)
