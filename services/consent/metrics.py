@@ -13,30 +13,35 @@ from __future__ import annotations
 import functools
 import time
 
-from services.common.metrics import meter, observe_event
+from services.common.metrics import HotInstrument, meter, observe_event
 
 _meter = meter(__name__)
-DECISIONS = _meter.create_counter("mtlid.consent.decisions", unit="{decision}",
-                                  description="Consent checks' answers per data category, by result")
+DECISIONS = HotInstrument("counter", "mtlid.consent.decisions", unit="{decision}",
+                          description="Consent checks' answers per data category, by result")
 CHANGES = _meter.create_counter("mtlid.consent.changes", unit="{consent}",
                                 description="Consents given, withdrawn and expired")
 APPEND_DURATION = _meter.create_histogram("mtlid.ledger.append.duration", unit="s",
                                           description="Time to write one append to the ledger")
 APPEND_FAILURES = _meter.create_counter("mtlid.ledger.append.failures", unit="{append}",
                                         description="Ledger appends that raised")
-_decision_attributes: dict[tuple[bool, str], dict[str, str]] = {}
+_decision_counters: dict[tuple, object] = {}
 
 
 def count_decisions(decisions) -> None:
-    """Check is a hot path: one cached attribute set per (result, basis or reason)."""
+    """Check is a hot path: one cached attribute set per (result, basis or reason), and one
+    record per distinct set (a Check's categories usually share one answer)."""
+    counts: dict[tuple, int] = {}
     for decision in decisions:
         key = (decision.allowed, getattr(decision.basis, "value", "") if decision.allowed else decision.reason)
-        attributes = _decision_attributes.get(key)
-        if attributes is None:
-            attributes = _decision_attributes[key] = (
-                {"result": "allowed", "basis": str(key[1])[:40]} if key[0]
-                else {"result": "denied", "reason": str(key[1])[:40]})
-        DECISIONS.add(1, attributes)
+        counts[key] = counts.get(key, 0) + 1
+    for key, count in counts.items():
+        add = _decision_counters.get(key)
+        if add is None:
+            allowed, why = key[0], str(key[1] or "")[:40]
+            add = _decision_counters[key] = DECISIONS.bind({
+                "result": "allowed" if allowed else "denied",
+                "basis": why if allowed else "", "reason": "" if allowed else why})
+        add(count)
 
 
 def timed_append(append):

@@ -49,7 +49,7 @@ from services.common.grpc.errors import (
 )
 from services.common.grpc.validation import validate_message
 from services.common.metrics import enabled as metrics_enabled
-from services.common.metrics import meter
+from services.common.metrics import HotInstrument
 from services.common.grpc.wire import ROOT, find_malformed_field
 
 logger = logging.getLogger(__name__)
@@ -349,25 +349,25 @@ class CallDurations:
     the call rate, its non-OK share the error rate. One cached attribute set per method and
     status, so a call costs a clock read and one histogram record."""
 
-    def __init__(self) -> None:
-        self._histogram = meter(__name__).create_histogram(
-            "rpc.server.call.duration", unit="s", description="Duration of gRPC calls, by method and status")
-
     def recorder(self, method: str) -> Callable[[float, Any], None]:
         service, _, name = method.lstrip("/").rpartition("/")
-        by_status: dict[Any, dict[str, object]] = {}
-        histogram = self._histogram
+        by_status: dict[Any, Callable[[float], None]] = {}
 
         def record(seconds: float, context) -> None:
             code = context.code() if hasattr(context, "code") else None
-            attributes = by_status.get(code)
-            if attributes is None:
+            observe = by_status.get(code)
+            if observe is None:
                 status = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
-                attributes = by_status[code] = {"rpc.system": "grpc", "rpc.service": service,
-                                                "rpc.method": name, "rpc.grpc.status_code": status.value[0]}
-            histogram.record(seconds, attributes)
+                observe = by_status[code] = RPC_SERVER_DURATION.bind({
+                    "rpc.system": "grpc", "rpc.service": service, "rpc.method": name,
+                    "rpc.grpc.status_code": status.value[0]})
+            observe(seconds)
 
         return record
+
+
+RPC_SERVER_DURATION = HotInstrument("histogram", "rpc.server.call.duration", unit="s",
+                                    description="Duration of gRPC calls, by method and status")
 
 
 def telemetry_interceptor(tracer_provider=None) -> grpc.aio.ServerInterceptor:

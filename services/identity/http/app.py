@@ -24,7 +24,6 @@ from services.identity.http import account, activation, counter
 from services.identity.http.clean_input import front_asgi
 from services.identity.http.asgi import Headers, ResponseHeaders
 from services.identity.http.cookies import HostCookies
-from services.identity.http.direct import ENDPOINTS as DIRECT_ENDPOINTS
 from services.identity.http.direct import DirectProtocolEndpoints
 from services.identity.http.routes import health, interaction, ledger, oidc
 
@@ -161,13 +160,15 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
 
     _QuietServer = _quiet_server_class()
     # Bad bytes refused first (clean_input.py); /token and /introspect straight on ASGI, before
-    # Starlette (direct.py); the rest through it
-    asgi: ASGIApp = front_asgi(app, DirectProtocolEndpoints)
+    # Starlette (direct.py); the rest through it. RED metrics per route when this process
+    # exports metrics: the Starlette routes through services.common.http_metrics, /token and
+    # /introspect by DirectProtocolEndpoints itself.
+    measure = metrics_enabled()
+    asgi: ASGIApp = front_asgi(app, lambda starlette: DirectProtocolEndpoints(
+        HttpMetrics(starlette) if measure else starlette, measure=measure))
     options = getattr(app.state, "front_options", None)   # the demo RP has none
     if options is not None and options.secure_cookies:  # not development: https only (RFC 6797)
         asgi = StrictTransportSecurity(asgi)
-    if metrics_enabled():  # RED metrics per route (services.common.http_metrics)
-        asgi = HttpMetrics(asgi, direct_paths=DIRECT_ENDPOINTS)
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)

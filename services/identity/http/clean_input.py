@@ -198,7 +198,7 @@ def _clean_request(scope: Scope, app) -> Request:
     return Request(clean)
 
 
-def front_asgi(app, direct_endpoints: type | None = None) -> ASGIApp:
+def front_asgi(app, direct_endpoints=None) -> ASGIApp:
     """The whole identity HTTP front as served: ``CleanInput`` outermost, then the direct
     protocol endpoints (direct.py), then the Starlette application."""
     inner = app if direct_endpoints is None else direct_endpoints(app)

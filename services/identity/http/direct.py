@@ -18,10 +18,13 @@ everything else on, unchanged:
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.http_metrics import HTTP_SERVER_DURATION
 from services.identity.http.convert import MAX_FORM_FIELDS, SECURITY_HEADERS
 from services.identity.http.routes.common import MAX_BODY_BYTES, unexpected
 from services.identity.metrics import count_token_issued
@@ -45,14 +48,18 @@ class TooLarge(Exception):
 class DirectProtocolEndpoints:
     """Wraps the Starlette app (``app.state.provider`` is the OpenID provider)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, measure: bool = False) -> None:
         self.app = app
+        # RED metrics of these two endpoints, recorded here where the status is known (no
+        # ASGI send wrapper on the hottest path); the other routes: services.common.http_metrics.
+        self._observers: dict[tuple[str, int], Callable[[float], None]] | None = {} if measure else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = ENDPOINTS.get(scope.get("path", "")) if scope["type"] == "http" else None
         if endpoint is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -70,6 +77,14 @@ class DirectProtocolEndpoints:
         except Exception as error:  # noqa: BLE001 - the boundary: log once, answer in protocol terms
             response = unexpected(scope["path"], error)
         await self._send(scope["path"], response, send)
+        if self._observers is not None:
+            key = (scope["path"], response.status)
+            observe = self._observers.get(key)
+            if observe is None:
+                observe = self._observers[key] = HTTP_SERVER_DURATION.bind({
+                    "http.request.method": "POST", "http.route": key[0], "http.response.status_code": key[1],
+                    "url.scheme": scope.get("scheme", "http")})
+            observe(time.perf_counter() - started)
 
     @staticmethod
     async def _wire_request(scope: Scope, receive: Receive, headers: dict[str, str]) -> WireRequest:
