@@ -60,10 +60,6 @@ tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[CloudEvent, object], Awaitable[None]]
 
-# Redeliveries of an event held up by an unreachable dependency before it is worth a warning
-# (at 2 s apart: the first seconds of ``mtlid up``, or of a rollout).
-QUIET_REDELIVERIES = 5
-
 
 def delivery_count(msg) -> int:
     """How many times JetStream has delivered ``msg`` (1 the first time)."""
@@ -71,6 +67,8 @@ def delivery_count(msg) -> int:
         return int(msg.metadata.num_delivered)
     except Exception:  # noqa: BLE001 - a message without JetStream metadata
         return 1
+
+
 Settled = Callable[[CloudEvent], Awaitable[bool]]
 
 MAX_DELIVERIES = 6
@@ -233,21 +231,15 @@ class EventConsumer:
                     await msg.nak(delay=2)
                     return
                 reason = permanent_reason(error)   # first: a refusal may hide behind an Unavailable
-                if reason is None and (isinstance(error, Unavailable) or dependency_unavailable(error)):
-                    # Another service or the database away (its start, a rollout, an outage):
-                    # waiting is the remedy, never a dead letter; retried with backoff for as
-                    # long as it lasts, worth a warning only when it keeps happening.
-                    level = logging.INFO if deliveries < QUIET_REDELIVERIES else logging.WARNING
-                    if deliveries < QUIET_REDELIVERIES or deliveries % QUIET_REDELIVERIES == 0:
-                        log.log(level, "event waits for a dependency; will be redelivered",
-                                extra={"event_id": event.id, "consumer": self.durable,
-                                       "error": type(error).__name__, "deliveries": deliveries})
-                    await msg.nak(delay=backoff_for(deliveries))
-                    return
                 if reason is None and deliveries < self.max_deliveries:
                     if deliveries <= 1:  # once per event, not once per try
-                        log.warning("event handler failed; will retry", exc_info=error,
-                                    extra={"event_id": event.id, "consumer": self.durable})
+                        # Another service or the database away (its start, a rollout) is the
+                        # expected moment, not a bug: said quietly, without a traceback.
+                        waiting = isinstance(error, Unavailable) or dependency_unavailable(error)
+                        log.log(logging.INFO if waiting else logging.WARNING, "event handler failed; will retry",
+                                exc_info=None if waiting else error,
+                                extra={"event_id": event.id, "consumer": self.durable,
+                                       "error": type(error).__name__})
                     await msg.nak(delay=backoff_for(deliveries))
                     return
                 await self._dead_letter(msg, event.id, reason or f"RETRIES_EXHAUSTED:{type(error).__name__}",

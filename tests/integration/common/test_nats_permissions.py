@@ -181,7 +181,7 @@ async def test_each_service_brings_its_own_stream_to_its_configuration(server):
     duplicate window is corrected, as three replicas would be in the cluster."""
     from nats.js.api import StreamConfig
 
-    for user in PASSWORDS:
+    for user in ("identity", "accounts", "consent"):   # the streams' owners (the mailer owns none)
         connection = await connect_as(server, user)
         try:
             js = connection.jetstream()
