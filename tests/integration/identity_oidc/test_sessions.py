@@ -163,7 +163,8 @@ async def test_offline_access_outlives_the_session_and_nothing_else_does(front, 
         from services.identity.oidc.consent import withdraw_grant
         await withdraw_grant(uow, front.resident.resident_id, "montreal-ca")
         await uow.commit()
-    offline = await tokens_for(front, browser, client, scopes=["email", "offline_access"])
+    # the email rests on the consent to communication (issue 15's consent screen)
+    offline = await tokens_for(front, browser, client, scopes=["email", "offline_access"], purposes=["communication"])
     assert "offline_access" in offline["scope"].split()
     session_bound = await tokens_for(front, browser, rp_client(client_id="library", scope="openid",
                                                                redirect_uri=LIBRARY_REDIRECT))
@@ -178,7 +179,8 @@ async def test_offline_access_outlives_the_session_and_nothing_else_does(front, 
     assert alive.status_code == 200, alive.text
     async with httpx.AsyncClient() as http:
         info = await http.get(front.base + "/userinfo", headers={"Authorization": f"Bearer {alive.json()['access_token']}"})
-    assert info.status_code == 200 and info.json()["email"] == front.resident.email
+    assert info.status_code == 200, info.text
+    assert info.json()["email"] == front.resident.email
     # sign out everywhere (from a new login) is the panic button: the offline family ends too
     other = Browser(front.base)
     await code_for(front, other, rp_client(scope="openid"))
