@@ -103,10 +103,10 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
     assert not_serving_after is not None and not_serving_after < NOTICE
     codes = {code for _, _, code in calls}
     # Every call is served or refused (UNAVAILABLE). The one exception tolerated: a call sent
-    # as the port closes (after the notice), still queued in gRPC core because a loaded event
-    # loop had not taken it yet, is cancelled by core's shutdown — it never started; seen once
-    # in a full-suite run at load average ~18 on 2 cores. A call sent before the notice ended
-    # is never cancelled.
+    # as the port closes (after the notice) that a loaded event loop had not taken from gRPC
+    # core yet may be cancelled by core's shutdown without ever starting (the likely cause of
+    # one CANCELLED in a full-suite run at load average ~18 on 2 cores, before this test
+    # recorded timings; not reproduced alone). A call sent before the notice ended: never.
     odd = [(round(start - sigterm, 3), round(end - sigterm, 3), code.name) for start, end, code in calls
            if code not in (grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE)
            and not (code == grpc.StatusCode.CANCELLED and start > sigterm + NOTICE * 0.75)]
