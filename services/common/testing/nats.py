@@ -26,7 +26,12 @@ class NatsCluster:
     def __init__(self, directory: pathlib.Path, size: int = 3) -> None:
         from services.common.nats import free_port
 
-        ports = [(free_port(), free_port()) for _ in range(size)]
+        chosen: list[int] = []
+        while len(chosen) < 2 * size:  # free_port may hand out the same free port twice
+            port = free_port()
+            if port not in chosen:
+                chosen.append(port)
+        ports = list(zip(chosen[::2], chosen[1::2]))
         routes = [f"nats://127.0.0.1:{cluster}" for _, cluster in ports]
         self.nodes = [EmbeddedNats(directory / f"n{i}", port, server_name=f"n{i}", cluster_port=cluster,
                                    routes=[r for j, r in enumerate(routes) if j != i])
