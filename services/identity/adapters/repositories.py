@@ -28,7 +28,8 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 _RESIDENT_FIELDS = ("email", "password_hash", "email_verified", "preferred_language", "disabled",
                     "totp_secret_encrypted", "totp_pending_encrypted", "email_code_hash",
-                    "email_code_expires_at", "registered_by")
+                    "email_code_expires_at", "registered_by", "pending_email", "pending_email_code_hash",
+                    "pending_email_expires_at", "password_change_required", "closed_at")
 
 
 def _resident(row: ResidentRow) -> Resident:
@@ -38,7 +39,10 @@ def _resident(row: ResidentRow) -> Resident:
         preferred_language=row.preferred_language, created_at=_utc(row.created_at),
         disabled=row.disabled, totp_secret_encrypted=row.totp_secret_encrypted,
         totp_pending_encrypted=row.totp_pending_encrypted, email_code_hash=row.email_code_hash,
-        email_code_expires_at=_utc(row.email_code_expires_at), registered_by=row.registered_by)
+        email_code_expires_at=_utc(row.email_code_expires_at), registered_by=row.registered_by,
+        pending_email=row.pending_email, pending_email_code_hash=row.pending_email_code_hash,
+        pending_email_expires_at=_utc(row.pending_email_expires_at),
+        password_change_required=bool(row.password_change_required), closed_at=_utc(row.closed_at))
 
 
 class SqlResidentRepository:

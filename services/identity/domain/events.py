@@ -145,3 +145,33 @@ class GrantWithdrawn(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+# -- a resident's account life (issue 21) --------------------------------------------------
+
+@dataclass(frozen=True)
+class EmailChangeRequested(Event):
+    """A code to the NEW sign-in address the resident typed: for the mail sender only, like
+    ``email_verification_requested`` (the same fields: where it goes, the code, until when)."""
+    NAME: ClassVar[str] = "email_change_requested"
+    resident_id: str
+    email: str                               # the new address: the one the code goes to
+    code: str
+    expires_at: str                          # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class EmailChangedNotice(Event):
+    """A notice to the OLD address once the change is made, so a resident whose session was
+    someone else's learns of it (and whom to call): for the mail sender only. No code, and
+    not the new address (a notice read by someone else tells them nothing more)."""
+    NAME: ClassVar[str] = "email_changed_notice"
+    resident_id: str
+    email: str                               # the old address: the one the notice goes to
+    changed_at: str                          # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

@@ -7,8 +7,9 @@
     mtlid resident disable --citizen-number …
     mtlid keys rotate [--force]
     mtlid keys list
-    mtlid mailbox [--follow]     the development mailbox: email_verification_requested and
-                                 password_reset_requested events
+    mtlid mailbox [--follow]     the development mailbox: email_verification_requested,
+                                 password_reset_requested, email_change_requested and
+                                 email_changed_notice events
 
 A client's secret is printed once, by ``client create``; identity keeps only its hash.
 """
@@ -193,7 +194,9 @@ def cmd_mailbox(args: argparse.Namespace) -> int:
 
 # The events that are mail, and what each code is for.
 MAIL_SUBJECTS = {"montreal.identity.v1.email_verification_requested": "confirm_email",
-                 "montreal.identity.v1.password_reset_requested": "reset_password"}
+                 "montreal.identity.v1.password_reset_requested": "reset_password",
+                 "montreal.identity.v1.email_change_requested": "confirm_new_email",
+                 "montreal.identity.v1.email_changed_notice": "email_changed_notice"}
 
 
 async def _mailbox(url: str, *, follow: bool, idle: float) -> int:

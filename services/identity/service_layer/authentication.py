@@ -231,9 +231,14 @@ def registration_problems(email: str, password: str | None, preferred_language: 
     return problems
 
 
-def _new_email_code(resident: Resident, now: dt.datetime) -> str:
+def new_mailed_code(resident_id: str) -> tuple[str, str]:
+    """A fresh 6-digit code to mail, and the hash to keep of it (bound to the resident)."""
     code = f"{secrets.randbelow(10 ** 6):06d}"
-    resident.email_code_hash = _hash_code(resident.resident_id, code)
+    return code, _hash_code(resident_id, code)
+
+
+def _new_email_code(resident: Resident, now: dt.datetime) -> str:
+    code, resident.email_code_hash = new_mailed_code(resident.resident_id)
     resident.email_code_expires_at = now + EMAIL_CODE_LIFETIME
     return code
 
@@ -366,13 +371,20 @@ async def _check_email_code(uow, resident, code: str, now: dt.datetime) -> None:
     an open unit of work: wrong codes are throttled like passwords (a 6-digit code would
     otherwise fall to a million guesses); a wrong one is committed as such before refusing.
     Returns with the counter reset (the caller commits)."""
-    counter = await uow.throttles.get(f"email-code:{resident.resident_id}")
+    await check_mailed_code(uow, resident.resident_id, resident.email_code_hash, resident.email_code_expires_at,
+                            code, now)
+
+
+async def check_mailed_code(uow, resident_id: str, expected: str | None, expires_at: dt.datetime | None,
+                            code: str, now: dt.datetime) -> None:
+    """A mailed 6-digit code against its stored hash and expiry (see ``_check_email_code``);
+    every code mailed to a resident shares one counter of wrong guesses."""
+    counter = await uow.throttles.get(f"email-code:{resident_id}")
     wait = counter.retry_after(TOTP_POLICY, now)
     if wait:
         raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many wrong codes; try again in {wait} s")
-    expected = resident.email_code_hash
-    given = _hash_code(resident.resident_id, (code or "").strip())
-    if expected is None or resident.email_code_expires_at is None or resident.email_code_expires_at < now:
+    given = _hash_code(resident_id, (code or "").strip())
+    if expected is None or expires_at is None or expires_at < now:
         raise FailedPrecondition("CODE_EXPIRED", "this code has expired; ask for a new one")
     if not hmac.compare_digest(expected, given):
         counter.record_failure(TOTP_POLICY, now)

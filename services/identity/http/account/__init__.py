@@ -13,13 +13,14 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/access                        who accessed my data
     /account/export                        download my data (one JSON file)
     /account/security[/…]                  sessions, sign out everywhere, password, TOTP
+    /account/email[/confirm]               change the sign-in address (password, then a code)
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import entry, pages, security
+from services.identity.http.account import email_change, entry, pages, security
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -41,4 +42,7 @@ routes = [
     Route("/account/security/password", security.change_password, methods=["POST"]),
     Route("/account/security/totp", security.totp_start, methods=["POST"]),
     Route("/account/security/totp/confirm", security.totp_confirm, methods=["POST"]),
+    # Issue 21: a resident's account life.
+    Route("/account/email", email_change.change_email, methods=["GET", "POST"]),
+    Route("/account/email/confirm", email_change.confirm, methods=["GET", "POST"]),
 ]

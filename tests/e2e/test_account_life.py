@@ -1,0 +1,134 @@
+"""A resident's account life in the browser (issue 21), against the whole system started as
+processes: change the sign-in address (keyboard only, French at 1280 px; English at 390 px),
+with the code read from the development mailbox (NATS) as the mail sender would. axe-core
+finds no WCAG 2.1 A/AA violation on any page; screenshots go to tests/e2e/artifacts/
+(``life-*.png``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from tests.e2e.pages import check_page, new_context, tab_to
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "une phrase de passe pour la vie 21"
+WIDE = {"width": 1280, "height": 900}
+NARROW = {"width": 390, "height": 844}
+
+
+async def mail(system, event: str, email: str, timeout: float = 15.0) -> dict:
+    """The latest ``montreal.identity.v1.<event>`` mail to ``email``, from JetStream: what the
+    mail sender (and ``mtlid mailbox``) receives."""
+    import nats
+    from nats.js.api import DeliverPolicy
+
+    connection = await nats.connect(system.nats_url, connect_timeout=3)
+    try:
+        js = connection.jetstream()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            subscription = await js.subscribe(f"montreal.identity.v1.{event}", ordered_consumer=True,
+                                              deliver_policy=DeliverPolicy.ALL)
+            found = None
+            while True:
+                try:
+                    message = await subscription.next_msg(timeout=0.5)
+                except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                    break
+                data = json.loads(message.data).get("data", {})
+                if data.get("email") == email.lower():
+                    found = data
+            await subscription.unsubscribe()
+            if found:
+                return found
+            await asyncio.sleep(0.3)
+    finally:
+        await connection.close()
+    raise AssertionError(f"no {event} mail for {email}")
+
+
+async def _sign_in(page, issuer: str, email: str) -> None:
+    await page.goto(issuer + "/account/login")
+    await page.fill("#email", email)
+    await page.fill("#password", PASSWORD)
+    await page.click("form[action='/account/login'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account")
+
+
+async def test_changing_the_sign_in_address_keyboard_only_in_french(system, browser):
+    old, new = "vie.courriel@example.ca", "vie.nouvelle@example.ca"
+    system.cli("resident", "create", "--email", old, "--password", PASSWORD, "--verified")
+    context = await new_context(browser, viewport=WIDE)
+    page = await context.new_page()
+    issuer = system.issuer
+    await _sign_in(page, issuer, old)
+
+    await page.goto(issuer + "/account/security")
+    await tab_to(page, "a[href='/account/email']")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/account/email")
+    await check_page(page, "life-01-email-form")
+    # A wrong password: the error is next to its field, announced, and nothing is sent.
+    await tab_to(page, "#new_email")
+    await page.keyboard.type(new)
+    await tab_to(page, "#current_password")
+    await page.keyboard.type("pas le bon mot de passe")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#current_password-error")
+    assert await page.get_attribute("#current_password", "aria-invalid") == "true"
+    assert await page.locator("[role=alert]").count() == 1
+    await check_page(page, "life-02-email-form-error")
+
+    await tab_to(page, "#current_password")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/account/email/confirm")
+    assert new in await page.inner_text("main")
+    await check_page(page, "life-03-email-code")
+    code = (await mail(system, "email_change_requested", new))["code"]
+    await tab_to(page, "#code")
+    await page.keyboard.type(code)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/account/security?done=email_changed")
+    assert "nouvelle adresse courriel est confirmée" in await page.inner_text("[role=status]")
+    assert new in await page.inner_text("main")
+    await check_page(page, "life-04-email-changed")
+    notice = await mail(system, "email_changed_notice", old)
+    assert "code" not in notice and new not in json.dumps(notice)
+    await context.close()
+
+
+async def test_changing_the_sign_in_address_in_english_on_a_phone(system, browser):
+    old, new = "life.email@example.ca", "life.new@example.ca"
+    system.cli("resident", "create", "--email", old, "--password", PASSWORD, "--verified", "--language", "en")
+    context = await new_context(browser, viewport=NARROW)
+    page = await context.new_page()
+    issuer = system.issuer
+    await page.goto(issuer + "/account/login?lang=en")
+    await page.fill("#email", old)
+    await page.fill("#password", PASSWORD)
+    await page.click("form[action='/account/login'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account")
+    await page.goto(issuer + "/account/email")
+    assert await page.get_attribute("html", "lang") == "en"
+    await check_page(page, "life-05-email-form-en-390")
+    await page.fill("#new_email", new)
+    await page.fill("#current_password", PASSWORD)
+    await page.click("form[action='/account/email'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account/email/confirm")
+    await page.fill("#code", "12")
+    await page.click("form[action='/account/email/confirm'] button[type=submit]")
+    await page.wait_for_selector("#code-error")
+    await check_page(page, "life-06-email-code-error-en-390")
+    code = (await mail(system, "email_change_requested", new))["code"]
+    await page.fill("#code", code)
+    await page.click("form[action='/account/email/confirm'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account/security?done=email_changed")
+    assert "your new email address is confirmed" in await page.inner_text("[role=status]")
+    await check_page(page, "life-07-email-changed-en-390")
+    await context.close()

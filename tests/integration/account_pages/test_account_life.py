@@ -1,0 +1,132 @@
+"""A resident's account life in Mon compte (issue 21), on the real HTTP front (uvicorn) and a
+real database: change the sign-in address (password first, a code to the new address, a
+notice to the old one), close the account, "this was not me". The mail events are read from
+identity's outbox, where the mail sender (and ``mtlid mailbox``) takes them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import httpx
+from sqlalchemy import select
+
+from services.common.uow import OUTBOX
+from services.identity.domain import passwords
+from services.identity.service_layer.authentication import add_new_resident
+from tests.integration.account_pages.conftest import PASSWORD, hidden_fields, sign_in
+
+
+async def _resident(front, email: str) -> str:
+    password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
+    async with front.provider.uow_factory() as uow:
+        resident = await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
+                                          now=dt.datetime.now(dt.timezone.utc), email_verified=True)
+        await uow.commit()
+    return resident.resident_id
+
+
+async def _events(front, name: str, resident_id: str) -> list[dict]:
+    async with front.provider.uow_factory() as uow:
+        envelopes = [json.loads(e) for e in (await uow.session.execute(
+            select(OUTBOX.c.envelope).order_by(OUTBOX.c.seq))).scalars()]
+    return [e["data"] for e in envelopes
+            if e["type"] == f"montreal.identity.v1.{name}" and e["data"].get("resident_id") == resident_id]
+
+
+def _client(front) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10)
+
+
+def _text(response: httpx.Response) -> str:
+    return response.text.replace("&#39;", "'")
+
+
+# -- change the sign-in address ---------------------------------------------------------------
+
+async def test_a_new_sign_in_address_needs_the_password_then_the_code_it_received(front):
+    old, new = "adresse.ancienne@example.ca", "Adresse.Nouvelle@example.ca"
+    resident_id = await _resident(front, old)
+    async with _client(front) as me:
+        await sign_in(me, email=old)
+        security = await me.get("/account/security")
+        assert 'href="/account/email"' in security.text and old in security.text
+        form = await me.get("/account/email")
+        assert form.status_code == 200 and "Changer mon adresse courriel" in form.text
+
+        # The password first: a session alone is not enough (it may be someone else's).
+        wrong = await me.post("/account/email", data={**hidden_fields(form.text), "new_email": new,
+                                                      "current_password": "pas le bon mot de passe"})
+        assert wrong.status_code == 400 and 'id="current_password-error"' in wrong.text
+        assert await _events(front, "email_change_requested", resident_id) == []
+
+        asked = await me.post("/account/email", data={**hidden_fields(form.text), "new_email": new,
+                                                      "current_password": PASSWORD})
+        assert asked.status_code == 303 and asked.headers["location"] == "/account/email/confirm"
+        [mail] = await _events(front, "email_change_requested", resident_id)
+        assert mail["email"] == new.lower() and len(mail["code"]) == 6 and mail["expires_at"].endswith("Z")
+        assert set(mail) == {"resident_id", "email", "code", "expires_at"}  # what sending needs, no more
+
+        confirm = await me.get("/account/email/confirm")
+        assert confirm.status_code == 200 and new.lower() in confirm.text
+        # Until the code comes back, nothing changed: the old address still signs in.
+        async with _client(front) as other:
+            assert (await sign_in(other, email=old)).headers["location"] == "/account"
+        bad = await me.post("/account/email/confirm", data={
+            **hidden_fields(confirm.text), "code": "000000" if mail["code"] != "000000" else "111111"})
+        assert bad.status_code == 400 and 'id="code-error"' in bad.text and "Ce code n'est pas le bon" in _text(bad)
+        done = await me.post("/account/email/confirm", data={**hidden_fields(confirm.text), "code": mail["code"]})
+        assert done.status_code == 303 and done.headers["location"] == "/account/security?done=email_changed"
+        after = await me.get(done.headers["location"])
+        assert "nouvelle adresse courriel est confirmée" in _text(after) and new.lower() in after.text
+
+    [notice] = await _events(front, "email_changed_notice", resident_id)
+    assert notice["email"] == old and set(notice) == {"resident_id", "email", "changed_at"}
+    assert new.lower() not in json.dumps(notice)  # the notice tells a stranger nothing more
+    assert await _events(front, "email_verified", resident_id) != []  # accounts takes the new address
+    async with _client(front) as again:
+        refused = await sign_in(again, email=old)
+        assert refused.status_code == 400
+        assert (await sign_in(again, email=new)).headers["location"] == "/account"
+
+
+async def test_the_new_address_form_says_what_is_wrong_next_to_each_field(front):
+    email = "adresse.erreurs@example.ca"
+    await _resident(front, email)
+    taken = "adresse.prise@example.ca"
+    await _resident(front, taken)
+    async with _client(front) as me:
+        await sign_in(me, email=email)
+        form = await me.get("/account/email?lang=en")
+        fields = hidden_fields(form.text)
+        empty = await me.post("/account/email", data={**fields, "new_email": "", "current_password": ""})
+        assert empty.status_code == 400
+        assert 'id="new_email-error"' in empty.text and 'id="current_password-error"' in empty.text
+        assert empty.text.index('href="#new_email"') < empty.text.index('href="#current_password"')
+        same = await me.post("/account/email", data={**fields, "new_email": email.upper(), "current_password": PASSWORD})
+        assert same.status_code == 400 and "already your sign-in address" in same.text
+        invalid = await me.post("/account/email", data={**fields, "new_email": "pas-une-adresse",
+                                                        "current_password": PASSWORD})
+        assert invalid.status_code == 400 and 'id="new_email-error"' in invalid.text
+        used = await me.post("/account/email", data={**fields, "new_email": taken, "current_password": PASSWORD})
+        assert used.status_code == 400 and "Another account already uses this address" in used.text
+        # No code was asked for: the confirmation page sends the resident back to the form.
+        nothing = await me.get("/account/email/confirm")
+        assert nothing.status_code == 303 and nothing.headers["location"] == "/account/email"
+
+
+async def test_asking_about_addresses_is_spaced_out_like_codes(front):
+    """A session cannot test a list of addresses for accounts: each request spends the mail
+    budget (three at once, then minutes apart) before the address is looked up."""
+    email = "adresse.budget@example.ca"
+    await _resident(front, email)
+    async with _client(front) as me:
+        await sign_in(me, email=email)
+        fields = hidden_fields((await me.get("/account/email")).text)
+        answers = []
+        for n in range(5):
+            answers.append(await me.post("/account/email", data={
+                **fields, "new_email": f"essai{n}@example.ca", "current_password": PASSWORD}))
+        assert [a.status_code for a in answers[:3]] == [303, 303, 303]
+        assert all(a.status_code == 400 and "Un code vient d'être envoyé" in _text(a) for a in answers[3:])
