@@ -132,3 +132,66 @@ async def test_changing_the_sign_in_address_in_english_on_a_phone(system, browse
     assert "your new email address is confirmed" in await page.inner_text("[role=status]")
     await check_page(page, "life-07-email-changed-en-390")
     await context.close()
+
+
+async def test_closing_the_account_keyboard_only_in_french(system, browser):
+    email = "vie.fermeture@example.ca"
+    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
+    context = await new_context(browser, viewport=WIDE)
+    page = await context.new_page()
+    issuer = system.issuer
+    await _sign_in(page, issuer, email)
+
+    await page.goto(issuer + "/account/security")
+    await tab_to(page, "a[href='/account/close']")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/account/close")
+    main = await page.inner_text("main")
+    assert "Ce que la fermeture veut dire" in main and "jamais donné à quelqu'un d'autre" in main
+    await check_page(page, "life-08-close")
+    await tab_to(page, "#current_password")
+    await page.keyboard.type("pas le bon")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#current_password-error")
+    await check_page(page, "life-09-close-error")
+    await tab_to(page, "#current_password")
+    await page.keyboard.type(PASSWORD)
+    await tab_to(page, "form[action='/account/close'] button[type=submit]")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("text=Votre compte est fermé")
+    receipt = await page.inner_text("main")
+    assert "Numéro du reçu" in receipt and "MTL " in receipt
+    await check_page(page, "life-10-closed-receipt")
+    mailed = await mail(system, "account_closed_notice", email)
+    assert mailed["closure_id"] in receipt
+
+    await page.goto(issuer + "/account")
+    await page.wait_for_url("**/account/login**")
+    await page.fill("#email", email)
+    await page.fill("#password", PASSWORD)
+    await page.click("form[action='/account/login'] button[type=submit]")
+    await page.wait_for_selector("#form-error")
+    assert "Accès Montréal" in await page.inner_text("#form-error")
+    await check_page(page, "life-11-sign-in-closed")
+    await context.close()
+
+
+async def test_closing_the_account_in_english_on_a_phone(system, browser):
+    email = "life.closing@example.ca"
+    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified", "--language", "en")
+    context = await new_context(browser, viewport=NARROW)
+    page = await context.new_page()
+    issuer = system.issuer
+    await page.goto(issuer + "/account/login?lang=en")
+    await page.fill("#email", email)
+    await page.fill("#password", PASSWORD)
+    await page.click("form[action='/account/login'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account")
+    await page.goto(issuer + "/account/close")
+    assert "What closing means" in await page.inner_text("main")
+    await check_page(page, "life-12-close-en-390")
+    await page.fill("#current_password", PASSWORD)
+    await page.click("form[action='/account/close'] button[type=submit]")
+    await page.wait_for_selector("text=Your account is closed")
+    await check_page(page, "life-13-closed-receipt-en-390")
+    await context.close()

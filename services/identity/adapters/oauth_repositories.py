@@ -107,6 +107,15 @@ class SqlRefreshTokenStore:
             .values(state=RefreshTokenState.REVOKED.value))
         return result.rowcount
 
+    async def revoke_for_resident(self, resident_id: str) -> int:
+        """Every refresh token of the resident, whatever session issued it (an account closed,
+        "this was not me")."""
+        result = await self.session.execute(
+            update(RefreshTokenRow).where(RefreshTokenRow.resident_id == resident_id,
+                                          RefreshTokenRow.state != RefreshTokenState.REVOKED.value)
+            .values(state=RefreshTokenState.REVOKED.value))
+        return result.rowcount
+
     async def revoke_for_session(self, session_ids: list[str]) -> int:
         if not session_ids:
             return 0

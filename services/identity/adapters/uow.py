@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.uow import SqlUnitOfWork
 from services.identity.adapters.repositories import (SqlAgentActionRepository, SqlClientRepository,
-                                                     SqlResidentRepository, SqlSigningKeyRepository,
+                                                     SqlClosureRepository, SqlResidentRepository,
+                                                     SqlSecurityReportRepository, SqlSigningKeyRepository,
                                                      SqlThrottleRepository)
 
 
@@ -26,3 +27,5 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.signing_keys = SqlSigningKeyRepository(session)
         self.throttles = SqlThrottleRepository(session)
         self.agent_actions = SqlAgentActionRepository(session)
+        self.closures = SqlClosureRepository(session)
+        self.security_reports = SqlSecurityReportRepository(session)

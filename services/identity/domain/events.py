@@ -175,3 +175,42 @@ class EmailChangedNotice(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+@dataclass(frozen=True)
+class ResidentClosed(Event):
+    """The resident closed their account (issue 21): for the linked services (accounts,
+    consent, and through them the services the resident uses). Identifiers only."""
+    NAME: ClassVar[str] = "resident_closed"
+    resident_id: str
+    closure_id: str                          # the receipt's number
+    closed_at: str                           # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class AccountClosedNotice(Event):
+    """The closure's receipt by mail, to the account's address: for the mail sender only."""
+    NAME: ClassVar[str] = "account_closed_notice"
+    resident_id: str
+    email: str
+    closure_id: str
+    closed_at: str                           # RFC 3339 UTC
+    preferred_language: str = "fr"
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class ResidentReopened(Event):
+    """An agent reopened, at a counter, an account the resident had closed."""
+    NAME: ClassVar[str] = "resident_reopened"
+    resident_id: str
+    closure_id: str
+    agent_id: str
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

@@ -56,8 +56,8 @@ class AuthenticatedResident:
 
 
 class LoginRefused(Exception):
-    """``reason``: invalid_credentials | throttled | email_not_verified | disabled |
-    invalid_otp; ``retry_after`` in seconds when throttled. Never says whether an email
+    """``reason``: invalid_credentials | throttled | email_not_verified | disabled | closed
+    (at the resident's request: reopened at a counter) | invalid_otp; ``retry_after`` in seconds when throttled. Never says whether an email
     exists (invalid_credentials covers both)."""
 
     def __init__(self, reason: str, retry_after: int | None = None) -> None:
@@ -166,7 +166,9 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
             raise LoginRefused("invalid_credentials")
         await _password_right(uow, acct_key)
         if resident.disabled or not resident.email_verified:
-            reason = "disabled" if resident.disabled else "email_not_verified"
+            # Only now, after the right password: a closed account is told apart (the message
+            # leads to the counter that reopens it) without telling a stranger anything.
+            reason = ("closed" if resident.closed else "disabled") if resident.disabled else "email_not_verified"
             uow.add_event(LoginFailed(reason=reason, resident_id=resident.resident_id))
             await uow.commit()
             raise LoginRefused(reason)
