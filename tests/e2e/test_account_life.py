@@ -195,3 +195,21 @@ async def test_closing_the_account_in_english_on_a_phone(system, browser):
     await page.wait_for_selector("text=Your account is closed")
     await check_page(page, "life-13-closed-receipt-en-390")
     await context.close()
+
+
+async def test_the_privacy_notice_is_reached_from_sign_up_by_keyboard(system, browser):
+    context = await new_context(browser, viewport=WIDE)
+    page = await context.new_page()
+    await page.goto(system.issuer + "/signup")
+    await tab_to(page, "a[href='/privacy']")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(system.issuer + "/privacy")
+    assert "Vos droits" in await page.inner_text("main")
+    await check_page(page, "life-14-privacy")
+    await context.close()
+    context = await new_context(browser, viewport=NARROW)
+    page = await context.new_page()
+    await page.goto(system.issuer + "/privacy?lang=en")
+    assert "Your rights" in await page.inner_text("main")
+    await check_page(page, "life-15-privacy-en-390")
+    await context.close()

@@ -15,13 +15,14 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/security[/…]                  sessions, sign out everywhere, password, TOTP
     /account/email[/confirm]               change the sign-in address (password, then a code)
     /account/close                         close the account (what it means, password, receipt)
+    /privacy                               the privacy notice given at collection (Law 25)
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import closure, email_change, entry, pages, security
+from services.identity.http.account import closure, email_change, entry, pages, privacy, security
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -47,4 +48,5 @@ routes = [
     Route("/account/email", email_change.change_email, methods=["GET", "POST"]),
     Route("/account/email/confirm", email_change.confirm, methods=["GET", "POST"]),
     Route("/account/close", closure.close, methods=["GET", "POST"]),
+    Route("/privacy", privacy.notice, methods=["GET"]),
 ]
