@@ -130,3 +130,47 @@ async def test_asking_about_addresses_is_spaced_out_like_codes(front):
                 **fields, "new_email": f"essai{n}@example.ca", "current_password": PASSWORD}))
         assert [a.status_code for a in answers[:3]] == [303, 303, 303]
         assert all(a.status_code == 400 and "Un code vient d'être envoyé" in _text(a) for a in answers[3:])
+
+
+# -- data the resident reads --------------------------------------------------------------------
+
+def _pairs(html: str) -> list[tuple[str, str]]:
+    import html as markup
+    import re
+
+    flat = markup.unescape(" ".join(html.split()))
+    return [(re.sub("<[^>]+>", "", dt_).strip(), re.sub("<[^>]+>", "", dd).strip())
+            for dt_, dd in re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", flat)]
+
+
+def test_no_label_is_repeated_in_its_value_and_dates_read_as_in_quebec():
+    """Each "label: value" of the home and consents pages, in both languages: the value does
+    not start with its own label's first word ("Jusqu'au : Jusqu'à ce que vous le retiriez",
+    "Niveau de vérification : Niveau 1"), and dates read "1er décembre 2026 à 9 h 05"."""
+    from services.identity.http.account.web import local_time
+    from services.identity.http.convert import TEMPLATES
+    from services.identity.http.i18n import Translator
+
+    given = dt.datetime(2026, 12, 1, 14, 5, tzinfo=dt.timezone.utc)
+    for lang in ("fr", "en"):
+        t = Translator(lang)
+        consent = {"id": "c1", "purpose": "Communiquer avec vous", "description": "", "recipient": "Bibliothèques",
+                   "categories": ["Adresse courriel"], "since": local_time(given, t), "until": None, "ended": None,
+                   "state": "given"}
+        common = dict(t=t, has=t.has, lang=lang, csrf_token="x", switch_lang_url="/", notice=None)
+        pages = [
+            TEMPLATES.get_template("account/consents.html").render(
+                **common, nav="consents", active=[consent], offers=[], past=[]),
+            TEMPLATES.get_template("account/home.html").render(
+                **common, nav="home", citizen_number="MTL 0000-0000-0000", email="a@example.ca", level=1,
+                has_totp=False, linked=[], services_unavailable=False),
+        ]
+        pairs = [pair for html in pages for pair in _pairs(html)]
+        assert len(pairs) >= 8
+        for label, value in pairs:
+            assert label and not value.lower().startswith(label.split()[0].lower()[:5]), (label, value)
+        if lang == "fr":
+            assert ("Donné le", "1er décembre 2026 à 9 h 05") in pairs
+            assert ("Prend fin", "Quand vous le retirerez") in pairs
+        else:
+            assert ("Given on", "December 1, 2026 at 9:05 a.m.") in pairs
