@@ -214,3 +214,18 @@ class ResidentReopened(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+@dataclass(frozen=True)
+class SuspiciousActivityReported(Event):
+    """The resident said "this was not me" (issue 21): every session ended, every refresh
+    token revoked, a new password required. ``session_id``: the sign-in they did not
+    recognise, when they named one (from the sign-in history)."""
+    NAME: ClassVar[str] = "suspicious_activity_reported"
+    resident_id: str
+    report_id: str
+    sessions_ended: int
+    session_id: str | None = None
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

@@ -57,7 +57,8 @@ class AuthenticatedResident:
 
 class LoginRefused(Exception):
     """``reason``: invalid_credentials | throttled | email_not_verified | disabled | closed
-    (at the resident's request: reopened at a counter) | invalid_otp; ``retry_after`` in seconds when throttled. Never says whether an email
+    (at the resident's request: reopened at a counter) | password_change_required (after
+    "this was not me": a new password through the mailed code first) | invalid_otp; ``retry_after`` in seconds when throttled. Never says whether an email
     exists (invalid_credentials covers both)."""
 
     def __init__(self, reason: str, retry_after: int | None = None) -> None:
@@ -172,6 +173,12 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
             uow.add_event(LoginFailed(reason=reason, resident_id=resident.resident_id))
             await uow.commit()
             raise LoginRefused(reason)
+        if resident.password_change_required:
+            # After "this was not me" the password may be someone else's too: a new one, chosen
+            # through the code mailed to the account's address, comes first.
+            uow.add_event(LoginFailed(reason="password_change_required", resident_id=resident.resident_id))
+            await uow.commit()
+            raise LoginRefused("password_change_required")
         if passwords.needs_rehash(password_hash):
             resident.password_hash = await hashing.run(passwords.hash_password, cmd.password)
             await uow.residents.save(resident)
@@ -482,6 +489,7 @@ async def reset_password(cmd: ResetPassword, uow) -> str:
         new_hash = await hashing.run(passwords.hash_password, cmd.new_password)
         resident = await uow.residents.get(resident.resident_id)
         resident.password_hash = new_hash
+        resident.password_change_required = False
         if resident.email_verified:
             resident.email_code_hash, resident.email_code_expires_at = None, None  # the code is spent
         else:
@@ -613,6 +621,7 @@ async def change_password(cmd: ChangePassword, uow) -> None:
         new_hash = await hashing.run(passwords.hash_password, cmd.new_password)
         resident = await uow.residents.get(cmd.resident_id)
         resident.password_hash = new_hash
+        resident.password_change_required = False
         await uow.residents.save(resident)
         await uow.commit()
 

@@ -52,6 +52,8 @@ async def test_a_new_sign_in_address_needs_the_password_then_the_code_it_receive
         await sign_in(me, email=old)
         security = await me.get("/account/security")
         assert 'href="/account/email"' in security.text and old in security.text
+        head, body = security.text.split("</title>", 1)
+        assert "<section" not in head and body.count('href="/account/email"') == 1
         form = await me.get("/account/email")
         assert form.status_code == 200 and "Changer mon adresse courriel" in form.text
 

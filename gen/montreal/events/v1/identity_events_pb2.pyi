@@ -183,3 +183,15 @@ class ResidentReopened(_message.Message):
     closure_id: str
     agent_id: str
     def __init__(self, resident_id: _Optional[str] = ..., closure_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class SuspiciousActivityReported(_message.Message):
+    __slots__ = ("resident_id", "report_id", "sessions_ended", "session_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    report_id: str
+    sessions_ended: int
+    session_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., report_id: _Optional[str] = ..., sessions_ended: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...

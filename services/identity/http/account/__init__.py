@@ -16,13 +16,14 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/email[/confirm]               change the sign-in address (password, then a code)
     /account/close                         close the account (what it means, password, receipt)
     /privacy                               the privacy notice given at collection (Law 25)
+    /account/security/not-me               "this was not me": sign out everywhere, new password
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import closure, email_change, entry, pages, privacy, security
+from services.identity.http.account import closure, email_change, entry, pages, privacy, security, suspicious
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -49,4 +50,5 @@ routes = [
     Route("/account/email/confirm", email_change.confirm, methods=["GET", "POST"]),
     Route("/account/close", closure.close, methods=["GET", "POST"]),
     Route("/privacy", privacy.notice, methods=["GET"]),
+    Route("/account/security/not-me", suspicious.not_me, methods=["GET", "POST"]),
 ]

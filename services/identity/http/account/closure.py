@@ -13,10 +13,9 @@ from starlette.responses import Response
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.account.web import (
-    csrf_refused, first, form, local_time, page, signed_in, to_login, translator,
+    csrf_refused, first, forget_session, form, local_time, page, signed_in, to_login, translator,
 )
-from services.identity.http.routes.common import options, provider
-from services.identity.oidc.sessions import SESSION_COOKIE
+from services.identity.http.routes.common import provider
 from services.identity.service_layer import account_closure as closure
 
 
@@ -50,7 +49,4 @@ async def close(request: Request) -> Response:
         "nav": "", "lang_path": "/account/login", "receipt": {
             "number": receipt.closure_id, "closed_at": local_time(receipt.closed_at, translator(request)),
             "citizen_number": CitizenNumber(receipt.resident_id).human, "email": who.email}})
-    # The session ended with the account: the browser forgets its cookie too.
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=options(request).secure_cookies, httponly=True,
-                           samesite="lax")
-    return response
+    return forget_session(request, response)  # the session ended server-side with the others

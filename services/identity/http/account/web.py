@@ -183,3 +183,11 @@ def name_in(obj, lang: str, base: str = "name") -> str:
     """``name_fr``/``name_en`` (or ``title_…``, ``label_…``) in the page's language, the other as fallback."""
     own, other = getattr(obj, f"{base}_{lang}", ""), getattr(obj, f"{base}_{'en' if lang == 'fr' else 'fr'}", "")
     return own or other
+
+
+def forget_session(request: Request, response: Response) -> Response:
+    """The browser forgets its session cookie: for an answer given after the session ended
+    server-side (an account closed, "this was not me")."""
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=options(request).secure_cookies, httponly=True,
+                           samesite="lax")
+    return response
