@@ -8,8 +8,8 @@
     mtlid keys rotate [--force]
     mtlid keys list
     mtlid mailbox [--follow]     the development mailbox: email_verification_requested,
-                                 password_reset_requested, email_change_requested and
-                                 email_changed_notice events
+                                 password_reset_requested, email_change_requested,
+                                 email_changed_notice and account_closed_notice events
 
 A client's secret is printed once, by ``client create``; identity keeps only its hash.
 """
@@ -196,7 +196,8 @@ def cmd_mailbox(args: argparse.Namespace) -> int:
 MAIL_SUBJECTS = {"montreal.identity.v1.email_verification_requested": "confirm_email",
                  "montreal.identity.v1.password_reset_requested": "reset_password",
                  "montreal.identity.v1.email_change_requested": "confirm_new_email",
-                 "montreal.identity.v1.email_changed_notice": "email_changed_notice"}
+                 "montreal.identity.v1.email_changed_notice": "email_changed_notice",
+                 "montreal.identity.v1.account_closed_notice": "account_closed_notice"}
 
 
 async def _mailbox(url: str, *, follow: bool, idle: float) -> int:
