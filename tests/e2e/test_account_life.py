@@ -6,9 +6,7 @@ finds no WCAG 2.1 A/AA violation on any page; screenshots go to tests/e2e/artifa
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import pytest
 
@@ -21,39 +19,8 @@ WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 390, "height": 844}
 
 
-async def mail(system, event: str, email: str, timeout: float = 15.0) -> dict:
-    """The latest ``montreal.identity.v1.<event>`` mail to ``email``, from JetStream: what the
-    mail sender (and ``mtlid mailbox``) receives."""
-    import nats
-    from nats.js.api import DeliverPolicy
-
-    connection = await nats.connect(system.nats_url, connect_timeout=3)
-    try:
-        js = connection.jetstream()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            subscription = await js.subscribe(f"montreal.identity.v1.{event}", ordered_consumer=True,
-                                              deliver_policy=DeliverPolicy.ALL)
-            found = None
-            while True:
-                try:
-                    message = await subscription.next_msg(timeout=0.5)
-                except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                    break
-                data = json.loads(message.data).get("data", {})
-                if data.get("email") == email.lower():
-                    found = data
-            await subscription.unsubscribe()
-            if found:
-                return found
-            await asyncio.sleep(0.3)
-    finally:
-        await connection.close()
-    raise AssertionError(f"no {event} mail for {email}")
-
-
-async def _sign_in(page, issuer: str, email: str) -> None:
-    await page.goto(issuer + "/account/login")
+async def _sign_in(page, issuer: str, email: str, lang: str = "fr") -> None:
+    await page.goto(issuer + "/account/login" + ("?lang=en" if lang == "en" else ""))
     await page.fill("#email", email)
     await page.fill("#password", PASSWORD)
     await page.click("form[action='/account/login'] button[type=submit]")
@@ -90,7 +57,7 @@ async def test_changing_the_sign_in_address_keyboard_only_in_french(system, brow
     await page.wait_for_url(issuer + "/account/email/confirm")
     assert new in await page.inner_text("main")
     await check_page(page, "life-03-email-code")
-    code = (await mail(system, "email_change_requested", new))["code"]
+    code = (await system.latest_mail("email_change_requested", new))["code"]
     await tab_to(page, "#code")
     await page.keyboard.type(code)
     await page.keyboard.press("Enter")
@@ -98,7 +65,7 @@ async def test_changing_the_sign_in_address_keyboard_only_in_french(system, brow
     assert "nouvelle adresse courriel est confirmée" in await page.inner_text("[role=status]")
     assert new in await page.inner_text("main")
     await check_page(page, "life-04-email-changed")
-    notice = await mail(system, "email_changed_notice", old)
+    notice = await system.latest_mail("email_changed_notice", old)
     assert "code" not in notice and new not in json.dumps(notice)
     await context.close()
 
@@ -109,11 +76,7 @@ async def test_changing_the_sign_in_address_in_english_on_a_phone(system, browse
     context = await new_context(browser, viewport=NARROW)
     page = await context.new_page()
     issuer = system.issuer
-    await page.goto(issuer + "/account/login?lang=en")
-    await page.fill("#email", old)
-    await page.fill("#password", PASSWORD)
-    await page.click("form[action='/account/login'] button[type=submit]")
-    await page.wait_for_url(issuer + "/account")
+    await _sign_in(page, issuer, old, "en")
     await page.goto(issuer + "/account/email")
     assert await page.get_attribute("html", "lang") == "en"
     await check_page(page, "life-05-email-form-en-390")
@@ -125,7 +88,7 @@ async def test_changing_the_sign_in_address_in_english_on_a_phone(system, browse
     await page.click("form[action='/account/email/confirm'] button[type=submit]")
     await page.wait_for_selector("#code-error")
     await check_page(page, "life-06-email-code-error-en-390")
-    code = (await mail(system, "email_change_requested", new))["code"]
+    code = (await system.latest_mail("email_change_requested", new))["code"]
     await page.fill("#code", code)
     await page.click("form[action='/account/email/confirm'] button[type=submit]")
     await page.wait_for_url(issuer + "/account/security?done=email_changed")
@@ -162,7 +125,7 @@ async def test_closing_the_account_keyboard_only_in_french(system, browser):
     receipt = await page.inner_text("main")
     assert "Numéro du reçu" in receipt and "MTL " in receipt
     await check_page(page, "life-10-closed-receipt")
-    mailed = await mail(system, "account_closed_notice", email)
+    mailed = await system.latest_mail("account_closed_notice", email)
     assert mailed["closure_id"] in receipt
 
     await page.goto(issuer + "/account")
@@ -182,11 +145,7 @@ async def test_closing_the_account_in_english_on_a_phone(system, browser):
     context = await new_context(browser, viewport=NARROW)
     page = await context.new_page()
     issuer = system.issuer
-    await page.goto(issuer + "/account/login?lang=en")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("form[action='/account/login'] button[type=submit]")
-    await page.wait_for_url(issuer + "/account")
+    await _sign_in(page, issuer, email, "en")
     await page.goto(issuer + "/account/close")
     assert "What closing means" in await page.inner_text("main")
     await check_page(page, "life-12-close-en-390")
@@ -245,11 +204,7 @@ async def test_this_was_not_me_keyboard_only_in_french_and_in_english_on_a_phone
     system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified", "--language", "en")
     context = await new_context(browser, viewport=NARROW)
     page = await context.new_page()
-    await page.goto(issuer + "/account/login?lang=en")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("form[action='/account/login'] button[type=submit]")
-    await page.wait_for_url(issuer + "/account")
+    await _sign_in(page, issuer, email, "en")
     await page.goto(issuer + "/account/security/not-me")
     assert "This was not me" in await page.inner_text("h1")
     await check_page(page, "life-20-not-me-en-390")

@@ -5,7 +5,6 @@ identity's outbox, where the mail sender (and ``mtlid mailbox``) takes them."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 
@@ -13,18 +12,8 @@ import httpx
 from sqlalchemy import select
 
 from services.common.uow import OUTBOX
-from services.identity.domain import passwords
-from services.identity.service_layer.authentication import add_new_resident
 from tests.integration.account_pages.conftest import PASSWORD, hidden_fields, sign_in
-
-
-async def _resident(front, email: str) -> str:
-    password_hash = await asyncio.to_thread(passwords.hash_password, PASSWORD)
-    async with front.provider.uow_factory() as uow:
-        resident = await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
-                                          now=dt.datetime.now(dt.timezone.utc), email_verified=True)
-        await uow.commit()
-    return resident.resident_id
+from tests.integration.account_pages.test_front import add_resident
 
 
 async def _events(front, name: str, resident_id: str) -> list[dict]:
@@ -47,7 +36,7 @@ def _text(response: httpx.Response) -> str:
 
 async def test_a_new_sign_in_address_needs_the_password_then_the_code_it_received(front):
     old, new = "adresse.ancienne@example.ca", "Adresse.Nouvelle@example.ca"
-    resident_id = await _resident(front, old)
+    resident_id = await add_resident(front, old)
     async with _client(front) as me:
         await sign_in(me, email=old)
         security = await me.get("/account/security")
@@ -95,9 +84,9 @@ async def test_a_new_sign_in_address_needs_the_password_then_the_code_it_receive
 
 async def test_the_new_address_form_says_what_is_wrong_next_to_each_field(front):
     email = "adresse.erreurs@example.ca"
-    await _resident(front, email)
+    await add_resident(front, email)
     taken = "adresse.prise@example.ca"
-    await _resident(front, taken)
+    await add_resident(front, taken)
     async with _client(front) as me:
         await sign_in(me, email=email)
         form = await me.get("/account/email?lang=en")
@@ -122,7 +111,7 @@ async def test_asking_about_addresses_is_spaced_out_like_codes(front):
     """A session cannot test a list of addresses for accounts: each request spends the mail
     budget (three at once, then minutes apart) before the address is looked up."""
     email = "adresse.budget@example.ca"
-    await _resident(front, email)
+    await add_resident(front, email)
     async with _client(front) as me:
         await sign_in(me, email=email)
         fields = hidden_fields((await me.get("/account/email")).text)

@@ -8,32 +8,17 @@ and the report is recorded. The sign-in history (issue 15) names a session throu
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
-import httpx
-from sqlalchemy import select
 
-from services.common.uow import OUTBOX
 from services.identity.adapters.orm import SecurityReportRow
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.http.account.suspicious import not_me_url
-from tests.integration.identity_oidc.conftest import PASSWORD, SECRET, Browser, add_resident
+from tests.integration.identity_oidc.conftest import SECRET, Browser, add_resident
+from tests.integration.identity_oidc.test_account_closure import _events, _sign_in_to_account as _sign_in
 from tests.integration.identity_oidc.flows import post_token, rp_client, tokens_for
 
 NEW_PASSWORD = "une phrase toute neuve et à moi"
-
-
-async def _events(front, name: str, resident_id: str) -> list[dict]:
-    async with front.sessions() as session:
-        rows = (await session.execute(select(OUTBOX.c.envelope).order_by(OUTBOX.c.seq))).scalars().all()
-    return [e["data"] for e in map(json.loads, rows)
-            if e["type"] == f"montreal.identity.v1.{name}" and e["data"].get("resident_id") == resident_id]
-
-
-async def _sign_in(browser: Browser, email: str, password: str = PASSWORD) -> httpx.Response:
-    page = await browser.get("/account/login")
-    return await browser.submit(page, "/account/login", email=email, password=password)
 
 
 async def _session_ids(front, resident_id: str) -> list[str]:
