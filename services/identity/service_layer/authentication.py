@@ -58,8 +58,10 @@ class AuthenticatedResident:
 class LoginRefused(Exception):
     """``reason``: invalid_credentials | throttled | email_not_verified | disabled | closed
     (at the resident's request: reopened at a counter) | password_change_required (after
-    "this was not me": a new password through the mailed code first) | invalid_otp; ``retry_after`` in seconds when throttled. Never says whether an email
-    exists (invalid_credentials covers both)."""
+    "this was not me": a new password through the mailed code first) | invalid_otp;
+    ``retry_after`` in seconds when throttled. Never says whether an email exists
+    (invalid_credentials covers both); closed and password_change_required only after the
+    right password."""
 
     def __init__(self, reason: str, retry_after: int | None = None) -> None:
         super().__init__(reason)
