@@ -131,6 +131,11 @@ class System:
     async def verification_code(self, email: str, timeout: float = 15.0) -> str:
         """The latest code mailed to ``email``: the development mailbox is the NATS subject
         ``montreal.identity.v1.email_verification_requested``."""
+        return (await self.latest_mail("email_verification_requested", email, timeout))["code"]
+
+    async def latest_mail(self, event: str, email: str, timeout: float = 15.0) -> dict:
+        """The ``data`` of the latest ``montreal.identity.v1.<event>`` mail to ``email``, read
+        from JetStream as the mail sender (and ``mtlid mailbox``) reads it."""
         import nats
         from nats.js.api import DeliverPolicy
 
@@ -139,9 +144,9 @@ class System:
             js = connection.jetstream()
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                subscription = await js.subscribe("montreal.identity.v1.email_verification_requested",
+                subscription = await js.subscribe(f"montreal.identity.v1.{event}",
                                                   ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-                code = None
+                found = None
                 while True:
                     try:
                         message = await subscription.next_msg(timeout=0.5)
@@ -149,14 +154,14 @@ class System:
                         break
                     data = json.loads(message.data).get("data", {})
                     if data.get("email") == email.lower():
-                        code = data["code"]
+                        found = data
                 await subscription.unsubscribe()
-                if code:
-                    return code
+                if found:
+                    return found
                 await asyncio.sleep(0.3)
         finally:
             await connection.close()
-        raise AssertionError(f"no verification mail for {email}")
+        raise AssertionError(f"no {event} mail for {email}")
 
     def client_token(self, client_id: str, secret: str, scope: str, resource: str) -> str:
         reply = httpx.post(self.issuer + "/token", auth=(client_id, secret), timeout=5,

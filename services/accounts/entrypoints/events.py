@@ -1,5 +1,5 @@
-"""Events the accounts service consumes from identity: ``resident_registered`` and
-``email_verified``.
+"""Events the accounts service consumes from identity: ``resident_registered``,
+``email_verified``, and (issue 21) ``resident_closed`` / ``resident_reopened``.
 
 The consumer (services.common.consumer) applies each event once (inbox) and commits; the
 handlers only change state. The events carry no e-mail (docs/contracts.md): accounts asks
@@ -17,12 +17,15 @@ from services.common.events import CloudEvent
 from ..service_layer.commands import EmailVerified, RegisterResident
 from ..service_layer.handlers import email_verified, register_resident
 from ..service_layer.ports import IdentityDirectory
+from ..service_layer.resident_closure import resident_closed, resident_reopened
 
 logger = logging.getLogger(__name__)
 
 RESIDENT_REGISTERED = "montreal.identity.v1.resident_registered"
 EMAIL_VERIFIED = "montreal.identity.v1.email_verified"
-IDENTITY_SUBJECTS = (RESIDENT_REGISTERED, EMAIL_VERIFIED)
+RESIDENT_CLOSED = "montreal.identity.v1.resident_closed"
+RESIDENT_REOPENED = "montreal.identity.v1.resident_reopened"
+IDENTITY_SUBJECTS = (RESIDENT_REGISTERED, EMAIL_VERIFIED, RESIDENT_CLOSED, RESIDENT_REOPENED)
 
 
 def identity_event_handler(directory: IdentityDirectory | None):
@@ -38,6 +41,14 @@ def identity_event_handler(directory: IdentityDirectory | None):
                             extra={"event_id": event.id})
             elif event.type == EMAIL_VERIFIED and directory is not None:
                 await email_verified(EmailVerified(resident_id=resident_id), uow, directory=directory)
+            elif event.type == RESIDENT_CLOSED:
+                changed = await resident_closed(resident_id, uow)
+                logger.info("resident closed: service accounts suspended", extra={"event_id": event.id,
+                                                                                 "accounts": changed})
+            elif event.type == RESIDENT_REOPENED:
+                changed = await resident_reopened(resident_id, uow)
+                logger.info("resident reopened: service accounts reactivated", extra={"event_id": event.id,
+                                                                                    "accounts": changed})
         except InvalidArgument:
             # A malformed event would be redelivered forever; record it and move on (its id is
             # in the inbox, so it is not applied later either).

@@ -46,6 +46,13 @@ class ResidentRow(Base):
     # The one-time code printed on the activation letter of a resident enrolled at a counter.
     activation_code_hash: Mapped[str | None] = mapped_column(String(100))
     activation_code_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Issue 21 (migration 0010): a new sign-in address waiting for its code, "this was not
+    # me" (a new password at the next sign-in), closed at the resident's request.
+    pending_email: Mapped[str | None] = mapped_column(String(254))
+    pending_email_code_hash: Mapped[str | None] = mapped_column(String(100))
+    pending_email_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # One account per email, whatever its case.
@@ -196,3 +203,30 @@ class AgentSessionRow(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ResidentClosureRow(Base):
+    """A closure at the resident's request (the receipt's number), kept after a reopening at
+    a counter (by which agent). Never deleted: it is the record of what the resident asked."""
+
+    __tablename__ = "resident_closures"
+
+    closure_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resident_id: Mapped[str] = mapped_column(String(12), index=True)
+    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str] = mapped_column(String(20))
+    reopened_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reopened_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class SecurityReportRow(Base):
+    """A resident's "this was not me": when, about which session (if one was named), and how
+    many sessions it ended."""
+
+    __tablename__ = "security_reports"
+
+    report_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resident_id: Mapped[str] = mapped_column(String(12), index=True)
+    reported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    sessions_ended: Mapped[int] = mapped_column(Integer)

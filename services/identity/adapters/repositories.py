@@ -9,8 +9,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, ResidentRow, SignInRow,
-                                            SigningKeyRow, TotpUsedStepRow)
+from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, ResidentClosureRow,
+                                            ResidentRow, SecurityReportRow, SignInRow, SigningKeyRow,
+                                            TotpUsedStepRow)
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.clients import OAuthClient
 from services.identity.domain.errors import Conflict
@@ -30,7 +31,8 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 _RESIDENT_FIELDS = ("email", "password_hash", "email_verified", "preferred_language", "disabled",
                     "totp_secret_encrypted", "totp_pending_encrypted", "email_code_hash",
                     "email_code_expires_at", "registered_by", "activation_code_hash",
-                    "activation_code_expires_at")
+                    "activation_code_expires_at", "pending_email", "pending_email_code_hash",
+                    "pending_email_expires_at", "password_change_required", "closed_at")
 
 
 def _resident(row: ResidentRow) -> Resident:
@@ -42,7 +44,10 @@ def _resident(row: ResidentRow) -> Resident:
         totp_pending_encrypted=row.totp_pending_encrypted, email_code_hash=row.email_code_hash,
         email_code_expires_at=_utc(row.email_code_expires_at), registered_by=row.registered_by,
         activation_code_hash=row.activation_code_hash,
-        activation_code_expires_at=_utc(row.activation_code_expires_at))
+        activation_code_expires_at=_utc(row.activation_code_expires_at),
+        pending_email=row.pending_email, pending_email_code_hash=row.pending_email_code_hash,
+        pending_email_expires_at=_utc(row.pending_email_expires_at),
+        password_change_required=bool(row.password_change_required), closed_at=_utc(row.closed_at))
 
 
 class SqlResidentRepository:
@@ -307,3 +312,56 @@ class SqlSignInRepository:
     async def purge(self, before: dt.datetime) -> int:
         result = await self.session.execute(delete(SignInRow).where(SignInRow.occurred_at < before))
         return result.rowcount or 0
+
+
+class SqlClosureRepository:
+    """The kept record of each closure at a resident's request (issue 21): never deleted."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, *, resident_id: str, closed_at: dt.datetime, closed_by: str) -> str:
+        closure_id = str(uuid.uuid4())
+        self.session.add(ResidentClosureRow(closure_id=closure_id, resident_id=resident_id, closed_at=closed_at,
+                                            closed_by=closed_by))
+        await self.session.flush()
+        return closure_id
+
+    async def open_for(self, resident_id: str) -> dict | None:
+        """The resident's closure not reopened yet, or None."""
+        row = (await self.session.execute(
+            select(ResidentClosureRow).where(ResidentClosureRow.resident_id == resident_id,
+                                             ResidentClosureRow.reopened_at.is_(None))
+            .order_by(ResidentClosureRow.closed_at.desc()).limit(1))).scalar_one_or_none()
+        return None if row is None else {"closure_id": row.closure_id, "closed_at": _utc(row.closed_at)}
+
+    async def mark_reopened(self, closure_id: str, *, at: dt.datetime, by: str) -> None:
+        await self.session.execute(update(ResidentClosureRow).where(ResidentClosureRow.closure_id == closure_id)
+                                   .values(reopened_at=at, reopened_by=by))
+
+    async def for_resident(self, resident_id: str) -> list[dict]:
+        rows = (await self.session.execute(select(ResidentClosureRow).where(
+            ResidentClosureRow.resident_id == resident_id).order_by(ResidentClosureRow.closed_at))).scalars()
+        return [{"closure_id": r.closure_id, "closed_at": _utc(r.closed_at), "closed_by": r.closed_by,
+                 "reopened_at": _utc(r.reopened_at), "reopened_by": r.reopened_by} for r in rows]
+
+
+class SqlSecurityReportRepository:
+    """Each "this was not me" of a resident (issue 21)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, *, resident_id: str, reported_at: dt.datetime, session_id: str | None,
+                  sessions_ended: int) -> str:
+        report_id = str(uuid.uuid4())
+        self.session.add(SecurityReportRow(report_id=report_id, resident_id=resident_id, reported_at=reported_at,
+                                           session_id=session_id, sessions_ended=sessions_ended))
+        await self.session.flush()
+        return report_id
+
+    async def for_resident(self, resident_id: str) -> list[dict]:
+        rows = (await self.session.execute(select(SecurityReportRow).where(
+            SecurityReportRow.resident_id == resident_id).order_by(SecurityReportRow.reported_at))).scalars()
+        return [{"report_id": r.report_id, "reported_at": _utc(r.reported_at), "session_id": r.session_id,
+                 "sessions_ended": r.sessions_ended} for r in rows]

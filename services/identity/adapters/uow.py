@@ -13,7 +13,8 @@ from services.common.uow import SqlUnitOfWork
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.sign_ins import from_login_event
 from services.identity.adapters.repositories import (SqlAgentActionRepository, SqlClientRepository,
-                                                     SqlResidentRepository, SqlSigningKeyRepository,
+                                                     SqlClosureRepository, SqlResidentRepository,
+                                                     SqlSecurityReportRepository, SqlSigningKeyRepository,
                                                      SqlSignInRepository, SqlThrottleRepository)
 from services.identity.adapters.staff_repositories import SqlAgentRepository, SqlAgentSessionRepository
 
@@ -34,6 +35,8 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.agents = SqlAgentRepository(session)
         self.agent_sessions = SqlAgentSessionRepository(session)
         self.sign_ins = SqlSignInRepository(session)
+        self.closures = SqlClosureRepository(session)
+        self.security_reports = SqlSecurityReportRepository(session)
 
     async def commit(self) -> None:
         # The sign-in history is the login events' own record, in their transaction

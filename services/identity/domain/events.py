@@ -186,3 +186,87 @@ class DataReleased(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+# -- a resident's account life (issue 21) --------------------------------------------------
+
+@dataclass(frozen=True)
+class EmailChangeRequested(Event):
+    """A code to the NEW sign-in address the resident typed: for the mail sender only, like
+    ``email_verification_requested`` (the same fields: where it goes, the code, until when)."""
+    NAME: ClassVar[str] = "email_change_requested"
+    resident_id: str
+    email: str                               # the new address: the one the code goes to
+    code: str
+    expires_at: str                          # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class EmailChangedNotice(Event):
+    """A notice to the OLD address once the change is made, so a resident whose session was
+    someone else's learns of it (and whom to call): for the mail sender only. No code, and
+    not the new address (a notice read by someone else tells them nothing more)."""
+    NAME: ClassVar[str] = "email_changed_notice"
+    resident_id: str
+    email: str                               # the old address: the one the notice goes to
+    changed_at: str                          # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class ResidentClosed(Event):
+    """The resident closed their account (issue 21): for the linked services (accounts,
+    consent, and through them the services the resident uses). Identifiers only."""
+    NAME: ClassVar[str] = "resident_closed"
+    resident_id: str
+    closure_id: str                          # the receipt's number
+    closed_at: str                           # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class AccountClosedNotice(Event):
+    """The closure's receipt by mail, to the account's address: for the mail sender only."""
+    NAME: ClassVar[str] = "account_closed_notice"
+    resident_id: str
+    email: str
+    closure_id: str
+    closed_at: str                           # RFC 3339 UTC
+    preferred_language: str = "fr"
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class ResidentReopened(Event):
+    """An agent reopened, at a counter, an account the resident had closed."""
+    NAME: ClassVar[str] = "resident_reopened"
+    resident_id: str
+    closure_id: str
+    agent_id: str
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class SuspiciousActivityReported(Event):
+    """The resident said "this was not me" (issue 21): every session ended, every refresh
+    token revoked, a new password required. ``session_id``: the sign-in they did not
+    recognise, when they named one (from the sign-in history)."""
+    NAME: ClassVar[str] = "suspicious_activity_reported"
+    resident_id: str
+    report_id: str
+    sessions_ended: int
+    session_id: str | None = None
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

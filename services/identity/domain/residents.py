@@ -5,6 +5,8 @@ State (guarded methods below):
     registered (email unverified) ──verify_email──▶ email verified
     any ──raise_level──▶ VERIFIED (a counter agent checked a document)
     any ──disable──▶ disabled      (never deleted: the citizen number must never be reused)
+    active ──close──▶ closed (disabled, at the resident's request) ──reopen──▶ active (at a counter)
+    any ──request_email_change──▶ new address pending ──change_email──▶ new address (verified)
 
 No biometric data here, ever (commitment 6 of the city's strategy).
 """
@@ -52,6 +54,11 @@ class Resident:
     registered_by: str = "self"                   # "self" | "agent"
     activation_code_hash: str | None = None       # the code on a counter enrolment's letter
     activation_code_expires_at: dt.datetime | None = None
+    pending_email: str | None = None              # a new address, until its code comes back
+    pending_email_code_hash: str | None = None
+    pending_email_expires_at: dt.datetime | None = None
+    password_change_required: bool = False        # after "this was not me"
+    closed_at: dt.datetime | None = None          # closed at the resident's request
 
     @property
     def has_totp(self) -> bool:
@@ -75,3 +82,36 @@ class Resident:
 
     def disable(self) -> None:
         self.disabled = True
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def close(self, now: dt.datetime) -> None:
+        """Closed at the resident's own request: signing in is refused (``disabled``) and the
+        citizen number stays theirs, never given to anyone else; only a counter reopens it."""
+        self.disabled = True
+        self.closed_at = now
+        self.pending_email = self.pending_email_code_hash = self.pending_email_expires_at = None
+
+    def reopen(self) -> None:
+        """At a counter, after an agent saw the resident (``closed`` → active)."""
+        if not self.closed:
+            raise ValueError("only an account closed at the resident's request is reopened")
+        self.disabled = False
+        self.closed_at = None
+
+    def request_email_change(self, new_email: str, code_hash: str, expires_at: dt.datetime) -> None:
+        self.pending_email = normalize_email(new_email)
+        self.pending_email_code_hash = code_hash
+        self.pending_email_expires_at = expires_at
+
+    def change_email(self) -> str:
+        """The pending address becomes the sign-in address, verified by the code that reached
+        it; returns the old address (it gets the notice)."""
+        if self.pending_email is None:
+            raise ValueError("no new address is waiting")
+        old, self.email = self.email, self.pending_email
+        self.email_verified = True
+        self.pending_email = self.pending_email_code_hash = self.pending_email_expires_at = None
+        return old

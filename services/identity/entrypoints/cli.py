@@ -12,7 +12,8 @@
     mtlid keys rotate [--force]
     mtlid keys list
     mtlid mailbox [--follow]     the development mailbox: the mails the mailer delivered to
-                                 var/mailbox (--nats-url: the mail events themselves)
+                                 var/mailbox (--nats-url: the mail events themselves: codes to confirm,
+                                 to reset, to change the address; notices)
 
 A client's secret is printed once, by ``client create``; identity keeps only its hash. An
 agent's password (when generated) and TOTP secret are printed once, by ``agent create``.
@@ -247,7 +248,10 @@ def _maildir(directory, *, follow: bool, idle: float) -> int:
 # The events that are mail, and what each code is for.
 MAIL_SUBJECTS = {"montreal.identity.v1.email_verification_requested": "confirm_email",
                  "montreal.identity.v1.password_reset_requested": "reset_password",
-                 "montreal.identity.v1.account_exists_notice_requested": "account_exists"}
+                 "montreal.identity.v1.account_exists_notice_requested": "account_exists",
+                 "montreal.identity.v1.email_change_requested": "confirm_new_email",
+                 "montreal.identity.v1.email_changed_notice": "email_changed_notice",
+                 "montreal.identity.v1.account_closed_notice": "account_closed_notice"}
 
 
 async def _mailbox(url: str, *, follow: bool, idle: float) -> int:

@@ -19,7 +19,7 @@ from services.common.grpc.auth import current_principal
 from services.common.grpc.validation import register_limits
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.clients import OAuthClient
-from services.identity.service_layer import agents, clients, subjects, tokens
+from services.identity.service_layer import account_closure, agents, clients, subjects, tokens
 
 SERVICE = "montreal.identity.v1.IdentityService"
 METHOD_POLICIES = {
@@ -33,6 +33,7 @@ METHOD_POLICIES = {
     f"/{SERVICE}/RaiseLevelOfAssurance": "identity:agent",
     f"/{SERVICE}/IssueActivationCode": "identity:agent",
     f"/{SERVICE}/SummarizeAgentActions": {"identity:admin", "identity:agent"},
+    f"/{SERVICE}/ReopenResident": "identity:agent",
     f"/{SERVICE}/CreateClient": "identity:admin",
     f"/{SERVICE}/GetClient": "identity:admin",
     f"/{SERVICE}/ListClients": "identity:admin",
@@ -211,6 +212,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             if flag.get("at"):
                 item.action_time.FromDatetime(dt.datetime.fromisoformat(flag["at"]))
         return reply
+    async def ReopenResident(self, request, context):
+        principal = current_principal()
+        agent = agents.require_agent(principal.acting_for, principal.client_id)
+        reopened = await account_closure.reopen_account(account_closure.ReopenAccount(
+            agent=agent, citizen_number=request.citizen_number,
+            document_type=_document_type(request.document_type)), self._uow())
+        return pb.ReopenResidentResponse(resident_id=reopened.resident_id, closure_id=reopened.closure_id,
+                                         action_id=reopened.action_id)
 
     async def CreateClient(self, request, context):
         if request.client.subject_type not in _SUBJECT_NAMES and request.client.subject_type != 0:

@@ -56,9 +56,12 @@ class AuthenticatedResident:
 
 
 class LoginRefused(Exception):
-    """``reason``: invalid_credentials | throttled | email_not_verified | disabled |
-    invalid_otp; ``retry_after`` in seconds when throttled. Never says whether an email
-    exists (invalid_credentials covers both)."""
+    """``reason``: invalid_credentials | throttled | email_not_verified | disabled | closed
+    (at the resident's request: reopened at a counter) | password_change_required (after
+    "this was not me": a new password through the mailed code first) | invalid_otp;
+    ``retry_after`` in seconds when throttled. Never says whether an email exists
+    (invalid_credentials covers both); closed and password_change_required only after the
+    right password."""
 
     def __init__(self, reason: str, retry_after: int | None = None) -> None:
         super().__init__(reason)
@@ -166,10 +169,18 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
             raise LoginRefused("invalid_credentials")
         await _password_right(uow, acct_key)
         if resident.disabled or (not resident.email_verified and resident.registered_by == "self"):
-            reason = "disabled" if resident.disabled else "email_not_verified"
+            # Only now, after the right password: a closed account is told apart (the message
+            # leads to the counter that reopens it) without telling a stranger anything.
+            reason = ("closed" if resident.closed else "disabled") if resident.disabled else "email_not_verified"
             uow.add_event(LoginFailed(reason=reason, resident_id=resident.resident_id))
             await uow.commit()
             raise LoginRefused(reason)
+        if resident.password_change_required:
+            # After "this was not me" the password may be someone else's too: a new one, chosen
+            # through the code mailed to the account's address, comes first.
+            uow.add_event(LoginFailed(reason="password_change_required", resident_id=resident.resident_id))
+            await uow.commit()
+            raise LoginRefused("password_change_required")
         if passwords.needs_rehash(password_hash):
             resident.password_hash = await hashing.run(passwords.hash_password, cmd.password)
             await uow.residents.save(resident)
@@ -254,9 +265,14 @@ def registration_problems(email: str, password: str | None, preferred_language: 
     return problems
 
 
-def _new_email_code(resident: Resident, now: dt.datetime) -> str:
+def new_mailed_code(resident_id: str) -> tuple[str, str]:
+    """A fresh 6-digit code to mail, and the hash to keep of it (bound to the resident)."""
     code = f"{secrets.randbelow(10 ** 6):06d}"
-    resident.email_code_hash = _hash_code(resident.resident_id, code)
+    return code, _hash_code(resident_id, code)
+
+
+def _new_email_code(resident: Resident, now: dt.datetime) -> str:
+    code, resident.email_code_hash = new_mailed_code(resident.resident_id)
     resident.email_code_expires_at = now + EMAIL_CODE_LIFETIME
     return code
 
@@ -417,13 +433,20 @@ async def _check_email_code(uow, resident, code: str, now: dt.datetime) -> None:
     an open unit of work: wrong codes are throttled like passwords (a 6-digit code would
     otherwise fall to a million guesses); a wrong one is committed as such before refusing.
     Returns with the counter reset (the caller commits)."""
-    counter = await uow.throttles.get(f"email-code:{resident.resident_id}")
+    await check_mailed_code(uow, resident.resident_id, resident.email_code_hash, resident.email_code_expires_at,
+                            code, now)
+
+
+async def check_mailed_code(uow, resident_id: str, expected: str | None, expires_at: dt.datetime | None,
+                            code: str, now: dt.datetime) -> None:
+    """A mailed 6-digit code against its stored hash and expiry (see ``_check_email_code``);
+    every code mailed to a resident shares one counter of wrong guesses."""
+    counter = await uow.throttles.get(f"email-code:{resident_id}")
     wait = counter.retry_after(TOTP_POLICY, now)
     if wait:
         raise FailedPrecondition("TOO_MANY_ATTEMPTS", f"too many wrong codes; try again in {wait} s")
-    expected = resident.email_code_hash
-    given = _hash_code(resident.resident_id, (code or "").strip())
-    if expected is None or resident.email_code_expires_at is None or resident.email_code_expires_at < now:
+    given = _hash_code(resident_id, (code or "").strip())
+    if expected is None or expires_at is None or expires_at < now:
         raise FailedPrecondition("CODE_EXPIRED", "this code has expired; ask for a new one")
     if not hmac.compare_digest(expected, given):
         counter.record_failure(TOTP_POLICY, now)
@@ -520,6 +543,7 @@ async def reset_password(cmd: ResetPassword, uow) -> str:
         new_hash = await hashing.run(passwords.hash_password, cmd.new_password)
         resident = await uow.residents.get(resident.resident_id)
         resident.password_hash = new_hash
+        resident.password_change_required = False
         if resident.email_verified:
             resident.email_code_hash, resident.email_code_expires_at = None, None  # the code is spent
         else:
@@ -652,6 +676,7 @@ async def change_password(cmd: ChangePassword, uow) -> None:
         new_hash = await hashing.run(passwords.hash_password, cmd.new_password)
         resident = await uow.residents.get(cmd.resident_id)
         resident.password_hash = new_hash
+        resident.password_change_required = False
         await uow.residents.save(resident)
         await uow.commit()
 

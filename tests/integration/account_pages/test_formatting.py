@@ -14,13 +14,23 @@ from services.identity.http.i18n import Translator
 
 
 def test_dates_are_in_montreal_time_and_worded_per_language():
+    """Québec French (OQLF: "1er", "à", "14 h 07") and Canadian English ("at 2:07 p.m.")."""
     winter = dt.datetime(2026, 1, 5, 19, 7, tzinfo=dt.timezone.utc)      # EST, UTC-5
     summer = timestamp_pb2.Timestamp()
     summer.FromDatetime(dt.datetime(2026, 7, 1, 4, 30, tzinfo=dt.timezone.utc))  # EDT, UTC-4
-    assert local_time(winter, Translator("fr")) == {"iso": "2026-01-05T19:07:00Z", "text": "5 janvier 2026, 14 h 07"}
-    assert local_time(winter, Translator("en"))["text"] == "January 5, 2026, 2:07 PM"
-    assert local_time(summer, Translator("fr"))["text"] == "1 juillet 2026, 0 h 30"
-    assert local_time(summer, Translator("en"))["text"] == "July 1, 2026, 12:30 AM"
+    assert local_time(winter, Translator("fr")) == {"iso": "2026-01-05T19:07:00Z", "text": "5 janvier 2026 à 14 h 07"}
+    assert local_time(winter, Translator("en"))["text"] == "January 5, 2026 at 2:07 p.m."
+    assert local_time(summer, Translator("fr"))["text"] == "1er juillet 2026 à 0 h 30"
+    assert local_time(summer, Translator("en"))["text"] == "July 1, 2026 at 12:30 a.m."
+
+
+def test_noon_midnight_and_daylight_time_change_in_montreal():
+    noon = dt.datetime(2026, 11, 1, 17, 0, tzinfo=dt.timezone.utc)      # after the change back: UTC-5
+    before = dt.datetime(2026, 11, 1, 5, 59, tzinfo=dt.timezone.utc)    # 1:59 EDT
+    assert local_time(noon, Translator("fr"))["text"] == "1er novembre 2026 à 12 h 00"
+    assert local_time(noon, Translator("en"))["text"] == "November 1, 2026 at 12:00 p.m."
+    assert local_time(before, Translator("fr"))["text"] == "1er novembre 2026 à 1 h 59"
+    assert local_time(dt.datetime(2026, 3, 2, 5, 0), Translator("fr"))["text"] == "2 mars 2026 à 0 h 00"
 
 
 def test_an_unset_time_is_no_time():

@@ -339,7 +339,7 @@ def test_a_verified_attribute_is_marked_and_warns_before_a_change():
 
     t = Translator("fr")
     fields = [{"name": "family_name", "value": "Tremblay", "verified": True, "provenance": "document",
-               "verified_at": {"iso": "2026-11-27T15:00:00Z", "text": "27 novembre 2026, 10 h 00"}, "error": None},
+               "verified_at": {"iso": "2026-11-27T15:00:00Z", "text": "27 novembre 2026 à 10 h 00"}, "error": None},
               {"name": "phone", "value": "", "verified": False, "provenance": None, "verified_at": None,
                "error": "error.attr.phone"}]
     html = TEMPLATES.get_template("account/profile.html").render(

@@ -12,7 +12,8 @@ ROOT = pathlib.Path(http_package.__file__).parent
 FR = json.loads((ROOT / "i18n" / "fr.json").read_text(encoding="utf-8"))
 EN = json.loads((ROOT / "i18n" / "en.json").read_text(encoding="utf-8"))
 LOGIN_REASONS = ("email_required", "email_invalid", "password_required", "invalid_credentials", "throttled",
-                 "email_not_verified", "disabled", "code_invalid", "code_wrong", "invalid_otp")
+                 "email_not_verified", "disabled", "code_invalid", "code_wrong", "invalid_otp", "closed",
+                 "password_change_required")
 PAGE_REASONS = ("invalid_client", "missing_client", "invalid_redirect_uri", "interaction_expired", "invalid_request",
                 "invalid_id_token_hint", "invalid_post_logout_redirect_uri", "csrf", "not_found", "server_error")
 PURPOSES = ("service-provision", "identity-verification", "communication", "service-personalisation", "statistics",

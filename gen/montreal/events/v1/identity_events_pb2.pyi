@@ -169,3 +169,71 @@ class DataReleased(_message.Message):
     repeat_window_seconds: int
     consented_categories: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ..., consented_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EmailChangeRequested(_message.Message):
+    __slots__ = ("resident_id", "email", "code", "expires_at")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    code: str
+    expires_at: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+
+class EmailChangedNotice(_message.Message):
+    __slots__ = ("resident_id", "email", "changed_at")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    changed_at: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., changed_at: _Optional[str] = ...) -> None: ...
+
+class ResidentClosed(_message.Message):
+    __slots__ = ("resident_id", "closure_id", "closed_at")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSURE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    closure_id: str
+    closed_at: str
+    def __init__(self, resident_id: _Optional[str] = ..., closure_id: _Optional[str] = ..., closed_at: _Optional[str] = ...) -> None: ...
+
+class AccountClosedNotice(_message.Message):
+    __slots__ = ("resident_id", "email", "closure_id", "closed_at", "preferred_language")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CLOSURE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    closure_id: str
+    closed_at: str
+    preferred_language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., closure_id: _Optional[str] = ..., closed_at: _Optional[str] = ..., preferred_language: _Optional[str] = ...) -> None: ...
+
+class ResidentReopened(_message.Message):
+    __slots__ = ("resident_id", "closure_id", "agent_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSURE_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    closure_id: str
+    agent_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., closure_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class SuspiciousActivityReported(_message.Message):
+    __slots__ = ("resident_id", "report_id", "sessions_ended", "session_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    report_id: str
+    sessions_ended: int
+    session_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., report_id: _Optional[str] = ..., sessions_ended: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...

@@ -283,6 +283,24 @@ class RaiseLevelOfAssuranceResponse(_message.Message):
     action_id: str
     def __init__(self, level: _Optional[_Union[LevelOfAssurance, str]] = ..., changed: _Optional[bool] = ..., action_id: _Optional[str] = ...) -> None: ...
 
+class ReopenResidentRequest(_message.Message):
+    __slots__ = ("citizen_number", "document_type")
+    CITIZEN_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    citizen_number: str
+    document_type: DocumentType
+    def __init__(self, citizen_number: _Optional[str] = ..., document_type: _Optional[_Union[DocumentType, str]] = ...) -> None: ...
+
+class ReopenResidentResponse(_message.Message):
+    __slots__ = ("resident_id", "closure_id", "action_id")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSURE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    closure_id: str
+    action_id: str
+    def __init__(self, resident_id: _Optional[str] = ..., closure_id: _Optional[str] = ..., action_id: _Optional[str] = ...) -> None: ...
+
 class Client(_message.Message):
     __slots__ = ("client_id", "name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "subject_type", "sector_identifier", "id_token_signed_response_alg", "token_endpoint_auth_method", "is_city_client", "purposes", "disabled", "create_time")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -84,6 +84,11 @@ class IdentityServiceStub:
                 request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsRequest.SerializeToString,
                 response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsResponse.FromString,
                 _registered_method=True)
+        self.ReopenResident = channel.unary_unary(
+                '/montreal.identity.v1.IdentityService/ReopenResident',
+                request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ReopenResidentRequest.SerializeToString,
+                response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ReopenResidentResponse.FromString,
+                _registered_method=True)
         self.CreateClient = channel.unary_unary(
                 '/montreal.identity.v1.IdentityService/CreateClient',
                 request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.CreateClientRequest.SerializeToString,
@@ -188,6 +193,16 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReopenResident(self, request, context):
+        """A counter agent reopens an account the resident closed themselves (issue 21), after
+        seeing the person and a document (its type is recorded, nothing else of it). The
+        password is unchanged. FAILED_PRECONDITION `NOT_CLOSED` for an account that is open or
+        was disabled by an operator. Scope `identity:agent`; the token must carry `act.sub`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateClient(self, request, context):
         """--- client registry (operators, scope `identity:admin`) ---
         Registers a client; the secret is in the response only, stored hashed.
@@ -260,6 +275,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.SummarizeAgentActions,
                     request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsRequest.FromString,
                     response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsResponse.SerializeToString,
+            ),
+            'ReopenResident': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReopenResident,
+                    request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ReopenResidentRequest.FromString,
+                    response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ReopenResidentResponse.SerializeToString,
             ),
             'CreateClient': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateClient,
@@ -547,6 +567,33 @@ class IdentityService:
             '/montreal.identity.v1.IdentityService/SummarizeAgentActions',
             montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsRequest.SerializeToString,
             montreal_dot_identity_dot_v1_dot_identity__pb2.SummarizeAgentActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReopenResident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.identity.v1.IdentityService/ReopenResident',
+            montreal_dot_identity_dot_v1_dot_identity__pb2.ReopenResidentRequest.SerializeToString,
+            montreal_dot_identity_dot_v1_dot_identity__pb2.ReopenResidentResponse.FromString,
             options,
             channel_credentials,
             insecure,

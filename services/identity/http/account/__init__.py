@@ -15,13 +15,18 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/services[/end, /grant]        connected services: what each received, end, consent
     /account/export                        download my data (one JSON file)
     /account/security[/…]                  sessions, sign out everywhere, password, TOTP
+    /account/email[/confirm]               change the sign-in address (password, then a code)
+    /account/close                         close the account (what it means, password, receipt)
+    /privacy                               the privacy notice given at collection (Law 25)
+    /account/security/not-me               "this was not me": sign out everywhere, new password
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import biometric, connections, entry, pages, proofs, security, sign_ins
+from services.identity.http.account import (biometric, closure, connections, email_change, entry, pages, privacy,
+                                            proofs, security, sign_ins, suspicious)
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -50,4 +55,10 @@ routes = [
     Route("/account/security/password", security.change_password, methods=["POST"]),
     Route("/account/security/totp", security.totp_start, methods=["POST"]),
     Route("/account/security/totp/confirm", security.totp_confirm, methods=["POST"]),
+    # Issue 21: a resident's account life.
+    Route("/account/email", email_change.change_email, methods=["GET", "POST"]),
+    Route("/account/email/confirm", email_change.confirm, methods=["GET", "POST"]),
+    Route("/account/close", closure.close, methods=["GET", "POST"]),
+    Route("/privacy", privacy.notice, methods=["GET"]),
+    Route("/account/security/not-me", suspicious.not_me, methods=["GET", "POST"]),
 ]

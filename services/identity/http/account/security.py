@@ -21,7 +21,7 @@ from services.identity.oidc.records import utcnow
 from services.identity.oidc.sessions import sign_out_everywhere
 from services.identity.service_layer import authentication as auth
 
-NOTICES = ("password_changed", "totp_enabled")
+NOTICES = ("password_changed", "totp_enabled", "email_changed")
 
 
 async def _context(request: Request, who, **extra) -> dict:
@@ -33,7 +33,7 @@ async def _context(request: Request, who, **extra) -> dict:
              for s in sorted(sessions, key=lambda s: s.created_at, reverse=True)]
     notice = request.query_params.get("done")
     return {"nav": "security", "sessions": views, "has_totp": who.has_totp, "errors": {},
-            "notice": notice if notice in NOTICES else None, "enrollment": None, **extra}
+            "notice": notice if notice in NOTICES else None, "enrollment": None, "email": who.email, **extra}
 
 
 async def security(request: Request) -> Response:

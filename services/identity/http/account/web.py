@@ -155,8 +155,11 @@ def translator(request: Request) -> Translator:
 
 
 def local_time(value, t: Translator) -> dict[str, str] | None:
-    """A timestamp (protobuf Timestamp or datetime) as ``{"iso", "text"}`` in Montréal time,
-    worded for the resident ("27 novembre 2026, 14 h 05" / "November 27, 2026, 2:05 PM")."""
+    """A timestamp (protobuf Timestamp or datetime) as ``{"iso", "text"}`` in Montréal time
+    (America/Montreal, daylight time included), worded for the resident: Québec French as the
+    Office québécois de la langue française writes it ("1er décembre 2026 à 14 h 05": "1er"
+    for the first of the month, 24-hour clock, "h" between spaces, minutes in two digits),
+    Canadian English as Canada.ca does ("December 1, 2026 at 2:05 p.m.")."""
     if value is None:
         return None
     if hasattr(value, "ToDatetime"):
@@ -168,10 +171,11 @@ def local_time(value, t: Translator) -> dict[str, str] | None:
     local = value.astimezone(MONTREAL)
     month = t(f"month.{local.month}")
     if t.lang == "fr":
-        text = f"{local.day} {month} {local.year}, {local.hour} h {local.minute:02d}"
+        day = "1er" if local.day == 1 else str(local.day)
+        text = f"{day} {month} {local.year} à {local.hour} h {local.minute:02d}"
     else:
         hour = local.hour % 12 or 12
-        text = f"{month} {local.day}, {local.year}, {hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+        text = f"{month} {local.day}, {local.year} at {hour}:{local.minute:02d} {'a.m.' if local.hour < 12 else 'p.m.'}"
     return {"iso": value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"), "text": text}
 
 
@@ -179,3 +183,11 @@ def name_in(obj, lang: str, base: str = "name") -> str:
     """``name_fr``/``name_en`` (or ``title_…``, ``label_…``) in the page's language, the other as fallback."""
     own, other = getattr(obj, f"{base}_{lang}", ""), getattr(obj, f"{base}_{'en' if lang == 'fr' else 'fr'}", "")
     return own or other
+
+
+def forget_session(request: Request, response: Response) -> Response:
+    """The browser forgets its session cookie: for an answer given after the session ended
+    server-side (an account closed, "this was not me")."""
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=options(request).secure_cookies, httponly=True,
+                           samesite="lax")
+    return response

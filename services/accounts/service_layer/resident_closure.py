@@ -1,0 +1,76 @@
+"""What accounts does when a resident closes their Montréal account, and when a counter
+reopens it (identity's ``resident_closed`` / ``resident_reopened``, issue 21).
+
+Closed: each live link to a service stops giving that service the resident's information
+(``ServiceAccount.may_receive_attributes``): an active account is suspended, a pending one
+(never activated) is closed; each change is a ``service_account_state_changed`` event, which
+is how the linked services are told. The profile and the history stay (the Access Act's
+retention rules apply to them, not a deletion here).
+
+Reopened: the accounts suspended *because of the closure* (their last transition is ours)
+become active again; whatever a service itself suspended or closed stays as the service left
+it.
+
+Both run in the consumer's unit of work (one transaction with the inbox row): applied once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from ..domain.service_account import AccountState
+from .addressing import canonical_resident_id
+from .ports import AccountsUnitOfWork, publish
+
+ACTOR = "identity"
+CLOSED_REASON = "the resident closed their Montréal account"
+REOPENED_REASON = "the resident's Montréal account was reopened at a counter"
+PAGE = 200
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+async def _accounts_of(uow: AccountsUnitOfWork, resident_id: str):
+    after = None
+    while True:
+        page = await uow.accounts.list(resident_id=resident_id, service_id=None, state=None, after=after, limit=PAGE)
+        for account in page:
+            yield account
+        if len(page) < PAGE:
+            return
+        after = page[-1].account_id
+
+
+async def resident_closed(resident_id: str, uow: AccountsUnitOfWork, *,
+                          clock: Callable[[], dt.datetime] = _utcnow) -> int:
+    """Suspend (active) or close (pending) every live link of the resident; returns how many."""
+    resident_id, now, changed = canonical_resident_id(resident_id), clock(), []
+    async for account in _accounts_of(uow, resident_id):
+        if account.state is AccountState.ACTIVE:
+            account.suspend(ACTOR, CLOSED_REASON, now)
+        elif account.state is AccountState.PENDING:
+            account.close(ACTOR, CLOSED_REASON, now)
+        else:
+            continue
+        await uow.accounts.save(account)
+        changed.append(account)
+    publish(uow, changed)
+    return len(changed)
+
+
+async def resident_reopened(resident_id: str, uow: AccountsUnitOfWork, *,
+                            clock: Callable[[], dt.datetime] = _utcnow) -> int:
+    """Reactivate the accounts the closure suspended (and only those); returns how many."""
+    resident_id, now, changed = canonical_resident_id(resident_id), clock(), []
+    async for account in _accounts_of(uow, resident_id):
+        last = account.transitions[-1] if account.transitions else None
+        if (account.state is AccountState.SUSPENDED and last is not None and last.actor == ACTOR
+                and last.reason == CLOSED_REASON):
+            account.activate(ACTOR, REOPENED_REASON, now)
+            await uow.accounts.save(account)
+            changed.append(account)
+    publish(uow, changed)
+    return len(changed)

@@ -1,0 +1,19 @@
+"""The privacy notice given at collection (Québec's Access Act, CQLR c. A-2.1, s. 65 as
+amended by Law 25: whoever collects personal information informs the person of who collects
+it, why, how, whether answering is required and what refusing means, who will see it, their
+rights, and whom to ask). Short, in plain words, French first; linked from the sign-up page
+and from the consent screen, readable without an account.
+
+    GET /privacy
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.identity.http.account.web import page
+
+
+async def notice(request: Request) -> Response:
+    return page(request, "account/privacy.html", {"nav": ""})

@@ -1,0 +1,78 @@
+"""A resident closes their Montréal account (issue 21): the three services real and
+in-process on one NATS. Identity's ``resident_closed`` reaches accounts, which suspends the
+live links (the services are told by ``service_account_state_changed``) so no service
+receives the resident's information any more; a counter's reopening
+(``resident_reopened``) brings back exactly the links the closure suspended."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+
+from montreal.accounts.v1 import accounts_pb2 as pb
+from montreal.identity.v1 import identity_pb2
+from services.common.grpc.client import rpc_error_details
+from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+from services.identity.service_layer import account_closure, authentication
+from services.identity.service_layer.agents import Agent
+
+from .test_with_all_services import (  # noqa: F401 - the module's fixtures
+    PARTNER, PARTNER_CLIENT, accounts, consent_service, eventually, identity_service, identity_stub, ledger,
+)
+
+PASSWORD = "une longue phrase de passe"
+
+
+async def test_closing_suspends_every_live_link_and_reopening_brings_them_back(stub, tokens, accounts,
+                                                                               identity_service, identity_stub):
+    await stub.RegisterService(pb.RegisterServiceRequest(
+        service_id=PARTNER, name_fr="Vélo Québec", name_en="Vélo Québec", kind=pb.SERVICE_KIND_PARTNER,
+        owner="Vélo Québec (OBNL)", client_id=PARTNER_CLIENT, attributes=["email"], purposes=["communication"]),
+        metadata=tokens.admin())
+    uow = identity_service.identity.uow_factory
+    resident = await authentication.register_resident(authentication.RegisterResident(
+        f"ferme-{uuid.uuid4().hex[:8]}@example.ca", PASSWORD, "fr"), uow())
+
+    async def profile_exists():
+        try:
+            return await stub.GetProfile(pb.GetProfileRequest(resident_id=resident), metadata=tokens.resident(resident))
+        except Exception:
+            return None
+
+    await eventually(profile_exists, "accounts built the profile")
+    partner = tokens.service(PARTNER_CLIENT)
+    pairwise = (await identity_stub.GetClientSubject(identity_pb2.GetClientSubjectRequest(
+        client_id=PARTNER_CLIENT, resident_id=resident))).subject
+    active = (await stub.LinkAccount(pb.LinkAccountRequest(service_id=PARTNER, resident_id=pairwise,
+                                                           account_reference="VQ-ACTIVE"), metadata=partner)).account
+    await stub.ActivateAccount(pb.ActivateAccountRequest(account_id=active.account_id), metadata=partner)
+
+    # What the account page does (its unit of work has the provider's sessions and tokens).
+    receipt = await account_closure.close_account(account_closure.CloseAccount(resident, PASSWORD),
+                                                  OAuthUnitOfWork(identity_service.session_factory))
+
+    async def states():
+        listed = await stub.ListAccounts(pb.ListAccountsRequest(service_id=PARTNER), metadata=partner)
+        return {a.account_reference: a.state for a in listed.accounts if a.account_reference == "VQ-ACTIVE"}
+
+    async def suspended():
+        return (await states()) == {"VQ-ACTIVE": pb.ACCOUNT_STATE_SUSPENDED}
+
+    await eventually(suspended, "accounts suspended the link on resident_closed")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.ReleaseAttributes(pb.ReleaseAttributesRequest(
+            service_id=PARTNER, resident_id=pairwise, purpose_id="communication", attributes=["email"]),
+            metadata=partner)
+    code, _, reason = rpc_error_details(refused.value)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and reason == "NO_LIVE_ACCOUNT"
+
+    await account_closure.reopen_account(account_closure.ReopenAccount(
+        Agent("agent-0042", "acces-montreal-counter"), resident, "passport"), uow())
+
+    async def active_again():
+        return (await states()) == {"VQ-ACTIVE": pb.ACCOUNT_STATE_ACTIVE}
+
+    await eventually(active_again, "accounts reactivated the link on resident_reopened")
+    assert receipt.closure_id
