@@ -66,8 +66,10 @@ async def test_an_audience_list_containing_ours_is_accepted(minter, verifier):
     ({"exp": float("nan")}, "TOKEN_CLAIMS"),
     ({"exp": True}, "TOKEN_CLAIMS"),
     ({"scope": ["a", "b"]}, "TOKEN_CLAIMS"),
-    ({"nbf": int(time.time()) + 600}, "TOKEN_NOT_YET_VALID"),
-    ({"iat": int(time.time()) + 600}, "TOKEN_NOT_YET_VALID"),
+    # A day ahead, not minutes: the times are computed when pytest collects, and a whole
+    # suite on a loaded machine runs for more than ten minutes before these run.
+    ({"nbf": int(time.time()) + 86400}, "TOKEN_NOT_YET_VALID"),
+    ({"iat": int(time.time()) + 86400}, "TOKEN_NOT_YET_VALID"),
     ({"iat": int(time.time()) - 900, "exp": int(time.time()) - 60}, "TOKEN_EXPIRED"),
 ])
 async def test_claims_are_checked(minter, verifier, claims, reason):
