@@ -145,6 +145,9 @@ def test_the_mailer_gets_the_relay_from_a_secret_and_nothing_it_does_not_need(re
         "MTLID_KEY_ENCRYPTION_KEY", "MTLID_PAIRWISE_SECRET", "MTLID_SERVICE_CLIENT_SECRET", "DB_PASSWORD")]
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
     assert [p["containerPort"] for p in container["ports"]] == [9464]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_stopping_gives_notice_and_fits_the_grace_period(rendered, overlay, service):
     """Issue 16: the preStop hook and the drain notice match, and preStop + notice + the
