@@ -193,6 +193,8 @@ async def test_each_service_brings_its_own_stream_to_its_configuration(server):
             assert info.config.duplicate_window == 30 * 60, user
         finally:
             await connection.close()
+
+
 async def test_the_mailer_reads_the_two_mail_events_through_its_own_consumers_only(server):
     from services.mailer.messages import SUBJECTS
     from services.mailer.queue import MailQueue
