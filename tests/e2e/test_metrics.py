@@ -81,8 +81,10 @@ async def test_every_metric_is_scraped_after_a_sign_in_a_release_and_a_consent_c
         scraped = {process: system.metrics(process) for process in EXPECTED}
         missing = [f"{process}: {name}" for process, names in EXPECTED.items() for name in names
                    if not _samples(scraped[process], name)]
+        # the outbox gauge is sampled every 10 s: it reads 0 once a sample follows the relay
         ready = (not missing and _value(scraped["consent"], "mtlid_ledger_size") >= 1
-                 and _value(scraped["consent"], "mtlid_consent_changes_total", change="given") >= 1)
+                 and _value(scraped["consent"], "mtlid_consent_changes_total", change="given") >= 1
+                 and _value(scraped["identity"], "mtlid_outbox_depth") == 0)
         if ready or time.monotonic() > deadline:
             break
         time.sleep(1)
