@@ -13,8 +13,11 @@ Checks, each reported by name:
   (consistency proof, s. 2.1.4.2), its signed note is over that head, and — given their
   verifier keys — each cosignature verifies; fewer than the quorum is reported.
 
-What it cannot check: the identity and accounts sections are copies of the services' data,
-signed by nothing; they are carried for the resident to read, not proven.
+- ``file_signature`` (the resident's whole file, not the consent register's export alone):
+  identity's JWS over a digest of every section verifies (with the keys in the file, or the
+  keys published at ``<issuer>/jwks`` given as ``--identity-keys``) and each section still
+  matches its digest; a changed, added or removed section is named
+  (``services/common/file_signature.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import base64
 from collections.abc import Iterable
 from typing import Any
 
+from services.common.file_signature import verify_file_signature
 from services.consent.domain import merkle
 from services.consent.domain.canonical import canonical_json
 from services.consent.domain.signing import SignatureInvalid, b64url_decode, verify_receipt, verify_tree_head
@@ -34,9 +38,17 @@ def _consent_part(document: dict) -> dict:
     return document.get("consent") if isinstance(document.get("consent"), dict) else document
 
 
-def verify_export(document: dict, witness_keys: Iterable[VerifierKey] = ()) -> dict[str, Any]:
+def verify_export(document: dict, witness_keys: Iterable[VerifierKey] = (),
+                  identity_keys: dict | None = None) -> dict[str, Any]:
     problems: list[str] = []
     checks: dict[str, bool] = {}
+    signature_report: dict = {}
+    whole_file = isinstance(document.get("consent"), dict)
+    if whole_file:
+        # 0. every section as identity signed it (first: a changed section is named before
+        # the ledger's own checks say what in it no longer holds)
+        checks["file_signature"], signature_problems, signature_report = verify_file_signature(document, identity_keys)
+        problems += signature_problems
     consent = _consent_part(document)
     keys = consent.get("log_keys") or {}
     # 1. the signed tree head
@@ -44,7 +56,7 @@ def verify_export(document: dict, witness_keys: Iterable[VerifierKey] = ()) -> d
         head = verify_tree_head(consent["tree_head"]["jws"], keys)
         checks["tree_head"] = True
     except (SignatureInvalid, KeyError, TypeError) as error:
-        return {"ok": False, "checks": {"tree_head": False}, "problems": [f"tree head: {error}"]}
+        return {"ok": False, "checks": {**checks, "tree_head": False}, "problems": [*problems, f"tree head: {error}"]}
     # 2. every entry, its bytes, its leaf, its path to the signed root
     proofs = consent.get("inclusion_proofs") or {}
     given: dict[str, tuple[int, str]] = {}  # consent id -> (index, leaf hash hex) of its consent_given
@@ -99,7 +111,7 @@ def verify_export(document: dict, witness_keys: Iterable[VerifierKey] = ()) -> d
     return {"ok": not problems, "checks": checks, "problems": problems,
             "tree_head": {"tree_size": head.tree_size, "root_hash": head.root_hash.hex()},
             "entries": len(consent.get("ledger_entries") or []), "receipts": len(consent.get("receipts") or []),
-            "witnessed": witnessed_report}
+            "witnessed": witnessed_report, **({"signature": signature_report} if whole_file else {})}
 
 
 def _witnessed(consent: dict, head, keys: list[VerifierKey], problems: list[str]) -> tuple[bool, dict]:

@@ -4,7 +4,7 @@
     mtlid ledger tree-head > sth.json        # the current signed tree head, to keep
     mtlid ledger witness-key --name N --out F   # a witness's key; prints its verifier key
     mtlid ledger witness --issuer URL --key F   # witness the ledger (entrypoints/witness.py)
-    mtlid export verify FILE [--witness-key VKEY]  # check a resident's file offline
+    mtlid export verify FILE [--witness-key VKEY] [--identity-keys JWKS]  # check a resident's file offline
     mtlid consent expire                     # record consent_expired for consents past expiry
     mtlid consent purposes                   # the purpose catalogue
 
@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     check.add_argument("file", type=pathlib.Path, help="the JSON file downloaded from Mon compte")
     check.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
                        help="a witness's verifier key (name+id+key), to check its cosignature; repeatable")
+    check.add_argument("--identity-keys", type=pathlib.Path, metavar="JWKS",
+                       help="identity's published keys (<issuer>/jwks, saved): the file's signature must "
+                            "verify with one of them rather than with the keys the file carries")
     check.set_defaults(func=_export_verify)
 
     consent = subparsers.add_parser("consent", help="the consent register")
@@ -122,12 +125,16 @@ def _export_verify(args) -> int:
     try:
         document = json.loads(args.file.read_text(encoding="utf-8"))
         keys = [VerifierKey.parse(k) for k in args.witness_key]
+        identity_keys = json.loads(args.identity_keys.read_text(encoding="utf-8")) if args.identity_keys else None
+        if identity_keys is not None and not isinstance(identity_keys.get("keys") if isinstance(identity_keys, dict)
+                                                        else None, list):
+            raise ValueError("--identity-keys: not a JWK Set (RFC 7517 s. 5)")
     except (OSError, ValueError, WitnessFormatError) as error:
         print(json.dumps({"ok": False, "problems": [f"{args.file}: {error}"]}, ensure_ascii=False, indent=2))
         return 1
     if not isinstance(document, dict):
         print(json.dumps({"ok": False, "problems": ["not a resident's file"]}, indent=2))
         return 1
-    report = verify_export(document, keys)
+    report = verify_export(document, keys, identity_keys)
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0 if report["ok"] else 1

@@ -145,7 +145,7 @@ async def test_export_is_one_json_attachment(system):
                                  "sign_ins"}
         # the history: the wrong password re-entered for the export just before, and the sign-in
         # that opened this session (never a password or an address)
-        outcomes = [(e["outcome"], e["methods"], e["reason"]) for e in document["sign_ins"]]
+        outcomes = [(e["outcome"], e["methods"], e["reason"]) for e in document["sign_ins"]["attempts"]]
         assert outcomes[0] == ("refused", ["pwd"], "invalid_credentials")
         assert ("succeeded", ["pwd"], None) in outcomes[1:]
         assert PASSWORD not in json.dumps(document["sign_ins"])

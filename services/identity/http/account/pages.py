@@ -22,7 +22,7 @@ from montreal.consent.v1 import consent_pb2 as cpb
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.citizen_number import CitizenNumber
-from services.identity.http.account import connections, sign_ins
+from services.identity.http.account import connections
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.proofs import witnesses_view
 from services.identity.http.account.web import (
@@ -30,7 +30,9 @@ from services.identity.http.account.web import (
 )
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import authentication as auth
-from services.identity.service_layer.resident_file import identity_file
+from services.identity.service_layer.resident_file import SECTIONS as FILE_SECTIONS
+from services.identity.service_layer.resident_file import FileSources
+from services.identity.service_layer.resident_file import resident_file as build_resident_file
 
 ACCOUNT_STATES = {apb.ACCOUNT_STATE_PENDING: "pending", apb.ACCOUNT_STATE_ACTIVE: "active",
                   apb.ACCOUNT_STATE_SUSPENDED: "suspended", apb.ACCOUNT_STATE_CLOSED: "closed"}
@@ -333,7 +335,7 @@ async def export(request: Request) -> Response:
     day = document["generated_at"][:10]
     if first(fields, "format") == "html":
         readable = page(request, "account/file.html", {"file": document, "consent": document["consent"],
-                                                       "style": FILE_STYLE.read_text()})
+                                                       "sections": FILE_SECTIONS, "style": FILE_STYLE.read_text()})
         readable.headers["Content-Disposition"] = f'attachment; filename="mon-dossier-montreal-{day}.html"'
         readable.headers["Cache-Control"] = "no-store"
         return readable
@@ -343,53 +345,39 @@ async def export(request: Request) -> Response:
 
 
 async def resident_file(request: Request, who) -> dict:
-    """The resident's complete file: identity (number, levels, sign-in history, relying parties
-    and their grants, agent actions), profile with provenance and service accounts (accounts),
-    consents with their signed receipts, the access log and every ledger entry with its proof
-    and the witnessed head (consent)."""
+    """The resident's complete file (``service_layer/resident_file.SECTIONS``), signed by
+    identity: identity's own sections read from its store, the accounts and consent sections
+    fetched here from those services (the web layer is the one that holds their clients)."""
+    from services.identity.http.account.web import _settings
+
     t = translator(request)
     client = await client_for(request, who)
     consent_reply = await client.consent_export()
     accounts_document = await client.accounts_export()
     linked = await client.accounts()
     services = await client.services() if linked else {}
-    identity = await identity_file(provider(request).uow_factory, who.resident_id)
-    now = dt.datetime.now(dt.timezone.utc)
     sth = consent_reply.signed_tree_head
-    consent = json.loads(consent_reply.document or b"{}")
-    return {
-        "format": "mtlid-resident-export/2",
-        "law": "Québec A-2.1 s. 83-84; Law 25 (access, portability)",
-        "generated_at": now.isoformat().replace("+00:00", "Z"),
-        "how_to_verify": "mtlid export verify FILE (or /account/ledger/how-to-check)",
-        "resident": {"citizen_number": who.resident_id, "citizen_number_human": CitizenNumber(who.resident_id).human,
-                     "email": who.email, "email_verified": who.email_verified, "level_of_assurance": who.level,
-                     "second_factor": who.has_totp},
-        **identity,
+    remote = {
+        "accounts": json.loads(accounts_document or b"{}"),
         "linked_services": [{
             "account_id": a.account_id, "service_id": a.service_id,
             "service_name_fr": services[a.service_id].name_fr if a.service_id in services else "",
             "service_name_en": services[a.service_id].name_en if a.service_id in services else "",
             "account_reference": a.account_reference, "state": ACCOUNT_STATES.get(a.state, "pending"),
             "linked_at": (local_time(a.create_time, t) or {}).get("iso")} for a in linked],
-        "accounts": json.loads(accounts_document or b"{}"),
-        "consent": consent,
-        "access_log": [e for e in consent.get("ledger_entries", []) if e["entry"].get("type") == "data_accessed"],
-        "counter_actions": [{**a, "at": a["at"].isoformat()} for a in await _counter_actions_export(request, who)],
+        "consent": json.loads(consent_reply.document or b"{}"),
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},
-        # identity's own: every sign-in still kept (domain/sign_ins.py)
-        "sign_ins": await sign_ins.export_section(who.resident_id, provider(request).uow_factory()),
     }
-
-
-async def _counter_actions_export(request: Request, who) -> list[dict]:
-    from services.identity.http.account.web import _settings
-    from services.identity.service_layer.counter_journal import actions_for_resident
-
-    return await actions_for_resident(provider(request).uow_factory(), who.resident_id,
-                                      show_names=_settings(request).counter_agent_display == "name")
+    resident = {"citizen_number": who.resident_id, "citizen_number_human": CitizenNumber(who.resident_id).human,
+                "email": who.email, "email_verified": who.email_verified, "level_of_assurance": who.level,
+                "second_factor": who.has_totp}
+    sources = FileSources(resident_id=who.resident_id, resident=resident, uow_factory=provider(request).uow_factory,
+                          now=dt.datetime.now(dt.timezone.utc),
+                          show_agent_names=_settings(request).counter_agent_display == "name", remote=remote)
+    await provider(request).refresh_keys()
+    return await build_resident_file(sources, issuer=provider(request).config.issuer, keys=provider(request).keys)
 
 
 # --- profile -------------------------------------------------------------------------------------
