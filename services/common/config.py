@@ -147,6 +147,8 @@ class Settings:
     # cosignatures a head needs (empty: a majority); parsed by services/consent/app.py.
     ledger_witnesses: str = ""
     ledger_witness_quorum: str = ""
+    # Cosignatures a minute each witness may submit (empty: 12); services/consent/app.py.
+    ledger_witness_rate: str = ""
     drain_notice_seconds: float = 0.0
     outbox_retention_hours: float = 168.0
     # None: not served (``off``), e.g. when metrics go over OTLP only.
@@ -228,6 +230,7 @@ class Settings:
             counter_agent_display=_choice(env, "MTLID_COUNTER_AGENT_DISPLAY", ("reference", "name")),
             ledger_witnesses=env.get("MTLID_LEDGER_WITNESSES", ""),
             ledger_witness_quorum=env.get("MTLID_LEDGER_WITNESS_QUORUM", ""),
+            ledger_witness_rate=env.get("MTLID_LEDGER_WITNESS_RATE", ""),
             metrics_ports={p: None if (env.get(f"MTLID_{p.upper()}_METRICS_PORT") or "").lower() == "off"
                            else _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
                            for p, default in DEFAULT_METRICS_PORTS.items()},

@@ -66,6 +66,15 @@ class NotFound(ServiceError):
         self.reason = "NOT_FOUND"
 
 
+class ResourceExhausted(_Reasoned):
+    """The caller sent more than its share (a rate per caller): it may retry after
+    ``retry_after`` seconds (gRPC RESOURCE_EXHAUSTED with ``google.rpc.RetryInfo``)."""
+
+    def __init__(self, reason: str, message: str, retry_after: float) -> None:
+        super().__init__(reason, message)
+        self.retry_after = retry_after
+
+
 class Unauthenticated(ServiceError):
     """No credentials, or credentials that do not verify."""
 

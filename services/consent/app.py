@@ -28,11 +28,14 @@ logger = logging.getLogger(__name__)
 
 def witness_policy(settings) -> WitnessPolicy:
     """``MTLID_LEDGER_WITNESSES`` (verifier keys, comma-separated) and
-    ``MTLID_LEDGER_WITNESS_QUORUM`` (default: a majority of them); LEDGER.md "Witnesses"."""
+    ``MTLID_LEDGER_WITNESS_QUORUM`` (default: a majority of them), ``MTLID_LEDGER_WITNESS_RATE``
+    (cosignatures a minute per witness, default 12); LEDGER.md "Witnesses"."""
     try:
-        return WitnessPolicy.parse(settings.ledger_witnesses, settings.ledger_witness_quorum, settings.issuer)
+        return WitnessPolicy.parse(settings.ledger_witnesses, settings.ledger_witness_quorum, settings.issuer,
+                                   settings.ledger_witness_rate)
     except WitnessFormatError as error:
-        raise ConfigError(f"MTLID_LEDGER_WITNESSES / MTLID_LEDGER_WITNESS_QUORUM: {error}") from None
+        raise ConfigError(f"MTLID_LEDGER_WITNESSES / MTLID_LEDGER_WITNESS_QUORUM / MTLID_LEDGER_WITNESS_RATE: "
+                          f"{error}") from None
 
 EXPIRY_INTERVAL_SECONDS = 30.0
 

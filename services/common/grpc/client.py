@@ -220,3 +220,16 @@ def rpc_error_details(error: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, dic
                 detail.Unpack(info)
                 reason = info.reason
     return error.code(), violations, reason
+
+
+def retry_delay(error: grpc.aio.AioRpcError) -> float | None:
+    """The ``google.rpc.RetryInfo`` delay of a failed call, in seconds, or None."""
+    for key, value in error.trailing_metadata() or ():
+        if key != rpc_status.GRPC_DETAILS_METADATA_KEY:
+            continue
+        for detail in status_pb2.Status.FromString(value).details:
+            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                info = error_details_pb2.RetryInfo()
+                detail.Unpack(info)
+                return info.retry_delay.ToMilliseconds() / 1000
+    return None

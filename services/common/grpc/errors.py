@@ -30,6 +30,7 @@ _CODES: dict[type[errors.ServiceError], grpc.StatusCode] = {
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     # A bare ServiceError is still something the caller provoked, never a bug of ours.
     errors.ServiceError: grpc.StatusCode.FAILED_PRECONDITION,
 }
@@ -73,6 +74,10 @@ def status_for_error(error: errors.ServiceError, domain: str) -> status_pb2.Stat
     if reason:
         metadata = {"resource": error.what} if isinstance(error, errors.NotFound) else {}
         details.append(error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata))
+    if isinstance(error, errors.ResourceExhausted):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(max(1, int(error.retry_after * 1000)))
+        details.append(retry)
     return status_proto(code, error.message, details)
 
 

@@ -23,7 +23,7 @@ from services.consent.domain.binding import INDEX_COLUMNS, LedgerMismatch, Misma
 from services.consent.domain.catalogue import Catalogue, DataCategory, LegalBasis, Purpose, Recipient
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.signing import LogSigner
-from services.consent.domain.witness import Cosignature, WitnessPolicy
+from services.consent.domain.witness import Cosignature, CosignatureRate, WitnessPolicy
 from services.consent.service_layer.alarms import alarms
 from services.consent.metrics import timed_append
 
@@ -112,6 +112,8 @@ class LedgerStore:
         self.signer: LogSigner | None = None
         # The witnesses whose cosignatures this log accepts and publishes (LEDGER.md "Witnesses").
         self.witnesses = WitnessPolicy()
+        # Each witness's share of AddCosignature (LEDGER.md "Witnesses"), per process.
+        self.cosignature_rate = CosignatureRate()
         self.reads = ConsentReads(
             PointReads(session_factory.kw["bind"]), node_cache=self.nodes, entry_cache=self.entries.get,
             remember_entry=self.remember_entry, known_size=lambda: self.known_size, saw_size=self.saw_size,

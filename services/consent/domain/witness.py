@@ -204,12 +204,14 @@ class WitnessPolicy:
     witnesses: tuple[VerifierKey, ...] = ()
     quorum: int = 0
     origin: str = origin_of("http://127.0.0.1:8000")
+    #: cosignatures accepted per witness per minute (``MTLID_LEDGER_WITNESS_RATE``)
+    per_minute: int = 12
 
     def key(self, name: str) -> VerifierKey | None:
         return next((k for k in self.witnesses if k.name == name), None)
 
     @classmethod
-    def parse(cls, witnesses: str, quorum: str, issuer: str) -> "WitnessPolicy":
+    def parse(cls, witnesses: str, quorum: str, issuer: str, rate: str = "") -> "WitnessPolicy":
         keys = tuple(VerifierKey.parse(item) for item in witnesses.replace("\n", ",").split(",") if item.strip())
         if len({k.name for k in keys}) != len(keys):
             raise WitnessFormatError("a witness name appears twice")
@@ -219,4 +221,32 @@ class WitnessPolicy:
             needed = int(quorum)
         else:
             needed = len(keys) // 2 + 1 if keys else 0
-        return cls(keys, needed, origin_of(issuer))
+        if rate.strip() and (not rate.strip().isdigit() or not 1 <= int(rate) <= 6000):
+            raise WitnessFormatError("the rate is a whole number of cosignatures a minute, 1 to 6000")
+        return cls(keys, needed, origin_of(issuer), int(rate) if rate.strip() else cls.per_minute)
+
+
+class CosignatureRate:
+    """How many cosignatures each witness may submit: a token bucket per witness name, of
+    ``per_minute`` tokens refilled over a minute (a burst of as many).
+
+    A witness polling every minute submits at most two notes a round (its own head and the
+    head the others cosigned), so the default of 12 leaves room; a witness looping on the log
+    — by mistake or not — is answered RESOURCE_EXHAUSTED with the delay to wait, and cannot
+    make the log verify signatures and compute roots without end. Counted only for
+    cosignatures that verify: a forged note under a witness's name cannot spend its budget.
+    Only configured witnesses get a bucket, so the table stays as small as the list. Per
+    process: with N replicas of consent a witness may submit N times the rate."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, witness: str, per_minute: int, now: float) -> float:
+        """0.0 if one more cosignature is allowed now (and count it), else the seconds to wait."""
+        tokens, last = self._buckets.get(witness, (float(per_minute), now))
+        tokens = min(float(per_minute), tokens + max(0.0, now - last) * per_minute / 60.0)
+        if tokens < 1.0:
+            self._buckets[witness] = (tokens, now)
+            return (1.0 - tokens) * 60.0 / per_minute
+        self._buckets[witness] = (tokens - 1.0, now)
+        return 0.0

@@ -19,7 +19,8 @@ import re
 import uuid
 from collections.abc import Sequence
 
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceError
+from services.common.errors import (FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
+                                   ResourceExhausted, ServiceError)
 from services.consent.domain import ledger, merkle, signing, witness
 from services.consent.domain.binding import Mismatch
 from services.consent.domain.catalogue import (CATEGORY_ID, PURPOSE_ID, RECIPIENT_ID, DataCategory,
@@ -707,7 +708,8 @@ async def add_cosignature(note: str, uow, *, now: dt.datetime | None = None) -> 
     """Accept a witness's cosignature of one of this log's checkpoints (C2SP cosignature/v1).
 
     Checks, in order: the note's shape; the origin is this log's; the signer is a configured
-    witness and its signature verifies; the size is one the log has reached; the root is
+    witness and its signature verifies; the witness is within its rate (``CosignatureRate``:
+    RESOURCE_EXHAUSTED ``COSIGNATURE_RATE_EXCEEDED`` with the delay); the size is one the log has reached; the root is
     this log's root of that size — a witness that cosigned another root saw another history
     (a split view, or a rewrite): refused, and the ``witness_disagreement`` alarm is raised.
     Returns (tree size, cosignatures that size now has).
@@ -731,6 +733,11 @@ async def add_cosignature(note: str, uow, *, now: dt.datetime | None = None) -> 
             raise InvalidArgument("note", f"the cosignature of {cosignature.witness} does not verify")
         if cosignature.timestamp > now.timestamp() + 300:
             raise InvalidArgument("note", "a cosignature dated in the future")
+        wait = uow.store.cosignature_rate.take(cosignature.witness, policy.per_minute, now.timestamp())
+        if wait:
+            raise ResourceExhausted("COSIGNATURE_RATE_EXCEEDED",
+                                    f"{cosignature.witness} may submit {policy.per_minute} cosignatures a minute; "
+                                    f"retry in {wait:.0f} s", wait)
         accepted.append(cosignature)
     try:
         head = await signed_tree_head(checkpoint.tree_size, uow, now=now) if checkpoint.tree_size else None

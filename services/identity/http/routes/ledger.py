@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 import grpc
 from starlette.requests import Request
@@ -20,9 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
-from services.common.grpc.client import CHANNEL_OPTIONS
+from services.common.grpc.client import CHANNEL_OPTIONS, retry_delay, rpc_error_details
 
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+RATE_EXCEEDED = "COSIGNATURE_RATE_EXCEEDED"  # consent's AddCosignature, per witness
 
 
 def _stub(request: Request) -> consent_pb2_grpc.ConsentServiceStub:
@@ -114,6 +116,11 @@ async def ledger_cosignatures(request: Request) -> Response:
             status = 409 if error.code() == grpc.StatusCode.FAILED_PRECONDITION else 400
             return JSONResponse({"error": "cosignature_refused", "error_description": error.details() or ""},
                                 status_code=status, headers=_HEADERS)
+        if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and rpc_error_details(error)[2] == RATE_EXCEEDED:
+            # this witness's share is spent (RFC 6585 s. 4): say when to come back
+            wait = max(1, math.ceil(retry_delay(error) or 60))
+            return JSONResponse({"error": "too_many_cosignatures", "error_description": error.details() or ""},
+                                status_code=429, headers={**_HEADERS, "Retry-After": str(wait)})
         return _unavailable()
     return JSONResponse({"tree_size": reply.tree_size, "cosignatures": reply.cosignatures}, headers=_HEADERS)
 
