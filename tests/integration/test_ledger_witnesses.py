@@ -254,3 +254,137 @@ async def test_witness_once_refuses_a_shrunk_log_and_says_so(tmp_path):
         assert alarm["alarm"] == "witness_disagreement" and "shrank" in alarm["reason"]
     finally:
         server.shutdown()
+
+
+def _state(key: pathlib.Path) -> dict:
+    return json.loads(key.with_name(key.name + ".state.json").read_text())
+
+
+async def test_witnesses_follow_the_log_key_rotation_and_still_refuse_a_fork(nats, tmp_path):
+    """The operator rotates the log's key (`mtlid ledger rotate-key`, a real process, then a
+    restart): the old key announces the new one in `/ledger/keys`; both witnesses verify the
+    announcement, pin the new key and cosign heads it signs — consistent with the head they
+    cosigned under the old key. A witness past its share is told to wait (HTTP 429). Then the
+    operator forks the ledger: both refuse it, across the rotation."""
+    minter = TokenMinter()
+    (key_a, vkey_a), (key_b, vkey_b) = _witness_key(tmp_path, "auditor.example"), _witness_key(tmp_path, "cai.example")
+    http_port = free_port()
+    witnesses: list[subprocess.Popen] = []
+    listed = f"{vkey_a},{vkey_b}"
+    async with temporary_database("consent", tmp_path) as database_url:
+        await migrate_async("consent", database_url)
+        try:
+            async with _System(nats, minter, database_url, http_port, listed) as system:
+                await system.grant("statistics")
+                first = await system.head()
+                old_kid = first["key_id"]
+                witnesses = [_start_witness(key_a, system.issuer), _start_witness(key_b, system.issuer)]
+
+                async def cosigned_by_both(size):
+                    head = await system.head()
+                    w = head["witnesses"]
+                    return head if w["cosigned_tree_size"] >= size and w["count"] == 2 else None
+
+                await _wait(lambda: cosigned_by_both(first["tree_size"]), "two cosignatures")
+
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MTLID_")}
+            done = subprocess.run([*CLI, "rotate-key"], capture_output=True, text=True, timeout=60,
+                                  env={**env, "MTLID_CONSENT_DATABASE_URL": database_url})
+            assert done.returncode == 0, done.stderr
+            rotated = json.loads(done.stdout)
+            assert rotated["previous_kid"] == old_kid and rotated["kid"] != old_kid
+            assert rotated["from_tree_size"] == first["tree_size"]
+
+            async with _System(nats, minter, database_url, http_port, listed) as system:
+                published = (await system.web.get("/ledger/keys")).json()
+                assert {k["kid"] for k in published["keys"]} == {old_kid, rotated["kid"]}
+                assert published["rotations"] == [rotated["announcement"]]
+                await system.grant("communication")
+                grown = await system.head()
+                assert grown["key_id"] == rotated["kid"] and grown["tree_size"] > first["tree_size"]
+                witnessed = await _wait(lambda: cosigned_by_both(grown["tree_size"]),
+                                        "cosignatures of a head signed by the new key")
+                witnessed_size = witnessed["witnesses"]["cosigned_tree_size"]
+                for key in (key_a, key_b):
+                    state = _state(key)
+                    assert "alarm" not in state, state
+                    assert [(r["previous_kid"], r["kid"]) for r in state["rotations_followed"]] == [
+                        (old_kid, rotated["kid"])]
+                    assert {k["kid"] for k in state["log_keys"]["keys"]} == {old_kid, rotated["kid"]}
+
+                # a witness sending more than its share (12 a minute) is told when to come back
+                note = _state(key_a)["note"]
+                answers = [await system.web.post("/ledger/cosignatures", content=note.encode()) for _ in range(13)]
+                refused = answers[-1]
+                assert refused.status_code == 429, [a.status_code for a in answers]
+                assert refused.json()["error"] == "too_many_cosignatures" and int(refused.headers["retry-after"]) >= 1
+
+            await _fork(database_url)
+            async with _System(nats, minter, database_url, http_port, listed) as system:
+                await system.grant("statistics")   # the forked log grows on, signed by the new key
+                assert (await system.head())["key_id"] == rotated["kid"]
+
+                async def both_refused():
+                    return all(process.poll() is not None or _state(key).get("alarm")
+                               for process, key in zip(witnesses, (key_a, key_b)))
+
+                await _wait(both_refused, "both witnesses to refuse the fork")
+                for key in (key_a, key_b):
+                    state = _state(key)
+                    assert state["alarm"]["alarm"] == "witness_disagreement"
+                    assert "not consistent" in state["alarm"]["reason"]
+                    assert state["tree_size"] == witnessed_size
+        finally:
+            for process in witnesses:
+                process.terminate()
+            for process in witnesses:
+                process.wait(timeout=20)
+
+
+async def test_witness_refuses_a_key_the_pinned_one_did_not_announce(tmp_path):
+    """A head signed by a new key that announces itself (or that a stranger's key announces)
+    is refused: only a key the witness pinned can introduce the next one."""
+    import datetime as dt
+    import http.server
+    import threading
+
+    from services.consent.domain.signing import LogSigner
+
+    pinned, rogue = LogSigner.generate(), LogSigner.generate()
+    now = dt.datetime.now(dt.timezone.utc)
+    head = rogue.sign_tree_head(3, bytes(32), now)
+    pages = {"/ledger/keys": {"keys": [pinned.public_jwk(), rogue.public_jwk()],
+                              "rotations": [rogue.announce(rogue.public_jwk(), 3, now)]},
+             "/ledger/tree-head": {**head.to_json(), "origin": "127.0.0.1/consent-ledger", "witnesses": {}}}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = json.dumps(pages.get(self.path.split("?")[0], {})).encode()
+            self.send_response(200 if self.path.split("?")[0] in pages else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        key, _ = _witness_key(tmp_path, "university.example")
+        state = key.with_name(key.name + ".state.json")
+        state.write_text(json.dumps({"tree_size": 2, "root_hash": base64.b64encode(bytes(32)).decode(),
+                                     "origin": "127.0.0.1/consent-ledger", "log_keys": pinned.jwks()}))
+        issuer = f"http://127.0.0.1:{server.server_address[1]}"
+        done = subprocess.run([*CLI, "witness", "--issuer", issuer, "--key", str(key), "--once"],
+                              capture_output=True, text=True, timeout=60, env={**os.environ})
+        assert done.returncode == 3, done.stderr
+        alarm = json.loads(done.stderr.strip().splitlines()[-1])
+        assert alarm["alarm"] == "witness_disagreement" and "pinned log keys" in alarm["reason"]
+        assert [k["kid"] for k in json.loads(state.read_text())["log_keys"]["keys"]] == [pinned.key_id]
+    finally:
+        server.shutdown()

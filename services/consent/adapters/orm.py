@@ -139,3 +139,6 @@ class LogKeyRow(Base):
     private_jwk: Mapped[bytes] = mapped_column(LargeBinary)
     public_jwk: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(TZ)
+    # Revision 0010: the JWS by which the key this one replaces handed over to it (none for
+    # the first key); the newest announced key signs (LEDGER.md "Key rotation").
+    announcement: Mapped[str | None] = mapped_column(Text, nullable=True)

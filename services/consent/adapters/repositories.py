@@ -472,14 +472,28 @@ def _open(kek: bytes, kid: str, sealed: bytes) -> bytes:
     return AESGCM(kek).decrypt(sealed[:12], sealed[12:], kid.encode())
 
 
+def _signing_row():
+    """The key that signs: the newest announced one (LEDGER.md "Key rotation"); before any
+    rotation, the oldest key — two replicas creating the first key at once both use it."""
+    return (select(LogKeyRow).order_by(LogKeyRow.announcement.is_(None), LogKeyRow.created_at.desc(),
+                                       LogKeyRow.kid).limit(1))
+
+
+async def _first_key(session) -> LogKeyRow | None:
+    announced = (await session.scalars(_signing_row())).first()
+    if announced is not None and announced.announcement is not None:
+        return announced
+    return (await session.scalars(select(LogKeyRow).order_by(LogKeyRow.created_at, LogKeyRow.kid)
+                                  .limit(1))).first()
+
+
 async def ensure_log_key(store: LedgerStore) -> LogSigner:
-    """The ledger's signing key: the oldest stored one, created (in its own transaction) on
-    first use. Two replicas creating at once both end up using the oldest."""
+    """The ledger's signing key (``_first_key``), created (in its own transaction) on first
+    use. Read once per process: after ``rotate_log_key`` the replicas are restarted."""
     if store.signer is not None:
         return store.signer
     async with store.session_factory() as session:
-        row = (await session.scalars(select(LogKeyRow).order_by(LogKeyRow.created_at, LogKeyRow.kid)
-                                     .limit(1))).first()
+        row = await _first_key(session)
         if row is None:
             signer = LogSigner.generate()
             try:
@@ -490,10 +504,27 @@ async def ensure_log_key(store: LedgerStore) -> LogSigner:
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-            row = (await session.scalars(select(LogKeyRow).order_by(LogKeyRow.created_at, LogKeyRow.kid)
-                                         .limit(1))).first()
+            row = await _first_key(session)
         store.signer = LogSigner(json.loads(_open(store.kek, row.kid, row.private_jwk)))
     return store.signer
+
+
+async def rotate_log_key(store: LedgerStore, tree_size: int, now: dt.datetime) -> dict:
+    """A new signing key, announced by the current one (``LogSigner.announce``) from
+    ``tree_size`` on. The old key stays published: every head, receipt and proof it signed
+    still verifies."""
+    current = await ensure_log_key(store)
+    successor = LogSigner.generate()
+    announcement = current.announce(successor.public_jwk(), tree_size, now)
+    async with store.session_factory() as session:
+        session.add(LogKeyRow(
+            kid=successor.key_id, public_jwk=successor.public_jwk(),
+            private_jwk=_seal(store.kek, successor.key_id, json.dumps(successor.private_jwk()).encode()),
+            created_at=now, announcement=announcement))
+        await session.commit()
+    store.signer = successor
+    return {"previous_kid": current.key_id, "kid": successor.key_id, "from_tree_size": tree_size,
+            "announcement": announcement}
 
 
 class SqlCosignatureRepository:
@@ -528,5 +559,9 @@ class SqlKeyRepository:
         return await ensure_log_key(self.store)
 
     async def jwks(self) -> dict:
+        """Every key the log ever signed with (RFC 7517 JWK Set) and, as the extra member
+        ``rotations`` (RFC 7517 s. 5 lets a set carry others), each rotation announcement in
+        order: a verifier that pinned an older key follows them (``signing.follow_rotations``)."""
         rows = (await self.session.scalars(select(LogKeyRow).order_by(LogKeyRow.created_at))).all()
-        return {"keys": [{**r.public_jwk} for r in rows]}
+        rotations = [r.announcement for r in rows if r.announcement]
+        return {"keys": [{**r.public_jwk} for r in rows], **({"rotations": rotations} if rotations else {})}

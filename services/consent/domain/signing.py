@@ -22,6 +22,8 @@ from services.consent.domain.canonical import canonical_json
 
 STH_TYPE = "mtlid-sth+json"
 RECEIPT_TYPE = "mtlid-consent-receipt+json"
+#: a key rotation, signed by the key it replaces (LEDGER.md "Key rotation")
+ROTATION_TYPE = "mtlid-log-key-rotation+json"
 
 
 def b64url(data: bytes) -> str:
@@ -85,6 +87,15 @@ class LogSigner:
     def sign_receipt(self, receipt: dict[str, Any]) -> str:
         return self._sign(receipt, RECEIPT_TYPE)
 
+    def announce(self, successor: dict[str, Any], tree_size: int, timestamp: dt.datetime) -> str:
+        """This key hands over to ``successor`` (a public JWK) from ``tree_size`` on: the
+        announcement a witness that pinned this key verifies before it trusts the new one."""
+        key = {k: successor[k] for k in ("kty", "crv", "x", "y")}
+        return self._sign({"previous_kid": self.key_id, "kid": ECKey.import_key(key).thumbprint(),
+                           "key": {**key, "kid": ECKey.import_key(key).thumbprint(), "use": "sig", "alg": "ES256"},
+                           "from_tree_size": tree_size, "timestamp": int(timestamp.timestamp() * 1000)},
+                          ROTATION_TYPE)
+
 
 def _verify(token: str, jwks: dict[str, Any], typ: str) -> dict[str, Any]:
     try:
@@ -115,3 +126,32 @@ def verify_tree_head(token: str, jwks: dict[str, Any]) -> SignedTreeHead:
 
 def verify_receipt(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
     return _verify(token, jwks, RECEIPT_TYPE)
+
+
+def follow_rotations(pinned: dict[str, Any], announcements: list[str]) -> tuple[dict[str, Any], list[dict]]:
+    """The pinned key set grown by every rotation announcement a pinned key signed (in any
+    order, chains included), and what was followed. An announcement no pinned key signed, or
+    whose ``kid`` is not the RFC 7638 thumbprint of the key it introduces, is ignored: only a
+    key the log already proved it held can introduce the next one."""
+    keys = [dict(k) for k in pinned.get("keys", [])]
+    followed: list[dict] = []
+    pending = [a for a in announcements if isinstance(a, str)]
+    progress = True
+    while pending and progress:
+        progress = False
+        for token in list(pending):
+            try:
+                body = _verify(token, {"keys": keys}, ROTATION_TYPE)
+                key = dict(body["key"])
+                kid = ECKey.import_key({k: key[k] for k in ("kty", "crv", "x", "y")}).thumbprint()
+            except (SignatureInvalid, KeyError, TypeError, ValueError, JoseError):
+                continue
+            pending.remove(token)
+            if kid != body.get("kid") or kid != key.get("kid"):
+                continue
+            if all(k.get("kid") != kid for k in keys):
+                keys.append(key)
+                followed.append({"previous_kid": body.get("previous_kid"), "kid": kid,
+                                 "from_tree_size": body.get("from_tree_size")})
+            progress = True
+    return {**pinned, "keys": keys}, followed

@@ -4,6 +4,7 @@
     mtlid ledger tree-head > sth.json        # the current signed tree head, to keep
     mtlid ledger witness-key --name N --out F   # a witness's key; prints its verifier key
     mtlid ledger witness --issuer URL --key F   # witness the ledger (entrypoints/witness.py)
+    mtlid ledger rotate-key                 # a new signing key, announced by the current one
     mtlid export verify FILE [--witness-key VKEY] [--identity-keys JWKS]  # check a resident's file offline
     mtlid consent expire                     # record consent_expired for consents past expiry
     mtlid consent purposes                   # the purpose catalogue
@@ -27,6 +28,9 @@ def register(subparsers) -> None:
     verify.set_defaults(func=lambda args: _run(_verify(args)))
     head = sub.add_parser("tree-head", help="print the current signed tree head (JSON)")
     head.set_defaults(func=lambda args: _run(_tree_head(args)))
+    rotate = sub.add_parser("rotate-key", help="a new signing key for the ledger, announced by the current one; "
+                                               "then restart the consent service")
+    rotate.set_defaults(func=lambda args: _run(_rotate_key(args)))
     from services.consent.entrypoints import witness
     witness.register(sub)
 
@@ -93,6 +97,22 @@ async def _verify(args):
     finally:
         progress.finish()
     return report, report["ok"]
+
+
+async def _rotate_key(_args):
+    """LEDGER.md "Key rotation": the current key signs the announcement of the next one."""
+    import datetime as dt
+
+    from services.consent.adapters.repositories import rotate_log_key
+
+    async def work(uow):
+        async with uow() as u:
+            size = await u.reads.tree_size()
+            return await rotate_log_key(u.store, size, dt.datetime.now(dt.timezone.utc))
+
+    report = await _with_store(work)
+    report["next_step"] = "restart every consent replica: each signs with the key it read at start"
+    return report, True
 
 
 async def _tree_head(_args):

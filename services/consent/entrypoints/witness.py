@@ -6,7 +6,10 @@ from mtlid but HTTP:
 
 1. ``GET <issuer>/ledger/tree-head``: the log's signed tree head (RFC 9162 s. 4.10 role; a
    JWS verified against the log keys pinned at first contact, ``GET <issuer>/ledger/keys``)
-   and its origin (pinned too);
+   and its origin (pinned too). A head signed by a key not pinned is accepted only if a
+   pinned key announced that key (``rotations`` in ``/ledger/keys``, LEDGER.md "Key
+   rotation"); the witness then pins it too. Its last cosigned head is kept across the
+   rotation, so the consistency check below still refuses a fork;
 2. from the last head this witness cosigned (size m, root r_m, kept in its state file) to the
    new one (n, r_n): n >= m, and ``GET <issuer>/ledger/consistency?first=m&second=n`` verifies
    (RFC 9162 s. 2.1.4.2) — else the head is refused and an alarm raised (a split view or a
@@ -86,7 +89,7 @@ class Witness:
     # --- one round -----------------------------------------------------------------------
     def round(self, now: dt.datetime | None = None) -> dict:
         """Fetch, verify and cosign the log's current head; raises Refused or Unreachable."""
-        from services.consent.domain.signing import SignatureInvalid, b64url_decode, verify_tree_head
+        from services.consent.domain.signing import SignatureInvalid, b64url_decode
         from services.consent.domain.witness import Checkpoint
 
         now = now or dt.datetime.now(dt.timezone.utc)
@@ -96,7 +99,7 @@ class Witness:
         if "log_keys" not in self.state:  # trust on first use, then pinned
             self.state["log_keys"] = self._get("/ledger/keys")
         try:
-            head = verify_tree_head(published["jws"], self.state["log_keys"])
+            head = self._verified_head(published)
             origin = published["origin"]
         except (SignatureInvalid, KeyError, TypeError) as error:
             return self._refuse(f"the tree head does not verify against the pinned log keys ({error})",
@@ -129,6 +132,25 @@ class Witness:
                     cosigned.append(self._submit(self._cosign(Checkpoint(origin, size, root), now)))
         self._save()
         return {"tree_size": head.tree_size, "cosigned": cosigned}
+
+    def _verified_head(self, published: dict):
+        """The head, verified with the pinned log keys — or, when a key the witness has not
+        pinned signed it, with a key that a pinned key announced (the log's key rotation,
+        ``signing.follow_rotations``): the announcement is verified, never the keys as served."""
+        from services.consent.domain.signing import SignatureInvalid, follow_rotations, verify_tree_head
+
+        try:
+            return verify_tree_head(published["jws"], self.state["log_keys"])
+        except SignatureInvalid:
+            served = self._get("/ledger/keys")
+            keys, followed = follow_rotations(self.state["log_keys"], served.get("rotations") or [])
+            if not followed:
+                raise
+            head = verify_tree_head(published["jws"], keys)
+            self.state["log_keys"] = keys
+            self.state.setdefault("rotations_followed", []).extend(followed)
+            logger.info("followed the log's key rotation", extra={"rotations": followed})
+            return head
 
     def _consistent(self, first: int, first_root: bytes, second: int, second_root: bytes) -> bool:
         from services.consent.domain import merkle
