@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import os
 import pathlib
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -105,6 +106,22 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+#: The controller's contact in receipts and the privacy notice (issue 18). PLACEHOLDERS until
+#: the city's privacy office confirms them: the access-to-information address and 311's
+#: number from outside the island (README "Configuration").
+DEFAULT_CONTROLLER_EMAIL = "acces.information@montreal.ca"
+DEFAULT_CONTROLLER_PHONE = "+1-514-872-0311"
+_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+_PHONE = re.compile(r"\+[0-9][0-9 -]{6,24}[0-9]")
+
+
+def _contact(env: Mapping[str, str], name: str, default: str, pattern: re.Pattern, shape: str) -> str:
+    value = (env.get(name) or default).strip()
+    if not pattern.fullmatch(value):
+        raise ConfigError(f"{name}: expected {shape}, got {value!r}")
+    return value
+
+
 def database_url_from_env(environ: Mapping[str, str], service: str) -> str:
     """One service's database URL: all that ``mtlid migrate`` needs (a migration Job gets no keys)."""
     production = environ.get("MTLID_ENV", "development") == "production"
@@ -149,6 +166,10 @@ class Settings:
     ledger_witness_quorum: str = ""
     # Cosignatures a minute each witness may submit (empty: 12); services/consent/app.py.
     ledger_witness_rate: str = ""
+    # The controller's contact in consent receipts and the privacy notice (placeholders by
+    # default, for the privacy office to confirm).
+    controller_email: str = DEFAULT_CONTROLLER_EMAIL
+    controller_phone: str = DEFAULT_CONTROLLER_PHONE
     drain_notice_seconds: float = 0.0
     outbox_retention_hours: float = 168.0
     # None: not served (``off``), e.g. when metrics go over OTLP only.
@@ -231,6 +252,10 @@ class Settings:
             ledger_witnesses=env.get("MTLID_LEDGER_WITNESSES", ""),
             ledger_witness_quorum=env.get("MTLID_LEDGER_WITNESS_QUORUM", ""),
             ledger_witness_rate=env.get("MTLID_LEDGER_WITNESS_RATE", ""),
+            controller_email=_contact(env, "MTLID_CONTROLLER_EMAIL", DEFAULT_CONTROLLER_EMAIL, _EMAIL,
+                                      "an e-mail address"),
+            controller_phone=_contact(env, "MTLID_CONTROLLER_PHONE", DEFAULT_CONTROLLER_PHONE, _PHONE,
+                                      "an international phone number, e.g. +1-514-872-0311"),
             metrics_ports={p: None if (env.get(f"MTLID_{p.upper()}_METRICS_PORT") or "").lower() == "off"
                            else _port(env, f"MTLID_{p.upper()}_METRICS_PORT", default)
                            for p, default in DEFAULT_METRICS_PORTS.items()},

@@ -15,6 +15,7 @@ from services.common.config import ConfigError
 from services.common.runtime import Runtime
 
 from .adapters.orm import LedgerHeadRow
+from .domain.receipt import controller_of
 from .domain.witness import WitnessFormatError, WitnessPolicy
 
 from .adapters.repositories import LedgerStore, ensure_log_key
@@ -43,6 +44,7 @@ EXPIRY_INTERVAL_SECONDS = 30.0
 def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS) -> LedgerStore:
     store = LedgerStore(runtime.session_factory, runtime.settings.key_encryption_key)
     store.witnesses = witness_policy(runtime.settings)
+    store.controller = controller_of(runtime.settings.controller_email, runtime.settings.controller_phone)
 
     def uow_factory() -> ConsentUnitOfWork:
         return ConsentUnitOfWork(store, on_commit=runtime.on_commit)

@@ -114,6 +114,8 @@ class LedgerStore:
         self.witnesses = WitnessPolicy()
         # Each witness's share of AddCosignature (LEDGER.md "Witnesses"), per process.
         self.cosignature_rate = CosignatureRate()
+        # The controller receipts name (MTLID_CONTROLLER_EMAIL/_PHONE; None: the defaults).
+        self.controller: dict[str, str] | None = None
         self.reads = ConsentReads(
             PointReads(session_factory.kw["bind"]), node_cache=self.nodes, entry_cache=self.entries.get,
             remember_entry=self.remember_entry, known_size=lambda: self.known_size, saw_size=self.saw_size,

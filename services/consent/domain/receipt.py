@@ -25,11 +25,17 @@ CONTROLLER = {
     "address": "275, rue Notre-Dame Est, Montréal (Québec) H2Y 1C6",
     "contact": "https://montreal.ca/nous-joindre",
     "privacy_officer": "Responsable de l'accès aux documents et de la protection des renseignements personnels",
-    # ISO/IEC TS 27560 controller contact: e-mail and telephone (311 is the city's line;
-    # +1 514 872-0311 from outside the island).
+    # ISO/IEC TS 27560 controller contact: e-mail and telephone, from the configuration
+    # (MTLID_CONTROLLER_EMAIL, MTLID_CONTROLLER_PHONE; ``controller_of``). These defaults
+    # are placeholders for the privacy office to confirm (README "Configuration").
     "email": "acces.information@montreal.ca",
     "phone": "+1-514-872-0311",
 }
+
+
+def controller_of(email: str, phone: str) -> dict[str, str]:
+    """The controller as receipts name it, with the configured contact."""
+    return {**CONTROLLER, "email": email, "phone": phone}
 
 # Where the data of each category comes from (TS 27560 "PII source"; DPV data sources): the
 # resident's profile in the accounts service, declared by the resident or verified (each
@@ -57,9 +63,11 @@ _DPV_STATE = {ConsentState.GIVEN: "dpv:ConsentGiven", ConsentState.WITHDRAWN: "d
 
 def build_receipt(*, consent: Consent, purpose: Purpose, recipient: Recipient,
                   categories: Mapping[str, DataCategory], leaf_hash_hex: str,
-                  issued_at: dt.datetime, witnessed_head: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  issued_at: dt.datetime, witnessed_head: Mapping[str, Any] | None = None,
+                  controller: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``witnessed_head``: the head of the ledger witnesses had cosigned when the receipt
-    was issued (its checkpoint, cosignatures and signed note), to keep with the receipt."""
+    was issued (its checkpoint, cosignatures and signed note), to keep with the receipt.
+    ``controller``: ``controller_of`` the configured contact (default: ``CONTROLLER``)."""
     state = consent.state_at(issued_at)
     events: list[dict[str, Any]] = [{
         "time": format_time(consent.given_at),
@@ -101,7 +109,7 @@ def build_receipt(*, consent: Consent, purpose: Purpose, recipient: Recipient,
                 if c in categories else None, "sensitive": bool(c in categories and categories[c].biometric),
                 "source": CATEGORY_SOURCES.get(c, _PROFILE_SOURCE),
             } for c in consent.data_categories],
-            "controllers": [CONTROLLER],                 # Kantara: piiControllers
+            "controllers": [dict(controller or CONTROLLER)],  # Kantara: piiControllers
             "storage_locations": ["CA-QC"],
             "retention": {"fr": purpose.retention_fr, "en": purpose.retention_en},
             "jurisdiction": "CA-QC",                     # Access Act (A-2.1), Law 25

@@ -551,7 +551,8 @@ async def receipt(consent_id: str, uow, *, resident_id: str | None = None,
     given = next(e for e in entries if e.entry_type is EntryType.CONSENT_GIVEN)
     document = build_receipt(consent=consent, purpose=purpose, recipient=recipient, categories=categories,
                              leaf_hash_hex=given.leaf_hash().hex(), issued_at=now,
-                             witnessed_head=(await witnessed_head(uow)).to_json())
+                             witnessed_head=(await witnessed_head(uow)).to_json(),
+                             controller=uow.store.controller)
     return signer.sign_receipt(document), document, signer.key_id
 
 
@@ -790,7 +791,8 @@ async def export(cmd: commands.RequestExport, uow, *, now: dt.datetime | None = 
         if purpose is None or recipient is None:
             continue
         document = build_receipt(consent=c, purpose=purpose, recipient=recipient, categories=categories,
-                                 leaf_hash_hex=given_hashes[c.consent_id], issued_at=now, witnessed_head=witnessed)
+                                 leaf_hash_hex=given_hashes[c.consent_id], issued_at=now, witnessed_head=witnessed,
+                                 controller=uow.store.controller)
         receipts.append({"consent_id": c.consent_id, "jws": signer.sign_receipt(document), "key_id": signer.key_id})
     used_purposes = {(c.purpose_id, c.purpose_version) for c in consents.values()}
     document = {

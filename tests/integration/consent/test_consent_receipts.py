@@ -13,6 +13,7 @@ import grpc
 
 from montreal.consent.v1 import consent_pb2 as pb
 from services.consent.domain.export_check import verify_export
+from services.consent.domain.receipt import controller_of
 from services.consent.domain.signing import verify_receipt
 from services.consent.domain.witness import Checkpoint, WitnessKey, WitnessPolicy, parse_note, signed_note
 from tests.integration.consent.test_consent_grpc import (ALICE, fails, minter, recipients,  # noqa: F401
@@ -69,6 +70,17 @@ async def test_cosignatures_are_checked_then_receipts_and_export_carry_them(stub
     assert (given["consent_type"], given["explicit_act"]) == ("dpv:ExplicitlyExpressedConsent", True)
     controller = receipt["processing"]["controllers"][0]
     assert controller["email"].endswith("@montreal.ca") and controller["phone"].startswith("+1-514")
+    # the configured contact (MTLID_CONTROLLER_EMAIL/_PHONE, app.py sets it on the store)
+    store.controller = controller_of("prp@montreal.ca", "+1 514 555-0199")
+    try:
+        reply = await stub.GetReceipt(pb.GetReceiptRequest(consent_id=granted.consent_id), metadata=tokens["alice"])
+        configured = verify_receipt(reply.receipt_jws, keys)["processing"]["controllers"][0]
+        exported = json.loads((await stub.Export(pb.ExportRequest(resident_id=ALICE), metadata=tokens["alice"])).document)
+        in_export = verify_receipt(exported["receipts"][0]["jws"], keys)["processing"]["controllers"][0]
+    finally:
+        store.controller = None
+    assert (configured["email"], configured["phone"]) == ("prp@montreal.ca", "+1 514 555-0199")
+    assert (in_export["email"], in_export["phone"]) == ("prp@montreal.ca", "+1 514 555-0199")
     sources = {c["id"]: c["source"] for c in receipt["processing"]["pii_categories"]}
     assert set(sources) == {"email", "given_name"}
     assert all(s["dpv"] == "dpv:DataSubjectDataSource" and s["fr"] and s["en"] for s in sources.values())

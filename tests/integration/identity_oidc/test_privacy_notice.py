@@ -45,3 +45,36 @@ async def test_sign_up_and_the_consent_screen_link_the_notice(front):
     finally:
         await browser.close()
         await client.aclose()
+
+
+async def test_the_notice_gives_the_controller_contact_from_the_configuration(front):
+    """MTLID_CONTROLLER_EMAIL / MTLID_CONTROLLER_PHONE (issue 18): the notice gives the contact
+    the city configured, the same the consent receipts carry; a real HTTP front."""
+    import asyncio
+
+    from services.common.config import Settings
+    from services.common.nats import free_port
+    from services.identity.http.app import create_app, serve
+
+    app = create_app(front.provider)
+    app.state.settings = Settings.from_env({"MTLID_CONTROLLER_EMAIL": "vie.privee@montreal.ca",
+                                            "MTLID_CONTROLLER_PHONE": "+1 514 555-0199"})
+    port = free_port()
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(app, "127.0.0.1", port, stop, started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            french, english = await http.get("/privacy"), await http.get("/privacy?lang=en")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    contact = _text(french).split('id="privacy-contact"')[1]
+    assert 'href="mailto:vie.privee@montreal.ca">vie.privee@montreal.ca</a>' in contact
+    assert 'href="tel:+15145550199">+1 514 555-0199</a>' in contact
+    assert "Courriel :" in contact and "Téléphone :" in contact
+    assert "vie.privee@montreal.ca" in english.text and "Phone:" in english.text
+    # the defaults (placeholders for the privacy office to confirm) when nothing is configured
+    async with httpx.AsyncClient(base_url=front.base) as http:
+        default = (await http.get("/privacy")).text
+    assert "acces.information@montreal.ca" in default and "+1-514-872-0311" in default

@@ -25,6 +25,7 @@ class FakeStore:
         self.events = []
         self.catalogue_version = 1
         self.witnesses = WitnessPolicy()
+        self.controller = None
         self.cosignatures = []  # (tree size, root hash, Cosignature)
 
 

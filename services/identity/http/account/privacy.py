@@ -12,8 +12,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.identity.http.account.web import page
+from services.identity.http.account.web import _settings, page
 
 
 async def notice(request: Request) -> Response:
-    return page(request, "account/privacy.html", {"nav": ""})
+    # whom to ask: the controller's contact from the configuration (MTLID_CONTROLLER_EMAIL,
+    # MTLID_CONTROLLER_PHONE), the same the consent receipts carry
+    settings = _settings(request)
+    return page(request, "account/privacy.html", {"nav": "", "controller": {
+        "email": settings.controller_email, "phone": settings.controller_phone}})
