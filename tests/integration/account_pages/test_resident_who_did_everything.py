@@ -105,15 +105,18 @@ async def _enrol_at_the_counter(system) -> tuple[str, str, str]:
     return letter.resident_id, agent["agent_id"], letter.activation_code
 
 
-def _pools(system, resident_id: str) -> None:
-    """The pools' access system: a service asking for the biometric purpose, an account there."""
-    client = system.cli("client", "create", "--name", "Accès piscines", "--client-id", POOLS,
-                        "--grant-type", "client_credentials", "--scope", "accounts:link",
-                        "--audience", "urn:mtlid:accounts", "--city")
-    system.cli("service", "create", "--id", POOLS, "--kind", "municipal", "--name-fr", "Accès aux piscines",
-               "--name-en", "Pool access", "--owner", "Ville de Montréal", "--client-id", POOLS,
-               "--attribute", "biometric_face", "--purpose", BIOMETRIC)
-    token = system.client_token(POOLS, client["client_secret"], "accounts:link", "urn:mtlid:accounts")
+def _pools(system, resident_id: str, reference: str = "PISC-18") -> None:
+    """The pools' access system: a service asking for the biometric purpose (registered once
+    per system), an account there."""
+    if not getattr(system, "pools_secret", None):
+        client = system.cli("client", "create", "--name", "Accès piscines", "--client-id", POOLS,
+                            "--grant-type", "client_credentials", "--scope", "accounts:link",
+                            "--audience", "urn:mtlid:accounts", "--city")
+        system.cli("service", "create", "--id", POOLS, "--kind", "municipal", "--name-fr", "Accès aux piscines",
+                   "--name-en", "Pool access", "--owner", "Ville de Montréal", "--client-id", POOLS,
+                   "--attribute", "biometric_face", "--purpose", BIOMETRIC)
+        system.pools_secret = client["client_secret"]
+    token = system.client_token(POOLS, system.pools_secret, "accounts:link", "urn:mtlid:accounts")
     metadata = (("authorization", f"Bearer {token}"),)
     with grpc.insecure_channel(system.target("accounts")) as channel:
         stub = accounts_pb2_grpc.AccountsServiceStub(channel)
@@ -121,7 +124,7 @@ def _pools(system, resident_id: str) -> None:
         while True:
             try:
                 account = stub.LinkAccount(apb.LinkAccountRequest(service_id=POOLS, resident_id=resident_id,
-                                                                  account_reference="PISC-18"),
+                                                                  account_reference=reference),
                                            metadata=metadata, timeout=5).account
                 break
             except grpc.RpcError as error:
@@ -280,3 +283,52 @@ async def test_the_file_of_a_resident_who_did_everything(system, tmp_path):
     code, report = _verify(tmp_path / "flipped-proof.json")
     assert code == 1 and not report["checks"]["entries"]
     assert "section consent: changed since the file was signed" in report["problems"]
+
+
+async def test_a_biometric_consent_given_with_the_second_factor_records_it(system):
+    """Point 6: a resident who has a second factor proves it is them with a code of their
+    authentication app instead of the password; the ledger entry records `second_factor`. A
+    wrong code, or neither code nor password, is refused with the field named and nothing
+    granted."""
+    email = "deux.facteurs@example.ca"
+    resident_id = system.cli("resident", "create", "--email", email, "--password", PASSWORD,
+                             "--verified")["resident_id"]
+    resident = Browser(system.issuer)
+    try:
+        signed = await resident.submit("/account/login", email=email, password=PASSWORD)
+        assert signed.status_code in (302, 303), signed.text[:500]
+        security = await resident.http.get("/account/security")
+        start = await resident.http.post("/account/security/totp", data=hidden_fields(security.text))
+        secret_b32 = re.search(r"secret=([A-Z2-7]+)", start.text).group(1)
+        secret = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+        now = time.time()
+        enrolled = await resident.http.post("/account/security/totp/confirm", data={
+            **hidden_fields(start.text), "code": totp.totp(secret, now), "totp_current_password": PASSWORD})
+        assert enrolled.status_code == 303, enrolled.text[:1000]
+        _pools(system, resident_id, "PISC-2FA")
+
+        consents = await resident.http.get("/account/consents")
+        offer = re.search(r'href="(/account/consents/biometric\?[^"]+)"', consents.text).group(1).replace("&amp;", "&")
+        page = await resident.http.get(offer)
+        assert 'autocomplete="one-time-code"' in page.text and 'id="current_password"' in page.text
+        form = {**hidden_fields(page.text), "days": "30", "agree": "yes"}
+        neither = await resident.http.post("/account/consents/biometric", data=form)
+        assert neither.status_code == 400 and 'href="#current_password"' in neither.text
+        assert "Entrez un code de votre application d'authentification, ou votre mot de passe." in \
+            neither.text.replace("&#39;", "'")
+        wrong = await resident.http.post("/account/consents/biometric", data={**form, "totp_code": "000000"})
+        assert wrong.status_code == 400 and 'href="#totp_code"' in wrong.text
+        # the next step's code (the enrolment used this one: a step is accepted once)
+        given = await resident.http.post("/account/consents/biometric",
+                                         data={**form, "totp_code": totp.totp(secret, now + 30)})
+        assert given.status_code == 303, given.text[:2000]
+
+        export_form = await resident.http.get("/account/export")
+        document = (await resident.http.post("/account/export", data={
+            **hidden_fields(export_form.text), "current_password": PASSWORD})).json()
+    finally:
+        await resident.http.aclose()
+    [entry] = [e["entry"] for e in document["consent"]["ledger_entries"]
+               if e["entry"].get("type") == "consent_given" and e["entry"].get("purpose_id") == BIOMETRIC]
+    assert entry["reauthentication_method"] == "second_factor" and entry["reauthenticated_at"]
+    assert [c["state"] for c in document["consent"]["consents"] if c["purpose_id"] == BIOMETRIC] == ["given"]

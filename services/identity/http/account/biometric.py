@@ -5,8 +5,9 @@ by an agent (the consent service refuses those: ``grant_rules``). This page is w
 resident sees instead: the purpose and what the city does with the data, the non-biometric
 alternative they can choose instead, how long the consent lasts (they choose, 365 days at
 most), how to withdraw it, an unticked box to tick (the explicit act) and their password
-again — a session alone may be someone else's, and the consent service requires the proof
-to be less than 5 minutes old; it records when and how in the ledger entry.
+again, or a code of their second factor when they have one — a session alone may be someone
+else's, and the consent service requires the proof to be less than 5 minutes old; it records
+when and how (``password`` or ``second_factor``) in the ledger entry.
 """
 
 from __future__ import annotations
@@ -41,6 +42,29 @@ async def confirm_password(request: Request, who, password: str) -> str | None:
     except FailedPrecondition:
         return "account.security.error.too_many"
     return None
+
+
+async def _prove_it_is_you(request: Request, who, fields) -> tuple[str | None, dict[str, str]]:
+    """``(method, {})`` once the resident proved who they are again, else ``(None, errors)``:
+    with a code from their authentication app when they have a second factor and gave one
+    (``second_factor``: RFC 6238, a step used once, throttled), else with their password
+    (``password``). The method is what the consent service records in the ledger entry."""
+    code = "".join(first(fields, "totp_code").split())[:12]
+    if who.has_totp and code:
+        try:
+            right = await auth.verify_totp(auth.VerifyTotp(
+                who.resident_id, code, request.client.host if request.client else "", session_id=who.session_id),
+                provider(request).uow_factory())
+        except auth.LoginRefused:
+            return None, {"totp_code": "account.security.error.too_many"}
+        except FailedPrecondition:  # the second factor was removed meanwhile
+            return None, {"totp_code": "account.biometric.error.code_wrong"}
+        return ("second_factor", {}) if right else (None, {"totp_code": "account.biometric.error.code_wrong"})
+    password = first(fields, "current_password")
+    if who.has_totp and not password:
+        return None, {"current_password": "account.biometric.error.proof_required"}
+    wrong = await confirm_password(request, who, password)
+    return (None, {"current_password": wrong}) if wrong else ("password", {})
 
 
 async def _offer(client, service_id: str, purpose_id: str, lang: str) -> dict | None:
@@ -87,7 +111,7 @@ async def biometric_consent(request: Request) -> Response:
         return page(request, "error.html", {"reason": "not_found"}, 404)
     durations = [d for d in DURATIONS if d <= offer["max_days"]]
     context = {"nav": "consents", "offer": offer, "durations": durations, "errors": {}, "chosen": None,
-               "agreed": False}
+               "agreed": False, "has_totp": who.has_totp}
     if fields is None:
         return page(request, "account/biometric.html", context)
     errors: dict[str, str] = {}
@@ -97,11 +121,11 @@ async def biometric_consent(request: Request) -> Response:
     if first(fields, "agree") != "yes":
         errors["agree"] = "account.biometric.error.agree"
     try:
-        wrong = await confirm_password(request, who, first(fields, "current_password"))
+        proof, wrong = await _prove_it_is_you(request, who, fields)
     except NotFound:
         return to_login(request)
     if wrong:
-        errors["current_password"] = wrong
+        errors.update(wrong)
     if errors:
         return page(request, "account/biometric.html", {**context, "errors": errors,
                                                          "chosen": int(days) if days.isdigit() else None,
@@ -110,7 +134,7 @@ async def biometric_consent(request: Request) -> Response:
     try:
         await client.grant_biometric(service_id, purpose_id, expires_at=now + dt.timedelta(days=int(days)),
                                      alternative_id=offer["alternative_id"], language=t.lang,
-                                     reauthenticated_at=now, method="password")
+                                     reauthenticated_at=now, method=proof)
     except BackendError as error:
         if error.unavailable:
             return unavailable(request, error)
