@@ -127,3 +127,81 @@ async def test_a_resident_gives_a_biometric_consent_on_its_own_page(system, brow
     assert (withdrawn.allowed, withdrawn.reason) == (False, "BIOMETRIC_CONSENT_WITHDRAWN")
     assert withdrawn.non_biometric_alternative.description_fr
     await context.close()
+
+
+async def test_with_a_second_factor_the_page_takes_a_code_and_passes_axe(system, browser):
+    """Point 6 of issue 18's follow-ups: a resident who has a second factor confirms with a
+    code of their app (or the password); the page with both, and its error state, pass
+    axe-core; the code is accepted and the consent granted."""
+    import base64
+    import re
+
+    import httpx
+
+    from services.identity.domain import totp
+    from tests.integration.account_pages.conftest import hidden_fields
+
+    email, rink = "deux.facteurs.biometrie@example.ca", "rink-access"
+    resident = system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
+    client = system.cli("client", "create", "--name", "Accès arénas", "--client-id", rink,
+                        "--grant-type", "client_credentials", "--scope", "accounts:link",
+                        "--audience", "urn:mtlid:accounts", "--city")
+    system.cli("service", "create", "--id", rink, "--kind", "municipal", "--name-fr", "Accès aux arénas",
+               "--name-en", "Rink access", "--owner", "Ville de Montréal", "--client-id", rink,
+               "--attribute", "biometric_face", "--purpose", PURPOSE)
+    token = system.client_token(rink, client["client_secret"], "accounts:link", "urn:mtlid:accounts")
+    with grpc.insecure_channel(system.target("accounts")) as channel:
+        stub = accounts_pb2_grpc.AccountsServiceStub(channel)
+        metadata = (("authorization", f"Bearer {token}"),)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                account = stub.LinkAccount(apb.LinkAccountRequest(
+                    service_id=rink, resident_id=resident["resident_id"], account_reference="ARENA-1"),
+                    metadata=metadata, timeout=5).account
+                break
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        stub.ActivateAccount(apb.ActivateAccountRequest(account_id=account.account_id, reason="carte"),
+                             metadata=metadata, timeout=5)
+    with grpc.insecure_channel(system.target("consent")) as channel:
+        consent = consent_pb2_grpc.ConsentServiceStub(channel)
+        deadline = time.monotonic() + 20
+        while rink not in {r.recipient_id for r in consent.ListRecipients(cpb.ListRecipientsRequest(),
+                                                                          timeout=5).recipients}:
+            assert time.monotonic() < deadline, "consent never learned the rinks' service"
+            time.sleep(0.2)
+
+    # the resident signs in and adds a second factor (plain HTTP), then continues in the browser
+    now = time.time()
+    async with httpx.AsyncClient(base_url=system.issuer, follow_redirects=False, timeout=15) as http:
+        page = await http.get("/account/login")
+        await http.post("/account/login", data={**hidden_fields(page.text), "email": email, "password": PASSWORD})
+        security = await http.get("/account/security")
+        start = await http.post("/account/security/totp", data=hidden_fields(security.text))
+        secret_b32 = re.search(r"secret=([A-Z2-7]+)", start.text).group(1)
+        secret = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+        enrolled = await http.post("/account/security/totp/confirm", data={
+            **hidden_fields(start.text), "code": totp.totp(secret, now), "totp_current_password": PASSWORD})
+        assert enrolled.status_code == 303, enrolled.text[:500]
+        cookies = [{"name": c.name, "value": c.value, "url": system.issuer} for c in http.cookies.jar]
+
+    context = await new_context(browser, viewport={"width": 1280, "height": 900})
+    await context.add_cookies(cookies)
+    page = await context.new_page()
+    await page.goto(system.issuer + "/account/consents")
+    await page.click(f"a[href^='/account/consents/biometric'][href*='{rink}']")
+    await page.wait_for_url("**/account/consents/biometric?*")
+    assert await page.get_attribute("#totp_code", "autocomplete") == "one-time-code"
+    await check_page(page, "b05-biometric-consent-second-factor")
+    await page.check("#days-30")
+    await page.check("#agree")
+    await page.click("form[action='/account/consents/biometric'] button[type=submit]")
+    assert await page.locator(".error-summary[role=alert]").count() == 1
+    await check_page(page, "b06-biometric-consent-second-factor-errors")
+    await page.fill("#totp_code", totp.totp(secret, now + 30))   # the next step: the enrolment used this one
+    await page.click("form[action='/account/consents/biometric'] button[type=submit]")
+    await page.wait_for_url("**/account/consents?done=granted")
+    await context.close()
