@@ -167,5 +167,11 @@ async def test_the_complete_file_has_every_section_and_verifies_offline(system, 
                       "Profil et provenance", "Journal des accès", "PMR-F", "Registre des consentements",
                       "La Ville a signé chaque section"):
             assert words in readable.text, words
+        english = await http.post("/account/export?lang=en", data={
+            **hidden_fields(form.text), "current_password": PASSWORD, "format": "html"})
+        assert english.status_code == 200 and '<html lang="en">' in english.text
+        for words in ("Sign-in attempts", "Sessions opened", "Agents' actions on your file",
+                      "The City signed every section"):
+            assert words in english.text.replace("&#39;", "'"), words
     finally:
         await http.aclose()
