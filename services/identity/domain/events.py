@@ -270,3 +270,35 @@ class SuspiciousActivityReported(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+# -- counter agents' sign-ins (issue 17, point 4) ------------------------------------------
+
+@dataclass(frozen=True)
+class AgentSignedIn(Event):
+    """A counter agent reached level 3 at the console (password, then the second factor): the
+    start of a working session. Identifiers only: no address, no code, no secret."""
+    NAME: ClassVar[str] = "agent_signed_in"
+    agent_id: str
+    office: str
+    session_id: str
+    amr: tuple[str, ...] = field(default=("pwd", "otp", "mfa"))
+
+    def aggregate_id(self) -> str | None:
+        return self.agent_id
+
+
+@dataclass(frozen=True)
+class AgentSignInRefused(Event):
+    """A refused sign-in at the counter console. ``step``: ``password`` or ``second_factor``;
+    ``reason``: ``invalid_credentials``, ``throttled``, ``disabled`` or ``invalid_otp``.
+    ``agent_id`` and ``office`` are absent when the typed address is no agent's (the address
+    itself is never in the event)."""
+    NAME: ClassVar[str] = "agent_sign_in_refused"
+    reason: str
+    step: str
+    agent_id: str | None = None
+    office: str | None = None
+
+    def aggregate_id(self) -> str | None:
+        return self.agent_id

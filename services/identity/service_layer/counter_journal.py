@@ -82,7 +82,27 @@ async def supervision(uow, start: dt.date, end: dt.date, *, agent_id: str | None
 
     return {"from": start.isoformat(), "to": end.isoformat(), "total": len(actions),
             "per_agent": rows(per_agent, "agent_id"), "per_office": rows(per_office, "office"),
-            "per_day": rows(per_day, "day"), "unusual": _unusual(actions)}
+            "per_day": rows(per_day, "day"), "sign_ins": sign_ins(actions), "unusual": _unusual(actions)}
+
+
+def sign_ins(actions: list[dict]) -> list[dict]:
+    """Sign-ins and refusals per agent per Montréal day (issue 17, point 4), with the reasons
+    of the refusals: a supervisor sees an agent locked out, or someone trying an agent's
+    address. Refusals for an address that is no agent's are under ``agent_id`` "" (the
+    address is never kept)."""
+    table: dict[tuple[str, str], dict] = {}
+    for a in actions:
+        if a["action"] not in ("sign_in", "sign_in_refused"):
+            continue
+        key = (a["agent_id"], a["created_at"].astimezone(MONTREAL).date().isoformat())
+        row = table.setdefault(key, {"agent_id": key[0], "day": key[1], "office": a["office"] or "",
+                                     "signed_in": 0, "refused": 0, "reasons": Counter()})
+        if a["action"] == "sign_in":
+            row["signed_in"] += 1
+        else:
+            row["refused"] += 1
+            row["reasons"][str(a["details"].get("reason", ""))] += 1
+    return [{**row, "reasons": dict(sorted(row["reasons"].items()))} for _, row in sorted(table.items())]
 
 
 MAX_PERIOD_DAYS = 31

@@ -237,3 +237,27 @@ class SuspiciousActivityReported(_message.Message):
     sessions_ended: int
     session_id: str
     def __init__(self, resident_id: _Optional[str] = ..., report_id: _Optional[str] = ..., sessions_ended: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class AgentSignedIn(_message.Message):
+    __slots__ = ("agent_id", "office", "session_id", "amr")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    AMR_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    office: str
+    session_id: str
+    amr: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agent_id: _Optional[str] = ..., office: _Optional[str] = ..., session_id: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AgentSignInRefused(_message.Message):
+    __slots__ = ("reason", "step", "agent_id", "office")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    step: str
+    agent_id: str
+    office: str
+    def __init__(self, reason: _Optional[str] = ..., step: _Optional[str] = ..., agent_id: _Optional[str] = ..., office: _Optional[str] = ...) -> None: ...
