@@ -57,6 +57,26 @@ async def _sign_in(page, issuer: str, agent: dict, name: str | None = None) -> N
     await page.wait_for_url(issuer + "/counter")
 
 
+def _counter_accesses(system, token: str, resident_id: str, at_least: int, timeout: float = 20.0) -> list:
+    """The resident's data accesses by a counter, from the consent ledger, once ``at_least``
+    arrived (identity's outbox → NATS → consent's consumer)."""
+    import grpc
+
+    from montreal.consent.v1 import consent_pb2 as cpb
+    from montreal.consent.v1 import consent_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(system.target("consent")) as channel:
+        stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        while True:
+            records = stub.AccessLog(cpb.AccessLogRequest(resident_id=resident_id), timeout=5,
+                                     metadata=(("authorization", f"Bearer {token}"),)).records
+            found = [r for r in records if r.recipient_id.startswith("counter-")]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.3)
+
+
 async def test_the_counter_for_everyone(system, browser):
     issuer = system.issuer
     agent = system.cli("agent", "create", "--email", "dominique.tremblay@ville.montreal.qc.ca",
@@ -100,6 +120,18 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Gisèle" in content and "aucun" in content and "Certificat de naissance ••7731" in content
     await check_page(page, "counter-06-enrolled")
 
+    # -- a homonym: same names, same date of birth (the search shows both) ------------------
+    await page.goto(issuer + "/counter/enroll")
+    await page.fill("#family_name", "Bouchard")
+    await page.fill("#given_name", "Gisèle")
+    await page.fill("#date_of_birth", "1941-06-02")
+    await page.select_option("#document_type", "passport")
+    await page.fill("#document_last_digits", "5150")
+    await page.click("form[action='/counter/enroll'] button")
+    await page.wait_for_selector("#recorded")
+    homonym = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", await page.content()).group(0)
+    assert homonym != number
+
     # -- find them again by name and date of birth (least data: names, year, number) ---------
     await page.goto(issuer + "/counter")
     await page.fill("#family_name", "Bouchard")
@@ -111,6 +143,23 @@ async def test_the_counter_for_everyone(system, browser):
     await check_page(page, "counter-06a-search")
     await page.click(f"text={number}")
     await page.wait_for_url(re.compile(r".*/counter/resident\?.*"))
+
+    # -- every look-up is a data access in the consent ledger (identity → NATS → consent) ----
+    # each resident the search showed, and the file opened, by "Comptoir Accès Montréal — bureau
+    # …", naming the agent's reference; read as the privacy officer would (consent AccessLog)
+    office_counter = "Comptoir Accès Montréal — bureau Accès Montréal — Ville-Marie"
+    officer = system.cli("client", "create", "--name", "Responsable de la protection des renseignements",
+                         "--grant-type", "client_credentials", "--scope", "consent:admin",
+                         "--audience", "urn:mtlid:consent")
+    officer_token = system.client_token(officer["client_id"], officer["client_secret"], "consent:admin",
+                                        "urn:mtlid:consent")
+    seen = _counter_accesses(system, officer_token, CitizenNumber.parse(number).canonical, 2)
+    assert [r.recipient_name_fr for r in seen] == [office_counter] * 2
+    assert {r.agent_reference for r in seen} == {agent["agent_id"]} and {r.purpose_id for r in seen} == {
+        "service-provision"}
+    assert {"given_name", "family_name", "date_of_birth"} <= set(seen[0].data_categories)
+    [shown] = _counter_accesses(system, officer_token, CitizenNumber.parse(homonym).canonical, 1)
+    assert shown.recipient_name_fr == office_counter and shown.agent_reference == agent["agent_id"]
 
     # -- a document check: type and last four only, the level raised -------------------------
     await page.select_option("#document_type", "passport")
@@ -171,6 +220,9 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Accès Montréal — Ville-Marie" in history and agent["agent_id"] in history
     assert "Consentement enregistré au comptoir" in history
     assert "Dominique" not in history  # pseudonymous by default
+    ledger_cards = await resident.inner_text("ul.access-log")
+    assert "Comptoir Accès Montréal — bureau Accès Montréal — Ville-Marie" in ledger_cards
+    assert agent["agent_id"] in ledger_cards and "Dominique" not in ledger_cards
     await check_page(resident, "counter-09-resident-history")
     await resident.goto(issuer + "/account/consents")
     assert "au comptoir, auprès d’un agent (votre choix)" in await resident.content()

@@ -287,6 +287,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                 bases={k: _BASIS_STRINGS.get(v, pb.LEGAL_BASIS_UNSPECIFIED) for k, v in b["bases"].items()},
                 consent_ids=b.get("consent_ids", []),
                 unsupported_categories=b.get("unsupported_categories", []),
+                agent_reference=str(b.get("agent", "")),
                 access_time=_ts(dt.datetime.fromisoformat(b["accessed_at"].replace("Z", "+00:00")))))
         return pb.AccessLogResponse(records=records, next_page_token=token)
 

@@ -261,3 +261,19 @@ class AgentSignInRefused(_message.Message):
     agent_id: str
     office: str
     def __init__(self, reason: _Optional[str] = ..., step: _Optional[str] = ..., agent_id: _Optional[str] = ..., office: _Optional[str] = ...) -> None: ...
+
+class CounterFileAccessed(_message.Message):
+    __slots__ = ("access_id", "resident_id", "office", "agent_reference", "action", "categories")
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    access_id: str
+    resident_id: str
+    office: str
+    agent_reference: str
+    action: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., office: _Optional[str] = ..., agent_reference: _Optional[str] = ..., action: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
