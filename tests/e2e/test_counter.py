@@ -13,6 +13,7 @@ import base64
 import io
 import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 from pypdf import PdfReader
@@ -183,6 +184,20 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Consentement enregistré, donné au comptoir, agent " + agent["agent_id"] in await page.content()
     await check_page(page, "counter-06b-consent")
 
+    # -- print the resident's complete file, in their language (after the document check) ----
+    await page.check("input[name=file_language][value=en]")
+    await page.click("form[action='/counter/resident/file'] button")
+    await page.wait_for_selector("text=My file at the City of Montréal")
+    printed = await page.inner_text("main")
+    assert number in printed and "Identity" in printed and "Consents" in printed  # identity, consent
+    assert "Gisèle" in printed and "Bouchard" in printed  # accounts' profile, with provenance
+    assert "communication" in printed and "print_resident_file" in printed and agent["agent_id"] in printed
+    assert "export_requested" in printed  # consent's ledger: the export, by the agent
+    assert await page.get_attribute("html", "lang") == "en"
+    await check_page(page, "counter-06d-printed-file")
+    await page.goto(issuer + "/counter/resident?" + urlencode({"citizen_number": number}))
+    await page.wait_for_selector("form[action='/counter/resident/file']")
+
     # -- print the letter: the PDF opens and carries the code ---------------------------------
     csrf = await page.get_attribute("form[action='/counter/resident/letter'] input[name=csrf_token]", "value")
     resident_id = await page.get_attribute("form[action='/counter/resident/letter'] input[name=citizen_number]",
@@ -219,6 +234,7 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Inscription au comptoir" in history and "Lettre d’activation imprimée" in history
     assert "Accès Montréal — Ville-Marie" in history and agent["agent_id"] in history
     assert "Consentement enregistré au comptoir" in history
+    assert "Votre dossier complet a été imprimé pour vous au comptoir" in history
     assert "Dominique" not in history  # pseudonymous by default
     ledger_cards = await resident.inner_text("ul.access-log")
     assert "Comptoir Accès Montréal — bureau Accès Montréal — Ville-Marie" in ledger_cards
