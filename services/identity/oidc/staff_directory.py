@@ -13,7 +13,8 @@ order (every refusal ``invalid_request``, RFC 8693 s. 2.2.2, with the reason in 
 3. ``aud`` names us: our token endpoint or our issuer (``audience``);
 4. ``exp`` is in the future and at most one hour ahead; ``iat``/``nbf`` not in the future
    (``expired``, ``lifetime``; 30 s of clock skew);
-5. ``sub`` names the staff member (1 to 100 visible characters) (``subject``);
+5. ``sub`` names the staff member (1 to 100 visible characters, and ``<client_id>:<sub>`` at
+   most 128, what the services' journals keep) (``subject``);
 6. the staff member signed in with a second factor: ``amr`` (RFC 8176) holds ``mfa``, or ``acr``
    is a multi-factor level (``STRONG_ACRS``) (``too_weak``) — the same level 3 our own agents need;
 7. ``office`` names their office (``office``), for the journal.
@@ -47,6 +48,8 @@ STRONG_AMR = frozenset({"mfa"})
 STRONG_ACRS = frozenset({"urn:mtlid:loa:3", "http://schemas.openid.net/pape/policies/2007/06/multi-factor",
                          "http://schemas.openid.net/pape/policies/2007/06/multi-factor-physical", "phr", "phrh"})
 _SUBJECT = re.compile(r"^[\x21-\x7e]{1,100}$")
+#: the services keep an agent's id in 128 characters (accounts' journal): "<client_id>:<sub>" fits
+MAX_AGENT_REF = 128
 
 
 class StaffTokenRefused(Exception):
@@ -122,7 +125,8 @@ async def verify_staff_token(client_keys, client: Any, token: str, *, issuer: st
         if value is not None and (not isinstance(value, (int, float)) or value > now + SKEW):
             raise StaffTokenRefused("lifetime")
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not _SUBJECT.match(subject):
+    if not isinstance(subject, str) or not _SUBJECT.match(subject) or len(
+            f"{client.client_id}:{subject}") > MAX_AGENT_REF:
         raise StaffTokenRefused("subject")
     amr = claims.get("amr") if isinstance(claims.get("amr"), list) else []
     acr = claims.get("acr") if isinstance(claims.get("acr"), str) else ""

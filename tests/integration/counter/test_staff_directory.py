@@ -93,7 +93,9 @@ async def test_a_directory_staff_member_gets_a_token_naming_them_under_the_clien
     ({"amr": None, "acr": None}, "did not sign in with a second factor"),
     ({"office": None}, "names no office"),
     ({"sub": "jean tremblay"}, "names no staff member"),
-], ids=["signature", "unknown-issuer", "audience", "expired", "lifetime", "weak-acr", "no-acr", "office", "sub"])
+    ({"sub": "j" * 120}, "names no staff member"),  # "verdun-permits:" + 120: more than the journals keep
+], ids=["signature", "unknown-issuer", "audience", "expired", "lifetime", "weak-acr", "no-acr", "office", "sub",
+        "long-sub"])
 async def test_refusals_are_invalid_request_with_the_reason(front, verdun, overrides, reason):
     key = overrides.pop("key", DIRECTORY_KEY)
     answer = await exchange(front, staff_token(front, key=key, **overrides))
