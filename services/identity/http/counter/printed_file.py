@@ -145,7 +145,8 @@ async def _complete_file(request: Request, duty, found, lang: str, consent_reply
         "printed_at_counter": {"office": duty.agent.office,
                                "agent": duty.agent.name if show_names else duty.agent.agent_id, "language": lang},
         "resident": {"citizen_number": found.resident_id, "citizen_number_human": CitizenNumber(found.resident_id).human,
-                     "email": found.email, "email_verified": found.email_verified,
+                     # "" rather than None: the printed page shows an empty cell, not "None"
+                     "email": found.email or "", "email_verified": found.email_verified,
                      "level_of_assurance": int(found.level), "second_factor": found.has_totp},
         **identity,
         "linked_services": [{
