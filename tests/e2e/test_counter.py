@@ -13,6 +13,7 @@ import base64
 import io
 import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 from pypdf import PdfReader
@@ -55,6 +56,26 @@ async def _sign_in(page, issuer: str, agent: dict, name: str | None = None) -> N
     await page.fill("#code", _code(agent["totp_secret"]))
     await page.keyboard.press("Enter")
     await page.wait_for_url(issuer + "/counter")
+
+
+def _counter_accesses(system, token: str, resident_id: str, at_least: int, timeout: float = 20.0) -> list:
+    """The resident's data accesses by a counter, from the consent ledger, once ``at_least``
+    arrived (identity's outbox → NATS → consent's consumer)."""
+    import grpc
+
+    from montreal.consent.v1 import consent_pb2 as cpb
+    from montreal.consent.v1 import consent_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(system.target("consent")) as channel:
+        stub = consent_pb2_grpc.ConsentServiceStub(channel)
+        while True:
+            records = stub.AccessLog(cpb.AccessLogRequest(resident_id=resident_id), timeout=5,
+                                     metadata=(("authorization", f"Bearer {token}"),)).records
+            found = [r for r in records if r.recipient_id.startswith("counter-")]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.3)
 
 
 async def test_the_counter_for_everyone(system, browser):
@@ -100,6 +121,18 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Gisèle" in content and "aucun" in content and "Certificat de naissance ••7731" in content
     await check_page(page, "counter-06-enrolled")
 
+    # -- a homonym: same names, same date of birth (the search shows both) ------------------
+    await page.goto(issuer + "/counter/enroll")
+    await page.fill("#family_name", "Bouchard")
+    await page.fill("#given_name", "Gisèle")
+    await page.fill("#date_of_birth", "1941-06-02")
+    await page.select_option("#document_type", "passport")
+    await page.fill("#document_last_digits", "5150")
+    await page.click("form[action='/counter/enroll'] button")
+    await page.wait_for_selector("#recorded")
+    homonym = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", await page.content()).group(0)
+    assert homonym != number
+
     # -- find them again by name and date of birth (least data: names, year, number) ---------
     await page.goto(issuer + "/counter")
     await page.fill("#family_name", "Bouchard")
@@ -111,6 +144,23 @@ async def test_the_counter_for_everyone(system, browser):
     await check_page(page, "counter-06a-search")
     await page.click(f"text={number}")
     await page.wait_for_url(re.compile(r".*/counter/resident\?.*"))
+
+    # -- every look-up is a data access in the consent ledger (identity → NATS → consent) ----
+    # each resident the search showed, and the file opened, by "Comptoir Accès Montréal — bureau
+    # …", naming the agent's reference; read as the privacy officer would (consent AccessLog)
+    office_counter = "Comptoir Accès Montréal — bureau Accès Montréal — Ville-Marie"
+    officer = system.cli("client", "create", "--name", "Responsable de la protection des renseignements",
+                         "--grant-type", "client_credentials", "--scope", "consent:admin",
+                         "--audience", "urn:mtlid:consent")
+    officer_token = system.client_token(officer["client_id"], officer["client_secret"], "consent:admin",
+                                        "urn:mtlid:consent")
+    seen = _counter_accesses(system, officer_token, CitizenNumber.parse(number).canonical, 2)
+    assert [r.recipient_name_fr for r in seen] == [office_counter] * 2
+    assert {r.agent_reference for r in seen} == {agent["agent_id"]} and {r.purpose_id for r in seen} == {
+        "service-provision"}
+    assert {"given_name", "family_name", "date_of_birth"} <= set(seen[0].data_categories)
+    [shown] = _counter_accesses(system, officer_token, CitizenNumber.parse(homonym).canonical, 1)
+    assert shown.recipient_name_fr == office_counter and shown.agent_reference == agent["agent_id"]
 
     # -- a document check: type and last four only, the level raised -------------------------
     await page.select_option("#document_type", "passport")
@@ -133,6 +183,20 @@ async def test_the_counter_for_everyone(system, browser):
     await page.wait_for_selector("#recorded")
     assert "Consentement enregistré, donné au comptoir, agent " + agent["agent_id"] in await page.content()
     await check_page(page, "counter-06b-consent")
+
+    # -- print the resident's complete file, in their language (after the document check) ----
+    await page.check("input[name=file_language][value=en]")
+    await page.click("form[action='/counter/resident/file'] button")
+    await page.wait_for_selector("text=My file at the City of Montréal")
+    printed = await page.inner_text("main")
+    assert number in printed and "Identity" in printed and "Consents" in printed  # identity, consent
+    assert "Gisèle" in printed and "Bouchard" in printed  # accounts' profile, with provenance
+    assert "communication" in printed and "print_resident_file" in printed and agent["agent_id"] in printed
+    assert "export_requested" in printed  # consent's ledger: the export, by the agent
+    assert await page.get_attribute("html", "lang") == "en"
+    await check_page(page, "counter-06d-printed-file")
+    await page.goto(issuer + "/counter/resident?" + urlencode({"citizen_number": number}))
+    await page.wait_for_selector("form[action='/counter/resident/file']")
 
     # -- print the letter: the PDF opens and carries the code ---------------------------------
     csrf = await page.get_attribute("form[action='/counter/resident/letter'] input[name=csrf_token]", "value")
@@ -170,7 +234,11 @@ async def test_the_counter_for_everyone(system, browser):
     assert "Inscription au comptoir" in history and "Lettre d’activation imprimée" in history
     assert "Accès Montréal — Ville-Marie" in history and agent["agent_id"] in history
     assert "Consentement enregistré au comptoir" in history
+    assert "Votre dossier complet a été imprimé pour vous au comptoir" in history
     assert "Dominique" not in history  # pseudonymous by default
+    ledger_cards = await resident.inner_text("ul.access-log")
+    assert "Comptoir Accès Montréal — bureau Accès Montréal — Ville-Marie" in ledger_cards
+    assert agent["agent_id"] in ledger_cards and "Dominique" not in ledger_cards
     await check_page(resident, "counter-09-resident-history")
     await resident.goto(issuer + "/account/consents")
     assert "au comptoir, auprès d’un agent (votre choix)" in await resident.content()

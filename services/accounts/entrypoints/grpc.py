@@ -37,7 +37,7 @@ _ANY = frozenset({RESIDENT, RELEASE, LINK, AGENT, ADMIN})
 METHOD_POLICIES: dict[str, str | frozenset[str]] = {
     _P + "GetProfile": frozenset({RESIDENT, AGENT}),
     _P + "UpdateProfile": RESIDENT,
-    _P + "ExportResidentData": RESIDENT,
+    _P + "ExportResidentData": frozenset({RESIDENT, AGENT}),
     _P + "RegisterService": ADMIN,
     _P + "UpdateService": ADMIN,
     _P + "ListServices": _ANY,

@@ -259,11 +259,23 @@ def _when(value: dt.datetime | None) -> str | None:
 async def export_resident_data(cmd: c.ExportResidentData, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> dict:
     """Everything accounts holds about the resident (Access Act, CQLR c. A-2.1, s. 84), in a
     structured, commonly used format (JSON). Their own data, so values are in it; the full
-    document number never is, because it was never stored."""
+    document number never is, because it was never stored.
+
+    A counter agent (scope ``accounts:agent``, named by ``act.sub``) may export it too, to
+    print it for the resident in front of them (issue 17: a resident who never goes online
+    still gets their file; the console asks only after a document check in the visit). The
+    export is then a line of the counter journal, in the same transaction, so it is in the
+    document it produces and in every later one."""
     resident_id = canonical_resident_id(cmd.resident_id)
-    _own_data(cmd.caller, resident_id)
+    agent_id = None
+    if cmd.caller.has(RESIDENT) or not cmd.caller.has(AGENT):
+        _own_data(cmd.caller, resident_id)
+    else:
+        agent_id = _agent(cmd.caller)
     async with uow:
         profile = await _profile(uow, resident_id)
+        if agent_id is not None:
+            await uow.counter.record(_journal(cmd.caller, agent_id, "export_resident_data", resident_id, clock()))
         accounts, after = [], None
         while True:
             page = await uow.accounts.list(resident_id=resident_id, service_id=None, state=None, after=after,
@@ -274,6 +286,8 @@ async def export_resident_data(cmd: c.ExportResidentData, uow: AccountsUnitOfWor
             after = page[-1].account_id
         checks = await uow.counter.checks_for(resident_id)
         actions = await uow.counter.actions_for(resident_id)
+        if agent_id is not None:
+            await uow.commit()
     return {
         "format": "mtlid.accounts.export/1",
         "exported_at": _when(clock()),

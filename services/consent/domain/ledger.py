@@ -160,17 +160,24 @@ def consent_expired(*, consent_id: str, resident_id: str, time: dt.datetime,
 def data_accessed(*, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
                   data_categories: list[str], withheld_categories: list[str],
                   bases: Mapping[str, str], consent_ids: list[str], accessed_at: dt.datetime,
-                  time: dt.datetime, source: str, unsupported_categories: list[str] = ()) -> LedgerEntry:
+                  time: dt.datetime, source: str, unsupported_categories: list[str] = (),
+                  agent: str = "") -> LedgerEntry:
     """``unsupported_categories``: released on a consent basis although no consent named was
-    active at ``accessed_at`` — recorded as it happened, for the privacy officer to see."""
-    return _entry(EntryType.DATA_ACCESSED, resident_id, time, {
+    active at ``accessed_at`` — recorded as it happened, for the privacy officer to see.
+    ``agent``: the counter agent who saw the file (their pseudonymous ``AG…`` reference, never
+    a name; issue 17), only on a counter's accesses: other entries keep the leaf content they
+    always had."""
+    body = {
         "unsupported_categories": sorted(set(unsupported_categories)),
         "access_id": access_id, "recipient_id": recipient_id, "purpose_id": purpose_id,
         "data_categories": sorted(set(data_categories)),
         "withheld_categories": sorted(set(withheld_categories)),
         "bases": dict(sorted(bases.items())), "consent_ids": sorted(set(consent_ids)),
         "accessed_at": format_time(accessed_at), "source": source,
-    })
+    }
+    if agent:
+        body["agent"] = agent
+    return _entry(EntryType.DATA_ACCESSED, resident_id, time, body)
 
 
 def export_requested(*, resident_id: str, time: dt.datetime, actor: str) -> LedgerEntry:

@@ -56,7 +56,7 @@ METHOD_POLICIES: dict[str, object] = {
     _m("AccessLog"): frozenset({RESIDENT, ADMIN}),
     _m("RequestRectification"): RESIDENT,
     _m("GetReceipt"): frozenset({RESIDENT, ADMIN}),
-    _m("Export"): RESIDENT,
+    _m("Export"): frozenset({RESIDENT, AGENT}),
     _m("GetInclusionProof"): frozenset({RESIDENT, ADMIN}),
     _m("GetSignedTreeHead"): PUBLIC,
     _m("GetConsistencyProof"): PUBLIC,
@@ -287,6 +287,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                 bases={k: _BASIS_STRINGS.get(v, pb.LEGAL_BASIS_UNSPECIFIED) for k, v in b["bases"].items()},
                 consent_ids=b.get("consent_ids", []),
                 unsupported_categories=b.get("unsupported_categories", []),
+                agent_reference=str(b.get("agent", "")),
                 access_time=_ts(dt.datetime.fromisoformat(b["accessed_at"].replace("Z", "+00:00")))))
         return pb.AccessLogResponse(records=records, next_page_token=token)
 
@@ -322,7 +323,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                                      key_id=kid)
 
     async def Export(self, request, context):
-        _own(request.resident_id, admin_allowed=False)
+        # the resident, or a counter agent printing the file for the resident in front of them
+        # (issue 17): the export_requested entry names the actor (``agent:<id>``)
+        _own_or_at_counter(request.resident_id)
         document, index = await handlers.export(commands.RequestExport(request.resident_id, actor=_actor()),
                                                 self.uow())
         head = await handlers.signed_tree_head(0, self.uow())

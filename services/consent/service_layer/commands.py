@@ -58,6 +58,8 @@ class RecordAccess:
     accessed_at: dt.datetime | None = None
     for_client: str | None = None
     source: str = "grpc"
+    #: the counter agent who saw the file (identity's ``counter_file_accessed``), else ""
+    agent: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

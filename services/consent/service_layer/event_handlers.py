@@ -9,7 +9,10 @@ consumer's unit of work, after the event id went into the inbox; the consumer co
   on the login consent screen. A biometric purpose is never accepted this way: the consent
   screen asks for several things at once, and biometric consent is never bundled;
 - ``montreal.identity.v1.data_released`` → ``data_accessed`` entries (what a relying party
-  received at the token endpoint, userinfo or introspection).
+  received at the token endpoint, userinfo or introspection);
+- ``montreal.identity.v1.counter_file_accessed`` → a ``data_accessed`` entry by the office's
+  counter (a recipient per office, "Comptoir Accès Montréal — bureau …"), naming the agent
+  (issue 17).
 
 An event that breaks a rule is a fact we cannot record, not a reason to block the stream:
 it is logged (identifiers only) and skipped.
@@ -18,12 +21,13 @@ it is logged (identifiers only) and skipped.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 
 from services.common.errors import ServiceError
 from services.common.events import CloudEvent
 from services.consent.domain import ledger
-from services.consent.domain.catalogue import Recipient
+from services.consent.domain.catalogue import LegalBasis, Recipient
 from services.consent.domain.consents import reduce
 from services.consent.domain.grant_rules import RequestedConsent
 from services.consent.domain.releases import client_recipient_id, parts_of_release
@@ -134,6 +138,47 @@ async def on_data_released(event: CloudEvent, uow) -> None:
         _skip(event, error)
 
 
+#: what an agent does with a file at the counter: serve the resident in front of them (a public
+#: task of the city, not a consent): the catalogue's ``service-provision`` purpose
+COUNTER_PURPOSE = "service-provision"
+
+
+def counter_recipient(office: str) -> Recipient:
+    """The recipient that stands for one office's counter: its id derived from the office's
+    name (the same on every replica and every redelivery), its names what residents read."""
+    digest = hashlib.sha256(office.encode()).hexdigest()[:16]
+    return Recipient(recipient_id=f"counter-{digest}", client_id=f"counter:{digest}",
+                     name_fr=f"Comptoir Accès Montréal — bureau {office}"[:200],
+                     name_en=f"Accès Montréal counter — office {office}"[:200], kind="counter", owner="city")
+
+
+async def on_counter_file_accessed(event: CloudEvent, uow) -> None:
+    """Identity's ``counter_file_accessed`` → one ``data_accessed`` entry (access id from the
+    event: a redelivered event finds it recorded and writes nothing), the recipient the
+    office's counter, the basis the city's public task, the agent named in the entry."""
+    data = event.data
+    resident_id = str(data.get("resident_id", ""))
+    office = str(data.get("office") or "").strip()
+    agent = str(data.get("agent_reference") or "")[:200]
+    categories = tuple(str(c) for c in data.get("categories") or ())
+    try:
+        handlers.check_resident_id(resident_id)
+        if not office or not agent or not categories:
+            raise ValueError("counter_file_accessed without an office, an agent or categories")
+        recipient = counter_recipient(office)
+        known = await uow.catalogue.recipient(recipient.recipient_id)
+        if known is None:
+            await uow.catalogue.save_recipient(recipient)
+        await handlers.record_access_in(commands.RecordAccess(
+            access_id=str(data.get("access_id", "")), resident_id=resident_id, recipient_id=recipient.recipient_id,
+            purpose_id=COUNTER_PURPOSE, data_categories=categories,
+            bases={c: LegalBasis.PUBLIC_TASK.value for c in categories},
+            accessed_at=ledger.parse_time(event.time) if event.time else None,
+            source="identity:counter", agent=agent), uow, _now())
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
+
+
 async def on_service_registered(event: CloudEvent, uow) -> None:
     """``service_registered`` and ``service_updated`` (same payload, plus ``state``). A
     service that is no longer active keeps its name (old receipts and access logs name it)
@@ -237,6 +282,7 @@ IDENTITY_SUBJECTS = {
     "montreal.identity.v1.grant_given": on_grant_given,
     "montreal.identity.v1.grant_withdrawn": on_grant_withdrawn,
     "montreal.identity.v1.data_released": on_data_released,
+    "montreal.identity.v1.counter_file_accessed": on_counter_file_accessed,
 }
 
 

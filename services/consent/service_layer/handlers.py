@@ -466,7 +466,7 @@ def _access_entry(cmd: commands.RecordAccess, consent_ids: tuple[str, ...], cons
         purpose_id=cmd.purpose_id, data_categories=list(cmd.data_categories),
         withheld_categories=list(cmd.withheld_categories), bases=dict(cmd.bases),
         consent_ids=list(consent_ids), accessed_at=accessed_at, time=now,
-        source=cmd.source, unsupported_categories=unsupported)
+        source=cmd.source, unsupported_categories=unsupported, agent=cmd.agent)
 
 
 async def request_rectification(cmd: commands.RequestRectification, uow, *,

@@ -84,6 +84,10 @@ class ClientRow(Base):
     # private_key_jwt (RFC 7523): the client's public keys, registered or fetched (migration 0009)
     jwks: Mapped[dict | None] = mapped_column(JSON)
     jwks_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    # a borough system's own staff directory (migration 0012, issue 17)
+    staff_directory_issuer: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    staff_directory_jwks: Mapped[dict | None] = mapped_column(JSON)
+    staff_directory_jwks_uri: Mapped[str] = mapped_column(String(2048), default="", server_default="")
     # RFC 9126 s. 6: this client's authorization requests must be pushed (migration 0009)
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False,
                                                                         server_default=false())

@@ -76,6 +76,12 @@ class OAuthClient:
     jwks_uri: str = ""
     #: RFC 9126 s. 6: authorization requests only through the pushed-request endpoint
     require_pushed_authorization_requests: bool = False
+    #: A borough system's own staff directory (issue 17; RFC 8693 s. 2.1 subject token from
+    #: another issuer): its issuer URL and its public keys, registered (a JWK Set) or at a
+    #: ``jwks_uri``. Its signed statements about its staff stand for our agent session tokens.
+    staff_directory_issuer: str = ""
+    staff_directory_jwks: dict | None = None
+    staff_directory_jwks_uri: str = ""
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
@@ -107,6 +113,9 @@ class OAuthClient:
             "frontchannel_logout_uri": self.frontchannel_logout_uri,
             "jwks": self.jwks, "jwks_uri": self.jwks_uri,
             "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
+            "staff_directory": ({"issuer": self.staff_directory_issuer, "jwks": self.staff_directory_jwks,
+                                 "jwks_uri": self.staff_directory_jwks_uri}
+                                if self.staff_directory_issuer else None),
         }
 
 
@@ -202,7 +211,32 @@ def validate_client(client: OAuthClient, *, allow_http_loopback: bool = True) ->
         if resident:
             errors.append(("scopes", f"{', '.join(resident)} stand for a resident: a client_credentials "
                                      "client acts for itself (register the frontend as its own client)"))
+    errors += _staff_directory_problems(client, allow_http_loopback)
     for scope in client.scopes:
         if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 s. 3.3 scope-token
             errors.append(("scopes", f"{scope!r} is not a valid scope token"))
+    return errors
+
+
+def _staff_directory_problems(client: OAuthClient, allow_http_loopback: bool) -> list[tuple[str, str]]:
+    """A trusted staff directory: only for a token-exchange client with an agent scope, an
+    absolute https issuer, and its keys given one way (registered, or at an https URL)."""
+    directory = (client.staff_directory_issuer, client.staff_directory_jwks, client.staff_directory_jwks_uri)
+    if not any(directory):
+        return []
+    errors = []
+    if TOKEN_EXCHANGE not in client.grant_types or not any(s.endswith(":agent") for s in client.scopes):
+        errors.append(("staff_directory_issuer", "a staff directory serves token exchange: the client needs the "
+                                                 "token-exchange grant and an agent scope"))
+    if not client.staff_directory_issuer:
+        errors.append(("staff_directory_issuer", "is required with the directory's keys"))
+    elif (problem := _check_redirect_uri(client.staff_directory_issuer, allow_http_loopback)):
+        errors.append(("staff_directory_issuer", problem))
+    if bool(client.staff_directory_jwks) == bool(client.staff_directory_jwks_uri):
+        errors.append(("staff_directory_jwks", "the directory's public keys: a JWK Set or a jwks_uri, not both"))
+    elif client.staff_directory_jwks_uri and (
+            problem := _check_redirect_uri(client.staff_directory_jwks_uri, allow_http_loopback)):
+        errors.append(("staff_directory_jwks_uri", problem))
+    elif client.staff_directory_jwks and (problem := _jwks_problem(client.staff_directory_jwks)):
+        errors.append(("staff_directory_jwks", problem))
     return errors

@@ -270,3 +270,57 @@ class SuspiciousActivityReported(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+# -- counter agents' sign-ins (issue 17, point 4) ------------------------------------------
+
+@dataclass(frozen=True)
+class AgentSignedIn(Event):
+    """A counter agent reached level 3 at the console (password, then the second factor): the
+    start of a working session. Identifiers only: no address, no code, no secret."""
+    NAME: ClassVar[str] = "agent_signed_in"
+    agent_id: str
+    office: str
+    session_id: str
+    amr: tuple[str, ...] = field(default=("pwd", "otp", "mfa"))
+
+    def aggregate_id(self) -> str | None:
+        return self.agent_id
+
+
+@dataclass(frozen=True)
+class AgentSignInRefused(Event):
+    """A refused sign-in at the counter console. ``step``: ``password`` or ``second_factor``;
+    ``reason``: ``invalid_credentials``, ``throttled``, ``disabled`` or ``invalid_otp``.
+    ``agent_id`` and ``office`` are absent when the typed address is no agent's (the address
+    itself is never in the event)."""
+    NAME: ClassVar[str] = "agent_sign_in_refused"
+    reason: str
+    step: str
+    agent_id: str | None = None
+    office: str | None = None
+
+    def aggregate_id(self) -> str | None:
+        return self.agent_id
+
+
+@dataclass(frozen=True)
+class CounterFileAccessed(Event):
+    """A counter agent found, opened or read a resident's file at the console (issue 17,
+    point 3; DESIGN "every release is a ledger fact"): the consent ledger records it as a data
+    access by the office's counter, so the resident sees it in "Qui a vu mes données".
+    Written in the transaction of the journal line. ``agent_reference``: the agent's
+    pseudonymous ``AG…`` reference, never the name (the ledger is permanent; the resident's
+    pages show the name when ``MTLID_COUNTER_AGENT_DISPLAY=name``); ``action``: ``find_resident`` (by number, the file opened) or
+    ``shown_in_name_search`` (one of the residents a search by name and birth date showed);
+    ``categories``: what the agent saw, as categories (never the values)."""
+    NAME: ClassVar[str] = "counter_file_accessed"
+    access_id: str
+    resident_id: str
+    office: str
+    agent_reference: str
+    action: str
+    categories: tuple[str, ...] = ()
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

@@ -109,7 +109,10 @@ def cmd_client_create(args: argparse.Namespace) -> int:
             backchannel_logout_uri=args.backchannel_logout_uri or "",
             frontchannel_logout_uri=args.frontchannel_logout_uri or "",
             jwks=_jwks_file(args.jwks_file), jwks_uri=args.jwks_uri or "",
-            require_pushed_authorization_requests=args.require_par)
+            require_pushed_authorization_requests=args.require_par,
+            staff_directory_issuer=args.staff_directory_issuer or "",
+            staff_directory_jwks=_jwks_file(args.staff_directory_jwks_file),
+            staff_directory_jwks_uri=args.staff_directory_jwks_uri or "")
         created, secret = await register_client(
             RegisterClient(client, allow_http_loopback=not settings.production), uow_factory())
         return {**created.to_public_dict(), "client_secret": secret,
@@ -356,6 +359,11 @@ def register(subparsers) -> None:
                         help="told by a signed logout token when the resident signs out (OIDC Back-Channel Logout 1.0)")
     create.add_argument("--frontchannel-logout-uri",
                         help="loaded in an iframe of the signed-out page (OIDC Front-Channel Logout 1.0)")
+    create.add_argument("--staff-directory-issuer",
+                        help="token exchange (RFC 8693): the issuer URL of the borough's own staff directory, "
+                             "whose signed tokens about its staff the client may present as subject_token")
+    create.add_argument("--staff-directory-jwks-uri", help="where that directory publishes its public keys (https)")
+    create.add_argument("--staff-directory-jwks-file", help="or a file holding that directory's public JWK Set")
     create.set_defaults(func=cmd_client_create)
     listing = client.add_parser("list", help="every registered client (no secrets)")
     listing.set_defaults(func=cmd_client_list)

@@ -205,6 +205,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         for name, key in (("per_agent", "agent_id"), ("per_office", "office"), ("per_day", "day")):
             for row in summary[name]:
                 getattr(reply, name).add(key=row[key], total=row["total"], actions=row["actions"])
+        for row in summary["sign_ins"]:
+            reply.sign_ins.add(agent_id=row["agent_id"], day=row["day"], office=row["office"],
+                               signed_in=row["signed_in"], refused=row["refused"], reasons=row["reasons"])
         for flag in summary["unusual"]:
             item = reply.unusual.add(kind=flag["kind"], agent_id=flag["agent_id"], office=flag.get("office", ""),
                                      action=flag.get("action", ""), day=flag.get("day", ""),

@@ -101,6 +101,9 @@ class TokenRequestState:
     # token exchange (RFC 8693): the agent session the subject token names, or why it is unusable
     agent_session: Any = None
     subject_problem: str | None = None
+    #: a borough's staff member its own directory vouched for (``staff_directory.py``), or why not
+    external_agent: Any = None
+    external_problem: str | None = None
     #: the grant family of this login (the code's, or the presented refresh token's)
     family_id: str | None = None
     #: the client whose private_key_jwt assertion was verified for this request (client_assertion.py)

@@ -29,6 +29,7 @@ from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc import releases
 from services.identity.oidc.access import revoke_family
 from services.identity.oidc.agent_sessions import read_subject_token
+from services.identity.oidc import staff_directory
 from services.identity.oidc.authorization_code import TOKEN_ENDPOINT_AUTH_METHODS
 from services.identity.oidc.client_assertion import assertion_of, claimed_client_id, verify_assertion
 from services.identity.oidc.clients import ClientView
@@ -208,7 +209,19 @@ async def _token_exchange(provider, request: WireRequest, state: TokenRequestSta
     async with provider.uow_factory() as uow:
         state.clients = await load_client(uow.clients.get, client_id)
         subject_token = request.first(request.form, "subject_token")
-        if subject_token:
+        view = state.clients.get(client_id or "")
+        issuer = staff_directory.claimed_issuer(subject_token) if subject_token else None
+        if subject_token and issuer is not None and issuer != provider.config.issuer:
+            # another issuer: only the staff directory this client is registered with
+            try:
+                if view is None:
+                    raise staff_directory.StaffTokenRefused("unknown_issuer")
+                state.external_agent = await staff_directory.verify_staff_token(
+                    provider.client_keys, view.client, subject_token, issuer=provider.config.issuer,
+                    token_endpoint=provider.config.endpoint("/token"))
+            except staff_directory.StaffTokenRefused as refused:
+                state.external_problem = staff_directory.PROBLEMS[str(refused)]
+        elif subject_token:
             try:
                 claims = read_subject_token(provider.keys, provider.config, subject_token)
             except TokenInvalid as invalid:
@@ -220,6 +233,14 @@ async def _token_exchange(provider, request: WireRequest, state: TokenRequestSta
         response: WireResponse = provider.server.create_token_response((request, state))
         if response.status == 200 and state.touch_agent_session:
             await uow.agent_sessions.touch(state.touch_agent_session, utcnow())
+            await uow.commit()
+        if response.status == 200 and state.external_agent is not None:
+            # a borough's staff member obtained an agent token: in the agents' journal, with the
+            # client and the office, as the supervisors review it
+            agent = state.external_agent
+            await uow.agent_actions.record(agent_id=agent.agent_ref, client_id=client_id or "",
+                                           action="agent_token_exchanged", resident_id="",
+                                           details={"issuer": agent.issuer}, now=utcnow(), office=agent.office)
             await uow.commit()
         return response
 

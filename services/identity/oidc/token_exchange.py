@@ -17,6 +17,8 @@ Checks, in order (each one error, RFC 6749 s. 5.2 and RFC 8693 s. 2.2.2):
    ``unauthorized_client``;
 2. the client holds an agent scope — ``unauthorized_client``;
 3. ``subject_token`` and ``subject_token_type`` are present, of our type — ``invalid_request``;
+   a token from another issuer must come from the staff directory this client is registered
+   with, and passes ``staff_directory.py``'s checks instead of 4-6 — ``invalid_request``;
 4. the subject token verifies (signature, issuer, type, audience, expiry) — ``invalid_request``
    (RFC 8693 s. 2.2.2: an invalid or unacceptable subject token is ``invalid_request``);
 5. its session is open, not idle for 15 minutes nor older than 8 hours, of an agent still
@@ -71,6 +73,22 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         if self.request.wire.first(form, "actor_token"):
             raise InvalidRequest("The 'actor_token' parameter is not supported: the agent is the subject token.")
         state = self.request.mtlid
+        if state.external_problem is not None:
+            raise InvalidRequest(state.external_problem)
+        if state.external_agent is None:
+            self._check_agent_session(state)
+        requested = self.request.wire.first(form, "requested_token_type")
+        if requested not in (None, "", ACCESS_TOKEN_TYPE):
+            raise InvalidRequest(f"Only {ACCESS_TOKEN_TYPE} can be requested.")
+        asked = (self.request.wire.first(form, "scope") or "").split()
+        if asked and not set(asked) <= set(agent_scopes):
+            raise InvalidScope("Only the client's agent scopes can be requested by token exchange.")
+        self.request.scope = " ".join(asked or agent_scopes)
+        self.request.client = client
+        state.audience = self._audience(client)
+
+    @staticmethod
+    def _check_agent_session(state: Any) -> None:
         if state.subject_problem is not None:
             raise InvalidRequest(f"The 'subject_token' is not valid ({state.subject_problem}).")
         session = state.agent_session
@@ -81,15 +99,6 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidRequest(_SESSION_PROBLEMS[problem])
         if session.level < LevelOfAssurance.VERIFIED_MFA:
             raise InvalidRequest("The agent's session is below level 3: the second factor is required.")
-        requested = self.request.wire.first(form, "requested_token_type")
-        if requested not in (None, "", ACCESS_TOKEN_TYPE):
-            raise InvalidRequest(f"Only {ACCESS_TOKEN_TYPE} can be requested.")
-        asked = (self.request.wire.first(form, "scope") or "").split()
-        if asked and not set(asked) <= set(agent_scopes):
-            raise InvalidScope("Only the client's agent scopes can be requested by token exchange.")
-        self.request.scope = " ".join(asked or agent_scopes)
-        self.request.client = client
-        state.audience = self._audience(client)
 
     def _audience(self, client: Any) -> str | list[str]:
         targets = [*self.request.wire.form.get("resource", []), *self.request.wire.form.get("audience", [])]
@@ -103,13 +112,23 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         raise InvalidTarget("Name the target with the 'resource' or 'audience' parameter.")
 
     def create_token_response(self) -> Any:
-        session = self.request.mtlid.agent_session
+        external = self.request.mtlid.external_agent
+        if external is not None:
+            # a borough's staff member (staff_directory.py): act names them under the client's id
+            extra = {"act": {"sub": external.agent_ref, "iss": external.issuer}, "office": external.office,
+                     "acr": external.acr}
+            if external.auth_time is not None:
+                extra["auth_time"] = external.auth_time
+            session = None
+        else:
+            session = self.request.mtlid.agent_session
+            extra = {"act": {"sub": session.agent_id}, "office": session.agent.office,
+                     "acr": session.level.acr, "auth_time": session.auth_time}
         token = self.server.issue_tokens(
             self.request, client=self.request.client, owner=None, scope=self.request.scope,
-            include_refresh_token=False,
-            extra={"act": {"sub": session.agent_id}, "office": session.agent.office,
-                   "acr": session.level.acr, "auth_time": session.auth_time})
+            include_refresh_token=False, extra=extra)
         token["issued_token_type"] = ACCESS_TOKEN_TYPE  # RFC 8693 s. 2.2.1
-        self.request.mtlid.touch_agent_session = session.session_id
+        if session is not None:
+            self.request.mtlid.touch_agent_session = session.session_id
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -17,14 +17,20 @@ from collections import Counter, defaultdict
 from zoneinfo import ZoneInfo
 
 from services.common.errors import InvalidArgument, PermissionDenied
-from services.identity.domain.staff import is_agent_id
+from services.identity.domain.events import CounterFileAccessed
+from services.identity.domain.staff import StaffAgent, is_agent_id
 
 MONTREAL = ZoneInfo("America/Montreal")
 #: Accès Montréal offices open 8:30–17:00 on weekdays; 311 answers 7:00–22:00 (weekends too).
 OFFICE_HOURS = (dt.time(7, 0), dt.time(22, 0))
 MANY_NAME_SEARCHES = 20   # per agent per day
 RESIDENT_VISIBLE = ("create_resident_in_person", "raise_level_of_assurance", "issue_activation_letter",
-                    "find_resident", "record_consent", "withdraw_consent")
+                    "find_resident", "record_consent", "withdraw_consent", "shown_in_name_search",
+                    "print_resident_file")
+#: What an agent sees, as the ledger's categories (never the values): the opened file shows the
+#: names, the year of birth and the language; a search by name shows names and year of birth.
+FILE_CATEGORIES = ("given_name", "family_name", "date_of_birth", "preferred_language")
+SEARCH_CATEGORIES = ("given_name", "family_name", "date_of_birth")
 
 
 async def actions_for_resident(uow, resident_id: str, *, show_names: bool = False) -> list[dict]:
@@ -42,6 +48,38 @@ async def actions_for_resident(uow, resident_id: str, *, show_names: bool = Fals
              "details": {k: v for k, v in a["details"].items() if k in ("document_type", "document_last_digits",
                                                                           "level", "by", "channel")}}
             for a in actions if a["action"] in RESIDENT_VISIBLE]
+
+
+async def record_look_up(uow, agent: StaffAgent, *, client_id: str, action: str, resident_ids: list[str],
+                         details: dict, now: dt.datetime) -> None:
+    """An agent found or opened residents' files (issue 17, point 3), in the caller's open
+    transaction: for each resident, a line of the journal and a ``counter_file_accessed``
+    event (outbox), which the consent ledger records as a data access by the office's counter
+    (Access Act s. 83; DESIGN "every release is a ledger fact"). ``action``:
+    ``find_resident`` (by number: the file opened) or ``shown_in_name_search`` (each resident a
+    search by name showed). The ledger is append-only and permanent, so it keeps the agent's
+    pseudonymous reference (``AG…``), never a name; the resident's pages show the name instead
+    when the city's policy says so (``MTLID_COUNTER_AGENT_DISPLAY=name``, ``agent_names``)."""
+    categories = FILE_CATEGORIES if action == "find_resident" else SEARCH_CATEGORIES
+    reference = agent.agent_id
+    for resident_id in dict.fromkeys(resident_ids):
+        action_id = await uow.agent_actions.record(agent_id=agent.agent_id, client_id=client_id, action=action,
+                                                   resident_id=resident_id, details=details, now=now,
+                                                   office=agent.office)
+        uow.add_event(CounterFileAccessed(access_id=f"counter.{action_id}", resident_id=resident_id,
+                                          office=agent.office, agent_reference=reference, action=action,
+                                          categories=categories))
+
+
+async def agent_names(uow, references: set[str]) -> dict[str, str]:
+    """Agents' names by reference (``AG…``), for the pages when the city's policy shows names;
+    a reference that is no agent's stays as it is."""
+    names = {}
+    async with uow:
+        for reference in references:
+            agent = await uow.agents.get(reference) if is_agent_id(reference) else None
+            names[reference] = agent.name if agent is not None else reference
+    return names
 
 
 def _unusual(actions: list[dict]) -> list[dict]:
@@ -82,7 +120,27 @@ async def supervision(uow, start: dt.date, end: dt.date, *, agent_id: str | None
 
     return {"from": start.isoformat(), "to": end.isoformat(), "total": len(actions),
             "per_agent": rows(per_agent, "agent_id"), "per_office": rows(per_office, "office"),
-            "per_day": rows(per_day, "day"), "unusual": _unusual(actions)}
+            "per_day": rows(per_day, "day"), "sign_ins": sign_ins(actions), "unusual": _unusual(actions)}
+
+
+def sign_ins(actions: list[dict]) -> list[dict]:
+    """Sign-ins and refusals per agent per Montréal day (issue 17, point 4), with the reasons
+    of the refusals: a supervisor sees an agent locked out, or someone trying an agent's
+    address. Refusals for an address that is no agent's are under ``agent_id`` "" (the
+    address is never kept)."""
+    table: dict[tuple[str, str], dict] = {}
+    for a in actions:
+        if a["action"] not in ("sign_in", "sign_in_refused"):
+            continue
+        key = (a["agent_id"], a["created_at"].astimezone(MONTREAL).date().isoformat())
+        row = table.setdefault(key, {"agent_id": key[0], "day": key[1], "office": a["office"] or "",
+                                     "signed_in": 0, "refused": 0, "reasons": Counter()})
+        if a["action"] == "sign_in":
+            row["signed_in"] += 1
+        else:
+            row["refused"] += 1
+            row["reasons"][str(a["details"].get("reason", ""))] += 1
+    return [{**row, "reasons": dict(sorted(row["reasons"].items()))} for _, row in sorted(table.items())]
 
 
 MAX_PERIOD_DAYS = 31

@@ -10,6 +10,12 @@
   (RFC 6238, each step accepted once), throttled on the same counters as residents' logins
   but under keys of their own (``agent:`` prefix), so a resident and an agent who share an
   address do not throttle each other's accounts.
+
+Every sign-in and every refusal (issue 17, point 4) is an ``agent_signed_in`` /
+``agent_sign_in_refused`` event (outbox, same transaction) and a line of the agents' journal
+(``agent_actions``, actions ``sign_in`` / ``sign_in_refused``, no resident), which the
+supervisors' review counts per agent and per day. Neither carries the typed address, the
+password or the code: a refusal for an address that is no agent's names no agent.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.identity.adapters import crypto
 from services.identity.domain import passwords, totp
 from services.identity.domain.errors import Conflict
+from services.identity.domain.events import AgentSignedIn, AgentSignInRefused
 from services.identity.domain.residents import email_problem, normalize_email
 from services.identity.domain.staff import (ROLES, StaffAgent, is_agent_id, name_problem, new_agent_id,
                                             office_problem)
@@ -31,6 +38,8 @@ from services.identity.service_layer import hashing
 from services.identity.service_layer.authentication import LoginRefused, utcnow
 
 NEW_ID_ATTEMPTS = 8
+#: the console's own client (``http/counter/web.py``): the journal names the client of every action
+CONSOLE_CLIENT_ID = "counter-console"
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,8 @@ async def authenticate_agent(email: str, password: str, remote_addr: str, uow) -
         acct, addr = await uow.throttles.get(acct_key), await uow.throttles.get(addr_key)
         waits = [w for w in (acct.retry_after(ACCOUNT_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
         if waits:
+            await _refused(uow, agent, "throttled", "password", now)
+            await uow.commit()
             raise LoginRefused("throttled", max(waits))
         await uow.rollback()  # no write transaction open while argon2 runs
         ok = await hashing.run(passwords.verify_password, agent.password_hash if agent else None, password or "")
@@ -138,11 +149,14 @@ async def authenticate_agent(email: str, password: str, remote_addr: str, uow) -
             addr.record_failure(ADDRESS_POLICY, now)
             await uow.throttles.save(acct)
             await uow.throttles.save(addr)
+            await _refused(uow, agent, "invalid_credentials", "password", now)
             await uow.commit()
             raise LoginRefused("invalid_credentials")
         acct = await uow.throttles.get(acct_key)
         acct.reset()
         await uow.throttles.save(acct)
+        if agent.disabled:
+            await _refused(uow, agent, "disabled", "password", now)
         await uow.commit()
     if agent.disabled:
         raise LoginRefused("disabled")
@@ -155,11 +169,15 @@ async def verify_agent_totp(agent_id: str, code: str, remote_addr: str, uow) -> 
     async with uow:
         agent = await uow.agents.get(agent_id)
         if agent is None or agent.disabled:
+            await _refused(uow, agent, "disabled", "second_factor", now)
+            await uow.commit()
             raise LoginRefused("disabled")
         counter = await uow.throttles.get(totp_key("agent:" + agent_id))
         addr = await uow.throttles.get(address_key(remote_addr))
         waits = [w for w in (counter.retry_after(TOTP_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
         if waits:
+            await _refused(uow, agent, "throttled", "second_factor", now)
+            await uow.commit()
             raise LoginRefused("throttled", max(waits))
         secret = crypto.decrypt(uow.kek, agent.totp_secret_encrypted, agent.agent_id.encode())
         last = await uow.agents.last_totp_step(agent_id)
@@ -173,6 +191,27 @@ async def verify_agent_totp(agent_id: str, code: str, remote_addr: str, uow) -> 
         addr.record_failure(ADDRESS_POLICY, now)
         await uow.throttles.save(counter)
         await uow.throttles.save(addr)
+        await _refused(uow, agent, "invalid_otp", "second_factor", now)
         await uow.commit()
         return False
+
+
+async def record_agent_signed_in(uow, agent_id: str, session_id: str, amr: tuple[str, ...]) -> None:
+    """In the caller's transaction, the one that puts the session at level 3: the event and
+    the journal line (the console calls it beside ``add_agent_second_factor``)."""
+    agent = await uow.agents.get(agent_id)
+    office = agent.office if agent is not None else ""
+    await uow.agent_actions.record(agent_id=agent_id, client_id=CONSOLE_CLIENT_ID, action="sign_in",
+                                   resident_id="", details={"amr": list(amr)}, now=utcnow(), office=office)
+    uow.add_event(AgentSignedIn(agent_id=agent_id, office=office, session_id=session_id, amr=tuple(amr)))
+
+
+async def _refused(uow, agent: StaffAgent | None, reason: str, step: str, now: dt.datetime) -> None:
+    """A refusal: the event and the journal line, in the transaction that counts the failure.
+    An address that is no agent's is journaled under no agent (``agent_id`` empty)."""
+    agent_id, office = (agent.agent_id, agent.office) if agent is not None else ("", None)
+    await uow.agent_actions.record(agent_id=agent_id, client_id=CONSOLE_CLIENT_ID, action="sign_in_refused",
+                                   resident_id="", details={"reason": reason, "step": step}, now=now,
+                                   office=office)
+    uow.add_event(AgentSignInRefused(reason=reason, step=step, agent_id=agent_id or None, office=office))
 

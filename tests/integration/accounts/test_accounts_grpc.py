@@ -418,6 +418,16 @@ async def test_a_resident_exports_everything_accounts_holds(stub, tokens, catalo
     code, _, _ = await fails(stub.ExportResidentData(pb.ExportResidentDataRequest(resident_id=resident),
                                                      metadata=tokens.resident(CitizenNumber.new().canonical)))
     assert code == grpc.StatusCode.PERMISSION_DENIED
+    # A counter agent prints it for the resident in front of them (issue 17): named by act.sub,
+    # journaled, and the export lists its own printing.
+    printed = json.loads((await stub.ExportResidentData(pb.ExportResidentDataRequest(resident_id=resident),
+                                                        metadata=tokens.agent("agent-9"))).document)
+    assert printed["profile"] == document["profile"]
+    assert [(j["action"], j["agent_id"]) for j in printed["counter_journal"]][-1] == ("export_resident_data",
+                                                                                      "agent-9")
     code, _, _ = await fails(stub.ExportResidentData(pb.ExportResidentDataRequest(resident_id=resident),
-                                                     metadata=tokens.agent()))
-    assert code == grpc.StatusCode.PERMISSION_DENIED  # scope `resident` only
+                                                     metadata=tokens._md("counter-app", ["accounts:agent"])))
+    assert code == grpc.StatusCode.PERMISSION_DENIED  # an agent token that names no agent
+    code, _, _ = await fails(stub.ExportResidentData(pb.ExportResidentDataRequest(resident_id=resident),
+                                                     metadata=tokens._md("plateau-permits", ["accounts:link"])))
+    assert code == grpc.StatusCode.PERMISSION_DENIED  # a service is neither the resident nor an agent

@@ -242,3 +242,38 @@ async def test_login_consent_records_exactly_the_ticked_categories_and_ends_with
     await identity.apply(event("montreal.identity.v1.grant_withdrawn",
                                {"grant_id": second, "resident_id": resident, "client_id": "plateau-client"}))
     assert await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store)) == []
+
+
+async def test_a_counter_look_up_is_a_data_access_by_the_office_naming_the_agent(store, identity):
+    """Issue 17, point 3: identity's ``counter_file_accessed`` → one ``data_accessed`` entry by
+    the office's counter (a recipient created on first use), on the city's public task, with
+    the agent's reference in the leaf; a redelivery or a second event of the same access
+    appends nothing; a malformed one is skipped."""
+    resident = "9ABCDEFGHJKM"
+    data = {"access_id": f"counter.{uuid.uuid4()}", "resident_id": resident, "office": "Accès Montréal — Lachine",
+            "agent_reference": "AG0123456789", "action": "shown_in_name_search",
+            "categories": ["given_name", "family_name", "date_of_birth"]}
+    before = await size(store)
+    looked_up = event("montreal.identity.v1.counter_file_accessed", data)
+    assert await identity.apply(looked_up)
+    assert not await identity.apply(looked_up)
+    await identity.apply(event("montreal.identity.v1.counter_file_accessed", data))
+    assert await size(store) == before + 1
+    [entry], _ = await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store))
+    assert entry.body["agent"] == "AG0123456789" and entry.body["purpose_id"] == "service-provision"
+    assert entry.body["bases"] == {c: "public_task" for c in ("date_of_birth", "family_name", "given_name")}
+    assert entry.body["source"] == "identity:counter"
+    async with ConsentUnitOfWork(store) as uow:
+        recipient = await uow.catalogue.recipient(entry.recipient_id)
+    assert recipient.name_fr == "Comptoir Accès Montréal — bureau Accès Montréal — Lachine"
+    assert recipient.kind == "counter"
+    # the same office, another resident: the same recipient
+    other = dict(data, access_id=f"counter.{uuid.uuid4()}", resident_id="ABCDEFGHJKMN", action="find_resident")
+    await identity.apply(event("montreal.identity.v1.counter_file_accessed", other))
+    [second], _ = await handlers.access_log(commands.ListPage("ABCDEFGHJKMN"), ConsentUnitOfWork(store))
+    assert second.recipient_id == entry.recipient_id
+    # no agent named: not a fact the ledger can record as a counter's access
+    before = await size(store)
+    await identity.apply(event("montreal.identity.v1.counter_file_accessed",
+                               dict(data, access_id=f"counter.{uuid.uuid4()}", agent_reference="")))
+    assert await size(store) == before

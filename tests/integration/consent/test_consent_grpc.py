@@ -52,6 +52,7 @@ def tokens(minter):
     def auth(client, scopes, subject=None):
         return (("authorization", f"Bearer {minter.mint(client, scopes, AUD, subject=subject)}"),)
     return {
+        "minter": minter,
         "alice": auth("montreal-ca", ["resident"], ALICE),
         "bob": auth("montreal-ca", ["resident"], BOB),
         "library": auth("library-client", ["consent:check", "consent:record"]),
@@ -273,6 +274,19 @@ async def test_export_and_catalogue(stub, tokens):
                                          metadata=tokens["alice"])
     assert merkle.verify_inclusion(bytes.fromhex(last["leaf_hash"]), last["index"], head.tree_size,
                                    list(proof.audit_path), head.root_hash)
+    # A counter agent prints the file for the resident in front of them (issue 17): the ledger
+    # says who asked for this export; an agent token naming no agent, or a service, may not.
+    minter = tokens["minter"]
+    at_counter = await stub.Export(pb.ExportRequest(resident_id=ALICE), metadata=(
+        ("authorization", f"Bearer {minter.mint('counter-console', ['consent:agent'], AUD, acting_for='AG0123456789')}"),))
+    printed = json.loads(at_counter.document)
+    assert printed["ledger_entries"][-1]["entry"]["type"] == "export_requested"
+    assert printed["ledger_entries"][-1]["entry"]["actor"] == "agent:AG0123456789"
+    await fails(stub.Export(pb.ExportRequest(resident_id=ALICE), metadata=(
+        ("authorization", f"Bearer {minter.mint('counter-console', ['consent:agent'], AUD)}"),)),
+        grpc.StatusCode.PERMISSION_DENIED)
+    await fails(stub.Export(pb.ExportRequest(resident_id=ALICE), metadata=tokens["library"]),
+                grpc.StatusCode.PERMISSION_DENIED)
     purposes = await stub.ListPurposes(pb.ListPurposesRequest())
     assert {p.purpose_id for p in purposes.purposes} >= {"communication", "biometric-identity-verification"}
     defined = await stub.DefinePurpose(pb.DefinePurposeRequest(purpose=pb.Purpose(

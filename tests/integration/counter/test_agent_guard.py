@@ -137,3 +137,46 @@ async def test_enrolment_rpcs_without_email_and_their_bad_input(running_identity
         assert code == grpc.StatusCode.FAILED_PRECONDITION and reason == "ALREADY_ACTIVATED"
     finally:
         await channel.close()
+
+
+async def test_a_borough_directory_staff_member_passes_the_agent_guard_under_their_namespaced_id(running_identity):
+    """Issue 17: a borough system's own staff directory (``oidc/staff_directory.py``) — its
+    staff member's token exchanged at ``/token``, then a counter RPC journaled with the
+    external agent (``<client_id>:<sub>``), the client and the directory's office."""
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import ECKey
+
+    from services.identity.domain.clients import OAuthClient
+    from services.identity.service_layer.clients import RegisterClient, register_client
+
+    runtime, base, uow = running_identity
+    key = ECKey.generate_key("P-256", parameters={"kid": "lasalle-1"}, private=True)
+    _client, secret = await register_client(RegisterClient(OAuthClient(
+        client_id="lasalle-permits", name="Permis de LaSalle", secret_hash=None, grant_types=(TOKEN_EXCHANGE,),
+        scopes=("identity:agent",), audiences=("urn:mtlid:identity",),
+        staff_directory_issuer="https://annuaire.lasalle.example",
+        staff_directory_jwks={"keys": [key.as_dict(private=False)]}), allow_http_loopback=True), uow())
+    now = int(time.time())
+    staff_token = jwt.encode({"alg": "ES256", "kid": "lasalle-1"}, {
+        "iss": "https://annuaire.lasalle.example", "sub": "mgagnon", "aud": base + "/token", "iat": now,
+        "exp": now + 300, "amr": ["pwd", "hwk", "mfa"], "office": "Bureau Accès LaSalle"}, key)
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(base + "/token", auth=("lasalle-permits", secret), data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": staff_token, "subject_token_type": JWT_TYPE})
+    assert answer.status_code == 200, answer.text
+    rid = await auth.register_resident(auth.RegisterResident(f"r-{uuid.uuid4().hex[:6]}@example.ca",
+                                                             "une phrase de passe", "fr", ""), uow())
+    channel = make_channel(f"127.0.0.1:{runtime.bound_grpc_port}",
+                           token_provider=StaticToken(answer.json()["access_token"]))
+    try:
+        raised = await pb_grpc.IdentityServiceStub(channel).RaiseLevelOfAssurance(pb.RaiseLevelOfAssuranceRequest(
+            citizen_number=CitizenNumber(rid).human, level=pb.LEVEL_OF_ASSURANCE_VERIFIED,
+            document_type=pb.DOCUMENT_TYPE_PASSPORT, document_last_digits="1188"))
+    finally:
+        await channel.close()
+    async with uow() as u:
+        action = await u.session.get(AgentActionRow, raised.action_id)
+        assert (action.agent_id, action.client_id, action.office) == ("lasalle-permits:mgagnon", "lasalle-permits",
+                                                                      "Bureau Accès LaSalle")

@@ -143,6 +143,13 @@ async def test_residents_see_agents_by_reference_or_by_name(front):
     assert pseudonymous[0]["details"] == {"document_type": "passport", "document_last_digits": "4821", "level": 2}
     named = await actions_for_resident(front.uow(), "RESIDENT0001", show_names=True)
     assert named[0]["agent"] == "Dominique Tremblay"
+    # the ledger's counter accesses keep the reference; "Qui a vu mes données" shows the name
+    # when the city's policy says so, and leaves a borough directory's "client:sub" as it is
+    from services.identity.service_layer.counter_journal import agent_names
+
+    assert await agent_names(front.uow(), {agent.agent_id, "AG0000000000", "verdun-permits:jtremblay"}) == {
+        agent.agent_id: "Dominique Tremblay", "AG0000000000": "AG0000000000",
+        "verdun-permits:jtremblay": "verdun-permits:jtremblay"}
 
 
 def test_agent_actions_cli_prints_the_review_as_json(cli):

@@ -174,3 +174,46 @@ async def test_supervisors_see_the_agents_actions_and_the_unusual_ones(running_i
     finally:
         await browser.close()
         await boss.close()
+
+
+async def test_the_complete_file_is_printed_only_after_a_document_check_in_the_visit(running_identity):
+    """Issue 17: the export printed at the counter goes only to the person in front of the
+    agent: this agent must have checked one of their identity documents in this session. A
+    refused print writes nothing; with accounts and consent down (here), nothing is printed
+    either — a partial file would pass for the whole one. (The printed file itself, with
+    every service up: tests/e2e/test_counter.py.)"""
+    _runtime, base, uow = running_identity
+    enroller, other = await agent_of(uow), await agent_of(uow, office="Accès Montréal — Anjou")
+    first_agent, second_agent = AgentBrowser(base), AgentBrowser(base)
+    try:
+        await first_agent.sign_in(enroller)
+        enrolled = await _post(first_agent, "/counter/enroll", "/counter/enroll", **ENROLMENT)
+        number = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", enrolled.text).group(0)
+        resident_id = CitizenNumber.parse(number).canonical
+        file_page = "/counter/resident?citizen_number=" + resident_id
+
+        await second_agent.sign_in(other)
+        before = await _count(uow, AgentActionRow)
+        unchecked = await _post(second_agent, file_page, "/counter/resident/file", file_language="fr")
+        assert unchecked.status_code == 400 and 'href="#file_language"' in unchecked.text
+        assert "Vérifiez d’abord une pièce d’identité de cette personne" in unchecked.text
+        bad_language = await _post(second_agent, file_page, "/counter/resident/file", file_language="de")
+        assert bad_language.status_code == 400 and "Choisissez la langue du dossier" in bad_language.text
+        unknown = await _post(second_agent, file_page, "/counter/resident/file", file_language="fr",
+                              citizen_number=mistyped(CitizenNumber(resident_id)))
+        assert unknown.status_code == 400 and "caractère de contrôle" in unknown.text
+        # the GETs of the file page journal their look-ups; the refused prints nothing more
+        async with uow() as u:
+            journal = await u.agent_actions.for_resident(resident_id)
+        assert "print_resident_file" not in {a["action"] for a in journal}
+        assert await _count(uow, AgentActionRow) == before + 3  # the file page opened before each form
+
+        # the enroller checked a document in this session, but the services cannot answer
+        down = await _post(first_agent, file_page, "/counter/resident/file", file_language="en")
+        assert down.status_code == 503 and 'href="#file_language"' in down.text
+        async with uow() as u:
+            journal = await u.agent_actions.for_resident(resident_id)
+        assert "print_resident_file" not in {a["action"] for a in journal}
+    finally:
+        await first_agent.close()
+        await second_agent.close()

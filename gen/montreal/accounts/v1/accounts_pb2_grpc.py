@@ -159,7 +159,9 @@ class AccountsServiceServicer:
         """Everything the accounts service holds about the resident, as one JSON document (Access
         Act, CQLR c. A-2.1, s. 84: portability of information collected from the person): the
         profile with provenance, every service account with its history, the document checks and
-        the counter journal (which agent did what, when). Scope `resident` (own data only).
+        the counter journal (which agent did what, when). Scope `resident` (own data only), or
+        `accounts:agent` with `act.sub` (a counter agent printing the file for the resident in
+        front of them, issue 17): journaled as `export_resident_data`, in the document itself.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -231,7 +231,9 @@ class ConsentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Export(self, request, context):
-        """Law 25 s. 84 portability: everything about the resident as one JSON document.
+        """Law 25 s. 84 portability: everything about the resident as one JSON document. Scope
+        `resident` (own data), or `consent:agent` with `act.sub` (a counter agent printing the
+        file, issue 17); the `export_requested` entry names the actor (`agent:<id>`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

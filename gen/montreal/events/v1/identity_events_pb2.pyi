@@ -237,3 +237,43 @@ class SuspiciousActivityReported(_message.Message):
     sessions_ended: int
     session_id: str
     def __init__(self, resident_id: _Optional[str] = ..., report_id: _Optional[str] = ..., sessions_ended: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class AgentSignedIn(_message.Message):
+    __slots__ = ("agent_id", "office", "session_id", "amr")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    AMR_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    office: str
+    session_id: str
+    amr: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agent_id: _Optional[str] = ..., office: _Optional[str] = ..., session_id: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AgentSignInRefused(_message.Message):
+    __slots__ = ("reason", "step", "agent_id", "office")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    step: str
+    agent_id: str
+    office: str
+    def __init__(self, reason: _Optional[str] = ..., step: _Optional[str] = ..., agent_id: _Optional[str] = ..., office: _Optional[str] = ...) -> None: ...
+
+class CounterFileAccessed(_message.Message):
+    __slots__ = ("access_id", "resident_id", "office", "agent_reference", "action", "categories")
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    access_id: str
+    resident_id: str
+    office: str
+    agent_reference: str
+    action: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., office: _Optional[str] = ..., agent_reference: _Optional[str] = ..., action: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...

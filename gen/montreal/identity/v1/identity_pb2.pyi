@@ -260,18 +260,43 @@ class UnusualAgentAction(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., agent_id: _Optional[str] = ..., office: _Optional[str] = ..., action: _Optional[str] = ..., day: _Optional[str] = ..., count: _Optional[int] = ..., action_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SummarizeAgentActionsResponse(_message.Message):
-    __slots__ = ("total", "per_agent", "per_office", "per_day", "unusual")
+    __slots__ = ("total", "per_agent", "per_office", "per_day", "unusual", "sign_ins")
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     PER_AGENT_FIELD_NUMBER: _ClassVar[int]
     PER_OFFICE_FIELD_NUMBER: _ClassVar[int]
     PER_DAY_FIELD_NUMBER: _ClassVar[int]
     UNUSUAL_FIELD_NUMBER: _ClassVar[int]
+    SIGN_INS_FIELD_NUMBER: _ClassVar[int]
     total: int
     per_agent: _containers.RepeatedCompositeFieldContainer[AgentActionCount]
     per_office: _containers.RepeatedCompositeFieldContainer[AgentActionCount]
     per_day: _containers.RepeatedCompositeFieldContainer[AgentActionCount]
     unusual: _containers.RepeatedCompositeFieldContainer[UnusualAgentAction]
-    def __init__(self, total: _Optional[int] = ..., per_agent: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., per_office: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., per_day: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., unusual: _Optional[_Iterable[_Union[UnusualAgentAction, _Mapping]]] = ...) -> None: ...
+    sign_ins: _containers.RepeatedCompositeFieldContainer[AgentSignInCount]
+    def __init__(self, total: _Optional[int] = ..., per_agent: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., per_office: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., per_day: _Optional[_Iterable[_Union[AgentActionCount, _Mapping]]] = ..., unusual: _Optional[_Iterable[_Union[UnusualAgentAction, _Mapping]]] = ..., sign_ins: _Optional[_Iterable[_Union[AgentSignInCount, _Mapping]]] = ...) -> None: ...
+
+class AgentSignInCount(_message.Message):
+    __slots__ = ("agent_id", "day", "office", "signed_in", "refused", "reasons")
+    class ReasonsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_IN_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    day: str
+    office: str
+    signed_in: int
+    refused: int
+    reasons: _containers.ScalarMap[str, int]
+    def __init__(self, agent_id: _Optional[str] = ..., day: _Optional[str] = ..., office: _Optional[str] = ..., signed_in: _Optional[int] = ..., refused: _Optional[int] = ..., reasons: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class RaiseLevelOfAssuranceResponse(_message.Message):
     __slots__ = ("level", "changed", "action_id")

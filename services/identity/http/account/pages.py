@@ -280,7 +280,17 @@ async def access_log(request: Request) -> Response:
             "withheld": _labels(categories, r.withheld_categories, t.lang),
             "purpose": name_in(purpose, t.lang, "title") if purpose else r.purpose_id,
             "bases": sorted({BASES.get(b, "consent") for b in r.bases.values()}),
-            "time": local_time(r.access_time, t), "ledger_index": r.ledger_index})
+            "time": local_time(r.access_time, t), "ledger_index": r.ledger_index,
+            "agent": r.agent_reference})
+    from services.identity.http.account.web import _settings
+
+    if _settings(request).counter_agent_display == "name" and any(r["agent"] for r in records):
+        # the ledger keeps the counter agent's reference; the city's policy shows the name
+        from services.identity.service_layer.counter_journal import agent_names
+
+        names = await agent_names(provider(request).uow_factory(), {r["agent"] for r in records if r["agent"]})
+        for r in records:
+            r["agent"] = names.get(r["agent"], r["agent"])
     options = sorted(({"id": rid, "name": name_in(r, t.lang)} for rid, r in recipients.items()),
                      key=lambda o: o["name"].lower())
     from urllib.parse import urlencode

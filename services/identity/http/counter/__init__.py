@@ -9,6 +9,7 @@ English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
     /counter/resident?citizen_number=…        a resident's file: document check, link, letter
     /counter/enroll                           enroll a resident (e-mail and phone optional)
     /counter/resident/letter                  the activation letter (PDF, a new one-time code)
+    /counter/resident/file                    the resident's complete file, to print (after a document check)
     /counter/supervision                      supervisors: agents' actions, the unusual ones
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.counter import console, sign_in
+from services.identity.http.counter import console, printed_file, sign_in
 
 routes = [
     Route("/counter/login", sign_in.sign_in, methods=["GET", "POST"]),
@@ -30,6 +31,7 @@ routes = [
     Route("/counter/resident/document", console.document_check, methods=["POST"]),
     Route("/counter/resident/link", console.link_account, methods=["POST"]),
     Route("/counter/resident/letter", console.letter, methods=["POST"]),
+    Route("/counter/resident/file", printed_file.printed_file, methods=["POST"]),
     Route("/counter/resident/consent", console.record_consent, methods=["POST"]),
     Route("/counter/supervision", console.supervision, methods=["GET"]),
 ]

@@ -22,7 +22,7 @@ from services.identity.http.counter.web import (CONSOLE_CLIENT_ID, OnDuty, conso
                                                 form, on_duty, to_sign_in)
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
-from services.identity.service_layer.counter_journal import MONTREAL
+from services.identity.service_layer.counter_journal import MONTREAL, record_look_up
 
 DOCUMENT_TYPES = ("drivers_licence", "passport", "permanent_resident_card", "citizenship_certificate",
                   "birth_certificate", "other_government_id", "health_insurance_card")
@@ -55,6 +55,15 @@ async def _journal(request: Request, duty: OnDuty, action: str, resident_id: str
         await uow.agent_actions.record(agent_id=duty.agent.agent_id, client_id=CONSOLE_CLIENT_ID, action=action,
                                        resident_id=resident_id, details=details, now=utcnow(),
                                        office=duty.agent.office)
+        await uow.commit()
+
+
+async def _looked_up(request: Request, duty: OnDuty, action: str, resident_ids: list[str], details: dict) -> None:
+    """Residents' files found or opened: journaled, and each one a data access in the
+    resident's consent ledger (``counter_journal.record_look_up``, through the outbox)."""
+    async with provider(request).uow_factory() as uow:
+        await record_look_up(uow, duty.agent, client_id=CONSOLE_CLIENT_ID, action=action, resident_ids=resident_ids,
+                             details=details, now=utcnow())
         await uow.commit()
 
 
@@ -98,7 +107,7 @@ async def resident(request: Request) -> Response:
         return console_page(request, "counter/home.html", duty,
                             {"errors": {"citizen_number": "counter.error.number_unknown"}, "nav": "home",
                              "values": {"citizen_number": typed}}, 404)
-    await _journal(request, duty, "find_resident", found.resident_id, {"by": "citizen_number"})
+    await _looked_up(request, duty, "find_resident", [found.resident_id], {"by": "citizen_number"})
     return await _file(request, duty, found, {})
 
 
@@ -451,6 +460,9 @@ async def search(request: Request) -> Response:
         return console_page(request, "counter/home.html", duty, {"errors": {"family_name": key}, "nav": "home",
                                                                   "values": values}, 400)
     await _journal(request, duty, "find_by_name", "", {"matches": len(reply.matches)})
+    # each resident the page shows learns it (the journal line above counts the search itself)
+    await _looked_up(request, duty, "shown_in_name_search", [m.resident_id for m in reply.matches],
+                     {"by": "name_and_date_of_birth"})
     matches = [{"number": CitizenNumber(m.resident_id).human, "given_name": m.given_name,
                 "family_name": m.family_name, "birth_year": m.birth_year} for m in reply.matches]
     return console_page(request, "counter/search.html", duty, {"nav": "home", "matches": matches,

@@ -15,7 +15,7 @@ from services.identity.oidc.agent_sessions import (AGENT_COOKIE, add_agent_secon
                                                    find_agent_session, open_agent_session)
 from services.identity.oidc.records import utcnow
 from services.identity.service_layer.authentication import LoginRefused
-from services.identity.service_layer.staff import authenticate_agent, verify_agent_totp
+from services.identity.service_layer.staff import authenticate_agent, record_agent_signed_in, verify_agent_totp
 
 MAX_EMAIL, MAX_PASSWORD = 254, 1024
 
@@ -88,7 +88,8 @@ async def second_factor(request: Request) -> Response:
     if not ok:
         return page(request, "counter/second_factor.html", {"errors": {"code": "counter.error.code_wrong"}}, 400)
     async with p.uow_factory() as uow:
-        await add_agent_second_factor(uow, session)
+        session = await add_agent_second_factor(uow, session)
+        await record_agent_signed_in(uow, session.agent_id, session.session_id, session.amr)
         await uow.commit()
     return RedirectResponse("/counter", status_code=303, headers={"Cache-Control": "no-store"})
 

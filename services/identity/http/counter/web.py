@@ -27,11 +27,11 @@ from services.identity.oidc.provider import derive_key
 from services.identity.oidc.records import utcnow
 from services.identity.oidc.token_exchange import AGENT_SCOPES
 from services.identity.oidc.wire import WireRequest
+from services.identity.service_layer.staff import CONSOLE_CLIENT_ID
 
 log = logging.getLogger("services.identity.http.counter")
-#: The console's own registration (made on first use, ``ensure_console_client``): a
-#: confidential client with the token-exchange grant and the agent scopes.
-CONSOLE_CLIENT_ID = "counter-console"
+#: The console's own registration (``CONSOLE_CLIENT_ID``, made on first use,
+#: ``ensure_console_client``): a confidential client with the token-exchange grant and the agent scopes.
 CONSOLE_AUDIENCES = ("urn:mtlid:identity", "urn:mtlid:accounts", "urn:mtlid:consent")
 
 
