@@ -42,8 +42,9 @@ from services.identity.http.counter.web import CONSOLE_CLIENT_ID
 from services.identity.http.i18n import Translator
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
-from services.identity.service_layer.counter_journal import actions_for_resident
-from services.identity.service_layer.resident_file import identity_file
+from services.identity.service_layer.resident_file import SECTIONS as FILE_SECTIONS
+from services.identity.service_layer.resident_file import FileSources
+from services.identity.service_layer.resident_file import resident_file as build_resident_file
 
 #: How long after a document check the agent may still print: one visit at the counter.
 VISIT = dt.timedelta(hours=1)
@@ -87,7 +88,8 @@ async def printed_file(request: Request) -> Response:
     document = await _complete_file(request, duty, found, lang, consent_reply, accounts_document, services)
     t = Translator(lang)
     html = TEMPLATES.get_template("account/file.html").render(
-        t=t, has=t.has, lang=lang, file=document, consent=document["consent"], style=FILE_STYLE.read_text())
+        t=t, has=t.has, lang=lang, file=document, consent=document["consent"], sections=FILE_SECTIONS,
+        style=FILE_STYLE.read_text())
     return Response(html, media_type="text/html; charset=utf-8", headers={
         "Cache-Control": "no-store", "Content-Security-Policy": _policy_for(html)})
 
@@ -126,41 +128,32 @@ async def _services_parts(request: Request, duty, found) -> tuple[object, dict, 
 
 async def _complete_file(request: Request, duty, found, lang: str, consent_reply, accounts_document: dict,
                          services: dict) -> dict:
-    """The resident's export as ``account/pages.resident_file`` builds it for the resident;
-    identity's sections read after the print was journaled, so the file lists it."""
-    from services.identity.http.account import sign_ins
+    """The resident's export, built from the same ``SECTIONS`` and signed the same way as the
+    resident's own download (``account/pages.resident_file``); identity's sections read after
+    the print was journaled, so the file lists it."""
     from services.identity.http.account.web import _settings
 
     p = provider(request)
-    identity = await identity_file(p.uow_factory, found.resident_id)
-    show_names = _settings(request).counter_agent_display == "name"
-    counter_actions = await actions_for_resident(p.uow_factory(), found.resident_id, show_names=show_names)
-    consent = json.loads(consent_reply.document or b"{}")
     sth = consent_reply.signed_tree_head
-    return {
-        "format": "mtlid-resident-export/2",
-        "law": "Québec A-2.1 s. 83-84; Law 25 (access, portability)",
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
-        "how_to_verify": "mtlid export verify FILE (or /account/ledger/how-to-check)",
-        "printed_at_counter": {"office": duty.agent.office,
-                               "agent": duty.agent.name if show_names else duty.agent.agent_id, "language": lang},
-        "resident": {"citizen_number": found.resident_id, "citizen_number_human": CitizenNumber(found.resident_id).human,
-                     # "" rather than None: the printed page shows an empty cell, not "None"
-                     "email": found.email or "", "email_verified": found.email_verified,
-                     "level_of_assurance": int(found.level), "second_factor": found.has_totp},
-        **identity,
+    remote = {
+        "accounts": accounts_document,
         "linked_services": [{
             "account_id": a["account_id"], "service_id": a["service_id"],
             "service_name_fr": services[a["service_id"]].name_fr if a["service_id"] in services else "",
             "service_name_en": services[a["service_id"]].name_en if a["service_id"] in services else "",
             "account_reference": a["account_reference"], "state": a["state"], "linked_at": a["created_at"]}
             for a in accounts_document.get("service_accounts", [])],
-        "accounts": accounts_document,
-        "consent": consent,
-        "access_log": [e for e in consent.get("ledger_entries", []) if e["entry"].get("type") == "data_accessed"],
-        "counter_actions": [{**a, "at": a["at"].isoformat()} for a in counter_actions],
+        "consent": json.loads(consent_reply.document or b"{}"),
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},
-        "sign_ins": await sign_ins.export_section(found.resident_id, p.uow_factory()),
     }
+    resident = {"citizen_number": found.resident_id, "citizen_number_human": CitizenNumber(found.resident_id).human,
+                # "" rather than None: the printed page shows an empty cell, not "None"
+                "email": found.email or "", "email_verified": found.email_verified,
+                "level_of_assurance": int(found.level), "second_factor": found.has_totp}
+    sources = FileSources(resident_id=found.resident_id, resident=resident, uow_factory=p.uow_factory,
+                          now=dt.datetime.now(dt.timezone.utc),
+                          show_agent_names=_settings(request).counter_agent_display == "name", remote=remote)
+    await p.refresh_keys()
+    return await build_resident_file(sources, issuer=p.config.issuer, keys=p.keys)
