@@ -176,14 +176,15 @@ async def _with_jetstream(url: str, work):
 
 def _service_name(value: str) -> str:
     if not value.isascii() or not value.isalpha() or not value.islower():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a service name (identity, accounts, consent)")
+        raise argparse.ArgumentTypeError(f"{value!r} is not a service name (identity, accounts, consent, mailer)")
     return value
 
 
 def cmd_events_dead_letters(args: argparse.Namespace) -> int:
     from services.common.dead_letters import list_dead_letters
 
-    services = [args.service] if args.service else list(SERVICES)
+    # The mailer consumes too (identity's mail events): its dead letters are listed with the rest.
+    services = [args.service] if args.service else [*SERVICES, "mailer"]
 
     async def work(js):
         return [letter for service in services for letter in await list_dead_letters(js, service)]
