@@ -41,7 +41,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from sqlalchemy import insert, select
@@ -53,6 +53,7 @@ from services.common.events import CloudEvent
 from services.common.metrics import DEAD_LETTERS
 from services.common.nats import DUPLICATE_WINDOW_SECONDS, ensure_configured, ensure_stream
 from services.common.outbox import utcnow
+from services.common.telemetry import event_context
 from services.common.uow import INBOX
 
 log = logging.getLogger(__name__)
@@ -225,11 +226,13 @@ class EventConsumer:
     async def _handle(self, msg) -> None:
         deliveries = delivery_count(msg)
         try:
-            event = CloudEvent.from_envelope(json.loads(msg.data))
+            envelope = json.loads(msg.data)
+            event = CloudEvent.from_envelope(envelope)
         except (ValueError, KeyError, TypeError):
             await self._dead_letter(msg, None, "UNDECODABLE", deliveries)
             return
-        context = propagate.extract(dict(msg.headers or {}))
+        # The producer's trace: the envelope's CloudEvents tracing extension, else the headers.
+        context = event_context(envelope, msg.headers)
         with tracer.start_as_current_span(f"consume {msg.subject}", context=context,
                                           kind=trace.SpanKind.CONSUMER):
             try:
