@@ -27,7 +27,7 @@ from harness.systems import MtlidService, basic_auth
 METRICS_CODE = ("prometheus_client/", "opentelemetry/sdk/metrics/", "opentelemetry/metrics/",
                 "opentelemetry/exporter/prometheus/", "services/common/metrics.py",
                 "services/common/http_metrics.py", "services/common/runtime_metrics.py",
-                "services/identity/metrics.py")
+                "services/identity/metrics.py", "services/consent/metrics.py")
 
 GOAL = "CPU/request within 5 %"
 
@@ -161,3 +161,29 @@ def token_endpoint_profile(bench: Bench) -> list[Row]:
     return [Row(label, f"{share:.2f} % of the event loop's CPU", goal=GOAL,
                 note=(f"{result.ok:,} token requests under cProfile; {spent:.3f} s in metrics code of {total:.1f} s "
                       "(self time, process start included)"))]
+
+
+def consent_check_profile(bench: Bench) -> list[Row]:
+    from harness.consent_setup import check_request, prepare_consent
+
+    label = "metrics share of consent Check's CPU (profile)"
+    if bench.options.smoke:
+        return [Row(label, SMOKE, goal=GOAL)]
+    port = free_port()
+    profile = bench.workdir / "consent-metrics-on.prof"
+    service = MtlidService("consent", var_dir=bench.workdir / "var-profile", log_dir=bench.log_dir,
+                           nats_url=bench.nats().url, profile_to=profile,
+                           env={"MTLID_CONSENT_METRICS_PORT": str(port), "MTLID_ISSUER": bench.jwks().issuer,
+                                "MTLID_JWKS_URL": bench.jwks().jwks_url})
+    try:
+        setup = prepare_consent(bench, service)
+        result = grpc_load.run(service.grpc_target, "/montreal.consent.v1.ConsentService/Check", check_request(setup),
+                               rate=1000, duration=bench.options.http_seconds, token=setup.check_token)
+        _scrape(port)
+    finally:
+        service.process.stop()
+    spent, total = metrics_share(profile)
+    share = 100 * spent / total if total else 0.0
+    return [Row(label, f"{share:.2f} % of the event loop's CPU", goal=GOAL,
+                note=(f"{result.ok:,} Check calls at up to 1,000/s under cProfile; {spent:.3f} s in metrics code of "
+                      f"{total:.1f} s (self time, process start included)"))]
