@@ -82,7 +82,7 @@ def instrument_engine(engine) -> None:
                  getattr(engine, "sync_engine", engine), usage)
 
 
-def instrument_asgi(app):
+def instrument_asgi(app, *, tracer_provider=None):
     """``app`` with a server span per HTTP request (continuing the caller's ``traceparent``),
     when exporting; else ``app`` itself. Its metrics are switched off: the HTTP RED metrics
     are our own (services.common.metrics), recorded once."""
@@ -92,7 +92,7 @@ def instrument_asgi(app):
     from opentelemetry.metrics import NoOpMeterProvider
 
     return OpenTelemetryMiddleware(app, meter_provider=NoOpMeterProvider(), exclude_spans=["receive", "send"],
-                                   server_request_hook=_without_query)
+                                   server_request_hook=_without_query, tracer_provider=tracer_provider)
 
 
 # What a span may say of a request's URL: its path. A query string may hold an address

@@ -82,3 +82,31 @@ def test_the_otlp_protocol_is_grpc_or_http_protobuf():
         Settings.from_env({"MTLID_OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
     assert telemetry.otlp_http_url("http://collector:4318/", "traces") == "http://collector:4318/v1/traces"
     assert telemetry.otlp_http_url("http://collector:4318/v1/traces", "traces") == "http://collector:4318/v1/traces"
+
+
+async def test_an_http_span_says_the_path_never_the_query_string():
+    """A query string may carry an address (``login_hint``), a state or a code."""
+    import httpx
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    previous = telemetry._exporting
+    telemetry._exporting = True
+    try:
+        traced = telemetry.instrument_asgi(app, tracer_provider=provider)
+    finally:
+        telemetry._exporting = previous
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=traced), base_url="http://front") as http:
+        assert (await http.get("/authorize?login_hint=resident%40example.ca&state=s3cr3t")).status_code == 200
+    [span] = exported.get_finished_spans()
+    attributes = json.dumps(dict(span.attributes))
+    assert "/authorize" in attributes
+    assert "resident" not in attributes and "s3cr3t" not in attributes and "login_hint" not in attributes
