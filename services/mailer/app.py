@@ -27,6 +27,8 @@ class Mailer:
         self.mailer_settings = mailer_settings
         self.nats = None
         self.js = None
+        # Its dead-letter stream has as many replicas as the services' streams (3 in deploy/).
+        queue_options.setdefault("replicas", settings.nats_stream_replicas)
         self.queue = MailQueue(jetstream=lambda: self.js, send=sender_for(mailer_settings).send,
                                sender=mailer_settings.sender, **queue_options)
 

@@ -44,12 +44,13 @@ Send = Callable[[object], Awaitable[None]]
 class MailQueue(EventConsumer):
     def __init__(self, *, jetstream: Callable[[], object | None], send: Send, sender: str,
                  durable: str = "mailer", max_deliveries: int = 10, backoff_base: float = 5.0,
-                 backoff_cap: float = 900.0, clock: Callable[[], dt.datetime] | None = None) -> None:
+                 backoff_cap: float = 900.0, clock: Callable[[], dt.datetime] | None = None,
+                 replicas: int = 1) -> None:
         # One message per fetch: a send may take the relay's whole timeout (20 s), and a
         # batch must be handled within the consumer's ack wait (30 s) or it is redelivered.
         super().__init__(jetstream=jetstream, uow_factory=None, durable=durable, stream_service="identity",
                          subjects=SUBJECTS, handler=self._deliver_event, batch=1, service="mailer",
-                         max_deliveries=max_deliveries, backoff=self.backoff_delay)
+                         max_deliveries=max_deliveries, backoff=self.backoff_delay, replicas=replicas)
         self._send = send
         self.sender = sender
         self.backoff_base = backoff_base
