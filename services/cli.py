@@ -74,10 +74,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"mtlid: configuration error: {error}", file=sys.stderr)
             return 2
     configure(args.service, settings.log_level, console_level=args.console_level, log_file=args.log_file)
-    configure_tracing(args.service, settings.otlp_endpoint)
+    configure_tracing(args.service, settings.otlp_endpoint, settings.otlp_protocol)
     try:
         configure_metrics(args.service, host=settings.bind_host, port=settings.metrics_ports[args.service],
-                          otlp_endpoint=settings.otlp_endpoint, production=settings.production)
+                          otlp_endpoint=settings.otlp_endpoint, production=settings.production,
+                          otlp_protocol=settings.otlp_protocol)
     except MetricsUnavailable as error:
         print(f"mtlid: {error} (MTLID_{args.service.upper()}_METRICS_PORT)", file=sys.stderr)
         return 2
@@ -141,7 +142,7 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "databases": {s: _redact(u) for s, u in settings.database_urls.items()},
         "nats_url": settings.nats_url or "embedded", "nats_stream_replicas": settings.nats_stream_replicas,
         "jwks_url": settings.jwks_url,
-        "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint,
+        "log_level": settings.log_level, "otlp_endpoint": settings.otlp_endpoint, "otlp_protocol": settings.otlp_protocol,
         "metrics_ports": dict(settings.metrics_ports),
         "drain_notice_seconds": settings.drain_notice_seconds,
         "outbox_retention_hours": settings.outbox_retention_hours,
@@ -176,14 +177,15 @@ async def _with_jetstream(url: str, work):
 
 def _service_name(value: str) -> str:
     if not value.isascii() or not value.isalpha() or not value.islower():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a service name (identity, accounts, consent)")
+        raise argparse.ArgumentTypeError(f"{value!r} is not a service name (identity, accounts, consent, mailer)")
     return value
 
 
 def cmd_events_dead_letters(args: argparse.Namespace) -> int:
     from services.common.dead_letters import list_dead_letters
 
-    services = [args.service] if args.service else list(SERVICES)
+    # The mailer consumes too (identity's mail events): its dead letters are listed with the rest.
+    services = [args.service] if args.service else [*SERVICES, "mailer"]
 
     async def work(js):
         return [letter for service in services for letter in await list_dead_letters(js, service)]

@@ -24,6 +24,8 @@ MEASURES = [
     ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),
     ("metrics_cost_token", "metrics cost: token endpoint", measures_metrics.token_endpoint),
     ("metrics_cost_check", "metrics cost: consent Check", measures_metrics.consent_check),
+    ("metrics_profile_token", "metrics share of the token endpoint (profile)", measures_metrics.token_endpoint_profile),
+    ("metrics_profile_check", "metrics share of consent Check (profile)", measures_metrics.consent_check_profile),
 ]
 
 MEMORY_GOAL_MB = 150

@@ -156,7 +156,7 @@ class MtlidService:
     """``mtlid serve <service>`` in its own process."""
 
     def __init__(self, service: str, *, var_dir: pathlib.Path, log_dir: pathlib.Path, nats_url: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, profile_to: pathlib.Path | None = None) -> None:
         if not service_code_present(service):
             raise NotAvailable(f"{service} service not available yet")
         self.service = service
@@ -169,6 +169,8 @@ class MtlidService:
         if self.http_port:
             self.env.update(MTLID_HTTP_PORT=str(self.http_port), MTLID_ISSUER=f"http://127.0.0.1:{self.http_port}")
         argv = [str(MTLID), "serve", service]   # on uvloop, as in production
+        if profile_to is not None:  # cProfile of the event loop's thread, written when it stops
+            argv = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *argv]
         self.process = Process(service, argv, env=self.env, cwd=REPO, log_dir=log_dir)
         try:
             wait_for_port(self.grpc_port, 60, self.process.popen)

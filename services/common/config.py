@@ -99,6 +99,9 @@ def _url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[
     return raw
 
 
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     value = env.get(name) or choices[0]
     if value not in choices:
@@ -156,6 +159,9 @@ class Settings:
     service_client_secret: str | None = dataclasses.field(default=None, repr=False)
     log_level: str = "INFO"
     otlp_endpoint: str | None = None
+    #: ``grpc`` (OTLP/gRPC, port 4317) or ``http/protobuf`` (OTLP/HTTP, port 4318; the
+    #: endpoint is the collector's base URL, ``/v1/traces`` and ``/v1/metrics`` are added)
+    otlp_protocol: str = "grpc"
     nats_stream_replicas: int = 1
     #: How residents see the counter agents who acted on their file (issue 17):
     #: ``reference`` (the agent's pseudonymous id, the default) or ``name``.
@@ -247,6 +253,7 @@ class Settings:
             service_client_secret=env.get("MTLID_SERVICE_CLIENT_SECRET") or None,
             log_level=log_level,
             otlp_endpoint=_url(env, "MTLID_OTEL_EXPORTER_OTLP_ENDPOINT", None, ("http", "https")),
+            otlp_protocol=_choice(env, "MTLID_OTEL_EXPORTER_OTLP_PROTOCOL", OTLP_PROTOCOLS),
             nats_stream_replicas=_replicas(env, "MTLID_NATS_STREAM_REPLICAS"),
             counter_agent_display=_choice(env, "MTLID_COUNTER_AGENT_DISPLAY", ("reference", "name")),
             ledger_witnesses=env.get("MTLID_LEDGER_WITNESSES", ""),

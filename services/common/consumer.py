@@ -41,7 +41,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from sqlalchemy import insert, select
@@ -53,6 +53,7 @@ from services.common.events import CloudEvent
 from services.common.metrics import DEAD_LETTERS
 from services.common.nats import DUPLICATE_WINDOW_SECONDS, ensure_configured, ensure_stream
 from services.common.outbox import utcnow
+from services.common.telemetry import event_context
 from services.common.uow import INBOX
 
 log = logging.getLogger(__name__)
@@ -142,12 +143,19 @@ def dead_letter_stream_config(service: str, replicas: int = 1) -> StreamConfig:
 class EventConsumer:
     """``service``: the consuming service, whose dead-letter stream receives this consumer's
     dead letters (default: the durable name's first word, ``consent`` for
-    ``consent-accounts``)."""
+    ``consent-accounts``).
 
-    def __init__(self, *, jetstream: Callable[[], object | None], uow_factory: Callable[[], object],
+    ``uow_factory=None``: a consumer without a database (the mailer), whose handler is called
+    with ``None`` for a unit of work and is idempotent by its own means (the mailer's
+    Message-ID); no inbox row. ``backoff``: the delay before delivery n + 1 after n failures
+    (default ``backoff_for``), for a consumer whose transient failures last longer (a relay
+    that is down)."""
+
+    def __init__(self, *, jetstream: Callable[[], object | None], uow_factory: Callable[[], object] | None,
                  durable: str, stream_service: str, subjects: Sequence[str], handler: Handler,
                  batch: int = 64, settled: Settled | None = None, replicas: int = 1,
-                 service: str | None = None, max_deliveries: int = MAX_DELIVERIES) -> None:
+                 service: str | None = None, max_deliveries: int = MAX_DELIVERIES,
+                 backoff: Callable[[int], float] | None = None) -> None:
         self._jetstream = jetstream
         self._uow_factory = uow_factory
         self.durable = durable
@@ -159,6 +167,7 @@ class EventConsumer:
         self.replicas = replicas
         self.service = service or durable.split("-", 1)[0]
         self.max_deliveries = max_deliveries
+        self.backoff = backoff or backoff_for
         self.dead_lettered = 0
         self.applied = 0
         self.duplicates = 0
@@ -170,6 +179,10 @@ class EventConsumer:
         if self.settled is not None and await self.settled(event):
             self.already_settled += 1
             return False
+        if self._uow_factory is None:
+            await self.handler(event, None)
+            self.applied += 1
+            return True
         async with self._uow_factory() as uow:
             session = uow.session
             seen = await session.scalar(select(INBOX.c.event_id).where(
@@ -213,11 +226,13 @@ class EventConsumer:
     async def _handle(self, msg) -> None:
         deliveries = delivery_count(msg)
         try:
-            event = CloudEvent.from_envelope(json.loads(msg.data))
+            envelope = json.loads(msg.data)
+            event = CloudEvent.from_envelope(envelope)
         except (ValueError, KeyError, TypeError):
             await self._dead_letter(msg, None, "UNDECODABLE", deliveries)
             return
-        context = propagate.extract(dict(msg.headers or {}))
+        # The producer's trace: the envelope's CloudEvents tracing extension, else the headers.
+        context = event_context(envelope, msg.headers)
         with tracer.start_as_current_span(f"consume {msg.subject}", context=context,
                                           kind=trace.SpanKind.CONSUMER):
             try:
@@ -240,7 +255,7 @@ class EventConsumer:
                                 exc_info=None if waiting else error,
                                 extra={"event_id": event.id, "consumer": self.durable,
                                        "error": type(error).__name__})
-                    await msg.nak(delay=backoff_for(deliveries))
+                    await msg.nak(delay=self.backoff(deliveries))
                     return
                 await self._dead_letter(msg, event.id, reason or f"RETRIES_EXHAUSTED:{type(error).__name__}",
                                         deliveries)

@@ -13,6 +13,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from services.common.telemetry import instrument_engine
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -48,9 +50,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         def _on_begin(connection):  # pragma: no cover
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+        instrument_engine(engine)
         return engine
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
     ping_when_idle(engine)
+    instrument_engine(engine)  # spans per statement only when tracing is exported
     return engine
 
 

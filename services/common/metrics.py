@@ -68,7 +68,7 @@ class MetricsUnavailable(RuntimeError):
 
 
 def configure_metrics(process: str, *, host: str, port: int | None, otlp_endpoint: str | None = None,
-                      production: bool = False) -> int | None:
+                      production: bool = False, otlp_protocol: str = "grpc") -> int | None:
     """Start the process's meter provider; returns the bound Prometheus port (None: not served).
 
     A port already in use stops a production process (two processes would be scraped as
@@ -99,10 +99,19 @@ def configure_metrics(process: str, *, host: str, port: int | None, otlp_endpoin
         # One reader only: each reader keeps its own aggregation, so a second one would
         # double the cost of every record on the hot paths. With the Prometheus port off
         # (``MTLID_<PROCESS>_METRICS_PORT=off``), metrics go to the collector instead.
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=otlp_endpoint)))
+        if otlp_protocol == "http/protobuf":
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+
+            from services.common.telemetry import otlp_http_url
+
+            exporter = HttpExporter(endpoint=otlp_http_url(otlp_endpoint, "metrics"))
+        else:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            exporter = OTLPMetricExporter(endpoint=otlp_endpoint)
+        readers.append(PeriodicExportingMetricReader(exporter))
     if not readers:
         return None
     views = [View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS))

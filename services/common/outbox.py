@@ -109,6 +109,12 @@ def outbox_row(service: str, event: Event, *, now: dt.datetime | None = None) ->
         envelope["subject"] = aggregate
     headers: dict[str, str] = {}
     propagate.inject(headers)
+    # The CloudEvents distributed tracing extension (``traceparent``/``tracestate``, W3C
+    # Trace Context): the event carries its trace itself, through any transport, a replay or
+    # a dead letter; the NATS headers keep a copy for tools that read only those.
+    for name in ("traceparent", "tracestate"):
+        if headers.get(name):
+            envelope[name] = headers[name]
     return {
         "event_id": event_id,
         "subject": subject,

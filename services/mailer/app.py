@@ -1,8 +1,8 @@
 """``mtlid serve mailer``: the mail sender, one process (its own Deployment in deploy/).
 
-No database and no gRPC: it reads identity's two mail events from JetStream with its own
-durable consumer, and sends (``services.mailer.queue``). Stopping: the current mail finishes
-or is redelivered; nothing is acknowledged unsent.
+No database and no gRPC: it reads identity's mail events (the registry ``mails.py``) from
+JetStream with its own durable consumers, and sends (``services.mailer.queue``). Stopping:
+the current mail finishes or is redelivered; nothing is acknowledged unsent.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ class Mailer:
         self.mailer_settings = mailer_settings
         self.nats = None
         self.js = None
+        # Its dead-letter stream has as many replicas as the services' streams (3 in deploy/).
+        queue_options.setdefault("replicas", settings.nats_stream_replicas)
         self.queue = MailQueue(jetstream=lambda: self.js, send=sender_for(mailer_settings).send,
                                sender=mailer_settings.sender, **queue_options)
 

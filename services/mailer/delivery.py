@@ -5,7 +5,8 @@ Failures are sorted once, here: ``TemporaryDeliveryFailure`` (the relay is down,
 4xx, refuses our credentials or our TLS: retried with backoff, the mail waits) and
 ``PermanentDeliveryFailure`` (the relay refuses this recipient or this message with a 5xx
 reply, RFC 5321 s. 4.2.1: sending it again would be refused again; it goes to the dead-letter
-path). Neither carries the address or the code, only the SMTP reply code.
+path, the mailer's dead-letter stream). Neither carries the address or the code, only the
+SMTP reply code.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
+from services.common.consumer import PermanentFailure
 from services.mailer.config import MailerSettings
 
 
@@ -25,10 +27,11 @@ class TemporaryDeliveryFailure(Exception):
     """Sending failed in a way that may pass: retry later."""
 
 
-class PermanentDeliveryFailure(Exception):
+class PermanentDeliveryFailure(PermanentFailure):
     """This message will never be accepted as it is: dead-letter it, do not retry.
 
-    The consumer hands such a message to the dead-letter path (``MailQueue.dead_letter``)."""
+    A ``PermanentFailure`` of the common consumer: the event goes to the mailer's dead-letter
+    stream at once. ``reason``: RECIPIENT_REFUSED, MESSAGE_REFUSED or NOT_A_MAIL."""
 
 
 class SmtpRelay:
@@ -57,11 +60,11 @@ class SmtpRelay:
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = sorted({refusal.code for refusal in error.recipients})
             if all(code >= 500 for code in codes):
-                raise PermanentDeliveryFailure(f"recipient refused ({codes})") from None
+                raise PermanentDeliveryFailure("RECIPIENT_REFUSED", f"recipient refused ({codes})") from None
             raise TemporaryDeliveryFailure(f"recipient deferred ({codes})") from None
         except aiosmtplib.SMTPDataError as error:
             if error.code >= 500:
-                raise PermanentDeliveryFailure(f"message refused ({error.code})") from None
+                raise PermanentDeliveryFailure("MESSAGE_REFUSED", f"message refused ({error.code})") from None
             raise TemporaryDeliveryFailure(f"message deferred ({error.code})") from None
         except aiosmtplib.SMTPResponseException as error:
             # Sender refused, authentication refused, 4xx: our configuration or the relay's

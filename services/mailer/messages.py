@@ -1,16 +1,16 @@
 """What the mailer sends: one ``MailRequest`` per mail event, rendered as a bilingual message.
 
-Two events are mail (docs/contracts.md): ``email_verification_requested`` (confirm an
-address) and ``password_reset_requested`` (a forgotten password, or the first one of a
-resident enrolled at a counter). They carry the address, the code and its expiry, and the
-resident's language.
+The mail events and their wording are the registry ``MAILS`` (services/mailer/mails.py):
+adding a mail is one ``MailKind`` there. A kind says which fields its event carries (a code
+and its expiry, a moment, a reference), and its words in French and English; this module
+checks the event against it and renders it with the two templates every mail shares.
 
 Language: the City of Montréal writes to residents in French (Charter of the French
 language, s. 16 and 22, as amended by Bill 96); a resident who chose English gets the
-English version after the French one, in the same message. No links and no images: a code
-mail asks for nothing but typing the code where the resident started, which is also what
-tells a resident that a mail asking them to click is not ours; no remote content means no
-tracking.
+English version after the French one, in the same message. No links and no images: a mail
+asks for nothing but typing a code where the resident started (or calling 311), which is
+also what tells a resident that a mail asking them to click is not ours; no remote content
+means no tracking.
 """
 
 from __future__ import annotations
@@ -26,83 +26,73 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from services.common.events import CloudEvent
+from services.mailer.mails import COMMON, MAILS, MailKind
 
 MONTREAL = ZoneInfo("America/Montreal")
-PURPOSES = {"email_verification_requested": "confirm_email", "password_reset_requested": "reset_password"}
-SUBJECTS = tuple(f"montreal.identity.v1.{name}" for name in PURPOSES)
+BY_EVENT: dict[str, MailKind] = {kind.event: kind for kind in MAILS}
+PURPOSES = {kind.event: kind.purpose for kind in MAILS}
+SUBJECTS = tuple(f"montreal.identity.v1.{kind.event}" for kind in MAILS)
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
-
-WORDING = {
-    "confirm_email": {
-        "fr": {"subject": "Votre code de confirmation – Mon compte Montréal",
-               "greeting": "Bonjour,",
-               "lead": "Voici le code pour confirmer votre adresse courriel dans Mon compte Montréal :",
-               "where": "Entrez-le sur la page où vous l'avez demandé."},
-        "en": {"subject": "Your confirmation code – Mon compte Montréal",
-               "greeting": "Hello,",
-               "lead": "Here is the code to confirm your email address in Mon compte Montréal:",
-               "where": "Enter it on the page where you asked for it."},
-    },
-    "reset_password": {
-        "fr": {"subject": "Votre code pour choisir un mot de passe – Mon compte Montréal",
-               "greeting": "Bonjour,",
-               "lead": "Voici le code pour choisir un nouveau mot de passe dans Mon compte Montréal :",
-               "where": "Entrez-le sur la page « Mot de passe oublié » où vous l'avez demandé."},
-        "en": {"subject": "Your code to choose a password – Mon compte Montréal",
-               "greeting": "Hello,",
-               "lead": "Here is the code to choose a new password in Mon compte Montréal:",
-               "where": "Enter it on the “Forgotten password” page where you asked for it."},
-    },
-}
-COMMON = {
-    "fr": {"expires": "Il est valide jusqu'à {time} (heure de Montréal), le {date}.",
-           "not_you": "Vous n'avez rien demandé ? Ignorez ce message : rien ne change sans ce code.",
-           "never": "La Ville ne vous demandera jamais votre mot de passe ni ce code par courriel ou par téléphone.",
-           "signature": "Ville de Montréal – Mon compte Montréal",
-           "english_follows": "English follows."},
-    "en": {"expires": "It is valid until {time} (Montréal time) on {date}.",
-           "not_you": "Didn't ask for anything? Ignore this message: nothing changes without this code.",
-           "never": "The City will never ask for your password or this code by email or phone.",
-           "signature": "City of Montréal – Mon compte Montréal"},
-}
+_REFERENCE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 class UndeliverableMail(ValueError):
     """The event cannot become a mail (a field missing or malformed): retrying will not help."""
 
 
+def _moment(data: dict, name: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(str(data.get(name)).replace("Z", "+00:00"))
+    except ValueError:
+        raise UndeliverableMail(f"{name}: not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise UndeliverableMail(f"{name}: no time zone")
+    return moment
+
+
 @dataclasses.dataclass(frozen=True)
 class MailRequest:
     event_id: str
-    purpose: str                 # "confirm_email" | "reset_password"
+    kind: MailKind
     to: str
-    code: str
-    expires_at: dt.datetime      # aware, UTC
-    language: str                # "fr" | "en"
+    language: str                          # "fr" | "en"
+    code: str | None = None
+    expires_at: dt.datetime | None = None  # aware, UTC; with the code
+    moment: dt.datetime | None = None      # what the notice reports the time of (kind.moment)
+    reference: str | None = None           # e.g. the closure's receipt number (kind.reference)
+
+    @property
+    def purpose(self) -> str:
+        return self.kind.purpose
 
     @classmethod
     def from_event(cls, event: CloudEvent) -> "MailRequest":
-        name = event.type.rsplit(".", 1)[-1]
-        purpose = PURPOSES.get(name)
-        if purpose is None:
-            raise UndeliverableMail(f"not a mail event: {name}")
+        kind = BY_EVENT.get(event.type.rsplit(".", 1)[-1])
+        if kind is None:
+            raise UndeliverableMail(f"not a mail event: {event.type.rsplit('.', 1)[-1]}")
         data = event.data if isinstance(event.data, dict) else {}
-        to, code, expires = data.get("email"), data.get("code"), data.get("expires_at")
+        to = data.get("email")
         if not isinstance(to, str) or not _ADDRESS.match(to) or parseaddr(to)[1] != to:
             raise UndeliverableMail("email: not a mail address")
-        if not isinstance(code, str) or not code.isdigit():
-            raise UndeliverableMail("code: missing or not digits")
-        try:
-            expires_at = dt.datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
-        except ValueError:
-            raise UndeliverableMail("expires_at: not an RFC 3339 time") from None
-        if expires_at.tzinfo is None:
-            raise UndeliverableMail("expires_at: no time zone")
-        language = data.get("language") if data.get("language") in ("fr", "en") else "fr"
-        return cls(event.id, purpose, to, code, expires_at, language)
+        code = expires_at = moment = reference = None
+        if kind.code:
+            code = data.get("code")
+            if not isinstance(code, str) or not code.isdigit():
+                raise UndeliverableMail("code: missing or not digits")
+            expires_at = _moment(data, "expires_at")
+        if kind.moment:
+            moment = _moment(data, kind.moment)
+        if kind.reference:
+            reference = data.get(kind.reference)
+            if not isinstance(reference, str) or not _REFERENCE.match(reference):
+                raise UndeliverableMail(f"{kind.reference}: missing or malformed")
+        language = data.get(kind.language_field)
+        return cls(event.id, kind, to, language if language in ("fr", "en") else "fr",
+                   code, expires_at, moment, reference)
 
     def expired(self, now: dt.datetime) -> bool:
-        return now >= self.expires_at
+        """A code past its expiry is worth nothing: not sent (a notice never expires)."""
+        return self.expires_at is not None and now >= self.expires_at
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -115,14 +105,27 @@ _templates = jinja2.Environment(
     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def _sections(request: MailRequest) -> list[dict[str, str]]:
-    local = request.expires_at.astimezone(MONTREAL)
+def _when(moment: dt.datetime, language: str) -> dict[str, str]:
+    local = moment.astimezone(MONTREAL)
+    time = local.strftime("%H h %M") if language == "fr" else local.strftime("%I:%M %p").lstrip("0")
+    return {"time": time, "date": local.strftime("%Y-%m-%d")}
+
+
+def _sections(request: MailRequest) -> list[dict]:
     sections = []
     for language in request.languages:
-        time = local.strftime("%H h %M") if language == "fr" else local.strftime("%I:%M %p").lstrip("0")
-        date = local.strftime("%Y-%m-%d")
-        sections.append({"lang": language, **WORDING[request.purpose][language], **COMMON[language],
-                         "expires": COMMON[language]["expires"].format(time=time, date=date)})
+        words, common = request.kind.wording[language], COMMON[language]
+        values = {"reference": request.reference or ""}
+        if request.moment is not None:
+            values.update(_when(request.moment, language))
+        paragraphs = [line.format(**values) for line in words["after"]]
+        if request.expires_at is not None:
+            paragraphs.insert(1 if len(paragraphs) else 0,
+                              common["expires"].format(**_when(request.expires_at, language)))
+        sections.append({"lang": language, "subject": words["subject"], "greeting": common["greeting"],
+                         "lead": words["lead"].format(**values), "paragraphs": paragraphs,
+                         "never": common["never_code"] if request.code else common["never"],
+                         "signature": common["signature"], "english_follows": common["english_follows"]})
     return sections
 
 
@@ -142,8 +145,8 @@ def render(request: MailRequest, *, sender: str, now: dt.datetime) -> EmailMessa
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to this
     message["X-Mtlid-Mail"] = request.purpose     # what the development mailbox shows
     context = {"sections": sections, "code": request.code, "subject": subject, "lang": request.languages[0]}
-    message.set_content(_templates.get_template("code.txt").render(context))
-    message.add_alternative(_templates.get_template("code.html").render(context), subtype="html")
+    message.set_content(_templates.get_template("mail.txt").render(context))
+    message.add_alternative(_templates.get_template("mail.html").render(context), subtype="html")
     # After the content: setting the content clears every Content-* header.
     message["Content-Language"] = ", ".join(request.languages)  # RFC 3282
     return message

@@ -5,9 +5,12 @@ egress AND the destination's ingress allow it; a pod no policy selects is open)
 is run over the rendered overlay, with the pods' real labels."""
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
-from conftest import one
+from conftest import K8S, OVERLAYS, one, render
 
 NS = "mtlid"
 
@@ -148,3 +151,62 @@ def test_every_pod_resolves_names(world, source):
     policies, endpoints = world
     assert flow(policies, endpoints[source], endpoints["dns"], 53, "UDP")
     assert flow(policies, endpoints[source], endpoints["dns"], 53, "TCP")
+
+
+# -- the SMTP relay's address: a parameter of each overlay (components/smtp-relay) ----------
+
+def _relay_rules(docs: list[dict]) -> list[dict]:
+    """The mailer's egress rules to an address outside the cluster."""
+    policy = one(docs, "NetworkPolicy", "mtlid-mailer")
+    return [rule for rule in policy["spec"]["egress"] if any("ipBlock" in peer for peer in rule["to"])]
+
+
+def _relay_parameter(overlay_dir) -> str:
+    import yaml
+
+    doc = yaml.safe_load((overlay_dir / "smtp-relay.yaml").read_text())
+    assert doc["kind"] == "SmtpRelay" and doc["metadata"]["name"] == "smtp-relay"
+    assert doc["metadata"]["annotations"]["config.kubernetes.io/local-config"] == "true"
+    return doc["cidr"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_mailer_reaches_the_relay_its_overlay_names_on_587_only(rendered, overlay):
+    import ipaddress
+
+    docs = rendered[overlay]
+    cidr = _relay_parameter(K8S / "overlays" / overlay)
+    [rule] = _relay_rules(docs)
+    assert rule["to"] == [{"ipBlock": {"cidr": cidr}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 587}]
+    network = ipaddress.ip_network(cidr)  # a valid CIDR, and the relay's hosts, not a range of the Internet
+    assert network.num_addresses <= 16, f"{cidr}: the relay's address(es), not a whole network"
+    # The parameter is kustomize's input only: nothing of it reaches the cluster.
+    assert not [d for d in docs if d["kind"] == "SmtpRelay"]
+
+
+def _overlay(tmp_path, cidr: str | None):
+    """An operator's overlay like the shipped ones, with its own relay (or none)."""
+    relative = os.path.relpath(K8S, tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+        f"  - {relative}/base\n" + ("  - smtp-relay.yaml\n" if cidr else "")
+        + f"components:\n  - {relative}/components/jurisdiction-quebec\n  - {relative}/components/residency\n"
+        f"  - {relative}/components/smtp-relay\n")
+    if cidr:
+        shipped = (K8S / "overlays" / "aws-ca-central-1" / "smtp-relay.yaml").read_text()
+        (tmp_path / "smtp-relay.yaml").write_text(shipped.replace("192.0.2.25/32", cidr))
+    return tmp_path
+
+
+def test_the_relay_address_an_operator_sets_is_the_one_the_policy_allows(tmp_path):
+    docs = render(_overlay(tmp_path, "10.20.30.40/32"))
+    [rule] = _relay_rules(docs)
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.20.30.40/32"}}]
+    assert "192.0.2.25" not in str(one(docs, "NetworkPolicy", "mtlid-mailer"))
+
+
+def test_an_overlay_without_the_relay_address_does_not_render(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        render(_overlay(tmp_path, None))
+    assert "SmtpRelay" in failure.value.stderr

@@ -1,7 +1,9 @@
 """Identity's domain events (docs/contracts.md, "Events"); published on
-``montreal.identity.v1.<NAME>`` through the outbox. Identifiers only: the exceptions are
-``email_verification_requested`` and ``password_reset_requested``, which carry the email and
-the code for the mail sender (and the development mailbox), each on its own subject.
+``montreal.identity.v1.<NAME>`` through the outbox. Identifiers only: the exceptions are the
+mail events (``email_verification_requested``, ``password_reset_requested``,
+``account_exists_notice_requested``, ``email_change_requested``, ``email_changed_notice``,
+``account_closed_notice``; services/mailer/mails.py), which carry the address, the code or
+the moment, and the resident's language for the mail sender only, each on its own subject.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class AccountExistsNoticeRequested(Event):
     NAME: ClassVar[str] = "account_exists_notice_requested"
     resident_id: str
     email: str
+    language: str = "fr"                     # the resident's preferred_language ("fr"|"en")
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
@@ -199,6 +202,7 @@ class EmailChangeRequested(Event):
     email: str                               # the new address: the one the code goes to
     code: str
     expires_at: str                          # RFC 3339 UTC
+    language: str = "fr"                     # the resident's preferred_language ("fr"|"en")
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
@@ -213,6 +217,7 @@ class EmailChangedNotice(Event):
     resident_id: str
     email: str                               # the old address: the one the notice goes to
     changed_at: str                          # RFC 3339 UTC
+    language: str = "fr"                     # the resident's preferred_language ("fr"|"en")
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

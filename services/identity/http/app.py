@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.http_metrics import HttpMetrics
 from services.common.metrics import enabled as metrics_enabled
+from services.common.telemetry import instrument_asgi
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
 from services.identity.http import account, activation, counter
 from services.identity.http.clean_input import front_asgi
@@ -169,6 +170,8 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     options = getattr(app.state, "front_options", None)   # the demo RP has none
     if options is not None and options.secure_cookies:  # not development: https only (RFC 6797)
         asgi = StrictTransportSecurity(asgi)
+    # A server span per request, continuing the caller's traceparent: only when exporting.
+    asgi = instrument_asgi(asgi)
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
                             server_header=False, proxy_headers=True)
     server = _QuietServer(config)

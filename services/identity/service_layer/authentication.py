@@ -335,7 +335,8 @@ async def register_resident(cmd: RegisterResident, uow) -> str:
         existing = await uow.residents.by_email(cmd.email)
         if existing is not None:
             if not existing.disabled and await _spend_mail_budget(uow, existing, now) is None:
-                uow.add_event(AccountExistsNoticeRequested(resident_id=existing.resident_id, email=existing.email))
+                uow.add_event(AccountExistsNoticeRequested(resident_id=existing.resident_id, email=existing.email,
+                                                           language=existing.preferred_language))
             await uow.commit()
             return CitizenNumber.new().canonical
         resident = await add_new_resident(uow, email=cmd.email, password_hash=password_hash,

@@ -74,7 +74,8 @@ async def request_email_change(cmd: RequestEmailChange, uow) -> str:
         resident.request_email_change(new_email, code_hash, now + EMAIL_CHANGE_CODE_LIFETIME)
         await uow.residents.save(resident)
         uow.add_event(EmailChangeRequested(resident_id=resident.resident_id, email=new_email, code=code,
-                                           expires_at=_rfc3339(resident.pending_email_expires_at)))
+                                           expires_at=_rfc3339(resident.pending_email_expires_at),
+                                           language=resident.preferred_language))
         await uow.commit()
     return new_email
 
@@ -101,7 +102,7 @@ async def confirm_email_change(cmd: ConfirmEmailChange, uow) -> str:
         await uow.residents.save(resident)
         uow.add_event(EmailVerified(resident_id=resident.resident_id))
         uow.add_event(EmailChangedNotice(resident_id=resident.resident_id, email=old_email,
-                                         changed_at=_rfc3339(now)))
+                                         changed_at=_rfc3339(now), language=resident.preferred_language))
         await uow.commit()
     return resident.email
 

@@ -57,7 +57,7 @@ async def test_a_new_sign_in_address_needs_the_password_then_the_code_it_receive
         assert asked.status_code == 303 and asked.headers["location"] == "/account/email/confirm"
         [mail] = await _events(front, "email_change_requested", resident_id)
         assert mail["email"] == new.lower() and len(mail["code"]) == 6 and mail["expires_at"].endswith("Z")
-        assert set(mail) == {"resident_id", "email", "code", "expires_at"}  # what sending needs, no more
+        assert set(mail) == {"resident_id", "email", "code", "expires_at", "language"}  # what sending needs, no more
 
         confirm = await me.get("/account/email/confirm")
         assert confirm.status_code == 200 and new.lower() in confirm.text
@@ -73,7 +73,7 @@ async def test_a_new_sign_in_address_needs_the_password_then_the_code_it_receive
         assert "nouvelle adresse courriel est confirmée" in _text(after) and new.lower() in after.text
 
     [notice] = await _events(front, "email_changed_notice", resident_id)
-    assert notice["email"] == old and set(notice) == {"resident_id", "email", "changed_at"}
+    assert notice["email"] == old and set(notice) == {"resident_id", "email", "changed_at", "language"}
     assert new.lower() not in json.dumps(notice)  # the notice tells a stranger nothing more
     assert await _events(front, "email_verified", resident_id) != []  # accounts takes the new address
     async with _client(front) as again:

@@ -195,7 +195,7 @@ async def test_each_service_brings_its_own_stream_to_its_configuration(server):
             await connection.close()
 
 
-async def test_the_mailer_reads_the_two_mail_events_through_its_own_consumers_only(server):
+async def test_the_mailer_reads_every_mail_event_through_its_own_consumers_only(server):
     from services.mailer.messages import SUBJECTS
     from services.mailer.queue import MailQueue
 
@@ -212,9 +212,15 @@ async def test_the_mailer_reads_the_two_mail_events_through_its_own_consumers_on
     try:
         js = mailer.jetstream()
         queue = MailQueue(jetstream=lambda: js, send=None, sender="x <x@montreal.ca>")
-        for subscription in await queue._subscriptions(js):  # the mailer's own subscription code
+        subscriptions, replay = await queue._subscriptions(js)  # the mailer's own subscription code
+        assert len(subscriptions) == len(SUBJECTS)
+        for subscription in subscriptions:
             [message] = await subscription.fetch(1, timeout=2)
             await message.ack_sync(timeout=2)
+        # It dead-letters into its own stream (what EventConsumer._dead_letter publishes).
+        ack = await js.publish("montreal.mailer.dead_letters.dead.mailer", b"{}",
+                               stream="MTLID_MAILER_DEAD_LETTERS", timeout=2)
+        assert ack.seq >= 1 and replay is not None
         # …but not accounts' consumer of identity's events (resident_registered).
         with pytest.raises((NatsTimeoutError, nats.errors.Error)):
             await mailer.request("$JS.API.CONSUMER.MSG.NEXT.MTLID_IDENTITY.accounts-identity--resident_registered",

@@ -102,7 +102,8 @@ async def test_sign_up_with_a_taken_address_answers_as_for_a_new_one_and_mails_t
     assert CitizenNumber.parse(decoy).canonical == decoy and decoy != owner
     new = [e for e in await outbox_events(sessions) if e["id"] not in before]
     assert [e["type"].rsplit(".", 1)[-1] for e in new] == ["account_exists_notice_requested"]
-    assert new[0]["data"] == {"resident_id": owner, "email": taken}
+    # the owner's language (French), not the one the stranger chose (English)
+    assert new[0]["data"] == {"resident_id": owner, "email": taken, "language": "fr"}
     # the confirmation step for the returned id: a wrong code, throttled like a real one
     with pytest.raises(InvalidArgument):
         await auth.verify_email(auth.VerifyEmail(decoy, "123456"), uow_factory())

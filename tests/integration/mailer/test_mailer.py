@@ -1,7 +1,8 @@
 """The mailer end to end: identity writes a mail event (outbox → NATS JetStream), the mailer's
 durable consumer renders it and sends it over SMTP (STARTTLS, AUTH) to a real relay
-(aiosmtpd) started here; a relay that refuses the recipient sends the mail to the dead-letter
-path; a relay that is down gets the mail later, once it is back."""
+(aiosmtpd) started here; every mail event of the registry arrives; a relay that refuses the
+recipient sends the mail to the mailer's dead-letter stream, which ``mtlid events`` lists and
+replays once the relay is fixed; a relay that is down gets the mail later, once it is back."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import uuid
 from email import policy
 from email.parser import BytesParser
@@ -19,9 +23,13 @@ from services.common.config import Settings
 from services.common.nats import ensure_stream, free_port
 from services.common.testing.nats import nats_server
 from services.common.testing.services import running_service
+from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+from services.identity.service_layer import account_closure as closure
 from services.identity.service_layer import authentication as auth
+from services.identity.service_layer import email_change as change
 from services.mailer.app import Mailer
 from services.mailer.config import MailerSettings
+from services.mailer.mails import MAILS
 from tests.integration.mailer.smtp import PASSWORD, USER, make_certificate, smtp_relay
 
 
@@ -150,3 +158,99 @@ async def test_an_expired_code_is_not_sent(tmp_path):
             await _publish_mail_event(server.url, "tard@example.ca", minutes=-1)
             assert await _until(lambda: mailer.queue.expired == 1)
     assert relay.received == []
+
+
+def _mail(received) -> tuple[object, str]:
+    message = BytesParser(policy=policy.default).parsebytes(received.data)
+    return message, message.get_body(preferencelist=("plain",)).get_content()
+
+
+def _code(text: str) -> str:
+    import re
+    return re.search(r"^\s+(\d{6,})\s*$", text, re.MULTILINE).group(1)
+
+
+async def test_every_mail_of_an_account_life_reaches_the_resident_in_their_language(tmp_path):
+    """Issue 20's and 21's mails, produced by identity's own service layer, not hand-made:
+    the notice to an address that already has an account, the code to a new address, the
+    notice to the old one once changed, the closure's receipt. The resident chose English:
+    each mail is French first, then English."""
+    cert_file, key_file = make_certificate(tmp_path)
+    port = free_port()
+    password = "une phrase de passe"
+    old, new = f"ancienne-{uuid.uuid4().hex[:8]}@example.ca", f"nouvelle-{uuid.uuid4().hex[:8]}@example.ca"
+    with nats_server() as server, smtp_relay(cert_file, key_file, port) as relay:
+        async with running_service("identity", nats_url=server.url,
+                                   env={"MTLID_HTTP_PORT": str(free_port())}) as runtime, \
+                running_mailer(server.url, _mailer_settings(tmp_path, cert_file, port)) as mailer:
+            uow = runtime.identity.uow_factory
+            resident = await auth.register_resident(auth.RegisterResident(old, password, "en", "192.0.2.5"), uow())
+            assert await _until(lambda: len(relay.received) == 1)
+            # Someone signs up again with the same address: its owner is told.
+            await auth.register_resident(auth.RegisterResident(old, "une autre phrase", "fr", "192.0.2.6"), uow())
+            assert await _until(lambda: len(relay.received) == 2), "no account-exists notice"
+            await change.request_email_change(change.RequestEmailChange(resident, new, password), uow())
+            assert await _until(lambda: len(relay.received) == 3), "no code to the new address"
+            code = _code(_mail(relay.received[2])[1])
+            await change.confirm_email_change(change.ConfirmEmailChange(resident, code), uow())
+            assert await _until(lambda: len(relay.received) == 4), "no notice to the old address"
+            receipt = await closure.close_account(closure.CloseAccount(resident, password),
+                                                  OAuthUnitOfWork(runtime.identity.session_factory))
+            assert await _until(lambda: len(relay.received) == 5), "no closure receipt"
+            await asyncio.sleep(0.5)
+    assert len(relay.received) == 5 and mailer.queue.dead_lettered == 0
+    mails = [_mail(received) for received in relay.received]
+    kinds = [message["X-Mtlid-Mail"] for message, _ in mails]
+    assert kinds == ["confirm_email", "account_exists", "confirm_new_email", "email_changed_notice",
+                     "account_closed_notice"]
+    assert [r.recipients for r in relay.received] == [[old], [old], [new], [old], [new]]
+    for (message, text), received in zip(mails, relay.received):
+        assert received.over_tls and received.login == USER
+        assert message["Content-Language"] == "fr, en"
+        assert text.index("Bonjour") < text.index("Hello"), message["X-Mtlid-Mail"]
+        html = message.get_body(preferencelist=("html",)).get_content()
+        assert "href" not in html and "<img" not in html and "http" not in html.lower()
+    (exists, exists_text), (_, change_text), (notice, notice_text), (closed, closed_text) = mails[1:]
+    assert exists["Subject"].startswith("Vous avez déjà un compte")
+    assert "Mot de passe oublié" in exists_text and not any(ch.isdigit() for ch in exists_text.split("Hello")[0])
+    assert "changer d'adresse" in mails[2][0]["Subject"] and "aucune adresse ne change" in change_text
+    # The old address learns of the change and whom to call, not what the new address is.
+    assert notice["Subject"].startswith("Votre adresse de connexion a changé")
+    assert "311" in notice_text and new not in notice_text
+    assert closed["Subject"].startswith("Votre compte est fermé") and receipt.closure_id in closed_text
+    assert {message["X-Mtlid-Mail"] for message, _ in mails} | {"reset_password"} == {k.purpose for k in MAILS}
+
+
+def _events_cli(*args: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "services.cli", "events", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "MTLID_NATS_URL": ""})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+async def test_a_refused_mail_is_a_dead_letter_the_operator_replays_once_the_relay_is_fixed(tmp_path):
+    cert_file, key_file = make_certificate(tmp_path)
+    port = free_port()
+    with nats_server() as server:
+        async with running_mailer(server.url, _mailer_settings(tmp_path, cert_file, port)) as mailer:
+            with smtp_relay(cert_file, key_file, port, refuse=True) as refusing:
+                event_id = await _publish_mail_event(server.url, "refuse@example.ca")
+                assert await _until(lambda: mailer.queue.dead_lettered == 1)
+            assert refusing.received == []
+            listed = await asyncio.to_thread(_events_cli, "dead-letters", "--service", "mailer",
+                                             "--nats-url", server.url)
+            [letter] = listed["dead_letters"]
+            assert letter["consumer"] == "mailer" and letter["event_id"] == event_id
+            assert letter["reason"] == "RECIPIENT_REFUSED"
+            assert letter["subject"] == "montreal.identity.v1.password_reset_requested"
+            assert "refuse@example.ca" not in json.dumps(listed)  # the listing never shows the address
+            with smtp_relay(cert_file, key_file, port) as relay:  # the relay is fixed
+                replayed = await asyncio.to_thread(_events_cli, "replay", letter["id"], "--nats-url", server.url)
+                assert replayed["replays"][0]["replayed"] is True
+                assert await _until(lambda: relay.received, timeout=30), "the replayed mail was not sent"
+                await asyncio.sleep(3.0)  # long enough for a second copy to show up if there were one
+            assert mailer.queue.sent == 1
+            after = await asyncio.to_thread(_events_cli, "dead-letters", "--service", "mailer",
+                                            "--nats-url", server.url)
+    assert [r.recipients for r in relay.received] == [["refuse@example.ca"]]
+    assert after["dead_letters"] == []

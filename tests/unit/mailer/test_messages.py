@@ -77,3 +77,55 @@ def test_an_event_that_cannot_become_a_mail_is_undeliverable(change):
 def test_an_expired_code_is_known_as_such():
     request = MailRequest.from_event(_event())
     assert not request.expired(NOW) and request.expired(NOW + dt.timedelta(minutes=15))
+
+
+def test_every_identity_event_that_carries_an_address_is_a_mail_of_the_registry():
+    """An event carrying an address exists only to be mailed: one left out of the registry
+    would be published and never sent (how issues 20's and 21's mails were missed)."""
+    import dataclasses
+    import inspect
+
+    from services.common.events import Event
+    from services.identity.domain import events
+    from services.mailer.mails import MAILS
+
+    carrying = {cls.NAME for _, cls in inspect.getmembers(events, inspect.isclass)
+                if issubclass(cls, Event) and cls is not Event and dataclasses.is_dataclass(cls)
+                and "email" in {f.name for f in dataclasses.fields(cls)}}
+    assert len(carrying) >= 6
+    assert carrying == {kind.event for kind in MAILS}
+
+
+SAMPLES = {
+    "account_exists_notice_requested": {},
+    "email_change_requested": {},
+    "email_changed_notice": {"changed_at": "2026-12-05T18:00:00Z"},
+    "account_closed_notice": {"closure_id": "0b6f7c1e-8d43-4f4e-9d0f-3c2a1b0e9f11",
+                              "closed_at": "2026-12-05T18:00:00Z"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_each_new_mail_renders_french_first_then_english_without_links(name):
+    from services.mailer.messages import BY_EVENT
+
+    kind = BY_EVENT[name]
+    french = render(MailRequest.from_event(_event(name, **SAMPLES[name])), sender=SENDER, now=NOW)
+    english = render(MailRequest.from_event(_event(name, **SAMPLES[name], **{kind.language_field: "en"})),
+                     sender=SENDER, now=NOW)
+    text_fr, html_fr = _parts(french)
+    text_en, html_en = _parts(english)
+    assert french["X-Mtlid-Mail"] == kind.purpose and french["Content-Language"] == "fr"
+    assert "Hello" not in text_fr and text_en.index("Bonjour") < text_en.index("Hello")
+    assert french["Subject"] == kind.wording["fr"]["subject"]
+    assert english["Subject"] == f"{kind.wording['fr']['subject']} / {kind.wording['en']['subject']}"
+    assert ("482913" in text_fr) == kind.code  # a notice carries no code
+    if kind.moment:
+        assert "13 h 00" in text_fr and "1:00 PM" in text_en  # 18:00 UTC in Montréal time
+    for html in (html_fr, html_en):
+        assert not re.search(r"<img|<link|<script|src=|href=|url\(|http", html, re.IGNORECASE)
+
+
+def test_a_closure_receipt_without_its_number_is_undeliverable():
+    with pytest.raises(UndeliverableMail):
+        MailRequest.from_event(_event("account_closed_notice", closed_at="2026-12-05T18:00:00Z"))

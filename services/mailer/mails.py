@@ -1,0 +1,150 @@
+"""The registry of mail events: every identity event that is a mail, and its words.
+
+Adding a mail is one ``MailKind`` in ``MAILS`` (and a line in services/mailer/README.md):
+the mailer then consumes ``montreal.identity.v1.<event>`` with a durable consumer
+``mailer--<event>``, checks the fields the kind declares, renders it with the shared
+templates and counts it under ``mail="<purpose>"``. The deployment's NATS user ``mailer``
+must be allowed that consumer (deploy/k8s/base/nats.yaml; tests/integration/common/
+test_nats_permissions.py fails until it is).
+
+Words: French first (Charter of the French language, s. 16 and 22); plain sentences, no
+link, no image. ``lead`` and each of ``after`` may use ``{date}`` and ``{time}`` (the
+kind's ``moment``, in Montréal time) and ``{reference}``; a code's expiry sentence is added
+after the first of ``after``. Nothing beyond what the resident needs: a notice never
+repeats the new address, a password or anything the event does not carry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class MailKind:
+    event: str                    # identity's event name (montreal.identity.v1.<event>)
+    purpose: str                  # the X-Mtlid-Mail header and the metrics' ``mail`` label
+    wording: dict[str, dict]      # "fr" and "en": subject, lead, after (list of paragraphs)
+    code: bool = False            # the event carries ``code`` and ``expires_at``
+    moment: str | None = None     # the event's RFC 3339 field the notice reports
+    reference: str | None = None  # the event's field shown as a reference number
+    language_field: str = "language"
+
+
+MAILS: tuple[MailKind, ...] = (
+    MailKind(
+        event="email_verification_requested", purpose="confirm_email", code=True,
+        wording={
+            "fr": {"subject": "Votre code de confirmation – Mon compte Montréal",
+                   "lead": "Voici le code pour confirmer votre adresse courriel dans Mon compte Montréal :",
+                   "after": ["Entrez-le sur la page où vous l'avez demandé.",
+                             "Vous n'avez rien demandé ? Ignorez ce message : rien ne change sans ce code."]},
+            "en": {"subject": "Your confirmation code – Mon compte Montréal",
+                   "lead": "Here is the code to confirm your email address in Mon compte Montréal:",
+                   "after": ["Enter it on the page where you asked for it.",
+                             "Didn't ask for anything? Ignore this message: nothing changes without this code."]},
+        }),
+    MailKind(
+        event="password_reset_requested", purpose="reset_password", code=True,
+        wording={
+            "fr": {"subject": "Votre code pour choisir un mot de passe – Mon compte Montréal",
+                   "lead": "Voici le code pour choisir un nouveau mot de passe dans Mon compte Montréal :",
+                   "after": ["Entrez-le sur la page « Mot de passe oublié » où vous l'avez demandé.",
+                             "Vous n'avez rien demandé ? Ignorez ce message : rien ne change sans ce code."]},
+            "en": {"subject": "Your code to choose a password – Mon compte Montréal",
+                   "lead": "Here is the code to choose a new password in Mon compte Montréal:",
+                   "after": ["Enter it on the “Forgotten password” page where you asked for it.",
+                             "Didn't ask for anything? Ignore this message: nothing changes without this code."]},
+        }),
+    # Issue 20: someone tried to sign up with the address of an existing account. The owner
+    # learns it, and the way back in, without the sign-up page telling anyone.
+    MailKind(
+        event="account_exists_notice_requested", purpose="account_exists",
+        wording={
+            "fr": {"subject": "Vous avez déjà un compte – Mon compte Montréal",
+                   "lead": "Quelqu'un vient de demander la création d'un compte Mon compte Montréal avec "
+                           "votre adresse courriel. Vous avez déjà un compte avec cette adresse : "
+                           "aucun autre compte n'a été créé.",
+                   "after": ["Pour y accéder, ouvrez une session dans Mon compte Montréal avec cette adresse. "
+                             "Mot de passe oublié ? Choisissez « Mot de passe oublié » sur la page de connexion.",
+                             "Ce n'était pas vous ? Vous n'avez rien à faire : votre compte ne change pas."]},
+            "en": {"subject": "You already have an account – Mon compte Montréal",
+                   "lead": "Someone just asked to create a Mon compte Montréal account with your email "
+                           "address. You already have an account with this address: no other account "
+                           "was created.",
+                   "after": ["To use it, sign in to Mon compte Montréal with this address. Forgotten your "
+                             "password? Choose “Forgotten password” on the sign-in page.",
+                             "Wasn't you? There is nothing to do: your account does not change."]},
+        }),
+    # Issue 21: a code to the NEW address, to make it the sign-in address.
+    MailKind(
+        event="email_change_requested", purpose="confirm_new_email", code=True,
+        wording={
+            "fr": {"subject": "Votre code pour changer d'adresse courriel – Mon compte Montréal",
+                   "lead": "Voici le code pour faire de cette adresse votre adresse de connexion "
+                           "à Mon compte Montréal :",
+                   "after": ["Entrez-le sur la page « Adresse courriel » de Mon compte où vous l'avez demandé.",
+                             "Vous n'avez rien demandé ? Ignorez ce message : aucune adresse ne change "
+                             "sans ce code."]},
+            "en": {"subject": "Your code to change your email address – Mon compte Montréal",
+                   "lead": "Here is the code to make this address your sign-in address for "
+                           "Mon compte Montréal:",
+                   "after": ["Enter it on the “Email address” page of Mon compte where you asked for it.",
+                             "Didn't ask for anything? Ignore this message: no address changes without "
+                             "this code."]},
+        }),
+    # Issue 21: a notice to the OLD address once the change is made (not the new address).
+    MailKind(
+        event="email_changed_notice", purpose="email_changed_notice", moment="changed_at",
+        wording={
+            "fr": {"subject": "Votre adresse de connexion a changé – Mon compte Montréal",
+                   "lead": "L'adresse courriel de connexion de votre compte Mon compte Montréal a été "
+                           "remplacée le {date} à {time} (heure de Montréal). Les messages de la Ville "
+                           "iront désormais à la nouvelle adresse.",
+                   "after": ["C'était vous ? Vous n'avez rien à faire.",
+                             "Ce n'était pas vous ? Appelez le 311 dès que possible : un agent vous aidera "
+                             "à reprendre votre compte."]},
+            "en": {"subject": "Your sign-in address changed – Mon compte Montréal",
+                   "lead": "The sign-in email address of your Mon compte Montréal account was replaced "
+                           "on {date} at {time} (Montréal time). The City's messages will now go to the "
+                           "new address.",
+                   "after": ["Was it you? There is nothing to do.",
+                             "Wasn't you? Call 311 as soon as possible: an agent will help you take your "
+                             "account back."]},
+        }),
+    # Issue 21: the closure's receipt, to the account's address.
+    MailKind(
+        event="account_closed_notice", purpose="account_closed_notice", moment="closed_at",
+        reference="closure_id", language_field="preferred_language",
+        wording={
+            "fr": {"subject": "Votre compte est fermé – Mon compte Montréal",
+                   "lead": "Votre compte Mon compte Montréal a été fermé à votre demande le {date} à {time} "
+                           "(heure de Montréal). Numéro de confirmation : {reference}.",
+                   "after": ["Vos sessions sont terminées et les services liés ont été prévenus.",
+                             "Pour le rouvrir, présentez-vous à un bureau Accès Montréal avec une pièce "
+                             "d'identité (le 311 vous indique le plus proche).",
+                             "Ce n'était pas vous ? Appelez le 311 en donnant ce numéro."]},
+            "en": {"subject": "Your account is closed – Mon compte Montréal",
+                   "lead": "Your Mon compte Montréal account was closed at your request on {date} at {time} "
+                           "(Montréal time). Confirmation number: {reference}.",
+                   "after": ["Your sessions have ended and the linked services have been told.",
+                             "To reopen it, go to an Accès Montréal office with an identity document "
+                             "(311 tells you the nearest one).",
+                             "Wasn't you? Call 311 and give this number."]},
+        }),
+)
+
+COMMON = {
+    "fr": {"greeting": "Bonjour,",
+           "expires": "Il est valide jusqu'à {time} (heure de Montréal), le {date}.",
+           "never_code": "La Ville ne vous demandera jamais votre mot de passe ni ce code par courriel "
+                         "ou par téléphone.",
+           "never": "La Ville ne vous demandera jamais votre mot de passe par courriel ou par téléphone.",
+           "signature": "Ville de Montréal – Mon compte Montréal",
+           "english_follows": "English follows."},
+    "en": {"greeting": "Hello,",
+           "expires": "It is valid until {time} (Montréal time) on {date}.",
+           "never_code": "The City will never ask for your password or this code by email or phone.",
+           "never": "The City will never ask for your password by email or phone.",
+           "signature": "City of Montréal – Mon compte Montréal",
+           "english_follows": ""},
+}
