@@ -49,12 +49,14 @@ class PasswordResetRequested(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class AccountExistsNoticeRequested(_message.Message):
-    __slots__ = ("resident_id", "email")
+    __slots__ = ("resident_id", "email", "language")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     email: str
-    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class EmailVerified(_message.Message):
     __slots__ = ("resident_id",)
@@ -171,26 +173,30 @@ class DataReleased(_message.Message):
     def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ..., consented_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EmailChangeRequested(_message.Message):
-    __slots__ = ("resident_id", "email", "code", "expires_at")
+    __slots__ = ("resident_id", "email", "code", "expires_at", "language")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     email: str
     code: str
     expires_at: str
-    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class EmailChangedNotice(_message.Message):
-    __slots__ = ("resident_id", "email", "changed_at")
+    __slots__ = ("resident_id", "email", "changed_at", "language")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     email: str
     changed_at: str
-    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., changed_at: _Optional[str] = ...) -> None: ...
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., changed_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class ResidentClosed(_message.Message):
     __slots__ = ("resident_id", "closure_id", "closed_at")
