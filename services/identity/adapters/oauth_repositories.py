@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
-    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
+    AuthorizationCodeRow, ClientAssertionRow, DpopProofRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
     SsoSessionRow,
 )
 from services.identity.adapters.uow import IdentityUnitOfWork
@@ -69,7 +69,7 @@ def _refresh(row: RefreshTokenRow) -> RefreshToken:
         resident_id=row.resident_id, session_id=row.session_id, scope=row.scope,
         auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()),
         issued_at=_utc(row.issued_at), expires_at=_utc(row.expires_at),
-        state=RefreshTokenState(row.state))
+        state=RefreshTokenState(row.state), dpop_jkt=row.dpop_jkt)
 
 
 class SqlRefreshTokenStore:
@@ -81,7 +81,7 @@ class SqlRefreshTokenStore:
             token_hash=token.token_hash, family_id=token.family_id, client_id=token.client_id,
             resident_id=token.resident_id, session_id=token.session_id, scope=token.scope,
             auth_time=token.auth_time, acr=token.acr, amr=list(token.amr), issued_at=token.issued_at,
-            expires_at=token.expires_at, state=token.state.value))
+            expires_at=token.expires_at, state=token.state.value, dpop_jkt=token.dpop_jkt))
         await self.session.flush()
 
     async def get(self, token_hash: str) -> RefreshToken | None:
@@ -269,6 +269,7 @@ class SqlHousekeeping:
             delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
             delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
             delete(ClientAssertionRow).where(ClientAssertionRow.expires_at < now),
+            delete(DpopProofRow).where(DpopProofRow.expires_at < now),
             delete(PushedRequestRow).where(PushedRequestRow.expires_at < now),
             # sessions last hours; their clients are kept as long as ended sessions are
             delete(SessionClientRow).where(SessionClientRow.created_at < now - self.SESSION_RETENTION - dt.timedelta(days=1)),
@@ -370,6 +371,22 @@ class SqlClientAssertionStore:
         return True
 
 
+class SqlDpopProofStore:
+    """DPoP proofs already used (RFC 9449 s. 11.1): the primary key makes a second use fail,
+    whichever replica sees it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def use(self, proof_key: str, expires_at: dt.datetime) -> bool:
+        try:
+            async with self.session.begin_nested():
+                self.session.add(DpopProofRow(proof_key=proof_key, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
+
+
 class SqlPushedRequestStore:
     """Pushed authorization requests (RFC 9126): single use — ``take`` deletes the row, and
     only the transaction whose DELETE removed it gets the parameters."""
@@ -405,4 +422,5 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.session_clients = SqlSessionClientStore(session)
         self.logout_deliveries = SqlLogoutDeliveryStore(session)
         self.client_assertions = SqlClientAssertionStore(session)
+        self.dpop_proofs = SqlDpopProofStore(session)
         self.pushed_requests = SqlPushedRequestStore(session)

@@ -120,7 +120,8 @@ def _client(row: ClientRow) -> OAuthClient:
         purposes=tuple(row.purposes or ()), disabled=row.disabled, created_at=_utc(row.created_at),
         backchannel_logout_uri=row.backchannel_logout_uri or "", frontchannel_logout_uri=row.frontchannel_logout_uri or "",
         jwks=row.jwks or None, jwks_uri=row.jwks_uri or "",
-        require_pushed_authorization_requests=bool(row.require_pushed_authorization_requests))
+        require_pushed_authorization_requests=bool(row.require_pushed_authorization_requests),
+        dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens))
 
 
 class SqlClientRepository:
@@ -145,7 +146,8 @@ class SqlClientRepository:
             disabled=client.disabled, created_at=client.created_at or dt.datetime.now(dt.timezone.utc),
             backchannel_logout_uri=client.backchannel_logout_uri, frontchannel_logout_uri=client.frontchannel_logout_uri,
             jwks=client.jwks, jwks_uri=client.jwks_uri,
-            require_pushed_authorization_requests=client.require_pushed_authorization_requests)
+            require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+            dpop_bound_access_tokens=client.dpop_bound_access_tokens)
         try:
             async with self.session.begin_nested():
                 self.session.add(row)

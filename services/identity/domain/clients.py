@@ -76,6 +76,8 @@ class OAuthClient:
     jwks_uri: str = ""
     #: RFC 9126 s. 6: authorization requests only through the pushed-request endpoint
     require_pushed_authorization_requests: bool = False
+    #: RFC 9449 s. 5.2: token requests only with a DPoP proof (sender-constrained tokens)
+    dpop_bound_access_tokens: bool = False
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
@@ -107,6 +109,7 @@ class OAuthClient:
             "frontchannel_logout_uri": self.frontchannel_logout_uri,
             "jwks": self.jwks, "jwks_uri": self.jwks_uri,
             "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
         }
 
 

@@ -73,6 +73,8 @@ class RefreshToken:
     issued_at: dt.datetime
     expires_at: dt.datetime
     state: RefreshTokenState = RefreshTokenState.ACTIVE
+    #: RFC 9449 s. 5: the DPoP key (thumbprint) a public client's family is bound to
+    dpop_jkt: str | None = None
 
     def is_expired(self, now: dt.datetime) -> bool:
         return as_utc(self.expires_at) <= now
