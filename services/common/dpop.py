@@ -44,6 +44,16 @@ MAX_PROOF_LENGTH = 8192
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
+def _registry(alg: str) -> jws.JWSRegistry:
+    registry = jws.JWSRegistry(algorithms=[alg])
+    # the header carries the public key: an RSA key's JWK alone passes joserfc's 512 bytes
+    registry.max_header_length = 2048
+    return registry
+
+
+_REGISTRIES = {alg: _registry(alg) for alg in ALGORITHMS}
+
+
 class ProofInvalid(Exception):
     """The proof fails a check of RFC 9449 s. 4.3: ``invalid_dpop_proof`` (s. 5, 7.1)."""
 
@@ -111,7 +121,7 @@ def check_proof(proof: str | None, *, htm: str, htu: str, access_token: str | No
         raise ProofInvalid("jwk", "The DPoP proof must carry its public key (jwk), and only it.")
     try:
         key = JWKRegistry.import_key(dict(jwk))
-        registry = jws.JWSRegistry(algorithms=[alg])
+        registry = _REGISTRIES[alg]
         compact = jws.extract_compact(proof.encode("ascii"), registry=registry)
         if not jws.validate_compact(compact, key, registry=registry):
             raise ProofInvalid("signature", "The DPoP proof's signature does not verify.")
