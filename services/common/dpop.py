@@ -99,6 +99,14 @@ def _segment(value: str) -> dict:
     return decoded
 
 
+def unverified_claims(proof: str | None) -> dict:
+    """A proof's claims before any check (only to read the authority a gRPC caller used)."""
+    try:
+        return _segment(proof.split(".")[1]) if proof and proof.count(".") == 2 else {}
+    except (ValueError, UnicodeError):
+        return {}
+
+
 def check_proof(proof: str | None, *, htm: str, htu: str, access_token: str | None = None,
                 now: float | None = None, max_age: int = MAX_AGE, skew: int = SKEW) -> Proof:
     """The checked proof, or :class:`ProofInvalid` naming the first check that failed."""
