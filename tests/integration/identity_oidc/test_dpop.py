@@ -156,7 +156,7 @@ async def test_an_unbound_token_under_the_dpop_scheme_is_refused(front, browser)
 
 
 @pytest.mark.parametrize("wrong", ["htm", "htu", "stale iat", "typ", "alg", "private jwk", "replayed jti",
-                                   "missing nonce", "forged nonce", "bad signature"])
+                                   "missing nonce", "forged nonce", "bad signature", "two proofs"])
 async def test_the_token_endpoint_refuses_a_wrong_proof(front, browser, wrong):
     client = DpopClient()
     url = front.base + "/token"
@@ -182,8 +182,10 @@ async def test_the_token_endpoint_refuses_a_wrong_proof(front, browser, wrong):
             "missing nonce": lambda: _without_nonce(client, url),
             "forged nonce": lambda: client.proof("POST", url, nonce="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
             "bad signature": lambda: _tampered(client.proof("POST", url)),
+            "two proofs": lambda: [client.proof("POST", url), client.proof("POST", url)],
         }[wrong]()
-        response = await http.post(url, data=data, headers={"DPoP": proof})
+        headers = [("DPoP", p) for p in proof] if isinstance(proof, list) else [("DPoP", proof)]
+        response = await http.post(url, data=data, headers=headers)
     assert response.status_code == 400, response.text
     expected = "use_dpop_nonce" if wrong in ("missing nonce", "forged nonce") else "invalid_dpop_proof"
     assert response.json()["error"] == expected
@@ -250,3 +252,22 @@ async def test_discovery_lists_the_dpop_algorithms(front):
     async with httpx.AsyncClient() as http:
         metadata = (await http.get(front.base + "/.well-known/openid-configuration")).json()
     assert metadata["dpop_signing_alg_values_supported"] == ["ES256", "PS256", "RS256", "EdDSA"]
+
+
+async def test_a_browser_app_may_send_a_proof_and_read_the_nonce(front):
+    """CORS for single-page apps: the preflight allows the DPoP header, and the answers let
+    the page's script read ``DPoP-Nonce`` and the ``WWW-Authenticate`` challenge."""
+    async with httpx.AsyncClient() as http:
+        for path in ("/token", "/userinfo"):
+            preflight = await http.options(front.base + path, headers={
+                "origin": "https://permis.montreal.ca", "access-control-request-method": "POST",
+                "access-control-request-headers": "dpop, content-type"})
+            assert "DPoP" in preflight.headers["access-control-allow-headers"]
+        answer = await http.post(front.base + "/token", data={"grant_type": "client_credentials"},
+                                 headers={"origin": "https://permis.montreal.ca",
+                                          "DPoP": DpopClient().proof("POST", front.base + "/token")})
+        assert answer.json()["error"] == "use_dpop_nonce"
+        assert "DPoP-Nonce" in answer.headers["access-control-expose-headers"]
+        refused = await http.get(front.base + "/userinfo", headers={"origin": "https://permis.montreal.ca",
+                                                                    "Authorization": "DPoP x.y.z"})
+        assert refused.status_code == 401 and "WWW-Authenticate" in refused.headers["access-control-expose-headers"]
