@@ -250,6 +250,8 @@ async def _token_exchange(provider, request: WireRequest, state: TokenRequestSta
     token names; on success the session's last activity is now (an agent at work)."""
     async with provider.uow_factory() as uow:
         state.clients = await load_client(uow.clients.get, client_id)
+        if (refusal := _dpop_refusal(state, state.clients.get(client_id or ""))) is not None:
+            return _error(refusal)
         subject_token = request.first(request.form, "subject_token")
         if subject_token:
             try:
