@@ -32,6 +32,8 @@ class AuthorizationCodeRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     consumed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     family_id: Mapped[str | None] = mapped_column(String(36))
+    #: RFC 9449 s. 10: the ``dpop_jkt`` the authorization request named (migration 0017)
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefreshTokenRow(Base):

@@ -22,7 +22,8 @@ key (``cnf.jkt``, ``token_type: DPoP``), for every grant. Checked in this order,
 grant: the proof (s. 4.3; ``invalid_dpop_proof``), its nonce (s. 8; ``use_dpop_nonce``), its
 ``jti`` not seen before (s. 11.1); then, once the client is known, a client registered with
 ``dpop_bound_access_tokens`` must have sent one (s. 5.2), and a refresh token bound to a key
-(a public client's, s. 5) needs a proof by that same key: ``invalid_dpop_proof`` without a
+(a public client's, s. 5) or a code whose request named ``dpop_jkt`` (s. 10) needs a proof by
+that same key: ``invalid_dpop_proof`` without a
 proof, ``invalid_grant`` with another key (what node-oidc-provider answers). Every answer
 carries the current ``DPoP-Nonce`` (s. 8.2), so a client rarely meets ``use_dpop_nonce`` twice.
 """
@@ -152,13 +153,14 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
 
 def _dpop_refusal(state: TokenRequestState, client: ClientView | None, bound_to: str | None = None,
                   bound: bool = False) -> OAuth2Error | None:
-    """RFC 9449 s. 5 and 5.2, once the client (and the refresh token) are known."""
+    """RFC 9449 s. 5 and 5.2, once the client is known; s. 5 and 10, once the refresh token
+    or the code (bound to a key: ``bound_to``) is."""
     if client is not None and getattr(client.client, "dpop_bound_access_tokens", False) and not state.dpop_jkt:
         return InvalidDpopProof("This client must send a DPoP proof.")
     if bound and not state.dpop_jkt:
-        return InvalidDpopProof("This refresh token is bound to a DPoP key: send a proof.")
+        return InvalidDpopProof("This grant is bound to a DPoP key: send a proof by it.")
     if bound and bound_to != state.dpop_jkt:
-        return InvalidGrant("The refresh token is bound to another DPoP key.")
+        return InvalidGrant("The grant is bound to another DPoP key.")
     return None
 
 
@@ -204,6 +206,9 @@ async def _token_endpoint(provider, request: WireRequest) -> WireResponse:
                     return _error(refusal)
                 reused_family = (record.family_id, "authorization code reused")
             elif record is not None:
+                if record.client_id == client_id and (refusal := _dpop_refusal(
+                        state, client, record.dpop_jkt, bound=record.dpop_jkt is not None)) is not None:
+                    return _error(refusal)
                 state.code = record
                 state.owner = await owner_for(provider, uow, client, record)
                 if state.owner is None:

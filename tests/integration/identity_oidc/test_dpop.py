@@ -36,10 +36,10 @@ class DpopClient(ProofMaker):
         return response
 
 
-async def public_code(front, browser) -> dict:
+async def public_code(front, browser, **params) -> dict:
     """A code of the public client ``permits-spa`` (a single-page app), ready to exchange."""
     client = rp_client("permits-spa", secret=None, scope="openid email offline_access")
-    callback, verifier = await code_for(front, browser, client, scopes=["email", "offline_access"])
+    callback, verifier = await code_for(front, browser, client, scopes=["email", "offline_access"], **params)
     code = httpx.URL(callback).params["code"]
     return {"grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
             "client_id": "permits-spa", "code_verifier": verifier}
@@ -271,3 +271,27 @@ async def test_a_browser_app_may_send_a_proof_and_read_the_nonce(front):
         refused = await http.get(front.base + "/userinfo", headers={"origin": "https://permis.montreal.ca",
                                                                     "Authorization": "DPoP x.y.z"})
         assert refused.status_code == 401 and "WWW-Authenticate" in refused.headers["access-control-expose-headers"]
+
+
+async def test_a_code_asked_with_dpop_jkt_is_redeemable_only_with_that_key(front, browser):
+    """RFC 9449 s. 10: the authorization request names the key; the code answers to it only."""
+    client = DpopClient()
+    data = await public_code(front, browser, dpop_jkt=client.jkt)
+    thief = DpopClient()
+    stolen = await thief.token(front, data)
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant", stolen.text
+    async with httpx.AsyncClient() as http:
+        without = await http.post(front.base + "/token", data=data)
+    assert without.status_code == 400 and without.json()["error"] == "invalid_dpop_proof"
+    granted = await client.token(front, data)
+    assert granted.status_code == 200, granted.text
+    assert claims_of(front, granted.json()["access_token"])["cnf"] == {"jkt": client.jkt}
+
+
+async def test_a_malformed_dpop_jkt_is_refused_at_the_authorization_endpoint(front, browser):
+    client = rp_client("permits-spa", secret=None, scope="openid")
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50,
+                                             dpop_jkt="not-a-thumbprint")
+    answer = await browser.get(url)
+    assert answer.status_code == 302
+    assert httpx.URL(answer.headers["location"]).params["error"] == "invalid_request"
