@@ -92,6 +92,15 @@ def normalized_uri(uri: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
 
 
+def _normalized_or_none(uri: str) -> str | None:
+    """A client's ``htu`` normalised, or None when it is no URI (an out-of-range port, a
+    broken IPv6 literal: ``urlsplit`` raises on those)."""
+    try:
+        return normalized_uri(uri)
+    except ValueError:
+        return None
+
+
 def _segment(value: str) -> dict:
     decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     if not isinstance(decoded, dict):
@@ -144,7 +153,7 @@ def check_proof(proof: str | None, *, htm: str, htu: str, access_token: str | No
     if claims.get("htm") != htm:
         raise ProofInvalid("htm", "The DPoP proof's htm is not this request's method.")
     claimed_uri = claims.get("htu")
-    if not isinstance(claimed_uri, str) or normalized_uri(claimed_uri) != normalized_uri(htu):
+    if not isinstance(claimed_uri, str) or _normalized_or_none(claimed_uri) != normalized_uri(htu):
         raise ProofInvalid("htu", "The DPoP proof's htu is not this request's URI.")
     iat = claims.get("iat")
     now = time.time() if now is None else now

@@ -103,5 +103,8 @@ def _htu_for(proof: str | None, method: str) -> str:
     and the called method's path."""
     claimed = dpop.unverified_claims(proof).get("htu")
     claimed = claimed if isinstance(claimed, str) else ""
-    authority = urlsplit(claimed).netloc if claimed.startswith("https://") else "invalid.invalid"
+    try:
+        authority = urlsplit(claimed).netloc if claimed.startswith("https://") else "invalid.invalid"
+    except ValueError:           # not a URI at all: compared, it fails the htu check
+        authority = "invalid.invalid"
     return f"https://{authority}{method}"

@@ -61,7 +61,7 @@ async def test_a_bound_token_presented_as_bearer_is_refused(probe, probe_server,
 
 
 @pytest.mark.parametrize("wrong", ["no proof", "htm", "method", "service", "http", "ath", "stale iat",
-                                   "other key", "typ", "two proofs"])
+                                   "other key", "typ", "two proofs", "broken uri"])
 async def test_a_wrong_proof_is_refused(probe, probe_server, minter, wrong):
     holder = ProofMaker()
     token = bound_token(minter, holder)
@@ -76,6 +76,7 @@ async def test_a_wrong_proof_is_refused(probe, probe_server, minter, wrong):
         "other key": [ProofMaker().proof("POST", htu(), access_token=token)],
         "typ": [holder.proof("POST", htu(), access_token=token, typ="JWT")],
         "two proofs": [holder.proof("POST", htu(), access_token=token)] * 2,
+        "broken uri": [holder.proof("POST", "https://[::1" + ECHO, access_token=token)],
     }[wrong]
     metadata = (("authorization", f"DPoP {token}"), *(("dpop", p) for p in proofs))
     assert await refused(probe, probe_server, metadata) == (grpc.StatusCode.UNAUTHENTICATED, "DPOP_PROOF_INVALID")

@@ -69,3 +69,10 @@ def test_a_proof_signed_by_another_key_than_its_jwk_is_refused():
     with pytest.raises(dpop.ProofInvalid) as refused:
         dpop.check_proof(f"{head}.{payload}.{signature}", htm="POST", htu=URL)
     assert refused.value.reason == "signature"
+
+
+@pytest.mark.parametrize("claimed", ["https://identite.montreal.ca:99999/token", "https://[::1/token", "token"])
+def test_an_htu_that_is_no_uri_is_refused_not_an_error(claimed):
+    with pytest.raises(dpop.ProofInvalid) as refused:
+        dpop.check_proof(ProofMaker().proof("POST", claimed), htm="POST", htu=URL)
+    assert refused.value.reason == "htu"
