@@ -295,3 +295,17 @@ async def test_a_malformed_dpop_jkt_is_refused_at_the_authorization_endpoint(fro
     answer = await browser.get(url)
     assert answer.status_code == 302
     assert httpx.URL(answer.headers["location"]).params["error"] == "invalid_request"
+
+
+async def test_userinfo_checks_a_nonce_that_is_sent(front, bound):
+    """Userinfo does not demand a nonce, but one that is not ours gets ``use_dpop_nonce`` and
+    the nonce to use (RFC 9449 s. 9)."""
+    client, tokens = bound
+    token = tokens["access_token"]
+    url = front.base + "/userinfo"
+    stale = await userinfo(front, token, client.proof("GET", url, access_token=token, nonce="not-our-nonce"))
+    assert stale.status_code == 401
+    assert stale.headers["WWW-Authenticate"].startswith('DPoP error="use_dpop_nonce"')
+    fresh = stale.headers["DPoP-Nonce"]
+    ok = await userinfo(front, token, client.proof("GET", url, access_token=token, nonce=fresh))
+    assert ok.status_code == 200, ok.text
