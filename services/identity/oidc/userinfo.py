@@ -63,14 +63,16 @@ async def _sender_refusal(provider, request: WireRequest, scheme: str, token: st
 async def userinfo_endpoint(provider, request: WireRequest) -> WireResponse:
     await provider.refresh_keys()
     scheme, token = request.presented_token()
+    # token and proof first, each with its own short reads and write (the proof's jti), before
+    # this request's unit of work opens
+    claims = await active_access_token(provider, token)
+    if claims is None or not claims.get("sid"):
+        if scheme == "dpop":
+            return _dpop_error(InvalidToken("The access token is invalid, expired or revoked."))
+        return _error(InvalidToken("The access token is invalid, expired or revoked."))
+    if (refusal := await _sender_refusal(provider, request, scheme, token, claims)) is not None:
+        return refusal
     async with provider.uow_factory() as uow:
-        claims = await active_access_token(provider, token)
-        if claims is None or not claims.get("sid"):
-            if scheme == "dpop":
-                return _dpop_error(InvalidToken("The access token is invalid, expired or revoked."))
-            return _error(InvalidToken("The access token is invalid, expired or revoked."))
-        if (refusal := await _sender_refusal(provider, request, scheme, token, claims)) is not None:
-            return refusal
         if "openid" not in str(claims.get("scope", "")).split():
             return _error(InsufficientScope("The 'openid' scope is required."))
         session = await uow.sessions.get(claims["sid"])
