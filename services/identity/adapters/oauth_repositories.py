@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import DateTime, bindparam, delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -355,6 +355,15 @@ def _delivery(row: LogoutDeliveryRow) -> LogoutDelivery:
         gave_up_at=as_utc(row.gave_up_at) if row.gave_up_at else None, last_error=row.last_error or "")
 
 
+# Single-use records (RFC 7523 s. 3 item 7, RFC 9449 s. 11.1): the primary key decides, in one
+# statement SQLite and PostgreSQL both understand; rowcount 0 means "seen before".
+_USE_ASSERTION = text("INSERT INTO oauth_client_assertions (client_id, jti, expires_at)"
+                      " VALUES (:client_id, :jti, :expires_at) ON CONFLICT DO NOTHING"
+                      ).bindparams(bindparam("expires_at", type_=DateTime(timezone=True)))
+_USE_PROOF = text("INSERT INTO oauth_dpop_proofs (proof_key, expires_at) VALUES (:proof_key, :expires_at)"
+                  " ON CONFLICT DO NOTHING").bindparams(bindparam("expires_at", type_=DateTime(timezone=True)))
+
+
 class SqlClientAssertionStore:
     """``jti`` of client assertions already used (RFC 7523 s. 3 item 7): the primary key
     makes a second use fail, whichever replica sees it."""
@@ -363,12 +372,11 @@ class SqlClientAssertionStore:
         self.session = session
 
     async def use(self, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
-        try:
-            async with self.session.begin_nested():
-                self.session.add(ClientAssertionRow(client_id=client_id, jti=jti, expires_at=expires_at))
-        except IntegrityError:
-            return False
-        return True
+        # one statement, no SAVEPOINT: half the CPU of an ORM add in a nested transaction
+        # (issue 20's bench), and the same answer from whichever replica
+        result = await self.session.execute(_USE_ASSERTION, {"client_id": client_id, "jti": jti,
+                                                             "expires_at": expires_at})
+        return result.rowcount == 1
 
 
 class SqlDpopProofStore:
@@ -379,12 +387,8 @@ class SqlDpopProofStore:
         self.session = session
 
     async def use(self, proof_key: str, expires_at: dt.datetime) -> bool:
-        try:
-            async with self.session.begin_nested():
-                self.session.add(DpopProofRow(proof_key=proof_key, expires_at=expires_at))
-        except IntegrityError:
-            return False
-        return True
+        result = await self.session.execute(_USE_PROOF, {"proof_key": proof_key, "expires_at": expires_at})
+        return result.rowcount == 1
 
 
 class SqlPushedRequestStore:

@@ -309,3 +309,23 @@ async def test_userinfo_checks_a_nonce_that_is_sent(front, bound):
     fresh = stale.headers["DPoP-Nonce"]
     ok = await userinfo(front, token, client.proof("GET", url, access_token=token, nonce=fresh))
     assert ok.status_code == 200, ok.text
+
+
+async def test_used_proofs_are_kept_until_they_expire_then_purged(front):
+    """The replay record (``oauth_dpop_proofs``) refuses a second use, and housekeeping
+    removes it once the proof could not pass anyway."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    async with front.uow() as uow:
+        assert await uow.dpop_proofs.use("k" * 64, now - dt.timedelta(seconds=1))
+        assert await uow.dpop_proofs.use("l" * 64, now + dt.timedelta(minutes=5))
+        await uow.commit()
+    async with front.uow() as uow:
+        assert not await uow.dpop_proofs.use("k" * 64, now + dt.timedelta(minutes=5))
+        await uow.housekeeping.purge(now)
+        await uow.commit()
+    async with front.uow() as uow:
+        assert await uow.dpop_proofs.use("k" * 64, now + dt.timedelta(minutes=5))      # purged: gone
+        assert not await uow.dpop_proofs.use("l" * 64, now + dt.timedelta(minutes=5))  # still kept
+        await uow.commit()
