@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 
 from sqlalchemy import DateTime, bindparam, delete, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (

@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
+from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from services.common.testing.dpop import ProofMaker
 from services.identity.domain.clients import OAuthClient, hash_client_secret
