@@ -329,3 +329,27 @@ async def test_used_proofs_are_kept_until_they_expire_then_purged(front):
         assert await uow.dpop_proofs.use("k" * 64, now + dt.timedelta(minutes=5))      # purged: gone
         assert not await uow.dpop_proofs.use("l" * 64, now + dt.timedelta(minutes=5))  # still kept
         await uow.commit()
+
+
+async def test_a_proof_used_at_one_replica_is_refused_at_another(front, bound):
+    """The replay record is in the database: another replica (here, another engine on the same
+    database, as a second process would have) sees the proof as used."""
+    import datetime as dt
+
+    from services.common.db import create_engine, session_factory
+    from services.common.dpop import check_proof, replay_key
+    from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+    from tests.integration.identity_oidc.conftest import KEK
+
+    client, tokens = bound
+    token = tokens["access_token"]
+    proof = client.proof("GET", front.base + "/userinfo", access_token=token)
+    assert (await userinfo(front, token, proof)).status_code == 200
+    other = create_engine(front.sessions.kw["bind"].url)
+    try:
+        async with OAuthUnitOfWork(session_factory(other), kek=KEK) as uow:
+            checked = check_proof(proof, htm="GET", htu=front.base + "/userinfo", access_token=token)
+            until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2)
+            assert not await uow.dpop_proofs.use(replay_key(checked), until)
+    finally:
+        await other.dispose()
