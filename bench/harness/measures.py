@@ -6,7 +6,7 @@ needs does not exist yet; the runner turns that into a "not available yet" row.
 
 from __future__ import annotations
 
-from harness import (measures_client_auth, measures_grpc, measures_ledger, measures_login, measures_metrics,
+from harness import (measures_client_auth, measures_dpop, measures_grpc, measures_ledger, measures_login, measures_metrics,
                      measures_oauth, measures_release)
 from harness.bench import Bench
 from harness.report import Row, fmt
@@ -15,6 +15,7 @@ MEASURES = [
     ("token_endpoint", "token endpoint, client credentials (JWT ES256)", measures_oauth.token_endpoint),
     ("introspection", "token introspection (RFC 7662)", measures_oauth.introspection),
     ("client_auth", "token endpoint: private_key_jwt vs client_secret_basic", measures_client_auth.client_auth),
+    ("dpop", "DPoP (RFC 9449) at the token endpoint and userinfo", measures_dpop.dpop),
     ("login_flow", "login: authorization code + PKCE, argon2id", measures_login.login_flow),
     ("validate_token", "gRPC identity ValidateToken at fixed rates", measures_grpc.validate_token),
     ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),

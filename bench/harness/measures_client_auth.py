@@ -6,7 +6,7 @@ ES256 key; each request carries a fresh assertion, since a ``jti`` is single use
 closed-loop Python client, 16 requests in flight over keep-alive connections; the assertions
 are signed before the timed run, so the client's signing is not in the figures. The two
 methods alternate round by round. mtlid only: the peer is not configured for
-``private_key_jwt``. (DPoP is not implemented yet: no row for it.)
+``private_key_jwt``. DPoP has its own measure (``measures_dpop.py``).
 """
 
 from __future__ import annotations

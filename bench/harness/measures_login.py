@@ -60,6 +60,17 @@ def _setup(bench: Bench):
 
 async def _one_login(http, base: str, client_id: str, secret: str, email: str) -> bool:
     """One login; True when the consent page was shown and accepted."""
+    code, verifier, consented = await authorization_code(http, base, client_id, email)
+    token = await http.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code,
+                                                   "redirect_uri": REDIRECT, "code_verifier": verifier},
+                            auth=(client_id, secret))
+    if token.status_code != 200 or "id_token" not in token.json():
+        raise RuntimeError(f"code exchange failed: {token.status_code} {token.text[:120]}")
+    return consented
+
+
+async def authorization_code(http, base: str, client_id: str, email: str) -> tuple[str, str, bool]:
+    """A fresh browser's login up to the redirect: (code, PKCE verifier, consent page shown)."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     query = urllib.parse.urlencode({
@@ -90,12 +101,7 @@ async def _one_login(http, base: str, client_id: str, secret: str, email: str) -
     if page.status_code != 302 or not location.startswith(REDIRECT):
         raise RuntimeError(f"login did not reach the client: {page.status_code} {str(page.url)[:80]}")
     code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
-    token = await http.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code,
-                                                   "redirect_uri": REDIRECT, "code_verifier": verifier},
-                            auth=(client_id, secret))
-    if token.status_code != 200 or "id_token" not in token.json():
-        raise RuntimeError(f"code exchange failed: {token.status_code} {token.text[:120]}")
-    return consented
+    return code, verifier, consented
 
 
 async def _logins(base: str, client_id: str, secret: str, emails: list[str], count: int) -> int:

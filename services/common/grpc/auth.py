@@ -69,6 +69,9 @@ class Principal:
     acting_for: str | None = None
     #: the agent's office (claim ``office`` of a token-exchange token), for the agents' journal
     office: str | None = None
+    #: ``cnf.jkt`` of a DPoP-bound token (RFC 9449 s. 6.1): calls need a proof by that key
+    #: (``dpop_binding.py``)
+    key_thumbprint: str | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -257,6 +260,18 @@ def _b64json(segment: bytes) -> Any:
     return json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
 
 
+def _key_thumbprint(claims: dict[str, Any]) -> str | None:
+    """``cnf.jkt`` (RFC 9449 s. 6.1); a ``cnf`` that is there but unreadable binds to no key
+    anyone holds, so the token is refused rather than treated as a bearer token."""
+    if "cnf" not in claims:
+        return None
+    cnf = claims["cnf"]
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if not isinstance(jkt, str) or not jkt:
+        raise TokenRejected("TOKEN_CLAIMS", "access token cnf names no DPoP key")
+    return jkt
+
+
 class TokenVerifier:
     """Verifies RFC 9068 JWT access tokens for one resource server (one audience).
 
@@ -382,5 +397,6 @@ class TokenVerifier:
         principal = Principal(client_id=client_id, subject=subject, scopes=frozenset(scope.split()),
                               audience=self.audience, token_id=token_id,
                               acting_for=acting_for if isinstance(acting_for, str) else None,
-                              office=office if isinstance(office := claims.get("office"), str) else None)
+                              office=office if isinstance(office := claims.get("office"), str) else None,
+                              key_thumbprint=_key_thumbprint(claims))
         return principal, exp, max(iat, nbf or iat)

@@ -38,7 +38,7 @@ from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor
 
 from services.common import errors
-from services.common.grpc import auth
+from services.common.grpc import auth, dpop_binding
 from services.common.grpc.errors import (
     abort_with,
     bad_request,
@@ -203,6 +203,7 @@ class CallGuard(grpc.aio.ServerInterceptor):
         # metrics: opentelemetry-instrumentation-grpc records spans only.
         self._calls = CallDurations() if (metrics_enabled() if measure is None else measure) else None
         self._verifier = verifier
+        self._proofs = dpop_binding.ProofMemory()
         # Read when a method is first called (after start: ``GrpcServer.add`` is refused
         # then), so policies added with ``add()`` are seen.
         self._policies = method_policies
@@ -222,15 +223,19 @@ class CallGuard(grpc.aio.ServerInterceptor):
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
-    async def _authenticate(self, method: str, policy, authorization) -> auth.Principal:
+    async def _authenticate(self, method: str, policy, authorization, context=None) -> auth.Principal:
         if policy is None:
             logger.debug("refused a call to %s: the method has no access policy", method)
             raise errors.PermissionDenied("NO_POLICY", "this method is not open to any caller")
-        if not isinstance(authorization, str) or not authorization[:7].lower() == "bearer ":
-            raise auth.TokenRejected("TOKEN_MISSING", "missing bearer access token")
+        scheme, token = dpop_binding.presented(authorization)
         if self._verifier is None:
             raise auth.TokenRejected("NO_VERIFIER", "this server cannot verify access tokens")
-        principal = await self._verifier.verify(authorization[7:].strip())
+        principal = await self._verifier.verify(token)
+        if scheme == "dpop" or principal.key_thumbprint is not None:
+            # RFC 9449 s. 7 over gRPC: the proof in the ``dpop`` metadata (dpop_binding.py)
+            dpop_binding.check_binding(principal, scheme, token,
+                                       dpop_binding.proof_of(context) if context is not None else None,
+                                       method, self._proofs)
         if not _policy_allows(policy, principal):
             raise errors.PermissionDenied("MISSING_SCOPE", f"this call needs the scope {_describe(policy)}")
         return principal
@@ -282,7 +287,7 @@ class CallGuard(grpc.aio.ServerInterceptor):
             context.set_trailing_metadata(echo)
             # 2. auth
             if not public:
-                principal = await authenticate(method, policy, authorization)
+                principal = await authenticate(method, policy, authorization, context)
                 set_vars.append((auth._principal_var, auth._principal_var.set(principal)))
             # 3. decoding
             return raw if decode is None else await decode(raw, context)

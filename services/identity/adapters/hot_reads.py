@@ -26,7 +26,8 @@ from services.identity.oidc.tokens import family_of
 _CLIENT = (
     "SELECT client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes,"
     " audiences, subject_type, sector_identifier, id_token_signed_response_alg,"
-    " token_endpoint_auth_method, is_city_client, purposes, disabled, jwks, jwks_uri"
+    " token_endpoint_auth_method, is_city_client, purposes, disabled, jwks, jwks_uri,"
+    " dpop_bound_access_tokens"
     " FROM clients WHERE client_id = :client_id")
 # A resident's access token is also revoked when its grant family is listed (``family_of``).
 _REVOKED = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti IN (:jti, :family))"
@@ -65,14 +66,16 @@ class IdentityHotReads:
         if row is None:
             return None
         (cid, name, secret_hash, redirect_uris, post_logout, grant_types, scopes, audiences, subject_type,
-         sector, id_alg, auth_method, is_city, purposes, disabled, jwks, jwks_uri) = row
+         sector, id_alg, auth_method, is_city, purposes, disabled, jwks, jwks_uri,
+         dpop_bound) = row
         return OAuthClient(
             client_id=cid, name=name, secret_hash=secret_hash, redirect_uris=json_list(redirect_uris),
             post_logout_redirect_uris=json_list(post_logout), grant_types=json_list(grant_types), scopes=json_list(scopes),
             audiences=json_list(audiences), subject_type=subject_type, sector_identifier=sector or "",
             id_token_signed_response_alg=id_alg or "ES256", token_endpoint_auth_method=auth_method,
             is_city_client=bool(is_city), purposes=json_list(purposes), disabled=bool(disabled),
-            jwks=(json.loads(jwks) if isinstance(jwks, str) else jwks) or None, jwks_uri=jwks_uri or "")
+            jwks=(json.loads(jwks) if isinstance(jwks, str) else jwks) or None, jwks_uri=jwks_uri or "",
+            dpop_bound_access_tokens=bool(dpop_bound))
 
     async def _revoked_among(self, jtis: list[str]) -> set[str]:
         rows = await self._reads.all(_REVOKED_AMONG, {"jtis": jtis})

@@ -32,6 +32,8 @@ class AuthorizationCodeRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     consumed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     family_id: Mapped[str | None] = mapped_column(String(36))
+    #: RFC 9449 s. 10: the ``dpop_jkt`` the authorization request named (migration 0017)
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefreshTokenRow(Base):
@@ -49,6 +51,8 @@ class RefreshTokenRow(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(String(10))
+    #: RFC 9449 s. 5: a public client's refresh token answers only to this key (migration 0017)
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class GrantRow(Base):
@@ -130,6 +134,16 @@ class ClientAssertionRow(Base):
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class DpopProofRow(Base):
+    """A DPoP proof already used (RFC 9449 s. 11.1): the hash of its key thumbprint and
+    ``jti``, kept until the proof is too old to be accepted anyway (migration 0017)."""
+
+    __tablename__ = "oauth_dpop_proofs"
+
+    proof_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 

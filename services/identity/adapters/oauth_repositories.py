@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import DateTime, bindparam, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
-    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
+    AuthorizationCodeRow, ClientAssertionRow, DpopProofRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
     SsoSessionRow,
 )
 from services.identity.adapters.uow import IdentityUnitOfWork
@@ -40,7 +39,7 @@ class SqlCodeStore:
             code_challenge=code.code_challenge, code_challenge_method=code.code_challenge_method,
             nonce=code.nonce, auth_time=code.auth_time, acr=code.acr, amr=list(code.amr),
             created_at=code.created_at, expires_at=code.expires_at, consumed_at=code.consumed_at,
-            family_id=code.family_id))
+            family_id=code.family_id, dpop_jkt=code.dpop_jkt))
         await self.session.flush()
 
     async def get(self, code_hash: str) -> AuthorizationCode | None:
@@ -53,7 +52,7 @@ class SqlCodeStore:
             code_challenge=row.code_challenge, code_challenge_method=row.code_challenge_method,
             nonce=row.nonce, auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()),
             created_at=_utc(row.created_at), expires_at=_utc(row.expires_at),
-            consumed_at=_utc(row.consumed_at), family_id=row.family_id)
+            consumed_at=_utc(row.consumed_at), family_id=row.family_id, dpop_jkt=row.dpop_jkt)
 
     async def consume(self, code_hash: str, at: dt.datetime, family_id: str | None) -> bool:
         result = await self.session.execute(
@@ -69,7 +68,7 @@ def _refresh(row: RefreshTokenRow) -> RefreshToken:
         resident_id=row.resident_id, session_id=row.session_id, scope=row.scope,
         auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()),
         issued_at=_utc(row.issued_at), expires_at=_utc(row.expires_at),
-        state=RefreshTokenState(row.state))
+        state=RefreshTokenState(row.state), dpop_jkt=row.dpop_jkt)
 
 
 class SqlRefreshTokenStore:
@@ -81,7 +80,7 @@ class SqlRefreshTokenStore:
             token_hash=token.token_hash, family_id=token.family_id, client_id=token.client_id,
             resident_id=token.resident_id, session_id=token.session_id, scope=token.scope,
             auth_time=token.auth_time, acr=token.acr, amr=list(token.amr), issued_at=token.issued_at,
-            expires_at=token.expires_at, state=token.state.value))
+            expires_at=token.expires_at, state=token.state.value, dpop_jkt=token.dpop_jkt))
         await self.session.flush()
 
     async def get(self, token_hash: str) -> RefreshToken | None:
@@ -269,6 +268,7 @@ class SqlHousekeeping:
             delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
             delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
             delete(ClientAssertionRow).where(ClientAssertionRow.expires_at < now),
+            delete(DpopProofRow).where(DpopProofRow.expires_at < now),
             delete(PushedRequestRow).where(PushedRequestRow.expires_at < now),
             # sessions last hours; their clients are kept as long as ended sessions are
             delete(SessionClientRow).where(SessionClientRow.created_at < now - self.SESSION_RETENTION - dt.timedelta(days=1)),
@@ -354,6 +354,15 @@ def _delivery(row: LogoutDeliveryRow) -> LogoutDelivery:
         gave_up_at=as_utc(row.gave_up_at) if row.gave_up_at else None, last_error=row.last_error or "")
 
 
+# Single-use records (RFC 7523 s. 3 item 7, RFC 9449 s. 11.1): the primary key decides, in one
+# statement SQLite and PostgreSQL both understand; rowcount 0 means "seen before".
+_USE_ASSERTION = text("INSERT INTO oauth_client_assertions (client_id, jti, expires_at)"
+                      " VALUES (:client_id, :jti, :expires_at) ON CONFLICT DO NOTHING"
+                      ).bindparams(bindparam("expires_at", type_=DateTime(timezone=True)))
+_USE_PROOF = text("INSERT INTO oauth_dpop_proofs (proof_key, expires_at) VALUES (:proof_key, :expires_at)"
+                  " ON CONFLICT DO NOTHING").bindparams(bindparam("expires_at", type_=DateTime(timezone=True)))
+
+
 class SqlClientAssertionStore:
     """``jti`` of client assertions already used (RFC 7523 s. 3 item 7): the primary key
     makes a second use fail, whichever replica sees it."""
@@ -362,12 +371,23 @@ class SqlClientAssertionStore:
         self.session = session
 
     async def use(self, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
-        try:
-            async with self.session.begin_nested():
-                self.session.add(ClientAssertionRow(client_id=client_id, jti=jti, expires_at=expires_at))
-        except IntegrityError:
-            return False
-        return True
+        # one statement, no SAVEPOINT: half the CPU of an ORM add in a nested transaction
+        # (issue 20's bench), and the same answer from whichever replica
+        result = await self.session.execute(_USE_ASSERTION, {"client_id": client_id, "jti": jti,
+                                                             "expires_at": expires_at})
+        return result.rowcount == 1
+
+
+class SqlDpopProofStore:
+    """DPoP proofs already used (RFC 9449 s. 11.1): the primary key makes a second use fail,
+    whichever replica sees it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def use(self, proof_key: str, expires_at: dt.datetime) -> bool:
+        result = await self.session.execute(_USE_PROOF, {"proof_key": proof_key, "expires_at": expires_at})
+        return result.rowcount == 1
 
 
 class SqlPushedRequestStore:
@@ -405,4 +425,5 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.session_clients = SqlSessionClientStore(session)
         self.logout_deliveries = SqlLogoutDeliveryStore(session)
         self.client_assertions = SqlClientAssertionStore(session)
+        self.dpop_proofs = SqlDpopProofStore(session)
         self.pushed_requests = SqlPushedRequestStore(session)

@@ -91,6 +91,8 @@ class ClientRow(Base):
     # RFC 9126 s. 6: this client's authorization requests must be pushed (migration 0009)
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False,
                                                                         server_default=false())
+    # RFC 9449 s. 5.2: every token request of this client carries a DPoP proof (migration 0017)
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SigningKeyRow(Base):

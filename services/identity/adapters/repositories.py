@@ -122,7 +122,8 @@ def _client(row: ClientRow) -> OAuthClient:
         jwks=row.jwks or None, jwks_uri=row.jwks_uri or "",
         require_pushed_authorization_requests=bool(row.require_pushed_authorization_requests),
         staff_directory_issuer=row.staff_directory_issuer or "", staff_directory_jwks=row.staff_directory_jwks or None,
-        staff_directory_jwks_uri=row.staff_directory_jwks_uri or "")
+        staff_directory_jwks_uri=row.staff_directory_jwks_uri or "",
+        dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens))
 
 
 class SqlClientRepository:
@@ -149,7 +150,8 @@ class SqlClientRepository:
             jwks=client.jwks, jwks_uri=client.jwks_uri,
             require_pushed_authorization_requests=client.require_pushed_authorization_requests,
             staff_directory_issuer=client.staff_directory_issuer, staff_directory_jwks=client.staff_directory_jwks,
-            staff_directory_jwks_uri=client.staff_directory_jwks_uri)
+            staff_directory_jwks_uri=client.staff_directory_jwks_uri,
+            dpop_bound_access_tokens=client.dpop_bound_access_tokens)
         try:
             async with self.session.begin_nested():
                 self.session.add(row)

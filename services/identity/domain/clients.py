@@ -82,6 +82,8 @@ class OAuthClient:
     staff_directory_issuer: str = ""
     staff_directory_jwks: dict | None = None
     staff_directory_jwks_uri: str = ""
+    #: RFC 9449 s. 5.2: token requests only with a DPoP proof (sender-constrained tokens)
+    dpop_bound_access_tokens: bool = False
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
@@ -116,6 +118,7 @@ class OAuthClient:
             "staff_directory": ({"issuer": self.staff_directory_issuer, "jwks": self.staff_directory_jwks,
                                  "jwks_uri": self.staff_directory_jwks_uri}
                                 if self.staff_directory_issuer else None),
+            "dpop_bound_access_tokens": self.dpop_bound_access_tokens,
         }
 
 

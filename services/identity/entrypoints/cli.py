@@ -112,7 +112,8 @@ def cmd_client_create(args: argparse.Namespace) -> int:
             require_pushed_authorization_requests=args.require_par,
             staff_directory_issuer=args.staff_directory_issuer or "",
             staff_directory_jwks=_jwks_file(args.staff_directory_jwks_file),
-            staff_directory_jwks_uri=args.staff_directory_jwks_uri or "")
+            staff_directory_jwks_uri=args.staff_directory_jwks_uri or "",
+            dpop_bound_access_tokens=args.require_dpop)
         created, secret = await register_client(
             RegisterClient(client, allow_http_loopback=not settings.production), uow_factory())
         return {**created.to_public_dict(), "client_secret": secret,
@@ -354,6 +355,8 @@ def register(subparsers) -> None:
     create.add_argument("--jwks-file", help="private_key_jwt: a file holding the client's public JWK Set")
     create.add_argument("--require-par", action="store_true",
                         help="authorization requests only through POST /par (RFC 9126 s. 6)")
+    create.add_argument("--require-dpop", action="store_true",
+                        help="token requests only with a DPoP proof: sender-constrained tokens (RFC 9449 s. 5.2)")
     create.add_argument("--public", action="store_true", help="a public client (no secret, PKCE)")
     create.add_argument("--backchannel-logout-uri",
                         help="told by a signed logout token when the resident signs out (OIDC Back-Channel Logout 1.0)")

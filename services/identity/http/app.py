@@ -66,8 +66,11 @@ class PublicCors:
              "/token", "/par", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head", "/ledger/consistency")
     HEADERS = [(b"access-control-allow-origin", b"*"),
                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-               (b"access-control-allow-headers", b"Authorization, Content-Type"),
+               # DPoP (RFC 9449): a browser app sends its proof in the DPoP header
+               (b"access-control-allow-headers", b"Authorization, Content-Type, DPoP"),
                (b"access-control-max-age", b"600")]
+    #: on answers: the allowed origin, and the headers a DPoP client must read (s. 8, 7.1)
+    EXPOSED = [HEADERS[0], (b"access-control-expose-headers", b"DPoP-Nonce, WWW-Authenticate")]
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -83,7 +86,7 @@ class PublicCors:
 
         async def send_with_cors(message):
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS[:1]]
+                message["headers"] = [*message.get("headers", []), *self.EXPOSED]
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

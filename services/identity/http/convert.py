@@ -51,8 +51,12 @@ async def to_wire(request: Request) -> WireRequest:
             for key, value in data.multi_items():
                 if isinstance(value, str):
                     form.setdefault(key, []).append(value)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if len(proofs := request.headers.getlist("dpop")) > 1:
+        # RFC 9449 s. 4.3 item 1: exactly one proof; joined, the proof check refuses them
+        headers["dpop"] = ",".join(proofs)
     return WireRequest(method=request.method, path=request.url.path, query=query, form=form,
-                       headers={k.lower(): v for k, v in request.headers.items()},
+                       headers=headers,
                        cookies=dict(request.cookies),
                        remote_addr=request.client.host if request.client else "")
 

@@ -38,7 +38,8 @@ ENDPOINTS = {"/token": token.token_endpoint, "/introspect": introspection.intros
 FORM = b"application/x-www-form-urlencoded"
 _SECURITY = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS]
 # PublicCors: a browser application (public client) may call /token from its own origin.
-_CORS = {"/token": [(b"access-control-allow-origin", b"*")]}
+_CORS = {"/token": [(b"access-control-allow-origin", b"*"),
+                    (b"access-control-expose-headers", b"DPoP-Nonce, WWW-Authenticate")]}
 
 
 class TooLarge(Exception):
@@ -62,7 +63,12 @@ class DirectProtocolEndpoints:
         started = time.perf_counter()
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
-            headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+            key = name.decode("latin-1").lower()
+            if key == "dpop" and key in headers:
+                # RFC 9449 s. 4.3 item 1: exactly one proof; joined, the proof check refuses them
+                headers[key] += "," + value.decode("latin-1")
+            else:
+                headers[key] = value.decode("latin-1")
         if not headers.get("content-type", "").encode("latin-1").lower().startswith(FORM):
             await self.app(scope, receive, send)
             return

@@ -214,7 +214,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             session_id=session.session_id, redirect_uri=ctx.redirect_uri, scope=" ".join(granted),
             code_challenge=ctx.get("code_challenge"), code_challenge_method="S256", nonce=ctx.get("nonce"),
             auth_time=session.auth_time, acr=acr_reported(ctx, session.acr), amr=session.amr, created_at=now,
-            expires_at=now + dt.timedelta(seconds=config.code_ttl)))
+            expires_at=now + dt.timedelta(seconds=config.code_ttl), dpop_jkt=ctx.get("dpop_jkt")))
         if not (started_at is not None and as_utc(session.created_at).timestamp() >= started_at):
             # signed in to this service on the open session: a sign-in of the history too
             # (a login during this interaction was recorded with its event)

@@ -23,7 +23,7 @@ from services.identity.oidc.errors import (
 PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 s. 4.2
 SINGLE_VALUED = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt",
                  "max_age", "acr_values", "code_challenge", "code_challenge_method", "ui_locales",
-                 "login_hint", "response_mode", "claims")
+                 "login_hint", "response_mode", "claims", "dpop_jkt")
 PROMPTS = {"none", "login", "consent"}
 MAX_PARAMETER_LENGTH = 2048
 
@@ -135,6 +135,17 @@ def check_pkce(ctx: AuthorizationContext) -> None:
         raise InvalidRequest("Invalid 'code_challenge'.")
 
 
+DPOP_JKT = re.compile(r"^[A-Za-z0-9_-]{43}$")   # base64url SHA-256, RFC 7638
+
+
+def check_dpop_jkt(ctx: AuthorizationContext) -> None:
+    """``dpop_jkt`` (RFC 9449 s. 10): the thumbprint of the key the client will prove at the
+    token endpoint; the code is then redeemable only with a proof by that key."""
+    jkt = ctx.get("dpop_jkt")
+    if jkt is not None and not DPOP_JKT.match(jkt):
+        raise InvalidRequest("Invalid 'dpop_jkt'.")
+
+
 def check_state(ctx: AuthorizationContext) -> None:
     """``state`` is opaque and returned unchanged (RFC 6749 s. 4.1.1); bounded in size."""
     state = ctx.get("state")
@@ -220,6 +231,7 @@ CHECKS: tuple[Callable[[AuthorizationContext], None], ...] = (
     check_response_type,
     check_scope,
     check_pkce,
+    check_dpop_jkt,
     check_state,
     check_nonce,
     check_prompt,

@@ -8,6 +8,7 @@ broker, resolve, validate — are not advertised, RFC 8414 s. 2 allows it);
 
 from __future__ import annotations
 
+from services.common.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc.authorize import ACR_VALUES_SUPPORTED
 from services.identity.oidc.claims import CLAIMS_SUPPORTED
@@ -16,7 +17,6 @@ from services.identity.oidc.wire import WireRequest, WireResponse
 
 #: client_credentials scopes partners' systems ask for (docs/contracts.md)
 PARTNER_SCOPES = ("accounts:release",)
-
 
 def metadata(provider) -> dict:
     config = provider.config
@@ -60,6 +60,8 @@ def metadata(provider) -> dict:
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
+        # RFC 9449 s. 5.1: DPoP proofs at the token endpoint, userinfo and the services' gRPC
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
 
 

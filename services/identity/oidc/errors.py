@@ -155,3 +155,26 @@ def error_response(error: OAuth2Error) -> tuple[int, dict, list[tuple[str, str]]
     error.redirect_uri = None  # a JSON endpoint never redirects
     status, body, headers = error()
     return status, dict(body), list(headers)
+
+
+class InvalidDpopProof(_rfc6749.OAuth2Error):
+    """``invalid_dpop_proof`` — the DPoP proof is missing, malformed, replayed or does not fit
+    the request (RFC 9449 s. 5 at the token endpoint; s. 7.1 at a resource, 401)."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(_rfc6749.OAuth2Error):
+    """``use_dpop_nonce`` — the proof must carry the server's nonce, given in the ``DPoP-Nonce``
+    header of this answer (RFC 9449 s. 8 at the token endpoint, s. 9 at a resource)."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, description: str, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+    def get_headers(self):
+        headers = super().get_headers()
+        headers.append(("DPoP-Nonce", self.nonce))
+        return headers

@@ -5,6 +5,9 @@ refresh tokens are active while their family stands, and only their own client m
 them (s. 4: do not disclose to others). Anything else is ``{"active": false}`` (s. 2.2).
 An active resident's access token tells the asking client the resident's ``sub``: that answer
 is a recorded release (``releases.py``).
+
+A DPoP-bound access token is answered with ``token_type: DPoP`` and its ``cnf`` (the key's
+thumbprint, RFC 9449 s. 6.2), so a resource server that introspects can check the proof.
 """
 
 from __future__ import annotations
@@ -65,9 +68,10 @@ async def introspection_endpoint(provider, request: WireRequest) -> WireResponse
         return WireResponse.json(*error_response(error))
     claims = await active_access_token(provider, token)
     if claims is not None:
-        body = {"active": True, "token_type": "Bearer"}
+        bound = isinstance(claims.get("cnf"), dict) and "jkt" in claims["cnf"]
+        body = {"active": True, "token_type": "DPoP" if bound else "Bearer"}
         body.update({k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf",
-                                           "jti", "auth_time", "acr") if k in claims})
+                                           "jti", "auth_time", "acr", "cnf") if k in claims})
         if claims.get("sid"):
             await _record(provider, client.client, str(claims["sid"]), {"sub": body.get("sub")})
         return WireResponse.json(200, body)

@@ -43,6 +43,8 @@ class AuthorizationCode:
     consumed_at: dt.datetime | None = None
     #: the refresh-token family issued from this code: revoked if the code is replayed (RFC 6749 s. 4.1.2)
     family_id: str | None = None
+    #: RFC 9449 s. 10: the code is redeemable only with a DPoP proof by this key
+    dpop_jkt: str | None = None
 
     def is_expired(self, now: dt.datetime) -> bool:
         return as_utc(self.expires_at) <= now
@@ -73,6 +75,8 @@ class RefreshToken:
     issued_at: dt.datetime
     expires_at: dt.datetime
     state: RefreshTokenState = RefreshTokenState.ACTIVE
+    #: RFC 9449 s. 5: the DPoP key (thumbprint) a public client's family is bound to
+    dpop_jkt: str | None = None
 
     def is_expired(self, now: dt.datetime) -> bool:
         return as_utc(self.expires_at) <= now

@@ -108,6 +108,8 @@ class TokenRequestState:
     family_id: str | None = None
     #: the client whose private_key_jwt assertion was verified for this request (client_assertion.py)
     assertion_client: ClientView | None = None
+    #: the thumbprint of this request's DPoP proof key (RFC 9449, ``dpop.py``): tokens bind to it
+    dpop_jkt: str | None = None
     # writes recorded by the grants, applied by token.py
     consume_code: str | None = None
     rotate_refresh: str | None = None
@@ -218,10 +220,12 @@ class MtlidAuthorizationServer(AuthorizationServer):
                      "sid": owner.session_id}
             family_id = state.family_id = family_id or state.family_id or new_id()
             jti = family_jti(family_id)
+        if state.dpop_jkt:
+            extra["cnf"] = {"jkt": state.dpop_jkt}  # RFC 9449 s. 6.1: only its key's holder may use it
         access_token, _claims = mint_access_token(self.keys, self.config, subject=subject,
                                                   client_id=client.client_id, audience=audience,
                                                   scope=scope, extra=extra, jti=jti)
-        token: dict[str, Any] = {"token_type": "Bearer", "access_token": access_token,
+        token: dict[str, Any] = {"token_type": "DPoP" if state.dpop_jkt else "Bearer", "access_token": access_token,
                                  "expires_in": self.config.access_token_ttl, "scope": scope}
         if include_refresh_token and owner is not None:
             value = new_secret()
@@ -231,6 +235,9 @@ class MtlidAuthorizationServer(AuthorizationServer):
                 resident_id=owner.resident_id, session_id=owner.session_id, scope=scope,
                 auth_time=owner.auth_time, acr=owner.acr, amr=tuple(owner.amr), issued_at=now,
                 expires_at=family_expires_at or now + dt.timedelta(seconds=self.config.refresh_token_ttl),
-                state=RefreshTokenState.ACTIVE))
+                state=RefreshTokenState.ACTIVE,
+                # RFC 9449 s. 5: a public client's refresh token is bound to its DPoP key (a
+                # confidential client's already is to its authentication)
+                dpop_jkt=state.dpop_jkt if client.is_public else None))
             token["refresh_token"] = value
         return token

@@ -16,6 +16,16 @@ resident's tokens out. A replayed code must also come with the PKCE verifier of 
 
 Errors are JSON (RFC 6749 s. 5.2); ``invalid_client`` is 401 with ``WWW-Authenticate`` when the
 client tried HTTP Basic.
+
+DPoP (RFC 9449, ``dpop.py``): a request with a ``DPoP`` header gets tokens bound to the proof's
+key (``cnf.jkt``, ``token_type: DPoP``), for every grant. Checked in this order, before the
+grant: the proof (s. 4.3; ``invalid_dpop_proof``), its nonce (s. 8; ``use_dpop_nonce``), its
+``jti`` not seen before (s. 11.1); then, once the client is known, a client registered with
+``dpop_bound_access_tokens`` must have sent one (s. 5.2), and a refresh token bound to a key
+(a public client's, s. 5) or a code whose request named ``dpop_jkt`` (s. 10) needs a proof by
+that same key: ``invalid_dpop_proof`` without a
+proof, ``invalid_grant`` with another key (what node-oidc-provider answers). Every answer
+carries the current ``DPoP-Nonce`` (s. 8.2), so a client rarely meets ``use_dpop_nonce`` twice.
 """
 
 from __future__ import annotations
@@ -26,14 +36,16 @@ import hmac
 import logging
 
 from services.identity.domain.clients import TOKEN_EXCHANGE
-from services.identity.oidc import releases
+from services.identity.oidc import dpop, releases
 from services.identity.oidc.access import revoke_family
 from services.identity.oidc.agent_sessions import read_subject_token
 from services.identity.oidc import staff_directory
 from services.identity.oidc.authorization_code import TOKEN_ENDPOINT_AUTH_METHODS
 from services.identity.oidc.client_assertion import assertion_of, claimed_client_id, verify_assertion
 from services.identity.oidc.clients import ClientView
-from services.identity.oidc.errors import InvalidGrant, InvalidRequest, OAuth2Error, error_response
+from services.identity.oidc.errors import (
+    InvalidDpopProof, InvalidGrant, InvalidRequest, OAuth2Error, error_response,
+)
 from services.identity.oidc.records import RefreshTokenState, utcnow
 from services.identity.oidc.server import MtlidOAuth2Request, TokenOwner, TokenRequestState
 from services.identity.oidc.tokens import TokenInvalid, secret_hash
@@ -133,6 +145,27 @@ def _may_revoke(provider, request: WireRequest, state: TokenRequestState,
 
 
 async def token_endpoint(provider, request: WireRequest) -> WireResponse:
+    response = await _token_endpoint(provider, request)
+    if dpop.proof_header(request) is not None and not any(k.lower() == "dpop-nonce" for k, _ in response.headers):
+        # RFC 9449 s. 8.2: the nonce to use next, on every answer to a DPoP client
+        response.headers.append(("DPoP-Nonce", dpop.current_nonce(provider)))
+    return response
+
+
+def _dpop_refusal(state: TokenRequestState, client: ClientView | None, bound_to: str | None = None,
+                  bound: bool = False) -> OAuth2Error | None:
+    """RFC 9449 s. 5 and 5.2, once the client is known; s. 5 and 10, once the refresh token
+    or the code (bound to a key: ``bound_to``) is."""
+    if client is not None and getattr(client.client, "dpop_bound_access_tokens", False) and not state.dpop_jkt:
+        return InvalidDpopProof("This client must send a DPoP proof.")
+    if bound and not state.dpop_jkt:
+        return InvalidDpopProof("This grant is bound to a DPoP key: send a proof by it.")
+    if bound and bound_to != state.dpop_jkt:
+        return InvalidGrant("The grant is bound to another DPoP key.")
+    return None
+
+
+async def _token_endpoint(provider, request: WireRequest) -> WireResponse:
     if request.method != "POST":
         return _error(InvalidRequest("The token endpoint accepts POST only."))
     for name in SINGLE_VALUED:
@@ -143,12 +176,19 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
     grant_type = request.first(request.form, "grant_type")
     client_id = presented_client_id(request)
     reused_family: tuple[str | None, str] | None = None
+    if dpop.proof_header(request) is not None:
+        try:
+            state.dpop_jkt = (await dpop.checked_proof(provider, request, path="/token", require_nonce=True)).jkt
+        except OAuth2Error as error:
+            return _error(error)
 
     if grant_type == "client_credentials":
         # RFC 6749 s. 4.4: the client is all there is to read and nothing is written (the
         # access token is a self-contained JWT), so no unit of work: one fresh read.
         state.clients = await load_client(provider.reads.client, client_id)
         await check_assertion(provider, request, state)
+        if (refusal := _dpop_refusal(state, state.clients.get(client_id or ""))) is not None:
+            return _error(refusal)
         return provider.server.create_token_response((request, state))
 
     if grant_type == TOKEN_EXCHANGE:
@@ -158,6 +198,8 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
         state.clients = await load_client(uow.clients.get, client_id)
         await check_assertion(provider, request, state)
         client = state.clients.get(client_id or "")
+        if (refusal := _dpop_refusal(state, client)) is not None:
+            return _error(refusal)
         if grant_type == "authorization_code" and (code := request.first(request.form, "code")):
             record = await uow.codes.get(secret_hash(code)) if len(code) <= 200 else None
             if record is not None and record.consumed_at is not None and record.client_id == client_id:
@@ -165,6 +207,9 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
                     return _error(refusal)
                 reused_family = (record.family_id, "authorization code reused")
             elif record is not None:
+                if record.client_id == client_id and (refusal := _dpop_refusal(
+                        state, client, record.dpop_jkt, bound=record.dpop_jkt is not None)) is not None:
+                    return _error(refusal)
                 state.code = record
                 state.owner = await owner_for(provider, uow, client, record)
                 if state.owner is None:
@@ -179,6 +224,9 @@ async def token_endpoint(provider, request: WireRequest) -> WireResponse:
                 else:
                     return _error(InvalidGrant("The refresh token was revoked."))
             elif record is not None:
+                if record.client_id == client_id and (refusal := _dpop_refusal(
+                        state, client, record.dpop_jkt, bound=record.dpop_jkt is not None)) is not None:
+                    return _error(refusal)
                 state.refresh_token = record
                 state.owner = await owner_for(provider, uow, client, record)
                 if state.owner is None or not await _session_allows(uow, record):
@@ -208,6 +256,8 @@ async def _token_exchange(provider, request: WireRequest, state: TokenRequestSta
     token names; on success the session's last activity is now (an agent at work)."""
     async with provider.uow_factory() as uow:
         state.clients = await load_client(uow.clients.get, client_id)
+        if (refusal := _dpop_refusal(state, state.clients.get(client_id or ""))) is not None:
+            return _error(refusal)
         subject_token = request.first(request.form, "subject_token")
         view = state.clients.get(client_id or "")
         issuer = staff_directory.claimed_issuer(subject_token) if subject_token else None

@@ -4,15 +4,24 @@ The access token carries the pairwise ``sub``, never the universal identifier; t
 found through the token's session (``sid``) and the subject is recomputed to check it.
 Every answer is a recorded release (``releases.py``): repeated identical calls within the
 window are one record.
+
+A DPoP-bound token (``cnf.jkt``, RFC 9449) is accepted only as ``Authorization: DPoP`` with a
+proof by the bound key over this request (``htm``, ``htu``, ``ath``: s. 7.1); presented as
+``Bearer`` it is refused (s. 7.2), and so is an unbound token under the DPoP scheme. Those
+refusals are 401 with a ``WWW-Authenticate: DPoP`` challenge naming the error and the
+algorithms we accept (s. 7.1); ``use_dpop_nonce`` comes with a ``DPoP-Nonce`` header (s. 9).
 """
 
 from __future__ import annotations
 
 from services.identity.domain.pairwise import subject_for
-from services.identity.oidc import releases
+from services.common import dpop as dpop_proofs
+from services.identity.oidc import dpop, releases
 from services.identity.oidc.access import active_access_token
 from services.identity.oidc.claims import claims_for_scope
-from services.identity.oidc.errors import InsufficientScope, InvalidToken, error_response
+from services.identity.oidc.errors import (
+    InsufficientScope, InvalidDpopProof, InvalidToken, OAuth2Error, UseDpopNonce, error_response,
+)
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 
@@ -20,12 +29,50 @@ def _error(error) -> WireResponse:
     return WireResponse.json(*error_response(error))
 
 
+def _dpop_error(error: OAuth2Error) -> WireResponse:
+    """RFC 9449 s. 7.1: 401 and a DPoP challenge (plus the nonce to use, s. 9)."""
+    algs = " ".join(dpop_proofs.ALGORITHMS)
+    headers = [("WWW-Authenticate", f'DPoP error="{error.error}", algs="{algs}"')]
+    if isinstance(error, UseDpopNonce):
+        headers.append(("DPoP-Nonce", error.nonce))
+    body = {"error": error.error, "error_description": error.description}
+    return WireResponse.json(401, body, headers)
+
+
+async def _sender_refusal(provider, request: WireRequest, scheme: str, token: str,
+                          claims: dict) -> WireResponse | None:
+    """None when the token is presented as its binding requires (RFC 9449 s. 7)."""
+    cnf = claims.get("cnf")
+    bound_to = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if bound_to is None:
+        if scheme == "dpop":
+            return _dpop_error(InvalidToken("This access token is not DPoP-bound: use the Bearer scheme."))
+        return None
+    if scheme != "dpop":
+        return _dpop_error(InvalidToken("This access token is DPoP-bound: use the DPoP scheme with a proof."))
+    try:
+        proof = await dpop.checked_proof(provider, request, path="/userinfo", access_token=token,
+                                         require_nonce=False)
+    except (InvalidDpopProof, UseDpopNonce) as error:
+        return _dpop_error(error)
+    if proof.jkt != bound_to:
+        return _dpop_error(InvalidDpopProof("The DPoP proof's key is not the one the token is bound to."))
+    return None
+
+
 async def userinfo_endpoint(provider, request: WireRequest) -> WireResponse:
     await provider.refresh_keys()
+    scheme, token = request.presented_token()
+    # token and proof first, each with its own short reads and write (the proof's jti), before
+    # this request's unit of work opens
+    claims = await active_access_token(provider, token)
+    if claims is None or not claims.get("sid"):
+        if scheme == "dpop":
+            return _dpop_error(InvalidToken("The access token is invalid, expired or revoked."))
+        return _error(InvalidToken("The access token is invalid, expired or revoked."))
+    if (refusal := await _sender_refusal(provider, request, scheme, token, claims)) is not None:
+        return refusal
     async with provider.uow_factory() as uow:
-        claims = await active_access_token(provider, request.bearer_token())
-        if claims is None or not claims.get("sid"):
-            return _error(InvalidToken("The access token is invalid, expired or revoked."))
         if "openid" not in str(claims.get("scope", "")).split():
             return _error(InsufficientScope("The 'openid' scope is required."))
         session = await uow.sessions.get(claims["sid"])

@@ -49,6 +49,14 @@ class WireRequest:
         client_id, secret = decoded.split(":", 1)
         return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
+    def presented_token(self) -> tuple[str, str | None]:
+        """``(scheme, access token)``: ``dpop`` for ``Authorization: DPoP`` (RFC 9449 s. 7.1),
+        else ``bearer`` and what :meth:`bearer_token` finds."""
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("dpop "):
+            return "dpop", auth[5:].strip() or None
+        return "bearer", self.bearer_token()
+
     def bearer_token(self) -> str | None:
         """The access token from ``Authorization: Bearer`` (RFC 6750 s. 2.1) or the form (s. 2.2)."""
         auth = self.headers.get("authorization", "")

@@ -72,6 +72,14 @@ def test_client_create_with_private_key_jwt_logout_uris_and_required_par(cli, tm
     assert code == 1 and "public keys only" in err
 
 
+def test_client_create_with_required_dpop(cli):
+    code, created, _ = cli("client", "create", "--name", "Permis (mobile)", "--public",
+                           "--redirect-uri", "https://permis.montreal.ca/app", "--require-dpop")
+    assert code == 0 and created["dpop_bound_access_tokens"] is True and created["client_secret"] is None
+    code, listing, _ = cli("client", "list")
+    assert [c["dpop_bound_access_tokens"] for c in listing["clients"] if c["client_id"] == created["client_id"]] == [True]
+
+
 def test_resident_create_prints_the_citizen_number_and_disable(cli):
     code, resident, _ = cli("resident", "create", "--email", "cli-demo@example.ca",
                             "--password", "une phrase de passe", "--verified")

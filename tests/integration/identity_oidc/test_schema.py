@@ -15,7 +15,7 @@ from services.identity.adapters.orm import Base
 
 OAUTH_TABLES = {"oauth_codes", "oauth_refresh_tokens", "oauth_grants", "sso_sessions", "revoked_access_tokens",
                 "oauth_session_clients", "oauth_logout_deliveries", "clients", "oauth_client_assertions",
-                "oauth_pushed_requests"}
+                "oauth_pushed_requests", "oauth_dpop_proofs"}
 
 
 def table_of(item) -> str | None:
