@@ -16,6 +16,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.http.account.web import (
     csrf_refused, first, form, local_time, new_password, page, signed_in, to_login, translator,
 )
+from services.identity.http.account.qr import qr_svg
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
 from services.identity.oidc.sessions import sign_out_everywhere
@@ -89,8 +90,15 @@ async def totp_start(request: Request) -> Response:
         return to_login(request)
     secret = enrollment.secret_base32.rstrip("=")
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return page(request, "account/security.html", await _context(request, who, enrollment={
-        "secret": grouped, "uri": enrollment.provisioning_uri}))
+    return page(request, "account/security.html", await _context(request, who, enrollment=_enrollment(
+        request, grouped, enrollment.provisioning_uri)))
+
+
+def _enrollment(request: Request, grouped_secret: str, uri: str) -> dict:
+    """What the enrolment step shows: the key as text (grouped by four) and, when the
+    ``otpauth://`` URI is known, the same as a link (an app on this phone) and a QR code."""
+    qr = qr_svg(uri, translator(request)("account.security.totp.qr")) if uri else None
+    return {"secret": grouped_secret, "uri": uri, "qr": qr}
 
 
 async def totp_confirm(request: Request) -> Response:
@@ -123,8 +131,28 @@ async def totp_confirm(request: Request) -> Response:
                 errors["code"] = "account.security.error.totp_code"
     if errors:
         return page(request, "account/security.html", await _context(
-            request, who, errors=errors, enrollment={"secret": first(fields, "secret")[:80], "uri": ""}), 400)
+            request, who, errors=errors, enrollment=_enrollment(request, *_shown_again(first(fields, "secret"), who))), 400)
     return RedirectResponse("/account/security?done=totp_enabled", status_code=303)
+
+
+def _shown_again(grouped: str, who) -> tuple[str, str]:
+    """The key the form carried back, and its URI (for the QR code) when it is a key at all: a
+    mistyped code must not make the resident start the enrolment again."""
+    import base64
+    import binascii
+
+    from services.identity.domain import totp
+    from services.identity.domain.citizen_number import CitizenNumber
+
+    grouped = grouped[:80]
+    key = grouped.replace(" ", "")
+    try:
+        secret = base64.b32decode(key + "=" * (-len(key) % 8))
+    except (binascii.Error, ValueError):
+        return grouped, ""
+    if len(secret) != 20:
+        return grouped, ""
+    return grouped, totp.provisioning_uri(secret, who.email or CitizenNumber(who.resident_id).human)
 
 
 def _address(request: Request) -> str:
