@@ -230,3 +230,14 @@ class SecurityReportRow(Base):
     reported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     session_id: Mapped[str | None] = mapped_column(String(36))
     sessions_ended: Mapped[int] = mapped_column(Integer)
+
+
+class RecoveryCodeRow(Base):
+    """A resident's recovery code (migration 0015): its keyed hash only, used once."""
+
+    __tablename__ = "recovery_codes"
+
+    resident_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

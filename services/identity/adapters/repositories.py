@@ -9,7 +9,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, ResidentClosureRow,
+from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, RecoveryCodeRow,
+                                            ResidentClosureRow,
                                             ResidentRow, SecurityReportRow, SignInRow, SigningKeyRow,
                                             TotpUsedStepRow)
 from services.identity.domain.assurance import LevelOfAssurance
@@ -365,3 +366,32 @@ class SqlSecurityReportRepository:
             SecurityReportRow.resident_id == resident_id).order_by(SecurityReportRow.reported_at))).scalars()
         return [{"report_id": r.report_id, "reported_at": _utc(r.reported_at), "session_id": r.session_id,
                  "sessions_ended": r.sessions_ended} for r in rows]
+
+
+class SqlRecoveryCodeRepository:
+    """A resident's recovery codes (their keyed hashes): replaced as a set, each used once."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def replace(self, resident_id: str, hashes: list[str], now: dt.datetime) -> None:
+        await self.session.execute(delete(RecoveryCodeRow).where(RecoveryCodeRow.resident_id == resident_id))
+        self.session.add_all([RecoveryCodeRow(resident_id=resident_id, code_hash=h, created_at=now)
+                              for h in hashes])
+        await self.session.flush()
+
+    async def remove_all(self, resident_id: str) -> None:
+        await self.session.execute(delete(RecoveryCodeRow).where(RecoveryCodeRow.resident_id == resident_id))
+
+    async def remaining(self, resident_id: str) -> int:
+        return (await self.session.execute(select(func.count()).select_from(RecoveryCodeRow).where(
+            RecoveryCodeRow.resident_id == resident_id, RecoveryCodeRow.used_at.is_(None)))).scalar_one()
+
+    async def use(self, resident_id: str, code_hash: str, now: dt.datetime) -> bool:
+        """Spend the code: True once, False for an unknown or spent one. One conditional UPDATE,
+        so two replicas given the same code at once cannot both accept it."""
+        result = await self.session.execute(
+            update(RecoveryCodeRow).where(RecoveryCodeRow.resident_id == resident_id,
+                                          RecoveryCodeRow.code_hash == code_hash,
+                                          RecoveryCodeRow.used_at.is_(None)).values(used_at=now))
+        return (result.rowcount or 0) == 1

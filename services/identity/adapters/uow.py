@@ -13,6 +13,7 @@ from services.common.uow import SqlUnitOfWork
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.sign_ins import from_login_event
 from services.identity.adapters.repositories import (SqlAgentActionRepository, SqlClientRepository,
+                                                     SqlRecoveryCodeRepository,
                                                      SqlClosureRepository, SqlResidentRepository,
                                                      SqlSecurityReportRepository, SqlSigningKeyRepository,
                                                      SqlSignInRepository, SqlThrottleRepository)
@@ -37,6 +38,7 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.sign_ins = SqlSignInRepository(session)
         self.closures = SqlClosureRepository(session)
         self.security_reports = SqlSecurityReportRepository(session)
+        self.recovery_codes = SqlRecoveryCodeRepository(session)
 
     async def commit(self) -> None:
         # The sign-in history is the login events' own record, in their transaction

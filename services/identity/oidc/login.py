@@ -20,6 +20,7 @@ from services.identity.oidc.tokens import new_id
 from services.identity.oidc.wire import WireResponse
 
 MAX_EMAIL, MAX_PASSWORD, MAX_CODE = 254, 1024, 12
+MAX_RECOVERY_CODE = 40  # ten characters, with whatever spaces and dashes the resident typed
 
 
 def _resume(token: str) -> str:
@@ -143,6 +144,41 @@ async def submit_second_factor(provider, token: str | None, session_secret: str 
     code = (code or "").replace(" ", "")
     if not code.isdigit() or len(code) > MAX_CODE:
         return second_factor_page(provider, token, errors={"code": "code_invalid"}, status=400)
+    return await _second_step(provider, token, session_secret, provider.authenticator.totp, code, remote_addr,
+                              second_factor_page)
+
+
+def lost_phone_page(provider, token: str | None, *, errors: dict[str, str] | None = None,
+                    status: int = 200) -> WireResponse:
+    """"J'ai perdu mon téléphone / I lost my phone", from the second step: a recovery code in
+    place of the application's code, or the counter (which re-verifies identity with a
+    document and turns the second factor off)."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    return WireResponse(status, "", [("Cache-Control", "no-store")],
+                        page=("lost_phone.html", {"interaction": token, "errors": errors or {}}))
+
+
+async def submit_recovery_code(provider, token: str | None, session_secret: str | None, code: str,
+                               remote_addr: str) -> WireResponse:
+    """A recovery code at the second step (``second_factor.use_recovery_code``): the session
+    gains ``otp`` and ``mfa`` exactly as with the application's code."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    from services.identity.domain.recovery_codes import normalized
+
+    code = (code or "").strip()
+    if len(code) > MAX_RECOVERY_CODE or normalized(code) is None:
+        return lost_phone_page(provider, token, errors={"recovery_code": "recovery_code_invalid"}, status=400)
+    return await _second_step(provider, token, session_secret, provider.authenticator.recovery_code, code,
+                              remote_addr, lost_phone_page, field="recovery_code", wrong="recovery_code_wrong")
+
+
+async def _second_step(provider, token: str, session_secret: str | None, check, code: str, remote_addr: str,
+                       again, *, field: str = "code", wrong: str = "code_wrong") -> WireResponse:
+    """The second factor checked by ``check`` (CORE's handler), then the session steps up."""
     async with provider.uow_factory() as uow:
         session = await find_session(uow, session_secret)
     if session is None:
@@ -152,14 +188,14 @@ async def submit_second_factor(provider, token: str | None, session_secret: str 
 
     try:
         with signing_in_to(*await _client(provider, token)):
-            ok = await provider.authenticator.totp(session.resident_id, code, remote_addr, session.session_id)
+            ok = await check(session.resident_id, code, remote_addr, session.session_id)
     except LoginRefused as refused:
-        return second_factor_page(provider, token, errors={"code": refused.reason}, status=429)
+        return again(provider, token, errors={field: refused.reason}, status=429)
     except ServiceError:
         # e.g. no second factor enrolled: nothing to check, continue with what the session has
         return WireResponse.redirect(_resume(token))
     if not ok:
-        return second_factor_page(provider, token, errors={"code": "code_wrong"}, status=400)
+        return again(provider, token, errors={field: wrong}, status=400)
     async with provider.uow_factory() as uow:
         resident = await uow.residents.get(session.resident_id)
         await add_second_factor(uow, session, int(resident.level))

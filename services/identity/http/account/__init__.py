@@ -33,6 +33,7 @@ routes = [
     Route("/signup/verify", entry.verify, methods=["GET", "POST"]),
     Route("/account/login", entry.sign_in, methods=["GET", "POST"]),
     Route("/account/login/second-factor", entry.second_factor, methods=["GET", "POST"]),
+    Route("/account/login/lost-phone", entry.lost_phone, methods=["GET", "POST"]),
     Route("/account/password/forgot", entry.forgot_password, methods=["GET", "POST"]),
     Route("/account/password/reset", entry.reset_password, methods=["GET", "POST"]),
     Route("/account", pages.home, methods=["GET"]),
@@ -55,6 +56,8 @@ routes = [
     Route("/account/security/password", security.change_password, methods=["POST"]),
     Route("/account/security/totp", security.totp_start, methods=["POST"]),
     Route("/account/security/totp/confirm", security.totp_confirm, methods=["POST"]),
+    Route("/account/security/totp/remove", security.totp_remove, methods=["POST"]),
+    Route("/account/security/recovery-codes", security.recovery_codes_new, methods=["POST"]),
     # Issue 21: a resident's account life.
     Route("/account/email", email_change.change_email, methods=["GET", "POST"]),
     Route("/account/email/confirm", email_change.confirm, methods=["GET", "POST"]),

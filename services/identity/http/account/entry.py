@@ -78,9 +78,11 @@ def _unseal(request: Request, purpose: str, token: str | None) -> str | None:
 def _as_account_page(request: Request, wire, token: str, next_url: str) -> Response:
     if wire.page is not None:
         template, context = wire.page
-        mapped = {"login.html": "account/login.html", "second_factor.html": "account/second_factor.html"}
-        lang_path = ("/account/login/second-factor?" + urlencode({"interaction": token})
-                     if template == "second_factor.html" else "/account/login?" + urlencode({"next": next_url}))
+        mapped = {"login.html": "account/login.html", "second_factor.html": "account/second_factor.html",
+                  "lost_phone.html": "account/lost_phone.html"}
+        steps = {"second_factor.html": "/account/login/second-factor?", "lost_phone.html": "/account/login/lost-phone?"}
+        lang_path = (steps[template] + urlencode({"interaction": token}) if template in steps
+                     else "/account/login?" + urlencode({"next": next_url}))
         wire.page = (mapped.get(template, template), {**context, "interaction": token, "nav": "",
                                                       "lang_path": lang_path})
     elif wire.status in (302, 303):
@@ -149,6 +151,25 @@ async def second_factor(request: Request) -> Response:
     token = first(fields, "interaction")
     next_url = _safe_next(_unseal(request, "login", token))
     wire = await login.submit_second_factor(p, token, request.cookies.get(SESSION_COOKIE), first(fields, "code"),
+                                            request.client.host if request.client else "")
+    return _as_account_page(request, wire, token, next_url)
+
+
+async def lost_phone(request: Request) -> Response:
+    """"I lost my phone" at the second step of Mon compte's sign-in (``login.lost_phone_page``)."""
+    p = provider(request)
+    if request.method == "GET":
+        token = request.query_params.get("interaction")
+        if _unseal(request, "login", token) is None:
+            return RedirectResponse("/account/login", status_code=303)
+        return _as_account_page(request, login.lost_phone_page(p, token), token, "/account")
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_recovery_code(p, token, request.cookies.get(SESSION_COOKIE),
+                                            first(fields, "recovery_code"),
                                             request.client.host if request.client else "")
     return _as_account_page(request, wire, token, next_url)
 

@@ -21,8 +21,9 @@ from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
 from services.identity.oidc.sessions import sign_out_everywhere
 from services.identity.service_layer import authentication as auth
+from services.identity.service_layer import second_factor
 
-NOTICES = ("password_changed", "totp_enabled", "email_changed")
+NOTICES = ("password_changed", "totp_enabled", "email_changed", "totp_removed")
 
 
 async def _context(request: Request, who, **extra) -> dict:
@@ -33,7 +34,8 @@ async def _context(request: Request, who, **extra) -> dict:
               "until": local_time(s.expires_at, t), "second_factor": "otp" in s.amr}
              for s in sorted(sessions, key=lambda s: s.created_at, reverse=True)]
     notice = request.query_params.get("done")
-    return {"nav": "security", "sessions": views, "has_totp": who.has_totp, "errors": {},
+    left = await second_factor.recovery_codes_left(who.resident_id, provider(request).uow_factory())
+    return {"recovery_left": left, "nav": "security", "sessions": views, "has_totp": who.has_totp, "errors": {},
             "notice": notice if notice in NOTICES else None, "enrollment": None, "email": who.email, **extra}
 
 
@@ -157,3 +159,61 @@ def _shown_again(grouped: str, who) -> tuple[str, str]:
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+async def recovery_codes_new(request: Request) -> Response:
+    """Ten new recovery codes, after the password, shown once on a page that is not cached
+    (``second_factor.generate_recovery_codes``); the earlier ones stop working."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    current = first(fields, "recovery_current_password")
+    errors = {} if current else {"recovery_current_password": "account.security.error.current_required"}
+    codes = None
+    if not errors:
+        try:
+            codes = await second_factor.generate_recovery_codes(second_factor.GenerateRecoveryCodes(
+                who.resident_id, current, _address(request)), provider(request).uow_factory())
+        except InvalidArgument:
+            errors["recovery_current_password"] = "account.security.error.current_wrong"
+        except FailedPrecondition as error:
+            errors["recovery_current_password"] = ("account.security.error.too_many"
+                                                   if error.reason == "TOO_MANY_ATTEMPTS"
+                                                   else "account.security.error.no_second_factor")
+        except NotFound:
+            return to_login(request)
+    if errors:
+        return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
+    return page(request, "account/recovery_codes.html", {"nav": "security", "codes": codes, "errors": {}})
+
+
+async def totp_remove(request: Request) -> Response:
+    """The application's codes turned off, after the password (``second_factor.remove_totp``);
+    the recovery codes go with them. To replace the application, the resident starts a new
+    enrolment instead: its confirmation replaces the old key."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    current = first(fields, "remove_current_password")
+    errors = {} if current else {"remove_current_password": "account.security.error.current_required"}
+    if not errors:
+        try:
+            await second_factor.remove_totp(second_factor.RemoveTotp(who.resident_id, current, _address(request)),
+                                            provider(request).uow_factory())
+        except InvalidArgument:
+            errors["remove_current_password"] = "account.security.error.current_wrong"
+        except FailedPrecondition as error:
+            errors["remove_current_password"] = ("account.security.error.too_many"
+                                                 if error.reason == "TOO_MANY_ATTEMPTS"
+                                                 else "account.security.error.no_second_factor")
+        except NotFound:
+            return to_login(request)
+    if errors:
+        return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
+    return RedirectResponse("/account/security?done=totp_removed", status_code=303)

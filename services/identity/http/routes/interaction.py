@@ -30,6 +30,16 @@ async def second_factor_route(request: Request):
         w.remote_addr), json_errors=False, check_csrf=True)
 
 
+async def lost_phone_route(request: Request):
+    p = provider(request)
+    if request.method == "GET":
+        return await respond(request, lambda w: _async(login.lost_phone_page(p, w.first(w.query, "interaction"))),
+                             json_errors=False)
+    return await respond(request, lambda w: login.submit_recovery_code(
+        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.first(w.form, "recovery_code") or "",
+        w.remote_addr), json_errors=False, check_csrf=True)
+
+
 async def consent_route(request: Request):
     p = provider(request)
     if request.method == "GET":
@@ -47,5 +57,6 @@ async def _async(value):
 routes = [
     Route("/login", login_route, methods=["GET", "POST"]),
     Route("/login/second-factor", second_factor_route, methods=["GET", "POST"]),
+    Route("/login/lost-phone", lost_phone_route, methods=["GET", "POST"]),
     Route("/consent", consent_route, methods=["GET", "POST"]),
 ]
