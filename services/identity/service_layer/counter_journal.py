@@ -24,7 +24,7 @@ MONTREAL = ZoneInfo("America/Montreal")
 OFFICE_HOURS = (dt.time(7, 0), dt.time(22, 0))
 MANY_NAME_SEARCHES = 20   # per agent per day
 RESIDENT_VISIBLE = ("create_resident_in_person", "raise_level_of_assurance", "issue_activation_letter",
-                    "find_resident", "record_consent", "withdraw_consent")
+                    "find_resident", "record_consent", "withdraw_consent", "reset_second_factor")
 
 
 async def actions_for_resident(uow, resident_id: str, *, show_names: bool = False) -> list[dict]:

@@ -135,3 +135,50 @@ async def remove_totp(cmd: RemoveTotp, uow) -> None:
         await uow.residents.save(resident)
         await uow.recovery_codes.remove_all(resident.resident_id)
         await uow.commit()
+
+
+@dataclass(frozen=True)
+class ResetAtCounter:
+    """"I lost my phone" and no recovery code left: the counter re-verifies identity."""
+    agent: object                 # agents.Agent: who, through which client, at which office
+    citizen_number: str
+    document_type: str
+    document_last_digits: str
+
+
+async def reset_at_counter(cmd: ResetAtCounter, uow) -> str:
+    """An agent who checked an identity document turns the resident's second factor off (the
+    application's key, a pending enrolment, the recovery codes): the resident signs in with
+    the password and sets up the new phone. Journaled as an agent action
+    (``reset_second_factor``, with the document type and its last characters; the resident
+    sees it in their history); the health insurance card is refused like everywhere at the
+    counter (Health Insurance Act, s. 9.0.0.1). Returns the action id.
+    InvalidArgument naming the field; NotFound; FailedPrecondition NO_SECOND_FACTOR."""
+    from services.common.errors import InvalidArgument
+    from services.identity.service_layer.agents import _document_problems
+    from services.identity.service_layer.subjects import parse_citizen_number
+
+    problems = _document_problems(cmd.document_type, cmd.document_last_digits)
+    try:
+        number = parse_citizen_number(cmd.citizen_number)
+    except InvalidArgument as error:
+        problems = error.violations + problems
+    if problems:
+        raise InvalidArgument.many(problems)
+    now = utcnow()
+    async with uow:
+        resident = await uow.residents.get(number.canonical)
+        if resident is None:
+            raise NotFound("resident", "no resident has this citizen number")
+        if not resident.has_totp:
+            raise FailedPrecondition("NO_SECOND_FACTOR", "this resident has no second factor to reset")
+        resident.totp_secret_encrypted = None
+        resident.totp_pending_encrypted = None
+        await uow.residents.save(resident)
+        await uow.recovery_codes.remove_all(resident.resident_id)
+        action_id = await uow.agent_actions.record(
+            agent_id=cmd.agent.agent_id, client_id=cmd.agent.client_id, action="reset_second_factor",
+            resident_id=resident.resident_id, now=now, office=cmd.agent.office,
+            details={"document_type": cmd.document_type, "document_last_digits": cmd.document_last_digits})
+        await uow.commit()
+    return action_id

@@ -29,6 +29,7 @@ routes = [
     Route("/counter/enroll", console.enroll, methods=["GET", "POST"]),
     Route("/counter/resident/document", console.document_check, methods=["POST"]),
     Route("/counter/resident/link", console.link_account, methods=["POST"]),
+    Route("/counter/resident/second-factor/reset", console.reset_second_factor, methods=["POST"]),
     Route("/counter/resident/letter", console.letter, methods=["POST"]),
     Route("/counter/resident/consent", console.record_consent, methods=["POST"]),
     Route("/counter/supervision", console.supervision, methods=["GET"]),
