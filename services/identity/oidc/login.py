@@ -69,7 +69,8 @@ async def login_page(provider, token: str | None, *, email: str = "", errors: di
                         page=("login.html", {"interaction": token, "email": email or _login_hint(provider, token),
                                              "errors": errors or {},
                                              "retry_after": retry_after,
-                                             "client_name": await _client_name(provider, token)}))
+                                             "client_name": await _client_name(provider, token),
+                                             "passkey_options": await passkey_sign_in_options(provider)}))
 
 
 async def submit_login(provider, token: str | None, email: str, password: str, remote_addr: str) -> WireResponse:
@@ -201,3 +202,103 @@ async def _second_step(provider, token: str, session_secret: str | None, check, 
         await add_second_factor(uow, session, int(resident.level))
         await uow.commit()
     return WireResponse.redirect(_resume(token))
+
+
+# -- passkeys (WebAuthn; service_layer/passkeys.py) -----------------------------------------
+
+def relying_party(provider):
+    from services.identity.service_layer.passkeys import RelyingParty
+
+    return RelyingParty.of_issuer(provider.config.issuer)
+
+
+async def passkey_sign_in_options(provider) -> str:
+    """The options of a passkey sign-in, for the login page (conditional UI and a button)."""
+    from services.identity.service_layer import passkeys
+
+    return await passkeys.authentication_options(provider.uow_factory(), relying_party(provider), passkeys.SIGN_IN)
+
+
+async def passkey_second_factor_options(provider, session_secret: str | None) -> str | None:
+    """The options of a passkey as the second step, when the session's resident has one."""
+    from services.identity.domain.passkeys import RESIDENT
+    from services.identity.service_layer import passkeys
+
+    async with provider.uow_factory() as uow:
+        session = await find_session(uow, session_secret)
+        if session is None or not await uow.passkeys.of(RESIDENT, session.resident_id):
+            return None
+    return await passkeys.authentication_options(provider.uow_factory(), relying_party(provider),
+                                                 passkeys.SECOND_FACTOR, RESIDENT, session.resident_id)
+
+
+async def submit_passkey(provider, token: str | None, credential: str, remote_addr: str) -> WireResponse:
+    """Sign in with a passkey, without a password (WebAuthn L3 s. 7.2, user verification
+    required): a new session whose ``amr`` says how (``domain.passkeys.amr_for``)."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    from services.identity.domain.passkeys import RESIDENT, amr_for
+    from services.identity.service_layer import passkeys
+
+    try:
+        used = await passkeys.verify_passkey(passkeys.VerifyPasskey(credential or "", passkeys.SIGN_IN, RESIDENT),
+                                             provider.uow_factory(), relying_party(provider))
+    except passkeys.PasskeyRefused as refused:
+        return await login_page(provider, token, errors={"passkey": passkey_error(refused.reason)}, status=400)
+    async with provider.uow_factory() as uow:
+        resident = await uow.residents.get(used.passkey.owner_id)
+    if resident is None or resident.disabled:
+        return await login_page(provider, token, errors={"passkey": "passkey_refused"}, status=400)
+    amr = amr_for(used.passkey, used.user_verified)
+    session_id = new_id()
+    with signing_in_to(*await _client(provider, token)):
+        async with provider.uow_factory() as uow:
+            session, secret = await open_session(uow, provider.config, resident.resident_id, int(resident.level),
+                                                 amr, session_id)
+            uow.add_event(LoginSucceeded(resident_id=resident.resident_id, session_id=session_id, amr=amr))
+            await uow.commit()
+    response = WireResponse.redirect(_resume(token))
+    response.cookies.append((SESSION_COOKIE, secret, provider.config.session_ttl))
+    return response
+
+
+async def submit_passkey_second_factor(provider, token: str | None, session_secret: str | None, credential: str,
+                                       remote_addr: str) -> WireResponse:
+    """A passkey of the session's resident as the second step: the session gains the key's
+    methods and ``mfa``."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    from services.identity.domain.passkeys import RESIDENT, amr_for
+    from services.identity.service_layer import passkeys
+
+    async with provider.uow_factory() as uow:
+        session = await find_session(uow, session_secret)
+    if session is None:
+        return WireResponse.redirect("/login?" + urlencode({"interaction": token}))
+    try:
+        used = await passkeys.verify_passkey(passkeys.VerifyPasskey(
+            credential or "", passkeys.SECOND_FACTOR, RESIDENT, session.resident_id),
+            provider.uow_factory(), relying_party(provider))
+    except passkeys.PasskeyRefused as refused:
+        again = second_factor_page(provider, token, errors={"passkey": passkey_error(refused.reason)}, status=400)
+        again.page[1]["passkey_options"] = await passkey_second_factor_options(provider, session_secret)
+        return again
+    methods = amr_for(used.passkey, True)[:2]  # hwk|swk, user; add_second_factor adds mfa
+    with signing_in_to(*await _client(provider, token)):
+        async with provider.uow_factory() as uow:
+            resident = await uow.residents.get(session.resident_id)
+            session = await add_second_factor(uow, session, int(resident.level), methods)
+            uow.add_event(LoginSucceeded(resident_id=session.resident_id, session_id=session.session_id,
+                                         amr=tuple(session.amr)))
+            await uow.commit()
+    return WireResponse.redirect(_resume(token))
+
+
+def passkey_error(reason: str) -> str:
+    """The message key for a refused passkey (``service_layer.passkeys.PasskeyRefused``)."""
+    known = {"challenge": "passkey_challenge", "unknown_credential": "passkey_unknown", "not_yours": "passkey_unknown",
+             "origin": "passkey_origin", "rp_id": "passkey_origin", "counter": "passkey_counter",
+             "user_verification": "passkey_user_verification"}
+    return known.get(reason, "passkey_refused")

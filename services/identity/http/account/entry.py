@@ -144,7 +144,10 @@ async def second_factor(request: Request) -> Response:
         token = request.query_params.get("interaction")
         if _unseal(request, "login", token) is None:
             return RedirectResponse("/account/login", status_code=303)
-        return _as_account_page(request, login.second_factor_page(p, token), token, "/account")
+        wire = login.second_factor_page(p, token)
+        wire.page[1]["passkey_options"] = await login.passkey_second_factor_options(
+            p, request.cookies.get(SESSION_COOKIE))
+        return _as_account_page(request, wire, token, "/account")
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
@@ -162,7 +165,10 @@ async def lost_phone(request: Request) -> Response:
         token = request.query_params.get("interaction")
         if _unseal(request, "login", token) is None:
             return RedirectResponse("/account/login", status_code=303)
-        return _as_account_page(request, login.lost_phone_page(p, token), token, "/account")
+        wire = login.lost_phone_page(p, token)
+        wire.page[1]["passkey_options"] = await login.passkey_second_factor_options(
+            p, request.cookies.get(SESSION_COOKIE))
+        return _as_account_page(request, wire, token, "/account")
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
@@ -171,6 +177,31 @@ async def lost_phone(request: Request) -> Response:
     wire = await login.submit_recovery_code(p, token, request.cookies.get(SESSION_COOKIE),
                                             first(fields, "recovery_code"),
                                             request.client.host if request.client else "")
+    return _as_account_page(request, wire, token, next_url)
+
+
+async def passkey_sign_in(request: Request) -> Response:
+    """A passkey instead of the e-mail and password (``login.submit_passkey``)."""
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_passkey(provider(request), token, first(fields, "credential"),
+                                      request.client.host if request.client else "")
+    return _as_account_page(request, wire, token, next_url)
+
+
+async def passkey_second_factor(request: Request) -> Response:
+    """A passkey as the second step (``login.submit_passkey_second_factor``)."""
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_passkey_second_factor(provider(request), token, request.cookies.get(SESSION_COOKIE),
+                                                    first(fields, "credential"),
+                                                    request.client.host if request.client else "")
     return _as_account_page(request, wire, token, next_url)
 
 

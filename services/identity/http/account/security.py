@@ -16,14 +16,21 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.http.account.web import (
     csrf_refused, first, form, local_time, new_password, page, signed_in, to_login, translator,
 )
+from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.domain.passkeys import clean_name
 from services.identity.http.account.qr import qr_svg
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
 from services.identity.oidc.sessions import sign_out_everywhere
 from services.identity.service_layer import authentication as auth
-from services.identity.service_layer import second_factor
+from services.identity.service_layer import passkeys, second_factor
+from services.identity.domain.passkeys import RESIDENT
+from services.identity.oidc.login import relying_party
 
-NOTICES = ("password_changed", "totp_enabled", "email_changed", "totp_removed")
+NOTICES = ("password_changed", "totp_enabled", "email_changed", "totp_removed", "passkey_added", "passkey_removed")
+#: A passkey is added or removed within 5 minutes of signing in, or after the password again
+#: (OWASP ASVS 4.0 V3.7.1; the brief of issue 20).
+RECENT_SIGN_IN = 300
 
 
 async def _context(request: Request, who, **extra) -> dict:
@@ -35,7 +42,11 @@ async def _context(request: Request, who, **extra) -> dict:
              for s in sorted(sessions, key=lambda s: s.created_at, reverse=True)]
     notice = request.query_params.get("done")
     left = await second_factor.recovery_codes_left(who.resident_id, provider(request).uow_factory())
-    return {"recovery_left": left, "nav": "security", "sessions": views, "has_totp": who.has_totp, "errors": {},
+    keys = await passkeys.passkeys_of(provider(request).uow_factory(), RESIDENT, who.resident_id)
+    passkey_views = [{"id": k.credential_id, "name": k.name, "created": local_time(k.created_at, t),
+                      "used": local_time(k.last_used_at, t) if k.last_used_at else None,
+                      "synced": k.multi_device} for k in keys]
+    return {"recovery_left": left, "passkeys": passkey_views, "recent": await _recent(request, who), "nav": "security", "sessions": views, "has_totp": who.has_totp, "errors": {},
             "notice": notice if notice in NOTICES else None, "enrollment": None, "email": who.email, **extra}
 
 
@@ -217,3 +228,98 @@ async def totp_remove(request: Request) -> Response:
     if errors:
         return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
     return RedirectResponse("/account/security?done=totp_removed", status_code=303)
+
+
+async def _recent(request: Request, who) -> bool:
+    """Did the resident sign in less than ``RECENT_SIGN_IN`` seconds ago (``auth_time``)?"""
+    async with provider(request).uow_factory() as uow:
+        session = await uow.sessions.get(who.session_id)
+    return session is not None and utcnow().timestamp() - session.auth_time <= RECENT_SIGN_IN
+
+
+async def _reauthenticated(request: Request, who, password: str, field: str) -> dict[str, str]:
+    """No error when the sign-in is recent or ``password`` is the resident's (throttled like
+    login); else the error of ``field``."""
+    if await _recent(request, who):
+        return {}
+    if not password:
+        return {field: "account.security.error.current_required"}
+    try:
+        await auth.confirm_password(auth.ConfirmPassword(who.resident_id, password, _address(request)),
+                                    provider(request).uow_factory())
+    except InvalidArgument:
+        return {field: "account.security.error.current_wrong"}
+    except FailedPrecondition:
+        return {field: "account.security.error.too_many"}
+    return {}
+
+
+async def _passkey_page(request: Request, who, errors: dict, values: dict, status: int = 200) -> Response:
+    options = await passkeys.registration_options(
+        provider(request).uow_factory(), relying_party(provider(request)), RESIDENT, who.resident_id,
+        user_name=who.email or CitizenNumber(who.resident_id).human,
+        display_name=who.email or CitizenNumber(who.resident_id).human)
+    return page(request, "account/passkey_new.html", {
+        "nav": "security", "errors": errors, "values": values, "passkey_options": options,
+        "recent": await _recent(request, who)}, status)
+
+
+async def passkey_new(request: Request) -> Response:
+    """Add a passkey: its name, the password unless the sign-in is recent, then the browser's
+    ceremony (static/passkeys.js) posts the new credential (``passkey_add``)."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    return await _passkey_page(request, who, {}, {})
+
+
+async def passkey_add(request: Request) -> Response:
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    name = first(fields, "passkey_name")
+    errors = {} if clean_name(name) else {"passkey_name": "account.passkeys.error.name"}
+    errors.update(await _reauthenticated(request, who, first(fields, "passkey_password"), "passkey_password"))
+    if not first(fields, "credential"):
+        errors["passkey"] = "account.passkeys.error.no_credential"
+    if not errors:
+        try:
+            await passkeys.register_passkey(passkeys.RegisterPasskey(RESIDENT, who.resident_id,
+                                                                     first(fields, "credential"), name),
+                                            provider(request).uow_factory(), relying_party(provider(request)))
+        except passkeys.PasskeyRefused as refused:
+            errors["passkey"] = "account.passkeys.error." + (
+                refused.reason if refused.reason in PASSKEY_REASONS else "refused")
+    if errors:
+        return await _passkey_page(request, who, errors, {"passkey_name": name[:60]}, 400)
+    return RedirectResponse("/account/security?done=passkey_added", status_code=303)
+
+
+PASSKEY_REASONS = ("challenge", "origin", "rp_id", "already_registered", "name")
+
+
+async def passkey_remove(request: Request) -> Response:
+    """Remove a passkey after re-authentication — never the last way in
+    (``passkeys.remove_passkey``)."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    errors = await _reauthenticated(request, who, first(fields, "remove_passkey_password"), "remove_passkey_password")
+    if not errors:
+        try:
+            await passkeys.remove_passkey(passkeys.RemovePasskey(RESIDENT, who.resident_id,
+                                                                 first(fields, "credential_id")[:1400]),
+                                          provider(request).uow_factory())
+        except NotFound:
+            errors["remove_passkey_password"] = "account.passkeys.error.unknown"
+        except FailedPrecondition:
+            errors["remove_passkey_password"] = "account.passkeys.error.last_way_in"
+    if errors:
+        return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
+    return RedirectResponse("/account/security?done=passkey_removed", status_code=303)
