@@ -38,7 +38,7 @@ async def _context(request: Request, who, **extra) -> dict:
     async with provider(request).uow_factory() as uow:
         sessions = await uow.sessions.active_for(who.resident_id, utcnow())
     views = [{"current": s.session_id == who.session_id, "since": local_time(s.created_at, t),
-              "until": local_time(s.expires_at, t), "second_factor": "otp" in s.amr}
+              "until": local_time(s.expires_at, t), "second_factor": "otp" in s.amr or "mfa" in s.amr}
              for s in sorted(sessions, key=lambda s: s.created_at, reverse=True)]
     notice = request.query_params.get("done")
     left = await second_factor.recovery_codes_left(who.resident_id, provider(request).uow_factory())
