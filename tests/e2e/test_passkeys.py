@@ -127,3 +127,135 @@ async def test_register_a_passkey_sign_in_with_it_and_remove_it(system, browser)
     assert "Vous n'avez pas de clé d'accès." in await page.inner_text("main")
     await check_page(page, "passkeys-07-removed")
     await context.close()
+
+
+def _code(secret_b32: str, step_offset: int = 0) -> str:
+    import base64
+    import time
+
+    from services.identity.domain import totp
+
+    key = secret_b32.replace(" ", "")
+    secret = base64.b32decode(key + "=" * (-len(key) % 8))
+    return totp.hotp(secret, int(time.time()) // 30 + step_offset)
+
+
+async def test_recovery_codes_lost_phone_and_an_agents_passkey(system, browser):
+    """The other new pages, each checked by axe-core in French and English: the TOTP enrolment
+    with its QR code, the recovery codes, the second step with a passkey, "I lost my phone"
+    (signed in with a recovery code), an agent's passkeys and the agent's second step with one,
+    and the counter's lost-phone reset on a resident's file."""
+    email = "telephone.perdu@example.ca"
+    resident = system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
+    issuer = system.issuer
+    context = await new_context(browser, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    cdp, authenticator = await _virtual_authenticator(context, page)
+
+    # -- TOTP with its QR code, then ten recovery codes ---------------------------------------------
+    await page.goto(issuer + "/account/login?next=%2Faccount%2Fsecurity")
+    await page.fill("#email", email)
+    await page.fill("#password", PASSWORD)
+    await page.click("form[action='/account/login'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account/security")
+    await page.click("form[action='/account/security/totp'] button")
+    await page.wait_for_selector("figure.qr-code svg[role=img]")
+    await check_page(page, "second-01-totp-qr")
+    key = (await page.inner_text("code.secret")).strip()
+    await page.fill("#code", _code(key))
+    await page.fill("#totp_current_password", PASSWORD)
+    await page.click("form[action='/account/security/totp/confirm'] button")
+    await page.wait_for_url(issuer + "/account/security?done=totp_enabled")
+    assert "0 sur 10" in await page.inner_text("#recovery-left")
+    await check_page(page, "second-02-security-totp-on")
+    await page.fill("#recovery_current_password", PASSWORD)
+    await page.click("form[action='/account/security/recovery-codes'] button")
+    codes = [c.strip() for c in await page.locator("#recovery-codes code").all_inner_texts()]
+    assert len(codes) == 10
+    await check_page(page, "second-03-recovery-codes")
+    await page.goto(issuer + "/account/security?lang=en")
+    await check_page(page, "second-04-security-en")
+    await page.fill("#recovery_current_password", PASSWORD)
+    await page.click("form[action='/account/security/recovery-codes'] button")
+    codes = [c.strip() for c in await page.locator("#recovery-codes code").all_inner_texts()]
+    assert "Write these codes down now" in await page.inner_text("main")
+    await check_page(page, "second-05-recovery-codes-en")
+    await page.goto(issuer + "/account/security/passkeys/new?lang=fr")
+    await page.wait_for_selector("form[data-passkey='register']:not([hidden])")
+    await page.fill("#passkey_name", "Téléphone")
+    await page.click("#passkey")
+    await page.wait_for_url(issuer + "/account/security?done=passkey_added")
+    await page.click("form[action='/logout/everywhere'] button")
+
+    # -- the second step offers the passkey; "I lost my phone" takes a recovery code --------------
+    await context.clear_cookies()
+    # Nobody touches the authenticator: the login page's conditional request stays unanswered
+    # and the resident types the password.
+    await cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": False})
+    await page.goto(issuer + "/account/login?next=%2Faccount%2Fprofile")
+    await page.fill("#email", email)
+    await page.fill("#password", PASSWORD)
+    await page.click("form[action='/account/login'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account/login/second-factor?**")
+    await page.wait_for_selector("form[data-passkey='second-factor']:not([hidden])")
+    await check_page(page, "second-06-second-step")
+    second_step = page.url
+    await page.goto(second_step + "&lang=en")
+    await page.wait_for_selector("form[data-passkey='second-factor']:not([hidden])")
+    await check_page(page, "second-07-second-step-en")
+    await page.click("text=I lost my phone")
+    await page.wait_for_url(issuer + "/account/login/lost-phone?**")
+    await check_page(page, "second-08-lost-phone-en")
+    await page.goto(page.url.replace("lang=en", "") + "&lang=fr")
+    await page.fill("#recovery_code", "ZZZZZ-ZZZZZ")
+    await page.click("form[action='/account/login/lost-phone'] button")
+    await page.wait_for_selector("#recovery_code-error")
+    await check_page(page, "second-09-lost-phone-error")
+    await page.fill("#recovery_code", codes[0].lower().replace("-", ""))
+    await page.click("form[action='/account/login/lost-phone'] button")
+    await page.wait_for_url(issuer + "/account/profile")
+    await cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": True})
+
+    # -- an agent's passkey, and the counter's lost-phone reset -----------------------------------
+    agent = system.cli("agent", "create", "--email", "camille.gagnon@ville.montreal.qc.ca",
+                       "--name", "Camille Gagnon", "--office", "Accès Montréal — Verdun")
+    await page.goto(issuer + "/counter/login")
+    await page.fill("#email", agent["email"])
+    await page.fill("#password", agent["password"])
+    await page.click("form[action='/counter/login'] button[type=submit]")
+    await page.wait_for_url(issuer + "/counter/second-factor")
+    await page.fill("#code", _code(agent["totp_secret"]))
+    await page.click("form[action='/counter/second-factor'] button")
+    await page.wait_for_url(issuer + "/counter")
+    await page.goto(issuer + "/counter/passkeys")
+    await page.wait_for_selector("form[data-passkey='register']:not([hidden])")
+    await check_page(page, "second-10-agent-passkeys")
+    await page.fill("#passkey_name", "Clé du comptoir")
+    await page.fill("#passkey_password", agent["password"])
+    await page.click("#passkey")
+    await page.wait_for_url(issuer + "/counter/passkeys?done=added")
+    await check_page(page, "second-11-agent-passkey-added")
+    await page.goto(issuer + "/counter/passkeys?lang=en")
+    await check_page(page, "second-12-agent-passkeys-en")
+    await page.goto(issuer + "/counter/resident?citizen_number=" + resident["resident_id"] + "&lang=en")
+    await check_page(page, "second-13-counter-file-reset-en")
+    await page.goto(issuer + "/counter/resident?citizen_number=" + resident["resident_id"] + "&lang=fr")
+    await check_page(page, "second-14-counter-file-reset")
+    await page.select_option("#reset_document_type", "drivers_licence")
+    await page.fill("#reset_last_digits", "4321")
+    await page.click("form[action='/counter/resident/second-factor/reset'] button")
+    await page.wait_for_selector("#recorded")
+    assert "Vérification en deux étapes désactivée" in await page.inner_text("#recorded")
+    await check_page(page, "second-15-counter-reset-done")
+    await page.click("form[action='/counter/logout'] button")
+    # the agent's second step, with the passkey instead of the code
+    await page.goto(issuer + "/counter/login")
+    await page.fill("#email", agent["email"])
+    await page.fill("#password", agent["password"])
+    await page.click("form[action='/counter/login'] button[type=submit]")
+    await page.wait_for_url(issuer + "/counter/second-factor")
+    await page.wait_for_selector("form[data-passkey='second-factor']:not([hidden])")
+    await check_page(page, "second-16-agent-second-step")
+    await page.click("#passkey")
+    await page.wait_for_url(issuer + "/counter")
+    await context.close()
