@@ -194,3 +194,18 @@ async def test_the_new_forms_refuse_a_post_without_the_csrf_token(http):
         missing = await http.post(path, data={"recovery_current_password": PASSWORD,
                                               "remove_current_password": PASSWORD, "recovery_code": "ABCDE-FGHJK"})
         assert missing.status_code == 403, path
+
+
+async def test_the_second_step_cannot_be_skipped(front):
+    """A resident with two-step verification who typed only the password is not in Mon compte
+    yet: every page leads back to the second step."""
+    email = "pas.de.raccourci@example.ca"
+    await add_resident(front, email)
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
+        await sign_in(http, email=email)
+        await _enrol_totp(http)
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
+        first = await sign_in(http, email=email, next_url="/account/profile")
+        assert first.headers["location"].startswith("/account/login/second-factor?")
+        skipped = await http.get("/account/security")
+        assert skipped.status_code == 303, skipped.text[:200]

@@ -21,7 +21,7 @@ from services.identity.domain.passkeys import clean_name
 from services.identity.http.account.qr import qr_svg
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
-from services.identity.oidc.sessions import sign_out_everywhere
+from services.identity.oidc.sessions import add_second_factor, sign_out_everywhere
 from services.identity.service_layer import authentication as auth
 from services.identity.service_layer import passkeys, second_factor
 from services.identity.domain.passkeys import RESIDENT
@@ -145,6 +145,13 @@ async def totp_confirm(request: Request) -> Response:
     if errors:
         return page(request, "account/security.html", await _context(
             request, who, errors=errors, enrollment=_enrollment(request, *_shown_again(first(fields, "secret"), who))), 400)
+    # The resident just gave the password and a code of the new factor: this session has both
+    # (Mon compte asks sessions of a resident with two-step verification for the second step).
+    async with provider(request).uow_factory() as uow:
+        session = await uow.sessions.get(who.session_id)
+        if session is not None:
+            await add_second_factor(uow, session, who.level)
+            await uow.commit()
     return RedirectResponse("/account/security?done=totp_enabled", status_code=303)
 
 
