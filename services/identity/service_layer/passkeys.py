@@ -34,7 +34,7 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Credential
                                       PublicKeyCredentialDescriptor, ResidentKeyRequirement,
                                       UserVerificationRequirement)
 
-from services.identity.domain.passkeys import AGENT, RESIDENT, Passkey, clean_name
+from services.identity.domain.passkeys import RESIDENT, Passkey, clean_name
 from services.identity.domain.errors import Conflict
 
 log = logging.getLogger("services.identity.passkeys")

@@ -6,7 +6,6 @@ message the resident understands."""
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import re
 

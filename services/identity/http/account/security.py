@@ -1,7 +1,10 @@
 """Security in Mon compte: where the resident is signed in, sign out everywhere, change the
-password, set up a second factor (TOTP, RFC 6238: any authenticator application). A new
-password and a new second factor both ask for the current password (throttled like login:
-``authentication._confirm_password``).
+password, set up a second factor (TOTP, RFC 6238: any authenticator application; its key as a
+QR code and as text), replace or turn it off, recovery codes, and passkeys (WebAuthn: added,
+listed, removed). A new password, a new second factor, new recovery codes and turning the
+factor off ask for the current password (throttled like login:
+``authentication._confirm_password``); a passkey is added or removed within 5 minutes of
+signing in, or with the password (issue 20).
 
 Signing out everywhere posts to the provider's own ``/logout/everywhere`` (it ends every
 session and revokes the refresh tokens issued in them).
@@ -17,14 +20,13 @@ from services.identity.http.account.web import (
     csrf_refused, first, form, local_time, new_password, page, signed_in, to_login, translator,
 )
 from services.identity.domain.citizen_number import CitizenNumber
-from services.identity.domain.passkeys import clean_name
+from services.identity.domain.passkeys import RESIDENT, clean_name
 from services.identity.http.account.qr import qr_svg
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
 from services.identity.oidc.sessions import add_second_factor, sign_out_everywhere
 from services.identity.service_layer import authentication as auth
 from services.identity.service_layer import passkeys, second_factor
-from services.identity.domain.passkeys import RESIDENT
 from services.identity.oidc.login import relying_party
 
 NOTICES = ("password_changed", "totp_enabled", "email_changed", "totp_removed", "passkey_added", "passkey_removed")
