@@ -148,13 +148,17 @@ class ResetAtCounter:
 
 async def reset_at_counter(cmd: ResetAtCounter, uow) -> str:
     """An agent who checked an identity document turns the resident's second factor off (the
-    application's key, a pending enrolment, the recovery codes): the resident signs in with
-    the password and sets up the new phone. Journaled as an agent action
+    application's key, a pending enrolment, the recovery codes, and the passkeys — one may live
+    on the lost phone) and ends every session (the lost phone may hold one, with its refresh
+    tokens): the resident signs in with the password and sets up the new phone. The unit of
+    work must have the provider's sessions (``OAuthUnitOfWork``). Journaled as an agent action
     (``reset_second_factor``, with the document type and its last characters; the resident
     sees it in their history); the health insurance card is refused like everywhere at the
     counter (Health Insurance Act, s. 9.0.0.1). Returns the action id.
     InvalidArgument naming the field; NotFound; FailedPrecondition NO_SECOND_FACTOR."""
     from services.common.errors import InvalidArgument
+    from services.identity.domain.passkeys import RESIDENT
+    from services.identity.oidc.sessions import sign_out_everywhere
     from services.identity.service_layer.agents import _document_problems
     from services.identity.service_layer.subjects import parse_citizen_number
 
@@ -170,15 +174,22 @@ async def reset_at_counter(cmd: ResetAtCounter, uow) -> str:
         resident = await uow.residents.get(number.canonical)
         if resident is None:
             raise NotFound("resident", "no resident has this citizen number")
-        if not resident.has_totp:
+        keys = await uow.passkeys.of(RESIDENT, resident.resident_id)
+        if not resident.has_totp and not keys:
             raise FailedPrecondition("NO_SECOND_FACTOR", "this resident has no second factor to reset")
+        if keys and resident.password_hash is None:
+            # never the last way in: without a password, the passkeys are how the resident signs in
+            raise FailedPrecondition("LAST_WAY_IN", "this resident has no password: activate the account first")
         resident.totp_secret_encrypted = None
         resident.totp_pending_encrypted = None
         await uow.residents.save(resident)
         await uow.recovery_codes.remove_all(resident.resident_id)
+        removed = await uow.passkeys.remove_all(RESIDENT, resident.resident_id)
+        ended = await sign_out_everywhere(uow, resident.resident_id)
         action_id = await uow.agent_actions.record(
             agent_id=cmd.agent.agent_id, client_id=cmd.agent.client_id, action="reset_second_factor",
             resident_id=resident.resident_id, now=now, office=cmd.agent.office,
-            details={"document_type": cmd.document_type, "document_last_digits": cmd.document_last_digits})
+            details={"document_type": cmd.document_type, "document_last_digits": cmd.document_last_digits,
+                     "passkeys_removed": removed, "sessions_ended": ended})
         await uow.commit()
     return action_id
