@@ -441,6 +441,12 @@ class SqlPasskeyRepository:
             .values(sign_count=new_count, last_used_at=now))
         return (result.rowcount or 0) == 1
 
+    async def rename(self, owner_kind: str, owner_id: str, credential_id: str, name: str) -> bool:
+        result = await self.session.execute(update(PasskeyRow).where(
+            PasskeyRow.credential_id == credential_id, PasskeyRow.owner_kind == owner_kind,
+            PasskeyRow.owner_id == owner_id).values(name=name))
+        return (result.rowcount or 0) == 1
+
     async def remove(self, owner_kind: str, owner_id: str, credential_id: str) -> bool:
         result = await self.session.execute(delete(PasskeyRow).where(
             PasskeyRow.credential_id == credential_id, PasskeyRow.owner_kind == owner_kind,

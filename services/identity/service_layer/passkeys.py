@@ -223,6 +223,28 @@ async def passkeys_of(uow, owner_kind: str, owner_id: str) -> list[Passkey]:
 
 
 @dataclass(frozen=True)
+class RenamePasskey:
+    owner_kind: str
+    owner_id: str
+    credential_id: str
+    name: str
+
+
+async def rename_passkey(cmd: RenamePasskey, uow) -> None:
+    """A new name for one of the owner's passkeys (what tells them apart on the list).
+    PasskeyRefused("name") for an unusable name; NotFound for a key that is not the owner's."""
+    from services.common.errors import NotFound
+
+    name = clean_name(cmd.name)
+    if name is None:
+        raise PasskeyRefused("name")
+    async with uow:
+        if not await uow.passkeys.rename(cmd.owner_kind, cmd.owner_id, cmd.credential_id, name):
+            raise NotFound("passkey")
+        await uow.commit()
+
+
+@dataclass(frozen=True)
 class RemovePasskey:
     owner_kind: str
     owner_id: str

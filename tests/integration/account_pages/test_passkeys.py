@@ -247,3 +247,24 @@ async def test_a_passkey_is_a_second_factor_after_the_password(front):
         stranger = await http.post("/account/login/second-factor/passkey", data={
             **hidden_fields(challenge.text), "credential": other.get(_options(challenge.text, "second-factor"))})
         assert stranger.status_code == 400 and "n'est liée à aucun compte" in _text(stranger)
+
+
+async def test_a_passkey_is_renamed(front):
+    email = "renommer.cle@example.ca"
+    await add_resident(front, email)
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
+        await sign_in(http, email=email)
+        await _add_passkey(http, SoftAuthenticator(front.base), "Ancien nom")
+        security = await http.get("/account/security")
+        chosen = re.search(r'<option value="([^"]+)">Ancien nom</option>', security.text).group(1)
+        empty = await http.post("/account/security/passkeys/rename", data={
+            **hidden_fields(security.text), "rename_credential_id": chosen, "passkey_new_name": " "})
+        assert empty.status_code == 400 and 'id="passkey_new_name-error"' in empty.text
+        stranger = await http.post("/account/security/passkeys/rename", data={
+            **hidden_fields(security.text), "rename_credential_id": "not-mine", "passkey_new_name": "X"})
+        assert stranger.status_code == 400 and "pas dans votre compte" in _text(stranger)
+        renamed = await http.post("/account/security/passkeys/rename", data={
+            **hidden_fields(security.text), "rename_credential_id": chosen, "passkey_new_name": "Clé du bureau"})
+        assert renamed.status_code == 303 and renamed.headers["location"] == "/account/security?done=passkey_renamed"
+        text = _text(await http.get("/account/security"))
+        assert "Clé du bureau" in text and "Ancien nom" not in text

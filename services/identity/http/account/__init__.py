@@ -63,6 +63,7 @@ routes = [
     Route("/account/security/passkeys/new", security.passkey_new, methods=["GET"]),
     Route("/account/security/passkeys", security.passkey_add, methods=["POST"]),
     Route("/account/security/passkeys/remove", security.passkey_remove, methods=["POST"]),
+    Route("/account/security/passkeys/rename", security.passkey_rename, methods=["POST"]),
     # Issue 21: a resident's account life.
     Route("/account/email", email_change.change_email, methods=["GET", "POST"]),
     Route("/account/email/confirm", email_change.confirm, methods=["GET", "POST"]),

@@ -29,7 +29,8 @@ from services.identity.service_layer import authentication as auth
 from services.identity.service_layer import passkeys, second_factor
 from services.identity.oidc.login import relying_party
 
-NOTICES = ("password_changed", "totp_enabled", "email_changed", "totp_removed", "passkey_added", "passkey_removed")
+NOTICES = ("password_changed", "totp_enabled", "email_changed", "totp_removed", "passkey_added", "passkey_removed",
+           "passkey_renamed")
 #: A passkey is added or removed within 5 minutes of signing in, or after the password again
 #: (OWASP ASVS 4.0 V3.7.1; the brief of issue 20).
 RECENT_SIGN_IN = 300
@@ -332,3 +333,26 @@ async def passkey_remove(request: Request) -> Response:
     if errors:
         return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
     return RedirectResponse("/account/security?done=passkey_removed", status_code=303)
+
+
+async def passkey_rename(request: Request) -> Response:
+    """A new name for a passkey (no re-authentication: a name protects nothing)."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    errors = {}
+    try:
+        await passkeys.rename_passkey(passkeys.RenamePasskey(RESIDENT, who.resident_id,
+                                                             first(fields, "rename_credential_id")[:1400],
+                                                             first(fields, "passkey_new_name")),
+                                      provider(request).uow_factory())
+    except passkeys.PasskeyRefused:
+        errors["passkey_new_name"] = "account.passkeys.error.name"
+    except NotFound:
+        errors["rename_credential_id"] = "account.passkeys.error.unknown"
+    if errors:
+        return page(request, "account/security.html", await _context(request, who, errors=errors), 400)
+    return RedirectResponse("/account/security?done=passkey_renamed", status_code=303)
