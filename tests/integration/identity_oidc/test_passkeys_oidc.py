@@ -89,3 +89,38 @@ async def test_a_passkey_is_the_step_up_of_a_password_session(front, browser):
     claims = await _finish(front, browser, client, done, "y" * 50)
     assert claims["acr"] == "urn:mtlid:loa:3" and claims["amr"] == ["pwd", "swk", "user", "mfa"]
     await client.aclose()
+
+
+async def test_malformed_passkey_responses_are_refused_with_a_message_never_a_500(front, browser):
+    import base64
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    client_data = b64(json.dumps({"type": "webauthn.get", "challenge": "A" * 43, "origin": front.base}).encode())
+    junk = ["", "null", "[]", "{}", '{"response": []}', '{"response": {}}', '{"id": 5, "response": {}}',
+            json.dumps({"id": "x", "response": {"clientDataJSON": "!!!"}}),
+            json.dumps({"id": "x", "response": {"clientDataJSON": b64(b"not json")}}),
+            json.dumps({"id": "x", "response": {"clientDataJSON": b64(b'{"challenge": 7}')}}),
+            json.dumps({"id": "x", "rawId": "x", "type": "public-key",
+                        "response": {"clientDataJSON": client_data, "authenticatorData": "", "signature": ""}}),
+            "x" * 20000, "\u00e9\u0000"]
+    client = rp_client(scope="openid")
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="z" * 50)
+    login = await browser.follow(await browser.get(url))
+    for credential in junk:
+        response = await browser.http.post("/login/passkey", data={**hidden_fields(login.text),
+                                                                    "credential": credential})
+        assert response.status_code in (400, 413), (credential[:80], response.status_code)
+        if response.status_code == 400:
+            # the passkey's message; a NUL character is refused by the front before (clean_input)
+            said = html.unescape(response.text)
+            assert any(m in said for m in ("n'a pas pu être vérifiée", "expiré ou a déjà servi",
+                                           "n'est pas valide")), credential[:80]
+    for path in ("/login/second-factor/passkey", "/login/lost-phone"):
+        for credential in junk:
+            response = await browser.http.post(path, data={**hidden_fields(login.text), "credential": credential,
+                                                           "recovery_code": credential})
+            assert response.status_code < 500, (path, credential[:80], response.status_code)
+    await client.aclose()
