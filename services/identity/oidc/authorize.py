@@ -116,7 +116,7 @@ def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, g
         # Step-up only if the second factor can reach the level: a verified resident with TOTP
         # or a passkey.
         reachable = (wanted == LevelOfAssurance.VERIFIED_MFA and int(resident.level) >= LevelOfAssurance.VERIFIED
-                     and (resident.has_totp or resident.has_passkey))
+                     and (resident.has_totp or getattr(resident, "has_passkey", False)))
         if reachable:
             return SECOND_FACTOR
         if ctx.acr_essential:
