@@ -236,3 +236,44 @@ class SecurityReportRow(Base):
     reported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     session_id: Mapped[str | None] = mapped_column(String(36))
     sessions_ended: Mapped[int] = mapped_column(Integer)
+
+
+class RecoveryCodeRow(Base):
+    """A resident's recovery code (migration 0015): its keyed hash only, used once."""
+
+    __tablename__ = "recovery_codes"
+
+    resident_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PasskeyRow(Base):
+    """A WebAuthn credential of a resident or an agent (migration 0016)."""
+
+    __tablename__ = "passkeys"
+
+    credential_id: Mapped[str] = mapped_column(String(1400), primary_key=True)   # base64url, as browsers send it
+    owner_kind: Mapped[str] = mapped_column(String(10))
+    owner_id: Mapped[str] = mapped_column(String(12))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    multi_device: Mapped[bool] = mapped_column(Boolean)
+    transports: Mapped[list] = mapped_column(JSON, default=list)
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_passkeys_owner", "owner_kind", "owner_id"),)
+
+
+class WebAuthnChallengeRow(Base):
+    """A challenge handed to a browser, until used or expired (migration 0016)."""
+
+    __tablename__ = "webauthn_challenges"
+
+    challenge: Mapped[str] = mapped_column(String(100), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(40))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -9,13 +9,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, ResidentClosureRow,
+from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, PasskeyRow, RecoveryCodeRow,
+                                            WebAuthnChallengeRow,
+                                            ResidentClosureRow,
                                             ResidentRow, SecurityReportRow, SignInRow, SigningKeyRow,
                                             TotpUsedStepRow)
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.clients import OAuthClient
 from services.identity.domain.errors import Conflict
 from services.identity.domain.keys import SigningKeyRecord
+from services.identity.domain.passkeys import Passkey
 from services.identity.domain.residents import Resident, normalize_email
 from services.identity.domain.sign_ins import SignIn
 from services.identity.domain.throttling import ThrottleState
@@ -371,3 +374,117 @@ class SqlSecurityReportRepository:
             SecurityReportRow.resident_id == resident_id).order_by(SecurityReportRow.reported_at))).scalars()
         return [{"report_id": r.report_id, "reported_at": _utc(r.reported_at), "session_id": r.session_id,
                  "sessions_ended": r.sessions_ended} for r in rows]
+
+
+class SqlRecoveryCodeRepository:
+    """A resident's recovery codes (their keyed hashes): replaced as a set, each used once."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def replace(self, resident_id: str, hashes: list[str], now: dt.datetime) -> None:
+        await self.session.execute(delete(RecoveryCodeRow).where(RecoveryCodeRow.resident_id == resident_id))
+        self.session.add_all([RecoveryCodeRow(resident_id=resident_id, code_hash=h, created_at=now)
+                              for h in hashes])
+        await self.session.flush()
+
+    async def remove_all(self, resident_id: str) -> None:
+        await self.session.execute(delete(RecoveryCodeRow).where(RecoveryCodeRow.resident_id == resident_id))
+
+    async def remaining(self, resident_id: str) -> int:
+        return (await self.session.execute(select(func.count()).select_from(RecoveryCodeRow).where(
+            RecoveryCodeRow.resident_id == resident_id, RecoveryCodeRow.used_at.is_(None)))).scalar_one()
+
+    async def use(self, resident_id: str, code_hash: str, now: dt.datetime) -> bool:
+        """Spend the code: True once, False for an unknown or spent one. One conditional UPDATE,
+        so two replicas given the same code at once cannot both accept it."""
+        result = await self.session.execute(
+            update(RecoveryCodeRow).where(RecoveryCodeRow.resident_id == resident_id,
+                                          RecoveryCodeRow.code_hash == code_hash,
+                                          RecoveryCodeRow.used_at.is_(None)).values(used_at=now))
+        return (result.rowcount or 0) == 1
+
+
+def _passkey(row: PasskeyRow) -> Passkey:
+    return Passkey(credential_id=row.credential_id, owner_kind=row.owner_kind, owner_id=row.owner_id,
+                   public_key=row.public_key, sign_count=row.sign_count, multi_device=row.multi_device,
+                   name=row.name, created_at=_utc(row.created_at), transports=list(row.transports or ()),
+                   last_used_at=_utc(row.last_used_at))
+
+
+class SqlPasskeyRepository:
+    """Residents' and agents' WebAuthn credentials."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, passkey: Passkey) -> None:
+        try:
+            async with self.session.begin_nested():
+                self.session.add(PasskeyRow(
+                    credential_id=passkey.credential_id, owner_kind=passkey.owner_kind, owner_id=passkey.owner_id,
+                    public_key=passkey.public_key, sign_count=passkey.sign_count,
+                    multi_device=passkey.multi_device, transports=list(passkey.transports), name=passkey.name,
+                    created_at=passkey.created_at, last_used_at=passkey.last_used_at))
+        except IntegrityError:
+            raise Conflict("passkey") from None
+
+    async def get(self, credential_id: str) -> Passkey | None:
+        row = await self.session.get(PasskeyRow, credential_id)
+        return _passkey(row) if row is not None else None
+
+    async def of(self, owner_kind: str, owner_id: str) -> list[Passkey]:
+        rows = (await self.session.execute(select(PasskeyRow).where(
+            PasskeyRow.owner_kind == owner_kind, PasskeyRow.owner_id == owner_id)
+            .order_by(PasskeyRow.created_at))).scalars().all()
+        return [_passkey(r) for r in rows]
+
+    async def used(self, credential_id: str, old_count: int, new_count: int, now: dt.datetime) -> bool:
+        """Record a sign-in: the counter moves on only from the value the check saw, so two
+        replicas given the same assertion cannot both accept it (False for the second)."""
+        result = await self.session.execute(update(PasskeyRow).where(
+            PasskeyRow.credential_id == credential_id, PasskeyRow.sign_count == old_count)
+            .values(sign_count=new_count, last_used_at=now))
+        return (result.rowcount or 0) == 1
+
+    async def rename(self, owner_kind: str, owner_id: str, credential_id: str, name: str) -> bool:
+        result = await self.session.execute(update(PasskeyRow).where(
+            PasskeyRow.credential_id == credential_id, PasskeyRow.owner_kind == owner_kind,
+            PasskeyRow.owner_id == owner_id).values(name=name))
+        return (result.rowcount or 0) == 1
+
+    async def remove(self, owner_kind: str, owner_id: str, credential_id: str) -> bool:
+        result = await self.session.execute(delete(PasskeyRow).where(
+            PasskeyRow.credential_id == credential_id, PasskeyRow.owner_kind == owner_kind,
+            PasskeyRow.owner_id == owner_id))
+        return (result.rowcount or 0) == 1
+
+    async def remove_all(self, owner_kind: str, owner_id: str) -> int:
+        result = await self.session.execute(delete(PasskeyRow).where(
+            PasskeyRow.owner_kind == owner_kind, PasskeyRow.owner_id == owner_id))
+        return result.rowcount or 0
+
+
+class SqlWebAuthnChallengeRepository:
+    """Challenges handed to browsers: each verifies one response, before it expires."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, challenge: str, purpose: str, subject: str | None, expires_at: dt.datetime,
+                  now: dt.datetime) -> None:
+        # The expired ones go as new ones come: the table stays as small as the ceremonies in progress.
+        await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
+        self.session.add(WebAuthnChallengeRow(challenge=challenge, purpose=purpose, subject=subject,
+                                              expires_at=expires_at))
+        await self.session.flush()
+
+    async def take(self, challenge: str, purpose: str, subject: str | None, now: dt.datetime) -> bool:
+        """Use the challenge: True once, if it was issued for this purpose (and subject) and has
+        not expired; it is gone afterwards either way."""
+        condition = [WebAuthnChallengeRow.challenge == challenge, WebAuthnChallengeRow.purpose == purpose,
+                     WebAuthnChallengeRow.expires_at >= now]
+        if subject is not None:
+            condition.append(WebAuthnChallengeRow.subject == subject)
+        result = await self.session.execute(delete(WebAuthnChallengeRow).where(*condition))
+        return (result.rowcount or 0) == 1

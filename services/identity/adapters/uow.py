@@ -13,6 +13,8 @@ from services.common.uow import SqlUnitOfWork
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.sign_ins import from_login_event
 from services.identity.adapters.repositories import (SqlAgentActionRepository, SqlClientRepository,
+                                                     SqlPasskeyRepository, SqlRecoveryCodeRepository,
+                                                     SqlWebAuthnChallengeRepository,
                                                      SqlClosureRepository, SqlResidentRepository,
                                                      SqlSecurityReportRepository, SqlSigningKeyRepository,
                                                      SqlSignInRepository, SqlThrottleRepository)
@@ -37,6 +39,9 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.sign_ins = SqlSignInRepository(session)
         self.closures = SqlClosureRepository(session)
         self.security_reports = SqlSecurityReportRepository(session)
+        self.recovery_codes = SqlRecoveryCodeRepository(session)
+        self.passkeys = SqlPasskeyRepository(session)
+        self.webauthn_challenges = SqlWebAuthnChallengeRepository(session)
 
     async def commit(self) -> None:
         # The sign-in history is the login events' own record, in their transaction
@@ -50,7 +55,7 @@ class IdentityUnitOfWork(SqlUnitOfWork):
                 continue
             now = now or dt.datetime.now(dt.timezone.utc)
             row = from_login_event(event, lambda methods, r=resident: session_level(
-                LevelOfAssurance(int(r.level)), "otp" in methods).acr, now)
+                LevelOfAssurance(int(r.level)), "otp" in methods or "mfa" in methods).acr, now)
             if row is not None:
                 await self.sign_ins.add(row)
         await super().commit()

@@ -61,6 +61,9 @@ WORDS = {
            "received": "Ce que montreal.ca a reçu à votre sujet", "sub": "Identifiant de connexion",
            "email": "Adresse courriel", "email_verified": "Adresse courriel confirmée", "locale": "Langue",
            "acr": "Niveau de vérification de votre identité", "auth_time": "Connecté le",
+           "amr": "Façon de vous connecter",
+           "methods": {"pwd": "mot de passe", "otp": "code à usage unique", "hwk": "clé d'accès sur l'appareil",
+                       "swk": "clé d'accès synchronisée", "user": "présence confirmée", "mfa": "deux facteurs"},
            "yes": "oui", "no": "non", "fr-CA": "français", "en-CA": "anglais",
            "level": {"1": "niveau 1 (déclarée par vous)", "2": "niveau 2 (vérifiée)",
                      "3": "niveau 3 (vérifiée, vérification en deux étapes)"},
@@ -77,6 +80,9 @@ WORDS = {
            "received": "What montreal.ca received about you", "sub": "Sign-in identifier",
            "email": "Email address", "email_verified": "Email address confirmed", "locale": "Language",
            "acr": "How well your identity is verified", "auth_time": "Signed in on",
+           "amr": "How you signed in",
+           "methods": {"pwd": "password", "otp": "one-time code", "hwk": "passkey on the device",
+                       "swk": "synced passkey", "user": "presence confirmed", "mfa": "two factors"},
            "yes": "yes", "no": "no", "fr-CA": "French", "en-CA": "English",
            "level": {"1": "level 1 (declared by you)", "2": "level 2 (verified)",
                      "3": "level 3 (verified, two-step verification)"},
@@ -104,6 +110,10 @@ def received_list(claims: dict[str, Any], words: dict[str, Any]) -> list[tuple[s
     acr = str(claims.get("acr", ""))
     if acr:
         out.append(("acr", words["acr"], words["level"].get(acr.rsplit(":", 1)[-1], acr)))
+    amr = claims.get("amr")
+    if isinstance(amr, list) and amr:
+        # RFC 8176 values, in words; the element keeps the values for whoever checks them.
+        out.append(("amr", words["amr"], ", ".join(words["methods"].get(str(m), str(m)) for m in amr)))
     if claims.get("auth_time"):
         import datetime as dt
 

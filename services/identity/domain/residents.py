@@ -59,6 +59,9 @@ class Resident:
     pending_email_expires_at: dt.datetime | None = None
     password_change_required: bool = False        # after "this was not me"
     closed_at: dt.datetime | None = None          # closed at the resident's request
+    # Not a column: whether the resident has a passkey (the passkeys table), set by the readers
+    # that decide on a second step (oidc.authorize); False elsewhere.
+    has_passkey: bool = False
 
     @property
     def has_totp(self) -> bool:

@@ -107,7 +107,9 @@ class AgentSession:
     def level(self) -> LevelOfAssurance:
         """Staff identities are verified by the city when hired (level 2); the second factor
         makes the session level 3."""
-        return LevelOfAssurance.VERIFIED_MFA if "otp" in self.amr else LevelOfAssurance.VERIFIED
+        # a TOTP code, or a passkey (``mfa``: domain.passkeys.amr_for) after the password
+        return (LevelOfAssurance.VERIFIED_MFA if "otp" in self.amr or "mfa" in self.amr
+                else LevelOfAssurance.VERIFIED)
 
     def idle_deadline(self) -> dt.datetime:
         return min(self.last_seen_at + SESSION_IDLE, self.expires_at)

@@ -51,9 +51,11 @@ async def find_agent_session(uow, secret: str | None) -> AgentSession | None:
     return await uow.agent_sessions.by_secret_hash(secret_hash(secret))
 
 
-async def add_agent_second_factor(uow, session: AgentSession) -> AgentSession:
+async def add_agent_second_factor(uow, session: AgentSession, methods: tuple[str, ...] = ("otp",)) -> AgentSession:
+    """The second step done: ``methods`` (a TOTP code: ``otp``; a passkey: ``hwk``/``swk``,
+    ``user``) and ``mfa``; the session reaches level 3."""
     now = utcnow()
-    session = dataclasses.replace(session, amr=tuple(dict.fromkeys((*session.amr, "otp", "mfa"))),
+    session = dataclasses.replace(session, amr=tuple(dict.fromkeys((*session.amr, *methods, "mfa"))),
                                   auth_time=int(now.timestamp()), last_seen_at=now)
     await uow.agent_sessions.update(session)
     return session

@@ -113,9 +113,10 @@ def next_step(ctx: AuthorizationContext, session: SsoSession | None, resident, g
         return LOGIN
     wanted = requested_level(ctx)
     if wanted is not None and int(LevelOfAssurance.from_acr(session.acr)) < wanted:
-        # Step-up only if the second factor can reach the level: a verified resident with TOTP.
+        # Step-up only if the second factor can reach the level: a verified resident with TOTP
+        # or a passkey.
         reachable = (wanted == LevelOfAssurance.VERIFIED_MFA and int(resident.level) >= LevelOfAssurance.VERIFIED
-                     and resident.has_totp)
+                     and (resident.has_totp or getattr(resident, "has_passkey", False)))
         if reachable:
             return SECOND_FACTOR
         if ctx.acr_essential:
@@ -186,6 +187,10 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         if session is not None and resident is not None:
             # the level may have been raised at a counter since the login (never lowered)
             session.acr = acr_for(int(resident.level), session.amr)
+            if not resident.has_totp:
+                from services.identity.domain.passkeys import RESIDENT
+
+                resident.has_passkey = bool(await uow.passkeys.of(RESIDENT, resident.resident_id))
         grant = await uow.grants.current(resident.resident_id, ctx.client.client_id) if resident else None
         step = next_step(ctx, session, resident, grant, now, started_at)
 

@@ -46,6 +46,9 @@ def metadata(provider) -> dict:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
+        # RFC 8176 values an ID token's ``amr`` may carry (docs/contracts.md, "Passkeys, acr and
+        # amr"). Not in Discovery 1.0's list, but the name relying-party libraries read.
+        "amr_values_supported": list(AMR_VALUES_SUPPORTED),
         "claims_supported": list(CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": ["fr-CA", "en-CA"],
@@ -63,6 +66,11 @@ def metadata(provider) -> dict:
         # RFC 9449 s. 5.1: DPoP proofs at the token endpoint, userinfo and the services' gRPC
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
+
+
+#: password, one-time code (TOTP or recovery code), passkey (device-bound or synced), user
+#: presence, multiple factors
+AMR_VALUES_SUPPORTED = ("pwd", "otp", "hwk", "swk", "user", "mfa")
 
 
 async def discovery_endpoint(provider, request: WireRequest) -> WireResponse:

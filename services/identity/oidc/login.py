@@ -20,6 +20,7 @@ from services.identity.oidc.tokens import new_id
 from services.identity.oidc.wire import WireResponse
 
 MAX_EMAIL, MAX_PASSWORD, MAX_CODE = 254, 1024, 12
+MAX_RECOVERY_CODE = 40  # ten characters, with whatever spaces and dashes the resident typed
 
 
 def _resume(token: str) -> str:
@@ -68,7 +69,8 @@ async def login_page(provider, token: str | None, *, email: str = "", errors: di
                         page=("login.html", {"interaction": token, "email": email or _login_hint(provider, token),
                                              "errors": errors or {},
                                              "retry_after": retry_after,
-                                             "client_name": await _client_name(provider, token)}))
+                                             "client_name": await _client_name(provider, token),
+                                             "passkey_options": await passkey_sign_in_options(provider)}))
 
 
 async def submit_login(provider, token: str | None, email: str, password: str, remote_addr: str) -> WireResponse:
@@ -143,6 +145,41 @@ async def submit_second_factor(provider, token: str | None, session_secret: str 
     code = (code or "").replace(" ", "")
     if not code.isdigit() or len(code) > MAX_CODE:
         return second_factor_page(provider, token, errors={"code": "code_invalid"}, status=400)
+    return await _second_step(provider, token, session_secret, provider.authenticator.totp, code, remote_addr,
+                              second_factor_page)
+
+
+def lost_phone_page(provider, token: str | None, *, errors: dict[str, str] | None = None,
+                    status: int = 200) -> WireResponse:
+    """"J'ai perdu mon téléphone / I lost my phone", from the second step: a recovery code in
+    place of the application's code, or the counter (which re-verifies identity with a
+    document and turns the second factor off)."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    return WireResponse(status, "", [("Cache-Control", "no-store")],
+                        page=("lost_phone.html", {"interaction": token, "errors": errors or {}}))
+
+
+async def submit_recovery_code(provider, token: str | None, session_secret: str | None, code: str,
+                               remote_addr: str) -> WireResponse:
+    """A recovery code at the second step (``second_factor.use_recovery_code``): the session
+    gains ``otp`` and ``mfa`` exactly as with the application's code."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    from services.identity.domain.recovery_codes import normalized
+
+    code = (code or "").strip()
+    if len(code) > MAX_RECOVERY_CODE or normalized(code) is None:
+        return lost_phone_page(provider, token, errors={"recovery_code": "recovery_code_invalid"}, status=400)
+    return await _second_step(provider, token, session_secret, provider.authenticator.recovery_code, code,
+                              remote_addr, lost_phone_page, field="recovery_code", wrong="recovery_code_wrong")
+
+
+async def _second_step(provider, token: str, session_secret: str | None, check, code: str, remote_addr: str,
+                       again, *, field: str = "code", wrong: str = "code_wrong") -> WireResponse:
+    """The second factor checked by ``check`` (CORE's handler), then the session steps up."""
     async with provider.uow_factory() as uow:
         session = await find_session(uow, session_secret)
     if session is None:
@@ -152,16 +189,116 @@ async def submit_second_factor(provider, token: str | None, session_secret: str 
 
     try:
         with signing_in_to(*await _client(provider, token)):
-            ok = await provider.authenticator.totp(session.resident_id, code, remote_addr, session.session_id)
+            ok = await check(session.resident_id, code, remote_addr, session.session_id)
     except LoginRefused as refused:
-        return second_factor_page(provider, token, errors={"code": refused.reason}, status=429)
+        return again(provider, token, errors={field: refused.reason}, status=429)
     except ServiceError:
         # e.g. no second factor enrolled: nothing to check, continue with what the session has
         return WireResponse.redirect(_resume(token))
     if not ok:
-        return second_factor_page(provider, token, errors={"code": "code_wrong"}, status=400)
+        return again(provider, token, errors={field: wrong}, status=400)
     async with provider.uow_factory() as uow:
         resident = await uow.residents.get(session.resident_id)
         await add_second_factor(uow, session, int(resident.level))
         await uow.commit()
     return WireResponse.redirect(_resume(token))
+
+
+# -- passkeys (WebAuthn; service_layer/passkeys.py) -----------------------------------------
+
+def relying_party(provider):
+    from services.identity.service_layer.passkeys import RelyingParty
+
+    return RelyingParty.of_issuer(provider.config.issuer)
+
+
+async def passkey_sign_in_options(provider) -> str:
+    """The options of a passkey sign-in, for the login page (conditional UI and a button)."""
+    from services.identity.service_layer import passkeys
+
+    return await passkeys.authentication_options(provider.uow_factory(), relying_party(provider), passkeys.SIGN_IN)
+
+
+async def passkey_second_factor_options(provider, session_secret: str | None) -> str | None:
+    """The options of a passkey as the second step, when the session's resident has one."""
+    from services.identity.domain.passkeys import RESIDENT
+    from services.identity.service_layer import passkeys
+
+    async with provider.uow_factory() as uow:
+        session = await find_session(uow, session_secret)
+        if session is None or not await uow.passkeys.of(RESIDENT, session.resident_id):
+            return None
+    return await passkeys.authentication_options(provider.uow_factory(), relying_party(provider),
+                                                 passkeys.SECOND_FACTOR, RESIDENT, session.resident_id)
+
+
+async def submit_passkey(provider, token: str | None, credential: str, remote_addr: str) -> WireResponse:
+    """Sign in with a passkey, without a password (WebAuthn L3 s. 7.2, user verification
+    required): a new session whose ``amr`` says how (``domain.passkeys.amr_for``)."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    from services.identity.domain.passkeys import RESIDENT, amr_for
+    from services.identity.service_layer import passkeys
+
+    try:
+        used = await passkeys.verify_passkey(passkeys.VerifyPasskey(credential or "", passkeys.SIGN_IN, RESIDENT),
+                                             provider.uow_factory(), relying_party(provider))
+    except passkeys.PasskeyRefused as refused:
+        return await login_page(provider, token, errors={"passkey": passkey_error(refused.reason)}, status=400)
+    async with provider.uow_factory() as uow:
+        resident = await uow.residents.get(used.passkey.owner_id)
+    if resident is None or resident.disabled:
+        return await login_page(provider, token, errors={"passkey": "passkey_refused"}, status=400)
+    amr = amr_for(used.passkey, used.user_verified)
+    session_id = new_id()
+    with signing_in_to(*await _client(provider, token)):
+        async with provider.uow_factory() as uow:
+            session, secret = await open_session(uow, provider.config, resident.resident_id, int(resident.level),
+                                                 amr, session_id)
+            uow.add_event(LoginSucceeded(resident_id=resident.resident_id, session_id=session_id, amr=amr))
+            await uow.commit()
+    response = WireResponse.redirect(_resume(token))
+    response.cookies.append((SESSION_COOKIE, secret, provider.config.session_ttl))
+    return response
+
+
+async def submit_passkey_second_factor(provider, token: str | None, session_secret: str | None, credential: str,
+                                       remote_addr: str) -> WireResponse:
+    """A passkey of the session's resident as the second step: the session gains the key's
+    methods and ``mfa``."""
+    problem = _check(provider, token)
+    if problem:
+        return error_page(UntrustedRedirect("interaction_expired", problem))
+    from services.identity.domain.passkeys import RESIDENT, amr_for
+    from services.identity.service_layer import passkeys
+
+    async with provider.uow_factory() as uow:
+        session = await find_session(uow, session_secret)
+    if session is None:
+        return WireResponse.redirect("/login?" + urlencode({"interaction": token}))
+    try:
+        used = await passkeys.verify_passkey(passkeys.VerifyPasskey(
+            credential or "", passkeys.SECOND_FACTOR, RESIDENT, session.resident_id),
+            provider.uow_factory(), relying_party(provider))
+    except passkeys.PasskeyRefused as refused:
+        again = second_factor_page(provider, token, errors={"passkey": passkey_error(refused.reason)}, status=400)
+        again.page[1]["passkey_options"] = await passkey_second_factor_options(provider, session_secret)
+        return again
+    methods = amr_for(used.passkey, True)[:2]  # hwk|swk, user; add_second_factor adds mfa
+    with signing_in_to(*await _client(provider, token)):
+        async with provider.uow_factory() as uow:
+            resident = await uow.residents.get(session.resident_id)
+            session = await add_second_factor(uow, session, int(resident.level), methods)
+            uow.add_event(LoginSucceeded(resident_id=session.resident_id, session_id=session.session_id,
+                                         amr=tuple(session.amr)))
+            await uow.commit()
+    return WireResponse.redirect(_resume(token))
+
+
+def passkey_error(reason: str) -> str:
+    """The message key for a refused passkey (``service_layer.passkeys.PasskeyRefused``)."""
+    known = {"challenge": "passkey_challenge", "unknown_credential": "passkey_unknown", "not_yours": "passkey_unknown",
+             "origin": "passkey_origin", "rp_id": "passkey_origin", "counter": "passkey_counter",
+             "user_verification": "passkey_user_verification"}
+    return known.get(reason, "passkey_refused")

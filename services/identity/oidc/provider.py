@@ -29,6 +29,10 @@ class ResidentAuthenticator(Protocol):
         """RFC 6238 check; raises ``LoginRefused("throttled")`` while throttled."""
         ...
 
+    async def recovery_code(self, resident_id: str, code: str, remote_addr: str, session_id: str) -> bool:
+        """A recovery code in place of the second factor (single use); throttled like ``totp``."""
+        ...
+
 
 class CoreAuthenticator:
     """``ResidentAuthenticator`` over ``services.identity.service_layer.authentication``."""
@@ -47,6 +51,12 @@ class CoreAuthenticator:
 
         return await auth.verify_totp(auth.VerifyTotp(resident_id=resident_id, code=code, remote_addr=remote_addr,
                                                       session_id=session_id), self.uow_factory())
+
+    async def recovery_code(self, resident_id: str, code: str, remote_addr: str, session_id: str) -> bool:
+        from services.identity.service_layer import second_factor
+
+        return await second_factor.use_recovery_code(second_factor.UseRecoveryCode(
+            resident_id=resident_id, code=code, remote_addr=remote_addr, session_id=session_id), self.uow_factory())
 
 
 class UnitOfWorkReads:

@@ -25,7 +25,9 @@ SESSION_COOKIE = "mtlid_session"
 
 
 def acr_for(resident_level: int, amr: tuple[str, ...]) -> str:
-    return session_level(LevelOfAssurance(int(resident_level)), "otp" in amr).acr
+    # A second factor: a TOTP or recovery code after the password, or a user-verified passkey
+    # (``mfa`` from domain.passkeys.amr_for).
+    return session_level(LevelOfAssurance(int(resident_level)), "otp" in amr or "mfa" in amr).acr
 
 
 async def find_session(uow, secret: str | None, now: dt.datetime | None = None) -> SsoSession | None:
@@ -49,9 +51,11 @@ async def open_session(uow, config: OidcConfig, resident_id: str, resident_level
     return session, secret
 
 
-async def add_second_factor(uow, session: SsoSession, resident_level: int) -> SsoSession:
-    """Step-up: the session gains ``otp`` (and ``mfa``); its level is recomputed."""
-    amr = tuple(dict.fromkeys((*session.amr, "otp", "mfa")))
+async def add_second_factor(uow, session: SsoSession, resident_level: int,
+                            methods: tuple[str, ...] = ("otp",)) -> SsoSession:
+    """Step-up: the session gains ``methods`` (a TOTP or recovery code: ``otp``; a passkey:
+    ``hwk``/``swk`` and ``user``) and ``mfa``; its level is recomputed."""
+    amr = tuple(dict.fromkeys((*session.amr, *methods, "mfa")))
     session.amr = amr
     session.acr = acr_for(resident_level, amr)
     session.auth_time = int(utcnow().timestamp())

@@ -3,6 +3,8 @@ markup, CSRF on every form, security headers and cookie attributes."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.integration.identity_oidc.flows import rp_client
@@ -25,7 +27,8 @@ async def test_login_page_is_french_accessible_and_protected(front, browser):
     assert 'class="skip-link" href="#main"' in html
     assert '<label for="email">' in html and '<label for="password">' in html
     assert 'name="csrf_token"' in html
-    assert "<script" not in html and "style=" not in html      # nothing inline: the CSP forbids it
+    # nothing inline: the CSP forbids it (the passkey script is a file of our own origin)
+    assert re.search(r"<script(?![^>]*\bsrc=\"/static/)", html) is None and "style=" not in html
     csp = page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert page.headers["cache-control"] == "no-store"

@@ -78,9 +78,11 @@ def _unseal(request: Request, purpose: str, token: str | None) -> str | None:
 def _as_account_page(request: Request, wire, token: str, next_url: str) -> Response:
     if wire.page is not None:
         template, context = wire.page
-        mapped = {"login.html": "account/login.html", "second_factor.html": "account/second_factor.html"}
-        lang_path = ("/account/login/second-factor?" + urlencode({"interaction": token})
-                     if template == "second_factor.html" else "/account/login?" + urlencode({"next": next_url}))
+        mapped = {"login.html": "account/login.html", "second_factor.html": "account/second_factor.html",
+                  "lost_phone.html": "account/lost_phone.html"}
+        steps = {"second_factor.html": "/account/login/second-factor?", "lost_phone.html": "/account/login/lost-phone?"}
+        lang_path = (steps[template] + urlencode({"interaction": token}) if template in steps
+                     else "/account/login?" + urlencode({"next": next_url}))
         wire.page = (mapped.get(template, template), {**context, "interaction": token, "nav": "",
                                                       "lang_path": lang_path})
     elif wire.status in (302, 303):
@@ -142,7 +144,10 @@ async def second_factor(request: Request) -> Response:
         token = request.query_params.get("interaction")
         if _unseal(request, "login", token) is None:
             return RedirectResponse("/account/login", status_code=303)
-        return _as_account_page(request, login.second_factor_page(p, token), token, "/account")
+        wire = login.second_factor_page(p, token)
+        wire.page[1]["passkey_options"] = await login.passkey_second_factor_options(
+            p, request.cookies.get(SESSION_COOKIE))
+        return _as_account_page(request, wire, token, "/account")
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
@@ -150,6 +155,53 @@ async def second_factor(request: Request) -> Response:
     next_url = _safe_next(_unseal(request, "login", token))
     wire = await login.submit_second_factor(p, token, request.cookies.get(SESSION_COOKIE), first(fields, "code"),
                                             request.client.host if request.client else "")
+    return _as_account_page(request, wire, token, next_url)
+
+
+async def lost_phone(request: Request) -> Response:
+    """"I lost my phone" at the second step of Mon compte's sign-in (``login.lost_phone_page``)."""
+    p = provider(request)
+    if request.method == "GET":
+        token = request.query_params.get("interaction")
+        if _unseal(request, "login", token) is None:
+            return RedirectResponse("/account/login", status_code=303)
+        wire = login.lost_phone_page(p, token)
+        wire.page[1]["passkey_options"] = await login.passkey_second_factor_options(
+            p, request.cookies.get(SESSION_COOKIE))
+        return _as_account_page(request, wire, token, "/account")
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_recovery_code(p, token, request.cookies.get(SESSION_COOKIE),
+                                            first(fields, "recovery_code"),
+                                            request.client.host if request.client else "")
+    return _as_account_page(request, wire, token, next_url)
+
+
+async def passkey_sign_in(request: Request) -> Response:
+    """A passkey instead of the e-mail and password (``login.submit_passkey``)."""
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_passkey(provider(request), token, first(fields, "credential"),
+                                      request.client.host if request.client else "")
+    return _as_account_page(request, wire, token, next_url)
+
+
+async def passkey_second_factor(request: Request) -> Response:
+    """A passkey as the second step (``login.submit_passkey_second_factor``)."""
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    token = first(fields, "interaction")
+    next_url = _safe_next(_unseal(request, "login", token))
+    wire = await login.submit_passkey_second_factor(provider(request), token, request.cookies.get(SESSION_COOKIE),
+                                                    first(fields, "credential"),
+                                                    request.client.host if request.client else "")
     return _as_account_page(request, wire, token, next_url)
 
 

@@ -53,6 +53,10 @@ async def signed_in(request: Request) -> SignedIn | None:
         resident = await uow.residents.get(session.resident_id)
     if resident is None or resident.disabled:
         return None
+    if resident.has_totp and not {"otp", "mfa"} & set(session.amr):
+        # Two-step verification is on and this session has only the password (the second step
+        # was never done, or a service's sign-in did not need it): not enough for Mon compte.
+        return None
     return SignedIn(resident_id=resident.resident_id, session_id=session.session_id, email=resident.email,
                     level=int(resident.level), has_totp=resident.has_totp, email_verified=resident.email_verified,
                     acr=session.acr, amr=tuple(session.amr))

@@ -11,17 +11,22 @@ English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
     /counter/resident/letter                  the activation letter (PDF, a new one-time code)
     /counter/resident/file                    the resident's complete file, to print (after a document check)
     /counter/supervision                      supervisors: agents' actions, the unusual ones
+    /counter/passkeys                         the agent's passkeys (a second factor at sign-in)
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.counter import console, printed_file, sign_in
+from services.identity.http.counter import console, passkeys, printed_file, sign_in
 
 routes = [
     Route("/counter/login", sign_in.sign_in, methods=["GET", "POST"]),
     Route("/counter/second-factor", sign_in.second_factor, methods=["GET", "POST"]),
+    Route("/counter/second-factor/passkey", sign_in.passkey_second_factor, methods=["POST"]),
+    Route("/counter/passkeys", passkeys.page, methods=["GET"]),
+    Route("/counter/passkeys", passkeys.add, methods=["POST"]),
+    Route("/counter/passkeys/remove", passkeys.remove, methods=["POST"]),
     Route("/counter/logout", sign_in.sign_out, methods=["POST"]),
     Route("/counter/session-token", sign_in.session_token, methods=["GET"]),
     Route("/counter", console.home, methods=["GET"]),
@@ -30,6 +35,7 @@ routes = [
     Route("/counter/enroll", console.enroll, methods=["GET", "POST"]),
     Route("/counter/resident/document", console.document_check, methods=["POST"]),
     Route("/counter/resident/link", console.link_account, methods=["POST"]),
+    Route("/counter/resident/second-factor/reset", console.reset_second_factor, methods=["POST"]),
     Route("/counter/resident/letter", console.letter, methods=["POST"]),
     Route("/counter/resident/file", printed_file.printed_file, methods=["POST"]),
     Route("/counter/resident/consent", console.record_consent, methods=["POST"]),

@@ -127,6 +127,7 @@ async def _file(request: Request, duty: OnDuty, found, context: dict, status: in
         "nav": "home", "number": CitizenNumber(found.resident_id).human, "resident_id": found.resident_id,
         "level": int(found.level), "activated": found.password_hash is not None, "has_email": bool(found.email),
         "disabled": found.disabled, "language": found.preferred_language, "profile": profile,
+        "has_second_factor": found.has_totp or bool(await _passkey_count(request, found.resident_id)),
         "profile_problem": profile_problem, "document_types": DOCUMENT_TYPES,
         "errors": {}, "values": {}, **context}, status)
 
@@ -283,6 +284,47 @@ async def document_check(request: Request) -> Response:
     async with provider(request).uow_factory() as uow:
         found = await uow.residents.get(found.resident_id)
     return await _file(request, duty, found, {"recorded": recorded})
+
+
+async def _passkey_count(request: Request, resident_id: str) -> int:
+    from services.identity.domain.passkeys import RESIDENT
+
+    async with provider(request).uow_factory() as uow:
+        return len(await uow.passkeys.of(RESIDENT, resident_id))
+
+
+async def reset_second_factor(request: Request) -> Response:
+    """"I lost my phone": after checking an identity document, turn the resident's second
+    factor off (``second_factor.reset_at_counter``). In process, like the reads of identity's
+    own data: the console is identity's, and the handler journals the agent, the console's
+    client and the office exactly as the gRPC methods do."""
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
+    document_type, last_digits = first(fields, "reset_document_type"), first(fields, "reset_last_digits").strip()
+    errors = {f"reset_{'document_type' if k == 'document_type' else 'last_digits'}": v
+              for k, v in document_errors(document_type, last_digits).items()}
+    values = {"reset_document_type": document_type, "reset_last_digits": last_digits[:8]}
+    if errors:
+        return await _file(request, duty, found, {"errors": errors, "values": values}, 400)
+    from services.common.errors import FailedPrecondition
+    from services.identity.service_layer import second_factor
+    from services.identity.service_layer.agents import Agent
+
+    try:
+        action_id = await second_factor.reset_at_counter(second_factor.ResetAtCounter(
+            agent=Agent(agent_id=duty.agent.agent_id, client_id=CONSOLE_CLIENT_ID, office=duty.agent.office),
+            citizen_number=found.resident_id, document_type=document_type, document_last_digits=last_digits),
+            provider(request).uow_factory())
+    except FailedPrecondition as refused:
+        reason = "counter.error.reset_last_way_in" if refused.reason == "LAST_WAY_IN" else "counter.error.no_second_factor"
+        return await _file(request, duty, found, {"errors": {"reset_document_type": reason}, "values": values}, 400)
+    async with provider(request).uow_factory() as uow:
+        found = await uow.residents.get(found.resident_id)
+    return await _file(request, duty, found, {"recorded": {
+        "what": "second_factor_reset", "document_type": document_type, "last_digits": last_digits,
+        "action_id": action_id}})
 
 
 async def link_account(request: Request) -> Response:

@@ -73,25 +73,69 @@ async def second_factor(request: Request) -> Response:
     if session is None or session.problem(utcnow()) is not None:
         return to_sign_in(request)
     if request.method == "GET":
-        return page(request, "counter/second_factor.html", {"errors": {}})
+        return await _second_factor_page(request, session, {})
     fields = await form(request)
     if fields is None:
         return csrf_refused(request)
     code = first(fields, "code").replace(" ", "")
     if not code.isdigit() or len(code) != 6:
-        return page(request, "counter/second_factor.html", {"errors": {"code": "counter.error.code_invalid"}}, 400)
+        return await _second_factor_page(request, session, {"code": "counter.error.code_invalid"}, 400)
     try:
         ok = await verify_agent_totp(session.agent_id, code, _remote(request), p.uow_factory())
     except LoginRefused as refused:
-        return page(request, "counter/second_factor.html",
-                    {"errors": {"code": f"counter.error.{refused.reason}"}}, 429)
+        return await _second_factor_page(request, session, {"code": f"counter.error.{refused.reason}"}, 429)
     if not ok:
-        return page(request, "counter/second_factor.html", {"errors": {"code": "counter.error.code_wrong"}}, 400)
+        return await _second_factor_page(request, session, {"code": "counter.error.code_wrong"}, 400)
     async with p.uow_factory() as uow:
         session = await add_agent_second_factor(uow, session)
         await record_agent_signed_in(uow, session.agent_id, session.session_id, session.amr)
         await uow.commit()
     return RedirectResponse("/counter", status_code=303, headers={"Cache-Control": "no-store"})
+
+
+async def _second_factor_page(request: Request, session, errors: dict, status: int = 200) -> Response:
+    """The code form, and a passkey ceremony when the agent registered a passkey."""
+    from services.identity.domain.passkeys import AGENT
+    from services.identity.oidc.login import relying_party
+    from services.identity.service_layer import passkeys
+
+    p = provider(request)
+    options = None
+    if await passkeys.passkeys_of(p.uow_factory(), AGENT, session.agent_id):
+        options = await passkeys.authentication_options(p.uow_factory(), relying_party(p), passkeys.SECOND_FACTOR,
+                                                        AGENT, session.agent_id)
+    return page(request, "counter/second_factor.html", {"errors": errors, "passkey_options": options}, status)
+
+
+async def passkey_second_factor(request: Request) -> Response:
+    """An agent's passkey as the second factor (WebAuthn L3 s. 7.2): the session reaches level 3
+    with the key's methods (``hwk``/``swk``, ``user``) and ``mfa``."""
+    from services.identity.domain.passkeys import AGENT, amr_for
+    from services.identity.oidc.login import relying_party
+    from services.identity.service_layer import passkeys
+
+    p = provider(request)
+    async with p.uow_factory() as uow:
+        session = await find_agent_session(uow, request.cookies.get(AGENT_COOKIE))
+    if session is None or session.problem(utcnow()) is not None:
+        return to_sign_in(request)
+    fields = await form(request)
+    if fields is None:
+        return csrf_refused(request)
+    try:
+        used = await passkeys.verify_passkey(passkeys.VerifyPasskey(first(fields, "credential"), passkeys.SECOND_FACTOR,
+                                                                    AGENT, session.agent_id),
+                                             p.uow_factory(), relying_party(p))
+    except passkeys.PasskeyRefused as refused:
+        reason = refused.reason if refused.reason in PASSKEY_REASONS else "refused"
+        return await _second_factor_page(request, session, {"passkey": f"counter.passkeys.error.{reason}"}, 400)
+    async with p.uow_factory() as uow:
+        await add_agent_second_factor(uow, session, amr_for(used.passkey, True)[:2])
+        await uow.commit()
+    return RedirectResponse("/counter", status_code=303, headers={"Cache-Control": "no-store"})
+
+
+PASSKEY_REASONS = ("challenge", "origin", "rp_id", "counter", "unknown_credential", "not_yours")
 
 
 async def sign_out(request: Request) -> Response:

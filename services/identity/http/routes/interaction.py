@@ -23,10 +23,34 @@ async def login_route(request: Request):
 async def second_factor_route(request: Request):
     p = provider(request)
     if request.method == "GET":
-        return await respond(request, lambda w: _async(login.second_factor_page(p, w.first(w.query, "interaction"))),
-                             json_errors=False)
+        return await respond(request, lambda w: _with_passkey(p, login.second_factor_page(
+            p, w.first(w.query, "interaction")), w.cookies.get(SESSION_COOKIE)), json_errors=False)
     return await respond(request, lambda w: login.submit_second_factor(
         p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.first(w.form, "code") or "",
+        w.remote_addr), json_errors=False, check_csrf=True)
+
+
+async def passkey_route(request: Request):
+    p = provider(request)
+    return await respond(request, lambda w: login.submit_passkey(
+        p, w.first(w.form, "interaction"), w.first(w.form, "credential") or "", w.remote_addr),
+        json_errors=False, check_csrf=True)
+
+
+async def passkey_second_factor_route(request: Request):
+    p = provider(request)
+    return await respond(request, lambda w: login.submit_passkey_second_factor(
+        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.first(w.form, "credential") or "",
+        w.remote_addr), json_errors=False, check_csrf=True)
+
+
+async def lost_phone_route(request: Request):
+    p = provider(request)
+    if request.method == "GET":
+        return await respond(request, lambda w: _with_passkey(p, login.lost_phone_page(
+            p, w.first(w.query, "interaction")), w.cookies.get(SESSION_COOKIE)), json_errors=False)
+    return await respond(request, lambda w: login.submit_recovery_code(
+        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.first(w.form, "recovery_code") or "",
         w.remote_addr), json_errors=False, check_csrf=True)
 
 
@@ -40,12 +64,19 @@ async def consent_route(request: Request):
         json_errors=False, check_csrf=True)
 
 
-async def _async(value):
-    return value
+async def _with_passkey(p, wire, session_secret: str | None):
+    """The second step's page, with a passkey ceremony when the resident has a passkey."""
+    if wire.page is not None:
+        options = await login.passkey_second_factor_options(p, session_secret)
+        wire.page = (wire.page[0], {**wire.page[1], "passkey_options": options})
+    return wire
 
 
 routes = [
     Route("/login", login_route, methods=["GET", "POST"]),
     Route("/login/second-factor", second_factor_route, methods=["GET", "POST"]),
+    Route("/login/lost-phone", lost_phone_route, methods=["GET", "POST"]),
+    Route("/login/passkey", passkey_route, methods=["POST"]),
+    Route("/login/second-factor/passkey", passkey_second_factor_route, methods=["POST"]),
     Route("/consent", consent_route, methods=["GET", "POST"]),
 ]

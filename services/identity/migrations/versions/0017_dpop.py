@@ -10,13 +10,13 @@
   ``jti``, kept until the proof is too old to be accepted anyway; shared by every replica.
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
