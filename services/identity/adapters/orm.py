@@ -182,6 +182,7 @@ class SignInRow(Base):
     acr: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(40))
+    session_id: Mapped[str | None] = mapped_column(String(64))  # migration 0018
 
     __table_args__ = (Index("ix_sign_ins_resident_time", "resident_id", "occurred_at"),)
 

@@ -296,7 +296,7 @@ class SqlSignInRepository:
         self.session.add(SignInRow(
             sign_in_id=sign_in.sign_in_id, resident_id=sign_in.resident_id, occurred_at=sign_in.occurred_at,
             client_id=sign_in.client_id, client_name=sign_in.client_name, methods=list(sign_in.methods),
-            acr=sign_in.acr, outcome=sign_in.outcome, reason=sign_in.reason))
+            acr=sign_in.acr, outcome=sign_in.outcome, reason=sign_in.reason, session_id=sign_in.session_id))
         await self.session.flush()
 
     async def for_resident(self, resident_id: str, limit: int, before: dt.datetime | None = None) -> list[SignIn]:
@@ -307,7 +307,12 @@ class SqlSignInRepository:
             query.order_by(SignInRow.occurred_at.desc(), SignInRow.sign_in_id).limit(limit))).scalars()
         return [SignIn(sign_in_id=r.sign_in_id, resident_id=r.resident_id, occurred_at=_utc(r.occurred_at),
                        client_id=r.client_id, client_name=r.client_name, methods=tuple(r.methods or ()),
-                       acr=r.acr, outcome=r.outcome, reason=r.reason) for r in rows]
+                       acr=r.acr, outcome=r.outcome, reason=r.reason, session_id=r.session_id) for r in rows]
+
+    async def has_session(self, resident_id: str, session_id: str) -> bool:
+        """Whether one of the resident's kept sign-ins opened or used this session."""
+        return (await self.session.execute(select(SignInRow.sign_in_id).where(
+            SignInRow.resident_id == resident_id, SignInRow.session_id == session_id).limit(1))).first() is not None
 
     async def purge(self, before: dt.datetime) -> int:
         result = await self.session.execute(delete(SignInRow).where(SignInRow.occurred_at < before))
