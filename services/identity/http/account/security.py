@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.http.account.web import (
-    csrf_refused, first, form, local_time, new_password, page, signed_in, to_login, translator,
+    first, local_time, new_password, opening, page, signed_in, to_login, translator,
 )
 from services.identity.http.routes.common import provider
 from services.identity.oidc.records import utcnow
@@ -44,12 +44,9 @@ async def security(request: Request) -> Response:
 
 
 async def change_password(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     current = first(fields, "current_password")
     # In the form's order, for the error summary: the current password, then the new one.
     errors = {} if current else {"current_password": "account.security.error.current_required"}
@@ -76,12 +73,9 @@ async def change_password(request: Request) -> Response:
 
 
 async def totp_start(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     try:
         enrollment = await auth.begin_totp_enrollment(auth.BeginTotpEnrollment(who.resident_id),
                                                       provider(request).uow_factory())
@@ -94,12 +88,9 @@ async def totp_start(request: Request) -> Response:
 
 
 async def totp_confirm(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     code = first(fields, "code").replace(" ", "")
     # Its own field name: the password-change form on the same page has a current_password.
     current = first(fields, "totp_current_password")
