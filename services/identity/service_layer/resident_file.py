@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
+from services.identity.service_layer.account_life_file import account_life
+
 
 def _time(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
@@ -49,6 +51,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("sign_in_history", sign_in_history),
     ("relying_parties", relying_parties),
     ("agent_actions", agent_actions),
+    ("account_life", account_life),
 )
 
 

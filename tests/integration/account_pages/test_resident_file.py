@@ -43,8 +43,8 @@ async def test_the_complete_file_has_every_section_and_verifies_offline(system, 
         assert reply.status_code == 200 and reply.headers["content-type"].startswith("application/json"), reply.text[:3000]
         document = reply.json()
         assert document["resident"]["citizen_number"] == resident_id
-        assert {"sign_in_history", "relying_parties", "agent_actions", "linked_services", "accounts", "consent",
-                "access_log"} <= set(document)
+        assert {"sign_in_history", "relying_parties", "agent_actions", "account_life", "linked_services", "accounts",
+                "consent", "access_log"} <= set(document)
         assert document["sign_in_history"] and document["sign_in_history"][0]["methods"] == ["pwd"]
         assert not any("secret" in key for s in document["sign_in_history"] for key in s)
         assert [s["account_reference"] for s in document["linked_services"]] == ["PMR-F"]
