@@ -53,6 +53,8 @@ class ResidentRow(Base):
     pending_email_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Migration 0018: personal data deleted after the closed-account retention period.
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # One account per email, whatever its case.

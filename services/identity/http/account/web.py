@@ -75,6 +75,11 @@ def _settings(request: Request):
     return settings
 
 
+def settings(request: Request):
+    """The validated settings the front runs with (``MTLID_…``)."""
+    return _settings(request)
+
+
 async def backends(request: Request) -> Backends:
     existing = getattr(request.app.state, "account_backends", None)
     if existing is not None:
