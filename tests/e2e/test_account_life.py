@@ -302,3 +302,56 @@ async def test_downloading_my_data_as_a_page_to_read(system, browser, lang, view
     assert ("Fermetures de votre compte" if lang == "fr" else "Closures of your account") in text
     assert text.count("<h2") >= 5                               # every section, the account's life included
     await context.close()
+
+
+@pytest.mark.parametrize("lang, viewport", ACTION_RUNS)
+async def test_a_consent_withdrawn_and_a_connection_ended(system, browser, lang, viewport):
+    """Signed in to montreal.ca (the demo) with a consent given on the consent screen; then in
+    Mon compte the consent is withdrawn (with its confirmation step), and the connection with
+    the service ended — keyboard only."""
+    import time
+
+    email = f"services.{lang}@example.ca"
+    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified",
+               *(("--language", "en") if lang == "en" else ()))
+    context = await new_context(browser, viewport=viewport)
+    page = await context.new_page()
+    issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
+    await page.goto(system.rp + "/?lang=" + lang)
+    await tab_to(page, "a[href='/login']")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/login?**")
+    await _keyboard_submit(page, {"#email": email, "#password": PASSWORD}, "form button[type=submit]")
+    await page.wait_for_url(issuer + "/consent?**")
+    await tab_to(page, "#choice-communication-email")
+    await page.keyboard.press("Space")
+    assert await page.is_checked("#choice-communication-email")
+    await tab_to(page, "button[value=accept]")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(system.rp + "/**")
+
+    await page.goto(issuer + "/account/consents")
+    withdraw = "main a[href$='/withdraw']"
+    deadline = time.monotonic() + 15
+    while not await page.locator(withdraw).count() and time.monotonic() < deadline:
+        await page.wait_for_timeout(300)            # grant_given travels through NATS to the ledger
+        await page.reload()
+    href = await page.locator(withdraw).first.get_attribute("href")
+    await tab_to(page, f"a[href='{href}']", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + href)
+    await check_page(page, f"life-30-withdraw-confirm-{suffix}")
+    await tab_to(page, "form[action$='/withdraw'] button[type=submit]", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/account/consents?done=withdrawn")
+    assert await page.locator("[role=status]").count() == 1
+    await check_page(page, f"life-31-withdrawn-{suffix}")
+
+    await page.goto(issuer + "/account/services")
+    await check_page(page, f"life-32-services-{suffix}")
+    await tab_to(page, "form[action='/account/services/end'] button[type=submit]", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/account/services?done=ended")
+    assert await page.locator("[role=status]").count() == 1
+    await check_page(page, f"life-33-connection-ended-{suffix}")
+    await context.close()
