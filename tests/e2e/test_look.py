@@ -22,7 +22,7 @@ SIZES = {"1280": {"width": 1280, "height": 900}, "390": {"width": 390, "height":
 #: readable without an account
 PUBLIC = [("login", "/account/login"), ("signup", "/signup"), ("forgot-password", "/account/password/forgot"),
           ("privacy", "/privacy"), ("accessibility", "/accessibility"), ("terms", "/terms"),
-          ("not-found", "/account/nothing-here")]
+          ("not-found", "/account/nothing-here"), ("activate", "/activate")]
 #: Mon compte, signed in
 ACCOUNT = [("home", "/account"), ("profile", "/account/profile"), ("consents", "/account/consents"),
            ("access", "/account/access"), ("services", "/account/services"), ("sign-ins", "/account/sign-ins"),
@@ -79,6 +79,10 @@ async def test_every_page_of_mon_compte_looks_like_the_city(system, browser, siz
         for name, path in ACCOUNT:
             await page.goto(issuer + _in(lang, path))
             await check_look(page, name)
+    # signing out from a service asks first (RP-initiated logout without an id_token_hint)
+    for lang in ("fr", "en"):
+        await page.goto(issuer + "/end-session?lang=" + lang)
+        await check_look(page, "sign-out-confirm")
     await page.goto(issuer + "/account?lang=fr")
     # signing out leads somewhere: sign in again, or back to montreal.ca
     await page.click("form.signout button")
