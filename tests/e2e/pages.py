@@ -71,3 +71,8 @@ async def check_look(page, name: str, *, city_front: bool = True) -> None:
     if width >= 1280 and await page.locator("nav.account-nav li").count():
         tops = await page.eval_on_selector_all("nav.account-nav li", "items => items.map(i => i.offsetTop)")
         assert len(set(tops)) == 1, f"the account navigation of {name} takes more than one line at {width} px"
+    elif await page.locator("nav.account-nav li").count():
+        # a phone: no menu to open (no script needed), every link shown whole on the screen
+        boxes = await page.eval_on_selector_all("nav.account-nav a", "links => links.map(a => {"
+                                                " const r = a.getBoundingClientRect(); return [r.left, r.right, r.height]; })")
+        assert all(left >= 0 and right <= width and height >= 24 for left, right, height in boxes), (name, boxes)
