@@ -178,6 +178,9 @@ class Settings:
     controller_phone: str = DEFAULT_CONTROLLER_PHONE
     drain_notice_seconds: float = 0.0
     outbox_retention_hours: float = 168.0
+    #: Issue 21: how long a closed account's personal data is kept before it is purged
+    #: (services/identity/service_layer/closed_accounts.py: Access Act s. 73, Archives Act).
+    closed_account_retention_days: int = 730
     # None: not served (``off``), e.g. when metrics go over OTLP only.
     metrics_ports: Mapping[str, int | None] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
 
@@ -268,6 +271,8 @@ class Settings:
                            for p, default in DEFAULT_METRICS_PORTS.items()},
             drain_notice_seconds=_seconds(env, "MTLID_DRAIN_NOTICE_SECONDS", 0.0, maximum=300.0),
             outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),
+            closed_account_retention_days=int(_bounded(env, "MTLID_CLOSED_ACCOUNT_RETENTION_DAYS", 730, 1, 36500,
+                                                       "days")),
         )
 
     def with_overrides(self, **changes) -> "Settings":

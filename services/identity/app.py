@@ -127,7 +127,7 @@ def build(runtime) -> IdentityContext:
     runtime.add_gauge("mtlid.signing_key.age", signing_key_age, unit="s",
                       description="Age of the oldest token-signing key in use (rotate before the policy's limit)")
     runtime.add_task(key_rotation_listener(runtime, context.keys))
-    runtime.add_task(maintenance_task(context.uow_factory))
+    runtime.add_task(maintenance_task(context.uow_factory, context.settings.closed_account_retention_days))
     # ---- engineer OIDC: the HTTP front (OpenID provider, login/consent/account pages) ----
     # services/identity/http/app.py provides add_http_front(runtime, context): it adds its
     # server as a runtime task and may set context.is_revoked.

@@ -21,6 +21,8 @@ HERE = pathlib.Path(__file__).parent
 CHROMIUM = os.environ.get("MTLID_E2E_CHROMIUM", "/usr/bin/chromium")
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = HERE / "artifacts"
+#: every page at 1280 and 390 px, in French and English, for a reviewer (README "Screenshots")
+SCREENSHOTS = HERE.parent.parent / "var" / "screenshots"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import ARTIFACTS, AXE
+from tests.e2e.conftest import ARTIFACTS, AXE, SCREENSHOTS
 
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
@@ -22,9 +22,10 @@ async def new_context(browser, **options):
     return context
 
 
-async def check_page(page, name: str) -> None:
-    """Screenshot, then axe-core: every WCAG 2.1 A and AA rule passes on this page."""
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+async def check_page(page, name: str, path=None) -> None:
+    """Screenshot (to ``path``, else tests/e2e/artifacts/), then axe-core: every WCAG 2.1 A and
+    AA rule passes on this page."""
+    await page.screenshot(path=str(path or ARTIFACTS / f"{name}.png"), full_page=True)
     assert await page.evaluate("typeof window.axe !== 'undefined'"), "axe-core is not loaded (see new_context)"
     assert await page.evaluate("window.__cspViolations") == [], f"Content-Security-Policy violations on {name}"
     result = await page.evaluate(
@@ -46,3 +47,32 @@ async def tab_to(page, selector: str, limit: int = 60) -> None:
             assert visible, f"the focus on {selector} is not visible"
             return
     raise AssertionError(f"{selector} never received the focus with Tab on {page.url}")
+
+
+async def check_look(page, name: str, *, city_front: bool = True) -> None:
+    """The city's look on this page (issue 21), at the viewport's width and in the page's
+    language: the screenshot under var/screenshots/<width>-<lang>/<name>.png, axe-core 0, the
+    "Montréal" text mark, the footer's links (privacy, accessibility, terms, 311, the other
+    language) on the identity front, nothing wider than the screen, and the account navigation
+    on one line at 1280 px."""
+    width = page.viewport_size["width"]
+    lang = await page.evaluate("document.documentElement.lang")
+    folder = SCREENSHOTS / f"{width}-{lang}"
+    folder.mkdir(parents=True, exist_ok=True)
+    await check_page(page, name, folder / f"{name}.png")
+    assert (await page.inner_text("header .city-mark, header .mark")).strip() == "Montréal"
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} is {overflow} px wider than a {width} px screen"
+    if city_front:
+        footer = page.locator("footer.site-footer")
+        for href in ("/privacy", "/accessibility", "/terms", "tel:311"):
+            assert await footer.locator(f"a[href='{href}']").count() == 1, f"no {href} in the footer of {name}"
+        assert await footer.locator("a[hreflang]").count() == 1
+    if width >= 1280 and await page.locator("nav.account-nav li").count():
+        tops = await page.eval_on_selector_all("nav.account-nav li", "items => items.map(i => i.offsetTop)")
+        assert len(set(tops)) == 1, f"the account navigation of {name} takes more than one line at {width} px"
+    elif await page.locator("nav.account-nav li").count():
+        # a phone: no menu to open (no script needed), every link shown whole on the screen
+        boxes = await page.eval_on_selector_all("nav.account-nav a", "links => links.map(a => {"
+                                                " const r = a.getBoundingClientRect(); return [r.left, r.right, r.height]; })")
+        assert all(left >= 0 and right <= width and height >= 24 for left, right, height in boxes), (name, boxes)

@@ -1,8 +1,10 @@
 """A resident's account life in the browser (issue 21), against the whole system started as
-processes: change the sign-in address (keyboard only, French at 1280 px; English at 390 px),
-with the code read from the development mailbox (NATS) as the mail sender would. axe-core
-finds no WCAG 2.1 A/AA violation on any page; screenshots go to tests/e2e/artifacts/
-(``life-*.png``)."""
+processes: change the sign-in address, close the account, "this was not me" (from the
+security page and from an entry of the sign-in history), edit the profile, change the
+password, download my data — each keyboard only in French at 1280 px, and in English at
+390 px, with the codes read from the development mailbox (NATS) as the mail sender would.
+axe-core finds no WCAG 2.1 A/AA violation on any page; screenshots go to tests/e2e/artifacts/
+(``life-*.png``; every page at both sizes in both languages: test_look.py)."""
 
 from __future__ import annotations
 
@@ -27,13 +29,32 @@ async def _sign_in(page, issuer: str, email: str, lang: str = "fr") -> None:
     await page.wait_for_url(issuer + "/account")
 
 
+async def _resident_signed_in(system, browser, email: str, lang: str = "fr", viewport=WIDE):
+    """A new resident (its address verified), a browser at that size, signed in to Mon compte
+    in that language: the steps every test here starts with. Returns (context, page)."""
+    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified",
+               *(("--language", "en") if lang == "en" else ()))
+    context = await new_context(browser, viewport=viewport)
+    page = await context.new_page()
+    await _sign_in(page, system.issuer, email, lang)
+    return context, page
+
+
+async def _keyboard_submit(page, fields: dict[str, str], button: str) -> None:
+    """Fill each field and send the form with the keyboard only (Tab to it, type; Tab to the
+    button, Enter), the focus visible at each step (``tab_to``)."""
+    for selector, text in fields.items():
+        await tab_to(page, selector, limit=150)
+        await page.keyboard.press("Control+A")
+        await page.keyboard.type(text)
+    await tab_to(page, button, limit=150)
+    await page.keyboard.press("Enter")
+
+
 async def test_changing_the_sign_in_address_keyboard_only_in_french(system, browser):
     old, new = "vie.courriel@example.ca", "vie.nouvelle@example.ca"
-    system.cli("resident", "create", "--email", old, "--password", PASSWORD, "--verified")
-    context = await new_context(browser, viewport=WIDE)
-    page = await context.new_page()
+    context, page = await _resident_signed_in(system, browser, old, viewport=WIDE)
     issuer = system.issuer
-    await _sign_in(page, issuer, old)
 
     await page.goto(issuer + "/account/security")
     await tab_to(page, "a[href='/account/email']", limit=150)
@@ -72,11 +93,8 @@ async def test_changing_the_sign_in_address_keyboard_only_in_french(system, brow
 
 async def test_changing_the_sign_in_address_in_english_on_a_phone(system, browser):
     old, new = "life.email@example.ca", "life.new@example.ca"
-    system.cli("resident", "create", "--email", old, "--password", PASSWORD, "--verified", "--language", "en")
-    context = await new_context(browser, viewport=NARROW)
-    page = await context.new_page()
+    context, page = await _resident_signed_in(system, browser, old, "en", viewport=NARROW)
     issuer = system.issuer
-    await _sign_in(page, issuer, old, "en")
     await page.goto(issuer + "/account/email")
     assert await page.get_attribute("html", "lang") == "en"
     await check_page(page, "life-05-email-form-en-390")
@@ -99,11 +117,8 @@ async def test_changing_the_sign_in_address_in_english_on_a_phone(system, browse
 
 async def test_closing_the_account_keyboard_only_in_french(system, browser):
     email = "vie.fermeture@example.ca"
-    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
-    context = await new_context(browser, viewport=WIDE)
-    page = await context.new_page()
+    context, page = await _resident_signed_in(system, browser, email, viewport=WIDE)
     issuer = system.issuer
-    await _sign_in(page, issuer, email)
 
     await page.goto(issuer + "/account/security")
     await tab_to(page, "a[href='/account/close']", limit=150)
@@ -141,11 +156,8 @@ async def test_closing_the_account_keyboard_only_in_french(system, browser):
 
 async def test_closing_the_account_in_english_on_a_phone(system, browser):
     email = "life.closing@example.ca"
-    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified", "--language", "en")
-    context = await new_context(browser, viewport=NARROW)
-    page = await context.new_page()
+    context, page = await _resident_signed_in(system, browser, email, "en", viewport=NARROW)
     issuer = system.issuer
-    await _sign_in(page, issuer, email, "en")
     await page.goto(issuer + "/account/close")
     assert "What closing means" in await page.inner_text("main")
     await check_page(page, "life-12-close-en-390")
@@ -176,11 +188,8 @@ async def test_the_privacy_notice_is_reached_from_sign_up_by_keyboard(system, br
 
 async def test_this_was_not_me_keyboard_only_in_french_and_in_english_on_a_phone(system, browser):
     email = "vie.pas.moi@example.ca"
-    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
-    context = await new_context(browser, viewport=WIDE)
-    page = await context.new_page()
+    context, page = await _resident_signed_in(system, browser, email, viewport=WIDE)
     issuer = system.issuer
-    await _sign_in(page, issuer, email)
     await page.goto(issuer + "/account/security")
     await check_page(page, "life-16-security-with-account-life")
     await tab_to(page, "a[href='/account/security/not-me']", limit=150)
@@ -201,14 +210,148 @@ async def test_this_was_not_me_keyboard_only_in_french_and_in_english_on_a_phone
     await context.close()
 
     email = "life.not.me@example.ca"
-    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified", "--language", "en")
-    context = await new_context(browser, viewport=NARROW)
-    page = await context.new_page()
-    await _sign_in(page, issuer, email, "en")
+    context, page = await _resident_signed_in(system, browser, email, "en", viewport=NARROW)
     await page.goto(issuer + "/account/security/not-me")
     assert "This was not me" in await page.inner_text("h1")
     await check_page(page, "life-20-not-me-en-390")
     await page.click("form[action='/account/security/not-me'] button[type=submit]")
     await page.wait_for_selector("text=Your account is protected")
     await check_page(page, "life-21-not-me-done-en-390")
+    await context.close()
+
+
+# -- every other Mon compte action, keyboard only in French at 1280 px, in English at 390 px --
+
+ACTION_RUNS = [pytest.param("fr", WIDE, id="fr-1280-keyboard"), pytest.param("en", NARROW, id="en-390-keyboard")]
+
+
+@pytest.mark.parametrize("lang, viewport", ACTION_RUNS)
+async def test_a_sign_in_of_the_history_reported_as_not_me(system, browser, lang, viewport):
+    """Issue 21: each entry of the sign-in history leads to "this was not me" for that
+    sign-in; the report names its session and ends every session."""
+    email = f"historique.{lang}@example.ca"
+    context, page = await _resident_signed_in(system, browser, email, lang, viewport)
+    issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
+    other = await new_context(browser, viewport=viewport)        # someone else, elsewhere
+    await _sign_in(await other.new_page(), issuer, email, lang)
+    await other.close()
+
+    await page.goto(issuer + "/account/sign-ins")
+    assert await page.locator("ul.sign-ins > li").count() >= 2
+    await check_page(page, f"life-22-sign-ins-{suffix}")
+    newest = page.locator("ul.sign-ins > li").first.locator("a[href^='/account/security/not-me?session=']")
+    href = await newest.get_attribute("href")
+    await tab_to(page, f"ul.sign-ins > li:first-child a[href='{href}']", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + href.replace("&amp;", "&"))
+    assert await page.locator("input[name=session_id]").get_attribute("value") == href.split("=", 1)[1]
+    await check_page(page, f"life-23-not-me-from-history-{suffix}")
+    await tab_to(page, "form[action='/account/security/not-me'] button[type=submit]")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("text=" + ("Votre compte est protégé" if lang == "fr" else "Your account is protected"))
+    await check_page(page, f"life-24-not-me-done-from-history-{suffix}")
+    await context.close()
+
+
+@pytest.mark.parametrize("lang, viewport", ACTION_RUNS)
+async def test_editing_the_profile(system, browser, lang, viewport):
+    context, page = await _resident_signed_in(system, browser, f"profil.{lang}@example.ca", lang, viewport)
+    issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
+    await page.goto(issuer + "/account/profile")
+    await _keyboard_submit(page, {"#phone": "pas un numéro"}, "form[action='/account/profile'] button[type=submit]")
+    await page.wait_for_selector("#phone-error")
+    assert await page.get_attribute("#phone", "aria-invalid") == "true"
+    await check_page(page, f"life-25-profile-error-{suffix}")
+    await _keyboard_submit(page, {"#given_name": "Camille", "#phone": "514 555-1234"},
+                           "form[action='/account/profile'] button[type=submit]")
+    await page.wait_for_url("**/account/profile?done=profile_saved")
+    assert await page.input_value("#given_name") == "Camille" and await page.locator("[role=status]").count() == 1
+    await check_page(page, f"life-26-profile-saved-{suffix}")
+    await context.close()
+
+
+@pytest.mark.parametrize("lang, viewport", ACTION_RUNS)
+async def test_changing_the_password(system, browser, lang, viewport):
+    context, page = await _resident_signed_in(system, browser, f"mot.de.passe.{lang}@example.ca", lang, viewport)
+    issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
+    new = "une toute nouvelle phrase de passe 2026"
+    await page.goto(issuer + "/account/security")
+    await _keyboard_submit(page, {"#current_password": PASSWORD, "#new_password": new, "#new_password_confirm": new},
+                           "form[action='/account/security/password'] button")
+    await page.wait_for_url("**/account/security?done=password_changed")
+    assert await page.locator("[role=status]").count() == 1
+    await check_page(page, f"life-27-password-changed-{suffix}")
+    await context.close()
+
+
+@pytest.mark.parametrize("lang, viewport", ACTION_RUNS)
+async def test_downloading_my_data_as_a_page_to_read(system, browser, lang, viewport):
+    context, page = await _resident_signed_in(system, browser, f"mes.donnees.{lang}@example.ca", lang, viewport)
+    issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
+    await page.goto(issuer + "/account/export")
+    await tab_to(page, "#format-json", limit=150)
+    await page.keyboard.press("ArrowDown")                     # the radio group: the readable page
+    assert await page.is_checked("#format-html")
+    await check_page(page, f"life-28-my-data-{suffix}")
+    async with page.expect_download() as downloading:   # a file to keep: its page is saved, not shown
+        await _keyboard_submit(page, {"#current_password": PASSWORD},
+                               "form[action='/account/export'] button[type=submit]")
+    saved = await (await downloading.value).path()
+    text = open(saved, encoding="utf-8").read()
+    assert ("Mon dossier à la Ville de Montréal" if lang == "fr" else "My file at the City of Montréal") in text
+    assert ("Fermetures de votre compte" if lang == "fr" else "Closures of your account") in text
+    assert text.count("<h2") >= 5                               # every section, the account's life included
+    await context.close()
+
+
+@pytest.mark.parametrize("lang, viewport", ACTION_RUNS)
+async def test_a_consent_withdrawn_and_a_connection_ended(system, browser, lang, viewport):
+    """Signed in to montreal.ca (the demo) with a consent given on the consent screen; then in
+    Mon compte the consent is withdrawn (with its confirmation step), and the connection with
+    the service ended — keyboard only."""
+    import time
+
+    email = f"services.{lang}@example.ca"
+    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified",
+               *(("--language", "en") if lang == "en" else ()))
+    context = await new_context(browser, viewport=viewport)
+    page = await context.new_page()
+    issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
+    await page.goto(system.rp + "/?lang=" + lang)
+    await tab_to(page, "a[href='/login']")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/login?**")
+    await _keyboard_submit(page, {"#email": email, "#password": PASSWORD}, "form button[type=submit]")
+    await page.wait_for_url(issuer + "/consent?**")
+    await tab_to(page, "#choice-communication-email")
+    await page.keyboard.press("Space")
+    assert await page.is_checked("#choice-communication-email")
+    await tab_to(page, "button[value=accept]")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(system.rp + "/**")
+
+    await page.goto(issuer + "/account/consents")
+    withdraw = "main a[href$='/withdraw']"
+    deadline = time.monotonic() + 15
+    while not await page.locator(withdraw).count() and time.monotonic() < deadline:
+        await page.wait_for_timeout(300)            # grant_given travels through NATS to the ledger
+        await page.reload()
+    href = await page.locator(withdraw).first.get_attribute("href")
+    await tab_to(page, f"a[href='{href}']", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + href)
+    await check_page(page, f"life-30-withdraw-confirm-{suffix}")
+    await tab_to(page, "form[action$='/withdraw'] button[type=submit]", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/account/consents?done=withdrawn")
+    assert await page.locator("[role=status]").count() == 1
+    await check_page(page, f"life-31-withdrawn-{suffix}")
+
+    await page.goto(issuer + "/account/services")
+    await check_page(page, f"life-32-services-{suffix}")
+    await tab_to(page, "form[action='/account/services/end'] button[type=submit]", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/account/services?done=ended")
+    assert await page.locator("[role=status]").count() == 1
+    await check_page(page, f"life-33-connection-ended-{suffix}")
     await context.close()

@@ -78,7 +78,7 @@ async def test_error_and_second_factor_states_are_accessible(system, browser):
     await check_page(page, "s05-totp-on")
 
     # a new sign-in asks for the code, keyboard only
-    await page.click("nav form.signout button")
+    await page.click("form.signout button")
     await page.goto(issuer + "/account/login?lang=en")
     await tab_to(page, "#email")
     await page.keyboard.type(EMAIL)

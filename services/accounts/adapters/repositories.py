@@ -76,6 +76,13 @@ class SqlProfileRepository:
         if rows:
             await self.session.execute(insert(ProfileAttributeRow), rows)
 
+    async def forget(self, resident_id: str) -> int:
+        """Delete every attribute's value of the profile (a purged account, issue 21); the
+        profile row stays, with its dates only. Returns how many values went."""
+        result = await self.session.execute(delete(ProfileAttributeRow).where(
+            ProfileAttributeRow.resident_id == resident_id))
+        return result.rowcount or 0
+
     async def find(self, *, limit: int = 10, **criteria: str | None) -> list[Profile]:
         wanted = {k: v for k, v in criteria.items() if v}
         if not wanted:
@@ -168,6 +175,14 @@ class SqlAccountRepository:
             out.append(account)
         return out
 
+    async def forget_references(self, resident_id: str) -> int:
+        """Blank the service's reference (a permit or file number) on every closed link of a
+        purged account; the link's states and dates stay (what the service was told, when)."""
+        result = await self.session.execute(update(ServiceAccountRow).where(
+            ServiceAccountRow.resident_id == resident_id, ServiceAccountRow.state == AccountState.CLOSED.value)
+            .values(account_reference=""))
+        return result.rowcount or 0
+
     async def get(self, account_id: str) -> ServiceAccount | None:
         row = await self.session.get(ServiceAccountRow, account_id)
         return (await self._hydrate([row]))[0] if row else None
@@ -256,6 +271,12 @@ class SqlCounterJournal:
         rows = (await self.session.execute(select(DocumentCheckRow).where(DocumentCheckRow.resident_id == resident_id)
                                            .order_by(DocumentCheckRow.checked_at, DocumentCheckRow.check_id))).scalars()
         return [self._check(r) for r in rows]
+
+    async def forget_checks(self, resident_id: str) -> int:
+        """Delete the document checks (a document's type and last digits) of a purged account;
+        the agents' actions stay (the city's accountability for what was done on the file)."""
+        result = await self.session.execute(delete(DocumentCheckRow).where(DocumentCheckRow.resident_id == resident_id))
+        return result.rowcount or 0
 
     async def record(self, action: AgentAction) -> None:
         await self.session.execute(insert(AgentActionRow).values(

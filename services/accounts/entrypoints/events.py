@@ -1,5 +1,6 @@
 """Events the accounts service consumes from identity: ``resident_registered``,
-``email_verified``, and (issue 21) ``resident_closed`` / ``resident_reopened``.
+``email_verified``, and (issue 21) ``resident_closed`` / ``resident_reopened`` /
+``resident_purged``.
 
 The consumer (services.common.consumer) applies each event once (inbox) and commits; the
 handlers only change state. The events carry no e-mail (docs/contracts.md): accounts asks
@@ -17,7 +18,7 @@ from services.common.events import CloudEvent
 from ..service_layer.commands import EmailVerified, RegisterResident
 from ..service_layer.handlers import email_verified, register_resident
 from ..service_layer.ports import IdentityDirectory
-from ..service_layer.resident_closure import resident_closed, resident_reopened
+from ..service_layer.resident_closure import resident_closed, resident_purged, resident_reopened
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ RESIDENT_REGISTERED = "montreal.identity.v1.resident_registered"
 EMAIL_VERIFIED = "montreal.identity.v1.email_verified"
 RESIDENT_CLOSED = "montreal.identity.v1.resident_closed"
 RESIDENT_REOPENED = "montreal.identity.v1.resident_reopened"
-IDENTITY_SUBJECTS = (RESIDENT_REGISTERED, EMAIL_VERIFIED, RESIDENT_CLOSED, RESIDENT_REOPENED)
+RESIDENT_PURGED = "montreal.identity.v1.resident_purged"
+IDENTITY_SUBJECTS = (RESIDENT_REGISTERED, EMAIL_VERIFIED, RESIDENT_CLOSED, RESIDENT_REOPENED, RESIDENT_PURGED)
 
 
 def identity_event_handler(directory: IdentityDirectory | None):
@@ -49,6 +51,9 @@ def identity_event_handler(directory: IdentityDirectory | None):
                 changed = await resident_reopened(resident_id, uow)
                 logger.info("resident reopened: service accounts reactivated", extra={"event_id": event.id,
                                                                                     "accounts": changed})
+            elif event.type == RESIDENT_PURGED:
+                counts = await resident_purged(resident_id, uow)
+                logger.info("resident purged: personal data deleted", extra={"event_id": event.id, **counts})
         except InvalidArgument:
             # A malformed event would be redelivered forever; record it and move on (its id is
             # in the inbox, so it is not applied later either).

@@ -11,7 +11,12 @@ Reopened: the accounts suspended *because of the closure* (their last transition
 become active again; whatever a service itself suspended or closed stays as the service left
 it.
 
-Both run in the consumer's unit of work (one transaction with the inbox row): applied once.
+Purged (identity's ``resident_purged``, after the closed-account retention period; Access
+Act s. 73): every link still open is closed (the services are told, as above), then the
+profile's values, the document checks and the services' references are deleted. Kept: the
+profile row (dates only), the links' states and dates, and the agents' actions.
+
+All run in the consumer's unit of work (one transaction with the inbox row): applied once.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from .ports import AccountsUnitOfWork, publish
 ACTOR = "identity"
 CLOSED_REASON = "the resident closed their Montréal account"
 REOPENED_REASON = "the resident's Montréal account was reopened at a counter"
+PURGED_REASON = "the resident's closed Montréal account reached the end of its retention period"
 PAGE = 200
 
 
@@ -74,3 +80,20 @@ async def resident_reopened(resident_id: str, uow: AccountsUnitOfWork, *,
             changed.append(account)
     publish(uow, changed)
     return len(changed)
+
+
+async def resident_purged(resident_id: str, uow: AccountsUnitOfWork, *,
+                          clock: Callable[[], dt.datetime] = _utcnow) -> dict[str, int]:
+    """Close every link still open, then delete the profile's values, the document checks and
+    the references (see the module's docstring); returns the counts. A second delivery finds
+    nothing left to change."""
+    resident_id, now, changed = canonical_resident_id(resident_id), clock(), []
+    async for account in _accounts_of(uow, resident_id):
+        if account.state is not AccountState.CLOSED:
+            account.close(ACTOR, PURGED_REASON, now)
+            await uow.accounts.save(account)
+            changed.append(account)
+    publish(uow, changed)
+    return {"accounts_closed": len(changed), "attributes": await uow.profiles.forget(resident_id),
+            "document_checks": await uow.counter.forget_checks(resident_id),
+            "references": await uow.accounts.forget_references(resident_id)}

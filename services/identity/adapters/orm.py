@@ -53,6 +53,8 @@ class ResidentRow(Base):
     pending_email_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     password_change_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Migration 0018: personal data deleted after the closed-account retention period.
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # One account per email, whatever its case.
@@ -188,6 +190,7 @@ class SignInRow(Base):
     acr: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(40))
+    session_id: Mapped[str | None] = mapped_column(String(64))  # migration 0018
 
     __table_args__ = (Index("ix_sign_ins_resident_time", "resident_id", "occurred_at"),)
 

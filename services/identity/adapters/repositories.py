@@ -35,7 +35,7 @@ _RESIDENT_FIELDS = ("email", "password_hash", "email_verified", "preferred_langu
                     "totp_secret_encrypted", "totp_pending_encrypted", "email_code_hash",
                     "email_code_expires_at", "registered_by", "activation_code_hash",
                     "activation_code_expires_at", "pending_email", "pending_email_code_hash",
-                    "pending_email_expires_at", "password_change_required", "closed_at")
+                    "pending_email_expires_at", "password_change_required", "closed_at", "purged_at")
 
 
 def _resident(row: ResidentRow) -> Resident:
@@ -50,7 +50,8 @@ def _resident(row: ResidentRow) -> Resident:
         activation_code_expires_at=_utc(row.activation_code_expires_at),
         pending_email=row.pending_email, pending_email_code_hash=row.pending_email_code_hash,
         pending_email_expires_at=_utc(row.pending_email_expires_at),
-        password_change_required=bool(row.password_change_required), closed_at=_utc(row.closed_at))
+        password_change_required=bool(row.password_change_required), closed_at=_utc(row.closed_at),
+        purged_at=_utc(row.purged_at))
 
 
 class SqlResidentRepository:
@@ -104,6 +105,38 @@ class SqlResidentRepository:
         await self.session.execute(delete(TotpUsedStepRow).where(
             TotpUsedStepRow.resident_id == resident_id, TotpUsedStepRow.step < step))
         return True
+
+    async def closed_before(self, before: dt.datetime, limit: int) -> list[str]:
+        """Residents closed at their request before ``before`` and not purged yet, oldest first."""
+        return list((await self.session.execute(
+            select(ResidentRow.resident_id).where(ResidentRow.closed_at.is_not(None), ResidentRow.closed_at < before,
+                                                  ResidentRow.purged_at.is_(None))
+            .order_by(ResidentRow.closed_at).limit(limit))).scalars())
+
+    async def forget_traces(self, resident_id: str) -> int:
+        """Delete what the resident's use of the account left behind (issue 21, the purge of a
+        closed account): sign-ins, sessions and the clients told of them, codes, refresh
+        tokens, grants, pending logout deliveries, used TOTP steps. Kept: the closures
+        (receipts), the security reports and the agents' actions (the city's accountability
+        for what was done on the file). Returns how many rows went."""
+        from services.identity.adapters.oauth_orm import (AuthorizationCodeRow, GrantRow, LogoutDeliveryRow,
+                                                          RefreshTokenRow, SessionClientRow, SsoSessionRow)
+
+        sessions = select(SsoSessionRow.session_id).where(SsoSessionRow.resident_id == resident_id)
+        statements = [
+            delete(SessionClientRow).where(SessionClientRow.session_id.in_(sessions)),
+            delete(SsoSessionRow).where(SsoSessionRow.resident_id == resident_id),
+            delete(AuthorizationCodeRow).where(AuthorizationCodeRow.resident_id == resident_id),
+            delete(RefreshTokenRow).where(RefreshTokenRow.resident_id == resident_id),
+            delete(GrantRow).where(GrantRow.resident_id == resident_id),
+            delete(LogoutDeliveryRow).where(LogoutDeliveryRow.resident_id == resident_id),
+            delete(SignInRow).where(SignInRow.resident_id == resident_id),
+            delete(TotpUsedStepRow).where(TotpUsedStepRow.resident_id == resident_id),
+        ]
+        gone = 0
+        for statement in statements:
+            gone += (await self.session.execute(statement)).rowcount or 0
+        return gone
 
     async def last_totp_step(self, resident_id: str) -> int | None:
         return (await self.session.execute(
@@ -305,7 +338,7 @@ class SqlSignInRepository:
         self.session.add(SignInRow(
             sign_in_id=sign_in.sign_in_id, resident_id=sign_in.resident_id, occurred_at=sign_in.occurred_at,
             client_id=sign_in.client_id, client_name=sign_in.client_name, methods=list(sign_in.methods),
-            acr=sign_in.acr, outcome=sign_in.outcome, reason=sign_in.reason))
+            acr=sign_in.acr, outcome=sign_in.outcome, reason=sign_in.reason, session_id=sign_in.session_id))
         await self.session.flush()
 
     async def for_resident(self, resident_id: str, limit: int, before: dt.datetime | None = None) -> list[SignIn]:
@@ -316,7 +349,12 @@ class SqlSignInRepository:
             query.order_by(SignInRow.occurred_at.desc(), SignInRow.sign_in_id).limit(limit))).scalars()
         return [SignIn(sign_in_id=r.sign_in_id, resident_id=r.resident_id, occurred_at=_utc(r.occurred_at),
                        client_id=r.client_id, client_name=r.client_name, methods=tuple(r.methods or ()),
-                       acr=r.acr, outcome=r.outcome, reason=r.reason) for r in rows]
+                       acr=r.acr, outcome=r.outcome, reason=r.reason, session_id=r.session_id) for r in rows]
+
+    async def has_session(self, resident_id: str, session_id: str) -> bool:
+        """Whether one of the resident's kept sign-ins opened or used this session."""
+        return (await self.session.execute(select(SignInRow.sign_in_id).where(
+            SignInRow.resident_id == resident_id, SignInRow.session_id == session_id).limit(1))).first() is not None
 
     async def purge(self, before: dt.datetime) -> int:
         result = await self.session.execute(delete(SignInRow).where(SignInRow.occurred_at < before))

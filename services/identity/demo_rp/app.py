@@ -47,11 +47,25 @@ log = logging.getLogger(__name__)
 
 DEMO_CLIENT_ID = "demo-montreal-ca"
 COOKIE = "demo_rp"
-CSS = ("body{font-family:system-ui,Arial,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;"
-       "line-height:1.5;color:#1a1a1a}a.button{display:inline-block;background:#0053b3;color:#fff;"
-       "padding:.8rem 1.2rem;text-decoration:none;font-weight:700}a:focus-visible{outline:3px solid #ffbf47}"
-       "dt{font-weight:700}dd{margin:0 0 .6rem 0}header{border-bottom:4px solid #0053b3;margin-bottom:1rem;"
-       "display:flex;justify-content:space-between;align-items:center}a{color:#0053b3}")
+#: The city's look (issue 21; the values and their source: README "The city's look"), inline
+#: because the demo serves no static files.
+CSS = (":root{--red:#d0021b;--ink:#212529;--blue:#0053b3}*{box-sizing:border-box}"
+       "body{margin:0;font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;font-size:1.125rem;"
+       "line-height:1.5;color:var(--ink);display:flex;flex-direction:column;min-height:100vh}"
+       "header{border-top:.5rem solid var(--red);border-bottom:1px solid #d5d7da}"
+       ".bar{max-width:80rem;margin:0 auto;padding:.75rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;"
+       "justify-content:space-between;align-items:center}.bar p{margin:0}"
+       ".mark{font-size:2rem;font-weight:800;letter-spacing:-.02em;color:var(--red)}"
+       ".tag{font-size:1.125rem;font-weight:600;border-left:2px solid var(--ink);padding-left:.75rem;margin-left:.5rem}"
+       "main{flex:1 0 auto;width:100%;max-width:80rem;margin:0 auto;padding:1.5rem 1rem 3rem}main>*{max-width:48rem}"
+       "h1{font-size:2.5rem;line-height:1.2}h2{font-size:1.75rem;line-height:1.2}"
+       "a{color:var(--blue)}a.button{display:inline-block;background:var(--blue);color:#fff;border-radius:.25rem;"
+       "padding:.7rem 1.25rem;text-decoration:none;font-weight:700;min-height:44px}"
+       ":focus-visible{outline:3px solid #ffbf47;outline-offset:2px;box-shadow:0 0 0 5px var(--ink)}"
+       "dt{font-weight:700}dd{margin:0 0 .6rem 0}"
+       "footer{background:var(--ink);color:#fff;border-top:.5rem solid var(--red)}footer a{color:#fff}"
+       "footer .bar{padding:1.25rem 1rem}"
+       "@media (max-width:47.99em){body{font-size:1rem}h1{font-size:2rem}h2{font-size:1.5rem}.mark{font-size:1.625rem}}")
 LANG_COOKIE = "demo_lang"
 
 #: What a montreal.ca team shows, in both languages (the demo copies no template engine).
@@ -74,7 +88,7 @@ WORDS = {
            "pitch": "Connectez-vous pour suivre vos demandes et gérer vos renseignements.",
            "login": "Se connecter avec mon compte Montréal", "cancelled": "Connexion annulée",
            "back": "Retour", "error": "Erreur", "mismatch": "La réponse ne correspond à aucune demande.",
-           "issuer": "Émetteur inattendu."},
+           "issuer": "Émetteur inattendu.", "footer": "Une question? Composez le"},
     "en": {"title": "montreal.ca — demo", "demo": "demo", "other": "Français", "other_code": "fr",
            "hello": "Hello {who}!", "signed_in": "You are signed in with your Montréal account.",
            "received": "What montreal.ca received about you", "sub": "Sign-in identifier",
@@ -93,7 +107,7 @@ WORDS = {
            "pitch": "Sign in to follow your requests and manage your information.",
            "login": "Sign in with my Montréal account", "cancelled": "Sign-in cancelled",
            "back": "Back", "error": "Error", "mismatch": "This answer matches no request.",
-           "issuer": "Unexpected issuer."},
+           "issuer": "Unexpected issuer.", "footer": "A question? Dial"},
 }
 
 
@@ -140,8 +154,11 @@ def _page(title: str, body: str, lang: str = "fr", switch: str = "") -> HTMLResp
     return HTMLResponse(f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
                         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
                         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-                        f'<header><p><strong>montreal.ca</strong> — {words["demo"]}</p>{switch_link}</header>'
-                        f"<main>{body}</main></body></html>",
+                        f'<header><div class="bar"><p><span class="mark" lang="fr">Montréal</span>'
+                        f'<span class="tag">montreal.ca — {words["demo"]}</span></p>{switch_link}</div></header>'
+                        f"<main>{body}</main>"
+                        f'<footer><div class="bar"><p>{words["footer"]} <a href="tel:311">311</a></p>'
+                        f'<p lang="fr">© Ville de Montréal</p></div></footer></body></html>',
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
                                                             "frame-ancestors 'none'"})

@@ -224,6 +224,20 @@ class EmailChangedNotice(Event):
 
 
 @dataclass(frozen=True)
+class ResidentPurged(Event):
+    """A closed account's personal data was deleted after the retention period (issue 21;
+    Access Act s. 73): accounts deletes its part (profile, document checks) on it. The
+    citizen number stays reserved. Identifiers and dates only."""
+    NAME: ClassVar[str] = "resident_purged"
+    resident_id: str
+    closed_at: str                           # RFC 3339 UTC
+    purged_at: str                           # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
 class ResidentClosed(Event):
     """The resident closed their account (issue 21): for the linked services (accounts,
     consent, and through them the services the resident uses). Identifiers only."""

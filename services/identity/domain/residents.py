@@ -62,6 +62,7 @@ class Resident:
     # Not a column: whether the resident has a passkey (the passkeys table), set by the readers
     # that decide on a second step (oidc.authorize); False elsewhere.
     has_passkey: bool = False
+    purged_at: dt.datetime | None = None          # personal data deleted after the retention period
 
     @property
     def has_totp(self) -> bool:
@@ -99,10 +100,28 @@ class Resident:
 
     def reopen(self) -> None:
         """At a counter, after an agent saw the resident (``closed`` → active)."""
-        if not self.closed:
-            raise ValueError("only an account closed at the resident's request is reopened")
+        if not self.closed or self.purged_at is not None:
+            raise ValueError("only an account closed at the resident's request, not yet purged, is reopened")
         self.disabled = False
         self.closed_at = None
+
+    def forget_personal_data(self, now: dt.datetime) -> None:
+        """A closed account past its retention period (``service_layer/closed_accounts.py``):
+        the Access Act (CQLR c. A-2.1) s. 73 asks that personal information be destroyed or
+        anonymised once its purposes are achieved. What identifies or reaches the person goes
+        (address, password, second factor, codes, verified level, language); the citizen number
+        stays, closed and never given to anyone else, with the closure's receipt."""
+        if not self.closed:
+            raise ValueError("only a closed account is purged")
+        self.email = self.password_hash = None
+        self.email_verified = self.password_change_required = False
+        self.level = LevelOfAssurance.SELF_ASSERTED
+        self.preferred_language = "fr"
+        self.totp_secret_encrypted = self.totp_pending_encrypted = None
+        self.email_code_hash = self.email_code_expires_at = None
+        self.activation_code_hash = self.activation_code_expires_at = None
+        self.pending_email = self.pending_email_code_hash = self.pending_email_expires_at = None
+        self.purged_at = now
 
     def request_email_change(self, new_email: str, code_hash: str, expires_at: dt.datetime) -> None:
         self.pending_email = normalize_email(new_email)

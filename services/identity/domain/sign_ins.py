@@ -34,6 +34,9 @@ class SignIn:
     acr: str | None              # the level reached (None when refused)
     outcome: str                 # SUCCEEDED | REFUSED
     reason: str | None = None    # why refused: invalid_credentials, throttled, invalid_otp, …
+    #: the session it opened or used (None when refused): what "this was not me" names, so a
+    #: report from the history is about that sign-in even after its session ended
+    session_id: str | None = None
 
 
 _SIGNING_IN_TO: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
@@ -59,13 +62,14 @@ def from_login_event(event, level_acr, now: dt.datetime) -> SignIn | None:
     if isinstance(event, LoginSucceeded):
         methods = tuple(event.amr)
         return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods,
-                      level_acr(methods), SUCCEEDED)
+                      level_acr(methods), SUCCEEDED, session_id=event.session_id or None)
     methods = ("otp",) if event.reason == "invalid_otp" else ("pwd",)
     return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods, None, REFUSED,
                   event.reason[:40])
 
 
 def session_sign_in(resident_id: str, client_id: str, client_name: str, amr: tuple[str, ...], acr: str,
-                    now: dt.datetime) -> SignIn:
+                    now: dt.datetime, session_id: str | None = None) -> SignIn:
     """A service signed the resident in on their open session (single sign-on)."""
-    return SignIn(str(uuid.uuid4()), resident_id, now, client_id, client_name, ("session", *amr), acr, SUCCEEDED)
+    return SignIn(str(uuid.uuid4()), resident_id, now, client_id, client_name, ("session", *amr), acr, SUCCEEDED,
+                  session_id=session_id)

@@ -184,6 +184,18 @@ def cmd_resident_disable(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def cmd_resident_purge_closed(args: argparse.Namespace) -> int:
+    """Run the closed-account purge now (issue 21; the identity service also runs it every
+    hour): counts only, never who."""
+    from services.identity.service_layer.maintenance import purge_closed
+
+    async def work(settings, uow_factory):
+        days = args.retention_days or settings.closed_account_retention_days
+        return {**await purge_closed(uow_factory, days), "retention_days": days}
+
+    return _run(work)
+
+
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from services.identity.service_layer.keys import SigningKeys, rotate_keys
 
@@ -382,6 +394,11 @@ def register(subparsers) -> None:
     rdisable = resident.add_parser("disable", help="disable a resident (never deleted: numbers are never reused)")
     rdisable.add_argument("--citizen-number", required=True, help="human or canonical form")
     rdisable.set_defaults(func=cmd_resident_disable)
+    rpurge = resident.add_parser("purge-closed", help="purge now the accounts closed longer than the retention "
+                                 "period (personal data deleted; the citizen number stays reserved)")
+    rpurge.add_argument("--retention-days", type=int, choices=range(1, 36501), metavar="DAYS",
+                        help="default: MTLID_CLOSED_ACCOUNT_RETENTION_DAYS (730)")
+    rpurge.set_defaults(func=cmd_resident_purge_closed)
 
     agent = subparsers.add_parser("agent", help="counter agents (staff accounts)").add_subparsers(
         dest="agent_command", required=True, metavar="ACTION")

@@ -224,7 +224,7 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             # signed in to this service on the open session: a sign-in of the history too
             # (a login during this interaction was recorded with its event)
             await uow.sign_ins.add(session_sign_in(resident.resident_id, ctx.client.client_id, ctx.client.name,
-                                                   tuple(session.amr), session.acr, now))
+                                                   tuple(session.amr), session.acr, now, session.session_id))
         await remember_client(uow, session.session_id, ctx.client.client_id)  # told at logout
         await uow.commit()
     params_out = [("code", code)]

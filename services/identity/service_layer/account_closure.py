@@ -100,7 +100,8 @@ async def reopen_account(cmd: ReopenAccount, uow) -> Reopened:
     """An agent reopens an account closed at the resident's request, after seeing the person
     and a document (its type is recorded, nothing else of it). The password is unchanged:
     the resident signs in as before (or asks for a new one). FailedPrecondition("NOT_CLOSED")
-    for an account that is open, or was disabled by an operator rather than closed."""
+    for an account that is open, or was disabled by an operator rather than closed;
+    FailedPrecondition("PURGED") past the retention period (``closed_accounts.py``)."""
     number = parse_citizen_number(cmd.citizen_number)
     if cmd.document_type not in DOCUMENT_TYPES:
         raise InvalidArgument("document_type", "is required: the type of the document the agent checked")
@@ -112,6 +113,10 @@ async def reopen_account(cmd: ReopenAccount, uow) -> Reopened:
         closure = await uow.closures.open_for(resident.resident_id)
         if not resident.closed or closure is None:
             raise FailedPrecondition("NOT_CLOSED", "this account was not closed at the resident's request")
+        if resident.purged_at is not None:
+            # past the retention period its personal data is gone (closed_accounts.py)
+            raise FailedPrecondition("PURGED", "this closed account's personal data was deleted after the "
+                                     "retention period; enrol the person again")
         resident.reopen()
         await uow.residents.save(resident)
         await uow.closures.mark_reopened(closure["closure_id"], at=now, by=cmd.agent.agent_id)

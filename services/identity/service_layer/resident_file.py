@@ -25,6 +25,7 @@ from typing import Any
 from services.common.file_signature import sign_file
 from services.identity.domain.sign_ins import RETENTION_DAYS
 from services.identity.service_layer import sign_ins as history
+from services.identity.service_layer.account_life_file import account_life as account_life_of
 
 FORMAT = "mtlid-resident-export/3"
 #: the journal's detail keys a resident reads (the rest is the tool's internal bookkeeping)
@@ -119,6 +120,12 @@ async def agent_actions(src: FileSources) -> list[dict]:
             for a in actions]
 
 
+async def account_life(src: FileSources) -> dict:
+    """Each closure (receipt number, reopening at a counter) and each "this was not me" report."""
+    async with src.uow_factory() as uow:
+        return await account_life_of(uow, src.resident_id)
+
+
 # --- the other services' sections (fetched by the web layer) -------------------------------
 
 def _remote(name: str, default: Any) -> Callable[[FileSources], Awaitable[Any]]:
@@ -140,6 +147,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("sign_ins", "account.file.sign_ins", sign_ins),
     Section("relying_parties", "account.file.relying_parties", relying_parties),
     Section("agent_actions", "account.file.agent_actions", agent_actions),
+    Section("account_life", "account.file.account_life", account_life),
     Section("accounts", "account.file.profile", _remote("accounts", {})),
     Section("linked_services", "account.file.services", _remote("linked_services", [])),
     Section("consent", "account.file.consents", _remote("consent", {})),

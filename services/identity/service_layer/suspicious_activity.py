@@ -51,8 +51,10 @@ async def report_suspicious_activity(cmd: ReportSuspiciousActivity, uow) -> Secu
         if resident is None or resident.disabled:
             raise NotFound("resident")
         if session_id is not None:
+            # a session still open, or one a kept sign-in names (it may have ended since)
             named = await uow.sessions.get(session_id)
-            if named is None or named.resident_id != resident.resident_id:
+            if (named is None or named.resident_id != resident.resident_id) and not (
+                    await uow.sign_ins.has_session(resident.resident_id, session_id)):
                 raise InvalidArgument("session_id", "is not one of your sign-ins")
         now = utcnow()
         ended = await sign_out_everywhere(uow, resident.resident_id)

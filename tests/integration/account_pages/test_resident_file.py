@@ -55,8 +55,8 @@ async def test_the_complete_file_has_every_section_and_verifies_offline(system, 
         assert document["resident"]["citizen_number"] == resident_id
         # one section per kind of thing: signing in (attempts and the sessions they opened), and
         # what agents did (one journal) — no section repeated under another name
-        assert {"sign_ins", "relying_parties", "agent_actions", "linked_services", "accounts", "consent",
-                "access_log", "signature"} <= set(document)
+        assert {"sign_ins", "relying_parties", "agent_actions", "account_life", "linked_services", "accounts",
+                "consent", "access_log", "signature"} <= set(document)
         assert not {"sign_in_history", "counter_actions"} & set(document)
         assert set(document["sign_ins"]) == {"kept_days", "attempts", "sessions"}
         assert document["sign_ins"]["sessions"][0]["methods"] == ["pwd"]

@@ -76,3 +76,64 @@ async def test_closing_suspends_every_live_link_and_reopening_brings_them_back(s
 
     await eventually(active_again, "accounts reactivated the link on resident_reopened")
     assert receipt.closure_id
+
+
+async def test_a_purged_account_leaves_no_profile_value_nor_reference_in_accounts(stub, tokens, accounts,
+                                                                                identity_service, identity_stub):
+    """Issue 21: past the retention period identity purges the closed account and says so
+    (``resident_purged``); accounts closes the links still open (the service is told), deletes
+    the profile's values and blanks the service's reference."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from services.identity.adapters.orm import ResidentRow
+    from services.identity.service_layer.maintenance import purge_closed
+
+    uow = identity_service.identity.uow_factory
+    resident = await authentication.register_resident(authentication.RegisterResident(
+        f"purge-{uuid.uuid4().hex[:8]}@example.ca", PASSWORD, "fr"), uow())
+
+    async def profile_exists():
+        try:
+            return await stub.GetProfile(pb.GetProfileRequest(resident_id=resident), metadata=tokens.resident(resident))
+        except Exception:
+            return None
+
+    await eventually(profile_exists, "accounts built the profile")
+    await stub.UpdateProfile(pb.UpdateProfileRequest(resident_id=resident, changes=[
+        pb.AttributeChange(name="phone", value="514 555-0199")]), metadata=tokens.resident(resident))
+    before = await stub.GetProfile(pb.GetProfileRequest(resident_id=resident), metadata=tokens.resident(resident))
+    assert "phone" in [a.name for a in before.profile.attributes]
+    partner = tokens.service(PARTNER_CLIENT)
+    pairwise = (await identity_stub.GetClientSubject(identity_pb2.GetClientSubjectRequest(
+        client_id=PARTNER_CLIENT, resident_id=resident))).subject
+    reference = f"VQ-PURGE-{uuid.uuid4().hex[:6]}"
+    linked = (await stub.LinkAccount(pb.LinkAccountRequest(service_id=PARTNER, resident_id=pairwise,
+                                                           account_reference=reference), metadata=partner)).account
+    await stub.ActivateAccount(pb.ActivateAccountRequest(account_id=linked.account_id), metadata=partner)
+    await account_closure.close_account(account_closure.CloseAccount(resident, PASSWORD),
+                                        OAuthUnitOfWork(identity_service.session_factory))
+
+    async def the_link():
+        listed = await stub.ListAccounts(pb.ListAccountsRequest(service_id=PARTNER), metadata=partner)
+        return [a for a in listed.accounts if a.account_id == linked.account_id]
+
+    async def suspended():
+        return [a.state for a in await the_link()] == [pb.ACCOUNT_STATE_SUSPENDED]
+
+    await eventually(suspended, "accounts suspended the link on resident_closed")
+
+    async with identity_service.session_factory() as session:      # closed three years ago
+        await session.execute(update(ResidentRow).where(ResidentRow.resident_id == resident).values(
+            closed_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3 * 365)))
+        await session.commit()
+    assert (await purge_closed(uow, 730))["closed_accounts_purged"] >= 1
+
+    async def purged_in_accounts():
+        links = await the_link()
+        profile = await stub.GetProfile(pb.GetProfileRequest(resident_id=resident), metadata=tokens.resident(resident))
+        return (links and links[0].state == pb.ACCOUNT_STATE_CLOSED and links[0].account_reference == ""
+                and list(profile.profile.attributes) == [])
+
+    await eventually(purged_in_accounts, "accounts deleted the profile's values on resident_purged")

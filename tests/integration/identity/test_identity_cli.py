@@ -99,3 +99,39 @@ def test_keys_rotate_waits_for_the_next_key_to_be_published(cli):
     code, listing, _ = cli("keys", "list")
     states = {(k["alg"], k["state"]) for k in listing["keys"]}
     assert {("ES256", "current"), ("ES256", "next"), ("ES256", "retired")} <= states
+
+
+def test_resident_purge_closed_runs_the_purge_now_and_shows_counts_only(cli, database_url):
+    """Issue 21: ``mtlid resident purge-closed`` purges the accounts closed longer than the
+    retention period, now; it prints how many, never who."""
+    import asyncio
+    import datetime as dt
+
+    from services.common.db import create_engine, session_factory
+    from services.identity.adapters.uow import IdentityUnitOfWork
+
+    code, resident, _ = cli("resident", "create", "--email", "ferme.cli@example.ca", "--password",
+                            "une phrase de passe assez longue", "--verified")
+    assert code == 0
+
+    async def closed_three_years_ago() -> None:
+        engine = create_engine(database_url)
+        try:
+            async with IdentityUnitOfWork(session_factory(engine)) as uow:
+                row = await uow.residents.get(resident["resident_id"])
+                row.close(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3 * 365))
+                await uow.residents.save(row)
+                await uow.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(closed_three_years_ago())
+    code, kept, _ = cli("resident", "purge-closed", "--retention-days", "1200")
+    assert code == 0 and kept == {"closed_accounts_purged": 0, "rows_deleted": 0, "retention_days": 1200}
+    code, purged, _ = cli("resident", "purge-closed")
+    assert code == 0 and purged["closed_accounts_purged"] == 1 and purged["retention_days"] == 730
+    assert resident["resident_id"] not in json.dumps(purged) and "ferme.cli" not in json.dumps(purged)
+    code, again, _ = cli("resident", "purge-closed")
+    assert code == 0 and again["closed_accounts_purged"] == 0
+    with pytest.raises(SystemExit):
+        cli("resident", "purge-closed", "--retention-days", "0")

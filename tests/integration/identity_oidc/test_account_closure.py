@@ -42,6 +42,8 @@ async def test_closing_the_account_ends_everything_and_sign_in_points_to_the_cou
 
         explained = await laptop.get("/account/close")
         assert explained.status_code == 200
+        # MTLID_CLOSED_ACCOUNT_RETENTION_DAYS (730): deleted, and no longer reopened, after that
+        assert "2 ans après la fermeture" in explained.text and "pendant 2 ans après la fermeture" in explained.text
         text = explained.text.replace("&#39;", "'")
         for words in ("Ce que la fermeture veut dire", "ne sera jamais donné à quelqu'un d'autre",
                       "Ce que nous gardons", "article 73", "Accès Montréal", 'href="/account/export"'):

@@ -104,3 +104,39 @@ async def test_a_session_that_is_not_mine_is_refused_and_changes_nothing(front):
     finally:
         await browser.close()
         await other.close()
+
+
+async def test_each_entry_of_the_sign_in_history_leads_to_its_report_even_after_its_session_ended(front):
+    from services.identity.oidc.sessions import end_session
+
+    email = "historique.pas.moi@example.ca"
+    resident = await add_resident(front.uow, email, LevelOfAssurance.SELF_ASSERTED, False)
+    phone, laptop = Browser(front.base), Browser(front.base)
+    try:
+        assert (await _sign_in(phone, email)).headers["location"] == "/account"
+        [phone_session] = await _session_ids(front, resident.resident_id)
+        assert (await _sign_in(laptop, email, "pas le bon mot de passe")).status_code == 400   # refused
+        assert (await _sign_in(laptop, email)).headers["location"] == "/account"
+        async with front.uow() as uow:                     # the phone's session ends on its own
+            await end_session(uow, await uow.sessions.get(phone_session))
+            await uow.commit()
+
+        history = await laptop.get("/account/sign-ins")
+        assert history.status_code == 200
+        entries = re.findall(r'<li class="card">(.*?)</li>', history.text, re.S)
+        assert len(entries) == 3                           # newest first: laptop, refused, phone
+        links = [re.search(r'<a href="([^"]+)">Ce n(?:&#39;|\')était pas moi', e) for e in entries]
+        assert all(links), "every entry has its report link"
+        hrefs = [m.group(1).replace("&amp;", "&") for m in links]
+        assert hrefs[1] == "/account/security/not-me"      # a refused sign-in opened no session
+        assert hrefs[2] == not_me_url(phone_session)
+        assert hrefs[0].startswith("/account/security/not-me?session=") and hrefs[0] != hrefs[2]
+
+        confirm = await laptop.get(hrefs[2])
+        done = await laptop.submit(confirm, "/account/security/not-me")
+        assert done.status_code == 200 and "Votre compte est protégé" in done.text
+        [reported] = await _events(front, "suspicious_activity_reported", resident.resident_id)
+        assert reported["session_id"] == phone_session
+    finally:
+        await phone.close()
+        await laptop.close()

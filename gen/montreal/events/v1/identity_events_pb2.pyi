@@ -232,6 +232,16 @@ class ResidentReopened(_message.Message):
     agent_id: str
     def __init__(self, resident_id: _Optional[str] = ..., closure_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
+class ResidentPurged(_message.Message):
+    __slots__ = ("resident_id", "closed_at", "purged_at")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    PURGED_AT_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    closed_at: str
+    purged_at: str
+    def __init__(self, resident_id: _Optional[str] = ..., closed_at: _Optional[str] = ..., purged_at: _Optional[str] = ...) -> None: ...
+
 class SuspiciousActivityReported(_message.Message):
     __slots__ = ("resident_id", "report_id", "sessions_ended", "session_id")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -18,6 +18,8 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/email[/confirm]               change the sign-in address (password, then a code)
     /account/close                         close the account (what it means, password, receipt)
     /privacy                               the privacy notice given at collection (Law 25)
+    /accessibility                         the accessibility statement (footer of every page)
+    /terms                                 the terms of use (footer of every page)
     /account/security/not-me               "this was not me": sign out everywhere, new password
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from services.identity.http.account import accessibility, terms
 from services.identity.http.account import (biometric, closure, connections, email_change, entry, pages, privacy,
                                             proofs, security, sign_ins, suspicious)
 
@@ -69,5 +72,7 @@ routes = [
     Route("/account/email/confirm", email_change.confirm, methods=["GET", "POST"]),
     Route("/account/close", closure.close, methods=["GET", "POST"]),
     Route("/privacy", privacy.notice, methods=["GET"]),
+    Route("/accessibility", accessibility.statement, methods=["GET"]),
+    Route("/terms", terms.terms, methods=["GET"]),
     Route("/account/security/not-me", suspicious.not_me, methods=["GET", "POST"]),
 ]

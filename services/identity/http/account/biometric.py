@@ -20,8 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from montreal.consent.v1 import consent_pb2 as cpb
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.http.account.backends import BackendError
-from services.identity.http.account.web import (client_for, csrf_refused, first, form, name_in, page, signed_in,
-                                                 to_login, translator, unavailable)
+from services.identity.http.account.web import (
+    client_for, first, name_in, opening, page, to_login, translator, unavailable,
+)
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import authentication as auth
 
@@ -90,17 +91,13 @@ async def _offer(client, service_id: str, purpose_id: str, lang: str) -> dict | 
 
 
 async def biometric_consent(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     t = translator(request)
-    if request.method == "GET":
+    if fields is None:
         service_id, purpose_id = request.query_params.get("service", "")[:64], request.query_params.get("purpose", "")[:64]
-        fields = None
     else:
-        fields = await form(request)
-        if fields is None:
-            return csrf_refused(request)
         service_id, purpose_id = first(fields, "service")[:64], first(fields, "purpose")[:64]
     try:
         client = await client_for(request, who)

@@ -13,26 +13,26 @@ from starlette.responses import Response
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.account.web import (
-    csrf_refused, first, forget_session, form, local_time, page, signed_in, to_login, translator,
+    first, forget_session, local_time, opening, page, settings, to_login, translator,
 )
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import account_closure as closure
 
 
 def _explained(request: Request, who, errors: dict | None = None, status: int = 200) -> Response:
+    days = settings(request).closed_account_retention_days   # the purge's period (closed_accounts.py)
+    years, rest = divmod(days, 365)
     return page(request, "account/close.html", {"nav": "security", "errors": errors or {},
-                                                "citizen_number": CitizenNumber(who.resident_id).human}, status)
+                                                "citizen_number": CitizenNumber(who.resident_id).human,
+                                                "kept_years": years if not rest else None, "kept_days": days}, status)
 
 
 async def close(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    if request.method == "GET":
-        return _explained(request, who)
-    fields = await form(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     if fields is None:
-        return csrf_refused(request)
+        return _explained(request, who)
     current = first(fields, "current_password")
     if not current:
         return _explained(request, who, {"current_password": "account.security.error.current_required"}, 400)

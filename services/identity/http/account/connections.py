@@ -26,7 +26,7 @@ from montreal.consent.v1 import consent_pb2 as cpb
 from services.identity.http.account.backends import BackendError
 from services.identity.http.consent_terms import BASES
 from services.identity.http.account.web import (
-    client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
+    client_for, first, local_time, name_in, opening, page, signed_in, to_login, translator, unavailable,
 )
 from services.identity.http.routes.common import provider
 from services.identity.oidc.consent import narrow_grant, widen_grant, withdraw_grant
@@ -133,12 +133,9 @@ async def connected_services(request: Request) -> Response:
 
 async def end_connection(request: Request) -> Response:
     """End the connection with one service: the grant, its refresh tokens, its consents."""
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     key = first(fields, "service")[:80]
     try:
         client, consents, recipients, *_rest, grants, _clients = await _gather(request, who)
@@ -161,12 +158,9 @@ async def end_connection(request: Request) -> Response:
 
 async def give_consent(request: Request) -> Response:
     """Give (or give again) one consent to one service, for the categories ticked."""
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     t = translator(request)
     recipient_id, purpose_id = first(fields, "recipient_id")[:64], first(fields, "purpose_id")[:64]
     chosen = fields.get("category", [])

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.identity.http.account.web import csrf_refused, first, form, page, signed_in, to_login
+from services.identity.http.account.web import first, opening, page, to_login
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import email_change as change
 
@@ -28,14 +28,11 @@ def _form_page(request: Request, who, *, new_email: str = "", errors: dict | Non
 
 
 async def change_email(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    if request.method == "GET":
-        return _form_page(request, who)
-    fields = await form(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     if fields is None:
-        return csrf_refused(request)
+        return _form_page(request, who)
     new_email, current = first(fields, "new_email").strip()[:320], first(fields, "current_password")
     # In the form's order, for the error summary: the new address, then the password.
     errors: dict[str, str] = {}
@@ -69,20 +66,17 @@ async def change_email(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     uow_factory = provider(request).uow_factory
     pending = await change.pending_email_change(uow_factory(), who.resident_id)
     if pending is None:
         # Nothing waits (never asked, expired, or done): start from the address.
         return RedirectResponse("/account/email", status_code=303)
     context = {"nav": "security", "pending_email": pending, "errors": {}}
-    if request.method == "GET":
-        return page(request, "account/email_confirm.html", context)
-    fields = await form(request)
     if fields is None:
-        return csrf_refused(request)
+        return page(request, "account/email_confirm.html", context)
     code = first(fields, "code").replace(" ", "")
     errors: dict[str, str] = {}
     if not code.isdigit() or len(code) != 6:

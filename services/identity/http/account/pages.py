@@ -26,7 +26,7 @@ from services.identity.http.account import connections
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.proofs import witnesses_view
 from services.identity.http.account.web import (
-    client_for, csrf_refused, first, form, local_time, name_in, page, signed_in, to_login, translator, unavailable,
+    client_for, first, local_time, name_in, opening, page, signed_in, to_login, translator, unavailable,
 )
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import authentication as auth
@@ -97,12 +97,9 @@ async def home(request: Request) -> Response:
 
 
 async def unlink(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     try:
         await (await client_for(request, who)).request_unlink(first(fields, "account_id"))
     except BackendError as error:
@@ -178,12 +175,9 @@ async def consents(request: Request) -> Response:
 
 
 async def grant(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     t = translator(request)
     try:
         await (await client_for(request, who)).grant(first(fields, "recipient_id"), first(fields, "purpose_id"), t.lang)
@@ -204,17 +198,14 @@ async def _find_consent(client, consent_id: str, lang: str, t):
 
 async def withdraw(request: Request) -> Response:
     """GET: the confirmation step (what stops, for whom); POST: withdraw (takes effect at once)."""
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     t = translator(request)
     consent_id = request.path_params["consent_id"]
     try:
         client = await client_for(request, who)
-        if request.method == "POST":
-            fields = await form(request)
-            if fields is None:
-                return csrf_refused(request)
+        if fields is not None:
             withdrawn = await client.withdraw(consent_id)
             await connections.after_withdrawal(request, who, withdrawn)  # the client stops receiving it
             return RedirectResponse("/account/consents?done=withdrawn", status_code=303)
@@ -324,14 +315,11 @@ async def export(request: Request) -> Response:
     (``format``); ``mtlid export verify`` checks every receipt and proof in the JSON offline."""
     from services.identity.http.account.biometric import confirm_password
 
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    if request.method == "GET":
-        return page(request, "account/export.html", {"nav": "export", "errors": {}})
-    fields = await form(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     if fields is None:
-        return csrf_refused(request)
+        return page(request, "account/export.html", {"nav": "export", "errors": {}})
     try:
         error = await confirm_password(request, who, first(fields, "current_password"))
     except NotFound:
@@ -411,15 +399,10 @@ def _profile_fields(profile, t, values: dict[str, str] | None = None, errors: di
 
 
 async def profile(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     t = translator(request)
-    fields = None
-    if request.method == "POST":
-        fields = await form(request)  # the CSRF check comes before any call on the resident's behalf
-        if fields is None:
-            return csrf_refused(request)
     try:
         client = await client_for(request, who)
         current = await client.profile()

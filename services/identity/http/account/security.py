@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.identity.http.account.web import (
-    csrf_refused, first, form, local_time, new_password, page, signed_in, to_login, translator,
+    first, local_time, new_password, opening, page, signed_in, to_login, translator,
 )
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.passkeys import RESIDENT, clean_name
@@ -61,12 +61,9 @@ async def security(request: Request) -> Response:
 
 
 async def change_password(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     current = first(fields, "current_password")
     # In the form's order, for the error summary: the current password, then the new one.
     errors = {} if current else {"current_password": "account.security.error.current_required"}
@@ -93,12 +90,9 @@ async def change_password(request: Request) -> Response:
 
 
 async def totp_start(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     try:
         enrollment = await auth.begin_totp_enrollment(auth.BeginTotpEnrollment(who.resident_id),
                                                       provider(request).uow_factory())
@@ -118,12 +112,9 @@ def _enrollment(request: Request, grouped_secret: str, uri: str) -> dict:
 
 
 async def totp_confirm(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     code = first(fields, "code").replace(" ", "")
     # Its own field name: the password-change form on the same page has a current_password.
     current = first(fields, "totp_current_password")

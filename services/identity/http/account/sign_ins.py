@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.sign_ins import RETENTION_DAYS, SignIn
+from services.identity.http.account.suspicious import not_me_url
 from services.identity.http.account.web import local_time, page, signed_in, to_login, translator
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import sign_ins as history
@@ -30,6 +31,8 @@ def view(entry: SignIn, t) -> dict:
             "methods": [t(f"account.signins.method.{m}") if t.has(f"account.signins.method.{m}") else m
                         for m in entry.methods],
             "level": level, "refused": entry.outcome != "succeeded",
+            # a refused sign-in opened no session: the report then names none (someone tried)
+            "not_me": not_me_url(entry.session_id),
             "reason": t(f"account.signins.reason.{entry.reason}") if entry.reason and t.has(
                 f"account.signins.reason.{entry.reason}") else None}
 

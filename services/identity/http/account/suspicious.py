@@ -18,9 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.errors import InvalidArgument, NotFound
-from services.identity.http.account.web import (
-    csrf_refused, first, forget_session, form, page, signed_in, to_login,
-)
+from services.identity.http.account.web import first, forget_session, opening, page, to_login
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import suspicious_activity as suspicious
 
@@ -32,16 +30,13 @@ def not_me_url(session_id: str | None = None) -> str:
 
 
 async def not_me(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    if request.method == "GET":
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
+    if fields is None:
         session_id = (request.query_params.get("session") or "")[:suspicious.MAX_SESSION_ID]
         return page(request, "account/not_me.html", {"nav": "security", "session_id": session_id,
                                                      "lang_path": not_me_url(session_id or None)})
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
     try:
         report = await suspicious.report_suspicious_activity(
             suspicious.ReportSuspiciousActivity(who.resident_id, first(fields, "session_id") or None),

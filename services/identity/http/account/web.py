@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -76,6 +77,11 @@ def _settings(request: Request):
         settings = Settings.from_env()
         request.app.state.settings = settings
     return settings
+
+
+def settings(request: Request):
+    """The validated settings the front runs with (``MTLID_…``)."""
+    return _settings(request)
 
 
 async def backends(request: Request) -> Backends:
@@ -152,6 +158,33 @@ def new_password(fields: dict[str, list[str]]) -> tuple[str, dict[str, str]]:
 
 def csrf_refused(request: Request) -> Response:
     return page(request, "error.html", {"reason": "csrf"}, 403)
+
+
+class Opening(NamedTuple):
+    """What an account page handler starts from: the resident, the posted form (None for a
+    GET), or the answer to give at once instead (``refusal``)."""
+
+    who: SignedIn | None
+    fields: dict[str, list[str]] | None
+    refusal: Response | None
+
+
+async def opening(request: Request) -> Opening:
+    """The opening every account page handler shares, checked in this order:
+
+    1. a signed-in resident (the SSO session cookie), else to the sign-in page and back here;
+    2. for a POST, a form that fits (``MAX_FORM_BYTES``) and whose CSRF token matches (OWASP
+       ASVS 4.0 V4.2.2), else 403 — before anything is done on the resident's behalf.
+    """
+    who = await signed_in(request)
+    if who is None:
+        return Opening(None, None, to_login(request))
+    if request.method != "POST":
+        return Opening(who, None, None)
+    fields = await form(request)
+    if fields is None:
+        return Opening(who, None, csrf_refused(request))
+    return Opening(who, fields, None)
 
 
 def translator(request: Request) -> Translator:
