@@ -176,12 +176,9 @@ def _address(request: Request) -> str:
 async def recovery_codes_new(request: Request) -> Response:
     """Ten new recovery codes, after the password, shown once on a page that is not cached
     (``second_factor.generate_recovery_codes``); the earlier ones stop working."""
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     current = first(fields, "recovery_current_password")
     errors = {} if current else {"recovery_current_password": "account.security.error.current_required"}
     codes = None
@@ -206,12 +203,9 @@ async def totp_remove(request: Request) -> Response:
     """The application's codes turned off, after the password (``second_factor.remove_totp``);
     the recovery codes go with them. To replace the application, the resident starts a new
     enrolment instead: its confirmation replaces the old key."""
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     current = first(fields, "remove_current_password")
     errors = {} if current else {"remove_current_password": "account.security.error.current_required"}
     if not errors:
@@ -275,12 +269,9 @@ async def passkey_new(request: Request) -> Response:
 
 
 async def passkey_add(request: Request) -> Response:
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     name = first(fields, "passkey_name")
     errors = {} if clean_name(name) else {"passkey_name": "account.passkeys.error.name"}
     errors.update(await _reauthenticated(request, who, first(fields, "passkey_password"), "passkey_password"))
@@ -305,12 +296,9 @@ PASSKEY_REASONS = ("challenge", "origin", "rp_id", "already_registered", "name")
 async def passkey_remove(request: Request) -> Response:
     """Remove a passkey after re-authentication — never the last way in
     (``passkeys.remove_passkey``)."""
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     errors = await _reauthenticated(request, who, first(fields, "remove_passkey_password"), "remove_passkey_password")
     if not errors:
         try:
@@ -328,12 +316,9 @@ async def passkey_remove(request: Request) -> Response:
 
 async def passkey_rename(request: Request) -> Response:
     """A new name for a passkey (no re-authentication: a name protects nothing)."""
-    who = await signed_in(request)
-    if who is None:
-        return to_login(request)
-    fields = await form(request)
-    if fields is None:
-        return csrf_refused(request)
+    who, fields, refusal = await opening(request)
+    if refusal is not None:
+        return refusal
     errors = {}
     try:
         await passkeys.rename_passkey(passkeys.RenamePasskey(RESIDENT, who.resident_id,
