@@ -34,6 +34,7 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_DATA_ACCESSED: _ClassVar[EntryType]
     ENTRY_TYPE_EXPORT_REQUESTED: _ClassVar[EntryType]
     ENTRY_TYPE_RECTIFICATION_REQUESTED: _ClassVar[EntryType]
+    ENTRY_TYPE_SERVICE_INFORMED: _ClassVar[EntryType]
 
 class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -57,6 +58,7 @@ ENTRY_TYPE_CONSENT_EXPIRED: EntryType
 ENTRY_TYPE_DATA_ACCESSED: EntryType
 ENTRY_TYPE_EXPORT_REQUESTED: EntryType
 ENTRY_TYPE_RECTIFICATION_REQUESTED: EntryType
+ENTRY_TYPE_SERVICE_INFORMED: EntryType
 COLLECTION_METHOD_UNSPECIFIED: CollectionMethod
 COLLECTION_METHOD_ACCOUNT_PAGE: CollectionMethod
 COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: CollectionMethod
