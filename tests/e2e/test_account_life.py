@@ -355,3 +355,35 @@ async def test_a_consent_withdrawn_and_a_connection_ended(system, browser, lang,
     assert await page.locator("[role=status]").count() == 1
     await check_page(page, f"life-33-connection-ended-{suffix}")
     await context.close()
+
+
+async def test_the_services_told_of_a_closing_are_listed_in_french_and_in_english_on_a_phone(system, browser):
+    """Issue 21, "what linked services are told": the access page's section, read in the
+    browser; the events are what accounts publishes after a closing and a counter's reopening
+    (the hop itself: tests/integration/test_one_trace.py)."""
+    from services.accounts.domain.events import ServiceAccountReactivated, ServiceAccountSuspended
+    from tests.integration.account_pages.test_with_services import _publish_as_accounts
+
+    email = "vie.informee@example.ca"
+    resident_id = system.cli("resident", "create", "--email", email, "--password", PASSWORD,
+                             "--verified")["resident_id"]
+    account_id = "5f0c2b7e-2d1a-4c8e-9f3b-6a7d8e9f0a1b"
+    await _publish_as_accounts(system, *(
+        cls(account_id=account_id, resident_id=resident_id, service_id="montreal-ca", reason=reason)
+        for cls, reason in ((ServiceAccountSuspended, "resident_closed"),
+                            (ServiceAccountReactivated, "resident_reopened"))))
+    for lang, viewport, words in (("fr", WIDE, "informé de la réouverture du compte"),
+                                  ("en", NARROW, "told that the account was reopened")):
+        context = await new_context(browser, viewport=viewport)
+        page = await context.new_page()
+        await _sign_in(page, system.issuer, email, lang)
+        for _ in range(50):   # consent applies the events in a moment
+            await page.goto(system.issuer + "/account/access" + ("?lang=en" if lang == "en" else ""))
+            if await page.locator("#services-informed-title").count():
+                break
+            await page.wait_for_timeout(200)
+        section = page.locator("section[aria-labelledby=services-informed-title]")
+        assert words in await section.inner_text()
+        assert await section.locator("li.card").count() == 2
+        await check_page(page, f"life-informed-{lang}")
+        await context.close()

@@ -13,14 +13,24 @@ attributes under its pairwise identifier, with a W3C ``traceparent`` of its own:
 access (gRPC), and publishes ``attributes_released`` through its outbox → NATS, which the
 consent service consumes — every span of those hops, and the database statements under them
 (opentelemetry-instrumentation-sqlalchemy), carry the partner's trace id. No exported span
-names the resident's address or carries a token."""
+names the resident's address or carries a token.
+
+A closing, in the order issue 19 names (identity → NATS → accounts → consent): the resident
+closes their account in Mon compte (identity's HTTP span); identity's ``resident_closed`` →
+NATS → accounts' consumer, which suspends the partner's account and publishes
+``service_account_suspended`` through its outbox → NATS → consent's consumer, which appends the
+``service_informed`` entry to the resident's history. One trace id, asserted hop by hop: each
+consumer span's parent is a span of the service before it."""
 
 from __future__ import annotations
 
 import gzip
+import html
 import json
+import pathlib
 import re
 import secrets
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +47,7 @@ from tests.e2e.system import System
 
 PARTNER_CLIENT, PARTNER_SERVICE, BROKER = "velo-trace", "velo-trace-service", "trace-broker"
 EMAIL = "trace@example.ca"
+PASSWORD = "une phrase de passe trace"
 
 
 class OtlpReceiver:
@@ -132,6 +143,34 @@ def _sign_up(system, email: str, traceparent: str) -> None:
         assert done.status_code == 303, done.text[:500]
 
 
+def _hidden_fields(page: str) -> dict[str, str]:
+    return {name: html.unescape(value) for name, value in
+            re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)}
+
+
+def _close_account(system, email: str, password: str, traceparent: str) -> None:
+    """Mon compte as a browser without JavaScript uses it: sign in, then "Fermer mon compte"
+    with the current password; the trace header only on the closing request."""
+    with httpx.Client(base_url=system.issuer, timeout=10) as browser:
+        login = browser.get("/account/login")
+        signed_in = browser.post("/account/login", data={**_hidden_fields(login.text), "email": email,
+                                                         "password": password})
+        assert signed_in.is_redirect and signed_in.headers["location"] == "/account", signed_in.headers
+        explained = browser.get("/account/close")
+        assert explained.status_code == 200, explained.text[:500]
+        closed = browser.post("/account/close", headers={"traceparent": traceparent},
+                              data={**_hidden_fields(explained.text), "current_password": password})
+        assert closed.status_code == 200 and "Votre compte est fermé" in closed.text, closed.text[:500]
+
+
+def _ancestors(span: dict, spans: list[dict]) -> list[dict]:
+    by_id, chain = {s["span_id"]: s for s in spans}, []
+    while span["parent"] in by_id:
+        span = by_id[span["parent"]]
+        chain.append(span)
+    return chain
+
+
 def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nats(tmp_path):
     receiver = OtlpReceiver()
     system = TracedSystem(str(tmp_path / "var"))
@@ -153,7 +192,7 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
         system.cli("service", "create", "--id", PARTNER_SERVICE, "--kind", "partner", "--name-fr", "Vélo Trace",
                    "--name-en", "Vélo Trace", "--owner", "Vélo Trace (OBNL)", "--client-id", PARTNER_CLIENT,
                    "--attribute", "email", "--purpose", "service-provision")
-        resident = system.cli("resident", "create", "--email", EMAIL, "--password", "une phrase de passe trace",
+        resident = system.cli("resident", "create", "--email", EMAIL, "--password", PASSWORD,
                               "--verified")["resident_id"]
         with grpc.insecure_channel(system.target("identity")) as channel:
             subject = identity_pb2_grpc.IdentityServiceStub(channel).GetClientSubject(
@@ -186,6 +225,20 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
 
         spans = _wait_for(receiver, trace_id, lambda spans: any(
             s["service"] == "mtlid-consent" and s["name"].startswith("consume ") for s in spans))
+
+        # The closing: the partner's account VT-1 is active, so accounts suspends it and tells.
+        closing_trace, traceparent = _new_trace()
+        _close_account(system, EMAIL, PASSWORD, traceparent)
+        closing = _wait_for(receiver, closing_trace, lambda spans: any(
+            s["service"] == "mtlid-consent" and s["name"] == "consume montreal.accounts.v1.service_account_suspended"
+            for s in spans))
+        with grpc.insecure_channel(system.target("accounts")) as channel:
+            [suspended] = [a for a in accounts_pb2_grpc.AccountsServiceStub(channel).ListAccounts(
+                apb.ListAccountsRequest(service_id=PARTNER_SERVICE), metadata=metadata, timeout=5).accounts
+                if a.account_id == account.account_id]
+        with sqlite3.connect(pathlib.Path(system.var_dir) / "consent.db") as db:
+            informed = db.execute("SELECT recipient_id FROM ledger_entries WHERE resident_id = ? "
+                                  "AND entry_type = 'service_informed'", (resident,)).fetchall()
     finally:
         system.stop()
         receiver.stop()
@@ -223,3 +276,30 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
     # Nothing personal or secret in any exported span.
     exported = json.dumps(receiver.spans)
     assert EMAIL not in exported and "Bearer" not in exported and partner["client_secret"] not in exported
+
+    # The closing, hop by hop, in one trace: identity's HTTP span → (resident_closed, NATS) →
+    # accounts' consumer → (service_account_suspended, accounts' outbox, NATS) → consent's
+    # consumer → the ledger append.
+    assert suspended.state == apb.ACCOUNT_STATE_SUSPENDED
+    assert informed == [(PARTNER_SERVICE,)]
+    summary = json.dumps(sorted({(s["service"], s["name"]) for s in closing}), indent=1)
+    [front] = [s for s in closing if s["service"] == "mtlid-identity" and s["kind"] == 2
+               and s["scope"] == "opentelemetry.instrumentation.asgi"]
+    assert front["name"] == "POST /account/close", summary
+    identity_ids = {s["span_id"] for s in closing if s["service"] == "mtlid-identity"}
+    [closed] = [s for s in closing if s["name"] == "consume montreal.identity.v1.resident_closed"]
+    assert closed["service"] == "mtlid-accounts" and closed["kind"] == 5, summary        # CONSUMER
+    assert closed["parent"] in identity_ids, summary
+    assert front in _ancestors(closed, closing), summary   # the resident's request began it
+    accounts_ids = {s["span_id"] for s in closing if s["service"] == "mtlid-accounts"}
+    [told] = [s for s in closing if s["name"] == "consume montreal.accounts.v1.service_account_suspended"]
+    assert told["service"] == "mtlid-consent" and told["kind"] == 5, summary
+    assert told["parent"] in accounts_ids, summary
+    assert closed in _ancestors(told, closing), summary    # accounts published it while consuming
+    appended = [s for s in closing if s["service"] == "mtlid-consent"
+                and s["scope"] == "opentelemetry.instrumentation.sqlalchemy"
+                and "INSERT INTO ledger_entries" in json.dumps(s["attributes"])]
+    assert appended and all(told in _ancestors(s, closing) for s in appended), summary
+    assert {s["trace_id"] for s in closing} == {closing_trace}
+    exported = json.dumps(closing)
+    assert EMAIL not in exported and PASSWORD not in exported

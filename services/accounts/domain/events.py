@@ -112,6 +112,37 @@ class ServiceAccountStateChanged(Event):
 
 
 @dataclass(frozen=True)
+class ServiceAccountSuspended(Event):
+    """A service account suspended because of something that happened to the resident, not
+    to the service (issue 21: ``reason`` ``resident_closed``). The consent register records
+    that the service was told (a ``service_informed`` ledger entry); the service, which
+    already follows ``service_account_state_changed``, learns why. Identifiers only."""
+
+    NAME: ClassVar[str] = "service_account_suspended"
+    account_id: str
+    resident_id: str
+    service_id: str
+    reason: str
+
+    def aggregate_id(self) -> str | None:
+        return self.account_id
+
+
+@dataclass(frozen=True)
+class ServiceAccountReactivated(Event):
+    """The converse: a suspension ``resident_closed`` lifted (``reason`` ``resident_reopened``)."""
+
+    NAME: ClassVar[str] = "service_account_reactivated"
+    account_id: str
+    resident_id: str
+    service_id: str
+    reason: str
+
+    def aggregate_id(self) -> str | None:
+        return self.account_id
+
+
+@dataclass(frozen=True)
 class ServiceAccountUnlinkRequested(Event):
     NAME: ClassVar[str] = "service_account_unlink_requested"
     account_id: str

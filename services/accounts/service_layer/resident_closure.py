@@ -4,11 +4,16 @@ reopens it (identity's ``resident_closed`` / ``resident_reopened``, issue 21).
 Closed: each live link to a service stops giving that service the resident's information
 (``ServiceAccount.may_receive_attributes``): an active account is suspended, a pending one
 (never activated) is closed; each change is a ``service_account_state_changed`` event, which
-is how the linked services are told. The profile and the history stay (the Access Act's
+is how the linked services are told. Each suspension is also a ``service_account_suspended``
+event (reason ``resident_closed``), in the same transaction through the outbox: the consent
+register appends it to the resident's history ("Service X informé de la fermeture du
+compte"), the answer to "what linked services are told". A pending link never gave the
+service anything: its closing is only the state change. The profile and the history stay (the Access Act's
 retention rules apply to them, not a deletion here).
 
 Reopened: the accounts suspended *because of the closure* (their last transition is ours)
-become active again; whatever a service itself suspended or closed stays as the service left
+become active again, each with a ``service_account_reactivated`` event (reason
+``resident_reopened``); whatever a service itself suspended or closed stays as the service left
 it.
 
 Purged (identity's ``resident_purged``, after the closed-account retention period; Access
@@ -24,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from ..domain.events import ServiceAccountReactivated, ServiceAccountSuspended
 from ..domain.service_account import AccountState
 from .addressing import canonical_resident_id
 from .ports import AccountsUnitOfWork, publish
@@ -33,6 +39,9 @@ CLOSED_REASON = "the resident closed their Montréal account"
 REOPENED_REASON = "the resident's Montréal account was reopened at a counter"
 PURGED_REASON = "the resident's closed Montréal account reached the end of its retention period"
 PAGE = 200
+#: The ``reason`` of the events below (docs/contracts.md): a word, not the journal's sentence.
+RESIDENT_CLOSED = "resident_closed"
+RESIDENT_REOPENED = "resident_reopened"
 
 
 def _utcnow() -> dt.datetime:
@@ -57,6 +66,9 @@ async def resident_closed(resident_id: str, uow: AccountsUnitOfWork, *,
     async for account in _accounts_of(uow, resident_id):
         if account.state is AccountState.ACTIVE:
             account.suspend(ACTOR, CLOSED_REASON, now)
+            account.events.append(ServiceAccountSuspended(
+                account_id=account.account_id, resident_id=account.resident_id,
+                service_id=account.service_id, reason=RESIDENT_CLOSED))
         elif account.state is AccountState.PENDING:
             account.close(ACTOR, CLOSED_REASON, now)
         else:
@@ -76,6 +88,9 @@ async def resident_reopened(resident_id: str, uow: AccountsUnitOfWork, *,
         if (account.state is AccountState.SUSPENDED and last is not None and last.actor == ACTOR
                 and last.reason == CLOSED_REASON):
             account.activate(ACTOR, REOPENED_REASON, now)
+            account.events.append(ServiceAccountReactivated(
+                account_id=account.account_id, resident_id=account.resident_id,
+                service_id=account.service_id, reason=RESIDENT_REOPENED))
             await uow.accounts.save(account)
             changed.append(account)
     publish(uow, changed)

@@ -9,7 +9,8 @@ reduction of entries (``consents.reduce``).
 Entry types (DPV statuses where one exists): ``consent_given`` (dpv:ConsentGiven),
 ``consent_withdrawn`` (dpv:ConsentWithdrawn), ``consent_expired`` (dpv:ConsentExpired),
 ``data_accessed``, ``export_requested`` (A-2.1 s. 84), ``rectification_requested``
-(A-2.1 s. 89).
+(A-2.1 s. 89), ``service_informed`` (a linked service told of the resident's account
+closing or reopening, issue 21).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class EntryType(str, enum.Enum):
     DATA_ACCESSED = "data_accessed"
     EXPORT_REQUESTED = "export_requested"
     RECTIFICATION_REQUESTED = "rectification_requested"
+    SERVICE_INFORMED = "service_informed"
 
 
 def utc_ms(value: dt.datetime) -> dt.datetime:
@@ -191,4 +193,22 @@ def rectification_requested(*, resident_id: str, time: dt.datetime, data_categor
     return _entry(EntryType.RECTIFICATION_REQUESTED, resident_id, time, {
         "request_id": new_id(), "data_categories": sorted(set(data_categories)),
         "recipient_id": recipient_id, "actor": actor,
+    })
+
+
+#: What a ``service_informed`` entry says the service was told (accounts' event ``reason``).
+INFORMED_OF = ("resident_closed", "resident_reopened")
+
+
+def service_informed(*, notice_id: str, resident_id: str, recipient_id: str, account_id: str,
+                     informed_of: str, time: dt.datetime, source: str) -> LedgerEntry:
+    """A linked service was told that the resident closed (or reopened) their Montréal
+    account: its link was suspended (or reactivated) by accounts (issue 21, "what linked
+    services are told"). ``notice_id`` is the accounts event's id, so a redelivered event
+    finds its entry. Identifiers only: nothing the service held is named."""
+    if informed_of not in INFORMED_OF:
+        raise ValueError(f"informed_of must be one of {INFORMED_OF}")
+    return _entry(EntryType.SERVICE_INFORMED, resident_id, time, {
+        "notice_id": notice_id, "recipient_id": recipient_id, "account_id": account_id,
+        "informed_of": informed_of, "source": source,
     })

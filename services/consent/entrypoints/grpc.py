@@ -90,7 +90,9 @@ _ENTRY_TYPES = {EntryType.CONSENT_GIVEN: pb.ENTRY_TYPE_CONSENT_GIVEN,
                 EntryType.CONSENT_EXPIRED: pb.ENTRY_TYPE_CONSENT_EXPIRED,
                 EntryType.DATA_ACCESSED: pb.ENTRY_TYPE_DATA_ACCESSED,
                 EntryType.EXPORT_REQUESTED: pb.ENTRY_TYPE_EXPORT_REQUESTED,
-                EntryType.RECTIFICATION_REQUESTED: pb.ENTRY_TYPE_RECTIFICATION_REQUESTED}
+                EntryType.RECTIFICATION_REQUESTED: pb.ENTRY_TYPE_RECTIFICATION_REQUESTED,
+                EntryType.SERVICE_INFORMED: pb.ENTRY_TYPE_SERVICE_INFORMED}
+_ENTRY_TYPES_FROM_WIRE = {v: k for k, v in _ENTRY_TYPES.items()}
 _BASIS_STRINGS = {b.value: _BASIS_TO_WIRE[b] for b in LegalBasis}
 
 
@@ -264,8 +266,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     async def History(self, request, context):
         _own(request.resident_id)
+        unknown = [t for t in request.types if t not in _ENTRY_TYPES_FROM_WIRE]
+        if unknown:
+            raise InvalidArgument("types", "must name entry types (not ENTRY_TYPE_UNSPECIFIED)")
         entries, token = await handlers.history(commands.ListPage(
-            request.resident_id, request.page_size, request.page_token), self.uow())
+            request.resident_id, request.page_size, request.page_token,
+            types=tuple(_ENTRY_TYPES_FROM_WIRE[t].value for t in request.types)), self.uow())
         return pb.HistoryResponse(entries=[_entry(e) for e in entries], next_page_token=token)
 
     async def AccessLog(self, request, context):

@@ -77,6 +77,8 @@ class ListPage:
     page_token: str = ""
     recipient_id: str | None = None
     include_inactive: bool = False
+    #: ``history`` only: the entry types to list (empty: every entry).
+    types: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,10 @@ consumer's unit of work, after the event id went into the inbox; the consumer co
 - ``montreal.identity.v1.counter_file_accessed`` → a ``data_accessed`` entry by the office's
   counter (a recipient per office, "Comptoir Accès Montréal — bureau …"), naming the agent
   (issue 17).
+- ``montreal.accounts.v1.service_account_suspended`` / ``service_account_reactivated``
+  (reason ``resident_closed`` / ``resident_reopened``) → a ``service_informed`` entry: the
+  linked service was told of the account's closing or reopening (issue 21), idempotent by
+  the event's id.
 
 An event that breaks a rule is a fact we cannot record, not a reason to block the stream:
 it is logged (identifiers only) and skipped.
@@ -273,10 +277,37 @@ async def _withdraw_where(uow, resident_id: str, now: dt.datetime, *, reason: st
                                                                 reason=reason), uow, now)
 
 
+async def on_service_informed(event: CloudEvent, uow) -> None:
+    """Accounts suspended (or reactivated) a service account because the resident closed
+    (or reopened) their Montréal account, and told the service: the resident's history says
+    so. The entry's ``notice_id`` is the event's id: a redelivery that got past the inbox
+    (a replayed dead letter) finds the entry and appends nothing."""
+    data = event.data
+    resident_id = str(data.get("resident_id", ""))
+    try:
+        handlers.check_resident_id(resident_id)
+        handlers.check_slug(str(data.get("service_id", "")), "service_id")
+        if not event.id or len(event.id) > 64:
+            raise ValueError("event without a usable id")
+        await uow.ledger.lock()
+        told = await uow.ledger.resident_entries(resident_id, types=[EntryType.SERVICE_INFORMED],
+                                                 recipient_id=str(data["service_id"]))
+        if any(e.body.get("notice_id") == event.id for e in told):
+            return
+        await uow.ledger.append([ledger.service_informed(
+            notice_id=event.id, resident_id=resident_id, recipient_id=str(data["service_id"]),
+            account_id=str(data.get("account_id", ""))[:64], informed_of=str(data.get("reason", "")),
+            time=ledger.parse_time(event.time) if event.time else _now(), source=f"event:{event.source}")])
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
+
+
 ACCOUNTS_SUBJECTS = {
     "montreal.accounts.v1.attributes_released": on_attributes_released,
     "montreal.accounts.v1.service_registered": on_service_registered,
     "montreal.accounts.v1.service_updated": on_service_registered,
+    "montreal.accounts.v1.service_account_suspended": on_service_informed,
+    "montreal.accounts.v1.service_account_reactivated": on_service_informed,
 }
 IDENTITY_SUBJECTS = {
     "montreal.identity.v1.grant_given": on_grant_given,

@@ -500,14 +500,21 @@ async def _tokens(uow) -> PageTokens:
 
 
 async def history(cmd: commands.ListPage, uow) -> tuple[list[LedgerEntry], str]:
-    """Every entry about the resident, oldest first."""
+    """Every entry about the resident (or only those of ``cmd.types``), oldest first."""
     check_resident_id(cmd.resident_id)
     size = page_size(cmd.page_size)
+    try:
+        types = sorted({EntryType(t) for t in cmd.types}, key=lambda t: t.value)
+    except ValueError:
+        raise InvalidArgument("types", "must name entry types") from None
     listing = {"m": "history", "r": cmd.resident_id}
+    if types:  # a page token is good for the listing it came from only
+        listing["t"] = ",".join(t.value for t in types)
     async with uow:
         tokens = await _tokens(uow)
         after = tokens.decode(cmd.page_token, listing)
-        rows = await uow.ledger.resident_entries(cmd.resident_id, after=after, limit=size + 1)
+        rows = await uow.ledger.resident_entries(cmd.resident_id, types=types or None, after=after,
+                                                 limit=size + 1)
     more = len(rows) > size
     rows = rows[:size]
     return rows, tokens.encode(listing, rows[-1].index) if more else ""

@@ -5,6 +5,7 @@ JWS signed by the ledger's key, the export is one JSON attachment."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -149,5 +150,72 @@ async def test_export_is_one_json_attachment(system):
         assert outcomes[0] == ("refused", ["pwd"], "invalid_credentials")
         assert ("succeeded", ["pwd"], None) in outcomes[1:]
         assert PASSWORD not in json.dumps(document["sign_ins"])
+    finally:
+        await http.aclose()
+
+
+async def _publish_as_accounts(system, *events) -> None:
+    """What accounts' outbox relay puts on NATS (services/common/outbox.py), for events that
+    in production follow the resident's closing and a counter's reopening. That hop itself,
+    from identity's resident_closed on, is shown in tests/integration/accounts/
+    test_resident_closure.py and tests/integration/test_one_trace.py; here: what the resident
+    reads of it."""
+    import nats
+
+    from services.common.outbox import outbox_row
+
+    connection = await nats.connect(system.nats_url)
+    try:
+        jetstream = connection.jetstream()
+        for event in events:
+            row = outbox_row("accounts", event)
+            await jetstream.publish(row["subject"], row["envelope"].encode(),
+                                    headers={"Nats-Msg-Id": row["event_id"]})
+    finally:
+        await connection.close()
+
+
+async def test_the_access_page_says_which_services_were_told_of_the_closing_and_reopening(system):
+    from services.accounts.domain.events import ServiceAccountReactivated, ServiceAccountSuspended
+
+    http, resident_id = await _resident(system, "eve@example.ca")
+    try:
+        before = await http.get("/account/access")
+        assert "informé de la fermeture" not in before.text     # nothing closed, nothing told
+        account_id = "0b7e1c9a-6c55-4a55-9a43-4f3c1d2a9e10"
+        await _publish_as_accounts(
+            system,
+            ServiceAccountSuspended(account_id=account_id, resident_id=resident_id, service_id=BOROUGH_SERVICE,
+                                    reason="resident_closed"),
+            ServiceAccountReactivated(account_id=account_id, resident_id=resident_id, service_id=BOROUGH_SERVICE,
+                                      reason="resident_reopened"))
+        for _ in range(100):
+            page = await http.get("/account/access")
+            if "informé de la réouverture" in page.text:
+                break
+            await asyncio.sleep(0.2)
+        assert page.status_code == 200
+        text = page.text.replace("&#39;", "'")
+        assert "Services informés de la fermeture de votre compte" in text
+        # newest first, each with the proof of its ledger entry
+        closed, reopened = (text.index("Permis du Plateau informé de la fermeture du compte"),
+                            text.index("Permis du Plateau informé de la réouverture du compte"))
+        assert reopened < closed
+        section = text[text.index('id="services-informed-title"'):]
+        assert section.count("/proof\" download>") == 2
+        proof = await http.get(re.search(r'href="(/account/ledger/\d+/proof)"', section).group(1))
+        assert proof.status_code == 200 and "service_informed" in proof.text
+        english = (await http.get("/account/access?lang=en")).text
+        assert "Plateau permits told that the account was closed" in english
+        assert "Plateau permits told that the account was reopened" in english
+
+        # The downloaded file: the consent register's section lists both, by service.
+        form = await http.get("/account/export")
+        exported = json.loads((await http.post("/account/export", data={
+            **hidden_fields(form.text), "current_password": PASSWORD})).content)
+        informed = [e["entry"] for e in exported["consent"]["ledger_entries"]
+                    if e["entry"]["type"] == "service_informed"]
+        assert [(e["recipient_id"], e["informed_of"], e["account_id"]) for e in informed] == [
+            (BOROUGH_SERVICE, "resident_closed", account_id), (BOROUGH_SERVICE, "resident_reopened", account_id)]
     finally:
         await http.aclose()

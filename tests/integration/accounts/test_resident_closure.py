@@ -6,12 +6,14 @@ receives the resident's information any more; a counter's reopening
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import grpc
 import pytest
 
 from montreal.accounts.v1 import accounts_pb2 as pb
+from montreal.consent.v1 import consent_pb2
 from montreal.identity.v1 import identity_pb2
 from services.common.grpc.client import rpc_error_details
 from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
@@ -26,7 +28,8 @@ PASSWORD = "une longue phrase de passe"
 
 
 async def test_closing_suspends_every_live_link_and_reopening_brings_them_back(stub, tokens, accounts,
-                                                                               identity_service, identity_stub):
+                                                                               identity_service, identity_stub,
+                                                                               ledger):
     await stub.RegisterService(pb.RegisterServiceRequest(
         service_id=PARTNER, name_fr="Vélo Québec", name_en="Vélo Québec", kind=pb.SERVICE_KIND_PARTNER,
         owner="Vélo Québec (OBNL)", client_id=PARTNER_CLIENT, attributes=["email"], purposes=["communication"]),
@@ -61,6 +64,19 @@ async def test_closing_suspends_every_live_link_and_reopening_brings_them_back(s
         return (await states()) == {"VQ-ACTIVE": pb.ACCOUNT_STATE_SUSPENDED}
 
     await eventually(suspended, "accounts suspended the link on resident_closed")
+
+    async def informed():
+        """The resident's history in the consent register (what Mon compte and the export read)."""
+        history = await ledger.History(consent_pb2.HistoryRequest(resident_id=resident),
+                                       metadata=tokens.resident_for_consent(resident))
+        return [(json.loads(e.leaf_data)["informed_of"], e.recipient_id) for e in history.entries
+                if e.type == consent_pb2.ENTRY_TYPE_SERVICE_INFORMED]
+
+    async def told_of_closing():
+        return await informed() == [("resident_closed", PARTNER)]
+
+    # accounts' service_account_suspended (its outbox, NATS) → consent's service_informed entry
+    await eventually(told_of_closing, "the consent register recorded that the service was told")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.ReleaseAttributes(pb.ReleaseAttributesRequest(
             service_id=PARTNER, resident_id=pairwise, purpose_id="communication", attributes=["email"]),
@@ -75,6 +91,11 @@ async def test_closing_suspends_every_live_link_and_reopening_brings_them_back(s
         return (await states()) == {"VQ-ACTIVE": pb.ACCOUNT_STATE_ACTIVE}
 
     await eventually(active_again, "accounts reactivated the link on resident_reopened")
+
+    async def told_of_reopening():
+        return await informed() == [("resident_closed", PARTNER), ("resident_reopened", PARTNER)]
+
+    await eventually(told_of_reopening, "the consent register recorded that the service was told again")
     assert receipt.closure_id
 
 

@@ -414,3 +414,21 @@ async def test_a_counter_agent_records_the_residents_own_choice(stub, tokens, mi
     assert withdrawn.consent.state == pb.CONSENT_STATE_WITHDRAWN
     # an agent token reaches nothing else of the resident's (not the access log, not the export)
     await fails(stub.AccessLog(pb.AccessLogRequest(resident_id=BOB), metadata=agent), grpc.StatusCode.PERMISSION_DENIED)
+
+
+async def test_history_lists_only_the_types_asked_for_and_names_a_bad_one(stub, tokens):
+    """Issue 21: Mon compte asks the history for ENTRY_TYPE_SERVICE_INFORMED only."""
+    await stub.Grant(pb.GrantRequest(resident_id=ALICE, recipient_id="montreal-library",
+                                     items=[pb.GrantItem(purpose_id="communication", data_categories=["email"])]),
+                     metadata=tokens["alice"])
+    everything = await stub.History(pb.HistoryRequest(resident_id=ALICE), metadata=tokens["alice"])
+    assert any(e.type == pb.ENTRY_TYPE_CONSENT_GIVEN for e in everything.entries)
+    none_told = await stub.History(pb.HistoryRequest(resident_id=ALICE, types=[pb.ENTRY_TYPE_SERVICE_INFORMED]),
+                                   metadata=tokens["alice"])
+    assert list(none_told.entries) == []
+    given = await stub.History(pb.HistoryRequest(resident_id=ALICE, types=[pb.ENTRY_TYPE_CONSENT_GIVEN]),
+                               metadata=tokens["alice"])
+    assert given.entries and {e.type for e in given.entries} == {pb.ENTRY_TYPE_CONSENT_GIVEN}
+    violations, _ = await fails(stub.History(pb.HistoryRequest(resident_id=ALICE, types=[pb.ENTRY_TYPE_UNSPECIFIED]),
+                                             metadata=tokens["alice"]), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "types" in violations

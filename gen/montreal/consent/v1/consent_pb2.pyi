@@ -34,6 +34,7 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_DATA_ACCESSED: _ClassVar[EntryType]
     ENTRY_TYPE_EXPORT_REQUESTED: _ClassVar[EntryType]
     ENTRY_TYPE_RECTIFICATION_REQUESTED: _ClassVar[EntryType]
+    ENTRY_TYPE_SERVICE_INFORMED: _ClassVar[EntryType]
 
 class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -57,6 +58,7 @@ ENTRY_TYPE_CONSENT_EXPIRED: EntryType
 ENTRY_TYPE_DATA_ACCESSED: EntryType
 ENTRY_TYPE_EXPORT_REQUESTED: EntryType
 ENTRY_TYPE_RECTIFICATION_REQUESTED: EntryType
+ENTRY_TYPE_SERVICE_INFORMED: EntryType
 COLLECTION_METHOD_UNSPECIFIED: CollectionMethod
 COLLECTION_METHOD_ACCOUNT_PAGE: CollectionMethod
 COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: CollectionMethod
@@ -320,14 +322,16 @@ class LedgerEntry(_message.Message):
     def __init__(self, index: _Optional[int] = ..., type: _Optional[_Union[EntryType, str]] = ..., entry_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entry_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., consent_id: _Optional[str] = ..., access_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., leaf_data: _Optional[bytes] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
 
 class HistoryRequest(_message.Message):
-    __slots__ = ("resident_id", "page_size", "page_token")
+    __slots__ = ("resident_id", "page_size", "page_token", "types")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     page_size: int
     page_token: str
-    def __init__(self, resident_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    types: _containers.RepeatedScalarFieldContainer[EntryType]
+    def __init__(self, resident_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., types: _Optional[_Iterable[_Union[EntryType, str]]] = ...) -> None: ...
 
 class HistoryResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")

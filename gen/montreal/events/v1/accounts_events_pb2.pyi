@@ -117,6 +117,30 @@ class ServiceAccountUnlinkRequested(_message.Message):
     service_id: str
     def __init__(self, account_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., service_id: _Optional[str] = ...) -> None: ...
 
+class ServiceAccountSuspended(_message.Message):
+    __slots__ = ("account_id", "resident_id", "service_id", "reason")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    resident_id: str
+    service_id: str
+    reason: str
+    def __init__(self, account_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., service_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ServiceAccountReactivated(_message.Message):
+    __slots__ = ("account_id", "resident_id", "service_id", "reason")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    resident_id: str
+    service_id: str
+    reason: str
+    def __init__(self, account_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., service_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class AttributesReleased(_message.Message):
     __slots__ = ("access_id", "resident_id", "service_id", "purpose_id", "categories", "withheld", "bases", "consent_ids")
     class BasesEntry(_message.Message):

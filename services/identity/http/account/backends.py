@@ -194,6 +194,13 @@ class ResidentClient:
             resident_id=self.resident_id, page_size=page_size, page_token=page_token,
             recipient_id=recipient_id), CONSENT_AUDIENCE)
 
+    async def services_informed(self) -> list[cpb.LedgerEntry]:
+        """The history's ``service_informed`` entries (issue 21): the linked services told that
+        the account was closed or reopened, oldest first (a handful per closing)."""
+        reply = await self._call(self.b.consent.History, cpb.HistoryRequest(
+            resident_id=self.resident_id, page_size=100, types=[cpb.ENTRY_TYPE_SERVICE_INFORMED]), CONSENT_AUDIENCE)
+        return list(reply.entries)
+
     async def receipt(self, consent_id: str) -> cpb.GetReceiptResponse:
         return await self._call(self.b.consent.GetReceipt, cpb.GetReceiptRequest(consent_id=consent_id),
                                 CONSENT_AUDIENCE)

@@ -289,10 +289,27 @@ async def access_log(request: Request) -> Response:
     next_url = ("/account/access?" + urlencode({k: v for k, v in (("service", recipient_id),
                                                                   ("page", reply.next_page_token)) if v})
                 if reply.next_page_token else None)
+    try:
+        informed = await _services_informed(client, recipients, t) if not page_token else []
+    except BackendError as error:
+        return unavailable(request, error)
     return page(request, "account/access.html", {"nav": "access", "records": records, "services": options,
                                                  "selected": recipient_id, "next_url": next_url,
-                                                 "first_page": not page_token,
+                                                 "first_page": not page_token, "informed": informed,
                                                  "counter_actions": await _counter_actions(request, who, t)})
+
+
+async def _services_informed(client, recipients: dict, t) -> list[dict]:
+    """Issue 21, "what linked services are told": each service told that the account was
+    closed (its link suspended) or reopened, as the consent register recorded it, newest first."""
+    views = []
+    for entry in await client.services_informed():
+        informed_of = json.loads(entry.leaf_data).get("informed_of", "")
+        if informed_of not in ("resident_closed", "resident_reopened"):
+            continue
+        views.append({"service": _service_name({}, recipients, entry.recipient_id, t.lang), "what": informed_of,
+                      "time": local_time(entry.entry_time, t), "ledger_index": entry.index})
+    return views[::-1]
 
 
 async def _counter_actions(request: Request, who, t) -> list[dict]:
