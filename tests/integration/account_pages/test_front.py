@@ -277,6 +277,7 @@ def test_every_key_the_account_templates_use_is_in_both_catalogues():
         "attr.": [*pages.PROFILE_ATTRIBUTES, *(a + ".hint" for a in pages.PROFILE_ATTRIBUTES)],
         "verify.notice.": ["resent"],
         "attr.channel.": list(pages.CHANNELS),
+        "account.informed.": ["resident_closed", "resident_reopened"],   # the services told (issue 21)
         # the provider's login errors (its own catalogue), shown by our sign-in pages
         "error.": ["email_required", "email_invalid", "password_required", "invalid_credentials", "throttled",
                    "email_not_verified", "disabled", "code_invalid", "code_wrong", "invalid_otp"],
