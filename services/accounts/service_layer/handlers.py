@@ -335,7 +335,9 @@ async def export_resident_data(cmd: c.ExportResidentData, uow: AccountsUnitOfWor
         "document_checks": [{"check_id": k.check_id, "document_type": k.document_type.value,
                              "last_digits": k.last_digits, "agent_id": k.agent_id,
                              "checked_at": _when(k.checked_at)} for k in checks],
-        "counter_journal": [{"action": j.action, "agent_id": j.agent_id, "client_id": j.client_id,
+        # ``action_id``: the ledger's data access for the line is ``accounts.<action_id>``
+        "counter_journal": [{"action_id": j.action_id, "action": j.action, "agent_id": j.agent_id,
+                             "client_id": j.client_id,
                              "target": j.target, "at": _when(j.at)} for j in actions],
     }
 
@@ -668,10 +670,10 @@ async def enroll_resident(cmd: c.EnrollResident, uow: AccountsUnitOfWork, *, clo
             await uow.profiles.add(profile)
         for name, value in values.items():
             profile.verify(name, Provenance.VERIFIED_AT_COUNTER, now, agent_id=agent_id, value=value)
-            await uow.counter.record(_journal(cmd.caller, agent_id, "verify_attribute", resident_id, now, name))
+            await _agent_action(uow, cmd.caller, agent_id, "verify_attribute", resident_id, now, name,
+                                categories=(name,))
         await uow.profiles.save(profile)
         uow.add_event(ResidentEnrolled(resident_id=resident_id, agent_id=agent_id))
-        # one ledger entry for the enrolment, naming every attribute the agent entered
         await _agent_action(uow, cmd.caller, agent_id, "enroll_resident", resident_id, now,
                             categories=tuple(values))
         publish(uow, [profile])

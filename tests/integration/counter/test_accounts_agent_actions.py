@@ -1,0 +1,157 @@
+"""Issue 17, point 5, for accounts: every agent action on a resident's file through accounts
+(the console's enrolment and document check, and a counter system's FindResident, GetProfile,
+VerifyAttribute, LinkAccountInPerson and ExportResidentData with an exchanged agent token) is a
+``data_accessed`` entry in the resident's consent ledger — accounts' outbox, NATS, consent's
+consumer, all real processes (``mtlid up``) — by the office's counter, naming the agent. The
+resident, who activated online with the letter's code, sees each one in "Qui a vu mes données"
+and in the downloaded file (accounts' journal line by line, each with its ledger entry)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import time
+
+import grpc
+import httpx
+import pytest
+
+from montreal.accounts.v1 import accounts_pb2 as apb
+from montreal.accounts.v1 import accounts_pb2_grpc
+from montreal.identity.v1 import identity_pb2 as ipb
+from montreal.identity.v1 import identity_pb2_grpc
+from services.identity.domain import totp
+from tests.e2e.system import BOROUGH_SERVICE, System, prepare_catalogue
+from tests.integration.account_pages.conftest import hidden_fields
+
+PASSWORD = "une phrase de passe de résidente 17b"
+AGENT_PASSWORD = "un mot de passe de comptoir 17b"
+OFFICE = "Accès Montréal — Rosemont"
+COUNTER = "counter-rosemont"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+EXPECTED = {"enroll_resident", "verify_attribute", "record_document_check", "find_resident", "view_profile",
+            "link_account", "export_resident_data"}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    running = System(str(tmp_path_factory.mktemp("accounts-agents") / "var"))
+    running.start()
+    try:
+        running.secret = prepare_catalogue(running)
+        yield running
+    finally:
+        running.stop()
+
+
+class Browser:
+    def __init__(self, base: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base, follow_redirects=False, timeout=15)
+
+    async def submit(self, path: str, **fields: str) -> httpx.Response:
+        page = await self.http.get(path)
+        return await self.http.post(path, data={**hidden_fields(page.text), **fields})
+
+
+def _exchange(system, secret: str, subject_token: str, resource: str) -> str:
+    reply = httpx.post(system.issuer + "/token", auth=(COUNTER, secret), timeout=5, data={
+        "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "resource": resource})
+    assert reply.status_code == 200, reply.text
+    return reply.json()["access_token"]
+
+
+def _counter_system_acts(system, token: str, resident_id: str) -> None:
+    """A counter system, for the agent: what an Accès Montréal desk does through accounts."""
+    metadata = (("authorization", f"Bearer {token}"),)
+    with grpc.insecure_channel(system.target("accounts")) as channel:
+        stub = accounts_pb2_grpc.AccountsServiceStub(channel)
+        found = stub.FindResident(apb.FindResidentRequest(resident_id=resident_id), metadata=metadata, timeout=5)
+        assert len(found.matches) == 1, found
+        stub.GetProfile(apb.GetProfileRequest(resident_id=resident_id), metadata=metadata, timeout=5)
+        stub.RecordDocumentCheck(apb.RecordDocumentCheckRequest(resident_id=resident_id,
+                                                                document_type=apb.DOCUMENT_TYPE_DRIVER_LICENCE,
+                                                                last_digits="5512"), metadata=metadata, timeout=5)
+        stub.VerifyAttribute(apb.VerifyAttributeRequest(resident_id=resident_id, attribute="family_name",
+                                                        method=apb.VERIFICATION_METHOD_AT_COUNTER),
+                             metadata=metadata, timeout=5)
+        stub.LinkAccountInPerson(apb.LinkAccountInPersonRequest(service_id=BOROUGH_SERVICE, resident_id=resident_id,
+                                                                account_reference="PMR-17B"),
+                                 metadata=metadata, timeout=5)
+        stub.ExportResidentData(apb.ExportResidentDataRequest(resident_id=resident_id), metadata=metadata, timeout=10)
+
+
+async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_history_and_file(system):
+    agent = system.cli("agent", "create", "--email", "agent.rosemont@montreal.ca", "--name", "Agente Rosemont",
+                       "--office", OFFICE, "--password", AGENT_PASSWORD)
+    counter = system.cli("client", "create", "--name", "Comptoir Rosemont", "--client-id", COUNTER,
+                         "--grant-type", TOKEN_EXCHANGE, "--scope", "identity:agent", "--scope", "accounts:agent",
+                         "--audience", "urn:mtlid:identity", "--audience", "urn:mtlid:accounts", "--city")
+    secret = base64.b32decode(agent["totp_secret"] + "=" * (-len(agent["totp_secret"]) % 8))
+    console = Browser(system.issuer)
+    try:
+        assert (await console.submit("/counter/login", email=agent["email"], password=AGENT_PASSWORD)
+                ).headers["location"] == "/counter/second-factor"
+        assert (await console.submit("/counter/second-factor", code=totp.totp(secret, time.time()))
+                ).headers["location"] == "/counter"
+        enrolled = await console.submit("/counter/enroll", family_name="Lalonde", given_name="Rosalie",
+                                        date_of_birth="1958-03-14", email="", phone="", preferred_language="fr",
+                                        document_type="passport", document_last_digits="7731")
+        assert enrolled.status_code == 200, enrolled.text[:2000]
+        number = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", enrolled.text).group(0)
+        subject_token = (await console.http.get("/counter/session-token")).json()["subject_token"]
+    finally:
+        await console.http.aclose()
+    with grpc.insecure_channel(system.target("identity")) as channel:
+        letter = identity_pb2_grpc.IdentityServiceStub(channel).IssueActivationCode(
+            ipb.IssueActivationCodeRequest(citizen_number=number), timeout=5, metadata=(
+                ("authorization", f"Bearer {_exchange(system, counter['client_secret'], subject_token, 'urn:mtlid:identity')}"),))
+    resident_id = letter.resident_id
+    _counter_system_acts(system, _exchange(system, counter["client_secret"], subject_token, "urn:mtlid:accounts"),
+                         resident_id)
+
+    resident = Browser(system.issuer)
+    try:
+        activated = await resident.submit("/activate", citizen_number=resident_id, code=letter.activation_code,
+                                          password=PASSWORD, password_confirm=PASSWORD, email="")
+        assert activated.status_code == 200, activated.text[:1000]
+        assert (await resident.submit("/account/login", email=resident_id, password=PASSWORD)).status_code in (302, 303)
+        form = await resident.http.get("/account/export")
+        deadline = time.monotonic() + 30
+        while True:  # the ledger records them as consent's consumer receives accounts' events
+            reply = await resident.http.post("/account/export", data={**hidden_fields(form.text),
+                                                                      "current_password": PASSWORD})
+            assert reply.status_code == 200, reply.text[:2000]
+            document = reply.json()
+            journal = document["accounts"]["counter_journal"]
+            accesses = {e["entry"]["access_id"]: e["entry"] for e in document["access_log"]}
+            if all(f"accounts.{j['action_id']}" in accesses for j in journal) or time.monotonic() > deadline:
+                break
+            form = await resident.http.get("/account/export")
+        history = (await resident.http.get("/account/access")).text
+    finally:
+        await resident.http.aclose()
+
+    # the file: accounts' journal holds every action, each one the agent's, by the counter system or the console
+    assert {j["action"] for j in journal} == EXPECTED, journal
+    assert {j["agent_id"] for j in journal} == {agent["agent_id"]}
+    assert COUNTER in {j["client_id"] for j in journal}
+    # ... and each line is a data access in the ledger: the office's counter, the agent, the public task
+    office_counter = f"counter-{hashlib.sha256(OFFICE.encode()).hexdigest()[:16]}"
+    for line in journal:
+        entry = accesses.get(f"accounts.{line['action_id']}")
+        assert entry is not None, (line, sorted(accesses))
+        assert (entry["recipient_id"], entry["agent"], entry["source"], entry["purpose_id"]) == (
+            office_counter, agent["agent_id"], "accounts:counter", "service-provision"), entry
+        assert entry["data_categories"], entry
+    by_action = {j["action"]: accesses[f"accounts.{j['action_id']}"] for j in journal}
+    # what the agent saw, as categories: never a value
+    assert {"given_name", "family_name", "date_of_birth"} <= set(by_action["view_profile"]["data_categories"])
+    assert by_action["record_document_check"]["data_categories"] == ["date_of_birth", "family_name", "given_name"]
+    assert "Rosalie" not in str(list(accesses.values())) and "5512" not in str(list(accesses.values()))
+    # the history page ("Qui a vu mes données"): the office's counter and the agent's reference, once per action
+    text = html.unescape(history)
+    assert f"Comptoir Accès Montréal — bureau {OFFICE}" in text
+    assert text.count(f"<dd>{agent['agent_id']}</dd>") >= len(journal), text[:3000]
