@@ -46,11 +46,12 @@ def staff_token(front, *, key: ECKey = DIRECTORY_KEY, **overrides) -> str:
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
 
 
-async def exchange(front, subject_token: str, client: str = "verdun-permits") -> httpx.Response:
+async def exchange(front, subject_token: str, client: str = "verdun-permits",
+                   resource: str = "urn:mtlid:accounts") -> httpx.Response:
     async with httpx.AsyncClient() as http:
         return await http.post(front.base + "/token", auth=(client, SECRETS.get(client, SECRET)), data={
             "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "subject_token_type": JWT_TYPE,
-            "resource": "urn:mtlid:accounts"})
+            "resource": resource})
 
 
 @pytest.fixture(scope="module")
