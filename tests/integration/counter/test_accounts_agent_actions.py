@@ -11,18 +11,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import re
 import time
 
 import grpc
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from montreal.accounts.v1 import accounts_pb2 as apb
 from montreal.accounts.v1 import accounts_pb2_grpc
 from montreal.identity.v1 import identity_pb2 as ipb
 from montreal.identity.v1 import identity_pb2_grpc
 from services.identity.domain import totp
+from services.identity.domain.citizen_number import CitizenNumber
+from services.identity.http.i18n import Translator
+from services.identity.service_layer.resident_file import SECTIONS
 from tests.e2e.system import BOROUGH_SERVICE, System, prepare_catalogue
 from tests.integration.account_pages.conftest import hidden_fields
 
@@ -83,6 +88,24 @@ def _counter_system_acts(system, token: str, resident_id: str) -> None:
         stub.ExportResidentData(apb.ExportResidentDataRequest(resident_id=resident_id), metadata=metadata, timeout=10)
 
 
+async def _print_the_file_as_pdf(console: Browser, resident_id: str) -> str:
+    """Point 3: the resident gives a consent at the counter, then the agent prints the complete
+    file as a PDF in English; the text of every page of the PDF (read with pypdf)."""
+    file_page = "/counter/resident?citizen_number=" + resident_id
+    page = await console.http.get(file_page)
+    given = await console.http.post("/counter/resident/consent", data={
+        **hidden_fields(page.text), "recipient_id": BOROUGH_SERVICE, "purpose_id": "communication",
+        "channel": "counter", "resident_choice": "yes", "decision": "give"})
+    assert given.status_code == 200 and 'id="recorded"' in given.text, given.text[:2000]
+    page = await console.http.get(file_page)
+    reply = await console.http.post("/counter/resident/file", data={
+        **hidden_fields(page.text), "file_language": "en", "file_format": "pdf"})
+    assert reply.status_code == 200, reply.text[:2000]
+    assert reply.headers["content-type"] == "application/pdf" and reply.headers["cache-control"] == "no-store"
+    reader = PdfReader(io.BytesIO(reply.content))
+    return "\n".join(p.extract_text() for p in reader.pages)
+
+
 async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_history_and_file(system):
     agent = system.cli("agent", "create", "--email", "agent.rosemont@montreal.ca", "--name", "Agente Rosemont",
                        "--office", OFFICE, "--password", AGENT_PASSWORD)
@@ -102,15 +125,17 @@ async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_hi
         assert enrolled.status_code == 200, enrolled.text[:2000]
         number = re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", enrolled.text).group(0)
         subject_token = (await console.http.get("/counter/session-token")).json()["subject_token"]
+        with grpc.insecure_channel(system.target("identity")) as channel:
+            letter = identity_pb2_grpc.IdentityServiceStub(channel).IssueActivationCode(
+                ipb.IssueActivationCodeRequest(citizen_number=number), timeout=5, metadata=(
+                    ("authorization",
+                     f"Bearer {_exchange(system, counter['client_secret'], subject_token, 'urn:mtlid:identity')}"),))
+        resident_id = letter.resident_id
+        _counter_system_acts(system, _exchange(system, counter["client_secret"], subject_token,
+                                               "urn:mtlid:accounts"), resident_id)
+        printed = await _print_the_file_as_pdf(console, resident_id)
     finally:
         await console.http.aclose()
-    with grpc.insecure_channel(system.target("identity")) as channel:
-        letter = identity_pb2_grpc.IdentityServiceStub(channel).IssueActivationCode(
-            ipb.IssueActivationCodeRequest(citizen_number=number), timeout=5, metadata=(
-                ("authorization", f"Bearer {_exchange(system, counter['client_secret'], subject_token, 'urn:mtlid:identity')}"),))
-    resident_id = letter.resident_id
-    _counter_system_acts(system, _exchange(system, counter["client_secret"], subject_token, "urn:mtlid:accounts"),
-                         resident_id)
 
     resident = Browser(system.issuer)
     try:
@@ -151,6 +176,19 @@ async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_hi
     assert {"given_name", "family_name", "date_of_birth"} <= set(by_action["view_profile"]["data_categories"])
     assert by_action["record_document_check"]["data_categories"] == ["date_of_birth", "family_name", "given_name"]
     assert "Rosalie" not in str(list(accesses.values())) and "5512" not in str(list(accesses.values()))
+    # the complete file printed at the counter as a PDF: every section, as the HTML print
+    number_human = CitizenNumber(resident_id).human
+    assert number_human in printed and "My file at the City" in printed
+    flat = " ".join(printed.split())
+    english = Translator("en")
+    for section in SECTIONS:
+        if section.heading:
+            assert " ".join(english(section.heading).replace("’", "'").split()) in flat, section.name
+    consents = flat[flat.index("Consents"):]
+    # the consent given at the counter (a table cell may wrap a long service id: compared without spaces)
+    assert f"{BOROUGH_SERVICE}communication" in consents.replace(" ", ""), consents[:1500]
+    assert "consent_given" in printed and "data_accessed" in printed            # the ledger's entries
+    assert "print_resident_file" in printed and "view_profile" in printed       # both journals
     # the history page ("Qui a vu mes données"): the office's counter and the agent's reference, once per action
     text = html.unescape(history)
     assert f"Comptoir Accès Montréal — bureau {OFFICE}" in text

@@ -199,6 +199,10 @@ async def test_the_complete_file_is_printed_only_after_a_document_check_in_the_v
         assert "Vérifiez d’abord une pièce d’identité de cette personne" in unchecked.text
         bad_language = await _post(second_agent, file_page, "/counter/resident/file", file_language="de")
         assert bad_language.status_code == 400 and "Choisissez la langue du dossier" in bad_language.text
+        bad_format = await _post(second_agent, file_page, "/counter/resident/file", file_language="fr",
+                                 file_format="docx")
+        assert bad_format.status_code == 400 and 'href="#file_format"' in bad_format.text
+        assert "Choisissez d’imprimer la page ou d’obtenir un PDF" in bad_format.text
         unknown = await _post(second_agent, file_page, "/counter/resident/file", file_language="fr",
                               citizen_number=mistyped(CitizenNumber(resident_id)))
         assert unknown.status_code == 400 and "caractère de contrôle" in unknown.text
@@ -206,7 +210,7 @@ async def test_the_complete_file_is_printed_only_after_a_document_check_in_the_v
         async with uow() as u:
             journal = await u.agent_actions.for_resident(resident_id)
         assert "print_resident_file" not in {a["action"] for a in journal}
-        assert await _count(uow, AgentActionRow) == before + 3  # the file page opened before each form
+        assert await _count(uow, AgentActionRow) == before + 4  # the file page opened before each form
 
         # the enroller checked a document in this session, but the services cannot answer
         down = await _post(first_agent, file_page, "/counter/resident/file", file_language="en")
