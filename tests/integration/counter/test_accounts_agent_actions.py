@@ -106,6 +106,23 @@ async def _print_the_file_as_pdf(console: Browser, resident_id: str) -> str:
     return "\n".join(p.extract_text() for p in reader.pages)
 
 
+async def _link_and_withdraw_at_the_console(console: Browser, resident_id: str) -> None:
+    """Issue 17, point 3: at the console, a service account linked in person and the consent
+    withdrawn at the resident's request, each confirmed on screen with what was recorded."""
+    file_page = "/counter/resident?citizen_number=" + resident_id
+    page = await console.http.get(file_page)
+    linked = await console.http.post("/counter/resident/link", data={
+        **hidden_fields(page.text), "service_id": "montreal-ca", "account_reference": "MTLCA-17B"})
+    assert linked.status_code == 200 and 'id="recorded"' in linked.text, linked.text[:2000]
+    assert "MTLCA-17B" in html.unescape(linked.text.split('id="recorded"', 1)[1])
+    page = await console.http.get(file_page)
+    consent_id = re.search(r'name="consent_id" value="([^"]+)"', page.text).group(1)
+    withdrawn = await console.http.post("/counter/resident/consent", data={
+        **hidden_fields(page.text), "consent_id": consent_id, "decision": "withdraw"})
+    assert withdrawn.status_code == 200 and 'id="recorded"' in withdrawn.text, withdrawn.text[:2000]
+    assert 'name="consent_id"' not in (await console.http.get(file_page)).text  # no active consent left
+
+
 async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_history_and_file(system):
     agent = system.cli("agent", "create", "--email", "agent.rosemont@montreal.ca", "--name", "Agente Rosemont",
                        "--office", OFFICE, "--password", AGENT_PASSWORD)
@@ -134,6 +151,7 @@ async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_hi
         _counter_system_acts(system, _exchange(system, counter["client_secret"], subject_token,
                                                "urn:mtlid:accounts"), resident_id)
         printed = await _print_the_file_as_pdf(console, resident_id)
+        await _link_and_withdraw_at_the_console(console, resident_id)
     finally:
         await console.http.aclose()
 
@@ -189,6 +207,13 @@ async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_hi
     assert f"{BOROUGH_SERVICE}communication" in consents.replace(" ", ""), consents[:1500]
     assert "consent_given" in printed and "data_accessed" in printed            # the ledger's entries
     assert "print_resident_file" in printed and "view_profile" in printed       # both journals
+    # linked in person at the console; the consent given then withdrawn at the counter, by the agent
+    assert {"PMR-17B", "MTLCA-17B"} <= {s["account_reference"] for s in document["linked_services"]}
+    [consent] = [c for c in document["consent"]["consents"] if c["recipient_id"] == BOROUGH_SERVICE]
+    assert consent["state"] == "withdrawn", consent
+    actors = {(e["entry"]["type"], e["entry"].get("actor")) for e in document["consent"]["ledger_entries"]}
+    assert {("consent_given", f"agent:{agent['agent_id']}"), ("consent_withdrawn", f"agent:{agent['agent_id']}")} \
+        <= actors, actors
     # the history page ("Qui a vu mes données"): the office's counter and the agent's reference, once per action
     text = html.unescape(history)
     assert f"Comptoir Accès Montréal — bureau {OFFICE}" in text
