@@ -221,3 +221,37 @@ async def test_the_complete_file_is_printed_only_after_a_document_check_in_the_v
     finally:
         await first_agent.close()
         await second_agent.close()
+
+
+async def test_searches_by_name_are_limited_per_agent(running_identity):
+    """Issue 17, point 3: 30 searches by name and date of birth per agent per hour
+    (``NAME_SEARCHES_PER_HOUR``): the 31st is a 429 page with ``Retry-After`` and the error
+    summary, journals nothing and asks accounts nothing; another agent is not held back by it."""
+    import datetime as dt
+
+    from services.identity.http.counter.console import NAME_SEARCHES_PER_HOUR
+
+    _runtime, base, uow = running_identity
+    busy, other = await agent_of(uow), await agent_of(uow)
+    now = dt.datetime.now(dt.timezone.utc)
+    async with uow() as u:  # the searches this agent made in the last hour
+        for minutes in range(NAME_SEARCHES_PER_HOUR):
+            await u.agent_actions.record(agent_id=busy.agent_id, client_id="counter-console", action="find_by_name",
+                                         resident_id="", details={"matches": 1}, office=busy.office,
+                                         now=now - dt.timedelta(minutes=minutes))
+        await u.commit()
+    first, second = AgentBrowser(base), AgentBrowser(base)
+    try:
+        await first.sign_in(busy)
+        before = await _count(uow, AgentActionRow)
+        held = await first.http.get("/counter/search", params={"family_name": "Bouchard", "date_of_birth": "1941-06-02"})
+        assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
+        assert 'href="#family_name"' in held.text
+        assert await _count(uow, AgentActionRow) == before
+        await second.sign_in(other)
+        free = await second.http.get("/counter/search", params={"family_name": "Bouchard", "date_of_birth": "1941-06-02"})
+        assert free.status_code == 400  # not limited: it reaches accounts (not running here) and says so
+        assert "href=\"#family_name\"" in free.text
+    finally:
+        await first.close()
+        await second.close()
