@@ -255,3 +255,44 @@ async def test_searches_by_name_are_limited_per_agent(running_identity):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_supervisors_see_the_unusual_ones_many_name_searches_and_outside_office_hours(running_identity):
+    """Issue 17, point 6: the unusual ones, through the page (identity ``SummarizeAgentActions``
+    with the supervisor's agent token): 20 or more searches by name by one agent in a Montréal
+    day, and any action outside 7:00–22:00 Montréal time; 19 searches and daytime actions are
+    not flagged."""
+    import datetime as dt
+    import html
+
+    from services.identity.service_layer.counter_journal import MANY_NAME_SEARCHES, MONTREAL
+
+    _runtime, base, uow = running_identity
+    fishing, night, ordinary = [await agent_of(uow, office="Accès Montréal — Anjou") for _ in range(3)]
+    supervisor = await agent_of(uow, role="supervisor", office="Accès Montréal — Anjou")
+    yesterday = dt.datetime.now(MONTREAL).date() - dt.timedelta(days=1)
+    def at(hour: int, minute: int = 0) -> dt.datetime:  # Montréal wall time, stored in UTC as the console does
+        return dt.datetime.combine(yesterday, dt.time(hour, minute), MONTREAL).astimezone(dt.timezone.utc)
+    async with uow() as u:
+        for agent, count in ((fishing, MANY_NAME_SEARCHES), (ordinary, MANY_NAME_SEARCHES - 1)):
+            for i in range(count):
+                await u.agent_actions.record(agent_id=agent.agent_id, client_id="counter-console",
+                                             action="find_by_name", resident_id="", details={"matches": 1},
+                                             office=agent.office, now=at(10, i))
+        await u.agent_actions.record(agent_id=night.agent_id, client_id="counter-console", action="find_resident",
+                                     resident_id="RESIDENT0002", details={}, office=night.office, now=at(3, 12))
+        await u.commit()
+    boss = AgentBrowser(base)
+    try:
+        await boss.sign_in(supervisor)
+        page = await boss.http.get("/counter/supervision", params={
+            "start_date": yesterday.isoformat(), "end_date": yesterday.isoformat(), "office": "Accès Montréal — Anjou"})
+        assert page.status_code == 200, page.text[:2000]
+        unusual = html.unescape(page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
+        rows = [r for r in unusual.split("<tr>") if "<td>" in r]
+        flagged = {(r.split("<td>")[1].split("</td>")[0], r.split("<td>")[2].split("</td>")[0]) for r in rows}
+        assert flagged == {("Nombreuses recherches par nom", fishing.agent_id),
+                           ("Hors des heures d’ouverture", night.agent_id)}, flagged
+        assert f"{MANY_NAME_SEARCHES} " in unusual and "find_resident" in unusual
+    finally:
+        await boss.close()
