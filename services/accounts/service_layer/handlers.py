@@ -141,7 +141,7 @@ def _normalized_changes(pairs, field: str, today: dt.date, *, allow_clear: bool 
 def _journal(caller: Caller, agent_id: str, action: str, resident_id: str, at: dt.datetime,
              target: str | None = None) -> AgentAction:
     return AgentAction(action_id=new_id("act"), agent_id=agent_id, client_id=caller.client_id, action=action,
-                       resident_id=resident_id, at=at, target=target)
+                       resident_id=resident_id, at=at, target=target, office=(caller.office or "")[:100])
 
 
 #: What an agent necessarily sees of a file when an action shows no particular attribute (a
@@ -337,7 +337,7 @@ async def export_resident_data(cmd: c.ExportResidentData, uow: AccountsUnitOfWor
                              "checked_at": _when(k.checked_at)} for k in checks],
         # ``action_id``: the ledger's data access for the line is ``accounts.<action_id>``
         "counter_journal": [{"action_id": j.action_id, "action": j.action, "agent_id": j.agent_id,
-                             "client_id": j.client_id,
+                             "client_id": j.client_id, "office": j.office,
                              "target": j.target, "at": _when(j.at)} for j in actions],
     }
 
