@@ -58,9 +58,12 @@ async def _sign_in(page, issuer: str, agent: dict, name: str | None = None) -> N
     await page.wait_for_url(issuer + "/counter")
 
 
-def _counter_accesses(system, token: str, resident_id: str, at_least: int, timeout: float = 20.0) -> list:
+def _counter_accesses(system, token: str, resident_id: str, at_least: int, timeout: float = 20.0,
+                      source: str = "counter.") -> list:
     """The resident's data accesses by a counter, from the consent ledger, once ``at_least``
-    arrived (identity's outbox → NATS → consent's consumer)."""
+    arrived (identity's outbox → NATS → consent's consumer). ``source``: the access ids'
+    prefix, ``counter.`` for identity's look-ups, ``accounts.`` for what the agent read or did
+    through accounts (its counter journal's lines)."""
     import grpc
 
     from montreal.consent.v1 import consent_pb2 as cpb
@@ -72,7 +75,7 @@ def _counter_accesses(system, token: str, resident_id: str, at_least: int, timeo
         while True:
             records = stub.AccessLog(cpb.AccessLogRequest(resident_id=resident_id), timeout=5,
                                      metadata=(("authorization", f"Bearer {token}"),)).records
-            found = [r for r in records if r.recipient_id.startswith("counter-")]
+            found = [r for r in records if r.recipient_id.startswith("counter-") and r.access_id.startswith(source)]
             if len(found) >= at_least or time.monotonic() > deadline:
                 return found
             time.sleep(0.3)
@@ -161,6 +164,12 @@ async def test_the_counter_for_everyone(system, browser):
     assert {"given_name", "family_name", "date_of_birth"} <= set(seen[0].data_categories)
     [shown] = _counter_accesses(system, officer_token, CitizenNumber.parse(homonym).canonical, 1)
     assert shown.recipient_name_fr == office_counter and shown.agent_reference == agent["agent_id"]
+    # what the console did through accounts (the profile entered at enrolment, the file opened)
+    # is in the ledger too, by the same office's counter, naming the same agent
+    through_accounts = _counter_accesses(system, officer_token, CitizenNumber.parse(number).canonical, 2,
+                                         source="accounts.")
+    assert len(through_accounts) >= 2 and {r.recipient_name_fr for r in through_accounts} == {office_counter}
+    assert {r.agent_reference for r in through_accounts} == {agent["agent_id"]}
 
     # -- a document check: type and last four only, the level raised -------------------------
     await page.select_option("#document_type", "passport")

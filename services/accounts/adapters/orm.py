@@ -121,6 +121,8 @@ class AgentActionRow(Base):
     resident_id: Mapped[str] = mapped_column(String(12), index=True)
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)
     at: Mapped[dt.datetime] = mapped_column(TZ)
+    #: the token's ``office`` claim (migration 0006); "" when the agent's system gives none
+    office: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 __all__ = ["Base", "ProfileRow", "ProfileAttributeRow", "ServiceRow", "ServiceAccountRow", "AccountTransitionRow",

@@ -281,10 +281,11 @@ class SqlCounterJournal:
     async def record(self, action: AgentAction) -> None:
         await self.session.execute(insert(AgentActionRow).values(
             action_id=action.action_id, agent_id=action.agent_id, client_id=action.client_id, action=action.action,
-            resident_id=action.resident_id, target=action.target, at=action.at))
+            resident_id=action.resident_id, target=action.target, at=action.at, office=action.office))
 
     async def actions_for(self, resident_id: str) -> list[AgentAction]:
         rows = (await self.session.execute(select(AgentActionRow).where(AgentActionRow.resident_id == resident_id)
                                            .order_by(AgentActionRow.at, AgentActionRow.action_id))).scalars()
         return [AgentAction(action_id=r.action_id, agent_id=r.agent_id, client_id=r.client_id, action=r.action,
-                            resident_id=r.resident_id, at=aware(r.at), target=r.target) for r in rows]
+                            resident_id=r.resident_id, at=aware(r.at), target=r.target, office=r.office or "")
+                for r in rows]

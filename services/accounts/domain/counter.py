@@ -71,3 +71,5 @@ class AgentAction:
     at: dt.datetime
     #: What the action touched (attribute name, account id, check id): never a value.
     target: str | None = None
+    #: The office the agent acted from (the token's ``office`` claim), "" when none was given.
+    office: str = ""

@@ -169,3 +169,29 @@ class AttributesReleased(Event):
 
     def aggregate_id(self) -> str | None:
         return self.access_id
+
+
+@dataclass(frozen=True)
+class CounterActionRecorded(Event):
+    """A counter agent (or a borough system's staff member, token exchange ``act.sub``) read or
+    acted on a resident's file through accounts (issue 17, point 5; DESIGN "every release is a
+    ledger fact"): the consent ledger records it as a data access, so the resident sees it in
+    "Qui a vu mes données" and in their file. Written in the transaction of the counter
+    journal's line. ``office``: the token's ``office`` claim, "" when the agent's system gives
+    none (the ledger's recipient is then the calling client's); ``agent_reference``: ``act.sub``
+    (``AG…`` or ``client:sub``), never a name; ``action``: the journal's action
+    (``find_resident``, ``view_profile``, ``export_resident_data``, ``enroll_resident``,
+    ``verify_attribute``, ``record_document_check``, ``link_account``); ``categories``: what the
+    agent saw or touched, as categories (never the values)."""
+
+    NAME: ClassVar[str] = "counter_action_recorded"
+    access_id: str
+    resident_id: str
+    office: str
+    agent_reference: str
+    action: str
+    client_id: str
+    categories: tuple[str, ...] = ()
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

@@ -70,7 +70,8 @@ for _field, _items in (("UpdateProfileRequest.changes", 20), ("EnrollResidentReq
 
 def _caller() -> Caller:
     p = current_principal()
-    return Caller(client_id=p.client_id, subject=p.subject, scopes=frozenset(p.scopes), agent_id=p.acting_for)
+    return Caller(client_id=p.client_id, subject=p.subject, scopes=frozenset(p.scopes), agent_id=p.acting_for,
+                  office=p.office)
 
 
 def _ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:

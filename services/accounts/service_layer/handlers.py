@@ -24,7 +24,7 @@ from ..domain.attributes import (DATA_CATEGORIES, PROFILE_ATTRIBUTES, AttributeR
                                  Provenance, normalize)
 from ..domain.catalogue import CatalogueService
 from ..domain.counter import AgentAction, DocumentCheck, check_last_digits, require_agent
-from ..domain.events import AttributesReleased, ResidentEnrolled, DocumentChecked
+from ..domain.events import AttributesReleased, CounterActionRecorded, ResidentEnrolled, DocumentChecked
 from ..domain.profile import Profile
 from ..domain.release import ReleaseDecision, categories_to_check, decide_release
 from ..domain.service_account import ServiceAccount, Transition
@@ -141,7 +141,31 @@ def _normalized_changes(pairs, field: str, today: dt.date, *, allow_clear: bool 
 def _journal(caller: Caller, agent_id: str, action: str, resident_id: str, at: dt.datetime,
              target: str | None = None) -> AgentAction:
     return AgentAction(action_id=new_id("act"), agent_id=agent_id, client_id=caller.client_id, action=action,
-                       resident_id=resident_id, at=at, target=target)
+                       resident_id=resident_id, at=at, target=target, office=(caller.office or "")[:100])
+
+
+#: What an agent necessarily sees of a file when an action shows no particular attribute (a
+#: document check, a link in person, an empty profile): who the resident is.
+IDENTIFYING = ("given_name", "family_name", "date_of_birth")
+
+
+def _seen(profile: Profile) -> tuple[str, ...]:
+    """The categories of a profile an agent reads (GetProfile, FindResident and the export
+    return every attribute it holds): their names, never their values."""
+    return tuple(a.name for a in profile.ordered() if a.value is not None) or IDENTIFYING
+
+
+async def _agent_action(uow: AccountsUnitOfWork, caller: Caller, agent_id: str, action: str, resident_id: str,
+                        at: dt.datetime, target: str | None = None, *, categories: tuple[str, ...]) -> None:
+    """A line of the counter journal and, in the same transaction (outbox), a
+    ``counter_action_recorded`` event that the consent ledger records as a data access (issue 17,
+    point 5: every agent action on a resident's file is visible to the resident; Access Act
+    s. 83). The ledger's entry keeps ``act.sub`` and the office; its access id is the line's."""
+    line = _journal(caller, agent_id, action, resident_id, at, target)
+    await uow.counter.record(line)
+    uow.add_event(CounterActionRecorded(access_id=f"accounts.{line.action_id}", resident_id=resident_id,
+                                      office=caller.office or "", agent_reference=agent_id, action=action,
+                                      client_id=caller.client_id, categories=categories or IDENTIFYING))
 
 
 # ---- views returned to the entrypoints --------------------------------------------------------
@@ -229,7 +253,8 @@ async def get_profile(cmd: c.GetProfile, uow: AccountsUnitOfWork) -> Profile:
         profile = await _profile(uow, resident_id)
         if agent_id is not None:
             # Residents learn which agent looked at their profile, and when.
-            await uow.counter.record(_journal(cmd.caller, agent_id, "view_profile", resident_id, utcnow()))
+            await _agent_action(uow, cmd.caller, agent_id, "view_profile", resident_id, utcnow(),
+                                categories=_seen(profile))
             await uow.commit()
         return profile
 
@@ -275,7 +300,8 @@ async def export_resident_data(cmd: c.ExportResidentData, uow: AccountsUnitOfWor
     async with uow:
         profile = await _profile(uow, resident_id)
         if agent_id is not None:
-            await uow.counter.record(_journal(cmd.caller, agent_id, "export_resident_data", resident_id, clock()))
+            await _agent_action(uow, cmd.caller, agent_id, "export_resident_data", resident_id, clock(),
+                                categories=_seen(profile))
         accounts, after = [], None
         while True:
             page = await uow.accounts.list(resident_id=resident_id, service_id=None, state=None, after=after,
@@ -309,7 +335,9 @@ async def export_resident_data(cmd: c.ExportResidentData, uow: AccountsUnitOfWor
         "document_checks": [{"check_id": k.check_id, "document_type": k.document_type.value,
                              "last_digits": k.last_digits, "agent_id": k.agent_id,
                              "checked_at": _when(k.checked_at)} for k in checks],
-        "counter_journal": [{"action": j.action, "agent_id": j.agent_id, "client_id": j.client_id,
+        # ``action_id``: the ledger's data access for the line is ``accounts.<action_id>``
+        "counter_journal": [{"action_id": j.action_id, "action": j.action, "agent_id": j.agent_id,
+                             "client_id": j.client_id, "office": j.office,
                              "target": j.target, "at": _when(j.at)} for j in actions],
     }
 
@@ -624,7 +652,8 @@ async def find_resident(cmd: c.FindResident, uow: AccountsUnitOfWork, *, clock: 
             found = await uow.profiles.find(limit=size, **criteria)
         now = clock()
         for profile in found:
-            await uow.counter.record(_journal(cmd.caller, agent_id, "find_resident", profile.resident_id, now))
+            await _agent_action(uow, cmd.caller, agent_id, "find_resident", profile.resident_id, now,
+                                categories=_seen(profile))
         await uow.commit()
     return found
 
@@ -641,10 +670,12 @@ async def enroll_resident(cmd: c.EnrollResident, uow: AccountsUnitOfWork, *, clo
             await uow.profiles.add(profile)
         for name, value in values.items():
             profile.verify(name, Provenance.VERIFIED_AT_COUNTER, now, agent_id=agent_id, value=value)
-            await uow.counter.record(_journal(cmd.caller, agent_id, "verify_attribute", resident_id, now, name))
+            await _agent_action(uow, cmd.caller, agent_id, "verify_attribute", resident_id, now, name,
+                                categories=(name,))
         await uow.profiles.save(profile)
         uow.add_event(ResidentEnrolled(resident_id=resident_id, agent_id=agent_id))
-        await uow.counter.record(_journal(cmd.caller, agent_id, "enroll_resident", resident_id, now))
+        await _agent_action(uow, cmd.caller, agent_id, "enroll_resident", resident_id, now,
+                            categories=tuple(values))
         publish(uow, [profile])
         await uow.commit()
         return profile
@@ -669,8 +700,8 @@ async def record_document_check(cmd: c.RecordDocumentCheck, uow: AccountsUnitOfW
         check = DocumentCheck(check_id=new_id("doc"), resident_id=resident_id, document_type=cmd.document_type,
                               last_digits=last_digits, agent_id=agent_id, checked_at=now)
         await uow.counter.add_check(check)
-        await uow.counter.record(_journal(cmd.caller, agent_id, "record_document_check", resident_id, now,
-                                          check.check_id))
+        await _agent_action(uow, cmd.caller, agent_id, "record_document_check", resident_id, now, check.check_id,
+                            categories=IDENTIFYING)
         uow.add_event(DocumentChecked(check_id=check.check_id, resident_id=resident_id,
                                       document_type=check.document_type.value, agent_id=agent_id))
         await uow.commit()
@@ -707,7 +738,8 @@ async def verify_attribute(cmd: c.VerifyAttribute, uow: AccountsUnitOfWork, *, c
         attribute = profile.verify(cmd.attribute, provenance, now, agent_id=agent_id, value=value,
                                    document_check_id=cmd.document_check_id or None)
         await uow.profiles.save(profile)
-        await uow.counter.record(_journal(cmd.caller, agent_id, "verify_attribute", resident_id, now, cmd.attribute))
+        await _agent_action(uow, cmd.caller, agent_id, "verify_attribute", resident_id, now, cmd.attribute,
+                            categories=(cmd.attribute,))
         publish(uow, [profile])
         await uow.commit()
         return attribute
@@ -722,7 +754,8 @@ async def link_account_in_person(cmd: c.LinkAccountInPerson, uow: AccountsUnitOf
         service = await _service(uow, cmd.service_id)
         account = await _link(uow, service, resident_id, cmd.account_reference, f"agent:{agent_id}", now,
                               "linked in person")
-        await uow.counter.record(_journal(cmd.caller, agent_id, "link_account", resident_id, now, account.account_id))
+        await _agent_action(uow, cmd.caller, agent_id, "link_account", resident_id, now, account.account_id,
+                            categories=IDENTIFYING)
         await uow.commit()
     return AccountView(account, resident_id)
 

@@ -159,6 +159,8 @@ class Caller:
     scopes: frozenset[str]
     #: The counter agent operating the client (token ``act.sub``), if any.
     agent_id: str | None = None
+    #: The agent's office (token-exchange claim ``office``), for the ledger's recipient.
+    office: str | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes

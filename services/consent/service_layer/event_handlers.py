@@ -5,6 +5,8 @@ consumer's unit of work, after the event id went into the inbox; the consumer co
   ``access_id`` (the same id accounts passes to RecordAccess: whichever arrives first is
   recorded, the other is a no-op);
 - ``montreal.accounts.v1.service_registered`` / ``service_updated`` → the recipient catalogue;
+- ``montreal.accounts.v1.counter_action_recorded`` → a ``data_accessed`` entry by the office's
+  counter (or the calling system), naming the agent: what agents read or did through accounts;
 - ``montreal.identity.v1.grant_given`` / ``grant_withdrawn`` → consents given or withdrawn
   on the login consent screen. A biometric purpose is never accepted this way: the consent
   screen asks for several things at once, and biometric consent is never bundled;
@@ -154,6 +156,51 @@ def counter_recipient(office: str) -> Recipient:
     return Recipient(recipient_id=f"counter-{digest}", client_id=f"counter:{digest}",
                      name_fr=f"Comptoir Accès Montréal — bureau {office}"[:200],
                      name_en=f"Accès Montréal counter — office {office}"[:200], kind="counter", owner="city")
+
+
+async def _agent_recipient(uow, office: str, client_id: str) -> Recipient:
+    """Who the resident reads as having seen their file: the office's counter when the agent's
+    token names an office; otherwise the calling system (a borough system with its own staff
+    directory): its catalogue entry when it represents a service, else one derived from its
+    client id, the same on every replica and redelivery."""
+    if office:
+        return counter_recipient(office)
+    known = await uow.catalogue.recipient_by_client(client_id)
+    if known is not None:
+        return known
+    digest = hashlib.sha256(client_id.encode()).hexdigest()[:16]
+    return Recipient(recipient_id=f"counter-client-{digest}", client_id=f"counter-client:{digest}",
+                     name_fr=f"Système de comptoir — client {client_id}"[:200],
+                     name_en=f"Counter system — client {client_id}"[:200], kind="counter", owner="city")
+
+
+async def on_counter_action_recorded(event: CloudEvent, uow) -> None:
+    """Accounts' ``counter_action_recorded`` (an agent read or acted on the file through
+    accounts: FindResident, GetProfile, the export, enrolment, a document check, a link in
+    person) → one ``data_accessed`` entry (access id from the event, so a redelivery writes
+    nothing), by the office's counter or, without an office, the calling system; the agent
+    (``act.sub``) named in the entry; source ``accounts:counter``."""
+    data = event.data
+    resident_id = str(data.get("resident_id", ""))
+    office = str(data.get("office") or "").strip()
+    client_id = str(data.get("client_id") or "").strip()
+    agent = str(data.get("agent_reference") or "")[:200]
+    categories = tuple(str(c) for c in data.get("categories") or ())
+    try:
+        handlers.check_resident_id(resident_id)
+        if not (office or client_id) or not agent or not categories:
+            raise ValueError("counter_action_recorded without an office or a client, an agent or categories")
+        recipient = await _agent_recipient(uow, office, client_id)
+        if await uow.catalogue.recipient(recipient.recipient_id) is None:
+            await uow.catalogue.save_recipient(recipient)
+        await handlers.record_access_in(commands.RecordAccess(
+            access_id=str(data.get("access_id", "")), resident_id=resident_id, recipient_id=recipient.recipient_id,
+            purpose_id=COUNTER_PURPOSE, data_categories=categories,
+            bases={c: LegalBasis.PUBLIC_TASK.value for c in categories},
+            accessed_at=ledger.parse_time(event.time) if event.time else None,
+            source="accounts:counter", agent=agent), uow, _now())
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
 
 
 async def on_counter_file_accessed(event: CloudEvent, uow) -> None:
@@ -308,6 +355,7 @@ ACCOUNTS_SUBJECTS = {
     "montreal.accounts.v1.service_updated": on_service_registered,
     "montreal.accounts.v1.service_account_suspended": on_service_informed,
     "montreal.accounts.v1.service_account_reactivated": on_service_informed,
+    "montreal.accounts.v1.counter_action_recorded": on_counter_action_recorded,
 }
 IDENTITY_SUBJECTS = {
     "montreal.identity.v1.grant_given": on_grant_given,

@@ -43,6 +43,15 @@ def is_agent_id(value: str) -> bool:
     return isinstance(value, str) and bool(_AGENT_ID.match(value))
 
 
+#: A borough's staff member, as token exchange names them (``oidc/staff_directory.py``):
+#: ``<client_id>:<sub>``, 128 characters at most, visible ASCII, no space.
+_EXTERNAL_AGENT = re.compile(r"^[\x21-\x39\x3b-\x7e]{1,64}:[\x21-\x7e]{1,100}$")
+
+
+def is_external_agent_ref(value: str) -> bool:
+    return isinstance(value, str) and len(value) <= 128 and bool(_EXTERNAL_AGENT.match(value))
+
+
 def office_problem(office: str) -> str | None:
     if not isinstance(office, str) or not office.strip():
         return "is required: the office the agent works at"

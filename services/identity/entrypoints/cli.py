@@ -8,7 +8,7 @@
     mtlid agent create --email … --name … --office … [--role agent|supervisor] [--password …]
     mtlid agent disable --agent-id …
     mtlid agent list
-    mtlid agent actions --from YYYY-MM-DD [--to YYYY-MM-DD] [--agent-id AG…] [--office …]
+    mtlid agent actions --from YYYY-MM-DD [--to YYYY-MM-DD] [--agent-id AG…|client:sub] [--office …]
     mtlid keys rotate [--force]
     mtlid keys list
     mtlid mailbox [--follow]     the development mailbox: the mails the mailer delivered to

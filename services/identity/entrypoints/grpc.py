@@ -8,6 +8,7 @@ enforced by the foundation's auth interceptor before a handler runs; handlers ra
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 
 from google.protobuf import timestamp_pb2
@@ -77,7 +78,33 @@ def client_message(client: OAuthClient) -> pb.Client:
         is_city_client=client.is_city_client, purposes=client.purposes, disabled=client.disabled)
     if client.created_at is not None:
         message.create_time.CopyFrom(_timestamp(client.created_at))
+    if client.staff_directory_issuer:
+        message.staff_directory.CopyFrom(pb.StaffDirectory(
+            issuer=client.staff_directory_issuer, jwks_uri=client.staff_directory_jwks_uri,
+            jwks_json=json.dumps(client.staff_directory_jwks, sort_keys=True) if client.staff_directory_jwks else ""))
     return message
+
+
+#: the registry's names of a staff directory's fields, as they sit on the wire
+_STAFF_DIRECTORY_FIELDS = {"staff_directory_issuer": "staff_directory.issuer",
+                           "staff_directory_jwks": "staff_directory.jwks_json",
+                           "staff_directory_jwks_uri": "staff_directory.jwks_uri"}
+
+
+def _staff_directory_keys(message: pb.Client) -> dict | None:
+    """The directory's JWK Set from its JSON text (None when absent); INVALID_ARGUMENT naming
+    the field when it is not a JSON object (what the JWK Set is made of is the registry's to
+    judge)."""
+    text = message.staff_directory.jwks_json if message.HasField("staff_directory") else ""
+    if not text:
+        return None
+    try:
+        keys = json.loads(text)
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict):
+        raise InvalidArgument("staff_directory_jwks", "must be a JWK Set as JSON text ({\"keys\": [...]})")
+    return keys
 
 
 def client_from_message(message: pb.Client) -> OAuthClient:
@@ -94,7 +121,10 @@ def client_from_message(message: pb.Client) -> OAuthClient:
         sector_identifier=message.sector_identifier,
         id_token_signed_response_alg=message.id_token_signed_response_alg or "ES256",
         token_endpoint_auth_method=message.token_endpoint_auth_method or "client_secret_basic",
-        is_city_client=message.is_city_client, purposes=tuple(message.purposes))
+        is_city_client=message.is_city_client, purposes=tuple(message.purposes),
+        staff_directory_issuer=message.staff_directory.issuer.strip(),
+        staff_directory_jwks=_staff_directory_keys(message),
+        staff_directory_jwks_uri=message.staff_directory.jwks_uri.strip())
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
@@ -233,7 +263,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                        allow_http_loopback=not self._ctx.settings.production), self._uow())
         except InvalidArgument as error:
             # The registry names the client's fields; on the wire they sit under `client`.
-            raise InvalidArgument.many((f"client.{f}", d) for f, d in error.violations) from None
+            raise InvalidArgument.many((f"client.{_STAFF_DIRECTORY_FIELDS.get(f, f)}", d)
+                                       for f, d in error.violations) from None
         return pb.CreateClientResponse(client=client_message(client), client_secret=secret or "")
 
     async def GetClient(self, request, context):

@@ -17,7 +17,12 @@ order (every refusal ``invalid_request``, RFC 8693 s. 2.2.2, with the reason in 
    most 128, what the services' journals keep) (``subject``);
 6. the staff member signed in with a second factor: ``amr`` (RFC 8176) holds ``mfa``, or ``acr``
    is a multi-factor level (``STRONG_ACRS``) (``too_weak``) — the same level 3 our own agents need;
-7. ``office`` names their office (``office``), for the journal.
+7. ``office`` names their office (``office``), for the journal;
+8. ``jti`` (RFC 7519 s. 4.1.7) names the token (``jti``), and it is used once: the exchange
+   records it until ``exp`` in the database every identity process shares (the table of
+   ``private_key_jwt`` assertions' ``jti``, under the directory's own key), so a token copied
+   from a borough system's logs or traffic cannot be exchanged again, on any replica
+   (``replayed``).
 
 The access token then carries ``act: {"sub": "<client_id>:<sub>", "iss": <directory>}``: the
 client's id and a colon before the directory's own identifier, so an external agent can never
@@ -28,6 +33,8 @@ staff member of the same name.
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
 import json
 import re
 import time
@@ -65,6 +72,8 @@ class ExternalAgent:
     office: str
     acr: str
     auth_time: int | None
+    jti: str = ""
+    exp: float = 0.0
 
 
 def claimed_issuer(token: str) -> str | None:
@@ -135,8 +144,11 @@ async def verify_staff_token(client_keys, client: Any, token: str, *, issuer: st
     office = claims.get("office")
     if not isinstance(office, str) or office_problem(office) is not None:
         raise StaffTokenRefused("office")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 200:
+        raise StaffTokenRefused("jti")
     auth_time = claims.get("auth_time")
-    return ExternalAgent(agent_ref=f"{client.client_id}:{subject}", issuer=client.staff_directory_issuer,
+    return ExternalAgent(jti=jti, exp=float(exp), agent_ref=f"{client.client_id}:{subject}", issuer=client.staff_directory_issuer,
                          office=office.strip(), acr=acr or "urn:mtlid:loa:3",
                          auth_time=auth_time if isinstance(auth_time, int) and not isinstance(auth_time, bool)
                          else None)
@@ -152,4 +164,22 @@ PROBLEMS = {
     "subject": "The staff directory's token names no staff member (sub).",
     "too_weak": "The staff member did not sign in with a second factor (amr 'mfa' or a multi-factor acr).",
     "office": "The staff directory's token names no office (office).",
+    "jti": "The staff directory's token has no identifier (jti): it could be replayed.",
+    "replayed": "The staff directory's token was already exchanged (jti): it is valid once.",
 }
+
+
+def replay_key(client: Any) -> str:
+    """Where a directory's used ``jti`` are kept (the ``client_id`` column of
+    ``oauth_client_assertions``, 64 characters): a prefix no client id has (clients' ids have
+    no colon) and a digest of the directory's issuer, so each directory's ``jti`` are its own."""
+    return "staff-directory:" + hashlib.sha256(client.staff_directory_issuer.encode()).hexdigest()[:40]
+
+
+async def use_once(uow, client: Any, agent: ExternalAgent) -> None:
+    """Record the token's ``jti`` until ``exp`` (plus the clock skew), in the caller's
+    transaction, or ``StaffTokenRefused("replayed")``: the primary key makes a second use fail
+    whichever identity process sees it (a concurrent one waits for the first to commit)."""
+    until = dt.datetime.fromtimestamp(agent.exp + SKEW, dt.timezone.utc)
+    if not await uow.client_assertions.use(replay_key(client), agent.jti, until):
+        raise StaffTokenRefused("replayed")

@@ -269,7 +269,9 @@ async def _token_exchange(provider, request: WireRequest, state: TokenRequestSta
                 state.external_agent = await staff_directory.verify_staff_token(
                     provider.client_keys, view.client, subject_token, issuer=provider.config.issuer,
                     token_endpoint=provider.config.endpoint("/token"))
+                await staff_directory.use_once(uow, view.client, state.external_agent)
             except staff_directory.StaffTokenRefused as refused:
+                state.external_agent = None
                 state.external_problem = staff_directory.PROBLEMS[str(refused)]
         elif subject_token:
             try:

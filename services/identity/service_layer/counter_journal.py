@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.identity.domain.events import CounterFileAccessed
-from services.identity.domain.staff import StaffAgent, is_agent_id
+from services.identity.domain.staff import StaffAgent, is_agent_id, is_external_agent_ref
 
 MONTREAL = ZoneInfo("America/Montreal")
 #: Accès Montréal offices open 8:30–17:00 on weekdays; 311 answers 7:00–22:00 (weekends too).
@@ -157,8 +157,10 @@ def parse_period(start: str, end: str, agent_id: str = "", office: str = "") -> 
             problems.append((field, "is required: a day YYYY-MM-DD"))
     if len(dates) == 2 and not (0 <= (dates["end_date"] - dates["start_date"]).days < MAX_PERIOD_DAYS):
         problems.append(("end_date", f"must be on or after start_date, at most {MAX_PERIOD_DAYS} days later"))
-    if agent_id and not is_agent_id(agent_id):
-        problems.append(("agent_id", "an agent id looks like AG followed by 10 letters or digits"))
+    if agent_id and not (is_agent_id(agent_id) or is_external_agent_ref(agent_id)):
+        # our agents (AG…) and a borough's own staff members (client:sub, from their directory)
+        problems.append(("agent_id", "an agent id looks like AG followed by 10 letters or digits, "
+                                     "or client:staff-member for a borough's own staff directory"))
     if len(office or "") > 100:
         problems.append(("office", "at most 100 characters"))
     if problems:

@@ -135,6 +135,22 @@ def _remote(name: str, default: Any) -> Callable[[FileSources], Awaitable[Any]]:
     return build
 
 
+async def accounts(src: FileSources) -> dict:
+    """accounts' export as it gave it; when the city's policy shows agents by name
+    (``MTLID_COUNTER_AGENT_DISPLAY=name``), each line of its counter journal also gets
+    ``agent``, the agent's name (a borough directory's ``client:sub`` stays as it is), as in
+    ``agent_actions``. accounts' own ``agent_id`` is left untouched."""
+    document = src.remote.get("accounts") or {}
+    journal = document.get("counter_journal") or []
+    if not (src.show_agent_names and journal):
+        return document
+    from services.identity.service_layer.counter_journal import agent_names
+
+    names = await agent_names(src.uow_factory(), {str(j.get("agent_id", "")) for j in journal})
+    return {**document, "counter_journal": [{**j, "agent": names.get(str(j.get("agent_id", "")), j.get("agent_id"))}
+                                            for j in journal]}
+
+
 async def access_log(src: FileSources) -> list[dict]:
     """The ledger's ``data_accessed`` entries: who received what, when, for which purpose."""
     consent = src.remote.get("consent") or {}
@@ -148,7 +164,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("relying_parties", "account.file.relying_parties", relying_parties),
     Section("agent_actions", "account.file.agent_actions", agent_actions),
     Section("account_life", "account.file.account_life", account_life),
-    Section("accounts", "account.file.profile", _remote("accounts", {})),
+    Section("accounts", "account.file.profile", accounts),
     Section("linked_services", "account.file.services", _remote("linked_services", [])),
     Section("consent", "account.file.consents", _remote("consent", {})),
     Section("access_log", "account.file.access_log", access_log),

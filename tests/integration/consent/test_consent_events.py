@@ -277,3 +277,38 @@ async def test_a_counter_look_up_is_a_data_access_by_the_office_naming_the_agent
     await identity.apply(event("montreal.identity.v1.counter_file_accessed",
                                dict(data, access_id=f"counter.{uuid.uuid4()}", agent_reference="")))
     assert await size(store) == before
+
+
+async def test_an_agent_action_through_accounts_is_a_data_access_by_the_office_or_the_calling_system(store, accounts):
+    """Issue 17, point 5: accounts' ``counter_action_recorded`` → one ``data_accessed`` entry
+    naming the agent (``source`` ``accounts:counter``): by the office's counter when the token
+    named an office; without one (a borough's own staff directory, ``act.sub`` ``client:sub``)
+    by the calling system, under a recipient derived from its client id. A redelivery appends
+    nothing; no agent, nothing recorded."""
+    resident = "BCDEFGHJKMNP"
+    data = {"access_id": "accounts.act_0123456789ab0123456789abcdef", "resident_id": resident,
+            "office": "Accès Montréal — Rosemont", "agent_reference": "AG0123456789", "action": "view_profile",
+            "client_id": "counter-rosemont", "categories": ["given_name", "family_name"]}
+    before = await size(store)
+    viewed = event("montreal.accounts.v1.counter_action_recorded", data)
+    assert await accounts.apply(viewed)
+    assert not await accounts.apply(viewed)
+    await accounts.apply(event("montreal.accounts.v1.counter_action_recorded", data))
+    assert await size(store) == before + 1
+    # a borough system's own staff member, no office
+    borough = dict(data, access_id="accounts.act_0123456789ab0123456789abcdee", office="",
+                   agent_reference="lasalle-desk:jdoe", client_id="lasalle-desk", action="link_account")
+    await accounts.apply(event("montreal.accounts.v1.counter_action_recorded", borough))
+    entries, _ = await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store))
+    by_agent = {e.body["agent"]: e for e in entries}
+    assert set(by_agent) == {"AG0123456789", "lasalle-desk:jdoe"}
+    assert all(e.body["source"] == "accounts:counter" for e in entries)
+    async with ConsentUnitOfWork(store) as uow:
+        office = await uow.catalogue.recipient(by_agent["AG0123456789"].recipient_id)
+        system = await uow.catalogue.recipient(by_agent["lasalle-desk:jdoe"].recipient_id)
+    assert office.name_fr == "Comptoir Accès Montréal — bureau Accès Montréal — Rosemont"
+    assert system.name_fr == "Système de comptoir — client lasalle-desk" and system.kind == "counter"
+    before = await size(store)
+    await accounts.apply(event("montreal.accounts.v1.counter_action_recorded",
+                               dict(data, access_id="accounts.act_0123456789ab0123456789abcded", agent_reference="")))
+    assert await size(store) == before

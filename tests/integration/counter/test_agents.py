@@ -152,6 +152,31 @@ async def test_residents_see_agents_by_reference_or_by_name(front):
         "verdun-permits:jtremblay": "verdun-permits:jtremblay"}
 
 
+async def test_the_file_names_agents_in_accounts_journal_by_the_citys_policy(front):
+    """Point 5 ("not the agent's name if the city's policy is pseudonymous agents"): the lines
+    of accounts' counter journal in the resident's file carry the agent's name only when
+    ``MTLID_COUNTER_AGENT_DISPLAY=name``; accounts' own ``agent_id`` is never rewritten, and a
+    borough directory's ``client:sub`` stays as it is."""
+    import datetime as dt
+
+    from services.identity.service_layer.resident_file import FileSources, accounts
+
+    agent = await new_agent(front)
+    journal = [{"action_id": "act_1", "action": "view_profile", "agent_id": agent.agent_id, "office": agent.office},
+               {"action_id": "act_2", "action": "link_account", "agent_id": "verdun-permits:jtremblay", "office": ""}]
+
+    def sources(show: bool) -> FileSources:
+        return FileSources(resident_id="RESIDENT0001", resident={}, uow_factory=front.uow,
+                           now=dt.datetime.now(dt.timezone.utc), show_agent_names=show,
+                           remote={"accounts": {"format": "mtlid.accounts.export/1", "counter_journal": journal}})
+
+    pseudonymous = await accounts(sources(False))
+    assert pseudonymous["counter_journal"] == journal and "agent" not in pseudonymous["counter_journal"][0]
+    named = await accounts(sources(True))
+    assert [(j["agent_id"], j["agent"]) for j in named["counter_journal"]] == [
+        (agent.agent_id, "Dominique Tremblay"), ("verdun-permits:jtremblay", "verdun-permits:jtremblay")]
+
+
 def test_agent_actions_cli_prints_the_review_as_json(cli):
     import datetime as dt
 

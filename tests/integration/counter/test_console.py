@@ -200,6 +200,10 @@ async def test_the_complete_file_is_printed_only_after_a_document_check_in_the_v
         assert "Vérifiez d’abord une pièce d’identité de cette personne" in unchecked.text
         bad_language = await _post(second_agent, file_page, "/counter/resident/file", file_language="de")
         assert bad_language.status_code == 400 and "Choisissez la langue du dossier" in bad_language.text
+        bad_format = await _post(second_agent, file_page, "/counter/resident/file", file_language="fr",
+                                 file_format="docx")
+        assert bad_format.status_code == 400 and 'href="#file_format"' in bad_format.text
+        assert "Choisissez d’imprimer la page ou d’obtenir un PDF" in bad_format.text
         unknown = await _post(second_agent, file_page, "/counter/resident/file", file_language="fr",
                               citizen_number=mistyped(CitizenNumber(resident_id)))
         assert unknown.status_code == 400 and "caractère de contrôle" in unknown.text
@@ -207,7 +211,7 @@ async def test_the_complete_file_is_printed_only_after_a_document_check_in_the_v
         async with uow() as u:
             journal = await u.agent_actions.for_resident(resident_id)
         assert "print_resident_file" not in {a["action"] for a in journal}
-        assert await _count(uow, AgentActionRow) == before + 3  # the file page opened before each form
+        assert await _count(uow, AgentActionRow) == before + 4  # the file page opened before each form
 
         # the enroller checked a document in this session, but the services cannot answer
         down = await _post(first_agent, file_page, "/counter/resident/file", file_language="en")
@@ -218,3 +222,78 @@ async def test_the_complete_file_is_printed_only_after_a_document_check_in_the_v
     finally:
         await first_agent.close()
         await second_agent.close()
+
+
+async def test_searches_by_name_are_limited_per_agent(running_identity):
+    """Issue 17, point 3: 30 searches by name and date of birth per agent per hour
+    (``NAME_SEARCHES_PER_HOUR``): the 31st is a 429 page with ``Retry-After`` and the error
+    summary, journals nothing and asks accounts nothing; another agent is not held back by it."""
+    import datetime as dt
+
+    from services.identity.http.counter.console import NAME_SEARCHES_PER_HOUR
+
+    _runtime, base, uow = running_identity
+    busy, other = await agent_of(uow), await agent_of(uow)
+    now = dt.datetime.now(dt.timezone.utc)
+    async with uow() as u:  # the searches this agent made in the last hour
+        for minutes in range(NAME_SEARCHES_PER_HOUR):
+            await u.agent_actions.record(agent_id=busy.agent_id, client_id="counter-console", action="find_by_name",
+                                         resident_id="", details={"matches": 1}, office=busy.office,
+                                         now=now - dt.timedelta(minutes=minutes))
+        await u.commit()
+    first, second = AgentBrowser(base), AgentBrowser(base)
+    try:
+        await first.sign_in(busy)
+        before = await _count(uow, AgentActionRow)
+        held = await first.http.get("/counter/search", params={"family_name": "Bouchard", "date_of_birth": "1941-06-02"})
+        assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
+        assert 'href="#family_name"' in held.text
+        assert await _count(uow, AgentActionRow) == before
+        await second.sign_in(other)
+        free = await second.http.get("/counter/search", params={"family_name": "Bouchard", "date_of_birth": "1941-06-02"})
+        assert free.status_code == 400  # not limited: it reaches accounts (not running here) and says so
+        assert "href=\"#family_name\"" in free.text
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_supervisors_see_the_unusual_ones_many_name_searches_and_outside_office_hours(running_identity):
+    """Issue 17, point 6: the unusual ones, through the page (identity ``SummarizeAgentActions``
+    with the supervisor's agent token): 20 or more searches by name by one agent in a Montréal
+    day, and any action outside 7:00–22:00 Montréal time; 19 searches and daytime actions are
+    not flagged."""
+    import datetime as dt
+    import html
+
+    from services.identity.service_layer.counter_journal import MANY_NAME_SEARCHES, MONTREAL
+
+    _runtime, base, uow = running_identity
+    fishing, night, ordinary = [await agent_of(uow, office="Accès Montréal — Anjou") for _ in range(3)]
+    supervisor = await agent_of(uow, role="supervisor", office="Accès Montréal — Anjou")
+    yesterday = dt.datetime.now(MONTREAL).date() - dt.timedelta(days=1)
+    def at(hour: int, minute: int = 0) -> dt.datetime:  # Montréal wall time, stored in UTC as the console does
+        return dt.datetime.combine(yesterday, dt.time(hour, minute), MONTREAL).astimezone(dt.timezone.utc)
+    async with uow() as u:
+        for agent, count in ((fishing, MANY_NAME_SEARCHES), (ordinary, MANY_NAME_SEARCHES - 1)):
+            for i in range(count):
+                await u.agent_actions.record(agent_id=agent.agent_id, client_id="counter-console",
+                                             action="find_by_name", resident_id="", details={"matches": 1},
+                                             office=agent.office, now=at(10, i))
+        await u.agent_actions.record(agent_id=night.agent_id, client_id="counter-console", action="find_resident",
+                                     resident_id="RESIDENT0002", details={}, office=night.office, now=at(3, 12))
+        await u.commit()
+    boss = AgentBrowser(base)
+    try:
+        await boss.sign_in(supervisor)
+        page = await boss.http.get("/counter/supervision", params={
+            "start_date": yesterday.isoformat(), "end_date": yesterday.isoformat(), "office": "Accès Montréal — Anjou"})
+        assert page.status_code == 200, page.text[:2000]
+        unusual = html.unescape(page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0])
+        rows = [r for r in unusual.split("<tr>") if "<td>" in r]
+        flagged = {(r.split("<td>")[1].split("</td>")[0], r.split("<td>")[2].split("</td>")[0]) for r in rows}
+        assert flagged == {("Nombreuses recherches par nom", fishing.agent_id),
+                           ("Hors des heures d’ouverture", night.agent_id)}, flagged
+        assert f"{MANY_NAME_SEARCHES} " in unusual and "find_resident" in unusual
+    finally:
+        await boss.close()

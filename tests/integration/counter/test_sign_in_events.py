@@ -96,3 +96,39 @@ async def test_sign_ins_and_refusals_are_events_and_supervisors_count_them_per_a
     finally:
         for b in (browser, boss, stranger):
             await b.close()
+
+
+async def test_supervisors_filter_on_a_boroughs_own_staff_member(running_identity):
+    """A borough system's staff member (their own directory, ``act.sub`` ``client:sub``) is an
+    agent the supervision reviews like ours: the page's filter (through identity's
+    ``SummarizeAgentActions``) takes ``verdun-permits:jtremblay`` and shows their exchange; a
+    reference that is neither form is named in the error summary."""
+    from types import SimpleNamespace
+
+    from services.identity.domain.clients import TOKEN_EXCHANGE, OAuthClient, hash_client_secret
+    from tests.integration.counter.test_staff_directory import DIRECTORY, DIRECTORY_KEY, exchange, staff_token
+    from tests.integration.identity_oidc.conftest import SECRET
+
+    runtime, base, uow = running_identity
+    async with uow() as u:
+        await u.clients.add(OAuthClient(
+            client_id="verdun-permits", name="Permis de Verdun", secret_hash=hash_client_secret(SECRET),
+            grant_types=(TOKEN_EXCHANGE,), scopes=("identity:agent",), audiences=("urn:mtlid:identity",),
+            staff_directory_issuer=DIRECTORY, staff_directory_jwks={"keys": [DIRECTORY_KEY.as_dict(private=False)]}))
+        await u.commit()
+    here = SimpleNamespace(base=base)
+    answer = await exchange(here, staff_token(here), resource="urn:mtlid:identity")
+    assert answer.status_code == 200, answer.text
+    supervisor = await agent_of(uow, role="supervisor", office="Accès Montréal — Verdun")
+    boss = AgentBrowser(base)
+    try:
+        await boss.sign_in(supervisor)
+        page = await boss.http.get("/counter/supervision", params={"agent_id": "verdun-permits:jtremblay"})
+        assert page.status_code == 200, page.text[:2000]
+        results = html.unescape(page.text.split("</form>", 1)[1])
+        assert "verdun-permits:jtremblay" in results and "agent_token_exchanged" in results
+        assert supervisor.agent_id not in results
+        bad = await boss.http.get("/counter/supervision", params={"agent_id": "verdun permits"})
+        assert bad.status_code == 400 and 'href="#agent_id"' in bad.text
+    finally:
+        await boss.close()

@@ -6,9 +6,12 @@ and the office; the registration through ``mtlid client create``."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
+import uuid
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -37,16 +40,18 @@ def staff_token(front, *, key: ECKey = DIRECTORY_KEY, **overrides) -> str:
     """What the borough's directory signs after its staff member's sign-in with a second factor."""
     now = int(time.time())
     claims = {"iss": DIRECTORY, "sub": "jtremblay", "aud": front.base + "/token", "iat": now, "exp": now + 300,
-              "auth_time": now - 60, "amr": ["pwd", "otp", "mfa"], "office": OFFICE, **overrides}
+              "auth_time": now - 60, "amr": ["pwd", "otp", "mfa"], "office": OFFICE, "jti": str(uuid.uuid4()),
+              **overrides}
     claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
 
 
-async def exchange(front, subject_token: str, client: str = "verdun-permits") -> httpx.Response:
+async def exchange(front, subject_token: str, client: str = "verdun-permits",
+                   resource: str = "urn:mtlid:accounts") -> httpx.Response:
     async with httpx.AsyncClient() as http:
         return await http.post(front.base + "/token", auth=(client, SECRETS.get(client, SECRET)), data={
             "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "subject_token_type": JWT_TYPE,
-            "resource": "urn:mtlid:accounts"})
+            "resource": resource})
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +99,55 @@ async def test_a_directory_staff_member_gets_a_token_naming_them_under_the_clien
     ({"office": None}, "names no office"),
     ({"sub": "jean tremblay"}, "names no staff member"),
     ({"sub": "j" * 120}, "names no staff member"),  # "verdun-permits:" + 120: more than the journals keep
+    ({"jti": None}, "has no identifier (jti)"),
+    ({"jti": "j" * 201}, "has no identifier (jti)"),
 ], ids=["signature", "unknown-issuer", "audience", "expired", "lifetime", "weak-acr", "no-acr", "office", "sub",
-        "long-sub"])
+        "long-sub", "no-jti", "long-jti"])
 async def test_refusals_are_invalid_request_with_the_reason(front, verdun, overrides, reason):
     key = overrides.pop("key", DIRECTORY_KEY)
     answer = await exchange(front, staff_token(front, key=key, **overrides))
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"] == "invalid_request"                 # RFC 8693 s. 2.2.2
     assert reason in answer.json()["error_description"]
+
+
+async def test_a_staff_token_is_exchanged_once_whichever_identity_process_sees_it(front, verdun):
+    """Replay protection (RFC 7519 s. 4.1.7 ``jti``): a directory's token copied from a log or
+    the wire is refused the second time, by this process and by another identity process on
+    the same database (a second replica: its own server, provider and key caches); sent to both
+    at once, exactly one wins. A refused exchange (wrong audience) does not use the jti up."""
+    from services.identity.http.app import create_app, serve
+    from services.identity.oidc.provider import CoreAuthenticator, Provider
+    from tests.integration.counter.conftest import free_tcp_port
+
+    provider = front.provider
+    replica = Provider(config=provider.config, keys=provider.keys, uow_factory=front.uow,
+                       authenticator=CoreAuthenticator(front.uow))
+    port = free_tcp_port()
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(create_app(replica), "127.0.0.1", port, stop, started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    other = SimpleNamespace(base=f"http://127.0.0.1:{port}")
+    try:
+        token = staff_token(front)
+        assert (await exchange(front, token)).status_code == 200
+        again = await exchange(front, token)
+        assert again.status_code == 400 and again.json()["error"] == "invalid_request"
+        assert "already exchanged" in again.json()["error_description"]
+        elsewhere = await exchange(other, token)
+        assert elsewhere.status_code == 400 and "already exchanged" in elsewhere.json()["error_description"]
+        # both replicas at once: one token, one access token
+        raced = staff_token(front)
+        answers = await asyncio.gather(exchange(front, raced), exchange(other, raced))
+        assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
+        # a token refused for another reason can still be exchanged once it is right
+        jti = str(uuid.uuid4())
+        refused = await exchange(front, staff_token(front, jti=jti, aud="https://ailleurs.example/token"))
+        assert refused.status_code == 400 and "not addressed" in refused.json()["error_description"]
+        assert (await exchange(other, staff_token(front, jti=jti))).status_code == 200
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 async def test_a_directory_is_trusted_only_by_the_client_registered_with_it(front, verdun):

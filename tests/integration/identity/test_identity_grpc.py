@@ -294,6 +294,57 @@ async def test_client_registry(stub_for):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in violations
 
 
+async def test_client_registry_with_a_staff_directory(stub_for):
+    """Issue 17: a borough system with its own staff directory registered over gRPC as with
+    ``mtlid client create --staff-directory-…``; GetClient and ListClients show it; every bad
+    field named under ``client.staff_directory``, and a refused client is not written."""
+    import json
+
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "lasalle-2026"}, private=True)
+    jwks = {"keys": [key.as_dict(private=False)]}
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    admin = await stub_for("operators-console", ["identity:admin"])
+
+    def borough(client_id: str, **directory) -> pb.CreateClientRequest:
+        return pb.CreateClientRequest(client=pb.Client(
+            client_id=client_id, name="Permis de LaSalle", grant_types=[exchange], scopes=["accounts:agent"],
+            audiences=["urn:mtlid:accounts"], staff_directory=pb.StaffDirectory(**directory)))
+
+    created = await admin.CreateClient(borough("lasalle-desk", issuer="https://annuaire.lasalle.example",
+                                               jwks_json=json.dumps(jwks)))
+    assert created.client_secret and created.client.staff_directory.issuer == "https://annuaire.lasalle.example"
+    fetched = (await admin.GetClient(pb.GetClientRequest(client_id="lasalle-desk"))).client
+    assert json.loads(fetched.staff_directory.jwks_json) == jwks and not fetched.staff_directory.jwks_uri
+    listed = {c.client_id: c for c in (await admin.ListClients(pb.ListClientsRequest(page_size=100))).clients}
+    assert listed["lasalle-desk"].staff_directory.issuer == "https://annuaire.lasalle.example"
+    assert not listed["verdun-permits"].HasField("staff_directory")
+    by_uri = await admin.CreateClient(borough("lachine-desk", issuer="https://annuaire.lachine.example",
+                                              jwks_uri="https://annuaire.lachine.example/jwks"))
+    assert by_uri.client.staff_directory.jwks_uri == "https://annuaire.lachine.example/jwks"
+
+    for client_id, directory, field in (
+            ("no-keys", {"issuer": "https://annuaire.example"}, "client.staff_directory.jwks_json"),
+            ("both-keys", {"issuer": "https://annuaire.example", "jwks_json": json.dumps(jwks),
+                           "jwks_uri": "https://annuaire.example/jwks"}, "client.staff_directory.jwks_json"),
+            ("not-json", {"issuer": "https://annuaire.example", "jwks_json": "{keys"}, "client.staff_directory.jwks_json"),
+            ("no-key-in-set", {"issuer": "https://annuaire.example", "jwks_json": '{"keys": []}'},
+             "client.staff_directory.jwks_json"),
+            ("plain-http", {"issuer": "https://annuaire.example", "jwks_uri": "http://annuaire.example/jwks"},
+             "client.staff_directory.jwks_uri"),
+            ("no-issuer", {"jwks_json": json.dumps(jwks)}, "client.staff_directory.issuer")):
+        code, violations, _ = await _error(admin.CreateClient(borough(client_id, **directory)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and field in violations, (client_id, violations)
+        code, _, _ = await _error(admin.GetClient(pb.GetClientRequest(client_id=client_id)))
+        assert code == grpc.StatusCode.NOT_FOUND
+    # a directory serves the token exchange only
+    code, violations, _ = await _error(admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+        client_id="site-web", name="Site", grant_types=["authorization_code"], redirect_uris=["https://site.example/cb"],
+        staff_directory=pb.StaffDirectory(issuer="https://annuaire.example", jwks_json=json.dumps(jwks))))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "client.staff_directory.issuer" in violations
+
+
 async def test_tokens_signed_before_a_rotation_stay_valid(clients, keyring, mint, stub_for):
     import datetime as dt
 

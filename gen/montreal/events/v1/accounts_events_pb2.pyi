@@ -167,3 +167,21 @@ class AttributesReleased(_message.Message):
     bases: _containers.ScalarMap[str, str]
     consent_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., service_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., withheld: _Optional[_Iterable[str]] = ..., bases: _Optional[_Mapping[str, str]] = ..., consent_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CounterActionRecorded(_message.Message):
+    __slots__ = ("access_id", "resident_id", "office", "agent_reference", "action", "client_id", "categories")
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    access_id: str
+    resident_id: str
+    office: str
+    agent_reference: str
+    action: str
+    client_id: str
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., office: _Optional[str] = ..., agent_reference: _Optional[str] = ..., action: _Optional[str] = ..., client_id: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...

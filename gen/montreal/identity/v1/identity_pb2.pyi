@@ -327,7 +327,7 @@ class ReopenResidentResponse(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ..., closure_id: _Optional[str] = ..., action_id: _Optional[str] = ...) -> None: ...
 
 class Client(_message.Message):
-    __slots__ = ("client_id", "name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "subject_type", "sector_identifier", "id_token_signed_response_alg", "token_endpoint_auth_method", "is_city_client", "purposes", "disabled", "create_time")
+    __slots__ = ("client_id", "name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "subject_type", "sector_identifier", "id_token_signed_response_alg", "token_endpoint_auth_method", "is_city_client", "purposes", "disabled", "create_time", "staff_directory")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +343,7 @@ class Client(_message.Message):
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STAFF_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     name: str
     redirect_uris: _containers.RepeatedScalarFieldContainer[str]
@@ -358,7 +359,18 @@ class Client(_message.Message):
     purposes: _containers.RepeatedScalarFieldContainer[str]
     disabled: bool
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, client_id: _Optional[str] = ..., name: _Optional[str] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., post_logout_redirect_uris: _Optional[_Iterable[str]] = ..., grant_types: _Optional[_Iterable[str]] = ..., scopes: _Optional[_Iterable[str]] = ..., audiences: _Optional[_Iterable[str]] = ..., subject_type: _Optional[_Union[SubjectType, str]] = ..., sector_identifier: _Optional[str] = ..., id_token_signed_response_alg: _Optional[str] = ..., token_endpoint_auth_method: _Optional[str] = ..., is_city_client: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    staff_directory: StaffDirectory
+    def __init__(self, client_id: _Optional[str] = ..., name: _Optional[str] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., post_logout_redirect_uris: _Optional[_Iterable[str]] = ..., grant_types: _Optional[_Iterable[str]] = ..., scopes: _Optional[_Iterable[str]] = ..., audiences: _Optional[_Iterable[str]] = ..., subject_type: _Optional[_Union[SubjectType, str]] = ..., sector_identifier: _Optional[str] = ..., id_token_signed_response_alg: _Optional[str] = ..., token_endpoint_auth_method: _Optional[str] = ..., is_city_client: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., staff_directory: _Optional[_Union[StaffDirectory, _Mapping]] = ...) -> None: ...
+
+class StaffDirectory(_message.Message):
+    __slots__ = ("issuer", "jwks_json", "jwks_uri")
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    JWKS_URI_FIELD_NUMBER: _ClassVar[int]
+    issuer: str
+    jwks_json: str
+    jwks_uri: str
+    def __init__(self, issuer: _Optional[str] = ..., jwks_json: _Optional[str] = ..., jwks_uri: _Optional[str] = ...) -> None: ...
 
 class CreateClientRequest(_message.Message):
     __slots__ = ("client",)

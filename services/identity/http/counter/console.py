@@ -526,7 +526,7 @@ async def supervision(request: Request) -> Response:
     today = dt.datetime.now(MONTREAL).date()
     values = {"start_date": request.query_params.get("start_date", "")[:10] or (today - dt.timedelta(days=6)).isoformat(),
               "end_date": request.query_params.get("end_date", "")[:10] or today.isoformat(),
-              "agent_id": request.query_params.get("agent_id", "").strip()[:20],
+              "agent_id": request.query_params.get("agent_id", "").strip()[:128],
               "office": request.query_params.get("office", "").strip()[:100]}
     context = {"nav": "supervision", "values": values, "errors": {}, "summary": None}
     from montreal.identity.v1 import identity_pb2 as pb

@@ -1,7 +1,8 @@
 """The resident's complete file, printed at the counter (issue 17; commitment 25: a resident
 who never goes online still gets their file — Access Act, CQLR c. A-2.1, s. 83-84).
 
-``POST /counter/resident/file`` (``citizen_number``, ``file_language``): the same document as
+``POST /counter/resident/file`` (``citizen_number``, ``file_language``, ``file_format`` ``html``
+— the default — or ``pdf``, the same page as a PDF: ``file_pdf.py``): the same document as
 the resident's own export (``/account/export``, its printable HTML form ``account/file.html``):
 identity's sections, accounts' export, consent's export with the ledger and its proofs, the
 counter's actions — in the language the resident chose, whatever the console's language.
@@ -38,6 +39,7 @@ from services.identity.http.account.pages import FILE_STYLE
 from services.identity.http.convert import SECURITY_HEADERS, TEMPLATES
 from services.identity.http.counter.backends import CallRefused, agent_stub
 from services.identity.http.counter.console import _file, _posted_on_file, _unavailable
+from services.identity.http.counter.file_pdf import file_pdf
 from services.identity.http.counter.web import CONSOLE_CLIENT_ID
 from services.identity.http.i18n import Translator
 from services.identity.http.routes.common import provider
@@ -46,6 +48,8 @@ from services.identity.service_layer.resident_file import SECTIONS as FILE_SECTI
 from services.identity.service_layer.resident_file import FileSources
 from services.identity.service_layer.resident_file import resident_file as build_resident_file
 
+#: ``file_format``: the page (printed from the browser) or the same page as a PDF (``file_pdf``).
+FORMATS = ("html", "pdf")
 #: How long after a document check the agent may still print: one visit at the counter.
 VISIT = dt.timedelta(hours=1)
 #: What shows that the agent checked an identity document of this resident.
@@ -68,6 +72,11 @@ async def printed_file(request: Request) -> Response:
     lang = (fields.get("file_language") or [""])[0]
     if lang not in ("fr", "en"):
         return await _file(request, duty, found, {"errors": {"file_language": "counter.error.file_language"}}, 400)
+    # the page to print from the browser (the default button), or the same page as a PDF
+    file_format = (fields.get("file_format") or ["html"])[0] or "html"
+    if file_format not in FORMATS:
+        return await _file(request, duty, found, {"errors": {"file_format": "counter.error.file_format"},
+                                                  "file_language": lang}, 400)
     p = provider(request)
     started = duty.session.created_at
     started = started if started.tzinfo else started.replace(tzinfo=dt.timezone.utc)
@@ -83,13 +92,19 @@ async def printed_file(request: Request) -> Response:
     async with p.uow_factory() as uow:
         await uow.agent_actions.record(agent_id=duty.agent.agent_id, client_id=CONSOLE_CLIENT_ID,
                                        action="print_resident_file", resident_id=found.resident_id,
-                                       details={"language": lang}, now=utcnow(), office=duty.agent.office)
+                                       details={"language": lang, "format": file_format}, now=utcnow(),
+                                       office=duty.agent.office)
         await uow.commit()
     document = await _complete_file(request, duty, found, lang, consent_reply, accounts_document, services)
     t = Translator(lang)
     html = TEMPLATES.get_template("account/file.html").render(
         t=t, has=t.has, lang=lang, file=document, consent=document["consent"], sections=FILE_SECTIONS,
         style=FILE_STYLE.read_text())
+    if file_format == "pdf":
+        title = f'{t("account.file.title")} - {document["resident"]["citizen_number_human"]}'
+        name = f'{"dossier" if lang == "fr" else "file"}-{found.resident_id}.pdf'
+        return Response(file_pdf(html, title=title, lang=lang), media_type="application/pdf", headers={
+            "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="{name}"'})
     return Response(html, media_type="text/html; charset=utf-8", headers={
         "Cache-Control": "no-store", "Content-Security-Policy": _policy_for(html)})
 
