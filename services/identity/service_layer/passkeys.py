@@ -36,6 +36,7 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Credential
 
 from services.identity.domain.passkeys import RESIDENT, Passkey, clean_name
 from services.identity.domain.errors import Conflict
+from services.identity.service_layer import security_notices
 
 log = logging.getLogger("services.identity.passkeys")
 CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
@@ -132,6 +133,8 @@ async def register_passkey(cmd: RegisterPasskey, uow, rp: RelyingParty) -> Passk
             await uow.passkeys.add(passkey)
         except Conflict:
             raise PasskeyRefused("already_registered") from None
+        if cmd.owner_kind == RESIDENT:
+            security_notices.passkey_added(uow, await uow.residents.get(cmd.owner_id), now)
         await uow.commit()
     return passkey
 
@@ -266,6 +269,8 @@ async def remove_passkey(cmd: RemovePasskey, uow) -> None:
             if resident is None or resident.password_hash is None:
                 raise FailedPrecondition("LAST_WAY_IN", "this passkey is the only way to sign in to this account")
         await uow.passkeys.remove(cmd.owner_kind, cmd.owner_id, cmd.credential_id)
+        if cmd.owner_kind == RESIDENT:
+            security_notices.passkey_removed(uow, await uow.residents.get(cmd.owner_id), utcnow())
         await uow.commit()
 
 
