@@ -33,7 +33,7 @@ class SignIn:
     methods: tuple[str, ...]
     acr: str | None              # the level reached (None when refused)
     outcome: str                 # SUCCEEDED | REFUSED
-    reason: str | None = None    # why refused: invalid_credentials, throttled, invalid_otp, …
+    reason: str | None = None    # why refused: invalid_credentials, throttled, invalid_otp, passkey_refused, …
 
 
 _SIGNING_IN_TO: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
@@ -60,7 +60,7 @@ def from_login_event(event, level_acr, now: dt.datetime) -> SignIn | None:
         methods = tuple(event.amr)
         return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods,
                       level_acr(methods), SUCCEEDED)
-    methods = ("otp",) if event.reason == "invalid_otp" else ("pwd",)
+    methods = {"invalid_otp": ("otp",), "passkey_refused": ("passkey",)}.get(event.reason, ("pwd",))
     return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods, None, REFUSED,
                   event.reason[:40])
 
