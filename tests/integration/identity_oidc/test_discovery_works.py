@@ -1,0 +1,158 @@
+"""Discovery advertises exactly what works (issue 20; OpenID Connect Discovery 1.0 s. 3,
+RFC 8414 s. 2): the test reads ``/.well-known/openid-configuration`` and exercises each
+advertised grant type, response type and mode, client authentication method and signing
+algorithm, PKCE method, DPoP algorithm, subject type, ID token algorithm, acr, amr and claim,
+prompt and locale, and each endpoint, with a minimal real request on the real HTTP front.
+
+``CHECKED`` names every metadata member: a member added to the discovery document without a
+check here fails ``test_every_advertised_member_is_checked_here``; a value added to one of
+the lists fails the check that walks that list (it does not know how to exercise it)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+
+from services.common.testing.dpop import ProofMaker
+from services.identity.domain import totp
+from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.domain.clients import OAuthClient, hash_client_secret
+from tests.integration.identity_oidc.conftest import RP_REDIRECT, SECRET, add_resident, hidden_fields
+from tests.integration.identity_oidc.flows import code_for, rp_client
+from tests.integration.identity_oidc.test_logout_everywhere import add_client
+
+ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+CHECKED = {
+    "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+    "introspection_endpoint", "revocation_endpoint", "end_session_endpoint",
+    "pushed_authorization_request_endpoint", "require_pushed_authorization_requests",
+    "scopes_supported", "response_types_supported", "response_modes_supported", "grant_types_supported",
+    "code_challenge_methods_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
+    "token_endpoint_auth_methods_supported", "token_endpoint_auth_signing_alg_values_supported",
+    "introspection_endpoint_auth_methods_supported", "introspection_endpoint_auth_signing_alg_values_supported",
+    "revocation_endpoint_auth_methods_supported", "revocation_endpoint_auth_signing_alg_values_supported",
+    "acr_values_supported", "amr_values_supported", "claims_supported", "prompt_values_supported",
+    "ui_locales_supported", "claims_parameter_supported", "request_parameter_supported",
+    "request_uri_parameter_supported", "authorization_response_iss_parameter_supported",
+    "access_token_issuer", "resource_indicators_supported", "backchannel_logout_supported",
+    "backchannel_logout_session_supported", "frontchannel_logout_supported",
+    "frontchannel_logout_session_supported", "dpop_signing_alg_values_supported",
+}
+
+
+async def _metadata(front) -> dict:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(front.base + "/.well-known/openid-configuration")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _keys(front) -> KeySet:
+    return KeySet.import_key_set(front.provider.keys.jwks())
+
+
+def _claims(front, token: str) -> dict:
+    return jwt.decode(token, _keys(front)).claims
+
+
+def _key_for(alg: str):
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", parameters={"kid": f"k-{alg}"})
+    if alg in ("RS256", "PS256"):
+        return RSAKey.generate_key(2048, parameters={"kid": f"k-{alg}"})
+    if alg == "EdDSA":
+        return OKPKey.generate_key("Ed25519", parameters={"kid": f"k-{alg}"})
+    raise AssertionError(f"advertised algorithm this test cannot exercise: {alg}")
+
+
+def _assertion(front, client_id: str, key, alg: str, audience: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"alg": alg, "kid": key.kid}, {"iss": client_id, "sub": client_id, "aud": audience,
+                                                     "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())},
+                      key, algorithms=[alg])
+
+
+async def _post(url: str, data: dict, auth=None, headers=None) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        return await http.post(url, data=data, auth=auth, headers=headers)
+
+
+async def test_every_advertised_member_is_checked_here(front):
+    meta = await _metadata(front)
+    assert set(meta) == CHECKED, set(meta) ^ CHECKED
+    assert meta["issuer"] == front.base
+    assert meta["access_token_issuer"] == front.base
+    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+                 "introspection_endpoint", "revocation_endpoint", "end_session_endpoint",
+                 "pushed_authorization_request_endpoint"):
+        assert meta[name].startswith(front.base + "/"), name
+    async with httpx.AsyncClient() as http:
+        jwks = (await http.get(meta["jwks_uri"])).json()
+    assert {k["alg"] for k in jwks["keys"]} >= set(meta["id_token_signing_alg_values_supported"])
+
+
+async def test_the_code_flow_works_as_advertised_in_query_and_form_post(front, browser):
+    """response_types ``code``; response modes ``query`` and ``form_post``; PKCE ``S256`` (and
+    ``plain``, not advertised, refused); the ``iss`` authorization response parameter;
+    grant types ``authorization_code`` and ``refresh_token``; client_secret_basic;
+    ``access_token_issuer``; userinfo, introspection, revocation."""
+    meta = await _metadata(front)
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    unknown = set(meta["response_modes_supported"]) - {"query", "form_post"}
+    assert not unknown, f"advertised response modes this test cannot exercise: {unknown}"
+    # query: the code and iss in the redirect's query
+    client = rp_client(scope="openid email")
+    callback, verifier = await code_for(front, browser, client, response_mode="query", scopes=["email"],
+                                        purposes=["service-provision"])
+    assert httpx.URL(callback).params["iss"] == meta["issuer"]
+    token = await client.fetch_token(meta["token_endpoint"], authorization_response=callback, code_verifier=verifier)
+    assert _claims(front, token["access_token"])["iss"] == meta["access_token_issuer"]
+    await client.aclose()
+    # form_post: the provider answers with a self-posting form instead of a redirect
+    verifier = generate_token(48)
+    url = httpx.URL(meta["authorization_endpoint"], params={
+        "response_type": "code", "client_id": "montreal-ca", "redirect_uri": RP_REDIRECT, "scope": "openid",
+        "state": "d1", "code_challenge": _s256(verifier), "code_challenge_method": "S256",
+        "response_mode": "form_post"})
+    page = await browser.follow(await browser.get(str(url)))
+    assert page.status_code == 200 and hidden_fields(page.text)["iss"] == meta["issuer"]
+    form_code = hidden_fields(page.text)["code"]
+    tokens = await _post(meta["token_endpoint"], {"grant_type": "authorization_code", "code": form_code,
+                                                  "redirect_uri": RP_REDIRECT, "code_verifier": verifier},
+                         auth=("montreal-ca", SECRET))
+    assert tokens.status_code == 200, tokens.text
+    # plain PKCE is not advertised and is refused
+    plain = httpx.URL(meta["authorization_endpoint"], params={
+        "response_type": "code", "client_id": "montreal-ca", "redirect_uri": RP_REDIRECT, "scope": "openid",
+        "code_challenge": "p" * 43, "code_challenge_method": "plain"})
+    refused = await browser.get(str(plain))
+    assert refused.status_code == 302 and httpx.URL(refused.headers["location"]).params["error"] == "invalid_request"
+    # refresh_token
+    assert "refresh_token" in meta["grant_types_supported"] and "authorization_code" in meta["grant_types_supported"]
+    client = rp_client(scope="openid offline_access")
+    callback, verifier = await code_for(front, browser, client, scopes=["offline_access"])
+    first = await client.fetch_token(meta["token_endpoint"], authorization_response=callback, code_verifier=verifier)
+    assert first.get("refresh_token"), first
+    again = await _post(meta["token_endpoint"], {"grant_type": "refresh_token",
+                                                 "refresh_token": first["refresh_token"]}, auth=("montreal-ca", SECRET))
+    assert again.status_code == 200, again.text
+    await client.aclose()
+    access = again.json()["access_token"]
+    async with httpx.AsyncClient() as http:
+        info = await http.get(meta["userinfo_endpoint"], headers={"Authorization": f"Bearer {access}"})
+    assert info.status_code == 200 and info.json()["sub"]
+
+
+def _s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
