@@ -156,3 +156,96 @@ async def test_the_code_flow_works_as_advertised_in_query_and_form_post(front, b
 
 def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+
+
+async def test_every_advertised_client_authentication_method_and_algorithm_works(front):
+    """At the token, introspection and revocation endpoints: client_secret_basic,
+    client_secret_post, private_key_jwt with each advertised algorithm, and ``none`` for a
+    public client where advertised; grant type ``client_credentials`` and RFC 8707
+    ``resource`` (the audience it names)."""
+    meta = await _metadata(front)
+    keys = {alg: _key_for(alg) for alg in meta["token_endpoint_auth_signing_alg_values_supported"]}
+    assert set(meta["introspection_endpoint_auth_signing_alg_values_supported"]) <= set(keys)
+    assert set(meta["revocation_endpoint_auth_signing_alg_values_supported"]) <= set(keys)
+    await add_client(front, OAuthClient(
+        client_id="discovery-jwt", name="discovery-jwt", secret_hash=None, grant_types=("client_credentials",),
+        scopes=("accounts:release",), audiences=("urn:mtlid:accounts", "urn:mtlid:consent"),
+        token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [k.as_dict(private=False) | {"alg": alg} for alg, k in keys.items()]}))
+    await add_client(front, OAuthClient(
+        client_id="discovery-post", name="discovery-post", secret_hash=hash_client_secret(SECRET),
+        grant_types=("client_credentials",), scopes=("accounts:release",), audiences=("urn:mtlid:accounts",),
+        token_endpoint_auth_method="client_secret_post"))
+    assert "client_credentials" in meta["grant_types_supported"]
+    assert set(meta["scopes_supported"]) >= {"openid", "accounts:release"}
+    assert meta["resource_indicators_supported"] is True
+
+    def with_method(method: str, alg: str | None = None, audience: str | None = None) -> tuple[dict, object]:
+        if method == "client_secret_basic":
+            return {}, ("borough-system", SECRET)
+        if method == "client_secret_post":
+            return {"client_id": "discovery-post", "client_secret": SECRET}, None
+        if method == "private_key_jwt":
+            return {"client_assertion_type": ASSERTION,
+                    "client_assertion": _assertion(front, "discovery-jwt", keys[alg], alg, audience)}, None
+        raise AssertionError(f"advertised method this test cannot exercise: {method}")
+
+    issued = []
+    for method in meta["token_endpoint_auth_methods_supported"]:
+        if method == "none":
+            continue  # a public client at the token endpoint: the code flow of permits-spa below
+        for alg in (keys if method == "private_key_jwt" else [None]):
+            extra, auth = with_method(method, alg, meta["token_endpoint"])
+            response = await _post(meta["token_endpoint"], {"grant_type": "client_credentials",
+                                                            "scope": "accounts:release",
+                                                            "resource": "urn:mtlid:accounts", **extra}, auth=auth)
+            assert response.status_code == 200, (method, alg, response.text)
+            assert _claims(front, response.json()["access_token"])["aud"] in ("urn:mtlid:accounts",
+                                                                              ["urn:mtlid:accounts"])
+            issued.append(response.json()["access_token"])
+    for endpoint, methods in (("introspection_endpoint", "introspection_endpoint_auth_methods_supported"),
+                              ("revocation_endpoint", "revocation_endpoint_auth_methods_supported")):
+        for method in meta[methods]:
+            if method == "none":
+                continue  # public clients revoke their own tokens: below
+            for alg in (meta[methods.replace("methods", "signing_alg_values")] if method == "private_key_jwt"
+                        else [None]):
+                extra, auth = with_method(method, alg, meta[endpoint])
+                response = await _post(meta[endpoint], {"token": issued[0], **extra}, auth=auth)
+                assert response.status_code == 200, (endpoint, method, alg, response.text)
+                if endpoint == "introspection_endpoint":
+                    assert "active" in response.json()
+
+
+async def test_a_public_client_with_dpop_and_each_advertised_algorithm(front, browser):
+    """``none`` at the token and revocation endpoints (a public client, PKCE), and DPoP
+    (RFC 9449) with each advertised algorithm: the tokens are bound (``cnf.jkt``) and
+    userinfo accepts them with a proof."""
+    meta = await _metadata(front)
+    assert "none" in meta["token_endpoint_auth_methods_supported"]
+    for alg in meta["dpop_signing_alg_values_supported"]:
+        maker = ProofMaker(_key_for(alg), alg=alg)
+        client = rp_client("permits-spa", secret=None, scope="openid offline_access")
+        callback, verifier = await code_for(front, browser, client, scopes=["offline_access"])
+        await client.aclose()
+        data = {"grant_type": "authorization_code", "code": httpx.URL(callback).params["code"],
+                "redirect_uri": RP_REDIRECT, "client_id": "permits-spa", "code_verifier": verifier}
+        response = None
+        for _attempt in range(2):
+            response = await _post(meta["token_endpoint"], data, headers={
+                "DPoP": maker.proof("POST", meta["token_endpoint"])})
+            maker.nonce = response.headers.get("dpop-nonce", maker.nonce)
+            if response.status_code != 400 or response.json().get("error") != "use_dpop_nonce":
+                break
+        assert response.status_code == 200 and response.json()["token_type"] == "DPoP", (alg, response.text)
+        access = response.json()["access_token"]
+        assert _claims(front, access)["cnf"]["jkt"] == maker.jkt
+        async with httpx.AsyncClient() as http:
+            info = await http.get(meta["userinfo_endpoint"], headers={
+                "Authorization": f"DPoP {access}", "DPoP": maker.proof("GET", meta["userinfo_endpoint"],
+                                                                       access_token=access)})
+        assert info.status_code == 200, (alg, info.text)
+        if "none" in meta["revocation_endpoint_auth_methods_supported"]:
+            revoked = await _post(meta["revocation_endpoint"], {"token": response.json()["refresh_token"],
+                                                                "client_id": "permits-spa"})
+            assert revoked.status_code == 200, revoked.text
