@@ -25,7 +25,7 @@ from services.common.testing.dpop import ProofMaker
 from services.identity.domain import totp
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.clients import OAuthClient, hash_client_secret
-from tests.integration.identity_oidc.conftest import RP_REDIRECT, SECRET, add_resident, hidden_fields
+from tests.integration.identity_oidc.conftest import PURPOSES, RP_REDIRECT, SECRET, add_resident, hidden_fields
 from tests.integration.identity_oidc.flows import code_for, rp_client
 from tests.integration.identity_oidc.test_logout_everywhere import add_client
 
@@ -249,3 +249,108 @@ async def test_a_public_client_with_dpop_and_each_advertised_algorithm(front, br
             revoked = await _post(meta["revocation_endpoint"], {"token": response.json()["refresh_token"],
                                                                 "client_id": "permits-spa"})
             assert revoked.status_code == 200, revoked.text
+
+
+async def _id_token(front, browser, client_id: str, redirect_uri: str, *, email: str, scope: str = "openid",
+                    secret_post: bool = False, second_factor: bytes | None = None, **params) -> tuple[dict, dict, str]:
+    """One sign-in in ``browser`` for ``client_id``; returns (ID token claims, header, access token)."""
+    verifier = generate_token(48)
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
+             "state": "d", "code_challenge": _s256(verifier), "code_challenge_method": "S256", **params}
+    page = await browser.follow(await browser.get(str(httpx.URL(front.base + "/authorize", params=query))))
+    if "/login?" in str(page.url) or str(page.url).endswith("/login"):
+        page = await browser.login(page, email)
+    if "/login/second-factor" in str(page.url):
+        assert second_factor is not None, "a second step this test did not expect"
+        page = await browser.follow(await browser.submit(page, "/login/second-factor",
+                                                         code=totp.totp(second_factor, time.time())))
+    if "/consent" in str(page.url):
+        page = await browser.consent(page, scope.split(), list(PURPOSES))
+    assert page.status_code == 302, (page.status_code, str(page.url), page.text[-1500:])
+    code = httpx.URL(page.headers["location"]).params["code"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
+    if secret_post:
+        response = await _post(front.base + "/token", {**data, "client_id": client_id, "client_secret": SECRET})
+    else:
+        response = await _post(front.base + "/token", data, auth=(client_id, SECRET))
+    assert response.status_code == 200, response.text
+    token = jwt.decode(response.json()["id_token"], _keys(front))
+    return token.claims, token.header, response.json()["access_token"]
+
+
+async def test_id_tokens_carry_each_advertised_algorithm_subject_type_acr_amr_and_claim(front):
+    """Each ``id_token_signing_alg_values_supported`` (a client registered for it), each
+    subject type (``public``: the resident's identifier; ``pairwise``: another per sector),
+    each ``acr`` (a resident who reaches it; ``claims`` with an essential acr), each ``amr``
+    (password, TOTP, a device-bound and a synced passkey) and each claim in
+    ``claims_supported`` (in the ID token or at userinfo)."""
+    from tests.integration.identity_oidc.conftest import Browser
+    from tests.integration.identity_oidc.test_passkeys_oidc import _finish, _options, _resident_with_a_passkey
+
+    meta = await _metadata(front)
+    assert meta["claims_parameter_supported"] is True
+    await add_client(front, OAuthClient(
+        client_id="discovery-public", name="Service de la Ville", secret_hash=hash_client_secret(SECRET),
+        redirect_uris=("http://127.0.0.1:9/public",), grant_types=("authorization_code",),
+        scopes=("openid", "email", "profile"), subject_type="public", is_city_client=True))
+    seen_claims: set[str] = set()
+    seen_amr: set[str] = set()
+    seen_acr: set[str] = set()
+    seen_alg: set[str] = set()
+    seen_subjects: dict[str, str] = {}
+
+    async def sign_in(client_id, redirect_uri, email, **options):
+        browser = Browser(front.base)
+        try:
+            claims, header, access = await _id_token(front, browser, client_id, redirect_uri, email=email, **options)
+        finally:
+            await browser.close()
+        seen_claims.update(claims)
+        seen_amr.update(claims.get("amr", ()))
+        seen_acr.add(claims["acr"])
+        seen_alg.add(header["alg"])
+        async with httpx.AsyncClient() as http:
+            info = await http.get(meta["userinfo_endpoint"], headers={"Authorization": f"Bearer {access}"})
+        assert info.status_code == 200, info.text
+        seen_claims.update(info.json())
+        return claims
+
+    # level 1, a password (pwd), montreal-ca (ES256, pairwise), every claim a scope releases
+    camille = await sign_in("montreal-ca", RP_REDIRECT, front.resident.email, scope="openid email profile",
+                            nonce="n-1", acr_values="urn:mtlid:loa:1")
+    assert camille["acr"] == "urn:mtlid:loa:1" and camille["nonce"] == "n-1"
+    seen_subjects["pairwise"] = camille["sub"]
+    # the same resident at a public client: their identifier
+    public = await sign_in("discovery-public", "http://127.0.0.1:9/public", front.resident.email)
+    assert public["sub"] == front.resident.resident_id != camille["sub"]
+    seen_subjects["public"] = public["sub"]
+    # RS256, for a client registered for it (client_secret_post)
+    await sign_in("rs256-app", "http://127.0.0.1:9/rs256", front.resident.email, secret_post=True)
+    # level 2 without a second factor
+    verified = await add_resident(front.uow, "discovery.niveau2@example.ca", LevelOfAssurance.VERIFIED, False)
+    level2 = await sign_in("montreal-ca", RP_REDIRECT, verified.email, acr_values="urn:mtlid:loa:2")
+    assert level2["acr"] == "urn:mtlid:loa:2"
+    # level 3 asked as an essential acr (the claims parameter): password and TOTP (otp, mfa)
+    level3 = await sign_in("montreal-ca", RP_REDIRECT, front.verified.email, second_factor=front.verified.totp_secret,
+                           claims='{"id_token": {"acr": {"essential": true, "values": ["urn:mtlid:loa:3"]}}}')
+    assert level3["acr"] == "urn:mtlid:loa:3" and {"otp", "mfa"} <= set(level3["amr"])
+    # passkeys: device-bound (hwk) alone, with user verification (user); synced (swk)
+    for email, kind in (("discovery.cle@example.ca", {}), ("discovery.sync@example.ca", {"synced": True})):
+        _resident_id, soft = await _resident_with_a_passkey(front, email, **kind)
+        browser = Browser(front.base)
+        client = rp_client(scope="openid")
+        url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="k" * 50)
+        login = await browser.follow(await browser.get(url))
+        page = await browser.http.post("/login/passkey", data={
+            **hidden_fields(login.text), "credential": soft.get(_options(login.text, "sign-in"))})
+        claims = await _finish(front, browser, client, page, "k" * 50)
+        await client.aclose()
+        await browser.close()
+        seen_amr.update(claims["amr"])
+        seen_acr.add(claims["acr"])
+
+    assert set(meta["id_token_signing_alg_values_supported"]) == seen_alg
+    assert set(meta["subject_types_supported"]) == set(seen_subjects)
+    assert set(meta["acr_values_supported"]) == seen_acr
+    assert set(meta["amr_values_supported"]) == seen_amr
+    assert set(meta["claims_supported"]) <= seen_claims, set(meta["claims_supported"]) - seen_claims
