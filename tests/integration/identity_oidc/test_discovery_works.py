@@ -354,3 +354,79 @@ async def test_id_tokens_carry_each_advertised_algorithm_subject_type_acr_amr_an
     assert set(meta["acr_values_supported"]) == seen_acr
     assert set(meta["amr_values_supported"]) == seen_amr
     assert set(meta["claims_supported"]) <= seen_claims, set(meta["claims_supported"]) - seen_claims
+
+
+def _authorize_url(front, verifier: str, **extra) -> str:
+    return str(httpx.URL(front.base + "/authorize", params={
+        "response_type": "code", "client_id": "montreal-ca", "redirect_uri": RP_REDIRECT, "scope": "openid",
+        "state": "p", "code_challenge": _s256(verifier), "code_challenge_method": "S256", **extra}))
+
+
+async def test_prompts_locales_scopes_and_pushed_requests_work_as_advertised(front):
+    """Each prompt value; each page locale; each advertised scope granted; PAR (RFC 9126)
+    and a client's requirement to push; request objects, advertised as unsupported, refused
+    with OIDC Core's errors (s. 6.1, 6.2)."""
+    from tests.integration.identity_oidc.conftest import Browser
+
+    meta = await _metadata(front)
+    verifier = generate_token(48)
+    browser = Browser(front.base)
+    try:
+        for prompt in meta["prompt_values_supported"]:
+            if prompt == "none":          # no session: the answer, not a page
+                answer = await browser.get(_authorize_url(front, verifier, prompt="none"))
+                assert httpx.URL(answer.headers["location"]).params["error"] == "login_required"
+            elif prompt not in ("login", "consent"):
+                raise AssertionError(f"advertised prompt this test cannot exercise: {prompt}")
+        for locale in meta["ui_locales_supported"]:
+            page = await browser.follow(await browser.get(_authorize_url(front, verifier, ui_locales=locale)))
+            assert f'lang="{locale.split("-")[0]}' in page.text, locale
+        page = await browser.follow(await browser.get(_authorize_url(
+            front, verifier, scope=" ".join(s for s in meta["scopes_supported"] if s != "accounts:release"))))
+        page = await browser.login(page, front.resident.email)
+        page = await browser.consent(page, meta["scopes_supported"], list(PURPOSES))
+        assert page.status_code == 302
+        tokens = await _post(meta["token_endpoint"], {
+            "grant_type": "authorization_code", "code": httpx.URL(page.headers["location"]).params["code"],
+            "redirect_uri": RP_REDIRECT, "code_verifier": verifier}, auth=("montreal-ca", SECRET))
+        granted = set(tokens.json()["scope"].split())
+        assert granted == set(meta["scopes_supported"]) - {"accounts:release"}, granted
+        assert tokens.json().get("refresh_token")          # offline_access granted
+        # with a session: prompt=login asks for the password again, prompt=consent shows the screen
+        again = await browser.follow(await browser.get(_authorize_url(front, verifier, prompt="login")))
+        assert "/login" in str(again.url)
+        consent = await browser.follow(await browser.get(_authorize_url(front, verifier, prompt="consent")))
+        assert "/consent" in str(consent.url)
+        # request objects: not advertised, refused
+        assert meta["request_parameter_supported"] is False and meta["request_uri_parameter_supported"] is False
+        by_value = await browser.get(_authorize_url(front, verifier, request="eyJhbGciOiJub25lIn0.e30."))
+        assert httpx.URL(by_value.headers["location"]).params["error"] == "request_not_supported"
+        by_reference = await browser.get(_authorize_url(front, verifier, request_uri="https://rp.example.ca/req/1"))
+        assert httpx.URL(by_reference.headers["location"]).params["error"] == "request_uri_not_supported"
+        # PAR: a pushed request runs the flow
+        assert meta["require_pushed_authorization_requests"] is False   # per client, not for all
+        pushed = await _post(meta["pushed_authorization_request_endpoint"], dict(httpx.URL(
+            _authorize_url(front, verifier)).params), auth=("montreal-ca", SECRET))
+        assert pushed.status_code == 201, pushed.text
+        done = await browser.get(str(httpx.URL(meta["authorization_endpoint"], params={
+            "client_id": "montreal-ca", "request_uri": pushed.json()["request_uri"]})))
+        assert done.status_code == 302 and "code" in httpx.URL(done.headers["location"]).params
+    finally:
+        await browser.close()
+
+
+async def test_token_exchange_is_a_known_grant(front):
+    """RFC 8693 token exchange is advertised: the token endpoint knows it (a client not
+    registered for it is ``unauthorized_client``, never ``unsupported_grant_type``); the full
+    exchange by a counter agent is tests/integration/counter/test_token_exchange.py."""
+    meta = await _metadata(front)
+    unknown = set(meta["grant_types_supported"]) - {"authorization_code", "refresh_token", "client_credentials",
+                                                    "urn:ietf:params:oauth:grant-type:token-exchange"}
+    assert not unknown, f"advertised grant types this test cannot exercise: {unknown}"
+    response = await _post(meta["token_endpoint"], {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": "x",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, auth=("montreal-ca", SECRET))
+    assert response.status_code == 400 and response.json()["error"] == "unauthorized_client"
+    invented = await _post(meta["token_endpoint"], {"grant_type": "urn:example:invented"},
+                           auth=("montreal-ca", SECRET))
+    assert invented.json()["error"] == "unsupported_grant_type"
