@@ -316,13 +316,15 @@ async def test_id_tokens_carry_each_advertised_algorithm_subject_type_acr_amr_an
         return claims
 
     # level 1, a password (pwd), montreal-ca (ES256, pairwise), every claim a scope releases
-    camille = await sign_in("montreal-ca", RP_REDIRECT, front.resident.email, scope="openid email profile",
+    # (a resident of this test only: an earlier grant would skip the consent screen)
+    level1 = await add_resident(front.uow, "discovery.niveau1@example.ca", LevelOfAssurance.SELF_ASSERTED, False)
+    camille = await sign_in("montreal-ca", RP_REDIRECT, level1.email, scope="openid email profile",
                             nonce="n-1", acr_values="urn:mtlid:loa:1")
     assert camille["acr"] == "urn:mtlid:loa:1" and camille["nonce"] == "n-1"
     seen_subjects["pairwise"] = camille["sub"]
     # the same resident at a public client: their identifier
-    public = await sign_in("discovery-public", "http://127.0.0.1:9/public", front.resident.email)
-    assert public["sub"] == front.resident.resident_id != camille["sub"]
+    public = await sign_in("discovery-public", "http://127.0.0.1:9/public", level1.email)
+    assert public["sub"] == level1.resident_id != camille["sub"]
     seen_subjects["public"] = public["sub"]
     # RS256, for a client registered for it (client_secret_post)
     await sign_in("rs256-app", "http://127.0.0.1:9/rs256", front.resident.email, secret_post=True)
@@ -383,7 +385,9 @@ async def test_prompts_locales_scopes_and_pushed_requests_work_as_advertised(fro
             assert f'lang="{locale.split("-")[0]}' in page.text, locale
         page = await browser.follow(await browser.get(_authorize_url(
             front, verifier, scope=" ".join(s for s in meta["scopes_supported"] if s != "accounts:release"))))
-        page = await browser.login(page, front.resident.email)
+        # (a resident of this test only: an earlier grant would change the consent screen)
+        newcomer = await add_resident(front.uow, "discovery.portees@example.ca", LevelOfAssurance.SELF_ASSERTED, False)
+        page = await browser.login(page, newcomer.email)
         page = await browser.consent(page, meta["scopes_supported"], list(PURPOSES))
         assert page.status_code == 302
         tokens = await _post(meta["token_endpoint"], {
@@ -430,3 +434,63 @@ async def test_token_exchange_is_a_known_grant(front):
     invented = await _post(meta["token_endpoint"], {"grant_type": "urn:example:invented"},
                            auth=("montreal-ca", SECRET))
     assert invented.json()["error"] == "unsupported_grant_type"
+
+
+async def test_rp_initiated_logout_reaches_back_and_front_channel_clients_with_sid(front):
+    """The end-session endpoint (RP-initiated logout) with one client of each channel:
+    Back-Channel Logout 1.0 (a logout token with ``sid``, as ``backchannel_logout_session_supported``
+    says) reaches the first; Front-Channel Logout 1.0 frames the second with ``iss`` and
+    ``sid`` (``frontchannel_logout_session_supported``)."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from tests.integration.identity_oidc.conftest import Browser
+    from tests.integration.identity_oidc.flows import tokens_for
+    from tests.integration.identity_oidc.test_logout_everywhere import eventually, sender, served
+
+    meta = await _metadata(front)
+    for flag in ("backchannel_logout_supported", "backchannel_logout_session_supported",
+                 "frontchannel_logout_supported", "frontchannel_logout_session_supported"):
+        assert meta[flag] is True, flag
+    received: list[str] = []
+
+    async def receiver(request: Request) -> Response:
+        received.append((await request.form()).get("logout_token"))
+        return Response(status_code=200)
+
+    browser = Browser(front.base)
+    try:
+        async with served(Starlette(routes=[Route("/bcl", receiver, methods=["POST"])])) as (rp, _port):
+            await add_client(front, OAuthClient(
+                client_id="discovery-back", name="Arrière", secret_hash=hash_client_secret(SECRET),
+                redirect_uris=("http://127.0.0.1:9/back",), grant_types=("authorization_code",), scopes=("openid",),
+                backchannel_logout_uri=rp + "/bcl"))
+            await add_client(front, OAuthClient(
+                client_id="discovery-front", name="Avant", secret_hash=hash_client_secret(SECRET),
+                redirect_uris=("http://127.0.0.1:9/front",), post_logout_redirect_uris=("http://127.0.0.1:9/bye",),
+                grant_types=("authorization_code",), scopes=("openid",),
+                frontchannel_logout_uri="https://avant.example.ca/logout"))
+            back = rp_client(client_id="discovery-back", scope="openid", redirect_uri="http://127.0.0.1:9/back")
+            await tokens_for(front, browser, back)
+            await back.aclose()
+            front_rp = rp_client(client_id="discovery-front", scope="openid", redirect_uri="http://127.0.0.1:9/front")
+            tokens = await tokens_for(front, browser, front_rp)
+            await front_rp.aclose()
+            sid = _claims(front, tokens["id_token"])["sid"]
+            async with sender(front):
+                page = await browser.get(str(httpx.URL(meta["end_session_endpoint"], params={
+                    "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/bye"})))
+                assert page.status_code == 200
+                frame = httpx.URL(page.text.split('class="frontchannel-logout" src="', 1)[1].split('"', 1)[0]
+                                  .replace("&amp;", "&"))
+                assert frame.host == "avant.example.ca" and dict(frame.params) == {"iss": meta["issuer"], "sid": sid}
+                await eventually(lambda: asyncio.sleep(0, len(received) >= 1))
+        logout = _claims(front, received[0])
+        assert logout["aud"] == "discovery-back" and logout["sid"] == sid
+        assert "http://schemas.openid.net/event/backchannel-logout" in logout["events"]
+    finally:
+        await browser.close()
