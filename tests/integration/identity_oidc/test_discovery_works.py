@@ -16,7 +16,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 from authlib.common.security import generate_token
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
