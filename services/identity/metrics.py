@@ -2,7 +2,7 @@
 
 - ``mtlid.logins`` — sign-ins by ``outcome`` (``succeeded``/``failed``), ``method`` (the amr
   values, ``pwd``, ``pwd+otp``…) and ``reason`` (why it failed: ``wrong_password``,
-  ``throttled``…), counted from the committed ``login_succeeded``/``login_failed`` events,
+  ``throttled``, ``passkey_refused`` with method ``passkey``…), counted from the committed ``login_succeeded``/``login_failed`` events,
   so a metric never says more than the ledger of events does; no identifier in a label.
 - ``mtlid.tokens.issued`` — tokens issued by the token endpoint, by ``grant_type``.
 - ``mtlid.signing_key.age`` — how long the oldest key now signing has signed (app.py samples
@@ -36,7 +36,8 @@ def _login_succeeded(event) -> None:
 
 
 def _login_failed(event) -> None:
-    LOGINS.add(1, {"outcome": "failed", "method": "pwd", "reason": str(event.reason)[:40]})
+    method = "passkey" if event.reason == "passkey_refused" else "pwd"
+    LOGINS.add(1, {"outcome": "failed", "method": method, "reason": str(event.reason)[:40]})
 
 
 observe_event("login_succeeded", _login_succeeded)

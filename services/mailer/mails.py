@@ -9,7 +9,8 @@ test_nats_permissions.py fails until it is).
 
 Words: French first (Charter of the French language, s. 16 and 22); plain sentences, no
 link, no image. ``lead`` and each of ``after`` may use ``{date}`` and ``{time}`` (the
-kind's ``moment``, in Montréal time) and ``{reference}``; a code's expiry sentence is added
+kind's ``moment``, in Montréal time), ``{reference}`` and ``{detail}`` (the sentence the
+kind's ``details`` give for the event's ``detail`` field); a code's expiry sentence is added
 after the first of ``after``. Nothing beyond what the resident needs: a notice never
 repeats the new address, a password or anything the event does not carry.
 """
@@ -28,6 +29,8 @@ class MailKind:
     moment: str | None = None     # the event's RFC 3339 field the notice reports
     reference: str | None = None  # the event's field shown as a reference number
     language_field: str = "language"
+    detail: str | None = None     # the event's field naming what happened: {detail} is the
+                                  # wording's "details"[value] (an unknown value is undeliverable)
 
 
 MAILS: tuple[MailKind, ...] = (
@@ -130,6 +133,74 @@ MAILS: tuple[MailKind, ...] = (
                              "To reopen it, go to an Accès Montréal office with an identity document "
                              "(311 tells you the nearest one).",
                              "Wasn't you? Call 311 and give this number."]},
+        }),
+)
+
+# Issue 20: security notices for factor changes (NIST SP 800-63B s. 6.1.2.3 and 6.1.4). What
+# changed and when; never the factor, a code or a key's name. No link: the way out of
+# "it was not me" is the password page the resident already knows, and 311.
+_NOT_YOU_FR = ("Ce n'était pas vous ? Changez votre mot de passe dans Mon compte Montréal dès maintenant "
+               "(ou choisissez « Mot de passe oublié » sur la page de connexion), puis appelez le 311 : "
+               "un agent vous aidera à reprendre votre compte.")
+_NOT_YOU_EN = ("Wasn't you? Change your password in Mon compte Montréal now (or choose “Forgotten "
+               "password” on the sign-in page), then call 311: an agent will help you take your account back.")
+
+MAILS += (
+    MailKind(
+        event="second_factor_changed_notice", purpose="second_factor_changed_notice", moment="changed_at",
+        detail="change",
+        wording={
+            "fr": {"subject": "Votre vérification en deux étapes a changé – Mon compte Montréal",
+                   "lead": "Le {date} à {time} (heure de Montréal), dans votre compte Mon compte Montréal : {detail}",
+                   "details": {
+                       "totp_added": "la vérification en deux étapes par application a été activée.",
+                       "totp_replaced": "l'application de vérification en deux étapes a été remplacée "
+                                        "par une nouvelle.",
+                       "totp_removed": "la vérification en deux étapes par application a été désactivée, "
+                                       "et vos codes de récupération ont été supprimés.",
+                       "recovery_codes_renewed": "de nouveaux codes de récupération ont été créés ; "
+                                                 "les anciens ne fonctionnent plus.",
+                       "recovery_code_used": "un code de récupération a servi à ouvrir une session.",
+                       "counter_reset": "un agent de la Ville a désactivé votre deuxième étape "
+                                        "(application et clés d'accès) après avoir vérifié votre identité, "
+                                        "et toutes vos sessions ont été fermées."},
+                   "after": ["C'était vous ? Vous n'avez rien à faire.", _NOT_YOU_FR]},
+            "en": {"subject": "Your two-step verification changed – Mon compte Montréal",
+                   "lead": "On {date} at {time} (Montréal time), in your Mon compte Montréal account: {detail}",
+                   "details": {
+                       "totp_added": "two-step verification with an app was turned on.",
+                       "totp_replaced": "the two-step verification app was replaced with a new one.",
+                       "totp_removed": "two-step verification with an app was turned off, and your "
+                                       "recovery codes were deleted.",
+                       "recovery_codes_renewed": "new recovery codes were created; the old ones no longer work.",
+                       "recovery_code_used": "a recovery code was used to sign in.",
+                       "counter_reset": "a City agent turned off your second step (app and passkeys) after "
+                                        "checking your identity, and all your sessions were ended."},
+                   "after": ["Was it you? There is nothing to do.", _NOT_YOU_EN]},
+        }),
+    MailKind(
+        event="passkey_added_notice", purpose="passkey_added_notice", moment="added_at",
+        wording={
+            "fr": {"subject": "Une clé d'accès a été ajoutée – Mon compte Montréal",
+                   "lead": "Une clé d'accès a été ajoutée à votre compte Mon compte Montréal le {date} à {time} "
+                           "(heure de Montréal). Elle permet d'ouvrir une session sans mot de passe.",
+                   "after": ["C'était vous ? Vous n'avez rien à faire.", _NOT_YOU_FR]},
+            "en": {"subject": "A passkey was added – Mon compte Montréal",
+                   "lead": "A passkey was added to your Mon compte Montréal account on {date} at {time} "
+                           "(Montréal time). It can sign in without a password.",
+                   "after": ["Was it you? There is nothing to do.", _NOT_YOU_EN]},
+        }),
+    MailKind(
+        event="passkey_removed_notice", purpose="passkey_removed_notice", moment="removed_at",
+        wording={
+            "fr": {"subject": "Une clé d'accès a été retirée – Mon compte Montréal",
+                   "lead": "Une clé d'accès a été retirée de votre compte Mon compte Montréal le {date} à {time} "
+                           "(heure de Montréal). Elle ne permet plus d'ouvrir une session.",
+                   "after": ["C'était vous ? Vous n'avez rien à faire.", _NOT_YOU_FR]},
+            "en": {"subject": "A passkey was removed – Mon compte Montréal",
+                   "lead": "A passkey was removed from your Mon compte Montréal account on {date} at {time} "
+                           "(Montréal time). It can no longer sign in.",
+                   "after": ["Was it you? There is nothing to do.", _NOT_YOU_EN]},
         }),
 )
 

@@ -60,6 +60,7 @@ class MailRequest:
     expires_at: dt.datetime | None = None  # aware, UTC; with the code
     moment: dt.datetime | None = None      # what the notice reports the time of (kind.moment)
     reference: str | None = None           # e.g. the closure's receipt number (kind.reference)
+    detail: str | None = None              # what happened (kind.detail): a key of the wording's details
 
     @property
     def purpose(self) -> str:
@@ -86,9 +87,14 @@ class MailRequest:
             reference = data.get(kind.reference)
             if not isinstance(reference, str) or not _REFERENCE.match(reference):
                 raise UndeliverableMail(f"{kind.reference}: missing or malformed")
+        detail = None
+        if kind.detail:
+            detail = data.get(kind.detail)
+            if not isinstance(detail, str) or any(detail not in kind.wording[lang]["details"] for lang in ("fr", "en")):
+                raise UndeliverableMail(f"{kind.detail}: missing or unknown")
         language = data.get(kind.language_field)
         return cls(event.id, kind, to, language if language in ("fr", "en") else "fr",
-                   code, expires_at, moment, reference)
+                   code, expires_at, moment, reference, detail)
 
     def expired(self, now: dt.datetime) -> bool:
         """A code past its expiry is worth nothing: not sent (a notice never expires)."""
@@ -115,7 +121,8 @@ def _sections(request: MailRequest) -> list[dict]:
     sections = []
     for language in request.languages:
         words, common = request.kind.wording[language], COMMON[language]
-        values = {"reference": request.reference or ""}
+        values = {"reference": request.reference or "",
+                  "detail": words["details"][request.detail] if request.detail else ""}
         if request.moment is not None:
             values.update(_when(request.moment, language))
         paragraphs = [line.format(**values) for line in words["after"]]

@@ -2,7 +2,8 @@
 ``montreal.identity.v1.<NAME>`` through the outbox. Identifiers only: the exceptions are the
 mail events (``email_verification_requested``, ``password_reset_requested``,
 ``account_exists_notice_requested``, ``email_change_requested``, ``email_changed_notice``,
-``account_closed_notice``; services/mailer/mails.py), which carry the address, the code or
+``account_closed_notice``, ``second_factor_changed_notice``, ``passkey_added_notice``,
+``passkey_removed_notice``; services/mailer/mails.py), which carry the address, the code or
 the moment, and the resident's language for the mail sender only, each on its own subject.
 """
 
@@ -340,6 +341,59 @@ class CounterFileAccessed(Event):
     agent_reference: str
     action: str
     categories: tuple[str, ...] = ()
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+# -- security notices for factor changes (issue 20) ----------------------------------------
+
+# What changed, in ``SecondFactorChangedNotice.change`` (the mail's sentence for each is in
+# services/mailer/mails.py): the application's codes turned on, replaced or off, new recovery
+# codes, one recovery code used, and the counter's reset of a lost phone.
+SECOND_FACTOR_CHANGES = ("totp_added", "totp_replaced", "totp_removed", "recovery_codes_renewed",
+                         "recovery_code_used", "counter_reset")
+
+
+@dataclass(frozen=True)
+class SecondFactorChangedNotice(Event):
+    """A notice to the account's (confirmed) address that its second factor changed, so a
+    resident whose session or password was someone else's learns of it (what GOV.UK One
+    Login and banks send): for the mail sender only. What changed and when; never a secret,
+    a code or the factor itself."""
+    NAME: ClassVar[str] = "second_factor_changed_notice"
+    resident_id: str
+    email: str
+    change: str                              # one of SECOND_FACTOR_CHANGES
+    changed_at: str                          # RFC 3339 UTC
+    language: str = "fr"                     # the resident's preferred_language ("fr"|"en")
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class PasskeyAddedNotice(Event):
+    """A notice that a passkey was added to the account: for the mail sender only. Not its
+    name nor its credential id (the resident sees those in Mon compte)."""
+    NAME: ClassVar[str] = "passkey_added_notice"
+    resident_id: str
+    email: str
+    added_at: str                            # RFC 3339 UTC
+    language: str = "fr"
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class PasskeyRemovedNotice(Event):
+    """A notice that a passkey was removed from the account: for the mail sender only."""
+    NAME: ClassVar[str] = "passkey_removed_notice"
+    resident_id: str
+    email: str
+    removed_at: str                          # RFC 3339 UTC
+    language: str = "fr"
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

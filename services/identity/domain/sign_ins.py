@@ -33,7 +33,7 @@ class SignIn:
     methods: tuple[str, ...]
     acr: str | None              # the level reached (None when refused)
     outcome: str                 # SUCCEEDED | REFUSED
-    reason: str | None = None    # why refused: invalid_credentials, throttled, invalid_otp, …
+    reason: str | None = None    # why refused: invalid_credentials, throttled, invalid_otp, passkey_refused, …
     #: the session it opened or used (None when refused): what "this was not me" names, so a
     #: report from the history is about that sign-in even after its session ended
     session_id: str | None = None
@@ -63,7 +63,7 @@ def from_login_event(event, level_acr, now: dt.datetime) -> SignIn | None:
         methods = tuple(event.amr)
         return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods,
                       level_acr(methods), SUCCEEDED, session_id=event.session_id or None)
-    methods = ("otp",) if event.reason == "invalid_otp" else ("pwd",)
+    methods = {"invalid_otp": ("otp",), "passkey_refused": ("passkey",)}.get(event.reason, ("pwd",))
     return SignIn(str(uuid.uuid4()), event.resident_id, now, client_id, client_name, methods, None, REFUSED,
                   event.reason[:40])
 

@@ -267,7 +267,10 @@ MAIL_SUBJECTS = {"montreal.identity.v1.email_verification_requested": "confirm_e
                  "montreal.identity.v1.account_exists_notice_requested": "account_exists",
                  "montreal.identity.v1.email_change_requested": "confirm_new_email",
                  "montreal.identity.v1.email_changed_notice": "email_changed_notice",
-                 "montreal.identity.v1.account_closed_notice": "account_closed_notice"}
+                 "montreal.identity.v1.account_closed_notice": "account_closed_notice",
+                 "montreal.identity.v1.second_factor_changed_notice": "second_factor_changed_notice",
+                 "montreal.identity.v1.passkey_added_notice": "passkey_added_notice",
+                 "montreal.identity.v1.passkey_removed_notice": "passkey_removed_notice"}
 
 
 async def _mailbox(url: str, *, follow: bool, idle: float) -> int:

@@ -4,6 +4,10 @@ It advertises exactly what works: ``scopes_supported`` lists the resident scopes
 partner-facing ``accounts:release`` (the scopes between the city's own services — admin,
 broker, resolve, validate — are not advertised, RFC 8414 s. 2 allows it);
 ``resource_indicators_supported`` says the token endpoint takes RFC 8707's ``resource``.
+
+Every member and every listed value is exercised by a real request in
+tests/integration/identity_oidc/test_discovery_works.py (issue 20): a member added here
+without a check there fails that test.
 """
 
 from __future__ import annotations

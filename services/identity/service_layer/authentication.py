@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.identity.adapters import crypto
 from services.identity.domain import passwords, totp
-from services.identity.service_layer import hashing
+from services.identity.service_layer import hashing, security_notices
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.domain.errors import Conflict
@@ -593,9 +593,11 @@ async def confirm_totp_enrollment(cmd: ConfirmTotpEnrollment, uow, kek: bytes | 
         if step is None:
             return False
         await uow.residents.mark_totp_step_used(resident.resident_id, step, now)
+        replaced = resident.totp_secret_encrypted is not None
         resident.totp_secret_encrypted = resident.totp_pending_encrypted
         resident.totp_pending_encrypted = None
         await uow.residents.save(resident)
+        security_notices.second_factor_changed(uow, resident, "totp_replaced" if replaced else "totp_added", now)
         await uow.commit()
     return True
 

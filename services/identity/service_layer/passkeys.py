@@ -36,6 +36,8 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Credential
 
 from services.identity.domain.passkeys import RESIDENT, Passkey, clean_name
 from services.identity.domain.errors import Conflict
+from services.identity.domain.events import LoginFailed
+from services.identity.service_layer import security_notices
 
 log = logging.getLogger("services.identity.passkeys")
 CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
@@ -132,6 +134,8 @@ async def register_passkey(cmd: RegisterPasskey, uow, rp: RelyingParty) -> Passk
             await uow.passkeys.add(passkey)
         except Conflict:
             raise PasskeyRefused("already_registered") from None
+        if cmd.owner_kind == RESIDENT:
+            security_notices.passkey_added(uow, await uow.residents.get(cmd.owner_id), now)
         await uow.commit()
     return passkey
 
@@ -181,36 +185,66 @@ async def verify_passkey(cmd: VerifyPasskey, uow, rp: RelyingParty) -> PasskeyUs
     the credential is known and belongs to an owner of the expected kind (and to the expected
     owner at the second step); origin, RP ID hash, user presence (and verification to sign in
     without a password), the signature with the stored public key, and the signature counter.
-    The counter and "last used" are updated in the same transaction."""
+    The counter and "last used" are updated in the same transaction.
+
+    A refused response of a resident's sign-in (or second step) is on the record (issue 20):
+    ``login_failed`` with reason ``passkey_refused``, naming the resident when the credential
+    (or, at the second step, the session) identifies one, so it is in their sign-in history
+    and in the login failure metric like a wrong password. Agents' refusals are the counter
+    console's own events."""
+    async with uow:
+        try:
+            return await _verified(cmd, uow, rp, utcnow())
+        except PasskeyRefused:
+            if cmd.owner_kind == RESIDENT:
+                uow.add_event(LoginFailed(reason=PASSKEY_REFUSED, resident_id=await _resident_named(cmd, uow)))
+                await uow.commit()
+            raise
+
+
+PASSKEY_REFUSED = "passkey_refused"
+
+
+async def _resident_named(cmd: VerifyPasskey, uow) -> str | None:
+    """Whose sign-in was refused: the session's resident at the second step, else the
+    resident the credential belongs to (None when it is no resident's, or unreadable)."""
+    if cmd.owner_id:
+        return cmd.owner_id
+    try:
+        passkey = await uow.passkeys.get(_credential_id_of(cmd.credential))
+    except PasskeyRefused:
+        return None
+    return passkey.owner_id if passkey is not None and passkey.owner_kind == RESIDENT else None
+
+
+async def _verified(cmd: VerifyPasskey, uow, rp: RelyingParty, now: dt.datetime) -> PasskeyUsed:
     challenge = _challenge_of(cmd.credential)
     credential_id = _credential_id_of(cmd.credential)
     subject = f"{cmd.owner_kind}:{cmd.owner_id}" if cmd.owner_id else None
-    now = utcnow()
-    async with uow:
-        if not await uow.webauthn_challenges.take(challenge, cmd.purpose, subject, now):
-            await uow.commit()
-            raise PasskeyRefused("challenge")
-        await uow.commit()  # used, whatever comes next
-        passkey = await uow.passkeys.get(credential_id)
-        if passkey is None:
-            raise PasskeyRefused("unknown_credential")
-        if passkey.owner_kind != cmd.owner_kind or (cmd.owner_id and passkey.owner_id != cmd.owner_id):
-            raise PasskeyRefused("not_yours")
-        try:
-            verified = verify_authentication_response(
-                credential=cmd.credential, expected_challenge=base64url_to_bytes(challenge),
-                expected_rp_id=rp.rp_id, expected_origin=rp.origin, credential_public_key=passkey.public_key,
-                credential_current_sign_count=passkey.sign_count, require_user_verification=cmd.purpose == SIGN_IN)
-        except WebAuthnException as error:
-            reason = _reason(str(error))
-            if reason == "counter":
-                # WebAuthn L3 s. 6.1.1: a counter that went back means two copies of the key.
-                log.warning("passkey signature counter did not increase: possible clone",
-                            extra={"owner_kind": passkey.owner_kind})
-            raise PasskeyRefused(reason, str(error)) from None
-        if not await uow.passkeys.used(passkey.credential_id, passkey.sign_count, verified.new_sign_count, now):
-            raise PasskeyRefused("counter")
+    if not await uow.webauthn_challenges.take(challenge, cmd.purpose, subject, now):
         await uow.commit()
+        raise PasskeyRefused("challenge")
+    await uow.commit()  # used, whatever comes next
+    passkey = await uow.passkeys.get(credential_id)
+    if passkey is None:
+        raise PasskeyRefused("unknown_credential")
+    if passkey.owner_kind != cmd.owner_kind or (cmd.owner_id and passkey.owner_id != cmd.owner_id):
+        raise PasskeyRefused("not_yours")
+    try:
+        verified = verify_authentication_response(
+            credential=cmd.credential, expected_challenge=base64url_to_bytes(challenge),
+            expected_rp_id=rp.rp_id, expected_origin=rp.origin, credential_public_key=passkey.public_key,
+            credential_current_sign_count=passkey.sign_count, require_user_verification=cmd.purpose == SIGN_IN)
+    except WebAuthnException as error:
+        reason = _reason(str(error))
+        if reason == "counter":
+            # WebAuthn L3 s. 6.1.1: a counter that went back means two copies of the key.
+            log.warning("passkey signature counter did not increase: possible clone",
+                        extra={"owner_kind": passkey.owner_kind})
+        raise PasskeyRefused(reason, str(error)) from None
+    if not await uow.passkeys.used(passkey.credential_id, passkey.sign_count, verified.new_sign_count, now):
+        raise PasskeyRefused("counter")
+    await uow.commit()
     passkey.sign_count, passkey.last_used_at = verified.new_sign_count, now
     return PasskeyUsed(passkey=passkey, user_verified=verified.user_verified)
 
@@ -266,6 +300,8 @@ async def remove_passkey(cmd: RemovePasskey, uow) -> None:
             if resident is None or resident.password_hash is None:
                 raise FailedPrecondition("LAST_WAY_IN", "this passkey is the only way to sign in to this account")
         await uow.passkeys.remove(cmd.owner_kind, cmd.owner_id, cmd.credential_id)
+        if cmd.owner_kind == RESIDENT:
+            security_notices.passkey_removed(uow, await uow.residents.get(cmd.owner_id), utcnow())
         await uow.commit()
 
 

@@ -22,6 +22,7 @@ from services.common.errors import FailedPrecondition, NotFound
 from services.identity.domain import recovery_codes
 from services.identity.domain.events import LoginFailed, LoginSucceeded
 from services.identity.domain.throttling import ADDRESS_POLICY, TOTP_POLICY, address_key, totp_key
+from services.identity.service_layer import security_notices
 from services.identity.service_layer.authentication import LoginRefused, _confirm_password, _kek
 
 
@@ -74,6 +75,7 @@ async def generate_recovery_codes(cmd: GenerateRecoveryCodes, uow, kek: bytes | 
         await uow.recovery_codes.replace(
             cmd.resident_id, [recovery_codes.code_hash(key, cmd.resident_id, recovery_codes.normalized(c))
                               for c in codes], utcnow())
+        security_notices.second_factor_changed(uow, resident, "recovery_codes_renewed", utcnow())
         await uow.commit()
     return codes
 
@@ -107,6 +109,8 @@ async def use_recovery_code(cmd: UseRecoveryCode, uow, kek: bytes | None = None)
             await uow.throttles.save(counter)
             uow.add_event(LoginSucceeded(resident_id=resident.resident_id, session_id=cmd.session_id,
                                          amr=("pwd", "otp")))
+            # one fewer way back in: the resident learns a code was used (and whether it was them)
+            security_notices.second_factor_changed(uow, resident, "recovery_code_used", now)
             await uow.commit()
             return True
         counter.record_failure(TOTP_POLICY, now)
@@ -134,6 +138,7 @@ async def remove_totp(cmd: RemoveTotp, uow) -> None:
         resident.totp_pending_encrypted = None
         await uow.residents.save(resident)
         await uow.recovery_codes.remove_all(resident.resident_id)
+        security_notices.second_factor_changed(uow, resident, "totp_removed", utcnow())
         await uow.commit()
 
 
@@ -191,5 +196,6 @@ async def reset_at_counter(cmd: ResetAtCounter, uow) -> str:
             resident_id=resident.resident_id, now=now, office=cmd.agent.office,
             details={"document_type": cmd.document_type, "document_last_digits": cmd.document_last_digits,
                      "passkeys_removed": removed, "sessions_ended": ended})
+        security_notices.second_factor_changed(uow, resident, "counter_reset", now)
         await uow.commit()
     return action_id

@@ -268,3 +268,21 @@ async def test_a_passkey_is_renamed(front):
         assert renamed.status_code == 303 and renamed.headers["location"] == "/account/security?done=passkey_renamed"
         text = _text(await http.get("/account/security"))
         assert "Clé du bureau" in text and "Ancien nom" not in text
+
+
+async def test_a_refused_passkey_sign_in_is_in_the_residents_history(front):
+    """Issue 20: a passkey response that does not verify is a refused sign-in the resident
+    reads in "Historique de connexion" (how: a passkey; why: refused), like a wrong password."""
+    email = "cle.historique@example.ca"
+    await add_resident(front, email)
+    soft = SoftAuthenticator(front.base)
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
+        await sign_in(http, email=email)
+        await _add_passkey(http, soft)
+    async with httpx.AsyncClient(base_url=front.base, follow_redirects=False, timeout=10) as http:
+        refused = await _passkey_sign_in(http, soft, forge=True)
+        assert refused.status_code == 400
+        signed = await _passkey_sign_in(http, soft, next_url="/account/sign-ins")
+        assert signed.status_code in (302, 303)
+        history = _text(await http.get("/account/sign-ins"))
+    assert "clé d'accès refusée" in history and "clé d'accès sur l'appareil" in history

@@ -5,6 +5,7 @@ party with a passkey alone, or steps up to level 3 with one after the password; 
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import httpx
@@ -124,3 +125,44 @@ async def test_malformed_passkey_responses_are_refused_with_a_message_never_a_50
                                                            "recovery_code": credential})
             assert response.status_code < 500, (path, credential[:80], response.status_code)
     await client.aclose()
+
+
+async def test_a_refused_passkey_sign_in_is_in_the_residents_history_and_the_failure_metric(front, browser,
+                                                                                          monkeypatch):
+    """Issue 20: a passkey response that does not verify (here, signed by another key) is a
+    refused sign-in like a wrong password: ``login_failed`` (reason ``passkey_refused``)
+    through the outbox, a refused row in the resident's "Historique de connexion", and the
+    ``mtlid.logins`` failure count with method ``passkey``. A credential no one owns is
+    counted without naming anyone."""
+    from sqlalchemy import select
+
+    from services.common.uow import OUTBOX
+    from services.identity import metrics
+    from services.identity.service_layer import sign_ins as history
+
+    counted: list[dict] = []
+    monkeypatch.setattr(metrics, "LOGINS", type("Recorder", (), {"add": lambda self, n, labels: counted.append(labels)})())
+    resident_id, soft = await _resident_with_a_passkey(front, "oidc.refus@example.ca")
+    client = rp_client(scope="openid")
+    url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="r" * 50)
+    login = await browser.follow(await browser.get(url))
+    forged = await browser.http.post("/login/passkey", data={
+        **hidden_fields(login.text), "credential": soft.get(_options(login.text, "sign-in"), forge=True)})
+    assert forged.status_code == 400 and "n'a pas pu être vérifiée" in html.unescape(forged.text)
+    stranger = SoftAuthenticator(front.base)  # a passkey this site never registered
+    login = await browser.follow(await browser.get(url))
+    unknown = await browser.http.post("/login/passkey", data={
+        **hidden_fields(login.text), "credential": stranger.get(_options(login.text, "sign-in"))})
+    assert unknown.status_code == 400
+    await client.aclose()
+
+    async with front.provider.uow_factory() as uow:
+        envelopes = [json.loads(e) for e in (await uow.session.execute(
+            select(OUTBOX.c.envelope).order_by(OUTBOX.c.seq))).scalars()]
+    failed = [e["data"] for e in envelopes if e["type"] == "montreal.identity.v1.login_failed"
+              and e["data"].get("reason") == "passkey_refused"]
+    assert {"reason": "passkey_refused", "resident_id": resident_id} in failed
+    assert any(f.get("resident_id") is None for f in failed)  # the stranger's key names no one
+    [row] = [r for r in await history.history(resident_id, front.uow()) if r.outcome != "succeeded"]
+    assert row.reason == "passkey_refused" and row.methods == ("passkey",) and row.acr is None
+    assert counted.count({"outcome": "failed", "method": "passkey", "reason": "passkey_refused"}) == 2

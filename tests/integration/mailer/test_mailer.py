@@ -7,12 +7,14 @@ replays once the relay is fixed; a relay that is down gets the mail later, once 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from email import policy
 from email.parser import BytesParser
@@ -218,7 +220,97 @@ async def test_every_mail_of_an_account_life_reaches_the_resident_in_their_langu
     assert notice["Subject"].startswith("Votre adresse de connexion a changé")
     assert "311" in notice_text and new not in notice_text
     assert closed["Subject"].startswith("Votre compte est fermé") and receipt.closure_id in closed_text
-    assert {message["X-Mtlid-Mail"] for message, _ in mails} | {"reset_password"} == {k.purpose for k in MAILS}
+    assert {message["X-Mtlid-Mail"] for message, _ in mails} | {"reset_password"} | SECURITY_NOTICES \
+        == {k.purpose for k in MAILS}
+
+
+SECURITY_NOTICES = {"second_factor_changed_notice", "passkey_added_notice", "passkey_removed_notice"}
+
+
+async def test_every_change_of_a_second_factor_is_mailed_to_the_resident_without_a_secret(tmp_path):
+    """Issue 20: turning the application's codes on, replacing, removing them, new recovery
+    codes, one used, a passkey added or removed, the counter's reset: each is a notice to the
+    account's confirmed address, from identity's own service layer through the outbox, in
+    French then English (the resident chose English), saying what changed and when, with no
+    link and none of the secrets (TOTP key, recovery codes, the passkey's name)."""
+    import types
+
+    from services.identity.domain import totp
+    from services.identity.domain.passkeys import RESIDENT
+    from services.identity.service_layer import passkeys
+    from services.identity.service_layer import second_factor as factor
+    from tests.integration.soft_authenticator import SoftAuthenticator
+
+    cert_file, key_file = make_certificate(tmp_path)
+    port = free_port()
+    password = "une phrase de passe"
+    email = f"facteurs-{uuid.uuid4().hex[:8]}@example.ca"
+    secrets_seen: list[str] = []
+    with nats_server() as server, smtp_relay(cert_file, key_file, port) as relay:
+        async with running_service("identity", nats_url=server.url,
+                                   env={"MTLID_HTTP_PORT": str(free_port())}) as runtime, \
+                running_mailer(server.url, _mailer_settings(tmp_path, cert_file, port)) as mailer:
+            uow = runtime.identity.uow_factory
+
+            async def mailed(count: int, what: str) -> None:
+                assert await _until(lambda: len(relay.received) == count), f"no mail: {what}"
+
+            async def enrol() -> None:
+                enrolment = await auth.begin_totp_enrollment(auth.BeginTotpEnrollment(resident), uow())
+                secrets_seen.append(enrolment.secret_base32)
+                secret = base64.b32decode(enrolment.secret_base32 + "=" * (-len(enrolment.secret_base32) % 8))
+                assert await auth.confirm_totp_enrollment(auth.ConfirmTotpEnrollment(
+                    resident, totp.totp(secret, time.time()), password), uow())
+
+            resident = await auth.register_resident(auth.RegisterResident(email, password, "en", "192.0.2.5"), uow())
+            await mailed(1, "confirmation code")
+            await auth.verify_email(auth.VerifyEmail(resident, _code(_mail(relay.received[0])[1])), uow())
+            await enrol()
+            await mailed(2, "totp_added")
+            await enrol()
+            await mailed(3, "totp_replaced")
+            codes = await factor.generate_recovery_codes(factor.GenerateRecoveryCodes(resident, password), uow())
+            secrets_seen.extend(codes)
+            await mailed(4, "recovery_codes_renewed")
+            assert await factor.use_recovery_code(factor.UseRecoveryCode(resident, codes[0], "192.0.2.5"), uow())
+            await mailed(5, "recovery_code_used")
+            rp = passkeys.RelyingParty.of_issuer("https://compte.example.ca")
+            options = await passkeys.registration_options(uow(), rp, RESIDENT, resident, email, email)
+            key = await passkeys.register_passkey(passkeys.RegisterPasskey(
+                RESIDENT, resident, SoftAuthenticator(rp.origin).create(options), "Zorglub-portable"), uow(), rp)
+            await mailed(6, "passkey_added")
+            await passkeys.remove_passkey(passkeys.RemovePasskey(RESIDENT, resident, key.credential_id), uow())
+            await mailed(7, "passkey_removed")
+            await factor.remove_totp(factor.RemoveTotp(resident, password), uow())
+            await mailed(8, "totp_removed")
+            await enrol()
+            await mailed(9, "totp_added again")
+            agent = types.SimpleNamespace(agent_id="agent-facteurs", client_id="comptoir", office="Accès Montréal")
+            await factor.reset_at_counter(factor.ResetAtCounter(agent, resident, "passport", "4321"),
+                                          OAuthUnitOfWork(runtime.identity.session_factory))
+            await mailed(10, "counter_reset")
+            await asyncio.sleep(0.5)
+    assert len(relay.received) == 10 and mailer.queue.dead_lettered == 0
+    assert all(r.recipients == [email] and r.over_tls for r in relay.received)
+    mails = [_mail(received) for received in relay.received][1:]
+    assert [message["X-Mtlid-Mail"] for message, _ in mails] == [
+        "second_factor_changed_notice", "second_factor_changed_notice", "second_factor_changed_notice",
+        "second_factor_changed_notice", "passkey_added_notice", "passkey_removed_notice",
+        "second_factor_changed_notice", "second_factor_changed_notice", "second_factor_changed_notice"]
+    said = [text for _, text in mails]
+    for phrase, text in zip(["application a été activée", "a été remplacée", "nouveaux codes de récupération",
+                             "un code de récupération a servi", "Une clé d'accès a été ajoutée",
+                             "Une clé d'accès a été retirée", "a été désactivée", "application a été activée",
+                             "un agent de la Ville a désactivé"], said):
+        assert phrase in text, (phrase, text)
+    assert "new recovery codes were created" in said[2] and "A passkey was added" in said[4]
+    for (message, text) in mails:
+        assert message["Content-Language"] == "fr, en" and text.index("Bonjour") < text.index("Hello")
+        assert "311" in text and "Mot de passe oublié" in text
+        html = message.get_body(preferencelist=("html",)).get_content()
+        assert "href" not in html and "http" not in html.lower()
+        for secret in [*secrets_seen, "Zorglub", key.credential_id]:
+            assert secret not in text and secret not in html, secret
 
 
 def _events_cli(*args: str) -> dict:

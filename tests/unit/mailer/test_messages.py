@@ -102,6 +102,10 @@ SAMPLES = {
     "email_changed_notice": {"changed_at": "2026-12-05T18:00:00Z"},
     "account_closed_notice": {"closure_id": "0b6f7c1e-8d43-4f4e-9d0f-3c2a1b0e9f11",
                               "closed_at": "2026-12-05T18:00:00Z"},
+    # issue 20: security notices for factor changes
+    "second_factor_changed_notice": {"change": "totp_replaced", "changed_at": "2026-12-05T18:00:00Z"},
+    "passkey_added_notice": {"added_at": "2026-12-05T18:00:00Z"},
+    "passkey_removed_notice": {"removed_at": "2026-12-05T18:00:00Z"},
 }
 
 
@@ -129,3 +133,26 @@ def test_each_new_mail_renders_french_first_then_english_without_links(name):
 def test_a_closure_receipt_without_its_number_is_undeliverable():
     with pytest.raises(UndeliverableMail):
         MailRequest.from_event(_event("account_closed_notice", closed_at="2026-12-05T18:00:00Z"))
+
+
+@pytest.mark.parametrize("change", ["totp_added", "totp_replaced", "totp_removed", "recovery_codes_renewed",
+                                    "recovery_code_used", "counter_reset"])
+def test_a_second_factor_notice_says_what_changed_in_both_languages(change):
+    from services.identity.domain.events import SECOND_FACTOR_CHANGES
+    from services.mailer.mails import MAILS
+
+    assert change in SECOND_FACTOR_CHANGES
+    [kind] = [k for k in MAILS if k.event == "second_factor_changed_notice"]
+    message = render(MailRequest.from_event(_event("second_factor_changed_notice", change=change,
+                                                   changed_at="2026-12-05T18:00:00Z", language="en")),
+                     sender=SENDER, now=NOW)
+    text, _html = _parts(message)
+    assert kind.wording["fr"]["details"][change] in text and kind.wording["en"]["details"][change] in text
+    assert "2026-12-05" in text and "13 h 00" in text
+
+
+@pytest.mark.parametrize("change", [None, "", "totp_stolen", 7])
+def test_a_second_factor_notice_without_a_known_change_is_undeliverable(change):
+    with pytest.raises(UndeliverableMail):
+        MailRequest.from_event(_event("second_factor_changed_notice", change=change,
+                                      changed_at="2026-12-05T18:00:00Z"))

@@ -293,3 +293,41 @@ class CounterFileAccessed(_message.Message):
     action: str
     categories: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., office: _Optional[str] = ..., agent_reference: _Optional[str] = ..., action: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SecondFactorChangedNotice(_message.Message):
+    __slots__ = ("resident_id", "email", "change", "changed_at", "language")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    change: str
+    changed_at: str
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., change: _Optional[str] = ..., changed_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+
+class PasskeyAddedNotice(_message.Message):
+    __slots__ = ("resident_id", "email", "added_at", "language")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    ADDED_AT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    added_at: str
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., added_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+
+class PasskeyRemovedNotice(_message.Message):
+    __slots__ = ("resident_id", "email", "removed_at", "language")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_AT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    removed_at: str
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., removed_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
