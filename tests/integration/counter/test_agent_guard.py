@@ -161,7 +161,7 @@ async def test_a_borough_directory_staff_member_passes_the_agent_guard_under_the
     now = int(time.time())
     staff_token = jwt.encode({"alg": "ES256", "kid": "lasalle-1"}, {
         "iss": "https://annuaire.lasalle.example", "sub": "mgagnon", "aud": base + "/token", "iat": now,
-        "exp": now + 300, "amr": ["pwd", "hwk", "mfa"], "office": "Bureau Accès LaSalle"}, key)
+        "exp": now + 300, "amr": ["pwd", "hwk", "mfa"], "office": "Bureau Accès LaSalle", "jti": "agent-guard-1"}, key)
     async with httpx.AsyncClient() as http:
         answer = await http.post(base + "/token", auth=("lasalle-permits", secret), data={
             "grant_type": TOKEN_EXCHANGE, "subject_token": staff_token, "subject_token_type": JWT_TYPE})
