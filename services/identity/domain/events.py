@@ -181,8 +181,12 @@ class DataReleased(Event):
     categories: tuple[str, ...] = ()
     repeat_window_seconds: int = 0           # identical calls within this window are this one record
     #: the released categories the resident ticked on a consent screen for this client (the
-    #: grant): the register waits a moment for that consent if it has not recorded it yet
+    #: grant): they rest on that consent
     consented_categories: tuple[str, ...] = ()
+    #: the grant they rest on, as ``grant_given`` carries it (``grant_id``, ``purposes_accepted``,
+    #: ``purposes_refused``, ``purpose_categories``): the register records that consent from
+    #: here when this event overtakes ``grant_given`` (another subject, no order between them)
+    grant: dict | None = None
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

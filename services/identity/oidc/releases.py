@@ -46,10 +46,17 @@ def categories_of(claims: dict[str, Any]) -> tuple[str, ...]:
 def release(*, resident_id: str, client: Any, channel: str, categories: tuple[str, ...],
             repeat_window: int = 0, grant: Any = None) -> DataReleased:
     ticked = {c for cats in (grant.purpose_categories.values() if grant is not None else ()) for c in cats}
+    consented = tuple(c for c in categories if c in ticked)
+    # What the consented part rests on travels with the release (the register may see this
+    # event before the grant's own grant_given: another subject, no order between them).
+    rests_on = None if not consented else {
+        "grant_id": grant.grant_id, "purposes_accepted": list(grant.purpose_categories),
+        "purposes_refused": list(grant.purposes_refused),
+        "purpose_categories": [{"purpose_id": p, "categories": list(c)} for p, c in grant.purpose_categories.items()]}
     return DataReleased(release_id=new_id(), resident_id=resident_id, client_id=client.client_id,
                         client_name=getattr(client, "name", "") or client.client_id, channel=channel,
                         categories=categories, repeat_window_seconds=repeat_window,
-                        consented_categories=tuple(c for c in categories if c in ticked))
+                        consented_categories=consented, grant=rests_on)
 
 
 class RecentReleases:
