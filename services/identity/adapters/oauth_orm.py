@@ -92,6 +92,17 @@ class RevokedAccessTokenRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class ReleaseWindowRow(Base):
+    """Issue 15: the last record of a repeated read (userinfo, introspection, refresh) per
+    window key — a SHA-256 of channel, client, resident and categories — shared by every
+    identity process on this database (migration 0011)."""
+
+    __tablename__ = "release_windows"
+
+    window_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class SessionClientRow(Base):
     """A client a resident signed in to during an SSO session: who to tell at logout
     (Back-Channel Logout 1.0 s. 2.7, Front-Channel Logout 1.0 s. 3; migration 0009)."""

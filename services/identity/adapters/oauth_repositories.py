@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
-    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
+    AuthorizationCodeRow, ClientAssertionRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, ReleaseWindowRow, RevokedAccessTokenRow,
+    SessionClientRow,
     SsoSessionRow,
 )
 from services.identity.adapters.uow import IdentityUnitOfWork
@@ -252,6 +253,35 @@ class SqlRevokedTokenStore:
         return await self.session.get(RevokedAccessTokenRow, jti) is not None
 
 
+class SqlReleaseWindowStore:
+    """The repeat window of releases, in the database (``releases.py``): one row per window
+    key, claimed by an insert-or-update that only succeeds when no record of that key is
+    younger than the window. On PostgreSQL a concurrent claim of the same key waits for the
+    first transaction and then sees its row (ON CONFLICT … WHERE re-checks the committed
+    row), so exactly one of them records; SQLite has one writer at a time."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, window_key: str, now: dt.datetime, window_seconds: int) -> bool:
+        """True if this transaction records the release (its row is now ``now``)."""
+        dialect = self.session.bind.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(ReleaseWindowRow).values(window_key=window_key, recorded_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ReleaseWindowRow.window_key], set_={"recorded_at": now},
+            where=ReleaseWindowRow.recorded_at <= now - dt.timedelta(seconds=window_seconds))
+        return (await self.session.execute(statement)).rowcount == 1
+
+    async def recorded_at(self, window_key: str) -> dt.datetime | None:
+        row = (await self.session.execute(select(ReleaseWindowRow.recorded_at).where(
+            ReleaseWindowRow.window_key == window_key))).first()
+        return as_utc(row[0]) if row else None
+
+
 class SqlHousekeeping:
     """Deletes what can no longer be used: expired codes, refresh tokens and revoked-jti
     entries (the token they name has expired), and sessions over for 30 days. Grants stay
@@ -268,6 +298,8 @@ class SqlHousekeeping:
             delete(AuthorizationCodeRow).where(AuthorizationCodeRow.expires_at < now - dt.timedelta(hours=1)),
             delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
             delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
+            # a window key older than any window says nothing any more
+            delete(ReleaseWindowRow).where(ReleaseWindowRow.recorded_at < now - dt.timedelta(days=1)),
             delete(ClientAssertionRow).where(ClientAssertionRow.expires_at < now),
             delete(PushedRequestRow).where(PushedRequestRow.expires_at < now),
             # sessions last hours; their clients are kept as long as ended sessions are
@@ -401,6 +433,7 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.grants = SqlGrantStore(session)
         self.sessions = SqlSessionStore(session)
         self.revoked_tokens = SqlRevokedTokenStore(session)
+        self.release_windows = SqlReleaseWindowStore(session)
         self.housekeeping = SqlHousekeeping(session)
         self.session_clients = SqlSessionClientStore(session)
         self.logout_deliveries = SqlLogoutDeliveryStore(session)
