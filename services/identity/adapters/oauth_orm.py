@@ -18,7 +18,7 @@ class AuthorizationCodeRow(Base):
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64))
-    resident_id: Mapped[str] = mapped_column(String(12))
+    resident_id: Mapped[str] = mapped_column(String(12), index=True)   # migration 0011
     session_id: Mapped[str] = mapped_column(String(36))
     redirect_uri: Mapped[str] = mapped_column(String(2048))
     scope: Mapped[str] = mapped_column(String(1024))

@@ -63,6 +63,19 @@ class SqlCodeStore:
             .values(consumed_at=at, family_id=family_id))
         return result.rowcount == 1
 
+    async def families_since(self, resident_id: str, since: dt.datetime, *, client_id: str | None = None,
+                             except_session: str | None = None) -> list[str]:
+        """The grant families started by the resident's codes consumed since ``since`` (their
+        access tokens may still be live), for one client or all, but ``except_session``'s."""
+        conditions = [AuthorizationCodeRow.resident_id == resident_id, AuthorizationCodeRow.consumed_at >= since,
+                      AuthorizationCodeRow.family_id.is_not(None)]
+        if client_id is not None:
+            conditions.append(AuthorizationCodeRow.client_id == client_id)
+        if except_session is not None:
+            conditions.append(AuthorizationCodeRow.session_id != except_session)
+        return list((await self.session.execute(
+            select(AuthorizationCodeRow.family_id).where(*conditions).distinct())).scalars())
+
 
 def _refresh(row: RefreshTokenRow) -> RefreshToken:
     return RefreshToken(
@@ -103,13 +116,15 @@ class SqlRefreshTokenStore:
             .values(state=RefreshTokenState.REVOKED.value))
         return result.rowcount
 
-    async def revoke_for_client(self, resident_id: str, client_id: str) -> int:
-        result = await self.session.execute(
-            update(RefreshTokenRow).where(RefreshTokenRow.resident_id == resident_id,
-                                          RefreshTokenRow.client_id == client_id,
-                                          RefreshTokenRow.state != RefreshTokenState.REVOKED.value)
-            .values(state=RefreshTokenState.REVOKED.value))
-        return result.rowcount
+    async def revoke_for_client(self, resident_id: str, client_id: str) -> list[str]:
+        """Every refresh token of the client for the resident; returns their families."""
+        conditions = [RefreshTokenRow.resident_id == resident_id, RefreshTokenRow.client_id == client_id,
+                      RefreshTokenRow.state != RefreshTokenState.REVOKED.value]
+        families = list((await self.session.execute(
+            select(RefreshTokenRow.family_id).where(*conditions).distinct())).scalars())
+        await self.session.execute(update(RefreshTokenRow).where(*conditions)
+                                   .values(state=RefreshTokenState.REVOKED.value))
+        return families
 
     async def revoke_for_resident(self, resident_id: str, *, except_session: str | None = None) -> list[str]:
         """Every refresh token of the resident, offline ones included, but those issued in

@@ -192,6 +192,22 @@ class DataReleased(Event):
         return self.resident_id
 
 
+@dataclass(frozen=True)
+class TokensRevoked(Event):
+    """Access tokens that must stop working everywhere before they expire (issue 15): a
+    withdrawal, "end the connection", a replayed code or reused refresh token, RFC 7009
+    revocation, sign out everywhere, an account closed, "this was not me". Identity refuses
+    them itself (its revocation list); the services' own token verification
+    (services/common/grpc/auth.py) learns them from this event. Identifiers only, never a
+    token: ``families`` are grant families (a resident's access-token ``jti`` is
+    ``<family>:<random>``), ``jtis`` single tokens; listed until ``expires_at`` (RFC 3339),
+    after which every token they name has expired anyway."""
+    NAME: ClassVar[str] = "tokens_revoked"
+    families: tuple[str, ...] = ()
+    jtis: tuple[str, ...] = ()
+    expires_at: str = ""
+
+
 # -- a resident's account life (issue 21) --------------------------------------------------
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from services.identity.domain.events import GrantGiven, GrantWithdrawn
 from services.identity.oidc import consent_choices, interaction
+from services.identity.oidc.access import revoke_access_of_resident
 from services.identity.oidc.authorize import error_page, validated_context
 from services.identity.oidc.errors import OAuth2Error, UntrustedRedirect
 from services.identity.oidc.records import utcnow
@@ -96,7 +97,9 @@ async def withdraw_grant(uow, resident_id: str, client_id: str) -> str | None:
     if grant is None:
         return None
     await uow.grants.withdraw(grant.grant_id, utcnow())
-    await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    families = await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    # the access tokens already issued stop too, here and at every service (issue 15)
+    await revoke_access_of_resident(uow, resident_id, client_id=client_id, families=families)
     uow.add_event(GrantWithdrawn(grant_id=grant.grant_id, resident_id=resident_id, client_id=client_id))
     return grant.grant_id
 
@@ -109,7 +112,8 @@ async def narrow_grant(uow, resident_id: str, client_id: str, purpose_id: str) -
     if grant is None or purpose_id not in grant.purposes_accepted:
         return False
     await uow.grants.add(consent_choices.without_purpose(grant, purpose_id, grant_id=new_id(), now=utcnow()))
-    await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    families = await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    await revoke_access_of_resident(uow, resident_id, client_id=client_id, families=families)
     return True
 
 
