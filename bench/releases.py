@@ -1,8 +1,11 @@
 """Issue 15: does recording every release slow the resident's token endpoint or userinfo?
 
-One run, two identity services side by side on loopback: **before** (a git ref, default the
-parent of the commit that started recording releases, ``05f2f59^``: "without recording",
-exported with ``git archive`` into a temporary directory) and **after** (this working tree),
+One run, two identity services side by side on loopback: **before** — by default this very
+commit with recording switched off (``releases.record_read`` and ``releases.record_token``
+replaced by no-ops, nothing else changed: the cost of recording and nothing else), or with
+``--baseline REF`` a git ref (e.g. ``05f2f59^``, the parent of the commit that started
+recording, which also lacks every later change) —, exported with ``git archive`` into a
+temporary directory, and **after** (this working tree),
 each with its own database — SQLite (the embedded default) or, with ``--database postgres``,
 a PostgreSQL database each (``MTLID_TEST_POSTGRES_URL``, default 127.0.0.1:5432) —, one
 nats-server for both. Each side gets a confidential client and ``--workers`` residents signed
@@ -48,8 +51,17 @@ import time
 import httpx
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-#: "without recording": the parent of "Record every release to a relying party in the consent ledger"
-BASELINE = "05f2f59^"
+#: appended to the before tree's services/identity/oidc/releases.py: the same code, recording nothing
+WITHOUT_RECORDING = """
+
+# bench/releases.py: the "without recording" control
+async def record_read(*args, **kwargs):
+    return None
+
+
+async def record_token(*args, **kwargs):
+    return None
+"""
 PASSWORD = "bench password long enough 2026"
 REDIRECT = "http://127.0.0.1:9/callback"
 FIELD = re.compile(r'name="(?P<name>[a-z_]+)" value="(?P<value>[^"]*)"')
@@ -233,7 +245,7 @@ async def userinfo_round(side: Identity, state: dict, seconds: float) -> float:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default=None,
-                        help="git ref of the 'before' side (default: git merge-base HEAD main)")
+                        help="git ref of the 'before' side (default: HEAD with recording switched off)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=8)
@@ -244,10 +256,9 @@ async def main() -> int:
 
     from services.common.nats import EmbeddedNats
 
-    if args.baseline is None:
-        args.baseline = BASELINE
-    args.baseline = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", args.baseline],
-                                   capture_output=True, text=True, check=True).stdout.strip()
+    switch_off = args.baseline is None
+    ref = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", args.baseline or "HEAD"],
+                         capture_output=True, text=True, check=True).stdout.strip()
     databases = contextlib.AsyncExitStack()
     urls: dict[str, str | None] = {"before": None, "after": None}
     if args.database == "postgres":
@@ -260,8 +271,12 @@ async def main() -> int:
     work = pathlib.Path(tempfile.mkdtemp(prefix="mtlid-bench-releases-"))
     before_tree = work / "before-src"
     before_tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(before_tree)], input=archive.stdout, check=True)
+    if switch_off:
+        with open(before_tree / "services/identity/oidc/releases.py", "a") as module:
+            module.write(WITHOUT_RECORDING)
+    args.baseline = f"{ref} without recording" if switch_off else ref
     nats = EmbeddedNats(work / "nats").start()
     sides = []
     try:
