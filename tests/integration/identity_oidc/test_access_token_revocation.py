@@ -67,3 +67,21 @@ async def test_a_replayed_code_announces_its_family(front, browser):
                                      "redirect_uri": client.redirect_uri})
     assert again.json()["error"] == "invalid_grant"
     assert await _announced(front, _family(tokens["access_token"]))
+
+
+async def test_the_code_grant_takes_a_registered_resource_only(front, browser):
+    """RFC 8707 s. 2.2 at the token request: a resource the client is not registered for is
+    ``invalid_target``; without one the resident's token is for identity alone."""
+    client = rp_client(scope="openid")
+    from tests.integration.identity_oidc.flows import code_for
+
+    callback, verifier = await code_for(front, browser, client)
+    code = httpx.URL(callback).params["code"]
+    refused = await post_token(front, {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                       "redirect_uri": client.redirect_uri, "resource": "urn:mtlid:accounts"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_target"
+    answer = await post_token(front, {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                                      "redirect_uri": client.redirect_uri})
+    assert answer.status_code == 200             # the refused request did not use the code up
+    payload = answer.json()["access_token"].split(".")[1]
+    assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["aud"] == "urn:mtlid:identity"
