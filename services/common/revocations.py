@@ -9,7 +9,7 @@ writes each revocation to its outbox as ``tokens_revoked {families[], jtis[], ex
 
 Every replica must hear every revocation, so this is not a durable consumer (which would hand
 each event to one replica only): like identity's ``key_rotated`` listener, each process
-subscribes to the subject itself. At each (re)connection it first reads back, from
+subscribes to the subject itself. At each connection and reconnection it reads back, from
 identity's stream, the revocations published in the last token lifetime (an ephemeral
 JetStream push consumer from that start time, filtered to this one subject), so a replica that starts — or reconnects
 — after a revocation still refuses the token. Where that read-back is not allowed or fails,
@@ -96,9 +96,17 @@ def revocation_listener(runtime, revoked: RevokedTokens):
         connection = None
         subscription = None
         warned = False
+        reconnects = 0
         while not stop.is_set():
-            if runtime.nats is not None and runtime.nats is not connection:
-                connection = runtime.nats
+            current = runtime.nats
+            if current is not None and current is connection and current.stats.get("reconnects", 0) != reconnects:
+                # nats-py reconnected on its own: what was published meanwhile was not heard
+                reconnects = current.stats.get("reconnects", 0)
+                with contextlib.suppress(Exception):
+                    await _read_back(current, revoked)
+            if current is not None and current is not connection:
+                connection = current
+                reconnects = current.stats.get("reconnects", 0)
 
                 async def on_revoked(message) -> None:
                     if not revoked.apply(message.data):
