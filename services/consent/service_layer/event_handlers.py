@@ -99,6 +99,7 @@ async def on_data_released(event: CloudEvent, uow) -> None:
         if not client_id or len(client_id) > 64:
             raise ValueError("data_released without a client")
         recipient = await uow.catalogue.recipient_by_client(client_id)
+        in_catalogue = recipient is not None
         if recipient is None:
             recipient = Recipient(recipient_id=client_recipient_id(client_id), client_id=client_id,
                                   name_fr=str(data.get("client_name") or client_id)[:200],
@@ -113,11 +114,12 @@ async def on_data_released(event: CloudEvent, uow) -> None:
         parts = parts_of_release(released, recipient.recipient_id, consents, at, now)
         on_consent = {c for part in parts for c, basis in part.bases.items() if basis == "consent"}
         waiting = set(str(c) for c in data.get("consented_categories") or ()) & set(released) - on_consent
-        if waiting and isinstance(data.get("grant"), dict):
+        if waiting and in_catalogue and isinstance(data.get("grant"), dict):
             # The consent screen's grant_given travels on another subject and may come second.
             # The release carries the grant it rests on: record that consent now (only the
             # purposes covering what is waiting); grant_given, when it comes, finds it
-            # recorded under the same grant and writes nothing (on_grant_given).
+            # recorded under the same grant and writes nothing (on_grant_given). A client no
+            # service of the catalogue represents gets no consent either way (on_grant_given).
             await _apply_grant(event, uow, resident_id, recipient, data["grant"], now, only_categories=waiting)
             consents = reduce(await uow.ledger.consent_entries(resident_id)).values()
             parts = parts_of_release(released, recipient.recipient_id, consents, at, now)
