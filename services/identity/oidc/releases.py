@@ -120,7 +120,10 @@ async def record_token(provider, uow, state: Any, client: Any, grant_type: str) 
         key = ("refresh", client.client_id, owner.resident_id, categories)
         if not await _claim(provider, uow, key):
             return None
-    grant = await uow.grants.current(owner.resident_id, client.client_id) if len(categories) > 1 else None
+    # The grant says which released categories were ticked on a consent screen: only a client
+    # with consent purposes has one to read (one SELECT less on the token path for the others).
+    ask = len(categories) > 1 and bool(getattr(client.client, "purposes", ()))
+    grant = await uow.grants.current(owner.resident_id, client.client_id) if ask else None
     uow.add_event(release(resident_id=owner.resident_id, client=client.client, channel="token" if code else "refresh",
                           categories=categories, grant=grant,
                           repeat_window=0 if code else int(provider.recent_releases.window)))
