@@ -7,7 +7,7 @@ the code for the mail sender (and the development mailbox), each on its own subj
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypedDict
 
 from services.common.events import Event
 
@@ -166,6 +166,14 @@ class GrantWithdrawn(Event):
         return self.resident_id
 
 
+class ReleaseGrant(TypedDict):
+    """The grant a release rests on, as ``grant_given`` carries it (``DataReleased.grant``)."""
+    grant_id: str
+    purposes_accepted: list[str]
+    purposes_refused: list[str]
+    purpose_categories: list[dict]
+
+
 @dataclass(frozen=True)
 class DataReleased(Event):
     """A client received something about a resident (ID token, access token, userinfo,
@@ -186,7 +194,7 @@ class DataReleased(Event):
     #: the grant they rest on, as ``grant_given`` carries it (``grant_id``, ``purposes_accepted``,
     #: ``purposes_refused``, ``purpose_categories``): the register records that consent from
     #: here when this event overtakes ``grant_given`` (another subject, no order between them)
-    grant: dict | None = None
+    grant: ReleaseGrant | None = None
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
