@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ async def _read_back(connection, revoked: RevokedTokens, timeout: float = 5.0) -
     subscription = await connection.subscribe(inbox, cb=on_message)
     try:
         start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=LOOKBACK_SECONDS)
-        config = ConsumerConfig(name=connection._nuid.next().decode(), filter_subject=SUBJECT, deliver_subject=inbox,
+        config = ConsumerConfig(name=f"revocations-{uuid.uuid4().hex}", filter_subject=SUBJECT, deliver_subject=inbox,
                                 deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start,
                                 ack_policy=AckPolicy.NONE, inactive_threshold=30.0, mem_storage=True)
         info = await connection.jetstream().add_consumer(IDENTITY_STREAM, config=config)
