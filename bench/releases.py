@@ -1,11 +1,22 @@
 """Issue 15: does recording every release slow the resident's token endpoint or userinfo?
 
-One run, two identity services side by side on loopback: **before** (a git ref, default the
-commit this branch left ``main`` at, exported with ``git archive`` into a temporary directory) and **after** (this
-working tree), each with its own SQLite database (the embedded default), one nats-server for
-both. Each side gets a confidential client and ``--workers`` residents signed in through the
-real code flow (login form, consent form, code exchange). Then, in alternating rounds (before
-first in even rounds, after first in odd ones) of ``--seconds`` each:
+One run, two identity services side by side on loopback: **before** — by default this very
+commit with recording switched off (``releases.record_read`` and ``releases.record_token``
+replaced by no-ops, nothing else changed: the cost of recording and nothing else), or with
+``--baseline REF`` a git ref (e.g. ``05f2f59^``, the parent of the commit that started
+recording, which also lacks every later change) —, exported with ``git archive`` into a
+temporary directory, and **after** (this working tree),
+each with its own database — SQLite (the embedded default) or, with ``--database postgres``,
+a PostgreSQL database each (``MTLID_TEST_POSTGRES_URL``, default 127.0.0.1:5432) —, one
+nats-server for both. Each side gets a confidential client and ``--workers`` residents signed
+in through the real code flow (login form, consent form, code exchange). Then, in
+alternating rounds (before first in even rounds, after first in odd ones) of ``--seconds`` each:
+
+- **code**: every worker signs its resident in again on the open session (``GET /authorize``:
+  the grant covers it, the code comes back at once) and exchanges the code at ``/token``: the
+  exchange now writes ``data_released`` (the ID token's claims) in the code's transaction.
+  Counted: exchanges per second (each including its authorize); and the exchange alone, as
+  the median ``/token`` latency;
 
 - **refresh**: every worker chains its own refresh tokens (``grant_type=refresh_token``; each
   answer's refresh token is the next request's): the token endpoint on a resident's path,
@@ -14,7 +25,10 @@ first in even rounds, after first in odd ones) of ``--seconds`` each:
   a window writes a record (a commit), the next ones are the same record (releases.py).
 
 A cell is the median of the rounds' requests per second; the ratio is after/before (goal:
-≥ 0.90, i.e. within 10 %). The load generator (httpx, asyncio) runs on the same machine.
+≥ 0.90, i.e. within 10 %). On a shared machine throughput moves with everyone else's load,
+so each measure also reports the identity process's own CPU per request (user + system,
+from /proc, over the timed seconds): the cost of a request to the service itself (goal:
+after/before ≤ 1.10). The code exchange's cost includes its authorize. The load generator (httpx, asyncio) runs on the same machine.
 
     .venv/bin/python bench/releases.py --rounds 3 --seconds 5
 """
@@ -37,6 +51,17 @@ import time
 import httpx
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+#: appended to the before tree's services/identity/oidc/releases.py: the same code, recording nothing
+WITHOUT_RECORDING = """
+
+# bench/releases.py: the "without recording" control
+async def record_read(*args, **kwargs):
+    return None
+
+
+async def record_token(*args, **kwargs):
+    return None
+"""
 PASSWORD = "bench password long enough 2026"
 REDIRECT = "http://127.0.0.1:9/callback"
 FIELD = re.compile(r'name="(?P<name>[a-z_]+)" value="(?P<value>[^"]*)"')
@@ -51,7 +76,8 @@ def free_port() -> int:
 class Identity:
     """``mtlid serve identity`` from a source tree, on its own SQLite database."""
 
-    def __init__(self, name: str, source: pathlib.Path, work: pathlib.Path, nats_url: str) -> None:
+    def __init__(self, name: str, source: pathlib.Path, work: pathlib.Path, nats_url: str,
+                 database_url: str | None = None) -> None:
         self.name, self.source = name, source
         self.http_port, grpc_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.http_port}"
@@ -61,6 +87,8 @@ class Identity:
                          "MTLID_CONSENT_GRPC_TARGET": f"127.0.0.1:{free_port()}", "MTLID_LOG_LEVEL": "WARNING",
                          # the tree's own packages first (python -m puts the cwd first; gen/ here)
                          "PYTHONPATH": f"{source}{os.pathsep}{source / 'gen'}"})
+        if database_url:
+            self.env["MTLID_IDENTITY_DATABASE_URL"] = database_url
         self.process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "identity"], cwd=source,
                                         env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -95,7 +123,7 @@ def _fields(html: str) -> dict[str, str]:
     return {m["name"]: m["value"].replace("&amp;", "&") for m in FIELD.finditer(html)}
 
 
-async def _signed_in_tokens(side: Identity, secret: str, email: str) -> dict:
+async def _signed_in_tokens(side: Identity, secret: str, email: str) -> tuple[dict, dict]:
     from authlib.common.security import generate_token
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
@@ -115,9 +143,10 @@ async def _signed_in_tokens(side: Identity, secret: str, email: str) -> dict:
             callback = answer.headers["location"]
         else:
             callback = str(page.url)
+        cookies = dict(browser.cookies)                 # the open session, for the code rounds
     token = await client.fetch_token(side.base + "/token", authorization_response=callback, code_verifier=verifier)
     await client.aclose()
-    return token
+    return token, cookies
 
 
 async def prepare(side: Identity, workers: int) -> dict:
@@ -125,12 +154,21 @@ async def prepare(side: Identity, workers: int) -> dict:
                        REDIRECT, "--grant-type", "authorization_code", "--grant-type", "refresh_token",
                        "--scope", "openid", "--scope", "email")
     secret = created["client_secret"]
-    tokens = []
+    tokens, sessions = [], []
     for i in range(workers):
         email = f"bench{i}@example.ca"
         side.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
-        tokens.append(await _signed_in_tokens(side, secret, email))
-    return {"secret": secret, "tokens": tokens}
+        token, cookies = await _signed_in_tokens(side, secret, email)
+        tokens.append(token)
+        sessions.append(cookies)
+    return {"secret": secret, "tokens": tokens, "sessions": sessions, "token_seconds": []}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (Linux /proc): what a request costs the
+    service itself, whatever else the shared machine is running."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _run(seconds: float, workers: int, one) -> float:
@@ -145,6 +183,7 @@ async def _run(seconds: float, workers: int, one) -> float:
                     done += 1
     started = time.monotonic()
     await asyncio.gather(*(worker(i) for i in range(workers)))
+    _run.last_count = done
     return done / (time.monotonic() - started)
 
 
@@ -162,6 +201,37 @@ async def refresh_round(side: Identity, state: dict, seconds: float) -> float:
     return await _run(seconds, len(state["tokens"]), one)
 
 
+async def code_round(side: Identity, state: dict, seconds: float) -> float:
+    """authorize on the open session (no page: the grant covers it) + the code exchange."""
+    import base64
+    import hashlib
+    import secrets
+    from urllib.parse import parse_qs, urlencode, urlparse
+
+    auth = httpx.BasicAuth("bench-rp", state["secret"])
+    state["token_seconds"] = []
+
+    async def one(http: httpx.AsyncClient, i: int) -> bool:
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        query = urlencode({"response_type": "code", "client_id": "bench-rp", "redirect_uri": REDIRECT,
+                           "scope": "openid email", "state": secrets.token_urlsafe(8),
+                           "code_challenge": challenge, "code_challenge_method": "S256"})
+        answer = await http.get(side.base + "/authorize?" + query, cookies=state["sessions"][i])
+        location = answer.headers.get("location", "")
+        if answer.status_code != 302 or not location.startswith(REDIRECT):
+            raise RuntimeError(f"{side.name}: authorize answered {answer.status_code} {location[:120]}")
+        code = parse_qs(urlparse(location).query)["code"][0]
+        started = time.perf_counter()
+        answer = await http.post(side.base + "/token", auth=auth, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier})
+        state["token_seconds"].append(time.perf_counter() - started)
+        if answer.status_code != 200 or "id_token" not in answer.json():
+            raise RuntimeError(f"{side.name}: code exchange answered {answer.status_code} {answer.text[:200]}")
+        return True
+    return await _run(seconds, len(state["tokens"]), one)
+
+
 async def userinfo_round(side: Identity, state: dict, seconds: float) -> float:
     async def one(http: httpx.AsyncClient, i: int) -> bool:
         answer = await http.get(side.base + "/userinfo",
@@ -175,50 +245,77 @@ async def userinfo_round(side: Identity, state: dict, seconds: float) -> float:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default=None,
-                        help="git ref of the 'before' side (default: git merge-base HEAD main)")
+                        help="git ref of the 'before' side (default: HEAD with recording switched off)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    import contextlib
+
     from services.common.nats import EmbeddedNats
 
-    if args.baseline is None:
-        args.baseline = subprocess.run(["git", "-C", str(REPO), "merge-base", "HEAD", "main"], capture_output=True,
-                                       text=True, check=True).stdout.strip()[:12]
+    switch_off = args.baseline is None
+    ref = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", args.baseline or "HEAD"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    databases = contextlib.AsyncExitStack()
+    urls: dict[str, str | None] = {"before": None, "after": None}
+    if args.database == "postgres":
+        os.environ["MTLID_TEST_DATABASE"] = "postgres"
+        from services.common.testing.databases import temporary_database
+
+        for name in urls:
+            urls[name] = await databases.enter_async_context(temporary_database(f"bench_{name}"))
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     work = pathlib.Path(tempfile.mkdtemp(prefix="mtlid-bench-releases-"))
     before_tree = work / "before-src"
     before_tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(before_tree)], input=archive.stdout, check=True)
+    if switch_off:
+        with open(before_tree / "services/identity/oidc/releases.py", "a") as module:
+            module.write(WITHOUT_RECORDING)
+    args.baseline = f"{ref} without recording" if switch_off else ref
     nats = EmbeddedNats(work / "nats").start()
     sides = []
     try:
-        sides = [Identity("before", before_tree, work, nats.url), Identity("after", REPO, work, nats.url)]
+        sides = [Identity("before", before_tree, work, nats.url, urls["before"]),
+                 Identity("after", REPO, work, nats.url, urls["after"])]
         states = {s.name: await prepare(s, args.workers) for s in sides}
         results: dict[tuple[str, str], list[float]] = {}
         for r in range(args.rounds):
             order = sides if r % 2 == 0 else list(reversed(sides))
-            for measure, run in (("refresh", refresh_round), ("userinfo", userinfo_round)):
+            for measure, run in (("code", code_round), ("refresh", refresh_round), ("userinfo", userinfo_round)):
                 for side in order:
                     await run(side, states[side.name], 1.0)               # warm-up
+                    cpu = cpu_seconds(side.process.pid)
                     results.setdefault((measure, side.name), []).append(
                         await run(side, states[side.name], args.seconds))
-        print(f"| measure | before ({args.baseline}) req/s | after req/s | after/before | per-round ratios |")
+                    results.setdefault((f"{measure} CPU ms/req", side.name), []).append(
+                        1000 * (cpu_seconds(side.process.pid) - cpu) / max(1, _run.last_count))
+                    if measure == "code":
+                        results.setdefault(("code /token p50 ms", side.name), []).append(
+                            1000 * statistics.median(states[side.name]["token_seconds"]))
+        print(f"| measure | before ({args.baseline}) | after | after/before | per-round ratios |")
         print("|---|---|---|---|---|")
-        for measure in ("refresh", "userinfo"):
+        for measure in ("code", "code /token p50 ms", "code CPU ms/req", "refresh", "refresh CPU ms/req",
+                        "userinfo", "userinfo CPU ms/req"):
             before, after = results[(measure, "before")], results[(measure, "after")]
             ratios = [a / b for a, b in zip(after, before)]
-            print(f"| {measure} | {statistics.median(before):.0f} | {statistics.median(after):.0f} | "
+            unit = "" if "ms" in measure else " req/s"
+            print(f"| {measure} | {statistics.median(before):.1f}{unit} | {statistics.median(after):.1f}{unit} | "
                   f"{statistics.median(after) / statistics.median(before):.2f} | "
                   f"{min(ratios):.2f}–{max(ratios):.2f} |")
-        print(f"\n{args.rounds} rounds of {args.seconds:g} s, {args.workers} workers, SQLite, one machine "
-              f"({os.cpu_count()} cores) shared with the load generator.")
+        print(f"\n{args.rounds} rounds of {args.seconds:g} s, {args.workers} workers, {args.database}, one machine "
+              f"({os.cpu_count()} cores) shared with the load generator; load average before/after the run: "
+              f"{load_at_start} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
     finally:
         for side in sides:
             side.stop()
         nats.stop(timeout=2)
         shutil.rmtree(work, ignore_errors=True)
+        await databases.aclose()
     return 0
 
 

@@ -51,6 +51,12 @@ class Runtime:
             token_verifier = TokenVerifier(issuer=settings.issuer, audience=f"urn:mtlid:{service}",
                                            jwks_provider=HttpJwks(settings.jwks_url))
         self.token_verifier = token_verifier
+        revoked = getattr(token_verifier, "revoked", None)
+        if revoked is not None:
+            # every replica learns identity's token revocations (services/common/revocations.py)
+            from services.common.revocations import revocation_listener
+
+            self._revocation_task = revocation_listener(self, revoked)
         self.nats = None
         self.js = None
         self.stop_event = asyncio.Event()
@@ -58,6 +64,8 @@ class Runtime:
         self._grpc_parts: list[tuple] = []
         self._method_policies: dict[str, str] = {}
         self._tasks: list[Task] = []
+        if getattr(self, "_revocation_task", None) is not None:
+            self._tasks.append(self._revocation_task)
         self._running: list[asyncio.Task] = []
         self.grpc_server = None
         self.bound_grpc_port: int | None = None

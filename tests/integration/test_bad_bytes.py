@@ -282,3 +282,46 @@ async def test_every_grpc_method_refuses_bad_strings_naming_the_field(services, 
     assert checked > 100, "the sweep must see every method"
     assert failures == []
     assert errors_logged() == []
+
+
+# -- the demo relying party ----------------------------------------------------------------------
+
+async def test_every_demo_rp_route_refuses_bad_bytes_with_its_own_error(services, errors_logged):
+    """Issue 16: the demo montreal.ca relying party behind the same door — its routes
+    enumerated like the front's, 400 for every variant, its own page (French first) or JSON
+    ``invalid_request`` at the back-channel logout endpoint, no traceback."""
+    from services.identity.demo_rp.app import create_demo_app
+    from services.identity.http.app import serve
+
+    port = free_port()
+    app = create_demo_app(f"http://127.0.0.1:{services['http_port']}", port)
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(app, "127.0.0.1", port, stop, started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    try:
+        targets = route_targets(app)
+        assert {path for _, path, _ in targets} == {"/", "/login", "/callback", "/logout", "/backchannel-logout"}
+        failures = []
+        for method, path, bad_path in targets:
+            for what, request in bad_variants(method, path, bad_path):
+                status, headers, body = await raw_http(port, request)
+                if status != 400:
+                    failures.append(f"{method} {path} {what}: {status}")
+                    continue
+                if what.startswith("raw") and "query" in what:
+                    continue  # uvicorn's own 400 (RFC 9112 s.3.2)
+                if path == "/backchannel-logout" and "path" not in what:
+                    if json.loads(body).get("error") != "invalid_request":
+                        failures.append(f"{method} {path} {what}: {body[:80]!r}")
+                elif not headers.get("content-type", "").startswith(("text/html", "application/json")):
+                    failures.append(f"{method} {path} {what}: content-type {headers.get('content-type')}")
+                elif headers["content-type"].startswith("text/html") and b'lang="fr"' not in body:
+                    failures.append(f"{method} {path} {what}: not the French-first page")
+        assert failures == []
+        # the control: a clean request still reaches the demo
+        status, _, body = await raw_http(port, http_request("GET", b"/?lang=fr&note=Montr%C3%A9al"))
+        assert status == 200 and "Se connecter avec mon compte Montréal".encode() in body
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert errors_logged() == []

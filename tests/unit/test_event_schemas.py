@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import importlib
 import pathlib
+import types
 import typing
 
 import pytest
@@ -35,12 +36,16 @@ def _event_classes() -> list[type[Event]]:
 
 
 def _sample(tp) -> object:
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:   # X | None: an X
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.is_typeddict(tp):  # a record in a field (data_released's grant)
+        return {name: _sample(hint) for name, hint in typing.get_type_hints(tp).items()}
     text = str(tp)
     if "datetime" in text:
         return dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
-    if text.startswith("tuple[dict"):  # records with named fields (grant_given's purpose_categories)
+    if text.startswith(("tuple[dict", "list[dict")):  # records with named fields (purpose_categories)
         return ({"purpose_id": "a", "categories": ["b"]},)
-    if text.startswith("tuple"):
+    if text.startswith(("tuple", "list")):
         return ("a", "b")
     if text.startswith("dict"):
         return {"email": "consent"}

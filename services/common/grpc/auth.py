@@ -29,6 +29,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 
 from services.common.errors import PermissionDenied, Unauthenticated, Unavailable
+from services.common.revocations import RevokedTokens
 
 logger = logging.getLogger(__name__)
 
@@ -290,10 +291,10 @@ class TokenVerifier:
       ``nbf`` are checked again on every hit, and a hit also requires the key set to still give
       the very key that verified the token, so a key removed from identity's JWKS (a compromise)
       stops its cached tokens at the next JWKS refresh, as it would stop them uncached;
-    - gRPC auth does no revocation check (RFC 9068 tokens are self-contained; revocation is
-      identity's ``ValidateToken`` and introspection, which consult the database every time),
-      so there is no revocation state the cache could miss: a revoked token keeps passing here
-      until its ``exp`` whether cached or not, and the bound is the token lifetime.
+    - revocation (issue 15) is checked on every call, hit or miss, against ``revoked``: the
+      token ids and grant families identity announced in ``tokens_revoked``
+      (services/common/revocations.py), so a cached token stops at the next call once the
+      event arrives (milliseconds after identity's commit, through the outbox).
     The cache is a bounded LRU (``CACHE_SIZE`` tokens), so a stream of distinct tokens costs
     memory only up to that bound.
     """
@@ -301,7 +302,9 @@ class TokenVerifier:
     CACHE_SIZE = 4096
 
     def __init__(self, issuer: str, audience: str, jwks_provider: JwksProvider, *,
-                 leeway: int = LEEWAY_SECONDS) -> None:
+                 leeway: int = LEEWAY_SECONDS, revoked: RevokedTokens | None = None) -> None:
+        #: what ``tokens_revoked`` announced (the runtime's listener fills it)
+        self.revoked = revoked if revoked is not None else RevokedTokens()
         self.issuer = issuer
         self.audience = audience
         self._jwks = jwks_provider
@@ -327,12 +330,16 @@ class TokenVerifier:
                 raise TokenRejected("TOKEN_EXPIRED", "access token expired")
             if not_before - self._leeway <= now and await self._jwks.get_key(kid) is key:
                 self._verified.move_to_end(token)
+                if self.revoked.contains(principal.token_id):
+                    raise TokenRejected("TOKEN_REVOKED", "access token revoked")
                 return principal
             del self._verified[token]  # verified again below, against today's key set
         principal, exp, not_before, kid, key = await self._verify_uncached(token)
         self._verified[token] = (principal, exp, not_before, kid, key)
         if len(self._verified) > self.CACHE_SIZE:
             self._verified.popitem(last=False)
+        if self.revoked.contains(principal.token_id):
+            raise TokenRejected("TOKEN_REVOKED", "access token revoked")
         return principal
 
     async def _verify_uncached(self, token: str) -> tuple[Principal, float, float, str | None, Key]:

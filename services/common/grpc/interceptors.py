@@ -199,6 +199,11 @@ class CallGuard(grpc.aio.ServerInterceptor):
         # RESOURCE_EXHAUSTED marked a serving pod unready (issue 16).
         self._limit = maximum_concurrent_calls
         self.active = 0
+        #: set by ``GrpcServer.drain`` when the notice ends: new calls are answered UNAVAILABLE
+        #: here, in the application, while the server still takes them from gRPC core (see
+        #: ``GrpcServer.drain`` for why core must not be the one to refuse them)
+        self.closing = False
+        self.last_refused = 0.0
         # RED metrics per method (``rpc.server.call.duration``), when this process exports
         # metrics: opentelemetry-instrumentation-grpc records spans only.
         self._calls = CallDurations() if (metrics_enabled() if measure is None else measure) else None
@@ -300,9 +305,13 @@ class CallGuard(grpc.aio.ServerInterceptor):
         limit = self._limit
         busy = status_proto(grpc.StatusCode.RESOURCE_EXHAUSTED,
                             "this server is at its concurrent call limit; retry with backoff")
+        leaving = status_proto(grpc.StatusCode.UNAVAILABLE, "this server is shutting down; retry on another")
 
         if handler.response_streaming:
             async def guarded(raw, context):
+                if guard.closing:  # draining: the caller retries elsewhere
+                    guard.last_refused = time.monotonic()
+                    await abort_with(context, leaving, ())
                 if limit is not None and guard.active >= limit:  # 0. the concurrency bound
                     await abort_with(context, busy, ())
                 guard.active += 1
@@ -324,6 +333,9 @@ class CallGuard(grpc.aio.ServerInterceptor):
                         record(time.perf_counter() - started, context)
         else:
             async def guarded(raw, context):
+                if guard.closing:  # draining: the caller retries elsewhere
+                    guard.last_refused = time.monotonic()
+                    await abort_with(context, leaving, ())
                 if limit is not None and guard.active >= limit:  # 0. the concurrency bound
                     await abort_with(context, busy, ())
                 guard.active += 1

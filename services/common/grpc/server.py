@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.grpc import auth
-from services.common.grpc.interceptors import server_interceptors
+from services.common.grpc.interceptors import CallGuard, server_interceptors
 from services.common.telemetry import exporting
 
 logger = logging.getLogger(__name__)
@@ -206,15 +207,54 @@ class GrpcServer:
     async def drain(self, grace: float, *, notice: float = 0.0) -> None:
         """Graceful stop: health goes NOT_SERVING for every service name, then (after
         ``notice`` seconds, time for load balancers and health-checking clients to see it,
-        during which calls are still served) health Watch streams end, the server stops
-        accepting calls and in-flight calls get ``grace`` seconds to finish before they are
-        cancelled."""
+        during which calls are still served) new calls are refused UNAVAILABLE by the
+        application until callers have stopped sending (``_refuse_until_quiet``), health Watch
+        streams end, gRPC core stops and in-flight calls get ``grace`` seconds to finish
+        before they are cancelled.
+
+        Why the application refuses first (issue 16, the CANCELLED calls of the drain test):
+        ``server.stop()`` is gRPC core's ``grpc_server_shutdown_and_notify``, which kills the
+        calls it has received but not yet handed to the application
+        (``Server::KillPendingWorkLocked`` → ``ZombifyPending``) and every stream that
+        arrives before the client has read the GOAWAY (``StartNewRpc`` when
+        ``ShutdownCalled``): each is dropped without a status and the client sees CANCELLED —
+        a call it cannot safely retry. grpc.aio keeps one request per method outstanding, so
+        under load calls always wait in core for the event loop to take them: stopping
+        while callers still send always drops some (reproduced: 5 of ~14,000 calls, sent in
+        the notice's last 12 ms, ended CANCELLED 1 ms after the stop). Answered UNAVAILABLE
+        by the application instead, they are retried elsewhere and nothing is left for core
+        to drop."""
         await self.health.enter_graceful_shutdown()
         if notice > 0:
             await asyncio.sleep(notice)
+        await self._refuse_until_quiet()
         await self.health.end_watches()
         await self._server.stop(grace)
         logger.info("gRPC %s stopped", self.service)
+
+    #: refusing stops once no call came for QUIET_SECONDS, or after REFUSAL_MAX_SECONDS
+    QUIET_SECONDS = 0.25
+    REFUSAL_MAX_SECONDS = 3.0
+
+    async def _refuse_until_quiet(self) -> None:
+        """New calls answered UNAVAILABLE by the guard until callers stop sending (a caller
+        that is refused moves to another replica; behind a Kubernetes Service the pod has
+        left the endpoints during the notice)."""
+        guards = [i for i in self.interceptors if isinstance(i, CallGuard)]
+        if not guards:
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for guard in guards:
+            guard.closing = True
+            guard.last_refused = time.monotonic()
+        while loop.time() - started < self.REFUSAL_MAX_SECONDS:
+            await asyncio.sleep(self.QUIET_SECONDS / 5)
+            quiet = time.monotonic() - max(g.last_refused for g in guards)
+            if quiet >= self.QUIET_SECONDS:   # calls in flight were taken: stop() lets them finish
+                return
+        logger.info("gRPC %s: callers still sending after %.1f s of refusals; stopping", self.service,
+                    self.REFUSAL_MAX_SECONDS)
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()

@@ -43,13 +43,6 @@ from services.consent.service_layer import commands, handlers
 log = logging.getLogger(__name__)
 
 
-CONSENT_WAIT = dt.timedelta(seconds=60)
-
-
-class ConsentNotRecordedYet(Exception):
-    """A release rests on a consent the register has not recorded yet: redelivered later."""
-
-
 def _skip(event: CloudEvent, error: Exception) -> None:
     log.warning("consent: event not applied", extra={
         "event_id": event.id, "event_type": event.type, "reason": getattr(error, "reason", type(error).__name__),
@@ -116,6 +109,7 @@ async def on_data_released(event: CloudEvent, uow) -> None:
         if not client_id or len(client_id) > 64:
             raise ValueError("data_released without a client")
         recipient = await uow.catalogue.recipient_by_client(client_id)
+        in_catalogue = recipient is not None
         if recipient is None:
             recipient = Recipient(recipient_id=client_recipient_id(client_id), client_id=client_id,
                                   name_fr=str(data.get("client_name") or client_id)[:200],
@@ -130,10 +124,15 @@ async def on_data_released(event: CloudEvent, uow) -> None:
         parts = parts_of_release(released, recipient.recipient_id, consents, at, now)
         on_consent = {c for part in parts for c, basis in part.bases.items() if basis == "consent"}
         waiting = set(str(c) for c in data.get("consented_categories") or ()) & set(released) - on_consent
-        if waiting and now - at < CONSENT_WAIT:
-            # the consent screen's grant_given travels on another subject and may come second:
-            # try again shortly rather than record the release on the wrong basis
-            raise ConsentNotRecordedYet(event.id)
+        if waiting and in_catalogue and isinstance(data.get("grant"), dict):
+            # The consent screen's grant_given travels on another subject and may come second.
+            # The release carries the grant it rests on: record that consent now (only the
+            # purposes covering what is waiting); grant_given, when it comes, finds it
+            # recorded under the same grant and writes nothing (on_grant_given). A client no
+            # service of the catalogue represents gets no consent either way (on_grant_given).
+            await _apply_grant(event, uow, resident_id, recipient, data["grant"], now, only_categories=waiting)
+            consents = reduce(await uow.ledger.consent_entries(resident_id)).values()
+            parts = parts_of_release(released, recipient.recipient_id, consents, at, now)
         for n, part in enumerate(parts):
             await handlers.record_access_in(commands.RecordAccess(
                 access_id=f"{data.get('release_id', '')}.{n}", resident_id=resident_id,
@@ -261,22 +260,41 @@ async def on_service_registered(event: CloudEvent, uow) -> None:
 async def on_grant_given(event: CloudEvent, uow) -> None:
     data = event.data
     resident_id = str(data.get("resident_id", ""))
-    grant_id = str(data.get("grant_id", ""))
     recipient = await uow.catalogue.recipient_by_client(str(data.get("client_id", "")))
     if recipient is None:
         return  # a client that is no service of the catalogue: no consent to record
-    actor = f"grant:{grant_id}"
     now = _now()
+    await _apply_grant(event, uow, resident_id, recipient, data, now)
+    refused = set(data.get("purposes_refused") or ())
+    if refused:
+        await _withdraw_where(uow, resident_id, now, reason="refused_at_login", actor=f"grant:{data.get('grant_id', '')}",
+                              match=lambda c: c.recipient_id == recipient.recipient_id and c.purpose_id in refused)
+
+
+async def _apply_grant(event: CloudEvent, uow, resident_id: str, recipient: Recipient, grant: dict,
+                       now: dt.datetime, only_categories: set[str] | None = None) -> None:
+    """The consents a consent-screen grant gives (``grant_given``, or the grant a
+    ``data_released`` event carries when it arrives first), once per grant and purpose: a
+    purpose already given under this grant (actor ``grant:<grant_id>``) is not given again,
+    so the two events may come in either order, and either twice. ``only_categories``: only
+    the purposes covering one of them (what a release is waiting for)."""
+    actor = f"grant:{grant.get('grant_id', '')}"
+    given = {e.body.get("purpose_id") for e in await uow.ledger.consent_entries(resident_id)
+             if e.entry_type is EntryType.CONSENT_GIVEN and e.body.get("actor") == actor}
     # exactly the categories ticked (Law 25); an older event without them: the purpose's all
     ticked = {str(item.get("purpose_id", "")): tuple(str(c) for c in item.get("categories") or ())
-              for item in data.get("purpose_categories") or () if isinstance(item, dict)}
-    for purpose_id in data.get("purposes_accepted") or ():
+              for item in grant.get("purpose_categories") or () if isinstance(item, dict)}
+    for purpose_id in grant.get("purposes_accepted") or ():
         purpose = await uow.catalogue.purpose(str(purpose_id))
         if purpose is None or purpose.biometric:
             _skip(event, ValueError(f"purpose {purpose_id} cannot be accepted on a consent screen"))
             continue
+        if purpose.purpose_id in given:
+            continue  # recorded already under this grant
         if purpose.purpose_id in ticked and not ticked[purpose.purpose_id]:
             continue  # nothing ticked is no consent
+        if only_categories is not None and not set(ticked.get(purpose.purpose_id, ())) & only_categories:
+            continue
         try:
             await handlers.give_in(commands.GiveConsent(
                 resident_id, recipient.recipient_id,
@@ -284,10 +302,6 @@ async def on_grant_given(event: CloudEvent, uow) -> None:
                 collection_method="login_consent_screen", explicit_act=True, actor=actor), uow, now)
         except ServiceError as error:
             _skip(event, error)
-    refused = set(data.get("purposes_refused") or ())
-    if refused:
-        await _withdraw_where(uow, resident_id, now, reason="refused_at_login", actor=actor,
-                              match=lambda c: c.recipient_id == recipient.recipient_id and c.purpose_id in refused)
 
 
 async def on_grant_withdrawn(event: CloudEvent, uow) -> None:

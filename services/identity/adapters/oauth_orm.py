@@ -18,7 +18,7 @@ class AuthorizationCodeRow(Base):
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64))
-    resident_id: Mapped[str] = mapped_column(String(12))
+    resident_id: Mapped[str] = mapped_column(String(12), index=True)   # migration 0011
     session_id: Mapped[str] = mapped_column(String(36))
     redirect_uri: Mapped[str] = mapped_column(String(2048))
     scope: Mapped[str] = mapped_column(String(1024))
@@ -94,6 +94,17 @@ class RevokedAccessTokenRow(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ReleaseWindowRow(Base):
+    """Issue 15: the last record of a repeated read (userinfo, introspection, refresh) per
+    window key — a SHA-256 of channel, client, resident and categories — shared by every
+    identity process on this database (migration 0011)."""
+
+    __tablename__ = "release_windows"
+
+    window_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class SessionClientRow(Base):

@@ -15,7 +15,8 @@ from sqlalchemy import DateTime, bindparam, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.adapters.oauth_orm import (
-    AuthorizationCodeRow, ClientAssertionRow, DpopProofRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow, RevokedAccessTokenRow, SessionClientRow,
+    AuthorizationCodeRow, ClientAssertionRow, DpopProofRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow,
+    ReleaseWindowRow, RevokedAccessTokenRow, SessionClientRow,
     SsoSessionRow,
 )
 from services.identity.adapters.uow import IdentityUnitOfWork
@@ -61,6 +62,19 @@ class SqlCodeStore:
             .values(consumed_at=at, family_id=family_id))
         return result.rowcount == 1
 
+    async def families_since(self, resident_id: str, since: dt.datetime, *, client_id: str | None = None,
+                             except_session: str | None = None) -> list[str]:
+        """The grant families started by the resident's codes consumed since ``since`` (their
+        access tokens may still be live), for one client or all, but ``except_session``'s."""
+        conditions = [AuthorizationCodeRow.resident_id == resident_id, AuthorizationCodeRow.consumed_at >= since,
+                      AuthorizationCodeRow.family_id.is_not(None)]
+        if client_id is not None:
+            conditions.append(AuthorizationCodeRow.client_id == client_id)
+        if except_session is not None:
+            conditions.append(AuthorizationCodeRow.session_id != except_session)
+        return list((await self.session.execute(
+            select(AuthorizationCodeRow.family_id).where(*conditions).distinct())).scalars())
+
 
 def _refresh(row: RefreshTokenRow) -> RefreshToken:
     return RefreshToken(
@@ -101,13 +115,15 @@ class SqlRefreshTokenStore:
             .values(state=RefreshTokenState.REVOKED.value))
         return result.rowcount
 
-    async def revoke_for_client(self, resident_id: str, client_id: str) -> int:
-        result = await self.session.execute(
-            update(RefreshTokenRow).where(RefreshTokenRow.resident_id == resident_id,
-                                          RefreshTokenRow.client_id == client_id,
-                                          RefreshTokenRow.state != RefreshTokenState.REVOKED.value)
-            .values(state=RefreshTokenState.REVOKED.value))
-        return result.rowcount
+    async def revoke_for_client(self, resident_id: str, client_id: str) -> list[str]:
+        """Every refresh token of the client for the resident; returns their families."""
+        conditions = [RefreshTokenRow.resident_id == resident_id, RefreshTokenRow.client_id == client_id,
+                      RefreshTokenRow.state != RefreshTokenState.REVOKED.value]
+        families = list((await self.session.execute(
+            select(RefreshTokenRow.family_id).where(*conditions).distinct())).scalars())
+        await self.session.execute(update(RefreshTokenRow).where(*conditions)
+                                   .values(state=RefreshTokenState.REVOKED.value))
+        return families
 
     async def revoke_for_resident(self, resident_id: str, *, except_session: str | None = None) -> list[str]:
         """Every refresh token of the resident, offline ones included, but those issued in
@@ -251,6 +267,35 @@ class SqlRevokedTokenStore:
         return await self.session.get(RevokedAccessTokenRow, jti) is not None
 
 
+class SqlReleaseWindowStore:
+    """The repeat window of releases, in the database (``releases.py``): one row per window
+    key, claimed by an insert-or-update that only succeeds when no record of that key is
+    younger than the window. On PostgreSQL a concurrent claim of the same key waits for the
+    first transaction and then sees its row (ON CONFLICT … WHERE re-checks the committed
+    row), so exactly one of them records; SQLite has one writer at a time."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, window_key: str, now: dt.datetime, window_seconds: int) -> bool:
+        """True if this transaction records the release (its row is now ``now``)."""
+        dialect = self.session.bind.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(ReleaseWindowRow).values(window_key=window_key, recorded_at=now)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ReleaseWindowRow.window_key], set_={"recorded_at": now},
+            where=ReleaseWindowRow.recorded_at <= now - dt.timedelta(seconds=window_seconds))
+        return (await self.session.execute(statement)).rowcount == 1
+
+    async def recorded_at(self, window_key: str) -> dt.datetime | None:
+        row = (await self.session.execute(select(ReleaseWindowRow.recorded_at).where(
+            ReleaseWindowRow.window_key == window_key))).first()
+        return as_utc(row[0]) if row else None
+
+
 class SqlHousekeeping:
     """Deletes what can no longer be used: expired codes, refresh tokens and revoked-jti
     entries (the token they name has expired), and sessions over for 30 days. Grants stay
@@ -267,6 +312,8 @@ class SqlHousekeeping:
             delete(AuthorizationCodeRow).where(AuthorizationCodeRow.expires_at < now - dt.timedelta(hours=1)),
             delete(RefreshTokenRow).where(RefreshTokenRow.expires_at < now),
             delete(RevokedAccessTokenRow).where(RevokedAccessTokenRow.expires_at < now),
+            # a window key older than any window says nothing any more
+            delete(ReleaseWindowRow).where(ReleaseWindowRow.recorded_at < now - dt.timedelta(days=1)),
             delete(ClientAssertionRow).where(ClientAssertionRow.expires_at < now),
             delete(DpopProofRow).where(DpopProofRow.expires_at < now),
             delete(PushedRequestRow).where(PushedRequestRow.expires_at < now),
@@ -421,6 +468,7 @@ class OAuthUnitOfWork(IdentityUnitOfWork):
         self.grants = SqlGrantStore(session)
         self.sessions = SqlSessionStore(session)
         self.revoked_tokens = SqlRevokedTokenStore(session)
+        self.release_windows = SqlReleaseWindowStore(session)
         self.housekeeping = SqlHousekeeping(session)
         self.session_clients = SqlSessionClientStore(session)
         self.logout_deliveries = SqlLogoutDeliveryStore(session)

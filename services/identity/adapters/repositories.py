@@ -341,6 +341,13 @@ class SqlSignInRepository:
             acr=sign_in.acr, outcome=sign_in.outcome, reason=sign_in.reason, session_id=sign_in.session_id))
         await self.session.flush()
 
+    async def add_once(self, sign_in: SignIn) -> bool:
+        """Add unless a sign-in with this id exists (a counter visit already recorded)."""
+        if await self.session.get(SignInRow, sign_in.sign_in_id) is not None:
+            return False
+        await self.add(sign_in)
+        return True
+
     async def for_resident(self, resident_id: str, limit: int, before: dt.datetime | None = None) -> list[SignIn]:
         query = select(SignInRow).where(SignInRow.resident_id == resident_id)
         if before is not None:

@@ -309,8 +309,24 @@ def create_demo_app(issuer: str, port: int) -> Starlette:
             "id_token_hint": id_token, "post_logout_redirect_uri": f"http://127.0.0.1:{port}/"})
         return with_cookie(RedirectResponse(str(url), status_code=302), key)
 
-    return Starlette(routes=[Route("/", home), Route("/login", login), Route("/callback", callback),
-                             Route("/logout", logout), Route("/backchannel-logout", backchannel_logout, methods=["POST"])])
+    app = Starlette(routes=[Route("/", home), Route("/login", login), Route("/callback", callback),
+                            Route("/logout", logout), Route("/backchannel-logout", backchannel_logout, methods=["POST"])])
+    # Issue 16: the same door as the identity front (clean_input.py), with the demo's own
+    # answers: JSON invalid_request where it answers JSON (Back-Channel Logout 1.0 s. 2.8),
+    # its own 400 page, French first, everywhere else. ``serve`` reads these two.
+    app.state.bad_bytes_json_paths = frozenset({"/backchannel-logout"})
+    app.state.bad_bytes_page = bad_request_page
+    return app
+
+
+def bad_request_page() -> bytes:
+    """The demo's 400 page for a request with bad bytes: nothing of the request is echoed."""
+    fr, en = WORDS["fr"], WORDS["en"]
+    body = (f"<h1>{fr['error']}</h1><p>La demande contient des caractères invalides. "
+            f"<a href='/'>{fr['back']}</a></p>"
+            f"<div lang='en'><h2>{en['error']}</h2><p>The request holds invalid characters. "
+            f"<a href='/?lang=en'>{en['back']}</a></p></div>")
+    return _page(fr["error"], body, "fr").body
 
 
 async def ensure_demo_client(settings) -> None:

@@ -10,7 +10,7 @@ the moment, and the resident's language for the mail sender only, each on its ow
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypedDict
 
 from services.common.events import Event
 
@@ -170,6 +170,14 @@ class GrantWithdrawn(Event):
         return self.resident_id
 
 
+class ReleaseGrant(TypedDict):
+    """The grant a release rests on, as ``grant_given`` carries it (``DataReleased.grant``)."""
+    grant_id: str
+    purposes_accepted: list[str]
+    purposes_refused: list[str]
+    purpose_categories: list[dict]
+
+
 @dataclass(frozen=True)
 class DataReleased(Event):
     """A client received something about a resident (ID token, access token, userinfo,
@@ -185,11 +193,31 @@ class DataReleased(Event):
     categories: tuple[str, ...] = ()
     repeat_window_seconds: int = 0           # identical calls within this window are this one record
     #: the released categories the resident ticked on a consent screen for this client (the
-    #: grant): the register waits a moment for that consent if it has not recorded it yet
+    #: grant): they rest on that consent
     consented_categories: tuple[str, ...] = ()
+    #: the grant they rest on, as ``grant_given`` carries it (``grant_id``, ``purposes_accepted``,
+    #: ``purposes_refused``, ``purpose_categories``): the register records that consent from
+    #: here when this event overtakes ``grant_given`` (another subject, no order between them)
+    grant: ReleaseGrant | None = None
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+@dataclass(frozen=True)
+class TokensRevoked(Event):
+    """Access tokens that must stop working everywhere before they expire (issue 15): a
+    withdrawal, "end the connection", a replayed code or reused refresh token, RFC 7009
+    revocation, sign out everywhere, an account closed, "this was not me". Identity refuses
+    them itself (its revocation list); the services' own token verification
+    (services/common/grpc/auth.py) learns them from this event. Identifiers only, never a
+    token: ``families`` are grant families (a resident's access-token ``jti`` is
+    ``<family>:<random>``), ``jtis`` single tokens; listed until ``expires_at`` (RFC 3339),
+    after which every token they name has expired anyway."""
+    NAME: ClassVar[str] = "tokens_revoked"
+    families: tuple[str, ...] = ()
+    jtis: tuple[str, ...] = ()
+    expires_at: str = ""
 
 
 # -- a resident's account life (issue 21) --------------------------------------------------

@@ -68,6 +68,22 @@ def from_login_event(event, level_acr, now: dt.datetime) -> SignIn | None:
                   event.reason[:40])
 
 
+#: the history's "service" for a visit at the counter is the office; its client id is the console's
+COUNTER_CLIENT_ID = "counter-console"
+_COUNTER_VISITS = uuid.UUID("6f1c1a52-8d0e-4b8e-9a55-0c6f3e5d2b71")
+
+
+def counter_visit(resident_id: str, agent_session_id: str, office: str, acr: str, now: dt.datetime) -> SignIn:
+    """A visit at the counter (issue 15): one sign-in per agent session and resident, the
+    first time that agent opens the resident's file in that session (by citizen number, from a
+    search result, or by acting on it). A search that only lists homonyms opens no file and is
+    no sign-in. The id is derived from the two, so opening the file again in the same session
+    adds nothing; the next session of that agent, or another agent, is another visit.
+    ``acr`` is the resident's level of assurance on record when the file is opened."""
+    sign_in_id = str(uuid.uuid5(_COUNTER_VISITS, f"{agent_session_id}:{resident_id}"))
+    return SignIn(sign_in_id, resident_id, now, COUNTER_CLIENT_ID, office[:200], ("counter",), acr, SUCCEEDED)
+
+
 def session_sign_in(resident_id: str, client_id: str, client_name: str, amr: tuple[str, ...], acr: str,
                     now: dt.datetime, session_id: str | None = None) -> SignIn:
     """A service signed the resident in on their open session (single sign-on)."""

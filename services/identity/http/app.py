@@ -22,7 +22,7 @@ from services.common.metrics import enabled as metrics_enabled
 from services.common.telemetry import instrument_asgi
 from services.identity.http.convert import SECURITY_HEADERS, FrontOptions, render_page
 from services.identity.http import account, activation, counter
-from services.identity.http.clean_input import front_asgi
+from services.identity.http.clean_input import CleanInput, front_asgi
 from services.identity.http.asgi import Headers, ResponseHeaders
 from services.identity.http.cookies import HostCookies
 from services.identity.http.direct import DirectProtocolEndpoints
@@ -168,9 +168,14 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     # exports metrics: the Starlette routes through services.common.http_metrics, /token and
     # /introspect by DirectProtocolEndpoints itself.
     measure = metrics_enabled()
-    asgi: ASGIApp = front_asgi(app, lambda starlette: DirectProtocolEndpoints(
-        HttpMetrics(starlette) if measure else starlette, measure=measure))
     options = getattr(app.state, "front_options", None)   # the demo RP has none
+    asgi: ASGIApp
+    if options is None and hasattr(app.state, "bad_bytes_page"):
+        # The demo relying party: the same door, its own answers, no protocol endpoints.
+        asgi = CleanInput(app, app, json_paths=app.state.bad_bytes_json_paths, error_page=app.state.bad_bytes_page)
+    else:
+        asgi = front_asgi(app, lambda starlette: DirectProtocolEndpoints(
+            HttpMetrics(starlette) if measure else starlette, measure=measure))
     if options is not None and options.secure_cookies:  # not development: https only (RFC 6797)
         asgi = StrictTransportSecurity(asgi)
     # A server span per request, continuing the caller's traceparent: only when exporting.

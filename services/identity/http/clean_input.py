@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from http.cookies import _unquote  # RFC 6265 quoted-string unquoting, as Starlette does
 from urllib.parse import unquote_to_bytes
 
@@ -102,11 +103,16 @@ class CleanInput:
     """Pure ASGI middleware, the outermost layer of the identity HTTP front (``front_asgi``).
 
     ``app`` is what it protects; ``pages`` the Starlette application that renders the error
-    page (its ``state.front_options``)."""
+    page (its ``state.front_options``). An application that is not the identity front (the
+    demo relying party) gives its own ``json_paths`` and ``error_page`` (a function returning
+    the HTML of its 400 page) instead."""
 
-    def __init__(self, app: ASGIApp, pages) -> None:
+    def __init__(self, app: ASGIApp, pages, *, json_paths: frozenset[str] = JSON_PATHS,
+                 error_page: Callable[[], bytes] | None = None) -> None:
         self.app = app
         self.pages = pages
+        self.json_paths = json_paths
+        self.error_page = error_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,12 +139,15 @@ class CleanInput:
     async def _refuse(self, scope: Scope, part: str, send: Send) -> None:
         description = f"The request's {part} holds a NUL character or bytes that are not UTF-8."
         path = scope["path"]
-        if path in JSON_PATHS or "\x00" in path:
+        if path in self.json_paths or "\x00" in path:
             body = json.dumps({"error": "invalid_request", "error_description": description}).encode()
             headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
                        (b"pragma", b"no-cache")]
             if path == "/userinfo":
                 headers.append((b"www-authenticate", b'Bearer error="invalid_request"'))
+        elif self.error_page is not None:
+            body = self.error_page()
+            headers = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
         else:
             response = render_page(_clean_request(scope, self.pages), "error.html",
                                    {"reason": "invalid_request"}, 400, self.pages.state.front_options)

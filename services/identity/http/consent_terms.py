@@ -2,9 +2,11 @@
 
 The consent screen words each purpose as the register does (the same version the consent
 will point at) and offers only what the client's service declared. The catalogue changes
-rarely; it is read at most every :data:`FRESH_SECONDS` per process. When the register cannot be
-reached the screen offers no purpose (``None``) and the next sign-in asks again: a purpose is
-never asked in words the register does not hold.
+rarely; it is read at most every :data:`FRESH_SECONDS` per process, and the last one read is
+kept when a refresh fails. A process that has never reached the register has no catalogue
+(``None``): the consent screen of a client with purposes is then the "temporarily
+unavailable" page (``oidc/consent.py``): a purpose is never asked in words the register does
+not hold.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from services.identity.domain.events import TokensRevoked
 from services.identity.oidc.records import utcnow
 from services.identity.oidc.tokens import (
     ACCESS_TOKEN_TTL, ACCESS_TOKEN_TYPE, TokenInvalid, bound_session, verify_jwt,
@@ -50,7 +51,34 @@ async def revoke_family(uow, config, family_id: str) -> int:
 
 
 async def revoke_access_tokens_of(uow, family_ids, ttl: int = ACCESS_TOKEN_TTL) -> None:
-    """List grant families among revoked jtis until the last access token they minted expires."""
+    """List grant families among revoked jtis until the last access token they minted expires,
+    and tell the services (``tokens_revoked``, in the same transaction: the outbox), whose own
+    verification of these tokens does not read identity's database."""
+    family_ids = sorted(set(family_ids))
+    if not family_ids:
+        return
     until = utcnow() + dt.timedelta(seconds=ttl)
     for family_id in family_ids:
         await uow.revoked_tokens.add(family_id, until)
+    uow.add_event(TokensRevoked(families=tuple(family_ids), expires_at=_rfc3339(until)))
+
+
+async def revoke_access_of_resident(uow, resident_id: str, *, client_id: str | None = None,
+                                    except_session: str | None = None, families=(),
+                                    ttl: int = ACCESS_TOKEN_TTL) -> None:
+    """Stop every access token the resident's logins (to ``client_id``, or to any client but
+    those of ``except_session``) may still have live: the families of the refresh tokens just
+    revoked (``families``) and of every code consumed within a token lifetime (a login without
+    a refresh token still minted an access token). Withdrawal, "end the connection", sign out
+    everywhere, closure, "this was not me" (issue 15). The caller commits."""
+    since = utcnow() - dt.timedelta(seconds=ttl + REVOCATION_LEEWAY_SECONDS)
+    recent = await uow.codes.families_since(resident_id, since, client_id=client_id, except_session=except_session)
+    await revoke_access_tokens_of(uow, [*families, *recent], ttl)
+
+
+#: clock skew allowed on either side of a token's lifetime when deciding what may still be live
+REVOCATION_LEEWAY_SECONDS = 60
+
+
+def _rfc3339(at: dt.datetime) -> str:
+    return at.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")

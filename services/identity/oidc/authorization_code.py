@@ -5,6 +5,10 @@
   so every code carries one and the token endpoint always demands the verifier.
 - A code is single-use and short-lived (RFC 6749 s. 4.1.2). A code presented a second time is
   refused and the tokens it produced are revoked (``token.py`` revokes the family).
+- ``resource`` (RFC 8707 s. 2.2) at the token request: the resident's access token may also
+  be meant for one of the client's registered ``audiences`` (e.g. ``urn:mtlid:accounts``),
+  besides identity; anything else is ``invalid_target``. The services verify such a token
+  themselves, and learn its revocation from ``tokens_revoked`` (issue 15).
 - The ID token is added by :class:`IdTokenExtension` (authlib's hook after the token response),
   signed with the client's registered algorithm (ES256 by default, RS256 on request).
 """
@@ -16,7 +20,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 
-from services.identity.oidc.errors import InvalidRequest
+from services.identity.oidc.errors import InvalidRequest, InvalidTarget
 from services.identity.oidc.tokens import mint_id_token
 from services.identity.oidc.records import utcnow
 
@@ -56,6 +60,14 @@ class S256CodeChallenge(CodeChallenge):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        resources = self.request.wire.form.get("resource", [])
+        if resources:
+            if not set(resources) <= set(self.request.client.client.audiences):
+                raise InvalidTarget("The requested resource is not allowed for this client.")
+            self.request.mtlid.audience = list(dict.fromkeys(resources))
 
     def query_authorization_code(self, code: str, client: Any) -> CodeView | None:
         record = self.request.mtlid.code

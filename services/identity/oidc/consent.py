@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 
 from services.identity.domain.events import GrantGiven, GrantWithdrawn
 from services.identity.oidc import consent_choices, interaction
-from services.identity.oidc.authorize import error_page, validated_context
-from services.identity.oidc.errors import OAuth2Error, UntrustedRedirect
+from services.identity.oidc.access import revoke_access_of_resident
+from services.identity.oidc.authorize import error_page, redirect_error, response_mode, validated_context
+from services.identity.oidc.errors import OAuth2Error, TemporarilyUnavailable, UntrustedRedirect
 from services.identity.oidc.records import utcnow
 from services.identity.oidc.sessions import find_session
 from services.identity.oidc.tokens import new_id
@@ -37,6 +38,26 @@ async def _terms(provider, client_id: str):
     return await provider.terms.for_client(client_id) if provider.terms is not None else None
 
 
+#: the unavailable page's second button: back to the service, which gets
+#: ``temporarily_unavailable`` (RFC 6749 s. 4.1.2.1)
+RETURN_TO_SERVICE = "return"
+
+
+def _register_needed_and_down(provider, ctx, terms) -> bool:
+    """The client has purposes to ask about and the consent register has never answered this
+    process (it keeps the last catalogue it read, so a register that was reachable once goes
+    on being worded from that). Without the register's words no purpose can be asked for,
+    and signing in without asking would hand the client its scopes with no purpose behind
+    them: the resident is told, and nothing is recorded."""
+    return provider.terms is not None and terms is None and bool(ctx.client.purposes)
+
+
+def _register_unavailable(token: str | None) -> WireResponse:
+    """503 (RFC 9110 s. 15.6.4) with ``Retry-After``: try again, or go back to the service."""
+    return WireResponse(503, "", [("Cache-Control", "no-store"), ("Retry-After", "30")],
+                        page=("consent_unavailable.html", {"interaction": token}))
+
+
 def _bad_form(description: str) -> WireResponse:
     return error_page(UntrustedRedirect("consent_form_invalid", description))
 
@@ -50,8 +71,10 @@ async def consent_page(provider, token: str | None, session_secret: str | None) 
         return error_page(UntrustedRedirect("invalid_request", str(exc)))
     if session is None:
         return WireResponse.redirect("/login?" + urlencode({"interaction": token}))
-    screen = consent_choices.screen_for(tuple(ctx.scopes), tuple(ctx.client.purposes), grant,
-                                        await _terms(provider, ctx.client.client_id))
+    terms = await _terms(provider, ctx.client.client_id)
+    if _register_needed_and_down(provider, ctx, terms):
+        return _register_unavailable(token)
+    screen = consent_choices.screen_for(tuple(ctx.scopes), tuple(ctx.client.purposes), grant, terms)
     return WireResponse(200, "", [("Cache-Control", "no-store")], page=("consent.html", {
         "interaction": token, "client_name": ctx.client.name, "screen": screen,
         "again": grant is not None}))
@@ -67,8 +90,15 @@ async def submit_consent(provider, token: str | None, session_secret: str | None
         return error_page(UntrustedRedirect("invalid_request", str(exc)))
     if session is None:
         return WireResponse.redirect("/login?" + urlencode({"interaction": token}))
-    screen = consent_choices.screen_for(tuple(ctx.scopes), tuple(ctx.client.purposes), previous,
-                                        await _terms(provider, ctx.client.client_id))
+    if form.get("decision") == [RETURN_TO_SERVICE]:
+        # the resident gives up while the register is down: the client hears it in RFC terms
+        return redirect_error(provider.config.issuer, ctx.redirect_uri, TemporarilyUnavailable(
+            "The consent register is temporarily unavailable; try again later."), (_params.get("state") or [None])[0],
+            response_mode(_params))
+    terms = await _terms(provider, ctx.client.client_id)
+    if _register_needed_and_down(provider, ctx, terms):
+        return _register_unavailable(token)   # nothing recorded
+    screen = consent_choices.screen_for(tuple(ctx.scopes), tuple(ctx.client.purposes), previous, terms)
     try:
         decision = consent_choices.decide(screen, form)
     except consent_choices.BadChoice as error:
@@ -96,7 +126,9 @@ async def withdraw_grant(uow, resident_id: str, client_id: str) -> str | None:
     if grant is None:
         return None
     await uow.grants.withdraw(grant.grant_id, utcnow())
-    await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    families = await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    # the access tokens already issued stop too, here and at every service (issue 15)
+    await revoke_access_of_resident(uow, resident_id, client_id=client_id, families=families)
     uow.add_event(GrantWithdrawn(grant_id=grant.grant_id, resident_id=resident_id, client_id=client_id))
     return grant.grant_id
 
@@ -109,7 +141,8 @@ async def narrow_grant(uow, resident_id: str, client_id: str, purpose_id: str) -
     if grant is None or purpose_id not in grant.purposes_accepted:
         return False
     await uow.grants.add(consent_choices.without_purpose(grant, purpose_id, grant_id=new_id(), now=utcnow()))
-    await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    families = await uow.refresh_tokens.revoke_for_client(resident_id, client_id)
+    await revoke_access_of_resident(uow, resident_id, client_id=client_id, families=families)
     return True
 
 

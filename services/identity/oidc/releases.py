@@ -13,11 +13,17 @@ with their values. Protocol claims about the login itself (``acr``, ``amr``, ``a
 
 Repeated reads (userinfo, introspection, refresh-token grants) of the same categories by the
 same client within :data:`REPEAT_WINDOW_SECONDS` are one record: the event says so, and the
-account pages say so. The window is per process, so two replicas may write two records — more, never fewer.
+account pages say so. The window is shared by every identity process on the database (issue
+15): a read records only if it claims its window key in ``release_windows`` (an
+insert-or-update that fails while a record of that key is younger than the window), in the
+transaction that writes ``data_released``. Each process also remembers, in memory, the keys
+it saw claimed and until when, so a repeated read inside the window costs no write.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import time
 from collections import OrderedDict
 from typing import Any
@@ -46,10 +52,17 @@ def categories_of(claims: dict[str, Any]) -> tuple[str, ...]:
 def release(*, resident_id: str, client: Any, channel: str, categories: tuple[str, ...],
             repeat_window: int = 0, grant: Any = None) -> DataReleased:
     ticked = {c for cats in (grant.purpose_categories.values() if grant is not None else ()) for c in cats}
+    consented = tuple(c for c in categories if c in ticked)
+    # What the consented part rests on travels with the release (the register may see this
+    # event before the grant's own grant_given: another subject, no order between them).
+    rests_on = None if not consented else {
+        "grant_id": grant.grant_id, "purposes_accepted": list(grant.purpose_categories),
+        "purposes_refused": list(grant.purposes_refused),
+        "purpose_categories": [{"purpose_id": p, "categories": list(c)} for p, c in grant.purpose_categories.items()]}
     return DataReleased(release_id=new_id(), resident_id=resident_id, client_id=client.client_id,
                         client_name=getattr(client, "name", "") or client.client_id, channel=channel,
                         categories=categories, repeat_window_seconds=repeat_window,
-                        consented_categories=tuple(c for c in categories if c in ticked))
+                        consented_categories=consented, grant=rests_on)
 
 
 class RecentReleases:
@@ -64,9 +77,10 @@ class RecentReleases:
         at = self._seen.get(key)
         return at is not None and self._clock() - at < self.window
 
-    def remember(self, key: tuple) -> None:
-        """Call only after the record's transaction committed: a crash before forgets nothing."""
-        self._seen[key] = self._clock()
+    def remember(self, key: tuple, age: float = 0.0) -> None:
+        """Call only after the record's transaction committed: a crash before forgets nothing.
+        ``age``: how long ago the record was written (by another process)."""
+        self._seen[key] = self._clock() - max(0.0, age)
         self._seen.move_to_end(key)
         while len(self._seen) > _REMEMBERED:
             self._seen.popitem(last=False)
@@ -80,7 +94,7 @@ async def record_read(provider, uow, *, resident_id: str, client: Any, channel: 
     if not categories:
         return None
     key = (channel, client.client_id, resident_id, categories)
-    if provider.recent_releases.is_recorded(key):
+    if not await _claim(provider, uow, key):
         return None
     grant = await uow.grants.current(resident_id, client.client_id)
     uow.add_event(release(resident_id=resident_id, client=client, channel=channel, categories=categories,
@@ -104,10 +118,35 @@ async def record_token(provider, uow, state: Any, client: Any, grant_type: str) 
     key = None
     if not code:
         key = ("refresh", client.client_id, owner.resident_id, categories)
-        if provider.recent_releases.is_recorded(key):
+        if not await _claim(provider, uow, key):
             return None
-    grant = await uow.grants.current(owner.resident_id, client.client_id) if len(categories) > 1 else None
+    # The grant says which released categories were ticked on a consent screen: only a client
+    # with consent purposes has one to read (one SELECT less on the token path for the others).
+    ask = len(categories) > 1 and bool(getattr(client.client, "purposes", ()))
+    grant = await uow.grants.current(owner.resident_id, client.client_id) if ask else None
     uow.add_event(release(resident_id=owner.resident_id, client=client.client, channel="token" if code else "refresh",
                           categories=categories, grant=grant,
                           repeat_window=0 if code else int(provider.recent_releases.window)))
     return key
+
+
+def window_key(key: tuple) -> str:
+    """The database's name for a repeated read: a SHA-256, so the table holds no identifier."""
+    return hashlib.sha256("\x1f".join([*key[:3], *key[3]]).encode()).hexdigest()
+
+
+async def _claim(provider, uow, key: tuple) -> bool:
+    """True if this transaction is to record the read ``key``: no record of it within the
+    window, neither in this process's memory nor in the database (another process)."""
+    recent = provider.recent_releases
+    if recent.is_recorded(key):
+        return False
+    now = dt.datetime.now(dt.timezone.utc)
+    hashed = window_key(key)
+    if await uow.release_windows.claim(hashed, now, int(recent.window)):
+        return True
+    # Another process recorded it: remember when, so the next identical read here costs no write.
+    recorded_at = await uow.release_windows.recorded_at(hashed)
+    if recorded_at is not None:
+        recent.remember(key, age=(now - recorded_at).total_seconds())
+    return False

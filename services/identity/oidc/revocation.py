@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from services.identity.domain.events import TokensRevoked
 from services.identity.oidc.access import active_access_token, revoke_family
 from services.identity.oidc.errors import InvalidRequest, OAuth2Error, error_response
 from services.identity.oidc.introspection import authenticated_token
@@ -32,7 +33,11 @@ async def revocation_endpoint(provider, request: WireRequest) -> WireResponse:
         claims = await active_access_token(provider, token)
         if claims is not None:
             if claims.get("client_id") == client.client_id:
-                await uow.revoked_tokens.add(claims["jti"], dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))
+                expires = dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc)
+                await uow.revoked_tokens.add(claims["jti"], expires)
+                # the services verify access tokens themselves: they learn it from the event
+                uow.add_event(TokensRevoked(jtis=(claims["jti"],),
+                                            expires_at=expires.isoformat().replace("+00:00", "Z")))
         elif len(token) <= 200:
             record = await uow.refresh_tokens.get(secret_hash(token))
             if record is not None and record.client_id == client.client_id:

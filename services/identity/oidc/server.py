@@ -215,7 +215,9 @@ class MtlidAuthorizationServer(AuthorizationServer):
             extra = dict(extra or {})
         else:
             subject = owner.subject
-            audience = RESIDENT_TOKEN_AUDIENCE
+            # identity always (userinfo); a registered resource the client named (RFC 8707)
+            audience = [RESIDENT_TOKEN_AUDIENCE, *[a for a in state.audience if a != RESIDENT_TOKEN_AUDIENCE]] \
+                if isinstance(state.audience, list) and state.audience else RESIDENT_TOKEN_AUDIENCE
             extra = {"auth_time": owner.auth_time, "acr": owner.acr, "amr": list(owner.amr),
                      "sid": owner.session_id}
             family_id = state.family_id = family_id or state.family_id or new_id()

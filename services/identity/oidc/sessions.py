@@ -16,7 +16,7 @@ import datetime as dt
 
 from services.identity.domain.assurance import LevelOfAssurance, session_level
 from services.identity.domain.events import SessionEnded
-from services.identity.oidc.access import revoke_access_tokens_of
+from services.identity.oidc.access import revoke_access_of_resident
 from services.identity.oidc.logout import schedule_backchannel
 from services.identity.oidc.records import SsoSession, utcnow
 from services.identity.oidc.tokens import OidcConfig, new_id, new_secret, secret_hash
@@ -81,6 +81,8 @@ async def sign_out_everywhere(uow, resident_id: str, *, keep: str | None = None)
     # offline families too, whichever session they came from (it may have ended long ago),
     # and the offline access tokens they minted (session-bound ones die with their session)
     families = await uow.refresh_tokens.revoke_for_resident(resident_id, except_session=keep)
-    await revoke_access_tokens_of(uow, families)
+    # and every access token of the ended sessions, at the services too (tokens_revoked): their
+    # verification knows nothing of sessions
+    await revoke_access_of_resident(uow, resident_id, except_session=keep, families=families)
     await schedule_backchannel(uow, resident_id, [s.session_id for s in sessions])
     return len(sessions)

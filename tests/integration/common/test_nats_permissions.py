@@ -229,3 +229,53 @@ async def test_the_mailer_reads_every_mail_event_through_its_own_consumers_only(
         assert any("permissions violation" in e.lower() for e in errors), errors
     finally:
         await mailer.close()
+
+
+async def test_the_services_learn_token_revocations_and_nothing_else_of_identitys_stream(server):
+    """Issue 15: accounts and consent read ``tokens_revoked`` back from identity's stream
+    (their own consumer of that one subject, delivered to their inbox) and follow it live;
+    the same right does not let them read any other identity event."""
+    import datetime as dt
+    import json
+
+    from nats.js.api import ConsumerConfig, DeliverPolicy
+    from nats.js.errors import APIError
+
+    from services.common.revocations import SUBJECT, RevokedTokens, _read_back
+
+    connections = {user: await connect_as(server, user) for user in ("identity", "accounts", "consent")}
+    try:
+        identity = connections["identity"].jetstream()
+        await ensure_stream(identity, "identity")
+        expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)).isoformat()
+
+        async def revoke(family: str) -> None:
+            envelope = {"id": str(uuid.uuid4()), "type": "montreal.identity.v1.tokens_revoked",
+                        "data": {"families": [family], "jtis": [], "expires_at": expires}}
+            await identity.publish(SUBJECT, json.dumps(envelope).encode(), stream="MTLID_IDENTITY")
+
+        await revoke("family-before")
+        for user in ("accounts", "consent"):
+            connection = connections[user]
+            revoked = RevokedTokens()
+            async def follow(message, r=revoked) -> None:
+                r.apply(message.data)
+
+            live = await connection.subscribe(SUBJECT, cb=follow)
+            assert await _read_back(connection, revoked) >= 1
+            assert revoked.contains("family-before:abc")
+            await revoke(f"family-live-{user}")
+            for _ in range(50):
+                if revoked.contains(f"family-live-{user}:abc"):
+                    break
+                await asyncio.sleep(0.05)
+            assert revoked.contains(f"family-live-{user}:abc")
+            await live.unsubscribe()
+            # the right is for that one subject: a consumer of the mail events is refused
+            config = ConsumerConfig(name=f"spy{user}", filter_subject="montreal.identity.v1.email_verification_requested",
+                                    deliver_subject=connection.new_inbox(), deliver_policy=DeliverPolicy.ALL)
+            with pytest.raises((APIError, NatsTimeoutError)):
+                await connection.jetstream().add_consumer("MTLID_IDENTITY", config=config, timeout=1)
+    finally:
+        for connection in connections.values():
+            await connection.close()

@@ -312,3 +312,37 @@ async def test_an_agent_action_through_accounts_is_a_data_access_by_the_office_o
     await accounts.apply(event("montreal.accounts.v1.counter_action_recorded",
                                dict(data, access_id="accounts.act_0123456789ab0123456789abcded", agent_reference="")))
     assert await size(store) == before
+
+
+async def test_release_delivered_before_its_grant_rests_on_the_consent_and_the_grant_adds_nothing(store, accounts,
+                                                                                                 identity):
+    """Issue 15: ``data_released`` and ``grant_given`` travel on two subjects with no order
+    between them. The release delivered first records at once (no redelivery, no wait) on the
+    consent the resident ticked — the grant it carries —, and the late ``grant_given`` finds
+    that consent recorded under the same grant and gives nothing twice."""
+    resident = "9ABCDEFGHJKM"
+    await accounts.apply(event("montreal.accounts.v1.service_registered", {
+        "service_id": "montreal-ca", "client_id": "demo-montreal-ca", "name_fr": "montreal.ca",
+        "name_en": "montreal.ca", "kind": "municipal", "owner": "Ville de Montréal",
+        "purposes": ["service-provision", "communication"], "attributes": ["email", "given_name"]}))
+    grant = {"grant_id": str(uuid.uuid4()), "purposes_accepted": ["communication"], "purposes_refused": [],
+             "purpose_categories": [{"purpose_id": "communication", "categories": ["email"]}]}
+    released = now_event("montreal.identity.v1.data_released", {
+        "release_id": str(uuid.uuid4()), "resident_id": resident, "client_id": "demo-montreal-ca",
+        "client_name": "montreal.ca (démo)", "channel": "token", "categories": ["email", "sign_in_identifier"],
+        "consented_categories": ["email"], "grant": grant})
+    assert await identity.apply(released)  # applied on first delivery: nothing raised, nothing to redeliver
+    [consent] = await handlers.list_consents(commands.ListPage(resident), ConsentUnitOfWork(store))
+    assert consent.purpose_id == "communication" and consent.data_categories == ("email",)
+    entries, _ = await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store))
+    by_purpose = {e.body["purpose_id"]: e.body for e in entries}
+    assert by_purpose["communication"]["bases"] == {"email": "consent"}
+    assert by_purpose["communication"]["consent_ids"] == [consent.consent_id]
+    assert by_purpose["service-provision"]["bases"] == {"sign_in_identifier": "public_task"}
+    before = await size(store)
+    # the grant's own event, late: already recorded under this grant, nothing given again
+    await identity.apply(event("montreal.identity.v1.grant_given", {
+        **grant, "resident_id": resident, "client_id": "demo-montreal-ca", "scopes": ["openid", "email"]}))
+    assert await size(store) == before
+    assert [c.consent_id for c in await handlers.list_consents(commands.ListPage(resident),
+                                                               ConsentUnitOfWork(store))] == [consent.consent_id]

@@ -297,3 +297,46 @@ async def test_supervisors_see_the_unusual_ones_many_name_searches_and_outside_o
         assert f"{MANY_NAME_SEARCHES} " in unusual and "find_resident" in unusual
     finally:
         await boss.close()
+
+
+async def test_a_visit_at_the_counter_is_one_sign_in_per_agent_session(running_identity):
+    """Issue 15: opening a resident's file at the counter is a sign-in in their history — "au
+    comptoir", the office, the resident's level — once per agent session (opening the file
+    again or acting on it adds nothing); another agent's session is another visit."""
+    from services.identity.http.account.sign_ins import view
+    from services.identity.http.i18n import Translator
+    from services.identity.service_layer.sign_ins import history
+
+    _runtime, base, uow = running_identity
+    first_agent = await agent_of(uow, office="Bureau Accès Montréal Rosemont")
+    browser = AgentBrowser(base)
+    try:
+        await browser.sign_in(first_agent)
+        enrolled = await _post(browser, "/counter/enroll", "/counter/enroll", **ENROLMENT)
+        resident_id = CitizenNumber.parse(
+            re.search(r"MTL [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", enrolled.text).group(0)).canonical
+        assert await history(resident_id, uow()) == []        # enrolling is not signing in
+        file_path = "/counter/resident?citizen_number=" + resident_id
+        assert (await browser.http.get(file_path)).status_code == 200
+        assert (await browser.http.get(file_path)).status_code == 200            # again: the same visit
+        checked = await _post(browser, file_path, "/counter/resident/document", citizen_number=resident_id,
+                              document_type="passport", document_last_digits="K4P1")
+        assert checked.status_code == 200
+        [visit] = await history(resident_id, uow())
+        assert visit.methods == ("counter",) and visit.outcome == "succeeded"
+        assert visit.client_name == "Bureau Accès Montréal Rosemont"
+        assert visit.acr == "urn:mtlid:loa:2"                  # verified at the counter when enrolled
+        shown = view(visit, Translator("fr"))
+        assert shown["service"] == "Bureau Accès Montréal Rosemont"
+        assert shown["methods"] == ["au comptoir, avec une personne de la Ville"] and shown["level"] == 2
+    finally:
+        await browser.close()
+
+    other = AgentBrowser(base)
+    try:
+        await other.sign_in(await agent_of(uow, office="Comptoir Verdun"))
+        assert (await other.http.get("/counter/resident?citizen_number=" + resident_id)).status_code == 200
+        offices = [s.client_name for s in await history(resident_id, uow())]
+        assert sorted(offices) == ["Bureau Accès Montréal Rosemont", "Comptoir Verdun"]
+    finally:
+        await other.close()

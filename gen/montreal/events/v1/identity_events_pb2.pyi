@@ -153,7 +153,7 @@ class GrantWithdrawn(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class DataReleased(_message.Message):
-    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds", "consented_categories")
+    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds", "consented_categories", "grant")
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +162,7 @@ class DataReleased(_message.Message):
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     REPEAT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CONSENTED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
     release_id: str
     resident_id: str
     client_id: str
@@ -170,7 +171,30 @@ class DataReleased(_message.Message):
     categories: _containers.RepeatedScalarFieldContainer[str]
     repeat_window_seconds: int
     consented_categories: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ..., consented_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+    grant: ReleaseGrant
+    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ..., consented_categories: _Optional[_Iterable[str]] = ..., grant: _Optional[_Union[ReleaseGrant, _Mapping]] = ...) -> None: ...
+
+class ReleaseGrant(_message.Message):
+    __slots__ = ("grant_id", "purposes_accepted", "purposes_refused", "purpose_categories")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    purposes_accepted: _containers.RepeatedScalarFieldContainer[str]
+    purposes_refused: _containers.RepeatedScalarFieldContainer[str]
+    purpose_categories: _containers.RepeatedCompositeFieldContainer[PurposeCategories]
+    def __init__(self, grant_id: _Optional[str] = ..., purposes_accepted: _Optional[_Iterable[str]] = ..., purposes_refused: _Optional[_Iterable[str]] = ..., purpose_categories: _Optional[_Iterable[_Union[PurposeCategories, _Mapping]]] = ...) -> None: ...
+
+class TokensRevoked(_message.Message):
+    __slots__ = ("families", "jtis", "expires_at")
+    FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    JTIS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    families: _containers.RepeatedScalarFieldContainer[str]
+    jtis: _containers.RepeatedScalarFieldContainer[str]
+    expires_at: str
+    def __init__(self, families: _Optional[_Iterable[str]] = ..., jtis: _Optional[_Iterable[str]] = ..., expires_at: _Optional[str] = ...) -> None: ...
 
 class EmailChangeRequested(_message.Message):
     __slots__ = ("resident_id", "email", "code", "expires_at", "language")

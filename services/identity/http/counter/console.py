@@ -13,8 +13,10 @@ import datetime as dt
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
 from services.identity.domain.residents import email_problem
+from services.identity.domain.sign_ins import counter_visit
 from services.identity.http.counter.backends import CallRefused, agent_stub
 from services.identity.http.convert import language
 from services.identity.http.counter.letter import activation_letter
@@ -67,6 +69,14 @@ async def _looked_up(request: Request, duty: OnDuty, action: str, resident_ids: 
         await uow.commit()
 
 
+async def _visit(request: Request, duty: OnDuty, found) -> None:
+    """The resident's sign-in history records the visit: "au comptoir", the office, the level
+    (``domain.sign_ins.counter_visit``: once per agent session and resident)."""
+        if await uow.sign_ins.add_once(counter_visit(found.resident_id, duty.session.session_id, duty.agent.office,
+                                                     LevelOfAssurance(int(found.level)).acr, utcnow())):
+            await uow.commit()
+
+
 async def _guard(request: Request) -> OnDuty | Response:
     duty = await on_duty(request)
     if not isinstance(duty, OnDuty):
@@ -108,6 +118,7 @@ async def resident(request: Request) -> Response:
                             {"errors": {"citizen_number": "counter.error.number_unknown"}, "nav": "home",
                              "values": {"citizen_number": typed}}, 404)
     await _looked_up(request, duty, "find_resident", [found.resident_id], {"by": "citizen_number"})
+    await _visit(request, duty, found)
     return await _file(request, duty, found, {})
 
 
@@ -144,6 +155,7 @@ async def _resident_or_404(request: Request, duty: OnDuty, fields) -> tuple[obje
         return None, console_page(request, "counter/home.html", duty, {
             "errors": {"citizen_number": "counter.error.number_unknown"}, "nav": "home",
             "values": {"citizen_number": typed[:40]}}, 404)
+    await _visit(request, duty, found)   # acting on the file opens it too (once per session)
     return found, None
 
 

@@ -4,13 +4,13 @@ publishes them); the directory's signed tokens about its staff are then accepted
 ``subject_token`` of the exchange (RFC 8693 s. 2.1).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
