@@ -271,6 +271,58 @@ class CheckResponse(_message.Message):
     check_time: _timestamp_pb2.Timestamp
     def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., check_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class CheckManyRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CheckQuestion]
+    def __init__(self, items: _Optional[_Iterable[_Union[CheckQuestion, _Mapping]]] = ...) -> None: ...
+
+class CheckQuestion(_message.Message):
+    __slots__ = ("resident_id", "recipient_id", "purpose_id", "data_categories")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    recipient_id: str
+    purpose_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckManyResponse(_message.Message):
+    __slots__ = ("answers", "check_time")
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    CHECK_TIME_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[CheckAnswer]
+    check_time: _timestamp_pb2.Timestamp
+    def __init__(self, answers: _Optional[_Iterable[_Union[CheckAnswer, _Mapping]]] = ..., check_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CheckAnswer(_message.Message):
+    __slots__ = ("decisions", "error")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[CategoryDecision]
+    error: ItemError
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("code", "reason", "field_violations")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    reason: str
+    field_violations: _containers.RepeatedCompositeFieldContainer[ItemFieldViolation]
+    def __init__(self, code: _Optional[str] = ..., reason: _Optional[str] = ..., field_violations: _Optional[_Iterable[_Union[ItemFieldViolation, _Mapping]]] = ...) -> None: ...
+
+class ItemFieldViolation(_message.Message):
+    __slots__ = ("field", "description")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
 class ListConsentsRequest(_message.Message):
     __slots__ = ("resident_id", "include_inactive", "page_size", "page_token")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,11 @@ class ConsentServiceStub:
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckResponse.FromString,
                 _registered_method=True)
+        self.CheckMany = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/CheckMany',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyResponse.FromString,
+                _registered_method=True)
         self.ListConsents = channel.unary_unary(
                 '/montreal.consent.v1.ConsentService/ListConsents',
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListConsentsRequest.SerializeToString,
@@ -161,6 +166,18 @@ class ConsentServiceServicer:
     def Check(self, request, context):
         """May this recipient receive these categories of this resident's data for this purpose?
         One decision per category. Scopes `consent:check` (own recipient) or `consent:broker`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckMany(self, request, context):
+        """Up to 1,000 Check questions in one call (issue 24; like SpiceDB's CheckBulkPermissions
+        and OpenFGA's BatchCheck), each answered on its own exactly as Check answers it: the
+        resident's consent entries are read for this call (never from a cache) and bound to their
+        ledger leaves, so a withdrawal committed before the call denies its items. An item Check
+        would refuse (INVALID_ARGUMENT, PERMISSION_DENIED) gets its own error naming the field
+        `items[i].…`; the other items are answered. Scopes `consent:check` or `consent:broker`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -309,6 +326,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.Check,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckResponse.SerializeToString,
+            ),
+            'CheckMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckMany,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyResponse.SerializeToString,
             ),
             'ListConsents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListConsents,
@@ -477,6 +499,33 @@ class ConsentService:
             '/montreal.consent.v1.ConsentService/Check',
             montreal_dot_consent_dot_v1_dot_consent__pb2.CheckRequest.SerializeToString,
             montreal_dot_consent_dot_v1_dot_consent__pb2.CheckResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/CheckMany',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyResponse.FromString,
             options,
             channel_credentials,
             insecure,
