@@ -18,6 +18,8 @@ MEASURES = [
     ("login_flow", "login: authorization code + PKCE, argon2id", measures_login.login_flow),
     ("validate_token", "gRPC identity ValidateToken at fixed rates", measures_grpc.validate_token),
     ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),
+    ("validate_tokens", "gRPC identity ValidateTokens, batches of 100 (issue 24)", measures_grpc.validate_tokens),
+    ("consent_check_many", "gRPC consent CheckMany, batches of 100 (issue 24)", measures_grpc.consent_check_many),
     ("grpc_floor", "gRPC floor: a no-op grpc.aio server at the same rates", measures_grpc.grpc_floor),
     ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_release.attribute_release),
     ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),
