@@ -274,13 +274,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         results = await handlers.check_many([commands.CheckConsent(
             q.resident_id, q.recipient_id, q.purpose_id, tuple(q.data_categories), for_client=for_client)
             for q in request.items], self.uow())
-        answers = []
+        answers, decided = [], []
         for i, result in enumerate(results):
             if isinstance(result, ServiceError):
                 answers.append(pb.CheckAnswer(error=_item_error(f"items[{i}]", result)))
             else:
-                count_decisions(result)
+                decided.extend(result)
                 answers.append(pb.CheckAnswer(decisions=[_decision(d) for d in result]))
+        count_decisions(decided)  # one count per batch: the same totals as one per question
         return pb.CheckManyResponse(answers=answers, check_time=_ts(dt.datetime.now(dt.timezone.utc)))
 
     async def ListConsents(self, request, context):

@@ -272,18 +272,23 @@ async def check_many(cmds: Sequence[commands.CheckConsent], uow, *, now: dt.date
     asked = {cmd.resident_id for cmd, result in zip(cmds, results) if result is None}
     if asked:
         catalogue, states = await uow.reads.consent_states(asked)
+        reduced: dict[str, dict[str, Consent]] = {}  # a resident's consents, folded once per batch
         for i, cmd in enumerate(cmds):
             if results[i] is None:
                 entries, mismatches = states[cmd.resident_id]
+                consents = reduced.get(cmd.resident_id)
+                if consents is None:
+                    consents = reduced[cmd.resident_id] = reduce(entries)
                 try:
-                    results[i] = decide_check(cmd, catalogue, entries, mismatches, now)
+                    results[i] = decide_check(cmd, catalogue, entries, mismatches, now, consents=consents)
                 except ServiceError as error:
                     results[i] = error
     return results  # type: ignore[return-value]  # every slot is filled above
 
 
 def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[LedgerEntry],
-                 mismatches: Sequence[Mismatch], now: dt.datetime) -> list[Decision]:
+                 mismatches: Sequence[Mismatch], now: dt.datetime, *,
+                 consents: dict[str, Consent] | None = None) -> list[Decision]:
     """Check's decision from what one read returned (a batch of Checks calls it per request).
 
     Rows that do not match their leaves (``domain/binding.py``) fail the Check closed: every
@@ -300,7 +305,7 @@ def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[Ledger
         alarms.binding(mismatches)
         return [Decision(c.category_id, False, reason=LEDGER_MISMATCH) for c in categories]
     return decide(purpose=purpose, recipient=recipient, categories=categories,
-                  consents=reduce(entries).values(), now=now)
+                  consents=(reduce(entries) if consents is None else consents).values(), now=now)
 
 
 async def list_consents(cmd: commands.ListPage, uow, *, now: dt.datetime | None = None) -> list[Consent]:
