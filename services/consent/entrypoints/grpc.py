@@ -53,6 +53,8 @@ METHOD_POLICIES: dict[str, object] = {
     _m("Check"): frozenset({CHECK, BROKER}),
     _m("CheckMany"): frozenset({CHECK, BROKER}),
     _m("RecordAccess"): frozenset({RECORD, BROKER}),
+    # and consent:check too when not the broker (ConsentServicer.CheckAndRecord)
+    _m("CheckAndRecord"): frozenset({RECORD, BROKER}),
     _m("ListConsents"): frozenset({RESIDENT, ADMIN, AGENT}),
     _m("History"): frozenset({RESIDENT, ADMIN}),
     _m("AccessLog"): frozenset({RESIDENT, ADMIN}),
@@ -79,6 +81,8 @@ for _field in ("CheckRequest.data_categories", "RecordAccessRequest.data_categor
 # CheckMany: up to 1,000 questions (handlers.MAX_CHECK_MANY), each with a Check's categories.
 register_limits("montreal.consent.v1.CheckManyRequest.items", max_items=handlers.MAX_CHECK_MANY)
 register_limits("montreal.consent.v1.CheckQuestion.data_categories", max_items=64)
+for _field in ("data_categories", "available_categories", "withheld_categories"):
+    register_limits(f"montreal.consent.v1.CheckAndRecordRequest.{_field}", max_items=64)
 
 _BASIS_TO_WIRE = {LegalBasis.CONSENT: pb.LEGAL_BASIS_CONSENT, LegalBasis.PUBLIC_TASK: pb.LEGAL_BASIS_PUBLIC_TASK,
                   LegalBasis.LEGAL_OBLIGATION: pb.LEGAL_BASIS_LEGAL_OBLIGATION}
@@ -227,6 +231,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         # RecordAccess calls that arrive while a group is being recorded form the next group:
         # one transaction, one hold of the ledger's head lock (handlers.record_accesses).
         self._accesses = Groups(lambda cmds: handlers.record_accesses(cmds, self.uow()))
+        # CheckAndRecord calls group the same way (handlers.check_and_record).
+        self._releases = Groups(lambda cmds: handlers.check_and_record(cmds, self.uow()))
 
     # --- consents ----------------------------------------------------------------------
     async def Grant(self, request, context):
@@ -339,6 +345,24 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             raise result
         index, already = result
         return pb.RecordAccessResponse(ledger_index=index, already_recorded=already)
+
+    async def CheckAndRecord(self, request, context):
+        principal = current_principal()
+        if not principal.has_scope(BROKER):
+            principal.require_scope(CHECK)  # a recipient's client both checks and records
+        result = await self._releases.submit(commands.CheckAndRecord(
+            access_id=request.access_id, resident_id=request.resident_id, recipient_id=request.recipient_id,
+            purpose_id=request.purpose_id, data_categories=tuple(request.data_categories),
+            available_categories=tuple(request.available_categories),
+            withheld_categories=tuple(request.withheld_categories),
+            for_client=_for_client(), source=f"grpc:{principal.client_id}"))
+        if isinstance(result, Exception):
+            raise result
+        count_decisions(result.decisions)
+        return pb.CheckAndRecordResponse(
+            decisions=[_decision(d) for d in result.decisions], released_categories=result.released,
+            ledger_index=result.ledger_index or 0, already_recorded=result.already_recorded,
+            access_time=_ts(result.at))
 
     async def RequestRectification(self, request, context):
         _own(request.resident_id, admin_allowed=False)

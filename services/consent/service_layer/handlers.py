@@ -405,6 +405,94 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
     return result
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckedAndRecorded:
+    """CheckAndRecord's answer: Check's decisions, what the access records as released, and
+    the ledger entry (index None: nothing released, nothing recorded)."""
+
+    decisions: list[Decision]
+    released: tuple[str, ...]
+    ledger_index: int | None
+    already_recorded: bool
+    at: dt.datetime
+
+
+async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now: dt.datetime | None = None
+                           ) -> list[CheckedAndRecorded | ServiceError]:
+    """Decide and record under one hold of the ledger's head lock (issue 24; A-2.1 s. 53.1
+    and the access log of s. 84 read together): what Check would answer and what
+    RecordAccess would record, with no window between them.
+
+    The head lock serializes every append, withdrawals and expiries included, so the consent
+    entries read once it is held (``consent_states``, the Check statement, each row bound to
+    its leaf) stay current until the access is appended and committed: a withdrawal either
+    committed before (the decision denies) or waits until after (the release happened
+    before it). Categories allowed and available are recorded as released with their
+    decisions' bases and consents; the rest as withheld; nothing is recorded when nothing is
+    released. Several calls arriving together share one hold and one COMMIT (group commit,
+    as ``record_accesses``); each is judged on its own and gets its result or its refusal.
+    """
+    now = ledger.utc_ms(now or utcnow())
+    results: list[CheckedAndRecorded | ServiceError | None] = [None] * len(cmds)
+    for i, cmd in enumerate(cmds):
+        try:
+            _check_question(cmd.question)
+            if not ACCESS_ID.match(cmd.access_id or ""):
+                raise InvalidArgument("access_id", "8 to 64 characters of A-Z a-z 0-9 _ . : - (a UUID will do)")
+            stray = [(f"available_categories[{j}]", "not one of data_categories")
+                     for j, c in enumerate(cmd.available_categories) if c not in cmd.data_categories]
+            if stray:
+                raise InvalidArgument.many(stray)
+        except ServiceError as refusal:
+            results[i] = refusal
+    pending = [i for i, r in enumerate(results) if r is None]
+    if not pending:
+        return results  # type: ignore[return-value]
+    async with uow:
+        await uow.ledger.lock()
+        catalogue, states = await uow.reads.consent_states({cmds[i].resident_id for i in pending})
+        records: list[commands.RecordAccess] = []
+        slots: list[int] = []
+        reduced: dict[str, dict[str, Consent]] = {}
+        for i in pending:
+            cmd = cmds[i]
+            entries, mismatches = states[cmd.resident_id]
+            consents = reduced.get(cmd.resident_id)
+            if consents is None:
+                consents = reduced[cmd.resident_id] = reduce(entries)
+            try:
+                decisions = decide_check(cmd.question, catalogue, entries, mismatches, now, consents=consents)
+                released = [d for d in decisions if d.allowed and d.data_category in cmd.available_categories]
+                results[i] = CheckedAndRecorded(decisions, tuple(d.data_category for d in released), None, False, now)
+                if not released:
+                    continue
+                names = {d.data_category for d in released}
+                record = commands.RecordAccess(
+                    access_id=cmd.access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
+                    purpose_id=cmd.purpose_id, data_categories=tuple(d.data_category for d in released),
+                    bases={d.data_category: d.basis.value for d in released},
+                    consent_ids=tuple(dict.fromkeys(d.consent_id for d in released if d.consent_id)),
+                    withheld_categories=tuple(dict.fromkeys(
+                        [*cmd.withheld_categories, *(c for c in cmd.data_categories if c not in names)])),
+                    accessed_at=now, for_client=cmd.for_client, source=cmd.source)
+                _check_access(record, catalogue)
+            except ServiceError as refusal:
+                results[i] = refusal
+                continue
+            records.append(record)
+            slots.append(i)
+        if records:
+            recorded = await _record_locked(records, uow, now)
+            for i, outcome in zip(slots, recorded):
+                if isinstance(outcome, ServiceError):
+                    results[i] = outcome
+                else:
+                    results[i] = dataclasses.replace(results[i], ledger_index=outcome[0], already_recorded=outcome[1])
+            if any(isinstance(r, tuple) and not r[1] for r in recorded):
+                await uow.commit()
+    return results  # type: ignore[return-value]
+
+
 def _check_access(cmd: commands.RecordAccess, catalogue) -> None:
     """What a record must say to be recorded at all, judged before the head lock."""
     if not ACCESS_ID.match(cmd.access_id or ""):

@@ -74,6 +74,11 @@ class ConsentServiceStub:
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessResponse.FromString,
                 _registered_method=True)
+        self.CheckAndRecord = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/CheckAndRecord',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordResponse.FromString,
+                _registered_method=True)
         self.RequestRectification = channel.unary_unary(
                 '/montreal.consent.v1.ConsentService/RequestRectification',
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RequestRectificationRequest.SerializeToString,
@@ -207,6 +212,19 @@ class ConsentServiceServicer:
     def RecordAccess(self, request, context):
         """Records an access (idempotent by access_id). Scopes `consent:record` (own recipient)
         or `consent:broker`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckAndRecord(self, request, context):
+        """Check and RecordAccess in one call, under the ledger's head lock (issue 24): the
+        categories are decided exactly as Check decides them, at the instant the access is
+        recorded, with no window between the two in which a withdrawal could commit. The
+        categories allowed and available are recorded as released (with the bases and consents
+        of their decisions), the others as withheld; nothing is recorded when none is released.
+        Idempotent by access_id. Scopes `consent:broker`, or `consent:record` with
+        `consent:check` (own recipient).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -351,6 +369,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.RecordAccess,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessResponse.SerializeToString,
+            ),
+            'CheckAndRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAndRecord,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordResponse.SerializeToString,
             ),
             'RequestRectification': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestRectification,
@@ -634,6 +657,33 @@ class ConsentService:
             '/montreal.consent.v1.ConsentService/RecordAccess',
             montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessRequest.SerializeToString,
             montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAndRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/CheckAndRecord',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordResponse.FromString,
             options,
             channel_credentials,
             insecure,
