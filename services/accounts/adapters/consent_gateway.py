@@ -31,6 +31,16 @@ _BASIS_FROM_WIRE = {
 _BASIS_TO_WIRE = {v: k for k, v in _BASIS_FROM_WIRE.items()}
 
 
+def _decisions(wire) -> dict[str, ConsentDecision]:
+    decisions: dict[str, ConsentDecision] = {}
+    for d in wire:
+        basis = _BASIS_FROM_WIRE.get(d.basis) if d.allowed else None
+        decisions[d.data_category] = ConsentDecision(category=d.data_category, allowed=d.allowed and basis is not None,
+                                                     basis=basis, consent_id=d.consent_id or None,
+                                                     reason=d.reason or None)
+    return decisions
+
+
 class GrpcConsentGateway:
     def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0) -> None:
         self._calls = calls
@@ -46,13 +56,24 @@ class GrpcConsentGateway:
         except grpc.aio.AioRpcError as error:
             logger.warning("consent check failed", extra={"code": error.code().name, "recipient_id": recipient_id})
             raise Unavailable(f"the consent ledger cannot answer ({error.code().name})") from None
-        decisions: dict[str, ConsentDecision] = {}
-        for d in response.decisions:
-            basis = _BASIS_FROM_WIRE.get(d.basis) if d.allowed else None
-            decisions[d.data_category] = ConsentDecision(category=d.data_category, allowed=d.allowed and basis is not None,
-                                                         basis=basis, consent_id=d.consent_id or None,
-                                                         reason=d.reason or None)
-        return decisions
+        return _decisions(response.decisions)
+
+    async def check_and_record(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                               categories: Sequence[str], available: Sequence[str], withheld: Sequence[str]
+                               ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...]]:
+        request = consent_pb2.CheckAndRecordRequest(
+            access_id=access_id, resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+            data_categories=list(categories), available_categories=list(available),
+            withheld_categories=list(withheld))
+        try:
+            response = await self._stub.CheckAndRecord(request, timeout=self._deadline,
+                                                       metadata=await self._calls.metadata())
+        except grpc.aio.AioRpcError as error:
+            logger.warning("consent check_and_record failed", extra={"code": error.code().name,
+                                                                     "access_id": access_id})
+            raise Unavailable(f"the consent ledger cannot decide and record ({error.code().name}); "
+                              "nothing was released") from None
+        return _decisions(response.decisions), tuple(response.released_categories)
 
     async def record_access(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
                             categories: Sequence[str], bases: Mapping[str, Basis], consent_ids: Sequence[str],

@@ -450,7 +450,8 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
         return results  # type: ignore[return-value]
     async with uow:
         await uow.ledger.lock()
-        catalogue, states = await uow.reads.consent_states({cmds[i].resident_id for i in pending})
+        catalogue, states = await uow.reads.consent_states({cmds[i].resident_id for i in pending},
+                                                           catalogue=await uow.catalogue.current())
         records: list[commands.RecordAccess] = []
         slots: list[int] = []
         reduced: dict[str, dict[str, Consent]] = {}
@@ -472,8 +473,8 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
                     purpose_id=cmd.purpose_id, data_categories=tuple(d.data_category for d in released),
                     bases={d.data_category: d.basis.value for d in released},
                     consent_ids=tuple(dict.fromkeys(d.consent_id for d in released if d.consent_id)),
-                    withheld_categories=tuple(dict.fromkeys(
-                        [*cmd.withheld_categories, *(c for c in cmd.data_categories if c not in names)])),
+                    withheld_categories=tuple(dict.fromkeys(  # the decided ones first, then the caller's
+                        [*(c for c in cmd.data_categories if c not in names), *cmd.withheld_categories])),
                     accessed_at=now, for_client=cmd.for_client, source=cmd.source)
                 _check_access(record, catalogue)
             except ServiceError as refusal:

@@ -137,3 +137,15 @@ async def test_no_release_is_recorded_after_the_withdrawal_that_denies_it(stub, 
     assert sorted(e.index for e in recorded) == sorted(a.ledger_index for a in allowed)
     assert all(e.index < done.ledger_index and not json.loads(e.leaf_data).get("unsupported_categories")
                for e in recorded)
+
+
+async def test_the_first_call_after_a_catalogue_change_answers(stub, tokens, minter):
+    """The catalogue changed (a recipient registered) since this process last read it: the
+    call reads it in its own transaction, under the lock, rather than waiting for that lock."""
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-arenas", client_id="arenas-client", name_fr="Arénas", name_en="Arenas",
+        kind="municipal", owner="Ville de Montréal", purposes=["communication"], data_categories=["email"])),
+        metadata=tokens["admin"])
+    answer = await stub.CheckAndRecord(release(HUGO, ["email"], recipient_id="montreal-arenas"),
+                                       metadata=tokens["broker"], timeout=5)
+    assert [d.reason for d in answer.decisions] == ["NO_CONSENT"]
