@@ -149,6 +149,10 @@ class Settings:
     ledger_witness_quorum: str = ""
     drain_notice_seconds: float = 0.0
     outbox_retention_hours: float = 168.0
+    # How accounts asks the consent ledger on a release (issue 24): ``one`` CheckAndRecord
+    # call (decide and record under the ledger's lock), or ``two`` (Check, then RecordAccess:
+    # for a consent service not yet upgraded during a rolling upgrade, and for comparison).
+    release_consent_calls: str = "one"
     # None: not served (``off``), e.g. when metrics go over OTLP only.
     metrics_ports: Mapping[str, int | None] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
 
@@ -233,6 +237,7 @@ class Settings:
                            for p, default in DEFAULT_METRICS_PORTS.items()},
             drain_notice_seconds=_seconds(env, "MTLID_DRAIN_NOTICE_SECONDS", 0.0, maximum=300.0),
             outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),
+            release_consent_calls=_choice(env, "MTLID_RELEASE_CONSENT_CALLS", ("one", "two")),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -42,10 +42,13 @@ def _decisions(wire) -> dict[str, ConsentDecision]:
 
 
 class GrpcConsentGateway:
-    def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0) -> None:
+    def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0, one_call: bool = True) -> None:
         self._calls = calls
         self._stub = consent_pb2_grpc.ConsentServiceStub(calls.channel)
         self._deadline = deadline
+        # MTLID_RELEASE_CONSENT_CALLS: ``two`` keeps the Check-then-RecordAccess path (a consent
+        # service without CheckAndRecord, during a rolling upgrade; and the benchmark's "before").
+        self._one_call = one_call
 
     async def check(self, *, resident_id: str, recipient_id: str, purpose_id: str,
                     categories: Sequence[str]) -> Mapping[str, ConsentDecision]:
@@ -61,6 +64,10 @@ class GrpcConsentGateway:
     async def check_and_record(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
                                categories: Sequence[str], available: Sequence[str], withheld: Sequence[str]
                                ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...]]:
+        if not self._one_call:
+            return await self._check_then_record(access_id=access_id, resident_id=resident_id,
+                                                 recipient_id=recipient_id, purpose_id=purpose_id,
+                                                 categories=categories, available=available, withheld=withheld)
         request = consent_pb2.CheckAndRecordRequest(
             access_id=access_id, resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
             data_categories=list(categories), available_categories=list(available),
@@ -74,6 +81,23 @@ class GrpcConsentGateway:
             raise Unavailable(f"the consent ledger cannot decide and record ({error.code().name}); "
                               "nothing was released") from None
         return _decisions(response.decisions), tuple(response.released_categories)
+
+    async def _check_then_record(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                                 categories: Sequence[str], available: Sequence[str], withheld: Sequence[str]
+                                 ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...]]:
+        """The same answer in two calls (the path before issue 24): a withdrawal committed
+        between them is recorded as it happened, flagged ``unsupported_categories``."""
+        decisions = await self.check(resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+                                     categories=categories)
+        released = tuple(c for c in categories if decisions[c].allowed and c in available)
+        if released:
+            await self.record_access(
+                access_id=access_id, resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+                categories=released, bases={c: decisions[c].basis for c in released},
+                consent_ids=list(dict.fromkeys(decisions[c].consent_id for c in released if decisions[c].consent_id)),
+                withheld=[*(c for c in categories if c not in released), *withheld],
+                at=dt.datetime.now(dt.timezone.utc))
+        return decisions, released
 
     async def record_access(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
                             categories: Sequence[str], bases: Mapping[str, Basis], consent_ids: Sequence[str],
