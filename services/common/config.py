@@ -71,6 +71,17 @@ def _replicas(env: Mapping[str, str], name: str) -> int:
     return int(raw)
 
 
+MAX_WORKERS = 64
+
+
+def _workers(env: Mapping[str, str], name: str) -> int:
+    """Worker processes of one service (issue 24): 1 to 64."""
+    raw = env.get(name) or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
+        raise ConfigError(f"{name}: expected a number of worker processes from 1 to {MAX_WORKERS}, got {raw!r}")
+    return int(raw)
+
+
 def _key(env: Mapping[str, str], name: str, *, production: bool, dev_seed: str) -> bytes:
     """A 32-byte secret given as base64url; in development a fixed, clearly-labelled default."""
     raw = env.get(name)
@@ -153,6 +164,16 @@ class Settings:
     # call (decide and record under the ledger's lock), or ``two`` (Check, then RecordAccess:
     # for a consent service not yet upgraded during a rolling upgrade, and for comparison).
     release_consent_calls: str = "one"
+    # ``mtlid serve <service> --workers N`` (issue 24): N processes sharing the service's gRPC
+    # and HTTP ports (SO_REUSEPORT) under one supervisor; ``worker_index`` is set by the
+    # supervisor in each worker (MTLID_WORKER_INDEX, 0-based; -1: not a worker).
+    workers: int = 1
+    worker_index: int = -1
+
+    @property
+    def shares_ports(self) -> bool:
+        """A worker of several: its ports are bound with SO_REUSEPORT, shared with its siblings."""
+        return self.worker_index >= 0 and self.workers > 1
     # None: not served (``off``), e.g. when metrics go over OTLP only.
     metrics_ports: Mapping[str, int | None] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
 
@@ -238,6 +259,8 @@ class Settings:
             drain_notice_seconds=_seconds(env, "MTLID_DRAIN_NOTICE_SECONDS", 0.0, maximum=300.0),
             outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),
             release_consent_calls=_choice(env, "MTLID_RELEASE_CONSENT_CALLS", ("one", "two")),
+            workers=_workers(env, "MTLID_WORKERS"),
+            worker_index=int(env["MTLID_WORKER_INDEX"]) if (env.get("MTLID_WORKER_INDEX") or "").isdigit() else -1,
         )
 
     def with_overrides(self, **changes) -> "Settings":
