@@ -7,7 +7,7 @@ needs does not exist yet; the runner turns that into a "not available yet" row.
 from __future__ import annotations
 
 from harness import (measures_client_auth, measures_grpc, measures_ledger, measures_login, measures_metrics,
-                     measures_oauth, measures_release)
+                     measures_oauth, measures_release, measures_workers)
 from harness.bench import Bench
 from harness.report import Row, fmt
 
@@ -26,6 +26,8 @@ MEASURES = [
     ("ledger_appends", "ledger appends on PostgreSQL, 4 writers", measures_ledger.appends),
     ("metrics_cost_token", "metrics cost: token endpoint", measures_metrics.token_endpoint),
     ("metrics_cost_check", "metrics cost: consent Check", measures_metrics.consent_check),
+    ("workers_token", "workers: token endpoint, 2 vs 1 (issue 24)", measures_workers.token_endpoint),
+    ("workers_check", "workers: consent Check, 2 vs 1 (issue 24)", measures_workers.consent_check),
 ]
 
 MEMORY_GOAL_MB = 150
