@@ -373,3 +373,27 @@ async def test_check_many_refuses_an_empty_or_oversized_call(store):
     many = [commands.CheckConsent(RES, "montreal-library", "communication", ("email",))] * 1001
     with pytest.raises(InvalidArgument):
         await handlers.check_many(many, FakeUnitOfWork(store), now=NOW)
+
+
+async def test_check_and_record_decides_as_check_and_records_what_it_releases(store):
+    """CheckAndRecord (issue 24) against Check at the same instant: the same decisions; the
+    allowed and available categories recorded as one data_accessed entry, nothing recorded
+    when nothing is released, refusals per call."""
+    [consent] = await give(store, RequestedConsent("communication", data_categories=("email", "given_name")))
+    cmd = commands.CheckAndRecord("acs_0123456789", RES, "montreal-library", "communication",
+                                  ("email", "given_name", "family_name"), available_categories=("email",),
+                                  withheld_categories=("date_of_birth",))
+    nothing = commands.CheckAndRecord("acs_nothing-0001", OTHER, "montreal-library", "communication", ("email",),
+                                      available_categories=("email",))
+    bad = commands.CheckAndRecord("short", RES, "montreal-library", "communication", ("email",))
+    size = len(store.entries)
+    first, second, third = await handlers.check_and_record([cmd, nothing, bad], FakeUnitOfWork(store), now=NOW)
+    assert first.decisions == await check(store, ("email", "given_name", "family_name"))
+    assert first.released == ("email",) and first.ledger_index == size and not first.already_recorded
+    entry = store.entries[size]
+    assert entry.body["data_categories"] == ["email"] and entry.body["consent_ids"] == [consent.consent_id]
+    assert sorted(entry.body["withheld_categories"]) == ["date_of_birth", "family_name", "given_name"]
+    assert second.released == () and second.ledger_index is None and len(store.entries) == size + 1
+    assert isinstance(third, InvalidArgument) and third.violations[0][0] == "access_id"
+    [again] = await handlers.check_and_record([cmd], FakeUnitOfWork(store), now=NOW)
+    assert again.already_recorded and again.ledger_index == size and len(store.entries) == size + 1
