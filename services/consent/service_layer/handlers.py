@@ -483,7 +483,8 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
             records.append(record)
             slots.append(i)
         if records:
-            recorded = await _record_locked(records, uow, now)
+            every = {cid: c for consents in reduced.values() for cid, c in consents.items()}
+            recorded = await _record_locked(records, uow, now, known=every)
             for i, outcome in zip(slots, recorded):
                 if isinstance(outcome, ServiceError):
                     results[i] = outcome
@@ -534,17 +535,22 @@ def _access_id_reused() -> FailedPrecondition:
     return FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
 
 
-async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.datetime
-                         ) -> list[tuple[int, bool] | ServiceError]:
+async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.datetime, *,
+                         known: dict[str, Consent] | None = None) -> list[tuple[int, bool] | ServiceError]:
     """Under the head lock: what is already recorded, the consents the records name, then one
-    append of every new entry. Checked commands only (``_check_access``)."""
+    append of every new entry. Checked commands only (``_check_access``). ``known``: the
+    consents of the residents concerned, already read under this hold of the lock
+    (CheckAndRecord): not read again."""
     await uow.ledger.lock()
     previous = {e.access_id: e for e in await uow.ledger.access_entries([c.access_id for c in cmds])}
     # Only the consents the records name matter (read under the lock: a withdrawal that
     # commits first is what the entry must say).
     named = [_consent_ids(cmd) for cmd in cmds]
     every = sorted({cid for ids in named for cid in ids})
-    consents = reduce(await uow.ledger.consent_entries_of(every)) if every else {}
+    if known is not None and all(cid in known for cid in every):
+        consents = known
+    else:
+        consents = reduce(await uow.ledger.consent_entries_of(every)) if every else {}
     results: list[tuple[int, bool] | ServiceError | None] = []
     new_entries: list[LedgerEntry] = []
     slots: list[int] = []                       # where each new entry's result goes
