@@ -232,21 +232,28 @@ class ConsentReads:
         entries, mismatches = self._consent_entries(resident_id, (row[1:] for row in rows))
         return catalogue, entries, mismatches
 
-    async def consent_states(self, resident_ids: Iterable[str], *, catalogue: Catalogue | None = None
+    async def consent_states(self, resident_ids: Iterable[str], *,
+                             in_transaction: Callable[[], Awaitable[Catalogue]] | None = None
                              ) -> tuple[Catalogue, dict[str, tuple[list[LedgerEntry], list[Mismatch]]]]:
         """``consent_state`` for many residents in one statement (CheckMany): the catalogue,
         current as of that statement, and per resident asked the same entries and mismatches
         their own ``consent_state`` would return. Read on every call, never cached.
 
-        ``catalogue``: one the caller's transaction read (CheckAndRecord, under the head lock),
-        used when it is at the version this statement read. Reloading the catalogue in a
-        transaction of its own would wait, on SQLite, for the caller's own write lock."""
+        ``in_transaction``: reads the catalogue in the caller's transaction (CheckAndRecord,
+        under the head lock), used when this process's copy is older than the version this
+        statement read: reloading it in a transaction of its own would wait, on SQLite, for
+        the caller's own write lock."""
         asked = sorted(set(resident_ids))
         if self._postgres:
             rows = await self._db.all(_CONSENT_STATES_PG, {"residents": asked})
         else:
             rows = await self._db.all(_CONSENT_STATES_SQLITE, {"residents": json.dumps(asked)})
-        if catalogue is None or catalogue.version < rows[0][0]:
+        catalogue = self.cached_catalogue(at_least=rows[0][0])
+        if catalogue is None and in_transaction is not None:
+            catalogue = await in_transaction()
+            if catalogue.version < rows[0][0]:  # changed since (PostgreSQL): reload on its own
+                catalogue = None
+        if catalogue is None:
             catalogue = await self.catalogue(at_least=rows[0][0])
         by_resident: dict[str, list] = {resident: [] for resident in asked}
         for row in rows:

@@ -451,7 +451,7 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
     async with uow:
         await uow.ledger.lock()
         catalogue, states = await uow.reads.consent_states({cmds[i].resident_id for i in pending},
-                                                           catalogue=await uow.catalogue.current())
+                                                           in_transaction=uow.catalogue.current)
         records: list[commands.RecordAccess] = []
         slots: list[int] = []
         reduced: dict[str, dict[str, Consent]] = {}

@@ -167,7 +167,7 @@ class FakeReads:
         # A fake store has no tables beside its entries: nothing can disagree with a leaf.
         return catalogue, [e for e in self.store.entries if e.resident_id == resident_id and e.entry_type in kinds], []
 
-    async def consent_states(self, resident_ids, *, catalogue=None):
+    async def consent_states(self, resident_ids, *, in_transaction=None):
         states = {}
         for resident_id in set(resident_ids):
             catalogue, entries, mismatches = await self.consent_state(resident_id, "", "")
