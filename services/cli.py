@@ -178,6 +178,7 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "metrics_ports": dict(settings.metrics_ports),
         "drain_notice_seconds": settings.drain_notice_seconds,
         "outbox_retention_hours": settings.outbox_retention_hours,
+        "workers": settings.workers, "release_consent_calls": settings.release_consent_calls,
     }
     print(json.dumps(shown, indent=2))
     return 0
