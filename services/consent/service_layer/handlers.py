@@ -463,6 +463,8 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
                 consents = reduced[cmd.resident_id] = reduce(entries)
             try:
                 decisions = decide_check(cmd.question, catalogue, entries, mismatches, now, consents=consents)
+                if cmd.withheld_categories:  # refused the same whether or not anything is released
+                    _known_categories(catalogue.categories, cmd.withheld_categories, "withheld_categories")
                 released = [d for d in decisions if d.allowed and d.data_category in cmd.available_categories]
                 results[i] = CheckedAndRecorded(decisions, tuple(d.data_category for d in released), None, False, now)
                 if not released:

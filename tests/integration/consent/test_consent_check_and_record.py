@@ -83,7 +83,9 @@ async def test_bad_requests_and_callers_are_refused(stub, tokens, minter):
               "available_categories[0]"),
              (release(HUGO, ["nope"]), grpc.StatusCode.INVALID_ARGUMENT, "data_categories[0]"),
              (release(HUGO, purpose_id="no-such-purpose"), grpc.StatusCode.INVALID_ARGUMENT, "purpose_id"),
-             (release("bad"), grpc.StatusCode.INVALID_ARGUMENT, "resident_id")]
+             (release("bad"), grpc.StatusCode.INVALID_ARGUMENT, "resident_id"),
+             (release(HUGO, withheld_categories=["nope"]), grpc.StatusCode.INVALID_ARGUMENT,
+              "withheld_categories[0]")]
     for request, code, field in cases:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.CheckAndRecord(request, metadata=tokens["broker"])
