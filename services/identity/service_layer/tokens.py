@@ -40,13 +40,25 @@ INACTIVE = TokenInfo(active=False)
 _REGISTRY = jws.JWSRegistry(algorithms=list(ALGORITHMS))
 
 
+# Parsed protected headers by their encoded segment: every token of one key has the same
+# header, so ValidateTokens' batches (issue 24) parse it once. Small and bounded.
+_HEADERS: dict[str, dict | None] = {}
+_MAX_HEADERS = 64
+
+
 def _header(token: str) -> dict | None:
+    segment_text = token.split(".", 1)[0]
+    if segment_text in _HEADERS:
+        return _HEADERS[segment_text]
     try:
-        segment = token.split(".", 1)[0].encode("ascii")
+        segment = segment_text.encode("ascii")
         header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
     except (ValueError, UnicodeError, IndexError):
         return None
-    return header if isinstance(header, dict) else None
+    header = header if isinstance(header, dict) else None
+    if header is not None and len(_HEADERS) < _MAX_HEADERS:
+        _HEADERS[segment_text] = header  # read only by the checks below, never changed
+    return header
 
 
 async def validate_access_token(token: str, keys, issuer: str, *, is_revoked: RevocationCheck | None = None,
