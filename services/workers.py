@@ -62,7 +62,8 @@ def supervise(service: str, workers: int, worker_argv: Sequence[str], env: Mappi
         child_env = {**env, "MTLID_WORKERS": str(workers), "MTLID_WORKER_INDEX": str(worker.index)}
         # Its own process group: a Ctrl-C in a terminal reaches the supervisor only, which
         # then stops the workers in order.
-        worker.process = subprocess.Popen(list(worker_argv), env=child_env, start_new_session=True)
+        worker.process = subprocess.Popen(list(worker_argv), env=child_env, start_new_session=True,
+                                          preexec_fn=_end_with_parent)
         worker.started_at = time.monotonic()
         worker.restart_at = None
         print(f"mtlid: {service} worker {worker.index} started (pid {worker.process.pid})", file=sys.stderr,
@@ -93,6 +94,15 @@ def supervise(service: str, workers: int, worker_argv: Sequence[str], env: Mappi
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _end_with_parent() -> None:
+    """In the worker, before it runs: SIGTERM when the supervisor dies, however it dies
+    (Linux prctl PR_SET_PDEATHSIG), so a killed supervisor leaves no worker holding the ports."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _stop_all(service: str, pool: list[_Worker], patience: float) -> int:

@@ -49,7 +49,7 @@ def _workers(pid: int) -> list[int]:
             if b"services.cli" in pathlib.Path(f"/proc/{child}/cmdline").read_bytes()]
 
 
-def test_consent_workers_share_the_port_restart_and_drain(tmp_path):
+def test_consent_workers_share_the_port_restart_and_drain(tmp_path, nats):
     port = free_port()
     from services.common.testing.tokens import TokenMinter, jwks_file_server
 
@@ -57,7 +57,7 @@ def test_consent_workers_share_the_port_restart_and_drain(tmp_path):
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", "consent", "--workers", "2"],
             env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port), MTLID_JWKS_URL=jwks_url,
-                     MTLID_CONSENT_METRICS_PORT=str(free_port())),
+                     MTLID_CONSENT_METRICS_PORT=str(free_port()), MTLID_NATS_URL=nats.url),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             assert _wait(lambda: len(_workers(supervisor.pid)) == 2), "two workers never started"
@@ -88,12 +88,13 @@ def test_consent_workers_share_the_port_restart_and_drain(tmp_path):
     assert not any(pathlib.Path(f"/proc/{pid}").exists() for pid in second)
 
 
-def test_identity_workers_share_the_http_port(tmp_path):
+def test_identity_workers_share_the_http_port(tmp_path, nats):
     grpc_port, http_port = free_port(), free_port()
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "serve", "identity", "--workers", "2"],
         env=_env(tmp_path, MTLID_IDENTITY_GRPC_PORT=str(grpc_port), MTLID_HTTP_PORT=str(http_port),
-                 MTLID_ISSUER=f"http://127.0.0.1:{http_port}", MTLID_IDENTITY_METRICS_PORT=str(free_port())),
+                 MTLID_ISSUER=f"http://127.0.0.1:{http_port}", MTLID_IDENTITY_METRICS_PORT=str(free_port()),
+                 MTLID_NATS_URL=nats.url),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         def healthy() -> bool:
@@ -112,3 +113,25 @@ def test_identity_workers_share_the_http_port(tmp_path):
             supervisor.kill()
     assert supervisor.returncode == 0, supervisor.stderr.read().decode()[-3000:]
     assert elapsed < 15 and not _listening(http_port) and not _listening(grpc_port)
+
+
+def test_workers_end_when_their_supervisor_is_killed(tmp_path, nats):
+    """SIGKILL to the supervisor (no chance to stop anyone): its workers stop too and free the port."""
+    port = free_port()
+    from services.common.testing.tokens import TokenMinter, jwks_file_server
+
+    with jwks_file_server(tmp_path / "jwks", TokenMinter()) as jwks_url:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "consent", "--workers", "2"],
+            env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port), MTLID_JWKS_URL=jwks_url,
+                     MTLID_CONSENT_METRICS_PORT=str(free_port()), MTLID_NATS_URL=nats.url),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert _wait(lambda: len(_workers(supervisor.pid)) == 2), "two workers never started"
+            workers = _workers(supervisor.pid)
+            assert _wait(lambda: _serving(port, "montreal.consent.v1.ConsentService")), "never SERVING"
+        finally:
+            supervisor.kill()
+            supervisor.wait()
+        assert _wait(lambda: all(_dead(pid) for pid in workers), 20)
+        assert _wait(lambda: not _listening(port), 10)
