@@ -16,6 +16,8 @@ share their durable, jobs and relays are safe to run in several processes).
   and exits.
 - A worker that exits while the supervisor is not stopping is started again: at once the
   first time, then after 1, 2, 4… up to 30 s while it keeps dying within 10 s of its start.
+- A supervisor that dies without stopping them (SIGKILL, OOM) takes its workers with it
+  (Linux ``PR_SET_PDEATHSIG``): none is left holding the ports.
 """
 
 from __future__ import annotations
