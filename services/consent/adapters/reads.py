@@ -107,8 +107,39 @@ LEFT JOIN merkle_nodes AS n ON n.level = 0 AND n.idx = e.idx
 WHERE v.id = 1
 ORDER BY m.asker, e.idx
 """
-_CONSENT_STATES_PG = _CONSENT_STATES.format(asked="SELECT unnest(:residents::text[])")
 _CONSENT_STATES_SQLITE = _CONSENT_STATES.format(asked="SELECT value FROM json_each(:residents)")
+# PostgreSQL: the same rows, but planned per resident. Over a list, the planner estimates
+# hundreds of rows per resident and hash-joins whole tables (measured 17 ms for 50
+# residents on a 20,000-entry ledger, growing with the ledger); here each resident's part is
+# _CONSENT_STATE's own body in a LATERAL subquery, kept apart by OFFSET 0, so each uses the
+# indexes as a single Check does (5 ms for 50, mostly independent of the ledger's size).
+_CONSENT_STATES_PG = """
+SELECT v.version, s.asker, s.idx, s.entry_type, s.resident_id, s.consent_id, s.recipient_id, s.purpose_id,
+       s.expires_at, s.leaf_data, s.leaf_hash, s.hash
+FROM catalogue_version AS v
+LEFT JOIN (
+  SELECT r.asker, x.*
+  FROM unnest(:residents::text[]) AS r(asker)
+  CROSS JOIN LATERAL (
+    SELECT e.idx, e.entry_type, e.resident_id, e.consent_id, e.recipient_id, e.purpose_id, e.expires_at,
+           e.leaf_data, e.leaf_hash, n.hash
+    FROM (
+      SELECT idx FROM ledger_entries
+      WHERE resident_id = r.asker
+        AND (entry_type IN ('consent_given', 'consent_withdrawn', 'consent_expired') OR consent_id IS NOT NULL)
+      UNION
+      SELECT idx FROM ledger_entries
+      WHERE consent_id IN (SELECT consent_id FROM ledger_entries
+                           WHERE resident_id = r.asker AND entry_type = 'consent_given')
+    ) AS m
+    JOIN ledger_entries AS e ON e.idx = m.idx
+    LEFT JOIN merkle_nodes AS n ON n.level = 0 AND n.idx = e.idx
+    OFFSET 0
+  ) AS x
+) AS s ON 1 = 1
+WHERE v.id = 1
+ORDER BY s.asker, s.idx
+"""
 
 _TREE_SIZE = "SELECT tree_size FROM ledger_head WHERE id = 1"
 
