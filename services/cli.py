@@ -2,6 +2,7 @@
 
     mtlid up                         everything, on the embedded default (development)
     mtlid serve identity|accounts|consent    one service, as Kubernetes runs it
+    mtlid serve <service> --workers N   N processes sharing its ports, one supervisor (issue 24)
     mtlid serve mailer               the mail sender (identity's mail events → SMTP)
     mtlid migrate identity|accounts|consent|all
     mtlid config                     the validated configuration (secrets omitted)
@@ -73,10 +74,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ConfigError as error:
             print(f"mtlid: configuration error: {error}", file=sys.stderr)
             return 2
+    workers = args.workers or settings.workers
+    if workers > 1 and settings.worker_index < 0:
+        return _supervise_workers(args, settings, workers)
     configure(args.service, settings.log_level, console_level=args.console_level, log_file=args.log_file)
     configure_tracing(args.service, settings.otlp_endpoint, settings.otlp_protocol)
     try:
-        configure_metrics(args.service, host=settings.bind_host, port=settings.metrics_ports[args.service],
+        metrics_port = settings.metrics_ports[args.service]
+        if metrics_port is not None and settings.worker_index > 0:
+            metrics_port += settings.worker_index  # worker i of several: its own metrics port
+        configure_metrics(args.service, host=settings.bind_host, port=metrics_port,
                           otlp_endpoint=settings.otlp_endpoint, production=settings.production,
                           otlp_protocol=settings.otlp_protocol)
     except MetricsUnavailable as error:
@@ -87,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Development convenience only; production refuses to start without MTLID_NATS_URL.
         embedded = EmbeddedNats(settings.var_dir / "nats").start()
         settings = settings.with_overrides(nats_url=embedded.url)
-    if mailer_settings is None and (not settings.production or args.migrate):
+    if mailer_settings is None and settings.worker_index < 0 and (not settings.production or args.migrate):
         migrate(args.service, settings.database_url(args.service))
 
     async def main() -> None:
@@ -110,6 +117,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _supervise_workers(args: argparse.Namespace, settings, workers: int) -> int:
+    """``--workers N``: migrate once, start the embedded NATS once (development), then run N
+    workers sharing the ports (services/workers.py)."""
+    from services.common.migrations import migrate
+    from services.common.nats import EmbeddedNats
+    from services.workers import environment, supervise, worker_command
+
+    if args.service == "mailer":
+        print("mtlid: the mailer runs as one process (it serves no port): --workers is for "
+              "identity, accounts and consent", file=sys.stderr)
+        return 2
+    extra = {"MTLID_WORKERS": str(workers)}
+    embedded = None
+    if not settings.nats_url:
+        embedded = EmbeddedNats(settings.var_dir / "nats").start()
+        extra["MTLID_NATS_URL"] = embedded.url
+    try:
+        if not settings.production or args.migrate:
+            migrate(args.service, settings.database_url(args.service))
+        return supervise(args.service, workers, worker_command(args.service, args.command_line), environment(extra),
+                         grace=args.grace, drain_notice=settings.drain_notice_seconds)
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -146,6 +179,7 @@ def cmd_config(_args: argparse.Namespace) -> int:
         "metrics_ports": dict(settings.metrics_ports),
         "drain_notice_seconds": settings.drain_notice_seconds,
         "outbox_retention_hours": settings.outbox_retention_hours,
+        "workers": settings.workers, "release_consent_calls": settings.release_consent_calls,
     }
     print(json.dumps(shown, indent=2))
     return 0
@@ -263,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=(*SERVICES, "mailer"))
     serve.add_argument("--grace", type=float, default=8.0, help="seconds to drain on SIGTERM")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="worker processes sharing the ports (default MTLID_WORKERS, else 1; issue 24)")
     serve.add_argument("--migrate", action="store_true", help="run migrations first (always in development)")
     serve.add_argument("--log-file", help="also write JSON log lines to this file (mtlid up: var/log/<service>.jsonl)")
     serve.add_argument("--console-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -307,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     # authlib warns about its own httpx integration's future; nothing for an operator to do.
     warnings.filterwarnings("ignore", message=".*httpx module is deprecated.*")
     args = build_parser().parse_args(argv)
+    args.command_line = list(sys.argv[1:] if argv is None else argv)  # what --workers repeats per worker
     try:
         return int(args.func(args) or 0)
     except ConfigError as error:

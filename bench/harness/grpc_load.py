@@ -30,6 +30,7 @@ import collections
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import os
 import pathlib
@@ -64,7 +65,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 async def _generate(target: str, method: str, request: bytes, rate: float, duration: float,
-                    token: str | None, timeout: float) -> dict:
+                    token: str | None, timeout: float, channels: int = 1) -> dict:
     import grpc
 
     metadata = (("authorization", f"Bearer {token}"),) if token else None
@@ -72,14 +73,22 @@ async def _generate(target: str, method: str, request: bytes, rate: float, durat
     failed: collections.Counter[str] = collections.Counter()
     missed = 0
     in_flight = 0
-    async with grpc.aio.insecure_channel(target) as channel:
-        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
-        await asyncio.wait_for(channel.channel_ready(), 10)
+    # ``channels`` > 1: that many connections of their own (not gRPC's shared subchannels),
+    # calls spread round-robin — so that a server's SO_REUSEPORT workers each get some.
+    extra = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+             for _ in range(channels - 1)]
+    async with grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]
+                                         if channels > 1 else None) as channel:
+        calls = [c.unary_unary(method, request_serializer=None, response_deserializer=None)
+                 for c in (channel, *extra)]
+        for c in (channel, *extra):
+            await asyncio.wait_for(c.channel_ready(), 10)
+        picked = itertools.cycle(calls)
 
         async def one(due: float) -> None:
             nonlocal in_flight
             try:
-                await call(request, metadata=metadata, timeout=timeout)
+                await next(picked)(request, metadata=metadata, timeout=timeout)
                 latencies.append(time.perf_counter() - due)
             except grpc.aio.AioRpcError as error:
                 failed[error.code().name] += 1
@@ -108,6 +117,8 @@ async def _generate(target: str, method: str, request: bytes, rate: float, durat
         if tasks:
             await asyncio.wait(tasks, timeout=timeout + 1)
         elapsed = time.perf_counter() - start
+        for c in extra:
+            await c.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"latencies_ms": [round(x * 1000, 3) for x in latencies], "failed": dict(failed),
             "missed": missed, "elapsed": elapsed, "offered": total,
@@ -144,18 +155,20 @@ def go_generator() -> str | None:
 
 def run(target: str, method: str, request: bytes, *, rate: float, duration: float,
         token: str | None = None, procs: int = 1, timeout: float = 5.0,
-        generator: str = "auto") -> GrpcResult:
+        generator: str = "auto", channels: int = 1) -> GrpcResult:
     """Offer ``rate`` calls/s for ``duration`` s from ``procs`` generator processes.
     ``generator``: "go", "python", or "auto" (Go when available)."""
     if not target.startswith(("127.", "localhost")):
         raise ValueError("loads go to the loopback interface only")
-    binary = go_generator() if generator in ("auto", "go") else None
+    # Several connections per generator: the Python child only (grpc_load.go has one).
+    binary = go_generator() if generator in ("auto", "go") and channels == 1 else None
     if generator == "go" and binary is None:
         raise RuntimeError("the Go gRPC generator is not available (apt-get install golang-go golang-google-grpc-dev)")
     command = [binary] if binary else [sys.executable, __file__]
     argv = [*command, "--target", target, "--method", method,
             "--request-b64", base64.b64encode(request).decode(), "--rate", str(rate / procs),
-            "--duration", str(duration), "--timeout", str(timeout)]
+            "--duration", str(duration), "--timeout", str(timeout),
+            *(["--channels", str(channels)] if channels > 1 else [])]
     env_token = {"BENCH_TOKEN": token} if token else {}
     # One OS thread per Go generator: with two, Go's scheduler spins between them looking for
     # work, measured at +10-30 % CPU per call on this 2-core machine.
@@ -186,10 +199,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--channels", type=int, default=1)
     args = parser.parse_args()
     # The token comes through the environment, not argv, so it never shows in a process list.
     report = asyncio.run(_generate(args.target, args.method, base64.b64decode(args.request_b64), args.rate,
-                                   args.duration, os.environ.get("BENCH_TOKEN"), args.timeout))
+                                   args.duration, os.environ.get("BENCH_TOKEN"), args.timeout, args.channels))
     json.dump(report, sys.stdout)
 
 

@@ -7,7 +7,7 @@ needs does not exist yet; the runner turns that into a "not available yet" row.
 from __future__ import annotations
 
 from harness import (measures_client_auth, measures_dpop, measures_grpc, measures_ledger, measures_login, measures_metrics,
-                     measures_oauth, measures_release)
+                     measures_oauth, measures_release, measures_workers)
 from harness.bench import Bench
 from harness.report import Row, fmt
 
@@ -19,6 +19,8 @@ MEASURES = [
     ("login_flow", "login: authorization code + PKCE, argon2id", measures_login.login_flow),
     ("validate_token", "gRPC identity ValidateToken at fixed rates", measures_grpc.validate_token),
     ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),
+    ("validate_tokens", "gRPC identity ValidateTokens, batches of 100 (issue 24)", measures_grpc.validate_tokens),
+    ("consent_check_many", "gRPC consent CheckMany, batches of 100 (issue 24)", measures_grpc.consent_check_many),
     ("grpc_floor", "gRPC floor: a no-op grpc.aio server at the same rates", measures_grpc.grpc_floor),
     ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_release.attribute_release),
     ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),
@@ -27,6 +29,8 @@ MEASURES = [
     ("metrics_cost_check", "metrics cost: consent Check", measures_metrics.consent_check),
     ("metrics_profile_token", "metrics share of the token endpoint (profile)", measures_metrics.token_endpoint_profile),
     ("metrics_profile_check", "metrics share of consent Check (profile)", measures_metrics.consent_check_profile),
+    ("workers_token", "workers: token endpoint, 2 vs 1 (issue 24)", measures_workers.token_endpoint),
+    ("workers_check", "workers: consent Check, 2 vs 1 (issue 24)", measures_workers.consent_check),
 ]
 
 MEMORY_GOAL_MB = 150

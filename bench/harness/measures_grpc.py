@@ -22,13 +22,17 @@ CALL_TIMEOUT = 1.0  # s: far above the goal's p99; an overloaded server's late a
 
 
 def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str, request: bytes,
-                     token: str, note: str = "") -> list[Row]:
+                     token: str, note: str = "", *, per_call: int = 1, rates: tuple[int, ...] | None = None,
+                     goal: str = GOAL) -> list[Row]:
+    """``per_call``: decisions per call (a batch's items): the rows then give decisions/s
+    and the server's CPU per decision beside the per-call latency."""
     options = bench.options
+    rates = rates or options.grpc_rates
     # Warm-up: connections, caches, the JWKS fetch.
-    grpc_load.run(target, method, request, rate=min(options.grpc_rates), duration=0.3 if options.smoke else 2,
+    grpc_load.run(target, method, request, rate=min(rates), duration=0.3 if options.smoke else 2,
                   token=token)
     rows = []
-    for rate in options.grpc_rates:
+    for rate in rates:
         runs, server_ms, generator_share = [], [], []
         for _ in range(options.grpc_rounds):
             before = process.cpu_seconds()
@@ -44,8 +48,10 @@ def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str
             for code, count in result.failed.items():
                 failures[code] = failures.get(code, 0) + count
         achieved = median([r.achieved_rps for r in runs])
-        notes = [f"p50 {median([r.p50_ms for r in runs]):.1f} ms, p99 {median([r.p99_ms for r in runs]):.1f} ms",
-                 f"server CPU {median(server_ms):.2f} ms/call",
+        notes = [f"p50 {median([r.p50_ms for r in runs]):.1f} ms, p99 {median([r.p99_ms for r in runs]):.1f} ms"
+                 + (f" per batch of {per_call}" if per_call > 1 else ""),
+                 f"server CPU {median(server_ms):.2f} ms/call" + (
+                     f" ({1000 * median(server_ms) / per_call:.1f} µs/decision)" if per_call > 1 else ""),
                  f"generator ({runs[0].generator}) {100 * median(generator_share):.0f}% of the CPU used"]
         if failures:
             notes.append(f"errors {failures}")
@@ -54,8 +60,12 @@ def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str
             notes.append(f"{missed} calls never sent (in-flight bound)")
         if note:
             notes.append(note)
-        rows.append(Row(f"{label} @ {rate:,}/s offered", f"{fmt(achieved, '/s')} achieved", goal=GOAL,
-                        note="; ".join(notes)))
+        if per_call > 1:
+            rows.append(Row(f"{label} @ {rate * per_call:,} decisions/s offered ({rate:,} batches/s)",
+                            f"{fmt(achieved * per_call, ' decisions/s')} achieved", goal=goal, note="; ".join(notes)))
+        else:
+            rows.append(Row(f"{label} @ {rate:,}/s offered", f"{fmt(achieved, '/s')} achieved", goal=goal,
+                            note="; ".join(notes)))
     return rows
 
 
@@ -98,6 +108,71 @@ def consent_check(bench: Bench) -> list[Row]:
         raise RuntimeError(f"Check probe failed: {probe.failed}")
     return _fixed_rate_rows(bench, "gRPC consent Check", consent.process, consent.grpc_target, method, request,
                             setup.check_token, note=f"on {where}; a resident with a given consent, 2 categories")
+
+
+# Issue 24: decisions in batches of 100, offered from 5,000 to 30,000 decisions/s.
+BATCH = 100
+BATCH_GOAL = "≥ 20,000 decisions/s, p99 < 10 ms per batch of 100"
+BATCH_RATES = (50, 100, 200, 300)  # batches/s
+SMOKE_BATCH_RATES = (20,)
+
+
+def _batch_rates(bench: Bench) -> tuple[int, ...]:
+    return SMOKE_BATCH_RATES if bench.options.smoke else BATCH_RATES
+
+
+def consent_check_many(bench: Bench) -> list[Row]:
+    """CheckMany: 100 questions per call, over 50 residents who each consented (each
+    resident asked twice: the categories consented to, and a category not covered)."""
+    from montreal.consent.v1 import consent_pb2 as pb
+
+    from harness.consent_setup import CATEGORIES, PURPOSE, RECIPIENT, new_resident_id, prepare_consent
+
+    try:
+        consent, _url = bench.consent_on_postgres()
+        where = "PostgreSQL"
+    except NotAvailable:
+        consent, where = bench.service("consent"), "SQLite"
+    setup = prepare_consent(bench, consent)
+    residents = [setup.resident_id] + [prepare_consent(bench, consent, new_resident_id()).resident_id
+                                       for _ in range(BATCH // 2 - 1)]
+    items = []
+    for resident in residents:
+        items.append(pb.CheckQuestion(resident_id=resident, recipient_id=RECIPIENT, purpose_id=PURPOSE,
+                                      data_categories=list(CATEGORIES)))
+        items.append(pb.CheckQuestion(resident_id=resident, recipient_id=RECIPIENT, purpose_id=PURPOSE,
+                                      data_categories=[CATEGORIES[0]]))
+    request = pb.CheckManyRequest(items=items).SerializeToString()
+    method = "/montreal.consent.v1.ConsentService/CheckMany"
+    probe = grpc_load.run(consent.grpc_target, method, request, rate=5, duration=0.5, token=setup.check_token)
+    if not probe.ok:
+        raise RuntimeError(f"CheckMany probe failed: {probe.failed}")
+    return _fixed_rate_rows(bench, "gRPC consent CheckMany", consent.process, consent.grpc_target, method, request,
+                            setup.check_token, per_call=BATCH, rates=_batch_rates(bench), goal=BATCH_GOAL,
+                            note=f"on {where}; 100 questions over 50 residents, 1-2 categories each; "
+                                 "a decision is one question answered")
+
+
+def validate_tokens(bench: Bench) -> list[Row]:
+    """ValidateTokens: 100 distinct access tokens per call, each checked as ValidateToken checks it."""
+    from montreal.identity.v1 import identity_pb2
+
+    from harness.measures_oauth import project_side
+
+    side = project_side(bench)
+    identity = bench.identity()
+    caller = side.token("urn:mtlid:identity", "identity:validate")
+    if "identity:validate" not in caller.get("scope", "identity:validate").split():
+        raise NotAvailable("the bench client did not get identity:validate")
+    checked = [side.token()["access_token"] for _ in range(BATCH)]
+    request = identity_pb2.ValidateTokensRequest(tokens=checked).SerializeToString()
+    method = "/montreal.identity.v1.IdentityService/ValidateTokens"
+    probe = grpc_load.run(identity.grpc_target, method, request, rate=5, duration=0.5, token=caller["access_token"])
+    if not probe.ok:
+        raise RuntimeError(f"ValidateTokens probe failed: {probe.failed}")
+    return _fixed_rate_rows(bench, "gRPC identity ValidateTokens", identity.process, identity.grpc_target, method,
+                            request, caller["access_token"], per_call=BATCH, rates=_batch_rates(bench),
+                            goal=BATCH_GOAL, note="100 distinct valid tokens, revocation checked for each")
 
 
 def grpc_floor(bench: Bench) -> list[Row]:

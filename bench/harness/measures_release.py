@@ -1,9 +1,10 @@
 """Attribute release end to end on PostgreSQL (issue 8, point 2).
 
 A service asks accounts for a resident's attributes (``ReleaseAttributes``): accounts reads
-the catalogue, the account and the profile, asks consent ``Check`` (never cached: a withdrawal
-stops the very next release), writes the access record with ``RecordAccess`` (a ledger append),
-then its outbox event. Accounts and consent both run on PostgreSQL; accounts gets its own
+the catalogue, the account and the profile, asks consent to decide and record the access in one
+``CheckAndRecord`` call (never cached: a withdrawal stops the very next release; a ledger
+append), then writes its outbox event. The same run measures the path before issue 24 (``Check``
+then ``RecordAccess``, ``MTLID_RELEASE_CONSENT_CALLS=two``) beside it. Accounts and consent both run on PostgreSQL; accounts gets its own
 client-credentials token from the harness's stub token endpoint once and reuses it.
 ``RELEASE_CONCURRENCY`` callers in a closed loop: throughput and latency under that load.
 """
@@ -21,7 +22,10 @@ RELEASE_CONCURRENCY = 8
 ACCOUNTS = "urn:mtlid:accounts"
 
 
-def _setup(bench: Bench):
+def _setup(bench: Bench, calls: str = "one"):
+    """Accounts asking consent in ``calls`` calls per release (MTLID_RELEASE_CONSENT_CALLS):
+    ``one`` CheckAndRecord, or ``two`` (Check then RecordAccess, the path before issue 24); each
+    its own accounts process and database, against the same consent service."""
     def build():
         import grpc
 
@@ -29,8 +33,10 @@ def _setup(bench: Bench):
         from montreal.accounts.v1 import accounts_pb2_grpc
 
         consent, _url = bench.consent_on_postgres()
-        accounts = bench.service("accounts", database_url=bench.throwaway_postgres("accounts"), extra_env={
-            "MTLID_CONSENT_GRPC_TARGET": consent.grpc_target,
+        accounts = bench.service("accounts", database_url=bench.throwaway_postgres(f"accounts_{calls}"), extra_env={
+            "MTLID_CONSENT_GRPC_TARGET": consent.grpc_target, "MTLID_RELEASE_CONSENT_CALLS": calls,
+            # two accounts processes side by side: the second serves no metrics port
+            **({"MTLID_ACCOUNTS_METRICS_PORT": "off"} if calls == "two" else {}),
             "MTLID_SERVICE_CLIENT_ID": "accounts-service", "MTLID_SERVICE_CLIENT_SECRET": "bench-not-a-secret"})
         jwks = bench.jwks()
         resident_id = new_resident_id()
@@ -61,7 +67,7 @@ def _setup(bench: Bench):
         if sorted(a.name for a in answer.released) != sorted(CATEGORIES) or not answer.access_id:
             raise RuntimeError(f"the first release did not release both attributes: {answer}")
         return accounts, consent, request, release
-    return bench._get("release-setup", build)
+    return bench._get(f"release-setup-{calls}", build)
 
 
 async def _callers(target: str, request, token: str, seconds: float) -> tuple[float, list[float], dict]:
@@ -77,25 +83,41 @@ async def _callers(target: str, request, token: str, seconds: float) -> tuple[fl
 
 
 def attribute_release(bench: Bench) -> list[Row]:
-    accounts, consent, request, token = _setup(bench)
-    rates, p50s, p99s, failures = [], [], [], {}
-    accounts_ms, consent_ms = [], []
-    for _ in range(max(1, min(bench.options.rounds, 3))):
-        cpu = (accounts.process.cpu_seconds(), consent.process.cpu_seconds())
-        rate, latencies, failed = asyncio.run(_callers(accounts.grpc_target, request, token,
-                                                       bench.options.ledger_seconds))
-        latencies.sort()
-        if latencies:
-            rates.append(rate)
-            p50s.append(1000 * latencies[len(latencies) // 2])
-            p99s.append(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))])
-            accounts_ms.append((accounts.process.cpu_seconds() - cpu[0]) * 1000 / len(latencies))
-            consent_ms.append((consent.process.cpu_seconds() - cpu[1]) * 1000 / len(latencies))
-        for code, count in failed.items():
-            failures[code] = failures.get(code, 0) + count
-    note = (f"{RELEASE_CONCURRENCY} callers, closed loop; p50 {median(p50s):.0f} ms, p99 {median(p99s):.0f} ms; "
-            f"CPU per release: accounts {median(accounts_ms):.1f} ms, consent {median(consent_ms):.1f} ms "
-            f"(Check + RecordAccess)")
-    if failures:
-        note += f"; errors {failures}"
-    return [Row("attribute release on PostgreSQL (accounts → consent)", fmt(median(rates), "releases/s"), note=note)]
+    """Releases per second with one consent call per release (CheckAndRecord) and with two
+    (Check then RecordAccess), in alternating rounds of the same run (issue 24: goal ≥ 1.5×)."""
+    sides = {calls: _setup(bench, calls) for calls in ("one", "two")}
+    figures = {calls: {"rate": [], "p50": [], "p99": [], "accounts": [], "consent": []} for calls in sides}
+    failures: dict[str, dict] = {calls: {} for calls in sides}
+    for round_index in range(max(2, min(bench.options.rounds, 4))):
+        for calls in (("one", "two") if round_index % 2 == 0 else ("two", "one")):
+            accounts, consent, request, token = sides[calls]
+            cpu = (accounts.process.cpu_seconds(), consent.process.cpu_seconds())
+            rate, latencies, failed = asyncio.run(_callers(accounts.grpc_target, request, token,
+                                                           bench.options.ledger_seconds))
+            latencies.sort()
+            f = figures[calls]
+            if latencies:
+                f["rate"].append(rate)
+                f["p50"].append(1000 * latencies[len(latencies) // 2])
+                f["p99"].append(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))])
+                f["accounts"].append((accounts.process.cpu_seconds() - cpu[0]) * 1000 / len(latencies))
+                f["consent"].append((consent.process.cpu_seconds() - cpu[1]) * 1000 / len(latencies))
+            for code, count in failed.items():
+                failures[calls][code] = failures[calls].get(code, 0) + count
+    rows = []
+    for calls, label, what in (("one", "attribute release on PostgreSQL (accounts → consent)", "CheckAndRecord"),
+                               ("two", "attribute release, two consent calls (before issue 24)",
+                                "Check + RecordAccess")):
+        f = figures[calls]
+        note = (f"{RELEASE_CONCURRENCY} callers, closed loop; p50 {median(f['p50']):.0f} ms, "
+                f"p99 {median(f['p99']):.0f} ms; CPU per release: accounts {median(f['accounts']):.1f} ms, "
+                f"consent {median(f['consent']):.1f} ms ({what})")
+        if calls == "one" and f["rate"] and figures["two"]["rate"]:
+            ratios = [a / b for a, b in zip(f["rate"], figures["two"]["rate"])]
+            note = (f"{median(f['rate']) / median(figures['two']['rate']):.2f}× the two-call release of the same "
+                    f"run [{min(ratios):.2f}–{max(ratios):.2f}]; " + note)
+        if failures[calls]:
+            note += f"; errors {failures[calls]}"
+        rows.append(Row(label, fmt(median(f["rate"]), "releases/s"), goal="≥ 1.5× two calls" if calls == "one" else "",
+                        note=note))
+    return rows

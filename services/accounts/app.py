@@ -79,7 +79,8 @@ def build(runtime: Runtime, *, consent_tokens: TokenProvider | None = None,
     identity_tokens = identity_tokens or _tokens(runtime, "identity:resolve", "urn:mtlid:identity")
     consent = OutgoingCalls(runtime.settings.grpc_target("consent"), consent_tokens)
     identity = OutgoingCalls(runtime.settings.grpc_target("identity"), identity_tokens)
-    app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(consent),
+    app = AccountsApplication(uow_factory, consent=GrpcConsentGateway(
+                                  consent, one_call=runtime.settings.release_consent_calls == "one"),
                               resolver=resolver or GrpcSubjectResolver(identity),
                               release_reads=release_reads(runtime), release_outbox=release_outbox(runtime))
     runtime.accounts = app  # for tests: the running application and its release reads

@@ -72,6 +72,17 @@ def _replicas(env: Mapping[str, str], name: str) -> int:
     return int(raw)
 
 
+MAX_WORKERS = 64
+
+
+def _workers(env: Mapping[str, str], name: str) -> int:
+    """Worker processes of one service (issue 24): 1 to 64."""
+    raw = env.get(name) or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
+        raise ConfigError(f"{name}: expected a number of worker processes from 1 to {MAX_WORKERS}, got {raw!r}")
+    return int(raw)
+
+
 def _key(env: Mapping[str, str], name: str, *, production: bool, dev_seed: str) -> bytes:
     """A 32-byte secret given as base64url; in development a fixed, clearly-labelled default."""
     raw = env.get(name)
@@ -181,6 +192,20 @@ class Settings:
     #: Issue 21: how long a closed account's personal data is kept before it is purged
     #: (services/identity/service_layer/closed_accounts.py: Access Act s. 73, Archives Act).
     closed_account_retention_days: int = 730
+    # How accounts asks the consent ledger on a release (issue 24): ``one`` CheckAndRecord
+    # call (decide and record under the ledger's lock), or ``two`` (Check, then RecordAccess:
+    # for a consent service not yet upgraded during a rolling upgrade, and for comparison).
+    release_consent_calls: str = "one"
+    # ``mtlid serve <service> --workers N`` (issue 24): N processes sharing the service's gRPC
+    # and HTTP ports (SO_REUSEPORT) under one supervisor; ``worker_index`` is set by the
+    # supervisor in each worker (MTLID_WORKER_INDEX, 0-based; -1: not a worker).
+    workers: int = 1
+    worker_index: int = -1
+
+    @property
+    def shares_ports(self) -> bool:
+        """A worker of several: its ports are bound with SO_REUSEPORT, shared with its siblings."""
+        return self.worker_index >= 0 and self.workers > 1
     # None: not served (``off``), e.g. when metrics go over OTLP only.
     metrics_ports: Mapping[str, int | None] = dataclasses.field(default_factory=lambda: dict(DEFAULT_METRICS_PORTS))
 
@@ -273,6 +298,9 @@ class Settings:
             outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),
             closed_account_retention_days=int(_bounded(env, "MTLID_CLOSED_ACCOUNT_RETENTION_DAYS", 730, 1, 36500,
                                                        "days")),
+            release_consent_calls=_choice(env, "MTLID_RELEASE_CONSENT_CALLS", ("one", "two")),
+            workers=_workers(env, "MTLID_WORKERS"),
+            worker_index=int(env["MTLID_WORKER_INDEX"]) if (env.get("MTLID_WORKER_INDEX") or "").isdigit() else -1,
         )
 
     def with_overrides(self, **changes) -> "Settings":

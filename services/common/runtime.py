@@ -192,7 +192,9 @@ class Runtime:
         if self._grpc_parts:
             self.grpc_server = GrpcServer(self.service, host=self.settings.bind_host, port=self.grpc_port,
                                           token_verifier=self.token_verifier,
-                                          method_policies=self._method_policies)
+                                          method_policies=self._method_policies,
+                                          # a worker of several shares the port with its siblings
+                                          options=(("grpc.so_reuseport", 1),) if self.settings.shares_ports else ())
             for servicer, add_fn, name in self._grpc_parts:
                 self.grpc_server.add(servicer, add_fn, name)
             load_keys = getattr(self.token_verifier, "load_keys", None)

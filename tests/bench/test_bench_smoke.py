@@ -47,3 +47,10 @@ def test_smoke_run_measures_the_peer_and_reports_every_measure(bench_installed, 
     for row in rows:
         assert not row["project"].startswith("failed"), row
     assert any(row["measure"].startswith("resident memory: peer") for row in rows)
+    # Issue 24's measures: batches answered as decisions/s, releases one way and the other
+    # (on PostgreSQL; without it they say "not available yet").
+    for prefix in ("gRPC identity ValidateTokens @", "gRPC consent CheckMany @"):
+        batched = [row for row in rows if row["measure"].startswith(prefix)]
+        assert batched and all(row["project"].endswith("decisions/s achieved") for row in batched), prefix
+    releases = [row for row in rows if row["measure"].startswith("attribute release")]
+    assert len(releases) == 2 or all(row["project"].startswith("not available") for row in releases), releases

@@ -97,7 +97,7 @@ async def test_every_metric_is_scraped_after_a_sign_in_a_release_and_a_consent_c
     assert _value(identity, "mtlid_tokens_issued_total", grant_type="client_credentials") >= 1
     assert _value(accounts, "rpc_server_call_duration_seconds_count", rpc_method="ReleaseAttributes",
                   rpc_grpc_status_code="0") >= 1
-    assert _value(consent, "rpc_server_call_duration_seconds_count", rpc_method="Check") >= 1
+    assert _value(consent, "rpc_server_call_duration_seconds_count", rpc_method="CheckAndRecord") >= 1
     # Sign-in outcomes by method and reason.
     assert _value(identity, "mtlid_logins_total", outcome="succeeded", method="pwd") >= 1
     assert _value(identity, "mtlid_logins_total", outcome="failed") >= 1

@@ -31,11 +31,24 @@ _BASIS_FROM_WIRE = {
 _BASIS_TO_WIRE = {v: k for k, v in _BASIS_FROM_WIRE.items()}
 
 
+def _decisions(wire) -> dict[str, ConsentDecision]:
+    decisions: dict[str, ConsentDecision] = {}
+    for d in wire:
+        basis = _BASIS_FROM_WIRE.get(d.basis) if d.allowed else None
+        decisions[d.data_category] = ConsentDecision(category=d.data_category, allowed=d.allowed and basis is not None,
+                                                     basis=basis, consent_id=d.consent_id or None,
+                                                     reason=d.reason or None)
+    return decisions
+
+
 class GrpcConsentGateway:
-    def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0) -> None:
+    def __init__(self, calls: OutgoingCalls, *, deadline: float = 3.0, one_call: bool = True) -> None:
         self._calls = calls
         self._stub = consent_pb2_grpc.ConsentServiceStub(calls.channel)
         self._deadline = deadline
+        # MTLID_RELEASE_CONSENT_CALLS: ``two`` keeps the Check-then-RecordAccess path (a consent
+        # service without CheckAndRecord, during a rolling upgrade; and the benchmark's "before").
+        self._one_call = one_call
 
     async def check(self, *, resident_id: str, recipient_id: str, purpose_id: str,
                     categories: Sequence[str]) -> Mapping[str, ConsentDecision]:
@@ -46,13 +59,45 @@ class GrpcConsentGateway:
         except grpc.aio.AioRpcError as error:
             logger.warning("consent check failed", extra={"code": error.code().name, "recipient_id": recipient_id})
             raise Unavailable(f"the consent ledger cannot answer ({error.code().name})") from None
-        decisions: dict[str, ConsentDecision] = {}
-        for d in response.decisions:
-            basis = _BASIS_FROM_WIRE.get(d.basis) if d.allowed else None
-            decisions[d.data_category] = ConsentDecision(category=d.data_category, allowed=d.allowed and basis is not None,
-                                                         basis=basis, consent_id=d.consent_id or None,
-                                                         reason=d.reason or None)
-        return decisions
+        return _decisions(response.decisions)
+
+    async def check_and_record(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                               categories: Sequence[str], available: Sequence[str], withheld: Sequence[str]
+                               ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...]]:
+        if not self._one_call:
+            return await self._check_then_record(access_id=access_id, resident_id=resident_id,
+                                                 recipient_id=recipient_id, purpose_id=purpose_id,
+                                                 categories=categories, available=available, withheld=withheld)
+        request = consent_pb2.CheckAndRecordRequest(
+            access_id=access_id, resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+            data_categories=list(categories), available_categories=list(available),
+            withheld_categories=list(withheld))
+        try:
+            response = await self._stub.CheckAndRecord(request, timeout=self._deadline,
+                                                       metadata=await self._calls.metadata())
+        except grpc.aio.AioRpcError as error:
+            logger.warning("consent check_and_record failed", extra={"code": error.code().name,
+                                                                     "access_id": access_id})
+            raise Unavailable(f"the consent ledger cannot decide and record ({error.code().name}); "
+                              "nothing was released") from None
+        return _decisions(response.decisions), tuple(response.released_categories)
+
+    async def _check_then_record(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                                 categories: Sequence[str], available: Sequence[str], withheld: Sequence[str]
+                                 ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...]]:
+        """The same answer in two calls (the path before issue 24): a withdrawal committed
+        between them is recorded as it happened, flagged ``unsupported_categories``."""
+        decisions = await self.check(resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+                                     categories=categories)
+        released = tuple(c for c in categories if decisions[c].allowed and c in available)
+        if released:
+            await self.record_access(
+                access_id=access_id, resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+                categories=released, bases={c: decisions[c].basis for c in released},
+                consent_ids=list(dict.fromkeys(decisions[c].consent_id for c in released if decisions[c].consent_id)),
+                withheld=[*(c for c in categories if c not in released), *withheld],
+                at=dt.datetime.now(dt.timezone.utc))
+        return decisions, released
 
     async def record_access(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
                             categories: Sequence[str], bases: Mapping[str, Basis], consent_ids: Sequence[str],

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.common.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NotFound,
-                                    PermissionDenied)
+                                    PermissionDenied, Unavailable)
 from services.common.events import Event
 
 from ..domain.attributes import (DATA_CATEGORIES, PROFILE_ATTRIBUTES, AttributeRejected, Attribute,
@@ -26,7 +26,7 @@ from ..domain.catalogue import CatalogueService
 from ..domain.counter import AgentAction, DocumentCheck, check_last_digits, require_agent
 from ..domain.events import AttributesReleased, CounterActionRecorded, ResidentEnrolled, DocumentChecked
 from ..domain.profile import Profile
-from ..domain.release import ReleaseDecision, categories_to_check, decide_release
+from ..domain.release import ReleaseDecision, categories_to_check, decide_release, unique
 from ..domain.service_account import ServiceAccount, Transition
 from . import commands as c
 from .addressing import canonical_resident_id, resident_from, resident_shown
@@ -555,8 +555,9 @@ async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, o
     The read phase writes nothing and goes through ``reads`` (``ReleaseReads``: single
     statements outside any unit of work; only the service catalogue may come from a cache that
     the database's change notifications clear, never the account, the profile or a consent
-    decision). Then the consent ledger decides, the ledger's ``RecordAccess`` is written
-    *before* the answer — if it fails the caller gets UNAVAILABLE and nothing is released — and
+    decision). Then the consent ledger decides and records the access in one call
+    (``CheckAndRecord``, under the ledger's lock: issue 24), *before* the answer — if it
+    fails the caller gets UNAVAILABLE and nothing is released — and
     ``outbox`` commits the ``attributes_released`` event (one atomic write, before the answer),
     with the same ``access_id``: the ledger is idempotent by it, so its consumer never records
     the access twice. No database transaction (on SQLite, the write lock) is held across the
@@ -595,22 +596,28 @@ async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, o
         raise NotFound("resident")
 
     to_check = categories_to_check(service, cmd.attributes)
-    decisions = {}
+    decisions, recorded = {}, ()
+    access_id = new_id("acs")
     if to_check:
-        # Asked every time, never cached: a withdrawal stops the very next release.
-        decisions = await consent.check(resident_id=resident_id, recipient_id=service.service_id,
-                                        purpose_id=cmd.purpose_id, categories=to_check)
+        # Asked every time, never cached: a withdrawal stops the very next release. Decided
+        # and recorded in one call, under the ledger's lock (issue 24): no withdrawal can
+        # commit between the decision and the record.
+        decisions, recorded = await consent.check_and_record(
+            access_id=access_id, resident_id=resident_id, recipient_id=service.service_id,
+            purpose_id=cmd.purpose_id, categories=to_check,
+            available=[name for name in to_check if profile.get(name) is not None],
+            withheld=[name for name in unique(cmd.attributes) if name not in to_check])
     decision = decide_release(service, profile, cmd.attributes, decisions)
     shown = cmd.resident_id if service.sees_pairwise_ids else resident_id
+    if set(decision.categories) != set(recorded):
+        # The ledger records what it decided; a release must match that record exactly
+        # (never more than recorded): a disagreement is a fault, failed closed.
+        logger.warning("release and ledger record disagree", extra={"access_id": access_id,
+                                                                    "service_id": service.service_id})
+        raise Unavailable("the consent ledger's record does not match the release; nothing was released")
     if not decision.released:
         return ReleaseResult("", shown, decision)
 
-    access_id = new_id("acs")
-    now = clock()
-    await consent.record_access(access_id=access_id, resident_id=resident_id, recipient_id=service.service_id,
-                                purpose_id=cmd.purpose_id, categories=decision.categories, bases=decision.bases,
-                                consent_ids=decision.consent_ids, withheld=[w.name for w in decision.withheld],
-                                at=now)
     await outbox.add(AttributesReleased(
         access_id=access_id, resident_id=resident_id, service_id=service.service_id,
         purpose_id=cmd.purpose_id, categories=decision.categories,

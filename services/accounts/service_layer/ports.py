@@ -122,6 +122,15 @@ class ConsentGateway(Protocol):
                             withheld: Sequence[str], at: dt.datetime) -> None:
         """Idempotent by ``access_id``; raises ``Unavailable`` when the record is not written."""
 
+    async def check_and_record(self, *, access_id: str, resident_id: str, recipient_id: str, purpose_id: str,
+                               categories: Sequence[str], available: Sequence[str], withheld: Sequence[str]
+                               ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...]]:
+        """One decision per category and, under the same ledger lock, the record of the
+        access (issue 24): the categories allowed among ``available`` are recorded as
+        released, the rest as withheld. Returns (decisions, the categories recorded as
+        released). Idempotent by ``access_id``; raises ``Unavailable`` when the ledger cannot
+        decide or record (nothing may then be released)."""
+
 
 class SubjectResolver(Protocol):
     """Pairwise subject identifiers (OpenID Connect Core 1.0, s. 8.1), computed by identity only.

@@ -83,6 +83,64 @@ ORDER BY e.idx
 """
 _BOUND_COLUMNS = ("entry_type", "resident_id", "consent_id", "recipient_id", "purpose_id", "expires_at")
 
+# CheckMany (issue 24): the same rows as _CONSENT_STATE for many residents in one statement,
+# each row tagged with the resident it was read for (``asker``). Each branch is the single
+# statement's predicate with the resident taken from the list, so every resident gets exactly
+# the rows their own Check would read (a row may come twice, for two residents: it then
+# counts for both, and fails both closed if it names another resident). {asked}: a one-column
+# relation of the residents asked about, spelled per database.
+_CONSENT_STATES = """
+SELECT v.version, m.asker, e.idx, e.entry_type, e.resident_id, e.consent_id, e.recipient_id, e.purpose_id,
+       e.expires_at, e.leaf_data, e.leaf_hash, n.hash
+FROM catalogue_version AS v
+LEFT JOIN (
+  SELECT l.resident_id AS asker, l.idx FROM ledger_entries AS l
+  WHERE l.resident_id IN ({asked})
+    AND (l.entry_type IN ('consent_given', 'consent_withdrawn', 'consent_expired') OR l.consent_id IS NOT NULL)
+  UNION
+  SELECT g.resident_id AS asker, l.idx FROM ledger_entries AS g
+  JOIN ledger_entries AS l ON l.consent_id = g.consent_id
+  WHERE g.resident_id IN ({asked}) AND g.entry_type = 'consent_given'
+) AS m ON 1 = 1
+LEFT JOIN ledger_entries AS e ON e.idx = m.idx
+LEFT JOIN merkle_nodes AS n ON n.level = 0 AND n.idx = e.idx
+WHERE v.id = 1
+ORDER BY m.asker, e.idx
+"""
+_CONSENT_STATES_SQLITE = _CONSENT_STATES.format(asked="SELECT value FROM json_each(:residents)")
+# PostgreSQL: the same rows, but planned per resident. Over a list, the planner estimates
+# hundreds of rows per resident and hash-joins whole tables (measured 17 ms for 50
+# residents on a 20,000-entry ledger, growing with the ledger); here each resident's part is
+# _CONSENT_STATE's own body in a LATERAL subquery, kept apart by OFFSET 0, so each uses the
+# indexes as a single Check does (5 ms for 50, mostly independent of the ledger's size).
+_CONSENT_STATES_PG = """
+SELECT v.version, s.asker, s.idx, s.entry_type, s.resident_id, s.consent_id, s.recipient_id, s.purpose_id,
+       s.expires_at, s.leaf_data, s.leaf_hash, s.hash
+FROM catalogue_version AS v
+LEFT JOIN (
+  SELECT r.asker, x.*
+  FROM unnest(:residents::text[]) AS r(asker)
+  CROSS JOIN LATERAL (
+    SELECT e.idx, e.entry_type, e.resident_id, e.consent_id, e.recipient_id, e.purpose_id, e.expires_at,
+           e.leaf_data, e.leaf_hash, n.hash
+    FROM (
+      SELECT idx FROM ledger_entries
+      WHERE resident_id = r.asker
+        AND (entry_type IN ('consent_given', 'consent_withdrawn', 'consent_expired') OR consent_id IS NOT NULL)
+      UNION
+      SELECT idx FROM ledger_entries
+      WHERE consent_id IN (SELECT consent_id FROM ledger_entries
+                           WHERE resident_id = r.asker AND entry_type = 'consent_given')
+    ) AS m
+    JOIN ledger_entries AS e ON e.idx = m.idx
+    LEFT JOIN merkle_nodes AS n ON n.level = 0 AND n.idx = e.idx
+    OFFSET 0
+  ) AS x
+) AS s ON 1 = 1
+WHERE v.id = 1
+ORDER BY s.asker, s.idx
+"""
+
 _TREE_SIZE = "SELECT tree_size FROM ledger_head WHERE id = 1"
 
 # Witnesses' cosignatures of the latest few cosigned sizes (witnesses polling at different
@@ -202,12 +260,47 @@ class ConsentReads:
         """
         rows = await self._db.all(_CONSENT_STATE, {"resident_id": resident_id})
         catalogue = await self.catalogue(at_least=rows[0][0])
+        entries, mismatches = self._consent_entries(resident_id, (row[1:] for row in rows))
+        return catalogue, entries, mismatches
+
+    async def consent_states(self, resident_ids: Iterable[str], *,
+                             in_transaction: Callable[[], Awaitable[Catalogue]] | None = None
+                             ) -> tuple[Catalogue, dict[str, tuple[list[LedgerEntry], list[Mismatch]]]]:
+        """``consent_state`` for many residents in one statement (CheckMany): the catalogue,
+        current as of that statement, and per resident asked the same entries and mismatches
+        their own ``consent_state`` would return. Read on every call, never cached.
+
+        ``in_transaction``: reads the catalogue in the caller's transaction (CheckAndRecord,
+        under the head lock), used when this process's copy is older than the version this
+        statement read: reloading it in a transaction of its own would wait, on SQLite, for
+        the caller's own write lock."""
+        asked = sorted(set(resident_ids))
+        if self._postgres:
+            rows = await self._db.all(_CONSENT_STATES_PG, {"residents": asked})
+        else:
+            rows = await self._db.all(_CONSENT_STATES_SQLITE, {"residents": json.dumps(asked)})
+        catalogue = self.cached_catalogue(at_least=rows[0][0])
+        if catalogue is None and in_transaction is not None:
+            catalogue = await in_transaction()
+            if catalogue.version < rows[0][0]:  # changed since (PostgreSQL): reload on its own
+                catalogue = None
+        if catalogue is None:
+            catalogue = await self.catalogue(at_least=rows[0][0])
+        by_resident: dict[str, list] = {resident: [] for resident in asked}
+        for row in rows:
+            if row[1] is not None:
+                by_resident[row[1]].append(row[2:])
+        return catalogue, {resident: self._consent_entries(resident, found) for resident, found in by_resident.items()}
+
+    def _consent_entries(self, resident_id: str, rows: Iterable[tuple]) -> tuple[list[LedgerEntry], list[Mismatch]]:
+        """The resident's consent entries among ``rows`` (idx, the bound columns, leaf data,
+        leaf hash, level-0 node; in log order), each bound to its leaf, and the mismatches."""
         entries: list[LedgerEntry] = []
         mismatches: list[Mismatch] = []
         for row in rows:
-            if row[1] is None:
+            if row[0] is None:
                 continue
-            entry, mismatch = self._bind(row[1], dict(zip(_BOUND_COLUMNS, row[2:8])), row[8], row[9], row[10])
+            entry, mismatch = self._bind(row[0], dict(zip(_BOUND_COLUMNS, row[1:7])), row[7], row[8], row[9])
             if mismatch is not None:
                 mismatches.append(mismatch)
             elif entry.resident_id != resident_id:  # found by its consent: names another resident
@@ -217,7 +310,7 @@ class ConsentReads:
             else:
                 mismatches.append(Mismatch(entry.index, ("a row naming a consent is not a consent entry",)))
         mismatches.extend(orphan_endings(entries))
-        return catalogue, entries, mismatches
+        return entries, mismatches
 
     def _bind(self, index: int, columns: dict, data: bytes, stored_hash: bytes | None,
               node_hash: bytes | None) -> tuple[LedgerEntry | None, Mismatch | None]:

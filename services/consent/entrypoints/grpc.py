@@ -23,8 +23,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from montreal.consent.v1 import consent_pb2 as pb
 from montreal.consent.v1 import consent_pb2_grpc
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import InvalidArgument, PermissionDenied, ServiceError
 from services.common.grpc.auth import PUBLIC, current_principal
+from services.common.grpc.errors import code_for
 from services.common.grpc.validation import register_limits
 from services.common.reads import Groups
 from services.consent.domain.catalogue import LegalBasis, Purpose, Recipient
@@ -50,7 +51,10 @@ METHOD_POLICIES: dict[str, object] = {
     _m("Grant"): frozenset({RESIDENT, AGENT}),
     _m("Withdraw"): frozenset({RESIDENT, AGENT}),
     _m("Check"): frozenset({CHECK, BROKER}),
+    _m("CheckMany"): frozenset({CHECK, BROKER}),
     _m("RecordAccess"): frozenset({RECORD, BROKER}),
+    # and consent:check too when not the broker (ConsentServicer.CheckAndRecord)
+    _m("CheckAndRecord"): frozenset({RECORD, BROKER}),
     _m("ListConsents"): frozenset({RESIDENT, ADMIN, AGENT}),
     _m("History"): frozenset({RESIDENT, ADMIN}),
     _m("AccessLog"): frozenset({RESIDENT, ADMIN}),
@@ -74,6 +78,11 @@ for _field in ("CheckRequest.data_categories", "RecordAccessRequest.data_categor
                "RecordAccessRequest.withheld_categories", "RecordAccessRequest.consent_ids",
                "GrantRequest.items", "GrantItem.data_categories"):
     register_limits(f"montreal.consent.v1.{_field}", max_items=64)
+# CheckMany: up to 1,000 questions (handlers.MAX_CHECK_MANY), each with a Check's categories.
+register_limits("montreal.consent.v1.CheckManyRequest.items", max_items=handlers.MAX_CHECK_MANY)
+register_limits("montreal.consent.v1.CheckQuestion.data_categories", max_items=64)
+for _field in ("data_categories", "available_categories", "withheld_categories"):
+    register_limits(f"montreal.consent.v1.CheckAndRecordRequest.{_field}", max_items=64)
 
 _BASIS_TO_WIRE = {LegalBasis.CONSENT: pb.LEGAL_BASIS_CONSENT, LegalBasis.PUBLIC_TASK: pb.LEGAL_BASIS_PUBLIC_TASK,
                   LegalBasis.LEGAL_OBLIGATION: pb.LEGAL_BASIS_LEGAL_OBLIGATION}
@@ -118,6 +127,25 @@ def _consent(c: Consent) -> pb.Consent:
         collection_method=_METHODS_TO_WIRE.get(c.collection_method, pb.COLLECTION_METHOD_UNSPECIFIED),
         biometric=c.biometric, non_biometric_alternative_id=c.non_biometric_alternative_id,
         ledger_index=c.ledger_index or 0, language=c.language)
+
+
+def _decision(d) -> pb.CategoryDecision:
+    return pb.CategoryDecision(
+        data_category=d.data_category, allowed=d.allowed,
+        basis=_BASIS_TO_WIRE[d.basis] if d.basis else pb.LEGAL_BASIS_UNSPECIFIED,
+        consent_id=d.consent_id or "", reason=d.reason,
+        non_biometric_alternative=pb.NonBiometricAlternative(
+            alternative_id=d.alternative[0], description_fr=d.alternative[1], description_en=d.alternative[2])
+        if d.alternative else None)
+
+
+def _item_error(prefix: str, error: ServiceError) -> pb.ItemError:
+    """What the single call's status would have said (code, reason, field violations), with
+    each field named inside the batch."""
+    violations = getattr(error, "violations", ())
+    return pb.ItemError(code=code_for(error).name, reason=getattr(error, "reason", ""),
+                        field_violations=[pb.ItemFieldViolation(field=f"{prefix}.{field}", description=description)
+                                          for field, description in violations])
 
 
 def _entry(e: LedgerEntry) -> pb.LedgerEntry:
@@ -205,6 +233,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         # RecordAccess calls that arrive while a group is being recorded form the next group:
         # one transaction, one hold of the ledger's head lock (handlers.record_accesses).
         self._accesses = Groups(lambda cmds: handlers.record_accesses(cmds, self.uow()))
+        # CheckAndRecord calls group the same way (handlers.check_and_record).
+        self._releases = Groups(lambda cmds: handlers.check_and_record(cmds, self.uow()))
 
     # --- consents ----------------------------------------------------------------------
     async def Grant(self, request, context):
@@ -244,14 +274,23 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             request.resident_id, request.recipient_id, request.purpose_id, tuple(request.data_categories),
             for_client=_for_client()), self.uow())
         count_decisions(decisions)
-        return pb.CheckResponse(decisions=[pb.CategoryDecision(
-            data_category=d.data_category, allowed=d.allowed,
-            basis=_BASIS_TO_WIRE[d.basis] if d.basis else pb.LEGAL_BASIS_UNSPECIFIED,
-            consent_id=d.consent_id or "", reason=d.reason,
-            non_biometric_alternative=pb.NonBiometricAlternative(
-                alternative_id=d.alternative[0], description_fr=d.alternative[1], description_en=d.alternative[2])
-            if d.alternative else None) for d in decisions],
-            check_time=_ts(dt.datetime.now(dt.timezone.utc)))
+        return pb.CheckResponse(decisions=[_decision(d) for d in decisions],
+                                check_time=_ts(dt.datetime.now(dt.timezone.utc)))
+
+    async def CheckMany(self, request, context):
+        for_client = _for_client()
+        results = await handlers.check_many([commands.CheckConsent(
+            q.resident_id, q.recipient_id, q.purpose_id, tuple(q.data_categories), for_client=for_client)
+            for q in request.items], self.uow())
+        answers, decided = [], []
+        for i, result in enumerate(results):
+            if isinstance(result, ServiceError):
+                answers.append(pb.CheckAnswer(error=_item_error(f"items[{i}]", result)))
+            else:
+                decided.extend(result)
+                answers.append(pb.CheckAnswer(decisions=[_decision(d) for d in result]))
+        count_decisions(decided)  # one count per batch: the same totals as one per question
+        return pb.CheckManyResponse(answers=answers, check_time=_ts(dt.datetime.now(dt.timezone.utc)))
 
     async def ListConsents(self, request, context):
         principal = current_principal()
@@ -313,6 +352,24 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             raise result
         index, already = result
         return pb.RecordAccessResponse(ledger_index=index, already_recorded=already)
+
+    async def CheckAndRecord(self, request, context):
+        principal = current_principal()
+        if not principal.has_scope(BROKER):
+            principal.require_scope(CHECK)  # a recipient's client both checks and records
+        result = await self._releases.submit(commands.CheckAndRecord(
+            access_id=request.access_id, resident_id=request.resident_id, recipient_id=request.recipient_id,
+            purpose_id=request.purpose_id, data_categories=tuple(request.data_categories),
+            available_categories=tuple(request.available_categories),
+            withheld_categories=tuple(request.withheld_categories),
+            for_client=_for_client(), source=f"grpc:{principal.client_id}"))
+        if isinstance(result, Exception):
+            raise result
+        count_decisions(result.decisions)
+        return pb.CheckAndRecordResponse(
+            decisions=[_decision(d) for d in result.decisions], released_categories=result.released,
+            ledger_index=result.ledger_index or 0, already_recorded=result.already_recorded,
+            access_time=_ts(result.at))
 
     async def RequestRectification(self, request, context):
         _own(request.resident_id, admin_allowed=False)

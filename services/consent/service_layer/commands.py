@@ -95,3 +95,25 @@ class DefinePurpose:
 @dataclasses.dataclass(frozen=True)
 class RegisterRecipient:
     recipient: "object"  # a domain Recipient
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckAndRecord:
+    """Decide (as Check) and record the access (as RecordAccess) under one hold of the
+    ledger's head lock (issue 24). ``available_categories``: of ``data_categories``, those the
+    caller holds and releases when allowed."""
+
+    access_id: str
+    resident_id: str
+    recipient_id: str
+    purpose_id: str
+    data_categories: tuple[str, ...]
+    available_categories: tuple[str, ...] = ()
+    withheld_categories: tuple[str, ...] = ()
+    for_client: str | None = None
+    source: str = ""
+
+    @property
+    def question(self) -> CheckConsent:
+        return CheckConsent(self.resident_id, self.recipient_id, self.purpose_id, self.data_categories,
+                            for_client=self.for_client)

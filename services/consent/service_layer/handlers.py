@@ -221,18 +221,75 @@ async def check(cmd: commands.CheckConsent, uow, *, now: dt.datetime | None = No
     checked against the catalogue version read in that same statement.
     """
     now = now or utcnow()
-    check_resident_id(cmd.resident_id)
-    if not cmd.data_categories:
-        raise InvalidArgument("data_categories", "at least one category")
-    check_slug(cmd.purpose_id, "purpose_id", PURPOSE_ID)
-    check_slug(cmd.recipient_id, "recipient_id")
+    _check_question(cmd)
     catalogue, entries, mismatches = await uow.reads.consent_state(
         cmd.resident_id, cmd.recipient_id, cmd.purpose_id)
     return decide_check(cmd, catalogue, entries, mismatches, now)
 
 
+def _check_question(cmd: commands.CheckConsent) -> None:
+    """The shape of one Check question (before anything is read). Missing fields first,
+    all of them, as the wire validation of a single Check names them (a CheckMany question
+    is checked here only)."""
+    missing = [(name, "is required") for name in ("resident_id", "recipient_id", "purpose_id", "data_categories")
+               if not getattr(cmd, name)]
+    if missing:
+        raise InvalidArgument.many(missing)
+    check_resident_id(cmd.resident_id)
+    if not cmd.data_categories:
+        raise InvalidArgument("data_categories", "at least one category")
+    check_slug(cmd.purpose_id, "purpose_id", PURPOSE_ID)
+    check_slug(cmd.recipient_id, "recipient_id")
+
+
+# CheckMany's limit per call (issue 24): 1,000 questions keep one call's read and answer
+# within a few milliseconds and a few hundred kilobytes.
+MAX_CHECK_MANY = 1000
+
+
+async def check_many(cmds: Sequence[commands.CheckConsent], uow, *, now: dt.datetime | None = None
+                     ) -> list[list[Decision] | ServiceError]:
+    """Many Check questions in one read (issue 24), each answered exactly as ``check``
+    answers it alone (A-2.1 s. 53.1): the same shape rules, the same decision
+    (``decide_check``: biometric rules, expiry, withdrawal, recipient and purpose
+    declarations, fail-closed binding) on the same rows — every consent entry of every
+    resident asked about, read from the database in one statement for this call (never from
+    a cache) and bound to its leaf.
+
+    Returns one result per question, in order: its decisions, or the error the single
+    Check would have raised for it (the caller reports it for that item alone).
+    """
+    if not cmds:
+        raise InvalidArgument("items", "at least one question")
+    if len(cmds) > MAX_CHECK_MANY:
+        raise InvalidArgument("items", f"at most {MAX_CHECK_MANY} questions")
+    now = now or utcnow()
+    results: list[list[Decision] | ServiceError | None] = [None] * len(cmds)
+    for i, cmd in enumerate(cmds):
+        try:
+            _check_question(cmd)
+        except ServiceError as error:
+            results[i] = error
+    asked = {cmd.resident_id for cmd, result in zip(cmds, results) if result is None}
+    if asked:
+        catalogue, states = await uow.reads.consent_states(asked)
+        reduced: dict[str, dict[str, Consent]] = {}  # a resident's consents, folded once per batch
+        for i, cmd in enumerate(cmds):
+            if results[i] is None:
+                entries, mismatches = states[cmd.resident_id]
+                consents = reduced.get(cmd.resident_id)
+                if consents is None:
+                    consents = reduced[cmd.resident_id] = reduce(entries)
+                try:
+                    results[i] = decide_check(cmd, catalogue, entries, mismatches, now, consents=consents)
+                except ServiceError as error:
+                    results[i] = error
+    return results  # type: ignore[return-value]  # every slot is filled above
+
+
 def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[LedgerEntry],
-                 mismatches: Sequence[Mismatch], now: dt.datetime) -> list[Decision]:
+                 mismatches: Sequence[Mismatch], now: dt.datetime, *,
+                 consents: dict[str, Consent] | None = None) -> list[Decision]:
     """Check's decision from what one read returned (a batch of Checks calls it per request).
 
     Rows that do not match their leaves (``domain/binding.py``) fail the Check closed: every
@@ -249,7 +306,7 @@ def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[Ledger
         alarms.binding(mismatches)
         return [Decision(c.category_id, False, reason=LEDGER_MISMATCH) for c in categories]
     return decide(purpose=purpose, recipient=recipient, categories=categories,
-                  consents=reduce(entries).values(), now=now)
+                  consents=(reduce(entries) if consents is None else consents).values(), now=now)
 
 
 async def list_consents(cmd: commands.ListPage, uow, *, now: dt.datetime | None = None) -> list[Consent]:
@@ -349,6 +406,98 @@ async def record_access_in(cmd: commands.RecordAccess, uow, now: dt.datetime) ->
     return result
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckedAndRecorded:
+    """CheckAndRecord's answer: Check's decisions, what the access records as released, and
+    the ledger entry (index None: nothing released, nothing recorded)."""
+
+    decisions: list[Decision]
+    released: tuple[str, ...]
+    ledger_index: int | None
+    already_recorded: bool
+    at: dt.datetime
+
+
+async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now: dt.datetime | None = None
+                           ) -> list[CheckedAndRecorded | ServiceError]:
+    """Decide and record under one hold of the ledger's head lock (issue 24; A-2.1 s. 53.1
+    and the access log of s. 84 read together): what Check would answer and what
+    RecordAccess would record, with no window between them.
+
+    The head lock serializes every append, withdrawals and expiries included, so the consent
+    entries read once it is held (``consent_states``, the Check statement, each row bound to
+    its leaf) stay current until the access is appended and committed: a withdrawal either
+    committed before (the decision denies) or waits until after (the release happened
+    before it). Categories allowed and available are recorded as released with their
+    decisions' bases and consents; the rest as withheld; nothing is recorded when nothing is
+    released. Several calls arriving together share one hold and one COMMIT (group commit,
+    as ``record_accesses``); each is judged on its own and gets its result or its refusal.
+    """
+    now = ledger.utc_ms(now or utcnow())
+    results: list[CheckedAndRecorded | ServiceError | None] = [None] * len(cmds)
+    for i, cmd in enumerate(cmds):
+        try:
+            _check_question(cmd.question)
+            if not ACCESS_ID.match(cmd.access_id or ""):
+                raise InvalidArgument("access_id", "8 to 64 characters of A-Z a-z 0-9 _ . : - (a UUID will do)")
+            stray = [(f"available_categories[{j}]", "not one of data_categories")
+                     for j, c in enumerate(cmd.available_categories) if c not in cmd.data_categories]
+            if stray:
+                raise InvalidArgument.many(stray)
+        except ServiceError as refusal:
+            results[i] = refusal
+    pending = [i for i, r in enumerate(results) if r is None]
+    if not pending:
+        return results  # type: ignore[return-value]
+    async with uow:
+        await uow.ledger.lock()
+        catalogue, states = await uow.reads.consent_states({cmds[i].resident_id for i in pending},
+                                                           in_transaction=uow.catalogue.current)
+        records: list[commands.RecordAccess] = []
+        slots: list[int] = []
+        reduced: dict[str, dict[str, Consent]] = {}
+        for i in pending:
+            cmd = cmds[i]
+            entries, mismatches = states[cmd.resident_id]
+            consents = reduced.get(cmd.resident_id)
+            if consents is None:
+                consents = reduced[cmd.resident_id] = reduce(entries)
+            try:
+                decisions = decide_check(cmd.question, catalogue, entries, mismatches, now, consents=consents)
+                if cmd.withheld_categories:  # refused the same whether or not anything is released
+                    _known_categories(catalogue.categories, cmd.withheld_categories, "withheld_categories")
+                released = [d for d in decisions if d.allowed and d.data_category in cmd.available_categories]
+                results[i] = CheckedAndRecorded(decisions, tuple(d.data_category for d in released), None, False, now)
+                if not released:
+                    continue
+                names = {d.data_category for d in released}
+                record = commands.RecordAccess(
+                    access_id=cmd.access_id, resident_id=cmd.resident_id, recipient_id=cmd.recipient_id,
+                    purpose_id=cmd.purpose_id, data_categories=tuple(d.data_category for d in released),
+                    bases={d.data_category: d.basis.value for d in released},
+                    consent_ids=tuple(dict.fromkeys(d.consent_id for d in released if d.consent_id)),
+                    withheld_categories=tuple(dict.fromkeys(  # the decided ones first, then the caller's
+                        [*(c for c in cmd.data_categories if c not in names), *cmd.withheld_categories])),
+                    accessed_at=now, for_client=cmd.for_client, source=cmd.source)
+                _check_access(record, catalogue)
+            except ServiceError as refusal:
+                results[i] = refusal
+                continue
+            records.append(record)
+            slots.append(i)
+        if records:
+            every = {cid: c for consents in reduced.values() for cid, c in consents.items()}
+            recorded = await _record_locked(records, uow, now, known=every)
+            for i, outcome in zip(slots, recorded):
+                if isinstance(outcome, ServiceError):
+                    results[i] = outcome
+                else:
+                    results[i] = dataclasses.replace(results[i], ledger_index=outcome[0], already_recorded=outcome[1])
+            if any(isinstance(r, tuple) and not r[1] for r in recorded):
+                await uow.commit()
+    return results  # type: ignore[return-value]
+
+
 def _check_access(cmd: commands.RecordAccess, catalogue) -> None:
     """What a record must say to be recorded at all, judged before the head lock."""
     if not ACCESS_ID.match(cmd.access_id or ""):
@@ -389,17 +538,22 @@ def _access_id_reused() -> FailedPrecondition:
     return FailedPrecondition("ACCESS_ID_REUSED", "this access_id records another access")
 
 
-async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.datetime
-                         ) -> list[tuple[int, bool] | ServiceError]:
+async def _record_locked(cmds: Sequence[commands.RecordAccess], uow, now: dt.datetime, *,
+                         known: dict[str, Consent] | None = None) -> list[tuple[int, bool] | ServiceError]:
     """Under the head lock: what is already recorded, the consents the records name, then one
-    append of every new entry. Checked commands only (``_check_access``)."""
+    append of every new entry. Checked commands only (``_check_access``). ``known``: the
+    consents of the residents concerned, already read under this hold of the lock
+    (CheckAndRecord): not read again."""
     await uow.ledger.lock()
     previous = {e.access_id: e for e in await uow.ledger.access_entries([c.access_id for c in cmds])}
     # Only the consents the records name matter (read under the lock: a withdrawal that
     # commits first is what the entry must say).
     named = [_consent_ids(cmd) for cmd in cmds]
     every = sorted({cid for ids in named for cid in ids})
-    consents = reduce(await uow.ledger.consent_entries_of(every)) if every else {}
+    if known is not None and all(cid in known for cid in every):
+        consents = known
+    else:
+        consents = reduce(await uow.ledger.consent_entries_of(every)) if every else {}
     results: list[tuple[int, bool] | ServiceError | None] = []
     new_entries: list[LedgerEntry] = []
     slots: list[int] = []                       # where each new entry's result goes

@@ -101,6 +101,11 @@ class ConsentReads(Protocol):
         resident's consent entries (given, withdrawn, expired) bound to their leaves, and the
         rows that did not match their leaves (``domain.binding.Mismatch``; Check fails closed)."""
 
+    async def consent_states(self, resident_ids, *, in_transaction=None
+                             ) -> tuple[Catalogue, dict[str, tuple[list[LedgerEntry], list]]]:
+        """``consent_state`` for many residents in one read (CheckMany): the catalogue, and
+        per resident the entries and mismatches their own ``consent_state`` would return."""
+
     async def tree_size(self) -> int:
         """The committed size of the log now."""
 

@@ -25,6 +25,7 @@ from services.identity.service_layer import account_closure, agents, clients, su
 SERVICE = "montreal.identity.v1.IdentityService"
 METHOD_POLICIES = {
     f"/{SERVICE}/ValidateToken": "identity:validate",
+    f"/{SERVICE}/ValidateTokens": "identity:validate",
     f"/{SERVICE}/ResolveCitizenNumber": "identity:resolve",
     f"/{SERVICE}/ResolveSubject": "identity:resolve",
     f"/{SERVICE}/GetClientSubject": "identity:resolve",
@@ -41,6 +42,8 @@ METHOD_POLICIES = {
 }
 # A JWT access token is longer than the default 1,024-character limit (RS256 ~ 1 kB).
 register_limits("montreal.identity.v1.ValidateTokenRequest.token", max_length=8192)
+register_limits("montreal.identity.v1.ValidateTokensRequest.tokens", max_length=8192,
+                max_items=tokens.MAX_VALIDATE_MANY)
 
 _SUBJECT_TYPES = {"public": pb.SUBJECT_TYPE_PUBLIC, "pairwise": pb.SUBJECT_TYPE_PAIRWISE}
 _SUBJECT_NAMES = {v: k for k, v in _SUBJECT_TYPES.items()}
@@ -127,6 +130,15 @@ def client_from_message(message: pb.Client) -> OAuthClient:
         staff_directory_jwks_uri=message.staff_directory.jwks_uri.strip())
 
 
+def _token_answer(info: tokens.TokenInfo) -> pb.ValidateTokenResponse:
+    if not info.active:
+        return pb.ValidateTokenResponse(active=False)
+    return pb.ValidateTokenResponse(
+        active=True, client_id=info.client_id, subject=info.subject, scopes=info.scopes,
+        expire_time=_timestamp(info.expires_at), audiences=info.audiences, acr=info.acr,
+        acting_for=info.acting_for, token_id=info.token_id)
+
+
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
     """``context`` (an ``app.IdentityContext``) gives settings, the UoW factory, the key ring
     and the access-token revocation check the OAuth side provides."""
@@ -146,12 +158,13 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         keys = await self._ctx.keys.get()
         info = await tokens.validate_access_token(request.token, keys, self._ctx.settings.issuer,
                                                   is_revoked=self._ctx.is_revoked)
-        if not info.active:
-            return pb.ValidateTokenResponse(active=False)
-        return pb.ValidateTokenResponse(
-            active=True, client_id=info.client_id, subject=info.subject, scopes=info.scopes,
-            expire_time=_timestamp(info.expires_at), audiences=info.audiences, acr=info.acr,
-            acting_for=info.acting_for, token_id=info.token_id)
+        return _token_answer(info)
+
+    async def ValidateTokens(self, request, context):
+        keys = await self._ctx.keys.get()
+        infos = await tokens.validate_access_tokens(list(request.tokens), keys, self._ctx.settings.issuer,
+                                                    is_revoked=self._ctx.is_revoked)
+        return pb.ValidateTokensResponse(results=[_token_answer(info) for info in infos])
 
     async def ResolveCitizenNumber(self, request, context):
         resolved = await subjects.resolve_citizen_number(

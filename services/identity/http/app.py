@@ -154,7 +154,7 @@ def _quiet_server_class():
 
 
 async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, started: asyncio.Event | None = None,
-                server_holder: list | None = None) -> None:
+                server_holder: list | None = None, reuse_port: bool = False) -> None:
     """Run uvicorn in the current loop until ``stop`` is set.
 
     ``X-Forwarded-For`` is trusted only from the addresses in uvicorn's ``FORWARDED_ALLOW_IPS``
@@ -185,7 +185,20 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
     server = _QuietServer(config)
     if server_holder is not None:
         server_holder.append(server)
-    serving = asyncio.create_task(server.serve())
+    sockets = None
+    if reuse_port:
+        # A worker of several (mtlid serve --workers N): every worker binds the same port and
+        # the kernel spreads new connections among them (SO_REUSEPORT).
+        import socket
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        shared = socket.socket(family, socket.SOCK_STREAM)
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        shared.bind((host, port))
+        shared.set_inheritable(False)
+        sockets = [shared]
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     if started is not None:
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
@@ -221,7 +234,7 @@ def add_http_front(runtime, context=None) -> None:
         runtime.http_app = app
         log.info("identity HTTP front", extra={"port": settings.http_port})
         try:
-            await serve(app, settings.bind_host, settings.http_port, stop)
+            await serve(app, settings.bind_host, settings.http_port, stop, reuse_port=settings.shares_ports)
             await sending
         finally:
             sending.cancel()

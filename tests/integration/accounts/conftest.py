@@ -46,14 +46,16 @@ async def stand_ins(minter):
 
 
 @contextlib.asynccontextmanager
-async def accounts_runtime(minter, nats_url: str, directory, *, consent_port: int, identity_port: int):
-    """The accounts service in-process: migrated database, real NATS, gRPC on a free port."""
+async def accounts_runtime(minter, nats_url: str, directory, *, consent_port: int, identity_port: int,
+                           env: dict[str, str] | None = None):
+    """The accounts service in-process: migrated database, real NATS, gRPC on a free port;
+    ``env``: more configuration variables."""
     async with temporary_database("accounts", directory) as url:
         await migrate_async("accounts", url)
         settings = Settings.from_env({
             "MTLID_VAR_DIR": str(directory), "MTLID_ACCOUNTS_DATABASE_URL": url, "MTLID_NATS_URL": nats_url,
             "MTLID_CONSENT_GRPC_TARGET": f"127.0.0.1:{consent_port}",
-            "MTLID_IDENTITY_GRPC_TARGET": f"127.0.0.1:{identity_port}",
+            "MTLID_IDENTITY_GRPC_TARGET": f"127.0.0.1:{identity_port}", **(env or {}),
         })
         runtime = Runtime("accounts", settings, grpc_port=0,
                           token_verifier=TokenVerifier(minter.issuer, AUD, StaticJwks(minter.jwks())))

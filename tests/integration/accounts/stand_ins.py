@@ -57,6 +57,34 @@ class ConsentStandIn(consent_pb2_grpc.ConsentServiceServicer):
                                                               consent_id=consent_id))
         return consent_pb2.CheckResponse(decisions=decisions)
 
+    async def CheckAndRecord(self, request, context):
+        """As the ledger's: Check's decisions, and the allowed and available categories
+        recorded as released (nothing recorded when none is)."""
+        self.calls.append(("CheckAndRecord", current_principal().client_id, request_id_var.get()))
+        checked = await self.Check(consent_pb2.CheckRequest(
+            resident_id=request.resident_id, recipient_id=request.recipient_id, purpose_id=request.purpose_id,
+            data_categories=request.data_categories), context)
+        self.calls.pop()  # the inner Check is part of this call
+        released = [d for d in checked.decisions if d.allowed and d.data_category in request.available_categories]
+        answer = consent_pb2.CheckAndRecordResponse(decisions=checked.decisions,
+                                                    released_categories=[d.data_category for d in released])
+        if not released:
+            return answer
+        if self.record_fails:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "ledger storage unavailable")
+        names = {d.data_category for d in released}
+        record = consent_pb2.RecordAccessRequest(
+            access_id=request.access_id, resident_id=request.resident_id, recipient_id=request.recipient_id,
+            purpose_id=request.purpose_id, data_categories=[d.data_category for d in released],
+            bases={d.data_category: d.basis for d in released},
+            consent_ids=sorted({d.consent_id for d in released if d.consent_id}),
+            withheld_categories=[*(c for c in request.data_categories if c not in names),
+                                 *request.withheld_categories])
+        answer.already_recorded = request.access_id in self.accesses
+        self.accesses.setdefault(request.access_id, record)
+        answer.ledger_index = len(self.accesses)
+        return answer
+
     async def RecordAccess(self, request, context):
         self.calls.append(("RecordAccess", current_principal().client_id, request_id_var.get()))
         if self.record_fails:
@@ -112,6 +140,7 @@ async def start_stand_ins(minter):
                                 token_verifier=TokenVerifier(minter.issuer, "urn:mtlid:consent", StaticJwks(minter.jwks())),
                                 method_policies={"/montreal.consent.v1.ConsentService/Check": "consent:broker",
                                                  "/montreal.consent.v1.ConsentService/RecordAccess": "consent:broker",
+                                                 "/montreal.consent.v1.ConsentService/CheckAndRecord": "consent:broker",
                                                  "/montreal.consent.v1.ConsentService/AccessLog": "resident"})
     consent_server.add(consent, consent_pb2_grpc.add_ConsentServiceServicer_to_server, "montreal.consent.v1.ConsentService")
     identity = IdentityStandIn()

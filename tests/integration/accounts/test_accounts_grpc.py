@@ -134,8 +134,7 @@ async def test_calls_to_the_ledger_carry_the_service_token_and_the_request_id(st
         before = len(consent.calls)
         await stub.ReleaseAttributes(request, metadata=(*tokens.service("plateau-permits"),
                                                         ("x-request-id", request_id)))
-        assert consent.calls[before:] == [("Check", "mtlid-accounts", request_id),
-                                          ("RecordAccess", "mtlid-accounts", request_id)]
+        assert consent.calls[before:] == [("CheckAndRecord", "mtlid-accounts", request_id)]
 
 
 async def test_no_release_when_the_access_record_cannot_be_written(stub, tokens, catalogue, stand_ins, accounts):

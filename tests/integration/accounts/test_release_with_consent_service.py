@@ -28,11 +28,14 @@ async def consent_service(minter, nats):
         yield runtime
 
 
-@pytest.fixture(scope="module")
-async def accounts(minter, nats, consent_service, stand_ins, tmp_path_factory):
+@pytest.fixture(scope="module", params=["one", "two"])
+async def accounts(request, minter, nats, consent_service, stand_ins, tmp_path_factory):
+    """Accounts asking the ledger in one CheckAndRecord call (the default), and in two (Check
+    then RecordAccess, MTLID_RELEASE_CONSENT_CALLS=two): every test holds for both."""
     async with accounts_runtime(minter, nats.url, tmp_path_factory.mktemp("accounts-real"),
                                 consent_port=consent_service.bound_grpc_port,
-                                identity_port=stand_ins["identity_port"]) as runtime:
+                                identity_port=stand_ins["identity_port"],
+                                env={"MTLID_RELEASE_CONSENT_CALLS": request.param}) as runtime:
         yield runtime
 
 

@@ -38,6 +38,20 @@ GIVEN = pb.CheckRequest(resident_id=ALICE, recipient_id="montreal-pools", purpos
 KEK = os.urandom(32)
 
 
+async def _check_many_agrees(stub, tokens) -> list[pb.CheckAnswer]:
+    """CheckMany (issue 24) of Alice's two questions and Bob's, in one batch, answers each as
+    the single Check does (the same rows, bound the same way)."""
+    bobs = pb.CheckRequest(resident_id=BOB, recipient_id="montreal-pools", purpose_id="communication",
+                           data_categories=["email"])
+    asked = [WITHDRAWN, GIVEN, bobs]
+    answer = await stub.CheckMany(pb.CheckManyRequest(items=[pb.CheckQuestion(
+        resident_id=q.resident_id, recipient_id=q.recipient_id, purpose_id=q.purpose_id,
+        data_categories=q.data_categories) for q in asked]), metadata=tokens["broker"])
+    for question, got in zip(asked, answer.answers):
+        assert list(got.decisions) == list((await stub.Check(question, metadata=tokens["broker"])).decisions)
+    return list(answer.answers)
+
+
 @pytest.fixture(scope="module")
 async def store(engine):
     """The service's ledger store, with a key-encryption key the operator's CLI is given too."""
@@ -142,6 +156,8 @@ async def test_a_tampered_decision_column_fails_verify_and_check(case, history, 
                                      metadata=tokens["library" if role == "withdrawal" else "pools"])).decisions[0]
         assert (decision.allowed, decision.reason) == (False, "LEDGER_MISMATCH"), case
         assert alarms.counts()[BINDING_MISMATCH] > alarms_before
+        batch = await _check_many_agrees(stub, tokens)  # and so does a batch
+        assert batch[0 if role == "withdrawal" else 1].decisions[0].reason == "LEDGER_MISMATCH"
         # ListConsents refuses rather than show the consent as given
         _, reason = await fails(stub.ListConsents(pb.ListConsentsRequest(resident_id=ALICE, include_inactive=True),
                                                   metadata=tokens["alice"]), grpc.StatusCode.FAILED_PRECONDITION)
@@ -178,6 +194,8 @@ async def test_a_row_moved_to_another_resident_is_refused_to_both(history, stub,
                                data_categories=["email"])
         decision = (await stub.Check(bobs, metadata=tokens["pools"])).decisions[0]
         assert (decision.allowed, decision.reason) == (False, "LEDGER_MISMATCH")
+        batch = await _check_many_agrees(stub, tokens)  # Alice and Bob asked about in one statement
+        assert not batch[1].decisions[0].allowed and batch[2].decisions[0].reason == "LEDGER_MISMATCH"
         _, reason = await fails(stub.ListConsents(pb.ListConsentsRequest(resident_id=BOB), metadata=tokens["bob"]),
                                 grpc.StatusCode.FAILED_PRECONDITION)
         assert reason == "LEDGER_MISMATCH"

@@ -388,3 +388,42 @@ async def test_every_replica_hears_a_rotation_through_nats(service, clients):
             break
         await asyncio.sleep(0.1)
     assert before != expected and keys.current("RS256")[0] == expected
+
+
+async def test_validate_tokens_answers_each_as_validate_token(service, stub_for, mint):
+    """ValidateTokens (issue 24): each token's answer equals ValidateToken's, in order (the
+    same token twice answered twice), and a revocation committed between two batches makes
+    that token, and only it, inactive in the next one."""
+    import datetime as dt
+
+    from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+
+    stub = await stub_for("plateau-permits", ["identity:validate"])
+    jti = uuid.uuid4().hex
+    revoked_later = await mint("montreal-library", ["openid"], jti=jti)
+    good = await mint("montreal-library", ["openid", "resident"], aud=["urn:mtlid:accounts"],
+                      sub="someone", acr="urn:mtlid:loa:2")
+    batch = [good, await mint("x", ["a"], ttl=-10), await mint("x", ["a"], issuer="http://elsewhere"),
+             await mint("x", ["a"], key=ECKey.generate_key("P-256", private=True)),
+             good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"), "not a token", "", revoked_later, good]
+
+    async def agrees() -> list[bool]:
+        answer = await stub.ValidateTokens(pb.ValidateTokensRequest(tokens=batch))
+        assert len(answer.results) == len(batch)
+        for token, result in zip(batch, answer.results):
+            single = await stub.ValidateToken(pb.ValidateTokenRequest(token=token)) if token else \
+                pb.ValidateTokenResponse(active=False)  # the single call refuses an empty token
+            assert result == single
+        return [r.active for r in answer.results]
+
+    assert await agrees() == [True, False, False, False, False, False, False, True, True]
+    async with OAuthUnitOfWork(service.session_factory, kek=KEK) as uow:
+        await uow.revoked_tokens.add(jti, dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5))
+        await uow.commit()
+    assert await agrees() == [True, False, False, False, False, False, False, False, True]
+    for tokens in ([], ["x"] * 1001):
+        code, violations, _ = await _error(stub.ValidateTokens(pb.ValidateTokensRequest(tokens=tokens)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "tokens" in violations
+    other = await stub_for("plateau-permits", ["identity:resolve"])
+    code, _, _ = await _error(other.ValidateTokens(pb.ValidateTokensRequest(tokens=[good])))
+    assert code == grpc.StatusCode.PERMISSION_DENIED

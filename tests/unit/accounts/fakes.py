@@ -173,6 +173,20 @@ class FakeConsent:
             raise Unavailable("consent ledger unavailable")
         self.records.append(record)
 
+    async def check_and_record(self, *, access_id, resident_id, recipient_id, purpose_id, categories, available,
+                               withheld):
+        """As the ledger's CheckAndRecord: decide, record what is allowed and available."""
+        decisions = await self.check(resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+                                     categories=categories)
+        released = tuple(c for c in categories if decisions[c].allowed and c in available)
+        if released:
+            if self.record_down:
+                raise Unavailable("consent ledger unavailable")
+            self.records.append({"access_id": access_id, "resident_id": resident_id, "recipient_id": recipient_id,
+                                 "purpose_id": purpose_id, "categories": released,
+                                 "withheld": [*(c for c in categories if c not in released), *withheld]})
+        return decisions, released
+
 
 class FakeResolver:
     """Pairwise subjects as identity computes them (a keyed hash per client), reversible here."""

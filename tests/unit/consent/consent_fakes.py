@@ -168,6 +168,13 @@ class FakeReads:
         # A fake store has no tables beside its entries: nothing can disagree with a leaf.
         return catalogue, [e for e in self.store.entries if e.resident_id == resident_id and e.entry_type in kinds], []
 
+    async def consent_states(self, resident_ids, *, in_transaction=None):
+        states = {}
+        for resident_id in set(resident_ids):
+            catalogue, entries, mismatches = await self.consent_state(resident_id, "", "")
+            states[resident_id] = (entries, mismatches)
+        return catalogue, states
+
     async def tree_size(self):
         return len(self.store.entries)
 

@@ -324,3 +324,76 @@ async def test_a_service_records_only_for_its_own_purposes(store):
     import dataclasses
     index, _ = await handlers.record_access(dataclasses.replace(cmd, for_client=None), FakeUnitOfWork(store), now=NOW)
     assert store.entries[index].purpose_id == "identity-verification"
+
+
+async def _answer_alone(store, cmd, now):
+    try:
+        return await handlers.check(cmd, FakeUnitOfWork(store), now=now)
+    except (InvalidArgument, PermissionDenied) as error:
+        return type(error), getattr(error, "violations", None), getattr(error, "reason", None)
+
+
+async def test_check_many_answers_each_question_as_check_at_every_instant(store):
+    """CheckMany (issue 24) against Check, question by question: a biometric consent before
+    and after its expiry, an ordinary one, one withdrawn, categories not covered, legal-basis
+    purposes, unknown names, another recipient's client, malformed questions."""
+    bio = RequestedConsent("biometric-identity-verification", expires_at=NOW + dt.timedelta(hours=1),
+                           non_biometric_alternative_id="in-person-verification", data_categories=("biometric_face",))
+    await give(store, bio, explicit=True)
+    [kept] = await give(store, RequestedConsent("communication", data_categories=("email",),
+                                                expires_at=NOW + dt.timedelta(minutes=30)))
+    [gone] = await give(store, RequestedConsent("communication", data_categories=("given_name",)), resident=OTHER)
+    await handlers.withdraw(commands.WithdrawConsent(OTHER, gone.consent_id), FakeUnitOfWork(store), now=NOW)
+    questions = [commands.CheckConsent(resident, "montreal-library", purpose, categories, for_client=client)
+                 for resident in (RES, OTHER, "456789ABCDEF")
+                 for purpose in ("communication", "biometric-identity-verification", "service-provision", "nope")
+                 for categories in (("email",), ("biometric_face",), ("email", "given_name", "date_of_birth"),
+                                    ("unknown",), ())
+                 for client in (None, "library-client", "pools-client")]
+    questions += [commands.CheckConsent("bad", "montreal-library", "communication", ("email",)),
+                  commands.CheckConsent(RES, "Bad Slug", "communication", ("email",)),
+                  commands.CheckConsent("", "", "", ())]
+    reasons = set()
+    for now in (NOW, NOW + dt.timedelta(minutes=45), NOW + dt.timedelta(hours=2)):
+        batch = await handlers.check_many(questions, FakeUnitOfWork(store), now=now)
+        for cmd, got in zip(questions, batch, strict=True):
+            alone = await _answer_alone(store, cmd, now)
+            if isinstance(got, list):
+                assert got == alone, cmd
+                reasons |= {d.reason for d in got}
+            else:
+                assert (type(got), getattr(got, "violations", None), getattr(got, "reason", None)) == alone, cmd
+    assert {"BIOMETRIC_CONSENT_EXPIRED", "CONSENT_EXPIRED", "CONSENT_WITHDRAWN", "CATEGORY_NOT_COVERED",
+            "BIOMETRIC_CONSENT_REQUIRED", "NO_CONSENT", ""} <= reasons
+
+
+async def test_check_many_refuses_an_empty_or_oversized_call(store):
+    with pytest.raises(InvalidArgument):
+        await handlers.check_many([], FakeUnitOfWork(store), now=NOW)
+    many = [commands.CheckConsent(RES, "montreal-library", "communication", ("email",))] * 1001
+    with pytest.raises(InvalidArgument):
+        await handlers.check_many(many, FakeUnitOfWork(store), now=NOW)
+
+
+async def test_check_and_record_decides_as_check_and_records_what_it_releases(store):
+    """CheckAndRecord (issue 24) against Check at the same instant: the same decisions; the
+    allowed and available categories recorded as one data_accessed entry, nothing recorded
+    when nothing is released, refusals per call."""
+    [consent] = await give(store, RequestedConsent("communication", data_categories=("email", "given_name")))
+    cmd = commands.CheckAndRecord("acs_0123456789", RES, "montreal-library", "communication",
+                                  ("email", "given_name", "family_name"), available_categories=("email",),
+                                  withheld_categories=("date_of_birth",))
+    nothing = commands.CheckAndRecord("acs_nothing-0001", OTHER, "montreal-library", "communication", ("email",),
+                                      available_categories=("email",))
+    bad = commands.CheckAndRecord("short", RES, "montreal-library", "communication", ("email",))
+    size = len(store.entries)
+    first, second, third = await handlers.check_and_record([cmd, nothing, bad], FakeUnitOfWork(store), now=NOW)
+    assert first.decisions == await check(store, ("email", "given_name", "family_name"))
+    assert first.released == ("email",) and first.ledger_index == size and not first.already_recorded
+    entry = store.entries[size]
+    assert entry.body["data_categories"] == ["email"] and entry.body["consent_ids"] == [consent.consent_id]
+    assert sorted(entry.body["withheld_categories"]) == ["date_of_birth", "family_name", "given_name"]
+    assert second.released == () and second.ledger_index is None and len(store.entries) == size + 1
+    assert isinstance(third, InvalidArgument) and third.violations[0][0] == "access_id"
+    [again] = await handlers.check_and_record([cmd], FakeUnitOfWork(store), now=NOW)
+    assert again.already_recorded and again.ledger_index == size and len(store.entries) == size + 1

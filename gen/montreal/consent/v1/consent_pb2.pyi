@@ -273,6 +273,58 @@ class CheckResponse(_message.Message):
     check_time: _timestamp_pb2.Timestamp
     def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., check_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class CheckManyRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CheckQuestion]
+    def __init__(self, items: _Optional[_Iterable[_Union[CheckQuestion, _Mapping]]] = ...) -> None: ...
+
+class CheckQuestion(_message.Message):
+    __slots__ = ("resident_id", "recipient_id", "purpose_id", "data_categories")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    recipient_id: str
+    purpose_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckManyResponse(_message.Message):
+    __slots__ = ("answers", "check_time")
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    CHECK_TIME_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[CheckAnswer]
+    check_time: _timestamp_pb2.Timestamp
+    def __init__(self, answers: _Optional[_Iterable[_Union[CheckAnswer, _Mapping]]] = ..., check_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CheckAnswer(_message.Message):
+    __slots__ = ("decisions", "error")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[CategoryDecision]
+    error: ItemError
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("code", "reason", "field_violations")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    reason: str
+    field_violations: _containers.RepeatedCompositeFieldContainer[ItemFieldViolation]
+    def __init__(self, code: _Optional[str] = ..., reason: _Optional[str] = ..., field_violations: _Optional[_Iterable[_Union[ItemFieldViolation, _Mapping]]] = ...) -> None: ...
+
+class ItemFieldViolation(_message.Message):
+    __slots__ = ("field", "description")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
 class ListConsentsRequest(_message.Message):
     __slots__ = ("resident_id", "include_inactive", "page_size", "page_token")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -434,6 +486,38 @@ class RecordAccessResponse(_message.Message):
     ledger_index: int
     already_recorded: bool
     def __init__(self, ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
+
+class CheckAndRecordRequest(_message.Message):
+    __slots__ = ("access_id", "resident_id", "recipient_id", "purpose_id", "data_categories", "available_categories", "withheld_categories")
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    access_id: str
+    resident_id: str
+    recipient_id: str
+    purpose_id: str
+    data_categories: _containers.RepeatedScalarFieldContainer[str]
+    available_categories: _containers.RepeatedScalarFieldContainer[str]
+    withheld_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., available_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckAndRecordResponse(_message.Message):
+    __slots__ = ("decisions", "released_categories", "ledger_index", "already_recorded", "access_time")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[CategoryDecision]
+    released_categories: _containers.RepeatedScalarFieldContainer[str]
+    ledger_index: int
+    already_recorded: bool
+    access_time: _timestamp_pb2.Timestamp
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., released_categories: _Optional[_Iterable[str]] = ..., ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RequestRectificationRequest(_message.Message):
     __slots__ = ("resident_id", "data_categories", "recipient_id")

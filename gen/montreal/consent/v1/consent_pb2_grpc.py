@@ -49,6 +49,11 @@ class ConsentServiceStub:
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckResponse.FromString,
                 _registered_method=True)
+        self.CheckMany = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/CheckMany',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyResponse.FromString,
+                _registered_method=True)
         self.ListConsents = channel.unary_unary(
                 '/montreal.consent.v1.ConsentService/ListConsents',
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListConsentsRequest.SerializeToString,
@@ -68,6 +73,11 @@ class ConsentServiceStub:
                 '/montreal.consent.v1.ConsentService/RecordAccess',
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessResponse.FromString,
+                _registered_method=True)
+        self.CheckAndRecord = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/CheckAndRecord',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordResponse.FromString,
                 _registered_method=True)
         self.RequestRectification = channel.unary_unary(
                 '/montreal.consent.v1.ConsentService/RequestRectification',
@@ -166,6 +176,18 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckMany(self, request, context):
+        """Up to 1,000 Check questions in one call (issue 24; like SpiceDB's CheckBulkPermissions
+        and OpenFGA's BatchCheck), each answered on its own exactly as Check answers it: the
+        resident's consent entries are read for this call (never from a cache) and bound to their
+        ledger leaves, so a withdrawal committed before the call denies its items. An item Check
+        would refuse (INVALID_ARGUMENT, PERMISSION_DENIED) gets its own error naming the field
+        `items[i].…`; the other items are answered. Scopes `consent:check` or `consent:broker`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListConsents(self, request, context):
         """The resident's consents (current by default).
         """
@@ -190,6 +212,19 @@ class ConsentServiceServicer:
     def RecordAccess(self, request, context):
         """Records an access (idempotent by access_id). Scopes `consent:record` (own recipient)
         or `consent:broker`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckAndRecord(self, request, context):
+        """Check and RecordAccess in one call, under the ledger's head lock (issue 24): the
+        categories are decided exactly as Check decides them, at the instant the access is
+        recorded, with no window between the two in which a withdrawal could commit. The
+        categories allowed and available are recorded as released (with the bases and consents
+        of their decisions), the others as withheld; nothing is recorded when none is released.
+        Idempotent by access_id. Scopes `consent:broker`, or `consent:record` with
+        `consent:check` (own recipient).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -312,6 +347,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckResponse.SerializeToString,
             ),
+            'CheckMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckMany,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyResponse.SerializeToString,
+            ),
             'ListConsents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListConsents,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListConsentsRequest.FromString,
@@ -331,6 +371,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.RecordAccess,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessResponse.SerializeToString,
+            ),
+            'CheckAndRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAndRecord,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordResponse.SerializeToString,
             ),
             'RequestRectification': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestRectification,
@@ -490,6 +535,33 @@ class ConsentService:
             _registered_method=True)
 
     @staticmethod
+    def CheckMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/CheckMany',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListConsents(request,
             target,
             options=(),
@@ -587,6 +659,33 @@ class ConsentService:
             '/montreal.consent.v1.ConsentService/RecordAccess',
             montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessRequest.SerializeToString,
             montreal_dot_consent_dot_v1_dot_consent__pb2.RecordAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAndRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/CheckAndRecord',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.CheckAndRecordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -78,6 +78,18 @@ class ValidateTokenResponse(_message.Message):
     token_id: str
     def __init__(self, active: _Optional[bool] = ..., client_id: _Optional[str] = ..., subject: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audiences: _Optional[_Iterable[str]] = ..., acr: _Optional[str] = ..., acting_for: _Optional[str] = ..., token_id: _Optional[str] = ...) -> None: ...
 
+class ValidateTokensRequest(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tokens: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ValidateTokensResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ValidateTokenResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[ValidateTokenResponse, _Mapping]]] = ...) -> None: ...
+
 class ResolveCitizenNumberRequest(_message.Message):
     __slots__ = ("citizen_number",)
     CITIZEN_NUMBER_FIELD_NUMBER: _ClassVar[int]

@@ -39,6 +39,11 @@ class IdentityServiceStub:
                 request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokenRequest.SerializeToString,
                 response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokenResponse.FromString,
                 _registered_method=True)
+        self.ValidateTokens = channel.unary_unary(
+                '/montreal.identity.v1.IdentityService/ValidateTokens',
+                request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokensRequest.SerializeToString,
+                response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokensResponse.FromString,
+                _registered_method=True)
         self.ResolveCitizenNumber = channel.unary_unary(
                 '/montreal.identity.v1.IdentityService/ResolveCitizenNumber',
                 request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ResolveCitizenNumberRequest.SerializeToString,
@@ -113,6 +118,15 @@ class IdentityServiceServicer:
         """Is this access token (RFC 9068 JWT issued by identity) active? Like RFC 7662
         introspection: an expired, revoked, forged or foreign token is `active = false`, not an
         error. Scope `identity:validate`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidateTokens(self, request, context):
+        """Up to 1,000 tokens in one call (issue 24), each answered exactly as ValidateToken answers
+        it (signature, issuer, expiry, revocation checked for this call), in the order given.
+        Scope `identity:validate`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +245,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokenRequest.FromString,
                     response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokenResponse.SerializeToString,
             ),
+            'ValidateTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateTokens,
+                    request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokensRequest.FromString,
+                    response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokensResponse.SerializeToString,
+            ),
             'ResolveCitizenNumber': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveCitizenNumber,
                     request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ResolveCitizenNumberRequest.FromString,
@@ -324,6 +343,33 @@ class IdentityService:
             '/montreal.identity.v1.IdentityService/ValidateToken',
             montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokenRequest.SerializeToString,
             montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.identity.v1.IdentityService/ValidateTokens',
+            montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokensRequest.SerializeToString,
+            montreal_dot_identity_dot_v1_dot_identity__pb2.ValidateTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,
