@@ -35,16 +35,16 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
-from services.common.events import Event
 from services.identity.card import sd_jwt, status_list
 from services.identity.card.sd_jwt import b64url, b64url_decode
+from services.identity.domain.events import CardIssued, CardRevoked
 from services.identity.oidc.wire import WireRequest, WireResponse
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
@@ -160,31 +160,6 @@ class Holder:
 
 class HolderAttributes(Protocol):
     async def for_resident(self, resident_id: str) -> Holder | None: ...
-
-
-# --- events (through the outbox; identifiers only) -----------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class CardIssued(Event):
-    NAME: ClassVar[str] = "card_issued"
-    resident_id: str
-    card_id: str
-    expires_at: str
-
-    def aggregate_id(self) -> str | None:
-        return self.resident_id
-
-
-@dataclasses.dataclass(frozen=True)
-class CardRevoked(Event):
-    NAME: ClassVar[str] = "card_revoked"
-    resident_id: str
-    card_id: str
-    reason: str                         # "lost_device" | "resident_disabled" | "account_closed"
-
-    def aggregate_id(self) -> str | None:
-        return self.resident_id
 
 
 # --- the issuer -----------------------------------------------------------------------------
