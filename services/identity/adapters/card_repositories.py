@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Integer, String, func, select
+import json
+
+from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.identity.adapters.orm import Base
-from services.identity.card.issuance import CardAccess, CardOffer, IssuedCard
+from services.identity.adapters import crypto
+from services.identity.card.issuance import CardAccess, CardOffer, Holder, IssuedCard
 
 
 class CardOfferRow(Base):
@@ -17,6 +20,7 @@ class CardOfferRow(Base):
     tx_code_hash: Mapped[str] = mapped_column(String(64))
     resident_id: Mapped[str] = mapped_column(String(32))
     expires_at: Mapped[int] = mapped_column(BigInteger)
+    holder_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -27,6 +31,7 @@ class CardAccessRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     resident_id: Mapped[str] = mapped_column(String(32))
     expires_at: Mapped[int] = mapped_column(BigInteger)
+    offer_code_hash: Mapped[str] = mapped_column(String(64))
 
 
 class IssuedCardRow(Base):
@@ -47,13 +52,30 @@ def _card(row: IssuedCardRow) -> IssuedCard:
 
 
 class SqlCardStore:
-    def __init__(self, session: AsyncSession) -> None:
+    """The holder's attributes of an offer are sealed (AES-GCM with the key-encryption key,
+    bound to the offer) while they wait for the wallet, and erased when the card is issued."""
+
+    def __init__(self, session: AsyncSession, kek: bytes | None) -> None:
         self.session = session
+        self.kek = kek
+
+    def _seal(self, offer: CardOffer) -> bytes | None:
+        if offer.holder is None:
+            return None
+        if self.kek is None:
+            raise RuntimeError("the card store needs the key-encryption key")
+        return crypto.encrypt(self.kek, json.dumps(offer.holder.to_json()).encode(), offer.code_hash.encode())
+
+    def _unseal(self, row: CardOfferRow) -> Holder | None:
+        if row.holder_sealed is None or self.kek is None:
+            return None
+        return Holder.from_json(json.loads(crypto.decrypt(self.kek, row.holder_sealed, row.code_hash.encode())))
 
     async def add_offer(self, offer: CardOffer) -> None:
         self.session.add(CardOfferRow(code_hash=offer.code_hash, tx_code_hash=offer.tx_code_hash,
                                       resident_id=offer.resident_id, expires_at=offer.expires_at,
-                                      used=offer.used, failed_attempts=offer.failed_attempts))
+                                      holder_sealed=self._seal(offer), used=offer.used,
+                                      failed_attempts=offer.failed_attempts))
         await self.session.flush()
 
     async def get_offer(self, code_hash: str) -> CardOffer | None:
@@ -63,22 +85,24 @@ class SqlCardStore:
             select(CardOfferRow).where(CardOfferRow.code_hash == code_hash).with_for_update())).scalar_one_or_none()
         if row is None:
             return None
-        return CardOffer(row.code_hash, row.tx_code_hash, row.resident_id, row.expires_at, row.used,
-                         row.failed_attempts)
+        return CardOffer(row.code_hash, row.tx_code_hash, row.resident_id, row.expires_at, self._unseal(row),
+                         row.used, row.failed_attempts)
 
     async def update_offer(self, offer: CardOffer) -> None:
         row = await self.session.get(CardOfferRow, offer.code_hash)
         row.used, row.failed_attempts = offer.used, offer.failed_attempts
+        if offer.holder is None:
+            row.holder_sealed = None
         await self.session.flush()
 
     async def add_access(self, access: CardAccess) -> None:
         self.session.add(CardAccessRow(token_hash=access.token_hash, resident_id=access.resident_id,
-                                       expires_at=access.expires_at))
+                                       expires_at=access.expires_at, offer_code_hash=access.offer_code_hash))
         await self.session.flush()
 
     async def get_access(self, token_hash: str) -> CardAccess | None:
         row = await self.session.get(CardAccessRow, token_hash)
-        return None if row is None else CardAccess(row.token_hash, row.resident_id, row.expires_at)
+        return None if row is None else CardAccess(row.token_hash, row.resident_id, row.expires_at, row.offer_code_hash)
 
     async def next_status_index(self) -> int:
         # The unique constraint on status_index makes a concurrent duplicate fail at commit

@@ -44,7 +44,7 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.passkeys = SqlPasskeyRepository(session)
         self.webauthn_challenges = SqlWebAuthnChallengeRepository(session)
         # the carte citoyenne (issue 23, card/issuance.py's CardStore)
-        self.cards = SqlCardStore(session)
+        self.cards = SqlCardStore(session, self.kek)
 
     async def commit(self) -> None:
         # The sign-in history is the login events' own record, in their transaction

@@ -1,9 +1,9 @@
 """OpenID for Verifiable Credential Issuance 1.0, pre-authorized code flow, for the carte citoyenne.
 
 Framework-free like ``oidc/``: each endpoint is ``async def f(issuer, WireRequest, ...) ->
-WireResponse``; storage is the narrow :class:`CardStore`; the resident's attributes come
-through :class:`HolderAttributes` (names, birth date and borough live in the accounts
-service, not here).
+WireResponse``; storage is the narrow :class:`CardStore`; the resident's attributes (names,
+birth date, borough: the accounts service's, not identity's) come with the offer, read by
+Mon compte when the resident asks for the card (:class:`Holder`).
 
 The flow (OpenID4VCI 1.0):
 
@@ -96,12 +96,33 @@ class CardKey:
 # --- records and storage --------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """What the card says of a resident (from the accounts service's verified attributes)."""
+
+    given_name: str
+    family_name: str
+    birthdate: dt.date
+    borough: str | None
+    resident_of_montreal: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "birthdate": self.birthdate.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Holder":
+        return cls(**{**data, "birthdate": dt.date.fromisoformat(data["birthdate"])})
+
+
 @dataclasses.dataclass
 class CardOffer:
     code_hash: str
     tx_code_hash: str
     resident_id: str
     expires_at: int
+    #: what the card will say, read by Mon compte from the accounts service when the resident
+    #: asked; sealed with the key-encryption key at rest and erased once the card is issued
+    holder: Holder | None = None
     used: bool = False
     failed_attempts: int = 0
 
@@ -111,6 +132,7 @@ class CardAccess:
     token_hash: str
     resident_id: str
     expires_at: int
+    offer_code_hash: str
 
 
 @dataclasses.dataclass
@@ -147,21 +169,6 @@ class CardUnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class Holder:
-    """What the card says of a resident (from the accounts service's verified attributes)."""
-
-    given_name: str
-    family_name: str
-    birthdate: dt.date
-    borough: str | None
-    resident_of_montreal: bool
-
-
-class HolderAttributes(Protocol):
-    async def for_resident(self, resident_id: str) -> Holder | None: ...
-
-
 # --- the issuer -----------------------------------------------------------------------------
 
 
@@ -170,7 +177,6 @@ class CardIssuer:
     config: CardConfig
     key: CardKey
     uow_factory: Callable[[], CardUnitOfWork]
-    holders: HolderAttributes
     clock: Callable[[], float] = time.time
 
     def now(self) -> int:
@@ -201,8 +207,11 @@ class Offer:
     expires_at: int
 
 
-async def create_offer(issuer: CardIssuer, resident_id: str) -> Offer:
-    """A Credential Offer by value (OpenID4VCI 1.0 s. 4.1) for a resident at level >= 2."""
+async def create_offer(issuer: CardIssuer, resident_id: str, holder: Holder | None) -> Offer:
+    """A Credential Offer by value (OpenID4VCI 1.0 s. 4.1) for a resident at level >= 2.
+
+    ``holder``: the resident's verified attributes as Mon compte read them from the accounts
+    service (None when it holds no verified name and birth date)."""
     now = issuer.now()
     async with issuer.uow_factory() as uow:
         resident = await uow.residents.get(resident_id)
@@ -211,12 +220,12 @@ async def create_offer(issuer: CardIssuer, resident_id: str) -> Offer:
             raise OfferRefused("resident_inactive")
         if int(getattr(resident.level, "value", resident.level)) < MIN_LEVEL:
             raise OfferRefused("level_too_low")
-        if await issuer.holders.for_resident(resident_id) is None:
+        if holder is None:
             raise OfferRefused("attributes_unavailable")
         code = secrets.token_urlsafe(32)
         tx_code = f"{secrets.randbelow(10**6):06d}"
         expires_at = now + issuer.config.offer_lifetime
-        await uow.cards.add_offer(CardOffer(_hash(code), _hash(tx_code), resident_id, expires_at))
+        await uow.cards.add_offer(CardOffer(_hash(code), _hash(tx_code), resident_id, expires_at, holder))
         await uow.commit()
     offer = {
         "credential_issuer": issuer.config.issuer,
@@ -316,7 +325,8 @@ async def token_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRespon
         offer.used = True
         await uow.cards.update_offer(offer)
         token = secrets.token_urlsafe(32)
-        await uow.cards.add_access(CardAccess(_hash(token), offer.resident_id, now + issuer.config.access_token_lifetime))
+        await uow.cards.add_access(CardAccess(_hash(token), offer.resident_id, now + issuer.config.access_token_lifetime,
+                                                   offer.code_hash))
         await uow.commit()
     return WireResponse.json(200, {"access_token": token, "token_type": "Bearer",
                                    "expires_in": issuer.config.access_token_lifetime})
@@ -437,7 +447,8 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
                 raise _CredentialError("invalid_token", "the access token is unknown or expired", 401)
             holder_jwk = _check_proof(issuer, proofs["jwt"][0])
             resident = await uow.residents.get(access.resident_id)
-            holder = await issuer.holders.for_resident(access.resident_id)
+            offer = await uow.cards.get_offer(access.offer_code_hash)
+            holder = offer.holder if offer is not None else None
             if resident is None or resident.disabled or getattr(resident, "closed_at", None) or holder is None:
                 raise _CredentialError("credential_request_denied", "this resident cannot receive a card")
             index = await uow.cards.next_status_index()
@@ -446,6 +457,8 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
             claims = card_claims(issuer, resident, holder, index, now)
             card = IssuedCard(str(uuid.uuid4()), access.resident_id, index, now, claims["exp"])
             await uow.cards.add_card(card)
+            offer.holder = None  # one card per offer: the attributes are not kept
+            await uow.cards.update_offer(offer)
             uow.add_event(CardIssued(resident_id=access.resident_id, card_id=card.card_id,
                                      expires_at=_iso(card.expires_at)))
             await uow.commit()

@@ -16,7 +16,7 @@ from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.oidc.wire import WireRequest
 from services.identity.service_layer import authentication as auth
 from tests.integration.identity.conftest import outbox_events
-from tests.unit.identity_card.fakes import ELOISE, FakeHolders
+from tests.unit.identity_card.fakes import ELOISE
 
 ISSUER = "https://id.montreal.example"
 
@@ -34,12 +34,10 @@ async def _verified_resident(uow_factory) -> str:
 
 async def test_issuance_and_revocation_are_stored_and_in_the_outbox(uow_factory, sessions):
     rid = await _verified_resident(uow_factory)
-    holders = FakeHolders()
-    holders.by_resident[rid] = ELOISE
     card_issuer = CardIssuer(CardConfig(issuer=ISSUER, nonce_key=b"n" * 32),
-                             CardKey("card-1", ECKey.generate_key("P-256")), uow_factory, holders)
+                             CardKey("card-1", ECKey.generate_key("P-256")), uow_factory)
     wallet = ECKey.generate_key("P-256")
-    offer = await issuance.create_offer(card_issuer, rid)
+    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
     code = offer.offer["grants"][issuance.PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
     form = {"grant_type": [issuance.PRE_AUTHORIZED_GRANT], "pre-authorized_code": [code], "tx_code": [offer.tx_code]}
     token = await issuance.token_endpoint(card_issuer, WireRequest("POST", "/card/token", form=form))
@@ -57,6 +55,10 @@ async def test_issuance_and_revocation_are_stored_and_in_the_outbox(uow_factory,
                                  headers={"authorization": f"Bearer {token.body['access_token']}"}), body)
     assert response.status == 200, response.body
 
+    async with sessions() as session:  # the attributes were sealed, then erased at issuance
+        from sqlalchemy import text
+        sealed = (await session.execute(text("SELECT holder_sealed FROM card_offers"))).scalars().all()
+        assert sealed and all(value is None for value in sealed)
     async with uow_factory() as uow:
         cards = await uow.cards.cards_for(rid)
         assert len(cards) == 1 and cards[0].revoked_at is None

@@ -76,13 +76,5 @@ class FakeUnitOfWork:
         self.events = []
 
 
-class FakeHolders:
-    def __init__(self):
-        self.by_resident = {}
-
-    async def for_resident(self, resident_id):
-        return self.by_resident.get(resident_id)
-
-
 ELOISE = Holder(given_name="Éloïse", family_name="Tremblay", birthdate=dt.date(1990, 4, 2),
                 borough="Ahuntsic-Cartierville", resident_of_montreal=True)

@@ -14,7 +14,7 @@ from services.identity.card.issuance import CardConfig, CardIssuer, CardKey, Off
 from services.identity.card.sd_jwt import PresentationRefused
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.oidc.wire import WireRequest
-from tests.unit.identity_card.fakes import ELOISE, FakeHolders, FakeResident, FakeUnitOfWork, Tables
+from tests.unit.identity_card.fakes import ELOISE, FakeResident, FakeUnitOfWork, Tables
 
 ISSUER = "https://id.montreal.example"
 RESIDENT = "MTL-2026-0000-0001"
@@ -30,12 +30,11 @@ class Clock:
 
 @pytest.fixture
 def world():
-    tables, holders, clock = Tables(), FakeHolders(), Clock()
+    tables, clock = Tables(), Clock()
     tables.residents[RESIDENT] = FakeResident(RESIDENT)
-    holders.by_resident[RESIDENT] = ELOISE
     card_issuer = CardIssuer(CardConfig(issuer=ISSUER, nonce_key=b"k" * 32),
                              CardKey("card-2026-1", ECKey.generate_key("P-256")),
-                             lambda: FakeUnitOfWork(tables), holders, clock)
+                             lambda: FakeUnitOfWork(tables), clock)
     return card_issuer, tables, clock
 
 
@@ -63,7 +62,7 @@ async def credential(card_issuer, access_token, proof_jwt, configuration=issuanc
 
 
 async def issue_card(card_issuer, wallet_key):
-    offer = await issuance.create_offer(card_issuer, RESIDENT)
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
     token = (await token_for(card_issuer, offer)).body["access_token"]
     nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
     response = await credential(card_issuer, token, proof(wallet_key, nonce, now=card_issuer.now()))
@@ -74,13 +73,14 @@ async def issue_card(card_issuer, wallet_key):
 async def test_offer_to_offline_verification_to_revocation(world):
     card_issuer, tables, clock = world
     wallet_key = ECKey.generate_key("P-256")
-    offer = await issuance.create_offer(card_issuer, RESIDENT)
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
     # The offer is a link the QR code carries; the transaction code is not in it.
     parsed = json.loads(urllib.parse.unquote(offer.uri.split("credential_offer=", 1)[1]))
     assert parsed["credential_issuer"] == ISSUER and offer.tx_code not in offer.uri
     card = await issue_card(card_issuer, wallet_key)
     assert [e.NAME for e in tables.outbox] == ["card_issued"]
     assert set(sd_jwt.disclosed_names(card)) == set(issuance.DISCLOSABLE)
+    assert [o.holder for o in tables.offers.values() if o.used] == [None]  # not kept after issuance
 
     endpoints = {ISSUER + "/.well-known/jwt-vc-issuer": issuance.jwt_vc_issuer_endpoint,
                  ISSUER + "/card/status/1": issuance.status_list_endpoint}
@@ -127,16 +127,18 @@ async def test_level_one_and_disabled_residents_get_no_offer(world):
     card_issuer, tables, _ = world
     tables.residents[RESIDENT].level = LevelOfAssurance.SELF_ASSERTED
     with pytest.raises(OfferRefused, match="level_too_low"):
-        await issuance.create_offer(card_issuer, RESIDENT)
+        await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
     tables.residents[RESIDENT].level = LevelOfAssurance.VERIFIED
+    with pytest.raises(OfferRefused, match="attributes_unavailable"):
+        await issuance.create_offer(card_issuer, RESIDENT, None)
     tables.residents[RESIDENT].disabled = True
     with pytest.raises(OfferRefused, match="resident_inactive"):
-        await issuance.create_offer(card_issuer, RESIDENT)
+        await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
 
 
 async def test_token_endpoint_refuses_wrong_codes_and_reuse(world):
     card_issuer, _, clock = world
-    offer = await issuance.create_offer(card_issuer, RESIDENT)
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
     wrong = "000000" if offer.tx_code != "000000" else "111111"
     for _ in range(issuance.TX_CODE_ATTEMPTS):
         response = await token_for(card_issuer, offer, tx_code=wrong)
@@ -144,11 +146,11 @@ async def test_token_endpoint_refuses_wrong_codes_and_reuse(world):
     # After three wrong transaction codes, even the right one no longer works.
     assert (await token_for(card_issuer, offer)).body["error"] == "invalid_grant"
 
-    offer = await issuance.create_offer(card_issuer, RESIDENT)
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
     assert (await token_for(card_issuer, offer)).status == 200
     assert (await token_for(card_issuer, offer)).body["error"] == "invalid_grant"  # single use
 
-    offer = await issuance.create_offer(card_issuer, RESIDENT)
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
     clock.now += 601
     assert (await token_for(card_issuer, offer)).body["error"] == "invalid_grant"  # expired
 
@@ -171,7 +173,7 @@ async def test_token_endpoint_refuses_wrong_codes_and_reuse(world):
 async def test_credential_endpoint_refusals(world, case, status, error):
     card_issuer, tables, clock = world
     wallet_key = ECKey.generate_key("P-256")
-    offer = await issuance.create_offer(card_issuer, RESIDENT)
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
     token = (await token_for(card_issuer, offer)).body["access_token"]
     nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
     args = {"access_token": token, "proof_jwt": proof(wallet_key, nonce, now=clock.now)}
@@ -187,7 +189,7 @@ async def test_credential_endpoint_refusals(world, case, status, error):
         args["proof_jwt"] = proof(wallet_key, nonce[:-2] + "xx", now=clock.now)
     elif case == "stale_nonce":
         clock.now += 301  # the nonce is now too old; the access token is a fresh one
-        fresh = await issuance.create_offer(card_issuer, RESIDENT)
+        fresh = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
         args["access_token"] = (await token_for(card_issuer, fresh)).body["access_token"]
         args["proof_jwt"] = proof(wallet_key, nonce, now=clock.now)
     elif case == "expired_token":

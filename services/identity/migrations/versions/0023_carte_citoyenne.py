@@ -1,7 +1,9 @@
 """The carte citoyenne (issue 23): offers, card access tokens, issued cards.
 
 - ``card_offers``: a Credential Offer's pre-authorized code and transaction code, as SHA-256
-  hashes only (OpenID4VCI 1.0 s. 4.1.1); single use, ten minutes, three wrong codes.
+  hashes only (OpenID4VCI 1.0 s. 4.1.1); single use, ten minutes, three wrong codes; the
+  holder's attributes Mon compte read from accounts, sealed with the key-encryption key
+  (``holder_sealed``) and erased once the card is issued.
 - ``card_access_tokens``: the access token the token endpoint gave for the offer (hash only).
 - ``issued_cards``: one row per card issued: its status list index (unique: one bit per card
   in the Token Status List), lifetime and revocation. No claim value is stored: the card
@@ -26,6 +28,7 @@ def upgrade() -> None:
         sa.Column("tx_code_hash", sa.String(64), nullable=False),
         sa.Column("resident_id", sa.String(32), nullable=False),
         sa.Column("expires_at", sa.BigInteger, nullable=False),
+        sa.Column("holder_sealed", sa.LargeBinary),
         sa.Column("used", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("code_hash", name="pk_card_offers"),
@@ -35,6 +38,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("resident_id", sa.String(32), nullable=False),
         sa.Column("expires_at", sa.BigInteger, nullable=False),
+        sa.Column("offer_code_hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("token_hash", name="pk_card_access_tokens"),
     )
     op.create_table(
