@@ -256,7 +256,10 @@ def credential_issuer_metadata(issuer: CardIssuer) -> dict[str, Any]:
     ]
     return {
         "credential_issuer": base,
-        "authorization_servers": [base],
+        # The card's own authorization server identifier: its RFC 8414 metadata names the
+        # card token endpoint, which speaks only the pre-authorized code grant, so the
+        # OpenID provider's /token stays as it is (issue 23 choice, docs/carte-citoyenne.md).
+        "authorization_servers": [base + "/card"],
         "credential_endpoint": base + "/card/credential",
         "nonce_endpoint": base + "/card/nonce",
         "display": [{"name": "Ville de Montréal", "locale": "fr-CA"}, {"name": "City of Montréal", "locale": "en-CA"}],
@@ -281,6 +284,21 @@ def jwt_vc_issuer_metadata(issuer: CardIssuer) -> dict[str, Any]:
     ``status_lists`` is ours: the lists an offline verifier should take home with the keys."""
     return {"issuer": issuer.config.issuer, "jwks": {"keys": [issuer.key.public_jwk()]},
             "status_lists": [issuer.config.status_list_uri]}
+
+
+def authorization_server_metadata(issuer: CardIssuer) -> dict[str, Any]:
+    """RFC 8414 metadata of the card's authorization server (``<issuer>/card``), served at
+    ``/.well-known/oauth-authorization-server/card`` (RFC 8414 s. 3.1, path after the well-known)."""
+    base = issuer.config.issuer
+    return {"issuer": base + "/card", "token_endpoint": base + "/card/token",
+            "grant_types_supported": [PRE_AUTHORIZED_GRANT], "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["none"],
+            # OpenID4VCI 1.0 s. 12.3: a wallet needs no client registration for this grant
+            "pre-authorized_grant_anonymous_access_supported": True}
+
+
+async def authorization_server_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
+    return WireResponse.json(200, authorization_server_metadata(issuer), no_store=False)
 
 
 async def metadata_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
