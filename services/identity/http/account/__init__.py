@@ -19,13 +19,14 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/close                         close the account (what it means, password, receipt)
     /privacy                               the privacy notice given at collection (Law 25)
     /account/security/not-me               "this was not me": sign out everywhere, new password
+    /account/card[/offer, /lost]           the carte citoyenne: offer to a wallet, revoke (issue 23)
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.account import (biometric, closure, connections, email_change, entry, pages, privacy,
+from services.identity.http.account import (biometric, card, closure, connections, email_change, entry, pages, privacy,
                                             proofs, security, sign_ins, suspicious)
 
 routes = [
@@ -70,4 +71,8 @@ routes = [
     Route("/account/close", closure.close, methods=["GET", "POST"]),
     Route("/privacy", privacy.notice, methods=["GET"]),
     Route("/account/security/not-me", suspicious.not_me, methods=["GET", "POST"]),
+    # Issue 23: the carte citoyenne.
+    Route("/account/card", card.card, methods=["GET"]),
+    Route("/account/card/offer", card.offer, methods=["POST"]),
+    Route("/account/card/lost", card.lost, methods=["POST"]),
 ]
