@@ -491,9 +491,14 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
 async def revoke_cards(issuer: CardIssuer, uow: CardUnitOfWork, resident_id: str, reason: str) -> list[str]:
     """Revokes every valid card of a resident inside the caller's unit of work (the caller commits).
 
-    Called when the resident says "J'ai perdu mon téléphone", and when an account is disabled
-    or closed; the bit is set in the next published status list."""
-    now = issuer.now()
+    Called when the resident says "J'ai perdu mon téléphone" in Mon compte."""
+    return await revoke_all(uow, resident_id, reason, issuer.now())
+
+
+async def revoke_all(uow: CardUnitOfWork, resident_id: str, reason: str, now: int) -> list[str]:
+    """The revocation itself, also called by the account's own life: a resident disabled
+    (``resident_disabled``) or closed (``account_closed``), in that change's transaction.
+    The bit is set in the next published status list; ``card_revoked`` goes through the outbox."""
     revoked = []
     for card in await uow.cards.cards_for(resident_id):
         if card.revoked_at is None and card.expires_at >= now:

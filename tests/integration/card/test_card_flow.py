@@ -168,3 +168,48 @@ async def test_wrong_transaction_code_is_refused_over_http(issuer_front, tmp_pat
     assert published.headers["cache-control"] == "public, max-age=3600"
     assert published.headers["access-control-allow-origin"] == "*"
     assert metadata.json()["credential_endpoint"] == issuer_front.base + "/card/credential"
+
+
+async def _card_for(issuer_front, email: str, tmp_path, password_hash: str | None = None) -> tuple[str, str]:
+    async with issuer_front.uow_factory() as uow:
+        resident = await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
+                                          now=dt.datetime.now(dt.timezone.utc), email_verified=True)
+        resident.level = LevelOfAssurance.VERIFIED
+        await uow.residents.save(resident)
+        await uow.commit()
+    offer = await issuance.create_offer(issuer_front.provider.card, resident.resident_id, ELOISE)
+    wallet = ReferenceWallet.open(tmp_path / f"{email}.json")
+    async with httpx.AsyncClient(timeout=10) as http:
+        await wallet.accept_offer(http, offer.uri, offer.tx_code)
+    return resident.resident_id, wallet.present(["resident_of_montreal"], audience="comptoir", nonce="n")
+
+
+async def _refused_after_refresh(issuer_front, presentation: str) -> str:
+    cache = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
+    with pytest.raises(PresentationRefused) as refused:
+        verifier.OfflineVerifier(cache).verify(presentation, audience="comptoir", nonce="n")
+    return refused.value.reason
+
+
+async def test_a_disabled_resident_s_card_is_revoked(issuer_front, tmp_path):
+    from services.identity.domain.citizen_number import CitizenNumber
+    from services.identity.service_layer.authentication import DisableResident, disable_resident
+
+    rid, presentation = await _card_for(issuer_front, "carte-desactivee@example.ca", tmp_path)
+    await disable_resident(DisableResident(CitizenNumber(rid).human), issuer_front.uow_factory())
+    assert await _refused_after_refresh(issuer_front, presentation) == "revoked"
+    async with issuer_front.uow_factory() as uow:
+        assert [c.revoked_reason for c in await uow.cards.cards_for(rid)] == ["resident_disabled"]
+
+
+async def test_a_closed_account_s_card_is_revoked(issuer_front, tmp_path):
+    from services.identity.domain import passwords
+    from services.identity.service_layer.account_closure import CloseAccount, close_account
+
+    password = "une phrase de passe assez longue"
+    password_hash = await asyncio.to_thread(passwords.hash_password, password)
+    rid, presentation = await _card_for(issuer_front, "carte-fermee@example.ca", tmp_path, password_hash)
+    await close_account(CloseAccount(rid, password, "192.0.2.9"), issuer_front.uow_factory())
+    assert await _refused_after_refresh(issuer_front, presentation) == "revoked"
+    async with issuer_front.uow_factory() as uow:
+        assert [c.revoked_reason for c in await uow.cards.cards_for(rid)] == ["account_closed"]
