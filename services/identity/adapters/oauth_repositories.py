@@ -251,6 +251,9 @@ class SqlRevokedTokenStore:
         return await self.session.get(RevokedAccessTokenRow, jti) is not None
 
 
+from services.identity.adapters.card_repositories import CardAccessRow, CardOfferRow  # noqa: E402
+
+
 class SqlHousekeeping:
     """Deletes what can no longer be used: expired codes, refresh tokens and revoked-jti
     entries (the token they name has expired), and sessions over for 30 days. Grants stay
@@ -277,6 +280,10 @@ class SqlHousekeeping:
                                                 LogoutDeliveryRow.gave_up_at.is_not(None))),
             delete(SsoSessionRow).where(or_(SsoSessionRow.expires_at < now - self.SESSION_RETENTION,
                                             SsoSessionRow.ended_at < now - self.SESSION_RETENTION)),
+            # the carte citoyenne (issue 23): offers never taken go with the holder's sealed
+            # attributes; an offer is kept past its end as long as its access token may be used
+            delete(CardAccessRow).where(CardAccessRow.expires_at < int(now.timestamp())),
+            delete(CardOfferRow).where(CardOfferRow.expires_at < int(now.timestamp()) - 3600),
         ):
             removed += (await self.session.execute(statement)).rowcount or 0
         return removed

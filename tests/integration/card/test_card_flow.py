@@ -213,3 +213,28 @@ async def test_a_closed_account_s_card_is_revoked(issuer_front, tmp_path):
     assert await _refused_after_refresh(issuer_front, presentation) == "revoked"
     async with issuer_front.uow_factory() as uow:
         assert [c.revoked_reason for c in await uow.cards.cards_for(rid)] == ["account_closed"]
+
+
+async def test_housekeeping_removes_offers_never_taken_with_their_sealed_attributes(issuer_front):
+    from services.identity.oidc.records import utcnow
+
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-oubliee@example.ca")
+    card_issuer = issuer_front.provider.card
+    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
+    code_hash = issuance._hash(offer.offer["grants"][issuance.PRE_AUTHORIZED_GRANT]["pre-authorized_code"])
+
+    async def sealed() -> list:
+        async with issuer_front.uow_factory() as uow:
+            found = await uow.cards.get_offer(code_hash)
+        return [] if found is None else [found.holder]
+
+    assert await sealed() == [ELOISE]
+    async with issuer_front.uow_factory() as uow:
+        await uow.housekeeping.purge(utcnow())
+        await uow.commit()
+    assert await sealed() == [ELOISE]  # still valid: kept
+    later = utcnow() + dt.timedelta(seconds=card_issuer.config.offer_lifetime + 3601)
+    async with issuer_front.uow_factory() as uow:
+        await uow.housekeeping.purge(later)
+        await uow.commit()
+    assert await sealed() == []
