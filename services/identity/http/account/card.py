@@ -46,7 +46,16 @@ def holder_from_profile(profile) -> Holder | None:
         return None
     address = unicodedata.normalize("NFKD", verified.get("postal_address", "")).encode("ascii", "ignore").decode()
     return Holder(given_name=verified["given_name"], family_name=verified["family_name"], birthdate=birthdate,
-                  borough=verified.get("borough") or None, resident_of_montreal="montreal" in address.lower())
+                  borough=verified.get("borough") or None, resident_of_montreal=_in_montreal(address.lower()))
+
+
+# Montréal-Est and Montréal-Ouest are municipalities of their own on the island, not boroughs
+# (Montréal-Nord is a borough): their addresses do not make a resident of Montréal.
+_OTHER_CITIES = ("montreal-est", "montreal est", "montreal-ouest", "montreal ouest")
+
+
+def _in_montreal(address: str) -> bool:
+    return "montreal" in address and not any(city in address for city in _OTHER_CITIES)
 
 
 async def _holder(request: Request, who) -> Holder | None:
