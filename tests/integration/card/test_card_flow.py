@@ -238,3 +238,24 @@ async def test_housekeeping_removes_offers_never_taken_with_their_sealed_attribu
         await uow.housekeeping.purge(later)
         await uow.commit()
     assert await sealed() == []
+
+
+async def test_the_commands_wallet_accept_present_and_card_refresh_verify(issuer_front, tmp_path, capsys):
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-commandes@example.ca")
+    offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
+    store, cache = str(tmp_path / "wallet.json"), str(tmp_path / "cache.json")
+    assert await asyncio.to_thread(mtlid, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
+                                           "--store", store]) == 0
+    assert "age_over_18" in json.loads(capsys.readouterr().out)["claims"]
+    assert mtlid(["wallet", "present", "--claim", "age_over_65", "--claim", "resident_of_montreal",
+                  "--audience", "bibliotheque", "--nonce", "b1", "--store", store]) == 0
+    presentation = capsys.readouterr().out.strip()
+    assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base, "--cache", cache]) == 0
+    capsys.readouterr()
+    assert mtlid(["card", "verify", presentation, "--audience", "bibliotheque", "--nonce", "b1", "--cache", cache]) == 0
+    assert json.loads(capsys.readouterr().out)["disclosed"] == {"age_over_65": False, "resident_of_montreal": True}
+    assert mtlid(["card", "verify", presentation, "--audience", "piscine", "--nonce", "b1", "--cache", cache]) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "wrong_audience"
+    assert mtlid(["card", "verify", presentation, "--audience", "bibliotheque", "--nonce", "b1", "--cache", cache,
+                  "--max-age", "-1"]) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "cache_too_old"
