@@ -18,11 +18,13 @@ class CardOfferRow(Base):
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     tx_code_hash: Mapped[str] = mapped_column(String(64))
-    resident_id: Mapped[str] = mapped_column(String(32))
+    resident_id: Mapped[str] = mapped_column(String(32), index=True)
     expires_at: Mapped[int] = mapped_column(BigInteger)
     holder_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    renewable_until: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class CardAccessRow(Base):
@@ -83,14 +85,26 @@ class SqlCardStore:
         # whose writes are serialized anyway).
         row = (await self.session.execute(
             select(CardOfferRow).where(CardOfferRow.code_hash == code_hash).with_for_update())).scalar_one_or_none()
-        if row is None:
-            return None
+        return None if row is None else self._offer(row)
+
+    def _offer(self, row: CardOfferRow) -> CardOffer:
         return CardOffer(row.code_hash, row.tx_code_hash, row.resident_id, row.expires_at, self._unseal(row),
-                         row.used, row.failed_attempts)
+                         row.used, row.failed_attempts, row.refresh_hash, row.renewable_until)
+
+    async def offer_by_refresh(self, refresh_hash: str) -> CardOffer | None:
+        row = (await self.session.execute(
+            select(CardOfferRow).where(CardOfferRow.refresh_hash == refresh_hash).with_for_update())).scalar_one_or_none()
+        return None if row is None else self._offer(row)
+
+    async def offers_for(self, resident_id: str) -> list[CardOffer]:
+        rows = (await self.session.execute(
+            select(CardOfferRow).where(CardOfferRow.resident_id == resident_id))).scalars().all()
+        return [self._offer(r) for r in rows]
 
     async def update_offer(self, offer: CardOffer) -> None:
         row = await self.session.get(CardOfferRow, offer.code_hash)
         row.used, row.failed_attempts = offer.used, offer.failed_attempts
+        row.refresh_hash, row.renewable_until = offer.refresh_hash, offer.renewable_until
         if offer.holder is None:
             row.holder_sealed = None
         await self.session.flush()

@@ -1,6 +1,7 @@
 """``mtlid wallet`` (the reference wallet, development only) and ``mtlid card`` (the verifier).
 
     mtlid wallet accept "openid-credential-offer://?credential_offer=..." --tx-code 123456
+    mtlid wallet renew                                            (the refresh token: a new card)
     mtlid wallet present --claim age_over_18 --audience comptoir-ahuntsic --nonce 7f3a [--qr]
     mtlid card refresh --issuer https://id.montreal.ca            (online: keys + status list)
     mtlid card verify PRESENTATION --audience comptoir-ahuntsic --nonce 7f3a   (offline)
@@ -43,6 +44,29 @@ def cmd_wallet_accept(args) -> int:
     from services.identity.card import sd_jwt
 
     print(json.dumps({"stored": str(args.store), "claims": sorted(sd_jwt.disclosed_names(card))}))
+    return 0
+
+
+def cmd_wallet_renew(args) -> int:
+    import httpx
+
+    from services.identity.card.wallet import ReferenceWallet, WalletError
+
+    if os.environ.get("MTLID_ENV", "development") != "development":
+        print("mtlid wallet: the reference wallet runs in development only", file=sys.stderr)
+        return 2
+    wallet = ReferenceWallet.open(Path(args.store))
+
+    async def renew() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await wallet.renew(http)
+
+    try:
+        asyncio.run(renew())
+    except WalletError as error:
+        print(f"mtlid wallet: refused at {error.step}: {error.error} {error.description}", file=sys.stderr)
+        return 1
+    print(json.dumps({"stored": str(args.store), "cards": len(wallet.cards)}))
     return 0
 
 
@@ -121,6 +145,9 @@ def register(subparsers) -> None:
     accept.add_argument("--tx-code", required=True, help="the 6-digit code shown beside the QR code")
     accept.add_argument("--store", default=str(DEFAULT_WALLET))
     accept.set_defaults(func=cmd_wallet_accept)
+    renew = wallet_sub.add_parser("renew", help="renew the card silently (refresh token), as a wallet does before exp")
+    renew.add_argument("--store", default=str(DEFAULT_WALLET))
+    renew.set_defaults(func=cmd_wallet_renew)
     present = wallet_sub.add_parser("present", help="present chosen claims of the card (SD-JWT + key binding)")
     present.add_argument("--claim", action="append", required=True, help="a claim to disclose (repeatable)")
     present.add_argument("--audience", required=True, help="the verifier's identifier")

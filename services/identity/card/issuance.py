@@ -69,6 +69,8 @@ class CardConfig:
     access_token_lifetime: int = 300
     nonce_lifetime: int = 300
     proof_max_age: int = 300
+    #: how long the wallet may renew the card without the resident (refresh token, RFC 6749 s. 6)
+    renewal_window: int = 90 * 86400
     status_list_size: int = 131_072      # one list of 16 KiB; a card's index hides among them
     status_list_lifetime: int = 86_400   # ``exp`` of the published list
     status_list_ttl: int = 3_600         # how long a verifier may cache it before asking again
@@ -125,6 +127,10 @@ class CardOffer:
     holder: Holder | None = None
     used: bool = False
     failed_attempts: int = 0
+    #: the wallet's refresh token (hash) and until when it renews the card; the sealed
+    #: attributes are kept that long, and erased at revocation
+    refresh_hash: str | None = None
+    renewable_until: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +155,8 @@ class IssuedCard:
 class CardStore(Protocol):
     async def add_offer(self, offer: CardOffer) -> None: ...
     async def get_offer(self, code_hash: str) -> CardOffer | None: ...
+    async def offer_by_refresh(self, refresh_hash: str) -> CardOffer | None: ...
+    async def offers_for(self, resident_id: str) -> list[CardOffer]: ...
     async def update_offer(self, offer: CardOffer) -> None: ...
     async def add_access(self, access: CardAccess) -> None: ...
     async def get_access(self, token_hash: str) -> CardAccess | None: ...
@@ -291,7 +299,7 @@ def authorization_server_metadata(issuer: CardIssuer) -> dict[str, Any]:
     ``/.well-known/oauth-authorization-server/card`` (RFC 8414 s. 3.1, path after the well-known)."""
     base = issuer.config.issuer
     return {"issuer": base + "/card", "token_endpoint": base + "/card/token",
-            "grant_types_supported": [PRE_AUTHORIZED_GRANT], "response_types_supported": [],
+            "grant_types_supported": [PRE_AUTHORIZED_GRANT, "refresh_token"], "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],
             # OpenID4VCI 1.0 s. 12.3: a wallet needs no client registration for this grant
             "pre-authorized_grant_anonymous_access_supported": True}
@@ -314,15 +322,20 @@ def _oauth_error(status: int, error: str, description: str, headers: list[tuple[
 
 
 async def token_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
-    """The pre-authorized code grant (OpenID4VCI 1.0 s. 6.1; errors s. 6.3 and RFC 6749 s. 5.2)."""
+    """The pre-authorized code grant (OpenID4VCI 1.0 s. 6.1; errors s. 6.3 and RFC 6749 s. 5.2),
+    and the refresh token grant (RFC 6749 s. 6) by which the wallet renews the card silently."""
     if request.method != "POST":
         return _oauth_error(400, "invalid_request", "use POST")
     form = request.form
-    for name in ("grant_type", "pre-authorized_code", "tx_code"):
+    for name in ("grant_type", "pre-authorized_code", "tx_code", "refresh_token"):
         if len(form.get(name, [])) > 1:
             return _oauth_error(400, "invalid_request", f"{name} is repeated")
-    if request.first(form, "grant_type") != PRE_AUTHORIZED_GRANT:
-        return _oauth_error(400, "unsupported_grant_type", "grant_type must be the pre-authorized code grant")
+    grant_type = request.first(form, "grant_type")
+    if grant_type == "refresh_token":
+        return await _renewal(issuer, request.first(form, "refresh_token"))
+    if grant_type != PRE_AUTHORIZED_GRANT:
+        return _oauth_error(400, "unsupported_grant_type",
+                            "grant_type must be the pre-authorized code grant or refresh_token")
     code = request.first(form, "pre-authorized_code")
     tx_code = request.first(form, "tx_code")
     if not code:
@@ -341,12 +354,38 @@ async def token_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRespon
             # s. 6.3: a wrong transaction code is invalid_grant; after three the offer is void
             return _oauth_error(400, "invalid_grant", "the transaction code is wrong")
         offer.used = True
-        await uow.cards.update_offer(offer)
-        token = secrets.token_urlsafe(32)
-        await uow.cards.add_access(CardAccess(_hash(token), offer.resident_id, now + issuer.config.access_token_lifetime,
-                                                   offer.code_hash))
+        answer = await _grant_access(issuer, uow, offer, now)
         await uow.commit()
-    return WireResponse.json(200, {"access_token": token, "token_type": "Bearer",
+    return answer
+
+
+async def _renewal(issuer: CardIssuer, refresh_token: str | None) -> WireResponse:
+    if not refresh_token:
+        return _oauth_error(400, "invalid_request", "refresh_token is required")
+    now = issuer.now()
+    async with issuer.uow_factory() as uow:
+        offer = await uow.cards.offer_by_refresh(_hash(refresh_token))
+        # The checks, in order: known, still in its window (not revoked: revocation clears
+        # it), the resident still active.
+        if offer is None or offer.renewable_until < now or offer.holder is None:
+            return _oauth_error(400, "invalid_grant", "the card can no longer be renewed; ask Mon compte again")
+        resident = await uow.residents.get(offer.resident_id)
+        if resident is None or resident.disabled or getattr(resident, "closed_at", None):
+            return _oauth_error(400, "invalid_grant", "the card can no longer be renewed")
+        answer = await _grant_access(issuer, uow, offer, now)  # the refresh token rotates
+        await uow.commit()
+    return answer
+
+
+async def _grant_access(issuer: CardIssuer, uow: CardUnitOfWork, offer: CardOffer, now: int) -> WireResponse:
+    token, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    offer.refresh_hash = _hash(refresh)
+    if not offer.renewable_until:
+        offer.renewable_until = now + issuer.config.renewal_window
+    await uow.cards.update_offer(offer)
+    await uow.cards.add_access(CardAccess(_hash(token), offer.resident_id, now + issuer.config.access_token_lifetime,
+                                          offer.code_hash))
+    return WireResponse.json(200, {"access_token": token, "token_type": "Bearer", "refresh_token": refresh,
                                    "expires_in": issuer.config.access_token_lifetime})
 
 
@@ -475,8 +514,6 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
             claims = card_claims(issuer, resident, holder, index, now)
             card = IssuedCard(str(uuid.uuid4()), access.resident_id, index, now, claims["exp"])
             await uow.cards.add_card(card)
-            offer.holder = None  # one card per offer: the attributes are not kept
-            await uow.cards.update_offer(offer)
             uow.add_event(CardIssued(resident_id=access.resident_id, card_id=card.card_id,
                                      expires_at=_iso(card.expires_at)))
             await uow.commit()
@@ -499,6 +536,11 @@ async def revoke_all(uow: CardUnitOfWork, resident_id: str, reason: str, now: in
     """The revocation itself, also called by the account's own life: a resident disabled
     (``resident_disabled``) or closed (``account_closed``), in that change's transaction.
     The bit is set in the next published status list; ``card_revoked`` goes through the outbox."""
+    for offer in await uow.cards.offers_for(resident_id):
+        if offer.holder is not None or offer.refresh_hash is not None:
+            # no renewal after a revocation, and the sealed attributes go now
+            offer.holder, offer.refresh_hash, offer.renewable_until = None, None, 0
+            await uow.cards.update_offer(offer)
     revoked = []
     for card in await uow.cards.cards_for(resident_id):
         if card.revoked_at is None and card.expires_at >= now:

@@ -50,12 +50,14 @@ class ReferenceWallet:
     key: ECKey
     cards: list[str] = field(default_factory=list)
     path: Path | None = None
+    #: where and how to renew the card silently: issuer, token endpoint, refresh token
+    renewal: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: Path | None) -> "ReferenceWallet":
         if path is not None and path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(ECKey.import_key(data["key"]), list(data.get("cards", [])), path)
+            return cls(ECKey.import_key(data["key"]), list(data.get("cards", [])), path, dict(data.get("renewal", {})))
         wallet = cls(ECKey.generate_key("P-256"), [], path)
         wallet.save()
         return wallet
@@ -64,7 +66,8 @@ class ReferenceWallet:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"key": self.key.as_dict(private=True), "cards": self.cards}), encoding="utf-8")
+        self.path.write_text(json.dumps({"key": self.key.as_dict(private=True), "cards": self.cards,
+                                               "renewal": self.renewal}), encoding="utf-8")
         os.chmod(self.path, 0o600)
 
     async def accept_offer(self, http: httpx.AsyncClient, offer_uri: str, tx_code: str) -> str:
@@ -80,7 +83,25 @@ class ReferenceWallet:
                                                       "pre-authorized_code": grant["pre-authorized_code"],
                                                       "tx_code": tx_code})
         _raise_for("token", token)
-        access_token = token.json()["access_token"]
+        self.renewal = {"issuer": issuer, "token_endpoint": token_endpoint,
+                        "refresh_token": token.json().get("refresh_token", "")}
+        return await self._credential(http, issuer, metadata, token.json()["access_token"])
+
+    async def renew(self, http: httpx.AsyncClient) -> str:
+        """A new card with the refresh token (RFC 6749 s. 6), no resident involved: what a
+        wallet does days before ``exp``."""
+        if not self.renewal.get("refresh_token"):
+            raise WalletError("renew", "no_card", "the wallet holds no renewable card")
+        issuer = self.renewal["issuer"]
+        metadata = (await http.get(issuer + "/.well-known/openid-credential-issuer")).json()
+        token = await http.post(self.renewal["token_endpoint"],
+                                data={"grant_type": "refresh_token", "refresh_token": self.renewal["refresh_token"]})
+        _raise_for("token", token)
+        self.renewal["refresh_token"] = token.json().get("refresh_token", "")  # rotated
+        self.save()
+        return await self._credential(http, issuer, metadata, token.json()["access_token"])
+
+    async def _credential(self, http: httpx.AsyncClient, issuer: str, metadata: dict, access_token: str) -> str:
         nonce = await http.post(metadata["nonce_endpoint"])
         _raise_for("nonce", nonce)
         proof = jws.serialize_compact(

@@ -259,3 +259,20 @@ async def test_the_commands_wallet_accept_present_and_card_refresh_verify(issuer
     assert mtlid(["card", "verify", presentation, "--audience", "bibliotheque", "--nonce", "b1", "--cache", cache,
                   "--max-age", "-1"]) == 1
     assert json.loads(capsys.readouterr().out)["reason"] == "cache_too_old"
+
+
+async def test_mtlid_wallet_renew_gets_a_new_card_and_stops_after_lost_phone(issuer_front, tmp_path, capsys):
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-renouvelee@example.ca")
+    card_issuer = issuer_front.provider.card
+    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
+    store = str(tmp_path / "wallet.json")
+    assert await asyncio.to_thread(mtlid, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
+                                           "--store", store]) == 0
+    assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["cards"] == 2
+    async with issuer_front.uow_factory() as uow:
+        assert len(await uow.cards.cards_for(rid)) == 2
+        await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
+        await uow.commit()
+    assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 1
+    assert "invalid_grant" in capsys.readouterr().err

@@ -55,15 +55,16 @@ async def test_issuance_and_revocation_are_stored_and_in_the_outbox(uow_factory,
                                  headers={"authorization": f"Bearer {token.body['access_token']}"}), body)
     assert response.status == 200, response.body
 
-    async with sessions() as session:  # the attributes were sealed, then erased at issuance
-        from sqlalchemy import text
-        sealed = (await session.execute(text("SELECT holder_sealed FROM card_offers"))).scalars().all()
-        assert sealed and all(value is None for value in sealed)
     async with uow_factory() as uow:
         cards = await uow.cards.cards_for(rid)
         assert len(cards) == 1 and cards[0].revoked_at is None
         assert await issuance.revoke_cards(card_issuer, uow, rid, "lost_device") == [cards[0].card_id]
         await uow.commit()
+    async with sessions() as session:  # the attributes were sealed, then erased at revocation
+        from sqlalchemy import text
+        rows = (await session.execute(text("SELECT holder_sealed, refresh_hash FROM card_offers WHERE resident_id = :r"),
+                                      {"r": rid})).all()
+        assert rows and all(tuple(row) == (None, None) for row in rows)
     issued = await outbox_events(sessions, "card_issued")
     revoked = await outbox_events(sessions, "card_revoked")
     assert [e["data"]["card_id"] for e in issued] == [cards[0].card_id]

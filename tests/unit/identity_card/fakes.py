@@ -35,6 +35,12 @@ class FakeCards:
     async def add_offer(self, offer): self.t.offers[offer.code_hash] = copy.copy(offer)
     async def get_offer(self, code_hash): return copy.copy(self.t.offers.get(code_hash))
     async def update_offer(self, offer): self.t.offers[offer.code_hash] = copy.copy(offer)
+
+    async def offer_by_refresh(self, refresh_hash):
+        return next((copy.copy(o) for o in self.t.offers.values() if o.refresh_hash == refresh_hash), None)
+
+    async def offers_for(self, resident_id):
+        return [copy.copy(o) for o in self.t.offers.values() if o.resident_id == resident_id]
     async def add_access(self, access): self.t.access[access.token_hash] = access
     async def get_access(self, token_hash): return self.t.access.get(token_hash)
     async def next_status_index(self): return len(self.t.cards)

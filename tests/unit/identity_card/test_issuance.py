@@ -80,7 +80,6 @@ async def test_offer_to_offline_verification_to_revocation(world):
     card = await issue_card(card_issuer, wallet_key)
     assert [e.NAME for e in tables.outbox] == ["card_issued"]
     assert set(sd_jwt.disclosed_names(card)) == set(issuance.DISCLOSABLE)
-    assert [o.holder for o in tables.offers.values() if o.used] == [None]  # not kept after issuance
 
     endpoints = {ISSUER + "/.well-known/jwt-vc-issuer": issuance.jwt_vc_issuer_endpoint,
                  ISSUER + "/card/status/1": issuance.status_list_endpoint}
@@ -102,6 +101,8 @@ async def test_offer_to_offline_verification_to_revocation(world):
         assert await issuance.revoke_cards(card_issuer, uow, RESIDENT, "lost_device")
         await uow.commit()
     assert [e.NAME for e in tables.outbox] == ["card_issued", "card_revoked"]
+    # revoked: no renewal, and the sealed attributes are gone
+    assert [(o.holder, o.refresh_hash) for o in tables.offers.values()] == [(None, None), (None, None)]
     cache = verifier.refresh(ISSUER, (await fetch_all()).__getitem__, now=clock.now)
     with pytest.raises(PresentationRefused) as refused:
         verifier.OfflineVerifier(cache).verify(presentation, audience="comptoir", nonce="n1", now=clock.now)
@@ -219,3 +220,51 @@ async def test_metadata_names_the_endpoints_and_the_card_key_not_the_token_key(w
     assert [c["path"] for c in config["credential_metadata"]["claims"]] == [[n] for n in issuance.DISCLOSABLE]
     keys = (await issuance.jwt_vc_issuer_endpoint(card_issuer, WireRequest("GET", "/"))).body["jwks"]["keys"]
     assert [k["kid"] for k in keys] == ["card-2026-1"]
+
+
+async def test_the_wallet_renews_silently_until_revocation(world):
+    card_issuer, tables, clock = world
+    wallet_key = ECKey.generate_key("P-256")
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
+    first = (await token_for(card_issuer, offer)).body
+    nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
+    assert (await credential(card_issuer, first["access_token"], proof(wallet_key, nonce, now=clock.now))).status == 200
+
+    clock.now += 13 * 86400  # a day before the card expires, the wallet renews it
+    renewed = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token",
+                                                              refresh_token=first["refresh_token"]))
+    assert renewed.status == 200 and renewed.body["refresh_token"] != first["refresh_token"]
+    nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
+    again = await credential(card_issuer, renewed.body["access_token"], proof(wallet_key, nonce, now=clock.now))
+    assert again.status == 200
+    _, payload = sd_jwt._verified(again.body["credentials"][0]["credential"].split("~")[0],
+                                  lambda h: card_issuer.key.key, "x")
+    assert payload["exp"] == clock.now + 14 * 86400 and payload["status"]["status_list"]["idx"] == 1
+    # the used refresh token is spent (rotation)
+    reuse = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token",
+                                                            refresh_token=first["refresh_token"]))
+    assert reuse.body["error"] == "invalid_grant"
+
+    async with card_issuer.uow_factory() as uow:
+        await issuance.revoke_cards(card_issuer, uow, RESIDENT, "lost_device")
+        await uow.commit()
+    after = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token",
+                                                            refresh_token=renewed.body["refresh_token"]))
+    assert (after.status, after.body["error"]) == (400, "invalid_grant")
+
+
+async def test_no_renewal_past_the_window_or_for_a_disabled_resident(world):
+    card_issuer, tables, clock = world
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
+    refresh = (await token_for(card_issuer, offer)).body["refresh_token"]
+    tables.residents[RESIDENT].disabled = True
+    refused = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token",
+                                                              refresh_token=refresh))
+    assert refused.body["error"] == "invalid_grant"
+    tables.residents[RESIDENT].disabled = False
+    clock.now += 90 * 86400 + 1
+    late = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token",
+                                                           refresh_token=refresh))
+    assert late.body["error"] == "invalid_grant"
+    missing = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token"))
+    assert (missing.body["error"], missing.body["error_description"]) == ("invalid_request", "refresh_token is required")

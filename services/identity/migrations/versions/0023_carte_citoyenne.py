@@ -3,7 +3,8 @@
 - ``card_offers``: a Credential Offer's pre-authorized code and transaction code, as SHA-256
   hashes only (OpenID4VCI 1.0 s. 4.1.1); single use, ten minutes, three wrong codes; the
   holder's attributes Mon compte read from accounts, sealed with the key-encryption key
-  (``holder_sealed``) and erased once the card is issued.
+  (``holder_sealed``), kept while the wallet may renew the card (``refresh_hash``, a
+  refresh token's hash, until ``renewable_until``) and erased at revocation.
 - ``card_access_tokens``: the access token the token endpoint gave for the offer (hash only).
 - ``issued_cards``: one row per card issued: its status list index (unique: one bit per card
   in the Token Status List), lifetime and revocation. No claim value is stored: the card
@@ -31,8 +32,12 @@ def upgrade() -> None:
         sa.Column("holder_sealed", sa.LargeBinary),
         sa.Column("used", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("refresh_hash", sa.String(64)),
+        sa.Column("renewable_until", sa.BigInteger, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("code_hash", name="pk_card_offers"),
+        sa.UniqueConstraint("refresh_hash", name="uq_card_offers_refresh_hash"),
     )
+    op.create_index("ix_card_offers_resident_id", "card_offers", ["resident_id"])
     op.create_table(
         "card_access_tokens",
         sa.Column("token_hash", sa.String(64), nullable=False),
@@ -60,4 +65,5 @@ def downgrade() -> None:
     op.drop_index("ix_issued_cards_resident_id", table_name="issued_cards")
     op.drop_table("issued_cards")
     op.drop_table("card_access_tokens")
+    op.drop_index("ix_card_offers_resident_id", table_name="card_offers")
     op.drop_table("card_offers")
