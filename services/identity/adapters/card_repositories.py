@@ -25,6 +25,7 @@ class CardOfferRow(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     renewable_until: Mapped[int] = mapped_column(BigInteger, default=0)
+    wallet_jkt: Mapped[str | None] = mapped_column(String(64))
 
 
 class CardAccessRow(Base):
@@ -89,7 +90,7 @@ class SqlCardStore:
 
     def _offer(self, row: CardOfferRow) -> CardOffer:
         return CardOffer(row.code_hash, row.tx_code_hash, row.resident_id, row.expires_at, self._unseal(row),
-                         row.used, row.failed_attempts, row.refresh_hash, row.renewable_until)
+                         row.used, row.failed_attempts, row.refresh_hash, row.renewable_until, row.wallet_jkt)
 
     async def offer_by_refresh(self, refresh_hash: str) -> CardOffer | None:
         row = (await self.session.execute(
@@ -105,6 +106,7 @@ class SqlCardStore:
         row = await self.session.get(CardOfferRow, offer.code_hash)
         row.used, row.failed_attempts = offer.used, offer.failed_attempts
         row.refresh_hash, row.renewable_until = offer.refresh_hash, offer.renewable_until
+        row.wallet_jkt = offer.wallet_jkt
         if offer.holder is None:
             row.holder_sealed = None
         await self.session.flush()
@@ -117,6 +119,12 @@ class SqlCardStore:
     async def get_access(self, token_hash: str) -> CardAccess | None:
         row = await self.session.get(CardAccessRow, token_hash)
         return None if row is None else CardAccess(row.token_hash, row.resident_id, row.expires_at, row.offer_code_hash)
+
+    async def remove_access(self, token_hash: str) -> None:
+        row = await self.session.get(CardAccessRow, token_hash)
+        if row is not None:
+            await self.session.delete(row)
+            await self.session.flush()
 
     async def next_status_index(self) -> int:
         # The unique constraint on status_index makes a concurrent duplicate fail at commit

@@ -131,6 +131,9 @@ class CardOffer:
     #: attributes are kept that long, and erased at revocation
     refresh_hash: str | None = None
     renewable_until: int = 0
+    #: the RFC 7638 thumbprint of the wallet key the first card was bound to: a renewal must
+    #: prove the same key, so a refresh token copied off the phone renews nothing
+    wallet_jkt: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +163,7 @@ class CardStore(Protocol):
     async def update_offer(self, offer: CardOffer) -> None: ...
     async def add_access(self, access: CardAccess) -> None: ...
     async def get_access(self, token_hash: str) -> CardAccess | None: ...
+    async def remove_access(self, token_hash: str) -> None: ...
     async def next_status_index(self) -> int: ...
     async def add_card(self, card: IssuedCard) -> None: ...
     async def cards_for(self, resident_id: str) -> list[IssuedCard]: ...
@@ -508,6 +512,12 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
             holder = offer.holder if offer is not None else None
             if resident is None or resident.disabled or getattr(resident, "closed_at", None) or holder is None:
                 raise _CredentialError("credential_request_denied", "this resident cannot receive a card")
+            jkt = ECKey.import_key(holder_jwk).thumbprint()
+            if offer.wallet_jkt is not None and not hmac.compare_digest(offer.wallet_jkt, jkt):
+                raise _CredentialError("invalid_proof", "a renewal must be proven by the wallet key of the first card")
+            offer.wallet_jkt = jkt
+            await uow.cards.update_offer(offer)
+            await uow.cards.remove_access(access.token_hash)  # one card per access token
             index = await uow.cards.next_status_index()
             if index >= issuer.config.status_list_size:
                 raise _CredentialError("credential_request_denied", "the status list is full; try again later")

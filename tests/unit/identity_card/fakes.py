@@ -43,6 +43,7 @@ class FakeCards:
         return [copy.copy(o) for o in self.t.offers.values() if o.resident_id == resident_id]
     async def add_access(self, access): self.t.access[access.token_hash] = access
     async def get_access(self, token_hash): return self.t.access.get(token_hash)
+    async def remove_access(self, token_hash): self.t.access.pop(token_hash, None)
     async def next_status_index(self): return len(self.t.cards)
     async def add_card(self, card): self.t.cards.append(copy.copy(card))
     async def cards_for(self, resident_id): return [copy.copy(c) for c in self.t.cards if c.resident_id == resident_id]

@@ -240,6 +240,10 @@ async def test_the_wallet_renews_silently_until_revocation(world):
     _, payload = sd_jwt._verified(again.body["credentials"][0]["credential"].split("~")[0],
                                   lambda h: card_issuer.key.key, "x")
     assert payload["exp"] == clock.now + 14 * 86400 and payload["status"]["status_list"]["idx"] == 1
+    # the access token gave one card: a second request with it is refused
+    nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
+    twice = await credential(card_issuer, renewed.body["access_token"], proof(wallet_key, nonce, now=clock.now))
+    assert (twice.status, twice.body["error"]) == (401, "invalid_token")
     # the used refresh token is spent (rotation)
     reuse = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token",
                                                             refresh_token=first["refresh_token"]))
@@ -268,3 +272,18 @@ async def test_no_renewal_past_the_window_or_for_a_disabled_resident(world):
     assert late.body["error"] == "invalid_grant"
     missing = await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token"))
     assert (missing.body["error"], missing.body["error_description"]) == ("invalid_request", "refresh_token is required")
+
+
+async def test_a_copied_refresh_token_renews_nothing_without_the_wallet_key(world):
+    card_issuer, tables, clock = world
+    wallet_key, thief_key = ECKey.generate_key("P-256"), ECKey.generate_key("P-256")
+    offer = await issuance.create_offer(card_issuer, RESIDENT, ELOISE)
+    first = (await token_for(card_issuer, offer)).body
+    nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
+    assert (await credential(card_issuer, first["access_token"], proof(wallet_key, nonce, now=clock.now))).status == 200
+    stolen = (await issuance.token_endpoint(card_issuer, post("/card/token", grant_type="refresh_token",
+                                                              refresh_token=first["refresh_token"]))).body
+    nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
+    refused = await credential(card_issuer, stolen["access_token"], proof(thief_key, nonce, now=clock.now))
+    assert (refused.status, refused.body["error"]) == (400, "invalid_proof")
+    assert len(tables.cards) == 1

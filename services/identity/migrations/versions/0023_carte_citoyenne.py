@@ -4,7 +4,8 @@
   hashes only (OpenID4VCI 1.0 s. 4.1.1); single use, ten minutes, three wrong codes; the
   holder's attributes Mon compte read from accounts, sealed with the key-encryption key
   (``holder_sealed``), kept while the wallet may renew the card (``refresh_hash``, a
-  refresh token's hash, until ``renewable_until``) and erased at revocation.
+  refresh token's hash, until ``renewable_until``; a renewal must prove the wallet key of the
+  first card, ``wallet_jkt``) and erased at revocation.
 - ``card_access_tokens``: the access token the token endpoint gave for the offer (hash only).
 - ``issued_cards``: one row per card issued: its status list index (unique: one bit per card
   in the Token Status List), lifetime and revocation. No claim value is stored: the card
@@ -34,6 +35,7 @@ def upgrade() -> None:
         sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("refresh_hash", sa.String(64)),
         sa.Column("renewable_until", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("wallet_jkt", sa.String(64)),
         sa.PrimaryKeyConstraint("code_hash", name="pk_card_offers"),
         sa.UniqueConstraint("refresh_hash", name="uq_card_offers_refresh_hash"),
     )
