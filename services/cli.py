@@ -25,7 +25,8 @@ from typing import Any
 from services.common.config import SERVICES, ConfigError, Settings
 
 SERVICE_CLIS = ("services.identity.entrypoints.cli", "services.accounts.entrypoints.cli",
-                "services.consent.entrypoints.cli", "services.identity.demo_rp.cli")
+                "services.consent.entrypoints.cli", "services.identity.demo_rp.cli",
+                "services.identity.card.cli")
 
 
 def _settings(process: str | None = None) -> Settings:

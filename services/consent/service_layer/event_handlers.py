@@ -19,6 +19,8 @@ consumer's unit of work, after the event id went into the inbox; the consumer co
   (reason ``resident_closed`` / ``resident_reopened``) → a ``service_informed`` entry: the
   linked service was told of the account's closing or reopening (issue 21), idempotent by
   the event's id.
+- ``montreal.identity.v1.card_issued`` → a ``data_accessed`` entry: the resident's own wallet
+  received a carte citoyenne (issue 23), so "Qui a vu mes données" shows what the card holds.
 
 An event that breaks a rule is a fact we cannot record, not a reason to block the stream:
 it is logged (identifiers only) and skipped.
@@ -363,6 +365,39 @@ async def on_service_informed(event: CloudEvent, uow) -> None:
         _skip(event, error)
 
 
+#: the resident's own wallet, as the recipient of a carte citoyenne (issue 23)
+CARD_RECIPIENT = Recipient(recipient_id="carte-citoyenne", client_id="wallet:carte-citoyenne",
+                           name_fr="Votre portefeuille — carte citoyenne", name_en="Your wallet — citizen card",
+                           kind="wallet", owner="resident")
+#: the catalogue's categories behind the card's claims (names, birth date and the ages drawn
+#: from it, residence and borough drawn from the address; the citizen number is identity's)
+CARD_CATEGORIES = ("given_name", "family_name", "date_of_birth", "postal_address")
+
+
+async def on_card_issued(event: CloudEvent, uow) -> None:
+    """Identity's ``card_issued`` → one ``data_accessed`` entry, recipient the resident's own
+    wallet, access id ``card.<card_id>`` (a redelivery finds it recorded and writes nothing),
+    on the city's public task. Revocation has no entry of its own in the ledger's format; it is
+    shown in Mon compte's card page."""
+    data = event.data
+    resident_id = str(data.get("resident_id", ""))
+    card_id = str(data.get("card_id", ""))
+    try:
+        handlers.check_resident_id(resident_id)
+        if not card_id:
+            raise ValueError("card_issued without a card_id")
+        if await uow.catalogue.recipient(CARD_RECIPIENT.recipient_id) is None:
+            await uow.catalogue.save_recipient(CARD_RECIPIENT)
+        await handlers.record_access_in(commands.RecordAccess(
+            access_id=f"card.{card_id}"[:64], resident_id=resident_id, recipient_id=CARD_RECIPIENT.recipient_id,
+            purpose_id=COUNTER_PURPOSE, data_categories=CARD_CATEGORIES,
+            bases={c: LegalBasis.PUBLIC_TASK.value for c in CARD_CATEGORIES},
+            accessed_at=ledger.parse_time(event.time) if event.time else None,
+            source="identity:card"), uow, _now())
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
+
+
 ACCOUNTS_SUBJECTS = {
     "montreal.accounts.v1.attributes_released": on_attributes_released,
     "montreal.accounts.v1.service_registered": on_service_registered,
@@ -376,6 +411,7 @@ IDENTITY_SUBJECTS = {
     "montreal.identity.v1.grant_withdrawn": on_grant_withdrawn,
     "montreal.identity.v1.data_released": on_data_released,
     "montreal.identity.v1.counter_file_accessed": on_counter_file_accessed,
+    "montreal.identity.v1.card_issued": on_card_issued,
 }
 
 

@@ -296,6 +296,9 @@ class SqlReleaseWindowStore:
         return as_utc(row[0]) if row else None
 
 
+from services.identity.adapters.card_repositories import CardAccessRow, CardOfferRow  # noqa: E402
+
+
 class SqlHousekeeping:
     """Deletes what can no longer be used: expired codes, refresh tokens and revoked-jti
     entries (the token they name has expired), and sessions over for 30 days. Grants stay
@@ -324,6 +327,12 @@ class SqlHousekeeping:
                                                 LogoutDeliveryRow.gave_up_at.is_not(None))),
             delete(SsoSessionRow).where(or_(SsoSessionRow.expires_at < now - self.SESSION_RETENTION,
                                             SsoSessionRow.ended_at < now - self.SESSION_RETENTION)),
+            # the carte citoyenne (issue 23): offers never taken, or past their renewal window,
+            # go with the holder's sealed attributes (kept an hour past the offer's end: its
+            # access token may still be in use)
+            delete(CardAccessRow).where(CardAccessRow.expires_at < int(now.timestamp())),
+            delete(CardOfferRow).where(CardOfferRow.expires_at < int(now.timestamp()) - 3600,
+                                       CardOfferRow.renewable_until < int(now.timestamp())),
         ):
             removed += (await self.session.execute(statement)).rowcount or 0
         return removed

@@ -19,6 +19,7 @@ from services.identity.adapters.repositories import (SqlAgentActionRepository, S
                                                      SqlSecurityReportRepository, SqlSigningKeyRepository,
                                                      SqlSignInRepository, SqlThrottleRepository)
 from services.identity.adapters.staff_repositories import SqlAgentRepository, SqlAgentSessionRepository
+from services.identity.adapters.card_repositories import SqlCardStore
 
 
 class IdentityUnitOfWork(SqlUnitOfWork):
@@ -42,6 +43,8 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.recovery_codes = SqlRecoveryCodeRepository(session)
         self.passkeys = SqlPasskeyRepository(session)
         self.webauthn_challenges = SqlWebAuthnChallengeRepository(session)
+        # the carte citoyenne (issue 23, card/issuance.py's CardStore)
+        self.cards = SqlCardStore(session, self.kek)
 
     async def commit(self) -> None:
         # The sign-in history is the login events' own record, in their transaction

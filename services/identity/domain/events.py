@@ -400,6 +400,22 @@ class SecondFactorChangedNotice(Event):
         return self.resident_id
 
 
+# --- the carte citoyenne (issue 23; services/identity/card/) ---------------------------------
+
+
+@dataclass(frozen=True)
+class CardIssued(Event):
+    """A card issued to the resident's wallet (OpenID4VCI); identifiers only, never a claim."""
+
+    NAME: ClassVar[str] = "card_issued"
+    resident_id: str
+    card_id: str
+    expires_at: str                          # RFC 3339 UTC
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
 @dataclass(frozen=True)
 class PasskeyAddedNotice(Event):
     """A notice that a passkey was added to the account: for the mail sender only. Not its
@@ -422,6 +438,19 @@ class PasskeyRemovedNotice(Event):
     email: str
     removed_at: str                          # RFC 3339 UTC
     language: str = "fr"
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id
+
+
+@dataclass(frozen=True)
+class CardRevoked(Event):
+    """A card revoked in the status list."""
+
+    NAME: ClassVar[str] = "card_revoked"
+    resident_id: str
+    card_id: str
+    reason: str                              # "lost_device" | "resident_disabled" | "account_closed"
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

@@ -26,7 +26,7 @@ from services.identity.http.clean_input import CleanInput, front_asgi
 from services.identity.http.asgi import Headers, ResponseHeaders
 from services.identity.http.cookies import HostCookies
 from services.identity.http.direct import DirectProtocolEndpoints
-from services.identity.http.routes import health, interaction, ledger, oidc
+from services.identity.http.routes import card, health, interaction, ledger, oidc
 
 log = logging.getLogger(__name__)
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -63,7 +63,11 @@ class PublicCors:
     the session cookie, get no CORS headers at all."""
 
     PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks",
-             "/token", "/par", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head", "/ledger/consistency")
+             "/token", "/par", "/userinfo", "/revoke", "/ledger/keys", "/ledger/tree-head", "/ledger/consistency",
+             # the carte citoyenne: wallets and verifiers read these from anywhere, no cookie
+             "/.well-known/openid-credential-issuer", "/.well-known/oauth-authorization-server/card",
+             "/.well-known/jwt-vc-issuer", "/card/token", "/card/nonce",
+             "/card/credential", "/card/status/1")
     HEADERS = [(b"access-control-allow-origin", b"*"),
                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                # DPoP (RFC 9449): a browser app sends its proof in the DPoP header
@@ -108,7 +112,7 @@ def create_app(provider, *, secure_cookies: bool | None = None,
     # outside development, every cookie is a __Host- cookie (http/cookies.py)
     cookie_names = [Middleware(HostCookies)] if options.secure_cookies else []
     app = Starlette(
-        routes=[*health.routes, *oidc.routes, *interaction.routes, *ledger.routes, *account.routes, *counter.routes, *activation.routes, Mount("/static", StaticFiles(directory=STATIC))],
+        routes=[*health.routes, *oidc.routes, *card.routes, *interaction.routes, *ledger.routes, *account.routes, *counter.routes, *activation.routes, Mount("/static", StaticFiles(directory=STATIC))],
         middleware=[*cookie_names, Middleware(SecurityHeaders), Middleware(PublicCors)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
@@ -136,8 +140,11 @@ async def build_provider(runtime, context=None):
         keys = await context.keys.get()
     else:
         keys = await SigningKeys.load(uow_factory(), settings.key_encryption_key)
+    from services.identity.card.keys import card_issuer_for
+
     return Provider(config=config_from_settings(settings), keys=keys, uow_factory=uow_factory,
-                    authenticator=CoreAuthenticator(uow_factory), reads=getattr(context, "reads", None))
+                    authenticator=CoreAuthenticator(uow_factory), reads=getattr(context, "reads", None),
+                    card=card_issuer_for(settings, uow_factory))
 
 
 def _quiet_server_class():

@@ -41,7 +41,10 @@ log = logging.getLogger("services.identity.http")
 # is a page or a redirect a browser follows, and gets the error page.
 JSON_PATHS = frozenset({"/token", "/introspect", "/revoke", "/userinfo", "/jwks", "/healthz",
                         "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
-                        "/ledger/keys", "/ledger/tree-head"})
+                        "/ledger/keys", "/ledger/tree-head",
+                        # the carte citoyenne (issue 23): wallets and verifiers read JSON errors
+                        "/.well-known/openid-credential-issuer", "/.well-known/oauth-authorization-server/card",
+                        "/.well-known/jwt-vc-issuer", "/card/token", "/card/nonce", "/card/credential"})
 FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
 _SECURITY = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS]
 

@@ -97,6 +97,8 @@ class Provider:
     on_logout: Callable[[], None] | None = None
     #: clients' key sets for private_key_jwt (``client_assertion.RegisteredKeys``)
     client_keys: Any = None
+    #: the carte citoyenne's issuer (``card.issuance.CardIssuer``); None: not offered
+    card: Any = None
     server: MtlidAuthorizationServer = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:

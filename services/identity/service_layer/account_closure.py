@@ -86,6 +86,10 @@ async def close_account(cmd: CloseAccount, uow) -> ClosureReceipt:
         ended = await sign_out_everywhere(uow, resident.resident_id)
         # Also the tokens of sessions that ended on their own: none may outlive the account.
         await uow.refresh_tokens.revoke_for_resident(resident.resident_id)
+        # Nor the cartes citoyennes in wallets (issue 23): revoked in the status list.
+        from services.identity.card.issuance import revoke_all
+
+        await revoke_all(uow, resident.resident_id, "account_closed", int(now.timestamp()))
         uow.add_event(ResidentClosed(resident_id=resident.resident_id, closure_id=closure_id,
                                      closed_at=_rfc3339(now)))
         uow.add_event(AccountClosedNotice(resident_id=resident.resident_id, email=resident.email,

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -702,5 +703,9 @@ async def disable_resident(cmd: DisableResident, uow) -> str:
             raise NotFound("resident")
         resident.disable()
         await uow.residents.save(resident)
+        # A disabled resident's cartes citoyennes are revoked in the same transaction (issue 23).
+        from services.identity.card.issuance import revoke_all
+
+        await revoke_all(uow, resident.resident_id, "resident_disabled", int(time.time()))
         await uow.commit()
     return resident.resident_id

@@ -265,6 +265,7 @@ def test_every_key_the_account_templates_use_is_in_both_catalogues():
     prefixes = {k for k in used if k.endswith(".")}  # t("account.state." ~ state): the families below
     used -= prefixes
     from services.identity.http.account import pages, security
+    from services.identity.card.issuance import DISCLOSABLE as CARD_CLAIMS
 
     families = {
         "account.level.": ["1", "2", "3", "1.hint", "2.hint", "3.hint"],
@@ -272,10 +273,13 @@ def test_every_key_the_account_templates_use_is_in_both_catalogues():
         "account.consents.state.": list(pages.CONSENT_STATES.values()),
         "account.basis.": list(pages.BASES.values()),
         "account.notice.": [*pages.NOTICES, *security.NOTICES],
-        "account.nav.": ["home", "profile", "consents", "access", "export", "security"],
+        "account.nav.": ["home", "profile", "consents", "access", "export", "security", "card"],
         "account.profile.verified.": ["counter", "document"],
         "attr.": [*pages.PROFILE_ATTRIBUTES, *(a + ".hint" for a in pages.PROFILE_ATTRIBUTES)],
         "verify.notice.": ["resent"],
+        # the carte citoyenne (issue 23)
+        "account.card.claim.": list(CARD_CLAIMS),
+        "account.card.state.": ["valid", "expired", "revoked"],
         "attr.channel.": list(pages.CHANNELS),
         "account.informed.": ["resident_closed", "resident_reopened"],   # the services told (issue 21)
         # the provider's login errors (its own catalogue), shown by our sign-in pages

@@ -346,3 +346,22 @@ async def test_release_delivered_before_its_grant_rests_on_the_consent_and_the_g
     assert await size(store) == before
     assert [c.consent_id for c in await handlers.list_consents(commands.ListPage(resident),
                                                                ConsentUnitOfWork(store))] == [consent.consent_id]
+
+
+async def test_a_carte_citoyenne_issued_is_a_data_access_by_the_resident_s_wallet(store, identity):
+    """Issue 23: identity's ``card_issued`` → one ``data_accessed`` entry, the recipient the
+    resident's own wallet, on the city's public task; a redelivery appends nothing."""
+    resident = "9ABCDEFGHJKP"
+    card_id = str(uuid.uuid4())
+    issued = event("montreal.identity.v1.card_issued",
+                   {"resident_id": resident, "card_id": card_id, "expires_at": "2026-12-19T22:00:00Z"})
+    before = await size(store)
+    assert await identity.apply(issued)
+    assert not await identity.apply(issued)
+    assert await size(store) == before + 1
+    [entry], _ = await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store))
+    assert entry.recipient_id == "carte-citoyenne" and entry.body["source"] == "identity:card"
+    assert set(entry.body["bases"]) == {"given_name", "family_name", "date_of_birth", "postal_address"}
+    async with ConsentUnitOfWork(store) as uow:
+        recipient = await uow.catalogue.recipient("carte-citoyenne")
+    assert recipient.name_fr == "Votre portefeuille — carte citoyenne"

@@ -355,3 +355,23 @@ class PasskeyRemovedNotice(_message.Message):
     removed_at: str
     language: str
     def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., removed_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+
+class CardIssued(_message.Message):
+    __slots__ = ("resident_id", "card_id", "expires_at")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    card_id: str
+    expires_at: str
+    def __init__(self, resident_id: _Optional[str] = ..., card_id: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+
+class CardRevoked(_message.Message):
+    __slots__ = ("resident_id", "card_id", "reason")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CARD_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    card_id: str
+    reason: str
+    def __init__(self, resident_id: _Optional[str] = ..., card_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

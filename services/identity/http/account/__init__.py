@@ -21,6 +21,7 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /accessibility                         the accessibility statement (footer of every page)
     /terms                                 the terms of use (footer of every page)
     /account/security/not-me               "this was not me": sign out everywhere, new password
+    /account/card[/offer, /lost]           the carte citoyenne: offer to a wallet, revoke (issue 23)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from services.identity.http.account import accessibility, terms
-from services.identity.http.account import (biometric, closure, connections, email_change, entry, pages, privacy,
+from services.identity.http.account import (biometric, card, closure, connections, email_change, entry, pages, privacy,
                                             proofs, security, sign_ins, suspicious)
 
 routes = [
@@ -75,4 +76,8 @@ routes = [
     Route("/accessibility", accessibility.statement, methods=["GET"]),
     Route("/terms", terms.terms, methods=["GET"]),
     Route("/account/security/not-me", suspicious.not_me, methods=["GET", "POST"]),
+    # Issue 23: the carte citoyenne.
+    Route("/account/card", card.card, methods=["GET"]),
+    Route("/account/card/offer", card.offer, methods=["POST"]),
+    Route("/account/card/lost", card.lost, methods=["POST"]),
 ]

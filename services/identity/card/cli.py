@@ -1,0 +1,171 @@
+"""``mtlid wallet`` (the reference wallet, development only) and ``mtlid card`` (the verifier).
+
+    mtlid wallet accept "openid-credential-offer://?credential_offer=..." --tx-code 123456
+    mtlid wallet renew                                            (the refresh token: a new card)
+    mtlid wallet present --claim age_over_18 --audience comptoir-ahuntsic --nonce 7f3a [--qr]
+    mtlid card refresh --issuer https://id.montreal.ca            (online: keys + status list)
+    mtlid card verify PRESENTATION --audience comptoir-ahuntsic --nonce 7f3a   (offline)
+
+Exit codes of ``card verify``: 0 accepted (the disclosed claims printed as JSON), 1 refused
+(the reason printed), 2 usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_WALLET = Path("var/wallet.json")
+DEFAULT_CACHE = Path("var/card-verifier-cache.json")
+
+
+def cmd_wallet_accept(args) -> int:
+    import httpx
+
+    from services.identity.card.wallet import ReferenceWallet, WalletError
+
+    if os.environ.get("MTLID_ENV", "development") != "development":
+        print("mtlid wallet: the reference wallet runs in development only", file=sys.stderr)
+        return 2
+    wallet = ReferenceWallet.open(Path(args.store))
+
+    async def accept() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await wallet.accept_offer(http, args.offer, args.tx_code)
+
+    try:
+        card = asyncio.run(accept())
+    except WalletError as error:
+        print(f"mtlid wallet: refused at {error.step}: {error.error} {error.description}", file=sys.stderr)
+        return 1
+    from services.identity.card import sd_jwt
+
+    print(json.dumps({"stored": str(args.store), "claims": sorted(sd_jwt.disclosed_names(card))}))
+    return 0
+
+
+def cmd_wallet_renew(args) -> int:
+    import httpx
+
+    from services.identity.card.wallet import ReferenceWallet, WalletError
+
+    if os.environ.get("MTLID_ENV", "development") != "development":
+        print("mtlid wallet: the reference wallet runs in development only", file=sys.stderr)
+        return 2
+    wallet = ReferenceWallet.open(Path(args.store))
+
+    async def renew() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await wallet.renew(http)
+
+    try:
+        asyncio.run(renew())
+    except WalletError as error:
+        print(f"mtlid wallet: refused at {error.step}: {error.error} {error.description}", file=sys.stderr)
+        return 1
+    print(json.dumps({"stored": str(args.store), "cards": len(wallet.cards)}))
+    return 0
+
+
+def cmd_wallet_present(args) -> int:
+    from services.identity.card.wallet import ReferenceWallet, WalletError
+
+    if os.environ.get("MTLID_ENV", "development") != "development":
+        print("mtlid wallet: the reference wallet runs in development only", file=sys.stderr)
+        return 2
+    try:
+        presentation = ReferenceWallet.open(Path(args.store)).present(args.claim, audience=args.audience,
+                                                                      nonce=args.nonce)
+    except WalletError as error:
+        print(f"mtlid wallet: {error.description}", file=sys.stderr)
+        return 1
+    if args.qr:
+        import segno
+
+        segno.make(presentation, error="l").terminal(compact=True)
+    else:
+        print(presentation)
+    return 0
+
+
+def cmd_card_refresh(args) -> int:
+    import httpx
+
+    from services.identity.card import verifier
+
+    cache_path = Path(args.cache)
+    previous = verifier.VerifierCache.load(cache_path) if cache_path.exists() else None
+
+    def fetch(url: str) -> str:
+        response = httpx.get(url, timeout=10)
+        response.raise_for_status()
+        return response.text
+
+    try:
+        cache = verifier.refresh(args.issuer.rstrip("/"), fetch, previous=previous)
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        print(f"mtlid card: could not refresh from {args.issuer}: {type(error).__name__}", file=sys.stderr)
+        return 1
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    cache.save(cache_path)
+    print(json.dumps({"issuer": cache.issuer, "keys": len(cache.jwks.get("keys", [])),
+                      "status_lists": len(cache.status_lists), "fetched_at": cache.fetched_at}))
+    return 0
+
+
+def cmd_card_verify(args) -> int:
+    from services.identity.card import verifier
+    from services.identity.card.sd_jwt import PresentationRefused
+
+    cache_path = Path(args.cache)
+    if not cache_path.exists():
+        print("mtlid card: no cache; run `mtlid card refresh --issuer URL` while online", file=sys.stderr)
+        return 2
+    presentation = sys.stdin.read().strip() if args.presentation == "-" else args.presentation
+    check = verifier.OfflineVerifier(verifier.VerifierCache.load(cache_path), max_age=int(args.max_age))
+    try:
+        result = check.verify(presentation, audience=args.audience, nonce=args.nonce)
+    except PresentationRefused as refused:
+        print(json.dumps({"accepted": False, "reason": refused.reason, "detail": refused.detail},
+                         ensure_ascii=False))
+        return 1
+    print(json.dumps({"accepted": True, "issuer": result.issuer, "disclosed": result.disclosed},
+                     ensure_ascii=False))
+    return 0
+
+
+def register(subparsers) -> None:
+    wallet = subparsers.add_parser("wallet", help="the reference wallet for the carte citoyenne (development only)")
+    wallet_sub = wallet.add_subparsers(dest="wallet_command", required=True, metavar="WALLET_COMMAND")
+    accept = wallet_sub.add_parser("accept", help="receive a card from a credential offer (OpenID4VCI)")
+    accept.add_argument("offer", help="the openid-credential-offer:// link Mon compte shows")
+    accept.add_argument("--tx-code", required=True, help="the 6-digit code shown beside the QR code")
+    accept.add_argument("--store", default=str(DEFAULT_WALLET))
+    accept.set_defaults(func=cmd_wallet_accept)
+    renew = wallet_sub.add_parser("renew", help="renew the card silently (refresh token), as a wallet does before exp")
+    renew.add_argument("--store", default=str(DEFAULT_WALLET))
+    renew.set_defaults(func=cmd_wallet_renew)
+    present = wallet_sub.add_parser("present", help="present chosen claims of the card (SD-JWT + key binding)")
+    present.add_argument("--claim", action="append", required=True, help="a claim to disclose (repeatable)")
+    present.add_argument("--audience", required=True, help="the verifier's identifier")
+    present.add_argument("--nonce", required=True, help="the verifier's nonce")
+    present.add_argument("--qr", action="store_true", help="print a QR code instead of the text")
+    present.add_argument("--store", default=str(DEFAULT_WALLET))
+    present.set_defaults(func=cmd_wallet_present)
+
+    card = subparsers.add_parser("card", help="verify cartes citoyennes offline")
+    card_sub = card.add_subparsers(dest="card_command", required=True, metavar="CARD_COMMAND")
+    refresh = card_sub.add_parser("refresh", help="(online) cache the issuer's card keys and status list")
+    refresh.add_argument("--issuer", required=True)
+    refresh.add_argument("--cache", default=str(DEFAULT_CACHE))
+    refresh.set_defaults(func=cmd_card_refresh)
+    verify = card_sub.add_parser("verify", help="(offline) check a presentation against the cache")
+    verify.add_argument("presentation", help="the SD-JWT presentation, or - to read it from stdin")
+    verify.add_argument("--audience", required=True)
+    verify.add_argument("--nonce", required=True)
+    verify.add_argument("--cache", default=str(DEFAULT_CACHE))
+    verify.add_argument("--max-age", default="86400", help="seconds after which the cache is too old (default a day)")
+    verify.set_defaults(func=cmd_card_verify)

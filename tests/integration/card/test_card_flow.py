@@ -1,0 +1,278 @@
+"""The carte citoyenne end to end over real HTTP (issue 23, "Shown"): the reference wallet
+receives a card (offer -> token -> nonce -> credential), presents only ``age_over_18``, the
+verifier checks it offline with the network cut (and is asserted to make no request), and
+sees the revocation after refreshing its cache. SQLite; PostgreSQL with MTLID_TEST_DATABASE=postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import socket
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from services.cli import main as mtlid
+from services.common.db import create_engine, session_factory
+from services.common.migrations import migrate_async
+from services.common.testing.databases import temporary_database
+from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+from services.identity.card import issuance, sd_jwt, verifier
+from services.identity.card.keys import card_issuer_for
+from services.identity.card.sd_jwt import PresentationRefused
+from services.identity.card.wallet import ReferenceWallet, WalletError
+from services.identity.domain.assurance import LevelOfAssurance
+from services.identity.http.app import create_app, serve
+from services.identity.oidc.provider import CoreAuthenticator, Provider, derive_key
+from services.identity.oidc.tokens import OidcConfig
+from services.identity.service_layer.authentication import add_new_resident
+from services.identity.service_layer.keys import SigningKeys
+from tests.integration.identity_oidc.conftest import free_port
+from tests.unit.identity_card.fakes import ELOISE
+
+KEK = bytes(range(32))
+
+
+@pytest.fixture(scope="module")
+async def issuer_front():
+    async with temporary_database("card") as url:
+        await migrate_async("identity", url)
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+
+        def uow_factory():
+            return OAuthUnitOfWork(sessions, kek=KEK)
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = SimpleNamespace(issuer=base, key_encryption_key=KEK)
+        provider = Provider(config=OidcConfig(issuer=base, pairwise_secret=b"p" * 32,
+                                              interaction_key=derive_key(KEK, "interaction"), secure_cookies=False),
+                            keys=await SigningKeys.load(uow_factory(), KEK), uow_factory=uow_factory,
+                            authenticator=CoreAuthenticator(uow_factory), card=card_issuer_for(settings, uow_factory))
+        stop, started = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(serve(create_app(provider), "127.0.0.1", port, stop, started=started))
+        await asyncio.wait_for(started.wait(), 10)
+        try:
+            yield SimpleNamespace(base=base, provider=provider, uow_factory=uow_factory)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            await engine.dispose()
+
+
+async def _verified_resident(uow_factory, email: str) -> str:
+    async with uow_factory() as uow:
+        resident = await add_new_resident(uow, email=email, password_hash=None, preferred_language="fr",
+                                          now=dt.datetime.now(dt.timezone.utc),
+                                          email_verified=True)
+        resident.level = LevelOfAssurance.VERIFIED
+        await uow.residents.save(resident)
+        await uow.commit()
+    return resident.resident_id
+
+
+def _fetch(url: str) -> str:
+    response = httpx.get(url, timeout=10)
+    response.raise_for_status()
+    return response.text
+
+
+@pytest.fixture
+def network_cut(monkeypatch):
+    """Every attempt to open a connection is recorded and refused."""
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] if args else kwargs)
+        raise OSError("network cut by the test")
+
+    def cut():
+        monkeypatch.setattr(socket.socket, "connect", refuse)
+        monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+        monkeypatch.setattr(socket, "getaddrinfo", refuse)
+        monkeypatch.setattr(socket, "create_connection", refuse)
+        return attempts
+
+    yield cut
+    monkeypatch.undo()
+
+
+async def test_wallet_card_offline_verification_and_revocation(issuer_front, tmp_path, network_cut, capsys):
+    card_issuer = issuer_front.provider.card
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-flow@example.ca")
+    offer = await issuance.create_offer(card_issuer, rid, ELOISE)   # what Mon compte does
+
+    wallet = ReferenceWallet.open(tmp_path / "wallet.json")
+    async with httpx.AsyncClient(timeout=10) as http:
+        card = await wallet.accept_offer(http, offer.uri, offer.tx_code)
+    assert set(sd_jwt.disclosed_names(card)) == set(issuance.DISCLOSABLE)
+    assert ReferenceWallet.open(tmp_path / "wallet.json").cards == [card]  # stored
+
+    # Online, the counter's verifier takes home the card keys and the status list.
+    cache_file = tmp_path / "cache.json"
+    await asyncio.to_thread(lambda: verifier.refresh(issuer_front.base, _fetch).save(cache_file))
+    cached = json.loads(cache_file.read_text())
+    assert [k["kid"] for k in cached["jwks"]["keys"]] == [card_issuer.key.kid]
+
+    presentation = wallet.present(["age_over_18"], audience="comptoir-ahuntsic", nonce="7f3a")
+    attempts = network_cut()
+    check = verifier.OfflineVerifier(verifier.VerifierCache.load(cache_file)).verify(
+        presentation, audience="comptoir-ahuntsic", nonce="7f3a")
+    assert check.disclosed == {"age_over_18": True}
+    # The same through the command a desk runs, still with the network cut.
+    assert mtlid(["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "7f3a",
+                  "--cache", str(cache_file)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"accepted": True, "issuer": issuer_front.base,
+                                                   "disclosed": {"age_over_18": True}}
+    assert mtlid(["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "other",
+                  "--cache", str(cache_file)]) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "wrong_nonce"
+    assert attempts == []  # the verifier made no request
+
+
+async def test_revocation_is_seen_after_refresh(issuer_front, tmp_path):
+    """"J'ai perdu mon téléphone": revoked; a verifier sees it after its next refresh only."""
+    card_issuer = issuer_front.provider.card
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-perdue@example.ca")
+    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
+    wallet = ReferenceWallet.open(tmp_path / "wallet.json")
+    async with httpx.AsyncClient(timeout=10) as http:
+        await wallet.accept_offer(http, offer.uri, offer.tx_code)
+    before = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
+    async with issuer_front.uow_factory() as uow:
+        await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
+        await uow.commit()
+    presentation = wallet.present(["age_over_18"], audience="comptoir", nonce="n")
+    # The old cache does not know yet (the point of a short status list ttl)...
+    assert verifier.OfflineVerifier(before).verify(presentation, audience="comptoir", nonce="n").disclosed
+    after = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
+    with pytest.raises(PresentationRefused) as refused:
+        verifier.OfflineVerifier(after).verify(presentation, audience="comptoir", nonce="n")
+    assert refused.value.reason == "revoked"
+
+
+async def test_wrong_transaction_code_is_refused_over_http(issuer_front, tmp_path):
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-code@example.ca")
+    offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
+    wrong = "000000" if offer.tx_code != "000000" else "111111"
+    async with httpx.AsyncClient(timeout=10) as http:
+        with pytest.raises(WalletError) as refused:
+            await ReferenceWallet.open(None).accept_offer(http, offer.uri, wrong)
+        assert (refused.value.step, refused.value.error) == ("token", "invalid_grant")
+        published = await http.get(issuer_front.base + "/card/status/1")
+        metadata = await http.get(issuer_front.base + "/.well-known/openid-credential-issuer")
+    assert published.headers["content-type"] == "application/statuslist+jwt"
+    assert published.headers["cache-control"] == "public, max-age=3600"
+    assert published.headers["access-control-allow-origin"] == "*"
+    assert metadata.json()["credential_endpoint"] == issuer_front.base + "/card/credential"
+
+
+async def _card_for(issuer_front, email: str, tmp_path, password_hash: str | None = None) -> tuple[str, str]:
+    async with issuer_front.uow_factory() as uow:
+        resident = await add_new_resident(uow, email=email, password_hash=password_hash, preferred_language="fr",
+                                          now=dt.datetime.now(dt.timezone.utc), email_verified=True)
+        resident.level = LevelOfAssurance.VERIFIED
+        await uow.residents.save(resident)
+        await uow.commit()
+    offer = await issuance.create_offer(issuer_front.provider.card, resident.resident_id, ELOISE)
+    wallet = ReferenceWallet.open(tmp_path / f"{email}.json")
+    async with httpx.AsyncClient(timeout=10) as http:
+        await wallet.accept_offer(http, offer.uri, offer.tx_code)
+    return resident.resident_id, wallet.present(["resident_of_montreal"], audience="comptoir", nonce="n")
+
+
+async def _refused_after_refresh(issuer_front, presentation: str) -> str:
+    cache = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
+    with pytest.raises(PresentationRefused) as refused:
+        verifier.OfflineVerifier(cache).verify(presentation, audience="comptoir", nonce="n")
+    return refused.value.reason
+
+
+async def test_a_disabled_resident_s_card_is_revoked(issuer_front, tmp_path):
+    from services.identity.domain.citizen_number import CitizenNumber
+    from services.identity.service_layer.authentication import DisableResident, disable_resident
+
+    rid, presentation = await _card_for(issuer_front, "carte-desactivee@example.ca", tmp_path)
+    await disable_resident(DisableResident(CitizenNumber(rid).human), issuer_front.uow_factory())
+    assert await _refused_after_refresh(issuer_front, presentation) == "revoked"
+    async with issuer_front.uow_factory() as uow:
+        assert [c.revoked_reason for c in await uow.cards.cards_for(rid)] == ["resident_disabled"]
+
+
+async def test_a_closed_account_s_card_is_revoked(issuer_front, tmp_path):
+    from services.identity.domain import passwords
+    from services.identity.service_layer.account_closure import CloseAccount, close_account
+
+    password = "une phrase de passe assez longue"
+    password_hash = await asyncio.to_thread(passwords.hash_password, password)
+    rid, presentation = await _card_for(issuer_front, "carte-fermee@example.ca", tmp_path, password_hash)
+    await close_account(CloseAccount(rid, password, "192.0.2.9"), issuer_front.uow_factory())
+    assert await _refused_after_refresh(issuer_front, presentation) == "revoked"
+    async with issuer_front.uow_factory() as uow:
+        assert [c.revoked_reason for c in await uow.cards.cards_for(rid)] == ["account_closed"]
+
+
+async def test_housekeeping_removes_offers_never_taken_with_their_sealed_attributes(issuer_front):
+    from services.identity.oidc.records import utcnow
+
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-oubliee@example.ca")
+    card_issuer = issuer_front.provider.card
+    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
+    code_hash = issuance._hash(offer.offer["grants"][issuance.PRE_AUTHORIZED_GRANT]["pre-authorized_code"])
+
+    async def sealed() -> list:
+        async with issuer_front.uow_factory() as uow:
+            found = await uow.cards.get_offer(code_hash)
+        return [] if found is None else [found.holder]
+
+    assert await sealed() == [ELOISE]
+    async with issuer_front.uow_factory() as uow:
+        await uow.housekeeping.purge(utcnow())
+        await uow.commit()
+    assert await sealed() == [ELOISE]  # still valid: kept
+    later = utcnow() + dt.timedelta(seconds=card_issuer.config.offer_lifetime + 3601)
+    async with issuer_front.uow_factory() as uow:
+        await uow.housekeeping.purge(later)
+        await uow.commit()
+    assert await sealed() == []
+
+
+async def test_the_commands_wallet_accept_present_and_card_refresh_verify(issuer_front, tmp_path, capsys):
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-commandes@example.ca")
+    offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
+    store, cache = str(tmp_path / "wallet.json"), str(tmp_path / "cache.json")
+    assert await asyncio.to_thread(mtlid, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
+                                           "--store", store]) == 0
+    assert "age_over_18" in json.loads(capsys.readouterr().out)["claims"]
+    assert mtlid(["wallet", "present", "--claim", "age_over_65", "--claim", "resident_of_montreal",
+                  "--audience", "bibliotheque", "--nonce", "b1", "--store", store]) == 0
+    presentation = capsys.readouterr().out.strip()
+    assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base, "--cache", cache]) == 0
+    capsys.readouterr()
+    assert mtlid(["card", "verify", presentation, "--audience", "bibliotheque", "--nonce", "b1", "--cache", cache]) == 0
+    assert json.loads(capsys.readouterr().out)["disclosed"] == {"age_over_65": False, "resident_of_montreal": True}
+    assert mtlid(["card", "verify", presentation, "--audience", "piscine", "--nonce", "b1", "--cache", cache]) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "wrong_audience"
+    assert mtlid(["card", "verify", presentation, "--audience", "bibliotheque", "--nonce", "b1", "--cache", cache,
+                  "--max-age", "-1"]) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "cache_too_old"
+
+
+async def test_mtlid_wallet_renew_gets_a_new_card_and_stops_after_lost_phone(issuer_front, tmp_path, capsys):
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-renouvelee@example.ca")
+    card_issuer = issuer_front.provider.card
+    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
+    store = str(tmp_path / "wallet.json")
+    assert await asyncio.to_thread(mtlid, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
+                                           "--store", store]) == 0
+    assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["cards"] == 2
+    async with issuer_front.uow_factory() as uow:
+        assert len(await uow.cards.cards_for(rid)) == 2
+        await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
+        await uow.commit()
+    assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 1
+    assert "invalid_grant" in capsys.readouterr().err
