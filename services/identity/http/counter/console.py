@@ -72,6 +72,7 @@ async def _looked_up(request: Request, duty: OnDuty, action: str, resident_ids: 
 async def _visit(request: Request, duty: OnDuty, found) -> None:
     """The resident's sign-in history records the visit: "au comptoir", the office, the level
     (``domain.sign_ins.counter_visit``: once per agent session and resident)."""
+    async with provider(request).uow_factory() as uow:
         if await uow.sign_ins.add_once(counter_visit(found.resident_id, duty.session.session_id, duty.agent.office,
                                                      LevelOfAssurance(int(found.level)).acr, utcnow())):
             await uow.commit()
