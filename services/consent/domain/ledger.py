@@ -9,7 +9,8 @@ reduction of entries (``consents.reduce``).
 Entry types (DPV statuses where one exists): ``consent_given`` (dpv:ConsentGiven),
 ``consent_withdrawn`` (dpv:ConsentWithdrawn), ``consent_expired`` (dpv:ConsentExpired),
 ``data_accessed``, ``export_requested`` (A-2.1 s. 84), ``rectification_requested``
-(A-2.1 s. 89).
+(A-2.1 s. 89), and the mandate entries ``mandate_granted``, ``mandate_accepted``,
+``mandate_suspended``, ``mandate_revoked``, ``mandate_expired`` (issue 22, docs/mandates.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class EntryType(str, enum.Enum):
     DATA_ACCESSED = "data_accessed"
     EXPORT_REQUESTED = "export_requested"
     RECTIFICATION_REQUESTED = "rectification_requested"
+    # Mandates (issue 22; domain/mandates.py): entries of the represented resident's log.
+    MANDATE_GRANTED = "mandate_granted"
+    MANDATE_ACCEPTED = "mandate_accepted"
+    MANDATE_SUSPENDED = "mandate_suspended"
+    MANDATE_REVOKED = "mandate_revoked"
+    MANDATE_EXPIRED = "mandate_expired"
 
 
 def utc_ms(value: dt.datetime) -> dt.datetime:
@@ -192,3 +199,41 @@ def rectification_requested(*, resident_id: str, time: dt.datetime, data_categor
         "request_id": new_id(), "data_categories": sorted(set(data_categories)),
         "recipient_id": recipient_id, "actor": actor,
     })
+
+
+# --- mandates (issue 22) ------------------------------------------------------------------
+def mandate_granted(*, mandate_id: str, represented_id: str, mandatary_id: str, grantor_id: str,
+                    basis: str, scope: list[dict], valid_from: dt.datetime,
+                    valid_until: dt.datetime | None, time: dt.datetime, actor: str,
+                    under_mandate_id: str | None = None, document: dict | None = None) -> LedgerEntry:
+    """A mandate given (by the represented resident, a mandatary within their own mandate, or
+    recorded by an agent on a legal document). Only identifiers: no name, no document number
+    (``document.reference_sha256`` is a hash of it)."""
+    return _entry(EntryType.MANDATE_GRANTED, represented_id, time, {
+        "mandate_id": mandate_id, "mandatary_id": mandatary_id, "grantor_id": grantor_id,
+        "basis": basis, "scope": scope, "valid_from": format_time(valid_from),
+        "valid_until": format_time(valid_until) if valid_until else None,
+        "under_mandate_id": under_mandate_id, "document": document, "actor": actor,
+    })
+
+
+def mandate_accepted(*, mandate_id: str, represented_id: str, mandatary_id: str, time: dt.datetime,
+                     actor: str) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_ACCEPTED, represented_id, time,
+                  {"mandate_id": mandate_id, "mandatary_id": mandatary_id, "actor": actor})
+
+
+def mandate_suspended(*, mandate_id: str, represented_id: str, time: dt.datetime, actor: str) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_SUSPENDED, represented_id, time, {"mandate_id": mandate_id, "actor": actor})
+
+
+def mandate_revoked(*, mandate_id: str, represented_id: str, time: dt.datetime, reason: str,
+                    actor: str) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_REVOKED, represented_id, time,
+                  {"mandate_id": mandate_id, "reason": reason, "actor": actor})
+
+
+def mandate_expired(*, mandate_id: str, represented_id: str, time: dt.datetime,
+                    expired_at: dt.datetime) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_EXPIRED, represented_id, time,
+                  {"mandate_id": mandate_id, "expired_at": format_time(expired_at)})
