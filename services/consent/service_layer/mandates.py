@@ -20,7 +20,7 @@ from services.consent.domain import ledger
 from services.consent.domain.mandates import (DOCUMENT_KINDS, SERVICE_PATTERN, Action, Document, Mandate,
                                               MandateBasis, MandateDecision, MandateState, Refusal, ScopeItem,
                                               check_new_mandate, decide_act, reduce_mandates)
-from services.consent.service_layer import commands
+from services.consent.service_layer import commands, handlers
 from services.consent.service_layer.handlers import check_resident_id, check_uuid, utcnow
 
 AGENT_REF = re.compile(r"^AG[0-9A-Z]{4,30}$")
@@ -191,20 +191,31 @@ def _step(mandate: Mandate, entry: ledger.LedgerEntry) -> Mandate:
 class MandateListing:
     given: list[Mandate]       # for the resident (they are represented) or given by them
     received: list[Mandate]    # the resident is the mandatary
+    next_page_token: str = ""
 
 
-async def list_mandates(resident_id: str, uow, *, now: dt.datetime | None = None) -> MandateListing:
+async def list_mandates(resident_id: str, uow, *, now: dt.datetime | None = None, page_size: int = 0,
+                        page_token: str = "") -> MandateListing:
     """Every mandate that concerns the resident, in any state at ``now`` (history included):
-    those for them or given by them, and those they hold."""
+    those for them or given by them, and those they hold; oldest first, paged by the ledger
+    index of the grant (``next_page_token``)."""
     now = now or utcnow()
     check_resident_id(resident_id)
+    size = handlers.page_size(page_size)
+    listing = {"m": "mandates", "r": resident_id}
     async with uow:
+        tokens = await handlers._tokens(uow)
+        after = tokens.decode(page_token, listing)
         mandates = await _all(uow)
-    current = [dataclasses.replace(m, state=m.state_at(now)) for m in mandates.values()]
-    current.sort(key=lambda m: m.granted_at)
+    current = sorted((dataclasses.replace(m, state=m.state_at(now)) for m in mandates.values()
+                      if resident_id in (m.represented_id, m.grantor_id, m.mandatary_id)
+                      and (after is None or (m.granted_index or 0) > after)),
+                     key=lambda m: m.granted_index or 0)
+    more, current = len(current) > size, current[:size]
     return MandateListing(
-        given=[m for m in current if resident_id in (m.represented_id, m.grantor_id) and m.mandatary_id != resident_id],
-        received=[m for m in current if m.mandatary_id == resident_id])
+        given=[m for m in current if m.mandatary_id != resident_id],
+        received=[m for m in current if m.mandatary_id == resident_id],
+        next_page_token=tokens.encode(listing, current[-1].granted_index or 0) if more else "")
 
 
 async def decide(questions: Sequence[commands.MandateQuestion], uow, *, now: dt.datetime | None = None
