@@ -295,19 +295,41 @@ class MandateDecision:
     reason: str = ""
 
 
+def chain_in_force(mandate: Mandate, by_id: Mapping[str, Mandate], now: dt.datetime) -> bool:
+    """A sub-mandate holds only while every mandate it was handed on from holds: revoking a
+    parent's authority ends what the parent handed to a grandparent, at once (CCQ art. 2140,
+    one cannot hold more than one's source)."""
+    seen: set[str] = set()
+    link: Mandate | None = mandate
+    while link is not None:
+        if link.mandate_id in seen or not link.in_force(now):
+            return False
+        seen.add(link.mandate_id)
+        if not link.under_mandate_id:
+            return True
+        link = by_id.get(link.under_mandate_id)
+    return False
+
+
 def decide_act(mandates: Iterable[Mandate], *, mandatary_id: str, represented_id: str, service: str,
                family: str | None, action: Action, now: dt.datetime) -> MandateDecision:
     """Allowed by the first mandate in force that covers the act (the newest first); otherwise
     the most telling refusal: ``NO_MANDATE``, ``MANDATE_PENDING``, ``MANDATE_SUSPENDED``,
-    ``MANDATE_REVOKED``, ``MANDATE_EXPIRED``, ``NOT_YET_VALID``, ``ACTION_NOT_COVERED``."""
+    ``MANDATE_REVOKED``, ``MANDATE_EXPIRED``, ``NOT_YET_VALID``, ``ACTION_NOT_COVERED``,
+    ``SOURCE_MANDATE_ENDED`` (a sub-mandate whose source no longer holds)."""
+    mandates = list(mandates)
+    by_id = {m.mandate_id: m for m in mandates}
     relevant = sorted((m for m in mandates if m.mandatary_id == mandatary_id and m.represented_id == represented_id),
                       key=lambda m: m.granted_at, reverse=True)
     if not relevant:
         return MandateDecision(False, reason="NO_MANDATE")
     for m in relevant:
-        if m.in_force(now) and scope_covers(m.scope, service, family, action):
+        if chain_in_force(m, by_id, now) and scope_covers(m.scope, service, family, action):
             return MandateDecision(True, m.mandate_id)
     in_force = [m for m in relevant if m.in_force(now)]
+    broken = [m for m in in_force if not chain_in_force(m, by_id, now)]
+    if broken and len(broken) == len(in_force):
+        return MandateDecision(False, broken[0].mandate_id, "SOURCE_MANDATE_ENDED")
     if in_force:
         return MandateDecision(False, in_force[0].mandate_id, "ACTION_NOT_COVERED")
     latest = relevant[0]

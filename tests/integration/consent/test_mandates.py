@@ -178,3 +178,19 @@ async def test_malformed_mandates_name_the_field(uow):
         await mh.decide([ask(CAREGIVER, ELDER, service="*", action="fly")], uow(), now=NOW)
     assert [f for f, _ in err.value.violations] == ["questions[0].service", "questions[0].action"]
     assert await size(uow) == before
+
+
+async def test_a_sub_mandate_ends_with_its_source(uow):
+    """A parent hands the library to a grandparent; when the parent's authority is revoked at
+    the counter, the grandparent may no longer act either, at once."""
+    source = await mh.give(give(CHILD, PARENT, grantor=PARENT, basis="parental_authority", until=NOW + 2 * YEAR,
+                                document_kind="birth_certificate", document_reference="QC-9", agent="AG7K2M",
+                                actor="agent:AG7K2M"), uow(), now=NOW)
+    handed = await mh.give(give(CHILD, CAREGIVER, grantor=PARENT, under_mandate_id=source.mandate_id,
+                                scope=(("montreal-library", ("view",)),)), uow(), now=NOW)
+    await mh.accept(commands.AcceptMandate(handed.mandate_id, CAREGIVER), uow(), now=NOW)
+    [before] = await mh.decide([ask(CAREGIVER, CHILD)], uow(), now=NOW)
+    assert before.allowed and before.mandate_id == handed.mandate_id
+    await mh.end(commands.EndMandate(source.mandate_id, by="", actor="agent:AG7K2M"), uow(), now=NOW)
+    [after] = await mh.decide([ask(CAREGIVER, CHILD)], uow(), now=NOW)
+    assert (after.allowed, after.reason) == (False, "SOURCE_MANDATE_ENDED")
