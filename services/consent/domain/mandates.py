@@ -205,7 +205,12 @@ def reduce_mandates(entries: Iterable[LedgerEntry]) -> dict[str, Mandate]:
         if entry.entry_type not in MANDATE_TYPES:
             continue
         current = mandates.get(body["mandate_id"])
-        if current is None or current.state_at(entry.time) in (MandateState.REVOKED, MandateState.EXPIRED):
+        if current is None or current.state in (MandateState.REVOKED, MandateState.EXPIRED):
+            continue
+        if entry.entry_type is not EntryType.MANDATE_EXPIRED and current.state_at(entry.time) is MandateState.EXPIRED:
+            # Past its end nothing revives or changes it: it had expired then.
+            mandates[current.mandate_id] = dataclasses.replace(current, state=MandateState.EXPIRED,
+                                                               ended_at=current.valid_until, end_reason="expired")
             continue
         if entry.entry_type is EntryType.MANDATE_ACCEPTED and current.state is MandateState.PENDING:
             mandates[current.mandate_id] = dataclasses.replace(current, state=MandateState.ACTIVE,

@@ -250,3 +250,20 @@ async def decide(questions: Sequence[commands.MandateQuestion], uow, *, now: dt.
                 families[q.service] = recipient.kind if recipient is not None and recipient.kind else None
     return [decide_act(mandates, mandatary_id=q.mandatary_id, represented_id=q.represented_id, service=q.service,
                        family=families[q.service], action=Action(q.action), now=now) for q in questions]
+
+
+async def expire_due(uow, *, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Record ``mandate_expired`` for mandates past their end (decisions already refuse them
+    at the instant; this makes both sides' histories say so). Run with consent expiry."""
+    now = ledger.utc_ms(now or utcnow())
+    async with uow:
+        await uow.ledger.lock()
+        due = [m for m in (await _all(uow)).values()
+               if m.state in (MandateState.PENDING, MandateState.ACTIVE, MandateState.SUSPENDED)
+               and m.valid_until is not None and m.valid_until <= now][:limit]
+        if not due:
+            return 0
+        await uow.ledger.append([ledger.mandate_expired(mandate_id=m.mandate_id, represented_id=m.represented_id,
+                                                        time=now, expired_at=m.valid_until) for m in due])
+        await uow.commit()
+    return len(due)

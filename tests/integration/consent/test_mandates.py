@@ -194,3 +194,17 @@ async def test_a_sub_mandate_ends_with_its_source(uow):
     await mh.end(commands.EndMandate(source.mandate_id, by="", actor="agent:AG7K2M"), uow(), now=NOW)
     [after] = await mh.decide([ask(CAREGIVER, CHILD)], uow(), now=NOW)
     assert (after.allowed, after.reason) == (False, "SOURCE_MANDATE_ENDED")
+
+
+async def test_the_expiry_sweep_writes_one_ending_per_mandate_past_its_end(uow):
+    soon = await mh.give(give(GRANDMA, CAREGIVER, until=NOW + dt.timedelta(hours=1)), uow(), now=NOW)
+    later = NOW + dt.timedelta(hours=2)
+    assert await mh.expire_due(uow(), now=later) >= 1
+    assert await mh.expire_due(uow(), now=later) == 0          # idempotent
+    async with uow() as u:
+        endings = [e for e in await u.ledger.mandate_entries()
+                   if e.body["mandate_id"] == soon.mandate_id and e.entry_type is EntryType.MANDATE_EXPIRED]
+    assert len(endings) == 1 and endings[0].resident_id == GRANDMA
+    listing = await mh.list_mandates(GRANDMA, uow(), now=later)
+    [ended] = [m for m in listing.given if m.mandate_id == soon.mandate_id]
+    assert (ended.state.value, ended.end_reason) == ("expired", "expired")
