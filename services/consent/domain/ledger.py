@@ -41,6 +41,7 @@ class EntryType(str, enum.Enum):
     MANDATE_SUSPENDED = "mandate_suspended"
     MANDATE_REVOKED = "mandate_revoked"
     MANDATE_EXPIRED = "mandate_expired"
+    MANDATE_USED = "mandate_used"
 
 
 def utc_ms(value: dt.datetime) -> dt.datetime:
@@ -237,3 +238,12 @@ def mandate_expired(*, mandate_id: str, represented_id: str, time: dt.datetime,
                     expired_at: dt.datetime) -> LedgerEntry:
     return _entry(EntryType.MANDATE_EXPIRED, represented_id, time,
                   {"mandate_id": mandate_id, "expired_at": format_time(expired_at)})
+
+
+def mandate_used(*, mandate_id: str, represented_id: str, mandatary_id: str, act_id: str, service: str,
+                 action: str, time: dt.datetime, actor: str) -> LedgerEntry:
+    """An act done under a mandate, recorded by the service it was done with (issue 22): in the
+    represented resident's log, naming the mandatary, so both sides see it."""
+    return _entry(EntryType.MANDATE_USED, represented_id, time, {
+        "mandate_id": mandate_id, "mandatary_id": mandatary_id, "act_id": act_id, "service": service,
+        "action": action, "actor": actor})

@@ -155,6 +155,7 @@ class Mandate:
     ended_at: dt.datetime | None = None
     end_reason: str = ""
     suspended_at: dt.datetime | None = None
+    acts: tuple[Act, ...] = ()
 
     def state_at(self, now: dt.datetime) -> MandateState:
         if self.state in (MandateState.PENDING, MandateState.ACTIVE, MandateState.SUSPENDED) \
@@ -177,7 +178,19 @@ class Mandate:
 
 
 MANDATE_TYPES = (EntryType.MANDATE_GRANTED, EntryType.MANDATE_ACCEPTED, EntryType.MANDATE_SUSPENDED,
-                 EntryType.MANDATE_REVOKED, EntryType.MANDATE_EXPIRED)
+                 EntryType.MANDATE_REVOKED, EntryType.MANDATE_EXPIRED, EntryType.MANDATE_USED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Act:
+    """One act done under a mandate (``mandate_used``), as the service recorded it."""
+
+    act_id: str
+    service: str
+    action: str
+    time: dt.datetime
+    actor: str
+    index: int | None
 
 
 def _scope(items: Iterable[Mapping]) -> tuple[ScopeItem, ...]:
@@ -205,6 +218,12 @@ def reduce_mandates(entries: Iterable[LedgerEntry]) -> dict[str, Mandate]:
         if entry.entry_type not in MANDATE_TYPES:
             continue
         current = mandates.get(body["mandate_id"])
+        if entry.entry_type is EntryType.MANDATE_USED:
+            # An act is a fact whatever the state: it was checked when recorded.
+            if current is not None:
+                mandates[current.mandate_id] = dataclasses.replace(current, acts=(*current.acts, Act(
+                    body["act_id"], body["service"], body["action"], entry.time, body["actor"], entry.index)))
+            continue
         if current is None or current.state in (MandateState.REVOKED, MandateState.EXPIRED):
             continue
         if entry.entry_type is not EntryType.MANDATE_EXPIRED and current.state_at(entry.time) is MandateState.EXPIRED:

@@ -75,6 +75,7 @@ METHOD_POLICIES: dict[str, object] = {
     _m("EndMandate"): frozenset({RESIDENT, AGENT}),
     _m("ListMandates"): frozenset({RESIDENT, AGENT, ADMIN}),
     _m("DecideMandates"): frozenset({CHECK, BROKER}),
+    _m("RecordMandateAct"): frozenset({RECORD, BROKER}),
 }
 
 # A released set of categories is small; a request listing more is not one of ours.
@@ -104,7 +105,8 @@ _ENTRY_TYPES = {EntryType.CONSENT_GIVEN: pb.ENTRY_TYPE_CONSENT_GIVEN,
                 EntryType.MANDATE_ACCEPTED: pb.ENTRY_TYPE_MANDATE_ACCEPTED,
                 EntryType.MANDATE_SUSPENDED: pb.ENTRY_TYPE_MANDATE_SUSPENDED,
                 EntryType.MANDATE_REVOKED: pb.ENTRY_TYPE_MANDATE_REVOKED,
-                EntryType.MANDATE_EXPIRED: pb.ENTRY_TYPE_MANDATE_EXPIRED}
+                EntryType.MANDATE_EXPIRED: pb.ENTRY_TYPE_MANDATE_EXPIRED,
+                EntryType.MANDATE_USED: pb.ENTRY_TYPE_MANDATE_USED}
 _MANDATE_BASES = {pb.MANDATE_BASIS_RESIDENT_CONSENT: MandateBasis.RESIDENT_CONSENT,
                   pb.MANDATE_BASIS_PARENTAL_AUTHORITY: MandateBasis.PARENTAL_AUTHORITY,
                   pb.MANDATE_BASIS_TUTORSHIP_MINOR: MandateBasis.TUTORSHIP_MINOR,
@@ -159,7 +161,9 @@ def _mandate(m: Mandate) -> pb.Mandate:
         grant_time=_ts(m.granted_at), accept_time=_ts(m.accepted_at), end_time=_ts(m.ended_at),
         end_reason=m.end_reason, under_mandate_id=m.under_mandate_id or "",
         document_kind=m.document.kind if m.document else "",
-        document_checked_by=m.document.checked_by if m.document else "", ledger_index=m.granted_index or 0)
+        document_checked_by=m.document.checked_by if m.document else "", ledger_index=m.granted_index or 0,
+        acts=[pb.MandateAct(act_id=a.act_id, service=a.service, action=a.action, act_time=_ts(a.time),
+                            recorded_by=a.actor) for a in m.acts])
 
 
 def _sth(head: SignedTreeHead) -> pb.SignedTreeHead:
@@ -290,6 +294,12 @@ class MandateMethods:
         return pb.ListMandatesResponse(given=[_mandate(m) for m in listing.given],
                                        received=[_mandate(m) for m in listing.received],
                                        next_page_token=listing.next_page_token)
+
+    async def RecordMandateAct(self, request, context):
+        mandate, already = await mandate_handlers.record_act(commands.RecordMandateAct(
+            request.mandate_id, request.act_id, request.service, request.action, actor=_actor(),
+            for_client=_for_client()), self.uow())
+        return pb.RecordMandateActResponse(mandate=_mandate(mandate), already_recorded=already)
 
     async def DecideMandates(self, request, context):
         decisions = await mandate_handlers.decide([commands.MandateQuestion(

@@ -142,3 +142,15 @@ class MandateQuestion:
     represented_id: str
     service: str
     action: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordMandateAct:
+    """A service records an act done under a mandate (idempotent by ``act_id``)."""
+
+    mandate_id: str
+    act_id: str
+    service: str
+    action: str
+    actor: str
+    for_client: str | None = None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.consent.domain import ledger
-from services.consent.domain.mandates import (DOCUMENT_KINDS, SERVICE_PATTERN, Action, Document, Mandate,
+from services.consent.domain.mandates import (DOCUMENT_KINDS, Act, SERVICE_PATTERN, Action, Document, Mandate,
                                               MandateBasis, MandateDecision, MandateState, Refusal, ScopeItem,
                                               check_new_mandate, decide_act, reduce_mandates)
 from services.consent.service_layer import commands, handlers
@@ -267,3 +267,53 @@ async def expire_due(uow, *, now: dt.datetime | None = None, limit: int = 200) -
                                                         time=now, expired_at=m.valid_until) for m in due])
         await uow.commit()
     return len(due)
+
+
+async def record_act(cmd: commands.RecordMandateAct, uow, *, now: dt.datetime | None = None) -> tuple[Mandate, bool]:
+    """Record an act done under a mandate (``mandate_used``), after deciding again that the
+    mandate allows it now (a refusal writes nothing). Idempotent by ``act_id``: the same act
+    twice answers (mandate, True). A service records only acts done with itself."""
+    now = ledger.utc_ms(now or utcnow())
+    mandate_id = check_uuid(cmd.mandate_id, "mandate_id")
+    if not handlers.ACCESS_ID.match(cmd.act_id or ""):
+        raise InvalidArgument("act_id", "8 to 64 letters, digits or ._:- (the caller's id for the act)")
+    if not SERVICE_PATTERN.match(cmd.service or "") or cmd.service == "*" or cmd.service.startswith("family:"):
+        raise InvalidArgument("service", "a service (recipient) id")
+    if cmd.action not in {a.value for a in Action}:
+        raise InvalidArgument("action", "one of view, request, pay, consent")
+    async with uow:
+        recipient = await uow.catalogue.recipient(cmd.service)
+        handlers._check_own_recipient(recipient, cmd.for_client)
+        await uow.ledger.lock()
+        mandates = await _all(uow)
+        mandate = mandates.get(mandate_id)
+        if mandate is None:
+            raise NotFound("mandate")
+        for m in mandates.values():
+            for act in m.acts:
+                if act.act_id == cmd.act_id:
+                    if (m.mandate_id, act.service, act.action) != (mandate_id, cmd.service, cmd.action):
+                        raise FailedPrecondition("ACT_ID_REUSED", "this act_id names another act")
+                    return m, True
+        decision = decide_act([m for m in mandates.values() if m.mandate_id == mandate_id or
+                               m.mandate_id in _sources(mandate, mandates)],
+                              mandatary_id=mandate.mandatary_id, represented_id=mandate.represented_id,
+                              service=cmd.service, family=recipient.kind if recipient and recipient.kind else None,
+                              action=Action(cmd.action), now=now)
+        if not decision.allowed:
+            raise FailedPrecondition(decision.reason, "the mandate does not allow this act now")
+        placed = await uow.ledger.append([ledger.mandate_used(
+            mandate_id=mandate_id, represented_id=mandate.represented_id, mandatary_id=mandate.mandatary_id,
+            act_id=cmd.act_id, service=cmd.service, action=cmd.action, time=now, actor=cmd.actor)])
+        await uow.commit()
+    entry = placed[0]
+    act = Act(cmd.act_id, cmd.service, cmd.action, entry.time, cmd.actor, entry.index)
+    return dataclasses.replace(mandate, acts=(*mandate.acts, act)), False
+
+
+def _sources(mandate: Mandate, mandates: dict[str, Mandate]) -> set[str]:
+    out, link = set(), mandate
+    while link.under_mandate_id and link.under_mandate_id not in out and link.under_mandate_id in mandates:
+        out.add(link.under_mandate_id)
+        link = mandates[link.under_mandate_id]
+    return out

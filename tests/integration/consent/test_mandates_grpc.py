@@ -178,3 +178,56 @@ async def test_bad_input_is_named_and_refusals_record_nothing(stub, auth):
     await fails(stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id="x"), metadata=auth["caregiver"]),
                 grpc.StatusCode.INVALID_ARGUMENT)
     assert await tree_size(stub) == before
+
+
+async def test_acts_under_a_mandate_are_recorded_once_and_seen_on_both_sides(stub, auth, minter):
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-pools", client_id="pools-client", name_fr="Piscines", name_en="Pools",
+        kind="sports", owner="Ville de Montréal", purposes=["service-provision"], data_categories=["email"])),
+        metadata=auth["admin"])
+    pools = (("authorization", f"Bearer {minter.mint('pools-client', ['consent:record'], AUD)}"),)
+    elder, helper = "BCDEFGHJKMNP", "CDEFGHJKMNPQ"
+    elder_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=elder)}"),)
+    helper_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=helper)}"),)
+    mandate = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
+        metadata=elder_auth)).mandate
+    act = pb.RecordMandateActRequest(mandate_id=mandate.mandate_id, act_id="pay-2026-0001", service="montreal-pools",
+                                     action="pay")
+
+    # Not yet accepted: refused with the decision's reason, nothing recorded.
+    before = await tree_size(stub)
+    _, reason = await fails(stub.RecordMandateAct(act, metadata=pools), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "MANDATE_PENDING" and await tree_size(stub) == before
+
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=mandate.mandate_id), metadata=helper_auth)
+    first_time = await stub.RecordMandateAct(act, metadata=pools)
+    again = await stub.RecordMandateAct(act, metadata=pools)
+    assert (first_time.already_recorded, again.already_recorded) == (False, True)
+    [recorded] = first_time.mandate.acts
+    assert (recorded.service, recorded.action, recorded.recorded_by) == ("montreal-pools", "pay", "client:pools-client")
+
+    # Both sides see the act; the represented resident's history has the entry, naming the helper.
+    for resident, metadata, side in ((elder, elder_auth, "given"), (helper, helper_auth, "received")):
+        listing = await stub.ListMandates(pb.ListMandatesRequest(resident_id=resident), metadata=metadata)
+        [m] = [m for m in getattr(listing, side) if m.mandate_id == mandate.mandate_id]
+        assert [a.act_id for a in m.acts] == ["pay-2026-0001"]
+    history = await stub.History(pb.HistoryRequest(resident_id=elder), metadata=elder_auth)
+    used = [e for e in history.entries if e.type == pb.ENTRY_TYPE_MANDATE_USED]
+    assert len(used) == 1 and helper.encode() in used[0].leaf_data
+
+    # An action the mandate does not cover, another service's act, or after revocation: refused.
+    _, reason = await fails(stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="view-2026-0001", service="montreal-pools", action="view"),
+        metadata=pools), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "ACTION_NOT_COVERED"
+    await fails(stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="pay-2026-0002", service="montreal-library", action="pay"),
+        metadata=pools), grpc.StatusCode.PERMISSION_DENIED)
+    await stub.EndMandate(pb.EndMandateRequest(mandate_id=mandate.mandate_id), metadata=elder_auth)
+    before = await tree_size(stub)
+    _, reason = await fails(stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="pay-2026-0003", service="montreal-pools", action="pay"),
+        metadata=pools), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "MANDATE_REVOKED" and await tree_size(stub) == before

@@ -39,6 +39,7 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_MANDATE_SUSPENDED: _ClassVar[EntryType]
     ENTRY_TYPE_MANDATE_REVOKED: _ClassVar[EntryType]
     ENTRY_TYPE_MANDATE_EXPIRED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_USED: _ClassVar[EntryType]
 
 class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -85,6 +86,7 @@ ENTRY_TYPE_MANDATE_ACCEPTED: EntryType
 ENTRY_TYPE_MANDATE_SUSPENDED: EntryType
 ENTRY_TYPE_MANDATE_REVOKED: EntryType
 ENTRY_TYPE_MANDATE_EXPIRED: EntryType
+ENTRY_TYPE_MANDATE_USED: EntryType
 COLLECTION_METHOD_UNSPECIFIED: CollectionMethod
 COLLECTION_METHOD_ACCOUNT_PAGE: CollectionMethod
 COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: CollectionMethod
@@ -714,7 +716,7 @@ class MandateScope(_message.Message):
     def __init__(self, service: _Optional[str] = ..., actions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Mandate(_message.Message):
-    __slots__ = ("mandate_id", "represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "state", "grant_time", "accept_time", "end_time", "end_reason", "under_mandate_id", "document_kind", "document_checked_by", "ledger_index")
+    __slots__ = ("mandate_id", "represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "state", "grant_time", "accept_time", "end_time", "end_reason", "under_mandate_id", "document_kind", "document_checked_by", "ledger_index", "acts")
     MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     REPRESENTED_ID_FIELD_NUMBER: _ClassVar[int]
     MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -732,6 +734,7 @@ class Mandate(_message.Message):
     DOCUMENT_KIND_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_CHECKED_BY_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ACTS_FIELD_NUMBER: _ClassVar[int]
     mandate_id: str
     represented_id: str
     mandatary_id: str
@@ -749,7 +752,42 @@ class Mandate(_message.Message):
     document_kind: str
     document_checked_by: str
     ledger_index: int
-    def __init__(self, mandate_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[MandateState, str]] = ..., grant_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_checked_by: _Optional[str] = ..., ledger_index: _Optional[int] = ...) -> None: ...
+    acts: _containers.RepeatedCompositeFieldContainer[MandateAct]
+    def __init__(self, mandate_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[MandateState, str]] = ..., grant_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_checked_by: _Optional[str] = ..., ledger_index: _Optional[int] = ..., acts: _Optional[_Iterable[_Union[MandateAct, _Mapping]]] = ...) -> None: ...
+
+class MandateAct(_message.Message):
+    __slots__ = ("act_id", "service", "action", "act_time", "recorded_by")
+    ACT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACT_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    act_id: str
+    service: str
+    action: str
+    act_time: _timestamp_pb2.Timestamp
+    recorded_by: str
+    def __init__(self, act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., act_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_by: _Optional[str] = ...) -> None: ...
+
+class RecordMandateActRequest(_message.Message):
+    __slots__ = ("mandate_id", "act_id", "service", "action")
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    act_id: str
+    service: str
+    action: str
+    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class RecordMandateActResponse(_message.Message):
+    __slots__ = ("mandate", "already_recorded")
+    MANDATE_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    mandate: Mandate
+    already_recorded: bool
+    def __init__(self, mandate: _Optional[_Union[Mandate, _Mapping]] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
 
 class GiveMandateRequest(_message.Message):
     __slots__ = ("represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "under_mandate_id", "document_kind", "document_reference")

@@ -159,6 +159,11 @@ class ConsentServiceStub:
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesResponse.FromString,
                 _registered_method=True)
+        self.RecordMandateAct = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/RecordMandateAct',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -365,6 +370,16 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordMandateAct(self, request, context):
+        """Records an act done under a mandate (a `mandate_used` entry in the represented
+        resident's log, naming the mandatary: both sides see it), after deciding again; a
+        refusal records nothing (FAILED_PRECONDITION with the decision's reason). Idempotent by
+        `act_id`. Scopes `consent:record` (acts with its own service) or `consent:broker`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -492,6 +507,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.DecideMandates,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesResponse.SerializeToString,
+            ),
+            'RecordMandateAct': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordMandateAct,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1169,6 +1189,33 @@ class ConsentService:
             '/montreal.consent.v1.ConsentService/DecideMandates',
             montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesRequest.SerializeToString,
             montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordMandateAct(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/RecordMandateAct',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.FromString,
             options,
             channel_credentials,
             insecure,
