@@ -5,6 +5,7 @@ it and both see it in the history; a borough system's decision follows at once."
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import grpc
@@ -42,6 +43,29 @@ async def signed_in(system, email: str) -> tuple[httpx.AsyncClient, str]:
 
 def text(response: httpx.Response) -> str:
     return response.text.replace("&#39;", "'")
+
+
+async def record_act(system, stub, mandate_id: str) -> None:
+    """A service of the catalogue (its own client, scope consent:record) records a payment the
+    son made for his mother, once consent has learned the service from accounts' events."""
+    client = system.cli("client", "create", "--name", "Loisirs du Plateau", "--client-id", "loisirs-plateau",
+                        "--grant-type", "client_credentials", "--scope", "consent:record",
+                        "--audience", "urn:mtlid:consent", "--city")
+    system.cli("service", "create", "--id", "loisirs-plateau", "--kind", "borough", "--borough", "Le Plateau-Mont-Royal",
+               "--name-fr", "Loisirs du Plateau", "--name-en", "Plateau recreation", "--owner",
+               "Arrondissement du Plateau-Mont-Royal", "--client-id", "loisirs-plateau", "--attribute", "email",
+               "--purpose", "service-provision")
+    token = system.client_token("loisirs-plateau", client["client_secret"], "consent:record", "urn:mtlid:consent")
+    metadata = (("authorization", f"Bearer {token}"),)
+    for _ in range(100):   # consent learns the service from accounts' service_registered event
+        known = {r.recipient_id for r in (await stub.ListRecipients(cpb.ListRecipientsRequest())).recipients}
+        if "loisirs-plateau" in known:
+            break
+        await asyncio.sleep(0.2)
+    reply = await stub.RecordMandateAct(cpb.RecordMandateActRequest(
+        mandate_id=mandate_id, act_id="plateau-paiement-0001", service="loisirs-plateau", action="pay"),
+        metadata=metadata)
+    assert not reply.already_recorded
 
 
 async def test_give_accept_revoke_in_mon_compte(system):
@@ -98,6 +122,12 @@ async def test_give_accept_revoke_in_mon_compte(system):
             [allowed] = (await stub.DecideMandates(cpb.DecideMandatesRequest(questions=[question]),
                                                    metadata=borough)).decisions
             assert allowed.allowed
+
+            # A service records what the son did for his mother: both pages show it.
+            await record_act(system, stub, mandate_id)
+            assert "What was done under this mandate" in text(await son.get("/account/mandates?lang=en"))
+            mine = text(await mother.get("/account/mandates"))
+            assert "Ce qui a été fait en vertu de cette procuration" in mine and "Loisirs du Plateau : payer" in mine
 
             # The mother revokes; the next decision is refused at once; both see the history.
             revoked = await mother.post("/account/mandates/end", data={"csrf_token": token, "mandate_id": mandate_id})

@@ -68,7 +68,11 @@ def _view(m: cpb.Mandate, t, recipients: dict, me: str) -> dict:
             "since": local_time(m.grant_time, t),
             "until": local_time(m.valid_until_time, t) if m.HasField("valid_until_time") else None,
             "ended": local_time(m.end_time, t) if m.HasField("end_time") else None,
-            "end_reason": m.end_reason, "document": m.document_kind}
+            "end_reason": m.end_reason, "document": m.document_kind,
+            # What was done under it, newest first: the same list on both sides.
+            "acts": [{"service": service(a.service), "action": t(f"account.mandates.action.{a.action}")
+                      if a.action in ACTIONS else a.action, "time": local_time(a.act_time, t)}
+                     for a in reversed(m.acts)]}
 
 
 async def _page(request: Request, who, *, errors: dict | None = None, values: dict | None = None,
