@@ -157,6 +157,11 @@ async def end(cmd: commands.EndMandate, uow, *, now: dt.datetime | None = None) 
         state = mandate.state_at(now)
         if state in (MandateState.REVOKED, MandateState.EXPIRED):
             return dataclasses.replace(mandate, state=state)
+        if mandate.basis.at_counter and cmd.by and cmd.by != mandate.mandatary_id:
+            # A legal authority is not the represented person's to end: a minor under parental
+            # authority or a protected adult is not "able" to (docs/mandates.md); the court or
+            # the counter, on documents, ends it. Its holder may stop using it (renounce).
+            raise PermissionDenied("COUNTER_ONLY", "a legal authority is ended at the counter, on documents")
         if cmd.suspend:
             if cmd.by:
                 raise PermissionDenied("COUNTER_ONLY", "a mandate is suspended at the counter")

@@ -208,3 +208,15 @@ async def test_the_expiry_sweep_writes_one_ending_per_mandate_past_its_end(uow):
     listing = await mh.list_mandates(GRANDMA, uow(), now=later)
     [ended] = [m for m in listing.given if m.mandate_id == soon.mandate_id]
     assert (ended.state.value, ended.end_reason) == ("expired", "expired")
+
+
+async def test_a_child_cannot_revoke_parental_authority_but_the_counter_can(uow):
+    authority = await mh.give(give(CHILD, ELDER, grantor=ELDER, basis="parental_authority", until=NOW + YEAR,
+                                   document_kind="adoption_judgment", document_reference="J-77", agent="AG7K2M",
+                                   actor="agent:AG7K2M"), uow(), now=NOW)
+    before = await size(uow)
+    with pytest.raises(PermissionDenied) as err:
+        await mh.end(commands.EndMandate(authority.mandate_id, by=CHILD), uow(), now=NOW)
+    assert err.value.reason == "COUNTER_ONLY" and await size(uow) == before
+    ended = await mh.end(commands.EndMandate(authority.mandate_id, by="", actor="agent:AG7K2M"), uow(), now=NOW)
+    assert (ended.state.value, ended.end_reason) == ("revoked", "counter")
