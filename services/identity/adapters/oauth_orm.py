@@ -32,6 +32,10 @@ class AuthorizationCodeRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     consumed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     family_id: Mapped[str | None] = mapped_column(String(36))
+    # issue 22, migration 0021: a sign-in on someone's behalf under a mandate
+    represented_id: Mapped[str | None] = mapped_column(String(12))
+    mandate_id: Mapped[str | None] = mapped_column(String(36))
+    authorization_details: Mapped[list | None] = mapped_column(JSON)
 
 
 class RefreshTokenRow(Base):

@@ -91,6 +91,8 @@ class ClientRow(Base):
     # RFC 9126 s. 6: this client's authorization requests must be pushed (migration 0009)
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False,
                                                                         server_default=false())
+    # issue 22: signing in on someone's behalf under a mandate (migration 0021)
+    accepts_mandates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SigningKeyRow(Base):

@@ -43,6 +43,11 @@ class AuthorizationCode:
     consumed_at: dt.datetime | None = None
     #: the refresh-token family issued from this code: revoked if the code is replayed (RFC 6749 s. 4.1.2)
     family_id: str | None = None
+    #: Issue 22: signed in on behalf of ``represented_id`` under ``mandate_id`` (the resident
+    #: above is the mandatary); ``authorization_details`` the RFC 9396 list the tokens carry.
+    represented_id: str | None = None
+    mandate_id: str | None = None
+    authorization_details: list | None = None
 
     def is_expired(self, now: dt.datetime) -> bool:
         return as_utc(self.expires_at) <= now

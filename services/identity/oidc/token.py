@@ -90,6 +90,19 @@ async def owner_for(provider, uow, client: ClientView | None, record) -> TokenOw
         return None
     from services.identity.domain.pairwise import subject_for
 
+    represented_id = getattr(record, "represented_id", None)
+    if represented_id:
+        # Issue 22: signed in on behalf of the represented resident under a mandate.
+        represented = await uow.residents.get(represented_id)
+        if represented is None or represented.disabled:
+            return None
+        secret = provider.config.pairwise_secret
+        return TokenOwner(resident_id=represented.resident_id,
+                          subject=subject_for(client.client, represented.resident_id, secret),
+                          session_id=record.session_id, auth_time=record.auth_time, acr=record.acr,
+                          amr=tuple(record.amr), resident=represented,
+                          acting={"sub": subject_for(client.client, resident.resident_id, secret)},
+                          authorization_details=list(record.authorization_details or []))
     return TokenOwner(resident_id=resident.resident_id,
                       subject=subject_for(client.client, resident.resident_id, provider.config.pairwise_secret),
                       session_id=record.session_id, auth_time=record.auth_time, acr=record.acr,
