@@ -15,7 +15,7 @@ import pytest
 from montreal.consent.v1 import consent_pb2 as cpb
 from montreal.consent.v1 import consent_pb2_grpc
 from services.identity.domain.citizen_number import CitizenNumber
-from tests.e2e.pages import check_page, new_context
+from tests.e2e.pages import check_page, new_context, tab_to
 from tests.e2e.test_counter import _sign_in
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +76,59 @@ async def test_parental_authority_recorded_at_the_counter(system, browser):
     await check_page(page, "counter-mandate-03-recorded")
     decision = _decide(system, parent, child)
     assert decision.allowed and decision.mandate_id
+
+    # -- the parent signs in at montreal.ca for the child (keyboard only) --------------------
+    parent_context = await new_context(browser, viewport={"width": 1280, "height": 900})
+    rp_page = await parent_context.new_page()
+    await rp_page.goto(system.rp + "/")
+    await tab_to(rp_page, "a[href='/login']")
+    await rp_page.keyboard.press("Enter")
+    await rp_page.wait_for_url(issuer + "/login?**")
+    await tab_to(rp_page, "#email")
+    await rp_page.keyboard.type("parent.comptoir@example.ca")
+    await tab_to(rp_page, "#password")
+    await rp_page.keyboard.type("une phrase de passe du parent 22")
+    await rp_page.keyboard.press("Enter")
+    await rp_page.wait_for_url(issuer + "/consent?**")
+    await rp_page.click("button[value=accept]")
+    await rp_page.wait_for_url(issuer + "/act-for?**")
+    chooser = await rp_page.inner_text("main")
+    assert chooser.index("Vous-même") < chooser.index(CitizenNumber.parse(child).human)
+    assert "autorité parentale" in chooser
+    await check_page(rp_page, "counter-mandate-05-act-for")
+    await tab_to(rp_page, "#act_for-self")
+    await rp_page.keyboard.press("ArrowDown")       # the child, below "Vous-même"
+    await tab_to(rp_page, "form[action='/act-for'] button[type=submit]")
+    await rp_page.keyboard.press("Enter")
+    await rp_page.wait_for_url(system.rp + "/**")
+    # montreal.ca shows both: the child signed in, by the parent, under the mandate.
+    assert (await rp_page.inner_text("#claim-sub")).strip() == child
+    assert (await rp_page.inner_text("#claim-act")).strip() == parent
+    assert decision.mandate_id in await rp_page.inner_text("#claim-mandate")
+    await check_page(rp_page, "counter-mandate-06-demo-rp")
+    await parent_context.close()
+
+    # -- the child's own file: the mandate and who received what, on their behalf -------------
+    child_context = await new_context(browser, viewport={"width": 390, "height": 844})
+    child_page = await child_context.new_page()
+    await child_page.goto(issuer + "/account/login")
+    await child_page.fill("#email", "enfant.comptoir@example.ca")
+    await child_page.fill("#password", "une phrase de passe de l'enfant 22")
+    await child_page.click("form[action='/account/login'] button[type=submit]")
+    await child_page.wait_for_url(issuer + "/account")
+    await child_page.goto(issuer + "/account/mandates")
+    given = await child_page.inner_text(".mandates-given")
+    assert CitizenNumber.parse(parent).human in given and "Autorité parentale" in given
+    assert await child_page.locator(".mandates-given form[action='/account/mandates/end']").count() == 0
+    await check_page(child_page, "counter-mandate-07-child-mandates")
+    for _ in range(50):   # identity's release → outbox → NATS → consent's ledger
+        await child_page.goto(issuer + "/account/access")
+        if "montreal.ca" in await child_page.inner_text("main"):
+            break
+        await child_page.wait_for_timeout(200)
+    assert "montreal.ca" in await child_page.inner_text("main")
+    await check_page(child_page, "counter-mandate-08-child-access")
+    await child_context.close()
 
     await page.click("form[action='/counter/resident/mandate/end'] button[value=suspend]")
     await page.wait_for_selector("#recorded")
