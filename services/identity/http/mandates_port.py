@@ -2,9 +2,10 @@
 
 Identity asks consent, with tokens it mints for itself from its own key ring (the services
 trust identity's JWKS): the resident's own ``ListMandates`` (scope ``resident``, ``sub`` the
-mandatary) for the chooser, and ``DecideMandates`` (scope ``consent:check``, client
-``mtlid-identity``) at every code issuance on someone's behalf — never cached, so a revoked
-mandate refuses the next sign-in at once. The client's service is the consent recipient whose
+mandatary) for the chooser, and ``RecordMandateAct`` (scope ``consent:broker``, client
+``mtlid-identity``: identity mediates the sign-in as accounts mediates releases) at every code
+issuance on someone's behalf: the register decides again — never cached, so a revoked mandate
+refuses the next sign-in at once — and records the sign-in as an act under the mandate. The client's service is the consent recipient whose
 ``client_id`` is the relying party's.
 """
 
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 import grpc
 
 from montreal.consent.v1 import consent_pb2 as cpb
 from montreal.consent.v1 import consent_pb2_grpc
-from services.common.grpc.client import make_channel
+from services.common.grpc.client import make_channel, rpc_error_details
 from services.identity.oidc.ports import HeldMandate
 from services.identity.oidc.tokens import mint_access_token
 
@@ -58,18 +60,22 @@ class GrpcMandates:
                             tuple({"service": s.service, "actions": list(s.actions)} for s in m.scope))
                 for m in reply.received if m.state == cpb.MANDATE_STATE_ACTIVE]
 
-    async def may_sign_in(self, mandatary_id: str, represented_id: str, client_id: str) -> tuple[bool, str]:
+    async def may_sign_in(self, mandate_id: str, client_id: str) -> tuple[bool, str]:
+        """The register decides and records the sign-in as an act under the mandate (one
+        ``RecordMandateAct``, action ``view`` on the client's service): both sides see it."""
         stub = self._stub()
         try:
             recipients = (await stub.ListRecipients(cpb.ListRecipientsRequest(), timeout=DEADLINE)).recipients
             service = next((r.recipient_id for r in recipients if r.client_id == client_id), None)
             if service is None:
                 return False, "NO_SERVICE"
-            [decision] = (await stub.DecideMandates(cpb.DecideMandatesRequest(questions=[cpb.MandateQuestion(
-                mandatary_id=mandatary_id, represented_id=represented_id, service=service, action="view")]),
-                metadata=self._token(IDENTITY_CLIENT_ID, IDENTITY_CLIENT_ID, "consent:check"),
-                timeout=DEADLINE)).decisions
+            await stub.RecordMandateAct(cpb.RecordMandateActRequest(
+                mandate_id=mandate_id, act_id=f"sign-in:{uuid.uuid4()}", service=service, action="view"),
+                metadata=self._token(IDENTITY_CLIENT_ID, IDENTITY_CLIENT_ID, "consent:broker"), timeout=DEADLINE)
         except grpc.aio.AioRpcError as error:
-            log.warning("consent register unreachable for a mandate decision", extra={"code": error.code().name})
-            return False, "UNAVAILABLE"   # fail closed: no sign-in on behalf without a decision
-        return decision.allowed, decision.reason
+            code, _violations, reason = rpc_error_details(error)
+            if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                return False, reason or code.name
+            log.warning("consent register unreachable for a mandate decision", extra={"code": code.name})
+            return False, "UNAVAILABLE"   # fail closed: no sign-in on behalf off the record
+        return True, ""

@@ -262,7 +262,7 @@ async def decide_on_behalf(provider, mandatary_id: str, mandate_id: str, client_
     mandate = next((m for m in held if m.mandate_id == mandate_id), None)
     if mandate is None:
         return AccessDenied("The mandate chosen is not in force.")
-    allowed, reason = await provider.mandates.may_sign_in(mandatary_id, mandate.represented_id, client_id)
+    allowed, reason = await provider.mandates.may_sign_in(mandate.mandate_id, client_id)
     if not allowed:
         return AccessDenied(f"The mandate does not allow signing in for this person now ({reason}).")
     # RFC 9396: one authorization detail per service of the mandate's scope.

@@ -143,8 +143,9 @@ class Mandates(Protocol):
         """The mandates in force the resident holds; None when the register cannot be reached."""
         ...
 
-    async def may_sign_in(self, mandatary_id: str, represented_id: str, client_id: str) -> tuple[bool, str]:
-        """(allowed, reason): may the mandatary sign in to this client for the represented
-        resident now (consent's DecideMandates, action ``view`` on the client's service)?
-        Never cached: a revocation refuses the next sign-in at once."""
+    async def may_sign_in(self, mandate_id: str, client_id: str) -> tuple[bool, str]:
+        """(allowed, reason): may the mandate's holder sign in to this client for the
+        represented resident now? The register decides (action ``view`` on the client's
+        service) and records the sign-in as an act under the mandate, or refuses with its
+        reason. Never cached: a revocation refuses the next sign-in at once."""
         ...

@@ -118,6 +118,10 @@ async def test_signing_in_for_my_mother_and_only_where_it_is_accepted(system):
         assert detail == {"type": "urn:mtlid:mandate", "mandate_id": mandate_id, "basis": "resident_consent",
                           "locations": ["*"], "actions": ["request", "view"]}
         assert "email" not in claims and "refresh_token" not in tokens
+        # The sign-in is an act under the mandate, on both sides' "Mes procurations".
+        for person in (mother, son):
+            listing = (await person.http.get("/account/mandates")).text
+            assert "Ce qui a été fait en vertu de cette procuration" in listing and "consulter" in listing
         access = jwt.decode(tokens["access_token"], KeySet.import_key_set(
             httpx.get(system.issuer + "/jwks", timeout=5).json()), algorithms=["ES256"]).claims
         assert access["sub"] == mother.resident_id and access["act"] == {"sub": son.resident_id}
