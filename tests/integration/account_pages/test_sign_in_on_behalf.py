@@ -122,6 +122,12 @@ async def test_signing_in_for_my_mother_and_only_where_it_is_accepted(system):
         for person in (mother, son):
             listing = (await person.http.get("/account/mandates")).text
             assert "Ce qui a été fait en vertu de cette procuration" in listing and "consulter" in listing
+        # ... and in "Qui a vu mes données": by whom, under which mandate; for whom, on his side.
+        son_number, mother_number = (CitizenNumber.parse(r.resident_id).human for r in (son, mother))
+        seen = (await mother.http.get("/account/access")).text
+        assert f"par {son_number}, en vertu de la procuration {mandate_id}" in seen
+        assert f"pour {mother_number}, en vertu de la procuration {mandate_id}" in (
+            await son.http.get("/account/access")).text
         access = jwt.decode(tokens["access_token"], KeySet.import_key_set(
             httpx.get(system.issuer + "/jwks", timeout=5).json()), algorithms=["ES256"]).claims
         assert access["sub"] == mother.resident_id and access["act"] == {"sub": son.resident_id}

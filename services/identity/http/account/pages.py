@@ -301,7 +301,32 @@ async def access_log(request: Request) -> Response:
     return page(request, "account/access.html", {"nav": "access", "records": records, "services": options,
                                                  "selected": recipient_id, "next_url": next_url,
                                                  "first_page": not page_token,
-                                                 "counter_actions": await _counter_actions(request, who, t)})
+                                                 "counter_actions": await _counter_actions(request, who, t),
+                                                 "mandate_acts": await _mandate_acts(request, who, t, recipients)})
+
+
+async def _mandate_acts(request: Request, who, t, recipients) -> dict:
+    """Issue 22: what was done for the resident under a mandate ("par X, en vertu de la
+    procuration M"), and what they did for others; newest first. Nothing when consent is down
+    (the rest of the page still answers)."""
+    from services.identity.http.account import mandates as mandate_pages
+
+    try:
+        listing = await (await client_for(request, who)).mandates()
+    except BackendError:
+        return {"for_me": [], "by_me": []}
+
+    def rows(mandates, other) -> list[dict]:
+        out = []
+        for m in mandates:
+            view = mandate_pages._view(m, t, recipients, who.resident_id)
+            for act, raw in zip(view["acts"], reversed(m.acts)):
+                out.append({**act, "who": mandate_pages._human(other(m)), "mandate_id": m.mandate_id,
+                            "basis": view["basis"], "seconds": raw.act_time.seconds})
+        return sorted(out, key=lambda r: -r["seconds"])
+
+    return {"for_me": rows([m for m in listing.given if m.represented_id == who.resident_id], lambda m: m.mandatary_id),
+            "by_me": rows(listing.received, lambda m: m.represented_id)}
 
 
 async def _counter_actions(request: Request, who, t) -> list[dict]:
