@@ -134,11 +134,15 @@ def consent_given(*, consent_id: str, resident_id: str, recipient_id: str, purpo
                   time: dt.datetime, expires_at: dt.datetime | None, biometric: bool,
                   non_biometric_alternative_id: str, collection_method: str,
                   explicit_act: bool, language: str, actor: str,
-                  reauthentication: tuple[dt.datetime, str] | None = None) -> LedgerEntry:
+                  reauthentication: tuple[dt.datetime, str] | None = None, mandate_id: str = "") -> LedgerEntry:
     """``reauthentication``: (when, how) the resident proved who they are again just before
-    a biometric consent (``reauthenticated_at``, ``reauthentication_method`` in the leaf)."""
+    a biometric consent (``reauthenticated_at``, ``reauthentication_method`` in the leaf).
+    ``mandate_id``: given by a mandatary under that mandate (issue 22; ``actor`` is then
+    ``mandatary:<id>``); only such leaves have the member."""
     extra = {} if reauthentication is None else {
         "reauthenticated_at": format_time(reauthentication[0]), "reauthentication_method": reauthentication[1]}
+    if mandate_id:
+        extra["mandate_id"] = mandate_id
     return _entry(EntryType.CONSENT_GIVEN, resident_id, time, {
         **extra,
         "consent_id": consent_id, "recipient_id": recipient_id, "purpose_id": purpose_id,

@@ -140,7 +140,9 @@ def _consent(c: Consent) -> pb.Consent:
         withdraw_time=_ts(c.ended_at) if c.state is ConsentState.WITHDRAWN else None,
         collection_method=_METHODS_TO_WIRE.get(c.collection_method, pb.COLLECTION_METHOD_UNSPECIFIED),
         biometric=c.biometric, non_biometric_alternative_id=c.non_biometric_alternative_id,
-        ledger_index=c.ledger_index or 0, language=c.language)
+        ledger_index=c.ledger_index or 0, language=c.language,
+        given_by_mandatary=c.actor.removeprefix("mandatary:") if c.actor.startswith("mandatary:") else "",
+        mandate_id=c.mandate_id)
 
 
 def _entry(e: LedgerEntry) -> pb.LedgerEntry:
@@ -318,7 +320,12 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
 
     # --- consents ----------------------------------------------------------------------
     async def Grant(self, request, context):
-        if _own_or_at_counter(request.resident_id):
+        principal = current_principal()
+        on_behalf = (principal.has_scope(RESIDENT) and not principal.acting_for
+                     and principal.subject != request.resident_id)
+        if on_behalf:
+            pass   # a mandatary consenting for someone: the mandate decides (below)
+        elif _own_or_at_counter(request.resident_id):
             # At a counter or on the phone the consent is the resident's own choice, expressed to
             # the agent (a distinct affirmative act), and marked as collected there.
             problems = []
@@ -334,6 +341,14 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
             expires_at=_from_ts(i.expire_time) if i.HasField("expire_time") else None,
             non_biometric_alternative_id=i.non_biometric_alternative_id) for i in request.items)
         method = _METHODS.get(request.collection_method, "account_page")
+        if on_behalf:
+            consents = await mandate_handlers.grant_on_behalf(commands.GiveConsent(
+                resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
+                collection_method=method, explicit_act=request.explicit_act, language=request.language or "fr",
+                reauthenticated_at=_from_ts(request.reauthenticated_time) if request.HasField("reauthenticated_time")
+                else None, reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
+                principal.subject, self.uow())
+            return pb.GrantResponse(consents=[_consent(c) for c in consents])
         consents = await handlers.grant(commands.GiveConsent(
             resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
             collection_method=method, explicit_act=request.explicit_act,

@@ -26,6 +26,8 @@ class GiveConsent:
     # The resident's fresh authentication before a biometric consent (grant_rules).
     reauthenticated_at: dt.datetime | None = None
     reauthentication_method: str = ""
+    #: issue 22: given by a mandatary (``actor`` ``mandatary:<id>``) under this mandate
+    mandate_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

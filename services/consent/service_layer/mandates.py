@@ -322,3 +322,36 @@ def _sources(mandate: Mandate, mandates: dict[str, Mandate]) -> set[str]:
         out.add(link.under_mandate_id)
         link = mandates[link.under_mandate_id]
     return out
+
+
+async def grant_on_behalf(cmd: commands.GiveConsent, mandatary_id: str, uow, *,
+                          now: dt.datetime | None = None) -> list:
+    """A mandatary gives consents for the represented resident (``cmd.resident_id``) to one
+    service: allowed only by a mandate in force covering ``consent`` on that service (Law 25:
+    the holder of parental authority consents for a minor under 14). Each consent is marked
+    (``actor`` ``mandatary:<id>``, ``mandate_id`` in its leaf) and is also an act under the
+    mandate (``mandate_used``), in the same transaction: both sides see it. A refusal writes
+    nothing. A biometric consent is never given by anyone but the resident (grant_rules)."""
+    now = ledger.utc_ms(now or utcnow())
+    check_resident_id(mandatary_id, "mandatary_id")
+    handlers._check_grant_shape(cmd)
+    async with uow:
+        await uow.ledger.lock()
+        mandates = list((await _all(uow)).values())
+        recipient = await uow.catalogue.recipient(cmd.recipient_id)
+        decision = decide_act(mandates, mandatary_id=mandatary_id, represented_id=cmd.resident_id,
+                              service=cmd.recipient_id, family=recipient.kind if recipient and recipient.kind else None,
+                              action=Action.CONSENT, now=now)
+        if not decision.allowed:
+            if decision.reason == "NO_MANDATE":
+                # As before mandates: a resident's session reaches only their own data.
+                raise PermissionDenied("NOT_OWN_DATA", "a resident's session reaches only that resident's data")
+            raise FailedPrecondition(decision.reason, "the mandate does not let this resident consent for them here")
+        given = await handlers.give_in(dataclasses.replace(
+            cmd, actor=f"mandatary:{mandatary_id}", mandate_id=decision.mandate_id), uow, now)
+        await uow.ledger.append([ledger.mandate_used(
+            mandate_id=decision.mandate_id, represented_id=cmd.resident_id, mandatary_id=mandatary_id,
+            act_id=f"consent:{c.consent_id}", service=cmd.recipient_id, action=Action.CONSENT.value, time=now,
+            actor=f"mandatary:{mandatary_id}") for c in given])
+        await uow.commit()
+    return given

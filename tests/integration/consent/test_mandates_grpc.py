@@ -231,3 +231,41 @@ async def test_acts_under_a_mandate_are_recorded_once_and_seen_on_both_sides(stu
         mandate_id=mandate.mandate_id, act_id="pay-2026-0003", service="montreal-pools", action="pay"),
         metadata=pools), grpc.StatusCode.FAILED_PRECONDITION)
     assert reason == "MANDATE_REVOKED" and await tree_size(stub) == before
+
+
+async def test_a_parent_consents_for_the_child_marked_so_and_on_the_record(stub, auth, minter):
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-camps", client_id="camps-client", name_fr="Camps de jour", name_en="Day camps",
+        kind="sports", owner="Ville de Montréal", purposes=["communication"], data_categories=["email"])),
+        metadata=auth["admin"])
+    parent, child, stranger = "DEFGHJKMNPQR", "EFGHJKMNPQRS", "FGHJKMNPQRST"
+    parent_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=parent)}"),)
+    stranger_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=stranger)}"),)
+    mandate = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=child, mandatary_id=parent, grantor_id=parent, basis=pb.MANDATE_BASIS_PARENTAL_AUTHORITY,
+        scope=[pb.MandateScope(service="*", actions=["view", "request", "pay", "consent"])],
+        valid_until_time=in_days(3000), document_kind="birth_certificate", document_reference="QC-55"),
+        metadata=auth["agent"])).mandate
+    grant = pb.GrantRequest(resident_id=child, recipient_id="montreal-camps",
+                            items=[pb.GrantItem(purpose_id="communication", data_categories=["email"])],
+                            explicit_act=True, language="fr")
+
+    # Someone without a mandate: refused, nothing recorded.
+    before = await tree_size(stub)
+    _, reason = await fails(stub.Grant(grant, metadata=stranger_auth), grpc.StatusCode.PERMISSION_DENIED)
+    assert reason == "NOT_OWN_DATA" and await tree_size(stub) == before
+
+    [consent] = (await stub.Grant(grant, metadata=parent_auth)).consents
+    assert (consent.resident_id, consent.given_by_mandatary, consent.mandate_id) == (child, parent, mandate.mandate_id)
+    # The child's own listing says who gave it; the act is under the mandate on both sides.
+    child_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=child)}"),)
+    [listed] = (await stub.ListConsents(pb.ListConsentsRequest(resident_id=child), metadata=child_auth)).consents
+    assert listed.given_by_mandatary == parent
+    received = (await stub.ListMandates(pb.ListMandatesRequest(resident_id=parent), metadata=parent_auth)).received
+    [held] = [m for m in received if m.mandate_id == mandate.mandate_id]
+    assert [(a.service, a.action, a.act_id) for a in held.acts] == [
+        ("montreal-camps", "consent", f"consent:{consent.consent_id}")]
+    history = await stub.History(pb.HistoryRequest(resident_id=child), metadata=child_auth)
+    given = [e for e in history.entries if e.type == pb.ENTRY_TYPE_CONSENT_GIVEN]
+    assert f'"actor":"mandatary:{parent}"'.encode() in given[-1].leaf_data
+    assert f'"mandate_id":"{mandate.mandate_id}"'.encode() in given[-1].leaf_data

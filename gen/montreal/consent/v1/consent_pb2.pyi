@@ -178,7 +178,7 @@ class Recipient(_message.Message):
     def __init__(self, recipient_id: _Optional[str] = ..., client_id: _Optional[str] = ..., name_fr: _Optional[str] = ..., name_en: _Optional[str] = ..., kind: _Optional[str] = ..., owner: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Consent(_message.Message):
-    __slots__ = ("consent_id", "resident_id", "recipient_id", "purpose_id", "purpose_version", "data_categories", "state", "give_time", "expire_time", "withdraw_time", "collection_method", "biometric", "non_biometric_alternative_id", "ledger_index", "language")
+    __slots__ = ("consent_id", "resident_id", "recipient_id", "purpose_id", "purpose_version", "data_categories", "state", "give_time", "expire_time", "withdraw_time", "collection_method", "biometric", "non_biometric_alternative_id", "ledger_index", "language", "given_by_mandatary", "mandate_id")
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +194,8 @@ class Consent(_message.Message):
     NON_BIOMETRIC_ALTERNATIVE_ID_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_BY_MANDATARY_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     consent_id: str
     resident_id: str
     recipient_id: str
@@ -209,7 +211,9 @@ class Consent(_message.Message):
     non_biometric_alternative_id: str
     ledger_index: int
     language: str
-    def __init__(self, consent_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ConsentState, str]] = ..., give_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., biometric: _Optional[bool] = ..., non_biometric_alternative_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., language: _Optional[str] = ...) -> None: ...
+    given_by_mandatary: str
+    mandate_id: str
+    def __init__(self, consent_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ConsentState, str]] = ..., give_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., biometric: _Optional[bool] = ..., non_biometric_alternative_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., language: _Optional[str] = ..., given_by_mandatary: _Optional[str] = ..., mandate_id: _Optional[str] = ...) -> None: ...
 
 class GrantItem(_message.Message):
     __slots__ = ("purpose_id", "purpose_version", "data_categories", "expire_time", "non_biometric_alternative_id")

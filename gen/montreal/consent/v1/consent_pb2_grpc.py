@@ -175,7 +175,11 @@ class ConsentServiceServicer:
         `explicit_act`, an `expire_time` and the non-biometric alternative that was offered,
         come from the account pages (BIOMETRIC_ACCOUNT_PAGE_ONLY), from the resident
         themselves, never an agent (BIOMETRIC_RESIDENT_ONLY), after a fresh authentication
-        (BIOMETRIC_REAUTHENTICATION_REQUIRED).
+        (BIOMETRIC_REAUTHENTICATION_REQUIRED). Issue 22: a resident's session may give consents
+        for another resident (`resident_id`) when it holds a mandate in force covering `consent`
+        on that service (PERMISSION_DENIED NOT_OWN_DATA without a mandate, FAILED_PRECONDITION
+        with the decision's reason when the mandate does not allow it); each is marked
+        (`given_by_mandatary`, `mandate_id`) and recorded as an act under the mandate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -114,6 +114,12 @@ async def unlink(request: Request) -> Response:
 
 # --- consents --------------------------------------------------------------------------------
 
+def _human_number(resident_id: str) -> str:
+    from services.identity.http.account.mandates import _human
+
+    return _human(resident_id)
+
+
 async def _consent_views(client, lang: str, t):
     consents, purposes, categories, recipients = await asyncio.gather(
         client.consents(include_inactive=True), client.purposes(), client.categories(), client.recipients())
@@ -131,7 +137,10 @@ async def _consent_views(client, lang: str, t):
                     c.collection_method),
                 "ended": local_time(c.withdraw_time, t) if c.HasField("withdraw_time") else None,
                 "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric,
-                "ledger_index": c.ledger_index}
+                "ledger_index": c.ledger_index,
+                # issue 22: given for the resident by a mandatary, under a mandate
+                "by_mandatary": _human_number(c.given_by_mandatary) if c.given_by_mandatary else None,
+                "mandate_id": c.mandate_id}
         (active if c.state == cpb.CONSENT_STATE_GIVEN else past).append(view)
     return consents, purposes, recipients, active, past
 
