@@ -138,6 +138,16 @@ async def test_give_accept_revoke_in_mon_compte(system):
         mine = text(await mother.get("/account/mandates"))
         assert "Révoquée" in mine and "révoquée par la personne représentée" in mine
         assert "revoked by the person represented" in text(await son.get("/account/mandates?lang=en"))
+        # The mother's downloadable file has the mandate, its ending and the act, signed.
+        export_form = await mother.get("/account/export")
+        document = (await mother.post("/account/export", data={**hidden_fields(export_form.text),
+                                                               "current_password": PASSWORD})).json()
+        [exported] = [m for m in document["mandates"] if m["mandate_id"] == mandate_id]
+        assert (exported["side"], exported["state"], exported["mandatary"]) == ("given", "revoked", son_id)
+        assert [(a["service"], a["action"]) for a in exported["acts"]] == [("loisirs-plateau", "pay")]
+        from services.common.file_signature import verify_file_signature
+        assert verify_file_signature(document)[0]
+
         # Ending an ended mandate again is harmless (a double click); the state stays revoked.
         again = await son.post("/account/mandates/end", data={"csrf_token": son_token, "mandate_id": mandate_id})
         assert again.status_code == 303

@@ -200,3 +200,25 @@ async def accept(request: Request) -> Response:
 
 async def end(request: Request) -> Response:
     return await _act(request, "end")
+
+
+def as_document(listing: cpb.ListMandatesResponse) -> list[dict]:
+    """The mandates for the resident's file (``resident_file.SECTIONS`` ``mandates``): each
+    with its side (``given``: for the resident or given by them; ``received``: they hold it),
+    its scope, period, state, document kind and the acts done under it."""
+    def stamp(m, name):
+        return m.__getattribute__(name).ToJsonString() if m.HasField(name) else None
+
+    out = []
+    for side, mandates in (("given", listing.given), ("received", listing.received)):
+        for m in mandates:
+            out.append({"side": side, "mandate_id": m.mandate_id, "represented": m.represented_id,
+                        "mandatary": m.mandatary_id, "grantor": m.grantor_id, "basis": _BASES.get(m.basis, ""),
+                        "state": _STATES.get(m.state, ""),
+                        "scope": [{"service": s.service, "actions": list(s.actions)} for s in m.scope],
+                        "valid_from": stamp(m, "valid_from_time"), "valid_until": stamp(m, "valid_until_time"),
+                        "granted_at": stamp(m, "grant_time"), "ended_at": stamp(m, "end_time"),
+                        "end_reason": m.end_reason, "document_kind": m.document_kind,
+                        "acts": [{"time": a.act_time.ToJsonString(), "service": a.service, "action": a.action,
+                                  "recorded_by": a.recorded_by} for a in m.acts]})
+    return out

@@ -392,6 +392,7 @@ async def resident_file(request: Request, who) -> dict:
     """The resident's complete file (``service_layer/resident_file.SECTIONS``), signed by
     identity: identity's own sections read from its store, the accounts and consent sections
     fetched here from those services (the web layer is the one that holds their clients)."""
+    from services.identity.http.account.mandates import as_document as mandates_document
     from services.identity.http.account.web import _settings
 
     t = translator(request)
@@ -410,6 +411,7 @@ async def resident_file(request: Request, who) -> dict:
             "account_reference": a.account_reference, "state": ACCOUNT_STATES.get(a.state, "pending"),
             "linked_at": (local_time(a.create_time, t) or {}).get("iso")} for a in linked],
         "consent": json.loads(consent_reply.document or b"{}"),
+        "mandates": mandates_document(await client.mandates()),
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},

@@ -111,6 +111,9 @@ async def _services_parts(request: Request, duty, found) -> tuple[object, dict, 
 
     async with agent_stub(request, duty, "consent") as stub:
         consent_reply = await stub.Export(cpb.ExportRequest(resident_id=found.resident_id))
+        # issue 22: the mandates that concern the resident, for the file's ``mandates`` section
+        request.state.file_mandates = await stub.ListMandates(cpb.ListMandatesRequest(
+            resident_id=found.resident_id, page_size=500))
     services = {}
     async with agent_stub(request, duty, "accounts") as stub:
         try:
@@ -131,6 +134,8 @@ async def _complete_file(request: Request, duty, found, lang: str, consent_reply
     """The resident's export, built from the same ``SECTIONS`` and signed the same way as the
     resident's own download (``account/pages.resident_file``); identity's sections read after
     the print was journaled, so the file lists it."""
+    from montreal.consent.v1 import consent_pb2 as cpb
+    from services.identity.http.account.mandates import as_document as mandates_document
     from services.identity.http.account.web import _settings
 
     p = provider(request)
@@ -144,6 +149,7 @@ async def _complete_file(request: Request, duty, found, lang: str, consent_reply
             "account_reference": a["account_reference"], "state": a["state"], "linked_at": a["created_at"]}
             for a in accounts_document.get("service_accounts", [])],
         "consent": json.loads(consent_reply.document or b"{}"),
+        "mandates": mandates_document(getattr(request.state, "file_mandates", None) or cpb.ListMandatesResponse()),
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},
