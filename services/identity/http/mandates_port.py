@@ -51,7 +51,7 @@ class GrpcMandates:
     async def held_by(self, resident_id: str) -> list[HeldMandate] | None:
         try:
             reply = await self._stub().ListMandates(cpb.ListMandatesRequest(resident_id=resident_id, page_size=100),
-                                                    metadata=self._token(resident_id, "mtlid-account-pages",
+                                                    metadata=self._token(resident_id, IDENTITY_CLIENT_ID,
                                                                          "resident"), timeout=DEADLINE)
         except grpc.aio.AioRpcError as error:
             log.warning("consent register unreachable for mandates", extra={"code": error.code().name})
