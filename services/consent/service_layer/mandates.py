@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 
@@ -23,7 +22,6 @@ from services.consent.domain.mandates import (DOCUMENT_KINDS, Act, SERVICE_PATTE
 from services.consent.service_layer import commands, handlers
 from services.consent.service_layer.handlers import check_resident_id, check_uuid, utcnow
 
-AGENT_REF = re.compile(r"^AG[0-9A-Z]{4,30}$")
 MAX_SCOPE_ITEMS = 32
 MAX_QUESTIONS = 100
 
