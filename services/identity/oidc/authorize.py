@@ -148,6 +148,7 @@ async def authorization_endpoint(provider, request: WireRequest) -> WireResponse
             except UntrustedRedirect as error:
                 return error_page(error)
             await uow.commit()                        # the request_uri is used up
+        params.pop(ACT_FOR_PARAM, None)               # nor from a pushed request
     return await handle_authorization(provider, params, request.cookies.get("mtlid_session"), None)
 
 

@@ -60,9 +60,9 @@ class Resident:
         return AsyncOAuth2Client(client_id=client_id, scope="openid email", redirect_uri=f"{self.system.rp}/callback",
                                  code_challenge_method="S256", token_endpoint_auth_method="none")
 
-    async def authorize(self, rp: AsyncOAuth2Client) -> tuple[httpx.Response, str]:
+    async def authorize(self, rp: AsyncOAuth2Client, **extra) -> tuple[httpx.Response, str]:
         verifier = generate_token(48)
-        url, _ = rp.create_authorization_url(self.system.issuer + "/authorize", code_verifier=verifier)
+        url, _ = rp.create_authorization_url(self.system.issuer + "/authorize", code_verifier=verifier, **extra)
         page = await self.follow(await self.http.get(url))
         if "/login" in str(page.url):
             page = await self.follow(await self.http.post("/login", data={
@@ -131,6 +131,10 @@ async def test_signing_in_for_my_mother_and_only_where_it_is_accepted(system):
         access = jwt.decode(tokens["access_token"], KeySet.import_key_set(
             httpx.get(system.issuer + "/jwks", timeout=5).json()), algorithms=["ES256"]).claims
         assert access["sub"] == mother.resident_id and access["act"] == {"sub": son.resident_id}
+
+        # The relying party cannot choose for him: its own mtlid_act_for is dropped, he is asked.
+        asked, _ = await son.authorize(son.rp(), mtlid_act_for=mandate_id)
+        assert urlparse(str(asked.url)).path == "/act-for"
 
         # A relying party that did not opt in: no chooser, the son is himself.
         system.cli("client", "create", "--name", "Bibliothèques (démo)", "--client-id", "demo-biblio", "--public",
