@@ -115,6 +115,11 @@ class TokenRequestState:
     #: a borough's staff member its own directory vouched for (``staff_directory.py``), or why not
     external_agent: Any = None
     external_problem: str | None = None
+    # token exchange for a mandate (issue 22): the token's owner (the represented resident,
+    # ``acting`` the mandatary), or why it is refused (error code, description)
+    mandate_exchange: bool = False
+    mandate_owner: Any = None
+    mandate_problem: tuple[str, str] | None = None
     #: the grant family of this login (the code's, or the presented refresh token's)
     family_id: str | None = None
     #: the client whose private_key_jwt assertion was verified for this request (client_assertion.py)

@@ -9,6 +9,7 @@ refused at once (``access_denied``); the next chooser no longer offers her."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from urllib.parse import parse_qs, urlparse
 
@@ -166,4 +167,78 @@ async def test_signing_in_for_my_mother_and_only_where_it_is_accepted(system):
         assert "/act-for" not in str(again.url) and "code=" in again.headers.get("location", "")
     finally:
         await mother.http.aclose()
+        await son.http.aclose()
+
+
+async def test_a_borough_system_exchanges_the_mandatarys_token_for_one_on_behalf(system):
+    """RFC 8693 with RFC 9396: the borough's system, which the son signed in to as himself,
+    shows his access token and names the mandate; it gets a token for his father, ``act``
+    naming him — pairwise for that system — and the act is on both sides' record."""
+    father, son = Resident(system, "pere.echange@example.ca"), Resident(system, "fils.echange@example.ca")
+    client = system.cli("client", "create", "--name", "Permis Rosemont", "--client-id", "permis-rosemont",
+                        "--redirect-uri", f"{system.rp}/callback", "--grant-type", "authorization_code",
+                        "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange", "--scope", "openid",
+                        "--audience", "urn:mtlid:accounts",
+                        "--accepts-mandates", "--subject-type", "pairwise")
+    system.cli("service", "create", "--id", "permis-rosemont", "--kind", "borough", "--borough", "Rosemont–La Petite-Patrie",
+               "--name-fr", "Permis Rosemont", "--name-en", "Rosemont permits", "--owner", "Arrondissement de Rosemont",
+               "--client-id", "permis-rosemont", "--attribute", "email", "--purpose", "service-provision")
+    try:
+        await father.sign_in_to_account()
+        page = await father.http.get("/account/mandates")
+        await father.http.post("/account/mandates/give", data={
+            "csrf_token": hidden_fields(page.text)["csrf_token"], "mandatary": CitizenNumber.parse(son.resident_id).human,
+            "service": "*", "action": ["view"], "until": "2027-06-01"})
+        [mandate_id] = set(MANDATE_ID.findall((await father.http.get("/account/mandates")).text))
+        await son.sign_in_to_account()
+        waiting = await son.http.get("/account/mandates")
+        await son.http.post("/account/mandates/accept", data={"csrf_token": hidden_fields(waiting.text)["csrf_token"],
+                                                              "mandate_id": mandate_id})
+
+        # The son signs in to the borough's system as himself.
+        rp = AsyncOAuth2Client(client_id="permis-rosemont", client_secret=client["client_secret"], scope="openid",
+                               redirect_uri=f"{system.rp}/callback", code_challenge_method="S256")
+        chooser, verifier = await son.authorize(rp)
+        assert urlparse(str(chooser.url)).path == "/act-for"
+        chosen = await son.follow(await son.http.post("/act-for", data={**hidden_fields(chooser.text),
+                                                                         "act_for": "self"}))
+        own = await rp.fetch_token(system.issuer + "/token", authorization_response=chosen.headers["location"],
+                                   code_verifier=verifier)
+        keys = KeySet.import_key_set(httpx.get(system.issuer + "/jwks", timeout=5).json())
+        son_sub = jwt.decode(own["access_token"], keys, algorithms=["ES256"]).claims["sub"]
+        assert son_sub != son.resident_id            # pairwise for the borough's system
+
+        exchange = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "subject_token": own["access_token"],
+                    "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                    "authorization_details": '[{"type": "urn:mtlid:mandate", "mandate_id": "%s"}]' % mandate_id}
+        auth = ("permis-rosemont", client["client_secret"])
+        for _ in range(50):   # consent learns the borough's service from accounts' event
+            reply = httpx.post(system.issuer + "/token", data=exchange, auth=auth, timeout=10)
+            if reply.status_code == 200 or "NO_SERVICE" not in reply.text:
+                break
+            await asyncio.sleep(0.2)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+        assert "refresh_token" not in body
+        claims = jwt.decode(body["access_token"], keys, algorithms=["ES256"]).claims
+        assert claims["act"] == {"sub": son_sub} and claims["sub"] not in (father.resident_id, son_sub)
+        assert claims["authorization_details"][0]["mandate_id"] == mandate_id
+        listing = (await father.http.get("/account/mandates")).text
+        assert "Permis Rosemont : consulter" in listing
+
+        # Bad input: a malformed mandate, someone else's token, a revoked mandate — refused.
+        bad = httpx.post(system.issuer + "/token", data={**exchange, "authorization_details": "[]"}, auth=auth)
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_authorization_details", bad.text
+        forged = httpx.post(system.issuer + "/token", data={**exchange, "subject_token": body["access_token"] + "x"},
+                            auth=auth)
+        assert forged.status_code == 400 and forged.json()["error"] == "invalid_request"
+        mine = await father.http.get("/account/mandates")
+        await father.http.post("/account/mandates/end", data={"csrf_token": hidden_fields(mine.text)["csrf_token"],
+                                                               "mandate_id": mandate_id})
+        refused = httpx.post(system.issuer + "/token", data=exchange, auth=auth)
+        assert refused.status_code == 400 and refused.json()["error"] == "access_denied"
+    finally:
+        await father.http.aclose()
         await son.http.aclose()
