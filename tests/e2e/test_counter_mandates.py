@@ -126,7 +126,10 @@ async def test_parental_authority_recorded_at_the_counter(system, browser):
         if "montreal.ca" in await child_page.inner_text("main"):
             break
         await child_page.wait_for_timeout(200)
-    assert "montreal.ca" in await child_page.inner_text("main")
+    access = await child_page.inner_text("main")
+    assert "montreal.ca" in access
+    # the sign-in on the child's behalf, by whom and under which mandate
+    assert f"par {CitizenNumber.parse(parent).human}, en vertu de la procuration {decision.mandate_id}" in access
     await check_page(child_page, "counter-mandate-08-child-access")
     await child_context.close()
 
