@@ -22,6 +22,7 @@ from .adapters.repositories import LedgerStore, ensure_log_key
 from .adapters.uow import ConsentUnitOfWork
 from .entrypoints.grpc import METHOD_POLICIES, SERVICE, ConsentServicer, add_to_server
 from .service_layer import handlers
+from .service_layer import mandates as mandate_handlers
 from .service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS, dispatcher, released_settled
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS)
                 count = await handlers.expire_due(uow_factory())
                 if count:
                     logger.info("consents expired", extra={"count": count})
+                ended = await mandate_handlers.expire_due(uow_factory())
+                if ended:
+                    logger.info("mandates expired", extra={"count": ended})
             except Exception:  # a failed round is retried at the next one
                 logger.exception("expiry round failed")
             with contextlib.suppress(asyncio.TimeoutError):

@@ -22,6 +22,7 @@ from services.consent.domain import merkle
 from services.consent.domain.binding import INDEX_COLUMNS, LedgerMismatch, Mismatch, bind, columns_of, orphan_endings
 from services.consent.domain.catalogue import Catalogue, DataCategory, LegalBasis, Purpose, Recipient
 from services.consent.domain.ledger import EntryType, LedgerEntry
+from services.consent.domain.mandates import MANDATE_TYPES
 from services.consent.domain.signing import LogSigner
 from services.consent.domain.witness import Cosignature, CosignatureRate, WitnessPolicy
 from services.consent.service_layer.alarms import alarms
@@ -315,6 +316,12 @@ class SqlLedgerRepository:
 
     async def consent_entries_of(self, consent_ids: Sequence[str]) -> list[LedgerEntry]:
         return await self._consent_rows(_ENTRY.consent_id.in_(list(consent_ids)))
+
+    async def mandate_entries(self) -> list[LedgerEntry]:
+        """Every mandate entry (issue 22), bound to its leaf. Mandates are few beside consents
+        and a mandatary's are found by a leaf member (``mandatary_id``) that has no index column
+        yet: docs/mandates.md "Limits"."""
+        return await self._entries(_ENTRY.entry_type.in_([t.value for t in MANDATE_TYPES]))
 
     async def access_entries(self, access_ids: Sequence[str]) -> list[LedgerEntry]:
         return await self._entries(_ENTRY.access_id.in_(list(access_ids)))

@@ -45,6 +45,9 @@ class Consent:
     explicit_act: bool = False
     ended_at: dt.datetime | None = None
     end_index: int | None = None
+    #: issue 22: given by a mandatary (``mandatary:<id>``) under this mandate, else ""
+    actor: str = ""
+    mandate_id: str = ""
 
     def state_at(self, now: dt.datetime) -> ConsentState:
         if self.state is ConsentState.GIVEN and self.expires_at is not None and now >= self.expires_at:
@@ -82,7 +85,8 @@ def reduce(entries: Iterable[LedgerEntry]) -> dict[str, Consent]:
                 non_biometric_alternative_id=body.get("non_biometric_alternative_id", ""),
                 collection_method=body.get("collection_method", ""),
                 language=body.get("language", ""), ledger_index=entry.index,
-                explicit_act=bool(body.get("explicit_act")))
+                explicit_act=bool(body.get("explicit_act")), actor=body.get("actor", ""),
+                mandate_id=body.get("mandate_id", ""))
         elif entry.entry_type in (EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED):
             current = consents.get(body["consent_id"])
             if current is None or current.state is not ConsentState.GIVEN:

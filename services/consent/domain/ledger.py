@@ -10,7 +10,8 @@ Entry types (DPV statuses where one exists): ``consent_given`` (dpv:ConsentGiven
 ``consent_withdrawn`` (dpv:ConsentWithdrawn), ``consent_expired`` (dpv:ConsentExpired),
 ``data_accessed``, ``export_requested`` (A-2.1 s. 84), ``rectification_requested``
 (A-2.1 s. 89), ``service_informed`` (a linked service told of the resident's account
-closing or reopening, issue 21).
+closing or reopening, issue 21), and the mandate entries ``mandate_granted``, ``mandate_accepted``,
+``mandate_suspended``, ``mandate_revoked``, ``mandate_expired``, ``mandate_used`` (issue 22, docs/mandates.md).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class EntryType(str, enum.Enum):
     EXPORT_REQUESTED = "export_requested"
     RECTIFICATION_REQUESTED = "rectification_requested"
     SERVICE_INFORMED = "service_informed"
+    # Mandates (issue 22; domain/mandates.py): entries of the represented resident's log.
+    MANDATE_GRANTED = "mandate_granted"
+    MANDATE_ACCEPTED = "mandate_accepted"
+    MANDATE_SUSPENDED = "mandate_suspended"
+    MANDATE_REVOKED = "mandate_revoked"
+    MANDATE_EXPIRED = "mandate_expired"
+    MANDATE_USED = "mandate_used"
 
 
 def utc_ms(value: dt.datetime) -> dt.datetime:
@@ -128,11 +136,15 @@ def consent_given(*, consent_id: str, resident_id: str, recipient_id: str, purpo
                   time: dt.datetime, expires_at: dt.datetime | None, biometric: bool,
                   non_biometric_alternative_id: str, collection_method: str,
                   explicit_act: bool, language: str, actor: str,
-                  reauthentication: tuple[dt.datetime, str] | None = None) -> LedgerEntry:
+                  reauthentication: tuple[dt.datetime, str] | None = None, mandate_id: str = "") -> LedgerEntry:
     """``reauthentication``: (when, how) the resident proved who they are again just before
-    a biometric consent (``reauthenticated_at``, ``reauthentication_method`` in the leaf)."""
+    a biometric consent (``reauthenticated_at``, ``reauthentication_method`` in the leaf).
+    ``mandate_id``: given by a mandatary under that mandate (issue 22; ``actor`` is then
+    ``mandatary:<id>``); only such leaves have the member."""
     extra = {} if reauthentication is None else {
         "reauthenticated_at": format_time(reauthentication[0]), "reauthentication_method": reauthentication[1]}
+    if mandate_id:
+        extra["mandate_id"] = mandate_id
     return _entry(EntryType.CONSENT_GIVEN, resident_id, time, {
         **extra,
         "consent_id": consent_id, "recipient_id": recipient_id, "purpose_id": purpose_id,
@@ -212,3 +224,50 @@ def service_informed(*, notice_id: str, resident_id: str, recipient_id: str, acc
         "notice_id": notice_id, "recipient_id": recipient_id, "account_id": account_id,
         "informed_of": informed_of, "source": source,
     })
+
+
+# --- mandates (issue 22) ------------------------------------------------------------------
+def mandate_granted(*, mandate_id: str, represented_id: str, mandatary_id: str, grantor_id: str,
+                    basis: str, scope: list[dict], valid_from: dt.datetime,
+                    valid_until: dt.datetime | None, time: dt.datetime, actor: str,
+                    under_mandate_id: str | None = None, document: dict | None = None) -> LedgerEntry:
+    """A mandate given (by the represented resident, a mandatary within their own mandate, or
+    recorded by an agent on a legal document). Only identifiers: no name, no document number
+    (``document.reference_sha256`` is a hash of it)."""
+    return _entry(EntryType.MANDATE_GRANTED, represented_id, time, {
+        "mandate_id": mandate_id, "mandatary_id": mandatary_id, "grantor_id": grantor_id,
+        "basis": basis, "scope": scope, "valid_from": format_time(valid_from),
+        "valid_until": format_time(valid_until) if valid_until else None,
+        "under_mandate_id": under_mandate_id, "document": document, "actor": actor,
+    })
+
+
+def mandate_accepted(*, mandate_id: str, represented_id: str, mandatary_id: str, time: dt.datetime,
+                     actor: str) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_ACCEPTED, represented_id, time,
+                  {"mandate_id": mandate_id, "mandatary_id": mandatary_id, "actor": actor})
+
+
+def mandate_suspended(*, mandate_id: str, represented_id: str, time: dt.datetime, actor: str) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_SUSPENDED, represented_id, time, {"mandate_id": mandate_id, "actor": actor})
+
+
+def mandate_revoked(*, mandate_id: str, represented_id: str, time: dt.datetime, reason: str,
+                    actor: str) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_REVOKED, represented_id, time,
+                  {"mandate_id": mandate_id, "reason": reason, "actor": actor})
+
+
+def mandate_expired(*, mandate_id: str, represented_id: str, time: dt.datetime,
+                    expired_at: dt.datetime) -> LedgerEntry:
+    return _entry(EntryType.MANDATE_EXPIRED, represented_id, time,
+                  {"mandate_id": mandate_id, "expired_at": format_time(expired_at)})
+
+
+def mandate_used(*, mandate_id: str, represented_id: str, mandatary_id: str, act_id: str, service: str,
+                 action: str, time: dt.datetime, actor: str) -> LedgerEntry:
+    """An act done under a mandate, recorded by the service it was done with (issue 22): in the
+    represented resident's log, naming the mandatary, so both sides see it."""
+    return _entry(EntryType.MANDATE_USED, represented_id, time, {
+        "mandate_id": mandate_id, "mandatary_id": mandatary_id, "act_id": act_id, "service": service,
+        "action": action, "actor": actor})

@@ -32,9 +32,11 @@ from services.consent.domain.catalogue import LegalBasis, Purpose, Recipient
 from services.consent.domain.consents import Consent, ConsentState
 from services.consent.domain.grant_rules import RequestedConsent
 from services.consent.domain.ledger import EntryType, LedgerEntry
+from services.consent.domain.mandates import Mandate, MandateBasis, MandateState
 from services.consent.domain.signing import SignedTreeHead
 from services.consent.metrics import count_decisions
 from services.consent.service_layer import commands, handlers
+from services.consent.service_layer import mandates as mandate_handlers
 
 SERVICE = "montreal.consent.v1.ConsentService"
 RESIDENT, ADMIN = "resident", "consent:admin"
@@ -71,12 +73,20 @@ METHOD_POLICIES: dict[str, object] = {
     _m("ListRecipients"): PUBLIC,
     _m("DefinePurpose"): ADMIN,
     _m("RegisterRecipient"): ADMIN,
+    # Mandates (issue 22): who may call what is narrowed again in each method.
+    _m("GiveMandate"): frozenset({RESIDENT, AGENT}),
+    _m("AcceptMandate"): RESIDENT,
+    _m("EndMandate"): frozenset({RESIDENT, AGENT}),
+    _m("ListMandates"): frozenset({RESIDENT, AGENT, ADMIN}),
+    _m("DecideMandates"): frozenset({CHECK, BROKER}),
+    _m("RecordMandateAct"): frozenset({RECORD, BROKER}),
 }
 
 # A released set of categories is small; a request listing more is not one of ours.
 for _field in ("CheckRequest.data_categories", "RecordAccessRequest.data_categories",
                "RecordAccessRequest.withheld_categories", "RecordAccessRequest.consent_ids",
-               "GrantRequest.items", "GrantItem.data_categories"):
+               "GrantRequest.items", "GrantItem.data_categories", "GiveMandateRequest.scope",
+               "MandateScope.actions", "DecideMandatesRequest.questions"):
     register_limits(f"montreal.consent.v1.{_field}", max_items=64)
 # CheckMany: up to 1,000 questions (handlers.MAX_CHECK_MANY), each with a Check's categories.
 register_limits("montreal.consent.v1.CheckManyRequest.items", max_items=handlers.MAX_CHECK_MANY)
@@ -100,8 +110,23 @@ _ENTRY_TYPES = {EntryType.CONSENT_GIVEN: pb.ENTRY_TYPE_CONSENT_GIVEN,
                 EntryType.DATA_ACCESSED: pb.ENTRY_TYPE_DATA_ACCESSED,
                 EntryType.EXPORT_REQUESTED: pb.ENTRY_TYPE_EXPORT_REQUESTED,
                 EntryType.RECTIFICATION_REQUESTED: pb.ENTRY_TYPE_RECTIFICATION_REQUESTED,
-                EntryType.SERVICE_INFORMED: pb.ENTRY_TYPE_SERVICE_INFORMED}
+                EntryType.SERVICE_INFORMED: pb.ENTRY_TYPE_SERVICE_INFORMED,
+                EntryType.MANDATE_GRANTED: pb.ENTRY_TYPE_MANDATE_GRANTED,
+                EntryType.MANDATE_ACCEPTED: pb.ENTRY_TYPE_MANDATE_ACCEPTED,
+                EntryType.MANDATE_SUSPENDED: pb.ENTRY_TYPE_MANDATE_SUSPENDED,
+                EntryType.MANDATE_REVOKED: pb.ENTRY_TYPE_MANDATE_REVOKED,
+                EntryType.MANDATE_EXPIRED: pb.ENTRY_TYPE_MANDATE_EXPIRED,
+                EntryType.MANDATE_USED: pb.ENTRY_TYPE_MANDATE_USED}
 _ENTRY_TYPES_FROM_WIRE = {v: k for k, v in _ENTRY_TYPES.items()}
+_MANDATE_BASES = {pb.MANDATE_BASIS_RESIDENT_CONSENT: MandateBasis.RESIDENT_CONSENT,
+                  pb.MANDATE_BASIS_PARENTAL_AUTHORITY: MandateBasis.PARENTAL_AUTHORITY,
+                  pb.MANDATE_BASIS_TUTORSHIP_MINOR: MandateBasis.TUTORSHIP_MINOR,
+                  pb.MANDATE_BASIS_PROTECTION_MANDATE: MandateBasis.PROTECTION_MANDATE,
+                  pb.MANDATE_BASIS_COURT_TUTORSHIP: MandateBasis.COURT_TUTORSHIP}
+_MANDATE_BASES_TO_WIRE = {v: k for k, v in _MANDATE_BASES.items()}
+_MANDATE_STATES = {MandateState.PENDING: pb.MANDATE_STATE_PENDING, MandateState.ACTIVE: pb.MANDATE_STATE_ACTIVE,
+                   MandateState.SUSPENDED: pb.MANDATE_STATE_SUSPENDED,
+                   MandateState.REVOKED: pb.MANDATE_STATE_REVOKED, MandateState.EXPIRED: pb.MANDATE_STATE_EXPIRED}
 _BASIS_STRINGS = {b.value: _BASIS_TO_WIRE[b] for b in LegalBasis}
 
 
@@ -126,7 +151,9 @@ def _consent(c: Consent) -> pb.Consent:
         withdraw_time=_ts(c.ended_at) if c.state is ConsentState.WITHDRAWN else None,
         collection_method=_METHODS_TO_WIRE.get(c.collection_method, pb.COLLECTION_METHOD_UNSPECIFIED),
         biometric=c.biometric, non_biometric_alternative_id=c.non_biometric_alternative_id,
-        ledger_index=c.ledger_index or 0, language=c.language)
+        ledger_index=c.ledger_index or 0, language=c.language,
+        given_by_mandatary=c.actor.removeprefix("mandatary:") if c.actor.startswith("mandatary:") else "",
+        mandate_id=c.mandate_id)
 
 
 def _decision(d) -> pb.CategoryDecision:
@@ -155,6 +182,20 @@ def _entry(e: LedgerEntry) -> pb.LedgerEntry:
         resident_id=e.resident_id, consent_id=e.consent_id or "", access_id=e.access_id or "",
         recipient_id=e.recipient_id or "", purpose_id=e.purpose_id or "",
         data_categories=e.data_categories, leaf_data=data, leaf_hash=e.leaf_hash())
+
+
+def _mandate(m: Mandate) -> pb.Mandate:
+    return pb.Mandate(
+        mandate_id=m.mandate_id, represented_id=m.represented_id, mandatary_id=m.mandatary_id,
+        grantor_id=m.grantor_id, basis=_MANDATE_BASES_TO_WIRE[m.basis],
+        scope=[pb.MandateScope(service=i.service, actions=sorted(a.value for a in i.actions)) for i in m.scope],
+        valid_from_time=_ts(m.valid_from), valid_until_time=_ts(m.valid_until), state=_MANDATE_STATES[m.state],
+        grant_time=_ts(m.granted_at), accept_time=_ts(m.accepted_at), end_time=_ts(m.ended_at),
+        end_reason=m.end_reason, under_mandate_id=m.under_mandate_id or "",
+        document_kind=m.document.kind if m.document else "",
+        document_checked_by=m.document.checked_by if m.document else "", ledger_index=m.granted_index or 0,
+        acts=[pb.MandateAct(act_id=a.act_id, service=a.service, action=a.action, act_time=_ts(a.time),
+                            recorded_by=a.actor) for a in m.acts])
 
 
 def _sth(head: SignedTreeHead) -> pb.SignedTreeHead:
@@ -227,7 +268,80 @@ def _for_client() -> str | None:
     return None if principal.has_scope(BROKER) else principal.client_id
 
 
-class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
+class MandateMethods:
+    """Mandates (issue 22). A resident's session acts as itself only: it gives mandates for
+    itself or within a mandate it holds, accepts, revokes or renounces its own; a counter
+    agent (``act.sub``) records legal bases on documents and revokes or suspends."""
+
+    async def GiveMandate(self, request, context):
+        principal = current_principal()
+        basis = _MANDATE_BASES.get(request.basis)
+        if basis is None:
+            raise InvalidArgument("basis", "a MandateBasis")
+        agent = ""
+        if principal.has_scope(RESIDENT) and not principal.acting_for:
+            if basis.at_counter:
+                raise PermissionDenied("COUNTER_ONLY", "a legal basis is recorded at the counter, on documents")
+            if request.grantor_id != principal.subject:
+                raise PermissionDenied("NOT_OWN_DATA", "a resident gives mandates as themselves (grantor_id)")
+        else:
+            _own_or_at_counter(request.represented_id)
+            agent = principal.acting_for
+        mandate = await mandate_handlers.give(commands.GiveMandate(
+            represented_id=request.represented_id, mandatary_id=request.mandatary_id,
+            grantor_id=request.grantor_id, basis=basis.value,
+            scope=tuple((i.service, tuple(i.actions)) for i in request.scope),
+            valid_from=_from_ts(request.valid_from_time) if request.HasField("valid_from_time") else None,
+            valid_until=_from_ts(request.valid_until_time) if request.HasField("valid_until_time") else None,
+            under_mandate_id=request.under_mandate_id, document_kind=request.document_kind,
+            document_reference=request.document_reference, actor=_actor(), agent=agent), self.uow())
+        return pb.GiveMandateResponse(mandate=_mandate(mandate))
+
+    async def AcceptMandate(self, request, context):
+        mandate = await mandate_handlers.accept(commands.AcceptMandate(
+            request.mandate_id, current_principal().subject, actor=_actor()), self.uow())
+        return pb.AcceptMandateResponse(mandate=_mandate(mandate))
+
+    async def EndMandate(self, request, context):
+        principal = current_principal()
+        if principal.has_scope(RESIDENT) and not principal.acting_for:
+            by = principal.subject
+            if request.suspend:
+                raise PermissionDenied("COUNTER_ONLY", "a mandate is suspended at the counter")
+        else:
+            _own_or_at_counter("")
+            by = ""
+        mandate = await mandate_handlers.end(commands.EndMandate(
+            request.mandate_id, by=by, actor=_actor(), suspend=request.suspend), self.uow())
+        return pb.EndMandateResponse(mandate=_mandate(mandate))
+
+    async def ListMandates(self, request, context):
+        principal = current_principal()
+        if principal.has_scope(AGENT) and not (principal.has_scope(RESIDENT) or principal.has_scope(ADMIN)):
+            _own_or_at_counter(request.resident_id)
+        else:
+            _own(request.resident_id)
+        listing = await mandate_handlers.list_mandates(request.resident_id, self.uow(), page_size=request.page_size,
+                                                       page_token=request.page_token)
+        return pb.ListMandatesResponse(given=[_mandate(m) for m in listing.given],
+                                       received=[_mandate(m) for m in listing.received],
+                                       next_page_token=listing.next_page_token)
+
+    async def RecordMandateAct(self, request, context):
+        mandate, already = await mandate_handlers.record_act(commands.RecordMandateAct(
+            request.mandate_id, request.act_id, request.service, request.action, actor=_actor(),
+            for_client=_for_client()), self.uow())
+        return pb.RecordMandateActResponse(mandate=_mandate(mandate), already_recorded=already)
+
+    async def DecideMandates(self, request, context):
+        decisions = await mandate_handlers.decide([commands.MandateQuestion(
+            q.mandatary_id, q.represented_id, q.service, q.action) for q in request.questions], self.uow())
+        return pb.DecideMandatesResponse(
+            decisions=[pb.MandateDecision(allowed=d.allowed, mandate_id=d.mandate_id, reason=d.reason)
+                       for d in decisions], decide_time=_ts(dt.datetime.now(dt.timezone.utc)))
+
+
+class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
     def __init__(self, uow_factory: Callable[[], object]) -> None:
         self.uow = uow_factory
         # RecordAccess calls that arrive while a group is being recorded form the next group:
@@ -238,7 +352,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     # --- consents ----------------------------------------------------------------------
     async def Grant(self, request, context):
-        if _own_or_at_counter(request.resident_id):
+        principal = current_principal()
+        on_behalf = (principal.has_scope(RESIDENT) and not principal.acting_for
+                     and principal.subject != request.resident_id)
+        if on_behalf:
+            pass   # a mandatary consenting for someone: the mandate decides (below)
+        elif _own_or_at_counter(request.resident_id):
             # At a counter or on the phone the consent is the resident's own choice, expressed to
             # the agent (a distinct affirmative act), and marked as collected there.
             problems = []
@@ -254,6 +373,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             expires_at=_from_ts(i.expire_time) if i.HasField("expire_time") else None,
             non_biometric_alternative_id=i.non_biometric_alternative_id) for i in request.items)
         method = _METHODS.get(request.collection_method, "account_page")
+        if on_behalf:
+            consents = await mandate_handlers.grant_on_behalf(commands.GiveConsent(
+                resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
+                collection_method=method, explicit_act=request.explicit_act, language=request.language or "fr",
+                reauthenticated_at=_from_ts(request.reauthenticated_time) if request.HasField("reauthenticated_time")
+                else None, reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
+                principal.subject, self.uow())
+            return pb.GrantResponse(consents=[_consent(c) for c in consents])
         consents = await handlers.grant(commands.GiveConsent(
             resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
             collection_method=method, explicit_act=request.explicit_act,

@@ -26,6 +26,8 @@ class GiveConsent:
     # The resident's fresh authentication before a biometric consent (grant_rules).
     reauthenticated_at: dt.datetime | None = None
     reauthentication_method: str = ""
+    #: issue 22: given by a mandatary (``actor`` ``mandatary:<id>``) under this mandate
+    mandate_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,3 +119,64 @@ class CheckAndRecord:
     def question(self) -> CheckConsent:
         return CheckConsent(self.resident_id, self.recipient_id, self.purpose_id, self.data_categories,
                             for_client=self.for_client)
+
+
+# --- mandates (issue 22; domain/mandates.py) ---------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class GiveMandate:
+    """``grantor_id`` is the represented resident (their own mandate), a mandatary within
+    their own mandate ``under_mandate_id``, or — for a legal basis recorded at the counter —
+    the holder of the authority (the mandatary). ``scope``: (service, actions) pairs."""
+
+    represented_id: str
+    mandatary_id: str
+    grantor_id: str
+    basis: str
+    scope: tuple[tuple[str, tuple[str, ...]], ...]
+    valid_until: dt.datetime | None
+    valid_from: dt.datetime | None = None
+    under_mandate_id: str = ""
+    document_kind: str = ""
+    document_reference: str = ""
+    actor: str = "resident"
+    #: the counter agent who checked the document (``AG…``), else ""
+    agent: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class AcceptMandate:
+    mandate_id: str
+    mandatary_id: str
+    actor: str = "resident"
+
+
+@dataclasses.dataclass(frozen=True)
+class EndMandate:
+    """Revoke (the represented resident, the grantor, or an agent), renounce or decline (the
+    mandatary), or suspend (an agent, pending a court's decision): ``by`` is the resident
+    acting, "" for an agent."""
+
+    mandate_id: str
+    by: str
+    actor: str = "resident"
+    suspend: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class MandateQuestion:
+    mandatary_id: str
+    represented_id: str
+    service: str
+    action: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordMandateAct:
+    """A service records an act done under a mandate (idempotent by ``act_id``)."""
+
+    mandate_id: str
+    act_id: str
+    service: str
+    action: str
+    actor: str
+    for_client: str | None = None

@@ -172,7 +172,8 @@ async def give_in(cmd: commands.GiveConsent, uow, now: dt.datetime) -> list[Cons
             non_biometric_alternative_id=item.non_biometric_alternative_id if give.purpose.biometric else "",
             collection_method=cmd.collection_method, explicit_act=cmd.explicit_act,
             language=cmd.language, actor=cmd.actor,
-            reauthentication=(cmd.reauthenticated_at, cmd.reauthentication_method) if give.purpose.biometric else None))
+            reauthentication=(cmd.reauthenticated_at, cmd.reauthentication_method) if give.purpose.biometric else None,
+            mandate_id=cmd.mandate_id))
         events.append(ConsentGiven(consent_id, cmd.resident_id, cmd.recipient_id, give.purpose.purpose_id,
                                    give.purpose.version, give.data_categories, give.expires_at))
     placed = await uow.ledger.append(entries)

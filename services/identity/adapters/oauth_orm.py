@@ -34,6 +34,10 @@ class AuthorizationCodeRow(Base):
     family_id: Mapped[str | None] = mapped_column(String(36))
     #: RFC 9449 s. 10: the ``dpop_jkt`` the authorization request named (migration 0017)
     dpop_jkt: Mapped[str | None] = mapped_column(String(64))
+    # issue 22, migration 0021: a sign-in on someone's behalf under a mandate
+    represented_id: Mapped[str | None] = mapped_column(String(12))
+    mandate_id: Mapped[str | None] = mapped_column(String(36))
+    authorization_details: Mapped[list | None] = mapped_column(JSON)
 
 
 class RefreshTokenRow(Base):

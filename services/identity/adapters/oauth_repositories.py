@@ -40,7 +40,8 @@ class SqlCodeStore:
             code_challenge=code.code_challenge, code_challenge_method=code.code_challenge_method,
             nonce=code.nonce, auth_time=code.auth_time, acr=code.acr, amr=list(code.amr),
             created_at=code.created_at, expires_at=code.expires_at, consumed_at=code.consumed_at,
-            family_id=code.family_id, dpop_jkt=code.dpop_jkt))
+            family_id=code.family_id, dpop_jkt=code.dpop_jkt, represented_id=code.represented_id, mandate_id=code.mandate_id,
+            authorization_details=code.authorization_details))
         await self.session.flush()
 
     async def get(self, code_hash: str) -> AuthorizationCode | None:
@@ -53,7 +54,9 @@ class SqlCodeStore:
             code_challenge=row.code_challenge, code_challenge_method=row.code_challenge_method,
             nonce=row.nonce, auth_time=row.auth_time, acr=row.acr, amr=tuple(row.amr or ()),
             created_at=_utc(row.created_at), expires_at=_utc(row.expires_at),
-            consumed_at=_utc(row.consumed_at), family_id=row.family_id, dpop_jkt=row.dpop_jkt)
+            consumed_at=_utc(row.consumed_at), family_id=row.family_id, dpop_jkt=row.dpop_jkt,
+            represented_id=row.represented_id,
+            mandate_id=row.mandate_id, authorization_details=row.authorization_details)
 
     async def consume(self, code_hash: str, at: dt.datetime, family_id: str | None) -> bool:
         result = await self.session.execute(

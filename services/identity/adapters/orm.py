@@ -95,6 +95,8 @@ class ClientRow(Base):
                                                                         server_default=false())
     # RFC 9449 s. 5.2: every token request of this client carries a DPoP proof (migration 0017)
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # issue 22: signing in on someone's behalf under a mandate (migration 0021)
+    accepts_mandates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SigningKeyRow(Base):

@@ -157,6 +157,7 @@ def _client(row: ClientRow) -> OAuthClient:
         backchannel_logout_uri=row.backchannel_logout_uri or "", frontchannel_logout_uri=row.frontchannel_logout_uri or "",
         jwks=row.jwks or None, jwks_uri=row.jwks_uri or "",
         require_pushed_authorization_requests=bool(row.require_pushed_authorization_requests),
+        accepts_mandates=bool(row.accepts_mandates),
         staff_directory_issuer=row.staff_directory_issuer or "", staff_directory_jwks=row.staff_directory_jwks or None,
         staff_directory_jwks_uri=row.staff_directory_jwks_uri or "",
         dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens))
@@ -185,6 +186,7 @@ class SqlClientRepository:
             backchannel_logout_uri=client.backchannel_logout_uri, frontchannel_logout_uri=client.frontchannel_logout_uri,
             jwks=client.jwks, jwks_uri=client.jwks_uri,
             require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+            accepts_mandates=client.accepts_mandates,
             staff_directory_issuer=client.staff_directory_issuer, staff_directory_jwks=client.staff_directory_jwks,
             staff_directory_jwks_uri=client.staff_directory_jwks_uri,
             dpop_bound_access_tokens=client.dpop_bound_access_tokens)

@@ -73,6 +73,7 @@ WORDS = {
     "fr": {"title": "montreal.ca — démonstration", "demo": "démonstration", "other": "English", "other_code": "en",
            "hello": "Bonjour {who}!", "signed_in": "Vous êtes connecté avec votre compte Montréal.",
            "received": "Ce que montreal.ca a reçu à votre sujet", "sub": "Identifiant de connexion",
+           "act": "Connexion faite par (procuration)", "mandate": "En vertu de la procuration",
            "email": "Adresse courriel", "email_verified": "Adresse courriel confirmée", "locale": "Langue",
            "acr": "Niveau de vérification de votre identité", "auth_time": "Connecté le",
            "amr": "Façon de vous connecter",
@@ -92,6 +93,7 @@ WORDS = {
     "en": {"title": "montreal.ca — demo", "demo": "demo", "other": "Français", "other_code": "fr",
            "hello": "Hello {who}!", "signed_in": "You are signed in with your Montréal account.",
            "received": "What montreal.ca received about you", "sub": "Sign-in identifier",
+           "act": "Signed in by (mandate)", "mandate": "Under the mandate",
            "email": "Email address", "email_verified": "Email address confirmed", "locale": "Language",
            "acr": "How well your identity is verified", "auth_time": "Signed in on",
            "amr": "How you signed in",
@@ -114,6 +116,14 @@ WORDS = {
 def received_list(claims: dict[str, Any], words: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The ID token's claims as a resident reads them: (id, label, value), never raw JSON."""
     out = [("sub", words["sub"], str(claims.get("sub", "")))]
+    act = claims.get("act")
+    if isinstance(act, dict) and act.get("sub"):
+        # Issue 22: someone signed in on behalf of the resident above (RFC 8693 s. 4.1).
+        out.append(("act", words["act"], str(act["sub"])))
+        details = [d for d in claims.get("authorization_details") or [] if isinstance(d, dict)]
+        if details:
+            what = "; ".join(f"{', '.join(d.get('locations', []))} : {', '.join(d.get('actions', []))}" for d in details)
+            out.append(("mandate", words["mandate"], f"{details[0].get('mandate_id', '')} ({what})"))
     if "email" in claims:
         out.append(("email", words["email"], str(claims["email"])))
         if "email_verified" in claims:
@@ -144,7 +154,9 @@ def demo_client_spec(port: int) -> dict[str, Any]:
             "backchannel_logout_uri": f"{base}/backchannel-logout",
             "scopes": ("openid", "email", "profile"), "token_endpoint_auth_method": "none",
             "subject_type": "public", "is_city_client": True,
-            "purposes": ("service-provision", "communication", "statistics")}
+            "purposes": ("service-provision", "communication", "statistics"),
+            # Issue 22: montreal.ca accepts residents acting for someone under a mandate.
+            "accepts_mandates": True}
 
 
 def _page(title: str, body: str, lang: str = "fr", switch: str = "") -> HTMLResponse:

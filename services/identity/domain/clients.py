@@ -84,6 +84,9 @@ class OAuthClient:
     staff_directory_jwks_uri: str = ""
     #: RFC 9449 s. 5.2: token requests only with a DPoP proof (sender-constrained tokens)
     dpop_bound_access_tokens: bool = False
+    #: Issue 22: the relying party accepts residents signing in on someone's behalf under a
+    #: mandate (tokens with ``act``; docs/mandates.md). Without it, never a represented resident.
+    accepts_mandates: bool = False
 
     def check_secret(self, secret: str) -> bool:
         """Constant-time comparison of ``secret`` with the stored hash; False for public clients."""
@@ -115,6 +118,7 @@ class OAuthClient:
             "frontchannel_logout_uri": self.frontchannel_logout_uri,
             "jwks": self.jwks, "jwks_uri": self.jwks_uri,
             "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
+            "accepts_mandates": self.accepts_mandates,
             "staff_directory": ({"issuer": self.staff_directory_issuer, "jwks": self.staff_directory_jwks,
                                  "jwks_uri": self.staff_directory_jwks_uri}
                                 if self.staff_directory_issuer else None),

@@ -109,7 +109,7 @@ def cmd_client_create(args: argparse.Namespace) -> int:
             backchannel_logout_uri=args.backchannel_logout_uri or "",
             frontchannel_logout_uri=args.frontchannel_logout_uri or "",
             jwks=_jwks_file(args.jwks_file), jwks_uri=args.jwks_uri or "",
-            require_pushed_authorization_requests=args.require_par,
+            require_pushed_authorization_requests=args.require_par, accepts_mandates=args.accepts_mandates,
             staff_directory_issuer=args.staff_directory_issuer or "",
             staff_directory_jwks=_jwks_file(args.staff_directory_jwks_file),
             staff_directory_jwks_uri=args.staff_directory_jwks_uri or "",
@@ -372,6 +372,9 @@ def register(subparsers) -> None:
                         help="authorization requests only through POST /par (RFC 9126 s. 6)")
     create.add_argument("--require-dpop", action="store_true",
                         help="token requests only with a DPoP proof: sender-constrained tokens (RFC 9449 s. 5.2)")
+    create.add_argument("--accepts-mandates", action="store_true",
+                        help="residents may sign in on someone's behalf under a mandate (tokens with act; "
+                             "docs/mandates.md)")
     create.add_argument("--public", action="store_true", help="a public client (no secret, PKCE)")
     create.add_argument("--backchannel-logout-uri",
                         help="told by a signed logout token when the resident signs out (OIDC Back-Channel Logout 1.0)")

@@ -229,6 +229,9 @@ def add_http_front(runtime, context=None) -> None:
 
         provider = await build_provider(runtime, context)
         provider.terms = GrpcConsentTerms(settings.grpc_target("consent"))  # the consent screen's wording
+        from services.identity.http.mandates_port import GrpcMandates
+
+        provider.mandates = GrpcMandates(settings.grpc_target("consent"), provider)  # issue 22: acting on behalf
         from services.identity.adapters.logout_delivery import BackchannelLogoutSender
 
         # back-channel logouts recorded by logouts, sent with retries (oidc/logout.py)

@@ -20,7 +20,7 @@ from services.identity.domain.sign_ins import session_sign_in
 from services.identity.oidc import interaction
 from services.identity.oidc.checks import AuthorizationContext, run_checks
 from services.identity.oidc.errors import (
-    ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UnmetAuthenticationRequirements,
+    AccessDenied, ConsentRequired, InteractionRequired, LoginRequired, OAuth2Error, UnmetAuthenticationRequirements,
     UntrustedRedirect,
 )
 from services.identity.oidc.logout import remember_client
@@ -33,8 +33,14 @@ log = logging.getLogger(__name__)
 
 ACR_VALUES_SUPPORTED = tuple(level.acr for level in LevelOfAssurance)
 LOGIN, SECOND_FACTOR, CONSENT = "login", "second-factor", "consent"
+#: Issue 22: "for whom do you act?" after sign-in, for clients that accept mandates.
+ACT_FOR = "act-for"
+#: The chooser's answer in the sealed interaction state: "self" or a mandate id. Only the
+#: chooser sets it; an authorization request that carries it has it removed.
+ACT_FOR_PARAM = "mtlid_act_for"
 UNMET = "unmet"   # an essential acr this resident cannot reach: a failed authentication
-INTERACTION_PATHS = {LOGIN: "/login", SECOND_FACTOR: "/login/second-factor", CONSENT: "/consent"}
+INTERACTION_PATHS = {LOGIN: "/login", SECOND_FACTOR: "/login/second-factor", CONSENT: "/consent",
+                     ACT_FOR: "/act-for"}
 
 
 def add_query(uri: str, params: list[tuple[str, str]]) -> str:
@@ -135,6 +141,7 @@ async def authorization_endpoint(provider, request: WireRequest) -> WireResponse
 
     params = request.params()
     params.pop(par.PUSHED, None)
+    params.pop(ACT_FOR_PARAM, None)   # only the chooser's sealed answer counts
     if "request_uri" in params:
         async with provider.uow_factory() as uow:
             try:
@@ -142,6 +149,7 @@ async def authorization_endpoint(provider, request: WireRequest) -> WireResponse
             except UntrustedRedirect as error:
                 return error_page(error)
             await uow.commit()                        # the request_uri is used up
+        params.pop(ACT_FOR_PARAM, None)               # nor from a pushed request
     return await handle_authorization(provider, params, request.cookies.get("mtlid_session"), None)
 
 
@@ -193,6 +201,12 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
                 resident.has_passkey = bool(await uow.passkeys.of(RESIDENT, resident.resident_id))
         grant = await uow.grants.current(resident.resident_id, ctx.client.client_id) if resident else None
         step = next_step(ctx, session, resident, grant, now, started_at)
+        chosen = (params.get(ACT_FOR_PARAM) or [None])[0] if accepts_mandates(provider, ctx) else None
+        if step is None and accepts_mandates(provider, ctx) and chosen is None and "none" not in ctx.prompts:
+            # Someone who holds mandates chooses whom they act for ("Vous-même" first). With
+            # prompt=none no page can be shown: the resident signs in as themselves.
+            if await provider.mandates.held_by(resident.resident_id):
+                step = ACT_FOR
 
         if step == UNMET:
             return redirect_error(config.issuer, ctx.redirect_uri,
@@ -213,13 +227,19 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
             return WireResponse.redirect(INTERACTION_PATHS[step] + "?" + urlencode(query))
 
         granted = tuple(s for s in ctx.scopes if s == "openid" or s in grant.scopes)
+        on_behalf = None
+        if chosen not in (None, "self"):
+            on_behalf = await decide_on_behalf(provider, resident.resident_id, chosen, ctx.client.client_id)
+            if isinstance(on_behalf, OAuth2Error):
+                return redirect_error(config.issuer, ctx.redirect_uri, on_behalf, state, response_mode(params))
         code = new_secret()
         await uow.codes.add(AuthorizationCode(
             code_hash=secret_hash(code), client_id=ctx.client.client_id, resident_id=resident.resident_id,
             session_id=session.session_id, redirect_uri=ctx.redirect_uri, scope=" ".join(granted),
             code_challenge=ctx.get("code_challenge"), code_challenge_method="S256", nonce=ctx.get("nonce"),
             auth_time=session.auth_time, acr=acr_reported(ctx, session.acr), amr=session.amr, created_at=now,
-            expires_at=now + dt.timedelta(seconds=config.code_ttl), dpop_jkt=ctx.get("dpop_jkt")))
+            expires_at=now + dt.timedelta(seconds=config.code_ttl), dpop_jkt=ctx.get("dpop_jkt"),
+            **(on_behalf or {})))
         if not (started_at is not None and as_utc(session.created_at).timestamp() >= started_at):
             # signed in to this service on the open session: a sign-in of the history too
             # (a login during this interaction was recorded with its event)
@@ -232,6 +252,34 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         params_out.append(("state", state))
     params_out.append(("iss", config.issuer))
     return authorization_response(ctx.redirect_uri, params_out, response_mode(params))
+
+
+def accepts_mandates(provider, ctx: AuthorizationContext) -> bool:
+    """Only a client registered with ``accepts_mandates`` ever gets a represented resident."""
+    return bool(getattr(ctx.client, "accepts_mandates", False)) and provider.mandates is not None
+
+
+async def decide_on_behalf(provider, mandatary_id: str, mandate_id: str, client_id: str):
+    """The code's fields for a sign-in on someone's behalf, or the error to answer: the mandate
+    must be one the resident holds in force now, and the register must allow signing in to
+    this client's service (``view``) now — asked at every sign-in, never remembered, so a
+    revoked mandate refuses the next one at once (RFC 6749 s. 4.1.2.1 ``access_denied``)."""
+    held = await provider.mandates.held_by(mandatary_id) or []
+    mandate = next((m for m in held if m.mandate_id == mandate_id), None)
+    if mandate is None:
+        return AccessDenied("The mandate chosen is not in force.")
+    allowed, reason = await provider.mandates.may_sign_in(mandate.mandate_id, client_id)
+    if not allowed:
+        return AccessDenied(f"The mandate does not allow signing in for this person now ({reason}).")
+    # RFC 9396: one authorization detail per service of the mandate's scope.
+    details = [{"type": MANDATE_DETAIL_TYPE, "mandate_id": mandate.mandate_id, "basis": mandate.basis,
+                "locations": [item["service"]], "actions": sorted(item["actions"])} for item in mandate.scope]
+    return {"represented_id": mandate.represented_id, "mandate_id": mandate.mandate_id,
+            "authorization_details": details}
+
+
+#: RFC 9396 s. 2 ``type`` of the mandate detail in tokens issued on someone's behalf.
+MANDATE_DETAIL_TYPE = "urn:mtlid:mandate"
 
 
 def ctx_redirect(params: dict[str, list[str]]) -> str:

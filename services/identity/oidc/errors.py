@@ -76,6 +76,12 @@ class TemporarilyUnavailable(_rfc6749.OAuth2Error):
     status_code = 503
 
 
+class InvalidAuthorizationDetails(_rfc6749.OAuth2Error):
+    """``invalid_authorization_details`` — RFC 9396 s. 5 (a mandate named wrongly, issue 22)."""
+
+    error = "invalid_authorization_details"
+
+
 class InvalidTarget(_rfc6749.OAuth2Error):
     """``invalid_target`` — the ``resource`` is unknown or not allowed for the client (RFC 8707 s. 2)."""
 

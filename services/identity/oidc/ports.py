@@ -124,3 +124,28 @@ class ConsentTerms(Protocol):
         """The register's terms for a client; None when the register cannot be reached (the
         screen then offers no purpose, and asks again at the next sign-in)."""
         ...
+
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldMandate:
+    """A mandate in force that the signed-in resident holds (issue 22)."""
+
+    mandate_id: str
+    represented_id: str
+    basis: str
+    #: ``[{"service": …, "actions": […]}]`` as the register holds it
+    scope: tuple
+
+
+class Mandates(Protocol):
+    async def held_by(self, resident_id: str) -> list[HeldMandate] | None:
+        """The mandates in force the resident holds; None when the register cannot be reached."""
+        ...
+
+    async def may_sign_in(self, mandate_id: str, client_id: str) -> tuple[bool, str]:
+        """(allowed, reason): may the mandate's holder sign in to this client for the
+        represented resident now? The register decides (action ``view`` on the client's
+        service) and records the sign-in as an act under the mandate, or refuses with its
+        reason. Never cached: a revocation refuses the next sign-in at once."""
+        ...

@@ -93,6 +93,9 @@ class Provider:
     recent_releases: RecentReleases = dataclasses.field(default_factory=RecentReleases)
     #: ``ports.ConsentTerms``: the consent register's wording for the consent screen
     terms: Any = None
+    #: ``ports.Mandates``: the consent register's mandates, for signing in on someone's behalf
+    #: (issue 22); None: nobody signs in on behalf (the chooser is never shown)
+    mandates: Any = None
     #: called after a logout committed back-channel deliveries (wakes the sender); may be None
     on_logout: Callable[[], None] | None = None
     #: clients' key sets for private_key_jwt (``client_assertion.RegisteredKeys``)

@@ -45,6 +45,11 @@ class AuthorizationCode:
     family_id: str | None = None
     #: RFC 9449 s. 10: the code is redeemable only with a DPoP proof by this key
     dpop_jkt: str | None = None
+    #: Issue 22: signed in on behalf of ``represented_id`` under ``mandate_id`` (the resident
+    #: above is the mandatary); ``authorization_details`` the RFC 9396 list the tokens carry.
+    represented_id: str | None = None
+    mandate_id: str | None = None
+    authorization_details: list | None = None
 
     def is_expired(self, now: dt.datetime) -> bool:
         return as_utc(self.expires_at) <= now

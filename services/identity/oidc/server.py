@@ -81,11 +81,22 @@ class TokenOwner:
     acr: str
     amr: tuple[str, ...]
     resident: Any = None
+    #: Issue 22, on someone's behalf: ``resident_id``/``subject`` are the represented
+    #: resident's; ``acting`` is the RFC 8693 s. 4.1 ``act`` claim naming the mandatary
+    #: (pairwise for this client); ``authorization_details`` the mandate (RFC 9396).
+    acting: dict[str, Any] | None = None
+    authorization_details: list | None = None
 
     def get_user_id(self) -> str:
         return self.subject
 
     def claims(self, scope: str) -> dict[str, Any]:
+        if self.acting is not None:
+            # On someone's behalf the ID token says who is represented and who acts, and the
+            # mandate: never the represented resident's attributes (their services release
+            # those, under their consents; docs/mandates.md).
+            return {"sub": self.subject, "act": dict(self.acting),
+                    "authorization_details": list(self.authorization_details or [])}
         return claims_for_scope(self.resident, self.subject, scope)
 
 
@@ -104,6 +115,11 @@ class TokenRequestState:
     #: a borough's staff member its own directory vouched for (``staff_directory.py``), or why not
     external_agent: Any = None
     external_problem: str | None = None
+    # token exchange for a mandate (issue 22): the token's owner (the represented resident,
+    # ``acting`` the mandatary), or why it is refused (error code, description)
+    mandate_exchange: bool = False
+    mandate_owner: Any = None
+    mandate_problem: tuple[str, str] | None = None
     #: the grant family of this login (the code's, or the presented refresh token's)
     family_id: str | None = None
     #: the client whose private_key_jwt assertion was verified for this request (client_assertion.py)
@@ -220,6 +236,8 @@ class MtlidAuthorizationServer(AuthorizationServer):
                 if isinstance(state.audience, list) and state.audience else RESIDENT_TOKEN_AUDIENCE
             extra = {"auth_time": owner.auth_time, "acr": owner.acr, "amr": list(owner.amr),
                      "sid": owner.session_id}
+            if owner.acting is not None:
+                extra.update(act=dict(owner.acting), authorization_details=list(owner.authorization_details or []))
             family_id = state.family_id = family_id or state.family_id or new_id()
             jti = family_jti(family_id)
         if state.dpop_jkt:
@@ -229,7 +247,8 @@ class MtlidAuthorizationServer(AuthorizationServer):
                                                   scope=scope, extra=extra, jti=jti)
         token: dict[str, Any] = {"token_type": "DPoP" if state.dpop_jkt else "Bearer", "access_token": access_token,
                                  "expires_in": self.config.access_token_ttl, "scope": scope}
-        if include_refresh_token and owner is not None:
+        # No refresh token on someone's behalf: each use starts with a sign-in, decided again.
+        if include_refresh_token and owner is not None and owner.acting is None:
             value = new_secret()
             now = utcnow()
             state.new_refresh_tokens.append(RefreshToken(

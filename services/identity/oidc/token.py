@@ -102,6 +102,19 @@ async def owner_for(provider, uow, client: ClientView | None, record) -> TokenOw
         return None
     from services.identity.domain.pairwise import subject_for
 
+    represented_id = getattr(record, "represented_id", None)
+    if represented_id:
+        # Issue 22: signed in on behalf of the represented resident under a mandate.
+        represented = await uow.residents.get(represented_id)
+        if represented is None or represented.disabled:
+            return None
+        secret = provider.config.pairwise_secret
+        return TokenOwner(resident_id=represented.resident_id,
+                          subject=subject_for(client.client, represented.resident_id, secret),
+                          session_id=record.session_id, auth_time=record.auth_time, acr=record.acr,
+                          amr=tuple(record.amr), resident=represented,
+                          acting={"sub": subject_for(client.client, resident.resident_id, secret)},
+                          authorization_details=list(record.authorization_details or []))
     return TokenOwner(resident_id=resident.resident_id,
                       subject=subject_for(client.client, resident.resident_id, provider.config.pairwise_secret),
                       session_id=record.session_id, auth_time=record.auth_time, acr=record.acr,
@@ -250,10 +263,71 @@ async def _token_endpoint(provider, request: WireRequest) -> WireResponse:
     return _error(InvalidGrant("The grant was already used."))
 
 
+async def _mandate_exchange(provider, uow, request: WireRequest, state: TokenRequestState, view,
+                            subject_token: str | None) -> None:
+    """Issue 22, RFC 8693 with RFC 9396: a system that accepts mandates shows the mandatary's
+    access token it received from us and names the mandate in ``authorization_details``; the
+    register decides and records the act (as at sign-in), and the token is for the represented
+    resident with ``act`` naming the mandatary. Every problem is kept for the grant to answer."""
+    import json as _json
+
+    from services.identity.domain.pairwise import subject_for
+    from services.identity.oidc.authorize import MANDATE_DETAIL_TYPE
+    from services.identity.oidc.tokens import verify_jwt
+
+    state.mandate_exchange = True
+    if view is None or not getattr(view.client, "accepts_mandates", False) or provider.mandates is None:
+        state.mandate_problem = ("unauthorized_client", "The client does not accept mandates.")
+        return
+    try:
+        details = _json.loads(request.first(request.form, "authorization_details") or "")
+        [detail] = details
+        mandate_id = detail["mandate_id"]
+        if detail.get("type") != MANDATE_DETAIL_TYPE or not isinstance(mandate_id, str) or len(mandate_id) > 36:
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        # RFC 6749 s. 5.2: an error_description has no double quote nor non-ASCII character
+        state.mandate_problem = ("invalid_authorization_details",
+                                 f"Name one mandate: a list of one object of type {MANDATE_DETAIL_TYPE} "
+                                 "with its mandate_id.")
+        return
+    try:
+        claims = verify_jwt(provider.keys, provider.config, subject_token or "", typ="at+jwt")
+    except TokenInvalid as invalid:
+        state.mandate_problem = ("invalid_request", f"The 'subject_token' is not valid ({invalid}).")
+        return
+    session = await uow.sessions.get(claims.get("sid") or "") if isinstance(claims.get("sid"), str) else None
+    if (claims.get("client_id") != view.client.client_id or session is None or not session.is_active(utcnow())
+            or claims.get("sub") != subject_for(view.client, session.resident_id, provider.config.pairwise_secret)):
+        state.mandate_problem = ("invalid_request", "The 'subject_token' must be a resident's access token "
+                                                    "issued to this client, in an open session.")
+        return
+    held = await provider.mandates.held_by(session.resident_id) or []
+    mandate = next((m for m in held if m.mandate_id == mandate_id), None)
+    allowed, reason = (False, "NOT_HELD") if mandate is None else await provider.mandates.may_sign_in(
+        mandate_id, view.client.client_id)
+    if not allowed:
+        state.mandate_problem = ("access_denied", f"The mandate does not allow this now ({reason}).")
+        return
+    represented = await uow.residents.get(mandate.represented_id)
+    if represented is None or represented.disabled:
+        state.mandate_problem = ("access_denied", "The represented resident cannot be acted for.")
+        return
+    secret = provider.config.pairwise_secret
+    state.mandate_owner = TokenOwner(
+        resident_id=represented.resident_id, subject=subject_for(view.client, represented.resident_id, secret),
+        session_id=session.session_id, auth_time=session.auth_time, acr=session.acr, amr=tuple(session.amr),
+        resident=represented, acting={"sub": claims["sub"]},
+        authorization_details=[{"type": MANDATE_DETAIL_TYPE, "mandate_id": mandate.mandate_id, "basis": mandate.basis,
+                                "locations": [item["service"]], "actions": sorted(item["actions"])}
+                               for item in mandate.scope])
+
+
 async def _token_exchange(provider, request: WireRequest, state: TokenRequestState,
                           client_id: str | None) -> WireResponse:
     """RFC 8693 (``token_exchange.py``): read the client and the agent session the subject
-    token names; on success the session's last activity is now (an agent at work)."""
+    token names; on success the session's last activity is now (an agent at work). With
+    ``authorization_details`` and an access token as subject: a mandate (``_mandate_exchange``)."""
     async with provider.uow_factory() as uow:
         state.clients = await load_client(uow.clients.get, client_id)
         if (refusal := _dpop_refusal(state, state.clients.get(client_id or ""))) is not None:
@@ -261,7 +335,9 @@ async def _token_exchange(provider, request: WireRequest, state: TokenRequestSta
         subject_token = request.first(request.form, "subject_token")
         view = state.clients.get(client_id or "")
         issuer = staff_directory.claimed_issuer(subject_token) if subject_token else None
-        if subject_token and issuer is not None and issuer != provider.config.issuer:
+        if request.first(request.form, "authorization_details") is not None:
+            await _mandate_exchange(provider, uow, request, state, view, subject_token)
+        elif subject_token and issuer is not None and issuer != provider.config.issuer:
             # another issuer: only the staff directory this client is registered with
             try:
                 if view is None:

@@ -38,7 +38,8 @@ from authlib.oauth2.rfc6749 import grants
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc.agent_sessions import SUBJECT_TOKEN_TYPE
-from services.identity.oidc.errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
+from services.identity.oidc.errors import (AccessDenied, InvalidAuthorizationDetails, InvalidRequest, InvalidScope,
+                                           InvalidTarget, UnauthorizedClient)
 from services.identity.oidc.records import utcnow
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -61,6 +62,9 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         client = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClient("The client is not registered for token exchange.")
+        if self.request.mtlid.mandate_exchange:
+            self._validate_mandate(client)
+            return
         agent_scopes = [s for s in client.client.scopes if s in AGENT_SCOPES]
         if not agent_scopes:
             raise UnauthorizedClient("The client is not registered for an agent scope.")
@@ -87,6 +91,22 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         self.request.client = client
         state.audience = self._audience(client)
 
+    def _validate_mandate(self, client: Any) -> None:
+        """Issue 22: on someone's behalf under a mandate (``token._mandate_exchange`` read it)."""
+        form = self.request.wire.form
+        if self.request.wire.first(form, "subject_token_type") != ACCESS_TOKEN_TYPE:
+            raise InvalidRequest(f"For a mandate the 'subject_token_type' must be {ACCESS_TOKEN_TYPE}.")
+        requested = self.request.wire.first(form, "requested_token_type")
+        if requested not in (None, "", ACCESS_TOKEN_TYPE):
+            raise InvalidRequest(f"Only {ACCESS_TOKEN_TYPE} can be requested.")
+        problem = self.request.mtlid.mandate_problem
+        if problem is not None:
+            code, description = problem
+            raise {"unauthorized_client": UnauthorizedClient, "access_denied": AccessDenied,
+                   "invalid_authorization_details": InvalidAuthorizationDetails}.get(code, InvalidRequest)(description)
+        self.request.scope = "openid"
+        self.request.client = client
+
     @staticmethod
     def _check_agent_session(state: Any) -> None:
         if state.subject_problem is not None:
@@ -112,6 +132,14 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         raise InvalidTarget("Name the target with the 'resource' or 'audience' parameter.")
 
     def create_token_response(self) -> Any:
+        owner = self.request.mtlid.mandate_owner
+        if owner is not None:
+            # for the represented resident, act naming the mandatary, the mandate; no refresh token
+            token = self.server.issue_tokens(self.request, client=self.request.client, owner=owner,
+                                             scope=self.request.scope, include_refresh_token=False)
+            token["issued_token_type"] = ACCESS_TOKEN_TYPE  # RFC 8693 s. 2.2.1
+            self.save_token(token)
+            return 200, token, self.TOKEN_RESPONSE_HEADER
         external = self.request.mtlid.external_agent
         if external is not None:
             # a borough's staff member (staff_directory.py): act names them under the client's id

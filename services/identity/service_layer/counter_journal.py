@@ -26,7 +26,9 @@ OFFICE_HOURS = (dt.time(7, 0), dt.time(22, 0))
 MANY_NAME_SEARCHES = 20   # per agent per day
 RESIDENT_VISIBLE = ("create_resident_in_person", "raise_level_of_assurance", "issue_activation_letter",
                     "find_resident", "record_consent", "withdraw_consent", "shown_in_name_search",
-                    "print_resident_file", "reset_second_factor")
+                    "print_resident_file", "reset_second_factor",
+                    # Issue 22: mandates recorded, revoked or suspended on the resident's file.
+                    "record_mandate", "revoke_mandate", "suspend_mandate")
 #: What an agent sees, as the ledger's categories (never the values): the opened file shows the
 #: names, the year of birth and the language; a search by name shows names and year of birth.
 FILE_CATEGORIES = ("given_name", "family_name", "date_of_birth", "preferred_language")

@@ -168,6 +168,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("linked_services", "account.file.services", _remote("linked_services", [])),
     Section("consent", "account.file.consents", _remote("consent", {})),
     Section("access_log", "account.file.access_log", access_log),
+    # Issue 22: the mandates that concern the resident (given, received) and the acts under them.
+    Section("mandates", "account.file.mandates", _remote("mandates", [])),
     Section("consent_ledger_proof", "account.file.ledger", _remote("consent_ledger_proof", {})),
 )
 

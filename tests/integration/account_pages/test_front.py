@@ -264,6 +264,7 @@ def test_every_key_the_account_templates_use_is_in_both_catalogues():
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.\-]+)["']""", template.read_text()))
     prefixes = {k for k in used if k.endswith(".")}  # t("account.state." ~ state): the families below
     used -= prefixes
+    from services.identity.http.account import mandates as mandate_pages
     from services.identity.http.account import pages, security
     from services.identity.card.issuance import DISCLOSABLE as CARD_CLAIMS
 
@@ -283,6 +284,14 @@ def test_every_key_the_account_templates_use_is_in_both_catalogues():
         "attr.channel.": list(pages.CHANNELS),
         "account.informed.": ["resident_closed", "resident_reopened"],   # the services told (issue 21)
         # the provider's login errors (its own catalogue), shown by our sign-in pages
+        # Issue 22, "Mes procurations" (account/mandates.py).
+        "account.mandates.action.": list(mandate_pages.ACTIONS),
+        "account.mandates.basis.": list(mandate_pages._BASES.values()),
+        "account.mandates.state.": list(mandate_pages._STATES.values()),
+        "account.mandates.end.": ["pending", "received", "given"],
+        "account.mandates.reason.": ["represented", "grantor", "mandatary_renounced", "declined", "counter",
+                                     "expired"],
+        "account.mandates.notice.": list(mandate_pages.NOTICES),
         "error.": ["email_required", "email_invalid", "password_required", "invalid_credentials", "throttled",
                    "email_not_verified", "disabled", "code_invalid", "code_wrong", "invalid_otp"],
     }

@@ -35,6 +35,12 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_EXPORT_REQUESTED: _ClassVar[EntryType]
     ENTRY_TYPE_RECTIFICATION_REQUESTED: _ClassVar[EntryType]
     ENTRY_TYPE_SERVICE_INFORMED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_GRANTED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_ACCEPTED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_SUSPENDED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_REVOKED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_EXPIRED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_USED: _ClassVar[EntryType]
 
 class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +49,24 @@ class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: _ClassVar[CollectionMethod]
     COLLECTION_METHOD_COUNTER: _ClassVar[CollectionMethod]
     COLLECTION_METHOD_PHONE: _ClassVar[CollectionMethod]
+
+class MandateBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MANDATE_BASIS_UNSPECIFIED: _ClassVar[MandateBasis]
+    MANDATE_BASIS_RESIDENT_CONSENT: _ClassVar[MandateBasis]
+    MANDATE_BASIS_PARENTAL_AUTHORITY: _ClassVar[MandateBasis]
+    MANDATE_BASIS_TUTORSHIP_MINOR: _ClassVar[MandateBasis]
+    MANDATE_BASIS_PROTECTION_MANDATE: _ClassVar[MandateBasis]
+    MANDATE_BASIS_COURT_TUTORSHIP: _ClassVar[MandateBasis]
+
+class MandateState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MANDATE_STATE_UNSPECIFIED: _ClassVar[MandateState]
+    MANDATE_STATE_PENDING: _ClassVar[MandateState]
+    MANDATE_STATE_ACTIVE: _ClassVar[MandateState]
+    MANDATE_STATE_SUSPENDED: _ClassVar[MandateState]
+    MANDATE_STATE_REVOKED: _ClassVar[MandateState]
+    MANDATE_STATE_EXPIRED: _ClassVar[MandateState]
 LEGAL_BASIS_UNSPECIFIED: LegalBasis
 LEGAL_BASIS_CONSENT: LegalBasis
 LEGAL_BASIS_PUBLIC_TASK: LegalBasis
@@ -59,11 +83,29 @@ ENTRY_TYPE_DATA_ACCESSED: EntryType
 ENTRY_TYPE_EXPORT_REQUESTED: EntryType
 ENTRY_TYPE_RECTIFICATION_REQUESTED: EntryType
 ENTRY_TYPE_SERVICE_INFORMED: EntryType
+ENTRY_TYPE_MANDATE_GRANTED: EntryType
+ENTRY_TYPE_MANDATE_ACCEPTED: EntryType
+ENTRY_TYPE_MANDATE_SUSPENDED: EntryType
+ENTRY_TYPE_MANDATE_REVOKED: EntryType
+ENTRY_TYPE_MANDATE_EXPIRED: EntryType
+ENTRY_TYPE_MANDATE_USED: EntryType
 COLLECTION_METHOD_UNSPECIFIED: CollectionMethod
 COLLECTION_METHOD_ACCOUNT_PAGE: CollectionMethod
 COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: CollectionMethod
 COLLECTION_METHOD_COUNTER: CollectionMethod
 COLLECTION_METHOD_PHONE: CollectionMethod
+MANDATE_BASIS_UNSPECIFIED: MandateBasis
+MANDATE_BASIS_RESIDENT_CONSENT: MandateBasis
+MANDATE_BASIS_PARENTAL_AUTHORITY: MandateBasis
+MANDATE_BASIS_TUTORSHIP_MINOR: MandateBasis
+MANDATE_BASIS_PROTECTION_MANDATE: MandateBasis
+MANDATE_BASIS_COURT_TUTORSHIP: MandateBasis
+MANDATE_STATE_UNSPECIFIED: MandateState
+MANDATE_STATE_PENDING: MandateState
+MANDATE_STATE_ACTIVE: MandateState
+MANDATE_STATE_SUSPENDED: MandateState
+MANDATE_STATE_REVOKED: MandateState
+MANDATE_STATE_EXPIRED: MandateState
 
 class Purpose(_message.Message):
     __slots__ = ("purpose_id", "version", "dpv_iri", "legal_basis", "biometric", "title_fr", "title_en", "description_fr", "description_en", "data_categories", "max_validity_days", "non_biometric_alternative_id", "non_biometric_alternative_fr", "non_biometric_alternative_en", "text_sha256", "create_time", "retention_fr", "retention_en")
@@ -138,7 +180,7 @@ class Recipient(_message.Message):
     def __init__(self, recipient_id: _Optional[str] = ..., client_id: _Optional[str] = ..., name_fr: _Optional[str] = ..., name_en: _Optional[str] = ..., kind: _Optional[str] = ..., owner: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., data_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Consent(_message.Message):
-    __slots__ = ("consent_id", "resident_id", "recipient_id", "purpose_id", "purpose_version", "data_categories", "state", "give_time", "expire_time", "withdraw_time", "collection_method", "biometric", "non_biometric_alternative_id", "ledger_index", "language")
+    __slots__ = ("consent_id", "resident_id", "recipient_id", "purpose_id", "purpose_version", "data_categories", "state", "give_time", "expire_time", "withdraw_time", "collection_method", "biometric", "non_biometric_alternative_id", "ledger_index", "language", "given_by_mandatary", "mandate_id")
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +196,8 @@ class Consent(_message.Message):
     NON_BIOMETRIC_ALTERNATIVE_ID_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_BY_MANDATARY_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     consent_id: str
     resident_id: str
     recipient_id: str
@@ -169,7 +213,9 @@ class Consent(_message.Message):
     non_biometric_alternative_id: str
     ledger_index: int
     language: str
-    def __init__(self, consent_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ConsentState, str]] = ..., give_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., biometric: _Optional[bool] = ..., non_biometric_alternative_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., language: _Optional[str] = ...) -> None: ...
+    given_by_mandatary: str
+    mandate_id: str
+    def __init__(self, consent_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., purpose_version: _Optional[int] = ..., data_categories: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ConsentState, str]] = ..., give_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., collection_method: _Optional[_Union[CollectionMethod, str]] = ..., biometric: _Optional[bool] = ..., non_biometric_alternative_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., language: _Optional[str] = ..., given_by_mandatary: _Optional[str] = ..., mandate_id: _Optional[str] = ...) -> None: ...
 
 class GrantItem(_message.Message):
     __slots__ = ("purpose_id", "purpose_version", "data_categories", "expire_time", "non_biometric_alternative_id")
@@ -752,3 +798,197 @@ class RegisterRecipientResponse(_message.Message):
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     recipient: Recipient
     def __init__(self, recipient: _Optional[_Union[Recipient, _Mapping]] = ...) -> None: ...
+
+class MandateScope(_message.Message):
+    __slots__ = ("service", "actions")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    actions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, service: _Optional[str] = ..., actions: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Mandate(_message.Message):
+    __slots__ = ("mandate_id", "represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "state", "grant_time", "accept_time", "end_time", "end_reason", "under_mandate_id", "document_kind", "document_checked_by", "ledger_index", "acts")
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTED_ID_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    BASIS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_TIME_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    GRANT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_REASON_FIELD_NUMBER: _ClassVar[int]
+    UNDER_MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_KIND_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_CHECKED_BY_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ACTS_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    represented_id: str
+    mandatary_id: str
+    grantor_id: str
+    basis: MandateBasis
+    scope: _containers.RepeatedCompositeFieldContainer[MandateScope]
+    valid_from_time: _timestamp_pb2.Timestamp
+    valid_until_time: _timestamp_pb2.Timestamp
+    state: MandateState
+    grant_time: _timestamp_pb2.Timestamp
+    accept_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    end_reason: str
+    under_mandate_id: str
+    document_kind: str
+    document_checked_by: str
+    ledger_index: int
+    acts: _containers.RepeatedCompositeFieldContainer[MandateAct]
+    def __init__(self, mandate_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[MandateState, str]] = ..., grant_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_checked_by: _Optional[str] = ..., ledger_index: _Optional[int] = ..., acts: _Optional[_Iterable[_Union[MandateAct, _Mapping]]] = ...) -> None: ...
+
+class MandateAct(_message.Message):
+    __slots__ = ("act_id", "service", "action", "act_time", "recorded_by")
+    ACT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACT_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    act_id: str
+    service: str
+    action: str
+    act_time: _timestamp_pb2.Timestamp
+    recorded_by: str
+    def __init__(self, act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., act_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_by: _Optional[str] = ...) -> None: ...
+
+class RecordMandateActRequest(_message.Message):
+    __slots__ = ("mandate_id", "act_id", "service", "action")
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    act_id: str
+    service: str
+    action: str
+    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class RecordMandateActResponse(_message.Message):
+    __slots__ = ("mandate", "already_recorded")
+    MANDATE_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    mandate: Mandate
+    already_recorded: bool
+    def __init__(self, mandate: _Optional[_Union[Mandate, _Mapping]] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
+
+class GiveMandateRequest(_message.Message):
+    __slots__ = ("represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "under_mandate_id", "document_kind", "document_reference")
+    REPRESENTED_ID_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    BASIS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_TIME_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_TIME_FIELD_NUMBER: _ClassVar[int]
+    UNDER_MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_KIND_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    represented_id: str
+    mandatary_id: str
+    grantor_id: str
+    basis: MandateBasis
+    scope: _containers.RepeatedCompositeFieldContainer[MandateScope]
+    valid_from_time: _timestamp_pb2.Timestamp
+    valid_until_time: _timestamp_pb2.Timestamp
+    under_mandate_id: str
+    document_kind: str
+    document_reference: str
+    def __init__(self, represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_reference: _Optional[str] = ...) -> None: ...
+
+class GiveMandateResponse(_message.Message):
+    __slots__ = ("mandate",)
+    MANDATE_FIELD_NUMBER: _ClassVar[int]
+    mandate: Mandate
+    def __init__(self, mandate: _Optional[_Union[Mandate, _Mapping]] = ...) -> None: ...
+
+class AcceptMandateRequest(_message.Message):
+    __slots__ = ("mandate_id",)
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    def __init__(self, mandate_id: _Optional[str] = ...) -> None: ...
+
+class AcceptMandateResponse(_message.Message):
+    __slots__ = ("mandate",)
+    MANDATE_FIELD_NUMBER: _ClassVar[int]
+    mandate: Mandate
+    def __init__(self, mandate: _Optional[_Union[Mandate, _Mapping]] = ...) -> None: ...
+
+class EndMandateRequest(_message.Message):
+    __slots__ = ("mandate_id", "suspend")
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    suspend: bool
+    def __init__(self, mandate_id: _Optional[str] = ..., suspend: _Optional[bool] = ...) -> None: ...
+
+class EndMandateResponse(_message.Message):
+    __slots__ = ("mandate",)
+    MANDATE_FIELD_NUMBER: _ClassVar[int]
+    mandate: Mandate
+    def __init__(self, mandate: _Optional[_Union[Mandate, _Mapping]] = ...) -> None: ...
+
+class ListMandatesRequest(_message.Message):
+    __slots__ = ("resident_id", "page_size", "page_token")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, resident_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMandatesResponse(_message.Message):
+    __slots__ = ("given", "received", "next_page_token")
+    GIVEN_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    given: _containers.RepeatedCompositeFieldContainer[Mandate]
+    received: _containers.RepeatedCompositeFieldContainer[Mandate]
+    next_page_token: str
+    def __init__(self, given: _Optional[_Iterable[_Union[Mandate, _Mapping]]] = ..., received: _Optional[_Iterable[_Union[Mandate, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class MandateQuestion(_message.Message):
+    __slots__ = ("mandatary_id", "represented_id", "service", "action")
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTED_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    mandatary_id: str
+    represented_id: str
+    service: str
+    action: str
+    def __init__(self, mandatary_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class DecideMandatesRequest(_message.Message):
+    __slots__ = ("questions",)
+    QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    questions: _containers.RepeatedCompositeFieldContainer[MandateQuestion]
+    def __init__(self, questions: _Optional[_Iterable[_Union[MandateQuestion, _Mapping]]] = ...) -> None: ...
+
+class MandateDecision(_message.Message):
+    __slots__ = ("allowed", "mandate_id", "reason")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    mandate_id: str
+    reason: str
+    def __init__(self, allowed: _Optional[bool] = ..., mandate_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DecideMandatesResponse(_message.Message):
+    __slots__ = ("decisions", "decide_time")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[MandateDecision]
+    decide_time: _timestamp_pb2.Timestamp
+    def __init__(self, decisions: _Optional[_Iterable[_Union[MandateDecision, _Mapping]]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -144,6 +144,36 @@ class ConsentServiceStub:
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RegisterRecipientRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RegisterRecipientResponse.FromString,
                 _registered_method=True)
+        self.GiveMandate = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/GiveMandate',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GiveMandateRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GiveMandateResponse.FromString,
+                _registered_method=True)
+        self.AcceptMandate = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/AcceptMandate',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AcceptMandateRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AcceptMandateResponse.FromString,
+                _registered_method=True)
+        self.EndMandate = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/EndMandate',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.EndMandateRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.EndMandateResponse.FromString,
+                _registered_method=True)
+        self.ListMandates = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/ListMandates',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListMandatesRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListMandatesResponse.FromString,
+                _registered_method=True)
+        self.DecideMandates = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/DecideMandates',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesResponse.FromString,
+                _registered_method=True)
+        self.RecordMandateAct = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/RecordMandateAct',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -155,7 +185,11 @@ class ConsentServiceServicer:
         `explicit_act`, an `expire_time` and the non-biometric alternative that was offered,
         come from the account pages (BIOMETRIC_ACCOUNT_PAGE_ONLY), from the resident
         themselves, never an agent (BIOMETRIC_RESIDENT_ONLY), after a fresh authentication
-        (BIOMETRIC_REAUTHENTICATION_REQUIRED).
+        (BIOMETRIC_REAUTHENTICATION_REQUIRED). Issue 22: a resident's session may give consents
+        for another resident (`resident_id`) when it holds a mandate in force covering `consent`
+        on that service (PERMISSION_DENIED NOT_OWN_DATA without a mandate, FAILED_PRECONDITION
+        with the decision's reason when the mandate does not allow it); each is marked
+        (`given_by_mandatary`, `mandate_id`) and recorded as an act under the mandate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -329,6 +363,62 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GiveMandate(self, request, context):
+        """--- mandates (issue 22; docs/mandates.md) ---
+        Records a mandate (a `mandate_granted` entry in the represented resident's log). Scope
+        `resident`: the represented resident's own mandate (basis RESIDENT_CONSENT, pending until
+        accepted, one year at most), or a mandatary's sub-mandate within their own
+        (`under_mandate_id`). Scope `consent:agent` with `act.sub`: a legal basis (parental
+        authority, tutorship, homologated protection mandate) on a document the agent checked,
+        active at once. Refusals, nothing recorded: FAILED_PRECONDITION SELF_MANDATE,
+        MANDATE_EXPIRED, TOO_LONG, DOCUMENT_REQUIRED, BEYOND_GRANTOR_RIGHTS, CIRCULAR,
+        GRANTOR_IS_HOLDER.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptMandate(self, request, context):
+        """The mandatary accepts a pending mandate (scope `resident`, the mandatary's own session).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndMandate(self, request, context):
+        """Revokes (the represented resident or the grantor), declines or renounces (the
+        mandatary), at once; scope `consent:agent` may revoke or suspend at the counter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMandates(self, request, context):
+        """The mandates that concern a resident, in any state (scope `resident` own, `consent:agent`,
+        `consent:admin`): given (for them or by them) and received (they are the mandatary).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideMandates(self, request, context):
+        """"May X act for Y on service S for action A?", one decision per question, batched like
+        Check. Scopes `consent:check` or `consent:broker`. Read at each call, never cached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordMandateAct(self, request, context):
+        """Records an act done under a mandate (a `mandate_used` entry in the represented
+        resident's log, naming the mandatary: both sides see it), after deciding again; a
+        refusal records nothing (FAILED_PRECONDITION with the decision's reason). Idempotent by
+        `act_id`. Scopes `consent:record` (acts with its own service) or `consent:broker`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -441,6 +531,36 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.RegisterRecipient,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RegisterRecipientRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RegisterRecipientResponse.SerializeToString,
+            ),
+            'GiveMandate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GiveMandate,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GiveMandateRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GiveMandateResponse.SerializeToString,
+            ),
+            'AcceptMandate': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptMandate,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AcceptMandateRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.AcceptMandateResponse.SerializeToString,
+            ),
+            'EndMandate': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndMandate,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.EndMandateRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.EndMandateResponse.SerializeToString,
+            ),
+            'ListMandates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMandates,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListMandatesRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.ListMandatesResponse.SerializeToString,
+            ),
+            'DecideMandates': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideMandates,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesResponse.SerializeToString,
+            ),
+            'RecordMandateAct': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordMandateAct,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1037,6 +1157,168 @@ class ConsentService:
             '/montreal.consent.v1.ConsentService/RegisterRecipient',
             montreal_dot_consent_dot_v1_dot_consent__pb2.RegisterRecipientRequest.SerializeToString,
             montreal_dot_consent_dot_v1_dot_consent__pb2.RegisterRecipientResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GiveMandate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/GiveMandate',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.GiveMandateRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.GiveMandateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptMandate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/AcceptMandate',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.AcceptMandateRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.AcceptMandateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndMandate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/EndMandate',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.EndMandateRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.EndMandateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMandates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/ListMandates',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.ListMandatesRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.ListMandatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideMandates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/DecideMandates',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.DecideMandatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordMandateAct(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/RecordMandateAct',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.FromString,
             options,
             channel_credentials,
             insecure,

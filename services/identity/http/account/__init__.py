@@ -31,6 +31,7 @@ from starlette.routing import Route
 from services.identity.http.account import accessibility, terms
 from services.identity.http.account import (biometric, card, closure, connections, email_change, entry, pages, privacy,
                                             proofs, security, sign_ins, suspicious)
+from services.identity.http.account import mandates as mandate_pages
 
 routes = [
     Route("/signup", entry.sign_up, methods=["GET", "POST"]),
@@ -55,6 +56,11 @@ routes = [
     Route("/account/services", connections.connected_services, methods=["GET"]),
     Route("/account/services/end", connections.end_connection, methods=["POST"]),
     Route("/account/services/grant", connections.give_consent, methods=["POST"]),
+    # Issue 22: "Mes procurations".
+    Route("/account/mandates", mandate_pages.mandates, methods=["GET"]),
+    Route("/account/mandates/give", mandate_pages.give, methods=["POST"]),
+    Route("/account/mandates/accept", mandate_pages.accept, methods=["POST"]),
+    Route("/account/mandates/end", mandate_pages.end, methods=["POST"]),
     Route("/account/ledger/how-to-check", proofs.how_to_check, methods=["GET"]),
     Route("/account/ledger/{index}/proof", proofs.ledger_proof, methods=["GET"]),
     Route("/account/export", pages.export, methods=["GET", "POST"]),

@@ -233,3 +233,35 @@ class ResidentClient:
     async def recipients(self) -> dict[str, cpb.Recipient]:
         reply = await self._call(self.b.consent.ListRecipients, cpb.ListRecipientsRequest(), CONSENT_AUDIENCE)
         return {r.recipient_id: r for r in reply.recipients}
+
+    # --- mandates (issue 22) ------------------------------------------------------------
+    async def mandates(self) -> cpb.ListMandatesResponse:
+        """Every mandate that concerns the resident (given, received, any state)."""
+        given, received, token = [], [], ""
+        for _ in range(20):
+            reply = await self._call(self.b.consent.ListMandates, cpb.ListMandatesRequest(
+                resident_id=self.resident_id, page_size=100, page_token=token), CONSENT_AUDIENCE)
+            given += list(reply.given)
+            received += list(reply.received)
+            token = reply.next_page_token
+            if not token:
+                break
+        return cpb.ListMandatesResponse(given=given, received=received)
+
+    async def give_mandate(self, mandatary_id: str, scope: list[tuple[str, list[str]]], valid_until) -> cpb.Mandate:
+        until = Timestamp()
+        until.FromDatetime(valid_until)
+        reply = await self._call(self.b.consent.GiveMandate, cpb.GiveMandateRequest(
+            represented_id=self.resident_id, mandatary_id=mandatary_id, grantor_id=self.resident_id,
+            basis=cpb.MANDATE_BASIS_RESIDENT_CONSENT,
+            scope=[cpb.MandateScope(service=s, actions=a) for s, a in scope], valid_until_time=until),
+            CONSENT_AUDIENCE)
+        return reply.mandate
+
+    async def accept_mandate(self, mandate_id: str) -> cpb.Mandate:
+        return (await self._call(self.b.consent.AcceptMandate, cpb.AcceptMandateRequest(mandate_id=mandate_id),
+                                 CONSENT_AUDIENCE)).mandate
+
+    async def end_mandate(self, mandate_id: str) -> cpb.Mandate:
+        return (await self._call(self.b.consent.EndMandate, cpb.EndMandateRequest(mandate_id=mandate_id),
+                                 CONSENT_AUDIENCE)).mandate

@@ -111,6 +111,12 @@ async def unlink(request: Request) -> Response:
 
 # --- consents --------------------------------------------------------------------------------
 
+def _human_number(resident_id: str) -> str:
+    from services.identity.http.account.mandates import _human
+
+    return _human(resident_id)
+
+
 async def _consent_views(client, lang: str, t):
     consents, purposes, categories, recipients = await asyncio.gather(
         client.consents(include_inactive=True), client.purposes(), client.categories(), client.recipients())
@@ -128,7 +134,10 @@ async def _consent_views(client, lang: str, t):
                     c.collection_method),
                 "ended": local_time(c.withdraw_time, t) if c.HasField("withdraw_time") else None,
                 "state": CONSENT_STATES.get(c.state, "given"), "biometric": c.biometric,
-                "ledger_index": c.ledger_index}
+                "ledger_index": c.ledger_index,
+                # issue 22: given for the resident by a mandatary, under a mandate
+                "by_mandatary": _human_number(c.given_by_mandatary) if c.given_by_mandatary else None,
+                "mandate_id": c.mandate_id}
         (active if c.state == cpb.CONSENT_STATE_GIVEN else past).append(view)
     return consents, purposes, recipients, active, past
 
@@ -296,7 +305,32 @@ async def access_log(request: Request) -> Response:
     return page(request, "account/access.html", {"nav": "access", "records": records, "services": options,
                                                  "selected": recipient_id, "next_url": next_url,
                                                  "first_page": not page_token, "informed": informed,
-                                                 "counter_actions": await _counter_actions(request, who, t)})
+                                                 "counter_actions": await _counter_actions(request, who, t),
+                                                 "mandate_acts": await _mandate_acts(request, who, t, recipients)})
+
+
+async def _mandate_acts(request: Request, who, t, recipients) -> dict:
+    """Issue 22: what was done for the resident under a mandate ("par X, en vertu de la
+    procuration M"), and what they did for others; newest first. Nothing when consent is down
+    (the rest of the page still answers)."""
+    from services.identity.http.account import mandates as mandate_pages
+
+    try:
+        listing = await (await client_for(request, who)).mandates()
+    except BackendError:
+        return {"for_me": [], "by_me": []}
+
+    def rows(mandates, other) -> list[dict]:
+        out = []
+        for m in mandates:
+            view = mandate_pages._view(m, t, recipients, who.resident_id)
+            for act, raw in zip(view["acts"], reversed(m.acts)):
+                out.append({**act, "who": mandate_pages._human(other(m)), "mandate_id": m.mandate_id,
+                            "basis": view["basis"], "seconds": raw.act_time.seconds})
+        return sorted(out, key=lambda r: -r["seconds"])
+
+    return {"for_me": rows([m for m in listing.given if m.represented_id == who.resident_id], lambda m: m.mandatary_id),
+            "by_me": rows(listing.received, lambda m: m.represented_id)}
 
 
 async def _services_informed(client, recipients: dict, t) -> list[dict]:
@@ -363,6 +397,7 @@ async def resident_file(request: Request, who) -> dict:
     """The resident's complete file (``service_layer/resident_file.SECTIONS``), signed by
     identity: identity's own sections read from its store, the accounts and consent sections
     fetched here from those services (the web layer is the one that holds their clients)."""
+    from services.identity.http.account.mandates import as_document as mandates_document
     from services.identity.http.account.web import _settings
 
     t = translator(request)
@@ -381,6 +416,7 @@ async def resident_file(request: Request, who) -> dict:
             "account_reference": a.account_reference, "state": ACCOUNT_STATES.get(a.state, "pending"),
             "linked_at": (local_time(a.create_time, t) or {}).get("iso")} for a in linked],
         "consent": json.loads(consent_reply.document or b"{}"),
+        "mandates": mandates_document(await client.mandates()),
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},

@@ -19,6 +19,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from services.identity.http.counter import console, passkeys, printed_file, sign_in
+from services.identity.http.counter import mandates as counter_mandates
 
 routes = [
     Route("/counter/login", sign_in.sign_in, methods=["GET", "POST"]),
@@ -39,5 +40,8 @@ routes = [
     Route("/counter/resident/letter", console.letter, methods=["POST"]),
     Route("/counter/resident/file", printed_file.printed_file, methods=["POST"]),
     Route("/counter/resident/consent", console.record_consent, methods=["POST"]),
+    # Issue 22: legal mandates recorded on documents.
+    Route("/counter/resident/mandate", counter_mandates.record, methods=["POST"]),
+    Route("/counter/resident/mandate/end", counter_mandates.end, methods=["POST"]),
     Route("/counter/supervision", console.supervision, methods=["GET"]),
 ]

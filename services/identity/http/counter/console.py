@@ -134,8 +134,12 @@ async def _file(request: Request, duty: OnDuty, found, context: dict, status: in
     except CallRefused as refused:
         profile_problem = _unavailable(refused)
     consent = await _consent_choices(request, duty, found.resident_id)
+    from services.identity.http.counter import mandates as counter_mandates   # it imports this module
+
+    mandates = await counter_mandates.section(request, duty, found.resident_id)
     return console_page(request, "counter/resident.html", duty, {
-        "consent": consent,
+        "consent": consent, "mandates": mandates, "mandate_bases": counter_mandates.BASES,
+        "mandate_documents": counter_mandates.DOCUMENT_KINDS,
         "nav": "home", "number": CitizenNumber(found.resident_id).human, "resident_id": found.resident_id,
         "level": int(found.level), "activated": found.password_hash is not None, "has_email": bool(found.email),
         "disabled": found.disabled, "language": found.preferred_language, "profile": profile,

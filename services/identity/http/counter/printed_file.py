@@ -85,7 +85,7 @@ async def printed_file(request: Request) -> Response:
         return await _file(request, duty, found, {"errors": {"file_language": "counter.error.file_needs_document"},
                                                   "file_language": lang}, 400)
     try:
-        consent_reply, accounts_document, services = await _services_parts(request, duty, found)
+        consent_reply, accounts_document, services, mandates = await _services_parts(request, duty, found)
     except CallRefused as refused:
         return await _file(request, duty, found, {"errors": {"file_language": _unavailable(refused)},
                                                   "file_language": lang}, 503 if refused.code == "UNAVAILABLE" else 400)
@@ -95,7 +95,7 @@ async def printed_file(request: Request) -> Response:
                                        details={"language": lang, "format": file_format}, now=utcnow(),
                                        office=duty.agent.office)
         await uow.commit()
-    document = await _complete_file(request, duty, found, lang, consent_reply, accounts_document, services)
+    document = await _complete_file(request, duty, found, lang, consent_reply, accounts_document, services, mandates)
     t = Translator(lang)
     html = TEMPLATES.get_template("account/file.html").render(
         t=t, has=t.has, lang=lang, file=document, consent=document["consent"], sections=FILE_SECTIONS,
@@ -118,7 +118,7 @@ def _policy_for(html: str) -> str:
     return SECURITY_HEADERS[0][1].replace("style-src 'self'", f"style-src 'self' 'sha256-{digest}'")
 
 
-async def _services_parts(request: Request, duty, found) -> tuple[object, dict, dict]:
+async def _services_parts(request: Request, duty, found) -> tuple[object, dict, dict, object]:
     """consent's and accounts' exports (and the services' names), with the agent's tokens
     instead of the resident's session; ``CallRefused`` if either cannot answer."""
     from montreal.accounts.v1 import accounts_pb2 as apb
@@ -126,6 +126,8 @@ async def _services_parts(request: Request, duty, found) -> tuple[object, dict, 
 
     async with agent_stub(request, duty, "consent") as stub:
         consent_reply = await stub.Export(cpb.ExportRequest(resident_id=found.resident_id))
+        # issue 22: the mandates that concern the resident, for the file's ``mandates`` section
+        mandates = await stub.ListMandates(cpb.ListMandatesRequest(resident_id=found.resident_id, page_size=500))
     services = {}
     async with agent_stub(request, duty, "accounts") as stub:
         try:
@@ -138,14 +140,15 @@ async def _services_parts(request: Request, duty, found) -> tuple[object, dict, 
         if accounts_document.get("service_accounts"):
             services = {s.service_id: s for s in (await stub.ListServices(
                 apb.ListServicesRequest(page_size=200))).services}
-    return consent_reply, accounts_document, services
+    return consent_reply, accounts_document, services, mandates
 
 
 async def _complete_file(request: Request, duty, found, lang: str, consent_reply, accounts_document: dict,
-                         services: dict) -> dict:
+                         services: dict, mandates) -> dict:
     """The resident's export, built from the same ``SECTIONS`` and signed the same way as the
     resident's own download (``account/pages.resident_file``); identity's sections read after
     the print was journaled, so the file lists it."""
+    from services.identity.http.account.mandates import as_document as mandates_document
     from services.identity.http.account.web import _settings
 
     p = provider(request)
@@ -159,6 +162,7 @@ async def _complete_file(request: Request, duty, found, lang: str, consent_reply
             "account_reference": a["account_reference"], "state": a["state"], "linked_at": a["created_at"]}
             for a in accounts_document.get("service_accounts", [])],
         "consent": json.loads(consent_reply.document or b"{}"),
+        "mandates": mandates_document(mandates),
         "consent_ledger_proof": {
             "signed_tree_head": {"tree_size": sth.tree_size, "jws": sth.jws, "key_id": sth.key_id},
             "keys": json.loads(consent_reply.jwks_json or "{}")},

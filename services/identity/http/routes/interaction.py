@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from services.identity.http.routes.common import provider, respond
-from services.identity.oidc import consent, login
+from services.identity.oidc import act_for, consent, login
 from services.identity.oidc.sessions import SESSION_COOKIE
 
 
@@ -72,6 +72,21 @@ async def _with_passkey(p, wire, session_secret: str | None):
     return wire
 
 
+async def act_for_route(request: Request):
+    """Issue 22: whom the resident acts for at a client that accepts mandates."""
+    p = provider(request)
+    if request.method == "GET":
+        return await respond(request, lambda w: act_for.act_for_page(
+            p, w.first(w.query, "interaction"), w.cookies.get(SESSION_COOKIE)), json_errors=False)
+    return await respond(request, lambda w: act_for.submit_act_for(
+        p, w.first(w.form, "interaction"), w.cookies.get(SESSION_COOKIE), w.form),
+        json_errors=False, check_csrf=True)
+
+
+async def _async(value):
+    return value
+
+
 routes = [
     Route("/login", login_route, methods=["GET", "POST"]),
     Route("/login/second-factor", second_factor_route, methods=["GET", "POST"]),
@@ -79,4 +94,5 @@ routes = [
     Route("/login/passkey", passkey_route, methods=["POST"]),
     Route("/login/second-factor/passkey", passkey_second_factor_route, methods=["POST"]),
     Route("/consent", consent_route, methods=["GET", "POST"]),
+    Route("/act-for", act_for_route, methods=["GET", "POST"]),
 ]

@@ -12,13 +12,13 @@
   itself lives only in the resident's wallet.
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0021
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0018"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

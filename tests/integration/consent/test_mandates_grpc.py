@@ -1,0 +1,271 @@
+"""Mandates over montreal.consent.v1 (issue 22) on a real grpc.aio server and a migrated
+database: a resident gives, the mandatary accepts, a borough system asks, the resident
+revokes and the next question is refused; the counter records parental authority on a
+document; who may call what; bad input named, nothing recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from montreal.consent.v1 import consent_pb2 as pb
+from montreal.consent.v1 import consent_pb2_grpc
+from services.common.grpc.auth import StaticJwks, TokenVerifier
+from services.common.grpc.client import rpc_error_details
+from services.common.grpc.server import GrpcServer
+from services.common.testing.tokens import TokenMinter
+from services.consent.adapters.uow import uow_factory
+from services.consent.entrypoints.grpc import METHOD_POLICIES, SERVICE, ConsentServicer, add_to_server
+
+AUD = "urn:mtlid:consent"
+ELDER, CAREGIVER, PARENT, CHILD = "789ABCDEFGHJ", "89ABCDEFGHJK", "9ABCDEFGHJKM", "ABCDEFGHJKMN"
+
+
+@pytest.fixture(scope="module")
+def minter():
+    return TokenMinter()
+
+
+@pytest.fixture(scope="module")
+async def stub(store, minter):
+    server = GrpcServer("consent", host="127.0.0.1", port=0,
+                        token_verifier=TokenVerifier(minter.issuer, AUD, StaticJwks(minter.jwks())),
+                        method_policies=METHOD_POLICIES, telemetry=False)
+    server.add(ConsentServicer(uow_factory(store)), add_to_server, SERVICE)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield consent_pb2_grpc.ConsentServiceStub(channel)
+    await channel.close()
+    await server.drain(0.5)
+
+
+@pytest.fixture(scope="module")
+def auth(minter):
+    def token(client, scopes, subject=None, acting_for=None):
+        return (("authorization",
+                 f"Bearer {minter.mint(client, scopes, AUD, subject=subject, acting_for=acting_for)}"),)
+    return {
+        "elder": token("montreal-ca", ["resident"], ELDER),
+        "caregiver": token("montreal-ca", ["resident"], CAREGIVER),
+        "parent": token("montreal-ca", ["resident"], PARENT),
+        "borough": token("borough-client", ["consent:check"]),
+        "agent": token("counter-console", ["consent:agent"], acting_for="AG0123456789"),
+        "admin": token("operator", ["consent:admin"]),
+    }
+
+
+def ts(value: dt.datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def in_days(days: int) -> Timestamp:
+    return ts(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days))
+
+
+async def fails(call, code):
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    got, violations, reason = rpc_error_details(err.value)
+    assert got == code, (got, err.value.details())
+    return violations, reason
+
+
+async def tree_size(stub):
+    return (await stub.GetSignedTreeHead(pb.GetSignedTreeHeadRequest())).signed_tree_head.tree_size
+
+
+def question(mandatary, represented, service="montreal-library", action="view"):
+    return pb.MandateQuestion(mandatary_id=mandatary, represented_id=represented, service=service, action=action)
+
+
+async def test_given_accepted_used_revoked_over_grpc(stub, auth):
+    given = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=ELDER, mandatary_id=CAREGIVER, grantor_id=ELDER, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="montreal-library", actions=["view", "request"])],
+        valid_until_time=in_days(90)), metadata=auth["elder"])).mandate
+    assert given.state == pb.MANDATE_STATE_PENDING
+
+    # Only the mandatary accepts.
+    await fails(stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=given.mandate_id), metadata=auth["elder"]),
+                grpc.StatusCode.NOT_FOUND)
+    accepted = (await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=given.mandate_id),
+                                         metadata=auth["caregiver"])).mandate
+    assert accepted.state == pb.MANDATE_STATE_ACTIVE
+
+    view, pay = (await stub.DecideMandates(pb.DecideMandatesRequest(questions=[
+        question(CAREGIVER, ELDER), question(CAREGIVER, ELDER, action="pay")]), metadata=auth["borough"])).decisions
+    assert (view.allowed, view.mandate_id) == (True, given.mandate_id)
+    assert (pay.allowed, pay.reason) == (False, "ACTION_NOT_COVERED")
+
+    # Both sides list it; a resident may not list another's.
+    mine = await stub.ListMandates(pb.ListMandatesRequest(resident_id=ELDER), metadata=auth["elder"])
+    theirs = await stub.ListMandates(pb.ListMandatesRequest(resident_id=CAREGIVER), metadata=auth["caregiver"])
+    assert [m.mandate_id for m in mine.given] == [given.mandate_id] and not mine.received
+    assert [m.mandate_id for m in theirs.received] == [given.mandate_id]
+    await fails(stub.ListMandates(pb.ListMandatesRequest(resident_id=ELDER), metadata=auth["caregiver"]),
+                grpc.StatusCode.PERMISSION_DENIED)
+
+    revoked = (await stub.EndMandate(pb.EndMandateRequest(mandate_id=given.mandate_id),
+                                     metadata=auth["elder"])).mandate
+    assert (revoked.state, revoked.end_reason) == (pb.MANDATE_STATE_REVOKED, "represented")
+    [after] = (await stub.DecideMandates(pb.DecideMandatesRequest(questions=[question(CAREGIVER, ELDER)]),
+                                         metadata=auth["borough"])).decisions
+    assert (after.allowed, after.reason) == (False, "MANDATE_REVOKED")
+
+    # The resident's own history shows the three entries.
+    history = await stub.History(pb.HistoryRequest(resident_id=ELDER), metadata=auth["elder"])
+    assert [e.type for e in history.entries][-3:] == [pb.ENTRY_TYPE_MANDATE_GRANTED, pb.ENTRY_TYPE_MANDATE_ACCEPTED,
+                                                      pb.ENTRY_TYPE_MANDATE_REVOKED]
+
+
+async def test_parental_authority_at_the_counter_only_and_on_a_document(stub, auth):
+    request = pb.GiveMandateRequest(
+        represented_id=CHILD, mandatary_id=PARENT, grantor_id=PARENT, basis=pb.MANDATE_BASIS_PARENTAL_AUTHORITY,
+        scope=[pb.MandateScope(service="*", actions=["view", "request", "pay", "consent"])],
+        valid_until_time=in_days(3650), document_kind="birth_certificate", document_reference="QC 2016-123")
+    before = await tree_size(stub)
+    _, reason = await fails(stub.GiveMandate(request, metadata=auth["parent"]), grpc.StatusCode.PERMISSION_DENIED)
+    assert reason == "COUNTER_ONLY"
+    assert await tree_size(stub) == before
+    recorded = (await stub.GiveMandate(request, metadata=auth["agent"])).mandate
+    assert (recorded.state, recorded.document_kind, recorded.document_checked_by) == (
+        pb.MANDATE_STATE_ACTIVE, "birth_certificate", "AG0123456789")
+    [decision] = (await stub.DecideMandates(pb.DecideMandatesRequest(
+        questions=[question(PARENT, CHILD, "montreal-taxes", "consent")]), metadata=auth["borough"])).decisions
+    assert decision.allowed
+    # The agent's listing of the child's mandates shows it; a borough system may not give one.
+    listed = await stub.ListMandates(pb.ListMandatesRequest(resident_id=CHILD), metadata=auth["agent"])
+    assert recorded.mandate_id in [m.mandate_id for m in listed.given]
+    await fails(stub.GiveMandate(request, metadata=auth["borough"]), grpc.StatusCode.PERMISSION_DENIED)
+
+
+async def test_bad_input_is_named_and_refusals_record_nothing(stub, auth):
+    before = await tree_size(stub)
+    scope = [pb.MandateScope(service="montreal-library", actions=["view"])]
+    _, reason = await fails(stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=ELDER, mandatary_id=ELDER, grantor_id=ELDER, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=scope, valid_until_time=in_days(30)), metadata=auth["elder"]), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "SELF_MANDATE"
+    _, reason = await fails(stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=ELDER, mandatary_id=CAREGIVER, grantor_id=ELDER, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=scope, valid_until_time=in_days(-1)), metadata=auth["elder"]), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "MANDATE_EXPIRED"
+    _, reason = await fails(stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=ELDER, mandatary_id=CAREGIVER, grantor_id=ELDER, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=scope, valid_until_time=in_days(400)), metadata=auth["elder"]), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "TOO_LONG"
+    violations, _ = await fails(stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=ELDER, mandatary_id=CAREGIVER, grantor_id=ELDER, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="montreal-library", actions=["steal"])], valid_until_time=in_days(30)),
+        metadata=auth["elder"]), grpc.StatusCode.INVALID_ARGUMENT)
+    assert list(violations) == ["scope[0].actions[0]"]
+    violations, _ = await fails(stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=ELDER, mandatary_id=CAREGIVER, grantor_id=ELDER, scope=scope, valid_until_time=in_days(30)),
+        metadata=auth["elder"]), grpc.StatusCode.INVALID_ARGUMENT)
+    assert list(violations) == ["basis"]
+    # A resident cannot give a mandate for someone else.
+    await fails(stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=ELDER, mandatary_id=CAREGIVER, grantor_id=ELDER, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=scope, valid_until_time=in_days(30)), metadata=auth["caregiver"]), grpc.StatusCode.PERMISSION_DENIED)
+    violations, _ = await fails(stub.DecideMandates(pb.DecideMandatesRequest(questions=[
+        question("nope", ELDER)]), metadata=auth["borough"]), grpc.StatusCode.INVALID_ARGUMENT)
+    assert list(violations) == ["questions[0].mandatary_id"]
+    await fails(stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id="x"), metadata=auth["caregiver"]),
+                grpc.StatusCode.INVALID_ARGUMENT)
+    assert await tree_size(stub) == before
+
+
+async def test_acts_under_a_mandate_are_recorded_once_and_seen_on_both_sides(stub, auth, minter):
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-pools", client_id="pools-client", name_fr="Piscines", name_en="Pools",
+        kind="sports", owner="Ville de Montréal", purposes=["service-provision"], data_categories=["email"])),
+        metadata=auth["admin"])
+    pools = (("authorization", f"Bearer {minter.mint('pools-client', ['consent:record'], AUD)}"),)
+    elder, helper = "BCDEFGHJKMNP", "CDEFGHJKMNPQ"
+    elder_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=elder)}"),)
+    helper_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=helper)}"),)
+    mandate = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
+        metadata=elder_auth)).mandate
+    act = pb.RecordMandateActRequest(mandate_id=mandate.mandate_id, act_id="pay-2026-0001", service="montreal-pools",
+                                     action="pay")
+
+    # Not yet accepted: refused with the decision's reason, nothing recorded.
+    before = await tree_size(stub)
+    _, reason = await fails(stub.RecordMandateAct(act, metadata=pools), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "MANDATE_PENDING" and await tree_size(stub) == before
+
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=mandate.mandate_id), metadata=helper_auth)
+    first_time = await stub.RecordMandateAct(act, metadata=pools)
+    again = await stub.RecordMandateAct(act, metadata=pools)
+    assert (first_time.already_recorded, again.already_recorded) == (False, True)
+    [recorded] = first_time.mandate.acts
+    assert (recorded.service, recorded.action, recorded.recorded_by) == ("montreal-pools", "pay", "client:pools-client")
+
+    # Both sides see the act; the represented resident's history has the entry, naming the helper.
+    for resident, metadata, side in ((elder, elder_auth, "given"), (helper, helper_auth, "received")):
+        listing = await stub.ListMandates(pb.ListMandatesRequest(resident_id=resident), metadata=metadata)
+        [m] = [m for m in getattr(listing, side) if m.mandate_id == mandate.mandate_id]
+        assert [a.act_id for a in m.acts] == ["pay-2026-0001"]
+    history = await stub.History(pb.HistoryRequest(resident_id=elder), metadata=elder_auth)
+    used = [e for e in history.entries if e.type == pb.ENTRY_TYPE_MANDATE_USED]
+    assert len(used) == 1 and helper.encode() in used[0].leaf_data
+
+    # An action the mandate does not cover, another service's act, or after revocation: refused.
+    _, reason = await fails(stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="view-2026-0001", service="montreal-pools", action="view"),
+        metadata=pools), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "ACTION_NOT_COVERED"
+    await fails(stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="pay-2026-0002", service="montreal-library", action="pay"),
+        metadata=pools), grpc.StatusCode.PERMISSION_DENIED)
+    await stub.EndMandate(pb.EndMandateRequest(mandate_id=mandate.mandate_id), metadata=elder_auth)
+    before = await tree_size(stub)
+    _, reason = await fails(stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="pay-2026-0003", service="montreal-pools", action="pay"),
+        metadata=pools), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "MANDATE_REVOKED" and await tree_size(stub) == before
+
+
+async def test_a_parent_consents_for_the_child_marked_so_and_on_the_record(stub, auth, minter):
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-camps", client_id="camps-client", name_fr="Camps de jour", name_en="Day camps",
+        kind="sports", owner="Ville de Montréal", purposes=["communication"], data_categories=["email"])),
+        metadata=auth["admin"])
+    parent, child, stranger = "DEFGHJKMNPQR", "EFGHJKMNPQRS", "FGHJKMNPQRST"
+    parent_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=parent)}"),)
+    stranger_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=stranger)}"),)
+    mandate = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=child, mandatary_id=parent, grantor_id=parent, basis=pb.MANDATE_BASIS_PARENTAL_AUTHORITY,
+        scope=[pb.MandateScope(service="*", actions=["view", "request", "pay", "consent"])],
+        valid_until_time=in_days(3000), document_kind="birth_certificate", document_reference="QC-55"),
+        metadata=auth["agent"])).mandate
+    grant = pb.GrantRequest(resident_id=child, recipient_id="montreal-camps",
+                            items=[pb.GrantItem(purpose_id="communication", data_categories=["email"])],
+                            explicit_act=True, language="fr")
+
+    # Someone without a mandate: refused, nothing recorded.
+    before = await tree_size(stub)
+    _, reason = await fails(stub.Grant(grant, metadata=stranger_auth), grpc.StatusCode.PERMISSION_DENIED)
+    assert reason == "NOT_OWN_DATA" and await tree_size(stub) == before
+
+    [consent] = (await stub.Grant(grant, metadata=parent_auth)).consents
+    assert (consent.resident_id, consent.given_by_mandatary, consent.mandate_id) == (child, parent, mandate.mandate_id)
+    # The child's own listing says who gave it; the act is under the mandate on both sides.
+    child_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=child)}"),)
+    [listed] = (await stub.ListConsents(pb.ListConsentsRequest(resident_id=child), metadata=child_auth)).consents
+    assert listed.given_by_mandatary == parent
+    received = (await stub.ListMandates(pb.ListMandatesRequest(resident_id=parent), metadata=parent_auth)).received
+    [held] = [m for m in received if m.mandate_id == mandate.mandate_id]
+    assert [(a.service, a.action, a.act_id) for a in held.acts] == [
+        ("montreal-camps", "consent", f"consent:{consent.consent_id}")]
+    history = await stub.History(pb.HistoryRequest(resident_id=child), metadata=child_auth)
+    given = [e for e in history.entries if e.type == pb.ENTRY_TYPE_CONSENT_GIVEN]
+    assert f'"actor":"mandatary:{parent}"'.encode() in given[-1].leaf_data
+    assert f'"mandate_id":"{mandate.mandate_id}"'.encode() in given[-1].leaf_data
