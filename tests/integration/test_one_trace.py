@@ -265,7 +265,7 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
     # gRPC, each side: accounts serves the partner, calls identity and consent, which serve it.
     assert ("mtlid-accounts", "/montreal.accounts.v1.AccountsService/ReleaseAttributes") in names, summary
     assert ("mtlid-identity", "/montreal.identity.v1.IdentityService/ResolveSubject") in names, summary
-    assert ("mtlid-consent", "/montreal.consent.v1.ConsentService/RecordAccess") in names, summary
+    assert ("mtlid-consent", "/montreal.consent.v1.ConsentService/CheckAndRecord") in names, summary   # issue 24: one call
     # NATS: consent's consumer continues the trace the accounts outbox row captured.
     [consumed] = [s for s in spans if s["service"] == "mtlid-consent"
                   and s["name"] == "consume montreal.accounts.v1.attributes_released"]
