@@ -201,8 +201,9 @@ class SqlGrantStore:
     async def withdraw(self, grant_id: str, at: dt.datetime) -> None:
         await self.session.execute(update(GrantRow).where(GrantRow.grant_id == grant_id).values(withdrawn_at=at))
 
-    async def for_resident(self, resident_id: str) -> list[Grant]:
-        """Every grant the resident gave a relying party, current and withdrawn (their file)."""
+    async def every_for_resident(self, resident_id: str) -> list[Grant]:
+        """Every grant the resident gave a relying party, current and withdrawn (their file).
+        (``for_resident`` above is the current ones only, for "Services connectés".)"""
         rows = (await self.session.execute(select(GrantRow).where(GrantRow.resident_id == resident_id)
                                            .order_by(GrantRow.created_at))).scalars()
         return [_grant(row) for row in rows]

@@ -91,7 +91,7 @@ async def relying_parties(src: FileSources) -> list[dict]:
     """The relying parties the resident signed in to, and what each grant allowed."""
     out = []
     async with src.uow_factory() as uow:
-        for grant in await uow.grants.for_resident(src.resident_id):
+        for grant in await uow.grants.every_for_resident(src.resident_id):
             client = await uow.clients.get(grant.client_id)
             out.append({"client_id": grant.client_id, "name": client.name if client else grant.client_id,
                         "scopes": list(grant.scopes), "scopes_refused": list(grant.scopes_refused),

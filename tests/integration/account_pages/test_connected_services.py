@@ -144,8 +144,10 @@ async def test_connected_services_show_withdraw_end_and_give_again(system):
         again = await resident.http.post("/token", data={"grant_type": "refresh_token", "client_id": DEMO_CLIENT_ID,
                                                           "refresh_token": refreshed.json()["refresh_token"]})
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-        assert "Communiquer avec vous" not in _card((await resident.http.get("/account/services")).text,
-                                                    "montreal.ca").split("Donner votre consentement")[0]
+        after = _card((await resident.http.get("/account/services")).text, "montreal.ca")
+        assert "Communiquer avec vous" not in after.split("Donner votre consentement")[0]
+        # the ended connection is no longer shown as one (its grant is withdrawn)
+        assert "Vous vous connectez à ce service avec votre compte Montréal." not in after
         page, _ = await resident.authorize(rp)
         assert "/consent" in str(page.url)
     finally:
