@@ -86,8 +86,12 @@ class System:
         return env
 
     def start(self, timeout: float = 60.0) -> None:
-        self.ports = {name: free_port() for name in ("identity", "accounts", "consent", "http", "rp",
-                                                       *(f"metrics-{m}" for m in METRICS))}
+        self.ports = {}
+        for name in ("identity", "accounts", "consent", "http", "rp", *(f"metrics-{m}" for m in METRICS)):
+            port = free_port()
+            while port in self.ports.values():  # two free ports asked in a row may be the same one
+                port = free_port()
+            self.ports[name] = port
         env = self.env()
         self.process = subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=env, cwd=ROOT,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -217,10 +217,18 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
             accounts.ActivateAccount(apb.ActivateAccountRequest(account_id=account.account_id, reason="ouvert"),
                                      metadata=metadata, timeout=5)
             # The partner's own trace: what its operator would look up in the city's traces.
-            trace_id, traceparent = _new_trace()
-            released = accounts.ReleaseAttributes(apb.ReleaseAttributesRequest(
-                service_id=PARTNER_SERVICE, resident_id=subject, purpose_id="service-provision",
-                attributes=["email"]), metadata=(*metadata, ("traceparent", traceparent)), timeout=10)
+            # The consent register learns of the new service from accounts' service_registered
+            # event: until it has, the release is withheld (no basis known) — ask again, each
+            # time in a new trace, and follow the one that released.
+            deadline = time.monotonic() + 20
+            while True:
+                trace_id, traceparent = _new_trace()
+                released = accounts.ReleaseAttributes(apb.ReleaseAttributesRequest(
+                    service_id=PARTNER_SERVICE, resident_id=subject, purpose_id="service-provision",
+                    attributes=["email"]), metadata=(*metadata, ("traceparent", traceparent)), timeout=10)
+                if released.access_id or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         assert released.access_id
 
         spans = _wait_for(receiver, trace_id, lambda spans: any(
