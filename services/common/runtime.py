@@ -186,6 +186,20 @@ class Runtime:
                 await asyncio.wait_for(self.stop_event.wait(), delay)
             delay = min(delay * 2, 5.0)
 
+    async def _keys_before_binding(self, load_keys) -> bool:
+        """A worker's wait for the issuer's keys before it binds the shared port (True once
+        loaded; False if asked to stop first). Retried with backoff while identity is away."""
+        delay = 0.2
+        while not self.stop_event.is_set():
+            if await load_keys():
+                log.info("token-signing keys loaded; binding the shared port")
+                return True
+            log.info("token-signing keys not loaded yet; the shared port waits", extra={"retry_in": delay})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            delay = min(delay * 2, 5.0)
+        return False
+
     async def start(self) -> None:
         from services.common.grpc.server import GrpcServer
 
@@ -198,8 +212,14 @@ class Runtime:
             for servicer, add_fn, name in self._grpc_parts:
                 self.grpc_server.add(servicer, add_fn, name)
             load_keys = getattr(self.token_verifier, "load_keys", None)
-            self.bound_grpc_port = await self.grpc_server.start(serving=load_keys is None)
-            if load_keys is not None:
+            keys_loaded = False
+            if load_keys is not None and self.settings.shares_ports:
+                # A worker of several binds the shared port only once it can verify tokens: the
+                # kernel hands every bound socket its share of new connections whatever its
+                # health says, so a restarted worker must not bind before it is ready (issue 24).
+                keys_loaded = await self._keys_before_binding(load_keys)
+            self.bound_grpc_port = await self.grpc_server.start(serving=load_keys is None or keys_loaded)
+            if load_keys is not None and not keys_loaded:
                 self._running.append(asyncio.create_task(self._serve_when_keys_loaded(load_keys),
                                                          name="load-keys"))
         spawn = asyncio.create_task
