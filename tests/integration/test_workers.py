@@ -69,7 +69,9 @@ def test_consent_workers_share_the_port_restart_and_drain(tmp_path, nats):
             # a worker killed outright: the other keeps the port served, and it comes back
             os.kill(first[0], signal.SIGKILL)
             assert _wait(lambda: _dead(first[0]), 5)  # its listening socket closed with it
-            assert all(_serving(port, "montreal.consent.v1.ConsentService") for _ in range(5))
+            # connections the dead worker had queued are reset; new ones reach the survivor
+            # (or, once bound, the replacement, which binds only when it is ready)
+            assert _wait(lambda: all(_serving(port, "montreal.consent.v1.ConsentService") for _ in range(5)), 5)
             assert _wait(lambda: len(_workers(supervisor.pid)) == 2 and first[0] not in _workers(supervisor.pid))
             second = _workers(supervisor.pid)
             assert first[1] in second  # the survivor was left alone
