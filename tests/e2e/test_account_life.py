@@ -377,9 +377,9 @@ async def test_the_services_told_of_a_closing_are_listed_in_french_and_in_englis
         context = await new_context(browser, viewport=viewport)
         page = await context.new_page()
         await _sign_in(page, system.issuer, email, lang)
-        for _ in range(50):   # consent applies the events in a moment
+        for _ in range(50):   # consent applies the two events in a moment, in either order
             await page.goto(system.issuer + "/account/access" + ("?lang=en" if lang == "en" else ""))
-            if await page.locator("#services-informed-title").count():
+            if await page.locator("section[aria-labelledby=services-informed-title] li.card").count() == 2:
                 break
             await page.wait_for_timeout(200)
         section = page.locator("section[aria-labelledby=services-informed-title]")
