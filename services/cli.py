@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from services.common.logging import configure
     from services.common.metrics import MetricsUnavailable, configure_metrics
     from services.common.migrations import migrate
-    from services.common.nats import EmbeddedNats
+    from services.common.nats import EmbeddedNats, free_port
     from services.common.runtime import build_runtime
     from services.common.telemetry import configure_tracing
 
@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     embedded = None
     if not settings.nats_url:
         # Development convenience only; production refuses to start without MTLID_NATS_URL.
-        embedded = EmbeddedNats(settings.var_dir / "nats").start()
+        embedded = EmbeddedNats(settings.var_dir / "nats", free_port(settings.configured_ports)).start()
         settings = settings.with_overrides(nats_url=embedded.url)
     if mailer_settings is None and settings.worker_index < 0 and (not settings.production or args.migrate):
         migrate(args.service, settings.database_url(args.service))
@@ -124,7 +124,7 @@ def _supervise_workers(args: argparse.Namespace, settings, workers: int) -> int:
     """``--workers N``: migrate once, start the embedded NATS once (development), then run N
     workers sharing the ports (services/workers.py)."""
     from services.common.migrations import migrate
-    from services.common.nats import EmbeddedNats
+    from services.common.nats import EmbeddedNats, free_port
     from services.workers import environment, supervise, worker_command
 
     if args.service == "mailer":
@@ -134,7 +134,7 @@ def _supervise_workers(args: argparse.Namespace, settings, workers: int) -> int:
     extra = {"MTLID_WORKERS": str(workers)}
     embedded = None
     if not settings.nats_url:
-        embedded = EmbeddedNats(settings.var_dir / "nats").start()
+        embedded = EmbeddedNats(settings.var_dir / "nats", free_port(settings.configured_ports)).start()
         extra["MTLID_NATS_URL"] = embedded.url
     try:
         if not settings.production or args.migrate:

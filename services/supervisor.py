@@ -18,7 +18,7 @@ import time
 
 from services.common.config import SERVICES, Settings
 from services.common.migrations import migrate
-from services.common.nats import EmbeddedNats
+from services.common.nats import EmbeddedNats, free_port
 
 STOP_TIMEOUT = 8.0
 
@@ -38,7 +38,7 @@ def run_everything(settings: Settings) -> int:
     embedded = None
     env = dict(os.environ)
     if not settings.nats_url:
-        embedded = EmbeddedNats(settings.var_dir / "nats").start()
+        embedded = EmbeddedNats(settings.var_dir / "nats", free_port(settings.configured_ports)).start()
         env["MTLID_NATS_URL"] = embedded.url
     children: list[tuple[str, subprocess.Popen]] = []
     stopping = False

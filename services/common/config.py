@@ -219,6 +219,14 @@ class Settings:
     def grpc_port(self, service: str) -> int:
         return self.grpc_ports[service]
 
+    @property
+    def configured_ports(self) -> frozenset[int]:
+        """Every port this system's processes will listen on: the embedded nats-server picks a
+        free port outside them (a port free now may be one the HTTP front binds a second later)."""
+        workers = max(self.workers, 1)
+        metrics = {p + i for p in self.metrics_ports.values() if p for i in range(workers)}
+        return frozenset({self.http_port, self.demo_rp_port, *self.grpc_ports.values(), *metrics})
+
     def grpc_target(self, service: str) -> str:
         return self.grpc_targets[service]
 

