@@ -275,10 +275,11 @@ async def test_every_grpc_method_refuses_bad_strings_naming_the_field(services, 
                                 continue
                             except grpc.aio.AioRpcError as error:
                                 code, violations, _ = rpc_error_details(error)
+                                details = error.details()  # ``error`` is unbound after the except block
                             if code != grpc.StatusCode.INVALID_ARGUMENT or not any(
                                     v.startswith(top) for v in violations):
                                 failures.append(f"{full} {'.'.join(f.name for f in path)} {what}: "
-                                                f"{code.name} {violations or error.details()}")
+                                                f"{code.name} {violations or details}")
     assert checked > 100, "the sweep must see every method"
     assert failures == []
     assert errors_logged() == []

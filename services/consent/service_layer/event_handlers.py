@@ -178,19 +178,33 @@ async def _agent_recipient(uow, office: str, client_id: str) -> Recipient:
 async def on_counter_action_recorded(event: CloudEvent, uow) -> None:
     """Accounts' ``counter_action_recorded`` (an agent read or acted on the file through
     accounts: FindResident, GetProfile, the export, enrolment, a document check, a link in
-    person) → one ``data_accessed`` entry (access id from the event, so a redelivery writes
-    nothing), by the office's counter or, without an office, the calling system; the agent
-    (``act.sub``) named in the entry; source ``accounts:counter``."""
+    person) → one ``data_accessed`` entry, by the office's counter or, without an office, the
+    calling system; source ``accounts:counter``."""
+    await _record_counter_access(event, uow, source="accounts:counter", client_allowed=True)
+
+
+async def on_counter_file_accessed(event: CloudEvent, uow) -> None:
+    """Identity's ``counter_file_accessed`` (the counter console opened or searched the file)
+    → one ``data_accessed`` entry by the office's counter; source ``identity:counter``."""
+    await _record_counter_access(event, uow, source="identity:counter", client_allowed=False)
+
+
+async def _record_counter_access(event: CloudEvent, uow, *, source: str, client_allowed: bool) -> None:
+    """One ``data_accessed`` entry for a counter event: the access id from the event (a
+    redelivered event finds it recorded and writes nothing), the basis the city's public task,
+    the agent (``act.sub``) named in the entry. Identity's console always names an office;
+    accounts' callers may be a borough system with its own staff directory (no office)."""
     data = event.data
     resident_id = str(data.get("resident_id", ""))
     office = str(data.get("office") or "").strip()
-    client_id = str(data.get("client_id") or "").strip()
+    client_id = str(data.get("client_id") or "").strip() if client_allowed else ""
     agent = str(data.get("agent_reference") or "")[:200]
     categories = tuple(str(c) for c in data.get("categories") or ())
     try:
         handlers.check_resident_id(resident_id)
         if not (office or client_id) or not agent or not categories:
-            raise ValueError("counter_action_recorded without an office or a client, an agent or categories")
+            raise ValueError(f"{event.type.rsplit('.', 1)[-1]} without an office"
+                             f"{' or a client' if client_allowed else ''}, an agent or categories")
         recipient = await _agent_recipient(uow, office, client_id)
         if await uow.catalogue.recipient(recipient.recipient_id) is None:
             await uow.catalogue.save_recipient(recipient)
@@ -199,34 +213,7 @@ async def on_counter_action_recorded(event: CloudEvent, uow) -> None:
             purpose_id=COUNTER_PURPOSE, data_categories=categories,
             bases={c: LegalBasis.PUBLIC_TASK.value for c in categories},
             accessed_at=ledger.parse_time(event.time) if event.time else None,
-            source="accounts:counter", agent=agent), uow, _now())
-    except (ServiceError, ValueError) as error:
-        _skip(event, error)
-
-
-async def on_counter_file_accessed(event: CloudEvent, uow) -> None:
-    """Identity's ``counter_file_accessed`` → one ``data_accessed`` entry (access id from the
-    event: a redelivered event finds it recorded and writes nothing), the recipient the
-    office's counter, the basis the city's public task, the agent named in the entry."""
-    data = event.data
-    resident_id = str(data.get("resident_id", ""))
-    office = str(data.get("office") or "").strip()
-    agent = str(data.get("agent_reference") or "")[:200]
-    categories = tuple(str(c) for c in data.get("categories") or ())
-    try:
-        handlers.check_resident_id(resident_id)
-        if not office or not agent or not categories:
-            raise ValueError("counter_file_accessed without an office, an agent or categories")
-        recipient = counter_recipient(office)
-        known = await uow.catalogue.recipient(recipient.recipient_id)
-        if known is None:
-            await uow.catalogue.save_recipient(recipient)
-        await handlers.record_access_in(commands.RecordAccess(
-            access_id=str(data.get("access_id", "")), resident_id=resident_id, recipient_id=recipient.recipient_id,
-            purpose_id=COUNTER_PURPOSE, data_categories=categories,
-            bases={c: LegalBasis.PUBLIC_TASK.value for c in categories},
-            accessed_at=ledger.parse_time(event.time) if event.time else None,
-            source="identity:counter", agent=agent), uow, _now())
+            source=source, agent=agent), uow, _now())
     except (ServiceError, ValueError) as error:
         _skip(event, error)
 
