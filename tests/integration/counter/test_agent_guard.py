@@ -6,6 +6,7 @@ the client and the office. A client-credentials token (no agent) is still refuse
 from __future__ import annotations
 
 import uuid
+from zoneinfo import ZoneInfo
 
 import grpc
 import httpx
@@ -69,7 +70,8 @@ async def test_summarize_agent_actions_is_for_supervisors_and_names_bad_fields(r
 
     import datetime as dt
 
-    today = dt.date.today().isoformat()
+    # the supervisor's days are Montréal's (UTC is already tomorrow from 19:00 or 20:00 here)
+    today = dt.datetime.now(ZoneInfo("America/Montreal")).date().isoformat()
     request = pb.SummarizeAgentActionsRequest(start_date=today, end_date=today)
     for token, reason in ((await token_of(agent), "SUPERVISOR_REQUIRED"),):
         channel = make_channel(target, token_provider=StaticToken(token))
