@@ -43,7 +43,8 @@ _BASES = {cpb.MANDATE_BASIS_RESIDENT_CONSENT: "resident_consent",
           cpb.MANDATE_BASIS_PARENTAL_AUTHORITY: "parental_authority",
           cpb.MANDATE_BASIS_TUTORSHIP_MINOR: "tutorship_minor",
           cpb.MANDATE_BASIS_PROTECTION_MANDATE: "protection_mandate",
-          cpb.MANDATE_BASIS_COURT_TUTORSHIP: "court_tutorship"}
+          cpb.MANDATE_BASIS_COURT_TUTORSHIP: "court_tutorship",
+          cpb.MANDATE_BASIS_ORGANIZATION_REPRESENTATIVE: "organization_representative"}
 
 
 def _human(resident_id: str) -> str:

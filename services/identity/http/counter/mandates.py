@@ -38,7 +38,7 @@ ALL_ACTIONS = ["view", "request", "pay", "consent"]
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
 _STATES = {1: "pending", 2: "active", 3: "suspended", 4: "revoked", 5: "expired"}
 _BASES = {1: "resident_consent", 2: "parental_authority", 3: "tutorship_minor", 4: "protection_mandate",
-          5: "court_tutorship"}
+          5: "court_tutorship", 60: "organization_representative"}
 
 
 async def section(request: Request, duty: OnDuty, resident_id: str) -> dict:
