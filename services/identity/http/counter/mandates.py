@@ -53,12 +53,22 @@ async def section(request: Request, duty: OnDuty, resident_id: str) -> dict:
 
     def view(m, held: bool) -> dict:
         other = m.represented_id if held else m.mandatary_id
-        return {"id": m.mandate_id, "held": held, "other": CitizenNumber(other).human if _valid(other) else other,
+        return {"id": m.mandate_id, "held": held, "other": CitizenNumber(other).human if _valid(other) else _organization(other),
                 "basis": _BASES.get(m.basis, ""), "state": _STATES.get(m.state, ""),
                 "document": m.document_kind, "until": m.valid_until_time.ToDatetime().date().isoformat()
                 if m.HasField("valid_until_time") else ""}
 
     return {"problem": None, "entries": [view(m, False) for m in listing.given] + [view(m, True) for m in listing.received]}
+
+
+def _organization(party_id: str) -> str:
+    """An organization's number in its human form (issue 22), else the id as stored."""
+    from services.common.organization_number import InvalidOrganizationNumber, OrganizationNumber
+
+    try:
+        return OrganizationNumber(party_id).human
+    except InvalidOrganizationNumber:
+        return party_id
 
 
 def _valid(resident_id: str) -> bool:
