@@ -29,7 +29,7 @@ from starlette.responses import Response
 from services.common.errors import AlreadyExists, InvalidArgument
 from services.common.organization_number import InvalidOrganizationNumber, OrganizationNumber
 from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
-from services.identity.domain.organizations import OrganizationKind
+from services.identity.domain.organizations import OrganizationKind, normalized_neq, registration_problems
 from services.identity.http.counter.backends import CallRefused, agent_stub
 from services.identity.http.counter.mandates import MONTREAL, _BASES, _STATES
 from services.identity.http.counter.web import OnDuty, console_page, csrf_refused, first, form
@@ -105,22 +105,22 @@ async def register(request: Request) -> Response:
         return csrf_refused(request)
     values = {"name": first(fields, "name")[:300], "kind": first(fields, "kind")[:40],
               "neq": first(fields, "neq")[:40]}
-    errors: dict[str, str] = {}
+    # Every field is checked before anything is written (the same rules as the service layer's).
+    errors = {name: f"counter.organization.error.{name}"
+              for name, _ in registration_problems(values["name"], values["kind"], normalized_neq(values["neq"]))}
     if first(fields, "statement_seen") != "yes":
         errors["statement_seen"] = "counter.organization.error.statement_seen"
-    try:
-        found = None
-        if not errors:
+    found = None
+    if not errors:
+        try:
             found = await register_organization(RegisterOrganization(
                 name=values["name"], kind=values["kind"], neq=values["neq"] or None,
                 registered_by=duty.agent.agent_id), provider(request).uow_factory())
-    except InvalidArgument as bad:
-        errors.update({name: f"counter.organization.error.{name}" for name, _ in bad.violations})
-    except AlreadyExists:
-        errors["neq"] = "counter.organization.error.neq_taken"
+        except InvalidArgument as bad:
+            errors.update({name: f"counter.organization.error.{name}" for name, _ in bad.violations})
+        except AlreadyExists:
+            errors["neq"] = "counter.organization.error.neq_taken"
     if errors or found is None:
-        if first(fields, "statement_seen") != "yes":
-            errors["statement_seen"] = "counter.organization.error.statement_seen"
         return _home(request, duty, {"errors": errors, "values": values}, 400)
     await _journal(request, duty, "register_organization", found.organization_id, {"kind": found.kind.value})
     return await _file(request, duty, found, {"recorded": {"what": "register_organization"}})
