@@ -43,7 +43,8 @@ class SqlOrganizationRepository:
         return _domain(row) if row is not None else None
 
     async def by_neq(self, neq: str) -> Organization | None:
-        row = (await self.session.execute(select(OrganizationRow).where(OrganizationRow.neq == neq))).scalar_one_or_none()
+        query = select(OrganizationRow).where(OrganizationRow.neq == neq)
+        row = (await self.session.execute(query)).scalar_one_or_none()
         return _domain(row) if row is not None else None
 
     async def exists(self, organization_id: str) -> bool:

@@ -287,7 +287,8 @@ def test_who_may_stand_on_each_side_of_an_organizations_mandate():
     from services.identity.domain.citizen_number import CitizenNumber
 
     now = _dt.datetime(2026, 12, 6, tzinfo=_dt.timezone.utc)
-    condo, person, other = OrganizationNumber.new().canonical, CitizenNumber.new().canonical, CitizenNumber.new().canonical
+    condo = OrganizationNumber.new().canonical
+    person, other = CitizenNumber.new().canonical, CitizenNumber.new().canonical
     scope = (ScopeItem("*", frozenset({Action.VIEW})),)
     statement = Document("registry_statement", "0" * 64, "AG0123456789")
 

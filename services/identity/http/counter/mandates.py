@@ -53,7 +53,8 @@ async def section(request: Request, duty: OnDuty, resident_id: str) -> dict:
 
     def view(m, held: bool) -> dict:
         other = m.represented_id if held else m.mandatary_id
-        return {"id": m.mandate_id, "held": held, "other": CitizenNumber(other).human if _valid(other) else _organization(other),
+        shown = CitizenNumber(other).human if _valid(other) else _organization(other)
+        return {"id": m.mandate_id, "held": held, "other": shown,
                 "basis": _BASES.get(m.basis, ""), "state": _STATES.get(m.state, ""),
                 "document": m.document_kind, "until": m.valid_until_time.ToDatetime().date().isoformat()
                 if m.HasField("valid_until_time") else ""}
