@@ -3,7 +3,8 @@ call what. Business rules live in the domain and the handlers.
 
 Access (docs/contracts.md):
 - ``resident``: a resident's own session token (``sub`` = their resident_id) sees and acts
-  on their own data only;
+  on their own data only — and, issue 22, lists the mandates of an organization it represents
+  now (``ListMandates``, the organization's file: ``service_layer/organizations.py``);
 - ``consent:check`` / ``consent:record``: a recipient's client, for its own recipient only;
 - ``consent:broker``: the accounts service, which mediates every release, for any recipient;
 - ``consent:admin``: operators (catalogue; reading a resident's record for an access request);
