@@ -231,6 +231,18 @@ async def test_an_organization_registered_at_the_counter_acts_through_its_repres
         assert (after.allowed, after.reason) == (False, "MANDATE_REVOKED")
         again, _ = await manager.authorize(manager.rp())
         assert "/act-for" not in str(again.url) and "code=" in again.headers.get("location", "")
+
+        # -- an operator registers one from the CLI; the counter finds it by its number ------
+        with pytest.raises(RuntimeError, match="kind"):
+            system.cli("organization", "create", "--name", "Boulangerie Rachel", "--kind", "bakery")
+        bakery = system.cli("organization", "create", "--name", "Boulangerie Rachel", "--kind", "business")
+        assert bakery["registered_by"] == "operator" and bakery["neq"] is None
+        opened = await counter.http.get("/counter/organization", params={
+            "organization_number": bakery["organization_number"].lower()})
+        assert opened.status_code == 200 and "Boulangerie Rachel" in opened.text
+        mistyped = bakery["organization_id"][:-1] + ("2" if bakery["organization_id"][-1] != "2" else "3")
+        wrong = await counter.http.get("/counter/organization", params={"organization_number": mistyped})
+        assert wrong.status_code == 400 and "n’est pas valide" in wrong.text
     finally:
         await counter.http.aclose()
         await manager.http.aclose()
