@@ -243,7 +243,8 @@ async def test_an_organization_registered_at_the_counter_acts_through_its_repres
         mistyped = bakery["organization_id"][:-1] + ("2" if bakery["organization_id"][-1] != "2" else "3")
         wrong = await counter.http.get("/counter/organization", params={"organization_number": mistyped})
         assert wrong.status_code == 400 and "n’est pas valide" in wrong.text
-        as_resident = await counter.http.get("/counter/resident", params={"citizen_number": bakery["organization_number"]})
+        as_resident = await counter.http.get("/counter/resident",
+                                             params={"citizen_number": bakery["organization_number"]})
         assert as_resident.status_code == 400 and "numéro d’une organisation" in as_resident.text
     finally:
         await counter.http.aclose()
