@@ -26,7 +26,7 @@ from services.common.config import SERVICES, ConfigError, Settings
 
 SERVICE_CLIS = ("services.identity.entrypoints.cli", "services.accounts.entrypoints.cli",
                 "services.consent.entrypoints.cli", "services.identity.demo_rp.cli",
-                "services.identity.card.cli")
+                "services.identity.card.cli", "services.identity.entrypoints.organization_cli")
 
 
 def _settings(process: str | None = None) -> Settings:

@@ -18,6 +18,7 @@ from services.common.events import CloudEvent
 from ..service_layer.commands import EmailVerified, RegisterResident
 from ..service_layer.handlers import email_verified, register_resident
 from ..service_layer.ports import IdentityDirectory
+from ..service_layer.organizations import organization_registered
 from ..service_layer.resident_closure import resident_closed, resident_purged, resident_reopened
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ EMAIL_VERIFIED = "montreal.identity.v1.email_verified"
 RESIDENT_CLOSED = "montreal.identity.v1.resident_closed"
 RESIDENT_REOPENED = "montreal.identity.v1.resident_reopened"
 RESIDENT_PURGED = "montreal.identity.v1.resident_purged"
-IDENTITY_SUBJECTS = (RESIDENT_REGISTERED, EMAIL_VERIFIED, RESIDENT_CLOSED, RESIDENT_REOPENED, RESIDENT_PURGED)
+ORGANIZATION_REGISTERED = "montreal.identity.v1.organization_registered"
+IDENTITY_SUBJECTS = (RESIDENT_REGISTERED, EMAIL_VERIFIED, RESIDENT_CLOSED, RESIDENT_REOPENED, RESIDENT_PURGED,
+                     ORGANIZATION_REGISTERED)
 
 
 def identity_event_handler(directory: IdentityDirectory | None):
@@ -51,6 +54,11 @@ def identity_event_handler(directory: IdentityDirectory | None):
                 changed = await resident_reopened(resident_id, uow)
                 logger.info("resident reopened: service accounts reactivated", extra={"event_id": event.id,
                                                                                     "accounts": changed})
+            elif event.type == ORGANIZATION_REGISTERED:
+                # Issue 22: an organization may hold service accounts (service_layer/organizations.py).
+                created = await organization_registered(str(data.get("organization_id", "")), uow)
+                logger.info("organization holder created" if created else "organization holder existed",
+                            extra={"event_id": event.id})
             elif event.type == RESIDENT_PURGED:
                 counts = await resident_purged(resident_id, uow)
                 logger.info("resident purged: personal data deleted", extra={"event_id": event.id, **counts})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from services.common.errors import InvalidArgument, NotFound
+from services.common.organization_number import OrganizationNumber
 from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
 
 from ..domain.catalogue import CatalogueService
@@ -21,9 +22,14 @@ _PAIRWISE = re.compile(r"^[a-z2-7]{16,128}$")
 
 
 def canonical_resident_id(text: str, field: str = "resident_id") -> str:
+    """A citizen number, or an organization's number (issue 22: an organization registered with
+    the city holds service accounts; its number has the citizen number's shape in a series of
+    its own, ``services.common.organization_number``)."""
     try:
         return CitizenNumber.parse(text).canonical
     except InvalidCitizenNumber as error:
+        if OrganizationNumber.is_valid(text):
+            return OrganizationNumber.parse(text).canonical
         raise InvalidArgument(field, f"not a citizen number: {error}") from None
 
 

@@ -50,6 +50,9 @@ class MandateBasis(str, enum.Enum):
     TUTORSHIP_MINOR = "tutorship_minor"
     PROTECTION_MANDATE = "protection_mandate"
     COURT_TUTORSHIP = "court_tutorship"
+    #: A resident named as an organization's representative on the enterprise register's
+    #: statement (docs/mandates.md, "Organizations"): recorded at the counter, one year at most.
+    ORGANIZATION_REPRESENTATIVE = "organization_representative"
 
     @property
     def at_counter(self) -> bool:
@@ -133,6 +136,7 @@ DOCUMENT_KINDS = {
     MandateBasis.TUTORSHIP_MINOR: ("tutorship_judgment", "tutorship_declaration"),
     MandateBasis.PROTECTION_MANDATE: ("homologation_judgment",),
     MandateBasis.COURT_TUTORSHIP: ("tutorship_judgment",),
+    MandateBasis.ORGANIZATION_REPRESENTATIVE: ("registry_statement",),
 }
 
 
@@ -275,12 +279,16 @@ def check_new_mandate(*, represented_id: str, mandatary_id: str, grantor_id: str
     """
     if mandatary_id == represented_id or (mandatary_id == grantor_id and not basis.at_counter):
         raise Refusal("SELF_MANDATE", "a resident cannot be their own mandatary")
+    check_parties(represented_id=represented_id, mandatary_id=mandatary_id, basis=basis, under=under)
     if basis.at_counter and grantor_id != mandatary_id:
         # The authority comes from the law or the court, established on the document: its
         # holder (the mandatary) stands as grantor of what they may later hand on.
         raise Refusal("GRANTOR_IS_HOLDER", "a mandate on a legal basis names its holder as grantor")
     if (valid_until is not None and valid_until <= now) or (valid_until is not None and valid_until <= valid_from):
         raise Refusal("MANDATE_EXPIRED", "the mandate's period has already ended (valid_until)")
+    if basis is MandateBasis.ORGANIZATION_REPRESENTATIVE and (
+            valid_until is None or valid_until - valid_from > MAX_CONSENT_VALIDITY):
+        raise Refusal("TOO_LONG", "an organization's representative is named for one year at most (renewable)")
     if not basis.at_counter:
         if valid_until is None or valid_until - valid_from > MAX_CONSENT_VALIDITY:
             raise Refusal("TOO_LONG", "a mandate given by a resident lasts one year at most")
@@ -308,6 +316,31 @@ def check_new_mandate(*, represented_id: str, mandatary_id: str, grantor_id: str
             link = existing.get(link.under_mandate_id) if link.under_mandate_id else None
     elif under is not None:
         raise Refusal("BEYOND_GRANTOR_RIGHTS", "under_mandate_id is only for a mandatary's sub-mandate")
+
+
+def check_parties(*, represented_id: str, mandatary_id: str, basis: MandateBasis, under: Mandate | None) -> None:
+    """Organizations (docs/mandates.md, "Organizations"): who may stand on each side.
+
+    - a mandatary is always a resident: an organization acts only through its representatives
+      (``MANDATARY_NOT_RESIDENT``);
+    - an organization is represented by residents named on the register's statement
+      (``organization_representative``) or, within such a mandate, by a sub-mandate its
+      representative hands on (an accountant for the tax account); parental authority,
+      tutorship or a protection mandate concern people only (``NOT_AN_ORGANIZATION_BASIS``);
+    - ``organization_representative`` names an organization as the represented party
+      (``NOT_AN_ORGANIZATION``).
+    """
+    from services.common.organization_number import is_organization_id
+
+    if is_organization_id(mandatary_id):
+        raise Refusal("MANDATARY_NOT_RESIDENT", "an organization acts only through its representatives (residents)")
+    organization = is_organization_id(represented_id)
+    if basis is MandateBasis.ORGANIZATION_REPRESENTATIVE and not organization:
+        raise Refusal("NOT_AN_ORGANIZATION", "an organization_representative mandate represents an organization")
+    if organization and basis is not MandateBasis.ORGANIZATION_REPRESENTATIVE and (
+            basis is not MandateBasis.RESIDENT_CONSENT or under is None):
+        raise Refusal("NOT_AN_ORGANIZATION_BASIS",
+                      "an organization is represented by the residents its register statement names")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,8 @@ call what. Business rules live in the domain and the handlers.
 
 Access (docs/contracts.md):
 - ``resident``: a resident's own session token (``sub`` = their resident_id) sees and acts
-  on their own data only;
+  on their own data only — and, issue 22, lists the mandates of an organization it represents
+  now (``ListMandates``, the organization's file: ``service_layer/organizations.py``);
 - ``consent:check`` / ``consent:record``: a recipient's client, for its own recipient only;
 - ``consent:broker``: the accounts service, which mediates every release, for any recipient;
 - ``consent:admin``: operators (catalogue; reading a resident's record for an access request);
@@ -37,6 +38,7 @@ from services.consent.domain.signing import SignedTreeHead
 from services.consent.metrics import count_decisions
 from services.consent.service_layer import commands, handlers
 from services.consent.service_layer import mandates as mandate_handlers
+from services.consent.service_layer import organizations as organization_handlers
 
 SERVICE = "montreal.consent.v1.ConsentService"
 RESIDENT, ADMIN = "resident", "consent:admin"
@@ -122,7 +124,8 @@ _MANDATE_BASES = {pb.MANDATE_BASIS_RESIDENT_CONSENT: MandateBasis.RESIDENT_CONSE
                   pb.MANDATE_BASIS_PARENTAL_AUTHORITY: MandateBasis.PARENTAL_AUTHORITY,
                   pb.MANDATE_BASIS_TUTORSHIP_MINOR: MandateBasis.TUTORSHIP_MINOR,
                   pb.MANDATE_BASIS_PROTECTION_MANDATE: MandateBasis.PROTECTION_MANDATE,
-                  pb.MANDATE_BASIS_COURT_TUTORSHIP: MandateBasis.COURT_TUTORSHIP}
+                  pb.MANDATE_BASIS_COURT_TUTORSHIP: MandateBasis.COURT_TUTORSHIP,
+                  pb.MANDATE_BASIS_ORGANIZATION_REPRESENTATIVE: MandateBasis.ORGANIZATION_REPRESENTATIVE}
 _MANDATE_BASES_TO_WIRE = {v: k for k, v in _MANDATE_BASES.items()}
 _MANDATE_STATES = {MandateState.PENDING: pb.MANDATE_STATE_PENDING, MandateState.ACTIVE: pb.MANDATE_STATE_ACTIVE,
                    MandateState.SUSPENDED: pb.MANDATE_STATE_SUSPENDED,
@@ -268,6 +271,15 @@ def _for_client() -> str | None:
     return None if principal.has_scope(BROKER) else principal.client_id
 
 
+async def _representative_of(organization_id: str, uow_factory) -> bool:
+    """A resident's session reads an organization's mandates while representing it now
+    (docs/mandates.md, "Organizations")."""
+    principal = current_principal()
+    if not principal.has_scope(RESIDENT) or principal.acting_for:
+        return False
+    return await organization_handlers.represents(principal.subject, organization_id, uow_factory())
+
+
 class MandateMethods:
     """Mandates (issue 22). A resident's session acts as itself only: it gives mandates for
     itself or within a mandate it holds, accepts, revokes or renounces its own; a counter
@@ -319,7 +331,7 @@ class MandateMethods:
         principal = current_principal()
         if principal.has_scope(AGENT) and not (principal.has_scope(RESIDENT) or principal.has_scope(ADMIN)):
             _own_or_at_counter(request.resident_id)
-        else:
+        elif not await _representative_of(request.resident_id, self.uow):
             _own(request.resident_id)
         listing = await mandate_handlers.list_mandates(request.resident_id, self.uow(), page_size=request.page_size,
                                                        page_token=request.page_token)

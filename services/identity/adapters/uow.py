@@ -20,6 +20,7 @@ from services.identity.adapters.repositories import (SqlAgentActionRepository, S
                                                      SqlSignInRepository, SqlThrottleRepository)
 from services.identity.adapters.staff_repositories import SqlAgentRepository, SqlAgentSessionRepository
 from services.identity.adapters.card_repositories import SqlCardStore
+from services.identity.adapters.organization_repositories import SqlOrganizationRepository
 
 
 class IdentityUnitOfWork(SqlUnitOfWork):
@@ -45,6 +46,8 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.webauthn_challenges = SqlWebAuthnChallengeRepository(session)
         # the carte citoyenne (issue 23, card/issuance.py's CardStore)
         self.cards = SqlCardStore(session, self.kek)
+        # organizations registered with the city (issue 22, domain/organizations.py)
+        self.organizations = SqlOrganizationRepository(session)
 
     async def commit(self) -> None:
         # The sign-in history is the login events' own record, in their transaction

@@ -454,3 +454,16 @@ class CardRevoked(Event):
 
     def aggregate_id(self) -> str | None:
         return self.resident_id
+
+
+@dataclass(frozen=True)
+class OrganizationRegistered(Event):
+    """An organization was registered with the city (issue 22, docs/mandates.md,
+    "Organizations"): accounts may link service accounts to it. No name, no NEQ."""
+    NAME: ClassVar[str] = "organization_registered"
+    organization_id: str
+    kind: str
+    registered_by: str
+
+    def aggregate_id(self) -> str | None:
+        return self.organization_id

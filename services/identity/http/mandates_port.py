@@ -28,7 +28,7 @@ DEADLINE = 3.0
 AUDIENCE = "urn:mtlid:consent"
 IDENTITY_CLIENT_ID = "mtlid-identity"
 _BASES = {1: "resident_consent", 2: "parental_authority", 3: "tutorship_minor", 4: "protection_mandate",
-          5: "court_tutorship"}
+          5: "court_tutorship", 60: "organization_representative"}
 
 
 class GrpcMandates:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from services.common.organization_number import OrganizationNumber, is_organization_id
 from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
 from services.identity.oidc import interaction
 from services.identity.oidc.authorize import ACT_FOR_PARAM, accepts_mandates, error_page, validated_context
@@ -37,7 +38,19 @@ def _human(resident_id: str) -> str:
 
 async def _choices(provider, resident_id: str) -> list[dict]:
     held = await provider.mandates.held_by(resident_id) or []
-    return [{"mandate_id": m.mandate_id, "number": _human(m.represented_id), "basis": m.basis} for m in held]
+    return [{"mandate_id": m.mandate_id, "number": await _shown(provider, m.represented_id), "basis": m.basis}
+            for m in held]
+
+
+async def _shown(provider, party_id: str) -> str:
+    """A resident by citizen number; an organization by its registered name and number (the
+    representative must see which organization they choose)."""
+    if not is_organization_id(party_id):
+        return _human(party_id)
+    async with provider.uow_factory() as uow:
+        organization = await uow.organizations.get(party_id)
+    number = OrganizationNumber(party_id).human
+    return f"{organization.name} ({number})" if organization is not None else number
 
 
 async def act_for_page(provider, token: str | None, session_secret: str | None) -> WireResponse:

@@ -105,7 +105,9 @@ async def owner_for(provider, uow, client: ClientView | None, record) -> TokenOw
     represented_id = getattr(record, "represented_id", None)
     if represented_id:
         # Issue 22: signed in on behalf of the represented resident under a mandate.
-        represented = await uow.residents.get(represented_id)
+        from services.identity.oidc.represented import represented_party
+
+        represented = await represented_party(uow, represented_id)
         if represented is None or represented.disabled:
             return None
         secret = provider.config.pairwise_secret
@@ -309,7 +311,9 @@ async def _mandate_exchange(provider, uow, request: WireRequest, state: TokenReq
     if not allowed:
         state.mandate_problem = ("access_denied", f"The mandate does not allow this now ({reason}).")
         return
-    represented = await uow.residents.get(mandate.represented_id)
+    from services.identity.oidc.represented import represented_party
+
+    represented = await represented_party(uow, mandate.represented_id)
     if represented is None or represented.disabled:
         state.mandate_problem = ("access_denied", "The represented resident cannot be acted for.")
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.organization_number import is_organization_id
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.identity.domain.assurance import LevelOfAssurance
 from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
@@ -78,12 +79,13 @@ async def broker(uow, client_id: str) -> OAuthClient:
 
 
 def resident_behind(client: OAuthClient, subject: str, secret: bytes) -> str | None:
-    """The citizen identifier behind ``subject`` as ``client`` sees it, or None."""
+    """The citizen identifier behind ``subject`` as ``client`` sees it, or None (an
+    organization's number for a public-subject client: issue 22)."""
     if client.subject_type == "public":
         try:
             return CitizenNumber.parse(subject).canonical
         except InvalidCitizenNumber:
-            return None
+            return subject if is_organization_id(subject) else None
     return resolve_pairwise_subject(subject, sector_of(client), secret)
 
 
@@ -107,21 +109,32 @@ async def resolve_subject(cmd: ResolveSubject, uow, *, secret: bytes) -> str:
         if target is None:
             raise NotFound("client")
         resident_id = resident_behind(target, cmd.subject, secret)
-        if resident_id is None or not await uow.residents.exists(resident_id):
+        if resident_id is None or not await _party_exists(uow, resident_id):
             raise NotFound("subject", "no resident has this subject for this client")
     return resident_id
 
 
 async def client_subject(cmd: GetClientSubject, uow, *, secret: bytes) -> tuple[str, str]:
-    number = parse_citizen_number(cmd.resident_id, "resident_id")
+    if is_organization_id(cmd.resident_id):
+        party_id = cmd.resident_id   # issue 22: an organization's service accounts, pairwise too
+    else:
+        party_id = parse_citizen_number(cmd.resident_id, "resident_id").canonical
     async with uow:
         await broker(uow, cmd.caller_client_id)
         target = await uow.clients.get(cmd.client_id)
         if target is None:
             raise NotFound("client")
-        if not await uow.residents.exists(number.canonical):
+        if not await _party_exists(uow, party_id):
             raise NotFound("resident")
-    return subject_for(target, number.canonical, secret), target.subject_type
+    return subject_for(target, party_id, secret), target.subject_type
+
+
+async def _party_exists(uow, party_id: str) -> bool:
+    """A resident, or an organization registered with the city (issue 22): both hold service
+    accounts and are addressed to partners by a pairwise subject of the same shape."""
+    if is_organization_id(party_id):
+        return await uow.organizations.exists(party_id)
+    return await uow.residents.exists(party_id)
 
 
 async def level_of_assurance(cmd: GetLevelOfAssurance, uow, *, secret: bytes) -> LevelOfAssurance:

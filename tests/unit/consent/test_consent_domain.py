@@ -275,3 +275,39 @@ def test_receipt_has_the_27560_elements_and_is_signed():
     assert receipt["events"][0]["validity_duration"] == "P30D"
     assert receipt["biometric"]["non_biometric_alternative"]["id"] == "in-person-verification"
     assert verify_receipt(signer.sign_receipt(receipt), signer.jwks()) == receipt
+
+
+# --- organizations (issue 22, docs/mandates.md "Organizations") -------------------------------
+def test_who_may_stand_on_each_side_of_an_organizations_mandate():
+    import datetime as _dt
+
+    from services.common.organization_number import OrganizationNumber
+    from services.consent.domain.mandates import (Action, Document, MandateBasis, Refusal, ScopeItem,
+                                                  check_new_mandate)
+    from services.identity.domain.citizen_number import CitizenNumber
+
+    now = _dt.datetime(2026, 12, 6, tzinfo=_dt.timezone.utc)
+    condo = OrganizationNumber.new().canonical
+    person, other = CitizenNumber.new().canonical, CitizenNumber.new().canonical
+    scope = (ScopeItem("*", frozenset({Action.VIEW})),)
+    statement = Document("registry_statement", "0" * 64, "AG0123456789")
+
+    def refusal(**changes):
+        args = dict(represented_id=condo, mandatary_id=person, grantor_id=person,
+                    basis=MandateBasis.ORGANIZATION_REPRESENTATIVE, scope=scope, valid_from=now,
+                    valid_until=now + _dt.timedelta(days=365), document=statement, under=None, existing={}, now=now)
+        args.update(changes)
+        try:
+            check_new_mandate(**args)
+        except Refusal as refused:
+            return refused.reason
+        return None
+
+    assert refusal() is None
+    assert refusal(valid_until=now + _dt.timedelta(days=400)) == "TOO_LONG"
+    assert refusal(valid_until=None) == "TOO_LONG"
+    assert refusal(represented_id=other) == "NOT_AN_ORGANIZATION"
+    assert refusal(mandatary_id=OrganizationNumber.new().canonical) == "MANDATARY_NOT_RESIDENT"
+    assert refusal(document=None) == "DOCUMENT_REQUIRED"
+    assert refusal(basis=MandateBasis.PARENTAL_AUTHORITY,
+                   document=Document("birth_certificate", "0" * 64, "AG0123456789")) == "NOT_AN_ORGANIZATION_BASIS"

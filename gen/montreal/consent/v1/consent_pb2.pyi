@@ -58,6 +58,7 @@ class MandateBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MANDATE_BASIS_TUTORSHIP_MINOR: _ClassVar[MandateBasis]
     MANDATE_BASIS_PROTECTION_MANDATE: _ClassVar[MandateBasis]
     MANDATE_BASIS_COURT_TUTORSHIP: _ClassVar[MandateBasis]
+    MANDATE_BASIS_ORGANIZATION_REPRESENTATIVE: _ClassVar[MandateBasis]
 
 class MandateState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -100,6 +101,7 @@ MANDATE_BASIS_PARENTAL_AUTHORITY: MandateBasis
 MANDATE_BASIS_TUTORSHIP_MINOR: MandateBasis
 MANDATE_BASIS_PROTECTION_MANDATE: MandateBasis
 MANDATE_BASIS_COURT_TUTORSHIP: MandateBasis
+MANDATE_BASIS_ORGANIZATION_REPRESENTATIVE: MandateBasis
 MANDATE_STATE_UNSPECIFIED: MandateState
 MANDATE_STATE_PENDING: MandateState
 MANDATE_STATE_ACTIVE: MandateState

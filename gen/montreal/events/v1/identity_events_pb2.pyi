@@ -375,3 +375,13 @@ class CardRevoked(_message.Message):
     card_id: str
     reason: str
     def __init__(self, resident_id: _Optional[str] = ..., card_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class OrganizationRegistered(_message.Message):
+    __slots__ = ("organization_id", "kind", "registered_by")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_BY_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    kind: str
+    registered_by: str
+    def __init__(self, organization_id: _Optional[str] = ..., kind: _Optional[str] = ..., registered_by: _Optional[str] = ...) -> None: ...

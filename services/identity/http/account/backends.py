@@ -248,6 +248,12 @@ class ResidentClient:
                 break
         return cpb.ListMandatesResponse(given=given, received=received)
 
+    async def organization_mandates(self, organization_id: str) -> cpb.ListMandatesResponse:
+        """An organization's file (issue 22): its mandates and the acts under them, which consent
+        lets the resident read while representing it (docs/mandates.md "Organizations")."""
+        return await self._call(self.b.consent.ListMandates, cpb.ListMandatesRequest(
+            resident_id=organization_id, page_size=100), CONSENT_AUDIENCE)
+
     async def give_mandate(self, mandatary_id: str, scope: list[tuple[str, list[str]]], valid_until) -> cpb.Mandate:
         until = Timestamp()
         until.FromDatetime(valid_until)

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from montreal.consent.v1 import consent_pb2 as cpb
+from services.common.organization_number import OrganizationNumber, is_organization_id
 from services.identity.domain.citizen_number import CitizenNumber, InvalidCitizenNumber
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.web import (client_for, csrf_refused, first, form, local_time, name_in, page,
@@ -43,14 +44,15 @@ _BASES = {cpb.MANDATE_BASIS_RESIDENT_CONSENT: "resident_consent",
           cpb.MANDATE_BASIS_PARENTAL_AUTHORITY: "parental_authority",
           cpb.MANDATE_BASIS_TUTORSHIP_MINOR: "tutorship_minor",
           cpb.MANDATE_BASIS_PROTECTION_MANDATE: "protection_mandate",
-          cpb.MANDATE_BASIS_COURT_TUTORSHIP: "court_tutorship"}
+          cpb.MANDATE_BASIS_COURT_TUTORSHIP: "court_tutorship",
+          cpb.MANDATE_BASIS_ORGANIZATION_REPRESENTATIVE: "organization_representative"}
 
 
 def _human(resident_id: str) -> str:
     try:
         return CitizenNumber.parse(resident_id).human
     except InvalidCitizenNumber:
-        return resident_id
+        return OrganizationNumber(resident_id).human if is_organization_id(resident_id) else resident_id
 
 
 def _view(m: cpb.Mandate, t, recipients: dict, me: str) -> dict:
@@ -86,6 +88,15 @@ async def _page(request: Request, who, *, errors: dict | None = None, values: di
         return unavailable(request, error)
     given = [_view(m, t, recipients, who.resident_id) for m in listing.given]
     received = [_view(m, t, recipients, who.resident_id) for m in listing.received]
+    # Issue 22: organizations are named by their registered name, and their files shown.
+    from services.identity.http.account.organizations import organization_name, represented_organizations
+
+    for m, wire in zip(received, listing.received):
+        if is_organization_id(wire.represented_id):
+            m["represented"] = await organization_name(request, wire.represented_id)
+    organizations = await represented_organizations(
+        request, client, [w for w in listing.received if w.state == cpb.MANDATE_STATE_ACTIVE],
+        lambda w: _view(w, t, recipients, who.resident_id))
     current = ("pending", "active", "suspended")
     notice = request.query_params.get("done")
     default_until = (dt.datetime.now(MONTREAL).date() + dt.timedelta(days=MAX_DAYS)).isoformat()
@@ -96,6 +107,7 @@ async def _page(request: Request, who, *, errors: dict | None = None, values: di
         "pending": [m for m in received if m["state"] == "pending"],
         "history": [m for m in given + received if m["state"] not in current],
         "services": sorted(((r.recipient_id, name_in(r, t.lang)) for r in recipients.values()), key=lambda x: x[1]),
+        "organizations": organizations,
         "actions": ACTIONS, "errors": errors or {},
         "values": values or {"until": default_until, "actions": ["view"]},
         "notice": notice if notice in NOTICES else None}, status)

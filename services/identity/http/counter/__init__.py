@@ -10,6 +10,7 @@ English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
     /counter/enroll                           enroll a resident (e-mail and phone optional)
     /counter/resident/letter                  the activation letter (PDF, a new one-time code)
     /counter/resident/file                    the resident's complete file, to print (after a document check)
+    /counter/organization                     organizations: register, name representatives (issue 22)
     /counter/supervision                      supervisors: agents' actions, the unusual ones
     /counter/passkeys                         the agent's passkeys (a second factor at sign-in)
 """
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from services.identity.http.counter import console, passkeys, printed_file, sign_in
 from services.identity.http.counter import mandates as counter_mandates
+from services.identity.http.counter import organizations as counter_organizations
 
 routes = [
     Route("/counter/login", sign_in.sign_in, methods=["GET", "POST"]),
@@ -43,5 +45,10 @@ routes = [
     # Issue 22: legal mandates recorded on documents.
     Route("/counter/resident/mandate", counter_mandates.record, methods=["POST"]),
     Route("/counter/resident/mandate/end", counter_mandates.end, methods=["POST"]),
+    # Issue 22: organizations and their representatives, on the register's statement.
+    Route("/counter/organization", counter_organizations.page, methods=["GET"]),
+    Route("/counter/organization", counter_organizations.register, methods=["POST"]),
+    Route("/counter/organization/representative", counter_organizations.name_representative, methods=["POST"]),
+    Route("/counter/organization/representative/end", counter_organizations.end_representative, methods=["POST"]),
     Route("/counter/supervision", console.supervision, methods=["GET"]),
 ]

@@ -43,6 +43,10 @@ def number_error(text: str) -> str | None:
     try:
         CitizenNumber.parse(text)
     except InvalidCitizenNumber as error:
+        from services.common.organization_number import OrganizationNumber
+
+        if OrganizationNumber.is_valid(text):
+            return "counter.error.number_organization"   # issue 22: its file is on another page
         message = str(error)
         if "check character" in message:
             return "counter.error.number_check"

@@ -38,7 +38,7 @@ ALL_ACTIONS = ["view", "request", "pay", "consent"]
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
 _STATES = {1: "pending", 2: "active", 3: "suspended", 4: "revoked", 5: "expired"}
 _BASES = {1: "resident_consent", 2: "parental_authority", 3: "tutorship_minor", 4: "protection_mandate",
-          5: "court_tutorship"}
+          5: "court_tutorship", 60: "organization_representative"}
 
 
 async def section(request: Request, duty: OnDuty, resident_id: str) -> dict:
@@ -53,12 +53,23 @@ async def section(request: Request, duty: OnDuty, resident_id: str) -> dict:
 
     def view(m, held: bool) -> dict:
         other = m.represented_id if held else m.mandatary_id
-        return {"id": m.mandate_id, "held": held, "other": CitizenNumber(other).human if _valid(other) else other,
+        shown = CitizenNumber(other).human if _valid(other) else _organization(other)
+        return {"id": m.mandate_id, "held": held, "other": shown,
                 "basis": _BASES.get(m.basis, ""), "state": _STATES.get(m.state, ""),
                 "document": m.document_kind, "until": m.valid_until_time.ToDatetime().date().isoformat()
                 if m.HasField("valid_until_time") else ""}
 
     return {"problem": None, "entries": [view(m, False) for m in listing.given] + [view(m, True) for m in listing.received]}
+
+
+def _organization(party_id: str) -> str:
+    """An organization's number in its human form (issue 22), else the id as stored."""
+    from services.common.organization_number import InvalidOrganizationNumber, OrganizationNumber
+
+    try:
+        return OrganizationNumber(party_id).human
+    except InvalidOrganizationNumber:
+        return party_id
 
 
 def _valid(resident_id: str) -> bool:
