@@ -175,7 +175,7 @@ def data_accessed(*, access_id: str, resident_id: str, recipient_id: str, purpos
                   data_categories: list[str], withheld_categories: list[str],
                   bases: Mapping[str, str], consent_ids: list[str], accessed_at: dt.datetime,
                   time: dt.datetime, source: str, unsupported_categories: list[str] = (),
-                  agent: str = "") -> LedgerEntry:
+                  agent: str = "", mandatary_id: str = "", mandate_id: str = "") -> LedgerEntry:
     """``unsupported_categories``: released on a consent basis although no consent named was
     active at ``accessed_at`` — recorded as it happened, for the privacy officer to see.
     ``agent``: the counter agent who saw the file (their pseudonymous ``AG…`` reference, never
@@ -191,6 +191,9 @@ def data_accessed(*, access_id: str, resident_id: str, recipient_id: str, purpos
     }
     if agent:
         body["agent"] = agent
+    if mandate_id:
+        # Issue 22: released to a mandatary acting for the resident ("by X under mandate M").
+        body["mandatary_id"], body["mandate_id"] = mandatary_id, mandate_id
     return _entry(EntryType.DATA_ACCESSED, resident_id, time, body)
 
 

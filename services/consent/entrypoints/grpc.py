@@ -232,7 +232,13 @@ def _recipient(r: Recipient) -> pb.Recipient:
 
 # --- who is calling ------------------------------------------------------------------------
 def _actor() -> str:
+    """Who the ledger records as the author. ``act.sub`` (RFC 8693 s. 4.1) names a counter
+    agent operating the console, or a mandatary acting for the token's ``sub`` (issue 22): a
+    mandatary's token names its mandate in ``authorization_details`` (RFC 9396), an agent's
+    never does."""
     principal = current_principal()
+    if principal.acting_for and principal.mandate_ids:
+        return f"mandatary:{principal.acting_for}"
     if principal.acting_for:
         return f"agent:{principal.acting_for}"
     if principal.has_scope(RESIDENT):
@@ -489,14 +495,14 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
             purpose_id=request.purpose_id, data_categories=tuple(request.data_categories),
             available_categories=tuple(request.available_categories),
             withheld_categories=tuple(request.withheld_categories),
-            for_client=_for_client(), source=f"grpc:{principal.client_id}"))
+            for_client=_for_client(), source=f"grpc:{principal.client_id}", mandatary_id=request.mandatary_id))
         if isinstance(result, Exception):
             raise result
         count_decisions(result.decisions)
         return pb.CheckAndRecordResponse(
             decisions=[_decision(d) for d in result.decisions], released_categories=result.released,
             ledger_index=result.ledger_index or 0, already_recorded=result.already_recorded,
-            access_time=_ts(result.at))
+            access_time=_ts(result.at), mandate_id=result.mandate_id)
 
     async def RequestRectification(self, request, context):
         _own(request.resident_id, admin_allowed=False)

@@ -20,10 +20,11 @@ from services.consent.domain.mandates import (DOCUMENT_KINDS, Act, SERVICE_PATTE
                                               MandateBasis, MandateDecision, MandateState, Refusal, ScopeItem,
                                               check_new_mandate, decide_act, reduce_mandates)
 from services.consent.service_layer import commands, handlers
+from services.consent.service_layer.mandate_reads import mandate_with_chain, mandates_concerning, mandates_of
 from services.consent.service_layer.handlers import check_resident_id, check_uuid, utcnow
 
 MAX_SCOPE_ITEMS = 32
-MAX_QUESTIONS = 100
+MAX_QUESTIONS = 1000
 
 
 def _scope(items: Sequence[tuple[str, Sequence[str]]]) -> tuple[ScopeItem, ...]:
@@ -90,7 +91,7 @@ async def give(cmd: commands.GiveMandate, uow, *, now: dt.datetime | None = None
         raise InvalidArgument("document_kind", "a resident's own mandate has no legal document")
     async with uow:
         await uow.ledger.lock()
-        existing = await _all(uow)
+        existing = await mandates_of(uow, [cmd.represented_id])
         under = existing.get(under_id) if under_id else None
         if under_id and under is None:
             raise NotFound("mandate")
@@ -123,7 +124,7 @@ async def accept(cmd: commands.AcceptMandate, uow, *, now: dt.datetime | None = 
     check_resident_id(cmd.mandatary_id, "mandatary_id")
     async with uow:
         await uow.ledger.lock()
-        mandate = (await _all(uow)).get(mandate_id)
+        mandate, _ = await mandate_with_chain(uow, mandate_id)
         if mandate is None or mandate.mandatary_id != cmd.mandatary_id:
             raise NotFound("mandate")
         state = mandate.state_at(now)
@@ -148,7 +149,7 @@ async def end(cmd: commands.EndMandate, uow, *, now: dt.datetime | None = None) 
         check_resident_id(cmd.by, "resident_id")
     async with uow:
         await uow.ledger.lock()
-        mandate = (await _all(uow)).get(mandate_id)
+        mandate, _ = await mandate_with_chain(uow, mandate_id)
         if mandate is None or (cmd.by and cmd.by not in (mandate.represented_id, mandate.grantor_id,
                                                          mandate.mandatary_id)):
             raise NotFound("mandate")
@@ -209,7 +210,7 @@ async def list_mandates(resident_id: str, uow, *, now: dt.datetime | None = None
     async with uow:
         tokens = await handlers._tokens(uow)
         after = tokens.decode(page_token, listing)
-        mandates = await _all(uow)
+        mandates = await mandates_concerning(uow, resident_id)
     current = sorted((dataclasses.replace(m, state=m.state_at(now)) for m in mandates.values()
                       if resident_id in (m.represented_id, m.grantor_id, m.mandatary_id)
                       and (after is None or (m.granted_index or 0) > after)),
@@ -245,7 +246,7 @@ async def decide(questions: Sequence[commands.MandateQuestion], uow, *, now: dt.
     if problems:
         raise InvalidArgument.many(problems)
     async with uow:
-        mandates = list((await _all(uow)).values())
+        mandates = list((await mandates_of(uow, {q.represented_id for q in questions})).values())
         families = {}
         for q in questions:
             if q.service not in families:
@@ -288,8 +289,7 @@ async def record_act(cmd: commands.RecordMandateAct, uow, *, now: dt.datetime | 
         recipient = await uow.catalogue.recipient(cmd.service)
         handlers._check_own_recipient(recipient, cmd.for_client)
         await uow.ledger.lock()
-        mandates = await _all(uow)
-        mandate = mandates.get(mandate_id)
+        mandate, mandates = await mandate_with_chain(uow, mandate_id)
         if mandate is None:
             raise NotFound("mandate")
         for m in mandates.values():
@@ -335,7 +335,7 @@ async def grant_on_behalf(cmd: commands.GiveConsent, mandatary_id: str, uow, *,
     handlers._check_grant_shape(cmd)
     async with uow:
         await uow.ledger.lock()
-        mandates = list((await _all(uow)).values())
+        mandates = list((await mandates_of(uow, [cmd.resident_id])).values())
         recipient = await uow.catalogue.recipient(cmd.recipient_id)
         decision = decide_act(mandates, mandatary_id=mandatary_id, represented_id=cmd.resident_id,
                               service=cmd.recipient_id, family=recipient.kind if recipient and recipient.kind else None,

@@ -534,7 +534,7 @@ class RecordAccessResponse(_message.Message):
     def __init__(self, ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
 
 class CheckAndRecordRequest(_message.Message):
-    __slots__ = ("access_id", "resident_id", "recipient_id", "purpose_id", "data_categories", "available_categories", "withheld_categories")
+    __slots__ = ("access_id", "resident_id", "recipient_id", "purpose_id", "data_categories", "available_categories", "withheld_categories", "mandatary_id")
     ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -542,6 +542,7 @@ class CheckAndRecordRequest(_message.Message):
     DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     WITHHELD_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
     access_id: str
     resident_id: str
     recipient_id: str
@@ -549,21 +550,24 @@ class CheckAndRecordRequest(_message.Message):
     data_categories: _containers.RepeatedScalarFieldContainer[str]
     available_categories: _containers.RepeatedScalarFieldContainer[str]
     withheld_categories: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., available_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+    mandatary_id: str
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., available_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., mandatary_id: _Optional[str] = ...) -> None: ...
 
 class CheckAndRecordResponse(_message.Message):
-    __slots__ = ("decisions", "released_categories", "ledger_index", "already_recorded", "access_time")
+    __slots__ = ("decisions", "released_categories", "ledger_index", "already_recorded", "access_time", "mandate_id")
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     RELEASED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
     ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
     ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     decisions: _containers.RepeatedCompositeFieldContainer[CategoryDecision]
     released_categories: _containers.RepeatedScalarFieldContainer[str]
     ledger_index: int
     already_recorded: bool
     access_time: _timestamp_pb2.Timestamp
-    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., released_categories: _Optional[_Iterable[str]] = ..., ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    mandate_id: str
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., released_categories: _Optional[_Iterable[str]] = ..., ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mandate_id: _Optional[str] = ...) -> None: ...
 
 class RequestRectificationRequest(_message.Message):
     __slots__ = ("resident_id", "data_categories", "recipient_id")
