@@ -86,8 +86,10 @@ METHOD_POLICIES: dict[str, object] = {
 for _field in ("CheckRequest.data_categories", "RecordAccessRequest.data_categories",
                "RecordAccessRequest.withheld_categories", "RecordAccessRequest.consent_ids",
                "GrantRequest.items", "GrantItem.data_categories", "GiveMandateRequest.scope",
-               "MandateScope.actions", "DecideMandatesRequest.questions"):
+               "MandateScope.actions"):
     register_limits(f"montreal.consent.v1.{_field}", max_items=64)
+# DecideMandates: up to 1,000 questions, like CheckMany (accounts passes a borough's batch on).
+register_limits("montreal.consent.v1.DecideMandatesRequest.questions", max_items=mandate_handlers.MAX_QUESTIONS)
 # CheckMany: up to 1,000 questions (handlers.MAX_CHECK_MANY), each with a Check's categories.
 register_limits("montreal.consent.v1.CheckManyRequest.items", max_items=handlers.MAX_CHECK_MANY)
 register_limits("montreal.consent.v1.CheckQuestion.data_categories", max_items=64)
@@ -466,6 +468,7 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
                 consent_ids=b.get("consent_ids", []),
                 unsupported_categories=b.get("unsupported_categories", []),
                 agent_reference=str(b.get("agent", "")),
+                mandatary_id=str(b.get("mandatary_id", "")), mandate_id=str(b.get("mandate_id", "")),
                 access_time=_ts(dt.datetime.fromisoformat(b["accessed_at"].replace("Z", "+00:00")))))
         return pb.AccessLogResponse(records=records, next_page_token=token)
 

@@ -440,7 +440,7 @@ class HistoryResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AccessRecord(_message.Message):
-    __slots__ = ("access_id", "ledger_index", "recipient_id", "recipient_name_fr", "recipient_name_en", "purpose_id", "data_categories", "withheld_categories", "bases", "consent_ids", "access_time", "unsupported_categories", "agent_reference")
+    __slots__ = ("access_id", "ledger_index", "recipient_id", "recipient_name_fr", "recipient_name_en", "purpose_id", "data_categories", "withheld_categories", "bases", "consent_ids", "access_time", "unsupported_categories", "agent_reference", "mandatary_id", "mandate_id")
     class BasesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -461,6 +461,8 @@ class AccessRecord(_message.Message):
     ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
     UNSUPPORTED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     AGENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     access_id: str
     ledger_index: int
     recipient_id: str
@@ -474,7 +476,9 @@ class AccessRecord(_message.Message):
     access_time: _timestamp_pb2.Timestamp
     unsupported_categories: _containers.RepeatedScalarFieldContainer[str]
     agent_reference: str
-    def __init__(self, access_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., recipient_id: _Optional[str] = ..., recipient_name_fr: _Optional[str] = ..., recipient_name_en: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., bases: _Optional[_Mapping[str, LegalBasis]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unsupported_categories: _Optional[_Iterable[str]] = ..., agent_reference: _Optional[str] = ...) -> None: ...
+    mandatary_id: str
+    mandate_id: str
+    def __init__(self, access_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., recipient_id: _Optional[str] = ..., recipient_name_fr: _Optional[str] = ..., recipient_name_en: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., bases: _Optional[_Mapping[str, LegalBasis]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unsupported_categories: _Optional[_Iterable[str]] = ..., agent_reference: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., mandate_id: _Optional[str] = ...) -> None: ...
 
 class AccessLogRequest(_message.Message):
     __slots__ = ("resident_id", "page_size", "page_token", "recipient_id")
