@@ -269,3 +269,16 @@ async def test_a_parent_consents_for_the_child_marked_so_and_on_the_record(stub,
     given = [e for e in history.entries if e.type == pb.ENTRY_TYPE_CONSENT_GIVEN]
     assert f'"actor":"mandatary:{parent}"'.encode() in given[-1].leaf_data
     assert f'"mandate_id":"{mandate.mandate_id}"'.encode() in given[-1].leaf_data
+
+    # The parent signed in on the child's behalf: the token's sub is the child and act.sub the
+    # parent, with the mandate in authorization_details (RFC 9396). What it does is recorded as
+    # the mandatary's act, never as a counter agent's (both carry act.sub).
+    on_behalf = minter.mint('montreal-ca', ['resident'], AUD, subject=child, acting_for=parent,
+                            authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": mandate.mandate_id,
+                                                    "locations": ["*"], "actions": ["consent"]}])
+    await stub.Withdraw(pb.WithdrawRequest(resident_id=child, consent_id=consent.consent_id),
+                        metadata=(("authorization", f"Bearer {on_behalf}"),))
+    history = await stub.History(pb.HistoryRequest(resident_id=child), metadata=child_auth)
+    [withdrawn] = [e for e in history.entries if e.type == pb.ENTRY_TYPE_CONSENT_WITHDRAWN]
+    assert f'"actor":"mandatary:{parent}"'.encode() in withdrawn.leaf_data
+    assert b'"actor":"agent:' not in withdrawn.leaf_data
