@@ -39,7 +39,8 @@ _TIMES = ("expires_at", "entry_time")
 #: ``mandatary_id`` columns (a consent given by a mandatary names its mandate in its leaf, but
 #: is a consent entry, found by ``consent_id``).
 MANDATE_ENTRY_TYPES = frozenset({EntryType.MANDATE_GRANTED, EntryType.MANDATE_ACCEPTED, EntryType.MANDATE_SUSPENDED,
-                                 EntryType.MANDATE_REVOKED, EntryType.MANDATE_EXPIRED, EntryType.MANDATE_USED})
+                                 EntryType.MANDATE_REVOKED, EntryType.MANDATE_EXPIRED, EntryType.MANDATE_USED,
+                                 EntryType.MANDATE_NARROWED})
 
 
 def columns_of(entry: LedgerEntry) -> dict[str, Any]:

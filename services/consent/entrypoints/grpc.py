@@ -118,7 +118,8 @@ _ENTRY_TYPES = {EntryType.CONSENT_GIVEN: pb.ENTRY_TYPE_CONSENT_GIVEN,
                 EntryType.MANDATE_SUSPENDED: pb.ENTRY_TYPE_MANDATE_SUSPENDED,
                 EntryType.MANDATE_REVOKED: pb.ENTRY_TYPE_MANDATE_REVOKED,
                 EntryType.MANDATE_EXPIRED: pb.ENTRY_TYPE_MANDATE_EXPIRED,
-                EntryType.MANDATE_USED: pb.ENTRY_TYPE_MANDATE_USED}
+                EntryType.MANDATE_USED: pb.ENTRY_TYPE_MANDATE_USED,
+                EntryType.MANDATE_NARROWED: pb.ENTRY_TYPE_MANDATE_NARROWED}
 _ENTRY_TYPES_FROM_WIRE = {v: k for k, v in _ENTRY_TYPES.items()}
 _MANDATE_BASES = {pb.MANDATE_BASIS_RESIDENT_CONSENT: MandateBasis.RESIDENT_CONSENT,
                   pb.MANDATE_BASIS_PARENTAL_AUTHORITY: MandateBasis.PARENTAL_AUTHORITY,
@@ -190,7 +191,9 @@ def _mandate(m: Mandate) -> pb.Mandate:
     return pb.Mandate(
         mandate_id=m.mandate_id, represented_id=m.represented_id, mandatary_id=m.mandatary_id,
         grantor_id=m.grantor_id, basis=_MANDATE_BASES_TO_WIRE[m.basis],
-        scope=[pb.MandateScope(service=i.service, actions=sorted(a.value for a in i.actions)) for i in m.scope],
+        # What it covers now: less what it was narrowed of (a minor's `consent` from 14).
+        scope=[pb.MandateScope(service=i.service, actions=sorted(a.value for a in i.actions))
+               for i in m.scope_at(dt.datetime.now(dt.timezone.utc))],
         valid_from_time=_ts(m.valid_from), valid_until_time=_ts(m.valid_until), state=_MANDATE_STATES[m.state],
         grant_time=_ts(m.granted_at), accept_time=_ts(m.accepted_at), end_time=_ts(m.ended_at),
         end_reason=m.end_reason, under_mandate_id=m.under_mandate_id or "",

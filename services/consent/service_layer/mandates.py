@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.consent.domain import ledger
+from services.consent.domain.events import MinorTurnedFourteen
 from services.consent.domain.mandates import (DOCUMENT_KINDS, Act, SERVICE_PATTERN, Action, Document, Mandate,
                                               MandateBasis, MandateDecision, MandateState, Refusal, ScopeItem,
                                               check_new_mandate, decide_act, reduce_mandates)
@@ -269,6 +270,40 @@ async def expire_due(uow, *, now: dt.datetime | None = None, limit: int = 200) -
             return 0
         await uow.ledger.append([ledger.mandate_expired(mandate_id=m.mandate_id, represented_id=m.represented_id,
                                                         time=now, expired_at=m.valid_until) for m in due])
+        await uow.commit()
+    return len(due)
+
+
+async def narrow_at_fourteen(uow, *, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """The daily round of a minor's 14th birthday (issue 22; run with the expiry round): for
+    every mandate in force or pending on a minor's basis whose minor has turned 14, a
+    ``mandate_narrowed`` entry (``removed_actions`` ``consent`` when it covered it: from 14 the
+    minor consents alone, Law 25) — both sides see it — and, per minor, one
+    ``minor_turned_fourteen`` event for their notice, in the same transaction. Decisions refuse
+    ``consent`` from the birthday itself, whether or not the round has run
+    (``Mandate.scope_at``). Returns the number of mandates recorded."""
+    now = ledger.utc_ms(now or utcnow())
+    async with uow:
+        await uow.ledger.lock()
+        due = [m for m in (await _all(uow)).values()
+               if m.fourteenth_birthday is not None and m.fourteenth_birthday <= now and m.narrowed_at is None
+               and m.state_at(now) in (MandateState.PENDING, MandateState.ACTIVE, MandateState.SUSPENDED)][:limit]
+        if not due:
+            return 0
+        await uow.ledger.append([ledger.mandate_narrowed(
+            mandate_id=m.mandate_id, represented_id=m.represented_id, mandatary_id=m.mandatary_id,
+            removed_actions=[Action.CONSENT.value] if any(Action.CONSENT in i.actions for i in m.scope) else [],
+            reason="minor_turned_14", effective_at=m.fourteenth_birthday, time=now) for m in due])
+        by_minor: dict[str, list[Mandate]] = {}
+        for m in due:
+            by_minor.setdefault(m.represented_id, []).append(m)
+        for minor, mandates in by_minor.items():
+            uow.add_event(MinorTurnedFourteen(
+                resident_id=minor, turned_14_at=min(m.fourteenth_birthday for m in mandates),
+                mandate_ids=tuple(m.mandate_id for m in mandates),
+                mandates=tuple(f"{m.basis.value}:" + "+".join(sorted(
+                    {a.value for i in m.scope_at(now) for a in i.actions},
+                    key=[a.value for a in Action].index)) for m in mandates)))
         await uow.commit()
     return len(due)
 
