@@ -305,3 +305,29 @@ async def test_a_borough_without_the_scope_is_refused(stub, tokens, minter, serv
     # A client that represents no service of the catalogue asks about nobody.
     await fails(stub.DecideMandates(pb.DecideMandatesRequest(questions=[q(elder, elder)]),
                                     metadata=tokens.service("no-such-service")), grpc.StatusCode.PERMISSION_DENIED)
+
+
+async def test_a_partner_names_people_by_their_pairwise_subjects_only(stub, tokens, ledger, minter, services, stand_ins):
+    partner, partner_client = "club-aquatique-verdun", "club-aquatique-system"
+    await stub.RegisterService(pb.RegisterServiceRequest(
+        service_id=partner, name_fr="Club aquatique", name_en="Swimming club", kind=pb.SERVICE_KIND_PARTNER,
+        owner="Club aquatique de Verdun", client_id=partner_client, attributes=["given_name"],
+        purposes=["service-provision"]), metadata=tokens.admin())
+    for _ in range(200):
+        if any(r.recipient_id == partner for r in (await ledger.ListRecipients(
+                consent_pb2.ListRecipientsRequest())).recipients):
+            break
+        await asyncio.sleep(0.05)
+    elder, _ = await person(stub, tokens, "Berthe", linked=False)
+    son, _ = await person(stub, tokens, "Guy", linked=False)
+    m = await mandate(ledger, minter, elder, son, [(partner, ["view"])])
+    identity = stand_ins["identity"]
+    sub_son, sub_elder = identity.subject(partner_client, son), identity.subject(partner_client, elder)
+    [allowed] = list((await stub.DecideMandates(pb.DecideMandatesRequest(questions=[q(sub_son, sub_elder)]),
+                                                metadata=tokens.service(partner_client))).decisions)
+    assert (allowed.allowed, allowed.mandate_id) == (True, m)
+    # Citizen numbers, or another client's pairwise subject, name nobody for a partner.
+    violations, _ = await fails(stub.DecideMandates(pb.DecideMandatesRequest(questions=[
+        q(son, sub_elder), q(sub_son, identity.subject(CLIENT, elder))]), metadata=tokens.service(partner_client)),
+        grpc.StatusCode.INVALID_ARGUMENT)
+    assert set(violations) == {"questions[0].mandatary_id", "questions[1].represented_id"}
