@@ -253,8 +253,14 @@ async def decide(questions: Sequence[commands.MandateQuestion], uow, *, now: dt.
             if q.service not in families:
                 recipient = await uow.catalogue.recipient(q.service)
                 families[q.service] = recipient.kind if recipient is not None and recipient.kind else None
-    return [decide_act(mandates, mandatary_id=q.mandatary_id, represented_id=q.represented_id, service=q.service,
-                       family=families[q.service], action=Action(q.action), now=now) for q in questions]
+    # A decision reads only the represented resident's own chain (sub-mandates and their
+    # sources are all for them): grouped once, not scanned per question.
+    by_represented: dict[str, list[Mandate]] = {}
+    for m in mandates:
+        by_represented.setdefault(m.represented_id, []).append(m)
+    return [decide_act(by_represented.get(q.represented_id, ()), mandatary_id=q.mandatary_id,
+                       represented_id=q.represented_id, service=q.service, family=families[q.service],
+                       action=Action(q.action), now=now) for q in questions]
 
 
 async def expire_due(uow, *, now: dt.datetime | None = None, limit: int = 200) -> int:
