@@ -141,10 +141,10 @@ class GrpcConsentGateway:
             raise self._mandate_error(error, "DecideMandates") from None
         return [(d.allowed, d.mandate_id, d.reason) for d in response.decisions]
 
-    async def record_mandate_act(self, *, mandate_id: str, act_id: str, service: str, action: str
-                                 ) -> tuple[dt.datetime | None, bool]:
+    async def record_mandate_act(self, *, mandate_id: str, act_id: str, service: str, action: str,
+                                 service_client_id: str = "") -> tuple[dt.datetime | None, bool]:
         request = consent_pb2.RecordMandateActRequest(mandate_id=mandate_id, act_id=act_id, service=service,
-                                                      action=action)
+                                                      action=action, service_client_id=service_client_id)
         try:
             response = await self._stub.RecordMandateAct(request, timeout=self._deadline,
                                                          metadata=await self._calls.metadata())

@@ -736,8 +736,10 @@ async def record_mandate_act(cmd: c.RecordMandateAct, uow_factory: UowFactory, *
     if problems:
         raise InvalidArgument.many(problems)
     service = await _callers_service(cmd.caller, cmd.service_id, uow_factory, "service_id")
+    # The act is the service's: recorded as done by its client, not by accounts.
     return await consent.record_mandate_act(mandate_id=cmd.mandate_id, act_id=cmd.act_id,
-                                            service=service.service_id, action=cmd.action)
+                                            service=service.service_id, action=cmd.action,
+                                            service_client_id=service.client_id)
 
 
 # ---- counter --------------------------------------------------------------------------------------

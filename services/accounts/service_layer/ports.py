@@ -141,8 +141,8 @@ class MandateRegister(Protocol):
         """(mandatary, represented, service, action) → (allowed, mandate_id, reason), in order."""
         ...
 
-    async def record_mandate_act(self, *, mandate_id: str, act_id: str, service: str, action: str
-                                 ) -> tuple[dt.datetime | None, bool]:
+    async def record_mandate_act(self, *, mandate_id: str, act_id: str, service: str, action: str,
+                                 service_client_id: str = "") -> tuple[dt.datetime | None, bool]:
         """→ (act time, already recorded)."""
         ...
 

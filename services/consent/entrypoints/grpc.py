@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -339,8 +340,15 @@ class MandateMethods:
                                        next_page_token=listing.next_page_token)
 
     async def RecordMandateAct(self, request, context):
+        actor = _actor()
+        if request.service_client_id:
+            if not current_principal().has_scope(BROKER):
+                raise PermissionDenied("BROKER_ONLY", "service_client_id is for the broker passing a service's act on")
+            if not re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", request.service_client_id):
+                raise InvalidArgument("service_client_id", "a client id")
+            actor = f"client:{request.service_client_id}"
         mandate, already = await mandate_handlers.record_act(commands.RecordMandateAct(
-            request.mandate_id, request.act_id, request.service, request.action, actor=_actor(),
+            request.mandate_id, request.act_id, request.service, request.action, actor=actor,
             for_client=_for_client()), self.uow())
         return pb.RecordMandateActResponse(mandate=_mandate(mandate), already_recorded=already)
 
@@ -366,6 +374,19 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
         principal = current_principal()
         on_behalf = (principal.has_scope(RESIDENT) and not principal.acting_for
                      and principal.subject != request.resident_id)
+        mandatary = principal.subject
+        if principal.has_scope(RESIDENT) and principal.acting_for and principal.mandate_ids:
+            # A token on someone's behalf (issue 22: sub the represented resident, act.sub the
+            # mandatary, the mandate in authorization_details) is not the resident's own
+            # session: the mandate decides, as for the mandatary's own session (a minor's
+            # parent no longer consents from the 14th birthday). A mandatary named otherwise
+            # than by citizen number (a pairwise subject) cannot be decided: refused.
+            try:
+                handlers.check_resident_id(principal.acting_for, "act.sub")
+            except InvalidArgument:
+                raise PermissionDenied("NOT_OWN_DATA", "a token on someone's behalf consents only under "
+                                       "its mandate") from None
+            on_behalf, mandatary = True, principal.acting_for
         if on_behalf:
             pass   # a mandatary consenting for someone: the mandate decides (below)
         elif _own_or_at_counter(request.resident_id):
@@ -390,7 +411,7 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
                 collection_method=method, explicit_act=request.explicit_act, language=request.language or "fr",
                 reauthenticated_at=_from_ts(request.reauthenticated_time) if request.HasField("reauthenticated_time")
                 else None, reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
-                principal.subject, self.uow())
+                mandatary, self.uow())
             return pb.GrantResponse(consents=[_consent(c) for c in consents])
         consents = await handlers.grant(commands.GiveConsent(
             resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,

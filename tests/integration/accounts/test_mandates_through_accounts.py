@@ -190,7 +190,8 @@ async def test_acts_recorded_idempotent_and_refused_at_once_after_revocation(stu
     assert (first.already_recorded, again.already_recorded) == (False, True)
     assert first.act_time.seconds > 0
     acts = await acts_of(ledger, minter, elder, m)
-    assert [(a.act_id, a.service, a.action) for a in acts] == [(act_id, SERVICE, "request")]
+    assert [(a.act_id, a.service, a.action, a.recorded_by) for a in acts] == [
+        (act_id, SERVICE, "request", f"client:{CLIENT}")]   # the library's act, passed on by accounts
 
     # Not covered: refused with the reason, nothing recorded.
     _, reason = await fails(stub.RecordMandateAct(pb.RecordMandateActRequest(

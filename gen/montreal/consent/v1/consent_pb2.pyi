@@ -872,16 +872,18 @@ class MandateAct(_message.Message):
     def __init__(self, act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., act_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_by: _Optional[str] = ...) -> None: ...
 
 class RecordMandateActRequest(_message.Message):
-    __slots__ = ("mandate_id", "act_id", "service", "action")
+    __slots__ = ("mandate_id", "act_id", "service", "action", "service_client_id")
     MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     ACT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     mandate_id: str
     act_id: str
     service: str
     action: str
-    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+    service_client_id: str
+    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., service_client_id: _Optional[str] = ...) -> None: ...
 
 class RecordMandateActResponse(_message.Message):
     __slots__ = ("mandate", "already_recorded")
