@@ -159,6 +159,7 @@ class Mandate:
     #: ``mandate_narrowed`` (issue 22): the actions it no longer covers, and since when
     narrowed_actions: frozenset[Action] = frozenset()
     narrowed_at: dt.datetime | None = None
+    narrowed_reason: str = ""
 
     @property
     def fourteenth_birthday(self) -> dt.datetime | None:
@@ -259,7 +260,7 @@ def reduce_mandates(entries: Iterable[LedgerEntry]) -> dict[str, Mandate]:
             if current.narrowed_at is None or body["reason"] != "minor_turned_14":
                 mandates[current.mandate_id] = dataclasses.replace(
                     current, narrowed_actions=current.narrowed_actions | {Action(a) for a in body["removed_actions"]},
-                    narrowed_at=parse_time(body["effective_at"]))
+                    narrowed_at=parse_time(body["effective_at"]), narrowed_reason=body["reason"])
             continue
         if entry.entry_type is not EntryType.MANDATE_EXPIRED and current.state_at(entry.time) is MandateState.EXPIRED:
             # Past its end nothing revives or changes it: it had expired then.

@@ -201,7 +201,8 @@ def _mandate(m: Mandate) -> pb.Mandate:
         document_kind=m.document.kind if m.document else "",
         document_checked_by=m.document.checked_by if m.document else "", ledger_index=m.granted_index or 0,
         acts=[pb.MandateAct(act_id=a.act_id, service=a.service, action=a.action, act_time=_ts(a.time),
-                            recorded_by=a.actor) for a in m.acts])
+                            recorded_by=a.actor) for a in m.acts],
+        narrow_time=_ts(m.narrowed_at), narrow_reason=m.narrowed_reason)
 
 
 def _sth(head: SignedTreeHead) -> pb.SignedTreeHead:

@@ -69,6 +69,18 @@ async def test_a_minor_turning_14_is_told_in_their_language_and_the_parent_no_lo
             finally:
                 await store.aclose()
             assert count == 1 and (decision.allowed, decision.reason) == (False, "ACTION_NOT_COVERED")
+            # Both sides see it: the parent's and the minor's listings, over gRPC.
+            channel = make_channel(f"127.0.0.1:{consent.bound_grpc_port}", telemetry=False)
+            ledger = consent_pb2_grpc.ConsentServiceStub(channel)
+            for who, side in ((parent, "received"), (minor, "given")):
+                token = minter.mint("montreal-ca", ["resident"], "urn:mtlid:consent", subject=who)
+                listing = await ledger.ListMandates(consent_pb2.ListMandatesRequest(resident_id=who),
+                                                    metadata=(("authorization", f"Bearer {token}"),))
+                [seen] = getattr(listing, side)
+                assert (seen.mandate_id, seen.narrow_reason) == (mandate.mandate_id, "minor_turned_14")
+                assert seen.narrow_time.ToDatetime(tzinfo=dt.timezone.utc) == FOURTEENTH
+                assert [list(i.actions) for i in seen.scope] == [["pay", "request", "view"]]
+            await channel.close()
             assert await _until(lambda: len(relay.received) == 2), "no notice reached the minor"
     notice, text = _mail(relay.received[1])
     assert relay.received[1].recipients == [email]

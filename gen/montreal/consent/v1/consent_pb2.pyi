@@ -818,7 +818,7 @@ class MandateScope(_message.Message):
     def __init__(self, service: _Optional[str] = ..., actions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Mandate(_message.Message):
-    __slots__ = ("mandate_id", "represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "state", "grant_time", "accept_time", "end_time", "end_reason", "under_mandate_id", "document_kind", "document_checked_by", "ledger_index", "acts")
+    __slots__ = ("mandate_id", "represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "state", "grant_time", "accept_time", "end_time", "end_reason", "under_mandate_id", "document_kind", "document_checked_by", "ledger_index", "acts", "narrow_time", "narrow_reason")
     MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     REPRESENTED_ID_FIELD_NUMBER: _ClassVar[int]
     MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -837,6 +837,8 @@ class Mandate(_message.Message):
     DOCUMENT_CHECKED_BY_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
     ACTS_FIELD_NUMBER: _ClassVar[int]
+    NARROW_TIME_FIELD_NUMBER: _ClassVar[int]
+    NARROW_REASON_FIELD_NUMBER: _ClassVar[int]
     mandate_id: str
     represented_id: str
     mandatary_id: str
@@ -855,7 +857,9 @@ class Mandate(_message.Message):
     document_checked_by: str
     ledger_index: int
     acts: _containers.RepeatedCompositeFieldContainer[MandateAct]
-    def __init__(self, mandate_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[MandateState, str]] = ..., grant_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_checked_by: _Optional[str] = ..., ledger_index: _Optional[int] = ..., acts: _Optional[_Iterable[_Union[MandateAct, _Mapping]]] = ...) -> None: ...
+    narrow_time: _timestamp_pb2.Timestamp
+    narrow_reason: str
+    def __init__(self, mandate_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[MandateState, str]] = ..., grant_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_checked_by: _Optional[str] = ..., ledger_index: _Optional[int] = ..., acts: _Optional[_Iterable[_Union[MandateAct, _Mapping]]] = ..., narrow_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., narrow_reason: _Optional[str] = ...) -> None: ...
 
 class MandateAct(_message.Message):
     __slots__ = ("act_id", "service", "action", "act_time", "recorded_by")
