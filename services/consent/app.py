@@ -67,6 +67,9 @@ def build(runtime: Runtime, *, expiry_interval: float = EXPIRY_INTERVAL_SECONDS)
                 ended = await mandate_handlers.expire_due(uow_factory())
                 if ended:
                     logger.info("mandates expired", extra={"count": ended})
+                narrowed = await mandate_handlers.narrow_at_fourteen(uow_factory())
+                if narrowed:
+                    logger.info("minors' mandates narrowed at 14", extra={"count": narrowed})
             except Exception:  # a failed round is retried at the next one
                 logger.exception("expiry round failed")
             with contextlib.suppress(asyncio.TimeoutError):

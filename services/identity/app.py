@@ -128,6 +128,11 @@ def build(runtime) -> IdentityContext:
                       description="Age of the oldest token-signing key in use (rotate before the policy's limit)")
     runtime.add_task(key_rotation_listener(runtime, context.keys))
     runtime.add_task(maintenance_task(context.uow_factory, context.settings.closed_account_retention_days))
+    # Issue 22: a minor turning 14 (consent's daily round) gets a notice at their address.
+    from services.identity.entrypoints import events as identity_events
+    runtime.add_consumer(durable="identity-consent", stream="MTLID_CONSENT",
+                         subjects=list(identity_events.CONSENT_SUBJECTS), handler=identity_events.handle,
+                         uow_factory=context.uow_factory)
     # ---- engineer OIDC: the HTTP front (OpenID provider, login/consent/account pages) ----
     # services/identity/http/app.py provides add_http_front(runtime, context): it adds its
     # server as a runtime task and may set context.is_revoked.

@@ -31,6 +31,9 @@ class MailKind:
     language_field: str = "language"
     detail: str | None = None     # the event's field naming what happened: {detail} is the
                                   # wording's "details"[value] (an unknown value is undeliverable)
+    items: str | None = None      # the event's list of ``<basis>:<action>+…`` (issue 22), one line
+                                  # each after the lead: the wording's "item" with its "bases" and
+                                  # "actions" words (an unknown basis or action is undeliverable)
 
 
 MAILS: tuple[MailKind, ...] = (
@@ -201,6 +204,44 @@ MAILS += (
                    "lead": "A passkey was removed from your Mon compte Montréal account on {date} at {time} "
                            "(Montréal time). It can no longer sign in.",
                    "after": ["Was it you? There is nothing to do.", _NOT_YOU_EN]},
+        }),
+)
+
+# Issue 22 (Law 25): a minor with an account turned 14. From that day they consent alone; the
+# mandates that concern them are listed (bases and what each still covers: no one's name), and
+# where to see them with what was done. No link, as every mail here: the page is named.
+_MANDATE_WORDS = {
+    "fr": {"bases": {"parental_authority": "Autorité parentale", "tutorship_minor": "Tutelle"},
+           "actions": {"view": "consulter", "request": "faire des demandes", "pay": "payer",
+                       "consent": "consentir"},
+           "item": "{basis} — peut encore, pour vous : {actions}", "none": "plus rien", "and": ", "},
+    "en": {"bases": {"parental_authority": "Parental authority", "tutorship_minor": "Tutorship"},
+           "actions": {"view": "view", "request": "make requests", "pay": "pay", "consent": "consent"},
+           "item": "{basis} — may still, for you: {actions}", "none": "nothing more", "and": ", "},
+}
+
+MAILS += (
+    MailKind(
+        event="mandates_at_fourteen_notice", purpose="mandates_at_fourteen_notice", moment="turned_14_at",
+        items="mandates",
+        wording={
+            "fr": {"subject": "Vous avez 14 ans : vos procurations – Mon compte Montréal",
+                   "lead": "Depuis le {date}, vous avez 14 ans : vous donnez et retirez vous-même vos "
+                           "consentements à l'utilisation de vos renseignements personnels. Les personnes qui "
+                           "vous représentent ne peuvent plus consentir pour vous. Les procurations qui vous "
+                           "concernent :",
+                   "after": ["Pour les voir, avec tout ce qui a été fait en votre nom, ouvrez une session dans "
+                             "Mon compte Montréal et choisissez « Mes procurations ».",
+                             "Une question ? Appelez le 311 ou présentez-vous à un bureau Accès Montréal."],
+                   **_MANDATE_WORDS["fr"]},
+            "en": {"subject": "You are 14: your mandates – Mon compte Montréal",
+                   "lead": "Since {date}, you are 14: you give and withdraw your own consents to the use of "
+                           "your personal information. The people who represent you can no longer consent for "
+                           "you. The mandates that concern you:",
+                   "after": ["To see them, with everything done on your behalf, sign in to Mon compte Montréal "
+                             "and choose “Mes procurations” (My mandates).",
+                             "Questions? Call 311 or visit an Accès Montréal office."],
+                   **_MANDATE_WORDS["en"]},
         }),
 )
 

@@ -61,6 +61,7 @@ class MailRequest:
     moment: dt.datetime | None = None      # what the notice reports the time of (kind.moment)
     reference: str | None = None           # e.g. the closure's receipt number (kind.reference)
     detail: str | None = None              # what happened (kind.detail): a key of the wording's details
+    items: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (basis, actions) per line (kind.items)
 
     @property
     def purpose(self) -> str:
@@ -92,9 +93,23 @@ class MailRequest:
             detail = data.get(kind.detail)
             if not isinstance(detail, str) or any(detail not in kind.wording[lang]["details"] for lang in ("fr", "en")):
                 raise UndeliverableMail(f"{kind.detail}: missing or unknown")
+        items = ()
+        if kind.items:
+            raw = data.get(kind.items)
+            words = kind.wording["fr"]
+            if not isinstance(raw, list) or not raw:
+                raise UndeliverableMail(f"{kind.items}: missing")
+            parsed = []
+            for item in raw:
+                basis, _, actions = str(item).partition(":")
+                acts = tuple(a for a in actions.split("+") if a)
+                if basis not in words["bases"] or any(a not in words["actions"] for a in acts):
+                    raise UndeliverableMail(f"{kind.items}: an unknown basis or action")
+                parsed.append((basis, acts))
+            items = tuple(parsed)
         language = data.get(kind.language_field)
         return cls(event.id, kind, to, language if language in ("fr", "en") else "fr",
-                   code, expires_at, moment, reference, detail)
+                   code, expires_at, moment, reference, detail, items)
 
     def expired(self, now: dt.datetime) -> bool:
         """A code past its expiry is worth nothing: not sent (a notice never expires)."""
@@ -129,8 +144,10 @@ def _sections(request: MailRequest) -> list[dict]:
         if request.expires_at is not None:
             paragraphs.insert(1 if len(paragraphs) else 0,
                               common["expires"].format(**_when(request.expires_at, language)))
+        items = [words["item"].format(basis=words["bases"][basis], actions=words["and"].join(
+                     words["actions"][a] for a in actions) or words["none"]) for basis, actions in request.items]
         sections.append({"lang": language, "subject": words["subject"], "greeting": common["greeting"],
-                         "lead": words["lead"].format(**values), "paragraphs": paragraphs,
+                         "lead": words["lead"].format(**values), "items": items, "paragraphs": paragraphs,
                          "never": common["never_code"] if request.code else common["never"],
                          "signature": common["signature"], "english_follows": common["english_follows"]})
     return sections

@@ -16,7 +16,8 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from montreal.consent.v1 import consent_pb2, consent_pb2_grpc
-from services.common.errors import Unavailable
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from services.common.grpc.client import rpc_error_details
 
 from ..domain.release import Basis, ConsentDecision
 from .outgoing import OutgoingCalls
@@ -114,3 +115,58 @@ class GrpcConsentGateway:
             logger.warning("consent record_access failed", extra={"code": error.code().name, "access_id": access_id})
             raise Unavailable(f"the access could not be recorded in the consent ledger ({error.code().name}); "
                               "nothing was released") from None
+
+    # ---- mandates (issue 22) -------------------------------------------------------------
+    def _mandate_error(self, error: grpc.aio.AioRpcError, what: str) -> Exception:
+        """The register's answer about a mandate, passed on: a refusal keeps its reason; a
+        failure to answer is UNAVAILABLE (nothing decided, nothing recorded)."""
+        code, violations, reason = rpc_error_details(error)
+        if code == grpc.StatusCode.FAILED_PRECONDITION and reason:
+            return FailedPrecondition(reason, error.details() or "the mandate does not allow it now")
+        if code == grpc.StatusCode.NOT_FOUND:
+            return NotFound("mandate")
+        if code == grpc.StatusCode.INVALID_ARGUMENT and violations:
+            return InvalidArgument.many(violations.items())
+        logger.warning("consent %s failed", what, extra={"code": code.name})
+        return Unavailable(f"the consent register cannot answer about mandates ({code.name})")
+
+    async def decide_mandates(self, questions: Sequence[tuple[str, str, str, str]]) -> list[tuple[bool, str, str]]:
+        request = consent_pb2.DecideMandatesRequest(questions=[
+            consent_pb2.MandateQuestion(mandatary_id=x, represented_id=y, service=s, action=a)
+            for x, y, s, a in questions])
+        try:
+            response = await self._stub.DecideMandates(request, timeout=self._deadline,
+                                                       metadata=await self._calls.metadata())
+        except grpc.aio.AioRpcError as error:
+            raise self._mandate_error(error, "DecideMandates") from None
+        return [(d.allowed, d.mandate_id, d.reason) for d in response.decisions]
+
+    async def record_mandate_act(self, *, mandate_id: str, act_id: str, service: str, action: str,
+                                 service_client_id: str = "") -> tuple[dt.datetime | None, bool]:
+        request = consent_pb2.RecordMandateActRequest(mandate_id=mandate_id, act_id=act_id, service=service,
+                                                      action=action, service_client_id=service_client_id)
+        try:
+            response = await self._stub.RecordMandateAct(request, timeout=self._deadline,
+                                                         metadata=await self._calls.metadata())
+        except grpc.aio.AioRpcError as error:
+            raise self._mandate_error(error, "RecordMandateAct") from None
+        act = next((a for a in response.mandate.acts if a.act_id == act_id), None)
+        when = act.act_time.ToDatetime(tzinfo=dt.timezone.utc) if act is not None and act.HasField("act_time") else None
+        return when, response.already_recorded
+
+    async def check_and_record_for(self, *, access_id: str, resident_id: str, mandatary_id: str,
+                                   recipient_id: str, purpose_id: str, categories: Sequence[str],
+                                   available: Sequence[str], withheld: Sequence[str]
+                                   ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...], str]:
+        """CheckAndRecord for a release to a mandatary: the register decides the mandate
+        (``view`` on the service), the consents and records the access under one lock."""
+        request = consent_pb2.CheckAndRecordRequest(
+            access_id=access_id, resident_id=resident_id, recipient_id=recipient_id, purpose_id=purpose_id,
+            data_categories=list(categories), available_categories=list(available),
+            withheld_categories=list(withheld), mandatary_id=mandatary_id)
+        try:
+            response = await self._stub.CheckAndRecord(request, timeout=self._deadline,
+                                                       metadata=await self._calls.metadata())
+        except grpc.aio.AioRpcError as error:
+            raise self._mandate_error(error, "CheckAndRecord") from None
+        return _decisions(response.decisions), tuple(response.released_categories), response.mandate_id

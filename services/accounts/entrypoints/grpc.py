@@ -50,6 +50,9 @@ METHOD_POLICIES: dict[str, str | frozenset[str]] = {
     _P + "RequestUnlink": RESIDENT,
     _P + "GetAccountHistory": frozenset({RESIDENT, LINK, AGENT}),
     _P + "ReleaseAttributes": RELEASE,
+    # Issue 22: a service's own system, which links its accounts, asks about mandates.
+    _P + "DecideMandates": LINK,
+    _P + "RecordMandateAct": LINK,
     _P + "FindResident": AGENT,
     _P + "EnrollResident": AGENT,
     _P + "RecordDocumentCheck": AGENT,
@@ -62,7 +65,7 @@ METHOD_POLICIES: dict[str, str | frozenset[str]] = {
 for _field, _items in (("UpdateProfileRequest.changes", 20), ("EnrollResidentRequest.attributes", 20),
                        ("ReleaseAttributesRequest.attributes", 20), ("RegisterServiceRequest.attributes", 20),
                        ("RegisterServiceRequest.purposes", 20), ("UpdateServiceRequest.attributes", 20),
-                       ("UpdateServiceRequest.purposes", 20)):
+                       ("UpdateServiceRequest.purposes", 20), ("DecideMandatesRequest.questions", 1000)):
     register_limits(f"montreal.accounts.v1.{_field}", max_items=_items)
 
 
@@ -229,7 +232,8 @@ class AccountsServicer(accounts_pb2_grpc.AccountsServiceServicer):
     # ---- release ----
     async def ReleaseAttributes(self, request, context):
         result = await self.app.handle(c.ReleaseAttributes(_caller(), request.service_id, request.resident_id,
-                                                           request.purpose_id, tuple(request.attributes)))
+                                                           request.purpose_id, tuple(request.attributes),
+                                                           mandatary_id=request.mandatary_id))
         released = [pb.ReleasedAttribute(name=r.name, value=r.attribute.value,
                                           provenance=_enum_out(pb.Provenance, "PROVENANCE_", r.attribute.provenance),
                                           verified_at=_ts(r.attribute.verified_at), basis=_RELEASE_BASIS[r.basis],
@@ -239,7 +243,22 @@ class AccountsServicer(accounts_pb2_grpc.AccountsServiceServicer):
                                          explanation=w.explanation)
                     for w in result.decision.withheld]
         return pb.ReleaseAttributesResponse(access_id=result.access_id, resident_id=result.resident_id,
-                                            released=released, withheld=withheld)
+                                            released=released, withheld=withheld, mandate_id=result.mandate_id)
+
+    # ---- mandates (issue 22) ----
+    async def DecideMandates(self, request, context):
+        decisions = await self.app.handle(c.DecideMandates(_caller(), tuple(
+            c.MandateQuestion(q.mandatary_id, q.represented_id, q.action, q.service_id) for q in request.questions)))
+        return pb.DecideMandatesResponse(
+            decisions=[pb.MandateDecision(allowed=allowed, mandate_id=mandate_id, reason=reason)
+                       for allowed, mandate_id, reason in decisions],
+            decide_time=_ts(dt.datetime.now(dt.timezone.utc)))
+
+    async def RecordMandateAct(self, request, context):
+        when, already = await self.app.handle(c.RecordMandateAct(
+            _caller(), request.mandate_id, request.act_id, request.action, request.service_id))
+        return pb.RecordMandateActResponse(mandate_id=request.mandate_id, act_id=request.act_id, act_time=_ts(when),
+                                           already_recorded=already)
 
     # ---- counter ----
     async def FindResident(self, request, context):

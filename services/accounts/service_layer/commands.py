@@ -130,6 +130,8 @@ class ReleaseAttributes:
     resident_id: str
     purpose_id: str
     attributes: tuple[str, ...]
+    #: issue 22: the person acting for ``resident_id`` under a mandate, named like it ("": none)
+    mandatary_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,3 +178,28 @@ class LinkAccountInPerson:
     resident_id: str
     service_id: str
     account_reference: str
+
+
+# ---- mandates (issue 22) -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MandateQuestion:
+    mandatary_id: str
+    represented_id: str
+    action: str
+    service_id: str = ""
+
+
+@dataclass(frozen=True)
+class DecideMandates:
+    caller: Caller
+    questions: tuple[MandateQuestion, ...]
+
+
+@dataclass(frozen=True)
+class RecordMandateAct:
+    caller: Caller
+    mandate_id: str
+    act_id: str
+    action: str
+    service_id: str = ""

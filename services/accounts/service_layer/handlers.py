@@ -12,7 +12,9 @@ import base64
 import datetime as dt
 import logging
 import os
+import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -188,6 +190,8 @@ class ReleaseResult:
     access_id: str
     resident_id: str
     decision: ReleaseDecision
+    #: the mandate a release to a mandatary was made under (issue 22), else ""
+    mandate_id: str = ""
 
 
 # ---- profile ----------------------------------------------------------------------------------
@@ -549,7 +553,7 @@ class UnitOfWorkReleaseOutbox:
 
 async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, outbox: ReleaseOutbox,
                              consent: ConsentGateway, resolver: SubjectResolver,
-                             clock: Clock = utcnow) -> ReleaseResult:
+                             clock: Clock = utcnow, uow_factory: UowFactory | None = None) -> ReleaseResult:
     """Check → decide → record → answer (issue 5, part 4).
 
     The read phase writes nothing and goes through ``reads`` (``ReleaseReads``: single
@@ -588,6 +592,15 @@ async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, o
         raise FailedPrecondition("PURPOSE_NOT_DECLARED",
                                  "the catalogue does not list this purpose for this service")
     resident_id = await resident_from(cmd.resident_id, service, resolver)
+    mandatary_id = ""
+    if cmd.mandatary_id:
+        # Issue 22: a mandatary asks for the represented resident's attributes. The register
+        # decides the mandate (``view`` on this service) with the consents, under one lock.
+        if uow_factory is None:
+            raise Unavailable("mandates are not available here")
+        mandatary_id = await _person(cmd.mandatary_id, "mandatary_id", service, uow_factory, resolver)
+        if mandatary_id == resident_id:
+            raise InvalidArgument("mandatary_id", "the person acting is the resident themself")
     account, profile = await reads.live_account_and_profile(resident_id, service.service_id)
     if account is None or not account.may_receive_attributes:
         raise FailedPrecondition("NO_LIVE_ACCOUNT",
@@ -596,9 +609,18 @@ async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, o
         raise NotFound("resident")
 
     to_check = categories_to_check(service, cmd.attributes)
-    decisions, recorded = {}, ()
+    decisions, recorded, mandate_id = {}, (), ""
     access_id = new_id("acs")
-    if to_check:
+    if mandatary_id:
+        # Asked even when nothing needs a consent decision: the mandate itself is decided
+        # (and a refusal answered) before anything is released.
+        decisions, recorded, mandate_id = await consent.check_and_record_for(
+            access_id=access_id, resident_id=resident_id, mandatary_id=mandatary_id,
+            recipient_id=service.service_id, purpose_id=cmd.purpose_id, categories=to_check or cmd.attributes[:1],
+            available=[name for name in to_check if profile.get(name) is not None],
+            withheld=[name for name in unique(cmd.attributes) if name not in to_check])
+        decisions = {k: v for k, v in decisions.items() if k in to_check}
+    elif to_check:
         # Asked every time, never cached: a withdrawal stops the very next release. Decided
         # and recorded in one call, under the ledger's lock (issue 24): no withdrawal can
         # commit between the decision and the record.
@@ -616,7 +638,7 @@ async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, o
                                                                     "service_id": service.service_id})
         raise Unavailable("the consent ledger's record does not match the release; nothing was released")
     if not decision.released:
-        return ReleaseResult("", shown, decision)
+        return ReleaseResult("", shown, decision, mandate_id)
 
     await outbox.add(AttributesReleased(
         access_id=access_id, resident_id=resident_id, service_id=service.service_id,
@@ -624,8 +646,100 @@ async def release_attributes(cmd: c.ReleaseAttributes, *, reads: ReleaseReads, o
         withheld=tuple(w.name for w in decision.withheld),
         bases={k: v.value for k, v in decision.bases.items()}, consent_ids=decision.consent_ids))
     logger.info("attributes released", extra={"access_id": access_id, "service_id": service.service_id,
-                                              "purpose_id": cmd.purpose_id, "categories": list(decision.categories)})
-    return ReleaseResult(access_id, shown, decision)
+                                              "purpose_id": cmd.purpose_id, "categories": list(decision.categories),
+                                              "under_mandate": bool(mandate_id)})
+    return ReleaseResult(access_id, shown, decision, mandate_id)
+
+
+# ---- mandates (issue 22) --------------------------------------------------------------------------
+
+MAX_MANDATE_QUESTIONS = 1000
+_ACTIONS = ("view", "request", "pay", "consent")
+_ACT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+
+
+async def _person(text: str, field: str, service: CatalogueService, uow_factory: UowFactory,
+                  resolver: SubjectResolver) -> str:
+    """The citizen identifier behind how ``service``'s system names a person: one of its own
+    service accounts (``acc_…``), or the identifier it may see (``resident_from``: the citizen
+    number for a city service, the pairwise subject for a partner)."""
+    if (text or "").startswith("acc_"):
+        async with uow_factory() as uow:
+            account = await uow.accounts.get(text)
+        if account is None or account.service_id != service.service_id:
+            raise InvalidArgument(field, "not a service account of the caller's service")
+        return account.resident_id
+    if not text:
+        raise InvalidArgument(field, "required")
+    return await resident_from(text, service, resolver, field)
+
+
+async def _callers_service(caller: Caller, service_id: str, uow_factory: UowFactory, field: str) -> CatalogueService:
+    """The caller's own service (``service_id`` empty or naming it); refused otherwise."""
+    async with uow_factory() as uow:
+        service = await uow.services.get_by_client(caller.client_id)
+    if service is None:
+        raise PermissionDenied("NOT_YOUR_SERVICE", "this client represents no service of the catalogue")
+    if service_id and service_id != service.service_id:
+        raise InvalidArgument(field, "a service asks about itself only (leave it empty)")
+    return service
+
+
+async def decide_mandates(cmd: c.DecideMandates, uow_factory: UowFactory, *, consent, resolver: SubjectResolver
+                          ) -> list[tuple[bool, str, str]]:
+    """"May X act for Y on this service for action A", per question, from the consent
+    register (never cached). X and Y are named as the caller knows them; every malformed or
+    unknown name is its own field violation (``questions[i].…``) and nothing is decided."""
+    if not cmd.questions:
+        raise InvalidArgument("questions", "at least one question")
+    if len(cmd.questions) > MAX_MANDATE_QUESTIONS:
+        raise InvalidArgument("questions", f"at most {MAX_MANDATE_QUESTIONS}")
+    service = await _callers_service(cmd.caller, "", uow_factory, "service_id")
+    problems: list[tuple[str, str]] = []
+    asked: list[tuple[str, str, str, str]] = []
+    for i, q in enumerate(cmd.questions):
+        names = {}
+        if q.service_id and q.service_id != service.service_id:
+            problems.append((f"questions[{i}].service_id", "a service asks about itself only (leave it empty)"))
+        if q.action not in _ACTIONS:
+            problems.append((f"questions[{i}].action", "one of view, request, pay, consent"))
+        for name in ("mandatary_id", "represented_id"):
+            field = f"questions[{i}].{name}"
+            try:
+                names[name] = await _person(getattr(q, name), field, service, uow_factory, resolver)
+            except InvalidArgument as bad:
+                problems.extend(bad.violations)
+            except NotFound:
+                problems.append((field, "no resident behind this identifier for this service"))
+        if len(names) == 2 and names["mandatary_id"] == names["represented_id"]:
+            problems.append((f"questions[{i}].mandatary_id", "the same person as represented_id"))
+        if not problems:
+            asked.append((names["mandatary_id"], names["represented_id"], service.service_id, q.action))
+    if problems:
+        raise InvalidArgument.many(problems)
+    return await consent.decide_mandates(asked)
+
+
+async def record_mandate_act(cmd: c.RecordMandateAct, uow_factory: UowFactory, *, consent
+                             ) -> tuple[dt.datetime | None, bool]:
+    """An act done with the caller's service under a mandate: the register decides again
+    under its lock and records ``mandate_used`` (idempotent by ``act_id``)."""
+    problems = []
+    try:
+        uuid.UUID(cmd.mandate_id or "")
+    except ValueError:
+        problems.append(("mandate_id", "a mandate id (UUID)"))
+    if not _ACT_ID.match(cmd.act_id or ""):
+        problems.append(("act_id", "8 to 64 letters, digits or ._:- (the caller's id for the act)"))
+    if cmd.action not in _ACTIONS:
+        problems.append(("action", "one of view, request, pay, consent"))
+    if problems:
+        raise InvalidArgument.many(problems)
+    service = await _callers_service(cmd.caller, cmd.service_id, uow_factory, "service_id")
+    # The act is the service's: recorded as done by its client, not by accounts.
+    return await consent.record_mandate_act(mandate_id=cmd.mandate_id, act_id=cmd.act_id,
+                                            service=service.service_id, action=cmd.action,
+                                            service_client_id=service.client_id)
 
 
 # ---- counter --------------------------------------------------------------------------------------

@@ -132,6 +132,28 @@ class ConsentGateway(Protocol):
         decide or record (nothing may then be released)."""
 
 
+class MandateRegister(Protocol):
+    """The consent register's mandates (issue 22), as accounts asks it for a service. Refusals
+    come back as the register's errors (FAILED_PRECONDITION with the decision's reason)."""
+
+    async def decide_mandates(self, questions: Sequence[tuple[str, str, str, str]]
+                              ) -> list[tuple[bool, str, str]]:
+        """(mandatary, represented, service, action) → (allowed, mandate_id, reason), in order."""
+        ...
+
+    async def record_mandate_act(self, *, mandate_id: str, act_id: str, service: str, action: str,
+                                 service_client_id: str = "") -> tuple[dt.datetime | None, bool]:
+        """→ (act time, already recorded)."""
+        ...
+
+    async def check_and_record_for(self, *, access_id: str, resident_id: str, mandatary_id: str,
+                                   recipient_id: str, purpose_id: str, categories: Sequence[str],
+                                   available: Sequence[str], withheld: Sequence[str]
+                                   ) -> tuple[Mapping[str, ConsentDecision], tuple[str, ...], str]:
+        """CheckAndRecord for a release to a mandatary: (decisions, released, mandate_id)."""
+        ...
+
+
 class SubjectResolver(Protocol):
     """Pairwise subject identifiers (OpenID Connect Core 1.0, s. 8.1), computed by identity only.
 

@@ -52,6 +52,15 @@ ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.S
                           "/grpc.reflection.v1.ServerReflection/")
 
 
+def _mandate_ids(claims: dict) -> tuple[str, ...]:
+    """The ``mandate_id`` of each ``urn:mtlid:mandate`` authorization detail (RFC 9396 s. 2)."""
+    details = claims.get("authorization_details")
+    if not isinstance(details, list):
+        return ()
+    return tuple(dict.fromkeys(d["mandate_id"] for d in details if isinstance(d, dict)
+                               and d.get("type") == "urn:mtlid:mandate" and isinstance(d.get("mandate_id"), str)))
+
+
 @dataclass(frozen=True)
 class Principal:
     """The verified caller of the current RPC.
@@ -70,6 +79,10 @@ class Principal:
     acting_for: str | None = None
     #: the agent's office (claim ``office`` of a token-exchange token), for the agents' journal
     office: str | None = None
+    #: issue 22: the mandates named by the token's ``authorization_details`` (RFC 9396, type
+    #: ``urn:mtlid:mandate``): ``act.sub`` is then a mandatary acting for ``sub``, not a
+    #: counter agent operating the client
+    mandate_ids: tuple[str, ...] = ()
     #: ``cnf.jkt`` of a DPoP-bound token (RFC 9449 s. 6.1): calls need a proof by that key
     #: (``dpop_binding.py``)
     key_thumbprint: str | None = None
@@ -405,5 +418,5 @@ class TokenVerifier:
                               audience=self.audience, token_id=token_id,
                               acting_for=acting_for if isinstance(acting_for, str) else None,
                               office=office if isinstance(office := claims.get("office"), str) else None,
-                              key_thumbprint=_key_thumbprint(claims))
+                              key_thumbprint=_key_thumbprint(claims), mandate_ids=_mandate_ids(claims))
         return principal, exp, max(iat, nbf or iat)

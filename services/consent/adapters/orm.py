@@ -52,10 +52,16 @@ class LedgerEntryRow(Base):
     entry_time: Mapped[dt.datetime] = mapped_column(TZ)
     leaf_data: Mapped[bytes] = mapped_column(LargeBinary)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # Issue 22 (migration 0014): a mandate entry's mandate and mandatary, so a mandate's steps
+    # and a mandatary's mandates are found by index (domain/binding.py checks them too).
+    mandate_id: Mapped[str | None] = mapped_column(String(36))
+    mandatary_id: Mapped[str | None] = mapped_column(String(12))
 
     __table_args__ = (
         Index("ix_ledger_entries_resident", "resident_id", "idx"),
         Index("ix_ledger_entries_expiry", "entry_type", "expires_at"),
+        Index("ix_ledger_entries_mandate", "mandate_id"),
+        Index("ix_ledger_entries_mandatary", "mandatary_id"),
     )
 
 

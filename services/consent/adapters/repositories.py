@@ -19,7 +19,8 @@ from services.consent.adapters.orm import (CatalogueVersionRow, CosignatureRow, 
                                            LedgerHeadRow, LogKeyRow, MerkleNodeRow, PurposeRow, RecipientRow)
 from services.consent.adapters.reads import ConsentReads
 from services.consent.domain import merkle
-from services.consent.domain.binding import INDEX_COLUMNS, LedgerMismatch, Mismatch, bind, columns_of, orphan_endings
+from services.consent.domain.binding import (INDEX_COLUMNS, LedgerMismatch, Mismatch, bind, columns_of,
+                                            orphan_endings, orphan_mandate_entries)
 from services.consent.domain.catalogue import Catalogue, DataCategory, LegalBasis, Purpose, Recipient
 from services.consent.domain.ledger import EntryType, LedgerEntry
 from services.consent.domain.mandates import MANDATE_TYPES
@@ -47,9 +48,9 @@ _VERSION = CatalogueVersionRow.__table__.c
 # with the UPDATE, all or none ("Data-Modifying Statements in WITH"); no trigger reads across
 # the three tables, so their sharing one snapshot changes nothing.
 _ENTRY_COLUMNS = ("idx", "entry_id", "entry_type", "resident_id", "consent_id", "access_id", "recipient_id",
-                  "purpose_id", "expires_at", "entry_time", "leaf_data", "leaf_hash")
+                  "purpose_id", "expires_at", "entry_time", "leaf_data", "leaf_hash", "mandate_id", "mandatary_id")
 _ENTRY_TYPES = ("BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TIMESTAMPTZ", "TIMESTAMPTZ",
-                "BYTEA", "BYTEA")
+                "BYTEA", "BYTEA", "TEXT", "TEXT")
 _APPEND_PG = text(
     "WITH entries AS (INSERT INTO ledger_entries (" + ", ".join(_ENTRY_COLUMNS) + ") SELECT * FROM unnest("
     + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_ENTRY_COLUMNS, _ENTRY_TYPES)) + ")), "
@@ -318,10 +319,44 @@ class SqlLedgerRepository:
         return await self._consent_rows(_ENTRY.consent_id.in_(list(consent_ids)))
 
     async def mandate_entries(self) -> list[LedgerEntry]:
-        """Every mandate entry (issue 22), bound to its leaf. Mandates are few beside consents
-        and a mandatary's are found by a leaf member (``mandatary_id``) that has no index column
-        yet: docs/mandates.md "Limits"."""
+        """Every mandate entry (issue 22), bound to its leaf: the daily expiry round only."""
         return await self._entries(_ENTRY.entry_type.in_([t.value for t in MANDATE_TYPES]))
+
+    async def mandate_entries_of(self, residents: Sequence[str]) -> list[LedgerEntry]:
+        """Every entry of the mandates for these represented residents (issue 22), found by
+        index and bound as Check binds consents: two predicates over different columns, so no
+        single changed column hides a revocation — the residents' rows of a mandate type or
+        naming a mandate, and every row naming a mandate granted for them. A row of another
+        type, or a step whose grant is missing, refuses the read (``LEDGER_MISMATCH``)."""
+        residents = sorted(set(residents))
+        if not residents:
+            return []
+        types = [t.value for t in MANDATE_TYPES]
+        granted = select(_ENTRY.mandate_id).where(_ENTRY.resident_id.in_(residents),
+                                                  _ENTRY.entry_type == EntryType.MANDATE_GRANTED.value)
+        entries = await self._entries(where=or_(
+            and_(_ENTRY.resident_id.in_(residents), or_(_ENTRY.entry_type.in_(types), _ENTRY.mandate_id.is_not(None))),
+            _ENTRY.mandate_id.in_(granted.scalar_subquery())))
+        stray = orphan_mandate_entries(entries)
+        if stray:
+            alarms.binding(stray)
+            raise LedgerMismatch(stray)
+        return entries
+
+    async def represented_by(self, mandatary_id: str) -> list[str]:
+        """The residents a mandatary was ever granted a mandate for (index ``mandatary_id``)."""
+        result = await self.session.execute(
+            select(_ENTRY.resident_id).distinct().where(_ENTRY.mandatary_id == mandatary_id,
+                                                        _ENTRY.entry_type == EntryType.MANDATE_GRANTED.value))
+        return [r[0] for r in result]
+
+    async def mandate_resident(self, mandate_id: str) -> str | None:
+        """The represented resident of a mandate (index ``mandate_id``); the caller reads their
+        whole mandate chain with ``mandate_entries_of``, which binds it."""
+        result = await self.session.execute(
+            select(_ENTRY.resident_id).where(_ENTRY.mandate_id == mandate_id,
+                                             _ENTRY.entry_type == EntryType.MANDATE_GRANTED.value).limit(1))
+        return result.scalar_one_or_none()
 
     async def access_entries(self, access_ids: Sequence[str]) -> list[LedgerEntry]:
         return await self._entries(_ENTRY.access_id.in_(list(access_ids)))

@@ -32,19 +32,29 @@ from services.consent.domain.merkle import leaf_hash
 
 # The index columns of ``ledger_entries``, each derived from the leaf by ``columns_of``.
 INDEX_COLUMNS = ("entry_id", "entry_type", "resident_id", "consent_id", "access_id", "recipient_id",
-                 "purpose_id", "expires_at", "entry_time")
+                 "purpose_id", "expires_at", "entry_time", "mandate_id", "mandatary_id")
 _TIMES = ("expires_at", "entry_time")
+
+#: The entry types of a mandate's life (issue 22): only their rows carry ``mandate_id`` and
+#: ``mandatary_id`` columns (a consent given by a mandatary names its mandate in its leaf, but
+#: is a consent entry, found by ``consent_id``).
+MANDATE_ENTRY_TYPES = frozenset({EntryType.MANDATE_GRANTED, EntryType.MANDATE_ACCEPTED, EntryType.MANDATE_SUSPENDED,
+                                 EntryType.MANDATE_REVOKED, EntryType.MANDATE_EXPIRED, EntryType.MANDATE_USED,
+                                 EntryType.MANDATE_NARROWED})
 
 
 def columns_of(entry: LedgerEntry) -> dict[str, Any]:
     """The index columns a row for ``entry`` must hold (what the store writes on append)."""
     body = entry.body
+    mandate = entry.entry_type in MANDATE_ENTRY_TYPES
     return {"entry_id": entry.entry_id, "entry_type": entry.entry_type.value,
             "resident_id": entry.resident_id, "consent_id": body.get("consent_id"),
             "access_id": body.get("access_id"), "recipient_id": body.get("recipient_id"),
             "purpose_id": body.get("purpose_id"),
             "expires_at": parse_time(body["expires_at"]) if body.get("expires_at") else None,
-            "entry_time": entry.time}
+            "entry_time": entry.time,
+            "mandate_id": body.get("mandate_id") if mandate else None,
+            "mandatary_id": body.get("mandatary_id") if mandate else None}
 
 
 def differing_columns(entry: LedgerEntry, columns: Mapping[str, Any]) -> list[str]:
@@ -129,3 +139,14 @@ def orphan_endings(entries: list[LedgerEntry]) -> list[Mismatch]:
     return [Mismatch(e.index, ("its consent_given row is missing",)) for e in entries
             if e.entry_type in (EntryType.CONSENT_WITHDRAWN, EntryType.CONSENT_EXPIRED)
             and e.consent_id not in given]
+
+
+def orphan_mandate_entries(entries: list[LedgerEntry]) -> list[Mismatch]:
+    """Rows read as a resident's mandates (issue 22) that cannot be: a row of another type,
+    or a step of a mandate whose ``mandate_granted`` is not among ``entries`` (read together
+    with it by construction: its row was hidden by a changed column)."""
+    granted = {e.body.get("mandate_id") for e in entries if e.entry_type is EntryType.MANDATE_GRANTED}
+    return [Mismatch(e.index, ("a row naming a mandate is not a mandate entry",)
+                     if e.entry_type not in MANDATE_ENTRY_TYPES else ("its mandate_granted row is missing",))
+            for e in entries
+            if e.entry_type not in MANDATE_ENTRY_TYPES or e.body.get("mandate_id") not in granted]

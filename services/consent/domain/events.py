@@ -45,3 +45,20 @@ class ConsentExpired(Event):
 
     def aggregate_id(self) -> str | None:
         return self.consent_id
+
+
+@dataclasses.dataclass(frozen=True)
+class MinorTurnedFourteen(Event):
+    """Issue 22: a minor turned 14; the mandates for them on a minor's basis stop covering
+    ``consent`` (Law 25), recorded as ``mandate_narrowed`` entries in the same transaction.
+    ``mandates``: per mandate, ``<basis>:<action>+<action>…`` — what it still covers (bases
+    and actions only: no one's identifier but the minor's)."""
+
+    NAME: ClassVar[str] = "minor_turned_fourteen"
+    resident_id: str
+    turned_14_at: dt.datetime
+    mandate_ids: tuple[str, ...]
+    mandates: tuple[str, ...]
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

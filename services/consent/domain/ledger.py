@@ -44,6 +44,7 @@ class EntryType(str, enum.Enum):
     MANDATE_REVOKED = "mandate_revoked"
     MANDATE_EXPIRED = "mandate_expired"
     MANDATE_USED = "mandate_used"
+    MANDATE_NARROWED = "mandate_narrowed"
 
 
 def utc_ms(value: dt.datetime) -> dt.datetime:
@@ -175,7 +176,7 @@ def data_accessed(*, access_id: str, resident_id: str, recipient_id: str, purpos
                   data_categories: list[str], withheld_categories: list[str],
                   bases: Mapping[str, str], consent_ids: list[str], accessed_at: dt.datetime,
                   time: dt.datetime, source: str, unsupported_categories: list[str] = (),
-                  agent: str = "") -> LedgerEntry:
+                  agent: str = "", mandatary_id: str = "", mandate_id: str = "") -> LedgerEntry:
     """``unsupported_categories``: released on a consent basis although no consent named was
     active at ``accessed_at`` — recorded as it happened, for the privacy officer to see.
     ``agent``: the counter agent who saw the file (their pseudonymous ``AG…`` reference, never
@@ -191,6 +192,9 @@ def data_accessed(*, access_id: str, resident_id: str, recipient_id: str, purpos
     }
     if agent:
         body["agent"] = agent
+    if mandate_id:
+        # Issue 22: released to a mandatary acting for the resident ("by X under mandate M").
+        body["mandatary_id"], body["mandate_id"] = mandatary_id, mandate_id
     return _entry(EntryType.DATA_ACCESSED, resident_id, time, body)
 
 
@@ -271,3 +275,14 @@ def mandate_used(*, mandate_id: str, represented_id: str, mandatary_id: str, act
     return _entry(EntryType.MANDATE_USED, represented_id, time, {
         "mandate_id": mandate_id, "mandatary_id": mandatary_id, "act_id": act_id, "service": service,
         "action": action, "actor": actor})
+
+
+def mandate_narrowed(*, mandate_id: str, represented_id: str, mandatary_id: str, removed_actions: list[str],
+                     reason: str, effective_at: dt.datetime, time: dt.datetime) -> LedgerEntry:
+    """A mandate covers less from ``effective_at`` (issue 22): e.g. on a minor's 14th
+    birthday the parental authority stops covering ``consent`` (Law 25). In the represented
+    resident's log, naming the mandatary, so both sides see it. ``removed_actions`` may be
+    empty: the fact that the minor turned 14 is recorded for every mandate that concerns them."""
+    return _entry(EntryType.MANDATE_NARROWED, represented_id, time, {
+        "mandate_id": mandate_id, "mandatary_id": mandatary_id, "removed_actions": sorted(set(removed_actions)),
+        "reason": reason, "effective_at": format_time(effective_at)})

@@ -160,6 +160,35 @@ class Mandate:
     end_reason: str = ""
     suspended_at: dt.datetime | None = None
     acts: tuple[Act, ...] = ()
+    #: ``mandate_narrowed`` (issue 22): the actions it no longer covers, and since when
+    narrowed_actions: frozenset[Action] = frozenset()
+    narrowed_at: dt.datetime | None = None
+    narrowed_reason: str = ""
+
+    @property
+    def fourteenth_birthday(self) -> dt.datetime | None:
+        """For a minor's mandate: the instant the minor turns 14, four years before the end
+        the counter recorded from the birth certificate (the 18th birthday, CCQ art. 153)
+        *(choice: no birth date in the log)*; None otherwise or without an end."""
+        if not self.basis.for_minor or self.valid_until is None:
+            return None
+        end = self.valid_until
+        try:
+            return end.replace(year=end.year - 4)
+        except ValueError:  # the end recorded on a 29 February
+            return end.replace(year=end.year - 4, day=28)
+
+    def scope_at(self, now: dt.datetime) -> tuple[ScopeItem, ...]:
+        """What the mandate covers at ``now``: its scope, less what it was narrowed of, and —
+        from the minor's 14th birthday — less ``consent`` (Law 25: from 14 the minor consents
+        alone), whether or not the ``mandate_narrowed`` entry is written yet."""
+        removed = set(self.narrowed_actions)
+        fourteen = self.fourteenth_birthday
+        if fourteen is not None and now >= fourteen:
+            removed.add(Action.CONSENT)
+        if not removed:
+            return self.scope
+        return tuple(ScopeItem(i.service, i.actions - removed) for i in self.scope if i.actions - removed)
 
     def state_at(self, now: dt.datetime) -> MandateState:
         if self.state in (MandateState.PENDING, MandateState.ACTIVE, MandateState.SUSPENDED) \
@@ -182,7 +211,8 @@ class Mandate:
 
 
 MANDATE_TYPES = (EntryType.MANDATE_GRANTED, EntryType.MANDATE_ACCEPTED, EntryType.MANDATE_SUSPENDED,
-                 EntryType.MANDATE_REVOKED, EntryType.MANDATE_EXPIRED, EntryType.MANDATE_USED)
+                 EntryType.MANDATE_REVOKED, EntryType.MANDATE_EXPIRED, EntryType.MANDATE_USED,
+                 EntryType.MANDATE_NARROWED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +259,12 @@ def reduce_mandates(entries: Iterable[LedgerEntry]) -> dict[str, Mandate]:
                     body["act_id"], body["service"], body["action"], entry.time, body["actor"], entry.index)))
             continue
         if current is None or current.state in (MandateState.REVOKED, MandateState.EXPIRED):
+            continue
+        if entry.entry_type is EntryType.MANDATE_NARROWED:
+            if current.narrowed_at is None or body["reason"] != "minor_turned_14":
+                mandates[current.mandate_id] = dataclasses.replace(
+                    current, narrowed_actions=current.narrowed_actions | {Action(a) for a in body["removed_actions"]},
+                    narrowed_at=parse_time(body["effective_at"]), narrowed_reason=body["reason"])
             continue
         if entry.entry_type is not EntryType.MANDATE_EXPIRED and current.state_at(entry.time) is MandateState.EXPIRED:
             # Past its end nothing revives or changes it: it had expired then.
@@ -304,7 +340,7 @@ def check_new_mandate(*, represented_id: str, mandatary_id: str, grantor_id: str
         if under is None or under.represented_id != represented_id or under.mandatary_id != grantor_id \
                 or not under.in_force(now):
             raise Refusal("BEYOND_GRANTOR_RIGHTS", "the grantor holds no mandate in force for this resident")
-        if not scope_within(scope, under.scope):
+        if not scope_within(scope, under.scope_at(now)):
             raise Refusal("BEYOND_GRANTOR_RIGHTS", "the scope goes beyond the grantor's own mandate")
         if under.valid_until is not None and (valid_until is None or valid_until > under.valid_until):
             raise Refusal("BEYOND_GRANTOR_RIGHTS", "the mandate would outlast the grantor's own mandate")
@@ -381,7 +417,7 @@ def decide_act(mandates: Iterable[Mandate], *, mandatary_id: str, represented_id
     if not relevant:
         return MandateDecision(False, reason="NO_MANDATE")
     for m in relevant:
-        if chain_in_force(m, by_id, now) and scope_covers(m.scope, service, family, action):
+        if chain_in_force(m, by_id, now) and scope_covers(m.scope_at(now), service, family, action):
             return MandateDecision(True, m.mandate_id)
     in_force = [m for m in relevant if m.in_force(now)]
     broken = [m for m in in_force if not chain_in_force(m, by_id, now)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -88,8 +89,10 @@ METHOD_POLICIES: dict[str, object] = {
 for _field in ("CheckRequest.data_categories", "RecordAccessRequest.data_categories",
                "RecordAccessRequest.withheld_categories", "RecordAccessRequest.consent_ids",
                "GrantRequest.items", "GrantItem.data_categories", "GiveMandateRequest.scope",
-               "MandateScope.actions", "DecideMandatesRequest.questions"):
+               "MandateScope.actions"):
     register_limits(f"montreal.consent.v1.{_field}", max_items=64)
+# DecideMandates: up to 1,000 questions, like CheckMany (accounts passes a borough's batch on).
+register_limits("montreal.consent.v1.DecideMandatesRequest.questions", max_items=mandate_handlers.MAX_QUESTIONS)
 # CheckMany: up to 1,000 questions (handlers.MAX_CHECK_MANY), each with a Check's categories.
 register_limits("montreal.consent.v1.CheckManyRequest.items", max_items=handlers.MAX_CHECK_MANY)
 register_limits("montreal.consent.v1.CheckQuestion.data_categories", max_items=64)
@@ -118,7 +121,8 @@ _ENTRY_TYPES = {EntryType.CONSENT_GIVEN: pb.ENTRY_TYPE_CONSENT_GIVEN,
                 EntryType.MANDATE_SUSPENDED: pb.ENTRY_TYPE_MANDATE_SUSPENDED,
                 EntryType.MANDATE_REVOKED: pb.ENTRY_TYPE_MANDATE_REVOKED,
                 EntryType.MANDATE_EXPIRED: pb.ENTRY_TYPE_MANDATE_EXPIRED,
-                EntryType.MANDATE_USED: pb.ENTRY_TYPE_MANDATE_USED}
+                EntryType.MANDATE_USED: pb.ENTRY_TYPE_MANDATE_USED,
+                EntryType.MANDATE_NARROWED: pb.ENTRY_TYPE_MANDATE_NARROWED}
 _ENTRY_TYPES_FROM_WIRE = {v: k for k, v in _ENTRY_TYPES.items()}
 _MANDATE_BASES = {pb.MANDATE_BASIS_RESIDENT_CONSENT: MandateBasis.RESIDENT_CONSENT,
                   pb.MANDATE_BASIS_PARENTAL_AUTHORITY: MandateBasis.PARENTAL_AUTHORITY,
@@ -191,14 +195,17 @@ def _mandate(m: Mandate) -> pb.Mandate:
     return pb.Mandate(
         mandate_id=m.mandate_id, represented_id=m.represented_id, mandatary_id=m.mandatary_id,
         grantor_id=m.grantor_id, basis=_MANDATE_BASES_TO_WIRE[m.basis],
-        scope=[pb.MandateScope(service=i.service, actions=sorted(a.value for a in i.actions)) for i in m.scope],
+        # What it covers now: less what it was narrowed of (a minor's `consent` from 14).
+        scope=[pb.MandateScope(service=i.service, actions=sorted(a.value for a in i.actions))
+               for i in m.scope_at(dt.datetime.now(dt.timezone.utc))],
         valid_from_time=_ts(m.valid_from), valid_until_time=_ts(m.valid_until), state=_MANDATE_STATES[m.state],
         grant_time=_ts(m.granted_at), accept_time=_ts(m.accepted_at), end_time=_ts(m.ended_at),
         end_reason=m.end_reason, under_mandate_id=m.under_mandate_id or "",
         document_kind=m.document.kind if m.document else "",
         document_checked_by=m.document.checked_by if m.document else "", ledger_index=m.granted_index or 0,
         acts=[pb.MandateAct(act_id=a.act_id, service=a.service, action=a.action, act_time=_ts(a.time),
-                            recorded_by=a.actor) for a in m.acts])
+                            recorded_by=a.actor) for a in m.acts],
+        narrow_time=_ts(m.narrowed_at), narrow_reason=m.narrowed_reason)
 
 
 def _sth(head: SignedTreeHead) -> pb.SignedTreeHead:
@@ -235,7 +242,13 @@ def _recipient(r: Recipient) -> pb.Recipient:
 
 # --- who is calling ------------------------------------------------------------------------
 def _actor() -> str:
+    """Who the ledger records as the author. ``act.sub`` (RFC 8693 s. 4.1) names a counter
+    agent operating the console, or a mandatary acting for the token's ``sub`` (issue 22): a
+    mandatary's token names its mandate in ``authorization_details`` (RFC 9396), an agent's
+    never does."""
     principal = current_principal()
+    if principal.acting_for and principal.mandate_ids:
+        return f"mandatary:{principal.acting_for}"
     if principal.acting_for:
         return f"agent:{principal.acting_for}"
     if principal.has_scope(RESIDENT):
@@ -340,8 +353,15 @@ class MandateMethods:
                                        next_page_token=listing.next_page_token)
 
     async def RecordMandateAct(self, request, context):
+        actor = _actor()
+        if request.service_client_id:
+            if not current_principal().has_scope(BROKER):
+                raise PermissionDenied("BROKER_ONLY", "service_client_id is for the broker passing a service's act on")
+            if not re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", request.service_client_id):
+                raise InvalidArgument("service_client_id", "a client id")
+            actor = f"client:{request.service_client_id}"
         mandate, already = await mandate_handlers.record_act(commands.RecordMandateAct(
-            request.mandate_id, request.act_id, request.service, request.action, actor=_actor(),
+            request.mandate_id, request.act_id, request.service, request.action, actor=actor,
             for_client=_for_client()), self.uow())
         return pb.RecordMandateActResponse(mandate=_mandate(mandate), already_recorded=already)
 
@@ -367,6 +387,19 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
         principal = current_principal()
         on_behalf = (principal.has_scope(RESIDENT) and not principal.acting_for
                      and principal.subject != request.resident_id)
+        mandatary = principal.subject
+        if principal.has_scope(RESIDENT) and principal.acting_for and principal.mandate_ids:
+            # A token on someone's behalf (issue 22: sub the represented resident, act.sub the
+            # mandatary, the mandate in authorization_details) is not the resident's own
+            # session: the mandate decides, as for the mandatary's own session (a minor's
+            # parent no longer consents from the 14th birthday). A mandatary named otherwise
+            # than by citizen number (a pairwise subject) cannot be decided: refused.
+            try:
+                handlers.check_resident_id(principal.acting_for, "act.sub")
+            except InvalidArgument:
+                raise PermissionDenied("NOT_OWN_DATA", "a token on someone's behalf consents only under "
+                                       "its mandate") from None
+            on_behalf, mandatary = True, principal.acting_for
         if on_behalf:
             pass   # a mandatary consenting for someone: the mandate decides (below)
         elif _own_or_at_counter(request.resident_id):
@@ -391,7 +424,7 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
                 collection_method=method, explicit_act=request.explicit_act, language=request.language or "fr",
                 reauthenticated_at=_from_ts(request.reauthenticated_time) if request.HasField("reauthenticated_time")
                 else None, reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
-                principal.subject, self.uow())
+                mandatary, self.uow())
             return pb.GrantResponse(consents=[_consent(c) for c in consents])
         consents = await handlers.grant(commands.GiveConsent(
             resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
@@ -472,6 +505,7 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
                 consent_ids=b.get("consent_ids", []),
                 unsupported_categories=b.get("unsupported_categories", []),
                 agent_reference=str(b.get("agent", "")),
+                mandatary_id=str(b.get("mandatary_id", "")), mandate_id=str(b.get("mandate_id", "")),
                 access_time=_ts(dt.datetime.fromisoformat(b["accessed_at"].replace("Z", "+00:00")))))
         return pb.AccessLogResponse(records=records, next_page_token=token)
 
@@ -501,14 +535,14 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
             purpose_id=request.purpose_id, data_categories=tuple(request.data_categories),
             available_categories=tuple(request.available_categories),
             withheld_categories=tuple(request.withheld_categories),
-            for_client=_for_client(), source=f"grpc:{principal.client_id}"))
+            for_client=_for_client(), source=f"grpc:{principal.client_id}", mandatary_id=request.mandatary_id))
         if isinstance(result, Exception):
             raise result
         count_decisions(result.decisions)
         return pb.CheckAndRecordResponse(
             decisions=[_decision(d) for d in result.decisions], released_categories=result.released,
             ledger_index=result.ledger_index or 0, already_recorded=result.already_recorded,
-            access_time=_ts(result.at))
+            access_time=_ts(result.at), mandate_id=result.mandate_id)
 
     async def RequestRectification(self, request, context):
         _own(request.resident_id, admin_allowed=False)

@@ -62,6 +62,9 @@ class RecordAccess:
     source: str = "grpc"
     #: the counter agent who saw the file (identity's ``counter_file_accessed``), else ""
     agent: str = ""
+    #: issue 22: released to a mandatary under this mandate (both or neither)
+    mandatary_id: str = ""
+    mandate_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +117,8 @@ class CheckAndRecord:
     withheld_categories: tuple[str, ...] = ()
     for_client: str | None = None
     source: str = ""
+    #: issue 22: the mandatary asking for the represented resident (``resident_id``), or ""
+    mandatary_id: str = ""
 
     @property
     def question(self) -> CheckConsent:

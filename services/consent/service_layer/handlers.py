@@ -29,10 +29,11 @@ from services.consent.domain.consents import Consent, ConsentState, Decision, de
 from services.consent.domain.events import ConsentExpired, ConsentGiven, ConsentWithdrawn
 from services.consent.domain.grant_rules import HowGiven, validate_grant
 from services.consent.domain.ledger import EntryType, LedgerEntry
+from services.consent.domain.mandates import Action, decide_act
 from services.consent.domain.page_tokens import PageTokens
 from services.consent.domain.receipt import build_receipt
 from services.consent.domain.signing import SignedTreeHead
-from services.consent.service_layer import commands
+from services.consent.service_layer import commands, mandate_reads
 from services.consent.service_layer.alarms import alarms
 
 # The canonical universal citizen identifier (docs/contracts.md): upper-case symbols of the
@@ -417,6 +418,8 @@ class CheckedAndRecorded:
     ledger_index: int | None
     already_recorded: bool
     at: dt.datetime
+    #: the mandate a release to a mandatary was made under (issue 22), else ""
+    mandate_id: str = ""
 
 
 async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now: dt.datetime | None = None
@@ -445,6 +448,8 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
                      for j, c in enumerate(cmd.available_categories) if c not in cmd.data_categories]
             if stray:
                 raise InvalidArgument.many(stray)
+            if cmd.mandatary_id:
+                check_resident_id(cmd.mandatary_id, "mandatary_id")
         except ServiceError as refusal:
             results[i] = refusal
     pending = [i for i, r in enumerate(results) if r is None]
@@ -457,6 +462,10 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
         records: list[commands.RecordAccess] = []
         slots: list[int] = []
         reduced: dict[str, dict[str, Consent]] = {}
+        # Issue 22: releases asked by a mandatary are decided on the represented residents'
+        # mandates, read under the same hold of the lock (a revocation committed first refuses).
+        represented = {cmds[i].resident_id for i in pending if cmds[i].mandatary_id}
+        mandates = await mandate_reads.mandates_of(uow, represented) if represented else {}
         for i in pending:
             cmd = cmds[i]
             entries, mismatches = states[cmd.resident_id]
@@ -464,11 +473,23 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
             if consents is None:
                 consents = reduced[cmd.resident_id] = reduce(entries)
             try:
+                mandate_id = ""
+                if cmd.mandatary_id:
+                    recipient = catalogue.recipients.get(cmd.recipient_id)
+                    allowed = decide_act(
+                        [m for m in mandates.values() if m.represented_id == cmd.resident_id],
+                        mandatary_id=cmd.mandatary_id, represented_id=cmd.resident_id, service=cmd.recipient_id,
+                        family=recipient.kind if recipient is not None and recipient.kind else None,
+                        action=Action.VIEW, now=now)
+                    if not allowed.allowed:
+                        raise FailedPrecondition(allowed.reason, "the mandate does not allow this release now")
+                    mandate_id = allowed.mandate_id
                 decisions = decide_check(cmd.question, catalogue, entries, mismatches, now, consents=consents)
                 if cmd.withheld_categories:  # refused the same whether or not anything is released
                     _known_categories(catalogue.categories, cmd.withheld_categories, "withheld_categories")
                 released = [d for d in decisions if d.allowed and d.data_category in cmd.available_categories]
-                results[i] = CheckedAndRecorded(decisions, tuple(d.data_category for d in released), None, False, now)
+                results[i] = CheckedAndRecorded(decisions, tuple(d.data_category for d in released), None, False, now,
+                                                mandate_id)
                 if not released:
                     continue
                 names = {d.data_category for d in released}
@@ -479,7 +500,8 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
                     consent_ids=tuple(dict.fromkeys(d.consent_id for d in released if d.consent_id)),
                     withheld_categories=tuple(dict.fromkeys(  # the decided ones first, then the caller's
                         [*(c for c in cmd.data_categories if c not in names), *cmd.withheld_categories])),
-                    accessed_at=now, for_client=cmd.for_client, source=cmd.source)
+                    accessed_at=now, for_client=cmd.for_client, source=cmd.source,
+                    mandatary_id=cmd.mandatary_id if mandate_id else "", mandate_id=mandate_id)
                 _check_access(record, catalogue)
             except ServiceError as refusal:
                 results[i] = refusal
@@ -489,6 +511,15 @@ async def check_and_record(cmds: Sequence[commands.CheckAndRecord], uow, *, now:
         if records:
             every = {cid: c for consents in reduced.values() for cid, c in consents.items()}
             recorded = await _record_locked(records, uow, now, known=every)
+            # Each new release to a mandatary is also an act under the mandate (both sides see
+            # it: "by X, under mandate M"), appended in the same transaction.
+            acts = [ledger.mandate_used(
+                mandate_id=r.mandate_id, represented_id=r.resident_id, mandatary_id=r.mandatary_id,
+                act_id=f"release:{r.access_id}", service=r.recipient_id, action=Action.VIEW.value, time=now,
+                actor="client:" + (r.source.removeprefix("grpc:") or "accounts")) for r, outcome in zip(records, recorded)
+                if r.mandate_id and isinstance(outcome, tuple) and not outcome[1]]
+            if acts:
+                await uow.ledger.append(acts)
             for i, outcome in zip(slots, recorded):
                 if isinstance(outcome, ServiceError):
                     results[i] = outcome
@@ -621,7 +652,8 @@ def _access_entry(cmd: commands.RecordAccess, consent_ids: tuple[str, ...], cons
         purpose_id=cmd.purpose_id, data_categories=list(cmd.data_categories),
         withheld_categories=list(cmd.withheld_categories), bases=dict(cmd.bases),
         consent_ids=list(consent_ids), accessed_at=accessed_at, time=now,
-        source=cmd.source, unsupported_categories=unsupported, agent=cmd.agent)
+        source=cmd.source, unsupported_categories=unsupported, agent=cmd.agent,
+        mandatary_id=cmd.mandatary_id, mandate_id=cmd.mandate_id)
 
 
 async def request_rectification(cmd: commands.RequestRectification, uow, *,

@@ -16,14 +16,16 @@ from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.consent.domain import ledger
+from services.consent.domain.events import MinorTurnedFourteen
 from services.consent.domain.mandates import (DOCUMENT_KINDS, Act, SERVICE_PATTERN, Action, Document, Mandate,
                                               MandateBasis, MandateDecision, MandateState, Refusal, ScopeItem,
                                               check_new_mandate, decide_act, reduce_mandates)
 from services.consent.service_layer import commands, handlers
+from services.consent.service_layer.mandate_reads import mandate_with_chain, mandates_concerning, mandates_of
 from services.consent.service_layer.handlers import check_resident_id, check_uuid, utcnow
 
 MAX_SCOPE_ITEMS = 32
-MAX_QUESTIONS = 100
+MAX_QUESTIONS = 1000
 
 
 def _scope(items: Sequence[tuple[str, Sequence[str]]]) -> tuple[ScopeItem, ...]:
@@ -90,7 +92,7 @@ async def give(cmd: commands.GiveMandate, uow, *, now: dt.datetime | None = None
         raise InvalidArgument("document_kind", "a resident's own mandate has no legal document")
     async with uow:
         await uow.ledger.lock()
-        existing = await _all(uow)
+        existing = await mandates_of(uow, [cmd.represented_id])
         under = existing.get(under_id) if under_id else None
         if under_id and under is None:
             raise NotFound("mandate")
@@ -123,7 +125,7 @@ async def accept(cmd: commands.AcceptMandate, uow, *, now: dt.datetime | None = 
     check_resident_id(cmd.mandatary_id, "mandatary_id")
     async with uow:
         await uow.ledger.lock()
-        mandate = (await _all(uow)).get(mandate_id)
+        mandate, _ = await mandate_with_chain(uow, mandate_id)
         if mandate is None or mandate.mandatary_id != cmd.mandatary_id:
             raise NotFound("mandate")
         state = mandate.state_at(now)
@@ -148,7 +150,7 @@ async def end(cmd: commands.EndMandate, uow, *, now: dt.datetime | None = None) 
         check_resident_id(cmd.by, "resident_id")
     async with uow:
         await uow.ledger.lock()
-        mandate = (await _all(uow)).get(mandate_id)
+        mandate, _ = await mandate_with_chain(uow, mandate_id)
         if mandate is None or (cmd.by and cmd.by not in (mandate.represented_id, mandate.grantor_id,
                                                          mandate.mandatary_id)):
             raise NotFound("mandate")
@@ -209,7 +211,7 @@ async def list_mandates(resident_id: str, uow, *, now: dt.datetime | None = None
     async with uow:
         tokens = await handlers._tokens(uow)
         after = tokens.decode(page_token, listing)
-        mandates = await _all(uow)
+        mandates = await mandates_concerning(uow, resident_id)
     current = sorted((dataclasses.replace(m, state=m.state_at(now)) for m in mandates.values()
                       if resident_id in (m.represented_id, m.grantor_id, m.mandatary_id)
                       and (after is None or (m.granted_index or 0) > after)),
@@ -245,14 +247,20 @@ async def decide(questions: Sequence[commands.MandateQuestion], uow, *, now: dt.
     if problems:
         raise InvalidArgument.many(problems)
     async with uow:
-        mandates = list((await _all(uow)).values())
+        mandates = list((await mandates_of(uow, {q.represented_id for q in questions})).values())
         families = {}
         for q in questions:
             if q.service not in families:
                 recipient = await uow.catalogue.recipient(q.service)
                 families[q.service] = recipient.kind if recipient is not None and recipient.kind else None
-    return [decide_act(mandates, mandatary_id=q.mandatary_id, represented_id=q.represented_id, service=q.service,
-                       family=families[q.service], action=Action(q.action), now=now) for q in questions]
+    # A decision reads only the represented resident's own chain (sub-mandates and their
+    # sources are all for them): grouped once, not scanned per question.
+    by_represented: dict[str, list[Mandate]] = {}
+    for m in mandates:
+        by_represented.setdefault(m.represented_id, []).append(m)
+    return [decide_act(by_represented.get(q.represented_id, ()), mandatary_id=q.mandatary_id,
+                       represented_id=q.represented_id, service=q.service, family=families[q.service],
+                       action=Action(q.action), now=now) for q in questions]
 
 
 async def expire_due(uow, *, now: dt.datetime | None = None, limit: int = 200) -> int:
@@ -268,6 +276,40 @@ async def expire_due(uow, *, now: dt.datetime | None = None, limit: int = 200) -
             return 0
         await uow.ledger.append([ledger.mandate_expired(mandate_id=m.mandate_id, represented_id=m.represented_id,
                                                         time=now, expired_at=m.valid_until) for m in due])
+        await uow.commit()
+    return len(due)
+
+
+async def narrow_at_fourteen(uow, *, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """The daily round of a minor's 14th birthday (issue 22; run with the expiry round): for
+    every mandate in force or pending on a minor's basis whose minor has turned 14, a
+    ``mandate_narrowed`` entry (``removed_actions`` ``consent`` when it covered it: from 14 the
+    minor consents alone, Law 25) — both sides see it — and, per minor, one
+    ``minor_turned_fourteen`` event for their notice, in the same transaction. Decisions refuse
+    ``consent`` from the birthday itself, whether or not the round has run
+    (``Mandate.scope_at``). Returns the number of mandates recorded."""
+    now = ledger.utc_ms(now or utcnow())
+    async with uow:
+        await uow.ledger.lock()
+        due = [m for m in (await _all(uow)).values()
+               if m.fourteenth_birthday is not None and m.fourteenth_birthday <= now and m.narrowed_at is None
+               and m.state_at(now) in (MandateState.PENDING, MandateState.ACTIVE, MandateState.SUSPENDED)][:limit]
+        if not due:
+            return 0
+        await uow.ledger.append([ledger.mandate_narrowed(
+            mandate_id=m.mandate_id, represented_id=m.represented_id, mandatary_id=m.mandatary_id,
+            removed_actions=[Action.CONSENT.value] if any(Action.CONSENT in i.actions for i in m.scope) else [],
+            reason="minor_turned_14", effective_at=m.fourteenth_birthday, time=now) for m in due])
+        by_minor: dict[str, list[Mandate]] = {}
+        for m in due:
+            by_minor.setdefault(m.represented_id, []).append(m)
+        for minor, mandates in by_minor.items():
+            uow.add_event(MinorTurnedFourteen(
+                resident_id=minor, turned_14_at=min(m.fourteenth_birthday for m in mandates),
+                mandate_ids=tuple(m.mandate_id for m in mandates),
+                mandates=tuple(f"{m.basis.value}:" + "+".join(sorted(
+                    {a.value for i in m.scope_at(now) for a in i.actions},
+                    key=[a.value for a in Action].index)) for m in mandates)))
         await uow.commit()
     return len(due)
 
@@ -288,8 +330,7 @@ async def record_act(cmd: commands.RecordMandateAct, uow, *, now: dt.datetime | 
         recipient = await uow.catalogue.recipient(cmd.service)
         handlers._check_own_recipient(recipient, cmd.for_client)
         await uow.ledger.lock()
-        mandates = await _all(uow)
-        mandate = mandates.get(mandate_id)
+        mandate, mandates = await mandate_with_chain(uow, mandate_id)
         if mandate is None:
             raise NotFound("mandate")
         for m in mandates.values():
@@ -335,7 +376,7 @@ async def grant_on_behalf(cmd: commands.GiveConsent, mandatary_id: str, uow, *,
     handlers._check_grant_shape(cmd)
     async with uow:
         await uow.ledger.lock()
-        mandates = list((await _all(uow)).values())
+        mandates = list((await mandates_of(uow, [cmd.resident_id])).values())
         recipient = await uow.catalogue.recipient(cmd.recipient_id)
         decision = decide_act(mandates, mandatary_id=mandatary_id, represented_id=cmd.resident_id,
                               service=cmd.recipient_id, family=recipient.kind if recipient and recipient.kind else None,

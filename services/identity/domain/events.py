@@ -467,3 +467,19 @@ class OrganizationRegistered(Event):
 
     def aggregate_id(self) -> str | None:
         return self.organization_id
+
+
+@dataclass(frozen=True)
+class MandatesAtFourteenNotice(Event):
+    """Issue 22: a minor with an account turned 14 (consent's ``minor_turned_fourteen``): the
+    notice listing the mandates that concern them, for the mail sender only. ``mandates``:
+    per mandate ``<basis>:<action>+…`` (what it still covers), bases and actions only."""
+    NAME: ClassVar[str] = "mandates_at_fourteen_notice"
+    resident_id: str
+    email: str
+    turned_14_at: str                        # RFC 3339 UTC
+    mandates: tuple[str, ...]
+    language: str = "fr"                     # the resident's preferred_language ("fr"|"en")
+
+    def aggregate_id(self) -> str | None:
+        return self.resident_id

@@ -292,6 +292,7 @@ def test_every_key_the_account_templates_use_is_in_both_catalogues():
         "account.mandates.reason.": ["represented", "grantor", "mandatary_renounced", "declined", "counter",
                                      "expired"],
         "account.mandates.notice.": list(mandate_pages.NOTICES),
+        "account.mandates.narrowed.": list(mandate_pages.NARROW_REASONS),   # a minor at 14
         "error.": ["email_required", "email_invalid", "password_required", "invalid_credentials", "throttled",
                    "email_not_verified", "disabled", "code_invalid", "code_wrong", "invalid_otp"],
     }

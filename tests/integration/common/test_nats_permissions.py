@@ -23,11 +23,13 @@ from services.accounts.entrypoints.events import IDENTITY_SUBJECTS as ACCOUNTS_R
 from services.common.consumer import EventConsumer
 from services.common.nats import ensure_stream, find_nats_server, free_port
 from services.consent.service_layer.event_handlers import ACCOUNTS_SUBJECTS, IDENTITY_SUBJECTS
+from services.identity.entrypoints.events import CONSENT_SUBJECTS as IDENTITY_READS_FROM_CONSENT
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 PASSWORDS = {"identity": "pw-identity", "accounts": "pw-accounts", "consent": "pw-consent", "mailer": "pw-mailer"}
 # What each service consumes, as its app wires it (services/*/app.py): (durable, stream, subjects).
 CONSUMERS = {
+    "identity": [("identity-consent", "consent", list(IDENTITY_READS_FROM_CONSENT))],
     "accounts": [("accounts-identity", "identity", list(ACCOUNTS_READS_FROM_IDENTITY))],
     "consent": [("consent-accounts", "accounts", list(ACCOUNTS_SUBJECTS)),
                 ("consent-identity", "identity", list(IDENTITY_SUBJECTS))],
@@ -98,6 +100,9 @@ async def test_each_service_publishes_its_events_and_reads_what_it_consumes(serv
                 await publish_event(js, user, subject.rsplit(".", 1)[-1])
         for subject in ACCOUNTS_READS_FROM_IDENTITY:
             await publish_event(connections["identity"].jetstream(), "identity", subject.rsplit(".", 1)[-1])
+        await ensure_stream(connections["consent"].jetstream(), "consent")
+        for subject in IDENTITY_READS_FROM_CONSENT:   # issue 22: identity reads consent's stream
+            await publish_event(connections["consent"].jetstream(), "consent", subject.rsplit(".", 1)[-1])
         for user, consumers in CONSUMERS.items():
             js = connections[user].jetstream()
             for durable, stream, subjects in consumers:

@@ -269,3 +269,27 @@ async def test_a_parent_consents_for_the_child_marked_so_and_on_the_record(stub,
     given = [e for e in history.entries if e.type == pb.ENTRY_TYPE_CONSENT_GIVEN]
     assert f'"actor":"mandatary:{parent}"'.encode() in given[-1].leaf_data
     assert f'"mandate_id":"{mandate.mandate_id}"'.encode() in given[-1].leaf_data
+
+    # The parent signed in on the child's behalf: the token's sub is the child and act.sub the
+    # parent, with the mandate in authorization_details (RFC 9396). What it does is recorded as
+    # the mandatary's act, never as a counter agent's (both carry act.sub).
+    on_behalf = minter.mint('montreal-ca', ['resident'], AUD, subject=child, acting_for=parent,
+                            authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": mandate.mandate_id,
+                                                    "locations": ["*"], "actions": ["consent"]}])
+    await stub.Withdraw(pb.WithdrawRequest(resident_id=child, consent_id=consent.consent_id),
+                        metadata=(("authorization", f"Bearer {on_behalf}"),))
+    history = await stub.History(pb.HistoryRequest(resident_id=child), metadata=child_auth)
+    [withdrawn] = [e for e in history.entries if e.type == pb.ENTRY_TYPE_CONSENT_WITHDRAWN]
+    assert f'"actor":"mandatary:{parent}"'.encode() in withdrawn.leaf_data
+    assert b'"actor":"agent:' not in withdrawn.leaf_data
+
+    # A consent given with the token on the child's behalf is decided by the mandate, and
+    # marked so (not recorded as the child's own).
+    [again] = (await stub.Grant(grant, metadata=(("authorization", f"Bearer {on_behalf}"),))).consents
+    assert (again.given_by_mandatary, again.mandate_id) == (parent, mandate.mandate_id)
+    # A token on someone's behalf naming its mandatary by a pairwise subject cannot be decided.
+    pairwise = minter.mint('partner-app', ['resident'], AUD, subject=child, acting_for="k4l7q2m9x3c8v6b1n5z0",
+                           authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": mandate.mandate_id}])
+    _, reason = await fails(stub.Grant(grant, metadata=(("authorization", f"Bearer {pairwise}"),)),
+                            grpc.StatusCode.PERMISSION_DENIED)
+    assert reason == "NOT_OWN_DATA"

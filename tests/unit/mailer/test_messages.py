@@ -106,6 +106,9 @@ SAMPLES = {
     "second_factor_changed_notice": {"change": "totp_replaced", "changed_at": "2026-12-05T18:00:00Z"},
     "passkey_added_notice": {"added_at": "2026-12-05T18:00:00Z"},
     "passkey_removed_notice": {"removed_at": "2026-12-05T18:00:00Z"},
+    # issue 22: a minor turned 14
+    "mandates_at_fourteen_notice": {"turned_14_at": "2026-12-05T18:00:00Z",
+                                    "mandates": ["parental_authority:view+request+pay", "tutorship_minor:"]},
 }
 
 
@@ -124,8 +127,10 @@ def test_each_new_mail_renders_french_first_then_english_without_links(name):
     assert french["Subject"] == kind.wording["fr"]["subject"]
     assert english["Subject"] == f"{kind.wording['fr']['subject']} / {kind.wording['en']['subject']}"
     assert ("482913" in text_fr) == kind.code  # a notice carries no code
-    if kind.moment:
+    if kind.moment and "{time}" in kind.wording["fr"]["lead"]:
         assert "13 h 00" in text_fr and "1:00 PM" in text_en  # 18:00 UTC in Montréal time
+    elif kind.moment:  # a notice of a day (a birthday) names the date only
+        assert "2026-12-05" in text_fr and "2026-12-05" in text_en
     for html in (html_fr, html_en):
         assert not re.search(r"<img|<link|<script|src=|href=|url\(|http", html, re.IGNORECASE)
 
@@ -156,3 +161,20 @@ def test_a_second_factor_notice_without_a_known_change_is_undeliverable(change):
     with pytest.raises(UndeliverableMail):
         MailRequest.from_event(_event("second_factor_changed_notice", change=change,
                                       changed_at="2026-12-05T18:00:00Z"))
+
+
+def test_the_notice_at_fourteen_lists_each_mandate_in_both_languages():
+    """Issue 22: the minor's notice lists the mandates that concern them (basis, what each may
+    still do for them), names the page "Mes procurations", and an unknown basis is refused."""
+    message = render(MailRequest.from_event(_event(
+        "mandates_at_fourteen_notice", turned_14_at="2027-03-02T05:00:00Z", language="en",
+        mandates=["parental_authority:view+request+pay", "tutorship_minor:"])), sender=SENDER, now=NOW)
+    text, html = _parts(message)
+    assert "Autorité parentale — peut encore, pour vous : consulter, faire des demandes, payer" in text
+    assert "Tutelle — peut encore, pour vous : plus rien" in text
+    assert "Parental authority — may still, for you: view, make requests, pay" in text
+    assert "« Mes procurations »" in text and "2027-03-02" in text
+    assert html.count("<li>") == 4  # two mandates, in French then in English
+    with pytest.raises(UndeliverableMail):
+        MailRequest.from_event(_event("mandates_at_fourteen_notice", turned_14_at="2027-03-02T05:00:00Z",
+                                      mandates=["protection_mandate:view"]))

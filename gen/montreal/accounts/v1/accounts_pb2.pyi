@@ -472,28 +472,92 @@ class WithheldAttribute(_message.Message):
     def __init__(self, name: _Optional[str] = ..., reason: _Optional[_Union[WithheldReason, str]] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class ReleaseAttributesRequest(_message.Message):
-    __slots__ = ("service_id", "resident_id", "purpose_id", "attributes")
+    __slots__ = ("service_id", "resident_id", "purpose_id", "attributes", "mandatary_id")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
     service_id: str
     resident_id: str
     purpose_id: str
     attributes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, service_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., attributes: _Optional[_Iterable[str]] = ...) -> None: ...
+    mandatary_id: str
+    def __init__(self, service_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., attributes: _Optional[_Iterable[str]] = ..., mandatary_id: _Optional[str] = ...) -> None: ...
 
 class ReleaseAttributesResponse(_message.Message):
-    __slots__ = ("access_id", "resident_id", "released", "withheld")
+    __slots__ = ("access_id", "resident_id", "released", "withheld", "mandate_id")
     ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RELEASED_FIELD_NUMBER: _ClassVar[int]
     WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     access_id: str
     resident_id: str
     released: _containers.RepeatedCompositeFieldContainer[ReleasedAttribute]
     withheld: _containers.RepeatedCompositeFieldContainer[WithheldAttribute]
-    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., released: _Optional[_Iterable[_Union[ReleasedAttribute, _Mapping]]] = ..., withheld: _Optional[_Iterable[_Union[WithheldAttribute, _Mapping]]] = ...) -> None: ...
+    mandate_id: str
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., released: _Optional[_Iterable[_Union[ReleasedAttribute, _Mapping]]] = ..., withheld: _Optional[_Iterable[_Union[WithheldAttribute, _Mapping]]] = ..., mandate_id: _Optional[str] = ...) -> None: ...
+
+class MandateQuestion(_message.Message):
+    __slots__ = ("mandatary_id", "represented_id", "action", "service_id")
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTED_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    mandatary_id: str
+    represented_id: str
+    action: str
+    service_id: str
+    def __init__(self, mandatary_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., action: _Optional[str] = ..., service_id: _Optional[str] = ...) -> None: ...
+
+class DecideMandatesRequest(_message.Message):
+    __slots__ = ("questions",)
+    QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    questions: _containers.RepeatedCompositeFieldContainer[MandateQuestion]
+    def __init__(self, questions: _Optional[_Iterable[_Union[MandateQuestion, _Mapping]]] = ...) -> None: ...
+
+class MandateDecision(_message.Message):
+    __slots__ = ("allowed", "mandate_id", "reason")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    mandate_id: str
+    reason: str
+    def __init__(self, allowed: _Optional[bool] = ..., mandate_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DecideMandatesResponse(_message.Message):
+    __slots__ = ("decisions", "decide_time")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[MandateDecision]
+    decide_time: _timestamp_pb2.Timestamp
+    def __init__(self, decisions: _Optional[_Iterable[_Union[MandateDecision, _Mapping]]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordMandateActRequest(_message.Message):
+    __slots__ = ("mandate_id", "act_id", "action", "service_id")
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    act_id: str
+    action: str
+    service_id: str
+    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., action: _Optional[str] = ..., service_id: _Optional[str] = ...) -> None: ...
+
+class RecordMandateActResponse(_message.Message):
+    __slots__ = ("mandate_id", "act_id", "act_time", "already_recorded")
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    act_id: str
+    act_time: _timestamp_pb2.Timestamp
+    already_recorded: bool
+    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., act_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
 
 class ResidentMatch(_message.Message):
     __slots__ = ("resident_id", "given_name", "family_name", "birth_year")

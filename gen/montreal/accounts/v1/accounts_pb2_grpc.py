@@ -109,6 +109,16 @@ class AccountsServiceStub:
                 request_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ReleaseAttributesRequest.SerializeToString,
                 response_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ReleaseAttributesResponse.FromString,
                 _registered_method=True)
+        self.DecideMandates = channel.unary_unary(
+                '/montreal.accounts.v1.AccountsService/DecideMandates',
+                request_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.DecideMandatesRequest.SerializeToString,
+                response_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.DecideMandatesResponse.FromString,
+                _registered_method=True)
+        self.RecordMandateAct = channel.unary_unary(
+                '/montreal.accounts.v1.AccountsService/RecordMandateAct',
+                request_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.RecordMandateActRequest.SerializeToString,
+                response_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.RecordMandateActResponse.FromString,
+                _registered_method=True)
         self.FindResident = channel.unary_unary(
                 '/montreal.accounts.v1.AccountsService/FindResident',
                 request_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.FindResidentRequest.SerializeToString,
@@ -261,6 +271,30 @@ class AccountsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecideMandates(self, request, context):
+        """---- Mandates (issue 22; docs/mandates.md) -------------------------------------------
+        "May X act for Y on service S for action A?", one decision per question (up to 1,000),
+        each answered on its own from the consent ledger (never cached: a revocation refuses the
+        next question). X and Y are named as the caller knows them: a service account of the
+        caller's service (`account_id`), or the resident's identifier the caller may see (the
+        citizen number for city services, the pairwise subject for partners). S is the caller's
+        own service. A malformed question is refused with its own field violation
+        (`questions[i].…`) and nothing is decided. Scope `accounts:link`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordMandateAct(self, request, context):
+        """Records an act done with the caller's service under a mandate (a `mandate_used` entry in
+        the represented resident's log, seen by both sides): the ledger decides again under its
+        lock, a refusal records nothing (FAILED_PRECONDITION with the decision's reason).
+        Idempotent by `act_id`. Scope `accounts:link`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def FindResident(self, request, context):
         """---- Counter-assisted enrollment (Accès Montréal offices, phone line) ----------------
         Scope `accounts:agent`; the token must name the acting agent (`act.sub`). Every action is
@@ -371,6 +405,16 @@ def add_AccountsServiceServicer_to_server(servicer, server):
                     servicer.ReleaseAttributes,
                     request_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ReleaseAttributesRequest.FromString,
                     response_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.ReleaseAttributesResponse.SerializeToString,
+            ),
+            'DecideMandates': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideMandates,
+                    request_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.DecideMandatesRequest.FromString,
+                    response_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.DecideMandatesResponse.SerializeToString,
+            ),
+            'RecordMandateAct': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordMandateAct,
+                    request_deserializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.RecordMandateActRequest.FromString,
+                    response_serializer=montreal_dot_accounts_dot_v1_dot_accounts__pb2.RecordMandateActResponse.SerializeToString,
             ),
             'FindResident': grpc.unary_unary_rpc_method_handler(
                     servicer.FindResident,
@@ -803,6 +847,60 @@ class AccountsService:
             '/montreal.accounts.v1.AccountsService/ReleaseAttributes',
             montreal_dot_accounts_dot_v1_dot_accounts__pb2.ReleaseAttributesRequest.SerializeToString,
             montreal_dot_accounts_dot_v1_dot_accounts__pb2.ReleaseAttributesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideMandates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.accounts.v1.AccountsService/DecideMandates',
+            montreal_dot_accounts_dot_v1_dot_accounts__pb2.DecideMandatesRequest.SerializeToString,
+            montreal_dot_accounts_dot_v1_dot_accounts__pb2.DecideMandatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordMandateAct(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.accounts.v1.AccountsService/RecordMandateAct',
+            montreal_dot_accounts_dot_v1_dot_accounts__pb2.RecordMandateActRequest.SerializeToString,
+            montreal_dot_accounts_dot_v1_dot_accounts__pb2.RecordMandateActResponse.FromString,
             options,
             channel_credentials,
             insecure,

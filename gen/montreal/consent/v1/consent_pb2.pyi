@@ -41,6 +41,7 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_MANDATE_REVOKED: _ClassVar[EntryType]
     ENTRY_TYPE_MANDATE_EXPIRED: _ClassVar[EntryType]
     ENTRY_TYPE_MANDATE_USED: _ClassVar[EntryType]
+    ENTRY_TYPE_MANDATE_NARROWED: _ClassVar[EntryType]
 
 class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -90,6 +91,7 @@ ENTRY_TYPE_MANDATE_SUSPENDED: EntryType
 ENTRY_TYPE_MANDATE_REVOKED: EntryType
 ENTRY_TYPE_MANDATE_EXPIRED: EntryType
 ENTRY_TYPE_MANDATE_USED: EntryType
+ENTRY_TYPE_MANDATE_NARROWED: EntryType
 COLLECTION_METHOD_UNSPECIFIED: CollectionMethod
 COLLECTION_METHOD_ACCOUNT_PAGE: CollectionMethod
 COLLECTION_METHOD_LOGIN_CONSENT_SCREEN: CollectionMethod
@@ -442,7 +444,7 @@ class HistoryResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AccessRecord(_message.Message):
-    __slots__ = ("access_id", "ledger_index", "recipient_id", "recipient_name_fr", "recipient_name_en", "purpose_id", "data_categories", "withheld_categories", "bases", "consent_ids", "access_time", "unsupported_categories", "agent_reference")
+    __slots__ = ("access_id", "ledger_index", "recipient_id", "recipient_name_fr", "recipient_name_en", "purpose_id", "data_categories", "withheld_categories", "bases", "consent_ids", "access_time", "unsupported_categories", "agent_reference", "mandatary_id", "mandate_id")
     class BasesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -463,6 +465,8 @@ class AccessRecord(_message.Message):
     ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
     UNSUPPORTED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     AGENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     access_id: str
     ledger_index: int
     recipient_id: str
@@ -476,7 +480,9 @@ class AccessRecord(_message.Message):
     access_time: _timestamp_pb2.Timestamp
     unsupported_categories: _containers.RepeatedScalarFieldContainer[str]
     agent_reference: str
-    def __init__(self, access_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., recipient_id: _Optional[str] = ..., recipient_name_fr: _Optional[str] = ..., recipient_name_en: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., bases: _Optional[_Mapping[str, LegalBasis]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unsupported_categories: _Optional[_Iterable[str]] = ..., agent_reference: _Optional[str] = ...) -> None: ...
+    mandatary_id: str
+    mandate_id: str
+    def __init__(self, access_id: _Optional[str] = ..., ledger_index: _Optional[int] = ..., recipient_id: _Optional[str] = ..., recipient_name_fr: _Optional[str] = ..., recipient_name_en: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., bases: _Optional[_Mapping[str, LegalBasis]] = ..., consent_ids: _Optional[_Iterable[str]] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unsupported_categories: _Optional[_Iterable[str]] = ..., agent_reference: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., mandate_id: _Optional[str] = ...) -> None: ...
 
 class AccessLogRequest(_message.Message):
     __slots__ = ("resident_id", "page_size", "page_token", "recipient_id")
@@ -536,7 +542,7 @@ class RecordAccessResponse(_message.Message):
     def __init__(self, ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
 
 class CheckAndRecordRequest(_message.Message):
-    __slots__ = ("access_id", "resident_id", "recipient_id", "purpose_id", "data_categories", "available_categories", "withheld_categories")
+    __slots__ = ("access_id", "resident_id", "recipient_id", "purpose_id", "data_categories", "available_categories", "withheld_categories", "mandatary_id")
     ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -544,6 +550,7 @@ class CheckAndRecordRequest(_message.Message):
     DATA_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     WITHHELD_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
     access_id: str
     resident_id: str
     recipient_id: str
@@ -551,21 +558,24 @@ class CheckAndRecordRequest(_message.Message):
     data_categories: _containers.RepeatedScalarFieldContainer[str]
     available_categories: _containers.RepeatedScalarFieldContainer[str]
     withheld_categories: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., available_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+    mandatary_id: str
+    def __init__(self, access_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., recipient_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., data_categories: _Optional[_Iterable[str]] = ..., available_categories: _Optional[_Iterable[str]] = ..., withheld_categories: _Optional[_Iterable[str]] = ..., mandatary_id: _Optional[str] = ...) -> None: ...
 
 class CheckAndRecordResponse(_message.Message):
-    __slots__ = ("decisions", "released_categories", "ledger_index", "already_recorded", "access_time")
+    __slots__ = ("decisions", "released_categories", "ledger_index", "already_recorded", "access_time", "mandate_id")
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     RELEASED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
     ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
     ACCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     decisions: _containers.RepeatedCompositeFieldContainer[CategoryDecision]
     released_categories: _containers.RepeatedScalarFieldContainer[str]
     ledger_index: int
     already_recorded: bool
     access_time: _timestamp_pb2.Timestamp
-    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., released_categories: _Optional[_Iterable[str]] = ..., ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    mandate_id: str
+    def __init__(self, decisions: _Optional[_Iterable[_Union[CategoryDecision, _Mapping]]] = ..., released_categories: _Optional[_Iterable[str]] = ..., ledger_index: _Optional[int] = ..., already_recorded: _Optional[bool] = ..., access_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mandate_id: _Optional[str] = ...) -> None: ...
 
 class RequestRectificationRequest(_message.Message):
     __slots__ = ("resident_id", "data_categories", "recipient_id")
@@ -810,7 +820,7 @@ class MandateScope(_message.Message):
     def __init__(self, service: _Optional[str] = ..., actions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Mandate(_message.Message):
-    __slots__ = ("mandate_id", "represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "state", "grant_time", "accept_time", "end_time", "end_reason", "under_mandate_id", "document_kind", "document_checked_by", "ledger_index", "acts")
+    __slots__ = ("mandate_id", "represented_id", "mandatary_id", "grantor_id", "basis", "scope", "valid_from_time", "valid_until_time", "state", "grant_time", "accept_time", "end_time", "end_reason", "under_mandate_id", "document_kind", "document_checked_by", "ledger_index", "acts", "narrow_time", "narrow_reason")
     MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     REPRESENTED_ID_FIELD_NUMBER: _ClassVar[int]
     MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -829,6 +839,8 @@ class Mandate(_message.Message):
     DOCUMENT_CHECKED_BY_FIELD_NUMBER: _ClassVar[int]
     LEDGER_INDEX_FIELD_NUMBER: _ClassVar[int]
     ACTS_FIELD_NUMBER: _ClassVar[int]
+    NARROW_TIME_FIELD_NUMBER: _ClassVar[int]
+    NARROW_REASON_FIELD_NUMBER: _ClassVar[int]
     mandate_id: str
     represented_id: str
     mandatary_id: str
@@ -847,7 +859,9 @@ class Mandate(_message.Message):
     document_checked_by: str
     ledger_index: int
     acts: _containers.RepeatedCompositeFieldContainer[MandateAct]
-    def __init__(self, mandate_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[MandateState, str]] = ..., grant_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_checked_by: _Optional[str] = ..., ledger_index: _Optional[int] = ..., acts: _Optional[_Iterable[_Union[MandateAct, _Mapping]]] = ...) -> None: ...
+    narrow_time: _timestamp_pb2.Timestamp
+    narrow_reason: str
+    def __init__(self, mandate_id: _Optional[str] = ..., represented_id: _Optional[str] = ..., mandatary_id: _Optional[str] = ..., grantor_id: _Optional[str] = ..., basis: _Optional[_Union[MandateBasis, str]] = ..., scope: _Optional[_Iterable[_Union[MandateScope, _Mapping]]] = ..., valid_from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[MandateState, str]] = ..., grant_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accept_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., under_mandate_id: _Optional[str] = ..., document_kind: _Optional[str] = ..., document_checked_by: _Optional[str] = ..., ledger_index: _Optional[int] = ..., acts: _Optional[_Iterable[_Union[MandateAct, _Mapping]]] = ..., narrow_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., narrow_reason: _Optional[str] = ...) -> None: ...
 
 class MandateAct(_message.Message):
     __slots__ = ("act_id", "service", "action", "act_time", "recorded_by")
@@ -864,16 +878,18 @@ class MandateAct(_message.Message):
     def __init__(self, act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., act_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_by: _Optional[str] = ...) -> None: ...
 
 class RecordMandateActRequest(_message.Message):
-    __slots__ = ("mandate_id", "act_id", "service", "action")
+    __slots__ = ("mandate_id", "act_id", "service", "action", "service_client_id")
     MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     ACT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     mandate_id: str
     act_id: str
     service: str
     action: str
-    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+    service_client_id: str
+    def __init__(self, mandate_id: _Optional[str] = ..., act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., service_client_id: _Optional[str] = ...) -> None: ...
 
 class RecordMandateActResponse(_message.Message):
     __slots__ = ("mandate", "already_recorded")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'montreal/events/v1/consent_events.proto\x12\x12montreal.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\x0c\x43onsentGiven\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x14\n\x0crecipient_id\x18\x03 \x01(\t\x12\x12\n\npurpose_id\x18\x04 \x01(\t\x12\x17\n\x0fpurpose_version\x18\x05 \x01(\x05\x12\x12\n\ncategories\x18\x06 \x03(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x10\x43onsentWithdrawn\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\"9\n\x0e\x43onsentExpired\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'montreal/events/v1/consent_events.proto\x12\x12montreal.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\x0c\x43onsentGiven\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\x12\x14\n\x0crecipient_id\x18\x03 \x01(\t\x12\x12\n\npurpose_id\x18\x04 \x01(\t\x12\x17\n\x0fpurpose_version\x18\x05 \x01(\x05\x12\x12\n\ncategories\x18\x06 \x03(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x10\x43onsentWithdrawn\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\"9\n\x0e\x43onsentExpired\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x13\n\x0bresident_id\x18\x02 \x01(\t\"\x83\x01\n\x13MinorTurnedFourteen\x12\x13\n\x0bresident_id\x18\x01 \x01(\t\x12\x30\n\x0cturned_14_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmandate_ids\x18\x03 \x03(\t\x12\x10\n\x08mandates\x18\x04 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,4 +38,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONSENTWITHDRAWN']._serialized_end=348
   _globals['_CONSENTEXPIRED']._serialized_start=350
   _globals['_CONSENTEXPIRED']._serialized_end=407
+  _globals['_MINORTURNEDFOURTEEN']._serialized_start=410
+  _globals['_MINORTURNEDFOURTEEN']._serialized_end=541
 # @@protoc_insertion_point(module_scope)

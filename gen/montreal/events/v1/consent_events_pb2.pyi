@@ -42,3 +42,15 @@ class ConsentExpired(_message.Message):
     consent_id: str
     resident_id: str
     def __init__(self, consent_id: _Optional[str] = ..., resident_id: _Optional[str] = ...) -> None: ...
+
+class MinorTurnedFourteen(_message.Message):
+    __slots__ = ("resident_id", "turned_14_at", "mandate_ids", "mandates")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TURNED_14_AT_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_IDS_FIELD_NUMBER: _ClassVar[int]
+    MANDATES_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    turned_14_at: _timestamp_pb2.Timestamp
+    mandate_ids: _containers.RepeatedScalarFieldContainer[str]
+    mandates: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, resident_id: _Optional[str] = ..., turned_14_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., mandate_ids: _Optional[_Iterable[str]] = ..., mandates: _Optional[_Iterable[str]] = ...) -> None: ...

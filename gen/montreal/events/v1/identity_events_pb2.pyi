@@ -385,3 +385,17 @@ class OrganizationRegistered(_message.Message):
     kind: str
     registered_by: str
     def __init__(self, organization_id: _Optional[str] = ..., kind: _Optional[str] = ..., registered_by: _Optional[str] = ...) -> None: ...
+
+class MandatesAtFourteenNotice(_message.Message):
+    __slots__ = ("resident_id", "email", "turned_14_at", "mandates", "language")
+    RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    TURNED_14_AT_FIELD_NUMBER: _ClassVar[int]
+    MANDATES_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    resident_id: str
+    email: str
+    turned_14_at: str
+    mandates: _containers.RepeatedScalarFieldContainer[str]
+    language: str
+    def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., turned_14_at: _Optional[str] = ..., mandates: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ...) -> None: ...

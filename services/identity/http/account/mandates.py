@@ -34,6 +34,8 @@ from services.identity.http.routes.common import provider
 
 ACTIONS = ("view", "request", "pay", "consent")
 NOTICES = ("given", "accepted", "ended")
+#: Why a mandate covers less (consent's ``narrow_reason``): the words shown for each.
+NARROW_REASONS = ("minor_turned_14",)
 MONTREAL = zoneinfo.ZoneInfo("America/Montreal")
 MAX_DAYS = 365
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
@@ -71,6 +73,9 @@ def _view(m: cpb.Mandate, t, recipients: dict, me: str) -> dict:
             "until": local_time(m.valid_until_time, t) if m.HasField("valid_until_time") else None,
             "ended": local_time(m.end_time, t) if m.HasField("end_time") else None,
             "end_reason": m.end_reason, "document": m.document_kind,
+            # Issue 22: since when it covers less (a minor's 14th birthday: no consent).
+            "narrowed": local_time(m.narrow_time, t) if m.HasField("narrow_time") else None,
+            "narrow_reason": m.narrow_reason if m.narrow_reason in NARROW_REASONS else "",
             # What was done under it, newest first: the same list on both sides.
             "acts": [{"service": service(a.service), "action": t(f"account.mandates.action.{a.action}")
                       if a.action in ACTIONS else a.action, "time": local_time(a.act_time, t)}
