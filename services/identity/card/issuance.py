@@ -561,15 +561,20 @@ async def revoke_all(uow: CardUnitOfWork, resident_id: str, reason: str, now: in
     return revoked
 
 
-async def status_list_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
-    """The published Status List Token (draft-ietf-oauth-status-list s. 8.1), cacheable for ``ttl``."""
+async def current_status_list_token(issuer: CardIssuer) -> str:
+    """The Status List Token as the database says now (draft-ietf-oauth-status-list s. 5)."""
     async with issuer.uow_factory() as uow:
         revoked = await uow.cards.revoked_indexes()
     entries = status_list.StatusList(size=issuer.config.status_list_size)
     for index in revoked:
         entries.set(index, status_list.INVALID)
-    token = status_list.status_list_token(entries, issuer.key.key, kid=issuer.key.kid,
-                                          uri=issuer.config.status_list_uri, now=issuer.now(),
-                                          lifetime=issuer.config.status_list_lifetime, ttl=issuer.config.status_list_ttl)
+    return status_list.status_list_token(entries, issuer.key.key, kid=issuer.key.kid,
+                                         uri=issuer.config.status_list_uri, now=issuer.now(),
+                                         lifetime=issuer.config.status_list_lifetime, ttl=issuer.config.status_list_ttl)
+
+
+async def status_list_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
+    """The published Status List Token (draft-ietf-oauth-status-list s. 8.1), cacheable for ``ttl``."""
+    token = await current_status_list_token(issuer)
     return WireResponse(200, token, [("Content-Type", "application/statuslist+jwt"),
                                      ("Cache-Control", f"public, max-age={issuer.config.status_list_ttl}")])
