@@ -513,6 +513,7 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
             if resident is None or resident.disabled or getattr(resident, "closed_at", None) or holder is None:
                 raise _CredentialError("credential_request_denied", "this resident cannot receive a card")
             jkt = ECKey.import_key(holder_jwk).thumbprint()
+            renewal = offer.wallet_jkt is not None  # this offer gave the wallet a card already
             if offer.wallet_jkt is not None and not hmac.compare_digest(offer.wallet_jkt, jkt):
                 raise _CredentialError("invalid_proof", "a renewal must be proven by the wallet key of the first card")
             offer.wallet_jkt = jkt
@@ -525,7 +526,7 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
             card = IssuedCard(str(uuid.uuid4()), access.resident_id, index, now, claims["exp"])
             await uow.cards.add_card(card)
             uow.add_event(CardIssued(resident_id=access.resident_id, card_id=card.card_id,
-                                     expires_at=_iso(card.expires_at)))
+                                     expires_at=_iso(card.expires_at), renewal=renewal))
             await uow.commit()
     except _CredentialError as exc:
         headers = [("WWW-Authenticate", 'Bearer error="invalid_token"')] if exc.status == 401 else None

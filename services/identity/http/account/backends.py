@@ -201,6 +201,13 @@ class ResidentClient:
             resident_id=self.resident_id, page_size=100, types=[cpb.ENTRY_TYPE_SERVICE_INFORMED]), CONSENT_AUDIENCE)
         return list(reply.entries)
 
+    async def card_entries(self) -> list[cpb.LedgerEntry]:
+        """The history's carte citoyenne entries (issue 23): cards revoked and renewed, oldest first."""
+        reply = await self._call(self.b.consent.History, cpb.HistoryRequest(
+            resident_id=self.resident_id, page_size=100,
+            types=[cpb.ENTRY_TYPE_CARD_REVOKED, cpb.ENTRY_TYPE_CARD_RENEWED]), CONSENT_AUDIENCE)
+        return list(reply.entries)
+
     async def receipt(self, consent_id: str) -> cpb.GetReceiptResponse:
         return await self._call(self.b.consent.GetReceipt, cpb.GetReceiptRequest(consent_id=consent_id),
                                 CONSENT_AUDIENCE)

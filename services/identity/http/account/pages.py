@@ -300,11 +300,13 @@ async def access_log(request: Request) -> Response:
                 if reply.next_page_token else None)
     try:
         informed = await _services_informed(client, recipients, t) if not page_token else []
+        card_history = await _card_history(client, t) if not page_token else []
     except BackendError as error:
         return unavailable(request, error)
     return page(request, "account/access.html", {"nav": "access", "records": records, "services": options,
                                                  "selected": recipient_id, "next_url": next_url,
                                                  "first_page": not page_token, "informed": informed,
+                                                 "card_history": card_history,
                                                  "counter_actions": await _counter_actions(request, who, t),
                                                  "mandate_acts": await _mandate_acts(request, who, t, recipients)})
 
@@ -343,6 +345,25 @@ async def _services_informed(client, recipients: dict, t) -> list[dict]:
             continue
         views.append({"service": _service_name({}, recipients, entry.recipient_id, t.lang), "what": informed_of,
                       "time": local_time(entry.entry_time, t), "ledger_index": entry.index})
+    return views[::-1]
+
+
+#: what a card's ledger entry may say (consent's ``card_revoked`` reasons, and a renewal)
+_CARD_HISTORY = {("card_revoked", "lost_device"), ("card_revoked", "resident_disabled"),
+                 ("card_revoked", "account_closed"), ("card_renewed", "")}
+
+
+async def _card_history(client, t) -> list[dict]:
+    """Issue 23: the carte citoyenne's revocations and silent renewals, as the consent register
+    recorded them, newest first (its first issuance is in the access log: the wallet received it)."""
+    views = []
+    for entry in await client.card_entries():
+        body = json.loads(entry.leaf_data)
+        what = (body.get("type", ""), body.get("reason", "") if body.get("type") == "card_revoked" else "")
+        if what not in _CARD_HISTORY:
+            continue
+        views.append({"what": ".".join(p for p in what if p), "time": local_time(entry.entry_time, t),
+                      "ledger_index": entry.index})
     return views[::-1]
 
 
