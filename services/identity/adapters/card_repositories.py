@@ -48,6 +48,7 @@ class IssuedCardRow(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    kid: Mapped[str | None] = mapped_column(String(64))
 
 
 class CardVerificationRow(Base):
@@ -80,7 +81,7 @@ def _verification(row: CardVerificationRow) -> Verification:
 
 def _card(row: IssuedCardRow) -> IssuedCard:
     return IssuedCard(row.card_id, row.resident_id, row.status_index, row.issued_at, row.expires_at,
-                      row.revoked_at, row.revoked_reason)
+                      row.revoked_at, row.revoked_reason, row.kid)
 
 
 class SqlCardStore:
@@ -165,7 +166,7 @@ class SqlCardStore:
         self.session.add(IssuedCardRow(card_id=card.card_id, resident_id=card.resident_id,
                                        status_index=card.status_index, issued_at=card.issued_at,
                                        expires_at=card.expires_at, revoked_at=card.revoked_at,
-                                       revoked_reason=card.revoked_reason))
+                                       revoked_reason=card.revoked_reason, kid=card.kid))
         await self.session.flush()
 
     async def cards_for(self, resident_id: str) -> list[IssuedCard]:
@@ -181,6 +182,12 @@ class SqlCardStore:
     async def revoked_indexes(self) -> list[int]:
         rows = await self.session.execute(select(IssuedCardRow.status_index).where(IssuedCardRow.revoked_at.is_not(None)))
         return [r for (r,) in rows.all()]
+
+    async def signing_kids_in_use(self, now: int) -> set[str | None]:
+        """The card keys that signed a card not yet expired (revoked ones too: a verifier must
+        still be able to check the signature before it reads the revocation)."""
+        rows = await self.session.execute(select(IssuedCardRow.kid).where(IssuedCardRow.expires_at >= now).distinct())
+        return {kid for (kid,) in rows.all()}
 
     async def card_by_status_index(self, index: int) -> IssuedCard | None:
         row = (await self.session.execute(

@@ -198,10 +198,10 @@ async def request_object_endpoint(issuer: CardIssuer, request: WireRequest, requ
                                     ("Cache-Control", "no-store")])
 
 
-def _fresh_verifier(issuer: CardIssuer, status_list_token: str) -> verifier.OfflineVerifier:
+async def _fresh_verifier(issuer: CardIssuer, status_list_token: str) -> verifier.OfflineVerifier:
     """The offline verifier on what the issuer publishes now: its keys and a status list built
     for this answer (a card revoked a second ago is refused)."""
-    metadata = jwt_vc_issuer_metadata(issuer)
+    metadata = await jwt_vc_issuer_metadata(issuer)
     cache = verifier.VerifierCache(issuer.config.issuer, metadata["jwks"],
                                    {issuer.config.status_list_uri: status_list_token}, issuer.now())
     return verifier.OfflineVerifier(cache)
@@ -231,6 +231,7 @@ async def response_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRes
     if not state:
         return _error(400, "invalid_request", "state is required")
     token = await current_status_list_token(issuer)
+    fresh = await _fresh_verifier(issuer, token)
     now = issuer.now()
     async with issuer.uow_factory() as uow:
         verification = await uow.cards.verification_by_request(state, for_update=True)
@@ -247,7 +248,7 @@ async def response_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRes
             if request.first(form, "error"):
                 raise PresentationRefused("wallet_declined", "the wallet declined to present the card")
             presentation = _presentation(request.first(form, "vp_token") or "")
-            check = _fresh_verifier(issuer, token).verify(presentation, audience=client_identifier(issuer),
+            check = fresh.verify(presentation, audience=client_identifier(issuer),
                                                           nonce=verification.nonce, now=now)
             missing = [c for c in verification.claims if c not in check.disclosed]
             if missing:
