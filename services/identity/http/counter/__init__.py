@@ -12,13 +12,14 @@ English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
     /counter/resident/file                    the resident's complete file, to print (after a document check)
     /counter/supervision                      supervisors: agents' actions, the unusual ones
     /counter/passkeys                         the agent's passkeys (a second factor at sign-in)
+    /counter/card                             check a carte citoyenne offline (issue 23)
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.counter import console, passkeys, printed_file, sign_in
+from services.identity.http.counter import card_check, console, passkeys, printed_file, sign_in
 from services.identity.http.counter import mandates as counter_mandates
 
 routes = [
@@ -44,4 +45,8 @@ routes = [
     Route("/counter/resident/mandate", counter_mandates.record, methods=["POST"]),
     Route("/counter/resident/mandate/end", counter_mandates.end, methods=["POST"]),
     Route("/counter/supervision", console.supervision, methods=["GET"]),
+    # Issue 23: the carte citoyenne verifier (offline, against the desk's cache).
+    Route("/counter/card", card_check.page, methods=["GET"]),
+    Route("/counter/card", card_check.check, methods=["POST"]),
+    Route("/counter/card/refresh", card_check.refresh, methods=["POST"]),
 ]
