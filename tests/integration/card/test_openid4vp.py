@@ -241,3 +241,39 @@ async def test_refusals_with_reasons(verifier_front, tmp_path):
         assert answer.json()["reason"] == "revoked"
         assert (await outcome(transaction))["reason"] == "revoked"
 
+
+
+@pytest.mark.parametrize("vp_token", [None, "", "[]", "{}", '{"carte": []}', '{"carte": ["a", "b"]}',
+                                      '{"autre": ["x"]}', '{"carte": ["abc"]}', '{"carte": ["a~b~c"]}',
+                                      '{"carte": ["eyJhbGciOiJFUzI1NiJ9.e30.AAAA~"]}', '{"carte": [42]}',
+                                      '{"carte": ["' + "A" * 5000 + '~"]}'])
+async def test_a_bad_vp_token_is_refused_with_a_reason_never_a_500(verifier_front, vp_token):
+    front = verifier_front
+    async with httpx.AsyncClient(timeout=10) as http:
+        transaction = (await _ask(front, http)).json()
+        state = transaction["request_uri"].rsplit("/", 1)[1]
+        data = {"state": state} if vp_token is None else {"state": state, "vp_token": vp_token}
+        answer = await http.post(front.base + "/card/vp/response", data=data)
+        assert answer.status_code == 400, answer.text
+        reason = answer.json()["reason"]
+        assert reason in ("invalid_vp_token", "malformed", "bad_signature", "unknown_key", "tampered_disclosure")
+        result = (await _result(front, http, transaction["transaction_id"])).json()
+        assert (result["status"], result["reason"]) == ("refused", reason)
+
+
+async def test_bad_requests_of_a_borough_system(verifier_front):
+    front = verifier_front
+    async with httpx.AsyncClient(timeout=10) as http:
+        two = await http.post(front.base + "/card/vp/requests", auth=(BOROUGH, front.secrets[BOROUGH]),
+                              data={"claim": ["age_over_18", "age_over_65"]})
+        assert two.status_code == 400 and two.json()["error_description"].startswith("claim:")
+        none = await http.post(front.base + "/card/vp/requests", auth=(BOROUGH, front.secrets[BOROUGH]))
+        assert none.status_code == 400 and none.json()["error_description"].startswith("claim:")
+        long_purpose = await _ask(front, http, purpose="x" * 201)
+        assert long_purpose.status_code == 400 and long_purpose.json()["error_description"].startswith("purpose:")
+        anonymous = await http.post(front.base + "/card/vp/requests", data={"claim": "age_over_18"})
+        assert anonymous.status_code == 401 and anonymous.json()["error"] == "invalid_client"
+        unknown = await _result(front, http, "no-such-transaction")
+        assert unknown.status_code == 400 and unknown.json()["error_description"].startswith("transaction_id:")
+        assert (await http.get(front.base + "/card/vp/request/no-such-request")).status_code == 404
+        assert (await http.get(front.base + "/card/vp/response")).json()["error"] == "invalid_request"
