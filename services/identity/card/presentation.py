@@ -37,7 +37,7 @@ Refusal reasons (besides the verifier's: ``wrong_nonce``, ``wrong_audience``, ``
 ``expired``, ``tampered_disclosure``, ``key_binding_missing``...): ``claim_not_disclosed``,
 ``claim_not_requested`` (more than asked was disclosed: refused, nothing kept),
 ``invalid_vp_token``, ``request_expired``, ``wallet_declined`` (the wallet answered an
-``error``, s. 8.5), and ``already_answered`` for a second answer to a transaction (the first
+``error``, s. 8.5), ``client_disabled`` (the borough system was disabled meanwhile), and ``already_answered`` for a second answer to a transaction (the first
 outcome stands).
 """
 
@@ -260,12 +260,15 @@ async def response_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRes
             card = await uow.cards.card_by_status_index(int(check.status_index))
             if card is None:
                 raise PresentationRefused("status_unavailable", "no card of this issuer has this status entry")
+            client = await uow.clients.get(verification.client_id)
+            if client is None or client.disabled:
+                # the borough system was disabled meanwhile: it receives nothing
+                raise PresentationRefused("client_disabled", "the system that asked can no longer receive it")
         except PresentationRefused as refused:
             verification.status, verification.reason, verification.answered_at = REFUSED, refused.reason, now
             await uow.cards.update_verification(verification)
             await uow.commit()
             return _error(400, "invalid_request", refused.detail or refused.reason, reason=refused.reason)
-        client = await uow.clients.get(verification.client_id)
         verification.status, verification.answered_at = ACCEPTED, now
         verification.disclosed = dict(check.disclosed)
         verification.resident_id = card.resident_id
