@@ -219,6 +219,13 @@ def _presentation(vp_token: str) -> str:
     return parsed[DCQL_ID][0]
 
 
+def _unknown_or_answered(verification: Verification | None) -> WireResponse:
+    if verification is None:
+        return _error(400, "invalid_request", "state: no such request")
+    return _error(400, "invalid_request", "this request was answered already; the first answer stands",
+                  reason="already_answered")
+
+
 async def response_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
     """The wallet's answer (OpenID4VP 1.0 s. 8.2, ``direct_post``)."""
     if request.method != "POST":
@@ -230,18 +237,19 @@ async def response_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRes
     state = request.first(form, "state")
     if not state:
         return _error(400, "invalid_request", "state is required")
-    token = await current_status_list_token(issuer)
-    fresh = await _fresh_verifier(issuer, token)
+    async with issuer.uow_factory() as uow:
+        waiting = await uow.cards.verification_by_request(state)
+    if waiting is None or waiting.status != PENDING:
+        # answered before any work: an unknown or answered state costs one read, not a status list
+        return _unknown_or_answered(waiting)
+    fresh = await _fresh_verifier(issuer, await current_status_list_token(issuer))
     now = issuer.now()
     async with issuer.uow_factory() as uow:
         verification = await uow.cards.verification_by_request(state, for_update=True)
         # The checks, in order: a known transaction, not answered yet, not expired, then the
         # presentation itself, then exactly the claim asked.
-        if verification is None:
-            return _error(400, "invalid_request", "state: no such request")
-        if verification.status != PENDING:
-            return _error(400, "invalid_request", "this request was answered already; the first answer stands",
-                          reason="already_answered")
+        if verification is None or verification.status != PENDING:
+            return _unknown_or_answered(verification)
         try:
             if verification.expires_at < now:
                 raise PresentationRefused("request_expired", "the request expired; the borough system asks again")
