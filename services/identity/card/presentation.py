@@ -256,8 +256,7 @@ async def response_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRes
             if request.first(form, "error"):
                 raise PresentationRefused("wallet_declined", "the wallet declined to present the card")
             presentation = _presentation(request.first(form, "vp_token") or "")
-            check = fresh.verify(presentation, audience=client_identifier(issuer),
-                                                          nonce=verification.nonce, now=now)
+            check = fresh.verify(presentation, audience=client_identifier(issuer), nonce=verification.nonce, now=now)
             missing = [c for c in verification.claims if c not in check.disclosed]
             if missing:
                 raise PresentationRefused("claim_not_disclosed", f"the card did not disclose {', '.join(missing)}")
