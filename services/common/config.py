@@ -192,6 +192,10 @@ class Settings:
     #: Issue 21: how long a closed account's personal data is kept before it is purged
     #: (services/identity/service_layer/closed_accounts.py: Access Act s. 73, Archives Act).
     closed_account_retention_days: int = 730
+    #: Issue 23: the carte citoyenne's key generation (services/identity/card/keys.py): the
+    #: card key derived for it signs new cards; the next one is published ahead, earlier ones
+    #: while a card they signed is valid. Raised by one to rotate the card key.
+    card_key_generation: int = 1
     # How accounts asks the consent ledger on a release (issue 24): ``one`` CheckAndRecord
     # call (decide and record under the ledger's lock), or ``two`` (Check, then RecordAccess:
     # for a consent service not yet upgraded during a rolling upgrade, and for comparison).
@@ -306,6 +310,7 @@ class Settings:
             outbox_retention_hours=_hours(env, "MTLID_OUTBOX_RETENTION_HOURS", 168.0),
             closed_account_retention_days=int(_bounded(env, "MTLID_CLOSED_ACCOUNT_RETENTION_DAYS", 730, 1, 36500,
                                                        "days")),
+            card_key_generation=int(_bounded(env, "MTLID_CARD_KEY_GENERATION", 1, 1, 1000, "(a generation number)")),
             release_consent_calls=_choice(env, "MTLID_RELEASE_CONSENT_CALLS", ("one", "two")),
             workers=_workers(env, "MTLID_WORKERS"),
             worker_index=int(env["MTLID_WORKER_INDEX"]) if (env.get("MTLID_WORKER_INDEX") or "").isdigit() else -1,

@@ -11,7 +11,8 @@ Entry types (DPV statuses where one exists): ``consent_given`` (dpv:ConsentGiven
 ``data_accessed``, ``export_requested`` (A-2.1 s. 84), ``rectification_requested``
 (A-2.1 s. 89), ``service_informed`` (a linked service told of the resident's account
 closing or reopening, issue 21), and the mandate entries ``mandate_granted``, ``mandate_accepted``,
-``mandate_suspended``, ``mandate_revoked``, ``mandate_expired``, ``mandate_used`` (issue 22, docs/mandates.md).
+``mandate_suspended``, ``mandate_revoked``, ``mandate_expired``, ``mandate_used`` (issue 22, docs/mandates.md),
+and the carte citoyenne's ``card_revoked`` and ``card_renewed`` (issue 23).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class EntryType(str, enum.Enum):
     MANDATE_EXPIRED = "mandate_expired"
     MANDATE_USED = "mandate_used"
     MANDATE_NARROWED = "mandate_narrowed"
+    # The carte citoyenne (issue 23): its revocation and silent renewals (its first issuance
+    # is a data_accessed entry, the resident's wallet as recipient).
+    CARD_REVOKED = "card_revoked"
+    CARD_RENEWED = "card_renewed"
 
 
 def utc_ms(value: dt.datetime) -> dt.datetime:
@@ -227,6 +232,28 @@ def service_informed(*, notice_id: str, resident_id: str, recipient_id: str, acc
     return _entry(EntryType.SERVICE_INFORMED, resident_id, time, {
         "notice_id": notice_id, "recipient_id": recipient_id, "account_id": account_id,
         "informed_of": informed_of, "source": source,
+    })
+
+
+#: Why a card was revoked (identity's ``card_revoked`` ``reason``).
+CARD_REVOCATION_REASONS = ("lost_device", "resident_disabled", "account_closed")
+
+
+def card_revoked(*, resident_id: str, card_id: str, reason: str, time: dt.datetime, source: str) -> LedgerEntry:
+    """A carte citoyenne revoked in the published status list (issue 23): verifiers refuse
+    it from their next refresh. Identifiers only: no claim of the card."""
+    if reason not in CARD_REVOCATION_REASONS:
+        raise ValueError(f"reason must be one of {CARD_REVOCATION_REASONS}")
+    return _entry(EntryType.CARD_REVOKED, resident_id, time, {
+        "card_id": card_id, "reason": reason, "source": source,
+    })
+
+
+def card_renewed(*, resident_id: str, card_id: str, expires_at: str, time: dt.datetime, source: str) -> LedgerEntry:
+    """A carte citoyenne renewed by the resident's wallet without them (issue 23: the refresh
+    token, the same wallet key, the values of the first card): a new card, a new expiry."""
+    return _entry(EntryType.CARD_RENEWED, resident_id, time, {
+        "card_id": card_id, "expires_at": expires_at, "source": source,
     })
 
 

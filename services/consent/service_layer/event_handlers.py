@@ -20,7 +20,9 @@ consumer's unit of work, after the event id went into the inbox; the consumer co
   linked service was told of the account's closing or reopening (issue 21), idempotent by
   the event's id.
 - ``montreal.identity.v1.card_issued`` → a ``data_accessed`` entry: the resident's own wallet
-  received a carte citoyenne (issue 23), so "Qui a vu mes données" shows what the card holds.
+  received a carte citoyenne (issue 23), so "Qui a vu mes données" shows what the card holds;
+  a silent renewal (``renewal``) → a ``card_renewed`` entry (the wallet held these values);
+- ``montreal.identity.v1.card_revoked`` → a ``card_revoked`` entry (issue 23).
 
 An event that breaks a rule is a fact we cannot record, not a reason to block the stream:
 it is logged (identifiers only) and skipped.
@@ -364,15 +366,20 @@ CARD_CATEGORIES = ("given_name", "family_name", "date_of_birth", "postal_address
 async def on_card_issued(event: CloudEvent, uow) -> None:
     """Identity's ``card_issued`` → one ``data_accessed`` entry, recipient the resident's own
     wallet, access id ``card.<card_id>`` (a redelivery finds it recorded and writes nothing),
-    on the city's public task. Revocation has no entry of its own in the ledger's format; it is
-    shown in Mon compte's card page."""
+    on the city's public task. A renewal (``renewal``: the same wallet, the values of the card
+    it held) is a ``card_renewed`` entry instead: no new data left the city."""
     data = event.data
     resident_id = str(data.get("resident_id", ""))
     card_id = str(data.get("card_id", ""))
     try:
         handlers.check_resident_id(resident_id)
-        if not card_id:
-            raise ValueError("card_issued without a card_id")
+        if not card_id or len(card_id) > 64:
+            raise ValueError("card_issued without a usable card_id")
+        if data.get("renewal") is True:
+            await _card_entry(uow, resident_id, card_id, EntryType.CARD_RENEWED, lambda: ledger.card_renewed(
+                resident_id=resident_id, card_id=card_id, expires_at=str(data.get("expires_at", ""))[:40],
+                time=ledger.parse_time(event.time) if event.time else _now(), source="identity:card"))
+            return
         if await uow.catalogue.recipient(CARD_RECIPIENT.recipient_id) is None:
             await uow.catalogue.save_recipient(CARD_RECIPIENT)
         await handlers.record_access_in(commands.RecordAccess(
@@ -381,6 +388,33 @@ async def on_card_issued(event: CloudEvent, uow) -> None:
             bases={c: LegalBasis.PUBLIC_TASK.value for c in CARD_CATEGORIES},
             accessed_at=ledger.parse_time(event.time) if event.time else None,
             source="identity:card"), uow, _now())
+    except (ServiceError, ValueError) as error:
+        _skip(event, error)
+
+
+async def _card_entry(uow, resident_id: str, card_id: str, entry_type: EntryType, make) -> None:
+    """Appends a card's entry unless one of that type for that card is there (a redelivery
+    that got past the inbox, a replayed dead letter, writes nothing)."""
+    await uow.ledger.lock()
+    for entry in await uow.ledger.resident_entries(resident_id, types=[entry_type]):
+        if entry.body.get("card_id") == card_id:
+            return
+    await uow.ledger.append([make()])
+
+
+async def on_card_revoked(event: CloudEvent, uow) -> None:
+    """Identity's ``card_revoked`` → a ``card_revoked`` entry (issue 23): the resident reads
+    in their history that the card was revoked, when and why."""
+    data = event.data
+    resident_id = str(data.get("resident_id", ""))
+    card_id = str(data.get("card_id", ""))
+    try:
+        handlers.check_resident_id(resident_id)
+        if not card_id or len(card_id) > 64:
+            raise ValueError("card_revoked without a usable card_id")
+        await _card_entry(uow, resident_id, card_id, EntryType.CARD_REVOKED, lambda: ledger.card_revoked(
+            resident_id=resident_id, card_id=card_id, reason=str(data.get("reason", "")),
+            time=ledger.parse_time(event.time) if event.time else _now(), source="identity:card"))
     except (ServiceError, ValueError) as error:
         _skip(event, error)
 
@@ -399,6 +433,7 @@ IDENTITY_SUBJECTS = {
     "montreal.identity.v1.data_released": on_data_released,
     "montreal.identity.v1.counter_file_accessed": on_counter_file_accessed,
     "montreal.identity.v1.card_issued": on_card_issued,
+    "montreal.identity.v1.card_revoked": on_card_revoked,
 }
 
 

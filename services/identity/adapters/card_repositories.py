@@ -1,16 +1,17 @@
-"""The carte citoyenne's storage (migration 0023): ``card.issuance.CardStore`` on SQLAlchemy."""
+"""The carte citoyenne's storage (migrations 0023, 0115): ``card.issuance.CardStore`` on SQLAlchemy."""
 
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, String, func, select
+from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.identity.adapters.orm import Base
 from services.identity.adapters import crypto
 from services.identity.card.issuance import CardAccess, CardOffer, Holder, IssuedCard
+from services.identity.card.presentation import Verification
 
 
 class CardOfferRow(Base):
@@ -47,11 +48,40 @@ class IssuedCardRow(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    kid: Mapped[str | None] = mapped_column(String(64))
+
+
+class CardVerificationRow(Base):
+    """A borough system's OpenID4VP request (migration 0115)."""
+
+    __tablename__ = "card_verifications"
+
+    transaction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    claims: Mapped[str] = mapped_column(String(400))
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(40))
+    disclosed: Mapped[str | None] = mapped_column(Text)
+    resident_id: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[int | None] = mapped_column(BigInteger)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+def _verification(row: CardVerificationRow) -> Verification:
+    return Verification(row.transaction_id, row.request_id, row.client_id, tuple(json.loads(row.claims)), row.purpose,
+                        row.nonce, row.created_at, row.expires_at, row.status, row.reason,
+                        None if row.disclosed is None else json.loads(row.disclosed), row.resident_id,
+                        row.answered_at, row.delivered_at)
 
 
 def _card(row: IssuedCardRow) -> IssuedCard:
     return IssuedCard(row.card_id, row.resident_id, row.status_index, row.issued_at, row.expires_at,
-                      row.revoked_at, row.revoked_reason)
+                      row.revoked_at, row.revoked_reason, row.kid)
 
 
 class SqlCardStore:
@@ -136,7 +166,7 @@ class SqlCardStore:
         self.session.add(IssuedCardRow(card_id=card.card_id, resident_id=card.resident_id,
                                        status_index=card.status_index, issued_at=card.issued_at,
                                        expires_at=card.expires_at, revoked_at=card.revoked_at,
-                                       revoked_reason=card.revoked_reason))
+                                       revoked_reason=card.revoked_reason, kid=card.kid))
         await self.session.flush()
 
     async def cards_for(self, resident_id: str) -> list[IssuedCard]:
@@ -152,3 +182,42 @@ class SqlCardStore:
     async def revoked_indexes(self) -> list[int]:
         rows = await self.session.execute(select(IssuedCardRow.status_index).where(IssuedCardRow.revoked_at.is_not(None)))
         return [r for (r,) in rows.all()]
+
+    async def signing_kids_in_use(self, now: int) -> set[str | None]:
+        """The card keys that signed a card not yet expired (revoked ones too: a verifier must
+        still be able to check the signature before it reads the revocation)."""
+        rows = await self.session.execute(select(IssuedCardRow.kid).where(IssuedCardRow.expires_at >= now).distinct())
+        return {kid for (kid,) in rows.all()}
+
+    async def card_by_status_index(self, index: int) -> IssuedCard | None:
+        row = (await self.session.execute(
+            select(IssuedCardRow).where(IssuedCardRow.status_index == index))).scalar_one_or_none()
+        return None if row is None else _card(row)
+
+    # --- OpenID4VP requests of borough systems (card/presentation.py) ---
+
+    async def add_verification(self, verification: Verification) -> None:
+        self.session.add(CardVerificationRow(
+            transaction_id=verification.transaction_id, request_id=verification.request_id,
+            client_id=verification.client_id, claims=json.dumps(list(verification.claims)),
+            purpose=verification.purpose, nonce=verification.nonce, created_at=verification.created_at,
+            expires_at=verification.expires_at, status=verification.status))
+        await self.session.flush()
+
+    async def get_verification(self, transaction_id: str, *, for_update: bool = False) -> Verification | None:
+        query = select(CardVerificationRow).where(CardVerificationRow.transaction_id == transaction_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).scalar_one_or_none()
+        return None if row is None else _verification(row)
+
+    async def verification_by_request(self, request_id: str, *, for_update: bool = False) -> Verification | None:
+        # FOR UPDATE: two answers racing for one request cannot both be recorded
+        query = select(CardVerificationRow).where(CardVerificationRow.request_id == request_id)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).scalar_one_or_none()
+        return None if row is None else _verification(row)
+
+    async def update_verification(self, verification: Verification) -> None:
+        row = await self.session.get(CardVerificationRow, verification.transaction_id)
+        row.status, row.reason, row.resident_id = verification.status, verification.reason, verification.resident_id
+        row.disclosed = None if verification.disclosed is None else json.dumps(verification.disclosed)
+        row.answered_at, row.delivered_at = verification.answered_at, verification.delivered_at
+        await self.session.flush()

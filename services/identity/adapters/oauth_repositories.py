@@ -300,7 +300,7 @@ class SqlReleaseWindowStore:
         return as_utc(row[0]) if row else None
 
 
-from services.identity.adapters.card_repositories import CardAccessRow, CardOfferRow  # noqa: E402
+from services.identity.adapters.card_repositories import CardAccessRow, CardOfferRow, CardVerificationRow  # noqa: E402
 
 
 class SqlHousekeeping:
@@ -337,6 +337,9 @@ class SqlHousekeeping:
             delete(CardAccessRow).where(CardAccessRow.expires_at < int(now.timestamp())),
             delete(CardOfferRow).where(CardOfferRow.expires_at < int(now.timestamp()) - 3600,
                                        CardOfferRow.renewable_until < int(now.timestamp())),
+            # a borough system's online verification: an hour past its end (what it received
+            # was delivered and erased at its first fetch; an outcome never fetched goes too)
+            delete(CardVerificationRow).where(CardVerificationRow.expires_at < int(now.timestamp()) - 3600),
         ):
             removed += (await self.session.execute(statement)).rowcount or 0
         return removed

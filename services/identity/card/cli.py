@@ -3,6 +3,7 @@
     mtlid wallet accept "openid-credential-offer://?credential_offer=..." --tx-code 123456
     mtlid wallet renew                                            (the refresh token: a new card)
     mtlid wallet present --claim age_over_18 --audience comptoir-ahuntsic --nonce 7f3a [--qr]
+    mtlid wallet present --openid4vp "openid4vp://?client_id=…&request_uri=…"   (a borough system, online)
     mtlid card refresh --issuer https://id.montreal.ca            (online: keys + status list)
     mtlid card verify PRESENTATION --audience comptoir-ahuntsic --nonce 7f3a   (offline)
 
@@ -76,6 +77,11 @@ def cmd_wallet_present(args) -> int:
     if os.environ.get("MTLID_ENV", "development") != "development":
         print("mtlid wallet: the reference wallet runs in development only", file=sys.stderr)
         return 2
+    if args.openid4vp:
+        return _answer_openid4vp(args)
+    if not args.claim or not args.audience or not args.nonce:
+        print("mtlid wallet: --claim, --audience and --nonce are required without --openid4vp", file=sys.stderr)
+        return 2
     try:
         presentation = ReferenceWallet.open(Path(args.store)).present(args.claim, audience=args.audience,
                                                                       nonce=args.nonce)
@@ -89,6 +95,28 @@ def cmd_wallet_present(args) -> int:
     else:
         print(presentation)
     return 0
+
+
+def _answer_openid4vp(args) -> int:
+    """The wallet answers a borough system's OpenID4VP request over HTTP; exit 0 when the
+    verifier accepted the presentation, 1 when it refused (its reason printed)."""
+    import httpx
+
+    from services.identity.card.wallet import ReferenceWallet, WalletError
+
+    wallet = ReferenceWallet.open(Path(args.store))
+
+    async def answer() -> dict:
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await wallet.answer_openid4vp(http, args.openid4vp, args.claim or None)
+
+    try:
+        outcome = asyncio.run(answer())
+    except (WalletError, httpx.HTTPError, ValueError, KeyError) as error:
+        print(f"mtlid wallet: {getattr(error, 'description', '') or type(error).__name__}", file=sys.stderr)
+        return 1
+    print(json.dumps(outcome, ensure_ascii=False))
+    return 0 if outcome["status"] == 200 else 1
 
 
 def cmd_card_refresh(args) -> int:
@@ -149,9 +177,12 @@ def register(subparsers) -> None:
     renew.add_argument("--store", default=str(DEFAULT_WALLET))
     renew.set_defaults(func=cmd_wallet_renew)
     present = wallet_sub.add_parser("present", help="present chosen claims of the card (SD-JWT + key binding)")
-    present.add_argument("--claim", action="append", required=True, help="a claim to disclose (repeatable)")
-    present.add_argument("--audience", required=True, help="the verifier's identifier")
-    present.add_argument("--nonce", required=True, help="the verifier's nonce")
+    present.add_argument("--claim", action="append", help="a claim to disclose (repeatable; with --openid4vp: "
+                                                          "instead of what the request asks)")
+    present.add_argument("--audience", help="the verifier's identifier")
+    present.add_argument("--nonce", help="the verifier's nonce")
+    present.add_argument("--openid4vp", metavar="REQUEST_URL",
+                         help="answer a borough system's openid4vp:// request over HTTP (direct_post)")
     present.add_argument("--qr", action="store_true", help="print a QR code instead of the text")
     present.add_argument("--store", default=str(DEFAULT_WALLET))
     present.set_defaults(func=cmd_wallet_present)

@@ -153,6 +153,9 @@ class IssuedCard:
     expires_at: int
     revoked_at: int | None = None
     revoked_reason: str | None = None
+    #: the card key that signed it (None: a card from before identity migration 0116, signed by
+    #: the first generation): its public key stays published while the card is valid
+    kid: str | None = None
 
 
 class CardStore(Protocol):
@@ -169,6 +172,7 @@ class CardStore(Protocol):
     async def cards_for(self, resident_id: str) -> list[IssuedCard]: ...
     async def update_card(self, card: IssuedCard) -> None: ...
     async def revoked_indexes(self) -> list[int]: ...
+    async def signing_kids_in_use(self, now: int) -> set[str | None]: ...
 
 
 class CardUnitOfWork(Protocol):
@@ -187,9 +191,15 @@ class CardUnitOfWork(Protocol):
 @dataclasses.dataclass
 class CardIssuer:
     config: CardConfig
+    #: the key that signs new cards and the status list (the current generation)
     key: CardKey
     uow_factory: Callable[[], CardUnitOfWork]
     clock: Callable[[], float] = time.time
+    #: the next generation, published before it signs anything, so every verifier and every
+    #: replica knows it when the operator moves to it (rotation without a gap)
+    next_key: CardKey | None = None
+    #: earlier generations: each published while a card it signed is still valid
+    earlier_keys: tuple[CardKey, ...] = ()
 
     def now(self) -> int:
         return int(self.clock())
@@ -290,11 +300,24 @@ def credential_issuer_metadata(issuer: CardIssuer) -> dict[str, Any]:
     }
 
 
-def jwt_vc_issuer_metadata(issuer: CardIssuer) -> dict[str, Any]:
+async def published_keys(issuer: CardIssuer) -> list[CardKey]:
+    """The card keys a verifier must know (the rotation story, docs/carte-citoyenne.md): the
+    current one, the next one (published ahead of its use), and each earlier generation that
+    signed a card not yet expired (a card from before migration 0116 names no key: the first
+    generation's). An earlier key leaves the set the day its last card expires."""
+    async with issuer.uow_factory() as uow:
+        in_use = await uow.cards.signing_kids_in_use(issuer.now())
+    first = issuer.earlier_keys[0].kid if issuer.earlier_keys else None
+    in_use = {first if kid is None else kid for kid in in_use}
+    keys = [issuer.key] + ([issuer.next_key] if issuer.next_key is not None else [])
+    return keys + [k for k in issuer.earlier_keys if k.kid in in_use]
+
+
+async def jwt_vc_issuer_metadata(issuer: CardIssuer) -> dict[str, Any]:
     """SD-JWT VC issuer metadata (``/.well-known/jwt-vc-issuer``): the card keys a verifier caches.
 
     ``status_lists`` is ours: the lists an offline verifier should take home with the keys."""
-    return {"issuer": issuer.config.issuer, "jwks": {"keys": [issuer.key.public_jwk()]},
+    return {"issuer": issuer.config.issuer, "jwks": {"keys": [k.public_jwk() for k in await published_keys(issuer)]},
             "status_lists": [issuer.config.status_list_uri]}
 
 
@@ -318,7 +341,7 @@ async def metadata_endpoint(issuer: CardIssuer, request: WireRequest) -> WireRes
 
 
 async def jwt_vc_issuer_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
-    return WireResponse.json(200, jwt_vc_issuer_metadata(issuer), no_store=False)
+    return WireResponse.json(200, await jwt_vc_issuer_metadata(issuer), no_store=False)
 
 
 def _oauth_error(status: int, error: str, description: str, headers: list[tuple[str, str]] | None = None) -> WireResponse:
@@ -513,6 +536,7 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
             if resident is None or resident.disabled or getattr(resident, "closed_at", None) or holder is None:
                 raise _CredentialError("credential_request_denied", "this resident cannot receive a card")
             jkt = ECKey.import_key(holder_jwk).thumbprint()
+            renewal = offer.wallet_jkt is not None  # this offer gave the wallet a card already
             if offer.wallet_jkt is not None and not hmac.compare_digest(offer.wallet_jkt, jkt):
                 raise _CredentialError("invalid_proof", "a renewal must be proven by the wallet key of the first card")
             offer.wallet_jkt = jkt
@@ -522,10 +546,10 @@ async def credential_endpoint(issuer: CardIssuer, request: WireRequest, body: by
             if index >= issuer.config.status_list_size:
                 raise _CredentialError("credential_request_denied", "the status list is full; try again later")
             claims = card_claims(issuer, resident, holder, index, now)
-            card = IssuedCard(str(uuid.uuid4()), access.resident_id, index, now, claims["exp"])
+            card = IssuedCard(str(uuid.uuid4()), access.resident_id, index, now, claims["exp"], kid=issuer.key.kid)
             await uow.cards.add_card(card)
             uow.add_event(CardIssued(resident_id=access.resident_id, card_id=card.card_id,
-                                     expires_at=_iso(card.expires_at)))
+                                     expires_at=_iso(card.expires_at), renewal=renewal))
             await uow.commit()
     except _CredentialError as exc:
         headers = [("WWW-Authenticate", 'Bearer error="invalid_token"')] if exc.status == 401 else None
@@ -561,15 +585,20 @@ async def revoke_all(uow: CardUnitOfWork, resident_id: str, reason: str, now: in
     return revoked
 
 
-async def status_list_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
-    """The published Status List Token (draft-ietf-oauth-status-list s. 8.1), cacheable for ``ttl``."""
+async def current_status_list_token(issuer: CardIssuer) -> str:
+    """The Status List Token as the database says now (draft-ietf-oauth-status-list s. 5)."""
     async with issuer.uow_factory() as uow:
         revoked = await uow.cards.revoked_indexes()
     entries = status_list.StatusList(size=issuer.config.status_list_size)
     for index in revoked:
         entries.set(index, status_list.INVALID)
-    token = status_list.status_list_token(entries, issuer.key.key, kid=issuer.key.kid,
-                                          uri=issuer.config.status_list_uri, now=issuer.now(),
-                                          lifetime=issuer.config.status_list_lifetime, ttl=issuer.config.status_list_ttl)
+    return status_list.status_list_token(entries, issuer.key.key, kid=issuer.key.kid,
+                                         uri=issuer.config.status_list_uri, now=issuer.now(),
+                                         lifetime=issuer.config.status_list_lifetime, ttl=issuer.config.status_list_ttl)
+
+
+async def status_list_endpoint(issuer: CardIssuer, request: WireRequest) -> WireResponse:
+    """The published Status List Token (draft-ietf-oauth-status-list s. 8.1), cacheable for ``ttl``."""
+    token = await current_status_list_token(issuer)
     return WireResponse(200, token, [("Content-Type", "application/statuslist+jwt"),
                                      ("Cache-Control", f"public, max-age={issuer.config.status_list_ttl}")])

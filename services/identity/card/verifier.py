@@ -75,6 +75,8 @@ class CardCheck:
     issuer: str
     vct: str
     expires_at: int | None
+    #: the card's entry in its status list (what an online verifier finds the card's holder by)
+    status_index: int | None = None
 
 
 class OfflineVerifier:
@@ -105,6 +107,7 @@ class OfflineVerifier:
             issuer=claims["iss"],
             vct=str(claims.get("vct", "")),
             expires_at=claims.get("exp"),
+            status_index=claims["status"]["status_list"]["idx"],
         )
 
     def _check_status(self, status: Any, now: int) -> None:

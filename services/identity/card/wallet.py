@@ -8,7 +8,9 @@ face).
 Issuance (OpenID4VCI 1.0, pre-authorized code flow): offer -> issuer metadata -> the
 authorization server's metadata (RFC 8414) -> token with the transaction code -> c_nonce ->
 credential with an ``openid4vci-proof+jwt``. Presentation: the chosen Disclosures and a
-KB-JWT for the verifier's ``aud`` and ``nonce`` (RFC 9901 s. 4.3), as text or a QR code.
+KB-JWT for the verifier's ``aud`` and ``nonce`` (RFC 9901 s. 4.3), as text or a QR code, or
+over OpenID4VP 1.0 (:meth:`ReferenceWallet.answer_openid4vp`): the request by reference, its
+DCQL query, and the ``direct_post`` answer.
 """
 
 from __future__ import annotations
@@ -122,6 +124,44 @@ class ReferenceWallet:
         if chosen is None:
             raise WalletError("present", "no_card", "the wallet holds no card")
         return sd_jwt.present(chosen, claims, self.key, audience=audience, nonce=nonce, issued_at=int(time.time()))
+
+
+    async def answer_openid4vp(self, http: httpx.AsyncClient, request_url: str,
+                               claims: list[str] | None = None) -> dict[str, Any]:
+        """Answers an ``openid4vp://?client_id=…&request_uri=…`` request (OpenID4VP 1.0 s. 5.10):
+        fetches the Request Object, checks it names the same ``client_id`` and a ``direct_post``
+        response, discloses the claims its DCQL query asks (or ``claims``, to test a verifier
+        that must refuse), bound to ``aud`` = ``client_id`` and the request's ``nonce``, and
+        posts ``vp_token`` and ``state`` to ``response_uri``. Returns what the verifier said
+        (its JSON and status)."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request_url).query)
+        if len(query.get("client_id", [])) != 1 or len(query.get("request_uri", [])) != 1:
+            raise WalletError("openid4vp", "invalid_request", "client_id and request_uri are required")
+        fetched = await http.get(query["request_uri"][0])
+        if fetched.status_code != 200:
+            raise WalletError("openid4vp", "invalid_request_uri", f"the request object answered {fetched.status_code}")
+        header_part, payload_part, _signature = (fetched.text.strip().split(".") + ["", ""])[:3]
+        header = json.loads(sd_jwt.b64url_decode(header_part))
+        request = json.loads(sd_jwt.b64url_decode(payload_part))
+        client_id = query["client_id"][0]
+        # A redirect_uri: client identifier comes unsigned, and its response URI is the client id's
+        # (OpenID4VP 1.0 s. 5.9.3): anything else is not what the QR code promised.
+        if header.get("typ") != "oauth-authz-req+jwt" or request.get("client_id") != client_id \
+                or request.get("response_mode") != "direct_post" \
+                or client_id != "redirect_uri:" + str(request.get("response_uri")):
+            raise WalletError("openid4vp", "invalid_request", "the request object does not match its client_id")
+        [credential] = request["dcql_query"]["credentials"]
+        asked = [c["path"][0] for c in credential.get("claims", [])]
+        chosen = asked if claims is None else claims
+        presentation = self.present(chosen, audience=client_id, nonce=request["nonce"])
+        answer = await http.post(request["response_uri"], data={
+            "vp_token": json.dumps({credential["id"]: [presentation]}), "state": request["state"]})
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        return {"status": answer.status_code, "client_name": request.get("client_metadata", {}).get("client_name"),
+                "asked": asked, **body}
 
 
 def _raise_for(step: str, response: httpx.Response) -> None:

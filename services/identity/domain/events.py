@@ -411,6 +411,7 @@ class CardIssued(Event):
     resident_id: str
     card_id: str
     expires_at: str                          # RFC 3339 UTC
+    renewal: bool = False                    # a silent renewal of a card the wallet held
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

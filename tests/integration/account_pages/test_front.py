@@ -283,6 +283,8 @@ def test_every_key_the_account_templates_use_is_in_both_catalogues():
         "account.card.state.": ["valid", "expired", "revoked"],
         "attr.channel.": list(pages.CHANNELS),
         "account.informed.": ["resident_closed", "resident_reopened"],   # the services told (issue 21)
+        # the carte citoyenne's ledger entries (issue 23)
+        "account.card_history.": sorted(".".join(p for p in what if p) for what in pages._CARD_HISTORY),
         # the provider's login errors (its own catalogue), shown by our sign-in pages
         # Issue 22, "Mes procurations" (account/mandates.py).
         "account.mandates.action.": list(mandate_pages.ACTIONS),

@@ -115,7 +115,8 @@ async def test_wallet_card_offline_verification_and_revocation(issuer_front, tmp
     cache_file = tmp_path / "cache.json"
     await asyncio.to_thread(lambda: verifier.refresh(issuer_front.base, _fetch).save(cache_file))
     cached = json.loads(cache_file.read_text())
-    assert [k["kid"] for k in cached["jwks"]["keys"]] == [card_issuer.key.kid]
+    # the card key, and the next generation published ahead of its use (the rotation story)
+    assert [k["kid"] for k in cached["jwks"]["keys"]] == [card_issuer.key.kid, card_issuer.next_key.kid]
 
     presentation = wallet.present(["age_over_18"], audience="comptoir-ahuntsic", nonce="7f3a")
     attempts = network_cut()

@@ -368,3 +368,36 @@ async def test_a_carte_citoyenne_issued_is_a_data_access_by_the_resident_s_walle
     async with ConsentUnitOfWork(store) as uow:
         recipient = await uow.catalogue.recipient("carte-citoyenne")
     assert recipient.name_fr == "Votre portefeuille — carte citoyenne"
+
+
+async def test_a_card_renewed_and_revoked_are_entries_of_their_own(store, identity):
+    """Issue 23: a silent renewal (``card_issued`` with ``renewal``) is a ``card_renewed``
+    entry, not a new data access; ``card_revoked`` is a ``card_revoked`` entry with its
+    reason; redeliveries append nothing; a reason identity does not send is skipped."""
+    from services.consent.domain.ledger import EntryType
+
+    resident = "9ABCDEFGHJKQ"
+    first, renewed = str(uuid.uuid4()), str(uuid.uuid4())
+    assert await identity.apply(event("montreal.identity.v1.card_issued",
+                                      {"resident_id": resident, "card_id": first, "expires_at": "2026-12-19T22:00:00Z"}))
+    renewal = event("montreal.identity.v1.card_issued", {"resident_id": resident, "card_id": renewed,
+                                                         "expires_at": "2027-01-02T22:00:00Z", "renewal": True})
+    revoked = event("montreal.identity.v1.card_revoked",
+                    {"resident_id": resident, "card_id": renewed, "reason": "lost_device"})
+    before = await size(store)
+    assert await identity.apply(renewal)
+    assert await identity.apply(revoked)
+    # the same facts again under other event ids (a replayed dead letter): nothing appended
+    assert await identity.apply(event(renewal.type, renewal.data))
+    assert await identity.apply(event(revoked.type, revoked.data))
+    assert await identity.apply(event(revoked.type, {**revoked.data, "card_id": first, "reason": "stolen"}))
+    assert await size(store) == before + 2
+    entries, _ = await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store))
+    assert [e.access_id for e in entries] == [f"card.{first}"]  # one data access: the first card
+    async with ConsentUnitOfWork(store) as uow:
+        card_entries = await uow.ledger.resident_entries(
+            resident, types=[EntryType.CARD_RENEWED, EntryType.CARD_REVOKED])
+    assert [(e.entry_type, e.body["card_id"]) for e in card_entries] == [
+        (EntryType.CARD_RENEWED, renewed), (EntryType.CARD_REVOKED, renewed)]
+    assert card_entries[0].body["expires_at"] == "2027-01-02T22:00:00Z"
+    assert card_entries[1].body["reason"] == "lost_device"

@@ -52,6 +52,7 @@ class FakeCards:
         self.t.cards = [copy.copy(card) if c.card_id == card.card_id else c for c in self.t.cards]
 
     async def revoked_indexes(self): return [c.status_index for c in self.t.cards if c.revoked_at is not None]
+    async def signing_kids_in_use(self, now): return {c.kid for c in self.t.cards if c.expires_at >= now}
 
 
 class FakeResidents:

@@ -40,3 +40,23 @@ def test_an_address_outside_montreal_is_not_residence():
 def test_montreal_est_is_another_city_but_montreal_nord_a_borough():
     assert holder_from_profile(_profile(**BASE, postal_address="1 rue Notre-Dame, Montréal-Est QC")).resident_of_montreal is False
     assert holder_from_profile(_profile(**BASE, postal_address="1 boul. Pie-IX, Montréal-Nord QC")).resident_of_montreal is True
+
+
+def test_the_borough_comes_from_the_municipality_the_address_names():
+    def holder(address):
+        return holder_from_profile(_profile(**BASE, postal_address=address))
+
+    lasalle = holder("200 rue Centrale, LaSalle QC H8R 2J8")
+    assert lasalle.borough == "LaSalle" and lasalle.resident_of_montreal is True
+    assert holder("1 boul. Pie-IX, Montréal-Nord QC").borough == "Montréal-Nord"
+    assert holder("5 rue Jarry, St-Léonard (Québec) H1R 1A1").borough == "Saint-Léonard"
+    assert holder("12 rue Wellington, Montréal (Verdun) QC H4G 1T6").borough == "Verdun"
+    assert holder("6 av. Mont-Royal, Montréal (Le Plateau-Mont-Royal), QC").borough == "Le Plateau-Mont-Royal"
+    assert holder("3 rue Beaubien, Montréal (Rosemont–La Petite-Patrie)").borough == "Rosemont–La Petite-Patrie"
+    # a street named after a borough is not the borough; "Montréal" alone names none
+    assert holder("4567 boulevard Saint-Laurent, Montréal QC H2T 1R2").borough is None
+    assert holder("1 rue de Verdun, Laval QC").borough is None
+    assert holder("1 rue de Verdun, Laval QC").resident_of_montreal is False
+    assert holder("1 rue Notre-Dame, Montréal-Est QC").borough is None
+    # a verified borough attribute, if accounts holds one, comes first
+    assert holder_from_profile(_profile(**BASE, borough="Verdun", postal_address="1 rue X, Lachine QC")).borough == "Verdun"

@@ -240,6 +240,8 @@ async def test_the_wallet_renews_silently_until_revocation(world):
     _, payload = sd_jwt._verified(again.body["credentials"][0]["credential"].split("~")[0],
                                   lambda h: card_issuer.key.key, "x")
     assert payload["exp"] == clock.now + 14 * 86400 and payload["status"]["status_list"]["idx"] == 1
+    # the ledger is told which card was a renewal (a card_renewed entry, not a new data access)
+    assert [e.renewal for e in tables.outbox if e.NAME == "card_issued"] == [False, True]
     # the access token gave one card: a second request with it is refused
     nonce = (await issuance.nonce_endpoint(card_issuer, post("/card/nonce"))).body["c_nonce"]
     twice = await credential(card_issuer, renewed.body["access_token"], proof(wallet_key, nonce, now=clock.now))

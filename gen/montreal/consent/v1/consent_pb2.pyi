@@ -41,6 +41,8 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_MANDATE_REVOKED: _ClassVar[EntryType]
     ENTRY_TYPE_MANDATE_EXPIRED: _ClassVar[EntryType]
     ENTRY_TYPE_MANDATE_USED: _ClassVar[EntryType]
+    ENTRY_TYPE_CARD_REVOKED: _ClassVar[EntryType]
+    ENTRY_TYPE_CARD_RENEWED: _ClassVar[EntryType]
     ENTRY_TYPE_MANDATE_NARROWED: _ClassVar[EntryType]
 
 class CollectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -91,6 +93,8 @@ ENTRY_TYPE_MANDATE_SUSPENDED: EntryType
 ENTRY_TYPE_MANDATE_REVOKED: EntryType
 ENTRY_TYPE_MANDATE_EXPIRED: EntryType
 ENTRY_TYPE_MANDATE_USED: EntryType
+ENTRY_TYPE_CARD_REVOKED: EntryType
+ENTRY_TYPE_CARD_RENEWED: EntryType
 ENTRY_TYPE_MANDATE_NARROWED: EntryType
 COLLECTION_METHOD_UNSPECIFIED: CollectionMethod
 COLLECTION_METHOD_ACCOUNT_PAGE: CollectionMethod

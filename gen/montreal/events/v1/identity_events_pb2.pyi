@@ -357,14 +357,16 @@ class PasskeyRemovedNotice(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ..., email: _Optional[str] = ..., removed_at: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class CardIssued(_message.Message):
-    __slots__ = ("resident_id", "card_id", "expires_at")
+    __slots__ = ("resident_id", "card_id", "expires_at", "renewal")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     CARD_ID_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    RENEWAL_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     card_id: str
     expires_at: str
-    def __init__(self, resident_id: _Optional[str] = ..., card_id: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+    renewal: bool
+    def __init__(self, resident_id: _Optional[str] = ..., card_id: _Optional[str] = ..., expires_at: _Optional[str] = ..., renewal: _Optional[bool] = ...) -> None: ...
 
 class CardRevoked(_message.Message):
     __slots__ = ("resident_id", "card_id", "reason")

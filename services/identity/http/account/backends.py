@@ -31,6 +31,9 @@ TOKEN_LIFETIME = 60
 CALL_DEADLINE = 5.0
 
 
+#: pages of 100 history entries the access page reads at most (see ``account_life_entries``)
+ACCOUNT_LIFE_PAGES = 10
+
 class BackendError(Exception):
     """A call to accounts or consent failed. ``code`` is the gRPC status name,
     ``violations`` the field violations (INVALID_ARGUMENT), ``reason`` the ErrorInfo reason."""
@@ -194,12 +197,24 @@ class ResidentClient:
             resident_id=self.resident_id, page_size=page_size, page_token=page_token,
             recipient_id=recipient_id), CONSENT_AUDIENCE)
 
-    async def services_informed(self) -> list[cpb.LedgerEntry]:
-        """The history's ``service_informed`` entries (issue 21): the linked services told that
-        the account was closed or reopened, oldest first (a handful per closing)."""
-        reply = await self._call(self.b.consent.History, cpb.HistoryRequest(
-            resident_id=self.resident_id, page_size=100, types=[cpb.ENTRY_TYPE_SERVICE_INFORMED]), CONSENT_AUDIENCE)
-        return list(reply.entries)
+    async def account_life_entries(self) -> list[cpb.LedgerEntry]:
+        """In one call, the history's entries the access page shows beside the accesses: the
+        services told of the account's closing (issue 21) and the carte citoyenne's revocations
+        and renewals (issue 23), oldest first. The history pages oldest first, so every page is
+        read (a wallet renews about 26 times a year: a page of 100 holds years of them), at
+        most ``ACCOUNT_LIFE_PAGES``."""
+        entries: list[cpb.LedgerEntry] = []
+        token = ""
+        for _ in range(ACCOUNT_LIFE_PAGES):
+            reply = await self._call(self.b.consent.History, cpb.HistoryRequest(
+                resident_id=self.resident_id, page_size=100, page_token=token,
+                types=[cpb.ENTRY_TYPE_SERVICE_INFORMED, cpb.ENTRY_TYPE_CARD_REVOKED, cpb.ENTRY_TYPE_CARD_RENEWED]),
+                CONSENT_AUDIENCE)
+            entries.extend(reply.entries)
+            token = reply.next_page_token
+            if not token:
+                break
+        return entries
 
     async def receipt(self, consent_id: str) -> cpb.GetReceiptResponse:
         return await self._call(self.b.consent.GetReceipt, cpb.GetReceiptRequest(consent_id=consent_id),

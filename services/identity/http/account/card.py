@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from montreal.accounts.v1 import accounts_pb2 as apb
 from services.identity.card import issuance
+from services.identity.card.boroughs import borough_of
 from services.identity.card.issuance import Holder, OfferRefused
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.qr import qr_svg
@@ -45,8 +46,11 @@ def holder_from_profile(profile) -> Holder | None:
     if not verified.get("given_name") or not verified.get("family_name"):
         return None
     address = unicodedata.normalize("NFKD", verified.get("postal_address", "")).encode("ascii", "ignore").decode()
+    # a verified borough attribute if accounts ever holds one; else what the verified address
+    # names as its municipality (card/boroughs.py; null when it says only "Montréal")
+    borough = verified.get("borough") or borough_of(verified.get("postal_address", ""))
     return Holder(given_name=verified["given_name"], family_name=verified["family_name"], birthdate=birthdate,
-                  borough=verified.get("borough") or None, resident_of_montreal=_in_montreal(address.lower()))
+                  borough=borough, resident_of_montreal=borough is not None or _in_montreal(address.lower()))
 
 
 # Montréal-Est and Montréal-Ouest are municipalities of their own on the island, not boroughs

@@ -299,12 +299,15 @@ async def access_log(request: Request) -> Response:
                                                                   ("page", reply.next_page_token)) if v})
                 if reply.next_page_token else None)
     try:
-        informed = await _services_informed(client, recipients, t) if not page_token else []
+        entries = await client.account_life_entries() if not page_token else []
+        informed = _services_informed(entries, recipients, t)
+        card_history = _card_history(entries, t)
     except BackendError as error:
         return unavailable(request, error)
     return page(request, "account/access.html", {"nav": "access", "records": records, "services": options,
                                                  "selected": recipient_id, "next_url": next_url,
                                                  "first_page": not page_token, "informed": informed,
+                                                 "card_history": card_history,
                                                  "counter_actions": await _counter_actions(request, who, t),
                                                  "mandate_acts": await _mandate_acts(request, who, t, recipients)})
 
@@ -333,16 +336,37 @@ async def _mandate_acts(request: Request, who, t, recipients) -> dict:
             "by_me": rows(listing.received, lambda m: m.represented_id)}
 
 
-async def _services_informed(client, recipients: dict, t) -> list[dict]:
+def _services_informed(entries, recipients: dict, t) -> list[dict]:
     """Issue 21, "what linked services are told": each service told that the account was
     closed (its link suspended) or reopened, as the consent register recorded it, newest first."""
     views = []
-    for entry in await client.services_informed():
+    for entry in entries:
+        if entry.type != cpb.ENTRY_TYPE_SERVICE_INFORMED:
+            continue
         informed_of = json.loads(entry.leaf_data).get("informed_of", "")
         if informed_of not in ("resident_closed", "resident_reopened"):
             continue
         views.append({"service": _service_name({}, recipients, entry.recipient_id, t.lang), "what": informed_of,
                       "time": local_time(entry.entry_time, t), "ledger_index": entry.index})
+    return views[::-1]
+
+
+#: what a card's ledger entry may say (consent's ``card_revoked`` reasons, and a renewal)
+_CARD_HISTORY = {("card_revoked", "lost_device"), ("card_revoked", "resident_disabled"),
+                 ("card_revoked", "account_closed"), ("card_renewed", "")}
+
+
+def _card_history(entries, t) -> list[dict]:
+    """Issue 23: the carte citoyenne's revocations and silent renewals, as the consent register
+    recorded them, newest first (its first issuance is in the access log: the wallet received it)."""
+    views = []
+    for entry in entries:
+        body = json.loads(entry.leaf_data)
+        what = (body.get("type", ""), body.get("reason", "") if body.get("type") == "card_revoked" else "")
+        if what not in _CARD_HISTORY:
+            continue
+        views.append({"what": ".".join(p for p in what if p), "time": local_time(entry.entry_time, t),
+                      "ledger_index": entry.index})
     return views[::-1]
 
 

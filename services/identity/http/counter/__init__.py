@@ -13,13 +13,14 @@ English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
     /counter/organization                     organizations: register, name representatives (issue 22)
     /counter/supervision                      supervisors: agents' actions, the unusual ones
     /counter/passkeys                         the agent's passkeys (a second factor at sign-in)
+    /counter/card                             check a carte citoyenne offline (issue 23)
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from services.identity.http.counter import console, passkeys, printed_file, sign_in
+from services.identity.http.counter import card_check, console, passkeys, printed_file, sign_in
 from services.identity.http.counter import mandates as counter_mandates
 from services.identity.http.counter import organizations as counter_organizations
 
@@ -51,4 +52,8 @@ routes = [
     Route("/counter/organization/representative", counter_organizations.name_representative, methods=["POST"]),
     Route("/counter/organization/representative/end", counter_organizations.end_representative, methods=["POST"]),
     Route("/counter/supervision", console.supervision, methods=["GET"]),
+    # Issue 23: the carte citoyenne verifier (offline, against the desk's cache).
+    Route("/counter/card", card_check.page, methods=["GET"]),
+    Route("/counter/card", card_check.check, methods=["POST"]),
+    Route("/counter/card/refresh", card_check.refresh, methods=["POST"]),
 ]
