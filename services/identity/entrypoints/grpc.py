@@ -163,7 +163,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def ValidateTokens(self, request, context):
         keys = await self._ctx.keys.get()
         infos = await tokens.validate_access_tokens(list(request.tokens), keys, self._ctx.settings.issuer,
-                                                    is_revoked=self._ctx.is_revoked)
+                                                    is_revoked=self._ctx.is_revoked,
+                                                    are_revoked=self._ctx.are_revoked)
         return pb.ValidateTokensResponse(results=[_token_answer(info) for info in infos])
 
     async def ResolveCitizenNumber(self, request, context):
