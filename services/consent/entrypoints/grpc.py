@@ -410,19 +410,12 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
             q.resident_id, q.recipient_id, q.purpose_id, tuple(q.data_categories), for_client=for_client)
             for q in request.items], self.uow())
         answers, decided = [], []
-        wire: dict = {}  # one message per distinct decision of this batch (refusals repeat)
         for i, result in enumerate(results):
             if isinstance(result, ServiceError):
                 answers.append(pb.CheckAnswer(error=_item_error(f"items[{i}]", result)))
             else:
                 decided.extend(result)
-                messages = []
-                for d in result:
-                    message = wire.get(d)
-                    if message is None:
-                        message = wire[d] = _decision(d)
-                    messages.append(message)
-                answers.append(pb.CheckAnswer(decisions=messages))
+                answers.append(pb.CheckAnswer(decisions=[_decision(d) for d in result]))
         count_decisions(decided)  # one count per batch: the same totals as one per question
         return pb.CheckManyResponse(answers=answers, check_time=_ts(dt.datetime.now(dt.timezone.utc)))
 
