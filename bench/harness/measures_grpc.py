@@ -23,9 +23,13 @@ CALL_TIMEOUT = 1.0  # s: far above the goal's p99; an overloaded server's late a
 
 def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str, request: bytes,
                      token: str, note: str = "", *, per_call: int = 1, rates: tuple[int, ...] | None = None,
-                     goal: str = GOAL) -> list[Row]:
+                     goal: str = GOAL, database: str | None = None) -> list[Row]:
     """``per_call``: decisions per call (a batch's items): the rows then give decisions/s
-    and the server's CPU per decision beside the per-call latency."""
+    and the server's CPU per decision beside the per-call latency. ``database``: the
+    PostgreSQL database the server reads, whose backends' CPU is reported too (same cores)."""
+    from harness.postgres import backend_cpu_seconds
+
+    database_cpu = (lambda: backend_cpu_seconds(database)) if database else (lambda: 0.0)
     options = bench.options
     rates = rates or options.grpc_rates
     # Warm-up: connections, caches, the JWKS fetch.
@@ -33,15 +37,16 @@ def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str
                   token=token)
     rows = []
     for rate in rates:
-        runs, server_ms, generator_share = [], [], []
+        runs, server_ms, database_ms, generator_share = [], [], [], []
         for _ in range(options.grpc_rounds):
-            before = process.cpu_seconds()
+            before, database_before = process.cpu_seconds(), database_cpu()
             result = grpc_load.run(target, method, request, rate=rate, duration=options.grpc_seconds,
                                    token=token, procs=options.grpc_procs, timeout=CALL_TIMEOUT)
             spent = process.cpu_seconds() - before
             runs.append(result)
             if result.ok:
                 server_ms.append(spent * 1000 / result.ok)
+                database_ms.append((database_cpu() - database_before) * 1000 / result.ok)
             generator_share.append(result.generator_cpu_s / max(spent + result.generator_cpu_s, 1e-9))
         failures = {}
         for result in runs:
@@ -53,6 +58,8 @@ def _fixed_rate_rows(bench: Bench, label: str, process, target: str, method: str
                  f"server CPU {median(server_ms):.2f} ms/call" + (
                      f" ({1000 * median(server_ms) / per_call:.1f} µs/decision)" if per_call > 1 else ""),
                  f"generator ({runs[0].generator}) {100 * median(generator_share):.0f}% of the CPU used"]
+        if database and database_ms:
+            notes.insert(2, f"PostgreSQL backends {1000 * median(database_ms) / per_call:.1f} µs/decision")
         if failures:
             notes.append(f"errors {failures}")
         missed = sum(r.missed for r in runs)
@@ -129,10 +136,10 @@ def consent_check_many(bench: Bench) -> list[Row]:
     from harness.consent_setup import CATEGORIES, PURPOSE, RECIPIENT, new_resident_id, prepare_consent
 
     try:
-        consent, _url = bench.consent_on_postgres()
-        where = "PostgreSQL"
+        consent, url = bench.consent_on_postgres()
+        where, database = "PostgreSQL", _database_of(url)
     except NotAvailable:
-        consent, where = bench.service("consent"), "SQLite"
+        consent, where, database = bench.service("consent"), "SQLite", None
     setup = prepare_consent(bench, consent)
     residents = [setup.resident_id] + [prepare_consent(bench, consent, new_resident_id()).resident_id
                                        for _ in range(BATCH // 2 - 1)]
@@ -149,7 +156,7 @@ def consent_check_many(bench: Bench) -> list[Row]:
         raise RuntimeError(f"CheckMany probe failed: {probe.failed}")
     return _fixed_rate_rows(bench, "gRPC consent CheckMany", consent.process, consent.grpc_target, method, request,
                             setup.check_token, per_call=BATCH, rates=_batch_rates(bench), goal=BATCH_GOAL,
-                            note=f"on {where}; 100 questions over 50 residents, 1-2 categories each; "
+                            database=database, note=f"on {where}; 100 questions over 50 residents, 1-2 categories each; "
                                  "a decision is one question answered")
 
 
@@ -172,7 +179,16 @@ def validate_tokens(bench: Bench) -> list[Row]:
         raise RuntimeError(f"ValidateTokens probe failed: {probe.failed}")
     return _fixed_rate_rows(bench, "gRPC identity ValidateTokens", identity.process, identity.grpc_target, method,
                             request, caller["access_token"], per_call=BATCH, rates=_batch_rates(bench),
-                            goal=BATCH_GOAL, note="100 distinct valid tokens, revocation checked for each")
+                            goal=BATCH_GOAL, database=_database_of(identity.env.get("MTLID_IDENTITY_DATABASE_URL")),
+                            note="100 distinct valid tokens, revocation checked for each "
+                                 "(one statement per batch)")
+
+
+def _database_of(url: str | None) -> str | None:
+    """The PostgreSQL database name in a service's URL; None for SQLite (no backends)."""
+    if not url or not url.startswith("postgresql"):
+        return None
+    return url.rsplit("/", 1)[1].split("?")[0]
 
 
 def grpc_floor(bench: Bench) -> list[Row]:

@@ -65,3 +65,25 @@ def throwaway(label: str) -> str:
 
 def drop(name: str) -> None:
     _run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def backend_cpu_seconds(database: str) -> float:
+    """CPU used so far by the PostgreSQL backends now connected to ``database`` (the server
+    runs on this host: its backends' /proc entries, "postgres: user database host(port) ..."):
+    what a measure costs inside the database, on the same 2 cores. A backend that ends
+    between two samples takes its share with it (the services' connections are pooled)."""
+    import pathlib
+
+    from harness.procs import cpu_seconds
+
+    total = 0.0
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            if command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+                total += cpu_seconds(int(entry.name))
+        except OSError:
+            continue
+    return total

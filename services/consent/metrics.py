@@ -32,12 +32,14 @@ def count_decisions(decisions) -> None:
     record per distinct set (a Check's categories usually share one answer)."""
     counts: dict[tuple, int] = {}
     for decision in decisions:
-        key = (decision.allowed, getattr(decision.basis, "value", "") if decision.allowed else decision.reason)
+        # the basis itself (an enum member), not its value: an enum's ``.value`` is a
+        # descriptor call per decision, a batch's hundreds of them (issue 24)
+        key = (decision.allowed, decision.basis if decision.allowed else decision.reason)
         counts[key] = counts.get(key, 0) + 1
     for key, count in counts.items():
         add = _decision_counters.get(key)
         if add is None:
-            allowed, why = key[0], str(key[1] or "")[:40]
+            allowed, why = key[0], str((getattr(key[1], "value", "") if key[0] else key[1]) or "")[:40]
             add = _decision_counters[key] = DECISIONS.bind({
                 "result": "allowed" if allowed else "denied",
                 "basis": why if allowed else "", "reason": "" if allowed else why})

@@ -38,6 +38,8 @@ class IdentityContext:
     # RFC 7009: access tokens revoked before they expire. Set by the OIDC side
     # (add_http_front), which owns the table of revoked jtis; None = no revocations.
     is_revoked: Callable[[str], Awaitable[bool]] | None = None
+    # The same for many tokens in one read (ValidateTokens); None: ``is_revoked`` for each.
+    are_revoked: Callable[[list[tuple[str, str | None]]], Awaitable[list[bool]]] | None = None
     #: ``adapters.hot_reads.IdentityHotReads``, shared by gRPC and the HTTP front
     reads: IdentityHotReads | None = None
 
@@ -112,6 +114,7 @@ def build(runtime) -> IdentityContext:
     # RFC 7009: a revoked jti, or a resident's token whose SSO session ended (logout, sign out
     # everywhere), is inactive; read fresh on every ValidateToken.
     context.is_revoked = context.reads.token_revoked
+    context.are_revoked = context.reads.tokens_revoked
     runtime.identity = context  # for the HTTP front and tests: one key ring per process
     runtime.token_verifier = IdentityTokenVerifier(
         TokenVerifier(issuer=context.settings.issuer, audience=AUDIENCE, jwks_provider=context.keys),

@@ -13,7 +13,10 @@
   (``register_limits``).
 
 The per-message plan (which fields are required, which limits apply) is computed once per
-descriptor; a call only walks the fields actually set (``ListFields``).
+descriptor; a call only walks the fields actually set (``ListFields``). A first walk only
+asks whether anything is wrong, building no field path (issue 24: a batch of 1,000
+questions is 1,000 sub-messages); only a request with a violation is walked again to name
+each one.
 """
 
 from __future__ import annotations
@@ -58,13 +61,28 @@ class _RequiredField:
     mode: str  # "has" | "len" | "truthy"
 
 
+# What the quick walk does with a set field (``_Plan.kinds``).
+_OTHER, _STRING, _MESSAGE, _SCALARS, _STRINGS, _MESSAGES, _MAP = range(7)
+
+
 @dataclass(frozen=True)
 class _Plan:
     required: tuple[_RequiredField, ...]
     limits: dict[int, Limits]  # field number -> limits (only fields with overrides)
+    # field number -> (what it is, max length, max items): the quick walk's whole plan
+    kinds: dict[int, tuple[int, int, int]]
 
 
 _plans: dict[str, _Plan] = {}
+
+
+def _kind(field: FieldDescriptor) -> int:
+    is_message = field.type in (_F.TYPE_MESSAGE, _F.TYPE_GROUP)
+    if field.is_repeated:
+        if is_message and field.message_type.GetOptions().map_entry:
+            return _MAP
+        return _STRINGS if field.type == _F.TYPE_STRING else _MESSAGES if is_message else _SCALARS
+    return _STRING if field.type == _F.TYPE_STRING else _MESSAGE if is_message else _OTHER
 
 
 def _is_required(field: FieldDescriptor) -> bool:
@@ -81,16 +99,61 @@ def _plan_for(descriptor: Descriptor) -> _Plan:
                 mode = "len" if field.is_repeated else "has" if field.has_presence else "truthy"
                 required.append(_RequiredField(field.name, mode))
         limits = {f.number: _overrides[f.full_name] for f in descriptor.fields if f.full_name in _overrides}
-        plan = _Plan(tuple(required), limits)
+        kinds = {}
+        for f in descriptor.fields:
+            own = limits.get(f.number, _DEFAULT_LIMITS)
+            kinds[f.number] = (_kind(f), own.max_length, own.max_items)
+        plan = _Plan(tuple(required), limits, kinds)
         _plans[descriptor.full_name] = plan
     return plan
 
 
 def validate_message(message: Message) -> list[tuple[str, str]]:
     """Field violations of ``message`` as ``[(path, description)]``; empty when valid."""
+    if _clean(message, 0):
+        return []
     violations: list[tuple[str, str]] = []
     _validate(message, "", violations, 0)
     return violations
+
+
+def _clean(message: Message, depth: int) -> bool:
+    """Whether ``_validate`` would find nothing, without naming anything (the quick walk)."""
+    if depth > _MAX_DEPTH:
+        return True
+    plan = _plans.get(message.DESCRIPTOR.full_name) or _plan_for(message.DESCRIPTOR)
+    for req in plan.required:
+        if req.mode == "has":
+            if not message.HasField(req.name):
+                return False
+        elif req.mode == "len":
+            if not len(getattr(message, req.name)):
+                return False
+        elif not getattr(message, req.name):
+            return False
+    kinds = plan.kinds
+    for field, value in message.ListFields():
+        kind, max_length, max_items = kinds[field.number]
+        if kind == _STRING:
+            if len(value) > max_length or NUL in value:
+                return False
+        elif kind == _MESSAGE:
+            if not _clean(value, depth + 1):
+                return False
+        elif kind != _OTHER:
+            if len(value) > max_items:
+                return False
+            if kind == _STRINGS:
+                for item in value:
+                    if len(item) > max_length or NUL in item:
+                        return False
+            elif kind == _MESSAGES:
+                for item in value:
+                    if not _clean(item, depth + 1):
+                        return False
+            elif kind == _MAP:
+                return False  # rare in requests: the full walk checks keys and values
+    return True
 
 
 def _join(prefix: str, name: str) -> str:

@@ -267,26 +267,93 @@ async def check_many(cmds: Sequence[commands.CheckConsent], uow, *, now: dt.date
         raise InvalidArgument("items", f"at most {MAX_CHECK_MANY} questions")
     now = now or utcnow()
     results: list[list[Decision] | ServiceError | None] = [None] * len(cmds)
+    # The checks of one question depend on few of its fields, and a batch repeats them (the
+    # same recipient, purpose and categories for many residents): each distinct part is
+    # checked once per batch, in the single Check's order, with the single Check's error.
+    residents_seen: dict[str, ServiceError | None] = {}
+    slugs_seen: dict[tuple[str, str], ServiceError | None] = {}
     for i, cmd in enumerate(cmds):
-        try:
-            _check_question(cmd)
-        except ServiceError as error:
-            results[i] = error
+        if not (cmd.resident_id and cmd.recipient_id and cmd.purpose_id and cmd.data_categories):
+            results[i] = _shape_error(_check_question, cmd)
+            continue
+        error = residents_seen.get(cmd.resident_id, _UNSEEN)
+        if error is _UNSEEN:
+            error = residents_seen[cmd.resident_id] = _shape_error(check_resident_id, cmd.resident_id)
+        if error is None:
+            key = (cmd.purpose_id, cmd.recipient_id)
+            error = slugs_seen.get(key, _UNSEEN)
+            if error is _UNSEEN:
+                error = slugs_seen[key] = _shape_error(_check_slugs, *key)
+        results[i] = error
     asked = {cmd.resident_id for cmd, result in zip(cmds, results) if result is None}
     if asked:
         catalogue, states = await uow.reads.consent_states(asked)
         reduced: dict[str, dict[str, Consent]] = {}  # a resident's consents, folded once per batch
+        terms_seen: dict[tuple, tuple | ServiceError] = {}
+        answered: dict[tuple, list[Decision]] = {}  # the same question twice: the same answer
         for i, cmd in enumerate(cmds):
-            if results[i] is None:
-                entries, mismatches = states[cmd.resident_id]
-                consents = reduced.get(cmd.resident_id)
-                if consents is None:
-                    consents = reduced[cmd.resident_id] = reduce(entries)
+            if results[i] is not None:
+                continue
+            question = (cmd.resident_id, cmd.recipient_id, cmd.purpose_id, cmd.data_categories, cmd.for_client)
+            if question in answered:
+                results[i] = list(answered[question])
+                continue
+            key = question[1:]
+            terms = terms_seen.get(key)
+            if terms is None:
                 try:
-                    results[i] = decide_check(cmd, catalogue, entries, mismatches, now, consents=consents)
+                    terms = terms_seen[key] = check_terms(cmd, catalogue)
                 except ServiceError as error:
-                    results[i] = error
+                    terms = terms_seen[key] = error
+            if isinstance(terms, ServiceError):
+                results[i] = terms
+                continue
+            entries, mismatches = states[cmd.resident_id]
+            consents = reduced.get(cmd.resident_id)
+            if consents is None:
+                consents = reduced[cmd.resident_id] = {} if mismatches else reduce(entries)
+            decisions = answered[question] = decided(terms, mismatches, now, consents)
+            results[i] = list(decisions)
     return results  # type: ignore[return-value]  # every slot is filled above
+
+
+_UNSEEN = object()
+
+
+def _check_slugs(purpose_id: str, recipient_id: str) -> None:
+    check_slug(purpose_id, "purpose_id", PURPOSE_ID)
+    check_slug(recipient_id, "recipient_id")
+
+
+def _shape_error(check, *args) -> ServiceError | None:
+    try:
+        check(*args)
+    except ServiceError as error:
+        return error
+    return None
+
+
+def check_terms(cmd: commands.CheckConsent, catalogue) -> tuple:
+    """What a Check question asks, in the catalogue's terms — (purpose, categories,
+    recipient) — or the error the single Check raises for it; the same for every resident."""
+    purpose = catalogue.purposes.get(cmd.purpose_id)
+    if purpose is None:
+        raise InvalidArgument("purpose_id", "unknown purpose")
+    categories = _known_categories(catalogue.categories, cmd.data_categories, "data_categories")
+    recipient = catalogue.recipients.get(cmd.recipient_id)
+    _check_own_recipient(recipient, cmd.for_client)
+    return purpose, categories, recipient
+
+
+def decided(terms: tuple, mismatches: Sequence[Mismatch], now: dt.datetime,
+            consents: dict[str, Consent]) -> list[Decision]:
+    """Check's decision for a question's ``terms`` (``check_terms``) and one resident's
+    consents. Rows that do not match their leaves fail it closed (``decide_check``)."""
+    purpose, categories, recipient = terms
+    if mismatches:
+        alarms.binding(mismatches)
+        return [Decision(c.category_id, False, reason=LEDGER_MISMATCH) for c in categories]
+    return decide(purpose=purpose, recipient=recipient, categories=categories, consents=consents.values(), now=now)
 
 
 def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[LedgerEntry],
@@ -298,17 +365,10 @@ def decide_check(cmd: commands.CheckConsent, catalogue, entries: Sequence[Ledger
     category is denied with ``LEDGER_MISMATCH`` and the alarm is raised, rather than
     answering from a history someone rewrote behind the triggers.
     """
-    purpose = catalogue.purposes.get(cmd.purpose_id)
-    if purpose is None:
-        raise InvalidArgument("purpose_id", "unknown purpose")
-    categories = _known_categories(catalogue.categories, cmd.data_categories, "data_categories")
-    recipient = catalogue.recipients.get(cmd.recipient_id)
-    _check_own_recipient(recipient, cmd.for_client)
-    if mismatches:
-        alarms.binding(mismatches)
-        return [Decision(c.category_id, False, reason=LEDGER_MISMATCH) for c in categories]
-    return decide(purpose=purpose, recipient=recipient, categories=categories,
-                  consents=(reduce(entries) if consents is None else consents).values(), now=now)
+    terms = check_terms(cmd, catalogue)
+    if mismatches:  # failed closed before anything is folded
+        return decided(terms, mismatches, now, {})
+    return decided(terms, (), now, reduce(entries) if consents is None else consents)
 
 
 async def list_consents(cmd: commands.ListPage, uow, *, now: dt.datetime | None = None) -> list[Consent]:

@@ -32,6 +32,16 @@ _CLIENT = (
 # A resident's access token is also revoked when its grant family is listed (``family_of``).
 _REVOKED = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti IN (:jti, :family))"
 _REVOKED_AMONG = "SELECT jti FROM revoked_access_tokens WHERE jti = ANY(:jtis::varchar[])"  # PostgreSQL
+# ValidateTokens (issue 24): for a whole batch in one statement, the listed jtis and families
+# ('j') and the sessions still open ('s') among those asked.
+_REVOKED_OR_OPEN_PG = (
+    "SELECT 'j', jti FROM revoked_access_tokens WHERE jti = ANY(:jtis::varchar[])"
+    " UNION ALL SELECT 's', session_id FROM sso_sessions"
+    " WHERE session_id = ANY(:sids::varchar[]) AND ended_at IS NULL")
+_REVOKED_OR_OPEN_SQLITE = (
+    "SELECT 'j', jti FROM revoked_access_tokens WHERE jti IN (SELECT value FROM json_each(:jtis))"
+    " UNION ALL SELECT 's', session_id FROM sso_sessions"
+    " WHERE session_id IN (SELECT value FROM json_each(:sids)) AND ended_at IS NULL")
 # A resident's token also dies with its session: revoked if the jti is listed, or if the
 # session is missing or ended.
 _REVOKED_OR_SESSION_ENDED = (
@@ -80,6 +90,22 @@ class IdentityHotReads:
     async def _revoked_among(self, jtis: list[str]) -> set[str]:
         rows = await self._reads.all(_REVOKED_AMONG, {"jtis": jtis})
         return {row[0] for row in rows}
+
+    async def tokens_revoked(self, asked: list[tuple[str, str | None]]) -> list[bool]:
+        """``token_revoked`` for each (jti, session id), in order, from one statement read
+        after the call arrived (RFC 7009; never cached): ValidateTokens' batches."""
+        if not asked:
+            return []
+        jtis = sorted({key for jti, _ in asked for key in (jti, family_of(jti) or jti)})
+        sids = sorted({sid for _, sid in asked if sid is not None})
+        if self._reads.postgres_dsn is not None:
+            rows = await self._reads.all(_REVOKED_OR_OPEN_PG, {"jtis": jtis, "sids": sids})
+        else:
+            rows = await self._reads.all(_REVOKED_OR_OPEN_SQLITE, {"jtis": json.dumps(jtis), "sids": json.dumps(sids)})
+        listed = {key for kind, key in rows if kind == "j"}
+        open_sessions = {key for kind, key in rows if kind == "s"}
+        return [jti in listed or (family_of(jti) or jti) in listed or (sid is not None and sid not in open_sessions)
+                for jti, sid in asked]
 
     async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
         """RFC 7009: the ``jti`` or its grant family is on the revocation list, or its SSO session ended."""

@@ -21,6 +21,8 @@ ALGORITHMS = ("ES256", "RS256")
 LEEWAY_SECONDS = 30
 # (jti, sid) -> revoked? A resident's token also dies with its SSO session (sign out everywhere).
 RevocationCheck = Callable[[str, str | None], Awaitable[bool]]
+# [(jti, sid)] -> revoked? for each, in order: the same answers in one read (ValidateTokens).
+ManyRevocationCheck = Callable[[list[tuple[str, str | None]]], Awaitable[list[bool]]]
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,27 @@ async def validate_access_token(token: str, keys, issuer: str, *, is_revoked: Re
     """``keys`` has ``public_key(kid)`` (SigningKeys); ``is_revoked(jti)`` comes from the
     OAuth side (RFC 7009 revocation of access tokens)."""
     now = time.time() if now is None else now
+    checked = _checked(token, keys, issuer, now)
+    if checked is None:
+        return INACTIVE
+    info, claims = checked
+    if is_revoked is not None and await is_revoked(info.token_id, bound_session(claims)):
+        return INACTIVE
+    return info
+
+
+def _checked(token: str, keys, issuer: str, now: float) -> tuple[TokenInfo, dict] | None:
+    """Everything but revocation (RFC 9068 s. 4): the answer if the token is not revoked,
+    with its claims; None when it is inactive whatever the revocation list says."""
     header = _header(token or "")
     if header is None or str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
-        return INACTIVE
+        return None
     if header.get("alg") not in ALGORITHMS or not isinstance(header.get("kid"), str):
-        return INACTIVE
+        return None
     kid = header["kid"]
     key = keys.public_key(kid)
     if key is None:
-        return INACTIVE
+        return None
     try:
         if header["alg"] == "ES256":
             # the hot path (every access token): cryptography directly, each signature once
@@ -82,23 +96,21 @@ async def validate_access_token(token: str, keys, issuer: str, *, is_revoked: Re
         else:
             obj = jws.extract_compact(token.encode("ascii"))
             if not jws.validate_compact(obj, key, registry=_REGISTRY):
-                return INACTIVE
+                return None
             claims = json.loads(obj.payload)
     except (JoseError, ValueError, TypeError, UnicodeError, IndexError):
-        return INACTIVE
+        return None
     if not isinstance(claims, dict) or claims.get("iss") != issuer:
-        return INACTIVE
+        return None
     try:
         exp, iat = int(claims["exp"]), int(claims["iat"])
         sub, client_id, jti = claims["sub"], claims["client_id"], claims["jti"]
     except (KeyError, TypeError, ValueError):
-        return INACTIVE
+        return None
     if exp <= now or iat - LEEWAY_SECONDS > now:
-        return INACTIVE
+        return None
     if not all(isinstance(v, str) and v for v in (sub, client_id, jti)):
-        return INACTIVE
-    if is_revoked is not None and await is_revoked(jti, bound_session(claims)):
-        return INACTIVE
+        return None
     aud = claims.get("aud", [])
     audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()
     scope = claims.get("scope", "")
@@ -108,7 +120,7 @@ async def validate_access_token(token: str, keys, issuer: str, *, is_revoked: Re
                      expires_at=exp, audiences=audiences,
                      acr=claims.get("acr", "") if isinstance(claims.get("acr"), str) else "",
                      acting_for=act.get("sub", "") if isinstance(act, dict) and isinstance(act.get("sub"), str) else "",
-                     token_id=jti)
+                     token_id=jti), claims
 
 
 # ValidateTokens' limit per call (issue 24).
@@ -116,14 +128,36 @@ MAX_VALIDATE_MANY = 1000
 
 
 async def validate_access_tokens(tokens: list[str], keys, issuer: str, *, is_revoked: RevocationCheck | None = None,
+                                 are_revoked: ManyRevocationCheck | None = None,
                                  now: float | None = None) -> list[TokenInfo]:
     """``validate_access_token`` for each token, in order, at one instant (issue 24's batch).
     Each answer is the single call's: signature, issuer, expiry and revocation checked for
     this call. The same token twice in a batch is validated once (same bytes, same instant:
-    the same answer)."""
+    the same answer).
+
+    ``are_revoked`` answers the revocation of every token that passed the other checks in one
+    read (RFC 7009; one statement, started after the call arrived, never a cache); without it
+    each token asks ``is_revoked``."""
     now = time.time() if now is None else now
-    distinct = list(dict.fromkeys(tokens))
-    answers = await asyncio.gather(*(validate_access_token(t, keys, issuer, is_revoked=is_revoked, now=now)
-                                     for t in distinct))
-    by_token = dict(zip(distinct, answers))
+    by_token: dict[str, TokenInfo] = {}
+    waiting: list[tuple[str, TokenInfo, dict]] = []
+    for token in tokens:
+        if token in by_token:
+            continue
+        checked = _checked(token, keys, issuer, now)
+        if checked is None:
+            by_token[token] = INACTIVE
+        else:
+            by_token[token] = checked[0]
+            waiting.append((token, *checked))
+    if waiting and are_revoked is not None:
+        revoked = await are_revoked([(info.token_id, bound_session(claims)) for _, info, claims in waiting])
+    elif waiting and is_revoked is not None:
+        revoked = await asyncio.gather(*(is_revoked(info.token_id, bound_session(claims))
+                                         for _, info, claims in waiting))
+    else:
+        revoked = [False] * len(waiting)
+    for (token, _, _), gone in zip(waiting, revoked, strict=True):
+        if gone:
+            by_token[token] = INACTIVE
     return [by_token[t] for t in tokens]

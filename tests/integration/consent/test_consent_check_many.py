@@ -133,6 +133,34 @@ async def test_bad_items_are_named_inside_the_batch(stub, tokens):
     assert [v.field for v in third.error.field_violations] == ["items[2].data_categories[0]"]
 
 
+async def test_repeated_questions_and_repeated_faults_are_each_answered_in_their_own_item(stub, tokens, history):
+    """A batch checks each distinct part of its questions once (issue 24): a fault shared by
+    several items (a bad resident id, an unknown category, a bad slug) is still reported in
+    each of those items under its own index, and a question asked again is answered again —
+    all as the single Check answers."""
+    carol = dict(resident_id=CAROL, recipient_id=LIBRARY, purpose_id="communication")
+    asked = [pb.CheckQuestion(**carol, data_categories=["email", "nope"]),
+             pb.CheckQuestion(resident_id="x", recipient_id=LIBRARY, purpose_id="communication",
+                              data_categories=["email"]),
+             pb.CheckQuestion(**carol, data_categories=["email"]),
+             pb.CheckQuestion(**{**carol, "recipient_id": "Not A Slug"}, data_categories=["email"]),
+             pb.CheckQuestion(**carol, data_categories=["email", "nope"]),
+             pb.CheckQuestion(resident_id="x", recipient_id=LIBRARY, purpose_id="communication",
+                              data_categories=["email"]),
+             pb.CheckQuestion(**carol, data_categories=["email"]),
+             pb.CheckQuestion(**{**carol, "recipient_id": "Not A Slug"}, data_categories=["email"]),
+             pb.CheckQuestion(resident_id=DAVE, recipient_id=LIBRARY, purpose_id="communication",
+                              data_categories=["email", "nope"])]
+    answer = await stub.CheckMany(pb.CheckManyRequest(items=asked), metadata=tokens["broker"])
+    for i, question in enumerate(asked):
+        assert batched(answer.answers[i], i) == await single(stub, question, tokens["broker"]), (i, question)
+    assert [v.field for v in answer.answers[4].error.field_violations] == ["items[4].data_categories[1]"]
+    assert [v.field for v in answer.answers[5].error.field_violations] == ["items[5].resident_id"]
+    assert [v.field for v in answer.answers[7].error.field_violations] == ["items[7].recipient_id"]
+    assert [v.field for v in answer.answers[8].error.field_violations] == ["items[8].data_categories[1]"]
+    assert answer.answers[2].decisions == answer.answers[6].decisions and answer.answers[2].decisions[0].allowed
+
+
 async def test_the_call_itself_is_refused_when_empty_or_too_large_or_not_allowed(stub, tokens):
     for request in (pb.CheckManyRequest(), pb.CheckManyRequest(items=[pb.CheckQuestion(
             resident_id=ERIN, recipient_id=LIBRARY, purpose_id="communication", data_categories=["email"])] * 1001)):

@@ -427,3 +427,45 @@ async def test_validate_tokens_answers_each_as_validate_token(service, stub_for,
     other = await stub_for("plateau-permits", ["identity:resolve"])
     code, _, _ = await _error(other.ValidateTokens(pb.ValidateTokensRequest(tokens=[good])))
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_validate_tokens_reads_sessions_and_families_as_validate_token(service, stub_for, mint):
+    """ValidateTokens reads every revocation of a batch in one statement (issue 24): a
+    resident's token dies with its SSO session (ended or unknown: inactive; offline_access
+    outlives it) and with its grant family (RFC 7009), token by token as ValidateToken
+    answers, before and after the session ends and the family is revoked."""
+    import datetime as dt
+
+    from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
+    from services.identity.oidc.records import SsoSession
+
+    stub = await stub_for("plateau-permits", ["identity:validate"])
+    now = dt.datetime.now(dt.timezone.utc)
+    open_sid, other_sid = str(uuid.uuid4()), str(uuid.uuid4())
+    async with OAuthUnitOfWork(service.session_factory, kek=KEK) as uow:
+        for sid in (open_sid, other_sid):
+            await uow.sessions.add(SsoSession(session_id=sid, secret_hash=uuid.uuid4().hex, resident_id="123456789ABC",
+                                              auth_time=int(now.timestamp()), amr=("pwd",), acr="urn:mtlid:loa:2",
+                                              created_at=now, expires_at=now + dt.timedelta(hours=1)))
+        await uow.commit()
+    family = uuid.uuid4().hex
+    batch = [await mint("montreal-library", ["openid"], sid=open_sid, sub="123456789ABC"),
+             await mint("montreal-library", ["openid", "offline_access"], sid=open_sid, sub="123456789ABC"),
+             await mint("montreal-library", ["openid"], sid=str(uuid.uuid4()), sub="123456789ABC"),  # no such session
+             await mint("montreal-library", ["openid"], sid=other_sid, sub="123456789ABC"),
+             await mint("montreal-library", ["openid"], jti=f"{family}:1"),
+             await mint("montreal-library", ["openid"], jti=f"{family}:2", sid=other_sid, sub="123456789ABC"),
+             await mint("montreal-library", ["openid"], jti=f"{uuid.uuid4().hex}:1")]
+
+    async def agrees() -> list[bool]:
+        answer = await stub.ValidateTokens(pb.ValidateTokensRequest(tokens=batch))
+        for token, result in zip(batch, answer.results, strict=True):
+            assert result == await stub.ValidateToken(pb.ValidateTokenRequest(token=token))
+        return [r.active for r in answer.results]
+
+    assert await agrees() == [True, True, False, True, True, True, True]
+    async with OAuthUnitOfWork(service.session_factory, kek=KEK) as uow:
+        await uow.sessions.end(open_sid, dt.datetime.now(dt.timezone.utc))
+        await uow.revoked_tokens.add(family, dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5))
+        await uow.commit()
+    assert await agrees() == [False, True, False, True, False, False, True]

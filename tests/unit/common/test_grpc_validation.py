@@ -71,3 +71,26 @@ def test_limits_can_be_set_per_field(pb2, own_limits):
 def test_all_violations_are_reported_together(pb2):
     request = pb2.EchoRequest(name="", tags=["x" * 2000], inner=pb2.Inner())
     assert [f for f, _ in validate_message(request)] == ["name", "inner.value", "tags[0]"]
+
+
+def test_the_quick_walk_passes_exactly_what_the_full_walk_passes(pb2, own_limits):
+    """``validate_message`` first walks without naming fields (issue 24: batches of 1,000
+    sub-messages); whatever it lets through, the naming walk finds nothing in, and whatever
+    it stops, the naming walk names — deep in a batch's items too."""
+    register_limits("mtlidtest.v1.EchoRequest.tags", max_items=3, max_length=4)
+    good = dict(name="a", inner=pb2.Inner(value="v"), items=[pb2.Inner(value="x")] * 50, tags=["abcd"] * 3)
+    cases = [pb2.EchoRequest(**good),
+             pb2.EchoRequest(**{**good, "tags": ["abcde"]}),
+             pb2.EchoRequest(**{**good, "tags": ["a"] * 4}),
+             pb2.EchoRequest(**{**good, "items": [pb2.Inner(value="x")] * 49 + [pb2.Inner(value="x\x00")]}),
+             pb2.EchoRequest(**{**good, "items": [pb2.Inner(value="x")] * 49 + [pb2.Inner()]}),
+             pb2.EchoRequest(**{**good, "inner": pb2.Inner(value="v" * 1025)}),
+             pb2.EchoRequest(**{**good, "note": "\x00"}),
+             pb2.EchoRequest(**{**good, "numbers": range(1001)}),
+             pb2.EchoRequest(inner=pb2.Inner(value="v"))]
+    for request in cases:
+        full: list = []
+        validation._validate(request, "", full, 0)
+        assert validation._clean(request, 0) == (full == [])
+        assert validate_message(request) == full
+    assert [validation._clean(r, 0) for r in cases] == [True] + [False] * 8

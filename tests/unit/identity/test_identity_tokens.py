@@ -70,3 +70,28 @@ async def test_revoked_tokens_are_inactive():
 
     assert not (await validate_access_token(_token(), Keys(), ISSUER, is_revoked=revoked)).active
     assert (await validate_access_token(_token(jti="j-2"), Keys(), ISSUER, is_revoked=revoked)).active
+
+
+async def test_a_batch_asks_once_about_the_revocation_of_the_tokens_that_passed_every_other_check():
+    """ValidateTokens' core (issue 24): one revocation read for the batch, holding each
+    distinct token that is otherwise active — with its bound session (none for
+    offline_access) — and every answer the one the single validation gives."""
+    from services.identity.service_layer.tokens import validate_access_tokens
+
+    asked: list[list] = []
+
+    async def are_revoked(pairs):
+        asked.append(list(pairs))
+        return [jti == "j-gone" or sid == "s-ended" for jti, sid in pairs]
+
+    async def is_revoked(jti, sid=None):
+        return jti == "j-gone" or sid == "s-ended"
+
+    good = _token(jti="j-ok")
+    batch = [good, _token(jti="j-gone"), _token(iss="http://elsewhere", jti="j-other"), good,
+             _token(jti="j-s", sid="s-ended"), _token(jti="j-off", sid="s-ended", scope="openid offline_access"), ""]
+    infos = await validate_access_tokens(batch, Keys(), ISSUER, are_revoked=are_revoked)
+    assert [i.active for i in infos] == [True, False, False, True, False, True, False]
+    assert asked == [[("j-ok", None), ("j-gone", None), ("j-s", "s-ended"), ("j-off", None)]]
+    assert infos == [await validate_access_token(t, Keys(), ISSUER, is_revoked=is_revoked) for t in batch]
+    assert infos == await validate_access_tokens(batch, Keys(), ISSUER, is_revoked=is_revoked)
