@@ -65,7 +65,8 @@ def test_mtlid_serve_runs_one_service_and_drains_on_sigterm(tmp_path):
 
     with jwks_file_server(tmp_path / "jwks", TokenMinter()) as jwks_url:
         process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "consent"],
-                                   env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port), MTLID_JWKS_URL=jwks_url),
+                                   env=_env(tmp_path, MTLID_CONSENT_GRPC_PORT=str(port), MTLID_JWKS_URL=jwks_url,
+                                            MTLID_CONSENT_METRICS_PORT=str(free_port())),  # not 9463: it may be taken
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             assert _wait(lambda: _serving(port, "montreal.consent.v1.ConsentService")), "consent never SERVING"

@@ -45,7 +45,9 @@ class IssuedCardRow(Base):
     resident_id: Mapped[str] = mapped_column(String(32), index=True)
     status_index: Mapped[int] = mapped_column(Integer, unique=True)
     issued_at: Mapped[int] = mapped_column(BigInteger)
-    expires_at: Mapped[int] = mapped_column(BigInteger)
+    # indexed (migration 0116): the issuer's JWKS keeps a rotated-out card key while a card it
+    # signed has not expired
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     kid: Mapped[str | None] = mapped_column(String(64))
