@@ -266,7 +266,7 @@ class OutboxRelay:
             # ``coalesce`` seconds takes every row committed meanwhile. A wake after a quiet
             # spell (the last pass longer ago) passes at once: a lone event is not delayed.
             rest = started + self.coalesce - loop.time()
-            if rest > 0 and self._wake.is_set():
+            if rest > 0 and self._wake.is_set() and len(self._handed) < self.batch_size:  # no backlog
                 await _sleep_or_stop(stop, rest)
 
 
