@@ -84,6 +84,11 @@ class Runtime:
         """Pass as a unit of work's ``on_commit``: events go out now, not at the next poll."""
         self.relay.wake()
 
+    def hand_over(self, rows: list[dict]) -> None:
+        """Pass as a unit of work's ``hand_over``: its committed outbox rows go to this
+        process's relay, which publishes them without reading the outbox back (issue 15)."""
+        self.relay.hand_over(rows)
+
     def add_grpc(self, servicer, add_fn, service_full_name: str, method_policies: Mapping[str, str]) -> None:
         self._grpc_parts.append((servicer, add_fn, service_full_name))
         self._method_policies.update(method_policies)

@@ -27,10 +27,15 @@ class SqlUnitOfWork:
     """Base unit of work; a service subclasses it and opens its repositories."""
 
     def __init__(self, session_factory: async_sessionmaker, service: str, *,
-                 on_commit: Callable[[], None] | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None,
+                 hand_over: Callable[[list[dict]], None] | None = None) -> None:
+        """``on_commit``: called after a commit that wrote events (wakes the relay).
+        ``hand_over``: given those events' outbox rows after the commit (the relay's
+        ``hand_over``: it publishes them without reading the outbox back)."""
         self._session_factory = session_factory
         self.service = service
         self._on_commit = on_commit
+        self._hand_over = hand_over
         self._events: list[Event] = []
         self.session: AsyncSession | None = None
         self.committed = False
@@ -71,13 +76,16 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self.session is not None, "commit() outside 'async with uow'"
         events = [*self._events, *self.collect_new_events()]
-        if events:
-            await self.session.execute(insert(OUTBOX), [outbox_row(self.service, e) for e in events])
+        rows = [outbox_row(self.service, e) for e in events]
+        if rows:
+            await self.session.execute(insert(OUTBOX), rows)
         await self.session.commit()
         self._events = []
         self.committed = True
         if events:
             record_committed(events)
+            if self._hand_over is not None:
+                self._hand_over(rows)
             if self._on_commit is not None:
                 self._on_commit()
 

@@ -65,7 +65,8 @@ class IdentityTokenVerifier:
 def make_context(runtime) -> IdentityContext:
     settings = runtime.settings
     uow_factory = lambda: IdentityUnitOfWork(runtime.session_factory,  # noqa: E731
-                                             kek=settings.key_encryption_key, on_commit=runtime.on_commit)
+                                             kek=settings.key_encryption_key, on_commit=runtime.on_commit,
+                                             hand_over=runtime.hand_over)
     return IdentityContext(settings=settings, uow_factory=uow_factory,
                            keys=KeyRing(uow_factory, settings.key_encryption_key),
                            session_factory=runtime.session_factory)

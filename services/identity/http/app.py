@@ -134,7 +134,8 @@ async def build_provider(runtime, context=None):
     settings = runtime.settings
 
     def uow_factory():
-        return OAuthUnitOfWork(runtime.session_factory, kek=settings.key_encryption_key, on_commit=runtime.on_commit)
+        return OAuthUnitOfWork(runtime.session_factory, kek=settings.key_encryption_key, on_commit=runtime.on_commit,
+                               hand_over=runtime.hand_over)
 
     if context is not None and getattr(context, "keys", None) is not None:
         keys = await context.keys.get()

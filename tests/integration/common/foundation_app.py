@@ -49,8 +49,9 @@ async def setup(url: str):
     return engine, session_factory(engine)
 
 
-async def write_note(factory, note_id: str, text: str = "hello", *, commit: bool = True, on_commit=None) -> None:
-    async with NotesUnitOfWork(factory, SERVICE, on_commit=on_commit) as uow:
+async def write_note(factory, note_id: str, text: str = "hello", *, commit: bool = True, on_commit=None,
+                     hand_over=None) -> None:
+    async with NotesUnitOfWork(factory, SERVICE, on_commit=on_commit, hand_over=hand_over) as uow:
         await uow.session.execute(insert(Note).values(note_id=note_id, text=text))
         uow.add_event(NoteWritten(note_id=note_id))
         if commit:

@@ -166,3 +166,52 @@ async def test_a_commit_during_a_relay_pass_is_published_without_waiting_for_the
         proceed.set()
         await asyncio.wait_for(relay_task, 10)
         await nc.close()
+
+
+async def test_rows_handed_over_at_commit_are_published_once_without_reading_the_outbox_back(notes_db, fresh_nats):
+    """Issue 15: a service's own commits hand their rows to its relay, which publishes them and
+    marks them sent in one statement; the outbox is read back only at start (and each poll)."""
+    _, factory = notes_db
+    nc = await connect(fresh_nats.url, name="test-relay-handed")
+    js = nc.jetstream()
+    await ensure_stream(js, app.SERVICE)
+    relay = OutboxRelay(app.SERVICE, factory, lambda: js, poll_interval=30.0)
+    stop = asyncio.Event()
+    relay_task = asyncio.create_task(relay.run(stop))
+    try:
+        for i in range(40):
+            await app.write_note(factory, f"h{i}", on_commit=relay.wake, hand_over=relay.hand_over)
+            if i % 10 == 0:
+                await asyncio.sleep(0.15)                    # a few separate bursts
+        for _ in range(200):
+            if not await outbox_ids(factory, unpublished_only=True) and relay.published >= 40:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(relay_task, 10)
+    assert await outbox_ids(factory, unpublished_only=True) == []
+    published = await stream_event_ids(js)
+    assert len(published) == len(set(published)) == 40
+    assert sorted(published) == sorted(await outbox_ids(factory))
+    assert relay.handed_passes >= 1 and relay.passes <= 2     # the start-up read, no read per commit
+    await nc.close()
+
+
+async def test_relay_killed_between_publishing_handed_rows_and_marking_them_loses_and_doubles_nothing(
+        notes_db, fresh_nats):
+    url, factory = notes_db
+    child = subprocess.run([sys.executable, "-m", "tests.integration.common.relay_child", url, fresh_nats.url, "5",
+                            "handed", "12"], cwd=HERE.parent.parent.parent, capture_output=True, timeout=60)
+    assert child.returncode == 9, child.stderr.decode()[-2000:]
+    # The child committed 12 notes, published their events from memory and died before marking.
+    assert len(await outbox_ids(factory, unpublished_only=True)) == 12
+
+    nc = await connect(fresh_nats.url, name="test")
+    js = nc.jetstream()
+    relay = OutboxRelay(app.SERVICE, factory, lambda: js)
+    assert await relay.publish_pending() == 12
+    published = await stream_event_ids(js)
+    assert sorted(published) == sorted(await outbox_ids(factory))  # all 12, each once
+    assert len(published) == len(set(published)) == 12
+    await nc.close()
