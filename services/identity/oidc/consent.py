@@ -19,17 +19,16 @@ from services.identity.oidc.access import revoke_access_of_resident
 from services.identity.oidc.authorize import error_page, redirect_error, response_mode, validated_context
 from services.identity.oidc.errors import OAuth2Error, TemporarilyUnavailable, UntrustedRedirect
 from services.identity.oidc.records import utcnow
-from services.identity.oidc.sessions import find_session
 from services.identity.oidc.tokens import new_id
 from services.identity.oidc.wire import WireResponse
 
 
 async def _load(provider, token: str | None, session_secret: str | None):
     params, started_at = interaction.unseal(provider.config.interaction_key, token)
-    async with provider.uow_factory() as uow:
-        ctx = await validated_context(provider, uow, params)
-        session = await find_session(uow, session_secret)
-        grant = await uow.grants.current(session.resident_id, ctx.client.client_id) if session else None
+    ctx = await validated_context(provider, params)
+    # point reads, no unit of work (issue 24): the consent's own write opens one
+    signing_in = await provider.reads.sign_in_state(session_secret, ctx.client.client_id, utcnow())
+    session, grant = signing_in.session, signing_in.grant
     # prompt=consent (OIDC Core s. 3.1.2.1): ask everything again, earlier decisions aside
     return params, ctx, session, None if "consent" in ctx.prompts else grant
 

@@ -40,8 +40,8 @@ async def _client(provider, token: str) -> tuple[str | None, str | None]:
     """The service asking (id, name); (None, None) for Mon compte's own sign-in."""
     params, _ = interaction.unseal(provider.config.interaction_key, token)
     client_id = (params.get("client_id") or [""])[0]
-    async with provider.uow_factory() as uow:
-        client = await uow.clients.get(client_id) if client_id and len(client_id) <= 64 else None
+    # a point read (cached on PostgreSQL until the client changes), no unit of work
+    client = await provider.reads.client(client_id) if client_id and len(client_id) <= 64 else None
     return (client.client_id, client.name) if client is not None else (None, None)
 
 

@@ -70,6 +70,24 @@ class UnitOfWorkReads:
         async with self.uow_factory() as uow:
             return await uow.clients.get(client_id)
 
+    async def sign_in_state(self, session_secret: str | None, client_id: str, now, *, with_grant: bool = True):
+        from services.identity.domain.passkeys import RESIDENT
+        from services.identity.oidc.records import SignInState, SigningIn
+        from services.identity.oidc.sessions import find_session
+
+        async with self.uow_factory() as uow:
+            session = await find_session(uow, session_secret, now)
+            if session is None:
+                return SignInState()
+            resident = await uow.residents.get(session.resident_id)
+            if resident is None:
+                return SignInState(session)
+            passkeys = getattr(uow, "passkeys", None)
+            has_passkey = bool(passkeys is not None and await passkeys.of(RESIDENT, resident.resident_id))
+            grant = await uow.grants.current(resident.resident_id, client_id) if with_grant else None
+            return SignInState(session, SigningIn(resident.resident_id, int(resident.level), bool(resident.disabled),
+                                                  bool(resident.has_totp), has_passkey), grant)
+
     async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
         family = family_of(jti)
         async with self.uow_factory() as uow:
