@@ -31,6 +31,10 @@ Task = Callable[[asyncio.Event], Awaitable[None]]
 NATS_QUIET_START_SECONDS = 10.0
 
 
+#: how long a woken relay waits for the commits around the one that woke it (``OutboxRelay.gather``)
+RELAY_GATHER_SECONDS = 0.02
+
+
 class ServiceFailed(RuntimeError):
     """The service stopped because it could not run as configured (the message says why)."""
 
@@ -44,7 +48,9 @@ class Runtime:
         self.grpc_port = settings.grpc_port(service) if grpc_port is None else grpc_port
         self.engine = create_engine(settings.database_url(service))
         self.session_factory = session_factory(self.engine)
-        self.relay = OutboxRelay(service, self.session_factory, lambda: self.js)
+        # A commit's events wait at most RELAY_GATHER_SECONDS more, shared with the commits
+        # around it: one publishing pass for a burst instead of one per commit (issue 24).
+        self.relay = OutboxRelay(service, self.session_factory, lambda: self.js, gather=RELAY_GATHER_SECONDS)
         if token_verifier is None:
             from services.common.grpc.auth import HttpJwks, TokenVerifier
 

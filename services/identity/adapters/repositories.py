@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 from sqlalchemy import delete, func, select, update
@@ -512,6 +513,10 @@ class SqlPasskeyRepository:
         return result.rowcount or 0
 
 
+CHALLENGE_SWEEP_SECONDS = 60.0
+_challenges_swept_at = float("-inf")
+
+
 class SqlWebAuthnChallengeRepository:
     """Challenges handed to browsers: each verifies one response, before it expires."""
 
@@ -520,8 +525,13 @@ class SqlWebAuthnChallengeRepository:
 
     async def add(self, challenge: str, purpose: str, subject: str | None, expires_at: dt.datetime,
                   now: dt.datetime) -> None:
-        # The expired ones go as new ones come: the table stays as small as the ceremonies in progress.
-        await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
+        # The expired ones go as new ones come, at most once a minute per process (every login
+        # page hands out a challenge; issue 24): the table stays about as small as the
+        # ceremonies in progress, and an expired challenge is refused by ``take`` anyway.
+        global _challenges_swept_at
+        if time.monotonic() - _challenges_swept_at >= CHALLENGE_SWEEP_SECONDS:
+            _challenges_swept_at = time.monotonic()
+            await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
         self.session.add(WebAuthnChallengeRow(challenge=challenge, purpose=purpose, subject=subject,
                                               expires_at=expires_at))
         await self.session.flush()
