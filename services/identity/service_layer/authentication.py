@@ -160,8 +160,8 @@ async def authenticate(cmd: Authenticate, uow, then=None) -> AuthenticatedReside
     acct_key, addr_key = account_key(_login_key(cmd.email or "")), address_key(cmd.remote_addr)
     async with uow:
         resident = await _resident_by_login(uow, cmd.email) if cmd.email else None
-        account = await uow.throttles.get(acct_key)
-        wait = await _password_wait(uow, acct_key, addr_key, now, account)
+        account, address = await uow.throttles.get_both(acct_key, addr_key)
+        wait = await _password_wait(uow, acct_key, addr_key, now, account, address)
         if wait:
             uow.add_event(LoginFailed(reason="throttled", resident_id=resident.resident_id if resident else None))
             await uow.commit()
@@ -614,11 +614,11 @@ async def confirm_totp_enrollment(cmd: ConfirmTotpEnrollment, uow, kek: bytes | 
     return True
 
 
-async def _password_wait(uow, acct_key: str, addr_key: str, now: dt.datetime, acct=None) -> int | None:
-    """Seconds before this account or address may try a password again, or None (``acct``:
-    the account's counter when already read)."""
+async def _password_wait(uow, acct_key: str, addr_key: str, now: dt.datetime, acct=None, addr=None) -> int | None:
+    """Seconds before this account or address may try a password again, or None (``acct``,
+    ``addr``: the counters when already read)."""
     acct = acct if acct is not None else await uow.throttles.get(acct_key)
-    addr = await uow.throttles.get(addr_key)
+    addr = addr if addr is not None else await uow.throttles.get(addr_key)
     waits = [w for w in (acct.retry_after(ACCOUNT_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
     return max(waits) if waits else None
 
