@@ -78,8 +78,10 @@ class pinned:
 
     def _set(self, pid: int, cpus: set[int]) -> None:
         for tid in (int(t) for t in os.listdir(f"/proc/{pid}/task")):
-            self._saved.setdefault(tid, os.sched_getaffinity(tid))
-            os.sched_setaffinity(tid, cpus)
+            with contextlib.suppress(OSError):     # a thread that ended meanwhile
+                saved = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, cpus)
+                self._saved.setdefault(tid, saved)
 
     def __enter__(self) -> "pinned":
         for pid in _tree(self.server_pid):
