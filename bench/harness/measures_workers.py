@@ -132,6 +132,14 @@ def token_endpoint(bench: Bench) -> list[Row]:
     if bench.options.smoke:
         return [Row("workers: token endpoint, 2 vs 1", SMOKE, goal=GOAL)]
     pair = _pair(bench, "identity")
+    try:
+        return _token_rounds(bench, pair)
+    finally:  # a failed measure leaves no server behind
+        for service in pair.values():
+            service.process.stop()
+
+
+def _token_rounds(bench: Bench, pair: dict[str, MtlidService]) -> list[Row]:
     clients = {side: identity_bench_client(service) for side, service in pair.items()}
     body = token_form()
     cpu: dict[str, list[float]] = {side: [] for side in SIDES}
@@ -149,8 +157,6 @@ def token_endpoint(bench: Bench) -> list[Row]:
             if result.ok:
                 cpu[side].append((tree_cpu_seconds(service.process.pid) - before) * 1000 / result.ok)
                 rate[side].append(result.rps)
-    for service in pair.values():
-        service.process.stop()
     return [_rows("workers: token endpoint, 2 vs 1 (identity on SQLite)", rate, cpu, "req/s",
                   "autocannon, 32 connections")]
 
@@ -179,13 +185,21 @@ async def _check_callers(target: str, request: bytes, token: str, seconds: float
 
 
 def consent_check(bench: Bench) -> list[Row]:
+    if bench.options.smoke:
+        return [Row("workers: consent Check, 2 vs 1", SMOKE, goal=GOAL)]
+    pair = _pair(bench, "consent", {"MTLID_ISSUER": bench.jwks().issuer, "MTLID_JWKS_URL": bench.jwks().jwks_url})
+    try:
+        return _check_rounds(bench, pair)
+    finally:  # a failed measure leaves no server behind
+        for service in pair.values():
+            service.process.stop()
+
+
+def _check_rounds(bench: Bench, pair: dict[str, MtlidService]) -> list[Row]:
     import asyncio
 
     from harness.consent_setup import check_request, prepare_consent
 
-    if bench.options.smoke:
-        return [Row("workers: consent Check, 2 vs 1", SMOKE, goal=GOAL)]
-    pair = _pair(bench, "consent", {"MTLID_ISSUER": bench.jwks().issuer, "MTLID_JWKS_URL": bench.jwks().jwks_url})
     setups = {side: prepare_consent(bench, service) for side, service in pair.items()}
     cpu: dict[str, list[float]] = {side: [] for side in SIDES}
     rate: dict[str, list[float]] = {side: [] for side in SIDES}
@@ -200,8 +214,6 @@ def consent_check(bench: Bench) -> list[Row]:
             if latencies:
                 cpu[side].append((tree_cpu_seconds(service.process.pid) - before) * 1000 / len(latencies))
                 rate[side].append(answered)
-    for service in pair.values():
-        service.process.stop()
     return [_rows("workers: consent Check, 2 vs 1 (SQLite)", rate, cpu, "/s",
                   f"closed loop, {CHECK_CALLERS} callers over {CHECK_CHANNELS} connections, "
                   "the Python client in the harness on the same 2 cores")]
