@@ -81,10 +81,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure(args.service, settings.log_level, console_level=args.console_level, log_file=args.log_file)
     configure_tracing(args.service, settings.otlp_endpoint, settings.otlp_protocol)
     try:
-        metrics_port = settings.metrics_ports[args.service]
-        if metrics_port is not None and settings.worker_index > 0:
-            metrics_port += settings.worker_index  # worker i of several: its own metrics port
-        configure_metrics(args.service, host=settings.bind_host, port=metrics_port,
+        metrics_port, metrics_host = settings.metrics_ports[args.service], settings.bind_host
+        if metrics_port is not None and settings.worker_metrics_port is not None:
+            # worker of several: its own loopback port; the supervisor serves the service's
+            # metrics port with every worker's metrics (services/worker_metrics.py)
+            metrics_port, metrics_host = settings.worker_metrics_port, "127.0.0.1"
+        configure_metrics(args.service, host=metrics_host, port=metrics_port,
                           otlp_endpoint=settings.otlp_endpoint, production=settings.production,
                           otlp_protocol=settings.otlp_protocol)
     except MetricsUnavailable as error:
@@ -139,8 +141,10 @@ def _supervise_workers(args: argparse.Namespace, settings, workers: int) -> int:
     try:
         if not settings.production or args.migrate:
             migrate(args.service, settings.database_url(args.service))
+        metrics_port = settings.metrics_ports.get(args.service)
         return supervise(args.service, workers, worker_command(args.service, args.command_line), environment(extra),
-                         grace=args.grace, drain_notice=settings.drain_notice_seconds)
+                         grace=args.grace, drain_notice=settings.drain_notice_seconds,
+                         metrics=(settings.bind_host, metrics_port) if metrics_port is not None else None)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -9,8 +9,9 @@ share their durable, jobs and relays are safe to run in several processes).
 - Before the workers start, the supervisor runs the migrations once (as ``mtlid serve``
   would) and, in development without ``MTLID_NATS_URL``, starts the embedded nats-server
   once; workers do neither.
-- Worker ``i`` serves its metrics on the configured metrics port + ``i`` (a port cannot be
-  shared: each worker's counters are its own; scrape each).
+- The supervisor serves the service's metrics port: a scrape there answers every worker's
+  metrics, labelled ``worker`` (``services/worker_metrics.py``); each worker serves its own on
+  a loopback port the supervisor chose (``MTLID_WORKER_METRICS_PORT``), new at each start.
 - SIGTERM/SIGINT: every worker drains as one service does (issue 16: NOT_SERVING, the drain
   notice, then stop); the supervisor waits for all of them, kills any left after the grace,
   and exits.
@@ -45,12 +46,16 @@ class _Worker:
         self.backoff = 0.0
         self.restart_at: float | None = None
         self.restarts = 0
+        self.metrics_port: int | None = None
 
 
 def supervise(service: str, workers: int, worker_argv: Sequence[str], env: Mapping[str, str], *,
-              grace: float, drain_notice: float) -> int:
+              grace: float, drain_notice: float, metrics: tuple[str, int] | None = None) -> int:
     """Run ``workers`` copies of ``worker_argv`` (an ``mtlid serve`` command line) until SIGTERM
-    or SIGINT; returns 0 once all have stopped (1 when a worker had to be killed)."""
+    or SIGINT; returns 0 once all have stopped (1 when a worker had to be killed). ``metrics``:
+    the (host, port) where the workers' metrics are served together, or None (not served)."""
+    from services.worker_metrics import MetricsAggregator, free_loopback_port
+
     stopping = False
 
     def request_stop(_signum, _frame) -> None:
@@ -62,6 +67,9 @@ def supervise(service: str, workers: int, worker_argv: Sequence[str], env: Mappi
 
     def start(worker: _Worker) -> None:
         child_env = {**env, "MTLID_WORKERS": str(workers), "MTLID_WORKER_INDEX": str(worker.index)}
+        if metrics is not None:
+            worker.metrics_port = free_loopback_port()
+            child_env["MTLID_WORKER_METRICS_PORT"] = str(worker.metrics_port)
         # Its own process group: a Ctrl-C in a terminal reaches the supervisor only, which
         # then stops the workers in order.
         worker.process = subprocess.Popen(list(worker_argv), env=child_env, start_new_session=True,
@@ -71,6 +79,11 @@ def supervise(service: str, workers: int, worker_argv: Sequence[str], env: Mappi
         print(f"mtlid: {service} worker {worker.index} started (pid {worker.process.pid})", file=sys.stderr,
               flush=True)
 
+    def metrics_ports() -> dict[int, int | None]:
+        return {w.index: w.metrics_port if w.process is not None and w.process.poll() is None else None
+                for w in pool}
+
+    aggregator = MetricsAggregator(*metrics, metrics_ports).start() if metrics is not None else None
     try:
         for worker in pool:
             start(worker)
@@ -94,6 +107,8 @@ def supervise(service: str, workers: int, worker_argv: Sequence[str], env: Mappi
             time.sleep(POLL_SECONDS)
         return _stop_all(service, pool, grace + drain_notice + 5.0)
     finally:
+        if aggregator is not None:
+            aggregator.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -205,6 +205,9 @@ class Settings:
     # supervisor in each worker (MTLID_WORKER_INDEX, 0-based; -1: not a worker).
     workers: int = 1
     worker_index: int = -1
+    # A worker's own metrics port on 127.0.0.1, chosen by the supervisor, which serves the
+    # service's metrics port with every worker's (MTLID_WORKER_METRICS_PORT; None: not a worker).
+    worker_metrics_port: int | None = None
 
     @property
     def shares_ports(self) -> bool:
@@ -227,8 +230,7 @@ class Settings:
     def configured_ports(self) -> frozenset[int]:
         """Every port this system's processes will listen on: the embedded nats-server picks a
         free port outside them (a port free now may be one the HTTP front binds a second later)."""
-        workers = max(self.workers, 1)
-        metrics = {p + i for p in self.metrics_ports.values() if p for i in range(workers)}
+        metrics = {p for p in self.metrics_ports.values() if p}   # workers': loopback ports of their own
         return frozenset({self.http_port, self.demo_rp_port, *self.grpc_ports.values(), *metrics})
 
     def grpc_target(self, service: str) -> str:
@@ -314,6 +316,8 @@ class Settings:
             release_consent_calls=_choice(env, "MTLID_RELEASE_CONSENT_CALLS", ("one", "two")),
             workers=_workers(env, "MTLID_WORKERS"),
             worker_index=int(env["MTLID_WORKER_INDEX"]) if (env.get("MTLID_WORKER_INDEX") or "").isdigit() else -1,
+            worker_metrics_port=(int(env["MTLID_WORKER_METRICS_PORT"])
+                                 if (env.get("MTLID_WORKER_METRICS_PORT") or "").isdigit() else None),
         )
 
     def with_overrides(self, **changes) -> "Settings":

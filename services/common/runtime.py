@@ -44,6 +44,8 @@ class Runtime:
         self.grpc_port = settings.grpc_port(service) if grpc_port is None else grpc_port
         self.engine = create_engine(settings.database_url(service))
         self.session_factory = session_factory(self.engine)
+        # Under a stream of commits the relay passes at most once per ``COALESCE_SECONDS``
+        # (services/common/relay.py): one publishing pass for a burst (issues 15 and 24).
         self.relay = OutboxRelay(service, self.session_factory, lambda: self.js)
         if token_verifier is None:
             from services.common.grpc.auth import HttpJwks, TokenVerifier

@@ -90,12 +90,31 @@ def test_consent_workers_share_the_port_restart_and_drain(tmp_path, nats):
     assert not any(pathlib.Path(f"/proc/{pid}").exists() for pid in second)
 
 
+def _scrape(port: int) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return {}
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def _http_requests_by_worker(families: dict) -> dict[str, float]:
+    family = families.get("http_server_request_duration_seconds")
+    counts: dict[str, float] = {}
+    for sample in family.samples if family else ():
+        if sample.name.endswith("_count"):
+            counts[sample.labels["worker"]] = counts.get(sample.labels["worker"], 0) + sample.value
+    return counts
+
+
 def test_identity_workers_share_the_http_port(tmp_path, nats):
-    grpc_port, http_port = free_port(), free_port()
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "serve", "identity", "--workers", "2"],
         env=_env(tmp_path, MTLID_IDENTITY_GRPC_PORT=str(grpc_port), MTLID_HTTP_PORT=str(http_port),
-                 MTLID_ISSUER=f"http://127.0.0.1:{http_port}", MTLID_IDENTITY_METRICS_PORT=str(free_port()),
+                 MTLID_ISSUER=f"http://127.0.0.1:{http_port}", MTLID_IDENTITY_METRICS_PORT=str(metrics_port),
                  MTLID_NATS_URL=nats.url),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -109,6 +128,26 @@ def test_identity_workers_share_the_http_port(tmp_path, nats):
         time.sleep(2)
         assert len(_workers(supervisor.pid)) == 2  # both bound both ports: neither died
         assert all(healthy() for _ in range(10))
+
+        # Every worker's metrics on the one metrics port the pod declares (the PodMonitor
+        # scrapes it): each labelled by worker, each family declared once, both answering.
+        before = _http_requests_by_worker(_scrape(metrics_port))
+        pages = 40
+        for _ in range(pages):    # each on a new connection: the kernel spreads them over both
+            assert httpx.get(f"http://127.0.0.1:{http_port}/.well-known/openid-configuration",
+                             timeout=5).status_code == 200
+
+        def all_counted() -> bool:
+            families = _scrape(metrics_port)
+            up = {s.labels["worker"]: s.value for s in families["mtlid_worker_up"].samples} if families else {}
+            after = _http_requests_by_worker(families)
+            return (up == {"0": 1.0, "1": 1.0}
+                    and sum(after.values()) - sum(before.values()) >= pages
+                    and all(after.get(w, 0) > before.get(w, 0) for w in ("0", "1")))
+        assert _wait(all_counted, 10), _scrape(metrics_port).get("mtlid_worker_up")
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        declared = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+        assert len(declared) == len(set(declared))
         elapsed = _stop(supervisor, signal.SIGTERM)
     finally:
         if supervisor.poll() is None:

@@ -352,6 +352,16 @@ class SqlSessionClientStore:
         self.session = session
 
     async def remember(self, session_id: str, client_id: str, now: dt.datetime) -> None:
+        # One statement, at every sign-in (issue 24): kept as first remembered when already there.
+        dialect = self.session.bind.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            await self.session.execute(upsert(SessionClientRow.__table__).values(
+                session_id=session_id, client_id=client_id, created_at=now).on_conflict_do_nothing())
+            return
         if await self.session.get(SessionClientRow, (session_id, client_id)) is None:
             self.session.add(SessionClientRow(session_id=session_id, client_id=client_id, created_at=now))
             await self.session.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 from sqlalchemy import delete, func, select, update
@@ -256,6 +257,17 @@ class SqlThrottleRepository:
         if row is None:
             return ThrottleState(key=key)
         return ThrottleState(key=key, failures=row.failures, last_failure_at=_utc(row.last_failure_at))
+
+    async def get_both(self, first: str, second: str) -> tuple[ThrottleState, ThrottleState]:
+        """Two counters in one statement (an account's and an address's, at every login)."""
+        rows = {row.key: row for row in (await self.session.execute(
+            select(LoginThrottleRow).where(LoginThrottleRow.key.in_((first, second))))).scalars()}
+
+        def state(key: str) -> ThrottleState:
+            row = rows.get(key)
+            return (ThrottleState(key=key) if row is None else
+                    ThrottleState(key=key, failures=row.failures, last_failure_at=_utc(row.last_failure_at)))
+        return state(first), state(second)
 
     async def save(self, state: ThrottleState) -> None:
         row = await self.session.get(LoginThrottleRow, state.key)
@@ -512,6 +524,10 @@ class SqlPasskeyRepository:
         return result.rowcount or 0
 
 
+CHALLENGE_SWEEP_SECONDS = 60.0
+_challenges_swept_at = float("-inf")
+
+
 class SqlWebAuthnChallengeRepository:
     """Challenges handed to browsers: each verifies one response, before it expires."""
 
@@ -520,8 +536,13 @@ class SqlWebAuthnChallengeRepository:
 
     async def add(self, challenge: str, purpose: str, subject: str | None, expires_at: dt.datetime,
                   now: dt.datetime) -> None:
-        # The expired ones go as new ones come: the table stays as small as the ceremonies in progress.
-        await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
+        # The expired ones go as new ones come, at most once a minute per process (every login
+        # page hands out a challenge; issue 24): the table stays about as small as the
+        # ceremonies in progress, and an expired challenge is refused by ``take`` anyway.
+        global _challenges_swept_at
+        if time.monotonic() - _challenges_swept_at >= CHALLENGE_SWEEP_SECONDS:
+            _challenges_swept_at = time.monotonic()
+            await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
         self.session.add(WebAuthnChallengeRow(challenge=challenge, purpose=purpose, subject=subject,
                                               expires_at=expires_at))
         await self.session.flush()

@@ -24,7 +24,7 @@ from services.identity.oidc.wire import WireResponse
 async def _load(provider, token: str | None, session_secret: str | None):
     params, started_at = interaction.unseal(provider.config.interaction_key, token)
     async with provider.uow_factory() as uow:
-        ctx = await validated_context(provider, uow, params)
+        ctx = await validated_context(provider, params)
         session = await find_session(uow, session_secret)
     return params, started_at, ctx, session
 

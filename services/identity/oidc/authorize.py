@@ -25,7 +25,7 @@ from services.identity.oidc.errors import (
 )
 from services.identity.oidc.logout import remember_client
 from services.identity.oidc.records import AuthorizationCode, Grant, SsoSession, as_utc, utcnow
-from services.identity.oidc.sessions import acr_for, find_session
+from services.identity.oidc.sessions import acr_for
 from services.identity.oidc.tokens import new_secret, secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
 
@@ -162,10 +162,16 @@ async def resume_endpoint(provider, request: WireRequest) -> WireResponse:
     return await handle_authorization(provider, params, request.cookies.get("mtlid_session"), started_at)
 
 
-async def validated_context(provider, uow, params: dict[str, list[str]]) -> AuthorizationContext:
-    """Look up the client and run the checks (raises ``UntrustedRedirect`` or ``OAuth2Error``)."""
+async def validated_context(provider, params: dict[str, list[str]]) -> AuthorizationContext:
+    """Look up the client and run the checks (raises ``UntrustedRedirect`` or ``OAuth2Error``).
+
+    The client comes from ``provider.reads`` (a fresh point read; on PostgreSQL a cache the
+    database empties at the commit of any change to the client, adapters/hot_reads.py), not
+    from ``uow``: every step of a sign-in reads it, and a client disabled or changed by
+    ``mtlid client`` is seen at its next request either way."""
     client_ids = params.get("client_id") or []
-    client = await uow.clients.get(client_ids[0]) if len(client_ids) == 1 and len(client_ids[0]) <= 64 else None
+    client = (await provider.reads.client(client_ids[0])
+              if len(client_ids) == 1 and len(client_ids[0]) <= 64 else None)
     if client is not None and getattr(client, "disabled", False):
         client = None
     ctx = AuthorizationContext(params=params, client=client, acr_supported=ACR_VALUES_SUPPORTED,
@@ -179,60 +185,58 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
     config = provider.config
     now = utcnow()
     state = (params.get("state") or [None])[0]
+    ctx = AuthorizationContext(params=params, client=None, acr_supported=ACR_VALUES_SUPPORTED)
+    try:
+        ctx = await validated_context(provider, params)
+    except UntrustedRedirect as error:
+        return error_page(error)
+    except OAuth2Error as error:
+        return redirect_error(config.issuer, ctx_redirect(params), error, state, response_mode(params))
+
+    # Reads only, outside any transaction (issue 24): most passes here send the browser to a
+    # page and write nothing; the unit of work opens when a code is issued.
+    signing_in = await provider.reads.sign_in_state(session_secret, ctx.client.client_id, now)
+    session, resident = signing_in.session, signing_in.resident
+    if resident is not None and resident.disabled:
+        resident = None
+    if session is not None and resident is not None:
+        # the level may have been raised at a counter since the login (never lowered)
+        session.acr = acr_for(resident.level, session.amr)
+    grant = signing_in.grant if resident is not None else None
+    step = next_step(ctx, session, resident, grant, now, started_at)
+    chosen = (params.get(ACT_FOR_PARAM) or [None])[0] if accepts_mandates(provider, ctx) else None
+    if step is None and accepts_mandates(provider, ctx) and chosen is None and "none" not in ctx.prompts:
+        # Someone who holds mandates chooses whom they act for ("Vous-même" first). With
+        # prompt=none no page can be shown: the resident signs in as themselves.
+        if await provider.mandates.held_by(resident.resident_id):
+            step = ACT_FOR
+
+    if step == UNMET:
+        return redirect_error(config.issuer, ctx.redirect_uri,
+                              UnmetAuthenticationRequirements("The essential acr cannot be reached."),
+                              state, response_mode(params))
+    if step is not None:
+        if "none" in ctx.prompts:
+            error = {LOGIN: LoginRequired, CONSENT: ConsentRequired}.get(step, InteractionRequired)()
+            return redirect_error(config.issuer, ctx.redirect_uri, error, state, response_mode(params))
+        token = interaction.seal(config.interaction_key, params,
+                                 started_at if started_at is not None else now.timestamp(),
+                                 config.interaction_ttl)
+        query = {"interaction": token}
+        # OIDC Core s. 3.1.2.1 ui_locales: the client's preferred language for our pages
+        locales = (ctx.get("ui_locales") or "").split()
+        if locales and locales[0].split("-")[0].lower() in ("fr", "en"):
+            query["lang"] = locales[0].split("-")[0].lower()
+        return WireResponse.redirect(INTERACTION_PATHS[step] + "?" + urlencode(query))
+
+    granted = tuple(s for s in ctx.scopes if s == "openid" or s in grant.scopes)
+    on_behalf = None
+    if chosen not in (None, "self"):
+        on_behalf = await decide_on_behalf(provider, resident.resident_id, chosen, ctx.client.client_id)
+        if isinstance(on_behalf, OAuth2Error):
+            return redirect_error(config.issuer, ctx.redirect_uri, on_behalf, state, response_mode(params))
+    code = new_secret()
     async with provider.uow_factory() as uow:
-        ctx = AuthorizationContext(params=params, client=None, acr_supported=ACR_VALUES_SUPPORTED)
-        try:
-            ctx = await validated_context(provider, uow, params)
-        except UntrustedRedirect as error:
-            return error_page(error)
-        except OAuth2Error as error:
-            return redirect_error(config.issuer, ctx_redirect(params), error, state, response_mode(params))
-
-        session = await find_session(uow, session_secret, now)
-        resident = await uow.residents.get(session.resident_id) if session else None
-        if resident is not None and resident.disabled:
-            resident = None
-        if session is not None and resident is not None:
-            # the level may have been raised at a counter since the login (never lowered)
-            session.acr = acr_for(int(resident.level), session.amr)
-            if not resident.has_totp:
-                from services.identity.domain.passkeys import RESIDENT
-
-                resident.has_passkey = bool(await uow.passkeys.of(RESIDENT, resident.resident_id))
-        grant = await uow.grants.current(resident.resident_id, ctx.client.client_id) if resident else None
-        step = next_step(ctx, session, resident, grant, now, started_at)
-        chosen = (params.get(ACT_FOR_PARAM) or [None])[0] if accepts_mandates(provider, ctx) else None
-        if step is None and accepts_mandates(provider, ctx) and chosen is None and "none" not in ctx.prompts:
-            # Someone who holds mandates chooses whom they act for ("Vous-même" first). With
-            # prompt=none no page can be shown: the resident signs in as themselves.
-            if await provider.mandates.held_by(resident.resident_id):
-                step = ACT_FOR
-
-        if step == UNMET:
-            return redirect_error(config.issuer, ctx.redirect_uri,
-                                  UnmetAuthenticationRequirements("The essential acr cannot be reached."),
-                                  state, response_mode(params))
-        if step is not None:
-            if "none" in ctx.prompts:
-                error = {LOGIN: LoginRequired, CONSENT: ConsentRequired}.get(step, InteractionRequired)()
-                return redirect_error(config.issuer, ctx.redirect_uri, error, state, response_mode(params))
-            token = interaction.seal(config.interaction_key, params,
-                                     started_at if started_at is not None else now.timestamp(),
-                                     config.interaction_ttl)
-            query = {"interaction": token}
-            # OIDC Core s. 3.1.2.1 ui_locales: the client's preferred language for our pages
-            locales = (ctx.get("ui_locales") or "").split()
-            if locales and locales[0].split("-")[0].lower() in ("fr", "en"):
-                query["lang"] = locales[0].split("-")[0].lower()
-            return WireResponse.redirect(INTERACTION_PATHS[step] + "?" + urlencode(query))
-
-        granted = tuple(s for s in ctx.scopes if s == "openid" or s in grant.scopes)
-        on_behalf = None
-        if chosen not in (None, "self"):
-            on_behalf = await decide_on_behalf(provider, resident.resident_id, chosen, ctx.client.client_id)
-            if isinstance(on_behalf, OAuth2Error):
-                return redirect_error(config.issuer, ctx.redirect_uri, on_behalf, state, response_mode(params))
-        code = new_secret()
         await uow.codes.add(AuthorizationCode(
             code_hash=secret_hash(code), client_id=ctx.client.client_id, resident_id=resident.resident_id,
             session_id=session.session_id, redirect_uri=ctx.redirect_uri, scope=" ".join(granted),

@@ -40,8 +40,8 @@ async def _client(provider, token: str) -> tuple[str | None, str | None]:
     """The service asking (id, name); (None, None) for Mon compte's own sign-in."""
     params, _ = interaction.unseal(provider.config.interaction_key, token)
     client_id = (params.get("client_id") or [""])[0]
-    async with provider.uow_factory() as uow:
-        client = await uow.clients.get(client_id) if client_id and len(client_id) <= 64 else None
+    # a point read (cached on PostgreSQL until the client changes), no unit of work
+    client = await provider.reads.client(client_id) if client_id and len(client_id) <= 64 else None
     return (client.client_id, client.name) if client is not None else (None, None)
 
 
@@ -93,28 +93,29 @@ async def submit_login(provider, token: str | None, email: str, password: str, r
     from services.identity.service_layer.authentication import LoginRefused
 
     session_id = new_id()
-    # the sign-in history names the service this login is for (domain/sign_ins.py)
-    with signing_in_to(*await _client(provider, token)):
-        try:
-            who = await provider.authenticator.password(email, password, remote_addr, session_id)
-        except LoginRefused as refused:
-            status = 429 if refused.reason == "throttled" else 400
-            return await login_page(provider, token, email=email, errors={"form": refused.reason}, status=status,
-                                    retry_after=getattr(refused, "retry_after", None))
-        return await _signed_in(provider, token, who, session_id)
+    opened: list[str] = []
 
-
-async def _signed_in(provider, token: str, who, session_id: str) -> WireResponse:
-    async with provider.uow_factory() as uow:
-        session, secret = await open_session(uow, provider.config, who.resident_id, int(who.level), ("pwd",),
-                                             session_id)
+    async def open_signed_in_session(uow, who) -> None:
+        # in the login's own transaction (issue 24): the session exists iff the login committed
+        _session, secret = await open_session(uow, provider.config, who.resident_id, int(who.level), ("pwd",),
+                                              session_id)
         if who.has_totp:
             # CORE's authenticate leaves login_succeeded to verify_totp for residents with a
             # second factor; here the password sufficed for what the client asked (no step-up).
             uow.add_event(LoginSucceeded(resident_id=who.resident_id, session_id=session_id, amr=("pwd",)))
-        await uow.commit()
+        opened.append(secret)
+
+    # the sign-in history names the service this login is for (domain/sign_ins.py)
+    with signing_in_to(*await _client(provider, token)):
+        try:
+            await provider.authenticator.password(email, password, remote_addr, session_id,
+                                                  then=open_signed_in_session)
+        except LoginRefused as refused:
+            status = 429 if refused.reason == "throttled" else 400
+            return await login_page(provider, token, email=email, errors={"form": refused.reason}, status=status,
+                                    retry_after=getattr(refused, "retry_after", None))
     response = WireResponse.redirect(_resume(token))
-    response.cookies.append((SESSION_COOKIE, secret, provider.config.session_ttl))
+    response.cookies.append((SESSION_COOKIE, opened[0], provider.config.session_ttl))
     return response
 
 

@@ -61,7 +61,7 @@ async def pushed_authorization_request_endpoint(provider, request: WireRequest) 
     params["client_id"] = [client.client_id]
     async with provider.uow_factory() as uow:
         try:
-            await validated_context(provider, uow, {**params, PUSHED: ["1"]})
+            await validated_context(provider, {**params, PUSHED: ["1"]})
         except UntrustedRedirect as error:
             return _error(InvalidRequest(error.description))
         except OAuth2Error as error:

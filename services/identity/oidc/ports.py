@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol
 
-from services.identity.oidc.records import AuthorizationCode, Grant, RefreshToken, SsoSession
+from services.identity.oidc.records import AuthorizationCode, Grant, RefreshToken, SignInState, SsoSession
 
 
 class CodeStore(Protocol):
@@ -61,6 +61,12 @@ class HotReads(Protocol):
     async def client(self, client_id: str) -> Any | None: ...
     async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
         """RFC 7009: the jti was revoked, or the resident's SSO session ``session_id`` ended."""
+        ...
+
+    async def sign_in_state(self, session_secret: str | None, client_id: str, now: dt.datetime,
+                            *, with_grant: bool = True) -> "SignInState":
+        """The browser's active session (by its cookie's secret), its resident and their current
+        grant to ``client_id`` (``oidc.sessions.sign_in_state``)."""
         ...
 
 

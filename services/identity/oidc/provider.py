@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from services.identity.oidc.releases import RecentReleases
@@ -21,8 +21,10 @@ from services.identity.oidc.tokens import OidcConfig, SigningKeyRing, family_of
 class ResidentAuthenticator(Protocol):
     """CORE's authentication handlers, behind a narrow port (fakes in unit tests)."""
 
-    async def password(self, email: str, password: str, remote_addr: str, session_id: str) -> Any:
-        """An ``AuthenticatedResident``; raises CORE's ``LoginRefused``."""
+    async def password(self, email: str, password: str, remote_addr: str, session_id: str, *,
+                       then: Callable[[Any, Any], Awaitable[None]] | None = None) -> Any:
+        """An ``AuthenticatedResident``; raises CORE's ``LoginRefused``. ``then(uow, resident)``
+        runs in the success's transaction, before it commits."""
         ...
 
     async def totp(self, resident_id: str, code: str, remote_addr: str, session_id: str) -> bool:
@@ -40,11 +42,12 @@ class CoreAuthenticator:
     def __init__(self, uow_factory: Callable[[], Any]) -> None:
         self.uow_factory = uow_factory
 
-    async def password(self, email: str, password: str, remote_addr: str, session_id: str) -> Any:
+    async def password(self, email: str, password: str, remote_addr: str, session_id: str, *,
+                       then: Callable[[Any, Any], Awaitable[None]] | None = None) -> Any:
         from services.identity.service_layer import authentication as auth
 
         return await auth.authenticate(auth.Authenticate(email=email, password=password, remote_addr=remote_addr,
-                                                         session_id=session_id), self.uow_factory())
+                                                         session_id=session_id), self.uow_factory(), then)
 
     async def totp(self, resident_id: str, code: str, remote_addr: str, session_id: str) -> bool:
         from services.identity.service_layer import authentication as auth
@@ -69,6 +72,24 @@ class UnitOfWorkReads:
     async def client(self, client_id: str) -> Any | None:
         async with self.uow_factory() as uow:
             return await uow.clients.get(client_id)
+
+    async def sign_in_state(self, session_secret: str | None, client_id: str, now, *, with_grant: bool = True):
+        from services.identity.domain.passkeys import RESIDENT
+        from services.identity.oidc.records import SignInState, SigningIn
+        from services.identity.oidc.sessions import find_session
+
+        async with self.uow_factory() as uow:
+            session = await find_session(uow, session_secret, now)
+            if session is None:
+                return SignInState()
+            resident = await uow.residents.get(session.resident_id)
+            if resident is None:
+                return SignInState(session)
+            passkeys = getattr(uow, "passkeys", None)
+            has_passkey = bool(passkeys is not None and await passkeys.of(RESIDENT, resident.resident_id))
+            grant = await uow.grants.current(resident.resident_id, client_id) if with_grant else None
+            return SignInState(session, SigningIn(resident.resident_id, int(resident.level), bool(resident.disabled),
+                                                  bool(resident.has_totp), has_passkey), grant)
 
     async def token_revoked(self, jti: str, session_id: str | None = None) -> bool:
         family = family_of(jti)

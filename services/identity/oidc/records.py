@@ -117,6 +117,28 @@ class Grant:
         return self.withdrawn_at is None and scopes <= decided_scopes and purposes <= decided_purposes
 
 
+@dataclasses.dataclass(frozen=True)
+class SigningIn:
+    """The resident behind an SSO session, as the authorization endpoint and the consent
+    screen need them (issue 24: read in one statement with the session, no unit of work)."""
+
+    resident_id: str
+    level: int
+    disabled: bool
+    has_totp: bool
+    has_passkey: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class SignInState:
+    """What an authorization request meets: the browser's active session (or None), its
+    resident (None if gone) and the resident's current grant to the client (or None)."""
+
+    session: "SsoSession | None" = None
+    resident: SigningIn | None = None
+    grant: "Grant | None" = None
+
+
 @dataclasses.dataclass
 class SsoSession:
     """A resident's single sign-on session at the identity front (OIDC Core s. 3.1.2.3)."""

@@ -210,7 +210,8 @@ async def _token_endpoint(provider, request: WireRequest) -> WireResponse:
         return await _token_exchange(provider, request, state, client_id)
 
     async with provider.uow_factory() as uow:
-        state.clients = await load_client(uow.clients.get, client_id)
+        # the client through the hot reads (fresh, or cached until it changes), not the ORM
+        state.clients = await load_client(provider.reads.client, client_id)
         await check_assertion(provider, request, state)
         client = state.clients.get(client_id or "")
         if (refusal := _dpop_refusal(state, client)) is not None:

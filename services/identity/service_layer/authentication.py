@@ -145,18 +145,23 @@ def _hash_code(resident_id: str, code: str) -> str:
 
 # -- login ------------------------------------------------------------------------------
 
-async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
+async def authenticate(cmd: Authenticate, uow, then=None) -> AuthenticatedResident:
     """Password login (argon2id), throttled per account and per address.
 
     Emits ``login_failed`` on every refusal and ``login_succeeded`` (amr ``pwd``) when the
     password suffices; when the resident has TOTP, ``verify_totp`` emits it instead (amr
     ``pwd otp``) once the second factor is checked.
+
+    ``then(uow, resident)``, when given, runs in the success's own transaction before it
+    commits (the front opens the SSO session there: one transaction per login, not two,
+    issue 24); it is not run on a refusal.
     """
     now = utcnow()
     acct_key, addr_key = account_key(_login_key(cmd.email or "")), address_key(cmd.remote_addr)
     async with uow:
         resident = await _resident_by_login(uow, cmd.email) if cmd.email else None
-        wait = await _password_wait(uow, acct_key, addr_key, now)
+        account, address = await uow.throttles.get_both(acct_key, addr_key)
+        wait = await _password_wait(uow, acct_key, addr_key, now, account, address)
         if wait:
             uow.add_event(LoginFailed(reason="throttled", resident_id=resident.resident_id if resident else None))
             await uow.commit()
@@ -168,7 +173,10 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
         if not ok or resident is None:
             await _password_failed(uow, acct_key, addr_key, resident.resident_id if resident else None)
             raise LoginRefused("invalid_credentials")
-        await _password_right(uow, acct_key)
+        if account.failures:
+            # only a counter that had failures starts again: a clean one stays untouched (no
+            # write; a failure counted by another replica while this one hashed is kept)
+            await _password_right(uow, acct_key)
         if resident.disabled or (not resident.email_verified and resident.registered_by == "self"):
             # Only now, after the right password: a closed account is told apart (the message
             # leads to the counter that reopens it) without telling a stranger anything.
@@ -188,10 +196,13 @@ async def authenticate(cmd: Authenticate, uow) -> AuthenticatedResident:
         if not resident.has_totp:
             uow.add_event(LoginSucceeded(resident_id=resident.resident_id, session_id=cmd.session_id,
                                          amr=("pwd",)))
+        who = AuthenticatedResident(resident_id=resident.resident_id, level=resident.level,
+                                    has_totp=resident.has_totp, email_verified=resident.email_verified,
+                                    preferred_language=resident.preferred_language)
+        if then is not None:
+            await then(uow, who)
         await uow.commit()
-    return AuthenticatedResident(resident_id=resident.resident_id, level=resident.level,
-                                 has_totp=resident.has_totp, email_verified=resident.email_verified,
-                                 preferred_language=resident.preferred_language)
+    return who
 
 
 def _login_key(login: str) -> str:
@@ -603,10 +614,11 @@ async def confirm_totp_enrollment(cmd: ConfirmTotpEnrollment, uow, kek: bytes | 
     return True
 
 
-async def _password_wait(uow, acct_key: str, addr_key: str, now: dt.datetime) -> int | None:
-    """Seconds before this account or address may try a password again, or None."""
-    acct = await uow.throttles.get(acct_key)
-    addr = await uow.throttles.get(addr_key)
+async def _password_wait(uow, acct_key: str, addr_key: str, now: dt.datetime, acct=None, addr=None) -> int | None:
+    """Seconds before this account or address may try a password again, or None (``acct``,
+    ``addr``: the counters when already read)."""
+    acct = acct if acct is not None else await uow.throttles.get(acct_key)
+    addr = addr if addr is not None else await uow.throttles.get(addr_key)
     waits = [w for w in (acct.retry_after(ACCOUNT_POLICY, now), addr.retry_after(ADDRESS_POLICY, now)) if w]
     return max(waits) if waits else None
 

@@ -119,7 +119,8 @@ async def test_a_read_overtaken_by_a_change_does_not_fill_the_cache():
         async def one(self, _sql, params):
             await self.release.wait()
             return (params["client_id"], "n", None, "[]", "[]", "[]", "[]", "[]", "pairwise", "", "ES256",
-                    "client_secret_basic", False, "[]", False, None, "", False)
+                    "client_secret_basic", False, "[]", False, None, "", False,
+                    None, "", "", False, False, "", None, "")   # created_at … staff_directory_jwks_uri
 
     reads = SlowReads()
     hot = IdentityHotReads(reads)

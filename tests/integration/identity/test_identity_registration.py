@@ -360,3 +360,45 @@ async def test_asking_whether_addresses_are_registered_spends_the_sign_up_budget
     with pytest.raises(FailedPrecondition) as refused:
         await auth.register_resident(auth.RegisterResident(taken, PASSWORD, "fr", address), uow_factory())
     assert refused.value.reason == "TOO_MANY_ATTEMPTS"
+
+
+async def test_a_login_hashes_once_off_the_event_loop_and_then_runs_in_its_transaction(uow_factory, sessions,
+                                                                                      monkeypatch):
+    """Issue 24: one argon2id verification per login (no rehash at today's parameters), on the
+    hashing thread while the event loop goes on; ``then`` commits with the login or not at all."""
+    import threading
+
+    from services.identity.domain import passwords
+    from services.identity.service_layer import hashing
+
+    rid, email = await _register_verified(uow_factory, sessions)
+    calls, loop_thread = [], threading.get_ident()
+    real_run = hashing.run
+
+    async def counting_run(function, *args):
+        calls.append(function.__name__)
+        return await real_run(lambda *a: (calls.append(threading.get_ident() != loop_thread), function(*a))[1], *args)
+    monkeypatch.setattr(hashing, "run", counting_run)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+    beat = asyncio.create_task(ticker())
+    seen = []
+
+    async def then(uow, who):
+        seen.append((who.resident_id, uow.session is not None and not uow.committed))
+    try:
+        await auth.authenticate(auth.Authenticate(email, PASSWORD, "198.51.100.7"), uow_factory(), then)
+    finally:
+        beat.cancel()
+    assert calls == [passwords.verify_password.__name__, True]   # once, and not on the loop's thread
+    assert ticks >= 3                                            # the loop ran while it hashed (≥ 20 ms)
+    assert seen == [(rid, True)]                                 # inside the open unit of work
+    calls.clear()
+    with pytest.raises(auth.LoginRefused):
+        await auth.authenticate(auth.Authenticate(email, PASSWORD + "x", "198.51.100.7"), uow_factory(), then)
+    assert calls == [passwords.verify_password.__name__, True] and len(seen) == 1   # a refusal runs no then
