@@ -274,6 +274,21 @@ def _actor() -> str:
     return f"client:{principal.client_id}"
 
 
+def _on_behalf_mandatary() -> str | None:
+    """The mandatary of a token on someone's behalf (issue 22: ``sub`` the represented
+    resident, ``act.sub`` the mandatary, the mandate in ``authorization_details``, RFC 9396),
+    whose writes the mandate decides; None for any other caller. A mandatary named otherwise
+    than by citizen number (a pairwise subject) cannot be decided: refused."""
+    principal = current_principal()
+    if not (principal.has_scope(RESIDENT) and principal.acting_for and principal.mandate_ids):
+        return None
+    try:
+        handlers.check_resident_id(principal.acting_for, "act.sub")
+    except InvalidArgument:
+        raise PermissionDenied("NOT_OWN_DATA", "a token on someone's behalf acts only under its mandate") from None
+    return principal.acting_for
+
+
 def _own(resident_id: str, *, admin_allowed: bool = True) -> str | None:
     """The resident a resident-scoped caller is restricted to (None: an admin, any resident)."""
     principal = current_principal()
@@ -406,17 +421,10 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
         on_behalf = (principal.has_scope(RESIDENT) and not principal.acting_for
                      and principal.subject != request.resident_id)
         mandatary = principal.subject
-        if principal.has_scope(RESIDENT) and principal.acting_for and principal.mandate_ids:
-            # A token on someone's behalf (issue 22: sub the represented resident, act.sub the
-            # mandatary, the mandate in authorization_details) is not the resident's own
-            # session: the mandate decides, as for the mandatary's own session (a minor's
-            # parent no longer consents from the 14th birthday). A mandatary named otherwise
-            # than by citizen number (a pairwise subject) cannot be decided: refused.
-            try:
-                handlers.check_resident_id(principal.acting_for, "act.sub")
-            except InvalidArgument:
-                raise PermissionDenied("NOT_OWN_DATA", "a token on someone's behalf consents only under "
-                                       "its mandate") from None
+        if _on_behalf_mandatary():
+            # a token on someone's behalf is not the resident's own session: the mandate decides,
+            # as for the mandatary's own session (a minor's parent no longer consents from the
+            # 14th birthday)
             on_behalf, mandatary = True, principal.acting_for
         if on_behalf:
             pass   # a mandatary consenting for someone: the mandate decides (below)
@@ -454,6 +462,12 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
         return pb.GrantResponse(consents=[_consent(c) for c in consents])
 
     async def Withdraw(self, request, context):
+        mandatary = _on_behalf_mandatary()
+        if mandatary:
+            # a token on someone's behalf: the mandate decides, as for giving a consent
+            consent, index = await mandate_handlers.withdraw_on_behalf(commands.WithdrawConsent(
+                request.resident_id, request.consent_id), mandatary, self.uow())
+            return pb.WithdrawResponse(consent=_consent(consent), ledger_index=index or 0)
         _own_or_at_counter(request.resident_id)
         consent, index = await handlers.withdraw(commands.WithdrawConsent(
             request.resident_id, request.consent_id, actor=_actor()), self.uow())

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.consent.domain import ledger
+from services.consent.domain.consents import reduce
 from services.consent.domain.events import MinorTurnedFourteen
 from services.consent.domain.mandates import (DOCUMENT_KINDS, Act, SERVICE_PATTERN, Action, Document, Mandate,
                                               MandateBasis, MandateDecision, MandateState, Refusal, ScopeItem,
@@ -361,6 +362,43 @@ def _sources(mandate: Mandate, mandates: dict[str, Mandate]) -> set[str]:
         out.add(link.under_mandate_id)
         link = mandates[link.under_mandate_id]
     return out
+
+
+async def withdraw_on_behalf(cmd: commands.WithdrawConsent, mandatary_id: str, uow, *,
+                             now: dt.datetime | None = None) -> tuple:
+    """A mandatary withdraws a consent of the represented resident (``cmd.resident_id``):
+    allowed only by a mandate in force covering ``consent`` on the consent's service, as for
+    giving one (Law 25: for a minor under 14 the holder of parental authority decides; from 14
+    the minor alone). The withdrawal is marked (``actor`` ``mandatary:<id>``) and is an act
+    under the mandate (``mandate_used``), in the same transaction. A refusal writes nothing."""
+    now = ledger.utc_ms(now or utcnow())
+    check_resident_id(mandatary_id, "mandatary_id")
+    check_resident_id(cmd.resident_id)
+    consent_id = check_uuid(cmd.consent_id, "consent_id")
+    async with uow:
+        await uow.ledger.lock()
+        consent = reduce(await uow.ledger.consent_entries_by_id(consent_id)).get(consent_id)
+        if consent is None or consent.resident_id != cmd.resident_id:
+            raise NotFound("consent")
+        mandates = list((await mandates_of(uow, [cmd.resident_id])).values())
+        recipient = await uow.catalogue.recipient(consent.recipient_id)
+        decision = decide_act(mandates, mandatary_id=mandatary_id, represented_id=cmd.resident_id,
+                              service=consent.recipient_id,
+                              family=recipient.kind if recipient and recipient.kind else None,
+                              action=Action.CONSENT, now=now)
+        if not decision.allowed:
+            if decision.reason == "NO_MANDATE":
+                raise PermissionDenied("NOT_OWN_DATA", "a resident's session reaches only that resident's data")
+            raise FailedPrecondition(decision.reason, "the mandate does not let this resident withdraw for them here")
+        active = consent.is_active(now)   # an ended consent: nothing written, its state answered
+        result = await handlers.withdraw_in(dataclasses.replace(cmd, actor=f"mandatary:{mandatary_id}"), uow, now)
+        if active:
+            await uow.ledger.append([ledger.mandate_used(
+                mandate_id=decision.mandate_id, represented_id=cmd.resident_id, mandatary_id=mandatary_id,
+                act_id=f"withdraw:{consent_id}", service=consent.recipient_id, action=Action.CONSENT.value,
+                time=now, actor=f"mandatary:{mandatary_id}")])
+        await uow.commit()
+    return result
 
 
 async def grant_on_behalf(cmd: commands.GiveConsent, mandatary_id: str, uow, *,

@@ -293,3 +293,56 @@ async def test_a_parent_consents_for_the_child_marked_so_and_on_the_record(stub,
     _, reason = await fails(stub.Grant(grant, metadata=(("authorization", f"Bearer {pairwise}"),)),
                             grpc.StatusCode.PERMISSION_DENIED)
     assert reason == "NOT_OWN_DATA"
+
+
+async def test_a_token_on_someones_behalf_withdraws_only_what_its_mandate_covers(stub, auth, minter):
+    """A mandatary signed in on someone's behalf (sub the represented resident, act.sub the
+    mandatary) is not that resident's own session: withdrawing one of their consents needs a
+    mandate covering ``consent`` on the consent's service; otherwise refused, nothing written."""
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-arenas", client_id="arenas-client", name_fr="Arénas", name_en="Arenas",
+        kind="sports", owner="Ville de Montréal", purposes=["communication"], data_categories=["email"])),
+        metadata=auth["admin"])
+    elder, helper = "GHJKMNPQRSTV", "HJKMNPQRSTVW"
+    elder_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=elder)}"),)
+    helper_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=helper)}"),)
+    [consent] = (await stub.Grant(pb.GrantRequest(
+        resident_id=elder, recipient_id="montreal-arenas", explicit_act=True, language="fr",
+        items=[pb.GrantItem(purpose_id="communication", data_categories=["email"])]), metadata=elder_auth)).consents
+
+    def on_behalf(mandate_id: str, actions: list[str]) -> tuple:
+        token = minter.mint('montreal-ca', ['resident'], AUD, subject=elder, acting_for=helper,
+                            authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": mandate_id,
+                                                    "locations": ["family:sports"], "actions": actions}])
+        return (("authorization", f"Bearer {token}"),)
+
+    withdraw = pb.WithdrawRequest(resident_id=elder, consent_id=consent.consent_id)
+    # A mandate to pay only: the helper's token on the elder's behalf cannot withdraw.
+    pay = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
+        metadata=elder_auth)).mandate
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=pay.mandate_id), metadata=helper_auth)
+    before = await tree_size(stub)
+    _, reason = await fails(stub.Withdraw(withdraw, metadata=on_behalf(pay.mandate_id, ["pay"])),
+                            grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "ACTION_NOT_COVERED" and await tree_size(stub) == before
+    [still] = (await stub.ListConsents(pb.ListConsentsRequest(resident_id=elder), metadata=elder_auth)).consents
+    assert still.state == pb.CONSENT_STATE_GIVEN
+
+    # With `consent` covered, the withdrawal goes through, marked as the helper's act under it.
+    covering = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="family:sports", actions=["consent"])], valid_until_time=in_days(30)),
+        metadata=elder_auth)).mandate
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=covering.mandate_id), metadata=helper_auth)
+    done = await stub.Withdraw(withdraw, metadata=on_behalf(covering.mandate_id, ["consent"]))
+    assert done.consent.state == pb.CONSENT_STATE_WITHDRAWN and done.ledger_index > 0
+    listing = await stub.ListMandates(pb.ListMandatesRequest(resident_id=helper), metadata=helper_auth)
+    [held] = [m for m in listing.received if m.mandate_id == covering.mandate_id]
+    assert [(a.service, a.action, a.act_id) for a in held.acts] == [
+        ("montreal-arenas", "consent", f"withdraw:{consent.consent_id}")]
+    # Withdrawing it again writes nothing (a retry is harmless).
+    before = await tree_size(stub)
+    again = await stub.Withdraw(withdraw, metadata=on_behalf(covering.mandate_id, ["consent"]))
+    assert again.consent.state == pb.CONSENT_STATE_WITHDRAWN and await tree_size(stub) == before
