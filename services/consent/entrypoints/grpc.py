@@ -289,8 +289,19 @@ def _on_behalf_mandatary() -> str | None:
     return principal.acting_for
 
 
+def _not_on_behalf() -> None:
+    """A token on someone's behalf gives and withdraws consents under its mandate (Grant,
+    Withdraw); everything else of the represented resident's register — their mandates, history,
+    access log, export, rectification — is theirs, in their own session: the token's ``sub`` is
+    not that resident's own session (a mandate to pay at the pool is no power to give mandates)."""
+    if _on_behalf_mandatary() is not None:
+        raise PermissionDenied("ON_BEHALF", "a token on someone's behalf reaches the register only to give or "
+                               "withdraw consents under its mandate")
+
+
 def _own(resident_id: str, *, admin_allowed: bool = True) -> str | None:
     """The resident a resident-scoped caller is restricted to (None: an admin, any resident)."""
+    _not_on_behalf()
     principal = current_principal()
     if admin_allowed and principal.has_scope(ADMIN):
         return None
@@ -302,6 +313,7 @@ def _own(resident_id: str, *, admin_allowed: bool = True) -> str | None:
 def _own_or_at_counter(resident_id: str) -> bool:
     """A resident's own session, or a counter agent named by the token (``act.sub``, RFC 8693
     s. 4.1) recording what the resident chose in person; True for the agent."""
+    _not_on_behalf()
     principal = current_principal()
     if principal.has_scope(RESIDENT) and principal.subject == resident_id:
         return False
@@ -356,6 +368,7 @@ class MandateMethods:
         return pb.GiveMandateResponse(mandate=_mandate(mandate))
 
     async def AcceptMandate(self, request, context):
+        _not_on_behalf()
         mandate = await mandate_handlers.accept(commands.AcceptMandate(
             request.mandate_id, current_principal().subject, actor=_actor()), self.uow())
         return pb.AcceptMandateResponse(mandate=_mandate(mandate))

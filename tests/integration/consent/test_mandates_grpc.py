@@ -346,3 +346,49 @@ async def test_a_token_on_someones_behalf_withdraws_only_what_its_mandate_covers
     before = await tree_size(stub)
     again = await stub.Withdraw(withdraw, metadata=on_behalf(covering.mandate_id, ["consent"]))
     assert again.consent.state == pb.CONSENT_STATE_WITHDRAWN and await tree_size(stub) == before
+
+
+async def test_a_token_on_someones_behalf_cannot_manage_the_represented_residents_register(stub, auth, minter):
+    """A mandate to pay at the pool is no power over the represented resident's register: with
+    a token on their behalf, giving, accepting or ending mandates, reading their history, access
+    log, consents or mandates, exporting or asking a rectification is refused (ON_BEHALF), and
+    nothing is written; the represented resident and the mandatary, each in their own session,
+    still can."""
+    elder, helper, stranger = "JKMNPQRSTVWX", "KMNPQRSTVWXY", "MNPQRSTVWXYZ"
+    elder_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=elder)}"),)
+    helper_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=helper)}"),)
+    pay = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
+        metadata=elder_auth)).mandate
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=pay.mandate_id), metadata=helper_auth)
+    token = minter.mint('montreal-ca', ['resident'], AUD, subject=elder, acting_for=helper,
+                        authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": pay.mandate_id,
+                                                "locations": ["family:sports"], "actions": ["pay"]}])
+    on_behalf = (("authorization", f"Bearer {token}"),)
+    before = await tree_size(stub)
+    calls = {
+        "GiveMandate": stub.GiveMandate(pb.GiveMandateRequest(
+            represented_id=elder, mandatary_id=stranger, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+            scope=[pb.MandateScope(service="*", actions=["view", "consent"])], valid_until_time=in_days(30)),
+            metadata=on_behalf),
+        "GiveMandate (legal basis)": stub.GiveMandate(pb.GiveMandateRequest(
+            represented_id=elder, mandatary_id=stranger, grantor_id=elder, basis=pb.MANDATE_BASIS_PARENTAL_AUTHORITY,
+            scope=[pb.MandateScope(service="*", actions=["view"])], valid_until_time=in_days(300),
+            document_kind="birth_certificate", document_reference="QC-1"), metadata=on_behalf),
+        "AcceptMandate": stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=pay.mandate_id), metadata=on_behalf),
+        "EndMandate": stub.EndMandate(pb.EndMandateRequest(mandate_id=pay.mandate_id), metadata=on_behalf),
+        "ListMandates": stub.ListMandates(pb.ListMandatesRequest(resident_id=elder), metadata=on_behalf),
+        "ListConsents": stub.ListConsents(pb.ListConsentsRequest(resident_id=elder), metadata=on_behalf),
+        "History": stub.History(pb.HistoryRequest(resident_id=elder), metadata=on_behalf),
+        "AccessLog": stub.AccessLog(pb.AccessLogRequest(resident_id=elder), metadata=on_behalf),
+        "Export": stub.Export(pb.ExportRequest(resident_id=elder), metadata=on_behalf),
+    }
+    for name, call in calls.items():
+        _, reason = await fails(call, grpc.StatusCode.PERMISSION_DENIED)
+        assert reason == "ON_BEHALF", name
+    assert await tree_size(stub) == before
+    # Each in their own session: the elder reads their register, the helper their mandates.
+    assert (await stub.History(pb.HistoryRequest(resident_id=elder), metadata=elder_auth)).entries
+    received = (await stub.ListMandates(pb.ListMandatesRequest(resident_id=helper), metadata=helper_auth)).received
+    assert [m.mandate_id for m in received] == [pay.mandate_id]
