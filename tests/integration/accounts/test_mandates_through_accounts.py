@@ -225,6 +225,12 @@ async def test_release_to_a_mandatary_only_under_a_mandate_covering_view(stub, t
         collection_method=consent_pb2.COLLECTION_METHOD_ACCOUNT_PAGE,
         items=[consent_pb2.GrantItem(purpose_id="communication", data_categories=["email"])]), metadata=me)
 
+    async def library_reads():
+        # the library's reads only: the counter's enrolment above is a data access of its own,
+        # recorded when its event reaches consent (whenever that is)
+        log = await ledger.AccessLog(consent_pb2.AccessLogRequest(resident_id=elder), metadata=me)
+        return [r for r in log.records if r.recipient_id == SERVICE]
+
     def release(mandatary):
         return stub.ReleaseAttributes(pb.ReleaseAttributesRequest(
             service_id=SERVICE, resident_id=elder, purpose_id="communication", attributes=["email"],
@@ -237,13 +243,12 @@ async def test_release_to_a_mandatary_only_under_a_mandate_covering_view(stub, t
     pay_only = await mandate(ledger, minter, elder, carer, [(SERVICE, ["pay"])])
     _, reason = await fails(release(carer_acc), grpc.StatusCode.FAILED_PRECONDITION)
     assert reason == "ACTION_NOT_COVERED"
-    log = await ledger.AccessLog(consent_pb2.AccessLogRequest(resident_id=elder), metadata=me)
-    assert list(log.records) == []
+    assert await library_reads() == []
 
     m = await mandate(ledger, minter, elder, carer, [(SERVICE, ["view"])])
     released = await release(carer_acc)
     assert [r.name for r in released.released] == ["email"] and released.mandate_id == m
-    [record] = (await ledger.AccessLog(consent_pb2.AccessLogRequest(resident_id=elder), metadata=me)).records
+    [record] = await library_reads()
     assert (record.access_id, record.mandatary_id, record.mandate_id) == (released.access_id, carer, m)
     assert [a.act_id for a in await acts_of(ledger, minter, elder, m)] == [f"release:{released.access_id}"]
 
@@ -253,7 +258,7 @@ async def test_release_to_a_mandatary_only_under_a_mandate_covering_view(stub, t
     await ledger.EndMandate(consent_pb2.EndMandateRequest(mandate_id=pay_only), metadata=me)
     _, reason = await fails(release(carer), grpc.StatusCode.FAILED_PRECONDITION)
     assert reason == "MANDATE_REVOKED"
-    assert len((await ledger.AccessLog(consent_pb2.AccessLogRequest(resident_id=elder), metadata=me)).records) == 1
+    assert len(await library_reads()) == 1
     # The resident's own release is unchanged.
     own = await stub.ReleaseAttributes(pb.ReleaseAttributesRequest(
         service_id=SERVICE, resident_id=elder, purpose_id="communication", attributes=["email"]),
