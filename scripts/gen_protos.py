@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import re
 import shutil
 import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+# The grpcio the generated stubs require at import: pyproject's floor, not the patch release of
+# grpcio-tools that happened to generate them (a fresh install may resolve a newer one, and the
+# committed code must not depend on which: tests/unit/test_generated_code.py compares them).
+GRPC_FLOOR = "1.70.0"
 
 
 def _include_dirs() -> list[str]:
@@ -38,6 +43,10 @@ def generate(out_dir: pathlib.Path) -> None:
             *sources]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
+    for stub in out_dir.rglob("*_pb2_grpc.py"):
+        text = stub.read_text()
+        stub.write_text(re.sub(r"^GRPC_GENERATED_VERSION = '[^']*'$", f"GRPC_GENERATED_VERSION = '{GRPC_FLOOR}'",
+                               text, count=1, flags=re.M))
     # Every generated directory is a regular package so `import montreal.x.v1` works.
     for directory in [out_dir / "montreal", *(p for p in (out_dir / "montreal").rglob("*") if p.is_dir())]:
         (directory / "__init__.py").touch()

@@ -5,7 +5,7 @@ import warnings
 
 from montreal.consent.v1 import consent_pb2 as montreal_dot_consent_dot_v1_dot_consent__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.70.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

@@ -5,7 +5,7 @@ import warnings
 
 from montreal.identity.v1 import identity_pb2 as montreal_dot_identity_dot_v1_dot_identity__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.70.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
