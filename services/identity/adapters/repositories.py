@@ -547,6 +547,23 @@ class SqlWebAuthnChallengeRepository:
                                               expires_at=expires_at))
         await self.session.flush()
 
+    async def spend(self, challenge: str, purpose: str, expires_at: dt.datetime, now: dt.datetime) -> bool:
+        """Record a sealed sign-in challenge as used (it was stored nowhere when issued): True
+        the first time, False if it was spent before. Kept until it expires, like the others."""
+        global _challenges_swept_at
+        if time.monotonic() - _challenges_swept_at >= CHALLENGE_SWEEP_SECONDS:
+            _challenges_swept_at = time.monotonic()
+            await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
+        row = {"challenge": challenge, "purpose": f"{purpose}:spent", "subject": None, "expires_at": expires_at}
+        dialect = self.session.bind.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        result = await self.session.execute(upsert(WebAuthnChallengeRow.__table__).values(**row)
+                                            .on_conflict_do_nothing())
+        return (result.rowcount or 0) == 1
+
     async def take(self, challenge: str, purpose: str, subject: str | None, now: dt.datetime) -> bool:
         """Use the challenge: True once, if it was issued for this purpose (and subject) and has
         not expired; it is gone afterwards either way."""
