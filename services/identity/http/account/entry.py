@@ -110,7 +110,7 @@ async def sign_in(request: Request) -> Response:
     token = first(fields, "interaction")
     next_url = _safe_next(_unseal(request, "login", token))
     wire = await login.submit_login(p, token, first(fields, "email"), first(fields, "password"),
-                                    request.client.host if request.client else "")
+                                    request.client.host if request.client else "", resume=False)
     if wire.status in (302, 303) and any(c[0] == SESSION_COOKIE and c[1] for c in wire.cookies):
         # A resident who set up a second factor confirms it before reaching their account.
         async with p.uow_factory() as uow:
