@@ -49,6 +49,10 @@ PUBLISH_TIMEOUT_SECONDS = 2.0
 HANDED_MAX = 10_000
 
 
+#: Handed-over rows, published, marked sent (PostgreSQL).
+_PG_MARK_SENT = "UPDATE outbox SET published_at = $2 WHERE event_id = ANY($1::varchar[]) AND published_at IS NULL"
+
+
 class _Row(NamedTuple):
     """An outbox row as a pass publishes it (``seq`` is None for a handed-over row)."""
     seq: int | None
@@ -123,15 +127,18 @@ class OutboxRelay:
         sent, error = await self._publish(js, rows)
         if sent:
             try:
+                ids = [row.event_id for row in sent]
                 async with self._engine.connect() as connection:
-                    if connection.dialect.name == "postgresql":
-                        # One statement, its own transaction: no BEGIN/COMMIT round trips.
-                        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-                    async with connection.begin():
-                        ids = [row.event_id for row in sent]
-                        await connection.execute(update(OUTBOX).where(OUTBOX.c.event_id.in_(ids),
-                                                                      OUTBOX.c.published_at.is_(None))
-                                                 .values(published_at=utcnow()))
+                    if connection.dialect.driver == "asyncpg":
+                        # One prepared statement in its own transaction (autocommit: no
+                        # BEGIN/COMMIT round trips), the same text whatever the batch's size.
+                        driver = (await connection.get_raw_connection()).driver_connection
+                        await driver.execute(_PG_MARK_SENT, ids, utcnow())
+                    else:
+                        async with connection.begin():
+                            await connection.execute(update(OUTBOX).where(OUTBOX.c.event_id.in_(ids),
+                                                                          OUTBOX.c.published_at.is_(None))
+                                                     .values(published_at=utcnow()))
             except Exception:
                 self._outbox_pass_due = True
                 raise

@@ -23,6 +23,25 @@ from services.common.outbox import add_outbox_tables, outbox_row
 OUTBOX, INBOX = add_outbox_tables(MetaData())
 
 
+#: The outbox rows of one commit, in their order (``seq`` follows it: the relay publishes by seq).
+_PG_OUTBOX_INSERT = (
+    "INSERT INTO outbox (event_id, subject, envelope, headers, created_at) "
+    "SELECT event_id, subject, envelope, headers, created_at FROM unnest("
+    "$1::varchar[], $2::varchar[], $3::text[], $4::text[], $5::timestamptz[]) "
+    "WITH ORDINALITY AS r(event_id, subject, envelope, headers, created_at, n) ORDER BY n")
+
+
+async def _asyncpg_in_transaction(session: AsyncSession):
+    """The asyncpg connection under ``session`` when it is PostgreSQL's and its transaction
+    has begun (SQLAlchemy begins it with the first statement: a statement sent before that
+    would run outside it), else None."""
+    if session.bind is None or session.bind.dialect.driver != "asyncpg":
+        return None
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    return driver if driver is not None and driver.is_in_transaction() else None
+
+
 class SqlUnitOfWork:
     """Base unit of work; a service subclasses it and opens its repositories."""
 
@@ -78,7 +97,7 @@ class SqlUnitOfWork:
         events = [*self._events, *self.collect_new_events()]
         rows = [outbox_row(self.service, e) for e in events]
         if rows:
-            await self.session.execute(insert(OUTBOX), rows)
+            await self._write_outbox(rows)
         await self.session.commit()
         self._events = []
         self.committed = True
@@ -88,6 +107,20 @@ class SqlUnitOfWork:
                 self._hand_over(rows)
             if self._on_commit is not None:
                 self._on_commit()
+
+    async def _write_outbox(self, rows: list[dict]) -> None:
+        """The events' rows, in this transaction. On PostgreSQL one prepared statement sent
+        straight through the transaction's own asyncpg connection, whatever the number of
+        rows (issue 15: through the ORM session the INSERT cost a code exchange twice the CPU
+        of the statement itself — about a third of what recording a release costs there);
+        elsewhere, or before the transaction has sent anything, through SQLAlchemy."""
+        driver = await _asyncpg_in_transaction(self.session)
+        if driver is None:
+            await self.session.execute(insert(OUTBOX), rows)
+            return
+        await driver.execute(_PG_OUTBOX_INSERT, [r["event_id"] for r in rows], [r["subject"] for r in rows],
+                             [r["envelope"] for r in rows], [r["headers"] for r in rows],
+                             [r["created_at"] for r in rows])
 
     async def rollback(self) -> None:
         assert self.session is not None
