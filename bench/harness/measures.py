@@ -21,6 +21,8 @@ MEASURES = [
     ("consent_check", "gRPC consent Check at fixed rates", measures_grpc.consent_check),
     ("validate_tokens", "gRPC identity ValidateTokens, batches of 100 (issue 24)", measures_grpc.validate_tokens),
     ("consent_check_many", "gRPC consent CheckMany, batches of 100 (issue 24)", measures_grpc.consent_check_many),
+    ("consent_check_many_workers", "gRPC consent CheckMany, batches of 100, 2 workers (issue 24)",
+     measures_grpc.consent_check_many_two_workers),
     ("grpc_floor", "gRPC floor: a no-op grpc.aio server at the same rates", measures_grpc.grpc_floor),
     ("attribute_release", "attribute release on PostgreSQL (accounts → consent)", measures_release.attribute_release),
     ("ledger_proofs", "ledger proofs and full verify", measures_ledger.proofs_and_verify),

@@ -131,15 +131,61 @@ def _batch_rates(bench: Bench) -> tuple[int, ...]:
 def consent_check_many(bench: Bench) -> list[Row]:
     """CheckMany: 100 questions per call, over 50 residents who each consented (each
     resident asked twice: the categories consented to, and a category not covered)."""
-    from montreal.consent.v1 import consent_pb2 as pb
-
-    from harness.consent_setup import CATEGORIES, PURPOSE, RECIPIENT, new_resident_id, prepare_consent
-
     try:
         consent, url = bench.consent_on_postgres()
         where, database = "PostgreSQL", _database_of(url)
     except NotAvailable:
         consent, where, database = bench.service("consent"), "SQLite", None
+    request, token = _check_many_request(bench, consent)
+    method = "/montreal.consent.v1.ConsentService/CheckMany"
+    return _fixed_rate_rows(bench, "gRPC consent CheckMany", consent.process, consent.grpc_target, method, request,
+                            token, per_call=BATCH, rates=_batch_rates(bench), goal=BATCH_GOAL,
+                            database=database, note=f"on {where}; 100 questions over 50 residents, 1-2 categories each; "
+                                 "a decision is one question answered")
+
+
+def consent_check_many_two_workers(bench: Bench) -> list[Row]:
+    """CheckMany as above with the consent service run as ``--workers 2`` (issue 24: goal 1
+    from both cores, with goal 4's workers), on the same PostgreSQL ledger."""
+    from harness.measures_workers import SMOKE, tree_cpu_seconds
+    from harness.systems import MtlidService
+
+    label = "gRPC consent CheckMany, 2 workers"
+    if bench.options.smoke:
+        return [Row(label, SMOKE, goal=BATCH_GOAL)]
+    _single, url = bench.consent_on_postgres()   # the ledger, prepared as for the measure above
+    env = {"MTLID_ISSUER": bench.jwks().issuer, "MTLID_JWKS_URL": bench.jwks().jwks_url,
+           "MTLID_CONSENT_DATABASE_URL": url, "MTLID_WORKERS": "2",
+           # the single process above holds the default metrics port
+           "MTLID_CONSENT_METRICS_PORT": str(free_port())}
+    consent = MtlidService("consent", var_dir=bench.workdir / "var-consent-2-workers", log_dir=bench.log_dir,
+                           nats_url=bench.nats().url, env=env)
+
+    class _AllWorkers:
+        """The supervisor and its workers, for the server's CPU."""
+
+        @staticmethod
+        def cpu_seconds() -> float:
+            return tree_cpu_seconds(consent.process.pid)
+
+    try:
+        request, token = _check_many_request(bench, consent)
+        return _fixed_rate_rows(bench, label, _AllWorkers, consent.grpc_target,
+                                "/montreal.consent.v1.ConsentService/CheckMany", request, token, per_call=BATCH,
+                                rates=_batch_rates(bench), goal=BATCH_GOAL, database=_database_of(url),
+                                note="on PostgreSQL, `mtlid serve consent --workers 2` (server CPU: the "
+                                     "supervisor and both workers); the same questions")
+    finally:
+        consent.process.stop()
+
+
+def _check_many_request(bench: Bench, consent) -> tuple[bytes, str]:
+    """100 questions over 50 residents who each consented (each resident asked twice: the
+    categories consented to, and a category not covered), and the caller's token; probed."""
+    from montreal.consent.v1 import consent_pb2 as pb
+
+    from harness.consent_setup import CATEGORIES, PURPOSE, RECIPIENT, new_resident_id, prepare_consent
+
     setup = prepare_consent(bench, consent)
     residents = [setup.resident_id] + [prepare_consent(bench, consent, new_resident_id()).resident_id
                                        for _ in range(BATCH // 2 - 1)]
@@ -150,14 +196,11 @@ def consent_check_many(bench: Bench) -> list[Row]:
         items.append(pb.CheckQuestion(resident_id=resident, recipient_id=RECIPIENT, purpose_id=PURPOSE,
                                       data_categories=[CATEGORIES[0]]))
     request = pb.CheckManyRequest(items=items).SerializeToString()
-    method = "/montreal.consent.v1.ConsentService/CheckMany"
-    probe = grpc_load.run(consent.grpc_target, method, request, rate=5, duration=0.5, token=setup.check_token)
+    probe = grpc_load.run(consent.grpc_target, "/montreal.consent.v1.ConsentService/CheckMany", request, rate=5,
+                          duration=0.5, token=setup.check_token)
     if not probe.ok:
         raise RuntimeError(f"CheckMany probe failed: {probe.failed}")
-    return _fixed_rate_rows(bench, "gRPC consent CheckMany", consent.process, consent.grpc_target, method, request,
-                            setup.check_token, per_call=BATCH, rates=_batch_rates(bench), goal=BATCH_GOAL,
-                            database=database, note=f"on {where}; 100 questions over 50 residents, 1-2 categories each; "
-                                 "a decision is one question answered")
+    return request, setup.check_token
 
 
 def validate_tokens(bench: Bench) -> list[Row]:
