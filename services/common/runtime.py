@@ -88,6 +88,7 @@ class Runtime:
         self.grpc_server = None
         self.bound_grpc_port: int | None = None
         self.ready = asyncio.Event()
+        self._settle_heap = False   # run_until_signal: settle_the_heap() once started
         self.failure: str | None = None  # why the service must stop (``fail``)
         self._failed = asyncio.Event()
         self.gauges = None
@@ -256,7 +257,8 @@ class Runtime:
             self._running.append(spawn(consumer.run(self.stop_event), name=f"consumer-{consumer.durable}"))
         for task in self._tasks:
             self._running.append(spawn(task(self.stop_event), name=getattr(task, "__name__", "task")))
-        settle_the_heap()
+        if self._settle_heap:
+            settle_the_heap()
         self.ready.set()
         log.info("service started", extra={"grpc_port": self.bound_grpc_port})
 
@@ -287,6 +289,9 @@ class Runtime:
         log.info("service stopped")
 
     async def run_until_signal(self, grace: float = 5.0) -> None:
+        # a process of its own (``mtlid serve``): its heap is settled once started; a runtime
+        # started inside another program (the tests) leaves that program's collector alone
+        self._settle_heap = True
         await self.start()
         stop_requested = asyncio.Event()
         loop = asyncio.get_running_loop()
