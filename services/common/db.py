@@ -94,5 +94,15 @@ def ping_when_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError(f"idle connection failed its ping: {type(error).__name__}") from error
 
 
+def conflict_insert(session):
+    """The ``insert`` of the session's dialect, which takes ``on_conflict_do_nothing`` /
+    ``on_conflict_do_update`` (PostgreSQL's and SQLite's both speak ``ON CONFLICT``)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)

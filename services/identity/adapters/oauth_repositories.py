@@ -14,6 +14,7 @@ import datetime as dt
 from sqlalchemy import DateTime, bindparam, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import conflict_insert
 from services.identity.adapters.oauth_orm import (
     AuthorizationCodeRow, ClientAssertionRow, DpopProofRow, GrantRow, LogoutDeliveryRow, PushedRequestRow, RefreshTokenRow,
     ReleaseWindowRow, RevokedAccessTokenRow, SessionClientRow,
@@ -283,12 +284,7 @@ class SqlReleaseWindowStore:
 
     async def claim(self, window_key: str, now: dt.datetime, window_seconds: int) -> bool:
         """True if this transaction records the release (its row is now ``now``)."""
-        dialect = self.session.bind.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(ReleaseWindowRow).values(window_key=window_key, recorded_at=now)
+        statement = conflict_insert(self.session)(ReleaseWindowRow).values(window_key=window_key, recorded_at=now)
         statement = statement.on_conflict_do_update(
             index_elements=[ReleaseWindowRow.window_key], set_={"recorded_at": now},
             where=ReleaseWindowRow.recorded_at <= now - dt.timedelta(seconds=window_seconds))
@@ -353,13 +349,8 @@ class SqlSessionClientStore:
 
     async def remember(self, session_id: str, client_id: str, now: dt.datetime) -> None:
         # One statement, at every sign-in (issue 24): kept as first remembered when already there.
-        dialect = self.session.bind.dialect.name
-        if dialect in ("postgresql", "sqlite"):
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as upsert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as upsert
-            await self.session.execute(upsert(SessionClientRow.__table__).values(
+        if self.session.bind.dialect.name in ("postgresql", "sqlite"):
+            await self.session.execute(conflict_insert(self.session)(SessionClientRow.__table__).values(
                 session_id=session_id, client_id=client_id, created_at=now).on_conflict_do_nothing())
             return
         if await self.session.get(SessionClientRow, (session_id, client_id)) is None:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import conflict_insert
 from services.identity.adapters.orm import (AgentActionRow, ClientRow, LoginThrottleRow, PasskeyRow, RecoveryCodeRow,
                                             WebAuthnChallengeRow,
                                             ResidentClosureRow,
@@ -536,13 +537,7 @@ class SqlWebAuthnChallengeRepository:
 
     async def add(self, challenge: str, purpose: str, subject: str | None, expires_at: dt.datetime,
                   now: dt.datetime) -> None:
-        # The expired ones go as new ones come, at most once a minute per process (every login
-        # page hands out a challenge; issue 24): the table stays about as small as the
-        # ceremonies in progress, and an expired challenge is refused by ``take`` anyway.
-        global _challenges_swept_at
-        if time.monotonic() - _challenges_swept_at >= CHALLENGE_SWEEP_SECONDS:
-            _challenges_swept_at = time.monotonic()
-            await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
+        await self._sweep_expired(now)
         self.session.add(WebAuthnChallengeRow(challenge=challenge, purpose=purpose, subject=subject,
                                               expires_at=expires_at))
         await self.session.flush()
@@ -550,19 +545,21 @@ class SqlWebAuthnChallengeRepository:
     async def spend(self, challenge: str, purpose: str, expires_at: dt.datetime, now: dt.datetime) -> bool:
         """Record a sealed sign-in challenge as used (it was stored nowhere when issued): True
         the first time, False if it was spent before. Kept until it expires, like the others."""
+        await self._sweep_expired(now)
+        insert = conflict_insert(self.session)
+        result = await self.session.execute(insert(WebAuthnChallengeRow.__table__).values(
+            challenge=challenge, purpose=f"{purpose}:spent", subject=None, expires_at=expires_at,
+        ).on_conflict_do_nothing())
+        return (result.rowcount or 0) == 1
+
+    async def _sweep_expired(self, now: dt.datetime) -> None:
+        # The expired ones go as new ones come, at most once a minute per process (every login
+        # page hands out a challenge; issue 24): the table stays about as small as the
+        # ceremonies in progress, and an expired challenge is refused by ``take`` anyway.
         global _challenges_swept_at
         if time.monotonic() - _challenges_swept_at >= CHALLENGE_SWEEP_SECONDS:
             _challenges_swept_at = time.monotonic()
             await self.session.execute(delete(WebAuthnChallengeRow).where(WebAuthnChallengeRow.expires_at < now))
-        row = {"challenge": challenge, "purpose": f"{purpose}:spent", "subject": None, "expires_at": expires_at}
-        dialect = self.session.bind.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        result = await self.session.execute(upsert(WebAuthnChallengeRow.__table__).values(**row)
-                                            .on_conflict_do_nothing())
-        return (result.rowcount or 0) == 1
 
     async def take(self, challenge: str, purpose: str, subject: str | None, now: dt.datetime) -> bool:
         """Use the challenge: True once, if it was issued for this purpose (and subject) and has

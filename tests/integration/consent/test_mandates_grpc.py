@@ -79,6 +79,20 @@ async def tree_size(stub):
     return (await stub.GetSignedTreeHead(pb.GetSignedTreeHeadRequest())).signed_tree_head.tree_size
 
 
+def resident_auth(minter, resident_id: str) -> tuple:
+    """A resident's own session: a montreal.ca token naming them."""
+    return (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=resident_id)}"),)
+
+
+async def pay_mandate(stub, represented: str, mandatary: str, metadata):
+    """The represented resident gives the mandatary a 30-day mandate to pay for family sports."""
+    return (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=represented, mandatary_id=mandatary, grantor_id=represented,
+        basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
+        metadata=metadata)).mandate
+
+
 def question(mandatary, represented, service="montreal-library", action="view"):
     return pb.MandateQuestion(mandatary_id=mandatary, represented_id=represented, service=service, action=action)
 
@@ -187,12 +201,9 @@ async def test_acts_under_a_mandate_are_recorded_once_and_seen_on_both_sides(stu
         metadata=auth["admin"])
     pools = (("authorization", f"Bearer {minter.mint('pools-client', ['consent:record'], AUD)}"),)
     elder, helper = "BCDEFGHJKMNP", "CDEFGHJKMNPQ"
-    elder_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=elder)}"),)
-    helper_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=helper)}"),)
-    mandate = (await stub.GiveMandate(pb.GiveMandateRequest(
-        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
-        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
-        metadata=elder_auth)).mandate
+    elder_auth = resident_auth(minter, elder)
+    helper_auth = resident_auth(minter, helper)
+    mandate = await pay_mandate(stub, elder, helper, elder_auth)
     act = pb.RecordMandateActRequest(mandate_id=mandate.mandate_id, act_id="pay-2026-0001", service="montreal-pools",
                                      action="pay")
 
@@ -239,8 +250,8 @@ async def test_a_parent_consents_for_the_child_marked_so_and_on_the_record(stub,
         kind="sports", owner="Ville de Montréal", purposes=["communication"], data_categories=["email"])),
         metadata=auth["admin"])
     parent, child, stranger = "DEFGHJKMNPQR", "EFGHJKMNPQRS", "FGHJKMNPQRST"
-    parent_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=parent)}"),)
-    stranger_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=stranger)}"),)
+    parent_auth = resident_auth(minter, parent)
+    stranger_auth = resident_auth(minter, stranger)
     mandate = (await stub.GiveMandate(pb.GiveMandateRequest(
         represented_id=child, mandatary_id=parent, grantor_id=parent, basis=pb.MANDATE_BASIS_PARENTAL_AUTHORITY,
         scope=[pb.MandateScope(service="*", actions=["view", "request", "pay", "consent"])],
@@ -258,7 +269,7 @@ async def test_a_parent_consents_for_the_child_marked_so_and_on_the_record(stub,
     [consent] = (await stub.Grant(grant, metadata=parent_auth)).consents
     assert (consent.resident_id, consent.given_by_mandatary, consent.mandate_id) == (child, parent, mandate.mandate_id)
     # The child's own listing says who gave it; the act is under the mandate on both sides.
-    child_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=child)}"),)
+    child_auth = resident_auth(minter, child)
     [listed] = (await stub.ListConsents(pb.ListConsentsRequest(resident_id=child), metadata=child_auth)).consents
     assert listed.given_by_mandatary == parent
     received = (await stub.ListMandates(pb.ListMandatesRequest(resident_id=parent), metadata=parent_auth)).received
@@ -304,8 +315,8 @@ async def test_a_token_on_someones_behalf_withdraws_only_what_its_mandate_covers
         kind="sports", owner="Ville de Montréal", purposes=["communication"], data_categories=["email"])),
         metadata=auth["admin"])
     elder, helper = "GHJKMNPQRSTV", "HJKMNPQRSTVW"
-    elder_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=elder)}"),)
-    helper_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=helper)}"),)
+    elder_auth = resident_auth(minter, elder)
+    helper_auth = resident_auth(minter, helper)
     [consent] = (await stub.Grant(pb.GrantRequest(
         resident_id=elder, recipient_id="montreal-arenas", explicit_act=True, language="fr",
         items=[pb.GrantItem(purpose_id="communication", data_categories=["email"])]), metadata=elder_auth)).consents
@@ -318,10 +329,7 @@ async def test_a_token_on_someones_behalf_withdraws_only_what_its_mandate_covers
 
     withdraw = pb.WithdrawRequest(resident_id=elder, consent_id=consent.consent_id)
     # A mandate to pay only: the helper's token on the elder's behalf cannot withdraw.
-    pay = (await stub.GiveMandate(pb.GiveMandateRequest(
-        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
-        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
-        metadata=elder_auth)).mandate
+    pay = await pay_mandate(stub, elder, helper, elder_auth)
     await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=pay.mandate_id), metadata=helper_auth)
     before = await tree_size(stub)
     _, reason = await fails(stub.Withdraw(withdraw, metadata=on_behalf(pay.mandate_id, ["pay"])),
@@ -355,12 +363,9 @@ async def test_a_token_on_someones_behalf_cannot_manage_the_represented_resident
     nothing is written; the represented resident and the mandatary, each in their own session,
     still can."""
     elder, helper, stranger = "JKMNPQRSTVWX", "KMNPQRSTVWXY", "MNPQRSTVWXYZ"
-    elder_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=elder)}"),)
-    helper_auth = (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], AUD, subject=helper)}"),)
-    pay = (await stub.GiveMandate(pb.GiveMandateRequest(
-        represented_id=elder, mandatary_id=helper, grantor_id=elder, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
-        scope=[pb.MandateScope(service="family:sports", actions=["pay"])], valid_until_time=in_days(30)),
-        metadata=elder_auth)).mandate
+    elder_auth = resident_auth(minter, elder)
+    helper_auth = resident_auth(minter, helper)
+    pay = await pay_mandate(stub, elder, helper, elder_auth)
     await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=pay.mandate_id), metadata=helper_auth)
     token = minter.mint('montreal-ca', ['resident'], AUD, subject=elder, acting_for=helper,
                         authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": pay.mandate_id,
