@@ -7,6 +7,7 @@ duplicates nor loses; 1,000 writes while NATS is down all arrive after it return
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -214,4 +215,37 @@ async def test_relay_killed_between_publishing_handed_rows_and_marking_them_lose
     published = await stream_event_ids(js)
     assert sorted(published) == sorted(await outbox_ids(factory))  # all 12, each once
     assert len(published) == len(set(published)) == 12
+    await nc.close()
+
+
+@pytest.mark.parametrize("where", ["no stream", "another stream"])
+async def test_a_row_jetstream_refuses_stays_in_the_outbox_with_those_after_it(notes_db, fresh_nats, where):
+    """The relay's own publisher (``_AckInbox``) counts a row as sent only on JetStream's
+    acknowledgement: a subject no stream takes ("no responders") or one stored by another
+    service's stream (``Nats-Expected-Stream`` refused) is not sent, nor is anything after it."""
+    _, factory = notes_db
+    nc = await connect(fresh_nats.url, name="test")
+    js = nc.jetstream()
+    await ensure_stream(js, app.SERVICE)
+    if where == "another stream":
+        await ensure_stream(js, "elsewhere")
+    await app.write_note(factory, "before")
+    async with factory() as session, session.begin():
+        await session.execute(OUTBOX.insert().values(
+            event_id=str(uuid.uuid4()), subject="montreal.elsewhere.v1.stray", envelope="{}", headers="{}",
+            created_at=dt.datetime.now(dt.timezone.utc)))
+    await app.write_note(factory, "after")
+    relay = OutboxRelay(app.SERVICE, factory, lambda: js, publish_timeout=3.0)
+    with pytest.raises(Exception) as refused:
+        await relay.publish_pending()
+    assert ("no stream" in str(refused.value)) if where == "no stream" else ("expected stream" in str(refused.value))
+    before, stray, after = await outbox_ids(factory)
+    assert await outbox_ids(factory, unpublished_only=True) == [stray, after]
+    # Pipelined, "after" may have been stored already; it is not counted as sent, so the next
+    # pass publishes it again and JetStream drops the copy (same Nats-Msg-Id).
+    async with factory() as session, session.begin():
+        await session.execute(OUTBOX.delete().where(OUTBOX.c.event_id == stray))  # the operator's fix
+    assert await relay.publish_pending() == 1
+    assert await outbox_ids(factory, unpublished_only=True) == []
+    assert await stream_event_ids(js) == [before, after]
     await nc.close()
