@@ -14,7 +14,14 @@ import uuid
 from typing import Any, ClassVar
 
 
+#: values JSON takes as they are: most of an event's fields (checked first: every commit
+#: serialises its events, on the token endpoint's path too)
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
@@ -33,6 +40,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 @dataclasses.dataclass(frozen=True)
 class Event:
     """Base of every domain event."""
@@ -40,7 +57,7 @@ class Event:
     NAME: ClassVar[str] = ""
 
     def to_payload(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {name: _jsonable(getattr(self, name)) for name in _field_names(type(self))}
 
     def aggregate_id(self) -> str | None:
         """The id of the thing the event is about (CloudEvents ``subject``); override."""
