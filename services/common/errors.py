@@ -107,6 +107,26 @@ def dependency_unavailable(error: BaseException) -> bool:
     return False
 
 
+def unstorable_text(error: BaseException) -> bool:
+    """Whether ``error`` says a string from the request is text no database stores: a NUL
+    (PostgreSQL refuses it in ``text``, SQLSTATE 22021, and ``\\u0000`` in ``jsonb``, 22P05) or a
+    lone UTF-16 surrogate (not UTF-8, RFC 3629 s. 3: the driver cannot encode it). Such a
+    string reaches a query only from inside an encoded parameter the front cannot see into
+    (a JSON escape in a JWT or a JSON parameter, issue 16): the caller's error, answered
+    INVALID_ARGUMENT / 400 ``invalid_request``, not a bug answered INTERNAL / 500."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, UnicodeEncodeError) and "surrogate" in (error.reason or ""):
+            return True
+        if getattr(error, "sqlstate", None) in ("22021", "22P05"):
+            return True
+        if type(error).__module__.startswith("asyncpg") and "surrogates not allowed" in str(error):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
+
+
 _ASYNCPG_UNAVAILABLE = frozenset({
     "ConnectionDoesNotExistError", "ConnectionFailureError", "PostgresConnectionError", "InterfaceError",
     "InternalClientError", "AdminShutdownError", "CrashShutdownError", "CannotConnectNowError",

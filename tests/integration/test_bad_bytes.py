@@ -26,7 +26,7 @@ from services.common.grpc.client import rpc_error_details
 from services.common.nats import free_port
 from services.common.testing.services import running_service
 from services.common.testing.tokens import TokenMinter
-from services.identity.http.clean_input import JSON_PATHS
+from services.identity.http.clean_input import answers_json
 
 KEK = bytes(range(32))
 PAIRWISE = b"bad-bytes-tests-pairwise-secret-32b"
@@ -139,6 +139,9 @@ def bad_variants(method: str, path: str, bad_path: str) -> list[tuple[str, bytes
             ("NUL in a multipart field", http_request(
                 method, p, content_type=b"multipart/form-data; boundary=XyZ",
                 body=b'--XyZ\r\nContent-Disposition: form-data; name="email"\r\n\r\na\x00b\r\n--XyZ--\r\n')),
+            ("invalid UTF-8 in a JSON body", http_request(
+                method, p, content_type=b"application/json", body=b'{"client_id": "a\xff\xfeb"}')),
+            ("NUL in a text body", http_request(method, p, content_type=b"text/plain", body=b"a\x00b")),
         ]
     return variants
 
@@ -150,6 +153,11 @@ async def test_every_http_route_refuses_bad_bytes_with_its_own_error(services, e
     assert len(targets) >= 40, "the sweep must see every route"
     failures = []
     for method, path, bad_path in targets:
+        # the endpoint's own error: a route that answers a clean request in JSON answers bad
+        # bytes in JSON too (the door's list of JSON endpoints, checked against the routes)
+        _, clean_headers, _ = await raw_http(port, http_request(method, path.encode()))
+        if clean_headers.get("content-type", "").startswith("application/json") and not answers_json(path):
+            failures.append(f"{method} {path}: answers JSON but the door would answer a page")
         for what, request in bad_variants(method, path, bad_path):
             status, headers, body = await raw_http(port, request)
             if status != 400:
@@ -157,12 +165,12 @@ async def test_every_http_route_refuses_bad_bytes_with_its_own_error(services, e
                 continue
             if what.startswith("raw") and "query" in what:
                 continue  # not HTTP at all (RFC 9112 s.3.2): the server's parser says 400 first
-            if path in JSON_PATHS and "path" not in what:
+            if answers_json(path) and "path" not in what:
                 if json.loads(body).get("error") != "invalid_request":
                     failures.append(f"{method} {path} {what}: {body[:80]!r}")
             elif "text/html" not in headers.get("content-type", "") and not headers.get("content-type", "").startswith("application/json"):
                 failures.append(f"{method} {path} {what}: content-type {headers.get('content-type')}")
-    assert failures == []
+    assert failures == [], "\n".join(failures)
     assert errors_logged() == []
 
 
@@ -325,4 +333,94 @@ async def test_every_demo_rp_route_refuses_bad_bytes_with_its_own_error(services
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+    assert errors_logged() == []
+
+
+# -- bad characters hidden inside encoded parameters ----------------------------------------------
+
+def _segment(obj: dict) -> bytes:
+    """A JWT segment whose JSON carries the escapes as written (``json.dumps`` would keep
+    ``\\u0000`` and a lone ``\\ud800`` escaped too)."""
+    return _b64(json.dumps(obj).encode()).encode()
+
+
+def _dpop_proof(claims: dict) -> bytes:
+    """A DPoP proof (RFC 9449 s. 4.2) correctly signed by its own key, claims as given."""
+    from joserfc import jws
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", private=True)
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jws.serialize_compact(header, json.dumps(claims).encode(), key).encode()
+
+
+def hidden_bad_characters() -> list[tuple[str, bytes]]:
+    """Requests whose bytes are clean but whose decoded content is not: a JSON ``\\u0000`` or
+    lone surrogate ``\\ud800`` inside a JWT (client assertion, DPoP proof, ID token hint,
+    request object, access token) or a JSON parameter or body. Decoded, these are a NUL or a
+    string no database can store (PostgreSQL refuses both; SQLite the surrogate)."""
+    import time as _time
+
+    requests = []
+    for name, bad in (("NUL", "a\u0000b"), ("lone surrogate", "a\ud800b")):
+        unsigned = (_segment({"alg": "ES256", "kid": bad, "typ": "JWT"}) + b"."
+                    + _segment({"iss": bad, "sub": bad, "aud": bad, "client_id": bad, "jti": bad,
+                                "iat": int(_time.time()), "exp": int(_time.time()) + 60}) + b".c2ln")
+        assertion = b"client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+        proof = _dpop_proof({"jti": bad, "htm": "POST", "htu": "http://127.0.0.1/token", "iat": int(_time.time())})
+        json_param = json.dumps({"userinfo": {bad: None}}).encode()
+        from urllib.parse import quote_from_bytes as q
+        requests += [
+            (f"{name} in a client assertion", http_request(
+                "POST", b"/token", body=b"grant_type=client_credentials&" + assertion + b"&client_assertion=" + unsigned)),
+            (f"{name} in a client assertion at introspection", http_request(
+                "POST", b"/introspect", body=b"token=x&" + assertion + b"&client_assertion=" + unsigned)),
+            (f"{name} in a client assertion at revocation", http_request(
+                "POST", b"/revoke", body=b"token=x&" + assertion + b"&client_assertion=" + unsigned)),
+            (f"{name} in a client assertion at PAR", http_request(
+                "POST", b"/par", body=b"response_type=code&" + assertion + b"&client_assertion=" + unsigned)),
+            (f"{name} in a DPoP proof", http_request(
+                "POST", b"/token", headers=[b"DPoP: " + proof],
+                body=b"grant_type=client_credentials&client_id=x&client_secret=y")),
+            (f"{name} in an access token", http_request("GET", b"/userinfo", headers=[b"Authorization: Bearer " + unsigned])),
+            (f"{name} in a DPoP-bound access token", http_request(
+                "GET", b"/userinfo", headers=[b"Authorization: DPoP " + unsigned, b"DPoP: " + proof])),
+            (f"{name} in an ID token hint", http_request("GET", b"/end-session?id_token_hint=" + unsigned)),
+            (f"{name} in a request object", http_request(
+                "GET", b"/authorize?client_id=x&response_type=code&request=" + unsigned)),
+            (f"{name} in the claims parameter", http_request(
+                "GET", b"/authorize?client_id=x&response_type=code&scope=openid&claims=" + q(json_param).encode())),
+            (f"{name} in authorization details", http_request(
+                "POST", b"/token", body=b"grant_type=client_credentials&client_id=x&client_secret=y&authorization_details="
+                + q(json.dumps([{"type": bad}]).encode()).encode())),
+            (f"{name} in a credential request", http_request(
+                "POST", b"/card/credential", headers=[b"Authorization: Bearer " + unsigned],
+                content_type=b"application/json",
+                body=json.dumps({"credential_configuration_id": bad, "proofs": {"jwt": [unsigned.decode()]}}).encode())),
+            (f"{name} in a card token request", http_request(
+                "POST", b"/card/token", body=b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Apre-authorized_code"
+                b"&pre-authorized_code=x", headers=[b"DPoP: " + proof])),
+            (f"{name} in a presentation", http_request(
+                "POST", b"/card/vp/response", body=b"state=x&vp_token=" + q(json.dumps({"card": [bad]}).encode()).encode())),
+            (f"{name} in a JSON body", http_request(
+                "POST", b"/token", content_type=b"application/json", body=json.dumps({"client_id": bad}).encode())),
+            (f"{name} in a signed note", http_request(
+                "POST", b"/ledger/cosignatures", content_type=b"text/plain", body=bad.encode("utf-8", "surrogatepass"))),
+        ]
+    return requests
+
+
+async def test_bad_characters_hidden_in_encoded_parameters_get_the_endpoints_own_error(services, errors_logged):
+    """Issue 16, bad bytes past the door: the door sees clean bytes, the endpoint decodes a
+    NUL or a lone surrogate. Each endpoint answers in its own protocol terms (4xx, an RFC
+    error code other than ``server_error``), never 500, never a traceback."""
+    failures = []
+    for what, request in hidden_bad_characters():
+        status, headers, body = await raw_http(services["http_port"], request)
+        error = None
+        if headers.get("content-type", "").startswith("application/json"):
+            error = json.loads(body or b"{}").get("error")
+        if status >= 500 or error in ("server_error", "temporarily_unavailable"):
+            failures.append(f"{what}: {status} {error}")
+    assert failures == [], "\n".join(failures)
     assert errors_logged() == []

@@ -258,6 +258,12 @@ class CallGuard(grpc.aio.ServerInterceptor):
             unavailable = errors.Unavailable("a dependency of this service is unavailable; retry")
             await abort_with(context, status_for_error(unavailable, self._domain), _trailers())
             return
+        if errors.unstorable_text(error):
+            # a NUL or lone surrogate decoded from inside a field (a JSON escape): the caller's
+            logger.info("refused unstorable text in %s", method, extra={"request_id": request_id_var.get()})
+            refused = errors.InvalidArgument("request", "a string holds a NUL character or is not UTF-8")
+            await abort_with(context, status_for_error(refused, self._domain), _trailers())
+            return
         logger.error("unhandled %s in %s", type(error).__name__, method, exc_info=error,
                      extra={"request_id": request_id_var.get()})
         await abort_with(context, internal_status(), _trailers())

@@ -10,9 +10,13 @@ means. Nothing legitimate is refused.
 
 Checked, on the raw bytes (after percent-decoding where the format percent-encodes):
 the path, the query string, every header value, every cookie (after RFC 6265 unquoting,
-which turns ``"\\000"`` into NUL), and a form body (``application/x-www-form-urlencoded``
-or ``multipart/form-data``; the body is read here and handed on unchanged, at most
-``MAX_BODY_BYTES``: the endpoints refuse more anyway).
+which turns ``"\\000"`` into NUL), and a form or text body (``application/x-www-form-urlencoded``,
+``multipart/form-data``, ``application/json``, ``text/*``; the body is read here and handed on
+unchanged, at most ``MAX_BODY_BYTES``: the endpoints refuse more anyway).
+
+What the door cannot see, a NUL or lone surrogate written as a JSON escape inside a JWT or a
+JSON parameter, is the endpoint's: decoded, it reaches no database as a 500
+(``routes.common.unexpected`` answers ``invalid_request``; tests/integration/test_bad_bytes.py).
 
 The answer is the endpoint's own: RFC 6749 s.5.2 ``invalid_request`` (400, JSON, ``no-store``)
 on the protocol endpoints that answer JSON (RFC 6750 s.3.1 ``WWW-Authenticate`` for
@@ -44,8 +48,22 @@ JSON_PATHS = frozenset({"/token", "/introspect", "/revoke", "/userinfo", "/jwks"
                         "/ledger/keys", "/ledger/tree-head",
                         # the carte citoyenne (issue 23): wallets and verifiers read JSON errors
                         "/.well-known/openid-credential-issuer", "/.well-known/oauth-authorization-server/card",
-                        "/.well-known/jwt-vc-issuer", "/card/token", "/card/nonce", "/card/credential"})
+                        "/.well-known/jwt-vc-issuer", "/card/token", "/card/nonce", "/card/credential",
+                        "/card/status/1", "/card/vp/requests", "/card/vp/response", "/card/vp/result",
+                        # PAR (RFC 9126 s. 2.3) and the ledger's witness endpoints answer JSON too
+                        "/par", "/ledger/consistency", "/ledger/cosignatures",
+                        "/counter/session-token"})  # an agent session token (RFC 8693)
+#: JSON endpoints with a path parameter (OpenID4VP's request object by reference)
+JSON_PREFIXES = ("/card/vp/request/",)
+
+
+def answers_json(path: str) -> bool:
+    """Whether the endpoint at ``path`` answers its errors in JSON (else the error page)."""
+    return path in JSON_PATHS or path.startswith(JSON_PREFIXES)
 FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+# Bodies that are text, checked whole: a JSON request (OpenID4VCI's credential request) and a
+# text/plain one (a witness's signed note). Their escapes (JSON's \u0000) are the endpoint's.
+TEXT_TYPES = (b"application/json", b"text/")
 _SECURITY = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS]
 
 
@@ -123,12 +141,12 @@ class CleanInput:
             return
         part = find_bad_part(scope)
         content_type = _content_type(scope) if scope["method"] in ("POST", "PUT", "PATCH") else b""
-        if part is None and content_type.startswith(FORM_TYPES):
+        if part is None and content_type.startswith(FORM_TYPES + TEXT_TYPES):
             body, more = await _read_body(receive)
             if body is not None and not more:
-                urlencoded = not content_type.startswith(FORM_TYPES[1])
+                urlencoded = content_type.startswith(FORM_TYPES[0])
                 if bad_encoded(body, plus_is_space=True) if urlencoded else bad_text(body):
-                    part = "form"
+                    part = "form" if content_type.startswith(FORM_TYPES) else "body"
                 receive = _replay(body, receive)
             else:
                 # Too large to check here: the endpoints refuse it on its size alone.
@@ -142,7 +160,7 @@ class CleanInput:
     async def _refuse(self, scope: Scope, part: str, send: Send) -> None:
         description = f"The request's {part} holds a NUL character or bytes that are not UTF-8."
         path = scope["path"]
-        if path in self.json_paths or "\x00" in path:
+        if path in self.json_paths or path.startswith(JSON_PREFIXES) or "\x00" in path:
             body = json.dumps({"error": "invalid_request", "error_description": description}).encode()
             headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
                        (b"pragma", b"no-cache")]

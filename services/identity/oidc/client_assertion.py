@@ -64,7 +64,8 @@ def claimed_client_id(assertion: str) -> str | None:
     except (ValueError, IndexError, UnicodeError, TypeError):
         return None
     sub = payload.get("sub") if isinstance(payload, dict) else None
-    return sub if isinstance(sub, str) and len(sub) <= 64 else None
+    # a JSON escape may decode to a NUL or a lone surrogate, which no client id holds (issue 16)
+    return sub if isinstance(sub, str) and len(sub) <= 64 and sub.isprintable() else None
 
 
 async def verify_assertion(provider, request: WireRequest, client: Any) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.common.errors import dependency_unavailable
+from services.common.errors import dependency_unavailable, unstorable_text
 from services.identity.http import csrf
 from services.identity.http.convert import FrontOptions, from_wire, render_page, to_wire
 from services.identity.oidc.errors import InvalidRequest, ServerError, TemporarilyUnavailable, error_response
@@ -45,7 +45,8 @@ async def respond(request: Request, handler: Callable[[WireRequest], Awaitable[W
         answer = unexpected(request.url.path, error)
         if json_errors:
             return from_wire(request, answer, options(request))
-        return render_page(request, "error.html", {"reason": "server_error"}, answer.status, options(request))
+        reason = "invalid_request" if answer.status == 400 else "server_error"
+        return render_page(request, "error.html", {"reason": reason}, answer.status, options(request))
 
 
 def unexpected(path: str, error: Exception) -> WireResponse:
@@ -57,5 +58,11 @@ def unexpected(path: str, error: Exception) -> WireResponse:
         response = WireResponse.json(*error_response(TemporarilyUnavailable("Try again in a moment.")))
         response.headers.append(("Retry-After", "1"))
         return response
+    if unstorable_text(error):
+        # a JSON escape (\\u0000, a lone surrogate) inside a JWT or JSON parameter decoded to
+        # what no database stores: the front's door could not see it (clean_input.py)
+        log.info("refused a request with bad characters inside a parameter", extra={"path": path})
+        return WireResponse.json(*error_response(InvalidRequest(
+            "A parameter holds a NUL character or text that is not UTF-8.")))
     log.error("unexpected error", exc_info=error, extra={"path": path})
     return WireResponse.json(*error_response(ServerError()))
