@@ -424,3 +424,91 @@ async def test_bad_characters_hidden_in_encoded_parameters_get_the_endpoints_own
             failures.append(f"{what}: {status} {error}")
     assert failures == [], "\n".join(failures)
     assert errors_logged() == []
+
+
+async def test_bad_characters_hidden_in_a_registered_clients_requests(services, minter, errors_logged):
+    """The same, one step deeper: a registered client that authenticates correctly, so the
+    hidden NUL or lone surrogate reaches what the endpoint stores (a DPoP proof's ``jti``, a
+    pushed request's ``claims``, an authorization request's ``state``)."""
+    import hashlib
+    import time as _time
+    from urllib.parse import quote as q
+
+    from montreal.identity.v1 import identity_pb2 as pb
+    from montreal.identity.v1 import identity_pb2_grpc as pb_grpc
+
+    identity = services["identity"]
+    token = minter.mint("sweeper", ["identity:admin"], "urn:mtlid:identity")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{identity.bound_grpc_port}") as channel:
+        stub = pb_grpc.IdentityServiceStub(channel)
+        admin = (("authorization", f"Bearer {token}"),)
+        created = await stub.CreateClient(pb.CreateClientRequest(client=pb.Client(
+            client_id="bad-bytes-rp", name="Bad bytes RP", redirect_uris=["http://127.0.0.1:9/cb"],
+            grant_types=["authorization_code"], scopes=["openid", "profile"],
+            token_endpoint_auth_method="client_secret_post")), metadata=admin, timeout=10)
+        system = await stub.CreateClient(pb.CreateClientRequest(client=pb.Client(
+            client_id="bad-bytes-system", name="Bad bytes system", grant_types=["client_credentials"],
+            audiences=["urn:mtlid:identity"], token_endpoint_auth_method="client_secret_post")),
+            metadata=admin, timeout=10)
+    rp_secret = b"client_secret=" + q(created.client_secret).encode()
+    auth = b"client_id=bad-bytes-system&client_secret=" + q(system.client_secret).encode()
+    verifier = "v" * 43
+    challenge = _b64(hashlib.sha256(verifier.encode()).digest()).encode()
+    port = services["http_port"]
+    failures = []
+    for name, bad in (("NUL", "a\u0000b"), ("lone surrogate", "a\ud800b")):
+        proof = _dpop_proof({"jti": bad, "htm": "POST", "htu": f"http://127.0.0.1:{port}/token",
+                             "iat": int(_time.time())})
+        claims = q(json.dumps({"id_token": {bad: None}, "userinfo": {"name": {"value": bad}}})).encode()
+        details = q(json.dumps([{"type": bad, "locations": [bad]}])).encode()
+        authorize = (b"client_id=bad-bytes-rp&response_type=code&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+                     b"&code_challenge_method=S256&code_challenge=" + challenge)
+        for what, request in (
+                (f"{name} in a DPoP proof's jti", http_request(
+                    "POST", b"/token", headers=[b"DPoP: " + proof], body=b"grant_type=client_credentials&" + auth)),
+                (f"{name} in authorization details", http_request(
+                    "POST", b"/token", body=b"grant_type=client_credentials&" + auth + b"&authorization_details=" + details)),
+                (f"{name} in a pushed request's claims", http_request(
+                    "POST", b"/par", body=authorize + b"&" + rp_secret + b"&claims=" + claims)),
+                (f"{name} in an authorization request's claims", http_request(
+                    "GET", b"/authorize?" + authorize + b"&claims=" + claims)),
+                (f"{name} in a pushed request's authorization details", http_request(
+                    "POST", b"/par", body=authorize + b"&" + rp_secret + b"&authorization_details=" + details)),
+        ):
+            status, headers, body = await raw_http(port, request)
+            error = None
+            if headers.get("content-type", "").startswith("application/json"):
+                error = json.loads(body or b"{}").get("error")
+            if status >= 500 or error in ("server_error", "temporarily_unavailable"):
+                failures.append(f"{what}: {status} {error}")
+    assert failures == [], "\n".join(failures)
+    assert errors_logged() == []
+
+
+async def test_text_no_database_stores_is_the_callers_error_at_both_boundaries(services, errors_logged):
+    """The net under the endpoints' own checks: whatever path a decoded NUL or lone surrogate
+    finds to a query, the database's refusal (PostgreSQL: both; SQLite: the surrogate) is
+    answered 400 ``invalid_request`` / INVALID_ARGUMENT, logged without a traceback — with the
+    real driver's errors of the database under test, not imitations."""
+    from sqlalchemy import text
+
+    from services.common.errors import dependency_unavailable, unstorable_text
+    from services.identity.http.routes.common import unexpected
+
+    factory = services["identity"].session_factory
+    refused = []
+    for value in ("a\x00b", "a\ud800b"):
+        try:
+            async with factory() as session:
+                await session.execute(text("SELECT CAST(:v AS TEXT) = 'x'"), {"v": value})
+        except Exception as error:  # noqa: BLE001 - the driver's own class is what is checked
+            refused.append(error)
+    assert len(refused) >= 1   # SQLite stores a NUL; no database stores a lone surrogate
+    for error in refused:
+        assert unstorable_text(error) and not dependency_unavailable(error), repr(error)
+        answer = unexpected("/token", error)
+        assert answer.status == 400 and answer.body["error"] == "invalid_request"
+    assert errors_logged() == []
+    # the control: a bug is still a bug (500, logged with its traceback)
+    assert not unstorable_text(RuntimeError("a bug")) and unexpected("/token", ValueError("a bug")).status == 500
+    assert [type(r.exc_info[1]) for r in errors_logged()] == [ValueError]
