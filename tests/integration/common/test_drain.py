@@ -40,6 +40,22 @@ READINESS = "montreal.consent.v1.ConsentService"  # deploy/'s readinessProbe ask
 
 
 async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cancels_none(tmp_path):
+    await sigterm_under_load(tmp_path, callers_move_away=True, after_notice=1.5)
+
+
+@pytest.mark.xfail(reason="known limit (notes/i16.md): callers that keep sending on their connection "
+                          "after UNAVAILABLE for longer than REFUSAL_MAX_SECONDS see a few CANCELLED calls "
+                          "when gRPC core stops (its shutdown drops what arrived before its GOAWAY)",
+                   strict=False)
+async def test_sigterm_with_callers_that_never_move_away_cancels_none(tmp_path):
+    """A long-lived HTTP/2 connection behind a Kubernetes Service (kube-proxy balances
+    connections, not calls) keeps reaching the leaving pod; a caller that retries UNAVAILABLE
+    on it keeps sending until the port closes. Reproduced: 2 and 10 calls CANCELLED in two of
+    three runs, each sent within 50 ms of the stop (notice + REFUSAL_MAX_SECONDS)."""
+    await sigterm_under_load(tmp_path, callers_move_away=False, after_notice=6.0)
+
+
+async def sigterm_under_load(tmp_path, *, callers_move_away: bool, after_notice: float):
     minter = TokenMinter()
     port = free_port()
     cleanup = contextlib.ExitStack()
@@ -80,7 +96,9 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
                         code = error.code()
                     calls.append((started, time.monotonic(), code))
                     if code == grpc.StatusCode.UNAVAILABLE:
-                        return
+                        if callers_move_away:
+                            return
+                        await asyncio.sleep(0.001)
 
             load = [asyncio.create_task(caller()) for _ in range(12)]
             await asyncio.sleep(1.0)
@@ -93,7 +111,7 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
                     not_serving_after = time.monotonic() - sigterm
                     break
                 await asyncio.sleep(0.02)
-            await asyncio.sleep(NOTICE + 1.5)
+            await asyncio.sleep(NOTICE + after_notice)
             stop_load.set()
             await asyncio.gather(*load)
         process.wait(20)
