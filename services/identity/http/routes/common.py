@@ -52,6 +52,8 @@ async def respond(request: Request, handler: Callable[[WireRequest], Awaitable[W
 def unexpected(path: str, error: Exception) -> WireResponse:
     """The answer to a failure no handler expected: ``temporarily_unavailable`` (503, retry)
     when a dependency — the database, another service — is away or slow, logged as a warning;
+    ``invalid_request`` (400, logged at INFO) when the database refused text from the request
+    (``unstorable_text``: a NUL or lone surrogate decoded from inside a parameter);
     otherwise ``server_error`` (500), logged with its traceback. Never a traceback in the body."""
     if dependency_unavailable(error):
         log.warning("dependency unavailable", extra={"path": path, "error": type(error).__name__})
