@@ -18,7 +18,8 @@ The file's ``signature`` member::
      "jws": "<header>.<payload>.<signature>"}
 
 The JWS payload: ``{"iss", "sub" (the citizen number), "iat", "typ": "mtlid-resident-file",
-"digest": "sha-256", "sections": {name: hex digest}}``. A section's digest is SHA-256 of its
+"digest": "sha-256", "sections": {name: hex digest}, "keys": hex digest of the file's key
+set}``. A section's digest is SHA-256 of its
 value serialized as JSON with members sorted by key, no whitespace, UTF-8 (non-ASCII not
 escaped) — Python's ``json.dumps(value, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)``; for the file's values (strings, integers, booleans, null, no floats)
@@ -50,6 +51,16 @@ def _b64url_decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
+def _b64url_strict(segment: str) -> bytes:
+    """RFC 7515 s. 2 base64url, refused unless canonical: a lenient decoder drops characters
+    outside the alphabet and ignores a last character's unused bits, so a changed character of
+    the JWS could decode to the same bytes (and a changed file still verify)."""
+    raw = _b64url_decode(segment)
+    if _b64url(raw) != segment:
+        raise ValueError("not canonical base64url")
+    return raw
+
+
 def section_bytes(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -63,7 +74,9 @@ def sign_file(document: dict, *, issuer: str, kid: str, private_key: ec.Elliptic
     """The ``signature`` member for ``document`` (every member but ``signature`` itself)."""
     payload = {"iss": issuer, "sub": (document.get("resident") or {}).get("citizen_number"),
                "iat": int(time.time()) if now is None else now, "typ": FILE_TYPE, "digest": "sha-256",
-               "sections": {name: section_digest(value) for name, value in document.items() if name != SIGNATURE}}
+               "sections": {name: section_digest(value) for name, value in document.items() if name != SIGNATURE},
+               # the key set the file carries is signed too: no byte of the file is unsigned
+               "keys": section_digest(jwks)}
     header = {"alg": "ES256", "kid": kid, "typ": FILE_TYPE}
     signing_input = (_b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
                      _b64url(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")))
@@ -89,9 +102,9 @@ def verify_file_signature(document: dict, pinned_jwks: dict | None = None) -> tu
         return False, ["signature: the file carries no signature"], {}
     try:
         header_b64, payload_b64, signature_b64 = block["jws"].split(".")
-        header = json.loads(_b64url_decode(header_b64))
-        payload = json.loads(_b64url_decode(payload_b64))
-        raw = _b64url_decode(signature_b64)
+        header = json.loads(_b64url_strict(header_b64))
+        payload = json.loads(_b64url_strict(payload_b64))
+        raw = _b64url_strict(signature_b64)
     except (ValueError, TypeError):
         return False, ["signature: the JWS is not readable"], {}
     if header.get("alg") != "ES256" or header.get("typ") != FILE_TYPE or len(raw) != 64:
@@ -109,6 +122,14 @@ def verify_file_signature(document: dict, pinned_jwks: dict | None = None) -> tu
     signed = payload.get("sections") if isinstance(payload, dict) else None
     if not isinstance(signed, dict):
         return False, ["signature: names no sections"], {}
+    # the signature member's own readable fields say what the JWS says (they are not signed
+    # twice: a reader of the JSON must not be told another key or issuer than the one that signed)
+    if (block.get("alg"), block.get("kid"), block.get("issuer")) != (header.get("alg"), header.get("kid"),
+                                                                     payload.get("iss")):
+        problems.append("signature: its alg, kid or issuer differ from the signed ones")
+    # (files signed before the key set was: their keys are checked only through the pinned set)
+    if "keys" in payload and section_digest(block.get("keys")) != payload["keys"]:
+        problems.append("signature: the key set in the file was changed since it was signed")
     for name, value in document.items():
         if name == SIGNATURE:
             continue

@@ -61,6 +61,13 @@ def _mandate_ids(claims: dict) -> tuple[str, ...]:
                                and d.get("type") == "urn:mtlid:mandate" and isinstance(d.get("mandate_id"), str)))
 
 
+def _auth_time(claims: dict) -> int | None:
+    value = claims.get("auth_time")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Principal:
     """The verified caller of the current RPC.
@@ -86,6 +93,10 @@ class Principal:
     #: ``cnf.jkt`` of a DPoP-bound token (RFC 9449 s. 6.1): calls need a proof by that key
     #: (``dpop_binding.py``)
     key_thumbprint: str | None = None
+    #: ``auth_time`` (OIDC Core s. 2; RFC 9068 s. 2.2.1): when the person last proved who they
+    #: are, signed by identity. A biometric consent reads its freshness here, never from the
+    #: request (issue 18: the consent service checks it on its own).
+    auth_time: int | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -418,5 +429,6 @@ class TokenVerifier:
                               audience=self.audience, token_id=token_id,
                               acting_for=acting_for if isinstance(acting_for, str) else None,
                               office=office if isinstance(office := claims.get("office"), str) else None,
-                              key_thumbprint=_key_thumbprint(claims), mandate_ids=_mandate_ids(claims))
+                              key_thumbprint=_key_thumbprint(claims), mandate_ids=_mandate_ids(claims),
+                              auth_time=_auth_time(claims))
         return principal, exp, max(iat, nbf or iat)

@@ -148,6 +148,26 @@ def _ts(value: dt.datetime | None) -> Timestamp | None:
     return stamp
 
 
+def _reauthenticated_at(request, principal) -> dt.datetime | None:
+    """When the resident last proved who they are, as identity signed it in the token.
+
+    The freshness a biometric consent needs (grant_rules, 5 minutes) is the access token's
+    ``auth_time`` (OIDC Core s. 2, RFC 9068 s. 2.2.1), which only identity can sign: the
+    consent service does not take a caller's word for it (issue 18). ``reauthenticated_time``
+    in the request, when sent, must say the same (it is the caller's copy, kept for the
+    readability of the API); a request that claims another time is refused.
+    """
+    signed = (dt.datetime.fromtimestamp(principal.auth_time, dt.timezone.utc)
+              if principal.auth_time is not None else None)
+    if request.HasField("reauthenticated_time"):
+        claimed = _from_ts(request.reauthenticated_time)
+        if signed is None or abs((claimed - signed).total_seconds()) > 1:
+            raise InvalidArgument("reauthenticated_time",
+                                  "must be the access token's auth_time (identity signs when the resident "
+                                  "re-authenticated; the request cannot say otherwise)")
+    return signed
+
+
 def _from_ts(stamp: Timestamp) -> dt.datetime:
     return stamp.ToDatetime(tzinfo=dt.timezone.utc)
 
@@ -457,20 +477,21 @@ class ConsentServicer(MandateMethods, consent_pb2_grpc.ConsentServiceServicer):
             expires_at=_from_ts(i.expire_time) if i.HasField("expire_time") else None,
             non_biometric_alternative_id=i.non_biometric_alternative_id) for i in request.items)
         method = _METHODS.get(request.collection_method, "account_page")
+        reauthenticated_at = _reauthenticated_at(request, principal)
         if on_behalf:
             consents = await mandate_handlers.grant_on_behalf(commands.GiveConsent(
                 resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
                 collection_method=method, explicit_act=request.explicit_act, language=request.language or "fr",
-                reauthenticated_at=_from_ts(request.reauthenticated_time) if request.HasField("reauthenticated_time")
-                else None, reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
+                reauthenticated_at=reauthenticated_at,
+                reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
                 mandatary, self.uow())
             return pb.GrantResponse(consents=[_consent(c) for c in consents])
         consents = await handlers.grant(commands.GiveConsent(
             resident_id=request.resident_id, recipient_id=request.recipient_id, items=items,
             collection_method=method, explicit_act=request.explicit_act,
             language=request.language or "fr", actor=_actor(),
-            reauthenticated_at=_from_ts(request.reauthenticated_time) if request.HasField("reauthenticated_time")
-            else None, reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
+            reauthenticated_at=reauthenticated_at,
+            reauthentication_method=_REAUTH_METHODS.get(request.reauthentication_method, "")),
             self.uow())
         return pb.GrantResponse(consents=[_consent(c) for c in consents])
 

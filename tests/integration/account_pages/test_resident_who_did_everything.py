@@ -9,6 +9,7 @@ offline) passes, and fails — naming the section — on one flipped byte."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -43,15 +44,50 @@ SECOND_RP, SECOND_RP_NAME, SECOND_RP_CALLBACK = "permis-en-ligne", "Permis en li
 POOLS, BIOMETRIC = "pool-access", "biometric-identity-verification"
 
 
+WITNESSES = ("auditor.montreal.example", "cai.quebec.example")
+
+
+def _witness_key(where, name: str) -> tuple[str, str]:
+    """(key file, verifier key): ``mtlid ledger witness-key``, as a witness's operator runs it."""
+    path = where / f"{name}.key"
+    done = subprocess.run([sys.executable, "-m", "services.cli", "ledger", "witness-key", "--name", name,
+                           "--out", str(path)], capture_output=True, text=True, timeout=60, check=True)
+    return str(path), json.loads(done.stdout)["verifier_key"]
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    running = System(str(tmp_path_factory.mktemp("everything") / "var"))
+    where = tmp_path_factory.mktemp("everything")
+    witnesses = [_witness_key(where, name) for name in WITNESSES]
+    # the ledger publishes the two witnesses' cosignatures and needs both (quorum 2); the rate
+    # is raised so that witnesses polling every 0.3 s are never refused during the test
+    running = System(str(where / "var"), settings={
+        "MTLID_LEDGER_WITNESSES": ",".join(vkey for _, vkey in witnesses),
+        "MTLID_LEDGER_WITNESS_QUORUM": "2", "MTLID_LEDGER_WITNESS_RATE": "600"})
+    running.witnesses = witnesses
     running.start()
     try:
         running.secret = prepare_catalogue(running)
         yield running
     finally:
         running.stop()
+
+
+def _start_witness(system, key: str) -> subprocess.Popen:
+    """A witness as a process of its own (someone else's machine), polling the published head."""
+    return subprocess.Popen([sys.executable, "-m", "services.cli", "ledger", "witness", "--issuer", system.issuer,
+                             "--key", key, "--interval", "0.3"], env={**os.environ},
+                            stdout=open(key + ".out", "w"), stderr=open(key + ".err", "w"), text=True)
+
+
+async def _consents_page_until(resident, predicate, what: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = (await resident.http.get("/account/consents")).text.replace("&#39;", "'")
+        if predicate(text):
+            return text
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: " + text[:3000]
+        await asyncio.sleep(0.3)
 
 
 class Browser:
@@ -160,8 +196,8 @@ async def _sign_in_at(resident: Browser, number: str, rp: AsyncOAuth2Client) -> 
                                 code_verifier=verifier)
 
 
-def _verify(path) -> tuple[int, dict]:
-    done = subprocess.run([sys.executable, "-m", "services.cli", "export", "verify", str(path)],
+def _verify(path, *options: str) -> tuple[int, dict]:
+    done = subprocess.run([sys.executable, "-m", "services.cli", "export", "verify", str(path), *options],
                           capture_output=True, text=True, timeout=60, env={**os.environ})
     return done.returncode, json.loads(done.stdout)
 
@@ -172,6 +208,7 @@ async def test_the_file_of_a_resident_who_did_everything(system, tmp_path):
                "--redirect-uri", SECOND_RP_CALLBACK, "--grant-type", "authorization_code", "--scope", "openid")
     resident = Browser(system.issuer)
     borough = Borough(system, system.secret)
+    witnesses: list[subprocess.Popen] = []
     try:
         activated = await resident.submit("/activate", citizen_number=resident_id, code=code, password=PASSWORD,
                                           password_confirm=PASSWORD, email=EMAIL)
@@ -216,12 +253,36 @@ async def test_the_file_of_a_resident_who_did_everything(system, tmp_path):
             **hidden_fields(page.text), "days": "90", "agree": "yes", "current_password": PASSWORD})
         assert biometric.status_code == 303, biometric.text[:2000]
 
+        # The witnesses, each a process of its own. With one of the two required, the
+        # resident's page says how many cosigned the head their proofs refer to, and flags it.
+        (key_a, vkey_a), (key_b, vkey_b) = system.witnesses
+        witnesses.append(_start_witness(system, key_a))
+        page = await _consents_page_until(
+            resident, lambda text: "cosigné par 1 témoin(s) indépendant(s) sur 2 requis" in text, "one cosignature")
+        assert "Attention : moins de 2 témoins ont cosigné cet état du registre." in page
+        witnesses.append(_start_witness(system, key_b))
+        page = await _consents_page_until(
+            resident, lambda text: "cosigné par 2 témoin(s) indépendant(s) sur 2 requis" in text, "two cosignatures")
+        assert "Attention : moins de" not in page
+        for process in witnesses:  # the file below carries the head both cosigned
+            process.terminate()
+            process.wait(timeout=20)
+
         form = await resident.http.get("/account/export")
         reply = await resident.http.post("/account/export", data={**hidden_fields(form.text),
                                                                   "current_password": PASSWORD})
         assert reply.status_code == 200, reply.text[:2000]
         document = reply.json()
+        # the same file to read and print (FR), every section's heading and the cosigned head
+        readable = await resident.http.post("/account/export", data={
+            **hidden_fields(form.text), "current_password": PASSWORD, "format": "html"})
+        assert readable.status_code == 200 and readable.headers["content-type"].startswith("text/html")
+        readable_text = readable.text.replace("&#39;", "'")
     finally:
+        for process in witnesses:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
         await resident.http.aclose()
 
     # identity: the number, the level the counter's document check gave
@@ -261,28 +322,83 @@ async def test_the_file_of_a_resident_who_did_everything(system, tmp_path):
     # (what the borough received, and what each relying party received at sign-in)
     assert {BOROUGH_SERVICE, "montreal-ca"} <= {e["entry"]["recipient_id"] for e in document["access_log"]}
     assert set(consent["inclusion_proofs"]) == {str(e["index"]) for e in consent["ledger_entries"]}
-    assert consent["tree_head"]["jws"] and "witnessed_head" in consent
+    assert consent["tree_head"]["jws"]
+    # the head both witnesses cosigned, in the file, with its consistency to the signed head
+    witnessed = consent["witnessed_head"]
+    assert (witnessed["count"], witnessed["quorum"], witnessed["below_quorum"]) == (2, 2, False), witnessed
+    assert set(witnessed["witnesses"]) == set(WITNESSES)
+    assert all(f"\n— {name} " in witnessed["note"] for name in WITNESSES), witnessed["note"]
+    assert 0 < witnessed["tree_size"] <= consent["tree_head"]["tree_size"]
+    # each receipt: consent type, the controller's contact, each category's source, the cosigned head
+    for signed_receipt in consent["receipts"]:
+        payload = signed_receipt["jws"].split(".")[1]
+        receipt = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert receipt["events"][0]["consent_type"] and receipt["processing"]["controllers"][0]["email"]
+        assert receipt["processing"]["controllers"][0]["phone"]
+        assert all(c["source"] for c in receipt["processing"]["pii_categories"]), receipt
+        assert receipt["ledger"]["witnessed_head"]["count"] == 2, receipt["ledger"]
+        if receipt["processing"]["purposes"][0]["purpose_id"] == BIOMETRIC:
+            assert receipt["biometric"]["non_biometric_alternative"]["id"], receipt
     assert document["signature"]["jws"].count(".") == 2
+    # the printable version: the number and every section's heading
+    shown_number = f"MTL {resident_id[:4]}-{resident_id[4:8]}-{resident_id[8:]}"
+    assert shown_number in readable_text and "2 témoin(s) indépendant(s) sur 2 requis" in readable_text
+    for words in ("Identité", "Historique des connexions", "Permis en ligne",
+                  "Services en ligne où vous vous êtes connecté", "Actions d'agents sur votre dossier",
+                  "Profil et provenance de chaque renseignement", "Comptes de service liés", "PISC-18",
+                  "Journal des accès", "Registre des consentements"):
+        assert words in readable_text, words
 
     saved = tmp_path / "dossier.json"
     saved.write_text(reply.text)
-    code, report = _verify(saved)
+    # offline, with the keys identity publishes (pinned) and the two witnesses' verifier keys
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(httpx.get(system.issuer + "/jwks", timeout=5).text)
+    keys = ("--identity-keys", str(jwks), *(o for _, vkey in system.witnesses for o in ("--witness-key", vkey)))
+    code, report = _verify(saved, *keys)
     assert code == 0 and report["ok"] and all(report["checks"].values()), report
     assert report["receipts"] == 4 and report["entries"] == len(consent["ledger_entries"])
+    assert (report["witnessed"]["verified"], report["witnessed"]["below_quorum"]) == (2, False), report
     # one flipped byte, in identity's part and in the ledger's part
     raw = bytearray(saved.read_bytes())
     where = raw.index(b'"Tremblay"') + 2          # accounts' profile: the family name
     raw[where] ^= 0x01
     (tmp_path / "flipped.json").write_bytes(bytes(raw))
-    code, report = _verify(tmp_path / "flipped.json")
+    code, report = _verify(tmp_path / "flipped.json", *keys)
     assert code == 1 and report["problems"] == ["section accounts: changed since the file was signed"], report
     raw = bytearray(saved.read_bytes())
     where = raw.index(b'"leaf_data_base64": "') + len(b'"leaf_data_base64": "') + 8
     raw[where] = ord("A") if raw[where] != ord("A") else ord("B")
     (tmp_path / "flipped-proof.json").write_bytes(bytes(raw))
-    code, report = _verify(tmp_path / "flipped-proof.json")
+    code, report = _verify(tmp_path / "flipped-proof.json", *keys)
     assert code == 1 and not report["checks"]["entries"]
     assert "section consent: changed since the file was signed" in report["problems"]
+    # any byte: one flipped bit at 600 places spread over the whole file (every section, the
+    # signature, the keys) and the same check refuses each copy (unreadable, or not ok)
+    from services.consent.domain.export_check import verify_export
+    from services.consent.domain.witness import VerifierKey
+
+    original = saved.read_bytes()
+    identity_keys = json.loads(jwks.read_text())
+    witness_keys = [VerifierKey.parse(vkey) for _, vkey in system.witnesses]
+    assert verify_export(json.loads(original.decode()), witness_keys, identity_keys)["ok"]
+    step = max(1, len(original) // 600)
+    accepted = []
+    for where in range(step // 2, len(original), step):
+        raw = bytearray(original)
+        raw[where] ^= 0x01
+        try:
+            copy = json.loads(bytes(raw).decode("utf-8"))
+        except ValueError:
+            continue   # not even JSON any more: `mtlid export verify` says so and exits 1
+        if not isinstance(copy, dict):
+            continue   # "not a resident's file"
+        try:
+            if verify_export(copy, witness_keys, identity_keys)["ok"]:
+                accepted.append((where, original[max(0, where - 40):where + 40]))
+        except Exception as error:  # a refusal must be a report, not a crash
+            accepted.append((where, repr(error)))
+    assert not accepted, accepted[:5]
 
 
 async def test_a_biometric_consent_given_with_the_second_factor_records_it(system):

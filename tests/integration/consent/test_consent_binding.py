@@ -135,6 +135,16 @@ CASES = {
                              "stored tree nodes differ"),
 }
 
+# The index columns Check does not read (it reads the six of reads._BOUND_COLUMNS and takes
+# everything else from the leaf): a change in one cannot change its answer, which stays the
+# leaves'; the listings, which read every index column, refuse, and verify names it.
+OTHER_COLUMNS = {
+    "given entry_time": ("given", lambda r: {"entry_time": "2030-01-01 00:00:00.000000"}, "column entry_time"),
+    "given entry_id": ("given", lambda r: {"entry_id": str(uuid.uuid4())}, "column entry_id"),
+    "withdrawal access_id": ("withdrawal", lambda r: {"access_id": "forged-access"}, "column access_id"),
+    "withdrawal mandate_id": ("withdrawal", lambda r: {"mandate_id": str(uuid.uuid4())}, "column mandate_id"),
+}
+
 
 @pytest.mark.parametrize("case", list(CASES))
 async def test_a_tampered_decision_column_fails_verify_and_check(case, history, stub, tokens, engine, store,
@@ -180,6 +190,32 @@ async def test_a_tampered_decision_column_fails_verify_and_check(case, history, 
             await _set(engine, index, **restore)
     assert (await stub.Check(WITHDRAWN, metadata=tokens["library"])).decisions[0].reason == "CONSENT_WITHDRAWN"
     assert (await stub.Check(GIVEN, metadata=tokens["pools"])).decisions[0].allowed
+    assert (await verify_log(lambda: ConsentUnitOfWork(store)))["ok"]
+
+
+@pytest.mark.parametrize("case", list(OTHER_COLUMNS))
+async def test_every_other_index_column_fails_verify_and_the_listings(case, history, stub, tokens, engine, store,
+                                                                      consent_db):
+    role, change, named = OTHER_COLUMNS[case]
+    index = history[role]
+    original = await _row(engine, index)
+    values = change(original)
+    if engine.dialect.name == "postgresql" and "entry_time" in values:  # the driver's own type
+        values["entry_time"] = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    await _set(engine, index, **values)
+    try:
+        # Check answers what the leaves say, as before the change
+        assert (await stub.Check(WITHDRAWN, metadata=tokens["library"])).decisions[0].reason == "CONSENT_WITHDRAWN"
+        assert (await stub.Check(GIVEN, metadata=tokens["pools"])).decisions[0].allowed
+        _, reason = await fails(stub.ListConsents(pb.ListConsentsRequest(resident_id=ALICE, include_inactive=True),
+                                                  metadata=tokens["alice"]), grpc.StatusCode.FAILED_PRECONDITION)
+        assert reason == "LEDGER_MISMATCH"
+        code, report = _verify_cli(consent_db)
+        assert code == 1 and not report["ok"]
+        said = json.dumps(report["problems"] + report["mismatches"]["index_columns"])
+        assert named in said, said
+    finally:
+        await _set(engine, index, **{k: original[k] for k in values})
     assert (await verify_log(lambda: ConsentUnitOfWork(store)))["ok"]
 
 

@@ -47,8 +47,9 @@ def batched(answer: pb.CheckAnswer, i: int):
 async def history(stub, tokens, minter):
     """Carol: a consent to the library, one to the pools withdrawn, a biometric one; Dave: one
     expiring in a second."""
-    def resident(subject):
-        return (("authorization", f"Bearer {minter.mint('montreal-ca', ['resident'], 'urn:mtlid:consent', subject=subject)}"),)
+    def resident(subject, **claims):
+        token = minter.mint('montreal-ca', ['resident'], 'urn:mtlid:consent', subject=subject, **claims)
+        return (("authorization", f"Bearer {token}"),)
     await stub.Grant(pb.GrantRequest(resident_id=CAROL, recipient_id=LIBRARY, items=[
         pb.GrantItem(purpose_id="communication", data_categories=["email", "given_name"])]), metadata=resident(CAROL))
     given = await stub.Grant(pb.GrantRequest(resident_id=CAROL, recipient_id="montreal-pools", items=[
@@ -60,7 +61,8 @@ async def history(stub, tokens, minter):
         resident_id=CAROL, recipient_id=LIBRARY, explicit_act=True, items=[pb.GrantItem(
             purpose_id="biometric-identity-verification", data_categories=["biometric_face"],
             expire_time=ts(now + dt.timedelta(days=30)), non_biometric_alternative_id="in-person-verification")],
-        reauthenticated_time=ts(now), reauthentication_method="password"), metadata=resident(CAROL))
+        reauthenticated_time=ts(now), reauthentication_method="password"),
+        metadata=resident(CAROL, auth_time=int(now.timestamp())))
     expiry = now + dt.timedelta(seconds=1)
     await stub.Grant(pb.GrantRequest(resident_id=DAVE, recipient_id=LIBRARY, items=[
         pb.GrantItem(purpose_id="communication", data_categories=["email"], expire_time=ts(expiry))]),

@@ -156,16 +156,37 @@ async def test_biometric_rules(stub, tokens):
                                                        explicit_act=True, items=[bio]), metadata=tokens["alice"]),
                             grpc.StatusCode.FAILED_PRECONDITION)
     assert reason == "BIOMETRIC_REAUTHENTICATION_REQUIRED"  # no fresh password or second factor
-    fresh = ts(dt.datetime.now(dt.timezone.utc))
+    now = dt.datetime.now(dt.timezone.utc)
+    fresh = ts(now)
+    minter = tokens["minter"]
+
+    def auth_metadata(token):
+        return (("authorization", f"Bearer {token}"),)
+    # The freshness is identity's signed auth_time in the token, never the caller's word: a
+    # request that claims a fresh re-authentication on a token without one is refused, and so
+    # is a token whose signed auth_time is older than 5 minutes.
+    violations, _ = await fails(stub.Grant(pb.GrantRequest(
+        resident_id=ALICE, recipient_id="montreal-library", explicit_act=True, items=[bio],
+        reauthenticated_time=fresh, reauthentication_method="password"), metadata=tokens["alice"]),
+        grpc.StatusCode.INVALID_ARGUMENT)
+    assert "reauthenticated_time" in violations
+    stale = auth_metadata(minter.mint("montreal-ca", ["resident"], "urn:mtlid:consent", subject=ALICE,
+                                      auth_time=int(now.timestamp()) - 6 * 60))
+    _, reason = await fails(stub.Grant(pb.GrantRequest(
+        resident_id=ALICE, recipient_id="montreal-library", explicit_act=True, items=[bio],
+        reauthentication_method="password"), metadata=stale), grpc.StatusCode.FAILED_PRECONDITION)
+    assert reason == "BIOMETRIC_REAUTHENTICATION_REQUIRED"
+    reauthenticated = auth_metadata(minter.mint("montreal-ca", ["resident"], "urn:mtlid:consent", subject=ALICE,
+                                                auth_time=int(now.timestamp())))
     _, reason = await fails(stub.Grant(pb.GrantRequest(
         resident_id=ALICE, recipient_id="montreal-library", explicit_act=True, items=[bio],
         collection_method=pb.COLLECTION_METHOD_LOGIN_CONSENT_SCREEN, reauthenticated_time=fresh,
-        reauthentication_method="password"), metadata=tokens["alice"]), grpc.StatusCode.FAILED_PRECONDITION)
+        reauthentication_method="password"), metadata=reauthenticated), grpc.StatusCode.FAILED_PRECONDITION)
     assert reason == "BIOMETRIC_ACCOUNT_PAGE_ONLY"  # never at a relying party's consent screen
     assert await tree_size(stub) == before
     granted = await stub.Grant(pb.GrantRequest(resident_id=ALICE, recipient_id="montreal-library",
                                                explicit_act=True, items=[bio], reauthenticated_time=fresh,
-                                               reauthentication_method="password"), metadata=tokens["alice"])
+                                               reauthentication_method="password"), metadata=reauthenticated)
     assert granted.consents[0].biometric and granted.consents[0].HasField("expire_time")
     leaf = json.loads((await stub.GetInclusionProof(pb.GetInclusionProofRequest(
         leaf_index=granted.consents[0].ledger_index), metadata=tokens["alice"])).entry.leaf_data)

@@ -49,11 +49,16 @@ class BackendError(Exception):
         return self.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "UNAUTHENTICATED", "INTERNAL", "UNKNOWN")
 
 
-def resident_token(provider, resident_id: str, audience: str, session_id: str | None = None) -> str:
+def resident_token(provider, resident_id: str, audience: str, session_id: str | None = None,
+                   auth_time: int | None = None) -> str:
+    """``auth_time``: when the resident last proved who they are, signed here for a service
+    that must judge it itself (consent's biometric rule; RFC 9068 s. 2.2.1)."""
     now = int(time.time())
     extra = {"exp": now + TOKEN_LIFETIME}
     if session_id:
         extra["sid"] = session_id
+    if auth_time is not None:
+        extra["auth_time"] = auth_time
     token, _claims = mint_access_token(provider.keys, provider.config, subject=resident_id,
                                        client_id=ACCOUNT_PAGES_CLIENT_ID, audience=audience, scope="resident",
                                        extra=extra, now=now)
@@ -85,6 +90,7 @@ class ResidentClient:
     def __init__(self, backends: Backends, provider, resident_id: str, session_id: str | None = None) -> None:
         self.b = backends
         self.resident_id = resident_id
+        self._provider, self._session_id = provider, session_id
         self._tokens = {aud: resident_token(provider, resident_id, aud, session_id)
                         for aud in (ACCOUNTS_AUDIENCE, CONSENT_AUDIENCE)}
 
@@ -180,11 +186,20 @@ class ResidentClient:
         expire, fresh = Timestamp(), Timestamp()
         expire.FromDatetime(expires_at)
         fresh.FromDatetime(reauthenticated_at)
-        reply = await self._call(self.b.consent.Grant, cpb.GrantRequest(
+        # The freshness rides in a token of its own, signed here: consent reads it from the
+        # token's auth_time, not from the request (issue 18).
+        token = resident_token(self._provider, self.resident_id, CONSENT_AUDIENCE, self._session_id,
+                               auth_time=int(reauthenticated_at.timestamp()))
+        request = cpb.GrantRequest(
             resident_id=self.resident_id, recipient_id=recipient_id, items=[cpb.GrantItem(
                 purpose_id=purpose_id, expire_time=expire, non_biometric_alternative_id=alternative_id)],
             collection_method=cpb.COLLECTION_METHOD_ACCOUNT_PAGE, explicit_act=True, language=language,
-            reauthenticated_time=fresh, reauthentication_method=method), CONSENT_AUDIENCE)
+            reauthenticated_time=fresh, reauthentication_method=method)
+        try:
+            reply = await self.b.consent.Grant(request, metadata=(("authorization", f"Bearer {token}"),))
+        except grpc.aio.AioRpcError as error:
+            code, violations, reason = rpc_error_details(error)
+            raise BackendError(code.name, violations, reason) from None
         return list(reply.consents)
 
     async def withdraw(self, consent_id: str) -> cpb.Consent:
