@@ -96,63 +96,79 @@ def network_cut(monkeypatch):
         monkeypatch.setattr(socket, "create_connection", refuse)
         return attempts
 
+    cut.restore = monkeypatch.undo  # the desk is back online
     yield cut
     monkeypatch.undo()
 
 
 async def test_wallet_card_offline_verification_and_revocation(issuer_front, tmp_path, network_cut, capsys):
+    """The issue's "Shown" flow in one piece: offer -> token -> credential -> only age_over_18
+    -> verified offline with the network cut (no request made) -> revoked -> the old cache
+    still accepts (it is offline) -> refreshed -> refused as revoked."""
     card_issuer = issuer_front.provider.card
     rid = await _verified_resident(issuer_front.uow_factory, "carte-flow@example.ca")
     offer = await issuance.create_offer(card_issuer, rid, ELOISE)   # what Mon compte does
 
     wallet = ReferenceWallet.open(tmp_path / "wallet.json")
-    async with httpx.AsyncClient(timeout=10) as http:
+    steps: list[tuple[str, str]] = []
+
+    async def record(request: httpx.Request) -> None:
+        steps.append((request.method, request.url.path))
+
+    async with httpx.AsyncClient(timeout=10, event_hooks={"request": [record]}) as http:
         card = await wallet.accept_offer(http, offer.uri, offer.tx_code)
+    # OpenID4VCI 1.0 over real HTTP: metadata beside the OpenID metadata, the card's AS
+    # metadata, token (pre-authorized code + tx_code), nonce, credential (proof of possession)
+    assert steps == [("GET", "/.well-known/openid-credential-issuer"),
+                     ("GET", "/.well-known/oauth-authorization-server/card"),
+                     ("POST", "/card/token"), ("POST", "/card/nonce"), ("POST", "/card/credential")]
     assert set(sd_jwt.disclosed_names(card)) == set(issuance.DISCLOSABLE)
     assert ReferenceWallet.open(tmp_path / "wallet.json").cards == [card]  # stored
 
     # Online, the counter's verifier takes home the card keys and the status list.
     cache_file = tmp_path / "cache.json"
-    await asyncio.to_thread(lambda: verifier.refresh(issuer_front.base, _fetch).save(cache_file))
+    assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base,
+                                           "--cache", str(cache_file)]) == 0
+    capsys.readouterr()
     cached = json.loads(cache_file.read_text())
     # the card key, and the next generation published ahead of its use (the rotation story)
     assert [k["kid"] for k in cached["jwks"]["keys"]] == [card_issuer.key.kid, card_issuer.next_key.kid]
 
     presentation = wallet.present(["age_over_18"], audience="comptoir-ahuntsic", nonce="7f3a")
+    assert [sd_jwt.Disclosure.parse(d).name for d in sd_jwt.SdJwt.parse(presentation).disclosures] == ["age_over_18"]
     attempts = network_cut()
     check = verifier.OfflineVerifier(verifier.VerifierCache.load(cache_file)).verify(
         presentation, audience="comptoir-ahuntsic", nonce="7f3a")
     assert check.disclosed == {"age_over_18": True}
     # The same through the command a desk runs, still with the network cut.
-    assert mtlid(["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "7f3a",
-                  "--cache", str(cache_file)]) == 0
+    verify = ["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "7f3a",
+              "--cache", str(cache_file)]
+    assert mtlid(verify) == 0
     assert json.loads(capsys.readouterr().out) == {"accepted": True, "issuer": issuer_front.base,
                                                    "disclosed": {"age_over_18": True}}
     assert mtlid(["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "other",
                   "--cache", str(cache_file)]) == 1
     assert json.loads(capsys.readouterr().out)["reason"] == "wrong_nonce"
     assert attempts == []  # the verifier made no request
+    # The cut is real: the same process cannot reach the issuer.
+    with pytest.raises((OSError, httpx.TransportError)):
+        httpx.get(issuer_front.base + "/card/status/1", timeout=2)
+    assert attempts
+    network_cut.restore()
 
-
-async def test_revocation_is_seen_after_refresh(issuer_front, tmp_path):
-    """"J'ai perdu mon téléphone": revoked; a verifier sees it after its next refresh only."""
-    card_issuer = issuer_front.provider.card
-    rid = await _verified_resident(issuer_front.uow_factory, "carte-perdue@example.ca")
-    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
-    wallet = ReferenceWallet.open(tmp_path / "wallet.json")
-    async with httpx.AsyncClient(timeout=10) as http:
-        await wallet.accept_offer(http, offer.uri, offer.tx_code)
-    before = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
+    # "J'ai perdu mon téléphone" (what /account/card/lost does)...
     async with issuer_front.uow_factory() as uow:
-        await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
+        assert await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
         await uow.commit()
-    presentation = wallet.present(["age_over_18"], audience="comptoir", nonce="n")
-    # The old cache does not know yet (the point of a short status list ttl)...
-    assert verifier.OfflineVerifier(before).verify(presentation, audience="comptoir", nonce="n").disclosed
-    after = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
-    with pytest.raises(PresentationRefused) as refused:
-        verifier.OfflineVerifier(after).verify(presentation, audience="comptoir", nonce="n")
-    assert refused.value.reason == "revoked"
+    # ...the desk's cache, taken before, does not know yet (offline is the point)...
+    assert mtlid(verify) == 0
+    capsys.readouterr()
+    # ...and knows once refreshed while online.
+    assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base,
+                                           "--cache", str(cache_file)]) == 0
+    capsys.readouterr()
+    assert mtlid(verify) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "revoked"
 
 
 async def test_wrong_transaction_code_is_refused_over_http(issuer_front, tmp_path):
