@@ -68,9 +68,13 @@ class ReferenceWallet:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"key": self.key.as_dict(private=True), "cards": self.cards,
-                                               "renewal": self.renewal}), encoding="utf-8")
-        os.chmod(self.path, 0o600)
+        # Created 0600 rather than chmod-ed after writing: the device key is never readable by
+        # others, not even for an instant (a file that already exists is narrowed too).
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps({"key": self.key.as_dict(private=True), "cards": self.cards,
+                                  "renewal": self.renewal}))
 
     async def accept_offer(self, http: httpx.AsyncClient, offer_uri: str, tx_code: str) -> str:
         offer = parse_offer(offer_uri)
