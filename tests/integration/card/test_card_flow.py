@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from joserfc.jwk import ECKey
 
 from services.cli import main as mtlid
 from services.common.db import create_engine, session_factory
@@ -185,6 +186,37 @@ async def test_wrong_transaction_code_is_refused_over_http(issuer_front, tmp_pat
     assert published.headers["cache-control"] == "public, max-age=3600"
     assert published.headers["access-control-allow-origin"] == "*"
     assert metadata.json()["credential_endpoint"] == issuer_front.base + "/card/credential"
+
+
+async def test_the_card_is_signed_by_its_own_key_published_beside_the_openid_metadata(issuer_front, tmp_path):
+    """The credential issuer metadata sits beside the OpenID metadata (same origin, same
+    issuer); the card is a dc+sd-jwt signed by the card key, which is not a token key."""
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-cle@example.ca")
+    offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
+    async with httpx.AsyncClient(timeout=10) as http:
+        card = await ReferenceWallet.open(None).accept_offer(http, offer.uri, offer.tx_code)
+        openid = (await http.get(issuer_front.base + "/.well-known/openid-configuration")).json()
+        vci = (await http.get(issuer_front.base + "/.well-known/openid-credential-issuer")).json()
+        token_keys = (await http.get(openid["jwks_uri"])).json()["keys"]
+        card_keys = (await http.get(issuer_front.base + "/.well-known/jwt-vc-issuer")).json()["jwks"]["keys"]
+    assert vci["credential_issuer"] == openid["issuer"] == issuer_front.base
+    assert vci["nonce_endpoint"] == issuer_front.base + "/card/nonce"
+    header = json.loads(sd_jwt.b64url_decode(card.split(".")[0]))
+    assert (header["typ"], header["alg"]) == ("dc+sd-jwt", "ES256")
+    assert header["kid"] == card_keys[0]["kid"]
+    assert token_keys and header["kid"] not in {k.get("kid") for k in token_keys}
+    assert {(k.get("x"), k.get("n")) for k in token_keys}.isdisjoint({(k["x"], None) for k in card_keys})
+    # the card verifies with the card key and with no token key
+    assert sd_jwt._verified(card.split("~")[0], lambda h: ECKey.import_key(card_keys[0]), "x")
+    for token_key in token_keys:
+        with pytest.raises(PresentationRefused):
+            sd_jwt._verified(card.split("~")[0], lambda h, k=token_key: _any_key(k), "bad_signature")
+
+
+def _any_key(jwk: dict):
+    from joserfc.jwk import KeySet
+
+    return KeySet.import_key_set({"keys": [jwk]}).keys[0]
 
 
 async def _card_for(issuer_front, email: str, tmp_path, password_hash: str | None = None) -> tuple[str, str]:
