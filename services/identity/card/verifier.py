@@ -27,6 +27,8 @@ from services.identity.card import sd_jwt, status_list
 from services.identity.card.sd_jwt import PresentationRefused
 
 CARD_TYP = "dc+sd-jwt"
+#: the carte citoyenne's type under its issuer (``CardConfig.vct``)
+VCT_PATH = "/vct/carte-citoyenne"
 DEFAULT_MAX_AGE = 86_400
 JWT_VC_ISSUER_PATH = "/.well-known/jwt-vc-issuer"
 
@@ -101,6 +103,10 @@ class OfflineVerifier:
         claims = result.claims
         if claims.get("iss") != self._cache.issuer:
             raise PresentationRefused("wrong_issuer", "the card was not issued by the cached issuer")
+        # SD-JWT VC draft s. 3.2.2.1.1: the verifier checks the type it expects; a credential of
+        # another type signed by the same key is not a carte citoyenne.
+        if claims.get("vct") != self._cache.issuer + VCT_PATH:
+            raise PresentationRefused("wrong_type", "the credential is not a carte citoyenne")
         self._check_status(claims.get("status"), now)
         return CardCheck(
             disclosed={name: claims[name] for name in sorted(result.disclosed)},

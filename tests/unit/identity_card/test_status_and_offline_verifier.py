@@ -193,3 +193,13 @@ def test_the_issue_s_bad_presentations_are_refused_by_the_offline_verifier_with_
     if case not in ("expired", "revoked"):
         assert desk.verify(issuer.present(card, at=NOW + 60), audience="comptoir-ahuntsic", nonce="n-1",
                            now=NOW + 60).disclosed == {"age_over_18": True}
+
+
+def test_a_credential_of_another_type_from_the_same_issuer_is_refused():
+    issuer = Issuer()
+    cache = verifier.refresh(ISSUER, issuer.fetch, now=NOW)
+    card = issuer.card(vct=ISSUER + "/vct/carte-bibliotheque")
+    with pytest.raises(PresentationRefused) as refused:
+        verifier.OfflineVerifier(cache).verify(issuer.present(card), audience="comptoir-ahuntsic", nonce="n-1",
+                                               now=NOW + 60)
+    assert refused.value.reason == "wrong_type"
