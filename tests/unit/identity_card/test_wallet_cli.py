@@ -58,3 +58,17 @@ def test_present_as_text_or_as_a_qr_code(store, monkeypatch, capsys):
     qr = capsys.readouterr().out
     assert parsed.issuer_jwt not in qr  # a picture, not the text
     assert len(qr.splitlines()) > 20 and "█" in qr
+
+
+@pytest.mark.parametrize("content", ['{"issuer": "https://id.montreal.example", "jwks"', '[]',
+                                     '{"issuer": "x", "jwks": {"keys": [{"kty": "EC", "kid": "k", "crv": "P-256"}]}}'])
+def test_card_verify_with_an_unreadable_cache_says_what_to_do(content, tmp_path, capsys):
+    cache = tmp_path / "cache.json"
+    cache.write_text(content)
+    assert mtlid(["card", "verify", "x~", "--audience", "a", "--nonce", "n", "--cache", str(cache)]) == 2
+    assert "unreadable; run `mtlid card refresh" in capsys.readouterr().err
+
+
+def test_card_verify_without_a_cache_says_what_to_do(tmp_path, capsys):
+    assert mtlid(["card", "verify", "x~", "--audience", "a", "--nonce", "n", "--cache", str(tmp_path / "none")]) == 2
+    assert "mtlid card refresh" in capsys.readouterr().err
