@@ -28,6 +28,17 @@ def test_draft_example_status_list_encodes_to_the_draft_lst():
     assert [back.get(i) for i in range(16)] == [1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1]
 
 
+def test_draft_example_two_bit_status_list_encodes_to_the_draft_lst():
+    # draft-ietf-oauth-status-list s. 4.1, the 2-bit example: 12 statuses -> c9 44 f9 -> "eNo76fITAAPfAgc".
+    lst = StatusList(size=12, bits=2)
+    for index, value in enumerate([1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]):
+        lst.set(index, value)
+    assert bytes(lst.packed) == b"\xc9\x44\xf9"
+    assert lst.encoded() == {"bits": 2, "lst": "eNo76fITAAPfAgc"}
+    back = StatusList.decoded({"bits": 2, "lst": "eNo76fITAAPfAgc"})
+    assert [back.get(i) for i in range(12)] == [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]
+
+
 def test_two_bit_list_keeps_neighbours():
     lst = StatusList(size=8, bits=2)
     lst.set(3, status_list.SUSPENDED)
