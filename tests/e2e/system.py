@@ -57,6 +57,8 @@ class System:
     process: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
     nats_url: str = ""
+    #: service -> database URL (e.g. PostgreSQL ones a test made); empty: SQLite in var_dir
+    database_urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:
@@ -83,6 +85,7 @@ class System:
                     **{f"MTLID_{name.upper()}_METRICS_PORT": str(p[f"metrics-{name}"]) for name in METRICS}})
         if self.nats_url:
             env["MTLID_NATS_URL"] = self.nats_url
+        env.update({f"MTLID_{service.upper()}_DATABASE_URL": url for service, url in self.database_urls.items()})
         return env
 
     def start(self, timeout: float = 60.0) -> None:
