@@ -325,3 +325,24 @@ async def test_mtlid_wallet_renew_gets_a_new_card_and_stops_after_lost_phone(iss
         await uow.commit()
     assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 1
     assert "invalid_grant" in capsys.readouterr().err
+
+
+async def test_wrong_transaction_codes_sent_at_once_still_void_the_offer_after_three(issuer_front):
+    """Three wrong codes void an offer even when a wallet (or a thief with a photo of the QR
+    code) sends many at once: the offer row is locked while a code is checked."""
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-rafale@example.ca")
+    offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
+    code = offer.offer["grants"][issuance.PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
+    wrong = [f"{n:06d}" for n in range(12) if f"{n:06d}" != offer.tx_code][:10]
+
+    async def attempt(http, tx_code):
+        return await http.post(issuer_front.base + "/card/token", data={
+            "grant_type": issuance.PRE_AUTHORIZED_GRANT, "pre-authorized_code": code, "tx_code": tx_code})
+
+    async with httpx.AsyncClient(timeout=20) as http:
+        answers = await asyncio.gather(*(attempt(http, tx) for tx in wrong))
+        assert {(a.status_code, a.json()["error"]) for a in answers} == {(400, "invalid_grant")}
+        right = await attempt(http, offer.tx_code)
+    assert (right.status_code, right.json()["error"]) == (400, "invalid_grant")
+    async with issuer_front.uow_factory() as uow:
+        assert (await uow.cards.get_offer(issuance._hash(code))).failed_attempts == issuance.TX_CODE_ATTEMPTS
