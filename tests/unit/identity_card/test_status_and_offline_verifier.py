@@ -214,3 +214,17 @@ def test_a_credential_of_another_type_from_the_same_issuer_is_refused():
         verifier.OfflineVerifier(cache).verify(issuer.present(card), audience="comptoir-ahuntsic", nonce="n-1",
                                                now=NOW + 60)
     assert refused.value.reason == "wrong_type"
+
+
+@pytest.mark.parametrize(("identifier", "name", "url"), [
+    ("https://id.montreal.example", "jwt-vc-issuer", "https://id.montreal.example/.well-known/jwt-vc-issuer"),
+    ("https://id.montreal.example/", "openid-credential-issuer",
+     "https://id.montreal.example/.well-known/openid-credential-issuer"),
+    # an identifier with a path: the well-known part goes between host and path
+    ("https://id.montreal.example/card", "oauth-authorization-server",
+     "https://id.montreal.example/.well-known/oauth-authorization-server/card"),
+    ("https://wallets.example/issuers/7", "openid-credential-issuer",
+     "https://wallets.example/.well-known/openid-credential-issuer/issuers/7"),
+])
+def test_well_known_urls_are_inserted_between_host_and_path(identifier, name, url):
+    assert verifier.well_known(identifier, name) == url
