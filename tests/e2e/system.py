@@ -59,6 +59,8 @@ class System:
     nats_url: str = ""
     #: more MTLID_* settings for every process of this system (e.g. the ledger's witnesses)
     settings: dict[str, str] = field(default_factory=dict)
+    #: service -> database URL (e.g. PostgreSQL ones a test made); empty: SQLite in var_dir
+    database_urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:
@@ -86,6 +88,7 @@ class System:
         if self.nats_url:
             env["MTLID_NATS_URL"] = self.nats_url
         env.update(self.settings)
+        env.update({f"MTLID_{service.upper()}_DATABASE_URL": url for service, url in self.database_urls.items()})
         return env
 
     def start(self, timeout: float = 60.0) -> None:

@@ -125,7 +125,10 @@ def cmd_card_refresh(args) -> int:
     from services.identity.card import verifier
 
     cache_path = Path(args.cache)
-    previous = verifier.VerifierCache.load(cache_path) if cache_path.exists() else None
+    try:
+        previous = verifier.VerifierCache.load(cache_path) if cache_path.exists() else None
+    except (ValueError, TypeError):
+        previous = None  # an unreadable cache is replaced by the fresh one
 
     def fetch(url: str) -> str:
         response = httpx.get(url, timeout=10)
@@ -153,7 +156,15 @@ def cmd_card_verify(args) -> int:
         print("mtlid card: no cache; run `mtlid card refresh --issuer URL` while online", file=sys.stderr)
         return 2
     presentation = sys.stdin.read().strip() if args.presentation == "-" else args.presentation
-    check = verifier.OfflineVerifier(verifier.VerifierCache.load(cache_path), max_age=int(args.max_age))
+    from joserfc.errors import JoseError
+
+    try:
+        check = verifier.OfflineVerifier(verifier.VerifierCache.load(cache_path), max_age=int(args.max_age))
+    except (ValueError, TypeError, KeyError, AttributeError, JoseError):
+        # a truncated or hand-edited file: say what to do rather than print a traceback
+        print(f"mtlid card: the cache {cache_path} is unreadable; run `mtlid card refresh --issuer URL` while online",
+              file=sys.stderr)
+        return 2
     try:
         result = check.verify(presentation, audience=args.audience, nonce=args.nonce)
     except PresentationRefused as refused:

@@ -43,6 +43,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from services.identity.card import sd_jwt, status_list
+from services.identity.card.verifier import VCT_PATH
 from services.identity.card.sd_jwt import b64url, b64url_decode
 from services.identity.domain.events import CardIssued, CardRevoked
 from services.identity.oidc.wire import WireRequest, WireResponse
@@ -77,7 +78,7 @@ class CardConfig:
 
     @property
     def vct(self) -> str:
-        return self.issuer + "/vct/carte-citoyenne"
+        return self.issuer + VCT_PATH
 
     @property
     def status_list_uri(self) -> str:

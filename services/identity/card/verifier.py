@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,20 @@ from services.identity.card import sd_jwt, status_list
 from services.identity.card.sd_jwt import PresentationRefused
 
 CARD_TYP = "dc+sd-jwt"
+#: the carte citoyenne's type under its issuer (``CardConfig.vct``)
+VCT_PATH = "/vct/carte-citoyenne"
 DEFAULT_MAX_AGE = 86_400
 JWT_VC_ISSUER_PATH = "/.well-known/jwt-vc-issuer"
+
+
+
+def well_known(identifier: str, name: str) -> str:
+    """``/.well-known/<name>`` inserted between the host and the path of an issuer identifier,
+    as OpenID4VCI 1.0 s. 12.2.2, the SD-JWT VC draft (s. 5) and RFC 8414 s. 3.1 place it; for an
+    identifier without a path (mtlid's) it is the identifier followed by the well-known path."""
+    split = urllib.parse.urlsplit(identifier.rstrip("/"))
+    return f"{split.scheme}://{split.netloc}/.well-known/{name}{split.path}"
+
 
 # fetch(url) -> the body as text; the CLI passes an httpx GET, tests pass the live server's.
 Fetch = Callable[[str], str]
@@ -57,7 +70,7 @@ class VerifierCache:
 def refresh(issuer: str, fetch: Fetch, *, status_list_uris: list[str] | None = None, now: int | None = None,
             previous: VerifierCache | None = None) -> VerifierCache:
     """Fetches the card keys and status lists (online); keeps the lists a previous cache knew."""
-    metadata = json.loads(fetch(issuer.rstrip("/") + JWT_VC_ISSUER_PATH))
+    metadata = json.loads(fetch(well_known(issuer, "jwt-vc-issuer")))
     if metadata.get("issuer") != issuer:
         raise PresentationRefused("wrong_issuer", "the issuer metadata names another issuer")
     jwks = metadata.get("jwks") or json.loads(fetch(metadata["jwks_uri"]))
@@ -101,6 +114,10 @@ class OfflineVerifier:
         claims = result.claims
         if claims.get("iss") != self._cache.issuer:
             raise PresentationRefused("wrong_issuer", "the card was not issued by the cached issuer")
+        # SD-JWT VC draft s. 3.2.2.1.1: the verifier checks the type it expects; a credential of
+        # another type signed by the same key is not a carte citoyenne.
+        if claims.get("vct") != self._cache.issuer + VCT_PATH:
+            raise PresentationRefused("wrong_type", "the credential is not a carte citoyenne")
         self._check_status(claims.get("status"), now)
         return CardCheck(
             disclosed={name: claims[name] for name in sorted(result.disclosed)},

@@ -29,6 +29,7 @@ from joserfc.jwk import ECKey
 
 from services.identity.card import sd_jwt
 from services.identity.card.issuance import CONFIGURATION_ID, PRE_AUTHORIZED_GRANT, PROOF_TYP
+from services.identity.card.verifier import well_known
 
 
 class WalletError(Exception):
@@ -68,18 +69,20 @@ class ReferenceWallet:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"key": self.key.as_dict(private=True), "cards": self.cards,
-                                               "renewal": self.renewal}), encoding="utf-8")
-        os.chmod(self.path, 0o600)
+        # Created 0600 rather than chmod-ed after writing: the device key is never readable by
+        # others, not even for an instant (a file that already exists is narrowed too).
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps({"key": self.key.as_dict(private=True), "cards": self.cards,
+                                  "renewal": self.renewal}))
 
     async def accept_offer(self, http: httpx.AsyncClient, offer_uri: str, tx_code: str) -> str:
         offer = parse_offer(offer_uri)
         issuer = offer["credential_issuer"]
         grant = offer["grants"][PRE_AUTHORIZED_GRANT]
-        metadata = (await http.get(issuer + "/.well-known/openid-credential-issuer")).json()
-        as_id = metadata["authorization_servers"][0]
-        split = urllib.parse.urlsplit(as_id)
-        as_meta_url = f"{split.scheme}://{split.netloc}/.well-known/oauth-authorization-server{split.path}"
+        metadata = (await http.get(well_known(issuer, "openid-credential-issuer"))).json()
+        as_meta_url = well_known(metadata["authorization_servers"][0], "oauth-authorization-server")
         token_endpoint = (await http.get(as_meta_url)).json()["token_endpoint"]
         token = await http.post(token_endpoint, data={"grant_type": PRE_AUTHORIZED_GRANT,
                                                       "pre-authorized_code": grant["pre-authorized_code"],
@@ -95,7 +98,7 @@ class ReferenceWallet:
         if not self.renewal.get("refresh_token"):
             raise WalletError("renew", "no_card", "the wallet holds no renewable card")
         issuer = self.renewal["issuer"]
-        metadata = (await http.get(issuer + "/.well-known/openid-credential-issuer")).json()
+        metadata = (await http.get(well_known(issuer, "openid-credential-issuer"))).json()
         token = await http.post(self.renewal["token_endpoint"],
                                 data={"grant_type": "refresh_token", "refresh_token": self.renewal["refresh_token"]})
         _raise_for("token", token)

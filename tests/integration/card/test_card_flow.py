@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from joserfc.jwk import ECKey
 
 from services.cli import main as mtlid
 from services.common.db import create_engine, session_factory
@@ -96,63 +97,79 @@ def network_cut(monkeypatch):
         monkeypatch.setattr(socket, "create_connection", refuse)
         return attempts
 
+    cut.restore = monkeypatch.undo  # the desk is back online
     yield cut
     monkeypatch.undo()
 
 
 async def test_wallet_card_offline_verification_and_revocation(issuer_front, tmp_path, network_cut, capsys):
+    """The issue's "Shown" flow in one piece: offer -> token -> credential -> only age_over_18
+    -> verified offline with the network cut (no request made) -> revoked -> the old cache
+    still accepts (it is offline) -> refreshed -> refused as revoked."""
     card_issuer = issuer_front.provider.card
     rid = await _verified_resident(issuer_front.uow_factory, "carte-flow@example.ca")
     offer = await issuance.create_offer(card_issuer, rid, ELOISE)   # what Mon compte does
 
     wallet = ReferenceWallet.open(tmp_path / "wallet.json")
-    async with httpx.AsyncClient(timeout=10) as http:
+    steps: list[tuple[str, str]] = []
+
+    async def record(request: httpx.Request) -> None:
+        steps.append((request.method, request.url.path))
+
+    async with httpx.AsyncClient(timeout=10, event_hooks={"request": [record]}) as http:
         card = await wallet.accept_offer(http, offer.uri, offer.tx_code)
+    # OpenID4VCI 1.0 over real HTTP: metadata beside the OpenID metadata, the card's AS
+    # metadata, token (pre-authorized code + tx_code), nonce, credential (proof of possession)
+    assert steps == [("GET", "/.well-known/openid-credential-issuer"),
+                     ("GET", "/.well-known/oauth-authorization-server/card"),
+                     ("POST", "/card/token"), ("POST", "/card/nonce"), ("POST", "/card/credential")]
     assert set(sd_jwt.disclosed_names(card)) == set(issuance.DISCLOSABLE)
     assert ReferenceWallet.open(tmp_path / "wallet.json").cards == [card]  # stored
 
     # Online, the counter's verifier takes home the card keys and the status list.
     cache_file = tmp_path / "cache.json"
-    await asyncio.to_thread(lambda: verifier.refresh(issuer_front.base, _fetch).save(cache_file))
+    assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base,
+                                           "--cache", str(cache_file)]) == 0
+    capsys.readouterr()
     cached = json.loads(cache_file.read_text())
     # the card key, and the next generation published ahead of its use (the rotation story)
     assert [k["kid"] for k in cached["jwks"]["keys"]] == [card_issuer.key.kid, card_issuer.next_key.kid]
 
     presentation = wallet.present(["age_over_18"], audience="comptoir-ahuntsic", nonce="7f3a")
+    assert [sd_jwt.Disclosure.parse(d).name for d in sd_jwt.SdJwt.parse(presentation).disclosures] == ["age_over_18"]
     attempts = network_cut()
     check = verifier.OfflineVerifier(verifier.VerifierCache.load(cache_file)).verify(
         presentation, audience="comptoir-ahuntsic", nonce="7f3a")
     assert check.disclosed == {"age_over_18": True}
     # The same through the command a desk runs, still with the network cut.
-    assert mtlid(["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "7f3a",
-                  "--cache", str(cache_file)]) == 0
+    verify = ["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "7f3a",
+              "--cache", str(cache_file)]
+    assert mtlid(verify) == 0
     assert json.loads(capsys.readouterr().out) == {"accepted": True, "issuer": issuer_front.base,
                                                    "disclosed": {"age_over_18": True}}
     assert mtlid(["card", "verify", presentation, "--audience", "comptoir-ahuntsic", "--nonce", "other",
                   "--cache", str(cache_file)]) == 1
     assert json.loads(capsys.readouterr().out)["reason"] == "wrong_nonce"
     assert attempts == []  # the verifier made no request
+    # The cut is real: the same process cannot reach the issuer.
+    with pytest.raises((OSError, httpx.TransportError)):
+        httpx.get(issuer_front.base + "/card/status/1", timeout=2)
+    assert attempts
+    network_cut.restore()
 
-
-async def test_revocation_is_seen_after_refresh(issuer_front, tmp_path):
-    """"J'ai perdu mon téléphone": revoked; a verifier sees it after its next refresh only."""
-    card_issuer = issuer_front.provider.card
-    rid = await _verified_resident(issuer_front.uow_factory, "carte-perdue@example.ca")
-    offer = await issuance.create_offer(card_issuer, rid, ELOISE)
-    wallet = ReferenceWallet.open(tmp_path / "wallet.json")
-    async with httpx.AsyncClient(timeout=10) as http:
-        await wallet.accept_offer(http, offer.uri, offer.tx_code)
-    before = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
+    # "J'ai perdu mon téléphone" (what /account/card/lost does)...
     async with issuer_front.uow_factory() as uow:
-        await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
+        assert await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
         await uow.commit()
-    presentation = wallet.present(["age_over_18"], audience="comptoir", nonce="n")
-    # The old cache does not know yet (the point of a short status list ttl)...
-    assert verifier.OfflineVerifier(before).verify(presentation, audience="comptoir", nonce="n").disclosed
-    after = await asyncio.to_thread(verifier.refresh, issuer_front.base, _fetch)
-    with pytest.raises(PresentationRefused) as refused:
-        verifier.OfflineVerifier(after).verify(presentation, audience="comptoir", nonce="n")
-    assert refused.value.reason == "revoked"
+    # ...the desk's cache, taken before, does not know yet (offline is the point)...
+    assert mtlid(verify) == 0
+    capsys.readouterr()
+    # ...and knows once refreshed while online.
+    assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base,
+                                           "--cache", str(cache_file)]) == 0
+    capsys.readouterr()
+    assert mtlid(verify) == 1
+    assert json.loads(capsys.readouterr().out)["reason"] == "revoked"
 
 
 async def test_wrong_transaction_code_is_refused_over_http(issuer_front, tmp_path):
@@ -169,6 +186,37 @@ async def test_wrong_transaction_code_is_refused_over_http(issuer_front, tmp_pat
     assert published.headers["cache-control"] == "public, max-age=3600"
     assert published.headers["access-control-allow-origin"] == "*"
     assert metadata.json()["credential_endpoint"] == issuer_front.base + "/card/credential"
+
+
+async def test_the_card_is_signed_by_its_own_key_published_beside_the_openid_metadata(issuer_front, tmp_path):
+    """The credential issuer metadata sits beside the OpenID metadata (same origin, same
+    issuer); the card is a dc+sd-jwt signed by the card key, which is not a token key."""
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-cle@example.ca")
+    offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
+    async with httpx.AsyncClient(timeout=10) as http:
+        card = await ReferenceWallet.open(None).accept_offer(http, offer.uri, offer.tx_code)
+        openid = (await http.get(issuer_front.base + "/.well-known/openid-configuration")).json()
+        vci = (await http.get(issuer_front.base + "/.well-known/openid-credential-issuer")).json()
+        token_keys = (await http.get(openid["jwks_uri"])).json()["keys"]
+        card_keys = (await http.get(issuer_front.base + "/.well-known/jwt-vc-issuer")).json()["jwks"]["keys"]
+    assert vci["credential_issuer"] == openid["issuer"] == issuer_front.base
+    assert vci["nonce_endpoint"] == issuer_front.base + "/card/nonce"
+    header = json.loads(sd_jwt.b64url_decode(card.split(".")[0]))
+    assert (header["typ"], header["alg"]) == ("dc+sd-jwt", "ES256")
+    assert header["kid"] == card_keys[0]["kid"]
+    assert token_keys and header["kid"] not in {k.get("kid") for k in token_keys}
+    assert {(k.get("x"), k.get("n")) for k in token_keys}.isdisjoint({(k["x"], None) for k in card_keys})
+    # the card verifies with the card key and with no token key
+    assert sd_jwt._verified(card.split("~")[0], lambda h: ECKey.import_key(card_keys[0]), "x")
+    for token_key in token_keys:
+        with pytest.raises(PresentationRefused):
+            sd_jwt._verified(card.split("~")[0], lambda h, k=token_key: _any_key(k), "bad_signature")
+
+
+def _any_key(jwk: dict):
+    from joserfc.jwk import KeySet
+
+    return KeySet.import_key_set({"keys": [jwk]}).keys[0]
 
 
 async def _card_for(issuer_front, email: str, tmp_path, password_hash: str | None = None) -> tuple[str, str]:
@@ -277,3 +325,24 @@ async def test_mtlid_wallet_renew_gets_a_new_card_and_stops_after_lost_phone(iss
         await uow.commit()
     assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 1
     assert "invalid_grant" in capsys.readouterr().err
+
+
+async def test_wrong_transaction_codes_sent_at_once_still_void_the_offer_after_three(issuer_front):
+    """Three wrong codes void an offer even when a wallet (or a thief with a photo of the QR
+    code) sends many at once: the offer row is locked while a code is checked."""
+    rid = await _verified_resident(issuer_front.uow_factory, "carte-rafale@example.ca")
+    offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
+    code = offer.offer["grants"][issuance.PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
+    wrong = [f"{n:06d}" for n in range(12) if f"{n:06d}" != offer.tx_code][:10]
+
+    async def attempt(http, tx_code):
+        return await http.post(issuer_front.base + "/card/token", data={
+            "grant_type": issuance.PRE_AUTHORIZED_GRANT, "pre-authorized_code": code, "tx_code": tx_code})
+
+    async with httpx.AsyncClient(timeout=20) as http:
+        answers = await asyncio.gather(*(attempt(http, tx) for tx in wrong))
+        assert {(a.status_code, a.json()["error"]) for a in answers} == {(400, "invalid_grant")}
+        right = await attempt(http, offer.tx_code)
+    assert (right.status_code, right.json()["error"]) == (400, "invalid_grant")
+    async with issuer_front.uow_factory() as uow:
+        assert (await uow.cards.get_offer(issuance._hash(code))).failed_attempts == issuance.TX_CODE_ATTEMPTS

@@ -12,6 +12,7 @@ covers that page). Everything after the offer goes over real HTTP and NATS."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 import httpx
@@ -20,6 +21,7 @@ import pytest
 from services.cli import main as mtlid
 from services.common.config import Settings
 from services.common.db import create_engine, session_factory
+from services.common.testing.databases import backend, temporary_database
 from services.identity.adapters.oauth_repositories import OAuthUnitOfWork
 from services.identity.card import issuance
 from services.identity.card.keys import card_issuer_for
@@ -34,13 +36,20 @@ BOROUGH = "Bibliothèques du Plateau-Mont-Royal"
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    running = System(str(tmp_path_factory.mktemp("card_record") / "var"))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+async def system(tmp_path_factory):
+    # MTLID_TEST_DATABASE=postgres: the three services on PostgreSQL databases of their own
+    # (``mtlid up`` migrates them); otherwise SQLite files in the system's var directory.
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {}
+        if backend() == "postgres":
+            for service in ("identity", "accounts", "consent"):
+                urls[service] = await stack.enter_async_context(temporary_database(f"card_record_{service}"))
+        running = System(str(tmp_path_factory.mktemp("card_record") / "var"), database_urls=urls)
+        await asyncio.to_thread(running.start)
+        try:
+            yield running
+        finally:
+            await asyncio.to_thread(running.stop)
 
 
 async def _access_page_with(http: httpx.AsyncClient, *texts: str, card_entries: int = 0,
@@ -69,6 +78,7 @@ async def test_issuance_online_check_renewal_and_revocation_are_on_the_resident_
     resident_id = system.cli("resident", "create", "--email", email, "--password", PASSWORD,
                              "--verified")["resident_id"]
     settings = Settings.from_env(system.env())
+    assert settings.database_url("identity").startswith("postgresql") == (backend() == "postgres")
     engine = create_engine(settings.database_url("identity"))
     sessions = session_factory(engine)
     uow_factory = lambda: OAuthUnitOfWork(sessions, kek=settings.key_encryption_key)  # noqa: E731

@@ -167,6 +167,9 @@ async def test_token_endpoint_refuses_wrong_codes_and_reuse(world):
     ("unknown_configuration", 400, "unknown_credential_configuration"),
     ("wrong_typ", 400, "invalid_proof"),
     ("wrong_aud", 400, "invalid_proof"),
+    ("not_the_header_s_key", 400, "invalid_proof"),
+    ("private_key_in_header", 400, "invalid_proof"),
+    ("old_iat", 400, "invalid_proof"),
     ("forged_nonce", 400, "invalid_nonce"),
     ("stale_nonce", 400, "invalid_nonce"),
     ("expired_token", 401, "invalid_token"),
@@ -186,6 +189,17 @@ async def test_credential_endpoint_refusals(world, case, status, error):
         args["proof_jwt"] = proof(wallet_key, nonce, typ="JWT", now=clock.now)
     elif case == "wrong_aud":
         args["proof_jwt"] = proof(wallet_key, nonce, aud="https://ailleurs.example", now=clock.now)
+    elif case == "not_the_header_s_key":
+        # proof of possession: signed by another key than the one the card would be bound to
+        header = {"alg": "ES256", "typ": issuance.PROOF_TYP, "jwk": wallet_key.as_dict(private=False)}
+        body = json.dumps({"aud": ISSUER, "iat": clock.now, "nonce": nonce}).encode()
+        args["proof_jwt"] = jws.serialize_compact(header, body, ECKey.generate_key("P-256"), algorithms=["ES256"])
+    elif case == "private_key_in_header":
+        header = {"alg": "ES256", "typ": issuance.PROOF_TYP, "jwk": wallet_key.as_dict(private=True)}
+        body = json.dumps({"aud": ISSUER, "iat": clock.now, "nonce": nonce}).encode()
+        args["proof_jwt"] = jws.serialize_compact(header, body, wallet_key, algorithms=["ES256"])
+    elif case == "old_iat":
+        args["proof_jwt"] = proof(wallet_key, nonce, iat=clock.now - 3600, now=clock.now)
     elif case == "forged_nonce":
         args["proof_jwt"] = proof(wallet_key, nonce[:-2] + "xx", now=clock.now)
     elif case == "stale_nonce":

@@ -36,6 +36,87 @@ def test_rfc9901_example_given_name_disclosure():
     assert d.digest == "jsu9yVulwQQlhFlM_3JlzMaSFzglhQG0DpfayQwLUK4"
 
 
+# RFC 9901 s. 5.1, the issuance example: every Disclosure (salt, claim, value), its encoded
+# form and its digest, as the RFC prints them.
+RFC_5_1 = [
+    ("2GLC42sKQveCfGfryNRN9w", "given_name", "John",
+     "WyIyR0xDNDJzS1F2ZUNmR2ZyeU5STjl3IiwgImdpdmVuX25hbWUiLCAiSm9obiJd",
+     "jsu9yVulwQQlhFlM_3JlzMaSFzglhQG0DpfayQwLUK4"),
+    ("eluV5Og3gSNII8EYnsxA_A", "family_name", "Doe",
+     "WyJlbHVWNU9nM2dTTklJOEVZbnN4QV9BIiwgImZhbWlseV9uYW1lIiwgIkRvZSJd",
+     "TGf4oLbgwd5JQaHyKVQZU9UdGE0w5rtDsrZzfUaomLo"),
+    ("6Ij7tM-a5iVPGboS5tmvVA", "email", "johndoe@example.com",
+     "WyI2SWo3dE0tYTVpVlBHYm9TNXRtdlZBIiwgImVtYWlsIiwgImpvaG5kb2VAZXhhbXBsZS5jb20iXQ",
+     "JzYjH4svliH0R3PyEMfeZu6Jt69u5qehZo7F7EPYlSE"),
+    ("eI8ZWm9QnKPpNPeNenHdhQ", "phone_number", "+1-202-555-0101",
+     "WyJlSThaV205UW5LUHBOUGVOZW5IZGhRIiwgInBob25lX251bWJlciIsICIrMS0yMDItNTU1LTAxMDEiXQ",
+     "PorFbpKuVu6xymJagvkFsFXAbRoc2JGlAUA2BA4o7cI"),
+    ("Qg_O64zqAxe412a108iroA", "phone_number_verified", True,
+     "WyJRZ19PNjR6cUF4ZTQxMmExMDhpcm9BIiwgInBob25lX251bWJlcl92ZXJpZmllZCIsIHRydWVd",
+     "XQ_3kPKt1XyX7KANkqVR6yZ2Va5NrPIvPYbyMvRKBMM"),
+    ("AJx-095VPrpTtN4QMOqROA", "address",
+     {"street_address": "123 Main St", "locality": "Anytown", "region": "Anystate", "country": "US"},
+     "WyJBSngtMDk1VlBycFR0TjRRTU9xUk9BIiwgImFkZHJlc3MiLCB7InN0cmVldF9hZGRyZXNzIjogIjEyMyBNYWluIFN0IiwgImxvY2FsaXR5"
+     "IjogIkFueXRvd24iLCAicmVnaW9uIjogIkFueXN0YXRlIiwgImNvdW50cnkiOiAiVVMifV0",
+     "XzFrzwscM6Gn6CJDc6vVK8BkMnfG8vOSKfpPIZdAfdE"),
+    ("Pc33JM2LchcU_lHggv_ufQ", "birthdate", "1940-01-01",
+     "WyJQYzMzSk0yTGNoY1VfbEhnZ3ZfdWZRIiwgImJpcnRoZGF0ZSIsICIxOTQwLTAxLTAxIl0",
+     "gbOsI4Edq2x2Kw-w5wPEzakob9hV1cRD0ATN3oQL9JM"),
+    ("G02NSrQfjFXQ7Io09syajA", "updated_at", 1570000000,
+     "WyJHMDJOU3JRZmpGWFE3SW8wOXN5YWpBIiwgInVwZGF0ZWRfYXQiLCAxNTcwMDAwMDAwXQ",
+     "CrQe7S5kqBAHt-nMYXgc6bdt2SH5aTY1sU_M-PgkjPI"),
+    ("lklxF5jMYlGTPUovMNIvCA", None, "US", "WyJsa2x4RjVqTVlsR1RQVW92TU5JdkNBIiwgIlVTIl0",
+     "pFndjkZ_VCzmyTa6UjlZo3dh-ko8aIKQc9DlGzhaVYo"),
+    ("nPuoQnkRFq3BIeAm7AnXFA", None, "DE", "WyJuUHVvUW5rUkZxM0JJZUFtN0FuWEZBIiwgIkRFIl0",
+     "7Cf6JkPudry3lcbwHgeZ8khAv1U1OSlerP0VkBJrWZ0"),
+]
+# The issuer-signed payload's _sd array in RFC 9901 s. 5.1 (sorted, as the RFC prints it).
+RFC_5_1_SD = [
+    "CrQe7S5kqBAHt-nMYXgc6bdt2SH5aTY1sU_M-PgkjPI", "JzYjH4svliH0R3PyEMfeZu6Jt69u5qehZo7F7EPYlSE",
+    "PorFbpKuVu6xymJagvkFsFXAbRoc2JGlAUA2BA4o7cI", "TGf4oLbgwd5JQaHyKVQZU9UdGE0w5rtDsrZzfUaomLo",
+    "XQ_3kPKt1XyX7KANkqVR6yZ2Va5NrPIvPYbyMvRKBMM", "XzFrzwscM6Gn6CJDc6vVK8BkMnfG8vOSKfpPIZdAfdE",
+    "gbOsI4Edq2x2Kw-w5wPEzakob9hV1cRD0ATN3oQL9JM", "jsu9yVulwQQlhFlM_3JlzMaSFzglhQG0DpfayQwLUK4",
+]
+
+
+@pytest.mark.parametrize(("salt", "name", "value", "encoded", "digest"), RFC_5_1, ids=[
+    row[1] or f"nationalities-{row[2]}" for row in RFC_5_1])
+def test_rfc9901_section_5_1_every_disclosure_and_digest(salt, name, value, encoded, digest):
+    d = Disclosure.of(salt, name, value)
+    assert (d.encoded, d.digest) == (encoded, digest)
+    assert Disclosure.parse(encoded) == d  # and read back as the verifier reads it
+
+
+def test_rfc9901_section_5_1_payload_digests_and_processing(monkeypatch):
+    # Concealing the RFC's claims with the RFC's salts gives the RFC's _sd array, byte for byte.
+    object_rows = [row for row in RFC_5_1 if row[1] is not None]
+    salts = iter(row[0] for row in object_rows)
+    monkeypatch.setattr(sd_jwt, "new_salt", lambda: next(salts))
+    claims = {row[1]: row[2] for row in object_rows}
+    payload, disclosures = sd_jwt.conceal(claims, claims)
+    assert payload == {"_sd": RFC_5_1_SD, "_sd_alg": "sha-256"}
+    assert [d.encoded for d in disclosures] == [row[3] for row in object_rows]
+    # The RFC's payload (plain claims and the two array elements) processed as a verifier
+    # does (s. 7.1) with a holder's choice of Disclosures: only those claims appear.
+    rfc_payload = {**payload, "iss": "https://issuer.example.com", "iat": 1683000000, "exp": 1883000000,
+                   "sub": "user_42", "nationalities": [{"...": RFC_5_1[8][4]}, {"...": RFC_5_1[9][4]}]}
+    chosen = [RFC_5_1[i][3] for i in (0, 1, 5, 9)]  # given_name, family_name, address, "DE"
+    revealed, disclosed = sd_jwt._disclose(rfc_payload, chosen)
+    assert disclosed == {"given_name", "family_name", "address"}
+    assert revealed == {"iss": "https://issuer.example.com", "iat": 1683000000, "exp": 1883000000,
+                        "sub": "user_42", "nationalities": ["DE"], "given_name": "John", "family_name": "Doe",
+                        "address": RFC_5_1[5][2]}
+
+
+def test_rfc9901_section_4_2_1_other_json_of_the_same_claim_has_its_own_digest():
+    # s. 4.2.1: the same claim serialized without spaces is another valid Disclosure; the
+    # digest is over the encoded string as presented, so the verifier must not re-serialize.
+    compact = "WyJfMjZiYzRMVC1hYzZxMktJNmNCVzVlcyIsImZhbWlseV9uYW1lIiwiTcO2Yml1cyJd"
+    d = Disclosure.parse(compact)
+    assert (d.salt, d.name, d.value) == ("_26bc4LT-ac6q2KI6cBW5es", "family_name", "Möbius")
+    assert d.digest == sd_jwt.digest(compact) != Disclosure.of(d.salt, d.name, d.value).digest
+
+
 def test_digest_is_over_the_encoded_disclosure_not_its_json():
     d = Disclosure.of("_26bc4LT-ac6q2KI6cBW5es", "family_name", "Möbius")
     assert Disclosure.parse(d.encoded) == d

@@ -28,6 +28,17 @@ def test_draft_example_status_list_encodes_to_the_draft_lst():
     assert [back.get(i) for i in range(16)] == [1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1]
 
 
+def test_draft_example_two_bit_status_list_encodes_to_the_draft_lst():
+    # draft-ietf-oauth-status-list s. 4.1, the 2-bit example: 12 statuses -> c9 44 f9 -> "eNo76fITAAPfAgc".
+    lst = StatusList(size=12, bits=2)
+    for index, value in enumerate([1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]):
+        lst.set(index, value)
+    assert bytes(lst.packed) == b"\xc9\x44\xf9"
+    assert lst.encoded() == {"bits": 2, "lst": "eNo76fITAAPfAgc"}
+    back = StatusList.decoded({"bits": 2, "lst": "eNo76fITAAPfAgc"})
+    assert [back.get(i) for i in range(12)] == [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]
+
+
 def test_two_bit_list_keeps_neighbours():
     lst = StatusList(size=8, bits=2)
     lst.set(3, status_list.SUSPENDED)
@@ -153,3 +164,67 @@ def test_a_card_from_another_issuer_with_the_same_key_id_is_refused():
         verifier.OfflineVerifier(cache).verify(issuer.present(card), audience="comptoir-ahuntsic", nonce="n-1",
                                                now=NOW + 60)
     assert refused.value.reason == "wrong_issuer"
+
+
+def _tampered(presentation: str) -> str:
+    # the disclosed value changed from true to false, salt kept: no digest of the card matches
+    jwt, disclosure, kb = presentation.split("~")
+    d = sd_jwt.Disclosure.parse(disclosure)
+    return f"{jwt}~{sd_jwt.Disclosure.of(d.salt, d.name, False).encoded}~{kb}"
+
+
+@pytest.mark.parametrize(("case", "reason"), [
+    ("wrong_nonce", "wrong_nonce"),
+    ("wrong_audience", "wrong_audience"),
+    ("tampered_disclosure", "tampered_disclosure"),
+    ("expired", "expired"),
+    ("revoked", "revoked"),
+    ("key_binding_missing", "key_binding_missing"),
+])
+def test_the_issue_s_bad_presentations_are_refused_by_the_offline_verifier_with_a_reason(case, reason):
+    """Issue 23's list, through the whole offline verifier (cache, keys, status list), each
+    with its reason and a sentence a desk can read."""
+    issuer = Issuer()
+    if case == "revoked":
+        issuer.entries.set(7, status_list.INVALID)
+    card = issuer.card(idx=7, **({"exp": NOW - 3600} if case == "expired" else {}))
+    presentation = issuer.present(card, nonce="n-old" if case == "wrong_nonce" else "n-1", at=NOW + 60)
+    if case == "wrong_audience":
+        presentation = sd_jwt.present(card, ["age_over_18"], issuer.holder, audience="piscine-du-plateau",
+                                      nonce="n-1", issued_at=NOW + 60)
+    elif case == "tampered_disclosure":
+        presentation = _tampered(presentation)
+    elif case == "key_binding_missing":
+        presentation = presentation.rsplit("~", 1)[0] + "~"  # the card alone, as if photographed
+    desk = verifier.OfflineVerifier(verifier.refresh(ISSUER, issuer.fetch, now=NOW))
+    with pytest.raises(PresentationRefused) as refused:
+        desk.verify(presentation, audience="comptoir-ahuntsic", nonce="n-1", now=NOW + 60)
+    assert (refused.value.reason, bool(refused.value.detail)) == (reason, True)
+    # the same card, presented properly, passes (unless it is expired or revoked)
+    if case not in ("expired", "revoked"):
+        assert desk.verify(issuer.present(card, at=NOW + 60), audience="comptoir-ahuntsic", nonce="n-1",
+                           now=NOW + 60).disclosed == {"age_over_18": True}
+
+
+def test_a_credential_of_another_type_from_the_same_issuer_is_refused():
+    issuer = Issuer()
+    cache = verifier.refresh(ISSUER, issuer.fetch, now=NOW)
+    card = issuer.card(vct=ISSUER + "/vct/carte-bibliotheque")
+    with pytest.raises(PresentationRefused) as refused:
+        verifier.OfflineVerifier(cache).verify(issuer.present(card), audience="comptoir-ahuntsic", nonce="n-1",
+                                               now=NOW + 60)
+    assert refused.value.reason == "wrong_type"
+
+
+@pytest.mark.parametrize(("identifier", "name", "url"), [
+    ("https://id.montreal.example", "jwt-vc-issuer", "https://id.montreal.example/.well-known/jwt-vc-issuer"),
+    ("https://id.montreal.example/", "openid-credential-issuer",
+     "https://id.montreal.example/.well-known/openid-credential-issuer"),
+    # an identifier with a path: the well-known part goes between host and path
+    ("https://id.montreal.example/card", "oauth-authorization-server",
+     "https://id.montreal.example/.well-known/oauth-authorization-server/card"),
+    ("https://wallets.example/issuers/7", "openid-credential-issuer",
+     "https://wallets.example/.well-known/openid-credential-issuer/issuers/7"),
+])
+def test_well_known_urls_are_inserted_between_host_and_path(identifier, name, url):
+    assert verifier.well_known(identifier, name) == url
