@@ -68,6 +68,17 @@ async def check_look(page, name: str, *, city_front: bool = True) -> None:
         for href in ("/privacy", "/accessibility", "/terms", "tel:311"):
             assert await footer.locator(f"a[href='{href}']").count() == 1, f"no {href} in the footer of {name}"
         assert await footer.locator("a[hreflang]").count() == 1
+        # the city's colours and type scale, one font for text, buttons and fields (README "The city's look")
+        look = await page.evaluate("""() => ({
+            band: getComputedStyle(document.querySelector('header.site-header')).borderTopColor,
+            mark: getComputedStyle(document.querySelector('header .city-mark')).color,
+            h1: document.querySelector('main h1') && getComputedStyle(document.querySelector('main h1')).fontSize,
+            fonts: [...new Set([document.body, ...document.querySelectorAll(
+                'main h1, main p, main button, main input:not([type=hidden]), main select, main textarea, nav a, footer a')]
+                .map(e => getComputedStyle(e).fontFamily))]})""")
+        assert look["band"] == look["mark"] == "rgb(208, 2, 27)", (name, look)
+        assert look["h1"] in (None, "40px" if width >= 768 else "32px"), (name, look)
+        assert len(look["fonts"]) == 1, (name, look["fonts"])
     if width >= 1280 and await page.locator("nav.account-nav li").count():
         tops = await page.eval_on_selector_all("nav.account-nav li", "items => items.map(i => i.offsetTop)")
         assert len(set(tops)) == 1, f"the account navigation of {name} takes more than one line at {width} px"

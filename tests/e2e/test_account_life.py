@@ -282,7 +282,7 @@ async def test_changing_the_address_then_closing_keyboard_only(system, browser, 
 async def test_a_sign_in_of_the_history_reported_as_not_me(system, browser, lang, viewport):
     """Issue 21: each entry of the sign-in history leads to "this was not me" for that
     sign-in; the report names its session and ends every session."""
-    email = f"historique.{lang}@example.ca"
+    email = f"historique.{lang}.{viewport['width']}@example.ca"
     context, page = await _resident_signed_in(system, browser, email, lang, viewport)
     issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
     other = await new_context(browser, viewport=viewport)        # someone else, elsewhere
