@@ -68,11 +68,36 @@ async def check_look(page, name: str, *, city_front: bool = True) -> None:
         for href in ("/privacy", "/accessibility", "/terms", "tel:311"):
             assert await footer.locator(f"a[href='{href}']").count() == 1, f"no {href} in the footer of {name}"
         assert await footer.locator("a[hreflang]").count() == 1
+        # the city's colours and type scale, one font for text, buttons and fields (README "The city's look")
+        look = await page.evaluate("""() => ({
+            band: getComputedStyle(document.querySelector('header.site-header')).borderTopColor,
+            mark: getComputedStyle(document.querySelector('header .city-mark')).color,
+            h1: document.querySelector('main h1') && getComputedStyle(document.querySelector('main h1')).fontSize,
+            fonts: [...new Set([document.body, ...document.querySelectorAll(
+                'main h1, main p, main button, main input:not([type=hidden]), main select, main textarea, nav a, footer a')]
+                .map(e => getComputedStyle(e).fontFamily))]})""")
+        assert look["band"] == look["mark"] == "rgb(208, 2, 27)", (name, look)
+        assert look["h1"] in (None, "40px" if width >= 768 else "32px"), (name, look)
+        assert len(look["fonts"]) == 1, (name, look["fonts"])
     if width >= 1280 and await page.locator("nav.account-nav li").count():
         tops = await page.eval_on_selector_all("nav.account-nav li", "items => items.map(i => i.offsetTop)")
         assert len(set(tops)) == 1, f"the account navigation of {name} takes more than one line at {width} px"
+        assert not await page.is_visible("nav.account-nav summary"), f"a 'Menu' button on {name} at {width} px"
     elif await page.locator("nav.account-nav li").count():
-        # a phone: no menu to open (no script needed), every link shown whole on the screen
-        boxes = await page.eval_on_selector_all("nav.account-nav a", "links => links.map(a => {"
-                                                " const r = a.getBoundingClientRect(); return [r.left, r.right, r.height]; })")
-        assert all(left >= 0 and right <= width and height >= 24 for left, right, height in boxes), (name, boxes)
+        # a phone: the navigation collapsed behind "Menu" (opening it: test_look.py, no script)
+        assert await page.is_visible("nav.account-nav summary"), f"no 'Menu' on {name} at {width} px"
+        assert (await page.locator("nav.account-nav summary").bounding_box())["height"] >= 44
+        shown = [await link.is_visible() for link in await page.locator("nav.account-nav a").all()]
+        assert not any(shown), f"the navigation of {name} is not collapsed at {width} px"
+
+
+async def check_menu_opens(page) -> None:
+    """A phone: the "Menu" of the account navigation opens from the keyboard (Tab to it,
+    Enter) and then shows every link whole on the screen, at least 44 px tall."""
+    width = page.viewport_size["width"]
+    await tab_to(page, "nav.account-nav summary")
+    await page.keyboard.press("Enter")
+    assert await page.get_attribute("nav.account-nav details", "open") is not None
+    boxes = await page.eval_on_selector_all("nav.account-nav a", "links => links.map(a => {"
+                                            " const r = a.getBoundingClientRect(); return [r.left, r.right, r.height]; })")
+    assert len(boxes) >= 10 and all(left >= 0 and right <= width and height >= 44 for left, right, height in boxes), boxes

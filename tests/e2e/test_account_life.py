@@ -3,8 +3,10 @@ processes: change the sign-in address, close the account, "this was not me" (fro
 security page and from an entry of the sign-in history), edit the profile, change the
 password, download my data — each keyboard only in French at 1280 px, and in English at
 390 px, with the codes read from the development mailbox (NATS) as the mail sender would.
-axe-core finds no WCAG 2.1 A/AA violation on any page; screenshots go to tests/e2e/artifacts/
-(``life-*.png``; every page at both sizes in both languages: test_look.py)."""
+The new actions (address, closing, "this was not me" from the history) also run keyboard only
+in French at 390 px and in English at 1280 px. axe-core finds no WCAG 2.1 A/AA violation on
+any page; each page is screenshot to var/screenshots/<width>-<lang>/life-*.png beside
+test_look.py's (README "Screenshots")."""
 
 from __future__ import annotations
 
@@ -12,13 +14,23 @@ import json
 
 import pytest
 
-from tests.e2e.pages import check_page, new_context, tab_to
+from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.pages import check_page as _check_page
+from tests.e2e.pages import new_context, tab_to
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "une phrase de passe pour la vie 21"
 WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 390, "height": 844}
+
+
+async def check_page(page, name: str) -> None:
+    """axe-core 0 on this page, its screenshot in the reviewer's folder (README "Screenshots"):
+    var/screenshots/<width>-<lang>/<name>.png."""
+    folder = SCREENSHOTS / f"{page.viewport_size['width']}-{await page.evaluate('document.documentElement.lang')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    await _check_page(page, name, folder / f"{name}.png")
 
 
 async def _sign_in(page, issuer: str, email: str, lang: str = "fr") -> None:
@@ -223,13 +235,54 @@ async def test_this_was_not_me_keyboard_only_in_french_and_in_english_on_a_phone
 # -- every other Mon compte action, keyboard only in French at 1280 px, in English at 390 px --
 
 ACTION_RUNS = [pytest.param("fr", WIDE, id="fr-1280-keyboard"), pytest.param("en", NARROW, id="en-390-keyboard")]
+#: issue 21's new actions in the two other pairs too: each in French and English at both widths
+OTHER_RUNS = [pytest.param("fr", NARROW, id="fr-390-keyboard"), pytest.param("en", WIDE, id="en-1280-keyboard")]
 
 
-@pytest.mark.parametrize("lang, viewport", ACTION_RUNS)
+@pytest.mark.parametrize("lang, viewport", OTHER_RUNS)
+async def test_changing_the_address_then_closing_keyboard_only(system, browser, lang, viewport):
+    """The address changed (password, then the code mailed to the new address), then the
+    account closed (password, then the receipt) — keyboard only, axe-core 0 on every page."""
+    old, new = f"autre.adresse.{lang}@example.ca", f"autre.nouvelle.{lang}@example.ca"
+    context, page = await _resident_signed_in(system, browser, old, lang, viewport)
+    issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
+    await page.goto(issuer + "/account/email")
+    await check_page(page, f"life-40-email-form-{suffix}")
+    await _keyboard_submit(page, {"#new_email": new, "#current_password": PASSWORD},
+                           "form[action='/account/email'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account/email/confirm")
+    await check_page(page, f"life-41-email-code-{suffix}")
+    await _keyboard_submit(page, {"#code": "000"}, "form[action='/account/email/confirm'] button[type=submit]")
+    await page.wait_for_selector("#code-error")
+    assert await page.locator(".error-summary a[href='#code']").count() == 1
+    await check_page(page, f"life-42-email-code-error-{suffix}")
+    code = (await system.latest_mail("email_change_requested", new))["code"]
+    await _keyboard_submit(page, {"#code": code}, "form[action='/account/email/confirm'] button[type=submit]")
+    await page.wait_for_url(issuer + "/account/security?done=email_changed")
+    assert new in await page.inner_text("main")
+    await check_page(page, f"life-43-email-changed-{suffix}")
+
+    await tab_to(page, "a[href='/account/close']", limit=150)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(issuer + "/account/close")
+    await check_page(page, f"life-44-close-{suffix}")
+    await _keyboard_submit(page, {"#current_password": "pas le bon"}, "form[action='/account/close'] button[type=submit]")
+    await page.wait_for_selector("#current_password-error")
+    await check_page(page, f"life-45-close-error-{suffix}")
+    await _keyboard_submit(page, {"#current_password": PASSWORD}, "form[action='/account/close'] button[type=submit]")
+    await page.wait_for_selector("text=" + ("Votre compte est fermé" if lang == "fr" else "Your account is closed"))
+    receipt = await page.inner_text("main")
+    assert ("Numéro du reçu" if lang == "fr" else "Receipt number") in receipt and "MTL " in receipt
+    await check_page(page, f"life-46-closed-receipt-{suffix}")
+    assert (await system.latest_mail("account_closed_notice", new))["closure_id"] in receipt
+    await context.close()
+
+
+@pytest.mark.parametrize("lang, viewport", ACTION_RUNS + OTHER_RUNS)
 async def test_a_sign_in_of_the_history_reported_as_not_me(system, browser, lang, viewport):
     """Issue 21: each entry of the sign-in history leads to "this was not me" for that
     sign-in; the report names its session and ends every session."""
-    email = f"historique.{lang}@example.ca"
+    email = f"historique.{lang}.{viewport['width']}@example.ca"
     context, page = await _resident_signed_in(system, browser, email, lang, viewport)
     issuer, suffix = system.issuer, f"{lang}-{viewport['width']}"
     other = await new_context(browser, viewport=viewport)        # someone else, elsewhere

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from services.identity.domain import totp
-from tests.e2e.pages import check_look, new_context
+from tests.e2e.pages import check_look, check_menu_opens, new_context, tab_to
 
 pytestmark = pytest.mark.e2e
 
@@ -52,20 +52,23 @@ async def test_every_page_of_mon_compte_looks_like_the_city(system, browser, siz
             await check_look(page, name)
 
     # through the montreal.ca demo: its home, the sign-in and the consent screen, what it received
+    # (a resident of its own per language: a grant once given is remembered, no consent screen)
     for lang in ("fr", "en"):
+        demo_email = f"la.ville.{size}.{lang}@example.ca"
+        system.cli("resident", "create", "--email", demo_email, "--password", PASSWORD, "--verified")
         await context.clear_cookies()
         await page.goto(system.rp + "/?lang=" + lang)
         await check_look(page, "demo-rp-home", city_front=False)
         await page.click("a[href='/login']")
         await page.wait_for_url(issuer + "/login?**")
         await check_look(page, "oidc-login")
-        await page.fill("#email", email)
+        await page.fill("#email", demo_email)
         await page.fill("#password", PASSWORD)
         await page.keyboard.press("Enter")
-        await page.wait_for_url(lambda url: "/consent" in url or url.startswith(system.rp))
-        if "/consent" in page.url:      # the first time only: the grant is remembered
-            await check_look(page, "consent")
-            await page.click("button[value=accept]")
+        await page.wait_for_url(issuer + "/consent?**")
+        await check_look(page, "consent")
+        assert await page.locator("main a[href='/privacy']").count() >= 1     # the notice at collection
+        await page.click("button[value=accept]")
         await page.wait_for_url(system.rp + "/**")
         await check_look(page, "demo-rp-signed-in", city_front=False)
 
@@ -98,6 +101,39 @@ async def test_every_page_of_mon_compte_looks_like_the_city(system, browser, siz
     await page.wait_for_selector("a[href='/account/login']")
     await check_look(page, "signed-out")
     await context.close()
+
+
+async def test_the_account_navigation_without_javascript(system, browser):
+    """Issue 21: with scripts off, the navigation is one line at 1280 px, its links reached by
+    Tab; at 390 px it is collapsed behind "Menu", which opens from the keyboard, shows every
+    link whole, and a link leads to its page — in French and in English."""
+    issuer = system.issuer
+    email = "sans.script@example.ca"
+    system.cli("resident", "create", "--email", email, "--password", PASSWORD, "--verified")
+    for size in SIZES:
+        context = await browser.new_context(viewport=SIZES[size], java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(issuer + "/account/login")
+        await page.fill("#email", email)
+        await page.fill("#password", PASSWORD)
+        await page.click("form[action='/account/login'] button[type=submit]")
+        await page.wait_for_url(issuer + "/account")
+        for lang, security in (("fr", "Sécurité"), ("en", "Security")):
+            await page.goto(issuer + "/account?lang=" + lang)
+            if size == "1280":
+                assert not await page.is_visible("nav.account-nav summary")
+                tops = {(await link.bounding_box())["y"] for link in await page.locator("nav.account-nav a").all()}
+                assert len(tops) == 1, tops
+                await tab_to(page, "nav.account-nav a[href='/account/security']")
+            else:
+                assert not await page.is_visible("nav.account-nav a[href='/account/security']")
+                await check_menu_opens(page)
+                await tab_to(page, "nav.account-nav a[href='/account/security']")
+            assert (await page.inner_text("nav.account-nav a[href='/account/security']")).strip() == security
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(issuer + "/account/security")
+            assert await page.get_attribute("nav.account-nav a[href='/account/security']", "aria-current") == "page"
+        await context.close()
 
 
 @pytest.mark.parametrize("size", list(SIZES))

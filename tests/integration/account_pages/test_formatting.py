@@ -54,3 +54,18 @@ def test_an_unset_time_is_no_time():
 ])
 def test_sign_in_returns_only_to_the_account_pages(target, expected):
     assert _safe_next(target) == expected
+
+
+def test_the_readable_file_words_every_instant_and_leaves_the_rest():
+    """readable_times: the resident's file as its readable page shows it (issue 21)."""
+    from services.identity.http.account.web import readable_times
+
+    file = {"generated_at": "2026-12-01T19:05:00Z", "until": "2027-12-01",
+            "sessions": [{"signed_in_at": "2026-07-01T04:30:00.123456+00:00", "methods": ["pwd"]}],
+            "kid": "2026-12-01T19:05", "count": 3, "ended_at": None}
+    assert readable_times(file, Translator("fr")) == {
+        "generated_at": "1er décembre 2026 à 14 h 05", "until": "2027-12-01",
+        "sessions": [{"signed_in_at": "1er juillet 2026 à 0 h 30", "methods": ["pwd"]}],
+        "kid": "2026-12-01T19:05", "count": 3, "ended_at": None}
+    assert readable_times(file, Translator("en"))["generated_at"] == "December 1, 2026 at 2:05 p.m."
+    assert file["generated_at"] == "2026-12-01T19:05:00Z"          # the signed document is untouched

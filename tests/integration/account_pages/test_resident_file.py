@@ -175,3 +175,32 @@ async def test_the_complete_file_has_every_section_and_verifies_offline(system, 
             assert words in english.text.replace("&#39;", "'"), words
     finally:
         await http.aclose()
+
+
+async def test_the_readable_file_gives_every_time_in_montreal_time(system):
+    """Issue 21, "dates in Montréal's time zone and Québec conventions everywhere": the page
+    to read and print words each instant as Mon compte does ("6 décembre 2026 à 4 h 47"),
+    never as the JSON's RFC 3339 UTC ("2026-12-06T09:47:00Z"), in French and in English."""
+    import datetime as dt
+
+    from services.identity.http.account.web import local_time
+    from services.identity.http.i18n import Translator
+
+    http, _ = await _resident(system, "dossier.dates@example.ca")
+    try:
+        await _give_communication_consent(http)
+        form = await http.get("/account/export")
+        document = (await http.post("/account/export", data={**hidden_fields(form.text),
+                                                              "current_password": PASSWORD})).json()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", document["generated_at"])     # machines: UTC
+        signed_in = document["sign_ins"]["sessions"][0]["signed_in_at"]
+        for lang in ("fr", "en"):
+            readable = (await http.post(f"/account/export?lang={lang}", data={
+                **hidden_fields(form.text), "current_password": PASSWORD, "format": "html"})).text
+            shown = re.sub(r"<style>.*?</style>", "", readable, flags=re.S)
+            assert not re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d", shown), lang
+            instant = dt.datetime.fromisoformat(signed_in.replace("Z", "+00:00"))
+            assert local_time(instant, Translator(lang))["text"] in shown, lang
+        assert re.search(r"\d{1,2}(er)? \w+ \d{4} à \d{1,2} h \d\d", readable) is None      # the last was English
+    finally:
+        await http.aclose()

@@ -26,7 +26,7 @@ from services.identity.http.account import connections
 from services.identity.http.account.backends import BackendError
 from services.identity.http.account.proofs import witnesses_view
 from services.identity.http.account.web import (
-    client_for, first, local_time, name_in, opening, page, signed_in, to_login, translator, unavailable,
+    client_for, first, local_time, name_in, opening, page, readable_times, signed_in, to_login, translator, unavailable,
 )
 from services.identity.http.routes.common import provider
 from services.identity.service_layer import authentication as auth
@@ -407,7 +407,8 @@ async def export(request: Request) -> Response:
         return unavailable(request, error)
     day = document["generated_at"][:10]
     if first(fields, "format") == "html":
-        readable = page(request, "account/file.html", {"file": document, "consent": document["consent"],
+        shown = readable_times(document, translator(request))
+        readable = page(request, "account/file.html", {"file": shown, "consent": shown["consent"],
                                                        "sections": FILE_SECTIONS, "style": FILE_STYLE.read_text()})
         readable.headers["Content-Disposition"] = f'attachment; filename="mon-dossier-montreal-{day}.html"'
         readable.headers["Cache-Control"] = "no-store"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -214,6 +215,23 @@ def local_time(value, t: Translator) -> dict[str, str] | None:
         hour = local.hour % 12 or 12
         text = f"{month} {local.day}, {local.year} at {hour}:{local.minute:02d} {'a.m.' if local.hour < 12 else 'p.m.'}"
     return {"iso": value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"), "text": text}
+
+
+#: an instant as the export writes it (RFC 3339 s. 5.6, UTC "Z" or an offset); dates alone stay
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)")
+
+
+def readable_times(value, t):
+    """A copy of the resident's file for its readable page (``account/file.html``): every
+    instant worded as ``local_time`` words it (Montréal time, Québec conventions; issue 21,
+    "dates everywhere"). The JSON download and the signatures keep RFC 3339 UTC for machines."""
+    if isinstance(value, dict):
+        return {key: readable_times(item, t) for key, item in value.items()}
+    if isinstance(value, list):
+        return [readable_times(item, t) for item in value]
+    if isinstance(value, str) and _INSTANT.fullmatch(value):
+        return local_time(dt.datetime.fromisoformat(value.replace("Z", "+00:00")), t)["text"]
+    return value
 
 
 def name_in(obj, lang: str, base: str = "name") -> str:

@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from services.identity.domain.citizen_number import CitizenNumber
 from services.identity.http.account.pages import FILE_STYLE
+from services.identity.http.account.web import readable_times
 from services.identity.http.convert import SECURITY_HEADERS, TEMPLATES
 from services.identity.http.counter.backends import CallRefused, agent_stub
 from services.identity.http.counter.console import _file, _posted_on_file, _unavailable
@@ -97,8 +98,9 @@ async def printed_file(request: Request) -> Response:
         await uow.commit()
     document = await _complete_file(request, duty, found, lang, consent_reply, accounts_document, services, mandates)
     t = Translator(lang)
+    shown = readable_times(document, t)         # Montréal time, as the resident's own page (issue 21)
     html = TEMPLATES.get_template("account/file.html").render(
-        t=t, has=t.has, lang=lang, file=document, consent=document["consent"], sections=FILE_SECTIONS,
+        t=t, has=t.has, lang=lang, file=shown, consent=shown["consent"], sections=FILE_SECTIONS,
         style=FILE_STYLE.read_text())
     if file_format == "pdf":
         title = f'{t("account.file.title")} - {document["resident"]["citizen_number_human"]}'
