@@ -432,6 +432,17 @@ def enroll_errors(values: dict[str, str], today: dt.date) -> dict[str, str]:
     return errors
 
 
+def _profile_errors(violations: dict[str, str], names: list[str]) -> dict[str, str]:
+    """accounts' field violations (``attributes[i].value``) as the enrolment form's fields."""
+    errors = {}
+    for path in violations:
+        index = path.partition("[")[2].partition("]")[0]
+        name = names[int(index)] if index.isdigit() and int(index) < len(names) else "family_name"
+        errors[name] = ("counter.error.refused_field" if name in ("family_name", "given_name")
+                        else f"counter.error.{name}")
+    return errors or {"family_name": "counter.error.refused_field"}
+
+
 def _e164(phone: str) -> str:
     digits = "".join(c for c in phone if c.isdigit())
     return "+" + (digits if phone.strip().startswith("+") or len(digits) > 10 else "1" + digits)
@@ -455,6 +466,21 @@ async def enroll(request: Request) -> Response:
     from montreal.accounts.v1 import accounts_pb2 as apb
     from montreal.identity.v1 import identity_pb2 as pb
 
+    attributes = [apb.AttributeChange(name=name, value=values[name])
+                  for name in ("family_name", "given_name", "date_of_birth") if values[name]]
+    if values["phone"]:
+        attributes.append(apb.AttributeChange(name="phone", value=_e164(values["phone"])))
+    # accounts judges the profile before identity issues a number (AIP-163 validate_only): a
+    # value it would refuse must not leave a number without its profile. Unreachable, it is asked
+    # again below, and the page says what could not be recorded.
+    try:
+        async with agent_stub(request, duty, "accounts") as stub:
+            await stub.EnrollResident(apb.EnrollResidentRequest(attributes=attributes, validate_only=True))
+    except CallRefused as refused:
+        if refused.code == "INVALID_ARGUMENT":
+            errors = _profile_errors(refused.violations, [a.name for a in attributes])
+            return console_page(request, "counter/enroll.html", duty, {**context, "errors": errors, "values": values},
+                                400)
     try:
         async with agent_stub(request, duty, "identity") as stub:
             created = await stub.CreateResidentInPerson(pb.CreateResidentInPersonRequest(
@@ -467,10 +493,6 @@ async def enroll(request: Request) -> Response:
             errors = {"email": "counter.error.email_taken"}
         return console_page(request, "counter/enroll.html", duty, {
             **context, "errors": errors or {"family_name": _unavailable(refused)}, "values": values}, 400)
-    attributes = [apb.AttributeChange(name=name, value=values[name])
-                  for name in ("family_name", "given_name", "date_of_birth") if values[name]]
-    if values["phone"]:
-        attributes.append(apb.AttributeChange(name="phone", value=_e164(values["phone"])))
     profile_problem = None
     try:
         async with agent_stub(request, duty, "accounts") as stub:
