@@ -283,3 +283,55 @@ async def test_an_enrolment_accounts_would_refuse_writes_nothing_anywhere(system
         assert [_rows(system, *t) for t in tables] == before
     finally:
         await console.http.aclose()
+
+
+async def test_a_profile_enrolment_could_not_record_is_completed_from_the_file(system):
+    """When accounts did not answer at enrolment, the number exists without its profile and the
+    page says so; the file then offers "Compléter le profil" (accounts ``EnrollResident``), with
+    the enrolment form's checks, accounts' own refusals named on the field, nothing half-written."""
+    agent = system.cli("agent", "create", "--email", "agent.verdun@montreal.ca", "--name", "Agent Verdun",
+                       "--office", "Accès Montréal — Verdun", "--password", AGENT_PASSWORD)
+    counter = system.cli("client", "create", "--name", "Comptoir Verdun", "--client-id", "counter-verdun",
+                         "--grant-type", TOKEN_EXCHANGE, "--scope", "identity:agent",
+                         "--audience", "urn:mtlid:identity", "--city")
+    secret = base64.b32decode(agent["totp_secret"] + "=" * (-len(agent["totp_secret"]) % 8))
+    console = Browser(system.issuer)
+    try:
+        await console.submit("/counter/login", email=agent["email"], password=AGENT_PASSWORD)
+        assert (await console.submit("/counter/second-factor", code=totp.totp(secret, time.time()))
+                ).headers["location"] == "/counter"
+        # the number issued by identity alone: what an enrolment leaves when accounts is down
+        subject_token = (await console.http.get("/counter/session-token")).json()["subject_token"]
+        token = httpx.post(system.issuer + "/token", auth=("counter-verdun", counter["client_secret"]), data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "resource": "urn:mtlid:identity",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, timeout=5).json()["access_token"]
+        with grpc.insecure_channel(system.target("identity")) as channel:
+            created = identity_pb2_grpc.IdentityServiceStub(channel).CreateResidentInPerson(
+                ipb.CreateResidentInPersonRequest(preferred_language="fr", document_type=ipb.DOCUMENT_TYPE_PASSPORT,
+                                                  document_last_digits="4411"),
+                timeout=5, metadata=(("authorization", f"Bearer {token}"),))
+        page = f"/counter/resident?citizen_number={created.resident_id}"
+        file = await console.http.get(page)
+        assert file.status_code == 200 and 'action="/counter/resident/profile"' in file.text, file.text[:3000]
+
+        async def post(**fields):
+            form = await console.http.get(page)
+            return await console.http.post("/counter/resident/profile", data={
+                **hidden_fields(form.text), "citizen_number": created.resident_id, **fields})
+
+        before = _rows(system, "accounts", "profile_attributes")
+        missing = await post(family_name="", given_name="Rosalie", date_of_birth="1958-13-01", phone="")
+        assert missing.status_code == 400
+        assert 'href="#family_name"' in missing.text and 'href="#date_of_birth"' in missing.text
+        refused = await post(family_name="Lalonde", given_name="Rosalie", date_of_birth="1958-03-14",
+                             phone="+0514 555 1234")
+        assert refused.status_code == 400 and 'href="#phone"' in refused.text, refused.text[:3000]
+        assert _rows(system, "accounts", "profile_attributes") == before  # nothing half-written
+        done = await post(family_name="Lalonde", given_name="Rosalie", date_of_birth="1958-03-14", phone="")
+        assert done.status_code == 200 and 'id="recorded"' in done.text, done.text[:3000]
+        assert "Profil enregistré, vérifié au comptoir" in html.unescape(done.text)
+        again = await console.http.get(page)
+        assert "Rosalie" in again.text and "1958" in again.text
+        assert 'action="/counter/resident/profile"' not in again.text  # the profile is there now
+    finally:
+        await console.http.aclose()
