@@ -482,14 +482,18 @@ async def enroll(request: Request) -> Response:
 
     attributes = _profile_attributes(apb, values)
     # accounts judges the profile before identity issues a number (AIP-163 validate_only): a
-    # value it would refuse must not leave a number without its profile. Unreachable, it is asked
-    # again below, and the page says what could not be recorded.
+    # value it would refuse must not leave a number without its profile. Unreachable, the number
+    # is still issued, and the page says what could not be recorded (completed from the file).
+    profile_problem = None
     try:
         async with agent_stub(request, duty, "accounts") as stub:
             await stub.EnrollResident(apb.EnrollResidentRequest(attributes=attributes, validate_only=True))
     except CallRefused as refused:
-        if refused.code == "INVALID_ARGUMENT":
-            errors = _profile_errors(refused.violations, [a.name for a in attributes])
+        if refused.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+            profile_problem = _unavailable(refused)   # not asked twice: the agent does not wait twice
+        else:  # refused (bad input, this agent's token): nothing is written, the form says why
+            errors = (_profile_errors(refused.violations, [a.name for a in attributes])
+                      if refused.code == "INVALID_ARGUMENT" else {"family_name": _unavailable(refused)})
             return console_page(request, "counter/enroll.html", duty, {**context, "errors": errors, "values": values},
                                 400)
     try:
@@ -504,11 +508,11 @@ async def enroll(request: Request) -> Response:
             errors = {"email": "counter.error.email_taken"}
         return console_page(request, "counter/enroll.html", duty, {
             **context, "errors": errors or {"family_name": _unavailable(refused)}, "values": values}, 400)
-    profile_problem = None
     try:
-        async with agent_stub(request, duty, "accounts") as stub:
-            await stub.EnrollResident(apb.EnrollResidentRequest(resident_id=created.resident_id,
-                                                                attributes=attributes))
+        if profile_problem is None:
+            async with agent_stub(request, duty, "accounts") as stub:
+                await stub.EnrollResident(apb.EnrollResidentRequest(resident_id=created.resident_id,
+                                                                    attributes=attributes))
     except CallRefused as refused:
         profile_problem = _unavailable(refused)
     async with provider(request).uow_factory() as uow:
