@@ -272,3 +272,53 @@ async def test_the_counter_for_everyone(system, browser):
     await page.wait_for_url(issuer + "/counter/login")
     for ctx in (context, resident_context, boss_context):
         await ctx.close()
+
+
+async def test_a_profile_not_recorded_at_enrolment_is_completed_in_the_browser(system, browser):
+    """The file of a resident whose enrolment left a number without its profile (accounts did
+    not answer then): "Compléter le profil", a value accounts refuses named on its field, then
+    recorded; axe-core 0 violations in each state."""
+    import grpc
+    import httpx
+
+    from montreal.identity.v1 import identity_pb2 as ipb
+    from montreal.identity.v1 import identity_pb2_grpc
+
+    issuer = system.issuer
+    agent = system.cli("agent", "create", "--email", "camille.roy@ville.montreal.qc.ca", "--name", "Camille Roy",
+                       "--office", "Accès Montréal — Verdun")
+    counter = system.cli("client", "create", "--name", "Comptoir Verdun", "--client-id", "counter-verdun-e2e",
+                         "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange",
+                         "--scope", "identity:agent", "--audience", "urn:mtlid:identity", "--city")
+    context = await new_context(browser, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await _sign_in(page, issuer, agent)
+    subject_token = (await (await context.request.get(issuer + "/counter/session-token")).json())["subject_token"]
+    token = httpx.post(issuer + "/token", auth=("counter-verdun-e2e", counter["client_secret"]), timeout=5, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": subject_token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "resource": "urn:mtlid:identity"}
+    ).json()["access_token"]
+    with grpc.insecure_channel(system.target("identity")) as channel:
+        created = identity_pb2_grpc.IdentityServiceStub(channel).CreateResidentInPerson(
+            ipb.CreateResidentInPersonRequest(preferred_language="fr", document_type=ipb.DOCUMENT_TYPE_PASSPORT,
+                                              document_last_digits="4411"),
+            timeout=5, metadata=(("authorization", f"Bearer {token}"),))
+    await page.goto(issuer + "/counter/resident?" + urlencode({"citizen_number": created.citizen_number_human}))
+    await page.wait_for_selector("#profile-title")
+    await check_page(page, "counter-12-profile-missing")
+    form = "form[action='/counter/resident/profile']"
+    await page.fill(f"{form} #family_name", "Lalonde")
+    await page.fill(f"{form} #given_name", "Rosalie")
+    await page.fill(f"{form} #date_of_birth", "1958-03-14")
+    await page.fill(f"{form} #phone", "+0514 555 1234")
+    await page.click(f"{form} button")
+    await page.wait_for_selector("[role=alert]")
+    assert await page.get_attribute(f"{form} #phone", "aria-invalid") == "true"
+    await check_page(page, "counter-13-profile-refused")
+    await page.fill(f"{form} #phone", "514 555-1234")
+    await page.click(f"{form} button")
+    await page.wait_for_selector("#recorded")
+    assert "Profil enregistré, vérifié au comptoir" in await page.inner_text("#recorded")
+    assert await page.query_selector(form) is None
+    await check_page(page, "counter-14-profile-recorded")
+    await context.close()

@@ -276,8 +276,9 @@ class AccountsServicer(accounts_pb2_grpc.AccountsServiceServicer):
         return pb.FindResidentResponse(matches=matches)
 
     async def EnrollResident(self, request, context):
-        profile = await self.app.handle(c.EnrollResident(_caller(), request.resident_id, _changes(request.attributes)))
-        return pb.EnrollResidentResponse(profile=_profile(profile))
+        profile = await self.app.handle(c.EnrollResident(_caller(), request.resident_id, _changes(request.attributes),
+                                                         validate_only=request.validate_only))
+        return pb.EnrollResidentResponse(profile=_profile(profile)) if profile else pb.EnrollResidentResponse()
 
     async def RecordDocumentCheck(self, request, context):
         kind = _enum_in(pb.DocumentType, "DOCUMENT_TYPE_", request.document_type, DocumentType, "document_type",

@@ -151,6 +151,8 @@ class EnrollResident:
     caller: Caller
     resident_id: str
     attributes: tuple[tuple[str, str | None], ...] = ()
+    #: Check only, write nothing (AIP-163); ``resident_id`` may then be empty.
+    validate_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -779,11 +779,30 @@ async def find_resident(cmd: c.FindResident, uow: AccountsUnitOfWork, *, clock: 
     return found
 
 
-async def enroll_resident(cmd: c.EnrollResident, uow: AccountsUnitOfWork, *, clock: Clock = utcnow) -> Profile:
+async def enroll_resident(cmd: c.EnrollResident, uow: AccountsUnitOfWork, *,
+                          clock: Clock = utcnow) -> Profile | None:
+    """The profile of a resident enrolled at the counter. With ``validate_only`` (AIP-163) every
+    problem is raised as for the real call and nothing is read or written: the console asks
+    before identity issues a number, so that bad input never leaves a number without a profile."""
     agent_id = _agent(cmd.caller)
-    resident_id = canonical_resident_id(cmd.resident_id)
     now = clock()
-    values = _normalized_changes(cmd.attributes, "attributes", now.date(), allow_clear=False) if cmd.attributes else {}
+    violations: list[tuple[str, str]] = []
+    resident_id = ""
+    if cmd.resident_id or not cmd.validate_only:
+        try:
+            resident_id = canonical_resident_id(cmd.resident_id)
+        except InvalidArgument as error:
+            violations += error.violations
+    values = {}
+    if cmd.attributes:
+        try:
+            values = _normalized_changes(cmd.attributes, "attributes", now.date(), allow_clear=False)
+        except InvalidArgument as error:
+            violations += error.violations
+    if violations:
+        raise InvalidArgument.many(violations)
+    if cmd.validate_only:
+        return None
     async with uow:
         profile = await uow.profiles.get(resident_id)
         if profile is None:

@@ -314,6 +314,36 @@ async def test_counter_enrollment_is_recorded_under_the_agent(stub, tokens, cata
     assert envelopes and not any("4821" in e or "Nguyen" in e for e in envelopes)
 
 
+async def test_enrolment_validate_only_names_every_problem_and_writes_nothing(stub, tokens, accounts):
+    """AIP-163 ``validate_only``: the counter asks before identity issues the number (issue 17,
+    "a failed enrolment leaves no resident and no number consumed")."""
+    from services.accounts.adapters.orm import AgentActionRow, ProfileRow
+
+    async def counts():
+        async with accounts.session_factory() as session:
+            return [await session.scalar(select(func.count()).select_from(table))
+                    for table in (ProfileRow, AgentActionRow, OUTBOX)]
+
+    before = await counts()
+    code, violations, _ = await fails(stub.EnrollResident(pb.EnrollResidentRequest(
+        resident_id="MTL 2345", validate_only=True, attributes=[
+            pb.AttributeChange(name="family_name", value="Nguyen"),
+            pb.AttributeChange(name="phone", value="+0514 555 1234"),
+            pb.AttributeChange(name="date_of_birth", value="2999-01-01")]), metadata=tokens.agent("agent-42")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations) == {"resident_id", "attributes[1].value", "attributes[2].value"}
+    ok = await stub.EnrollResident(pb.EnrollResidentRequest(validate_only=True, attributes=[
+        pb.AttributeChange(name="family_name", value="Nguyen")]), metadata=tokens.agent("agent-42"))
+    assert not ok.HasField("profile")
+    code, violations, _ = await fails(stub.EnrollResident(pb.EnrollResidentRequest(attributes=[
+        pb.AttributeChange(name="family_name", value="Nguyen")]), metadata=tokens.agent("agent-42")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and set(violations) == {"resident_id"}
+    code, _, reason = await fails(stub.EnrollResident(pb.EnrollResidentRequest(validate_only=True),
+                                                      metadata=tokens._md("counter-app", ["accounts:agent"])))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "AGENT_IDENTITY_REQUIRED")
+    assert await counts() == before
+
+
 async def _publish(nats, subject: str, data: dict, copies: int = 1) -> None:
     import nats as nats_client
 

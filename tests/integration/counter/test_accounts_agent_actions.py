@@ -12,7 +12,9 @@ import base64
 import hashlib
 import html
 import io
+import os
 import re
+import sqlite3
 import time
 
 import grpc
@@ -221,3 +223,115 @@ async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_hi
     text = html.unescape(history)
     assert f"Comptoir Accès Montréal — bureau {OFFICE}" in text
     assert text.count(f"<dd>{agent['agent_id']}</dd>") >= len(journal), text[:3000]
+
+
+def _rows(system, service: str, table: str) -> int:
+    with sqlite3.connect(os.path.join(system.var_dir, service + ".db")) as db:
+        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+async def test_an_enrolment_accounts_would_refuse_writes_nothing_anywhere(system):
+    """Issue 17, "Shown": a failed enrolment leaves no resident and no number consumed. The
+    console asks accounts first (``EnrollResident`` with ``validate_only``, AIP-163): a phone
+    number the console's own form lets through but accounts refuses (not E.164) is named on the
+    form, and neither identity nor accounts wrote a row."""
+    agent = system.cli("agent", "create", "--email", "agent.lachine@montreal.ca", "--name", "Agent Lachine",
+                       "--office", "Accès Montréal — Lachine", "--password", AGENT_PASSWORD)
+    counter = system.cli("client", "create", "--name", "Comptoir Lachine", "--client-id", "counter-lachine",
+                         "--grant-type", TOKEN_EXCHANGE, "--scope", "accounts:agent",
+                         "--audience", "urn:mtlid:accounts", "--city")
+    secret = base64.b32decode(agent["totp_secret"] + "=" * (-len(agent["totp_secret"]) % 8))
+    console = Browser(system.issuer)
+    try:
+        await console.submit("/counter/login", email=agent["email"], password=AGENT_PASSWORD)
+        assert (await console.submit("/counter/second-factor", code=totp.totp(secret, time.time()))
+                ).headers["location"] == "/counter"
+        tables = (("identity", "residents"), ("identity", "agent_actions"), ("accounts", "profiles"),
+                  ("accounts", "agent_actions"), ("identity", "outbox"), ("accounts", "outbox"))
+        before = [_rows(system, *t) for t in tables]
+        refused = await console.submit("/counter/enroll", family_name="Lalonde", given_name="Rosalie",
+                                       date_of_birth="1958-03-14", email="", phone="+0514 555 1234",
+                                       preferred_language="fr", document_type="passport",
+                                       document_last_digits="7731")
+        assert refused.status_code == 400, refused.text[:2000]
+        assert 'href="#phone"' in refused.text and 'aria-invalid="true"' in refused.text
+        assert "ce numéro de téléphone n’est pas valide" in html.unescape(refused.text).lower()
+        assert 'value="Lalonde"' in refused.text  # what was typed stays, to correct one field
+        assert [_rows(system, *t) for t in tables] == before
+
+        # The same, as a counter system asks it over gRPC: every problem named, nothing written.
+        subject_token = (await console.http.get("/counter/session-token")).json()["subject_token"]
+        token = httpx.post(system.issuer + "/token", auth=("counter-lachine", counter["client_secret"]), data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "resource": "urn:mtlid:accounts",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, timeout=5).json()["access_token"]
+        with grpc.insecure_channel(system.target("accounts")) as channel:
+            stub = accounts_pb2_grpc.AccountsServiceStub(channel)
+            metadata = (("authorization", f"Bearer {token}"),)
+            with pytest.raises(grpc.RpcError) as error:
+                stub.EnrollResident(apb.EnrollResidentRequest(resident_id="MTL 2345", validate_only=True, attributes=[
+                    apb.AttributeChange(name="family_name", value="Lalonde"),
+                    apb.AttributeChange(name="date_of_birth", value="2999-01-01")]), timeout=5, metadata=metadata)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "resident_id" in error.value.details() and "attributes[1].value" in error.value.details()
+            ok = stub.EnrollResident(apb.EnrollResidentRequest(validate_only=True, attributes=[
+                apb.AttributeChange(name="family_name", value="Lalonde")]), timeout=5, metadata=metadata)
+            assert not ok.HasField("profile")
+            with pytest.raises(grpc.RpcError) as error:  # without validate_only, the number is required
+                stub.EnrollResident(apb.EnrollResidentRequest(attributes=[
+                    apb.AttributeChange(name="family_name", value="Lalonde")]), timeout=5, metadata=metadata)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "resident_id" in error.value.details()
+        assert [_rows(system, *t) for t in tables] == before
+    finally:
+        await console.http.aclose()
+
+
+async def test_a_profile_enrolment_could_not_record_is_completed_from_the_file(system):
+    """When accounts did not answer at enrolment, the number exists without its profile and the
+    page says so; the file then offers "Compléter le profil" (accounts ``EnrollResident``), with
+    the enrolment form's checks, accounts' own refusals named on the field, nothing half-written."""
+    agent = system.cli("agent", "create", "--email", "agent.verdun@montreal.ca", "--name", "Agent Verdun",
+                       "--office", "Accès Montréal — Verdun", "--password", AGENT_PASSWORD)
+    counter = system.cli("client", "create", "--name", "Comptoir Verdun", "--client-id", "counter-verdun",
+                         "--grant-type", TOKEN_EXCHANGE, "--scope", "identity:agent",
+                         "--audience", "urn:mtlid:identity", "--city")
+    secret = base64.b32decode(agent["totp_secret"] + "=" * (-len(agent["totp_secret"]) % 8))
+    console = Browser(system.issuer)
+    try:
+        await console.submit("/counter/login", email=agent["email"], password=AGENT_PASSWORD)
+        assert (await console.submit("/counter/second-factor", code=totp.totp(secret, time.time()))
+                ).headers["location"] == "/counter"
+        # the number issued by identity alone: what an enrolment leaves when accounts is down
+        subject_token = (await console.http.get("/counter/session-token")).json()["subject_token"]
+        token = httpx.post(system.issuer + "/token", auth=("counter-verdun", counter["client_secret"]), data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "resource": "urn:mtlid:identity",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, timeout=5).json()["access_token"]
+        with grpc.insecure_channel(system.target("identity")) as channel:
+            created = identity_pb2_grpc.IdentityServiceStub(channel).CreateResidentInPerson(
+                ipb.CreateResidentInPersonRequest(preferred_language="fr", document_type=ipb.DOCUMENT_TYPE_PASSPORT,
+                                                  document_last_digits="4411"),
+                timeout=5, metadata=(("authorization", f"Bearer {token}"),))
+        page = f"/counter/resident?citizen_number={created.resident_id}"
+        file = await console.http.get(page)
+        assert file.status_code == 200 and 'action="/counter/resident/profile"' in file.text, file.text[:3000]
+
+        async def post(**fields):
+            form = await console.http.get(page)
+            return await console.http.post("/counter/resident/profile", data={
+                **hidden_fields(form.text), "citizen_number": created.resident_id, **fields})
+
+        before = _rows(system, "accounts", "profile_attributes")
+        missing = await post(family_name="", given_name="Rosalie", date_of_birth="1958-13-01", phone="")
+        assert missing.status_code == 400
+        assert 'href="#family_name"' in missing.text and 'href="#date_of_birth"' in missing.text
+        refused = await post(family_name="Lalonde", given_name="Rosalie", date_of_birth="1958-03-14",
+                             phone="+0514 555 1234")
+        assert refused.status_code == 400 and 'href="#phone"' in refused.text, refused.text[:3000]
+        assert _rows(system, "accounts", "profile_attributes") == before  # nothing half-written
+        done = await post(family_name="Lalonde", given_name="Rosalie", date_of_birth="1958-03-14", phone="")
+        assert done.status_code == 200 and 'id="recorded"' in done.text, done.text[:3000]
+        assert "Profil enregistré, vérifié au comptoir" in html.unescape(done.text)
+        again = await console.http.get(page)
+        assert "Rosalie" in again.text and "1958" in again.text
+        assert 'action="/counter/resident/profile"' not in again.text  # the profile is there now
+    finally:
+        await console.http.aclose()

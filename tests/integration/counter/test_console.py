@@ -85,6 +85,16 @@ async def test_enrol_without_email_print_the_letter_activate_and_sign_in(running
         text = PdfReader(io.BytesIO(letter.content)).pages[0].extract_text()
         code = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\n", text.replace(number, "")).group(0).strip()
         assert number in text and "/activate" in text and "311" in text
+        assert "Code d'activation (à usage unique)" in text and "Ce code expire le" in text
+        # In English if the resident prefers: a new code, and the French letter's stops working.
+        english = await _post(browser, "/counter/resident?citizen_number=" + resident_id, "/counter/resident/letter",
+                              letter_language="en")
+        assert english.status_code == 200 and english.headers["content-type"] == "application/pdf"
+        text = PdfReader(io.BytesIO(english.content)).pages[0].extract_text()
+        assert number in text and "Activation code (single use)" in text and "call 311" in text
+        assert "Code d'activation" not in text
+        replaced, code = code, re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\n", text.replace(number, "")).group(0).strip()
+        assert code != replaced
     finally:
         await browser.close()
 
@@ -94,6 +104,9 @@ async def test_enrol_without_email_print_the_letter_activate_and_sign_in(running
         wrong = await _post(resident_browser, "/activate", "/activate", citizen_number=number,
                             code="AAAA-BBBB-CCCC", password=password, password_confirm=password)
         assert wrong.status_code == 400 and "a déjà servi ou a expiré" in wrong.text
+        old = await _post(resident_browser, "/activate", "/activate", citizen_number=number, code=replaced,
+                          password=password, password_confirm=password)
+        assert old.status_code == 400 and "a déjà servi ou a expiré" in old.text  # replaced by the new letter
         done = await _post(resident_browser, "/activate", "/activate", citizen_number=number, code=code.lower(),
                            password=password, password_confirm=password)
         assert done.status_code == 200 and number in done.text

@@ -131,6 +131,21 @@ async def test_an_ended_idle_or_disabled_session_is_refused(front):
     finally:
         await browser.close()
 
+    # Older than 8 hours, however active (the clock moved back in the database, not waited for).
+    agent, browser = await new_agent(front), AgentBrowser(front.base)
+    try:
+        await browser.sign_in(agent)
+        subject_token = await browser.subject_token()
+        async with front.uow() as uow:
+            await uow.session.execute(update(AgentSessionRow).where(AgentSessionRow.agent_id == agent.agent_id)
+                                      .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+            await uow.commit()
+        answer = await exchange(front, subject_token)
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+        assert "8 hours" in answer.json()["error_description"], answer.text
+    finally:
+        await browser.close()
+
     # Disabled by an operator: every session ends at once.
     agent, browser = await new_agent(front), AgentBrowser(front.base)
     try:

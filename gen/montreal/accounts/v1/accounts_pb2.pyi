@@ -596,12 +596,14 @@ class FindResidentResponse(_message.Message):
     def __init__(self, matches: _Optional[_Iterable[_Union[ResidentMatch, _Mapping]]] = ...) -> None: ...
 
 class EnrollResidentRequest(_message.Message):
-    __slots__ = ("resident_id", "attributes")
+    __slots__ = ("resident_id", "attributes", "validate_only")
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     resident_id: str
     attributes: _containers.RepeatedCompositeFieldContainer[AttributeChange]
-    def __init__(self, resident_id: _Optional[str] = ..., attributes: _Optional[_Iterable[_Union[AttributeChange, _Mapping]]] = ...) -> None: ...
+    validate_only: bool
+    def __init__(self, resident_id: _Optional[str] = ..., attributes: _Optional[_Iterable[_Union[AttributeChange, _Mapping]]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class EnrollResidentResponse(_message.Message):
     __slots__ = ("profile",)

@@ -10,6 +10,7 @@ English (``i18n/counter.<lang>.json``); every form carries the CSRF token.
     /counter/enroll                           enroll a resident (e-mail and phone optional)
     /counter/resident/letter                  the activation letter (PDF, a new one-time code)
     /counter/resident/file                    the resident's complete file, to print (after a document check)
+    /counter/resident/profile                 the profile an enrolment could not record (accounts was down)
     /counter/organization                     organizations: register, name representatives (issue 22)
     /counter/supervision                      supervisors: agents' actions, the unusual ones
     /counter/passkeys                         the agent's passkeys (a second factor at sign-in)
@@ -39,6 +40,7 @@ routes = [
     Route("/counter/enroll", console.enroll, methods=["GET", "POST"]),
     Route("/counter/resident/document", console.document_check, methods=["POST"]),
     Route("/counter/resident/link", console.link_account, methods=["POST"]),
+    Route("/counter/resident/profile", console.complete_profile, methods=["POST"]),
     Route("/counter/resident/second-factor/reset", console.reset_second_factor, methods=["POST"]),
     Route("/counter/resident/letter", console.letter, methods=["POST"]),
     Route("/counter/resident/file", printed_file.printed_file, methods=["POST"]),

@@ -411,6 +411,17 @@ ENROLL_FIELDS = ("family_name", "given_name", "date_of_birth", "email", "phone",
 
 def enroll_errors(values: dict[str, str], today: dt.date) -> dict[str, str]:
     """Every problem of the enrolment form at once (nothing is sent while one remains)."""
+    errors = person_errors(values, today)
+    if values["email"] and email_problem(values["email"]):
+        errors["email"] = "counter.error.resident_email"
+    if values["preferred_language"] not in ("fr", "en"):
+        errors["preferred_language"] = "counter.error.letter_language"
+    errors.update(document_errors(values["document_type"], values["document_last_digits"]))
+    return errors
+
+
+def person_errors(values: dict[str, str], today: dt.date) -> dict[str, str]:
+    """The names, the date of birth and the phone (optional) of the profile, as the counter types them."""
     errors = {}
     for name in ("family_name", "given_name"):
         if not values[name] or len(values[name]) > 100 or any(ord(c) < 32 for c in values[name]):
@@ -421,15 +432,29 @@ def enroll_errors(values: dict[str, str], today: dt.date) -> dict[str, str]:
             raise ValueError
     except ValueError:
         errors["date_of_birth"] = "counter.error.date_of_birth"
-    if values["email"] and email_problem(values["email"]):
-        errors["email"] = "counter.error.resident_email"
     phone = values["phone"].replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
     if values["phone"] and not (phone.lstrip("+").isdigit() and 10 <= len(phone.lstrip("+")) <= 15):
         errors["phone"] = "counter.error.phone"
-    if values["preferred_language"] not in ("fr", "en"):
-        errors["preferred_language"] = "counter.error.letter_language"
-    errors.update(document_errors(values["document_type"], values["document_last_digits"]))
     return errors
+
+
+def _profile_attributes(apb, values: dict[str, str]) -> list:
+    attributes = [apb.AttributeChange(name=name, value=values[name])
+                  for name in ("family_name", "given_name", "date_of_birth") if values[name]]
+    if values["phone"]:
+        attributes.append(apb.AttributeChange(name="phone", value=_e164(values["phone"])))
+    return attributes
+
+
+def _profile_errors(violations: dict[str, str], names: list[str]) -> dict[str, str]:
+    """accounts' field violations (``attributes[i].value``) as the enrolment form's fields."""
+    errors = {}
+    for path in violations:
+        index = path.partition("[")[2].partition("]")[0]
+        name = names[int(index)] if index.isdigit() and int(index) < len(names) else "family_name"
+        errors[name] = ("counter.error.refused_field" if name in ("family_name", "given_name")
+                        else f"counter.error.{name}")
+    return errors or {"family_name": "counter.error.refused_field"}
 
 
 def _e164(phone: str) -> str:
@@ -455,6 +480,22 @@ async def enroll(request: Request) -> Response:
     from montreal.accounts.v1 import accounts_pb2 as apb
     from montreal.identity.v1 import identity_pb2 as pb
 
+    attributes = _profile_attributes(apb, values)
+    # accounts judges the profile before identity issues a number (AIP-163 validate_only): a
+    # value it would refuse must not leave a number without its profile. Unreachable, the number
+    # is still issued, and the page says what could not be recorded (completed from the file).
+    profile_problem = None
+    try:
+        async with agent_stub(request, duty, "accounts") as stub:
+            await stub.EnrollResident(apb.EnrollResidentRequest(attributes=attributes, validate_only=True))
+    except CallRefused as refused:
+        if refused.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+            profile_problem = _unavailable(refused)   # not asked twice: the agent does not wait twice
+        else:  # refused (bad input, this agent's token): nothing is written, the form says why
+            errors = (_profile_errors(refused.violations, [a.name for a in attributes])
+                      if refused.code == "INVALID_ARGUMENT" else {"family_name": _unavailable(refused)})
+            return console_page(request, "counter/enroll.html", duty, {**context, "errors": errors, "values": values},
+                                400)
     try:
         async with agent_stub(request, duty, "identity") as stub:
             created = await stub.CreateResidentInPerson(pb.CreateResidentInPersonRequest(
@@ -467,15 +508,11 @@ async def enroll(request: Request) -> Response:
             errors = {"email": "counter.error.email_taken"}
         return console_page(request, "counter/enroll.html", duty, {
             **context, "errors": errors or {"family_name": _unavailable(refused)}, "values": values}, 400)
-    attributes = [apb.AttributeChange(name=name, value=values[name])
-                  for name in ("family_name", "given_name", "date_of_birth") if values[name]]
-    if values["phone"]:
-        attributes.append(apb.AttributeChange(name="phone", value=_e164(values["phone"])))
-    profile_problem = None
     try:
-        async with agent_stub(request, duty, "accounts") as stub:
-            await stub.EnrollResident(apb.EnrollResidentRequest(resident_id=created.resident_id,
-                                                                attributes=attributes))
+        if profile_problem is None:
+            async with agent_stub(request, duty, "accounts") as stub:
+                await stub.EnrollResident(apb.EnrollResidentRequest(resident_id=created.resident_id,
+                                                                    attributes=attributes))
     except CallRefused as refused:
         profile_problem = _unavailable(refused)
     async with provider(request).uow_factory() as uow:
@@ -486,6 +523,43 @@ async def enroll(request: Request) -> Response:
         "family_name": values["family_name"], "given_name": values["given_name"],
         "date_of_birth": values["date_of_birth"], "email": values["email"], "phone": values["phone"],
         "profile_problem": profile_problem}, "letter_language": values["preferred_language"]})
+
+
+PROFILE_FIELDS = ("family_name", "given_name", "date_of_birth", "phone")
+
+
+async def complete_profile(request: Request) -> Response:
+    """The profile an enrolment could not record (accounts did not answer then): the names, the
+    date of birth and the phone, verified at the counter (accounts ``EnrollResident``, which
+    completes a profile). As for the print, only after this agent checked an identity document
+    of this resident in this visit: the values are verified ones."""
+    posted = await _posted_on_file(request)
+    if isinstance(posted, Response):
+        return posted
+    duty, fields, found = posted
+    values = {name: first(fields, name).strip()[:254] for name in PROFILE_FIELDS}
+    errors = person_errors(values, dt.date.today())
+    if errors:
+        return await _file(request, duty, found, {"errors": errors, "values": values}, 400)
+    from services.identity.http.counter.printed_file import VISIT, document_checked_in_visit  # it imports this module
+
+    started = duty.session.created_at
+    started = started if started.tzinfo else started.replace(tzinfo=dt.timezone.utc)
+    if not await document_checked_in_visit(provider(request).uow_factory(), duty.agent.agent_id, found.resident_id,
+                                           max(started, utcnow() - VISIT)):
+        return await _file(request, duty, found, {"errors": {"family_name": "counter.error.profile_needs_document"},
+                                                  "values": values}, 400)
+    from montreal.accounts.v1 import accounts_pb2 as apb
+
+    attributes = _profile_attributes(apb, values)
+    try:
+        async with agent_stub(request, duty, "accounts") as stub:
+            await stub.EnrollResident(apb.EnrollResidentRequest(resident_id=found.resident_id, attributes=attributes))
+    except CallRefused as refused:
+        errors = (_profile_errors(refused.violations, [a.name for a in attributes])
+                  if refused.code == "INVALID_ARGUMENT" else {"family_name": _unavailable(refused)})
+        return await _file(request, duty, found, {"errors": errors, "values": values}, 400)
+    return await _file(request, duty, found, {"recorded": {"what": "profile", **values}})
 
 
 async def search(request: Request) -> Response:
