@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -369,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"mtlid: configuration error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``mtlid config | head``): as any Unix tool, stop without a
+        # traceback; stdout is pointed at /dev/null so the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141   # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 if __name__ == "__main__":
