@@ -27,10 +27,8 @@ from __future__ import annotations
 import gzip
 import html
 import json
-import pathlib
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -244,9 +242,8 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
             [suspended] = [a for a in accounts_pb2_grpc.AccountsServiceStub(channel).ListAccounts(
                 apb.ListAccountsRequest(service_id=PARTNER_SERVICE), metadata=metadata, timeout=5).accounts
                 if a.account_id == account.account_id]
-        with sqlite3.connect(pathlib.Path(system.var_dir) / "consent.db") as db:
-            informed = db.execute("SELECT recipient_id FROM ledger_entries WHERE resident_id = ? "
-                                  "AND entry_type = 'service_informed'", (resident,)).fetchall()
+        informed = system.query("consent", "SELECT recipient_id FROM ledger_entries WHERE resident_id = ? "
+                                           "AND entry_type = 'service_informed'", resident)
     finally:
         system.stop()
         receiver.stop()
