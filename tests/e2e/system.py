@@ -163,11 +163,13 @@ class System:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()   # the databases it had
                 raise RuntimeError("mtlid up exited:\n" + "".join(self.output[-60:]))
             if (self.nats_url and all(_serving(self.ports[s]) for s in ("identity", "accounts", "consent"))
                     and _http_ok(self.issuer + "/healthz") and _http_ok(self.rp + "/")):
                 return
             time.sleep(0.25)
+        self.stop()   # a fixture whose start failed never calls stop: no process or database left behind
         raise RuntimeError("mtlid up did not start in time:\n" + "".join(self.output[-60:]))
 
     def _read(self) -> None:
@@ -179,6 +181,7 @@ class System:
                 self.nats_url = match.group(1)
 
     def stop(self) -> None:
+        """Ends ``mtlid up`` (and its children) and drops the PostgreSQL databases it ran on."""
         try:
             if self.process is None or self.process.poll() is not None:
                 return
