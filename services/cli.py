@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -212,9 +213,15 @@ def _redact(url: str) -> str:
 
 
 def _events_nats_url(args: argparse.Namespace) -> str:
-    url = args.nats_url or _settings().nats_url
+    """``--nats-url``, else ``MTLID_NATS_URL``, else (development) the embedded server that
+    ``mtlid up`` runs for this var dir (``var/nats/url``)."""
+    from services.common.nats import embedded_url
+
+    settings = _settings()
+    url = args.nats_url or settings.nats_url or (None if settings.production else embedded_url(settings.var_dir))
     if not url:
-        print("mtlid events: set MTLID_NATS_URL (mtlid up prints the embedded server's URL)", file=sys.stderr)
+        print("mtlid events: no NATS to ask: set MTLID_NATS_URL or --nats-url (in development, start "
+              "`mtlid up` first: its embedded server is found in var/)", file=sys.stderr)
         raise SystemExit(2)
     return url
 
@@ -369,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"mtlid: configuration error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``mtlid config | head``): as any Unix tool, stop without a
+        # traceback; stdout is pointed at /dev/null so the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141   # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 
 from services.common.config import SERVICES, Settings
 from services.common.migrations import migrate
-from services.common.nats import EmbeddedNats, free_port
+from services.common.nats import EmbeddedNats, embedded_url_file, free_port
 
 STOP_TIMEOUT = 8.0
 
@@ -40,6 +40,8 @@ def run_everything(settings: Settings) -> int:
     if not settings.nats_url:
         embedded = EmbeddedNats(settings.var_dir / "nats", free_port(settings.configured_ports)).start()
         env["MTLID_NATS_URL"] = embedded.url
+        # `mtlid events …` in another terminal finds it here, with no variable to set.
+        embedded_url_file(settings.var_dir).write_text(embedded.url + "\n")
     children: list[tuple[str, subprocess.Popen]] = []
     stopping = False
 
@@ -100,6 +102,7 @@ def run_everything(settings: Settings) -> int:
                 child.wait()
         if embedded is not None:
             embedded.stop(timeout=1.5)
+            embedded_url_file(settings.var_dir).unlink(missing_ok=True)
         print("mtlid stopped.", flush=True)
     failed = [name for name, child in children if child.returncode not in (0, -signal.SIGTERM)]
     return 1 if failed else 0

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -58,6 +59,29 @@ def free_port(avoid: Iterable[int] = ()) -> int:
 # The outbox marks a row published when the ack arrives (and purges it later), so an ack must
 # mean "on disk", not "in a page cache".
 SYNC_INTERVAL = "always"
+
+
+def embedded_url_file(var_dir: pathlib.Path) -> pathlib.Path:
+    """Where ``mtlid up`` writes its embedded server's URL (a new free port at each start), so
+    the admin commands of the same checkout find it with no variable to set (development)."""
+    return pathlib.Path(var_dir) / "nats" / "url"
+
+
+def embedded_url(var_dir: pathlib.Path) -> str | None:
+    """The URL of the embedded server ``mtlid up`` runs for ``var_dir``, if one listens there
+    (a file left by a crash names a port nobody serves: None)."""
+    try:
+        url = embedded_url_file(var_dir).read_text().strip()
+    except OSError:
+        return None
+    match = re.fullmatch(r"nats://127\.0\.0\.1:(\d{1,5})", url)
+    if match is None:
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=0.5):
+            return url
+    except OSError:
+        return None
 
 
 class EmbeddedNats:

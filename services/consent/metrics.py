@@ -5,7 +5,11 @@
 - ``mtlid.consent.changes`` — consents given, withdrawn and expired (``change``), from the
   committed ledger events;
 - ``mtlid.ledger.size`` (entries) and ``mtlid.ledger.append.duration`` (seconds, the writes
-  of one append under the head lock), with ``mtlid.ledger.append.failures``.
+  of one append under the head lock), with ``mtlid.ledger.append.failures``;
+- ``mtlid.ledger.witness_disagreements`` and ``mtlid.ledger.binding_mismatches`` — the
+  register's alarms (service_layer/alarms.py): a witness refused a head inconsistent with one
+  it cosigned, or a row a decision read does not match its leaf. Each is a page
+  (deploy/k8s/monitoring: MtlidWitnessDisagreement, MtlidLedgerBindingMismatch).
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from __future__ import annotations
 import functools
 import time
 
+from opentelemetry.metrics import Observation
+
 from services.common.metrics import HotInstrument, meter, observe_event
+from services.consent.service_layer.alarms import BINDING_MISMATCH, WITNESS_DISAGREEMENT, alarms
 
 _meter = meter(__name__)
 DECISIONS = HotInstrument("counter", "mtlid.consent.decisions", unit="{decision}",
@@ -24,6 +31,13 @@ APPEND_DURATION = _meter.create_histogram("mtlid.ledger.append.duration", unit="
                                           description="Time to write one append to the ledger")
 APPEND_FAILURES = _meter.create_counter("mtlid.ledger.append.failures", unit="{append}",
                                         description="Ledger appends that raised")
+# Read on scrape from the alarms' own counts (a lock, two integers): nothing on the hot paths.
+_meter.create_observable_counter(
+    "mtlid.ledger.witness_disagreements", [lambda _options: [Observation(alarms.counts()[WITNESS_DISAGREEMENT])]],
+    unit="{alarm}", description="Cosignatures a witness refused: a head inconsistent with one it cosigned")
+_meter.create_observable_counter(
+    "mtlid.ledger.binding_mismatches", [lambda _options: [Observation(alarms.counts()[BINDING_MISMATCH])]],
+    unit="{alarm}", description="Ledger rows found not matching their hashed leaf (decision refused)")
 _decision_counters: dict[tuple, object] = {}
 
 

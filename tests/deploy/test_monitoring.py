@@ -24,8 +24,10 @@ EXPORTED = {
     "mtlid_outbox_depth", "mtlid_outbox_oldest_age_seconds", "mtlid_consumer_lag",
     "mtlid_consumer_dead_letters_total", "mtlid_mail_sent_total", "mtlid_mail_failed_total",
     "mtlid_mail_expired_total", "mtlid_signing_key_age_seconds", "process_resident_memory_bytes",
-    # Not ours: Prometheus's own, cert-manager's, and the witnesses' (placeholder until they exist).
-    "up", "certmanager_certificate_expiration_timestamp_seconds", "mtlid_ledger_witness_disagreements_total",
+    # consent's alarms (services/consent/metrics.py; tests/unit/consent/test_alarm_metrics.py)
+    "mtlid_ledger_witness_disagreements_total", "mtlid_ledger_binding_mismatches_total",
+    # Not ours: Prometheus's own, cert-manager's.
+    "up", "certmanager_certificate_expiration_timestamp_seconds",
 }
 PROMQL_WORDS = {"sum", "by", "rate", "increase", "max", "min", "histogram_quantile", "and", "or", "time",
                 "le", "without", "on", "ignoring", "bool", "humanize"}
@@ -67,7 +69,7 @@ def test_the_on_call_alerts_are_all_there_and_use_exported_metrics(monitoring):
     assert {"MtlidGrpcErrorRate", "MtlidHttpErrorRate", "MtlidGrpcLatency", "MtlidTokenEndpointLatency",
             "MtlidOutboxStuck", "MtlidConsumerLag", "MtlidDeadLetters", "MtlidLedgerAppendFailures",
             "MtlidWitnessDisagreement", "MtlidSigningKeyRotationDue", "MtlidCertificateExpiry",
-            "MtlidMailNotDelivered", "MtlidTargetDown"} <= set(alerts)
+            "MtlidMailNotDelivered", "MtlidTargetDown", "MtlidLedgerBindingMismatch"} <= set(alerts)
     recorded = {r["record"] for r in rules if "record" in r}
     for rule in rules:
         assert _metric_names(rule["expr"], recorded) <= EXPORTED, (rule.get("alert") or rule.get("record"))

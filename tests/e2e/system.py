@@ -1,6 +1,10 @@
 """The whole system as real processes, for the end-to-end tests: ``mtlid up`` on free ports
 with a throwaway MTLID_VAR_DIR (embedded nats-server, identity + HTTP front, accounts,
-consent, the demo montreal.ca RP), plus the admin CLI and the development mailbox."""
+consent, the demo montreal.ca RP), plus the admin CLI and the development mailbox.
+
+Databases: SQLite files under the var dir by default; with ``MTLID_TEST_DATABASE=postgres``
+(as CI's second run), a fresh PostgreSQL database per service
+(``MTLID_<SERVICE>_DATABASE_URL``), dropped at stop, so the browser tests run on both."""
 
 from __future__ import annotations
 
@@ -24,6 +28,29 @@ from montreal.accounts.v1 import accounts_pb2_grpc
 from montreal.consent.v1 import consent_pb2 as cpb
 from montreal.consent.v1 import consent_pb2_grpc
 from services.common.nats import free_port
+from services.common.testing import databases as test_databases
+
+DATABASE_SERVICES = ("identity", "accounts", "consent")
+
+
+def _in_a_thread(coroutine):
+    """Run ``coroutine`` to completion whether or not the caller is inside an event loop."""
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return result[0] if result else None
+
+
+async def _postgres(names: list[str], *, drop: bool) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(test_databases.ADMIN_URL)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
 
 BOROUGH_CLIENT = "plateau-permits"
 BOROUGH_SERVICE = "plateau-mont-royal-permits"
@@ -59,8 +86,10 @@ class System:
     nats_url: str = ""
     #: more MTLID_* settings for every process of this system (e.g. the ledger's witnesses)
     settings: dict[str, str] = field(default_factory=dict)
-    #: service -> database URL (e.g. PostgreSQL ones a test made); empty: SQLite in var_dir
+    #: service -> database URL (e.g. PostgreSQL ones a test made); empty: SQLite in var_dir, or
+    #: PostgreSQL databases of the system's own under MTLID_TEST_DATABASE=postgres
     database_urls: dict[str, str] = field(default_factory=dict)
+    _postgres_names: list[str] = field(default_factory=list)
 
     @property
     def issuer(self) -> str:
@@ -91,7 +120,41 @@ class System:
         env.update({f"MTLID_{service.upper()}_DATABASE_URL": url for service, url in self.database_urls.items()})
         return env
 
-    def start(self, timeout: float = 60.0) -> None:
+    def query(self, service: str, sql: str, *parameters) -> list[tuple]:
+        """Rows of a read on one service's database, SQLite or PostgreSQL (``?`` placeholders)."""
+        url = self.database_urls.get(service)
+        if url is None:
+            import pathlib
+            import sqlite3
+
+            with sqlite3.connect(pathlib.Path(self.var_dir) / f"{service}.db") as db:
+                return db.execute(sql, parameters).fetchall()
+
+        async def read() -> list[tuple]:
+            import asyncpg
+
+            numbered, count = sql, 0
+            while "?" in numbered:
+                count += 1
+                numbered = numbered.replace("?", f"${count}", 1)
+            connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+            try:
+                return [tuple(row) for row in await connection.fetch(numbered, *parameters)]
+            finally:
+                await connection.close()
+
+        return _in_a_thread(read())
+
+    def start(self, timeout: float = 120.0) -> None:
+        if test_databases.backend() == "postgres" and not self.database_urls:
+            import uuid
+
+            suffix = uuid.uuid4().hex[:10]
+            self._postgres_names = [f"mtlid_e2e_{service}_{suffix}" for service in DATABASE_SERVICES]
+            _in_a_thread(_postgres(self._postgres_names, drop=False))
+            base = test_databases.ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+            self.database_urls = {service: f"{base}/{name}"
+                                  for service, name in zip(DATABASE_SERVICES, self._postgres_names)}
         self.ports = {}
         for name in ("identity", "accounts", "consent", "http", "rp", *(f"metrics-{m}" for m in METRICS)):
             port = free_port()
@@ -105,11 +168,13 @@ class System:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()   # the databases it had
                 raise RuntimeError("mtlid up exited:\n" + "".join(self.output[-60:]))
             if (self.nats_url and all(_serving(self.ports[s]) for s in ("identity", "accounts", "consent"))
                     and _http_ok(self.issuer + "/healthz") and _http_ok(self.rp + "/")):
                 return
             time.sleep(0.25)
+        self.stop()   # a fixture whose start failed never calls stop: no process or database left behind
         raise RuntimeError("mtlid up did not start in time:\n" + "".join(self.output[-60:]))
 
     def _read(self) -> None:
@@ -121,14 +186,20 @@ class System:
                 self.nats_url = match.group(1)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
+        """Ends ``mtlid up`` (and its children) and drops the PostgreSQL databases it ran on."""
         try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            if self.process is None or self.process.poll() is not None:
+                return
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        finally:
+            if self._postgres_names:
+                _in_a_thread(_postgres(self._postgres_names, drop=True))
+                self._postgres_names = []
 
     def cli(self, *args: str) -> dict | list:
         """An admin command of ``mtlid`` against this system (prints JSON)."""

@@ -27,7 +27,8 @@ EXPECTED = {
                  "mtlid_outbox_depth", "mtlid_outbox_oldest_age_seconds"],
     "consent": ["rpc_server_call_duration_seconds_count", "mtlid_consent_decisions_total",
                 "mtlid_consent_changes_total", "mtlid_ledger_size", "mtlid_ledger_append_duration_seconds_count",
-                "mtlid_consumer_lag", "mtlid_consumer_dead_letters_total", "mtlid_outbox_depth"],
+                "mtlid_consumer_lag", "mtlid_consumer_dead_letters_total", "mtlid_outbox_depth",
+                "mtlid_ledger_witness_disagreements_total", "mtlid_ledger_binding_mismatches_total"],
     "mailer": ["mtlid_mail_sent_total", "mtlid_mail_failed_total", "mtlid_consumer_dead_letters_total"],
 }
 

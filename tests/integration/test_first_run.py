@@ -76,8 +76,20 @@ def test_mtlid_up_on_a_terminal_shows_the_summary_then_only_what_needs_a_person(
                 break
         assert mail is not None, "the code never reached var/mailbox"
         assert mail["purpose"] == "confirm_email" and len(mail["code"]) == 6 and mail["language"] == "fr, en"
+        # The README's `mtlid events …` as written, in another terminal: no MTLID_NATS_URL to
+        # copy, the embedded server (a new port at each start) is found through var/.
+        assert "MTLID_NATS_URL" not in env
+        events = subprocess.run([sys.executable, "-m", "services.cli", "events", "dead-letters"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert events.returncode == 0, events.stderr
+        assert json.loads(events.stdout) == {"dead_letters": []}
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
+        # Stopped: the server's address is gone, and the command says what to do.
+        assert not (tmp_path / "var" / "nats" / "url").exists()
+        events = subprocess.run([sys.executable, "-m", "services.cli", "events", "dead-letters"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert events.returncode == 2 and "MTLID_NATS_URL" in events.stderr and "Traceback" not in events.stderr
     finally:
         if process.poll() is None:
             process.kill()

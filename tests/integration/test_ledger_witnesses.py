@@ -29,6 +29,8 @@ from services.common.testing.services import running_service
 from services.common.testing.tokens import TokenMinter
 from services.consent.domain import merkle
 from services.consent.domain.witness import Checkpoint, VerifierKey, parse_note
+from services.consent.service_layer.alarms import WITNESS_DISAGREEMENT
+from services.consent.service_layer.alarms import alarms as ledger_alarms
 
 RESIDENT = "789ABCDEFGHJ"
 CLI = [sys.executable, "-m", "services.cli", "ledger"]
@@ -39,6 +41,10 @@ def _witness_key(tmp: pathlib.Path, name: str) -> tuple[pathlib.Path, str]:
     done = subprocess.run([*CLI, "witness-key", "--name", name, "--out", str(path)], capture_output=True,
                           text=True, timeout=60, check=True)
     return path, json.loads(done.stdout)["verifier_key"]
+
+
+async def _increased(before: int) -> bool:
+    return ledger_alarms.counts()[WITNESS_DISAGREEMENT] > before
 
 
 async def _wait(predicate, what: str, timeout: float = 60.0):
@@ -141,6 +147,7 @@ async def test_two_witnesses_cosign_then_both_refuse_a_forked_ledger(nats, tmp_p
     (key_a, vkey_a), (key_b, vkey_b) = _witness_key(tmp_path, "auditor.example"), _witness_key(tmp_path, "cai.example")
     http_port = free_port()
     witnesses: list[subprocess.Popen] = []
+    disagreements = ledger_alarms.counts()[WITNESS_DISAGREEMENT]   # what the metrics port exports (issue 19)
     async with temporary_database("consent", tmp_path) as database_url:
         await migrate_async("consent", database_url)
         try:
@@ -183,6 +190,9 @@ async def test_two_witnesses_cosign_then_both_refuse_a_forked_ledger(nats, tmp_p
                                for process, key in zip(witnesses, (key_a, key_b)))
 
                 await _wait(both_refused, "both witnesses to refuse the fork")
+                # Each re-submits what it cosigned: the log's own alarm, the on-call page
+                # MtlidWitnessDisagreement (mtlid_ledger_witness_disagreements_total).
+                await _wait(lambda: _increased(disagreements), "the log's witness_disagreement alarm")
                 for key in (key_a, key_b):
                     state = json.loads(key.with_name(key.name + ".state.json").read_text())
                     assert state["alarm"]["alarm"] == "witness_disagreement"

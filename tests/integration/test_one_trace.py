@@ -27,10 +27,8 @@ from __future__ import annotations
 import gzip
 import html
 import json
-import pathlib
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -244,9 +242,8 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
             [suspended] = [a for a in accounts_pb2_grpc.AccountsServiceStub(channel).ListAccounts(
                 apb.ListAccountsRequest(service_id=PARTNER_SERVICE), metadata=metadata, timeout=5).accounts
                 if a.account_id == account.account_id]
-        with sqlite3.connect(pathlib.Path(system.var_dir) / "consent.db") as db:
-            informed = db.execute("SELECT recipient_id FROM ledger_entries WHERE resident_id = ? "
-                                  "AND entry_type = 'service_informed'", (resident,)).fetchall()
+        informed = system.query("consent", "SELECT recipient_id FROM ledger_entries WHERE resident_id = ? "
+                                           "AND entry_type = 'service_informed'", resident)
     finally:
         system.stop()
         receiver.stop()
@@ -280,7 +277,13 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
     assert consumed["kind"] == 5  # SPAN_KIND_CONSUMER
     assert consumed["parent"] in {s["span_id"] for s in by_service["mtlid-accounts"]}, summary
     # The database layer, by the maintained SQLAlchemy instrumentation, inside the same trace.
-    assert any(s["scope"] == "opentelemetry.instrumentation.sqlalchemy" for s in by_service["mtlid-accounts"]), summary
+    # On PostgreSQL accounts' release path reads through its own asyncpg pool and writes its
+    # outbox on its own asyncpg connection (issue 24: services/common/reads.py,
+    # accounts/adapters/release_outbox.py), which SQLAlchemy's instrumentation does not see;
+    # identity's subject lookup still goes through SQLAlchemy there. (The maintained asyncpg
+    # instrumentation would see them: not installed, README "Traces".)
+    sqlalchemy_spans = {s["service"] for s in spans if s["scope"] == "opentelemetry.instrumentation.sqlalchemy"}
+    assert ("mtlid-identity" if system.database_urls else "mtlid-accounts") in sqlalchemy_spans, summary
     # Nothing personal or secret in any exported span.
     exported = json.dumps(receiver.spans)
     assert EMAIL not in exported and "Bearer" not in exported and partner["client_secret"] not in exported
