@@ -64,8 +64,10 @@ def test_the_readable_file_words_every_instant_and_leaves_the_rest():
             "sessions": [{"signed_in_at": "2026-07-01T04:30:00.123456+00:00", "methods": ["pwd"]}],
             "kid": "2026-12-01T19:05", "count": 3, "ended_at": None}
     assert readable_times(file, Translator("fr")) == {
-        "generated_at": "1er décembre 2026 à 14 h 05", "until": "2027-12-01",
+        "generated_at": "1er décembre 2026 à 14 h 05", "until": "1er décembre 2027",
         "sessions": [{"signed_in_at": "1er juillet 2026 à 0 h 30", "methods": ["pwd"]}],
         "kid": "2026-12-01T19:05", "count": 3, "ended_at": None}
     assert readable_times(file, Translator("en"))["generated_at"] == "December 1, 2026 at 2:05 p.m."
+    assert readable_times(file, Translator("en"))["until"] == "December 1, 2027"
+    assert readable_times({"day": "2026-13-40"}, Translator("fr")) == {"day": "2026-13-40"}
     assert file["generated_at"] == "2026-12-01T19:05:00Z"          # the signed document is untouched

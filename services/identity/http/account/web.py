@@ -217,20 +217,37 @@ def local_time(value, t: Translator) -> dict[str, str] | None:
     return {"iso": value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"), "text": text}
 
 
-#: an instant as the export writes it (RFC 3339 s. 5.6, UTC "Z" or an offset); dates alone stay
+#: an instant as the export writes it (RFC 3339 s. 5.6, UTC "Z" or an offset)
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)")
+#: a calendar date alone (RFC 3339 full-date: a birth date, an expiry day)
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def local_date(value: dt.date, t: Translator) -> str:
+    """A calendar date worded as ``local_time`` words the day ("1er décembre 2026",
+    "December 1, 2026"); a date has no time zone to convert."""
+    month = t(f"month.{value.month}")
+    if t.lang == "fr":
+        return f"{'1er' if value.day == 1 else value.day} {month} {value.year}"
+    return f"{month} {value.day}, {value.year}"
 
 
 def readable_times(value, t):
     """A copy of the resident's file for its readable page (``account/file.html``): every
     instant worded as ``local_time`` words it (Montréal time, Québec conventions; issue 21,
-    "dates everywhere"). The JSON download and the signatures keep RFC 3339 UTC for machines."""
+    "dates everywhere"), every date alone as ``local_date``. The JSON download and the
+    signatures keep RFC 3339 for machines."""
     if isinstance(value, dict):
         return {key: readable_times(item, t) for key, item in value.items()}
     if isinstance(value, list):
         return [readable_times(item, t) for item in value]
     if isinstance(value, str) and _INSTANT.fullmatch(value):
         return local_time(dt.datetime.fromisoformat(value.replace("Z", "+00:00")), t)["text"]
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            return local_date(dt.date.fromisoformat(value), t)
+        except ValueError:      # shaped like a date, not one (2026-13-40): shown as it is
+            return value
     return value
 
 
