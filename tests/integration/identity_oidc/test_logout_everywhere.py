@@ -116,6 +116,59 @@ async def test_rp_initiated_logout_signs_the_resident_out_of_a_second_rp(front):
         await asyncio.wait_for(demo_task, 10)
 
 
+async def test_sign_out_everywhere_in_mon_compte_signs_another_device_out_of_the_demo_rp(front):
+    """Issue 20: a resident's "sign out everywhere" in Mon compte (the button on
+    /account/security, pressed on a second device) ends the session the demo RP was signed in
+    with on the first device, and the demo RP learns it by back channel (a logout token with
+    that session's sid): its page shows the resident signed out. The delivery is recorded."""
+    demo_port = free_port()
+    await add_client(front, OAuthClient(secret_hash=None, **demo_client_spec(demo_port)))
+    stop, started = asyncio.Event(), asyncio.Event()
+    demo_task = asyncio.create_task(serve(create_demo_app(front.base, demo_port), "127.0.0.1", demo_port, stop,
+                                          started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    demo = f"http://127.0.0.1:{demo_port}"
+    laptop, phone = Browser(front.base), Browser(front.base)
+    try:
+        async with sender(front):
+            # the laptop signs in at the demo RP
+            login = await laptop.http.get(demo + "/login", follow_redirects=True)
+            consent = await laptop.http.post(front.base + "/login", data={
+                **hidden_fields(login.text), "email": front.resident.email, "password": PASSWORD},
+                follow_redirects=True)
+            home = await laptop.http.post(front.base + "/consent", data={
+                **hidden_fields(consent.text), "decision": "accept"}, follow_redirects=True)
+            assert str(home.url) == demo + "/" and "Bonjour" in home.text
+            laptop_session = laptop.http.cookies["mtlid_session"]
+
+            # the phone signs in to Mon compte and presses "sign out everywhere" there
+            page = await phone.http.get("/account/login", params={"next": "/account/security"})
+            signed_in = await phone.http.post("/account/login", data={
+                **hidden_fields(page.text), "email": front.resident.email, "password": PASSWORD})
+            assert signed_in.status_code in (302, 303), signed_in.text[-2000:]
+            security = await phone.http.get("/account/security")
+            assert security.status_code == 200 and 'action="/logout/everywhere"' in security.text
+            assert (await phone.submit(security, "/logout/everywhere")).status_code == 200
+
+            async def demo_signed_out():
+                return "Se connecter avec mon compte Montréal" in (await laptop.http.get(demo + "/")).text
+            await eventually(demo_signed_out)
+        # the laptop's own provider session is over too, and so is the phone's
+        assert (await laptop.http.get("/account")).headers["location"].startswith("/account/login")
+        assert (await phone.http.get("/account")).headers["location"].startswith("/account/login")
+        from services.identity.oidc.tokens import secret_hash
+        async with front.uow() as uow:
+            ended = await uow.sessions.by_secret_hash(secret_hash(laptop_session))
+            deliveries = await uow.logout_deliveries.for_session(ended.session_id)
+        assert ended.ended_at is not None
+        assert [(d.client_id, d.delivered_at is not None) for d in deliveries] == [("demo-montreal-ca", True)]
+    finally:
+        await laptop.close()
+        await phone.close()
+        stop.set()
+        await asyncio.wait_for(demo_task, 10)
+
+
 async def test_sign_out_everywhere_delivers_a_valid_logout_token_with_retries(front, browser):
     """Recorded with the logout (the sender need not be running), retried with backoff
     while the RP fails, delivered once it answers 200; the token verifies as the spec says."""
