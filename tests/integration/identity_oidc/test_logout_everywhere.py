@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 
 import httpx
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, KeySet
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +21,7 @@ from services.identity.adapters.logout_delivery import BackchannelLogoutSender
 from services.identity.demo_rp.app import create_demo_app, demo_client_spec
 from services.identity.domain.clients import OAuthClient, hash_client_secret
 from services.identity.http.app import serve
+from services.identity.oidc.records import utcnow
 from tests.integration.identity_oidc.conftest import PASSWORD, SECRET, Browser, free_port, hidden_fields
 from tests.integration.identity_oidc.flows import rp_client, tokens_for
 
@@ -165,6 +167,71 @@ async def test_sign_out_everywhere_in_mon_compte_signs_another_device_out_of_the
     finally:
         await laptop.close()
         await phone.close()
+        stop.set()
+        await asyncio.wait_for(demo_task, 10)
+
+
+async def test_the_demo_rp_refuses_forged_misdirected_and_replayed_logout_tokens(front):
+    """Back-Channel Logout 1.0 s. 2.6 and 2.8 at the demo RP: a token it cannot trust is a 400
+    and signs no one out (an ID token, another audience, another key, no sid or sub, a nonce, a
+    replay); the provider's own token signs the resident out once."""
+    from services.identity.oidc.logout import mint_logout_token
+
+    demo_port = free_port()
+    spec = demo_client_spec(demo_port)
+    await add_client(front, OAuthClient(secret_hash=None, **spec))
+    stop, started = asyncio.Event(), asyncio.Event()
+    demo_task = asyncio.create_task(serve(create_demo_app(front.base, demo_port), "127.0.0.1", demo_port, stop,
+                                          started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    demo = f"http://127.0.0.1:{demo_port}"
+    resident_browser = Browser(front.base)
+    browser = resident_browser.http
+    try:
+        login = await browser.get(demo + "/login", follow_redirects=True)
+        consent = await browser.post(front.base + "/login", data={
+            **hidden_fields(login.text), "email": front.resident.email, "password": PASSWORD}, follow_redirects=True)
+        home = await browser.post(front.base + "/consent", data={**hidden_fields(consent.text), "decision": "accept"},
+                                  follow_redirects=True)
+        assert "Bonjour" in home.text
+        async with front.uow() as uow:
+            client = await uow.clients.get(spec["client_id"])
+            [session] = await uow.sessions.active_for(front.resident.resident_id, utcnow())
+        genuine = mint_logout_token(front.provider.keys, front.provider.config, client=client,
+                                    resident_id=front.resident.resident_id, session_id=session.session_id)
+        claims = jwt.decode(genuine, KeySet.import_key_set(front.provider.keys.jwks())).claims
+        kid, provider_key = front.provider.keys.current("ES256")
+        forger = ECKey.generate_key("P-256", parameters={"kid": kid})
+
+        def signed(key=provider_key, typ="logout+jwt", **changes) -> str:
+            body = {k: v for k, v in {**claims, "jti": str(uuid.uuid4()), **changes}.items() if v is not None}
+            return jwt.encode({"alg": "ES256", "kid": kid, "typ": typ}, body, key)
+        cases = {
+            "missing": None,
+            "signed by another key": signed(key=forger),
+            "an ID token's type": signed(typ="JWT"),
+            "no logout event": signed(events=None),
+            "another audience": signed(aud="someone-else"),
+            "another issuer": signed(iss="https://elsewhere.example"),
+            "expired": signed(iat=int(time.time()) - 600, exp=int(time.time()) - 300),
+            "no sid nor sub": signed(sid=None, sub=None),
+            "a nonce": signed(nonce="n"),
+        }
+        async with httpx.AsyncClient() as rp:
+            for name, token in cases.items():
+                data = {} if token is None else {"logout_token": token}
+                refused = await rp.post(demo + "/backchannel-logout", data=data)
+                assert refused.status_code == 400 and refused.json() == {"error": "invalid_request"}, name
+            assert "Bonjour" in (await browser.get(demo + "/")).text        # still signed in
+            # the same claims, signed by the provider's key, unchanged: each refusal above was its change
+            control = signed()
+            accepted = await rp.post(demo + "/backchannel-logout", data={"logout_token": control})
+            assert accepted.status_code == 200
+            assert "Se connecter avec mon compte Montréal" in (await browser.get(demo + "/")).text
+            replayed = await rp.post(demo + "/backchannel-logout", data={"logout_token": control})
+            assert replayed.status_code == 400
+    finally:
+        await resident_browser.close()
         stop.set()
         await asyncio.wait_for(demo_task, 10)
 
