@@ -341,6 +341,44 @@ async def test_front_channel_logout_frames_each_client_with_iss_and_sid(front, b
     assert httpx.URL((await browser.get(check_url)).headers["location"]).params["error"] == "login_required"
 
 
+async def test_sign_out_everywhere_in_mon_compte_frames_this_browsers_front_channel_clients(front):
+    """Issue 20: "sign out everywhere" in Mon compte triggers front-channel logout too: the
+    signed-out page frames the front-channel logout URI of each client this browser's session
+    signed in to, with iss and sid, and the page's CSP allows exactly their origins."""
+    from services.identity.oidc.tokens import secret_hash
+
+    email = "cadres.partout@example.ca"
+    await add_resident(front.uow, email, LevelOfAssurance.SELF_ASSERTED, False)
+    await add_client(front, OAuthClient(
+        client_id="arenas-portal", name="Arénas (portail)", secret_hash=hash_client_secret(SECRET),
+        redirect_uris=("http://127.0.0.1:9/arenas",), grant_types=("authorization_code",), scopes=("openid",),
+        frontchannel_logout_uri="https://arenas.example.ca/logout"))
+    resident_browser = Browser(front.base)
+    try:
+        client = rp_client(client_id="arenas-portal", scope="openid", redirect_uri="http://127.0.0.1:9/arenas")
+        url, _ = client.create_authorization_url(front.base + "/authorize", code_verifier="v" * 50)
+        await client.aclose()
+        login = await resident_browser.follow(await resident_browser.get(url))
+        consent = await resident_browser.login(login, email)
+        if "/consent" in str(consent.url):
+            consent = await resident_browser.consent(consent, [], [])
+        assert consent.headers["location"].startswith("http://127.0.0.1:9/arenas?code=")
+        async with front.uow() as uow:
+            session = await uow.sessions.by_secret_hash(secret_hash(resident_browser.http.cookies["mtlid_session"]))
+        security = await resident_browser.get("/account/security")
+        assert security.status_code == 200
+        page = await resident_browser.submit(security, "/logout/everywhere")
+        assert page.status_code == 200
+        frame = httpx.URL(page.text.split('class="frontchannel-logout" src="', 1)[1].split('"', 1)[0]
+                          .replace("&amp;", "&"))
+        assert frame.host == "arenas.example.ca" and frame.path == "/logout"
+        assert dict(frame.params) == {"iss": front.base, "sid": session.session_id}
+        assert "frame-src https://arenas.example.ca" in page.headers["content-security-policy"]
+        assert (await resident_browser.get("/account")).headers["location"].startswith("/account/login")
+    finally:
+        await resident_browser.close()
+
+
 async def test_discovery_advertises_logout_everywhere(front):
     async with httpx.AsyncClient() as http:
         meta = (await http.get(front.base + "/.well-known/openid-configuration")).json()
