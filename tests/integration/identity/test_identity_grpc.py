@@ -391,6 +391,11 @@ async def test_client_registry_with_private_key_jwt_logout_par_and_dpop(stub_for
         assert code == grpc.StatusCode.INVALID_ARGUMENT and field in violations, (client_id, violations)
         code, _, _ = await _error(admin.GetClient(pb.GetClientRequest(client_id=client_id)))
         assert code == grpc.StatusCode.NOT_FOUND
+    # probe finding 5 over gRPC: a client_credentials client cannot hold resident scopes
+    code, violations, _ = await _error(admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+        client_id="permits-batch", name="Permis (lot)", grant_types=["client_credentials"],
+        scopes=["accounts:release", "openid", "email"], audiences=["urn:mtlid:accounts"]))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "client.scopes" in violations, violations
 
 
 async def test_tokens_signed_before_a_rotation_stay_valid(clients, keyring, mint, stub_for):
