@@ -202,6 +202,13 @@ class SqlClientRepository:
         await self.session.execute(
             update(ClientRow).where(ClientRow.client_id == client_id).values(secret_hash=secret_hash))
 
+    async def set_authentication(self, client: OAuthClient) -> None:
+        """Store ``client``'s authentication method, secret hash and keys (the rest is unchanged)."""
+        await self.session.execute(
+            update(ClientRow).where(ClientRow.client_id == client.client_id).values(
+                token_endpoint_auth_method=client.token_endpoint_auth_method, secret_hash=client.secret_hash,
+                jwks=client.jwks, jwks_uri=client.jwks_uri))
+
     async def list(self, *, after: str = "", limit: int = 100) -> list[OAuthClient]:
         rows = (await self.session.execute(
             select(ClientRow).where(ClientRow.client_id > after).order_by(ClientRow.client_id).limit(limit))).scalars()

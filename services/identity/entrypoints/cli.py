@@ -123,6 +123,19 @@ def cmd_client_create(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def cmd_client_require_private_key_jwt(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.clients import RequirePrivateKeyJwt, require_private_key_jwt
+
+    async def work(settings, uow_factory):
+        changed = await require_private_key_jwt(RequirePrivateKeyJwt(
+            client_id=args.client_id, jwks=_jwks_file(args.jwks_file), jwks_uri=args.jwks_uri or "",
+            allow_http_loopback=not settings.production), uow_factory())
+        return {**changed.to_public_dict(),
+                "note": "the client's secret is forgotten: it authenticates only with private_key_jwt now"}
+
+    return _run(work)
+
+
 def cmd_client_list(_args: argparse.Namespace) -> int:
     from services.identity.service_layer.clients import list_clients
 
@@ -383,6 +396,13 @@ def register(subparsers) -> None:
     create.add_argument("--staff-directory-jwks-uri", help="where that directory publishes its public keys (https)")
     create.add_argument("--staff-directory-jwks-file", help="or a file holding that directory's public JWK Set")
     create.set_defaults(func=cmd_client_create)
+    require_pkj = client.add_parser(
+        "require-private-key-jwt",
+        help="require private_key_jwt (RFC 7523) of a confidential client from now on; its secret is forgotten")
+    require_pkj.add_argument("--client-id", required=True)
+    require_pkj.add_argument("--jwks-uri", help="where the client publishes its public keys (https)")
+    require_pkj.add_argument("--jwks-file", help="or a file holding the client's public JWK Set")
+    require_pkj.set_defaults(func=cmd_client_require_private_key_jwt)
     listing = client.add_parser("list", help="every registered client (no secrets)")
     listing.set_defaults(func=cmd_client_list)
 

@@ -78,7 +78,11 @@ def client_message(client: OAuthClient) -> pb.Client:
         sector_identifier=client.sector_identifier,
         id_token_signed_response_alg=client.id_token_signed_response_alg,
         token_endpoint_auth_method=client.token_endpoint_auth_method,
-        is_city_client=client.is_city_client, purposes=client.purposes, disabled=client.disabled)
+        is_city_client=client.is_city_client, purposes=client.purposes, disabled=client.disabled,
+        jwks_json=json.dumps(client.jwks, sort_keys=True) if client.jwks else "", jwks_uri=client.jwks_uri,
+        backchannel_logout_uri=client.backchannel_logout_uri, frontchannel_logout_uri=client.frontchannel_logout_uri,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens)
     if client.created_at is not None:
         message.create_time.CopyFrom(_timestamp(client.created_at))
     if client.staff_directory_issuer:
@@ -88,10 +92,10 @@ def client_message(client: OAuthClient) -> pb.Client:
     return message
 
 
-#: the registry's names of a staff directory's fields, as they sit on the wire
-_STAFF_DIRECTORY_FIELDS = {"staff_directory_issuer": "staff_directory.issuer",
-                           "staff_directory_jwks": "staff_directory.jwks_json",
-                           "staff_directory_jwks_uri": "staff_directory.jwks_uri"}
+#: the registry's names of fields that sit elsewhere on the wire (the keys, a staff directory's fields)
+_WIRE_FIELDS = {"jwks": "jwks_json", "staff_directory_issuer": "staff_directory.issuer",
+                "staff_directory_jwks": "staff_directory.jwks_json",
+                "staff_directory_jwks_uri": "staff_directory.jwks_uri"}
 
 
 def _staff_directory_keys(message: pb.Client) -> dict | None:
@@ -107,6 +111,20 @@ def _staff_directory_keys(message: pb.Client) -> dict | None:
         keys = None
     if not isinstance(keys, dict):
         raise InvalidArgument("staff_directory_jwks", "must be a JWK Set as JSON text ({\"keys\": [...]})")
+    return keys
+
+
+def _client_keys(message: pb.Client) -> dict | None:
+    """The client's JWK Set from ``jwks_json`` (None when absent); INVALID_ARGUMENT naming the
+    field when it is not a JSON object (the registry judges the keys themselves)."""
+    if not message.jwks_json:
+        return None
+    try:
+        keys = json.loads(message.jwks_json)
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict):
+        raise InvalidArgument("jwks", "must be a JWK Set as JSON text ({\"keys\": [...]})")
     return keys
 
 
@@ -127,7 +145,12 @@ def client_from_message(message: pb.Client) -> OAuthClient:
         is_city_client=message.is_city_client, purposes=tuple(message.purposes),
         staff_directory_issuer=message.staff_directory.issuer.strip(),
         staff_directory_jwks=_staff_directory_keys(message),
-        staff_directory_jwks_uri=message.staff_directory.jwks_uri.strip())
+        staff_directory_jwks_uri=message.staff_directory.jwks_uri.strip(),
+        jwks=_client_keys(message), jwks_uri=message.jwks_uri.strip(),
+        backchannel_logout_uri=message.backchannel_logout_uri.strip(),
+        frontchannel_logout_uri=message.frontchannel_logout_uri.strip(),
+        require_pushed_authorization_requests=message.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=message.dpop_bound_access_tokens)
 
 
 def _token_answer(info: tokens.TokenInfo) -> pb.ValidateTokenResponse:
@@ -294,7 +317,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                                        allow_http_loopback=not self._ctx.settings.production), self._uow())
         except InvalidArgument as error:
             # The registry names the client's fields; on the wire they sit under `client`.
-            raise InvalidArgument.many((f"client.{_STAFF_DIRECTORY_FIELDS.get(f, f)}", d)
+            raise InvalidArgument.many((f"client.{_WIRE_FIELDS.get(f, f)}", d)
                                        for f, d in error.violations) from None
         return pb.CreateClientResponse(client=client_message(client), client_secret=secret or "")
 

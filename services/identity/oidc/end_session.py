@@ -82,11 +82,16 @@ async def end_session_endpoint(provider, request: WireRequest, *, confirmed: boo
 
 
 async def sign_out_everywhere_endpoint(provider, request: WireRequest) -> WireResponse:
-    """POST /logout/everywhere: ends every session of the signed-in resident."""
+    """POST /logout/everywhere: ends every session of the signed-in resident. Every session's
+    back-channel clients are told by the sender; this browser's own session's front-channel
+    clients are framed on the page, as at RP-initiated logout (Front-Channel Logout 1.0 s. 3:
+    the other sessions' browsers are not here to load them)."""
+    frames = None
     async with provider.uow_factory() as uow:
         session = await find_session(uow, request.cookies.get(SESSION_COOKIE))
         if session is not None:
+            frames = await frontchannel_frames(uow, provider.config, session.session_id)
             await sign_out_everywhere(uow, session.resident_id)
             await uow.commit()
             provider.logout_recorded()
-    return _logged_out(None, None)
+    return _logged_out(None, None, frames)

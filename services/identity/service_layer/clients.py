@@ -48,6 +48,38 @@ async def register_client(cmd: RegisterClient, uow) -> tuple[OAuthClient, str | 
     return client, secret
 
 
+@dataclasses.dataclass(frozen=True)
+class RequirePrivateKeyJwt:
+    """Require ``private_key_jwt`` (RFC 7523 s. 2.2; OIDC Core s. 9) of a registered confidential
+    client: from then on it authenticates only with assertions signed by one of its public keys,
+    registered here (``jwks``) or published at ``jwks_uri``; its secret is forgotten, so it cannot
+    fall back to it (one registered method per client, OIDC Registration s. 2)."""
+
+    client_id: str
+    jwks: dict | None = None
+    jwks_uri: str = ""
+    allow_http_loopback: bool = True
+
+
+async def require_private_key_jwt(cmd: RequirePrivateKeyJwt, uow) -> OAuthClient:
+    async with uow:
+        client = await uow.clients.get(cmd.client_id)
+        if client is None:
+            raise NotFound("client")
+        if client.token_endpoint_auth_method == "none":
+            # a public client (a browser or mobile app) cannot keep a private key either
+            raise InvalidArgument("token_endpoint_auth_method",
+                                  "a public client cannot be required to use private_key_jwt")
+        changed = dataclasses.replace(client, token_endpoint_auth_method="private_key_jwt", secret_hash=None,
+                                      jwks=cmd.jwks or None, jwks_uri=cmd.jwks_uri or "")
+        problems = validate_client(changed, allow_http_loopback=cmd.allow_http_loopback)
+        if problems:
+            raise InvalidArgument.many(problems)
+        await uow.clients.set_authentication(changed)
+        await uow.commit()
+    return changed
+
+
 async def get_client(uow, client_id: str) -> OAuthClient:
     async with uow:
         client = await uow.clients.get(client_id)

@@ -135,3 +135,28 @@ def test_resident_purge_closed_runs_the_purge_now_and_shows_counts_only(cli, dat
     assert code == 0 and again["closed_accounts_purged"] == 0
     with pytest.raises(SystemExit):
         cli("resident", "purge-closed", "--retention-days", "0")
+
+
+def test_client_require_private_key_jwt_switches_a_confidential_client(cli, tmp_path):
+    from joserfc.jwk import ECKey
+
+    code, created, _ = cli("client", "create", "--name", "Système de déneigement", "--grant-type", "client_credentials",
+                           "--audience", "urn:mtlid:identity", "--scope", "identity:validate")
+    assert code == 0 and created["client_secret"] and created["token_endpoint_auth_method"] == "client_secret_basic"
+    code, out, err = cli("client", "require-private-key-jwt", "--client-id", created["client_id"])
+    assert code == 1 and out is None and {v["field"] for v in json.loads(err)["violations"]} == {"jwks"}
+    keys = tmp_path / "jwks.json"
+    keys.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
+    code, changed, _ = cli("client", "require-private-key-jwt", "--client-id", created["client_id"],
+                           "--jwks-file", str(keys))
+    assert code == 0 and changed["token_endpoint_auth_method"] == "private_key_jwt" and changed["jwks"]["keys"]
+    code, listing, _ = cli("client", "list")
+    [listed] = [c for c in listing["clients"] if c["client_id"] == created["client_id"]]
+    assert listed["token_endpoint_auth_method"] == "private_key_jwt"
+    code, out, err = cli("client", "require-private-key-jwt", "--client-id", "nobody", "--jwks-file", str(keys))
+    assert code == 1 and json.loads(err)["error"] == "NotFound"
+    code, public, _ = cli("client", "create", "--name", "Appli mobile", "--public",
+                          "--redirect-uri", "https://permis.montreal.ca/app")
+    code, out, err = cli("client", "require-private-key-jwt", "--client-id", public["client_id"],
+                         "--jwks-file", str(keys))
+    assert code == 1 and {v["field"] for v in json.loads(err)["violations"]} == {"token_endpoint_auth_method"}

@@ -345,6 +345,59 @@ async def test_client_registry_with_a_staff_directory(stub_for):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "client.staff_directory.issuer" in violations
 
 
+async def test_client_registry_with_private_key_jwt_logout_par_and_dpop(stub_for):
+    """Issue 20 over gRPC, as ``mtlid client create`` does it: a private_key_jwt client with its
+    keys (JWK Set or jwks_uri) and no secret, back- and front-channel logout URIs, required PAR,
+    a public client that must send DPoP proofs; GetClient shows them; bad keys are named."""
+    import json
+
+    from joserfc.jwk import ECKey
+
+    jwks = {"keys": [ECKey.generate_key("P-256", parameters={"kid": "permis-1"}).as_dict(private=False)]}
+    admin = await stub_for("operators-console", ["identity:admin"])
+    created = await admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+        client_id="permis-en-ligne", name="Permis en ligne", grant_types=["authorization_code"], scopes=["openid"],
+        redirect_uris=["https://permis.montreal.ca/cb"], token_endpoint_auth_method="private_key_jwt",
+        jwks_json=json.dumps(jwks), require_pushed_authorization_requests=True,
+        backchannel_logout_uri="https://permis.montreal.ca/bcl",
+        frontchannel_logout_uri="https://permis.montreal.ca/fcl")))
+    assert created.client_secret == ""
+    fetched = (await admin.GetClient(pb.GetClientRequest(client_id="permis-en-ligne"))).client
+    assert fetched.token_endpoint_auth_method == "private_key_jwt" and json.loads(fetched.jwks_json) == jwks
+    assert fetched.require_pushed_authorization_requests and not fetched.dpop_bound_access_tokens
+    assert fetched.backchannel_logout_uri == "https://permis.montreal.ca/bcl"
+    assert fetched.frontchannel_logout_uri == "https://permis.montreal.ca/fcl"
+    by_uri = await admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+        client_id="taxes-system", name="Taxes", grant_types=["client_credentials"], scopes=["identity:validate"],
+        audiences=["urn:mtlid:identity"], token_endpoint_auth_method="private_key_jwt",
+        jwks_uri="https://taxes.montreal.ca/jwks.json")))
+    assert by_uri.client.jwks_uri == "https://taxes.montreal.ca/jwks.json" and not by_uri.client_secret
+    app = await admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+        client_id="permis-mobile", name="Permis (mobile)", grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid"], redirect_uris=["https://permis.montreal.ca/app"], token_endpoint_auth_method="none",
+        dpop_bound_access_tokens=True)))
+    assert app.client.dpop_bound_access_tokens and not app.client_secret
+    for client_id, fields, field in (
+            ("no-keys", {}, "client.jwks_json"),
+            ("not-json", {"jwks_json": "{keys"}, "client.jwks_json"),
+            ("private-key", {"jwks_json": json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=True)]})},
+             "client.jwks_json"),
+            ("plain-http", {"jwks_uri": "http://permis.example/jwks"}, "client.jwks_uri"),
+            ("bad-logout", {"jwks_json": json.dumps(jwks), "backchannel_logout_uri": "http://permis.example/bcl"},
+             "client.backchannel_logout_uri")):
+        code, violations, _ = await _error(admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+            client_id=client_id, name="Mauvais", grant_types=["authorization_code"], scopes=["openid"],
+            redirect_uris=["https://permis.example/cb"], token_endpoint_auth_method="private_key_jwt", **fields))))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and field in violations, (client_id, violations)
+        code, _, _ = await _error(admin.GetClient(pb.GetClientRequest(client_id=client_id)))
+        assert code == grpc.StatusCode.NOT_FOUND
+    # probe finding 5 over gRPC: a client_credentials client cannot hold resident scopes
+    code, violations, _ = await _error(admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+        client_id="permits-batch", name="Permis (lot)", grant_types=["client_credentials"],
+        scopes=["accounts:release", "openid", "email"], audiences=["urn:mtlid:accounts"]))))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "client.scopes" in violations, violations
+
+
 async def test_tokens_signed_before_a_rotation_stay_valid(clients, keyring, mint, stub_for):
     import datetime as dt
 

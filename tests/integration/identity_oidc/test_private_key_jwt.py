@@ -5,6 +5,7 @@ it cannot fall back to anything else."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -117,3 +118,79 @@ async def test_discovery_advertises_private_key_jwt(front):
     assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
     assert "ES256" in meta["token_endpoint_auth_signing_alg_values_supported"]
     assert "none" not in meta["token_endpoint_auth_signing_alg_values_supported"]
+
+
+async def test_a_registered_secret_client_can_be_required_to_use_private_key_jwt(front):
+    """Issue 20: the city's confidential clients can be required to use private_key_jwt (the
+    flag is the client's registered method). A client that authenticated with its secret is
+    switched by the operator (``mtlid client require-private-key-jwt``): the running provider
+    then refuses the secret and accepts only assertions signed by the registered key."""
+    # PostgreSQL: run the client cache's change feed, as ``mtlid serve identity`` does, so the
+    # switch must reach a provider that holds the client in memory (SQLite keeps nothing)
+    feed = getattr(front.provider.reads, "feed", None)
+    stop_feed = asyncio.Event()
+    feed_task = asyncio.create_task(feed.run(stop_feed)) if feed is not None else None
+    try:
+        await _registered_client_switched_to_private_key_jwt(front, feed)
+    finally:
+        stop_feed.set()
+        if feed_task is not None:
+            await asyncio.wait_for(feed_task, 10)
+
+
+async def _registered_client_switched_to_private_key_jwt(front, feed) -> None:
+    from services.common.errors import InvalidArgument, NotFound
+    from services.identity.service_layer.clients import (RegisterClient, RequirePrivateKeyJwt, register_client,
+                                                         require_private_key_jwt)
+
+    if feed is not None:
+        for _ in range(100):
+            if feed.live:
+                break
+            await asyncio.sleep(0.05)
+        assert feed.live
+    _, secret = await register_client(RegisterClient(OAuthClient(
+        client_id="snow-removal-system", name="Déneigement", secret_hash=None, grant_types=("client_credentials",),
+        scopes=("identity:validate",), audiences=("urn:mtlid:identity",),
+        token_endpoint_auth_method="client_secret_basic")), front.uow())
+    basic = await post_token(front, {"grant_type": "client_credentials"}, auth=("snow-removal-system", secret))
+    assert basic.status_code == 200, basic.text
+    if feed is not None:
+        assert "snow-removal-system" in front.provider.reads.clients.cached     # the provider holds it
+    # bad requests name what is wrong, and change nothing
+    for command, field in ((RequirePrivateKeyJwt("snow-removal-system"), "jwks"),
+                           (RequirePrivateKeyJwt("snow-removal-system", jwks={"keys": [EC_KEY.as_dict(private=True)]}),
+                            "jwks")):
+        try:
+            await require_private_key_jwt(command, front.uow())
+        except InvalidArgument as error:
+            assert field in {f for f, _ in error.violations}, error.violations
+        else:
+            raise AssertionError("accepted")
+    try:
+        await require_private_key_jwt(RequirePrivateKeyJwt("no-such-client", jwks=public_jwks(EC_KEY)), front.uow())
+    except NotFound:
+        pass
+    else:
+        raise AssertionError("accepted")
+    assert (await post_token(front, {"grant_type": "client_credentials"},
+                             auth=("snow-removal-system", secret))).status_code == 200
+    changed = await require_private_key_jwt(RequirePrivateKeyJwt("snow-removal-system", jwks=public_jwks(EC_KEY)),
+                                            front.uow())
+    assert changed.token_endpoint_auth_method == "private_key_jwt" and changed.secret_hash is None
+
+    async def secret_refused():
+        refused = await post_token(front, {"grant_type": "client_credentials"}, auth=("snow-removal-system", secret))
+        return refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    # PostgreSQL: the running provider's client cache forgets the row when the change is announced
+    for _ in range(50):
+        if await secret_refused():
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the secret still authenticates the client")
+    signed = await by_assertion(front, assertion(front, "snow-removal-system", EC_KEY))
+    assert signed.status_code == 200, signed.text
+    posted = await post_token(front, {"grant_type": "client_credentials", "client_id": "snow-removal-system",
+                                      "client_secret": secret}, auth=None)
+    assert posted.json()["error"] == "invalid_client"

@@ -339,7 +339,7 @@ class ReopenResidentResponse(_message.Message):
     def __init__(self, resident_id: _Optional[str] = ..., closure_id: _Optional[str] = ..., action_id: _Optional[str] = ...) -> None: ...
 
 class Client(_message.Message):
-    __slots__ = ("client_id", "name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "subject_type", "sector_identifier", "id_token_signed_response_alg", "token_endpoint_auth_method", "is_city_client", "purposes", "disabled", "create_time", "staff_directory")
+    __slots__ = ("client_id", "name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "subject_type", "sector_identifier", "id_token_signed_response_alg", "token_endpoint_auth_method", "is_city_client", "purposes", "disabled", "create_time", "staff_directory", "jwks_json", "jwks_uri", "backchannel_logout_uri", "frontchannel_logout_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
@@ -356,6 +356,12 @@ class Client(_message.Message):
     DISABLED_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     STAFF_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    JWKS_URI_FIELD_NUMBER: _ClassVar[int]
+    BACKCHANNEL_LOGOUT_URI_FIELD_NUMBER: _ClassVar[int]
+    FRONTCHANNEL_LOGOUT_URI_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_PUSHED_AUTHORIZATION_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    DPOP_BOUND_ACCESS_TOKENS_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     name: str
     redirect_uris: _containers.RepeatedScalarFieldContainer[str]
@@ -372,7 +378,13 @@ class Client(_message.Message):
     disabled: bool
     create_time: _timestamp_pb2.Timestamp
     staff_directory: StaffDirectory
-    def __init__(self, client_id: _Optional[str] = ..., name: _Optional[str] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., post_logout_redirect_uris: _Optional[_Iterable[str]] = ..., grant_types: _Optional[_Iterable[str]] = ..., scopes: _Optional[_Iterable[str]] = ..., audiences: _Optional[_Iterable[str]] = ..., subject_type: _Optional[_Union[SubjectType, str]] = ..., sector_identifier: _Optional[str] = ..., id_token_signed_response_alg: _Optional[str] = ..., token_endpoint_auth_method: _Optional[str] = ..., is_city_client: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., staff_directory: _Optional[_Union[StaffDirectory, _Mapping]] = ...) -> None: ...
+    jwks_json: str
+    jwks_uri: str
+    backchannel_logout_uri: str
+    frontchannel_logout_uri: str
+    require_pushed_authorization_requests: bool
+    dpop_bound_access_tokens: bool
+    def __init__(self, client_id: _Optional[str] = ..., name: _Optional[str] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., post_logout_redirect_uris: _Optional[_Iterable[str]] = ..., grant_types: _Optional[_Iterable[str]] = ..., scopes: _Optional[_Iterable[str]] = ..., audiences: _Optional[_Iterable[str]] = ..., subject_type: _Optional[_Union[SubjectType, str]] = ..., sector_identifier: _Optional[str] = ..., id_token_signed_response_alg: _Optional[str] = ..., token_endpoint_auth_method: _Optional[str] = ..., is_city_client: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., staff_directory: _Optional[_Union[StaffDirectory, _Mapping]] = ..., jwks_json: _Optional[str] = ..., jwks_uri: _Optional[str] = ..., backchannel_logout_uri: _Optional[str] = ..., frontchannel_logout_uri: _Optional[str] = ..., require_pushed_authorization_requests: _Optional[bool] = ..., dpop_bound_access_tokens: _Optional[bool] = ...) -> None: ...
 
 class StaffDirectory(_message.Message):
     __slots__ = ("issuer", "jwks_json", "jwks_uri")
