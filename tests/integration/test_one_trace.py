@@ -12,7 +12,7 @@ attributes under its pairwise identifier, with a W3C ``traceparent`` of its own:
 (gRPC server) asks identity to resolve the subject (gRPC), the consent register to record the
 access (gRPC), and publishes ``attributes_released`` through its outbox → NATS, which the
 consent service consumes — every span of those hops, and the database statements under them
-(opentelemetry-instrumentation-sqlalchemy), carry the partner's trace id. No exported span
+(opentelemetry-instrumentation-sqlalchemy on SQLite, -asyncpg on PostgreSQL), carry the partner's trace id. No exported span
 names the resident's address or carries a token.
 
 A closing, in the order issue 19 names (identity → NATS → accounts → consent): the resident
