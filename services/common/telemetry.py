@@ -10,6 +10,14 @@ opentelemetry-instrumentation-sqlalchemy, a span per statement) and the HTTP fro
 continues a caller's ``traceparent``): instrumented only when exporting, so the hot paths
 pay nothing when tracing is off.
 
+On PostgreSQL the hot paths talk to asyncpg directly (point reads in services.common.reads,
+the outbox statements of the unit of work and the relay, accounts' release outbox), where
+SQLAlchemy's instrumentation sees nothing: the maintained opentelemetry-instrumentation-asyncpg
+traces the driver itself, again only when exporting. It sees SQLAlchemy's own statements on
+PostgreSQL as well (SQLAlchemy's asyncpg dialect runs them through asyncpg's prepared
+statements), so engines on asyncpg are not given SQLAlchemy's tracer too: one span per
+statement, whichever path sent it. Neither records bound parameters (attribute values).
+
 Events carry the trace context whatever the setting, captured at write time by the outbox:
 in the envelope, as the CloudEvents distributed tracing extension (``traceparent``,
 ``tracestate``), which travels with the event through any transport, replay or dead letter,
@@ -54,7 +62,20 @@ def configure_tracing(service: str, otlp_endpoint: str | None, protocol: str = "
         provider.add_span_processor(BatchSpanProcessor(exporter))
         _exporting = True
     trace.set_tracer_provider(provider)
+    if _exporting:
+        _instrument_asyncpg(provider)
     _configured = True
+
+
+def _instrument_asyncpg(provider) -> None:
+    """A span per asyncpg statement, for the whole process (the instrumentor wraps asyncpg's
+    ``Connection`` and ``PreparedStatement`` methods): parameters are not captured (its
+    default, said here so it stays so)."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    instrumentor = AsyncPGInstrumentor(capture_parameters=False)
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider)
 
 
 def exporting() -> bool:
@@ -73,13 +94,15 @@ def instrument_engine(engine) -> None:
     pool is not what the dashboard watches, and a metric per checkout is a hot-path cost."""
     if not _exporting:
         return
+    sync_engine = getattr(engine, "sync_engine", engine)
+    if sync_engine.dialect.driver == "asyncpg":
+        return  # traced by the asyncpg instrumentation underneath (configure_tracing)
     from opentelemetry.instrumentation.sqlalchemy import __version__ as version
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.metrics import NoOpMeterProvider
 
     usage = NoOpMeterProvider().get_meter(__name__).create_up_down_counter("db.client.connections.usage")
-    EngineTracer(trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", version),
-                 getattr(engine, "sync_engine", engine), usage)
+    EngineTracer(trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", version), sync_engine, usage)
 
 
 def instrument_asgi(app, *, tracer_provider=None):

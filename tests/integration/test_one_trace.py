@@ -12,7 +12,7 @@ attributes under its pairwise identifier, with a W3C ``traceparent`` of its own:
 (gRPC server) asks identity to resolve the subject (gRPC), the consent register to record the
 access (gRPC), and publishes ``attributes_released`` through its outbox → NATS, which the
 consent service consumes — every span of those hops, and the database statements under them
-(opentelemetry-instrumentation-sqlalchemy), carry the partner's trace id. No exported span
+(opentelemetry-instrumentation-sqlalchemy on SQLite, -asyncpg on PostgreSQL), carry the partner's trace id. No exported span
 names the resident's address or carries a token.
 
 A closing, in the order issue 19 names (identity → NATS → accounts → consent): the resident
@@ -110,6 +110,13 @@ class TracedSystem(System):
                     "MTLID_OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
                     "OTEL_BSP_SCHEDULE_DELAY": "200"})   # the SDK's batch delay: spans arrive within the test
         return env
+
+
+def _database_scope(system) -> str:
+    """The instrumentation that traces the database of this run: asyncpg's on PostgreSQL
+    (services.common.telemetry), SQLAlchemy's on SQLite."""
+    return ("opentelemetry.instrumentation.asyncpg" if system.database_urls
+            else "opentelemetry.instrumentation.sqlalchemy")
 
 
 def _token(system, client_id: str, secret: str, scope: str, audience: str) -> tuple[tuple[str, str], ...]:
@@ -276,14 +283,29 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
                   and s["name"] == "consume montreal.accounts.v1.attributes_released"]
     assert consumed["kind"] == 5  # SPAN_KIND_CONSUMER
     assert consumed["parent"] in {s["span_id"] for s in by_service["mtlid-accounts"]}, summary
-    # The database layer, by the maintained SQLAlchemy instrumentation, inside the same trace.
-    # On PostgreSQL accounts' release path reads through its own asyncpg pool and writes its
-    # outbox on its own asyncpg connection (issue 24: services/common/reads.py,
-    # accounts/adapters/release_outbox.py), which SQLAlchemy's instrumentation does not see;
-    # identity's subject lookup still goes through SQLAlchemy there. (The maintained asyncpg
-    # instrumentation would see them: not installed, README "Traces".)
-    sqlalchemy_spans = {s["service"] for s in spans if s["scope"] == "opentelemetry.instrumentation.sqlalchemy"}
-    assert ("mtlid-identity" if system.database_urls else "mtlid-accounts") in sqlalchemy_spans, summary
+    # The database layer, by the maintained instrumentations, inside the same trace: on SQLite
+    # SQLAlchemy's; on PostgreSQL asyncpg's, which also sees the statements that go straight to
+    # asyncpg (issue 24: accounts' point reads through services/common/reads.py and its release
+    # outbox on a connection of its own), and SQLAlchemy's statements through asyncpg.
+    database = _database_scope(system)
+    accounts_statements = [s["attributes"].get("db.statement", s["attributes"].get("db.query.text", ""))
+                           for s in by_service["mtlid-accounts"] if s["scope"] == database]
+    assert accounts_statements, summary
+    assert {s["service"] for s in spans if s["scope"] == database} >= {"mtlid-accounts", "mtlid-identity"}, summary
+    if system.database_urls:
+        # The asyncpg-only path of the release itself, in the partner's trace: accounts' point
+        # read of the service, account and profile (accounts/adapters/release_reads.py through
+        # services/common/reads.py), which never goes through SQLAlchemy.
+        assert any("FROM profiles AS p" in statement for statement in accounts_statements), accounts_statements
+        assert not any(s["scope"] == "opentelemetry.instrumentation.sqlalchemy" for s in receiver.spans), summary
+        # The release's outbox row, on accounts' own asyncpg connection, is traced too, but as a
+        # trace of its own: a group commit writes the rows of every release waiting at that
+        # moment in one statement (accounts/adapters/release_outbox.py), in a context of its
+        # own (services.common.reads.Groups), so it is no one request's child.
+        grouped = [s for s in receiver.spans if s["service"] == "mtlid-accounts" and s["scope"] == database
+                   and "INSERT INTO outbox" in s["attributes"].get("db.statement", "")
+                   and "unnest" in s["attributes"].get("db.statement", "")]
+        assert grouped and all(s["trace_id"] != trace_id for s in grouped), summary
     # Nothing personal or secret in any exported span.
     exported = json.dumps(receiver.spans)
     assert EMAIL not in exported and "Bearer" not in exported and partner["client_secret"] not in exported
@@ -308,7 +330,7 @@ def test_a_sign_up_and_a_release_are_each_one_trace_across_the_processes_and_nat
     assert told["parent"] in accounts_ids, summary
     assert closed in _ancestors(told, closing), summary    # accounts published it while consuming
     appended = [s for s in closing if s["service"] == "mtlid-consent"
-                and s["scope"] == "opentelemetry.instrumentation.sqlalchemy"
+                and s["scope"] == database
                 and "INSERT INTO ledger_entries" in json.dumps(s["attributes"])]
     assert appended and all(told in _ancestors(s, closing) for s in appended), summary
     assert {s["trace_id"] for s in closing} == {closing_trace}
