@@ -397,3 +397,59 @@ async def test_a_token_on_someones_behalf_cannot_manage_the_represented_resident
     assert (await stub.History(pb.HistoryRequest(resident_id=elder), metadata=elder_auth)).entries
     received = (await stub.ListMandates(pb.ListMandatesRequest(resident_id=helper), metadata=helper_auth)).received
     assert [m.mandate_id for m in received] == [pay.mandate_id]
+
+
+async def test_a_mandates_signed_receipt_shows_its_whole_life_to_both_sides(stub, auth, minter):
+    """Granted, accepted, used, suspended, revoked: each a ledger entry, and the receipt signed
+    with the log's key lists them all (index and leaf hash, proven by GetInclusionProof) for
+    the represented resident and the mandatary alike — verified with joserfc, not our code.
+    No one else learns the mandate exists (NOT_FOUND); a token on someone's behalf is refused."""
+    import json
+
+    from joserfc import jws
+    from joserfc.jwk import KeySet
+
+    broker = (("authorization", f"Bearer {minter.mint('mtlid-accounts', ['consent:broker'], AUD)}"),)
+    represented, mandatary, stranger = "DEFGHJKMNPQR", "EFGHJKMNPQRS", "FGHJKMNPQRST"
+    represented_auth, mandatary_auth = resident_auth(minter, represented), resident_auth(minter, mandatary)
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-arenas", client_id="arenas-client", name_fr="Arénas", name_en="Arenas",
+        kind="sports", owner="Ville de Montréal", purposes=["service-provision"], data_categories=["email"])),
+        metadata=auth["admin"])
+    mandate = await pay_mandate(stub, represented, mandatary, represented_auth)
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=mandate.mandate_id), metadata=mandatary_auth)
+    await stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="arena-pay-0001", service="montreal-arenas", action="pay"),
+        metadata=broker)
+    await stub.EndMandate(pb.EndMandateRequest(mandate_id=mandate.mandate_id, suspend=True), metadata=auth["agent"])
+    await stub.EndMandate(pb.EndMandateRequest(mandate_id=mandate.mandate_id), metadata=auth["agent"])
+
+    keys = KeySet.import_key_set(json.loads((await stub.GetLogKeys(pb.GetLogKeysRequest())).jwks_json))
+    request = pb.GetMandateReceiptRequest(mandate_id=mandate.mandate_id)
+    documents = []
+    for side in (represented_auth, mandatary_auth, auth["agent"]):
+        answer = await stub.GetMandateReceipt(request, metadata=side)
+        signed = jws.deserialize_compact(answer.receipt_jws, keys, algorithms=["ES256"])
+        assert signed.headers()["typ"] == "mtlid-mandate-receipt+json"
+        assert json.loads(signed.payload) == json.loads(answer.receipt_json)
+        documents.append(json.loads(signed.payload))
+    document = documents[0]
+    assert (document["mandate_id"], document["represented_id"], document["mandatary_id"], document["state"]) == (
+        mandate.mandate_id, represented, mandatary, "revoked")
+    assert [e["type"] for e in document["entries"]] == [
+        "mandate_granted", "mandate_accepted", "mandate_used", "mandate_suspended", "mandate_revoked"]
+    assert document["entries"][2]["act_id"] == "arena-pay-0001"
+    assert [e["leaf_hash"] for e in documents[1]["entries"]] == [e["leaf_hash"] for e in document["entries"]]
+    for entry in document["entries"]:
+        proven = await stub.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=entry["index"]),
+                                              metadata=represented_auth)
+        assert proven.entry.leaf_hash.hex() == entry["leaf_hash"]
+
+    # Nobody else: a stranger is told nothing, a token on someone's behalf is refused.
+    await fails(stub.GetMandateReceipt(request, metadata=resident_auth(minter, stranger)), grpc.StatusCode.NOT_FOUND)
+    on_behalf = (("authorization", "Bearer " + minter.mint(
+        "montreal-ca", ["resident"], AUD, subject=represented, acting_for=mandatary,
+        authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": mandate.mandate_id}])),)
+    await fails(stub.GetMandateReceipt(request, metadata=on_behalf), grpc.StatusCode.PERMISSION_DENIED)
+    await fails(stub.GetMandateReceipt(pb.GetMandateReceiptRequest(mandate_id="not-a-uuid"),
+                                       metadata=represented_auth), grpc.StatusCode.INVALID_ARGUMENT)
