@@ -90,6 +90,8 @@ def id_token_claims(system, token: str, client_id: str = DEMO_CLIENT_ID) -> dict
 async def sign_in_for(person: Resident, rp, act_for: str) -> dict:
     chooser, verifier = await person.authorize(rp)
     assert urlparse(str(chooser.url)).path == "/act-for", chooser.text[:500]
+    # told before choosing, only when the client asked for profile
+    assert ('id="act-for-names"' in chooser.text) == ("profile" in rp.scope.split())
     chosen = await person.follow(await person.http.post("/act-for", data={**hidden_fields(chooser.text),
                                                                            "act_for": act_for}))
     assert chosen.status_code == 302 and "code=" in chosen.headers["location"], chosen.text[:300]
