@@ -144,6 +144,9 @@ async def test_both_names_released_under_the_mandate_on_both_records_and_shown_b
         assert "email" not in claims and "refresh_token" not in tokens
         access = jwt.decode(tokens["access_token"], keys(system), algorithms=["ES256"]).claims
         assert access["act"] == {"sub": son.resident_id} and "given_name" not in access  # never in the access token
+        # userinfo is no second door for names on behalf: it answers a resident's own token only
+        userinfo = httpx.get(system.issuer + "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert userinfo.status_code == 401 and "Hélène" not in userinfo.text
 
         # Her record: her names to montreal.ca, by him, under the mandate.
         son_number = CitizenNumber.parse(son.resident_id).human
