@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import asyncio
+
 import grpc
+import httpx
 import pytest
 
 from montreal.consent.v1 import consent_pb2 as cpb
@@ -17,6 +20,7 @@ from montreal.consent.v1 import consent_pb2_grpc
 from services.identity.domain.citizen_number import CitizenNumber
 from tests.e2e.pages import check_page, new_context, tab_to
 from tests.e2e.test_counter import _sign_in
+from tests.integration.account_pages.conftest import hidden_fields
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +37,22 @@ def _decide(system, parent: str, child: str) -> cpb.MandateDecision:
             metadata=(("authorization", f"Bearer {token}"),), timeout=5).decisions[0]
 
 
+async def _profile_names(system, email: str, password: str, given: str, family: str) -> None:
+    """The resident's own "Mon profil" (over HTTP: the browser part of this test is the
+    counter and montreal.ca): the names montreal.ca will show."""
+    async with httpx.AsyncClient(base_url=system.issuer, timeout=15) as http:
+        page = await http.get("/account/login")
+        await http.post("/account/login", data={**hidden_fields(page.text), "email": email, "password": password})
+        for _ in range(50):   # accounts creates the profile from the registration, a moment later
+            page = await http.get("/account/profile")
+            if page.status_code == 200 and 'name="given_name"' in page.text:
+                break
+            await asyncio.sleep(0.2)
+        saved = await http.post("/account/profile", data={**hidden_fields(page.text), "given_name": given,
+                                                          "family_name": family})
+        assert saved.status_code == 303, saved.text[:300]
+
+
 async def test_parental_authority_recorded_at_the_counter(system, browser):
     issuer = system.issuer
     agent = system.cli("agent", "create", "--email", "camille.gagnon@ville.montreal.qc.ca",
@@ -41,6 +61,8 @@ async def test_parental_authority_recorded_at_the_counter(system, browser):
                         "une phrase de passe du parent 22", "--verified")["resident_id"]
     child = system.cli("resident", "create", "--email", "enfant.comptoir@example.ca", "--password",
                        "une phrase de passe de l'enfant 22", "--verified")["resident_id"]
+    await _profile_names(system, "parent.comptoir@example.ca", "une phrase de passe du parent 22", "Nadia", "Benali")
+    await _profile_names(system, "enfant.comptoir@example.ca", "une phrase de passe de l'enfant 22", "Yanis", "Benali")
     context = await new_context(browser, viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     await _sign_in(page, issuer, agent)
@@ -93,6 +115,8 @@ async def test_parental_authority_recorded_at_the_counter(system, browser):
     await rp_page.click("button[value=accept]")
     await rp_page.wait_for_url(issuer + "/act-for?**")
     chooser = await rp_page.inner_text("main")
+    # told before choosing: both names go to montreal.ca (it asked for profile)
+    assert "recevra son prénom et son nom, et les vôtres" in chooser
     assert chooser.index("Vous-même") < chooser.index(CitizenNumber.parse(child).human)
     assert "autorité parentale" in chooser
     await check_page(rp_page, "counter-mandate-05-act-for")
@@ -101,11 +125,17 @@ async def test_parental_authority_recorded_at_the_counter(system, browser):
     await tab_to(rp_page, "form[action='/act-for'] button[type=submit]")
     await rp_page.keyboard.press("Enter")
     await rp_page.wait_for_url(system.rp + "/**")
-    # montreal.ca shows both: the child signed in, by the parent, under the mandate.
+    # montreal.ca shows both: by name (it accepts mandates and asked for profile), the
+    # child signed in, by the parent, under the mandate.
+    assert (await rp_page.inner_text("#acting-for")).strip() == "Nadia Benali, pour Yanis Benali"
+    assert (await rp_page.inner_text("#claim-name")).strip() == "Yanis Benali"
+    assert (await rp_page.inner_text("#claim-act_name")).strip() == "Nadia Benali"
     assert (await rp_page.inner_text("#claim-sub")).strip() == child
     assert (await rp_page.inner_text("#claim-act")).strip() == parent
     assert decision.mandate_id in await rp_page.inner_text("#claim-mandate")
     await check_page(rp_page, "counter-mandate-06-demo-rp")
+    await rp_page.goto(system.rp + "/?lang=en")
+    assert (await rp_page.inner_text("#acting-for")).strip() == "Nadia Benali, for Yanis Benali"
     await parent_context.close()
 
     # -- the child's own file: the mandate and who received what, on their behalf -------------
@@ -130,6 +160,8 @@ async def test_parental_authority_recorded_at_the_counter(system, browser):
     assert "montreal.ca" in access
     # the sign-in on the child's behalf, by whom and under which mandate
     assert f"par {CitizenNumber.parse(parent).human}, en vertu de la procuration {decision.mandate_id}" in access
+    # ... and that montreal.ca received the child's names, by the parent, under the mandate
+    assert "Prénom" in access and "Nom de famille" in access
     await check_page(child_page, "counter-mandate-08-child-access")
     await child_context.close()
 

@@ -22,6 +22,8 @@ from services.consent.domain.canonical import canonical_json
 
 STH_TYPE = "mtlid-sth+json"
 RECEIPT_TYPE = "mtlid-consent-receipt+json"
+#: a mandate's receipt (issue 22): its terms and every ledger entry of its lifecycle
+MANDATE_RECEIPT_TYPE = "mtlid-mandate-receipt+json"
 #: a key rotation, signed by the key it replaces (LEDGER.md "Key rotation")
 ROTATION_TYPE = "mtlid-log-key-rotation+json"
 
@@ -87,6 +89,10 @@ class LogSigner:
     def sign_receipt(self, receipt: dict[str, Any]) -> str:
         return self._sign(receipt, RECEIPT_TYPE)
 
+    def sign_mandate_receipt(self, receipt: dict[str, Any]) -> str:
+        """Its own JWS ``typ``: a mandate's receipt is never taken for a consent's."""
+        return self._sign(receipt, MANDATE_RECEIPT_TYPE)
+
     def announce(self, successor: dict[str, Any], tree_size: int, timestamp: dt.datetime) -> str:
         """This key hands over to ``successor`` (a public JWK) from ``tree_size`` on: the
         announcement a witness that pinned this key verifies before it trusts the new one."""
@@ -126,6 +132,10 @@ def verify_tree_head(token: str, jwks: dict[str, Any]) -> SignedTreeHead:
 
 def verify_receipt(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
     return _verify(token, jwks, RECEIPT_TYPE)
+
+
+def verify_mandate_receipt(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
+    return _verify(token, jwks, MANDATE_RECEIPT_TYPE)
 
 
 def follow_rotations(pinned: dict[str, Any], announcements: list[str]) -> tuple[dict[str, Any], list[dict]]:

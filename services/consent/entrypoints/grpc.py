@@ -83,6 +83,7 @@ METHOD_POLICIES: dict[str, object] = {
     _m("ListMandates"): frozenset({RESIDENT, AGENT, ADMIN}),
     _m("DecideMandates"): frozenset({CHECK, BROKER}),
     _m("RecordMandateAct"): frozenset({RECORD, BROKER}),
+    _m("GetMandateReceipt"): frozenset({RESIDENT, AGENT, ADMIN}),
 }
 
 # A released set of categories is small; a request listing more is not one of ours.
@@ -417,6 +418,20 @@ class MandateMethods:
         return pb.ListMandatesResponse(given=[_mandate(m) for m in listing.given],
                                        received=[_mandate(m) for m in listing.received],
                                        next_page_token=listing.next_page_token)
+
+    async def GetMandateReceipt(self, request, context):
+        principal = current_principal()
+        if principal.has_scope(ADMIN):
+            reader = None
+        elif principal.has_scope(AGENT) and not principal.has_scope(RESIDENT):
+            _own_or_at_counter("")   # an agent named by act.sub, at the counter
+            reader = None
+        else:
+            _not_on_behalf()         # a party's own session, never a token on someone's behalf
+            reader = principal.subject
+        token, document, kid = await mandate_handlers.receipt(request.mandate_id, self.uow(), reader=reader)
+        return pb.GetMandateReceiptResponse(receipt_jws=token, receipt_json=json.dumps(document, ensure_ascii=False),
+                                            key_id=kid)
 
     async def RecordMandateAct(self, request, context):
         actor = _actor()

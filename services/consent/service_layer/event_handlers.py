@@ -137,11 +137,21 @@ async def on_data_released(event: CloudEvent, uow) -> None:
             await _apply_grant(event, uow, resident_id, recipient, data["grant"], now, only_categories=waiting)
             consents = reduce(await uow.ledger.consent_entries(resident_id)).values()
             parts = parts_of_release(released, recipient.recipient_id, consents, at, now)
+        # Issue 22: released to a client a mandatary signed in to for this resident: the
+        # entry says by whom and under which mandate ("by X, under mandate M"), both or neither.
+        mandatary_id, mandate_id = str(data.get("mandatary_id") or ""), str(data.get("mandate_id") or "")
+        if bool(mandatary_id) != bool(mandate_id):
+            raise ValueError("data_released names a mandatary without a mandate, or the reverse")
+        if mandatary_id:
+            handlers.check_resident_id(mandatary_id, "mandatary_id")
+            if len(mandate_id) > 64:
+                raise ValueError("data_released with a mandate id too long")
         for n, part in enumerate(parts):
             await handlers.record_access_in(commands.RecordAccess(
                 access_id=f"{data.get('release_id', '')}.{n}", resident_id=resident_id,
                 recipient_id=recipient.recipient_id, purpose_id=part.purpose_id, data_categories=part.categories,
-                bases=part.bases, consent_ids=part.consent_ids, accessed_at=part.accessed_at, source=source),
+                bases=part.bases, consent_ids=part.consent_ids, accessed_at=part.accessed_at, source=source,
+                mandatary_id=mandatary_id, mandate_id=mandate_id),
                 uow, now)
     except (ServiceError, ValueError) as error:
         _skip(event, error)

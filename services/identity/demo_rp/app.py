@@ -74,6 +74,7 @@ WORDS = {
            "hello": "Bonjour {who}!", "signed_in": "Vous êtes connecté avec votre compte Montréal.",
            "received": "Ce que montreal.ca a reçu à votre sujet", "sub": "Identifiant de connexion",
            "act": "Connexion faite par (procuration)", "mandate": "En vertu de la procuration",
+           "acting_for": "{actor}, pour {represented}", "name": "Nom", "act_name": "Nom de la personne qui agit",
            "email": "Adresse courriel", "email_verified": "Adresse courriel confirmée", "locale": "Langue",
            "acr": "Niveau de vérification de votre identité", "auth_time": "Connecté le",
            "amr": "Façon de vous connecter",
@@ -94,6 +95,7 @@ WORDS = {
            "hello": "Hello {who}!", "signed_in": "You are signed in with your Montréal account.",
            "received": "What montreal.ca received about you", "sub": "Sign-in identifier",
            "act": "Signed in by (mandate)", "mandate": "Under the mandate",
+           "acting_for": "{actor}, for {represented}", "name": "Name", "act_name": "Name of the person acting",
            "email": "Email address", "email_verified": "Email address confirmed", "locale": "Language",
            "acr": "How well your identity is verified", "auth_time": "Signed in on",
            "amr": "How you signed in",
@@ -116,10 +118,14 @@ WORDS = {
 def received_list(claims: dict[str, Any], words: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The ID token's claims as a resident reads them: (id, label, value), never raw JSON."""
     out = [("sub", words["sub"], str(claims.get("sub", "")))]
+    if full_name(claims):
+        out.append(("name", words["name"], full_name(claims)))
     act = claims.get("act")
     if isinstance(act, dict) and act.get("sub"):
         # Issue 22: someone signed in on behalf of the resident above (RFC 8693 s. 4.1).
         out.append(("act", words["act"], str(act["sub"])))
+        if full_name(act):
+            out.append(("act_name", words["act_name"], full_name(act)))
         details = [d for d in claims.get("authorization_details") or [] if isinstance(d, dict)]
         if details:
             what = "; ".join(f"{', '.join(d.get('locations', []))} : {', '.join(d.get('actions', []))}" for d in details)
@@ -144,6 +150,21 @@ def received_list(claims: dict[str, Any], words: dict[str, Any]) -> list[tuple[s
         when = dt.datetime.fromtimestamp(int(claims["auth_time"]), dt.timezone.utc)
         out.append(("auth_time", words["auth_time"], when.strftime("%Y-%m-%d %H:%M UTC")))
     return out
+
+
+def full_name(claims: dict[str, Any]) -> str:
+    """``given_name family_name`` as far as the claims hold them (OIDC Core s. 5.1), else ""."""
+    return " ".join(str(claims[k]) for k in ("given_name", "family_name") if isinstance(claims.get(k), str)
+                    and claims[k]).strip()
+
+
+def acting_for(claims: dict[str, Any], words: dict[str, Any]) -> str:
+    """Issue 22: "<mandatary>, pour <represented>" when the ID token names both people (a
+    sign-in on someone's behalf with ``profile``: ``act`` carries the mandatary's names), else ""."""
+    act = claims.get("act")
+    if not isinstance(act, dict) or not full_name(act) or not full_name(claims):
+        return ""
+    return words["acting_for"].format(actor=full_name(act), represented=full_name(claims))
 
 
 def demo_client_spec(port: int) -> dict[str, Any]:
@@ -219,8 +240,12 @@ def create_demo_app(issuer: str, port: int) -> Starlette:
             rows = "".join(f'<dt>{e(label)}</dt><dd id="claim-{cid}">{e(value)}</dd>'
                            for cid, label, value in received_list(claims, words))
             account = issuer + "/account"
-            body = (f"<h1>{e(words['hello'].format(who=claims.get('email') or ''))}</h1>"
-                    f"<p>{words['signed_in']}</p><h2>{words['received']}</h2><dl>{rows}</dl>"
+            both = acting_for(claims, words)
+            act = claims.get("act") if isinstance(claims.get("act"), dict) else {}
+            who = (act.get("given_name") if both else None) or claims.get("email") or ""
+            body = (f"<h1>{e(words['hello'].format(who=who))}</h1>"
+                    + (f'<p id="acting-for"><strong>{e(both)}</strong></p>' if both else "")
+                    + f"<p>{words['signed_in']}</p><h2>{words['received']}</h2><dl>{rows}</dl>"
                     + ("" if "email" in claims else f"<p>{words['nothing_more']}</p>")
                     + f"<h2>{words['manage']}</h2><ul>"
                     f'<li><a href="{e(account)}?lang={lang}">{words["account"]}</a></li>'

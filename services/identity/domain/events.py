@@ -199,6 +199,10 @@ class DataReleased(Event):
     #: ``purposes_refused``, ``purpose_categories``): the register records that consent from
     #: here when this event overtakes ``grant_given`` (another subject, no order between them)
     grant: ReleaseGrant | None = None
+    #: issue 22: released to a client a mandatary signed in to on this resident's behalf,
+    #: under this mandate (both or neither): "by X, under mandate M" in their history
+    mandatary_id: str = ""
+    mandate_id: str = ""
 
     def aggregate_id(self) -> str | None:
         return self.resident_id

@@ -233,6 +233,10 @@ def add_http_front(runtime, context=None) -> None:
         from services.identity.http.mandates_port import GrpcMandates
 
         provider.mandates = GrpcMandates(settings.grpc_target("consent"), provider)  # issue 22: acting on behalf
+        from services.identity.http.names_port import GrpcNames
+
+        # issue 22: both people's names in an ID token on someone's behalf with ``profile``
+        provider.names = GrpcNames(settings.grpc_target("accounts"), provider)
         from services.identity.adapters.logout_delivery import BackchannelLogoutSender
 
         # back-channel logouts recorded by logouts, sent with retries (oidc/logout.py)
@@ -255,6 +259,7 @@ def add_http_front(runtime, context=None) -> None:
             if backends is not None:
                 await backends.close()
             await provider.terms.close()
+            await provider.names.close()
 
     async def oauth_housekeeping(stop: asyncio.Event) -> None:
         from services.identity.adapters.oauth_repositories import OAuthUnitOfWork

@@ -66,6 +66,8 @@ async def act_for_page(provider, token: str | None, session_secret: str | None) 
         return WireResponse.redirect("/authorize/resume?" + urlencode({"interaction": token}))
     return WireResponse(200, "", [("Cache-Control", "no-store")], page=("act_for.html", {
         "interaction": token, "client_name": ctx.client.name,
+        # issue 22: told before choosing that both names go to the client (authorize.py)
+        "names_shared": "profile" in ctx.scopes and provider.names is not None,
         "choices": await _choices(provider, session.resident_id)}))
 
 

@@ -235,6 +235,13 @@ async def handle_authorization(provider, params: dict[str, list[str]], session_s
         on_behalf = await decide_on_behalf(provider, resident.resident_id, chosen, ctx.client.client_id)
         if isinstance(on_behalf, OAuth2Error):
             return redirect_error(config.issuer, ctx.redirect_uri, on_behalf, state, response_mode(params))
+    if on_behalf is not None and "profile" in ctx.scopes and "profile" not in granted:
+        # Issue 22: on someone's behalf, both people's names go to a client that accepts
+        # mandates because it asked for ``profile``: they rest on the mandate (the represented
+        # resident) and on the mandatary's choice to act under it, told on the chooser page
+        # (act_for.html), not on the consent screen's ``profile`` (the language). The code's
+        # scope carries that ask to the token endpoint (``token.owner_for``); docs/mandates.md.
+        granted = (*granted, "profile")
     code = new_secret()
     async with provider.uow_factory() as uow:
         await uow.codes.add(AuthorizationCode(

@@ -155,3 +155,11 @@ class Mandates(Protocol):
         service) and records the sign-in as an act under the mandate, or refuses with its
         reason. Never cached: a revocation refuses the next sign-in at once."""
         ...
+
+
+class Names(Protocol):
+    async def names_of(self, resident_id: str) -> dict[str, str]:
+        """Issue 22: the resident's ``given_name`` and ``family_name`` as their profile (in
+        accounts) holds them, for an ID token on someone's behalf that asked for ``profile``;
+        ``{}`` when they cannot be read (the token is issued without names)."""
+        ...

@@ -117,6 +117,9 @@ class Provider:
     #: ``ports.Mandates``: the consent register's mandates, for signing in on someone's behalf
     #: (issue 22); None: nobody signs in on behalf (the chooser is never shown)
     mandates: Any = None
+    #: ``ports.Names``: the two people's names for an ID token on someone's behalf with
+    #: ``profile`` (issue 22); None: such tokens carry no names
+    names: Any = None
     #: called after a logout committed back-channel deliveries (wakes the sender); may be None
     on_logout: Callable[[], None] | None = None
     #: clients' key sets for private_key_jwt (``client_assertion.RegisteredKeys``)

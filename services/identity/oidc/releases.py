@@ -38,6 +38,9 @@ CLAIM_CATEGORIES: dict[str, str] = {
     "email": "email",
     "email_verified": "email",
     "locale": "preferred_language",
+    # issue 22: only in an ID token on someone's behalf (``TokenOwner.claims``)
+    "given_name": "given_name",
+    "family_name": "family_name",
 }
 
 REPEAT_WINDOW_SECONDS = 300
@@ -50,7 +53,7 @@ def categories_of(claims: dict[str, Any]) -> tuple[str, ...]:
 
 
 def release(*, resident_id: str, client: Any, channel: str, categories: tuple[str, ...],
-            repeat_window: int = 0, grant: Any = None) -> DataReleased:
+            repeat_window: int = 0, grant: Any = None, mandatary_id: str = "", mandate_id: str = "") -> DataReleased:
     ticked = {c for cats in (grant.purpose_categories.values() if grant is not None else ()) for c in cats}
     consented = tuple(c for c in categories if c in ticked)
     # What the consented part rests on travels with the release (the register may see this
@@ -62,7 +65,8 @@ def release(*, resident_id: str, client: Any, channel: str, categories: tuple[st
     return DataReleased(release_id=new_id(), resident_id=resident_id, client_id=client.client_id,
                         client_name=getattr(client, "name", "") or client.client_id, channel=channel,
                         categories=categories, repeat_window_seconds=repeat_window,
-                        consented_categories=consented, grant=rests_on)
+                        consented_categories=consented, grant=rests_on,
+                        mandatary_id=mandatary_id if mandate_id else "", mandate_id=mandate_id if mandatary_id else "")
 
 
 class RecentReleases:
@@ -124,9 +128,17 @@ async def record_token(provider, uow, state: Any, client: Any, grant_type: str) 
     # with consent purposes has one to read (one SELECT less on the token path for the others).
     ask = len(categories) > 1 and bool(getattr(client.client, "purposes", ()))
     grant = await uow.grants.current(owner.resident_id, client.client_id) if ask else None
+    on_behalf = owner.acting is not None
     uow.add_event(release(resident_id=owner.resident_id, client=client.client, channel="token" if code else "refresh",
                           categories=categories, grant=grant,
-                          repeat_window=0 if code else int(provider.recent_releases.window)))
+                          repeat_window=0 if code else int(provider.recent_releases.window),
+                          mandatary_id=(owner.mandatary_id or "") if on_behalf else "",
+                          mandate_id=(owner.mandate_id or "") if on_behalf else ""))
+    if on_behalf and code and owner.mandatary_names and owner.mandatary_id:
+        # Issue 22: the ID token's ``act`` carries the mandatary's own names (and their
+        # pairwise ``sub``): a release of the mandatary's data, in their own history.
+        uow.add_event(release(resident_id=owner.mandatary_id, client=client.client, channel="token",
+                              categories=categories_of({"sub": "", **owner.mandatary_names})))
     return key
 
 

@@ -86,6 +86,14 @@ class TokenOwner:
     #: (pairwise for this client); ``authorization_details`` the mandate (RFC 9396).
     acting: dict[str, Any] | None = None
     authorization_details: list | None = None
+    #: On someone's behalf: the mandatary's resident id and the mandate (the releases' records)
+    mandatary_id: str | None = None
+    mandate_id: str | None = None
+    #: On someone's behalf, read only for a client that accepts mandates and was granted
+    #: ``profile`` (``token.owner_for``): the represented resident's names and the
+    #: mandatary's, for the ID token alone (never the access token); empty otherwise.
+    represented_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    mandatary_names: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def get_user_id(self) -> str:
         return self.subject
@@ -93,9 +101,12 @@ class TokenOwner:
     def claims(self, scope: str) -> dict[str, Any]:
         if self.acting is not None:
             # On someone's behalf the ID token says who is represented and who acts, and the
-            # mandate: never the represented resident's attributes (their services release
-            # those, under their consents; docs/mandates.md).
-            return {"sub": self.subject, "act": dict(self.acting),
+            # mandate; with ``profile`` at a client that accepts mandates, both people's names
+            # (OIDC Core s. 5.1 for the represented resident; RFC 8693 s. 4.1 allows claims
+            # about the actor inside ``act``, whose ``sub`` stays pairwise). Never their other
+            # attributes (their services release those, under their consents; docs/mandates.md).
+            act = {**dict(self.acting), **self.mandatary_names}
+            return {"sub": self.subject, **self.represented_names, "act": act,
                     "authorization_details": list(self.authorization_details or [])}
         return claims_for_scope(self.resident, self.subject, scope)
 

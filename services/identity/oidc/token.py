@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import logging
 
+from services.common.organization_number import is_organization_id
 from services.identity.domain.clients import TOKEN_EXCHANGE
 from services.identity.oidc import dpop, releases
 from services.identity.oidc.access import revoke_family
@@ -46,7 +47,7 @@ from services.identity.oidc.clients import ClientView
 from services.identity.oidc.errors import (
     InvalidDpopProof, InvalidGrant, InvalidRequest, OAuth2Error, error_response,
 )
-from services.identity.oidc.records import RefreshTokenState, utcnow
+from services.identity.oidc.records import AuthorizationCode, RefreshTokenState, utcnow
 from services.identity.oidc.server import MtlidOAuth2Request, TokenOwner, TokenRequestState
 from services.identity.oidc.tokens import TokenInvalid, secret_hash
 from services.identity.oidc.wire import WireRequest, WireResponse
@@ -111,12 +112,26 @@ async def owner_for(provider, uow, client: ClientView | None, record) -> TokenOw
         if represented is None or represented.disabled:
             return None
         secret = provider.config.pairwise_secret
+        details = list(record.authorization_details or [])
+        mandate_id = next((str(d.get("mandate_id")) for d in details if isinstance(d, dict) and d.get("mandate_id")),
+                          None)
+        represented_names: dict[str, str] = {}
+        mandatary_names: dict[str, str] = {}
+        # Both names only for an ID token (a code, not a refresh) at a client that accepts
+        # mandates and was granted ``profile``; an organization has no profile of names.
+        if (isinstance(record, AuthorizationCode) and provider.names is not None
+                and record.client_id == client.client_id and getattr(client.client, "accepts_mandates", False)
+                and {"openid", "profile"} <= set(str(record.scope or "").split())
+                and not is_organization_id(represented.resident_id)):
+            represented_names = await provider.names.names_of(represented.resident_id)
+            mandatary_names = await provider.names.names_of(resident.resident_id)
         return TokenOwner(resident_id=represented.resident_id,
                           subject=subject_for(client.client, represented.resident_id, secret),
                           session_id=record.session_id, auth_time=record.auth_time, acr=record.acr,
                           amr=tuple(record.amr), resident=represented,
                           acting={"sub": subject_for(client.client, resident.resident_id, secret)},
-                          authorization_details=list(record.authorization_details or []))
+                          authorization_details=details, mandatary_id=resident.resident_id, mandate_id=mandate_id,
+                          represented_names=represented_names, mandatary_names=mandatary_names)
     return TokenOwner(resident_id=resident.resident_id,
                       subject=subject_for(client.client, resident.resident_id, provider.config.pairwise_secret),
                       session_id=record.session_id, auth_time=record.auth_time, acr=record.acr,

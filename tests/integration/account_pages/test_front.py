@@ -22,7 +22,8 @@ from tests.integration.account_pages.conftest import EMAIL, PASSWORD, hidden_fie
 
 HTTP = pathlib.Path(__file__).parents[3] / "services" / "identity" / "http"
 PAGES = ["/account", "/account/profile", "/account/consents", "/account/access", "/account/export",
-         "/account/security", "/account/sign-ins", "/account/services"]
+         "/account/security", "/account/sign-ins", "/account/services", "/account/mandates",
+         "/account/mandates/0b7f0c52-6a1e-4bb4-9c51-3f0c3b1f9d2e/receipt"]
 POSTS = ["/account/unlink", "/account/profile", "/account/consents/grant", "/account/consents/abc/withdraw",
          "/account/export", "/account/security/password", "/account/security/totp",
          "/account/security/totp/confirm", "/signup", "/signup/verify", "/account/login",

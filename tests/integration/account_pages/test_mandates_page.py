@@ -6,11 +6,14 @@ it and both see it in the history; a borough system's decision follows at once."
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import grpc
 import httpx
 import pytest
+from joserfc import jws
+from joserfc.jwk import KeySet
 
 from montreal.consent.v1 import consent_pb2 as cpb
 from montreal.consent.v1 import consent_pb2_grpc
@@ -138,6 +141,28 @@ async def test_give_accept_revoke_in_mon_compte(system):
         mine = text(await mother.get("/account/mandates"))
         assert "Révoquée" in mine and "révoquée par la personne représentée" in mine
         assert "revoked by the person represented" in text(await son.get("/account/mandates?lang=en"))
+        # Both sides download the mandate's signed receipt: its whole life, checked with joserfc
+        # against the log's published keys; a third resident is told it does not exist.
+        async with grpc.aio.insecure_channel(system.target("consent")) as channel:
+            jwks = (await consent_pb2_grpc.ConsentServiceStub(channel).GetLogKeys(cpb.GetLogKeysRequest())).jwks_json
+        keys = KeySet.import_key_set(json.loads(jwks))
+        assert f'href="/account/mandates/{mandate_id}/receipt"' in mine
+        for side in (mother, son):
+            download = await side.get(f"/account/mandates/{mandate_id}/receipt")
+            assert download.status_code == 200 and download.headers["content-type"].startswith("application/jose")
+            assert download.headers["cache-control"] == "no-store"
+            receipt = json.loads(jws.deserialize_compact(download.text, keys, algorithms=["ES256"]).payload)
+            assert (receipt["mandate_id"], receipt["represented_id"], receipt["mandatary_id"], receipt["state"]) == (
+                mandate_id, mother_id, son_id, "revoked")
+            assert [e["type"] for e in receipt["entries"]] == [
+                "mandate_granted", "mandate_accepted", "mandate_used", "mandate_revoked"]
+        stranger, _ = await signed_in(system, "voisine.procuration@example.ca")
+        try:
+            assert (await stranger.get(f"/account/mandates/{mandate_id}/receipt")).status_code == 404
+            assert (await stranger.get("/account/mandates/not-a-mandate/receipt")).status_code == 404
+        finally:
+            await stranger.aclose()
+
         # The mother's downloadable file has the mandate, its ending and the act, signed.
         export_form = await mother.get("/account/export")
         document = (await mother.post("/account/export", data={**hidden_fields(export_form.text),

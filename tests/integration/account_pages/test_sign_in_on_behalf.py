@@ -228,6 +228,29 @@ async def test_a_borough_system_exchanges_the_mandatarys_token_for_one_on_behalf
         listing = (await father.http.get("/account/mandates")).text
         assert "Permis Rosemont : consulter" in listing
 
+        # Signing in on his father's behalf at the same pairwise system gives the same two
+        # subjects: the father's pairwise sub, the son's pairwise act.sub, for this client.
+        chooser, verifier = await son.authorize(rp)
+        chosen = await son.follow(await son.http.post("/act-for", data={**hidden_fields(chooser.text),
+                                                                         "act_for": mandate_id}))
+        on_behalf = await rp.fetch_token(system.issuer + "/token", authorization_response=chosen.headers["location"],
+                                         code_verifier=verifier)
+        signed_in = jwt.decode(on_behalf["id_token"], keys, algorithms=["ES256"]).claims
+        assert (signed_in["sub"], signed_in["act"]) == (claims["sub"], {"sub": son_sub})
+
+        # A system that did not opt in to mandates never gets a represented resident, even when
+        # shown a mandatary's token and the mandate: unauthorized_client, nothing recorded.
+        verdun = system.cli("client", "create", "--name", "Permis Verdun", "--client-id", "permis-verdun",
+                            "--redirect-uri", f"{system.rp}/callback", "--grant-type", "authorization_code",
+                            "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange", "--scope", "openid",
+                            "--audience", "urn:mtlid:accounts", "--subject-type", "pairwise")
+        acts_before = (await father.http.get("/account/mandates")).text.count("Permis Rosemont : consulter")
+        not_opted = httpx.post(system.issuer + "/token", data=exchange, auth=("permis-verdun", verdun["client_secret"]),
+                               timeout=10)
+        assert not_opted.status_code == 400 and not_opted.json()["error"] == "unauthorized_client", not_opted.text
+        assert "access_token" not in not_opted.text
+        assert (await father.http.get("/account/mandates")).text.count("Permis Rosemont : consulter") == acts_before
+
         # Bad input: a malformed mandate, someone else's token, a revoked mandate — refused.
         bad = httpx.post(system.issuer + "/token", data={**exchange, "authorization_details": "[]"}, auth=auth)
         assert bad.status_code == 400 and bad.json()["error"] == "invalid_authorization_details", bad.text

@@ -401,3 +401,25 @@ async def test_a_card_renewed_and_revoked_are_entries_of_their_own(store, identi
         (EntryType.CARD_RENEWED, renewed), (EntryType.CARD_REVOKED, renewed)]
     assert card_entries[0].body["expires_at"] == "2027-01-02T22:00:00Z"
     assert card_entries[1].body["reason"] == "lost_device"
+
+
+async def test_a_release_on_someones_behalf_names_the_mandatary_and_the_mandate_or_is_skipped(store, identity):
+    """Issue 22: identity's ``data_released`` for a client a mandatary signed in to on the
+    resident's behalf carries both the mandatary and the mandate; the ``data_accessed`` entry
+    keeps them ("par X, en vertu de la procuration M"). One without the other, or a mandatary
+    that is no citizen identifier, is skipped: nothing appended."""
+    resident, mandatary, mandate = "89ABCDEFGHJK", "9ABCDEFGHJKM", str(uuid.uuid4())
+    release = {"release_id": str(uuid.uuid4()), "resident_id": resident, "client_id": "Demo_OnBehalf",
+               "client_name": "montreal.ca (démo)", "channel": "token",
+               "categories": ["family_name", "given_name", "sign_in_identifier"]}
+    await identity.apply(event("montreal.identity.v1.data_released",
+                               {**release, "mandatary_id": mandatary, "mandate_id": mandate}))
+    [entry] = (await handlers.access_log(commands.ListPage(resident), ConsentUnitOfWork(store)))[0]
+    assert (entry.body["mandatary_id"], entry.body["mandate_id"]) == (mandatary, mandate)
+    assert sorted(entry.body["data_categories"]) == ["family_name", "given_name", "sign_in_identifier"]
+    before = await size(store)
+    for bad in ({"mandatary_id": mandatary}, {"mandate_id": mandate},
+                {"mandatary_id": "not-a-resident", "mandate_id": mandate}):
+        await identity.apply(event("montreal.identity.v1.data_released",
+                                   {**release, "release_id": str(uuid.uuid4()), **bad}))
+    assert await size(store) == before

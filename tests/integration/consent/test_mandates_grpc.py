@@ -397,3 +397,132 @@ async def test_a_token_on_someones_behalf_cannot_manage_the_represented_resident
     assert (await stub.History(pb.HistoryRequest(resident_id=elder), metadata=elder_auth)).entries
     received = (await stub.ListMandates(pb.ListMandatesRequest(resident_id=helper), metadata=helper_auth)).received
     assert [m.mandate_id for m in received] == [pay.mandate_id]
+
+
+async def test_a_mandates_signed_receipt_shows_its_whole_life_to_both_sides(stub, auth, minter):
+    """Granted, accepted, used, suspended, revoked: each a ledger entry, and the receipt signed
+    with the log's key lists them all (index and leaf hash, proven by GetInclusionProof) for
+    the represented resident and the mandatary alike — verified with joserfc, not our code.
+    No one else learns the mandate exists (NOT_FOUND); a token on someone's behalf is refused."""
+    import json
+
+    from joserfc import jws
+    from joserfc.jwk import KeySet
+
+    broker = (("authorization", f"Bearer {minter.mint('mtlid-accounts', ['consent:broker'], AUD)}"),)
+    represented, mandatary, stranger = "DEFGHJKMNPQR", "EFGHJKMNPQRS", "FGHJKMNPQRST"
+    represented_auth, mandatary_auth = resident_auth(minter, represented), resident_auth(minter, mandatary)
+    await stub.RegisterRecipient(pb.RegisterRecipientRequest(recipient=pb.Recipient(
+        recipient_id="montreal-arenas", client_id="arenas-client", name_fr="Arénas", name_en="Arenas",
+        kind="sports", owner="Ville de Montréal", purposes=["service-provision"], data_categories=["email"])),
+        metadata=auth["admin"])
+    mandate = await pay_mandate(stub, represented, mandatary, represented_auth)
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=mandate.mandate_id), metadata=mandatary_auth)
+    await stub.RecordMandateAct(pb.RecordMandateActRequest(
+        mandate_id=mandate.mandate_id, act_id="arena-pay-0001", service="montreal-arenas", action="pay"),
+        metadata=broker)
+    await stub.EndMandate(pb.EndMandateRequest(mandate_id=mandate.mandate_id, suspend=True), metadata=auth["agent"])
+    await stub.EndMandate(pb.EndMandateRequest(mandate_id=mandate.mandate_id), metadata=auth["agent"])
+
+    keys = KeySet.import_key_set(json.loads((await stub.GetLogKeys(pb.GetLogKeysRequest())).jwks_json))
+    request = pb.GetMandateReceiptRequest(mandate_id=mandate.mandate_id)
+    documents = []
+    for side in (represented_auth, mandatary_auth, auth["agent"]):
+        answer = await stub.GetMandateReceipt(request, metadata=side)
+        signed = jws.deserialize_compact(answer.receipt_jws, keys, algorithms=["ES256"])
+        assert signed.headers()["typ"] == "mtlid-mandate-receipt+json"
+        assert json.loads(signed.payload) == json.loads(answer.receipt_json)
+        documents.append(json.loads(signed.payload))
+    document = documents[0]
+    assert (document["mandate_id"], document["represented_id"], document["mandatary_id"], document["state"]) == (
+        mandate.mandate_id, represented, mandatary, "revoked")
+    assert [e["type"] for e in document["entries"]] == [
+        "mandate_granted", "mandate_accepted", "mandate_used", "mandate_suspended", "mandate_revoked"]
+    assert document["entries"][2]["act_id"] == "arena-pay-0001"
+    assert [e["leaf_hash"] for e in documents[1]["entries"]] == [e["leaf_hash"] for e in document["entries"]]
+    for entry in document["entries"]:
+        proven = await stub.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=entry["index"]),
+                                              metadata=represented_auth)
+        assert proven.entry.leaf_hash.hex() == entry["leaf_hash"]
+
+    # Nobody else: a stranger is told nothing, a token on someone's behalf is refused.
+    await fails(stub.GetMandateReceipt(request, metadata=resident_auth(minter, stranger)), grpc.StatusCode.NOT_FOUND)
+    on_behalf = (("authorization", "Bearer " + minter.mint(
+        "montreal-ca", ["resident"], AUD, subject=represented, acting_for=mandatary,
+        authorization_details=[{"type": "urn:mtlid:mandate", "mandate_id": mandate.mandate_id}])),)
+    await fails(stub.GetMandateReceipt(request, metadata=on_behalf), grpc.StatusCode.PERMISSION_DENIED)
+    await fails(stub.GetMandateReceipt(pb.GetMandateReceiptRequest(mandate_id="not-a-uuid"),
+                                       metadata=represented_auth), grpc.StatusCode.INVALID_ARGUMENT)
+
+
+async def test_legal_mandates_for_an_adult_are_recorded_at_the_counter_on_their_judgment(stub, auth, minter):
+    """A court-homologated protection mandate and a tutorship to an adult (CCQ arts. 2166 ff.,
+    268 ff.): only an agent records them, only on the judgment (another document, or none, names
+    ``document_kind`` as the field to fix with the kinds accepted; nothing recorded), open-ended when the judgment says so; in force at once."""
+    protected, mandatary, tutor = "GHJKMNPQRSTV", "HJKMNPQRSTVW", "JKMNPQRSTVWX"
+    everything = [pb.MandateScope(service="*", actions=["view", "request", "pay", "consent"])]
+    for basis, holder, judgment in ((pb.MANDATE_BASIS_PROTECTION_MANDATE, mandatary, "homologation_judgment"),
+                                    (pb.MANDATE_BASIS_COURT_TUTORSHIP, tutor, "tutorship_judgment")):
+        request = pb.GiveMandateRequest(represented_id=protected, mandatary_id=holder, grantor_id=holder, basis=basis,
+                                        scope=everything, document_kind="birth_certificate",
+                                        document_reference="500-14-000123-261")
+        before = await tree_size(stub)
+        violations, _ = await fails(stub.GiveMandate(request, metadata=auth["agent"]), grpc.StatusCode.INVALID_ARGUMENT)
+        assert list(violations) == ["document_kind"] and judgment in violations["document_kind"]
+        request.document_kind = ""
+        violations, _ = await fails(stub.GiveMandate(request, metadata=auth["agent"]), grpc.StatusCode.INVALID_ARGUMENT)
+        assert list(violations) == ["document_kind"] and await tree_size(stub) == before
+        request.document_kind = judgment
+        _, reason = await fails(stub.GiveMandate(request, metadata=resident_auth(minter, holder)),
+                                grpc.StatusCode.PERMISSION_DENIED)
+        assert reason == "COUNTER_ONLY" and await tree_size(stub) == before
+        recorded = (await stub.GiveMandate(request, metadata=auth["agent"])).mandate   # no end: as judged
+        assert (recorded.state, recorded.document_kind, recorded.HasField("valid_until_time")) == (
+            pb.MANDATE_STATE_ACTIVE, judgment, False)
+        [decision] = (await stub.DecideMandates(pb.DecideMandatesRequest(
+            questions=[question(holder, protected, "montreal-taxes", "consent")]), metadata=auth["borough"])).decisions
+        assert decision.allowed and decision.mandate_id == recorded.mandate_id
+        # Not the protected person's to end (a legal authority): the counter's.
+        _, reason = await fails(stub.EndMandate(pb.EndMandateRequest(mandate_id=recorded.mandate_id),
+                                                metadata=resident_auth(minter, protected)),
+                                grpc.StatusCode.PERMISSION_DENIED)
+        assert reason == "COUNTER_ONLY"
+
+
+async def test_circular_and_beyond_the_grantors_rights_refused_over_grpc_with_a_sentence(stub, auth, minter):
+    """A parent hands the grandmother part of parental authority (library, view); she may not
+    hand it back to the parent (CIRCULAR); the parent may not hand on what they do not hold
+    (BEYOND_GRANTOR_RIGHTS: an action, or a resident they hold nothing for). Each refusal says
+    why in a sentence, and nothing is recorded."""
+    child, parent, grandma, neighbour = "QRSTVWXY2345", "RSTVWXY23456", "STVWXY234567", "TVWXY2345678"
+    authority = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=child, mandatary_id=parent, grantor_id=parent, basis=pb.MANDATE_BASIS_PARENTAL_AUTHORITY,
+        scope=[pb.MandateScope(service="montreal-library", actions=["view", "request"])],
+        valid_until_time=in_days(3000), document_kind="birth_certificate", document_reference="QC 2019-77"),
+        metadata=auth["agent"])).mandate
+    library = [pb.MandateScope(service="montreal-library", actions=["view"])]
+    parent_auth, grandma_auth = resident_auth(minter, parent), resident_auth(minter, grandma)
+    handed = (await stub.GiveMandate(pb.GiveMandateRequest(
+        represented_id=child, mandatary_id=grandma, grantor_id=parent, basis=pb.MANDATE_BASIS_RESIDENT_CONSENT,
+        scope=library, valid_until_time=in_days(90), under_mandate_id=authority.mandate_id),
+        metadata=parent_auth)).mandate
+    await stub.AcceptMandate(pb.AcceptMandateRequest(mandate_id=handed.mandate_id), metadata=grandma_auth)
+    before = await tree_size(stub)
+    for request, metadata, expected in [
+        (pb.GiveMandateRequest(represented_id=child, mandatary_id=parent, grantor_id=grandma,
+                               basis=pb.MANDATE_BASIS_RESIDENT_CONSENT, scope=library, valid_until_time=in_days(30),
+                               under_mandate_id=handed.mandate_id), grandma_auth, "CIRCULAR"),
+        (pb.GiveMandateRequest(represented_id=child, mandatary_id=neighbour, grantor_id=parent,
+                               basis=pb.MANDATE_BASIS_RESIDENT_CONSENT, valid_until_time=in_days(30),
+                               scope=[pb.MandateScope(service="montreal-library", actions=["pay"])],
+                               under_mandate_id=authority.mandate_id), parent_auth, "BEYOND_GRANTOR_RIGHTS"),
+        (pb.GiveMandateRequest(represented_id=neighbour, mandatary_id=grandma, grantor_id=parent,
+                               basis=pb.MANDATE_BASIS_RESIDENT_CONSENT, scope=library, valid_until_time=in_days(30)),
+         parent_auth, "BEYOND_GRANTOR_RIGHTS"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.GiveMandate(request, metadata=metadata)
+        code, _, reason = rpc_error_details(err.value)
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, expected), err.value.details()
+        assert len(err.value.details()) > 20     # a sentence saying why, not only a code
+    assert await tree_size(stub) == before

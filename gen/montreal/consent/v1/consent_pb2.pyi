@@ -881,6 +881,22 @@ class MandateAct(_message.Message):
     recorded_by: str
     def __init__(self, act_id: _Optional[str] = ..., service: _Optional[str] = ..., action: _Optional[str] = ..., act_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_by: _Optional[str] = ...) -> None: ...
 
+class GetMandateReceiptRequest(_message.Message):
+    __slots__ = ("mandate_id",)
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    mandate_id: str
+    def __init__(self, mandate_id: _Optional[str] = ...) -> None: ...
+
+class GetMandateReceiptResponse(_message.Message):
+    __slots__ = ("receipt_jws", "receipt_json", "key_id")
+    RECEIPT_JWS_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_JSON_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    receipt_jws: str
+    receipt_json: str
+    key_id: str
+    def __init__(self, receipt_jws: _Optional[str] = ..., receipt_json: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
 class RecordMandateActRequest(_message.Message):
     __slots__ = ("mandate_id", "act_id", "service", "action", "service_client_id")
     MANDATE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -174,6 +174,11 @@ class ConsentServiceStub:
                 request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.SerializeToString,
                 response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.FromString,
                 _registered_method=True)
+        self.GetMandateReceipt = channel.unary_unary(
+                '/montreal.consent.v1.ConsentService/GetMandateReceipt',
+                request_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetMandateReceiptRequest.SerializeToString,
+                response_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetMandateReceiptResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -419,6 +424,17 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMandateReceipt(self, request, context):
+        """A mandate's signed receipt: its terms, its state now and every ledger entry of its
+        lifecycle (granted, accepted, used, narrowed, suspended, revoked, expired) with index and
+        leaf hash, signed with the log's key (JWS typ `mtlid-mandate-receipt+json`; verify with
+        GetLogKeys). Scope `resident` when a party (represented, mandatary or grantor: both
+        sides), `consent:agent` (`act.sub`), `consent:admin`; anyone else NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -561,6 +577,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.RecordMandateAct,
                     request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.FromString,
                     response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.SerializeToString,
+            ),
+            'GetMandateReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMandateReceipt,
+                    request_deserializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetMandateReceiptRequest.FromString,
+                    response_serializer=montreal_dot_consent_dot_v1_dot_consent__pb2.GetMandateReceiptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1319,6 +1340,33 @@ class ConsentService:
             '/montreal.consent.v1.ConsentService/RecordMandateAct',
             montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActRequest.SerializeToString,
             montreal_dot_consent_dot_v1_dot_consent__pb2.RecordMandateActResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMandateReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.consent.v1.ConsentService/GetMandateReceipt',
+            montreal_dot_consent_dot_v1_dot_consent__pb2.GetMandateReceiptRequest.SerializeToString,
+            montreal_dot_consent_dot_v1_dot_consent__pb2.GetMandateReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

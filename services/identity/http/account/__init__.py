@@ -13,6 +13,7 @@ the message catalogues (``i18n/account.<lang>.json``); every form carries the CS
     /account/access                        who accessed my data
     /account/sign-ins                      sign-in history (kept 12 months)
     /account/services[/end, /grant]        connected services: what each received, end, consent
+    /account/mandates[/…]                  Mes procurations: give, accept, end, signed receipts (issue 22)
     /account/export                        download my data (one JSON file)
     /account/security[/…]                  sessions, sign out everywhere, password, TOTP
     /account/email[/confirm]               change the sign-in address (password, then a code)
@@ -58,6 +59,7 @@ routes = [
     Route("/account/services/grant", connections.give_consent, methods=["POST"]),
     # Issue 22: "Mes procurations".
     Route("/account/mandates", mandate_pages.mandates, methods=["GET"]),
+    Route("/account/mandates/{mandate_id}/receipt", mandate_pages.receipt, methods=["GET"]),
     Route("/account/mandates/give", mandate_pages.give, methods=["POST"]),
     Route("/account/mandates/accept", mandate_pages.accept, methods=["POST"]),
     Route("/account/mandates/end", mandate_pages.end, methods=["POST"]),

@@ -235,6 +235,10 @@ class ResidentClient:
         return await self._call(self.b.consent.GetReceipt, cpb.GetReceiptRequest(consent_id=consent_id),
                                 CONSENT_AUDIENCE)
 
+    async def mandate_receipt(self, mandate_id: str) -> cpb.GetMandateReceiptResponse:
+        return await self._call(self.b.consent.GetMandateReceipt, cpb.GetMandateReceiptRequest(mandate_id=mandate_id),
+                                CONSENT_AUDIENCE)
+
     async def consent_export(self) -> cpb.ExportResponse:
         return await self._call(self.b.consent.Export, cpb.ExportRequest(resident_id=self.resident_id),
                                 CONSENT_AUDIENCE)

@@ -13,6 +13,7 @@ Consent owns the mandates (ledger entries); this page only asks it. No JavaScrip
     POST /account/mandates/give       citizen number, service, actions, end date
     POST /account/mandates/accept     mandate_id
     POST /account/mandates/end        mandate_id (revoke, decline or renounce)
+    GET  /account/mandates/{id}/receipt  the mandate's signed receipt (JWS), for either side
 """
 
 from __future__ import annotations
@@ -217,6 +218,27 @@ async def accept(request: Request) -> Response:
 
 async def end(request: Request) -> Response:
     return await _act(request, "end")
+
+
+async def receipt(request: Request) -> Response:
+    """The mandate's signed receipt (consent's ``GetMandateReceipt``: its terms and every
+    ledger entry of its life), to keep: either side may download it; anyone else is told the
+    page does not exist."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    mandate_id = request.path_params["mandate_id"][:36]
+    if not _UUID.match(mandate_id):
+        return page(request, "error.html", {"reason": "not_found"}, 404)
+    try:
+        reply = await (await client_for(request, who)).mandate_receipt(mandate_id)
+    except BackendError as error:
+        if error.unavailable:
+            return unavailable(request, error)
+        return page(request, "error.html", {"reason": "not_found"}, 404)
+    return Response(reply.receipt_jws, media_type="application/jose", headers={
+        "Content-Disposition": f'attachment; filename="recu-procuration-{mandate_id}.jws"',
+        "Cache-Control": "no-store"})
 
 
 def as_document(listing: cpb.ListMandatesResponse) -> list[dict]:

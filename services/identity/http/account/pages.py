@@ -281,7 +281,10 @@ async def access_log(request: Request) -> Response:
             "purpose": name_in(purpose, t.lang, "title") if purpose else r.purpose_id,
             "bases": sorted({BASES.get(b, "consent") for b in r.bases.values()}),
             "time": local_time(r.access_time, t), "ledger_index": r.ledger_index,
-            "agent": r.agent_reference})
+            "agent": r.agent_reference,
+            # issue 22: released to a client a mandatary signed in to for this resident
+            "mandatary": _human_number(r.mandatary_id) if r.mandatary_id else None,
+            "mandate_id": r.mandate_id})
     from services.identity.http.account.web import _settings
 
     if _settings(request).counter_agent_display == "name" and any(r["agent"] for r in records):
