@@ -293,11 +293,17 @@ async def test_the_commands_wallet_accept_present_and_card_refresh_verify(issuer
     rid = await _verified_resident(issuer_front.uow_factory, "carte-commandes@example.ca")
     offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
     store, cache = str(tmp_path / "wallet.json"), str(tmp_path / "cache.json")
-    assert await asyncio.to_thread(mtlid_typing_pin, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
-                                           "--store", store]) == 0
+    accept = ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code, "--store", store]
+    assert await asyncio.to_thread(mtlid_typing_pin, accept) == 0  # sets the PIN up
     assert "age_over_18" in json.loads(capsys.readouterr().out)["claims"]
+    # The same offer again with a wrong PIN: refused before any request (the offer, already
+    # taken, answers invalid_grant once the PIN is right and the request is made).
+    assert await asyncio.to_thread(mtlid_typing_pin, accept, "135790") == 1
+    assert "wrong PIN; 4 tries left" in capsys.readouterr().err
+    assert await asyncio.to_thread(mtlid_typing_pin, accept) == 1
+    assert "invalid_grant" in capsys.readouterr().err
     assert mtlid_typing_pin(["wallet", "present", "--claim", "age_over_65", "--claim", "resident_of_montreal",
-                  "--audience", "bibliotheque", "--nonce", "b1", "--store", store]) == 0
+                             "--audience", "bibliotheque", "--nonce", "b1", "--store", store]) == 0
     presentation = capsys.readouterr().out.strip()
     assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base, "--cache", cache]) == 0
     capsys.readouterr()

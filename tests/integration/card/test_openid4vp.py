@@ -121,9 +121,15 @@ async def test_a_borough_system_checks_age_over_18_online_and_the_resident_sees_
         pending = await _result(front, http, transaction["transaction_id"])
         assert pending.json()["status"] == "pending"
 
-        # The resident's wallet answers over real HTTP, through the command.
-        code = await asyncio.to_thread(mtlid_typing_pin, ["wallet", "present", "--openid4vp", transaction["authorization_request"],
-                                               "--store", str(wallet.path)])
+        # A wrong PIN: the wallet refuses, signs nothing, sends nothing; the request still waits.
+        answer = ["wallet", "present", "--openid4vp", transaction["authorization_request"], "--store", str(wallet.path)]
+        assert await asyncio.to_thread(mtlid_typing_pin, answer, "000000") == 1
+        assert "wrong PIN" in capsys.readouterr().err
+        assert (await _result(front, http, transaction["transaction_id"])).json()["status"] == "pending"
+        assert (await http.get(transaction["request_uri"])).status_code == 200
+
+        # The resident's wallet answers over real HTTP, through the command, with the right PIN.
+        code = await asyncio.to_thread(mtlid_typing_pin, answer)
         said = json.loads(capsys.readouterr().out)
         assert code == 0, said
         assert said["client_name"] == "Bibliothèques du Plateau-Mont-Royal" and said["asked"] == ["age_over_18"]
