@@ -88,7 +88,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _pin_key(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(pin.encode("ascii"))
+    # UTF-8, not ASCII: a valid PIN is ASCII digits, and any other text typed is only a wrong PIN
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(pin.encode("utf-8"))
 
 
 def seal_key(key: ECKey, pin: str) -> dict[str, Any]:

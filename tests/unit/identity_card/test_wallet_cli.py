@@ -169,3 +169,8 @@ def test_on_a_terminal_a_new_pin_is_typed_twice(tmp_path, capsys, monkeypatch):
     assert mtlid(["wallet", "accept", "openid-credential-offer://?credential_offer=%7B%7D", "--tx-code", "123456",
                   "--store", str(store)]) == 2
     assert "the two PINs differ" in capsys.readouterr().err and not store.exists()
+
+
+def test_a_pin_typed_with_other_characters_is_only_a_wrong_pin(store, capsys):
+    assert mtlid_typing_pin([*PRESENT, "--store", str(store)], pin="four-eight-é") == 1
+    assert "wrong PIN; 4 tries left" in capsys.readouterr().err
