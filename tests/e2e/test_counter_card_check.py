@@ -35,7 +35,7 @@ from tests.e2e.conftest import CHROMIUM, LAUNCH_ARGS, _ensure_axe
 from tests.e2e.pages import check_page, new_context, tab_to
 from tests.integration.counter.conftest import PASSWORD, agent_of
 from tests.integration.identity_oidc.conftest import KEK, PAIRWISE_SECRET, free_port
-from tests.unit.identity_card.fakes import ELOISE
+from tests.unit.identity_card.fakes import ELOISE, PIN
 
 pytestmark = pytest.mark.e2e
 
@@ -69,9 +69,9 @@ async def desk(tmp_path_factory):
             await uow.residents.save(resident)
             await uow.commit()
         offer = await issuance.create_offer(provider.card, resident.resident_id, ELOISE)
-        wallet = ReferenceWallet.open(tmp_path_factory.mktemp("wallet") / "wallet.json")
+        wallet = ReferenceWallet.open(tmp_path_factory.mktemp("wallet") / "wallet.json", PIN)
         async with httpx.AsyncClient(timeout=10) as http:
-            await wallet.accept_offer(http, offer.uri, offer.tx_code)
+            await wallet.accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
         try:
             yield SimpleNamespace(base=base, app=app, wallet=wallet, agent=await agent_of(uow_factory))
         finally:
@@ -102,7 +102,7 @@ async def _present(page, desk, claims=("age_over_18",), nonce=None) -> None:
     """The resident's wallet presents for the code the page shows; the agent's scanner types it."""
     audience = await page.inner_text("#audience")
     shown_nonce = await page.inner_text("#nonce")
-    presentation = desk.wallet.present(list(claims), audience=audience, nonce=nonce or shown_nonce)
+    presentation = desk.wallet.present(list(claims), pin=PIN, audience=audience, nonce=nonce or shown_nonce)
     await tab_to(page, "#presentation")
     await page.fill("#presentation", presentation)
     await tab_to(page, "#check-card")

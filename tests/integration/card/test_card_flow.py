@@ -31,7 +31,7 @@ from services.identity.oidc.tokens import OidcConfig
 from services.identity.service_layer.authentication import add_new_resident
 from services.identity.service_layer.keys import SigningKeys
 from tests.integration.identity_oidc.conftest import free_port
-from tests.unit.identity_card.fakes import ELOISE
+from tests.unit.identity_card.fakes import ELOISE, PIN, mtlid_typing_pin
 
 KEK = bytes(range(32))
 
@@ -110,21 +110,21 @@ async def test_wallet_card_offline_verification_and_revocation(issuer_front, tmp
     rid = await _verified_resident(issuer_front.uow_factory, "carte-flow@example.ca")
     offer = await issuance.create_offer(card_issuer, rid, ELOISE)   # what Mon compte does
 
-    wallet = ReferenceWallet.open(tmp_path / "wallet.json")
+    wallet = ReferenceWallet.open(tmp_path / "wallet.json", PIN)
     steps: list[tuple[str, str]] = []
 
     async def record(request: httpx.Request) -> None:
         steps.append((request.method, request.url.path))
 
     async with httpx.AsyncClient(timeout=10, event_hooks={"request": [record]}) as http:
-        card = await wallet.accept_offer(http, offer.uri, offer.tx_code)
+        card = await wallet.accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
     # OpenID4VCI 1.0 over real HTTP: metadata beside the OpenID metadata, the card's AS
     # metadata, token (pre-authorized code + tx_code), nonce, credential (proof of possession)
     assert steps == [("GET", "/.well-known/openid-credential-issuer"),
                      ("GET", "/.well-known/oauth-authorization-server/card"),
                      ("POST", "/card/token"), ("POST", "/card/nonce"), ("POST", "/card/credential")]
     assert set(sd_jwt.disclosed_names(card)) == set(issuance.DISCLOSABLE)
-    assert ReferenceWallet.open(tmp_path / "wallet.json").cards == [card]  # stored
+    assert ReferenceWallet.open(tmp_path / "wallet.json").cards == [card]  # stored (the key sealed)
 
     # Online, the counter's verifier takes home the card keys and the status list.
     cache_file = tmp_path / "cache.json"
@@ -135,7 +135,7 @@ async def test_wallet_card_offline_verification_and_revocation(issuer_front, tmp
     # the card key, and the next generation published ahead of its use (the rotation story)
     assert [k["kid"] for k in cached["jwks"]["keys"]] == [card_issuer.key.kid, card_issuer.next_key.kid]
 
-    presentation = wallet.present(["age_over_18"], audience="comptoir-ahuntsic", nonce="7f3a")
+    presentation = wallet.present(["age_over_18"], pin=PIN, audience="comptoir-ahuntsic", nonce="7f3a")
     assert [sd_jwt.Disclosure.parse(d).name for d in sd_jwt.SdJwt.parse(presentation).disclosures] == ["age_over_18"]
     attempts = network_cut()
     check = verifier.OfflineVerifier(verifier.VerifierCache.load(cache_file)).verify(
@@ -178,7 +178,7 @@ async def test_wrong_transaction_code_is_refused_over_http(issuer_front, tmp_pat
     wrong = "000000" if offer.tx_code != "000000" else "111111"
     async with httpx.AsyncClient(timeout=10) as http:
         with pytest.raises(WalletError) as refused:
-            await ReferenceWallet.open(None).accept_offer(http, offer.uri, wrong)
+            await ReferenceWallet.open(None, PIN).accept_offer(http, offer.uri, wrong, pin=PIN)
         assert (refused.value.step, refused.value.error) == ("token", "invalid_grant")
         published = await http.get(issuer_front.base + "/card/status/1")
         metadata = await http.get(issuer_front.base + "/.well-known/openid-credential-issuer")
@@ -194,7 +194,7 @@ async def test_the_card_is_signed_by_its_own_key_published_beside_the_openid_met
     rid = await _verified_resident(issuer_front.uow_factory, "carte-cle@example.ca")
     offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
     async with httpx.AsyncClient(timeout=10) as http:
-        card = await ReferenceWallet.open(None).accept_offer(http, offer.uri, offer.tx_code)
+        card = await ReferenceWallet.open(None, PIN).accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
         openid = (await http.get(issuer_front.base + "/.well-known/openid-configuration")).json()
         vci = (await http.get(issuer_front.base + "/.well-known/openid-credential-issuer")).json()
         token_keys = (await http.get(openid["jwks_uri"])).json()["keys"]
@@ -227,10 +227,10 @@ async def _card_for(issuer_front, email: str, tmp_path, password_hash: str | Non
         await uow.residents.save(resident)
         await uow.commit()
     offer = await issuance.create_offer(issuer_front.provider.card, resident.resident_id, ELOISE)
-    wallet = ReferenceWallet.open(tmp_path / f"{email}.json")
+    wallet = ReferenceWallet.open(tmp_path / f"{email}.json", PIN)
     async with httpx.AsyncClient(timeout=10) as http:
-        await wallet.accept_offer(http, offer.uri, offer.tx_code)
-    return resident.resident_id, wallet.present(["resident_of_montreal"], audience="comptoir", nonce="n")
+        await wallet.accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
+    return resident.resident_id, wallet.present(["resident_of_montreal"], pin=PIN, audience="comptoir", nonce="n")
 
 
 async def _refused_after_refresh(issuer_front, presentation: str) -> str:
@@ -293,11 +293,17 @@ async def test_the_commands_wallet_accept_present_and_card_refresh_verify(issuer
     rid = await _verified_resident(issuer_front.uow_factory, "carte-commandes@example.ca")
     offer = await issuance.create_offer(issuer_front.provider.card, rid, ELOISE)
     store, cache = str(tmp_path / "wallet.json"), str(tmp_path / "cache.json")
-    assert await asyncio.to_thread(mtlid, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
-                                           "--store", store]) == 0
+    accept = ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code, "--store", store]
+    assert await asyncio.to_thread(mtlid_typing_pin, accept) == 0  # sets the PIN up
     assert "age_over_18" in json.loads(capsys.readouterr().out)["claims"]
-    assert mtlid(["wallet", "present", "--claim", "age_over_65", "--claim", "resident_of_montreal",
-                  "--audience", "bibliotheque", "--nonce", "b1", "--store", store]) == 0
+    # The same offer again with a wrong PIN: refused before any request (the offer, already
+    # taken, answers invalid_grant once the PIN is right and the request is made).
+    assert await asyncio.to_thread(mtlid_typing_pin, accept, "135790") == 1
+    assert "wrong PIN; 4 tries left" in capsys.readouterr().err
+    assert await asyncio.to_thread(mtlid_typing_pin, accept) == 1
+    assert "invalid_grant" in capsys.readouterr().err
+    assert mtlid_typing_pin(["wallet", "present", "--claim", "age_over_65", "--claim", "resident_of_montreal",
+                             "--audience", "bibliotheque", "--nonce", "b1", "--store", store]) == 0
     presentation = capsys.readouterr().out.strip()
     assert await asyncio.to_thread(mtlid, ["card", "refresh", "--issuer", issuer_front.base, "--cache", cache]) == 0
     capsys.readouterr()
@@ -315,15 +321,15 @@ async def test_mtlid_wallet_renew_gets_a_new_card_and_stops_after_lost_phone(iss
     card_issuer = issuer_front.provider.card
     offer = await issuance.create_offer(card_issuer, rid, ELOISE)
     store = str(tmp_path / "wallet.json")
-    assert await asyncio.to_thread(mtlid, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
+    assert await asyncio.to_thread(mtlid_typing_pin, ["wallet", "accept", offer.uri, "--tx-code", offer.tx_code,
                                            "--store", store]) == 0
-    assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 0
+    assert await asyncio.to_thread(mtlid_typing_pin, ["wallet", "renew", "--store", store]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["cards"] == 2
     async with issuer_front.uow_factory() as uow:
         assert len(await uow.cards.cards_for(rid)) == 2
         await issuance.revoke_cards(card_issuer, uow, rid, "lost_device")
         await uow.commit()
-    assert await asyncio.to_thread(mtlid, ["wallet", "renew", "--store", store]) == 1
+    assert await asyncio.to_thread(mtlid_typing_pin, ["wallet", "renew", "--store", store]) == 1
     assert "invalid_grant" in capsys.readouterr().err
 
 

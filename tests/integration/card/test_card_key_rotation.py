@@ -31,7 +31,7 @@ from services.identity.oidc.tokens import OidcConfig
 from services.identity.service_layer.authentication import add_new_resident
 from services.identity.service_layer.keys import SigningKeys
 from tests.integration.identity_oidc.conftest import free_port
-from tests.unit.identity_card.fakes import ELOISE
+from tests.unit.identity_card.fakes import ELOISE, PIN
 
 KEK = bytes(range(32))
 
@@ -85,14 +85,14 @@ async def test_a_new_card_key_is_published_beside_the_old_until_old_cards_expire
             await uow.residents.save(resident)
             await uow.commit()
         port = free_port()
-        wallet = ReferenceWallet.open(tmp_path / "wallet.json")
+        wallet = ReferenceWallet.open(tmp_path / "wallet.json", PIN)
         try:
             # Generation 1: signs; generation 2 is already published.
             async with _front(uow_factory, port, 1) as front:
                 assert front.card.key.kid == gen1
                 offer = await issuance.create_offer(front.card, resident.resident_id, ELOISE)
                 async with httpx.AsyncClient(timeout=10) as http:
-                    await wallet.accept_offer(http, offer.uri, offer.tx_code)
+                    await wallet.accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
                 assert await _kids(front.base) == [gen1, gen2]
                 cache = await asyncio.to_thread(verifier.refresh, front.base, _fetch)   # the desk, before
             old_card = wallet.cards[-1]
@@ -103,17 +103,17 @@ async def test_a_new_card_key_is_published_beside_the_old_until_old_cards_expire
                 # the old key stays while the card it signed is valid; the next one is announced
                 assert await _kids(front.base) == [gen2, gen3, gen1]
                 async with httpx.AsyncClient(timeout=10) as http:
-                    await wallet.renew(http)   # the wallet's silent renewal: onto the new key
+                    await wallet.renew(http, pin=PIN)   # the wallet's silent renewal: onto the new key
                 new_card = wallet.cards[-1]
                 assert _kid(new_card) == gen2
                 # A desk that refreshed before the rotation checks both cards; the one after too.
                 desk_before = verifier.OfflineVerifier(cache)
                 for card in (old_card, new_card):
-                    presented = wallet.present(["age_over_18"], audience="comptoir", nonce="n", card=card)
+                    presented = wallet.present(["age_over_18"], pin=PIN, audience="comptoir", nonce="n", card=card)
                     assert desk_before.verify(presented, audience="comptoir", nonce="n").disclosed == {
                         "age_over_18": True}
                 desk_after = verifier.OfflineVerifier(await asyncio.to_thread(verifier.refresh, front.base, _fetch))
-                presented = wallet.present(["age_over_18"], audience="comptoir", nonce="n", card=old_card)
+                presented = wallet.present(["age_over_18"], pin=PIN, audience="comptoir", nonce="n", card=old_card)
                 assert desk_after.verify(presented, audience="comptoir", nonce="n").disclosed == {"age_over_18": True}
 
                 # Fifteen days on, every card generation 1 signed has expired: its key is gone.

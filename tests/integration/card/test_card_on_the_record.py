@@ -18,7 +18,6 @@ import re
 import httpx
 import pytest
 
-from services.cli import main as mtlid
 from services.common.config import Settings
 from services.common.db import create_engine, session_factory
 from services.common.testing.databases import backend, temporary_database
@@ -29,7 +28,7 @@ from services.identity.card.wallet import ReferenceWallet
 from services.identity.domain.assurance import LevelOfAssurance
 from tests.e2e.system import System
 from tests.integration.account_pages.conftest import hidden_fields
-from tests.unit.identity_card.fakes import ELOISE
+from tests.unit.identity_card.fakes import ELOISE, PIN, mtlid_typing_pin
 
 PASSWORD = "une phrase de passe pour la carte 2026"
 BOROUGH = "Bibliothèques du Plateau-Mont-Royal"
@@ -92,21 +91,21 @@ async def test_issuance_online_check_renewal_and_revocation_are_on_the_resident_
     finally:
         await engine.dispose()
 
-    wallet = ReferenceWallet.open(tmp_path / "wallet.json")
+    wallet = ReferenceWallet.open(tmp_path / "wallet.json", PIN)
     client = system.cli("client", "create", "--name", BOROUGH, "--client-id", "plateau-bibliotheques",
                         "--grant-type", "client_credentials", "--scope", "carte-citoyenne:verify",
                         "--audience", "urn:mtlid:accounts")
     async with httpx.AsyncClient(timeout=15) as http:
-        await wallet.accept_offer(http, offer.uri, offer.tx_code)
+        await wallet.accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
         asked = (await http.post(system.issuer + "/card/vp/requests", auth=(client["client_id"], client["client_secret"]),
                                  data={"claim": "age_over_18"})).json()
-        assert await asyncio.to_thread(mtlid, ["wallet", "present", "--openid4vp", asked["authorization_request"],
+        assert await asyncio.to_thread(mtlid_typing_pin, ["wallet", "present", "--openid4vp", asked["authorization_request"],
                                                "--store", str(wallet.path)]) == 0, capsys.readouterr()
         result = (await http.post(system.issuer + "/card/vp/result",
                                   auth=(client["client_id"], client["client_secret"]),
                                   data={"transaction_id": asked["transaction_id"]})).json()
         assert result["status"] == "accepted" and result["disclosed"] == {"age_over_18": True}
-        await wallet.renew(http)
+        await wallet.renew(http, pin=PIN)
 
     resident_http = httpx.AsyncClient(base_url=system.issuer, follow_redirects=False, timeout=15)
     try:

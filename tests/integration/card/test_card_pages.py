@@ -14,6 +14,7 @@ import pytest
 from services.identity.card import status_list
 from services.identity.card.sd_jwt import b64url_decode
 from services.identity.card.wallet import ReferenceWallet
+from tests.unit.identity_card.fakes import PIN
 from tests.integration.account_pages.conftest import hidden_fields, sign_in
 from tests.integration.card.front import PASSWORD, SELF_ASSERTED_EMAIL, VERIFIED_EMAIL, running_card_front
 
@@ -37,9 +38,9 @@ async def test_offer_page_to_wallet_and_lost_phone(card_front, tmp_path):
         tx_code = re.search(r'<strong id="tx-code" class="code">(\d{6})</strong>', offered.text)[1]
         assert tx_code not in link
 
-        wallet = ReferenceWallet.open(tmp_path / "wallet.json")
+        wallet = ReferenceWallet.open(tmp_path / "wallet.json", PIN)
         async with httpx.AsyncClient(timeout=10) as wallet_http:
-            await wallet.accept_offer(wallet_http, link, tx_code)
+            await wallet.accept_offer(wallet_http, link, tx_code, pin=PIN)
         mine = await http.get("/account/card")
         assert "Valide" in mine.text and "J&#39;ai perdu mon téléphone" in mine.text
 

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from services.cli import main as mtlid
 from services.common.consumer import EventConsumer
 from services.common.db import create_engine, session_factory
 from services.common.events import CloudEvent
@@ -41,7 +40,7 @@ from services.identity.service_layer.clients import RegisterClient, register_cli
 from services.identity.service_layer.keys import SigningKeys
 from tests.integration.identity.conftest import outbox_events
 from tests.integration.identity_oidc.conftest import free_port
-from tests.unit.identity_card.fakes import ELOISE
+from tests.unit.identity_card.fakes import ELOISE, PIN, mtlid_typing_pin
 
 KEK = bytes(range(32))
 BOROUGH = "plateau-bibliotheques"
@@ -91,9 +90,9 @@ async def _wallet_with_card(front, tmp_path, email: str) -> tuple[str, Reference
         await uow.residents.save(resident)
         await uow.commit()
     offer = await issuance.create_offer(front.provider.card, resident.resident_id, ELOISE)
-    wallet = ReferenceWallet.open(tmp_path / f"{email}.json")
+    wallet = ReferenceWallet.open(tmp_path / f"{email}.json", PIN)
     async with httpx.AsyncClient(timeout=10) as http:
-        await wallet.accept_offer(http, offer.uri, offer.tx_code)
+        await wallet.accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
     return resident.resident_id, wallet
 
 
@@ -122,9 +121,15 @@ async def test_a_borough_system_checks_age_over_18_online_and_the_resident_sees_
         pending = await _result(front, http, transaction["transaction_id"])
         assert pending.json()["status"] == "pending"
 
-        # The resident's wallet answers over real HTTP, through the command.
-        code = await asyncio.to_thread(mtlid, ["wallet", "present", "--openid4vp", transaction["authorization_request"],
-                                               "--store", str(wallet.path)])
+        # A wrong PIN: the wallet refuses, signs nothing, sends nothing; the request still waits.
+        answer = ["wallet", "present", "--openid4vp", transaction["authorization_request"], "--store", str(wallet.path)]
+        assert await asyncio.to_thread(mtlid_typing_pin, answer, "000000") == 1
+        assert "wrong PIN" in capsys.readouterr().err
+        assert (await _result(front, http, transaction["transaction_id"])).json()["status"] == "pending"
+        assert (await http.get(transaction["request_uri"])).status_code == 200
+
+        # The resident's wallet answers over real HTTP, through the command, with the right PIN.
+        code = await asyncio.to_thread(mtlid_typing_pin, answer)
         said = json.loads(capsys.readouterr().out)
         assert code == 0, said
         assert said["client_name"] == "Bibliothèques du Plateau-Mont-Royal" and said["asked"] == ["age_over_18"]
@@ -188,14 +193,14 @@ async def test_refusals_with_reasons(verifier_front, tmp_path):
 
         # wrong nonce: a presentation made for another nonce
         transaction, _, ro = await request()
-        answer = await post(ro, wallet.present(["age_over_18"], audience=ro["client_id"], nonce="not-this-one"))
+        answer = await post(ro, wallet.present(["age_over_18"], pin=PIN, audience=ro["client_id"], nonce="not-this-one"))
         assert answer.status_code == 400 and answer.json()["reason"] == "wrong_nonce"
         assert await outcome(transaction) == {"transaction_id": transaction["transaction_id"], "status": "refused",
                                               "claims": ["age_over_18"], "reason": "wrong_nonce"}
 
         # replay: a good answer, then the same answer again (same request, then another request)
         transaction, _, ro = await request()
-        good = wallet.present(["age_over_18"], audience=ro["client_id"], nonce=ro["nonce"])
+        good = wallet.present(["age_over_18"], pin=PIN, audience=ro["client_id"], nonce=ro["nonce"])
         assert (await post(ro, good)).status_code == 200
         replayed = await post(ro, good)
         assert replayed.status_code == 400 and replayed.json()["reason"] == "already_answered"
@@ -208,19 +213,19 @@ async def test_refusals_with_reasons(verifier_front, tmp_path):
         # claim not disclosed: the wallet shows something else than what was asked
         transaction, query, _ = await request()
         said = await wallet.answer_openid4vp(http, transaction["authorization_request"],
-                                             claims=["resident_of_montreal"])
+                                             claims=["resident_of_montreal"], pin=PIN)
         assert said["status"] == 400 and said["reason"] == "claim_not_disclosed"
         assert (await outcome(transaction))["reason"] == "claim_not_disclosed"
         # more than asked: refused, nothing kept
         transaction, _, _ = await request()
         said = await wallet.answer_openid4vp(http, transaction["authorization_request"],
-                                             claims=["age_over_18", "given_name"])
+                                             claims=["age_over_18", "given_name"], pin=PIN)
         assert said["reason"] == "claim_not_requested"
         assert "disclosed" not in await outcome(transaction)
 
         # a wrong audience: a presentation made for a counter, not for this verifier
         transaction, _, ro = await request()
-        answer = await post(ro, wallet.present(["age_over_18"], audience="comptoir-ahuntsic", nonce=ro["nonce"]))
+        answer = await post(ro, wallet.present(["age_over_18"], pin=PIN, audience="comptoir-ahuntsic", nonce=ro["nonce"]))
         assert answer.json()["reason"] == "wrong_audience"
 
         # bad requests: no client registered for it, a bad secret, a claim not askable online
@@ -237,7 +242,7 @@ async def test_refusals_with_reasons(verifier_front, tmp_path):
         async with front.uow_factory() as uow:
             assert await issuance.revoke_all(uow, resident_id, "lost_device", front.provider.card.now())
             await uow.commit()
-        answer = await post(ro, wallet.present(["age_over_18"], audience=ro["client_id"], nonce=ro["nonce"]))
+        answer = await post(ro, wallet.present(["age_over_18"], pin=PIN, audience=ro["client_id"], nonce=ro["nonce"]))
         assert answer.json()["reason"] == "revoked"
         assert (await outcome(transaction))["reason"] == "revoked"
 

@@ -31,7 +31,7 @@ from services.identity.service_layer.authentication import add_new_resident
 from services.identity.service_layer.keys import SigningKeys
 from tests.integration.counter.conftest import AgentBrowser, agent_of
 from tests.integration.identity_oidc.conftest import KEK, PAIRWISE_SECRET, free_port, hidden_fields
-from tests.unit.identity_card.fakes import ELOISE
+from tests.unit.identity_card.fakes import ELOISE, PIN
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,9 @@ async def _wallet(desk, tmp_path) -> tuple[str, ReferenceWallet]:
         await uow.residents.save(resident)
         await uow.commit()
     offer = await issuance.create_offer(desk.provider.card, resident.resident_id, ELOISE)
-    wallet = ReferenceWallet.open(tmp_path / "wallet.json")
+    wallet = ReferenceWallet.open(tmp_path / "wallet.json", PIN)
     async with httpx.AsyncClient(timeout=10) as http:
-        await wallet.accept_offer(http, offer.uri, offer.tx_code)
+        await wallet.accept_offer(http, offer.uri, offer.tx_code, pin=PIN)
     return resident.resident_id, wallet
 
 
@@ -102,7 +102,7 @@ async def test_the_console_checks_a_card_offline_and_keeps_no_value(desk, tmp_pa
         await browser.sign_in(agent)
         [(outbox_before,)] = await _rows(desk, select(func.count()).select_from(OUTBOX))
 
-        shown = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], audience=aud, nonce=nonce))
+        shown = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], pin=PIN, audience=aud, nonce=nonce))
         assert shown.status_code == 200
         result = shown.text[shown.text.index('id="disclosed"'):shown.text.index("</dl>", shown.text.index('id="disclosed"'))]
         assert "18 ans ou plus" in result and "Oui" in result and result.count("<dt>") == 1
@@ -110,9 +110,9 @@ async def test_the_console_checks_a_card_offline_and_keeps_no_value(desk, tmp_pa
         assert "Mises à jour il y a 0 min" in shown.text
 
         # Refusals with their reason: another desk's code, a card shown for another verifier.
-        wrong = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], audience=aud, nonce="0000"))
+        wrong = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], pin=PIN, audience=aud, nonce="0000"))
         assert "code de vérification de ce comptoir" in wrong.text and 'id="disclosed"' not in wrong.text
-        other = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], audience="ailleurs",
+        other = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], pin=PIN, audience="ailleurs",
                                                                         nonce=nonce))
         assert "pour un autre vérificateur" in other.text
         page = (await browser.http.get("/counter/card")).text
@@ -124,16 +124,16 @@ async def test_the_console_checks_a_card_offline_and_keeps_no_value(desk, tmp_pa
         async with desk.uow_factory() as uow:
             assert await issuance.revoke_all(uow, resident_id, "lost_device", desk.provider.card.now())
             await uow.commit()
-        still = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], audience=aud, nonce=nonce))
+        still = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], pin=PIN, audience=aud, nonce=nonce))
         assert 'id="disclosed"' in still.text
         refreshed = await browser.submit("/counter/card/refresh", from_page="/counter/card")
         assert refreshed.status_code == 303
-        revoked = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], audience=aud, nonce=nonce))
+        revoked = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], pin=PIN, audience=aud, nonce=nonce))
         assert "La carte a été révoquée" in revoked.text
 
         # A cache two days old: said plainly, and no card accepted.
         desk.app.state.card_verifier_cache.fetched_at -= 2 * 86400
-        old = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], audience=aud, nonce=nonce))
+        old = await _check(browser, lambda aud, nonce: wallet.present(["age_over_18"], pin=PIN, audience=aud, nonce=nonce))
         assert "trop vieilles" in old.text and "datent de 48 h" in old.text
         english = (await browser.http.get("/counter/card?lang=en")).text
         assert "Refreshed 48 h ago: too old" in english

@@ -86,3 +86,23 @@ class FakeUnitOfWork:
 
 ELOISE = Holder(given_name="Éloïse", family_name="Tremblay", birthdate=dt.date(1990, 4, 2),
                 borough="Ahuntsic-Cartierville", resident_of_montreal=True)
+
+
+#: The holder's PIN for the reference wallet in tests (chosen at setup; 6+ digits).
+PIN = "482913"
+
+
+def mtlid_typing_pin(argv: list[str], pin: str = PIN) -> int:
+    """``mtlid wallet …`` as a script runs it: ``--pin-stdin`` and the PIN as one line of stdin
+    (never an argument). Safe from a worker thread (``asyncio.to_thread``): stdin is swapped only
+    for the call."""
+    import io
+    import sys
+
+    from services.cli import main as mtlid
+
+    saved, sys.stdin = sys.stdin, io.StringIO(pin + "\n")
+    try:
+        return mtlid([*argv, "--pin-stdin"])
+    finally:
+        sys.stdin = saved
