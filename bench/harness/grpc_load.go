@@ -10,6 +10,11 @@
 // BENCH_TOKEN (never argv). Prints one JSON object:
 // {latencies_ms, failed, missed, elapsed, offered, cpu_s}.
 //
+// With -callers N (issue 24's workers measure) it runs a closed loop instead: N callers, each
+// sending its next call when the last one answered, round-robin over -connections separate
+// connections (SO_REUSEPORT shares connections between workers, not calls), for -duration
+// seconds; "offered" is then the number of calls made.
+//
 // Built by grpc_load.py from Debian's packages alone (golang-go, golang-google-grpc-dev):
 // GO111MODULE=off GOPATH=/usr/share/gocode go build.
 package main
@@ -70,25 +75,35 @@ func main() {
 	rate := flag.Float64("rate", 0, "calls per second")
 	duration := flag.Float64("duration", 0, "seconds")
 	timeout := flag.Float64("timeout", 5, "per-call deadline, seconds")
+	callers := flag.Int("callers", 0, "closed loop: this many callers (0: open loop at -rate)")
+	connections := flag.Int("connections", 1, "closed loop: connections the callers share")
 	flag.Parse()
 	request, err := base64.StdEncoding.DecodeString(*requestB64)
-	if err != nil || *target == "" || *method == "" || *rate <= 0 {
+	if err != nil || *target == "" || *method == "" || (*rate <= 0 && *callers <= 0) || *connections < 1 {
 		fmt.Fprintln(os.Stderr, "usage: grpc_load --target H:P --method /S/M --request-b64 B --rate R --duration D")
 		os.Exit(2)
 	}
-	ready, cancelReady := context.WithTimeout(context.Background(), 10*time.Second)
-	conn, err := grpc.DialContext(ready, *target, grpc.WithInsecure(), grpc.WithBlock(),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
-	cancelReady()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gRPC load generator: %s not ready: %v\n", *target, err)
-		os.Exit(2)
+	conns := make([]*grpc.ClientConn, *connections)
+	for i := range conns {
+		ready, cancelReady := context.WithTimeout(context.Background(), 10*time.Second)
+		conns[i], err = grpc.DialContext(ready, *target, grpc.WithInsecure(), grpc.WithBlock(),
+			grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
+		cancelReady()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gRPC load generator: %s not ready: %v\n", *target, err)
+			os.Exit(2)
+		}
 	}
+	conn := conns[0]
 	base := context.Background()
 	if token := os.Getenv("BENCH_TOKEN"); token != "" {
 		base = metadata.AppendToOutgoingContext(base, "authorization", "Bearer "+token)
 	}
 	callTimeout := time.Duration(*timeout * float64(time.Second))
+	if *callers > 0 {
+		closedLoop(conns, base, *method, request, *callers, *duration, callTimeout)
+		return
+	}
 	total := int(*rate * *duration)
 	var (
 		mu        sync.Mutex
@@ -142,5 +157,54 @@ func main() {
 	json.NewEncoder(os.Stdout).Encode(map[string]interface{}{
 		"latencies_ms": latencies, "failed": failed, "missed": missed, "elapsed": elapsed,
 		"offered": total, "cpu_s": cpuSeconds(),
+	})
+}
+
+// closedLoop: each caller sends its next call when the last one answered, until the
+// deadline; latency is each call's own (there is no schedule to fall behind).
+func closedLoop(conns []*grpc.ClientConn, base context.Context, method string, request []byte,
+	callers int, duration float64, callTimeout time.Duration) {
+	var (
+		mu        sync.Mutex
+		latencies []float64
+		failed    = map[string]int{}
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(time.Duration(duration * float64(time.Second)))
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func(conn *grpc.ClientConn) {
+			defer wg.Done()
+			own := make([]float64, 0, 4096)
+			ownFailed := map[string]int{}
+			for time.Now().Before(deadline) {
+				began := time.Now()
+				ctx, cancel := context.WithTimeout(base, callTimeout)
+				var reply []byte
+				err := conn.Invoke(ctx, method, &request, &reply)
+				cancel()
+				if err != nil {
+					ownFailed[statusName(err)]++
+					if ownFailed[statusName(err)] > 50 { // the run is broken, not slow
+						break
+					}
+					continue
+				}
+				own = append(own, math.Round(float64(time.Since(began).Nanoseconds())/1e3)/1e3)
+			}
+			mu.Lock()
+			latencies = append(latencies, own...)
+			for k, v := range ownFailed {
+				failed[k] += v
+			}
+			mu.Unlock()
+		}(conns[c%len(conns)])
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	json.NewEncoder(os.Stdout).Encode(map[string]interface{}{
+		"latencies_ms": latencies, "failed": failed, "missed": 0, "elapsed": elapsed,
+		"offered": len(latencies), "cpu_s": cpuSeconds(),
 	})
 }

@@ -191,6 +191,30 @@ def run(target: str, method: str, request: bytes, *, rate: float, duration: floa
                       generator_cpu_s=sum(r["cpu_s"] for r in reports), generator="go" if binary else "python")
 
 
+def closed_loop_go(target: str, method: str, request: bytes, *, callers: int, connections: int,
+                   seconds: float, token: str | None = None, timeout: float = 5.0
+                   ) -> tuple[float, list[float], dict[str, int], float] | None:
+    """A closed loop from the Go generator (``-callers``): (answers/s, latencies in seconds,
+    failures by status, the generator's CPU seconds); None when Go is not available (the
+    caller then runs Python's ``closed_loop``, which spends several times the CPU per call)."""
+    if not target.startswith(("127.", "localhost")):
+        raise ValueError("loads go to the loopback interface only")
+    binary = go_generator()
+    if binary is None:
+        return None
+    argv = [binary, "--target", target, "--method", method, "--request-b64", base64.b64encode(request).decode(),
+            "--duration", str(seconds), "--timeout", str(timeout), "--callers", str(callers),
+            "--connections", str(connections)]
+    child = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + timeout + 60,
+                           env={**os.environ, "GOMAXPROCS": "1", **({"BENCH_TOKEN": token} if token else {})})
+    if child.returncode != 0:
+        raise RuntimeError(f"gRPC load generator failed with {child.returncode}: {child.stderr[-300:]}")
+    report = json.loads(child.stdout)
+    elapsed = report["elapsed"]
+    latencies = [ms / 1000 for ms in report["latencies_ms"]]
+    return (len(latencies) / elapsed if elapsed else 0.0), latencies, report["failed"], report["cpu_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True)
