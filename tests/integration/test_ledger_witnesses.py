@@ -29,6 +29,7 @@ from services.common.testing.services import running_service
 from services.common.testing.tokens import TokenMinter
 from services.consent.domain import merkle
 from services.consent.domain.witness import Checkpoint, VerifierKey, parse_note
+from services.consent.service_layer import handlers as consent_handlers
 from services.consent.service_layer.alarms import WITNESS_DISAGREEMENT
 from services.consent.service_layer.alarms import alarms as ledger_alarms
 
@@ -179,6 +180,10 @@ async def test_two_witnesses_cosign_then_both_refuse_a_forked_ledger(nats, tmp_p
                 witnessed_size = witnessed["witnesses"]["cosigned_tree_size"]
 
             await _fork(database_url)
+            # A restarted consent process starts with no recently signed heads; here both
+            # systems run in this one process, so the cache of the first would still answer
+            # for the size the witnesses cosigned (with the history before the fork).
+            consent_handlers._recent_heads.clear()
             async with _System(nats, minter, database_url, http_port, f"{vkey_a},{vkey_b}") as system:
                 await system.grant("statistics")   # the forked log grows on
                 forked = await system.head()

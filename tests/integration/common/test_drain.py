@@ -43,7 +43,7 @@ async def test_sigterm_under_load_fails_no_call_before_the_notice_ends_and_cance
     await sigterm_under_load(tmp_path, callers_move_away=True, after_notice=1.5)
 
 
-@pytest.mark.xfail(reason="known limit (notes/i16.md): callers that keep sending on their connection "
+@pytest.mark.xfail(reason="known limit (docs/shown/issue-16.md, grpc/grpc#41785): callers that keep sending on their connection "
                           "after UNAVAILABLE for longer than REFUSAL_MAX_SECONDS see a few CANCELLED calls "
                           "when gRPC core stops (its shutdown drops what arrived before its GOAWAY)",
                    strict=False)

@@ -153,7 +153,7 @@ class GrantWithdrawn(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class DataReleased(_message.Message):
-    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds", "consented_categories", "grant")
+    __slots__ = ("release_id", "resident_id", "client_id", "client_name", "channel", "categories", "repeat_window_seconds", "consented_categories", "grant", "mandatary_id", "mandate_id")
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     RESIDENT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,8 @@ class DataReleased(_message.Message):
     REPEAT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CONSENTED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     GRANT_FIELD_NUMBER: _ClassVar[int]
+    MANDATARY_ID_FIELD_NUMBER: _ClassVar[int]
+    MANDATE_ID_FIELD_NUMBER: _ClassVar[int]
     release_id: str
     resident_id: str
     client_id: str
@@ -172,7 +174,9 @@ class DataReleased(_message.Message):
     repeat_window_seconds: int
     consented_categories: _containers.RepeatedScalarFieldContainer[str]
     grant: ReleaseGrant
-    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ..., consented_categories: _Optional[_Iterable[str]] = ..., grant: _Optional[_Union[ReleaseGrant, _Mapping]] = ...) -> None: ...
+    mandatary_id: str
+    mandate_id: str
+    def __init__(self, release_id: _Optional[str] = ..., resident_id: _Optional[str] = ..., client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., channel: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., repeat_window_seconds: _Optional[int] = ..., consented_categories: _Optional[_Iterable[str]] = ..., grant: _Optional[_Union[ReleaseGrant, _Mapping]] = ..., mandatary_id: _Optional[str] = ..., mandate_id: _Optional[str] = ...) -> None: ...
 
 class ReleaseGrant(_message.Message):
     __slots__ = ("grant_id", "purposes_accepted", "purposes_refused", "purpose_categories")
