@@ -40,6 +40,17 @@ def _consent_part(document: dict) -> dict:
 
 def verify_export(document: dict, witness_keys: Iterable[VerifierKey] = (),
                   identity_keys: dict | None = None) -> dict[str, Any]:
+    """Check a resident's file offline; a file that is not what it should be gets a report
+    saying so (``ok`` False), never an exception: a changed byte can leave any member
+    unreadable (a base64 string that no longer decodes, a number turned into text)."""
+    try:
+        return _verify_export(document, witness_keys, identity_keys)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:   # binascii.Error is a ValueError
+        return {"ok": False, "checks": {}, "problems": [f"unreadable: {type(error).__name__}: {error}"[:300]]}
+
+
+def _verify_export(document: dict, witness_keys: Iterable[VerifierKey] = (),
+                   identity_keys: dict | None = None) -> dict[str, Any]:
     problems: list[str] = []
     checks: dict[str, bool] = {}
     signature_report: dict = {}
@@ -128,7 +139,11 @@ def _witnessed(consent: dict, head, keys: list[VerifierKey], problems: list[str]
         return False, {}
     if (checkpoint.tree_size, checkpoint.root_hash) != (size, root):
         problems.append("witnessed head: the signed note is over another head")
-    proof = [base64.b64decode(p) for p in consent.get("witnessed_consistency_proof") or []]
+    try:
+        proof = [base64.b64decode(p, validate=True) for p in consent.get("witnessed_consistency_proof") or []]
+    except (TypeError, ValueError) as error:
+        problems.append(f"witnessed head: unreadable consistency proof ({error})")
+        return False, {}
     consistent = (root == head.root_hash) if size == head.tree_size else (
         size < head.tree_size and merkle.verify_consistency(size, head.tree_size, root, head.root_hash, proof))
     if not consistent:
