@@ -12,9 +12,7 @@ import base64
 import hashlib
 import html
 import io
-import os
 import re
-import sqlite3
 import time
 
 import grpc
@@ -226,8 +224,8 @@ async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_hi
 
 
 def _rows(system, service: str, table: str) -> int:
-    with sqlite3.connect(os.path.join(system.var_dir, service + ".db")) as db:
-        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    """Rows in one service's table, on the system's database (SQLite or PostgreSQL)."""
+    return system.query(service, f"SELECT count(*) FROM {table}")[0][0]
 
 
 async def test_an_enrolment_accounts_would_refuse_writes_nothing_anywhere(system):
