@@ -194,7 +194,10 @@ async def test_every_agent_action_through_accounts_is_in_the_residents_ledger_hi
     # what the agent saw, as categories: never a value
     assert {"given_name", "family_name", "date_of_birth"} <= set(by_action["view_profile"]["data_categories"])
     assert by_action["record_document_check"]["data_categories"] == ["date_of_birth", "family_name", "given_name"]
-    assert "Rosalie" not in str(list(accesses.values())) and "5512" not in str(list(accesses.values()))
+    # (identifiers, hashes and times left out: a random id may hold "5512" by chance)
+    values = [v for entry in accesses.values() for k, v in entry.items()
+              if not (k.endswith("id") or k in ("time", "accessed_at", "leaf_hash"))]
+    assert "Rosalie" not in str(values) and "5512" not in str(values), values
     # the complete file printed at the counter as a PDF: every section, as the HTML print
     number_human = CitizenNumber(resident_id).human
     assert number_human in printed and "My file at the City" in printed
@@ -317,14 +320,20 @@ async def test_a_profile_enrolment_could_not_record_is_completed_from_the_file(s
             return await console.http.post("/counter/resident/profile", data={
                 **hidden_fields(form.text), "citizen_number": created.resident_id, **fields})
 
-        before = _rows(system, "accounts", "profile_attributes")
+        # The attributes this form writes (the resident_created event may still be bringing the
+        # preferred language through NATS: that one is not the form's)
+        def form_attributes() -> int:
+            return system.query("accounts", "SELECT count(*) FROM profile_attributes WHERE resident_id = ? AND name IN "
+                                "('family_name', 'given_name', 'date_of_birth', 'phone')", created.resident_id)[0][0]
+
+        before = form_attributes()
         missing = await post(family_name="", given_name="Rosalie", date_of_birth="1958-13-01", phone="")
         assert missing.status_code == 400
         assert 'href="#family_name"' in missing.text and 'href="#date_of_birth"' in missing.text
         refused = await post(family_name="Lalonde", given_name="Rosalie", date_of_birth="1958-03-14",
                              phone="+0514 555 1234")
         assert refused.status_code == 400 and 'href="#phone"' in refused.text, refused.text[:3000]
-        assert _rows(system, "accounts", "profile_attributes") == before  # nothing half-written
+        assert form_attributes() == before == 0  # nothing half-written
         done = await post(family_name="Lalonde", given_name="Rosalie", date_of_birth="1958-03-14", phone="")
         assert done.status_code == 200 and 'id="recorded"' in done.text, done.text[:3000]
         assert "Profil enregistré, vérifié au comptoir" in html.unescape(done.text)
