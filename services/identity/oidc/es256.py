@@ -7,6 +7,8 @@ verification. Through joserfc a signature cost twice the elliptic-curve operatio
 the hot paths use these two functions; RS256 ID tokens and everything else stay on joserfc.
 
 RFC 7518 s. 3.4: the signature is the 64-octet ``R || S``, not the DER that OpenSSL returns.
+The claims are compact JSON in UTF-8 (RFC 7519 s. 7.1), written by orjson: a tenth of
+``json.dumps``'s time on the hottest path there is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import binascii
 import json
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -46,7 +49,7 @@ def _protected_header(kid: str, typ: str) -> bytes:
 
 def sign(private_key: ec.EllipticCurvePrivateKey, kid: str, typ: str, claims: dict[str, Any]) -> str:
     """``header.payload.signature`` for ``claims`` (RFC 7515 s. 7.1)."""
-    signing_input = _protected_header(kid, typ) + b"." + b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = _protected_header(kid, typ) + b"." + b64url(orjson.dumps(claims))
     r, s = decode_dss_signature(private_key.sign(signing_input, _ECDSA_SHA256))
     return (signing_input + b"." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))).decode("ascii")
 

@@ -37,7 +37,7 @@ import logging
 
 from services.common.organization_number import is_organization_id
 from services.identity.domain.clients import TOKEN_EXCHANGE
-from services.identity.oidc import dpop, releases
+from services.identity.oidc import client_credentials, dpop, releases
 from services.identity.oidc.access import revoke_family
 from services.identity.oidc.agent_sessions import read_subject_token
 from services.identity.oidc import staff_directory
@@ -219,7 +219,9 @@ async def _token_endpoint(provider, request: WireRequest) -> WireResponse:
         await check_assertion(provider, request, state)
         if (refusal := _dpop_refusal(state, state.clients.get(client_id or ""))) is not None:
             return _error(refusal)
-        return provider.server.create_token_response((request, state))
+        # the common request in one pass; any other, and every error, through authlib's grant
+        return client_credentials.issue_at_once(provider, request, state) or \
+            provider.server.create_token_response((request, state))
 
     if grant_type == TOKEN_EXCHANGE:
         return await _token_exchange(provider, request, state, client_id)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import secrets
 import time
-import uuid
 from typing import Any, Protocol
 
 from authlib.oidc.core.util import create_half_hash
@@ -65,7 +65,15 @@ def secret_hash(value: str) -> str:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID (RFC 9562 s. 5.4, version 4), as ``str(uuid.uuid4())`` writes it.
+
+    Every access token's ``jti`` is one: built from the 16 random bytes directly, at a third
+    of ``uuid.UUID``'s cost (the token endpoint's hot path)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40      # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80      # the RFC's variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def family_jti(family_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import json
 from typing import Any
 from urllib.parse import unquote
@@ -37,6 +38,12 @@ class WireRequest:
 
     def basic_credentials(self) -> tuple[str, str] | None:
         """``client_id``/``client_secret`` from HTTP Basic, form-url-decoded (RFC 6749 s. 2.3.1)."""
+        return self._basic
+
+    @functools.cached_property
+    def _basic(self) -> tuple[str, str] | None:
+        # decoded once per request: the token endpoint asks for it twice on its hot path
+        # (cached_property writes the instance's __dict__, which a frozen dataclass allows)
         auth = self.headers.get("authorization", "")
         if not auth.lower().startswith("basic "):
             return None
