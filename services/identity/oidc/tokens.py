@@ -64,12 +64,39 @@ def secret_hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+class _RandomBytes:
+    """The operating system's random bytes (``os.urandom``), read 4 KiB at a time: one
+    system call per 256 identifiers instead of one each. A child process starts with an
+    empty pool (``register_at_fork``), so no two processes hand out the same bytes."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self.clear)
+
+    def clear(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def take(self, count: int) -> bytes:
+        if self._at + count > len(self._pool):
+            self._pool, self._at = os.urandom(self.SIZE), 0
+        start = self._at
+        self._at = start + count
+        return self._pool[start:start + count]
+
+
+_RANDOM = _RandomBytes()
+
+
 def new_id() -> str:
     """A random UUID (RFC 9562 s. 5.4, version 4), as ``str(uuid.uuid4())`` writes it.
 
-    Every access token's ``jti`` is one: built from the 16 random bytes directly, at a third
-    of ``uuid.UUID``'s cost (the token endpoint's hot path)."""
-    raw = bytearray(os.urandom(16))
+    Every access token's ``jti`` is one: built from 16 random bytes directly, at a third of
+    ``uuid.UUID``'s cost (the token endpoint's hot path). A ``jti`` names a token, it protects
+    nothing: it needs to be unique (RFC 7519 s. 4.1.7), not secret."""
+    raw = bytearray(_RANDOM.take(16))
     raw[6] = (raw[6] & 0x0F) | 0x40      # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80      # the RFC's variant
     h = raw.hex()
