@@ -69,12 +69,17 @@ def project_side(bench: Bench) -> Side:
 
 
 def identity_bench_client(identity) -> tuple[str, str]:
-    """A confidential client for the client-credentials grant, registered with the admin CLI."""
+    """A confidential client for the client-credentials grant, registered with the admin CLI
+    once per identity process (several measures of one run share it)."""
+    known = getattr(identity, "bench_client", None)
+    if known is not None:
+        return known
     created = identity.cli("client", "create", "--name", "bench-client", "--grant-type", "client_credentials",
                            "--scope", "accounts:release", "--scope", "identity:validate",
                            "--audience", RESOURCE, "--audience", "urn:mtlid:identity")
     client = created.get("client", created)
-    return client["client_id"], created["client_secret"]
+    identity.bench_client = (client["client_id"], created["client_secret"])
+    return identity.bench_client
 
 
 def _alternate(bench: Bench, sides: list[Side], run_one) -> dict[str, list]:
