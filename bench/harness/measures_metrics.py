@@ -80,6 +80,14 @@ def token_endpoint(bench: Bench) -> list[Row]:
     if bench.options.smoke:
         return [Row("metrics cost: token endpoint", SMOKE, goal=GOAL)]
     pair = _pair(bench, "identity")
+    try:
+        return _token_rounds(bench, pair)
+    finally:  # the two processes of this measure, stopped even when it fails
+        for service, _port in pair.values():
+            service.process.stop()
+
+
+def _token_rounds(bench: Bench, pair) -> list[Row]:
     clients = {side: identity_bench_client(service) for side, (service, _) in pair.items()}
     body = token_form()
     cpu: dict[str, list[float]] = {side: [] for side in pair}
@@ -102,11 +110,19 @@ def token_endpoint(bench: Bench) -> list[Row]:
 
 
 def consent_check(bench: Bench) -> list[Row]:
-    from harness.consent_setup import check_request, prepare_consent
-
     if bench.options.smoke:
         return [Row("metrics cost: consent Check", SMOKE, goal=GOAL)]
     pair = _pair(bench, "consent", {"MTLID_ISSUER": bench.jwks().issuer, "MTLID_JWKS_URL": bench.jwks().jwks_url})
+    try:
+        return _check_rounds(bench, pair)
+    finally:  # the two processes of this measure, stopped even when it fails
+        for service, _port in pair.values():
+            service.process.stop()
+
+
+def _check_rounds(bench: Bench, pair) -> list[Row]:
+    from harness.consent_setup import check_request, prepare_consent
+
     setups = {side: prepare_consent(bench, service) for side, (service, _) in pair.items()}
     method = "/montreal.consent.v1.ConsentService/Check"
     offered = 1000
