@@ -18,7 +18,8 @@ A :class:`PointReads` runs one statement with the driver directly:
 - anything else (``:memory:`` databases in unit tests): through the service's engine.
 
 Statements use ``:name`` parameters (SQLite's own style), rewritten to ``$n`` for asyncpg once
-per statement. Only reads: nothing here may write.
+per statement. Only reads: nothing here may write — except :class:`PointWrites`, PostgreSQL's
+single-statement writes for the hot paths, on a pool of its own.
 """
 
 from __future__ import annotations
@@ -176,6 +177,51 @@ class PointReads:
         return rows[:1] if first_only else rows
 
 
+class PointWrites:
+    """Single-statement writes of the hot paths, on PostgreSQL: a statement whose one answer is
+    how many rows it changed — a single-use record (``INSERT … ON CONFLICT DO NOTHING``: was
+    this request the first?). Each runs in autocommit on a small asyncpg pool of its own
+    (writable; the reads' pool is read-only): a statement outside a transaction is atomic and
+    durable on its own (PostgreSQL docs, "Transactions"), so no BEGIN, no ORM, no COMMIT round
+    trip — the unit of work was three quarters of a DPoP proof's cost in the issue 20 profiles.
+
+    Not retried: a write whose connection broke may have committed, and trying again would
+    answer "not first" to the request that was. The error goes to the caller (an answer of
+    ``server_error``; the client tries again with a fresh proof or assertion).
+
+    SQLite has none (``for_engine`` gives None): its one writer lock is taken by the engine's
+    units of work (``BEGIN IMMEDIATE``), which such a write must queue behind."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 4) -> None:
+        self._pool = _Connections(dsn, pool_size, read_only=False)
+        self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def for_engine(cls, engine: AsyncEngine) -> "PointWrites | None":
+        return cls(postgres_dsn(engine)) if engine.url.get_backend_name() == "postgresql" else None
+
+    async def changed(self, sql: str, params: Mapping[str, Any]) -> int:
+        """The number of rows ``sql`` (``:name`` parameters) inserted, updated or deleted."""
+        statement = self._statements.get(sql)
+        if statement is None:
+            statement = self._statements[sql] = _positional(sql)
+        text, names = statement
+        connection = await self._pool.acquire()
+        broken = False
+        try:
+            status = await connection.execute(text, *[params[name] for name in names])
+        except Exception as error:
+            broken = connection_broke(error)
+            raise
+        finally:
+            self._pool.release(connection, broken=broken)
+        # the command tag: "INSERT 0 1", "UPDATE 3", "DELETE 0"
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def aclose(self) -> None:
+        await self._pool.close()
+
+
 class _Connections:
     """A few asyncpg connections for single statements, with the fewest moving parts.
 
@@ -186,9 +232,11 @@ class _Connections:
     SQLite's ``query_only``.
     """
 
-    def __init__(self, dsn: str, size: int) -> None:
+    def __init__(self, dsn: str, size: int, *, read_only: bool = True) -> None:
         self._dsn = dsn
         self._size = size
+        self._settings = ({"default_transaction_read_only": "on", "application_name": "mtlid-reads"} if read_only
+                          else {"application_name": "mtlid-writes"})
         self._open = 0                      # connections open, being opened, or reserved
         self._idle: list[Any] = []
         # a waiter gets a connection, or None: "a slot is yours, open a connection"
@@ -223,8 +271,8 @@ class _Connections:
         try:
             # command_timeout: a database that stops answering fails the read (UNAVAILABLE,
             # 503) after 10 s instead of holding the request until the client gives up
-            return await asyncpg.connect(self._dsn, timeout=10, command_timeout=10, server_settings={
-                "default_transaction_read_only": "on", "application_name": "mtlid-reads"})
+            return await asyncpg.connect(self._dsn, timeout=10, command_timeout=10,
+                                         server_settings=dict(self._settings))
         except BaseException:
             self._give_back(None)
             raise

@@ -151,6 +151,20 @@ class Runtime:
         self.add_task(close_point_reads)
         return reads
 
+    def point_writes(self):
+        """Single-statement writes outside any unit of work (``services.common.reads.PointWrites``),
+        closed when the runtime stops; None on SQLite."""
+        from services.common.reads import PointWrites
+
+        writes = PointWrites.for_engine(self.engine)
+        if writes is not None:
+            async def close_point_writes(stop: asyncio.Event) -> None:
+                await stop.wait()
+                await writes.aclose()
+
+            self.add_task(close_point_writes)
+        return writes
+
     # -- lifecycle ------------------------------------------------------------------------
     def fail(self, reason: str) -> None:
         """Stop the service: it cannot keep its promises (a stream that cannot be brought to

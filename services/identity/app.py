@@ -42,6 +42,8 @@ class IdentityContext:
     are_revoked: Callable[[list[tuple[str, str | None]]], Awaitable[list[bool]]] | None = None
     #: ``adapters.hot_reads.IdentityHotReads``, shared by gRPC and the HTTP front
     reads: IdentityHotReads | None = None
+    #: ``oidc.ports.SingleUse`` on PostgreSQL (``adapters.single_use``); None: the unit of work's
+    single_use: object = None
 
 
 class IdentityTokenVerifier:
@@ -112,6 +114,11 @@ def hot_reads(runtime) -> IdentityHotReads:
 def build(runtime) -> IdentityContext:
     context = make_context(runtime)
     context.reads = hot_reads(runtime)
+    writes = runtime.point_writes()
+    if writes is not None:
+        from services.identity.adapters.single_use import PointSingleUse
+
+        context.single_use = PointSingleUse(writes)
     # RFC 7009: a revoked jti, or a resident's token whose SSO session ended (logout, sign out
     # everywhere), is inactive; read fresh on every ValidateToken.
     context.is_revoked = context.reads.token_revoked

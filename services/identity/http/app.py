@@ -145,7 +145,7 @@ async def build_provider(runtime, context=None):
 
     return Provider(config=config_from_settings(settings), keys=keys, uow_factory=uow_factory,
                     authenticator=CoreAuthenticator(uow_factory), reads=getattr(context, "reads", None),
-                    card=card_issuer_for(settings, uow_factory))
+                    single_use=getattr(context, "single_use", None), card=card_issuer_for(settings, uow_factory))
 
 
 def _quiet_server_class():

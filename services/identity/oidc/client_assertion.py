@@ -95,10 +95,8 @@ async def verify_assertion(provider, request: WireRequest, client: Any) -> bool:
     if failed:
         log.info("client assertion refused", extra={"client_id": client.client_id, "reason": failed[0]})
         return False
-    async with provider.uow_factory() as uow:
-        first_use = await uow.client_assertions.use(client.client_id, jti,
-                                                    dt.datetime.fromtimestamp(exp + SKEW, dt.timezone.utc))
-        await uow.commit()
+    first_use = await provider.single_use.client_assertion(
+        client.client_id, jti, dt.datetime.fromtimestamp(exp + SKEW, dt.timezone.utc))
     if not first_use:
         log.warning("client assertion replayed", extra={"client_id": client.client_id})
     return first_use

@@ -70,11 +70,8 @@ async def checked_proof(provider, request: WireRequest, *, path: str, access_tok
         raise InvalidDpopProof(invalid.description) from None
     if (require_nonce or proof.nonce is not None) and not nonce_valid(provider, proof.nonce):
         raise UseDpopNonce("Authorization server requires nonce in DPoP proof.", current_nonce(provider))
-    async with provider.uow_factory() as uow:
-        first_use = await uow.dpop_proofs.use(
-            dpop.replay_key(proof),
-            dt.datetime.fromtimestamp(proof.iat + dpop.MAX_AGE + dpop.SKEW, dt.timezone.utc))
-        await uow.commit()
+    first_use = await provider.single_use.dpop_proof(
+        dpop.replay_key(proof), dt.datetime.fromtimestamp(proof.iat + dpop.MAX_AGE + dpop.SKEW, dt.timezone.utc))
     if not first_use:
         log.warning("DPoP proof replayed", extra={"endpoint": path})
         raise InvalidDpopProof("The DPoP proof was already used.")

@@ -70,6 +70,20 @@ class HotReads(Protocol):
         ...
 
 
+class SingleUse(Protocol):
+    """Records that make a second use fail, whichever identity process sees it: each answers
+    True for the first use, False for any other (``adapters/single_use.py``; by default
+    through the unit of work, ``provider.UnitOfWorkSingleUse``)."""
+
+    async def dpop_proof(self, proof_key: str, expires_at: dt.datetime) -> bool:
+        """RFC 9449 s. 11.1: a DPoP proof (its key and ``jti``), kept until it could no longer be accepted."""
+        ...
+
+    async def client_assertion(self, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
+        """RFC 7523 s. 3 item 7: a client assertion's ``jti``, kept until its ``exp``."""
+        ...
+
+
 class OAuthUnitOfWorkPort(Protocol):
     residents: Any
     clients: Any

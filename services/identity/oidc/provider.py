@@ -102,6 +102,26 @@ class UnitOfWorkReads:
             return False
 
 
+class UnitOfWorkSingleUse:
+    """``ports.SingleUse`` through the unit of work: a transaction per record. What SQLite and
+    unit tests' fake storage use (on PostgreSQL the service uses ``adapters.single_use``)."""
+
+    def __init__(self, uow_factory: Callable[[], Any]) -> None:
+        self.uow_factory = uow_factory
+
+    async def dpop_proof(self, proof_key: str, expires_at) -> bool:
+        async with self.uow_factory() as uow:
+            first_use = await uow.dpop_proofs.use(proof_key, expires_at)
+            await uow.commit()
+        return first_use
+
+    async def client_assertion(self, client_id: str, jti: str, expires_at) -> bool:
+        async with self.uow_factory() as uow:
+            first_use = await uow.client_assertions.use(client_id, jti, expires_at)
+            await uow.commit()
+        return first_use
+
+
 @dataclasses.dataclass
 class Provider:
     config: OidcConfig
@@ -126,12 +146,16 @@ class Provider:
     client_keys: Any = None
     #: the carte citoyenne's issuer (``card.issuance.CardIssuer``); None: not offered
     card: Any = None
+    #: ``ports.SingleUse``: used DPoP proofs and client assertions; defaults to the unit of work
+    single_use: Any = None
     server: MtlidAuthorizationServer = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.server = MtlidAuthorizationServer(self.config, self.keys)
         if self.reads is None:
             self.reads = UnitOfWorkReads(self.uow_factory)
+        if self.single_use is None:
+            self.single_use = UnitOfWorkSingleUse(self.uow_factory)
         if self.client_keys is None:
             from services.identity.adapters.client_keys import fetch_jwks  # the one network fetch
 

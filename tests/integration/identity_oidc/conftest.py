@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from services.common.db import create_engine, session_factory
-from services.common.reads import PointReads
+from services.common.reads import PointReads, PointWrites
 from services.identity.adapters.hot_reads import IdentityHotReads
+from services.identity.adapters.single_use import PointSingleUse
 from services.common.migrations import migrate_async
 from services.common.testing.databases import temporary_database
 from services.identity.adapters import crypto
@@ -153,9 +154,12 @@ async def front(register):
                             interaction_key=derive_key(KEK, "interaction"), secure_cookies=False)
         # the service's own hot-path reads (one statement each), as `mtlid serve identity` wires them
         reads = PointReads(engine)
+        # and, on PostgreSQL, its single-statement records of used DPoP proofs and assertions
+        writes = PointWrites.for_engine(engine)
         provider = Provider(config=config, keys=keys, uow_factory=uow_factory,
                             authenticator=CoreAuthenticator(uow_factory), reads=IdentityHotReads(reads),
-                            terms=GrpcConsentTerms(register))
+                            terms=GrpcConsentTerms(register),
+                            single_use=PointSingleUse(writes) if writes is not None else None)
         stop, started = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(serve(create_app(provider), "127.0.0.1", port, stop, started=started))
         await asyncio.wait_for(started.wait(), 10)
@@ -165,6 +169,8 @@ async def front(register):
             stop.set()
             await asyncio.wait_for(task, 10)
             await reads.aclose()
+            if writes is not None:
+                await writes.aclose()
             await provider.terms.close()
             await engine.dispose()
 
