@@ -53,3 +53,42 @@ async def test_http_front_in_the_identity_runtime():
                                     auth=("validator", SECRET))).status_code == 200
             assert (await stub.ValidateToken(pb.ValidateTokenRequest(token=checked))).active is False
             await channel.close()
+
+
+async def test_the_running_service_takes_a_dpop_proof_once():
+    """``mtlid serve identity`` as deployed: a proof (RFC 9449 s. 11.1) is accepted once, and on
+    PostgreSQL it is recorded by the service's own writable statement pool (``mtlid-writes``),
+    not a unit of work."""
+    from sqlalchemy import text
+
+    from services.common.testing.dpop import ProofMaker
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with running_service("identity", nats_url=None,
+                               env={"MTLID_HTTP_PORT": str(port), "MTLID_ISSUER": base}) as runtime:
+        await wait_until_up(base)
+        async with OAuthUnitOfWork(runtime.session_factory) as uow:
+            await uow.clients.add(OAuthClient(
+                client_id="app-311", name="311", secret_hash=hash_client_secret(SECRET),
+                grant_types=("client_credentials",), scopes=("identity:validate",),
+                audiences=("urn:mtlid:identity",)))
+            await uow.commit()
+        client = ProofMaker()
+        data = {"grant_type": "client_credentials"}
+        async with httpx.AsyncClient() as http:
+            asked = await http.post(base + "/token", data=data, auth=("app-311", SECRET),
+                                    headers={"DPoP": client.proof("POST", base + "/token")})
+            assert asked.json()["error"] == "use_dpop_nonce"
+            proof = client.proof("POST", base + "/token", nonce=asked.headers["dpop-nonce"])
+            granted = await http.post(base + "/token", data=data, auth=("app-311", SECRET), headers={"DPoP": proof})
+            assert granted.status_code == 200 and granted.json()["token_type"] == "DPoP", granted.text
+            replayed = await http.post(base + "/token", data=data, auth=("app-311", SECRET), headers={"DPoP": proof})
+            assert (replayed.status_code, replayed.json()["error"]) == (400, "invalid_dpop_proof")
+        async with runtime.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM oauth_dpop_proofs"))).scalar_one() == 1
+            if runtime.engine.url.get_backend_name() == "postgresql":
+                writers = (await connection.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mtlid-writes'"
+                    " AND datname = current_database()"))).scalar_one()
+                assert writers >= 1
