@@ -1,6 +1,8 @@
 """Generic request validation driven by the proto descriptors.
 
-- A field marked ``[(google.api.field_behavior) = REQUIRED]`` (AIP-203) must be present:
+- A field marked ``[(google.api.field_behavior) = REQUIRED]`` (AIP-203) must be present —
+  in an update (a request with an ``update_mask``, AIP-134), only the resource's fields the
+  mask names: the others are not being changed:
   ``HasField`` for fields with presence (messages, ``optional`` scalars, oneof members),
   non-empty for repeated fields and maps, and non-default for proto3 scalars without
   presence (proto3 cannot tell an unset ``0`` or ``""`` from a sent one: mark a field
@@ -110,19 +112,34 @@ def _plan_for(descriptor: Descriptor) -> _Plan:
 
 def validate_message(message: Message) -> list[tuple[str, str]]:
     """Field violations of ``message`` as ``[(path, description)]``; empty when valid."""
-    if _clean(message, 0):
+    mask = _update_mask(message)
+    if _clean(message, 0, mask=mask):
         return []
     violations: list[tuple[str, str]] = []
-    _validate(message, "", violations, 0)
+    _validate(message, "", violations, 0, mask=mask)
     return violations
 
 
-def _clean(message: Message, depth: int) -> bool:
-    """Whether ``_validate`` would find nothing, without naming anything (the quick walk)."""
+def _update_mask(request: Message) -> frozenset[str] | None:
+    """The top-level fields an update request's ``update_mask`` names (AIP-134), or None for a
+    request that is not an update."""
+    field = request.DESCRIPTOR.fields_by_name.get("update_mask")
+    if field is None or field.message_type is None or field.message_type.full_name != "google.protobuf.FieldMask":
+        return None
+    return frozenset(path.split(".")[0] for path in request.update_mask.paths)
+
+
+def _clean(message: Message, depth: int, *, only: frozenset[str] | None = None,
+           mask: frozenset[str] | None = None) -> bool:
+    """Whether ``_validate`` would find nothing, without naming anything (the quick walk).
+    ``only``: the required fields to check here (None: all); ``mask``: the ``only`` of the
+    messages directly inside this one (an update's resource)."""
     if depth > _MAX_DEPTH:
         return True
     plan = _plans.get(message.DESCRIPTOR.full_name) or _plan_for(message.DESCRIPTOR)
     for req in plan.required:
+        if only is not None and req.name not in only:
+            continue
         if req.mode == "has":
             if not message.HasField(req.name):
                 return False
@@ -138,7 +155,7 @@ def _clean(message: Message, depth: int) -> bool:
             if len(value) > max_length or NUL in value:
                 return False
         elif kind == _MESSAGE:
-            if not _clean(value, depth + 1):
+            if not _clean(value, depth + 1, only=mask):
                 return False
         elif kind != _OTHER:
             if len(value) > max_items:
@@ -160,12 +177,15 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _validate(message: Message, prefix: str, out: list[tuple[str, str]], depth: int) -> None:
+def _validate(message: Message, prefix: str, out: list[tuple[str, str]], depth: int, *,
+              only: frozenset[str] | None = None, mask: frozenset[str] | None = None) -> None:
     if depth > _MAX_DEPTH:
         return
     descriptor = message.DESCRIPTOR
     plan = _plan_for(descriptor)
     for req in plan.required:
+        if only is not None and req.name not in only:
+            continue
         if req.mode == "has":
             present = message.HasField(req.name)
         elif req.mode == "len":
@@ -192,7 +212,7 @@ def _validate(message: Message, prefix: str, out: list[tuple[str, str]], depth: 
         elif field.type == _F.TYPE_STRING:
             _check_string(value, path, limits.max_length, out)
         elif field.type in (_F.TYPE_MESSAGE, _F.TYPE_GROUP):
-            _validate(value, path, out, depth + 1)
+            _validate(value, path, out, depth + 1, only=mask)
 
 
 NUL = "\x00"

@@ -202,6 +202,19 @@ class SqlClientRepository:
         await self.session.execute(
             update(ClientRow).where(ClientRow.client_id == client_id).values(secret_hash=secret_hash))
 
+    async def update_settings(self, client: OAuthClient) -> None:
+        """Store the settings an operator may change (``service_layer.clients.CHANGEABLE``)."""
+        await self.session.execute(
+            update(ClientRow).where(ClientRow.client_id == client.client_id).values(
+                name=client.name, redirect_uris=list(client.redirect_uris),
+                post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+                grant_types=list(client.grant_types), scopes=list(client.scopes), audiences=list(client.audiences),
+                purposes=list(client.purposes), id_token_signed_response_alg=client.id_token_signed_response_alg,
+                jwks=client.jwks, jwks_uri=client.jwks_uri, backchannel_logout_uri=client.backchannel_logout_uri,
+                frontchannel_logout_uri=client.frontchannel_logout_uri,
+                require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+                dpop_bound_access_tokens=client.dpop_bound_access_tokens, disabled=client.disabled))
+
     async def set_authentication(self, client: OAuthClient) -> None:
         """Store ``client``'s authentication method, secret hash and keys (the rest is unchanged)."""
         await self.session.execute(

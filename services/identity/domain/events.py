@@ -134,6 +134,18 @@ class ClientRegistered(Event):
 
 
 @dataclass(frozen=True)
+class ClientChanged(Event):
+    """An operator changed a registered client; ``fields`` name what changed, never the values."""
+
+    NAME: ClassVar[str] = "client_changed"
+    client_id: str
+    fields: tuple[str, ...] = ()
+
+    def aggregate_id(self) -> str | None:
+        return self.client_id
+
+
+@dataclass(frozen=True)
 class KeyRotated(Event):
     NAME: ClassVar[str] = "key_rotated"
     kid: str

@@ -136,6 +136,34 @@ def cmd_client_require_private_key_jwt(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+#: ``mtlid client update`` options → the registry's fields (lists replace the registered ones)
+_UPDATE_OPTIONS = {"name": "name", "redirect_uri": "redirect_uris", "post_logout_redirect_uri": "post_logout_redirect_uris",
+                   "scope": "scopes", "audience": "audiences", "purpose": "purposes",
+                   "backchannel_logout_uri": "backchannel_logout_uri",
+                   "frontchannel_logout_uri": "frontchannel_logout_uri", "jwks_uri": "jwks_uri",
+                   "require_par": "require_pushed_authorization_requests", "require_dpop": "dpop_bound_access_tokens",
+                   "disabled": "disabled"}
+
+
+def cmd_client_update(args: argparse.Namespace) -> int:
+    from services.identity.service_layer.clients import UpdateClient, update_client
+
+    changes = {}
+    for option, field in _UPDATE_OPTIONS.items():
+        value = getattr(args, option)
+        if value is not None:
+            changes[field] = tuple(value) if isinstance(value, list) else value
+    if args.jwks_file:
+        changes["jwks"] = _jwks_file(args.jwks_file)
+
+    async def work(settings, uow_factory):
+        changed = await update_client(UpdateClient(args.client_id, changes,
+                                                   allow_http_loopback=not settings.production), uow_factory())
+        return changed.to_public_dict()
+
+    return _run(work)
+
+
 def cmd_client_list(_args: argparse.Namespace) -> int:
     from services.identity.service_layer.clients import list_clients
 
@@ -403,6 +431,28 @@ def register(subparsers) -> None:
     require_pkj.add_argument("--jwks-uri", help="where the client publishes its public keys (https)")
     require_pkj.add_argument("--jwks-file", help="or a file holding the client's public JWK Set")
     require_pkj.set_defaults(func=cmd_client_require_private_key_jwt)
+    update = client.add_parser("update", help="change a registered client: only the settings given (a list given "
+                                              "replaces the registered one); published as client_changed")
+    update.add_argument("--client-id", required=True)
+    update.add_argument("--name")
+    update.add_argument("--redirect-uri", action="append")
+    update.add_argument("--post-logout-redirect-uri", action="append")
+    update.add_argument("--scope", action="append")
+    update.add_argument("--audience", action="append")
+    update.add_argument("--purpose", action="append")
+    update.add_argument("--backchannel-logout-uri")
+    update.add_argument("--frontchannel-logout-uri")
+    update.add_argument("--jwks-uri", help="private_key_jwt: where the client publishes its public keys (https)")
+    update.add_argument("--jwks-file", help="private_key_jwt: a file holding the client's public JWK Set")
+    update.add_argument("--require-par", action=argparse.BooleanOptionalAction, default=None,
+                        help="authorization requests only through POST /par (RFC 9126 s. 6)")
+    update.add_argument("--require-dpop", action=argparse.BooleanOptionalAction, default=None,
+                        help="token requests only with a DPoP proof (RFC 9449 s. 5.2)")
+    state = update.add_mutually_exclusive_group()
+    state.add_argument("--disable", dest="disabled", action="store_const", const=True, default=None,
+                       help="no token for this client from now on (never deleted)")
+    state.add_argument("--enable", dest="disabled", action="store_const", const=False)
+    update.set_defaults(func=cmd_client_update)
     listing = client.add_parser("list", help="every registered client (no secrets)")
     listing.set_defaults(func=cmd_client_list)
 

@@ -39,6 +39,7 @@ METHOD_POLICIES = {
     f"/{SERVICE}/CreateClient": "identity:admin",
     f"/{SERVICE}/GetClient": "identity:admin",
     f"/{SERVICE}/ListClients": "identity:admin",
+    f"/{SERVICE}/UpdateClient": "identity:admin",
 }
 # A JWT access token is longer than the default 1,024-character limit (RS256 ~ 1 kB).
 register_limits("montreal.identity.v1.ValidateTokenRequest.token", max_length=8192)
@@ -142,7 +143,7 @@ def client_from_message(message: pb.Client) -> OAuthClient:
         sector_identifier=message.sector_identifier,
         id_token_signed_response_alg=message.id_token_signed_response_alg or "ES256",
         token_endpoint_auth_method=message.token_endpoint_auth_method or "client_secret_basic",
-        is_city_client=message.is_city_client, purposes=tuple(message.purposes),
+        is_city_client=message.is_city_client, purposes=tuple(message.purposes), disabled=message.disabled,
         staff_directory_issuer=message.staff_directory.issuer.strip(),
         staff_directory_jwks=_staff_directory_keys(message),
         staff_directory_jwks_uri=message.staff_directory.jwks_uri.strip(),
@@ -320,6 +321,28 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument.many((f"client.{_WIRE_FIELDS.get(f, f)}", d)
                                        for f, d in error.violations) from None
         return pb.CreateClientResponse(client=client_message(client), client_secret=secret or "")
+
+    async def UpdateClient(self, request, context):
+        # AIP-134: the mask names wire fields; the registry knows the keys as `jwks`
+        registry = {"jwks_json": "jwks"}
+        paths = list(request.update_mask.paths)
+        if not request.client.client_id:
+            raise InvalidArgument("client.client_id", "name the client to change")
+        if not paths or "*" in paths:
+            raise InvalidArgument("update_mask", "name the fields to change (a wildcard is not accepted)")
+        names = [registry.get(path, path) for path in paths]
+        fixed = sorted(path for path, name in zip(paths, names) if name not in clients.CHANGEABLE)
+        if fixed:
+            raise InvalidArgument("update_mask", f"{', '.join(fixed)} cannot be changed")
+        try:
+            wanted = client_from_message(request.client)
+            client = await clients.update_client(clients.UpdateClient(
+                request.client.client_id, {name: getattr(wanted, name) for name in names},
+                allow_http_loopback=not self._ctx.settings.production), self._uow())
+        except InvalidArgument as error:
+            raise InvalidArgument.many((f"client.{_WIRE_FIELDS.get(f, f)}", d)
+                                       for f, d in error.violations) from None
+        return pb.UpdateClientResponse(client=client_message(client))
 
     async def GetClient(self, request, context):
         return pb.GetClientResponse(client=client_message(await clients.get_client(self._uow(), request.client_id)))

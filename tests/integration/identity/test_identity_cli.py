@@ -160,3 +160,31 @@ def test_client_require_private_key_jwt_switches_a_confidential_client(cli, tmp_
     code, out, err = cli("client", "require-private-key-jwt", "--client-id", public["client_id"],
                          "--jwks-file", str(keys))
     assert code == 1 and {v["field"] for v in json.loads(err)["violations"]} == {"token_endpoint_auth_method"}
+
+
+def test_client_update_changes_the_settings_given_and_nothing_else(cli):
+    code, created, _ = cli("client", "create", "--name", "Permis Anjou", "--redirect-uri", "https://permis.anjou.ca/cb",
+                           "--scope", "openid", "--scope", "email", "--purpose", "service-provision")
+    assert code == 0
+    client_id = created["client_id"]
+    code, changed, _ = cli("client", "update", "--client-id", client_id, "--redirect-uri", "https://permis.anjou.ca/a",
+                           "--redirect-uri", "https://permis.anjou.ca/b", "--require-par",
+                           "--backchannel-logout-uri", "https://permis.anjou.ca/bcl")
+    assert code == 0
+    assert changed["redirect_uris"] == ["https://permis.anjou.ca/a", "https://permis.anjou.ca/b"]
+    assert changed["require_pushed_authorization_requests"] is True
+    assert changed["scopes"] == ["openid", "email"] and changed["name"] == "Permis Anjou"   # kept
+    code, disabled, _ = cli("client", "update", "--client-id", client_id, "--disable", "--no-require-par")
+    assert code == 0 and disabled["disabled"] is True and disabled["require_pushed_authorization_requests"] is False
+    code, listing, _ = cli("client", "list")
+    [listed] = [c for c in listing["clients"] if c["client_id"] == client_id]
+    assert listed == disabled
+    # refused as at registration, naming the field; nothing written
+    code, out, err = cli("client", "update", "--client-id", client_id, "--redirect-uri", "not a uri")
+    assert code == 1 and out is None and {v["field"] for v in json.loads(err)["violations"]} == {"redirect_uris"}
+    code, out, err = cli("client", "update", "--client-id", client_id)
+    assert code == 1 and {v["field"] for v in json.loads(err)["violations"]} == {"update_mask"}
+    code, out, err = cli("client", "update", "--client-id", "nobody", "--name", "x")
+    assert code == 1 and json.loads(err)["error"] == "NotFound"
+    code, listing, _ = cli("client", "list")
+    assert [c for c in listing["clients"] if c["client_id"] == client_id] == [disabled]

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import grpc
+from google.protobuf import field_mask_pb2
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -522,3 +523,58 @@ async def test_validate_tokens_reads_sessions_and_families_as_validate_token(ser
         await uow.revoked_tokens.add(family, dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5))
         await uow.commit()
     assert await agrees() == [False, True, False, True, False, False, True]
+
+
+async def test_update_client_changes_what_the_mask_names_and_nothing_else(stub_for, sessions):
+    """AIP-134 over gRPC: the masked fields change, the others are kept, the result is checked
+    as at registration, and the change is published (field names only)."""
+    admin = await stub_for("operators-console", ["identity:admin"])
+    await admin.CreateClient(pb.CreateClientRequest(client=pb.Client(
+        client_id="lachine-permits", name="Permis Lachine", grant_types=["authorization_code"],
+        redirect_uris=["https://permis.lachine.ca/cb"], scopes=["openid"], purposes=["service-provision"])))
+    mask = field_mask_pb2.FieldMask(paths=["name", "redirect_uris", "backchannel_logout_uri"])
+    updated = await admin.UpdateClient(pb.UpdateClientRequest(client=pb.Client(
+        client_id="lachine-permits", name="Permis de Lachine", redirect_uris=["https://permis.lachine.ca/retour"],
+        backchannel_logout_uri="https://permis.lachine.ca/bcl", scopes=["openid", "email"]), update_mask=mask))
+    fetched = (await admin.GetClient(pb.GetClientRequest(client_id="lachine-permits"))).client
+    assert fetched == updated.client
+    assert fetched.name == "Permis de Lachine" and list(fetched.redirect_uris) == ["https://permis.lachine.ca/retour"]
+    assert fetched.backchannel_logout_uri == "https://permis.lachine.ca/bcl"
+    # not in the mask: kept, although the request carried another value
+    assert list(fetched.scopes) == ["openid"] and list(fetched.purposes) == ["service-provision"]
+    changed = [e["data"] for e in await outbox_events(sessions, "client_changed")
+               if e["data"]["client_id"] == "lachine-permits"]
+    assert changed == [{"client_id": "lachine-permits",
+                        "fields": ["backchannel_logout_uri", "name", "redirect_uris"]}]
+
+    disabled = await admin.UpdateClient(pb.UpdateClientRequest(
+        client=pb.Client(client_id="lachine-permits", disabled=True), update_mask=field_mask_pb2.FieldMask(
+            paths=["disabled"])))
+    assert disabled.client.disabled and disabled.client.name == "Permis de Lachine"
+
+    refusals = [
+        (["subject_type"], {"subject_type": pb.SUBJECT_TYPE_PUBLIC}, "update_mask"),
+        (["token_endpoint_auth_method"], {"token_endpoint_auth_method": "none"}, "update_mask"),
+        (["client_id"], {}, "update_mask"),
+        (["*"], {}, "update_mask"),
+        ([], {"name": "Sans masque"}, "update_mask"),
+        (["redirect_uris"], {"redirect_uris": ["http://permis.lachine.ca/cb"]}, "client.redirect_uris"),
+        (["grant_types"], {"grant_types": ["implicit"]}, "client.grant_types"),
+        (["jwks_json"], {"jwks_json": "{keys"}, "client.jwks_json"),
+        (["name"], {"name": ""}, "client.name"),
+    ]
+    for paths, fields, field in refusals:
+        code, violations, _ = await _error(admin.UpdateClient(pb.UpdateClientRequest(
+            client=pb.Client(client_id="lachine-permits", **fields), update_mask=field_mask_pb2.FieldMask(paths=paths))))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and field in violations, (paths, violations)
+    code, _, _ = await _error(admin.UpdateClient(pb.UpdateClientRequest(
+        client=pb.Client(client_id="nobody-here", name="x"), update_mask=field_mask_pb2.FieldMask(paths=["name"]))))
+    assert code == grpc.StatusCode.NOT_FOUND
+    # nothing half-written: the refusals changed nothing, and published nothing
+    assert (await admin.GetClient(pb.GetClientRequest(client_id="lachine-permits"))).client == disabled.client
+    assert len([e for e in await outbox_events(sessions, "client_changed")
+                if e["data"]["client_id"] == "lachine-permits"]) == 2
+    reader = await stub_for("plateau-permits", ["identity:validate"])
+    code, _, _ = await _error(reader.UpdateClient(pb.UpdateClientRequest(
+        client=pb.Client(client_id="lachine-permits", name="x"), update_mask=field_mask_pb2.FieldMask(paths=["name"]))))
+    assert code == grpc.StatusCode.PERMISSION_DENIED

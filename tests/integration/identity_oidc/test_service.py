@@ -92,3 +92,50 @@ async def test_the_running_service_takes_a_dpop_proof_once():
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mtlid-writes'"
                     " AND datname = current_database()"))).scalar_one()
                 assert writers >= 1
+
+
+async def test_a_client_disabled_over_grpc_gets_no_token_from_the_running_provider():
+    """An operator's console (a client with ``identity:admin``) disables a partner's client with
+    UpdateClient: its next token request is ``invalid_client`` (on PostgreSQL, through the
+    provider's client cache, which the change notification empties); enabled again, it works."""
+    from google.protobuf import field_mask_pb2
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with running_service("identity", nats_url=None,
+                               env={"MTLID_HTTP_PORT": str(port), "MTLID_ISSUER": base}) as runtime:
+        await wait_until_up(base)
+        async with OAuthUnitOfWork(runtime.session_factory) as uow:
+            for client_id, scope in (("ops-console", "identity:admin"), ("partner", "identity:validate")):
+                await uow.clients.add(OAuthClient(
+                    client_id=client_id, name=client_id, secret_hash=hash_client_secret(SECRET),
+                    grant_types=("client_credentials",), scopes=(scope,), audiences=("urn:mtlid:identity",)))
+            await uow.commit()
+
+        async def token(client_id: str) -> httpx.Response:
+            async with httpx.AsyncClient() as http:
+                return await http.post(base + "/token", data={"grant_type": "client_credentials"},
+                                       auth=(client_id, SECRET))
+
+        assert (await token("partner")).status_code == 200        # and now in the provider's cache
+        admin = (await token("ops-console")).json()["access_token"]
+        channel = make_channel(f"127.0.0.1:{runtime.bound_grpc_port}", token_provider=StaticToken(admin))
+        stub = pb_grpc.IdentityServiceStub(channel)
+        disabled = pb.Client(client_id="partner", disabled=True)
+        mask = field_mask_pb2.FieldMask(paths=["disabled"])
+        await stub.UpdateClient(pb.UpdateClientRequest(client=disabled, update_mask=mask))
+        for _ in range(50):   # PostgreSQL: the notification reaches the cache within moments
+            refused = await token("partner")
+            if refused.status_code != 200:
+                break
+            await asyncio.sleep(0.1)
+        assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
+        await stub.UpdateClient(pb.UpdateClientRequest(client=pb.Client(client_id="partner", disabled=False),
+                                                       update_mask=mask))
+        for _ in range(50):
+            again = await token("partner")
+            if again.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert again.status_code == 200
+        await channel.close()

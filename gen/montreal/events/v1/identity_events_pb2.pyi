@@ -110,6 +110,14 @@ class ClientRegistered(_message.Message):
     client_id: str
     def __init__(self, client_id: _Optional[str] = ...) -> None: ...
 
+class ClientChanged(_message.Message):
+    __slots__ = ("client_id", "fields")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, client_id: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class KeyRotated(_message.Message):
     __slots__ = ("kid",)
     KID_FIELD_NUMBER: _ClassVar[int]

@@ -109,6 +109,11 @@ class IdentityServiceStub:
                 request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ListClientsRequest.SerializeToString,
                 response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ListClientsResponse.FromString,
                 _registered_method=True)
+        self.UpdateClient = channel.unary_unary(
+                '/montreal.identity.v1.IdentityService/UpdateClient',
+                request_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.UpdateClientRequest.SerializeToString,
+                response_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.UpdateClientResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -237,6 +242,25 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateClient(self, request, context):
+        """Changes a registered client (AIP-134): the fields `update_mask` names take their values
+        from `client` (`client.client_id` names the client); the others are kept. These may
+        change: name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences,
+        purposes, id_token_signed_response_alg, jwks_json and jwks_uri (a private_key_jwt
+        client's keys), backchannel_logout_uri, frontchannel_logout_uri,
+        require_pushed_authorization_requests, dpop_bound_access_tokens, disabled. Anything else
+        is INVALID_ARGUMENT `update_mask`: the id; the subject type and sector (the identifiers
+        residents have at the client would change); the authentication method and secret
+        (`mtlid client require-private-key-jwt`); the creation time. An empty mask or `*` too: a
+        change to a client names what it changes. The result is checked as at registration
+        (INVALID_ARGUMENT `client.<field>`); NOT_FOUND for an unknown client. A disabled client
+        gets no token from then on, on every replica. Publishes `client_changed` (the fields'
+        names, never their values).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -314,6 +338,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListClients,
                     request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ListClientsRequest.FromString,
                     response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.ListClientsResponse.SerializeToString,
+            ),
+            'UpdateClient': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateClient,
+                    request_deserializer=montreal_dot_identity_dot_v1_dot_identity__pb2.UpdateClientRequest.FromString,
+                    response_serializer=montreal_dot_identity_dot_v1_dot_identity__pb2.UpdateClientResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -721,6 +750,33 @@ class IdentityService:
             '/montreal.identity.v1.IdentityService/ListClients',
             montreal_dot_identity_dot_v1_dot_identity__pb2.ListClientsRequest.SerializeToString,
             montreal_dot_identity_dot_v1_dot_identity__pb2.ListClientsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateClient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/montreal.identity.v1.IdentityService/UpdateClient',
+            montreal_dot_identity_dot_v1_dot_identity__pb2.UpdateClientRequest.SerializeToString,
+            montreal_dot_identity_dot_v1_dot_identity__pb2.UpdateClientResponse.FromString,
             options,
             channel_credentials,
             insecure,
