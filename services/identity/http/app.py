@@ -188,8 +188,10 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event, *, st
         asgi = StrictTransportSecurity(asgi)
     # A server span per request, continuing the caller's traceparent: only when exporting.
     asgi = instrument_asgi(asgi)
+    from services.identity.http.one_write import OneWriteHttpToolsProtocol
+
     config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None,
-                            server_header=False, proxy_headers=True)
+                            server_header=False, proxy_headers=True, http=OneWriteHttpToolsProtocol)
     server = _QuietServer(config)
     if server_holder is not None:
         server_holder.append(server)
