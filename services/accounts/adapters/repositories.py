@@ -56,9 +56,15 @@ class SqlProfileRepository:
                        attributes=attributes)
 
     async def add(self, profile: Profile) -> None:
-        await self.session.execute(insert(ProfileRow).values(resident_id=profile.resident_id,
-                                                             created_at=profile.created_at,
-                                                             updated_at=profile.updated_at))
+        """``AlreadyExists`` when another transaction created the profile meanwhile (PostgreSQL:
+        the insert waits for it to commit); the caller's transaction goes on (a savepoint)."""
+        try:
+            async with self.session.begin_nested():
+                await self.session.execute(insert(ProfileRow).values(resident_id=profile.resident_id,
+                                                                     created_at=profile.created_at,
+                                                                     updated_at=profile.updated_at))
+        except IntegrityError:
+            raise AlreadyExists("PROFILE_EXISTS", "the resident's profile exists") from None
         await self._write_attributes(profile)
 
     async def save(self, profile: Profile) -> None:

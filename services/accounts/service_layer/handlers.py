@@ -199,6 +199,28 @@ class ReleaseResult:
 IDENTITY_SOURCE = "identity"
 
 
+async def profile_or_new(uow: AccountsUnitOfWork, resident_id: str, now: dt.datetime,
+                         **registered) -> tuple[Profile, bool]:
+    """The resident's profile, created when absent; whether it was created here.
+
+    Identity's ``resident_registered`` event, an agent's enrolment and the resident's first
+    edit may each find no profile at the same moment (PostgreSQL, READ COMMITTED): the second
+    insert waits for the first to commit and fails (``AlreadyExists``); it then takes the
+    profile the other made, so the enrolment's names or the resident's edit are not lost."""
+    profile = await uow.profiles.get(resident_id)
+    if profile is not None:
+        return profile, False
+    profile = Profile.register(resident_id, now, **registered)
+    try:
+        await uow.profiles.add(profile)
+    except AlreadyExists:
+        existing = await uow.profiles.get(resident_id)
+        if existing is None:
+            raise
+        return existing, False
+    return profile, True
+
+
 async def register_resident(cmd: c.RegisterResident, uow: AccountsUnitOfWork, *,
                             directory: IdentityDirectory | None = None, clock: Clock = utcnow) -> bool:
     """Create the profile identity registered, with the e-mail identity holds (the event does not
@@ -208,11 +230,7 @@ async def register_resident(cmd: c.RegisterResident, uow: AccountsUnitOfWork, *,
     resident_id = canonical_resident_id(cmd.resident_id)
     contact = await directory.contact(resident_id) if directory is not None else None
     now = clock()
-    profile = await uow.profiles.get(resident_id)
-    created = profile is None
-    if profile is None:
-        profile = Profile.register(resident_id, now, preferred_language=cmd.preferred_language)
-        await uow.profiles.add(profile)
+    profile, created = await profile_or_new(uow, resident_id, now, preferred_language=cmd.preferred_language)
     if contact is not None and contact.email:
         try:
             email = normalize("email", contact.email, today=now.date())
@@ -269,11 +287,8 @@ async def update_profile(cmd: c.UpdateProfile, uow: AccountsUnitOfWork, *, clock
     now = clock()
     changes = _normalized_changes(cmd.changes, "changes", now.date())
     async with uow:
-        profile = await uow.profiles.get(resident_id)
-        if profile is None:
-            # The resident's own session proves they exist; identity's event may still be in flight.
-            profile = Profile.register(resident_id, now)
-            await uow.profiles.add(profile)
+        # The resident's own session proves they exist; identity's event may still be in flight.
+        profile, _ = await profile_or_new(uow, resident_id, now)
         profile.declare(changes, now)
         await uow.profiles.save(profile)
         publish(uow, [profile])
@@ -804,10 +819,7 @@ async def enroll_resident(cmd: c.EnrollResident, uow: AccountsUnitOfWork, *,
     if cmd.validate_only:
         return None
     async with uow:
-        profile = await uow.profiles.get(resident_id)
-        if profile is None:
-            profile = Profile.register(resident_id, now)
-            await uow.profiles.add(profile)
+        profile, _ = await profile_or_new(uow, resident_id, now)
         for name, value in values.items():
             profile.verify(name, Provenance.VERIFIED_AT_COUNTER, now, agent_id=agent_id, value=value)
             await _agent_action(uow, cmd.caller, agent_id, "verify_attribute", resident_id, now, name,
