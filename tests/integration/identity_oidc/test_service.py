@@ -4,6 +4,7 @@ revoked at /revoke that identity's gRPC ValidateToken then reports inactive."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 
@@ -28,18 +29,26 @@ async def wait_until_up(base: str) -> None:
     raise AssertionError("the HTTP front did not start")
 
 
-async def test_http_front_in_the_identity_runtime():
+@contextlib.asynccontextmanager
+async def identity_serving(clients: dict[str, str]):
+    """``mtlid serve identity`` with its HTTP front up, and a client-credentials client (secret
+    ``SECRET``, audience identity) per ``client_id: scope``; yields (runtime, base URL)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with running_service("identity", nats_url=None,
                                env={"MTLID_HTTP_PORT": str(port), "MTLID_ISSUER": base}) as runtime:
         await wait_until_up(base)
         async with OAuthUnitOfWork(runtime.session_factory) as uow:
-            await uow.clients.add(OAuthClient(
-                client_id="validator", name="Validator", secret_hash=hash_client_secret(SECRET),
-                grant_types=("client_credentials",), scopes=("identity:validate",),
-                audiences=("urn:mtlid:identity",)))
+            for client_id, scope in clients.items():
+                await uow.clients.add(OAuthClient(
+                    client_id=client_id, name=client_id, secret_hash=hash_client_secret(SECRET),
+                    grant_types=("client_credentials",), scopes=(scope,), audiences=("urn:mtlid:identity",)))
             await uow.commit()
+        yield runtime, base
+
+
+async def test_http_front_in_the_identity_runtime():
+    async with identity_serving({"validator": "identity:validate"}) as (runtime, base):
         async with httpx.AsyncClient() as http:
             meta = (await http.get(base + "/.well-known/openid-configuration")).json()
             assert meta["issuer"] == base
@@ -63,17 +72,7 @@ async def test_the_running_service_takes_a_dpop_proof_once():
 
     from services.common.testing.dpop import ProofMaker
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    async with running_service("identity", nats_url=None,
-                               env={"MTLID_HTTP_PORT": str(port), "MTLID_ISSUER": base}) as runtime:
-        await wait_until_up(base)
-        async with OAuthUnitOfWork(runtime.session_factory) as uow:
-            await uow.clients.add(OAuthClient(
-                client_id="app-311", name="311", secret_hash=hash_client_secret(SECRET),
-                grant_types=("client_credentials",), scopes=("identity:validate",),
-                audiences=("urn:mtlid:identity",)))
-            await uow.commit()
+    async with identity_serving({"app-311": "identity:validate"}) as (runtime, base):
         client = ProofMaker()
         data = {"grant_type": "client_credentials"}
         async with httpx.AsyncClient() as http:
@@ -100,17 +99,7 @@ async def test_a_client_disabled_over_grpc_gets_no_token_from_the_running_provid
     provider's client cache, which the change notification empties); enabled again, it works."""
     from google.protobuf import field_mask_pb2
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    async with running_service("identity", nats_url=None,
-                               env={"MTLID_HTTP_PORT": str(port), "MTLID_ISSUER": base}) as runtime:
-        await wait_until_up(base)
-        async with OAuthUnitOfWork(runtime.session_factory) as uow:
-            for client_id, scope in (("ops-console", "identity:admin"), ("partner", "identity:validate")):
-                await uow.clients.add(OAuthClient(
-                    client_id=client_id, name=client_id, secret_hash=hash_client_secret(SECRET),
-                    grant_types=("client_credentials",), scopes=(scope,), audiences=("urn:mtlid:identity",)))
-            await uow.commit()
+    async with identity_serving({"ops-console": "identity:admin", "partner": "identity:validate"}) as (runtime, base):
 
         async def token(client_id: str) -> httpx.Response:
             async with httpx.AsyncClient() as http:
