@@ -31,6 +31,7 @@ from authlib.oauth2.rfc6749 import grants
 
 from services.identity.domain.clients import RESIDENT_SCOPES
 from services.identity.oidc.errors import InvalidScope, InvalidTarget, OAuth2Error
+from services.identity.oidc.wire import WireResponse
 
 GRANT_TYPE = "client_credentials"
 TOKEN_RESPONSE_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
@@ -96,8 +97,6 @@ def issue_at_once(provider, request, state):
 
     The checks, in authlib's order: the client authenticated (s. 3.2.1), the grant is among
     its grant types (s. 5.2 ``unauthorized_client``), the scope (s. 3.3), the target (RFC 8707)."""
-    from services.identity.oidc.wire import WireResponse
-
     if state.dpop_jkt is not None or state.assertion_client is not None:
         return None
     view = _secret_holder(request, state)
